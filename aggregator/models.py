@@ -1,0 +1,98 @@
+"""Plain value objects passed between the stages of the pipeline.
+
+Each stage takes one of these and returns the next, so no stage needs to know how an
+earlier one did its work (see DESIGN.md: config → fetch → parse → normalize → store).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Source:
+    """One feed to poll, as resolved from the config (a URL listed twice is one Source)."""
+
+    key: str  # stable identity: the configured URL
+    url: str  # what to fetch now (the configured URL, or a learnt one)
+    name: str | None = None  # configured display name; else the feed's own title
+    categories: tuple[str, ...] = ()  # category slugs this source feeds
+    interval: float = 1800.0  # seconds
+    timezone: str = "UTC"  # for dates written without a zone
+    timeout: float = 30.0
+    user_agent: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Outcome of one HTTP exchange; `body` is None for 304 Not Modified."""
+
+    url: str  # final URL after redirects
+    status: int
+    body: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    """What the feed says about itself (channel level)."""
+
+    title: str | None = None
+    link: str | None = None
+    subtitle: str | None = None
+    language: str | None = None
+    ttl_minutes: int | None = None
+
+
+@dataclass
+class Post:
+    """The common post model: one row per (source, entry)."""
+
+    id: str  # 16 hex digits, stable forever
+    source: str  # Source.key
+    guid: str  # the identity the id was made from
+    title: str
+    link: str | None
+    published: datetime  # aware, UTC
+    updated: datetime  # aware, UTC
+    content: str = ""  # sanitized HTML, absolute URLs
+    summary: str = ""  # sanitized HTML
+    authors: tuple[Author, ...] = ()
+    tags: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
+    language: str | None = None
+    comments: str | None = None
+    content_hash: str = ""
+    first_seen: datetime | None = None
+    dated: bool = True  # False when `published` is only the fetch time (the entry had no date)
+    categories: tuple[str, ...] = ()  # filled by the store from the source's categories
+    source_title: str | None = None  # filled by the store, for attribution
+    source_link: str | None = None  # the feed's home page, for attribution
+    source_url: str | None = None  # the feed URL, for attribution
+
+    @property
+    def author_name(self) -> str | None:
+        return next((a.name for a in self.authors if a.name), None)

@@ -1,0 +1,87 @@
+"""Shared fixtures: the corpus served over real HTTP on 127.0.0.1, and config writers."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+REFERENCE = SHARED / "reference"
+CHECK_FEEDS = SHARED / "tools" / "check_feeds.py"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".xml": "application/xml",
+        ".rss": "application/rss+xml",
+        ".atom": "application/atom+xml",
+        ".rdf": "application/rdf+xml",
+        ".dat": "application/octet-stream",
+    }
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class StaticServer:
+    """A threaded stdlib HTTP server over a folder: real sockets, real HTTP."""
+
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.root = root
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def url(self, relpath: str | Path) -> str:
+        return self.base + str(relpath).replace("\\", "/")
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def corpus_server() -> Iterator[StaticServer]:
+    assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"
+    server = StaticServer(CORPUS)
+    yield server
+    server.close()
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real `aggregator` command in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def check_feeds(folder: Path, readers: bool = True) -> subprocess.CompletedProcess[str]:
+    """The shared strict validator (Atom RELAX NG, RSS 2.0 rules, JSON Feed schema, newsboat)."""
+    args = [sys.executable, str(CHECK_FEEDS), str(folder)] + (["--readers"] if readers else [])
+    return subprocess.run(args, capture_output=True, text=True, timeout=900)
+
+
+def have_newsboat() -> bool:
+    return shutil.which("newsboat") is not None

@@ -1,0 +1,142 @@
+"""feeds.yaml: what loads, what is derived, and that each mistake names its key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import ConfigError, config_path, load_config, parse_duration, slugify
+
+from .conftest import ROOT
+
+GOOD = """\
+site:
+  title: 财经新闻
+  url: https://news.example.com
+  language: zh-CN
+  timezone: Asia/Shanghai
+defaults:
+  interval: 30m
+categories:
+  - name: 张掖日报
+    tags: [张掖日报新闻]
+    sources:
+      - url: https://example.com/feed.xml
+        name: 张掖日报
+        interval: 1h
+      - url: https://example.com/shared.xml
+  - name: Tech News
+    sources:
+      - url: https://example.com/shared.xml
+"""
+
+
+def load(tmp_path: Path, text: str):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, text)
+    return info.value.errors
+
+
+def test_good_config_loads_with_defaults_and_derived_values(tmp_path):
+    s = load(tmp_path, GOOD)
+    assert s.site.url == "https://news.example.com/"
+    assert s.output_dir == tmp_path / "public" and s.database == tmp_path / "aggregator.db"
+    assert s.site.items_per_feed == 50
+    assert [c.slug for c in s.categories] == ["zhangyeribao", "tech-news"]
+    by_key = {src.key: src for src in s.sources}
+    assert by_key["https://example.com/feed.xml"].interval == 3600
+    shared = by_key["https://example.com/shared.xml"]
+    assert shared.interval == 1800  # from defaults
+    assert shared.categories == ("zhangyeribao", "tech-news")  # one source, fetched once, in both
+    assert shared.timezone == "Asia/Shanghai"  # the site's zone by default
+    assert len(s.sources) == 2
+
+
+def test_shipped_feeds_yaml_is_valid():
+    s = load_config(ROOT / "feeds.yaml")
+    assert any(
+        c.slug and all(ord(ch) < 128 for ch in c.slug) and any(ord(ch) > 0x3000 for ch in c.name) for c in s.categories
+    ), "ships a Chinese category with a pinyin slug"
+    assert len(s.sources) >= 5
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("张掖日报", "zhangyeribao"),
+        ("Tech News", "tech-news"),
+        ("AI新闻", "aixinwen"),
+        ("Café Société", "cafe-societe"),
+    ],
+)
+def test_slugify(name, slug):
+    assert slugify(name) == slug
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), (45, 45)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  language: zh-CN\n", "  language: zh-CN\n  colour: blue\n", "5: site.colour: unknown key"),
+        ("  timezone: Asia/Shanghai\n", "  timezone: Mars/Olympus\n", "5: site.timezone: unknown time zone"),
+        ("  url: https://news.example.com\n", "  url: news.example.com\n", "3: site.url: not an absolute http(s) URL"),
+        ("  interval: 30m\n", "  interval: 5 minutes\n", "7: defaults.interval: not a duration"),
+        ("        interval: 1h\n", "        interval: often\n", "14: categories.0.sources.0.interval: not a duration"),
+        (
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: ftp://example.com/feed.xml\n",
+            "12: categories.0.sources.0.url: not an absolute http(s) URL",
+        ),
+        ("  title: 财经新闻\n", "", "1: site.title: required key is missing"),
+        ("    tags: [张掖日报新闻]\n", "    tags: 7\n", "10: categories.0.tags:"),
+        ("  - name: Tech News\n", "  - name: Tech News\n    sluggish: yes\n", "17: categories.1.sluggish: unknown key"),
+    ],
+)
+def test_each_mistake_names_key_path_and_line(tmp_path, old, new, expected):
+    assert old in GOOD
+    errors = errors_of(tmp_path, GOOD.replace(old, new, 1))
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_duplicate_slugs_are_rejected(tmp_path):
+    text = GOOD.replace("  - name: Tech News\n", "  - name: Other\n    slug: zhangyeribao\n")
+    errors = errors_of(tmp_path, text)
+    assert any("duplicate slug 'zhangyeribao'" in e and e.startswith("16: categories.1") for e in errors), errors
+
+
+def test_duplicate_keys_and_broken_yaml(tmp_path):
+    assert errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", "  language: zh-CN\n  language: en\n")) == [
+        "5: site.language: duplicate key"
+    ]
+    errors = errors_of(tmp_path, GOOD.replace("    tags: [张掖日报新闻]\n", "    tags: [张掖日报新闻\n"))
+    assert "invalid YAML" in errors[0] and errors[0][0].isdigit()
+
+
+def test_error_message_names_the_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, GOOD.replace("  language: zh-CN\n", "  language: zh-CN\n  colour: blue\n"))
+    assert str(info.value) == f"{tmp_path / 'feeds.yaml'}:5: site.colour: unknown key"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_path_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+    assert config_path(None) == Path("feeds.yaml")
+    monkeypatch.setenv("AGGREGATOR_CONFIG", str(tmp_path / "env.yaml"))
+    assert config_path(None) == tmp_path / "env.yaml"
+    assert config_path("explicit.yaml") == Path("explicit.yaml")
