@@ -1,0 +1,125 @@
+"""SQLite store on real files: no duplicates, real updates, one transaction per source."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.models import Author, Enclosure, FeedInfo, Post, Source
+from aggregator.store import Store, StoreError
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SRC = Source(key="http://e.org/feed", url="http://e.org/feed", name="E", categories=("news", "world"))
+OTHER = Source(key="http://o.org/feed", url="http://o.org/feed", categories=("world",))
+
+
+def post(n: int, source: Source = SRC, **kw) -> Post:
+    base = dict(
+        id=f"{n:016x}",
+        source=source.key,
+        guid=f"g{n}",
+        title=f"Post {n} 标题",
+        link=f"http://e.org/{n}",
+        published=T0 + timedelta(hours=n),
+        updated=T0 + timedelta(hours=n),
+        content=f"<p>{n}</p>",
+        authors=(Author("Ann", "a@e.org", None),),
+        tags=("x", "y"),
+        enclosures=(Enclosure("http://e.org/a.mp3", "audio/mpeg", 42),),
+        content_hash=f"h{n}",
+        first_seen=T0,
+    )
+    base.update(kw)
+    return Post(**base)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "db.sqlite")
+    s.sync_sources([SRC, OTHER])
+    yield s
+    s.close()
+
+
+def test_wal_and_schema(store, tmp_path):
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+def test_posts_round_trip_with_categories_and_attribution(store):
+    store.record_success(SRC.key, T0, 200, info=FeedInfo(title="Feed", link="http://e.org/"), posts=[post(1)])
+    (p,) = store.posts_for_category("news", 10)
+    assert p == replace(
+        post(1), categories=("news", "world"), source_title="E", source_link="http://e.org/", source_url=SRC.url
+    )
+    assert p.published.tzinfo is not None
+
+
+def test_refetch_never_duplicates_and_unchanged_touches_nothing(store):
+    assert store.record_success(SRC.key, T0, 200, posts=[post(1), post(2)]) == (2, 0)
+    assert store.record_success(SRC.key, T0 + timedelta(hours=1), 200, posts=[post(1), post(2)]) == (0, 0)
+    assert store.count_posts() == 2
+    assert store.posts_for_category("news", 10)[0].first_seen == T0
+
+
+def test_changed_content_updates_in_place(store):
+    store.record_success(SRC.key, T0, 200, posts=[post(1)])
+    later = T0 + timedelta(days=1)
+    changed = post(1, title="New title", content_hash="h1b", first_seen=later)
+    assert store.record_success(SRC.key, later, 200, posts=[changed]) == (0, 1)
+    (p,) = store.posts_for_category("news", 10)
+    assert p.title == "New title" and p.first_seen == T0
+    assert p.updated == later  # the feed did not say when it changed: the fetch time is when
+
+
+def test_undated_entry_keeps_its_first_date(store):
+    store.record_success(SRC.key, T0, 200, posts=[post(1, published=T0, dated=False)])
+    later = T0 + timedelta(days=2)
+    store.record_success(SRC.key, later, 200, posts=[post(1, published=later, content_hash="zz", dated=False)])
+    assert store.posts_for_category("news", 10)[0].published == T0
+
+
+def test_categories_order_and_limit(store):
+    store.record_success(SRC.key, T0, 200, posts=[post(n) for n in range(5)])
+    store.record_success(OTHER.key, T0, 200, posts=[post(n, OTHER, id=f"{100 + n:016x}") for n in range(5, 8)])
+    news = store.posts_for_category("news", 3)
+    assert [p.title for p in news] == ["Post 4 标题", "Post 3 标题", "Post 2 标题"]
+    world = store.posts_for_category("world", 100)
+    assert len(world) == 8 and world[0].source == OTHER.key
+    assert len(store.latest_posts(100)) == 8
+
+
+def test_errors_count_up_and_success_resets(store):
+    assert store.record_error(SRC.key, T0, "HTTP 500", 500, T0) == 1
+    assert store.record_error(SRC.key, T0, "HTTP 500", 500, T0) == 2
+    st = store.source_state(SRC.key)
+    assert st.state == "erroring" and st.error_count == 2 and st.last_error == "HTTP 500"
+    store.record_success(SRC.key, T0, 200, etag='"e"', posts=[post(1)])
+    st = store.source_state(SRC.key)
+    assert st.error_count == 0 and st.last_error is None and st.etag == '"e"' and st.posts == 1
+
+
+def test_a_failed_update_leaves_nothing_half_written(store):
+    store.record_success(SRC.key, T0, 200, posts=[post(1)])
+    bad = [post(2), post(3, title=None)]  # NOT NULL title: the batch fails midway
+    with pytest.raises(StoreError):
+        store.record_success(SRC.key, T0, 200, etag='"new"', posts=bad)
+    assert store.count_posts() == 1
+    assert store.source_state(SRC.key).etag is None
+
+
+def test_removed_sources_leave_categories(store):
+    store.record_success(OTHER.key, T0, 200, posts=[post(9, OTHER)])
+    store.sync_sources([SRC])
+    assert store.posts_for_category("world", 10) == []
+    assert [s.key for s in store.source_states()] == [SRC.key]
+
+
+def test_unopenable_database_is_a_clear_error(tmp_path):
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError, match="dir.db"):
+        Store(tmp_path / "dir.db")
