@@ -1,0 +1,222 @@
+"""Unit tests of the Jekyll export against the reference post the old site published."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from lxml import etree
+
+from aggregator.models import Post
+from aggregator.publish.jekyll import jekyll_filename, render_jekyll
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REFERENCE = SHARED / "reference" / "sample-post.md"
+ZHANGYE = SHARED / "corpus" / "zh" / "zhangye-daily.gbk.rss"
+SITE = "https://finews.withounder.com/"
+
+
+def _front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    head, _, _ = text[4:].partition("\n---\n")
+    return yaml.safe_load(head)
+
+
+@pytest.fixture(scope="module")
+def reference_post() -> Post:
+    """The reference entry built by hand from the first item of the GBK feed it came from."""
+    text = ZHANGYE.read_bytes().decode("gbk")
+    root = etree.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", text).encode("utf-8"))
+    item = root.find("channel/item")
+    published = email.utils.parsedate_to_datetime(item.findtext("pubDate")).astimezone(UTC)
+    assert published == datetime(2022, 2, 10, 2, 38, 21, tzinfo=UTC)
+    return Post(
+        id="5f0c3a9e1b2d4c6f",
+        source="http://finews.zning.xyz/zhangyeribao/",
+        guid=item.findtext("guid"),
+        title=item.findtext("title"),
+        link=item.findtext("link"),
+        published=published,
+        updated=published,
+        content=item.findtext("description"),
+        source_title="张掖日报",
+    )
+
+
+def _zh(post: Post, **kw) -> str:
+    args = dict(
+        category_slug="zhangyeribao",
+        tags=["张掖日报新闻"],
+        back_label="张掖日报新闻",
+        site_url=SITE,
+        timezone="Asia/Shanghai",
+        language="zh-CN",
+    )
+    args.update(kw)
+    return render_jekyll(post, **args)
+
+
+def test_reference_post_byte_for_byte(reference_post: Post) -> None:
+    expected = REFERENCE.read_text(encoding="utf-8")
+    assert _zh(reference_post) == expected
+    assert not expected.endswith("\n")
+
+
+def test_attribution_not_repeated_when_content_has_one(reference_post: Post) -> None:
+    # The reference content already ends with （文章来源：张掖日报）: asking for attribution adds none.
+    out = _zh(reference_post, attribution="张掖日报")
+    assert out == REFERENCE.read_text(encoding="utf-8")
+    assert out.count("文章来源") == 1
+
+
+def test_attribution_added_when_missing(reference_post: Post) -> None:
+    post = replace(reference_post, content="<p>正文</p>")
+    out = _zh(post, attribution="张掖日报 & Co")
+    assert '<p>正文</p><p class="em_media">（文章来源：张掖日报 &amp; Co）</p>\n\n<http://' in out
+    assert "文章来源" not in _zh(post)  # only when asked for
+
+
+def test_filename_uses_site_time_zone(reference_post: Post) -> None:
+    assert jekyll_filename(reference_post, "Asia/Shanghai") == "2022-02-10-5f0c3a9e1b2d4c6f.md"
+    late = replace(reference_post, published=datetime(2022, 2, 9, 20, 30, tzinfo=UTC))
+    assert jekyll_filename(late, "Asia/Shanghai") == "2022-02-10-5f0c3a9e1b2d4c6f.md"
+    assert jekyll_filename(late, "UTC") == "2022-02-09-5f0c3a9e1b2d4c6f.md"
+    assert "date: 2022-02-10 04:30:00 +0800\n" in _zh(late)
+
+
+def test_english_site() -> None:
+    post = Post(
+        id="00000000000000aa",
+        source="https://example.org/feed",
+        guid="x",
+        title="Rust 2.0 released",
+        link="https://example.org/news/rust 2.0?a=1&b=<2>",
+        published=datetime(2024, 7, 1, 23, 15, 0, tzinfo=UTC),
+        updated=datetime(2024, 7, 2, 0, 0, 0, tzinfo=UTC),
+        content="<p>Big news.</p>\n",
+    )
+    out = render_jekyll(
+        post,
+        category_slug="tech-news",
+        tags=["tech", "rust"],
+        back_label="tech",
+        site_url="https://news.example.com/",
+        timezone="America/New_York",
+        language="en",
+        layout="article",
+        attribution="Example News",
+    )
+    assert out == (
+        "---\n"
+        "layout: article\n"
+        'title: "Rust 2.0 released"\n'
+        "date: 2024-07-01 19:15:00 -0400\n"
+        "categories: tech-news\n"
+        "tags: tech rust\n"
+        "---\n"
+        '<p>Big news.</p><p class="em_media">(Source: Example News)</p>\n'
+        "\n"
+        "<https://example.org/news/rust%202.0?a=1&b=%3C2%3E>\n"
+        "\n"
+        "[Back to tech](//news.example.com/category/tech-news.html) | [Home](//news.example.com/)"
+    )
+    fm = _front_matter(out)
+    assert fm["tags"].split() == ["tech", "rust"]
+
+
+def test_existing_source_line_is_respected() -> None:
+    post = Post(
+        id="00000000000000ab",
+        source="s",
+        guid="g",
+        title="t",
+        link=None,
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        content="<p>Text</p>\n<p>Source: Reuters</p>",
+    )
+    out = render_jekyll(
+        post,
+        category_slug="w",
+        tags=[],
+        back_label="World",
+        site_url="http://w.example/",
+        timezone="UTC",
+        language="en-GB",
+        attribution="Wire",
+    )
+    assert "(Source: Wire)" not in out
+    assert "tags:" not in out  # no tags, no line
+    # No link: the body is followed directly by the links back.
+    assert out.endswith("<p>Source: Reuters</p>\n\n[Back to World](//w.example/category/w.html) | [Home](//w.example/)")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        'He said "hi" \\ then left',
+        "为高质量发展注入“源头活水”",
+        "C:\\path\\ \"quoted\" and 'single'",
+        "Line\nbreak\tand\x00 control\x1f chars",
+        "---",
+        "key: value # not a comment",
+    ],
+)
+def test_title_escaping_round_trips_through_yaml(title: str) -> None:
+    post = Post(
+        id="00000000000000ac",
+        source="s",
+        guid="g",
+        title=title,
+        link="https://e.example/a",
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        summary="<p>summary only</p>",
+    )
+    out = render_jekyll(
+        post,
+        category_slug="2024",
+        tags=["true", "a: b"],
+        back_label="[x]",
+        site_url="https://e.example/",
+        timezone="UTC",
+        language="zh-TW",
+    )
+    title_line = next(line for line in out.splitlines() if line.startswith("title: "))
+    assert title_line.startswith('title: "') and title_line.endswith('"')
+    fm = _front_matter(out)
+    expected = " ".join(title.replace("\x00", "").replace("\x1f", "").split())
+    assert fm["title"] == expected
+    assert fm["categories"] == "2024"  # quoted: a bare 2024 would be read as a number
+    assert fm["tags"] == "true a: b"
+    assert "\n<p>summary only</p>\n\n<https://e.example/a>\n\n" in out  # summary when no content
+    assert out.endswith("[返回\\[x\\]](//e.example/category/2024.html)｜[返回首页](//e.example/)")
+
+
+def test_liquid_in_content_is_neutralized() -> None:
+    post = Post(
+        id="00000000000000ad",
+        source="s",
+        guid="g",
+        title="t",
+        link=None,
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        content="<p>{{ site.secret }} {% include evil.html %}</p>",
+    )
+    out = render_jekyll(
+        post,
+        category_slug="c",
+        tags=["c"],
+        back_label="c",
+        site_url="https://e.example/",
+        timezone="UTC",
+        language="en",
+    )
+    assert "{{" not in out and "{%" not in out
+    assert "&#123;&#123; site.secret }}" in out

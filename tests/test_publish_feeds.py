@@ -1,0 +1,360 @@
+"""Feed rendering (Atom, RSS, JSON Feed) and atomic writes, checked by the shared strict validator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+from lxml import etree
+
+import aggregator
+from aggregator.models import Author, Enclosure, Post
+from aggregator.publish import atomic
+from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.feeds import FeedMeta, permalink, post_guid, render_atom, render_json, render_rss
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CHECK_FEEDS = SHARED / "tools" / "check_feeds.py"
+JSONFEED_SCHEMA = SHARED / "schemas" / "jsonfeed-1.1.schema.json"
+A = "{http://www.w3.org/2005/Atom}"
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
+DC = "{http://purl.org/dc/elements/1.1/}creator"
+SITE = "https://finews.example.com/"
+NEWEST = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+META = FeedMeta(
+    title="张掖日报 & <News>",
+    site_url=SITE,
+    self_base=f"{SITE}category/zhangyeribao",
+    alternate=f"{SITE}category/zhangyeribao.html",
+    language="zh-CN",
+    description="张掖日报新闻",
+    site_title="Finews 财经",
+    websub_hub="https://hub.example.net/",
+)
+ALL_META = FeedMeta(
+    title="Finews",
+    site_url=SITE,
+    self_base=f"{SITE}feed",
+    alternate=SITE,
+    language="en",
+    description="",
+    site_title="Finews",
+)
+
+
+def _id(i: int) -> str:
+    return hashlib.sha1(f"post-{i}".encode()).hexdigest()[:16]
+
+
+def make_post(i: int) -> Post:
+    """Post number i (0 is the newest): every few posts another awkward case."""
+    published = NEWEST - timedelta(hours=7 * i, minutes=3 * i)
+    titles = [
+        f"张掖日报：第{i}期“源头活水”",
+        f"Fish & Chips <b>not bold</b> #{i}",
+        f"Bell\x07 and \x00null\x1f and \ufffe #{i}",
+        "",
+        f"Ünïcödé — emoji 🎉 #{i}",
+        f"  Plain\ttitle\n{i}  ",
+    ]
+    authors = [
+        (),
+        (Author(name="张三"),),
+        (Author(name="Alice", email="alice@example.org", url="https://alice.example/"), Author(name="Bob")),
+        (Author(email="only@example.org"), Author(url="https://url-only.example/"), Author(email="not an email")),
+    ]
+    tags = [(), ("政治", "经济 & 社会"), ("tech", "<script>", "tech", "bad\x0btag")]
+    enclosures = [
+        (Enclosure(f"https://cdn.example.com/a/{i}.mp3", "audio/mpeg", 12345 + i),),
+        (
+            Enclosure(f"https://cdn.example.com/b/{i}.ogg"),
+            Enclosure(f"https://cdn.example.com/b/{i}.mp4", "video/mp4", 999),
+        ),
+        (Enclosure("relative/path.mp3", "audio/mpeg", 10),),
+        (Enclosure(f"https://cdn.example.com/图片/{i}.jpg", "image/jpeg"),),
+        (),
+    ]
+    if i % 5 == 0:
+        link = None
+    elif i % 7 == 1:
+        link = f"https://news.example.cn/新闻/{i}.html?q=张掖"
+    else:
+        link = f"https://example.org/articles/{i}?a=1&b=2"
+    content = (
+        "" if i % 4 == 0 else f'<p>正文 {i} &amp; <a href="https://example.org/x">link</a>\x0c</p>\n<p>{"长" * 300}</p>'
+    )
+    summary = "" if i % 3 == 0 else f"<p>Summary {i} &amp; more\x01</p>"
+    if i % 2 == 0:
+        source = dict(
+            source_title=f"来源 {i}",
+            source_link="https://source.example/",
+            source_url="https://source.example/feed.xml",
+        )
+    elif i % 6 == 1:
+        source = {}
+    else:
+        source = dict(source_url="https://other.example/rss")
+    return Post(
+        id=_id(i),
+        source="https://source.example/feed.xml",
+        guid=f"guid-{i}",
+        title=titles[i % len(titles)],
+        link=link,
+        published=published,
+        updated=published + timedelta(minutes=30 * (i % 3)),
+        content=content,
+        summary=summary,
+        authors=authors[i % len(authors)],
+        tags=tags[i % len(tags)],
+        enclosures=enclosures[i % len(enclosures)],
+        language=[None, None, "en", "zh_CN", "not a language!"][i % 5],
+        comments=f"https://example.org/articles/{i}#comments" if i % 4 == 1 else None,
+        **source,
+    )
+
+
+@pytest.fixture(scope="module")
+def posts() -> list[Post]:
+    return [make_post(i) for i in range(30)]
+
+
+def _write_all(folder: Path, name: str, meta: FeedMeta, posts: list[Post]) -> list[bool]:
+    return [
+        write_if_changed(folder / f"{name}.{ext}", render(meta, posts))
+        for ext, render in (("atom", render_atom), ("rss", render_rss), ("json", render_json))
+    ]
+
+
+def test_all_formats_pass_the_strict_validator_and_newsboat(tmp_path: Path, posts: list[Post]) -> None:
+    assert _write_all(tmp_path, "category/zhangyeribao", META, posts) == [True, True, True]
+    assert _write_all(tmp_path, "category/empty", META, []) == [True, True, True]
+    assert _write_all(tmp_path, "feed", ALL_META, posts[:7]) == [True, True, True]
+    result = subprocess.run(
+        [sys.executable, str(CHECK_FEEDS), str(tmp_path), "--readers"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checked 3 Atom, 3 RSS, 3 JSON files: 0 problems" in result.stdout
+
+
+def test_rendering_is_deterministic(posts: list[Post]) -> None:
+    copies = [make_post(i) for i in range(30)]  # equal values, distinct objects
+    for render in (render_atom, render_rss, render_json):
+        first = render(META, posts)
+        assert render(META, posts) == first
+        assert render(META, copies) == first
+        assert render(META, []) == render(META, [])
+
+
+def test_feed_dates_come_from_posts_not_the_clock(posts: list[Post]) -> None:
+    newest_update = NEWEST + timedelta(hours=2, seconds=5, microseconds=7)
+    posts = [posts[0], replace(posts[1], updated=newest_update), *posts[2:]]  # not the first post's
+    atom = etree.fromstring(render_atom(META, posts))
+    assert atom.findtext(f"{A}updated") == "2024-03-01T14:00:05+00:00"
+    rss = etree.fromstring(render_rss(META, posts))
+    assert rss.findtext("channel/lastBuildDate") == "Fri, 01 Mar 2024 14:00:05 +0000"
+    empty = etree.fromstring(render_atom(META, []))
+    assert empty.findtext(f"{A}updated").startswith("1970-01-01T00:00:00")
+    assert etree.fromstring(render_rss(META, [])).findtext("channel/lastBuildDate") == "Thu, 01 Jan 1970 00:00:00 +0000"
+
+
+def test_atom_structure(posts: list[Post]) -> None:
+    root = etree.fromstring(render_atom(META, posts))
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "zh-CN"
+    assert root.findtext(f"{A}id") == f"{SITE}category/zhangyeribao.atom"
+    assert root.findtext(f"{A}title") == "张掖日报 & <News>"
+    links = {link.get("rel"): link.get("href") for link in root.findall(f"{A}link")}
+    assert links == {
+        "self": f"{SITE}category/zhangyeribao.atom",
+        "alternate": f"{SITE}category/zhangyeribao.html",
+        "hub": "https://hub.example.net/",
+    }
+    gen = root.find(f"{A}generator")
+    assert (gen.text, gen.get("version"), gen.get("uri")) == (
+        "aggregator",
+        aggregator.__version__,
+        aggregator.PROJECT_URL,
+    )
+    assert root.findtext(f"{A}author/{A}name") == "Finews 财经"
+
+    entries = root.findall(f"{A}entry")
+    assert [e.findtext(f"{A}id") for e in entries] == [post_guid(SITE, p.id) for p in posts]  # newest first
+    for post, entry in zip(posts, entries, strict=True):
+        elinks = entry.findall(f"{A}link")
+        assert all(link.get("rel") in ("alternate", "enclosure") for link in elinks), "feedgen lost a rel"
+        alternate = [link for link in elinks if link.get("rel") == "alternate"]
+        assert len(alternate) == 1
+        if post.link is None:
+            assert alternate[0].get("href") == permalink(SITE, post)
+        for link in elinks:
+            if link.get("rel") == "enclosure" and link.get("length") is not None:
+                assert link.get("length").isdigit()
+        src = entry.find(f"{A}source")
+        if post.source_url:
+            assert src is not None
+            assert src.find(f"{A}link[@rel='self']").get("href") == post.source_url
+            assert src.findtext(f"{A}id") == post.source_url
+            assert src.findtext(f"{A}title") == (post.source_title or None)
+        else:
+            assert src is None
+        assert entry.findtext(f"{A}title").strip()
+
+    first = entries[0]  # post 0: source with title + home page, enclosure with length, no link
+    src = first.find(f"{A}source")
+    assert src.find(f"{A}link[@rel='alternate']").get("href") == "https://source.example/"
+    enc = first.find(f"{A}link[@rel='enclosure']")
+    assert (enc.get("href"), enc.get("type"), enc.get("length")) == (
+        "https://cdn.example.com/a/0.mp3",
+        "audio/mpeg",
+        "12345",
+    )
+    # hostile titles: markup kept as text, forbidden characters removed
+    assert entries[1].findtext(f"{A}title") == "Fish & Chips <b>not bold</b> #1"
+    assert entries[2].findtext(f"{A}title") == "Bell and null and #2"
+    assert entries[3].findtext(f"{A}title").startswith("正文 3 & link 长长")  # empty title: excerpt
+    assert len(entries[3].findtext(f"{A}title")) <= 81
+    # authors: name-less email gets the address as name, url-only/bad email dropped
+    names = [a.findtext(f"{A}name") for a in entries[3].findall(f"{A}author")]
+    assert names == ["only@example.org"]
+    assert entries[2].find(f"{A}author/{A}email").text == "alice@example.org"
+    assert entries[0].find(f"{A}author") is None  # inherits the feed's author
+    # content is the full HTML, summary is the post's summary
+    content = entries[1].find(f"{A}content")
+    assert content.get("type") == "html" and content.text.startswith("<p>正文 1 &amp; <a")
+    assert "\x0c" not in content.text
+    assert entries[1].find(f"{A}summary").text == "<p>Summary 1 &amp; more</p>"
+    assert [c.get("term") for c in entries[2].findall(f"{A}category")] == ["tech", "<script>", "badtag"]
+
+
+def test_rss_structure(posts: list[Post]) -> None:
+    data = render_rss(META, posts)
+    channel = etree.fromstring(data).find("channel")
+    assert channel.findtext("link") == f"{SITE}category/zhangyeribao.html"
+    rels = {link.get("rel"): link.get("href") for link in channel.findall(f"{A}link")}
+    assert rels == {"self": f"{SITE}category/zhangyeribao.rss", "hub": "https://hub.example.net/"}
+    assert channel.findtext("generator").startswith(f"aggregator {aggregator.__version__}")
+    items = channel.findall("item")
+    assert len(items) == len(posts)
+    for post, item in zip(posts, items, strict=True):
+        guid = item.find("guid")
+        assert guid.get("isPermaLink") == "false"
+        assert guid.text == post_guid(SITE, post.id)
+        assert len(item.findall("enclosure")) <= 1
+        if post.source_url:
+            assert item.find("source").get("url") == post.source_url
+            assert item.findtext("source") == (post.source_title or post.source_url)
+        if post.link is not None and "新闻" not in post.link:
+            assert item.findtext("link") == post.link  # the original article, not our page
+    assert items[0].findtext("link") == permalink(SITE, posts[0])
+    assert items[1].findtext("link") == "https://news.example.cn/%E6%96%B0%E9%97%BB/1.html?q=%E5%BC%A0%E6%8E%96"
+    # one enclosure: the first with a length; unknown length is written as 0
+    assert items[1].find("enclosure").attrib == {
+        "url": "https://cdn.example.com/b/1.mp4",
+        "length": "999",
+        "type": "video/mp4",
+    }
+    assert items[3].find("enclosure").get("length") == "0"
+    assert items[2].find("enclosure") is None  # relative URL dropped
+    # full content in content:encoded, summary in description
+    assert items[1].findtext(CONTENT).startswith("<p>正文 1")
+    assert items[1].findtext("description") == "<p>Summary 1 &amp; more</p>"
+    assert items[4].find(CONTENT) is None and items[4].findtext("description") == "<p>Summary 4 &amp; more</p>"
+    # authors: with email as RSS <author>, names alone as dc:creator
+    assert [a.text for a in items[2].findall("author")] == ["alice@example.org (Alice)"]
+    assert [c.text for c in items[2].findall(DC)] == ["Bob"]
+    assert [c.text for c in items[1].findall(DC)] == ["张三"]
+
+
+def test_guid_is_stable_when_the_post_changes(posts: list[Post]) -> None:
+    post = posts[5]
+    changed = replace(
+        post,
+        title="A new title",
+        link="https://elsewhere.example/",
+        published=post.published - timedelta(days=400),
+        updated=post.updated + timedelta(days=1),
+        content="<p>rewritten</p>",
+    )
+    guid = post_guid(SITE, post.id)
+    for p in (post, changed):
+        assert etree.fromstring(render_rss(META, [p])).findtext("channel/item/guid") == guid
+        assert etree.fromstring(render_atom(META, [p])).findtext(f"{A}entry/{A}id") == guid
+        assert json.loads(render_json(META, [p]))["items"][0]["id"] == guid
+    assert guid == f"tag:finews.example.com,2022:posts/{post.id}"
+
+
+def test_json_feed(posts: list[Post]) -> None:
+    data = render_json(META, posts)
+    assert "张掖日报".encode() in data  # ensure_ascii=False
+    feed = json.loads(data)
+    validator = jsonschema.Draft7Validator(
+        json.loads(JSONFEED_SCHEMA.read_text()), format_checker=jsonschema.FormatChecker()
+    )
+    assert [e.message for e in validator.iter_errors(feed)] == []
+    assert list(feed)[:4] == ["version", "title", "home_page_url", "feed_url"]
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == f"{SITE}category/zhangyeribao.json"
+    assert feed["hubs"] == [{"type": "WebSub", "url": "https://hub.example.net/"}]
+    items = feed["items"]
+    assert [i["id"] for i in items] == [post_guid(SITE, p.id) for p in posts]
+    assert items[0]["date_published"] == "2024-03-01T12:00:00Z"
+    assert items[0]["_source"] == {
+        "title": "来源 0",
+        "url": "https://source.example/feed.xml",
+        "home_page_url": "https://source.example/",
+    }
+    assert items[1]["attachments"] == [
+        {"url": "https://cdn.example.com/b/1.ogg", "mime_type": "application/octet-stream"},
+        {"url": "https://cdn.example.com/b/1.mp4", "mime_type": "video/mp4", "size_in_bytes": 999},
+    ]
+    assert items[3]["attachments"][0]["url"] == "https://cdn.example.com/%E5%9B%BE%E7%89%87/3.jpg"
+    assert items[2]["tags"] == ["tech", "<script>", "badtag"]
+    assert items[2]["authors"] == [{"name": "Alice", "url": "https://alice.example/"}, {"name": "Bob"}]
+    assert "\x01" not in items[1]["summary"] and items[1]["summary"] == "Summary 1 & more"
+    assert all("content_html" in i for i in items)
+
+
+def test_duplicate_ids_are_written_once(posts: list[Post]) -> None:
+    doubled = [posts[0], posts[1], posts[0]]
+    assert len(etree.fromstring(render_atom(META, doubled)).findall(f"{A}entry")) == 2
+    assert len(json.loads(render_json(META, doubled))["items"]) == 2
+
+
+def test_write_if_changed(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "feed.atom"
+    assert write_if_changed(path, b"one") is True
+    assert path.read_bytes() == b"one"
+    os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    assert write_if_changed(path, b"one") is False
+    assert path.stat().st_mtime_ns == 1_000_000_000_000_000_000
+    assert write_if_changed(path, b"two!") is True
+    assert path.read_bytes() == b"two!"
+    assert path.stat().st_mtime_ns != 1_000_000_000_000_000_000
+    assert write_if_changed(path, b"") is True and path.read_bytes() == b""
+    assert sorted(p.name for p in path.parent.iterdir()) == ["feed.atom"]  # no temp files
+    assert path.stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK
+
+
+def test_write_if_changed_leaves_no_temp_file_on_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "feed.rss"
+    path.write_bytes(b"old")
+
+    def boom(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_if_changed(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.rss"]
