@@ -1,0 +1,127 @@
+"""The `aggregator` command as users and their scripts run it: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from pytest_httpserver import HTTPServer
+
+from .conftest import CORPUS, REFERENCE, StaticServer, run_cli
+
+ZH = """\
+site:
+  title: 财经新闻
+  url: https://finews.withounder.com
+  language: zh-CN
+  timezone: Asia/Shanghai
+categories:
+  - name: 张掖日报
+    tags: [张掖日报新闻]
+    sources:
+      - url: {base}zh/zhangye-daily.gbk.rss
+        name: 张掖日报
+jekyll:
+  dir: jekyll
+"""
+
+
+@pytest.fixture
+def zh_site(tmp_path, corpus_server) -> Path:
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(ZH.format(base=corpus_server.base), encoding="utf-8")
+    return cfg
+
+
+def test_check_ok_and_bad(tmp_path, zh_site):
+    ok = run_cli("--config", str(zh_site), "check")
+    assert ok.returncode == 0 and "1 categories, 1 sources" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(zh_site.read_text().replace("Asia/Shanghai", "Asia/Nowhere"), encoding="utf-8")
+    result = run_cli("--config", str(bad), "check")
+    assert result.returncode == 2
+    assert f"{bad}:5: site.timezone: unknown time zone: 'Asia/Nowhere'" in result.stderr
+
+
+def test_config_from_environment_and_default_path(tmp_path, zh_site, monkeypatch):
+    monkeypatch.setenv("AGGREGATOR_CONFIG", str(zh_site))
+    assert run_cli("check").returncode == 0
+    monkeypatch.delenv("AGGREGATOR_CONFIG")
+    missing = run_cli("check", cwd=tmp_path / "..")
+    assert missing.returncode == 2 and "feeds.yaml: file not found" in missing.stderr
+
+
+def test_jekyll_export_of_the_reference_post_is_byte_identical(zh_site):
+    result = run_cli("--config", str(zh_site), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    posts = sorted((zh_site.parent / "jekyll" / "_posts").glob("2022-02-10-*.md"))
+    assert len(posts) == 1
+    assert posts[0].read_bytes() == (REFERENCE / "sample-post.md").read_bytes()
+
+
+def test_broken_sources_are_reported_and_the_others_land(tmp_path, httpserver: HTTPServer, corpus_server):
+    httpserver.expect_request("/html").respond_with_data(
+        "<!doctype html><html><body>Service page</body></html>", content_type="text/html"
+    )
+    httpserver.expect_request("/garbage").respond_with_data(
+        b"\x89PNG\r\n\x1a\n\x00\x00garbage", content_type="image/png"
+    )
+    httpserver.expect_request("/500").respond_with_data("boom", status=500)
+    cfg = tmp_path / "feeds.yaml"
+    broken = [httpserver.url_for(p) for p in ("/html", "/garbage", "/500")] + ["http://127.0.0.1:9/down.xml"]
+    text = ZH.format(base=corpus_server.base).replace("jekyll:\n  dir: jekyll\n", "")
+    cfg.write_text(text + "".join(f"      - url: {u}\n" for u in broken), encoding="utf-8")
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("new") and "zhangye-daily" in line for line in lines)
+    assert any("/html: an HTML page" in line for line in lines)
+    assert any("/garbage: not a feed" in line for line in lines)
+    assert any("/500: HTTP 500" in line for line in lines)
+    assert any("down.xml: connection failed" in line for line in lines)
+    assert "5 sources: 1 new, 0 updated, 0 unchanged, 4 failed" in lines[-1]
+    atom = etree.parse(str(tmp_path / "public" / "category" / "zhangyeribao.atom"))
+    assert len(atom.getroot().findall("{http://www.w3.org/2005/Atom}entry")) == 3
+
+    status = run_cli("--config", str(cfg), "status", "--json")
+    rows = {r["url"]: r for r in json.loads(status.stdout)}
+    assert rows[httpserver.url_for("/500")]["state"] == "erroring"
+    assert rows[httpserver.url_for("/500")]["last_error"] == "HTTP 500 INTERNAL SERVER ERROR"
+    assert rows[httpserver.url_for("/500")]["errors"] == 1
+    ok = rows[f"{corpus_server.base}zh/zhangye-daily.gbk.rss"]
+    assert ok["state"] == "ok" and ok["posts"] == 3 and ok["next_poll"] and ok["name"] == "张掖日报"
+    table = run_cli("--config", str(cfg), "status")
+    assert table.returncode == 0 and "HTTP 500" in table.stdout and "张掖日报" in table.stdout
+
+
+def test_fetch_named_source_only_and_unknown_source(tmp_path, corpus_server):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        ZH.format(base=corpus_server.base).replace("jekyll:\n  dir: jekyll\n", "")
+        + f"      - url: {corpus_server.base}zh/gansu-economy.atom\n",
+        encoding="utf-8",
+    )
+    one = run_cli("--config", str(cfg), "fetch", "--source", f"{corpus_server.base}zh/gansu-economy.atom")
+    assert one.returncode == 0 and "1 sources: 1 new" in one.stdout
+    unknown = run_cli("--config", str(cfg), "fetch", "--source", "http://nope.example/feed")
+    assert unknown.returncode == 2 and "not a configured source" in unknown.stderr
+
+
+def test_publish_regenerates_from_the_store(tmp_path, zh_site):
+    assert run_cli("--config", str(zh_site), "fetch").returncode == 0
+    shutil.rmtree(tmp_path / "public")
+    result = run_cli("--config", str(zh_site), "publish")
+    assert result.returncode == 0 and "files written" in result.stdout
+    assert (tmp_path / "public" / "feed.rss").is_file() and (
+        tmp_path / "public" / "category" / "zhangyeribao.json"
+    ).is_file()
+
+
+def test_corpus_server_serves_real_bytes(corpus_server: StaticServer):
+    import requests
+
+    body = requests.get(corpus_server.url("zh/zhangye-daily.gbk.rss"), timeout=5).content
+    assert body == (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
