@@ -142,6 +142,7 @@ def run(ctx: click.Context) -> None:
 
     if ctx.obj["verbose"] == 0:
         logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings = _load(ctx)
     with _open_store(ctx, settings) as store:
         code = Daemon(settings, store).run()

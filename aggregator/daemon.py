@@ -77,8 +77,7 @@ class Daemon:
                 fut = self.pool.submit(update_source, source, self.store, self.fetcher)
                 self._inflight[source.key] = fut
                 fut.add_done_callback(lambda f, s=source: self._done(s.key, s.categories, f))
-        if not self._inflight:
-            self._publish_dirty()
+        self._publish_dirty()  # sources that finished since the last tick publish together, once
 
     def _done(self, key: str, categories: tuple[str, ...], fut: Future[Outcome]) -> None:
         self._inflight.pop(key, None)
