@@ -2,40 +2,198 @@
 
 Knows nothing of feeds or SQL. Every failure becomes a FetchError naming the source, so
 the pipeline can record it and move on to the next source.
+
+The limits hold against a hostile server: redirects are followed here, hop by hop, so
+loops are named and permanent hops reported; the body is inflated here with a running
+cap (a gzip/deflate/br bomb is counted before it can allocate); and a watchdog closes the
+socket when the total deadline passes, because socket timeouts are per read and a server
+sending one byte a second would otherwise stretch a request without end.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.utils import requote_uri
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import USER_AGENT
+from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key
 from .models import FetchResult, Source
+
+try:  # br is decoded only when a Brotli binding is installed
+    import brotli as _brotli
+except ImportError:  # pragma: no cover - depends on the installation
+    _brotli = None
 
 MAX_BODY = 16 * 1024 * 1024
 DEADLINE = 30.0
+CONNECT_TIMEOUT = 10.0
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+PERMANENT_CODES = (301, 308)
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/json;q=0.9, "
     "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
+ACCEPT_ENCODING = "gzip, deflate, br" if _brotli else "gzip, deflate"
 
 
 class FetchError(Exception):
-    """A fetch that produced no usable response; `source` is the source key."""
+    """A fetch that produced no usable response; `source` is the source key.
 
-    def __init__(self, source: str, message: str, status: int | None = None) -> None:
+    `status` and `headers` are those of the HTTP response when there was one (a 429's
+    Retry-After is read from them); `url` is the URL that gave that response.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        url: str | None = None,
+    ) -> None:
         self.source = source
         self.status = status
+        self.headers = headers or {}
+        self.url = url
         super().__init__(message)
 
 
+# -- the total deadline ---------------------------------------------------------------
+
+_current = threading.local()
+
+
+class _Watchdog:
+    """Shuts down every socket the current fetch uses once `seconds` have passed.
+
+    Sockets register themselves (see `_WatchedConnection`) with the watchdog of the thread
+    that opens or reuses them; shutting a socket down wakes a read blocked on it at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _current.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _current.watchdog = None
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if self.fired:
+                _shut(sock)
+            else:
+                self._socks.append(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            socks, self._socks = self._socks, []
+        for sock in socks:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        # socket.socket's own shutdown, not SSLSocket's, which would tear down TLS state
+        # under the feet of the thread reading it; shutting the descriptor is enough.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watch(sock: socket.socket | None) -> None:
+    dog = getattr(_current, "watchdog", None)
+    if dog is not None:
+        dog.watch(sock)
+
+
+class _WatchedConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)  # covers the TLS handshake and a proxy tunnel, too
+        return sock
+
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)  # a connection reused from the pool
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)  # the TLS socket that replaced the raw one
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, with connections that report their sockets to the watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if hasattr(manager, "pool_classes_by_scheme") and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+# -- the fetcher ----------------------------------------------------------------------
+
+
 class Fetcher:
-    """Holds the shared `requests.Session` (connection pooling across all sources)."""
+    """Holds the shared `requests.Session` (connection pooling across all sources) and the
+    per-host slots, so every source polled through one Fetcher shares them."""
 
     def __init__(
         self,
@@ -43,16 +201,18 @@ class Fetcher:
         max_body: int = MAX_BODY,
         deadline: float = DEADLINE,
         clock: Callable[[], float] = time.monotonic,
+        per_host: int = DEFAULT_PER_HOST,
     ) -> None:
-        self.session = requests.Session()
+        self.session = requests.Session()  # trust_env: proxies from HTTP(S)_PROXY / NO_PROXY
         self.session.max_redirects = MAX_REDIRECTS
-        adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64)
+        adapter = _WatchedAdapter(pool_connections=64, pool_maxsize=64)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.user_agent = user_agent
         self.max_body = max_body
         self.deadline = deadline
         self.clock = clock
+        self.hosts = HostLimiter(per_host)
 
     def close(self) -> None:
         self.session.close()
@@ -63,52 +223,115 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> FetchResult:
-        headers = {"User-Agent": source.user_agent or self.user_agent, "Accept": ACCEPT}
-        headers["Accept-Encoding"] = "gzip, deflate"
+        """GET `source.url` (following redirects) within the source's total deadline."""
+        deadline = min(self.deadline, source.timeout)
+        with self.hosts.slot(source.url, source.per_host):  # waiting for a slot is not on the clock
+            with _Watchdog(deadline) as dog:
+                try:
+                    result = self._exchange(source, etag, last_modified, deadline)
+                except FetchError as e:
+                    if dog.fired:
+                        raise FetchError(source.key, _deadline_message(deadline), url=e.url) from None
+                    raise
+                if dog.fired:  # a body cut short by the watchdog can look complete
+                    raise FetchError(source.key, _deadline_message(deadline), url=result.url)
+        return result
+
+    def _exchange(self, source: Source, etag: str | None, last_modified: str | None, deadline: float) -> FetchResult:
+        start = self.clock()
+        headers = {
+            "User-Agent": source.user_agent or self.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        headers.update(dict(source.headers))
-        deadline = min(self.deadline, source.timeout)
-        start = self.clock()
-        try:
-            resp = self.session.get(
-                source.url,
-                headers=headers,
-                timeout=(min(10.0, deadline), deadline),
-                stream=True,
-                allow_redirects=True,
-            )
-        except requests.TooManyRedirects:
-            raise FetchError(source.key, f"more than {MAX_REDIRECTS} redirects (or a redirect loop)") from None
-        except requests.exceptions.InvalidSchema as e:
-            raise FetchError(source.key, f"redirected to an unsupported scheme: {e}") from None
-        except requests.Timeout:
-            raise FetchError(source.key, f"timed out after {deadline:g}s") from None
-        except requests.ConnectionError as e:
-            raise FetchError(source.key, f"connection failed: {_reason(e)}") from None
-        except requests.RequestException as e:
-            raise FetchError(source.key, f"request failed: {e}") from None
+        origin = host_key(source.url)
+        url = source.url
+        visited = [url]
+        hops: list[tuple[int, str]] = []
+        while True:
+            same_host = host_key(url) == origin
+            # Credentials and the configured headers go to the source's own host only, as a
+            # browser would: a redirect must not hand them to someone else.
+            hop_headers = {**headers, **dict(source.headers)} if same_host else headers
+            resp = self._get(source, url, hop_headers, source.auth if same_host else None, deadline)
+            target = self.session.get_redirect_target(resp) if resp.status_code in REDIRECT_CODES else None
+            if target is None:
+                break
+            resp.close()
+            nxt = requote_uri(urljoin(url, target)).split("#", 1)[0]
+            scheme = urlsplit(nxt).scheme.lower()
+            if scheme not in ("http", "https"):
+                raise FetchError(source.key, f"redirected to an unsupported scheme: {nxt}", url=url)
+            if nxt in visited:
+                chain = " → ".join([*visited[visited.index(nxt) :], nxt])
+                raise FetchError(source.key, f"redirect loop: {chain}", status=resp.status_code, url=url)
+            hops.append((resp.status_code, nxt))
+            if len(hops) > MAX_REDIRECTS:
+                raise FetchError(source.key, f"too many redirects: more than {MAX_REDIRECTS}", url=url)
+            visited.append(nxt)
+            url = nxt
         with resp:
             status = resp.status_code
+            lowered = {k.lower(): v for k, v in resp.headers.items()}
             if status == 304:
-                return self._result(resp, None, start)
-            if status >= 400:
-                raise FetchError(source.key, f"HTTP {status} {resp.reason or ''}".strip(), status=status)
+                return self._result(resp, url, None, start, hops)
+            if status >= 300:
+                reason = f"HTTP {status} {resp.reason or ''}".strip()
+                if status < 400:
+                    reason += " without a usable Location"
+                raise FetchError(source.key, reason, status=status, headers=lowered, url=url)
             body = self._read(source, resp, start, deadline)
-            return self._result(resp, body, start)
+            return self._result(resp, url, body, start, hops)
 
-    def _result(self, resp: requests.Response, body: bytes | None, start: float) -> FetchResult:
+    def _get(
+        self,
+        source: Source,
+        url: str,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+        deadline: float,
+    ) -> requests.Response:
+        try:
+            return self.session.get(
+                url,
+                headers=headers,
+                auth=auth,
+                timeout=(min(CONNECT_TIMEOUT, deadline), deadline),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.exceptions.InvalidSchema as e:
+            raise FetchError(source.key, f"unsupported scheme: {e}", url=url) from None
+        except requests.Timeout:
+            raise FetchError(source.key, f"timed out after {deadline:g}s", url=url) from None
+        except requests.ConnectionError as e:
+            raise FetchError(source.key, f"connection failed: {_reason(e)}", url=url) from None
+        except requests.RequestException as e:
+            raise FetchError(source.key, f"request failed: {e}", url=url) from None
+
+    def _result(
+        self, resp: requests.Response, url: str, body: bytes | None, start: float, hops: list[tuple[int, str]]
+    ) -> FetchResult:
         headers = {k.lower(): v for k, v in resp.headers.items()}
+        permanent = None
+        for code, target in hops:  # only an unbroken run of permanent hops from the start counts
+            if code not in PERMANENT_CODES:
+                break
+            permanent = target
         return FetchResult(
-            url=resp.url,
+            url=url,
             status=resp.status_code,
             body=body,
             headers=headers,
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
             elapsed=self.clock() - start,
+            redirects=tuple(hops),
+            permanent_redirect=permanent,
         )
 
     def _read(self, source: Source, resp: requests.Response, start: float, deadline: float) -> bytes:
@@ -127,22 +350,29 @@ class Fetcher:
         try:
             for chunk in _raw_chunks(resp):
                 if self.clock() - start > deadline:
-                    raise FetchError(source.key, f"deadline of {deadline:g}s exceeded while reading the body")
+                    raise FetchError(source.key, _deadline_message(deadline))
                 for data in decoder(chunk) if decoder else (chunk,):
                     size += len(data)
                     if size > self.max_body:
-                        raise FetchError(source.key, f"body too large: over {self.max_body} bytes")
+                        what = "inflated body" if decoder else "body"
+                        raise FetchError(source.key, f"{what} too large: over {self.max_body} bytes")
                     parts.append(data)
         except requests.RequestException as e:
             raise FetchError(source.key, f"connection broken while reading the body: {_reason(e)}") from None
         except zlib.error as e:
             raise FetchError(source.key, f"corrupt {encoding} body: {e}") from None
+        except Exception as e:
+            if _brotli is not None and isinstance(e, _brotli.error):
+                raise FetchError(source.key, f"corrupt br body: {e}") from None
+            raise
         return b"".join(parts)
 
 
-def _raw_chunks(resp: requests.Response) -> Iterator[bytes]:
-    import urllib3
+def _deadline_message(deadline: float) -> str:
+    return f"timed out: the total deadline of {deadline:g}s passed before the response was complete"
 
+
+def _raw_chunks(resp: requests.Response) -> Iterator[bytes]:
     try:
         yield from resp.raw.stream(CHUNK, decode_content=False)
     except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -150,6 +380,16 @@ def _raw_chunks(resp: requests.Response) -> Iterator[bytes]:
 
 
 def _decoder(encoding: str) -> Callable[[bytes], Iterator[bytes]] | None:
+    """An incremental inflater that never yields more than a bounded step at a time."""
+    if encoding == "br" and _brotli is not None:
+        br = _brotli.Decompressor()
+
+        def decode_br(chunk: bytes) -> Iterator[bytes]:
+            yield br.process(chunk, output_buffer_limit=CHUNK * 4)
+            while not br.can_accept_more_data():
+                yield br.process(b"", output_buffer_limit=CHUNK * 4)
+
+        return decode_br
     if encoding in ("gzip", "x-gzip"):
         z = zlib.decompressobj(16 + zlib.MAX_WBITS)
     elif encoding == "deflate":

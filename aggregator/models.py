@@ -20,9 +20,15 @@ class Source:
     categories: tuple[str, ...] = ()  # category slugs this source feeds
     interval: float = 1800.0  # seconds
     timezone: str = "UTC"  # for dates written without a zone
-    timeout: float = 30.0
+    timeout: float = 30.0  # total deadline of one request, redirects included
     user_agent: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may carry secrets
+    adaptive: bool = False  # `interval: auto`: `interval` is only the start, then learnt from the feed
+    min_interval: float = 300.0
+    max_interval: float = 86400.0
+    enabled: bool = True
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # basic auth (username, password)
+    per_host: int = 2  # site.per_host: at most this many requests in flight to one host
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     elapsed: float = 0.0
+    redirects: tuple[tuple[int, str], ...] = ()  # each hop followed: (status, the URL it pointed to)
+    permanent_redirect: str | None = None  # where the leading 301/308 hops lead, to learn after a streak
 
     @property
     def not_modified(self) -> bool:
@@ -65,6 +73,21 @@ class FeedInfo:
     subtitle: str | None = None
     language: str | None = None
     ttl_minutes: int | None = None
+    update_seconds: float | None = None  # sy:updatePeriod / sy:updateFrequency, as a period
+
+
+@dataclass(frozen=True)
+class PollUpdate:
+    """What one poll learnt about where and how often to poll next; stored with its outcome."""
+
+    fetch_url: str  # what to fetch next time (configured, discovered or learnt)
+    learnt_url: str | None = None  # a permanent redirect seen on enough consecutive polls
+    discovered_url: str | None = None  # the feed an HTML page's <link rel="alternate"> names
+    redirect_url: str | None = None  # a permanent redirect seen, not yet learnt
+    redirect_count: int = 0  # consecutive polls that saw `redirect_url`
+    interval: float | None = None  # the interval now in force (seconds)
+    feed_hint: float | None = None  # the feed's own <ttl>/sy:update* hint (seconds)
+    result: str | None = None  # one line for `status`: "not modified", "same body", "20 entries"
 
 
 @dataclass

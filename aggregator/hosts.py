@@ -1,0 +1,71 @@
+"""Per-host politeness: a cap on requests in flight to one host, and reading Retry-After.
+
+A host is a server (name and non-default port), not a source: many sources on one site
+share its slots, and a rate limit one of them receives holds back all of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+DEFAULT_PER_HOST = 2
+# A server asking for more than a week of silence is more likely broken than serious; waiting
+# longer would silence the source for good, which is the one thing this poller must not do.
+MAX_RETRY_AFTER = timedelta(days=7)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_key(url: str) -> str:
+    """`example.com`, or `example.com:8080` when the port is not the scheme's default."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        return host
+    return f"{host}:{port}"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
+    """When a `Retry-After` (delay in seconds, or an HTTP date) ends; None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        until = now + timedelta(seconds=int(value[:12]))
+    else:
+        try:
+            until = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if until.tzinfo is None:  # HTTP dates are GMT by definition
+            until = until.replace(tzinfo=UTC)
+    return max(now, min(until, now + MAX_RETRY_AFTER))
+
+
+class HostLimiter:
+    """At most `limit` concurrent requests per host; callers beyond that wait their turn."""
+
+    def __init__(self, default: int = DEFAULT_PER_HOST) -> None:
+        self.default = default
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, url: str, limit: int | None = None) -> Iterator[str]:
+        host = host_key(url)
+        with self._lock:
+            sem = self._slots.get(host)
+            if sem is None:
+                sem = self._slots[host] = threading.BoundedSemaphore(max(1, limit or self.default))
+        with sem:
+            yield host
