@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .config import ConfigError, Settings, config_path, load_config
+from .config import ConfigError, Settings, config_path, format_duration, load_config
 from .fetch import Fetcher
 from .pipeline import Outcome, update_source
 from .publish import publish
+from .schedule import DISABLED, GONE, RATE_LIMITED, poll_state
 from .store import Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -81,7 +82,9 @@ def check(ctx: click.Context) -> None:
 def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     """Poll every (or the named) source once, now; store the posts; publish.
 
-    Exit 0 when every source succeeded, 1 when some failed, 2 for a config or usage error.
+    Polls whatever the schedule says, except sources that are disabled, gone, or whose host
+    asked for silence (Retry-After): those are skipped, each with a line saying why.
+    Exit 0 when every polled source succeeded, 1 when some failed, 2 for a config or usage error.
     """
     settings = _load(ctx)
     sources = list(settings.sources)
@@ -95,7 +98,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     out = Console(highlight=False, soft_wrap=True)
     with _open_store(ctx, settings) as store:
         store.sync_sources(settings.sources)
-        fetcher = Fetcher()
+        fetcher = Fetcher(per_host=settings.site.per_host)
         outcomes: list[Outcome] = []
         with ThreadPoolExecutor(max_workers=settings.site.workers) as pool:
             futures = [pool.submit(update_source, s, store, fetcher) for s in sources]
@@ -105,11 +108,14 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                 out.print(_outcome_line(o), markup=False)
         fetcher.close()
         report = publish(settings, store)
-    failed = sum(o.status == "error" for o in outcomes)
-    counts = {k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged")}
+    failed = sum(o.status in ("error", "gone") for o in outcomes)
+    counts = {
+        k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")
+    }
+    extra = "".join(f", {counts[k]} {k}" for k in ("rate-limited", "skipped") if counts[k])
     out.print(
         f"{len(outcomes)} sources: {counts['new']} new, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged, {failed} failed; "
+        f"{counts['unchanged']} unchanged, {failed} failed{extra}; "
         f"{sum(o.new for o in outcomes)} new posts; {len(report.written)} files written",
         markup=False,
     )
@@ -117,9 +123,11 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
 
 
 def _outcome_line(o: Outcome) -> str:
-    if o.status == "error":
-        return f"error      {o.source}: {o.error}"
-    detail = f"{o.new} new, {o.updated} updated of {o.entries}" if o.entries else ""
+    if o.status in ("error", "gone", "rate-limited"):
+        return f"{o.status:<10} {o.source}: {o.error}"
+    if o.status == "skipped":
+        return f"skipped    {o.source}: {o.note}"
+    detail = f"{o.new} new, {o.updated} updated of {o.entries}" if o.entries else o.note or ""
     return f"{o.status:<10} {o.source}" + (f" ({detail})" if detail else "")
 
 
@@ -153,52 +161,102 @@ def run(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """One row per source: last fetch, result, posts, next poll."""
+    """One row per source: URL (and the one polled), state, last success, last error, next poll.
+
+    States: ok, erroring (the last poll failed), backing off (failing; polled less often),
+    rate-limited (its host sent Retry-After), gone (HTTP 410), disabled (enabled: false).
+    """
     settings = _load(ctx)
+    now = datetime.now(UTC)
     with _open_store(ctx, settings) as store:
         store.sync_sources(settings.sources)
         states = {s.key: s for s in store.source_states()}
+        blocks = store.host_blocks(now)
     zone = ZoneInfo(settings.site.timezone)
     rows: list[dict[str, Any]] = []
     for source in settings.sources:
         st = states.get(source.key)
         if st is None:
             continue
+        until = blocks.get(st.host or "")
+        state = poll_state(
+            enabled=source.enabled,
+            gone=st.state == GONE,
+            errors=st.error_count,
+            rate_limited_until=until,
+            now=now,
+        )
+        next_at = None if state in (GONE, DISABLED) else st.next_poll
+        if state == RATE_LIMITED and until is not None and (next_at is None or next_at < until):
+            next_at = until
+        interval = st.interval or (source.interval if not source.adaptive else None)
         rows.append(
             {
                 "url": source.key,
                 "fetch_url": st.url,
                 "name": st.display_name,
                 "categories": list(source.categories),
-                "state": st.state,
+                "state": state,
                 "last_fetch": _iso(st.last_fetch),
                 "last_success": _iso(st.last_success),
                 "last_status": st.last_status,
                 "last_error": st.last_error,
                 "errors": st.error_count,
                 "posts": st.posts,
-                "next_poll": _iso(st.next_poll),
+                "next_poll": _iso(next_at),
+                "learnt_url": st.learnt_url,
+                "discovered_url": st.discovered_url,
+                "last_error_at": _iso(st.last_error_at),
+                "consecutive_errors": st.error_count,
+                "last_result": st.last_result,
+                "rate_limited_until": _iso(until) if state == RATE_LIMITED else None,
+                "interval": interval,
+                "interval_mode": "auto" if source.adaptive else "fixed",
+                "pending_redirect": ({"url": st.redirect_url, "seen": st.redirect_count} if st.redirect_url else None),
+                "enabled": source.enabled,
             }
         )
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{settings.site.title}: {len(rows)} sources")
-    for col in ("source", "state", "last fetch", "result", "posts", "next poll"):
+    for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
         table.add_column(col, overflow="fold")
     for r, st in ((r, states[r["url"]]) for r in rows):
-        result = st.last_error or (f"HTTP {st.last_status}" if st.last_status else "never fetched")
-        if st.error_count:
-            result = f"{result} ({st.error_count} in a row)"
+        where = [r["name"]] if r["name"] != r["url"] else []
+        where.append(r["url"])
+        if st.url != r["url"]:
+            how = "learnt from permanent redirects" if st.url == st.learnt_url else "linked from the page"
+            where.append(f"→ polls {st.url} ({how})")
+        if st.redirect_url:
+            where.append(f"(redirected permanently to {st.redirect_url}: {st.redirect_count} of 3 polls)")
+        last_ok = _local(st.last_success, zone)
+        if st.last_result and not st.last_error:
+            last_ok += f"\n{st.last_result}"
+        error = "—"
+        if st.last_error:
+            error = f"{st.last_error}\n{_local(st.last_error_at or st.last_fetch, zone)}"
+        next_poll = _local(_dt(r["next_poll"]), zone)
+        if r["state"] in (GONE, DISABLED):
+            next_poll = "never: " + ("gone (HTTP 410)" if r["state"] == GONE else "enabled: false")
+        elif r["interval"]:
+            next_poll += f"\nevery {format_duration(round(r['interval']))}" + (
+                " (auto)" if r["interval_mode"] == "auto" else ""
+            )
         table.add_row(
-            f"{r['name']}\n{r['url']}" if r["name"] != r["url"] else r["url"],
+            "\n".join(where),
             r["state"],
-            _local(st.last_fetch, zone),
-            result,
+            last_ok,
+            error,
+            str(r["errors"]),
             str(r["posts"]),
-            _local(st.next_poll, zone),
+            next_poll,
         )
     Console(soft_wrap=not sys.stdout.isatty()).print(table)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _iso(dt: datetime | None) -> str | None:

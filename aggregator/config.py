@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,8 @@ ENV_CONFIG = "AGGREGATOR_CONFIG"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MIN_INTERVAL, MAX_INTERVAL, START_INTERVAL = 300.0, 86400.0, 1800.0
 
 
 class ConfigError(Exception):
@@ -56,6 +58,26 @@ def parse_duration(value: Any) -> float:
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling in the config's units: 300 → `5m`, 5400 → `90m`, 86400 → `1d`."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def expand_env(value: str) -> str:
+    """`${NAME}` → the environment variable's value, so secrets stay out of feeds.yaml."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV.sub(sub, value)
 
 
 def slugify(name: str) -> str:
@@ -90,19 +112,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AuthConfig(_Strict):
+    """HTTP basic auth; either value may be `${ENV_VAR}`."""
+
+    username: str
+    password: str
+
+    @field_validator("username", "password")
+    @classmethod
+    def _env(cls, v: str) -> str:
+        return expand_env(v)
+
+
 class SourceSettings(_Strict):
     """Settings a source may set, and `defaults:` may set for all."""
 
-    interval: float | None = None
+    interval: float | Literal["auto"] | None = None
     timezone: str | None = None
     timeout: float | None = None
     user_agent: str | None = None
     headers: dict[str, str] | None = None
+    min_interval: float | None = None
+    max_interval: float | None = None
+    auth: AuthConfig | None = None
+    enabled: bool | None = None
 
-    @field_validator("interval", "timeout", mode="before")
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() == "auto":
+            return "auto"
+        return None if v is None else parse_duration(v)
+
+    @field_validator("timeout", "min_interval", "max_interval", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> Any:
         return None if v is None else parse_duration(v)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is None:
+            return None
+        out = {}
+        for name, value in v.items():
+            try:
+                out[name] = expand_env(value)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+        return out
 
     @field_validator("timezone")
     @classmethod
@@ -163,6 +221,7 @@ class SiteConfig(_Strict):
     description: str | None = None
     user_agent: str | None = None
     workers: int = Field(16, ge=1, le=256)
+    per_host: int = Field(2, ge=1, le=64)  # requests in flight to one host at a time
 
     @field_validator("url")
     @classmethod
@@ -324,7 +383,54 @@ def parse_config(text: str, path: Path) -> Settings:
             dotted = ".".join(str(p) for p in loc) or "(top level)"
             errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
         raise ConfigError(path, errors) from None
+    errors = _interval_errors(config, lines)
+    if errors:
+        raise ConfigError(path, errors)
     return _settings(config, path)
+
+
+def _interval_errors(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """A fixed `interval` outside `min_interval`..`max_interval`, or min above max, is a
+    mistake worth stopping for: clamping it silently would poll at a rate nobody wrote."""
+    errors: dict[str, None] = {}  # ordered, without repeats (a bad `defaults:` shows once)
+    layers: list[tuple[tuple[Any, ...], SourceSettings | None]] = [(("defaults",), None)]
+    for i, cat in enumerate(config.categories):
+        for j, _ in enumerate(cat.sources):
+            layers.append((("categories", i, "sources", j), cat.sources[j]))
+    for path, src in layers:
+
+        def pick(name: str, default: Any, src: SourceSettings | None = src, path: tuple[Any, ...] = path) -> Any:
+            value = getattr(src, name) if src is not None else None
+            if value is not None:
+                return value, path + (name,)
+            value = getattr(config.defaults, name)
+            return (value, ("defaults", name)) if value is not None else (default, None)
+
+        interval, at = pick("interval", "auto")
+        low, low_at = pick("min_interval", MIN_INTERVAL)
+        high, high_at = pick("max_interval", MAX_INTERVAL)
+
+        def err(where: tuple[Any, ...] | None, msg: str, path: tuple[Any, ...] = path) -> None:
+            where = where or path
+            line = _line_for(lines, where)
+            dotted = ".".join(str(p) for p in where)
+            errors[f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}"] = None
+
+        if low > high:
+            err(low_at or high_at, f"min_interval {format_duration(low)} is above max_interval {format_duration(high)}")
+        elif interval != "auto" and interval < low:
+            err(
+                at,
+                f"interval {format_duration(interval)} is below min_interval {format_duration(low)} "
+                "(set min_interval lower to poll this often)",
+            )
+        elif interval != "auto" and interval > high:
+            err(
+                at,
+                f"interval {format_duration(interval)} is above max_interval {format_duration(high)} "
+                "(set max_interval higher to poll this rarely)",
+            )
+    return list(errors)
 
 
 def _settings(config: Config, path: Path) -> Settings:
@@ -355,17 +461,25 @@ def _settings(config: Config, path: Path) -> Settings:
             return fallback
 
         headers = {**(defaults.headers or {}), **(src.headers or {})}
+        interval = pick("interval", "auto")
+        auth = pick("auth", None)
         sources.append(
             Source(
                 key=url,
                 url=url,
                 name=src.name,
                 categories=tuple(entry["cats"]),
-                interval=pick("interval", 1800.0),
+                interval=START_INTERVAL if interval == "auto" else interval,
                 timezone=pick("timezone", site.timezone),
                 timeout=pick("timeout", 30.0),
                 user_agent=pick("user_agent", site.user_agent),
                 headers=tuple(sorted(headers.items())),
+                adaptive=interval == "auto",
+                min_interval=pick("min_interval", MIN_INTERVAL),
+                max_interval=pick("max_interval", MAX_INTERVAL),
+                enabled=pick("enabled", True),
+                auth=(auth.username, auth.password) if auth is not None else None,
+                per_host=site.per_host,
             )
         )
     return Settings(

@@ -71,7 +71,7 @@ class Daemon:
         if self.stopping.is_set():
             return
         now = datetime.now(UTC)
-        due = {s.key: s for s in self.store.source_states() if s.next_poll is None or s.next_poll <= now}
+        due = set(self.store.due_sources(now))
         for source in self.settings.sources:
             if source.key in due and source.key not in self._inflight:
                 fut = self.pool.submit(update_source, source, self.store, self.fetcher)

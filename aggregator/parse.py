@@ -17,6 +17,7 @@ import feedparser
 from .models import FeedInfo
 
 JSON_TYPES = ("application/feed+json", "application/json")
+_PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0, "yearly": 365 * 86400.0}
 
 
 class ParseError(Exception):
@@ -70,6 +71,7 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
         subtitle=feed.get("subtitle") or None,
         language=feed.get("language") or None,
         ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+        update_seconds=_update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
     )
     warning = None
     if d.get("bozo") and d.get("bozo_exception") is not None:
@@ -83,6 +85,20 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
         warning=warning,
         headers=headers,
     )
+
+
+def _update_period(period: str | None, frequency: str | None) -> float | None:
+    """sy:updatePeriod / sy:updateFrequency as seconds between updates (RSS 1.0 syndication module)."""
+    if not period:
+        return None
+    base = _PERIODS.get(period.strip().lower())
+    if base is None:
+        return None
+    try:
+        times = int(str(frequency).strip()) if frequency not in (None, "") else 1
+    except ValueError:
+        times = 1
+    return base / max(times, 1)
 
 
 def _looks_like_json(body: bytes) -> bool:

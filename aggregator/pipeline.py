@@ -1,36 +1,46 @@
 """Fetch → parse → normalize → store for one source, and the outcome of that.
 
 Every stage's error is caught here, recorded on the source's state, and turned into an
-outcome, so one broken feed never stops the others.
+outcome, so one broken feed never stops the others. This is also where one poll's HTTP
+facts become the source's polling state: a 410 marks it gone, a 429/503 with Retry-After
+holds back its host, a permanent redirect seen on enough consecutive polls is learnt, an
+HTML page is searched for the feed it links to, and the next poll time is set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
+from .charset import reconcile_charset
+from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
-from .models import Source
+from .hosts import host_key, parse_retry_after
+from .models import FetchResult, PollUpdate, Source
 from .normalize import normalize
 from .parse import ParseError, parse_feed
-from .schedule import next_poll
-from .store import Store
+from .schedule import BACKING_OFF, ERRORING, WEEK, cache_lifetime, feed_hint, interval_for, next_poll, not_before
+from .store import SourceState, Store, iso
 
 log = logging.getLogger(__name__)
+
+LEARN_AFTER = 3  # consecutive polls that must see the same permanent redirect before it is learnt
 
 
 @dataclass(frozen=True)
 class Outcome:
     source: str
-    status: str  # new | updated | unchanged | error
+    status: str  # new | updated | unchanged | error | rate-limited | gone | skipped
     new: int = 0
     updated: int = 0
     entries: int = 0
     error: str | None = None
     warning: str | None = None
+    note: str | None = None  # why unchanged or skipped: "not modified", "disabled", ...
 
     @property
     def changed(self) -> bool:
@@ -46,58 +56,200 @@ def update_source(
     store: Store,
     fetcher: Fetcher,
     now: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
 ) -> Outcome:
-    """Poll `source` once and store what it has; never raises for a bad feed."""
+    """Poll `source` once and store what it has; never raises for a bad feed.
+
+    Polls whatever its next-poll time (the caller decides what is due), but never a
+    disabled or gone source, nor one whose host asked for silence (Retry-After).
+    """
     state = store.source_state(source.key)
     started = now()
-    try:
-        result = fetcher.fetch(
-            source,
-            etag=state.etag if state else None,
-            last_modified=state.last_modified if state else None,
+    if not source.enabled:
+        return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
+    if state is not None and state.state == "gone":
+        since = f" since {iso(state.last_error_at)}" if state.last_error_at else ""
+        return Outcome(
+            source.key,
+            "skipped",
+            note=f"gone ({state.last_error}){since}; no longer polled: remove it from the config",
         )
-        if result.not_modified:
-            store.record_success(source.key, started, 304, next_poll=next_poll(started, source.interval))
-            return Outcome(source.key, "unchanged")
-        body = result.body or b""
-        body_hash = hashlib.sha256(body).hexdigest()
-        if state and state.body_hash == body_hash:  # server ignored the conditional GET
-            store.record_success(
+    fetch_url = state.url if state is not None and state.url else source.url
+    blocked = store.host_retry_after(host_key(fetch_url))
+    if blocked is not None and blocked > started:
+        note = f"rate-limited: {host_key(fetch_url)} asked for no request before {iso(blocked)}"
+        return Outcome(source.key, "skipped", note=note)
+    try:
+        return _poll(source, state, fetch_url, store, fetcher, started, rng)
+    except (FetchError, ParseError) as e:
+        return _failed(source, state, fetch_url, store, started, e, rng)
+    except Exception as e:  # a bug in one source's handling must not stop the others
+        log.exception("source %s: unexpected error", source.key)
+        error = FetchError(source.key, f"internal error: {type(e).__name__}: {e}")
+        return _failed(source, state, fetch_url, store, started, error, rng)
+
+
+def _poll(
+    source: Source,
+    state: SourceState | None,
+    fetch_url: str,
+    store: Store,
+    fetcher: Fetcher,
+    started: datetime,
+    rng: random.Random | None,
+) -> Outcome:
+    result = fetcher.fetch(
+        replace(source, url=fetch_url),
+        etag=state.etag if state else None,
+        last_modified=state.last_modified if state else None,
+    )
+    discovered = state.discovered_url if state else None
+    learnt = state.learnt_url if state else None
+    redirect_url, redirect_count = _redirect_streak(state, result)
+    if result.body is not None and is_html_page(result.body, result.headers.get("content-type")):
+        links = find_feed_links(result.body, result.url)
+        if not links:
+            raise ParseError(
                 source.key,
-                started,
-                result.status,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                body_hash=body_hash,
-                next_poll=next_poll(started, source.interval),
+                'an HTML page, not a feed, and it links to none (no <link rel="alternate"> with a feed type)',
             )
-            return Outcome(source.key, "unchanged")
-        feed = parse_feed(source.key, body, result.url, result.headers)
-        posts = normalize(source, feed, started)
-        new, updated = store.record_success(
+        discovered = links[0]
+        log.info("source %s: an HTML page; polling the feed it links to: %s", source.key, discovered)
+        result = fetcher.fetch(replace(source, url=discovered))
+        if result.body is not None and is_html_page(result.body, result.headers.get("content-type")):
+            raise ParseError(source.key, f"an HTML page linking to {discovered}, which is an HTML page too")
+        fetch_url, redirect_url, redirect_count = discovered, None, 0
+    elif redirect_url is not None and redirect_count >= LEARN_AFTER:
+        log.info(
+            "source %s: permanent redirect to %s seen on %d polls in a row; polling it from now on",
+            source.key,
+            redirect_url,
+            redirect_count,
+        )
+        fetch_url = learnt = redirect_url
+        redirect_url, redirect_count = None, 0
+
+    since = started - timedelta(seconds=WEEK)
+    recent, dated = store.posting_stats(source.key, since, started)
+    poll = PollUpdate(
+        fetch_url=fetch_url,
+        learnt_url=learnt,
+        discovered_url=discovered,
+        redirect_url=redirect_url,
+        redirect_count=redirect_count,
+        feed_hint=state.feed_hint if state else None,
+    )
+
+    def schedule(p: PollUpdate, recent: set[str], dated: int) -> tuple[PollUpdate, datetime]:
+        cache = cache_lifetime(result.headers)
+        interval = interval_for(source, hint=p.feed_hint, cache=cache, recent_posts=len(recent), dated=dated > 0)
+        when = next_poll(started, interval, 0, rng, source.min_interval, source.max_interval)
+        return replace(p, interval=interval), when
+
+    if result.not_modified:
+        poll, when = schedule(replace(poll, result="not modified (304)"), recent, dated)
+        store.record_success(source.key, started, 304, next_poll=when, poll=poll)
+        return Outcome(source.key, "unchanged", note="not modified")
+    body = result.body or b""
+    body_hash = hashlib.sha256(body).hexdigest()
+    if state and state.body_hash == body_hash and fetch_url == state.url:  # server ignored the conditional GET
+        poll, when = schedule(replace(poll, result="same body as last time (not parsed)"), recent, dated)
+        store.record_success(
             source.key,
             started,
             result.status,
-            info=feed.info,
             etag=result.etag,
             last_modified=result.last_modified,
             body_hash=body_hash,
-            next_poll=next_poll(started, source.interval),
-            posts=posts,
+            next_poll=when,
+            poll=poll,
         )
-    except (FetchError, ParseError) as e:
-        return _failed(source, store, started, str(e), getattr(e, "status", None), state.error_count if state else 0)
-    except Exception as e:  # a bug in one source's handling must not stop the others
-        log.exception("source %s: unexpected error", source.key)
-        message = f"internal error: {type(e).__name__}: {e}"
-        return _failed(source, store, started, message, None, state.error_count if state else 0)
+        return Outcome(source.key, "unchanged", note="same body")
+    feed = parse_feed(source.key, body, result.url, reconcile_charset(body, result.headers))
+    posts = normalize(source, feed, started)
+    for p in posts:
+        if p.dated:
+            dated += 1
+            if since <= p.published <= started:
+                recent.add(p.id)
+    poll = replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries")
+    poll, when = schedule(poll, recent, dated)
+    new, updated = store.record_success(
+        source.key,
+        started,
+        result.status,
+        info=feed.info,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=body_hash,
+        next_poll=when,
+        posts=posts,
+        poll=poll,
+    )
     status = "new" if new else "updated" if updated else "unchanged"
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning)
 
 
-def _failed(source: Source, store: Store, when: datetime, message: str, status: int | None, errors: int) -> Outcome:
-    log.warning("source %s: %s", source.key, message)
-    store.record_error(source.key, when, message, status, next_poll(when, source.interval, errors + 1))
+def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[str | None, int]:
+    """The permanent redirect now pending and how many polls in a row have seen it.
+
+    A poll that is not redirected permanently, or is redirected elsewhere, starts over:
+    only the same redirect on consecutive polls is trusted enough to learn.
+    """
+    target = result.permanent_redirect
+    if target is None:
+        return None, 0
+    if state is not None and state.redirect_url == target:
+        return target, state.redirect_count + 1
+    return target, 1
+
+
+def _failed(
+    source: Source,
+    state: SourceState | None,
+    fetch_url: str,
+    store: Store,
+    when: datetime,
+    error: FetchError | ParseError,
+    rng: random.Random | None,
+) -> Outcome:
+    message = str(error)
+    status = getattr(error, "status", None)
+    headers = getattr(error, "headers", None) or {}
+    interval = (state.interval if state and state.interval else None) or interval_for(source)
+    if status in (429, 503):
+        until = parse_retry_after(headers.get("retry-after"), when)
+        if until is None and status == 429:  # asked to slow down, without saying how long: one interval
+            until = when + timedelta(seconds=interval)
+        if until is not None:
+            host = host_key(getattr(error, "url", None) or fetch_url)
+            message = f"{message}: rate-limited, no request to {host} before {iso(until)}"
+            log.warning("source %s: %s", source.key, message)
+            store.record_rate_limit(
+                source.key, when, host, until, message, status, not_before(when, until, source.min_interval, rng)
+            )
+            return Outcome(source.key, "rate-limited", error=message)
+    reset_to = None
+    if status in (404, 410) and state is not None and state.discovered_url and fetch_url == state.discovered_url:
+        # The feed the page linked to is gone, not necessarily the page: look at the page again.
+        reset_to = source.url
+        message = f"{message} at the discovered feed {fetch_url}; the page {source.url} will be searched again"
+    elif status == 410:
+        message = f"{message}: the feed is gone; no longer polled"
+        log.warning("source %s: %s", source.key, message)
+        store.record_gone(source.key, when, message, status)
+        return Outcome(source.key, "gone", error=message)
+    errors = (state.error_count if state else 0) + 1
+    log.warning("source %s: %s (%d in a row)", source.key, message, errors)
+    store.record_error(
+        source.key,
+        when,
+        message,
+        status,
+        next_poll(when, interval, errors, rng, source.min_interval, source.max_interval),
+        state=ERRORING if errors == 1 else BACKING_OFF,
+        fetch_url=reset_to,
+    )
     return Outcome(source.key, "error", error=message)

@@ -1,20 +1,151 @@
-"""When each source is due: its interval, backoff after errors, and the APScheduler wiring.
+"""When each source is due: its interval, backoff after errors, Retry-After, and its state.
 
 Due times live in the database (`sources.next_poll`), so a restart keeps the schedule.
+Everything here is a pure function of its inputs (the clock and the random source are
+arguments), so the schedule is tested without waiting for it.
+
+`interval: auto` starts at 30 minutes and learns: the observed rate of new posts (a week
+divided by the posts dated in the last week, as Miniflux does), never more often than the
+publisher asks (RSS `<ttl>`, `sy:updatePeriod`/`sy:updateFrequency`, `Cache-Control:
+max-age`, `Expires`), and always within `min_interval`..`max_interval`.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
+from .models import FeedInfo, Source
+
+MIN_INTERVAL = 300.0
 MAX_INTERVAL = 86400.0
+START_INTERVAL = 1800.0
 JITTER = 0.10
+WEEK = 7 * 86400.0
+
+# the states `aggregator status` shows, exactly these
+OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED = (
+    "ok",
+    "erroring",
+    "backing off",
+    "rate-limited",
+    "gone",
+    "disabled",
+)
+STATES = (OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED)
 
 
-def next_poll(now: datetime, interval: float, errors: int = 0, rng: random.Random | None = None) -> datetime:
-    """now + interval (× 2^errors after failures, capped), ±10% so sources drift apart."""
-    seconds = interval * (2 ** min(errors, 20)) if errors else interval
-    seconds = min(seconds, max(MAX_INTERVAL, interval))
+def clamp(seconds: float, low: float = MIN_INTERVAL, high: float = MAX_INTERVAL) -> float:
+    return max(low, min(seconds, max(low, high)))
+
+
+def backoff(interval: float, errors: int, max_interval: float = MAX_INTERVAL) -> float:
+    """The wait after `errors` consecutive failures: the first is retried at the normal
+    interval, each one after that doubles the wait (interval × 2^(errors-1)), capped."""
+    if errors <= 1:
+        return interval
+    return min(interval * 2 ** min(errors - 1, 30), max(max_interval, interval))
+
+
+def next_poll(
+    now: datetime,
+    interval: float,
+    errors: int = 0,
+    rng: random.Random | None = None,
+    min_interval: float = 0.0,
+    max_interval: float = MAX_INTERVAL,
+) -> datetime:
+    """now + the interval (backed off after errors), ±10% so sources drift apart, clamped."""
+    seconds = backoff(interval, errors, max_interval)
     jitter = (rng or random).uniform(-JITTER, JITTER)
-    return now + timedelta(seconds=seconds * (1 + jitter))
+    return now + timedelta(seconds=clamp(seconds * (1 + jitter), min_interval, max(max_interval, interval)))
+
+
+def not_before(now: datetime, until: datetime, min_interval: float, rng: random.Random | None = None) -> datetime:
+    """A poll time no earlier than `until` (Retry-After) nor `min_interval` from now, jittered
+    only later, so the sources of one rate-limited host do not all return at the same second."""
+    earliest = max(until, now + timedelta(seconds=min_interval))
+    wait = (earliest - now).total_seconds()
+    return earliest + timedelta(seconds=wait * (rng or random).uniform(0, JITTER))
+
+
+def feed_hint(info: FeedInfo | None) -> float | None:
+    """How long the feed itself says it stays fresh (seconds): the longer of <ttl> and sy:*."""
+    if info is None:
+        return None
+    hints = [h for h in (info.ttl_minutes * 60.0 if info.ttl_minutes else None, info.update_seconds) if h]
+    return max(hints) if hints else None
+
+
+def cache_lifetime(headers: dict[str, str]) -> float | None:
+    """Seconds the response says it stays fresh: Cache-Control max-age, else Expires − Date."""
+    control = headers.get("cache-control", "").lower()
+    if "no-cache" in control or "no-store" in control:
+        return None
+    m = re.search(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", control)
+    if m:
+        seconds = float(m.group(1))
+        return seconds if seconds > 0 else None
+    expires = _http_date(headers.get("expires"))
+    date = _http_date(headers.get("date"))
+    if expires is None or date is None:
+        return None
+    seconds = (expires - date).total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def interval_for(
+    source: Source,
+    *,
+    hint: float | None = None,
+    cache: float | None = None,
+    recent_posts: int = 0,
+    dated: bool = False,
+) -> float:
+    """The interval to use next: fixed, or learnt (`interval: auto`), always clamped.
+
+    `recent_posts`: posts dated within the last week; `dated`: whether the feed dates its
+    posts at all (an undated feed tells nothing about its rate).
+    """
+    if not source.adaptive:
+        return clamp(source.interval, source.min_interval, source.max_interval)
+    seconds = source.interval or START_INTERVAL
+    if dated:
+        seconds = WEEK / recent_posts if recent_posts else source.max_interval
+    floors = [s for s in (hint, cache) if s]
+    if floors:  # polling more often than the publisher says the feed changes finds nothing
+        seconds = max(seconds, max(floors))
+    return clamp(seconds, source.min_interval, source.max_interval)
+
+
+def poll_state(
+    *,
+    enabled: bool,
+    gone: bool,
+    errors: int,
+    rate_limited_until: datetime | None,
+    now: datetime,
+) -> str:
+    """What the poller is doing with a source, as `status` shows it."""
+    if not enabled:
+        return DISABLED
+    if gone:
+        return GONE
+    if rate_limited_until is not None and rate_limited_until > now:
+        return RATE_LIMITED
+    if errors >= 2:
+        return BACKING_OFF
+    if errors == 1:
+        return ERRORING
+    return OK

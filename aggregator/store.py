@@ -18,7 +18,8 @@ from typing import Any
 
 import sqlite_utils
 
-from .models import Author, Enclosure, FeedInfo, Post, Source
+from .hosts import host_key
+from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Source
 
 SCHEMA_VERSION = 1
 
@@ -59,7 +60,20 @@ SOURCE_COLUMNS = {
     "next_poll": str,
     "state": str,
     "active": int,
+    "enabled": int,  # 0: `enabled: false` in the config
+    "host": str,  # host_key(url): joins the hosts table for Retry-After
+    "learnt_url": str,  # a permanent redirect learnt after a streak (the key stays the configured URL)
+    "discovered_url": str,  # the feed an HTML page at the configured URL links to
+    "redirect_url": str,  # a permanent redirect seen but not yet learnt
+    "redirect_count": int,  # consecutive polls that saw redirect_url
+    "interval": float,  # the interval in force (seconds): fixed, or learnt for `interval: auto`
+    "feed_hint": float,  # the feed's own <ttl>/sy:update* (seconds)
+    "last_error_at": str,
+    "last_result": str,  # one line on the last poll, for status: "not modified", "same body", ...
 }
+
+# Retry-After is per host, not per source, and must survive a restart.
+HOST_COLUMNS = {"host": str, "retry_after": str, "status": int, "source": str, "updated": str}
 
 SOURCE_CATEGORY_COLUMNS = {"source": str, "category": str}
 
@@ -68,11 +82,13 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "sources": (SOURCE_COLUMNS, "key", {"url"}),
     "posts": (POST_COLUMNS, "id", {"source", "guid", "title", "published", "updated"}),
     "source_categories": (SOURCE_CATEGORY_COLUMNS, ("source", "category"), set()),
+    "hosts": (HOST_COLUMNS, "host", set()),
 }
 INDEXES = [
     ("posts", ["source", "published"]),
     ("posts", ["published"]),
     ("source_categories", ["category"]),
+    ("sources", ["next_poll"]),
 ]
 
 
@@ -97,6 +113,16 @@ class SourceState:
     next_poll: datetime | None
     state: str
     posts: int = 0
+    enabled: bool = True
+    host: str | None = None
+    learnt_url: str | None = None
+    discovered_url: str | None = None
+    redirect_url: str | None = None
+    redirect_count: int = 0
+    interval: float | None = None
+    feed_hint: float | None = None
+    last_error_at: datetime | None = None
+    last_result: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -185,9 +211,11 @@ class Store:
             db.execute("UPDATE sources SET active = 0")
             for s in sources:
                 db.execute(
-                    "INSERT INTO sources (key, url, name, error_count, state, active) VALUES (?, ?, ?, 0, 'new', 1) "
-                    "ON CONFLICT(key) DO UPDATE SET name = excluded.name, active = 1",
-                    [s.key, s.url, s.name],
+                    "INSERT INTO sources (key, url, name, error_count, state, active, enabled, host) "
+                    "VALUES (?, ?, ?, 0, 'new', 1, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET name = excluded.name, active = 1, enabled = excluded.enabled, "
+                    "host = coalesce(sources.host, excluded.host)",
+                    [s.key, s.url, s.name, int(s.enabled), host_key(s.url)],
                 )
             db.execute("DELETE FROM source_categories")
             db["source_categories"].insert_all(
@@ -227,6 +255,7 @@ class Store:
         body_hash: str | None = None,
         next_poll: datetime | None = None,
         posts: Iterable[Post] = (),
+        poll: PollUpdate | None = None,
     ) -> tuple[int, int]:
         """Store a successful poll and its posts in one transaction; returns (new, updated)."""
         with self._tx() as db:
@@ -236,6 +265,7 @@ class Store:
                 "last_success": iso(when),
                 "last_status": status,
                 "last_error": None,
+                "last_error_at": None,
                 "error_count": 0,
                 "next_poll": iso(next_poll),
                 "state": "ok",
@@ -244,21 +274,108 @@ class Store:
                 values.update(etag=etag, last_modified=last_modified, body_hash=body_hash)
             if info is not None:
                 values.update(title=info.title, site_link=info.link)
+            if poll is not None:
+                values.update(_poll_values(poll))
             db["sources"].update(key, values)
         return new, updated
 
     def record_error(
-        self, key: str, when: datetime, message: str, status: int | None, next_poll: datetime | None
+        self,
+        key: str,
+        when: datetime,
+        message: str,
+        status: int | None,
+        next_poll: datetime | None,
+        state: str = "erroring",
+        fetch_url: str | None = None,
     ) -> int:
-        """Returns the consecutive error count."""
+        """Count one more consecutive failure; returns the count. `fetch_url` replaces what
+        to poll next (a discovered feed that vanished sends the poller back to the page)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, error_count = error_count + 1, "
-                "next_poll = ?, state = 'erroring' WHERE key = ?",
-                [iso(when), status, message, iso(next_poll), key],
+                "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
+                "error_count = coalesce(error_count, 0) + 1, next_poll = ?, state = ?, last_result = NULL "
+                "WHERE key = ?",
+                [iso(when), status, message, iso(when), iso(next_poll), state, key],
             )
+            if fetch_url is not None:
+                db.execute(
+                    "UPDATE sources SET url = ?, host = ?, discovered_url = NULL, learnt_url = NULL, "
+                    "redirect_url = NULL, redirect_count = 0, etag = NULL, last_modified = NULL, body_hash = NULL "
+                    "WHERE key = ?",
+                    [fetch_url, host_key(fetch_url), key],
+                )
             row = db.execute("SELECT error_count FROM sources WHERE key = ?", [key]).fetchone()
         return row[0] if row else 0
+
+    def record_gone(self, key: str, when: datetime, message: str, status: int | None = 410) -> None:
+        """The server said the feed is gone for good: stop polling it, and keep saying why."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
+                "error_count = coalesce(error_count, 0) + 1, next_poll = NULL, state = 'gone', last_result = NULL "
+                "WHERE key = ?",
+                [iso(when), status, message, iso(when), key],
+            )
+
+    def record_rate_limit(
+        self,
+        key: str,
+        when: datetime,
+        host: str,
+        until: datetime,
+        message: str,
+        status: int | None,
+        next_poll: datetime,
+    ) -> None:
+        """A 429/503 with Retry-After: hold back the whole host until then; not a feed error,
+        so the error count stays as it was."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO hosts (host, retry_after, status, source, updated) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(host) DO UPDATE SET retry_after = max(coalesce(hosts.retry_after, ''), "
+                "excluded.retry_after), status = excluded.status, source = excluded.source, updated = excluded.updated",
+                [host, iso(until), status, key, iso(when)],
+            )
+            db.execute(
+                "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
+                "next_poll = ?, state = 'rate-limited', last_result = NULL WHERE key = ?",
+                [iso(when), status, message, iso(when), iso(next_poll), key],
+            )
+
+    def host_retry_after(self, host: str) -> datetime | None:
+        """Until when `host` asked not to be polled (None: it never asked, or asked long ago)."""
+        with self._lock:
+            row = self.db.execute("SELECT retry_after FROM hosts WHERE host = ?", [host]).fetchone()
+        return from_iso(row[0]) if row else None
+
+    def host_blocks(self, now: datetime) -> dict[str, datetime]:
+        """Hosts rate-limited beyond `now`, and until when."""
+        with self._lock:
+            rows = self.db.execute("SELECT host, retry_after FROM hosts WHERE retry_after > ?", [iso(now)]).fetchall()
+        return {host: from_iso(until) for host, until in rows}  # type: ignore[misc]
+
+    def due_sources(self, now: datetime) -> list[str]:
+        """Keys of the configured sources to poll now: due, enabled, not gone, host not rate-limited."""
+        sql = (
+            "SELECT s.key FROM sources s LEFT JOIN hosts h ON h.host = s.host "
+            "WHERE s.active = 1 AND coalesce(s.enabled, 1) = 1 AND coalesce(s.state, '') != 'gone' "
+            "AND (s.next_poll IS NULL OR s.next_poll <= ?) AND (h.retry_after IS NULL OR h.retry_after <= ?) "
+            "ORDER BY s.next_poll IS NOT NULL, s.next_poll, s.key"
+        )
+        with self._lock:
+            return [r[0] for r in self.db.execute(sql, [iso(now), iso(now)]).fetchall()]
+
+    def posting_stats(self, key: str, since: datetime, until: datetime) -> tuple[set[str], int]:
+        """(ids of the source's dated posts published in [since, until], count of all its dated
+        posts): the history the adaptive interval learns a feed's rate from."""
+        with self._lock:
+            recent = self.db.execute(
+                "SELECT id FROM posts WHERE source = ? AND dated = 1 AND published >= ? AND published <= ?",
+                [key, iso(since), iso(until)],
+            ).fetchall()
+            total = self.db.execute("SELECT count(*) FROM posts WHERE source = ? AND dated = 1", [key]).fetchone()[0]
+        return {r[0] for r in recent}, total
 
     def _upsert_posts(self, db: sqlite_utils.Database, source: str, posts: list[Post]) -> tuple[int, int]:
         if not posts:
@@ -364,6 +481,22 @@ def _post(r: dict[str, Any]) -> Post:
     )
 
 
+def _poll_values(poll: PollUpdate) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "url": poll.fetch_url,
+        "host": host_key(poll.fetch_url),
+        "learnt_url": poll.learnt_url,
+        "discovered_url": poll.discovered_url,
+        "redirect_url": poll.redirect_url,
+        "redirect_count": poll.redirect_count,
+        "last_result": poll.result,
+        "feed_hint": poll.feed_hint,
+    }
+    if poll.interval is not None:
+        values["interval"] = poll.interval
+    return values
+
+
 def _state(r: dict[str, Any]) -> SourceState:
     return SourceState(
         key=r["key"],
@@ -381,4 +514,14 @@ def _state(r: dict[str, Any]) -> SourceState:
         next_poll=from_iso(r["next_poll"]),
         state=r["state"] or "new",
         posts=r.get("posts") or 0,
+        enabled=r.get("enabled") != 0,
+        host=r.get("host"),
+        learnt_url=r.get("learnt_url"),
+        discovered_url=r.get("discovered_url"),
+        redirect_url=r.get("redirect_url"),
+        redirect_count=r.get("redirect_count") or 0,
+        interval=r.get("interval"),
+        feed_hint=r.get("feed_hint"),
+        last_error_at=from_iso(r.get("last_error_at")),
+        last_result=r.get("last_result"),
     )

@@ -21,6 +21,7 @@ categories:
     sources:
       - url: {url}
         interval: 1s
+        min_interval: 1s
 """
 
 

@@ -1,0 +1,81 @@
+"""Finding the feed an HTML page points to, and telling such a page from a feed.
+
+Users often paste a site's home page instead of its feed; the page names its feeds in
+`<link rel="alternate" type="application/rss+xml" href="...">`. Knows nothing of HTTP:
+it reads bytes the pipeline already has.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/rdf+xml",
+)
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<channel")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def is_html_page(body: bytes, content_type: str | None = None) -> bool:
+    """True for an HTML page; False for anything that looks like a feed, whatever its label.
+
+    Servers label feeds `text/html` often enough that the bytes decide when they show a
+    feed's root element; the label decides only for bytes that look like neither.
+    """
+    head = body[:4096]
+    for bom in _BOMS:
+        head = head.removeprefix(bom)
+    head = head.lstrip().lower()
+    if head.startswith(b"{") or any(m in head for m in _FEED_MARKERS):
+        return False
+    mime = (content_type or "").split(";")[0].strip().lower()
+    return mime in HTML_TYPES or b"<html" in head or b"<!doctype html" in head
+
+
+class _LinkFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "base" and a.get("href") and self.base is None:
+            self.base = a["href"].strip()
+        elif tag == "link":
+            rel = a.get("rel", "").lower().split()
+            kind = a.get("type", "").split(";")[0].strip().lower()
+            href = a.get("href", "").strip()
+            if "alternate" in rel and kind in FEED_TYPES and href:
+                self.links.append(href)
+
+
+def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> list[str]:
+    """Absolute URLs of the feeds the page links to, in document order, without repeats."""
+    text = body.decode(encoding or "utf-8", errors="replace") if encoding else _decode(body)
+    finder = _LinkFinder()
+    try:
+        finder.feed(text)
+        finder.close()
+    except Exception:  # a page broken enough to stop the parser still gave what came before
+        pass
+    base = urljoin(page_url, finder.base) if finder.base else page_url
+    out: list[str] = []
+    for href in finder.links:
+        url = urljoin(base, href)
+        if urlsplit(url).scheme in ("http", "https") and url not in out:
+            out.append(url)
+    return out
+
+
+def _decode(body: bytes) -> str:
+    # The links we want are ASCII in practice, so any ASCII-compatible reading finds them.
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
