@@ -1,0 +1,590 @@
+"""Polling against a misbehaving local server: every case asserted on what the store keeps
+and on what `aggregator status` (JSON and table) shows for it."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from aggregator.fetch import _brotli
+from aggregator.store import Store
+
+from .pollrig import Rig, TrickleServer, rss
+
+FEED = rss(items=2)
+
+
+@pytest.fixture
+def rigs():
+    made: list[Rig] = []
+
+    def make(*args, **kwargs) -> Rig:
+        rig = Rig(*args, **kwargs)
+        made.append(rig)
+        return rig
+
+    yield make
+    for rig in made:
+        rig.close()
+
+
+def sequence(*responses: Response):
+    """A handler answering with `responses` in turn, then repeating the last."""
+    calls = {"n": 0}
+
+    def handler(request: Request) -> Response:
+        i = min(calls["n"], len(responses) - 1)
+        calls["n"] += 1
+        return responses[i]
+
+    return handler
+
+
+def requested(server: HTTPServer, path: str) -> int:
+    return sum(1 for req, _ in server.log if req.path == path)
+
+
+# -- conditional GET and unchanged bodies ------------------------------------------------
+
+
+def test_304_not_modified(tmp_path, rigs, httpserver: HTTPServer):
+    def handler(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(FEED, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    assert rig.poll(url).new == 2
+    rig.clock.advance(1800)
+    out = rig.poll(url)
+    assert (out.status, out.note) == ("unchanged", "not modified")
+    st = rig.state(url)
+    assert st.last_status == 304 and st.etag == '"v1"' and st.last_result == "not modified (304)" and st.posts == 2
+    row = rig.status()[url]
+    assert row["state"] == "ok" and row["last_status"] == 304 and row["last_result"] == "not modified (304)"
+    assert row["last_success"] and row["next_poll"] and row["errors"] == 0
+    assert "not modified (304)" in rig.table()
+
+
+def test_same_body_200_is_recognised_and_not_parsed(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/feed").respond_with_data(FEED, content_type="application/rss+xml")
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    first = rig.poll(url)
+    assert first.entries == 2 and rig.state(url).last_result == "2 entries"
+    second = rig.poll(url)
+    assert (second.status, second.note, second.entries) == ("unchanged", "same body", 0)  # 0: never parsed
+    st = rig.state(url)
+    assert st.last_status == 200 and st.last_result == "same body as last time (not parsed)"
+    row = rig.status()[url]
+    assert row["state"] == "ok" and row["last_result"] == "same body as last time (not parsed)"
+    assert "same body as last time" in rig.table()
+
+
+# -- rate limits -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_429_retry_after_holds_back_the_whole_host(tmp_path, rigs, httpserver: HTTPServer, form):
+    a, b = httpserver.url_for("/a"), httpserver.url_for("/b")
+    rig = rigs(tmp_path, [f"url: {a}", f"url: {b}"])
+    until = rig.clock.now + timedelta(seconds=600)
+    value = "600" if form == "seconds" else format_datetime(until, usegmt=True)
+    httpserver.expect_request("/a").respond_with_data("slow down", status=429, headers={"Retry-After": value})
+    httpserver.expect_request("/b").respond_with_data(FEED, content_type="application/rss+xml")
+
+    out = rig.poll(a)
+    assert out.status == "rate-limited" and "HTTP 429" in out.error
+    st = rig.state(a)
+    assert st.error_count == 0, "a rate limit is not a feed error"
+    assert rig.store.host_retry_after(f"localhost:{httpserver.port}") == until
+    assert st.next_poll >= until and st.state == "rate-limited"
+    # the other source on that host is not polled either, until the host's time is up
+    skipped = rig.poll(b)
+    assert skipped.status == "skipped" and "rate-limited" in skipped.note
+    assert requested(httpserver, "/b") == 0
+    assert rig.store.due_sources(rig.clock.now) == []
+    assert rig.store.due_sources(until + timedelta(seconds=1)) == [b]  # a waits for its own next poll too
+    assert a in rig.store.due_sources(st.next_poll)
+
+    rows = rig.status()
+    assert rows[a]["state"] == "rate-limited" and rows[b]["state"] == "rate-limited"
+    assert rows[a]["rate_limited_until"] == until.isoformat() and rows[a]["errors"] == 0
+    assert "HTTP 429" in rows[a]["last_error"] and rows[a]["last_error_at"]
+    assert rows[b]["next_poll"] == until.isoformat()  # never fetched, but not before the host allows
+    table = rig.table()
+    assert table.count("rate-limited") >= 2 and "HTTP 429" in table
+
+    # the limit survives a restart: it lives in the database
+    rig.store.close()
+    rig.store = Store(rig.settings.database)
+    assert rig.store.host_retry_after(f"localhost:{httpserver.port}") == until
+    rig.clock.now = until + timedelta(seconds=1)
+    assert rig.poll(b).status == "new"
+
+
+def test_503_with_retry_after_is_a_rate_limit_and_without_is_an_error(tmp_path, rigs, httpserver: HTTPServer):
+    limited = httpserver.url_for("/busy")
+    failing = httpserver.url_for("/down").replace("localhost", "127.0.0.1")  # another host
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503, headers={"Retry-After": "120"})
+    httpserver.expect_request("/down").respond_with_data("down", status=503)
+    rig = rigs(tmp_path, [f"url: {limited}", f"url: {failing}"])
+    assert rig.poll(limited).status == "rate-limited"
+    assert rig.poll(failing).status == "error"
+    assert rig.state(limited).error_count == 0 and rig.state(failing).error_count == 1
+    rows = rig.status()
+    assert rows[limited]["state"] == "rate-limited" and rows[limited]["errors"] == 0
+    assert rows[failing]["state"] == "erroring" and rows[failing]["errors"] == 1
+    assert rows[failing]["last_error"] == "HTTP 503 SERVICE UNAVAILABLE"
+
+
+# -- errors, backoff, gone ----------------------------------------------------------------
+
+
+def test_500_streak_backs_off_and_a_success_resets(tmp_path, rigs, httpserver: HTTPServer):
+    err = Response("boom", status=500)
+    ok = Response(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/feed").respond_with_handler(sequence(err, err, err, err, ok))
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}\ninterval: 10m"])
+    expected = [("erroring", 600), ("backing off", 1200), ("backing off", 2400), ("backing off", 4800)]
+    for n, (state, wait) in enumerate(expected, start=1):
+        out = rig.poll(url)
+        assert out.status == "error" and "HTTP 500" in out.error
+        st = rig.state(url)
+        assert st.error_count == n and st.last_error == "HTTP 500 INTERNAL SERVER ERROR"
+        assert wait * 0.9 <= rig.wait(url) <= wait * 1.1  # interval × 2^(n-1), ±10% jitter
+        row = rig.status()[url]
+        assert (row["state"], row["errors"], row["consecutive_errors"]) == (state, n, n)
+        assert row["last_error"] == "HTTP 500 INTERNAL SERVER ERROR" and row["next_poll"] == st.next_poll.isoformat()
+        assert state in rig.table()
+        rig.clock.now = st.next_poll
+    out = rig.poll(url)
+    assert out.status == "new"
+    st = rig.state(url)
+    assert st.error_count == 0 and st.last_error is None and 540 <= rig.wait(url) <= 660
+    row = rig.status()[url]
+    assert row["state"] == "ok" and row["errors"] == 0 and row["last_error"] is None
+
+
+def test_backoff_is_capped_at_max_interval_and_keeps_retrying(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/feed").respond_with_data("boom", status=500)
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}\ninterval: 1h\nmax_interval: 4h"])
+    for _ in range(8):
+        rig.poll(url)
+        rig.clock.now = rig.state(url).next_poll
+    assert rig.state(url).error_count == 8
+    assert rig.wait(url) == 0  # the clock sits on it: still scheduled, never dropped
+    assert url in rig.store.due_sources(rig.clock.now)
+    rig.poll(url)
+    assert 4 * 3600 * 0.9 <= rig.wait(url) <= 4 * 3600
+    assert rig.status()[url]["state"] == "backing off"
+
+
+def test_410_gone_is_no_longer_polled_and_says_so(tmp_path, rigs, httpserver: HTTPServer, caplog):
+    httpserver.expect_request("/feed").respond_with_data("gone", status=410)
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    with caplog.at_level(logging.WARNING, logger="aggregator.pipeline"):
+        out = rig.poll(url)
+    assert out.status == "gone" and "HTTP 410" in out.error
+    assert any("no longer polled" in r.getMessage() and url in r.getMessage() for r in caplog.records)
+    st = rig.state(url)
+    assert st.state == "gone" and st.next_poll is None and "410" in st.last_error
+    assert rig.store.due_sources(rig.clock.advance(10 * 86400)) == []
+    again = rig.poll(url)
+    assert again.status == "skipped" and "gone" in again.note
+    assert requested(httpserver, "/feed") == 1
+    row = rig.status()[url]
+    assert row["state"] == "gone" and row["next_poll"] is None and "HTTP 410" in row["last_error"]
+    table = rig.table()
+    assert "gone" in table and "never: gone (HTTP 410)" in table
+
+
+# -- redirects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [301, 308])
+def test_permanent_redirect_is_learnt_after_three_polls(tmp_path, rigs, httpserver: HTTPServer, code):
+    httpserver.expect_request("/old").respond_with_data("", status=code, headers={"Location": "/new"})
+    httpserver.expect_request("/new").respond_with_data(FEED, content_type="application/rss+xml")
+    old, new = httpserver.url_for("/old"), httpserver.url_for("/new")
+    rig = rigs(tmp_path, [f"url: {old}"])
+    for n in (1, 2):
+        rig.poll(old)
+        st = rig.state(old)
+        assert (st.url, st.learnt_url, st.redirect_url, st.redirect_count) == (old, None, new, n)
+        row = rig.status()[old]
+        assert row["fetch_url"] == old and row["pending_redirect"] == {"url": new, "seen": n}
+    assert f"redirected permanently to {new}: 2 of 3 polls" in rig.table()
+    rig.poll(old)
+    st = rig.state(old)
+    assert (st.key, st.url, st.learnt_url, st.redirect_url) == (old, new, new, None)
+    assert requested(httpserver, "/old") == 3
+    rig.poll(old)
+    assert requested(httpserver, "/old") == 3 and requested(httpserver, "/new") == 4  # polls the new URL now
+    assert st.posts == 2 and rig.state(old).posts == 2  # same key, same post ids: nothing duplicated
+    row = rig.status()[old]
+    assert row["url"] == old and row["fetch_url"] == new and row["learnt_url"] == new
+    assert f"→ polls {new} (learnt from permanent redirects)" in rig.table()
+
+
+def test_a_broken_redirect_streak_starts_over(tmp_path, rigs, httpserver: HTTPServer):
+    redirect = Response("", status=301, headers={"Location": "/new"})
+    direct = Response(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/old").respond_with_handler(sequence(redirect, redirect, direct, redirect, redirect))
+    httpserver.expect_request("/new").respond_with_data(FEED, content_type="application/rss+xml")
+    old = httpserver.url_for("/old")
+    rig = rigs(tmp_path, [f"url: {old}"])
+    counts = []
+    for _ in range(5):
+        rig.poll(old)
+        counts.append(rig.state(old).redirect_count)
+    assert counts == [1, 2, 0, 1, 2] and rig.state(old).learnt_url is None
+    assert rig.status()[old]["learnt_url"] is None
+
+
+@pytest.mark.parametrize("code", [302, 307])
+def test_temporary_redirect_is_followed_but_not_learnt(tmp_path, rigs, httpserver: HTTPServer, code):
+    httpserver.expect_request("/old").respond_with_data("", status=code, headers={"Location": "/new"})
+    httpserver.expect_request("/new").respond_with_data(FEED, content_type="application/rss+xml")
+    old = httpserver.url_for("/old")
+    rig = rigs(tmp_path, [f"url: {old}"])
+    for _ in range(4):
+        assert rig.poll(old).status in ("new", "unchanged")
+    st = rig.state(old)
+    assert (st.url, st.learnt_url, st.redirect_url, st.redirect_count) == (old, None, None, 0)
+    assert requested(httpserver, "/old") == 4
+    row = rig.status()[old]
+    assert row["fetch_url"] == old and row["learnt_url"] is None and row["state"] == "ok" and row["posts"] == 2
+    assert "→ polls" not in rig.table()
+
+
+def test_permanent_then_temporary_learns_only_the_permanent_hop(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/a").respond_with_data("", status=301, headers={"Location": "/b"})
+    httpserver.expect_request("/b").respond_with_data("", status=302, headers={"Location": "/c"})
+    httpserver.expect_request("/c").respond_with_data(FEED, content_type="application/rss+xml")
+    a = httpserver.url_for("/a")
+    rig = rigs(tmp_path, [f"url: {a}"])
+    for _ in range(3):
+        rig.poll(a)
+    assert rig.state(a).learnt_url == httpserver.url_for("/b")
+    assert rig.status()[a]["fetch_url"] == httpserver.url_for("/b")
+
+
+def test_redirect_loop_and_too_many_redirects_are_errors(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/a").respond_with_data("", status=301, headers={"Location": "/b"})
+    httpserver.expect_request("/b").respond_with_data("", status=302, headers={"Location": "/a"})
+    for i in range(12):
+        httpserver.expect_request(f"/hop{i}").respond_with_data("", status=302, headers={"Location": f"/hop{i + 1}"})
+    loop, chain = httpserver.url_for("/a"), httpserver.url_for("/hop0")
+    rig = rigs(tmp_path, [f"url: {loop}", f"url: {chain}"])
+    out = rig.poll(loop)
+    assert out.status == "error" and out.error == f"redirect loop: {loop} → {httpserver.url_for('/b')} → {loop}"
+    assert rig.poll(chain).error == "too many redirects: more than 10"
+    assert requested(httpserver, "/hop10") == 1 and requested(httpserver, "/hop11") == 0
+    rows = rig.status()
+    assert rows[loop]["state"] == "erroring" and rows[loop]["last_error"].startswith("redirect loop: ")
+    assert rows[chain]["last_error"] == "too many redirects: more than 10"
+    assert rig.state(loop).error_count == 1
+    assert "redirect loop" in rig.table()
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["headers", "body"])
+def test_trickling_server_cannot_stretch_the_total_deadline(tmp_path, rigs, mode):
+    server = TrickleServer(mode, delay=0.2)  # a byte every 0.2 s: no single read ever times out
+    try:
+        rig = rigs(tmp_path, [f"url: {server.url}\ntimeout: 1s"])
+        start = time.monotonic()
+        out = rig.poll(server.url)
+        took = time.monotonic() - start
+    finally:
+        server.close()
+    assert out.status == "error" and "total deadline of 1s" in out.error
+    assert took < 1 + 1, f"gave up after {took:.1f}s"
+    st = rig.state(server.url)
+    assert st.error_count == 1 and "timed out" in st.last_error and st.posts == 0
+    row = rig.status()[server.url]
+    assert row["state"] == "erroring" and "total deadline of 1s" in row["last_error"]
+
+
+def _bomb(encoding: str, size: int) -> bytes:
+    data = b"<" + b"\0" * size
+    if encoding == "gzip":
+        return gzip.compress(data)
+    if encoding == "deflate":
+        return zlib.compress(data, 9)
+    return _brotli.compress(data)
+
+
+@pytest.mark.parametrize(
+    "encoding", ["gzip", "deflate", pytest.param("br", marks=pytest.mark.skipif(_brotli is None, reason="no brotli"))]
+)
+def test_compression_bomb_is_refused_by_its_inflated_size(tmp_path, rigs, httpserver: HTTPServer, encoding):
+    bomb = _bomb(encoding, 64 * 1024 * 1024)  # 64 MiB of zeros, a few KiB on the wire
+    assert len(bomb) < 200_000
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": encoding})
+    url = httpserver.url_for("/bomb")
+    rig = rigs(tmp_path, [f"url: {url}"], max_body=1024 * 1024)
+    out = rig.poll(url)
+    assert out.status == "error" and out.error == "inflated body too large: over 1048576 bytes"
+    row = rig.status()[url]
+    assert row["state"] == "erroring" and row["last_error"] == out.error and rig.state(url).error_count == 1
+
+
+def test_oversize_body_is_refused_declared_or_streamed(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/declared").respond_with_data(b"x" * 5000)
+
+    def streamed(request: Request) -> Response:
+        return Response((b"x" * 1000 for _ in range(50)), content_type="application/rss+xml")  # chunked
+
+    httpserver.expect_request("/streamed").respond_with_handler(streamed)
+    declared, chunked = httpserver.url_for("/declared"), httpserver.url_for("/streamed")
+    rig = rigs(tmp_path, [f"url: {declared}", f"url: {chunked}"], max_body=4000)
+    assert rig.poll(declared).error == "body too large: 5000 bytes (limit 4000)"
+    assert rig.poll(chunked).error == "body too large: over 4000 bytes"
+    rows = rig.status()
+    assert rows[declared]["last_error"] == "body too large: 5000 bytes (limit 4000)"
+    assert rows[chunked]["state"] == "erroring" and rig.state(chunked).posts == 0
+
+
+# -- content sniffing and character sets ------------------------------------------------------
+
+PAGE = b"""<!doctype html><html><head><title>A blog</title>
+<base href="/blog/">
+<link rel="stylesheet" href="/style.css">
+<link rel="alternate" type="application/atom+xml" title="Posts" href="posts.atom">
+<link rel="alternate" type="application/rss+xml" title="Comments" href="/comments.rss">
+</head><body>Hello</body></html>"""
+
+
+def test_html_page_leads_to_the_feed_it_links_to(tmp_path, rigs, httpserver: HTTPServer):
+    atom = (
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Blog</title>'
+        b"<id>urn:blog</id><updated>2024-01-01T00:00:00Z</updated><entry><title>Hello</title><id>urn:1</id>"
+        b"<updated>2024-01-01T00:00:00Z</updated><summary>hi</summary></entry></feed>"
+    )
+    httpserver.expect_request("/").respond_with_data(PAGE, content_type="text/html; charset=utf-8")
+    feed = Response(atom, content_type="application/atom+xml")
+    httpserver.expect_request("/blog/posts.atom").respond_with_handler(
+        sequence(feed, feed, Response("", status=404), feed)
+    )
+    page, found = httpserver.url_for("/"), httpserver.url_for("/blog/posts.atom")
+    rig = rigs(tmp_path, [f"url: {page}"])
+    out = rig.poll(page)
+    assert out.status == "new" and out.new == 1
+    st = rig.state(page)
+    assert (st.key, st.url, st.discovered_url, st.title) == (page, found, found, "Blog")
+    row = rig.status()[page]
+    assert row["url"] == page and row["fetch_url"] == found and row["discovered_url"] == found
+    assert f"→ polls {found} (linked from the page)" in rig.table()
+    rig.poll(page)  # next time the feed is polled directly
+    assert requested(httpserver, "/") == 1 and requested(httpserver, "/blog/posts.atom") == 2
+    # the linked feed vanishes: back to the page, which is searched again
+    out = rig.poll(page)
+    assert out.status == "error" and "discovered feed" in out.error
+    assert rig.state(page).url == page and rig.status()[page]["fetch_url"] == page
+    assert rig.poll(page).status == "unchanged" and rig.state(page).url == found
+    assert requested(httpserver, "/") == 2
+
+
+def test_html_page_without_feed_links_is_a_clear_error(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/").respond_with_data(
+        "<!doctype html><html><head><title>x</title></head><body>no feed</body></html>", content_type="text/html"
+    )
+    url = httpserver.url_for("/")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    out = rig.poll(url)
+    assert out.status == "error" and out.error.startswith("an HTML page, not a feed, and it links to none")
+    assert rig.status()[url]["last_error"] == out.error
+
+
+NEWS = ("张掖日报", "张掖市召开经济运行分析会")  # simplified: GBK and GB18030
+NEWS_TW = ("張掖日報", "張掖市召開經濟運行分析會")  # traditional: Big5
+
+
+def _cjk_feed(encoding: str, site: str, title: str) -> bytes:
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n<rss version="2.0"><channel><title>{site}</title>'
+        f"<link>https://example.cn/</link><item><title>{title}</title><guid>urn:cjk:1</guid>"
+        f"<description>{title}：全文</description></item></channel></rss>"
+    )
+    return text.encode(encoding)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "names", "content_type"),
+    [
+        ("gbk", NEWS, "application/rss+xml; charset=utf-8"),  # wrong header that fails to decode
+        ("gb18030", NEWS, "text/xml"),  # no charset: RFC 3023 says us-ascii, which fails
+        ("gb18030", NEWS, "application/xml; charset=ISO-8859-1"),  # wrong header that decodes anything
+        ("big5", NEWS_TW, "text/xml; charset=iso-8859-1"),
+        ("big5", NEWS_TW, "application/rss+xml; charset=utf-8"),
+        ("big5", NEWS_TW, "application/rss+xml"),
+    ],
+)
+def test_cjk_feeds_with_a_wrong_or_missing_http_charset(
+    tmp_path, rigs, httpserver: HTTPServer, encoding, names, content_type
+):
+    site, title = names
+    body = _cjk_feed(encoding, site, title)
+    httpserver.expect_request("/cjk").respond_with_data(body, headers={"Content-Type": content_type})
+    url = httpserver.url_for("/cjk")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    assert rig.poll(url).status == "new"
+    posts = rig.store.posts_for_category("news", 10)
+    assert [p.title for p in posts] == [title] and f"{title}：全文" in posts[0].summary + posts[0].content
+    assert rig.state(url).title == site
+    row = rig.status()[url]
+    assert row["name"] == site and row["state"] == "ok"
+    assert site in rig.table()
+
+
+def test_a_bom_beats_a_wrong_http_charset(tmp_path, rigs, httpserver: HTTPServer):
+    body = b"\xef\xbb\xbf" + _cjk_feed("utf-8", *NEWS)
+    httpserver.expect_request("/bom").respond_with_data(
+        body, headers={"Content-Type": "text/xml; charset=windows-1252"}
+    )
+    url = httpserver.url_for("/bom")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    rig.poll(url)
+    assert [p.title for p in rig.store.posts_for_category("news", 10)] == [NEWS[1]]
+    assert rig.status()[url]["name"] == NEWS[0]
+
+
+# -- adaptive interval -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "headers", "expected"),
+    [
+        ("<ttl>120</ttl>", {}, 7200),
+        ("<sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>", {}, 21600),
+        ("", {"Cache-Control": "max-age=10800"}, 10800),
+        ("", {"Expires": "in 4h"}, 14400),  # made below, from the real now, as the server's Date is
+        ("", {}, 1800),
+    ],
+)
+def test_auto_interval_follows_the_feeds_hints(tmp_path, rigs, httpserver: HTTPServer, extra, headers, expected):
+    if headers.get("Expires") == "in 4h":
+        headers = {"Expires": format_datetime(datetime.now(UTC) + timedelta(hours=4), usegmt=True)}
+    httpserver.expect_request("/feed").respond_with_data(
+        rss(extra=extra), content_type="application/rss+xml", headers=headers
+    )
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    rig.poll(url)
+    assert rig.state(url).interval == pytest.approx(expected, abs=2)  # Expires − Date: the server's second
+    assert expected * 0.9 - 2 <= rig.wait(url) <= expected * 1.1 + 2
+    row = rig.status()[url]
+    assert row["interval"] == pytest.approx(expected, abs=2) and row["interval_mode"] == "auto"
+
+
+def test_auto_interval_learns_the_posting_rate(tmp_path, rigs, httpserver: HTTPServer):
+    busy, quiet = httpserver.url_for("/busy"), httpserver.url_for("/quiet")
+    rig = rigs(tmp_path, [f"url: {busy}", f"url: {quiet}"])
+    # 42 posts in the last week, one every 4 hours → poll every 4 hours
+    httpserver.expect_request("/busy").respond_with_handler(
+        lambda r: Response(_spaced(rig.clock.now, 42, 4), content_type="application/rss+xml")
+    )
+    # posts, but none in the last week → max_interval
+    httpserver.expect_request("/quiet").respond_with_data(
+        rss(items=3, dated=rig.clock.now - timedelta(days=30)), content_type="application/rss+xml"
+    )
+    rig.poll(busy)
+    rig.poll(quiet)
+    assert rig.state(busy).interval == pytest.approx(4 * 3600)
+    assert rig.state(quiet).interval == 86400
+    rows = rig.status()
+    assert rows[busy]["interval"] == pytest.approx(4 * 3600) and rows[quiet]["interval"] == 86400
+    assert "every 4h (auto)" in rig.table() and "every 1d (auto)" in rig.table()
+
+
+def _spaced(now, count: int, hours: int) -> bytes:
+    items = "".join(
+        f"<item><title>P{i}</title><guid>urn:p:{i}</guid>"
+        f"<pubDate>{(now - timedelta(hours=hours * i, minutes=1)).strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
+        "</item>"
+        for i in range(count)
+    )
+    return f'<rss version="2.0"><channel><title>Busy</title>{items}</channel></rss>'.encode()
+
+
+def test_fixed_interval_ignores_hints(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/feed").respond_with_data(
+        rss(extra="<ttl>600</ttl>"), content_type="application/rss+xml"
+    )
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}\ninterval: 15m"])
+    rig.poll(url)
+    assert rig.state(url).interval == 900 and 810 <= rig.wait(url) <= 990
+    assert rig.status()[url]["interval_mode"] == "fixed"
+
+
+def test_next_poll_survives_a_restart(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/feed").respond_with_data(FEED, content_type="application/rss+xml")
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}\ninterval: 1h"])
+    assert rig.store.due_sources(rig.clock.now) == [url]  # never polled: due at once
+    rig.poll(url)
+    nxt = rig.state(url).next_poll
+    rig.store.close()
+    rig.store = Store(rig.settings.database)
+    rig.store.sync_sources(rig.settings.sources)
+    assert rig.state(url).next_poll == nxt
+    assert rig.store.due_sources(nxt - timedelta(seconds=1)) == []
+    assert rig.store.due_sources(nxt) == [url]
+
+
+# -- per-source settings ----------------------------------------------------------------------
+
+
+def test_disabled_source_is_not_polled(tmp_path, rigs, httpserver: HTTPServer):
+    httpserver.expect_request("/feed").respond_with_data(FEED, content_type="application/rss+xml")
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}\nenabled: false"])
+    out = rig.poll(url)
+    assert out.status == "skipped" and "disabled" in out.note
+    assert requested(httpserver, "/feed") == 0 and rig.store.due_sources(rig.clock.now) == []
+    assert rig.state(url).enabled is False
+    row = rig.status()[url]
+    assert row["state"] == "disabled" and row["enabled"] is False and row["next_poll"] is None
+    assert "never: enabled: false" in rig.table()
+
+
+def test_headers_from_the_environment_auth_and_user_agent(tmp_path, rigs, httpserver: HTTPServer, monkeypatch):
+    monkeypatch.setenv("FEED_TOKEN", "t0ken")
+    monkeypatch.setenv("FEED_PASSWORD", "pa:ss")
+    seen = {}
+
+    def handler(request: Request) -> Response:
+        seen.update(request.headers)
+        return Response(FEED, content_type="application/rss+xml")
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    url = httpserver.url_for("/feed")
+    src = (
+        f"url: {url}\nuser_agent: MyReader/2.0\nheaders:\n  X-Api-Key: Bearer ${{FEED_TOKEN}}\n"
+        "auth:\n  username: reader\n  password: ${FEED_PASSWORD}"
+    )
+    rig = rigs(tmp_path, [src])
+    assert rig.poll(url).status == "new"
+    assert seen["X-Api-Key"] == "Bearer t0ken" and seen["User-Agent"] == "MyReader/2.0"
+    assert seen["Authorization"] == "Basic cmVhZGVyOnBhOnNz"  # reader:pa:ss
+    assert "t0ken" not in repr(rig.settings.source(url)) and "pa:ss" not in repr(rig.settings.source(url))
+    status = rig.cli("status", "--json") + rig.table()
+    assert "t0ken" not in status and "pa:ss" not in status
