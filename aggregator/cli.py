@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -221,7 +222,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     table = Table(title=f"{settings.site.title}: {len(rows)} sources")
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"))
     for r, st in ((r, states[r["url"]]) for r in rows):
         where = [r["name"]] if r["name"] != r["url"] else []
         where.append(r["url"])
@@ -252,7 +253,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             str(r["posts"]),
             next_poll,
         )
-    Console(soft_wrap=not sys.stdout.isatty()).print(table)
+    # Piped into a file or grep, 80 columns would fold every URL: use a wide page instead.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)
 
 
 def _dt(text: str | None) -> datetime | None:

@@ -28,7 +28,7 @@ class Source:
     max_interval: float = 86400.0
     enabled: bool = True
     auth: tuple[str, str] | None = field(default=None, repr=False)  # basic auth (username, password)
-    per_host: int = 2  # site.per_host: at most this many requests in flight to one host
+    per_host: int | None = None  # site.per_host: requests in flight to one host (None: the Fetcher's)
 
 
 @dataclass(frozen=True)

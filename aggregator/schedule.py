@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from .models import FeedInfo, Source
@@ -100,9 +100,13 @@ def _http_date(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value)
+        dt = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+        try:  # a header sent twice arrives joined ("date1, date2"): the first is an IMF-fixdate
+            dt = parsedate_to_datetime(value[:29])
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # HTTP dates are GMT, however written
 
 
 def interval_for(

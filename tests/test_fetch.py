@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import http.server
+import threading
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator import USER_AGENT
-from aggregator.fetch import Fetcher, FetchError
+from aggregator.fetch import Fetcher, FetchError, _brotli
 from aggregator.models import Source
+
+from .pollrig import TrickleServer
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 
@@ -108,3 +114,168 @@ def test_slow_server_hits_the_timeout(httpserver: HTTPServer):
     with pytest.raises(FetchError, match="timed out"):
         Fetcher().fetch(source(httpserver.url_for("/slow"), timeout=0.5))
     assert time.monotonic() - start < 1.4
+
+
+# -- politeness, redirects hop by hop, proxies, encodings ---------------------------------
+
+
+class _Server:
+    """A stdlib threaded server (pytest-httpserver answers one request at a time)."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def send_feed(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(RSS)))
+        self.end_headers()
+        self.wfile.write(RSS)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_at_most_per_host_requests_in_flight_to_one_host():
+    lock = threading.Lock()
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    class Counting(_Quiet):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            host = self.headers["Host"].split(":")[0]
+            with lock:
+                active[host] = active.get(host, 0) + 1
+                peak[host] = max(peak.get(host, 0), active[host])
+            time.sleep(0.2)
+            with lock:
+                active[host] -= 1
+            self.send_feed()
+
+    server = _Server(Counting)
+    try:
+        one = f"http://localhost:{server.port}/feed"
+        other = f"http://127.0.0.1:{server.port}/feed"  # the same server under another host name
+        fetcher = Fetcher()
+        sources = [source(f"{u}?n={i}") for i in range(5) for u in (one, other)]
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            results = list(pool.map(fetcher.fetch, sources))
+        assert all(r.body == RSS for r in results)
+        assert peak == {"localhost": 2, "127.0.0.1": 2}  # in parallel, but never more than 2 per host
+        peak.clear()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(Fetcher().fetch, [source(f"{one}?w={i}", per_host=3) for i in range(6)]))
+        assert peak == {"localhost": 3}  # site.per_host reaches the fetcher through each Source
+    finally:
+        server.close()
+
+
+def test_hops_are_reported_and_only_leading_permanent_ones_count(httpserver: HTTPServer):
+    httpserver.expect_request("/a").respond_with_data("", status=308, headers={"Location": "/b"})
+    httpserver.expect_request("/b").respond_with_data("", status=301, headers={"Location": "/c"})
+    httpserver.expect_request("/c").respond_with_data("", status=307, headers={"Location": "/d"})
+    httpserver.expect_request("/d").respond_with_data(RSS)
+    result = Fetcher().fetch(source(httpserver.url_for("/a")))
+    assert result.url == httpserver.url_for("/d") and result.body == RSS
+    assert result.redirects == (
+        (308, httpserver.url_for("/b")),
+        (301, httpserver.url_for("/c")),
+        (307, httpserver.url_for("/d")),
+    )
+    assert result.permanent_redirect == httpserver.url_for("/c")
+    temporary_first = Fetcher().fetch(source(httpserver.url_for("/c")))
+    assert temporary_first.permanent_redirect is None
+
+
+def test_credentials_and_configured_headers_stay_on_the_sources_host(httpserver: HTTPServer):
+    seen: list[dict[str, str]] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return Response(RSS)
+
+    other = httpserver.url_for("/feed").replace("localhost", "127.0.0.1")
+    httpserver.expect_request("/moved").respond_with_data("", status=301, headers={"Location": other})
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    src = source(httpserver.url_for("/moved"), auth=("me", "secret"), headers=(("X-Token", "t"),))
+    assert Fetcher().fetch(src).body == RSS
+    assert "Authorization" not in seen[0] and "X-Token" not in seen[0]
+    Fetcher().fetch(source(other, auth=("me", "secret"), headers=(("X-Token", "t"),)))
+    assert seen[1]["Authorization"].startswith("Basic ") and seen[1]["X-Token"] == "t"
+
+
+def test_redirect_to_another_scheme_is_refused(httpserver: HTTPServer):
+    httpserver.expect_request("/x").respond_with_data("", status=302, headers={"Location": "ftp://example.org/feed"})
+    with pytest.raises(FetchError, match="unsupported scheme: ftp://example.org/feed"):
+        Fetcher().fetch(source(httpserver.url_for("/x")))
+
+
+def test_429_error_carries_retry_after_and_the_answering_url(httpserver: HTTPServer):
+    httpserver.expect_request("/old").respond_with_data("", status=302, headers={"Location": "/limited"})
+    httpserver.expect_request("/limited").respond_with_data("", status=429, headers={"Retry-After": "30"})
+    with pytest.raises(FetchError) as info:
+        Fetcher().fetch(source(httpserver.url_for("/old")))
+    assert info.value.status == 429 and info.value.headers["retry-after"] == "30"
+    assert info.value.url == httpserver.url_for("/limited")
+
+
+def test_proxy_from_the_environment(monkeypatch):
+    seen: list[str] = []
+
+    class Proxy(_Quiet):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            seen.append(self.path)
+            self.send_feed()
+
+    server = _Server(Proxy)
+    try:
+        for name in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{server.port}")
+        for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        result = Fetcher().fetch(source("http://feeds.example.invalid/feed.xml"))
+    finally:
+        server.close()
+    assert result.body == RSS and seen == ["http://feeds.example.invalid/feed.xml"]
+
+
+def test_raw_deflate_and_br_bodies_are_inflated(httpserver: HTTPServer):
+    raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    httpserver.expect_request("/deflate").respond_with_data(
+        raw.compress(RSS) + raw.flush(), headers={"Content-Encoding": "deflate"}
+    )
+    assert Fetcher().fetch(source(httpserver.url_for("/deflate"))).body == RSS
+    if _brotli is not None:
+        httpserver.expect_request("/br").respond_with_data(_brotli.compress(RSS), headers={"Content-Encoding": "br"})
+        assert Fetcher().fetch(source(httpserver.url_for("/br"))).body == RSS
+        assert "br" in httpserver.log[-1][0].headers["Accept-Encoding"]
+
+
+def test_the_watchdog_cuts_only_the_request_it_guards(httpserver: HTTPServer):
+    """A request that hits its deadline shuts its own sockets, not those of requests running
+    beside it on other threads nor the pooled connections later requests reuse."""
+    httpserver.expect_request("/ok").respond_with_data(RSS)
+    fetcher = Fetcher()
+    trickle = TrickleServer("body", delay=0.1)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            slow = pool.submit(fetcher.fetch, source(trickle.url, timeout=0.8))
+            for _ in range(5):
+                assert fetcher.fetch(source(httpserver.url_for("/ok"), timeout=5)).body == RSS
+            with pytest.raises(FetchError, match="total deadline of 0.8s"):
+                slow.result()
+        for _ in range(3):  # the connection the fast requests pooled still works
+            assert fetcher.fetch(source(httpserver.url_for("/ok"), timeout=5)).body == RSS
+    finally:
+        trickle.close()

@@ -1,0 +1,93 @@
+"""`aggregator fetch` and `aggregator status` as a user runs them, one source in each state."""
+
+from __future__ import annotations
+
+import json
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from aggregator.schedule import STATES
+
+from .conftest import run_cli
+from .pollrig import rss
+
+FEED = rss(items=2)
+
+
+def test_status_shows_each_state_and_fetch_skips_what_it_must(tmp_path, httpserver: HTTPServer, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # the table as a wide terminal shows it, one line per row part
+    calls = {"flaky": 0}
+
+    def flaky(request: Request) -> Response:
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            return Response(FEED, content_type="application/rss+xml")
+        return Response("oops", status=502)
+
+    httpserver.expect_request("/ok").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/flaky").respond_with_handler(flaky)
+    httpserver.expect_request("/down").respond_with_data("boom", status=500)
+    httpserver.expect_request("/gone").respond_with_data("gone", status=410)
+    httpserver.expect_request("/limited").respond_with_data("", status=429, headers={"Retry-After": "3600"})
+    httpserver.expect_request("/off").respond_with_data(FEED, content_type="application/rss+xml")
+    url = httpserver.url_for
+    limited = url("/limited").replace("localhost", "127.0.0.1")  # its own host, so it holds back no other
+    sources = {
+        "ok": url("/ok"),
+        "erroring": url("/flaky"),
+        "backing off": url("/down"),
+        "gone": url("/gone"),
+        "rate-limited": limited,
+        "disabled": url("/off"),
+    }
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: States\n  url: https://example.org/\ncategories:\n  - name: All\n    sources:\n"
+        + "".join(f"      - url: {u}\n" for u in sources.values())
+        + "        enabled: false\n",
+        encoding="utf-8",
+    )
+
+    first = run_cli("--config", str(cfg), "fetch")
+    assert first.returncode == 1, first.stdout + first.stderr
+    lines = first.stdout.splitlines()
+    assert f"gone       {sources['gone']}: HTTP 410 GONE: the feed is gone; no longer polled" in lines
+    assert any(line.startswith(f"rate-limited {limited}: HTTP 429") for line in lines)
+    assert any(line.startswith(f"skipped    {sources['disabled']}: disabled") for line in lines)
+    assert "6 sources: 2 new, 0 updated, 0 unchanged, 2 failed, 1 rate-limited, 1 skipped" in lines[-1]
+
+    second = run_cli("--config", str(cfg), "fetch")  # "poll now": due or not, except what must be skipped
+    assert second.returncode == 1
+    lines = second.stdout.splitlines()
+    assert any(line.startswith(f"skipped    {sources['gone']}: gone (HTTP 410 GONE") for line in lines)
+    assert any(line.startswith(f"skipped    {limited}: rate-limited: 127.0.0.1:") for line in lines)
+    assert any(line.startswith(f"unchanged  {sources['ok']}") for line in lines)
+    assert "6 sources: 0 new, 0 updated, 1 unchanged, 2 failed, 3 skipped" in lines[-1]
+    served = [req.path for req, _ in httpserver.log]
+    assert served.count("/ok") == 2 and served.count("/gone") == 1 and served.count("/limited") == 1
+    assert "/off" not in served
+
+    result = run_cli("--config", str(cfg), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["url"]: r for r in json.loads(result.stdout)}
+    assert {state: rows[u]["state"] for state, u in sources.items()} == {s: s for s in sources}
+    assert set(sources) == set(STATES)
+    for row in rows.values():  # the old keys are all still there, with the new ones
+        for key in ("url", "fetch_url", "name", "categories", "state", "last_fetch", "last_success", "last_status"):
+            assert key in row
+        for key in ("last_error", "errors", "posts", "next_poll", "learnt_url", "last_error_at", "consecutive_errors"):
+            assert key in row
+    assert rows[sources["erroring"]]["errors"] == 1 and rows[sources["erroring"]]["last_success"]
+    assert rows[sources["erroring"]]["last_error"] == "HTTP 502 BAD GATEWAY"
+    assert rows[sources["backing off"]]["errors"] == 2 and rows[sources["backing off"]]["last_success"] is None
+    assert rows[limited]["errors"] == 0 and rows[limited]["rate_limited_until"]
+    assert rows[sources["gone"]]["next_poll"] is None and rows[sources["disabled"]]["next_poll"] is None
+    assert rows[sources["ok"]]["next_poll"] > rows[sources["ok"]]["last_success"]
+
+    table = run_cli("--config", str(cfg), "status")
+    assert table.returncode == 0
+    for state in STATES:
+        assert state in table.stdout
+    for text in ("HTTP 502", "HTTP 500", "HTTP 410", "HTTP 429", "never: gone (HTTP 410)", "never: enabled: false"):
+        assert text in table.stdout, text
