@@ -18,9 +18,9 @@ from rich.table import Table
 from . import __version__
 from .config import ConfigError, Settings, config_path, format_duration, load_config
 from .fetch import Fetcher
-from .pipeline import Outcome, update_source
+from .pipeline import LEARN_AFTER, Outcome, update_source
 from .publish import publish
-from .schedule import DISABLED, GONE, RATE_LIMITED, poll_state
+from .schedule import DISABLED, GONE, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -190,7 +190,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         next_at = None if state in (GONE, DISABLED) else st.next_poll
         if state == RATE_LIMITED and until is not None and (next_at is None or next_at < until):
             next_at = until
-        interval = st.interval or (source.interval if not source.adaptive else None)
+        interval = st.interval if source.adaptive else interval_for(source)  # learnt, else as configured
         rows.append(
             {
                 "url": source.key,
@@ -230,7 +230,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             how = "learnt from permanent redirects" if st.url == st.learnt_url else "linked from the page"
             where.append(f"→ polls {st.url} ({how})")
         if st.redirect_url:
-            where.append(f"(redirected permanently to {st.redirect_url}: {st.redirect_count} of 3 polls)")
+            where.append(f"(redirected permanently to {st.redirect_url}: {st.redirect_count} of {LEARN_AFTER} polls)")
         last_ok = _local(st.last_success, zone)
         if st.last_result and not st.last_error:
             last_ok += f"\n{st.last_result}"

@@ -224,7 +224,7 @@ class Fetcher:
         last_modified: str | None = None,
     ) -> FetchResult:
         """GET `source.url` (following redirects) within the source's total deadline."""
-        deadline = min(self.deadline, source.timeout)
+        deadline = source.timeout or self.deadline
         with self.hosts.slot(source.url, source.per_host):  # waiting for a slot is not on the clock
             with _Watchdog(deadline) as dog:
                 try:
