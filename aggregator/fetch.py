@@ -31,9 +31,11 @@ from . import USER_AGENT
 from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key
 from .models import FetchResult, Source
 
-try:  # br is decoded only when a Brotli binding is installed
+try:  # br is decoded only with a Brotli binding that can bound its output (brotli >= 1.2)
     import brotli as _brotli
-except ImportError:  # pragma: no cover - depends on the installation
+
+    _brotli.Decompressor().process(b"", output_buffer_limit=1)
+except (ImportError, TypeError, AttributeError):  # pragma: no cover - depends on the installation
     _brotli = None
 
 MAX_BODY = 16 * 1024 * 1024
