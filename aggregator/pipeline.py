@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from . import filters
 from .fetch import Fetcher, FetchError
-from .models import Source
-from .normalize import normalize
+from .identity import GUID, LINK, guid_problem, link_identity
+from .models import Post, Source
+from .normalize import normalize_entries, unique
 from .parse import ParseError, parse_feed
 from .schedule import next_poll
-from .store import Store
+from .store import SourceState, Store
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,8 @@ def update_source(
             )
             return Outcome(source.key, "unchanged")
         feed = parse_feed(source.key, body, result.url, result.headers)
-        posts = normalize(source, feed, started)
+        posts, identity = _identify(source, store, state, normalize_entries(source, feed, started))
+        posts = filters.apply(source, unique(posts))
         new, updated = store.record_success(
             source.key,
             started,
@@ -84,7 +87,12 @@ def update_source(
             body_hash=body_hash,
             next_poll=next_poll(started, source.interval),
             posts=posts,
+            identity=identity,
         )
+        if new and source.retention.limited:
+            report = store.prune(source.key, source.retention, started)
+            if report.removed:
+                log.info("source %s: pruned %d old posts", source.key, report.removed)
     except (FetchError, ParseError) as e:
         return _failed(source, store, started, str(e), getattr(e, "status", None), state.error_count if state else 0)
     except Exception as e:  # a bug in one source's handling must not stop the others
@@ -95,6 +103,26 @@ def update_source(
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning)
+
+
+def _identify(
+    source: Source, store: Store, state: SourceState | None, posts: list[Post]
+) -> tuple[list[Post], tuple[str, str] | None]:
+    """The posts with the ids the source's identity mode gives, and a mode change to record.
+
+    A source starts out identified by guid; once its guids prove useless (identity.py)
+    it is identified by link for good, keeping the ids its posts already have.
+    """
+    change = None
+    if (state.identity if state else GUID) == GUID:
+        links = [p.canonical_link for p in posts if p.canonical_link]
+        problem = guid_problem(((p.guid, p.canonical_link) for p in posts), store.identities_by_link(source.key, links))
+        if problem is None:
+            return posts, None
+        log.warning("source %s: %s; identifying its entries by link from now on", source.key, problem)
+        change = (LINK, problem)
+    stored = store.ids_by_link(source.key, (p.canonical_link for p in posts if p.canonical_link))
+    return link_identity(posts, source.key, stored), change
 
 
 def _failed(source: Source, store: Store, when: datetime, message: str, status: int | None, errors: int) -> Outcome:
