@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -147,6 +147,40 @@ def run(ctx: click.Context) -> None:
     with _open_store(ctx, settings) as store:
         code = Daemon(settings, store).run()
     ctx.exit(code)
+
+
+@main.command("prune")
+@click.pass_context
+def prune_cmd(ctx: click.Context) -> None:
+    """Delete posts beyond each source's keep_days / keep_per_source; print what went.
+
+    The newest items_per_feed posts of every category are never deleted. Exit 0.
+    """
+    settings = _load(ctx)
+    limited = [s for s in settings.sources if s.retention.limited]
+    if not limited:
+        click.echo("nothing to prune: no source sets keep_days or keep_per_source")
+        return
+    now = datetime.now(UTC)
+    removed = protected = 0
+    with _open_store(ctx, settings) as store:
+        store.sync_sources(settings.sources)
+        for source in limited:
+            report = store.prune(source.key, source.retention, now)
+            removed += report.removed
+            protected += report.protected
+            if not report.removed:
+                continue
+            why = []
+            if report.older:
+                why.append(f"{report.older} older than {source.retention.keep_days:g} days")
+            if report.over:
+                why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
+            click.echo(f"{source.key}: removed {report.removed} posts ({', '.join(why)})")
+            for title in report.titles:
+                click.echo(f"  - {title}")
+    kept = f"; kept {protected} as their category's newest" if protected else ""
+    click.echo(f"removed {removed} posts from {len(limited)} sources with limits{kept}")
 
 
 @main.command()

@@ -15,7 +15,6 @@ store knows and stores what they decide.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -81,9 +80,6 @@ def canonical_link(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
-_SPACE = re.compile(r"\s+")
-
-
 def text_fingerprint(text: str, title: str = "") -> str | None:
     """A hash of the title and visible text, or None when the text is too short to mean anything.
 
@@ -91,10 +87,10 @@ def text_fingerprint(text: str, title: str = "") -> str | None:
     different articles ("This post is for paid subscribers..."); the same article
     syndicated twice has the same title as well as the same text.
     """
-    squeezed = _SPACE.sub(" ", text).strip().casefold()
+    squeezed = " ".join(text.split()).casefold()
     if len(squeezed) < MIN_FINGERPRINT_CHARS:
         return None
-    key = _SPACE.sub(" ", title).strip().casefold() + "\n" + squeezed
+    key = " ".join(title.split()).casefold() + "\n" + squeezed
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
@@ -27,6 +28,7 @@ from .sanitize import html_to_text, sanitize_html, sanitized_text
 UNTITLED_WORDS = 12
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 __all__ = ["normalize", "normalize_entries", "post_id", "unique"]
 
@@ -67,7 +69,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     summary = sanitize_html(summary_html, html_base) if summary_html else ""
     if not content:
         content = summary
-    title = html_to_text(entry.get("title") or "")
+    title = _title(entry)
     text = sanitized_text(content)
     if not title:
         title = _first_words(text) or link or "(untitled)"
@@ -113,6 +115,21 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         canonical_link=canonical_link(link),
         fingerprint=text_fingerprint(text, title),
     )
+
+
+def _title(entry: dict[str, Any]) -> str:
+    """Plain text: markup stripped and entities decoded, unless the feed says it is text already.
+
+    An Atom `type="text"` title of `History of the <blink> tag` is about the tag and keeps it;
+    feedparser marks RSS titles that look like HTML as HTML.
+    """
+    value = entry.get("title") or ""
+    if not isinstance(value, str):
+        return ""
+    kind = (entry.get("title_detail") or {}).get("type") or "text/html"
+    if "plain" in kind:
+        return " ".join(_CONTROL.sub("", value).split())
+    return html_to_text(value)
 
 
 def _hash(text: str) -> str:

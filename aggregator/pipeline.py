@@ -17,7 +17,7 @@ from .fetch import Fetcher, FetchError
 from .identity import GUID, LINK, guid_problem, link_identity
 from .models import Post, Source
 from .normalize import normalize_entries, unique
-from .parse import ParseError, parse_feed
+from .parse import ParsedFeed, ParseError, parse_feed
 from .schedule import next_poll
 from .store import SourceState, Store
 
@@ -75,24 +75,16 @@ def update_source(
             )
             return Outcome(source.key, "unchanged")
         feed = parse_feed(source.key, body, result.url, result.headers)
-        posts, identity = _identify(source, store, state, normalize_entries(source, feed, started))
-        posts = filters.apply(source, unique(posts))
-        new, updated = store.record_success(
-            source.key,
+        posts, new, updated = ingest(
+            source,
+            store,
+            feed,
             started,
-            result.status,
-            info=feed.info,
+            status=result.status,
             etag=result.etag,
             last_modified=result.last_modified,
             body_hash=body_hash,
-            next_poll=next_poll(started, source.interval),
-            posts=posts,
-            identity=identity,
         )
-        if new and source.retention.limited:
-            report = store.prune(source.key, source.retention, started)
-            if report.removed:
-                log.info("source %s: pruned %d old posts", source.key, report.removed)
     except (FetchError, ParseError) as e:
         return _failed(source, store, started, str(e), getattr(e, "status", None), state.error_count if state else 0)
     except Exception as e:  # a bug in one source's handling must not stop the others
@@ -103,6 +95,39 @@ def update_source(
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning)
+
+
+def ingest(
+    source: Source,
+    store: Store,
+    feed: ParsedFeed,
+    when: datetime,
+    *,
+    status: int = 200,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    body_hash: str | None = None,
+) -> tuple[list[Post], int, int]:
+    """Normalize → identify → filter → store a parsed feed, then prune; returns (posts, new, updated)."""
+    posts, identity = _identify(source, store, store.source_state(source.key), normalize_entries(source, feed, when))
+    posts = filters.apply(source, unique(posts))
+    new, updated = store.record_success(
+        source.key,
+        when,
+        status,
+        info=feed.info,
+        etag=etag,
+        last_modified=last_modified,
+        body_hash=body_hash,
+        next_poll=next_poll(when, source.interval),
+        posts=posts,
+        identity=identity,
+    )
+    if new and source.retention.limited:
+        report = store.prune(source.key, source.retention, when)
+        if report.removed:
+            log.info("source %s: pruned %d old posts", source.key, report.removed)
+    return posts, new, updated
 
 
 def _identify(
