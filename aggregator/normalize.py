@@ -30,7 +30,7 @@ DATE_KEYS = ("published", "updated", "created")  # in order of preference
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-__all__ = ["normalize", "normalize_entries", "post_id", "unique"]
+__all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
 
 
 def normalize(source: Source, feed: ParsedFeed, now: datetime) -> list[Post]:
@@ -76,14 +76,14 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     identity = (entry.get("id") or "").strip() or link or _hash(title + "\n" + content)
     published = None
     for key in DATE_KEYS:
-        published = _date(entry, key, zone)
+        published = entry_date(entry, key, zone)
         if published is not None:
             break
-    updated = _date(entry, "updated", zone) or published
+    updated = entry_date(entry, "updated", zone) or published
     dated = published is not None
     published = min(published or now, now)  # a future date would pin the post on top forever
     updated = max(min(updated or published, now), published)
-    authors = tuple(_authors(entry, base))
+    authors = tuple(_authors(entry, base, feed.authors))
     tags = tuple(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t))
     enclosures = tuple(_enclosures(entry, base))
     language = entry.get("language") or _content_language(entry) or feed.info.language
@@ -191,7 +191,7 @@ def _first_words(text: str) -> str:
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
 
 
-def _date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
+def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
     """Aware UTC; a date written without a zone is read in the source's zone."""
     # dict.get skips FeedParserDict's deprecated mapping of `updated` onto `published`
     raw = dict.get(entry, key)
@@ -212,9 +212,16 @@ def _date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
     return found
 
 
-def _authors(entry: dict[str, Any], base: str) -> Iterable[Author]:
+def _authors(entry: dict[str, Any], base: str, inherited: list[dict[str, Any]]) -> Iterable[Author]:
+    """The entry's authors, else its atom:source's, else the Atom feed's (RFC 4287 §4.2.1)."""
     seen = set()
-    raw = entry.get("authors") or ([{"name": entry["author"]}] if entry.get("author") else [])
+    source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+    raw = (
+        entry.get("authors")
+        or ([{"name": entry["author"]}] if entry.get("author") else [])
+        or source.get("authors")
+        or inherited
+    )
     for a in raw:
         if not isinstance(a, dict):
             continue
@@ -248,7 +255,12 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
 
 
 def _content_language(entry: dict[str, Any]) -> str | None:
+    """The xml:lang (or HTTP Content-Language) of the content, else of the summary or title."""
     for part in entry.get("content") or ():
         if part.get("language"):
             return part["language"]
+    for key in ("summary_detail", "title_detail"):
+        detail = entry.get(key)
+        if isinstance(detail, dict) and detail.get("language"):
+            return detail["language"]
     return None

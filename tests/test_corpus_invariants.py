@@ -8,19 +8,21 @@ re-fetch of unchanged entries touches nothing.
 
 from __future__ import annotations
 
+import calendar
 import copy
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import lxml.etree
 import pytest
 
 from aggregator.identity import GUID
 from aggregator.models import Post, Source
-from aggregator.normalize import normalize
+from aggregator.normalize import DATE_KEYS, entry_date, normalize
 from aggregator.parse import ParsedFeed, ParseError, parse_feed
 from aggregator.pipeline import ingest
 from aggregator.store import Store
@@ -276,3 +278,28 @@ def test_the_checks_catch_what_they_look_for():
     assert post_problems(replace(good, link="javascript:alert(1)")) and post_problems(replace(good, link="/rel"))
     assert post_problems(replace(good, published=datetime(2026, 1, 1)))  # naive
     assert post_problems(replace(good, published=T1.astimezone(timezone(timedelta(hours=8)))))
+
+
+def test_dates_agree_with_feedparser_wherever_it_reads_them(parsed):
+    """In a UTC source, every date feedparser can read comes out as the same instant.
+
+    (Zone-less dates in other zones, and the shapes feedparser garbles, have their own
+    tests in test_normalize.py.) Only the placeholders broken generators write for "no
+    date" are refused.
+    """
+    utc = ZoneInfo("UTC")
+    agreed, disagreed = 0, []
+    for item in parsed:
+        for entry in item.feed.entries if item.feed else ():
+            for key in DATE_KEYS:
+                theirs = dict.get(entry, f"{key}_parsed")
+                if not theirs:
+                    continue
+                expected = datetime.fromtimestamp(calendar.timegm(theirs), UTC)
+                ours = entry_date(entry, key, utc)
+                if ours == expected:
+                    agreed += 1
+                elif not (ours is None and (expected.year < 1900 or expected.timestamp() == 0)):
+                    disagreed.append(f"{item.path.name}: {dict.get(entry, key)!r} → {ours}, feedparser {expected}")
+    assert agreed > 8000
+    assert not disagreed, disagreed[:20]
