@@ -307,6 +307,7 @@ _TEXT_CLEANER = nh3.Cleaner(
 _IFRAME_RE = re.compile(r'<iframe((?:\s[^\s"\'>/=]+(?:="[^"]*")?)*)>.*?</iframe>', re.S)
 _HAS_SRC_RE = re.compile(r'\ssrc="')
 _TAG_RE = re.compile(r"<[^>]*>")
+_BREAK_TAG_RE = re.compile(r"</?(?:" + "|".join(sorted(_TEXT_BREAK_TAGS | {"img", "iframe"})) + r")\b[^>]*>", re.I)
 
 
 def _fix_iframe(match: re.Match[str]) -> str:
@@ -370,4 +371,5 @@ def sanitized_text(html: str) -> str:
     """
     if not html:
         return ""
-    return " ".join(_html.unescape(_TAG_RE.sub(" ", html)).split())
+    spaced = _BREAK_TAG_RE.sub(" ", html)  # block boundaries separate words; inline tags do not
+    return " ".join(_html.unescape(_TAG_RE.sub("", spaced)).split())
