@@ -16,7 +16,7 @@ from aggregator.parse import parse_feed
 from aggregator.pipeline import ingest
 from aggregator.store import Store
 
-from .conftest import StaticServer, run_cli
+from .conftest import ROOT, StaticServer, run_cli
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -204,3 +204,16 @@ def test_published_feeds_leave_excluded_entries_out(tmp_path):
     }
     assert titles["finance"] == ["经济要闻"]
     assert sorted(titles["all"]) == ["今日天气", "经济要闻"]
+
+
+def test_example_config_documents_every_new_key():
+    s = load_config(ROOT / "config" / "feeds.example.yaml")
+    (cat,) = s.categories
+    (source,) = s.sources
+    assert cat.duplicates == "first" and cat.rules.exclude
+    assert source.retention.keep_days == 365 and source.retention.keep_per_source == 500
+    (listing,) = [f for f in source.filters if f.category == cat.slug]
+    own, category = listing.levels
+    assert [r.patterns for r in own.include] == [(("title", "经济|金融"),), (("content", "央行"),)]
+    assert [r.patterns for r in own.exclude] == [(("title", r"(?i)^\[(ad|sponsored)\]"),)]  # from defaults
+    assert category == cat.rules
