@@ -144,9 +144,16 @@ def link_identity(posts: Iterable[Post], source_key: str, stored: Mapping[str, s
     the source was found to have bad guids): reusing those ids means every published
     post keeps its URL and feed GUID, and no second copy appears when identity changes.
     """
+    posts = list(posts)
+    guids_of: dict[str, set[str]] = defaultdict(set)
+    for p in posts:
+        if p.canonical_link:
+            guids_of[p.canonical_link].add(p.guid)
     out = []
     for p in posts:
-        identity = p.canonical_link or p.guid
-        pid = (stored.get(p.canonical_link) if p.canonical_link else None) or post_id(source_key, identity)
-        out.append(replace(p, id=pid, guid=identity))
+        if not p.canonical_link or len(guids_of[p.canonical_link]) > 1:
+            out.append(p)  # the link does not tell this entry from another one: keep its guid identity
+            continue
+        pid = stored.get(p.canonical_link) or post_id(source_key, p.canonical_link)
+        out.append(replace(p, id=pid, guid=p.canonical_link))
     return out

@@ -311,7 +311,8 @@ class Store:
                 db.execute(
                     "UPDATE sources SET identity = ?, identity_note = ? WHERE key = ?", [identity[0], identity[1], key]
                 )
-                self._merge_same_link(db, key)
+                relinked = {p.canonical_link for p in posts if p.canonical_link and p.guid == p.canonical_link}
+                self._merge_same_link(db, key, relinked)
             new, updated = self._upsert_posts(db, key, posts)
             if posts:  # forget pruned entries that have left the feed: they will not come back
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS _fetched (id TEXT PRIMARY KEY)")
@@ -347,8 +348,12 @@ class Store:
             row = db.execute("SELECT error_count FROM sources WHERE key = ?", [key]).fetchone()
         return row[0] if row else 0
 
-    def _merge_same_link(self, db: sqlite_utils.Database, source: str) -> None:
-        """Keep only the first-seen post of each link of a source (see `record_success`)."""
+    def _merge_same_link(self, db: sqlite_utils.Database, source: str, links: set[str]) -> None:
+        """Keep only the first-seen post of each of these links of a source (see `record_success`).
+
+        Only the links of the entries being re-identified: older posts that shared a link
+        (say, the home page) without being copies of one entry are left alone.
+        """
         first: dict[str, str] = {}
         merged: list[tuple[str, str]] = []  # (dropped id, kept id)
         for pid, link in db.execute(
@@ -356,6 +361,8 @@ class Store:
             "ORDER BY first_seen, id",
             [source],
         ).fetchall():
+            if link not in links:
+                continue
             if link in first:
                 merged.append((pid, first[link]))
             else:

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import lxml.etree
+import lxml.html
 import pytest
 
 from aggregator.dates import parse_date
@@ -56,6 +57,14 @@ def test_hostile_markup_is_removed_and_class_kept():
     assert "onclick" not in third.content and "javascript:" not in third.content
     assert '<p class="em_media">（文章来源：张掖日报）</p>' in third.content
     assert "统筹" in third.content  # the link text survives its dangerous href
+    # and, read by an HTML parser rather than searched as a string:
+    tags = [(el.tag, dict(el.attrib)) for el in lxml.html.fragment_fromstring(third.content, create_parent="div")]
+    assert tags == [("p", {}), ("p", {}), ("p", {"class": "em_media"})]
+    anchors = list(lxml.html.fragment_fromstring(third.content, create_parent="div").iter("a"))
+    assert [dict(a.attrib) for a in anchors] == [{"rel": "noopener noreferrer"}] and anchors[0].text == "统筹"
+    assert lxml.html.fragment_fromstring(third.content, create_parent="div").text_content() == (
+        "连日来，甘州区冬春农田水利基本建设现场机械轰鸣。各乡镇统筹推进。（文章来源：张掖日报）"
+    )
 
 
 def test_relative_urls_become_absolute():

@@ -179,3 +179,14 @@ def test_tracking_parameters_do_not_make_a_new_entry_in_link_mode(feed):
     feed.serve(tracked)
     assert feed.poll().new == 0
     assert set(feed.rows()) == ids
+
+
+def test_link_identity_never_merges_entries_that_share_a_link(feed):
+    feed.serve(items(3, guid="https://news.example/"))  # bad guids: link identity
+    feed.poll()
+    assert feed.store.source_state(feed.url).identity == LINK
+    same_link = [(f"n{i}", "https://news.example/", f"快讯{i}", f"<p>快讯 {i}</p>") for i in range(1, 4)]
+    feed.serve(items(3, guid="https://news.example/") + same_link)  # three entries all linking home
+    outcome = feed.poll()
+    assert outcome.new == 3  # told apart by their guids, not collapsed into one post
+    assert len(feed.published()) == 6
