@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,3 +184,26 @@ def test_published_category_feeds_carry_one_copy_unless_keep(tmp_path):
     assert len(news["items"]) == 1 and len(everything["items"]) == 2
     checked = check_feeds(tmp_path / "public", readers=False)
     assert checked.returncode == 0, checked.stdout[-3000:]
+
+
+def test_an_old_database_gains_the_new_columns_with_canonical_links(tmp_path):
+    """A database made before duplicates and link identity existed opens with every post kept."""
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE posts (id TEXT PRIMARY KEY, source TEXT NOT NULL, guid TEXT NOT NULL, title TEXT NOT NULL, "
+        "link TEXT, published TEXT NOT NULL, updated TEXT NOT NULL, content TEXT, summary TEXT, authors TEXT, "
+        "tags TEXT, enclosures TEXT, language TEXT, comments TEXT, content_hash TEXT, first_seen TEXT, dated INTEGER)"
+    )
+    con.execute(
+        "INSERT INTO posts (id, source, guid, title, link, published, updated) VALUES "
+        "('00000000000000aa', 's', 'g', 't', 'https://E.example/a?utm_source=x#c', '2024-01-01', '2024-01-01')"
+    )
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    store = Store(path)
+    row = store.db.execute("SELECT canonical_link, duplicate_of, excluded FROM posts").fetchone()
+    assert row == ("https://e.example/a", None, None)
+    assert store.ids_by_link("s", ["https://e.example/a"]) == {"https://e.example/a": "00000000000000aa"}
+    store.close()
