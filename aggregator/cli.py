@@ -212,6 +212,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 "errors": st.error_count,
                 "posts": st.posts,
                 "next_poll": _iso(st.next_poll),
+                "identity": st.identity,  # guid, or link once its guids proved useless
+                "identity_note": st.identity_note,
             }
         )
     if as_json:

@@ -7,6 +7,7 @@ server's Last-Modified changes), and reads the real SQLite store back.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from aggregator.models import Source
 from aggregator.pipeline import update_source
 from aggregator.store import Store
 
-from .conftest import StaticServer
+from .conftest import StaticServer, run_cli
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -190,3 +191,18 @@ def test_link_identity_never_merges_entries_that_share_a_link(feed):
     outcome = feed.poll()
     assert outcome.new == 3  # told apart by their guids, not collapsed into one post
     assert len(feed.published()) == 6
+
+
+def test_status_json_shows_the_identity_decision(feed, tmp_path):
+    feed.serve(items(3, guid="https://news.example/"))
+    feed.poll()
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site: {{title: t, url: 'https://e.org/', database: '{feed.store.path}'}}\n"
+        f"categories:\n  - name: news\n    sources:\n      - url: {feed.url}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["identity"] == LINK and "used for different entries" in row["identity_note"]
