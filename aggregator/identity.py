@@ -18,13 +18,12 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from .models import Post
 
 GUID = "guid"  # identity mode: guid, else link, else title + content
 LINK = "link"  # identity mode: link, else guid, else title + content
-IDENTITY_MODES = (GUID, LINK)
 
 # Query parameters that only say who sent the reader, never which article it is.
 TRACKING_PARAMS = frozenset(
@@ -34,10 +33,10 @@ TRACKING_PARAMS = frozenset(
         "__hstc", "__hssc", "__hsfp", "hsctatracking", "_openstat", "oly_anon_id", "oly_enc_id",
         "vero_id", "vero_conv", "rb_clickid", "s_cid", "sc_cid", "wickedid", "srsltid", "xtor",
         "spm", "scm", "ref_src", "ref_url", "guccounter", "guce_referrer", "guce_referrer_sig",
-        "at_medium", "at_campaign", "cmpid", "ncid", "_ga", "_gl", "feature", "share_token",
+        "at_medium", "at_campaign", "cmpid", "ncid", "_ga", "_gl",
     }
 )  # fmt: skip
-TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "matomo_", "piwik_", "ga_", "hmb_", "fb_action_", "fb_ref", "fb_source")
+TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "matomo_", "piwik_", "hmb_", "fb_action_", "fb_ref", "fb_source")
 
 # Below this many characters of visible text, equal text says nothing ("Read more", "Video").
 MIN_FINGERPRINT_CHARS = 80
@@ -56,6 +55,9 @@ def canonical_link(url: str | None) -> str | None:
     Only an absolute http(s) URL has a canonical form; anything else gives None. The
     remaining query keeps its order: `?id=1&page=2` and `?page=2&id=1` may be different
     pages on a badly written site, and false duplicates would hide real articles.
+
+    Stored canonical links are what link-identity sources find their posts by: a change
+    here must keep giving the same result for links already stored (or migrate them).
     """
     if not url:
         return None
@@ -71,13 +73,12 @@ def canonical_link(url: str | None) -> str | None:
     netloc = host if ":" not in host else f"[{host}]"
     if port is not None and str(port) != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if not is_tracking_param(k)]
-        if len(kept) != len(pairs):
-            query = urlencode(kept, doseq=True)
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    # Filter the raw `k=v` pieces: decoding and re-encoding would turn `a%20b` into `a+b`
+    # and make the same link look different.
+    kept = [
+        piece for piece in parts.query.split("&") if piece and not is_tracking_param(unquote_plus(piece.split("=")[0]))
+    ]
+    return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
 
 
 def text_fingerprint(text: str, title: str = "") -> str | None:

@@ -207,3 +207,9 @@ def test_an_old_database_gains_the_new_columns_with_canonical_links(tmp_path):
     assert row == ("https://e.example/a", None, None)
     assert store.ids_by_link("s", ["https://e.example/a"]) == {"https://e.example/a": "00000000000000aa"}
     store.close()
+
+
+def test_canonical_link_keeps_the_encoding_of_what_it_keeps():
+    assert canonical_link("https://e.org/s?q=a%20b&utm_source=x&k=%E4%B8%AD") == "https://e.org/s?q=a%20b&k=%E4%B8%AD"
+    assert canonical_link("https://e.org/s?q=a%20b") == "https://e.org/s?q=a%20b"
+    assert canonical_link("https://e.org/s?&&utm_medium=rss&") == "https://e.org/s"
