@@ -158,6 +158,40 @@ def run(ctx: click.Context) -> None:
     ctx.exit(code)
 
 
+@main.command("prune")
+@click.pass_context
+def prune_cmd(ctx: click.Context) -> None:
+    """Delete posts beyond each source's keep_days / keep_per_source; print what went.
+
+    The newest items_per_feed posts of every category are never deleted. Exit 0.
+    """
+    settings = _load(ctx)
+    limited = [s for s in settings.sources if s.retention.limited]
+    if not limited:
+        click.echo("nothing to prune: no source sets keep_days or keep_per_source")
+        return
+    now = datetime.now(UTC)
+    removed = protected = 0
+    with _open_store(ctx, settings) as store:
+        store.sync_sources(settings.sources)
+        for source in limited:
+            report = store.prune(source.key, source.retention, now)
+            removed += report.removed
+            protected += report.protected
+            if not report.removed:
+                continue
+            why = []
+            if report.older:
+                why.append(f"{report.older} older than {source.retention.keep_days:g} days")
+            if report.over:
+                why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
+            click.echo(f"{source.key}: removed {report.removed} posts ({', '.join(why)})")
+            for title in report.titles:
+                click.echo(f"  - {title}")
+    kept = f"; kept {protected} as their category's newest" if protected else ""
+    click.echo(f"removed {removed} posts from {len(limited)} sources with limits{kept}")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -215,6 +249,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 "interval_mode": "auto" if source.adaptive else "fixed",
                 "pending_redirect": ({"url": st.redirect_url, "seen": st.redirect_count} if st.redirect_url else None),
                 "enabled": source.enabled,
+                "identity": st.identity,  # guid, or link once its guids proved useless
+                "identity_note": st.identity_note,
             }
         )
     if as_json:

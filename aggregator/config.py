@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pypinyin import lazy_pinyin
 
-from .models import Source
+from .models import FILTER_FIELDS, CategoryFilter, FilterRule, Retention, RuleSet, Source
 
 DEFAULT_CONFIG = "feeds.yaml"
 ENV_CONFIG = "AGGREGATOR_CONFIG"
@@ -124,6 +124,43 @@ class AuthConfig(_Strict):
         return expand_env(v)
 
 
+class FilterRuleConfig(_Strict):
+    """One include/exclude rule: regular expressions (Python syntax, searched anywhere in
+    the field) on a post's title, content text, author, tag or link; all given must match."""
+
+    title: str | None = None
+    content: str | None = None
+    author: str | None = None
+    tag: str | None = None
+    link: str | None = None
+
+    @field_validator(*FILTER_FIELDS)
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"invalid regular expression {v!r}: {e}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> FilterRuleConfig:
+        if not self.patterns():
+            raise ValueError(f"a rule needs at least one of: {', '.join(FILTER_FIELDS)}")
+        return self
+
+    def patterns(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f, getattr(self, f)) for f in FILTER_FIELDS if getattr(self, f) is not None)
+
+
+def _rules(include: list[FilterRuleConfig] | None, exclude: list[FilterRuleConfig] | None) -> RuleSet:
+    return RuleSet(
+        include=tuple(FilterRule(r.patterns()) for r in include or ()),
+        exclude=tuple(FilterRule(r.patterns()) for r in exclude or ()),
+    )
+
+
 class SourceSettings(_Strict):
     """Settings a source may set, and `defaults:` may set for all."""
 
@@ -136,6 +173,10 @@ class SourceSettings(_Strict):
     max_interval: float | None = None
     auth: AuthConfig | None = None
     enabled: bool | None = None
+    include: list[FilterRuleConfig] | None = None  # publish only posts matching one of these
+    exclude: list[FilterRuleConfig] | None = None  # never publish posts matching one of these
+    keep_days: float | None = Field(None, gt=0)  # prune posts older than this (default: keep all)
+    keep_per_source: int | None = Field(None, ge=1)  # prune all but this source's newest N
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -183,6 +224,9 @@ class CategoryConfig(_Strict):
     slug: str | None = None
     tags: list[str] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
+    duplicates: Literal["keep", "first"] = "first"  # first: publish only the first-seen copy of an article
+    include: list[FilterRuleConfig] = Field(default_factory=list)
+    exclude: list[FilterRuleConfig] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -260,6 +304,8 @@ class Category:
     slug: str
     tags: tuple[str, ...]
     source_keys: tuple[str, ...]
+    duplicates: str = "first"
+    rules: RuleSet = RuleSet()
 
 
 @dataclass(frozen=True)
@@ -441,14 +487,23 @@ def _settings(config: Config, path: Path) -> Settings:
     categories: list[Category] = []
     for cat in config.categories:
         slug = cat.effective_slug
+        cat_rules = _rules(cat.include, cat.exclude)
         keys: list[str] = []
         for src in cat.sources:
-            entry = merged.setdefault(src.url, {"cfg": src, "cats": []})
+            entry = merged.setdefault(src.url, {"cfg": src, "cats": [], "filters": [], "keep": []})
             if slug not in entry["cats"]:
                 entry["cats"].append(slug)
+                # a listing's own rules (else `defaults:`) apply in this category, with the category's
+                include = src.include if src.include is not None else defaults.include
+                exclude = src.exclude if src.exclude is not None else defaults.exclude
+                levels = tuple(r for r in (_rules(include, exclude), cat_rules) if r)
+                if levels:
+                    entry["filters"].append(CategoryFilter(slug, levels))
+                if cat.duplicates == "keep":
+                    entry["keep"].append(slug)
             if src.url not in keys:
                 keys.append(src.url)
-        categories.append(Category(cat.name, slug, tuple(cat.tags), tuple(keys)))
+        categories.append(Category(cat.name, slug, tuple(cat.tags), tuple(keys), cat.duplicates, cat_rules))
     sources: list[Source] = []
     for url, entry in merged.items():
         src: SourceConfig = entry["cfg"]
@@ -480,6 +535,9 @@ def _settings(config: Config, path: Path) -> Settings:
                 enabled=pick("enabled", True),
                 auth=(auth.username, auth.password) if auth is not None else None,
                 per_host=site.per_host,
+                filters=tuple(entry["filters"]),
+                keep_duplicates=tuple(entry["keep"]),
+                retention=Retention(pick("keep_days", None), pick("keep_per_source", None), site.items_per_feed),
             )
         )
     return Settings(

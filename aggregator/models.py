@@ -29,6 +29,52 @@ class Source:
     enabled: bool = True
     auth: tuple[str, str] | None = field(default=None, repr=False)  # basic auth (username, password)
     per_host: int | None = None  # site.per_host: requests in flight to one host (None: the Fetcher's)
+    # per category this source feeds: the include/exclude rules that decide what is published
+    filters: tuple[CategoryFilter, ...] = ()
+    keep_duplicates: tuple[str, ...] = ()  # category slugs configured with `duplicates: keep`
+    retention: Retention = field(default_factory=lambda: Retention())
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """Regular expressions on post fields; the rule matches when every one of them does."""
+
+    patterns: tuple[tuple[str, str], ...]  # (field, regex); field in FILTER_FIELDS
+
+
+FILTER_FIELDS = ("title", "content", "author", "tag", "link")
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """One config level's rules: a post passes when some include rule (if any) matches and no exclude rule does."""
+
+    include: tuple[FilterRule, ...] = ()
+    exclude: tuple[FilterRule, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True)
+class CategoryFilter:
+    """What decides whether a source's post is published in one category: every level must pass."""
+
+    category: str
+    levels: tuple[RuleSet, ...]  # the source listing's (or `defaults:`) rules, then the category's
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many of a source's posts the store keeps; None is unlimited."""
+
+    keep_days: float | None = None
+    keep_per_source: int | None = None
+    protect: int = 50  # the newest N posts of every category are never pruned (site.items_per_feed)
+
+    @property
+    def limited(self) -> bool:
+        return self.keep_days is not None or self.keep_per_source is not None
 
 
 @dataclass(frozen=True)
@@ -115,6 +161,10 @@ class Post:
     source_title: str | None = None  # filled by the store, for attribution
     source_link: str | None = None  # the feed's home page, for attribution
     source_url: str | None = None  # the feed URL, for attribution
+    canonical_link: str | None = None  # link without tracking parameters: finds cross-source duplicates
+    fingerprint: str | None = None  # hash of title + visible text: finds duplicates under other links
+    excluded: tuple[str, ...] = ()  # category slugs whose filters keep this post out
+    duplicate_of: str | None = None  # id of the first-seen post of another source with the same article
 
     @property
     def author_name(self) -> str | None:

@@ -7,7 +7,6 @@ SQL; takes feedparser-shaped entries from either parse path.
 from __future__ import annotations
 
 import calendar
-import email.utils
 import hashlib
 import json
 import re
@@ -20,32 +19,44 @@ from zoneinfo import ZoneInfo
 
 from feedparser.datetimes import _parse_date
 
+from .dates import parse_date
+from .identity import canonical_link, post_id, text_fingerprint
 from .models import Author, Enclosure, Post, Source
 from .parse import ParsedFeed
-from .sanitize import html_to_text, sanitize_html
+from .sanitize import html_to_text, sanitize_html, sanitized_text
 
-# A date string carries its own zone when it ends in Z, a numeric offset, or a zone name.
-_HAS_ZONE = re.compile(r"(?:[zZ]|[+-]\d\d:?\d\d|\b(?:GMT|UTC?|[A-Z]{2,5}))\s*$")
 UNTITLED_WORDS = 12
+DATE_KEYS = ("published", "updated", "created")  # in order of preference
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-
-def post_id(source_key: str, identity: str) -> str:
-    """16 hex digits, the same for the same entry forever (file names, URLs, GUIDs)."""
-    return hashlib.sha256(f"{source_key}\n{identity}".encode()).hexdigest()[:16]
+__all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
 
 
 def normalize(source: Source, feed: ParsedFeed, now: datetime) -> list[Post]:
     """Every entry of `feed` as a Post; entries repeating an identity keep the first."""
-    posts: list[Post] = []
-    seen: set[str] = set()
+    return unique(normalize_entries(source, feed, now))
+
+
+def normalize_entries(source: Source, feed: ParsedFeed, now: datetime) -> list[Post]:
+    """One Post per entry, in feed order, identified by guid (else link, else title + content).
+
+    Ids may repeat: telling a feed that repeats one entry from one that reuses a guid for
+    different entries is `identity.guid_problem`'s job, so nothing is dropped here.
+    """
     zone = ZoneInfo(source.timezone)
-    for entry in feed.entries:
-        post = normalize_entry(source, feed, entry, now, zone)
-        if post.id in seen:
-            continue
-        seen.add(post.id)
-        posts.append(post)
-    return posts
+    return [normalize_entry(source, feed, entry, now, zone) for entry in feed.entries]
+
+
+def unique(posts: Iterable[Post]) -> list[Post]:
+    """The first post of each id: one fetch can store an entry only once."""
+    seen: set[str] = set()
+    out = []
+    for post in posts:
+        if post.id not in seen:
+            seen.add(post.id)
+            out.append(post)
+    return out
 
 
 def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now: datetime, zone: ZoneInfo) -> Post:
@@ -58,16 +69,21 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     summary = sanitize_html(summary_html, html_base) if summary_html else ""
     if not content:
         content = summary
-    title = html_to_text(entry.get("title") or "")
+    title = _title(entry)
+    text = sanitized_text(content)
     if not title:
-        title = _first_words(html_to_text(content)) or link or "(untitled)"
+        title = _first_words(text) or link or "(untitled)"
     identity = (entry.get("id") or "").strip() or link or _hash(title + "\n" + content)
-    published = _date(entry, "published", zone) or _date(entry, "updated", zone)
-    updated = _date(entry, "updated", zone) or published
+    published = None
+    for key in DATE_KEYS:
+        published = entry_date(entry, key, zone)
+        if published is not None:
+            break
+    updated = entry_date(entry, "updated", zone) or published
     dated = published is not None
     published = min(published or now, now)  # a future date would pin the post on top forever
     updated = max(min(updated or published, now), published)
-    authors = tuple(_authors(entry, base))
+    authors = tuple(_authors(entry, base, feed.authors))
     tags = tuple(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t))
     enclosures = tuple(_enclosures(entry, base))
     language = entry.get("language") or _content_language(entry) or feed.info.language
@@ -96,7 +112,24 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         content_hash=content_hash,
         first_seen=now,
         dated=dated,
+        canonical_link=canonical_link(link),
+        fingerprint=text_fingerprint(text, title),
     )
+
+
+def _title(entry: dict[str, Any]) -> str:
+    """Plain text: markup stripped and entities decoded, unless the feed says it is text already.
+
+    An Atom `type="text"` title of `History of the <blink> tag` is about the tag and keeps it;
+    feedparser marks RSS titles that look like HTML as HTML.
+    """
+    value = entry.get("title") or ""
+    if not isinstance(value, str):
+        return ""
+    kind = (entry.get("title_detail") or {}).get("type") or "text/html"
+    if "plain" in kind:
+        return " ".join(_CONTROL.sub("", value).split())
+    return html_to_text(value)
 
 
 def _hash(text: str) -> str:
@@ -158,42 +191,37 @@ def _first_words(text: str) -> str:
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
 
 
-def _date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
+def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
     """Aware UTC; a date written without a zone is read in the source's zone."""
     # dict.get skips FeedParserDict's deprecated mapping of `updated` onto `published`
     raw = dict.get(entry, key)
-    parsed = dict.get(entry, f"{key}_parsed")
-    if isinstance(raw, str) and raw.strip() and not _HAS_ZONE.search(raw.strip()):
-        naive = _naive(raw.strip())
-        if naive is not None:
+    found = None
+    if isinstance(raw, str) and raw.strip():
+        found = parse_date(raw, zone)
+    if found is None:
+        parsed = dict.get(entry, f"{key}_parsed")
+        if not parsed and isinstance(raw, str) and raw.strip():
+            parsed = _parse_date(raw)  # JSON Feed entries come without feedparser's parsed dates
+        if parsed:
             try:
-                return naive.replace(tzinfo=zone).astimezone(UTC)
-            except (OverflowError, ValueError):
+                found = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            except (OverflowError, ValueError, OSError):
                 return None
-    if parsed:
-        try:
-            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-        except (OverflowError, ValueError, OSError):
-            return None
-    return None
+    if found is not None and (found.year < 1900 or found == _EPOCH):
+        return None  # 0001-01-01 and the Unix epoch are what broken generators write for "no date"
+    return found
 
 
-def _naive(raw: str) -> datetime | None:
-    t = _parse_date(raw)
-    if t is None:
-        t6 = email.utils.parsedate(raw)
-        if t6 is None:
-            return None
-        t = t6
-    try:
-        return datetime(*t[:6])
-    except (TypeError, ValueError):
-        return None
-
-
-def _authors(entry: dict[str, Any], base: str) -> Iterable[Author]:
+def _authors(entry: dict[str, Any], base: str, inherited: list[dict[str, Any]]) -> Iterable[Author]:
+    """The entry's authors, else its atom:source's, else the Atom feed's (RFC 4287 §4.2.1)."""
     seen = set()
-    raw = entry.get("authors") or ([{"name": entry["author"]}] if entry.get("author") else [])
+    source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+    raw = (
+        entry.get("authors")
+        or ([{"name": entry["author"]}] if entry.get("author") else [])
+        or source.get("authors")
+        or inherited
+    )
     for a in raw:
         if not isinstance(a, dict):
             continue
@@ -227,7 +255,12 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
 
 
 def _content_language(entry: dict[str, Any]) -> str | None:
+    """The xml:lang (or HTTP Content-Language) of the content, else of the summary or title."""
     for part in entry.get("content") or ():
         if part.get("language"):
             return part["language"]
+    for key in ("summary_detail", "title_detail"):
+        detail = entry.get(key)
+        if isinstance(detail, dict) and detail.get("language"):
+            return detail["language"]
     return None

@@ -37,6 +37,8 @@ class ParsedFeed:
     encoding: str | None = None
     warning: str | None = None  # feedparser's bozo exception, when the XML was ill-formed
     headers: dict[str, str] = field(default_factory=dict)
+    # Atom feed-level authors: they are every entry's that names none (RFC 4287 §4.2.1)
+    authors: list[dict[str, Any]] = field(default_factory=list)
 
 
 def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
@@ -84,6 +86,7 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
         encoding=d.get("encoding"),
         warning=warning,
         headers=headers,
+        authors=list(feed.get("authors") or []) if (d.version or "").startswith("atom") else [],
     )
 
 

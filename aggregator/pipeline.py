@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from . import filters
 from .charset import reconcile_charset
 from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
-from .models import FetchResult, PollUpdate, Source
-from .normalize import normalize
-from .parse import ParseError, parse_feed
+from .identity import GUID, LINK, guid_problem, link_identity
+from .models import FetchResult, PollUpdate, Post, Source
+from .normalize import normalize_entries, unique
+from .parse import ParsedFeed, ParseError, parse_feed
 from .schedule import BACKING_OFF, ERRORING, WEEK, cache_lifetime, feed_hint, interval_for, next_poll, not_before
 from .store import SourceState, Store, iso
 
@@ -166,30 +168,99 @@ def _poll(
         )
         return Outcome(source.key, "unchanged", note="same body")
     feed = parse_feed(source.key, body, result.url, reconcile_charset(body, result.headers))
-    posts = normalize(source, feed, started)
-    for p in posts:
-        if p.dated:
-            dated += 1
-            if since <= p.published <= started:
-                recent.add(p.id)
-    poll = replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries")
-    poll, when = schedule(poll, recent, dated)
-    new, updated = store.record_success(
-        source.key,
+
+    def schedule_after(posts: list[Post]) -> tuple[PollUpdate, datetime]:
+        seen, dated_count = set(recent), dated
+        for p in posts:
+            if p.dated:
+                dated_count += 1
+                if since <= p.published <= started:
+                    seen.add(p.id)
+        return schedule(
+            replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries"), seen, dated_count
+        )
+
+    posts, new, updated = ingest(
+        source,
+        store,
+        feed,
         started,
-        result.status,
-        info=feed.info,
+        status=result.status,
         etag=result.etag,
         last_modified=result.last_modified,
         body_hash=body_hash,
-        next_poll=when,
-        posts=posts,
-        poll=poll,
+        schedule=schedule_after,
+        state=state,
     )
     status = "new" if new else "updated" if updated else "unchanged"
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning)
+
+
+def ingest(
+    source: Source,
+    store: Store,
+    feed: ParsedFeed,
+    when: datetime,
+    *,
+    status: int = 200,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    body_hash: str | None = None,
+    schedule: Callable[[list[Post]], tuple[PollUpdate | None, datetime]] | None = None,
+    state: SourceState | None = None,
+) -> tuple[list[Post], int, int]:
+    """Normalize → identify → filter → store a parsed feed, then prune; returns (posts, new, updated).
+
+    `schedule` turns the posts into the polling state and next-poll time to store with them
+    (the adaptive interval learns from them); without it, the source's own interval.
+    """
+    state = state if state is not None else store.source_state(source.key)
+    posts, identity = _identify(source, store, state, normalize_entries(source, feed, when))
+    posts = filters.apply(source, unique(posts))
+    if schedule is not None:
+        poll, when_next = schedule(posts)
+    else:
+        poll, when_next = None, next_poll(when, source.interval, 0, None, source.min_interval, source.max_interval)
+    new, updated = store.record_success(
+        source.key,
+        when,
+        status,
+        info=feed.info,
+        etag=etag,
+        last_modified=last_modified,
+        body_hash=body_hash,
+        next_poll=when_next,
+        posts=posts,
+        poll=poll,
+        identity=identity,
+    )
+    if new and source.retention.limited:
+        report = store.prune(source.key, source.retention, when)
+        if report.removed:
+            log.info("source %s: pruned %d old posts", source.key, report.removed)
+    return posts, new, updated
+
+
+def _identify(
+    source: Source, store: Store, state: SourceState | None, posts: list[Post]
+) -> tuple[list[Post], tuple[str, str] | None]:
+    """The posts with the ids the source's identity mode gives, and a mode change to record.
+
+    A source starts out identified by guid; once its guids prove useless (identity.py)
+    it is identified by link for good, keeping the ids its posts already have.
+    """
+    change = None
+    if (state.identity if state else GUID) == GUID:
+        links = [p.canonical_link for p in posts if p.canonical_link]
+        problem = guid_problem(((p.guid, p.canonical_link) for p in posts), store.identities_by_link(source.key, links))
+        if problem is None:
+            return posts, None
+        log.warning("source %s: %s; identifying its entries by link from now on", source.key, problem)
+        change = (LINK, problem)
+    stored = store.ids_by_link(source.key, (p.canonical_link for p in posts if p.canonical_link))
+    return link_identity(posts, source.key, stored), change
 
 
 def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[str | None, int]:

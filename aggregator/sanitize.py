@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-__all__ = ["sanitize_html", "html_to_text"]
+__all__ = ["sanitize_html", "html_to_text", "sanitized_text"]
 
 # --------------------------------------------------------------------------- allow-lists
 
@@ -52,11 +52,13 @@ _ALLOWED_TAGS: set[str] = _HEADINGS | {
 }  # fmt: skip
 
 # Tags whose *content* is removed too: code, styling, form state, foreign
-# content (svg/math mutation-XSS), or plugin fallbacks nobody should see as text.
+# content (svg/math mutation-XSS), or raw text browsers never show.  <object> and
+# <applet> are not here: their content is the fallback a browser shows in their
+# place (often the only text of the embed), so the tag goes and the fallback stays.
 _CLEAN_CONTENT_TAGS: set[str] = {
     "script", "style", "noscript", "template", "xmp", "noembed", "noframes", "plaintext",
     "title", "head", "textarea", "select", "option", "optgroup", "datalist",
-    "object", "applet", "embed", "param", "svg", "math", "frameset", "frame",
+    "embed", "param", "svg", "math", "frameset", "frame",
 }  # fmt: skip
 
 # No ``id``/``name`` (DOM clobbering), no ``style`` (CSS expressions, overlays),
@@ -305,6 +307,7 @@ _TEXT_CLEANER = nh3.Cleaner(
 _IFRAME_RE = re.compile(r'<iframe((?:\s[^\s"\'>/=]+(?:="[^"]*")?)*)>.*?</iframe>', re.S)
 _HAS_SRC_RE = re.compile(r'\ssrc="')
 _TAG_RE = re.compile(r"<[^>]*>")
+_BREAK_TAG_RE = re.compile(r"</?(?:" + "|".join(sorted(_TEXT_BREAK_TAGS | {"img", "iframe"})) + r")\b[^>]*>", re.I)
 
 
 def _fix_iframe(match: re.Match[str]) -> str:
@@ -358,3 +361,15 @@ def html_to_text(html: str) -> str:
     # input; its output has only real tags left, with text `<`/`>` escaped.
     cleaned = _TEXT_CLEANER.clean(text)
     return " ".join(_html.unescape(_TAG_RE.sub(" ", cleaned)).split())
+
+
+def sanitized_text(html: str) -> str:
+    """Plain text of HTML this module already sanitized (cheap: no second parse).
+
+    Safe only on `sanitize_html` output, where every `<` and `>` left is a real tag
+    (text and attribute values have them escaped) and no script or style text remains.
+    """
+    if not html:
+        return ""
+    spaced = _BREAK_TAG_RE.sub(" ", html)  # block boundaries separate words; inline tags do not
+    return " ".join(_html.unescape(_TAG_RE.sub("", spaced)).split())

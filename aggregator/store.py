@@ -12,14 +12,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from . import filters
 from .hosts import host_key
-from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Source
+from .identity import GUID, canonical_link
+from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 
 SCHEMA_VERSION = 1
 
@@ -41,6 +43,10 @@ POST_COLUMNS = {
     "content_hash": str,
     "first_seen": str,
     "dated": int,
+    "canonical_link": str,  # link without tracking parameters (identity.canonical_link)
+    "fingerprint": str,  # hash of title + visible text (identity.text_fingerprint)
+    "duplicate_of": str,  # id of the first-seen post of another source with the same article
+    "excluded": str,  # space-separated category slugs whose filters keep the post out
 }
 
 SOURCE_COLUMNS = {
@@ -70,12 +76,19 @@ SOURCE_COLUMNS = {
     "feed_hint": float,  # the feed's own <ttl>/sy:update* (seconds)
     "last_error_at": str,
     "last_result": str,  # one line on the last poll, for status: "not modified", "same body", ...
+    "identity": str,  # guid | link: what identifies this source's entries (identity.py)
+    "identity_note": str,  # why a source was switched to link identity
+    "filters_hash": str,  # the filter rules its posts' `excluded` was computed with
 }
 
 # Retry-After is per host, not per source, and must survive a restart.
 HOST_COLUMNS = {"host": str, "retry_after": str, "status": int, "source": str, "updated": str}
 
-SOURCE_CATEGORY_COLUMNS = {"source": str, "category": str}
+SOURCE_CATEGORY_COLUMNS = {"source": str, "category": str, "keep_duplicates": int}
+
+# Ids of pruned posts still listed in their feed, so that the next fetch does not store
+# them again; forgotten once the entry leaves the feed.
+PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str}
 
 # table → (columns, primary key, NOT NULL columns); new columns are added on open
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
@@ -83,17 +96,46 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "posts": (POST_COLUMNS, "id", {"source", "guid", "title", "published", "updated"}),
     "source_categories": (SOURCE_CATEGORY_COLUMNS, ("source", "category"), set()),
     "hosts": (HOST_COLUMNS, "host", set()),
+    "pruned": (PRUNED_COLUMNS, "id", {"source"}),
 }
 INDEXES = [
     ("posts", ["source", "published"]),
     ("posts", ["published"]),
     ("source_categories", ["category"]),
     ("sources", ["next_poll"]),
+    ("posts", ["canonical_link"]),
+    ("posts", ["fingerprint"]),
+    ("pruned", ["source"]),
 ]
+
+# SQL: post `p` is published in the category of source_categories row `sc`: not excluded
+# there, and not a later copy of an article whose first copy that category publishes
+# (unless the category keeps duplicates).
+_NOT_EXCLUDED = "({p}.excluded IS NULL OR instr(' ' || {p}.excluded || ' ', ' ' || sc.category || ' ') = 0)"
+VISIBLE = (
+    _NOT_EXCLUDED.format(p="p") + " AND (p.duplicate_of IS NULL OR sc.keep_duplicates = 1 OR NOT EXISTS ("
+    "SELECT 1 FROM posts o JOIN source_categories oc ON oc.source = o.source AND oc.category = sc.category "
+    "WHERE o.id = p.duplicate_of AND " + _NOT_EXCLUDED.format(p="o") + "))"
+)
 
 
 class StoreError(Exception):
     """The database cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What `Store.prune` removed from one source."""
+
+    source: str
+    older: int = 0  # beyond keep_days
+    over: int = 0  # beyond keep_per_source
+    protected: int = 0  # would have gone, but are among a category's newest items_per_feed
+    titles: tuple[str, ...] = ()
+
+    @property
+    def removed(self) -> int:
+        return self.older + self.over
 
 
 @dataclass(frozen=True)
@@ -123,6 +165,8 @@ class SourceState:
     feed_hint: float | None = None
     last_error_at: datetime | None = None
     last_result: str | None = None
+    identity: str = GUID
+    identity_note: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -190,6 +234,7 @@ class Store:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
+            added: set[tuple[str, str]] = set()
             for name, (columns, pk, not_null) in TABLES.items():
                 table = db[name]
                 if not table.exists():
@@ -198,6 +243,10 @@ class Store:
                     for column, kind in columns.items():
                         if column not in table.columns_dict:
                             table.add_column(column, kind)
+                            added.add((name, column))
+            if ("posts", "canonical_link") in added:  # link identity and duplicates look posts up by it
+                db.conn.create_function("canonical_link", 1, canonical_link, deterministic=True)
+                db.execute("UPDATE posts SET canonical_link = canonical_link(link) WHERE link IS NOT NULL")
             for table, columns in INDEXES:
                 db[table].create_index(columns, if_not_exists=True)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -219,8 +268,29 @@ class Store:
                 )
             db.execute("DELETE FROM source_categories")
             db["source_categories"].insert_all(
-                ({"source": s.key, "category": c} for s in sources for c in s.categories), ignore=True
+                (
+                    {"source": s.key, "category": c, "keep_duplicates": int(c in s.keep_duplicates)}
+                    for s in sources
+                    for c in s.categories
+                ),
+                ignore=True,
             )
+            for s in sources:
+                self._refilter(db, s)
+
+    def _refilter(self, db: sqlite_utils.Database, source: Source) -> None:
+        """Recompute `excluded` for a source's stored posts when its rules changed."""
+        wanted = filters.fingerprint(source)
+        row = db.execute("SELECT filters_hash FROM sources WHERE key = ?", [source.key]).fetchone()
+        if row is None or row[0] == wanted:
+            return
+        changes = []
+        for r in db.query("SELECT * FROM posts WHERE source = ?", [source.key]):
+            excluded = " ".join(filters.excluded_in(source.filters, _post(r))) or None
+            if excluded != r["excluded"]:
+                changes.append((excluded, r["id"]))
+        db.conn.executemany("UPDATE posts SET excluded = ? WHERE id = ?", changes)
+        db.execute("UPDATE sources SET filters_hash = ? WHERE key = ?", [wanted, source.key])
 
     def source_state(self, key: str) -> SourceState | None:
         with self._lock:
@@ -256,10 +326,28 @@ class Store:
         next_poll: datetime | None = None,
         posts: Iterable[Post] = (),
         poll: PollUpdate | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> tuple[int, int]:
-        """Store a successful poll and its posts in one transaction; returns (new, updated)."""
+        """Store a successful poll and its posts in one transaction; returns (new, updated).
+
+        `identity` = (mode, reason) records that the source's entries are identified
+        differently from now on (see identity.py); copies of one entry stored under the
+        old identity are merged into the first one, which the new posts' ids point at.
+        """
+        posts = list(posts)
         with self._tx() as db:
-            new, updated = self._upsert_posts(db, key, list(posts))
+            if identity is not None:
+                db.execute(
+                    "UPDATE sources SET identity = ?, identity_note = ? WHERE key = ?", [identity[0], identity[1], key]
+                )
+                relinked = {p.canonical_link for p in posts if p.canonical_link and p.guid == p.canonical_link}
+                self._merge_same_link(db, key, relinked)
+            new, updated = self._upsert_posts(db, key, posts)
+            if posts:  # forget pruned entries that have left the feed: they will not come back
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS _fetched (id TEXT PRIMARY KEY)")
+                db.execute("DELETE FROM _fetched")
+                db.conn.executemany("INSERT OR IGNORE INTO _fetched VALUES (?)", [(p.id,) for p in posts])
+                db.execute("DELETE FROM pruned WHERE source = ? AND id NOT IN (SELECT id FROM _fetched)", [key])
             values: dict[str, Any] = {
                 "last_fetch": iso(when),
                 "last_success": iso(when),
@@ -377,25 +465,58 @@ class Store:
             total = self.db.execute("SELECT count(*) FROM posts WHERE source = ? AND dated = 1", [key]).fetchone()[0]
         return {r[0] for r in recent}, total
 
+    def _merge_same_link(self, db: sqlite_utils.Database, source: str, links: set[str]) -> None:
+        """Keep only the first-seen post of each of these links of a source (see `record_success`).
+
+        Only the links of the entries being re-identified: older posts that shared a link
+        (say, the home page) without being copies of one entry are left alone.
+        """
+        first: dict[str, str] = {}
+        merged: list[tuple[str, str]] = []  # (dropped id, kept id)
+        for pid, link in db.execute(
+            "SELECT id, canonical_link FROM posts WHERE source = ? AND canonical_link IS NOT NULL "
+            "ORDER BY first_seen, id",
+            [source],
+        ).fetchall():
+            if link not in links:
+                continue
+            if link in first:
+                merged.append((pid, first[link]))
+            else:
+                first[link] = pid
+        for dropped, kept in merged:  # other sources' copies now point at the one kept
+            db.execute("UPDATE posts SET duplicate_of = ? WHERE duplicate_of = ?", [kept, dropped])
+            db.execute("DELETE FROM posts WHERE id = ?", [dropped])
+
     def _upsert_posts(self, db: sqlite_utils.Database, source: str, posts: list[Post]) -> tuple[int, int]:
         if not posts:
             return 0, 0
         existing: dict[str, dict[str, Any]] = {}
+        pruned: set[str] = set()
         ids = [p.id for p in posts]
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT id, content_hash, published, updated, first_seen, dated FROM posts WHERE id IN ({marks})"
+            sql = (
+                "SELECT id, content_hash, published, updated, first_seen, dated, duplicate_of "
+                f"FROM posts WHERE id IN ({marks})"
+            )
             for row in db.query(sql, chunk):
                 existing[row["id"]] = row
+            pruned.update(r[0] for r in db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
         inserts, updates = [], []
         for p in posts:
             old = existing.get(p.id)
             if old is None:
-                inserts.append(_row(p))
+                if p.id in pruned:
+                    continue  # pruned while still in the feed: keep it pruned
+                row = _row(p)
+                row["duplicate_of"] = self._first_copy(db, p)
+                inserts.append(row)
             elif old["content_hash"] != p.content_hash:
                 row = _row(p)
                 row["first_seen"] = old["first_seen"]
+                row["duplicate_of"] = old["duplicate_of"]
                 if not p.dated:  # the entry has no date of its own: keep the one first given
                     row["published"], row["dated"] = old["published"], old["dated"]
                 if row["updated"] <= old["updated"]:  # changed without saying so: now is when
@@ -407,13 +528,110 @@ class Store:
             db["posts"].upsert_all(updates, pk="id", batch_size=200)
         return len(inserts), len(updates)
 
+    @staticmethod
+    def _first_copy(db: sqlite_utils.Database, p: Post) -> str | None:
+        """The first-seen post of another source with the same canonical link or fingerprint."""
+        for column, value in (("canonical_link", p.canonical_link), ("fingerprint", p.fingerprint)):
+            if value:
+                row = db.execute(
+                    f"SELECT id FROM posts WHERE {column} = ? AND source != ? AND duplicate_of IS NULL "
+                    "ORDER BY first_seen, id LIMIT 1",
+                    [value, p.source],
+                ).fetchone()
+                if row:
+                    return row[0]
+        return None
+
+    # -- identity ---------------------------------------------------------------------
+
+    def identities_by_link(self, source: str, links: Iterable[str]) -> dict[str, list[str]]:
+        """Canonical link → the identities (`guid` column) stored for it in this source."""
+        out: dict[str, list[str]] = {}
+        for row in self._by_link(source, links, "guid"):
+            out.setdefault(row[0], []).append(row[1])
+        return out
+
+    def ids_by_link(self, source: str, links: Iterable[str]) -> dict[str, str]:
+        """Canonical link → the id of this source's first-seen post with it."""
+        out: dict[str, str] = {}
+        for link, pid in self._by_link(source, links, "id"):
+            out.setdefault(link, pid)
+        return out
+
+    def _by_link(self, source: str, links: Iterable[str], column: str) -> list[tuple[str, str]]:
+        links = list(dict.fromkeys(x for x in links if x))
+        rows: list[tuple[str, str]] = []
+        with self._lock:
+            for i in range(0, len(links), 500):
+                chunk = links[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self.db.execute(
+                    f"SELECT canonical_link, {column} FROM posts WHERE source = ? AND canonical_link IN ({marks}) "
+                    "ORDER BY first_seen, id",
+                    [source, *chunk],
+                ).fetchall()
+        return rows
+
     # -- posts ------------------------------------------------------------------------
 
     def posts_for_category(self, category: str, limit: int) -> list[Post]:
-        return self._posts("JOIN source_categories sc ON sc.source = p.source AND sc.category = ? ", [category], limit)
+        """The category's newest published posts: not excluded there, not a later duplicate."""
+        return self._posts(
+            f"JOIN source_categories sc ON sc.source = p.source AND sc.category = ? WHERE {VISIBLE} ", [category], limit
+        )
 
     def latest_posts(self, limit: int) -> list[Post]:
-        return self._posts("WHERE p.source IN (SELECT source FROM source_categories) ", [], limit)
+        """The newest posts published in any category (the union of the category feeds)."""
+        return self._posts(
+            f"WHERE EXISTS (SELECT 1 FROM source_categories sc WHERE sc.source = p.source AND {VISIBLE}) ", [], limit
+        )
+
+    def prune(self, source: str, retention: Retention, now: datetime) -> PruneReport:
+        """Delete the source's posts beyond `keep_days` / `keep_per_source`, in one transaction.
+
+        The newest `retention.protect` published posts of every category the source feeds
+        are never deleted, so no output feed ever shrinks. Deleted ids are remembered while
+        their entries stay in the feed, so the next fetch does not bring them back.
+        """
+        if not retention.limited:
+            return PruneReport(source)
+        cutoff = iso(now - timedelta(days=retention.keep_days)) if retention.keep_days is not None else None
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id, title, published FROM posts WHERE source = ? ORDER BY published DESC, id DESC", [source]
+            ).fetchall()
+            doomed: dict[str, tuple[str, str]] = {}  # id → (reason, title)
+            for rank, (pid, title, published) in enumerate(rows):
+                if cutoff is not None and published < cutoff:
+                    doomed[pid] = ("older", title)
+                elif retention.keep_per_source is not None and rank >= retention.keep_per_source:
+                    doomed[pid] = ("over", title)
+            if not doomed:
+                return PruneReport(source)
+            protected: set[str] = set()
+            categories = db.execute("SELECT category FROM source_categories WHERE source = ?", [source]).fetchall()
+            for (category,) in categories:
+                newest = db.execute(
+                    "SELECT p.id FROM posts p JOIN source_categories sc ON sc.source = p.source AND sc.category = ? "
+                    f"WHERE {VISIBLE} ORDER BY p.published DESC, p.id DESC LIMIT ?",
+                    [category, retention.protect],
+                )
+                protected.update(r[0] for r in newest)
+            gone = [pid for pid in doomed if pid not in protected]
+            for i in range(0, len(gone), 500):
+                chunk = gone[i : i + 500]
+                db.execute(f"DELETE FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO pruned (id, source, pruned_at) VALUES (?, ?, ?)",
+                [(pid, source, iso(now)) for pid in gone],
+            )
+        return PruneReport(
+            source,
+            older=sum(doomed[pid][0] == "older" for pid in gone),
+            over=sum(doomed[pid][0] == "over" for pid in gone),
+            protected=len(doomed) - len(gone),
+            titles=tuple(doomed[pid][1] for pid in gone),
+        )
 
     def count_posts(self, source: str | None = None) -> int:
         with self._lock:
@@ -434,6 +652,7 @@ class Store:
 
 
 def _row(p: Post) -> dict[str, Any]:
+    """The posts row of a Post (`duplicate_of` is the store's to decide)."""
     return {
         "id": p.id,
         "source": p.source,
@@ -452,6 +671,10 @@ def _row(p: Post) -> dict[str, Any]:
         "content_hash": p.content_hash,
         "first_seen": iso(p.first_seen),
         "dated": int(p.dated),
+        "canonical_link": p.canonical_link,
+        "fingerprint": p.fingerprint,
+        "excluded": " ".join(p.excluded) or None,
+        "duplicate_of": None,
     }
 
 
@@ -478,6 +701,10 @@ def _post(r: dict[str, Any]) -> Post:
         source_title=r.get("s_name") or r.get("s_title"),
         source_link=r.get("s_link"),
         source_url=r.get("s_url"),
+        canonical_link=r.get("canonical_link"),
+        fingerprint=r.get("fingerprint"),
+        excluded=tuple((r.get("excluded") or "").split()),
+        duplicate_of=r.get("duplicate_of"),
     )
 
 
@@ -524,4 +751,6 @@ def _state(r: dict[str, Any]) -> SourceState:
         feed_hint=r.get("feed_hint"),
         last_error_at=from_iso(r.get("last_error_at")),
         last_result=r.get("last_result"),
+        identity=r.get("identity") or GUID,
+        identity_note=r.get("identity_note"),
     )

@@ -25,6 +25,12 @@ def expected_posts(path: Path, url: str) -> int:
     for e in d.entries:
         content = (e.get("content") or [{}])[0].get("value") or e.get("summary") or ""
         ids.add(e.get("id", "").strip() or e.get("link") or ("title", e.get("title", ""), content))
+    # A feed that gives one guid to entries with different links is identified by link
+    # (when every entry has a distinct link), so that none of those entries is lost.
+    pairs = {(e.get("id", "").strip() or e.get("link"), e.get("link")) for e in d.entries}
+    links = [link for _, link in pairs]
+    if all(links) and len(set(links)) == len(pairs) > len({guid for guid, _ in pairs}):
+        return len(pairs)
     return len(ids)
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from aggregator.models import Source
+import lxml.etree
+import lxml.html
+import pytest
+
+from aggregator.dates import parse_date
+from aggregator.models import Author, Source
 from aggregator.normalize import normalize, post_id
 from aggregator.parse import parse_feed
 
@@ -49,6 +57,14 @@ def test_hostile_markup_is_removed_and_class_kept():
     assert "onclick" not in third.content and "javascript:" not in third.content
     assert '<p class="em_media">（文章来源：张掖日报）</p>' in third.content
     assert "统筹" in third.content  # the link text survives its dangerous href
+    # and, read by an HTML parser rather than searched as a string:
+    tags = [(el.tag, dict(el.attrib)) for el in lxml.html.fragment_fromstring(third.content, create_parent="div")]
+    assert tags == [("p", {}), ("p", {}), ("p", {"class": "em_media"})]
+    anchors = list(lxml.html.fragment_fromstring(third.content, create_parent="div").iter("a"))
+    assert [dict(a.attrib) for a in anchors] == [{"rel": "noopener noreferrer"}] and anchors[0].text == "统筹"
+    assert lxml.html.fragment_fromstring(third.content, create_parent="div").text_content() == (
+        "连日来，甘州区冬春农田水利基本建设现场机械轰鸣。各乡镇统筹推进。（文章来源：张掖日报）"
+    )
 
 
 def test_relative_urls_become_absolute():
@@ -84,3 +100,215 @@ def test_content_change_changes_hash_not_id():
     assert [p.id for p in before] == [p.id for p in after]
     assert before[0].content_hash == after[0].content_hash
     assert before[1].content_hash != after[1].content_hash
+
+
+# --------------------------------------------------------------------------- helpers
+
+FP = CORPUS / "feedparser-tests" / "wellformed"
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def posts_of(path: Path, url: str = "http://127.0.0.1:8097/feed.xml", timezone: str = "UTC", **headers):
+    src = Source(key=url, url=url, timezone=timezone)
+    return normalize(src, parse_feed(url, path.read_bytes(), url, headers), NOW)
+
+
+def posts_from(body: str | bytes, url: str = "http://e.org/feed", timezone: str = "UTC", ctype: str = ""):
+    data = body.encode() if isinstance(body, str) else body
+    src = Source(key=url, url=url, timezone=timezone)
+    return normalize(src, parse_feed(url, data, url, {"content-type": ctype} if ctype else {}), NOW)
+
+
+def rss(items: str, channel: str = "") -> str:
+    return f'<rss version="2.0"><channel><title>t</title><link>http://e.org/</link>{channel}{items}</channel></rss>'
+
+
+# --------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("raw", "zone", "utc"),
+    [
+        ("2022-02-08 09:30:00", SH, (2022, 2, 8, 1, 30)),  # zone-less: the source's local time
+        ("2022-02-08 09:30:00", ZoneInfo("UTC"), (2022, 2, 8, 9, 30)),
+        ("2022/02/08 09:30", SH, (2022, 2, 8, 1, 30)),  # feedparser makes this 2022-11-01
+        ("2022年02月08日 09:30", SH, (2022, 2, 8, 1, 30)),
+        ("2022年2月8日", SH, (2022, 2, 7, 16, 0)),
+        ("2022-02-08 09:30:00 CST", SH, (2022, 2, 8, 1, 30)),  # the zone the source itself uses
+        ("2022-02-08 09:30:00 CST", ZoneInfo("America/Chicago"), (2022, 2, 8, 15, 30)),
+        ("2022-02-08 09:30:00 CST", ZoneInfo("UTC"), (2022, 2, 8, 15, 30)),  # RFC 822's CST
+        ("Tue, 08 Feb 2022 09:30:00 +0800 (CST)", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("Tue, 08 Feb 2022 09:30:00", SH, (2022, 2, 8, 1, 30)),
+        ("Tue, 8 Feb 22 9:30 GMT", SH, (2022, 2, 8, 9, 30)),
+        ("2022-02-08T09:30:00.123+08:00", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("2022-02-08T09:30:00Z", SH, (2022, 2, 8, 9, 30)),
+        ("2022-02-08 09:30 GMT+8", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("2011-09-16T08:00:00 05:00", ZoneInfo("UTC"), (2011, 9, 16, 3, 0)),  # "+" lost to URL decoding
+        ("Sun, 06 Nov 1994 08:49:37 EST", SH, (1994, 11, 6, 13, 49, 37)),
+    ],
+)
+def test_dates_are_read_in_the_right_zone(raw, zone, utc):
+    assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "raw", ["not a date", "2022-13-45", "32 Foo 2022", "Tue, 08 Feb 2022 09:30:00 +9900", "May 2010"]
+)
+def test_unreadable_dates_are_left_to_feedparser(raw):
+    assert parse_date(raw, SH) is None
+
+
+def test_date_fallbacks_published_updated_created_first_seen():
+    (created,) = posts_of(FP / "atom" / "entry_created_parsed.xml")
+    assert created.published == datetime(2003, 12, 31, 10, 14, 55, tzinfo=UTC) and created.dated
+    (updated,) = posts_of(FP / "atom" / "entry_modified_map_updated_parsed.xml")
+    assert updated.published == updated.updated == datetime(2004, 1, 1, 19, 48, 21, tzinfo=UTC)
+    placeholder, undated = posts_from(
+        rss(
+            "<item><link>http://e.org/1</link><pubDate>Mon, 01 Jan 0001 00:00:00 +0000</pubDate></item>"
+            "<item><link>http://e.org/2</link></item>"
+        )
+    )
+    assert placeholder.published == undated.published == NOW  # first seen
+    assert not placeholder.dated and not undated.dated
+
+
+def test_json_feed_dates_with_zones():
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "j",
+        "items": [
+            {"id": "1", "url": "https://e.org/1", "content_text": "x", "date_published": "2024-05-01T10:00:00+08:00"},
+            {"id": "2", "url": "https://e.org/2", "content_text": "y", "date_modified": "2024-05-02T00:00:00Z"},
+        ],
+    }
+    one, two = posts_from(json.dumps(doc), ctype="application/feed+json", timezone="Asia/Shanghai")
+    assert one.published == datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+    assert two.published == two.updated == datetime(2024, 5, 2, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- titles
+
+
+@pytest.mark.parametrize(
+    ("file", "title"),
+    [
+        ("atom10/entry_title_escaped_markup.xml", "Example Atom"),  # type="html": tags stripped
+        ("atom10/entry_title_inline_markup.xml", "Example Atom"),  # type="xhtml"
+        ("atom10/entry_title_inline_markup_2.xml", "History of the <blink> tag"),  # entity decoded, not a tag
+        ("atom10/entry_title_text_plain_brackets.xml", "History of the <blink> tag"),  # type="text": literal
+        ("atom/entry_title_base64.xml", "Example <b>Atom</b>"),  # Atom 0.3 default type is text/plain
+        ("rss/item_title.xml", "Item 1 title"),
+    ],
+)
+def test_titles_are_plain_text(file, title):
+    assert posts_of(FP / file)[0].title == title
+
+
+CJK_BODY = "我市坚持把人才作为创新之要，深入实施人才强市战略，取得了显著成效，为高质量发展注入源头活水。"
+
+
+def test_title_entities_and_fallbacks():
+    entity, cjk, bare, nothing = posts_from(
+        rss(
+            "<item><title>AT&amp;amp;T &lt;b&gt;rocks&lt;/b&gt; &amp;#8220;q&amp;#8221;</title><link>http://e.org/1</link></item>"
+            "<item><link>http://e.org/2</link><description>"
+            f"&lt;p&gt;{CJK_BODY}&lt;/p&gt;"
+            "</description></item>"
+            "<item><link>http://e.org/3</link></item>"
+            "<item><description>&lt;img src='http://e.org/i.png'&gt;</description></item>"
+        )
+    )
+    assert entity.title == "AT&T rocks \u201cq\u201d"
+    assert (
+        cjk.title
+        == "我市坚持把人才作为创新之要，深入实施人才强市战略，取得了显著成效，为高质量发展注入源头活水。"[:30] + "…"
+    )  # noqa: E501
+    assert bare.title == "http://e.org/3"
+    assert nothing.title == "(untitled)"
+
+
+# --------------------------------------------------------------------------- content
+
+
+def test_full_content_preferred_and_summary_kept():
+    (post,) = posts_of(FP / "atom10" / "entry_content_and_summary.xml")
+    assert post.content == "Example Atom" and post.summary == "Summary"
+    (only,) = posts_of(FP / "atom" / "entry_summary.xml")
+    assert only.content == "Example Atom" and only.summary == ""  # kept once, as the content
+
+
+def test_relative_urls_resolve_against_xml_base_then_entry_link_then_feed_url():
+    body = """<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://base.example/feed/">
+      <title>t</title>
+      <entry><id>1</id><title>based</title><link href="http://e.org/a/post.html"/>
+        <content type="html" xml:base="http://cdn.example/x/">&lt;img src="i.png"&gt;</content></entry>
+    </feed>"""
+    (based,) = posts_from(body)
+    assert 'src="http://cdn.example/x/i.png"' in based.content  # xml:base wins
+    body = rss(
+        "<item><title>a</title><link>http://e.org/a/post.html</link>"
+        '<description>&lt;a href="next.html"&gt;n&lt;/a&gt;</description>'
+        '<enclosure url="/media/ep1.mp3" length="123" type="audio/mpeg"/><comments>/c/1</comments></item>'
+        "<item><title>b</title><link>/b/post.html</link><description>&lt;img src=pic.jpg&gt;</description></item>"
+    )
+    a, b = posts_from(body, url="http://feeds.example/rss/feed.xml")
+    assert 'href="http://e.org/a/next.html"' in a.content  # against the entry link
+    assert a.enclosures[0].url == "http://feeds.example/media/ep1.mp3"  # against the feed URL
+    assert a.comments == "http://feeds.example/c/1"
+    assert b.link == "http://feeds.example/b/post.html"
+    assert 'src="http://feeds.example/b/pic.jpg"' in b.content
+
+
+# --------------------------------------------------------------------------- authors, tags, enclosures, language
+
+
+def test_authors_tags_enclosures_language_comments():
+    (post,) = posts_of(FP / "atom10" / "entry_author_email.xml")
+    assert post.authors[0].email == "me@example.com"
+    (post,) = posts_of(FP / "atom10" / "entry_author_uri.xml")
+    assert post.authors[0].url == "http://example.com/"
+    (post,) = posts_of(FP / "rss" / "item_author_map_author_detail_name.xml")
+    assert post.authors[0].name == "Example editor"
+    (post,) = posts_of(FP / "rss" / "item_category_multiple.xml")
+    assert post.tags == ("Example category 1", "Example category 2")
+    (post,) = posts_of(FP / "rss" / "item_enclosure_multiple.xml")
+    assert [e.url for e in post.enclosures] == ["http://example.com/1", "http://example.com/2"]
+    (post,) = posts_of(FP / "lang" / "entry_content_xml_lang.xml")
+    assert post.language == "en"
+    (post,) = posts_from(rss("<item><title>x</title></item>", channel="<language>zh-CN</language>"))
+    assert post.language == "zh-CN"
+    (post,) = posts_of(FP / "rss" / "item_comments.xml")
+    assert post.comments == "http://example.com/"
+
+
+def test_atom_feed_author_applies_to_entries_without_one():
+    body = """<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+      <author><name>Feed Author</name><uri>https://e.org/me</uri></author>
+      <entry><id>1</id><title>a</title><link href="https://e.org/1"/></entry>
+      <entry><id>2</id><title>b</title><link href="https://e.org/2"/><author><name>Guest</name></author></entry>
+    </feed>"""
+    a, b = posts_from(body)
+    assert a.authors == (Author("Feed Author", None, "https://e.org/me"),)
+    assert [x.name for x in b.authors] == ["Guest"]
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "suites/rss-parser__test_input_giantbomb-podcast.rss",
+        "suites/feedjira__spec_sample_feeds_itunes_feedburner.xml",
+        "suites/RSParser__Tests_RSParserTests_Resources_theomnishow.rss",
+        "kagi/fastfeedparser__benchmark_data_1a2c4a5be370d054.xml",
+    ],
+)
+def test_podcast_enclosures_survive(file):
+    """Every <enclosure> of a real podcast feed comes out with its URL, type and length."""
+    path = CORPUS / file
+    tree = lxml.etree.fromstring(path.read_bytes(), lxml.etree.XMLParser(recover=True))
+    want = {
+        (e.get("url").strip(), e.get("type"), int(e.get("length")) if (e.get("length") or "").isdigit() else None)
+        for e in tree.iter("enclosure")
+    }
+    got = {(e.url, e.type, e.length) for p in posts_of(path) for e in p.enclosures}
+    assert want and want <= got

@@ -244,7 +244,103 @@ def test_xss_vector_neutralised(vector: str, base_url: str | None) -> None:
 
 
 def test_vector_count() -> None:
-    assert len(XSS_VECTORS) >= 60
+    assert len(XSS_VECTORS) + len(MORE_VECTORS) >= 150
+
+
+# More vectors (OWASP cheat sheet, PortSwigger's list, DOMPurify's test suite): SVG
+# animation and <use>, MathML links, percent- and entity-encoded schemes, odd separators.
+MORE_VECTORS: list[str] = [
+    '<svg><use href="data:image/svg+xml;base64,PHN2ZyBpZD0neCcgb25sb2FkPSdhbGVydCgxKScvPg==#x"/></svg>',
+    '<svg><set attributeName="onmouseover" to="alert(1)"/></svg>',
+    "<svg><animate onbegin=alert(1) attributeName=x dur=1s>",
+    "<svg><foreignObject><iframe src=javascript:alert(1)></iframe></foreignObject></svg>",
+    '<math><maction actiontype="statusline#" xlink:href="javascript:alert(1)">CLICK<mtext>x</mtext></maction></math>',
+    '<math><mi xlink:href="data:x,<script>alert(1)</script>">x</mi></math>',
+    '<a/href="javascript:alert(1)">x</a>',
+    '<a href="%6Aavascript:alert(1)">x</a>',
+    '<a href="' + "".join(f"&#{ord(c):07d}" for c in "javascript:") + 'alert(1)">x</a>',
+    '<a href="javascript&#0000058alert(1)">x</a>',
+    '<a href="&#x6A&#x61&#x76&#x61&#x73&#x63&#x72&#x69&#x70&#x74&#x3A;alert(1)">x</a>',
+    '<img src="jav&#x09;ascript:alert(1)">',
+    "<img src=x onerror\x0b=alert(1)>",
+    "<img src=x onerror\x0c=alert(1)>",
+    "<img/src=x/onerror=alert(1)>",
+    '<img src="x` `<script>alert(1)</script>"` `>',
+    '<div style="background:url(&#1;javascript:alert(1))">x</div>',
+    '<xss style="behavior:url(x.htc)">x</xss>',
+    "<style>*{x:expression(alert(1))}</style><p>x</p>",
+    "<p style=\"color:red;background:url('javascript:alert(1)')\">x</p>",
+    '<meta charset="x-imap4-modified-utf7">&ADz&AGn&AG0&AEf&ACA&AHM&AHI&AGO&AD0&AGn&ACA&AG8Abg'
+    "&AGUAcgByAG8AcgA9AGEAbABlAHIAdAAoADEAKQ&ACAAPABi>",
+    '<meta http-equiv="Content-Security-Policy" content="script-src *">',
+    '<meta http-equiv="set-cookie" content="a=b">',
+    '<a href="javascript:alert(1)" target="_blank">x</a>',
+    '<a href="https://ok.example/" target="_blank" rel="opener">x</a>',
+    '<a href="https://ok.example/" ping="https://tracker.example/">x</a>',
+    '<form id="test"></form><button form="test" formaction="javascript:alert(1)">X</button>',
+    '<input type="hidden" accesskey="X" onclick="alert(1)">',
+    "<select><option><iframe src=javascript:alert(1)></iframe></option></select>",
+    '<object data="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="><p>fallback</p></object>',
+    '<object><param name="src" value="javascript:alert(1)"></param><embed src="x.swf"></object>',
+    '<embed code="javascript:alert(1)" type="image/svg+xml">',
+    '<iframe src="https://www.youtube.com/embed/x" srcdoc="<script>alert(1)</script>"></iframe>',
+    '<iframe src="https://www.youtube.com/embed/x" sandbox="allow-top-navigation allow-scripts"></iframe>',
+    '<iframe src="https://www.youtube.com/embed/x" allow="camera; microphone"></iframe>',
+    '<iframe src="javascript://www.youtube.com/%0aalert(1)"></iframe>',
+    '<a href="javascript://www.youtube.com/%0aalert(1)">x</a>',
+    '<base target="_blank" href="javascript:/a/-alert(1)///////"><a href=../lol/safari.html>test</a>',
+    '<link rel="preload" href="https://evil.example/x.js" as="script">',
+    '<img src="https://ok.example/a.png" srcset="https://ok.example/a.png 1x, javascript:alert(1) 2x">',
+    '<video><source src="javascript:alert(1)" type="video/mp4"></video>',
+    '<audio controls src="vbscript:msgbox(1)"></audio>',
+    '<a href="data:image/png;base64,iVBORw0KGgo=">image link</a>',
+    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',  # an <img> never runs SVG script
+    "<noscript><img src=x onerror=alert(1)></noscript>",
+    "<template><img src=x onerror=alert(1)></template>",
+    '<div id="x" name="cookie" class="y">dom clobbering</div>',
+    "<plaintext><img src=x onerror=alert(1)>",
+    "<listing><img src=x onerror=alert(1)></listing>",
+    "<title><img src=x onerror=alert(1)></title>",
+    "<keygen autofocus onfocus=alert(1)>",
+    "<marquee loop=1 width=0 onfinish=alert(1)>x</marquee>",
+    "<body onpageshow=alert(1)>",
+    "<frameset onload=alert(1)>",
+    "<html manifest=javascript:alert(1)>",
+    '<a href="javascript:void(0)" onmouseover=alert(1)>x</a>',
+    '<img src="https://ok.example/a.png" onload="alert(1)" onerror="alert(2)">',
+    "<table><caption onmouseover=alert(1)>x</caption></table>",
+    "<details ontoggle=alert(1) open><summary onclick=alert(2)>s</summary></details>",
+    '<bdo dir="rtl" onclick="alert(1)">x</bdo>',
+]
+
+
+@pytest.mark.parametrize("base_url", [None, BASE], ids=["no-base", "base"])
+@pytest.mark.parametrize("vector", MORE_VECTORS, ids=[f"more{i:03d}" for i in range(len(MORE_VECTORS))])
+def test_more_xss_vectors_neutralised(vector: str, base_url: str | None) -> None:
+    output = sanitize_html(vector, base_url)
+    assert_safe(output)
+    for tag, attrs in parse_tags(output):
+        names = {n for n, _ in attrs}
+        assert not names & {"target", "ping", "allow", "form", "accesskey", "manifest", "code"}, (tag, names)
+        if tag == "a" and "href" in names:
+            assert dict(attrs)["rel"] == "noopener noreferrer"
+    assert sanitize_html(output, base_url) == output
+
+
+def test_object_fallback_content_is_kept_and_the_plugin_dropped() -> None:
+    out = sanitize_html(
+        '<object data="movie.swf" type="application/x-shockwave-flash"><param name="movie" value="movie.swf">'
+        '<embed src="movie.swf"><p>Watch the <a href="https://e.org/v.mp4">video</a>.</p></object>'
+    )
+    assert out == '<p>Watch the <a href="https://e.org/v.mp4" rel="noopener noreferrer">video</a>.</p>'
+
+
+def test_meta_refresh_and_forms_are_gone_but_text_stays() -> None:
+    out = sanitize_html(
+        '<meta http-equiv="refresh" content="0;url=https://evil.example/"><form action="/post">'
+        '<label>Name <input name="n"></label><button>Send</button></form>'
+    )
+    assert out == "Name Send"
 
 
 def test_script_and_style_contents_removed_not_shown() -> None:

@@ -1,0 +1,160 @@
+"""What makes an entry the same entry: canonical links, content fingerprints, bad guids.
+
+Pure functions over plain values (no HTTP, no SQL): the pipeline feeds them what the
+store knows and stores what they decide.
+
+- `canonical_link` strips tracking parameters, so the same article syndicated by two
+  sources (one with `?utm_source=rss`) is recognised as one.
+- `text_fingerprint` hashes the title and visible text, for sources that syndicate the
+  same article under different links.
+- `guid_problem` tells when a source's guids cannot be trusted (one guid for different
+  entries, or a new guid on every fetch for the same link), as FreshRSS and Miniflux
+  users keep meeting; such a source then identifies its entries by link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from .models import Post
+
+GUID = "guid"  # identity mode: guid, else link, else title + content
+LINK = "link"  # identity mode: link, else guid, else title + content
+
+# Query parameters that only say who sent the reader, never which article it is.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+        "ttclid", "igshid", "li_fat_id", "mc_cid", "mc_eid", "mkt_tok", "_hsenc", "_hsmi",
+        "__hstc", "__hssc", "__hsfp", "hsctatracking", "_openstat", "oly_anon_id", "oly_enc_id",
+        "vero_id", "vero_conv", "rb_clickid", "s_cid", "sc_cid", "wickedid", "srsltid", "xtor",
+        "spm", "scm", "ref_src", "ref_url", "guccounter", "guce_referrer", "guce_referrer_sig",
+        "at_medium", "at_campaign", "cmpid", "ncid", "_ga", "_gl",
+    }
+)  # fmt: skip
+TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "matomo_", "piwik_", "hmb_", "fb_action_", "fb_ref", "fb_source")
+
+# Below this many characters of visible text, equal text says nothing ("Read more", "Video").
+MIN_FINGERPRINT_CHARS = 80
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def is_tracking_param(name: str) -> bool:
+    key = name.lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
+def canonical_link(url: str | None) -> str | None:
+    """The link with tracking parameters, fragment, default port and host case removed.
+
+    Only an absolute http(s) URL has a canonical form; anything else gives None. The
+    remaining query keeps its order: `?id=1&page=2` and `?page=2&id=1` may be different
+    pages on a badly written site, and false duplicates would hide real articles.
+
+    Stored canonical links are what link-identity sources find their posts by: a change
+    here must keep giving the same result for links already stored (or migrate them).
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").rstrip(".")
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None and str(port) != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    # Filter the raw `k=v` pieces: decoding and re-encoding would turn `a%20b` into `a+b`
+    # and make the same link look different.
+    kept = [
+        piece for piece in parts.query.split("&") if piece and not is_tracking_param(unquote_plus(piece.split("=")[0]))
+    ]
+    return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
+
+
+def text_fingerprint(text: str, title: str = "") -> str | None:
+    """A hash of the title and visible text, or None when the text is too short to mean anything.
+
+    The title is part of it because platforms send the same boilerplate as the content of
+    different articles ("This post is for paid subscribers..."); the same article
+    syndicated twice has the same title as well as the same text.
+    """
+    squeezed = " ".join(text.split()).casefold()
+    if len(squeezed) < MIN_FINGERPRINT_CHARS:
+        return None
+    key = " ".join(title.split()).casefold() + "\n" + squeezed
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def guid_problem(
+    entries: Iterable[tuple[str | None, str | None]],
+    known: Mapping[str, Iterable[str]] | None = None,
+) -> str | None:
+    """Why this source's guids cannot identify its entries, or None when they can.
+
+    `entries` are this fetch's (identity under guid mode, canonical link) pairs; `known`
+    maps canonical links already stored for the source to the identities stored for them. Link identity is
+    only proposed when it is better: every entry has a link and no two share one.
+    """
+    pairs = list(dict.fromkeys(entries))  # an entry listed twice is not a guid problem
+    links = [link for _, link in pairs]
+    if not pairs or None in links or len(set(links)) != len(links):
+        return None  # links cannot tell the entries apart either: keep what we have
+    by_guid: dict[str, set[str]] = defaultdict(set)
+    for guid, link in pairs:
+        if guid:
+            by_guid[guid].add(link)  # type: ignore[arg-type]
+    shared = sum(1 for links_of in by_guid.values() if len(links_of) > 1)
+    if shared:
+        worst = max(by_guid.items(), key=lambda kv: len(kv[1]))
+        return f"{shared} guid(s) used for different entries (e.g. {worst[0]!r} for {len(worst[1])} links)"
+    if known:
+        matched = changed = 0
+        for guid, link in pairs:
+            old = known.get(link)  # type: ignore[arg-type]
+            if old is None:
+                continue
+            matched += 1
+            if guid not in set(old):
+                changed += 1
+        # One changed guid among many is more likely a new entry reusing a link; most of
+        # them changing means the feed makes guids up on every fetch.
+        if changed * 2 > matched:
+            return f"guids changed between fetches for {changed} of {matched} known links"
+    return None
+
+
+def post_id(source_key: str, identity: str) -> str:
+    """16 hex digits, the same for the same entry forever (file names, URLs, GUIDs)."""
+    return hashlib.sha256(f"{source_key}\n{identity}".encode()).hexdigest()[:16]
+
+
+def link_identity(posts: Iterable[Post], source_key: str, stored: Mapping[str, str]) -> list[Post]:
+    """The posts identified by link, keeping the id a post of the same link already has.
+
+    `stored` maps canonical links to the ids stored for them (under guid identity, before
+    the source was found to have bad guids): reusing those ids means every published
+    post keeps its URL and feed GUID, and no second copy appears when identity changes.
+    """
+    posts = list(posts)
+    guids_of: dict[str, set[str]] = defaultdict(set)
+    for p in posts:
+        if p.canonical_link:
+            guids_of[p.canonical_link].add(p.guid)
+    out = []
+    for p in posts:
+        if not p.canonical_link or len(guids_of[p.canonical_link]) > 1:
+            out.append(p)  # the link does not tell this entry from another one: keep its guid identity
+            continue
+        pid = stored.get(p.canonical_link) or post_id(source_key, p.canonical_link)
+        out.append(replace(p, id=pid, guid=p.canonical_link))
+    return out

@@ -1,0 +1,215 @@
+"""Cross-source duplicates: the same article from two sources is published once (or twice, if asked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.identity import canonical_link, text_fingerprint
+from aggregator.models import CategoryFilter, FilterRule, RuleSet, Source
+from aggregator.parse import parse_feed
+from aggregator.pipeline import ingest
+from aggregator.store import Store
+
+from .conftest import StaticServer, check_feeds, run_cli
+
+T0 = datetime(2025, 6, 1, tzinfo=UTC)
+ARTICLE = "<p>" + "省里召开经济工作会议，部署今年的重点任务，强调稳中求进、以进促稳、先立后破。" * 3 + "</p>"
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("https://e.org/a?utm_source=rss&utm_medium=feed&id=7", "https://e.org/a?id=7"),
+        ("https://e.org/a?id=7&fbclid=xyz&gclid=1&mc_cid=2&mc_eid=3&spm=a.b.c", "https://e.org/a?id=7"),
+        ("HTTPS://E.ORG:443/a/#comments", "https://e.org/a/"),
+        ("http://E.org:8080/a?b=2&a=1", "http://e.org:8080/a?b=2&a=1"),  # order kept: it may matter
+        ("https://e.org", "https://e.org/"),
+        ("https://e.org/a?UTM_Campaign=x&_hsenc=y&igshid=z", "https://e.org/a"),
+        ("https://[2001:db8::1]:443/p?x=1", "https://[2001:db8::1]/p?x=1"),
+    ],
+)
+def test_canonical_link_strips_tracking_only(url, canonical):
+    assert canonical_link(url) == canonical
+
+
+@pytest.mark.parametrize("url", [None, "", "/relative", "mailto:a@e.org", "javascript:alert(1)", "http://[::1"])
+def test_no_canonical_link_for_what_is_not_a_web_url(url):
+    assert canonical_link(url) is None
+
+
+def test_fingerprint_needs_enough_text_and_the_same_title():
+    long = "word " * 40
+    assert text_fingerprint("Read more", "A") is None
+    assert text_fingerprint(long, "Title") == text_fingerprint("  " + long.upper(), "title ")
+    assert text_fingerprint(long, "Title") != text_fingerprint(long, "Another title")
+
+
+# --------------------------------------------------------------------------- store + pipeline
+
+
+def source(name: str, *categories: str, keep: tuple[str, ...] = (), filters=()) -> Source:
+    url = f"http://{name}.example/feed.xml"
+    return Source(key=url, url=url, categories=categories, keep_duplicates=keep, filters=filters)
+
+
+def feed_with(link: str, title: str = "经济工作会议召开", content: str = ARTICLE, guid: str | None = None) -> bytes:
+    g = f"<guid>{guid}</guid>" if guid else ""
+    return (
+        f'<rss version="2.0"><channel><title>t</title><item>{g}<title>{title}</title><link>{link}</link>'
+        f"<description><![CDATA[{content}]]></description></item></channel></rss>"
+    ).encode()
+
+
+def take(store: Store, src: Source, body: bytes, when: datetime) -> list:
+    posts, _, _ = ingest(src, store, parse_feed(src.key, body, src.url), when)
+    return posts
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "db.sqlite")
+    yield s
+    s.close()
+
+
+def test_same_canonical_link_from_two_sources_is_published_once(store):
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    (first,) = take(store, a, feed_with("https://site.example/2025/meeting.html"), T0)
+    (later,) = take(store, b, feed_with("https://site.example/2025/meeting.html?utm_source=b&utm_medium=rss"), T0)
+    stored = {p.id: p for p in store.posts_for_category("news", 10)}
+    assert list(stored) == [first.id]  # the first seen is published
+    assert store.count_posts() == 2  # the later one is stored...
+    assert [p.id for p in store.latest_posts(10)] == [first.id]
+    assert _duplicate_of(store, later.id) == first.id  # ...and marked
+
+
+def test_same_text_under_different_links_is_a_duplicate(store):
+    a, b, c = source("a", "news"), source("b", "news"), source("c", "news")
+    store.sync_sources([a, b, c])
+    (first,) = take(store, a, feed_with("https://a.example/1"), T0)
+    (copy,) = take(store, b, feed_with("https://b.example/x/9"), T0 + timedelta(minutes=5))
+    (third,) = take(store, c, feed_with("https://c.example/z"), T0 + timedelta(minutes=9))
+    assert _duplicate_of(store, copy.id) == first.id
+    assert _duplicate_of(store, third.id) == first.id  # every copy points at the first, not a chain
+    assert [p.id for p in store.posts_for_category("news", 10)] == [first.id]
+
+
+def test_short_or_differently_titled_texts_are_not_duplicates(store):
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    take(store, a, feed_with("https://a.example/1", content="<p>视频</p>"), T0)
+    take(store, b, feed_with("https://b.example/1", content="<p>视频</p>"), T0)
+    take(store, a, feed_with("https://a.example/2", title="一篇文章"), T0)
+    take(store, b, feed_with("https://b.example/2", title="另一篇文章"), T0)
+    assert len(store.posts_for_category("news", 10)) == 4
+
+
+def test_duplicates_keep_publishes_every_copy(store):
+    a, b = source("a", "news", "all", keep=("all",)), source("b", "news", "all", keep=("all",))
+    store.sync_sources([a, b])
+    take(store, a, feed_with("https://site.example/m"), T0)
+    take(store, b, feed_with("https://site.example/m?fbclid=1"), T0)
+    assert len(store.posts_for_category("all", 10)) == 2  # duplicates: keep
+    assert len(store.posts_for_category("news", 10)) == 1  # default: first
+
+
+def test_a_copy_is_published_where_the_first_is_not(store):
+    a, b = source("a", "news"), source("b", "news", "world")
+    store.sync_sources([a, b])
+    take(store, a, feed_with("https://site.example/m"), T0)
+    (copy,) = take(store, b, feed_with("https://site.example/m"), T0)
+    assert [p.id for p in store.posts_for_category("world", 10)] == [copy.id]  # only copy there
+    assert len(store.posts_for_category("news", 10)) == 1
+    assert len(store.latest_posts(10)) == 2  # the all-posts feed is the union of the categories
+
+
+def test_a_copy_is_published_where_the_first_is_filtered_out(store):
+    rules = (CategoryFilter("news", (RuleSet(exclude=(FilterRule((("link", r"^https://site\.example/"),)),)),)),)
+    a, b = source("a", "news", filters=rules), source("b", "news")
+    store.sync_sources([a, b])
+    take(store, a, feed_with("https://site.example/m"), T0)
+    (copy,) = take(store, b, feed_with("https://mirror.example/m"), T0)
+    assert [p.id for p in store.posts_for_category("news", 10)] == [copy.id]
+
+
+def test_an_update_keeps_the_duplicate_mark(store):
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    (first,) = take(store, a, feed_with("https://site.example/m"), T0)
+    take(store, b, feed_with("https://site.example/m", guid="b1"), T0)
+    (copy,) = take(store, b, feed_with("https://site.example/m", guid="b1", title="标题改了"), T0 + timedelta(hours=1))
+    assert _duplicate_of(store, copy.id) == first.id
+    assert len(store.posts_for_category("news", 10)) == 1
+
+
+def _duplicate_of(store: Store, pid: str) -> str | None:
+    row = store.db.execute("SELECT duplicate_of FROM posts WHERE id = ?", [pid]).fetchone()
+    return row[0]
+
+
+# --------------------------------------------------------------------------- as a user runs it
+
+
+def test_published_category_feeds_carry_one_copy_unless_keep(tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "a.xml").write_bytes(feed_with("https://site.example/2025/m.html", guid="a-1"))
+    os.utime(www / "a.xml", (1_700_000_000, 1_700_000_000))
+    (www / "b.xml").write_bytes(feed_with("https://site.example/2025/m.html?utm_source=b", guid="b-1"))
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site: {title: 测试, url: 'https://news.example/'}\n"
+            "categories:\n"
+            "  - name: 新闻\n    slug: news\n    sources:\n"
+            f"      - url: {server.url('a.xml')}\n      - url: {server.url('b.xml')}\n"
+            "  - name: 全部\n    slug: all\n    duplicates: keep\n    sources:\n"
+            f"      - url: {server.url('a.xml')}\n      - url: {server.url('b.xml')}\n",
+            encoding="utf-8",
+        )
+        for _ in range(2):  # the second run is a re-fetch: still one copy, nothing new
+            result = run_cli("--config", str(cfg), "fetch")
+            assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    news = json.loads((tmp_path / "public" / "category" / "news.json").read_text(encoding="utf-8"))
+    everything = json.loads((tmp_path / "public" / "category" / "all.json").read_text(encoding="utf-8"))
+    assert len(news["items"]) == 1 and len(everything["items"]) == 2
+    checked = check_feeds(tmp_path / "public", readers=False)
+    assert checked.returncode == 0, checked.stdout[-3000:]
+
+
+def test_an_old_database_gains_the_new_columns_with_canonical_links(tmp_path):
+    """A database made before duplicates and link identity existed opens with every post kept."""
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE posts (id TEXT PRIMARY KEY, source TEXT NOT NULL, guid TEXT NOT NULL, title TEXT NOT NULL, "
+        "link TEXT, published TEXT NOT NULL, updated TEXT NOT NULL, content TEXT, summary TEXT, authors TEXT, "
+        "tags TEXT, enclosures TEXT, language TEXT, comments TEXT, content_hash TEXT, first_seen TEXT, dated INTEGER)"
+    )
+    con.execute(
+        "INSERT INTO posts (id, source, guid, title, link, published, updated) VALUES "
+        "('00000000000000aa', 's', 'g', 't', 'https://E.example/a?utm_source=x#c', '2024-01-01', '2024-01-01')"
+    )
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    store = Store(path)
+    row = store.db.execute("SELECT canonical_link, duplicate_of, excluded FROM posts").fetchone()
+    assert row == ("https://e.example/a", None, None)
+    assert store.ids_by_link("s", ["https://e.example/a"]) == {"https://e.example/a": "00000000000000aa"}
+    store.close()
+
+
+def test_canonical_link_keeps_the_encoding_of_what_it_keeps():
+    assert canonical_link("https://e.org/s?q=a%20b&utm_source=x&k=%E4%B8%AD") == "https://e.org/s?q=a%20b&k=%E4%B8%AD"
+    assert canonical_link("https://e.org/s?q=a%20b") == "https://e.org/s?q=a%20b"
+    assert canonical_link("https://e.org/s?&&utm_medium=rss&") == "https://e.org/s"

@@ -1,0 +1,208 @@
+"""Identity and updates through the real pipeline: a local HTTP server whose feed changes.
+
+Each test serves a feed file from a temporary folder, polls it with the real Fetcher and
+`update_source`, rewrites the file between polls (moving its mtime forward, so the
+server's Last-Modified changes), and reads the real SQLite store back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.fetch import Fetcher
+from aggregator.identity import GUID, LINK
+from aggregator.models import Source
+from aggregator.pipeline import update_source
+from aggregator.store import Store
+
+from .conftest import StaticServer, run_cli
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+class Feed:
+    """A feed file on a local server, rewritable between polls, with a fake clock for `now`."""
+
+    def __init__(self, root: Path, name: str, server: StaticServer, store: Store) -> None:
+        self.path = root / f"{name}.xml"
+        self.url = server.url(self.path.name)
+        self.source = Source(key=self.url, url=self.url, categories=("news",), timezone="Asia/Shanghai")
+        self.store = store
+        self.fetcher = Fetcher()
+        self.now = T0
+        self.version = 0
+        store.sync_sources([self.source])
+
+    def serve(self, items: list[tuple[str | None, str, str, str]], build: str = "") -> None:
+        """items: (guid, link, title, content)."""
+        xml = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>本地新闻</title>']
+        xml.append(f"<link>http://news.example/</link><lastBuildDate>{build}</lastBuildDate>")
+        for guid, link, title, content in items:
+            g = f"<guid isPermaLink='false'>{guid}</guid>" if guid else ""
+            xml.append(f"<item>{g}<link>{link}</link><title>{title}</title><description><![CDATA[{content}]]>")
+            xml.append("</description></item>")
+        xml.append("</channel></rss>")
+        self.path.write_text("".join(xml), encoding="utf-8")
+        self.version += 1
+        stamp = 1_700_000_000 + self.version * 60  # Last-Modified moves on with every version
+        os.utime(self.path, (stamp, stamp))
+
+    def poll(self):
+        self.now += timedelta(hours=1)
+        return update_source(self.source, self.store, self.fetcher, now=lambda: self.now)
+
+    def rows(self) -> dict[str, dict]:
+        con = sqlite3.connect(self.store.path)
+        con.row_factory = sqlite3.Row
+        return {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts ORDER BY id")}
+
+    def published(self) -> list:
+        return self.store.posts_for_category("news", 100)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[StaticServer]:
+    s = StaticServer(tmp_path_factory.mktemp("www"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def feed(tmp_path, server, request) -> Iterator[Feed]:
+    store = Store(tmp_path / "db.sqlite")
+    f = Feed(server.root, request.node.name, server, store)
+    yield f
+    f.fetcher.close()
+    store.close()
+
+
+def items(n: int, guid: str = "g{i}", title: str = "第{i}条新闻", body: str = "<p>正文 {i}</p>"):
+    return [
+        (guid.format(i=i), f"https://news.example/a/{i}.html", title.format(i=i), body.format(i=i))
+        for i in range(1, n + 1)
+    ]
+
+
+def test_changed_entry_updates_the_post_and_unchanged_refetch_touches_nothing(feed):
+    feed.serve(items(3), build="v1")
+    first = feed.poll()
+    assert (first.status, first.new, first.updated) == ("new", 3, 0)
+    before = feed.rows()
+
+    changed = items(3)
+    changed[1] = (changed[1][0], changed[1][1], "第2条新闻（更新）", "<p>正文 2，补充了细节。</p>")
+    feed.serve(changed, build="v2")
+    second = feed.poll()
+    assert (second.status, second.new, second.updated) == ("updated", 0, 1)
+    after = feed.rows()
+    assert after.keys() == before.keys()  # the same posts: no second copy
+    (pid,) = [k for k in after if after[k]["content_hash"] != before[k]["content_hash"]]
+    assert after[pid]["title"] == "第2条新闻（更新）" and "补充了细节" in after[pid]["content"]
+    assert after[pid]["updated"] == feed.now.isoformat()  # undated entry: the fetch time is when it changed
+    assert after[pid]["first_seen"] == before[pid]["first_seen"]
+    assert after[pid]["published"] == before[pid]["published"]  # an undated entry keeps its first date
+    assert all(after[k] == before[k] for k in after if k != pid)
+
+    feed.serve(changed, build="v3")  # the body changes, no entry does
+    third = feed.poll()
+    assert (third.status, third.new, third.updated, third.entries) == ("unchanged", 0, 0, 3)
+    assert feed.rows() == after  # not a single column touched
+
+
+def test_one_guid_for_different_entries_switches_to_link_identity(feed):
+    entries = items(4)
+    entries[1] = ("https://news.example/", *entries[1][1:])
+    entries[3] = ("https://news.example/", *entries[3][1:])
+    feed.serve(entries)
+    outcome = feed.poll()
+    assert outcome.new == 4  # none of the entries sharing a guid is lost
+    state = feed.store.source_state(feed.url)
+    assert state.identity == LINK and "used for different entries" in state.identity_note
+    assert sorted(p.title for p in feed.published()) == ["第1条新闻", "第2条新闻", "第3条新闻", "第4条新闻"]
+    ids = set(feed.rows())
+    feed.serve(entries, build="again")
+    assert feed.poll().new == 0 and set(feed.rows()) == ids  # stable afterwards
+
+
+def test_guids_that_change_on_every_fetch_switch_to_link_identity_keeping_ids(feed):
+    feed.serve(items(3, guid="{i}-1700000001"))
+    assert feed.poll().new == 3
+    ids = set(feed.rows())
+    assert feed.store.source_state(feed.url).identity == GUID
+
+    feed.serve(items(3, guid="{i}-1700000999"))  # same entries, guids made up anew
+    outcome = feed.poll()
+    assert (outcome.new, outcome.updated) == (0, 0)
+    state = feed.store.source_state(feed.url)
+    assert state.identity == LINK and "changed between fetches" in state.identity_note
+    assert set(feed.rows()) == ids  # every post keeps its id: URLs and feed GUIDs do not move
+
+    feed.serve(items(4, guid="{i}-1700005555"))  # again new guids, and one new entry
+    outcome = feed.poll()
+    assert (outcome.new, outcome.updated) == (1, 0)
+    assert set(feed.rows()) > ids and len(feed.published()) == 4
+
+
+def test_late_detection_merges_the_copies_already_stored(feed):
+    """One changed guid among many is taken for a new entry; when most change, the copies merge."""
+    feed.serve(items(6))
+    feed.poll()
+    drifted = items(6)
+    drifted[0] = ("g1-edited", *drifted[0][1:])
+    feed.serve(drifted)
+    assert feed.poll().new == 1  # 1 of 6 changed: could be a new entry reusing the link
+    assert feed.store.source_state(feed.url).identity == GUID
+    assert len(feed.published()) == 7
+
+    feed.serve(items(6, guid="x{i}"))  # now every guid changes: the feed makes them up
+    outcome = feed.poll()
+    assert (outcome.new, outcome.updated) == (0, 0)
+    assert feed.store.source_state(feed.url).identity == LINK
+    published = feed.published()
+    assert len(published) == 6 and len({p.link for p in published}) == 6  # the copy is gone
+    # the one kept for each link is the first seen: its id is the one readers already have
+    first_ids = {p.link: p.id for p in published}
+    assert first_ids["https://news.example/a/1.html"] in set(feed.rows())
+
+
+def test_tracking_parameters_do_not_make_a_new_entry_in_link_mode(feed):
+    feed.serve(items(2, guid="https://news.example/"))  # repeated guid: link identity from the start
+    feed.poll()
+    ids = set(feed.rows())
+    tracked = [(g, link + "?utm_source=rss&utm_medium=feed", t, c) for g, link, t, c in items(2, guid="x")]
+    feed.serve(tracked)
+    assert feed.poll().new == 0
+    assert set(feed.rows()) == ids
+
+
+def test_link_identity_never_merges_entries_that_share_a_link(feed):
+    feed.serve(items(3, guid="https://news.example/"))  # bad guids: link identity
+    feed.poll()
+    assert feed.store.source_state(feed.url).identity == LINK
+    same_link = [(f"n{i}", "https://news.example/", f"快讯{i}", f"<p>快讯 {i}</p>") for i in range(1, 4)]
+    feed.serve(items(3, guid="https://news.example/") + same_link)  # three entries all linking home
+    outcome = feed.poll()
+    assert outcome.new == 3  # told apart by their guids, not collapsed into one post
+    assert len(feed.published()) == 6
+
+
+def test_status_json_shows_the_identity_decision(feed, tmp_path):
+    feed.serve(items(3, guid="https://news.example/"))
+    feed.poll()
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site: {{title: t, url: 'https://e.org/', database: '{feed.store.path}'}}\n"
+        f"categories:\n  - name: news\n    sources:\n      - url: {feed.url}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["identity"] == LINK and "used for different entries" in row["identity_note"]
