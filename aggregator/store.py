@@ -6,6 +6,7 @@ daemon writes. Knows nothing of HTTP or XML: it stores Posts and fetch state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -40,6 +41,7 @@ POST_COLUMNS = {
     "content_hash": str,
     "first_seen": str,
     "dated": int,
+    "revision": int,  # the source's revision when this row last changed (publish diffs on it)
 }
 
 SOURCE_COLUMNS = {
@@ -59,20 +61,25 @@ SOURCE_COLUMNS = {
     "next_poll": str,
     "state": str,
     "active": int,
+    "revision": int,  # bumped in the transaction that inserts or changes any of its posts
 }
 
 SOURCE_CATEGORY_COLUMNS = {"source": str, "category": str}
+
+PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 
 # table → (columns, primary key, NOT NULL columns); new columns are added on open
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "sources": (SOURCE_COLUMNS, "key", {"url"}),
     "posts": (POST_COLUMNS, "id", {"source", "guid", "title", "published", "updated"}),
     "source_categories": (SOURCE_CATEGORY_COLUMNS, ("source", "category"), set()),
+    "publish_state": (PUBLISH_STATE_COLUMNS, "key", set()),
 }
 INDEXES = [
     ("posts", ["source", "published"]),
     ("posts", ["published"]),
     ("source_categories", ["category"]),
+    ("posts", ["source", "revision"]),
 ]
 
 
@@ -97,6 +104,7 @@ class SourceState:
     next_poll: datetime | None
     state: str
     posts: int = 0
+    site_link: str | None = None  # the feed's home page, as the feed gives it
 
     @property
     def display_name(self) -> str:
@@ -272,6 +280,8 @@ class Store:
             for row in db.query(sql, chunk):
                 existing[row["id"]] = row
         inserts, updates = [], []
+        row = db.execute("SELECT coalesce(revision, 0) FROM sources WHERE key = ?", [source]).fetchone()
+        revision = (row[0] if row else 0) + 1
         for p in posts:
             old = existing.get(p.id)
             if old is None:
@@ -284,6 +294,10 @@ class Store:
                 if row["updated"] <= old["updated"]:  # changed without saying so: now is when
                     row["updated"] = iso(p.first_seen) or row["updated"]
                 updates.append(row)
+        for row in (*inserts, *updates):
+            row["revision"] = revision
+        if inserts or updates:
+            db.execute("UPDATE sources SET revision = ? WHERE key = ?", [revision, source])
         if inserts:
             db["posts"].insert_all(inserts, batch_size=200)
         if updates:
@@ -292,8 +306,60 @@ class Store:
 
     # -- posts ------------------------------------------------------------------------
 
-    def posts_for_category(self, category: str, limit: int) -> list[Post]:
-        return self._posts("JOIN source_categories sc ON sc.source = p.source AND sc.category = ? ", [category], limit)
+    def posts_for_category(self, category: str, limit: int, offset: int = 0) -> list[Post]:
+        """Newest first; `offset` pages through the category."""
+        return self._posts(
+            "JOIN source_categories sc ON sc.source = p.source AND sc.category = ? ", [category], limit, offset
+        )
+
+    def count_category_posts(self, category: str) -> int:
+        with self._lock:
+            return self.db.execute(
+                "SELECT count(*) FROM posts p JOIN source_categories sc ON sc.source = p.source AND sc.category = ?",
+                [category],
+            ).fetchone()[0]
+
+    def post(self, post_id: str) -> Post | None:
+        found = self._posts("WHERE p.id = ? ", [post_id], 1)
+        return found[0] if found else None
+
+    def posts_changed_since(self, source: str, revision: int, limit: int, offset: int = 0) -> list[Post]:
+        """The source's posts inserted or changed after its `revision` (0: all of them, including
+        posts stored before revisions existed), newest first."""
+        if revision <= 0:
+            return self._posts("WHERE p.source = ? ", [source], limit, offset)
+        return self._posts("WHERE p.source = ? AND p.revision > ? ", [source, revision], limit, offset)
+
+    def category_revisions(self, category: str) -> dict[str, tuple[int, str]]:
+        """Per source of the category: its revision and a digest of what pages show of it.
+
+        The publisher keeps the last map it published; a category whose map is unchanged
+        has no new or changed post and no renamed source, so it need not be regenerated.
+        """
+        sql = (
+            "SELECT s.key, coalesce(s.revision, 0) AS revision, s.name, s.title, s.site_link, s.url "
+            "FROM sources s JOIN source_categories sc ON sc.source = s.key AND sc.category = ? ORDER BY s.key"
+        )
+        with self._lock:
+            rows = list(self.db.query(sql, [category]))
+        out: dict[str, tuple[int, str]] = {}
+        for r in rows:
+            shown = json.dumps([r["name"], r["title"], r["site_link"], r["url"]], ensure_ascii=False)
+            out[r["key"]] = (r["revision"], hashlib.sha1(shown.encode()).hexdigest()[:12])
+        return out
+
+    def publish_state(self, key: str) -> str | None:
+        with self._lock:
+            row = self.db.execute("SELECT value FROM publish_state WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_publish_state(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO publish_state (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
 
     def latest_posts(self, limit: int) -> list[Post]:
         return self._posts("WHERE p.source IN (SELECT source FROM source_categories) ", [], limit)
@@ -304,15 +370,19 @@ class Store:
                 return self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
             return self.db.execute("SELECT count(*) FROM posts WHERE source = ?", [source]).fetchone()[0]
 
-    def _posts(self, where: str, params: list[Any], limit: int) -> list[Post]:
+    def _posts(self, where: str, params: list[Any], limit: int, offset: int = 0) -> list[Post]:
+        # Choose the page by rowid first: sorting whole rows (content and all) only to keep
+        # a page of them made every page of a large category cost a full scan of its content.
         sql = (
             "SELECT p.*, s.name AS s_name, s.title AS s_title, s.site_link AS s_link, s.url AS s_url, "
             "(SELECT group_concat(category, ' ') FROM source_categories c WHERE c.source = p.source) AS cats "
-            f"FROM posts p JOIN sources s ON s.key = p.source {where}"
-            "ORDER BY p.published DESC, p.id DESC LIMIT ?"
+            "FROM posts p JOIN sources s ON s.key = p.source "
+            f"WHERE p.rowid IN (SELECT p.rowid FROM posts p {where}"
+            "ORDER BY p.published DESC, p.id DESC LIMIT ? OFFSET ?) "
+            "ORDER BY p.published DESC, p.id DESC"
         )
         with self._lock:
-            rows = list(self.db.query(sql, [*params, limit]))
+            rows = list(self.db.query(sql, [*params, limit, offset]))
         return [_post(r) for r in rows]
 
 
@@ -381,4 +451,5 @@ def _state(r: dict[str, Any]) -> SourceState:
         next_poll=from_iso(r["next_poll"]),
         state=r["state"] or "new",
         posts=r.get("posts") or 0,
+        site_link=r.get("site_link"),
     )
