@@ -90,7 +90,8 @@ def test_post_page_shows_source_original_local_date_and_links_back(zh_site):
     assert time.text_content() == "2022-02-10 10:38 (UTC+08:00)"
     meta = doc.find(".//article/header/p").text_content()
     assert "来源" in meta and "张掖日报" in meta
-    assert doc.find(".//article/header/p/a").get("href") == "http://finews.zning.xyz/zhangyeribao/"
+    assert "来源：张掖日报" in meta
+    assert doc.find(".//article/header/p//a").get("href") == "http://finews.zning.xyz/zhangyeribao/"
     original = doc.find(".//a[@class='button']")
     assert original.get("href") == "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202202102272218590"
     assert "阅读原文" in original.text_content()
@@ -211,7 +212,7 @@ def test_everything_but_sanitized_content_is_escaped(tmp_path):
     assert doc.find(".//time").text == "2024-07-01 23:04 (UTC-04:00)"  # the site's zone, not UTC
     assert [a.get("href") for a in doc.findall(".//section[@class='attachments']//a")] == ["https://e.example/a.mp3"]
     assert "<i>tag</i>" in doc.find(".//p[@class='tags']").text_content()
-    assert "<img src=x onerror=alert(2)>" in doc.find(".//article/header/p").text_content()
+    assert "By <img src=x onerror=alert(2)>" in doc.find(".//article/header/p").text_content()
     assert "A&B <i>x</i>" in html(out / "index.html").find(".//aside").text_content()
     assert doc.get("lang") == "en"
     assert [a.text_content() for a in doc.findall(".//nav[@class='back']/a")] == ["Back to A&B <i>x</i>", "Home"]
