@@ -19,7 +19,7 @@ from . import __version__
 from .config import ConfigError, Settings, config_path, load_config, parse_config
 from .fetch import Fetcher
 from .pipeline import Outcome, update_source
-from .publish import opml_document, publish
+from .publish import SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .store import Store, StoreError
@@ -107,7 +107,11 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                 outcomes.append(o)
                 out.print(_outcome_line(o), markup=False)
         fetcher.close()
-        report = publish(settings, store)
+        try:
+            report = publish(settings, store)
+        except SiteError as e:  # the posts are stored; the next publish picks them up
+            click.echo(f"error: publishing failed: {e}", err=True)
+            ctx.exit(EXIT_FAILED)
     failed = sum(o.status == "error" for o in outcomes)
     counts = {k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged")}
     out.print(
@@ -133,7 +137,11 @@ def publish_cmd(ctx: click.Context) -> None:
     settings = _load(ctx)
     with _open_store(ctx, settings) as store:
         store.sync_sources(settings.sources)
-        report = publish(settings, store, force=True)
+        try:
+            report = publish(settings, store, force=True)
+        except SiteError as e:
+            click.echo(f"error: publishing failed: {e}", err=True)
+            ctx.exit(EXIT_FAILED)
     click.echo(f"{len(report.written)} files written, {report.unchanged} unchanged in {settings.output_dir}")
 
 

@@ -249,3 +249,22 @@ def test_templates_folder_overrides_and_a_change_republishes(tmp_path, corpus_se
     cfg.write_text(text.replace("templates: theme", "templates: nowhere"), encoding="utf-8")
     bad = run_cli("--config", str(cfg), "check")
     assert bad.returncode == 2 and "site.templates: not a folder" in bad.stderr and "feeds.yaml:6: " in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{% extends 'base.html' %}{% block main %}\n{% if %}{% endblock %}", "theme/post.html:2: "),
+        ("{% extends 'base.html' %}{% block main %}{{ post.no_such_field }}{% endblock %}", "template post.html: "),
+    ],
+)
+def test_a_broken_template_is_a_clear_error(tmp_path, corpus_server, template, message):
+    cfg = tmp_path / "feeds.yaml"
+    (tmp_path / "theme").mkdir()
+    (tmp_path / "theme" / "post.html").write_text(template, encoding="utf-8")
+    cfg.write_text(ZH.format(base=corpus_server.base).replace("  posts_per_page: 2\n", "  templates: theme\n"))
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error: publishing failed: " in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "2 new" in result.stdout  # the posts were stored all the same

@@ -31,12 +31,12 @@ from .atomic import SyncBatch, write_if_changed
 from .feeds import FeedMeta, render_atom, render_json, render_rss
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
-from .site import CategoryLink, SiteRenderer, category_page_path, post_page_path, stale_pages
+from .site import CategoryLink, SiteError, SiteRenderer, category_page_path, post_page_path, stale_pages
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PublishReport", "publish", "opml_document"]
+__all__ = ["PublishReport", "SiteError", "opml_document", "publish"]
 
 CHANGED_BATCH = 200  # changed posts read from the store at a time
 

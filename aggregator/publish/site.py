@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 from markupsafe import Markup
 
 from .. import PROJECT_URL, __version__
@@ -29,7 +38,21 @@ from ..config import Category, Settings
 from ..models import Post
 from .feeds import clean_text, html_excerpt, permalink
 
-__all__ = ["CategoryLink", "SiteRenderer", "category_page_path", "post_page_path", "strings_for"]
+__all__ = ["CategoryLink", "SiteError", "SiteRenderer", "category_page_path", "post_page_path", "strings_for"]
+
+PAGES = ("index.html", "category.html", "post.html", "style.css")
+
+
+class SiteError(Exception):
+    """A template cannot be used: the message names the file and line."""
+
+
+def _template_error(name: str, e: TemplateError) -> SiteError:
+    if isinstance(e, TemplateSyntaxError):
+        where = f"{e.filename or e.name or name}:{e.lineno}"
+        return SiteError(f"template {where}: {e.message}")
+    return SiteError(f"template {name}: {type(e).__name__}: {e}")
+
 
 FEED_TYPES = (
     ("atom", "Atom", "application/atom+xml"),
@@ -169,6 +192,11 @@ class SiteRenderer:
             keep_trailing_newline=True,
         )
         self.categories = {c.slug: c for c in settings.categories}
+        for name in PAGES:  # a broken template fails here, before any page is written
+            try:
+                self.env.get_template(name)
+            except TemplateError as e:
+                raise _template_error(name, e) from None
 
     @cached_property
     def fingerprint(self) -> str:
@@ -224,23 +252,29 @@ class SiteRenderer:
 
     def _render(self, template: str, page: str, **context: Any) -> bytes:
         root = _rel("", page)
-        html = self.env.get_template(template).render(
-            site=self.site,
-            t=self.t,
-            root=root,
-            home=f"{root}index.html",
-            page_url=self.site.url + ("" if page == "index.html" else page),
-            stylesheet=f"{root}style.css",
-            opml=f"{root}opml.xml",
-            generator={"name": "aggregator", "version": __version__, "url": PROJECT_URL},
-            **context,
-        )
+        try:
+            html = self.env.get_template(template).render(
+                site=self.site,
+                t=self.t,
+                root=root,
+                home=f"{root}index.html",
+                page_url=self.site.url + ("" if page == "index.html" else page),
+                stylesheet=f"{root}style.css",
+                opml=f"{root}opml.xml",
+                generator={"name": "aggregator", "version": __version__, "url": PROJECT_URL},
+                **context,
+            )
+        except TemplateError as e:
+            raise _template_error(template, e) from None
         return html.encode("utf-8")
 
     # -- pages ------------------------------------------------------------------------
 
     def stylesheet(self) -> bytes:
-        return self.env.get_template("style.css").render().encode("utf-8")
+        try:
+            return self.env.get_template("style.css").render().encode("utf-8")
+        except TemplateError as e:
+            raise _template_error("style.css", e) from None
 
     def index(self, posts: Sequence[Post], categories: Sequence[CategoryLink]) -> bytes:
         page = "index.html"
