@@ -223,11 +223,12 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
 def opml_document(settings: Settings, store: Store | None) -> bytes:
     """The configured sources by category as OPML, named as the store knows them."""
     states = {st.key: st for st in store.source_states()} if store is not None else {}
+    sources = {src.key: src for src in settings.sources}
     groups = []
     for cat in settings.categories:
         feeds = []
         for key in cat.source_keys:
-            src = settings.source(key)
+            src = sources.get(key)
             st = states.get(key)
             title = (src.name if src else None) or (st.title if st else None)
             feeds.append(OpmlFeed(url=key, title=title, html_url=st.site_link if st else None))
