@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket  # websocket-client, a test dependency
 
 from .conftest import StaticServer, run_cli
-
-websocket = pytest.importorskip("websocket", reason="websocket-client is a test dependency")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
