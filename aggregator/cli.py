@@ -8,6 +8,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .config import ConfigError, Settings, config_path, format_duration, load_config
+from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config
 from .fetch import Fetcher
 from .pipeline import LEARN_AFTER, Outcome, update_source
-from .publish import publish
+from .publish import SiteError, opml_document, publish
+from .publish.atomic import write_if_changed
+from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError
 
@@ -108,7 +111,11 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                 outcomes.append(o)
                 out.print(_outcome_line(o), markup=False)
         fetcher.close()
-        report = publish(settings, store)
+        try:
+            report = publish(settings, store)
+        except SiteError as e:  # the posts are stored; the next publish picks them up
+            click.echo(f"error: publishing failed: {e}", err=True)
+            ctx.exit(EXIT_FAILED)
     failed = sum(o.status in ("error", "gone") for o in outcomes)
     counts = {
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")
@@ -139,8 +146,76 @@ def publish_cmd(ctx: click.Context) -> None:
     settings = _load(ctx)
     with _open_store(ctx, settings) as store:
         store.sync_sources(settings.sources)
-        report = publish(settings, store)
+        try:
+            report = publish(settings, store, force=True)
+        except SiteError as e:
+            click.echo(f"error: publishing failed: {e}", err=True)
+            ctx.exit(EXIT_FAILED)
     click.echo(f"{len(report.written)} files written, {report.unchanged} unchanged in {settings.output_dir}")
+
+
+@main.command("export-opml")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def export_opml(ctx: click.Context, path: Path | None) -> None:
+    """Write the sources, grouped by category, as OPML to PATH (default: stdout)."""
+    settings = _load(ctx)
+    if settings.database.is_file():  # feed titles and home pages, where fetched
+        with _open_store(ctx, settings) as store:
+            store.sync_sources(settings.sources)
+            data = opml_document(settings, store)
+    else:
+        data = opml_document(settings, None)
+    if path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        write_if_changed(path, data)
+    except OSError as e:
+        click.echo(f"error: cannot write {path}: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+    click.echo(f"{path}: {len(settings.sources)} sources in {len(settings.categories)} categories")
+
+
+@main.command("import-opml")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--category", metavar="NAME", help="Put every feed in this category (else the OPML's own).")
+@click.pass_context
+def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
+    """Add the feeds of an OPML FILE to the config, keeping its comments and layout.
+
+    Feeds go to the category their OPML folder (or `category` attribute) names, or to
+    --category; a feed already in its category is skipped, so importing twice is harmless.
+    """
+    settings = _load(ctx)  # the config must be valid before we touch it
+    try:
+        feeds = parse_opml(file.read_bytes(), str(file))
+        text = settings.path.read_text(encoding="utf-8")
+        new_text, report = merge_into_config(text, feeds, category)
+    except (OSError, OpmlError) as e:
+        click.echo(f"error: {e}", err=True)
+        ctx.exit(EXIT_USAGE)
+        raise
+    for url, why in report.skipped:
+        click.echo(f"skipped   {url}: {why}")
+    for url, cat in report.present:
+        click.echo(f"present   {url} ({cat})")
+    for url, cat in report.added:
+        click.echo(f"added     {url} ({cat})")
+    if report.added:
+        try:
+            parse_config(new_text, settings.path)
+        except ConfigError as e:  # pragma: no cover - would mean merge_into_config broke the file
+            click.echo(f"error: the config would be invalid, left unchanged:\n{e}", err=True)
+            ctx.exit(EXIT_FAILED)
+        write_config_text(settings.path, new_text)
+    click.echo(
+        f"{len(feeds)} feeds in {file}: {len(report.added)} added, {len(report.present)} already present, "
+        f"{len(report.skipped)} skipped"
+        + (f"; new categories: {', '.join(report.new_categories)}" if report.new_categories else "")
+        + (f"; {settings.path} updated" if report.added else "")
+    )
 
 
 @main.command()

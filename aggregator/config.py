@@ -266,11 +266,19 @@ class SiteConfig(_Strict):
     user_agent: str | None = None
     workers: int = Field(16, ge=1, le=256)
     per_host: int = Field(2, ge=1, le=64)  # requests in flight to one host at a time
+    posts_per_page: int = Field(20, ge=1, le=1000)
+    templates: str | None = None  # folder whose templates override the built-in ones
+    websub_hub: str | None = None  # WebSub hub announced in every feed and pinged on change
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
         return _check_url(v.strip()).rstrip("/") + "/"
+
+    @field_validator("websub_hub")
+    @classmethod
+    def _hub(cls, v: str | None) -> str | None:
+        return None if v is None else _check_url(v.strip())
 
     @field_validator("timezone")
     @classmethod
@@ -328,6 +336,12 @@ class Settings:
         if self.config.jekyll is None:
             return None
         return (self.path.parent / self.config.jekyll.dir).resolve()
+
+    @property
+    def templates_dir(self) -> Path | None:
+        if self.config.site.templates is None:
+            return None
+        return (self.path.parent / self.config.site.templates).resolve()
 
     def category(self, slug: str) -> Category | None:
         return next((c for c in self.categories if c.slug == slug), None)
@@ -432,7 +446,12 @@ def parse_config(text: str, path: Path) -> Settings:
     errors = _interval_errors(config, lines)
     if errors:
         raise ConfigError(path, errors)
-    return _settings(config, path)
+    settings = _settings(config, path)
+    templates = settings.templates_dir
+    if templates is not None and not templates.is_dir():
+        line = _line_for(lines, ("site", "templates"))
+        raise ConfigError(path, [f"{line}: site.templates: not a folder: {templates}"])
+    return settings
 
 
 def _interval_errors(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:

@@ -6,6 +6,7 @@ daemon writes. Knows nothing of HTTP or XML: it stores Posts and fetch state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -47,6 +48,7 @@ POST_COLUMNS = {
     "fingerprint": str,  # hash of title + visible text (identity.text_fingerprint)
     "duplicate_of": str,  # id of the first-seen post of another source with the same article
     "excluded": str,  # space-separated category slugs whose filters keep the post out
+    "revision": int,  # the source's revision when this row last changed (publish diffs on it)
 }
 
 SOURCE_COLUMNS = {
@@ -79,6 +81,7 @@ SOURCE_COLUMNS = {
     "identity": str,  # guid | link: what identifies this source's entries (identity.py)
     "identity_note": str,  # why a source was switched to link identity
     "filters_hash": str,  # the filter rules its posts' `excluded` was computed with
+    "revision": int,  # bumped in the transaction that inserts or changes any of its posts
 }
 
 # Retry-After is per host, not per source, and must survive a restart.
@@ -90,6 +93,8 @@ SOURCE_CATEGORY_COLUMNS = {"source": str, "category": str, "keep_duplicates": in
 # them again; forgotten once the entry leaves the feed.
 PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str}
 
+PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
+
 # table → (columns, primary key, NOT NULL columns); new columns are added on open
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "sources": (SOURCE_COLUMNS, "key", {"url"}),
@@ -97,6 +102,7 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "source_categories": (SOURCE_CATEGORY_COLUMNS, ("source", "category"), set()),
     "hosts": (HOST_COLUMNS, "host", set()),
     "pruned": (PRUNED_COLUMNS, "id", {"source"}),
+    "publish_state": (PUBLISH_STATE_COLUMNS, "key", set()),
 }
 INDEXES = [
     ("posts", ["source", "published"]),
@@ -106,6 +112,7 @@ INDEXES = [
     ("posts", ["canonical_link"]),
     ("posts", ["fingerprint"]),
     ("pruned", ["source"]),
+    ("posts", ["source", "revision"]),
 ]
 
 # SQL: post `p` is published in the category of source_categories row `sc`: not excluded
@@ -167,6 +174,7 @@ class SourceState:
     last_result: str | None = None
     identity: str = GUID
     identity_note: str | None = None
+    site_link: str | None = None  # the feed's home page, as the feed gives it
 
     @property
     def display_name(self) -> str:
@@ -291,6 +299,9 @@ class Store:
                 changes.append((excluded, r["id"]))
         db.conn.executemany("UPDATE posts SET excluded = ? WHERE id = ?", changes)
         db.execute("UPDATE sources SET filters_hash = ? WHERE key = ?", [wanted, source.key])
+        if changes:  # what its categories publish changed: the publisher must redo them
+            revision = _bump_revision(db, source.key)
+            db.conn.executemany("UPDATE posts SET revision = ? WHERE id = ?", [(revision, i) for _, i in changes])
 
     def source_state(self, key: str) -> SourceState | None:
         with self._lock:
@@ -487,6 +498,8 @@ class Store:
         for dropped, kept in merged:  # other sources' copies now point at the one kept
             db.execute("UPDATE posts SET duplicate_of = ? WHERE duplicate_of = ?", [kept, dropped])
             db.execute("DELETE FROM posts WHERE id = ?", [dropped])
+        if merged:
+            _bump_revision(db, source)
 
     def _upsert_posts(self, db: sqlite_utils.Database, source: str, posts: list[Post]) -> tuple[int, int]:
         if not posts:
@@ -505,6 +518,8 @@ class Store:
                 existing[row["id"]] = row
             pruned.update(r[0] for r in db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
         inserts, updates = [], []
+        row = db.execute("SELECT coalesce(revision, 0) FROM sources WHERE key = ?", [source]).fetchone()
+        revision = (row[0] if row else 0) + 1
         for p in posts:
             old = existing.get(p.id)
             if old is None:
@@ -522,6 +537,10 @@ class Store:
                 if row["updated"] <= old["updated"]:  # changed without saying so: now is when
                     row["updated"] = iso(p.first_seen) or row["updated"]
                 updates.append(row)
+        for row in (*inserts, *updates):
+            row["revision"] = revision
+        if inserts or updates:
+            db.execute("UPDATE sources SET revision = ? WHERE key = ?", [revision, source])
         if inserts:
             db["posts"].insert_all(inserts, batch_size=200)
         if updates:
@@ -574,11 +593,73 @@ class Store:
 
     # -- posts ------------------------------------------------------------------------
 
-    def posts_for_category(self, category: str, limit: int) -> list[Post]:
-        """The category's newest published posts: not excluded there, not a later duplicate."""
+    def posts_for_category(self, category: str, limit: int, offset: int = 0) -> list[Post]:
+        """The category's published posts (not excluded there, not a later duplicate), newest
+        first; `offset` pages through them."""
         return self._posts(
-            f"JOIN source_categories sc ON sc.source = p.source AND sc.category = ? WHERE {VISIBLE} ", [category], limit
+            f"JOIN source_categories sc ON sc.source = p.source AND sc.category = ? WHERE {VISIBLE} ",
+            [category],
+            limit,
+            offset,
         )
+
+    def count_category_posts(self, category: str) -> int:
+        with self._lock:
+            return self.db.execute(
+                "SELECT count(*) FROM posts p JOIN source_categories sc ON sc.source = p.source AND sc.category = ? "
+                f"WHERE {VISIBLE}",
+                [category],
+            ).fetchone()[0]
+
+    def post(self, post_id: str) -> Post | None:
+        found = self._posts("WHERE p.id = ? ", [post_id], 1)
+        return found[0] if found else None
+
+    def posts_changed_since(
+        self, source: str, revision: int, limit: int, offset: int = 0, category: str | None = None
+    ) -> list[Post]:
+        """The source's posts inserted or changed after its `revision` (0: all of them, including
+        posts stored before revisions existed), newest first; with `category`, only those that
+        category publishes (filters and duplicates applied)."""
+        where, params = "WHERE p.source = ? ", [source]
+        if category is not None:
+            where = f"JOIN source_categories sc ON sc.source = p.source AND sc.category = ? {where}AND {VISIBLE} "
+            params = [category, source]
+        if revision > 0:
+            where += "AND p.revision > ? "
+            params.append(revision)
+        return self._posts(where, params, limit, offset)
+
+    def category_revisions(self, category: str) -> dict[str, tuple[int, str]]:
+        """Per source of the category: its revision and a digest of what pages show of it.
+
+        The publisher keeps the last map it published; a category whose map is unchanged
+        has no new or changed post and no renamed source, so it need not be regenerated.
+        """
+        sql = (
+            "SELECT s.key, coalesce(s.revision, 0) AS revision, s.name, s.title, s.site_link, s.url "
+            "FROM sources s JOIN source_categories sc ON sc.source = s.key AND sc.category = ? ORDER BY s.key"
+        )
+        with self._lock:
+            rows = list(self.db.query(sql, [category]))
+        out: dict[str, tuple[int, str]] = {}
+        for r in rows:
+            shown = json.dumps([r["name"], r["title"], r["site_link"], r["url"]], ensure_ascii=False)
+            out[r["key"]] = (r["revision"], hashlib.sha1(shown.encode()).hexdigest()[:12])
+        return out
+
+    def publish_state(self, key: str) -> str | None:
+        with self._lock:
+            row = self.db.execute("SELECT value FROM publish_state WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_publish_state(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO publish_state (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
 
     def latest_posts(self, limit: int) -> list[Post]:
         """The newest posts published in any category (the union of the category feeds)."""
@@ -625,6 +706,8 @@ class Store:
                 "INSERT OR REPLACE INTO pruned (id, source, pruned_at) VALUES (?, ?, ?)",
                 [(pid, source, iso(now)) for pid in gone],
             )
+            if gone:  # its categories' pages list fewer posts now
+                _bump_revision(db, source)
         return PruneReport(
             source,
             older=sum(doomed[pid][0] == "older" for pid in gone),
@@ -639,16 +722,28 @@ class Store:
                 return self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
             return self.db.execute("SELECT count(*) FROM posts WHERE source = ?", [source]).fetchone()[0]
 
-    def _posts(self, where: str, params: list[Any], limit: int) -> list[Post]:
+    def _posts(self, where: str, params: list[Any], limit: int, offset: int = 0) -> list[Post]:
+        # Choose the page by rowid first: sorting whole rows (content and all) only to keep
+        # a page of them made every page of a large category cost a full scan of its content.
         sql = (
             "SELECT p.*, s.name AS s_name, s.title AS s_title, s.site_link AS s_link, s.url AS s_url, "
             "(SELECT group_concat(category, ' ') FROM source_categories c WHERE c.source = p.source) AS cats "
-            f"FROM posts p JOIN sources s ON s.key = p.source {where}"
-            "ORDER BY p.published DESC, p.id DESC LIMIT ?"
+            "FROM posts p JOIN sources s ON s.key = p.source "
+            f"WHERE p.rowid IN (SELECT p.rowid FROM posts p {where}"
+            "ORDER BY p.published DESC, p.id DESC LIMIT ? OFFSET ?) "
+            "ORDER BY p.published DESC, p.id DESC"
         )
         with self._lock:
-            rows = list(self.db.query(sql, [*params, limit]))
+            rows = list(self.db.query(sql, [*params, limit, offset]))
         return [_post(r) for r in rows]
+
+
+def _bump_revision(db: sqlite_utils.Database, source: str) -> int:
+    """Mark the source's categories for republishing when what they show changed outside an
+    upsert (filtered, pruned, merged): the publisher compares source revisions."""
+    db.execute("UPDATE sources SET revision = coalesce(revision, 0) + 1 WHERE key = ?", [source])
+    row = db.execute("SELECT revision FROM sources WHERE key = ?", [source]).fetchone()
+    return row[0] if row else 0
 
 
 def _row(p: Post) -> dict[str, Any]:
@@ -753,4 +848,5 @@ def _state(r: dict[str, Any]) -> SourceState:
         last_result=r.get("last_result"),
         identity=r.get("identity") or GUID,
         identity_note=r.get("identity_note"),
+        site_link=r.get("site_link"),
     )

@@ -2,28 +2,60 @@
 
 Publishers read only the store; each file is written atomically and only when its bytes
 changed, so publishing twice with nothing new leaves every file (and its mtime) alone.
+
+Publishing is also cheap when little changed. For each category the store gives a map of
+its sources' revisions (a source's revision moves in the transaction that inserts or
+changes any of its posts); the map last published is kept in the store with a digest of
+everything else the pages depend on (config, templates, version). A category whose map and
+digest are unchanged is skipped without reading a post; a changed one has its feeds and
+pages rebuilt, and only its new or changed posts get post pages and Jekyll files. The
+home page, the all-posts feeds and `opml.xml` follow whenever any category changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from math import ceil
 from pathlib import Path
+from typing import Any
 
+from .. import __version__
 from ..config import Category, Settings
+from ..models import Post
 from ..store import Store
-from .atomic import write_if_changed
+from .atomic import SyncBatch, write_if_changed
 from .feeds import FeedMeta, render_atom, render_json, render_rss
 from .jekyll import jekyll_filename, render_jekyll
+from .opml import OpmlFeed, render_opml
+from .site import CategoryLink, SiteError, SiteRenderer, category_page_path, post_page_path, stale_pages
+from .websub import ping_hub
 
 log = logging.getLogger(__name__)
+
+__all__ = ["PublishReport", "SiteError", "opml_document", "publish"]
+
+CHANGED_BATCH = 200  # changed posts read from the store at a time
 
 
 @dataclass
 class PublishReport:
     written: list[Path] = field(default_factory=list)
     unchanged: int = 0
+    removed: list[Path] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # slugs regenerated
+    feeds_changed: list[str] = field(default_factory=list)  # absolute URLs of rewritten feeds
+    pinged: tuple[int, int] = (0, 0)  # WebSub hub (accepted, failed)
+    posts_rendered: int = 0  # post pages rendered (new or changed posts only, unless forced)
+    batch: SyncBatch = field(default_factory=SyncBatch, repr=False)  # made durable before state is saved
+
+    def write(self, path: Path, data: bytes) -> bool:
+        changed = write_if_changed(path, data, self.batch)
+        self.add(path, changed)
+        return changed
 
     def add(self, path: Path, changed: bool) -> None:
         if changed:
@@ -32,73 +64,192 @@ class PublishReport:
             self.unchanged += 1
 
 
-def publish(settings: Settings, store: Store, categories: Iterable[str] | None = None) -> PublishReport:
-    """Regenerate the outputs of `categories` (all when None) and the all-posts outputs."""
+def publish(
+    settings: Settings, store: Store, categories: Iterable[str] | None = None, force: bool = False
+) -> PublishReport:
+    """Regenerate the outputs of `categories` (all when None) that changed since last time,
+    then the home page and all-posts outputs if anything did. `force` rebuilds everything
+    (files whose bytes come out the same are still left untouched)."""
     report = PublishReport()
+    site = SiteRenderer(settings)
+    context = _context(settings, site)
     wanted = set(categories) if categories is not None else None
+    done: set[str] = set()  # post ids whose page was rendered in this run
     for cat in settings.categories:
         if wanted is None or cat.slug in wanted:
-            _publish_category(settings, store, cat, report)
-    _publish_all(settings, store, report)
+            _publish_category(settings, store, site, context, cat, report, done, force)
+    state = store.publish_state("site")
+    if force or report.categories or state != context or not (settings.output_dir / "index.html").is_file():
+        _publish_all(settings, store, site, report)
+        report.batch.commit()
+        store.set_publish_state("site", context)
+    hub = settings.site.websub_hub
+    if hub and report.feeds_changed:
+        report.pinged = ping_hub(hub, report.feeds_changed)
     return report
 
 
-def _feed_files(base: Path, meta: FeedMeta, posts: list, report: PublishReport) -> None:
+def _context(settings: Settings, site: SiteRenderer) -> str:
+    """Digest of everything besides posts that outputs depend on: when it changes, all of
+    them are rebuilt."""
+    jekyll = settings.config.jekyll
+    data: dict[str, Any] = {
+        "version": __version__,
+        "site": settings.site.model_dump(mode="json"),
+        "categories": [[c.name, c.slug, list(c.tags), list(c.source_keys)] for c in settings.categories],
+        "jekyll": [jekyll.model_dump(mode="json"), str(settings.jekyll_dir)] if jekyll else None,
+        "output": str(settings.output_dir),
+        "templates": site.fingerprint,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _feed_files(base: Path, meta: FeedMeta, posts: list[Post], report: PublishReport) -> None:
     for ext, render in (("atom", render_atom), ("rss", render_rss), ("json", render_json)):
         path = base.with_name(f"{base.name}.{ext}")
-        report.add(path, write_if_changed(path, render(meta, posts)))
+        if report.write(path, render(meta, posts)):
+            report.feeds_changed.append(f"{meta.self_base}.{ext}")
 
 
-def _publish_category(settings: Settings, store: Store, cat: Category, report: PublishReport) -> None:
-    site = settings.site
-    posts = store.posts_for_category(cat.slug, site.items_per_feed)
+def _write(path: Path, data: bytes, report: PublishReport) -> None:
+    report.write(path, data)
+
+
+def _publish_category(
+    settings: Settings,
+    store: Store,
+    site: SiteRenderer,
+    context: str,
+    cat: Category,
+    report: PublishReport,
+    done: set[str],
+    force: bool,
+) -> None:
+    out = settings.output_dir
+    key = f"category:{cat.slug}"
+    # Read the revisions before any post: a fetch landing meanwhile leaves the state behind
+    # what was written, so the next run redoes it rather than missing it.
+    revisions = {k: list(v) for k, v in store.category_revisions(cat.slug).items()}
+    try:
+        old = json.loads(store.publish_state(key) or "null")
+    except ValueError:
+        old = None
+    fresh = (
+        force
+        or not isinstance(old, dict)
+        or old.get("context") != context
+        or not (out / category_page_path(cat.slug)).is_file()
+    )
+    if not fresh and old.get("sources") == revisions:
+        return
+    report.categories.append(cat.slug)
+    s = settings.site
+
+    posts = store.posts_for_category(cat.slug, s.items_per_feed)
     meta = FeedMeta(
         title=cat.name,
-        site_url=site.url,
-        self_base=f"{site.url}category/{cat.slug}",
-        alternate=f"{site.url}category/{cat.slug}.html",
-        language=site.language,
-        description=" ".join(cat.tags) or f"{cat.name} · {site.title}",
-        site_title=site.title,
+        site_url=s.url,
+        self_base=f"{s.url}category/{cat.slug}",
+        alternate=f"{s.url}{category_page_path(cat.slug)}",
+        language=s.language,
+        description=" ".join(cat.tags) or f"{cat.name} · {s.title}",
+        site_title=s.title,
+        websub_hub=s.websub_hub,
     )
-    _feed_files(settings.output_dir / "category" / cat.slug, meta, posts, report)
-    if settings.jekyll_dir is not None and settings.config.jekyll is not None:
-        _publish_jekyll(settings, cat, posts, report)
+    _feed_files(out / "category" / cat.slug, meta, posts, report)
 
-
-def _publish_all(settings: Settings, store: Store, report: PublishReport) -> None:
-    site = settings.site
-    posts = store.latest_posts(site.items_per_feed)
-    meta = FeedMeta(
-        title=site.title,
-        site_url=site.url,
-        self_base=f"{site.url}feed",
-        alternate=site.url,
-        language=site.language,
-        description=site.description or site.title,
-        site_title=site.title,
-    )
-    _feed_files(settings.output_dir / "feed", meta, posts, report)
-
-
-def _publish_jekyll(settings: Settings, cat: Category, posts: list, report: PublishReport) -> None:
-    jekyll = settings.config.jekyll
-    assert jekyll is not None and settings.jekyll_dir is not None
-    site = settings.site
-    for post in posts:
-        source = settings.source(post.source)
-        if source is not None and source.categories and source.categories[0] != cat.slug:
-            continue  # one file per post: it belongs to its source's first category
-        text = render_jekyll(
-            post,
-            category_slug=cat.slug,
-            tags=cat.tags,
-            back_label=cat.tags[0] if cat.tags else cat.name,
-            site_url=site.url,
-            timezone=site.timezone,
-            language=site.language,
-            layout=jekyll.layout,
-            attribution=post.source_title if jekyll.attribution else None,
+    count = store.count_category_posts(cat.slug)
+    pages = max(1, ceil(count / s.posts_per_page))
+    for number in range(1, pages + 1):
+        batch = (
+            posts[: s.posts_per_page]
+            if number == 1 and len(posts) >= min(count, s.posts_per_page)
+            else store.posts_for_category(cat.slug, s.posts_per_page, (number - 1) * s.posts_per_page)
         )
-        path = settings.jekyll_dir / "_posts" / jekyll_filename(post, site.timezone)
-        report.add(path, write_if_changed(path, text.encode("utf-8")))
+        _write(out / category_page_path(cat.slug, number), site.category(cat, batch, number, pages, count), report)
+    for stale in stale_pages(out / "category" / cat.slug / "page", pages):
+        stale.unlink()
+        report.removed.append(stale)
+
+    previous = old.get("sources", {}) if isinstance(old, dict) and not fresh else {}
+    primary = {src.key: src.categories[0] for src in settings.sources if src.categories}
+    for source, (revision, digest) in revisions.items():
+        before = previous.get(source)
+        since = before[0] if before and before[1] == digest and before[0] <= revision else 0
+        if before is not None and since == revision:
+            continue
+        offset = 0
+        while True:
+            changed = store.posts_changed_since(source, since, CHANGED_BATCH, offset, category=cat.slug)
+            for post in changed:
+                if post.id not in done:
+                    done.add(post.id)
+                    report.posts_rendered += 1
+                    _write(out / post_page_path(s.url, post), site.post(post), report)
+                if primary.get(post.source) == cat.slug:
+                    _publish_jekyll(settings, cat, post, report)
+            if len(changed) < CHANGED_BATCH:
+                break
+            offset += CHANGED_BATCH
+    report.batch.commit()  # the files are on disk before the store says they were written
+    store.set_publish_state(key, json.dumps({"context": context, "sources": revisions}, sort_keys=True))
+
+
+def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: PublishReport) -> None:
+    s = settings.site
+    out = settings.output_dir
+    posts = store.latest_posts(s.items_per_feed)
+    meta = FeedMeta(
+        title=s.title,
+        site_url=s.url,
+        self_base=f"{s.url}feed",
+        alternate=s.url,
+        language=s.language,
+        description=s.description or s.title,
+        site_title=s.title,
+        websub_hub=s.websub_hub,
+    )
+    _feed_files(out / "feed", meta, posts, report)
+    links = []
+    for cat in settings.categories:
+        newest = store.posts_for_category(cat.slug, 1)
+        count = store.count_category_posts(cat.slug)
+        links.append(CategoryLink(cat.name, cat.slug, count, newest[0].published if newest else None))
+    _write(out / "index.html", site.index(posts[: s.posts_per_page], links), report)
+    _write(out / "style.css", site.stylesheet(), report)
+    _write(out / "opml.xml", opml_document(settings, store), report)
+
+
+def opml_document(settings: Settings, store: Store | None) -> bytes:
+    """The configured sources by category as OPML, named as the store knows them."""
+    states = {st.key: st for st in store.source_states()} if store is not None else {}
+    sources = {src.key: src for src in settings.sources}
+    groups = []
+    for cat in settings.categories:
+        feeds = []
+        for key in cat.source_keys:
+            src = sources.get(key)
+            st = states.get(key)
+            title = (src.name if src else None) or (st.title if st else None)
+            feeds.append(OpmlFeed(url=key, title=title, html_url=st.site_link if st else None))
+        groups.append((cat.name, feeds))
+    return render_opml(settings.site.title, groups)
+
+
+def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: PublishReport) -> None:
+    jekyll = settings.config.jekyll
+    if jekyll is None or settings.jekyll_dir is None:
+        return
+    site = settings.site
+    text = render_jekyll(
+        post,
+        category_slug=cat.slug,
+        tags=cat.tags,
+        back_label=cat.tags[0] if cat.tags else cat.name,
+        site_url=site.url,
+        timezone=site.timezone,
+        language=site.language,
+        layout=jekyll.layout,
+        attribution=post.source_title if jekyll.attribution else None,
+    )
+    report.write(settings.jekyll_dir / "_posts" / jekyll_filename(post, site.timezone), text.encode("utf-8"))

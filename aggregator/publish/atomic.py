@@ -10,11 +10,15 @@ Last-Modified / ETag a static server derives from it) stays put and readers see 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_if_changed"]
+__all__ = ["SyncBatch", "write_if_changed"]
 
 
 def _read_umask() -> int:
@@ -38,12 +42,81 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+class SyncBatch:
+    """Makes many writes durable at once instead of one fsync pair per file.
+
+    Publishing a large site writes thousands of pages; an fsync of each file and of its
+    directory costs about a millisecond apiece, ten times the write itself. Files written
+    with a batch skip both; `commit()` then flushes each file system they live on with one
+    `syncfs(2)` (on Linux; elsewhere it fsyncs each file and directory). Until `commit()`
+    returns the new files are atomic (never half-written under their name) but not yet
+    durable: commit before recording anywhere that they were written.
+    """
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+
+    def commit(self) -> None:
+        if not self.files:
+            return
+        dirs = sorted({p.parent for p in self.files})
+        devices: dict[int, Path] = {}
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                devices.setdefault(d.stat().st_dev, d)
+        if not all(_syncfs(d) for d in devices.values()):
+            for p in self.files:
+                _fsync_path(p)
+            for d in dirs:
+                _fsync_dir(d)
+        self.files.clear()
+
+
+def _syncfs(directory: Path) -> bool:
+    """syncfs(2) on the file system holding `directory`; False where there is none."""
+    syncfs = _libc_syncfs()
+    if syncfs is None:
+        return False
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return syncfs(fd) == 0
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def _fsync_path(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) -> bool:
     """Write `data` to `path` atomically unless the file already holds these bytes.
 
     Returns True when the file was (re)written, False when it was left untouched.
     Parent directories are created as needed. On any error the temporary file is removed
-    and the previous file, if any, is left as it was.
+    and the previous file, if any, is left as it was. With a `batch`, the file is made
+    durable by `batch.commit()` rather than by an fsync here.
     """
     path = Path(path)
     if _same_bytes(path, data):
@@ -55,7 +128,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if batch is None:
+                os.fsync(fh.fileno())
         # mkstemp creates the file 0600; published files must be readable like any other.
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
@@ -63,7 +137,10 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    if batch is None:
+        _fsync_dir(path.parent)
+    else:
+        batch.files.append(path)
     return True
 
 

@@ -1,0 +1,277 @@
+"""OPML in and out: the sources by category as OPML 2.0, and OPML files merged into feeds.yaml.
+
+Export is what readers import (and what `opml.xml` publishes): one outline per category,
+a `type="rss"` outline per source with `xmlUrl`/`htmlUrl`. No `dateCreated`: the same
+sources give the same bytes, so the published file only changes when the sources do.
+
+Import takes OPML as readers really write it: Miniflux and FreshRSS nest feed outlines
+in category outlines (RSSOwl nests folders in folders: the innermost names the category),
+Inoreader-style files put a `category="/Tech,/News"` attribute on flat outlines, and some
+exporters leave a bare `&` in an attribute, so parsing recovers what it can. The config is
+edited with ruamel.yaml's round-trip mode, so the user's comments, order and quoting stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lxml import etree
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from ..config import slugify
+
+__all__ = [
+    "DEFAULT_CATEGORY",
+    "ImportReport",
+    "OpmlError",
+    "OpmlFeed",
+    "merge_into_config",
+    "parse_opml",
+    "render_opml",
+    "write_config_text",
+]
+
+DEFAULT_CATEGORY = "Imported"
+# `&` that starts no entity: invalid XML, yet common in exported feed URLs (`?a=1&b=2`).
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z][A-Za-z0-9._-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
+# Outline types that are not feeds we can poll (FreshRSS web scraping, dynamic OPML, links).
+_NOT_FEEDS = {"html+xpath", "xml+xpath", "json+dotnotation", "html+xpath+json+dotnotation", "link", "include"}
+
+
+class OpmlError(Exception):
+    """The file is not OPML we can read."""
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    url: str
+    title: str | None = None
+    html_url: str | None = None
+    category: str | None = None
+
+
+# ------------------------------------------------------------------------------ export
+
+
+def render_opml(title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]]) -> bytes:
+    """OPML 2.0: one outline per category holding its feeds, in config order."""
+    root = etree.Element("opml", version="2.0")
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = title
+    etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+    body = etree.SubElement(root, "body")
+    for name, feeds in categories:
+        folder = etree.SubElement(body, "outline", text=name, title=name)
+        for feed in feeds:
+            label = feed.title or feed.url
+            attrs = {"type": "rss", "text": label, "title": label, "xmlUrl": feed.url}
+            if feed.html_url:
+                attrs["htmlUrl"] = feed.html_url
+            etree.SubElement(folder, "outline", attrs)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# ------------------------------------------------------------------------------ import
+
+
+def _attr(el: etree._Element, name: str) -> str | None:
+    """An attribute by name, whatever its case (`xmlUrl`, `xmlurl`, `XMLURL` all occur)."""
+    wanted = name.lower()
+    for key, value in el.attrib.items():
+        if isinstance(key, str) and key.lower() == wanted:
+            value = " ".join(value.split())
+            return value or None
+    return None
+
+
+def _category_attr(value: str | None) -> str | None:
+    """OPML 2.0 `category`: comma-separated, slash-delimited; the first one's last step."""
+    for part in (value or "").split(","):
+        steps = [s.strip() for s in part.split("/") if s.strip()]
+        if steps:
+            return steps[-1]
+    return None
+
+
+def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
+    """Every feed outline with the category it sits in; raises OpmlError naming `origin`."""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    if b"\x00" not in data[:4]:  # not UTF-16/32: a lone `&` is a byte we can fix in place
+        data = _BARE_AMPERSAND.sub(b"&amp;", data)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError) as e:
+        raise OpmlError(f"{origin}: not XML: {e}") from None
+    if root is None or not isinstance(root.tag, str) or etree.QName(root).localname.lower() != "opml":
+        raise OpmlError(f"{origin}: not an OPML file (no <opml> root element)")
+    body = next((el for el in root if isinstance(el.tag, str) and el.tag.lower() == "body"), None)
+    if body is None:
+        raise OpmlError(f"{origin}: OPML file has no <body>")
+    out: list[OpmlFeed] = []
+
+    def walk(parent: etree._Element, folder: str | None) -> None:
+        for el in parent:
+            if not isinstance(el.tag, str) or el.tag.lower() != "outline":
+                continue
+            url = _attr(el, "xmlUrl")
+            if url:
+                kind = (_attr(el, "type") or "rss").lower()
+                if kind in _NOT_FEEDS:
+                    continue
+                out.append(
+                    OpmlFeed(
+                        url=url,
+                        title=_attr(el, "title") or _attr(el, "text"),
+                        html_url=_attr(el, "htmlUrl"),
+                        category=folder or _category_attr(_attr(el, "category")),
+                    )
+                )
+            else:
+                walk(el, _attr(el, "text") or _attr(el, "title") or folder)
+
+    walk(body, None)
+    return out
+
+
+@dataclass
+class ImportReport:
+    added: list[tuple[str, str]] = field(default_factory=list)  # (url, category name)
+    present: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (url, why)
+    new_categories: list[str] = field(default_factory=list)
+
+
+def _yaml() -> YAML:
+    y = YAML()  # round-trip: comments, key order, flow style and quotes survive
+    y.preserve_quotes = True
+    y.width = 4096  # never re-wrap a user's long lines
+    return y
+
+
+def _is_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
+
+
+def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None = None) -> tuple[str, ImportReport]:
+    """`text` (a feeds.yaml) with the feeds added to their categories, and what was done.
+
+    `category` puts every feed in that one category; otherwise each goes to the category its
+    OPML outline names, or `Imported`. A category is matched by name or slug, else appended.
+    A feed already listed in its category is left alone (importing twice changes nothing).
+    """
+    try:
+        data, indent, block_seq_indent = load_yaml_guess_indent(text)
+    except YAMLError as e:
+        raise OpmlError(f"cannot read the config as YAML: {e}") from None
+    if not isinstance(data, CommentedMap):
+        raise OpmlError("the config is not a YAML mapping")
+    y = _yaml()
+    offset = block_seq_indent if block_seq_indent is not None else 0
+    y.indent(mapping=_mapping_indent(text), sequence=max(indent or 2, offset + 2), offset=offset)
+
+    cats = data.get("categories")
+    if cats is None:
+        cats = CommentedSeq()
+        data["categories"] = cats
+    if not isinstance(cats, list):
+        raise OpmlError("the config's `categories` is not a list")
+    report = ImportReport()
+    for feed in feeds:
+        url = feed.url.strip()
+        if not _is_http(url):
+            report.skipped.append((url, "not an absolute http(s) URL"))
+            continue
+        name = " ".join((category or feed.category or DEFAULT_CATEGORY).split()) or DEFAULT_CATEGORY
+        target = _find_category(cats, name)
+        if target is None:
+            target = CommentedMap([("name", name), ("sources", CommentedSeq())])
+            cats.append(target)
+            report.new_categories.append(name)
+        sources = target.get("sources")
+        if sources is None:
+            sources = CommentedSeq()
+            target["sources"] = sources
+        if any(isinstance(s, dict) and str(s.get("url", "")).strip() == url for s in sources):
+            report.present.append((url, str(target.get("name"))))
+            continue
+        entry = CommentedMap([("url", url)])
+        if feed.title:
+            entry["name"] = feed.title
+        if sources:
+            _move_trailing_comment(sources[-1], entry)
+        sources.append(entry)
+        report.added.append((url, str(target.get("name"))))
+    buf = io.StringIO()
+    y.dump(data, buf)
+    return buf.getvalue(), report
+
+
+def _mapping_indent(text: str) -> int:
+    """How far the file indents a nested mapping (`site:` then `  title:`); 2 if it never does."""
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for above, line in zip(lines, lines[1:], strict=False):
+        if not above.startswith((" ", "-")) and above.rstrip().endswith(":"):
+            stripped = line.lstrip()
+            if line.startswith(" ") and not stripped.startswith("- "):
+                return len(line) - len(stripped)
+    return 2
+
+
+def _move_trailing_comment(previous: object, entry: CommentedMap) -> None:
+    """Blank lines and comments after the last list item belong before whatever follows the
+    list: keep them after the item appended to it rather than between the two items."""
+    node = previous
+    slots = []
+    while isinstance(node, CommentedMap) and node:
+        key = list(node.keys())[-1]
+        slots.append((node, key))
+        node = node[key]
+        if isinstance(node, CommentedSeq) and node:
+            node = node[-1]
+    for holder, key in reversed(slots):
+        item = holder.ca.items.get(key)
+        if item and len(item) > 2 and item[2] is not None:
+            token = item[2]
+            item[2] = None
+            entry.ca.items[list(entry.keys())[-1]] = [None, None, token, None]
+            return
+
+
+def _find_category(cats: list, name: str) -> CommentedMap | None:
+    slug = slugify(name)
+    for cat in cats:
+        if not isinstance(cat, dict):
+            continue
+        cat_name = " ".join(str(cat.get("name", "")).split())
+        if cat_name == name or (cat.get("slug") or slugify(cat_name)) == slug:
+            return cat
+    return None
+
+
+def write_config_text(path: Path, text: str) -> None:
+    """Replace the config atomically, keeping its permissions (it may hold API keys)."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise

@@ -1,0 +1,240 @@
+"""OPML: `aggregator export-opml` (and the published opml.xml), and `aggregator import-opml`
+of files shaped as Miniflux, FreshRSS, Inoreader and RSSOwl write them, into a feeds.yaml
+whose comments and layout must survive."""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from aggregator.config import load_config
+from aggregator.publish.opml import OpmlError, OpmlFeed, merge_into_config, parse_opml
+
+from .conftest import ROOT, run_cli
+
+# As Miniflux 2.x exports: categories sorted, four-space indent, explicit closing tags.
+MINIFLUX = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+    <head>
+        <title>Miniflux</title>
+        <dateCreated>Sat, 01 Mar 2025 10:00:00 UTC</dateCreated>
+    </head>
+    <body>
+        <outline text="Python">
+            <outline title="Real Python" text="Real Python" xmlUrl="https://realpython.com/atom.xml" htmlUrl="https://realpython.com/" description=""></outline>
+            <outline title="PSF News" text="PSF News" xmlUrl="https://pyfound.blogspot.com/feeds/posts/default" htmlUrl="https://pyfound.blogspot.com/" description=""></outline>
+        </outline>
+        <outline text="财经">
+            <outline title="华尔街见闻" text="华尔街见闻" xmlUrl="https://wallstreetcn.com/rss.xml" htmlUrl="https://wallstreetcn.com/" description="全球财经"></outline>
+            <outline title="中国新闻网·财经" text="中国新闻网·财经" xmlUrl="https://www.chinanews.com.cn/rss/finance.xml" htmlUrl="https://www.chinanews.com.cn/" description=""></outline>
+        </outline>
+    </body>
+</opml>
+"""  # noqa: E501
+
+# As FreshRSS exports (libopml): tabs, `text` only, frss: extensions, a scraped (non-feed) source.
+FRESHRSS = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+\t<head>
+\t\t<title>FreshRSS</title>
+\t\t<dateCreated>Sat, 01 Mar 2025 10:00:00</dateCreated>
+\t</head>
+\t<body>
+\t\t<outline text="Uncategorized">
+\t\t\t<outline text="LWN.net" type="rss" xmlUrl="https://lwn.net/headlines/rss" htmlUrl="https://lwn.net/" description="LWN &amp; friends"/>
+\t\t</outline>
+\t\t<outline text="科技 Tech">
+\t\t\t<outline xmlns:frss="https://freshrss.org/opml" text="Ars Technica" type="rss" xmlUrl="https://feeds.arstechnica.com/arstechnica/index" htmlUrl="https://arstechnica.com/" description="" frss:cssFullContent="article" frss:priority="main"/>
+\t\t\t<outline xmlns:frss="https://freshrss.org/opml" text="Scraped page" type="HTML+XPath" xmlUrl="https://example.net/page.html" htmlUrl="https://example.net/page.html" frss:xPathItem="//article"/>
+\t\t\t<outline text="Old feed" type="rss" xmlUrl="feed://old.example/rss" htmlUrl=""/>
+\t\t</outline>
+\t</body>
+</opml>
+"""  # noqa: E501
+
+# Flat outlines with OPML 2.0 `category` attributes (Inoreader, The Old Reader), lower-case
+# attribute names and a bare `&` (seen in the wild), and RSSOwl-style folders in folders.
+CATEGORY_ATTRS = """\
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<opml version="1.0">
+  <head><title>subscriptions</title></head>
+  <body>
+    <outline text="Hacker News" type="rss" xmlurl="https://hnrss.org/frontpage" category="/Technology,/News"/>
+    <outline title="Caf\xe9 blog" type="rss" xmlUrl="https://cafe.example/feed?a=1&b=2" category="/Food/Blogs"/>
+    <outline text="No category" type="rss" xmlUrl="https://plain.example/rss"/>
+    <outline text="My Feeds">
+      <outline text="Deep folder">
+        <outline type="rss" title="Nested" xmlUrl="https://nested.example/atom"/>
+      </outline>
+    </outline>
+  </body>
+</opml>
+""".encode("latin-1")
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    """A copy of the shipped feeds.yaml, comments and all."""
+    cfg = tmp_path / "feeds.yaml"
+    shutil.copy(ROOT / "feeds.yaml", cfg)
+    return cfg
+
+
+def only_additions(before: str, after: str) -> list[str]:
+    """The lines added; fails if any line of `before` was changed or removed."""
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    removed = [d for d in diff if d.startswith("- ")]
+    assert removed == [], "lines changed or lost:\n" + "\n".join(removed)
+    return [d[2:] for d in diff if d.startswith("+ ")]
+
+
+def test_parse_nested_category_attributes_and_broken_xml():
+    assert parse_opml(MINIFLUX.encode())[2] == OpmlFeed(
+        "https://wallstreetcn.com/rss.xml", "华尔街见闻", "https://wallstreetcn.com/", "财经"
+    )
+    fresh = parse_opml(FRESHRSS.encode())
+    assert [(f.url, f.category) for f in fresh] == [
+        ("https://lwn.net/headlines/rss", "Uncategorized"),
+        ("https://feeds.arstechnica.com/arstechnica/index", "科技 Tech"),
+        ("feed://old.example/rss", "科技 Tech"),
+    ]  # the HTML+XPath scraper is not a feed
+    flat = parse_opml(CATEGORY_ATTRS)
+    assert [(f.url, f.title, f.category) for f in flat] == [
+        ("https://hnrss.org/frontpage", "Hacker News", "Technology"),
+        ("https://cafe.example/feed?a=1&b=2", "Café blog", "Blogs"),
+        ("https://plain.example/rss", "No category", None),
+        ("https://nested.example/atom", "Nested", "Deep folder"),
+    ]
+    with pytest.raises(OpmlError, match="x.opml: not an OPML file"):
+        parse_opml(b"<rss version='2.0'><channel/></rss>", "x.opml")
+    with pytest.raises(OpmlError, match="not an OPML file|not XML"):
+        parse_opml(b"\x89PNG garbage", "y.opml")
+    with pytest.raises(OpmlError, match="no <body>"):
+        parse_opml(b"<opml version='2.0'><head/></opml>")
+
+
+def test_import_miniflux_keeps_comments_and_layout(config):
+    before = config.read_text(encoding="utf-8")
+    opml = config.parent / "miniflux.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    result = run_cli("--config", str(config), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 feeds in" in result.stdout and "2 added, 2 already present, 0 skipped" in result.stdout
+    after = config.read_text(encoding="utf-8")
+    added = only_additions(before, after)
+    assert added == [
+        "      - url: https://wallstreetcn.com/rss.xml",
+        "        name: 华尔街见闻",
+        "      - url: https://realpython.com/atom.xml",
+        "        name: Real Python",
+    ]
+    # Each went into the matching category, right after its last source.
+    assert after.index("https://wallstreetcn.com/rss.xml") < after.index("  - name: Technology")
+    assert after.index("https://realpython.com/atom.xml") > after.index("  - name: Python")
+    settings = load_config(config)
+    python = next(c for c in settings.categories if c.name == "Python")
+    assert "https://realpython.com/atom.xml" in python.source_keys
+    again = run_cli("--config", str(config), "import-opml", str(opml))
+    assert "0 added, 4 already present" in again.stdout and config.read_text(encoding="utf-8") == after
+
+
+def test_import_freshrss_with_new_categories_and_skips(config):
+    before = config.read_text(encoding="utf-8")
+    opml = config.parent / "freshrss.opml"
+    opml.write_text(FRESHRSS, encoding="utf-8")
+    result = run_cli("--config", str(config), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped   feed://old.example/rss: not an absolute http(s) URL" in result.stdout
+    assert "new categories: Uncategorized, 科技 Tech" in result.stdout
+    only_additions(before, config.read_text(encoding="utf-8"))
+    check = run_cli("--config", str(config), "check")
+    assert check.returncode == 0, check.stderr
+    cats = {c.name: c for c in load_config(config).categories}
+    assert cats["科技 Tech"].source_keys == ("https://feeds.arstechnica.com/arstechnica/index",)
+    assert cats["科技 Tech"].slug == "keji-tech"
+    assert cats["Uncategorized"].source_keys == ("https://lwn.net/headlines/rss",)
+
+
+def test_import_into_one_named_category(config):
+    opml = config.parent / "subs.opml"
+    opml.write_bytes(CATEGORY_ATTRS)
+    result = run_cli("--config", str(config), "import-opml", str(opml), "--category", "Reading list")
+    assert result.returncode == 0, result.stdout + result.stderr
+    cats = {c.name: c for c in load_config(config).categories}
+    assert len(cats["Reading list"].source_keys) == 4
+    assert "https://cafe.example/feed?a=1&b=2" in cats["Reading list"].source_keys
+
+
+def test_import_by_category_attribute_and_default(config):
+    opml = config.parent / "subs.opml"
+    opml.write_bytes(CATEGORY_ATTRS)
+    assert run_cli("--config", str(config), "import-opml", str(opml)).returncode == 0
+    cats = {c.name: c for c in load_config(config).categories}
+    assert "https://hnrss.org/frontpage" in cats["Technology"].source_keys  # matched the existing one
+    assert cats["Imported"].source_keys == ("https://plain.example/rss",)
+    assert cats["Blogs"].source_keys == ("https://cafe.example/feed?a=1&b=2",)
+    assert cats["Deep folder"].source_keys == ("https://nested.example/atom",)
+
+
+def test_import_errors(config, tmp_path):
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<html><body>not opml</body></html>", encoding="utf-8")
+    before = config.read_text(encoding="utf-8")
+    result = run_cli("--config", str(config), "import-opml", str(bad))
+    assert result.returncode == 2 and f"{bad}: not an OPML file" in result.stderr
+    missing = run_cli("--config", str(config), "import-opml", str(tmp_path / "nope.opml"))
+    assert missing.returncode == 2 and "nope.opml" in missing.stderr
+    assert config.read_text(encoding="utf-8") == before
+
+
+def test_import_keeps_file_mode_and_creates_categories_list(tmp_path):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("# my site\nsite:\n  title: T  # the title\n  url: https://t.example/\n", encoding="utf-8")
+    cfg.chmod(0o600)
+    opml = tmp_path / "a.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stderr
+    text = cfg.read_text(encoding="utf-8")
+    assert text.startswith("# my site\nsite:\n  title: T  # the title\n")
+    assert cfg.stat().st_mode & 0o777 == 0o600
+    assert [c.name for c in load_config(cfg).categories] == ["Python", "财经"]
+
+
+def test_export_to_stdout_and_file_and_published(tmp_path, corpus_server):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: 导出 & co\n  url: https://x.example/\ncategories:\n"
+        f"  - name: 甘肃\n    sources:\n      - url: {corpus_server.base}zh/gansu-economy.atom\n"
+        f"      - url: {corpus_server.base}zh/zhangye-daily.gbk.rss\n        name: 张掖日报\n"
+        "  - name: Empty\n",
+        encoding="utf-8",
+    )
+    before_fetch = run_cli("--config", str(cfg), "export-opml")
+    assert before_fetch.returncode == 0, before_fetch.stderr
+    assert not (tmp_path / "aggregator.db").exists()  # export does not create a database
+    doc = etree.fromstring(before_fetch.stdout.encode())
+    assert doc.findtext("head/title") == "导出 & co"
+    folders = doc.findall("body/outline")
+    assert [f.get("text") for f in folders] == ["甘肃", "Empty"]
+    feeds = folders[0].findall("outline")
+    assert [(f.get("type"), f.get("text"), f.get("xmlUrl")) for f in feeds] == [
+        ("rss", f"{corpus_server.base}zh/gansu-economy.atom", f"{corpus_server.base}zh/gansu-economy.atom"),
+        ("rss", "张掖日报", f"{corpus_server.base}zh/zhangye-daily.gbk.rss"),
+    ]
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    out = tmp_path / "subs.opml"
+    written = run_cli("--config", str(cfg), "export-opml", str(out))
+    assert written.returncode == 0 and "2 sources in 2 categories" in written.stdout
+    feeds = etree.parse(str(out)).getroot().findall("body/outline/outline")
+    assert feeds[0].get("text") == "甘肃日报·经济" and feeds[0].get("htmlUrl") == "https://example.cn/gansu/economy/"
+    assert (tmp_path / "public" / "opml.xml").read_bytes() == out.read_bytes()
+    # What we export, readers import: and so do we, finding everything already there.
+    merged, report = merge_into_config(cfg.read_text(encoding="utf-8"), parse_opml(out.read_bytes()))
+    assert report.added == [] and len(report.present) == 2

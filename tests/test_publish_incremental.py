@@ -1,0 +1,266 @@
+"""Publishing costs little when little changed: a category whose posts did not change is not
+regenerated, post pages are rendered only for new or changed posts, and publishing twice
+writes nothing. Real HTTP (pytest-httpserver), real SQLite, the real `aggregator` command."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from aggregator.config import load_config
+from aggregator.publish import publish
+from aggregator.store import Store
+
+from .conftest import CORPUS, run_cli
+
+ATOM = (CORPUS / "zh" / "gansu-economy.atom").read_text(encoding="utf-8")
+RSS = (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
+
+CONFIG = """\
+site:
+  title: Incremental
+  url: https://news.example.org/
+  language: zh-CN
+  timezone: Asia/Shanghai
+  posts_per_page: 1
+categories:
+  - name: 甘肃经济
+    slug: economy
+    sources:
+      - url: {atom}
+  - name: 张掖日报
+    slug: zhangye
+    sources:
+      - url: {rss}
+jekyll:
+  dir: jekyll
+"""
+
+NEW_ENTRY = """<entry>
+<title>新的一条</title>
+<id>https://example.cn/gansu/economy/2022/02/11/003.html</id>
+<link rel="alternate" href="https://example.cn/gansu/economy/2022/02/11/003.html"/>
+<published>2022-02-11T09:00:00+08:00</published>
+<updated>2022-02-11T09:00:00+08:00</updated>
+<content type="html">&lt;p&gt;新内容&lt;/p&gt;</content>
+</entry>
+"""
+
+
+def files(*folders: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(folders[0].parent)): p.stat().st_mtime_ns
+        for folder in folders
+        if folder.exists()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def changed(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    return {k for k in after if before.get(k) != after[k]} | {k for k in before if k not in after}
+
+
+@pytest.fixture
+def site(tmp_path: Path, httpserver: HTTPServer):
+    """Two categories, each fed by one source; `serve(atom_text)` changes the first feed."""
+    state = {"atom": ATOM}
+
+    def atom_handler(request):
+        from werkzeug import Response
+
+        return Response(state["atom"].encode("utf-8"), content_type="application/atom+xml")
+
+    httpserver.expect_request("/economy.atom").respond_with_handler(atom_handler)
+    httpserver.expect_request("/zhangye.rss").respond_with_data(RSS, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        CONFIG.format(atom=httpserver.url_for("/economy.atom"), rss=httpserver.url_for("/zhangye.rss")),
+        encoding="utf-8",
+    )
+
+    def serve(text: str) -> None:
+        state["atom"] = text
+
+    return cfg, serve
+
+
+def test_publish_twice_writes_nothing_the_second_time(site):
+    cfg, _ = site
+    root = cfg.parent
+    first = run_cli("--config", str(cfg), "fetch")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = files(root / "public", root / "jekyll")
+    assert len(before) > 20 and "public/index.html" in before and "public/opml.xml" in before
+    for _ in range(2):
+        again = run_cli("--config", str(cfg), "publish")
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith("0 files written"), again.stdout
+        assert files(root / "public", root / "jekyll") == before
+    refetch = run_cli("--config", str(cfg), "fetch")
+    assert "0 files written" in refetch.stdout
+    assert files(root / "public", root / "jekyll") == before
+
+
+def test_publish_restores_deleted_outputs(site):
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    post_page = next((root / "public" / "posts").rglob("*.html"))
+    text = post_page.read_bytes()
+    post_page.unlink()
+    (root / "public" / "category" / "economy.html").unlink()
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.stdout.startswith("2 files written"), result.stdout
+    assert post_page.read_bytes() == text
+
+
+def test_only_the_changed_category_is_regenerated(site):
+    cfg, serve = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    before = files(root / "public", root / "jekyll")
+    serve(ATOM.replace("<entry>", NEW_ENTRY + "<entry>", 1))
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0 and "1 new posts" in result.stdout, result.stdout
+    after = files(root / "public", root / "jekyll")
+    new_page = {k for k in after if k.startswith("public/posts/") and k not in before}
+    assert len(new_page) == 1 and new_page.pop().startswith("public/posts/2022/02/")
+    new_jekyll = {k for k in after if k.startswith("jekyll/") and k not in before}
+    assert len(new_jekyll) == 1 and new_jekyll.pop().startswith("jekyll/_posts/2022-02-11-")
+    touched = changed(before, after) - {k for k in after if k not in before}
+    # One post per page: the new post shifts economy's pages 1-2 and adds a page 3.
+    assert touched == {
+        "public/category/economy.atom",
+        "public/category/economy.rss",
+        "public/category/economy.json",
+        "public/category/economy.html",
+        "public/category/economy/page/2.html",
+        "public/feed.atom",
+        "public/feed.rss",
+        "public/feed.json",
+        "public/index.html",
+    }
+    assert "public/category/economy/page/3.html" in after
+    assert not any("zhangye" in k for k in changed(before, after))
+
+
+def test_changed_post_gets_a_new_page_and_the_others_are_not_rendered(site):
+    cfg, serve = site
+    settings = load_config(cfg)
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    serve(ATOM.replace("酒泉市新能源产业持续壮大。", "酒泉市新能源产业持续壮大，再创新高。"))
+    assert "0 new posts" in run_cli("--config", str(cfg), "fetch").stdout
+    # The fetch above already published; publishing again in-process renders nothing.
+    with Store(settings.database) as store:
+        report = publish(settings, store)
+        assert report.categories == [] and report.written == [] and report.posts_rendered == 0
+    page = next(p for p in (cfg.parent / "public" / "posts").rglob("*.html") if "酒泉" in p.read_text("utf-8"))
+    assert "再创新高" in page.read_text("utf-8")
+    # Change it once more and publish in-process: exactly one post page is rendered.
+    serve(ATOM.replace("酒泉市新能源产业持续壮大。", "酒泉市新能源产业持续壮大！"))
+    from aggregator.fetch import Fetcher
+    from aggregator.pipeline import update_source
+
+    with Store(settings.database) as store:
+        outcome = update_source(settings.source(settings.categories[0].source_keys[0]), store, Fetcher())
+        assert outcome.updated == 1
+        report = publish(settings, store)
+        assert report.categories == ["economy"]
+        assert report.posts_rendered == 1
+        assert page in report.written
+        forced = publish(settings, store, force=True)
+        assert forced.posts_rendered == 5 and forced.written == []
+    assert "持续壮大！" in page.read_text("utf-8")
+
+
+def test_fewer_posts_remove_the_pages_past_the_end(site):
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    assert (root / "public" / "category" / "zhangye" / "page" / "3.html").is_file()
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("posts_per_page: 1", "posts_per_page: 2"), encoding="utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    assert (root / "public" / "category" / "zhangye" / "page" / "2.html").is_file()
+    assert not (root / "public" / "category" / "zhangye" / "page" / "3.html").exists()
+
+
+def test_a_database_from_before_revisions_is_migrated_and_fully_published(site):
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    con = sqlite3.connect(root / "aggregator.db")
+    with con:  # turn it into the foundation's schema: no revisions, no publish state
+        con.execute("DROP TABLE publish_state")
+        con.execute("DROP INDEX IF EXISTS idx_posts_source_revision")
+        con.execute("ALTER TABLE posts DROP COLUMN revision")
+        con.execute("ALTER TABLE sources DROP COLUMN revision")
+    con.close()
+    for p in (root / "public" / "posts").rglob("*.html"):
+        p.unlink()
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stderr
+    assert len(list((root / "public" / "posts").rglob("*.html"))) == 5  # every post page written again
+    con = sqlite3.connect(root / "aggregator.db")
+    assert {"revision"} <= {r[1] for r in con.execute("PRAGMA table_info(posts)")}
+    assert con.execute("SELECT count(*) FROM publish_state").fetchone()[0] == 3  # two categories and the site
+
+
+def test_store_revisions_move_only_with_post_changes(tmp_path):
+    from datetime import UTC, datetime
+
+    from aggregator.models import FeedInfo, Post, Source
+
+    src = Source(key="http://e.org/f", url="http://e.org/f", categories=("a",))
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def post(n: int, content: str = "x") -> Post:
+        return Post(
+            id=f"{n:016x}", source=src.key, guid=str(n), title=f"t{n}", link=None, published=t.replace(day=n),
+            updated=t.replace(day=n), content=content, content_hash=content, first_seen=t,
+        )  # fmt: skip
+
+    with Store(tmp_path / "db.sqlite") as store:
+        store.sync_sources([src])
+        assert store.category_revisions("a")[src.key][0] == 0
+        store.record_success(src.key, t, 200, info=FeedInfo(title="F"), posts=[post(1), post(2)])
+        rev1, digest1 = store.category_revisions("a")[src.key]
+        assert rev1 == 1
+        store.record_success(src.key, t, 200, info=FeedInfo(title="F"), posts=[post(1), post(2)])
+        assert store.category_revisions("a")[src.key] == (1, digest1)  # nothing changed
+        store.record_success(src.key, t, 200, info=FeedInfo(title="F"), posts=[post(1), post(2, "y"), post(3)])
+        assert store.category_revisions("a")[src.key][0] == 2
+        assert [p.id for p in store.posts_changed_since(src.key, 1, 10)] == [post(3).id, post(2).id]
+        assert [p.id for p in store.posts_changed_since(src.key, 0, 10)] == [post(3).id, post(2).id, post(1).id]
+        store.record_success(src.key, t, 200, info=FeedInfo(title="Renamed"), posts=[])
+        assert store.category_revisions("a")[src.key] != (2, digest1)  # a new name shows on pages
+        assert [p.id for p in store.posts_for_category("a", 1, 1)] == [post(2).id]
+        assert store.count_category_posts("a") == 3
+        assert store.post(post(2).id).content == "y" and store.post("nope") is None
+
+
+def test_changed_filter_rules_republish_only_that_category(site):
+    """Rules are applied to stored posts when the config changes; the next publish redoes the
+    categories whose published posts changed, and only those."""
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    atom = root / "public" / "category" / "economy.atom"
+    assert "酒泉" in atom.read_text("utf-8")
+    before = files(root / "public", root / "jekyll")
+    text = cfg.read_text("utf-8")
+    rule = "    slug: economy\n    exclude:\n      - title: 酒泉\n"
+    cfg.write_text(text.replace("    slug: economy\n", rule), "utf-8")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stderr
+    assert "酒泉" not in atom.read_text("utf-8") and "兰州新区" in atom.read_text("utf-8")
+    touched = changed(before, files(root / "public", root / "jekyll"))
+    assert "public/category/economy.atom" in touched and "public/feed.atom" in touched
+    assert not any("zhangye" in k for k in touched), touched
+    cfg.write_text(text, "utf-8")  # the rule removed: the post is published again
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert "酒泉" in atom.read_text("utf-8")

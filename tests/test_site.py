@@ -1,0 +1,270 @@
+"""The static site: page paths, what each page shows, escaping, language, feed
+autodiscovery, self-contained pages, pagination and template overrides."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urljoin
+
+import lxml.html
+import pytest
+
+from aggregator.config import load_config
+from aggregator.models import Author, Enclosure, FeedInfo, Post, Source
+from aggregator.publish import publish
+from aggregator.publish.feeds import permalink
+from aggregator.publish.site import strings_for
+from aggregator.store import Store
+
+from .conftest import run_cli
+
+SITE_URL = "https://finews.withounder.com/"
+
+ZH = """\
+site:
+  title: 财经新闻
+  url: https://finews.withounder.com
+  language: zh-CN
+  timezone: Asia/Shanghai
+  posts_per_page: 2
+categories:
+  - name: 张掖日报
+    tags: [张掖日报新闻]
+    sources:
+      - url: {base}zh/zhangye-daily.gbk.rss
+        name: 张掖日报
+  - name: 甘肃经济
+    slug: economy
+    sources:
+      - url: {base}zh/gansu-economy.atom
+"""
+
+
+@pytest.fixture(scope="module")
+def zh_site(tmp_path_factory, corpus_server) -> Path:
+    tmp = tmp_path_factory.mktemp("zh-site")
+    (tmp / "feeds.yaml").write_text(ZH.format(base=corpus_server.base), encoding="utf-8")
+    result = run_cli("--config", str(tmp / "feeds.yaml"), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp / "public"
+
+
+def html(path: Path) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring(path.read_bytes())
+
+
+def pages(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.html"))
+
+
+def test_the_pages_exist_where_promised(zh_site):
+    names = {str(p.relative_to(zh_site)) for p in pages(zh_site)}
+    assert {"index.html", "category/zhangyeribao.html", "category/economy.html"} <= names
+    assert "category/zhangyeribao/page/2.html" in names  # 3 posts, 2 a page
+    assert "category/economy/page/2.html" not in names  # 2 posts: one page
+    posts = sorted(n for n in names if n.startswith("posts/"))
+    assert len(posts) == 5 and all(n.startswith("posts/2022/02/") for n in posts)
+    assert (zh_site / "style.css").is_file() and (zh_site / "opml.xml").is_file()
+
+
+def test_post_page_path_is_the_feeds_permalink(zh_site):
+    import json
+
+    feed = json.loads((zh_site / "category" / "zhangyeribao.json").read_text(encoding="utf-8"))
+    item = next(i for i in feed["items"] if "源头活水" in i["title"])
+    post_id = item["id"].rsplit("/", 1)[1]
+    page = zh_site / "posts" / "2022" / "02" / f"{post_id}.html"
+    assert page.is_file()
+    when = datetime(2022, 2, 10, 2, 38, 21, tzinfo=UTC)
+    fake = Post(id=post_id, source="s", guid="g", title="t", link=None, published=when, updated=when)
+    assert permalink(SITE_URL, fake) == SITE_URL + str(page.relative_to(zh_site))
+
+
+def test_post_page_shows_source_original_local_date_and_links_back(zh_site):
+    page = next(p for p in (zh_site / "posts").rglob("*.html") if "源头活水" in p.read_text("utf-8"))
+    doc = html(page)
+    assert doc.findtext(".//h1") == "为高质量发展注入“源头活水”"
+    time = doc.find(".//article//time")
+    assert time.get("datetime") == "2022-02-10T10:38:21+08:00"  # Asia/Shanghai
+    assert time.text_content() == "2022-02-10 10:38 (UTC+08:00)"
+    meta = doc.find(".//article/header/p").text_content()
+    assert "来源" in meta and "张掖日报" in meta
+    assert "来源：张掖日报" in meta
+    assert doc.find(".//article/header/p//a").get("href") == "http://finews.zning.xyz/zhangyeribao/"
+    original = doc.find(".//a[@class='button']")
+    assert original.get("href") == "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202202102272218590"
+    assert "阅读原文" in original.text_content()
+    back = [(a.get("href"), a.text_content()) for a in doc.findall(".//nav[@class='back']/a")]
+    assert back == [("../../../category/zhangyeribao.html", "返回张掖日报"), ("../../../index.html", "首页")]
+    assert "人才支撑和智力保障" in doc.find(".//div[@class='content']").text_content()
+    alt = {(a.get("type"), a.get("href")) for a in doc.findall(".//head/link[@rel='alternate']")}
+    assert ("application/atom+xml", f"{SITE_URL}category/zhangyeribao.atom") in alt
+
+
+def test_every_page_is_self_contained_with_language_and_autodiscovery(zh_site):
+    for page in pages(zh_site):
+        doc = html(page)
+        where = page.relative_to(zh_site)
+        assert doc.get("lang") == "zh-CN", where
+        assert doc.find(".//head/meta[@name='viewport']") is not None, where
+        assert doc.findall(".//script") == [], where  # no scripts at all
+        for el in doc.iter():
+            if el.tag in ("link", "img", "iframe", "source", "video", "audio", "embed", "object"):
+                url = el.get("href") if el.tag == "link" else el.get("src") or el.get("data")
+                if el.tag == "link" and el.get("rel") in ("alternate", "canonical"):
+                    continue  # addresses for readers and crawlers, not loaded by the page
+                if el.getparent() is not None and any(a.get("class") == "content" for a in el.iterancestors()):
+                    continue  # the article's own media
+                assert url and not url.startswith(("http:", "https:", "//")), f"{where}: external {el.tag} {url}"
+        kinds = [a.get("type") for a in doc.findall(".//head/link[@rel='alternate']")]
+        assert kinds == ["application/atom+xml", "application/rss+xml", "application/feed+json"], where
+        for a in doc.findall(".//head/link[@rel='alternate']"):
+            assert a.get("href").startswith(SITE_URL), where
+        # every relative link leads to a file that exists
+        for a in doc.iter("a", "link"):
+            href = a.get("href") or ""
+            if href.startswith(("http:", "https:", "//", "data:", "#", "mailto:")) or not href:
+                continue
+            target = Path(urljoin(f"file://{page}", href).removeprefix("file://").split("#")[0])
+            assert target.is_file(), f"{where}: broken link {href}"
+
+
+def test_stylesheet_has_cjk_fonts_dark_mode_and_phone_layout(zh_site):
+    css = (zh_site / "style.css").read_text(encoding="utf-8")
+    for needle in ('"Noto Sans CJK SC"', '"PingFang SC"', '"Microsoft YaHei"', '"Noto Sans CJK TC"', ":lang(zh)"):
+        assert needle in css
+    assert "prefers-color-scheme: dark" in css and "color-scheme: light dark" in css
+    assert "@media (max-width" in css
+    assert "@import" not in css and "url(" not in css  # nothing fetched from elsewhere
+
+
+def test_index_lists_newest_posts_and_categories_with_feed_links(zh_site):
+    doc = html(zh_site / "index.html")
+    titles = [a.text_content() for a in doc.findall(".//section[@class='latest']//h3/a")]
+    assert titles == ["为高质量发展注入“源头活水”", "兰州新区2021年地区生产总值增长18.5%"]  # posts_per_page
+    cats = doc.findall(".//aside[@class='categories']/ul/li")
+    assert [li.find("a").text_content() for li in cats] == ["张掖日报", "甘肃经济"]
+    assert [a.get("href") for a in cats[1].findall(".//a[@class='pill']")] == [
+        "category/economy.atom",
+        "category/economy.rss",
+        "category/economy.json",
+    ]
+    assert "3 篇" in cats[0].text_content()
+
+
+def test_category_pages_paginate(zh_site):
+    first = html(zh_site / "category" / "zhangyeribao.html")
+    second = html(zh_site / "category" / "zhangyeribao" / "page" / "2.html")
+    assert len(first.findall(".//ol[@class='posts']/li")) == 2
+    assert len(second.findall(".//ol[@class='posts']/li")) == 1
+    assert first.find(".//a[@rel='next']").get("href") == "../category/zhangyeribao/page/2.html"
+    assert first.find(".//a[@rel='prev']") is None
+    assert second.find(".//a[@rel='prev']").get("href") == "../../../category/zhangyeribao.html"
+    assert "第 2 页，共 2 页" in second.find(".//nav[@class='pager']").text_content()
+    assert second.findtext(".//title") == "张掖日报 · 第 2 页，共 2 页 · 财经新闻"
+    assert second.find(".//link[@rel='canonical']").get("href") == f"{SITE_URL}category/zhangyeribao/page/2.html"
+
+
+HOSTILE = """\
+site:
+  title: "Site <b>&amp; co</b>"
+  url: https://e.example/
+  timezone: America/New_York
+categories:
+  - name: "A&B <i>x</i>"
+    slug: ab
+    sources:
+      - url: https://e.example/feed
+        name: "<script>alert('name')</script>"
+"""
+
+
+def test_everything_but_sanitized_content_is_escaped(tmp_path):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(HOSTILE, encoding="utf-8")
+    settings = load_config(cfg)
+    src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("ab",))
+    when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
+    post = Post(
+        id="00000000000000ff", source=src.key, guid="g", title="<script>alert(1)</script> & \"q\"",
+        link="https://e.example/a?x=1&y=\"2\"", published=when, updated=when,
+        content='<p>kept <b>bold</b> <a href="https://e.example/l">link</a></p>',
+        authors=(Author(name="<img src=x onerror=alert(2)>"),), tags=("<i>tag</i>",),
+        enclosures=(Enclosure("https://e.example/a.mp3", "audio/mpeg", 3), Enclosure("javascript:alert(3)")),
+        content_hash="h", first_seen=when,
+    )  # fmt: skip
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        store.record_success(src.key, when, 200, info=FeedInfo(title="t"), posts=[post])
+        publish(settings, store)
+    out = settings.output_dir
+    for page in pages(out):
+        doc = html(page)
+        assert doc.findall(".//script") == [] and doc.findall(".//i") == [], page
+        assert not [el for el in doc.iter() if any(k.startswith("on") for k in el.attrib)], page
+        assert doc.xpath("//img") == [], page
+    doc = html(out / "posts" / "2024" / "07" / "00000000000000ff.html")
+    assert doc.findtext(".//h1") == '<script>alert(1)</script> & "q"'
+    assert doc.findtext(".//title") == '<script>alert(1)</script> & "q" · Site <b>&amp; co</b>'
+    assert [b.text for b in doc.findall(".//div[@class='content']//b")] == ["bold"]  # content is markup
+    assert doc.find(".//a[@class='button']").get("href") == 'https://e.example/a?x=1&y="2"'
+    assert doc.find(".//time").text == "2024-07-01 23:04 (UTC-04:00)"  # the site's zone, not UTC
+    assert [a.get("href") for a in doc.findall(".//section[@class='attachments']//a")] == ["https://e.example/a.mp3"]
+    assert "<i>tag</i>" in doc.find(".//p[@class='tags']").text_content()
+    assert "By <img src=x onerror=alert(2)>" in doc.find(".//article/header/p").text_content()
+    assert "A&B <i>x</i>" in html(out / "index.html").find(".//aside").text_content()
+    assert doc.get("lang") == "en"
+    assert [a.text_content() for a in doc.findall(".//nav[@class='back']/a")] == ["Back to A&B <i>x</i>", "Home"]
+
+
+def test_words_follow_the_site_language():
+    assert strings_for("zh-CN")["home"] == "首页"
+    assert strings_for("zh-TW")["home"] == strings_for("zh-Hant-HK")["home"] == "首頁"
+    assert strings_for("en-GB")["original"] == strings_for("fr")["original"] == "Read the original"
+
+
+def test_templates_folder_overrides_and_a_change_republishes(tmp_path, corpus_server):
+    cfg = tmp_path / "feeds.yaml"
+    (tmp_path / "theme").mkdir()
+    (tmp_path / "theme" / "post.html").write_text(
+        '{% extends "base.html" %}{% block main %}<h1 class="custom">{{ post.title }}</h1>{% endblock %}',
+        encoding="utf-8",
+    )
+    text = ZH.format(base=corpus_server.base).replace("  posts_per_page: 2\n", "  templates: theme\n")
+    cfg.write_text(text, encoding="utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    post_pages = list((tmp_path / "public" / "posts").rglob("*.html"))
+    assert len(post_pages) == 5
+    assert all(html(p).find(".//h1[@class='custom']") is not None for p in post_pages)
+    assert html(tmp_path / "public" / "index.html").find(".//aside[@class='categories']") is not None  # built-in
+    (tmp_path / "theme" / "post.html").write_text(
+        '{% extends "base.html" %}{% block main %}<h1 class="changed">{{ post.title }}</h1>{% endblock %}',
+        encoding="utf-8",
+    )
+    again = run_cli("--config", str(cfg), "fetch")  # no new posts, but the template changed
+    assert again.returncode == 0 and "0 new posts" in again.stdout
+    assert all(html(p).find(".//h1[@class='changed']") is not None for p in post_pages)
+
+    cfg.write_text(text.replace("templates: theme", "templates: nowhere"), encoding="utf-8")
+    bad = run_cli("--config", str(cfg), "check")
+    assert bad.returncode == 2 and "site.templates: not a folder" in bad.stderr and "feeds.yaml:6: " in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{% extends 'base.html' %}{% block main %}\n{% if %}{% endblock %}", "theme/post.html:2: "),
+        ("{% extends 'base.html' %}{% block main %}{{ post.no_such_field }}{% endblock %}", "template post.html: "),
+    ],
+)
+def test_a_broken_template_is_a_clear_error(tmp_path, corpus_server, template, message):
+    cfg = tmp_path / "feeds.yaml"
+    (tmp_path / "theme").mkdir()
+    (tmp_path / "theme" / "post.html").write_text(template, encoding="utf-8")
+    cfg.write_text(ZH.format(base=corpus_server.base).replace("  posts_per_page: 2\n", "  templates: theme\n"))
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error: publishing failed: " in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "2 new" in result.stdout  # the posts were stored all the same
