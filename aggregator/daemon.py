@@ -411,39 +411,38 @@ class Daemon:
             self._wake_dispatcher(force=True)
 
     def _poll(self, source: Source) -> Outcome:
-        with source_context(source.key):
+        """Runs on a worker. Everything that follows from the outcome happens here, before the
+        future completes: whoever waits for the future (shutdown) then sees it all done."""
+        key = source.key
+        with source_context(key):
             started = time.monotonic()
             try:
-                return update_source(source, self.store, self.fetcher)
+                outcome = update_source(source, self.store, self.fetcher)
+            except Exception as e:  # update_source records feed errors itself; this is a bug
+                self.metrics.fetches.labels("error").inc()
+                log.exception("source %s: %s", key, e)
+                raise
             finally:
                 self.metrics.fetch_duration.observe(time.monotonic() - started)
+            self.metrics.fetches.labels(outcome.status).inc()
+            extra: dict[str, Any] = {"source": key, "outcome": outcome.status, "new": outcome.new}
+            if outcome.status == "error":
+                log.debug("source %s: error: %s", key, outcome.error, extra=extra)  # the pipeline logged it
+            else:
+                log.info(
+                    "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra
+                )
+            current = self.settings.source(key)
+            if outcome.changed:
+                self.publisher.add({*source.categories, *(current.categories if current else ())})
+            if current is not None and current.interval != source.interval and not self._stop.is_set():
+                self._reschedule(current)  # a reload re-timed it while this poll (old interval) ran
+            return outcome
 
     def _done(self, source: Source, fut: Future[Outcome]) -> None:
-        key = source.key
         with self._lock:
-            self._inflight.pop(key, None)
+            self._inflight.pop(source.key, None)
         self.metrics.in_flight.dec()
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self.metrics.fetches.labels("error").inc()
-            log.error("source %s: %s", key, exc, extra={"source": key})
-            return
-        outcome = fut.result()
-        self.metrics.fetches.labels(outcome.status).inc()
-        extra: dict[str, Any] = {"source": key, "outcome": outcome.status, "new": outcome.new}
-        if outcome.status == "error":
-            log.debug("source %s: error: %s", key, outcome.error, extra=extra)  # the pipeline logged it
-        else:
-            log.info(
-                "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra
-            )
-        current = self.settings.source(key)
-        if outcome.changed:
-            self.publisher.add({*source.categories, *(current.categories if current else ())})
-        if current is not None and current.interval != source.interval and not self._stop.is_set():
-            self._reschedule(current)  # a reload re-timed it while this poll (old interval) ran
 
     # -- publishing -------------------------------------------------------------------------
 
