@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
 import os
 import re
 import signal
@@ -130,7 +131,7 @@ def test_serve_command_answers_304(tmp_path, site):
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0"],
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0", "--log-format", "json"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -140,7 +141,7 @@ def test_serve_command_answers_304(tmp_path, site):
         assert proc.stderr is not None
         for line in proc.stderr:
             lines.append(line)
-            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", json.loads(line)["message"])  # JSON logs
             if m:
                 port = int(m.group(1))
                 break
