@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config
+from . import __version__, logs
+from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
 from .fetch import Fetcher
+from .lock import AlreadyRunning, InstanceLock
+from .models import Source
 from .pipeline import LEARN_AFTER, Outcome, update_source
 from .publish import SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
@@ -29,9 +33,19 @@ from .store import Store, StoreError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
+    logs.setup(logging.WARNING - 10 * verbose, fmt, file)
+
+
+def _service_logging(ctx: click.Context, log_format: str | None) -> None:
+    """Long-running commands log at info by default; `--log-format` may also follow them."""
+    fmt = log_format or ctx.obj["log_format"]
+    if fmt != ctx.obj["log_format"]:
+        _setup_logging(ctx.obj["verbose"], fmt, ctx.obj["log_file"])
+    if ctx.obj["verbose"] == 0:
+        logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is not news
 
 
 def _load(ctx: click.Context) -> Settings:
@@ -62,14 +76,31 @@ def _open_store(ctx: click.Context, settings: Settings) -> Store:
     help="Config file (default: $AGGREGATOR_CONFIG, else ./feeds.yaml).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    envvar="AGGREGATOR_LOG_FORMAT",
+    show_default=True,
+    help="Log lines as text or as JSON objects, one per line (env: AGGREGATOR_LOG_FORMAT).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="AGGREGATOR_LOG_FILE",
+    help="Log to this file instead of stderr; reopened after logrotate moves it (env: AGGREGATOR_LOG_FILE).",
+)
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, verbose: int) -> None:
+def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, log_file: str | None) -> None:
     """Poll RSS/Atom/JSON feeds and republish them per category."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose
-    _setup_logging(verbose)
+    ctx.obj["log_format"] = log_format
+    ctx.obj["log_file"] = log_file
+    _setup_logging(verbose, log_format, log_file)
 
 
 @main.command()
@@ -104,12 +135,17 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         store.sync_sources(settings.sources)
         fetcher = Fetcher(per_host=settings.site.per_host)
         outcomes: list[Outcome] = []
-        with ThreadPoolExecutor(max_workers=settings.site.workers) as pool:
-            futures = [pool.submit(update_source, s, store, fetcher) for s in sources]
+        with (
+            _FetchProgress(out, len(sources)) as progress,
+            ThreadPoolExecutor(max_workers=settings.site.workers) as pool,
+        ):
+            futures = [pool.submit(_update_one, s, store, fetcher) for s in sources]
+            for fut in futures:
+                fut.add_done_callback(progress.done)
             for fut in futures:
                 o = fut.result()
                 outcomes.append(o)
-                out.print(_outcome_line(o), markup=False)
+                progress.console.print(_outcome_line(o), markup=False)
         fetcher.close()
         try:
             report = publish(settings, store)
@@ -128,6 +164,53 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         markup=False,
     )
     ctx.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _update_one(source: Source, store: Store, fetcher: Fetcher) -> Outcome:
+    with logs.source_context(source.key):
+        return update_source(source, store, fetcher)
+
+
+class _FetchProgress:
+    """A rich progress bar (sources done / failed) while `fetch` runs, on a terminal only.
+
+    The per-source lines and the summary are printed exactly as without it (above the
+    bar), so scripts that read `fetch`'s output see the same lines either way, and when
+    stdout is not a terminal there is no bar at all.
+    """
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._failed = 0
+        if console.is_terminal and total:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("fetching"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("sources · [red]{task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,  # the final counts stay on screen above the summary
+            )
+            self._task = self._progress.add_task("fetch", total=total, failed=0)
+
+    def done(self, fut: Future[Outcome]) -> None:
+        if self._progress is None:
+            return
+        failed = fut.cancelled() or fut.exception() is not None or fut.result().status in ("error", "gone")
+        self._failed += failed
+        self._progress.update(self._task, advance=1, failed=self._failed)
+
+    def __enter__(self) -> _FetchProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 def _outcome_line(o: Outcome) -> str:
@@ -218,18 +301,68 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
     )
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+_host = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+_port = click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free)."
+)
+_log_format = click.option(
+    "--log-format", "log_format", type=click.Choice(logs.FORMATS), default=None, help="Same as the global option."
+)
+
+
 @main.command()
+@click.option("--serve", is_flag=True, help="Also serve the output directory, /healthz and /metrics over HTTP.")
+@_host
+@_port
+@click.option(
+    "--grace",
+    default="10s",
+    show_default=True,
+    callback=_duration,
+    help="On SIGTERM/SIGINT, how long polls in flight may take to finish before they are abandoned.",
+)
+@_log_format
 @click.pass_context
-def run(ctx: click.Context) -> None:
-    """The daemon: poll each source at its interval and publish what changed."""
+def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log_format: str | None) -> None:
+    """The daemon: poll each source at its interval and publish what changed.
+
+    SIGHUP, or saving a changed config file, reloads the config; SIGTERM/SIGINT stop it
+    (exit 0). Exit 1 when another daemon already runs on the same database.
+    """
     from .daemon import Daemon
 
-    if ctx.obj["verbose"] == 0:
-        logging.getLogger().setLevel(logging.INFO)
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    _service_logging(ctx, log_format)
     settings = _load(ctx)
-    with _open_store(ctx, settings) as store:
-        code = Daemon(settings, store).run()
+    lock = InstanceLock(settings.database)
+    try:
+        lock.acquire()
+    except AlreadyRunning as e:
+        click.echo(f"error: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+    try:
+        with _open_store(ctx, settings) as store:
+            try:
+                daemon = Daemon(settings, store, grace=grace, serve=(host, port) if serve else None)
+            except OSError as e:  # the port is taken, or the address is not ours
+                click.echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
+                ctx.exit(EXIT_FAILED)
+            code = daemon.run()
+    finally:
+        lock.release()
+    if daemon.abandoned:
+        # Abandoned polls hold threads the interpreter would join at exit (up to their
+        # timeout). Everything is committed and closed, so leave without waiting for them.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     ctx.exit(code)
 
 
@@ -265,6 +398,69 @@ def prune_cmd(ctx: click.Context) -> None:
                 click.echo(f"  - {title}")
     kept = f"; kept {protected} as their category's newest" if protected else ""
     click.echo(f"removed {removed} posts from {len(limited)} sources with limits{kept}")
+
+
+@main.command()
+@_host
+@_port
+@_log_format
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> None:
+    """Serve the output directory over HTTP (feeds with their media types, ETag/304, gzip).
+
+    Runs until SIGTERM/SIGINT; `run --serve` does this and polls in one process.
+    """
+    from .serve import Server, StaticApp, static_routes
+
+    _service_logging(ctx, log_format)
+    settings = _load(ctx)
+    root = settings.output_dir
+    try:
+        server = Server(StaticApp(lambda: root, static_routes(lambda: root)), host, port)
+    except OSError as e:
+        click.echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+    # Block the stop signals before any thread starts (threads inherit the mask) and take
+    # them synchronously here: no handler runs in the middle of other code.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    server.start()
+    for url in server.urls:
+        logging.getLogger("aggregator.serve").info("serving %s from %s", url, root)
+    received = signal.sigwait(stop_signals)
+    logging.getLogger("aggregator.serve").info("received %s: stopping", signal.Signals(received).name)
+    server.stop()
+    logging.getLogger("aggregator.serve").info("stopped")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, path: Path) -> None:
+    """Copy the database to PATH, consistently, even while the daemon runs.
+
+    PATH may be a directory: the copy is then named after the database and the time.
+    Exit 0 when the copy is written and checked, 1 when it cannot be.
+    """
+    settings = _load(ctx)
+    if not settings.database.exists():
+        click.echo(f"error: no database at {settings.database} (nothing fetched yet?)", err=True)
+        ctx.exit(EXIT_FAILED)
+    if path.is_dir():
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = path / f"{settings.database.stem}-{stamp}{settings.database.suffix or '.db'}"
+    with _open_store(ctx, settings) as store:
+        try:
+            target = store.backup(path)
+        except StoreError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_FAILED)
+        stats = store.stats()
+    size = target.stat().st_size
+    click.echo(
+        f"backed up {settings.database} to {target}: {sum(stats.sources_by_state.values())} sources, "
+        f"{stats.posts} posts, {size / 1e6:.1f} MB"
+    )
 
 
 @main.command()

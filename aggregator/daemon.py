@@ -1,107 +1,610 @@
 """The long-running service: APScheduler dispatches due sources to a worker pool.
 
-One dispatcher job (not one job per source) reads due times from the database every
-`tick` seconds: the schedule survives restarts, a config reload needs no job surgery,
-and thousands of sources cost one job. Publishing happens after a batch finishes, once.
+Why one dispatcher job and not one APScheduler job per source: the due times live in the
+database (`sources.next_poll`, written by the pipeline after every poll), so the schedule
+survives restarts and is shared with `aggregator fetch` and `status`; a reload needs no job
+surgery (removing, adding, re-timing thousands of jobs); and ten thousand sources cost one
+job, not ten thousand trigger objects in memory. The dispatcher runs
+
+- as a heartbeat every `max_sleep` seconds (a safety net), and
+- as one-shot wake-ups at the next due time read from the database (never sooner than
+  `tick` after the last run), plus at once after a reload;
+
+so an idle daemon sleeps until it has work instead of querying the database every second.
+
+Missed polls coalesce by construction: a source whose `next_poll` lies in the past (after
+a sleep of the machine or downtime of the daemon) is due once, is polled once, and the
+pipeline schedules its next poll from *now*. The dispatcher job itself coalesces too.
+
+Publishing is debounced on its own thread (`Publisher`): the first source that stores
+something starts a `publish_delay` window; every source finishing within it joins, and
+their categories are published together, once. Publishes never overlap.
+
+Shutdown (SIGINT/SIGTERM): stop dispatching, cancel queued polls, wait up to `grace`
+seconds for polls in flight (each stores its posts in one transaction), publish what they
+brought (atomic file writes), close the database. Polls still running then are abandoned:
+nothing of theirs was stored and their `next_poll` is unchanged, so the next start polls
+them first; `abandoned` lists them, and the caller must exit without joining their threads.
+A second signal abandons at once.
+
+Reload (SIGHUP, or a change of the config file's contents noticed within `watch_interval`
+seconds): the new file is validated first; an invalid one is logged with every error and
+the running config stays. A valid one applies at once: added sources are polled at the next
+dispatch, removed ones are no longer dispatched (their posts stay in the database and leave
+the published feeds), and a changed interval re-times the source's next poll.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
+import json
 import logging
+import os
+import select
 import signal
+import socket
 import threading
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .config import Settings
+from .config import ConfigError, Settings, parse_config
 from .fetch import Fetcher
+from .logs import source_context
+from .metrics import Metrics
+from .models import Source
 from .pipeline import Outcome, update_source
 from .publish import publish
+from .schedule import interval_for, next_poll
+from .serve import Route, Server, StaticApp
 from .store import Store
 
 log = logging.getLogger(__name__)
 
+GRACE = 10.0  # seconds in-flight polls get to finish after SIGTERM
+TICK = 1.0  # never dispatch more often than this
+MAX_SLEEP = 60.0  # and at least this often (heartbeat)
+WATCH_INTERVAL = 2.0  # how often the config file is checked for a change
+PUBLISH_DELAY = 1.0  # debounce window of publishing
+PUBLISH_RETRY = 30.0  # after a failed publish
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Publisher:
+    """Debounced publishing on one thread: changes within `delay` of the first publish once.
+
+    `action(categories)` gets the union of the slugs added since the last call, or None
+    when everything must be published; it returns False on failure, and the same work is
+    retried after `retry` seconds (unless stopping).
+    """
+
+    def __init__(
+        self,
+        action: Callable[[frozenset[str] | None], bool],
+        delay: float = PUBLISH_DELAY,
+        retry: float = PUBLISH_RETRY,
+    ) -> None:
+        self.action = action
+        self.delay = delay
+        self.retry = retry
+        self._cond = threading.Condition()
+        self._categories: set[str] = set()
+        self._everything = False
+        self._due: float | None = None  # monotonic time of the next publish; None when nothing is pending
+        self._stopping = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._loop, name="publish", daemon=True)
+
+    def start(self) -> Publisher:
+        self._thread.start()
+        return self
+
+    def add(self, categories: Iterable[str] | None, delay: float | None = None) -> None:
+        with self._cond:
+            if categories is None:
+                self._everything = True
+            else:
+                self._categories.update(categories)
+            if self._due is None:
+                self._due = time.monotonic() + (self.delay if delay is None else delay)
+            self._cond.notify_all()
+
+    @property
+    def idle(self) -> bool:
+        with self._cond:
+            return self._due is None and not self._busy
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Publish what is pending now (no more waiting), then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and (self._due is None or time.monotonic() < self._due):
+                    self._cond.wait(None if self._due is None else max(0.0, self._due - time.monotonic()))
+                if self._due is None:
+                    return  # stopping, nothing pending
+                batch = None if self._everything else frozenset(self._categories)
+                self._categories, self._everything, self._due = set(), False, None
+                self._busy = True
+            try:
+                ok = self.action(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+            if not ok:
+                with self._cond:
+                    if self._stopping:
+                        return
+                self.add(batch, delay=self.retry)
+
 
 class Daemon:
-    def __init__(self, settings: Settings, store: Store, tick: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        grace: float = GRACE,
+        tick: float = TICK,
+        max_sleep: float = MAX_SLEEP,
+        watch_interval: float = WATCH_INTERVAL,
+        publish_delay: float = PUBLISH_DELAY,
+        serve: tuple[str, int] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.grace = grace
         self.tick = tick
-        self.fetcher = Fetcher()
+        self.max_sleep = max(max_sleep, tick)
+        self.watch_interval = watch_interval
+        self.clock = clock
+        self.fetcher = Fetcher(per_host=settings.site.per_host)
         self.pool = ThreadPoolExecutor(max_workers=settings.site.workers, thread_name_prefix="fetch")
+        self._old_pools: list[ThreadPoolExecutor] = []
         self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.stopping = threading.Event()
+        self.metrics = Metrics(store.stats)
+        self.publisher = Publisher(self._publish, delay=publish_delay)
+        self.abandoned: list[str] = []
+
+        self._stop = threading.Event()
+        self._force = threading.Event()
+        self._reload_requested = False
+        # Signal handlers only append here; the main thread acts on them. A handler must take
+        # no lock: it runs inside whatever the main thread was doing, perhaps holding that lock.
+        self._signals: list[int] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._lock = threading.RLock()  # guards _inflight and _next_wake
         self._inflight: dict[str, Future[Outcome]] = {}
-        self._dirty: set[str] = set()
-        self._lock = threading.Lock()
+        self._next_wake: datetime | None = None
+        self._dispatching = threading.Lock()
+        self._redispatch = False
+        self._last_dispatch: float | None = None
+        self._config_stat, self._config_hash = _file_signature(settings.path)
+
+        self.server: Server | None = None
+        if serve is not None:
+            routes: dict[str, Route] = {"/healthz": self._healthz, "/metrics": self._metrics}
+            self.server = Server(StaticApp(lambda: self.settings.output_dir, routes), host=serve[0], port=serve[1])
+
+    # -- lifecycle ----------------------------------------------------------------------
 
     def run(self) -> int:
+        """Serve until SIGINT/SIGTERM (or `request_stop()`); returns the exit code."""
+        if threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)  # wakes the select below
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, self._on_signal)
         self.store.sync_sources(self.settings.sources)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
+        self.publisher.start()
+        self.publisher.add(None, delay=0)  # the outputs reflect the config from the first second
         self.scheduler.add_job(
             self._dispatch,
             "interval",
-            seconds=self.tick,
-            id="dispatch",
+            seconds=self.max_sleep,
+            id="heartbeat",
             coalesce=True,
             max_instances=1,
+            misfire_grace_time=None,
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.start()
-        log.info("daemon started: %d sources, output %s", len(self.settings.sources), self.settings.output_dir)
-        self._publish(None)
-        while not self.stopping.wait(3600):
-            pass
-        log.info("stopping: waiting for in-flight fetches")
-        self.scheduler.shutdown(wait=True)
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self._publish_dirty()
-        self.fetcher.close()
-        log.info("stopped")
+        if self.server is not None:
+            self.server.start()
+            for url in self.server.urls:
+                log.info("serving %s from %s (and /healthz, /metrics)", url, self.settings.output_dir)
+        log.info(
+            "daemon started (pid %d): %d sources, output %s",
+            os.getpid(),
+            len(self.settings.sources),
+            self.settings.output_dir,
+        )
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
         return 0
 
+    def request_stop(self) -> None:
+        """Stop as SIGTERM does (a second call abandons polls in flight); any thread may call it."""
+        if self._stop.is_set():
+            self._force.set()
+        self._stop.set()
+        self._poke()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._poke()
+
+    def _poke(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # the buffer is full: the main thread is awake anyway
+
     def _on_signal(self, signum: int, frame: object) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        self.stopping.set()
+        self._signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                log.info("received SIGHUP: reloading %s", self.settings.path)
+                self._reload_requested = True
+            elif self._stop.is_set():
+                log.warning("received %s again: abandoning polls in flight now", name)
+                self._force.set()
+            else:
+                log.info("received %s: stopping (grace period %gs)", name, self.grace)
+                self._stop.set()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for a signal, a poke from another thread, or the timeout."""
+        select.select([self._wake_r], [], [], max(0.0, seconds))
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _main_loop(self) -> None:
+        """The main thread watches: signals, the config file, and that the dispatcher runs."""
+        while True:
+            self._handle_signals()
+            if self._stop.is_set():
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload("SIGHUP")
+            elif self._config_changed():
+                self.reload("file changed")
+            self._watchdog()
+            self._sleep(self.watch_interval)
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.grace
+        # A running dispatch finishes its round; any later one sees _stop and returns. Not
+        # shutdown(wait=True): it holds the scheduler's job store lock while waiting for jobs,
+        # and a dispatch ends by adding its next wake-up job, which needs that lock.
+        with self._dispatching:
+            self.scheduler.shutdown(wait=False)
+        with self._lock:
+            inflight = dict(self._inflight)
+        for pool in (*self._old_pools, self.pool):
+            pool.shutdown(wait=False, cancel_futures=True)  # queued polls are dropped: still due next start
+        running = {f for f in inflight.values() if not f.done()}
+        if running:
+            log.info("stopping: waiting up to %gs for %d polls in flight", self.grace, len(running))
+        while running and not self._force.is_set() and time.monotonic() < deadline:
+            _, running = concurrent.futures.wait(running, timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+            self._handle_signals()  # a second SIGTERM abandons at once
+        self.abandoned = sorted(k for k, f in inflight.items() if not f.done())
+        if self.abandoned:
+            log.warning(
+                "abandoned %d polls still running after the grace period; nothing of theirs was stored, "
+                "they are polled first at the next start: %s",
+                len(self.abandoned),
+                ", ".join(self.abandoned),
+            )
+        self.publisher.stop()
+        if self.server is not None:
+            self.server.stop()
+        if not self.abandoned:
+            self.fetcher.close()  # (an abandoned poll still uses the session)
+        if threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(-1)
+        self._wake_r.close()
+        self._wake_w.close()
+        log.info("stopped")
+
+    # -- dispatching ----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        if self.stopping.is_set():
+        self._redispatch = True  # set before trying: a running dispatch sees it when it finishes
+        if not self._dispatching.acquire(blocking=False):
             return
-        now = datetime.now(UTC)
-        due = set(self.store.due_sources(now))
-        for source in self.settings.sources:
-            if source.key in due and source.key not in self._inflight:
-                fut = self.pool.submit(update_source, source, self.store, self.fetcher)
-                self._inflight[source.key] = fut
-                fut.add_done_callback(lambda f, s=source: self._done(s.key, s.categories, f))
-        self._publish_dirty()  # sources that finished since the last tick publish together, once
-
-    def _done(self, key: str, categories: tuple[str, ...], fut: Future[Outcome]) -> None:
-        self._inflight.pop(key, None)
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            log.error("source %s: %s", key, exc)
-            return
-        outcome = fut.result()
-        log.info("source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated)
-        if outcome.changed:
-            with self._lock:
-                self._dirty.update(categories)
-
-    def _publish_dirty(self) -> None:
-        with self._lock:
-            dirty, self._dirty = self._dirty, set()
-        if dirty:
-            self._publish(dirty)
-
-    def _publish(self, categories: set[str] | None) -> None:
         try:
-            report = publish(self.settings, self.store, categories)
-            log.info("published: %d files written, %d unchanged", len(report.written), report.unchanged)
+            self._redispatch = False
+            self._last_dispatch = time.monotonic()
+            with self._lock:
+                if self._next_wake is not None and self._next_wake <= datetime.now(UTC):
+                    self._next_wake = None
+            if self._stop.is_set():
+                return
+            settings = self.settings
+            now = self.clock()
+            due = set(self.store.due_sources(now))  # enabled, not gone, host not under a Retry-After
+            with self._lock:
+                for source in settings.sources:  # only configured sources: removed ones are never polled
+                    if source.key in due and source.key not in self._inflight and not self._stop.is_set():
+                        self._submit(source)
+            self._schedule_next()
         except Exception:
-            log.exception("publish failed")
+            log.exception("dispatch failed; retrying at the next heartbeat")
+        finally:
+            self._dispatching.release()
+        if self._redispatch and not self._stop.is_set():
+            self._wake_dispatcher(datetime.now(UTC) + timedelta(seconds=self.tick))
+
+    def _submit(self, source: Source) -> None:
+        fut = self.pool.submit(self._poll, source)
+        self._inflight[source.key] = fut
+        self.metrics.in_flight.inc()
+        fut.add_done_callback(lambda f, s=source: self._done(s, f))
+
+    def _schedule_next(self) -> None:
+        """Wake at the soonest due time, but not before `tick` nor after `max_sleep`."""
+        now = datetime.now(UTC)
+        soonest = self.store.earliest_next_poll()
+        low, high = now + timedelta(seconds=self.tick), now + timedelta(seconds=self.max_sleep)
+        when = high if soonest is None else min(max(soonest, low), high)
+        if when < high:
+            self._wake_dispatcher(when)
+
+    def _wake_dispatcher(self, when: datetime | None = None, force: bool = False) -> None:
+        """A one-shot run of the dispatcher at `when` (default now), unless one comes sooner.
+
+        One-shot jobs get fresh ids: a job that re-added itself under a fixed id could be
+        removed by the scheduler finishing the very run that added it.
+        """
+        when = when or datetime.now(UTC)
+        with self._lock:
+            pending = self._next_wake
+            if not force and pending is not None and datetime.now(UTC) < pending <= when:
+                return
+            self._next_wake = when
+        try:
+            self.scheduler.add_job(self._dispatch, "date", run_date=when, misfire_grace_time=None, name="wake")
+        except Exception:  # the scheduler is shutting down
+            log.debug("wake-up not scheduled", exc_info=True)
+
+    def _watchdog(self) -> None:
+        """The scheduler times jobs by the wall clock; if it jumped back, it would sleep on.
+
+        The main thread notices a dispatcher silent for longer than the heartbeat and
+        wakes it, so polling never stops for long.
+        """
+        if self._last_dispatch is None:
+            return
+        silent = time.monotonic() - self._last_dispatch
+        if silent > self.max_sleep + 2 * self.watch_interval + 1:
+            log.warning("the dispatcher has not run for %.0fs (clock change?); waking it", silent)
+            self._last_dispatch = time.monotonic()
+            self._wake_dispatcher(force=True)
+
+    def _poll(self, source: Source) -> Outcome:
+        """Runs on a worker. Everything that follows from the outcome happens here, before the
+        future completes: whoever waits for the future (shutdown) then sees it all done."""
+        key = source.key
+        with source_context(key):
+            started = time.monotonic()
+            try:
+                outcome = update_source(source, self.store, self.fetcher, now=self.clock)
+            except Exception as e:  # update_source records feed errors itself; this is a bug
+                self.metrics.fetches.labels("error").inc()
+                log.exception("source %s: %s", key, e)
+                raise
+            finally:
+                self.metrics.fetch_duration.observe(time.monotonic() - started)
+            self.metrics.fetches.labels(outcome.status).inc()
+            extra: dict[str, Any] = {"source": key, "outcome": outcome.status, "new": outcome.new}
+            if outcome.status == "error":
+                log.debug("source %s: error: %s", key, outcome.error, extra=extra)  # the pipeline logged it
+            else:
+                log.info(
+                    "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra
+                )
+            current = self.settings.source(key)
+            if outcome.changed:
+                self.publisher.add({*source.categories, *(current.categories if current else ())})
+            if current is not None and current.interval != source.interval and not self._stop.is_set():
+                self._reschedule(current)  # a reload re-timed it while this poll (old interval) ran
+            return outcome
+
+    def _done(self, source: Source, fut: Future[Outcome]) -> None:
+        with self._lock:
+            self._inflight.pop(source.key, None)
+        self.metrics.in_flight.dec()
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _publish(self, categories: frozenset[str] | None) -> bool:
+        settings = self.settings
+        started = time.monotonic()
+        try:
+            report = publish(settings, self.store, categories)
+        except Exception:
+            self.metrics.publish_errors.inc()
+            log.exception("publish failed; retrying in %gs", self.publisher.retry)
+            return False
+        finally:
+            self.metrics.publish_duration.observe(time.monotonic() - started)
+        what = "all categories" if categories is None else ", ".join(sorted(categories)) or "the all-posts feeds"
+        log.info(
+            "published %s: %d files written, %d unchanged",
+            what,
+            len(report.written),
+            report.unchanged,
+            extra={"categories": None if categories is None else sorted(categories)},
+        )
+        return True
+
+    # -- reload -----------------------------------------------------------------------------
+
+    def _config_changed(self) -> bool:
+        """Cheap check (stat) every few seconds; hash only when the stat changed."""
+        path = self.settings.path
+        try:
+            st = path.stat()
+        except OSError:
+            return False  # mid-save by an editor, or removed: keep running what we have
+        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if sig == self._config_stat:
+            return False
+        self._config_stat = sig
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return False
+        return digest != self._config_hash
+
+    def reload(self, reason: str) -> bool:
+        """Apply the config file as it is now; False (and the old config kept) when invalid."""
+        old = self.settings
+        path = old.path
+        try:
+            self._config_stat, self._config_hash, data = _read_signed(path)
+        except OSError as e:
+            return self._reject(path, reason, [f"cannot read: {e}"])
+        try:
+            new = parse_config(data.decode("utf-8"), path)
+        except UnicodeDecodeError as e:
+            return self._reject(path, reason, [f"not UTF-8: {e}"])
+        except ConfigError as e:
+            return self._reject(path, reason, str(e).splitlines())
+        if new.database != old.database:
+            return self._reject(
+                path, reason, [f"site.database: changed to {new.database}; a daemon keeps its database, restart it"]
+            )
+        self.store.sync_sources(new.sources)
+        before = {s.key: s for s in old.sources}
+        after = {s.key: s for s in new.sources}
+        added = [k for k in after if k not in before]
+        removed = [k for k in before if k not in after]
+        retimed = [after[k] for k in after if k in before and _timing(after[k]) != _timing(before[k])]
+        for source in retimed:
+            self._reschedule(source)
+        self.settings = new
+        if new.site.workers != old.site.workers:
+            self._old_pools.append(self.pool)
+            self.pool = ThreadPoolExecutor(max_workers=new.site.workers, thread_name_prefix="fetch")
+            self._old_pools[-1].shutdown(wait=False)  # its polls in flight finish; new ones go to the new pool
+        self.metrics.reloads.labels("applied").inc()
+        log.info(
+            "config reloaded (%s): %d sources; %d added, %d removed, %d re-timed",
+            reason,
+            len(new.sources),
+            len(added),
+            len(removed),
+            len(retimed),
+            extra={"added": added, "removed": removed, "retimed": [s.key for s in retimed]},
+        )
+        for key in removed:
+            log.info("source %s: removed from the config; no longer polled (its posts stay stored)", key)
+        self.publisher.add(None)  # names, categories and membership may all have changed
+        self._wake_dispatcher(force=True)
+        return True
+
+    def _reject(self, path: Path, reason: str, errors: list[str]) -> bool:
+        self.metrics.reloads.labels("rejected").inc()
+        for line in errors:
+            log.error("config reload rejected: %s", line if line.startswith(str(path)) else f"{path}: {line}")
+        log.error(
+            "config reload (%s) rejected with %d errors; still running the previous config",
+            reason,
+            len(errors),
+            extra={"errors": errors},
+        )
+        return False
+
+    def _reschedule(self, source: Source) -> None:
+        state = self.store.source_state(source.key)
+        if state is None or state.last_fetch is None:
+            return  # never polled: due now anyway
+        interval = (state.interval if source.adaptive and state.interval else None) or interval_for(source)
+        when = next_poll(state.last_fetch, interval, state.error_count, None, source.min_interval, source.max_interval)
+        self.store.set_next_poll(source.key, when)
+
+    # -- health and metrics -------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Alive when the scheduler runs and dispatches, and the database takes writes."""
+        problems: list[str] = []
+        thread = getattr(self.scheduler, "_thread", None)
+        if not self.scheduler.running or thread is None or not thread.is_alive():
+            problems.append("scheduler is not running")
+        elif self._last_dispatch is not None:
+            silent = time.monotonic() - self._last_dispatch
+            if silent > 2 * self.max_sleep + 10:
+                problems.append(f"dispatcher has not run for {silent:.0f}s")
+        if self._stop.is_set():
+            problems.append("shutting down")
+        writable = self.store.probe_writable()
+        if writable is not None:
+            problems.append(writable)
+        with self._lock:
+            inflight = len(self._inflight)
+        detail: dict[str, Any] = {
+            "status": "ok" if not problems else "unhealthy",
+            "problems": problems,
+            "sources": len(self.settings.sources),
+            "in_flight": inflight,
+            "pid": os.getpid(),
+        }
+        return not problems, detail
+
+    def _healthz(self) -> tuple[int, str, bytes]:
+        ok, detail = self.health()
+        return (200 if ok else 503), "application/json", (json.dumps(detail) + "\n").encode()
+
+    def _metrics(self) -> tuple[int, str, bytes]:
+        body, ctype = self.metrics.render()
+        return 200, ctype, body
+
+
+def _timing(source: Source) -> tuple[float, bool, float, float]:
+    """What decides when a source is polled: a reload that changes it re-times the source."""
+    return source.interval, source.adaptive, source.min_interval, source.max_interval
+
+
+def _read_signed(path: Path) -> tuple[tuple[int, int, int], str, bytes]:
+    """(stat signature, sha256, bytes): stat first, so a change racing the read is seen next time."""
+    st = path.stat()
+    data = path.read_bytes()
+    return (st.st_mtime_ns, st.st_size, st.st_ino), hashlib.sha256(data).hexdigest(), data
+
+
+def _file_signature(path: Path) -> tuple[tuple[int, int, int] | None, str | None]:
+    try:
+        sig, digest, _ = _read_signed(path)
+    except OSError:
+        return None, None
+    return sig, digest

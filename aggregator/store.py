@@ -181,6 +181,13 @@ class SourceState:
         return self.name or self.title or self.key
 
 
+@dataclass(frozen=True)
+class StoreStats:
+    sources_by_state: dict[str, int]
+    posts: int
+    last_success: datetime | None
+
+
 def iso(dt: datetime | None) -> str | None:
     """UTC, second precision: sorts as text, reads back aware."""
     return None if dt is None else dt.astimezone(UTC).isoformat(timespec="seconds")
@@ -590,6 +597,89 @@ class Store:
                     [source, *chunk],
                 ).fetchall()
         return rows
+
+    def earliest_next_poll(self) -> datetime | None:
+        """When the daemon next has work: the soonest time a source of `due_sources` is due.
+
+        A source never polled (NULL) counts as due now, a host under a Retry-After delays
+        its sources; disabled and gone sources never come due. None when nothing will.
+        """
+        sql = (
+            "SELECT min(max(coalesce(s.next_poll, ''), coalesce(h.retry_after, ''))) "
+            "FROM sources s LEFT JOIN hosts h ON h.host = s.host "
+            "WHERE s.active = 1 AND coalesce(s.enabled, 1) = 1 AND coalesce(s.state, '') != 'gone'"
+        )
+        with self._lock:
+            soonest = self.db.execute(sql).fetchone()[0]
+        if soonest is None:
+            return None
+        return from_iso(soonest) if soonest else datetime.now(UTC)
+
+    def set_next_poll(self, key: str, when: datetime) -> None:
+        """Reschedule one source (a reload changed its interval)."""
+        with self._tx() as db:
+            db.execute("UPDATE sources SET next_poll = ? WHERE key = ?", [iso(when), key])
+
+    def stats(self) -> StoreStats:
+        """Cheap aggregates for /metrics: active sources by state, posts stored, last success."""
+        with self._lock:
+            states = dict(
+                self.db.execute("SELECT state, count(*) FROM sources WHERE active = 1 GROUP BY state").fetchall()
+            )
+            posts = self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
+            last = self.db.execute("SELECT max(last_success) FROM sources WHERE active = 1").fetchone()[0]
+        return StoreStats({(k or "new"): v for k, v in states.items()}, posts, from_iso(last))
+
+    def probe_writable(self, timeout: float = 2.0) -> str | None:
+        """None when the database accepts a write now, else why not (for /healthz).
+
+        Uses its own connection, so a probe never queues behind this Store's lock, and a
+        real (rolled back) header write, so a read-only file or a held lock is caught.
+        """
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            return f"cannot open {self.path}: {e}"
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("ROLLBACK")
+            return None
+        except sqlite3.Error as e:
+            return f"database {self.path} is not writable: {e}"
+        finally:
+            conn.close()
+
+    def backup(self, target: str | Path) -> Path:
+        """A consistent copy through SQLite's online backup API, safe while the daemon writes.
+
+        The copy is written beside `target` and renamed into place once complete and
+        checked, so `target` is never a half-written database; it is a single file
+        (rollback journal, not WAL), ready to copy elsewhere or open read-only.
+        """
+        target = Path(target)
+        tmp = target.with_name(f".{target.name}.partial")
+        tmp.unlink(missing_ok=True)
+        try:
+            dest = sqlite3.connect(str(tmp))
+            try:
+                with self._lock:
+                    self.db.conn.backup(dest)
+                dest.execute("PRAGMA journal_mode = DELETE")
+                check = dest.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                dest.close()
+            if check != "ok":
+                raise StoreError(f"backup of {self.path} failed its integrity check: {check}")
+            tmp.replace(target)
+        except (sqlite3.Error, OSError) as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot back up {self.path} to {target}: {e}") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
 
     # -- posts ------------------------------------------------------------------------
 

@@ -1,0 +1,135 @@
+"""The daemon's parts in-process: debounced publishing, the instance lock, health, log lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from aggregator import logs
+from aggregator.config import load_config
+from aggregator.daemon import Daemon, Publisher
+from aggregator.lock import AlreadyRunning, InstanceLock
+from aggregator.store import Store
+
+from .daemon_support import write_config
+
+
+class Recorder:
+    def __init__(self, results: list[bool] | None = None) -> None:
+        self.calls: list[frozenset[str] | None] = []
+        self.results = results or []
+        self.event = threading.Event()
+
+    def __call__(self, categories: frozenset[str] | None) -> bool:
+        self.calls.append(categories)
+        self.event.set()
+        return self.results.pop(0) if self.results else True
+
+
+def test_publisher_joins_changes_within_the_window_into_one_publish():
+    rec = Recorder()
+    pub = Publisher(rec, delay=0.3).start()
+    pub.add(["a"])
+    pub.add(["b"])
+    pub.add(["a", "c"])
+    assert rec.event.wait(5)
+    pub.stop(5)
+    assert rec.calls == [frozenset({"a", "b", "c"})]
+
+
+def test_publisher_everything_absorbs_categories_and_stop_flushes_at_once():
+    rec = Recorder()
+    pub = Publisher(rec, delay=60).start()  # a window no test could wait for
+    pub.add(["a"])
+    pub.add(None)
+    pub.stop(5)  # publishes what is pending now, then ends
+    assert rec.calls == [None]
+    assert pub.idle
+
+
+def test_publisher_retries_a_failed_publish():
+    rec = Recorder(results=[False, True])
+    pub = Publisher(rec, delay=0.05, retry=0.1).start()
+    pub.add(["a"])
+    while len(rec.calls) < 2 and rec.event.wait(5):
+        rec.event.clear()
+    pub.stop(5)
+    assert rec.calls == [frozenset({"a"}), frozenset({"a"})]
+
+
+def test_instance_lock_is_exclusive_across_processes_and_released(tmp_path):
+    db = tmp_path / "x.db"
+    lock = InstanceLock(db).acquire()
+    assert (tmp_path / "x.db.lock").read_text().strip() == str(os.getpid())
+    assert InstanceLock(db).holder() == os.getpid()
+    code = f"from aggregator.lock import InstanceLock; InstanceLock({str(db)!r}).acquire()"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert other.returncode != 0 and "AlreadyRunning" in other.stderr and f"pid {os.getpid()}" in other.stderr
+    with pytest.raises(AlreadyRunning):
+        InstanceLock(db).acquire()  # a second open file description in this process is refused too
+    lock.release()
+    assert InstanceLock(db).holder() is None
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_health_is_503_when_the_scheduler_does_not_run(tmp_path):
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": "http://127.0.0.1:9/x", "interval": "1h"}])
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        daemon = Daemon(settings, store)
+        ok, detail = daemon.health()
+        status, ctype, body = daemon._healthz()
+        daemon.fetcher.close()
+        daemon.pool.shutdown()
+    assert not ok and "scheduler is not running" in detail["problems"]
+    assert status == 503 and json.loads(body)["status"] == "unhealthy"
+
+
+def _capture(fmt: str) -> tuple[io.StringIO, logging.Handler]:
+    handler = logs.setup(logging.INFO, fmt)
+    out = io.StringIO()
+    handler.setStream(out)  # type: ignore[attr-defined]
+    return out, handler
+
+
+def test_json_log_lines_name_their_source():
+    try:
+        out, _ = _capture("json")
+        log = logging.getLogger("aggregator.test")
+        with logs.source_context("https://a.example/feed"):
+            log.warning("connection failed: %s", "refused")
+            logging.getLogger("urllib3.connectionpool").info("retrying")
+        log.info("published %d files", 3, extra={"categories": ["x"]})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed")
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    finally:
+        logs.setup(logging.WARNING)
+    assert [r["source"] for r in lines[:2]] == ["https://a.example/feed"] * 2
+    assert lines[0]["message"] == "connection failed: refused" and lines[0]["level"] == "warning"
+    assert lines[1]["logger"] == "urllib3.connectionpool"
+    assert "source" not in lines[2] and lines[2]["categories"] == ["x"]
+    assert "ValueError: boom" in lines[3]["exception"] and len(lines) == 4
+
+
+def test_text_log_lines_name_their_source_once():
+    try:
+        out, _ = _capture("text")
+        log = logging.getLogger("aggregator.test")
+        with logs.source_context("https://a.example/feed"):
+            log.warning("source https://a.example/feed: HTTP 500")
+            log.warning("retrying")
+        lines = out.getvalue().splitlines()
+    finally:
+        logs.setup(logging.WARNING)
+    assert lines[0].endswith("source https://a.example/feed: HTTP 500")
+    assert lines[1].endswith("retrying [source=https://a.example/feed]")

@@ -1,0 +1,76 @@
+"""Reload of the running daemon: on an edit of feeds.yaml and on SIGHUP; an invalid edit is
+rejected with its errors logged and the running config keeps going."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from .daemon_support import FEEDS, Daemon, FeedServer, write_config
+
+
+@pytest.fixture
+def feeds():
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+def _reloaded(reason: str):
+    return lambda r: r["message"].startswith(f"config reloaded ({reason})")
+
+
+def test_edits_and_sighup_apply_and_an_invalid_edit_is_rejected(tmp_path, feeds):
+    a, b = feeds.feed("/a", FEEDS[0]), feeds.feed("/b", FEEDS[1])
+    c, e = feeds.feed("/c", FEEDS[2]), feeds.feed("/e", FEEDS[2])
+    cfg = tmp_path / "feeds.yaml"
+    write_config(cfg, [{"url": a, "interval": "1h"}, {"url": b, "interval": "1s"}])
+    daemon = Daemon(cfg)
+    try:
+        assert feeds.wait_hits("/b", 2) >= 2 and feeds.hits["/a"] == 1, daemon.log
+
+        # 1. An edit of the file: b removed, c added, a's interval from 1h to 1s.
+        write_config(cfg, [{"url": a, "interval": "1s"}, {"url": c, "interval": "1h"}])
+        applied = daemon.wait_for(_reloaded("file changed"))[0]
+        assert applied["added"] == [c] and applied["removed"] == [b] and applied["retimed"] == [a]
+        assert feeds.wait_hits("/c", 1) == 1, "an added source is polled soon"
+        a_hits = feeds.hits["/a"]
+        assert feeds.wait_hits("/a", a_hits + 2) >= a_hits + 2, "a's new 1s interval applies"
+        b_hits = feeds.hits["/b"]  # (a poll of b in flight at the reload may still have landed)
+        assert feeds.wait_hits("/a", feeds.hits["/a"] + 2) and feeds.hits["/b"] == b_hits, "b is no longer polled"
+        db = sqlite3.connect(tmp_path / "aggregator.db")
+        assert db.execute("SELECT count(*) FROM posts WHERE source = ?", [b]).fetchone()[0] > 0, "b's posts stay"
+        daemon.wait_for(lambda r: r.get("categories") is None, count=2)  # republished for the new config
+        everything = (tmp_path / "public" / "feed.atom").read_text(encoding="utf-8")
+        assert f'href="{a}"' in everything and f'href="{b}"' not in everything, "b left the outputs"
+        valid = cfg.read_text()
+
+        # 2. An invalid edit: rejected with the line and key path; the running config goes on.
+        cfg.write_text(valid.replace("interval: 1s", "interval: xx"), encoding="utf-8")
+        errors = daemon.wait_for(lambda r: r["message"].startswith("config reload rejected: "))
+        assert f"{cfg}:" in errors[0]["message"] and "categories.0.sources.0.interval" in errors[0]["message"]
+        assert "not a duration" in errors[0]["message"]
+        daemon.wait_for(lambda r: "still running the previous config" in r["message"])
+        a_hits = feeds.hits["/a"]
+        assert feeds.wait_hits("/a", a_hits + 2) >= a_hits + 2, "the old config keeps polling"
+
+        # 3. SIGHUP: the file now swaps c for e, with size, mtime and inode kept as they were,
+        # so only the signal can make the daemon read it.
+        st = cfg.stat()
+        cfg.write_text(valid.replace("/c", "/e"), encoding="utf-8")
+        os.utime(cfg, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert cfg.stat().st_size == st.st_size
+        time.sleep(2.5)  # longer than the daemon's 2s watch interval
+        assert feeds.hits["/e"] == 0 and not daemon.messages(r"^config reloaded \(SIGHUP\)")
+        daemon.send(signal.SIGHUP)
+        applied = daemon.wait_for(_reloaded("SIGHUP"))[0]
+        assert applied["added"] == [e] and applied["removed"] == [c]
+        assert feeds.wait_hits("/e", 1) == 1
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+    assert daemon.messages("^received SIGHUP")

@@ -1,0 +1,205 @@
+"""Deployment files, checked by the tools that will read them and run as they would run us:
+the systemd unit (`systemd-analyze verify` and `security`, and its command line run for
+real), the Dockerfile's command and health check (without Docker: the same commands, run
+here), and config/logrotate rotating a running daemon's log file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+from .daemon_support import FEEDS, FeedServer, write_config
+
+UNIT = ROOT / "config" / "aggregator.service"
+DOCKERFILE = ROOT / "Dockerfile"
+LOGROTATE = ROOT / "config" / "logrotate"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+    assert path, f"{name} is missing: .ci/run installs it (Debian package {'systemd' if 'systemd' in name else name})"
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def feeds():
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+def _unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def _aggregator_argv(argv: list[str]) -> list[str]:
+    """The deployed `aggregator ...` command line, run with this checkout's interpreter."""
+    while argv and argv[0] in ("/usr/bin/env", "env"):
+        argv = argv[1:]
+    assert argv[0] == "aggregator", argv
+    return [sys.executable, "-m", "aggregator", *argv[1:]]
+
+
+def _with_port(argv: list[str], port: int) -> list[str]:
+    out = list(argv)
+    out[out.index("--port") + 1] = str(port)
+    return out
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("never healthy")
+
+
+def test_systemd_unit_verifies_and_is_hardened():
+    analyze = _tool("systemd-analyze")
+    verify = subprocess.run([analyze, "verify", str(UNIT)], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
+    security = subprocess.run(
+        [analyze, "security", "--offline=yes", "--threshold=20", str(UNIT)], capture_output=True, text=True, timeout=60
+    )
+    level = re.search(r"Overall exposure level for aggregator.service: ([\d.]+)", security.stdout)
+    assert security.returncode == 0 and level and float(level.group(1)) <= 2.0, security.stdout[-2000:]
+    unit = _unit_settings()
+    assert unit["User"] == ["aggregator"] and unit["Restart"] == ["on-failure"]
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
+
+def test_systemd_unit_command_line_runs_and_stops_within_its_timeout(tmp_path, feeds):
+    unit = _unit_settings()
+    argv = _aggregator_argv(shlex.split(unit["ExecStart"][0]))
+    grace = float(argv[argv.index("--grace") + 1].rstrip("s"))
+    assert grace < float(unit["TimeoutStopSec"][0]), "systemd must not SIGKILL during the grace period"
+    assert "AGGREGATOR_CONFIG=/var/lib/aggregator/feeds.yaml" in unit["Environment"]
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": feeds.feed("/a", FEEDS[0]), "interval": "1h"}])
+    port = _free_port()
+    proc = subprocess.Popen(
+        _with_port(argv, port),
+        cwd=tmp_path,  # WorkingDirectory
+        env={**os.environ, "AGGREGATOR_CONFIG": str(cfg)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(port, proc)
+        proc.send_signal(getattr(signal, unit["KillSignal"][0]))
+        assert proc.wait(float(unit["TimeoutStopSec"][0])) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    return [
+        (m.group(1).upper(), m.group(2).strip())
+        for m in re.finditer(r"^\s*([A-Za-z]+)\s+(.*)$", text, re.M)
+        if not m.group(0).lstrip().startswith("#")
+    ]
+
+
+def test_dockerfile_command_and_healthcheck_work(tmp_path, feeds):
+    instructions = _dockerfile()
+    for op, args in instructions:
+        if op == "COPY":
+            for src in shlex.split(args)[:-1]:
+                assert (ROOT / src).exists(), f"COPY {src}: no such file in the repository"
+    first = dict(reversed(instructions))  # (later ones override earlier)
+    last = dict(instructions)
+    assert first["FROM"].startswith("python:3.11")
+    entrypoint, cmd = json.loads(last["ENTRYPOINT"]), json.loads(last["CMD"])
+    healthcheck = last["HEALTHCHECK"]
+    check = healthcheck[healthcheck.index("CMD ") + 4 :]
+    assert "/healthz" in check and "8080" in check and last["EXPOSE"] == "8080"
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(a for op, a in instructions if op == "ENV")))
+    assert env["AGGREGATOR_CONFIG"] == "/data/feeds.yaml"
+
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": feeds.feed("/a", FEEDS[0]), "interval": "1h"}])
+    port = _free_port()
+    proc = subprocess.Popen(
+        _with_port(_aggregator_argv(entrypoint + cmd), port),
+        cwd=tmp_path,  # WORKDIR /data
+        env={**os.environ, **env, "AGGREGATOR_CONFIG": str(cfg)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(port, proc)
+        probe = check.replace("8080", str(port))
+        assert subprocess.run(["/bin/sh", "-c", probe], capture_output=True, timeout=30).returncode == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert json.loads(proc.stderr.read().splitlines()[-1])["message"] == "stopped"  # JSON logs, as set
+        assert subprocess.run(["/bin/sh", "-c", probe], capture_output=True, timeout=30).returncode != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_logrotate_rotates_a_running_daemons_log(tmp_path, feeds):
+    logrotate = _tool("logrotate")
+    logdir = tmp_path / "log"
+    log = logdir / "aggregator.log"
+    rules = LOGROTATE.read_text().replace("/var/log/aggregator/", f"{logdir}/")
+    rules = rules.replace("su aggregator aggregator", "su root root")  # the deployment's user is not here
+    (tmp_path / "logrotate.conf").write_text(rules)
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": feeds.feed("/a", FEEDS[0]), "interval": "1h"}])
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "--config", str(cfg), "--log-file", str(log), "run"])
+
+    def wait_in(path: Path, text: str) -> None:
+        deadline = time.monotonic() + 15
+        while not (path.exists() and text in path.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert path.exists() and text in path.read_text(), text
+
+    try:
+        wait_in(log, "daemon started")
+        rotate = subprocess.run(
+            [logrotate, "--force", "--state", str(tmp_path / "state"), str(tmp_path / "logrotate.conf")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rotate.returncode == 0, rotate.stderr
+        assert "daemon started" in (logdir / "aggregator.log.1").read_text()
+        proc.send_signal(signal.SIGHUP)  # makes the daemon log something
+        wait_in(log, "config reloaded (SIGHUP)")
+        assert "daemon started" not in log.read_text() and "SIGHUP" not in (logdir / "aggregator.log.1").read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,162 @@
+"""Serving the output directory over real HTTP: media types, validators and 304s, gzip, HEAD,
+and nothing outside the directory; and `aggregator serve` as a command."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from aggregator.serve import Server, StaticApp, static_routes
+
+from .conftest import CORPUS
+
+ATOM = (CORPUS / "zh" / "gansu-economy.atom").read_bytes()
+
+
+@pytest.fixture
+def site(tmp_path) -> Path:
+    root = tmp_path / "public"
+    (root / "category").mkdir(parents=True)
+    (root / "category" / "news.atom").write_bytes(ATOM)
+    (root / "category" / "news.rss").write_bytes(b"<?xml version='1.0'?><rss version='2.0'><channel/></rss>")
+    (root / "category" / "news.json").write_bytes(b'{"version": "https://jsonfeed.org/version/1.1", "items": []}')
+    (root / "index.html").write_text("<!doctype html><title>首页</title>" + "<p>x</p>" * 200, encoding="utf-8")
+    (root / ".feed.atom.123.tmp").write_bytes(b"half")
+    (tmp_path / "secret.txt").write_text("not served")
+    (root / "escape").symlink_to(tmp_path / "secret.txt")
+    return root
+
+
+@pytest.fixture
+def server(site):
+    srv = Server(StaticApp(lambda: site, static_routes(lambda: site)), "127.0.0.1", 0).start()
+    yield srv
+    srv.stop()
+
+
+def request(server: Server, method: str, path: str, headers: dict[str, str] | None = None):
+    host, port = server.addresses[0]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request(method, path, headers=headers or {})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+@pytest.mark.parametrize(
+    ("path", "ctype"),
+    [
+        ("/category/news.atom", "application/atom+xml"),
+        ("/category/news.rss", "application/rss+xml"),
+        ("/category/news.json", "application/feed+json"),
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+    ],
+)
+def test_media_types(server, path, ctype):
+    status, headers, _ = request(server, "GET", path)
+    assert status == 200 and headers["content-type"] == ctype
+
+
+def test_etag_last_modified_and_304(server, site):
+    status, headers, body = request(server, "GET", "/category/news.atom")
+    assert status == 200 and body == ATOM
+    etag, modified = headers["etag"], headers["last-modified"]
+    assert etag.startswith('"') and re.match(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", modified)
+
+    status, headers304, body = request(server, "GET", "/category/news.atom", {"If-None-Match": etag})
+    assert status == 304 and body == b"" and headers304["etag"] == etag
+    assert request(server, "GET", "/category/news.atom", {"If-Modified-Since": modified})[0] == 304
+    assert request(server, "GET", "/category/news.atom", {"If-None-Match": f'"other", W/{etag}'})[0] == 304
+    # If-None-Match wins over If-Modified-Since (RFC 9110): a stale tag gets the body
+    stale = {"If-None-Match": '"stale"', "If-Modified-Since": modified}
+    assert request(server, "GET", "/category/news.atom", stale)[0] == 200
+
+    # a new version (the publisher replaces the file) has a new tag, and the old one no longer matches
+    path = site / "category" / "news.atom"
+    path.write_bytes(ATOM + b"\n")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    status, headers, body = request(server, "GET", "/category/news.atom", {"If-None-Match": etag})
+    assert status == 200 and headers["etag"] != etag and body == ATOM + b"\n"
+
+
+def test_gzip_when_accepted(server):
+    status, headers, body = request(server, "GET", "/category/news.atom", {"Accept-Encoding": "gzip, deflate"})
+    assert status == 200 and headers["content-encoding"] == "gzip" and "accept-encoding" in headers["vary"].lower()
+    assert gzip.decompress(body) == ATOM and int(headers["content-length"]) == len(body) < len(ATOM)
+    # its validator differs from the identity one but either revalidates
+    assert headers["etag"] != request(server, "GET", "/category/news.atom")[1]["etag"]
+    assert request(server, "GET", "/category/news.atom", {"If-None-Match": headers["etag"]})[0] == 304
+    plain = request(server, "GET", "/category/news.atom", {"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in plain[1] and plain[2] == ATOM
+
+
+def test_head_has_the_headers_and_no_body(server):
+    get = request(server, "GET", "/category/news.atom", {"Accept-Encoding": "gzip"})
+    status, headers, body = request(server, "HEAD", "/category/news.atom", {"Accept-Encoding": "gzip"})
+    assert status == 200 and body == b""
+    for name in ("content-type", "content-length", "etag", "last-modified", "content-encoding"):
+        assert headers[name] == get[1][name]
+
+
+def test_nothing_outside_the_directory_and_no_temporary_files(server):
+    for path in ("/../secret.txt", "/category/../../secret.txt", "/%2e%2e/secret.txt", "/escape", "/nope.atom"):
+        status, _, body = request(server, "GET", path)
+        assert status == 404 and b"not served" not in body, path
+    assert request(server, "GET", "/.feed.atom.123.tmp")[0] == 404
+    status, headers, _ = request(server, "POST", "/category/news.atom")
+    assert status == 405 and headers["allow"] == "GET, HEAD"
+    status, headers, _ = request(server, "GET", "/category")
+    assert status == 301 and headers["location"] == "/category/"
+
+
+def test_healthz_of_serve_alone(server):
+    status, _, body = request(server, "GET", "/healthz")
+    assert status == 200 and body == b"ok\n"
+
+
+def test_serve_command_answers_304(tmp_path, site):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0", "--log-format", "json"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        port = None
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", json.loads(line)["message"])  # JSON logs
+            if m:
+                port = int(m.group(1))
+                break
+        assert port, "".join(lines)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/category/news.atom")
+        first = conn.getresponse()
+        assert first.status == 200 and first.read() == ATOM
+        conn.request("GET", "/category/news.atom", headers={"If-None-Match": first.getheader("ETag")})
+        second = conn.getresponse()
+        assert second.status == 304 and second.read() == b""
+        conn.close()
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
