@@ -1,13 +1,16 @@
 """Bytes → a parsed feed, whatever the format.
 
-RSS 0.9x/1.0/2.0, Atom 0.3/1.0 and CDF go through feedparser; JSON Feed 1.0/1.1, which
-feedparser does not read, is read here into the same feedparser-shaped entries, so the
-normalizer has one input shape. Knows nothing of HTTP or SQL.
+Well-formed RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 take the fast lxml path (`parse_fast`,
+~25× feedparser); what it declines (ill-formed XML, DOCTYPEs, CDF, encodings it would read
+differently) goes through feedparser. JSON Feed 1.0/1.1, which feedparser does not read,
+is read here. All three yield the same feedparser-shaped entries, so the normalizer has
+one input shape. Knows nothing of HTTP or SQL.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -15,6 +18,9 @@ from typing import Any
 import feedparser
 
 from .models import FeedInfo
+from .parse_fast import parse_fast
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/feed+json", "application/json")
 
@@ -44,6 +50,22 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in JSON_TYPES or _looks_like_json(body):
         return _parse_json(source, body, url)
+    if not body.strip():
+        raise ParseError(source, "empty response body")
+    try:
+        fast = parse_fast(body, url, headers)
+    except Exception:  # a bug on the fast path must cost speed, never the source
+        log.exception("source %s: fast parser failed, using feedparser", source)
+        fast = None
+    if fast is not None:
+        info, entries, version, encoding = fast
+        return ParsedFeed(info=info, entries=entries, version=version, base_url=url, encoding=encoding, headers=headers)
+    return parse_feedparser(source, body, url, headers)
+
+
+def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """feedparser's reading of an XML body: the fallback for what the fast path declines."""
+    headers = headers or {}
     if not body.strip():
         raise ParseError(source, "empty response body")
     response_headers = {"content-location": url}
