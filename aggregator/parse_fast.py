@@ -90,6 +90,8 @@ _SKIP = {"source", "image", "textinput", "contributor", "dc_contributor", "itune
 
 def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> tuple[Any, ...] | None:
     """(FeedInfo, entries, version, encoding) for a well-formed feed, else None (use feedparser)."""
+    if body[:1].isspace():
+        body = body.lstrip()  # blank lines before the XML declaration: a common server-side slip
     encoding = _encoding(body, headers or {})
     if encoding is None:
         return None
