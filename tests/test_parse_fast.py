@@ -101,7 +101,8 @@ def test_authors_dates_and_encodings_match_feedparser():
     <item><title>é — ünïcode</title><author>joe@example.org (Joe Bloggs)</author><dc:creator>Jane</dc:creator>
       <category domain="http://x/">Cat</category><category>Dog</category>
       <enclosure url="http://example.org/e.mp3" length="100" type="audio/mpeg"/>
-      <comments>/c</comments><pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate><dc:date>2003-06-10T05:00:00+01:00</dc:date>
+      <comments>/c</comments><pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate>
+      <dc:date>2003-06-10T05:00:00+01:00</dc:date>
     </item>"""
     doc = RSS.format(items=items)
     same(doc, "title", "authors", "tags", "links", "comments", "published", "published_parsed", "updated_parsed")
@@ -123,11 +124,14 @@ def test_corpus_feeds_in_the_fast_path_match_the_reference_fixtures():
     ("body", "reason"),
     [
         (b"<rss version='2.0'><channel><item><title>x</item></channel></rss>", "ill-formed"),
-        (b"<?xml version='1.0'?><!DOCTYPE rss><rss><channel><item><title>&nbsp;</title></item></channel></rss>", "doctype"),
+        (b"<?xml version='1.0'?><!DOCTYPE rss><rss><channel><item><title>&nbsp;</title></item></channel></rss>",
+         "doctype"),
         (b"<html><body>not a feed</body></html>", "unknown root"),
-        (b'<?xml version="1.0"?><CHANNEL HREF="http://x/"><ITEM HREF="http://x/1"><TITLE>c</TITLE></ITEM></CHANNEL>', "cdf"),
+        (b'<?xml version="1.0"?><CHANNEL HREF="http://x/"><ITEM HREF="http://x/1"><TITLE>c</TITLE></ITEM></CHANNEL>',
+         "cdf"),
         ("<?xml version='1.0' encoding='utf-16'?><rss version='2.0'><channel/></rss>".encode("utf-16"), "utf-16"),
-        (b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>\xff\xfe</title></channel></rss>", "bad utf-8"),
+        (b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>\xff\xfe</title></channel></rss>",
+         "bad utf-8"),
     ],
 )  # fmt: skip
 def test_the_fast_path_declines_what_feedparser_should_judge(body, reason):
@@ -161,7 +165,8 @@ LAUGHS = b"""<?xml version="1.0"?>
  <!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">
  <!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">
 ]>
-<rss version="2.0"><channel><title>laughs</title><item><title>&g;</title><description>&g;</description></item></channel></rss>
+<rss version="2.0"><channel><title>laughs</title>
+<item><title>&g;</title><description>&g;</description></item></channel></rss>
 """
 
 
@@ -181,7 +186,8 @@ def test_external_entities_read_no_file(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
     doc = f"""<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file://{secret}">]>
-    <rss version="2.0"><channel><title>t</title><item><title>&x;</title><description>&x;</description></item></channel></rss>"""
+    <rss version="2.0"><channel><title>t</title>
+    <item><title>&x;</title><description>&x;</description></item></channel></rss>"""
     root = etree.fromstring(doc.encode(), XML_PARSER)
     assert b"TOP-SECRET" not in etree.tostring(root)
     feed = parse_feed("src", doc.encode(), URL, XML)
