@@ -67,8 +67,9 @@ def main() -> None:
         again = publish(settings, store)
         t_again = time.perf_counter() - t
         source = settings.sources[0]
-        new = dataclasses.replace(posts[0], id="ffff000000000001", source=source.key, published=base + timedelta(days=9),
-                                  updated=base + timedelta(days=9), first_seen=base)  # fmt: skip
+        later = base + timedelta(days=9)
+        new = dataclasses.replace(posts[0], id="ffff000000000001", source=source.key, published=later, updated=later,
+                                  first_seen=base)  # fmt: skip
         store.record_success(source.key, base, 200, posts=[new])
         t = time.perf_counter()
         one = publish(settings, store, set(source.categories))

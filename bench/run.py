@@ -45,8 +45,8 @@ def _posts(db: Path) -> int:
         return conn.execute("SELECT count(*) FROM posts").fetchone()[0]
 
 
-def _fetch(work: Path) -> Measured:
-    m = run_child(["-m", "aggregator", "-c", str(work / "feeds.yaml"), "fetch"], cwd=work)
+def _fetch(work: Path, env: dict[str, str] | None = None) -> Measured:
+    m = run_child(["-m", "aggregator", "-c", str(work / "feeds.yaml"), "fetch"], cwd=work, env=env)
     if m.code not in (0, 1):
         raise SystemExit(f"aggregator fetch failed ({m.code}):\n{m.err[-2000:]}")
     return m
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip lemon24/reader")
     ap.add_argument("--scale", type=int, default=0, metavar="N", help="also run the daemon over N sources")
     ap.add_argument("--cycles", type=int, default=3, help="daemon cycles in the scale run")
+    ap.add_argument("--before", action="store_true", help="also the cold ingest with feedparser only")
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus).resolve()
@@ -89,8 +90,32 @@ def main(argv: list[str] | None = None) -> int:
                                                           f"{posts:.0f} posts)"))  # fmt: skip
         print(_fmt("warm (all 304)", warm, len(files), "sources/s"))
         print(_fmt("unchanged 200", unchanged, len(files), "sources/s"))
+        before = []
+        for run in range(args.runs if args.before else 0):
+            work = tmp / f"fp{run}"
+            work.mkdir()
+            write_config(work, [server.url("e", 200 + run, r) for r in rels])
+            before.append(_fetch(work, env={"AGGREGATOR_PARSER": "feedparser"}))
+            shutil.rmtree(work)
+        if before:
+            print(_fmt("cold, feedparser only", before, total_mb, "MB/s", "  (AGGREGATOR_PARSER=feedparser: before)"))
         report.update(cold=[vars(m) | {"out": ""} for m in cold], warm=[vars(m) | {"out": ""} for m in warm],
                       unchanged=[vars(m) | {"out": ""} for m in unchanged], posts=posts)  # fmt: skip
+        phases = []
+        for mode in ("e", "n"):  # the same cycles again, phase by phase (bench/cycle.py)
+            work = tmp / f"phases-{mode}"
+            work.mkdir()
+            config = str(write_config(work, [server.url(mode, 300, r) for r in rels]))
+            for label in ("cold", "warm (all 304)" if mode == "e" else "unchanged 200"):
+                if mode == "n" and label == "cold":
+                    label = "cold (again)"
+                m = run_child(["-m", "bench.cycle", config], cwd=work)
+                phases.append({"cycle": label, **json.loads(m.out)})
+        print(f"{'phases of one cycle':<22} {'import':>7} {'config':>7} {'poll':>7} {'publish':>8}  (seconds)")
+        for ph in phases:
+            print(f"  {ph['cycle']:<20} {ph['import_s']:7.2f} {ph['config_s']:7.2f} {ph['poll_s']:7.2f} "
+                  f"{ph['publish_s']:8.2f}  poll: {ph['sources'] / ph['poll_s']:.0f} sources/s")  # fmt: skip
+        report["phases"] = phases
         pubs = [run_child(["-m", "bench.publish_bench", str(corpus), str(tmp / f"pub{i}")]) for i in range(args.runs)]
         figures = [json.loads(m.out) for m in pubs]
         for key, label in (("full_s", "full"), ("unchanged_s", "nothing changed"),
@@ -105,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 work = tmp / f"reader{run}"
                 work.mkdir()
                 (work / "urls.txt").write_text("\n".join(server.url("e", 100 + run, r) for r in rels))
-                m = run_child(["-m", "bench.peer_reader", str(work / "reader.db"), str(work / "urls.txt"), str(WORKERS)])
+                args_ = [str(work / "reader.db"), str(work / "urls.txt"), str(WORKERS)]
+                m = run_child(["-m", "bench.peer_reader", *args_])
                 if m.code != 0:
                     print(f"lemon24/reader failed ({m.code}): {m.err.strip().splitlines()[-1:]}  (pip install reader)")
                     break

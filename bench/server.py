@@ -85,7 +85,7 @@ class FeedServer:
     """The server in its own process, so it never competes for the measured process's GIL."""
 
     def __init__(self, corpus: Path) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         ready: multiprocessing.Queue = ctx.Queue()
         self.process = ctx.Process(target=_serve, args=(str(corpus), ready), daemon=True)
         self.process.start()
