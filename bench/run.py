@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip lemon24/reader")
     ap.add_argument("--scale", type=int, default=0, metavar="N", help="also run the daemon over N sources")
     ap.add_argument("--cycles", type=int, default=3, help="daemon cycles in the scale run")
+    ap.add_argument("--interval", type=int, default=90, help="seconds between polls of a source in the scale run")
     ap.add_argument("--before", action="store_true", help="also the cold ingest with feedparser only")
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = ap.parse_args(argv)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scale:
             from .scale import scale_run
 
-            report["scale"] = scale_run(server, rels, args.scale, args.cycles, tmp)
+            report["scale"] = scale_run(server, rels, args.scale, args.cycles, tmp, args.interval)
     finally:
         server.close()
         shutil.rmtree(tmp, ignore_errors=True)

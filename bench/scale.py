@@ -19,13 +19,13 @@ from .common import ROOT, write_config
 INTERVAL = 90  # seconds between polls of a source: one cycle
 
 
-def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path) -> dict:
+def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path, interval: int = INTERVAL) -> dict:
     import psutil
 
     work = tmp / "scale"
     work.mkdir()
     urls = [server.url("e", 1000 + i // len(rels), rels[i % len(rels)]) for i in range(n)]
-    write_config(work, urls, interval=f"{INTERVAL}s")
+    write_config(work, urls, interval=f"{interval}s")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(work / "daemon.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "-c", "feeds.yaml", "run"], cwd=work, env=env,
@@ -33,7 +33,7 @@ def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path) -> dict:
     ps = psutil.Process(proc.pid)
     samples = []  # (t, cpu seconds, rss MB)
     start = time.monotonic()
-    deadline = start + INTERVAL * cycles + 30
+    deadline = start + interval * cycles + 30
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             t = ps.cpu_times()
@@ -44,10 +44,10 @@ def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path) -> dict:
         proc.wait(120)
         log.close()
     polls = _poll_times(work / "daemon.log")
-    print(f"scale: {n} sources, {cycles} cycles of {INTERVAL}s, daemon pid {proc.pid}")
-    out = {"sources": n, "interval": INTERVAL, "cycles": []}
+    print(f"scale: {n} sources, {cycles} cycles of {interval}s, daemon pid {proc.pid}")
+    out = {"sources": n, "interval": interval, "cycles": []}
     for c in range(cycles):
-        lo, hi = c * INTERVAL, (c + 1) * INTERVAL
+        lo, hi = c * interval, (c + 1) * interval
         window = [s for s in samples if lo <= s[0] < hi]
         if len(window) < 2:
             continue
