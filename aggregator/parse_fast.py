@@ -1,0 +1,650 @@
+"""The fast parse path: well-formed RSS/Atom/RDF read with lxml into feedparser's entry shape.
+
+feedparser spends ~100× the time of an XML parse on bookkeeping (a SAX state machine in
+Python, its own sanitizer and URI resolver). For a well-formed feed we parse the bytes
+with libxml2 and walk the tree once, reproducing what feedparser would have stored for
+every key the normalizer reads (ids and their relative-URI resolution, the guid-as-link
+rule, first-title-wins, description-as-content, the utf-8/cp1252 repairs, dates through
+feedparser's own date parser), so a post gets the same id and content on either path and
+a feed that flips between well-formed and ill-formed never duplicates its posts.
+
+`parse_fast` returns None for anything it should not judge: ill-formed XML, a DOCTYPE
+(entities: feedparser's sandboxed handling decides), an encoding decision feedparser
+would make differently, CDF or unknown roots, base64 content. The caller then uses
+feedparser. Hostile XML is never expanded here: no entity resolution, no DTD loading, no
+network, no huge-tree mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+from html import escape as _escape
+from typing import Any
+
+from feedparser.datetimes import _parse_date
+from feedparser.html import _cp1252
+from feedparser.mixin import _FeedParserMixin
+from feedparser.urls import _urljoin, make_safe_absolute_uri
+from lxml import etree
+
+from .models import FeedInfo
+
+__all__ = ["parse_fast", "XML_PARSER"]
+
+# One parser, safe by construction: entities stay unexpanded, no DTD or network access.
+XML_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    recover=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+# Namespaces feedparser treats as the feed's own (no prefix), and the modules we read.
+_CORE_NS = {
+    "",
+    "http://backend.userland.com/rss",
+    "http://blogs.law.harvard.edu/tech/rss",
+    "http://purl.org/rss/1.0/",
+    "http://my.netscape.com/rdf/simple/0.9/",
+    "http://example.com/newformat#",
+    "http://example.com/necho",
+    "http://purl.org/echo/",
+    "uri/of/echo/namespace#",
+    "http://purl.org/pie/",
+    "http://purl.org/atom/ns#",
+    "http://www.w3.org/2005/atom",
+    "http://purl.org/rss/1.0/modules/rss091#",
+}
+_PREFIXES = {k.lower(): v for k, v in _FeedParserMixin.namespaces.items() if v}
+ATOM10 = "http://www.w3.org/2005/Atom"
+ATOM03 = "http://purl.org/atom/ns#"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+XML_NS = "{http://www.w3.org/XML/1998/namespace}"
+XHTML = "http://www.w3.org/1999/xhtml"
+_RSS_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
+_HTML_TYPES = {"application/xhtml+xml", "text/html"}
+
+_XML_DECL_ENCODING = re.compile(rb'^<\?xml[^>]*?encoding=[\'"](.*?)[\'"][^>]*\?>')
+_C1 = re.compile("[\x80-\x9f]")
+_LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
+_EMAIL = re.compile(
+    r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
+    r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
+)
+_looks_like_html = _FeedParserMixin.looks_like_html
+
+_TITLE = {"title", "dc_title"}
+_PUBLISHED = {"published", "issued", "pubdate", "dcterms_issued"}
+_UPDATED = {"updated", "modified", "lastbuilddate", "dc_date", "dcterms_modified"}
+_AUTHOR = {"author", "dc_author", "dc_creator", "itunes_author"}
+_CATEGORY = {"category", "keywords", "dc_subject", "media_category", "itunes_category"}
+_CONTENT_HTML = {"content_encoded", "fullitem"}
+_SKIP = {"source", "image", "textinput", "contributor", "dc_contributor", "itunes_owner"}
+
+_PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0, "yearly": 365 * 86400.0}
+
+
+def update_period(period: str | None, frequency: str | None) -> float | None:
+    """sy:updatePeriod / sy:updateFrequency as seconds between updates (RSS 1.0 syndication module)."""
+    if not period:
+        return None
+    base = _PERIODS.get(period.strip().lower())
+    if base is None:
+        return None
+    try:
+        times = int(str(frequency).strip()) if frequency not in (None, "") else 1
+    except ValueError:
+        times = 1
+    return base / max(times, 1)
+
+
+def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> tuple[Any, ...] | None:
+    """(FeedInfo, entries, version, encoding, feed authors) for a well-formed feed, else None
+    (use feedparser)."""
+    if body[:1].isspace():
+        body = body.lstrip()  # blank lines before the XML declaration: a common server-side slip
+    encoding = _encoding(body, headers or {})
+    if encoding is None:
+        return None
+    head = body[:4096]
+    if b"<!DOCTYPE" in head or b"<!doctype" in head:
+        return None  # entity declarations and HTML entities: feedparser's sandbox decides
+    try:
+        root = etree.fromstring(body, XML_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    ns, _, local = _split(root.tag)
+    if local == "rss" and ns == "":
+        attr = root.get("version", "")
+        version = _RSS_VERSIONS.get(attr) or ("rss20" if attr.startswith("2.") else "rss")
+        channel = _child(root, "channel")
+        containers = [c for c in (channel, root) if c is not None]
+    elif local == "RDF" and ns == RDF:
+        version = "rss10"
+        containers = [root]
+        channel = next((c for c in root if _split(c.tag)[2] == "channel"), None)
+    elif local == "feed" and ns in (ATOM10, ATOM03):
+        version = "atom10" if ns == ATOM10 else _atom03_version(root)
+        channel, containers = root, [root]
+    else:
+        return None  # CDF, OPML, HTML...: feedparser knows what to say
+    w = _Walker(version, encoding, url)
+    info = w.feed_info(root, channel)
+    entries: list[dict[str, Any]] = []
+    try:
+        root_base, root_lang = w.scope(root, url, None)
+        for container in containers:
+            base, lang = (root_base, root_lang) if container is root else w.scope(container, root_base, root_lang)
+            for el in container:
+                if isinstance(el.tag, str) and _key(el.tag) in ("item", "entry"):
+                    entries.append(w.entry(el, base, lang))
+        authors: list[dict[str, Any]] = []
+        if version.startswith("atom"):  # feed-level authors stand for every entry naming none
+            for el in root:
+                if isinstance(el.tag, str) and _key(el.tag) == "author":
+                    holder: dict[str, Any] = {}
+                    w._author(el, holder, root_base)
+                    authors += [a for a in holder.get("authors", []) if a]
+    except _Unsupported:
+        return None
+    return info, entries, version, encoding, authors
+
+
+class _Unsupported(Exception):
+    """A construct the fast path does not reproduce faithfully: hand the feed to feedparser."""
+
+
+def _split(tag: Any) -> tuple[str, str, str]:
+    """(namespace, lowercased namespace, local name)."""
+    if not isinstance(tag, str):
+        return "", "", ""
+    if tag[0] == "{":
+        ns, local = tag[1:].split("}", 1)
+        return ns, ns.lower(), local
+    return "", "", tag
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _key(tag: Any) -> str:
+    """feedparser's handler name for an element: `title`, `dc_date`, `content_encoded`…"""
+    key = _KEYS.get(tag)
+    if key is None:
+        key = _KEYS[tag] = _make_key(tag)
+        if len(_KEYS) > 10_000:  # hostile feeds could invent namespaces without end
+            _KEYS.clear()
+    return key
+
+
+def _make_key(tag: Any) -> str:
+    ns, lower, local = _split(tag)
+    if lower in _CORE_NS or lower == "http://www.w3.org/2005/atom":
+        return local.lower()
+    prefix = _PREFIXES.get(lower)
+    if prefix is None:
+        if lower.startswith("http://backend.userland.com/rss"):
+            return local.lower()
+        return "?" + local.lower()
+    return f"{prefix}_{local.lower()}"
+
+
+def _child(el: Any, name: str) -> Any:
+    for c in el:
+        if isinstance(c.tag, str) and _key(c.tag) == name:
+            return c
+    return None
+
+
+def _atom03_version(root: Any) -> str:
+    return {"0.1": "atom01", "0.2": "atom02", "0.3": "atom03"}.get(root.get("version") or "", "atom")
+
+
+def _norm_codec(name: str) -> str | None:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
+    """The encoding name feedparser would settle on, when libxml2 decodes the same way; else None.
+
+    feedparser follows RFC 3023 (HTTP charset over the XML declaration, us-ascii for text/*
+    without a charset) and falls through a list of guesses; we only take the cases where
+    its choice and libxml2's (BOM, declaration, else utf-8) read the same characters.
+    """
+    if body[:2] in (b"\xfe\xff", b"\xff\xfe") or body[:4] in (b"\x00\x00\xfe\xff", b"\x00\x00\x00<", b"<\x00\x00\x00"):
+        return None  # UTF-16/32: rare, feedparser's path
+    bom = body.startswith(b"\xef\xbb\xbf")
+    m = _XML_DECL_ENCODING.match(body[3:200] if bom else body[:200])
+    xml_encoding = m.group(1).decode("ascii", "replace").lower() if m else ""
+    if bom and xml_encoding and _norm_codec(xml_encoding) != "utf-8":
+        return None
+    if bom:
+        xml_encoding = xml_encoding or ""
+    ctype = headers.get("content-type", "")
+    mime, _, params = ctype.partition(";")
+    mime = mime.strip().lower()
+    charset = ""
+    for p in params.split(";"):
+        k, _, v = p.strip().partition("=")
+        if k.strip().lower() == "charset":
+            charset = v.strip().strip("'\"").lower()
+    if mime in ("application/xml", "application/xml-dtd", "application/xml-external-parsed-entity") or (
+        mime.startswith("application/") and mime.endswith("+xml")
+    ):
+        rfc3023 = charset or xml_encoding or "utf-8"
+    elif mime.startswith("text/"):
+        rfc3023 = charset or "us-ascii"
+    elif "content-type" not in headers:
+        rfc3023 = xml_encoding or "iso-8859-1"
+    else:
+        rfc3023 = xml_encoding or "utf-8"
+    if rfc3023 == "gb2312":
+        rfc3023 = "gb18030"
+    if xml_encoding == "gb2312":
+        xml_encoding = "gb18030"
+    doc = _norm_codec(xml_encoding or "utf-8")
+    if doc is None:
+        return None
+    if _norm_codec(rfc3023) == doc or (doc == "gb18030" and _norm_codec(rfc3023) in ("gbk", "gb2312")):
+        return rfc3023
+    latin = ("ascii", "utf-8", "iso8859-1", "cp1252")
+    if body.isascii() and _norm_codec(rfc3023) in latin and doc in latin:
+        return rfc3023  # every candidate reads ASCII bytes alike
+    if _norm_codec(rfc3023) == "ascii" and not charset and xml_encoding:
+        return xml_encoding  # us-ascii fails on non-ASCII bytes; feedparser then takes the declaration
+    if _norm_codec(rfc3023) == "ascii" and not charset and not xml_encoding:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return "utf-8"
+    return None
+
+
+class _Walker:
+    """One tree walk with feedparser's rules; holds only per-document settings."""
+
+    def __init__(self, version: str, encoding: str, url: str) -> None:
+        self.version = version
+        self.atom = version.startswith("atom")
+        # feedparser re-encodes every document to utf-8 first, so its repair of utf-8 read as
+        # latin-1 runs whatever the document's own encoding was.
+        self.utf8 = True
+        self.url = url
+        self.root_lang: str | None = None
+
+    # -- scope: xml:base and xml:lang --------------------------------------------------
+
+    def scope(self, el: Any, base: str, lang: str | None) -> tuple[str, str | None]:
+        if not len(el.attrib):
+            return base, lang
+        xml_base = el.get(XML_NS + "base") or el.get("base")
+        if xml_base:
+            base = (make_safe_absolute_uri(base, xml_base) or base) if base else _urljoin(base, xml_base)
+        xml_lang = el.get(XML_NS + "lang")
+        if xml_lang is None:
+            xml_lang = el.get("lang")
+        if xml_lang == "":
+            lang = None
+        elif xml_lang is not None:
+            lang = xml_lang
+        return base, lang
+
+    # -- text ---------------------------------------------------------------------------
+
+    def fix(self, text: str) -> str:
+        """feedparser's repairs of every text value: utf-8 read as latin-1, and cp1252 C1 bytes."""
+        if text.isascii():
+            return text
+        if self.utf8:
+            try:
+                text = text.encode("iso-8859-1").decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                pass
+        if _C1.search(text):
+            text = text.translate(_cp1252)
+        return text
+
+    def plain(self, el: Any) -> str:
+        return self.fix("".join(el.itertext()).strip())
+
+    def content(self, el: Any, default_type: str, base: str, lang: str | None) -> tuple[str, dict[str, Any]]:
+        """The value and the *_detail params of a text construct, as feedparser's pop() makes them."""
+        ctype = _map_type(el.get("type") or default_type)
+        params: dict[str, Any] = {"type": ctype, "language": lang.replace("_", "-") if lang else lang, "base": base}
+        if el.get("mode", "") == "base64" or not (
+            ctype.startswith("text/") or ctype.endswith("+xml") or ctype.endswith("/xml")
+        ):
+            if len(el):
+                raise _Unsupported("base64 content with markup")
+            text = (el.text or "").strip()
+            try:
+                value = base64.decodebytes(text.encode("utf8")).decode("utf8")
+            except (binascii.Error, binascii.Incomplete, UnicodeDecodeError):
+                value = text
+            params["value"] = self.fix(value)
+            return params["value"], params
+        children = [c for c in el if isinstance(c.tag, str)]
+        ctype_declared = ctype
+        if children:
+            if not ctype.endswith("xml"):
+                only = children[0]
+                typepad = len(children) == 1 and _split(only.tag)[2] == "div" and not len(only)
+                if typepad and not (el.text or "").strip():
+                    # TypePad wraps escaped HTML in a div: feedparser drops the div, keeps the text raw
+                    value = self.fix((only.text or "").strip())
+                    params["value"] = value
+                    return value, params
+                ctype = params["type"] = "application/xhtml+xml"
+            value = self._markup(el, children, escape_text=ctype_declared.endswith("xml"))
+        else:
+            value = (el.text or "").strip()
+        if not self.atom and ctype == "text/plain" and _looks_like_html(value):
+            ctype = params["type"] = "text/html"
+        value = self.fix(value)
+        params["value"] = value
+        return value, params
+
+    def _markup(self, el: Any, children: list[Any], escape_text: bool) -> str:
+        """Inline markup of a text construct as HTML, without namespaces (atom10 drops the wrapping div).
+
+        The element leaves the tree (so no ancestor's xmlns is repeated on its children) and
+        is serialized by libxml2's HTML writer: `<br>` not `<br/>`, `<applet></applet>`.
+        """
+        for c in el.iter():
+            if isinstance(c.tag, str) and c.tag[0] == "{":
+                c.tag = c.tag.split("}", 1)[1]
+        parent = el.getparent()
+        if parent is not None:
+            parent.remove(el)
+        etree.cleanup_namespaces(el)
+        text = el.text or ""
+        if (
+            self.version == "atom10"
+            and len(children) == 1
+            and children[0].tag == "div"
+            and not text.strip()
+            and not (children[0].tail or "").strip()
+        ):
+            el = children[0]
+            text = el.text or ""
+        # text before the first child element: feedparser still believed the type (html: raw)
+        parts = [_escape(text, quote=False) if escape_text or el is not children[0].getparent() else text]
+        parts += [etree.tostring(c, method="html", encoding="unicode", with_tail=True) for c in el]
+        return "".join(parts).strip()
+
+    # -- feed ---------------------------------------------------------------------------
+
+    def feed_info(self, root: Any, channel: Any) -> FeedInfo:
+        base, lang = self.scope(root, self.url, None)
+        # feedparser takes the feed's language from xml:lang on <feed> or <rss>, not on <rdf:RDF>
+        language = lang.replace("_", "-") if lang and _split(root.tag)[2] != "RDF" else None
+        self.root_lang = lang
+        title = link = id_link = subtitle = ttl = None
+        sy: dict[str, str] = {}
+        if channel is not None:
+            if channel is not root:
+                base, lang = self.scope(channel, base, lang)
+            for el in list(channel):
+                key = _key(el.tag) if isinstance(el.tag, str) else ""
+                if key in ("title", "dc_title") and not title:
+                    title = self.content(el, "text/plain", *self.scope(el, base, lang))[0] or None
+                elif key == "link":
+                    href = _enforce_href(dict(el.attrib)).get("href")
+                    if href is not None:
+                        rel = el.get("rel", "alternate")
+                        if rel == "alternate" and _map_type(el.get("type", "text/html")) in _HTML_TYPES:
+                            link = _urljoin(self.scope(el, base, lang)[0], href)
+                    else:
+                        text = self.plain(el)
+                        if text:
+                            link = _LINK_ENTITY.sub(r"&\g<1>", _urljoin(self.scope(el, base, lang)[0], text))
+                elif key in ("id", "guid"):
+                    value = self.plain(el)
+                    if value and el.get("isPermaLink", el.get("ispermalink", "true")) == "true":
+                        id_link = id_link or _urljoin(self.scope(el, base, lang)[0], value)
+                elif key in ("description", "subtitle", "tagline", "dc_description", "itunes_subtitle"):
+                    default = "text/html" if key in ("description", "dc_description") else "text/plain"
+                    subtitle = self.content(el, default, *self.scope(el, base, lang))[0] or subtitle
+                elif key in ("language", "dc_language"):
+                    language = self.plain(el) or language
+                elif key == "ttl":
+                    ttl = self.plain(el)
+                elif key in ("sy_updateperiod", "sy_updatefrequency"):
+                    sy[key] = self.plain(el)
+        link = link or id_link
+        return FeedInfo(
+            title=title,
+            link=link,
+            subtitle=subtitle,
+            language=language,
+            ttl_minutes=int(ttl) if ttl and ttl.isdigit() else None,
+            update_seconds=update_period(sy.get("sy_updateperiod"), sy.get("sy_updatefrequency")),
+        )
+
+    # -- entries ------------------------------------------------------------------------
+
+    def entry(self, item: Any, base: str, lang: str | None) -> dict[str, Any]:
+        base, lang = self.scope(item, base, lang)
+        e: dict[str, Any] = {}
+        state = {"title_set": False, "has_content": False, "depth": {}}
+        about = item.get(f"{{{RDF}}}about")
+        if about:
+            e["id"] = about
+        self._children(item, e, state, base, lang, 1)
+        return e
+
+    def _store(self, e: dict[str, Any], state: dict[str, Any], key: str, value: Any, depth: int) -> None:
+        """feedparser keeps a value from a shallower element over a deeper one; else the last."""
+        old = state["depth"].get(key)
+        if old is None or depth <= old:
+            state["depth"][key] = depth
+            e[key] = value
+
+    def _children(self, parent: Any, e: dict[str, Any], state: dict[str, Any], base: str, lang: str | None, depth: int):
+        for el in list(parent):  # content elements leave the tree as they are serialized
+            if not isinstance(el.tag, str):
+                continue
+            key = _key(el.tag)
+            if key in _SKIP:
+                continue
+            b, lg = self.scope(el, base, lang)
+            if key in _TITLE or key == "media_title":
+                if state["title_set"]:
+                    continue  # the first non-empty title wins
+                value, params = self.content(el, "text/plain", b, lg)
+                self._store(e, state, "title", value, depth)
+                e["title_detail"] = params
+                if value and key != "media_title":
+                    state["title_set"] = True
+            elif key == "link":
+                self._link(el, e, b)
+            elif key in ("guid", "id"):
+                is_link = el.get("isPermaLink", el.get("ispermalink", "true")) == "true"
+                value = self.plain(el)
+                if value and is_link:
+                    value = _urljoin(b, value)
+                self._store(e, state, "id", value, depth)
+                e["guidislink"] = is_link and "link" not in e
+                if is_link:
+                    e.setdefault("link", value)
+            elif key in ("description", "dc_description", "media_description", "abstract"):
+                if "summary" in e and not state["has_content"]:
+                    self._content(el, e, state, "text/plain", b, lg)
+                else:
+                    default = "text/plain" if key == "abstract" else "text/html"
+                    value, params = self.content(el, default, b, lg)
+                    self._store(e, state, "summary", value, depth)
+                    e["summary_detail"] = params
+            elif key in ("summary", "itunes_summary"):
+                if "summary" in e and not state["has_content"]:
+                    self._content(el, e, state, "text/plain", b, lg)
+                else:
+                    value, params = self.content(el, "text/plain", b, lg)
+                    self._store(e, state, "summary", value, depth)
+                    e["summary_detail"] = params
+            elif key == "content":
+                self._content(el, e, state, "text/plain", b, lg, src=el.get("src"))
+            elif key in _CONTENT_HTML:
+                self._content(el, e, state, "text/html", b, lg)
+            elif key in ("body", "xhtml_body"):
+                self._content(el, e, state, "application/xhtml+xml", b, lg, has_content=False)
+            elif key in _PUBLISHED:
+                value = self.plain(el)
+                self._store(e, state, "published", value, depth)
+                e["published_parsed"] = _parse_date(value)
+            elif key in _UPDATED:
+                value = self.plain(el)
+                self._store(e, state, "updated", value, depth)
+                e["updated_parsed"] = _parse_date(value)
+            elif key in ("created", "dcterms_created"):  # the date of last resort (normalize.entry_date)
+                value = self.plain(el)
+                self._store(e, state, "created", value, depth)
+                e["created_parsed"] = _parse_date(value)
+            elif key in _AUTHOR:
+                self._author(el, e, b)
+            elif key in _CATEGORY:
+                self._category(el, e, key)
+            elif key in ("itunes_keywords", "media_keywords"):
+                scheme = "http://www.itunes.com/" if key == "itunes_keywords" else None
+                for term in self.plain(el).split(","):
+                    if term.strip():
+                        _add_tag(e, term.strip(), scheme, None)
+            elif key == "enclosure":
+                attrs = _enforce_href(dict(el.attrib))
+                attrs["rel"] = "enclosure"
+                e.setdefault("links", []).append(attrs)
+            elif key == "comments":
+                value = self.plain(el)
+                self._store(e, state, "comments", _urljoin(b, value) if value else value, depth)
+            elif key in ("language", "dc_language"):
+                self._store(e, state, "language", self.plain(el), depth)
+            elif key == "tags":
+                for term in self.plain(el).split(","):
+                    _add_tag(e, term.strip(), None, None)
+            elif len(el):
+                self._children(el, e, state, b, lg, depth + 1)  # feedparser reads every descendant
+
+    def _content(self, el, e, state, default, base, lang, src=None, has_content=True) -> None:
+        if has_content:
+            state["has_content"] = True
+        value, params = self.content(el, default, base, lang)
+        if src:
+            params["src"] = src
+        e.setdefault("content", []).append(params)
+        if params["type"] in ({"text/plain"} | _HTML_TYPES) or _map_type(el.get("type") or default) in (
+            {"text/plain"} | _HTML_TYPES
+        ):
+            e.setdefault("summary", value)
+
+    def _link(self, el: Any, e: dict[str, Any], base: str) -> None:
+        attrs = _enforce_href(dict(el.attrib))
+        attrs.setdefault("rel", "alternate")
+        attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
+        links = e.setdefault("links", [])
+        if "href" in attrs:
+            attrs["href"] = _urljoin(base, attrs["href"])
+            links.append(attrs)
+            if attrs["rel"] == "alternate" and _map_type(attrs["type"]) in _HTML_TYPES:
+                e["link"] = attrs["href"]
+            return
+        links.append(attrs)
+        value = self.plain(el)
+        if value:
+            value = _urljoin(base, value)
+        value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+        e["link"] = value
+        if value:
+            attrs["href"] = value
+
+    def _author(self, el: Any, e: dict[str, Any], base: str) -> None:
+        authors = e.setdefault("authors", [])
+        detail: dict[str, Any] = {}
+        authors.append(detail)
+        for c in el:
+            if not isinstance(c.tag, str):
+                continue
+            k = _key(c.tag)
+            if k in ("name", "itunes_name"):
+                detail["name"] = "".join(c.itertext()).strip()
+            elif k in ("email", "itunes_email"):
+                detail["email"] = "".join(c.itertext()).strip()
+            elif k in ("uri", "url", "homepage"):
+                value = self.plain(c)
+                detail["href"] = _urljoin(self.scope(c, base, None)[0], value) if value else value
+        text = self.fix((el.text or "").strip()) if not detail else ""
+        if detail:
+            name, email = detail.get("name"), detail.get("email")
+            e["author"] = f"{name} ({email})" if name and email else name or email or ""
+            return
+        e["author"] = text
+        author, email = text, None
+        if not author:
+            return
+        m = _EMAIL.search(author)
+        if m:
+            email = m.group(0)
+            author = author.replace(email, "").replace("()", "").replace("<>", "").replace("&lt;&gt;", "").strip()
+            if author and author[0] == "(":
+                author = author[1:]
+            if author and author[-1] == ")":
+                author = author[:-1]
+            author = author.strip()
+        if author:
+            detail["name"] = author
+        if email:
+            detail["email"] = email
+
+    def _category(self, el: Any, e: dict[str, Any], key: str) -> None:
+        if key == "itunes_category":
+            _add_tag(e, el.get("text"), "http://www.itunes.com/", None)
+            for sub in el:
+                if isinstance(sub.tag, str) and _key(sub.tag) == "itunes_category":
+                    self._category(sub, e, "itunes_category")
+        else:
+            scheme = el.get("scheme", el.get("domain"))
+            if key == "media_category" and scheme is None:
+                scheme = "http://search.yahoo.com/mrss/category_schema"
+            _add_tag(e, el.get("term"), scheme, el.get("label"))
+        value = self.plain(el)
+        if not value:
+            return
+        tags = e.setdefault("tags", [])
+        if tags and not tags[-1]["term"]:
+            tags[-1]["term"] = value
+        else:
+            _add_tag(e, value, None, None)
+
+
+def _map_type(ctype: str) -> str:
+    ctype = ctype.lower()
+    return {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}.get(
+        ctype, ctype
+    )
+
+
+def _enforce_href(attrs: dict[str, Any]) -> dict[str, Any]:
+    href = attrs.get("url", attrs.get("uri", attrs.get("href")))
+    if href:
+        attrs.pop("url", None)
+        attrs.pop("uri", None)
+        attrs["href"] = href
+    return attrs
+
+
+def _add_tag(e: dict[str, Any], term: str | None, scheme: str | None, label: str | None) -> None:
+    tags = e.setdefault("tags", [])
+    if not term and not scheme and not label:
+        return
+    value = {"term": term, "scheme": scheme, "label": label}
+    if value not in tags:
+        tags.append(value)

@@ -1,0 +1,1 @@
+"""Benchmarks for aggregator (not part of the test run): `python -m bench --help`."""

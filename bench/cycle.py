@@ -1,0 +1,50 @@
+"""One `aggregator fetch` cycle with its phases timed apart: `python -m bench.cycle CONFIG`.
+
+The same calls as `aggregator fetch` (cli.py): load the config, open the store, poll every
+source on a pool of site.workers threads, publish everything. Prints JSON with the seconds
+of each phase, so the end-to-end figures of bench/run.py can be read as a breakdown.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+t0 = time.perf_counter()
+from aggregator.config import load_config  # noqa: E402
+from aggregator.fetch import Fetcher  # noqa: E402
+from aggregator.pipeline import update_source  # noqa: E402
+from aggregator.publish import publish  # noqa: E402
+from aggregator.store import Store  # noqa: E402
+
+
+def main() -> None:
+    t_import = time.perf_counter() - t0
+    t = time.perf_counter()
+    settings = load_config(sys.argv[1])
+    t_config = time.perf_counter() - t
+    with Store(settings.database) as store:
+        t = time.perf_counter()
+        store.sync_sources(settings.sources)
+        t_sync = time.perf_counter() - t
+        fetcher = Fetcher()
+        t = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=settings.site.workers) as pool:
+            outcomes = list(pool.map(lambda s: update_source(s, store, fetcher), settings.sources))
+        t_poll = time.perf_counter() - t
+        fetcher.close()
+        t = time.perf_counter()
+        report = publish(settings, store)
+        t_publish = time.perf_counter() - t
+    statuses: dict[str, int] = {}
+    for o in outcomes:
+        statuses[o.status] = statuses.get(o.status, 0) + 1
+    print(json.dumps({"import_s": t_import, "config_s": t_config, "sync_s": t_sync, "poll_s": t_poll,
+                      "publish_s": t_publish, "sources": len(outcomes), "statuses": statuses,
+                      "files_written": len(report.written)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The scale run: the `aggregator run` daemon over N sources (the corpus under many URLs).
+
+Samples the daemon's CPU time and RSS every 0.5 s with psutil and splits the run into
+poll cycles (sources become due every `interval`): per cycle the polls done, CPU seconds,
+peak RSS; and the CPU used while nothing is due (the idle check: no busy waiting).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .common import ROOT, write_config
+
+INTERVAL = 90  # seconds between polls of a source: one cycle
+
+
+def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path, interval: int = INTERVAL) -> dict:
+    import psutil
+
+    work = tmp / "scale"
+    work.mkdir()
+    urls = [server.url("e", 1000 + i // len(rels), rels[i % len(rels)]) for i in range(n)]
+    write_config(work, urls, interval=f"{interval}s")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = open(work / "daemon.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "-c", "feeds.yaml", "run"], cwd=work, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    ps = psutil.Process(proc.pid)
+    samples = []  # (t, cpu seconds, rss MB)
+    start = time.monotonic()
+    deadline = start + interval * cycles + 30
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            t = ps.cpu_times()
+            samples.append((time.monotonic() - start, t.user + t.system, ps.memory_info().rss / 1e6))
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+        log.close()
+    polls = _poll_times(work / "daemon.log")
+    print(f"scale: {n} sources, {cycles} cycles of {interval}s, daemon pid {proc.pid}")
+    out = {"sources": n, "interval": interval, "cycles": []}
+    for c in range(cycles):
+        lo, hi = c * interval, (c + 1) * interval
+        window = [s for s in samples if lo <= s[0] < hi]
+        if len(window) < 2:
+            continue
+        done = [p for p in polls if lo <= p < hi]
+        busy_end = max(done) if done else lo
+        idle = [s for s in window if s[0] > busy_end + 2]
+        idle_cpu = (idle[-1][1] - idle[0][1]) / (idle[-1][0] - idle[0][0]) if len(idle) > 2 else float("nan")
+        cycle = {
+            "cycle": c + 1,
+            "polls": len(done),
+            "busy_s": busy_end - lo if done else 0.0,
+            "cpu_s": window[-1][1] - window[0][1],
+            "peak_rss_mb": max(s[2] for s in window),
+            "idle_cpu_percent": 100 * idle_cpu,
+        }
+        out["cycles"].append(cycle)
+        print(
+            f"  cycle {cycle['cycle']}: {cycle['polls']:>6} polls in {cycle['busy_s']:5.1f}s, "
+            f"cpu {cycle['cpu_s']:6.1f}s, peak RSS {cycle['peak_rss_mb']:5.0f} MB, "
+            f"idle CPU {cycle['idle_cpu_percent']:.2f}%"
+        )
+    return out
+
+
+def _poll_times(log: Path) -> list[float]:
+    """Seconds since the daemon started of every finished poll (its `source …:` log lines)."""
+    import datetime as dt
+
+    times, first = [], None
+    for line in log.read_text(errors="replace").splitlines():
+        if " INFO " not in line:
+            continue
+        try:
+            t = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        if first is None:
+            first = t
+        if "aggregator.daemon: source " in line:
+            times.append(t - first)
+    return times

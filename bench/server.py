@@ -1,0 +1,100 @@
+"""A small threaded HTTP/1.1 server over a folder of feeds, for the benchmarks.
+
+Files are read into memory once and served under many URLs, so one corpus can stand for
+thousands of sources:
+
+    /e/<n>/<path>   honours If-None-Match / If-Modified-Since (answers 304), like nginx
+    /n/<n>/<path>   ignores conditional requests: always 200 with the same bytes
+
+`<n>` is any integer (it only makes the URL distinct). Keep-alive, no logging, no disk I/O
+per request. The stdlib's SimpleHTTPRequestHandler cannot answer 304, hence this.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import http.server
+import multiprocessing
+import socketserver
+from pathlib import Path
+
+CONTENT_TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
+                 ".json": "application/feed+json"}  # fmt: skip
+FEED_SUFFIXES = tuple(CONTENT_TYPES)
+LAST_MODIFIED = email.utils.formatdate(1_700_000_000, usegmt=True)
+
+
+def feed_files(corpus: Path) -> list[Path]:
+    """Every feed file under `corpus`, in a stable order."""
+    return sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in FEED_SUFFIXES)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    files: dict[str, tuple[bytes, str, str]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        parts = self.path.split("/", 3)  # '', mode, n, path
+        entry = self.files.get(parts[3]) if len(parts) == 4 else None
+        if entry is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body, etag, ctype = entry
+        if parts[1] == "e" and (
+            self.headers.get("If-None-Match") == etag or self.headers.get("If-Modified-Since") == LAST_MODIFIED
+        ):
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        if parts[1] == "e":
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", LAST_MODIFIED)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def _serve(corpus: str, ready: multiprocessing.Queue) -> None:
+    root = Path(corpus)
+    files = {}
+    for p in feed_files(root):
+        body = p.read_bytes()
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        files[str(p.relative_to(root)).replace("\\", "/")] = (body, etag, CONTENT_TYPES[p.suffix])
+    _Handler.files = files
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    ready.put(httpd.server_address[1])
+    httpd.serve_forever()
+
+
+class FeedServer:
+    """The server in its own process, so it never competes for the measured process's GIL."""
+
+    def __init__(self, corpus: Path) -> None:
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        ready: multiprocessing.Queue = ctx.Queue()
+        self.process = ctx.Process(target=_serve, args=(str(corpus), ready), daemon=True)
+        self.process.start()
+        self.port = ready.get(timeout=60)
+        self.base = f"http://127.0.0.1:{self.port}/"
+
+    def url(self, mode: str, n: int, relpath: str) -> str:
+        return f"{self.base}{mode}/{n}/{relpath}"
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join(5)

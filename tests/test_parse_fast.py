@@ -1,0 +1,254 @@
+"""The fast lxml parse path: feedparser's entry shape, what it declines, and hostile XML."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import pytest
+from lxml import etree
+
+from aggregator.parse import parse_feed, parse_feedparser
+from aggregator.parse_fast import XML_PARSER, parse_fast
+
+from .conftest import CORPUS
+
+URL = "http://127.0.0.1:9/feeds/main.xml"
+XML = {"content-type": "application/xml"}
+
+
+def both(doc: str | bytes, headers: dict[str, str] = XML) -> tuple[list[dict], list[dict]]:
+    body = doc.encode() if isinstance(doc, str) else doc
+    fast = parse_fast(body, URL, headers)
+    assert fast is not None, "the fast path declined a well-formed feed"
+    return fast[1], parse_feedparser(URL, body, URL, headers).entries
+
+
+def same(doc: str | bytes, *keys: str, headers: dict[str, str] = XML) -> list[dict]:
+    """Both paths give each key the same value in every entry; returns the fast entries."""
+    mine, theirs = both(doc, headers)
+    assert len(mine) == len(theirs)
+    for a, b in zip(mine, theirs, strict=True):
+        for key in keys:
+            assert a.get(key) == dict.get(b, key), key
+    return mine
+
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel><title>Chan</title><link>https://example.org/</link><ttl>60</ttl>
+{items}
+</channel></rss>"""
+
+
+def test_guid_rules_match_feedparser():
+    items = """
+    <item><guid>rel/1</guid><title>relative permalink guid is resolved and is the link</title></item>
+    <item><guid isPermaLink="false">rel/2</guid><title>not a permalink: kept as is</title></item>
+    <item><link>https://example.org/3?a=1&amp;b=2</link><guid>https://example.org/g3</guid><title>t</title></item>
+    <item><title>no guid</title><link>/4</link></item>"""
+    entries = same(RSS.format(items=items), "id", "link", "title")
+    assert entries[0]["id"] == "http://127.0.0.1:9/feeds/rel/1" == entries[0]["link"]
+    assert entries[1]["id"] == "rel/2" and "link" not in entries[1]
+    assert entries[2]["link"] == "https://example.org/3?a=1&b=2"
+
+
+def test_content_summary_and_description_rules_match_feedparser():
+    items = """
+    <item><title>a</title><description>&lt;p&gt;sum&lt;/p&gt;</description>
+          <content:encoded><![CDATA[<p>full <b>text</b></p>]]></content:encoded></item>
+    <item><title>b</title><content:encoded><![CDATA[<p>only content</p>]]></content:encoded></item>
+    <item><title>c</title><description>first</description><description>second &amp; more</description></item>
+    <item><title>d</title><description>AT&amp;T &lt;3 plain</description></item>"""
+    entries = same(RSS.format(items=items), "summary", "content", "summary_detail", "title_detail")
+    assert entries[1]["summary"] == "<p>only content</p>"  # content copied to an absent summary
+    assert entries[2]["content"][0]["value"] == "second & more"  # a second description is content
+
+
+def test_atom_text_constructs_match_feedparser():
+    doc = """<?xml version="1.0" encoding="utf-8"?>
+    <feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en" xml:base="https://example.org/blog/">
+      <title type="html">A &amp;lt;b&amp;gt; feed</title><id>urn:x</id>
+      <entry xml:base="posts/">
+        <id>1</id><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">x &lt; <b>y</b></div></title>
+        <link href="one.html"/><link rel="enclosure" href="a.mp3" type="audio/mpeg" length="12"/>
+        <content type="xhtml" xml:lang="de"><div xmlns="http://www.w3.org/1999/xhtml"><p>Hallo<br/>Welt</p>
+          <img src="i.png"/></div></content>
+        <author><name>Ann</name><email>ann@example.org</email><uri>/ann</uri></author>
+        <category term="t1" label="Label One"/><category term="t2"/>
+        <published>2024-01-02T03:04:05+08:00</published><updated>2024-01-03T00:00:00Z</updated>
+      </entry>
+      <entry><id>urn:uuid:2</id><summary type="html">&lt;p&gt;s&lt;/p&gt;</summary>
+        <content type="html"><div xmlns="http://www.w3.org/1999/xhtml">TypePad &lt;b&gt;wraps&lt;/b&gt;</div></content>
+        <published>2024-01-02</published></entry>
+    </feed>"""
+    # (not the xhtml content itself: feedparser writes <br></br>, which HTML reads as two breaks)
+    keys = ("id", "link", "links", "title", "title_detail", "authors", "tags", "published",
+            "published_parsed", "updated", "updated_parsed")  # fmt: skip
+    entries = same(doc, *keys)
+    assert entries[0]["id"] == "https://example.org/blog/posts/1"
+    assert entries[0]["link"] == "https://example.org/blog/posts/one.html"
+    content = entries[0]["content"][0]
+    assert content["language"] == "de" and content["base"] == "https://example.org/blog/posts/"
+    assert content["value"].startswith("<p>Hallo<br>Welt</p>")  # the wrapping div is gone, <br> stays one
+    assert entries[1]["content"][0]["value"] == "TypePad <b>wraps</b>"
+
+
+def test_authors_dates_and_encodings_match_feedparser():
+    items = """
+    <item><title>é — ünïcode</title><author>joe@example.org (Joe Bloggs)</author><dc:creator>Jane</dc:creator>
+      <category domain="http://x/">Cat</category><category>Dog</category>
+      <enclosure url="http://example.org/e.mp3" length="100" type="audio/mpeg"/>
+      <comments>/c</comments><pubDate>Tue, 10 Jun 2003 04:00:00 GMT</pubDate>
+      <dc:date>2003-06-10T05:00:00+01:00</dc:date>
+    </item>"""
+    doc = RSS.format(items=items)
+    same(doc, "title", "authors", "tags", "links", "comments", "published", "published_parsed", "updated_parsed")
+    gbk = doc.replace('encoding="utf-8"', 'encoding="gbk"').replace("é — ünïcode", "张掖日报").encode("gbk")
+    entries = same(gbk, "title", "title_detail")
+    assert entries[0]["title"] == "张掖日报"
+    assert same(doc.replace("é — ünïcode", "cafÃ©"), "title")[0]["title"] == "café"  # utf-8 read as latin-1
+    assert same(doc.replace("é — ünïcode", "\x93quoted\x94"), "title")[0]["title"] == "“quoted”"  # cp1252 C1
+
+
+def test_corpus_feeds_in_the_fast_path_match_the_reference_fixtures():
+    body = (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
+    fast = parse_feed("src", body, URL)
+    assert fast.warning is None and fast.encoding and fast.info.title == "张掖日报" and len(fast.entries) == 3
+    same(body, "id", "link", "title", "summary", "content", "published", "published_parsed", "authors", "tags")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<rss version='2.0'><channel><item><title>x</item></channel></rss>", "ill-formed"),
+        (b"<?xml version='1.0'?><!DOCTYPE rss><rss><channel><item><title>&nbsp;</title></item></channel></rss>",
+         "doctype"),
+        (b"<html><body>not a feed</body></html>", "unknown root"),
+        (b'<?xml version="1.0"?><CHANNEL HREF="http://x/"><ITEM HREF="http://x/1"><TITLE>c</TITLE></ITEM></CHANNEL>',
+         "cdf"),
+        ("<?xml version='1.0' encoding='utf-16'?><rss version='2.0'><channel/></rss>".encode("utf-16"), "utf-16"),
+        (b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>\xff\xfe</title></channel></rss>",
+         "bad utf-8"),
+    ],
+)  # fmt: skip
+def test_the_fast_path_declines_what_feedparser_should_judge(body, reason):
+    assert parse_fast(body, URL, XML) is None, reason
+
+
+def test_charset_disagreeing_with_the_declaration_goes_to_feedparser():
+    body = RSS.format(items="<item><title>é</title></item>").encode("utf-8")
+    assert parse_fast(body, URL, {"content-type": "text/xml; charset=iso-8859-1"}) is None
+    assert parse_fast(body, URL, {"content-type": "text/xml; charset=utf-8"}) is not None
+
+
+def test_dispatch_takes_the_fast_path_for_well_formed_and_feedparser_for_the_rest():
+    good = RSS.format(items="<item><title>t</title><link>https://example.org/1</link></item>").encode()
+    feed = parse_feed("src", good, URL, XML)
+    assert feed.version == "rss20" and feed.warning is None and feed.info.ttl_minutes == 60
+    broken = good.replace(b"</item>", b"<broken></item>")
+    fallback = parse_feed("src", broken, URL, XML)
+    assert fallback.warning and fallback.entries[0]["title"] == "t"
+
+
+# -- hostile XML ----------------------------------------------------------------------------
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+ <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+ <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+ <!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">
+ <!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
+ <!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">
+ <!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">
+]>
+<rss version="2.0"><channel><title>laughs</title>
+<item><title>&g;</title><description>&g;</description></item></channel></rss>
+"""
+
+
+def test_billion_laughs_is_never_expanded():
+    try:  # the fast path's own parser: references stay references, or libxml2 refuses outright
+        assert len(etree.tostring(etree.fromstring(LAUGHS, XML_PARSER))) < 10_000
+    except etree.XMLSyntaxError as e:
+        assert "amplification" in str(e)
+    assert parse_fast(LAUGHS, URL, XML) is None  # entity declarations: declined
+    started = time.monotonic()
+    feed = parse_feed("src", LAUGHS, URL, XML)  # and feedparser, the fallback, stays small too
+    assert time.monotonic() - started < 5
+    assert all(len(str(e.get("title", ""))) < 10_000 for e in feed.entries)
+
+
+def test_external_entities_read_no_file(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    doc = f"""<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file://{secret}">]>
+    <rss version="2.0"><channel><title>t</title>
+    <item><title>&x;</title><description>&x;</description></item></channel></rss>"""
+    root = etree.fromstring(doc.encode(), XML_PARSER)
+    assert b"TOP-SECRET" not in etree.tostring(root)
+    feed = parse_feed("src", doc.encode(), URL, XML)
+    assert "TOP-SECRET" not in repr(feed.entries) and "TOP-SECRET" not in repr(feed.info)
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        _Counting.hits.append(self.path)
+        body = b'<!ENTITY x "FETCHED-OVER-HTTP">'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_external_dtd_and_entities_are_not_fetched():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        doc = f"""<?xml version="1.0"?><!DOCTYPE rss SYSTEM "{base}/evil.dtd" [
+          <!ENTITY % remote SYSTEM "{base}/param.dtd"> %remote; <!ENTITY y SYSTEM "{base}/y.txt">]>
+        <rss version="2.0"><channel><item><title>&x;&y;</title></item></channel></rss>""".encode()
+        etree.fromstring(doc, XML_PARSER)
+        assert parse_fast(doc, URL, XML) is None
+        feed = parse_feed("src", doc, URL, XML)
+        assert "FETCHED" not in repr(feed.entries)
+        assert _Counting.hits == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+FEED_LEVEL = [
+    """<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+    <author><name>Feed Author</name><email>a@e.org</email><uri>/me</uri></author>
+    <author><name>Second</name></author>
+    <entry><id>1</id><title>a</title><created>2003-12-31T10:14:55Z</created></entry></feed>""",
+    """<?xml version="1.0"?><rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">
+    <channel><title>t</title><sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>
+    <ttl>90</ttl><item><title>a</title><dcterms:created xmlns:dcterms="http://purl.org/dc/terms/">
+    2004-01-01T00:00:00Z</dcterms:created></item></channel></rss>""",
+]
+
+
+@pytest.mark.parametrize("doc", FEED_LEVEL)
+def test_feed_level_facts_match_feedparser(doc):
+    """What the normalizer and the poller read beyond entries: feed authors (inherited by
+    entries naming none), sy:update* and ttl hints, and `created` as the last-resort date."""
+    body = doc.encode()
+    assert parse_fast(body, URL, XML) is not None
+    fast, slow = parse_feed("s", body, URL, XML), parse_feedparser("s", body, URL, XML)
+    # feedparser leaks the first author's email into the second; names and the first agree
+    assert [a.get("name") for a in fast.authors] == [a.get("name") for a in slow.authors]
+    assert fast.authors[:1] == slow.authors[:1]
+    assert fast.info.update_seconds == slow.info.update_seconds
+    assert fast.info.ttl_minutes == slow.info.ttl_minutes
+    assert fast.entries[0].get("created_parsed") == slow.entries[0].get("created_parsed") is not None
