@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import Category, Settings
 from ..store import Store
-from .atomic import write_if_changed
+from .atomic import sweep_once, write_if_changed
 from .feeds import FeedMeta, render_atom, render_json, render_rss
 from .jekyll import jekyll_filename, render_jekyll
 
@@ -35,6 +35,10 @@ class PublishReport:
 def publish(settings: Settings, store: Store, categories: Iterable[str] | None = None) -> PublishReport:
     """Regenerate the outputs of `categories` (all when None) and the all-posts outputs."""
     report = PublishReport()
+    for root in (settings.output_dir, settings.jekyll_dir):
+        if root is not None:
+            for leftover in sweep_once(root):
+                log.info("removed %s, left by a writer that was killed", leftover)
     wanted = set(categories) if categories is not None else None
     for cat in settings.categories:
         if wanted is None or cat.slug in wanted:
