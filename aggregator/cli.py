@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -18,10 +19,11 @@ from . import __version__
 from .config import ConfigError, Settings, config_path, load_config
 from .fetch import Fetcher
 from .pipeline import Outcome, update_source
-from .publish import publish
+from .publish import PublishReport, publish
 from .store import Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
 
 
 def _setup_logging(verbose: int) -> None:
@@ -93,8 +95,9 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             ctx.exit(EXIT_USAGE)
         sources = [known[u] for u in dict.fromkeys(urls)]
     out = Console(highlight=False, soft_wrap=True)
+    report: PublishReport | None = None
     with _open_store(ctx, settings) as store:
-        store.sync_sources(settings.sources)
+        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         fetcher = Fetcher()
         outcomes: list[Outcome] = []
         with ThreadPoolExecutor(max_workers=settings.site.workers) as pool:
@@ -104,16 +107,30 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                 outcomes.append(o)
                 out.print(_outcome_line(o), markup=False)
         fetcher.close()
-        report = publish(settings, store)
+        try:
+            report = publish(settings, store)
+        except (StoreError, OSError) as e:  # disk full, read-only output: what is stored stays stored
+            click.echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
     failed = sum(o.status == "error" for o in outcomes)
     counts = {k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged")}
+    written = f"{len(report.written)} files written" if report is not None else "publishing failed"
     out.print(
         f"{len(outcomes)} sources: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {failed} failed; "
-        f"{sum(o.new for o in outcomes)} new posts; {len(report.written)} files written",
+        f"{sum(o.new for o in outcomes)} new posts; {written}",
         markup=False,
     )
-    ctx.exit(EXIT_FAILED if failed else EXIT_OK)
+    ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
+
+
+def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run a step that writes to disk; a full disk or a read-only file is one clear line and exit 1."""
+    try:
+        return fn(*args)
+    except (StoreError, OSError) as e:
+        click.echo(f"error: {what}: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+        raise  # unreachable: ctx.exit raises
 
 
 def _outcome_line(o: Outcome) -> str:
@@ -129,8 +146,8 @@ def publish_cmd(ctx: click.Context) -> None:
     """Regenerate every output from the store."""
     settings = _load(ctx)
     with _open_store(ctx, settings) as store:
-        store.sync_sources(settings.sources)
-        report = publish(settings, store)
+        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
+        report = _or_exit(ctx, f"publishing to {settings.output_dir} failed", publish, settings, store)
     click.echo(f"{len(report.written)} files written, {report.unchanged} unchanged in {settings.output_dir}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from .config import Settings
 from .fetch import Fetcher
 from .pipeline import Outcome, update_source
 from .publish import publish
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class Daemon:
         self._inflight: dict[str, Future[Outcome]] = {}
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        # monotonic time before which a source is not polled again, whatever the database says:
+        # when its new schedule cannot be saved (disk full), it must not be re-polled every tick
+        self._not_before: dict[str, float] = {}
 
     def run(self) -> int:
         self.store.sync_sources(self.settings.sources)
@@ -74,6 +78,9 @@ class Daemon:
         due = {s.key: s for s in self.store.source_states() if s.next_poll is None or s.next_poll <= now}
         for source in self.settings.sources:
             if source.key in due and source.key not in self._inflight:
+                if self._not_before.get(source.key, 0.0) > time.monotonic():
+                    continue
+                self._not_before[source.key] = time.monotonic() + source.interval
                 fut = self.pool.submit(update_source, source, self.store, self.fetcher)
                 self._inflight[source.key] = fut
                 fut.add_done_callback(lambda f, s=source: self._done(s.key, s.categories, f))
@@ -96,12 +103,17 @@ class Daemon:
     def _publish_dirty(self) -> None:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
-        if dirty:
-            self._publish(dirty)
+        if dirty and not self._publish(dirty):
+            with self._lock:
+                self._dirty |= dirty  # retried next tick, so outputs catch up once the disk has room
 
-    def _publish(self, categories: set[str] | None) -> None:
+    def _publish(self, categories: set[str] | None) -> bool:
         try:
             report = publish(self.settings, self.store, categories)
             log.info("published: %d files written, %d unchanged", len(report.written), report.unchanged)
+            return True
+        except (OSError, StoreError) as e:  # disk full, read-only output: say so, retry later
+            log.error("publishing to %s failed (will retry): %s", self.settings.output_dir, e)
         except Exception:
             log.exception("publish failed")
+        return False

@@ -17,7 +17,7 @@ from .models import Source
 from .normalize import normalize
 from .parse import ParseError, parse_feed
 from .schedule import next_poll
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ def update_source(
         )
     except (FetchError, ParseError) as e:
         return _failed(source, store, started, str(e), getattr(e, "status", None), state.error_count if state else 0)
+    except StoreError as e:  # disk full, read-only database: nothing stored, nothing lost
+        return _failed(source, store, started, f"storing failed: {e}", None, state.error_count if state else 0)
     except Exception as e:  # a bug in one source's handling must not stop the others
         log.exception("source %s: unexpected error", source.key)
         message = f"internal error: {type(e).__name__}: {e}"
@@ -99,5 +101,8 @@ def update_source(
 
 def _failed(source: Source, store: Store, when: datetime, message: str, status: int | None, errors: int) -> Outcome:
     log.warning("source %s: %s", source.key, message)
-    store.record_error(source.key, when, message, status, next_poll(when, source.interval, errors + 1))
+    try:
+        store.record_error(source.key, when, message, status, next_poll(when, source.interval, errors + 1))
+    except StoreError as e:  # the database cannot take even this; the outcome still reports it
+        log.error("source %s: could not record the error: %s", source.key, e)
     return Outcome(source.key, "error", error=message)

@@ -7,6 +7,7 @@ daemon writes. Knows nothing of HTTP or XML: it stores Posts and fetch state.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -129,7 +130,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open database {self.path}: {e}") from None
+            raise StoreError(f"cannot open database {self.path}: {e}{_open_hint(self.path)}") from None
         self._lock = threading.RLock()
         self._migrate()
 
@@ -150,7 +151,8 @@ class Store:
                 with self.db.atomic():
                     yield self.db
             except sqlite3.Error as e:
-                raise StoreError(f"database {self.path}: {e}") from e
+                hint = _open_hint(self.path) if "readonly" in str(e) else ""
+                raise StoreError(f"database {self.path}: {e}{hint}") from e
 
     # -- schema -----------------------------------------------------------------------
 
@@ -314,6 +316,21 @@ class Store:
         with self._lock:
             rows = list(self.db.query(sql, [*params, limit]))
         return [_post(r) for r in rows]
+
+
+def _open_hint(path: Path) -> str:
+    """Why SQLite's bare "unable to open database file" happened, when we can tell."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f" ({folder} is on a read-only file system)"
+    except OSError:
+        return ""
+    if not os.access(folder, os.W_OK):
+        return f" (no write permission on {folder}, where SQLite keeps the -wal and -shm files)"
+    if path.exists() and not os.access(path, os.W_OK):
+        return " (the file is read-only)"
+    return ""
 
 
 def _row(p: Post) -> dict[str, Any]:
