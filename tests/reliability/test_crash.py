@@ -89,7 +89,7 @@ class CrashLog:
         assert not problems, f"{where}: " + "\n".join(problems[:10])
         self.temp_seen += len(temp_files(*self.outputs))
 
-    def final(self, reference: dict, label: str) -> None:
+    def final(self, reference: dict, label: str, readers: bool = True) -> None:
         where = f"{label} (seed {self.seed}; {self.killed} kills, {self.completed} runs finished first)"
         self.check(where)
         _, posts, _ = db_check(self.db)
@@ -98,7 +98,7 @@ class CrashLog:
         assert posts == want, f"{where}: ids or contents differ from the uninterrupted run"
         leftovers = temp_files(*self.outputs)
         assert not leftovers, f"{where}: temporary files left behind: {leftovers[:5]}"
-        checked = check_feeds(self.outputs[0], readers=True)
+        checked = check_feeds(self.outputs[0], readers=readers)
         assert checked.returncode == 0, f"{where}: " + checked.stdout[-3000:]
 
 
@@ -174,7 +174,7 @@ def test_daemon_killed_10_times_stores_every_entry_once(tmp_path, reliability_co
     stderr = tmp_path / "stderr.log"
     for i, released in enumerate(release_schedule(rng, DAEMON_KILLS)):
         reliability_corpus.released = released
-        delay = rng.uniform(1.0, 4.0)
+        delay = rng.uniform(0.8, 2.5)  # start-up takes ~0.7s; the first poll and publish follow
         with open(stderr, "ab") as err:
             proc = subprocess.Popen(
                 aggregator("--config", str(cfg), "run"), stdout=subprocess.DEVNULL, stderr=err, env=child_env()
@@ -198,7 +198,7 @@ def test_daemon_killed_10_times_stores_every_entry_once(tmp_path, reliability_co
             rc = proc.wait(30)
     assert rc == 0, f"the clean daemon run exited {rc}: see {stderr}"
     assert "Traceback" not in stderr.read_text(errors="replace")
-    log.final(reference, "after a clean daemon run")
+    log.final(reference, "after a clean daemon run", readers=False)  # the fetch test runs newsboat
 
 
 def test_publisher_sweeps_temp_files_of_killed_writers_only(tmp_path):

@@ -39,8 +39,8 @@ from aggregator.store import Store
 from ..conftest import CHECK_FEEDS, CORPUS, ROOT, SHARED
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
-FEED_CASES = int(3500 * SCALE)
-PIPELINE_CASES = int(4500 * SCALE)
+FEED_CASES = int(5500 * SCALE)
+PIPELINE_CASES = int(2500 * SCALE)
 CONFIG_CASES = int(2000 * SCALE)
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
