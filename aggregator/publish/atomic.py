@@ -72,7 +72,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException as e:
-        if isinstance(e, OSError) and e.filename is None:
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
             e.filename = str(path)  # "No space left on device" alone does not say where
         with contextlib.suppress(OSError):
             tmp.unlink()
