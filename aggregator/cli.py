@@ -7,10 +7,11 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -24,13 +25,14 @@ from .fetch import Fetcher
 from .lock import AlreadyRunning, InstanceLock
 from .models import Source
 from .pipeline import LEARN_AFTER, Outcome, update_source
-from .publish import SiteError, opml_document, publish
+from .publish import PublishReport, SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, RATE_LIMITED, interval_for, poll_state
-from .store import Store, StoreError
+from .store import Store, StoreError, why_unwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
 
 
 def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
@@ -131,8 +133,9 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             ctx.exit(EXIT_USAGE)
         sources = [known[u] for u in dict.fromkeys(urls)]
     out = Console(highlight=False, soft_wrap=True)
+    report: PublishReport | None = None
     with _open_store(ctx, settings) as store:
-        store.sync_sources(settings.sources)
+        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         fetcher = Fetcher(per_host=settings.site.per_host)
         outcomes: list[Outcome] = []
         with (
@@ -149,21 +152,33 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         fetcher.close()
         try:
             report = publish(settings, store)
-        except SiteError as e:  # the posts are stored; the next publish picks them up
+        except SiteError as e:  # a broken template: the posts are stored; the next publish picks them up
             click.echo(f"error: publishing failed: {e}", err=True)
-            ctx.exit(EXIT_FAILED)
+        except (StoreError, OSError) as e:  # disk full, read-only output: what is stored stays stored
+            click.echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
     failed = sum(o.status in ("error", "gone") for o in outcomes)
     counts = {
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")
     }
     extra = "".join(f", {counts[k]} {k}" for k in ("rate-limited", "skipped") if counts[k])
+    written = f"{len(report.written)} files written" if report is not None else "publishing failed"
     out.print(
         f"{len(outcomes)} sources: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {failed} failed{extra}; "
-        f"{sum(o.new for o in outcomes)} new posts; {len(report.written)} files written",
+        f"{sum(o.new for o in outcomes)} new posts; {written}",
         markup=False,
     )
-    ctx.exit(EXIT_FAILED if failed else EXIT_OK)
+    ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
+
+
+def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run a step that writes to disk; a full disk or a read-only file is one clear line and exit 1."""
+    try:
+        return fn(*args)
+    except (StoreError, OSError) as e:
+        click.echo(f"error: {what}: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+        raise  # unreachable: ctx.exit raises
 
 
 def _update_one(source: Source, store: Store, fetcher: Fetcher) -> Outcome:
@@ -228,9 +243,11 @@ def publish_cmd(ctx: click.Context) -> None:
     """Regenerate every output from the store."""
     settings = _load(ctx)
     with _open_store(ctx, settings) as store:
-        store.sync_sources(settings.sources)
+        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         try:
-            report = publish(settings, store, force=True)
+            report = _or_exit(
+                ctx, f"publishing to {settings.output_dir} failed", lambda: publish(settings, store, force=True)
+            )
         except SiteError as e:
             click.echo(f"error: publishing failed: {e}", err=True)
             ctx.exit(EXIT_FAILED)
@@ -345,6 +362,11 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
         lock.acquire()
     except AlreadyRunning as e:
         click.echo(f"error: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+    except OSError as e:  # the database's folder is read-only, or not ours
+        click.echo(
+            f"error: cannot create the lock file {lock.path}: {e.strerror}{why_unwritable(settings.database)}", err=True
+        )
         ctx.exit(EXIT_FAILED)
     try:
         with _open_store(ctx, settings) as store:

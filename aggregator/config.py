@@ -383,6 +383,12 @@ def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
     return errors
 
 
+def _key(part: Any) -> str:
+    """A key path part as written, quoted when it would not be readable bare (blank, control characters)."""
+    text = str(part)
+    return text if text and text.isprintable() and text.strip() == text else repr(text)
+
+
 def _line_for(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
     loc = tuple(loc)
     while loc:
@@ -413,9 +419,13 @@ def parse_config(text: str, path: Path) -> Settings:
     try:
         node = yaml.compose(text, Loader=_LineLoader)
         data = yaml.load(text, Loader=_LineLoader)
+    except yaml.reader.ReaderError as e:  # a character YAML forbids: it has a position, not a mark
+        line = text.count("\n", 0, e.position) + 1
+        char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
+        raise ConfigError(path, [f"{line}: invalid YAML: the character {char} is not allowed"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"{mark.line + 1}: " if mark else ""
+        where = f"{mark.line + 1}: " if mark else "1: "
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(path, [f"{where}invalid YAML: {problem}"]) from None
     if node is None or not isinstance(data, dict):
@@ -440,7 +450,7 @@ def parse_config(text: str, path: Path) -> Settings:
             if m:  # model-level errors name their own location
                 loc, msg = (m.group(1), int(m.group(2))), m.group(3)
             line = _line_for(lines, loc)
-            dotted = ".".join(str(p) for p in loc) or "(top level)"
+            dotted = ".".join(_key(p) for p in loc) or "(top level)"
             errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
         raise ConfigError(path, errors) from None
     errors = _interval_errors(config, lines)

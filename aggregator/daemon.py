@@ -63,7 +63,7 @@ from .pipeline import Outcome, update_source
 from .publish import publish
 from .schedule import interval_for, next_poll
 from .serve import Route, Server, StaticApp
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,9 @@ class Daemon:
         self._dispatching = threading.Lock()
         self._redispatch = False
         self._last_dispatch: float | None = None
+        # monotonic time before which a source is not polled again whatever the database says:
+        # when its new schedule could not be saved (disk full), it must not be re-polled every tick
+        self._not_before: dict[str, float] = {}
         self._config_stat, self._config_hash = _file_signature(settings.path)
 
         self.server: Server | None = None
@@ -355,6 +358,8 @@ class Daemon:
             with self._lock:
                 for source in settings.sources:  # only configured sources: removed ones are never polled
                     if source.key in due and source.key not in self._inflight and not self._stop.is_set():
+                        if self._not_before.get(source.key, 0.0) > time.monotonic():
+                            continue
                         self._submit(source)
             self._schedule_next()
         except Exception:
@@ -432,12 +437,27 @@ class Daemon:
                 log.info(
                     "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra
                 )
+            self._hold_if_unscheduled(source)
             current = self.settings.source(key)
             if outcome.changed:
                 self.publisher.add({*source.categories, *(current.categories if current else ())})
             if current is not None and current.interval != source.interval and not self._stop.is_set():
                 self._reschedule(current)  # a reload re-timed it while this poll (old interval) ran
             return outcome
+
+    def _hold_if_unscheduled(self, source: Source) -> None:
+        """A poll whose next-poll time could not be stored (disk full, read-only database) would
+        be due again at once: hold the source back one interval in memory instead."""
+        try:
+            state = self.store.source_state(source.key)
+        except StoreError:
+            state = None
+        if state is not None and (state.state == "gone" or (state.next_poll and state.next_poll > self.clock())):
+            self._not_before.pop(source.key, None)  # the database has its schedule (or it is gone)
+            return
+        wait = interval_for(source)
+        self._not_before[source.key] = time.monotonic() + wait
+        log.warning("source %s: its next poll time could not be stored; not polled again for %gs", source.key, wait)
 
     def _done(self, source: Source, fut: Future[Outcome]) -> None:
         with self._lock:
@@ -451,6 +471,10 @@ class Daemon:
         started = time.monotonic()
         try:
             report = publish(settings, self.store, categories)
+        except (OSError, StoreError) as e:  # disk full, read-only output: one clear line, retried
+            self.metrics.publish_errors.inc()
+            log.error("publishing to %s failed (retrying in %gs): %s", settings.output_dir, self.publisher.retry, e)
+            return False
         except Exception:
             self.metrics.publish_errors.inc()
             log.exception("publish failed; retrying in %gs", self.publisher.retry)

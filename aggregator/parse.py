@@ -17,7 +17,9 @@ from html import escape
 from typing import Any
 
 import feedparser
+import feedparser.api
 
+from .defuse import HostileXML, defuse
 from .models import FeedInfo
 from .parse_fast import parse_fast, update_period
 
@@ -35,6 +37,19 @@ class ParseError(Exception):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         super().__init__(message)
+
+
+_feedparser_replace_doctype = getattr(feedparser.api.replace_doctype, "__wrapped__", feedparser.api.replace_doctype)
+
+
+def _replace_doctype_defused(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
+    """feedparser's DOCTYPE step, after `defuse`: the one place both of its parsers' input
+    passes, already converted to UTF-8 (so a UTF-16 feed cannot hide its DTD from us)."""
+    return _feedparser_replace_doctype(defuse(data))
+
+
+_replace_doctype_defused.__wrapped__ = _feedparser_replace_doctype  # type: ignore[attr-defined]
+feedparser.api.replace_doctype = _replace_doctype_defused
 
 
 @dataclass
@@ -84,6 +99,8 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
             sanitize_html=False,  # sanitized once, by the normalizer, with an allow-list
             resolve_relative_uris=False,  # the normalizer resolves while it sanitizes
         )
+    except HostileXML as e:
+        raise ParseError(source, str(e)) from None
     except Exception as e:  # feedparser is meant not to raise; a crash is still only this source's
         raise ParseError(source, f"parser crashed: {type(e).__name__}: {e}") from None
     if not d.version and not d.entries:
@@ -130,6 +147,8 @@ def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
         data = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as e:
         raise ParseError(source, f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise ParseError(source, "invalid JSON: nested too deeply") from None
     if not isinstance(data, dict) or not str(data.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise ParseError(source, "JSON but not a JSON Feed (no jsonfeed.org version)")
     items = data.get("items")

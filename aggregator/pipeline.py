@@ -26,7 +26,7 @@ from .models import FetchResult, PollUpdate, Post, Source
 from .normalize import normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
 from .schedule import BACKING_OFF, ERRORING, WEEK, cache_lifetime, feed_hint, interval_for, next_poll, not_before
-from .store import SourceState, Store, iso
+from .store import SourceState, Store, StoreError, iso
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ def update_source(
         return _poll(source, state, fetch_url, store, fetcher, started, rng)
     except (FetchError, ParseError) as e:
         return _failed(source, state, fetch_url, store, started, e, rng)
+    except StoreError as e:  # disk full, read-only database: nothing of this poll stored, nothing lost
+        return _failed(source, state, fetch_url, store, started, FetchError(source.key, f"storing failed: {e}"), rng)
     except Exception as e:  # a bug in one source's handling must not stop the others
         log.exception("source %s: unexpected error", source.key)
         error = FetchError(source.key, f"internal error: {type(e).__name__}: {e}")
@@ -278,6 +280,22 @@ def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[st
 
 
 def _failed(
+    source: Source,
+    state: SourceState | None,
+    fetch_url: str,
+    store: Store,
+    when: datetime,
+    error: FetchError | ParseError,
+    rng: random.Random | None,
+) -> Outcome:
+    try:
+        return _record_failure(source, state, fetch_url, store, when, error, rng)
+    except StoreError as e:  # the database cannot take even this; the outcome still reports it
+        log.error("source %s: %s; could not record it: %s", source.key, error, e)
+        return Outcome(source.key, "error", error=str(error))
+
+
+def _record_failure(
     source: Source,
     state: SourceState | None,
     fetch_url: str,

@@ -315,6 +315,59 @@ def _fix_iframe(match: re.Match[str]) -> str:
     return f"<iframe{attrs}></iframe>" if _HAS_SRC_RE.search(attrs) else ""
 
 
+# html5ever (under nh3) spends time per open element on each tag, so 100,000 nested <div>s
+# take minutes. Like Blink (which caps its tree at 512 levels), tags deeper than this are
+# dropped before parsing and their text is kept; real articles nest a few dozen deep.
+MAX_HTML_DEPTH = 512
+_HTML_TAG_RE = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*>")
+_HTML_VOID = frozenset(
+    "area base br col embed hr img input keygen link meta param source track wbr".split()
+)  # fmt: skip
+_HTML_SIBLINGS = frozenset("p li dt dd tr td th option rb rt rp".split())  # an open one ends at the next
+
+
+def _cap_depth(html: str) -> str:
+    """`html` without the tags that would nest deeper than MAX_HTML_DEPTH; linear time."""
+    if html.count("<") <= MAX_HTML_DEPTH:
+        return html
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    dropped: dict[str, int] = {}  # names of dropped start tags whose end tags must go too
+    parts: list[str] = []  # the text kept between dropped tags (runs of dropped tags add nothing)
+    done = 0
+    for m in _HTML_TAG_RE.finditer(html):
+        name = m.group(2).lower()
+        if m.group(1):  # an end tag closes a dropped (always deeper) element first, else an open one
+            if dropped.get(name):
+                dropped[name] -= 1
+                done = _cut(html, m, parts, done)
+            elif open_count.get(name):
+                while True:
+                    top = stack.pop()
+                    open_count[top] -= 1
+                    if top == name:
+                        break
+        elif name not in _HTML_VOID and not m.group().endswith("/>"):
+            if stack and stack[-1] == name and name in _HTML_SIBLINGS:  # <p>a<p>b: siblings, not nested
+                open_count[stack.pop()] -= 1
+            if len(stack) >= MAX_HTML_DEPTH:
+                dropped[name] = dropped.get(name, 0) + 1
+                done = _cut(html, m, parts, done)
+            else:
+                stack.append(name)
+                open_count[name] = open_count.get(name, 0) + 1
+    if not done:
+        return html
+    parts.append(html[done:])
+    return "".join(parts)
+
+
+def _cut(html: str, m: re.Match[str], parts: list[str], done: int) -> int:
+    if m.start() > done:
+        parts.append(html[done : m.start()])
+    return m.end()
+
+
 def _prepare(html: object) -> str:
     """Coerce to a str nh3 accepts: no lone surrogates, no raw control characters."""
     if html is None:
@@ -328,7 +381,7 @@ def _prepare(html: object) -> str:
             html.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape decoding
             html = html.encode("utf-8", "replace").decode("utf-8")
-    return _CONTROL_RE.sub("", html)
+    return _cap_depth(_CONTROL_RE.sub("", html))
 
 
 # --------------------------------------------------------------------------- public API

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -214,7 +215,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open database {self.path}: {e}") from None
+            raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}") from None
         self._lock = threading.RLock()
         self._migrate()
 
@@ -235,7 +236,8 @@ class Store:
                 with self.db.atomic():
                     yield self.db
             except sqlite3.Error as e:
-                raise StoreError(f"database {self.path}: {e}") from e
+                hint = why_unwritable(self.path) if "readonly" in str(e) else ""
+                raise StoreError(f"database {self.path}: {e}{hint}") from e
 
     # -- schema -----------------------------------------------------------------------
 
@@ -834,6 +836,21 @@ def _bump_revision(db: sqlite_utils.Database, source: str) -> int:
     db.execute("UPDATE sources SET revision = coalesce(revision, 0) + 1 WHERE key = ?", [source])
     row = db.execute("SELECT revision FROM sources WHERE key = ?", [source]).fetchone()
     return row[0] if row else 0
+
+
+def why_unwritable(path: Path) -> str:
+    """Why SQLite's bare "unable to open database file" happened, when we can tell."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f" ({folder} is on a read-only file system)"
+    except OSError:
+        return ""
+    if not os.access(folder, os.W_OK):
+        return f" (no write permission on {folder}, where SQLite keeps the -wal and -shm files)"
+    if path.exists() and not os.access(path, os.W_OK):
+        return " (the file is read-only)"
+    return ""
 
 
 def _row(p: Post) -> dict[str, Any]:

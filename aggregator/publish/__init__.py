@@ -27,7 +27,7 @@ from .. import __version__
 from ..config import Category, Settings
 from ..models import Post
 from ..store import Store
-from .atomic import SyncBatch, write_if_changed
+from .atomic import SyncBatch, sweep_once, write_if_changed
 from .feeds import FeedMeta, render_atom, render_json, render_rss
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
@@ -71,6 +71,10 @@ def publish(
     then the home page and all-posts outputs if anything did. `force` rebuilds everything
     (files whose bytes come out the same are still left untouched)."""
     report = PublishReport()
+    for root in (settings.output_dir, settings.jekyll_dir):
+        if root is not None:
+            for leftover in sweep_once(root):
+                log.info("removed %s, left by a writer that was killed", leftover)
     site = SiteRenderer(settings)
     context = _context(settings, site)
     wanted = set(categories) if categories is not None else None

@@ -5,6 +5,11 @@ written in place: the bytes go to a temporary file in the same directory (same f
 so the rename is atomic), are fsynced, and then replace the old file in one step. A file
 whose bytes would not change is not touched at all, so its mtime (and the HTTP
 Last-Modified / ETag a static server derives from it) stays put and readers see no change.
+
+A writer killed between creating its temporary file and the rename (SIGKILL, OOM, power
+loss) leaves that file behind. Temporary names carry the writer's PID
+(`.<name>.<pid>.<random>.tmp`), so `sweep_temp_files` can tell a dead writer's leftovers from a
+live writer's work in progress; the publisher sweeps each output tree once per process.
 """
 
 from __future__ import annotations
@@ -13,12 +18,19 @@ import contextlib
 import ctypes
 import functools
 import os
+import re
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["SyncBatch", "write_if_changed"]
+__all__ = ["SyncBatch", "write_if_changed", "sweep_temp_files", "sweep_once"]
+
+# `.<name>.<pid>.<random>.tmp`; also the pid-less `.<name>.<random>.tmp` of older versions
+_TEMP_RE = re.compile(r"^\..+?\.(?:(\d+)\.)?[^.]+\.tmp$")
+STALE_AFTER = 3600.0  # no write takes an hour: older temp files are leftovers whatever their PID says
 
 
 def _read_umask() -> int:
@@ -122,7 +134,7 @@ def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) ->
     if _same_bytes(path, data):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -133,7 +145,9 @@ def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) ->
         # mkstemp creates the file 0600; published files must be readable like any other.
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            e.filename = str(path)  # "No space left on device" alone does not say where
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
@@ -156,3 +170,53 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of ours may be writing it right now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_temp_files(root: Path, now: float | None = None) -> list[Path]:
+    """Remove the temporary files that killed writers left under `root`; returns them.
+
+    A file is a leftover when the PID in its name is no longer running, when its name
+    carries no PID (written by an older version) or when it is older than STALE_AFTER.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            m = _TEMP_RE.match(name)
+            if m is None:
+                continue
+            path = Path(folder, name)
+            try:
+                old = now - path.stat().st_mtime > STALE_AFTER
+                if old or m.group(1) is None or not _alive(int(m.group(1))):
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                continue  # its writer renamed or removed it meanwhile
+    return removed
+
+
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
+
+
+def sweep_once(root: Path) -> list[Path]:
+    """`sweep_temp_files(root)` the first time this process publishes into `root`."""
+    root = Path(root)
+    with _swept_lock:
+        if root in _swept or not root.is_dir():
+            return []
+        _swept.add(root)
+    return sweep_temp_files(root)

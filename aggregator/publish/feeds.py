@@ -147,11 +147,18 @@ def _pct(part: str, safe: str) -> str:
     return quote(_BAD_PERCENT.sub("%25", part), safe=safe + "%")
 
 
+_OLDEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+
 def _utc(dt: datetime) -> datetime:
-    """Aware UTC, whole seconds. A naive value is taken as UTC (the model stores UTC)."""
+    """Aware UTC, whole seconds. A naive value is taken as UTC (the model stores UTC).
+
+    Dates before 1900 (0001-01-01 is what broken generators write for "no date") become
+    1900-01-01: strftime writes year 1 as "1", which no RSS, Atom or JSON Feed reader accepts.
+    """
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).replace(microsecond=0)
+    return max(dt.astimezone(UTC), _OLDEST).replace(microsecond=0)
 
 
 def _rfc3339(dt: datetime) -> str:
