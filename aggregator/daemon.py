@@ -56,12 +56,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import ConfigError, Settings, parse_config
 from .fetch import Fetcher
+from .hosts import MAX_RETRY_AFTER
 from .logs import source_context
 from .metrics import Metrics
 from .models import Source
 from .pipeline import Outcome, update_source
 from .publish import publish
-from .schedule import interval_for, next_poll
+from .schedule import JITTER, backoff, interval_for, next_poll
 from .serve import Route, Server, StaticApp
 from .store import Store, StoreError
 
@@ -73,6 +74,7 @@ MAX_SLEEP = 60.0  # and at least this often (heartbeat)
 WATCH_INTERVAL = 2.0  # how often the config file is checked for a change
 PUBLISH_DELAY = 1.0  # debounce window of publishing
 PUBLISH_RETRY = 30.0  # after a failed publish
+CLOCK_SLACK = timedelta(seconds=2)  # a clock going back by more than this moves the schedule with it
 
 
 def utcnow() -> datetime:
@@ -197,6 +199,7 @@ class Daemon:
         self._dispatching = threading.Lock()
         self._redispatch = False
         self._last_dispatch: float | None = None
+        self._last_now: datetime | None = None  # the clock at the last dispatch: a jump back is seen
         # monotonic time before which a source is not polled again whatever the database says:
         # when its new schedule could not be saved (disk full), it must not be re-polled every tick
         self._not_before: dict[str, float] = {}
@@ -354,6 +357,7 @@ class Daemon:
                 return
             settings = self.settings
             now = self.clock()
+            self._mind_the_clock(now)
             due = set(self.store.due_sources(now))  # enabled, not gone, host not under a Retry-After
             with self._lock:
                 for source in settings.sources:  # only configured sources: removed ones are never polled
@@ -368,6 +372,41 @@ class Daemon:
             self._dispatching.release()
         if self._redispatch and not self._stop.is_set():
             self._wake_dispatcher(datetime.now(UTC) + timedelta(seconds=self.tick))
+
+    def _mind_the_clock(self, now: datetime) -> None:
+        """A wall clock set back must not silence the sources until it catches up again.
+
+        Due times are wall-clock times in the database: after a jump back by a day, every
+        source would wait a day plus its interval. Seen while running (the clock is earlier
+        than at the last dispatch), every pending due time moves back by the jump, so each
+        poll comes as planned in elapsed time; at start (the jump happened while stopped),
+        a source due later than it ever could be (its interval backed off for its errors,
+        or a week for a host's Retry-After) is re-timed from now. A jump forward needs nothing: the sources
+        due are polled once each (see the module docstring) and re-timed from the new now.
+        """
+        last, self._last_now = self._last_now, now
+        if last is not None and now < last - CLOCK_SLACK:
+            moved = self.store.shift_schedule(now, last - now)
+            log.warning("the clock went back by %s; %d pending polls moved back by as much", last - now, moved)
+        elif last is None:
+            blocked = self.store.host_blocks(now)
+            for source in self.settings.sources:
+                state = self.store.source_state(source.key)
+                if state is None or state.next_poll is None:
+                    continue
+                interval = (state.interval if source.adaptive and state.interval else None) or interval_for(source)
+                longest = backoff(interval, state.error_count, source.max_interval) * (1 + JITTER) + 1
+                if state.host in blocked:
+                    longest = max(longest, MAX_RETRY_AFTER.total_seconds() * (1 + JITTER) + 1)
+                if state.next_poll > now + timedelta(seconds=longest):
+                    when = next_poll(now, interval, 0, None, source.min_interval, source.max_interval)
+                    log.warning(
+                        "source %s: due at %s, later than it could be (clock set back?); re-timed to %s",
+                        source.key,
+                        state.next_poll.isoformat(),
+                        when.isoformat(),
+                    )
+                    self.store.set_next_poll(source.key, when)
 
     def _submit(self, source: Source) -> None:
         fut = self.pool.submit(self._poll, source)

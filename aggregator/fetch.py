@@ -12,6 +12,7 @@ sending one byte a second would otherwise stretch a request without end.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -413,8 +414,17 @@ def _decoder(encoding: str) -> Callable[[bytes], Iterator[bytes]] | None:
     return decode
 
 
+_TLS = re.compile(r"\[SSL(?:: ([A-Z_]+))?\] ([^(]*?)\s*(?:\(_ssl\.c:\d+\))?['\")]")
+
+
 def _reason(e: Exception) -> str:
+    """The cause in a few words, not urllib3's nested reprs (pools, retries, tuples)."""
     text = str(e)
+    if "InvalidChunkLength" in text or "InvalidChunk" in text:
+        return "invalid chunked encoding (a chunk size that is not a hex number)"
+    m = _TLS.search(text)
+    if m and ("SSLError" in text or isinstance(e, requests.exceptions.SSLError)):
+        return f"TLS handshake failed: {m.group(2).strip() or m.group(1)}"
     for marker in ("Connection refused", "Name or service not known", "Connection reset", "timed out"):
         if marker in text:
             return marker

@@ -617,6 +617,18 @@ class Store:
             return None
         return from_iso(soonest) if soonest else datetime.now(UTC)
 
+    def shift_schedule(self, after: datetime, delta: timedelta) -> int:
+        """Move every due time later than `after` (next polls, hosts' Retry-After) earlier by
+        `delta`, in one transaction: the clock went back by `delta`. Returns the sources moved."""
+        with self._tx() as db:
+            rows = db.execute("SELECT key, next_poll FROM sources WHERE next_poll > ?", [iso(after)]).fetchall()
+            for key, when in rows:
+                db.execute("UPDATE sources SET next_poll = ? WHERE key = ?", [iso(from_iso(when) - delta), key])
+            hosts = db.execute("SELECT host, retry_after FROM hosts WHERE retry_after > ?", [iso(after)]).fetchall()
+            for host, until in hosts:
+                db.execute("UPDATE hosts SET retry_after = ? WHERE host = ?", [iso(from_iso(until) - delta), host])
+        return len(rows)
+
     def set_next_poll(self, key: str, when: datetime) -> None:
         """Reschedule one source (a reload changed its interval)."""
         with self._tx() as db:
