@@ -65,7 +65,7 @@ def update_source(
     Polls whatever its next-poll time (the caller decides what is due), but never a
     disabled or gone source, nor one whose host asked for silence (Retry-After).
     """
-    state = store.source_state(source.key)
+    state = store.source_state(source.key, count_posts=False)
     started = now()
     if not source.enabled:
         return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
@@ -218,7 +218,7 @@ def ingest(
     `schedule` turns the posts into the polling state and next-poll time to store with them
     (the adaptive interval learns from them); without it, the source's own interval.
     """
-    state = state if state is not None else store.source_state(source.key)
+    state = state if state is not None else store.source_state(source.key, count_posts=False)
     posts, identity = _identify(source, store, state, normalize_entries(source, feed, when))
     posts = filters.apply(source, unique(posts))
     if schedule is not None:

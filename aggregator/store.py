@@ -312,16 +312,16 @@ class Store:
             revision = _bump_revision(db, source.key)
             db.conn.executemany("UPDATE posts SET revision = ? WHERE id = ?", [(revision, i) for _, i in changes])
 
-    def source_state(self, key: str) -> SourceState | None:
+    def source_state(self, key: str, count_posts: bool = True) -> SourceState | None:
+        """The source's stored state; `count_posts=False` leaves `posts` at 0 (a poll does
+        not need it, and counting on every poll of a large source is not free)."""
+        posts = "(SELECT count(*) FROM posts p WHERE p.source = s.key)" if count_posts else "0"
         with self._lock:
-            row = self.db.execute(
-                "SELECT s.*, (SELECT count(*) FROM posts p WHERE p.source = s.key) AS posts "
-                "FROM sources s WHERE key = ?",
-                [key],
-            ).fetchone()
+            cur = self.db.execute(f"SELECT s.*, {posts} AS posts FROM sources s WHERE key = ?", [key])
+            row = cur.fetchone()
             if row is None:
                 return None
-            cols = [d[0] for d in self.db.execute("SELECT s.*, 0 AS posts FROM sources s LIMIT 0").description]
+            cols = [d[0] for d in cur.description]
         return _state(dict(zip(cols, row, strict=True)))
 
     def source_states(self, active_only: bool = True) -> list[SourceState]:
@@ -702,6 +702,17 @@ class Store:
                 f"WHERE {VISIBLE}",
                 [category],
             ).fetchone()[0]
+
+    def category_summaries(self) -> dict[str, tuple[int, datetime | None]]:
+        """Per category with published posts: (count, newest published), in one query (the
+        home page lists every category; a query pair per category cost more than the page)."""
+        sql = (
+            "SELECT sc.category, count(*), max(p.published) FROM posts p "
+            f"JOIN source_categories sc ON sc.source = p.source WHERE {VISIBLE} GROUP BY sc.category"
+        )
+        with self._lock:
+            rows = self.db.execute(sql).fetchall()
+        return {cat: (count, from_iso(newest)) for cat, count, newest in rows}
 
     def post(self, post_id: str) -> Post | None:
         found = self._posts("WHERE p.id = ? ", [post_id], 1)
