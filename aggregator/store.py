@@ -412,7 +412,12 @@ class Store:
                 values.update(title=info.title, site_link=info.link)
             if poll is not None:
                 values.update(_poll_values(poll))
-            db["sources"].update(key, values)
+            # One plain UPDATE: sqlite-utils' Table.update ran a dozen statements (schema
+            # reads, a lookup) per call, most of the store's cost in a cycle of 304s.
+            columns = ", ".join(f"[{c}] = ?" for c in values)
+            cur = db.execute(f"UPDATE sources SET {columns} WHERE key = ?", [*values.values(), key])
+            if cur.rowcount == 0:
+                raise sqlite_utils.db.NotFoundError(f"no source {key!r}")
         return new, updated
 
     def record_error(
