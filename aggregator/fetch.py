@@ -240,6 +240,31 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+class _Session(requests.Session):
+    """A Session that reads the environment (proxies, no_proxy, CA bundle) once per server.
+
+    `requests` re-reads every environment variable on each request to find proxies and the
+    CA bundle: ~0.13 ms, a fifth of the CPU of a 304 poll. The environment does not change
+    under a running process, so the answer for one scheme and server is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env_settings: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        if proxies or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert, bool(self.proxies))
+        found = self._env_settings.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if len(self._env_settings) < 100_000:
+                self._env_settings[key] = found
+        return {**found, "proxies": dict(found["proxies"])}
+
+
 # -- the fetcher ----------------------------------------------------------------------
 
 
@@ -255,7 +280,7 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
         per_host: int = DEFAULT_PER_HOST,
     ) -> None:
-        self.session = requests.Session()  # trust_env: proxies from HTTP(S)_PROXY / NO_PROXY
+        self.session = _Session()  # trust_env: proxies from HTTP(S)_PROXY / NO_PROXY
         self.session.max_redirects = MAX_REDIRECTS
         adapter = _WatchedAdapter(pool_connections=64, pool_maxsize=64)
         self.session.mount("http://", adapter)
