@@ -583,10 +583,24 @@ class Store:
             row["revision"] = revision
         if inserts or updates:
             db.execute("UPDATE sources SET revision = ? WHERE key = ?", [revision, source])
+        # Plain executemany: sqlite-utils' insert_all/upsert_all re-read the schema and build
+        # the statement on every call, which cost more than the rows themselves.
         if inserts:
-            db["posts"].insert_all(inserts, batch_size=200)
+            columns = list(inserts[0])
+            names = ", ".join(f"[{c}]" for c in columns)
+            db.conn.executemany(
+                f"INSERT INTO posts ({names}) VALUES ({', '.join('?' * len(columns))})",
+                [[r[c] for c in columns] for r in inserts],
+            )
         if updates:
-            db["posts"].upsert_all(updates, pk="id", batch_size=200)
+            columns = list(updates[0])
+            names = ", ".join(f"[{c}]" for c in columns)
+            assign = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != "id")
+            db.conn.executemany(
+                f"INSERT INTO posts ({names}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT(id) DO UPDATE SET {assign}",
+                [[r[c] for c in columns] for r in updates],
+            )
         return len(inserts), len(updates)
 
     @staticmethod
