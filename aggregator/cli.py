@@ -23,6 +23,7 @@ from . import __version__, logs
 from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
 from .fetch import Fetcher
 from .lock import AlreadyRunning, InstanceLock
+from .memory import limit_malloc_arenas
 from .models import Source
 from .pipeline import LEARN_AFTER, Outcome, update_source
 from .publish import PublishReport, SiteError, opml_document, publish
@@ -97,6 +98,7 @@ def _open_store(ctx: click.Context, settings: Settings) -> Store:
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, log_file: str | None) -> None:
     """Poll RSS/Atom/JSON feeds and republish them per category."""
+    limit_malloc_arenas()
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose
