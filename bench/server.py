@@ -41,6 +41,7 @@ def feed_files(corpus: Path) -> list[Path]:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as nginx (tcp_nodelay on): headers and body are two writes
     files: dict[str, tuple[bytes, str, str]] = {}
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
