@@ -439,15 +439,16 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> N
     _service_logging(ctx, log_format)
     settings = _load(ctx)
     root = settings.output_dir
+    # Block the stop signals before any thread starts (threads inherit the mask; waitress
+    # starts its workers when the server is made) and take them synchronously here: no
+    # handler runs in the middle of other code, and no worker dies of a default SIGTERM.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         server = Server(StaticApp(lambda: root, static_routes(lambda: root)), host, port)
     except OSError as e:
         click.echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
-    # Block the stop signals before any thread starts (threads inherit the mask) and take
-    # them synchronously here: no handler runs in the middle of other code.
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     server.start()
     for url in server.urls:
         logging.getLogger("aggregator.serve").info("serving %s from %s", url, root)
