@@ -83,16 +83,21 @@ def update_source(
     if blocked is not None and blocked > started:
         note = f"rate-limited: {host_key(fetch_url)} asked for no request before {iso(blocked)}"
         return Outcome(source.key, "skipped", note=note)
+    error: FetchError | ParseError
     try:
         return _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
     except (FetchError, ParseError) as e:
-        return _failed(source, state, fetch_url, store, started, e, rng)
+        error = e
     except StoreError as e:  # disk full, read-only database: nothing of this poll stored, nothing lost
-        return _failed(source, state, fetch_url, store, started, FetchError(source.key, f"storing failed: {e}"), rng)
+        error = FetchError(source.key, f"storing failed: {e}")
     except Exception as e:  # a bug in one source's handling must not stop the others
         log.exception("source %s: unexpected error", source.key)
         error = FetchError(source.key, f"internal error: {type(e).__name__}: {e}")
+    try:
         return _failed(source, state, fetch_url, store, started, error, rng)
+    except StoreError as e:  # the database cannot take even this; the outcome still reports it
+        log.error("source %s: %s; could not record it: %s", source.key, error, e)
+        return Outcome(source.key, "error", error=str(error))
 
 
 def _poll(
@@ -283,22 +288,6 @@ def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[st
 
 
 def _failed(
-    source: Source,
-    state: SourceState | None,
-    fetch_url: str,
-    store: Store,
-    when: datetime,
-    error: FetchError | ParseError,
-    rng: random.Random | None,
-) -> Outcome:
-    try:
-        return _record_failure(source, state, fetch_url, store, when, error, rng)
-    except StoreError as e:  # the database cannot take even this; the outcome still reports it
-        log.error("source %s: %s; could not record it: %s", source.key, error, e)
-        return Outcome(source.key, "error", error=str(error))
-
-
-def _record_failure(
     source: Source,
     state: SourceState | None,
     fetch_url: str,

@@ -80,7 +80,7 @@ class SyncBatch:
             for p in self.files:
                 _fsync_path(p)
             for d in dirs:
-                _fsync_dir(d)
+                _fsync_path(d)
         self.files.clear()
 
 
@@ -107,19 +107,6 @@ def _libc_syncfs() -> Callable[[int], int] | None:
         return ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
         return None
-
-
-def _fsync_path(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) -> bool:
@@ -152,16 +139,17 @@ def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) ->
             tmp.unlink()
         raise
     if batch is None:
-        _fsync_dir(path.parent)
+        _fsync_path(path.parent)
     else:
         batch.files.append(path)
     return True
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself; best effort (not possible on every platform)."""
+def _fsync_path(path: Path) -> None:
+    """fsync a file, or a directory to persist a rename in it; best effort (not possible on
+    every platform or file system)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
