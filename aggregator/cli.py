@@ -23,6 +23,7 @@ from . import __version__, logs
 from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
 from .fetch import Fetcher
 from .lock import AlreadyRunning, InstanceLock
+from .memory import limit_malloc_arenas
 from .models import Source
 from .pipeline import LEARN_AFTER, Outcome, update_source
 from .publish import PublishReport, SiteError, opml_document, publish
@@ -97,6 +98,7 @@ def _open_store(ctx: click.Context, settings: Settings) -> Store:
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, log_file: str | None) -> None:
     """Poll RSS/Atom/JSON feeds and republish them per category."""
+    limit_malloc_arenas()
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose
@@ -437,15 +439,16 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> N
     _service_logging(ctx, log_format)
     settings = _load(ctx)
     root = settings.output_dir
+    # Block the stop signals before any thread starts (threads inherit the mask; waitress
+    # starts its workers when the server is made) and take them synchronously here: no
+    # handler runs in the middle of other code, and no worker dies of a default SIGTERM.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         server = Server(StaticApp(lambda: root, static_routes(lambda: root)), host, port)
     except OSError as e:
         click.echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
-    # Block the stop signals before any thread starts (threads inherit the mask) and take
-    # them synchronously here: no handler runs in the middle of other code.
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     server.start()
     for url in server.urls:
         logging.getLogger("aggregator.serve").info("serving %s from %s", url, root)

@@ -12,6 +12,7 @@ sending one byte a second would otherwise stretch a request without end.
 
 from __future__ import annotations
 
+import heapq
 import re
 import socket
 import threading
@@ -80,6 +81,55 @@ class FetchError(Exception):
 _current = threading.local()
 
 
+class _Alarms:
+    """One thread firing every watchdog's deadline, instead of a Timer thread per fetch.
+
+    Starting a thread per request cost more CPU than a 304 exchange itself (a warm cycle
+    over thousands of sources); a heap of deadlines and one waiting thread cost next to
+    nothing. Cancelled alarms stay in the heap, marked dead, until their time comes.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[list[Any]] = []  # [due (monotonic), sequence, callback or None]
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def set(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
+        with self._cond:
+            self._seq += 1
+            alarm = [time.monotonic() + seconds, self._seq, callback]
+            heapq.heappush(self._heap, alarm)
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
+                self._thread.start()
+            elif self._heap[0] is alarm:
+                self._cond.notify()
+        return alarm
+
+    def cancel(self, alarm: list[Any]) -> None:
+        with self._cond:
+            alarm[2] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                callback = heapq.heappop(self._heap)[2]
+            callback()
+
+
+_ALARMS = _Alarms()
+
+
 class _Watchdog:
     """Shuts down every socket the current fetch uses once `seconds` have passed.
 
@@ -92,16 +142,16 @@ class _Watchdog:
         self.fired = False
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self._alarm: list[Any] | None = None
 
     def __enter__(self) -> _Watchdog:
         _current.watchdog = self
-        self._timer.start()
+        self._alarm = _ALARMS.set(self.seconds, self._fire)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        if self._alarm is not None:
+            _ALARMS.cancel(self._alarm)
         _current.watchdog = None
 
     def watch(self, sock: socket.socket | None) -> None:
@@ -191,6 +241,31 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+class _Session(requests.Session):
+    """A Session that reads the environment (proxies, no_proxy, CA bundle) once per server.
+
+    `requests` re-reads every environment variable on each request to find proxies and the
+    CA bundle: ~0.13 ms, a fifth of the CPU of a 304 poll. The environment does not change
+    under a running process, so the answer for one scheme and server is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env_settings: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        if proxies or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert, bool(self.proxies))
+        found = self._env_settings.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if len(self._env_settings) < 100_000:
+                self._env_settings[key] = found
+        return {**found, "proxies": dict(found["proxies"])}
+
+
 # -- the fetcher ----------------------------------------------------------------------
 
 
@@ -206,7 +281,7 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
         per_host: int = DEFAULT_PER_HOST,
     ) -> None:
-        self.session = requests.Session()  # trust_env: proxies from HTTP(S)_PROXY / NO_PROXY
+        self.session = _Session()  # trust_env: proxies from HTTP(S)_PROXY / NO_PROXY
         self.session.max_redirects = MAX_REDIRECTS
         adapter = _WatchedAdapter(pool_connections=64, pool_maxsize=64)
         self.session.mount("http://", adapter)

@@ -65,8 +65,9 @@ def update_source(
     Polls whatever its next-poll time (the caller decides what is due), but never a
     disabled or gone source, nor one whose host asked for silence (Retry-After).
     """
-    state = store.source_state(source.key)
     started = now()
+    snapshot = store.poll_state(source.key, started - timedelta(seconds=WEEK), started)
+    state = snapshot.state
     if not source.enabled:
         return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
     if state is not None and state.state == "gone":
@@ -77,13 +78,14 @@ def update_source(
             note=f"gone ({state.last_error}){since}; no longer polled: remove it from the config",
         )
     fetch_url = state.url if state is not None and state.url else source.url
-    blocked = store.host_retry_after(host_key(fetch_url))
+    host = host_key(fetch_url)
+    blocked = snapshot.retry_after if state is not None and state.host == host else store.host_retry_after(host)
     if blocked is not None and blocked > started:
         note = f"rate-limited: {host_key(fetch_url)} asked for no request before {iso(blocked)}"
         return Outcome(source.key, "skipped", note=note)
     error: FetchError | ParseError
     try:
-        return _poll(source, state, fetch_url, store, fetcher, started, rng)
+        return _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
     except (FetchError, ParseError) as e:
         error = e
     except StoreError as e:  # disk full, read-only database: nothing of this poll stored, nothing lost
@@ -106,6 +108,7 @@ def _poll(
     fetcher: Fetcher,
     started: datetime,
     rng: random.Random | None,
+    stats: tuple[set[str], int],
 ) -> Outcome:
     result = fetcher.fetch(
         replace(source, url=fetch_url),
@@ -139,7 +142,7 @@ def _poll(
         redirect_url, redirect_count = None, 0
 
     since = started - timedelta(seconds=WEEK)
-    recent, dated = store.posting_stats(source.key, since, started)
+    recent, dated = stats  # store.posting_stats(source.key, since, started), read with the state
     poll = PollUpdate(
         fetch_url=fetch_url,
         learnt_url=learnt,
@@ -223,7 +226,7 @@ def ingest(
     `schedule` turns the posts into the polling state and next-poll time to store with them
     (the adaptive interval learns from them); without it, the source's own interval.
     """
-    state = state if state is not None else store.source_state(source.key)
+    state = state if state is not None else store.source_state(source.key, count_posts=False)
     posts, identity = _identify(source, store, state, normalize_entries(source, feed, when))
     posts = filters.apply(source, unique(posts))
     if schedule is not None:

@@ -51,7 +51,8 @@ def write_config(folder: Path, urls: list[str], categories: int = 100, interval:
         cats[i % n]["sources"].append({"url": url})
     config = {
         "site": {"title": "bench", "url": "https://bench.example/", "output_dir": "public", "database": "bench.db"},
-        "defaults": {"interval": interval},
+        # min_interval (5 min by default) would refuse the short intervals of the scale run
+        "defaults": {"interval": interval, "min_interval": interval},
         "categories": cats,
     }
     path = folder / "feeds.yaml"

@@ -8,6 +8,7 @@ of each phase, so the end-to-end figures of bench/run.py can be read as a breakd
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 t0 = time.perf_counter()
 from aggregator.config import load_config  # noqa: E402
 from aggregator.fetch import Fetcher  # noqa: E402
+from aggregator.memory import limit_malloc_arenas  # noqa: E402
 from aggregator.pipeline import update_source  # noqa: E402
 from aggregator.publish import publish  # noqa: E402
 from aggregator.store import Store  # noqa: E402
@@ -22,6 +24,7 @@ from aggregator.store import Store  # noqa: E402
 
 def main() -> None:
     t_import = time.perf_counter() - t0
+    limit_malloc_arenas()  # as the CLI does
     t = time.perf_counter()
     settings = load_config(sys.argv[1])
     t_config = time.perf_counter() - t
@@ -34,6 +37,7 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=settings.site.workers) as pool:
             outcomes = list(pool.map(lambda s: update_source(s, store, fetcher), settings.sources))
         t_poll = time.perf_counter() - t
+        rss_poll = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         fetcher.close()
         t = time.perf_counter()
         report = publish(settings, store)
@@ -43,7 +47,8 @@ def main() -> None:
         statuses[o.status] = statuses.get(o.status, 0) + 1
     print(json.dumps({"import_s": t_import, "config_s": t_config, "sync_s": t_sync, "poll_s": t_poll,
                       "publish_s": t_publish, "sources": len(outcomes), "statuses": statuses,
-                      "files_written": len(report.written)}))  # fmt: skip
+                      "files_written": len(report.written), "peak_rss_after_poll_mb": rss_poll,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))  # fmt: skip
 
 
 if __name__ == "__main__":

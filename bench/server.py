@@ -7,7 +7,13 @@ thousands of sources:
     /n/<n>/<path>   ignores conditional requests: always 200 with the same bytes
 
 `<n>` is any integer (it only makes the URL distinct). Keep-alive, no logging, no disk I/O
-per request. The stdlib's SimpleHTTPRequestHandler cannot answer 304, hence this.
+per request.
+
+The server listens on HOSTS loopback addresses (127.0.0.1 … 127.0.0.HOSTS, one port) and
+spreads the URLs over them: a corpus of real feeds comes from many servers, and the
+aggregator caps requests in flight per host (`site.per_host`, 2 by default), so serving
+every feed from one address would measure that politeness cap, not the aggregator.
+The stdlib's SimpleHTTPRequestHandler cannot answer 304, hence this.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ import hashlib
 import http.server
 import multiprocessing
 import socketserver
+import threading
+import zlib
 from pathlib import Path
 
 CONTENT_TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
                  ".json": "application/feed+json"}  # fmt: skip
 FEED_SUFFIXES = tuple(CONTENT_TYPES)
 LAST_MODIFIED = email.utils.formatdate(1_700_000_000, usegmt=True)
+HOSTS = 16  # loopback addresses served (Linux routes all of 127.0.0.0/8 to lo)
 
 
 def feed_files(corpus: Path) -> list[Path]:
@@ -32,6 +41,7 @@ def feed_files(corpus: Path) -> list[Path]:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as nginx (tcp_nodelay on): headers and body are two writes
     files: dict[str, tuple[bytes, str, str]] = {}
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
@@ -68,7 +78,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 1024
 
 
-def _serve(corpus: str, ready: multiprocessing.Queue) -> None:
+def _serve(corpus: str, ready: multiprocessing.Queue, hosts: int) -> None:
     root = Path(corpus)
     files = {}
     for p in feed_files(root):
@@ -76,24 +86,35 @@ def _serve(corpus: str, ready: multiprocessing.Queue) -> None:
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
         files[str(p.relative_to(root)).replace("\\", "/")] = (body, etag, CONTENT_TYPES[p.suffix])
     _Handler.files = files
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    ready.put(httpd.server_address[1])
-    httpd.serve_forever()
+    first = _Server(("127.0.0.1", 0), _Handler)
+    port = first.server_address[1]
+    servers = [first]
+    for n in range(2, hosts + 1):
+        try:
+            servers.append(_Server((f"127.0.0.{n}", port), _Handler))
+        except OSError:  # not Linux (only 127.0.0.1 routed): one host
+            break
+    ready.put((port, len(servers)))
+    for httpd in servers[1:]:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    first.serve_forever()
 
 
 class FeedServer:
     """The server in its own process, so it never competes for the measured process's GIL."""
 
-    def __init__(self, corpus: Path) -> None:
+    def __init__(self, corpus: Path, hosts: int = HOSTS) -> None:
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         ready: multiprocessing.Queue = ctx.Queue()
-        self.process = ctx.Process(target=_serve, args=(str(corpus), ready), daemon=True)
+        self.process = ctx.Process(target=_serve, args=(str(corpus), ready, hosts), daemon=True)
         self.process.start()
-        self.port = ready.get(timeout=60)
+        self.port, self.hosts = ready.get(timeout=60)
         self.base = f"http://127.0.0.1:{self.port}/"
 
     def url(self, mode: str, n: int, relpath: str) -> str:
-        return f"{self.base}{mode}/{n}/{relpath}"
+        """The URL of a file, on one of the loopback hosts (the same one every time)."""
+        host = 1 + zlib.crc32(f"{n}/{relpath}".encode()) % self.hosts
+        return f"http://127.0.0.{host}:{self.port}/{mode}/{n}/{relpath}"
 
     def close(self) -> None:
         self.process.terminate()

@@ -66,6 +66,21 @@ def corpus_server() -> Iterator[StaticServer]:
     server.close()
 
 
+@pytest.fixture(scope="session")
+def corpus_fetch(tmp_path_factory, corpus_server) -> tuple[Path, list[Path], subprocess.CompletedProcess[str]]:
+    """One cold `aggregator fetch` over the whole corpus, shared by the modules that only read
+    its outcome (the store and `public/`): (folder, corpus files, the command's result).
+    Its users must leave it as they found it (test_end_to_end's re-fetch asserts it changes
+    nothing); it is the slowest fixture of the suite, so it runs once per session."""
+    from .test_end_to_end import corpus_files, write_config
+
+    tmp = tmp_path_factory.mktemp("corpus")
+    files = corpus_files()
+    cfg = write_config(tmp, corpus_server, files)
+    result = run_cli("--config", str(cfg), "fetch", timeout=600)
+    return tmp, files, result
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run the real `aggregator` command in a subprocess, as a user would."""
     return subprocess.run(

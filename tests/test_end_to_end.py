@@ -64,13 +64,10 @@ def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory, corpus_server):
-    """One cold `aggregator fetch` over the whole corpus (kagi, speedparser2011, suites, zh)."""
-    tmp = tmp_path_factory.mktemp("corpus")
-    files = corpus_files()
-    cfg = write_config(tmp, corpus_server, files)
-    result = run_cli("--config", str(cfg), "fetch", timeout=600)
-    return tmp, files, result
+def corpus_run(corpus_fetch):
+    """One cold `aggregator fetch` over the whole corpus (kagi, speedparser2011, suites, zh),
+    shared with test_readers (conftest.corpus_fetch)."""
+    return corpus_fetch
 
 
 def test_fetch_stores_every_entry_of_every_feed(corpus_run, corpus_server):

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from .conftest import StaticServer, run_cli
-from .test_end_to_end import corpus_files, write_config
+from .conftest import StaticServer
 
 A = "{http://www.w3.org/2005/Atom}"
 R2E = shutil.which("r2e")
@@ -29,10 +28,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def corpus_site(tmp_path_factory, corpus_server) -> Path:
-    tmp = tmp_path_factory.mktemp("readers")
-    cfg = write_config(tmp, corpus_server, corpus_files())
-    result = run_cli("--config", str(cfg), "fetch", timeout=600)
+def corpus_site(corpus_fetch) -> Path:
+    """The published site of the whole corpus (the session's one cold fetch: conftest)."""
+    tmp, _, result = corpus_fetch
     assert result.returncode in (0, 1), result.stderr
     return tmp / "public"
 

@@ -28,7 +28,7 @@ from ..config import Category, Settings
 from ..models import Post
 from ..store import Store
 from .atomic import SyncBatch, sweep_once, write_if_changed
-from .feeds import FeedMeta, render_atom, render_json, render_rss
+from .feeds import FeedMeta, render_feeds
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
 from .site import CategoryLink, SiteError, SiteRenderer, category_page_path, post_page_path, stale_pages
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 __all__ = ["PublishReport", "SiteError", "opml_document", "publish"]
 
 CHANGED_BATCH = 200  # changed posts read from the store at a time
+SYNC_EVERY = 2000  # files written before a long publish makes them durable and records progress
 
 
 @dataclass
@@ -79,18 +80,32 @@ def publish(
     context = _context(settings, site)
     wanted = set(categories) if categories is not None else None
     done: set[str] = set()  # post ids whose page was rendered in this run
+    states: list[tuple[str, str]] = []  # publish state to record once the files are durable
     for cat in settings.categories:
         if wanted is None or cat.slug in wanted:
-            _publish_category(settings, store, site, context, cat, report, done, force)
-    state = store.publish_state("site")
-    if force or report.categories or state != context or not (settings.output_dir / "index.html").is_file():
+            state = _publish_category(settings, store, site, context, cat, report, done, force)
+            if state is not None:
+                states.append(state)
+            if len(report.batch.files) >= SYNC_EVERY:  # a long run records its progress as it goes
+                _record(store, report, states)
+    site_state = store.publish_state("site")
+    if force or report.categories or site_state != context or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
-        report.batch.commit()
-        store.set_publish_state("site", context)
+        states.append(("site", context))
+    _record(store, report, states)
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
         report.pinged = ping_hub(hub, report.feeds_changed)
     return report
+
+
+def _record(store: Store, report: PublishReport, states: list[tuple[str, str]]) -> None:
+    """Make the files written so far durable (one syncfs for all of them: one per category
+    cost more than rendering a small category), then record the states they stand for."""
+    report.batch.commit()
+    for key, value in states:
+        store.set_publish_state(key, value)
+    states.clear()
 
 
 def _context(settings: Settings, site: SiteRenderer) -> str:
@@ -109,9 +124,9 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
 
 
 def _feed_files(base: Path, meta: FeedMeta, posts: list[Post], report: PublishReport) -> None:
-    for ext, render in (("atom", render_atom), ("rss", render_rss), ("json", render_json)):
+    for ext, data in render_feeds(meta, posts).items():
         path = base.with_name(f"{base.name}.{ext}")
-        if report.write(path, render(meta, posts)):
+        if report.write(path, data):
             report.feeds_changed.append(f"{meta.self_base}.{ext}")
 
 
@@ -128,7 +143,8 @@ def _publish_category(
     report: PublishReport,
     done: set[str],
     force: bool,
-) -> None:
+) -> tuple[str, str] | None:
+    """Regenerate one category's outputs if they changed; returns the publish state to record."""
     out = settings.output_dir
     key = f"category:{cat.slug}"
     # Read the revisions before any post: a fetch landing meanwhile leaves the state behind
@@ -145,7 +161,7 @@ def _publish_category(
         or not (out / category_page_path(cat.slug)).is_file()
     )
     if not fresh and old.get("sources") == revisions:
-        return
+        return None
     report.categories.append(cat.slug)
     s = settings.site
 
@@ -195,8 +211,8 @@ def _publish_category(
             if len(changed) < CHANGED_BATCH:
                 break
             offset += CHANGED_BATCH
-    report.batch.commit()  # the files are on disk before the store says they were written
-    store.set_publish_state(key, json.dumps({"context": context, "sources": revisions}, sort_keys=True))
+    # Recorded by the caller once the files are on disk, never before (`_record`).
+    return key, json.dumps({"context": context, "sources": revisions}, sort_keys=True)
 
 
 def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: PublishReport) -> None:
@@ -214,11 +230,11 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
         websub_hub=s.websub_hub,
     )
     _feed_files(out / "feed", meta, posts, report)
+    summaries = store.category_summaries()
     links = []
     for cat in settings.categories:
-        newest = store.posts_for_category(cat.slug, 1)
-        count = store.count_category_posts(cat.slug)
-        links.append(CategoryLink(cat.name, cat.slug, count, newest[0].published if newest else None))
+        count, newest = summaries.get(cat.slug, (0, None))
+        links.append(CategoryLink(cat.name, cat.slug, count, newest))
     _write(out / "index.html", site.index(posts[: s.posts_per_page], links), report)
     _write(out / "style.css", site.stylesheet(), report)
     _write(out / "opml.xml", opml_document(settings, store), report)

@@ -25,6 +25,7 @@ faults that make its raw output invalid or unstable, so we build its lxml tree w
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "permalink",
     "post_guid",
     "render_atom",
+    "render_feeds",
     "render_json",
     "render_rss",
 ]
@@ -97,12 +99,14 @@ def _one_line(text: str | None) -> str:
     return " ".join(clean_text(text).split())
 
 
+@functools.lru_cache(maxsize=8192)
 def _uri(url: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
     """An absolute URL as a plain-ASCII URI, or None when it is not one we can publish.
 
     IRIs (CJK paths, IDN hosts) are legal in Atom but not in RSS or JSON Feed (whose schema
     checks `format: uri`), so every URL is percent-encoded / punycoded the same way, and a
     URL whose host is not a host name or IP literal is dropped rather than published broken.
+    Cached: the same source and site URLs come up for every item of every feed.
     """
     url = clean_text(url).strip()
     if not url:
@@ -184,14 +188,7 @@ def _email(value: str | None) -> str | None:
 
 def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     """Plain text of an HTML fragment, whitespace collapsed, cut at a word near `limit`."""
-    html = clean_text(html)
-    if not html.strip():
-        return ""
-    try:
-        text = lxml.html.fragment_fromstring(html, create_parent="div").text_content()
-    except (etree.LxmlError, ValueError):
-        text = re.sub(r"<[^>]*>", " ", html)
-    text = " ".join(clean_text(text).split())
+    text = _plain_text(html)
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -199,6 +196,21 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     if space > limit * 0.6:  # CJK text has no spaces: cut anywhere
         cut = cut[:space]
     return cut.rstrip(" ,.;:，。；：、") + "…"
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_text(html: str) -> str:
+    """The text of an HTML fragment, whitespace collapsed. Cached: one publish asks for the
+    same post's excerpt several times (three feed formats, its page, category pages), and
+    parsing the fragment is most of what rendering an item costs."""
+    html = clean_text(html)
+    if not html.strip():
+        return ""
+    try:
+        text = lxml.html.fragment_fromstring(html, create_parent="div").text_content()
+    except (etree.LxmlError, ValueError):
+        text = re.sub(r"<[^>]*>", " ", html)
+    return " ".join(clean_text(text).split())
 
 
 def _site_host(site_url: str) -> tuple[str, str]:
@@ -421,9 +433,19 @@ def _atom_source(item: _Item) -> etree._Element | None:
     return src
 
 
+def render_feeds(meta: FeedMeta, posts: Sequence[Post]) -> dict[str, bytes]:
+    """The Atom, RSS and JSON Feed documents for `posts`, by extension; each post is
+    reduced to its item once for the three (the same bytes as the render_* functions)."""
+    items = _items(meta, posts)
+    return {"atom": _atom(meta, items), "rss": _rss(meta, items), "json": _json(meta, items)}
+
+
 def render_atom(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
     """Atom 1.0 document for `posts` (kept in the given order, newest first)."""
-    items = _items(meta, posts)
+    return _atom(meta, _items(meta, posts))
+
+
+def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     fg = _generator(meta, items, _self_url(meta, "atom"), "application/atom+xml")
     fg.generator(GENERATOR, version=__version__, uri=PROJECT_URL)
     for item in items:
@@ -481,7 +503,10 @@ def _rss_enclosure(item: _Item) -> _Attachment | None:
 
 def render_rss(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
     """RSS 2.0 document for `posts`; item <link> is the original article."""
-    items = _items(meta, posts)
+    return _rss(meta, _items(meta, posts))
+
+
+def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     fg = _generator(meta, items, _self_url(meta, "rss"), "application/rss+xml")
     fg.generator(f"{GENERATOR} {__version__} ({PROJECT_URL})")
     fg.load_extension("dc", atom=False, rss=True)
@@ -543,7 +568,10 @@ def _json_author(p: _Person) -> dict[str, str] | None:
 
 def render_json(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
     """JSON Feed 1.1 document for `posts`, with a `_source` extension for attribution."""
-    items = _items(meta, posts)
+    return _json(meta, _items(meta, posts))
+
+
+def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     feed: dict[str, object] = {
         "version": JSONFEED_VERSION,
         "title": _feed_title(meta),

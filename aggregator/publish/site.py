@@ -12,6 +12,7 @@ for readers (autodiscovery, canonical) are absolute, built from `site.url`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,6 +172,32 @@ def _rel(target: str, page: str) -> str:
     return "../" * page.count("/") + target
 
 
+def _template_names(folder: Path | None) -> tuple[str, ...]:
+    if folder is None or not folder.is_dir():
+        return ()
+    return tuple(sorted(str(p.relative_to(folder)) for p in folder.rglob("*")))
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environment:
+    """The Jinja environment for a templates folder, kept across publish runs: compiling the
+    templates cost more than publishing one changed category. Still correct when templates
+    change: Jinja checks a template's file for edits (auto_reload) whenever it is used, and
+    a file added or removed (`names`) makes a new environment, so an override is never missed."""
+    loaders: list[Any] = []
+    if templates_dir is not None:
+        loaders.append(FileSystemLoader(templates_dir))
+    loaders.append(PackageLoader("aggregator", "templates"))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
 class SiteRenderer:
     """Renders pages for one configuration; build once per publish run."""
 
@@ -179,18 +206,8 @@ class SiteRenderer:
         self.site = settings.site
         self.zone = ZoneInfo(self.site.timezone)
         self.t = strings_for(self.site.language)
-        loaders: list[Any] = []
-        if settings.templates_dir is not None:
-            loaders.append(FileSystemLoader(str(settings.templates_dir)))
-        loaders.append(PackageLoader("aggregator", "templates"))
-        self.env = Environment(
-            loader=ChoiceLoader(loaders),
-            autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True, default=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
+        folder = settings.templates_dir
+        self.env = _environment(None if folder is None else str(folder), _template_names(folder))
         self.categories = {c.slug: c for c in settings.categories}
         for name in PAGES:  # a broken template fails here, before any page is written
             try:
