@@ -188,7 +188,7 @@ def _email(value: str | None) -> str | None:
 
 def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     """Plain text of an HTML fragment, whitespace collapsed, cut at a word near `limit`."""
-    text = _plain_text(html)
+    text = _plain_text.__wrapped__(html) if html and len(html) > _CACHED_HTML else _plain_text(html)
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -198,7 +198,10 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     return cut.rstrip(" ,.;:，。；：、") + "…"
 
 
-@functools.lru_cache(maxsize=1024)
+_CACHED_HTML = 32_768  # longer fragments are not kept: the cache stays under ~16 MB
+
+
+@functools.lru_cache(maxsize=256)
 def _plain_text(html: str) -> str:
     """The text of an HTML fragment, whitespace collapsed. Cached: one publish asks for the
     same post's excerpt several times (three feed formats, its page, category pages), and
