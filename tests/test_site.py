@@ -109,6 +109,8 @@ def test_every_page_is_self_contained_with_language_and_autodiscovery(zh_site):
         assert doc.get("lang") == "zh-CN", where
         assert doc.find(".//head/meta[@name='viewport']") is not None, where
         assert doc.findall(".//script") == [], where  # no scripts at all
+        (csp,) = doc.findall(".//head/meta[@http-equiv='Content-Security-Policy']")
+        assert "script-src 'none'" in csp.get("content"), where  # and none would run if one slipped in
         for el in doc.iter():
             if el.tag in ("link", "img", "iframe", "source", "video", "audio", "embed", "object"):
                 url = el.get("href") if el.tag == "link" else el.get("src") or el.get("data")
