@@ -476,7 +476,7 @@ class Daemon:
                 log.info(
                     "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra
                 )
-            self._hold_if_unscheduled(source)
+            self._hold_if_unscheduled(source, outcome)
             current = self.settings.source(key)
             if outcome.changed:
                 self.publisher.add({*source.categories, *(current.categories if current else ())})
@@ -484,15 +484,11 @@ class Daemon:
                 self._reschedule(current)  # a reload re-timed it while this poll (old interval) ran
             return outcome
 
-    def _hold_if_unscheduled(self, source: Source) -> None:
+    def _hold_if_unscheduled(self, source: Source, outcome: Outcome) -> None:
         """A poll whose next-poll time could not be stored (disk full, read-only database) would
         be due again at once: hold the source back one interval in memory instead."""
-        try:
-            state = self.store.source_state(source.key)
-        except StoreError:
-            state = None
-        if state is not None and (state.state == "gone" or (state.next_poll and state.next_poll > self.clock())):
-            self._not_before.pop(source.key, None)  # the database has its schedule (or it is gone)
+        if not outcome.unscheduled:
+            self._not_before.pop(source.key, None)  # the database has its schedule
             return
         wait = interval_for(source)
         self._not_before[source.key] = time.monotonic() + wait

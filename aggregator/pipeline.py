@@ -43,6 +43,7 @@ class Outcome:
     error: str | None = None
     warning: str | None = None
     note: str | None = None  # why unchanged or skipped: "not modified", "disabled", ...
+    unscheduled: bool = False  # not even the error could be stored: the next-poll time is the old one
 
     @property
     def changed(self) -> bool:
@@ -97,7 +98,7 @@ def update_source(
         return _failed(source, state, fetch_url, store, started, error, rng)
     except StoreError as e:  # the database cannot take even this; the outcome still reports it
         log.error("source %s: %s; could not record it: %s", source.key, error, e)
-        return Outcome(source.key, "error", error=str(error))
+        return Outcome(source.key, "error", error=str(error), unscheduled=True)
 
 
 def _poll(
