@@ -116,6 +116,13 @@ INDEXES = [
     ("posts", ["source", "revision"]),
 ]
 
+# SQL: the configured sources the poller may ever poll (enabled, not gone), with their host's
+# Retry-After; `due_sources` and `earliest_next_poll` must agree on them.
+_POLLABLE = (
+    "FROM sources s LEFT JOIN hosts h ON h.host = s.host "
+    "WHERE s.active = 1 AND coalesce(s.enabled, 1) = 1 AND coalesce(s.state, '') != 'gone' "
+)
+
 # SQL: post `p` is published in the category of source_categories row `sc`: not excluded
 # there, and not a later copy of an article whose first copy that category publishes
 # (unless the category keeps duplicates).
@@ -499,8 +506,7 @@ class Store:
     def due_sources(self, now: datetime) -> list[str]:
         """Keys of the configured sources to poll now: due, enabled, not gone, host not rate-limited."""
         sql = (
-            "SELECT s.key FROM sources s LEFT JOIN hosts h ON h.host = s.host "
-            "WHERE s.active = 1 AND coalesce(s.enabled, 1) = 1 AND coalesce(s.state, '') != 'gone' "
+            f"SELECT s.key {_POLLABLE} "
             "AND (s.next_poll IS NULL OR s.next_poll <= ?) AND (h.retry_after IS NULL OR h.retry_after <= ?) "
             "ORDER BY s.next_poll IS NOT NULL, s.next_poll, s.key"
         )
@@ -653,11 +659,7 @@ class Store:
         A source never polled (NULL) counts as due now, a host under a Retry-After delays
         its sources; disabled and gone sources never come due. None when nothing will.
         """
-        sql = (
-            "SELECT min(max(coalesce(s.next_poll, ''), coalesce(h.retry_after, ''))) "
-            "FROM sources s LEFT JOIN hosts h ON h.host = s.host "
-            "WHERE s.active = 1 AND coalesce(s.enabled, 1) = 1 AND coalesce(s.state, '') != 'gone'"
-        )
+        sql = f"SELECT min(max(coalesce(s.next_poll, ''), coalesce(h.retry_after, ''))) {_POLLABLE}"
         with self._lock:
             soonest = self.db.execute(sql).fetchone()[0]
         if soonest is None:
