@@ -24,7 +24,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from .common import DEFAULT_CORPUS, Measured, median, run_child, write_config
+from .common import DEFAULT_CORPUS, Measured, file_create_cost, median, run_child, write_config
 from .server import FeedServer, feed_files
 
 WORKERS = 16  # aggregator's default site.workers; reader gets the same
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=int, default=90, help="seconds between polls of a source in the scale run")
     ap.add_argument("--before", action="store_true", help="also the cold ingest with feedparser only")
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures here")
+    ap.add_argument("--workdir", metavar="DIR", help="where databases and outputs go (default: a temporary folder)")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus).resolve()
     files = feed_files(corpus)
@@ -71,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     total_mb = sum(p.stat().st_size for p in files) / 1e6
     print(f"corpus {corpus}: {len(files)} feeds, {total_mb:.1f} MB; {args.runs} runs per figure (median)")
     server = FeedServer(corpus)
-    tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-", dir=args.workdir))
     report: dict[str, object] = {"feeds": len(files), "mb": total_mb}
     try:
+        create_us = file_create_cost(tmp)
+        report["file_create_us"] = create_us
+        print(f"{'new file on this disk':<22} {create_us:9.0f} µs  ({tmp}; every post page is one)")
         startup = [run_child(["-c", "import aggregator.cli, aggregator.daemon"]) for _ in range(args.runs)]
         print(f"{'python + imports':<22} wall {median([m.wall for m in startup]):.2f}s (included in every figure)")
         cold, warm, unchanged, cold_posts = [], [], [], []
