@@ -96,6 +96,12 @@ PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str}
 
 PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 
+# The files published for each post (its page, its Jekyll file), so that the publisher can
+# take them down when the post is pruned, excluded by a filter, hidden as a duplicate or its
+# source leaves the config, and remove a page left under an old date when a post is re-dated.
+# `category`: the one category the file is for (Jekyll), NULL when any category will do.
+POST_FILE_COLUMNS = {"path": str, "post": str, "kind": str, "category": str, "superseded": int}
+
 # table → (columns, primary key, NOT NULL columns); new columns are added on open
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "sources": (SOURCE_COLUMNS, "key", {"url"}),
@@ -104,6 +110,7 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "hosts": (HOST_COLUMNS, "host", set()),
     "pruned": (PRUNED_COLUMNS, "id", {"source"}),
     "publish_state": (PUBLISH_STATE_COLUMNS, "key", set()),
+    "post_files": (POST_FILE_COLUMNS, "path", {"post", "kind"}),
 }
 INDEXES = [
     ("posts", ["source", "published"]),
@@ -114,6 +121,7 @@ INDEXES = [
     ("posts", ["fingerprint"]),
     ("pruned", ["source"]),
     ("posts", ["source", "revision"]),
+    ("post_files", ["post", "kind"]),
 ]
 
 # SQL: the configured sources the poller may ever poll (enabled, not gone), with their host's
@@ -131,6 +139,13 @@ VISIBLE = (
     _NOT_EXCLUDED.format(p="p") + " AND (p.duplicate_of IS NULL OR sc.keep_duplicates = 1 OR NOT EXISTS ("
     "SELECT 1 FROM posts o JOIN source_categories oc ON oc.source = o.source AND oc.category = sc.category "
     "WHERE o.id = p.duplicate_of AND " + _NOT_EXCLUDED.format(p="o") + "))"
+)
+
+# SQL: post_files row `f` is stale: superseded by a newer file of its post, or its post is
+# no longer published in its category (in any category, for a page).
+_STALE_FILE = (
+    "(f.superseded = 1 OR NOT EXISTS (SELECT 1 FROM posts p JOIN source_categories sc ON sc.source = p.source "
+    f"AND (f.category IS NULL OR sc.category = f.category) WHERE p.id = f.post AND {VISIBLE}))"
 )
 
 
@@ -824,6 +839,43 @@ class Store:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [key, value],
             )
+
+    def record_post_files(self, files: Iterable[tuple[str, str, str, str | None]]) -> None:
+        """Remember the (path, post id, kind, category) of files just published for posts.
+
+        A post's earlier file of the same kind under another path (its date moved) is
+        marked superseded: `stale_post_files` hands it to the publisher to delete.
+        """
+        rows = list(files)
+        if not rows:
+            return
+        with self._tx() as db:
+            db.conn.executemany(
+                "UPDATE post_files SET superseded = 1 WHERE post = ? AND kind = ? AND path != ?",
+                [(post, kind, path) for path, post, kind, _ in rows],
+            )
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO post_files (path, post, kind, category, superseded) VALUES (?, ?, ?, ?, 0)",
+                rows,
+            )
+
+    def stale_post_files(self) -> list[str]:
+        """Paths of published post files that no longer stand for a published post."""
+        with self._lock:
+            return [r[0] for r in self.db.execute(f"SELECT f.path FROM post_files f WHERE {_STALE_FILE}")]
+
+    def forget_post_files(self, paths: Iterable[str]) -> None:
+        """Forget files the publisher deleted, unless their post came back meanwhile."""
+        paths = list(paths)
+        with self._tx() as db:
+            for i in range(0, len(paths), 500):
+                chunk = paths[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                db.execute(
+                    "DELETE FROM post_files WHERE path IN "
+                    f"(SELECT f.path FROM post_files f WHERE f.path IN ({marks}) AND {_STALE_FILE})",
+                    chunk,
+                )
 
     def latest_posts(self, limit: int) -> list[Post]:
         """The newest posts published in any category (the union of the category feeds)."""

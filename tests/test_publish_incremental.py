@@ -264,3 +264,86 @@ def test_changed_filter_rules_republish_only_that_category(site):
     cfg.write_text(text, "utf-8")  # the rule removed: the post is published again
     assert run_cli("--config", str(cfg), "publish").returncode == 0
     assert "酒泉" in atom.read_text("utf-8")
+
+
+def _published(root: Path) -> set[str]:
+    """Post pages and Jekyll files on disk, as paths relative to the site folder."""
+    return {str(p.relative_to(root)) for folder in ("public/posts", "jekyll/_posts") for p in (root / folder).rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+def _files_of(root: Path, title: str) -> set[str]:
+    """The page and Jekyll file of the post titled `title`."""
+    with sqlite3.connect(root / "aggregator.db") as conn:
+        (post_id,) = conn.execute("SELECT id FROM posts WHERE title = ?", [title]).fetchone()
+    found = {f for f in _published(root) if post_id in f}
+    assert len(found) == 2, found
+    return found
+
+
+def test_a_post_filtered_out_loses_its_page_and_jekyll_file_and_gets_them_back(site):
+    """An exclude rule added to take a post down takes down its page and Jekyll file too,
+    not only its feed entries; the other posts' files are left alone."""
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    everything = _published(root)
+    doomed = _files_of(root, "酒泉风电装机容量突破千万千瓦")
+    text = cfg.read_text("utf-8")
+    rule = "    slug: economy\n    exclude:\n      - title: 酒泉\n"
+    cfg.write_text(text.replace("    slug: economy\n", rule), "utf-8")
+    before = files(root / "public", root / "jekyll")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stderr
+    assert _published(root) == everything - doomed
+    untouched = {k for k in before if k.startswith(("public/posts", "jekyll/_posts")) and k not in doomed}
+    assert not untouched & changed(before, files(root / "public", root / "jekyll"))
+    again = run_cli("--config", str(cfg), "publish")  # nothing left to take down
+    assert again.stdout.startswith("0 files written") and _published(root) == everything - doomed
+    cfg.write_text(text, "utf-8")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _published(root) == everything
+
+
+def test_pruned_posts_and_removed_sources_lose_their_files(site):
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    everything = _published(root)
+    old = _files_of(root, "酒泉风电装机容量突破千万千瓦")
+    newest = _files_of(root, "兰州新区2021年地区生产总值增长18.5%")
+    text = cfg.read_text("utf-8")
+    limited = text.replace("  posts_per_page: 1\n", "  posts_per_page: 1\n  items_per_feed: 1\n").replace(
+        "economy.atom\n", "economy.atom\n        keep_per_source: 1\n"
+    )
+    assert limited.count("keep_per_source") == 1
+    cfg.write_text(limited, "utf-8")
+    pruned = run_cli("--config", str(cfg), "prune")
+    assert "removed 1 posts" in pruned.stdout, pruned.stdout
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _published(root) == everything - old
+    # the Zhangye source leaves the config: its posts' pages and Jekyll files go with it
+    economy_only = limited[: limited.index("  - name: 张掖日报")] + limited[limited.index("jekyll:") :]
+    cfg.write_text(economy_only, "utf-8")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _published(root) == newest
+
+
+def test_a_redated_post_leaves_no_page_under_its_old_date(site):
+    cfg, serve = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    before = _files_of(root, "酒泉风电装机容量突破千万千瓦")
+    page = next(f for f in before if f.startswith("public/"))
+    assert "/2022/02/" in page
+    corrected = (
+        ATOM.replace("<published>2022-02-09T18:00:00+08:00", "<published>2022-03-09T18:00:00+08:00")
+        .replace("<updated>2022-02-09T18:00:00+08:00", "<updated>2022-03-09T18:00:00+08:00")
+        .replace("持续壮大。", "持续壮大（更正）。")
+    )
+    serve(corrected)  # corrected and re-dated a month later: its page and Jekyll file move
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    after = _files_of(root, "酒泉风电装机容量突破千万千瓦")
+    assert page not in after and page.replace("/2022/02/", "/2022/03/") in after
+    assert any("_posts/2022-03-09-" in f for f in after)
+    assert not any((root / f).exists() for f in before - after)

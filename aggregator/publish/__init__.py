@@ -51,6 +51,7 @@ class PublishReport:
     feeds_changed: list[str] = field(default_factory=list)  # absolute URLs of rewritten feeds
     pinged: tuple[int, int] = (0, 0)  # WebSub hub (accepted, failed)
     posts_rendered: int = 0  # post pages rendered (new or changed posts only, unless forced)
+    post_files: list[tuple[str, str, str, str | None]] = field(default_factory=list, repr=False)  # to record
     batch: SyncBatch = field(default_factory=SyncBatch, repr=False)  # made durable before state is saved
 
     def write(self, path: Path, data: bytes) -> bool:
@@ -92,6 +93,11 @@ def publish(
     if force or report.categories or site_state != context or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
         states.append(("site", context))
+    if states:
+        # Before the last states are recorded: a run killed in between redoes something
+        # next time, and so takes down what it had not.
+        _record(store, report, [])
+        _take_down(store, report)
     _record(store, report, states)
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
@@ -103,9 +109,27 @@ def _record(store: Store, report: PublishReport, states: list[tuple[str, str]]) 
     """Make the files written so far durable (one syncfs for all of them: one per category
     cost more than rendering a small category), then record the states they stand for."""
     report.batch.commit()
+    store.record_post_files(report.post_files)
+    report.post_files.clear()
     for key, value in states:
         store.set_publish_state(key, value)
     states.clear()
+
+
+def _take_down(store: Store, report: PublishReport) -> None:
+    """Delete the pages and Jekyll files of posts no longer published (pruned, filtered out,
+    hidden as a duplicate, their source gone from the config) and those left under a post's
+    old date: otherwise they would stay online, reachable by their old links, for good."""
+    stale = store.stale_post_files()
+    for name in stale:
+        path = Path(name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        report.removed.append(path)
+        log.info("removed %s: its post is no longer published there", path)
+    store.forget_post_files(stale)
 
 
 def _context(settings: Settings, site: SiteRenderer) -> str:
@@ -205,7 +229,9 @@ def _publish_category(
                 if post.id not in done:
                     done.add(post.id)
                     report.posts_rendered += 1
-                    _write(out / post_page_path(s.url, post), site.post(post), report)
+                    page = out / post_page_path(s.url, post)
+                    _write(page, site.post(post), report)
+                    report.post_files.append((str(page), post.id, "page", None))
                 if primary.get(post.source) == cat.slug:
                     _publish_jekyll(settings, cat, post, report)
             if len(changed) < CHANGED_BATCH:
@@ -272,4 +298,6 @@ def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: Publi
         layout=jekyll.layout,
         attribution=post.source_title if jekyll.attribution else None,
     )
-    report.write(settings.jekyll_dir / "_posts" / jekyll_filename(post, site.timezone), text.encode("utf-8"))
+    path = settings.jekyll_dir / "_posts" / jekyll_filename(post, site.timezone)
+    report.write(path, text.encode("utf-8"))
+    report.post_files.append((str(path), post.id, "jekyll", cat.slug))
