@@ -122,7 +122,8 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     """Poll every (or the named) source once, now; store the posts; publish.
 
     Polls whatever the schedule says, except sources that are disabled, gone, or whose host
-    asked for silence (Retry-After): those are skipped, each with a line saying why.
+    asked for silence (Retry-After): those are skipped, each with a line saying why. A gone
+    source named with --source is tried again: if its feed is back, it is polled again.
     Exit 0 when every polled source succeeded, 1 when some failed, 2 for a config or usage error.
     """
     settings = _load(ctx)
@@ -144,7 +145,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             _FetchProgress(out, len(sources)) as progress,
             ThreadPoolExecutor(max_workers=settings.site.workers) as pool,
         ):
-            futures = [pool.submit(_update_one, s, store, fetcher) for s in sources]
+            futures = [pool.submit(_update_one, s, store, fetcher, bool(urls)) for s in sources]
             for fut in futures:
                 fut.add_done_callback(progress.done)
             for fut in futures:
@@ -183,9 +184,9 @@ def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) ->
         raise  # unreachable: ctx.exit raises
 
 
-def _update_one(source: Source, store: Store, fetcher: Fetcher) -> Outcome:
+def _update_one(source: Source, store: Store, fetcher: Fetcher, retry_gone: bool = False) -> Outcome:
     with logs.source_context(source.key):
-        return update_source(source, store, fetcher)
+        return update_source(source, store, fetcher, retry_gone=retry_gone)
 
 
 class _FetchProgress:

@@ -60,23 +60,27 @@ def update_source(
     fetcher: Fetcher,
     now: Callable[[], datetime] = utcnow,
     rng: random.Random | None = None,
+    retry_gone: bool = False,
 ) -> Outcome:
     """Poll `source` once and store what it has; never raises for a bad feed.
 
     Polls whatever its next-poll time (the caller decides what is due), but never a
-    disabled or gone source, nor one whose host asked for silence (Retry-After).
+    disabled source, nor one whose host asked for silence (Retry-After), nor a gone one
+    unless `retry_gone` (someone asked for this very source: a feed that is back is
+    polled on its schedule again from then on).
     """
     started = now()
     snapshot = store.poll_state(source.key, started - timedelta(seconds=WEEK), started)
     state = snapshot.state
     if not source.enabled:
         return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
-    if state is not None and state.state == "gone":
+    if state is not None and state.state == "gone" and not retry_gone:
         since = f" since {iso(state.last_error_at)}" if state.last_error_at else ""
         return Outcome(
             source.key,
             "skipped",
-            note=f"gone ({state.last_error}){since}; no longer polled: remove it from the config",
+            note=f"gone ({state.last_error}){since}; no longer polled: remove it from the config, "
+            f"or `fetch --source {source.key}` to try it again",
         )
     fetch_url = state.url if state is not None and state.url else source.url
     host = host_key(fetch_url)

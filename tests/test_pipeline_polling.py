@@ -17,6 +17,7 @@ from werkzeug import Request, Response
 from aggregator.fetch import _brotli
 from aggregator.store import Store
 
+from .conftest import run_cli
 from .pollrig import Rig, TrickleServer, rss
 
 FEED = rss(items=2)
@@ -210,6 +211,37 @@ def test_410_gone_is_no_longer_polled_and_says_so(tmp_path, rigs, httpserver: HT
     assert row["state"] == "gone" and row["next_poll"] is None and "HTTP 410" in row["last_error"]
     table = rig.table()
     assert "gone" in table and "never: gone (HTTP 410)" in table
+
+
+def test_a_gone_source_named_with_fetch_source_is_tried_again_and_revived(tmp_path, httpserver: HTTPServer):
+    """`fetch` skips a gone source; `fetch --source URL` tries it: still 410 keeps it gone, a
+    feed that is back puts it on its schedule again, posts and all."""
+    answer = {"status": 410}
+    httpserver.expect_request("/feed").respond_with_handler(
+        lambda request: (
+            Response("gone", status=410)
+            if answer["status"] == 410
+            else Response(FEED, content_type="application/rss+xml")
+        )
+    )
+    url = httpserver.url_for("/feed")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://example.org/\n"
+        f"categories:\n  - name: News\n    sources:\n      - url: {url}\n"
+    )
+    assert run_cli("--config", str(cfg), "fetch").returncode == 1
+    skipped = run_cli("--config", str(cfg), "fetch")
+    assert requested(httpserver, "/feed") == 1 and f"fetch --source {url}" in skipped.stdout, skipped.stdout
+    still = run_cli("--config", str(cfg), "fetch", "--source", url)
+    assert still.returncode == 1 and requested(httpserver, "/feed") == 2
+    answer["status"] = 200
+    back = run_cli("--config", str(cfg), "fetch", "--source", url)
+    assert back.returncode == 0, back.stdout + back.stderr
+    with Store(tmp_path / "aggregator.db") as store:
+        st = store.source_state(url)
+        assert st is not None and st.state == "ok" and st.next_poll is not None
+        assert store.count_posts(url) == 2 and url in store.due_sources(st.next_poll)
 
 
 # -- redirects ---------------------------------------------------------------------------
