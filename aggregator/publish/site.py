@@ -179,6 +179,21 @@ def _template_names(folder: Path | None) -> tuple[str, ...]:
     return tuple(sorted(str(p.relative_to(folder)) for p in folder.rglob("*")))
 
 
+class _Environment(Environment):
+    """Looks a dotted name up in a dict's items first: the pages' view models are dicts, and
+    Jinja tries the attribute first, an AttributeError raised and caught for each of the
+    ~60 names a post page shows, a fifth of its rendering time. The view models have no
+    key named like a dict method, so `post.title` means what it meant."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environment:
     """The Jinja environment for a templates folder, kept across publish runs: compiling the
@@ -189,7 +204,7 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
     if templates_dir is not None:
         loaders.append(FileSystemLoader(templates_dir))
     loaders.append(PackageLoader("aggregator", "templates"))
-    return Environment(
+    return _Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True, default=True),
         undefined=StrictUndefined,
