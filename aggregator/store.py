@@ -100,7 +100,7 @@ PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 # take them down when the post is pruned, excluded by a filter, hidden as a duplicate or its
 # source leaves the config, and remove a page left under an old date when a post is re-dated.
 # `category`: the one category the file is for (Jekyll), NULL when any category will do.
-POST_FILE_COLUMNS = {"path": str, "post": str, "kind": str, "category": str, "superseded": int}
+POST_FILE_COLUMNS = {"path": str, "post": str, "source": str, "kind": str, "category": str, "superseded": int}
 
 # table → (columns, primary key, NOT NULL columns); new columns are added on open
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
@@ -122,6 +122,7 @@ INDEXES = [
     ("pruned", ["source"]),
     ("posts", ["source", "revision"]),
     ("post_files", ["post", "kind"]),
+    ("post_files", ["source"]),
 ]
 
 # SQL: the configured sources the poller may ever poll (enabled, not gone), with their host's
@@ -840,8 +841,8 @@ class Store:
                 [key, value],
             )
 
-    def record_post_files(self, files: Iterable[tuple[str, str, str, str | None]]) -> None:
-        """Remember the (path, post id, kind, category) of files just published for posts.
+    def record_post_files(self, files: Iterable[tuple[str, str, str, str, str | None]]) -> None:
+        """Remember the (path, post id, source, kind, category) of files just published.
 
         A post's earlier file of the same kind under another path (its date moved) is
         marked superseded: `stale_post_files` hands it to the publisher to delete.
@@ -852,17 +853,26 @@ class Store:
         with self._tx() as db:
             db.conn.executemany(
                 "UPDATE post_files SET superseded = 1 WHERE post = ? AND kind = ? AND path != ?",
-                [(post, kind, path) for path, post, kind, _ in rows],
+                [(post, kind, path) for path, post, _, kind, _ in rows],
             )
             db.conn.executemany(
-                "INSERT OR REPLACE INTO post_files (path, post, kind, category, superseded) VALUES (?, ?, ?, ?, 0)",
+                "INSERT OR REPLACE INTO post_files (path, post, source, kind, category, superseded) "
+                "VALUES (?, ?, ?, ?, ?, 0)",
                 rows,
             )
 
-    def stale_post_files(self) -> list[str]:
-        """Paths of published post files that no longer stand for a published post."""
+    def stale_post_files(self, sources: Iterable[str] | None = None) -> list[str]:
+        """Paths of published post files that no longer stand for a published post; with
+        `sources`, only among those sources' files (what a partial publish can have changed)."""
+        sql, params = f"SELECT f.path FROM post_files f WHERE {_STALE_FILE}", []
+        if sources is not None:
+            params = sorted(set(sources))
+            if not params:
+                return []
+            sql += " AND f.source IN (SELECT value FROM json_each(?))"
+            params = [json.dumps(params)]
         with self._lock:
-            return [r[0] for r in self.db.execute(f"SELECT f.path FROM post_files f WHERE {_STALE_FILE}")]
+            return [r[0] for r in self.db.execute(sql, params)]
 
     def forget_post_files(self, paths: Iterable[str]) -> None:
         """Forget files the publisher deleted, unless their post came back meanwhile."""

@@ -51,7 +51,7 @@ class PublishReport:
     feeds_changed: list[str] = field(default_factory=list)  # absolute URLs of rewritten feeds
     pinged: tuple[int, int] = (0, 0)  # WebSub hub (accepted, failed)
     posts_rendered: int = 0  # post pages rendered (new or changed posts only, unless forced)
-    post_files: list[tuple[str, str, str, str | None]] = field(default_factory=list, repr=False)  # to record
+    post_files: list[tuple[str, str, str, str, str | None]] = field(default_factory=list, repr=False)  # to record
     batch: SyncBatch = field(default_factory=SyncBatch, repr=False)  # made durable before state is saved
 
     def write(self, path: Path, data: bytes) -> bool:
@@ -97,7 +97,9 @@ def publish(
         # Before the last states are recorded: a run killed in between redoes something
         # next time, and so takes down what it had not.
         _record(store, report, [])
-        _take_down(store, report)
+        everything = force or len(report.categories) == len(settings.categories)
+        changed = {key for cat in settings.categories if cat.slug in report.categories for key in cat.source_keys}
+        _take_down(store, report, None if everything else changed)
     _record(store, report, states)
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
@@ -116,11 +118,15 @@ def _record(store: Store, report: PublishReport, states: list[tuple[str, str]]) 
     states.clear()
 
 
-def _take_down(store: Store, report: PublishReport) -> None:
+def _take_down(store: Store, report: PublishReport, sources: set[str] | None) -> None:
     """Delete the pages and Jekyll files of posts no longer published (pruned, filtered out,
     hidden as a duplicate, their source gone from the config) and those left under a post's
-    old date: otherwise they would stay online, reachable by their old links, for good."""
-    stale = store.stale_post_files()
+    old date: otherwise they would stay online, reachable by their old links, for good.
+
+    Only the files of `sources` are looked at (all when None): what makes a post's file
+    stale also moves its source's revision, so only regenerated categories can have any,
+    and the daemon's small publishes need not check every file ever published."""
+    stale = store.stale_post_files(sources)
     for name in stale:
         path = Path(name)
         try:
@@ -231,7 +237,7 @@ def _publish_category(
                     report.posts_rendered += 1
                     page = out / post_page_path(s.url, post)
                     _write(page, site.post(post), report)
-                    report.post_files.append((str(page), post.id, "page", None))
+                    report.post_files.append((str(page), post.id, post.source, "page", None))
                 if primary.get(post.source) == cat.slug:
                     _publish_jekyll(settings, cat, post, report)
             if len(changed) < CHANGED_BATCH:
@@ -300,4 +306,4 @@ def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: Publi
     )
     path = settings.jekyll_dir / "_posts" / jekyll_filename(post, site.timezone)
     report.write(path, text.encode("utf-8"))
-    report.post_files.append((str(path), post.id, "jekyll", cat.slug))
+    report.post_files.append((str(path), post.id, post.source, "jekyll", cat.slug))
