@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,14 +15,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
+import lxml.html
 import pytest
 from lxml import etree
 
 import aggregator
 from aggregator.models import Author, Enclosure, Post
-from aggregator.publish import atomic
+from aggregator.publish import atomic, feeds
 from aggregator.publish.atomic import write_if_changed
-from aggregator.publish.feeds import FeedMeta, permalink, post_guid, render_atom, render_json, render_rss
+from aggregator.publish.feeds import (
+    FeedMeta,
+    html_excerpt,
+    permalink,
+    post_guid,
+    render_atom,
+    render_json,
+    render_rss,
+)
+from aggregator.sanitize import sanitize_html
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CHECK_FEEDS = SHARED / "tools" / "check_feeds.py"
@@ -358,3 +371,70 @@ def test_write_if_changed_leaves_no_temp_file_on_error(tmp_path: Path, monkeypat
         write_if_changed(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["feed.rss"]
+
+
+# ------------------------------------------------------------------------------ excerpts
+
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _lxml_text(fragment: str) -> str:
+    """What an excerpt reads: the text lxml's HTML parser finds, whitespace collapsed."""
+    fragment = _NOT_XML.sub("", fragment)
+    if not fragment.strip():
+        return ""
+    try:
+        text = lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()
+    except AssertionError:  # "<html>x": no <body>; the excerpt strips the tags instead
+        text = re.sub(r"<[^>]*>", " ", fragment)
+    return " ".join(_NOT_XML.sub("", text).split())
+
+
+_PIECES = [
+    "word", " ", "  ", "\n", "\t", "\r\n", "张掖日报", "🎉", "é", "\xa0", "\u3000", "\x85", "\ufeff",
+    "&amp;", "&lt;", "&gt;", "&quot;", "&nbsp;", "&#39;", ">", "'", '"', "=", ";",
+    "<p>", "</p>", "<br>", "<br/>", "<P class=\"x\">", "<div>", "</div>", "<a href=\"https://x/?a=1&amp;b=2\">",
+    "</a>", '<img alt="a>b" src="x">', "<b>", "</b>", "<pre>", "</pre>", "<td >", "</li >", "<table>", "<tr>",
+    "<ul><li>", "</li></ul>", "<h2>", "</h2>", "<blockquote>", "</blockquote>", "<figcaption>", "<hr>",
+]  # fmt: skip
+_HOSTILE = [
+    "<!-- c -->", "<![CDATA[x]]>", "<?pi?>", "< x", "<3", "</>", "<script>a<b</script>", "<style>p{}</style>",
+    "<title>t</title>", "<textarea>t</textarea>", "<iframe>x</iframe>", "<html>", "<body>", "<head>", "<svg>",
+    "&apos;", "&hellip;", "&amp", "&notit;", "&#0;", "&#x41;", "& ", "<a b='c'>", "<a b=c>", '<a b="c>',
+    "\x00", "\x0b", "\ud800", "\uffff", "<!doctype html>",
+]  # fmt: skip
+
+
+def _fragments(seed: int, count: int, pieces: list[str]) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("hostile", [False, True], ids=["sanitizer-shaped", "anything"])
+def test_excerpts_read_what_lxml_reads(hostile: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An excerpt reads sanitizer-shaped HTML without parsing it, and only as far as it needs:
+    it must read exactly the text lxml's HTML parser finds, and anything else goes to lxml."""
+    fragments = _fragments(7, 1500, _PIECES + _HOSTILE if hostile else _PIECES)
+    if not hostile:
+        fragments += [sanitize_html(f, "https://example.org/") for f in _fragments(8, 300, _PIECES + _HOSTILE)]
+
+        def no_parse(fragment: str) -> str:
+            raise AssertionError(f"sanitizer-shaped HTML was parsed: {fragment!r}")
+
+        monkeypatch.setattr(feeds, "_parsed_text", no_parse)
+    for fragment in fragments:
+        text = _lxml_text(fragment)
+        assert html_excerpt(fragment, 10**9) == text, fragment
+        for limit in (3, 12, 40):  # read partway: the same as cutting the whole text
+            assert html_excerpt(fragment, limit) == html_excerpt(html.escape(text, quote=False), limit), fragment
+
+
+def test_long_content_excerpt() -> None:
+    body = "<p>" + " ".join(f"word{i} &amp; more" for i in range(20_000)) + "</p><!-- the end -->"
+    excerpt = html_excerpt(body)
+    assert excerpt.startswith("word0 & more word1 & more") and excerpt.endswith("…")
+    assert len(excerpt) <= 201
+    # lxml finds no single <body> in these, and the tags are stripped instead, leaving spaces:
+    # a tag far past the excerpt's end changes its beginning
+    assert html_excerpt("<html>x") == "x"
+    assert html_excerpt("x<b>y</b>zzzzzz</body><body>", 4) == "x y…" == html_excerpt("x y zzzzzz", 4)
