@@ -438,3 +438,38 @@ def test_long_content_excerpt() -> None:
     # a tag far past the excerpt's end changes its beginning
     assert html_excerpt("<html>x") == "x"
     assert html_excerpt("x<b>y</b>zzzzzz</body><body>", 4) == "x y…" == html_excerpt("x y zzzzzz", 4)
+
+
+def test_plain_uris_are_taken_as_they_are() -> None:
+    """Most links are already plain URIs and skip the URL parsing; the rest must not."""
+    plain = [
+        "https://example.org/articles/1?a=1&b=2#top",
+        "http://a.example:8080/x/%E6%96%B0;p=1/~u/?q=a/b?c",
+        "https://news.example.cn/a_b-c.d/(1)!$'*+,:@=",
+        "http://h",
+        "http://h?x",
+    ]
+    normalized = [
+        "HTTPS://Example.org/",  # scheme and host lowercased
+        "http://a.example:0080/",  # port read as a number
+        "http://a.example:99999/",  # no such port: dropped
+        "https://example.org/a?",  # empty query dropped
+        "https://example.org/a#",
+        "https://example.org/a#b#c",  # second "#" escaped
+        "https://example.org/%zz/ x",  # bad escape, space
+        "https://例子.测试/路径",  # IDN host, IRI path
+        "https://user:pw@example.org/",
+        "https://[::1]:8080/",
+        "https://-bad-.example/",
+        "ftp://example.org/",
+        "https://example.org/\x00",
+    ]
+    for url in plain:
+        assert feeds._PLAIN_URI.fullmatch(url), url
+        assert feeds._normalized_uri(url, feeds._WEB) == url
+    for url in normalized:
+        assert not feeds._PLAIN_URI.fullmatch(url), url
+        assert feeds._uri(url) == feeds._normalized_uri(url, feeds._WEB)
+    assert feeds._uri("HTTPS://Example.org/") == "https://example.org/"
+    assert feeds._uri("http://a.example:0080/") == "http://a.example:80/"
+    assert feeds._uri("https://example.org/a#b#c") == "https://example.org/a#b%23c"

@@ -81,15 +81,41 @@ class FeedMeta:
 
 def clean_text(text: str | None) -> str:
     """`text` without the characters XML 1.0 cannot carry (lxml raises on them)."""
-    return _NOT_XML.sub("", text) if text else ""
+    if not text:
+        return ""
+    if len(text) < _LONG_TEXT:
+        return _NOT_XML.sub("", text)
+    # A post's content: checked at C speed first (~3x the regex), since it is almost always clean.
+    try:
+        data = text.encode("utf-8")  # refuses a lone surrogate
+    except UnicodeEncodeError:
+        return _NOT_XML.sub("", text)
+    if len(data.translate(None, _C0)) != len(data) or "\ufffe" in text or "\uffff" in text:
+        return _NOT_XML.sub("", text)
+    return text
+
+
+_LONG_TEXT = 512
+_C0 = bytes(b for b in range(32) if b not in b"\t\n\r")  # in UTF-8 these bytes are only themselves
 
 
 def _one_line(text: str | None) -> str:
     return " ".join(clean_text(text).split())
 
 
+_WEB = ("http", "https")
+# An http(s) URI that _normalized_uri() gives back unchanged: lowercase scheme and host (a name), a port
+# without leading zeros, and only characters that need no escaping; no empty "?" or "#".
+_PLAIN_URI = re.compile(
+    r"https?://[a-z0-9](?:[a-z0-9_.-]*[a-z0-9])?(?::[1-9][0-9]{0,3})?"
+    r"(?:/(?:[-A-Za-z0-9_.~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*)?"
+    r"(?:\?(?:[-A-Za-z0-9_.~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})+)?"
+    r"(?:#(?:[-A-Za-z0-9_.~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})+)?"
+)
+
+
 @functools.lru_cache(maxsize=8192)
-def _uri(url: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+def _uri(url: str | None, schemes: tuple[str, ...] = _WEB) -> str | None:
     """An absolute URL as a plain-ASCII URI, or None when it is not one we can publish.
 
     IRIs (CJK paths, IDN hosts) are legal in Atom but not in RSS or JSON Feed (whose schema
@@ -97,6 +123,12 @@ def _uri(url: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str |
     URL whose host is not a host name or IP literal is dropped rather than published broken.
     Cached: the same source and site URLs come up for every item of every feed.
     """
+    if url and schemes == _WEB and _PLAIN_URI.fullmatch(url):
+        return url  # already what _normalized_uri() would make of it (most links are)
+    return _normalized_uri(url, schemes)
+
+
+def _normalized_uri(url: str | None, schemes: tuple[str, ...]) -> str | None:
     url = clean_text(url).strip()
     if not url:
         return None
@@ -154,8 +186,9 @@ def _utc(dt: datetime) -> datetime:
     return max(dt.astimezone(UTC), _OLDEST).replace(microsecond=0)
 
 
-def _rfc3339(dt: datetime) -> str:
-    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _json_date(dt: datetime) -> str:
+    """RFC 3339 in UTC of a date that is already `_utc`: "2024-03-01T12:00:00Z"."""
+    return dt.isoformat()[:19] + "Z"
 
 
 def _lang(tag: str | None) -> str | None:
@@ -275,6 +308,7 @@ def _plain_text(html: str) -> str:
     return " ".join(clean_text(text).split())
 
 
+@functools.lru_cache(maxsize=64)
 def _site_host(site_url: str) -> tuple[str, str]:
     """(host, path) of the site URL, host lowercased and punycoded, path without "/" ends."""
     parts = urlsplit(_uri(site_url) or site_url)
@@ -290,13 +324,21 @@ def post_guid(site_url: str, post_id: str) -> str:
     """
     host, path = _site_host(site_url)
     prefix = f"{path}/" if path else ""
-    return f"tag:{host},{TAG_DATE}:{prefix}posts/{quote(clean_text(post_id), safe='')}"
+    return f"tag:{host},{TAG_DATE}:{prefix}posts/{_segment(post_id)}"
 
 
 def permalink(site_url: str, post: Post) -> str:
     """The post's own page on our site: `<site>posts/<yyyy>/<mm>/<id>.html` (UTC month)."""
     when = _utc(post.published)
-    return f"{site_url}posts/{when:%Y}/{when:%m}/{quote(clean_text(post.id), safe='')}.html"
+    return f"{site_url}posts/{when:%Y}/{when:%m}/{_segment(post.id)}.html"
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # what quote() never escapes
+
+
+def _segment(post_id: str) -> str:
+    """The id as one URI path segment (our ids are hex digits: nothing to quote)."""
+    return post_id if _UNRESERVED.fullmatch(post_id) else quote(clean_text(post_id), safe="")
 
 
 @dataclass(frozen=True)
@@ -694,8 +736,8 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
         }
         if item.summary_text:
             entry["summary"] = item.summary_text
-        entry["date_published"] = _rfc3339(item.published)
-        entry["date_modified"] = _rfc3339(item.updated)
+        entry["date_published"] = _json_date(item.published)
+        entry["date_modified"] = _json_date(item.updated)
         authors = [a for a in map(_json_author, item.authors) if a]
         if authors:
             entry["authors"] = authors
