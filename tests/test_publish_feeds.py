@@ -338,6 +338,16 @@ def test_json_feed(posts: list[Post]) -> None:
     assert all("content_html" in i for i in items)
 
 
+def test_json_feed_bytes(posts: list[Post]) -> None:
+    """Compact JSON, the same bytes whichever encoder writes them (orjson, or the json module
+    for an integer beyond 64 bits)."""
+    data = render_json(META, posts)
+    assert data == json.dumps(json.loads(data), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    huge = replace(posts[0], enclosures=(Enclosure("https://cdn.example.com/big.iso", "application/x-iso", 10**30),))
+    feed = json.loads(render_json(META, [huge]))
+    assert feed["items"][0]["attachments"][0]["size_in_bytes"] == 10**30
+
+
 def test_duplicate_ids_are_written_once(posts: list[Post]) -> None:
     doubled = [posts[0], posts[1], posts[0]]
     assert len(etree.fromstring(render_atom(META, doubled)).findall(f"{A}entry")) == 2
