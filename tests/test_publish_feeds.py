@@ -205,7 +205,7 @@ def test_atom_structure(posts: list[Post]) -> None:
     assert [e.findtext(f"{A}id") for e in entries] == [post_guid(SITE, p.id) for p in posts]  # newest first
     for post, entry in zip(posts, entries, strict=True):
         elinks = entry.findall(f"{A}link")
-        assert all(link.get("rel") in ("alternate", "enclosure") for link in elinks), "feedgen lost a rel"
+        assert all(link.get("rel") in ("alternate", "enclosure") for link in elinks), "a link lost its rel"
         alternate = [link for link in elinks if link.get("rel") == "alternate"]
         assert len(alternate) == 1
         if post.link is None:
