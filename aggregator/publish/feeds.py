@@ -378,10 +378,11 @@ class _Item:
     source_link: str | None
     source_url: str | None
 
-    # Escaped once for both XML formats: the content is most of a feed's bytes.
+    # Escaped and encoded once for both XML formats: the content is most of a feed's bytes,
+    # so the documents are assembled as bytes around it.
     @functools.cached_property
-    def body_xml(self) -> str:
-        return _x(self.body_html)
+    def body_xml(self) -> bytes:
+        return _x(self.body_html).encode("utf-8")
 
     @functools.cached_property
     def summary_xml(self) -> str:
@@ -554,12 +555,10 @@ def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     description = _one_line(meta.description)
     if description:
         out.append(_el("  ", "subtitle", description))
-    out.extend(_atom_entry(item) for item in items)
-    out.append("</feed>\n")
-    return "".join(out).encode("utf-8")
+    return b"".join(["".join(out).encode("utf-8"), *map(_atom_entry, items), b"</feed>\n"])
 
 
-def _atom_entry(item: _Item) -> str:
+def _atom_entry(item: _Item) -> bytes:
     out = [f'  <entry xml:lang="{_q(item.language)}">\n' if item.language else "  <entry>\n"]
     out.append(f"    <id>{_x(item.guid)}</id>\n")
     out.append(f"    <title>{_x(item.title)}</title>\n")
@@ -573,8 +572,11 @@ def _atom_entry(item: _Item) -> str:
             if p.url:
                 out.append(f"      <uri>{_x(p.url)}</uri>\n")
             out.append("    </author>\n")
+    done: list[bytes] = []
     if item.body_html:
-        out.append(f'    <content type="html">{item.body_xml}</content>\n')
+        out.append('    <content type="html">')
+        done += ("".join(out).encode("utf-8"), item.body_xml)
+        out = ["</content>\n"]
     out.append(f'    <link href="{_q(item.url)}" rel="alternate" type="text/html"/>\n')
     for a in item.attachments:
         type_ = f' type="{_q(a.type)}"' if a.type else ""
@@ -600,7 +602,8 @@ def _atom_entry(item: _Item) -> str:
             out.append(f'      <link rel="self" href="{_q(item.source_url)}"/>\n')
         out.append("    </source>\n")
     out.append("  </entry>\n")
-    return "".join(out)
+    done.append("".join(out).encode("utf-8"))
+    return b"".join(done)
 
 
 # --------------------------------------------------------------------------------- RSS
@@ -643,12 +646,10 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     if lang:
         out.append(_el("    ", "language", lang))
     out.append(_el("    ", "lastBuildDate", _rfc822(_newest(items))))
-    out.extend(_rss_item(item) for item in items)
-    out.append("  </channel>\n</rss>\n")
-    return "".join(out).encode("utf-8")
+    return b"".join(["".join(out).encode("utf-8"), *map(_rss_item, items), b"  </channel>\n</rss>\n"])
 
 
-def _rss_item(item: _Item) -> str:
+def _rss_item(item: _Item) -> bytes:
     out = ["    <item>\n", f"      <title>{_x(item.title)}</title>\n", f"      <link>{_x(item.url)}</link>\n"]
     # The summary (or, with full content, our excerpt) in <description>, the full content in
     # <content:encoded>; with no summary the content is the description.
@@ -658,12 +659,17 @@ def _rss_item(item: _Item) -> str:
         description = _x(item.summary_text)
     else:
         description = ""
+    done: list[bytes] = []
     if description:
         out.append(f"      <description>{description}</description>\n")
         if item.body_html:
-            out.append(f"      <content:encoded>{item.body_xml}</content:encoded>\n")
+            out.append("      <content:encoded>")
+            done += ("".join(out).encode("utf-8"), item.body_xml)
+            out = ["</content:encoded>\n"]
     elif item.body_html:
-        out.append(f"      <description>{item.body_xml}</description>\n")
+        out.append("      <description>")
+        done += ("".join(out).encode("utf-8"), item.body_xml)
+        out = ["</description>\n"]
     for p in item.authors:  # RSS <author> must hold an address: names alone go to dc:creator
         if p.email:
             author = f"{p.email} ({p.name})" if p.name else p.email
@@ -685,7 +691,8 @@ def _rss_item(item: _Item) -> str:
         if p.name and not p.email:
             out.append(f"      <dc:creator>{_x(p.name)}</dc:creator>\n")
     out.append("    </item>\n")
-    return "".join(out)
+    done.append("".join(out).encode("utf-8"))
+    return b"".join(done)
 
 
 # ---------------------------------------------------------------------------- JSON Feed
