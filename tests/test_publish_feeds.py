@@ -289,6 +289,44 @@ def test_rss_structure(posts: list[Post]) -> None:
     assert [c.text for c in items[1].findall(DC)] == ["张三"]
 
 
+def test_every_string_reads_back_as_written() -> None:
+    """Atom and RSS are written as text: whatever a string holds, a parser reads it back."""
+    nasty = "a & b < c > d \"q\" 's' ]]> &amp; \t tab"
+    content = f"<p>{nasty}\r\nCR LF\rCR\x01</p>\n  <p>&lt;end&gt;</p>  "
+    post = replace(
+        make_post(1),
+        title=nasty + "\x0b",
+        content=content,
+        summary=f"<b>{nasty}</b>\r",
+        tags=(nasty, "x\ty"),
+        authors=(Author(name=nasty, email="a&b@example.org"), Author(name="<Bob>")),
+        link="https://example.org/?a=1&b='2'",
+        source_title=nasty,
+        source_url="https://source.example/feed?x=1&y=2",
+    )
+    one_line = " ".join(nasty.split())
+    clean_content = content.replace("\x01", "")
+    root = etree.fromstring(render_atom(META, [post]))
+    entry = root.find(f"{A}entry")
+    assert entry.findtext(f"{A}title") == one_line
+    assert entry.findtext(f"{A}content") == clean_content  # CRs kept, not read as line feeds
+    assert entry.findtext(f"{A}summary") == f"<b>{nasty}</b>\r"
+    assert [c.get("term") for c in entry.findall(f"{A}category")] == [one_line, "x y"]
+    assert [a.findtext(f"{A}name") for a in entry.findall(f"{A}author")] == [one_line, "<Bob>"]
+    assert entry.find(f"{A}link[@rel='alternate']").get("href") == "https://example.org/?a=1&b='2'"
+    assert entry.findtext(f"{A}source/{A}title") == one_line
+    assert entry.find(f"{A}source/{A}link[@rel='self']").get("href") == "https://source.example/feed?x=1&y=2"
+    item = etree.fromstring(render_rss(META, [post])).find("channel/item")
+    assert item.findtext("title") == one_line
+    assert item.findtext(CONTENT) == clean_content
+    assert item.findtext("description") == f"<b>{nasty}</b>\r"
+    assert [c.text for c in item.findall("category")] == [one_line, "x y"]
+    assert item.findtext("author") == f"a&b@example.org ({one_line})"
+    assert [c.text for c in item.findall(DC)] == ["<Bob>"]
+    assert item.find("source").get("url") == "https://source.example/feed?x=1&y=2"
+    assert item.findtext("source") == one_line
+
+
 def test_guid_is_stable_when_the_post_changes(posts: list[Post]) -> None:
     post = posts[5]
     changed = replace(

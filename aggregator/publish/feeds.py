@@ -464,8 +464,8 @@ def _feed_title(meta: FeedMeta) -> str:
 
 # ------------------------------------------------------------------------ XML writing
 #
-# Atom and RSS are written as text: every document has the same small, fixed shape, so
-# building an element tree only to serialize it cost more than all the rest of a publish.
+# Atom and RSS are written as text: every document has the same small, fixed shape, and
+# building an element tree only to serialize it took twice as long (bench/README.md).
 # The output is what lxml's serializer writes with pretty_print: two-space indents, empty
 # elements as `<x/>`, and exactly lxml's escaping (below), so a parser reads back every
 # string as it was given (tests/test_publish_feeds.py round-trips hostile values).
