@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,14 +15,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
+import lxml.html
 import pytest
 from lxml import etree
 
 import aggregator
 from aggregator.models import Author, Enclosure, Post
-from aggregator.publish import atomic
+from aggregator.publish import atomic, feeds
 from aggregator.publish.atomic import write_if_changed
-from aggregator.publish.feeds import FeedMeta, permalink, post_guid, render_atom, render_json, render_rss
+from aggregator.publish.feeds import (
+    FeedMeta,
+    html_excerpt,
+    permalink,
+    post_guid,
+    render_atom,
+    render_json,
+    render_rss,
+)
+from aggregator.sanitize import sanitize_html
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CHECK_FEEDS = SHARED / "tools" / "check_feeds.py"
@@ -192,7 +205,7 @@ def test_atom_structure(posts: list[Post]) -> None:
     assert [e.findtext(f"{A}id") for e in entries] == [post_guid(SITE, p.id) for p in posts]  # newest first
     for post, entry in zip(posts, entries, strict=True):
         elinks = entry.findall(f"{A}link")
-        assert all(link.get("rel") in ("alternate", "enclosure") for link in elinks), "feedgen lost a rel"
+        assert all(link.get("rel") in ("alternate", "enclosure") for link in elinks), "a link lost its rel"
         alternate = [link for link in elinks if link.get("rel") == "alternate"]
         assert len(alternate) == 1
         if post.link is None:
@@ -276,6 +289,44 @@ def test_rss_structure(posts: list[Post]) -> None:
     assert [c.text for c in items[1].findall(DC)] == ["张三"]
 
 
+def test_every_string_reads_back_as_written() -> None:
+    """Atom and RSS are written as text: whatever a string holds, a parser reads it back."""
+    nasty = "a & b < c > d \"q\" 's' ]]> &amp; \t tab"
+    content = f"<p>{nasty}\r\nCR LF\rCR\x01</p>\n  <p>&lt;end&gt;</p>  "
+    post = replace(
+        make_post(1),
+        title=nasty + "\x0b",
+        content=content,
+        summary=f"<b>{nasty}</b>\r",
+        tags=(nasty, "x\ty"),
+        authors=(Author(name=nasty, email="a&b@example.org"), Author(name="<Bob>")),
+        link="https://example.org/?a=1&b='2'",
+        source_title=nasty,
+        source_url="https://source.example/feed?x=1&y=2",
+    )
+    one_line = " ".join(nasty.split())
+    clean_content = content.replace("\x01", "")
+    root = etree.fromstring(render_atom(META, [post]))
+    entry = root.find(f"{A}entry")
+    assert entry.findtext(f"{A}title") == one_line
+    assert entry.findtext(f"{A}content") == clean_content  # CRs kept, not read as line feeds
+    assert entry.findtext(f"{A}summary") == f"<b>{nasty}</b>\r"
+    assert [c.get("term") for c in entry.findall(f"{A}category")] == [one_line, "x y"]
+    assert [a.findtext(f"{A}name") for a in entry.findall(f"{A}author")] == [one_line, "<Bob>"]
+    assert entry.find(f"{A}link[@rel='alternate']").get("href") == "https://example.org/?a=1&b='2'"
+    assert entry.findtext(f"{A}source/{A}title") == one_line
+    assert entry.find(f"{A}source/{A}link[@rel='self']").get("href") == "https://source.example/feed?x=1&y=2"
+    item = etree.fromstring(render_rss(META, [post])).find("channel/item")
+    assert item.findtext("title") == one_line
+    assert item.findtext(CONTENT) == clean_content
+    assert item.findtext("description") == f"<b>{nasty}</b>\r"
+    assert [c.text for c in item.findall("category")] == [one_line, "x y"]
+    assert item.findtext("author") == f"a&b@example.org ({one_line})"
+    assert [c.text for c in item.findall(DC)] == ["<Bob>"]
+    assert item.find("source").get("url") == "https://source.example/feed?x=1&y=2"
+    assert item.findtext("source") == one_line
+
+
 def test_guid_is_stable_when_the_post_changes(posts: list[Post]) -> None:
     post = posts[5]
     changed = replace(
@@ -325,6 +376,16 @@ def test_json_feed(posts: list[Post]) -> None:
     assert all("content_html" in i for i in items)
 
 
+def test_json_feed_bytes(posts: list[Post]) -> None:
+    """Compact JSON, the same bytes whichever encoder writes them (orjson, or the json module
+    for an integer beyond 64 bits)."""
+    data = render_json(META, posts)
+    assert data == json.dumps(json.loads(data), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    huge = replace(posts[0], enclosures=(Enclosure("https://cdn.example.com/big.iso", "application/x-iso", 10**30),))
+    feed = json.loads(render_json(META, [huge]))
+    assert feed["items"][0]["attachments"][0]["size_in_bytes"] == 10**30
+
+
 def test_duplicate_ids_are_written_once(posts: list[Post]) -> None:
     doubled = [posts[0], posts[1], posts[0]]
     assert len(etree.fromstring(render_atom(META, doubled)).findall(f"{A}entry")) == 2
@@ -360,3 +421,105 @@ def test_write_if_changed_leaves_no_temp_file_on_error(tmp_path: Path, monkeypat
         write_if_changed(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["feed.rss"]
+
+
+# ------------------------------------------------------------------------------ excerpts
+
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _lxml_text(fragment: str) -> str:
+    """What an excerpt reads: the text lxml's HTML parser finds, whitespace collapsed."""
+    fragment = _NOT_XML.sub("", fragment)
+    if not fragment.strip():
+        return ""
+    try:
+        text = lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()
+    except AssertionError:  # "<html>x": no <body>; the excerpt strips the tags instead
+        text = re.sub(r"<[^>]*>", " ", fragment)
+    return " ".join(_NOT_XML.sub("", text).split())
+
+
+_PIECES = [
+    "word", " ", "  ", "\n", "\t", "\r\n", "张掖日报", "🎉", "é", "\xa0", "\u3000", "\x85", "\ufeff",
+    "&amp;", "&lt;", "&gt;", "&quot;", "&nbsp;", "&#39;", ">", "'", '"', "=", ";",
+    "<p>", "</p>", "<br>", "<br/>", "<P class=\"x\">", "<div>", "</div>", "<a href=\"https://x/?a=1&amp;b=2\">",
+    "</a>", '<img alt="a>b" src="x">', "<b>", "</b>", "<pre>", "</pre>", "<td >", "</li >", "<table>", "<tr>",
+    "<ul><li>", "</li></ul>", "<h2>", "</h2>", "<blockquote>", "</blockquote>", "<figcaption>", "<hr>",
+]  # fmt: skip
+_HOSTILE = [
+    "<!-- c -->", "<![CDATA[x]]>", "<?pi?>", "< x", "<3", "</>", "<script>a<b</script>", "<style>p{}</style>",
+    "<title>t</title>", "<textarea>t</textarea>", "<iframe>x</iframe>", "<html>", "<body>", "<head>", "<svg>",
+    "&apos;", "&hellip;", "&amp", "&notit;", "&#0;", "&#x41;", "& ", "<a b='c'>", "<a b=c>", '<a b="c>',
+    "\x00", "\x0b", "\ud800", "\uffff", "<!doctype html>",
+]  # fmt: skip
+
+
+def _fragments(seed: int, count: int, pieces: list[str]) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("hostile", [False, True], ids=["sanitizer-shaped", "anything"])
+def test_excerpts_read_what_lxml_reads(hostile: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An excerpt reads sanitizer-shaped HTML without parsing it, and only as far as it needs:
+    it must read exactly the text lxml's HTML parser finds, and anything else goes to lxml."""
+    fragments = _fragments(7, 1500, _PIECES + _HOSTILE if hostile else _PIECES)
+    if not hostile:
+        fragments += [sanitize_html(f, "https://example.org/") for f in _fragments(8, 300, _PIECES + _HOSTILE)]
+
+        def no_parse(fragment: str) -> str:
+            raise AssertionError(f"sanitizer-shaped HTML was parsed: {fragment!r}")
+
+        monkeypatch.setattr(feeds, "_parsed_text", no_parse)
+    for fragment in fragments:
+        text = _lxml_text(fragment)
+        assert html_excerpt(fragment, 10**9) == text, fragment
+        for limit in (3, 12, 40):  # read partway: the same as cutting the whole text
+            assert html_excerpt(fragment, limit) == html_excerpt(html.escape(text, quote=False), limit), fragment
+
+
+def test_long_content_excerpt() -> None:
+    body = "<p>" + " ".join(f"word{i} &amp; more" for i in range(20_000)) + "</p><!-- the end -->"
+    excerpt = html_excerpt(body)
+    assert excerpt.startswith("word0 & more word1 & more") and excerpt.endswith("…")
+    assert len(excerpt) <= 201
+    # lxml finds no single <body> in these, and the tags are stripped instead, leaving spaces:
+    # a tag far past the excerpt's end changes its beginning
+    assert html_excerpt("<html>x") == "x"
+    assert html_excerpt("x<b>y</b>zzzzzz</body><body>", 4) == "x y…" == html_excerpt("x y zzzzzz", 4)
+
+
+def test_plain_uris_are_taken_as_they_are() -> None:
+    """Most links are already plain URIs and skip the URL parsing; the rest must not."""
+    plain = [
+        "https://example.org/articles/1?a=1&b=2#top",
+        "http://a.example:8080/x/%E6%96%B0;p=1/~u/?q=a/b?c",
+        "https://news.example.cn/a_b-c.d/(1)!$'*+,:@=",
+        "http://h",
+        "http://h?x",
+    ]
+    normalized = [
+        "HTTPS://Example.org/",  # scheme and host lowercased
+        "http://a.example:0080/",  # port read as a number
+        "http://a.example:99999/",  # no such port: dropped
+        "https://example.org/a?",  # empty query dropped
+        "https://example.org/a#",
+        "https://example.org/a#b#c",  # second "#" escaped
+        "https://example.org/%zz/ x",  # bad escape, space
+        "https://例子.测试/路径",  # IDN host, IRI path
+        "https://user:pw@example.org/",
+        "https://[::1]:8080/",
+        "https://-bad-.example/",
+        "ftp://example.org/",
+        "https://example.org/\x00",
+    ]
+    for url in plain:
+        assert feeds._PLAIN_URI.fullmatch(url), url
+        assert feeds._normalized_uri(url, feeds._WEB) == url
+    for url in normalized:
+        assert not feeds._PLAIN_URI.fullmatch(url), url
+        assert feeds._uri(url) == feeds._normalized_uri(url, feeds._WEB)
+    assert feeds._uri("HTTPS://Example.org/") == "https://example.org/"
+    assert feeds._uri("http://a.example:0080/") == "http://a.example:80/"
+    assert feeds._uri("https://example.org/a#b#c") == "https://example.org/a#b%23c"
