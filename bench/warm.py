@@ -1,4 +1,5 @@
-"""`python -m bench.warm [CORPUS] [--runs N]`: the warm cycle alone (every source answers 304).
+"""`python -m bench.warm [CORPUS] [--runs N] [--unchanged]`: the warm cycle alone (every source
+answers 304; with --unchanged, the server ignores the validators and sends the same 200 bytes).
 
 The same figure as `python -m bench`'s "warm (all 304)", without the cold ingest, publish and
 peer runs around it, so a change to the poll path can be measured before and after in a
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.warm", description=__doc__.split("\n\n")[0])
     ap.add_argument("corpus", nargs="?", default=str(DEFAULT_CORPUS), help="folder of feeds (default %(default)s)")
     ap.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported")
+    ap.add_argument("--unchanged", action="store_true", help="the unchanged-200 cycle instead of the 304 one")
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus).resolve()
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     server = FeedServer(corpus)
     tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-warm-"))
     try:
-        config = write_config(tmp, [server.url("e", 0, r) for r in rels])
+        config = write_config(tmp, [server.url("n" if args.unchanged else "e", 0, r) for r in rels])
         fetch = ["-m", "aggregator", "-c", str(config), "fetch"]
         cold = run_child(fetch, cwd=tmp)
         if cold.code not in (0, 1):
@@ -53,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu = median([m.wall for m in ends]), median([m.cpu for m in ends])
     poll = median([c["poll_s"] for c in cycles])
     print(f"{n} sources, {args.runs} runs each (medians); load average {load:.2f} before, {load_after:.2f} after")
-    print(f"warm, end to end (`aggregator fetch`): {n / wall:5.0f} sources/s  wall {wall:.2f}s  CPU {cpu:.2f}s "
+    what = "unchanged 200" if args.unchanged else "warm (all 304)"
+    print(f"{what}, end to end (`aggregator fetch`): {n / wall:5.0f} sources/s  wall {wall:.2f}s  CPU {cpu:.2f}s "
           f"({cpu / n * 1000:.2f} ms a source)  peak RSS {max(m.rss_mb for m in ends):.0f} MB")  # fmt: skip
     print("  runs: " + ", ".join(f"{m.wall:.2f}s/{m.cpu:.2f}s CPU" for m in ends))
-    print(f"warm, poll phase alone (bench.cycle): {n / poll:5.0f} sources/s  poll {poll:.2f}s  "
+    print(f"{what}, poll phase alone (bench.cycle): {n / poll:5.0f} sources/s  poll {poll:.2f}s  "
           f"(whole child CPU {median([c['cpu'] for c in cycles]):.2f}s)")  # fmt: skip
     print("  runs: " + ", ".join(f"{c['poll_s']:.2f}s" for c in cycles))
     if args.json:
