@@ -480,8 +480,8 @@ class Fetcher:
             if scheme not in ("http", "https"):
                 raise FetchError(source.key, f"unsupported scheme: No connection adapters were found for {url!r}")
             auth = auth or route.auth
-            if auth:
-                headers = {**headers, "Authorization": _basic_auth(auth)}
+            if auth:  # replaces a configured Authorization header, whatever its case, as requests did
+                headers = _merge_headers(headers, (("Authorization", _basic_auth(auth)),))
             for name, value in headers.items():
                 _check_header(name, value)
             pool = self._pool(route)

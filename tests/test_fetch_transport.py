@@ -323,3 +323,7 @@ def test_configured_headers_replace_ours_whatever_their_case(feed_server, no_pro
     user_agents = [v for k, v in sent.items() if k.lower() == "user-agent"]
     assert user_agents == ["MyReader/1.0"]
     assert [v for k, v in sent.items() if k.lower() == "accept"] == ["application/rss+xml"]
+    both = (("authorization", "Bearer t0ken"),)
+    Fetcher().fetch(source(feed_server.url("/feed?auth"), headers=both, auth=("me", "pw")))
+    _, sent = feed_server.requests[1]
+    assert [v for k, v in sent.items() if k.lower() == "authorization"] == ["Basic bWU6cHc="]  # auth wins, once
