@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.control import strip_control_codes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -151,7 +152,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             for fut in futures:
                 o = fut.result()
                 outcomes.append(o)
-                progress.console.print(_outcome_line(o), markup=False)
+                progress.line(_outcome_line(o))
         fetcher.close()
         try:
             report = publish(settings, store)
@@ -220,6 +221,21 @@ class _FetchProgress:
         failed = fut.cancelled() or fut.exception() is not None or fut.result().status in ("error", "gone")
         self._failed += failed
         self._progress.update(self._task, advance=1, failed=self._failed)
+
+    def line(self, text: str) -> None:
+        """One source's line (above the bar, when there is one).
+
+        Without a bar (stdout is not a terminal) the line is written as rich writes it, its
+        control codes stripped, but without rich's rendering: that cost ~0.07 ms a line, a
+        tenth of the CPU of a whole 304 poll. (Tabs are left to rich, which expands them by
+        cell width; rich's emoji codes are not applied: a URL with `:x:` in it stays itself.)
+        """
+        if self._progress is None and "\t" not in text:
+            file = self.console.file
+            file.write(strip_control_codes(text) + "\n")
+            file.flush()
+        else:
+            self.console.print(text, markup=False)
 
     def __enter__(self) -> _FetchProgress:
         if self._progress is not None:

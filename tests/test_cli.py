@@ -125,3 +125,23 @@ def test_corpus_server_serves_real_bytes(corpus_server: StaticServer):
 
     body = requests.get(corpus_server.url("zh/zhangye-daily.gbk.rss"), timeout=5).content
     assert body == (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
+
+
+def test_fetch_lines_are_written_as_they_are_without_rich_rendering(tmp_path, httpserver: HTTPServer):
+    """Piped output (no progress bar): one plain line per source, control codes stripped as
+    rich strips them, and nothing in a URL taken for an emoji code (rich printed `:x:` as ❌)."""
+    body = (CORPUS / "zh" / "gansu-economy.atom").read_bytes()
+    httpserver.expect_request("/feeds/:x:.atom").respond_with_data(body, content_type="application/atom+xml")
+    httpserver.expect_request("/gone").respond_with_data("", status=404)
+    feed, missing = httpserver.url_for("/feeds/:x:.atom"), httpserver.url_for("/gone")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n"
+        f"      - url: {feed}\n      - url: {missing}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"new        {feed} (") and lines[1] == f"error      {missing}: HTTP 404 NOT FOUND"
+    assert lines[2].startswith("2 sources: 1 new, 0 updated, 0 unchanged, 1 failed;")

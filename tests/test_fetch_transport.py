@@ -1,0 +1,329 @@
+"""The transport under the fetcher, against real local servers: kept-alive connections,
+proxies from the environment (NO_PROXY, proxy credentials, CONNECT tunnels), TLS
+verification with the CA bundle requests would use, and credentials from ~/.netrc or the URL.
+
+The fetcher calls urllib3 directly (not requests.Session) and reproduces requests' rules for
+these; each test here would catch a rule lost on the way.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+
+import pytest
+import trustme
+
+from aggregator.fetch import Fetcher, FetchError
+from aggregator.models import Source
+
+RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+ETAG = '"v1"'
+
+
+def source(url: str, **kw) -> Source:
+    return Source(key=url, url=url, **kw)
+
+
+class _Server:
+    """A threaded stdlib server that counts the TCP connections it accepts."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> None:
+        self.connections = 0
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Counting(handler):  # type: ignore[misc, valid-type]
+            def setup(self) -> None:
+                with outer._lock:
+                    outer.connections += 1
+                super().setup()
+
+            def parse_request(self) -> bool:
+                ok = super().parse_request()
+                if ok:
+                    with outer._lock:
+                        outer.requests.append((self.path, dict(self.headers)))
+                return ok
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Feed(http.server.BaseHTTPRequestHandler):
+    """200 with an ETag, 304 when it comes back; /moved redirects, /missing is a 404 with a body."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.startswith("/moved"):
+            self._send(302, b"<p>moved</p>", Location="/feed")
+        elif self.path.startswith("/missing"):
+            self._send(404, b"<p>not here</p>")
+        elif self.headers.get("If-None-Match") == ETAG:
+            self.send_response(304)
+            self.send_header("ETag", ETAG)
+            self.end_headers()
+        else:
+            self._send(200, RSS, ETag=ETAG)
+
+    def _send(self, status: int, body: bytes, **headers: str) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def feed_server() -> Iterator[_Server]:
+    server = _Server(_Feed)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+# -- kept-alive connections ---------------------------------------------------------------
+
+
+def test_one_connection_serves_every_source_on_a_host(feed_server: _Server, no_proxy_env):
+    """200s, 304s, a redirect and a 404 (both with a short body) all reuse one connection:
+    requests closed the connection of every response whose body was not read (every 304)."""
+    fetcher = Fetcher()
+    first = fetcher.fetch(source(feed_server.url("/feed?a")))
+    assert first.status == 200 and first.body == RSS
+    for name in "abcdef":
+        assert fetcher.fetch(source(feed_server.url(f"/feed?{name}")), etag=ETAG).not_modified
+    moved = fetcher.fetch(source(feed_server.url("/moved")), etag=ETAG)
+    assert moved.not_modified and moved.redirects == ((302, feed_server.url("/feed")),)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetcher.fetch(source(feed_server.url("/missing")))
+    assert fetcher.fetch(source(feed_server.url("/feed?z"))).body == RSS
+    assert len(feed_server.requests) == 11
+    assert feed_server.connections == 1
+
+
+class _ClosesKeptAlive(http.server.BaseHTTPRequestHandler):
+    """Answers the first request on a connection, and hangs up on the next one without a
+    word: what a server whose keep-alive timeout ran out as the request left looks like."""
+
+    protocol_version = "HTTP/1.1"
+
+    def handle(self) -> None:
+        self.handle_one_request()  # the first request: answered, connection kept open
+        if self.close_connection:
+            return
+        readable, _, _ = select.select([self.connection], [], [], 5)
+        if readable:
+            self.raw_requestline = self.rfile.readline(65537)
+            self.parse_request()  # counted by the server, then no answer at all
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.startswith("/dead"):
+            self.close_connection = True  # a fresh connection that fails must not be retried
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(RSS)))
+        self.end_headers()
+        self.wfile.write(RSS)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_kept_alive_connection_closed_by_the_server_is_retried_once_on_a_new_one(no_proxy_env):
+    server = _Server(_ClosesKeptAlive)
+    try:
+        fetcher = Fetcher()
+        assert fetcher.fetch(source(server.url("/feed?1"))).body == RSS
+        assert fetcher.fetch(source(server.url("/feed?2"))).body == RSS  # first try hung up on, then a new one
+        assert [p for p, _ in server.requests] == ["/feed?1", "/feed?2", "/feed?2"]
+        assert server.connections == 2
+        with pytest.raises(FetchError, match="connection failed: .*Remote end closed connection"):
+            Fetcher().fetch(source(server.url("/dead")))
+        assert [p for p, _ in server.requests].count("/dead") == 1  # not retried: not a reused connection
+    finally:
+        server.close()
+
+
+# -- proxies from the environment ----------------------------------------------------------
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy for plain HTTP (absolute-form request lines) and CONNECT tunnels."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(RSS)))
+        self.end_headers()
+        self.wfile.write(RSS)
+
+    def do_CONNECT(self) -> None:  # noqa: N802 - stdlib name
+        host, port = self.path.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        client = self.connection
+        try:
+            while True:
+                readable, _, _ = select.select([client, upstream], [], [], 5)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is client else client).sendall(data)
+        finally:
+            upstream.close()
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[_Server]:
+    server = _Server(_Proxy)
+    yield server
+    server.close()
+
+
+def test_no_proxy_sends_listed_hosts_direct_and_the_rest_through_the_proxy(feed_server, proxy, no_proxy_env):
+    no_proxy_env.setenv("HTTP_PROXY", f"http://feeder:pa55@127.0.0.1:{proxy.port}")
+    no_proxy_env.setenv("NO_PROXY", "localhost,127.0.0.1")
+    fetcher = Fetcher()
+    assert fetcher.fetch(source(feed_server.url("/feed"))).body == RSS  # 127.0.0.1: direct
+    assert fetcher.fetch(source("http://feeds.example.invalid/feed.xml")).body == RSS  # through the proxy
+    assert [p for p, _ in feed_server.requests] == ["/feed"]
+    assert [p for p, _ in proxy.requests] == ["http://feeds.example.invalid/feed.xml"]
+    sent = proxy.requests[0][1]
+    assert sent["Proxy-Authorization"] == "Basic " + base64.b64encode(b"feeder:pa55").decode()
+    assert sent["Host"] == "feeds.example.invalid"
+
+
+# -- TLS: verification with requests' CA bundle ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _tls_server(ca: trustme.CA, *names: str) -> _Server:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return _Server(_Feed, tls=context)
+
+
+def test_tls_is_verified_against_the_ca_bundle_requests_would_use(ca, tmp_path, no_proxy_env):
+    server = _tls_server(ca, "127.0.0.1")
+    try:
+        url = server.url("/feed", scheme="https")
+        with pytest.raises(FetchError, match="TLS handshake failed: certificate verify failed"):
+            Fetcher().fetch(source(url))  # certifi's bundle does not know our test CA
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        fetcher = Fetcher()
+        assert fetcher.fetch(source(url)).body == RSS
+        assert fetcher.fetch(source(url), etag=ETAG).not_modified
+        assert len(server.requests) == 2 and server.connections == 1  # one kept-alive TLS connection
+        # (the refused handshake never reached a handler: the server's accept() dropped it)
+    finally:
+        server.close()
+
+
+def test_tls_certificate_for_another_name_is_refused(ca, tmp_path, no_proxy_env):
+    server = _tls_server(ca, "feeds.example.org")
+    try:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        no_proxy_env.setenv("CURL_CA_BUNDLE", str(bundle))
+        with pytest.raises(FetchError, match="certificate verify failed: IP address mismatch"):
+            Fetcher().fetch(source(server.url("/feed", scheme="https")))
+    finally:
+        server.close()
+
+
+def test_https_through_a_proxy_is_a_verified_connect_tunnel(ca, tmp_path, proxy, no_proxy_env):
+    server = _tls_server(ca, "127.0.0.1")
+    try:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        no_proxy_env.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        assert Fetcher().fetch(source(server.url("/feed", scheme="https"))).body == RSS
+        assert [p for p, _ in proxy.requests] == [f"127.0.0.1:{server.port}"]  # CONNECT host:port
+        assert [p for p, _ in server.requests] == ["/feed"]  # the feed itself, inside the tunnel
+    finally:
+        server.close()
+
+
+# -- credentials and headers --------------------------------------------------------------------
+
+
+def test_credentials_from_netrc_and_the_url_and_the_source_auth_first(feed_server, tmp_path, no_proxy_env):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login fromnetrc password n1\n")
+    netrc.chmod(0o600)
+    no_proxy_env.setenv("NETRC", str(netrc))
+
+    def basic(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    Fetcher().fetch(source(feed_server.url("/feed?netrc")))
+    Fetcher().fetch(source(feed_server.url("/feed?own"), auth=("me", "s3cret")))
+    no_proxy_env.setenv("NETRC", str(tmp_path / "none"))
+    Fetcher().fetch(source(f"http://inurl:u1@127.0.0.1:{feed_server.port}/feed?url"))
+    sent = {path: headers.get("Authorization") for path, headers in feed_server.requests}
+    assert sent == {
+        "/feed?netrc": basic("fromnetrc", "n1"),
+        "/feed?own": basic("me", "s3cret"),
+        "/feed?url": basic("inurl", "u1"),
+    }
+
+
+def test_configured_headers_replace_ours_whatever_their_case(feed_server, no_proxy_env):
+    headers = (("user-agent", "MyReader/1.0"), ("ACCEPT", "application/rss+xml"))
+    Fetcher().fetch(source(feed_server.url("/feed"), headers=headers))
+    _, sent = feed_server.requests[0]
+    user_agents = [v for k, v in sent.items() if k.lower() == "user-agent"]
+    assert user_agents == ["MyReader/1.0"]
+    assert [v for k, v in sent.items() if k.lower() == "accept"] == ["application/rss+xml"]
+    both = (("authorization", "Bearer t0ken"),)
+    Fetcher().fetch(source(feed_server.url("/feed?auth"), headers=both, auth=("me", "pw")))
+    _, sent = feed_server.requests[1]
+    assert [v for k, v in sent.items() if k.lower() == "authorization"] == ["Basic bWU6cHc="]  # auth wins, once
