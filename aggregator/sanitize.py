@@ -112,6 +112,7 @@ _LINK_SCHEMES = frozenset(
 )  # fmt: skip
 # Embedded resources are fetched by the browser: web URLs only.
 _MEDIA_SCHEMES = frozenset({"http", "https"})
+_WEB_PREFIXES = ("http://", "https://")
 
 # ammonia checks href/src against this first; we re-check every URL attribute ourselves.
 _NH3_URL_SCHEMES = set(_LINK_SCHEMES | {"data"})
@@ -127,6 +128,7 @@ _SCHEME_RE = re.compile(r"([a-z][a-z0-9+.\-]*):")
 _WS = " \t\n\r\f"
 # Raw control characters are invalid in HTML/XML output and only ever used for evasion.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _SRCSET_DESCRIPTOR_RE = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[wxh]")
 _IFRAME_SRC_RE = re.compile(r"https://([A-Za-z0-9.\-]+)(?::443)?(?:[/?#][^\s\\]*)?")
 
@@ -166,6 +168,10 @@ def _resolve(url: str) -> str | None:
 
 def _checked_url(url: str, schemes: frozenset[str], allow_data_image: bool = False) -> str | None:
     """Resolve ``url`` and return it only if its final scheme is allowed."""
+    if url.startswith(_WEB_PREFIXES) and "http" in schemes and "https" in schemes:
+        # Most URLs: absolute http(s), which _resolve returns untouched and every list allows
+        # (no entity or junk can precede the literal scheme). Half the sanitizer's callback time.
+        return url
     resolved = _resolve(url)
     if resolved is None:
         return None
@@ -380,12 +386,16 @@ def _prepare(html: object) -> str:
         html = bytes(html).decode("utf-8", "replace")
     elif not isinstance(html, str):
         html = str(html)
-    if not html.isascii():
-        try:
-            html.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape decoding
-            html = html.encode("utf-8", "replace").decode("utf-8")
-    return _cap_depth(_CONTROL_RE.sub("", html))
+    try:
+        data = html.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from surrogateescape decoding
+        html = html.encode("utf-8", "replace").decode("utf-8")
+        data = html.encode("utf-8")
+    # Control characters are the same single bytes in UTF-8 (never part of a multi-byte
+    # sequence): bytes.translate finds them ~10x faster than the regex scans the text.
+    if len(data.translate(None, _CONTROL_BYTES)) != len(data):
+        html = _CONTROL_RE.sub("", html)
+    return _cap_depth(html)
 
 
 # --------------------------------------------------------------------------- public API
