@@ -146,8 +146,14 @@ def _measure(config: Path, workers: int) -> dict[str, Any]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"child failed with workers={workers}")
     figures = json.loads(out)
-    return {**figures, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime + figures["workers_cpu_s"], "peak_rss_mb": peak["rss"],
-            "peak_pss_mb": peak["pss"], "load": os.getloadavg()[0]}  # fmt: skip
+    return {
+        **figures,
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime + figures["workers_cpu_s"],
+        "peak_rss_mb": peak["rss"],
+        "peak_pss_mb": peak["pss"],
+        "load": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
