@@ -116,7 +116,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         first_seen=now,
         dated=dated,
         canonical_link=canonical_link(link),
-        fingerprint=text_fingerprint(text, title),
+        fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
     )
 
 
