@@ -692,3 +692,29 @@ def test_absolute_web_urls_take_the_short_cut_to_the_same_answer() -> None:
 )
 def test_control_characters_are_removed_in_any_text(raw: str, expected: str) -> None:
     assert sanitize_html(raw) == expected
+
+
+def test_depth_cap_shortcut_agrees_with_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_may_reach_cap` may only skip the walk where the walk drops nothing: tag soup, a small cap."""
+    from aggregator import sanitize
+
+    rng = random.Random(7)
+    pieces = [
+        "<span>", "</span>", '<span class="k">', "<div>", "</div>", "<p>", "</p>", "<li>", "</li>", "<b>", "</b>",
+        "<SPAN>", "</Span>", "<span/>", "<br>", "</br>", "<img src=x>", "<code>", "</code>", "<pre>", "</pre>",
+        "text", " ", "a < b", "x > y", "<!-- <span> -->", '<a title="<span>">', "</a>", "<td>", "</td>", "<p/>",
+    ]  # fmt: skip
+    shortcut = dropped = 0
+    for cap in (2, 3, 5, 8):
+        monkeypatch.setattr(sanitize, "MAX_HTML_DEPTH", cap)
+        for _ in range(1500):
+            html = "".join(rng.choice(pieces) for _ in range(rng.randint(cap, 8 * cap)))
+            with monkeypatch.context() as m:
+                m.setattr(sanitize, "_may_reach_cap", lambda h: True)
+                expected = sanitize._cap_depth(html)
+            if not sanitize._may_reach_cap(html):
+                shortcut += 1
+                assert expected == html, html  # the shortcut said nothing is dropped: the walk agrees
+            assert sanitize._cap_depth(html) == expected
+            dropped += expected != html
+    assert shortcut > 500 and dropped > 500  # both ways taken, many times
