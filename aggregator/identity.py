@@ -81,17 +81,19 @@ def canonical_link(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
 
 
-def text_fingerprint(text: str, title: str = "") -> str | None:
+def text_fingerprint(text: str, title: str = "", *, squeezed: bool = False) -> str | None:
     """A hash of the title and visible text, or None when the text is too short to mean anything.
 
     The title is part of it because platforms send the same boilerplate as the content of
     different articles ("This post is for paid subscribers..."); the same article
-    syndicated twice has the same title as well as the same text.
+    syndicated twice has the same title as well as the same text. `squeezed`: the caller
+    vouches that `text` is already `" ".join(text.split())` (`sanitized_text` output), which
+    saves squeezing it again (two thirds of the cost here).
     """
-    squeezed = " ".join(text.split()).casefold()
-    if len(squeezed) < MIN_FINGERPRINT_CHARS:
+    folded = (text if squeezed else " ".join(text.split())).casefold()
+    if len(folded) < MIN_FINGERPRINT_CHARS:
         return None
-    key = " ".join(title.split()).casefold() + "\n" + squeezed
+    key = " ".join(title.split()).casefold() + "\n" + folded
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

@@ -66,7 +66,10 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     summary_html = _summary(entry)
     html_base = content_base if content_base and content_base != base else (link or base)
     content = sanitize_html(content_html, html_base) if content_html else ""
-    summary = sanitize_html(summary_html, html_base) if summary_html else ""
+    if summary_html == content_html:  # the same HTML as summary and content: sanitize it once
+        summary = content
+    else:
+        summary = sanitize_html(summary_html, html_base) if summary_html else ""
     if not content:
         content = summary
     title = _title(entry)
@@ -113,7 +116,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         first_seen=now,
         dated=dated,
         canonical_link=canonical_link(link),
-        fingerprint=text_fingerprint(text, title),
+        fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
     )
 
 

@@ -93,7 +93,7 @@ _PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly"
 
 def update_period(period: str | None, frequency: str | None) -> float | None:
     """sy:updatePeriod / sy:updateFrequency as seconds between updates (RSS 1.0 syndication module)."""
-    if not period:
+    if not period or not isinstance(period, str):  # feedparser gives a dict for an element with attributes
         return None
     base = _PERIODS.get(period.strip().lower())
     if base is None:
@@ -212,7 +212,7 @@ def _atom03_version(root: Any) -> str:
 def _norm_codec(name: str) -> str | None:
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the declared name
         return None
 
 

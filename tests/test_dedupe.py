@@ -213,3 +213,16 @@ def test_canonical_link_keeps_the_encoding_of_what_it_keeps():
     assert canonical_link("https://e.org/s?q=a%20b&utm_source=x&k=%E4%B8%AD") == "https://e.org/s?q=a%20b&k=%E4%B8%AD"
     assert canonical_link("https://e.org/s?q=a%20b") == "https://e.org/s?q=a%20b"
     assert canonical_link("https://e.org/s?&&utm_medium=rss&") == "https://e.org/s"
+
+
+def test_fingerprint_of_sanitized_text_needs_no_second_squeeze() -> None:
+    """normalize passes sanitized_text output as already squeezed: it must be, for every kind of space."""
+    from aggregator.sanitize import sanitize_html, sanitized_text
+
+    html = (
+        "<p>\u00a0Lead\u3000text\u2028with\u2029odd\u0085spaces\x1c\x1d\x1e\x1f and&nbsp;&#x2003;entities</p>"
+        "<ul><li> one </li><li>two\r\n\tthree</li></ul><pre>  code\n\n  block  </pre>" * 3
+    )
+    text = sanitized_text(sanitize_html(html))
+    assert text == " ".join(text.split())
+    assert text_fingerprint(text, " A  title ", squeezed=True) == text_fingerprint(text, " A  title ") is not None

@@ -252,3 +252,17 @@ def test_feed_level_facts_match_feedparser(doc):
     assert fast.info.update_seconds == slow.info.update_seconds
     assert fast.info.ttl_minutes == slow.info.ttl_minutes
     assert fast.entries[0].get("created_parsed") == slow.entries[0].get("created_parsed") is not None
+
+
+def test_odd_syndication_period_and_encoding_name_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    """Found by the fuzz test: a non-text sy:updatePeriod value, a NUL in the declared encoding."""
+    from aggregator.parse import ParseError
+    from aggregator.parse_fast import update_period
+
+    assert update_period({"x": "A"}, "1") is None  # type: ignore[arg-type]
+    assert update_period("daily", "2") == 43200.0
+    body = b'<?xml version="1.0" encoding="ut\x00f-8"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+    assert parse_fast(body, "http://x.example/", {}) is None  # declined, not crashed
+    with caplog.at_level("ERROR"), pytest.raises(ParseError, match="embedded null"):  # feedparser's verdict
+        parse_feed("k", body, "http://x.example/", {})
+    assert "fast parser failed" not in caplog.text

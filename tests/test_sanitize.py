@@ -654,3 +654,67 @@ def test_text_plain_input_and_literal_brackets() -> None:
     assert html_to_text("AT&T says a < b > c") == "AT&T says a < b > c"
     assert html_to_text("&lt;b&gt;not a tag&lt;/b&gt;") == "<b>not a tag</b>"
     assert html_to_text("") == ""
+
+
+def test_absolute_web_urls_take_the_short_cut_to_the_same_answer() -> None:
+    """`_checked_url` returns http(s) URLs without resolving them: what resolving would give."""
+    from aggregator.sanitize import _LINK_SCHEMES, _MEDIA_SCHEMES, _base_url, _checked_url, _resolve, _scheme
+
+    urls = [
+        "http://example.com/a?b=1&amp;c=2#f",
+        "https://example.com/&#106;avascript:alert(1)",
+        "https://example.com/ trailing space ",
+        "http://example.com/\x01\t/x",
+        "https://user@host:8080/../x/./y",
+        "https://",
+        "http://[::1/bad",
+    ]
+    token = _base_url.set("https://base.example/dir/")
+    try:
+        for url in urls:
+            for schemes in (_LINK_SCHEMES, _MEDIA_SCHEMES):
+                slow = _resolve(url)
+                assert slow == url and _scheme(slow) in schemes
+                assert _checked_url(url, schemes) == url
+        # the https-only list (iframes) never takes the short cut
+        assert _checked_url("http://www.youtube.com/embed/x", frozenset({"https"})) is None
+    finally:
+        _base_url.reset(token)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("<p>a\x00b\x08c\x0bd\x1fe\x7ff\tg\nh\ri</p>", "<p>abcdef\tg\nh\ni</p>"),
+        ("<p>é\x01ü\udc80中</p>", "<p>éü?中</p>"),  # control character and lone surrogate in non-ASCII text
+        ("<p>\u0085\u2028 kept</p>", "<p>\u0085\u2028 kept</p>"),  # C1 and Unicode separators are not C0 controls
+    ],
+)
+def test_control_characters_are_removed_in_any_text(raw: str, expected: str) -> None:
+    assert sanitize_html(raw) == expected
+
+
+def test_depth_cap_shortcut_agrees_with_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_may_reach_cap` may only skip the walk where the walk drops nothing: tag soup, a small cap."""
+    from aggregator import sanitize
+
+    rng = random.Random(7)
+    pieces = [
+        "<span>", "</span>", '<span class="k">', "<div>", "</div>", "<p>", "</p>", "<li>", "</li>", "<b>", "</b>",
+        "<SPAN>", "</Span>", "<span/>", "<br>", "</br>", "<img src=x>", "<code>", "</code>", "<pre>", "</pre>",
+        "text", " ", "a < b", "x > y", "<!-- <span> -->", '<a title="<span>">', "</a>", "<td>", "</td>", "<p/>",
+    ]  # fmt: skip
+    shortcut = dropped = 0
+    for cap in (2, 3, 5, 8):
+        monkeypatch.setattr(sanitize, "MAX_HTML_DEPTH", cap)
+        for _ in range(1500):
+            html = "".join(rng.choice(pieces) for _ in range(rng.randint(cap, 8 * cap)))
+            with monkeypatch.context() as m:
+                m.setattr(sanitize, "_may_reach_cap", lambda h: True)
+                expected = sanitize._cap_depth(html)
+            if not sanitize._may_reach_cap(html):
+                shortcut += 1
+                assert expected == html, html  # the shortcut said nothing is dropped: the walk agrees
+            assert sanitize._cap_depth(html) == expected
+            dropped += expected != html
+    assert shortcut > 500 and dropped > 500  # both ways taken, many times
