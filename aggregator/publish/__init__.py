@@ -193,6 +193,7 @@ def _publish_category(
     if not fresh and old.get("sources") == revisions:
         return None
     report.categories.append(cat.slug)
+    site.load()  # a broken template stops the run here, before this category's files
     s = settings.site
 
     posts = store.posts_for_category(cat.slug, s.items_per_feed)
@@ -248,6 +249,7 @@ def _publish_category(
 
 
 def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: PublishReport) -> None:
+    site.load()
     s = settings.site
     out = settings.output_dir
     posts = store.latest_posts(s.items_per_feed)

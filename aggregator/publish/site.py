@@ -225,15 +225,23 @@ class SiteRenderer:
         folder = settings.templates_dir
         self.env = _environment(None if folder is None else str(folder), _template_names(folder))
         self.categories = {c.slug: c for c in settings.categories}
-        # Loaded once per publish run, which is when an edited template is picked up: getting
-        # a template checks its files' mtimes (four stat calls for a post page), a tenth of
-        # what rendering a page costs.
-        self.templates: dict[str, Template] = {}
-        for name in PAGES:  # a broken template fails here, before any page is written
-            try:
-                self.templates[name] = self.env.get_template(name)
-            except TemplateError as e:
-                raise _template_error(name, e) from None
+        self.templates: dict[str, Template] = {}  # loaded by `load`, once per publish run
+
+    def load(self) -> dict[str, Template]:
+        """Compile every template, so that a broken one fails before any page is written.
+
+        Once per publish run, and only when it has a page to write: compiling them costs
+        more than a publish that finds nothing changed (a cycle of 304s). Getting a template
+        checks its files' mtimes (four stat calls for a post page), so they are kept for
+        the run, which is when an edited template is picked up.
+        """
+        if not self.templates:
+            for name in PAGES:
+                try:
+                    self.templates[name] = self.env.get_template(name)
+                except TemplateError as e:
+                    raise _template_error(name, e) from None
+        return self.templates
 
     @cached_property
     def fingerprint(self) -> str:
@@ -290,7 +298,7 @@ class SiteRenderer:
     def _render(self, template: str, page: str, **context: Any) -> bytes:
         root = _rel("", page)
         try:
-            html = self.templates[template].render(
+            html = self.load()[template].render(
                 site=self.site,
                 t=self.t,
                 root=root,
@@ -309,7 +317,7 @@ class SiteRenderer:
 
     def stylesheet(self) -> bytes:
         try:
-            return self.templates["style.css"].render().encode("utf-8")
+            return self.load()["style.css"].render().encode("utf-8")
         except TemplateError as e:
             raise _template_error("style.css", e) from None
 
