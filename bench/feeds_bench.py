@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from aggregator.config import load_config
-from aggregator.publish import publish
+from aggregator.publish import all_posts_feed_meta, category_feed_meta, publish
 from aggregator.publish.feeds import FeedMeta, render_feeds
 from aggregator.store import Store
 
@@ -37,27 +37,9 @@ def _feeds(work: Path) -> list[tuple[str, FeedMeta, list]]:
     out = []
     with Store(settings.database) as store:
         for cat in settings.categories:
-            meta = FeedMeta(
-                title=cat.name,
-                site_url=s.url,
-                self_base=f"{s.url}category/{cat.slug}",
-                alternate=f"{s.url}category/{cat.slug}.html",
-                language=s.language,
-                description=" ".join(cat.tags) or f"{cat.name} · {s.title}",
-                site_title=s.title,
-                websub_hub=s.websub_hub,
-            )
+            meta = category_feed_meta(settings, cat)
             out.append((f"category/{cat.slug}", meta, store.posts_for_category(cat.slug, s.items_per_feed)))
-        meta = FeedMeta(
-            title=s.title,
-            site_url=s.url,
-            self_base=f"{s.url}feed",
-            alternate=s.url,
-            language=s.language,
-            description=s.description or s.title,
-            site_title=s.title,
-            websub_hub=s.websub_hub,
-        )
+        meta = all_posts_feed_meta(settings)
         out.append(("feed", meta, store.latest_posts(s.items_per_feed)))
     return out
 

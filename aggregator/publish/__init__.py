@@ -36,7 +36,7 @@ from .websub import ping_hub
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PublishReport", "SiteError", "opml_document", "publish"]
+__all__ = ["PublishReport", "SiteError", "all_posts_feed_meta", "category_feed_meta", "opml_document", "publish"]
 
 CHANGED_BATCH = 200  # changed posts read from the store at a time
 SYNC_EVERY = 2000  # files written before a long publish makes them durable and records progress
@@ -153,6 +153,36 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def category_feed_meta(settings: Settings, cat: Category) -> FeedMeta:
+    """What a category's feeds say about themselves (`category/<slug>.atom|.rss|.json`)."""
+    s = settings.site
+    return FeedMeta(
+        title=cat.name,
+        site_url=s.url,
+        self_base=f"{s.url}category/{cat.slug}",
+        alternate=f"{s.url}{category_page_path(cat.slug)}",
+        language=s.language,
+        description=" ".join(cat.tags) or f"{cat.name} · {s.title}",
+        site_title=s.title,
+        websub_hub=s.websub_hub,
+    )
+
+
+def all_posts_feed_meta(settings: Settings) -> FeedMeta:
+    """What the all-posts feeds say about themselves (`feed.atom|.rss|.json`)."""
+    s = settings.site
+    return FeedMeta(
+        title=s.title,
+        site_url=s.url,
+        self_base=f"{s.url}feed",
+        alternate=s.url,
+        language=s.language,
+        description=s.description or s.title,
+        site_title=s.title,
+        websub_hub=s.websub_hub,
+    )
+
+
 def _feed_files(base: Path, meta: FeedMeta, posts: list[Post], report: PublishReport) -> None:
     for ext, data in render_feeds(meta, posts).items():
         path = base.with_name(f"{base.name}.{ext}")
@@ -197,17 +227,7 @@ def _publish_category(
     s = settings.site
 
     posts = store.posts_for_category(cat.slug, s.items_per_feed)
-    meta = FeedMeta(
-        title=cat.name,
-        site_url=s.url,
-        self_base=f"{s.url}category/{cat.slug}",
-        alternate=f"{s.url}{category_page_path(cat.slug)}",
-        language=s.language,
-        description=" ".join(cat.tags) or f"{cat.name} · {s.title}",
-        site_title=s.title,
-        websub_hub=s.websub_hub,
-    )
-    _feed_files(out / "category" / cat.slug, meta, posts, report)
+    _feed_files(out / "category" / cat.slug, category_feed_meta(settings, cat), posts, report)
 
     count = store.count_category_posts(cat.slug)
     pages = max(1, ceil(count / s.posts_per_page))
@@ -253,17 +273,7 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     s = settings.site
     out = settings.output_dir
     posts = store.latest_posts(s.items_per_feed)
-    meta = FeedMeta(
-        title=s.title,
-        site_url=s.url,
-        self_base=f"{s.url}feed",
-        alternate=s.url,
-        language=s.language,
-        description=s.description or s.title,
-        site_title=s.title,
-        websub_hub=s.websub_hub,
-    )
-    _feed_files(out / "feed", meta, posts, report)
+    _feed_files(out / "feed", all_posts_feed_meta(settings), posts, report)
     summaries = store.category_summaries()
     links = []
     for cat in settings.categories:
