@@ -166,6 +166,8 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     }
     extra = "".join(f", {counts[k]} {k}" for k in ("rate-limited", "skipped") if counts[k])
     written = f"{len(report.written)} files written" if report is not None else "publishing failed"
+    if report is not None and report.removed:
+        written += f", {len(report.removed)} removed"
     out.print(
         f"{len(outcomes)} sources: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {failed} failed{extra}; "
@@ -270,7 +272,8 @@ def publish_cmd(ctx: click.Context) -> None:
         except SiteError as e:
             click.echo(f"error: publishing failed: {e}", err=True)
             ctx.exit(EXIT_FAILED)
-    click.echo(f"{len(report.written)} files written, {report.unchanged} unchanged in {settings.output_dir}")
+    removed = f", {len(report.removed)} removed" if report.removed else ""
+    click.echo(f"{len(report.written)} files written, {report.unchanged} unchanged{removed} in {settings.output_dir}")
 
 
 @main.command("export-opml")

@@ -518,10 +518,11 @@ class Daemon:
             self.metrics.publish_duration.observe(time.monotonic() - started)
         what = "all categories" if categories is None else ", ".join(sorted(categories)) or "the all-posts feeds"
         log.info(
-            "published %s: %d files written, %d unchanged",
+            "published %s: %d files written, %d unchanged, %d removed",
             what,
             len(report.written),
             report.unchanged,
+            len(report.removed),
             extra={"categories": None if categories is None else sorted(categories)},
         )
         return True

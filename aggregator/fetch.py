@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -63,8 +64,10 @@ try:  # br is decoded only with a Brotli binding that can bound its output (brot
 except (ImportError, TypeError, AttributeError):  # pragma: no cover - depends on the installation
     _brotli = None
 
-try:  # SOCKS proxies, as requests: only with PySocks installed
-    from urllib3.contrib.socks import SOCKSProxyManager
+try:  # SOCKS proxies, as requests: only with PySocks installed (without it, urllib3 warns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.DependencyWarning)
+        from urllib3.contrib.socks import SOCKSProxyManager
 except ImportError:  # pragma: no cover - depends on the installation
     SOCKSProxyManager = None
 

@@ -107,7 +107,8 @@ PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str}
 
 PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 
-# The files published for each post (its page, its Jekyll file), so that the publisher can
+# The files published for each post (its page, its Jekyll file; `path` relative to the output
+# or Jekyll folder, by `kind`: "page" or "jekyll"), so that the publisher can
 # take them down when the post is pruned, excluded by a filter, hidden as a duplicate or its
 # source leaves the config, and remove a page left under an old date when a post is re-dated.
 # `category`: the one category the file is for (Jekyll), NULL when any category will do.
@@ -853,7 +854,8 @@ class Store:
             )
 
     def record_post_files(self, files: Iterable[tuple[str, str, str, str, str | None]]) -> None:
-        """Remember the (path, post id, source, kind, category) of files just published.
+        """Remember the (path, post id, source, kind, category) of files just published; the
+        path relative to the folder of its kind.
 
         A post's earlier file of the same kind under another path (its date moved) is
         marked superseded: `stale_post_files` hands it to the publisher to delete.
@@ -872,18 +874,18 @@ class Store:
                 rows,
             )
 
-    def stale_post_files(self, sources: Iterable[str] | None = None) -> list[str]:
-        """Paths of published post files that no longer stand for a published post; with
-        `sources`, only among those sources' files (what a partial publish can have changed)."""
-        sql, params = f"SELECT f.path FROM post_files f WHERE {_STALE_FILE}", []
+    def stale_post_files(self, sources: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """(kind, path) of published post files that no longer stand for a published post;
+        with `sources`, only among those sources' files (what a partial publish can change)."""
+        sql, params = f"SELECT f.kind, f.path FROM post_files f WHERE {_STALE_FILE}", []
         if sources is not None:
-            params = sorted(set(sources))
-            if not params:
+            keys = sorted(set(sources))
+            if not keys:
                 return []
             sql += " AND f.source IN (SELECT value FROM json_each(?))"
-            params = [json.dumps(params)]
+            params = [json.dumps(keys)]
         with self._lock:
-            return [r[0] for r in self.db.execute(sql, params)]
+            return [(r[0], r[1]) for r in self.db.execute(sql, params)]
 
     def forget_post_files(self, paths: Iterable[str]) -> None:
         """Forget files the publisher deleted, unless their post came back meanwhile."""

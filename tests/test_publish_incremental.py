@@ -296,6 +296,7 @@ def test_a_post_filtered_out_loses_its_page_and_jekyll_file_and_gets_them_back(s
     result = run_cli("--config", str(cfg), "publish")
     assert result.returncode == 0, result.stderr
     assert _published(root) == everything - doomed
+    assert ", 3 removed in " in result.stdout, result.stdout  # its two files and the now empty page 2
     untouched = {k for k in before if k.startswith(("public/posts", "jekyll/_posts")) and k not in doomed}
     assert not untouched & changed(before, files(root / "public", root / "jekyll"))
     again = run_cli("--config", str(cfg), "publish")  # nothing left to take down
@@ -347,3 +348,44 @@ def test_a_redated_post_leaves_no_page_under_its_old_date(site):
     assert page not in after and page.replace("/2022/02/", "/2022/03/") in after
     assert any("_posts/2022-03-09-" in f for f in after)
     assert not any((root / f).exists() for f in before - after)
+
+
+def test_a_copy_of_the_deployment_or_a_new_output_folder_leaves_the_old_files_alone(site, tmp_path_factory):
+    """Post files are known relative to their folders: publishing a copy of the whole site
+    (staging, a restored backup) or into a new output folder deletes nothing elsewhere."""
+    import shutil
+
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    everything = _published(root)
+    copy = tmp_path_factory.mktemp("staging") / "site"
+    shutil.copytree(root, copy)
+    staged = run_cli("--config", str(copy / "feeds.yaml"), "publish")
+    assert staged.returncode == 0, staged.stderr
+    assert _published(root) == everything and _published(copy) == everything
+    moved = cfg.read_text("utf-8").replace("  posts_per_page: 1\n", "  posts_per_page: 1\n  output_dir: public2\n")
+    cfg.write_text(moved, "utf-8")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _published(root) == everything  # the old public/ is as it was
+    assert any((root / "public2" / "posts").rglob("*.html"))
+
+
+def test_a_stale_file_that_cannot_be_deleted_does_not_stop_publishing(site):
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    page = next(f for f in _files_of(root, "酒泉风电装机容量突破千万千瓦") if f.startswith("public/"))
+    (root / page).unlink()
+    (root / page).mkdir()  # something no unlink() can remove
+    (root / page / "keep").write_text("x")
+    text = cfg.read_text("utf-8")
+    cfg.write_text(
+        text.replace("    slug: economy\n", "    slug: economy\n    exclude:\n      - title: 酒泉\n"), "utf-8"
+    )
+    result = run_cli("--config", str(cfg), "-v", "publish")
+    assert result.returncode == 0, result.stderr
+    assert "could not remove" in result.stderr and (root / page).is_dir()
+    (root / page / "keep").unlink()
+    (root / page).rmdir()
+    assert run_cli("--config", str(cfg), "publish").returncode == 0  # tried again: nothing left to do

@@ -99,7 +99,7 @@ def publish(
         _record(store, report, [])
         everything = force or len(report.categories) == len(settings.categories)
         changed = {key for cat in settings.categories if cat.slug in report.categories for key in cat.source_keys}
-        _take_down(store, report, None if everything else changed)
+        _take_down(settings, store, report, None if everything else changed)
     _record(store, report, states)
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
@@ -118,24 +118,51 @@ def _record(store: Store, report: PublishReport, states: list[tuple[str, str]]) 
     states.clear()
 
 
-def _take_down(store: Store, report: PublishReport, sources: set[str] | None) -> None:
+def _take_down(settings: Settings, store: Store, report: PublishReport, sources: set[str] | None) -> None:
     """Delete the pages and Jekyll files of posts no longer published (pruned, filtered out,
     hidden as a duplicate, their source gone from the config) and those left under a post's
     old date: otherwise they would stay online, reachable by their old links, for good.
 
     Only the files of `sources` are looked at (all when None): what makes a post's file
     stale also moves its source's revision, so only regenerated categories can have any,
-    and the daemon's small publishes need not check every file ever published."""
-    stale = store.stale_post_files(sources)
-    for name in stale:
-        path = Path(name)
+    and the daemon's small publishes need not check every file ever published. Paths are
+    kept relative to the folders they were written in and are only ever deleted under the
+    folders configured now, so a copy of a deployment (or a moved output folder) never
+    touches another's files. A file that cannot be deleted is logged and tried again next
+    time; it does not stop the publish.
+    """
+    roots = {"page": settings.output_dir, "jekyll": settings.jekyll_dir}
+    done: list[str] = []
+    for kind, name in store.stale_post_files(sources):
+        root = roots.get(kind)
+        if root is None or name.startswith("/") or ".." in Path(name).parts:
+            done.append(name)  # Jekyll turned off, or not a path we wrote: not ours to delete
+            continue
+        path = root / name
         try:
             path.unlink()
         except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("could not remove %s, whose post is no longer published: %s", path, e)
             continue
-        report.removed.append(path)
-        log.info("removed %s: its post is no longer published there", path)
-    store.forget_post_files(stale)
+        else:
+            report.removed.append(path)
+            log.info("removed %s: its post is no longer published there", path)
+            _remove_empty_folders(path.parent, root)
+        done.append(name)
+    store.forget_post_files(done)
+
+
+def _remove_empty_folders(folder: Path, root: Path) -> None:
+    """Remove `folder` and its parents up to (not including) `root` while they are empty:
+    a month whose last post was taken down leaves no empty `posts/<yyyy>/<mm>/` behind."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or not ours to remove): stop here
+            return
+        folder = folder.parent
 
 
 def _context(settings: Settings, site: SiteRenderer) -> str:
@@ -258,7 +285,7 @@ def _publish_category(
                     report.posts_rendered += 1
                     page = out / post_page_path(s.url, post)
                     _write(page, site.post(post), report)
-                    report.post_files.append((str(page), post.id, post.source, "page", None))
+                    report.post_files.append((post_page_path(s.url, post), post.id, post.source, "page", None))
                 if primary.get(post.source) == cat.slug:
                     _publish_jekyll(settings, cat, post, report)
             if len(changed) < CHANGED_BATCH:
@@ -316,6 +343,6 @@ def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: Publi
         layout=jekyll.layout,
         attribution=post.source_title if jekyll.attribution else None,
     )
-    path = settings.jekyll_dir / "_posts" / jekyll_filename(post, site.timezone)
-    report.write(path, text.encode("utf-8"))
-    report.post_files.append((str(path), post.id, post.source, "jekyll", cat.slug))
+    name = f"_posts/{jekyll_filename(post, site.timezone)}"
+    report.write(settings.jekyll_dir / name, text.encode("utf-8"))
+    report.post_files.append((name, post.id, post.source, "jekyll", cat.slug))
