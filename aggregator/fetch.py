@@ -77,6 +77,7 @@ CONNECT_TIMEOUT = 10.0
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
 DRAIN_LIMIT = 64 * 1024  # a redirect's or error's body up to this is read, to keep the connection
+DRAIN_TIMEOUT = 0.5  # seconds a server may stall in such a body before the connection is dropped
 POOLS = 64  # hosts whose idle connections are kept (least recently used dropped), as requests did
 POOL_SIZE = 64  # idle connections kept per host: at most site.per_host are busy at once
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -197,6 +198,12 @@ class _Watchdog:
             else:
                 self._socks.append(sock)
 
+    def unwatch(self, sock: socket.socket | None) -> None:
+        """Forget a socket going back to the pool: the next fetch to use it is another's,
+        and this deadline must not cut that fetch's download short."""
+        with self._lock:  # every registration: one socket registers on connect and on each request
+            self._socks = [s for s in self._socks if s is not sock]
+
     def _fire(self) -> None:
         with self._lock:
             self.fired = True
@@ -218,6 +225,15 @@ def _watch(sock: socket.socket | None) -> None:
     dog = getattr(_current, "watchdog", None)
     if dog is not None:
         dog.watch(sock)
+
+
+def _pooled(resp: BaseHTTPResponse) -> None:
+    """Hand a response's connection back to the pool, no longer watched by this fetch."""
+    dog = getattr(_current, "watchdog", None)
+    conn = getattr(resp, "connection", None)
+    if dog is not None and conn is not None:
+        dog.unwatch(conn.sock)
+    resp.release_conn()
 
 
 def _note_reuse(conn: HTTPConnection) -> None:
@@ -431,15 +447,14 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        # Credentials and the configured headers go to the source's own host only, as a
-        # browser would: a redirect must not hand them to someone else.
+        # Credentials and the configured headers go to the source's own host only, and never
+        # in clear text after an https source was redirected to http (as requests rules).
         own_headers = _merge_headers(headers, source.headers) if source.headers else headers
-        origin = host_key(source.url)
         url = source.url
         visited = [url]
         hops: list[tuple[int, str]] = []
         while True:
-            same_host = len(visited) == 1 or host_key(url) == origin
+            same_host = len(visited) == 1 or _credentials_may_follow(source.url, url)
             resp = self._get(source, url, own_headers if same_host else headers, source.auth if same_host else None)
             lowered = {k.lower(): v for k, v in resp.headers.items()}
             status = resp.status
@@ -643,18 +658,35 @@ class Fetcher:
             if _brotli is not None and isinstance(e, _brotli.error):
                 raise FetchError(source.key, f"corrupt br body: {e}") from None
             raise
-        resp.release_conn()  # read to the end: the connection goes back to the pool
+        _pooled(resp)  # read to the end: the connection goes back to the pool
         return b"".join(parts)
+
+
+def _credentials_may_follow(origin: str, url: str) -> bool:
+    """Whether a redirect from the source's `origin` URL to `url` may carry its credentials
+    and configured headers: same host (and port), and no downgrade from https to http."""
+    if host_key(url) != host_key(origin):
+        return False
+    return not (urlsplit(origin).scheme.lower() == "https" and urlsplit(url).scheme.lower() == "http")
 
 
 def _release(resp: BaseHTTPResponse) -> None:
     """Done with a response whose body we do not want (304, redirect, error): keep its
-    connection alive when the rest of the body is short, else close it."""
+    connection alive when the rest of the body is short, else close it.
+
+    The rest is read with a short timeout of its own: a server that stalls in an error's
+    body must not turn a 410 or a 429 (and its Retry-After) into a timeout.
+    """
     remaining = resp.length_remaining
+    conn = getattr(resp, "connection", None)
     try:
-        if remaining is not None and remaining <= DRAIN_LIMIT:
+        if remaining == 0:
+            _pooled(resp)
+            return
+        if remaining is not None and remaining <= DRAIN_LIMIT and conn is not None and conn.sock is not None:
+            conn.sock.settimeout(DRAIN_TIMEOUT)  # set again by urllib3 when the connection is reused
             resp.read(decode_content=False)
-            resp.release_conn()
+            _pooled(resp)
             return
     except (urllib3.exceptions.HTTPError, OSError):
         pass

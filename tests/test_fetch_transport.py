@@ -133,6 +133,83 @@ def test_one_connection_serves_every_source_on_a_host(feed_server: _Server, no_p
     assert feed_server.connections == 1
 
 
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """/hop redirects with an empty body (its connection goes back to the pool mid-fetch) to
+    `target`; /slow trickles a 200 body; /stalled-gone sends a 410 whose body never ends."""
+
+    protocol_version = "HTTP/1.1"
+    target = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path == "/hop":
+            self.send_response(302)
+            self.send_header("Location", self.target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/stalled-gone":
+            self.send_response(410)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"<p>gone")
+            self.wfile.flush()
+            threading.Event().wait(5)  # the rest never comes
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(RSS)))
+            self.end_headers()
+            for i in range(0, len(RSS), len(RSS) // 4 + 1):
+                self.wfile.write(RSS[i : i + len(RSS) // 4 + 1])
+                self.wfile.flush()
+                threading.Event().wait(0.4)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_deadline_never_cuts_a_download_that_reuses_the_connection(no_proxy_env):
+    """Source X's redirect hands its connection back to the pool; source Y then downloads on
+    that connection while X waits on a slow host. X's deadline passes during Y's download:
+    it ends X, and only X (a watchdog used to shut every socket its fetch had touched)."""
+    a, b = _Server(_Trickle), _Server(_Trickle)
+    try:
+        _Trickle.target = b.url("/slow")
+        fetcher = Fetcher()
+        results: dict[str, object] = {}
+
+        def run(key: str, src: Source) -> None:
+            try:
+                results[key] = fetcher.fetch(src).body
+            except FetchError as e:
+                results[key] = e
+
+        x = threading.Thread(target=run, args=("x", source(a.url("/hop"), timeout=1.0)))
+        x.start()
+        while not b.requests:  # X has left host A for host B
+            threading.Event().wait(0.01)
+        y = threading.Thread(target=run, args=("y", source(a.url("/slow"), timeout=30.0)))
+        y.start()
+        x.join()
+        y.join()
+        assert isinstance(results["x"], FetchError) and "deadline" in str(results["x"])
+        assert results["y"] == RSS, results["y"]
+        assert a.connections == 1  # Y did reuse X's connection
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_error_whose_body_stalls_is_still_that_error(no_proxy_env):
+    """A 410 whose body stops coming is a 410 (the source is gone), not a timeout: the rest of
+    an unwanted body gets half a second, then the connection is dropped."""
+    server = _Server(_Trickle)
+    try:
+        with pytest.raises(FetchError) as caught:
+            Fetcher().fetch(source(server.url("/stalled-gone"), timeout=3.0))
+        assert caught.value.status == 410 and "HTTP 410" in str(caught.value)
+    finally:
+        server.close()
+
+
 class _ClosesKeptAlive(http.server.BaseHTTPRequestHandler):
     """Answers the first request on a connection, and hangs up on the next one without a
     word: what a server whose keep-alive timeout ran out as the request left looks like."""
@@ -327,3 +404,13 @@ def test_configured_headers_replace_ours_whatever_their_case(feed_server, no_pro
     Fetcher().fetch(source(feed_server.url("/feed?auth"), headers=both, auth=("me", "pw")))
     _, sent = feed_server.requests[1]
     assert [v for k, v in sent.items() if k.lower() == "authorization"] == ["Basic bWU6cHc="]  # auth wins, once
+
+
+def test_credentials_follow_a_redirect_only_to_the_same_host_and_never_down_to_http():
+    from aggregator.fetch import _credentials_may_follow
+
+    assert _credentials_may_follow("https://feeds.example/a", "https://feeds.example/b")
+    assert _credentials_may_follow("http://feeds.example/a", "https://feeds.example/b")  # upgrade: fine
+    assert not _credentials_may_follow("https://feeds.example/a", "http://feeds.example/b")  # clear text
+    assert not _credentials_may_follow("https://feeds.example/a", "https://other.example/a")
+    assert not _credentials_may_follow("https://feeds.example/a", "https://feeds.example:8443/a")
