@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -166,8 +167,19 @@ def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
     return ParsedFeed(info=info, entries=entries, version=version, base_url=url, encoding="utf-8")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _str(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    """A JSON string as text we can store: JSON's `\\ud83d` escapes can leave a lone
+    surrogate, which no UTF-8 encoder (SQLite's included) accepts; it becomes U+FFFD."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _SURROGATE.sub("\ufffd", value)
+    return value.strip() or None
 
 
 def _json_authors(obj: dict[str, Any]) -> list[dict[str, str]]:

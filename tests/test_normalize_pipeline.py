@@ -206,3 +206,19 @@ def test_status_json_shows_the_identity_decision(feed, tmp_path):
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
     assert row["identity"] == LINK and "used for different entries" in row["identity_note"]
+
+
+def test_a_json_feed_with_lone_surrogates_in_its_own_fields_is_stored(feed):
+    """JSON's `\\ud83d` escapes can leave a lone surrogate that SQLite cannot store: in a
+    feed-level field it used to fail the source on every poll."""
+    feed.path.write_text(
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "JF \\ud83d test?", '
+        '"home_page_url": "https://news.example/\\udc00", "description": "d \\ud800", '
+        '"items": [{"id": "1", "title": "item \\ud83d", "content_html": "<p>x \\udfff</p>"}]}',
+        encoding="utf-8",
+    )
+    out = feed.poll()
+    assert out.status == "new" and out.new == 1, out
+    state = feed.store.source_state(feed.url)
+    assert state is not None and state.title == "JF \ufffd test?"
+    assert feed.poll().status == "unchanged"
