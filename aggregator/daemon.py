@@ -72,6 +72,7 @@ GRACE = 10.0  # seconds in-flight polls get to finish after SIGTERM
 TICK = 1.0  # never dispatch more often than this
 MAX_SLEEP = 60.0  # and at least this often (heartbeat)
 WATCH_INTERVAL = 2.0  # how often the config file is checked for a change
+CONFIG_SETTLE = 0.2  # seconds a changed config file must stand still before it is read
 PUBLISH_DELAY = 1.0  # debounce window of publishing
 PUBLISH_RETRY = 30.0  # after a failed publish
 CLOCK_SLACK = timedelta(seconds=2)  # a clock going back by more than this moves the schedule with it
@@ -538,6 +539,15 @@ class Daemon:
             return False  # mid-save by an editor, or removed: keep running what we have
         sig = (st.st_mtime_ns, st.st_size, st.st_ino)
         if sig == self._config_stat:
+            return False
+        # A save in progress (truncated, not yet written) must not be read as the new config
+        # and rejected: read it once it has stood still for a moment, else look next round.
+        time.sleep(CONFIG_SETTLE)
+        try:
+            again = path.stat()
+        except OSError:
+            return False
+        if (again.st_mtime_ns, again.st_size, again.st_ino) != sig:
             return False
         self._config_stat = sig
         try:
