@@ -358,11 +358,7 @@ def _cap_depth(html: str) -> str:
                 dropped[name] -= 1
                 done = _cut(html, m, parts, done)
             elif open_count.get(name):
-                while True:
-                    top = stack.pop()
-                    open_count[top] -= 1
-                    if top == name:
-                        break
+                _close(stack, open_count, name)
         elif name not in _HTML_VOID and not m.group().endswith("/>"):
             if stack and stack[-1] == name and name in _HTML_SIBLINGS:  # <p>a<p>b: siblings, not nested
                 open_count[stack.pop()] -= 1
@@ -376,6 +372,15 @@ def _cap_depth(html: str) -> str:
         return html
     parts.append(html[done:])
     return "".join(parts)
+
+
+def _close(stack: list[str], open_count: dict[str, int], name: str) -> None:
+    """An end tag of an open element: it closes every element opened inside it, as browsers do."""
+    while True:
+        top = stack.pop()
+        open_count[top] -= 1
+        if top == name:
+            break
 
 
 def _may_reach_cap(html: str) -> bool:
@@ -403,11 +408,7 @@ def _may_reach_cap(html: str) -> bool:
         name = m.group(2).lower()
         if m.group(1):
             if open_count.get(name):
-                while True:
-                    top = stack.pop()
-                    open_count[top] -= 1
-                    if top == name:
-                        break
+                _close(stack, open_count, name)
         elif name not in _HTML_VOID and not m.group().endswith("/>"):
             if stack and stack[-1] == name and name in _HTML_SIBLINGS:
                 open_count[stack.pop()] -= 1
