@@ -454,8 +454,8 @@ class Fetcher:
         visited = [url]
         hops: list[tuple[int, str]] = []
         while True:
-            same_host = len(visited) == 1 or _credentials_may_follow(source.url, url)
-            resp = self._get(source, url, own_headers if same_host else headers, source.auth if same_host else None)
+            trusted = len(visited) == 1 or _credentials_may_follow(source.url, url)
+            resp = self._get(source, url, own_headers if trusted else headers, source.auth if trusted else None)
             lowered = {k.lower(): v for k, v in resp.headers.items()}
             status = resp.status
             location = lowered.get("location") if status in REDIRECT_CODES else None

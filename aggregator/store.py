@@ -889,16 +889,12 @@ class Store:
 
     def forget_post_files(self, paths: Iterable[str]) -> None:
         """Forget files the publisher deleted, unless their post came back meanwhile."""
-        paths = list(paths)
         with self._tx() as db:
-            for i in range(0, len(paths), 500):
-                chunk = paths[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                db.execute(
-                    "DELETE FROM post_files WHERE path IN "
-                    f"(SELECT f.path FROM post_files f WHERE f.path IN ({marks}) AND {_STALE_FILE})",
-                    chunk,
-                )
+            db.execute(
+                "DELETE FROM post_files WHERE path IN (SELECT f.path FROM post_files f "
+                f"WHERE f.path IN (SELECT value FROM json_each(?)) AND {_STALE_FILE})",
+                [json.dumps(list(paths))],
+            )
 
     def latest_posts(self, limit: int) -> list[Post]:
         """The newest posts published in any category (the union of the category feeds)."""

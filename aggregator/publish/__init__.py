@@ -283,9 +283,9 @@ def _publish_category(
                 if post.id not in done:
                     done.add(post.id)
                     report.posts_rendered += 1
-                    page = out / post_page_path(s.url, post)
-                    _write(page, site.post(post), report)
-                    report.post_files.append((post_page_path(s.url, post), post.id, post.source, "page", None))
+                    page = post_page_path(s.url, post)
+                    _write(out / page, site.post(post), report)
+                    report.post_files.append((page, post.id, post.source, "page", None))
                 if primary.get(post.source) == cat.slug:
                     _publish_jekyll(settings, cat, post, report)
             if len(changed) < CHANGED_BATCH:
