@@ -129,9 +129,11 @@ class _Alarms:
         self._cond = threading.Condition()
         self._seq = 0
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     def set(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
         with self._cond:
+            self._stopping = False
             self._seq += 1
             alarm = [time.monotonic() + seconds, self._seq, callback]
             heapq.heappush(self._heap, alarm)
@@ -146,12 +148,28 @@ class _Alarms:
         with self._cond:
             alarm[2] = None
 
+    def stop(self) -> None:
+        """End the thread if no alarm is pending (the next `set` starts it again): a process
+        done fetching keeps no thread of ours, so the publisher may fork its workers."""
+        with self._cond:
+            thread = self._thread
+            if thread is None or any(alarm[2] is not None for alarm in self._heap):
+                return
+            self._heap.clear()
+            self._stopping = True
+            self._cond.notify()
+        thread.join(timeout=1.0)
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 while self._heap and self._heap[0][2] is None:
                     heapq.heappop(self._heap)
                 if not self._heap:
+                    if self._stopping:
+                        self._stopping = False
+                        self._thread = None
+                        return
                     self._cond.wait()
                     continue
                 wait = self._heap[0][0] - time.monotonic()
@@ -414,6 +432,7 @@ class Fetcher:
             managers, self._proxy_managers = list(self._proxy_managers.values()), {}
         for manager in managers:
             manager.clear()
+        _ALARMS.stop()
 
     def fetch(
         self,

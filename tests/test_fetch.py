@@ -279,3 +279,20 @@ def test_the_watchdog_cuts_only_the_request_it_guards(httpserver: HTTPServer):
             assert fetcher.fetch(source(httpserver.url_for("/ok"), timeout=5)).body == RSS
     finally:
         trickle.close()
+
+
+def test_closing_the_fetcher_ends_the_watchdog_thread_and_the_next_fetch_restarts_it(httpserver: HTTPServer):
+    """`fetch` closes its fetcher before publishing: with no thread of ours left, the
+    publisher may fork its workers. A later fetch still has its deadline enforced."""
+    httpserver.expect_request("/ok").respond_with_data(RSS)
+    fetcher = Fetcher()
+    assert fetcher.fetch(source(httpserver.url_for("/ok"), timeout=5)).body == RSS
+    fetcher.close()
+    assert "fetch-watchdog" not in [t.name for t in threading.enumerate()]
+    trickle = TrickleServer("body", delay=0.1)
+    try:
+        with pytest.raises(FetchError, match="total deadline of 0.5s"):
+            Fetcher().fetch(source(trickle.url, timeout=0.5))
+    finally:
+        trickle.close()
+    assert "fetch-watchdog" in [t.name for t in threading.enumerate()]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import os
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from math import ceil
 from pathlib import Path
@@ -27,6 +29,7 @@ from .. import __version__
 from ..config import Category, Settings
 from ..models import Post
 from ..store import Store
+from . import parallel
 from .atomic import SyncBatch, sweep_once, write_if_changed
 from .feeds import FeedMeta, render_feeds
 from .jekyll import jekyll_filename, render_jekyll
@@ -39,7 +42,8 @@ log = logging.getLogger(__name__)
 __all__ = ["PublishReport", "SiteError", "all_posts_feed_meta", "category_feed_meta", "opml_document", "publish"]
 
 CHANGED_BATCH = 200  # changed posts read from the store at a time
-SYNC_EVERY = 2000  # files written before a long publish makes them durable and records progress
+READ_ALL = 1000  # a category rebuilt from scratch with at most this many posts is read in one go
+SYNC_EVERY = 5.0  # seconds of a long publish between making its files durable and recording progress
 
 
 @dataclass
@@ -51,6 +55,8 @@ class PublishReport:
     feeds_changed: list[str] = field(default_factory=list)  # absolute URLs of rewritten feeds
     pinged: tuple[int, int] = (0, 0)  # WebSub hub (accepted, failed)
     posts_rendered: int = 0  # post pages rendered (new or changed posts only, unless forced)
+    workers: int = 0  # worker processes started to share the categories (`parallel`)
+    shared: int = 0  # categories the workers published
     post_files: list[tuple[str, str, str, str, str | None]] = field(default_factory=list, repr=False)  # to record
     batch: SyncBatch = field(default_factory=SyncBatch, repr=False)  # made durable before state is saved
 
@@ -65,13 +71,32 @@ class PublishReport:
         else:
             self.unchanged += 1
 
+    def merge(self, other: PublishReport) -> None:
+        """Take in what a worker did (its files become durable with this run's)."""
+        self.written += other.written
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.categories += other.categories
+        self.feeds_changed += other.feeds_changed
+        self.posts_rendered += other.posts_rendered
+        self.post_files += other.post_files
+        self.batch.files += other.batch.files
+
 
 def publish(
-    settings: Settings, store: Store, categories: Iterable[str] | None = None, force: bool = False
+    settings: Settings,
+    store: Store,
+    categories: Iterable[str] | None = None,
+    force: bool = False,
+    workers: int | None = None,
 ) -> PublishReport:
     """Regenerate the outputs of `categories` (all when None) that changed since last time,
     then the home page and all-posts outputs if anything did. `force` rebuilds everything
-    (files whose bytes come out the same are still left untouched)."""
+    (files whose bytes come out the same are still left untouched).
+
+    A publish with many posts to render shares its categories with worker processes
+    (`parallel`): `workers` of them when given (0: none), else one per spare core when
+    there are at least PARALLEL_POSTS posts to render."""
     report = PublishReport()
     for root in (settings.output_dir, settings.jekyll_dir):
         if root is not None:
@@ -80,15 +105,33 @@ def publish(
     site = SiteRenderer(settings)
     context = _context(settings, site)
     wanted = set(categories) if categories is not None else None
+    plans = {
+        cat.slug: plan
+        for cat in settings.categories
+        if (wanted is None or cat.slug in wanted) and (plan := _plan(settings, store, context, cat, force))
+    }
+    todo = [cat for cat in settings.categories if cat.slug in plans]  # the categories to regenerate
     done: set[str] = set()  # post ids whose page was rendered in this run
     states: list[tuple[str, str]] = []  # publish state to record once the files are durable
-    for cat in settings.categories:
-        if wanted is None or cat.slug in wanted:
-            state = _publish_category(settings, store, site, context, cat, report, done, force)
-            if state is not None:
-                states.append(state)
-            if len(report.batch.files) >= SYNC_EVERY:  # a long run records its progress as it goes
-                _record(store, report, states)
+
+    checkpoint = time.monotonic() + SYNC_EVERY
+
+    def one(cat: Category) -> None:
+        nonlocal checkpoint
+        states.append(_publish_category(settings, store, site, context, cat, plans[cat.slug], report, done))
+        # A long run records its progress as it goes, so that one killed redoes little; by
+        # time, not files: a syncfs costs ~0.1 s, and at most one per few seconds of work.
+        if time.monotonic() >= checkpoint:
+            _record(store, report, states)
+            checkpoint = time.monotonic() + SYNC_EVERY
+
+    fork = parallel.forking_is_safe()
+    count = _worker_count(store, todo, plans, workers, fork)
+    if count:
+        _publish_shared(settings, site, context, todo, force, count, fork, report, states, one)
+    else:
+        for cat in todo:
+            one(cat)
     site_state = store.publish_state("site")
     if force or report.categories or site_state != context or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
@@ -105,6 +148,100 @@ def publish(
     if hub and report.feeds_changed:
         report.pinged = ping_hub(hub, report.feeds_changed)
     return report
+
+
+PARALLEL_POSTS = (500, 3000)  # posts to render before workers pay: forked, spawned (~0.4 s to start)
+
+
+def _worker_count(
+    store: Store, todo: list[Category], plans: dict[str, _Plan], requested: int | None, fork: bool
+) -> int:
+    """Worker processes for this publish: `requested` if given, else none unless enough
+    posts are rebuilt from scratch (a daemon's usual publish, a few changed posts, takes
+    the publisher alone milliseconds)."""
+    if len(todo) < 2 or len(todo) > parallel.MAX_TASKS:
+        return 0
+    count = min(parallel.worker_count(requested), len(todo) - 1)
+    if count == 0 or requested:
+        return count
+    fresh = sum(store.count_category_posts(cat.slug) for cat in todo if plans[cat.slug].fresh)
+    return count if fresh >= PARALLEL_POSTS[0 if fork else 1] else 0
+
+
+@dataclass
+class _Job:
+    """A worker's share of a publish: what it needs to publish any of `slugs`."""
+
+    settings: Settings
+    context: str
+    force: bool
+    slugs: list[str]
+    site: SiteRenderer | None = None  # a forked worker's, templates compiled; a spawned one builds its own
+
+
+_WORKER: dict[str, Any] = {}  # a worker process's store, renderer and rendered post ids, kept across its tasks
+
+
+def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, PublishReport]:
+    """Publish category `job.slugs[index]` in a worker; the publisher records the result."""
+    if _WORKER.get("job") is not job or _WORKER.get("pid") != os.getpid():  # this worker's first task
+        _WORKER.update(job=job, pid=os.getpid(), store=Store(job.settings.database), done=set(),
+                       site=job.site or SiteRenderer(job.settings))  # fmt: skip
+    settings = job.settings
+    cat = next(c for c in settings.categories if c.slug == job.slugs[index])
+    report = PublishReport()
+    store, site, done = _WORKER["store"], _WORKER["site"], _WORKER["done"]
+    plan = _plan(settings, store, job.context, cat, job.force)  # as of now: it may have been published meanwhile
+    state = None if plan is None else _publish_category(settings, store, site, job.context, cat, plan, report, done)
+    return state, report  # its files (report.batch) are made durable by the publisher, with its own
+
+
+def _publish_shared(
+    settings: Settings,
+    site: SiteRenderer,
+    context: str,
+    todo: list[Category],
+    force: bool,
+    count: int,
+    fork: bool,
+    report: PublishReport,
+    states: list[tuple[str, str]],
+    one: Callable[[Category], None],
+) -> None:
+    """Publish `todo` with `count` workers taking categories from the same queue; whatever a
+    worker did not report done (it died, or met an error) is done here afterwards."""
+    site.load()  # a broken template fails here, once, not in every worker
+    job = _Job(settings, context, force, [c.slug for c in todo], site if fork else None)
+    mine: set[int] = set()
+    try:
+        pool = parallel.Pool(_publish_task, job, len(todo), count, fork)
+    except OSError as e:
+        log.warning("publishing on one process: %s", e)
+        for cat in todo:
+            one(cat)
+        return
+    with pool:
+        for index in pool:
+            one(todo[index])
+            mine.add(index)
+    theirs = set()
+    for done in pool.done:
+        state, part = done.result
+        report.merge(part)
+        if state is not None:
+            states.append(state)
+        theirs.add(done.task)
+    report.workers += pool.started
+    report.shared += len(theirs)
+    log.info(
+        "%d categories published by %d processes (%s workers): %d by the workers",
+        len(todo), pool.started + 1, "forked" if fork else "spawned", len(theirs),
+    )  # fmt: skip
+    for failure in pool.failures:
+        log.warning("%s: the publisher does its categories itself", failure)
+    for index in range(len(todo)):
+        if index not in mine and index not in theirs:
+            one(todo[index])
 
 
 def _record(store: Store, report: PublishReport, states: list[tuple[str, str]]) -> None:
@@ -221,56 +358,96 @@ def _write(path: Path, data: bytes, report: PublishReport) -> None:
     report.write(path, data)
 
 
-def _publish_category(
-    settings: Settings,
-    store: Store,
-    site: SiteRenderer,
-    context: str,
-    cat: Category,
-    report: PublishReport,
-    done: set[str],
-    force: bool,
-) -> tuple[str, str] | None:
-    """Regenerate one category's outputs if they changed; returns the publish state to record."""
-    out = settings.output_dir
-    key = f"category:{cat.slug}"
+@dataclass(frozen=True)
+class _Plan:
+    """Why and how a category is regenerated."""
+
+    revisions: dict[str, list[Any]]  # its sources' revisions now, read before any post
+    old: Any  # the state last published (a dict, or None)
+    fresh: bool  # from scratch: every post's page rewritten
+
+
+def _plan(settings: Settings, store: Store, context: str, cat: Category, force: bool) -> _Plan | None:
+    """How to regenerate the category, or None when nothing it shows changed."""
     # Read the revisions before any post: a fetch landing meanwhile leaves the state behind
     # what was written, so the next run redoes it rather than missing it.
     revisions = {k: list(v) for k, v in store.category_revisions(cat.slug).items()}
     try:
-        old = json.loads(store.publish_state(key) or "null")
+        old = json.loads(store.publish_state(f"category:{cat.slug}") or "null")
     except ValueError:
         old = None
     fresh = (
         force
         or not isinstance(old, dict)
         or old.get("context") != context
-        or not (out / category_page_path(cat.slug)).is_file()
+        or not (settings.output_dir / category_page_path(cat.slug)).is_file()
     )
     if not fresh and old.get("sources") == revisions:
         return None
+    return _Plan(revisions, old, fresh)
+
+
+def _publish_category(
+    settings: Settings,
+    store: Store,
+    site: SiteRenderer,
+    context: str,
+    cat: Category,
+    plan: _Plan,
+    report: PublishReport,
+    done: set[str],
+) -> tuple[str, str]:
+    """Regenerate one category's outputs as `plan` says; returns the publish state to record."""
+    out = settings.output_dir
+    key = f"category:{cat.slug}"
+    revisions, old, fresh = plan.revisions, plan.old, plan.fresh
     report.categories.append(cat.slug)
     site.load()  # a broken template stops the run here, before this category's files
     s = settings.site
 
-    posts = store.posts_for_category(cat.slug, s.items_per_feed)
+    count = store.count_category_posts(cat.slug)
+    # Rebuilt from scratch, a category shows every post it has (pages, post pages): read
+    # them once, not again for each page and each source. Without a limit, so that a post
+    # stored meanwhile cannot push an old one out of the list and off the site.
+    everything = store.posts_for_category(cat.slug, -1) if fresh and count <= READ_ALL else None
+    if everything is not None:
+        count = len(everything)
+        posts = everything[: s.items_per_feed]
+    else:
+        posts = store.posts_for_category(cat.slug, s.items_per_feed)
     _feed_files(out / "category" / cat.slug, category_feed_meta(settings, cat), posts, report)
 
-    count = store.count_category_posts(cat.slug)
     pages = max(1, ceil(count / s.posts_per_page))
     for number in range(1, pages + 1):
-        batch = (
-            posts[: s.posts_per_page]
-            if number == 1 and len(posts) >= min(count, s.posts_per_page)
-            else store.posts_for_category(cat.slug, s.posts_per_page, (number - 1) * s.posts_per_page)
-        )
+        first = (number - 1) * s.posts_per_page
+        if everything is not None:
+            batch = everything[first : first + s.posts_per_page]
+        elif number == 1 and len(posts) >= min(count, s.posts_per_page):
+            batch = posts[: s.posts_per_page]
+        else:
+            batch = store.posts_for_category(cat.slug, s.posts_per_page, first)
         _write(out / category_page_path(cat.slug, number), site.category(cat, batch, number, pages, count), report)
     for stale in stale_pages(out / "category" / cat.slug / "page", pages):
         stale.unlink()
         report.removed.append(stale)
 
-    previous = old.get("sources", {}) if isinstance(old, dict) and not fresh else {}
     primary = {src.key: src.categories[0] for src in settings.sources if src.categories}
+
+    def post_files(changed: list[Post]) -> None:
+        for post in changed:
+            if post.id not in done:
+                done.add(post.id)
+                report.posts_rendered += 1
+                page = post_page_path(s.url, post)
+                _write(out / page, site.post(post), report)
+                report.post_files.append((page, post.id, post.source, "page", None))
+            if primary.get(post.source) == cat.slug:
+                _publish_jekyll(settings, cat, post, report)
+
+    if everything is not None:  # every post of every source: what the loop below would read
+        post_files(everything)
+        return key, json.dumps({"context": context, "sources": revisions}, sort_keys=True)
+    previous = old.get("sources", {}) if isinstance(old, dict) and not fresh else {}
     for source, (revision, digest) in revisions.items():
         before = previous.get(source)
         since = before[0] if before and before[1] == digest and before[0] <= revision else 0
@@ -279,15 +456,7 @@ def _publish_category(
         offset = 0
         while True:
             changed = store.posts_changed_since(source, since, CHANGED_BATCH, offset, category=cat.slug)
-            for post in changed:
-                if post.id not in done:
-                    done.add(post.id)
-                    report.posts_rendered += 1
-                    page = post_page_path(s.url, post)
-                    _write(out / page, site.post(post), report)
-                    report.post_files.append((page, post.id, post.source, "page", None))
-                if primary.get(post.source) == cat.slug:
-                    _publish_jekyll(settings, cat, post, report)
+            post_files(changed)
             if len(changed) < CHANGED_BATCH:
                 break
             offset += CHANGED_BATCH

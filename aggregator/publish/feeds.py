@@ -211,7 +211,7 @@ def _email(value: str | None) -> str | None:
 
 def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     """Plain text of an HTML fragment, whitespace collapsed, cut at a word near `limit`."""
-    text = _text_start(html, limit + 1)
+    text = _text_start(html, limit + 1) if limit > EXCERPT_CHARS else _excerpt_text(html)
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -219,6 +219,32 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     if space > limit * 0.6:  # CJK text has no spaces: cut anywhere
         cut = cut[:space]
     return cut.rstrip(" ,.;:，。；：、") + "…"
+
+
+_STARTS: dict[int, tuple[str, str]] = {}  # id(html) → (html, its text start); see _excerpt_text
+_STARTS_MAX = 512  # entries (a post's excerpts are asked for within one category's publish)
+_STARTS_HTML = 65_536  # longer fragments are not kept (their start is read as cheaply)
+
+
+def _excerpt_text(html: str) -> str:
+    """`_text_start(html, EXCERPT_CHARS + 1)`, remembered for the same string object.
+
+    A post's excerpt is asked for by each of its feeds (summary, title fallback) and pages
+    (description, listing) at lengths up to EXCERPT_CHARS, and each is cut from the same
+    text start: the first 200-odd characters of the text are the same whatever is read
+    after them. Keyed by identity, not by value: hashing a 100 KB post would cost more
+    than reading its start, and the publisher hands the same post's strings to every
+    renderer. The entry holds its string, so the id cannot be reused while it is kept.
+    """
+    hit = _STARTS.get(id(html))
+    if hit is not None and hit[0] is html:
+        return hit[1]
+    text = _text_start(html, EXCERPT_CHARS + 1)
+    if len(html) <= _STARTS_HTML:
+        if len(_STARTS) >= _STARTS_MAX:
+            _STARTS.clear()
+        _STARTS[id(html)] = (html, text)
+    return text
 
 
 # The tags our sanitizer lets through (sanitize._ALLOWED_TAGS but <iframe>, whose content
@@ -331,7 +357,7 @@ def post_guid(site_url: str, post_id: str) -> str:
 def permalink(site_url: str, post: Post) -> str:
     """The post's own page on our site: `<site>posts/<yyyy>/<mm>/<id>.html` (UTC month)."""
     when = _utc(post.published)
-    return f"{site_url}posts/{when:%Y}/{when:%m}/{_segment(post.id)}.html"
+    return f"{site_url}posts/{when.year:04d}/{when.month:02d}/{_segment(post.id)}.html"
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # what quote() never escapes

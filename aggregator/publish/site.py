@@ -214,6 +214,20 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
     )
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A post's page-independent view (`SiteRenderer._seen`)."""
+
+    post: Post  # held, so that its id is not reused while this is kept
+    view: dict[str, Any]
+    content: str
+    path: str  # its page, under the output root
+    cats: list[Category]
+
+
+_VIEWS_KEPT = 512  # posts whose views are kept: more than a category's listing pages hold at once
+
+
 class SiteRenderer:
     """Renders pages for one configuration; build once per publish run."""
 
@@ -226,6 +240,7 @@ class SiteRenderer:
         self.env = _environment(None if folder is None else str(folder), _template_names(folder))
         self.categories = {c.slug: c for c in settings.categories}
         self.templates: dict[str, Template] = {}  # loaded by `load`, once per publish run
+        self._views: dict[int, _Seen] = {}  # by id(post): see _seen
 
     def load(self) -> dict[str, Template]:
         """Compile every template, so that a broken one fails before any page is written.
@@ -264,28 +279,45 @@ class SiteRenderer:
             for ext, label, mime in FEED_TYPES
         ]
 
-    def _post(self, post: Post, page: str, full: bool = False) -> dict[str, Any]:
+    def _seen(self, post: Post) -> _Seen:
+        """What every page shows of `post` wherever it is linked from, worked out once per
+        post (a post is shown by its category's listing, then on its own page), kept for
+        the same Post object (the publisher hands the same one to both)."""
+        hit = self._views.get(id(post))
+        if hit is not None and hit.post is post:
+            return hit
         content = clean_text(post.content if post.content.strip() else post.summary)
         excerpt_of = clean_text(post.summary) if post.summary.strip() else content
         title = " ".join(clean_text(post.title).split()) or html_excerpt(excerpt_of, 80) or "(untitled)"
         local = self._local(post.published)
-        cats = [self.categories[s] for s in post.categories if s in self.categories]
+        minute = f"{local:%Y-%m-%d %H:%M}"
         view: dict[str, Any] = {
             "id": post.id,
             "title": title,
-            "href": _rel(post_page_path(self.site.url, post), page),
             "original": post.link or None,
-            "date": f"{local:%Y-%m-%d %H:%M}",
-            "date_full": f"{local:%Y-%m-%d %H:%M} ({_offset(local)})",
+            "date": minute,
+            "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
             "source": post.source_title or post.source_url or post.source,
             "source_link": post.source_link or None,
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
             "excerpt": html_excerpt(excerpt_of, 160),
-            "categories": [{"name": c.name, "href": _rel(category_page_path(c.slug), page)} for c in cats],
             "language": post.language or None,
         }
+        cats = [self.categories[s] for s in post.categories if s in self.categories]
+        seen = _Seen(post, view, content, post_page_path(self.site.url, post), cats)
+        if len(self._views) >= _VIEWS_KEPT:
+            self._views.clear()
+        self._views[id(post)] = seen
+        return seen
+
+    def _post(self, post: Post, page: str, full: bool = False) -> dict[str, Any]:
+        seen = self._seen(post)
+        view = dict(seen.view)
+        view["href"] = _rel(seen.path, page)
+        view["categories"] = [{"name": c.name, "href": _rel(category_page_path(c.slug), page)} for c in seen.cats]
         if full:
+            content = seen.content
             view["content"] = Markup(content)
             view["tags"] = [t for t in dict.fromkeys(" ".join(clean_text(t).split()) for t in post.tags) if t]
             view["enclosures"] = [
@@ -364,7 +396,7 @@ class SiteRenderer:
         )
 
     def post(self, post: Post) -> bytes:
-        page = post_page_path(self.site.url, post)
+        page = self._seen(post).path
         view = self._post(post, page, full=True)
         primary = next((s for s in post.categories if s in self.categories), None)
         feeds = self._feeds(f"category/{primary}", page) if primary else self._feeds("feed", page)

@@ -1,0 +1,276 @@
+"""Share a large publish's categories with worker processes, so it uses every core.
+
+Rendering is single-core Python: a cold start or a forced rebuild of a few thousand posts
+is seconds of one core while the others idle. Each category is independent work (read its
+posts from the store, render, write its files), so the publisher and its workers take
+categories from one queue until it is empty: whoever is free takes the next, a slow
+category holds up nobody, and the publisher never waits for a worker to start.
+
+The queue is a pipe filled with one 4-byte token per category before anyone reads: a read
+of 4 bytes from a pipe is atomic, so each token is taken exactly once, and an empty pipe
+whose writer is closed reads as the end. A worker sends what it did for each category
+(`Done`) as soon as it is done, on its own pipe; a worker that dies, however it dies, leaves
+its unreported categories to the publisher, which then does them itself: a publish never
+loses a category to a worker. Workers only read the store; the publisher records every
+state itself, after the files are durable, exactly as for the categories it did.
+
+Workers are forked when the publisher is the process's only thread (the `publish` and
+`fetch` commands): they start in milliseconds with the templates already compiled. In the
+daemon other threads may hold locks at any moment, and a child forked then could
+deadlock on one, so there workers are fresh interpreters (`python -c` running `_main`,
+~0.4 s to start) that read their job from stdin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import logging
+import math
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Done", "Pool", "worker_count"]
+
+ENV_WORKERS = "AGGREGATOR_PUBLISH_WORKERS"  # 0 turns workers off; N caps them at N
+MAX_WORKERS = 3  # past a few, workers contend for the disk and the database more than they help
+MAX_TASKS = 16_384  # tokens that fit in a pipe's default 64 KiB: the queue is filled before anyone reads
+_TOKEN = struct.Struct("<I")
+# A spawned worker's program. Not `-m aggregator.publish.parallel`: that would run a second
+# copy of this module, whose messages the publisher could not unpickle.
+_SPAWNED = "import sys; from aggregator.publish.parallel import _main; sys.exit(_main(sys.argv[1:]))"
+_LENGTH = struct.Struct("<Q")
+
+
+@dataclass
+class Done:
+    """What a worker did for one task: sent to the publisher, which merges and records it."""
+
+    task: int
+    result: Any
+
+
+def worker_count(requested: int | None = None) -> int:
+    """Workers beside the publisher: one fewer than the usable cores (at most MAX_WORKERS),
+    or what `AGGREGATOR_PUBLISH_WORKERS` / `requested` say."""
+    if requested is None:
+        env = os.environ.get(ENV_WORKERS, "").strip()
+        if env:
+            try:
+                requested = int(env)
+            except ValueError:
+                log.warning("%s=%r is not a number: using the default", ENV_WORKERS, env)
+    default = min(MAX_WORKERS, _cores() - 1)
+    return max(0, default if requested is None else requested)
+
+
+def _cores() -> int:
+    """The cores this process may use: its CPU affinity, and a container's CPU quota
+    (cgroup v2 `cpu.max`; `docker run --cpus=1` on a 16-core host means one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def forking_is_safe() -> bool:
+    """True when the calling thread is the process's only one: nothing else can hold a lock."""
+    return threading.active_count() == 1
+
+
+class Pool:
+    """Workers taking tasks `0..tasks-1` from a queue the caller also takes from.
+
+    `target(job, index)` is run in each worker for each task it takes; its return value is
+    sent back as a `Done`. `target` must be a module-level function (named for a spawned
+    worker) and `job` picklable. With `fork`, `job` is used as it is, not pickled.
+    """
+
+    def __init__(self, target: Callable[[Any, int], Any], job: Any, tasks: int, workers: int, fork: bool) -> None:
+        if tasks > MAX_TASKS:
+            raise ValueError(f"at most {MAX_TASKS} tasks")
+        self.tasks = tasks
+        self._queue, writer = os.pipe()
+        tokens = b"".join(_TOKEN.pack(i) for i in range(tasks))
+        try:
+            # Not blocking: a pipe may hold less than 64 KiB (a user past pipe-user-pages-soft
+            # gets small ones), and nobody reads before the tokens are all in.
+            os.set_blocking(writer, False)
+            if os.write(writer, tokens) != len(tokens):
+                raise OSError(errno.ENOBUFS, "the task queue does not fit in a pipe")
+        except OSError:
+            os.close(self._queue)
+            raise
+        finally:
+            os.close(writer)  # readers see the end once the tokens are gone
+        self._readers: dict[int, Any] = {}  # result pipe fd → pid or Popen
+        self._buffers: dict[int, bytearray] = {}
+        self.done: list[Done] = []
+        self.failures: list[str] = []
+        self.started = 0  # workers started
+        for _ in range(workers):
+            try:
+                self._start(target, job, fork)
+            except OSError as e:  # no more processes, no memory: the publisher does the work
+                self.failures.append(f"could not start a publish worker: {e}")
+                break
+
+    def _start(self, target: Callable[[Any, int], Any], job: Any, fork: bool) -> None:
+        reader, writer = os.pipe()
+        if fork:
+            for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(reader)
+                os.close(writer)
+                raise
+            if pid == 0:  # pragma: no cover - the child; its work is checked by what it writes
+                code = 1
+                try:
+                    os.close(reader)
+                    code = _serve(target, job, self._queue, writer)
+                finally:
+                    os._exit(code)
+            os.close(writer)
+            self._readers[reader] = pid
+        else:
+            # The job goes through a file, not a pipe: writing more than a pipe holds would
+            # wait for the child to start reading, the very wait workers are here to avoid.
+            with tempfile.TemporaryFile() as stdin:
+                pickle.dump((target.__module__, target.__qualname__, job), stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.seek(0)
+                try:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-c", _SPAWNED, str(self._queue), str(writer)],
+                        stdin=stdin,
+                        stdout=subprocess.DEVNULL,
+                        pass_fds=(self._queue, writer),
+                    )
+                except OSError:
+                    os.close(reader)
+                    raise
+                finally:
+                    os.close(writer)
+            self._readers[reader] = proc
+        self._buffers[reader] = bytearray()
+        self.started += 1
+
+    def __iter__(self) -> Iterator[int]:
+        """The tasks the caller takes, one at a time, while the workers take theirs."""
+        while (index := _take(self._queue)) is not None:
+            yield index
+            self.collect(block=False)
+
+    def collect(self, block: bool) -> None:
+        """Read what the workers sent (without waiting, or until every worker has finished)."""
+        while self._readers:
+            ready, _, _ = select.select(list(self._readers), [], [], None if block else 0)
+            if not ready:
+                return
+            for fd in ready:
+                data = os.read(fd, 1 << 20)
+                if data:
+                    self._buffers[fd] += data
+                    self._unpack(fd)
+                else:
+                    self._finish(fd)
+
+    def _unpack(self, fd: int) -> None:
+        buf = self._buffers[fd]
+        while len(buf) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(buf)
+            if len(buf) < _LENGTH.size + size:
+                return
+            message = pickle.loads(bytes(buf[_LENGTH.size : _LENGTH.size + size]))
+            del buf[: _LENGTH.size + size]
+            if isinstance(message, Done):
+                self.done.append(message)
+            else:
+                self.failures.append(str(message))
+
+    def _finish(self, fd: int) -> None:
+        worker = self._readers.pop(fd)
+        os.close(fd)
+        if self._buffers.pop(fd):
+            self.failures.append("a publish worker's last message was cut short")
+        if isinstance(worker, int):
+            _, status = os.waitpid(worker, 0)
+            code = os.waitstatus_to_exitcode(status)
+        else:
+            code = worker.wait()
+        if code != 0:
+            self.failures.append(f"a publish worker exited with code {code}")
+
+    def close(self) -> None:
+        """Wait for every worker (after the caller has run out of tasks, they soon run out too)."""
+        try:
+            self.collect(block=True)
+        finally:
+            os.close(self._queue)
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:  # the caller failed: take the tasks left, so the workers stop soon
+            while _take(self._queue) is not None:
+                pass
+        self.close()
+
+
+def _take(queue: int) -> int | None:
+    data = os.read(queue, _TOKEN.size)
+    return _TOKEN.unpack(data)[0] if data else None
+
+
+def _send(fd: int, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int) -> int:
+    """A worker's loop: take a task, do it, say so; on an error say what it was and stop
+    (the publisher does the rest, and meets the same error itself if it is not ours)."""
+    try:
+        while (index := _take(queue)) is not None:
+            _send(out, Done(index, target(job, index)))
+    except BaseException as e:  # noqa: BLE001 - whatever it was, the publisher must hear of it
+        with contextlib.suppress(Exception):
+            _send(out, f"a publish worker stopped: {type(e).__name__}: {e}")
+        return 1
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    """A spawned worker (`_SPAWNED QUEUE_FD RESULT_FD`), its job on stdin."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    queue, out = int(argv[0]), int(argv[1])
+    try:
+        module, name, job = pickle.loads(sys.stdin.buffer.read())
+        target = getattr(importlib.import_module(module), name)
+    except BaseException as e:  # noqa: BLE001
+        _send(out, f"a publish worker could not start: {type(e).__name__}: {e}")
+        return 1
+    return _serve(target, job, queue, out)
