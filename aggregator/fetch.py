@@ -481,8 +481,11 @@ class Fetcher:
             if location is None:
                 break
             _release(resp)
-            nxt = requote_uri(urljoin(url, _location(location))).split("#", 1)[0]
-            scheme = urlsplit(nxt).scheme.lower()
+            try:
+                nxt = requote_uri(urljoin(url, _location(location))).split("#", 1)[0]
+                scheme = urlsplit(nxt).scheme.lower()
+            except ValueError as e:  # "http://[::1/x": urlsplit refuses it
+                raise FetchError(source.key, f"redirected to an invalid URL ({e}): {location}", url=url) from None
             if scheme not in ("http", "https"):
                 raise FetchError(source.key, f"redirected to an unsupported scheme: {nxt}", url=url)
             if nxt in visited:

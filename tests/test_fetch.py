@@ -296,3 +296,31 @@ def test_closing_the_fetcher_ends_the_watchdog_thread_and_the_next_fetch_restart
     finally:
         trickle.close()
     assert "fetch-watchdog" in [t.name for t in threading.enumerate()]
+
+
+class _BadRedirect(http.server.BaseHTTPRequestHandler):
+    location = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self.send_response(302)
+        self.send_header("Location", self.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.mark.parametrize("location", ["http://[::1/feed", "http://[nothex]/feed"])
+def test_a_redirect_to_an_invalid_url_is_the_source_error(location: str):
+    """A Location that urlsplit refuses was a bare ValueError out of `fetch`."""
+    handler = type("Handler", (_BadRedirect,), {"location": location})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/moved"
+        with pytest.raises(FetchError, match="redirected to an invalid URL"):
+            Fetcher().fetch(source(url))
+    finally:
+        server.shutdown()
+        server.server_close()

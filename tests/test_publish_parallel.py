@@ -15,7 +15,10 @@ import logging
 import operator
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -338,3 +341,40 @@ def test_the_fetch_command_forks_workers_once_its_fetching_is_done(tmp_path, cor
     assert run_cli("-c", str(copy / "feeds.yaml"), "publish").returncode == 0
     serial = load_config(copy / "feeds.yaml")
     assert _tree(serial.output_dir, serial.jekyll_dir) == files
+
+
+ORPHAN = """
+import operator, sys, time
+from aggregator.publish import parallel
+
+fork = sys.argv[1] == "fork"
+pool = parallel.Pool(operator.call, time.sleep, tasks=100, workers=1, fork=fork)  # task i sleeps i seconds
+print(*[w if isinstance(w, int) else w.pid for w in pool._readers.values()], flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has finished: it only waits to be reaped
+
+
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+def test_a_worker_does_not_outlive_its_killed_publisher(mode):
+    """Else it could write a category's pages after a restarted publisher wrote newer ones."""
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        (worker,) = map(int, proc.stdout.readline().split())
+        assert _alive(worker)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), f"the {mode}ed worker outlived its publisher"
+    finally:
+        proc.kill()
+        proc.wait()

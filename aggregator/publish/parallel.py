@@ -24,6 +24,7 @@ deadlock on one, so there workers are fresh interpreters (`python -c` running `_
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import importlib
 import logging
@@ -31,6 +32,7 @@ import math
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -138,6 +140,7 @@ class Pool:
             for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
                 with contextlib.suppress(Exception):
                     stream.flush()
+            parent = os.getpid()
             try:
                 pid = os.fork()
             except OSError:
@@ -148,7 +151,7 @@ class Pool:
                 code = 1
                 try:
                     os.close(reader)
-                    code = _serve(target, job, self._queue, writer)
+                    code = _serve(target, job, self._queue, writer, parent)
                 finally:
                     os._exit(code)
             os.close(writer)
@@ -161,7 +164,7 @@ class Pool:
                 stdin.seek(0)
                 try:
                     proc = subprocess.Popen(
-                        [sys.executable, "-c", _SPAWNED, str(self._queue), str(writer)],
+                        [sys.executable, "-c", _SPAWNED, str(self._queue), str(writer), str(os.getpid())],
                         stdin=stdin,
                         stdout=subprocess.DEVNULL,
                         pass_fds=(self._queue, writer),
@@ -250,11 +253,30 @@ def _send(fd: int, message: object) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int) -> int:
+def _die_with(parent: int) -> None:
+    """Never outlive the publisher. A worker left running after its publisher was killed
+    could write a category's pages after a restarted publisher wrote newer ones, which the
+    new one would then record as published: stale pages until the category next changes.
+    On Linux the kernel kills the worker with its publisher (PR_SET_PDEATHSIG); elsewhere,
+    and for a publisher already gone, the worker checks before each task."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, parent: int) -> int:
     """A worker's loop: take a task, do it, say so; on an error say what it was and stop
     (the publisher does the rest, and meets the same error itself if it is not ours)."""
+    _die_with(parent)
     try:
         while (index := _take(queue)) is not None:
+            if os.getppid() != parent:
+                return 1
             _send(out, Done(index, target(job, index)))
     except BaseException as e:  # noqa: BLE001 - whatever it was, the publisher must hear of it
         with contextlib.suppress(Exception):
@@ -264,13 +286,13 @@ def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int) ->
 
 
 def _main(argv: list[str]) -> int:
-    """A spawned worker (`_SPAWNED QUEUE_FD RESULT_FD`), its job on stdin."""
+    """A spawned worker (`_SPAWNED QUEUE_FD RESULT_FD PUBLISHER_PID`), its job on stdin."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    queue, out = int(argv[0]), int(argv[1])
+    queue, out, parent = int(argv[0]), int(argv[1]), int(argv[2])
     try:
         module, name, job = pickle.loads(sys.stdin.buffer.read())
         target = getattr(importlib.import_module(module), name)
     except BaseException as e:  # noqa: BLE001
         _send(out, f"a publish worker could not start: {type(e).__name__}: {e}")
         return 1
-    return _serve(target, job, queue, out)
+    return _serve(target, job, queue, out, parent)
