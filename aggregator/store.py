@@ -853,6 +853,17 @@ class Store:
                 [key, value],
             )
 
+    def publish_state_keys(self, prefix: str) -> list[str]:
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT key FROM publish_state WHERE substr(key, 1, ?) = ? ORDER BY key", [len(prefix), prefix]
+            ).fetchall()
+        return [key for (key,) in rows]
+
+    def forget_publish_state(self, key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM publish_state WHERE key = ?", [key])
+
     def record_post_files(self, files: Iterable[tuple[str, str, str, str, str | None]]) -> None:
         """Remember the (path, post id, source, kind, category) of files just published; the
         path relative to the folder of its kind.

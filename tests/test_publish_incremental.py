@@ -4,6 +4,7 @@ writes nothing. Real HTTP (pytest-httpserver), real SQLite, the real `aggregator
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from aggregator.config import load_config
 from aggregator.publish import publish
 from aggregator.store import Store
 
-from .conftest import CORPUS, run_cli
+from .conftest import CORPUS, check_feeds, run_cli
 
 ATOM = (CORPUS / "zh" / "gansu-economy.atom").read_text(encoding="utf-8")
 RSS = (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
@@ -390,3 +391,43 @@ def test_a_stale_file_that_cannot_be_deleted_does_not_stop_publishing(site):
     (root / page / "keep").unlink()
     (root / page).rmdir()
     assert run_cli("--config", str(cfg), "publish").returncode == 0  # tried again: nothing left to do
+
+
+def _category_files(root: Path, slug: str) -> set[str]:
+    out = root / "public" / "category"
+    own = {p.name for p in out.glob(f"{slug}.*")}
+    return own | {f"{slug}/page/{p.name}" for p in (out / slug / "page").glob("*")}
+
+
+def test_a_category_removed_or_renamed_loses_its_pages_and_feeds_and_gets_them_back(site):
+    """Left in place they would be served, frozen, for good: subscribers would never learn."""
+    cfg, _ = site
+    root = cfg.parent
+    text = cfg.read_text("utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    zhangye = _category_files(root, "zhangye")
+    assert {"zhangye.html", "zhangye.atom", "zhangye.rss", "zhangye.json", "zhangye/page/2.html"} <= zhangye
+    economy = {k for k in files(root / "public" / "category") if "economy" in k}
+    before_posts = _published(root)
+
+    cfg.write_text(text[: text.index("  - name: 张掖日报")] + text[text.index("jekyll:") :], "utf-8")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stderr
+    posts = _published(root)
+    removed = int(re.search(r"(\d+) removed", result.stdout)[1])
+    assert removed == len(zhangye) + len(before_posts - posts), result.stdout  # its posts' files went too
+    assert _category_files(root, "zhangye") == set()
+    assert not (root / "public" / "category" / "zhangye").exists()
+    assert {k for k in files(root / "public" / "category") if "economy" in k} == economy
+    with sqlite3.connect(root / "aggregator.db") as db:
+        assert db.execute("SELECT count(*) FROM publish_state WHERE key = 'category:zhangye'").fetchone()[0] == 0
+
+    cfg.write_text(text.replace("slug: zhangye", "slug: zhangye-daily"), "utf-8")  # back, under a new slug
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _category_files(root, "zhangye") == set()
+    assert {n.replace("zhangye-daily", "zhangye") for n in _category_files(root, "zhangye-daily")} == zhangye
+
+    cfg.write_text(text, "utf-8")  # and back under its old one
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _category_files(root, "zhangye") == zhangye and _category_files(root, "zhangye-daily") == set()
+    assert check_feeds(root / "public", readers=False).returncode == 0

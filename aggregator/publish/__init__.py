@@ -143,6 +143,8 @@ def publish(
         everything = force or len(report.categories) == len(settings.categories)
         changed = {key for cat in settings.categories if cat.slug in report.categories for key in cat.source_keys}
         _take_down(settings, store, report, None if everything else changed)
+        if everything:  # a category removed from the config changes the context: all are regenerated
+            _take_down_categories(settings, store, report)
     _record(store, report, states)
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
@@ -289,6 +291,37 @@ def _take_down(settings: Settings, store: Store, report: PublishReport, sources:
             _remove_empty_folders(path.parent, root)
         done.append(name)
     store.forget_post_files(done)
+
+
+def _take_down_categories(settings: Settings, store: Store, report: PublishReport) -> None:
+    """Delete the pages and feeds of categories no longer configured (removed, or renamed to
+    another slug): left in place they would be served, frozen, for good, and readers
+    subscribed to them would never learn that nothing more is coming. Only files of the
+    shapes the publisher writes, and only under the output folder configured now."""
+    current = {cat.slug for cat in settings.categories}
+    out = settings.output_dir
+    for key in store.publish_state_keys("category:"):
+        slug = key.removeprefix("category:")
+        if slug in current or not slug or "/" in slug or slug in (".", ".."):
+            continue
+        folder = out / "category" / slug
+        files = [folder.with_name(f"{slug}.{ext}") for ext in ("html", "atom", "rss", "json")]
+        files += stale_pages(folder / "page", 0)
+        failed = False
+        for path in files:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                log.warning("could not remove %s, of the category %r no longer configured: %s", path, slug, e)
+                failed = True
+                continue
+            report.removed.append(path)
+            log.info("removed %s: the category %r is no longer configured", path, slug)
+        _remove_empty_folders(folder / "page", out)
+        if not failed:  # else tried again next time
+            store.forget_publish_state(key)
 
 
 def _remove_empty_folders(folder: Path, root: Path) -> None:
