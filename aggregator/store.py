@@ -251,6 +251,11 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._connect()
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def _connect(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
@@ -261,12 +266,26 @@ class Store:
             self.db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}") from None
-        self._lock = threading.RLock()
-        self._migrate()
 
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+    @contextmanager
+    def closed_for_fork(self) -> Iterator[None]:
+        """Close the connection while child processes are forked, and open it again after.
+
+        SQLite keeps per-process bookkeeping of the locks its connections hold on a file.
+        A child forked while a connection is open inherits it, and a connection the child
+        opens to the same file shares it: it would believe it holds locks it does not.
+        (sqlite.org/howtocorrupt.html 2.6 forbids using the inherited connection itself.)
+        """
+        with self._lock:
+            self.db.close()
+            try:
+                yield
+            finally:
+                self._connect()
 
     def __enter__(self) -> Store:
         return self

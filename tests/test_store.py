@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -123,3 +124,22 @@ def test_unopenable_database_is_a_clear_error(tmp_path):
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StoreError, match="dir.db"):
         Store(tmp_path / "dir.db")
+
+
+def test_a_store_closed_for_a_fork_is_open_again_after_and_the_child_opens_its_own(tmp_path):
+    store = Store(tmp_path / "a.db")
+    store.set_publish_state("before", "1")
+    with store.closed_for_fork():
+        pid = os.fork()
+        if pid == 0:  # the child: its own connection, no SQLite state inherited for this file
+            code = 1
+            try:
+                with Store(tmp_path / "a.db") as own:
+                    code = 0 if own.publish_state("before") == "1" else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.set_publish_state("after", "2")  # the parent's connection works again
+    assert store.publish_state("after") == "2" and store.publish_state("before") == "1"
+    store.close()

@@ -14,6 +14,7 @@ home page, the all-posts feeds and `opml.xml` follow whenever any category chang
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -128,7 +129,7 @@ def publish(
     fork = parallel.forking_is_safe()
     count = _worker_count(store, todo, plans, workers, fork)
     if count:
-        _publish_shared(settings, site, context, todo, force, count, fork, report, states, one)
+        _publish_shared(settings, store, site, context, todo, force, count, fork, report, states, one)
     else:
         for cat in todo:
             one(cat)
@@ -200,6 +201,7 @@ def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, Publis
 
 def _publish_shared(
     settings: Settings,
+    store: Store,
     site: SiteRenderer,
     context: str,
     todo: list[Category],
@@ -216,7 +218,8 @@ def _publish_shared(
     job = _Job(settings, context, force, [c.slug for c in todo], site if fork else None)
     mine: set[int] = set()
     try:
-        pool = parallel.Pool(_publish_task, job, len(todo), count, fork)
+        with store.closed_for_fork() if fork else contextlib.nullcontext():
+            pool = parallel.Pool(_publish_task, job, len(todo), count, fork)
     except OSError as e:
         log.warning("publishing on one process: %s", e)
         for cat in todo:
