@@ -249,11 +249,16 @@ def from_iso(text: str | None) -> datetime | None:
 class Store:
     """A SQLite file; safe to share between threads (one lock serializes all access)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, reader: bool = False) -> None:
+        """`reader`: only ever reads a database another Store has opened (a publish worker):
+        no migration, whose write would race the writers' commits (SQLite answers a
+        transaction that read before another committed with SQLITE_BUSY at once)."""
         self.path = Path(path)
+        self.reader = reader
         self._connect()
         self._lock = threading.RLock()
-        self._migrate()
+        if not reader:
+            self._migrate()
 
     def _connect(self) -> None:
         try:
@@ -264,6 +269,8 @@ class Store:
             self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
+            if self.reader:
+                self.db.execute("PRAGMA query_only = ON")
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}") from None
 

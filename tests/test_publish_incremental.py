@@ -431,3 +431,19 @@ def test_a_category_removed_or_renamed_loses_its_pages_and_feeds_and_gets_them_b
     assert run_cli("--config", str(cfg), "publish").returncode == 0
     assert _category_files(root, "zhangye") == zhangye and _category_files(root, "zhangye-daily") == set()
     assert check_feeds(root / "public", readers=False).returncode == 0
+
+
+def test_a_link_left_from_a_renamed_category_to_its_new_folder_is_not_followed(site):
+    """A site admin keeps old links alive with `category/zhangye -> zhangye-daily`: taking
+    the old category down must not delete the new one's pages through the link."""
+    cfg, _ = site
+    root = cfg.parent
+    text = cfg.read_text("utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    category = root / "public" / "category"
+    (category / "zhangye").rename(category / "zhangye-daily")
+    (category / "zhangye").symlink_to("zhangye-daily", target_is_directory=True)
+    cfg.write_text(text.replace("slug: zhangye", "slug: zhangye-daily"), "utf-8")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert (category / "zhangye-daily" / "page" / "2.html").is_file()
+    assert not (category / "zhangye.atom").exists() and (category / "zhangye").is_symlink()

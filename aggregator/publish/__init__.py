@@ -32,7 +32,7 @@ from ..models import Post
 from ..store import Store
 from . import parallel
 from .atomic import SyncBatch, sweep_once, write_if_changed
-from .feeds import FeedMeta, render_feeds
+from .feeds import FeedMeta, forget_excerpts, render_feeds
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
 from .site import CategoryLink, SiteError, SiteRenderer, category_page_path, post_page_path, stale_pages
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 __all__ = ["PublishReport", "SiteError", "all_posts_feed_meta", "category_feed_meta", "opml_document", "publish"]
 
 CHANGED_BATCH = 200  # changed posts read from the store at a time
-READ_ALL = 1000  # a category rebuilt from scratch with at most this many posts is read in one go
+READ_ALL = 250  # posts of a category rebuilt from scratch read in one go (more: in batches, for memory)
 SYNC_EVERY = 5.0  # seconds of a long publish between making its files durable and recording progress
 
 
@@ -81,7 +81,7 @@ class PublishReport:
         self.feeds_changed += other.feeds_changed
         self.posts_rendered += other.posts_rendered
         self.post_files += other.post_files
-        self.batch.files += other.batch.files
+        self.batch.files += other.written  # what it wrote is made durable with this run's files
 
 
 def publish(
@@ -147,6 +147,7 @@ def publish(
         if everything:  # a category removed from the config changes the context: all are regenerated
             _take_down_categories(settings, store, report)
     _record(store, report, states)
+    forget_excerpts()
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
         report.pinged = ping_hub(hub, report.feeds_changed)
@@ -188,7 +189,7 @@ _WORKER: dict[str, Any] = {}  # a worker process's store, renderer and rendered 
 def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, PublishReport]:
     """Publish category `job.slugs[index]` in a worker; the publisher records the result."""
     if _WORKER.get("job") is not job or _WORKER.get("pid") != os.getpid():  # this worker's first task
-        _WORKER.update(job=job, pid=os.getpid(), store=Store(job.settings.database), done=set(),
+        _WORKER.update(job=job, pid=os.getpid(), store=Store(job.settings.database, reader=True), done=set(),
                        site=job.site or SiteRenderer(job.settings))  # fmt: skip
     settings = job.settings
     cat = next(c for c in settings.categories if c.slug == job.slugs[index])
@@ -196,7 +197,8 @@ def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, Publis
     store, site, done = _WORKER["store"], _WORKER["site"], _WORKER["done"]
     plan = _plan(settings, store, job.context, cat, job.force)  # as of now: it may have been published meanwhile
     state = None if plan is None else _publish_category(settings, store, site, job.context, cat, plan, report, done)
-    return state, report  # its files (report.batch) are made durable by the publisher, with its own
+    report.batch.files = []  # the same paths as report.written: sent once, merged into the publisher's batch
+    return state, report
 
 
 def _publish_shared(
@@ -244,6 +246,8 @@ def _publish_shared(
     )  # fmt: skip
     for failure in pool.failures:
         log.warning("%s: the publisher does its categories itself", failure)
+    if pool.failures:  # a worker may have written files it never reported: flush them with the rest
+        report.batch.folders += [settings.output_dir, *([settings.jekyll_dir] if settings.jekyll_dir else [])]
     for index in range(len(todo)):
         if index not in mine and index not in theirs:
             one(todo[index])
@@ -309,7 +313,8 @@ def _take_down_categories(settings: Settings, store: Store, report: PublishRepor
             continue
         folder = out / "category" / slug
         files = [folder.with_name(f"{slug}.{ext}") for ext in ("html", "atom", "rss", "json")]
-        files += stale_pages(folder / "page", 0)
+        if not (folder.is_symlink() or (folder / "page").is_symlink()):  # a link to a live category: not ours
+            files += stale_pages(folder / "page", 0)
         failed = False
         for path in files:
             try:

@@ -58,11 +58,12 @@ class SyncBatch:
 
     def __init__(self) -> None:
         self.files: list[Path] = []
+        self.folders: list[Path] = []  # made durable too, whatever was written in them by whom
 
     def commit(self) -> None:
-        if not self.files:
+        if not self.files and not self.folders:
             return
-        dirs = sorted({p.parent for p in self.files})
+        dirs = sorted({p.parent for p in self.files} | set(self.folders))
         devices: dict[int, Path] = {}
         for d in dirs:
             with contextlib.suppress(OSError):
@@ -73,6 +74,7 @@ class SyncBatch:
             for d in dirs:
                 _fsync_path(d)
         self.files.clear()
+        self.folders.clear()
 
 
 def _syncfs(directory: Path) -> bool:

@@ -226,6 +226,11 @@ _STARTS_MAX = 512  # entries (a post's excerpts are asked for within one categor
 _STARTS_HTML = 65_536  # longer fragments are not kept (their start is read as cheaply)
 
 
+def forget_excerpts() -> None:
+    """Drop the remembered excerpts (and the posts they hold) once a publish is over."""
+    _STARTS.clear()
+
+
 def _excerpt_text(html: str) -> str:
     """`_text_start(html, EXCERPT_CHARS + 1)`, remembered for the same string object.
 

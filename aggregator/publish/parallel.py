@@ -17,8 +17,12 @@ state itself, after the files are durable, exactly as for the categories it did.
 Workers are forked when the publisher is the process's only thread (the `publish` and
 `fetch` commands): they start in milliseconds with the templates already compiled. In the
 daemon other threads may hold locks at any moment, and a child forked then could
-deadlock on one, so there workers are fresh interpreters (`python -c` running `_main`,
-~0.4 s to start) that read their job from stdin.
+deadlock on one, so there workers are fresh interpreters (`python -I -c`, ~0.4 s to
+start) that read their job, and the publisher's `sys.path`, from stdin.
+
+Workers ignore SIGINT and SIGTERM: the publisher decides when they stop (it takes the tasks
+left when it fails), and they die with it (PR_SET_PDEATHSIG), so a Ctrl-C or a service
+stop reaching the whole process group is the publisher's to handle.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import importlib
 import logging
 import math
@@ -43,18 +48,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Done", "Pool", "worker_count"]
 
-ENV_WORKERS = "AGGREGATOR_PUBLISH_WORKERS"  # 0 turns workers off; N caps them at N
-MAX_WORKERS = 3  # past a few, workers contend for the disk and the database more than they help
+ENV_WORKERS = "AGGREGATOR_PUBLISH_WORKERS"  # 0 turns workers off; N: N workers for a large publish
+MAX_WORKERS = 3  # by default: past a few, workers contend for the disk and the database more than they help
 MAX_TASKS = 16_384  # tokens that fit in a pipe's default 64 KiB: the queue is filled before anyone reads
+RESULT_PIPE = 1 << 20  # bytes a result pipe holds (if allowed): a category of 1,000 posts reports ~60 KB
 _TOKEN = struct.Struct("<I")
-# A spawned worker's program. Not `-m aggregator.publish.parallel`: that would run a second
-# copy of this module, whose messages the publisher could not unpickle.
-_SPAWNED = "import sys; from aggregator.publish.parallel import _main; sys.exit(_main(sys.argv[1:]))"
 _LENGTH = struct.Struct("<Q")
+# A spawned worker's program: the publisher's sys.path first, so that it runs the same code
+# whatever its working directory holds. Not `-m aggregator.publish.parallel`: that would run
+# a second copy of this module, whose messages the publisher could not unpickle.
+_SPAWNED = (
+    "import pickle, sys; path, job = pickle.load(sys.stdin.buffer); sys.path[:] = path; "
+    "from aggregator.publish.parallel import _main; sys.exit(_main(sys.argv[1:], job))"
+)
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, Linux
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -66,8 +80,8 @@ class Done:
 
 
 def worker_count(requested: int | None = None) -> int:
-    """Workers beside the publisher: one fewer than the usable cores (at most MAX_WORKERS),
-    or what `AGGREGATOR_PUBLISH_WORKERS` / `requested` say."""
+    """Workers beside the publisher: `requested`, else `AGGREGATOR_PUBLISH_WORKERS`, else one
+    fewer than the usable cores (at most MAX_WORKERS)."""
     if requested is None:
         env = os.environ.get(ENV_WORKERS, "").strip()
         if env:
@@ -75,21 +89,31 @@ def worker_count(requested: int | None = None) -> int:
                 requested = int(env)
             except ValueError:
                 log.warning("%s=%r is not a number: using the default", ENV_WORKERS, env)
-    default = min(MAX_WORKERS, _cores() - 1)
+    default = min(MAX_WORKERS, cores() - 1)
     return max(0, default if requested is None else requested)
 
 
-def _cores() -> int:
-    """The cores this process may use: its CPU affinity, and a container's CPU quota
-    (cgroup v2 `cpu.max`; `docker run --cpus=1` on a 16-core host means one)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def cores() -> int:
+    """The cores this process may use: its CPU affinity, and the CPU quota of its cgroup and
+    of every cgroup above it (cgroup v2 `cpu.max`: `docker run --cpus=1`, systemd's
+    `CPUQuota=100%`, on a 16-core host mean one)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return cores
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        group = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
+    except (OSError, StopIteration, IndexError):
+        return count
+    folder = Path("/sys/fs/cgroup") / group.strip("/")
+    for limit in (folder, *folder.parents):
+        try:
+            quota, period = (limit / "cpu.max").read_text().split()[:2]
+            if quota != "max":
+                count = min(count, max(1, math.ceil(int(quota) / int(period))))
+        except (OSError, ValueError):
+            pass
+        if limit == Path("/sys/fs/cgroup"):
+            break
+    return count
 
 
 def forking_is_safe() -> bool:
@@ -127,15 +151,22 @@ class Pool:
         self.done: list[Done] = []
         self.failures: list[str] = []
         self.started = 0  # workers started
-        for _ in range(workers):
-            try:
+        _prctl()  # loaded here: a forked child must not load a library (the loader's lock)
+        try:
+            for _ in range(workers):
                 self._start(target, job, fork)
-            except OSError as e:  # no more processes, no memory: the publisher does the work
-                self.failures.append(f"could not start a publish worker: {e}")
-                break
+        except OSError as e:  # no more processes, no memory: the publisher does the work
+            self.failures.append(f"could not start a publish worker: {e}")
+        except BaseException:
+            self._abort()
+            raise
 
     def _start(self, target: Callable[[Any, int], Any], job: Any, fork: bool) -> None:
         reader, writer = os.pipe()
+        with contextlib.suppress(OSError):  # a larger pipe: a worker seldom waits for the publisher to read
+            import fcntl
+
+            fcntl.fcntl(writer, _F_SETPIPE_SZ, RESULT_PIPE)
         if fork:
             for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
                 with contextlib.suppress(Exception):
@@ -159,15 +190,17 @@ class Pool:
         else:
             # The job goes through a file, not a pipe: writing more than a pipe holds would
             # wait for the child to start reading, the very wait workers are here to avoid.
+            work = (target.__module__, target.__qualname__, __version__, job)
             with tempfile.TemporaryFile() as stdin:
-                pickle.dump((target.__module__, target.__qualname__, job), stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((sys.path, pickle.dumps(work, pickle.HIGHEST_PROTOCOL)), stdin, pickle.HIGHEST_PROTOCOL)
                 stdin.seek(0)
                 try:
                     proc = subprocess.Popen(
-                        [sys.executable, "-c", _SPAWNED, str(self._queue), str(writer), str(os.getpid())],
+                        [sys.executable, "-I", "-c", _SPAWNED, str(self._queue), str(writer), str(os.getpid())],
                         stdin=stdin,
                         stdout=subprocess.DEVNULL,
                         pass_fds=(self._queue, writer),
+                        process_group=0,  # a Ctrl-C at the terminal is the publisher's, not the worker's
                     )
                 except OSError:
                     os.close(reader)
@@ -191,7 +224,7 @@ class Pool:
             if not ready:
                 return
             for fd in ready:
-                data = os.read(fd, 1 << 20)
+                data = os.read(fd, RESULT_PIPE)
                 if data:
                     self._buffers[fd] += data
                     self._unpack(fd)
@@ -204,8 +237,13 @@ class Pool:
             (size,) = _LENGTH.unpack_from(buf)
             if len(buf) < _LENGTH.size + size:
                 return
-            message = pickle.loads(bytes(buf[_LENGTH.size : _LENGTH.size + size]))
+            data = bytes(buf[_LENGTH.size : _LENGTH.size + size])
             del buf[: _LENGTH.size + size]
+            try:
+                message = pickle.loads(data)
+            except Exception as e:  # noqa: BLE001 - whatever it was, its task is redone by the caller
+                self.failures.append(f"a publish worker's message could not be read: {e}")
+                continue
             if isinstance(message, Done):
                 self.done.append(message)
             else:
@@ -216,11 +254,7 @@ class Pool:
         os.close(fd)
         if self._buffers.pop(fd):
             self.failures.append("a publish worker's last message was cut short")
-        if isinstance(worker, int):
-            _, status = os.waitpid(worker, 0)
-            code = os.waitstatus_to_exitcode(status)
-        else:
-            code = worker.wait()
+        code = _reap(worker)
         if code != 0:
             self.failures.append(f"a publish worker exited with code {code}")
 
@@ -229,16 +263,37 @@ class Pool:
         try:
             self.collect(block=True)
         finally:
+            self._abort()
+
+    def _abort(self) -> None:
+        """Stop and reap whatever worker is left, close every pipe: nothing leaks whatever failed."""
+        for fd, worker in list(self._readers.items()):
+            with contextlib.suppress(OSError):
+                os.kill(worker if isinstance(worker, int) else worker.pid, signal.SIGKILL)
+            _reap(worker)
+            os.close(fd)
+            self.failures.append("a publish worker was stopped before it finished")
+        self._readers.clear()
+        self._buffers.clear()
+        if self._queue >= 0:
             os.close(self._queue)
+            self._queue = -1
 
     def __enter__(self) -> Pool:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if kind is not None:  # the caller failed: take the tasks left, so the workers stop soon
+        if kind is not None and self._queue >= 0:  # the caller failed: take the tasks left, so the workers stop soon
             while _take(self._queue) is not None:
                 pass
         self.close()
+
+
+def _reap(worker: int | subprocess.Popen[bytes]) -> int:
+    if isinstance(worker, int):
+        _, status = os.waitpid(worker, 0)
+        return os.waitstatus_to_exitcode(status)
+    return worker.wait()
 
 
 def _take(queue: int) -> int | None:
@@ -253,25 +308,34 @@ def _send(fd: int, message: object) -> None:
         view = view[os.write(fd, view) :]
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _die_with(parent: int) -> None:
     """Never outlive the publisher. A worker left running after its publisher was killed
     could write a category's pages after a restarted publisher wrote newer ones, which the
     new one would then record as published: stale pages until the category next changes.
     On Linux the kernel kills the worker with its publisher (PR_SET_PDEATHSIG); elsewhere,
     and for a publisher already gone, the worker checks before each task."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, parent: int) -> int:
     """A worker's loop: take a task, do it, say so; on an error say what it was and stop
     (the publisher does the rest, and meets the same error itself if it is not ours)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with(parent)
     try:
         while (index := _take(queue)) is not None:
@@ -285,12 +349,14 @@ def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, pa
     return 0
 
 
-def _main(argv: list[str]) -> int:
-    """A spawned worker (`_SPAWNED QUEUE_FD RESULT_FD PUBLISHER_PID`), its job on stdin."""
+def _main(argv: list[str], work: bytes) -> int:
+    """A spawned worker (`_SPAWNED QUEUE_FD RESULT_FD PUBLISHER_PID`)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     queue, out, parent = int(argv[0]), int(argv[1]), int(argv[2])
     try:
-        module, name, job = pickle.loads(sys.stdin.buffer.read())
+        module, name, version, job = pickle.loads(work)
+        if version != __version__:
+            raise RuntimeError(f"aggregator {__version__} is installed, the publisher runs {version}")
         target = getattr(importlib.import_module(module), name)
     except BaseException as e:  # noqa: BLE001
         _send(out, f"a publish worker could not start: {type(e).__name__}: {e}")
