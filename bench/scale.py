@@ -31,13 +31,14 @@ def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path, interval:
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "-c", "feeds.yaml", "run"], cwd=work, env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     ps = psutil.Process(proc.pid)
-    samples = []  # (t, cpu seconds, rss MB)
+    samples = []  # (t, cpu seconds, rss MB, rss MB of its children: publish workers)
     start = time.monotonic()
     deadline = start + interval * cycles + 30
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             t = ps.cpu_times()
-            samples.append((time.monotonic() - start, t.user + t.system, ps.memory_info().rss / 1e6))
+            cpu = t.user + t.system + t.children_user + t.children_system  # with its finished workers'
+            samples.append((time.monotonic() - start, cpu, ps.memory_info().rss / 1e6, _kids_rss(ps)))
             time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -61,15 +62,29 @@ def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path, interval:
             "busy_s": busy_end - lo if done else 0.0,
             "cpu_s": window[-1][1] - window[0][1],
             "peak_rss_mb": max(s[2] for s in window),
+            "workers_peak_rss_mb": max(s[3] for s in window),
             "idle_cpu_percent": 100 * idle_cpu,
         }
         out["cycles"].append(cycle)
         print(
             f"  cycle {cycle['cycle']}: {cycle['polls']:>6} polls in {cycle['busy_s']:5.1f}s, "
-            f"cpu {cycle['cpu_s']:6.1f}s, peak RSS {cycle['peak_rss_mb']:5.0f} MB, "
-            f"idle CPU {cycle['idle_cpu_percent']:.2f}%"
+            f"cpu {cycle['cpu_s']:6.1f}s, peak RSS {cycle['peak_rss_mb']:5.0f} MB "
+            f"(+ publish workers {cycle['workers_peak_rss_mb']:.0f} MB), idle CPU {cycle['idle_cpu_percent']:.2f}%"
         )
     return out
+
+
+def _kids_rss(ps) -> float:
+    """RSS of the daemon's children (the publish workers of a large publish), MB."""
+    import psutil
+
+    total = 0.0
+    for kid in ps.children(recursive=True):
+        try:
+            total += kid.memory_info().rss / 1e6
+        except psutil.Error:
+            pass
+    return total
 
 
 def _poll_times(log: Path) -> list[float]:

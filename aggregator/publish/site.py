@@ -225,7 +225,7 @@ class _Seen:
     cats: list[Category]
 
 
-_VIEWS_KEPT = 512  # posts whose views are kept: more than a category's listing pages hold at once
+_VIEWS_KEPT = 256  # posts whose views are kept: a category read in one go (READ_ALL) is shown twice
 
 
 class SiteRenderer:
