@@ -79,7 +79,7 @@ class SyncBatch:
 
 def _syncfs(directory: Path) -> bool:
     """syncfs(2) on the file system holding `directory`; False where there is none."""
-    syncfs = _libc_syncfs()
+    syncfs = linux_libc("syncfs")
     if syncfs is None:
         return False
     try:
@@ -93,11 +93,12 @@ def _syncfs(directory: Path) -> bool:
 
 
 @functools.cache
-def _libc_syncfs() -> Callable[[int], int] | None:
+def linux_libc(name: str) -> Callable[..., int] | None:
+    """A Linux C library function (`syncfs`, `prctl`), or None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(None, use_errno=True).syncfs
+        return getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
 

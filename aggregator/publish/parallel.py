@@ -28,9 +28,7 @@ stop reaching the whole process group is the publisher's to handle.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import functools
 import importlib
 import logging
 import math
@@ -49,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .atomic import linux_libc
 
 log = logging.getLogger(__name__)
 
@@ -308,14 +307,8 @@ def _send(fd: int, message: object) -> None:
         view = view[os.write(fd, view) :]
 
 
-@functools.cache
 def _prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
+    return linux_libc("prctl")
 
 
 def _die_with(parent: int) -> None:
