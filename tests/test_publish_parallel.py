@@ -396,3 +396,31 @@ def test_a_worker_does_not_outlive_its_killed_publisher(mode):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_daemon_rebuilds_with_spawned_workers_after_a_config_change(corpus_fetch, tmp_path):
+    """The daemon publishes from a thread of its own: a full rebuild (here the site title
+    changed, over the corpus's 8,000-odd posts) is shared with a spawned worker, which
+    publishes its share, and the daemon still stops cleanly on SIGTERM."""
+    from .daemon_support import Daemon
+
+    folder, _, result = corpus_fetch
+    assert result.returncode in (0, 1), result.stderr
+    copy = tmp_path / "site"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".*.tmp"))
+    cfg = copy / "feeds.yaml"
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(lambda r: r["message"].startswith("published all categories"), timeout=60)
+        cfg.write_text(cfg.read_text("utf-8").replace("title: Corpus 语料", "title: Corpus renamed"), "utf-8")
+        (shared,) = daemon.wait_for(lambda r: "categories published by" in r["message"], timeout=120)
+        daemon.wait_for(lambda r: r["message"].startswith("published all categories"), timeout=60, count=2)
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+    found = re.search(r"by 2 processes \(spawned workers\): (\d+) by the workers", shared["message"])
+    assert found and int(found[1]) > 0, shared["message"]
+    assert "the publisher does its categories itself" not in daemon.log
+    assert "Corpus renamed" in (copy / "public" / "index.html").read_text("utf-8")
+    pages = list((copy / "public" / "posts").rglob("*.html"))
+    assert len(pages) > 3000 and all("Corpus renamed" in p.read_text("utf-8") for p in pages[::97])
