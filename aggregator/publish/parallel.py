@@ -88,6 +88,8 @@ def worker_count(requested: int | None = None) -> int:
                 requested = int(env)
             except ValueError:
                 log.warning("%s=%r is not a number: using the default", ENV_WORKERS, env)
+    if os.name != "posix":  # the queue and result pipes are inherited file descriptors
+        return 0
     default = min(MAX_WORKERS, cores() - 1)
     return max(0, default if requested is None else requested)
 
@@ -116,8 +118,9 @@ def cores() -> int:
 
 
 def forking_is_safe() -> bool:
-    """True when the calling thread is the process's only one: nothing else can hold a lock."""
-    return threading.active_count() == 1
+    """True when the calling thread is the process's only one (nothing else can hold a lock),
+    on Linux (macOS system libraries are not safe to use in a forked child)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 class Pool:
