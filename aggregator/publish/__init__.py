@@ -192,7 +192,8 @@ def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, Publis
         _WORKER.update(job=job, pid=os.getpid(), store=Store(job.settings.database, reader=True), done=set(),
                        site=job.site or SiteRenderer(job.settings))  # fmt: skip
     settings = job.settings
-    cat = next(c for c in settings.categories if c.slug == job.slugs[index])
+    cat = settings.category(job.slugs[index])
+    assert cat is not None  # the slugs are the publisher's, from these settings
     report = PublishReport()
     store, site, done = _WORKER["store"], _WORKER["site"], _WORKER["done"]
     plan = _plan(settings, store, job.context, cat, job.force)  # as of now: it may have been published meanwhile
@@ -218,38 +219,35 @@ def _publish_shared(
     worker did not report done (it died, or met an error) is done here afterwards."""
     site.load()  # a broken template fails here, once, not in every worker
     job = _Job(settings, context, force, [c.slug for c in todo], site if fork else None)
-    mine: set[int] = set()
+    done: set[int] = set()  # tasks done, here or by a worker
     try:
         with store.closed_for_fork() if fork else contextlib.nullcontext():
             pool = parallel.Pool(_publish_task, job, len(todo), count, fork)
     except OSError as e:
         log.warning("publishing on one process: %s", e)
-        for cat in todo:
-            one(cat)
-        return
-    with pool:
-        for index in pool:
-            one(todo[index])
-            mine.add(index)
-    theirs = set()
-    for done in pool.done:
-        state, part = done.result
-        report.merge(part)
-        if state is not None:
-            states.append(state)
-        theirs.add(done.task)
-    report.workers += pool.started
-    report.shared += len(theirs)
-    log.info(
-        "%d categories published by %d processes (%s workers): %d by the workers",
-        len(todo), pool.started + 1, "forked" if fork else "spawned", len(theirs),
-    )  # fmt: skip
-    for failure in pool.failures:
-        log.warning("%s: the publisher does its categories itself", failure)
-    if pool.failures:  # a worker may have written files it never reported: flush them with the rest
-        report.batch.folders += [settings.output_dir, *([settings.jekyll_dir] if settings.jekyll_dir else [])]
+    else:
+        with pool:
+            for index in pool:
+                one(todo[index])
+                done.add(index)
+        for task in pool.done:
+            state, part = task.result
+            report.merge(part)
+            if state is not None:
+                states.append(state)
+            done.add(task.task)
+        report.workers += pool.started
+        report.shared += len(pool.done)
+        log.info(
+            "%d categories published by %d processes (%s workers): %d by the workers",
+            len(todo), pool.started + 1, "forked" if fork else "spawned", len(pool.done),
+        )  # fmt: skip
+        for failure in pool.failures:
+            log.warning("%s: the publisher does its categories itself", failure)
+        if pool.failures:  # a worker may have written files it never reported: flush them with the rest
+            report.batch.folders += [settings.output_dir, *([settings.jekyll_dir] if settings.jekyll_dir else [])]
     for index in range(len(todo)):
-        if index not in mine and index not in theirs:
+        if index not in done:
             one(todo[index])
 
 

@@ -31,6 +31,7 @@ from lxml import etree
 
 from .. import PROJECT_URL, __version__
 from ..models import Author, Enclosure, Post
+from .memo import IdentityMemo
 
 __all__ = [
     "FeedMeta",
@@ -221,8 +222,7 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     return cut.rstrip(" ,.;:，。；：、") + "…"
 
 
-_STARTS: dict[int, tuple[str, str]] = {}  # id(html) → (html, its text start); see _excerpt_text
-_STARTS_MAX = 512  # entries (a post's excerpts are asked for within one category's publish)
+_STARTS: IdentityMemo[str, str] = IdentityMemo(512)  # a post's excerpts are asked for within one category's publish
 _STARTS_HTML = 65_536  # longer fragments are not kept (their start is read as cheaply)
 
 
@@ -237,18 +237,13 @@ def _excerpt_text(html: str) -> str:
     A post's excerpt is asked for by each of its feeds (summary, title fallback) and pages
     (description, listing) at lengths up to EXCERPT_CHARS, and each is cut from the same
     text start: the first 200-odd characters of the text are the same whatever is read
-    after them. Keyed by identity, not by value: hashing a 100 KB post would cost more
-    than reading its start, and the publisher hands the same post's strings to every
-    renderer. The entry holds its string, so the id cannot be reused while it is kept.
+    after them.
     """
-    hit = _STARTS.get(id(html))
-    if hit is not None and hit[0] is html:
-        return hit[1]
-    text = _text_start(html, EXCERPT_CHARS + 1)
-    if len(html) <= _STARTS_HTML:
-        if len(_STARTS) >= _STARTS_MAX:
-            _STARTS.clear()
-        _STARTS[id(html)] = (html, text)
+    text = _STARTS.get(html)
+    if text is None:
+        text = _text_start(html, EXCERPT_CHARS + 1)
+        if len(html) <= _STARTS_HTML:
+            _STARTS.put(html, text)
     return text
 
 

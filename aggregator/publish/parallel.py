@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import importlib
 import logging
 import math
@@ -94,10 +95,11 @@ def worker_count(requested: int | None = None) -> int:
     return max(0, default if requested is None else requested)
 
 
+@functools.cache
 def cores() -> int:
     """The cores this process may use: its CPU affinity, and the CPU quota of its cgroup and
     of every cgroup above it (cgroup v2 `cpu.max`: `docker run --cpus=1`, systemd's
-    `CPUQuota=100%`, on a 16-core host mean one)."""
+    `CPUQuota=100%`, on a 16-core host mean one). Read once: every publish asks."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()

@@ -39,6 +39,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..models import Post
 from .feeds import clean_text, html_excerpt, permalink
+from .memo import IdentityMemo
 
 __all__ = ["CategoryLink", "SiteError", "SiteRenderer", "category_page_path", "post_page_path", "strings_for"]
 
@@ -218,7 +219,6 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
 class _Seen:
     """A post's page-independent view (`SiteRenderer._seen`)."""
 
-    post: Post  # held, so that its id is not reused while this is kept
     view: dict[str, Any]
     content: str
     path: str  # its page, under the output root
@@ -240,7 +240,7 @@ class SiteRenderer:
         self.env = _environment(None if folder is None else str(folder), _template_names(folder))
         self.categories = {c.slug: c for c in settings.categories}
         self.templates: dict[str, Template] = {}  # loaded by `load`, once per publish run
-        self._views: dict[int, _Seen] = {}  # by id(post): see _seen
+        self._views: IdentityMemo[Post, _Seen] = IdentityMemo(_VIEWS_KEPT)  # see _seen
 
     def load(self) -> dict[str, Template]:
         """Compile every template, so that a broken one fails before any page is written.
@@ -283,8 +283,8 @@ class SiteRenderer:
         """What every page shows of `post` wherever it is linked from, worked out once per
         post (a post is shown by its category's listing, then on its own page), kept for
         the same Post object (the publisher hands the same one to both)."""
-        hit = self._views.get(id(post))
-        if hit is not None and hit.post is post:
+        hit = self._views.get(post)
+        if hit is not None:
             return hit
         content = clean_text(post.content if post.content.strip() else post.summary)
         excerpt_of = clean_text(post.summary) if post.summary.strip() else content
@@ -305,10 +305,8 @@ class SiteRenderer:
             "language": post.language or None,
         }
         cats = [self.categories[s] for s in post.categories if s in self.categories]
-        seen = _Seen(post, view, content, post_page_path(self.site.url, post), cats)
-        if len(self._views) >= _VIEWS_KEPT:
-            self._views.clear()
-        self._views[id(post)] = seen
+        seen = _Seen(view, content, post_page_path(self.site.url, post), cats)
+        self._views.put(post, seen)
         return seen
 
     def _post(self, post: Post, page: str, full: bool = False) -> dict[str, Any]:
