@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,11 +22,10 @@ from rich.table import Table
 
 from . import __version__, logs
 from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
-from .fetch import Fetcher
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
-from .models import Source
-from .pipeline import LEARN_AFTER, Outcome, update_source
+from .pipeline import LEARN_AFTER, Outcome
+from .poll_workers import polling
 from .publish import PublishReport, SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
@@ -140,20 +139,17 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     report: PublishReport | None = None
     with _open_store(ctx, settings) as store:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
-        fetcher = Fetcher(per_host=settings.site.per_host)
         outcomes: list[Outcome] = []
-        with (
+        with (  # workers are forked first: while the progress bar is drawn, its thread runs
+            polling(sources, store, settings, retry_gone=bool(urls)) as futures,
             _FetchProgress(out, len(sources)) as progress,
-            ThreadPoolExecutor(max_workers=settings.site.workers) as pool,
         ):
-            futures = [pool.submit(_update_one, s, store, fetcher, bool(urls)) for s in sources]
             for fut in futures:
                 fut.add_done_callback(progress.done)
             for fut in futures:
                 o = fut.result()
                 outcomes.append(o)
                 progress.line(_outcome_line(o))
-        fetcher.close()
         try:
             report = publish(settings, store)
         except SiteError as e:  # a broken template: the posts are stored; the next publish picks them up
@@ -185,11 +181,6 @@ def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) ->
         click.echo(f"error: {what}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
         raise  # unreachable: ctx.exit raises
-
-
-def _update_one(source: Source, store: Store, fetcher: Fetcher, retry_gone: bool = False) -> Outcome:
-    with logs.source_context(source.key):
-        return update_source(source, store, fetcher, retry_gone=retry_gone)
 
 
 class _FetchProgress:

@@ -78,6 +78,8 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        elif record.exc_text:  # a record from a worker process: its traceback came as text
+            out["exception"] = record.exc_text
         return json.dumps(out, ensure_ascii=False, default=str)
 
 

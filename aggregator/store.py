@@ -304,11 +304,39 @@ class Store:
     def _tx(self) -> Iterator[sqlite_utils.Database]:
         with self._lock:
             try:
-                with self.db.atomic():
+                with self._immediate():
                     yield self.db
             except sqlite3.Error as e:
                 hint = why_unwritable(self.path) if "readonly" in str(e) else ""
                 raise StoreError(f"database {self.path}: {e}{hint}") from e
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A write transaction that takes the write lock when it begins (nested: a savepoint).
+
+        Another process may write to the same file (`fetch` beside the daemon, a shared
+        `fetch`'s workers). A deferred transaction that read before the other committed
+        cannot take the write lock afterwards: SQLite answers SQLITE_BUSY at once, without
+        waiting. BEGIN IMMEDIATE waits for the lock (busy_timeout) before reading anything.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
 
     # -- schema -----------------------------------------------------------------------
 

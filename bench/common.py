@@ -23,24 +23,68 @@ class Measured:
     code: int
     out: str = ""
     err: str = ""
+    tree_mb: float = 0.0  # peak memory of the child and its workers together (PSS summed), sampled
+
+
+def tree_pss_mb(pid: int) -> float:
+    """The proportional set size of a process and its descendants, summed, in MB: pages a
+    forked worker shares with its parent are counted once, split between them (RSS summed
+    would count them twice; the child's own peak RSS leaves the workers out)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+class _TreeSampler:
+    """Samples tree_pss_mb of a child every 50 ms on a thread; `peak` is the highest seen."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.peak = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, tree_pss_mb(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def run_child(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Measured:
-    """Run a Python child; wall time, CPU time and peak RSS from wait4 (the child alone)."""
+    """Run a Python child; wall time, CPU time and peak RSS from wait4 (the child alone, or
+    its largest waited-for descendant), and the peak PSS of it and its workers, sampled."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
     out_path = Path(cwd or ".") / f".bench-out-{time.monotonic_ns()}"
     with open(out_path, "w+") as out, open(str(out_path) + ".err", "w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *args], cwd=cwd, env=full_env, stdout=out, stderr=err)
+        sampler = _TreeSampler(proc.pid) if Path("/proc/self/smaps_rollup").exists() else None
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        tree = sampler.stop() if sampler is not None else 0.0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         text, etext = out.read(), err.read()
     out_path.unlink()
     Path(str(out_path) + ".err").unlink()
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, text, etext)
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, text, etext, tree)
 
 
 def write_config(folder: Path, urls: list[str], categories: int = 100, interval: str = "30m") -> Path:

@@ -1,7 +1,7 @@
 """One `aggregator fetch` cycle with its phases timed apart: `python -m bench.cycle CONFIG`.
 
 The same calls as `aggregator fetch` (cli.py): load the config, open the store, poll every
-source on a pool of site.workers threads, publish everything. Prints JSON with the seconds
+source (shared with forked workers, as `fetch` does), publish everything. Prints JSON with the seconds
 of each phase, so the end-to-end figures of bench/run.py can be read as a breakdown.
 """
 
@@ -11,13 +11,11 @@ import json
 import resource
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 t0 = time.perf_counter()
 from aggregator.config import load_config  # noqa: E402
-from aggregator.fetch import Fetcher  # noqa: E402
 from aggregator.memory import limit_malloc_arenas  # noqa: E402
-from aggregator.pipeline import update_source  # noqa: E402
+from aggregator.poll_workers import polling  # noqa: E402
 from aggregator.publish import publish  # noqa: E402
 from aggregator.store import Store  # noqa: E402
 
@@ -32,13 +30,11 @@ def main() -> None:
         t = time.perf_counter()
         store.sync_sources(settings.sources)
         t_sync = time.perf_counter() - t
-        fetcher = Fetcher()
         t = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=settings.site.workers) as pool:
-            outcomes = list(pool.map(lambda s: update_source(s, store, fetcher), settings.sources))
+        with polling(settings.sources, store, settings) as futures:
+            outcomes = [f.result() for f in futures]
         t_poll = time.perf_counter() - t
         rss_poll = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        fetcher.close()
         t = time.perf_counter()
         report = publish(settings, store)
         t_publish = time.perf_counter() - t

@@ -34,9 +34,10 @@ def _fmt(label: str, samples: list[Measured], unit_value: float, unit: str, extr
     wall = median([m.wall for m in samples])
     cpu = median([m.cpu for m in samples])
     rss = max(m.rss_mb for m in samples)
+    tree = max(m.tree_mb for m in samples)
     return (
         f"{label:<22} {unit_value / wall:>9.1f} {unit:<10} wall {wall:6.2f}s  cpu {cpu:6.2f}s  "
-        f"peak RSS {rss:5.0f} MB{extra}"
+        f"peak RSS {rss:5.0f} MB  with workers {tree:5.0f} MB PSS{extra}"
     )
 
 

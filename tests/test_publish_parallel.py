@@ -264,7 +264,7 @@ def test_a_publish_with_a_dying_worker_still_publishes_every_category(site, monk
 
     monkeypatch.setattr(publishing, "_publish_task", dying_task)
     monkeypatch.setattr(publishing, "_publish_category", slow_category)
-    monkeypatch.setattr(parallel, "forking_is_safe", lambda: True)
+    monkeypatch.setattr(publishing, "forking_is_safe", lambda: True)
     caplog.set_level(logging.WARNING, logger="aggregator.publish")
     with Store(site.database) as store:
         report = publish(site, store, workers=1)

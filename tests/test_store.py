@@ -143,3 +143,44 @@ def test_a_store_closed_for_a_fork_is_open_again_after_and_the_child_opens_its_o
     store.set_publish_state("after", "2")  # the parent's connection works again
     assert store.publish_state("after") == "2" and store.publish_state("before") == "1"
     store.close()
+
+
+_WRITER = """
+import sys
+from dataclasses import replace
+from tests.test_store import post, T0
+from aggregator.models import Source
+from aggregator.store import Store
+db, name, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with Store(db) as store:
+    for i in range(60):
+        src = Source(key=f"http://{name}.org/{i}", url=f"http://{name}.org/{i}")
+        posts = [replace(post(start + i * 10 + k), source=src.key, link=f"http://{name}.org/{i}/{k}") for k in range(5)]
+        store.record_success(src.key, T0, 200, posts=posts)
+"""
+
+
+def test_two_processes_writing_one_database_at_once_both_succeed(tmp_path):
+    """A `fetch` beside the daemon, or a shared `fetch`'s workers: each write transaction
+    takes the write lock before it reads, so neither meets SQLITE_BUSY (a deferred one that
+    read before the other committed could not take the lock afterwards, and failed at once)."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "shared.db"
+    names = ("a", "b", "c")
+    with Store(db) as store:
+        store.sync_sources(
+            [Source(key=f"http://{n}.org/{i}", url=f"http://{n}.org/{i}") for n in names for i in range(60)]
+        )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(db), n, str(j * 10_000)], env=env, stderr=subprocess.PIPE)
+        for j, n in enumerate(names)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 3 * 60 * 5

@@ -29,6 +29,7 @@ from typing import Any
 from .. import __version__
 from ..config import Category, Settings
 from ..models import Post
+from ..processes import forking_is_safe
 from ..store import Store
 from . import parallel
 from .atomic import SyncBatch, sweep_once, write_if_changed
@@ -126,7 +127,7 @@ def publish(
             _record(store, report, states)
             checkpoint = time.monotonic() + SYNC_EVERY
 
-    fork = parallel.forking_is_safe()
+    fork = forking_is_safe()
     count = _worker_count(store, todo, plans, workers, fork)
     if count:
         _publish_shared(settings, store, site, context, todo, force, count, fork, report, states, one)

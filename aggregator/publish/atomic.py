@@ -15,17 +15,15 @@ live writer's work in progress; the publisher sweeps each output tree once per p
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import functools
 import itertools
 import os
 import re
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from ..processes import linux_libc
 
 __all__ = ["SyncBatch", "write_if_changed", "sweep_temp_files", "sweep_once"]
 
@@ -90,17 +88,6 @@ def _syncfs(directory: Path) -> bool:
         return syncfs(fd) == 0
     finally:
         os.close(fd)
-
-
-@functools.cache
-def linux_libc(name: str) -> Callable[..., int] | None:
-    """A Linux C library function (`syncfs`, `prctl`), or None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (OSError, AttributeError):
-        return None
 
 
 def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) -> bool:

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import importlib
 import logging
-import math
 import os
 import pickle
 import select
@@ -41,14 +39,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .atomic import linux_libc
+from ..processes import cores, die_with, prctl, reap, send, unpack
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +55,6 @@ MAX_WORKERS = 3  # by default: past a few, workers contend for the disk and the 
 MAX_TASKS = 16_384  # tokens that fit in a pipe's default 64 KiB: the queue is filled before anyone reads
 RESULT_PIPE = 1 << 20  # bytes a result pipe holds (if allowed): a category of 1,000 posts reports ~60 KB
 _TOKEN = struct.Struct("<I")
-_LENGTH = struct.Struct("<Q")
 # A spawned worker's program: the publisher's sys.path first, so that it runs the same code
 # whatever its working directory holds. Not `-m aggregator.publish.parallel`: that would run
 # a second copy of this module, whose messages the publisher could not unpickle.
@@ -68,7 +63,6 @@ _SPAWNED = (
     "from aggregator.publish.parallel import _main; sys.exit(_main(sys.argv[1:], job))"
 )
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, Linux
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -93,36 +87,6 @@ def worker_count(requested: int | None = None) -> int:
         return 0
     default = min(MAX_WORKERS, cores() - 1)
     return max(0, default if requested is None else requested)
-
-
-@functools.cache
-def cores() -> int:
-    """The cores this process may use: its CPU affinity, and the CPU quota of its cgroup and
-    of every cgroup above it (cgroup v2 `cpu.max`: `docker run --cpus=1`, systemd's
-    `CPUQuota=100%`, on a 16-core host mean one). Read once: every publish asks."""
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-        group = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
-    except (OSError, StopIteration, IndexError):
-        return count
-    folder = Path("/sys/fs/cgroup") / group.strip("/")
-    for limit in (folder, *folder.parents):
-        try:
-            quota, period = (limit / "cpu.max").read_text().split()[:2]
-            if quota != "max":
-                count = min(count, max(1, math.ceil(int(quota) / int(period))))
-        except (OSError, ValueError):
-            pass
-        if limit == Path("/sys/fs/cgroup"):
-            break
-    return count
-
-
-def forking_is_safe() -> bool:
-    """True when the calling thread is the process's only one (nothing else can hold a lock),
-    on Linux (macOS system libraries are not safe to use in a forked child)."""
-    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 class Pool:
@@ -155,7 +119,7 @@ class Pool:
         self.done: list[Done] = []
         self.failures: list[str] = []
         self.started = 0  # workers started
-        _prctl()  # loaded here: a forked child must not load a library (the loader's lock)
+        prctl()  # loaded here: a forked child must not load a library (the loader's lock)
         try:
             for _ in range(workers):
                 self._start(target, job, fork)
@@ -236,13 +200,7 @@ class Pool:
                     self._finish(fd)
 
     def _unpack(self, fd: int) -> None:
-        buf = self._buffers[fd]
-        while len(buf) >= _LENGTH.size:
-            (size,) = _LENGTH.unpack_from(buf)
-            if len(buf) < _LENGTH.size + size:
-                return
-            data = bytes(buf[_LENGTH.size : _LENGTH.size + size])
-            del buf[: _LENGTH.size + size]
+        for data in unpack(self._buffers[fd]):
             try:
                 message = pickle.loads(data)
             except Exception as e:  # noqa: BLE001 - whatever it was, its task is redone by the caller
@@ -258,7 +216,7 @@ class Pool:
         os.close(fd)
         if self._buffers.pop(fd):
             self.failures.append("a publish worker's last message was cut short")
-        code = _reap(worker)
+        code = reap(worker)
         if code != 0:
             self.failures.append(f"a publish worker exited with code {code}")
 
@@ -274,7 +232,7 @@ class Pool:
         for fd, worker in list(self._readers.items()):
             with contextlib.suppress(OSError):
                 os.kill(worker if isinstance(worker, int) else worker.pid, signal.SIGKILL)
-            _reap(worker)
+            reap(worker)
             os.close(fd)
             self.failures.append("a publish worker was stopped before it finished")
         self._readers.clear()
@@ -293,40 +251,9 @@ class Pool:
         self.close()
 
 
-def _reap(worker: int | subprocess.Popen[bytes]) -> int:
-    if isinstance(worker, int):
-        _, status = os.waitpid(worker, 0)
-        return os.waitstatus_to_exitcode(status)
-    return worker.wait()
-
-
 def _take(queue: int) -> int | None:
     data = os.read(queue, _TOKEN.size)
     return _TOKEN.unpack(data)[0] if data else None
-
-
-def _send(fd: int, message: object) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_LENGTH.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _prctl() -> Callable[..., int] | None:
-    return linux_libc("prctl")
-
-
-def _die_with(parent: int) -> None:
-    """Never outlive the publisher. A worker left running after its publisher was killed
-    could write a category's pages after a restarted publisher wrote newer ones, which the
-    new one would then record as published: stale pages until the category next changes.
-    On Linux the kernel kills the worker with its publisher (PR_SET_PDEATHSIG); elsewhere,
-    and for a publisher already gone, the worker checks before each task."""
-    prctl = _prctl()
-    if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, parent: int) -> int:
@@ -334,15 +261,15 @@ def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, pa
     (the publisher does the rest, and meets the same error itself if it is not ours)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with(parent)
+    die_with(parent)
     try:
         while (index := _take(queue)) is not None:
             if os.getppid() != parent:
                 return 1
-            _send(out, Done(index, target(job, index)))
+            send(out, Done(index, target(job, index)))
     except BaseException as e:  # noqa: BLE001 - whatever it was, the publisher must hear of it
         with contextlib.suppress(Exception):
-            _send(out, f"a publish worker stopped: {type(e).__name__}: {e}")
+            send(out, f"a publish worker stopped: {type(e).__name__}: {e}")
         return 1
     return 0
 
@@ -357,6 +284,6 @@ def _main(argv: list[str], work: bytes) -> int:
             raise RuntimeError(f"aggregator {__version__} is installed, the publisher runs {version}")
         target = getattr(importlib.import_module(module), name)
     except BaseException as e:  # noqa: BLE001
-        _send(out, f"a publish worker could not start: {type(e).__name__}: {e}")
+        send(out, f"a publish worker could not start: {type(e).__name__}: {e}")
         return 1
     return _serve(target, job, queue, out, parent)

@@ -1,0 +1,251 @@
+"""A large `fetch` shared with forked worker processes (aggregator/poll_workers.py).
+
+Real feeds from the corpus, served over real HTTP by three servers (three hosts, as far as
+`site.per_host` is concerned), stored in real SQLite files; the worker processes are real
+forks. What is checked is what a user sees: the same lines, the same posts, every source
+polled once even when a worker dies, the workers' log lines, and no worker left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from aggregator import poll_workers
+from aggregator.config import load_config
+from aggregator.models import Source
+from aggregator.poll_workers import polling, shards, worker_count
+from aggregator.store import Store
+
+from .conftest import CORPUS, ROOT, StaticServer
+
+# real-world feeds of 2011, many encodings; the smaller ones, so that the test is quick
+FEEDS = sorted(p for p in (CORPUS / "speedparser2011").glob("*.xml") if p.stat().st_size < 60_000)[:36]
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = [StaticServer(CORPUS) for _ in range(3)]
+    yield started
+    for server in started:
+        server.close()
+
+
+def _config(folder: Path, servers: list[StaticServer], broken: int = 0) -> Path:
+    """One source per corpus feed, round-robin over the servers, plus `broken` 404s."""
+    urls = [servers[i % len(servers)].url(f.relative_to(CORPUS)) for i, f in enumerate(FEEDS)]
+    urls += [servers[i % len(servers)].url(f"speedparser2011/missing-{i}.xml") for i in range(broken)]
+    sources = "".join(f"      - url: {u}\n" for u in urls)
+    cfg = folder / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: Shared\n  url: https://example.org/\n  workers: 6\n"
+        f"categories:\n  - name: All\n    sources:\n{sources}",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def _fetch(cfg: Path, workers: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, poll_workers.ENV_WORKERS: str(workers)}
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), *args, "fetch"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def _posts(db: Path) -> list[tuple[str, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT source, id, title, link, content_hash, CASE WHEN dated THEN published END, duplicate_of "
+            "FROM posts ORDER BY source, id"
+        ).fetchall()
+
+
+def _sources(n: int, hosts: int) -> list[Source]:
+    return [Source(key=f"http://h{i % hosts}.example/{i}", url=f"http://h{i % hosts}.example/{i}") for i in range(n)]
+
+
+def test_shards_keep_each_host_in_one_shard_and_balance_the_counts():
+    big = [Source(key=f"http://big.example/{i}", url=f"http://big.example/{i}") for i in range(12)]
+    sources = _sources(40, 5) + big
+    parts = shards(sources, 3)
+    assert sorted(i for part in parts for i in part) == list(range(len(sources)))
+    for part in parts:
+        assert part == sorted(part)  # each process polls in the config's order
+    hosts = [{sources[i].url.split("/")[2] for i in part} for part in parts]
+    assert sum(len(h) for h in hosts) == 6  # no host split between shards
+    assert max(map(len, parts)) - min(map(len, parts)) <= 8  # the largest host first, then fill
+
+
+def test_worker_count_needs_many_sources_threads_and_a_safe_fork(monkeypatch):
+    monkeypatch.delenv(poll_workers.ENV_WORKERS, raising=False)
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
+    monkeypatch.setattr(poll_workers, "cores", lambda: 4)
+    assert worker_count(poll_workers.SHARED_MIN - 1, 16) == 0  # too few to pay for a fork
+    assert worker_count(poll_workers.SHARED_MIN, 16) == 3
+    assert worker_count(5000, 2) == 1  # never more processes than threads
+    assert worker_count(5000, 1) == 0
+    monkeypatch.setenv(poll_workers.ENV_WORKERS, "0")
+    assert worker_count(5000, 16) == 0
+    monkeypatch.setenv(poll_workers.ENV_WORKERS, "2")
+    assert worker_count(10, 16) == 2  # asked for: even below the threshold
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: False)
+    assert worker_count(5000, 16) == 0  # another thread could hold a lock at the fork
+
+
+def test_a_shared_fetch_prints_and_stores_what_a_single_process_fetch_does(tmp_path, servers):
+    alone, shared = tmp_path / "alone", tmp_path / "shared"
+    for folder in (alone, shared):
+        folder.mkdir()
+    one = _fetch(_config(alone, servers, broken=2), 0)
+    two = _fetch(_config(shared, servers, broken=2), 2, "-v")
+    assert one.returncode == two.returncode == 1, two.stderr  # the two 404s
+    assert "sources polled by this process and 2 forked workers" in two.stderr
+    assert two.stdout.splitlines() == one.stdout.splitlines()  # same lines, same order, same summary
+    assert len(two.stdout.splitlines()) == len(FEEDS) + 3
+    posts = _posts(shared / "aggregator.db")
+    assert posts == _posts(alone / "aggregator.db") and len(posts) > len(FEEDS)
+    files = sorted(p.relative_to(shared / "public") for p in (shared / "public").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(alone / "public") for p in (alone / "public").rglob("*") if p.is_file())
+    # A 404 polled by a worker is logged by `fetch` itself, naming its source.
+    for i in range(2):
+        assert f"missing-{i}.xml: HTTP 404" in two.stderr
+    again = _fetch(_config(shared, servers, broken=2), 2)  # nothing is stored twice
+    assert _posts(shared / "aggregator.db") == posts
+    assert "0 new posts" in again.stdout
+
+
+def _poll_all(cfg: Path, workers: int) -> list:
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        with polling(settings.sources, store, settings, workers=workers) as futures:
+            return [f.result() for f in futures]
+
+
+def test_a_worker_that_dies_at_once_leaves_its_sources_to_fetch(tmp_path, servers, monkeypatch, caplog):
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)  # pytest's own threads idle meanwhile
+    monkeypatch.setattr(poll_workers, "_work", lambda *args: os._exit(9))
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    outcomes = _poll_all(_config(tmp_path, servers), 1)
+    assert "a fetch worker exited with code 9 before reporting" in caplog.text
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    assert [(o.source, o.status, o.new) for o in outcomes] == [
+        (o.source, o.status, o.new) for o in _poll_all(_config(alone, servers), 0)
+    ]
+    assert _posts(tmp_path / "aggregator.db") == _posts(alone / "aggregator.db")
+
+
+def test_a_worker_that_dies_half_way_loses_no_source_and_stores_nothing_twice(tmp_path, servers, monkeypatch, caplog):
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
+    parent, real = os.getpid(), poll_workers.poll_one
+    victim = servers[1].url(FEEDS[7].relative_to(CORPUS))
+
+    def poll_one(source, store, fetcher, retry_gone=False):
+        outcome = real(source, store, fetcher, retry_gone)
+        if os.getpid() != parent and source.key == victim:
+            os._exit(7)  # stored, never reported: `fetch` polls it again
+        return outcome
+
+    monkeypatch.setattr(poll_workers, "poll_one", poll_one)
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    outcomes = _poll_all(_config(tmp_path, servers), 2)
+    assert "a fetch worker exited with code 7 before reporting" in caplog.text
+    by_key = {o.source: o for o in outcomes}
+    assert len(by_key) == len(FEEDS) and all(o.status in ("new", "unchanged") for o in outcomes)
+    assert by_key[victim].status == "unchanged"  # polled again: same body, nothing new
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _poll_all(_config(alone, servers), 0)
+    assert _posts(tmp_path / "aggregator.db") == _posts(alone / "aggregator.db")
+
+
+def test_a_workers_log_records_reach_fetchs_handlers_tagged_with_their_source(tmp_path, servers, monkeypatch, caplog):
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    outcomes = _poll_all(_config(tmp_path, servers, broken=3), 2)
+    missing = [o.source for o in outcomes if o.status == "error"]
+    assert len(missing) == 3
+    from_workers = [r for r in caplog.records if r.process != os.getpid()]
+    assert from_workers  # the 404s are spread over the three hosts, so over every process
+    for record in from_workers:  # each tagged in the worker, where its source was known
+        assert record.source in missing and record.source in record.getMessage()
+    assert {r.getMessage().split()[1].rstrip(":") for r in caplog.records} == set(missing)
+
+
+def test_json_logs_of_a_shared_fetch_name_the_source_of_each_error(tmp_path, servers):
+    cfg = _config(tmp_path, servers, broken=3)
+    result = _fetch(cfg, 2, "--log-format", "json")
+    errors = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    named = {e.get("source") for e in errors if e["level"] == "warning" and "404" in e["message"]}
+    assert named == {s.key for s in load_config(cfg).sources if "missing-" in s.key}
+
+
+def test_ctrl_c_stops_a_shared_fetch_and_its_workers(tmp_path):
+    """SIGINT to the whole process group, as a terminal sends it: `fetch` stops at once and
+    leaves no worker behind (they ignore it; `fetch` kills them)."""
+    script = tmp_path / "slow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import http.server, sys, time
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    time.sleep(0.5)
+                    body = open(sys.argv[1], "rb").read()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body)))
+                    self.end_headers(); self.wfile.write(body)
+                def log_message(self, *a): pass
+            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """
+        )
+    )
+    feed = str(FEEDS[0])
+    hosts = [subprocess.Popen([sys.executable, str(script), feed], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        ports = [int(h.stdout.readline()) for h in hosts]
+        sources = "".join(f"      - url: http://127.0.0.1:{ports[i % 2]}/{i}\n" for i in range(40))
+        cfg = tmp_path / "feeds.yaml"
+        head = "site:\n  title: S\n  url: https://example.org/\n  workers: 2\ncategories:\n  - name: A\n"
+        cfg.write_text(f"{head}    sources:\n{sources}")
+        env = {**os.environ, poll_workers.ENV_WORKERS: "1", "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        children: list[int] = []
+        deadline = time.monotonic() + 30
+        while not children and time.monotonic() < deadline:
+            time.sleep(0.05)
+            for task in Path(f"/proc/{proc.pid}/task").iterdir():
+                children += [int(c) for c in (task / "children").read_text().split()]
+        assert children, "no worker was forked"
+        time.sleep(0.5)  # both processes are polling
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=20)
+        assert proc.returncode != 0
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    finally:
+        for h in hosts:
+            h.kill()
+            h.wait()
