@@ -1,38 +1,44 @@
-"""A large `fetch` polled by the `fetch` process and forked workers, so it uses every core.
+"""`fetch`'s polling: every source once, on `site.workers` threads, shared with forked
+worker processes when there are many, so a large fetch uses every core.
 
 Polling is fetch → parse → normalize → store, most of it Python holding the GIL: a cold
 start over thousands of feeds keeps one core busy while the others idle, however many
-threads poll. Sources are split into shards by host, one per process (the `fetch` process
-and its workers), so each host's sources are polled by one process and `site.per_host`
-still holds exactly; `site.workers` threads are shared out between the processes, so no
-more requests are in flight than the config says.
+threads poll. So a large `fetch` forks workers, and `site.workers` threads are shared out
+between it and them (no more requests are in flight than the config says).
 
-Each process polls its shard with its own store connection and writes its own polls:
-SQLite lets one process write at a time, and a write transaction waits for the lock
-(BEGIN IMMEDIATE, see `Store`), so two processes are as safe as two threads. A worker sends
-each outcome, and each log record, to `fetch` as soon as it has it, on its own pipe: the
-lines are printed in the config's order as before, logs go where the config says, and a
-worker that dies, however it dies, leaves its unreported sources to `fetch`, which polls
-them itself. A source a worker stored but had not reported yet is polled a second time:
-the server answers 304, or the same body, and nothing is stored twice.
+The work is cut into runs: each host's sources dealt into at most `per_host` runs, each run
+polled one source after another by one thread. However the runs are spread over threads and
+processes, no more than `per_host` requests to one host are ever in flight, without the
+processes saying a word to each other. Every thread of every process takes the next run
+from one queue (`processes.task_queue`), the longest runs first, so the processes finish
+together whatever the feeds weigh, and a thread never waits for another host's slot.
 
-Workers are forked only while `fetch` is the process's only thread (no lock can be held
-by another thread at the fork), never in the daemon. They ignore SIGINT and SIGTERM (the
-`fetch` process decides: on Ctrl-C it kills them and stops) and die with it (PR_SET_PDEATHSIG).
+Each process writes its own polls to the store: SQLite lets one process write at a time,
+and a write transaction waits for the lock (BEGIN IMMEDIATE, see `Store`), so processes are
+as safe as threads. A worker says which run it took, then sends each outcome, and each log
+record, to `fetch` as soon as it has it, on its own pipe: the lines are printed in the
+config's order as before, logs go where `fetch` sends them, and when a worker dies, however
+it dies, `fetch` polls what it took and did not report. (A source it stored but had not
+reported yet is polled a second time: the server answers 304, or the same body, and nothing
+is stored twice.)
+
+Workers are forked only while `fetch` is the process's only thread (no lock can be held by
+another thread at the fork), never in the daemon. They ignore SIGINT and SIGTERM (`fetch`
+decides: on Ctrl-C it kills them and stops) and die with it (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import pickle
 import select
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -42,7 +48,20 @@ from .fetch import Fetcher
 from .hosts import host_key
 from .models import Source
 from .pipeline import Outcome, update_source
-from .processes import cores, die_with, forking_is_safe, prctl, reap, send, unpack
+from .processes import (
+    MAX_TASKS,
+    cores,
+    die_with,
+    flush_std,
+    forking_is_safe,
+    prctl,
+    reap,
+    result_pipe,
+    send,
+    take,
+    task_queue,
+    unpack,
+)
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -50,8 +69,8 @@ log = logging.getLogger(__name__)
 ENV_WORKERS = "AGGREGATOR_FETCH_WORKERS"  # 0 turns workers off; N: N workers for a large fetch
 MAX_WORKERS = 3  # by default: past a few, processes wait on each other's database writes
 SHARED_MIN = 200  # sources: below this, a worker saves less than forking it costs
-_READ = 1 << 16
 WORKER_EXIT = 30.0  # seconds a worker may take to end after its last outcome
+_READ = 1 << 20
 
 
 def poll_one(source: Source, store: Store, fetcher: Fetcher, retry_gone: bool = False) -> Outcome:
@@ -79,17 +98,29 @@ def worker_count(sources: int, threads: int, requested: int | None = None) -> in
     return max(0, min(requested, threads - 1, sources - 1))
 
 
-def shards(sources: Sequence[Source], count: int) -> list[list[int]]:
-    """The sources' indices split into `count` shards, every host's sources in one shard:
-    the largest hosts first, each to the shard with the fewest sources so far."""
+def runs(sources: Sequence[Source], per_host: int) -> list[list[int]]:
+    """The sources' indices cut into runs, each polled one after another by one thread.
+
+    A host's sources are dealt into at most its `per_host` runs, so that however the runs
+    are shared out, no more requests than that are in flight to it. The longest runs come
+    first (whoever is free takes the next, so the last to finish are the short ones). Past
+    MAX_TASKS runs, the shortest are joined end to end.
+    """
     by_host: dict[str, list[int]] = {}
     for i, source in enumerate(sources):
         by_host.setdefault(host_key(source.url), []).append(i)
-    out: list[list[int]] = [[] for _ in range(count)]
-    for group in sorted(by_host.values(), key=len, reverse=True):
-        min(out, key=len).extend(group)
-    for shard in out:
-        shard.sort()  # each process polls its sources in the config's order
+    out: list[list[int]] = []
+    for group in by_host.values():
+        k = max(1, min(len(group), sources[group[0]].per_host or per_host))
+        out += [group[j::k] for j in range(k)]
+    out.sort(key=lambda run: (-len(run), run[0]))
+    if len(out) > MAX_TASKS:
+        bins = [(len(run), n, list(run)) for n, run in enumerate(out[:MAX_TASKS])]
+        heapq.heapify(bins)
+        for run in out[MAX_TASKS:]:
+            size, n, joined = heapq.heappop(bins)
+            heapq.heappush(bins, (size + len(run), n, joined + run))
+        out = sorted((joined for _, _, joined in bins), key=lambda run: (-len(run), run[0]))
     return out
 
 
@@ -97,7 +128,7 @@ def shards(sources: Sequence[Source], count: int) -> list[list[int]]:
 class _Worker:
     pid: int
     fd: int
-    indices: list[int]
+    taken: list[int] = field(default_factory=list)  # the runs it took
     buffer: bytearray = field(default_factory=bytearray)
     reported: set[int] = field(default_factory=set)
 
@@ -109,52 +140,85 @@ def polling(
     """Poll `sources`; yields one future per source, in their order, resolved as each is done.
 
     Leaving the block waits for every poll and every worker; on an exception (Ctrl-C) it
-    stops the workers and the polls not started yet instead.
+    stops the workers, and the polls not started yet, instead.
     """
     threads = settings.site.workers
+    plan = runs(sources, settings.site.per_host)
     count = worker_count(len(sources), threads, workers)
-    parts = shards(sources, count + 1) if count else [list(range(len(sources)))]
-    share = [threads // len(parts) + (i < threads % len(parts)) for i in range(len(parts))]
+    share = [threads // (count + 1) + (i < threads % (count + 1)) for i in range(count + 1)]
     futures: list[Future[Outcome]] = [Future() for _ in sources]
+    queue = task_queue(len(plan))
     started: list[_Worker] = []
-    local = parts[0]
-    if count:
-        prctl()  # loaded before the fork: a child must not load a library
-        with store.closed_for_fork():
-            for n, (indices, part_threads) in enumerate(zip(parts[1:], share[1:], strict=True), 1):
-                try:
-                    started.append(_fork(settings, [(i, sources[i]) for i in indices], part_threads, retry_gone))
-                except OSError as e:  # no more processes or memory: `fetch` polls the rest itself
-                    log.warning("could not start a fetch worker (%s): its sources are polled here", e)
-                    local = sorted(local + [i for part in parts[n:] for i in part])
-                    break
-    if started:
-        log.info(
-            "%d sources polled by this process and %d forked workers, split by host (%s)",
-            len(sources),
-            len(started),
-            " + ".join(str(len(part)) for part in [local, *(w.indices for w in started)]),
-        )
-    fetcher = Fetcher(per_host=settings.site.per_host)
-    pool = ThreadPoolExecutor(max_workers=share[0] if started else threads)
-
-    def run(i: int) -> None:
-        fut = pool.submit(poll_one, sources[i], store, fetcher, retry_gone)
-        fut.add_done_callback(lambda f: _settle(futures[i], f))
-
     stop = threading.Event()
-    reader = threading.Thread(target=_read_workers, args=(started, futures, run, stop), name="fetch-workers")
+    fetcher: Fetcher | None = None
+    pollers: list[threading.Thread] = []
+    rescue: list[ThreadPoolExecutor] = []
+
+    def deliver(index: int, outcome: Future[Outcome]) -> None:
+        _settle(futures[index], outcome)
+
+    def poll_left(left: list[list[int]]) -> None:
+        """Poll here what a dead worker left: its runs, each one source after another."""
+        assert fetcher is not None
+        pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
+        rescue.append(pool)
+        for run in left:
+            pool.submit(_poll_run, run, sources, store, fetcher, retry_gone, deliver, stop)
+
+    taken_here: set[int] = set()
+    polling_here = threading.Event()  # set once every polling thread of this process has started
+
+    def unclaimed() -> list[list[int]]:
+        """After every worker has ended: runs nobody announced (a worker killed between taking
+        a run and saying so). This process's threads drained the queue, so no run is left in it."""
+        polling_here.wait()
+        for thread in pollers:
+            thread.join()
+        claimed = taken_here.union(*(w.taken for w in started))
+        lost = [[i for i in plan[r] if not futures[i].done()] for r in range(len(plan)) if r not in claimed]
+        return [run for run in lost if run]
+
+    reader = threading.Thread(
+        target=_read_workers, args=(started, plan, futures, stop, poll_left, unclaimed), name="fetch-workers"
+    )
     failed = False
     try:
+        if count:
+            prctl()  # loaded before the fork: a child must not load a library
+            with store.closed_for_fork():
+                for part in share[1:]:
+                    try:
+                        started.append(_fork(settings, sources, plan, queue, part, retry_gone))
+                    except OSError as e:  # no more processes or memory: fewer workers
+                        log.warning("could not start a fetch worker (%s): polling without it", e)
+                        break
+        mine = threads - sum(share[1 : 1 + len(started)])
+        fetcher = Fetcher(per_host=settings.site.per_host)
         if started:
+            log.info(
+                "%d sources in %d runs polled by %d threads here and %d forked workers (%s threads)",
+                len(sources),
+                len(plan),
+                mine,
+                len(started),
+                ", ".join(map(str, share[1 : 1 + len(started)])),
+            )
             reader.start()
-        for i in local:
-            run(i)
+        for n in range(mine):
+            thread = threading.Thread(
+                target=_poll_runs,
+                args=(queue, plan, sources, store, fetcher, retry_gone, deliver, stop, taken_here.add),
+                name=f"fetch-{n}",
+            )
+            thread.start()
+            pollers.append(thread)
+        polling_here.set()
         yield futures
         for fut in futures:
             fut.result()
     except BaseException:
         failed = True
+        polling_here.set()
         stop.set()
         for worker in started:
             with contextlib.suppress(OSError):
@@ -163,6 +227,8 @@ def polling(
             fut.cancel()
         raise
     finally:
+        for thread in pollers:
+            thread.join()
         if reader.is_alive():
             reader.join(None if failed else WORKER_EXIT)
             if reader.is_alive():  # a worker that reported everything but does not end
@@ -171,7 +237,8 @@ def polling(
                     with contextlib.suppress(OSError):
                         os.kill(worker.pid, signal.SIGKILL)
                 reader.join()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for pool in rescue:
+            pool.shutdown(wait=True, cancel_futures=True)
         for worker in started:  # the reader reaps each worker it saw end; not these
             if worker.fd >= 0:
                 with contextlib.suppress(OSError):
@@ -179,7 +246,47 @@ def polling(
                 reap(worker.pid)
                 os.close(worker.fd)
                 worker.fd = -1
-        fetcher.close()
+        os.close(queue)
+        if fetcher is not None:
+            fetcher.close()
+
+
+def _poll_runs(
+    queue: int,
+    plan: list[list[int]],
+    sources: Sequence[Source],
+    store: Store,
+    fetcher: Fetcher,
+    retry_gone: bool,
+    deliver: Callable[[int, Future[Outcome]], None],
+    stop: threading.Event,
+    took: Callable[[int], None] | None = None,
+) -> None:
+    """A polling thread: take the next run, poll its sources one by one, until none is left."""
+    while not stop.is_set() and (run := take(queue)) is not None:
+        if took is not None:
+            took(run)
+        _poll_run(plan[run], sources, store, fetcher, retry_gone, deliver, stop)
+
+
+def _poll_run(
+    run: list[int],
+    sources: Sequence[Source],
+    store: Store,
+    fetcher: Fetcher,
+    retry_gone: bool,
+    deliver: Callable[[int, Future[Outcome]], None],
+    stop: threading.Event,
+) -> None:
+    for index in run:
+        if stop.is_set():
+            return
+        done: Future[Outcome] = Future()
+        try:
+            done.set_result(poll_one(sources[index], store, fetcher, retry_gone))
+        except BaseException as e:  # noqa: BLE001 - a bug: the caller re-raises it from the future
+            done.set_exception(e)
+        deliver(index, done)
 
 
 def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
@@ -193,11 +300,11 @@ def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
         target.set_result(done.result())
 
 
-def _fork(settings: Settings, sources: list[tuple[int, Source]], threads: int, retry_gone: bool) -> _Worker:
-    reader, writer = os.pipe()
-    for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
-        with contextlib.suppress(Exception):
-            stream.flush()
+def _fork(
+    settings: Settings, sources: Sequence[Source], plan: list[list[int]], queue: int, threads: int, retry_gone: bool
+) -> _Worker:
+    reader, writer = result_pipe()
+    flush_std()
     parent = os.getpid()
     try:
         pid = os.fork()
@@ -209,17 +316,25 @@ def _fork(settings: Settings, sources: list[tuple[int, Source]], threads: int, r
         code = 1
         try:
             os.close(reader)
-            code = _work(settings, sources, threads, retry_gone, writer, parent)
+            code = _work(settings, sources, plan, queue, threads, retry_gone, writer, parent)
         finally:
             os._exit(code)
     os.close(writer)
-    return _Worker(pid, reader, [i for i, _ in sources])
+    return _Worker(pid, reader)
 
 
 def _work(
-    settings: Settings, sources: list[tuple[int, Source]], threads: int, retry_gone: bool, out: int, parent: int
+    settings: Settings,
+    sources: Sequence[Source],
+    plan: list[list[int]],
+    queue: int,
+    threads: int,
+    retry_gone: bool,
+    out: int,
+    parent: int,
 ) -> int:  # pragma: no cover - runs in the forked child
-    """A worker: poll its shard, report each outcome and log record as it comes."""
+    """A worker: poll runs from the queue on its threads; report each run taken, each
+    outcome and each log record as it comes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with(parent)
@@ -229,21 +344,38 @@ def _work(
         with lock:
             send(out, message)
 
+    def deliver(index: int, done: Future[Outcome]) -> None:
+        if os.getppid() != parent:
+            os._exit(1)
+        post(("done", index, done.result()))  # a bug's exception ends the worker: `fetch` redoes the rest
+
     root = logging.getLogger()
-    for handler in list(root.handlers):  # the parent's handlers write for both of us
+    for handler in list(root.handlers):  # `fetch`'s handlers write for both
         root.removeHandler(handler)
     root.addHandler(_Forward(post))
     try:
-        with Store(settings.database) as store, ThreadPoolExecutor(max_workers=threads) as pool:
+        with Store(settings.database) as store:
             fetcher = Fetcher(per_host=settings.site.per_host)
-            try:
-                pending = {pool.submit(poll_one, source, store, fetcher, retry_gone): i for i, source in sources}
-                for fut in as_completed(pending):
-                    if os.getppid() != parent:
-                        return 1
-                    post(("done", pending[fut], fut.result()))
-            finally:
-                fetcher.close()
+            stop = threading.Event()
+            failures: list[BaseException] = []
+
+            def poll() -> None:
+                try:
+                    _poll_runs(
+                        queue, plan, sources, store, fetcher, retry_gone, deliver, stop, lambda r: post(("took", r))
+                    )
+                except BaseException as e:  # noqa: BLE001
+                    failures.append(e)
+                    stop.set()
+
+            pollers = [threading.Thread(target=poll) for _ in range(threads)]
+            for thread in pollers:
+                thread.start()
+            for thread in pollers:
+                thread.join()
+            fetcher.close()
+            if failures:
+                raise failures[0]
     except BaseException as e:  # noqa: BLE001 - whatever it was, `fetch` must hear of it
         with contextlib.suppress(Exception):
             post(("failed", f"{type(e).__name__}: {e}"))
@@ -272,10 +404,15 @@ class _Forward(logging.Handler):
 
 
 def _read_workers(
-    workers: list[_Worker], futures: list[Future[Outcome]], run: Callable[[int], None], stop: threading.Event
+    workers: list[_Worker],
+    plan: list[list[int]],
+    futures: list[Future[Outcome]],
+    stop: threading.Event,
+    poll_left: Callable[[list[list[int]]], None],
+    unclaimed: Callable[[], list[list[int]]],
 ) -> None:
     """Resolve the workers' outcomes, log their records, reap each worker that ends, and
-    have a worker's unreported sources polled here (`run`)."""
+    poll here what a worker took and did not report (one run after another, as planned)."""
     live = {w.fd: w for w in workers}
     while live and not stop.is_set():
         ready, _, _ = select.select(list(live), [], [], 0.5)
@@ -294,15 +431,21 @@ def _read_workers(
             os.close(fd)
             worker.fd = -1
             code = reap(worker.pid)
-            left = [i for i in worker.indices if i not in worker.reported]
+            left = [[i for i in plan[run] if i not in worker.reported] for run in worker.taken]
+            left = [run for run in left if run]
             if left and not stop.is_set():
                 log.warning(
                     "a fetch worker exited with code %s before reporting %d of its sources: they are polled here",
                     code,
-                    len(left),
+                    sum(map(len, left)),
                 )
-                for i in left:
-                    run(i)
+                poll_left(left)
+    if not stop.is_set() and (lost := unclaimed()):
+        log.warning(
+            "%d sources taken by a fetch worker that died before saying so: they are polled here",
+            sum(map(len, lost)),
+        )
+        poll_left(lost)
 
 
 def _handle(worker: _Worker, message: tuple[object, ...], futures: list[Future[Outcome]]) -> None:
@@ -313,6 +456,9 @@ def _handle(worker: _Worker, message: tuple[object, ...], futures: list[Future[O
         worker.reported.add(index)
         if not futures[index].done():
             futures[index].set_result(outcome)
+    elif kind == "took":
+        assert isinstance(message[1], int)
+        worker.taken.append(message[1])
     elif kind == "log":
         record = logging.makeLogRecord(message[1])  # type: ignore[arg-type]
         logging.getLogger(record.name).handle(record)

@@ -8,7 +8,9 @@ per worker, and both must never leave a worker behind their parent.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import functools
 import math
 import os
@@ -23,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 LENGTH = struct.Struct("<Q")  # each message's length, before it
+MAX_TASKS = 16_384  # tokens that fit in a pipe's default 64 KiB: the queue is filled before anyone reads
+RESULT_PIPE = 1 << 20  # bytes a result pipe holds (if allowed): a worker seldom waits for its parent to read
+_TOKEN = struct.Struct("<I")
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, Linux
 _PR_SET_PDEATHSIG = 1
 
 
@@ -84,6 +90,52 @@ def die_with(parent: int) -> None:
         call(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def task_queue(tasks: int) -> int:
+    """A queue of the tasks `0..tasks-1` that every process and thread may take from: a pipe
+    filled with one 4-byte token per task before anyone reads (a read of 4 bytes from a pipe
+    is atomic, so each token is taken exactly once; an empty pipe whose writer is closed
+    reads as the end). Returns the reading end, to be inherited by forked workers."""
+    if tasks > MAX_TASKS:
+        raise ValueError(f"at most {MAX_TASKS} tasks")
+    queue, writer = os.pipe()
+    tokens = b"".join(_TOKEN.pack(i) for i in range(tasks))
+    try:
+        # Not blocking: a pipe may hold less than 64 KiB (a user past pipe-user-pages-soft
+        # gets small ones), and nobody reads before the tokens are all in.
+        os.set_blocking(writer, False)
+        if os.write(writer, tokens) != len(tokens):
+            raise OSError(errno.ENOBUFS, "the task queue does not fit in a pipe")
+    except OSError:
+        os.close(queue)
+        raise
+    finally:
+        os.close(writer)  # readers see the end once the tokens are gone
+    return queue
+
+
+def take(queue: int) -> int | None:
+    """The next task of a `task_queue`, or None when they are all taken."""
+    data = os.read(queue, _TOKEN.size)
+    return _TOKEN.unpack(data)[0] if data else None
+
+
+def result_pipe() -> tuple[int, int]:
+    """A pipe for a worker's messages to its parent, (reader, writer), as large as allowed."""
+    reader, writer = os.pipe()
+    with contextlib.suppress(OSError):
+        import fcntl
+
+        fcntl.fcntl(writer, _F_SETPIPE_SZ, RESULT_PIPE)
+    return reader, writer
+
+
+def flush_std() -> None:
+    """Flush stdout and stderr before a fork, or the child would write their buffers again."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def send(fd: int, message: object) -> None:

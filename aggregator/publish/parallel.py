@@ -28,14 +28,12 @@ stop reaching the whole process group is the publisher's to handle.
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib
 import logging
 import os
 import pickle
 import select
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -44,17 +42,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from ..processes import cores, die_with, prctl, reap, send, unpack
+from ..processes import (
+    MAX_TASKS,
+    RESULT_PIPE,
+    cores,
+    die_with,
+    flush_std,
+    prctl,
+    reap,
+    result_pipe,
+    send,
+    take,
+    task_queue,
+    unpack,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Done", "Pool", "worker_count"]
+__all__ = ["MAX_TASKS", "Done", "Pool", "worker_count"]
 
 ENV_WORKERS = "AGGREGATOR_PUBLISH_WORKERS"  # 0 turns workers off; N: N workers for a large publish
 MAX_WORKERS = 3  # by default: past a few, workers contend for the disk and the database more than they help
-MAX_TASKS = 16_384  # tokens that fit in a pipe's default 64 KiB: the queue is filled before anyone reads
-RESULT_PIPE = 1 << 20  # bytes a result pipe holds (if allowed): a category of 1,000 posts reports ~60 KB
-_TOKEN = struct.Struct("<I")
 # A spawned worker's program: the publisher's sys.path first, so that it runs the same code
 # whatever its working directory holds. Not `-m aggregator.publish.parallel`: that would run
 # a second copy of this module, whose messages the publisher could not unpickle.
@@ -62,7 +70,6 @@ _SPAWNED = (
     "import pickle, sys; path, job = pickle.load(sys.stdin.buffer); sys.path[:] = path; "
     "from aggregator.publish.parallel import _main; sys.exit(_main(sys.argv[1:], job))"
 )
-_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, Linux
 
 
 @dataclass
@@ -98,22 +105,7 @@ class Pool:
     """
 
     def __init__(self, target: Callable[[Any, int], Any], job: Any, tasks: int, workers: int, fork: bool) -> None:
-        if tasks > MAX_TASKS:
-            raise ValueError(f"at most {MAX_TASKS} tasks")
-        self.tasks = tasks
-        self._queue, writer = os.pipe()
-        tokens = b"".join(_TOKEN.pack(i) for i in range(tasks))
-        try:
-            # Not blocking: a pipe may hold less than 64 KiB (a user past pipe-user-pages-soft
-            # gets small ones), and nobody reads before the tokens are all in.
-            os.set_blocking(writer, False)
-            if os.write(writer, tokens) != len(tokens):
-                raise OSError(errno.ENOBUFS, "the task queue does not fit in a pipe")
-        except OSError:
-            os.close(self._queue)
-            raise
-        finally:
-            os.close(writer)  # readers see the end once the tokens are gone
+        self._queue = task_queue(tasks)
         self._readers: dict[int, Any] = {}  # result pipe fd → pid or Popen
         self._buffers: dict[int, bytearray] = {}
         self.done: list[Done] = []
@@ -130,15 +122,9 @@ class Pool:
             raise
 
     def _start(self, target: Callable[[Any, int], Any], job: Any, fork: bool) -> None:
-        reader, writer = os.pipe()
-        with contextlib.suppress(OSError):  # a larger pipe: a worker seldom waits for the publisher to read
-            import fcntl
-
-            fcntl.fcntl(writer, _F_SETPIPE_SZ, RESULT_PIPE)
+        reader, writer = result_pipe()
         if fork:
-            for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
-                with contextlib.suppress(Exception):
-                    stream.flush()
+            flush_std()
             parent = os.getpid()
             try:
                 pid = os.fork()
@@ -181,7 +167,7 @@ class Pool:
 
     def __iter__(self) -> Iterator[int]:
         """The tasks the caller takes, one at a time, while the workers take theirs."""
-        while (index := _take(self._queue)) is not None:
+        while (index := take(self._queue)) is not None:
             yield index
             self.collect(block=False)
 
@@ -246,14 +232,9 @@ class Pool:
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         if kind is not None and self._queue >= 0:  # the caller failed: take the tasks left, so the workers stop soon
-            while _take(self._queue) is not None:
+            while take(self._queue) is not None:
                 pass
         self.close()
-
-
-def _take(queue: int) -> int | None:
-    data = os.read(queue, _TOKEN.size)
-    return _TOKEN.unpack(data)[0] if data else None
 
 
 def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, parent: int) -> int:
@@ -263,7 +244,7 @@ def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, pa
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with(parent)
     try:
-        while (index := _take(queue)) is not None:
+        while (index := take(queue)) is not None:
             if os.getppid() != parent:
                 return 1
             send(out, Done(index, target(job, index)))
