@@ -195,13 +195,16 @@ def polling(
         mine = threads - sum(share[1 : 1 + len(started)])
         fetcher = Fetcher(per_host=settings.site.per_host)
         if started:
+            shares = share[1 : 1 + len(started)]
             log.info(
-                "%d sources in %d runs polled by %d threads here and %d forked workers (%s threads)",
+                "%d sources in %d runs polled on %d threads: %d here, %s in %d forked worker%s",
                 len(sources),
                 len(plan),
+                mine + sum(shares),
                 mine,
+                " + ".join(map(str, shares)),
                 len(started),
-                ", ".join(map(str, share[1 : 1 + len(started)])),
+                "s" if len(started) > 1 else "",
             )
             reader.start()
         for n in range(mine):

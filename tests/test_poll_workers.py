@@ -127,7 +127,7 @@ def test_a_shared_fetch_prints_and_stores_what_a_single_process_fetch_does(tmp_p
     one = _fetch(_config(alone, servers, broken=2), 0)
     two = _fetch(_config(shared, servers, broken=2), 2, "-v")
     assert one.returncode == two.returncode == 1, two.stderr  # the two 404s
-    assert "polled by 2 threads here and 2 forked workers (2, 2 threads)" in two.stderr
+    assert "polled on 6 threads: 2 here, 2 + 2 in 2 forked workers" in two.stderr
     assert two.stdout.splitlines() == one.stdout.splitlines()  # same lines, same order, same summary
     assert len(two.stdout.splitlines()) == len(FEEDS) + 3
     posts = _posts(shared / "aggregator.db")
@@ -226,9 +226,18 @@ def test_json_logs_of_a_shared_fetch_name_the_source_of_each_error(tmp_path, ser
     assert named == {s.key for s in load_config(cfg).sources if "missing-" in s.key}
 
 
-def test_ctrl_c_stops_a_shared_fetch_and_its_workers(tmp_path):
-    """SIGINT to the whole process group, as a terminal sends it: `fetch` stops at once and
-    leaves no worker behind (they ignore it; `fetch` kills them)."""
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it): `fetch` stops at
+    once and kills its workers, which ignore the signal. SIGKILL to `fetch` alone: its
+    workers die with it (PR_SET_PDEATHSIG), none goes on writing the database."""
     script = tmp_path / "slow.py"
     script.write_text(
         textwrap.dedent(
@@ -271,12 +280,39 @@ def test_ctrl_c_stops_a_shared_fetch_and_its_workers(tmp_path):
                 children += [int(c) for c in (task / "children").read_text().split()]
         assert children, "no worker was forked"
         time.sleep(0.5)  # both processes are polling
-        os.killpg(proc.pid, signal.SIGINT)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.kill()
         proc.communicate(timeout=20)
         assert proc.returncode != 0
-        for pid in children:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_running(pid) for pid in children):
+            time.sleep(0.05)
+        assert not any(_running(pid) for pid in children)
     finally:
         for h in hosts:
             h.kill()
             h.wait()
+
+
+def test_per_host_holds_across_the_processes_of_a_shared_fetch(tmp_path):
+    """Two hosts, 24 sources each, per_host 2, 8 threads in two processes: each host sees at
+    most 2 requests at once (its sources are dealt into 2 runs), and does see 2."""
+    from .test_pipeline_parallel import _Counter, _server
+
+    counters = [_Counter(), _Counter()]
+    hosts = [_server(c) for c in counters]
+    try:
+        sources = "".join(f"      - url: http://127.0.0.1:{hosts[i % 2].server_address[1]}/{i}\n" for i in range(48))
+        cfg = tmp_path / "feeds.yaml"
+        head = "site:\n  title: H\n  url: https://example.org/\n  workers: 8\n  per_host: 2\ncategories:\n"
+        cfg.write_text(f"{head}  - name: A\n    sources:\n{sources}")
+        result = _fetch(cfg, 1, "-v")
+    finally:
+        for h in hosts:
+            h.shutdown()
+            h.server_close()
+    assert result.returncode == 0, result.stderr
+    assert "48 sources in 4 runs polled on 8 threads: 4 here, 4 in 1 forked worker" in result.stderr
+    assert [c.peak for c in counters] == [2, 2]
