@@ -7,11 +7,13 @@ threads poll. So a large `fetch` forks workers, and `site.workers` threads are s
 between it and them (no more requests are in flight than the config says).
 
 The work is cut into runs: each host's sources dealt into at most `per_host` runs, each run
-polled one source after another by one thread. However the runs are spread over threads and
-processes, no more than `per_host` requests to one host are ever in flight, without the
-processes saying a word to each other. Every thread of every process takes the next run
-from one queue (`processes.task_queue`), the longest runs first, so the processes finish
-together whatever the feeds weigh, and a thread never waits for another host's slot.
+polled one source after another by one thread. The host is the one the poll will fetch from
+(the stored URL: a learnt redirect, a discovered feed). However the runs are spread over
+threads and processes, no more than `per_host` requests to one host are in flight, without
+the processes saying a word to each other (but for a redirect met during this very poll).
+Every thread of every process takes the next run from one queue (`processes.task_queue`),
+the longest runs first, so with many hosts the processes finish together whatever the
+feeds weigh; with a few big hosts, the runs of the biggest bound the time.
 
 Each process writes its own polls to the store: SQLite lets one process write at a time,
 and a write transaction waits for the lock (BEGIN IMMEDIATE, see `Store`), so processes are
@@ -19,8 +21,9 @@ as safe as threads. A worker says which run it took, then sends each outcome, an
 record, to `fetch` as soon as it has it, on its own pipe: the lines are printed in the
 config's order as before, logs go where `fetch` sends them, and when a worker dies, however
 it dies, `fetch` polls what it took and did not report. (A source it stored but had not
-reported yet is polled a second time: the server answers 304, or the same body, and nothing
-is stored twice.)
+reported yet is polled a second time: the server answers 304, or the same body, nothing is
+stored twice, and its line says `unchanged`.) Should `fetch` fail to read its workers, it
+stops them and polls here whatever it has not polled itself: it never waits for ever.
 
 Workers are forked only while `fetch` is the process's only thread (no lock can be held by
 another thread at the fork), never in the daemon. They ignore SIGINT and SIGTERM (`fetch`
@@ -30,6 +33,7 @@ decides: on Ctrl-C it kills them and stops) and die with it (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import logging
 import os
@@ -37,8 +41,8 @@ import pickle
 import select
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -98,17 +102,19 @@ def worker_count(sources: int, threads: int, requested: int | None = None) -> in
     return max(0, min(requested, threads - 1, sources - 1))
 
 
-def runs(sources: Sequence[Source], per_host: int) -> list[list[int]]:
+def runs(sources: Sequence[Source], per_host: int, fetch_urls: Mapping[str, str] | None = None) -> list[list[int]]:
     """The sources' indices cut into runs, each polled one after another by one thread.
 
     A host's sources are dealt into at most its `per_host` runs, so that however the runs
-    are shared out, no more requests than that are in flight to it. The longest runs come
-    first (whoever is free takes the next, so the last to finish are the short ones). Past
-    MAX_TASKS runs, the shortest are joined end to end.
+    are shared out, no more requests than that are in flight to it: the host of the URL a
+    poll will fetch (`fetch_urls`: a learnt redirect, a discovered feed), not always the
+    configured one. The longest runs come first (whoever is free takes the next, so the
+    last to finish are the short ones). Past MAX_TASKS runs, the shortest are joined end to end.
     """
+    fetch_urls = fetch_urls or {}
     by_host: dict[str, list[int]] = {}
     for i, source in enumerate(sources):
-        by_host.setdefault(host_key(source.url), []).append(i)
+        by_host.setdefault(host_key(fetch_urls.get(source.key) or source.url), []).append(i)
     out: list[list[int]] = []
     for group in by_host.values():
         k = max(1, min(len(group), sources[group[0]].per_host or per_host))
@@ -143,11 +149,19 @@ def polling(
     stops the workers, and the polls not started yet, instead.
     """
     threads = settings.site.workers
-    plan = runs(sources, settings.site.per_host)
-    count = worker_count(len(sources), threads, workers)
+    plan = runs(sources, settings.site.per_host, store.fetch_urls())
+    count = min(worker_count(len(sources), threads, workers), len(plan) - 1)  # a run each, at least
+    queue = -1
+    if count > 0:
+        try:
+            queue = task_queue(len(plan))
+        except OSError as e:  # no pipe large enough (the user's pipe allowance is spent): one process
+            log.warning("fetch polls on one process: no queue for its workers (%s)", e)
+            count = 0
+    count = max(count, 0)
     share = [threads // (count + 1) + (i < threads % (count + 1)) for i in range(count + 1)]
+    take_run = functools.partial(take, queue) if queue >= 0 else functools.partial(next, iter(range(len(plan))), None)
     futures: list[Future[Outcome]] = [Future() for _ in sources]
-    queue = task_queue(len(plan))
     started: list[_Worker] = []
     stop = threading.Event()
     fetcher: Fetcher | None = None
@@ -157,9 +171,16 @@ def polling(
     def deliver(index: int, outcome: Future[Outcome]) -> None:
         _settle(futures[index], outcome)
 
+    rescued: set[int] = set()
+
     def poll_left(left: list[list[int]]) -> None:
         """Poll here what a dead worker left: its runs, each one source after another."""
         assert fetcher is not None
+        left = [[i for i in run if i not in rescued] for run in left]
+        left = [run for run in left if run]
+        if not left:
+            return
+        rescued.update(i for run in left for i in run)
         pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
         rescue.append(pool)
         for run in left:
@@ -168,13 +189,14 @@ def polling(
     taken_here: set[int] = set()
     polling_here = threading.Event()  # set once every polling thread of this process has started
 
-    def unclaimed() -> list[list[int]]:
+    def unclaimed(workers_count: bool = True) -> list[list[int]]:
         """After every worker has ended: runs nobody announced (a worker killed between taking
-        a run and saying so). This process's threads drained the queue, so no run is left in it."""
+        a run and saying so), or, if what the workers said is not to be trusted, every run not
+        polled here. This process's threads drained the queue, so no run is left in it."""
         polling_here.wait()
         for thread in pollers:
             thread.join()
-        claimed = taken_here.union(*(w.taken for w in started))
+        claimed = taken_here.union(*(w.taken for w in started)) if workers_count else taken_here
         lost = [[i for i in plan[r] if not futures[i].done()] for r in range(len(plan)) if r not in claimed]
         return [run for run in lost if run]
 
@@ -210,7 +232,7 @@ def polling(
         for n in range(mine):
             thread = threading.Thread(
                 target=_poll_runs,
-                args=(queue, plan, sources, store, fetcher, retry_gone, deliver, stop, taken_here.add),
+                args=(take_run, plan, sources, store, fetcher, retry_gone, deliver, stop, taken_here.add),
                 name=f"fetch-{n}",
             )
             thread.start()
@@ -249,13 +271,14 @@ def polling(
                 reap(worker.pid)
                 os.close(worker.fd)
                 worker.fd = -1
-        os.close(queue)
+        if queue >= 0:
+            os.close(queue)
         if fetcher is not None:
             fetcher.close()
 
 
 def _poll_runs(
-    queue: int,
+    take_run: Callable[[], int | None],
     plan: list[list[int]],
     sources: Sequence[Source],
     store: Store,
@@ -266,7 +289,7 @@ def _poll_runs(
     took: Callable[[int], None] | None = None,
 ) -> None:
     """A polling thread: take the next run, poll its sources one by one, until none is left."""
-    while not stop.is_set() and (run := take(queue)) is not None:
+    while not stop.is_set() and (run := take_run()) is not None:
         if took is not None:
             took(run)
         _poll_run(plan[run], sources, store, fetcher, retry_gone, deliver, stop)
@@ -295,12 +318,13 @@ def _poll_run(
 def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
     if target.done():
         return
-    if done.cancelled():
-        target.cancel()
-    elif (error := done.exception()) is not None:
-        target.set_exception(error)
-    else:
-        target.set_result(done.result())
+    with contextlib.suppress(InvalidStateError):  # cancelled meanwhile (Ctrl-C): nobody waits for it
+        if done.cancelled():
+            target.cancel()
+        elif (error := done.exception()) is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done.result())
 
 
 def _fork(
@@ -362,10 +386,13 @@ def _work(
             stop = threading.Event()
             failures: list[BaseException] = []
 
+            def took(run: int) -> None:
+                post(("took", run))
+
             def poll() -> None:
                 try:
                     _poll_runs(
-                        queue, plan, sources, store, fetcher, retry_gone, deliver, stop, lambda r: post(("took", r))
+                        functools.partial(take, queue), plan, sources, store, fetcher, retry_gone, deliver, stop, took
                     )
                 except BaseException as e:  # noqa: BLE001
                     failures.append(e)
@@ -412,10 +439,33 @@ def _read_workers(
     futures: list[Future[Outcome]],
     stop: threading.Event,
     poll_left: Callable[[list[list[int]]], None],
-    unclaimed: Callable[[], list[list[int]]],
+    unclaimed: Callable[..., list[list[int]]],
 ) -> None:
     """Resolve the workers' outcomes, log their records, reap each worker that ends, and
-    poll here what a worker took and did not report (one run after another, as planned)."""
+    poll here what a worker took and did not report (one run after another, as planned).
+
+    Should this thread fail, nobody would resolve the workers' futures and `fetch` would wait
+    for ever: so then the workers are stopped, and everything not polled here is polled here.
+    """
+    try:
+        _read(workers, plan, futures, stop, poll_left, unclaimed)
+    except Exception:
+        log.exception("reading the fetch workers failed: they are stopped, their sources polled here")
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGKILL)
+        if not stop.is_set():
+            poll_left(unclaimed(False))
+
+
+def _read(
+    workers: list[_Worker],
+    plan: list[list[int]],
+    futures: list[Future[Outcome]],
+    stop: threading.Event,
+    poll_left: Callable[[list[list[int]]], None],
+    unclaimed: Callable[..., list[list[int]]],
+) -> None:
     live = {w.fd: w for w in workers}
     while live and not stop.is_set():
         ready, _, _ = select.select(list(live), [], [], 0.5)
@@ -458,7 +508,8 @@ def _handle(worker: _Worker, message: tuple[object, ...], futures: list[Future[O
         assert isinstance(index, int) and isinstance(outcome, Outcome)
         worker.reported.add(index)
         if not futures[index].done():
-            futures[index].set_result(outcome)
+            with contextlib.suppress(InvalidStateError):  # cancelled meanwhile (Ctrl-C)
+                futures[index].set_result(outcome)
     elif kind == "took":
         assert isinstance(message[1], int)
         worker.taken.append(message[1])

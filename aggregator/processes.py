@@ -159,8 +159,11 @@ def unpack(buffer: bytearray) -> list[bytes]:
 
 
 def reap(worker: int | subprocess.Popen[Any]) -> int:
-    """Wait for a worker (a forked pid or a spawned Popen); its exit code."""
+    """Wait for a worker (a forked pid or a spawned Popen); its exit code (-1: unknown)."""
     if isinstance(worker, int):
-        _, status = os.waitpid(worker, 0)
+        try:
+            _, status = os.waitpid(worker, 0)
+        except ChildProcessError:  # SIGCHLD ignored (inherited through exec): the kernel reaped it
+            return -1
         return os.waitstatus_to_exitcode(status)
     return worker.wait()

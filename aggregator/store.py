@@ -451,6 +451,13 @@ class Store:
             rows = list(self.db.query(sql))
         return [_state(r) for r in rows]
 
+    def fetch_urls(self) -> dict[str, str]:
+        """Source key → the URL its next poll fetches, where that is not the configured one
+        (a permanent redirect learnt, a feed found through an HTML page)."""
+        with self._lock:
+            rows = self.db.execute("SELECT key, url FROM sources WHERE url IS NOT NULL AND url != key").fetchall()
+        return dict(rows)
+
     def record_success(
         self,
         key: str,

@@ -316,3 +316,85 @@ def test_per_host_holds_across_the_processes_of_a_shared_fetch(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "48 sources in 4 runs polled on 8 threads: 4 here, 4 in 1 forked worker" in result.stderr
     assert [c.peak for c in counters] == [2, 2]
+
+
+def test_per_host_counts_the_host_a_poll_fetches_not_the_configured_one(tmp_path):
+    """Sources configured on two hosts whose polls all fetch from a third (a learnt permanent
+    redirect, a feed found through an HTML page): that host still sees at most per_host
+    requests at once, however many processes poll."""
+    from .test_pipeline_parallel import _Counter, _server
+
+    counter = _Counter()
+    target = _server(counter)
+    try:
+        sources = "".join(f"      - url: http://127.0.0.{1 + i % 2}:9/{i}\n" for i in range(48))
+        cfg = tmp_path / "feeds.yaml"
+        head = "site:\n  title: H\n  url: https://example.org/\n  workers: 8\n  per_host: 2\ncategories:\n"
+        cfg.write_text(f"{head}  - name: A\n    sources:\n{sources}")
+        settings = load_config(cfg)
+        with Store(settings.database) as store:
+            store.sync_sources(settings.sources)
+            with store._tx() as db:  # what a learnt redirect leaves behind
+                db.execute("UPDATE sources SET url = ? || rowid", [f"http://127.0.0.1:{target.server_address[1]}/"])
+        result = _fetch(cfg, 3, "-v")
+    finally:
+        target.shutdown()
+        target.server_close()
+    assert result.returncode == 0, result.stderr
+    assert "48 sources in 2 runs polled on 8 threads: 4 here, 4 in 1 forked worker" in result.stderr
+    assert counter.peak == 2
+
+
+def _fetch_outcomes(tmp_path: Path, servers: list[StaticServer], name: str) -> tuple[list, list[tuple[str, ...]]]:
+    folder = tmp_path / name
+    folder.mkdir()
+    outcomes = _poll_all(_config(folder, servers), 2)
+    return [(o.source, o.status, o.new) for o in outcomes], _posts(folder / "aggregator.db")
+
+
+def test_when_reading_the_workers_fails_fetch_stops_them_and_polls_the_rest(tmp_path, servers, monkeypatch, caplog):
+    """Nobody else resolves a worker's sources: a failing reader must not leave `fetch`
+    waiting for ever."""
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
+
+    def broken(*args):
+        raise RuntimeError("the reader broke")
+
+    monkeypatch.setattr(poll_workers, "_read", broken)
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    outcomes, posts = _fetch_outcomes(tmp_path, servers, "broken")
+    assert "reading the fetch workers failed: they are stopped, their sources polled here" in caplog.text
+    expected, alone_posts = _alone(tmp_path, servers)
+    assert [o[0] for o in outcomes] == [e[0] for e in expected]
+    assert {o[1] for o in outcomes} <= {"new", "unchanged"} and posts == alone_posts
+
+
+def test_without_a_queue_for_workers_fetch_polls_on_one_process(tmp_path, servers, monkeypatch, caplog):
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
+
+    def no_pipe(tasks):
+        raise OSError(105, "the task queue does not fit in a pipe")
+
+    monkeypatch.setattr(poll_workers, "task_queue", no_pipe)
+    caplog.set_level(logging.INFO, logger="aggregator")
+    outcomes, posts = _fetch_outcomes(tmp_path, servers, "nopipe")
+    assert "fetch polls on one process: no queue for its workers" in caplog.text
+    assert "forked worker" not in caplog.text
+    expected, alone_posts = _alone(tmp_path, servers)
+    assert outcomes == expected and posts == alone_posts
+
+
+def test_a_fetch_started_with_sigchld_ignored_still_ends(tmp_path, servers):
+    """SIGCHLD set to SIG_IGN survives exec (some supervisors start children so): the kernel
+    then reaps the workers itself, and waiting for one fails with ECHILD."""
+    cfg = _config(tmp_path, servers, broken=2)
+    code = (
+        "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'aggregator', '--config', sys.argv[1], 'fetch'])"
+    )
+    env = {**os.environ, poll_workers.ENV_WORKERS: "2", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{len(FEEDS) + 2} sources:" in result.stdout.splitlines()[-1]
