@@ -56,6 +56,7 @@ from .processes import (
     MAX_TASKS,
     cores,
     die_with,
+    env_workers,
     flush_std,
     forking_is_safe,
     prctl,
@@ -89,12 +90,7 @@ def worker_count(sources: int, threads: int, requested: int | None = None) -> in
     (at most MAX_WORKERS), and none for fewer than SHARED_MIN sources (unless requested),
     none where forking is not safe, and never more processes than threads."""
     if requested is None:
-        env = os.environ.get(ENV_WORKERS, "").strip()
-        if env:
-            try:
-                requested = int(env)
-            except ValueError:
-                log.warning("%s=%r is not a number: using the default", ENV_WORKERS, env)
+        requested = env_workers(ENV_WORKERS)
     if not forking_is_safe() or sources < 2:
         return 0
     if requested is None:
@@ -184,7 +180,8 @@ def polling(
         pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
         rescue.append(pool)
         for run in left:
-            pool.submit(_poll_run, run, sources, store, fetcher, retry_gone, deliver, stop)
+            only = functools.partial(next, iter([0]), None)
+            pool.submit(_poll_runs, only, [run], sources, store, fetcher, retry_gone, deliver, stop)
 
     taken_here: set[int] = set()
     polling_here = threading.Event()  # set once every polling thread of this process has started
@@ -292,27 +289,15 @@ def _poll_runs(
     while not stop.is_set() and (run := take_run()) is not None:
         if took is not None:
             took(run)
-        _poll_run(plan[run], sources, store, fetcher, retry_gone, deliver, stop)
-
-
-def _poll_run(
-    run: list[int],
-    sources: Sequence[Source],
-    store: Store,
-    fetcher: Fetcher,
-    retry_gone: bool,
-    deliver: Callable[[int, Future[Outcome]], None],
-    stop: threading.Event,
-) -> None:
-    for index in run:
-        if stop.is_set():
-            return
-        done: Future[Outcome] = Future()
-        try:
-            done.set_result(poll_one(sources[index], store, fetcher, retry_gone))
-        except BaseException as e:  # noqa: BLE001 - a bug: the caller re-raises it from the future
-            done.set_exception(e)
-        deliver(index, done)
+        for index in plan[run]:
+            if stop.is_set():
+                return
+            done: Future[Outcome] = Future()
+            try:
+                done.set_result(poll_one(sources[index], store, fetcher, retry_gone))
+            except BaseException as e:  # noqa: BLE001 - a bug: the caller re-raises it from the future
+                done.set_exception(e)
+            deliver(index, done)
 
 
 def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
@@ -448,7 +433,38 @@ def _read_workers(
     for ever: so then the workers are stopped, and everything not polled here is polled here.
     """
     try:
-        _read(workers, plan, futures, stop, poll_left, unclaimed)
+        live = {w.fd: w for w in workers}
+        while live and not stop.is_set():
+            for fd in _ready(live):
+                worker = live[fd]
+                data = os.read(fd, _READ)
+                if data:
+                    worker.buffer += data
+                    for message in unpack(worker.buffer):
+                        try:
+                            _handle(worker, pickle.loads(message), futures)
+                        except Exception as e:  # noqa: BLE001 - its source is polled here if never reported
+                            log.warning("a fetch worker's message could not be read: %s", e)
+                    continue
+                del live[fd]
+                os.close(fd)
+                worker.fd = -1
+                code = reap(worker.pid)
+                left = [[i for i in plan[run] if i not in worker.reported] for run in worker.taken]
+                left = [run for run in left if run]
+                if left and not stop.is_set():
+                    log.warning(
+                        "a fetch worker exited with code %s before reporting %d of its sources: they are polled here",
+                        code,
+                        sum(map(len, left)),
+                    )
+                    poll_left(left)
+        if not stop.is_set() and (lost := unclaimed()):
+            log.warning(
+                "%d sources taken by a fetch worker that died before saying so: they are polled here",
+                sum(map(len, lost)),
+            )
+            poll_left(lost)
     except Exception:
         log.exception("reading the fetch workers failed: they are stopped, their sources polled here")
         for worker in workers:
@@ -458,47 +474,9 @@ def _read_workers(
             poll_left(unclaimed(False))
 
 
-def _read(
-    workers: list[_Worker],
-    plan: list[list[int]],
-    futures: list[Future[Outcome]],
-    stop: threading.Event,
-    poll_left: Callable[[list[list[int]]], None],
-    unclaimed: Callable[..., list[list[int]]],
-) -> None:
-    live = {w.fd: w for w in workers}
-    while live and not stop.is_set():
-        ready, _, _ = select.select(list(live), [], [], 0.5)
-        for fd in ready:
-            worker = live[fd]
-            data = os.read(fd, _READ)
-            if data:
-                worker.buffer += data
-                for message in unpack(worker.buffer):
-                    try:
-                        _handle(worker, pickle.loads(message), futures)
-                    except Exception as e:  # noqa: BLE001 - its source is polled here if never reported
-                        log.warning("a fetch worker's message could not be read: %s", e)
-                continue
-            del live[fd]
-            os.close(fd)
-            worker.fd = -1
-            code = reap(worker.pid)
-            left = [[i for i in plan[run] if i not in worker.reported] for run in worker.taken]
-            left = [run for run in left if run]
-            if left and not stop.is_set():
-                log.warning(
-                    "a fetch worker exited with code %s before reporting %d of its sources: they are polled here",
-                    code,
-                    sum(map(len, left)),
-                )
-                poll_left(left)
-    if not stop.is_set() and (lost := unclaimed()):
-        log.warning(
-            "%d sources taken by a fetch worker that died before saying so: they are polled here",
-            sum(map(len, lost)),
-        )
-        poll_left(lost)
+def _ready(live: dict[int, _Worker]) -> list[int]:
+    """The workers' pipes with something to read (or their end), within half a second."""
+    return select.select(list(live), [], [], 0.5)[0]
 
 
 def _handle(worker: _Worker, message: tuple[object, ...], futures: list[Future[Outcome]]) -> None:

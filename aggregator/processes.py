@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import logging
 import math
 import os
 import pickle
@@ -23,6 +24,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 LENGTH = struct.Struct("<Q")  # each message's length, before it
 MAX_TASKS = 16_384  # tokens that fit in a pipe's default 64 KiB: the queue is filled before anyone reads
@@ -54,6 +57,19 @@ def cores() -> int:
         if limit == Path("/sys/fs/cgroup"):
             break
     return count
+
+
+def env_workers(name: str) -> int | None:
+    """The worker count an environment variable asks for (`AGGREGATOR_PUBLISH_WORKERS`,
+    `AGGREGATOR_FETCH_WORKERS`), or None: unset, empty, or not a number (said in the log)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        log.warning("%s=%r is not a number: using the default", name, value)
+        return None
 
 
 def forking_is_safe() -> bool:

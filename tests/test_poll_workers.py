@@ -360,7 +360,7 @@ def test_when_reading_the_workers_fails_fetch_stops_them_and_polls_the_rest(tmp_
     def broken(*args):
         raise RuntimeError("the reader broke")
 
-    monkeypatch.setattr(poll_workers, "_read", broken)
+    monkeypatch.setattr(poll_workers, "_ready", broken)
     caplog.set_level(logging.WARNING, logger="aggregator")
     outcomes, posts = _fetch_outcomes(tmp_path, servers, "broken")
     assert "reading the fetch workers failed: they are stopped, their sources polled here" in caplog.text

@@ -47,6 +47,7 @@ from ..processes import (
     RESULT_PIPE,
     cores,
     die_with,
+    env_workers,
     flush_std,
     prctl,
     reap,
@@ -84,12 +85,7 @@ def worker_count(requested: int | None = None) -> int:
     """Workers beside the publisher: `requested`, else `AGGREGATOR_PUBLISH_WORKERS`, else one
     fewer than the usable cores (at most MAX_WORKERS)."""
     if requested is None:
-        env = os.environ.get(ENV_WORKERS, "").strip()
-        if env:
-            try:
-                requested = int(env)
-            except ValueError:
-                log.warning("%s=%r is not a number: using the default", ENV_WORKERS, env)
+        requested = env_workers(ENV_WORKERS)
     if os.name != "posix":  # the queue and result pipes are inherited file descriptors
         return 0
     default = min(MAX_WORKERS, cores() - 1)
