@@ -156,7 +156,7 @@ def polling(
             count = 0
     count = max(count, 0)
     share = [threads // (count + 1) + (i < threads % (count + 1)) for i in range(count + 1)]
-    take_run = functools.partial(take, queue) if queue >= 0 else functools.partial(next, iter(range(len(plan))), None)
+    take_run = functools.partial(take, queue) if queue >= 0 else _taker(len(plan))
     futures: list[Future[Outcome]] = [Future() for _ in sources]
     started: list[_Worker] = []
     stop = threading.Event()
@@ -177,11 +177,17 @@ def polling(
         if not left:
             return
         rescued.update(i for run in left for i in run)
-        pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
-        rescue.append(pool)
-        for run in left:
-            only = functools.partial(next, iter([0]), None)
-            pool.submit(_poll_runs, only, [run], sources, store, fetcher, retry_gone, deliver, stop)
+        submitted = 0
+        try:
+            pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
+            rescue.append(pool)
+            for run in left:
+                pool.submit(_poll_runs, _taker(1), [run], sources, store, fetcher, retry_gone, deliver, stop)
+                submitted += 1
+        except RuntimeError as e:  # no thread to be had (a pids limit): poll them on this one
+            log.warning("no thread to poll a dead fetch worker's sources (%s): polling them one by one", e)
+            rest = left[submitted:]  # the one whose submit failed may sit in a pool with no thread
+            _poll_runs(_taker(len(rest)), rest, sources, store, fetcher, retry_gone, deliver, stop)
 
     taken_here: set[int] = set()
     polling_here = threading.Event()  # set once every polling thread of this process has started
@@ -242,9 +248,7 @@ def polling(
         failed = True
         polling_here.set()
         stop.set()
-        for worker in started:
-            with contextlib.suppress(OSError):
-                os.kill(worker.pid, signal.SIGKILL)
+        _kill(started)
         for fut in futures:
             fut.cancel()
         raise
@@ -255,9 +259,7 @@ def polling(
             reader.join(None if failed else WORKER_EXIT)
             if reader.is_alive():  # a worker that reported everything but does not end
                 stop.set()
-                for worker in started:
-                    with contextlib.suppress(OSError):
-                        os.kill(worker.pid, signal.SIGKILL)
+                _kill(started)
                 reader.join()
         for pool in rescue:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -298,6 +300,17 @@ def _poll_runs(
             except BaseException as e:  # noqa: BLE001 - a bug: the caller re-raises it from the future
                 done.set_exception(e)
             deliver(index, done)
+
+
+def _taker(count: int) -> Callable[[], int | None]:
+    """The runs `0..count-1` for the threads of this process alone, each taken once."""
+    runs, lock = iter(range(count)), threading.Lock()
+
+    def take_next() -> int | None:
+        with lock:  # next() on a shared iterator is atomic under the GIL, not without one
+            return next(runs, None)
+
+    return take_next
 
 
 def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
@@ -467,11 +480,17 @@ def _read_workers(
             poll_left(lost)
     except Exception:
         log.exception("reading the fetch workers failed: they are stopped, their sources polled here")
-        for worker in workers:
-            with contextlib.suppress(OSError):
-                os.kill(worker.pid, signal.SIGKILL)
+        _kill(workers)
         if not stop.is_set():
             poll_left(unclaimed(False))
+
+
+def _kill(workers: list[_Worker]) -> None:
+    """SIGKILL the workers not reaped yet (a reaped one's pid may already be another's)."""
+    for worker in workers:
+        if worker.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGKILL)
 
 
 def _ready(live: dict[int, _Worker]) -> list[int]:

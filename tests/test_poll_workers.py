@@ -398,3 +398,27 @@ def test_a_fetch_started_with_sigchld_ignored_still_ends(tmp_path, servers):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"{len(FEEDS) + 2} sources:" in result.stdout.splitlines()[-1]
+
+
+def test_a_dead_workers_sources_are_polled_even_without_a_thread_to_spare(tmp_path, servers, monkeypatch, caplog):
+    """No thread to be had for the rescue (a container's pids limit, spent by the workers):
+    the reader polls what the dead worker left itself, instead of queueing it for nobody."""
+    monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
+    parent, real = os.getpid(), poll_workers.poll_one
+
+    def poll_one(source, store, fetcher, retry_gone=False):
+        if os.getpid() != parent:
+            os._exit(7)  # the worker dies on its first source, before storing it
+        return real(source, store, fetcher, retry_gone)
+
+    class NoThreads(poll_workers.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(poll_workers, "poll_one", poll_one)
+    monkeypatch.setattr(poll_workers, "ThreadPoolExecutor", NoThreads)
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    outcomes, posts = _fetch_outcomes(tmp_path, servers, "nothreads")
+    assert "no thread to poll a dead fetch worker's sources" in caplog.text
+    expected, alone_posts = _alone(tmp_path, servers)
+    assert outcomes == expected and posts == alone_posts
