@@ -54,14 +54,13 @@ from .models import Source
 from .pipeline import Outcome, update_source
 from .processes import (
     MAX_TASKS,
+    become_worker,
     cores,
-    die_with,
     env_workers,
-    flush_std,
+    fork_worker,
     forking_is_safe,
     prctl,
     reap,
-    result_pipe,
     send,
     take,
     task_queue,
@@ -146,7 +145,7 @@ def polling(
     """
     threads = settings.site.workers
     plan = runs(sources, settings.site.per_host, store.fetch_urls())
-    count = min(worker_count(len(sources), threads, workers), len(plan) - 1)  # a run each, at least
+    count = max(0, min(worker_count(len(sources), threads, workers), len(plan) - 1))  # a run each, at least
     queue = -1
     if count > 0:
         try:
@@ -154,7 +153,6 @@ def polling(
         except OSError as e:  # no pipe large enough (the user's pipe allowance is spent): one process
             log.warning("fetch polls on one process: no queue for its workers (%s)", e)
             count = 0
-    count = max(count, 0)
     share = [threads // (count + 1) + (i < threads % (count + 1)) for i in range(count + 1)]
     take_run = functools.partial(take, queue) if queue >= 0 else _taker(len(plan))
     futures: list[Future[Outcome]] = [Future() for _ in sources]
@@ -263,10 +261,9 @@ def polling(
                 reader.join()
         for pool in rescue:
             pool.shutdown(wait=True, cancel_futures=True)
-        for worker in started:  # the reader reaps each worker it saw end; not these
+        _kill(started)  # those the reader did not see end
+        for worker in started:
             if worker.fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.kill(worker.pid, signal.SIGKILL)
                 reap(worker.pid)
                 os.close(worker.fd)
                 worker.fd = -1
@@ -328,23 +325,9 @@ def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
 def _fork(
     settings: Settings, sources: Sequence[Source], plan: list[list[int]], queue: int, threads: int, retry_gone: bool
 ) -> _Worker:
-    reader, writer = result_pipe()
-    flush_std()
-    parent = os.getpid()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(reader)
-        os.close(writer)
-        raise
-    if pid == 0:  # pragma: no cover - the child; its work is checked by what it stores and reports
-        code = 1
-        try:
-            os.close(reader)
-            code = _work(settings, sources, plan, queue, threads, retry_gone, writer, parent)
-        finally:
-            os._exit(code)
-    os.close(writer)
+    pid, reader = fork_worker(
+        lambda out, parent: _work(settings, sources, plan, queue, threads, retry_gone, out, parent)
+    )
     return _Worker(pid, reader)
 
 
@@ -360,9 +343,7 @@ def _work(
 ) -> int:  # pragma: no cover - runs in the forked child
     """A worker: poll runs from the queue on its threads; report each run taken, each
     outcome and each log record as it comes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    die_with(parent)
+    become_worker(parent)
     lock = threading.Lock()
 
     def post(message: object) -> None:

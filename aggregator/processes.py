@@ -95,17 +95,45 @@ def prctl() -> Callable[..., int] | None:
     return linux_libc("prctl")
 
 
-def die_with(parent: int) -> None:
-    """Never outlive the parent. A worker left running after its parent was killed could
+def become_worker(parent: int) -> None:
+    """What a worker does first. It ignores SIGINT and SIGTERM: a Ctrl-C or a service stop
+    reaching the whole process group is the parent's to handle (it stops its workers). And
+    it never outlives the parent: a worker left running after its parent was killed could
     write what a restarted parent already wrote newer (a publish worker's pages, a poll
     worker's posts and polling state), so on Linux the kernel kills the worker with its
     parent (PR_SET_PDEATHSIG); elsewhere, and for a parent already gone, the worker checks
     (and its loop checks again before each task)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     call = prctl()
     if call is not None:
         call(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def fork_worker(work: Callable[[int, int], int]) -> tuple[int, int]:
+    """Fork a worker that runs `work(result_fd, parent_pid)` and exits with what it returns
+    (1 if it raises); returns (its pid, the reading end of its `result_pipe`). The caller
+    must be the process's only thread (`forking_is_safe`)."""
+    reader, writer = result_pipe()
+    flush_std()
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(reader)
+        os.close(writer)
+        raise
+    if pid == 0:  # pragma: no cover - the child; its work is checked by what it reports
+        code = 1
+        try:
+            os.close(reader)
+            code = work(writer, parent)
+        finally:
+            os._exit(code)
+    os.close(writer)
+    return pid, reader
 
 
 def task_queue(tasks: int) -> int:

@@ -250,9 +250,8 @@ class Store:
     """A SQLite file; safe to share between threads (one lock serializes all access)."""
 
     def __init__(self, path: str | Path, reader: bool = False) -> None:
-        """`reader`: only ever reads a database another Store has opened (a publish worker):
-        no migration, whose write would race the writers' commits (SQLite answers a
-        transaction that read before another committed with SQLITE_BUSY at once)."""
+        """`reader`: only ever reads a database another Store has opened and migrated (a
+        publish worker): no migration, and any write refused (`query_only`)."""
         self.path = Path(path)
         self.reader = reader
         self._connect()

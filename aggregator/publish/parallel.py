@@ -45,10 +45,10 @@ from .. import __version__
 from ..processes import (
     MAX_TASKS,
     RESULT_PIPE,
+    become_worker,
     cores,
-    die_with,
     env_workers,
-    flush_std,
+    fork_worker,
     prctl,
     reap,
     result_pipe,
@@ -118,26 +118,11 @@ class Pool:
             raise
 
     def _start(self, target: Callable[[Any, int], Any], job: Any, fork: bool) -> None:
-        reader, writer = result_pipe()
         if fork:
-            flush_std()
-            parent = os.getpid()
-            try:
-                pid = os.fork()
-            except OSError:
-                os.close(reader)
-                os.close(writer)
-                raise
-            if pid == 0:  # pragma: no cover - the child; its work is checked by what it writes
-                code = 1
-                try:
-                    os.close(reader)
-                    code = _serve(target, job, self._queue, writer, parent)
-                finally:
-                    os._exit(code)
-            os.close(writer)
+            pid, reader = fork_worker(lambda out, parent: _serve(target, job, self._queue, out, parent))
             self._readers[reader] = pid
         else:
+            reader, writer = result_pipe()
             # The job goes through a file, not a pipe: writing more than a pipe holds would
             # wait for the child to start reading, the very wait workers are here to avoid.
             work = (target.__module__, target.__qualname__, __version__, job)
@@ -236,9 +221,7 @@ class Pool:
 def _serve(target: Callable[[Any, int], Any], job: Any, queue: int, out: int, parent: int) -> int:
     """A worker's loop: take a task, do it, say so; on an error say what it was and stop
     (the publisher does the rest, and meets the same error itself if it is not ours)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    die_with(parent)
+    become_worker(parent)
     try:
         while (index := take(queue)) is not None:
             if os.getppid() != parent:
