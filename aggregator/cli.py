@@ -22,6 +22,7 @@ from rich.table import Table
 
 from . import __version__, logs
 from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
+from .credentials import masked
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
@@ -34,6 +35,11 @@ from .store import Store, StoreError, why_unwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 T = TypeVar("T")
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """click.echo, with the password of any URL masked (see credentials.py)."""
+    click.echo(masked(text), err=err)
 
 
 def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
@@ -56,7 +62,7 @@ def _load(ctx: click.Context) -> Settings:
     try:
         return load_config(path)
     except ConfigError as e:
-        click.echo(str(e), err=True)
+        _echo(str(e), err=True)
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
 
@@ -65,7 +71,7 @@ def _open_store(ctx: click.Context, settings: Settings) -> Store:
     try:
         return Store(settings.database)
     except StoreError as e:
-        click.echo(f"error: {e}", err=True)
+        _echo(f"error: {e}", err=True)
         ctx.exit(EXIT_FAILED)
         raise
 
@@ -112,7 +118,7 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, 
 def check(ctx: click.Context) -> None:
     """Validate the config: exit 0, or 2 with the errors."""
     settings = _load(ctx)
-    click.echo(f"{settings.path}: ok: {len(settings.categories)} categories, {len(settings.sources)} sources")
+    _echo(f"{settings.path}: ok: {len(settings.categories)} categories, {len(settings.sources)} sources")
 
 
 @main.command()
@@ -132,7 +138,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         known = {s.key: s for s in sources}
         unknown = [u for u in urls if u not in known]
         if unknown:
-            click.echo(f"error: not a configured source: {', '.join(unknown)}", err=True)
+            _echo(f"error: not a configured source: {', '.join(unknown)}", err=True)
             ctx.exit(EXIT_USAGE)
         sources = [known[u] for u in dict.fromkeys(urls)]
     out = Console(highlight=False, soft_wrap=True)
@@ -153,9 +159,9 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         try:
             report = publish(settings, store)
         except SiteError as e:  # a broken template: the posts are stored; the next publish picks them up
-            click.echo(f"error: publishing failed: {e}", err=True)
+            _echo(f"error: publishing failed: {e}", err=True)
         except (StoreError, OSError) as e:  # disk full, read-only output: what is stored stays stored
-            click.echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
+            _echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
     failed = sum(o.status in ("error", "gone") for o in outcomes)
     counts = {
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")
@@ -178,7 +184,7 @@ def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) ->
     try:
         return fn(*args)
     except (StoreError, OSError) as e:
-        click.echo(f"error: {what}: {e}", err=True)
+        _echo(f"error: {what}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
         raise  # unreachable: ctx.exit raises
 
@@ -223,6 +229,7 @@ class _FetchProgress:
         tenth of the CPU of a whole 304 poll. (Tabs are left to rich, which expands them by
         cell width; rich's emoji codes are not applied: a URL with `:x:` in it stays itself.)
         """
+        text = masked(text)
         if self._progress is None and "\t" not in text:
             file = self.console.file
             file.write(strip_control_codes(text) + "\n")
@@ -261,10 +268,10 @@ def publish_cmd(ctx: click.Context) -> None:
                 ctx, f"publishing to {settings.output_dir} failed", lambda: publish(settings, store, force=True)
             )
         except SiteError as e:
-            click.echo(f"error: publishing failed: {e}", err=True)
+            _echo(f"error: publishing failed: {e}", err=True)
             ctx.exit(EXIT_FAILED)
     removed = f", {len(report.removed)} removed" if report.removed else ""
-    click.echo(f"{len(report.written)} files written, {report.unchanged} unchanged{removed} in {settings.output_dir}")
+    _echo(f"{len(report.written)} files written, {report.unchanged} unchanged{removed} in {settings.output_dir}")
 
 
 @main.command("export-opml")
@@ -286,9 +293,9 @@ def export_opml(ctx: click.Context, path: Path | None) -> None:
     try:
         write_if_changed(path, data)
     except OSError as e:
-        click.echo(f"error: cannot write {path}: {e}", err=True)
+        _echo(f"error: cannot write {path}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
-    click.echo(f"{path}: {len(settings.sources)} sources in {len(settings.categories)} categories")
+    _echo(f"{path}: {len(settings.sources)} sources in {len(settings.categories)} categories")
 
 
 @main.command("import-opml")
@@ -307,23 +314,23 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
         text = settings.path.read_text(encoding="utf-8")
         new_text, report = merge_into_config(text, feeds, category)
     except (OSError, OpmlError) as e:
-        click.echo(f"error: {e}", err=True)
+        _echo(f"error: {e}", err=True)
         ctx.exit(EXIT_USAGE)
         raise
     for url, why in report.skipped:
-        click.echo(f"skipped   {url}: {why}")
+        _echo(f"skipped   {url}: {why}")
     for url, cat in report.present:
-        click.echo(f"present   {url} ({cat})")
+        _echo(f"present   {url} ({cat})")
     for url, cat in report.added:
-        click.echo(f"added     {url} ({cat})")
+        _echo(f"added     {url} ({cat})")
     if report.added:
         try:
             parse_config(new_text, settings.path)
         except ConfigError as e:  # pragma: no cover - would mean merge_into_config broke the file
-            click.echo(f"error: the config would be invalid, left unchanged:\n{e}", err=True)
+            _echo(f"error: the config would be invalid, left unchanged:\n{e}", err=True)
             ctx.exit(EXIT_FAILED)
         write_config_text(settings.path, new_text)
-    click.echo(
+    _echo(
         f"{len(feeds)} feeds in {file}: {len(report.added)} added, {len(report.present)} already present, "
         f"{len(report.skipped)} skipped"
         + (f"; new categories: {', '.join(report.new_categories)}" if report.new_categories else "")
@@ -374,10 +381,10 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
     try:
         lock.acquire()
     except AlreadyRunning as e:
-        click.echo(f"error: {e}", err=True)
+        _echo(f"error: {e}", err=True)
         ctx.exit(EXIT_FAILED)
     except OSError as e:  # the database's folder is read-only, or not ours
-        click.echo(
+        _echo(
             f"error: cannot create the lock file {lock.path}: {e.strerror}{why_unwritable(settings.database)}", err=True
         )
         ctx.exit(EXIT_FAILED)
@@ -386,7 +393,7 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
             try:
                 daemon = Daemon(settings, store, grace=grace, serve=(host, port) if serve else None)
             except OSError as e:  # the port is taken, or the address is not ours
-                click.echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
+                _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
                 ctx.exit(EXIT_FAILED)
             code = daemon.run()
     finally:
@@ -411,7 +418,7 @@ def prune_cmd(ctx: click.Context) -> None:
     settings = _load(ctx)
     limited = [s for s in settings.sources if s.retention.limited]
     if not limited:
-        click.echo("nothing to prune: no source sets keep_days or keep_per_source")
+        _echo("nothing to prune: no source sets keep_days or keep_per_source")
         return
     now = datetime.now(UTC)
     removed = protected = 0
@@ -428,11 +435,11 @@ def prune_cmd(ctx: click.Context) -> None:
                 why.append(f"{report.older} older than {source.retention.keep_days:g} days")
             if report.over:
                 why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
-            click.echo(f"{source.key}: removed {report.removed} posts ({', '.join(why)})")
+            _echo(f"{source.key}: removed {report.removed} posts ({', '.join(why)})")
             for title in report.titles:
-                click.echo(f"  - {title}")
+                _echo(f"  - {title}")
     kept = f"; kept {protected} as their category's newest" if protected else ""
-    click.echo(f"removed {removed} posts from {len(limited)} sources with limits{kept}")
+    _echo(f"removed {removed} posts from {len(limited)} sources with limits{kept}")
 
 
 @main.command()
@@ -458,7 +465,7 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> N
     try:
         server = Server(StaticApp(lambda: root, static_routes(lambda: root)), host, port)
     except OSError as e:
-        click.echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
+        _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
     server.start()
     for url in server.urls:
@@ -480,7 +487,7 @@ def backup(ctx: click.Context, path: Path) -> None:
     """
     settings = _load(ctx)
     if not settings.database.exists():
-        click.echo(f"error: no database at {settings.database} (nothing fetched yet?)", err=True)
+        _echo(f"error: no database at {settings.database} (nothing fetched yet?)", err=True)
         ctx.exit(EXIT_FAILED)
     if path.is_dir():
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -489,11 +496,11 @@ def backup(ctx: click.Context, path: Path) -> None:
         try:
             target = store.backup(path)
         except StoreError as e:
-            click.echo(f"error: {e}", err=True)
+            _echo(f"error: {e}", err=True)
             ctx.exit(EXIT_FAILED)
         stats = store.stats()
     size = target.stat().st_size
-    click.echo(
+    _echo(
         f"backed up {settings.database} to {target}: {sum(stats.sources_by_state.values())} sources, "
         f"{stats.posts} posts, {size / 1e6:.1f} MB"
     )
@@ -561,7 +568,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{settings.site.title}: {len(rows)} sources")
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
@@ -587,15 +594,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
             next_poll += f"\nevery {format_duration(round(r['interval']))}" + (
                 " (auto)" if r["interval_mode"] == "auto" else ""
             )
-        table.add_row(
-            "\n".join(where),
-            r["state"],
-            last_ok,
-            error,
-            str(r["errors"]),
-            str(r["posts"]),
-            next_poll,
-        )
+        cells = ("\n".join(where), r["state"], last_ok, error, str(r["errors"]), str(r["posts"]), next_poll)
+        table.add_row(*map(masked, cells))
     # Piped into a file or grep, 80 columns would fold every URL: use a wide page instead.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
     Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)

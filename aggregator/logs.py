@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .credentials import masked
+
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -57,7 +59,7 @@ class TextFormatter(logging.Formatter):
         if source and source not in record.getMessage():
             first, nl, rest = line.partition("\n")  # keep a traceback below the tagged line
             line = f"{first} [source={source}]{nl}{rest}"
-        return line
+        return masked(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -80,7 +82,7 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         elif record.exc_text:  # a record from a worker process: its traceback came as text
             out["exception"] = record.exc_text
-        return json.dumps(out, ensure_ascii=False, default=str)
+        return masked(json.dumps(out, ensure_ascii=False, default=str))
 
 
 def setup(level: int = logging.WARNING, fmt: str = "text", file: str | Path | None = None) -> logging.Handler:

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import Category, Settings
+from ..credentials import public_url
 from ..models import Post
 from ..processes import forking_is_safe
 from ..store import Store
@@ -531,7 +532,8 @@ def opml_document(settings: Settings, store: Store | None) -> bytes:
             src = sources.get(key)
             st = states.get(key)
             title = (src.name if src else None) or (st.title if st else None)
-            feeds.append(OpmlFeed(url=key, title=title, html_url=st.site_link if st else None))
+            url = public_url(key) or key  # a password in the URL is for fetching only
+            feeds.append(OpmlFeed(url=url, title=title, html_url=st.site_link if st else None))
         groups.append((cat.name, feeds))
     return render_opml(settings.site.title, groups)
 

@@ -37,6 +37,7 @@ from markupsafe import Markup
 
 from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
+from ..credentials import public_url
 from ..models import Post
 from .feeds import clean_text, html_excerpt, permalink
 from .memo import IdentityMemo
@@ -298,7 +299,7 @@ class SiteRenderer:
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
-            "source": post.source_title or post.source_url or post.source,
+            "source": post.source_title or public_url(post.source_url or post.source),
             "source_link": post.source_link or None,
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
             "excerpt": html_excerpt(excerpt_of, 160),

@@ -1,0 +1,82 @@
+"""A password written into a source URL (`https://user:password@host/feed`) is used to fetch
+and never shown: not in the published feeds, pages, OPML or Jekyll posts, not in `fetch`'s
+lines, `status`, `export-opml` or the logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from .conftest import CORPUS, run_cli
+
+SECRET = "s3cr3t-Pw"
+FEED = (CORPUS / "zh" / "gansu-economy.atom").read_bytes()
+
+
+def _server(httpserver: HTTPServer) -> None:
+    wanted = "Basic " + base64.b64encode(f"reader:{SECRET}".encode()).decode()
+
+    def feed(request: Request) -> Response:
+        if request.headers.get("Authorization") != wanted:
+            return Response("who are you?", status=401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+        return Response(FEED, content_type="application/atom+xml")
+
+    httpserver.expect_request("/private.atom").respond_with_handler(feed)
+    httpserver.expect_request("/broken.atom").respond_with_data("no", status=500)
+
+
+def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
+    host = f"{httpserver.host}:{httpserver.port}"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://news.example/\njekyll:\n  dir: jekyll\ncategories:\n"
+        "  - name: Private\n    sources:\n"
+        f"      - url: http://reader:{SECRET}@{host}/private.atom\n"
+        f"      - url: http://reader:{SECRET}@{host}/broken.atom\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def _leaks(folder: Path) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+
+
+def test_a_password_in_a_source_url_is_used_and_never_shown(tmp_path, httpserver: HTTPServer):
+    _server(httpserver)
+    cfg = _config(tmp_path, httpserver)
+    fetch = run_cli("--config", str(cfg), "-v", "fetch")
+    assert fetch.returncode == 1, fetch.stdout + fetch.stderr  # the broken one failed
+    assert "new" in fetch.stdout and "private.atom" in fetch.stdout  # fetched with the password
+    as_json = run_cli("--config", str(cfg), "--log-format", "json", "-v", "fetch", "--source", "x")
+    outputs = {
+        "fetch": fetch.stdout + fetch.stderr,
+        "fetch --log-format json": as_json.stdout + as_json.stderr,
+        "status": run_cli("--config", str(cfg), "status").stdout,
+        "status --json": run_cli("--config", str(cfg), "status", "--json").stdout,
+        "export-opml": run_cli("--config", str(cfg), "export-opml").stdout,
+        "publish": run_cli("--config", str(cfg), "publish").stdout,
+    }
+    for name, text in outputs.items():
+        assert SECRET not in text, f"{name} shows the password:\n{text}"
+    assert "reader:***@" in outputs["status"] or "reader:***@" in outputs["fetch"]  # still recognizable
+    assert _leaks(tmp_path / "public") == [] and _leaks(tmp_path / "jekyll") == []
+
+    # the feeds still credit the source, at its URL without the password
+    items = json.loads((tmp_path / "public" / "category" / "private.json").read_text(encoding="utf-8"))["items"]
+    assert items and items[0]["_source"]["url"] == f"http://{httpserver.host}:{httpserver.port}/private.atom"
+    rows = json.loads(outputs["status --json"])
+    assert {r["last_error"] is not None for r in rows} == {True, False}  # both still reported
+
+
+def test_masking_keeps_the_user_and_hides_the_password_or_token():
+    from aggregator.credentials import masked, public_url
+
+    line = "error http://u:p%40ss@h:8/f.xml then https://TOKEN@h/x, https://h/a@b and bot@example.com"
+    assert masked(line) == "error http://u:***@h:8/f.xml then https://***@h/x, https://h/a@b and bot@example.com"
+    assert public_url("http://u:p@ss@h:8/f.xml?q=a@b") == "http://h:8/f.xml?q=a@b"  # to the authority's last @
+    assert public_url("https://h/a@b") == "https://h/a@b" and public_url(None) is None
