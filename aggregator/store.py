@@ -844,6 +844,21 @@ class Store:
             offset,
         )
 
+    def shown_in(self, ids: Iterable[str]) -> dict[str, set[str]]:
+        """Post id → the slugs of the categories that publish it (filters, duplicates)."""
+        out: dict[str, set[str]] = {}
+        ids = list(ids)
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                for pid, slug in self.db.execute(
+                    "SELECT p.id, sc.category FROM posts p JOIN source_categories sc ON sc.source = p.source "
+                    f"WHERE p.id IN ({','.join('?' * len(chunk))}) AND {VISIBLE}",
+                    chunk,
+                ):
+                    out.setdefault(pid, set()).add(slug)
+        return out
+
     def count_category_posts(self, category: str) -> int:
         with self._lock:
             return self.db.execute(

@@ -219,3 +219,46 @@ def test_example_config_documents_every_new_key(monkeypatch):
     assert [r.patterns for r in own.include] == [(("title", "经济|金融"),), (("content", "央行"),)]
     assert [r.patterns for r in own.exclude] == [(("title", r"(?i)^\[(ad|sponsored)\]"),)]  # from defaults
     assert category == cat.rules
+
+
+def _jekyll_categories(folder: Path) -> dict[str, str]:
+    """Title → the `categories` of its Jekyll post, for every file under `_posts/`."""
+    out = {}
+    for path in (folder / "_posts").glob("*.md"):
+        head = path.read_text(encoding="utf-8").split("\n---\n")[0]
+        fields = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+        assert json.loads(fields["title"]) not in out, f"two Jekyll posts for {fields['title']}"
+        out[json.loads(fields["title"])] = fields["categories"]
+    return out
+
+
+def test_a_post_kept_out_of_its_sources_first_category_gets_a_jekyll_post_in_the_next(tmp_path):
+    """A Jekyll post per published post, in the first category (config order) showing it:
+    the source's first category leaving a post out must not leave it out of Jekyll."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "a.xml").write_bytes(rss(("经济要闻", ""), ("今日天气", ""), ("[SPONSORED] 理财", "")))
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        text = CONFIG.replace("https://a.example/feed.xml", server.url("a.xml")).replace(
+            "      - url: https://b.example/feed.xml\n", ""
+        )
+        cfg.write_text(text + "jekyll:\n  dir: jekyll\n", encoding="utf-8")
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _jekyll_categories(tmp_path / "jekyll") == {"经济要闻": "finance", "今日天气": "all"}
+
+        # the rules change: the weather is now shown in finance too, so its Jekyll post moves there
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("经济|金融", "经济|金融|天气"), encoding="utf-8")
+        result = run_cli("--config", str(cfg), "publish")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _jekyll_categories(tmp_path / "jekyll") == {"经济要闻": "finance", "今日天气": "finance"}
+
+        # and back: finance's file of it is taken down, and "all" publishes it again
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("经济|金融|天气", "经济|金融"), encoding="utf-8")
+        result = run_cli("--config", str(cfg), "publish")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _jekyll_categories(tmp_path / "jekyll") == {"经济要闻": "finance", "今日天气": "all"}
+    finally:
+        server.close()

@@ -472,9 +472,15 @@ def _publish_category(
         stale.unlink()
         report.removed.append(stale)
 
-    primary = {src.key: src.categories[0] for src in settings.sources if src.categories}
+    listed_in = {src.key: src.categories for src in settings.sources}
+    jekyll = settings.jekyll_dir is not None
 
     def post_files(changed: list[Post]) -> None:
+        # A post's one Jekyll file goes with the first of its source's categories (config
+        # order) that publishes it: the first, unless its filters or duplicates rule leave
+        # the post out, which only a store query can tell.
+        later = [p.id for p in changed if jekyll and listed_in.get(p.source, (cat.slug,))[0] != cat.slug]
+        shown = store.shown_in(later) if later else {}
         for post in changed:
             if post.id not in done:
                 done.add(post.id)
@@ -482,8 +488,10 @@ def _publish_category(
                 page = post_page_path(s.url, post)
                 _write(out / page, site.post(post), report)
                 report.post_files.append((page, post.id, post.source, "page", None))
-            if primary.get(post.source) == cat.slug:
-                _publish_jekyll(settings, cat, post, report)
+            if jekyll:
+                slugs, showing = listed_in.get(post.source, ()), shown.get(post.id, set())
+                if slugs[:1] == (cat.slug,) or next((c for c in slugs if c in showing), None) == cat.slug:
+                    _publish_jekyll(settings, cat, post, report)
 
     if everything is not None:  # every post of every source: what the loop below would read
         post_files(everything)
