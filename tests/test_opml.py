@@ -190,6 +190,13 @@ def test_import_errors(config, tmp_path):
     assert result.returncode == 2 and f"{bad}: not an OPML file" in result.stderr
     missing = run_cli("--config", str(config), "import-opml", str(tmp_path / "nope.opml"))
     assert missing.returncode == 2 and "nope.opml" in missing.stderr
+    # cut off (a partial download, a full disk): refused, not half imported
+    for n, cut in enumerate((MINIFLUX[: len(MINIFLUX) // 2], MINIFLUX.rsplit("</opml>", 1)[0], "<opml><body><outline")):
+        partial = tmp_path / f"partial{n}.opml"
+        partial.write_text(cut, encoding="utf-8")
+        result = run_cli("--config", str(config), "import-opml", str(partial))
+        assert result.returncode == 2, (cut, result.stdout, result.stderr)
+        assert f"{partial}: cut off or broken at line" in result.stderr and "nothing imported" in result.stderr
     assert config.read_text(encoding="utf-8") == before
 
 

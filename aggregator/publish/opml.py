@@ -104,6 +104,21 @@ def _category_attr(value: str | None) -> str | None:
     return None
 
 
+# Parse errors that mean the file ends early or a tag is left open: the parser recovers from
+# bare ampersands and unknown entities (common in real exports), not from these, which a
+# partial download or a full disk leave behind.
+_E = etree.ErrorTypes
+_CUT_OFF = {
+    _E.ERR_DOCUMENT_END,
+    _E.ERR_TAG_NOT_FINISHED,
+    _E.ERR_GT_REQUIRED,
+    _E.ERR_LTSLASH_REQUIRED,
+    _E.ERR_ATTRIBUTE_NOT_FINISHED,
+    _E.ERR_ATTRIBUTE_WITHOUT_VALUE,
+    _E.ERR_LITERAL_NOT_FINISHED,
+}
+
+
 def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     """Every feed outline with the category it sits in; raises OpmlError naming `origin`."""
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
@@ -115,6 +130,9 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
         raise OpmlError(f"{origin}: not XML: {e}") from None
     if root is None or not isinstance(root.tag, str) or etree.QName(root).localname.lower() != "opml":
         raise OpmlError(f"{origin}: not an OPML file (no <opml> root element)")
+    cut = next((e for e in parser.error_log if e.type in _CUT_OFF), None)
+    if cut is not None:  # what recovery would read of it is only part of the file
+        raise OpmlError(f"{origin}: cut off or broken at line {cut.line}: {cut.message.strip()}; nothing imported")
     body = next((el for el in root if isinstance(el.tag, str) and el.tag.lower() == "body"), None)
     if body is None:
         raise OpmlError(f"{origin}: OPML file has no <body>")
