@@ -257,7 +257,8 @@ def test_templates_folder_overrides_and_a_change_republishes(tmp_path, corpus_se
     ("template", "message"),
     [
         ("{% extends 'base.html' %}{% block main %}\n{% if %}{% endblock %}", "theme/post.html:2: "),
-        ("{% extends 'base.html' %}{% block main %}{{ post.no_such_field }}{% endblock %}", "template post.html: "),
+        ("{% extends 'base.html' %}{% block main %}{{ post.no_such_field }}{% endblock %}", "theme/post.html:1: "),
+        ("{% extends 'base.html' %}{% block main %}\n{{ 1 // 0 }}{% endblock %}", "theme/post.html:2: ZeroDivision"),
     ],
 )
 def test_a_broken_template_is_a_clear_error(tmp_path, corpus_server, template, message):

@@ -51,11 +51,19 @@ class SiteError(Exception):
     """A template cannot be used: the message names the file and line."""
 
 
-def _template_error(name: str, e: TemplateError) -> SiteError:
+def _template_error(name: str, e: Exception) -> SiteError:
     if isinstance(e, TemplateSyntaxError):
         where = f"{e.filename or e.name or name}:{e.lineno}"
         return SiteError(f"template {where}: {e.message}")
-    return SiteError(f"template {name}: {type(e).__name__}: {e}")
+    # A runtime error (`{{ 1 // 0 }}`, a filter given the wrong type): Jinja rewrites the
+    # traceback so that the template's own frame carries its file name and line.
+    where, tb = name, e.__traceback__
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if file.endswith((".html", ".css")) or file.endswith(name):
+            where = f"{file}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return SiteError(f"template {where}: {type(e).__name__}: {e}")
 
 
 FEED_TYPES = (
@@ -340,7 +348,7 @@ class SiteRenderer:
                 generator={"name": "aggregator", "version": __version__, "url": PROJECT_URL},
                 **context,
             )
-        except TemplateError as e:
+        except Exception as e:  # a user's template may fail any way at run time
             raise _template_error(template, e) from None
         return html.encode("utf-8")
 
@@ -349,7 +357,7 @@ class SiteRenderer:
     def stylesheet(self) -> bytes:
         try:
             return self.load()["style.css"].render().encode("utf-8")
-        except TemplateError as e:
+        except Exception as e:  # a user's template may fail any way at run time
             raise _template_error("style.css", e) from None
 
     def index(self, posts: Sequence[Post], categories: Sequence[CategoryLink]) -> bytes:
