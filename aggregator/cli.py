@@ -477,17 +477,24 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> N
 
 
 @main.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("where", metavar="PATH", type=click.Path())
 @click.pass_context
-def backup(ctx: click.Context, path: Path) -> None:
+def backup(ctx: click.Context, where: str) -> None:
     """Copy the database to PATH, consistently, even while the daemon runs.
 
     PATH may be a directory: the copy is then named after the database and the time.
     Exit 0 when the copy is written and checked, 1 when it cannot be.
     """
     settings = _load(ctx)
+    path = Path(where)
     if not settings.database.exists():
         _echo(f"error: no database at {settings.database} (nothing fetched yet?)", err=True)
+        ctx.exit(EXIT_FAILED)
+    if where.endswith(("/", os.sep)) and not path.is_dir():  # meant as a folder (a cron job's)
+        _echo(f"error: cannot back up into {where}: no such directory", err=True)
+        ctx.exit(EXIT_FAILED)
+    if path.exists() and path.resolve() == settings.database.resolve():
+        _echo(f"error: {where} is the database itself; back up to another file", err=True)
         ctx.exit(EXIT_FAILED)
     if path.is_dir():
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -195,3 +195,15 @@ def test_backup_without_a_database_fails_clearly(tmp_path):
     cfg = write_config(tmp_path / "feeds.yaml", [{"url": "http://127.0.0.1:9/x", "interval": "1h"}])
     result = run_cli("--config", str(cfg), "backup", str(tmp_path / "b.db"))
     assert result.returncode == 1 and "no database" in result.stderr
+
+
+def test_backup_refuses_a_missing_folder_and_the_database_itself(tmp_path, feeds):
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    folder = run_cli("--config", str(cfg), "backup", f"{tmp_path}/backups/")
+    assert folder.returncode == 1 and "backups/: no such directory" in folder.stderr
+    assert not (tmp_path / "backups").exists()  # no file named like the folder either
+    itself = run_cli("--config", str(cfg), "backup", str(tmp_path / "aggregator.db"))
+    assert itself.returncode == 1 and "is the database itself" in itself.stderr
+    assert sqlite3.connect(tmp_path / "aggregator.db").execute("SELECT count(*) FROM posts").fetchone()[0] > 0
