@@ -121,6 +121,8 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
     warning = None
     if d.get("bozo") and d.get("bozo_exception") is not None:
         warning = f"{type(d.bozo_exception).__name__}: {d.bozo_exception}"
+    for entry in d.entries:
+        _fix_xhtml_voids(entry)
     return ParsedFeed(
         info=info,
         entries=list(d.entries),
@@ -131,6 +133,22 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
         headers=headers,
         authors=list(feed.get("authors") or []) if (d.version or "").startswith("atom") else [],
     )
+
+
+# feedparser writes inline XHTML's empty elements with an end tag (`<br/>` as `<br></br>`),
+# which HTML parsers, and so our sanitizer, read as two line breaks.
+_VOID_PAIR = re.compile(r"<(area|br|col|embed|hr|img|input|source|track|wbr)(\s[^<>]*)?></\1>", re.I)
+
+
+def _fix_xhtml_voids(entry: dict[str, Any]) -> None:
+    """Write empty XHTML elements as the fast path does (`<br>`): the same entry must give the
+    same content, so the same content hash, whichever parser read the feed that day; a feed
+    that is well-formed one day and not the next would otherwise update its posts each time."""
+    for detail in [*entry.get("content", ()), entry.get("summary_detail")]:
+        if detail and detail.get("type") == "application/xhtml+xml" and "></" in detail.get("value", ""):
+            detail["value"] = _VOID_PAIR.sub(r"<\1\2>", detail["value"])
+            if detail is entry.get("summary_detail"):
+                entry["summary"] = detail["value"]
 
 
 def _looks_like_json(body: bytes) -> bool:

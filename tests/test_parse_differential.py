@@ -4,9 +4,9 @@ Every corpus feed the fast path accepts is also parsed by feedparser; both go th
 same normalizer, and each post must come out with the same id, title, link, dates and
 sanitized content. The posts that differ are printed (run with `-s` to see them).
 
-One difference is a known feedparser defect and is listed apart: in inline XHTML it writes
-an empty `<br/>` as `<br></br>`, which every HTML parser reads as two line breaks; the fast
-path writes one `<br>`.
+feedparser writes inline XHTML's empty `<br/>` as `<br></br>`, which every HTML parser reads
+as two line breaks; `parse_feedparser` writes it back as one `<br>`, as the fast path does.
+Posts that would differ only by that are counted apart, and there must be none.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def test_fast_path_and_feedparser_agree_on_at_least_995_permille_of_posts():
                 differ.append(f"{rel} [{b.id}] {detail}")
     print(f"\n{accepted} feeds on the fast path, {declined} left to feedparser; {total} posts")
     print(f"agree on {', '.join(FIELDS)}: {agreed} ({agreed / total:.2%})")
-    print(f"feedparser's doubled <br> (fast path right): {len(br_only)} posts")
+    print(f"feedparser's doubled <br> left: {len(br_only)} posts")
     for line in br_only:
         print("  br:", line)
     print(f"differ: {len(differ)}")
     for line in differ:
         print("  ", line)
     assert accepted > 2000 and total > 7500  # the corpus really went through both paths
-    assert (agreed + len(br_only)) / total >= 0.995
-    assert len(br_only) / total < 0.01  # the known defect stays an exception
+    assert agreed / total >= 0.995
+    assert br_only == []  # feedparser's `<br></br>` is repaired
