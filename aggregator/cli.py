@@ -60,11 +60,14 @@ def _service_logging(ctx: click.Context, log_format: str | None) -> None:
 def _load(ctx: click.Context) -> Settings:
     path = config_path(ctx.obj["config"])
     try:
-        return load_config(path)
+        settings = load_config(path)
     except ConfigError as e:
         _echo(str(e), err=True)
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
+    for warning in settings.warnings:
+        _echo(f"warning: {settings.path}:{warning}", err=True)
+    return settings
 
 
 def _open_store(ctx: click.Context, settings: Settings) -> Store:

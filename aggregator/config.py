@@ -329,6 +329,7 @@ class Settings:
     database: Path
     categories: tuple[Category, ...]
     sources: tuple[Source, ...]
+    warnings: tuple[str, ...] = ()  # `line: key.path: problem`, worth saying but not refusing
 
     @property
     def site(self) -> SiteConfig:
@@ -482,7 +483,7 @@ def parse_config(text: str, path: Path) -> Settings:
     errors = _interval_errors(config, lines)
     if errors:
         raise ConfigError(path, errors)
-    settings = _settings(config, path)
+    settings = _settings(config, path, lines)
     templates = settings.templates_dir
     if templates is not None and not templates.is_dir():
         line = _line_for(lines, ("site", "templates"))
@@ -534,7 +535,36 @@ def _interval_errors(config: Config, lines: dict[tuple[Any, ...], int]) -> list[
     return list(errors)
 
 
-def _settings(config: Config, path: Path) -> Settings:
+# What each listing of a source may set for itself: which of its posts the category shows.
+_PER_LISTING = {"url", "include", "exclude"}
+
+
+def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """A source listed in several categories is polled once, with its first listing's
+    settings: a later listing that sets another value is silently ignored. Worth a warning
+    (not an error: such a config loaded before, and a daemon must still start on it)."""
+    first: dict[str, tuple[tuple[Any, ...], SourceConfig]] = {}
+    out: list[str] = []
+    for i, cat in enumerate(config.categories):
+        for j, src in enumerate(cat.sources):
+            here = ("categories", i, "sources", j)
+            if src.url not in first:
+                first[src.url] = (here, src)
+                continue
+            there, orig = first[src.url]
+            for name in sorted((src.model_fields_set | orig.model_fields_set) - _PER_LISTING):
+                if getattr(src, name) != getattr(orig, name):
+                    at = here + (name,) if name in src.model_fields_set else here
+                    line = _line_for(lines, at)
+                    out.append(
+                        f"{line}: {'.'.join(map(str, at))}: {name} differs from this source's first listing "
+                        f"(line {_line_for(lines, there)}), whose settings apply: a source is polled once, "
+                        "with one set of settings; only include/exclude may differ per category"
+                    )
+    return out
+
+
+def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int] | None = None) -> Settings:
     base = path.resolve().parent
     site = config.site
     defaults = config.defaults
@@ -602,4 +632,5 @@ def _settings(config: Config, path: Path) -> Settings:
         database=(base / site.database).resolve(),
         categories=tuple(categories),
         sources=tuple(sources),
+        warnings=tuple(_conflicts(config, lines)) if lines is not None else (),
     )

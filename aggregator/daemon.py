@@ -574,6 +574,8 @@ class Daemon:
             return self._reject(
                 path, reason, [f"site.database: changed to {new.database}; a daemon keeps its database, restart it"]
             )
+        for warning in new.warnings:
+            log.warning("%s:%s", path, warning)
         self.store.sync_sources(new.sources)
         before = {s.key: s for s in old.sources}
         after = {s.key: s for s in new.sources}

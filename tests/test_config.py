@@ -140,3 +140,32 @@ def test_config_path_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("AGGREGATOR_CONFIG", str(tmp_path / "env.yaml"))
     assert config_path(None) == tmp_path / "env.yaml"
     assert config_path("explicit.yaml") == Path("explicit.yaml")
+
+
+def test_a_source_listed_twice_with_other_settings_is_a_warning_naming_both_lines(tmp_path):
+    from .conftest import run_cli
+
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://n.example/\ncategories:\n"
+        "  - name: A\n    sources:\n"
+        "      - url: https://example.com/f.xml\n        name: One\n        interval: 1h\n"  # lines 7-9
+        "  - name: B\n    sources:\n"
+        "      - url: https://example.com/f.xml\n        interval: 2h\n"  # lines 12-13
+        "        include:\n          - title: x\n",  # per listing: no warning
+        encoding="utf-8",
+    )
+    settings = load_config(cfg)
+    assert settings.warnings == (
+        "13: categories.1.sources.0.interval: interval differs from this source's first listing (line 7), "
+        "whose settings apply: a source is polled once, with one set of settings; "
+        "only include/exclude may differ per category",
+        "12: categories.1.sources.0: name differs from this source's first listing (line 7), "
+        "whose settings apply: a source is polled once, with one set of settings; "
+        "only include/exclude may differ per category",
+    )
+    assert settings.sources[0].interval == 3600 and settings.sources[0].name == "One"
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 0 and "ok: 2 categories, 1 sources" in result.stdout
+    assert f"warning: {cfg}:13: categories.1.sources.0.interval: interval differs" in result.stderr
+    assert load_config(ROOT / "feeds.yaml").warnings == ()
