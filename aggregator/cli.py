@@ -150,7 +150,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         outcomes: list[Outcome] = []
         with (  # workers are forked first: while the progress bar is drawn, its thread runs
-            polling(sources, store, settings, retry_gone=bool(urls)) as futures,
+            polling(sources, store, settings, named=bool(urls)) as futures,
             _FetchProgress(out, len(sources)) as progress,
         ):
             for fut in futures:

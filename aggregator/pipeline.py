@@ -60,21 +60,21 @@ def update_source(
     fetcher: Fetcher,
     now: Callable[[], datetime] = utcnow,
     rng: random.Random | None = None,
-    retry_gone: bool = False,
+    named: bool = False,
 ) -> Outcome:
     """Poll `source` once and store what it has; never raises for a bad feed.
 
     Polls whatever its next-poll time (the caller decides what is due), but never a
-    disabled source, nor one whose host asked for silence (Retry-After), nor a gone one
-    unless `retry_gone` (someone asked for this very source: a feed that is back is
-    polled on its schedule again from then on).
+    disabled source, nor one whose host asked for silence (Retry-After) or a gone one,
+    unless `named`: someone asked for this very source. A gone feed that is back is then
+    polled on its schedule again; a host that answers has its Retry-After lifted.
     """
     started = now()
     snapshot = store.poll_state(source.key, started - timedelta(seconds=WEEK), started)
     state = snapshot.state
     if not source.enabled:
         return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
-    if state is not None and state.state == "gone" and not retry_gone:
+    if state is not None and state.state == "gone" and not named:
         since = f" since {iso(state.last_error_at)}" if state.last_error_at else ""
         return Outcome(
             source.key,
@@ -85,12 +85,17 @@ def update_source(
     fetch_url = state.url if state is not None and state.url else source.url
     host = host_key(fetch_url)
     blocked = snapshot.retry_after if state is not None and state.host == host else store.host_retry_after(host)
-    if blocked is not None and blocked > started:
+    blocked = blocked if blocked is not None and blocked > started else None
+    if blocked is not None and not named:
         note = f"rate-limited: {host_key(fetch_url)} asked for no request before {iso(blocked)}"
         return Outcome(source.key, "skipped", note=note)
     error: FetchError | ParseError
     try:
-        return _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
+        outcome = _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
+        if blocked is not None and outcome.status in ("new", "updated", "unchanged"):
+            store.lift_host_block(host)
+            log.info("host %s answered: its Retry-After (until %s) is lifted", host, iso(blocked))
+        return outcome
     except (FetchError, ParseError) as e:
         error = e
     except StoreError as e:  # disk full, read-only database: nothing of this poll stored, nothing lost

@@ -77,10 +77,10 @@ WORKER_EXIT = 30.0  # seconds a worker may take to end after its last outcome
 _READ = 1 << 20
 
 
-def poll_one(source: Source, store: Store, fetcher: Fetcher, retry_gone: bool = False) -> Outcome:
+def poll_one(source: Source, store: Store, fetcher: Fetcher, named: bool = False) -> Outcome:
     """Poll one source, every log record it makes tagged with it."""
     with logs.source_context(source.key):
-        return update_source(source, store, fetcher, retry_gone=retry_gone)
+        return update_source(source, store, fetcher, named=named)
 
 
 def worker_count(sources: int, threads: int, requested: int | None = None) -> int:
@@ -136,7 +136,7 @@ class _Worker:
 
 @contextmanager
 def polling(
-    sources: Sequence[Source], store: Store, settings: Settings, retry_gone: bool = False, workers: int | None = None
+    sources: Sequence[Source], store: Store, settings: Settings, named: bool = False, workers: int | None = None
 ) -> Iterator[list[Future[Outcome]]]:
     """Poll `sources`; yields one future per source, in their order, resolved as each is done.
 
@@ -180,12 +180,12 @@ def polling(
             pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
             rescue.append(pool)
             for run in left:
-                pool.submit(_poll_runs, _taker(1), [run], sources, store, fetcher, retry_gone, deliver, stop)
+                pool.submit(_poll_runs, _taker(1), [run], sources, store, fetcher, named, deliver, stop)
                 submitted += 1
         except RuntimeError as e:  # no thread to be had (a pids limit): poll them on this one
             log.warning("no thread to poll a dead fetch worker's sources (%s): polling them one by one", e)
             rest = left[submitted:]  # the one whose submit failed may sit in a pool with no thread
-            _poll_runs(_taker(len(rest)), rest, sources, store, fetcher, retry_gone, deliver, stop)
+            _poll_runs(_taker(len(rest)), rest, sources, store, fetcher, named, deliver, stop)
 
     taken_here: set[int] = set()
     polling_here = threading.Event()  # set once every polling thread of this process has started
@@ -211,7 +211,7 @@ def polling(
             with store.closed_for_fork():
                 for part in share[1:]:
                     try:
-                        started.append(_fork(settings, sources, plan, queue, part, retry_gone))
+                        started.append(_fork(settings, sources, plan, queue, part, named))
                     except OSError as e:  # no more processes or memory: fewer workers
                         log.warning("could not start a fetch worker (%s): polling without it", e)
                         break
@@ -233,7 +233,7 @@ def polling(
         for n in range(mine):
             thread = threading.Thread(
                 target=_poll_runs,
-                args=(take_run, plan, sources, store, fetcher, retry_gone, deliver, stop, taken_here.add),
+                args=(take_run, plan, sources, store, fetcher, named, deliver, stop, taken_here.add),
                 name=f"fetch-{n}",
             )
             thread.start()
@@ -279,7 +279,7 @@ def _poll_runs(
     sources: Sequence[Source],
     store: Store,
     fetcher: Fetcher,
-    retry_gone: bool,
+    named: bool,
     deliver: Callable[[int, Future[Outcome]], None],
     stop: threading.Event,
     took: Callable[[int], None] | None = None,
@@ -293,7 +293,7 @@ def _poll_runs(
                 return
             done: Future[Outcome] = Future()
             try:
-                done.set_result(poll_one(sources[index], store, fetcher, retry_gone))
+                done.set_result(poll_one(sources[index], store, fetcher, named))
             except BaseException as e:  # noqa: BLE001 - a bug: the caller re-raises it from the future
                 done.set_exception(e)
             deliver(index, done)
@@ -323,11 +323,9 @@ def _settle(target: Future[Outcome], done: Future[Outcome]) -> None:
 
 
 def _fork(
-    settings: Settings, sources: Sequence[Source], plan: list[list[int]], queue: int, threads: int, retry_gone: bool
+    settings: Settings, sources: Sequence[Source], plan: list[list[int]], queue: int, threads: int, named: bool
 ) -> _Worker:
-    pid, reader = fork_worker(
-        lambda out, parent: _work(settings, sources, plan, queue, threads, retry_gone, out, parent)
-    )
+    pid, reader = fork_worker(lambda out, parent: _work(settings, sources, plan, queue, threads, named, out, parent))
     return _Worker(pid, reader)
 
 
@@ -337,7 +335,7 @@ def _work(
     plan: list[list[int]],
     queue: int,
     threads: int,
-    retry_gone: bool,
+    named: bool,
     out: int,
     parent: int,
 ) -> int:  # pragma: no cover - runs in the forked child
@@ -371,7 +369,7 @@ def _work(
             def poll() -> None:
                 try:
                     _poll_runs(
-                        functools.partial(take, queue), plan, sources, store, fetcher, retry_gone, deliver, stop, took
+                        functools.partial(take, queue), plan, sources, store, fetcher, named, deliver, stop, took
                     )
                 except BaseException as e:  # noqa: BLE001
                     failures.append(e)

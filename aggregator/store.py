@@ -579,6 +579,11 @@ class Store:
                 [iso(when), status, message, iso(when), iso(next_poll), key],
             )
 
+    def lift_host_block(self, host: str) -> None:
+        """Forget the host's Retry-After: it answered a poll someone asked for by name."""
+        with self._tx() as db:
+            db.execute("UPDATE hosts SET retry_after = NULL WHERE host = ?", [host])
+
     def host_retry_after(self, host: str) -> datetime | None:
         """Until when `host` asked not to be polled (None: it never asked, or asked long ago)."""
         with self._lock:

@@ -185,8 +185,8 @@ def test_a_worker_that_dies_half_way_loses_no_source_and_stores_nothing_twice(tm
     parent, real = os.getpid(), poll_workers.poll_one
     polled: list[str] = []
 
-    def poll_one(source, store, fetcher, retry_gone=False):
-        outcome = real(source, store, fetcher, retry_gone)
+    def poll_one(source, store, fetcher, named=False):
+        outcome = real(source, store, fetcher, named)
         polled.append(source.key)
         if os.getpid() != parent and len(polled) == 2:
             os._exit(7)  # its second source stored, never reported: `fetch` polls it again
@@ -406,10 +406,10 @@ def test_a_dead_workers_sources_are_polled_even_without_a_thread_to_spare(tmp_pa
     monkeypatch.setattr(poll_workers, "forking_is_safe", lambda: True)
     parent, real = os.getpid(), poll_workers.poll_one
 
-    def poll_one(source, store, fetcher, retry_gone=False):
+    def poll_one(source, store, fetcher, named=False):
         if os.getpid() != parent:
             os._exit(7)  # the worker dies on its first source, before storing it
-        return real(source, store, fetcher, retry_gone)
+        return real(source, store, fetcher, named)
 
     class NoThreads(poll_workers.ThreadPoolExecutor):
         def submit(self, *args, **kwargs):

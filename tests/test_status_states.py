@@ -91,3 +91,28 @@ def test_status_shows_each_state_and_fetch_skips_what_it_must(tmp_path, httpserv
         assert state in table.stdout
     for text in ("HTTP 502", "HTTP 500", "HTTP 410", "HTTP 429", "never: gone (HTTP 410)", "never: enabled: false"):
         assert text in table.stdout, text
+
+
+def test_naming_a_source_polls_it_through_its_hosts_retry_after_and_an_answer_lifts_it(
+    tmp_path, httpserver: HTTPServer
+):
+    httpserver.expect_request("/limited").respond_with_data("", status=429, headers={"Retry-After": "99999999"})
+    httpserver.expect_request("/good").respond_with_data(FEED, content_type="application/rss+xml")
+    limited, good = httpserver.url_for("/limited"), httpserver.url_for("/good")  # one host
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n"
+        f"categories:\n  - name: All\n    sources:\n      - url: {limited}\n      - url: {good}\n",
+        encoding="utf-8",
+    )
+    run_cli("--config", str(cfg), "fetch", "--source", limited)  # 429: the whole host waits (a week at most)
+    held = run_cli("--config", str(cfg), "fetch")
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert held.stdout.count("rate-limited: ") == 2  # both skipped: the host asked for silence
+
+    named = run_cli("--config", str(cfg), "-v", "fetch", "--source", good)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert named.stdout.startswith(f"new        {good}"), named.stdout
+    assert "its Retry-After (until" in named.stderr and "is lifted" in named.stderr
+    after = run_cli("--config", str(cfg), "fetch")  # the host answered: its sources are polled again
+    assert f"rate-limited {limited}: HTTP 429" in after.stdout and f"unchanged  {good}" in after.stdout, after.stdout
