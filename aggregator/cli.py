@@ -34,6 +34,7 @@ from .schedule import DISABLED, GONE, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError, why_unwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 T = TypeVar("T")
 
 
@@ -149,16 +150,24 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     with _open_store(ctx, settings) as store:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         outcomes: list[Outcome] = []
-        with (  # workers are forked first: while the progress bar is drawn, its thread runs
-            polling(sources, store, settings, named=bool(urls)) as futures,
-            _FetchProgress(out, len(sources)) as progress,
-        ):
-            for fut in futures:
-                fut.add_done_callback(progress.done)
-            for fut in futures:
-                o = fut.result()
-                outcomes.append(o)
-                progress.line(_outcome_line(o))
+        try:
+            with (  # workers are forked first: while the progress bar is drawn, its thread runs
+                polling(sources, store, settings, named=bool(urls)) as futures,
+                _FetchProgress(out, len(sources)) as progress,
+            ):
+                for fut in futures:
+                    fut.add_done_callback(progress.done)
+                for fut in futures:
+                    o = fut.result()
+                    outcomes.append(o)
+                    progress.line(_outcome_line(o))
+        except KeyboardInterrupt:  # Ctrl-C: each poll's store is one transaction, so nothing is half-stored
+            _echo(
+                f"interrupted after {len(outcomes)} of {len(sources)} sources: what was polled is stored, "
+                "and the next `aggregator fetch` or `aggregator publish` publishes it",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERRUPTED)
         try:
             report = publish(settings, store)
         except SiteError as e:  # a broken template: the posts are stored; the next publish picks them up
