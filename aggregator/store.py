@@ -704,16 +704,42 @@ class Store:
 
     @staticmethod
     def _first_copy(db: sqlite_utils.Database, p: Post) -> str | None:
-        """The first-seen post of another source with the same canonical link or fingerprint."""
+        """The first-seen post of another source with the same canonical link or fingerprint;
+        None when there is none, or when `p` takes its place (below).
+
+        Copies that arrive before any publish (one `fetch` polls both sources, in whatever
+        order its threads finish) are ordered by their own dates instead: a copy published
+        earlier than the first one becomes the first, so the original, not whichever reprint
+        was stored a moment sooner, is the one published. Once the first copy is out (it has
+        a page), it stays first: readers have seen it.
+        """
         for column, value in (("canonical_link", p.canonical_link), ("fingerprint", p.fingerprint)):
             if value:
                 row = db.execute(
-                    f"SELECT id FROM posts WHERE {column} = ? AND source != ? AND duplicate_of IS NULL "
-                    "ORDER BY first_seen, id LIMIT 1",
+                    f"SELECT id, published FROM posts WHERE {column} = ? AND source != ? "
+                    "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
                     [value, p.source],
                 ).fetchone()
-                if row:
-                    return row[0]
+                if row is None:
+                    continue
+                first, published = row
+                earlier = iso(p.published)
+                if (
+                    earlier
+                    and earlier < published
+                    and not db.execute("SELECT 1 FROM post_files WHERE post = ? LIMIT 1", [first]).fetchone()
+                ):
+                    # its categories, and those of its copies (shown where it was not), show another
+                    db.execute(
+                        "UPDATE sources SET revision = coalesce(revision, 0) + 1 WHERE key IN "
+                        "(SELECT source FROM posts WHERE duplicate_of = ? OR id = ?)",
+                        [first, first],
+                    )
+                    db.execute(
+                        "UPDATE posts SET duplicate_of = ? WHERE duplicate_of = ? OR id = ?", [p.id, first, first]
+                    )
+                    return None
+                return first
         return None
 
     # -- identity ---------------------------------------------------------------------

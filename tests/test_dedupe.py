@@ -148,6 +148,36 @@ def test_an_update_keeps_the_duplicate_mark(store):
     assert len(store.posts_for_category("news", 10)) == 1
 
 
+def dated(link: str, when: str) -> bytes:
+    return feed_with(link).replace(b"</link>", f"</link><pubDate>{when}</pubDate>".encode())
+
+
+@pytest.mark.parametrize("reprint_first", [True, False])
+def test_copies_stored_before_a_publish_are_ordered_by_their_dates(store, reprint_first):
+    """One fetch polls the original's source and a reprint's in whatever order its threads
+    finish: either way the copy dated first is the one published."""
+    a, b, c = source("a", "news"), source("b", "news"), source("c", "world")
+    store.sync_sources([a, b, c])
+    original = dated("https://site.example/m", "Sat, 31 May 2025 01:30:00 GMT")
+    reprint = dated("https://site.example/m?utm_source=b", "Sat, 31 May 2025 03:00:00 GMT")
+    steps = [(b, reprint), (a, original)] if reprint_first else [(a, original), (b, reprint)]
+    ids = {src.key: take(store, src, body, T0)[0].id for src, body in steps}
+    (third,) = take(store, c, dated("https://site.example/m#x", "Sat, 31 May 2025 05:00:00 GMT"), T0)
+    first = ids[a.key]
+    assert _duplicate_of(store, first) is None
+    assert _duplicate_of(store, ids[b.key]) == first and _duplicate_of(store, third.id) == first
+    assert [p.id for p in store.posts_for_category("news", 10)] == [first]
+
+
+def test_a_first_copy_already_published_stays_first(store):
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    (reprint,) = take(store, b, dated("https://site.example/m?utm_source=b", "Sat, 31 May 2025 03:00:00 GMT"), T0)
+    store.record_post_files([("posts/m.html", reprint.id, b.key, "page", None)])  # readers have seen it
+    (original,) = take(store, a, dated("https://site.example/m", "Sat, 31 May 2025 01:30:00 GMT"), T0)
+    assert _duplicate_of(store, original.id) == reprint.id and _duplicate_of(store, reprint.id) is None
+
+
 def _duplicate_of(store: Store, pid: str) -> str | None:
     row = store.db.execute("SELECT duplicate_of FROM posts WHERE id = ?", [pid]).fetchone()
     return row[0]
