@@ -74,3 +74,19 @@ def test_edits_and_sighup_apply_and_an_invalid_edit_is_rejected(tmp_path, feeds)
     finally:
         daemon.kill()
     assert daemon.messages("^received SIGHUP")
+
+
+def test_a_reload_warns_of_a_source_listed_again_with_other_settings(tmp_path, feeds):
+    a = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1h"}])
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(lambda r: r["message"].startswith("daemon started"))
+        write_config(cfg, [{"url": a, "interval": "1h"}, {"url": a, "interval": "2h"}])
+        daemon.wait_for(_reloaded("file changed"))
+        (warning,) = daemon.messages("differs from this source's first listing")
+        assert warning["message"].startswith(f"{cfg}:")
+        assert "categories.1.sources.0.interval: interval differs" in warning["message"]
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
