@@ -58,7 +58,9 @@ def _service_logging(ctx: click.Context, log_format: str | None) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is not news
 
 
-def _load(ctx: click.Context) -> Settings:
+def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
+    """The config, or exit 2 with its errors. Its warnings go to stderr as lines, or, for
+    the daemon (whose stderr is a log, JSON perhaps), as log records."""
     path = config_path(ctx.obj["config"])
     try:
         settings = load_config(path)
@@ -67,7 +69,10 @@ def _load(ctx: click.Context) -> Settings:
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
     for warning in settings.warnings:
-        _echo(f"warning: {settings.path}:{warning}", err=True)
+        if log_warnings:
+            logging.getLogger("aggregator.config").warning("%s:%s", settings.path, warning)
+        else:
+            _echo(f"warning: {settings.path}:{warning}", err=True)
     return settings
 
 
@@ -388,7 +393,7 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
     from .daemon import Daemon
 
     _service_logging(ctx, log_format)
-    settings = _load(ctx)
+    settings = _load(ctx, log_warnings=True)
     lock = InstanceLock(settings.database)
     try:
         lock.acquire()

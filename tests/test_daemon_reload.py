@@ -77,16 +77,17 @@ def test_edits_and_sighup_apply_and_an_invalid_edit_is_rejected(tmp_path, feeds)
 
 
 def test_a_reload_warns_of_a_source_listed_again_with_other_settings(tmp_path, feeds):
-    a = feeds.feed("/a", FEEDS[0])
-    cfg = write_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1h"}])
-    daemon = Daemon(cfg)
+    a, b = feeds.feed("/a", FEEDS[0]), feeds.feed("/b", FEEDS[1])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": b, "interval": "1h"}, {"url": b, "interval": "2h"}])
+    daemon = Daemon(cfg)  # logs JSON: the start-up warning is a record too, not a bare line
     try:
         daemon.wait_for(lambda r: r["message"].startswith("daemon started"))
         write_config(cfg, [{"url": a, "interval": "1h"}, {"url": a, "interval": "2h"}])
         daemon.wait_for(_reloaded("file changed"))
-        (warning,) = daemon.messages("differs from this source's first listing")
-        assert warning["message"].startswith(f"{cfg}:")
-        assert "categories.1.sources.0.interval: interval differs" in warning["message"]
+        warnings = daemon.messages("differs from this source's first listing")
+        assert [w["level"] for w in warnings] == ["warning", "warning"], daemon.log
+        assert all(w["message"].startswith(f"{cfg}:") for w in warnings)
+        assert all("categories.1.sources.0.interval: interval differs" in w["message"] for w in warnings)
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
