@@ -11,10 +11,18 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from .conftest import CORPUS, run_cli
+from .conftest import run_cli
 
-SECRET = "s3cr3t-Pw"
-FEED = (CORPUS / "zh" / "gansu-economy.atom").read_bytes()
+SECRET = "s3cr3t'Pw;(x)"  # RFC 3986 lets user info hold sub-delims unencoded
+FEED = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Private</title><id>urn:x</id><link href="/"/>
+<updated>2025-01-02T00:00:00Z</updated>
+<entry><title>One</title><id>urn:x:1</id><link href="/posts/1"/><updated>2025-01-02T00:00:00Z</updated>
+<content type="html">&lt;p&gt;See &lt;a href="/other"&gt;this&lt;/a&gt; &lt;img src="img/a.png"&gt;&lt;/p&gt;</content>
+<link rel="enclosure" href="/a.mp3" type="audio/mpeg" length="1"/></entry>
+<entry><title>Two</title><id>urn:x:2</id><link href="https://elsewhere.example/2"/>
+<updated>2025-01-01T00:00:00Z</updated><content>plain</content></entry>
+</feed>"""
 
 
 def _server(httpserver: HTTPServer) -> None:
@@ -68,7 +76,11 @@ def test_a_password_in_a_source_url_is_used_and_never_shown(tmp_path, httpserver
 
     # the feeds still credit the source, at its URL without the password
     items = json.loads((tmp_path / "public" / "category" / "private.json").read_text(encoding="utf-8"))["items"]
-    assert items and items[0]["_source"]["url"] == f"http://{httpserver.host}:{httpserver.port}/private.atom"
+    base = f"http://{httpserver.host}:{httpserver.port}"
+    assert items and items[0]["_source"]["url"] == f"{base}/private.atom"
+    # and the feed's relative links are resolved against the URL without the password
+    assert items[0]["url"] == f"{base}/posts/1" and f'href="{base}/other"' in items[0]["content_html"]
+    assert items[0]["attachments"][0]["url"] == f"{base}/a.mp3"
     rows = json.loads(outputs["status --json"])
     assert {r["last_error"] is not None for r in rows} == {True, False}  # both still reported
 
@@ -80,3 +92,5 @@ def test_masking_keeps_the_user_and_hides_the_password_or_token():
     assert masked(line) == "error http://u:***@h:8/f.xml then https://***@h/x, https://h/a@b and bot@example.com"
     assert public_url("http://u:p@ss@h:8/f.xml?q=a@b") == "http://h:8/f.xml?q=a@b"  # to the authority's last @
     assert public_url("https://h/a@b") == "https://h/a@b" and public_url(None) is None
+    assert masked("error http://u:it's;(x)@h/f: 500") == "error http://u:***@h/f: 500"
+    assert public_url("http://u:it's;(x)@h/f") == "http://h/f"
