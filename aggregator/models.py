@@ -120,6 +120,7 @@ class FeedInfo:
     language: str | None = None
     ttl_minutes: int | None = None
     update_seconds: float | None = None  # sy:updatePeriod / sy:updateFrequency, as a period
+    title_type: str = "text/plain"  # as parsed: text/html or xhtml titles still hold markup
 
 
 @dataclass(frozen=True)

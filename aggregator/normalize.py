@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -21,7 +22,7 @@ from feedparser.datetimes import _parse_date
 
 from .dates import parse_date
 from .identity import canonical_link, post_id, text_fingerprint
-from .models import Author, Enclosure, Post, Source
+from .models import Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .sanitize import html_to_text, sanitize_html, sanitized_text
 
@@ -118,6 +119,17 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         canonical_link=canonical_link(link),
         fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
     )
+
+
+def feed_info(info: FeedInfo) -> FeedInfo:
+    """The feed's title as plain text, as entry titles are (`_title`): it is shown as the
+    source's name on every page and feed, escaped there, and a title the feed gives as HTML
+    (`Tom &amp;amp; Jerry`) would show its entities; control characters, which some feeds
+    carry, are not text at all."""
+    if not info.title:
+        return info
+    title = _title({"title": info.title, "title_detail": {"type": info.title_type}})
+    return replace(info, title=title or None, title_type="text/plain")
 
 
 def _title(entry: dict[str, Any]) -> str:

@@ -117,6 +117,7 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
         language=feed.get("language") or None,
         ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
         update_seconds=update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
+        title_type=(feed.get("title_detail") or {}).get("type") or "text/plain",
     )
     warning = None
     if d.get("bozo") and d.get("bozo_exception") is not None:

@@ -393,6 +393,7 @@ class _Walker:
         language = lang.replace("_", "-") if lang and _split(root.tag)[2] != "RDF" else None
         self.root_lang = lang
         title = link = id_link = subtitle = ttl = None
+        title_type = "text/plain"
         sy: dict[str, str] = {}
         if channel is not None:
             if channel is not root:
@@ -400,7 +401,8 @@ class _Walker:
             for el in list(channel):
                 key = _key(el.tag) if isinstance(el.tag, str) else ""
                 if key in ("title", "dc_title") and not title:
-                    title = self.content(el, "text/plain", *self.scope(el, base, lang))[0] or None
+                    value, params = self.content(el, "text/plain", *self.scope(el, base, lang))
+                    title, title_type = value or None, params["type"]
                 elif key == "link":
                     href = _enforce_href(dict(el.attrib)).get("href")
                     if href is not None:
@@ -432,6 +434,7 @@ class _Walker:
             language=language,
             ttl_minutes=int(ttl) if ttl and ttl.isdigit() else None,
             update_seconds=update_period(sy.get("sy_updateperiod"), sy.get("sy_updatefrequency")),
+            title_type=title_type,
         )
 
     # -- entries ------------------------------------------------------------------------

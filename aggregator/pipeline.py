@@ -24,7 +24,7 @@ from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
 from .identity import GUID, LINK, guid_problem, link_identity
 from .models import FetchResult, PollUpdate, Post, Source
-from .normalize import normalize_entries, unique
+from .normalize import feed_info, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
 from .schedule import BACKING_OFF, ERRORING, WEEK, cache_lifetime, feed_hint, interval_for, next_poll, not_before
 from .store import SourceState, Store, StoreError, iso
@@ -249,7 +249,7 @@ def ingest(
         source.key,
         when,
         status,
-        info=feed.info,
+        info=feed_info(feed.info),
         etag=etag,
         last_modified=last_modified,
         body_hash=body_hash,

@@ -30,6 +30,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ..config import slugify
+from .feeds import clean_text
 
 __all__ = [
     "DEFAULT_CATEGORY",
@@ -74,10 +75,11 @@ def render_opml(title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]]
     for name, feeds in categories:
         folder = etree.SubElement(body, "outline", text=name, title=name)
         for feed in feeds:
-            label = feed.title or feed.url
-            attrs = {"type": "rss", "text": label, "title": label, "xmlUrl": feed.url}
+            # what a feed said of itself may hold characters XML cannot (lxml raises on them)
+            label = clean_text(feed.title) or feed.url
+            attrs = {"type": "rss", "text": label, "title": label, "xmlUrl": clean_text(feed.url)}
             if feed.html_url:
-                attrs["htmlUrl"] = feed.html_url
+                attrs["htmlUrl"] = clean_text(feed.html_url)
             etree.SubElement(folder, "outline", attrs)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 

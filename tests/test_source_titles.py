@@ -1,0 +1,51 @@
+"""A source's name, when the config gives none, is its feed's title: as plain text, like entry
+titles, whatever markup, entities or control characters the feed put in it."""
+
+from __future__ import annotations
+
+import json
+
+from lxml import etree
+
+from .conftest import StaticServer, run_cli
+
+ITEM = "<item><title>One</title><link>https://a.example/1</link><description>x</description></item>"
+FEEDS = {
+    # double-encoded, as many real feeds are, and a raw control character (ill-formed: feedparser)
+    "rss.xml": f"<rss version='2.0'><channel><title>Tom &amp;amp; Jerry&#8217;s\x0b Blog</title>{ITEM}</channel></rss>",
+    # an Atom title declared as HTML (well-formed: the fast path)
+    "atom.xml": (
+        "<feed xmlns='http://www.w3.org/2005/Atom'><title type='html'>C &amp;lt;Atom&amp;gt; &amp;amp; co</title>"
+        "<id>urn:a</id><updated>2025-01-01T00:00:00Z</updated><entry><title>Two</title><id>urn:a:2</id>"
+        "<link href='https://b.example/2'/><updated>2025-01-01T00:00:00Z</updated><content>y</content></entry></feed>"
+    ),
+}
+WANTED = {"rss.xml": "Tom & Jerry’s Blog", "atom.xml": "C <Atom> & co"}
+
+
+def test_feed_titles_become_plain_text_names_and_publishing_survives_them(tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    for name, text in FEEDS.items():
+        (www / name).write_text(text, encoding="utf-8")
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        urls = {name: server.url(name) for name in FEEDS}
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n"
+            + "".join(f"      - url: {u}\n" for u in urls.values()),
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "files written" in result.stdout
+    finally:
+        server.close()
+    items = json.loads((tmp_path / "public" / "category" / "a.json").read_text(encoding="utf-8"))["items"]
+    shown = {i["_source"]["url"]: i["_source"]["title"] for i in items}
+    assert shown == {urls[name]: WANTED[name] for name in FEEDS}
+    outlines = etree.parse(str(tmp_path / "public" / "opml.xml")).findall(".//outline[@xmlUrl]")
+    assert {o.get("xmlUrl"): o.get("title") for o in outlines} == shown
+    pages = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "public" / "posts").rglob("*.html"))
+    assert "Tom &amp; Jerry’s Blog" in pages and "C &lt;Atom&gt; &amp; co" in pages and "&amp;amp;" not in pages
