@@ -75,6 +75,7 @@ WATCH_INTERVAL = 2.0  # how often the config file is checked for a change
 CONFIG_SETTLE = 0.2  # seconds a changed config file must stand still before it is read
 PUBLISH_DELAY = 1.0  # debounce window of publishing
 PUBLISH_RETRY = 30.0  # after a failed publish
+PUBLISH_UNHEALTHY = 600.0  # publishing failing this long (not a blip: a broken template, a full disk) is ill health
 CLOCK_SLACK = timedelta(seconds=2)  # a clock going back by more than this moves the schedule with it
 
 
@@ -200,6 +201,7 @@ class Daemon:
         self._dispatching = threading.Lock()
         self._redispatch = False
         self._last_dispatch: float | None = None
+        self._publish_failing: tuple[float, str] | None = None  # since when (monotonic), the last error
         self._last_now: datetime | None = None  # the clock at the last dispatch: a jump back is seen
         # monotonic time before which a source is not polled again whatever the database says:
         # when its new schedule could not be saved (disk full), it must not be re-polled every tick
@@ -510,13 +512,16 @@ class Daemon:
         except (OSError, StoreError) as e:  # disk full, read-only output: one clear line, retried
             self.metrics.publish_errors.inc()
             log.error("publishing to %s failed (retrying in %gs): %s", settings.output_dir, self.publisher.retry, e)
+            self._publish_failed(str(e))
             return False
-        except Exception:
+        except Exception as e:
             self.metrics.publish_errors.inc()
             log.exception("publish failed; retrying in %gs", self.publisher.retry)
+            self._publish_failed(f"{type(e).__name__}: {e}")
             return False
         finally:
             self.metrics.publish_duration.observe(time.monotonic() - started)
+        self._publish_failing = None
         what = "all categories" if categories is None else ", ".join(sorted(categories)) or "the all-posts feeds"
         log.info(
             "published %s: %d files written, %d unchanged, %d removed",
@@ -627,8 +632,13 @@ class Daemon:
 
     # -- health and metrics -------------------------------------------------------------------
 
+    def _publish_failed(self, error: str) -> None:
+        since = self._publish_failing[0] if self._publish_failing is not None else time.monotonic()
+        self._publish_failing = (since, error)
+
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Alive when the scheduler runs and dispatches, and the database takes writes."""
+        """Alive when the scheduler runs and dispatches, the database takes writes, and
+        publishing has not been failing for PUBLISH_UNHEALTHY (its outputs are going stale)."""
         problems: list[str] = []
         thread = getattr(self.scheduler, "_thread", None)
         if not self.scheduler.running or thread is None or not thread.is_alive():
@@ -642,6 +652,10 @@ class Daemon:
         writable = self.store.probe_writable()
         if writable is not None:
             problems.append(writable)
+        failing = self._publish_failing
+        if failing is not None and time.monotonic() - failing[0] >= PUBLISH_UNHEALTHY:
+            minutes = (time.monotonic() - failing[0]) / 60
+            problems.append(f"publishing has failed for {minutes:.0f} min: {failing[1]}")
         with self._lock:
             inflight = len(self._inflight)
         detail: dict[str, Any] = {

@@ -133,3 +133,29 @@ def test_text_log_lines_name_their_source_once():
         logs.setup(logging.WARNING)
     assert lines[0].endswith("source https://a.example/feed: HTTP 500")
     assert lines[1].endswith("retrying [source=https://a.example/feed]")
+
+
+def test_health_is_503_once_publishing_has_failed_for_ten_minutes(tmp_path):
+    """A template broken at run time fails every publish: the outputs go stale while polling
+    goes on; /healthz says so once it is no blip."""
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    (theme / "index.html").write_text("{{ 1 // 0 }}", encoding="utf-8")
+    source = {"url": "http://127.0.0.1:9/x", "interval": "1h"}
+    cfg = write_config(tmp_path / "feeds.yaml", [source], "  templates: theme")
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        daemon = Daemon(settings, store)
+        daemon.scheduler.start()
+        try:
+            assert daemon._publish(None) is False
+            assert daemon.health()[0], "one failed publish is no ill health"
+            since, error = daemon._publish_failing
+            daemon._publish_failing = (since - 601, error)  # ten minutes on, still failing
+            ok, detail = daemon.health()
+        finally:
+            daemon.scheduler.shutdown(wait=False)
+            daemon.fetcher.close()
+            daemon.pool.shutdown()
+    assert not ok and any(p.startswith("publishing has failed for 10 min: ") for p in detail["problems"]), detail
+    assert "ZeroDivisionError" in " ".join(detail["problems"])
