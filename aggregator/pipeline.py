@@ -94,8 +94,8 @@ def update_source(
     try:
         outcome = _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
         if blocked is not None and outcome.status in ("new", "updated", "unchanged"):
-            store.lift_host_block(host)
-            log.info("host %s answered: its Retry-After (until %s) is lifted", host, iso(blocked))
+            if store.lift_host_block(host, blocked, now()):
+                log.info("host %s answered: its Retry-After (until %s) is lifted", host, iso(blocked))
         return outcome
     except (FetchError, ParseError) as e:
         error = e

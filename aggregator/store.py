@@ -579,10 +579,20 @@ class Store:
                 [iso(when), status, message, iso(when), iso(next_poll), key],
             )
 
-    def lift_host_block(self, host: str) -> None:
-        """Forget the host's Retry-After: it answered a poll someone asked for by name."""
+    def lift_host_block(self, host: str, until: datetime, now: datetime) -> bool:
+        """Forget the host's Retry-After `until`: it answered a poll someone asked for by name.
+        Its sources held back by it are due at once. A newer Retry-After (another poll of the
+        host got a 429 meanwhile) stays: False."""
         with self._tx() as db:
-            db.execute("UPDATE hosts SET retry_after = NULL WHERE host = ?", [host])
+            lifted = db.execute(
+                "UPDATE hosts SET retry_after = NULL WHERE host = ? AND retry_after = ?", [host, iso(until)]
+            ).rowcount
+            if lifted:
+                db.execute(
+                    "UPDATE sources SET next_poll = ? WHERE host = ? AND state = 'rate-limited' AND next_poll > ?",
+                    [iso(now), host, iso(now)],
+                )
+        return bool(lifted)
 
     def host_retry_after(self, host: str) -> datetime | None:
         """Until when `host` asked not to be polled (None: it never asked, or asked long ago)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import UTC, datetime
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -114,5 +116,9 @@ def test_naming_a_source_polls_it_through_its_hosts_retry_after_and_an_answer_li
     assert named.returncode == 0, named.stdout + named.stderr
     assert named.stdout.startswith(f"new        {good}"), named.stdout
     assert "its Retry-After (until" in named.stderr and "is lifted" in named.stderr
+    db = sqlite3.connect(tmp_path / "aggregator.db")
+    (due,) = db.execute("SELECT next_poll FROM sources WHERE key = ?", [limited]).fetchone()
+    assert datetime.fromisoformat(due) <= datetime.now(UTC), "the held-back source is due again (the daemon polls it)"
+    db.close()
     after = run_cli("--config", str(cfg), "fetch")  # the host answered: its sources are polled again
     assert f"rate-limited {limited}: HTTP 429" in after.stdout and f"unchanged  {good}" in after.stdout, after.stdout

@@ -184,3 +184,22 @@ def test_two_processes_writing_one_database_at_once_both_succeed(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 3 * 60 * 5
+
+
+def test_lifting_a_retry_after_keeps_a_newer_one(tmp_path):
+    """`fetch --source` lifts the Retry-After it polled through, not one a poll of the same
+    host received meanwhile."""
+    a, b = (
+        Source(key="http://h.example/a", url="http://h.example/a"),
+        Source(key="http://h.example/b", url="http://h.example/b"),
+    )
+    with Store(tmp_path / "db.sqlite") as store:
+        store.sync_sources([a, b])
+        first, later = T0 + timedelta(hours=1), T0 + timedelta(hours=5)
+        store.record_rate_limit(a.key, T0, "h.example", first, "429", 429, first)
+        store.record_rate_limit(b.key, T0, "h.example", later, "429", 429, later)  # while `a` was polled
+        assert store.lift_host_block("h.example", first, T0) is False
+        assert store.host_retry_after("h.example") == later
+        assert store.lift_host_block("h.example", later, T0) is True
+        assert store.host_retry_after("h.example") is None
+        assert {s.key: s.next_poll for s in store.source_states()} == {a.key: T0, b.key: T0}  # due at once
