@@ -669,6 +669,7 @@ class Store:
                 existing[row["id"]] = row
             pruned.update(r[0] for r in db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
         inserts, updates = [], []
+        taken: dict[tuple[str, str], str] = {}  # see _first_copy
         row = db.execute("SELECT coalesce(revision, 0) FROM sources WHERE key = ?", [source]).fetchone()
         revision = (row[0] if row else 0) + 1
         for p in posts:
@@ -677,7 +678,7 @@ class Store:
                 if p.id in pruned:
                     continue  # pruned while still in the feed: keep it pruned
                 row = _row(p)
-                row["duplicate_of"] = self._first_copy(db, p)
+                row["duplicate_of"] = self._first_copy(db, p, taken)
                 inserts.append(row)
             elif old["content_hash"] != p.content_hash:
                 row = _row(p)
@@ -713,43 +714,43 @@ class Store:
         return len(inserts), len(updates)
 
     @staticmethod
-    def _first_copy(db: sqlite_utils.Database, p: Post) -> str | None:
+    def _first_copy(db: sqlite_utils.Database, p: Post, taken: dict[tuple[str, str], str]) -> str | None:
         """The first-seen post of another source with the same canonical link or fingerprint;
         None when there is none, or when `p` takes its place (below).
 
         Copies that arrive before any publish (one `fetch` polls both sources, in whatever
         order its threads finish) are ordered by their own dates instead: a copy published
         earlier than the first one becomes the first, so the original, not whichever reprint
-        was stored a moment sooner, is the one published. Once the first copy is out (it has
-        a page), it stays first: readers have seen it.
+        was stored a moment sooner, is the one published. Once the first copy may be out (it
+        has a page, or a publish is running), it stays first: readers may have seen it.
+        `taken`: (column, value) → the post of this batch that took the first place there,
+        which the batch's later copies of it point at.
         """
         for column, value in (("canonical_link", p.canonical_link), ("fingerprint", p.fingerprint)):
-            if value:
-                row = db.execute(
-                    f"SELECT id, published FROM posts WHERE {column} = ? AND source != ? "
-                    "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
-                    [value, p.source],
-                ).fetchone()
-                if row is None:
-                    continue
-                first, published = row
-                earlier = iso(p.published)
-                if (
-                    earlier
-                    and earlier < published
-                    and not db.execute("SELECT 1 FROM post_files WHERE post = ? LIMIT 1", [first]).fetchone()
-                ):
-                    # its categories, and those of its copies (shown where it was not), show another
-                    db.execute(
-                        "UPDATE sources SET revision = coalesce(revision, 0) + 1 WHERE key IN "
-                        "(SELECT source FROM posts WHERE duplicate_of = ? OR id = ?)",
-                        [first, first],
-                    )
-                    db.execute(
-                        "UPDATE posts SET duplicate_of = ? WHERE duplicate_of = ? OR id = ?", [p.id, first, first]
-                    )
-                    return None
+            if not value:
+                continue
+            if (column, value) in taken:
+                return taken[column, value]
+            row = db.execute(
+                f"SELECT id, published FROM posts WHERE {column} = ? AND source != ? "
+                "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
+                [value, p.source],
+            ).fetchone()
+            if row is None:
+                continue
+            first, published = row
+            earlier = iso(p.published)
+            if not earlier or earlier >= published or _maybe_out(db, first):
                 return first
+            # its categories, and those of its copies (shown where it was not), show another
+            db.execute(
+                "UPDATE sources SET revision = coalesce(revision, 0) + 1 WHERE key IN "
+                "(SELECT source FROM posts WHERE duplicate_of = ? OR id = ?)",
+                [first, first],
+            )
+            db.execute("UPDATE posts SET duplicate_of = ? WHERE duplicate_of = ? OR id = ?", [p.id, first, first])
+            taken[column, value] = p.id
+            return None
         return None
 
     # -- identity ---------------------------------------------------------------------
@@ -969,6 +970,17 @@ class Store:
                 [key, value],
             )
 
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Mark a publish as running while it runs (see `_maybe_out`); a mark left by a
+        publisher that died is disregarded after PUBLISH_MARK_TTL."""
+        key = f"{_PUBLISHING}{os.getpid()}.{threading.get_ident()}"
+        self.set_publish_state(key, iso(datetime.now(UTC)) or "")
+        try:
+            yield
+        finally:
+            self.forget_publish_state(key)
+
     def publish_state_keys(self, prefix: str) -> list[str]:
         with self._lock:
             rows = self.db.execute(
@@ -1121,6 +1133,24 @@ def why_unwritable(path: Path) -> str:
     if path.exists() and not os.access(path, os.W_OK):
         return " (the file is read-only)"
     return ""
+
+
+_PUBLISHING = "publishing:"  # publish_state keys of the publishes running (`Store.publishing`)
+PUBLISH_MARK_TTL = timedelta(hours=1)
+
+
+def _maybe_out(db: sqlite_utils.Database, post: str) -> bool:
+    """Whether readers may have seen `post`: it has a published file, or a publish is running
+    (it records its files only once they are written)."""
+    cutoff = iso(datetime.now(UTC) - PUBLISH_MARK_TTL)
+    return (
+        db.execute(
+            "SELECT 1 FROM post_files WHERE post = ? UNION ALL "
+            "SELECT 1 FROM publish_state WHERE substr(key, 1, ?) = ? AND value > ? LIMIT 1",
+            [post, len(_PUBLISHING), _PUBLISHING, cutoff],
+        ).fetchone()
+        is not None
+    )
 
 
 def _row(p: Post) -> dict[str, Any]:

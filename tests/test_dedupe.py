@@ -178,6 +178,35 @@ def test_a_first_copy_already_published_stays_first(store):
     assert _duplicate_of(store, original.id) == reprint.id and _duplicate_of(store, reprint.id) is None
 
 
+def test_a_copy_stored_while_a_publish_runs_does_not_displace_the_first(store):
+    """A running publish may already have put the first copy in a feed (its files are
+    recorded only once written): the order of arrival stands."""
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    (reprint,) = take(store, b, dated("https://site.example/m?utm_source=b", "Sat, 31 May 2025 03:00:00 GMT"), T0)
+    with store.publishing():
+        (original,) = take(store, a, dated("https://site.example/m", "Sat, 31 May 2025 01:30:00 GMT"), T0)
+    assert _duplicate_of(store, original.id) == reprint.id and _duplicate_of(store, reprint.id) is None
+    assert store.publish_state_keys("publishing:") == []  # the mark is gone with the publish
+
+
+def test_the_later_copies_in_a_batch_point_at_the_copy_that_took_first_place(store):
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    take(store, b, dated("https://b.example/reprint", "Sat, 31 May 2025 03:00:00 GMT"), T0)  # same text
+    two = (
+        dated("https://a.example/1", "Sat, 31 May 2025 01:00:00 GMT")
+        .replace(b"</channel>", b"")
+        .replace(b"</rss>", b"")
+    ) + feed_with("https://a.example/2").split(b"<channel><title>t</title>")[1]
+    posts = take(store, a, two, T0)
+    assert len(posts) == 2
+    firsts = [p for p in posts if _duplicate_of(store, p.id) is None]
+    assert len(firsts) == 1  # the dated one took first place; its twin in the batch points at it
+    (twin,) = [p for p in posts if p is not firsts[0]]
+    assert _duplicate_of(store, twin.id) == firsts[0].id
+
+
 def _duplicate_of(store: Store, pid: str) -> str | None:
     row = store.db.execute("SELECT duplicate_of FROM posts WHERE id = ?", [pid]).fetchone()
     return row[0]

@@ -100,6 +100,13 @@ def publish(
     A publish with many posts to render shares its categories with worker processes
     (`parallel`): `workers` of them when given (0: none), else one per spare core when
     there are at least PARALLEL_POSTS posts to render."""
+    with store.publishing():
+        return _publish(settings, store, categories, force, workers)
+
+
+def _publish(
+    settings: Settings, store: Store, categories: Iterable[str] | None, force: bool, workers: int | None
+) -> PublishReport:
     report = PublishReport()
     for root in (settings.output_dir, settings.jekyll_dir):
         if root is not None:
