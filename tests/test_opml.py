@@ -119,6 +119,19 @@ def test_parse_nested_category_attributes_and_broken_xml():
         parse_opml(b"<opml version='2.0'><head/></opml>")
 
 
+def test_an_opml_file_cut_off_anywhere_is_refused():
+    """A partial download, a full disk: wherever the file ends early, nothing of it is taken
+    (the recovering parser would read the part before the cut, often without an error)."""
+    data = MINIFLUX.encode()
+    end = data.rindex(b"</opml>") + len(b"</opml>")
+    for cut in range(data.index(b"<body"), end):
+        with pytest.raises(OpmlError, match="cut off or broken"):
+            parse_opml(data[:cut], "x.opml")
+    assert len(parse_opml(data[:end])) == len(parse_opml(data)) > 0  # whole: read
+    assert parse_opml(data[:end] + b"\n<!-- exported by X -->\n")  # a comment after the root is fine
+    assert parse_opml(data.decode().encode("utf-16"))  # and UTF-16 is read as before
+
+
 def test_import_miniflux_keeps_comments_and_layout(config):
     before = config.read_text(encoding="utf-8")
     opml = config.parent / "miniflux.opml"

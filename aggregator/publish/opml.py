@@ -121,6 +121,23 @@ _CUT_OFF = {
 }
 
 
+_END = re.compile(rb"</\s*(?:[\w.-]+:)?opml\s*>(?:\s|<!--.*?-->|<\?.*?\?>)*\Z", re.I | re.S)
+
+
+def _ends_whole(data: bytes) -> bool:
+    """Whether the document ends with its root's end tag (then whitespace, comments or PIs)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:  # UTF-16/32
+        for encoding in ("utf-16", "utf-32"):
+            try:
+                data = data.decode(encoding).encode("utf-8")
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            return True  # cannot tell: the parser's errors have to do
+    return _END.search(data[-4096:]) is not None
+
+
 def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     """Every feed outline with the category it sits in; raises OpmlError naming `origin`."""
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
@@ -135,6 +152,9 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     cut = next((e for e in parser.error_log if e.type in _CUT_OFF), None)
     if cut is not None:  # what recovery would read of it is only part of the file
         raise OpmlError(f"{origin}: cut off or broken at line {cut.line}: {cut.message.strip()}; nothing imported")
+    if not _ends_whole(data):  # recovery reads a cut-off file without a word about it, at times
+        lines = data.count(b"\n") + 1
+        raise OpmlError(f"{origin}: cut off or broken at line {lines}: it does not end with </opml>; nothing imported")
     body = next((el for el in root if isinstance(el.tag, str) and el.tag.lower() == "body"), None)
     if body is None:
         raise OpmlError(f"{origin}: OPML file has no <body>")
