@@ -155,6 +155,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     with _open_store(ctx, settings) as store:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         outcomes: list[Outcome] = []
+        began = datetime.now(UTC).replace(microsecond=0)
         try:
             with (  # workers are forked first: while the progress bar is drawn, its thread runs
                 polling(sources, store, settings, named=bool(urls)) as futures,
@@ -167,18 +168,19 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                     outcomes.append(o)
                     progress.line(_outcome_line(o))
         except KeyboardInterrupt:  # Ctrl-C: each poll's store is one transaction, so nothing is half-stored
-            _echo(
-                f"interrupted after {len(outcomes)} of {len(sources)} sources: what was polled is stored, "
-                "and the next `aggregator fetch` or `aggregator publish` publishes it",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERRUPTED)
+            # counted in the store: polls end in any order, and some end after the interrupt
+            keys = {s.key for s in sources}
+            fetched = [st.last_fetch for st in store.source_states() if st.key in keys]
+            polled = sum(when is not None and when >= began for when in fetched)
+            _interrupted(ctx, f"after {polled} of {len(sources)} sources: what was polled is stored")
         try:
             report = publish(settings, store)
         except SiteError as e:  # a broken template: the posts are stored; the next publish picks them up
             _echo(f"error: publishing failed: {e}", err=True)
         except (StoreError, OSError) as e:  # disk full, read-only output: what is stored stays stored
             _echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
+        except KeyboardInterrupt:
+            _interrupted(ctx, f"while publishing: all {len(sources)} sources were polled and stored")
     failed = sum(o.status in ("error", "gone") for o in outcomes)
     counts = {
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")
@@ -194,6 +196,12 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         markup=False,
     )
     ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
+
+
+def _interrupted(ctx: click.Context, what: str) -> None:
+    """Ctrl-C: say what became of the run, and exit as shells report a command they stopped."""
+    _echo(f"interrupted {what}, and the next `aggregator fetch` or `aggregator publish` publishes it", err=True)
+    ctx.exit(EXIT_INTERRUPTED)
 
 
 def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) -> T:

@@ -290,6 +290,11 @@ def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
         if how.startswith("ctrl-c"):  # the shell's convention, and a line saying what became of the polls
             assert proc.returncode == 130, err
             assert b"interrupted after " in err and b"Traceback" not in err and b"Aborted" not in err, err
+            polled = int(err.split(b"interrupted after ")[1].split()[0])
+            db = sqlite3.connect(tmp_path / "aggregator.db")
+            stored = db.execute("SELECT count(*) FROM sources WHERE last_fetch IS NOT NULL").fetchone()[0]
+            db.close()
+            assert polled == stored < 40, (polled, stored)  # counted in the store, which polls ended when
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(_running(pid) for pid in children):
             time.sleep(0.05)
