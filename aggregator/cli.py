@@ -518,8 +518,9 @@ def backup(ctx: click.Context, where: str) -> None:
     if where.endswith(("/", os.sep)) and not path.is_dir():  # meant as a folder (a cron job's)
         _echo(f"error: cannot back up into {where}: no such directory", err=True)
         ctx.exit(EXIT_FAILED)
-    if path.exists() and path.resolve() == settings.database.resolve():
-        _echo(f"error: {where} is the database itself; back up to another file", err=True)
+    live = settings.database.resolve()
+    if path.resolve() in {live, *(live.with_name(live.name + tail) for tail in ("-wal", "-shm", "-journal"))}:
+        _echo(f"error: {where} is the database itself (or one of its files); back up to another file", err=True)
         ctx.exit(EXIT_FAILED)
     if path.is_dir():
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -531,7 +532,11 @@ def backup(ctx: click.Context, where: str) -> None:
             _echo(f"error: {e}", err=True)
             ctx.exit(EXIT_FAILED)
         stats = store.stats()
-    size = target.stat().st_size
+    try:
+        size = target.stat().st_size
+    except OSError as e:  # gone already: someone else's cleanup
+        _echo(f"error: the backup {target} vanished after it was written: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
     _echo(
         f"backed up {settings.database} to {target}: {sum(stats.sources_by_state.values())} sources, "
         f"{stats.posts} posts, {size / 1e6:.1f} MB"

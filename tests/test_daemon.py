@@ -204,6 +204,7 @@ def test_backup_refuses_a_missing_folder_and_the_database_itself(tmp_path, feeds
     folder = run_cli("--config", str(cfg), "backup", f"{tmp_path}/backups/")
     assert folder.returncode == 1 and "backups/: no such directory" in folder.stderr
     assert not (tmp_path / "backups").exists()  # no file named like the folder either
-    itself = run_cli("--config", str(cfg), "backup", str(tmp_path / "aggregator.db"))
-    assert itself.returncode == 1 and "is the database itself" in itself.stderr
+    for name in ("aggregator.db", "aggregator.db-wal", "aggregator.db-shm"):
+        itself = run_cli("--config", str(cfg), "backup", str(tmp_path / name))
+        assert itself.returncode == 1 and "is the database itself" in itself.stderr, itself.stderr
     assert sqlite3.connect(tmp_path / "aggregator.db").execute("SELECT count(*) FROM posts").fetchone()[0] > 0
