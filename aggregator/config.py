@@ -541,26 +541,40 @@ _PER_LISTING = {"url", "include", "exclude"}
 
 def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """A source listed in several categories is polled once, with its first listing's
-    settings: a later listing that sets another value is silently ignored. Worth a warning
-    (not an error: such a config loaded before, and a daemon must still start on it)."""
+    settings: a later listing whose settings come out otherwise (its own, else `defaults:`)
+    is silently outvoted; listed twice in one category, the second listing (its filters
+    too) is ignored altogether. Worth a warning, not an error: such a config loaded before,
+    and a daemon must still start on it."""
     first: dict[str, tuple[tuple[Any, ...], SourceConfig]] = {}
+    placed: set[tuple[str, int]] = set()
     out: list[str] = []
+
+    def say(at: tuple[Any, ...], problem: str) -> None:
+        out.append(f"{_line_for(lines, at)}: {'.'.join(map(str, at))}: {problem}")
+
+    def effective(src: SourceConfig, name: str) -> Any:
+        value = getattr(src, name)
+        return value if value is not None else getattr(config.defaults, name, None)
+
     for i, cat in enumerate(config.categories):
         for j, src in enumerate(cat.sources):
             here = ("categories", i, "sources", j)
             if src.url not in first:
                 first[src.url] = (here, src)
+                placed.add((src.url, i))
                 continue
             there, orig = first[src.url]
-            for name in sorted((src.model_fields_set | orig.model_fields_set) - _PER_LISTING):
-                if getattr(src, name) != getattr(orig, name):
+            if (src.url, i) in placed:
+                say(here, f"this source is listed earlier in this category (line {_line_for(lines, there)}): "
+                    "this listing, its include/exclude rules too, is ignored; merge the two")  # fmt: skip
+                continue
+            placed.add((src.url, i))
+            for name in sorted(set(SourceConfig.model_fields) - _PER_LISTING):
+                if effective(src, name) != effective(orig, name):
                     at = here + (name,) if name in src.model_fields_set else here
-                    line = _line_for(lines, at)
-                    out.append(
-                        f"{line}: {'.'.join(map(str, at))}: {name} differs from this source's first listing "
-                        f"(line {_line_for(lines, there)}), whose settings apply: a source is polled once, "
-                        "with one set of settings; only include/exclude may differ per category"
-                    )
+                    say(at, f"{name} differs from this source's first listing (line {_line_for(lines, there)}), "
+                        "whose settings apply: a source is polled once, with one set of settings; "
+                        "only include/exclude may differ per category")  # fmt: skip
     return out
 
 

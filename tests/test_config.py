@@ -169,3 +169,21 @@ def test_a_source_listed_twice_with_other_settings_is_a_warning_naming_both_line
     assert result.returncode == 0 and "ok: 2 categories, 1 sources" in result.stdout
     assert f"warning: {cfg}:13: categories.1.sources.0.interval: interval differs" in result.stderr
     assert load_config(ROOT / "feeds.yaml").warnings == ()
+
+
+def test_a_source_twice_in_one_category_warns_and_inherited_values_are_no_conflict(tmp_path):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://n.example/\ndefaults:\n  interval: 1h\ncategories:\n"
+        "  - name: A\n    sources:\n"
+        "      - url: https://example.com/f.xml\n        include: [{title: python}]\n"  # lines 9-10
+        "      - url: https://example.com/f.xml\n        include: [{title: rust}]\n"  # 11-12: ignored
+        "  - name: B\n    sources:\n"
+        "      - url: https://example.com/f.xml\n        interval: 60m\n",  # 15-16: 1h, as inherited
+        encoding="utf-8",
+    )
+    settings = load_config(cfg)
+    assert settings.warnings == (
+        "11: categories.0.sources.1: this source is listed earlier in this category (line 9): "
+        "this listing, its include/exclude rules too, is ignored; merge the two",
+    )
