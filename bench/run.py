@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from .common import DEFAULT_CORPUS, Measured, file_create_cost, median, run_child, write_config
-from .server import FeedServer, feed_files
+from .server import FeedServer, corpus_feeds
 
 WORKERS = 16  # aggregator's default site.workers; reader gets the same
 
@@ -65,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     ap.add_argument("--workdir", metavar="DIR", help="where databases and outputs go (default: a temporary folder)")
     args = ap.parse_args(argv)
-    corpus = Path(args.corpus).resolve()
-    files = feed_files(corpus)
-    if not files:
-        raise SystemExit(f"no feeds (*.xml, *.rss, *.atom, *.json) under {corpus}")
-    rels = [str(p.relative_to(corpus)).replace("\\", "/") for p in files]
+    corpus, files, rels = corpus_feeds(args.corpus)
     total_mb = sum(p.stat().st_size for p in files) / 1e6
     print(f"corpus {corpus}: {len(files)} feeds, {total_mb:.1f} MB; {args.runs} runs per figure (median)")
     server = FeedServer(corpus)

@@ -39,6 +39,16 @@ def feed_files(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in FEED_SUFFIXES)
 
 
+def corpus_feeds(folder: str | Path) -> tuple[Path, list[Path], list[str]]:
+    """The corpus folder resolved, its feed files and their paths relative to it (as the
+    server's URLs carry them); exits with a message when it holds no feed."""
+    corpus = Path(folder).resolve()
+    files = feed_files(corpus)
+    if not files:
+        raise SystemExit(f"no feeds (*.xml, *.rss, *.atom, *.json) under {corpus}")
+    return corpus, files, [str(p.relative_to(corpus)).replace("\\", "/") for p in files]
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # as nginx (tcp_nodelay on): headers and body are two writes

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from .common import DEFAULT_CORPUS, write_config
-from .server import FeedServer, feed_files
+from .server import FeedServer, corpus_feeds
 
 _STAT = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
@@ -41,10 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", help="where the database and outputs go (a fresh file system, say)")
     ap.add_argument("--every", type=float, default=0.1, help="seconds between samples")
     args = ap.parse_args(argv)
-    corpus = Path(args.corpus).resolve()
-    rels = [str(p.relative_to(corpus)).replace("\\", "/") for p in feed_files(corpus)]
-    if not rels:
-        raise SystemExit(f"no feeds (*.xml, *.rss, *.atom, *.json) under {corpus}")
+    corpus, _, rels = corpus_feeds(args.corpus)
     server = FeedServer(corpus)
     tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-timeline-", dir=args.workdir))
     try:

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from .common import DEFAULT_CORPUS, median, run_child, write_config
-from .server import FeedServer, feed_files
+from .server import FeedServer, corpus_feeds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,10 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unchanged", action="store_true", help="the unchanged-200 cycle instead of the 304 one")
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = ap.parse_args(argv)
-    corpus = Path(args.corpus).resolve()
-    rels = [str(p.relative_to(corpus)).replace("\\", "/") for p in feed_files(corpus)]
-    if not rels:
-        raise SystemExit(f"no feeds (*.xml, *.rss, *.atom, *.json) under {corpus}")
+    corpus, _, rels = corpus_feeds(args.corpus)
     n = len(rels)
     server = FeedServer(corpus)
     tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-warm-"))
