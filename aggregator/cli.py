@@ -633,8 +633,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             )
         cells = ("\n".join(where), r["state"], last_ok, error, str(r["errors"]), str(r["posts"]), next_poll)
         table.add_row(*map(masked, cells))
-    # Piped into a file or grep, 80 columns would fold every URL: use a wide page instead.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    # Piped into a file or grep, a page as wide as the longest cell: a URL folded over two
+    # lines could not be found or copied whole.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100_000
     Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)
 
 

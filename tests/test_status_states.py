@@ -122,3 +122,16 @@ def test_naming_a_source_polls_it_through_its_hosts_retry_after_and_an_answer_li
     db.close()
     after = run_cli("--config", str(cfg), "fetch")  # the host answered: its sources are polled again
     assert f"rate-limited {limited}: HTTP 429" in after.stdout and f"unchanged  {good}" in after.stdout, after.stdout
+
+
+def test_status_piped_keeps_a_long_url_on_one_line(tmp_path, httpserver: HTTPServer, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "")  # as unset (deleted, pytest's children still see 80)
+    path = "/feeds/" + "very-long-segment-" * 16 + "feed.xml"  # ~300 characters of URL
+    httpserver.expect_request(path).respond_with_data(FEED, content_type="application/rss+xml")
+    url = httpserver.url_for(path)
+    cfg = tmp_path / "feeds.yaml"
+    head = "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+    cfg.write_text(f"{head}      - url: {url}\n")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    status = run_cli("--config", str(cfg), "status")
+    assert status.returncode == 0 and any(url in line for line in status.stdout.splitlines()), status.stdout
