@@ -22,7 +22,7 @@ from rich.table import Table
 
 from . import __version__, logs
 from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
-from .credentials import masked
+from .credentials import masked, remember
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
@@ -68,6 +68,7 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
         _echo(str(e), err=True)
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
+    remember(s.url for s in settings.sources)
     for warning in settings.warnings:
         if log_warnings:
             logging.getLogger("aggregator.config").warning("%s:%s", settings.path, warning)
@@ -180,7 +181,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         except (StoreError, OSError) as e:  # disk full, read-only output: what is stored stays stored
             _echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
         except KeyboardInterrupt:
-            _interrupted(ctx, f"while publishing: all {len(sources)} sources were polled and stored")
+            _interrupted(ctx, f"while publishing: all {len(sources)} sources were polled and what they gave stored")
     failed = sum(o.status in ("error", "gone") for o in outcomes)
     counts = {
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")

@@ -1,22 +1,30 @@
 """Passwords written into source URLs (`https://user:password@host/feed`) are for fetching only.
 
-What anyone can read (feeds, pages, OPML, and every link resolved against the feed's URL)
-gets the URL without its user info; what the operator reads (command output, `status`,
-logs, which end up in log pipelines and tickets) keeps the user name, to tell sources
-apart, and masks the password.
+What anyone can read (feeds, pages, OPML) gets URLs without their user info; what the
+operator reads (command output, `status`, logs, which end up in log pipelines and tickets)
+keeps the user name, to tell sources apart, and masks the password.
+
+A feed's relative links are resolved against the URL it was fetched from, password and all,
+and stored so: post ids are derived from them, and must not change. So the password is
+taken out of a post's links and markup when it is published (`public_post`), not before.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
+
+from .models import Post
 
 # scheme://userinfo@ in running text. User info may hold any of RFC 3986's sub-delims
 # (!$&'()*+,;=), so only what ends an authority (/?#), whitespace and what quotes a URL in
 # text ("<>) end it; it runs to the authority's last "@", as urllib reads it.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"<>]*)@")
 
-__all__ = ["masked", "public_url"]
+__all__ = ["masked", "public_post", "public_url", "remember"]
 
 
 def _mask(m: re.Match[str]) -> str:
@@ -24,9 +32,32 @@ def _mask(m: re.Match[str]) -> str:
     return f"{m.group(1)}{user}:***@" if colon else f"{m.group(1)}***@"  # a lone user info is a token
 
 
+# User info the pattern cannot find in running text (a password with a space, a quote, < or >,
+# which a URL should percent-encode but requests sends as written): from the configured
+# source URLs (`remember`), masked wherever it appears, as written and as JSON escapes it.
+_odd: dict[str, str] = {}
+
+
+def remember(urls: Iterable[str]) -> None:
+    """Note the user info of these URLs that `masked` could not otherwise find."""
+    for url in urls:
+        head, sep, rest = url.partition("://")
+        userinfo = rest.split("/", 1)[0].rpartition("@")[0] if sep else ""
+        if userinfo and not _USERINFO.fullmatch(f"{head}://{userinfo}@"):
+            user = userinfo.partition(":")[0]
+            shown = f"{user}:***" if ":" in userinfo else "***"
+            for form in (userinfo, json.dumps(userinfo)[1:-1]):
+                _odd[form + "@"] = shown + "@"
+
+
 def masked(text: str) -> str:
     """`text` with the password (or token) of every URL in it replaced by `***`."""
-    return _USERINFO.sub(_mask, text) if "@" in text else text
+    if "@" not in text:
+        return text
+    for secret, shown in _odd.items():
+        if secret in text:
+            text = text.replace(secret, shown)
+    return _USERINFO.sub(_mask, text)
 
 
 def public_url(url: str | None) -> str | None:
@@ -40,3 +71,25 @@ def public_url(url: str | None) -> str | None:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _scrub(text: str) -> str:
+    return _USERINFO.sub(r"\1", text) if "@" in text else text
+
+
+def public_post(post: Post) -> Post:
+    """`post` as it may be published: a source fetched with a password in its URL has it in
+    every link resolved against that URL (the post's link, enclosures, the links and images
+    of its content), and in its own URL and site link. Other posts come back as they are."""
+    if "@" not in post.source and "@" not in (post.source_url or ""):
+        return post
+    return replace(
+        post,
+        link=post.link and _scrub(post.link),
+        content=_scrub(post.content),
+        summary=_scrub(post.summary),
+        comments=post.comments and _scrub(post.comments),
+        enclosures=tuple(replace(e, url=_scrub(e.url)) for e in post.enclosures),
+        source_url=public_url(post.source_url),
+        source_link=public_url(post.source_link),
+    )

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 from . import filters
 from .charset import reconcile_charset
-from .credentials import public_url
 from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
@@ -188,8 +187,7 @@ def _poll(
             poll=poll,
         )
         return Outcome(source.key, "unchanged", note="same body")
-    # relative links resolve against the URL without its password: they end up published
-    feed = parse_feed(source.key, body, public_url(result.url) or result.url, reconcile_charset(body, result.headers))
+    feed = parse_feed(source.key, body, result.url, reconcile_charset(body, result.headers))
 
     def schedule_after(posts: list[Post]) -> tuple[PollUpdate, datetime]:
         seen, dated_count = set(recent), dated

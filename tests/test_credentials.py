@@ -14,6 +14,7 @@ from werkzeug import Request, Response
 from .conftest import run_cli
 
 SECRET = "s3cr3t'Pw;(x)"  # RFC 3986 lets user info hold sub-delims unencoded
+ODD = 'pa"ss <x>'  # and these it does not, yet requests sends them as written
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Private</title><id>urn:x</id><link href="/"/>
 <updated>2025-01-02T00:00:00Z</updated>
@@ -34,6 +35,7 @@ def _server(httpserver: HTTPServer) -> None:
         return Response(FEED, content_type="application/atom+xml")
 
     httpserver.expect_request("/private.atom").respond_with_handler(feed)
+    httpserver.expect_request("/odd.atom").respond_with_data("who are you?", status=401)
     httpserver.expect_request("/broken.atom").respond_with_data("no", status=500)
 
 
@@ -44,7 +46,8 @@ def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
         "site:\n  title: t\n  url: https://news.example/\njekyll:\n  dir: jekyll\ncategories:\n"
         "  - name: Private\n    sources:\n"
         f"      - url: http://reader:{SECRET}@{host}/private.atom\n"
-        f"      - url: http://reader:{SECRET}@{host}/broken.atom\n",
+        f"      - url: http://reader:{SECRET}@{host}/broken.atom\n"
+        f"      - url: 'http://reader:{ODD}@{host}/odd.atom'\n",
         encoding="utf-8",
     )
     return cfg
@@ -71,6 +74,7 @@ def test_a_password_in_a_source_url_is_used_and_never_shown(tmp_path, httpserver
     }
     for name, text in outputs.items():
         assert SECRET not in text, f"{name} shows the password:\n{text}"
+        assert ODD not in text and ODD.replace('"', '\\"') not in text, f"{name} shows the odd password:\n{text}"
     assert "reader:***@" in outputs["status"] or "reader:***@" in outputs["fetch"]  # still recognizable
     assert _leaks(tmp_path / "public") == [] and _leaks(tmp_path / "jekyll") == []
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import Category, Settings
-from ..credentials import public_url
+from ..credentials import public_post, public_url
 from ..models import Post
 from ..processes import forking_is_safe
 from ..store import Store
@@ -457,12 +457,12 @@ def _publish_category(
     # Rebuilt from scratch, a category shows every post it has (pages, post pages): read
     # them once, not again for each page and each source. Without a limit, so that a post
     # stored meanwhile cannot push an old one out of the list and off the site.
-    everything = store.posts_for_category(cat.slug, -1) if fresh and count <= READ_ALL else None
+    everything = _public(store.posts_for_category(cat.slug, -1)) if fresh and count <= READ_ALL else None
     if everything is not None:
         count = len(everything)
         posts = everything[: s.items_per_feed]
     else:
-        posts = store.posts_for_category(cat.slug, s.items_per_feed)
+        posts = _public(store.posts_for_category(cat.slug, s.items_per_feed))
     _feed_files(out / "category" / cat.slug, category_feed_meta(settings, cat), posts, report)
 
     pages = max(1, ceil(count / s.posts_per_page))
@@ -473,7 +473,7 @@ def _publish_category(
         elif number == 1 and len(posts) >= min(count, s.posts_per_page):
             batch = posts[: s.posts_per_page]
         else:
-            batch = store.posts_for_category(cat.slug, s.posts_per_page, first)
+            batch = _public(store.posts_for_category(cat.slug, s.posts_per_page, first))
         _write(out / category_page_path(cat.slug, number), site.category(cat, batch, number, pages, count), report)
     for stale in stale_pages(out / "category" / cat.slug / "page", pages):
         stale.unlink()
@@ -511,7 +511,7 @@ def _publish_category(
             continue
         offset = 0
         while True:
-            changed = store.posts_changed_since(source, since, CHANGED_BATCH, offset, category=cat.slug)
+            changed = _public(store.posts_changed_since(source, since, CHANGED_BATCH, offset, category=cat.slug))
             post_files(changed)
             if len(changed) < CHANGED_BATCH:
                 break
@@ -524,7 +524,7 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     site.load()
     s = settings.site
     out = settings.output_dir
-    posts = store.latest_posts(s.items_per_feed)
+    posts = _public(store.latest_posts(s.items_per_feed))
     _feed_files(out / "feed", all_posts_feed_meta(settings), posts, report)
     summaries = store.category_summaries()
     links = []
@@ -534,6 +534,11 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     _write(out / "index.html", site.index(posts[: s.posts_per_page], links), report)
     _write(out / "style.css", site.stylesheet(), report)
     _write(out / "opml.xml", opml_document(settings, store), report)
+
+
+def _public(posts: list[Post]) -> list[Post]:
+    """The posts as they may be published (see credentials.public_post)."""
+    return [public_post(p) for p in posts]
 
 
 def opml_document(settings: Settings, store: Store | None) -> bytes:
@@ -548,7 +553,7 @@ def opml_document(settings: Settings, store: Store | None) -> bytes:
             st = states.get(key)
             title = (src.name if src else None) or (st.title if st else None)
             url = public_url(key) or key  # a password in the URL is for fetching only
-            feeds.append(OpmlFeed(url=url, title=title, html_url=st.site_link if st else None))
+            feeds.append(OpmlFeed(url=url, title=title, html_url=public_url(st.site_link) if st else None))
         groups.append((cat.name, feeds))
     return render_opml(settings.site.title, groups)
 
