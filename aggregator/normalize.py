@@ -30,6 +30,7 @@ UNTITLED_WORDS = 12
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 __all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
 
@@ -129,6 +130,7 @@ def feed_info(info: FeedInfo) -> FeedInfo:
     if not info.title:
         return info
     title = _title({"title": info.title, "title_detail": {"type": info.title_type}})
+    title = " ".join(_NOT_TEXT.sub("", title).split())  # `&#1;` in HTML decodes to one
     return replace(info, title=title or None, title_type="text/plain")
 
 

@@ -13,9 +13,10 @@ ITEM = "<item><title>One</title><link>https://a.example/1</link><description>x</
 FEEDS = {
     # double-encoded, as many real feeds are, and a raw control character (ill-formed: feedparser)
     "rss.xml": f"<rss version='2.0'><channel><title>Tom &amp;amp; Jerry&#8217;s\x0b Blog</title>{ITEM}</channel></rss>",
-    # an Atom title declared as HTML (well-formed: the fast path)
+    # an Atom title declared as HTML (well-formed: the fast path), with references to characters that are not text
     "atom.xml": (
-        "<feed xmlns='http://www.w3.org/2005/Atom'><title type='html'>C &amp;lt;Atom&amp;gt; &amp;amp; co</title>"
+        "<feed xmlns='http://www.w3.org/2005/Atom'>"
+        "<title type='html'>C &amp;lt;Atom&amp;gt; &amp;amp;&amp;#1;&amp;#xFFFE; co</title>"
         "<id>urn:a</id><updated>2025-01-01T00:00:00Z</updated><entry><title>Two</title><id>urn:a:2</id>"
         "<link href='https://b.example/2'/><updated>2025-01-01T00:00:00Z</updated><content>y</content></entry></feed>"
     ),
