@@ -546,7 +546,7 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     too) is ignored altogether. Worth a warning, not an error: such a config loaded before,
     and a daemon must still start on it."""
     first: dict[str, tuple[tuple[Any, ...], SourceConfig]] = {}
-    placed: set[tuple[str, int]] = set()
+    placed: dict[tuple[str, int], tuple[Any, ...]] = {}  # (url, category) → where it is listed first there
     out: list[str] = []
 
     def say(at: tuple[Any, ...], problem: str) -> None:
@@ -561,14 +561,15 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
             here = ("categories", i, "sources", j)
             if src.url not in first:
                 first[src.url] = (here, src)
-                placed.add((src.url, i))
+                placed[src.url, i] = here
                 continue
             there, orig = first[src.url]
             if (src.url, i) in placed:
-                say(here, f"this source is listed earlier in this category (line {_line_for(lines, there)}): "
+                earlier = _line_for(lines, placed[src.url, i])
+                say(here, f"this source is listed earlier in this category (line {earlier}): "
                     "this listing, its include/exclude rules too, is ignored; merge the two")  # fmt: skip
                 continue
-            placed.add((src.url, i))
+            placed[src.url, i] = here
             for name in sorted(set(SourceConfig.model_fields) - _PER_LISTING):
                 if effective(src, name) != effective(orig, name):
                     at = here + (name,) if name in src.model_fields_set else here

@@ -179,11 +179,14 @@ def test_a_source_twice_in_one_category_warns_and_inherited_values_are_no_confli
         "      - url: https://example.com/f.xml\n        include: [{title: python}]\n"  # lines 9-10
         "      - url: https://example.com/f.xml\n        include: [{title: rust}]\n"  # 11-12: ignored
         "  - name: B\n    sources:\n"
-        "      - url: https://example.com/f.xml\n        interval: 60m\n",  # 15-16: 1h, as inherited
+        "      - url: https://example.com/f.xml\n        interval: 60m\n"  # 15-16: 1h, as inherited
+        "      - url: https://example.com/f.xml\n",  # 17: again in B, whose first listing is line 15
         encoding="utf-8",
     )
     settings = load_config(cfg)
     assert settings.warnings == (
         "11: categories.0.sources.1: this source is listed earlier in this category (line 9): "
+        "this listing, its include/exclude rules too, is ignored; merge the two",
+        "17: categories.1.sources.1: this source is listed earlier in this category (line 15): "
         "this listing, its include/exclude rules too, is ignored; merge the two",
     )
