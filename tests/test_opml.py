@@ -130,6 +130,9 @@ def test_an_opml_file_cut_off_anywhere_is_refused():
     assert len(parse_opml(data[:end])) == len(parse_opml(data)) > 0  # whole: read
     assert parse_opml(data[:end] + b"\n<!-- exported by X -->\n")  # a comment after the root is fine
     assert parse_opml(data.decode().encode("utf-16"))  # and UTF-16 is read as before
+    assert parse_opml(data.decode().encode("utf-32"))  # and UTF-32 (its BOM starts as UTF-16's)
+    assert parse_opml(data[:end] + b"\n<!-- " + b"x" * 10_000 + b" -->\n")  # a long trailing comment
+    assert parse_opml(data[:end].replace(b"</opml>", b"</OPML >") + b"\r\n\t")
 
 
 def test_import_miniflux_keeps_comments_and_layout(config):

@@ -121,21 +121,36 @@ _CUT_OFF = {
 }
 
 
-_END = re.compile(rb"</\s*(?:[\w.-]+:)?opml\s*>(?:\s|<!--.*?-->|<\?.*?\?>)*\Z", re.I | re.S)
+_END_TAG = re.compile(rb"</\s*(?:[\w.-]+:)?opml\s*>\Z", re.I)
+_BOMS = (  # UTF-32's little-endian BOM starts as UTF-16's: it comes first
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 
 
 def _ends_whole(data: bytes) -> bool:
     """Whether the document ends with its root's end tag (then whitespace, comments or PIs)."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:  # UTF-16/32
-        for encoding in ("utf-16", "utf-32"):
-            try:
-                data = data.decode(encoding).encode("utf-8")
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
+    if b"\x00" in data[:4]:  # UTF-16/32: read as text first
+        encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+        try:
+            data = data.decode(encoding or "utf-16").encode("utf-8")
+        except UnicodeDecodeError:
             return True  # cannot tell: the parser's errors have to do
-    return _END.search(data[-4096:]) is not None
+    end = len(data)
+    while True:  # step back over what may follow the root
+        data = data[:end].rstrip()
+        end = len(data)
+        if data.endswith(b"-->"):
+            end = data.rfind(b"<!--")
+        elif data.endswith(b"?>"):
+            end = data.rfind(b"<?")
+        else:
+            break
+        if end < 0:
+            return False
+    return _END_TAG.search(data[-64:]) is not None
 
 
 def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
