@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -23,6 +24,8 @@ from . import filters
 from .hosts import host_key
 from .identity import GUID, canonical_link
 from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
+
+log = logging.getLogger(__name__)
 
 # sqlite-utils imports numpy and pandas when they are installed, only to map their types,
 # which we never store: numpy alone is ~0.09 s of CPU on every start-up (a tenth of a whole
@@ -575,8 +578,8 @@ class Store:
             )
             db.execute(
                 "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
-                "next_poll = ?, state = 'rate-limited', last_result = NULL WHERE key = ?",
-                [iso(when), status, message, iso(when), iso(next_poll), key],
+                "next_poll = ?, state = 'rate-limited', last_result = NULL, host = ? WHERE key = ?",
+                [iso(when), status, message, iso(when), iso(next_poll), host, key],
             )
 
     def lift_host_block(self, host: str, until: datetime, now: datetime) -> bool:
@@ -975,11 +978,20 @@ class Store:
         """Mark a publish as running while it runs (see `_maybe_out`); a mark left by a
         publisher that died is disregarded after PUBLISH_MARK_TTL."""
         key = f"{_PUBLISHING}{os.getpid()}.{threading.get_ident()}"
-        self.set_publish_state(key, iso(datetime.now(UTC)) or "")
+        now = datetime.now(UTC)
+        with self._tx() as db:
+            db.execute(  # marks of publishers that died, past their time
+                "DELETE FROM publish_state WHERE substr(key, 1, ?) = ? AND value <= ?",
+                [len(_PUBLISHING), _PUBLISHING, iso(now - PUBLISH_MARK_TTL)],
+            )
+            db.execute("INSERT OR REPLACE INTO publish_state (key, value) VALUES (?, ?)", [key, iso(now)])
         try:
             yield
         finally:
-            self.forget_publish_state(key)
+            try:
+                self.forget_publish_state(key)
+            except StoreError as e:  # the publish itself went through: left, the mark expires
+                log.warning("could not clear the publish mark %s (it expires): %s", key, e)
 
     def publish_state_keys(self, prefix: str) -> list[str]:
         with self._lock:

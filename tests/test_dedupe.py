@@ -190,6 +190,18 @@ def test_a_copy_stored_while_a_publish_runs_does_not_displace_the_first(store):
     assert store.publish_state_keys("publishing:") == []  # the mark is gone with the publish
 
 
+def test_a_dead_publishers_mark_expires_and_the_next_publish_clears_it(store):
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    store.set_publish_state("publishing:999999.1", "2025-01-01T00:00:00+00:00")  # SIGKILLed long ago
+    (reprint,) = take(store, b, dated("https://site.example/m?utm_source=b", "Sat, 31 May 2025 03:00:00 GMT"), T0)
+    (original,) = take(store, a, dated("https://site.example/m", "Sat, 31 May 2025 01:30:00 GMT"), T0)
+    assert _duplicate_of(store, reprint.id) == original.id  # an expired mark holds nothing back
+    with store.publishing():
+        assert len(store.publish_state_keys("publishing:")) == 1  # its own
+    assert store.publish_state_keys("publishing:") == []
+
+
 def test_the_later_copies_in_a_batch_point_at_the_copy_that_took_first_place(store):
     a, b = source("a", "news"), source("b", "news")
     store.sync_sources([a, b])
