@@ -11,11 +11,13 @@ taken out of a post's links and markup when it is published (`public_post`), not
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from urllib.parse import urlsplit, urlunsplit
+from itertools import product
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .models import Post
 
@@ -73,23 +75,58 @@ def public_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _scrub(text: str) -> str:
-    return _USERINFO.sub(r"\1", text) if "@" in text else text
+def _userinfo(url: str | None) -> str:
+    """The user info of `url` as written ("" when none): what its links were resolved with."""
+    if not url or "@" not in url:
+        return ""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return ""
+    return netloc.rpartition("@")[0]
+
+
+def _forms(userinfo: str) -> set[str]:
+    """`userinfo@` as it may appear in stored text: as written or percent-encoded (an IRI
+    made a URI), each with HTML's escapes of &, < and > applied or not and of each quote
+    (raw, named or numeric), as sanitizers write attributes."""
+    out = set()
+    for base in (userinfo, quote(userinfo, safe="!$&'()*+,;=:~%")):
+        for amp, dq, sq in product((False, True), ('"', "&quot;", "&#34;"), ("'", "&#x27;", "&#39;")):
+            form = html.escape(base, quote=False) if amp else base
+            out.add(form.replace('"', dq).replace("'", sq) + "@")
+    return out
 
 
 def public_post(post: Post) -> Post:
     """`post` as it may be published: a source fetched with a password in its URL has it in
-    every link resolved against that URL (the post's link, enclosures, the links and images
-    of its content), and in its own URL and site link. Other posts come back as they are."""
-    if "@" not in post.source and "@" not in (post.source_url or ""):
+    every link resolved against that URL (the post's link, enclosures, authors' pages, the
+    links and images of its content, a title made of its link), and in its own URL and site
+    link. Only that source's own user info is taken out: a `user:pass@` in an article's text
+    (a connection string in a tutorial) is the article's. Other posts come back as they are."""
+    secrets = {_userinfo(post.source), _userinfo(post.source_url)} - {""}
+    if not secrets:
         return post
+    forms = sorted(set().union(*map(_forms, secrets)), key=len, reverse=True)
+
+    def text(value: str) -> str:
+        for form in forms:
+            if form in value:
+                value = value.replace(form, "")
+        return value
+
+    def url(value: str | None) -> str | None:
+        return public_url(value) if value and any(f in value for f in forms) else value
+
     return replace(
         post,
-        link=post.link and _scrub(post.link),
-        content=_scrub(post.content),
-        summary=_scrub(post.summary),
-        comments=post.comments and _scrub(post.comments),
-        enclosures=tuple(replace(e, url=_scrub(e.url)) for e in post.enclosures),
+        title=text(post.title),
+        link=url(post.link),
+        content=text(post.content),
+        summary=text(post.summary),
+        comments=url(post.comments),
+        authors=tuple(replace(a, url=url(a.url)) for a in post.authors),
+        enclosures=tuple(replace(e, url=url(e.url) or e.url) for e in post.enclosures),
         source_url=public_url(post.source_url),
         source_link=public_url(post.source_link),
     )

@@ -5,8 +5,10 @@ lines, `status`, `export-opml` or the logs."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -15,28 +17,40 @@ from .conftest import run_cli
 
 SECRET = "s3cr3t'Pw;(x)"  # RFC 3986 lets user info hold sub-delims unencoded
 ODD = 'pa"ss <x>'  # and these it does not, yet requests sends them as written
-FEED = b"""<?xml version="1.0" encoding="utf-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><title>Private</title><id>urn:x</id><link href="/"/>
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Private {n}</title><id>urn:{n}</id><link href="/"/>
 <updated>2025-01-02T00:00:00Z</updated>
-<entry><title>One</title><id>urn:x:1</id><link href="/posts/1"/><updated>2025-01-02T00:00:00Z</updated>
+<entry><title>One {n}</title><id>urn:{n}:1</id><link href="/posts/{n}/1"/><updated>2025-01-02T00:00:00Z</updated>
+<author><name>Ann</name><uri>/about/ann</uri></author>
 <content type="html">&lt;p&gt;See &lt;a href="/other"&gt;this&lt;/a&gt; &lt;img src="img/a.png"&gt;&lt;/p&gt;</content>
 <link rel="enclosure" href="/a.mp3" type="audio/mpeg" length="1"/></entry>
-<entry><title>Two</title><id>urn:x:2</id><link href="https://elsewhere.example/2"/>
+<entry><id>urn:{n}:3</id><link href="/posts/{n}/3"/><updated>2025-01-01T12:00:00Z</updated></entry>
+<entry><title>Two {n}</title><id>urn:{n}:2</id><link href="https://elsewhere.example/{n}/2"/>
 <updated>2025-01-01T00:00:00Z</updated><content>plain</content></entry>
 </feed>"""
+# a feed with "@" in its path (Mastodon, Medium): no password, and an article's own code sample
+# with one in it, which is the article's to show
+CODE = "git clone https://oauth2:TOKEN@gitlab.com/g/r.git"
+PUBLIC = f"""<rss version="2.0"><channel><title>Alice</title><link>https://m.example/@alice</link>
+<item><title>How to clone</title><link>https://m.example/@alice/1</link>
+<description>&lt;pre&gt;{CODE}&lt;/pre&gt;</description></item></channel></rss>"""
 
 
 def _server(httpserver: HTTPServer) -> None:
-    wanted = "Basic " + base64.b64encode(f"reader:{SECRET}".encode()).decode()
+    def behind(password: str, n: int):
+        wanted = "Basic " + base64.b64encode(f"reader:{password}".encode()).decode()
 
-    def feed(request: Request) -> Response:
-        if request.headers.get("Authorization") != wanted:
-            return Response("who are you?", status=401, headers={"WWW-Authenticate": 'Basic realm="x"'})
-        return Response(FEED, content_type="application/atom+xml")
+        def feed(request: Request) -> Response:
+            if request.headers.get("Authorization") != wanted:
+                return Response("who are you?", status=401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+            return Response(FEED.format(n=n), content_type="application/atom+xml")
 
-    httpserver.expect_request("/private.atom").respond_with_handler(feed)
-    httpserver.expect_request("/odd.atom").respond_with_data("who are you?", status=401)
+        return feed
+
+    httpserver.expect_request("/private.atom").respond_with_handler(behind(SECRET, 1))
+    httpserver.expect_request("/odd.atom").respond_with_handler(behind(ODD, 2))
     httpserver.expect_request("/broken.atom").respond_with_data("no", status=500)
+    httpserver.expect_request("/feed/@alice").respond_with_data(PUBLIC, content_type="application/rss+xml")
 
 
 def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
@@ -47,14 +61,18 @@ def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
         "  - name: Private\n    sources:\n"
         f"      - url: http://reader:{SECRET}@{host}/private.atom\n"
         f"      - url: http://reader:{SECRET}@{host}/broken.atom\n"
-        f"      - url: 'http://reader:{ODD}@{host}/odd.atom'\n",
+        f"      - url: 'http://reader:{ODD}@{host}/odd.atom'\n"
+        f"      - url: http://{host}/feed/@alice\n",
         encoding="utf-8",
     )
     return cfg
 
 
 def _leaks(folder: Path) -> list[str]:
-    return [str(p) for p in folder.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    """Files holding a password in any form: as written, percent-encoded, HTML-escaped."""
+    forms = {f.encode() for secret in (SECRET, ODD) for f in (secret, quote(secret), html.escape(secret))}
+    forms |= {b"pa&quot;ss", b"pa%22ss", b"3cr3t&#x27;Pw", b"3cr3t&#39;Pw"}
+    return [str(p) for p in folder.rglob("*") if p.is_file() and any(f in p.read_bytes() for f in forms)]
 
 
 def test_a_password_in_a_source_url_is_used_and_never_shown(tmp_path, httpserver: HTTPServer):
@@ -80,11 +98,15 @@ def test_a_password_in_a_source_url_is_used_and_never_shown(tmp_path, httpserver
 
     # the feeds still credit the source, at its URL without the password
     items = json.loads((tmp_path / "public" / "category" / "private.json").read_text(encoding="utf-8"))["items"]
+    by_url = {i["url"]: i for i in items}
     base = f"http://{httpserver.host}:{httpserver.port}"
-    assert items and items[0]["_source"]["url"] == f"{base}/private.atom"
-    # and the feed's relative links are resolved against the URL without the password
-    assert items[0]["url"] == f"{base}/posts/1" and f'href="{base}/other"' in items[0]["content_html"]
-    assert items[0]["attachments"][0]["url"] == f"{base}/a.mp3"
+    for n in (1, 2):  # both password sources: links, markup, enclosures, authors, a title made of a link
+        one, untitled = by_url[f"{base}/posts/{n}/1"], by_url[f"{base}/posts/{n}/3"]
+        assert one["_source"]["url"] == base + ("/private.atom", "/odd.atom")[n - 1]
+        assert f'href="{base}/other"' in one["content_html"] and one["attachments"][0]["url"] == f"{base}/a.mp3"
+        assert one["authors"][0]["url"] == f"{base}/about/ann"
+        assert untitled["title"] == f"{base}/posts/{n}/3"
+    assert CODE in by_url["https://m.example/@alice/1"]["content_html"]  # an article's own text is left alone
     rows = json.loads(outputs["status --json"])
     assert {r["last_error"] is not None for r in rows} == {True, False}  # both still reported
 
