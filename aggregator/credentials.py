@@ -17,7 +17,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 from itertools import product
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from requests.utils import requote_uri
 
 from .models import Post
 
@@ -87,14 +89,16 @@ def _userinfo(url: str | None) -> str:
 
 
 def _forms(userinfo: str) -> set[str]:
-    """`userinfo@` as it may appear in stored text: as written or percent-encoded (an IRI
-    made a URI), each with HTML's escapes of &, < and > applied or not and of each quote
-    (raw, named or numeric), as sanitizers write attributes."""
+    """`://userinfo@` as stored text may hold it: as written, decoded, percent-encoded, or as
+    requests rewrote it when following a redirect (its requote decodes what need not be
+    encoded and encodes a stray %), each with HTML's escapes of &, < and > applied or not
+    and of each quote (raw, named or numeric), as sanitizers write attributes."""
+    bases = {userinfo, unquote(userinfo), quote(userinfo, safe="!$&'()*+,;=:~%"), requote_uri(userinfo)}
     out = set()
-    for base in (userinfo, quote(userinfo, safe="!$&'()*+,;=:~%")):
+    for base in bases:
         for amp, dq, sq in product((False, True), ('"', "&quot;", "&#34;"), ("'", "&#x27;", "&#39;")):
             form = html.escape(base, quote=False) if amp else base
-            out.add(form.replace('"', dq).replace("'", sq) + "@")
+            out.add("://" + form.replace('"', dq).replace("'", sq) + "@")
     return out
 
 
@@ -112,7 +116,7 @@ def public_post(post: Post) -> Post:
     def text(value: str) -> str:
         for form in forms:
             if form in value:
-                value = value.replace(form, "")
+                value = value.replace(form, "://")
         return value
 
     def url(value: str | None) -> str | None:

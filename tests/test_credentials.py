@@ -36,6 +36,13 @@ PUBLIC = f"""<rss version="2.0"><channel><title>Alice</title><link>https://m.exa
 <description>&lt;pre&gt;{CODE}&lt;/pre&gt;</description></item></channel></rss>"""
 
 
+REDIRECTED = "Zq7k%41b%ss"
+TOKEN = "TKN4711"  # user info without a password; the feed's text mentions an address with it
+TOKEN_FEED = f"""<rss version="2.0"><channel><title>T</title><link>/</link>
+<item><title>Write</title><link>/t/1</link><description>mail {TOKEN}@example.com</description></item>
+</channel></rss>"""
+
+
 def _server(httpserver: HTTPServer) -> None:
     def behind(password: str, n: int):
         wanted = "Basic " + base64.b64encode(f"reader:{password}".encode()).decode()
@@ -51,6 +58,10 @@ def _server(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/odd.atom").respond_with_handler(behind(ODD, 2))
     httpserver.expect_request("/broken.atom").respond_with_data("no", status=500)
     httpserver.expect_request("/feed/@alice").respond_with_data(PUBLIC, content_type="application/rss+xml")
+    # followed, a redirect's URL is rewritten by requests (%41 decoded, a stray % encoded)
+    httpserver.expect_request("/redir.atom").respond_with_data("", status=302, headers={"Location": "/moved.atom"})
+    httpserver.expect_request("/moved.atom").respond_with_data(FEED.format(n=3), content_type="application/atom+xml")
+    httpserver.expect_request("/token.rss").respond_with_data(TOKEN_FEED, content_type="application/rss+xml")
 
 
 def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
@@ -62,7 +73,9 @@ def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
         f"      - url: http://reader:{SECRET}@{host}/private.atom\n"
         f"      - url: http://reader:{SECRET}@{host}/broken.atom\n"
         f"      - url: 'http://reader:{ODD}@{host}/odd.atom'\n"
-        f"      - url: http://{host}/feed/@alice\n",
+        f"      - url: http://{host}/feed/@alice\n"
+        f"      - url: http://reader:{REDIRECTED}@{host}/redir.atom\n"
+        f"      - url: http://{TOKEN}@{host}/token.rss\n",
         encoding="utf-8",
     )
     return cfg
@@ -71,7 +84,7 @@ def _config(tmp_path: Path, httpserver: HTTPServer) -> Path:
 def _leaks(folder: Path) -> list[str]:
     """Files holding a password in any form: as written, percent-encoded, HTML-escaped."""
     forms = {f.encode() for secret in (SECRET, ODD) for f in (secret, quote(secret), html.escape(secret))}
-    forms |= {b"pa&quot;ss", b"pa%22ss", b"3cr3t&#x27;Pw", b"3cr3t&#39;Pw"}
+    forms |= {b"pa&quot;ss", b"pa%22ss", b"3cr3t&#x27;Pw", b"3cr3t&#39;Pw", b"Zq7k", f"{TOKEN}@127".encode()}
     return [str(p) for p in folder.rglob("*") if p.is_file() and any(f in p.read_bytes() for f in forms)]
 
 
@@ -100,13 +113,14 @@ def test_a_password_in_a_source_url_is_used_and_never_shown(tmp_path, httpserver
     items = json.loads((tmp_path / "public" / "category" / "private.json").read_text(encoding="utf-8"))["items"]
     by_url = {i["url"]: i for i in items}
     base = f"http://{httpserver.host}:{httpserver.port}"
-    for n in (1, 2):  # both password sources: links, markup, enclosures, authors, a title made of a link
+    for n in (1, 2, 3):  # each password source: links, markup, enclosures, authors, a title made of a link
         one, untitled = by_url[f"{base}/posts/{n}/1"], by_url[f"{base}/posts/{n}/3"]
-        assert one["_source"]["url"] == base + ("/private.atom", "/odd.atom")[n - 1]
+        assert one["_source"]["url"] == base + ("/private.atom", "/odd.atom", "/redir.atom")[n - 1]
         assert f'href="{base}/other"' in one["content_html"] and one["attachments"][0]["url"] == f"{base}/a.mp3"
         assert one["authors"][0]["url"] == f"{base}/about/ann"
         assert untitled["title"] == f"{base}/posts/{n}/3"
     assert CODE in by_url["https://m.example/@alice/1"]["content_html"]  # an article's own text is left alone
+    assert f"mail {TOKEN}@example.com" in by_url[f"{base}/t/1"]["content_html"]  # even with the source's user info
     rows = json.loads(outputs["status --json"])
     assert {r["last_error"] is not None for r in rows} == {True, False}  # both still reported
 
