@@ -88,6 +88,14 @@ def _userinfo(url: str | None) -> str:
     return netloc.rpartition("@")[0]
 
 
+def _host(url: str | None) -> str:
+    """The host[:port] of `url`, without user info ("" when none)."""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2] if url else ""
+    except ValueError:
+        return ""
+
+
 def _forms(userinfo: str) -> set[str]:
     """`://userinfo@` as stored text may hold it: as written, decoded, percent-encoded, or as
     requests rewrote it when following a redirect (its requote decodes what need not be
@@ -112,15 +120,22 @@ def public_post(post: Post) -> Post:
     if not secrets:
         return post
     forms = sorted(set().union(*map(_forms, secrets)), key=len, reverse=True)
+    # and, whatever form it took, any user info on the source's own host(s)
+    hosts = {_host(post.source), _host(post.source_url)} - {""}
+    on_host = re.compile(r"://[^/?#\s\"<>]*@(" + "|".join(map(re.escape, hosts)) + r")(?=[/?#\s\"'<>]|$)")
 
     def text(value: str) -> str:
         for form in forms:
             if form in value:
                 value = value.replace(form, "://")
-        return value
+        return on_host.sub(r"://\1", value) if "@" in value else value
 
     def url(value: str | None) -> str | None:
-        return public_url(value) if value and any(f in value for f in forms) else value
+        if not value or "@" not in value:
+            return value
+        if any(f in value for f in forms) or _userinfo(value) and _host(value) in hosts:
+            return public_url(value)
+        return value
 
     return replace(
         post,
