@@ -11,6 +11,7 @@ taken out of a post's links and markup when it is published (`public_post`), not
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -110,19 +111,30 @@ def _forms(userinfo: str) -> set[str]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _scrubbing(source: str, url: str | None) -> tuple[list[str], set[str], re.Pattern[str]] | None:
+    """What `public_post` looks for in a source's posts (None: its URLs hold no user info):
+    the forms of its user info, longest first, its host(s), and any user info on them."""
+    secrets = {_userinfo(source), _userinfo(url)} - {""}
+    if not secrets:
+        return None
+    forms = sorted(set().union(*map(_forms, secrets)), key=len, reverse=True)
+    # and, whatever form it took, any user info on the source's own host(s)
+    hosts = {_host(source), _host(url)} - {""}
+    on_host = re.compile(r"://[^/?#\s\"<>]*@(" + "|".join(map(re.escape, hosts)) + r")(?=[/?#\s\"'<>]|$)")
+    return forms, hosts, on_host
+
+
 def public_post(post: Post) -> Post:
     """`post` as it may be published: a source fetched with a password in its URL has it in
     every link resolved against that URL (the post's link, enclosures, authors' pages, the
     links and images of its content, a title made of its link), and in its own URL and site
     link. Only that source's own user info is taken out: a `user:pass@` in an article's text
     (a connection string in a tutorial) is the article's. Other posts come back as they are."""
-    secrets = {_userinfo(post.source), _userinfo(post.source_url)} - {""}
-    if not secrets:
+    found = _scrubbing(post.source, post.source_url)
+    if found is None:
         return post
-    forms = sorted(set().union(*map(_forms, secrets)), key=len, reverse=True)
-    # and, whatever form it took, any user info on the source's own host(s)
-    hosts = {_host(post.source), _host(post.source_url)} - {""}
-    on_host = re.compile(r"://[^/?#\s\"<>]*@(" + "|".join(map(re.escape, hosts)) + r")(?=[/?#\s\"'<>]|$)")
+    forms, hosts, on_host = found
 
     def text(value: str) -> str:
         for form in forms:
