@@ -24,13 +24,12 @@ from .dates import parse_date
 from .identity import canonical_link, post_id, text_fingerprint
 from .models import Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
-from .sanitize import html_to_text, sanitize_html, sanitized_text
+from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text
 
 UNTITLED_WORDS = 12
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 __all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
 
@@ -129,8 +128,7 @@ def feed_info(info: FeedInfo) -> FeedInfo:
     carry, are not text at all."""
     if not info.title:
         return info
-    title = _title({"title": info.title, "title_detail": {"type": info.title_type}})
-    title = " ".join(_NOT_TEXT.sub("", title).split())  # `&#1;` in HTML decodes to one
+    title = one_line(_title({"title": info.title, "title_detail": {"type": info.title_type}}))  # `&#1;` decodes
     return replace(info, title=title or None, title_type="text/plain")
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-__all__ = ["sanitize_html", "html_to_text", "sanitized_text"]
+__all__ = ["sanitize_html", "html_to_text", "one_line", "sanitized_text"]
 
 # --------------------------------------------------------------------------- allow-lists
 
@@ -475,6 +475,16 @@ def html_to_text(html: str) -> str:
     # input; its output has only real tags left, with text `<`/`>` escaped.
     cleaned = _TEXT_CLEANER.clean(text)
     return " ".join(_html.unescape(_TAG_RE.sub(" ", cleaned)).split())
+
+
+# Characters that are not text (C0 controls but tab/LF/CR, DEL, lone surrogates, U+FFFE/FFFF):
+# YAML, XML and most editors choke on them.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def one_line(text: str) -> str:
+    """`text` without characters that are not text, its whitespace collapsed to single spaces."""
+    return " ".join(_NOT_TEXT.sub("", text).split())
 
 
 def sanitized_text(html: str) -> str:

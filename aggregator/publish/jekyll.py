@@ -17,11 +17,10 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ..models import Post
+from ..sanitize import one_line
 
 __all__ = ["jekyll_filename", "render_jekyll"]
 
-# Control characters YAML and most editors choke on (tab/LF/CR are folded into spaces).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 # A plain YAML scalar we can write unquoted: no indicator first, no ": " / " #" inside.
 _PLAIN_UNSAFE = re.compile(r"""^[-?:,\[\]{}#&*!|>'"%@`\s]|:\s|\s#|:$|[\x00-\x1f]|\s$""")
 _YAML_SPECIAL = re.compile(
@@ -40,18 +39,14 @@ def _local(dt: datetime, timezone: str) -> datetime:
     return dt.astimezone(ZoneInfo(timezone))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(_CONTROL.sub("", text).split())
-
-
 def _quoted(text: str) -> str:
     """YAML double-quoted scalar: only `\\` and `"` need escaping once on one line."""
-    return '"' + _one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _scalar(text: str) -> str:
     """Plain YAML scalar when it reads back as the same string (as in the sample), else quoted."""
-    text = _one_line(text)
+    text = one_line(text)
     if not text or _PLAIN_UNSAFE.search(text) or _YAML_SPECIAL.match(text):
         return _quoted(text)
     return text
@@ -64,7 +59,7 @@ def _protocol_relative(site_url: str) -> str:
 
 
 def _link_label(text: str) -> str:
-    return _one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
 
 
 def _autolink(url: str) -> str:
@@ -79,7 +74,7 @@ def _no_liquid(body: str) -> str:
 
 def _attribution(body: str, name: str | None, zh: bool) -> str:
     """The optional "article source" line, unless the source's content already has one."""
-    name = _one_line(name or "")
+    name = one_line(name or "")
     if not name or "文章来源" in body or _HAS_SOURCE_LINE.search(body):
         return ""
     name = html.escape(name, quote=False)
@@ -111,7 +106,7 @@ def render_jekyll(
     given and the content carries none. No trailing newline, like the reference.
     """
     zh = language.strip().lower().startswith("zh")
-    tag_list = [t for t in (_one_line(t) for t in tags) if t]
+    tag_list = [t for t in (one_line(t) for t in tags) if t]
     lines = [
         "---",
         f"layout: {_scalar(layout)}",
