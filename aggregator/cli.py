@@ -22,7 +22,7 @@ from rich.table import Table
 
 from . import __version__, logs
 from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
-from .credentials import masked, remember
+from .credentials import masked
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
@@ -68,7 +68,6 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
         _echo(str(e), err=True)
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
-    remember(s.url for s in settings.sources)
     for warning in settings.warnings:
         if log_warnings:
             logging.getLogger("aggregator.config").warning("%s:%s", settings.path, warning)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .credentials import remember
 from .models import FILTER_FIELDS, CategoryFilter, FilterRule, Retention, RuleSet, Source
 
 DEFAULT_CONFIG = "feeds.yaml"
@@ -484,6 +485,7 @@ def parse_config(text: str, path: Path) -> Settings:
     if errors:
         raise ConfigError(path, errors)
     settings = _settings(config, path, lines)
+    remember(s.url for s in settings.sources)  # so that logs and output can mask their passwords
     templates = settings.templates_dir
     if templates is not None and not templates.is_dir():
         line = _line_for(lines, ("site", "templates"))
@@ -579,7 +581,7 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     return out
 
 
-def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int] | None = None) -> Settings:
+def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int]) -> Settings:
     base = path.resolve().parent
     site = config.site
     defaults = config.defaults
@@ -647,5 +649,5 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int] | No
         database=(base / site.database).resolve(),
         categories=tuple(categories),
         sources=tuple(sources),
-        warnings=tuple(_conflicts(config, lines)) if lines is not None else (),
+        warnings=tuple(_conflicts(config, lines)),
     )

@@ -46,9 +46,8 @@ _odd: dict[str, str] = {}
 def remember(urls: Iterable[str]) -> None:
     """Note the user info of these URLs that `masked` could not otherwise find."""
     for url in urls:
-        head, sep, rest = url.partition("://")
-        userinfo = rest.split("/", 1)[0].rpartition("@")[0] if sep else ""
-        if userinfo and not _USERINFO.fullmatch(f"{head}://{userinfo}@"):
+        userinfo = _userinfo(url)
+        if userinfo and not _USERINFO.fullmatch(f"http://{userinfo}@"):
             user = userinfo.partition(":")[0]
             shown = f"{user}:***" if ":" in userinfo else "***"
             for form in (userinfo, json.dumps(userinfo)[1:-1]):

@@ -55,7 +55,6 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import ConfigError, Settings, parse_config
-from .credentials import remember
 from .fetch import Fetcher
 from .hosts import MAX_RETRY_AFTER
 from .logs import source_context
@@ -580,7 +579,6 @@ class Daemon:
             return self._reject(
                 path, reason, [f"site.database: changed to {new.database}; a daemon keeps its database, restart it"]
             )
-        remember(s.url for s in new.sources)
         for warning in new.warnings:
             log.warning("%s:%s", path, warning)
         self.store.sync_sources(new.sources)
