@@ -30,7 +30,6 @@ import orjson
 from lxml import etree
 
 from .. import PROJECT_URL, __version__
-from ..credentials import public_url
 from ..models import Author, Enclosure, Post
 from .memo import IdentityMemo
 
@@ -459,7 +458,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
         comments=_uri(post.comments),
         source_title=_one_line(post.source_title) or None,
         source_link=_uri(post.source_link),
-        source_url=_uri(public_url(post.source_url)),
+        source_url=_uri(post.source_url),  # without its user info: the publisher reads posts through public_post
     )
 
 
