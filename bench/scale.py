@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import ROOT, write_config
+from .common import ROOT, compile_package, write_config
 
 INTERVAL = 90  # seconds between polls of a source: one cycle
 
@@ -27,6 +27,7 @@ def scale_run(server, rels: list[str], n: int, cycles: int, tmp: Path, interval:
     urls = [server.url("e", 1000 + i // len(rels), rels[i % len(rels)]) for i in range(n)]
     write_config(work, urls, interval=f"{interval}s")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    compile_package()
     log = open(work / "daemon.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "-c", "feeds.yaml", "run"], cwd=work, env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip

@@ -5,7 +5,8 @@ Samples the CPU time of the `fetch` process and its workers every `--every` seco
 prints, per sample, the cores in use in all (and per process) beside the count of source
 lines `fetch` has printed so far, then where the run's cores went in all (`/proc/stat`:
 busy, idle, I/O wait, stolen by the hypervisor). It shows which phases leave a core idle:
-start-up, the poll phase, the publish, the final `syncfs`.
+start-up, the poll phase, the publish, the final `syncfs`. Last, the run cut at its first and
+last source line, against what the whole run may take at the issue's 20 MB/s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from .common import DEFAULT_CORPUS, write_config
+from .common import DEFAULT_CORPUS, compile_package, write_config
 from .server import FeedServer, corpus_feeds
 
 _STAT = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -41,20 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", help="where the database and outputs go (a fresh file system, say)")
     ap.add_argument("--every", type=float, default=0.1, help="seconds between samples")
     args = ap.parse_args(argv)
-    corpus, _, rels = corpus_feeds(args.corpus)
+    corpus, files, rels = corpus_feeds(args.corpus)
     server = FeedServer(corpus)
     tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-timeline-", dir=args.workdir))
     try:
         config = write_config(tmp, [server.url("e", 0, r) for r in rels])
         cmd = [sys.executable, "-m", "aggregator", "-c", str(config), "fetch"]
+        compile_package()
         before, start = _cpu_totals(), time.perf_counter()
         child = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines = [0]
+        marks: dict[int, float] = {}  # source line number → when it was printed (the first, the last)
 
         def count() -> None:
             assert child.stdout is not None
             for _ in child.stdout:
                 lines[0] += 1
+                if lines[0] in (1, len(rels)):
+                    marks[lines[0]] = time.perf_counter() - start
 
         threading.Thread(target=count, daemon=True).start()
         root = psutil.Process(child.pid)
@@ -85,6 +90,17 @@ def main(argv: list[str] | None = None) -> int:
         spent = {k: after[k] - before[k] for k in _STAT}
         print(f"wall {wall:.2f} s, exit {child.returncode}; the machine's cores over the run (s):")
         print("  " + ", ".join(f"{k} {v:.2f}" for k, v in spent.items() if v >= 0.005))
+        first, last = marks.get(1), marks.get(len(rels))
+        if first is not None and last is not None:
+            mb = sum(p.stat().st_size for p in files) / 1e6
+            print(
+                f"phases: until the first source line {first:.2f} s (start-up, config, the first source's poll); "
+                f"to the last {last - first:.2f} s; after the last {wall - last:.2f} s (publish, final sync)"
+            )
+            print(
+                f"at 20 MB/s the whole run over these {mb:.1f} MB would take {mb / 20:.2f} s, "
+                f"of which the part after the polls took {wall - last:.2f} s"
+            )
     finally:
         server.close()
         shutil.rmtree(tmp, ignore_errors=True)
