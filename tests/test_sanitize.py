@@ -718,3 +718,49 @@ def test_depth_cap_shortcut_agrees_with_the_walk(monkeypatch: pytest.MonkeyPatch
             assert sanitize._cap_depth(html) == expected
             dropped += expected != html
     assert shortcut > 500 and dropped > 500  # both ways taken, many times
+
+
+# --------------------------------------------------------------------------- characters XML 1.0 forbids
+
+# Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@pytest.mark.parametrize(
+    "raw, text",
+    [
+        ("<p>a\uffffb\ufffec</p>", "abc"),  # raw noncharacters
+        ("<p>a&#xFFFF;b&#xfffe;c</p>", "abc"),  # references html5ever decodes after `_prepare`
+        ("<p>a&#65535;b&#65534;c</p>", "abc"),
+        ("<p>a&#x1;b&#X0000B;c&#31;d&#127;e</p>", "abcde"),
+        ("<p>a&#x1z&#8x&#xFFFF c</p>", "azx c"),  # no `;`: still decoded
+        ('<p title="t&#xFFFF;&#x1;\uffff">a&#x1F;b</p>', "ab"),  # in attribute values too
+        ('<a href="https://e.org/&#xFFFF;x">a\ufffeb</a>', "ab"),
+        ("<p>\u4e2d&#xFFFF;\u6587\U0001f600</p>", "\u4e2d\u6587\U0001f600"),  # non-ASCII text
+    ],
+)
+def test_characters_xml_forbids_are_never_output(raw: str, text: str) -> None:
+    """U+FFFE/FFFF and C0 controls, raw or as references, would be stored and make every
+    XML written from them ill-formed: neither the HTML nor the text of a title keeps them."""
+    out = sanitize_html(raw, BASE)
+    assert not _NOT_XML.search(out), repr(out)
+    assert html_to_text(raw) == text
+    assert html_to_text(out) == text
+
+
+def test_references_to_characters_xml_allows_are_kept() -> None:
+    out = sanitize_html("<p>&#x9;&#xD;&#xFFFD;&#xFDD0;&#x1FFFF;&#x10FFFF;&#128;&#xFFFFF;</p>")
+    assert out == "<p>\t\r\ufffd\ufdd0\U0001ffff\U0010ffff\u20ac\U000fffff</p>"
+
+
+def test_not_text_references_are_exactly_those_the_parser_decodes_to_not_text() -> None:
+    """`_NOT_TEXT_REF` decides whether the output is scanned at all: it must match every
+    numeric reference html5ever turns into a character that is not text, in any spelling."""
+    from aggregator.sanitize import _CLEANER, _NOT_TEXT, _NOT_TEXT_REF
+
+    values = [*range(0x100), *range(0xD7F8, 0xE008), *range(0xFFF0, 0x10010), 0x1FFFE, 0x10FFFF, 0x110000]
+    for value in values:
+        for ref in (f"&#x{value:x};", f"&#X{value:X}", f"&#x00{value:x}z", f"&#{value};", f"&#00{value}z"):
+            html = f'<p title="{ref}">{ref}</p>'
+            decoded = _NOT_TEXT.search(_CLEANER.clean(html)) is not None
+            assert (_NOT_TEXT_REF.search(html) is not None) == decoded, ref
