@@ -9,7 +9,6 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,7 +28,6 @@ from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text
 UNTITLED_WORDS = 12
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 __all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
 
@@ -142,8 +140,8 @@ def _title(entry: dict[str, Any]) -> str:
     if not isinstance(value, str):
         return ""
     kind = (entry.get("title_detail") or {}).get("type") or "text/html"
-    if "plain" in kind:
-        return " ".join(_CONTROL.sub("", value).split())
+    if "plain" in kind:  # not HTML, so not through the sanitizer: drop what is not text here
+        return one_line(value)
     return html_to_text(value)
 
 

@@ -3,6 +3,7 @@ real corpus feeds, then the strict validators and newsboat over what was publish
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -115,3 +116,98 @@ def test_refetch_adds_nothing_and_changes_no_file(corpus_run):
     assert " 0 new posts; 0 files written" in again.stdout
     assert con.execute("SELECT count(*), max(first_seen) FROM posts").fetchone() == before_posts
     assert snapshot(tmp / "public") == before
+
+
+# Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# U+FFFF, U+FFFE and C0 controls in every text field a post stores: in well-formed feeds as
+# references inside escaped HTML (lxml's fast path), in ill-formed ones raw or as XML
+# references too (feedparser's loose parser), and in a JSON Feed.
+_NOT_XML_FEEDS = {
+    "atom-ok.atom": (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Atom ok</title><id>urn:a</id><updated>2025-01-01T00:00:00Z</updated>"
+        '<entry><id>urn:a:1</id><link href="https://e.org/a1"/><updated>2025-01-01T00:00:00Z</updated>'
+        '<title type="html">atom &amp;#xFFFF;&amp;#x1;title</title>'
+        "<author><name>ann&amp;#xFFFF;</name></author><category term='tag&amp;#65535;'/>"
+        '<summary type="html">&lt;p&gt;atom &amp;#xFFFE;summary&lt;/p&gt;</summary>'
+        '<content type="html">&lt;p title="&amp;#xFFFF;"&gt;atom &amp;#xFFFF;&amp;#x2;content&lt;/p&gt;</content>'
+        "</entry></feed>"
+    ),
+    "atom-bad.atom": (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Atom bad</title><id>urn:b</id><updated>2025-01-01T00:00:00Z</updated>"
+        '<entry><id>urn:b:1</id><link href="https://e.org/b1"/><updated>2025-01-01T00:00:00Z</updated>'
+        "<title>bad \uffff&#xFFFF;title</title><author><name>bob\uffff</name></author>"
+        '<summary type="html">&lt;p&gt;bad \ufffe&#xFFFE;summary&lt;/p&gt;</summary>'
+        '<content type="html">&lt;p&gt;bad \uffff&#xFFFF;&amp;#xFFFF;content&lt;/p&gt;</content>'
+        "</entry></feed>"
+    ),
+    "rss-ok.rss": (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>RSS ok</title>'
+        "<link>https://e.org/</link><description>d</description>"
+        "<item><guid>https://e.org/r1</guid><title>rss &amp;#xFFFF;title</title>"
+        "<category>tag&amp;#xFFFF;</category>"
+        "<description><![CDATA[<p>rss &#xFFFF;&#x1;&#xFFFE;content</p>]]></description></item>"
+        "</channel></rss>"
+    ),
+    "rss-bad.rss": (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>RSS bad</title>'
+        "<link>https://e.org/</link><description>d</description>"
+        "<item><guid>https://e.org/r2</guid><title>rss \uffffbad</title>"
+        "<description><![CDATA[<p>rss \uffff\ufffebad &#xFFFF;content</p>]]></description></item>"
+        "</channel></rss>"
+    ),
+    "feed.json": (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "JSON", "items": [{"id": "j1",'
+        ' "url": "https://e.org/j1", "title": "json \\uffff&#xFFFF;title", "summary": "json \\ufffesummary",'
+        ' "content_html": "<p>json \\uffff&#xFFFF;&#x1;content</p>", "tags": ["tag\\uffff"]}]}'
+    ),
+}
+
+
+def test_characters_xml_forbids_are_neither_stored_nor_published(tmp_path, httpserver):
+    """`aggregator fetch` over feeds carrying U+FFFF, U+FFFE and C0 controls on both parse
+    paths: the store never holds them, and neither the feeds, the pages nor the Jekyll export
+    written from it (the feeds had a guard of their own; the Jekyll export did not)."""
+    from aggregator.parse_fast import parse_fast
+
+    for name, body in _NOT_XML_FEEDS.items():
+        httpserver.expect_request(f"/{name}").respond_with_data(body.encode("utf-8"), content_type="text/xml")
+    # both parse paths are taken: lxml for the well-formed feeds, feedparser for the others
+    assert parse_fast(_NOT_XML_FEEDS["atom-ok.atom"].encode(), "http://h/") is not None
+    assert parse_fast(_NOT_XML_FEEDS["rss-ok.rss"].encode(), "http://h/") is not None
+    assert parse_fast(_NOT_XML_FEEDS["atom-bad.atom"].encode(), "http://h/") is None
+    assert parse_fast(_NOT_XML_FEEDS["rss-bad.rss"].encode(), "http://h/") is None
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
+        "categories:\n  - name: news\n    sources:\n"
+        + "".join(f"      - url: {httpserver.url_for('/' + name)}\n" for name in _NOT_XML_FEEDS),
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    rows = list(con.execute("SELECT * FROM posts"))
+    assert len(rows) == len(_NOT_XML_FEEDS)
+    for row in rows:
+        for column in row.keys():
+            if isinstance(row[column], str):
+                assert not _NOT_XML.search(row[column]), (row["source"], column, row[column])
+    titles = {r["title"] for r in rows}
+    assert titles == {"atom title", "bad title", "rss title", "rss bad", "json title"}
+    contents = " ".join(r["content"] for r in rows)
+    for words in ("atom content", "bad content", "rss content", "rss bad content", "json content"):
+        assert words in contents
+    assert '<p title="">atom content</p>' in contents
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path]
+    assert any(p.suffix == ".md" for p in written) and any(p.suffix == ".atom" for p in written)
+    for path in written:
+        assert not _NOT_XML.search(path.read_text(encoding="utf-8")), path
+    check = check_feeds(tmp_path / "public", readers=False)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -228,6 +228,19 @@ def test_title_entities_and_fallbacks():
     assert nothing.title == "(untitled)"
 
 
+def test_plain_text_titles_keep_no_character_xml_forbids():
+    """An ill-formed feed (feedparser's loose parser) can carry U+FFFF raw or as `&#xFFFF;` in
+    a plain-text title, which is not HTML and so never meets the sanitizer."""
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><entry><id>urn:1</id>'
+        "<title>a \uffff&#xFFFF;b\x01c\ufffe</title></entry></feed>"
+    )
+    (post,) = posts_from(atom)
+    assert post.title == "a bc"
+    (item,) = posts_from('<?xml version="1.0" encoding="utf-8"?>' + rss("<item><title>x\uffff y</title></item>"))
+    assert item.title == "x y"
+
+
 # --------------------------------------------------------------------------- content
 
 
