@@ -466,22 +466,12 @@ def parse_config(text: str, path: Path) -> Settings:
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        errors = []
-        for err in e.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            m = re.match(r"(categories)\.(\d+): (.*)", msg)
-            if m:  # model-level errors name their own location
-                loc, msg = (m.group(1), int(m.group(2))), m.group(3)
-            line = _line_for(lines, loc)
-            dotted = ".".join(_key(p) for p in loc) or "(top level)"
-            errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
+        # The interval ranges too, where their own values are valid: a user with a mistake of
+        # each kind sees both at once, in the order of the file (a stable sort: one line's
+        # errors keep their order).
+        errors = sorted(_schema_errors(e, lines) + _interval_errors(*_raw_intervals(data), lines), key=_line_of)
         raise ConfigError(path, errors) from None
-    errors = _interval_errors(config, lines)
+    errors = _interval_errors(*_config_intervals(config), lines)
     if errors:
         raise ConfigError(path, errors)
     settings = _settings(config, path, lines)
@@ -493,26 +483,98 @@ def parse_config(text: str, path: Path) -> Settings:
     return settings
 
 
-def _interval_errors(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
+def _line_of(error: str) -> int:
+    """The line an error message starts with (0 for the rare one without)."""
+    head = error.partition(":")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """One `line: key.path: problem` per pydantic error, in pydantic's order."""
+    errors = []
+    for err in e.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        m = re.match(r"(categories)\.(\d+): (.*)", msg)
+        if m:  # model-level errors name their own location
+            loc, msg = (m.group(1), int(m.group(2))), m.group(3)
+        line = _line_for(lines, loc)
+        dotted = ".".join(_key(p) for p in loc) or "(top level)"
+        errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
+    return errors
+
+
+_INTERVAL_FIELDS = ("interval", "min_interval", "max_interval")
+_INVALID = object()  # an interval field whose value did not validate: no range check can use it
+# The interval fields of `defaults:` or of one source: parsed value, None when not set, or _INVALID.
+_Intervals = dict[str, Any]
+_Layer = tuple[tuple[Any, ...], _Intervals]
+
+
+def _config_intervals(config: Config) -> tuple[_Intervals, list[_Layer]]:
+    """The interval fields of a validated config: `defaults:`, then each source listing."""
+    layers = [
+        (("categories", i, "sources", j), {name: getattr(src, name) for name in _INTERVAL_FIELDS})
+        for i, cat in enumerate(config.categories)
+        for j, src in enumerate(cat.sources)
+    ]
+    return {name: getattr(config.defaults, name) for name in _INTERVAL_FIELDS}, layers
+
+
+def _raw_intervals(data: dict[str, Any]) -> tuple[_Intervals, list[_Layer]]:
+    """`_config_intervals` of a config that failed validation, read from the YAML data: each
+    field validated on its own, as the schema would, so a mistake elsewhere (even in the same
+    source) hides no range error, and a field that is itself wrong is checked by nobody."""
+
+    def fields(raw: Any) -> _Intervals:
+        if raw is None:
+            return dict.fromkeys(_INTERVAL_FIELDS)
+        if not isinstance(raw, dict):
+            return dict.fromkeys(_INTERVAL_FIELDS, _INVALID)
+        out: _Intervals = {}
+        for name in _INTERVAL_FIELDS:
+            try:
+                out[name] = getattr(SourceSettings.model_validate({name: raw.get(name)}), name)
+            except ValidationError:
+                out[name] = _INVALID
+        return out
+
+    layers: list[_Layer] = []
+    categories = data.get("categories")
+    for i, cat in enumerate(categories if isinstance(categories, list) else ()):
+        sources = cat.get("sources") if isinstance(cat, dict) else None
+        for j, src in enumerate(sources if isinstance(sources, list) else ()):
+            if isinstance(src, dict):
+                layers.append((("categories", i, "sources", j), fields(src)))
+    return fields(data.get("defaults")), layers
+
+
+def _interval_errors(defaults: _Intervals, sources: list[_Layer], lines: dict[tuple[Any, ...], int]) -> list[str]:
     """A fixed `interval` outside `min_interval`..`max_interval`, or min above max, is a
     mistake worth stopping for: clamping it silently would poll at a rate nobody wrote."""
     errors: dict[str, None] = {}  # ordered, without repeats (a bad `defaults:` shows once)
-    layers: list[tuple[tuple[Any, ...], SourceSettings | None]] = [(("defaults",), None)]
-    for i, cat in enumerate(config.categories):
-        for j, _ in enumerate(cat.sources):
-            layers.append((("categories", i, "sources", j), cat.sources[j]))
+    layers: list[tuple[tuple[Any, ...], _Intervals | None]] = [(("defaults",), None), *sources]
     for path, src in layers:
 
-        def pick(name: str, default: Any, src: SourceSettings | None = src, path: tuple[Any, ...] = path) -> Any:
-            value = getattr(src, name) if src is not None else None
+        def pick(name: str, default: Any, src: _Intervals | None = src, path: tuple[Any, ...] = path) -> Any:
+            value = src[name] if src is not None else None
             if value is not None:
                 return value, path + (name,)
-            value = getattr(config.defaults, name)
+            value = defaults[name]
             return (value, ("defaults", name)) if value is not None else (default, None)
 
         interval, at = pick("interval", "auto")
         low, low_at = pick("min_interval", MIN_INTERVAL)
         high, high_at = pick("max_interval", MAX_INTERVAL)
+        # A value that did not validate has its own error; no range is checked against it.
+        if low is _INVALID or high is _INVALID:
+            continue
+        if interval is _INVALID:
+            interval = "auto"  # min against max is still checked
 
         def err(where: tuple[Any, ...] | None, msg: str, path: tuple[Any, ...] = path) -> None:
             where = where or path

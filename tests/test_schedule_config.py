@@ -6,7 +6,7 @@ import pytest
 
 from aggregator.config import ConfigError, format_duration, load_config
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 
 BASE = """\
 site:
@@ -125,6 +125,77 @@ def test_a_fixed_interval_below_the_default_min_needs_min_interval_lowered(tmp_p
     assert any("interval 1m is below min_interval 5m" in e for e in errors_of(tmp_path, text.replace("1h", "1m")))
     ok = load(tmp_path, text.replace("        interval: 1h\n", "        interval: 1m\n        min_interval: 30s\n"))
     assert ok.sources[1].interval == 60 and ok.sources[1].min_interval == 30
+
+
+TWO_KINDS = """\
+site:
+  title: T
+  url: https://example.org/
+  colour: blue
+defaults:
+  min_interval: 10m
+categories:
+  - name: News
+    sources:
+      - url: https://example.com/a.xml
+        interval: 2m
+      - url: https://example.com/b.xml
+        enabled: maybe
+        interval: 5m
+  - name: More
+    sources:
+      - url: https://example.com/c.xml
+        intervall: 1h
+      - url: https://example.com/d.xml
+        min_interval: 2d
+"""
+
+
+def test_schema_and_interval_mistakes_are_reported_together_in_file_order(tmp_path):
+    """Range errors used to wait until every schema error was fixed: a user saw one mistake,
+    fixed it, and only then the next. A source with another mistake is range-checked too."""
+    assert errors_of(tmp_path, TWO_KINDS) == [
+        "4: site.colour: unknown key",
+        "11: categories.0.sources.0.interval: interval 2m is below min_interval 10m "
+        "(set min_interval lower to poll this often)",
+        "13: categories.0.sources.1.enabled: Input should be a valid boolean, unable to interpret input",
+        "14: categories.0.sources.1.interval: interval 5m is below min_interval 10m "
+        "(set min_interval lower to poll this often)",
+        "18: categories.1.sources.0.intervall: unknown key",
+        "20: categories.1.sources.1.min_interval: min_interval 2d is above max_interval 1d",
+    ]
+
+
+def test_cli_check_reports_both_kinds_in_one_run(tmp_path):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(TWO_KINDS, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert f"{cfg}:4: site.colour: unknown key" in lines
+    assert f"{cfg}:18: categories.1.sources.0.intervall: unknown key" in lines
+    assert f"{cfg}:20: categories.1.sources.1.min_interval: min_interval 2d is above max_interval 1d" in lines
+    assert lines.index(f"{cfg}:4: site.colour: unknown key") < lines.index(
+        f"{cfg}:20: categories.1.sources.1.min_interval: min_interval 2d is above max_interval 1d"
+    )
+
+
+def test_an_interval_field_that_is_itself_wrong_is_not_range_checked(tmp_path):
+    """Only values that validated are compared: a bad `min_interval` (its own or inherited
+    from `defaults:`) makes no range error up, and a bad `interval` still lets min and max be
+    compared."""
+    text = BASE.replace("  min_interval: 10m\n", "  min_interval: soon\n") + (
+        "      - url: https://example.com/c.xml\n        interval: often\n        min_interval: 2d\n"
+    )
+    assert errors_of(tmp_path, text) == [
+        "5: defaults.min_interval: not a duration: 'soon' (use e.g. 90s, 15m, 2h, 1d)",
+        "13: categories.0.sources.2.interval: not a duration: 'often' (use e.g. 90s, 15m, 2h, 1d)",
+        "14: categories.0.sources.2.min_interval: min_interval 2d is above max_interval 1d",
+    ]
+    broken = BASE.replace("defaults:\n  min_interval: 10m\n", "defaults: [1]\n").replace("1h", "1m")
+    assert errors_of(tmp_path, broken) == [
+        "4: defaults: Input should be a valid dictionary or instance of SourceSettings",
+    ]
 
 
 def test_the_example_config_lists_the_new_keys_and_is_valid(monkeypatch):
