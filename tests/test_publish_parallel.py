@@ -34,7 +34,7 @@ from aggregator.config import Settings, load_config
 from aggregator.models import Source
 from aggregator.normalize import normalize
 from aggregator.parse import ParseError, parse_feed
-from aggregator.publish import parallel, publish
+from aggregator.publish import atomic, parallel, publish
 from aggregator.store import Store
 
 from .conftest import CORPUS, run_cli
@@ -291,6 +291,44 @@ def test_the_publish_command_forks_workers_and_writes_what_one_process_does(site
     assert _shared(result.stderr) > 0, result.stderr
     assert _tree(site.output_dir, site.jekyll_dir) == files
     assert _records(site) == records
+
+
+def test_a_shared_publish_writes_back_while_it_renders(site, monkeypatch):
+    """The publisher flushes the output's file system on a thread while the categories are
+    rendered (`atomic.Writeback`), started once the workers are forked and gone when the
+    publish returns; the files are those one process writes."""
+    files, records = _serial(site)
+    category = publishing._publish_category
+    seen: list[bool] = []  # per category the publisher did: was the writeback thread running?
+
+    def watched(*args, **kwargs):
+        if os.getpid() == publisher:  # a forked worker runs this too, without the thread
+            seen.append(any(t.name == "publish-writeback" for t in threading.enumerate()))
+        return category(*args, **kwargs)
+
+    publisher = os.getpid()
+    monkeypatch.setattr(publishing, "_publish_category", watched)
+    with Store(site.database) as store:
+        report = publish(site, store, workers=1)
+    assert report.workers == 1 and seen and all(seen), seen
+    assert not any(t.name == "publish-writeback" for t in threading.enumerate())
+    assert _tree(site.output_dir, site.jekyll_dir) == files
+    assert _records(site) == records
+
+
+def test_writeback_flushes_until_its_block_ends_even_on_an_error(tmp_path):
+    writeback = atomic.Writeback(tmp_path, every=0.01)
+    with pytest.raises(RuntimeError), writeback.running():
+        atomic.write_if_changed(tmp_path / "page.html", b"<p>x</p>", atomic.SyncBatch())
+        deadline = time.monotonic() + 10
+        while writeback.flushes < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise RuntimeError("the publish failed")
+    assert writeback.flushes >= 2  # real syncfs calls, each returning 0
+    flushes = writeback.flushes
+    time.sleep(0.05)
+    assert writeback.flushes == flushes
+    assert not any(t.name == "publish-writeback" for t in threading.enumerate())
 
 
 def test_only_a_large_fresh_publish_is_shared(site):

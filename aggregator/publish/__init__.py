@@ -33,7 +33,7 @@ from ..models import Post
 from ..processes import forking_is_safe
 from ..store import Store
 from . import parallel
-from .atomic import SyncBatch, sweep_once, write_if_changed
+from .atomic import SyncBatch, Writeback, sweep_once, write_if_changed
 from .feeds import FeedMeta, forget_excerpts, render_feeds
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
@@ -235,7 +235,9 @@ def _publish_shared(
     except OSError as e:
         log.warning("publishing on one process: %s", e)
     else:
-        with pool:
+        # The writeback thread starts after the fork: a child forked beside a thread could
+        # inherit a lock that thread held.
+        with pool, Writeback(settings.output_dir).running():
             for index in pool:
                 one(todo[index])
                 done.add(index)

