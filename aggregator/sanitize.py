@@ -122,8 +122,9 @@ _URL_ATTRIBUTES = frozenset({"href", "src", "srcset", "poster", "cite"})
 # --------------------------------------------------------------------------- URL helpers
 
 # Browsers strip leading/trailing C0 controls + space and drop tab/CR/LF anywhere,
-# so remove all of them (and DEL) before looking for a scheme.
-_URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
+# so remove all of them (and DEL) before looking for a scheme; U+FFFE/FFFF too, which
+# `_drop_not_text` takes out of the output after this check (`java&#xFFFF;script:`).
+_URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f\ufffe\uffff]+")
 _SCHEME_RE = re.compile(r"([a-z][a-z0-9+.\-]*):")
 _WS = " \t\n\r\f"
 # Characters that are not text (C0 controls but tab/LF/CR, DEL, lone surrogates, U+FFFE/FFFF):

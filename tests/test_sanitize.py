@@ -764,3 +764,13 @@ def test_not_text_references_are_exactly_those_the_parser_decodes_to_not_text() 
             html = f'<p title="{ref}">{ref}</p>'
             decoded = _NOT_TEXT.search(_CLEANER.clean(html)) is not None
             assert (_NOT_TEXT_REF.search(html) is not None) == decoded, ref
+
+
+@pytest.mark.parametrize("base", [None, "mailto:a@example.org"])  # an xml:base that resolves nothing
+@pytest.mark.parametrize("ref", ["&#xFFFF;", "&#65534;"])
+def test_a_not_text_reference_hides_no_scheme(base: str | None, ref: str) -> None:
+    """`_drop_not_text` removes U+FFFE/FFFF after the URLs were checked: the check must read
+    them without those too, or `java&#xFFFF;script:` passes as relative and is stored as
+    `javascript:`."""
+    out = sanitize_html(f'<a href="java{ref}script:alert(1)">a</a><img src="{ref}javascript:alert(2)">', base)
+    assert "javascript" not in out.lower(), out
