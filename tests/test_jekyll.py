@@ -220,3 +220,22 @@ def test_liquid_in_content_is_neutralized() -> None:
     )
     assert "{{" not in out and "{%" not in out
     assert "&#123;&#123; site.secret }}" in out
+
+
+def test_autolink_percent_encodes_what_markdown_and_xml_refuse() -> None:
+    """Post links are stored as the feed gave them: DEL would end the autolink (CommonMark
+    ends one at any ASCII control) and U+FFFF/FFFE are characters XML 1.0 forbids."""
+    post = Post(
+        id="00000000000000ad",
+        source="s",
+        guid="g",
+        title="t",
+        link="https://e.example/a\uffffb\x7fc\ufffe",
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        content="<p>x</p>",
+    )
+    out = render_jekyll(
+        post, category_slug="c", tags=[], back_label="c", site_url="https://e.example/", timezone="UTC", language="en"
+    )
+    assert "\n<https://e.example/a%EF%BF%BFb%7Fc%EF%BF%BE>\n" in out

@@ -63,8 +63,9 @@ def _link_label(text: str) -> str:
 
 
 def _autolink(url: str) -> str:
-    """`<url>`; characters that would end a Markdown autolink are percent-encoded."""
-    return "<" + re.sub(r"[\s<>\x00-\x1f]", lambda m: quote(m.group(), safe=""), url.strip()) + ">"
+    """`<url>`; characters that would end a Markdown autolink (DEL too), or that XML 1.0
+    forbids (U+FFFE/FFFF: links are stored as the feed gave them), are percent-encoded."""
+    return "<" + re.sub(r"[\s<>\x00-\x1f\x7f\ufffe\uffff]", lambda m: quote(m.group(), safe=""), url.strip()) + ">"
 
 
 def _no_liquid(body: str) -> str:
