@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -83,6 +84,20 @@ def _open_store(ctx: click.Context, settings: Settings) -> Store:
         _echo(f"error: {e}", err=True)
         ctx.exit(EXIT_FAILED)
         raise
+
+
+def entry() -> None:
+    """The `aggregator` command and `python -m aggregator`: `main`, with what the imports made
+    frozen first.
+
+    Those objects live as long as the process. Out of the collector's sight, its full
+    collections have ~60,000 objects fewer to walk, and forked workers no longer copy the
+    pages they share with the parent when a collection touches them: a cold `fetch` takes
+    ~6% less CPU (bench/README.md, round 6). Not in `main`, which tests call in their own
+    process, where garbage not yet collected would be frozen with the rest.
+    """
+    gc.freeze()
+    main()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
