@@ -471,7 +471,7 @@ def parse_config(text: str, path: Path) -> Settings:
         # errors keep their order).
         errors = sorted(_schema_errors(e, lines) + _interval_errors(*_raw_intervals(data), lines), key=_line_of)
         raise ConfigError(path, errors) from None
-    errors = _interval_errors(*_config_intervals(config), lines)
+    errors = sorted(_interval_errors(*_config_intervals(config), lines), key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
     settings = _settings(config, path, lines)

@@ -166,6 +166,19 @@ def test_schema_and_interval_mistakes_are_reported_together_in_file_order(tmp_pa
     ]
 
 
+def test_interval_mistakes_come_in_file_order_with_or_without_schema_errors(tmp_path):
+    """`defaults:` written after the categories: its error is on a later line than a
+    source's, and comes after it whether or not the file has a schema error too."""
+    text = BASE.replace("defaults:\n  min_interval: 10m\n", "") + (
+        "      - url: https://example.com/c.xml\n        max_interval: 1m\ndefaults:\n  interval: 2m\n"
+    )
+    only_ranges = errors_of(tmp_path, text)
+    assert [e.split(":")[0] for e in only_ranges] == ["11", "13"], only_ranges
+    with_schema = errors_of(tmp_path, text.replace("  title: T\n", "  title: T\n  colour: blue\n"))
+    assert [e.split(":")[0] for e in with_schema] == ["3", "12", "14"], with_schema
+    assert with_schema[1:] == [e.replace(e.split(":")[0], str(int(e.split(":")[0]) + 1), 1) for e in only_ranges]
+
+
 def test_cli_check_reports_both_kinds_in_one_run(tmp_path):
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(TWO_KINDS, encoding="utf-8")
