@@ -85,11 +85,42 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
     return parse_feedparser(source, body, url, headers)
 
 
+# An emoji written as the two halves of its UTF-16 pair (`&#55357;&#56832;`, as some
+# generators write them), and references no character has (a lone half, past U+10FFFF):
+# feedparser's loose parser crashes on each, and the whole feed was lost.
+_SURROGATE_PAIR_REF = re.compile(
+    rb"&#(?:[xX]0*([dD][89abAB][0-9a-fA-F]{2})|0*(5[56][0-9]{3}));?&#(?:[xX]0*([dD][c-fC-F][0-9a-fA-F]{2})|0*(5[67][0-9]{3}));?"
+)
+_LARGE_CHAR_REF = re.compile(rb"&#(?:[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2}|[0-9a-fA-F]{6,})|0*([0-9]{5,}));?")
+
+
+def _pair(m: re.Match[bytes]) -> bytes:
+    high, low = int(m[1] or m[2], 16 if m[1] else 10), int(m[3] or m[4], 16 if m[3] else 10)
+    if 0xD800 <= high <= 0xDBFF and 0xDC00 <= low <= 0xDFFF:
+        return b"&#x%X;" % (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    return m[0]
+
+
+def _no_char(m: re.Match[bytes]) -> bytes:
+    code = int(m[1], 16) if m[1] else int(m[2])
+    return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else m[0]
+
+
+def _fix_char_refs(body: bytes) -> bytes:
+    """`body` with each surrogate pair's references made one, and references to no character
+    made U+FFFD's (as browsers read them); other bytes untouched. ASCII-compatible encodings
+    only: in UTF-16 the references are not these bytes."""
+    if b"&#" not in body:
+        return body
+    return _LARGE_CHAR_REF.sub(_no_char, _SURROGATE_PAIR_REF.sub(_pair, body))
+
+
 def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
     """feedparser's reading of an XML body: the fallback for what the fast path declines."""
     headers = headers or {}
     if not body.strip():
         raise ParseError(source, "empty response body")
+    body = _fix_char_refs(body)
     response_headers = {"content-location": url}
     if "content-type" in headers:
         response_headers["content-type"] = headers["content-type"]

@@ -79,3 +79,28 @@ def test_ill_formed_xml_still_yields_entries_with_a_warning():
     body = (CORPUS / "zh" / "gansu-economy.atom").read_bytes().replace(b"</feed>", b"<broken></feed>")
     feed = parse_feed(URL, body, URL)
     assert len(feed.entries) == 2 and feed.warning
+
+
+@pytest.mark.parametrize(
+    ("refs", "text"),
+    [
+        ("&#55357;&#56832;", "a \U0001f600 b"),  # an emoji as its UTF-16 pair, in decimal
+        ("&#xD83D;&#xDE00;", "a \U0001f600 b"),  # … and in hex
+        ("&#xd83d&#xde00", "a \U0001f600 b"),  # … without semicolons
+        ("&#xD800;", "a \ufffd b"),  # half a pair
+        ("&#xDE00;&#xD83D;", "a \ufffd\ufffd b"),  # the halves the wrong way round
+        ("&#x110000;", "a \ufffd b"),  # past the last character
+        ("&#99999999999;", "a \ufffd b"),
+        ("&#128512;&#x1F600;", "a \U0001f600\U0001f600 b"),  # right as they were
+    ],
+)
+def test_references_to_no_character_cost_one_character_not_the_feed(refs, text):
+    """Such references make a feed ill-formed, so feedparser reads it; its loose parser
+    crashed on each, and every post of the feed was lost (`parser crashed: UnicodeEncodeError`)."""
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>a {refs} b</title><link>http://e.org/1</link></item>"
+        "<item><title>next</title><link>http://e.org/2</link></item></channel></rss>"
+    ).encode()
+    feed = parse_feed("http://x/feed", body, "http://x/feed", {"content-type": "text/xml"})
+    assert [e.get("title") for e in feed.entries] == [text, "next"]
