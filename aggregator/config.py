@@ -7,6 +7,7 @@ hand and a bare "validation error" would leave them searching.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import unicodedata
@@ -48,6 +49,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):  # YAML's .nan / .inf: a poll never due, or a wait without end
+            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
         if value <= 0:
             raise ValueError("a duration must be positive")
         return float(value)

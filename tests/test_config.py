@@ -93,6 +93,8 @@ def test_durations(text, seconds):
         ("  url: https://news.example.com\n", "  url: news.example.com\n", "3: site.url: not an absolute http(s) URL"),
         ("  interval: 30m\n", "  interval: 5 minutes\n", "7: defaults.interval: not a duration"),
         ("        interval: 1h\n", "        interval: often\n", "14: categories.0.sources.0.interval: not a duration"),
+        ("        interval: 1h\n", "        interval: .nan\n", "14: categories.0.sources.0.interval: not a duration"),
+        ("  interval: 30m\n", "  interval: 30m\n  timeout: .inf\n", "8: defaults.timeout: not a duration"),
         (
             "      - url: https://example.com/feed.xml\n",
             "      - url: ftp://example.com/feed.xml\n",
