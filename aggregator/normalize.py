@@ -23,7 +23,7 @@ from .dates import parse_date
 from .identity import canonical_link, post_id, text_fingerprint
 from .models import Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
-from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text
+from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
 
 UNTITLED_WORDS = 12
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
@@ -88,7 +88,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     authors = tuple(_authors(entry, base, feed.authors))
     tags = tuple(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t))
     enclosures = tuple(_enclosures(entry, base))
-    language = entry.get("language") or _content_language(entry) or feed.info.language
+    language = _one_line(entry.get("language") or _content_language(entry) or feed.info.language)
     comments = _absolute(entry.get("comments"), base)
     content_hash = _hash(
         json.dumps(
@@ -124,10 +124,11 @@ def feed_info(info: FeedInfo) -> FeedInfo:
     source's name on every page and feed, escaped there, and a title the feed gives as HTML
     (`Tom &amp;amp; Jerry`) would show its entities; control characters, which some feeds
     carry, are not text at all."""
+    link = url_text(info.link) if info.link else info.link  # the source's home page, linked from every post
     if not info.title:
-        return info
-    title = one_line(_title({"title": info.title, "title_detail": {"type": info.title_type}}))  # `&#1;` decodes
-    return replace(info, title=title or None, title_type="text/plain")
+        return replace(info, link=link)
+    title = _title({"title": info.title, "title_detail": {"type": info.title_type}})
+    return replace(info, title=title or None, title_type="text/plain", link=link)
 
 
 def _title(entry: dict[str, Any]) -> str:
@@ -149,6 +150,12 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _one_line(value: Any) -> str | None:
+    """A plain-text field (a language, an email address, a media type) as `one_line` keeps
+    it, or None: stored, it is shown in pages as it is."""
+    return (one_line(value) or None) if isinstance(value, str) else None
+
+
 def _absolute(url: Any, base: str) -> str | None:
     """An absolute http(s) URL, or None: readers cannot follow anything else."""
     if not isinstance(url, str) or not url.strip():
@@ -160,7 +167,7 @@ def _absolute(url: Any, base: str) -> str | None:
         return None
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         return None
-    return full
+    return url_text(full)
 
 
 def _content(entry: dict[str, Any]) -> tuple[str, str | None]:
@@ -239,7 +246,7 @@ def _authors(entry: dict[str, Any], base: str, inherited: list[dict[str, Any]]) 
         if not isinstance(a, dict):
             continue
         name = html_to_text(a.get("name") or "") or None
-        email_ = (a.get("email") or "").strip() or None
+        email_ = _one_line(a.get("email"))
         url = _absolute(a.get("href"), base)
         author = Author(name, email_, url)
         if (name or email_ or url) and author not in seen:
@@ -264,7 +271,7 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
             continue
         seen.add(url)
         length = str(link.get("length") or "").strip()
-        yield Enclosure(url, (link.get("type") or "").strip() or None, int(length) if length.isdigit() else None)
+        yield Enclosure(url, _one_line(link.get("type")), int(length) if length.isdigit() else None)
 
 
 def _content_language(entry: dict[str, Any]) -> str | None:

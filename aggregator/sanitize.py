@@ -500,6 +500,18 @@ def html_to_text(html: str) -> str:
     return " ".join(_html.unescape(_TAG_RE.sub(" ", cleaned)).split())
 
 
+def _percent_encoded(m: re.Match[str]) -> str:
+    c = m.group()
+    return "%EF%BF%BD" if "\ud800" <= c <= "\udfff" else "".join(f"%{b:02X}" for b in c.encode())
+
+
+def url_text(url: str) -> str:
+    """`url` with its characters that are not text percent-encoded, as a browser sends them
+    (a lone surrogate as U+FFFD's bytes): stored and shown in pages and feeds as it is, a URL
+    must not carry what XML forbids; encoded, it still leads where it led."""
+    return _NOT_TEXT.sub(_percent_encoded, url)
+
+
 def one_line(text: str) -> str:
     """`text` without characters that are not text, its whitespace collapsed to single spaces."""
     return " ".join(_NOT_TEXT.sub("", text).split())

@@ -211,3 +211,70 @@ def test_characters_xml_forbids_are_neither_stored_nor_published(tmp_path, https
         assert not _NOT_XML.search(path.read_text(encoding="utf-8")), path
     check = check_feeds(tmp_path / "public", readers=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# The same characters in the fields that are not HTML: links, a feed's home page, an email
+# address, an enclosure's URL and media type, a language (ids are left clean: they are
+# stored as the feed gives them, and a changed one would make a post new again).
+_NOT_XML_FIELDS = {
+    "fields.atom": (  # ill-formed (the raw U+FFFF in an attribute): feedparser reads it
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="fr">'
+        "<title>Fields</title><id>urn:f</id><updated>2025-01-01T00:00:00Z</updated>"
+        '<link rel="alternate" href="https://e.org/home\uffff"/>'
+        '<entry><id>urn:f:1</id><link href="https://e.org/a\uffff\x01"/><title>fields atom</title>'
+        "<updated>2025-01-01T00:00:00Z</updated>"
+        "<author><name>ann</name><email>ann\uffff@e.org</email><uri>https://e.org/ann\ufffe</uri></author>"
+        '<link rel="enclosure" type="audio/mpeg\uffff" href="https://e.org/a\uffff.mp3" length="5"/>'
+        "<content>fields atom content</content></entry></feed>"
+    ),
+    "fields.json": (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "JSON fields",'
+        ' "home_page_url": "https://e.org/j\\uffff", "language": "de\\uffff", "items": [{"id": "jf1",'
+        ' "url": "https://e.org/jf1\\uffff\\u0001", "title": "fields json", "content_text": "fields json content",'
+        ' "authors": [{"name": "jo", "url": "https://e.org/jo\\uffff"}],'
+        ' "attachments": [{"url": "https://e.org/jf1\\uffff.mp3", "mime_type": "audio/mpeg\\uffff"}]}]}'
+    ),
+}
+
+
+def test_fields_that_are_not_html_keep_no_character_xml_forbids(tmp_path, httpserver):
+    """URLs keep such characters percent-encoded (they still lead where they led); plain
+    fields drop them. Nothing stored, and nothing in the pages, feeds or Jekyll files."""
+    for name, body in _NOT_XML_FIELDS.items():
+        kind = "application/feed+json" if name.endswith(".json") else "text/xml"
+        httpserver.expect_request(f"/{name}").respond_with_data(body.encode("utf-8"), content_type=kind)
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
+        "categories:\n  - name: news\n    sources:\n"
+        + "".join(f"      - url: {httpserver.url_for('/' + name)}\n" for name in _NOT_XML_FIELDS),
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    posts = {r["title"]: r for r in con.execute("SELECT * FROM posts")}
+    assert set(posts) == {"fields atom", "fields json"}
+    for table in ("posts", "sources"):
+        for row in con.execute(f"SELECT * FROM {table}"):
+            for column in row.keys():
+                if isinstance(row[column], str):
+                    assert not _NOT_XML.search(row[column]), (table, column, row[column])
+    assert posts["fields atom"]["link"] == "https://e.org/a%EF%BF%BF%01"
+    assert posts["fields json"]["link"] == "https://e.org/jf1%EF%BF%BF%01"
+    assert posts["fields json"]["language"] == "de"
+    stored = " ".join(str(v) for r in posts.values() for v in dict(r).values())
+    for kept in ("ann@e.org", "https://e.org/ann%EF%BF%BE", "audio/mpeg", "https://e.org/a%EF%BF%BF.mp3",
+                 "https://e.org/jo%EF%BF%BF", "https://e.org/jf1%EF%BF%BF.mp3"):  # fmt: skip
+        assert kept in stored, kept
+    homes = {r[0] for r in con.execute("SELECT site_link FROM sources")}
+    assert homes == {"https://e.org/home%EF%BF%BF", "https://e.org/j%EF%BF%BF"}
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path]
+    assert any(p.suffix == ".md" for p in written) and any(p.suffix == ".html" for p in written)
+    for path in written:
+        assert not _NOT_XML.search(path.read_text(encoding="utf-8")), path
+    check = check_feeds(tmp_path / "public", readers=False)
+    assert check.returncode == 0, check.stdout + check.stderr
