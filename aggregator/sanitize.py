@@ -129,7 +129,8 @@ _SCHEME_RE = re.compile(r"([a-z][a-z0-9+.\-]*):")
 _WS = " \t\n\r\f"
 # Characters that are not text (C0 controls but tab/LF/CR, DEL, lone surrogates, U+FFFE/FFFF):
 # XML 1.0 forbids all but DEL, YAML and most editors choke on them, and controls are only ever
-# used for evasion. Never stored: `_prepare` drops them raw, `_drop_not_text` decoded.
+# used for evasion. Never stored: `_prepare` drops them raw, `_drop_not_text` decoded, and
+# `url_text` percent-encodes them in URLs (only a guid is kept as given: it makes the post's id).
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # A numeric character reference that html5ever decodes into one of those (its leading zeros,
