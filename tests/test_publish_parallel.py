@@ -316,6 +316,26 @@ def test_a_shared_publish_writes_back_while_it_renders(site, monkeypatch):
     assert _records(site) == records
 
 
+def test_a_shared_publish_goes_on_when_no_writeback_thread_starts(site, monkeypatch):
+    """No thread to be had (forking the workers used up the process limit, as a worker that
+    could not start shows): the publish goes on without the early flushes, as it goes on
+    without the worker."""
+    files, records = _serial(site)
+    start = threading.Thread.start
+
+    def start_or_fail(self: threading.Thread) -> None:
+        if self.name == "publish-writeback":
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start_or_fail)
+    with Store(site.database) as store:
+        report = publish(site, store, workers=1)
+    assert report.workers == 1
+    assert _tree(site.output_dir, site.jekyll_dir) == files
+    assert _records(site) == records
+
+
 def test_writeback_flushes_until_its_block_ends_even_on_an_error(tmp_path):
     writeback = atomic.Writeback(tmp_path, every=0.01)
     with pytest.raises(RuntimeError), writeback.running():

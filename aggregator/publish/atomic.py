@@ -95,17 +95,24 @@ class Writeback:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="publish-writeback", daemon=True)
 
+    def _start(self) -> bool:
+        try:
+            self._thread.start()
+        except RuntimeError:  # "can't start new thread": the flushes are only an optimization
+            return False
+        return True
+
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             self.flushes += _syncfs(self.folder)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Writeback]:
-        """Flush while the block runs (not at all where there is no syncfs); stopped after it."""
-        if linux_libc("syncfs") is None:
+        """Flush while the block runs (not at all where there is no syncfs, or no thread to be
+        had: the workers forked just before may have used up the process limit); stopped after it."""
+        if linux_libc("syncfs") is None or not self._start():
             yield self
             return
-        self._thread.start()
         try:
             yield self
         finally:
