@@ -87,11 +87,20 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
 
 # An emoji written as the two halves of its UTF-16 pair (`&#55357;&#56832;`, as some
 # generators write them), and references no character has (a lone half, past U+10FFFF):
-# feedparser's loose parser crashes on each, and the whole feed was lost.
-_SURROGATE_PAIR_REF = re.compile(
-    rb"&#(?:[xX]0*([dD][89abAB][0-9a-fA-F]{2})|0*(5[56][0-9]{3}));?&#(?:[xX]0*([dD][c-fC-F][0-9a-fA-F]{2})|0*(5[67][0-9]{3}));?"
+# feedparser's loose parser crashes on each, and the whole feed was lost. The decimal halves
+# are matched exactly, as the hex ones are (high 55296-56319, low 56320-57343): in a looser
+# range, a reference that is no high half took a real pair's high half for its low one. A
+# reference ends where its digits do: `&#xDE001;` is U+DE001, no low half followed by `1;`.
+_HIGH_REF = rb"[xX]0*([dD][89abAB][0-9a-fA-F]{2})|0*(5529[6-9]|55[3-9][0-9]{2}|56[0-2][0-9]{2}|563[01][0-9])"
+_LOW_REF = (
+    rb"[xX]0*([dD][c-fC-F][0-9a-fA-F]{2})(?![0-9a-fA-F])"
+    rb"|0*(563[2-9][0-9]|56[4-9][0-9]{2}|57[0-2][0-9]{2}|573[0-3][0-9]|5734[0-3])(?![0-9])"
 )
-_LARGE_CHAR_REF = re.compile(rb"&#(?:[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2}|[0-9a-fA-F]{6,})|0*([0-9]{5,}));?")
+_SURROGATE_PAIR_REF = re.compile(rb"&#(?:" + _HIGH_REF + rb");?&#(?:" + _LOW_REF + rb");?")
+_LARGE_CHAR_REF = re.compile(
+    rb"&#(?:[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2}(?![0-9a-fA-F])|[0-9a-fA-F]{6,})|0*([0-9]{5,}));?"
+)
+_MAX_DIGITS = 7  # decimal digits of U+10FFFF: more is past it (and past 4,300, int() refuses them)
 
 
 def _pair(m: re.Match[bytes]) -> bytes:
@@ -102,15 +111,15 @@ def _pair(m: re.Match[bytes]) -> bytes:
 
 
 def _no_char(m: re.Match[bytes]) -> bytes:
-    code = int(m[1], 16) if m[1] else int(m[2])
+    code = int(m[1], 16) if m[1] else int(m[2]) if len(m[2]) <= _MAX_DIGITS else 0x110000
     return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else m[0]
 
 
 def _fix_char_refs(body: bytes) -> bytes:
     """`body` with each surrogate pair's references made one, and references to no character
     made U+FFFD's (as browsers read them); other bytes untouched. ASCII-compatible encodings
-    only: in UTF-16 the references are not these bytes."""
-    if b"&#" not in body:
+    only: in UTF-16 the references are not these bytes (but these bytes may be characters)."""
+    if b"&#" not in body or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
         return body
     return _LARGE_CHAR_REF.sub(_no_char, _SURROGATE_PAIR_REF.sub(_pair, body))
 

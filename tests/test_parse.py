@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aggregator.parse import ParseError, parse_feed
+from aggregator.parse import ParseError, _fix_char_refs, parse_feed, parse_feedparser
 
 from .conftest import CORPUS
 
@@ -92,6 +92,9 @@ def test_ill_formed_xml_still_yields_entries_with_a_warning():
         ("&#x110000;", "a \ufffd b"),  # past the last character
         ("&#99999999999;", "a \ufffd b"),
         ("&#128512;&#x1F600;", "a \U0001f600\U0001f600 b"),  # right as they were
+        pytest.param("&#" + "9" * 5000 + ";", "a \ufffd b", id="5000-digits"),  # more than int() takes
+        ("&#55000;&#56000;&#56832;", "a \ud6d8\U000c0200 b"),  # no high half, then a pair
+        ("&#56320;&#56319;&#57343;", "a \ufffd\U0010ffff b"),  # a lone low half, then a pair
     ],
 )
 def test_references_to_no_character_cost_one_character_not_the_feed(refs, text):
@@ -104,3 +107,31 @@ def test_references_to_no_character_cost_one_character_not_the_feed(refs, text):
     ).encode()
     feed = parse_feed("http://x/feed", body, "http://x/feed", {"content-type": "text/xml"})
     assert [e.get("title") for e in feed.entries] == [text, "next"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fixed"),
+    [
+        (b"&#xD83D;&#xDE001;", b"&#xFFFD;&#xDE001;"),  # a lone half, then U+DE001: not a pair
+        (b"&#55357;&#568321;", b"&#xFFFD;&#568321;"),  # … in decimal (U+8AC01)
+        (b"&#xD800A;&#xDFFFF", b"&#xD800A;&#xDFFFF"),  # characters of plane 13, not surrogates
+        (b"&#xD8000A;", b"&#xFFFD;"),  # past U+10FFFF
+        (b"&#55357;&#56191;&#57343;", b"&#xFFFD;&#xEFFFF;"),  # a lone high half, then a pair
+    ],
+)
+def test_a_reference_ends_where_its_digits_do(body, fixed):
+    assert _fix_char_refs(body) == fixed
+
+
+def test_a_utf16_body_is_left_as_it_is():
+    """In UTF-16 these bytes are characters, not references: rewriting them would shift
+    every character after them, and the feed would be lost."""
+    text = "\u2326\u3535\u3533\u3b37\u2326\u3635\u3338\u3b32"  # "&#55357;&#56832;" in UTF-16LE bytes
+    assert text.encode("utf-16-le") == b"&#55357;&#56832;"
+    body = (
+        '<?xml version="1.0" encoding="UTF-16"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{text}</title><link>http://e.org/1</link></item></channel></rss>"
+    ).encode("utf-16")
+    assert _fix_char_refs(body) == body
+    assert _fix_char_refs(body.removeprefix(b"\xff\xfe")) == body.removeprefix(b"\xff\xfe")
+    assert [e.get("title") for e in parse_feedparser("http://x/feed", body, "http://x/feed").entries] == [text]
