@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,15 +50,16 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):  # YAML's .nan / .inf: a poll never due, or a wait without end
+        # YAML's .nan / .inf, or more digits than a float holds: a poll never due, or a wait without end
+        if abs(value) > sys.float_info.max or not math.isfinite(value):  # an int past it: OverflowError
             raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
         if value <= 0:
             raise ValueError("a duration must be positive")
         return float(value)
     m = _DURATION.match(str(value))
-    if not m:
+    seconds = float(m.group(1)) * _UNITS[m.group(2)] if m else math.nan
+    if not math.isfinite(seconds):  # `999…9s`, its digits past a float's range, is as infinite as .inf
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
-    seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds

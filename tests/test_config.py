@@ -85,6 +85,9 @@ def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
+PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a string is inf
+
+
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
@@ -95,6 +98,8 @@ def test_durations(text, seconds):
         ("        interval: 1h\n", "        interval: often\n", "14: categories.0.sources.0.interval: not a duration"),
         ("        interval: 1h\n", "        interval: .nan\n", "14: categories.0.sources.0.interval: not a duration"),
         ("  interval: 30m\n", "  interval: 30m\n  timeout: .inf\n", "8: defaults.timeout: not a duration"),
+        ("  interval: 30m\n", f"  interval: 30m\n  timeout: {PAST_FLOAT}\n", "8: defaults.timeout: not a duration"),
+        ("  interval: 30m\n", f"  interval: 30m\n  timeout: {PAST_FLOAT}s\n", "8: defaults.timeout: not a duration"),
         (
             "      - url: https://example.com/feed.xml\n",
             "      - url: ftp://example.com/feed.xml\n",
