@@ -45,23 +45,26 @@ class ConfigError(Exception):
         return "\n".join(f"{self.path}:{e}" if e[:1].isdigit() else f"{self.path}: {e}" for e in self.errors)
 
 
+MAX_DURATION = 36500 * 86400.0  # a century: past ~30 million days, a date plus it overflows
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from `90s`, `15m`, `2h`, `1d`, or a bare number of seconds."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, (int, float)):
-        # YAML's .nan / .inf, or more digits than a float holds: a poll never due, or a wait without end
-        if abs(value) > sys.float_info.max or not math.isfinite(value):  # an int past it: OverflowError
-            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
-        if value <= 0:
-            raise ValueError("a duration must be positive")
-        return float(value)
-    m = _DURATION.match(str(value))
-    seconds = float(m.group(1)) * _UNITS[m.group(2)] if m else math.nan
-    if not math.isfinite(seconds):  # `999…9s`, its digits past a float's range, is as infinite as .inf
+        seconds = float(value) if abs(value) <= sys.float_info.max else math.inf  # an int past it: OverflowError
+    else:
+        m = _DURATION.match(str(value))
+        seconds = float(m.group(1)) * _UNITS[m.group(2)] if m else math.nan
+    # YAML's .nan / .inf, or more digits than a float holds (`999…9s`): a poll never due, or a
+    # wait without end
+    if not math.isfinite(seconds):
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h, 1d)")
     if seconds <= 0:
         raise ValueError("a duration must be positive")
+    if seconds > MAX_DURATION:  # `1e300`: scheduling a poll that far ahead would overflow the date
+        raise ValueError(f"a duration must be at most {format_duration(MAX_DURATION)}")
     return seconds
 
 

@@ -98,6 +98,11 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
         ("        interval: 1h\n", "        interval: often\n", "14: categories.0.sources.0.interval: not a duration"),
         ("        interval: 1h\n", "        interval: .nan\n", "14: categories.0.sources.0.interval: not a duration"),
         ("  interval: 30m\n", "  interval: 30m\n  timeout: .inf\n", "8: defaults.timeout: not a duration"),
+        (
+            "  interval: 30m\n",
+            "  interval: 30m\n  timeout: 1.0e+300\n",
+            "8: defaults.timeout: a duration must be at most",
+        ),
         ("  interval: 30m\n", f"  interval: 30m\n  timeout: {PAST_FLOAT}\n", "8: defaults.timeout: not a duration"),
         ("  interval: 30m\n", f"  interval: 30m\n  timeout: {PAST_FLOAT}s\n", "8: defaults.timeout: not a duration"),
         (
