@@ -167,31 +167,48 @@ _NOT_XML_FEEDS = {
 }
 
 
+def _fetch_with_jekyll(tmp_path: Path, httpserver, feeds: dict[str, str]) -> sqlite3.Connection:
+    """Serve `feeds` (name → body; `.json` ones as JSON Feed), `aggregator fetch` them into
+    one category with the Jekyll export on, and open the database it wrote."""
+    for name, body in feeds.items():
+        kind = "application/feed+json" if name.endswith(".json") else "text/xml"
+        httpserver.expect_request(f"/{name}").respond_with_data(body.encode("utf-8"), content_type=kind)
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
+        "categories:\n  - name: news\n    sources:\n"
+        + "".join(f"      - url: {httpserver.url_for('/' + name)}\n" for name in feeds),
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _assert_no_character_xml_forbids_written(tmp_path: Path, suffixes: tuple[str, ...]) -> None:
+    """Not in any file written (pages, feeds, Jekyll), and the feeds valid."""
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path]
+    assert all(any(p.suffix == s for p in written) for s in suffixes), written
+    for path in written:
+        assert not _NOT_XML.search(path.read_text(encoding="utf-8")), path
+    check = check_feeds(tmp_path / "public", readers=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_characters_xml_forbids_are_neither_stored_nor_published(tmp_path, httpserver):
     """`aggregator fetch` over feeds carrying U+FFFF, U+FFFE and C0 controls on both parse
     paths: the store never holds them, and neither the feeds, the pages nor the Jekyll export
     written from it (the feeds had a guard of their own; the Jekyll export did not)."""
     from aggregator.parse_fast import parse_fast
 
-    for name, body in _NOT_XML_FEEDS.items():
-        httpserver.expect_request(f"/{name}").respond_with_data(body.encode("utf-8"), content_type="text/xml")
     # both parse paths are taken: lxml for the well-formed feeds, feedparser for the others
     assert parse_fast(_NOT_XML_FEEDS["atom-ok.atom"].encode(), "http://h/") is not None
     assert parse_fast(_NOT_XML_FEEDS["rss-ok.rss"].encode(), "http://h/") is not None
     assert parse_fast(_NOT_XML_FEEDS["atom-bad.atom"].encode(), "http://h/") is None
     assert parse_fast(_NOT_XML_FEEDS["rss-bad.rss"].encode(), "http://h/") is None
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
-        "categories:\n  - name: news\n    sources:\n"
-        + "".join(f"      - url: {httpserver.url_for('/' + name)}\n" for name in _NOT_XML_FEEDS),
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    con = sqlite3.connect(tmp_path / "aggregator.db")
-    con.row_factory = sqlite3.Row
+    con = _fetch_with_jekyll(tmp_path, httpserver, _NOT_XML_FEEDS)
     rows = list(con.execute("SELECT * FROM posts"))
     assert len(rows) == len(_NOT_XML_FEEDS)
     for row in rows:
@@ -205,12 +222,7 @@ def test_characters_xml_forbids_are_neither_stored_nor_published(tmp_path, https
         assert words in contents
     assert '<p title="">atom content</p>' in contents
 
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path]
-    assert any(p.suffix == ".md" for p in written) and any(p.suffix == ".atom" for p in written)
-    for path in written:
-        assert not _NOT_XML.search(path.read_text(encoding="utf-8")), path
-    check = check_feeds(tmp_path / "public", readers=False)
-    assert check.returncode == 0, check.stdout + check.stderr
+    _assert_no_character_xml_forbids_written(tmp_path, (".md", ".atom"))
 
 
 # The same characters in the fields that are not HTML: links, a feed's home page, an email
@@ -240,21 +252,7 @@ _NOT_XML_FIELDS = {
 def test_fields_that_are_not_html_keep_no_character_xml_forbids(tmp_path, httpserver):
     """URLs keep such characters percent-encoded (they still lead where they led); plain
     fields drop them. Nothing stored, and nothing in the pages, feeds or Jekyll files."""
-    for name, body in _NOT_XML_FIELDS.items():
-        kind = "application/feed+json" if name.endswith(".json") else "text/xml"
-        httpserver.expect_request(f"/{name}").respond_with_data(body.encode("utf-8"), content_type=kind)
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
-        "categories:\n  - name: news\n    sources:\n"
-        + "".join(f"      - url: {httpserver.url_for('/' + name)}\n" for name in _NOT_XML_FIELDS),
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    con = sqlite3.connect(tmp_path / "aggregator.db")
-    con.row_factory = sqlite3.Row
+    con = _fetch_with_jekyll(tmp_path, httpserver, _NOT_XML_FIELDS)
     posts = {r["title"]: r for r in con.execute("SELECT * FROM posts")}
     assert set(posts) == {"fields atom", "fields json"}
     for table in ("posts", "sources"):
@@ -272,9 +270,4 @@ def test_fields_that_are_not_html_keep_no_character_xml_forbids(tmp_path, httpse
     homes = {r[0] for r in con.execute("SELECT site_link FROM sources")}
     assert homes == {"https://e.org/home%EF%BF%BF", "https://e.org/j%EF%BF%BF"}
 
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path]
-    assert any(p.suffix == ".md" for p in written) and any(p.suffix == ".html" for p in written)
-    for path in written:
-        assert not _NOT_XML.search(path.read_text(encoding="utf-8")), path
-    check = check_feeds(tmp_path / "public", readers=False)
-    assert check.returncode == 0, check.stdout + check.stderr
+    _assert_no_character_xml_forbids_written(tmp_path, (".md", ".html"))
