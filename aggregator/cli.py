@@ -93,7 +93,7 @@ def entry() -> None:
     Those objects live as long as the process. Out of the collector's sight, its full
     collections have ~60,000 objects fewer to walk, and forked workers no longer copy the
     pages they share with the parent when a collection touches them: a cold `fetch` takes
-    ~6% less CPU (bench/README.md, round 6). Not in `main`, which tests call in their own
+    4–6% less CPU (bench/README.md, round 6). Not in `main`, which tests call in their own
     process, where garbage not yet collected would be frozen with the rest.
     """
     gc.freeze()
