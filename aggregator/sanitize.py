@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-__all__ = ["sanitize_html", "html_to_text", "one_line", "sanitized_text"]
+__all__ = ["sanitize_html", "html_to_text", "one_line", "sanitized_text", "url_text"]
 
 # --------------------------------------------------------------------------- allow-lists
 

@@ -223,8 +223,8 @@ def test_liquid_in_content_is_neutralized() -> None:
 
 
 def test_autolink_percent_encodes_what_markdown_and_xml_refuse() -> None:
-    """Post links are stored as the feed gave them: DEL would end the autolink (CommonMark
-    ends one at any ASCII control) and U+FFFF/FFFE are characters XML 1.0 forbids."""
+    """Links stored by earlier versions hold what the feed gave: DEL would end the autolink
+    (CommonMark ends one at any ASCII control) and U+FFFF/FFFE are characters XML 1.0 forbids."""
     post = Post(
         id="00000000000000ad",
         source="s",

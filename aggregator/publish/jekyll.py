@@ -17,7 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ..models import Post
-from ..sanitize import one_line
+from ..sanitize import one_line, url_text
 
 __all__ = ["jekyll_filename", "render_jekyll"]
 
@@ -63,9 +63,10 @@ def _link_label(text: str) -> str:
 
 
 def _autolink(url: str) -> str:
-    """`<url>`; characters that would end a Markdown autolink (DEL too), or that XML 1.0
-    forbids (U+FFFE/FFFF: links are stored as the feed gave them), are percent-encoded."""
-    return "<" + re.sub(r"[\s<>\x00-\x1f\x7f\ufffe\uffff]", lambda m: quote(m.group(), safe=""), url.strip()) + ">"
+    """`<url>`; characters that would end a Markdown autolink (whitespace, `<`, `>`, ASCII
+    controls, DEL) or that XML 1.0 forbids are percent-encoded. The normalizer encodes the
+    latter two kinds already (`url_text`); links stored by earlier versions may hold them."""
+    return "<" + re.sub(r"[\s<>]", lambda m: quote(m.group(), safe=""), url_text(url.strip())) + ">"
 
 
 def _no_liquid(body: str) -> str:
