@@ -661,9 +661,7 @@ class Store:
         existing: dict[str, dict[str, Any]] = {}
         pruned: set[str] = set()
         ids = [p.id for p in posts]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(ids):
             sql = (
                 "SELECT id, content_hash, published, updated, first_seen, dated, duplicate_of "
                 f"FROM posts WHERE id IN ({marks})"
@@ -776,9 +774,7 @@ class Store:
         links = list(dict.fromkeys(x for x in links if x))
         rows: list[tuple[str, str]] = []
         with self._lock:
-            for i in range(0, len(links), 500):
-                chunk = links[i : i + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in _in_chunks(links):
                 rows += self.db.execute(
                     f"SELECT canonical_link, {column} FROM posts WHERE source = ? AND canonical_link IN ({marks}) "
                     "ORDER BY first_seen, id",
@@ -894,11 +890,10 @@ class Store:
         out: dict[str, set[str]] = {}
         ids = list(ids)
         with self._lock:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
+            for chunk, marks in _in_chunks(ids):
                 for pid, slug in self.db.execute(
                     "SELECT p.id, sc.category FROM posts p JOIN source_categories sc ON sc.source = p.source "
-                    f"WHERE p.id IN ({','.join('?' * len(chunk))}) AND {VISIBLE}",
+                    f"WHERE p.id IN ({marks}) AND {VISIBLE}",
                     chunk,
                 ):
                     out.setdefault(pid, set()).add(slug)
@@ -1085,9 +1080,8 @@ class Store:
                 )
                 protected.update(r[0] for r in newest)
             gone = [pid for pid in doomed if pid not in protected]
-            for i in range(0, len(gone), 500):
-                chunk = gone[i : i + 500]
-                db.execute(f"DELETE FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk, marks in _in_chunks(gone):
+                db.execute(f"DELETE FROM posts WHERE id IN ({marks})", chunk)
             db.conn.executemany(
                 "INSERT OR REPLACE INTO pruned (id, source, pruned_at) VALUES (?, ?, ?)",
                 [(pid, source, iso(now)) for pid in gone],
@@ -1149,6 +1143,14 @@ def why_unwritable(path: Path) -> str:
 
 _PUBLISHING = "publishing:"  # publish_state keys of the publishes running (`Store.publishing`)
 PUBLISH_MARK_TTL = timedelta(hours=1)
+
+
+def _in_chunks(values: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`values` 500 at a time, each chunk with its `?,?,…` for an `IN (…)`: well under
+    SQLite's limit on bound parameters, whatever the batch."""
+    for i in range(0, len(values), 500):
+        chunk = values[i : i + 500]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _maybe_out(db: sqlite_utils.Database, post: str) -> bool:
