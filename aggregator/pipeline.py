@@ -87,7 +87,7 @@ def update_source(
     blocked = snapshot.retry_after if state is not None and state.host == host else store.host_retry_after(host)
     blocked = blocked if blocked is not None and blocked > started else None
     if blocked is not None and not named:
-        note = f"rate-limited: {host_key(fetch_url)} asked for no request before {iso(blocked)}"
+        note = f"rate-limited: {host} asked for no request before {iso(blocked)}"
         return Outcome(source.key, "skipped", note=note)
     error: FetchError | ParseError
     try:
