@@ -87,15 +87,8 @@ def _open_store(ctx: click.Context, settings: Settings) -> Store:
 
 
 def entry() -> None:
-    """The `aggregator` command and `python -m aggregator`: `main`, with what the imports made
-    frozen first.
-
-    Those objects live as long as the process. Out of the collector's sight, its full
-    collections have ~60,000 objects fewer to walk, and forked workers no longer copy the
-    pages they share with the parent when a collection touches them: a cold `fetch` takes
-    4–6% less CPU (bench/README.md, round 6). Not in `main`, which tests call in their own
-    process, where garbage not yet collected would be frozen with the rest.
-    """
+    """The entry point of `aggregator` scripts installed before `start.main` took over: the
+    imports are done by now, so only the freeze is left to do (see `start`)."""
     gc.freeze()
     main()
 

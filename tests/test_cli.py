@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,24 @@ def test_fetch_lines_are_written_as_they_are_without_rich_rendering(tmp_path, ht
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"new        {feed} (") and lines[1] == f"error      {missing}: HTTP 404 NOT FOUND"
     assert lines[2].startswith("2 sources: 1 new, 0 updated, 0 unchanged, 1 failed;")
+
+
+def test_the_command_freezes_its_imports_and_keeps_the_collector_on(tmp_path):
+    """`start.main` holds the collector off while the command imports: it must be back on
+    when the command runs (a daemon without it would keep every reference cycle for ever),
+    with the imports frozen out of its sight."""
+    probe = (
+        "import gc, sys\n"
+        "from aggregator.start import main\n"
+        "sys.argv = ['aggregator', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(gc.isenabled(), gc.get_freeze_count(), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert "Usage:" in out.stdout
+    enabled, frozen = out.stderr.split()
+    assert enabled == "True"
+    assert int(frozen) > 20_000  # click, pydantic, feedparser, requests, jinja2…, not just the start module
