@@ -1,5 +1,9 @@
 """The scale run: the `aggregator run` daemon over N sources (the corpus under many URLs).
 
+`python -m bench --scale N` runs it after the other figures; `python -m bench.scale [CORPUS]
+--sources N --cycles C --interval S` runs it alone, e.g. as a soak (many short cycles: does
+the daemon's memory grow?).
+
 Samples the daemon's CPU time and RSS every 0.5 s with psutil and splits the run into
 poll cycles (sources become due every `interval`): per cycle the polls done, CPU seconds,
 peak RSS; and the CPU used while nothing is due (the idle check: no busy waiting).
@@ -7,14 +11,18 @@ peak RSS; and the CPU used while nothing is due (the idle check: no busy waiting
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from .common import ROOT, compile_package, write_config
+from .common import DEFAULT_CORPUS, ROOT, compile_package, write_config
+from .server import FeedServer, corpus_feeds
 
 INTERVAL = 90  # seconds between polls of a source: one cycle
 
@@ -105,3 +113,26 @@ def _poll_times(log: Path) -> list[float]:
         if "aggregator.daemon: source " in line:
             times.append(t - first)
     return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
+    ap.add_argument("corpus", nargs="?", default=str(DEFAULT_CORPUS), help="folder of feeds (default %(default)s)")
+    ap.add_argument("--sources", type=int, default=10_000, help="sources in the config (default %(default)s)")
+    ap.add_argument("--cycles", type=int, default=3, help="poll cycles to run (default %(default)s)")
+    ap.add_argument("--interval", type=int, default=INTERVAL, help="seconds between polls of a source")
+    ap.add_argument("--workdir", metavar="DIR", help="where the database and outputs go (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    corpus, _, rels = corpus_feeds(args.corpus)
+    server = FeedServer(corpus)
+    tmp = Path(tempfile.mkdtemp(prefix="aggregator-bench-scale-", dir=args.workdir))
+    try:
+        scale_run(server, rels, args.sources, args.cycles, tmp, interval=args.interval)
+    finally:
+        server.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
