@@ -239,3 +239,36 @@ def test_autolink_percent_encodes_what_markdown_and_xml_refuse() -> None:
         post, category_slug="c", tags=[], back_label="c", site_url="https://e.example/", timezone="UTC", language="en"
     )
     assert "\n<https://e.example/a%EF%BF%BFb%7Fc%EF%BF%BE>\n" in out
+
+
+def _en(content: str) -> str:
+    post = Post(
+        id="00000000000000ad",
+        source="s",
+        guid="g",
+        title="t",
+        link=None,
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        content=content,
+    )
+    out = render_jekyll(
+        post, category_slug="c", tags=[], back_label="c", site_url="https://e.example/", timezone="UTC", language="en"
+    )
+    return out.split("\n---\n", 1)[1].rsplit("\n\n", 1)[0]  # the body, without the footer
+
+
+def test_markdown_in_sanitized_text_starts_nothing() -> None:
+    """kramdown reads the body's text as Markdown: a link to `javascript:` or an attribute list
+    adding an event handler, both plain text to the sanitizer, must not come out of it."""
+    from aggregator.sanitize import sanitize_html
+
+    link = sanitize_html("Hi [click](javascript:alert(1)) <span>![i](https://t.example/x.png)</span>")
+    assert _en(link) == "Hi &#91;click](javascript:alert(1)) <span>!&#91;i](https://t.example/x.png)</span>"
+    ial = sanitize_html('<p>*x*{: onmouseover="alert(1)"}</p>\n\n{: onclick="alert(2)"}\n\n[a]: javascript:alert(3)')
+    assert _en(ial) == (
+        '<p>*x*&#123;: onmouseover="alert(1)"}</p>\n\n&#123;: onclick="alert(2)"}\n\n&#91;a]: javascript:alert(3)'
+    )
+    # inside tags nothing changes: a URL keeps its brackets and braces as the sanitizer wrote them
+    attr = sanitize_html('<a href="https://e.example/?a[]={1}">l</a>', "https://e.example/")
+    assert _en(attr) == attr

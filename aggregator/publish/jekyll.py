@@ -69,6 +69,25 @@ def _autolink(url: str) -> str:
     return "<" + re.sub(r"[\s<>]", lambda m: quote(m.group(), safe=""), url_text(url.strip())) + ">"
 
 
+# Text between tags in sanitized HTML: the sanitizer's serializer escapes `<` and `>` in text
+# and attribute values, so every `<`…`>` left is a tag.
+_HTML_TEXT = re.compile(r"[^<]+|<[^>]*>?")
+
+
+def _no_markdown(body: str) -> str:
+    """Jekyll renders the file as Markdown (kramdown), which reads the text of the sanitized
+    HTML again: `[x](javascript:…)` became a live link and `*x*{: onmouseover="…"}` an
+    attribute list putting an event handler on the element, both past the sanitizer. `[`
+    starts every link, image, reference and footnote, `{` every attribute list and extension;
+    as character references in text (not in tags) they show the same and start nothing."""
+    if "[" not in body and "{" not in body:
+        return body
+    return _HTML_TEXT.sub(
+        lambda m: m.group() if m.group().startswith("<") else m.group().replace("[", "&#91;").replace("{", "&#123;"),
+        body,
+    )
+
+
 def _no_liquid(body: str) -> str:
     """Jekyll runs Liquid over post bodies: `{{`/`{%` from a source must not execute."""
     return body.replace("{{", "&#123;&#123;").replace("{%", "&#123;%")
@@ -119,7 +138,7 @@ def render_jekyll(
     if tag_list:
         lines.append(f"tags: {_scalar(' '.join(tag_list))}")
     lines.append("---")
-    body = _no_liquid((post.content if post.content.strip() else post.summary).rstrip())
+    body = _no_liquid(_no_markdown((post.content if post.content.strip() else post.summary).rstrip()))
     text = "\n".join(lines) + "\n" + body + _attribution(body, attribution, zh)
     if post.link:
         text += "\n\n" + _autolink(post.link)
