@@ -123,7 +123,7 @@ def test_english_site() -> None:
         "\n"
         "<https://example.org/news/rust%202.0?a=1&b=%3C2%3E>\n"
         "\n"
-        "[Back to tech](//news.example.com/category/tech-news.html) | [Home](//news.example.com/)"
+        "[Back to tech](//news.example.com/category/tech-news.html) \\| [Home](//news.example.com/)"
     )
     fm = _front_matter(out)
     assert fm["tags"].split() == ["tech", "rust"]
@@ -153,7 +153,9 @@ def test_existing_source_line_is_respected() -> None:
     assert "(Source: Wire)" not in out
     assert "tags:" not in out  # no tags, no line
     # No link: the body is followed directly by the links back.
-    assert out.endswith("<p>Source: Reuters</p>\n\n[Back to World](//w.example/category/w.html) | [Home](//w.example/)")
+    assert out.endswith(
+        "<p>Source: Reuters</p>\n\n[Back to World](//w.example/category/w.html) \\| [Home](//w.example/)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -272,3 +274,24 @@ def test_markdown_in_sanitized_text_starts_nothing() -> None:
     # inside tags nothing changes: a URL keeps its brackets and braces as the sanitizer wrote them
     attr = sanitize_html('<a href="https://e.example/?a[]={1}">l</a>', "https://e.example/")
     assert _en(attr) == attr
+
+
+def test_no_line_is_a_markdown_table() -> None:
+    """kramdown makes a table of any line holding a bare `|`: the English footer's separator,
+    a `|` in the category's label, or one in the text of the body."""
+    post = Post(
+        id="00000000000000ad",
+        source="s",
+        guid="g",
+        title="t",
+        link=None,
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        content='Lakers | Celtics <a href="https://e.example/a|b">x</a>',
+    )
+    out = render_jekyll(
+        post, category_slug="c", tags=[], back_label="A|B", site_url="https://e.example/", timezone="UTC", language="en"
+    )
+    body, footer = out.split("\n---\n", 1)[1].rsplit("\n\n", 1)
+    assert body == 'Lakers &#124; Celtics <a href="https://e.example/a|b">x</a>'
+    assert footer == "[Back to A\\|B](//e.example/category/c.html) \\| [Home](//e.example/)"

@@ -59,7 +59,8 @@ def _protocol_relative(site_url: str) -> str:
 
 
 def _link_label(text: str) -> str:
-    return one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    """Link text as Markdown: `|` escaped too, which would make the footer line a table row."""
+    return one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("|", "\\|")
 
 
 def _autolink(url: str) -> str:
@@ -72,6 +73,7 @@ def _autolink(url: str) -> str:
 # Text between tags in sanitized HTML: the sanitizer's serializer escapes `<` and `>` in text
 # and attribute values, so every `<`…`>` left is a tag.
 _HTML_TEXT = re.compile(r"[^<]+|<[^>]*>?")
+_MARKDOWN_REFS = str.maketrans({"[": "&#91;", "{": "&#123;", "|": "&#124;"})
 
 
 def _no_markdown(body: str) -> str:
@@ -79,13 +81,11 @@ def _no_markdown(body: str) -> str:
     HTML again: `[x](javascript:…)` became a live link and `*x*{: onmouseover="…"}` an
     attribute list putting an event handler on the element, both past the sanitizer. `[`
     starts every link, image, reference and footnote, `{` every attribute list and extension;
-    as character references in text (not in tags) they show the same and start nothing."""
-    if "[" not in body and "{" not in body:
+    as character references in text (not in tags) they show the same and start nothing.
+    `|` likewise: a line of text holding one was made a table."""
+    if "[" not in body and "{" not in body and "|" not in body:
         return body
-    return _HTML_TEXT.sub(
-        lambda m: m.group() if m.group().startswith("<") else m.group().replace("[", "&#91;").replace("{", "&#123;"),
-        body,
-    )
+    return _HTML_TEXT.sub(lambda m: m.group() if m.group()[0] == "<" else m.group().translate(_MARKDOWN_REFS), body)
 
 
 def _no_liquid(body: str) -> str:
@@ -148,5 +148,6 @@ def render_jekyll(
     if zh:
         footer = f"[返回{label}]({category_page})｜[返回首页]({home})"
     else:
-        footer = f"[Back to {label}]({category_page}) | [Home]({home})"
+        # `\|`: kramdown (Jekyll's Markdown) reads a line holding a bare `|` as a table row
+        footer = f"[Back to {label}]({category_page}) \\| [Home]({home})"
     return text + "\n\n" + footer
