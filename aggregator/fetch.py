@@ -467,13 +467,16 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         # Credentials and the configured headers go to the source's own host only, and never
-        # in clear text after an https source was redirected to http (as requests rules).
+        # in clear text after an https source was redirected to http (as requests rules). Its
+        # own host is the configured URL's (the key): the URL polled may be one an HTML page
+        # linked to or a redirect learnt, on any host, and the user gave them to neither.
         own_headers = _merge_headers(headers, source.headers) if source.headers else headers
         url = source.url
+        origin = source.key if _is_web_url(source.key) else url
         visited = [url]
         hops: list[tuple[int, str]] = []
         while True:
-            trusted = len(visited) == 1 or _credentials_may_follow(source.url, url)
+            trusted = _credentials_may_follow(origin, url)
             resp = self._get(source, url, own_headers if trusted else headers, source.auth if trusted else None)
             lowered = {k.lower(): v for k, v in resp.headers.items()}
             status = resp.status
@@ -690,6 +693,13 @@ def _credentials_may_follow(origin: str, url: str) -> bool:
     if host_key(url) != host_key(origin):
         return False
     return not (urlsplit(origin).scheme.lower() == "https" and urlsplit(url).scheme.lower() == "http")
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        return urlsplit(url).scheme.lower() in ("http", "https")
+    except ValueError:
+        return False
 
 
 def _release(resp: BaseHTTPResponse) -> None:

@@ -434,6 +434,27 @@ def test_html_page_leads_to_the_feed_it_links_to(tmp_path, rigs, httpserver: HTT
     assert requested(httpserver, "/") == 2
 
 
+def test_credentials_stay_on_the_configured_host_when_a_page_links_elsewhere(tmp_path, rigs, httpserver: HTTPServer):
+    """The page's auth and headers were given for the page's host: the feed it links to on
+    another host gets neither, on the poll that finds it nor on the polls after."""
+    seen: list[tuple[str | None, str | None]] = []
+
+    def feed(request: Request) -> Response:
+        seen.append((request.headers.get("Authorization"), request.headers.get("X-Api-Key")))
+        return Response(FEED, content_type="application/rss+xml")
+
+    page = httpserver.url_for("/")
+    elsewhere = httpserver.url_for("/feed").replace("localhost", "127.0.0.1")  # same server, another host
+    link = f'<!doctype html><html><head><link rel="alternate" type="application/rss+xml" href="{elsewhere}">'
+    httpserver.expect_request("/").respond_with_data(link, content_type="text/html")
+    httpserver.expect_request("/feed").respond_with_handler(feed)
+    rig = rigs(tmp_path, [f"url: {page}\nauth: {{username: me, password: s3cret}}\nheaders: {{X-Api-Key: k3y}}"])
+    assert rig.poll(page).status == "new"
+    rig.clock.advance(7 * 86400)
+    assert rig.poll(page).status == "unchanged" and rig.state(page).url == elsewhere
+    assert seen == [(None, None), (None, None)]
+
+
 def test_html_page_without_feed_links_is_a_clear_error(tmp_path, rigs, httpserver: HTTPServer):
     httpserver.expect_request("/").respond_with_data(
         "<!doctype html><html><head><title>x</title></head><body>no feed</body></html>", content_type="text/html"
