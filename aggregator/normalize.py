@@ -123,8 +123,9 @@ def feed_info(info: FeedInfo) -> FeedInfo:
     """The feed's title as plain text, as entry titles are (`_title`): it is shown as the
     source's name on every page and feed, escaped there, and a title the feed gives as HTML
     (`Tom &amp;amp; Jerry`) would show its entities; control characters, which some feeds
-    carry, are not text at all."""
-    link = url_text(info.link) if info.link else info.link  # the source's home page, linked from every post
+    carry, are not text at all. The home page is linked from every post's page and the
+    OPML: an absolute http(s) URL or none (`<link>javascript:…</link>` was linked as given)."""
+    link = _absolute(info.link, "")
     if not info.title:
         return replace(info, link=link)
     title = _title({"title": info.title, "title_detail": {"type": info.title_type}})

@@ -220,6 +220,38 @@ def test_everything_but_sanitized_content_is_escaped(tmp_path):
     assert [a.text_content() for a in doc.findall(".//nav[@class='back']/a")] == ["Back to A&B <i>x</i>", "Home"]
 
 
+def test_a_feeds_home_page_is_linked_only_when_it_is_a_web_url(tmp_path):
+    """`<link>javascript:…</link>` in a channel was linked from every post page ("Source: …")
+    and the OPML's htmlUrl: the normalizer keeps no such home page, and the outputs link none
+    that an earlier version stored."""
+    from aggregator.normalize import feed_info
+    from aggregator.parse import parse_feed
+
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Evil</title>'
+        b"<link>javascript:alert(document.domain)</link><item><guid>urn:1</guid></item></channel></rss>"
+    )
+    assert feed_info(parse_feed("s", body, "https://e.example/feed").info).link is None
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(HOSTILE, encoding="utf-8")
+    settings = load_config(cfg)
+    when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
+    post = Post(
+        id="00000000000000fe", source="https://e.example/feed", guid="g", title="t", link="javascript:alert(2)",
+        published=when, updated=when, content="<p>x</p>", content_hash="h", first_seen=when,
+    )  # fmt: skip
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        info = FeedInfo(title="Evil", link="javascript:alert(1)")  # as stored before
+        store.record_success(post.source, when, 200, info=info, posts=[post])
+        publish(settings, store)
+    out = settings.output_dir
+    doc = html(out / "posts" / "2024" / "07" / "00000000000000fe.html")
+    assert "Source: <script>" in doc.find(".//article/header/p").text_content()  # named, not linked
+    assert not [a for a in doc.iter("a") if "javascript" in (a.get("href") or "").lower()]
+    assert b"javascript" not in (out / "opml.xml").read_bytes()
+
+
 def test_words_follow_the_site_language():
     assert strings_for("zh-CN")["home"] == "首页"
     assert strings_for("zh-TW")["home"] == strings_for("zh-Hant-HK")["home"] == "首頁"

@@ -178,6 +178,11 @@ def _offset(dt: datetime) -> str:
     return "UTC" if z in ("", "+0000") else f"UTC{z[:3]}:{z[3:5]}"
 
 
+def _web(url: str | None) -> str | None:
+    """`url` when it is an http(s) URL, else None."""
+    return url if url and url.lower().startswith(("http://", "https://")) else None
+
+
 def _rel(target: str, page: str) -> str:
     """`target` (a path under the output root) as a link from the page at `page`."""
     return "../" * page.count("/") + target
@@ -303,12 +308,14 @@ class SiteRenderer:
         view: dict[str, Any] = {
             "id": post.id,
             "title": title,
-            "original": post.link or None,
+            # http(s) only, as the normalizer keeps them: a post or source stored by an earlier
+            # version may hold a `javascript:` home page, and these are links on our origin
+            "original": _web(post.link),
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
             "source": post.source_title or public_url(post.source_url or post.source),
-            "source_link": post.source_link or None,
+            "source_link": _web(post.source_link),
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
             "excerpt": html_excerpt(excerpt_of, 160),
             "language": post.language or None,
