@@ -659,7 +659,7 @@ class Fetcher:
         could count, so the raw stream is read and inflated here with a running limit.
         """
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body:
+        if length and length.isdecimal() and int(length) > self.max_body:
             raise FetchError(source.key, f"body too large: {int(length)} bytes (limit {self.max_body})")
         encoding = headers.get("content-encoding", "").strip().lower()
         decoder = _decoder(encoding)

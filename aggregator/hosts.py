@@ -40,7 +40,7 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
         until = now + timedelta(seconds=int(value[:12]))
     else:
         try:

@@ -272,7 +272,7 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
             continue
         seen.add(url)
         length = str(link.get("length") or "").strip()
-        yield Enclosure(url, _one_line(link.get("type")), int(length) if length.isdigit() else None)
+        yield Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
 
 
 def _content_language(entry: dict[str, Any]) -> str | None:

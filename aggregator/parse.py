@@ -155,7 +155,7 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
         link=feed.get("link") or None,
         subtitle=feed.get("subtitle") or None,
         language=feed.get("language") or None,
-        ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+        ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdecimal() else None,
         update_seconds=update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
         title_type=(feed.get("title_detail") or {}).get("type") or "text/plain",
     )

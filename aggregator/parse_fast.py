@@ -432,7 +432,7 @@ class _Walker:
             link=link,
             subtitle=subtitle,
             language=language,
-            ttl_minutes=int(ttl) if ttl and ttl.isdigit() else None,
+            ttl_minutes=int(ttl) if ttl and ttl.isdecimal() else None,
             update_seconds=update_period(sy.get("sy_updateperiod"), sy.get("sy_updatefrequency")),
             title_type=title_type,
         )

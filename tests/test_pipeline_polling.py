@@ -149,6 +149,26 @@ def test_503_with_retry_after_is_a_rate_limit_and_without_is_an_error(tmp_path, 
     assert rows[failing]["last_error"] == "HTTP 503 SERVICE UNAVAILABLE"
 
 
+def test_numbers_written_with_a_superscript_digit_are_no_numbers(tmp_path, rigs, httpserver: HTTPServer):
+    """`"²".isdigit()` is true and `int("²")` raises: a Retry-After of `²` crashed the whole
+    `fetch` command (outside every source's error handling), and a Content-Length, `<ttl>` or
+    enclosure length of `²` lost the whole feed to an internal error."""
+    feed = rss(extra="<ttl>²</ttl>").replace(
+        b"<description>x</description>", b'<enclosure url="https://e.example/a.mp3" length="\xc2\xb2"/>', 1
+    )
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503, headers={"Retry-After": "²"})
+    httpserver.expect_request("/feed").respond_with_data(feed, headers={"Content-Type": "application/rss+xml"})
+    busy, url = httpserver.url_for("/busy"), httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {busy}", f"url: {url}"])
+    out = rig.poll(busy)
+    assert out.status == "error" and out.error == "HTTP 503 SERVICE UNAVAILABLE"
+    assert rig.state(busy).error_count == 1
+    out = rig.poll(url)
+    assert out.status == "new" and out.new == 2
+    [post] = [p for p in rig.store.latest_posts(10) if p.enclosures]
+    assert post.enclosures[0].length is None
+
+
 # -- errors, backoff, gone ----------------------------------------------------------------
 
 
