@@ -664,9 +664,10 @@ class Fetcher:
         encoding = headers.get("content-encoding", "").strip().lower()
         decoder = _decoder(encoding)
         parts: list[bytes] = []
-        size = 0
+        size = received = 0
         try:
             for chunk in resp.stream(CHUNK, decode_content=False):
+                received += len(chunk)
                 if self.clock() - start > deadline:
                     raise FetchError(source.key, _deadline_message(deadline))
                 for data in decoder(chunk) if decoder else (chunk,):
@@ -683,6 +684,8 @@ class Fetcher:
             if _brotli is not None and isinstance(e, _brotli.error):
                 raise FetchError(source.key, f"corrupt br body: {e}") from None
             raise
+        if decoder is not None and received and not decoder.complete():
+            raise FetchError(source.key, f"truncated {encoding} body: the compressed stream ends before its end")
         _pooled(resp)  # read to the end: the connection goes back to the pool
         return b"".join(parts)
 
@@ -737,36 +740,66 @@ def _deadline_message(deadline: float) -> str:
     return f"timed out: the total deadline of {deadline:g}s passed before the response was complete"
 
 
-def _decoder(encoding: str) -> Callable[[bytes], Iterator[bytes]] | None:
-    """An incremental inflater that never yields more than a bounded step at a time."""
-    if encoding == "br" and _brotli is not None:
-        br = _brotli.Decompressor()
+class _Inflater:
+    """An incremental inflater that never yields more than a bounded step at a time, and
+    knows at the end whether the stream was complete.
 
-        def decode_br(chunk: bytes) -> Iterator[bytes]:
-            yield br.process(chunk, output_buffer_limit=CHUNK * 4)
-            while not br.can_accept_more_data():
-                yield br.process(b"", output_buffer_limit=CHUNK * 4)
+    A gzip body may be several members one after another (RFC 1952 §2.2; urllib3 and Go read
+    them all): each is inflated, and bytes after the last that start no member are ignored,
+    as urllib3 does. A stream that stops before its end (a connection closed early, where
+    nothing else frames the body) is a truncated body, not a shorter feed: read as one, its
+    last entry's cut-off text would replace the stored one.
+    """
 
-        return decode_br
-    if encoding in ("gzip", "x-gzip"):
-        z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        z = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header; raw deflate below
-    else:
-        return None
-    state = {"first": True}
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._br = _brotli.Decompressor() if encoding == "br" else None
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS) if self._gzip else zlib.decompressobj(zlib.MAX_WBITS | 32)
+        self._first = True
+        self._members = 1
+        self._ignoring = False  # what follows the last gzip member is no member
 
-    def decode(chunk: bytes) -> Iterator[bytes]:
-        nonlocal z
-        if state["first"] and encoding == "deflate" and chunk[:1] not in (b"\x78", b"\x1f"):
-            z = zlib.decompressobj(-zlib.MAX_WBITS)  # some servers send raw deflate
-        state["first"] = False
-        # max_length bounds each step, so a bomb is counted before it can allocate much
-        yield z.decompress(chunk, CHUNK * 4)
-        while z.unconsumed_tail:
-            yield z.decompress(z.unconsumed_tail, CHUNK * 4)
+    def __call__(self, chunk: bytes) -> Iterator[bytes]:
+        if self._br is not None:
+            yield self._br.process(chunk, output_buffer_limit=CHUNK * 4)
+            while not self._br.can_accept_more_data():
+                yield self._br.process(b"", output_buffer_limit=CHUNK * 4)
+            return
+        if self._first and self.encoding == "deflate" and chunk[:1] not in (b"\x78", b"\x1f"):
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # some servers send raw deflate
+        self._first = False
+        data = chunk
+        while data and not self._ignoring:
+            if self._z.eof:
+                if not self._gzip:
+                    return  # deflate has one stream: what follows it is not the body
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._members += 1
+            try:
+                # max_length bounds each step, so a bomb is counted before it can allocate much
+                yield self._z.decompress(data, CHUNK * 4)
+                while self._z.unconsumed_tail:
+                    yield self._z.decompress(self._z.unconsumed_tail, CHUNK * 4)
+            except zlib.error:
+                if self._members == 1:
+                    raise
+                self._ignoring = True  # trailing bytes that start no member, as urllib3 reads them
+                return
+            data = self._z.unused_data if self._z.eof else b""
 
-    return decode
+    def complete(self) -> bool:
+        """Whether the stream ended where it says it ends (the last gzip member too)."""
+        if self._br is not None:
+            return bool(self._br.is_finished())
+        return self._ignoring or self._z.eof
+
+
+def _decoder(encoding: str) -> _Inflater | None:
+    """The inflater for a Content-Encoding, or None for one we do not decode."""
+    if (encoding == "br" and _brotli is not None) or encoding in ("gzip", "x-gzip", "deflate"):
+        return _Inflater(encoding)
+    return None
 
 
 _TLS = re.compile(r"\[SSL(?:: ([A-Z_]+))?\] ([^(]*?)\s*(?:\(_ssl\.c:\d+\))?(?:['\")]|$)")

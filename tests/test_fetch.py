@@ -262,6 +262,28 @@ def test_raw_deflate_and_br_bodies_are_inflated(httpserver: HTTPServer):
         assert "br" in httpserver.log[-1][0].headers["Accept-Encoding"]
 
 
+def test_every_gzip_member_is_inflated_and_a_cut_stream_is_an_error(httpserver: HTTPServer):
+    """A gzip body of several members (RFC 1952) was cut to its first; a compressed stream
+    that stops early (nothing else frames a body sent until the connection closes) was read
+    as a shorter feed, its last entry's cut-off text stored over the real one."""
+    half = len(RSS) // 2
+    members = gzip.compress(RSS[:half]) + gzip.compress(RSS[half:])
+    httpserver.expect_request("/members").respond_with_data(members, headers={"Content-Encoding": "gzip"})
+    assert Fetcher().fetch(source(httpserver.url_for("/members"))).body == RSS
+    padded = gzip.compress(RSS) + b"\0" * 16  # bytes after the last member that start none: ignored
+    httpserver.expect_request("/padded").respond_with_data(padded, headers={"Content-Encoding": "gzip"})
+    assert Fetcher().fetch(source(httpserver.url_for("/padded"))).body == RSS
+    raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    cut = {"gzip": gzip.compress(RSS), "deflate": raw.compress(RSS) + raw.flush(), "x-gzip": members}
+    if _brotli is not None:
+        cut["br"] = _brotli.compress(RSS)
+    for encoding, body in cut.items():
+        path = f"/cut-{encoding}"
+        httpserver.expect_request(path).respond_with_data(body[:-6], headers={"Content-Encoding": encoding})
+        with pytest.raises(FetchError, match=f"truncated {encoding} body"):
+            Fetcher().fetch(source(httpserver.url_for(path)))
+
+
 def test_the_watchdog_cuts_only_the_request_it_guards(httpserver: HTTPServer):
     """A request that hits its deadline shuts its own sockets, not those of requests running
     beside it on other threads nor the pooled connections later requests reuse."""
