@@ -209,6 +209,8 @@ def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
         raise ParseError(source, f"invalid JSON: {e}") from None
     except RecursionError:
         raise ParseError(source, "invalid JSON: nested too deeply") from None
+    if _ESCAPED_SURROGATE.search(body):
+        data = _without_lone_surrogates(data)
     if not isinstance(data, dict) or not str(data.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise ParseError(source, "JSON but not a JSON Feed (no jsonfeed.org version)")
     items = data.get("items")
@@ -227,6 +229,34 @@ def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(data: Any) -> Any:
+    """`data` with each lone surrogate (JSON's `\\ud800` escape alone: a pair is joined by
+    the decoder) made U+FFFD, in every string: an id, a tag or a language holding one made
+    the whole feed fail to store, since no UTF-8 encoder (SQLite's, the id's hash) takes it.
+    Walked without recursion: the decoder accepts nesting deeper than a recursive walk would."""
+
+    def fix(v: Any) -> Any:
+        return _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v
+
+    root = [fix(data)]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, v in enumerate(node):
+                node[i] = fix(v)
+                if isinstance(v, (list, dict)):
+                    stack.append(v)
+        else:
+            for k in list(node):
+                v = node.pop(k)
+                node[fix(k)] = fix(v)
+                if isinstance(v, (list, dict)):
+                    stack.append(v)
+    return root[0]
 
 
 def _str(value: Any) -> str | None:

@@ -169,6 +169,25 @@ def test_numbers_written_with_a_superscript_digit_are_no_numbers(tmp_path, rigs,
     assert post.enclosures[0].length is None
 
 
+def test_a_lone_surrogate_in_a_json_feed_costs_one_character_not_the_feed(tmp_path, rigs, httpserver: HTTPServer):
+    """JSON may escape half a surrogate pair (`\\ud800`) alone; in an item's id, tag or
+    language it made storing fail ("surrogates not allowed") and the whole feed was lost."""
+    body = (
+        b'{"version":"https://jsonfeed.org/version/1.1","title":"t","items":['
+        b'{"id":"a\\ud800b","title":"one","content_text":"y"},'
+        b'{"id":"2","title":"two","content_text":"z","tags":["\\udc00t"],"language":"e\\ud800n"},'
+        b'{"id":"3","title":"pair \\ud83d\\ude00","content_text":"w"}]}'
+    )
+    httpserver.expect_request("/feed.json").respond_with_data(body, content_type="application/feed+json")
+    url = httpserver.url_for("/feed.json")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    out = rig.poll(url)
+    assert out.status == "new" and out.new == 3, out
+    posts = {p.title: p for p in rig.store.latest_posts(10)}
+    assert posts["one"].guid == "a\ufffdb" and posts["two"].tags == ("\ufffdt",)
+    assert "pair \U0001f600" in posts  # a pair is one character, as JSON means it
+
+
 # -- errors, backoff, gone ----------------------------------------------------------------
 
 
