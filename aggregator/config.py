@@ -105,6 +105,12 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def category_slug(name: str) -> str:
+    """The slug of a category that sets no `slug:`: `slugify(name)`, or, for a name with no
+    Latin or CJK letters (e.g. Cyrillic), a stable one made from a hash of the name."""
+    return slugify(name) or "c-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+
+
 def _check_url(value: str) -> str:
     p = urlparse(value)
     if p.scheme not in ("http", "https") or not p.netloc:
@@ -256,8 +262,7 @@ class CategoryConfig(_Strict):
 
     @property
     def effective_slug(self) -> str:
-        # A name with no Latin or CJK letters (e.g. Cyrillic) still needs a stable slug.
-        return self.slug or slugify(self.name) or "c-" + hashlib.sha1(self.name.encode()).hexdigest()[:8]
+        return self.slug or category_slug(self.name)
 
 
 class JekyllConfig(_Strict):

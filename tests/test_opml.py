@@ -261,3 +261,31 @@ def test_export_to_stdout_and_file_and_published(tmp_path, corpus_server):
     # What we export, readers import: and so do we, finding everything already there.
     merged, report = merge_into_config(cfg.read_text(encoding="utf-8"), parse_opml(out.read_bytes()))
     assert report.added == [] and len(report.present) == 2
+
+
+def test_import_keeps_apart_categories_whose_names_have_no_latin_or_cjk_letters(tmp_path):
+    """`Новости` and `Спорт` both slugify to "": each must still get (or match) its own category,
+    as the config tells them apart (by a slug made from a hash of the name)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
+        "  - name: Новости\n    sources:\n      - url: https://news.example/rss\n",
+        encoding="utf-8",
+    )
+    opml = tmp_path / "ru.opml"
+    opml.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0"><head><title>x</title></head><body>\n'
+        '<outline text="Спорт"><outline text="s" type="rss" xmlUrl="https://sport.example/rss"/></outline>\n'
+        '<outline text="Новости"><outline text="n" type="rss" xmlUrl="https://more-news.example/rss"/></outline>\n'
+        '<outline text="Ελληνικά"><outline text="g" type="rss" xmlUrl="https://greek.example/rss"/></outline>\n'
+        "</body></opml>\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    cats = {c.name: c.source_keys for c in load_config(cfg).categories}
+    assert cats == {
+        "Новости": ("https://news.example/rss", "https://more-news.example/rss"),
+        "Спорт": ("https://sport.example/rss",),
+        "Ελληνικά": ("https://greek.example/rss",),
+    }

@@ -29,7 +29,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from ..config import slugify
+from ..config import category_slug
 from .feeds import clean_text
 
 __all__ = [
@@ -305,12 +305,12 @@ def _move_trailing_comment(previous: object, entry: CommentedMap) -> None:
 
 
 def _find_category(cats: list, name: str) -> CommentedMap | None:
-    slug = slugify(name)
+    slug = category_slug(name)
     for cat in cats:
         if not isinstance(cat, dict):
             continue
         cat_name = " ".join(str(cat.get("name", "")).split())
-        if cat_name == name or (cat.get("slug") or slugify(cat_name)) == slug:
+        if cat_name == name or (cat.get("slug") or category_slug(cat_name)) == slug:
             return cat
     return None
 
