@@ -523,3 +523,40 @@ def test_plain_uris_are_taken_as_they_are() -> None:
     assert feeds._uri("HTTPS://Example.org/") == "https://example.org/"
     assert feeds._uri("http://a.example:0080/") == "http://a.example:80/"
     assert feeds._uri("https://example.org/a#b#c") == "https://example.org/a#b%23c"
+
+
+def test_content_without_a_summary_is_not_published_twice(tmp_path: Path) -> None:
+    """An Atom entry with only <content> (feedparser copies it into the summary too) is
+    republished with its content once, and our plain-text excerpt as the summary."""
+    from .conftest import StaticServer, run_cli
+
+    body = "<p>The full article, " + "with many words " * 30 + "and a <b>bold</b> end.</p>"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "only-content.atom").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Only content</title><id>urn:oc</id><updated>2024-03-01T00:00:00Z</updated>"
+        "<entry><title>One</title><id>urn:oc:1</id><link href='https://oc.example/1'/>"
+        f"<updated>2024-03-01T00:00:00Z</updated><content type='html'>{html.escape(body)}</content></entry>"
+        "</feed>",
+        encoding="utf-8",
+    )
+    server = StaticServer(tmp_path / "www")
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+            f"      - url: {server.url('only-content.atom')}\n",
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    out = tmp_path / "public" / "category"
+    entry = etree.parse(str(out / "c.atom")).find(f"{A}entry")
+    assert "and a <b>bold</b> end." in entry.findtext(f"{A}content")
+    summary = entry.find(f"{A}summary")
+    assert summary.get("type") == "text" and "<b>" not in summary.text and summary.text.startswith("The full article")
+    item = etree.parse(str(out / "c.rss")).find("channel/item")
+    assert "<b>bold</b>" in item.findtext(CONTENT) and "<b>" not in item.findtext("description")
+    assert (out / "c.atom").read_text(encoding="utf-8").count("&lt;b&gt;bold&lt;/b&gt; end.") == 1

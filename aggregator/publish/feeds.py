@@ -448,7 +448,9 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
         published=_utc(post.published),
         updated=_utc(post.updated),
         body_html=body,
-        summary_html=summary if has_content and summary.strip() else "",
+        # a summary that only repeats the content (feedparser copies an Atom entry's lone
+        # <content> into its summary) is not published twice: our excerpt stands in for it
+        summary_html=summary if has_content and summary.strip() and summary != content else "",
         summary_text=summary_text,
         has_content=has_content,
         authors=tuple(p for p in map(_person, post.authors) if p is not None),
