@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -163,7 +164,9 @@ class StaticApp:
             return self._simple(start_response, 404, "not found\n", [], method)
         if stat.S_ISDIR(st.st_mode):
             if not path.endswith("/"):
-                location = environ.get("SCRIPT_NAME", "") + path + "/"
+                # percent-encoded (a header is latin-1: a CJK folder name would fail the answer),
+                # and one leading slash ("//dir" would name a host to the browser)
+                location = environ.get("SCRIPT_NAME", "") + quote("/" + path.lstrip("/")) + "/"
                 return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
             target = target / "index.html"
             try:

@@ -160,3 +160,16 @@ def test_serve_command_answers_304(tmp_path, site):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_folder_redirect_is_a_valid_location(server, site):
+    """The slash added to a folder's URL: percent-encoded for a CJK name (not a 500), and
+    never a protocol-relative `//folder/` that a browser would take for a host."""
+    (site / "专题" / "经济").mkdir(parents=True)
+    (site / "专题" / "经济" / "index.html").write_text("<!doctype html><title>经济</title>", encoding="utf-8")
+    status, headers, _ = request(server, "GET", "/%E4%B8%93%E9%A2%98/%E7%BB%8F%E6%B5%8E")
+    assert status == 301 and headers["location"] == "/%E4%B8%93%E9%A2%98/%E7%BB%8F%E6%B5%8E/"
+    status, _, body = request(server, "GET", headers["location"])
+    assert status == 200 and "经济".encode() in body
+    status, headers, _ = request(server, "GET", "//category")
+    assert status == 301 and headers["location"] == "/category/"
