@@ -302,6 +302,14 @@ class SiteConfig(_Strict):
     def _zone(cls, v: str) -> str:
         return _check_zone(v)
 
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        tag = v.strip().replace("_", "-")  # a locale (`zh_CN`) as the language tag pages and feeds need
+        if not re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", tag):
+            raise ValueError(f"not a language tag such as en or zh-CN: {v!r}")
+        return tag
+
 
 class Config(_Strict):
     site: SiteConfig

@@ -303,3 +303,42 @@ def test_a_broken_template_is_a_clear_error(tmp_path, corpus_server, template, m
     assert "error: publishing failed: " in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
     assert "2 new" in result.stdout  # the posts were stored all the same
+
+
+def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):
+    """`zh_CN` (as locales and many Chinese CMS feeds write it) is not a language tag: the
+    pages must say `zh-CN`/`zh-TW`, or `:lang(zh)` (the CJK font stack) and browsers miss it."""
+    from .conftest import StaticServer
+
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "tw.rss").write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>台灣</title>'
+        "<link>https://tw.example/</link><description>d</description><language>zh_TW</language>"
+        "<item><title>繁體標題</title><link>https://tw.example/1</link><guid>tw1</guid>"
+        "<pubDate>Tue, 02 Jul 2024 03:04:00 +0800</pubDate><description>&lt;p&gt;內容&lt;/p&gt;</description></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "feeds.yaml"
+    server = StaticServer(www)
+    try:
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\n  language: zh_CN\ncategories:\n  - name: TW\n"
+            f"    sources:\n      - url: {server.url('tw.rss')}\n",
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    out = tmp_path / "public"
+    for page in pages(out):
+        doc = html(page)
+        assert doc.get("lang") == "zh-CN", page
+        assert {el.get("lang") for el in doc.xpath("//body//*[@lang]")} <= {"zh-TW"}, page
+    post = next((out / "posts").rglob("*.html"))
+    assert html(post).find(".//div[@class='content']").get("lang") == "zh-TW"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("zh_CN", "zh CN"), encoding="utf-8")
+    bad = run_cli("--config", str(cfg), "check")
+    assert bad.returncode == 2 and "feeds.yaml:4: site.language: not a language tag" in bad.stderr
