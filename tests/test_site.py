@@ -132,6 +132,17 @@ def test_every_page_is_self_contained_with_language_and_autodiscovery(zh_site):
             assert target.is_file(), f"{where}: broken link {href}"
 
 
+def test_autodiscovery_names_the_feed_offered_not_the_page(zh_site):
+    """A reader subscribing from a post page gets its category's feed: the link's title must
+    name that feed (a subscription named after one article would be wrong forever)."""
+    names = {"zhangyeribao": "张掖日报", "economy": "甘肃经济", "feed": "财经新闻"}
+    for page in pages(zh_site):
+        for link in html(page).findall(".//head/link[@rel='alternate']"):
+            feed = link.get("href").rsplit("/", 1)[1].split(".")[0]
+            label = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}[link.get("href").rsplit(".", 1)[1]]
+            assert link.get("title") == f"{names[feed]} ({label})", page.relative_to(zh_site)
+
+
 def test_stylesheet_has_cjk_fonts_dark_mode_and_phone_layout(zh_site):
     css = (zh_site / "style.css").read_text(encoding="utf-8")
     for needle in ('"Noto Sans CJK SC"', '"PingFang SC"', '"Microsoft YaHei"', '"Noto Sans CJK TC"', ":lang(zh)"):

@@ -286,10 +286,17 @@ class SiteRenderer:
     def _local(self, dt: datetime) -> datetime:
         return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(self.zone)
 
-    def _feeds(self, base: str, page: str) -> list[dict[str, str]]:
-        """Feed links for a page: `href` relative (to click), `url` absolute (for readers)."""
+    def _feeds(self, base: str, page: str, title: str) -> list[dict[str, str]]:
+        """Feed links for a page: `href` relative (to click), `url` absolute (for readers),
+        `title` the feed's own (a post page offers its category's feed, not one named after the post)."""
         return [
-            {"label": label, "type": mime, "href": _rel(f"{base}.{ext}", page), "url": f"{self.site.url}{base}.{ext}"}
+            {
+                "label": label,
+                "type": mime,
+                "href": _rel(f"{base}.{ext}", page),
+                "url": f"{self.site.url}{base}.{ext}",
+                "title": title,
+            }
             for ext, label, mime in FEED_TYPES
         ]
 
@@ -376,7 +383,7 @@ class SiteRenderer:
                 "count": c.count,
                 "href": _rel(category_page_path(c.slug), page),
                 "newest": f"{self._local(c.newest):%Y-%m-%d}" if c.newest else None,
-                "feeds": self._feeds(f"category/{c.slug}", page),
+                "feeds": self._feeds(f"category/{c.slug}", page, c.name),
             }
             for c in categories
         ]
@@ -385,7 +392,7 @@ class SiteRenderer:
             page,
             title=self.site.title,
             description=self.site.description or "",
-            feeds=self._feeds("feed", page),
+            feeds=self._feeds("feed", page, self.site.title),
             posts=[self._post(p, page) for p in posts],
             categories=cats,
         )
@@ -398,7 +405,7 @@ class SiteRenderer:
             title=cat.name,
             description=" ".join(cat.tags),
             category={"name": cat.name, "slug": cat.slug, "tags": list(cat.tags), "count": count},
-            feeds=self._feeds(f"category/{cat.slug}", page),
+            feeds=self._feeds(f"category/{cat.slug}", page, cat.name),
             posts=[self._post(p, page) for p in posts],
             pagination={
                 "number": number,
@@ -413,7 +420,10 @@ class SiteRenderer:
         page = self._seen(post).path
         view = self._post(post, page, full=True)
         primary = next((s for s in post.categories if s in self.categories), None)
-        feeds = self._feeds(f"category/{primary}", page) if primary else self._feeds("feed", page)
+        if primary:
+            feeds = self._feeds(f"category/{primary}", page, self.categories[primary].name)
+        else:
+            feeds = self._feeds("feed", page, self.site.title)
         return self._render(
             "post.html",
             page,
