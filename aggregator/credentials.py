@@ -1,4 +1,5 @@
-"""Passwords written into source URLs (`https://user:password@host/feed`) are for fetching only.
+"""Passwords written into source URLs (`https://user:password@host/feed`, or
+`https://host/feed?token=…`) are for fetching only.
 
 What anyone can read (feeds, pages, OPML) gets URLs without their user info; what the
 operator reads (command output, `status`, logs, which end up in log pipelines and tickets)
@@ -29,6 +30,14 @@ from .models import Post
 # text ("<>) end it; it runs to the authority's last "@", as urllib reads it.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"<>]*)@")
 
+# Private feeds carry their secret in the query as often (`?token=…`, `&api_key=…`,
+# `&private_token=…`, `&sig=…`): a parameter named one of these words, alone or after `_`, `-`
+# or `.`, holds a credential. Its value is shown as `***` everywhere but in the request.
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:[\w.~-]*[_.-])?(?:token|key|apikey|secret|password|passwd|pwd|pass|sig|signature|auth"
+    r"|session|sessionid|sid|credentials?)=)[^&#\s\"'<>]+"
+)
+
 __all__ = ["masked", "public_post", "public_url", "remember"]
 
 
@@ -56,6 +65,8 @@ def remember(urls: Iterable[str]) -> None:
 
 def masked(text: str) -> str:
     """`text` with the password (or token) of every URL in it replaced by `***`."""
+    if "=" in text:
+        text = _SECRET_PARAM.sub(r"\1***", text)
     if "@" not in text:
         return text
     for secret, shown in _odd.items():
@@ -65,7 +76,10 @@ def masked(text: str) -> str:
 
 
 def public_url(url: str | None) -> str | None:
-    """`url` without its user info, for what gets published."""
+    """`url` without its user info, and with `***` for the value of a secret query parameter,
+    for what gets published."""
+    if url and "=" in url:
+        url = _SECRET_PARAM.sub(r"\1***", url)
     if not url or "@" not in url:
         return url
     try:
@@ -131,8 +145,9 @@ def public_post(post: Post) -> Post:
     link. Only that source's own user info is taken out: a `user:pass@` in an article's text
     (a connection string in a tutorial) is the article's. Other posts come back as they are."""
     found = _scrubbing(post.source, post.source_url)
-    if found is None:
-        return post
+    if found is None:  # no user info; a secret in the query is masked in the source's URL
+        source_url = public_url(post.source_url)
+        return post if source_url == post.source_url else replace(post, source_url=source_url)
     forms, hosts, on_host = found
 
     def text(value: str) -> str:

@@ -134,3 +134,60 @@ def test_masking_keeps_the_user_and_hides_the_password_or_token():
     assert public_url("https://h/a@b") == "https://h/a@b" and public_url(None) is None
     assert masked("error http://u:it's;(x)@h/f: 500") == "error http://u:***@h/f: 500"
     assert public_url("http://u:it's;(x)@h/f") == "http://h/f"
+
+
+QUERY_SECRET = "Q7sEcReT9"
+
+
+def test_a_token_in_a_source_urls_query_is_used_and_never_shown(tmp_path, httpserver: HTTPServer):
+    """Private feeds as GitLab, Miniflux or podcast hosts give them: the secret in the query
+    (`?token=`, `&private_token=`). It is sent, and shown as `***` everywhere else."""
+
+    def feed(request: Request) -> Response:
+        if request.args.get("token") != QUERY_SECRET and request.args.get("private_token") != QUERY_SECRET:
+            return Response("who are you?", status=403)
+        return Response(FEED.format(n=request.path[-6]), content_type="application/atom+xml")
+
+    httpserver.expect_request("/q/feed1.atom").respond_with_handler(feed)
+    httpserver.expect_request("/q/feed2.atom").respond_with_handler(feed)
+    base = f"http://{httpserver.host}:{httpserver.port}"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://news.example/\njekyll:\n  dir: jekyll\ncategories:\n"
+        "  - name: Private\n    sources:\n"
+        f"      - url: {base}/q/feed1.atom?token={QUERY_SECRET}&lang=en\n"
+        f"      - url: {base}/q/feed2.atom?lang=en&private_token={QUERY_SECRET}\n",
+        encoding="utf-8",
+    )
+    fetch = run_cli("--config", str(cfg), "-v", "fetch")
+    assert fetch.returncode == 0, fetch.stdout + fetch.stderr  # the secret was sent
+    outputs = {
+        "fetch": fetch.stdout + fetch.stderr,
+        "status": run_cli("--config", str(cfg), "status").stdout,
+        "status --json": run_cli("--config", str(cfg), "status", "--json").stdout,
+        "export-opml": run_cli("--config", str(cfg), "export-opml").stdout,
+        "fetch --log-format json": run_cli("--config", str(cfg), "--log-format", "json", "-v", "fetch").stderr,
+    }
+    for name, text in outputs.items():
+        assert QUERY_SECRET not in text, f"{name} shows the token:\n{text}"
+    assert "feed1.atom?token=***&lang=en" in outputs["status --json"]
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("aggregator.db")]
+    assert [p for p in files if QUERY_SECRET.encode() in p.read_bytes()] == [cfg]  # the config only
+    items = json.loads((tmp_path / "public" / "category" / "private.json").read_text(encoding="utf-8"))["items"]
+    assert {i["_source"]["url"] for i in items} == {
+        f"{base}/q/feed1.atom?token=***&lang=en",
+        f"{base}/q/feed2.atom?lang=en&private_token=***",
+    }
+
+
+def test_secret_query_parameters_are_recognized_by_name():
+    from aggregator.credentials import masked, public_url
+
+    assert public_url("https://h/f?token=a1&page=2#x") == "https://h/f?token=***&page=2#x"
+    assert public_url("https://u:p@h/f?API_KEY=k&sig=s") == "https://h/f?API_KEY=***&sig=***"
+    assert masked("GET https://h/f?feed-token=zz failed") == "GET https://h/f?feed-token=*** failed"
+    # words that only end like a secret's name, and other parameters, are left alone
+    assert (
+        public_url("https://h/f?monkey=1&hotkey=2&passage=3&q=token")
+        == "https://h/f?monkey=1&hotkey=2&passage=3&q=token"
+    )
