@@ -37,6 +37,7 @@ __all__ = [
     "FeedMeta",
     "clean_text",
     "html_excerpt",
+    "language_tag",
     "permalink",
     "post_guid",
     "render_atom",
@@ -193,7 +194,9 @@ def _json_date(dt: datetime) -> str:
     return dt.isoformat()[:19] + "Z"
 
 
-def _lang(tag: str | None) -> str | None:
+def language_tag(tag: str | None) -> str | None:
+    """A feed's or post's language as a BCP 47 tag (`zh_TW`, a locale, as `zh-TW`), or None:
+    what feeds, `lang` attributes and `:lang()` selectors need."""
     tag = clean_text(tag).strip().replace("_", "-")
     return tag if _LANG.match(tag) else None
 
@@ -456,7 +459,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
         authors=tuple(p for p in map(_person, post.authors) if p is not None),
         tags=tuple(tags),
         attachments=tuple(a for a in map(_attachment, post.enclosures) if a is not None),
-        language=_lang(post.language),
+        language=language_tag(post.language),
         comments=_uri(post.comments),
         source_title=_one_line(post.source_title) or None,
         source_link=_uri(post.source_link),
@@ -563,7 +566,7 @@ def render_atom(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
 def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     title = _feed_title(meta)
     self_url = _self_url(meta, "atom")
-    lang = _lang(meta.language)
+    lang = language_tag(meta.language)
     out = [XML_DECLARATION, f'<feed xmlns="{ATOM_NS}"', f' xml:lang="{_q(lang)}">\n' if lang else ">\n"]
     out.append(_el("  ", "id", self_url))
     out.append(_el("  ", "title", title))
@@ -670,7 +673,7 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
         out.append(f'    <atom:link href="{_q(hub)}" rel="hub"/>\n')
     out.append(_el("    ", "docs", RSS_DOCS))
     out.append(_el("    ", "generator", f"{GENERATOR} {__version__} ({PROJECT_URL})"))
-    lang = _lang(meta.language)
+    lang = language_tag(meta.language)
     if lang:
         out.append(_el("    ", "language", lang))
     out.append(_el("    ", "lastBuildDate", _rfc822(_newest(items))))
@@ -751,7 +754,7 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     description = _one_line(meta.description)
     if description:
         feed["description"] = description
-    lang = _lang(meta.language)
+    lang = language_tag(meta.language)
     if lang:
         feed["language"] = lang
     site_author: dict[str, str] = {"name": _one_line(meta.site_title) or _feed_title(meta)}

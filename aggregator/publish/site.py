@@ -39,7 +39,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Post
-from .feeds import _lang, clean_text, html_excerpt, permalink
+from .feeds import clean_text, html_excerpt, language_tag, permalink
 from .memo import IdentityMemo
 
 __all__ = ["CategoryLink", "SiteError", "SiteRenderer", "category_page_path", "post_page_path", "strings_for"]
@@ -325,7 +325,7 @@ class SiteRenderer:
             "source_link": _web(post.source_link),
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
             "excerpt": html_excerpt(excerpt_of, 160),
-            "language": _lang(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
+            "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
         }
         cats = [self.categories[s] for s in post.categories if s in self.categories]
         seen = _Seen(view, content, post_page_path(self.site.url, post), cats)
