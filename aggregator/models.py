@@ -33,6 +33,13 @@ class Source:
     filters: tuple[CategoryFilter, ...] = ()
     keep_duplicates: tuple[str, ...] = ()  # category slugs configured with `duplicates: keep`
     retention: Retention = field(default_factory=lambda: Retention())
+    # what its post ids are computed from (the store's `id_key`): its key, or the key of the
+    # source it took over when its URL was edited in the config, so the ids stay the same
+    id_key: str | None = None
+
+    @property
+    def ids_from(self) -> str:
+        return self.id_key or self.key
 
 
 @dataclass(frozen=True)

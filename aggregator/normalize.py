@@ -97,7 +97,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         )
     )
     return Post(
-        id=post_id(source.key, identity),
+        id=post_id(source.ids_from, identity),
         source=source.key,
         guid=identity,
         title=title,

@@ -237,6 +237,8 @@ def ingest(
     (the adaptive interval learns from them); without it, the source's own interval.
     """
     state = state if state is not None else store.source_state(source.key, count_posts=False)
+    if state is not None and state.id_key not in (None, source.key):  # it took over a source whose URL was edited
+        source = replace(source, id_key=state.id_key)
     posts, identity = _identify(source, store, state, normalize_entries(source, feed, when))
     posts = filters.apply(source, unique(posts))
     if schedule is not None:
@@ -280,7 +282,7 @@ def _identify(
         log.warning("source %s: %s; identifying its entries by link from now on", source.key, problem)
         change = (LINK, problem)
     stored = store.ids_by_link(source.key, (p.canonical_link for p in posts if p.canonical_link))
-    return link_identity(posts, source.key, stored), change
+    return link_identity(posts, source.ids_from, stored), change
 
 
 def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[str | None, int]:

@@ -97,6 +97,7 @@ SOURCE_COLUMNS = {
     "identity_note": str,  # why a source was switched to link identity
     "filters_hash": str,  # the filter rules its posts' `excluded` was computed with
     "revision": int,  # bumped in the transaction that inserts or changes any of its posts
+    "id_key": str,  # what its post ids are computed from (identity.post_id): its key, unless renamed
 }
 
 # Retry-After is per host, not per source, and must survive a restart.
@@ -214,6 +215,7 @@ class SourceState:
     identity: str = GUID
     identity_note: str | None = None
     site_link: str | None = None  # the feed's home page, as the feed gives it
+    id_key: str | None = None  # what its post ids are computed from (SOURCE_COLUMNS)
 
     @property
     def display_name(self) -> str:
@@ -365,6 +367,8 @@ class Store:
             if ("posts", "canonical_link") in added:  # link identity and duplicates look posts up by it
                 db.conn.create_function("canonical_link", 1, canonical_link, deterministic=True)
                 db.execute("UPDATE posts SET canonical_link = canonical_link(link) WHERE link IS NOT NULL")
+            if ("sources", "id_key") in added:  # every id so far was computed from the source's key
+                db.execute("UPDATE sources SET id_key = key")
             for table, columns in INDEXES:
                 db[table].create_index(columns, if_not_exists=True)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -378,11 +382,11 @@ class Store:
             db.execute("UPDATE sources SET active = 0")
             for s in sources:
                 db.execute(
-                    "INSERT INTO sources (key, url, name, error_count, state, active, enabled, host) "
-                    "VALUES (?, ?, ?, 0, 'new', 1, ?, ?) "
+                    "INSERT INTO sources (key, url, name, error_count, state, active, enabled, host, id_key) "
+                    "VALUES (?, ?, ?, 0, 'new', 1, ?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET name = excluded.name, active = 1, enabled = excluded.enabled, "
                     "host = coalesce(sources.host, excluded.host)",
-                    [s.key, s.url, s.name, int(s.enabled), host_key(s.url)],
+                    [s.key, s.url, s.name, int(s.enabled), host_key(s.url), s.key],
                 )
             db.execute("DELETE FROM source_categories")
             db["source_categories"].insert_all(
@@ -1270,4 +1274,5 @@ def _state(r: dict[str, Any]) -> SourceState:
         identity=r.get("identity") or GUID,
         identity_note=r.get("identity_note"),
         site_link=r.get("site_link"),
+        id_key=r.get("id_key") or r["key"],
     )
