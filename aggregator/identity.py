@@ -10,6 +10,8 @@ store knows and stores what they decide.
 - `guid_problem` tells when a source's guids cannot be trusted (one guid for different
   entries, or a new guid on every fetch for the same link), as FreshRSS and Miniflux
   users keep meeting; such a source then identifies its entries by link.
+- `same_feed_url` tells when a URL edited in the config still names the same feed
+  (http→https, a trailing slash), so that the source keeps its posts' ids.
 """
 
 from __future__ import annotations
@@ -133,6 +135,28 @@ def guid_problem(
         if changed * 2 > matched:
             return f"guids changed between fetches for {changed} of {matched} known links"
     return None
+
+
+def same_feed_url(a: str, b: str) -> bool:
+    """Whether two source URLs differ only by http/https or a trailing slash of the path.
+
+    The edits a user makes to a URL that still names the same feed (a site moved to
+    https, a URL copied with or without its final `/`); anything else (another path, host,
+    port or query) may be another feed and is not taken for the same one.
+    """
+
+    def loose(url: str) -> tuple[str, ...] | None:
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            return None
+        if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
+            return None
+        user, at, host = parts.netloc.rpartition("@")
+        return (user + at + host.lower(), parts.path.rstrip("/"), parts.query, parts.fragment)
+
+    key = loose(a)
+    return key is not None and key == loose(b)
 
 
 def post_id(source_key: str, identity: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import filters
 from .hosts import host_key
-from .identity import GUID, canonical_link
+from .identity import GUID, canonical_link, same_feed_url
 from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,9 @@ SOURCE_COLUMNS = {
     "identity_note": str,  # why a source was switched to link identity
     "filters_hash": str,  # the filter rules its posts' `excluded` was computed with
     "revision": int,  # bumped in the transaction that inserts or changes any of its posts
-    "id_key": str,  # what its post ids are computed from (identity.post_id): its key, unless renamed
+    # what its post ids are computed from (identity.post_id): its key, or the key of the source
+    # it took over when that source's URL was edited in the config (`sync_sources`)
+    "id_key": str,
 }
 
 # Retry-After is per host, not per source, and must survive a restart.
@@ -375,10 +377,12 @@ class Store:
 
     # -- sources ----------------------------------------------------------------------
 
-    def sync_sources(self, sources: Iterable[Source]) -> None:
-        """Make the sources table and category membership match the config."""
+    def sync_sources(self, sources: Iterable[Source]) -> dict[str, str]:
+        """Make the sources table and category membership match the config; returns the
+        sources taken over by another (old key → new key, see `_take_over`)."""
         sources = list(sources)
         with self._tx() as db:
+            moved = self._take_over(db, [s.key for s in sources])
             db.execute("UPDATE sources SET active = 0")
             for s in sources:
                 db.execute(
@@ -399,6 +403,71 @@ class Store:
             )
             for s in sources:
                 self._refilter(db, s)
+        return moved
+
+    def _take_over(self, db: sqlite_utils.Database, keys: list[str]) -> dict[str, str]:
+        """Let a source whose URL was edited in the config keep its posts, ids and polling state.
+
+        A source the config no longer lists (S, listed at the last sync) is taken over by
+        one it newly lists (U, never stored) whose URL is the one S was polled at (a learnt
+        permanent redirect, a feed its page linked to), or S's URL up to http/https or a
+        trailing slash (`same_feed_url`). Only a one-to-one match counts: U the only match
+        of S and S the only match of U; anything else is left as before (S stays, with its
+        posts unpublished, and U starts afresh). The row is renamed, not copied: U inherits
+        S's `id_key`, so its entries keep the ids they have (file names, URLs, feed GUIDs),
+        and S's posts, published files and pruned ids become U's in this same transaction.
+        """
+        configured = set(keys)
+        removed = {  # key → (the URL it was polled at, its learnt redirect)
+            key: (url or key, learnt)
+            for key, url, learnt in db.execute("SELECT key, url, learnt_url FROM sources WHERE active = 1").fetchall()
+            if key not in configured
+        }
+        if not removed:
+            return {}
+        stored = {key for (key,) in db.execute("SELECT key FROM sources").fetchall()}
+        added = [key for key in dict.fromkeys(keys) if key not in stored]
+
+        def moved_to(old: str, new: str) -> bool:
+            polled = removed[old][0]
+            return new == polled or same_feed_url(new, polled) or same_feed_url(new, old)
+
+        matches = {old: [new for new in added if moved_to(old, new)] for old in removed}
+        claims: dict[str, int] = {}
+        for news in matches.values():
+            for new in news:
+                claims[new] = claims.get(new, 0) + 1
+        pairs = {old: news[0] for old, news in matches.items() if len(news) == 1 and claims[news[0]] == 1}
+        for old, new in pairs.items():
+            polled, learnt = removed[old]
+            if polled == new:
+                how = "learnt from permanent redirects" if polled == learnt else "linked from its page"
+                why = f"the URL it was polled at ({how})"
+            else:
+                why = "the same URL up to http/https or a trailing slash"
+            values: dict[str, Any] = {"key": new}
+            if polled == new or polled == old or same_feed_url(new, polled):
+                # polled at the configured URL from now on: nothing learnt stands between
+                values.update(learnt_url=None, discovered_url=None)
+                if polled != new:  # another URL: what was known about the old one does not hold
+                    values.update(
+                        url=new, host=host_key(new), redirect_url=None, redirect_count=0, etag=None,
+                        last_modified=None, body_hash=None, next_poll=None,
+                    )  # fmt: skip
+                    db.execute(
+                        "UPDATE sources SET state = 'new', error_count = 0, last_error = NULL, last_error_at = NULL "
+                        "WHERE key = ? AND state IN ('gone', 'erroring', 'backing off')",
+                        [old],
+                    )
+            # else: polled elsewhere (a learnt redirect) and only its configured URL was edited: polled there still
+            columns = ", ".join(f"[{c}] = ?" for c in values)
+            db.execute(
+                f"UPDATE sources SET {columns}, id_key = coalesce(id_key, key) WHERE key = ?", [*values.values(), old]
+            )
+            for table in ("posts", "post_files", "pruned", "hosts"):
+                db.execute(f"UPDATE {table} SET source = ? WHERE source = ?", [new, old])
+            log.info("source %s: takes over %s, %s: its posts keep their ids", new, old, why)
+        return pairs
 
     def _refilter(self, db: sqlite_utils.Database, source: Source) -> None:
         """Recompute `excluded` for a source's stored posts when its rules changed."""
@@ -518,8 +587,8 @@ class Store:
             # reads, a lookup) per call, most of the store's cost in a cycle of 304s.
             columns = ", ".join(f"[{c}] = ?" for c in values)
             cur = db.execute(f"UPDATE sources SET {columns} WHERE key = ?", [*values.values(), key])
-            if cur.rowcount == 0:
-                raise sqlite_utils.db.NotFoundError(f"no source {key!r}")
+            if cur.rowcount == 0:  # taken over (`_take_over`) while this poll ran: its posts are rolled back
+                raise StoreError(f"source {key} is no longer in the database (its URL was edited in the config)")
         return new, updated
 
     def record_error(
