@@ -581,12 +581,15 @@ class Daemon:
             )
         for warning in new.warnings:
             log.warning("%s:%s", path, warning)
-        self.store.sync_sources(new.sources)
+        moved = self.store.sync_sources(new.sources)
         before = {s.key: s for s in old.sources}
         after = {s.key: s for s in new.sources}
         added = [k for k in after if k not in before]
         removed = [k for k in before if k not in after]
         retimed = [after[k] for k in after if k in before and _timing(after[k]) != _timing(before[k])]
+        retimed += [
+            after[k] for o, k in moved.items() if o in before and k in after and _timing(after[k]) != _timing(before[o])
+        ]
         for source in retimed:
             self._reschedule(source)
         self.settings = new
@@ -605,7 +608,8 @@ class Daemon:
             extra={"added": added, "removed": removed, "retimed": [s.key for s in retimed]},
         )
         for key in removed:
-            log.info("source %s: removed from the config; no longer polled (its posts stay stored)", key)
+            if key not in moved:  # one taken over was logged by the store, under its new URL
+                log.info("source %s: removed from the config; no longer polled (its posts stay stored)", key)
         self.publisher.add(None)  # names, categories and membership may all have changed
         self._wake_dispatcher(force=True)
         return True
@@ -624,8 +628,8 @@ class Daemon:
 
     def _reschedule(self, source: Source) -> None:
         state = self.store.source_state(source.key)
-        if state is None or state.last_fetch is None:
-            return  # never polled: due now anyway
+        if state is None or state.last_fetch is None or state.next_poll is None:
+            return  # never polled, or polled at another URL (taken over): due now anyway
         interval = (state.interval if source.adaptive and state.interval else None) or interval_for(source)
         when = next_poll(state.last_fetch, interval, state.error_count, None, source.min_interval, source.max_interval)
         self.store.set_next_poll(source.key, when)

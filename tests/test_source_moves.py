@@ -24,6 +24,8 @@ from aggregator.pipeline import ingest
 from aggregator.store import Store, StoreError
 
 from .conftest import run_cli
+from .daemon_support import FEEDS, Daemon, FeedServer, fetched
+from .daemon_support import write_config as write_daemon_config
 from .pollrig import rss
 
 FEED = rss(title="Moving feed", items=3, dated=datetime(2024, 5, 1, 12, tzinfo=UTC))
@@ -345,3 +347,24 @@ def test_a_poll_of_the_old_url_finishing_after_the_take_over_stores_nothing(stor
     with pytest.raises(StoreError, match="no longer in the database"):
         take(store, old, more)
     assert by_source(store) == {new.key: {post_id(old.key, f"urn:item:{i}") for i in range(3)}}
+
+
+def test_the_daemon_takes_over_a_source_whose_url_is_edited_on_reload(tmp_path):
+    feeds = FeedServer()
+    a, a_slash = feeds.feed("/a", FEEDS[0]), feeds.feed("/a/", FEEDS[0])
+    cfg = write_daemon_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1h"}])
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(a, "new"))
+        ids = posts(tmp_path)
+        write_daemon_config(cfg, [{"url": a_slash, "interval": "2h"}])
+        applied = daemon.wait_for(lambda r: r["message"].startswith("config reloaded"))[0]
+        assert applied["added"] == [a_slash] and applied["removed"] == [a] and applied["retimed"] == [a_slash]
+        assert daemon.messages(f"^source {a_slash}: takes over {a}, the same URL"), daemon.log
+        assert not daemon.messages("removed from the config")
+        daemon.wait_for(fetched(a_slash, "unchanged"))  # its URL changed: polled at once, nothing new
+        assert sorted(posts(tmp_path)) == sorted(ids) and source_keys(tmp_path) == [a_slash]
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+        feeds.close()
