@@ -383,6 +383,7 @@ class Store:
         sources = list(sources)
         with self._tx() as db:
             moved = self._take_over(db, [s.key for s in sources])
+            id_keys = self._id_keys(db, [s.key for s in sources])
             db.execute("UPDATE sources SET active = 0")
             for s in sources:
                 db.execute(
@@ -390,7 +391,7 @@ class Store:
                     "VALUES (?, ?, ?, 0, 'new', 1, ?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET name = excluded.name, active = 1, enabled = excluded.enabled, "
                     "host = coalesce(sources.host, excluded.host)",
-                    [s.key, s.url, s.name, int(s.enabled), host_key(s.url), s.key],
+                    [s.key, s.url, s.name, int(s.enabled), host_key(s.url), id_keys.get(s.key, s.key)],
                 )
             db.execute("DELETE FROM source_categories")
             db["source_categories"].insert_all(
@@ -411,16 +412,19 @@ class Store:
         A source the config no longer lists (S, listed at the last sync) is taken over by
         one it newly lists (U, never stored) whose URL is the one S was polled at (a learnt
         permanent redirect, a feed its page linked to), or S's URL up to http/https or a
-        trailing slash (`same_feed_url`). Only a one-to-one match counts: U the only match
-        of S and S the only match of U; anything else is left as before (S stays, with its
-        posts unpublished, and U starts afresh). The row is renamed, not copied: U inherits
+        trailing slash (`same_feed_url`), or the URL S's ids are computed from (an earlier
+        take-over undone: then S need not have been listed). Only a one-to-one match counts:
+        U the only match of S and S the only match of U; anything else is left as before (S
+        stays, with its posts unpublished, and U starts afresh). The row is renamed, not copied: U inherits
         S's `id_key`, so its entries keep the ids they have (file names, URLs, feed GUIDs),
         and S's posts, published files and pruned ids become U's in this same transaction.
         """
         configured = set(keys)
-        removed = {  # key → (the URL it was polled at, its learnt redirect)
-            key: (url or key, learnt)
-            for key, url, learnt in db.execute("SELECT key, url, learnt_url FROM sources WHERE active = 1").fetchall()
+        removed = {  # key → (the URL it was polled at, its learnt redirect, its id_key, listed at the last sync)
+            key: (url or key, learnt, id_key or key, bool(active))
+            for key, url, learnt, id_key, active in db.execute(
+                "SELECT key, url, learnt_url, id_key, active FROM sources WHERE active = 1 OR id_key != key"
+            ).fetchall()
             if key not in configured
         }
         if not removed:
@@ -429,8 +433,10 @@ class Store:
         added = [key for key in dict.fromkeys(keys) if key not in stored]
 
         def moved_to(old: str, new: str) -> bool:
-            polled = removed[old][0]
-            return new == polled or same_feed_url(new, polled) or same_feed_url(new, old)
+            polled, _, ids_from, listed = removed[old]
+            if new == ids_from:  # the URL its ids come from: an earlier take-over undone
+                return True
+            return listed and (new == polled or same_feed_url(new, polled) or same_feed_url(new, old))
 
         matches = {old: [new for new in added if moved_to(old, new)] for old in removed}
         claims: dict[str, int] = {}
@@ -439,8 +445,10 @@ class Store:
                 claims[new] = claims.get(new, 0) + 1
         pairs = {old: news[0] for old, news in matches.items() if len(news) == 1 and claims[news[0]] == 1}
         for old, new in pairs.items():
-            polled, learnt = removed[old]
-            if polled == new:
+            polled, learnt, ids_from, _ = removed[old]
+            if new == ids_from:
+                why = "the URL its posts' ids were computed from"
+            elif polled == new:
                 how = "learnt from permanent redirects" if polled == learnt else "linked from its page"
                 why = f"the URL it was polled at ({how})"
             else:
@@ -468,6 +476,24 @@ class Store:
                 db.execute(f"UPDATE {table} SET source = ? WHERE source = ?", [new, old])
             log.info("source %s: takes over %s, %s: its posts keep their ids", new, old, why)
         return pairs
+
+    @staticmethod
+    def _id_keys(db: sqlite_utils.Database, keys: list[str]) -> dict[str, str]:
+        """The `id_key` of each source about to be created whose own URL another source's ids
+        are computed from (that one took over the source this URL named, and is still listed):
+        another key, so that no two sources ever compute the same post ids."""
+        inherited = {k for (k,) in db.execute("SELECT id_key FROM sources WHERE id_key != key").fetchall()}
+        if not inherited:
+            return {}
+        out: dict[str, str] = {}
+        for key in keys:
+            if key not in inherited or db.execute("SELECT 1 FROM sources WHERE key = ?", [key]).fetchone():
+                continue
+            n = 2
+            while db.execute("SELECT 1 FROM sources WHERE id_key = ?", [f"{key} ({n})"]).fetchone():
+                n += 1
+            out[key] = f"{key} ({n})"  # a space: in no URL, so in no other source's key
+        return out
 
     def _refilter(self, db: sqlite_utils.Database, source: Source) -> None:
         """Recompute `excluded` for a source's stored posts when its rules changed."""

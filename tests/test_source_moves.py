@@ -368,3 +368,31 @@ def test_the_daemon_takes_over_a_source_whose_url_is_edited_on_reload(tmp_path):
     finally:
         daemon.kill()
         feeds.close()
+
+
+def test_the_edit_reverted_takes_the_posts_back(store):
+    old, new = src("http://a.example/old"), src("http://a.example/new")
+    store.sync_sources([old])
+    ids = {p.id for p in take(store, old)}
+    store.record_success(old.key, T0, 200, poll=PollUpdate(fetch_url=new.key, learnt_url=new.key))
+    assert store.sync_sources([new]) == {old.key: new.key}
+    assert store.sync_sources([old]) == {new.key: old.key}  # the URL its ids come from
+    assert by_source(store) == {old.key: ids} and store.source_state(old.key).id_key == old.key
+    assert store.source_state(old.key).url == old.key  # polled at the URL configured again
+    # a removed source that took another over is taken back even when it was left unlisted
+    store.record_success(old.key, T0, 200, poll=PollUpdate(fetch_url=new.key, learnt_url=new.key))
+    assert store.sync_sources([new]) == {old.key: new.key}
+    store.sync_sources([src("http://b.example/feed")])
+    assert store.sync_sources([old]) == {new.key: old.key}
+    assert by_source(store) == {old.key: ids}
+
+
+def test_the_old_url_listed_again_beside_the_one_that_took_it_over_gets_ids_of_its_own(store):
+    old, new = src("http://a.example/feed"), src("https://a.example/feed")
+    store.sync_sources([old])
+    ids = {p.id for p in take(store, old)}
+    store.sync_sources([new])
+    store.sync_sources([new, old])  # both listed: nothing to take over, two sources
+    assert store.source_state(old.key).id_key != store.source_state(new.key).id_key == old.key
+    again = {p.id for p in take(store, old)}
+    assert not again & ids and by_source(store) == {new.key: ids, old.key: again}
