@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import sqlite3
 import ssl
 import threading
@@ -131,28 +132,34 @@ class _Feed(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Switchable(http.server.ThreadingHTTPServer):
+    """Plain HTTP until `tls` is set, then TLS on the same listening socket (never closed and
+    bound again, so no other process can take the port in between)."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, addr = super().get_request()
+        if self.tls is not None:  # a failed handshake raises an OSError, which serve_forever drops
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, addr
+
+
 class MovingServer:
     """The feed over http on a port, then (`to_https`) over https on the same port, as a
     site that moved to https serves it; its CA is trusted through REQUESTS_CA_BUNDLE."""
 
     def __init__(self, ca: trustme.CA) -> None:
         self.ca = ca
-        self.server = self._serve(0)
+        self.server = _Switchable(("127.0.0.1", 0), _Feed)
         self.port = self.server.server_address[1]
-
-    def _serve(self, port: int, tls: ssl.SSLContext | None = None) -> http.server.ThreadingHTTPServer:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Feed)
-        server.daemon_threads = True
-        if tls is not None:
-            server.socket = tls.wrap_socket(server.socket, server_side=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def to_https(self) -> None:
-        self.close()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self.server = self._serve(self.port, context)
+        self.server.tls = context
 
     def close(self) -> None:
         self.server.shutdown()
