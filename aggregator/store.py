@@ -784,7 +784,10 @@ class Store:
                 row = _row(p)
                 row["first_seen"] = old["first_seen"]
                 row["duplicate_of"] = old["duplicate_of"]
-                if not p.dated:  # the entry has no date of its own: keep the one first given
+                # no date of its own, or one in the future (which the normalizer reads as the
+                # time of this poll: `published == first_seen`): keep the one first given, or
+                # every edit would move the post up to the top again
+                if not p.dated or p.published == p.first_seen:
                     row["published"], row["dated"] = old["published"], old["dated"]
                 if row["updated"] <= old["updated"]:  # changed without saying so: now is when
                     row["updated"] = iso(p.first_seen) or row["updated"]

@@ -222,3 +222,30 @@ def test_a_json_feed_with_lone_surrogates_in_its_own_fields_is_stored(feed):
     state = feed.store.source_state(feed.url)
     assert state is not None and state.title == "JF \ufffd test?"
     assert feed.poll().status == "unchanged"
+
+
+def test_a_future_dated_entry_does_not_rise_to_the_top_again_when_edited(feed):
+    """A date in the future is read as the time the entry was first seen (else it would stay
+    on top of every feed until then); an edit of the entry, still dated in the future, must
+    not move it up again to the time of the edit, or a feed could bump its posts at will."""
+    future = (T0 + timedelta(days=30)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+    def serve(body: str) -> None:
+        feed.path.write_text(
+            '<rss version="2.0"><channel><title>t</title><link>http://news.example/</link>'
+            f"<item><guid>g1</guid><title>t</title><pubDate>{future}</pubDate>"
+            f"<description>{body}</description></item></channel></rss>",
+            encoding="utf-8",
+        )
+        feed.version += 1
+        os.utime(feed.path, (1_700_000_000 + feed.version * 60,) * 2)
+
+    serve("first")
+    assert feed.poll().new == 1
+    (first,) = feed.rows().values()
+    assert first["published"] == feed.now.isoformat()  # not the future date
+    serve("edited")
+    assert feed.poll().updated == 1
+    (edited,) = feed.rows().values()
+    assert "edited" in edited["content"] and edited["updated"] == feed.now.isoformat()
+    assert edited["published"] == first["published"]  # where it was, not at the time of the edit
