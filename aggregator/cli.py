@@ -31,7 +31,7 @@ from .poll_workers import polling
 from .publish import PublishReport, SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
-from .schedule import DISABLED, GONE, RATE_LIMITED, interval_for, poll_state
+from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError, why_unwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -557,8 +557,9 @@ def backup(ctx: click.Context, where: str) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """One row per source: URL (and the one polled), state, last success, last error, next poll.
 
-    States: ok, erroring (the last poll failed), backing off (failing; polled less often),
-    rate-limited (its host sent Retry-After), gone (HTTP 410), disabled (enabled: false).
+    States: new (never polled yet), ok, erroring (the last poll failed), backing off (failing;
+    polled less often), rate-limited (its host sent Retry-After), gone (HTTP 410), disabled
+    (enabled: false).
     """
     settings = _load(ctx)
     now = datetime.now(UTC)
@@ -579,6 +580,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             errors=st.error_count,
             rate_limited_until=until,
             now=now,
+            polled=st.state != NEW,  # the store's state is set by the end of a poll, and only then
         )
         next_at = None if state in (GONE, DISABLED) else st.next_poll
         if state == RATE_LIMITED and until is not None and (next_at is None or next_at < until):
@@ -635,10 +637,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         next_poll = _local(_dt(r["next_poll"]), zone)
         if r["state"] in (GONE, DISABLED):
             next_poll = "never: " + ("gone (HTTP 410)" if r["state"] == GONE else "enabled: false")
-        elif r["interval"]:
-            next_poll += f"\nevery {format_duration(round(r['interval']))}" + (
-                " (auto)" if r["interval_mode"] == "auto" else ""
-            )
+        else:
+            if r["next_poll"] is None and r["state"] == NEW:  # the daemon polls a new source at once
+                next_poll = "at once (never polled)"
+            if r["interval"]:
+                next_poll += f"\nevery {format_duration(round(r['interval']))}" + (
+                    " (auto)" if r["interval_mode"] == "auto" else ""
+                )
         cells = ("\n".join(where), r["state"], last_ok, error, str(r["errors"]), str(r["posts"]), next_poll)
         table.add_row(*map(masked, cells))
     # Piped into a file or grep, a page as wide as the longest cell: a URL folded over two

@@ -25,16 +25,17 @@ START_INTERVAL = 1800.0
 JITTER = 0.10
 WEEK = 7 * 86400.0
 
-# the states `aggregator status` shows, exactly these
-OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED = (
+# the states `aggregator status` shows, exactly these (`new`, never polled, as /metrics says)
+OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED, NEW = (
     "ok",
     "erroring",
     "backing off",
     "rate-limited",
     "gone",
     "disabled",
+    "new",
 )
-STATES = (OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED)
+STATES = (OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED, NEW)
 
 
 def clamp(seconds: float, low: float = MIN_INTERVAL, high: float = MAX_INTERVAL) -> float:
@@ -140,14 +141,22 @@ def poll_state(
     errors: int,
     rate_limited_until: datetime | None,
     now: datetime,
+    polled: bool = True,
 ) -> str:
-    """What the poller is doing with a source, as `status` shows it."""
+    """What the poller is doing with a source, as `status` shows it.
+
+    `polled`: whether a poll of it ever ended (the store keeps no state before that); one
+    never polled is `new`, as /metrics counts it, not `ok`, which would claim a success
+    (unless its host's Retry-After holds it back: that says why it is not polled yet).
+    """
     if not enabled:
         return DISABLED
     if gone:
         return GONE
     if rate_limited_until is not None and rate_limited_until > now:
         return RATE_LIMITED
+    if not polled:
+        return NEW
     if errors >= 2:
         return BACKING_OFF
     if errors == 1:

@@ -126,7 +126,7 @@ def test_host_key():
 
 
 def test_poll_state_precedence_and_the_exact_names():
-    assert STATES == ("ok", "erroring", "backing off", "rate-limited", "gone", "disabled")
+    assert STATES == ("ok", "erroring", "backing off", "rate-limited", "gone", "disabled", "new")
     later = NOW + timedelta(minutes=1)
     kw = {"enabled": True, "gone": False, "errors": 0, "rate_limited_until": None, "now": NOW}
     assert poll_state(**kw) == "ok"
@@ -136,3 +136,6 @@ def test_poll_state_precedence_and_the_exact_names():
     assert poll_state(**{**kw, "rate_limited_until": NOW - timedelta(seconds=1)}) == "ok"  # block over
     assert poll_state(**{**kw, "gone": True, "rate_limited_until": later}) == "gone"
     assert poll_state(**{**kw, "enabled": False, "gone": True}) == "disabled"
+    assert poll_state(**{**kw, "polled": False}) == "new"
+    assert poll_state(**{**kw, "polled": False, "rate_limited_until": later}) == "rate-limited"  # why it waits
+    assert poll_state(**{**kw, "polled": False, "enabled": False}) == "disabled"

@@ -10,6 +10,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.schedule import STATES
+from aggregator.store import Store
 
 from .conftest import run_cli
 from .pollrig import rss
@@ -70,6 +71,8 @@ def test_status_shows_each_state_and_fetch_skips_what_it_must(tmp_path, httpserv
     assert served.count("/ok") == 2 and served.count("/gone") == 1 and served.count("/limited") == 1
     assert "/off" not in served
 
+    sources["new"] = url("/new")  # added after the fetches: never polled
+    cfg.write_text(cfg.read_text(encoding="utf-8") + f"      - url: {sources['new']}\n", encoding="utf-8")
     result = run_cli("--config", str(cfg), "status", "--json")
     assert result.returncode == 0, result.stderr
     rows = {r["url"]: r for r in json.loads(result.stdout)}
@@ -136,3 +139,22 @@ def test_status_piped_keeps_a_long_url_on_one_line(tmp_path, httpserver: HTTPSer
     assert run_cli("--config", str(cfg), "fetch").returncode == 0
     status = run_cli("--config", str(cfg), "status")
     assert status.returncode == 0 and any(url in line for line in status.stdout.splitlines()), status.stdout
+
+
+def test_a_source_never_polled_is_new_in_status_as_in_metrics(tmp_path, monkeypatch):
+    """Just added, or the daemon stopped during its first poll: nothing is known of it, so
+    `status` must not call it `ok` (a success it never had); /metrics counts it as `new`."""
+    monkeypatch.setenv("COLUMNS", "250")
+    cfg = tmp_path / "feeds.yaml"
+    head = "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+    cfg.write_text(f"{head}      - url: http://127.0.0.1:9/never.xml\n", encoding="utf-8")
+    result = run_cli("--config", str(cfg), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["state"] == "new" and row["last_success"] is None and row["last_fetch"] is None
+    with Store(tmp_path / "aggregator.db") as store:
+        assert store.stats().sources_by_state == {"new": 1}  # what /metrics exports
+    table = run_cli("--config", str(cfg), "status")
+    assert table.returncode == 0, table.stderr
+    (line,) = [line for line in table.stdout.splitlines() if "never.xml" in line]
+    assert " new " in line and " ok " not in line and "at once (never polled)" in line, table.stdout
