@@ -246,6 +246,13 @@ class CategoryConfig(_Strict):
     include: list[FilterRuleConfig] = Field(default_factory=list)
     exclude: list[FilterRuleConfig] = Field(default_factory=list)
 
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _no_sources(cls, v: Any) -> Any:
+        """`sources:` with nothing under it (every source commented out) is YAML's null: no
+        sources, as when the key is left out, not a type error."""
+        return [] if v is None else v
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
@@ -316,6 +323,12 @@ class Config(_Strict):
     defaults: SourceSettings = Field(default_factory=SourceSettings)
     categories: list[CategoryConfig] = Field(default_factory=list)
     jekyll: JekyllConfig | None = None
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _no_categories(cls, v: Any) -> Any:
+        """`categories:` with every category commented out: none, as without the key."""
+        return [] if v is None else v
 
     @model_validator(mode="after")
     def _unique_slugs(self) -> Config:

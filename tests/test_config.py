@@ -121,6 +121,18 @@ def test_each_mistake_names_key_path_and_line(tmp_path, old, new, expected):
     assert any(e.startswith(expected) for e in errors), errors
 
 
+def test_an_empty_sources_or_categories_key_is_an_empty_list(tmp_path):
+    """Every source (or category) commented out leaves the key with nothing under it, which
+    YAML reads as null: the same as leaving the key out, not `Input should be a valid list`."""
+    text = GOOD.replace(
+        "      - url: https://example.com/shared.xml\n", "      # - url: https://example.com/shared.xml\n"
+    )
+    settings = load(tmp_path, text)
+    assert [(c.slug, c.source_keys) for c in settings.categories][1] == ("tech-news", ())
+    head = GOOD.split("categories:")[0]
+    assert load(tmp_path, head + "categories:\n  # - name: Off\n").categories == ()
+
+
 def test_duplicate_slugs_are_rejected(tmp_path):
     text = GOOD.replace("  - name: Tech News\n", "  - name: Other\n    slug: zhangyeribao\n")
     errors = errors_of(tmp_path, text)

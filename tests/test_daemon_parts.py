@@ -92,6 +92,21 @@ def test_health_is_503_when_the_scheduler_does_not_run(tmp_path):
     assert status == 503 and json.loads(body)["status"] == "unhealthy"
 
 
+def test_a_reload_accepts_a_category_whose_sources_are_all_commented_out(tmp_path):
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": "http://127.0.0.1:9/x", "interval": "1h"}])
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        daemon = Daemon(settings, store)
+        try:
+            text = cfg.read_text(encoding="utf-8")
+            cfg.write_text(text.replace("\n      ", "\n      # "), encoding="utf-8")  # the one source
+            assert daemon.reload("test"), "rejected"
+            assert daemon.settings.sources == () and daemon.metrics.reloads.labels("applied")._value.get() == 1
+        finally:
+            daemon.fetcher.close()
+            daemon.pool.shutdown()
+
+
 def _capture(fmt: str) -> tuple[io.StringIO, logging.Handler]:
     handler = logs.setup(logging.INFO, fmt)
     out = io.StringIO()
