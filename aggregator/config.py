@@ -330,19 +330,6 @@ class Config(_Strict):
         """`categories:` with every category commented out: none, as without the key."""
         return [] if v is None else v
 
-    @model_validator(mode="after")
-    def _unique_slugs(self) -> Config:
-        seen: dict[str, int] = {}
-        for i, cat in enumerate(self.categories):
-            slug = cat.effective_slug
-            if slug in seen:
-                raise ValueError(
-                    f"categories.{i}: duplicate slug {slug!r} (also categories.{seen[slug]}); "
-                    "set `slug:` to tell them apart"
-                )
-            seen[slug] = i
-        return self
-
 
 @dataclass(frozen=True)
 class Category:
@@ -503,9 +490,12 @@ def parse_config(text: str, path: Path) -> Settings:
         # The interval ranges too, where their own values are valid: a user with a mistake of
         # each kind sees both at once, in the order of the file (a stable sort: one line's
         # errors keep their order).
-        errors = sorted(_schema_errors(e, lines) + _interval_errors(*_raw_intervals(data), lines), key=_line_of)
-        raise ConfigError(path, errors) from None
-    errors = sorted(_interval_errors(*_config_intervals(config), lines), key=_line_of)  # as above
+        errors = _schema_errors(e, lines) + _interval_errors(*_raw_intervals(data), lines)
+        errors += _slug_errors(_raw_slugs(data), lines)
+        raise ConfigError(path, sorted(errors, key=_line_of)) from None
+    slugs = [(i, cat.effective_slug) for i, cat in enumerate(config.categories)]
+    errors = _interval_errors(*_config_intervals(config), lines) + _slug_errors(slugs, lines)
+    errors.sort(key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
     settings = _settings(config, path, lines)
@@ -515,6 +505,44 @@ def parse_config(text: str, path: Path) -> Settings:
         line = _line_for(lines, ("site", "templates"))
         raise ConfigError(path, [f"{line}: site.templates: not a folder: {templates}"])
     return settings
+
+
+def _slug_errors(slugs: list[tuple[int, str]], lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """One error per category whose slug an earlier one already has (they would write the
+    same files): every clash at once, each at its own line, not only the first."""
+    errors = []
+    seen: dict[str, int] = {}
+    for i, slug in slugs:
+        if slug in seen:
+            line = _line_for(lines, ("categories", i))
+            errors.append(
+                f"{line}: categories.{i}: duplicate slug {slug!r} (also categories.{seen[slug]}); "
+                "set `slug:` to tell them apart"
+            )
+        else:
+            seen[slug] = i
+    return errors
+
+
+def _raw_slugs(data: dict[str, Any]) -> list[tuple[int, str]]:
+    """The categories' slugs in a config that failed validation, where name or slug is valid
+    enough to tell: a clash is reported with the other mistakes, not after they are fixed."""
+    out = []
+    categories = data.get("categories")
+    for i, cat in enumerate(categories if isinstance(categories, list) else ()):
+        if not isinstance(cat, dict):
+            continue
+        slug, name = cat.get("slug"), cat.get("name")
+        if slug is not None:
+            try:
+                slug = CategoryConfig._slug(slug) if isinstance(slug, str) else None
+            except ValueError:
+                slug = None
+            if slug is not None:
+                out.append((i, slug))
+        elif isinstance(name, str) and name.strip():
+            out.append((i, category_slug(name.strip())))
+    return out
 
 
 def _line_of(error: str) -> int:

@@ -139,6 +139,23 @@ def test_duplicate_slugs_are_rejected(tmp_path):
     assert any("duplicate slug 'zhangyeribao'" in e and e.startswith("16: categories.1") for e in errors), errors
 
 
+def test_every_duplicate_slug_is_reported_at_once_in_file_order(tmp_path):
+    """Three categories clashing with the first: three errors in one run, each at its own
+    line, among the other mistakes of the file (here a bad time zone, and a source URL)."""
+    extra = "".join(f"  - name: Copy {n}\n    slug: zhangyeribao\n" for n in range(3))
+    text = (GOOD + extra).replace("  timezone: Asia/Shanghai\n", "  timezone: Mars/Base\n")
+    errors = errors_of(tmp_path, text)
+    assert [e.split(": ")[:2] for e in errors] == [
+        ["5", "site.timezone"],
+        ["19", "categories.2"],
+        ["21", "categories.3"],
+        ["23", "categories.4"],
+    ], errors
+    assert all("duplicate slug 'zhangyeribao' (also categories.0)" in e for e in errors[1:]), errors
+    valid = errors_of(tmp_path, GOOD + extra)  # and with nothing else wrong
+    assert [e.split(":")[0] for e in valid] == ["19", "21", "23"], valid
+
+
 def test_duplicate_keys_and_broken_yaml(tmp_path):
     assert errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", "  language: zh-CN\n  language: en\n")) == [
         "5: site.language: duplicate key"
