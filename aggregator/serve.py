@@ -162,6 +162,10 @@ class StaticApp:
             st = target.stat()
         except (FileNotFoundError, NotADirectoryError):
             return self._simple(start_response, 404, "not found\n", [], method)
+        if path.endswith("/") and not stat.S_ISDIR(st.st_mode):
+            # `tech.atom/` names a folder that is not there, as nginx and Apache answer: one
+            # file must not answer at two URLs (relative links in it would resolve wrongly)
+            return self._simple(start_response, 404, "not found\n", [], method)
         if stat.S_ISDIR(st.st_mode):
             if not path.endswith("/"):
                 # percent-encoded (a header is latin-1: a CJK folder name would fail the answer),

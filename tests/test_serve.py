@@ -122,6 +122,15 @@ def test_nothing_outside_the_directory_and_no_temporary_files(server):
     assert status == 301 and headers["location"] == "/category/"
 
 
+@pytest.mark.parametrize("path", ["/category/news.atom/", "/index.html/", "/category/news.rss//"])
+def test_a_file_name_with_a_trailing_slash_is_not_found(server, path):
+    """As nginx and Apache answer: a file is not a folder, and answers at one URL only."""
+    for method in ("GET", "HEAD"):
+        status, _, body = request(server, method, path)
+        assert status == 404 and b"<" not in body, (method, path)
+    assert request(server, "GET", "/category/")[0] == 404  # a folder without index.html, as before
+
+
 def test_healthz_of_serve_alone(server):
     status, _, body = request(server, "GET", "/healthz")
     assert status == 200 and body == b"ok\n"
