@@ -311,8 +311,16 @@ def publish_cmd(ctx: click.Context) -> None:
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def export_opml(ctx: click.Context, path: Path | None) -> None:
-    """Write the sources, grouped by category, as OPML to PATH (default: stdout)."""
+    """Write the sources, grouped by category, as OPML to PATH (default: stdout).
+
+    Exit 0, 1 when PATH cannot be written (its folder missing: a typo is not made a tree of
+    folders), 2 for a config error.
+    """
     settings = _load(ctx)
+    if path is not None and not path.parent.is_dir():
+        why = "not a folder" if path.parent.exists() else "no such folder"
+        _echo(f"error: cannot write {path}: {why}: {path.parent}", err=True)
+        ctx.exit(EXIT_FAILED)
     if settings.database.is_file():  # feed titles and home pages, where fetched
         with _open_store(ctx, settings) as store:
             store.sync_sources(settings.sources)

@@ -263,6 +263,23 @@ def test_export_to_stdout_and_file_and_published(tmp_path, corpus_server):
     assert report.added == [] and len(report.present) == 2
 
 
+def test_export_to_a_missing_folder_is_an_error_naming_it_and_creates_nothing(tmp_path):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
+        "  - name: A\n    sources:\n      - url: https://a.example/rss\n",
+        encoding="utf-8",
+    )
+    typo = tmp_path / "typo" / "dir"
+    result = run_cli("--config", str(cfg), "export-opml", str(typo / "x.opml"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == f"error: cannot write {typo / 'x.opml'}: no such folder: {typo}"
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "file").write_text("")
+    result = run_cli("--config", str(cfg), "export-opml", str(tmp_path / "file" / "x.opml"))
+    assert result.returncode == 1 and "not a folder" in result.stderr, result.stderr
+
+
 def test_import_keeps_apart_categories_whose_names_have_no_latin_or_cjk_letters(tmp_path):
     """`Новости` and `Спорт` both slugify to "": each must still get (or match) its own category,
     as the config tells them apart (by a slug made from a hash of the name)."""
