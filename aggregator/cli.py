@@ -27,7 +27,7 @@ from .credentials import masked
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
-from .poll_workers import polling
+from .poll_workers import PollsAbandoned, polling
 from .publish import PublishReport, SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
@@ -164,9 +164,20 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         outcomes: list[Outcome] = []
         began = datetime.now(UTC).replace(microsecond=0)
+
+        def stopping(in_flight: int) -> None:
+            """The first Ctrl-C: say what the wait is for, and how not to wait."""
+            if in_flight:
+                polls = "poll" if in_flight == 1 else "polls"
+                _echo(
+                    f"stopping: waiting for the {in_flight} {polls} in flight to finish and be stored "
+                    "(at most their timeout); press Ctrl-C again to quit at once",
+                    err=True,
+                )
+
         try:
             with (  # workers are forked first: while the progress bar is drawn, its thread runs
-                polling(sources, store, settings, named=bool(urls)) as futures,
+                polling(sources, store, settings, named=bool(urls), on_interrupt=stopping) as futures,
                 _FetchProgress(out, len(sources)) as progress,
             ):
                 for fut in futures:
@@ -175,12 +186,16 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                     o = fut.result()
                     outcomes.append(o)
                     progress.line(_outcome_line(o))
-        except KeyboardInterrupt:  # Ctrl-C: each poll's store is one transaction, so nothing is half-stored
+        except KeyboardInterrupt as e:  # Ctrl-C: each poll's store is one transaction, so nothing is half-stored
             # counted in the store: polls end in any order, and some end after the interrupt
             keys = {s.key for s in sources}
             fetched = [st.last_fetch for st in store.source_states() if st.key in keys]
             polled = sum(when is not None and when >= began for when in fetched)
-            _interrupted(ctx, f"after {polled} of {len(sources)} sources: what was polled is stored")
+            what = f"after {polled} of {len(sources)} sources: what was polled is stored"
+            if isinstance(e, PollsAbandoned):  # Ctrl-C again: their threads are not waited for
+                left = f"{e.in_flight} poll{'s' if e.in_flight != 1 else ''} in flight"
+                _interrupted(ctx, f"{what} ({left} abandoned, nothing of them stored)", at_once=True)
+            _interrupted(ctx, what)
         try:
             report = publish(settings, store)
         except SiteError as e:  # a broken template: the posts are stored; the next publish picks them up
@@ -206,9 +221,18 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
 
 
-def _interrupted(ctx: click.Context, what: str) -> None:
-    """Ctrl-C: say what became of the run, and exit as shells report a command they stopped."""
+def _interrupted(ctx: click.Context, what: str, at_once: bool = False) -> None:
+    """Ctrl-C: say what became of the run, and exit as shells report a command they stopped.
+
+    `at_once`: polls abandoned in flight hold threads the interpreter would join at exit (up
+    to their timeout), and the store they use must not be closed under them; every committed
+    poll is durable, so leave without either (SQLite rolls back the unfinished ones)."""
     _echo(f"interrupted {what}, and the next `aggregator fetch` or `aggregator publish` publishes it", err=True)
+    if at_once:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     ctx.exit(EXIT_INTERRUPTED)
 
 

@@ -134,14 +134,49 @@ class _Worker:
     reported: set[int] = field(default_factory=set)
 
 
+class PollsAbandoned(KeyboardInterrupt):
+    """A second Ctrl-C while a stop waited for the polls in flight: they are left unfinished
+    (each poll stores in one transaction, so nothing of them is stored), for the caller to
+    quit at once without joining their threads."""
+
+    def __init__(self, in_flight: int) -> None:
+        super().__init__(in_flight)
+        self.in_flight = in_flight
+
+
+class _InFlight:
+    """How many polls this process's threads are running: what a stop has to wait for."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def polling(self) -> Iterator[None]:
+        with self._lock:
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.count -= 1
+
+
 @contextmanager
 def polling(
-    sources: Sequence[Source], store: Store, settings: Settings, named: bool = False, workers: int | None = None
+    sources: Sequence[Source],
+    store: Store,
+    settings: Settings,
+    named: bool = False,
+    workers: int | None = None,
+    on_interrupt: Callable[[int], None] | None = None,
 ) -> Iterator[list[Future[Outcome]]]:
     """Poll `sources`; yields one future per source, in their order, resolved as each is done.
 
     Leaving the block waits for every poll and every worker; on an exception (Ctrl-C) it
-    stops the workers, and the polls not started yet, instead.
+    stops the workers, and the polls not started yet, instead, and waits for the polls in
+    flight here (each ends within its timeout and is stored whole). On a KeyboardInterrupt,
+    `on_interrupt` is first told how many that is, so the user is not left waiting in silence.
     """
     threads = settings.site.workers
     plan = runs(sources, settings.site.per_host, store.fetch_urls())
@@ -161,6 +196,7 @@ def polling(
     fetcher: Fetcher | None = None
     pollers: list[threading.Thread] = []
     rescue: list[ThreadPoolExecutor] = []
+    in_flight = _InFlight()
 
     def deliver(index: int, outcome: Future[Outcome]) -> None:
         _settle(futures[index], outcome)
@@ -180,12 +216,13 @@ def polling(
             pool = ThreadPoolExecutor(max_workers=min(len(left), threads), thread_name_prefix="fetch-rescue")
             rescue.append(pool)
             for run in left:
-                pool.submit(_poll_runs, _taker(1), [run], sources, store, fetcher, named, deliver, stop)
+                args = (_taker(1), [run], sources, store, fetcher, named, deliver, stop, None, in_flight)
+                pool.submit(_poll_runs, *args)
                 submitted += 1
         except RuntimeError as e:  # no thread to be had (a pids limit): poll them on this one
             log.warning("no thread to poll a dead fetch worker's sources (%s): polling them one by one", e)
             rest = left[submitted:]  # the one whose submit failed may sit in a pool with no thread
-            _poll_runs(_taker(len(rest)), rest, sources, store, fetcher, named, deliver, stop)
+            _poll_runs(_taker(len(rest)), rest, sources, store, fetcher, named, deliver, stop, None, in_flight)
 
     taken_here: set[int] = set()
     polling_here = threading.Event()  # set once every polling thread of this process has started
@@ -233,7 +270,7 @@ def polling(
         for n in range(mine):
             thread = threading.Thread(
                 target=_poll_runs,
-                args=(take_run, plan, sources, store, fetcher, named, deliver, stop, taken_here.add),
+                args=(take_run, plan, sources, store, fetcher, named, deliver, stop, taken_here.add, in_flight),
                 name=f"fetch-{n}",
             )
             thread.start()
@@ -242,25 +279,34 @@ def polling(
         yield futures
         for fut in futures:
             fut.result()
-    except BaseException:
+    except BaseException as e:
         failed = True
         polling_here.set()
         stop.set()
         _kill(started)
         for fut in futures:
             fut.cancel()
+        if on_interrupt is not None and isinstance(e, KeyboardInterrupt):
+            on_interrupt(in_flight.count)  # counted once stopped: no poll starts after this
         raise
     finally:
-        for thread in pollers:
-            thread.join()
-        if reader.is_alive():
-            reader.join(None if failed else WORKER_EXIT)
-            if reader.is_alive():  # a worker that reported everything but does not end
-                stop.set()
-                _kill(started)
-                reader.join()
-        for pool in rescue:
-            pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            for thread in pollers:
+                thread.join()
+            if reader.is_alive():
+                reader.join(None if failed else WORKER_EXIT)
+                if reader.is_alive():  # a worker that reported everything but does not end
+                    stop.set()
+                    _kill(started)
+                    reader.join()
+            for pool in rescue:
+                pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:  # Ctrl-C while waiting: nothing more is waited for
+            stop.set()
+            _kill(started)
+            if failed:  # the second one: the polls still in flight are given up
+                raise PollsAbandoned(in_flight.count) from None
+            raise
         _kill(started)  # those the reader did not see end
         for worker in started:
             if worker.fd >= 0:
@@ -283,6 +329,7 @@ def _poll_runs(
     deliver: Callable[[int, Future[Outcome]], None],
     stop: threading.Event,
     took: Callable[[int], None] | None = None,
+    in_flight: _InFlight | None = None,
 ) -> None:
     """A polling thread: take the next run, poll its sources one by one, until none is left."""
     while not stop.is_set() and (run := take_run()) is not None:
@@ -293,7 +340,8 @@ def _poll_runs(
                 return
             done: Future[Outcome] = Future()
             try:
-                done.set_result(poll_one(sources[index], store, fetcher, named))
+                with in_flight.polling() if in_flight is not None else contextlib.nullcontext():
+                    done.set_result(poll_one(sources[index], store, fetcher, named))
             except BaseException as e:  # noqa: BLE001 - a bug: the caller re-raises it from the future
                 done.set_exception(e)
             deliver(index, done)

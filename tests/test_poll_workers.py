@@ -8,14 +8,18 @@ polled once even when a worker dies, the workers' log lines, and no worker left 
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import logging
 import os
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -431,3 +435,100 @@ def test_a_dead_workers_sources_are_polled_even_without_a_thread_to_spare(tmp_pa
     assert "no thread to poll a dead fetch worker's sources" in caplog.text
     expected, alone_posts = _alone(tmp_path, servers)
     assert outcomes == expected and posts == alone_posts
+
+
+class _HeldServer:
+    """A real HTTP server on 127.0.0.1 whose answers wait until `release` is set: polls that
+    stay in flight as long as the test wants."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Semaphore(0)
+        self.release = threading.Event()
+        body = FEEDS[0].read_bytes()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.arrived.release()
+                outer.release.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _readline(stream, timeout: float) -> bytes:
+    """One line of a child's pipe, or b"" after `timeout` seconds."""
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n") and select.select([stream], [], [], max(0, deadline - time.monotonic()))[0]:
+        chunk = os.read(stream.fileno(), 1)
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_the_first_ctrl_c_says_it_waits_for_the_polls_in_flight_and_a_second_quits_at_once(tmp_path, again):
+    """A real SIGINT to `fetch` while 2 polls are in flight on a slow server: one line says
+    it is stopping, waiting for those 2, and that Ctrl-C again quits at once. Left to wait,
+    they finish and are stored; a second SIGINT exits 130 at once, nothing of them stored."""
+    server = _HeldServer()
+    try:
+        port = server.httpd.server_address[1]
+        sources = "".join(f"      - url: http://127.0.0.1:{port}/{i}\n" for i in range(4))
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            f"site:\n  title: S\n  url: https://example.org/\n  workers: 2\ncategories:\n  - name: A\n"
+            f"    sources:\n{sources}",
+            encoding="utf-8",
+        )
+        env = {**os.environ, poll_workers.ENV_WORKERS: "0", "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            assert server.arrived.acquire(timeout=20) and server.arrived.acquire(timeout=5), "no poll arrived"
+            proc.send_signal(signal.SIGINT)
+            line = _readline(proc.stderr, 5).decode()
+            assert line.startswith("stopping: waiting for the 2 polls in flight"), line
+            assert "Ctrl-C again to quit at once" in line and proc.poll() is None, line
+            if again:
+                proc.send_signal(signal.SIGINT)
+                began = time.monotonic()
+                proc.wait(timeout=5)
+                assert time.monotonic() - began < 3  # not the polls' 30 s timeout
+            else:
+                server.release.set()
+            _, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+        err = err.decode()
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        with contextlib.closing(sqlite3.connect(tmp_path / "aggregator.db")) as db:
+            (stored,) = db.execute("SELECT count(*) FROM sources WHERE last_fetch IS NOT NULL").fetchone()
+        if again:
+            assert "interrupted after 0 of 4 sources" in err and "2 polls in flight abandoned" in err, err
+            assert stored == 0
+        else:
+            assert "interrupted after 2 of 4 sources" in err, err
+            assert stored == 2
+    finally:
+        server.close()
