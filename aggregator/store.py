@@ -113,6 +113,10 @@ PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str}
 
 PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 
+# Facts about the file itself. Its creation on a store that already had posts is when their
+# rowids are turned to the order `_upsert_posts` keeps (see `_migrate`).
+META_COLUMNS = {"key": str, "value": str}
+
 # The files published for each post (its page, its Jekyll file; `path` relative to the output
 # or Jekyll folder, by `kind`: "page" or "jekyll"), so that the publisher can
 # take them down when the post is pruned, excluded by a filter, hidden as a duplicate or its
@@ -129,6 +133,7 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
     "pruned": (PRUNED_COLUMNS, "id", {"source"}),
     "publish_state": (PUBLISH_STATE_COLUMNS, "key", set()),
     "post_files": (POST_FILE_COLUMNS, "path", {"post", "kind"}),
+    "meta": (META_COLUMNS, "key", set()),
 }
 INDEXES = [
     ("posts", ["source", "published"]),
@@ -153,6 +158,11 @@ _POLLABLE = (
 # SQL: post `p` is published in the category of source_categories row `sc`: not excluded
 # there, and not a later copy of an article whose first copy that category publishes
 # (unless the category keeps duplicates).
+# How posts are listed for publishing: newest first, and posts of the same time (undated
+# entries share their first-seen time, a date-only feed midnight) as their feed lists them,
+# stably: by rowid, which `_upsert_posts` makes descend in feed order. (The id, a hash,
+# shuffled them.) Over `posts p`.
+POST_ORDER = "p.published DESC, p.rowid DESC"
 _NOT_EXCLUDED = "({p}.excluded IS NULL OR instr(' ' || {p}.excluded || ' ', ' ' || sc.category || ' ') = 0)"
 VISIBLE = (
     _NOT_EXCLUDED.format(p="p") + " AND (p.duplicate_of IS NULL OR sc.keep_duplicates = 1 OR NOT EXISTS ("
@@ -357,10 +367,12 @@ class Store:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
             added: set[tuple[str, str]] = set()
+            created: set[str] = set()
             for name, (columns, pk, not_null) in TABLES.items():
                 table = db[name]
                 if not table.exists():
                     table.create(columns, pk=pk, not_null=not_null)
+                    created.add(name)
                 else:
                     for column, kind in columns.items():
                         if column not in table.columns_dict:
@@ -371,6 +383,13 @@ class Store:
                 db.execute("UPDATE posts SET canonical_link = canonical_link(link) WHERE link IS NOT NULL")
             if ("sources", "id_key") in added:  # every id so far was computed from the source's key
                 db.execute("UPDATE sources SET id_key = key")
+            if "meta" in created and "posts" not in created:
+                # Posts stored before were inserted in feed order (rowid ascending); since,
+                # each fetch's new posts are inserted last entry first, so that "rowid DESC"
+                # lists equal times as their feed does (`POST_ORDER`). Negated, the old rowids
+                # read that way too, and stay below every new one.
+                db.execute("UPDATE posts SET rowid = -rowid WHERE rowid > 0")
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('post_order', 'rowid descending: feed order')")
             for table, columns in INDEXES:
                 db[table].create_index(columns, if_not_exists=True)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -799,6 +818,10 @@ class Store:
         # Plain executemany: sqlite-utils' insert_all/upsert_all re-read the schema and build
         # the statement on every call, which cost more than the rows themselves.
         if inserts:
+            # Last entry first: rowids then descend in feed order, and a later fetch's new
+            # entries (a feed prepends them) come above, so `POST_ORDER` lists posts of equal
+            # times (undated entries, date-only feeds) as the feed does. Updates keep their rowid.
+            inserts.reverse()
             columns = list(inserts[0])
             names = ", ".join(f"[{c}]" for c in columns)
             db.conn.executemany(
@@ -1162,7 +1185,7 @@ class Store:
         cutoff = iso(now - timedelta(days=retention.keep_days)) if retention.keep_days is not None else None
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id, title, published FROM posts WHERE source = ? ORDER BY published DESC, id DESC", [source]
+                f"SELECT id, title, published FROM posts p WHERE source = ? ORDER BY {POST_ORDER}", [source]
             ).fetchall()
             doomed: dict[str, tuple[str, str]] = {}  # id → (reason, title)
             for rank, (pid, title, published) in enumerate(rows):
@@ -1177,7 +1200,7 @@ class Store:
             for (category,) in categories:
                 newest = db.execute(
                     "SELECT p.id FROM posts p JOIN source_categories sc ON sc.source = p.source AND sc.category = ? "
-                    f"WHERE {VISIBLE} ORDER BY p.published DESC, p.id DESC LIMIT ?",
+                    f"WHERE {VISIBLE} ORDER BY {POST_ORDER} LIMIT ?",
                     [category, retention.protect],
                 )
                 protected.update(r[0] for r in newest)
@@ -1212,8 +1235,8 @@ class Store:
             "(SELECT group_concat(category, ' ') FROM source_categories c WHERE c.source = p.source) AS cats "
             "FROM posts p JOIN sources s ON s.key = p.source "
             f"WHERE p.rowid IN (SELECT p.rowid FROM posts p {where}"
-            "ORDER BY p.published DESC, p.id DESC LIMIT ? OFFSET ?) "
-            "ORDER BY p.published DESC, p.id DESC"
+            f"ORDER BY {POST_ORDER} LIMIT ? OFFSET ?) "
+            f"ORDER BY {POST_ORDER}"
         )
         with self._lock:
             rows = list(self.db.query(sql, [*params, limit, offset]))

@@ -75,10 +75,11 @@ def test_the_newest_items_per_feed_of_every_category_are_never_pruned(store):
     store.record_success(a.key, NOW, 200)  # nothing stored yet; prune below does the work
     take(store, b, feed(5, host="b"))
     take(store, a, feed(6, start=2, host="a"))
-    # a's posts are older than b's: in "news" none of them is among the newest 3, but in
-    # "solo" (a alone) its newest 3 are, so those 3 stay although keep_per_source is 1.
+    # a's posts are older than b's: in "news" only a 第2天 is among the newest 3 (it shares
+    # b 第2天's time, and was stored later), but in "solo" (a alone) its newest 3 are, so
+    # those 3 stay although keep_per_source is 1.
     assert titles(store, "solo") == ["a 第2天", "a 第3天", "a 第4天"]
-    assert titles(store, "news")[:3] == ["b 第0天", "b 第1天", "b 第2天"]
+    assert titles(store, "news")[:3] == ["b 第0天", "b 第1天", "a 第2天"]
     report = store.prune(a.key, a.retention, NOW)
     assert report.removed == 0 and report.protected == 2  # the 2 still beyond keep_per_source
 
