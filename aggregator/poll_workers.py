@@ -197,6 +197,7 @@ def polling(
     pollers: list[threading.Thread] = []
     rescue: list[ThreadPoolExecutor] = []
     in_flight = _InFlight()
+    interrupted = False
 
     def deliver(index: int, outcome: Future[Outcome]) -> None:
         _settle(futures[index], outcome)
@@ -286,11 +287,13 @@ def polling(
         _kill(started)
         for fut in futures:
             fut.cancel()
-        if on_interrupt is not None and isinstance(e, KeyboardInterrupt):
-            on_interrupt(in_flight.count)  # counted once stopped: no poll starts after this
+        interrupted = isinstance(e, KeyboardInterrupt)
         raise
     finally:
         try:
+            if interrupted and on_interrupt is not None:
+                # said inside this try: a second Ctrl-C, sent once the user read it, is caught below
+                on_interrupt(in_flight.count)  # counted once stopped: no poll starts after this
             for thread in pollers:
                 thread.join()
             if reader.is_alive():
