@@ -75,6 +75,7 @@ WATCH_INTERVAL = 2.0  # how often the config file is checked for a change
 CONFIG_SETTLE = 0.2  # seconds a changed config file must stand still before it is read
 PUBLISH_DELAY = 1.0  # debounce window of publishing
 PUBLISH_RETRY = 30.0  # after a failed publish
+RELOAD_RETRY = 30.0  # after a reload the database could not take (disk full, read-only)
 PUBLISH_UNHEALTHY = 600.0  # publishing failing this long (not a blip: a broken template, a full disk) is ill health
 CLOCK_SLACK = timedelta(seconds=2)  # a clock going back by more than this moves the schedule with it
 
@@ -189,6 +190,7 @@ class Daemon:
         self._stop = threading.Event()
         self._force = threading.Event()
         self._reload_requested = False
+        self._reload_retry: float | None = None  # monotonic time to retry a reload the database refused
         # Signal handlers only append here; the main thread acts on them. A handler must take
         # no lock: it runs inside whatever the main thread was doing, perhaps holding that lock.
         self._signals: list[int] = []
@@ -305,6 +307,8 @@ class Daemon:
                 self.reload("SIGHUP")
             elif self._config_changed():
                 self.reload("file changed")
+            elif self._reload_retry is not None and time.monotonic() >= self._reload_retry:
+                self.reload("retry")
             self._watchdog()
             self._sleep(self.watch_interval)
 
@@ -565,6 +569,7 @@ class Daemon:
         """Apply the config file as it is now; False (and the old config kept) when invalid."""
         old = self.settings
         path = old.path
+        self._reload_retry = None
         try:
             self._config_stat, self._config_hash, data = _read_signed(path)
         except OSError as e:
@@ -581,17 +586,23 @@ class Daemon:
             )
         for warning in new.warnings:
             log.warning("%s:%s", path, warning)
-        moved = self.store.sync_sources(new.sources)
         before = {s.key: s for s in old.sources}
         after = {s.key: s for s in new.sources}
         added = [k for k in after if k not in before]
         removed = [k for k in before if k not in after]
         retimed = [after[k] for k in after if k in before and _timing(after[k]) != _timing(before[k])]
-        retimed += [
-            after[k] for o, k in moved.items() if o in before and k in after and _timing(after[k]) != _timing(before[o])
-        ]
-        for source in retimed:
-            self._reschedule(source)
+        try:
+            moved = self.store.sync_sources(new.sources)
+            retimed += [
+                after[k]
+                for o, k in moved.items()
+                if o in before and k in after and _timing(after[k]) != _timing(before[o])
+            ]
+            for source in retimed:
+                self._reschedule(source)
+        except StoreError as e:  # disk full, read-only database: the daemon goes on, and tries again
+            self._reload_retry = time.monotonic() + RELOAD_RETRY
+            return self._reject(path, reason, [f"cannot apply it: {e}; tried again in {RELOAD_RETRY:g}s"])
         self.settings = new
         if new.site.workers != old.site.workers:
             self._old_pools.append(self.pool)
