@@ -77,6 +77,9 @@ PUBLISH_DELAY = 1.0  # debounce window of publishing
 PUBLISH_RETRY = 30.0  # after a failed publish
 RELOAD_RETRY = 30.0  # after a reload the database could not take (disk full, read-only)
 PUBLISH_UNHEALTHY = 600.0  # publishing failing this long (not a blip: a broken template, a full disk) is ill health
+# after the database refused a poll's posts (disk full, read-only), unhealthy this long unless
+# a later poll stores posts: the probe's rolled-back write needs no new space, so it cannot tell
+STORE_UNHEALTHY = 600.0
 CLOCK_SLACK = timedelta(seconds=2)  # a clock going back by more than this moves the schedule with it
 
 
@@ -204,6 +207,7 @@ class Daemon:
         self._redispatch = False
         self._last_dispatch: float | None = None
         self._publish_failing: tuple[float, str] | None = None  # since when (monotonic), the last error
+        self._store_failing: tuple[float, str] | None = None  # when (monotonic) the database last refused a poll
         self._last_now: datetime | None = None  # the clock at the last dispatch: a jump back is seen
         # monotonic time before which a source is not polled again whatever the database says:
         # when its new schedule could not be saved (disk full), it must not be re-polled every tick
@@ -484,6 +488,10 @@ class Daemon:
                     "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra
                 )
             self._hold_if_unscheduled(source, outcome)
+            if outcome.store_error is not None:
+                self._store_failing = (time.monotonic(), outcome.store_error)
+            elif outcome.changed:  # posts stored: the database takes writes again
+                self._store_failing = None
             current = self.settings.source(key)
             if outcome.changed:
                 self.publisher.add({*source.categories, *(current.categories if current else ())})
@@ -667,6 +675,10 @@ class Daemon:
         writable = self.store.probe_writable()
         if writable is not None:
             problems.append(writable)
+        refused = self._store_failing
+        if refused is not None and time.monotonic() - refused[0] < STORE_UNHEALTHY:
+            ago = time.monotonic() - refused[0]
+            problems.append(f"the database refused a poll's posts {ago:.0f}s ago: {refused[1]}")
         failing = self._publish_failing
         if failing is not None and time.monotonic() - failing[0] >= PUBLISH_UNHEALTHY:
             minutes = (time.monotonic() - failing[0]) / 60

@@ -44,6 +44,7 @@ class Outcome:
     warning: str | None = None
     note: str | None = None  # why unchanged or skipped: "not modified", "disabled", ...
     unscheduled: bool = False  # not even the error could be stored: the next-poll time is the old one
+    store_error: str | None = None  # the database refused what this poll brought (disk full, read-only)
 
     @property
     def changed(self) -> bool:
@@ -90,6 +91,7 @@ def update_source(
         note = f"rate-limited: {host} asked for no request before {iso(blocked)}"
         return Outcome(source.key, "skipped", note=note)
     error: FetchError | ParseError
+    refused: str | None = None
     try:
         outcome = _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
         if blocked is not None and outcome.status in ("new", "updated", "unchanged"):
@@ -100,14 +102,16 @@ def update_source(
         error = e
     except StoreError as e:  # disk full, read-only database: nothing of this poll stored, nothing lost
         error = FetchError(source.key, f"storing failed: {e}")
+        refused = str(e)
     except Exception as e:  # a bug in one source's handling must not stop the others
         log.exception("source %s: unexpected error", source.key)
         error = FetchError(source.key, f"internal error: {type(e).__name__}: {e}")
     try:
-        return _failed(source, state, fetch_url, store, started, error, rng)
+        failed = _failed(source, state, fetch_url, store, started, error, rng)
     except StoreError as e:  # the database cannot take even this; the outcome still reports it
         log.error("source %s: %s; could not record it: %s", source.key, error, e)
-        return Outcome(source.key, "error", error=str(error), unscheduled=True)
+        return Outcome(source.key, "error", error=str(error), unscheduled=True, store_error=refused or str(e))
+    return failed if refused is None else replace(failed, store_error=refused)
 
 
 def _poll(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+import urllib.error
+import urllib.request
 
 from .daemon_support import FEEDS, Daemon, FeedServer, fetched, write_config
 from .reliability.conftest import fill, tmpfs
@@ -35,5 +38,47 @@ def test_a_reload_the_full_database_cannot_take_is_rejected_not_fatal(tmp_path):
             finally:
                 rc = daemon.stop()
             assert rc == 0, daemon.log
+    finally:
+        server.close()
+
+
+def _health(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_healthz_is_unhealthy_while_the_database_cannot_store_polls(tmp_path):
+    """A full disk under the database: polls fetch their posts and cannot store them. The
+    probe's rolled-back write needs no new space, so only the polls' own writes tell."""
+    server = FeedServer()
+    try:
+        with tmpfs(tmp_path / "disk", "2m") as disk:
+            first = server.feed("/a", FEEDS[0])
+            big = server.url("/b")  # not found at first; then ~400 KB of posts, more than the full disk takes
+            cfg = write_config(
+                tmp_path / "feeds.yaml",
+                [{"url": first, "interval": "1h"}, {"url": big, "interval": "1s"}],
+                site_extra=f"  database: {disk / 'a.db'}",
+            )
+            daemon = Daemon(cfg, "--serve", "--port", "0", "--grace", "1s")
+            try:
+                port = daemon.port
+                daemon.wait_for(fetched(first, "new"))
+                assert _health(port)[0] == 200
+                filler = fill(disk)
+                server.feed("/b", FEEDS[2])
+                daemon.wait_for(lambda r: "storing failed" in r["message"] and r.get("source") == big)
+                status, body = _health(port)
+                assert status == 503, body
+                assert any("database" in p and "full" in p for p in body["problems"]), body
+                filler.unlink()  # space again: the source's next retry stores its posts
+                daemon.wait_for(fetched(big, "new"), timeout=20)
+                status, body = _health(port)
+                assert status == 200, body
+            finally:
+                daemon.stop()
     finally:
         server.close()
