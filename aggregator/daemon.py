@@ -314,6 +314,7 @@ class Daemon:
             elif self._reload_retry is not None and time.monotonic() >= self._reload_retry:
                 self.reload("retry")
             self._watchdog()
+            self._watch_output()
             self._sleep(self.watch_interval)
 
     def _shutdown(self) -> None:
@@ -464,6 +465,15 @@ class Daemon:
             log.warning("the dispatcher has not run for %.0fs (clock change?); waking it", silent)
             self._last_dispatch = time.monotonic()
             self._wake_dispatcher(force=True)
+
+    def _watch_output(self) -> None:
+        """The output folder removed while running (to start afresh, or by a cleanup job) is
+        published again in full: else it stayed missing until a source changed, and then
+        only that source's categories came back."""
+        index = self.settings.output_dir / "index.html"
+        if self._publish_failing is None and self.publisher.idle and not index.is_file():
+            log.warning("%s is missing: publishing everything again", index)
+            self.publisher.add(None, delay=0)
 
     def _poll(self, source: Source) -> Outcome:
         """Runs on a worker. Everything that follows from the outcome happens here, before the

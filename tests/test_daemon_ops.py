@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 import urllib.error
@@ -80,5 +81,29 @@ def test_healthz_is_unhealthy_while_the_database_cannot_store_polls(tmp_path):
                 assert status == 200, body
             finally:
                 daemon.stop()
+    finally:
+        server.close()
+
+
+def test_an_output_folder_removed_while_running_is_published_again(tmp_path):
+    """`rm -rf public/` (to start afresh, or by a cleanup job): every page answered 404, and
+    /healthz said ok, until a source brought something new, and then only its category."""
+    server = FeedServer()
+    try:
+        a, b = server.feed("/a", FEEDS[0]), server.feed("/b", FEEDS[1])
+        cfg = write_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1h"}, {"url": b, "interval": "1h"}])
+        daemon = Daemon(cfg, "--grace", "1s")
+        try:
+            daemon.wait_for(lambda r: r["message"].startswith("published c0, c1"))
+            public = tmp_path / "public"
+            before = sorted(str(p.relative_to(public)) for p in public.rglob("*"))
+            shutil.rmtree(public)
+            deadline = time.monotonic() + 10
+            while not (public / "index.html").is_file() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            daemon.wait_for(lambda r: r["message"].startswith("published all categories"), count=2)
+            assert sorted(str(p.relative_to(public)) for p in public.rglob("*")) == before
+        finally:
+            daemon.stop()
     finally:
         server.close()
