@@ -46,6 +46,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import ConfigError, Settings, parse_config
 from .fetch import Fetcher
-from .hosts import MAX_RETRY_AFTER
+from .hosts import MAX_RETRY_AFTER, host_key
 from .logs import source_context
 from .metrics import Metrics
 from .models import Source
@@ -202,6 +203,12 @@ class Daemon:
         self._wake_w.setblocking(False)
         self._lock = threading.RLock()  # guards _inflight and _next_wake
         self._inflight: dict[str, Future[Outcome]] = {}
+        # No more polls of one host in flight than its per_host slots: one beyond them would
+        # hold a pool worker waiting for a slot, and a host that hangs would then hold up every
+        # other host's sources behind it. The rest wait here, per host, for a slot to free:
+        # `_done` submits the next one itself, with no read of the database (see `_dispatch`).
+        self._hosts: dict[str, str] = {}  # key of a source in flight → the host its poll fetches from
+        self._waiting: dict[str, deque[Source]] = {}  # host → due sources waiting for a slot
         self._next_wake: datetime | None = None
         self._dispatching = threading.Lock()
         self._redispatch = False
@@ -371,12 +378,20 @@ class Daemon:
             now = self.clock()
             self._mind_the_clock(now)
             due = set(self.store.due_sources(now))  # enabled, not gone, host not under a Retry-After
+            urls = self.store.fetch_urls() if due else {}
             with self._lock:
+                busy = Counter(self._hosts.values())
+                self._waiting = {}  # made afresh from what is due now
                 for source in settings.sources:  # only configured sources: removed ones are never polled
                     if source.key in due and source.key not in self._inflight and not self._stop.is_set():
                         if self._not_before.get(source.key, 0.0) > time.monotonic():
                             continue
-                        self._submit(source)
+                        host = host_key(urls.get(source.key) or source.url)
+                        if busy[host] >= (source.per_host or settings.site.per_host):
+                            self._waiting.setdefault(host, deque()).append(source)
+                            continue
+                        busy[host] += 1
+                        self._submit(source, host)
             self._schedule_next()
         except Exception:
             log.exception("dispatch failed; retrying at the next heartbeat")
@@ -420,9 +435,10 @@ class Daemon:
                     )
                     self.store.set_next_poll(source.key, when)
 
-    def _submit(self, source: Source) -> None:
+    def _submit(self, source: Source, host: str) -> None:
         fut = self.pool.submit(self._poll, source)
         self._inflight[source.key] = fut
+        self._hosts[source.key] = host
         self.metrics.in_flight.inc()
         fut.add_done_callback(lambda f, s=source: self._done(s, f))
 
@@ -522,7 +538,20 @@ class Daemon:
     def _done(self, source: Source, fut: Future[Outcome]) -> None:
         with self._lock:
             self._inflight.pop(source.key, None)
-        self.metrics.in_flight.dec()
+            host = self._hosts.pop(source.key, None)
+            self.metrics.in_flight.dec()
+            waiting = self._waiting.get(host) if host is not None else None
+            while waiting and not self._stop.is_set():  # the host's slot is free: its next due source
+                nxt = waiting.popleft()
+                if nxt.key in self._inflight or self.settings.source(nxt.key) is None:
+                    continue  # polled meanwhile, or removed by a reload
+                if self._not_before.get(nxt.key, 0.0) > time.monotonic():
+                    continue
+                try:
+                    self._submit(nxt, host)
+                except RuntimeError:  # the pool is shutting down: it stays due for the next start
+                    pass
+                break
 
     # -- publishing -------------------------------------------------------------------------
 

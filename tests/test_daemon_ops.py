@@ -107,3 +107,34 @@ def test_an_output_folder_removed_while_running_is_published_again(tmp_path):
             daemon.stop()
     finally:
         server.close()
+
+
+def test_a_hanging_host_does_not_hold_up_the_sources_of_other_hosts(tmp_path):
+    """Sources of a host that hangs wait for its `per_host` slots, not in the worker pool:
+    workers blocked on one host's slots would leave every other host's sources queued
+    behind them for (sources ÷ per_host) × timeout."""
+    server = FeedServer()
+    try:
+        slow = [server.stall(f"/slow{i}") for i in range(4)]
+        fast = server.feed("/fast", FEEDS[0]).replace("127.0.0.1", "localhost")  # another host
+        cfg = write_config(
+            tmp_path / "feeds.yaml",
+            [*({"url": u, "interval": "1h", "timeout": "3s"} for u in slow), {"url": fast, "interval": "1h"}],
+            site_extra="  workers: 2\n  per_host: 1",
+        )
+        daemon = Daemon(cfg, "--grace", "1s")
+        try:
+            daemon.wait_for(fetched(fast), timeout=20)
+            assert server.hits["/fast"] == 1
+            first = min(min(server.times[f"/slow{i}"]) for i in range(4) if server.hits[f"/slow{i}"])
+            waited = server.times["/fast"][0] - first
+            assert waited < 2.0, f"the other host's source waited {waited:.1f}s behind the hanging host"
+            assert sum(server.hits[f"/slow{i}"] for i in range(4)) == 1  # one slot: one poll of it at a time
+            deadline = time.monotonic() + 15  # its slot freed (a 3 s timeout), the host's next source goes
+            while sum(server.hits[f"/slow{i}"] for i in range(4)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sum(server.hits[f"/slow{i}"] for i in range(4)) == 2
+        finally:
+            daemon.stop()
+    finally:
+        server.close()
