@@ -542,9 +542,9 @@ class Daemon:
             self.metrics.in_flight.dec()
             waiting = self._waiting.get(host) if host is not None else None
             while waiting and not self._stop.is_set():  # the host's slot is free: its next due source
-                nxt = waiting.popleft()
-                if nxt.key in self._inflight or self.settings.source(nxt.key) is None:
-                    continue  # polled meanwhile, or removed by a reload
+                nxt = self.settings.source(waiting.popleft().key)  # as configured now (a reload)
+                if nxt is None or nxt.key in self._inflight:
+                    continue  # removed by a reload, or polled meanwhile
                 if self._not_before.get(nxt.key, 0.0) > time.monotonic():
                     continue
                 try:
