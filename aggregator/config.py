@@ -561,9 +561,6 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        m = re.match(r"(categories)\.(\d+): (.*)", msg)
-        if m:  # model-level errors name their own location
-            loc, msg = (m.group(1), int(m.group(2))), m.group(3)
         line = _line_for(lines, loc)
         dotted = ".".join(_key(p) for p in loc) or "(top level)"
         errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
