@@ -30,7 +30,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ..config import category_slug
-from .feeds import clean_text
+from .feeds import clean_text, web_url
 
 __all__ = [
     "DEFAULT_CATEGORY",
@@ -78,7 +78,7 @@ def render_opml(title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]]
             # what a feed said of itself may hold characters XML cannot (lxml raises on them)
             label = clean_text(feed.title) or feed.url
             attrs = {"type": "rss", "text": label, "title": label, "xmlUrl": clean_text(feed.url)}
-            if feed.html_url and feed.html_url.lower().startswith(("http://", "https://")):  # as stored: any scheme
+            if web_url(feed.html_url):  # as stored: any scheme
                 attrs["htmlUrl"] = clean_text(feed.html_url)
             etree.SubElement(folder, "outline", attrs)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

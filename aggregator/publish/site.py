@@ -39,7 +39,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Post
-from .feeds import clean_text, html_excerpt, language_tag, permalink
+from .feeds import clean_text, html_excerpt, language_tag, permalink, web_url
 from .memo import IdentityMemo
 
 __all__ = ["CategoryLink", "SiteError", "SiteRenderer", "category_page_path", "post_page_path", "strings_for"]
@@ -178,11 +178,6 @@ def _offset(dt: datetime) -> str:
     return "UTC" if z in ("", "+0000") else f"UTC{z[:3]}:{z[3:5]}"
 
 
-def _web(url: str | None) -> str | None:
-    """`url` when it is an http(s) URL, else None."""
-    return url if url and url.lower().startswith(("http://", "https://")) else None
-
-
 def _rel(target: str, page: str) -> str:
     """`target` (a path under the output root) as a link from the page at `page`."""
     return "../" * page.count("/") + target
@@ -317,12 +312,12 @@ class SiteRenderer:
             "title": title,
             # http(s) only, as the normalizer keeps them: a post or source stored by an earlier
             # version may hold a `javascript:` home page, and these are links on our origin
-            "original": _web(post.link),
+            "original": web_url(post.link),
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
             "source": post.source_title or public_url(post.source_url or post.source),
-            "source_link": _web(post.source_link),
+            "source_link": web_url(post.source_link),
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
             "excerpt": html_excerpt(excerpt_of, 160),
             "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
