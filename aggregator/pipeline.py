@@ -84,9 +84,7 @@ def update_source(
             f"or `fetch --source {source.key}` to try it again",
         )
     fetch_url = state.url if state is not None and state.url else source.url
-    host = host_key(fetch_url)
-    blocked = snapshot.retry_after if state is not None and state.host == host else store.host_retry_after(host)
-    blocked = blocked if blocked is not None and blocked > started else None
+    host, blocked = _host_block(state, snapshot.retry_after, host_key(fetch_url), store, started)
     if blocked is not None and not named:
         note = f"rate-limited: {host} asked for no request before {iso(blocked)}"
         return Outcome(source.key, "skipped", note=note)
@@ -112,6 +110,26 @@ def update_source(
         log.error("source %s: %s; could not record it: %s", source.key, error, e)
         return Outcome(source.key, "error", error=str(error), unscheduled=True, store_error=refused or str(e))
     return failed if refused is None else replace(failed, store_error=refused)
+
+
+def _host_block(
+    state: SourceState | None, stored: datetime | None, host: str, store: Store, started: datetime
+) -> tuple[str, datetime | None]:
+    """The host holding this source back and until when (None: no Retry-After in force).
+
+    Two hosts may: the one its URL is on, and the one that last answered it with a
+    Retry-After (`state.host`, whose Retry-After is `stored`), which is another when the
+    source's URL redirects or its page links to a feed elsewhere. Checking only the first
+    let every `fetch` request a host that had asked for silence, through the redirect.
+    """
+    blocks = [] if state is not None and state.host == host else [(store.host_retry_after(host), host)]
+    if state is not None and state.host:
+        blocks.append((stored, state.host))
+    live = [(until, name) for until, name in blocks if until is not None and until > started]
+    if not live:
+        return host, None
+    until, name = max(live)
+    return name, until
 
 
 def _poll(

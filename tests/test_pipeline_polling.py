@@ -134,6 +134,25 @@ def test_429_retry_after_holds_back_the_whole_host(tmp_path, rigs, httpserver: H
     assert rig.poll(b).status == "new"
 
 
+def test_a_retry_after_from_the_host_a_redirect_leads_to_holds_the_source_back(tmp_path, rigs, httpserver: HTTPServer):
+    """The source's URL is on one host and redirects to another, which answers 429: the next
+    poll (`aggregator fetch` polls whatever the next-poll time) must not ask that host again.
+    Only the host of the source's own URL was checked, so every `fetch` hit it anyway."""
+    target = httpserver.url_for("/limited").replace("localhost", "127.0.0.1")  # another host
+    url = httpserver.url_for("/moved")
+    httpserver.expect_request("/moved").respond_with_data("", status=302, headers={"Location": target})
+    httpserver.expect_request("/limited").respond_with_data("later", status=429, headers={"Retry-After": "600"})
+    rig = rigs(tmp_path, [f"url: {url}"])
+    assert rig.poll(url).status == "rate-limited"
+    assert requested(httpserver, "/limited") == 1
+    rig.clock.advance(60)
+    skipped = rig.poll(url)
+    assert skipped.status == "skipped" and f"127.0.0.1:{httpserver.port} asked for no request" in skipped.note
+    assert requested(httpserver, "/limited") == 1
+    rig.clock.advance(600)  # the host's time is up: polled again
+    assert rig.poll(url).status == "rate-limited" and requested(httpserver, "/limited") == 2
+
+
 def test_503_with_retry_after_is_a_rate_limit_and_without_is_an_error(tmp_path, rigs, httpserver: HTTPServer):
     limited = httpserver.url_for("/busy")
     failing = httpserver.url_for("/down").replace("localhost", "127.0.0.1")  # another host
