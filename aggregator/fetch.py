@@ -462,6 +462,7 @@ class Fetcher:
             "Accept": ACCEPT,
             "Connection": "keep-alive",
         }
+        etag, last_modified = _validator(etag), _validator(last_modified)  # stored by an older version
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -643,8 +644,8 @@ class Fetcher:
             status=status,
             body=body,
             headers=headers,
-            etag=headers.get("etag"),
-            last_modified=headers.get("last-modified"),
+            etag=_validator(headers.get("etag")),
+            last_modified=_validator(headers.get("last-modified")),
             elapsed=self.clock() - start,
             redirects=tuple(hops),
             permanent_redirect=permanent,
@@ -726,6 +727,23 @@ def _release(resp: BaseHTTPResponse) -> None:
     except (urllib3.exceptions.HTTPError, OSError):
         pass
     resp.close()
+
+
+_FOLD = re.compile(r"[\r\n]+[ \t]*")
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified as it can be sent back: a header folded over lines (obs-fold,
+    which http.client keeps as CR LF + space) unfolded to one space, as RFC 9112 §5.2 says.
+
+    Stored folded, it was sent back on every poll, and refused by our own header check
+    before any request left: the source failed for good, whatever the server did.
+    """
+    if value is None:
+        return None
+    if "\n" in value or "\r" in value:  # rare: a 304 cycle should not pay for a regex
+        value = _FOLD.sub(" ", value)
+    return value.strip() or None
 
 
 def _location(value: str) -> str:

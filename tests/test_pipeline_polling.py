@@ -4,7 +4,9 @@ and on what `aggregator status` (JSON and table) shows for it."""
 from __future__ import annotations
 
 import gzip
+import http.server
 import logging
+import threading
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -75,6 +77,49 @@ def test_304_not_modified(tmp_path, rigs, httpserver: HTTPServer):
     assert row["state"] == "ok" and row["last_status"] == 304 and row["last_result"] == "not modified (304)"
     assert row["last_success"] and row["next_poll"] and row["errors"] == 0
     assert "not modified (304)" in rig.table()
+
+
+def test_validators_folded_over_lines_are_sent_back_unfolded(tmp_path, rigs):
+    """An ETag and Last-Modified folded over two lines (obs-fold, which http.client keeps as
+    CR LF + space) were stored as given and sent back: our own header check refused them
+    before any request left, on every poll, for good."""
+    seen: list[tuple[str | None, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append((self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")))
+            if self.headers.get("If-None-Match") == '"abc def"':
+                self.send_response(304)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("ETag", '"abc\r\n def"')  # send_header writes it as it is: a fold
+            self.send_header("Last-Modified", "Wed, 09 Feb 2022\r\n\t10:00:00 GMT")
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            self.wfile.write(FEED)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/feed"
+        rig = rigs(tmp_path, [f"url: {url}"])
+        assert rig.poll(url).new == 2
+        assert rig.state(url).etag == '"abc def"'
+        rig.clock.advance(1800)
+        out = rig.poll(url)
+        assert (out.status, out.note) == ("unchanged", "not modified"), out
+        assert seen[-1] == ('"abc def"', "Wed, 09 Feb 2022 10:00:00 GMT")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_same_body_200_is_recognised_and_not_parsed(tmp_path, rigs, httpserver: HTTPServer):
