@@ -64,13 +64,26 @@ def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> 
         finder.close()
     except Exception:  # a page broken enough to stop the parser still gave what came before
         pass
-    base = urljoin(page_url, finder.base) if finder.base else page_url
+    base = (_join(page_url, finder.base) or page_url) if finder.base else page_url
     out: list[str] = []
     for href in finder.links:
-        url = urljoin(base, href)
-        if urlsplit(url).scheme in ("http", "https") and url not in out:
+        url = _join(base, href)
+        if url is not None and url not in out:
             out.append(url)
     return out
+
+
+def _join(base: str, href: str) -> str | None:
+    """`href` made absolute, if it is an http(s) URL; None for one urllib cannot even read.
+
+    A page is written by anyone: a `<link>` or `<base>` to `http://[oops/` made urljoin
+    raise, which lost the page's other links and reported an internal error on every poll.
+    """
+    try:
+        url = urljoin(base, href)
+        return url if urlsplit(url).scheme in ("http", "https") else None
+    except ValueError:
+        return None
 
 
 def _decode(body: bytes) -> str:

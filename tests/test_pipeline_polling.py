@@ -558,6 +558,23 @@ def test_credentials_stay_on_the_configured_host_when_a_page_links_elsewhere(tmp
     assert seen == [(None, None), (None, None)]
 
 
+LINK = '<link rel="alternate" type="application/rss+xml" href="{}">'
+
+
+def test_a_link_or_base_urllib_cannot_read_costs_only_that_link(tmp_path, rigs, httpserver: HTTPServer):
+    """A link (or `<base>`) to `http://[oops/` made urljoin raise: an internal error on every
+    poll, with a traceback, and the page's other links were never tried."""
+    bad_page = "<html><head>" + LINK.format("http://[oops/feed") + LINK.format("/feed") + "</head></html>"
+    bad_base = '<html><head><base href="http://[::1">' + LINK.format("/feed") + "</head></html>"
+    httpserver.expect_request("/bad").respond_with_data(bad_page, content_type="text/html")
+    httpserver.expect_request("/base").respond_with_data(bad_base, content_type="text/html")
+    httpserver.expect_request("/feed").respond_with_data(FEED, content_type="application/rss+xml")
+    bad, base = httpserver.url_for("/bad"), httpserver.url_for("/base")
+    rig = rigs(tmp_path, [f"url: {bad}", f"url: {base}"])
+    assert rig.poll(bad).new == 2 and rig.state(bad).url == httpserver.url_for("/feed")
+    assert rig.poll(base).new == 2 and rig.state(base).url == httpserver.url_for("/feed")
+
+
 def test_html_page_without_feed_links_is_a_clear_error(tmp_path, rigs, httpserver: HTTPServer):
     httpserver.expect_request("/").respond_with_data(
         "<!doctype html><html><head><title>x</title></head><body>no feed</body></html>", content_type="text/html"
