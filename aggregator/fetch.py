@@ -94,6 +94,8 @@ class FetchError(Exception):
 
     `status` and `headers` are those of the HTTP response when there was one (a 429's
     Retry-After is read from them); `url` is the URL that gave that response.
+    `discovered` is set by the pipeline when the request was for the feed an HTML page
+    (the source's URL) links to, not for the source's URL itself.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class FetchError(Exception):
         self.status = status
         self.headers = headers or {}
         self.url = url
+        self.discovered: str | None = None
         super().__init__(message)
 
 

@@ -159,7 +159,11 @@ def _poll(
             )
         discovered = links[0]
         log.info("source %s: an HTML page; polling the feed it links to: %s", source.key, discovered)
-        result = fetcher.fetch(replace(source, url=discovered))
+        try:
+            result = fetcher.fetch(replace(source, url=discovered))
+        except FetchError as e:
+            e.discovered = discovered  # a 404/410 there says nothing of the page (see _failed)
+            raise
         if result.body is not None and is_html_page(result.body, result.headers.get("content-type")):
             raise ParseError(source.key, f"an HTML page linking to {discovered}, which is an HTML page too")
         fetch_url, redirect_url, redirect_count = discovered, None, 0
@@ -347,7 +351,12 @@ def _failed(
             )
             return Outcome(source.key, "rate-limited", error=message)
     reset_to = None
-    if status in (404, 410) and state is not None and state.discovered_url and fetch_url == state.discovered_url:
+    linked = getattr(error, "discovered", None)
+    if status in (404, 410) and linked:
+        # The page answered and links to a feed that is not there: the page is not gone, and
+        # may link to another feed later; it is searched again on the next poll.
+        message = f"{message} at the feed the page links to, {linked}; the page will be searched again"
+    elif status in (404, 410) and state is not None and state.discovered_url and fetch_url == state.discovered_url:
         # The feed the page linked to is gone, not necessarily the page: look at the page again.
         reset_to = source.url
         message = f"{message} at the discovered feed {fetch_url}; the page {source.url} will be searched again"

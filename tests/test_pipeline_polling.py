@@ -575,6 +575,30 @@ def test_a_link_or_base_urllib_cannot_read_costs_only_that_link(tmp_path, rigs, 
     assert rig.poll(base).new == 2 and rig.state(base).url == httpserver.url_for("/feed")
 
 
+def test_a_page_linking_to_a_gone_feed_is_searched_again_not_gone(tmp_path, rigs, httpserver: HTTPServer):
+    """The page answers, the feed it links to is 410: that marked the page's source gone for
+    good, in words naming neither the feed nor the page (`the feed is gone`). The page is not
+    gone and may link to another feed tomorrow: an error naming the feed, the page polled again."""
+    page = httpserver.url_for("/")
+    html = "<html><head>" + LINK.format("/old.rss") + "</head></html>"
+    httpserver.expect_request("/").respond_with_handler(
+        sequence(
+            Response(html, content_type="text/html"),
+            Response(html.replace("/old.rss", "/new.rss"), content_type="text/html"),
+        )
+    )
+    httpserver.expect_request("/old.rss").respond_with_data("gone", status=410)
+    httpserver.expect_request("/new.rss").respond_with_data(FEED, content_type="application/rss+xml")
+    rig = rigs(tmp_path, [f"url: {page}"])
+    out = rig.poll(page)
+    assert out.status == "error", out
+    assert httpserver.url_for("/old.rss") in out.error and "searched again" in out.error
+    st = rig.state(page)
+    assert (st.state, st.url, st.last_status) == ("erroring", page, 410)
+    rig.clock.advance(3600)
+    assert rig.poll(page).new == 2 and rig.state(page).url == httpserver.url_for("/new.rss")
+
+
 def test_html_page_without_feed_links_is_a_clear_error(tmp_path, rigs, httpserver: HTTPServer):
     httpserver.expect_request("/").respond_with_data(
         "<!doctype html><html><head><title>x</title></head><body>no feed</body></html>", content_type="text/html"
