@@ -360,6 +360,12 @@ def _failed(
         # The feed the page linked to is gone, not necessarily the page: look at the page again.
         reset_to = source.url
         message = f"{message} at the discovered feed {fetch_url}; the page {source.url} will be searched again"
+    elif status in (404, 410) and state is not None and state.learnt_url and fetch_url == state.learnt_url:
+        # The URL a permanent redirect pointed to is gone: the configured URL may be back (a
+        # move undone, a redirect to a maintenance page); else it redirects again, or fails
+        # itself. Kept, the learnt URL failed for good, and no command could unlearn it.
+        reset_to = source.url
+        message = f"{message} at {fetch_url} (learnt from a permanent redirect); {source.url} will be polled again"
     elif status == 410:
         message = f"{message}: the feed is gone; no longer polled"
         log.warning("source %s: %s", source.key, message)

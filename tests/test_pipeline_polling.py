@@ -375,6 +375,32 @@ def test_permanent_redirect_is_learnt_after_three_polls(tmp_path, rigs, httpserv
     assert f"→ polls {new} (learnt from permanent redirects)" in rig.table()
 
 
+@pytest.mark.parametrize("code", [404, 410])
+def test_a_learnt_url_that_vanishes_sends_the_poller_back_to_the_configured_one(
+    tmp_path, rigs, httpserver: HTTPServer, code
+):
+    """A redirect undone (or one to a maintenance page, learnt over three polls) left the
+    source polling a URL that is no more: a 404 for ever, or a 410 that marked it gone, even
+    for `fetch --source`, though the configured URL answered; nothing short of editing the
+    database unlearnt it."""
+    moved = Response("", status=301, headers={"Location": "/new"})
+    feed = Response(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/old").respond_with_handler(sequence(moved, moved, moved, feed))
+    httpserver.expect_request("/new").respond_with_handler(sequence(feed, feed, feed, Response("", status=code)))
+    old, new = httpserver.url_for("/old"), httpserver.url_for("/new")
+    rig = rigs(tmp_path, [f"url: {old}"])
+    for _ in range(3):
+        rig.poll(old)
+    assert rig.state(old).learnt_url == new
+    out = rig.poll(old)
+    assert out.status == "error" and new in out.error and f"{old} will be polled again" in out.error
+    st = rig.state(old)
+    assert (st.state, st.url, st.learnt_url) == ("erroring", old, None)
+    rig.clock.advance(3600)
+    assert rig.poll(old).status == "unchanged" and rig.state(old).state == "ok"  # the same posts, at home
+    assert requested(httpserver, "/old") == 4 and rig.state(old).posts == 2
+
+
 def test_a_broken_redirect_streak_starts_over(tmp_path, rigs, httpserver: HTTPServer):
     redirect = Response("", status=301, headers={"Location": "/new"})
     direct = Response(FEED, content_type="application/rss+xml")
