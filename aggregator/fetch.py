@@ -823,6 +823,7 @@ def _decoder(encoding: str) -> _Inflater | None:
     return None
 
 
+_INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
 _TLS = re.compile(r"\[SSL(?:: ([A-Z_]+))?\] ([^(]*?)\s*(?:\(_ssl\.c:\d+\))?(?:['\")]|$)")
 
 
@@ -831,6 +832,10 @@ def _reason(e: BaseException) -> str:
     text = str(e)
     if "InvalidChunkLength" in text or "InvalidChunk" in text:
         return "invalid chunked encoding (a chunk size that is not a hex number)"
+    m = _INCOMPLETE.search(text)
+    if m:  # urllib3 repeats its nested repr: "('Connection broken: IncompleteRead(…)', IncompleteRead(…))"
+        got, more = int(m.group(1)), int(m.group(2))
+        return f"the server closed the connection {more} bytes short of the {got + more} it announced"
     m = _TLS.search(text)
     if m and isinstance(e, (urllib3.exceptions.SSLError, ssl.SSLError)):
         return f"TLS handshake failed: {m.group(2).strip() or m.group(1)}"

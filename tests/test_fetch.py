@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import socket
 import threading
 import time
 import zlib
@@ -84,6 +85,30 @@ def test_http_errors_carry_status_and_source(httpserver: HTTPServer, status):
 def test_connection_refused_is_an_error():
     with pytest.raises(FetchError, match="connection"):
         Fetcher().fetch(source("http://127.0.0.1:9/feed"))
+
+
+def test_a_body_cut_short_of_its_length_says_so_in_words():
+    """The server promises 100 bytes more than it sends and closes: the error said
+    `('Connection broken: IncompleteRead(…)', IncompleteRead(…))`, urllib3's repr twice over."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {len(RSS) + 100}\r\n\r\n".encode() + RSS)
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    try:
+        with pytest.raises(FetchError) as info:
+            Fetcher().fetch(source(url))
+    finally:
+        listener.close()
+    assert str(info.value) == (
+        "connection broken while reading the body: "
+        f"the server closed the connection 100 bytes short of the {len(RSS) + 100} it announced"
+    )
 
 
 def test_gzip_body_is_inflated(httpserver: HTTPServer):
