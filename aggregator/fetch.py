@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import heapq
+import http.client
 import os
 import re
 import socket
@@ -266,7 +267,25 @@ def _note_reuse(conn: HTTPConnection) -> None:
     _current.reused = conn.sock is not None and conn.sock is getattr(conn, "_used_sock", None)
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """http.client's response, reading past every informational (1xx) response to the final one.
+
+    http.client skips a 100 Continue only: a 103 Early Hints (or 102 Processing) was taken
+    as the answer, an empty one, and the real answer was left unread on the connection. Each
+    is a status line and headers, nothing else (RFC 9110 §15.2); 101 ends HTTP, so it stays.
+    """
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()
+            if not 101 < status < 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the hints: nothing a feed reader needs
+
+
 class _WatchedConnection(HTTPConnection):
+    response_class = _FinalResponse
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _watch(sock)  # covers the TLS handshake and a proxy tunnel, too
@@ -284,6 +303,8 @@ class _WatchedConnection(HTTPConnection):
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    response_class = _FinalResponse
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _watch(sock)

@@ -111,6 +111,40 @@ def test_a_body_cut_short_of_its_length_says_so_in_words():
     )
 
 
+def test_informational_responses_before_the_answer_are_skipped():
+    """A 103 Early Hints (or 102 Processing) before the answer was taken for the answer: an
+    empty body, so an error, and the real answer stayed on the kept-alive connection."""
+    paths: list[str] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as reader:
+            while line := reader.readline():
+                paths.append(line.split()[1].decode())
+                while reader.readline() not in (b"\r\n", b""):
+                    pass
+                body = RSS.replace(b"<title>t</title>", f"<title>{paths[-1]}</title>".encode())
+                conn.sendall(
+                    b"HTTP/1.1 102 Processing\r\n\r\n"
+                    b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                    + f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+
+    threading.Thread(target=serve, daemon=True).start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    fetcher = Fetcher()
+    try:
+        for path in ("/a", "/b"):  # the second on the same connection
+            result = fetcher.fetch(source(base + path))
+            assert result.status == 200 and f"<title>{path}</title>".encode() in result.body
+    finally:
+        fetcher.close()
+        listener.close()
+    assert paths == ["/a", "/b"]
+
+
 def test_gzip_body_is_inflated(httpserver: HTTPServer):
     httpserver.expect_request("/gz").respond_with_data(gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
     assert Fetcher().fetch(source(httpserver.url_for("/gz"))).body == RSS
