@@ -686,7 +686,8 @@ class Fetcher:
         length = headers.get("content-length")
         if length and length.isdecimal() and int(length) > self.max_body:
             raise FetchError(source.key, f"body too large: {int(length)} bytes (limit {self.max_body})")
-        encoding = headers.get("content-encoding", "").strip().lower()
+        # every Content-Encoding header, joined: `headers` keeps only the last of each name
+        encoding = (resp.headers.get("content-encoding") or "").strip().lower()
         decoder = _decoder(encoding)
         parts: list[bytes] = []
         size = received = 0
@@ -837,11 +838,43 @@ class _Inflater:
         return self._ignoring or self._z.eof
 
 
-def _decoder(encoding: str) -> _Inflater | None:
-    """The inflater for a Content-Encoding, or None for one we do not decode."""
-    if (encoding == "br" and _brotli is not None) or encoding in ("gzip", "x-gzip", "deflate"):
-        return _Inflater(encoding)
-    return None
+class _Chain:
+    """Inflaters one after another, for a body encoded more than once (`gzip, gzip`: a
+    server compressing what its application had compressed already, often sent as two
+    Content-Encoding headers, which arrive joined). Every step stays bounded as one is."""
+
+    def __init__(self, inflaters: list[_Inflater]) -> None:
+        self._inflaters = inflaters
+
+    def __call__(self, chunk: bytes) -> Iterator[bytes]:
+        return self._run(0, chunk)
+
+    def _run(self, i: int, data: bytes) -> Iterator[bytes]:
+        if i == len(self._inflaters):
+            yield data
+            return
+        for piece in self._inflaters[i](data):
+            if piece:
+                yield from self._run(i + 1, piece)
+
+    def complete(self) -> bool:
+        return all(inflater.complete() for inflater in self._inflaters)
+
+
+def _decoder(encoding: str) -> _Inflater | _Chain | None:
+    """The inflater for a Content-Encoding, or None for one we do not decode.
+
+    A list names the codings in the order they were applied (RFC 9110 §8.4), so they are
+    undone from the last; `identity` is none. Read as one unknown name, `gzip, gzip` or
+    `identity, gzip` went to the parser still compressed: "not a feed", where requests read it.
+    """
+    names = [name.strip() for name in encoding.split(",")]
+    names = [name for name in names if name and name != "identity"]
+    if not all((name == "br" and _brotli is not None) or name in ("gzip", "x-gzip", "deflate") for name in names):
+        return None
+    if len(names) == 1:
+        return _Inflater(names[0])
+    return _Chain([_Inflater(name) for name in reversed(names)]) if names else None
 
 
 _INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")

@@ -321,6 +321,31 @@ def test_raw_deflate_and_br_bodies_are_inflated(httpserver: HTTPServer):
         assert "br" in httpserver.log[-1][0].headers["Accept-Encoding"]
 
 
+def test_a_body_encoded_twice_is_decoded_twice_and_a_bomb_still_counted(httpserver: HTTPServer):
+    """`Content-Encoding: deflate, gzip` (or the same in two headers, of which only the last
+    was read) went to the parser still compressed: "not a feed"."""
+    twice = gzip.compress(zlib.compress(RSS))
+    httpserver.expect_request("/list").respond_with_data(twice, headers={"Content-Encoding": "deflate, gzip"})
+    httpserver.expect_request("/identity").respond_with_data(
+        gzip.compress(RSS), headers={"Content-Encoding": "identity, gzip"}
+    )
+    httpserver.expect_request("/two").respond_with_response(
+        Response(
+            gzip.compress(gzip.compress(RSS)), headers=[("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")]
+        )
+    )
+    bomb = gzip.compress(gzip.compress(b"\0" * (20 * 1024 * 1024)))
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip, gzip"})
+    httpserver.expect_request("/cut").respond_with_data(twice[:-12], headers={"Content-Encoding": "deflate, gzip"})
+    f = Fetcher()
+    for path in ("/list", "/identity", "/two"):
+        assert f.fetch(source(httpserver.url_for(path))).body == RSS, path
+    with pytest.raises(FetchError, match="inflated body too large"):
+        f.fetch(source(httpserver.url_for("/bomb")))
+    with pytest.raises(FetchError, match="truncated deflate, gzip body"):
+        f.fetch(source(httpserver.url_for("/cut")))
+
+
 def test_every_gzip_member_is_inflated_and_a_cut_stream_is_an_error(httpserver: HTTPServer):
     """A gzip body of several members (RFC 1952) was cut to its first; a compressed stream
     that stops early (nothing else frames a body sent until the connection closes) was read
