@@ -346,9 +346,11 @@ def _failed(
             host = host_key(getattr(error, "url", None) or fetch_url)
             message = f"{message}: rate-limited, no request to {host} before {iso(until)}"
             log.warning("source %s: %s", source.key, message)
-            store.record_rate_limit(
-                source.key, when, host, until, message, status, not_before(when, until, source.min_interval, rng)
-            )
+            # Retry-After says "not before", not "come back then": the source's own interval
+            # still holds. A server down behind `503, Retry-After: 60` on every poll was
+            # polled every min_interval (5m), however long the source's interval.
+            floor = max(source.min_interval, interval)
+            store.record_rate_limit(source.key, when, host, until, message, status, not_before(when, until, floor, rng))
             return Outcome(source.key, "rate-limited", error=message)
     reset_to = None
     linked = getattr(error, "discovered", None)

@@ -213,6 +213,22 @@ def test_503_with_retry_after_is_a_rate_limit_and_without_is_an_error(tmp_path, 
     assert rows[failing]["last_error"] == "HTTP 503 SERVICE UNAVAILABLE"
 
 
+def test_a_short_retry_after_does_not_poll_sooner_than_the_interval(tmp_path, rigs, httpserver: HTTPServer):
+    """A server down behind `503, Retry-After: 60` on every poll: the source, every 2h when
+    well, was polled every 5 minutes (min_interval) for as long as the server stayed down."""
+    url = httpserver.url_for("/busy")
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503, headers={"Retry-After": "60"})
+    rig = rigs(tmp_path, [f"url: {url}\ninterval: 2h"])
+    for _ in range(3):
+        assert rig.poll(url).status == "rate-limited"
+        assert 7200 <= rig.wait(url) <= 7200 * 1.2
+        rig.clock.now = rig.state(url).next_poll
+    # a Retry-After longer than the interval still wins
+    httpserver.clear()
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503, headers={"Retry-After": "36000"})
+    assert rig.poll(url).status == "rate-limited" and 36000 <= rig.wait(url) <= 36000 * 1.2
+
+
 def test_numbers_written_with_a_superscript_digit_are_no_numbers(tmp_path, rigs, httpserver: HTTPServer):
     """`"²".isdigit()` is true and `int("²")` raises: a Retry-After of `²` crashed the whole
     `fetch` command (outside every source's error handling), and a Content-Length, `<ttl>` or
