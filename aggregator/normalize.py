@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
+from itertools import islice
 from typing import Any
 from urllib.parse import urljoin, urlparse
 from zoneinfo import ZoneInfo
@@ -26,6 +27,15 @@ from .parse import ParsedFeed
 from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
 
 UNTITLED_WORDS = 12
+# A post's title, tags and authors are repeated in every feed and page that lists it: one
+# entry with a 2 MB title made every feed of its category 2.6 MB. Caps far above any real
+# value (a title of 1,000 characters is a paragraph) keep one broken or hostile feed from
+# bloating a category's outputs; the content itself is bounded by the body size limit.
+TITLE_MAX = 1000
+TAG_MAX = 200
+TAGS_MAX = 100
+AUTHORS_MAX = 20
+ENCLOSURES_MAX = 20
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -71,7 +81,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         summary = sanitize_html(summary_html, html_base) if summary_html else ""
     if not content:
         content = summary
-    title = _title(entry)
+    title = _capped(_title(entry), TITLE_MAX)
     text = sanitized_text(content)
     if not title:
         title = _first_words(text) or link or "(untitled)"
@@ -85,9 +95,9 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     dated = published is not None
     published = min(published or now, now)  # a future date would pin the post on top forever
     updated = max(min(updated or published, now), published)
-    authors = tuple(_authors(entry, base, feed.authors))
-    tags = tuple(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t))
-    enclosures = tuple(_enclosures(entry, base))
+    authors = tuple(islice(_authors(entry, base, feed.authors), AUTHORS_MAX))
+    tags = tuple(islice(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t), TAGS_MAX))
+    enclosures = tuple(islice(_enclosures(entry, base), ENCLOSURES_MAX))
     language = _one_line(entry.get("language") or _content_language(entry) or feed.info.language)
     comments = _absolute(entry.get("comments"), base)
     content_hash = _hash(
@@ -128,7 +138,7 @@ def feed_info(info: FeedInfo) -> FeedInfo:
     link = _absolute(info.link, "")
     if not info.title:
         return replace(info, link=link)
-    title = _title({"title": info.title, "title_detail": {"type": info.title_type}})
+    title = _capped(_title({"title": info.title, "title_detail": {"type": info.title_type}}), TITLE_MAX)
     return replace(info, title=title or None, title_type="text/plain", link=link)
 
 
@@ -145,6 +155,15 @@ def _title(entry: dict[str, Any]) -> str:
     if "plain" in kind:  # not HTML, so not through the sanitizer: drop what is not text here
         return one_line(value)
     return html_to_text(value)
+
+
+def _capped(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut (at a space near it, if any)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ", limit - 80)
+    return (head[:space] if space > 0 else head).rstrip() + "…"
 
 
 def _hash(text: str) -> str:
@@ -246,7 +265,7 @@ def _authors(entry: dict[str, Any], base: str, inherited: list[dict[str, Any]]) 
     for a in raw:
         if not isinstance(a, dict):
             continue
-        name = html_to_text(a.get("name") or "") or None
+        name = _capped(html_to_text(a.get("name") or ""), TAG_MAX) or None
         email_ = _one_line(a.get("email"))
         url = _absolute(a.get("href"), base)
         author = Author(name, email_, url)
@@ -259,7 +278,7 @@ def _tag(tag: Any) -> str | None:
     term = tag.get("label") or tag.get("term") if isinstance(tag, dict) else None
     if not isinstance(term, str):
         return None
-    return html_to_text(term) or None
+    return _capped(html_to_text(term), TAG_MAX) or None
 
 
 def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:

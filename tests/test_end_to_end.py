@@ -3,6 +3,7 @@ real corpus feeds, then the strict validators and newsboat over what was publish
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -271,3 +272,41 @@ def test_fields_that_are_not_html_keep_no_character_xml_forbids(tmp_path, httpse
     assert homes == {"https://e.org/home%EF%BF%BF", "https://e.org/j%EF%BF%BF"}
 
     _assert_no_character_xml_forbids_written(tmp_path, (".md", ".html"))
+
+
+def test_a_huge_title_and_endless_tags_are_capped_not_copied_into_every_output(tmp_path, httpserver):
+    """One entry with a 300,000-character title, 500 tags and 60 authors: every feed and page
+    of its category repeated them (a 2 MB title made each feed 2.6 MB). Stored and published
+    capped (`normalize.TITLE_MAX`, `TAGS_MAX`, `AUTHORS_MAX`), the feeds stay small and valid."""
+    from aggregator.normalize import AUTHORS_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
+
+    title = "Breaking news " * 21_500  # ~300,000 characters, words to cut between
+    tags = "".join(f'<category term="tag{i:03d}-{"x" * 300}"/>' for i in range(500))
+    authors = "".join(f"<author><name>writer {i}</name></author>" for i in range(60))
+    huge = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Huge</title><id>urn:h</id><updated>2025-01-01T00:00:00Z</updated>"
+        f"<entry><id>urn:h:1</id><link href='https://h.example/1'/><title>{title}</title>{authors}{tags}"
+        "<updated>2025-01-01T00:00:00Z</updated><content>the text</content></entry>"
+        f"<entry><id>urn:h:2</id><link href='https://h.example/2'/><title>{'短' * 1500}</title>"
+        "<updated>2025-01-02T00:00:00Z</updated><content>more text</content></entry></feed>"
+    )
+    con = _fetch_with_jekyll(tmp_path, httpserver, {"huge.atom": huge})
+    rows = {r["id"]: r for r in con.execute("SELECT * FROM posts")}
+    assert len(rows) == 2
+    by_link = {r["link"]: r for r in rows.values()}
+    long_one, cjk = by_link["https://h.example/1"], by_link["https://h.example/2"]
+    assert len(long_one["title"]) <= TITLE_MAX and long_one["title"].endswith("Breaking news…")
+    assert cjk["title"] == "短" * (TITLE_MAX - 1) + "…"  # no space to cut at: cut at the limit
+    stored_tags = json.loads(long_one["tags"])
+    assert len(stored_tags) == TAGS_MAX and stored_tags[0].startswith("tag000-")
+    assert all(len(t) <= TAG_MAX for t in stored_tags)
+    assert len(json.loads(long_one["authors"])) == AUTHORS_MAX
+
+    public = tmp_path / "public"
+    feeds = [p for p in public.rglob("*") if p.suffix in (".xml", ".atom", ".json", ".rss")]
+    assert feeds
+    for path in feeds:
+        assert path.stat().st_size < 100_000, (path, path.stat().st_size)
+    check = check_feeds(public, readers=False)
+    assert check.returncode == 0, check.stdout + check.stderr
