@@ -56,11 +56,20 @@ _NAMED = {
 }  # fmt: skip
 
 
+class InvalidDate(ValueError):
+    """A date written in a form we read whose values do not exist (`2024-13-45`, 30 February).
+
+    Raised rather than None: feedparser, the fallback for forms we do not read, rolls such
+    values over into another real date (`2024-13-45` is 1 January 2025), which is no date.
+    """
+
+
 def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     """Aware UTC, or None when the string is not an ISO- or RFC 822-like date.
 
     A string without a zone, or with an abbreviation the source's own zone uses (`CST`
-    for Asia/Shanghai), is read as the source's local time.
+    for Asia/Shanghai), is read as the source's local time. Raises InvalidDate for a
+    day, month or time that does not exist.
     """
     text = _COMMENT.sub("", " ".join(raw.split()))
     for pattern, fields in ((_ISO, _iso_fields), (_RFC, _rfc_fields)):
@@ -70,10 +79,13 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
         values = fields(m)
         if values is None:
             return None
-        try:
-            naive = datetime(*values)
-        except ValueError:
-            return None
+        y, mo, d, h, mi, sec = values
+        try:  # a leap second is its minute's last second; 24:00 ends a day (ISO 8601)
+            naive = datetime(y, mo, d, 0 if h == 24 and mi == sec == 0 else h, mi, min(sec, 59))
+        except ValueError as e:
+            raise InvalidDate(raw) from e
+        if h == 24:
+            naive += timedelta(days=1)
         offset = _zone(m.group("zone"), naive, zone)
         if offset is None:
             return None

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from feedparser.datetimes import _parse_date
 
-from .dates import parse_date
+from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, text_fingerprint
 from .models import Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
@@ -237,7 +237,10 @@ def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | No
     raw = dict.get(entry, key)
     found = None
     if isinstance(raw, str) and raw.strip():
-        found = parse_date(raw, zone)
+        try:
+            found = parse_date(raw, zone)
+        except InvalidDate:
+            return None
     if found is None:
         parsed = dict.get(entry, f"{key}_parsed")
         if not parsed and isinstance(raw, str) and raw.strip():

@@ -11,7 +11,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
-from aggregator.dates import parse_date
+from aggregator.dates import InvalidDate, parse_date
 from aggregator.models import Author, Source
 from aggregator.normalize import normalize, post_id
 from aggregator.parse import parse_feed
@@ -151,11 +151,41 @@ def test_dates_are_read_in_the_right_zone(raw, zone, utc):
     assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    "raw", ["not a date", "2022-13-45", "32 Foo 2022", "Tue, 08 Feb 2022 09:30:00 +9900", "May 2010"]
-)
+@pytest.mark.parametrize("raw", ["not a date", "32 Foo 2022", "Tue, 08 Feb 2022 09:30:00 +9900", "May 2010"])
 def test_unreadable_dates_are_left_to_feedparser(raw):
     assert parse_date(raw, SH) is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["2022-13-45", "2024-02-30T10:00:00Z", "Fri, 30 Feb 2024 10:00:00 +0000", "2024-01-01T24:30"]
+)
+def test_dates_that_do_not_exist_are_invalid_not_left_to_feedparser(raw):
+    with pytest.raises(InvalidDate):
+        parse_date(raw, SH)
+
+
+def test_a_leap_second_and_24_00_are_real_times():
+    assert parse_date("Sat, 31 Dec 2016 23:59:60 GMT", SH) == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert parse_date("2024-12-31T24:00:00Z", SH) == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def test_an_entry_dated_on_a_day_that_does_not_exist_has_no_date():
+    """feedparser rolled `2024-13-45` over into 1 January 2025 and 30 February into 1 March:
+    a post dated on a day its feed never wrote. It is undated (first seen) instead, on the
+    feedparser path (RSS with a DOCTYPE) as on the fast one and in JSON Feed."""
+    items = (
+        "<item><link>http://e.org/1</link><pubDate>2024-13-45</pubDate></item>"
+        "<item><link>http://e.org/2</link><pubDate>Fri, 30 Feb 2024 10:00:00 +0000</pubDate></item>"
+        "<item><link>http://e.org/3</link><pubDate>Thu, 29 Feb 2024 10:00:00 +0000</pubDate></item>"
+    )
+    for feed in (rss(items), rss(items).replace("<rss", '<!DOCTYPE rss SYSTEM "x.dtd"><rss', 1)):
+        bad_month, bad_day, leap_day = posts_from(feed)
+        assert bad_month.published == bad_day.published == NOW and not bad_month.dated and not bad_day.dated
+        assert leap_day.published == datetime(2024, 2, 29, 10, tzinfo=UTC) and leap_day.dated
+    item = {"id": "1", "url": "https://e.org/1", "content_text": "x", "date_published": "2024-13-45T10:00:00Z"}
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "j", "items": [item]}
+    (post,) = posts_from(json.dumps(doc), ctype="application/feed+json")
+    assert post.published == NOW and not post.dated
 
 
 def test_date_fallbacks_published_updated_created_first_seen():
