@@ -527,6 +527,15 @@ class Fetcher:
         try:
             if status == 304:
                 _release(resp)
+                if not (etag or last_modified or _conditional(source.headers)):
+                    # Nothing was asked to be compared: a server fault, not "unchanged" (which
+                    # showed a source that never gave a post as polled fine, for ever).
+                    raise FetchError(
+                        source.key,
+                        "HTTP 304 Not Modified, though no If-None-Match or If-Modified-Since was sent: nothing to read",
+                        status=status,
+                        url=url,
+                    )
                 return self._result(status, lowered, url, None, start, hops)
             if status >= 300:
                 _release(resp)
@@ -752,6 +761,11 @@ def _release(resp: BaseHTTPResponse) -> None:
     except (urllib3.exceptions.HTTPError, OSError):
         pass
     resp.close()
+
+
+def _conditional(configured: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the source's configured headers make every request conditional."""
+    return any(name.lower() in ("if-none-match", "if-modified-since") for name, _ in configured)
 
 
 _FOLD = re.compile(r"[\r\n]+[ \t]*")

@@ -430,3 +430,17 @@ def test_a_redirect_to_an_invalid_url_is_the_source_error(location: str):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_304_to_a_request_with_nothing_to_compare_is_an_error(httpserver: HTTPServer):
+    """A server answering 304 to a request without validators (a cache or CDN fault): shown
+    as `unchanged`, the source looked polled fine for ever with no post ever read."""
+    httpserver.expect_request("/feed").respond_with_data(b"", status=304)
+    f = Fetcher()
+    with pytest.raises(FetchError, match="304 Not Modified, though no If-None-Match") as e:
+        f.fetch(source(httpserver.url_for("/feed")))
+    assert e.value.status == 304
+    # with a validator sent, the same answer is the usual "not modified"
+    assert f.fetch(source(httpserver.url_for("/feed")), etag='"v1"').not_modified
+    configured = source(httpserver.url_for("/feed"), headers=(("If-None-Match", '"pinned"'),))
+    assert f.fetch(configured).not_modified
