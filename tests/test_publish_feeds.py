@@ -428,11 +428,21 @@ def test_write_if_changed_leaves_no_temp_file_on_error(tmp_path: Path, monkeypat
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+# Where a line of text ends: the text on either side of these tags is two words.
+_BREAKS = re.compile(
+    r"<(?=/?(?:h[1-6]|p|br|hr|div|blockquote|pre|address|article|section|aside|header|footer|ul|ol|li|dl|dt|dd"
+    r"|table|caption|tr|th|td|figure|figcaption|details|summary|img)[\s/>])",
+    re.I,
+)
+
+
 def _lxml_text(fragment: str) -> str:
-    """What an excerpt reads: the text lxml's HTML parser finds, whitespace collapsed."""
+    """What an excerpt reads: the text lxml's HTML parser finds, with a space before each
+    tag that ends a line of text, whitespace collapsed."""
     fragment = _NOT_XML.sub("", fragment)
     if not fragment.strip():
         return ""
+    fragment = _BREAKS.sub(" <", fragment)
     try:
         text = lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()
     except AssertionError:  # "<html>x": no <body>; the excerpt strips the tags instead
@@ -560,3 +570,42 @@ def test_content_without_a_summary_is_not_published_twice(tmp_path: Path) -> Non
     item = etree.parse(str(out / "c.rss")).find("channel/item")
     assert "<b>bold</b>" in item.findtext(CONTENT) and "<b>" not in item.findtext("description")
     assert (out / "c.atom").read_text(encoding="utf-8").count("&lt;b&gt;bold&lt;/b&gt; end.") == 1
+
+
+def test_excerpts_keep_words_apart_at_block_boundaries(tmp_path: Path, corpus_server) -> None:
+    """A real feed whose posts are headings and paragraphs (`<h3>Your Favorite Virtue</h3>
+    <p>Empathy.</p>`): every excerpt a reader or visitor sees (RSS description, Atom
+    summary, JSON Feed summary, the category page, the post page's description) keeps the
+    words of two blocks apart. lxml's text_content() ran them together ("VirtueEmpathy.")."""
+    from .conftest import run_cli
+
+    cfg = tmp_path / "feeds.yaml"
+    feed = "kagi/fastfeedparser__benchmark_data_1464cc512ecc7ddd.xml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        f"      - url: {corpus_server.url(feed)}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "public"
+    item = next(
+        i
+        for i in json.loads((out / "category" / "c.json").read_bytes())["items"]
+        if i["title"] == "Proust questionnaire"
+    )
+    assert "Your Favorite Virtue Empathy. Your Favorite Qualities" in item["summary"]
+    rss = etree.parse(str(out / "category" / "c.rss")).find("channel/item[title='Proust questionnaire']")
+    assert "Virtue Empathy." in rss.findtext("description")
+    atom = etree.parse(str(out / "category" / "c.atom")).xpath(
+        "//a:entry[a:title='Proust questionnaire']/a:summary", namespaces={"a": A[1:-1]}
+    )[0]
+    assert "Virtue Empathy." in atom.text
+    page = (out / "category" / "c.html").read_text(encoding="utf-8")
+    assert "Virtue Empathy." in page and "VirtueEmpathy" not in page
+    post = next(p for p in (out / "posts").rglob("*.html") if "<title>Proust questionnaire" in p.read_text("utf-8"))
+    assert (
+        'content="Thank you for sharing the questionnaire Zachary Kai! If you want to participate check out the link'
+        in (description := post.read_text("utf-8"))
+    )
+    assert "the link Your Favorite Virtue Empathy. Your Favorite" in description

@@ -274,6 +274,14 @@ _TOKEN = re.compile(
     r"|</([A-Za-z][A-Za-z0-9]*)[ \t\n\r]*>"
     r"|&(amp|lt|gt|quot|nbsp|#39);"
 )
+# Tags that end a line of text (blocks, line and rule breaks, images), as
+# sanitize.sanitized_text reads them: lxml's text_content() joins the text on either side
+# ("<h3>Virtue</h3><p>Empathy.</p>" read "VirtueEmpathy."), so an excerpt puts a space there.
+_BREAK_TAGS = frozenset(
+    """h1 h2 h3 h4 h5 h6 p br hr div blockquote pre address article section aside header
+    footer ul ol li dl dt dd table caption tr th td figure figcaption details summary img""".split()
+)
+_BREAK_TAG = re.compile(r"<(?=/?(?:" + "|".join(sorted(_BREAK_TAGS)) + r")[\s/>])", re.I)
 # A fragment with one of these anywhere is read as a document: lxml sees no single <body>.
 _DOCUMENT_TAG = re.compile(r"</?(?:html|body|head|frameset)(?![^\t\n\f\r />])", re.I)
 _REFERENCES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "nbsp": "\xa0", "#39": "'"}
@@ -283,12 +291,12 @@ def _text_start(html: str, want: int) -> str:
     """The plain text of `html` (whitespace collapsed), or at least its first `want` characters.
 
     The text of sanitized HTML is the text between its tags with its few references
-    replaced, so it is read token by token only as far as the excerpt needs (a post's
-    content can be 100 KB; its excerpt needs a few hundred bytes of it). The first thing
-    that is not sanitizer-shaped (a comment, another reference, a raw-text element like
-    <script>) sends the whole fragment to lxml's HTML parser, which is what this reads the
-    same as, token for token (tests/test_publish_feeds.py). Like the parser, it reads the
-    fragment without the characters XML forbids.
+    replaced, and a space at each of `_BREAK_TAGS`, so it is read token by token only as
+    far as the excerpt needs (a post's content can be 100 KB; its excerpt needs a few
+    hundred bytes of it). The first thing that is not sanitizer-shaped (a comment, another
+    reference, a raw-text element like <script>) sends the whole fragment to lxml's HTML
+    parser, which is what this reads the same as, token for token (tests/test_publish_feeds.py).
+    Like the parser, it reads the fragment without the characters XML forbids.
     """
     if not html:
         return ""
@@ -308,8 +316,13 @@ def _text_start(html: str, want: int) -> str:
         elif ref is not None:
             pieces.append(_REFERENCES[ref])
             size += 1
-        elif (tag or end_tag).lower() not in _PLAIN_TAGS:
-            return _parsed_text(html)
+        else:
+            name = (tag or end_tag).lower()
+            if name not in _PLAIN_TAGS:
+                return _parsed_text(html)
+            if name in _BREAK_TAGS:
+                pieces.append(" ")
+                size += 1
         pos = m.end()
         if size >= check:  # maybe enough: collapse what we have
             text = " ".join("".join(pieces).split())
@@ -332,12 +345,14 @@ _CACHED_HTML = 32_768  # longer fragments are not kept: the cache stays under ~1
 
 @functools.lru_cache(maxsize=256)
 def _plain_text(html: str) -> str:
-    """The text of any HTML fragment, whitespace collapsed, as lxml's HTML parser reads it.
+    """The text of any HTML fragment, whitespace collapsed, as lxml's HTML parser reads it
+    with a space before each of `_BREAK_TAGS` (so that a block's text is not run into the next).
     Cached: parsing is the costly part, and a publish asks for the same post's excerpt
     several times (its feeds, its page, category pages)."""
     html = clean_text(html)
     if not html.strip():
         return ""
+    html = _BREAK_TAG.sub(" <", html)
     try:
         text = lxml.html.fragment_fromstring(html, create_parent="div").text_content()
     except (etree.LxmlError, ValueError, AssertionError):  # lxml asserts one <body>: "<html>x"
