@@ -55,6 +55,8 @@ _ALLOWED_TAGS: set[str] = _HEADINGS | {
 # content (svg/math mutation-XSS), or raw text browsers never show.  <object> and
 # <applet> are not here: their content is the fallback a browser shows in their
 # place (often the only text of the embed), so the tag goes and the fallback stays.
+# So does <noscript>'s (`_NOSCRIPT`, before parsing): <noscript> is listed only in case
+# one is ever left.
 _CLEAN_CONTENT_TAGS: set[str] = {
     "script", "style", "noscript", "template", "xmp", "noembed", "noframes", "plaintext",
     "title", "head", "textarea", "select", "option", "optgroup", "datalist",
@@ -141,6 +143,13 @@ _NOT_TEXT_REF = re.compile(
 )
 _SRCSET_DESCRIPTOR_RE = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[wxh]")
 _IFRAME_SRC_RE = re.compile(r"https://([A-Za-z0-9.\-]+)(?::443)?(?:[/?#][^\s\\]*)?")
+
+# A <noscript> start or end tag. Its content is the fallback of a script we remove (a gist's
+# code, an embed's link, a lazy-loaded image), what a reader of our script-less pages should
+# see; html5ever, parsing as a browser with scripts on, reads it as raw text, so the tags go
+# before parsing and what was inside is sanitized as any markup. `[^<>]` keeps the search
+# linear on a hostile `<noscript<noscript…`.
+_NOSCRIPT = re.compile(r"</?noscript(?=[\s/>])[^<>]*>", re.I)
 
 _base_url: ContextVar[str | None] = ContextVar("aggregator_sanitize_base_url", default=None)
 
@@ -453,6 +462,8 @@ def _prepare(html: object) -> str:
     # U+FFFE/FFFF: `in` on the str is ~10x cheaper than on the bytes, and free on ASCII text.
     if len(data.translate(None, _CONTROL_BYTES)) != len(data) or "\ufffe" in html or "\uffff" in html:
         html = _NOT_TEXT.sub("", html)
+    if _NOSCRIPT.search(html):
+        html = _NOSCRIPT.sub("", html)
     return _cap_depth(html)
 
 

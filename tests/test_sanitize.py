@@ -344,7 +344,7 @@ def test_meta_refresh_and_forms_are_gone_but_text_stays() -> None:
 
 
 def test_script_and_style_contents_removed_not_shown() -> None:
-    out = sanitize_html("<p>a</p><script>alert('x')</script><style>p{}</style><noscript>ns</noscript><p>b</p>")
+    out = sanitize_html("<p>a</p><script>alert('x')</script><style>p{}</style><p>b</p>")
     assert out == "<p>a</p><p>b</p>"
     assert sanitize_html("<svg><text>hidden</text></svg><textarea>t</textarea>ok") == "ok"
 
@@ -774,3 +774,19 @@ def test_a_not_text_reference_hides_no_scheme(base: str | None, ref: str) -> Non
     `javascript:`."""
     out = sanitize_html(f'<a href="java{ref}script:alert(1)">a</a><img src="{ref}javascript:alert(2)">', base)
     assert "javascript" not in out.lower(), out
+
+
+def test_noscript_fallback_is_shown_as_markup() -> None:
+    """The script goes, so its <noscript> fallback is what our script-less pages show: the
+    tag goes, its content is sanitized as markup (not the raw text html5ever reads it as)."""
+    assert sanitize_html("<p>a</p><script>x()</script><noscript>ns</noscript><p>b</p>") == "<p>a</p>ns<p>b</p>"
+    lazy = (
+        '<p><img src="data:image/gif;base64,R0lGOD" data-src="/a.jpg">'
+        '<NOSCRIPT ><img src="/a.jpg" alt="A"></NOSCRIPT></p>'
+    )
+    assert sanitize_html(lazy, "https://e.org/p/1") == (
+        '<p><img src="data:image/gif;base64,R0lGOD"><img src="https://e.org/a.jpg" alt="A"></p>'
+    )
+    assert sanitize_html('<noscript><p title="</noscript><img src=x onerror=alert(1)>">') == (
+        '<p title="&lt;img src=x onerror=alert(1)&gt;"></p>'
+    )

@@ -353,3 +353,32 @@ def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("zh_CN", "zh CN"), encoding="utf-8")
     bad = run_cli("--config", str(cfg), "check")
     assert bad.returncode == 2 and "feeds.yaml:4: site.language: not a language tag" in bad.stderr
+
+
+def test_noscript_fallback_of_an_embed_is_published(tmp_path: Path, corpus_server) -> None:
+    """A real blog feed whose code listings are gist embeds: `<script src=gist>` and the code
+    itself in `<noscript><pre><code>`. The script is removed, so the fallback is the listing a
+    visitor or subscriber can see; it used to be dropped with the <noscript>, leaving
+    "you can see the code here:" followed by nothing."""
+    feed = "kagi/fastfeedparser__benchmark_data_95c748e927f3182f.xml"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        f"      - url: {corpus_server.url(feed)}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "public"
+    page = next(
+        text
+        for p in (out / "posts").rglob("*.html")
+        if "<title>Simple Django Asynchronous Processing" in (text := p.read_text("utf-8"))
+    )
+    assert '<pre><code class="language-python python">import logging\nfrom time import sleep' in page
+    atom = (out / "category" / "c.atom").read_text("utf-8")
+    assert '&lt;code class="language-python python"&gt;import logging' in atom
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_text("utf-8").lower()
+            assert "<noscript" not in text and "&lt;noscript" not in text, path
