@@ -155,6 +155,18 @@ def cases(secret: Path, secret_dtd: Path, canary: CanaryServer) -> dict[str, tup
             _rss(_item("deep html", "<![CDATA[" + "<div><span><b>" * deep + "x]]>")).encode(),
             "posts",
         ),
+        # tags never closed by a `>`: the depth cap's walk over the tags read each to the end
+        # of the content (300 KB: 40 s), where the next `<` ends it
+        "unterminated_tags_html": (
+            _rss(_item("unterminated", "<![CDATA[" + "<b " * deep + "x]]>")).encode(),
+            "posts",
+        ),
+        # the same depth with a `<` in each tag's attribute: a walk that took `<` for the end
+        # of a tag counted none of them, and html5ever met all 100,000 levels
+        "deep_nesting_lt_in_attributes": (
+            _rss(_item("lt in attributes", "<![CDATA[" + '<div title="<">' * deep + "x]]>")).encode(),
+            "posts",
+        ),
         "giant_attributes": (
             (
                 '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>'
@@ -251,14 +263,17 @@ NAMES = [
     "xxe_parameter_entity", "doctype_local_file", "doctype_file_url", "doctype_other_host",
     "quadratic_blowup_utf16", "billion_laughs_utf16", "deep_nesting", "deep_nesting_unclosed",
     "deep_nesting_atom_xhtml", "deep_nesting_escaped_html", "deep_nesting_cdata_html",
-    "giant_attributes", "attribute_flood", "json_deep_nesting",
+    "unterminated_tags_html", "deep_nesting_lt_in_attributes", "giant_attributes", "attribute_flood",
+    "json_deep_nesting",
 ]  # fmt: skip
 
 # parse_feed tries the lxml fast path first and falls back to feedparser for what it declines.
 # The fast path declines every document with a DOCTYPE, too deep or with an oversized tag
 # (`test_which_parser_takes_each_case`), so feedparser meets those; the cases it takes are
 # run once more with feedparser forced, so both parsers meet every case.
-FAST_PATH_TAKES = ["deep_nesting_escaped_html", "deep_nesting_cdata_html"]
+FAST_PATH_TAKES = [
+    "deep_nesting_escaped_html", "deep_nesting_cdata_html", "unterminated_tags_html", "deep_nesting_lt_in_attributes"
+]  # fmt: skip
 RUNS = NAMES + [f"{name}@feedparser" for name in FAST_PATH_TAKES]
 
 
