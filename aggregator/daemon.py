@@ -108,6 +108,8 @@ class Publisher:
         self._cond = threading.Condition()
         self._categories: set[str] = set()
         self._everything = False
+        self._loud = False  # a pending request wants its publish logged even when it changes nothing
+        self.quiet = False  # the running publish was asked for only quietly (see `add`)
         self._due: float | None = None  # monotonic time of the next publish; None when nothing is pending
         self._stopping = False
         self._busy = False
@@ -117,8 +119,11 @@ class Publisher:
         self._thread.start()
         return self
 
-    def add(self, categories: Iterable[str] | None, delay: float | None = None) -> None:
+    def add(self, categories: Iterable[str] | None, delay: float | None = None, quiet: bool = False) -> None:
+        """`quiet`: a publish only in case something changed (the store watcher's); it is
+        logged only if it writes or removes a file."""
         with self._cond:
+            self._loud = self._loud or not quiet
             if categories is None:
                 self._everything = True
             else:
@@ -149,6 +154,7 @@ class Publisher:
                     return  # stopping, nothing pending
                 batch = None if self._everything else frozenset(self._categories)
                 self._categories, self._everything, self._due = set(), False, None
+                self.quiet, self._loud = not self._loud, False
                 self._busy = True
             try:
                 ok = self.action(batch)
@@ -220,6 +226,7 @@ class Daemon:
         # when its new schedule could not be saved (disk full), it must not be re-polled every tick
         self._not_before: dict[str, float] = {}
         self._config_stat, self._config_hash = _file_signature(settings.path)
+        self._outside_version: int | None = None  # the store's data_version when last looked at
 
         self.server: Server | None = None
         if serve is not None:
@@ -322,6 +329,7 @@ class Daemon:
                 self.reload("retry")
             self._watchdog()
             self._watch_output()
+            self._watch_store()
             self._sleep(self.watch_interval)
 
     def _shutdown(self) -> None:
@@ -491,6 +499,19 @@ class Daemon:
             log.warning("%s is missing: publishing everything again", index)
             self.publisher.add(None, delay=0)
 
+    def _watch_store(self) -> None:
+        """Another process's commit (`aggregator prune` from cron) is published within seconds:
+        the daemon published only after its own polls, so pruned posts stayed in the feeds and
+        pages until one of their sources brought something new. Publishing everything skips
+        each category whose sources' revisions are as last published, so a commit that changed
+        no post (`status` syncing the sources) costs a few queries and logs nothing."""
+        version = self.store.outside_version()
+        if version is None or version == self._outside_version:
+            return
+        first, self._outside_version = self._outside_version is None, version
+        if not first:
+            self.publisher.add(None, quiet=True)
+
     def _poll(self, source: Source) -> Outcome:
         """Runs on a worker. Everything that follows from the outcome happens here, before the
         future completes: whoever waits for the future (shutdown) then sees it all done."""
@@ -574,7 +595,9 @@ class Daemon:
             self.metrics.publish_duration.observe(time.monotonic() - started)
         self._publish_failing = None
         what = "all categories" if categories is None else ", ".join(sorted(categories)) or "the all-posts feeds"
-        log.info(
+        quiet = self.publisher.quiet and not report.written and not report.removed
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "published %s: %d files written, %d unchanged, %d removed",
             what,
             len(report.written),

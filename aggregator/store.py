@@ -947,6 +947,19 @@ class Store:
             last = self.db.execute("SELECT max(last_success) FROM sources WHERE active = 1").fetchone()[0]
         return StoreStats({(k or "new"): v for k, v in states.items()}, posts, from_iso(last))
 
+    def outside_version(self) -> int | None:
+        """SQLite's `data_version` on this connection: it moves only when another connection
+        (another process: `aggregator prune`, `fetch`, `status`) commits; None, asking nothing,
+        while another thread holds the store (the caller looks again later)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            return None
+        finally:
+            self._lock.release()
+
     def probe_writable(self, timeout: float = 2.0) -> str | None:
         """None when the database accepts a write now, else why not (for /healthz).
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -134,6 +136,40 @@ def test_a_hanging_host_does_not_hold_up_the_sources_of_other_hosts(tmp_path):
             while sum(server.hits[f"/slow{i}"] for i in range(4)) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert sum(server.hits[f"/slow{i}"] for i in range(4)) == 2
+        finally:
+            daemon.stop()
+    finally:
+        server.close()
+
+
+def test_posts_pruned_by_another_process_leave_the_outputs_within_seconds(tmp_path):
+    """`aggregator prune` from cron beside the daemon: the daemon published only after its own
+    polls, so the pruned posts' pages stayed online until their source brought a new post.
+    A command that changes no post (`status`) must not make it log a publish."""
+    server = FeedServer()
+    try:
+        url = server.feed("/a", FEEDS[1])  # three entries
+        cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}], site_extra="  items_per_feed: 1")
+        daemon = Daemon(cfg, "--grace", "1s")
+        pages = lambda: sorted((tmp_path / "public" / "posts").rglob("*.html"))  # noqa: E731
+        try:
+            daemon.wait_for(lambda r: r["message"].startswith("published c0"))
+            assert len(pages()) == 3
+            cfg.write_text(cfg.read_text(encoding="utf-8") + "        keep_per_source: 1\n", encoding="utf-8")
+            daemon.send(signal.SIGHUP)
+            daemon.wait_for(lambda r: r["message"].startswith("config reloaded"))
+            daemon.wait_for(lambda r: r["message"].startswith("published all categories"), count=2)
+            cli = [sys.executable, "-m", "aggregator", "--config", str(cfg)]
+            subprocess.run([*cli, "status"], check=True, capture_output=True)
+            time.sleep(5)  # more than the daemon's look at the database (2 s)
+            assert len(daemon.messages("^published")) == 3, daemon.log  # start, first poll, reload
+            done = subprocess.run([*cli, "prune"], check=True, capture_output=True, text=True)
+            assert "removed 2 posts" in done.stdout, done.stdout
+            deadline = time.monotonic() + 10
+            while len(pages()) > 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(pages()) == 1, daemon.log
+            assert daemon.messages(r"^published all categories: \d+ files written, \d+ unchanged, 2 removed")
         finally:
             daemon.stop()
     finally:
