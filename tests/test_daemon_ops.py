@@ -53,6 +53,15 @@ def _health(port: int) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
+def _health_becomes(port: int, status: int, timeout: float = 5.0) -> tuple[int, dict]:
+    """/healthz once it answers `status` (or at the deadline): a poll's outcome is logged a
+    moment before the daemon records it for /healthz."""
+    deadline = time.monotonic() + timeout
+    while (answer := _health(port))[0] != status and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return answer
+
+
 def test_healthz_is_unhealthy_while_the_database_cannot_store_polls(tmp_path):
     """A full disk under the database: polls fetch their posts and cannot store them. The
     probe's rolled-back write needs no new space, so only the polls' own writes tell."""
@@ -74,12 +83,12 @@ def test_healthz_is_unhealthy_while_the_database_cannot_store_polls(tmp_path):
                 filler = fill(disk)
                 server.feed("/b", FEEDS[2])
                 daemon.wait_for(lambda r: "storing failed" in r["message"] and r.get("source") == big)
-                status, body = _health(port)
+                status, body = _health_becomes(port, 503)  # logged just before the daemon sees the outcome
                 assert status == 503, body
                 assert any("database" in p and "full" in p for p in body["problems"]), body
                 filler.unlink()  # space again: the source's next retry stores its posts
                 daemon.wait_for(fetched(big, "new"), timeout=20)
-                status, body = _health(port)
+                status, body = _health_becomes(port, 200)
                 assert status == 200, body
             finally:
                 daemon.stop()
