@@ -385,13 +385,18 @@ class Daemon:
             settings = self.settings
             now = self.clock()
             self._mind_the_clock(now)
-            due = set(self.store.due_sources(now))  # enabled, not gone, host not under a Retry-After
+            # enabled, not gone, host not under a Retry-After; the longest overdue first
+            due = {key: rank for rank, key in enumerate(self.store.due_sources(now))}
             urls = self.store.fetch_urls() if due else {}
+            # Only configured sources (removed ones are never polled), taken and queued for their
+            # host's slots longest overdue first: in config order, a busy host's first sources,
+            # due again by the time a slot freed, took every turn and its last ones never came.
+            todo = sorted((s for s in settings.sources if s.key in due), key=lambda s: due[s.key])
             with self._lock:
                 busy = Counter(self._hosts.values())
                 self._waiting = {}  # made afresh from what is due now
-                for source in settings.sources:  # only configured sources: removed ones are never polled
-                    if source.key in due and source.key not in self._inflight and not self._stop.is_set():
+                for source in todo:
+                    if source.key not in self._inflight and not self._stop.is_set():
                         if self._not_before.get(source.key, 0.0) > time.monotonic():
                             continue
                         host = host_key(urls.get(source.key) or source.url)

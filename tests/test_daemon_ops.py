@@ -183,3 +183,22 @@ def test_posts_pruned_by_another_process_leave_the_outputs_within_seconds(tmp_pa
             daemon.stop()
     finally:
         server.close()
+
+
+def test_every_source_of_a_busy_host_gets_its_turn(tmp_path):
+    """A host whose sources are due again before all of them had a slot: they were queued in
+    config order, so its first sources took every turn and the last one was never polled."""
+    server = FeedServer()
+    try:
+        urls = [server.feed(f"/s{i}", FEEDS[i], delay=1.0) for i in range(3)]
+        cfg = write_config(
+            tmp_path / "feeds.yaml", [{"url": u, "interval": "1s"} for u in urls], site_extra="  per_host: 1"
+        )
+        daemon = Daemon(cfg, "--grace", "1s")
+        try:
+            for i in range(3):
+                assert server.wait_hits(f"/s{i}", 2, timeout=20) >= 2, (dict(server.hits), daemon.log)
+        finally:
+            daemon.stop()
+    finally:
+        server.close()
