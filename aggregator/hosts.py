@@ -57,15 +57,20 @@ class HostLimiter:
 
     def __init__(self, default: int = DEFAULT_PER_HOST) -> None:
         self.default = default
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots: dict[str, tuple[int, threading.BoundedSemaphore]] = {}
         self._lock = threading.Lock()
 
     @contextmanager
     def slot(self, url: str, limit: int | None = None) -> Iterator[str]:
+        """A slot of `url`'s host. A `limit` other than the host's so far (a reload changed
+        `site.per_host`) takes effect at once: new callers share fresh slots, those in flight
+        release their old ones. Kept at the first limit, a raised `per_host` held the daemon's
+        polls waiting in its pool workers until a restart."""
         host = host_key(url)
+        want = max(1, limit or self.default)
         with self._lock:
-            sem = self._slots.get(host)
-            if sem is None:
-                sem = self._slots[host] = threading.BoundedSemaphore(max(1, limit or self.default))
-        with sem:
+            held = self._slots.get(host)
+            if held is None or held[0] != want:
+                held = self._slots[host] = (want, threading.BoundedSemaphore(want))
+        with held[1]:
             yield host

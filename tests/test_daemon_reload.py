@@ -91,3 +91,27 @@ def test_a_reload_warns_of_a_source_listed_again_with_other_settings(tmp_path, f
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
+
+
+def test_a_raised_per_host_applies_on_reload(tmp_path, feeds):
+    """`site.per_host` raised by a reload: the dispatcher let more polls of the host go, but
+    the fetcher kept each host's slots at the first limit, so they still ran one by one (each
+    waiting in a pool worker) until a restart."""
+    urls = [feeds.feed(f"/s{i}", FEEDS[i], delay=3.0) for i in range(3)]
+    cfg = tmp_path / "feeds.yaml"
+    write_config(cfg, [{"url": u, "interval": "1s"} for u in urls], site_extra="  per_host: 1")
+    daemon = Daemon(cfg, "--grace", "1s")
+    try:
+        assert all(feeds.wait_hits(f"/s{i}", 1, timeout=20) for i in range(3)), daemon.log
+        write_config(cfg, [{"url": u, "interval": "1s"} for u in urls], site_extra="  per_host: 3")
+        daemon.wait_for(_reloaded("file changed"))
+        time.sleep(3.5)  # the polls started under the old limit are done
+        since = time.monotonic()
+        for i in range(3):
+            feeds.wait_hits(f"/s{i}", feeds.hits[f"/s{i}"] + 1, timeout=15)
+        starts = sorted(t for i in range(3) for t in feeds.times[f"/s{i}"] if t >= since)
+        assert len(starts) >= 3, daemon.log
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert min(gaps) < 1.5, f"polls of the host still one at a time after the reload: {gaps}"
+    finally:
+        daemon.stop()
