@@ -62,7 +62,7 @@ from .logs import source_context
 from .metrics import Metrics
 from .models import Source
 from .pipeline import Outcome, update_source
-from .publish import publish
+from .publish import SiteError, publish
 from .schedule import JITTER, backoff, interval_for, next_poll
 from .serve import Route, Server, StaticApp
 from .store import Store, StoreError
@@ -586,7 +586,9 @@ class Daemon:
         started = time.monotonic()
         try:
             report = publish(settings, self.store, categories)
-        except (OSError, StoreError) as e:  # disk full, read-only output: one clear line, retried
+        # disk full, read-only output, a template broken by an edit: one clear line (file and
+        # line of a template), retried; not a traceback that reads as a crash
+        except (OSError, StoreError, SiteError) as e:
             self.metrics.publish_errors.inc()
             log.error("publishing to %s failed (retrying in %gs): %s", settings.output_dir, self.publisher.retry, e)
             self._publish_failed(str(e))

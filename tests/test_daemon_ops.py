@@ -202,3 +202,28 @@ def test_every_source_of_a_busy_host_gets_its_turn(tmp_path):
             daemon.stop()
     finally:
         server.close()
+
+
+def test_a_template_broken_while_running_is_one_line_naming_file_and_line(tmp_path):
+    """An edit that breaks a `site.templates` template: the daemon logged "publish failed"
+    with a traceback, which reads as a crash; the file and line were only at its end."""
+    server = FeedServer()
+    try:
+        url = server.feed("/a", FEEDS[0])
+        theme = tmp_path / "theme"
+        theme.mkdir()
+        cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}], site_extra="  templates: theme")
+        daemon = Daemon(cfg, "--grace", "1s")
+        try:
+            daemon.wait_for(lambda r: r["message"].startswith("published c0"))
+            (theme / "index.html").write_text('{% extends "base.html" %}\n{{ broken( }}\n', encoding="utf-8")
+            daemon.send(signal.SIGHUP)  # the config names the folder; its templates are read at publish
+            failed = daemon.wait_for(lambda r: r["level"] == "error")[0]
+            assert f"template {theme / 'index.html'}:2: " in failed["message"], daemon.log
+            assert "retrying in 30s" in failed["message"]
+            time.sleep(0.5)
+            assert "Traceback" not in daemon.log and daemon.proc.poll() is None, daemon.log
+        finally:
+            daemon.stop()
+    finally:
+        server.close()
