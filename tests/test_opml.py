@@ -306,3 +306,20 @@ def test_import_keeps_apart_categories_whose_names_have_no_latin_or_cjk_letters(
         "Спорт": ("https://sport.example/rss",),
         "Ελληνικά": ("https://greek.example/rss",),
     }
+
+
+def test_import_into_a_symlinked_config_edits_its_target(tmp_path):
+    """feeds.yaml a symlink into a checkout of the site's repository: the import replaced the
+    link with an edited copy, and the file in the repository stayed as it was."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    target = repo / "feeds.yaml"
+    target.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.symlink_to(target)
+    opml = tmp_path / "a.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stderr
+    assert cfg.is_symlink() and cfg.resolve() == target
+    assert [c.name for c in load_config(target).categories] == ["Python", "财经"]

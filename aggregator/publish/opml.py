@@ -316,7 +316,12 @@ def _find_category(cats: list, name: str) -> CommentedMap | None:
 
 
 def write_config_text(path: Path, text: str) -> None:
-    """Replace the config atomically, keeping its permissions (it may hold API keys)."""
+    """Replace the config atomically, keeping its permissions (it may hold API keys).
+
+    A config that is a symlink (into a checkout of the site's repository) has its target
+    replaced: renamed over the link itself, the link became a copy and the target kept the
+    old text."""
+    path = Path(os.path.realpath(path))
     mode = path.stat().st_mode & 0o7777
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
