@@ -394,7 +394,11 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
         except ConfigError as e:  # pragma: no cover - would mean merge_into_config broke the file
             _echo(f"error: the config would be invalid, left unchanged:\n{e}", err=True)
             ctx.exit(EXIT_FAILED)
-        write_config_text(settings.path, new_text)
+        try:
+            write_config_text(settings.path, new_text)
+        except OSError as e:  # a read-only or full disk, a folder the user may not write
+            _echo(f"error: cannot write {settings.path}: {e}; nothing imported", err=True)
+            ctx.exit(EXIT_FAILED)
     _echo(
         f"{len(feeds)} feeds in {file}: {len(report.added)} added, {len(report.present)} already present, "
         f"{len(report.skipped)} skipped"

@@ -15,6 +15,7 @@ from aggregator.config import load_config
 from aggregator.publish.opml import OpmlError, OpmlFeed, merge_into_config, parse_opml
 
 from .conftest import ROOT, run_cli
+from .reliability.conftest import read_only
 
 # As Miniflux 2.x exports: categories sorted, four-space indent, explicit closing tags.
 MINIFLUX = """\
@@ -323,3 +324,21 @@ def test_import_into_a_symlinked_config_edits_its_target(tmp_path):
     assert result.returncode == 0, result.stderr
     assert cfg.is_symlink() and cfg.resolve() == target
     assert [c.name for c in load_config(target).categories] == ["Python", "财经"]
+
+
+def test_import_into_a_config_that_cannot_be_written_is_one_error_line(tmp_path):
+    """A config on a read-only file system (or in a folder the user may not write): a
+    traceback, after lines saying the feeds were added."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    cfg = folder / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    before = cfg.read_text(encoding="utf-8")
+    opml = tmp_path / "a.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    with read_only(folder):
+        result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot write {cfg}: ") and "nothing imported" in result.stderr
+    assert cfg.read_text(encoding="utf-8") == before
