@@ -460,6 +460,26 @@ def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
     return node, data
 
 
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """`LINE: invalid YAML: problem`, pointing at the mistake, not just where the parser gave up.
+
+    An unclosed quote or bracket is only noticed lines later (an unclosed quote at the end
+    of the file, past its last line): the line where that quote or bracket opened is named
+    too, and is the line given when the parser ran into the end of the file.
+    """
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e)
+    line = mark.line + 1 if mark else 1
+    context, opened = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and opened is not None and mark is not None and opened.line != mark.line:
+        problem = f"{problem} ({context} at line {opened.line + 1})"
+        if "end of stream" in problem:
+            line = opened.line + 1
+    if "'\\t'" in problem:
+        problem += "; indent with spaces: YAML does not allow tabs there"
+    return f"{line}: invalid YAML: {problem}"
+
+
 def parse_config(text: str, path: Path) -> Settings:
     try:
         fast = _compose_fast(text)
@@ -473,10 +493,7 @@ def parse_config(text: str, path: Path) -> Settings:
         char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
         raise ConfigError(path, [f"{line}: invalid YAML: the character {char} is not allowed"]) from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{mark.line + 1}: " if mark else "1: "
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(path, [f"{where}invalid YAML: {problem}"]) from None
+        raise ConfigError(path, [_yaml_error(e)]) from None
     if node is None or not isinstance(data, dict):
         raise ConfigError(path, ["1: the file must be a mapping with at least `site:`"])
     dups = _duplicate_keys(node)

@@ -231,3 +231,16 @@ def test_a_source_twice_in_one_category_warns_and_inherited_values_are_no_confli
         "17: categories.1.sources.1: this source is listed earlier in this category (line 15): "
         "this listing, its include/exclude rules too, is ignored; merge the two",
     )
+
+
+def test_invalid_yaml_names_the_line_of_the_mistake(tmp_path):
+    """An unclosed quote was reported at the line after the end of the file ('found unexpected
+    end of stream'), an unclosed bracket at the next key: the line it opened on was not named."""
+    quote = errors_of(tmp_path, GOOD.replace("  title: 财经新闻\n", '  title: "财经新闻\n'))
+    assert quote == ["2: invalid YAML: found unexpected end of stream (while scanning a quoted scalar at line 2)"]
+    bracket = errors_of(tmp_path, GOOD.replace("    tags: [张掖日报新闻]\n", "    tags: [张掖日报新闻\n"))
+    line = GOOD.splitlines().index("    tags: [张掖日报新闻]") + 1
+    assert bracket[0].startswith(f"{line + 1}: invalid YAML: ")
+    assert bracket[0].endswith(f"(while parsing a flow sequence at line {line})")
+    tab = errors_of(tmp_path, GOOD.replace("    tags: [张掖日报新闻]\n", "\ttags: [张掖日报新闻]\n"))
+    assert tab[0].startswith(f"{line}: invalid YAML: ") and "indent with spaces" in tab[0]
