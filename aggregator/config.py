@@ -6,6 +6,7 @@ hand and a bare "validation error" would leave them searching.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
@@ -568,6 +569,19 @@ def _line_of(error: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+def _did_you_mean(key: object) -> str:
+    """` (did you mean `interval`?)` for a misspelt key (`intervall`, `default`, `source`): the
+    closest key any part of the config has, if one is close."""
+    known: set[str] = set()
+    todo = [_Strict]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        known.update(cls.model_fields)
+    close = difflib.get_close_matches(str(key), sorted(known - {str(key)}), n=1, cutoff=0.75)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """One `line: key.path: problem` per pydantic error, in pydantic's order."""
     errors = []
@@ -575,9 +589,12 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
         loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(loc[-1])
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
+            example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
+            msg = f"should be a mapping ({example}), not {type(err['input']).__name__} {err['input']!r}"
         line = _line_for(lines, loc)
         dotted = ".".join(_key(p) for p in loc) or "(top level)"
         errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")

@@ -244,3 +244,19 @@ def test_invalid_yaml_names_the_line_of_the_mistake(tmp_path):
     assert bracket[0].endswith(f"(while parsing a flow sequence at line {line})")
     tab = errors_of(tmp_path, GOOD.replace("    tags: [张掖日报新闻]\n", "\ttags: [张掖日报新闻]\n"))
     assert tab[0].startswith(f"{line}: invalid YAML: ") and "indent with spaces" in tab[0]
+
+
+def test_a_misspelt_key_and_a_bare_source_url_say_what_was_meant(tmp_path):
+    """`intervall:`, `default:`, `source:`; `- https://…` under `sources:` said "Input should be
+    a valid dictionary or instance of SourceConfig", naming a class of the code."""
+    text = GOOD.replace("defaults:", "default:").replace("        interval: 1h\n", "        intervall: 1h\n")
+    shared = "      - url: https://example.com/shared.xml\n  - name: T"
+    bare = text.replace(shared, "      - https://x.example/\n  - name: T")
+    errors = errors_of(tmp_path, bare)
+    assert errors == [
+        "6: default: unknown key (did you mean `defaults`?)",
+        "14: categories.0.sources.0.intervall: unknown key (did you mean `interval`?)",
+        "15: categories.0.sources.1: should be a mapping (`- url: https://…`), not str 'https://x.example/'",
+    ]
+    colour = errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", "  colour: blue\n"))
+    assert colour == ["4: site.colour: unknown key"]  # nothing close: no guess

@@ -161,7 +161,7 @@ def test_schema_and_interval_mistakes_are_reported_together_in_file_order(tmp_pa
         "13: categories.0.sources.1.enabled: Input should be a valid boolean, unable to interpret input",
         "14: categories.0.sources.1.interval: interval 5m is below min_interval 10m "
         "(set min_interval lower to poll this often)",
-        "18: categories.1.sources.0.intervall: unknown key",
+        "18: categories.1.sources.0.intervall: unknown key (did you mean `interval`?)",
         "20: categories.1.sources.1.min_interval: min_interval 2d is above max_interval 1d",
     ]
 
@@ -186,7 +186,7 @@ def test_cli_check_reports_both_kinds_in_one_run(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert f"{cfg}:4: site.colour: unknown key" in lines
-    assert f"{cfg}:18: categories.1.sources.0.intervall: unknown key" in lines
+    assert f"{cfg}:18: categories.1.sources.0.intervall: unknown key (did you mean `interval`?)" in lines
     assert f"{cfg}:20: categories.1.sources.1.min_interval: min_interval 2d is above max_interval 1d" in lines
     assert lines.index(f"{cfg}:4: site.colour: unknown key") < lines.index(
         f"{cfg}:20: categories.1.sources.1.min_interval: min_interval 2d is above max_interval 1d"
@@ -207,7 +207,7 @@ def test_an_interval_field_that_is_itself_wrong_is_not_range_checked(tmp_path):
     ]
     broken = BASE.replace("defaults:\n  min_interval: 10m\n", "defaults: [1]\n").replace("1h", "1m")
     assert errors_of(tmp_path, broken) == [
-        "4: defaults: Input should be a valid dictionary or instance of SourceSettings",
+        "4: defaults: should be a mapping (`key: value` lines), not list [1]",
     ]
 
 
