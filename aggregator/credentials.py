@@ -33,9 +33,11 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"<>]*)@")
 # Private feeds carry their secret in the query as often (`?token=…`, `&api_key=…`,
 # `&private_token=…`, `&sig=…`): a parameter named one of these words, alone or after `_`, `-`
 # or `.`, holds a credential. Its value is shown as `***` everywhere but in the request.
+# The value ends at the next parameter, the fragment, a space, or a colon that ends the URL
+# (`source URL?token=…: HTTP 404`): taken as part of the value, that colon was masked away.
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:[\w.~-]*[_.-])?(?:token|key|apikey|secret|password|passwd|pwd|pass|sig|signature|auth"
-    r"|session|sessionid|sid|credentials?)=)[^&#\s\"'<>]+"
+    r"|session|sessionid|sid|credentials?)=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+"
 )
 
 __all__ = ["masked", "public_post", "public_url", "remember"]

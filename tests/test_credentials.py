@@ -191,3 +191,21 @@ def test_secret_query_parameters_are_recognized_by_name():
         public_url("https://h/f?monkey=1&hotkey=2&passage=3&q=token")
         == "https://h/f?monkey=1&hotkey=2&passage=3&q=token"
     )
+
+
+def test_a_token_ending_a_source_url_keeps_the_colon_after_it_in_messages(tmp_path, httpserver: HTTPServer):
+    """`source URL?api_key=…: HTTP 404`: the colon after the URL was taken as part of the
+    secret and masked with it, so the log and `fetch` read `api_key=*** HTTP 404`."""
+    httpserver.expect_request("/gone.rss").respond_with_data("no", status=404)
+    url = f"http://{httpserver.host}:{httpserver.port}/gone.rss?api_key={QUERY_SECRET}"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: t\n  url: https://news.example/\ncategories:\n  - name: A\n    sources:\n"
+        f"      - url: {url}\n",
+        encoding="utf-8",
+    )
+    fetch = run_cli("--config", str(cfg), "fetch")
+    assert fetch.returncode == 1 and QUERY_SECRET not in fetch.stdout + fetch.stderr
+    shown = url.replace(QUERY_SECRET, "***")
+    assert f"error      {shown}: HTTP 404" in fetch.stdout, fetch.stdout
+    assert f"source {shown}: HTTP 404" in fetch.stderr, fetch.stderr
