@@ -127,7 +127,11 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, 
     ctx.obj["verbose"] = verbose
     ctx.obj["log_format"] = log_format
     ctx.obj["log_file"] = log_file
-    _setup_logging(verbose, log_format, log_file)
+    try:
+        _setup_logging(verbose, log_format, log_file)
+    except OSError as e:  # a read-only or unwritable folder: a traceback read as a crash
+        _echo(f"error: cannot write the log file {log_file}: {e.strerror or e}", err=True)
+        ctx.exit(EXIT_FAILED)
 
 
 @main.command()

@@ -13,6 +13,7 @@ from lxml import etree
 from pytest_httpserver import HTTPServer
 
 from .conftest import CORPUS, REFERENCE, StaticServer, run_cli
+from .reliability.conftest import read_only
 
 ZH = """\
 site:
@@ -168,3 +169,17 @@ def test_the_command_freezes_its_imports_and_keeps_the_collector_on(tmp_path):
     enabled, frozen = out.stderr.split()
     assert enabled == "True"
     assert int(frozen) > 20_000  # click, pydantic, feedparser, requests, jinja2…, not just the start module
+
+
+def test_a_log_file_that_cannot_be_written_is_one_error_line(tmp_path):
+    """`--log-file` in a folder on a read-only file system (a service unit without its
+    LogsDirectory=): a traceback of the logging module, read as a crash."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with read_only(logs):
+        for command in ("check", "run"):
+            done = run_cli("--config", str(cfg), "--log-file", str(logs / "a.log"), command, timeout=30)
+            assert done.returncode == 1, (command, done.stderr)
+            assert done.stderr == f"error: cannot write the log file {logs / 'a.log'}: Read-only file system\n"
