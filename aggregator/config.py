@@ -434,12 +434,23 @@ def load_config(path: str | os.PathLike[str]) -> Settings:
     """Parse and validate; raise ConfigError with `line: key.path: problem` lines."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(path, ["file not found"]) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(path, [f"cannot read: {e}"]) from None
-    return parse_config(text, path)
+    return parse_config(decode_config(data, path), path)
+
+
+def decode_config(data: bytes, path: Path) -> str:
+    """The config's text; ConfigError naming the line of the first byte that is not UTF-8
+    (a file saved as GBK or UTF-16 by an editor), not the codec's byte offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        error = f"{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the file as UTF-8"
+        raise ConfigError(path, [error]) from None
 
 
 def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:

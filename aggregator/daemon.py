@@ -55,7 +55,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .config import ConfigError, Settings, parse_config
+from .config import ConfigError, Settings, decode_config, parse_config
 from .fetch import Fetcher
 from .hosts import MAX_RETRY_AFTER, host_key
 from .logs import source_context
@@ -652,9 +652,7 @@ class Daemon:
         except OSError as e:
             return self._reject(path, reason, [f"cannot read: {e}"])
         try:
-            new = parse_config(data.decode("utf-8"), path)
-        except UnicodeDecodeError as e:
-            return self._reject(path, reason, [f"not UTF-8: {e}"])
+            new = parse_config(decode_config(data, path), path)
         except ConfigError as e:
             return self._reject(path, reason, str(e).splitlines())
         if new.database != old.database:

@@ -260,3 +260,13 @@ def test_a_misspelt_key_and_a_bare_source_url_say_what_was_meant(tmp_path):
     ]
     colour = errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", "  colour: blue\n"))
     assert colour == ["4: site.colour: unknown key"]  # nothing close: no guess
+
+
+def test_a_config_saved_in_another_encoding_names_the_line(tmp_path):
+    """feeds.yaml saved as GBK by an editor: "cannot read: 'utf-8' codec can't decode byte
+    0xd5 in position 26: invalid continuation byte", a byte offset no editor shows."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_bytes(GOOD.encode("gbk"))
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert str(info.value) == f"{cfg}:2: not UTF-8 text (byte 0xb2); save the file as UTF-8"
