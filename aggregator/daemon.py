@@ -705,9 +705,10 @@ class Daemon:
         for line in errors:
             log.error("config reload rejected: %s", line if line.startswith(str(path)) else f"{path}: {line}")
         log.error(
-            "config reload (%s) rejected with %d errors; still running the previous config",
+            "config reload (%s) rejected with %d error%s; still running the previous config",
             reason,
             len(errors),
+            "" if len(errors) == 1 else "s",
             extra={"errors": errors},
         )
         return False

@@ -174,3 +174,25 @@ def test_health_is_503_once_publishing_has_failed_for_ten_minutes(tmp_path):
             daemon.pool.shutdown()
     assert not ok and any(p.startswith("publishing has failed for 10 min: ") for p in detail["problems"]), detail
     assert "ZeroDivisionError" in " ".join(detail["problems"])
+
+
+def test_a_rejected_reload_counts_its_errors_in_words(tmp_path):
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": "http://127.0.0.1:9/x", "interval": "1h"}])
+    settings = load_config(cfg)
+    out, handler = _capture("text")
+    try:
+        with Store(settings.database) as store:
+            daemon = Daemon(settings, store)
+            try:
+                text = cfg.read_text(encoding="utf-8")
+                cfg.write_text(text.replace("interval: 1h", "interval: xx"), encoding="utf-8")
+                assert not daemon.reload("test")
+                cfg.write_text(text.replace("interval: 1h", "interval: xx\n        colour: red"), encoding="utf-8")
+                assert not daemon.reload("test")
+            finally:
+                daemon.fetcher.close()
+                daemon.pool.shutdown()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "rejected with 1 error; still running" in out.getvalue()  # was "1 errors"
+    assert "rejected with 2 errors; still running" in out.getvalue()
