@@ -695,7 +695,11 @@ class Daemon:
         )
         for key in removed:
             if key not in moved:  # one taken over was logged by the store, under its new URL
-                log.info("source %s: removed from the config; no longer polled (its posts stay stored)", key)
+                log.info(  # outside any poll: its `source` is not in the context
+                    "source %s: removed from the config; no longer polled (its posts stay stored)",
+                    key,
+                    extra={"source": key},
+                )
         self.publisher.add(None)  # names, categories and membership may all have changed
         self._wake_dispatcher(force=True)
         return True

@@ -493,7 +493,7 @@ class Store:
             )
             for table in ("posts", "post_files", "pruned", "hosts"):
                 db.execute(f"UPDATE {table} SET source = ? WHERE source = ?", [new, old])
-            log.info("source %s: takes over %s, %s: its posts keep their ids", new, old, why)
+            log.info("source %s: takes over %s, %s: its posts keep their ids", new, old, why, extra={"source": new})
         return pairs
 
     @staticmethod

@@ -37,6 +37,8 @@ def test_edits_and_sighup_apply_and_an_invalid_edit_is_rejected(tmp_path, feeds)
         write_config(cfg, [{"url": a, "interval": "1s"}, {"url": c, "interval": "1h"}])
         applied = daemon.wait_for(_reloaded("file changed"))[0]
         assert applied["added"] == [c] and applied["removed"] == [b] and applied["retimed"] == [a]
+        removed = daemon.wait_for(lambda r: "removed from the config" in r["message"])
+        assert [r.get("source") for r in removed] == [b]  # JSON names it, as every line about a source
         assert feeds.wait_hits("/c", 1) == 1, "an added source is polled soon"
         a_hits = feeds.hits["/a"]
         assert feeds.wait_hits("/a", a_hits + 2) >= a_hits + 2, "a's new 1s interval applies"

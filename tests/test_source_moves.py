@@ -367,7 +367,8 @@ def test_the_daemon_takes_over_a_source_whose_url_is_edited_on_reload(tmp_path):
         write_daemon_config(cfg, [{"url": a_slash, "interval": "2h"}])
         applied = daemon.wait_for(lambda r: r["message"].startswith("config reloaded"))[0]
         assert applied["added"] == [a_slash] and applied["removed"] == [a] and applied["retimed"] == [a_slash]
-        assert daemon.messages(f"^source {a_slash}: takes over {a}, the same URL"), daemon.log
+        took = daemon.messages(f"^source {a_slash}: takes over {a}, the same URL")
+        assert [r.get("source") for r in took] == [a_slash], daemon.log  # JSON names it, as every source line
         assert not daemon.messages("removed from the config")
         daemon.wait_for(fetched(a_slash, "unchanged"))  # its URL changed: polled at once, nothing new
         assert sorted(posts(tmp_path)) == sorted(ids) and source_keys(tmp_path) == [a_slash]
