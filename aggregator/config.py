@@ -606,6 +606,8 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
         elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
             example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
             msg = f"should be a mapping ({example}), not {type(err['input']).__name__} {err['input']!r}"
+        elif err["type"] == "list_type":  # `sources: https://…`, or a mapping where items were meant
+            msg = f"should be a list (lines starting with `- `), not {type(err['input']).__name__} {err['input']!r}"
         line = _line_for(lines, loc)
         dotted = ".".join(_key(p) for p in loc) or "(top level)"
         errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")

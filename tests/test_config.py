@@ -270,3 +270,13 @@ def test_a_config_saved_in_another_encoding_names_the_line(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
     assert str(info.value) == f"{cfg}:2: not UTF-8 text (byte 0xb2); save the file as UTF-8"
+
+
+def test_a_single_value_where_a_list_is_meant_says_so(tmp_path):
+    """`sources: https://…` (one feed, no `- url:`) said "Input should be a valid list"."""
+    text = GOOD.replace(
+        "    sources:\n      - url: https://example.com/shared.xml\n", "    sources: https://example.com/x.xml\n"
+    )
+    assert errors_of(tmp_path, text) == [
+        "17: categories.1.sources: should be a list (lines starting with `- `), not str 'https://example.com/x.xml'"
+    ]
