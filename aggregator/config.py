@@ -593,6 +593,12 @@ def _did_you_mean(key: object) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """`str 'https://…'`: a value's type and its start, for a message (a whole mapping would be a page)."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= limit else text[: limit - 1] + '…'}"
+
+
 def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """One `line: key.path: problem` per pydantic error, in pydantic's order."""
     errors = []
@@ -605,9 +611,9 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
             msg = "required key is missing"
         elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
             example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
-            msg = f"should be a mapping ({example}), not {type(err['input']).__name__} {err['input']!r}"
+            msg = f"should be a mapping ({example}), not {_shown(err['input'])}"
         elif err["type"] == "list_type":  # `sources: https://…`, or a mapping where items were meant
-            msg = f"should be a list (lines starting with `- `), not {type(err['input']).__name__} {err['input']!r}"
+            msg = f"should be a list (lines starting with `- `), not {_shown(err['input'])}"
         line = _line_for(lines, loc)
         dotted = ".".join(_key(p) for p in loc) or "(top level)"
         errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
