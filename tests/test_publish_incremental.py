@@ -214,7 +214,8 @@ def test_a_database_from_before_revisions_is_migrated_and_fully_published(site):
     assert len(list((root / "public" / "posts").rglob("*.html"))) == 5  # every post page written again
     con = sqlite3.connect(root / "aggregator.db")
     assert {"revision"} <= {r[1] for r in con.execute("PRAGMA table_info(posts)")}
-    assert con.execute("SELECT count(*) FROM publish_state").fetchone()[0] == 3  # two categories and the site
+    keys = {key for (key,) in con.execute("SELECT key FROM publish_state")}
+    assert keys == {"category:economy", "category:zhangye", "site", "owner"}
 
 
 def test_store_revisions_move_only_with_post_changes(tmp_path):
@@ -447,3 +448,41 @@ def test_a_link_left_from_a_renamed_category_to_its_new_folder_is_not_followed(s
     assert run_cli("--config", str(cfg), "publish").returncode == 0
     assert (category / "zhangye-daily" / "page" / "2.html").is_file()
     assert not (category / "zhangye.atom").exists() and (category / "zhangye").is_symlink()
+
+
+def test_two_configs_sharing_an_output_folder_are_told_and_each_publish_restores_its_own(site):
+    """A second config (a test one beside the real one) with its own database and the same
+    `output_dir`: its publish overwrote the home page, all-posts feeds and OPML, and the real
+    one, finding its categories unchanged, left them so. Each is now told, and rebuilds."""
+    cfg, _ = site
+    root = cfg.parent
+    first = run_cli("--config", str(cfg), "fetch")
+    assert first.returncode == 0, first.stderr
+    assert "last published from another database" not in first.stderr
+    home = (root / "public" / "index.html").read_text("utf-8")
+    assert "Incremental" in home
+    other = root / "feeds-test.yaml"
+    other.write_text(
+        cfg.read_text("utf-8").replace("  title: Incremental\n", "  title: Test copy\n  database: test.db\n"), "utf-8"
+    )
+    second = run_cli("--config", str(other), "fetch")
+    assert second.returncode == 0, second.stderr
+    assert f"{root / 'public'} was last published from another database" in second.stderr
+    assert "Test copy" in (root / "public" / "index.html").read_text("utf-8")
+
+    again = run_cli("--config", str(cfg), "publish")  # nothing new for the real config
+    assert again.returncode == 0, again.stderr
+    assert "last published from another database" in again.stderr
+    assert (root / "public" / "index.html").read_text("utf-8") == home  # its own home page back
+    quiet = run_cli("--config", str(cfg), "publish")
+    assert "another database" not in quiet.stderr  # said once per change of hands
+
+    backup = root / "restored.db"  # a backup (or a database moved elsewhere) is the same publisher
+    assert run_cli("--config", str(cfg), "backup", str(backup)).returncode == 0
+    moved = root / "feeds-moved.yaml"
+    moved.write_text(
+        cfg.read_text("utf-8").replace("  title: Incremental\n", "  title: Incremental\n  database: restored.db\n"),
+        "utf-8",
+    )
+    restored = run_cli("--config", str(moved), "publish")
+    assert restored.returncode == 0 and "another database" not in restored.stderr, restored.stderr

@@ -34,7 +34,7 @@ from aggregator.config import Settings, load_config
 from aggregator.models import Source
 from aggregator.normalize import normalize
 from aggregator.parse import ParseError, parse_feed
-from aggregator.publish import atomic, parallel, publish
+from aggregator.publish import OWNER_FILE, atomic, parallel, publish
 from aggregator.store import Store
 
 from .conftest import CORPUS, run_cli
@@ -95,8 +95,12 @@ def site(built: Path, tmp_path: Path) -> Settings:
 
 
 def _tree(*roots: Path) -> dict[str, bytes]:
+    """Every file's bytes, but the owner mark's, which names the database (copied or not)."""
     return {
-        f"{root.name}/{p.relative_to(root)}": p.read_bytes() for root in roots for p in root.rglob("*") if p.is_file()
+        f"{root.name}/{p.relative_to(root)}": p.read_bytes()
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and p.name != OWNER_FILE
     }
 
 
@@ -106,8 +110,10 @@ def _records(settings: Settings) -> tuple[list, list]:
             "SELECT path, post, source, kind, category, superseded FROM post_files ORDER BY path"
         ).fetchall()
         states = db.execute("SELECT * FROM publish_state ORDER BY 1").fetchall()
-    # The context digest names the output folder, which the serial copy has elsewhere.
-    return files, [(key, "site" if key == "site" else _without_context(value)) for key, value in states]
+    # The context digest names the output folder, which the serial copy has elsewhere; the
+    # owner id (`publish._claim_output`) is made by a database's first publish, so each has its own.
+    kept = {"site": lambda v: "site", "owner": lambda v: "owner"}
+    return files, [(key, kept.get(key, _without_context)(value)) for key, value in states]
 
 
 def _without_context(value: str) -> object:

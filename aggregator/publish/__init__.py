@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ __all__ = ["PublishReport", "SiteError", "all_posts_feed_meta", "category_feed_m
 CHANGED_BATCH = 200  # changed posts read from the store at a time
 READ_ALL = 250  # posts of a category rebuilt from scratch read in one go (more: in batches, for memory)
 SYNC_EVERY = 5.0  # seconds of a long publish between making its files durable and recording progress
+OWNER_FILE = ".aggregator-owner"  # in the output folder: which database published it last (a random id)
 
 
 @dataclass
@@ -108,6 +110,7 @@ def _publish(
     settings: Settings, store: Store, categories: Iterable[str] | None, force: bool, workers: int | None
 ) -> PublishReport:
     report = PublishReport()
+    force = _claim_output(settings, store) or force
     for root in (settings.output_dir, settings.jekyll_dir):
         if root is not None:
             for leftover in sweep_once(root):
@@ -161,6 +164,40 @@ def _publish(
     if hub and report.feeds_changed:
         report.pinged = ping_hub(hub, report.feeds_changed)
     return report
+
+
+def _claim_output(settings: Settings, store: Store) -> bool:
+    """Mark the output folder as this database's; True when another database published it last.
+
+    Two configs with one `output_dir` (a test config beside the real one) overwrote each
+    other's home page, all-posts feeds and OPML, silently, and a publish that found its own
+    categories unchanged left the other's files in place. The folder now names its last
+    publisher by a random id kept in the database (a backup or a moved database keeps it):
+    a publish that finds another id says so and rebuilds everything it publishes.
+    """
+    mine = store.publish_state("owner")
+    if mine is None:
+        mine = secrets.token_hex(8)
+        store.set_publish_state("owner", mine)
+    marker = settings.output_dir / OWNER_FILE
+    try:
+        theirs = marker.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        theirs = None
+    if theirs == mine:
+        return False
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    write_if_changed(marker, f"{mine}\n".encode())
+    if not theirs:  # a new folder, or one published by a version before the marker
+        return False
+    log.warning(
+        "%s was last published from another database (%s): two configs publishing into one folder "
+        "overwrite each other's home page, all-posts feeds and OPML; give each its own site.output_dir "
+        "(after starting a database afresh, this is said once). Publishing everything again",
+        settings.output_dir,
+        theirs,
+    )
+    return True
 
 
 PARALLEL_POSTS = (500, 3000)  # posts to render before workers pay: forked, spawned (~0.4 s to start)
