@@ -4,6 +4,7 @@ autodiscovery, self-contained pages, pagination and template overrides."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -177,6 +178,19 @@ def test_category_pages_paginate(zh_site):
     assert "第 2 页，共 2 页" in second.find(".//nav[@class='pager']").text_content()
     assert second.findtext(".//title") == "张掖日报 · 第 2 页，共 2 页 · 财经新闻"
     assert second.find(".//link[@rel='canonical']").get("href") == f"{SITE_URL}category/zhangyeribao/page/2.html"
+
+
+def test_no_page_skips_a_heading_level(zh_site):
+    """Screen readers list a page by its headings: the category pages went from the
+    category's <h1> straight to <h3> post titles (WCAG 1.3.1). The templates' headings (a
+    post's own content aside) start at <h1> and never skip a level on any page."""
+    pages = list(zh_site.rglob("*.html"))
+    assert any("category" in p.parts for p in pages) and any("posts" in p.parts for p in pages)
+    outside_content = "//*[self::h1 or self::h2 or self::h3 or self::h4][not(ancestor::div[@class='content'])]"
+    for page in pages:
+        levels = [int(h.tag[1]) for h in html(page).xpath(outside_content)]
+        assert levels and levels[0] == 1, (page, levels)
+        assert all(after <= before + 1 for before, after in pairwise(levels)), (page, levels)
 
 
 HOSTILE = """\
