@@ -27,23 +27,43 @@ _ISO = re.compile(
 )
 # Tue, 08 Feb 2022 09:30:00 +0800 / 8 Feb 22 9:30 GMT / Tue, 8 Feb 2022
 _RFC = re.compile(
-    r"(?:[A-Za-z]{2,9}\.?\s*,?\s*)?(?P<d>\d{1,2})[\s-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s-]+(?P<y>\d{2,4})"
+    r"(?:[^\W\d_]{2,9}(?:-[^\W\d_]{4,5})?\.?\s*,?\s*)?(?P<d>\d{1,2})\.?[\s-]+(?:de\s+)?(?P<mon>[^\W\d_]{3,10})\.?,?"
+    r"(?:\s+de)?[\s-]+(?P<y>\d{2,4})"
     r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:\.\d+)?)?)?"
     rf"\s*{_ZONE}?",
 )
 _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the truth
-_MONTHS = {
-    m: i
-    for i, names in enumerate(
-        (
-            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
-            ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
-            ("oct", "october"), ("nov", "november"), ("dec", "december"),
-        ),
-        start=1,
-    )
-    for m in names
-}  # fmt: skip
+# Month names in the languages feeds are written in besides English (pt, es, fr, de, it,
+# nl): Brazilian and Spanish feeds write `Seg, 24 Set 2018` in <pubDate>, which neither
+# this nor feedparser read, and every post took its fetch time as its date.
+_MONTH_NAMES = (
+    "january janeiro enero janvier januar gennaio januari",
+    "february fevereiro febrero février fevrier februar febbraio februari",
+    "march março marco marzo mars märz maerz maart mrt",
+    "april abril avril aprile",
+    "may maio mayo mai maggio mei",
+    "june junho junio juin juni giugno",
+    "july julho julio juillet juli luglio",
+    "august agosto août aout augustus",
+    "september setembro septiembre septembre settembre",
+    "october outubro octubre octobre oktober ottobre",
+    "november novembro noviembre novembre",
+    "december dezembro diciembre décembre decembre dezember dicembre",
+)
+
+
+def _month_table() -> dict[str, int]:
+    """Every name above, and each of its prefixes of 3 letters or more that names one month
+    only (`sept`, `févr`, `dez`; not `jui`, which is juin and juillet)."""
+    seen: dict[str, set[int]] = {}
+    for month, names in enumerate(_MONTH_NAMES, start=1):
+        for name in names.split():
+            for end in range(3, len(name) + 1):
+                seen.setdefault(name[:end], set()).add(month)
+    return {prefix: months.pop() for prefix, months in seen.items() if len(months) == 1}
+
+
+_MONTHS = _month_table()
 # RFC 822 and common North American names; other abbreviations are ambiguous (CST is
 # also China, IST is India, Israel and Ireland) and only trusted when the source's own
 # zone uses them.

@@ -164,6 +164,36 @@ def test_dates_that_do_not_exist_are_invalid_not_left_to_feedparser(raw):
         parse_date(raw, SH)
 
 
+@pytest.mark.parametrize(
+    ("raw", "utc"),
+    [
+        ("Seg, 24 Set 2018 19:22:00 -0300", (2018, 9, 24, 22, 22)),  # Brazilian Portuguese
+        ("mar., 5 févr. 2019 10:00:00 +0100", (2019, 2, 5, 9, 0)),
+        ("Di, 12 Mär 2024 08:00:00 +0100", (2024, 3, 12, 7, 0)),
+        ("Sáb, 01 Dic 2018 10:00 GMT", (2018, 12, 1, 10, 0)),
+        ("24 de setembro de 2018 19:22 -0300", (2018, 9, 24, 22, 22)),
+        ("5. März 2024 10:00 +0100", (2024, 3, 5, 9, 0)),
+        ("1 juil. 2020 12:00 GMT", (2020, 7, 1, 12, 0)),
+    ],
+)
+def test_month_names_of_other_languages_are_read(raw, utc):
+    assert parse_date(raw, SH) == datetime(*utc, tzinfo=UTC)
+
+
+def test_a_month_prefix_shared_by_two_months_is_not_guessed():
+    assert parse_date("1 Jui 2020 10:00 GMT", SH) is None  # juin or juillet
+
+
+def test_a_brazilian_feed_keeps_its_dates():
+    """rss-parser's UOL feed dates its items `Seg, 24 Set 2018 19:22:00 -0300`: every post
+    took the time it was fetched as its date."""
+    path = CORPUS / "suites" / "rss-parser__test_input_uolNoticias.rss"
+    posts = posts_from(path.read_bytes(), ctype="application/rss+xml")
+    assert posts and all(p.dated for p in posts)
+    assert {p.published.date() for p in posts} == {datetime(2018, 9, 24).date()}
+    assert max(p.published for p in posts) == datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)
+
+
 def test_a_leap_second_and_24_00_are_real_times():
     assert parse_date("Sat, 31 Dec 2016 23:59:60 GMT", SH) == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert parse_date("2024-12-31T24:00:00Z", SH) == datetime(2025, 1, 1, tzinfo=UTC)
