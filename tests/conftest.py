@@ -92,6 +92,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
+def fetch_one_feed(folder: Path, url: str) -> Path:
+    """`aggregator fetch` of one feed into a category `C` (slug `c`); its output folder."""
+    cfg = folder / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n      - url: {url}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder / "public"
+
+
 def check_feeds(folder: Path, readers: bool = True) -> subprocess.CompletedProcess[str]:
     """The shared strict validator (Atom RELAX NG, RSS 2.0 rules, JSON Feed schema, newsboat)."""
     args = [sys.executable, str(CHECK_FEEDS), str(folder)] + (["--readers"] if readers else [])

@@ -577,18 +577,9 @@ def test_excerpts_keep_words_apart_at_block_boundaries(tmp_path: Path, corpus_se
     <p>Empathy.</p>`): every excerpt a reader or visitor sees (RSS description, Atom
     summary, JSON Feed summary, the category page, the post page's description) keeps the
     words of two blocks apart. lxml's text_content() ran them together ("VirtueEmpathy.")."""
-    from .conftest import run_cli
+    from .conftest import fetch_one_feed
 
-    cfg = tmp_path / "feeds.yaml"
-    feed = "kagi/fastfeedparser__benchmark_data_1464cc512ecc7ddd.xml"
-    cfg.write_text(
-        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
-        f"      - url: {corpus_server.url(feed)}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = tmp_path / "public"
+    out = fetch_one_feed(tmp_path, corpus_server.url("kagi/fastfeedparser__benchmark_data_1464cc512ecc7ddd.xml"))
     item = next(
         i
         for i in json.loads((out / "category" / "c.json").read_bytes())["items"]

@@ -18,7 +18,7 @@ from aggregator.publish.feeds import permalink
 from aggregator.publish.site import strings_for
 from aggregator.store import Store
 
-from .conftest import run_cli
+from .conftest import fetch_one_feed, run_cli
 
 SITE_URL = "https://finews.withounder.com/"
 
@@ -374,16 +374,7 @@ def test_noscript_fallback_of_an_embed_is_published(tmp_path: Path, corpus_serve
     itself in `<noscript><pre><code>`. The script is removed, so the fallback is the listing a
     visitor or subscriber can see; it used to be dropped with the <noscript>, leaving
     "you can see the code here:" followed by nothing."""
-    feed = "kagi/fastfeedparser__benchmark_data_95c748e927f3182f.xml"
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
-        f"      - url: {corpus_server.url(feed)}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = tmp_path / "public"
+    out = fetch_one_feed(tmp_path, corpus_server.url("kagi/fastfeedparser__benchmark_data_95c748e927f3182f.xml"))
     page = next(
         text
         for p in (out / "posts").rglob("*.html")
