@@ -486,3 +486,26 @@ def test_two_configs_sharing_an_output_folder_are_told_and_each_publish_restores
     )
     restored = run_cli("--config", str(moved), "publish")
     assert restored.returncode == 0 and "another database" not in restored.stderr, restored.stderr
+
+
+def test_a_publish_of_one_category_that_finds_another_databases_folder_rebuilds_them_all(site):
+    """The daemon publishes only the categories its polls changed: claiming back a folder
+    another database had published, it rebuilt that one category and the home page, and
+    left the other database's copy of every other category online for good (the folder,
+    marked as its own again, never said so twice)."""
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    other = root / "feeds-test.yaml"
+    other.write_text(
+        cfg.read_text("utf-8").replace("  title: Incremental\n", "  title: Test copy\n  database: test.db\n"), "utf-8"
+    )
+    assert run_cli("--config", str(other), "fetch").returncode == 0
+    zhangye = root / "public" / "category" / "zhangye.html"
+    assert "Test copy" in zhangye.read_text("utf-8")
+
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        publish(settings, store, ["economy"])  # as the daemon does after polling that category's source
+    assert "Test copy" not in zhangye.read_text("utf-8")
+    assert "Incremental" in zhangye.read_text("utf-8")

@@ -110,7 +110,11 @@ def _publish(
     settings: Settings, store: Store, categories: Iterable[str] | None, force: bool, workers: int | None
 ) -> PublishReport:
     report = PublishReport()
-    force = _claim_output(settings, store) or force
+    if _claim_output(settings, store):
+        # Every category, not only those asked for (the daemon's publish after a poll): the
+        # other database may have overwritten any of them, and once the folder is claimed
+        # back nothing would tell a later publish that those left unchanged are not ours.
+        force, categories = True, None
     for root in (settings.output_dir, settings.jekyll_dir):
         if root is not None:
             for leftover in sweep_once(root):
