@@ -385,3 +385,19 @@ def test_podcast_enclosures_survive(file):
     }
     got = {(e.url, e.type, e.length) for p in posts_of(path) for e in p.enclosures}
     assert want and want <= got
+
+
+def test_a_title_made_from_the_content_or_the_link_is_capped_too():
+    """An untitled entry takes its first words, else its link, as its title: uncapped, two
+    words of 300,000 characters (a base64 blob, a minified script's text) were a 600 KB
+    title copied into every feed and page of the category."""
+    from aggregator.normalize import TITLE_MAX
+
+    blob = "A" * 300_000
+    items = (
+        f"<item><link>http://e.org/1</link><description>{blob} {blob} end</description></item>"
+        f"<item><link>http://e.org/{'p' * 5000}</link></item>"
+    )
+    from_words, from_link = posts_from(rss(items))
+    assert len(from_words.title) <= TITLE_MAX and from_words.title.startswith("AAAA")
+    assert len(from_link.title) <= TITLE_MAX and from_link.title.startswith("http://e.org/ppp")
