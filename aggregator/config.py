@@ -593,8 +593,16 @@ def _did_you_mean(key: object) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def _shown(value: object, limit: int = 60) -> str:
-    """`str 'https://…'`: a value's type and its start, for a message (a whole mapping would be a page)."""
+_SECRET_KEYS = frozenset({"auth", "headers", "username", "password"})  # values a message must not show
+
+
+def _shown(value: object, loc: tuple[Any, ...] = (), limit: int = 60) -> str:
+    """`str 'https://…'`: a value's type and its start, for a message (a whole mapping would be a page).
+
+    Only the type under `auth` or `headers`: `auth: alice:hunter2` (a mapping was meant) put
+    the password in `check`'s output and in the daemon's log of a rejected reload."""
+    if _SECRET_KEYS.intersection(p for p in loc if isinstance(p, str)):
+        return type(value).__name__
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= limit else text[: limit - 1] + '…'}"
 
@@ -611,9 +619,9 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
             msg = "required key is missing"
         elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
             example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
-            msg = f"should be a mapping ({example}), not {_shown(err['input'])}"
+            msg = f"should be a mapping ({example}), not {_shown(err['input'], loc)}"
         elif err["type"] == "list_type":  # `sources: https://…`, or a mapping where items were meant
-            msg = f"should be a list (lines starting with `- `), not {_shown(err['input'])}"
+            msg = f"should be a list (lines starting with `- `), not {_shown(err['input'], loc)}"
         line = _line_for(lines, loc)
         dotted = ".".join(_key(p) for p in loc) or "(top level)"
         errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")

@@ -280,3 +280,16 @@ def test_a_single_value_where_a_list_is_meant_says_so(tmp_path):
     assert errors_of(tmp_path, text) == [
         "17: categories.1.sources: should be a list (lines starting with `- `), not str 'https://example.com/x.xml'"
     ]
+
+
+def test_a_wrong_type_under_auth_does_not_show_the_password(tmp_path):
+    """`auth: alice:hunter2` (a mapping was meant) printed `not str 'alice:hunter2'`, from
+    `check` and in the daemon's log of a rejected reload: a password where logs are read."""
+    text = GOOD.replace("        interval: 1h\n", '        interval: 1h\n        auth: "alice:hunter2"\n')
+    text = text.replace("defaults:\n", "defaults:\n  auth: [bob, s3cret]\n")
+    errors = errors_of(tmp_path, text)
+    assert errors == [
+        "7: defaults.auth: should be a mapping (`key: value` lines), not list",
+        "16: categories.0.sources.0.auth: should be a mapping (`key: value` lines), not str",
+    ]
+    assert not any("hunter2" in e or "s3cret" in e for e in errors)
