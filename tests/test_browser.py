@@ -123,3 +123,31 @@ def test_links_on_the_pages_lead_to_existing_pages(browser, served, site):
     assert back == [served.url("category/zhangyeribao.html"), served.url("index.html")]
     original = browser.evaluate("document.querySelector('a.button').href")
     assert original.startswith("http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202202102272218590")
+
+
+def test_a_stylesheet_of_the_users_own_still_hides_the_category_listings_heading(
+    browser, corpus_server, tmp_path: Path
+) -> None:
+    """The category pages' <h2> over the post list is for screen readers. Hidden by a rule
+    of the shipped style.css only, it showed, a "Latest posts" heading under the category's
+    own, on the site of anyone whose `site.templates` has a style.css copied before it."""
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    shipped = (Path(__file__).parent.parent / "aggregator" / "templates" / "style.css").read_text("utf-8")
+    own = "".join(line for line in shipped.splitlines(keepends=True) if "visually-hidden" not in line)
+    (theme / "style.css").write_text(own + "\nh1 { letter-spacing: 0.01em; }\n", encoding="utf-8")
+    cfg = tmp_path / "feeds.yaml"
+    text = SITE.format(base=corpus_server.base).replace(
+        "  posts_per_page: 8\n", "  posts_per_page: 8\n  templates: theme\n"
+    )
+    cfg.write_text(text, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    server = StaticServer(tmp_path / "public")
+    try:
+        assert browser.load(server.url("category/tech.html"), 1280, 900, False) == []
+        assert browser.evaluate("getComputedStyle(document.querySelector('h1')).letterSpacing") != "normal"
+        box = browser.evaluate("(r => [r.width, r.height])(document.getElementById('latest').getBoundingClientRect())")
+        assert box[0] <= 1 and box[1] <= 1, box
+    finally:
+        server.close()
