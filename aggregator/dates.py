@@ -101,7 +101,8 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
             return None
         y, mo, d, h, mi, sec = values
         try:  # a leap second is its minute's last second; 24:00 ends a day (ISO 8601)
-            naive = datetime(y, mo, d, 0 if h == 24 and mi == sec == 0 else h, mi, min(sec, 59))
+            # (only :60 is a leap second: :61 to :99 are no time, as 25:00 is none)
+            naive = datetime(y, mo, d, 0 if h == 24 and mi == sec == 0 else h, mi, 59 if sec == 60 else sec)
         except ValueError as e:
             raise InvalidDate(raw) from e
         if h == 24:

@@ -157,7 +157,15 @@ def test_unreadable_dates_are_left_to_feedparser(raw):
 
 
 @pytest.mark.parametrize(
-    "raw", ["2022-13-45", "2024-02-30T10:00:00Z", "Fri, 30 Feb 2024 10:00:00 +0000", "2024-01-01T24:30"]
+    "raw",
+    [
+        "2022-13-45",
+        "2024-02-30T10:00:00Z",
+        "Fri, 30 Feb 2024 10:00:00 +0000",
+        "2024-01-01T24:30",
+        "Sat, 31 Dec 2016 23:59:61 GMT",  # only :60 is a leap second; :61 to :99 were read as :59
+        "2024-05-01T10:00:99Z",
+    ],
 )
 def test_dates_that_do_not_exist_are_invalid_not_left_to_feedparser(raw):
     with pytest.raises(InvalidDate):
