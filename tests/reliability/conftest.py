@@ -25,6 +25,8 @@ import pytest
 import yaml
 from lxml import etree
 
+from aggregator.publish import OWNER_FILE
+
 from ..conftest import CORPUS, ROOT
 
 TEMP_FILE = re.compile(r"^\..+\.tmp$")  # what the publisher's atomic writes leave when killed
@@ -218,6 +220,9 @@ def _document_problems(path: Path) -> list[str]:
         elif path.suffix == ".css":
             if not data.strip():
                 return ["empty stylesheet"]
+        elif path.name == OWNER_FILE:  # the database's id, written whole or not at all
+            if not re.fullmatch(rb"[0-9a-f]{16}\n", data):
+                return [f"owner mark cut short or garbled: {data[:40]!r}"]
         else:
             return [f"unexpected output file {path.name}"]
     except (etree.XMLSyntaxError, ValueError, yaml.YAMLError) as e:  # UnicodeDecodeError is a ValueError
