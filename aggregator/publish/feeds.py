@@ -118,13 +118,13 @@ _PLAIN_URI = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=8192)
 def web_url(url: str | None) -> str | None:
     """`url` when it is an http(s) URL, else None: a stored link older versions did not check
     (`javascript:`) is not made a link on our pages or in the OPML."""
     return url if url and url.lower().startswith(("http://", "https://")) else None
 
 
+@functools.lru_cache(maxsize=8192)
 def _uri(url: str | None, schemes: tuple[str, ...] = _WEB) -> str | None:
     """An absolute URL as a plain-ASCII URI, or None when it is not one we can publish.
 
