@@ -81,10 +81,9 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         summary = sanitize_html(summary_html, html_base) if summary_html else ""
     if not content:
         content = summary
-    title = _capped(_title(entry), TITLE_MAX)
     text = sanitized_text(content)
-    if not title:  # capped too: twelve words of content, or a link, may be a megabyte
-        title = _capped(_first_words(text) or link or "(untitled)", TITLE_MAX)
+    # capped whatever it is made from: twelve words of content, or a link, may be a megabyte
+    title = _capped(_title(entry) or _first_words(text) or link or "(untitled)", TITLE_MAX)
     identity = (entry.get("id") or "").strip() or link or _hash(title + "\n" + content)
     published = None
     for key in DATE_KEYS:
