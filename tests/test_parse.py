@@ -135,3 +135,64 @@ def test_a_utf16_body_is_left_as_it_is():
     assert _fix_char_refs(body) == body
     assert _fix_char_refs(body.removeprefix(b"\xff\xfe")) == body.removeprefix(b"\xff\xfe")
     assert [e.get("title") for e in parse_feedparser("http://x/feed", body, "http://x/feed").entries] == [text]
+
+
+def _naive_tags(ops: list[tuple]) -> list[dict]:
+    """feedparser's own rule, as it was: scan the list for an equal tag; fill in the last term."""
+    tags: list[dict] = []
+    for op in ops:
+        if op[0] == "add":
+            _, term, scheme, label = op
+            if (term or scheme or label) and {"term": term, "scheme": scheme, "label": label} not in tags:
+                tags.append({"term": term, "scheme": scheme, "label": label})
+        elif tags and not tags[-1]["term"]:
+            tags[-1]["term"] = op[1]
+        elif op[1]:
+            _naive_tags_add = {"term": op[1], "scheme": None, "label": None}
+            if _naive_tags_add not in tags:
+                tags.append(_naive_tags_add)
+    return tags
+
+
+def test_tag_list_keeps_feedparsers_rule_for_duplicates_and_filled_in_terms():
+    """TagList answers "already there?" from a set; it must agree with the scan it replaced,
+    including a term filled in after its tag was added (`<category domain="d">x</category>`)."""
+    import random
+
+    from aggregator.parse_fast import TagList
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        ops: list[tuple] = []
+        for _ in range(rng.randrange(1, 12)):
+            if rng.random() < 0.6:
+                ops.append(("add", *(rng.choice([None, "", "a", "b"]) for _ in range(3))))
+            else:
+                ops.append(("fill", rng.choice(["", "a", "b"])))
+        tags = TagList()
+        for op in ops:
+            if op[0] == "add":
+                if op[1] or op[2] or op[3]:
+                    tags.add({"term": op[1], "scheme": op[2], "label": op[3]})
+            elif tags and not tags[-1]["term"]:
+                tags[-1]["term"] = op[1]
+            elif op[1]:
+                tags.add({"term": op[1], "scheme": None, "label": None})
+        assert list(tags) == _naive_tags(ops), ops
+
+
+def test_both_parsers_collect_the_same_tags_in_the_same_order():
+    cats = (
+        '<category domain="d">x</category><category domain="d"/><category domain="d">x</category>'
+        "<category>x</category><category>y</category><category>x</category>"
+        + "".join(f"<category>t{i % 300}</category>" for i in range(1000))
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>c</title><link>http://x/</link>'
+        f"<description>d</description><item><title>a</title><guid>g</guid>{cats}</item></channel></rss>"
+    ).encode()
+    fast = parse_feed("s", body, "http://x/feed").entries[0]["tags"]
+    slow = parse_feedparser("s", body, "http://x/feed").entries[0]["tags"]
+    assert [dict(t) for t in fast] == [dict(t) for t in slow]
+    assert [t["term"] for t in fast[:5]] == ["x", "x", "x", "y", "t0"]
+    assert len(fast) == 4 + 300

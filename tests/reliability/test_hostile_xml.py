@@ -167,6 +167,16 @@ def cases(secret: Path, secret_dtd: Path, canary: CanaryServer) -> dict[str, tup
             _rss(_item("lt in attributes", "<![CDATA[" + '<div title="<">' * deep + "x]]>")).encode(),
             "posts",
         ),
+        # one entry with 50,000 categories: feedparser's "already tagged?" scan of the list
+        # made them quadratic (100,000 took two minutes on either parser)
+        "category_flood": (
+            _rss(
+                "<item><title>tags</title><guid>g1</guid>"
+                + "".join(f'<category domain="d">t{i}</category><category>t{i % 100}</category>' for i in range(25_000))
+                + "</item>"
+            ).encode(),
+            "posts",
+        ),
         "giant_attributes": (
             (
                 '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>'
@@ -263,7 +273,8 @@ NAMES = [
     "xxe_parameter_entity", "doctype_local_file", "doctype_file_url", "doctype_other_host",
     "quadratic_blowup_utf16", "billion_laughs_utf16", "deep_nesting", "deep_nesting_unclosed",
     "deep_nesting_atom_xhtml", "deep_nesting_escaped_html", "deep_nesting_cdata_html",
-    "unterminated_tags_html", "deep_nesting_lt_in_attributes", "giant_attributes", "attribute_flood",
+    "unterminated_tags_html", "deep_nesting_lt_in_attributes", "category_flood", "giant_attributes",
+    "attribute_flood",
     "json_deep_nesting",
 ]  # fmt: skip
 
@@ -272,7 +283,8 @@ NAMES = [
 # (`test_which_parser_takes_each_case`), so feedparser meets those; the cases it takes are
 # run once more with feedparser forced, so both parsers meet every case.
 FAST_PATH_TAKES = [
-    "deep_nesting_escaped_html", "deep_nesting_cdata_html", "unterminated_tags_html", "deep_nesting_lt_in_attributes"
+    "deep_nesting_escaped_html", "deep_nesting_cdata_html", "unterminated_tags_html", "deep_nesting_lt_in_attributes",
+    "category_flood",
 ]  # fmt: skip
 RUNS = NAMES + [f"{name}@feedparser" for name in FAST_PATH_TAKES]
 
