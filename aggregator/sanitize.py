@@ -516,8 +516,18 @@ def html_to_text(html: str) -> str:
     text = _prepare(html)
     if not text:
         return ""
-    # Parse with html5ever (same parser browsers mimic) rather than regexes on raw
-    # input; its output has only real tags left, with text `<`/`>` escaped.
+    if "<" not in text and "&" not in text:
+        # No tag, no reference: html5ever would give back these very characters (`>`
+        # escaped, then unescaped below) but for a leading byte order mark, and parsing
+        # them was most of the cost of a title or a tag.
+        return " ".join(text[1:].split() if text[0] == "\ufeff" else text.split())
+    return _parsed_text(text)
+
+
+def _parsed_text(text: str) -> str:
+    """`html_to_text` of `_prepare`d input, parsed with html5ever (the parser browsers
+    mimic) rather than regexes on raw input: its output has only real tags left, with text
+    `<`/`>` escaped."""
     cleaned = _drop_not_text(text, _TEXT_CLEANER.clean(text))
     return " ".join(_html.unescape(_TAG_RE.sub(" ", cleaned)).split())
 

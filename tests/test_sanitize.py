@@ -790,3 +790,22 @@ def test_noscript_fallback_is_shown_as_markup() -> None:
     assert sanitize_html('<noscript><p title="</noscript><img src=x onerror=alert(1)>">') == (
         '<p title="&lt;img src=x onerror=alert(1)&gt;"></p>'
     )
+
+
+def test_html_to_text_of_plain_text_skips_the_parser_and_agrees() -> None:
+    """Text without `<` or `&` is not parsed (titles, tags, author names: most of them);
+    what it gives must be what html5ever would: a leading byte order mark dropped, `>`,
+    CR, NBSP, controls and noncharacters as the parser treats them."""
+    from aggregator.sanitize import _parsed_text, _prepare
+
+    rng = random.Random(5)
+    special = ["\ufeff", "\r\n", "\r", "\t", "\x0c", "\x00", "\x07", "\xa0", ">", '"', "\u2028", "\x85", "\ufdd0",
+               "\ufffe", "\U0001f600", "\u3000", "]]>", "-->", "中文"]  # fmt: skip
+    samples = ["Plain title", " \ufeffLeading mark ", "\ufeff\ufeffTwo marks", "a > b", "x\r\ny", "\x07\ufeffBell"]
+    for _ in range(20_000):
+        picks = (rng.choice(special) if rng.random() < 0.4 else chr(rng.randrange(0x20, 0x3000)) for _ in range(12))
+        samples.append("".join(picks).replace("<", "").replace("&", ""))
+    for text in samples:
+        prepared = _prepare(text)
+        assert html_to_text(text) == (_parsed_text(prepared) if prepared else ""), repr(text)
+    assert html_to_text("\ufeffTitle") == "Title" and html_to_text("a\xa0>\r\nb") == "a > b"
