@@ -27,6 +27,7 @@ from typing import Any
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
+from feedparser.sanitizer import RE_DOCTYPE_PATTERN, RE_ENTITY_PATTERN
 from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
@@ -113,9 +114,12 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
     encoding = _encoding(body, headers or {})
     if encoding is None:
         return None
-    head = body[:4096]
-    if b"<!DOCTYPE" in head or b"<!doctype" in head:
-        return None  # entity declarations and HTML entities: feedparser's sandbox decides
+    netscape = False
+    if b"<!DOCTYPE" in body[:4096] or b"<!doctype" in body[:4096]:
+        stripped = _without_doctype(body)
+        if stripped is None:
+            return None  # entity declarations, or a DOCTYPE feedparser keeps: its sandbox decides
+        body, netscape = stripped
     if has_long_tag(body):
         return None  # an attribute flood? `defuse` on feedparser's path refuses it or lets it through
     try:
@@ -156,7 +160,32 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
                     authors += [a for a in holder.get("authors", []) if a]
     except _Unsupported:
         return None
-    return info, entries, version, encoding, authors
+    return info, entries, "rss091n" if netscape else version, encoding, authors
+
+
+_FIRST_ELEMENT = re.compile(rb"<\w")
+
+
+def _without_doctype(body: bytes) -> tuple[bytes, bool] | None:
+    """feedparser's DOCTYPE step (`replace_doctype`) where it keeps nothing: the one DOCTYPE
+    before the root removed, and whether it named Netscape's RSS 0.91 (which feedparser
+    reports as `rss091n`). Undeclared entities then fail the XML parse, as they fail expat.
+
+    None when feedparser would keep something of it: entity declarations, or a DOCTYPE its
+    pattern does not find (only one that starts a line, in upper case, is removed) and expat
+    or the loose parser then meets. A feed that announces itself as HTML (`<!DOCTYPE html>`,
+    a static-site generator's slip) or names an external DTD is common and otherwise plain.
+    """
+    m = _FIRST_ELEMENT.search(body)
+    start = m.start() if m and m.start() else -1  # as feedparser: a root at 0 leaves no head
+    head, rest = body[: start + 1], body[start + 1 :]
+    doctypes = RE_DOCTYPE_PATTERN.findall(head)
+    if len(doctypes) != 1 or b"[" in doctypes[0] or RE_ENTITY_PATTERN.search(head):
+        return None
+    body = RE_DOCTYPE_PATTERN.sub(b"", head) + rest
+    if b"<!DOCTYPE" in body[:4096] or b"<!doctype" in body[:4096]:
+        return None
+    return body, b"netscape" in doctypes[0].lower()
 
 
 class _Unsupported(Exception):
