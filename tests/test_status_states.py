@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from aggregator.config import load_config
 from aggregator.schedule import STATES
 from aggregator.store import Store
 
@@ -148,6 +149,8 @@ def test_a_source_never_polled_is_new_in_status_as_in_metrics(tmp_path, monkeypa
     cfg = tmp_path / "feeds.yaml"
     head = "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
     cfg.write_text(f"{head}      - url: http://127.0.0.1:9/never.xml\n", encoding="utf-8")
+    with Store(tmp_path / "aggregator.db") as store:  # as the daemon leaves it when stopped mid-poll
+        store.sync_sources(load_config(cfg).sources)
     result = run_cli("--config", str(cfg), "status", "--json")
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
@@ -158,3 +161,25 @@ def test_a_source_never_polled_is_new_in_status_as_in_metrics(tmp_path, monkeypa
     assert table.returncode == 0, table.stderr
     (line,) = [line for line in table.stdout.splitlines() if "never.xml" in line]
     assert " new " in line and " ok " not in line and "at once (never polled)" in line, table.stdout
+
+
+def test_status_before_any_fetch_shows_every_source_new_and_creates_no_database(tmp_path):
+    """Run by another user (`sudo aggregator status`) before the service's first start, a
+    database created by `status` would belong to that user, and the service could not write it."""
+    cfg = tmp_path / "feeds.yaml"
+    db = tmp_path / "data" / "news.db"
+    cfg.write_text(
+        f"site:\n  title: S\n  url: https://example.org/\n  database: {db}\ncategories:\n  - name: A\n    sources:\n"
+        "      - url: http://127.0.0.1:9/a.xml\n      - url: http://127.0.0.1:9/b.xml\n        enabled: false\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [(r["url"], r["state"]) for r in json.loads(result.stdout)] == [
+        ("http://127.0.0.1:9/a.xml", "new"),
+        ("http://127.0.0.1:9/b.xml", "disabled"),
+    ]
+    assert f"no database yet at {db}" in result.stderr
+    assert not db.exists() and not db.parent.exists()
+    table = run_cli("--config", str(cfg), "status")
+    assert table.returncode == 0 and "a.xml" in table.stdout and not db.parent.exists()
