@@ -106,6 +106,9 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")  # what `slug:` may be: a path segment as it is
+
+
 def category_slug(name: str) -> str:
     """The slug of a category that sets no `slug:`: `slugify(name)`, or, for a name with no
     Latin or CJK letters (e.g. Cyrillic), a stable one made from a hash of the name."""
@@ -264,7 +267,7 @@ class CategoryConfig(_Strict):
     @field_validator("slug")
     @classmethod
     def _slug(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", v):
+        if v is not None and not SLUG_PATTERN.fullmatch(v):
             raise ValueError(f"slug must be lowercase letters, digits, - or _: {v!r}")
         return v
 

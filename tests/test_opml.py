@@ -342,3 +342,34 @@ def test_import_into_a_config_that_cannot_be_written_is_one_error_line(tmp_path)
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: cannot write {cfg}: ") and "nothing imported" in result.stderr
     assert cfg.read_text(encoding="utf-8") == before
+
+
+def test_a_categorys_own_slug_survives_export_and_import(tmp_path):
+    """The slug is the category's URL (`/<slug>/feed.xml`): a config rebuilt from our OPML
+    must keep it, or every subscriber of that category loses the feed."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://x.example/\ncategories:\n"
+        "  - name: 国内新闻\n    slug: china\n    sources:\n      - url: http://127.0.0.1:9/a.xml\n"
+        "  - name: 财经\n    sources:\n      - url: http://127.0.0.1:9/b.xml\n",
+        encoding="utf-8",
+    )
+    exported = run_cli("--config", str(cfg), "export-opml")
+    assert exported.returncode == 0, exported.stderr
+    folders = etree.fromstring(exported.stdout.encode()).findall("body/outline")
+    slug_attr = "{https://github.com/aggregator-project/aggregator/opml}slug"
+    assert [(f.get("text"), f.get(slug_attr)) for f in folders] == [("国内新闻", "china"), ("财经", None)]
+    fresh = tmp_path / "fresh.yaml"
+    fresh.write_text("site:\n  title: S\n  url: https://x.example/\n", encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_bytes(exported.stdout.encode())
+    imported = run_cli("--config", str(fresh), "import-opml", str(opml))
+    assert imported.returncode == 0, imported.stderr
+    settings = load_config(fresh)
+    assert [(c.name, c.slug) for c in settings.categories] == [("国内新闻", "china"), ("财经", "caijing")]
+    # importing again finds the category by its slug even under another name; a bad slug is ignored
+    renamed = exported.stdout.replace('text="国内新闻" title="国内新闻"', 'text="China" title="China"')
+    bad = exported.stdout.replace('aggregator:slug="china"', 'aggregator:slug="Bad Slug/.."')
+    merged, report = merge_into_config(fresh.read_text(encoding="utf-8"), parse_opml(renamed.encode()))
+    assert report.added == [] and report.new_categories == []
+    assert [f.category_slug for f in parse_opml(bad.encode())] == [None, None]

@@ -18,7 +18,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +29,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from ..config import category_slug
+from .. import PROJECT_URL
+from ..config import SLUG_PATTERN, category_slug
 from .feeds import clean_text, web_url
 
 __all__ = [
@@ -54,26 +55,40 @@ class OpmlError(Exception):
     """The file is not OPML we can read."""
 
 
+# A category's `slug:`, on its outline, where it is not the one its name gives: the slug is
+# the category's URL (`/<slug>/feed.xml`), so a config rebuilt from our OPML keeps the URLs
+# its subscribers use. Readers ignore attributes in namespaces they do not know.
+SLUG_ATTRIBUTE = f"{{{PROJECT_URL}/opml}}slug"
+
+
 @dataclass(frozen=True)
 class OpmlFeed:
     url: str
     title: str | None = None
     html_url: str | None = None
     category: str | None = None
+    category_slug: str | None = None  # the category's own `slug:`, where the OPML gives one
 
 
 # ------------------------------------------------------------------------------ export
 
 
-def render_opml(title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]]) -> bytes:
-    """OPML 2.0: one outline per category holding its feeds, in config order."""
-    root = etree.Element("opml", version="2.0")
+def render_opml(
+    title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]], slugs: Mapping[str, str] | None = None
+) -> bytes:
+    """OPML 2.0: one outline per category holding its feeds, in config order. `slugs`: the
+    categories' `slug:` by name, written where a name would not give it back."""
+    slugs = {name: slug for name, slug in (slugs or {}).items() if slug != category_slug(name)}
+    nsmap = {"aggregator": SLUG_ATTRIBUTE[1:].split("}")[0]} if slugs else None
+    root = etree.Element("opml", version="2.0", nsmap=nsmap)
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = title
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
     for name, feeds in categories:
         folder = etree.SubElement(body, "outline", text=name, title=name)
+        if name in slugs:
+            folder.set(SLUG_ATTRIBUTE, slugs[name])
         for feed in feeds:
             # what a feed said of itself may hold characters XML cannot (lxml raises on them)
             label = clean_text(feed.title) or feed.url
@@ -175,7 +190,7 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
         raise OpmlError(f"{origin}: OPML file has no <body>")
     out: list[OpmlFeed] = []
 
-    def walk(parent: etree._Element, folder: str | None) -> None:
+    def walk(parent: etree._Element, folder: str | None, slug: str | None) -> None:
         for el in parent:
             if not isinstance(el.tag, str) or el.tag.lower() != "outline":
                 continue
@@ -190,12 +205,18 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
                         title=_attr(el, "title") or _attr(el, "text"),
                         html_url=_attr(el, "htmlUrl"),
                         category=folder or _category_attr(_attr(el, "category")),
+                        category_slug=slug if folder else None,
                     )
                 )
             else:
-                walk(el, _attr(el, "text") or _attr(el, "title") or folder)
+                name = _attr(el, "text") or _attr(el, "title")
+                own = (el.get(SLUG_ATTRIBUTE) or "").strip()
+                if name:
+                    walk(el, name, own if SLUG_PATTERN.fullmatch(own) else None)
+                else:
+                    walk(el, folder, slug)
 
-    walk(body, None)
+    walk(body, None, None)
     return out
 
 
@@ -249,9 +270,10 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
             report.skipped.append((url, "not an absolute http(s) URL"))
             continue
         name = " ".join((category or feed.category or DEFAULT_CATEGORY).split()) or DEFAULT_CATEGORY
-        target = _find_category(cats, name)
+        slug = None if category else feed.category_slug
+        target = _find_category(cats, name, slug)
         if target is None:
-            target = CommentedMap([("name", name), ("sources", CommentedSeq())])
+            target = CommentedMap([("name", name)] + ([("slug", slug)] if slug else []) + [("sources", CommentedSeq())])
             cats.append(target)
             report.new_categories.append(name)
         sources = target.get("sources")
@@ -304,8 +326,9 @@ def _move_trailing_comment(previous: object, entry: CommentedMap) -> None:
             return
 
 
-def _find_category(cats: list, name: str) -> CommentedMap | None:
-    slug = category_slug(name)
+def _find_category(cats: list, name: str, slug: str | None = None) -> CommentedMap | None:
+    """The category named `name`, else the one with its slug (`slug`, else the name's)."""
+    slug = slug or category_slug(name)
     for cat in cats:
         if not isinstance(cat, dict):
             continue
