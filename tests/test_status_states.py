@@ -163,9 +163,10 @@ def test_a_source_never_polled_is_new_in_status_as_in_metrics(tmp_path, monkeypa
     assert " new " in line and " ok " not in line and "at once (never polled)" in line, table.stdout
 
 
-def test_status_before_any_fetch_shows_every_source_new_and_creates_no_database(tmp_path):
+def test_status_before_any_fetch_shows_every_source_new_and_creates_no_database(tmp_path, monkeypatch):
     """Run by another user (`sudo aggregator status`) before the service's first start, a
     database created by `status` would belong to that user, and the service could not write it."""
+    monkeypatch.setenv("COLUMNS", "250")
     cfg = tmp_path / "feeds.yaml"
     db = tmp_path / "data" / "news.db"
     cfg.write_text(
