@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -232,6 +232,13 @@ class _Environment(Environment):
 
     code_generator_class = _CodeGenerator
     escape_output = staticmethod(_escape_output)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as one dict, not Jinja's ChainMap over the environment's:
+        each render copies them into its context twice (`new_context`, `Context`), and a
+        ChainMap is read key by key in Python, ~5 µs a page. The same names and values:
+        nothing changes the environment's globals once it is made."""
+        return {**self.globals, **(d or {})}
 
 
 @functools.lru_cache(maxsize=8)
