@@ -579,10 +579,14 @@ _ATTR_ESCAPES = str.maketrans(
 )
 
 
+_ATTR_SPECIAL = re.compile('[&<>"\t\n\r]')  # the characters _ATTR_ESCAPES replaces
+
+
 def _q(value: str) -> str:
     """An attribute value escaped as lxml escapes it (whitespace as references, or a parser
-    would normalize it to spaces)."""
-    return value.translate(_ATTR_ESCAPES)
+    would normalize it to spaces). Most values (URLs) have nothing to escape, which a search
+    tells at a sixth of translate's cost (~2 µs for a URL, a dict lookup a character)."""
+    return value if _ATTR_SPECIAL.search(value) is None else value.translate(_ATTR_ESCAPES)
 
 
 def _el(indent: str, name: str, text: str) -> str:
