@@ -387,3 +387,44 @@ def test_noscript_fallback_of_an_embed_is_published(tmp_path: Path, corpus_serve
         if path.is_file():
             text = path.read_text("utf-8").lower()
             assert "<noscript" not in text and "&lt;noscript" not in text, path
+
+
+def test_templates_escape_exactly_as_plain_jinja_does():
+    """Our environment compiles templates to escape output without markupsafe's Markup wrapper
+    (and keeps globals in one dict): every construct a user's template may use must still
+    escape once, never twice, and leave `|safe` and Markup alone, as plain Jinja does."""
+    from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+    from markupsafe import Markup
+
+    from aggregator.publish.site import _Environment
+
+    templates = {
+        "base.html": "<t>{% block title %}{{ v }}{% endblock %}</t>{% block main %}{% endblock %}",
+        "page.html": (
+            '{% extends "base.html" %}{% import "m.html" as m %}'
+            "{% block title %}[{{ super() }}]{% endblock %}"
+            "{% block main %}{{ m.box(v) }}{% call m.wrap() %}<i>{{ v }}</i>{% endcall %}"
+            "{% set held %}<b>{{ v }}</b>{% endset %}{{ held }}{{ held|upper }}"
+            "{% filter upper %}{{ v }}&{% endfilter %}{{ v|e }}{{ v|safe }}{{ m_ }}{{ v ~ m_ }}"
+            "{{ [v, m_]|join(',') }}{{ n }}{{ none_ }}{{ '%s|%s'|format(v, m_) }}{{ v if n else m_ }}"
+            "{% for x in [v, m_] %}{{ loop.index }}{{ x }}{% endfor %}{% include 'inc.html' %}"
+            "{% autoescape false %}{{ v }}{% endautoescape %}{{ g }}{% endblock %}"
+        ),
+        "m.html": "{% macro box(x) %}<div>{{ x }}</div>{% endmacro %}"
+        "{% macro wrap() %}<p>{{ caller() }}</p>{% endmacro %}",
+        "inc.html": "<inc>{{ v }}</inc>",
+    }
+    values = {"v": '<a href="x">&\'', "m_": Markup("<em>ok</em>"), "n": 3, "none_": None}
+
+    def render(cls: type) -> str:
+        env = cls(
+            loader=DictLoader(templates),
+            autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+            undefined=StrictUndefined,
+        )
+        env.globals["g"] = "<g>"
+        return env.get_template("page.html").render(values)
+
+    ours, plain = render(_Environment), render(Environment)
+    assert ours == plain
+    assert "&lt;a href=&#34;x&#34;&gt;&amp;&#39;" in ours and "&amp;lt;" not in ours and "<em>ok</em>" in ours
