@@ -31,7 +31,7 @@ from feedparser.sanitizer import RE_DOCTYPE_PATTERN, RE_ENTITY_PATTERN
 from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
-from .defuse import has_long_tag
+from .defuse import HostileXML, _defuse_doctypes, has_long_tag
 from .models import FeedInfo
 
 __all__ = ["parse_fast", "XML_PARSER"]
@@ -116,7 +116,7 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
         return None
     netscape = False
     if b"<!DOCTYPE" in body[:4096] or b"<!doctype" in body[:4096]:
-        stripped = _without_doctype(body)
+        stripped = _without_doctype(body, encoding)
         if stripped is None:
             return None  # entity declarations, or a DOCTYPE feedparser keeps: its sandbox decides
         body, netscape = stripped
@@ -126,6 +126,8 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
         root = etree.fromstring(body, XML_PARSER)
     except (etree.XMLSyntaxError, ValueError):
         return None
+    if root.getroottree().docinfo.doctype:
+        return None  # a DOCTYPE past the 4 KB looked at, or one in UTF-7: feedparser's sandbox decides
     ns, _, local = _split(root.tag)
     if local == "rss" and ns == "":
         attr = root.get("version", "")
@@ -166,7 +168,7 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
 _FIRST_ELEMENT = re.compile(rb"<\w")
 
 
-def _without_doctype(body: bytes) -> tuple[bytes, bool] | None:
+def _without_doctype(body: bytes, encoding: str) -> tuple[bytes, bool] | None:
     """feedparser's DOCTYPE step (`replace_doctype`) where it keeps nothing: the one DOCTYPE
     before the root removed, and whether it named Netscape's RSS 0.91 (which feedparser
     reports as `rss091n`). Undeclared entities then fail the XML parse, as they fail expat.
@@ -175,10 +177,18 @@ def _without_doctype(body: bytes) -> tuple[bytes, bool] | None:
     pattern does not find (only one that starts a line, in upper case, is removed) and expat
     or the loose parser then meets. A feed that announces itself as HTML (`<!DOCTYPE html>`,
     a static-site generator's slip) or names an external DTD is common and otherwise plain.
+    Also None where feedparser would see other bytes before the root (it looks at them in
+    UTF-8: a Big5 character's second byte may be a letter, UTF-7 writes `<` as `+ADw-`), or
+    where `defuse`, which reads quoted literals as XML does, would rewrite the DOCTYPE.
     """
     m = _FIRST_ELEMENT.search(body)
     start = m.start() if m and m.start() else -1  # as feedparser: a root at 0 leaves no head
     head, rest = body[: start + 1], body[start + 1 :]
+    try:
+        if head.decode(encoding).encode("utf-8") != head or _defuse_doctypes(body) != body:
+            return None
+    except (UnicodeError, LookupError, HostileXML):
+        return None
     doctypes = RE_DOCTYPE_PATTERN.findall(head)
     if len(doctypes) != 1 or b"[" in doctypes[0] or RE_ENTITY_PATTERN.search(head):
         return None

@@ -308,3 +308,43 @@ def test_odd_syndication_period_and_encoding_name_are_ignored(caplog: pytest.Log
     with caplog.at_level("ERROR"), pytest.raises(ParseError, match="embedded null"):  # feedparser's verdict
         parse_feed("k", body, "http://x.example/", {})
     assert "fast parser failed" not in caplog.text
+
+
+LATE_ITEM = "<item><title>a &e; b</title><link>http://e.org/1</link></item>"
+LATE_RSS = f'<rss version="2.0"><channel><title>C</title>{LATE_ITEM}</channel></rss>'.encode()
+PLAIN_RSS = b'<rss version="2.0"><channel><title>C</title><item><title>I</title><link>http://e.org/1</link></item></channel></rss>'
+PAST_4K = b"<!-- " + b"x" * 5000 + b" -->"
+DECL = b'<?xml version="1.0"?>\n'
+UTF7 = b'<?xml version="1.0" encoding="utf-7"?>\n'
+ENTITY_E = b'<!DOCTYPE rss [<!ENTITY e "boom">]>\n'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a second DOCTYPE, with an entity, past the first 4 KB: lxml read it and dropped `&e;`
+        pytest.param(DECL + b"<!DOCTYPE html>\n" + PAST_4K + ENTITY_E + LATE_RSS, id="late-second-doctype"),
+        pytest.param(DECL + PAST_4K + ENTITY_E + LATE_RSS, id="late-doctype"),
+        # UTF-7: the DOCTYPE is not the bytes `<!DOCTYPE`, "netscape" not the bytes `netscape`
+        pytest.param(
+            UTF7 + b'<!DOCTYPE html>\n+ADw-!DOCTYPE rss +AFsAPA-!ENTITY e "boom"+AD4AXQA+-\n' + LATE_RSS,
+            id="utf-7-doctype",
+        ),
+        pytest.param(UTF7 + b'<!DOCTYPE rss SYSTEM "+AG4-etscape">\n' + PLAIN_RSS, id="utf-7-netscape"),
+        # Big5: 0xA4 0x6E is one character whose second byte is `n`: the bytes say "netscape", the text does not
+        pytest.param(
+            b'<?xml version="1.0" encoding="big5"?>\n<!DOCTYPE rss SYSTEM "\xa4netscape.dtd">\n' + PLAIN_RSS,
+            id="big5-netscape",
+        ),
+        # `defuse` reads a quoted literal from the apostrophe on, and rebuilds the DOCTYPE over part of the feed
+        pytest.param(
+            DECL + b"<!DOCTYPE rss'>\n<rss version=\"2.0\"><channel><title>it's [x]</title>"
+            b"<item><title>I</title></item></channel></rss>",
+            id="defuse-reads-it-otherwise",
+        ),
+    ],
+)
+def test_a_doctype_the_fast_path_would_read_otherwise_than_feedparser_goes_to_feedparser(body):
+    """Each of these the fast path read differently from feedparser (a title, the version)."""
+    assert parse_fast(body, URL, XML) is None
+    assert parse_feed("src", body, URL, XML).entries  # feedparser still reads it
