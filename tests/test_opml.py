@@ -373,3 +373,23 @@ def test_a_categorys_own_slug_survives_export_and_import(tmp_path):
     merged, report = merge_into_config(fresh.read_text(encoding="utf-8"), parse_opml(renamed.encode()))
     assert report.added == [] and report.new_categories == []
     assert [f.category_slug for f in parse_opml(bad.encode())] == [None, None]
+
+
+def test_two_categories_of_one_name_each_export_their_own_slug(tmp_path):
+    """Two categories may share a name when their `slug:`s differ (as the duplicate-slug error
+    advises): each outline carries its own slug, not the last one of that name."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://x.example/\ncategories:\n"
+        "  - name: News\n    slug: news-en\n    sources:\n      - url: http://127.0.0.1:9/a.xml\n"
+        "  - name: News\n    slug: news-fr\n    sources:\n      - url: http://127.0.0.1:9/b.xml\n"
+        "  - name: news\n    sources:\n      - url: http://127.0.0.1:9/c.xml\n",
+        encoding="utf-8",
+    )
+    exported = run_cli("--config", str(cfg), "export-opml")
+    assert exported.returncode == 0, exported.stderr
+    assert [(f.url, f.category, f.category_slug) for f in parse_opml(exported.stdout.encode())] == [
+        ("http://127.0.0.1:9/a.xml", "News", "news-en"),
+        ("http://127.0.0.1:9/b.xml", "News", "news-fr"),
+        ("http://127.0.0.1:9/c.xml", "news", None),
+    ]

@@ -598,7 +598,7 @@ def opml_document(settings: Settings, store: Store | None) -> bytes:
             url = public_url(key) or key  # a password in the URL is for fetching only
             feeds.append(OpmlFeed(url=url, title=title, html_url=public_url(st.site_link) if st else None))
         groups.append((cat.name, feeds))
-    return render_opml(settings.site.title, groups, {cat.name: cat.slug for cat in settings.categories})
+    return render_opml(settings.site.title, groups, [cat.slug for cat in settings.categories])
 
 
 def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: PublishReport) -> None:

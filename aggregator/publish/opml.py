@@ -18,7 +18,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,21 +74,22 @@ class OpmlFeed:
 
 
 def render_opml(
-    title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]], slugs: Mapping[str, str] | None = None
+    title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]], slugs: Sequence[str | None] = ()
 ) -> bytes:
     """OPML 2.0: one outline per category holding its feeds, in config order. `slugs`: the
-    categories' `slug:` by name, written where a name would not give it back."""
-    slugs = {name: slug for name, slug in (slugs or {}).items() if slug != category_slug(name)}
-    nsmap = {"aggregator": SLUG_ATTRIBUTE[1:].split("}")[0]} if slugs else None
+    categories' `slug:`s in the same order (two categories may share a name), each written
+    where the name would not give it back."""
+    own = [s if s and s != category_slug(name) else None for (name, _), s in zip(categories, slugs, strict=False)]
+    nsmap = {"aggregator": SLUG_ATTRIBUTE[1:].split("}")[0]} if any(own) else None
     root = etree.Element("opml", version="2.0", nsmap=nsmap)
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = title
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
-    for name, feeds in categories:
+    for i, (name, feeds) in enumerate(categories):
         folder = etree.SubElement(body, "outline", text=name, title=name)
-        if name in slugs:
-            folder.set(SLUG_ATTRIBUTE, slugs[name])
+        if i < len(own) and own[i]:
+            folder.set(SLUG_ATTRIBUTE, own[i])
         for feed in feeds:
             # what a feed said of itself may hold characters XML cannot (lxml raises on them)
             label = clean_text(feed.title) or feed.url
