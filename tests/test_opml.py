@@ -393,3 +393,13 @@ def test_two_categories_of_one_name_each_export_their_own_slug(tmp_path):
         ("http://127.0.0.1:9/b.xml", "News", "news-fr"),
         ("http://127.0.0.1:9/c.xml", "news", None),
     ]
+    # and a config rebuilt from it has the three categories, each with its URL
+    fresh = tmp_path / "fresh.yaml"
+    fresh.write_text("site:\n  title: S\n  url: https://x.example/\n", encoding="utf-8")
+    (tmp_path / "subs.opml").write_bytes(exported.stdout.encode())
+    assert run_cli("--config", str(fresh), "import-opml", str(tmp_path / "subs.opml")).returncode == 0
+    assert [(c.name, c.slug, c.source_keys) for c in load_config(fresh).categories] == [
+        ("News", "news-en", ("http://127.0.0.1:9/a.xml",)),
+        ("News", "news-fr", ("http://127.0.0.1:9/b.xml",)),
+        ("news", "news", ("http://127.0.0.1:9/c.xml",)),
+    ]

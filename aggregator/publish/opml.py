@@ -328,13 +328,14 @@ def _move_trailing_comment(previous: object, entry: CommentedMap) -> None:
 
 
 def _find_category(cats: list, name: str, slug: str | None = None) -> CommentedMap | None:
-    """The category named `name`, else the one with its slug (`slug`, else the name's)."""
-    slug = slug or category_slug(name)
+    """The category with `slug`, where the OPML gives one (it is the category's URL: two
+    categories may share a name); else the one named `name`, else the one with its slug."""
     for cat in cats:
         if not isinstance(cat, dict):
             continue
         cat_name = " ".join(str(cat.get("name", "")).split())
-        if cat_name == name or (cat.get("slug") or category_slug(cat_name)) == slug:
+        own = cat.get("slug") or category_slug(cat_name)
+        if own == (slug or category_slug(name)) or (slug is None and cat_name == name):
             return cat
     return None
 
