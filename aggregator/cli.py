@@ -32,7 +32,7 @@ from .publish import PublishReport, SiteError, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
-from .store import Store, StoreError, why_unwritable
+from .store import Store, StoreError, database_exists, why_unwritable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -349,7 +349,7 @@ def export_opml(ctx: click.Context, path: Path | None) -> None:
         why = "not a folder" if path.parent.exists() else "no such folder"
         _echo(f"error: cannot write {path}: {why}: {path.parent}", err=True)
         ctx.exit(EXIT_FAILED)
-    if settings.database.is_file():  # feed titles and home pages, where fetched
+    if database_exists(settings.database):  # feed titles and home pages, where fetched
         with _open_store(ctx, settings) as store:
             store.sync_sources(settings.sources)
             data = opml_document(settings, store)
@@ -560,7 +560,7 @@ def backup(ctx: click.Context, where: str) -> None:
     """
     settings = _load(ctx)
     path = Path(where)
-    if not settings.database.exists():
+    if not database_exists(settings.database):
         _echo(f"error: no database at {settings.database} (nothing fetched yet?)", err=True)
         ctx.exit(EXIT_FAILED)
     if where.endswith(("/", os.sep)) and not path.is_dir():  # meant as a folder (a cron job's)
@@ -603,7 +603,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     settings = _load(ctx)
     now = datetime.now(UTC)
-    if settings.database.is_file():
+    if database_exists(settings.database):
         with _open_store(ctx, settings) as store:
             store.sync_sources(settings.sources)
             states = {s.key: s for s in store.source_states()}

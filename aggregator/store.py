@@ -1272,11 +1272,22 @@ def why_unwritable(path: Path) -> str:
             return f" ({folder} is on a read-only file system)"
     except OSError:
         return ""
+    if not os.access(folder, os.X_OK):
+        return f" (no permission to enter {folder})"
     if not os.access(folder, os.W_OK):
         return f" (no write permission on {folder}, where SQLite keeps the -wal and -shm files)"
-    if path.exists() and not os.access(path, os.W_OK):
+    if os.path.exists(path) and not os.access(path, os.W_OK):
         return " (the file is read-only)"
     return ""
+
+
+def database_exists(path: Path) -> bool:
+    """Whether there is a database file at `path`; True also when its folder may not be
+    entered, so that opening it says why (Path.is_file raised PermissionError: a traceback)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return True
 
 
 _PUBLISHING = "publishing:"  # publish_state keys of the publishes running (`Store.publishing`)

@@ -184,3 +184,37 @@ def test_status_before_any_fetch_shows_every_source_new_and_creates_no_database(
     assert not db.exists() and not db.parent.exists()
     table = run_cli("--config", str(cfg), "status")
     assert table.returncode == 0 and "a.xml" in table.stdout and not db.parent.exists()
+
+
+def test_a_database_folder_that_cannot_be_entered_is_one_error_line_not_a_traceback(tmp_path):
+    """`status`, `fetch`, `export-opml` and `backup` looked for the database with a stat that
+    raised PermissionError (a traceback); each now says which folder it may not enter. Run
+    as root without the capabilities that let root enter any folder, as a service user would."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    setpriv = shutil.which("setpriv")  # util-linux: on every Debian system
+    assert setpriv, "setpriv (util-linux) is missing"
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: S\n  url: https://example.org/\n  database: {data / 'news.db'}\ncategories:\n"
+        "  - name: A\n    sources:\n      - url: http://127.0.0.1:9/a.xml\n",
+        encoding="utf-8",
+    )
+    data.chmod(0o600)  # readable, not searchable
+    try:
+        for command in (["status"], ["fetch"], ["export-opml"], ["backup", str(tmp_path / "copy.db")]):
+            done = subprocess.run(
+                [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", sys.executable, "-m", "aggregator",
+                 "--config", str(cfg), *command],
+                capture_output=True, text=True, timeout=120, env=os.environ,
+            )  # fmt: skip
+            assert done.returncode == 1, (command, done.stderr)
+            assert "Traceback" not in done.stderr, done.stderr
+            assert f"no permission to enter {data}" in done.stderr, done.stderr
+    finally:
+        data.chmod(0o755)
