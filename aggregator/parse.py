@@ -1,7 +1,7 @@
 """Bytes → a parsed feed, whatever the format.
 
 Well-formed RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 take the fast lxml path (`parse_fast`,
-~25× feedparser); what it declines (ill-formed XML, DOCTYPEs, CDF, encodings it would read
+~25× feedparser); what it declines (ill-formed XML, DOCTYPEs feedparser keeps, CDF, encodings it would read
 differently) goes through feedparser. JSON Feed 1.0/1.1, which feedparser does not read,
 is read here. All three yield the same feedparser-shaped entries, so the normalizer has
 one input shape. Knows nothing of HTTP or SQL.

@@ -9,7 +9,8 @@ feedparser's own date parser), so a post gets the same id and content on either 
 a feed that flips between well-formed and ill-formed never duplicates its posts.
 
 `parse_fast` returns None for anything it should not judge: ill-formed XML, a DOCTYPE
-(entities: feedparser's sandboxed handling decides), an encoding decision feedparser
+feedparser keeps (entities: its sandboxed handling decides; one it removes whole is removed
+here the same way, `_without_doctype`), an encoding decision feedparser
 would make differently, CDF or unknown roots, base64 content. The caller then uses
 feedparser. Hostile XML is never expanded here: no entity resolution, no DTD loading, no
 network, no huge-tree mode.
