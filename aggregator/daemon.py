@@ -119,17 +119,23 @@ class Publisher:
         self._thread.start()
         return self
 
-    def add(self, categories: Iterable[str] | None, delay: float | None = None, quiet: bool = False) -> None:
+    def add(
+        self, categories: Iterable[str] | None, delay: float | None = None, quiet: bool = False, sooner: bool = False
+    ) -> None:
         """`quiet`: a publish only in case something changed (the store watcher's); it is
-        logged only if it writes or removes a file."""
+        logged only if it writes or removes a file. `sooner`: bring a publish already pending
+        (a failed one's retry) forward to `delay` from now: a reload may have fixed the cause,
+        and the fix should show at once, not at the retry. Other requests never hasten a
+        retry, which would then fail every few seconds while the disk stays full."""
         with self._cond:
             self._loud = self._loud or not quiet
             if categories is None:
                 self._everything = True
             else:
                 self._categories.update(categories)
-            if self._due is None:
-                self._due = time.monotonic() + (self.delay if delay is None else delay)
+            due = time.monotonic() + (self.delay if delay is None else delay)
+            if self._due is None or (sooner and due < self._due):
+                self._due = due
             self._cond.notify_all()
 
     @property
@@ -700,7 +706,7 @@ class Daemon:
                     key,
                     extra={"source": key},
                 )
-        self.publisher.add(None)  # names, categories and membership may all have changed
+        self.publisher.add(None, sooner=True)  # names, categories and membership may all have changed
         self._wake_dispatcher(force=True)
         return True
 

@@ -64,6 +64,23 @@ def test_publisher_retries_a_failed_publish():
     assert rec.calls == [frozenset({"a"}), frozenset({"a"})]
 
 
+def test_a_reload_brings_a_failed_publishs_retry_forward_and_nothing_else_does():
+    """After a failed publish the next try waits `retry`; a reload (`sooner`) that may have
+    fixed the cause (a template, the output folder) publishes after the usual `delay`, while
+    new posts meanwhile (a plain `add`) leave the retry where it was."""
+    rec = Recorder(results=[False, True, True])
+    pub = Publisher(rec, delay=0.05, retry=60).start()  # a retry no test could wait for
+    pub.add(["a"])
+    assert rec.event.wait(5)
+    rec.event.clear()
+    pub.add(["b"])  # a poll's new posts: the retry stays 60 s away
+    assert not rec.event.wait(0.5)
+    pub.add(None, sooner=True)  # the reload
+    assert rec.event.wait(5)
+    pub.stop(5)
+    assert rec.calls == [frozenset({"a"}), None]
+
+
 def test_instance_lock_is_exclusive_across_processes_and_released(tmp_path):
     db = tmp_path / "x.db"
     lock = InstanceLock(db).acquire()
