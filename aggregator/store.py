@@ -1098,6 +1098,13 @@ class Store:
             row = self.db.execute("SELECT value FROM publish_state WHERE key = ?", [key]).fetchone()
         return row[0] if row else None
 
+    def publish_state_or(self, key: str, value: str) -> str:
+        """The value stored under `key`, storing `value` first if there is none: in one
+        transaction, so two processes asking at once both get the one that was stored."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO publish_state (key, value) VALUES (?, ?)", [key, value])
+            return db.execute("SELECT value FROM publish_state WHERE key = ?", [key]).fetchone()[0]
+
     def set_publish_state(self, key: str, value: str) -> None:
         with self._tx() as db:
             db.execute(

@@ -203,3 +203,25 @@ def test_lifting_a_retry_after_keeps_a_newer_one(tmp_path):
         assert store.lift_host_block("h.example", later, T0) is True
         assert store.host_retry_after("h.example") is None
         assert {s.key: s.next_poll for s in store.source_states()} == {a.key: T0, b.key: T0}  # due at once
+
+
+def test_the_first_owner_id_stored_is_the_one_every_process_gets(tmp_path):
+    """The output folder's owner mark: two processes publishing for the first time at once
+    each made an id and the last write won, so one of them warned of "another database" and
+    republished everything. The id is now stored only if none is, and read in the same
+    transaction."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "x.db"
+    Store(db).close()
+    code = (
+        "import sys, secrets; from aggregator.store import Store\n"
+        "s = Store(sys.argv[1]); print(s.publish_state_or('owner', secrets.token_hex(8)))"
+    )
+    argv = [sys.executable, "-c", code, str(db)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    ids = {p.communicate(timeout=60)[0].strip() for p in procs}
+    with Store(db) as store:
+        assert ids == {store.publish_state("owner")} and len(next(iter(ids))) == 16
+        assert store.publish_state_or("owner", "other") == next(iter(ids))

@@ -179,10 +179,7 @@ def _claim_output(settings: Settings, store: Store) -> bool:
     publisher by a random id kept in the database (a backup or a moved database keeps it):
     a publish that finds another id says so and rebuilds everything it publishes.
     """
-    mine = store.publish_state("owner")
-    if mine is None:
-        mine = secrets.token_hex(8)
-        store.set_publish_state("owner", mine)
+    mine = store.publish_state("owner") or store.publish_state_or("owner", secrets.token_hex(8))
     marker = settings.output_dir / OWNER_FILE
     try:
         theirs = marker.read_text(encoding="ascii").strip()
