@@ -344,32 +344,42 @@ def test_import_into_a_config_that_cannot_be_written_is_one_error_line(tmp_path)
     assert cfg.read_text(encoding="utf-8") == before
 
 
+def _export(tmp_path: Path, categories: str) -> str:
+    """`export-opml` of a config with these `categories:` lines."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(f"site:\n  title: S\n  url: https://x.example/\ncategories:\n{categories}", encoding="utf-8")
+    exported = run_cli("--config", str(cfg), "export-opml")
+    assert exported.returncode == 0, exported.stderr
+    return exported.stdout
+
+
+def _import_fresh(tmp_path: Path, opml: str) -> Path:
+    """`import-opml` of `opml` into a config with no categories yet; the config."""
+    fresh = tmp_path / "fresh.yaml"
+    fresh.write_text("site:\n  title: S\n  url: https://x.example/\n", encoding="utf-8")
+    (tmp_path / "subs.opml").write_bytes(opml.encode())
+    imported = run_cli("--config", str(fresh), "import-opml", str(tmp_path / "subs.opml"))
+    assert imported.returncode == 0, imported.stderr
+    return fresh
+
+
 def test_a_categorys_own_slug_survives_export_and_import(tmp_path):
     """The slug is the category's URL (`/<slug>/feed.xml`): a config rebuilt from our OPML
     must keep it, or every subscriber of that category loses the feed."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://x.example/\ncategories:\n"
+    exported = _export(
+        tmp_path,
         "  - name: 国内新闻\n    slug: china\n    sources:\n      - url: http://127.0.0.1:9/a.xml\n"
         "  - name: 财经\n    sources:\n      - url: http://127.0.0.1:9/b.xml\n",
-        encoding="utf-8",
     )
-    exported = run_cli("--config", str(cfg), "export-opml")
-    assert exported.returncode == 0, exported.stderr
-    folders = etree.fromstring(exported.stdout.encode()).findall("body/outline")
+    folders = etree.fromstring(exported.encode()).findall("body/outline")
     slug_attr = "{https://github.com/aggregator-project/aggregator/opml}slug"
     assert [(f.get("text"), f.get(slug_attr)) for f in folders] == [("国内新闻", "china"), ("财经", None)]
-    fresh = tmp_path / "fresh.yaml"
-    fresh.write_text("site:\n  title: S\n  url: https://x.example/\n", encoding="utf-8")
-    opml = tmp_path / "subs.opml"
-    opml.write_bytes(exported.stdout.encode())
-    imported = run_cli("--config", str(fresh), "import-opml", str(opml))
-    assert imported.returncode == 0, imported.stderr
+    fresh = _import_fresh(tmp_path, exported)
     settings = load_config(fresh)
     assert [(c.name, c.slug) for c in settings.categories] == [("国内新闻", "china"), ("财经", "caijing")]
     # importing again finds the category by its slug even under another name; a bad slug is ignored
-    renamed = exported.stdout.replace('text="国内新闻" title="国内新闻"', 'text="China" title="China"')
-    bad = exported.stdout.replace('aggregator:slug="china"', 'aggregator:slug="Bad Slug/.."')
+    renamed = exported.replace('text="国内新闻" title="国内新闻"', 'text="China" title="China"')
+    bad = exported.replace('aggregator:slug="china"', 'aggregator:slug="Bad Slug/.."')
     merged, report = merge_into_config(fresh.read_text(encoding="utf-8"), parse_opml(renamed.encode()))
     assert report.added == [] and report.new_categories == []
     assert [f.category_slug for f in parse_opml(bad.encode())] == [None, None]
@@ -378,26 +388,19 @@ def test_a_categorys_own_slug_survives_export_and_import(tmp_path):
 def test_two_categories_of_one_name_each_export_their_own_slug(tmp_path):
     """Two categories may share a name when their `slug:`s differ (as the duplicate-slug error
     advises): each outline carries its own slug, not the last one of that name."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://x.example/\ncategories:\n"
+    exported = _export(
+        tmp_path,
         "  - name: News\n    slug: news-en\n    sources:\n      - url: http://127.0.0.1:9/a.xml\n"
         "  - name: News\n    slug: news-fr\n    sources:\n      - url: http://127.0.0.1:9/b.xml\n"
         "  - name: news\n    sources:\n      - url: http://127.0.0.1:9/c.xml\n",
-        encoding="utf-8",
     )
-    exported = run_cli("--config", str(cfg), "export-opml")
-    assert exported.returncode == 0, exported.stderr
-    assert [(f.url, f.category, f.category_slug) for f in parse_opml(exported.stdout.encode())] == [
+    assert [(f.url, f.category, f.category_slug) for f in parse_opml(exported.encode())] == [
         ("http://127.0.0.1:9/a.xml", "News", "news-en"),
         ("http://127.0.0.1:9/b.xml", "News", "news-fr"),
         ("http://127.0.0.1:9/c.xml", "news", None),
     ]
     # and a config rebuilt from it has the three categories, each with its URL
-    fresh = tmp_path / "fresh.yaml"
-    fresh.write_text("site:\n  title: S\n  url: https://x.example/\n", encoding="utf-8")
-    (tmp_path / "subs.opml").write_bytes(exported.stdout.encode())
-    assert run_cli("--config", str(fresh), "import-opml", str(tmp_path / "subs.opml")).returncode == 0
+    fresh = _import_fresh(tmp_path, exported)
     assert [(c.name, c.slug, c.source_keys) for c in load_config(fresh).categories] == [
         ("News", "news-en", ("http://127.0.0.1:9/a.xml",)),
         ("News", "news-fr", ("http://127.0.0.1:9/b.xml",)),
