@@ -594,8 +594,8 @@ def opml_document(settings: Settings, store: Store | None) -> bytes:
             title = (src.name if src else None) or (st.title if st else None)
             url = public_url(key) or key  # a password in the URL is for fetching only
             feeds.append(OpmlFeed(url=url, title=title, html_url=public_url(st.site_link) if st else None))
-        groups.append((cat.name, feeds))
-    return render_opml(settings.site.title, groups, [cat.slug for cat in settings.categories])
+        groups.append((cat.name, cat.slug, feeds))
+    return render_opml(settings.site.title, groups)
 
 
 def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: PublishReport) -> None:

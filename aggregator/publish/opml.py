@@ -58,7 +58,8 @@ class OpmlError(Exception):
 # A category's `slug:`, on its outline, where it is not the one its name gives: the slug is
 # the category's URL (`/<slug>/feed.xml`), so a config rebuilt from our OPML keeps the URLs
 # its subscribers use. Readers ignore attributes in namespaces they do not know.
-SLUG_ATTRIBUTE = f"{{{PROJECT_URL}/opml}}slug"
+_NAMESPACE = f"{PROJECT_URL}/opml"
+SLUG_ATTRIBUTE = f"{{{_NAMESPACE}}}slug"
 
 
 @dataclass(frozen=True)
@@ -73,23 +74,19 @@ class OpmlFeed:
 # ------------------------------------------------------------------------------ export
 
 
-def render_opml(
-    title: str, categories: Sequence[tuple[str, Sequence[OpmlFeed]]], slugs: Sequence[str | None] = ()
-) -> bytes:
-    """OPML 2.0: one outline per category holding its feeds, in config order. `slugs`: the
-    categories' `slug:`s in the same order (two categories may share a name), each written
-    where the name would not give it back."""
-    own = [s if s and s != category_slug(name) else None for (name, _), s in zip(categories, slugs, strict=False)]
-    nsmap = {"aggregator": SLUG_ATTRIBUTE[1:].split("}")[0]} if any(own) else None
-    root = etree.Element("opml", version="2.0", nsmap=nsmap)
+def render_opml(title: str, categories: Sequence[tuple[str, str, Sequence[OpmlFeed]]]) -> bytes:
+    """OPML 2.0: one outline per category (name, slug, feeds) holding its feeds, in config
+    order; the slug is written where the name would not give it back."""
+    own = [slug if slug != category_slug(name) else None for name, slug, _ in categories]
+    root = etree.Element("opml", version="2.0", nsmap={"aggregator": _NAMESPACE} if any(own) else None)
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = title
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
-    for i, (name, feeds) in enumerate(categories):
+    for (name, _, feeds), slug in zip(categories, own, strict=True):
         folder = etree.SubElement(body, "outline", text=name, title=name)
-        if i < len(own) and own[i]:
-            folder.set(SLUG_ATTRIBUTE, own[i])
+        if slug:
+            folder.set(SLUG_ATTRIBUTE, slug)
         for feed in feeds:
             # what a feed said of itself may hold characters XML cannot (lxml raises on them)
             label = clean_text(feed.title) or feed.url
@@ -330,12 +327,12 @@ def _move_trailing_comment(previous: object, entry: CommentedMap) -> None:
 def _find_category(cats: list, name: str, slug: str | None = None) -> CommentedMap | None:
     """The category with `slug`, where the OPML gives one (it is the category's URL: two
     categories may share a name); else the one named `name`, else the one with its slug."""
+    wanted = slug or category_slug(name)
     for cat in cats:
         if not isinstance(cat, dict):
             continue
         cat_name = " ".join(str(cat.get("name", "")).split())
-        own = cat.get("slug") or category_slug(cat_name)
-        if own == (slug or category_slug(name)) or (slug is None and cat_name == name):
+        if (cat.get("slug") or category_slug(cat_name)) == wanted or (slug is None and cat_name == name):
             return cat
     return None
 
