@@ -603,20 +603,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     settings = _load(ctx)
     now = datetime.now(UTC)
-    if database_exists(settings.database):
-        with _open_store(ctx, settings) as store:
-            store.sync_sources(settings.sources)
-            states = {s.key: s for s in store.source_states()}
-            blocks = store.host_blocks(now)
-    else:
+    fetched = database_exists(settings.database)
+    if not fetched:
         # Nothing fetched yet: every source is new, and asking must not create the database
         # (nor its folder) as whoever asked: `sudo aggregator status` before the service's first
-        # start left a root-owned file the service could not write to.
+        # start left a root-owned file the service could not write to. A store in memory says so.
         _echo(f"no database yet at {settings.database}: nothing has been fetched", err=True)
-        with Store(":memory:") as store:
-            store.sync_sources(settings.sources)
-            states = {s.key: s for s in store.source_states()}
-            blocks = {}
+    with _open_store(ctx, settings) if fetched else Store(":memory:") as store:
+        store.sync_sources(settings.sources)
+        states = {s.key: s for s in store.source_states()}
+        blocks = store.host_blocks(now)
     zone = ZoneInfo(settings.site.timezone)
     rows: list[dict[str, Any]] = []
     for source in settings.sources:
