@@ -24,7 +24,7 @@ import feedparser.util
 
 from .defuse import HostileXML, defuse
 from .models import FeedInfo
-from .parse_fast import TagList, parse_fast, update_period
+from .parse_fast import parse_fast, tag_list, update_period
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,9 @@ feedparser.api.replace_doctype = _replace_doctype_defused
 def _add_tag(self: Any, term: str | None, scheme: str | None, label: str | None) -> None:
     """feedparser's own `_add_tag`, with the fast path's `TagList`: its `value not in tags`
     scanned every tag the entry had, quadratic in an entry's categories."""
-    context = self._get_context()
-    tags = context.get("tags")
-    if not isinstance(tags, TagList):
-        tags = context["tags"] = TagList(tags or ())
-    if not term and not scheme and not label:
-        return
-    tags.add(feedparser.util.FeedParserDict(term=term, scheme=scheme, label=label))
+    tags = tag_list(self._get_context())
+    if term or scheme or label:
+        tags.add(feedparser.util.FeedParserDict(term=term, scheme=scheme, label=label))
 
 
 feedparser.mixin._FeedParserMixin._add_tag = _add_tag

@@ -664,9 +664,7 @@ class _Walker:
         value = self.plain(el)
         if not value:
             return
-        tags = e.get("tags")
-        if tags is None:
-            tags = e["tags"] = TagList()
+        tags = tag_list(e)
         if tags and not tags[-1]["term"]:
             tags[-1]["term"] = value
         else:
@@ -714,15 +712,20 @@ class TagList(list):
         self.append(tag)
 
 
+def tag_list(holder: dict[str, Any]) -> TagList:
+    """`holder`'s tags as a TagList, made (from any list already there) if need be."""
+    tags = holder.get("tags")
+    if not isinstance(tags, TagList):
+        tags = holder["tags"] = TagList(tags or ())
+    return tags
+
+
 def _tag_key(tag: dict[str, Any]) -> tuple[Any, Any, Any]:
     # dict.get: feedparser's FeedParserDict overrides `get` with a slow alias lookup
     return (dict.get(tag, "term"), dict.get(tag, "scheme"), dict.get(tag, "label"))
 
 
 def _add_tag(e: dict[str, Any], term: str | None, scheme: str | None, label: str | None) -> None:
-    tags = e.get("tags")
-    if tags is None:
-        tags = e["tags"] = TagList()
-    if not term and not scheme and not label:
-        return
-    tags.add({"term": term, "scheme": scheme, "label": label})
+    tags = tag_list(e)
+    if term or scheme or label:
+        tags.add({"term": term, "scheme": scheme, "label": label})
