@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,27 @@ SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
 REFERENCE = SHARED / "reference"
 CHECK_FEEDS = SHARED / "tools" / "check_feeds.py"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: twice the cores (at most four more). A third of the suite's wall time is spent
+    waiting (daemons between polls, subprocesses starting, servers trickling), and a worker
+    waiting leaves its core to another."""
+    cores = len(os.sched_getaffinity(0))
+    return min(2 * cores, cores + 4)
+
+
+# Session fixtures too costly to build once per xdist worker: the tests using one form an
+# xdist group (`--dist loadgroup`), so one worker builds it.
+SHARED_FIXTURES = ("corpus_fetch",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        shared = [name for name in SHARED_FIXTURES if name in getattr(item, "fixturenames", ())]
+        if shared and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -30,6 +30,10 @@ from aggregator.store import Store
 
 from .conftest import CORPUS
 
+# The parsed corpus and its first fetch are module fixtures: one xdist worker runs the module,
+# so they are built once (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("corpus_invariants")
+
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
 T2 = T1 + timedelta(days=1)
 HEX16 = re.compile(r"[0-9a-f]{16}")

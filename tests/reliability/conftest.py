@@ -29,6 +29,7 @@ from aggregator.publish import OWNER_FILE
 
 from ..conftest import CORPUS, ROOT
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: thousands of posts
 TEMP_FILE = re.compile(r"^\..+\.tmp$")  # what the publisher's atomic writes leave when killed
 
 
@@ -175,14 +176,29 @@ def corpus_paths(*folders: str) -> list[str]:
 # -- checks -------------------------------------------------------------------------------
 
 
-def output_problems(*roots: Path) -> list[str]:
-    """Every output file must be a complete document of its kind; no temp file may remain."""
+def output_problems(*roots: Path, checked: dict[Path, tuple[int, int, int]] | None = None) -> list[str]:
+    """Every output file must be a complete document of its kind; no temp file may remain.
+
+    `checked` remembers each file found complete by inode, size and mtime: a check after every
+    kill then reads only what the last run wrote (an atomic write is a new inode), not all of
+    the thousands of pages again.
+    """
     problems = []
     for root in roots:
         if not root.exists():
             continue
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            problems += [f"{path}: {e}" for e in _document_problems(path)]
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # a live writer's temp file renamed away since the listing
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if checked is not None and checked.get(path) == stamp:
+                continue
+            found = [f"{path}: {e}" for e in _document_problems(path)]
+            problems += found
+            if checked is not None and not found:
+                checked[path] = stamp
     return problems
 
 
@@ -210,7 +226,7 @@ def _document_problems(path: Path) -> list[str]:
                 return ["Jekyll post without complete front matter"]
             if not text.rstrip("\n").endswith("/)"):  # the last line links back home
                 return ["Jekyll post cut short (no closing home link)"]
-            front = yaml.safe_load(text[4 : text.index("\n---\n", 3)])
+            front = yaml.load(text[4 : text.index("\n---\n", 3)], Loader=_YAML_LOADER)
             if not isinstance(front, dict) or "title" not in front:
                 return ["front matter without a title"]
         elif path.suffix == ".html":

@@ -42,6 +42,10 @@ from .conftest import (
     write_config,
 )
 
+# The uninterrupted reference run is a module fixture both crash tests compare with: one
+# xdist worker runs the module, so it is built once (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("crash")
+
 FOLDERS = ("kagi", "suites")
 FETCH_KILLS = 50
 DAEMON_KILLS = 10
@@ -75,6 +79,7 @@ class CrashLog:
         self.seed = seed
         self.seen: set[str] = set()
         self.killed = self.completed = self.temp_seen = 0
+        self.checked: dict[Path, tuple[int, int, int]] = {}  # output files found complete
 
     def check(self, what: str) -> None:
         where = f"{what} (seed {self.seed}: RELIABILITY_SEED={self.seed} replays it)"
@@ -85,7 +90,7 @@ class CrashLog:
             lost = self.seen - posts.keys()
             assert not lost, f"{where}: {len(lost)} stored posts vanished, e.g. {sorted(lost)[:3]}"
             self.seen = set(posts)
-        problems = output_problems(*self.outputs)
+        problems = output_problems(*self.outputs, checked=self.checked)
         assert not problems, f"{where}: " + "\n".join(problems[:10])
         self.temp_seen += len(temp_files(*self.outputs))
 
@@ -248,6 +253,7 @@ STUCK_WRITER = """
 import os, sys, time
 from pathlib import Path
 from aggregator.publish.atomic import write_if_changed
+
 os.fsync = lambda fd: time.sleep(60)  # a disk that stalls: the bytes are in the temp file, the rename not done
 write_if_changed(Path(sys.argv[1]), b"<half a feed")
 """

@@ -15,7 +15,6 @@ import secrets
 import sqlite3
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -207,8 +206,8 @@ def cases(secret: Path, secret_dtd: Path, canary: CanaryServer) -> dict[str, tup
 
 
 @pytest.fixture(scope="module")
-def hostile_runs(tmp_path_factory):
-    """Every case in its own measured process, two at a time; → {name: (expected, result, folder)}."""
+def hostile_env(tmp_path_factory):
+    """The served feeds (two good ones around every hostile case), the secret files and the canary host."""
     root = tmp_path_factory.mktemp("hostile")
     marker = "SECRET-" + secrets.token_hex(8)
     secret = root / "secret.txt"
@@ -226,45 +225,42 @@ def hostile_runs(tmp_path_factory):
     for name, (body, _) in table.items():
         (feeds / f"{name}.xml").write_bytes(body)
     server = StaticServer(feeds)
-
-    def run(run_name: str) -> tuple[str, dict, Path]:
-        name, _, parser = run_name.partition("@")
-        folder = root / run_name
-        folder.mkdir()
-        hostile = server.url(f"{name}.xml")
-        cfg = folder / "feeds.yaml"
-        cfg.write_text(
-            "site:\n  title: Hostile\n  url: https://news.example.com/\ncategories:\n  - name: All\n    sources:\n"
-            f"      - url: {server.url(good[0].name)}\n      - url: {hostile}\n"
-            f"      - url: {server.url(good[1].name)}\n",
-            encoding="utf-8",
-        )
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "tests.reliability.pipeline_child", str(cfg), hostile],
-                capture_output=True,
-                text=True,
-                timeout=HANG,
-                cwd=ROOT,
-                env=child_env() | ({"AGGREGATOR_PARSER": parser} if parser else {}),
-                preexec_fn=_limit_memory,
-            )
-        except subprocess.TimeoutExpired:
-            return run_name, {"crashed": f"still running after {HANG}s: it hangs"}, folder
-        if done.returncode != 0:
-            return run_name, {"crashed": f"the pipeline process failed:\n{done.stderr[-3000:]}"}, folder
-        return run_name, json.loads(done.stdout.strip().splitlines()[-1]), folder
-
     try:
-        with ThreadPoolExecutor(2) as pool:
-            results = {
-                run_name: (table[run_name.partition("@")[0]][1], result, folder)
-                for run_name, result, folder in pool.map(run, RUNS)
-            }
-        yield results, marker, canary.hits, server
+        yield root, table, good, marker, canary, server
     finally:
         server.close()
         canary.close()
+
+
+def run_case(run_name: str, root: Path, good: list[Path], server: StaticServer) -> tuple[dict, Path]:
+    """One case in its own measured process (pipeline_child.py), so that each case is a test
+    of its own that xdist can give any worker; → (the child's report, its folder)."""
+    name, _, parser = run_name.partition("@")
+    folder = root / run_name
+    folder.mkdir()
+    hostile = server.url(f"{name}.xml")
+    cfg = folder / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: Hostile\n  url: https://news.example.com/\ncategories:\n  - name: All\n    sources:\n"
+        f"      - url: {server.url(good[0].name)}\n      - url: {hostile}\n"
+        f"      - url: {server.url(good[1].name)}\n",
+        encoding="utf-8",
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.reliability.pipeline_child", str(cfg), hostile],
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            cwd=ROOT,
+            env=child_env() | ({"AGGREGATOR_PARSER": parser} if parser else {}),
+            preexec_fn=_limit_memory,
+        )
+    except subprocess.TimeoutExpired:
+        return {"crashed": f"still running after {HANG}s: it hangs"}, folder
+    if done.returncode != 0:
+        return {"crashed": f"the pipeline process failed:\n{done.stderr[-3000:]}"}, folder
+    return json.loads(done.stdout.strip().splitlines()[-1]), folder
 
 
 NAMES = [
@@ -304,10 +300,12 @@ def test_which_parser_takes_each_case(tmp_path):
 
 
 @pytest.mark.parametrize("case", RUNS)
-def test_hostile_feed_is_bounded_and_contained(case, hostile_runs):
-    results, marker, canary_hits, server = hostile_runs
-    expected, r, folder = results[case]
+def test_hostile_feed_is_bounded_and_contained(case, hostile_env):
+    root, table, good, marker, canary, server = hostile_env
+    r, folder = run_case(case, root, good, server)
+    canary_hits = canary.hits
     case = case.partition("@")[0]
+    expected = table[case][1]
     assert "crashed" not in r, f"{case}: {r.get('crashed')}"
     print(f"{case}: {r['status']} in {r['elapsed']:.2f}s, peak RSS +{r['rss_growth_mb']:.1f} MB {r['error'] or ''}")
     assert r["elapsed"] < TIME_BOUND, f"{case}: took {r['elapsed']:.1f}s"
