@@ -51,6 +51,16 @@ _ALLOWED_TAGS: set[str] = _HEADINGS | {
     "details", "summary",
 }  # fmt: skip
 
+# MathML Core's elements, which the W3C's MathML safe list finds safe as they are (and the
+# MathML 3 ones KaTeX writes). Browsers render them natively; without them a formula lost its
+# text. `maction` is left out (its children stay); `annotation` goes with its content, below.
+_MATHML_TAGS: set[str] = {
+    "math", "merror", "mfrac", "mi", "mmultiscripts", "mn", "mo", "mover", "mpadded", "mphantom",
+    "mprescripts", "mroot", "mrow", "ms", "mspace", "msqrt", "mstyle", "msub", "msubsup", "msup",
+    "mtable", "mtd", "mtext", "mtr", "munder", "munderover", "semantics", "menclose", "mlabeledtr",
+}  # fmt: skip
+_ALLOWED_TAGS |= _MATHML_TAGS
+
 # Tags whose *content* is removed too: code, styling, form state, foreign
 # content (svg/math mutation-XSS), or raw text browsers never show.  <object> and
 # <applet> are not here: their content is the fallback a browser shows in their
@@ -60,7 +70,10 @@ _ALLOWED_TAGS: set[str] = _HEADINGS | {
 _CLEAN_CONTENT_TAGS: set[str] = {
     "script", "style", "noscript", "template", "xmp", "noembed", "noframes", "plaintext",
     "title", "head", "textarea", "select", "option", "optgroup", "datalist",
-    "embed", "param", "svg", "math", "frameset", "frame",
+    "embed", "param", "svg", "frameset", "frame",
+    # a formula's source or other markup beside it, which browsers do not show (the safe list
+    # keeps it only for trusted encodings, of which a feed has none)
+    "annotation", "annotation-xml",
 }  # fmt: skip
 
 # No ``id``/``name`` (DOM clobbering), no ``style`` (CSS expressions, overlays),
@@ -88,7 +101,27 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "ol": {"start", "reversed", "type"},
     "li": {"value"},
     "details": {"open"},
-}
+    # MathML Core's attributes (no href, no xlink, no style), per element where it has its own
+    **{tag: {"displaystyle", "scriptlevel", "mathvariant", "mathcolor", "mathbackground", "mathsize"}
+       for tag in _MATHML_TAGS},
+}  # fmt: skip
+_MATHML_OWN_ATTRIBUTES = {
+    "math": {"display", "alttext"},
+    "mfrac": {"linethickness"},
+    "mo": {"form", "fence", "separator", "lspace", "rspace", "stretchy", "symmetric", "maxsize",
+           "minsize", "largeop", "movablelimits", "accent"},
+    "mpadded": {"width", "height", "depth", "lspace", "voffset"},
+    "mspace": {"width", "height", "depth"},
+    "mover": {"accent"},
+    "munder": {"accentunder"},
+    "munderover": {"accent", "accentunder"},
+    "mtable": {"columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame"},
+    "mtr": {"columnalign", "rowalign"},
+    "mtd": {"columnspan", "rowspan", "columnalign", "rowalign"},
+    "menclose": {"notation"},
+}  # fmt: skip
+for _tag, _names in _MATHML_OWN_ATTRIBUTES.items():
+    _ALLOWED_ATTRIBUTES[_tag] |= _names
 
 _IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-popups"
 _IFRAME_HOSTS = frozenset(
@@ -506,9 +539,47 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
             cleaned, matched = _IFRAME_RE.subn(_fix_iframe, cleaned)
             if matched != iframes:  # unexpected serialization: drop iframes rather than guess
                 cleaned = _CLEANER_NO_IFRAME.clean(text)
+        if _KATEX_HTML in cleaned:
+            cleaned = _drop_katex_html(cleaned)
         return _drop_not_text(text, cleaned)
     finally:
         _base_url.reset(token)
+
+
+# KaTeX writes each formula twice: as MathML, and as spans that only its own stylesheet lays
+# out (`aria-hidden`, for sight only). Without that stylesheet, in a reader or on our pages,
+# the spans read as a jumble after the formula; the MathML alone shows it.
+_KATEX_HTML = '<span class="katex-html">'
+_SPAN_TAG_RE = re.compile(r"<span[\s>]|</span>")
+
+
+def _drop_katex_html(cleaned: str) -> str:
+    """`cleaned` without each KaTeX visual copy that follows its formula's MathML.
+
+    html5ever's serialization is well formed and escapes `<` in text and attribute values,
+    so counting span tags finds the copy's end exactly."""
+    parts: list[str] = []
+    done = 0
+    start = cleaned.find(_KATEX_HTML)
+    while start != -1:
+        end = -1
+        if cleaned.endswith("</math></span>", done, start):
+            depth = 0
+            for m in _SPAN_TAG_RE.finditer(cleaned, start):
+                depth += -1 if m.group() == "</span>" else 1
+                if depth == 0:
+                    end = m.end()
+                    break
+        if end == -1:
+            start = cleaned.find(_KATEX_HTML, start + 1)
+            continue
+        parts.append(cleaned[done:start])
+        done = end
+        start = cleaned.find(_KATEX_HTML, done)
+    if not parts:
+        return cleaned
+    parts.append(cleaned[done:])
+    return "".join(parts)
 
 
 def html_to_text(html: str) -> str:

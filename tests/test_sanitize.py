@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from aggregator.sanitize import html_to_text, sanitize_html
+from aggregator.sanitize import html_to_text, sanitize_html, sanitized_text
 
 BASE = "http://finews.zning.xyz/html_News/x.html"
 SANDBOX = "allow-scripts allow-same-origin allow-popups"
@@ -51,7 +51,8 @@ def parse_tags(markup: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
 
 FORBIDDEN_TAGS = {
     "script", "style", "object", "embed", "applet", "form", "input", "button", "textarea", "select",
-    "option", "base", "meta", "link", "svg", "math", "frame", "frameset", "template", "noscript", "xmp",
+    "option", "base", "meta", "link", "svg", "frame", "frameset", "template", "noscript", "xmp",
+    "annotation", "annotation-xml", "maction", "mglyph",
     "body", "html", "head", "title", "marquee", "isindex", "keygen", "image", "param", "animate", "set",
 }  # fmt: skip
 URL_ATTRS = {
@@ -347,6 +348,75 @@ def test_script_and_style_contents_removed_not_shown() -> None:
     out = sanitize_html("<p>a</p><script>alert('x')</script><style>p{}</style><p>b</p>")
     assert out == "<p>a</p><p>b</p>"
     assert sanitize_html("<svg><text>hidden</text></svg><textarea>t</textarea>ok") == "ok"
+
+
+def test_mathml_is_kept_with_its_own_attributes_only() -> None:
+    """A formula is the article's text: MathML Core stays (browsers render it natively), with
+    the safe list's attributes; links, styles, handlers and annotations go."""
+    inline = (
+        '<p>every <math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>N</mi></mrow></math>'
+        " years</p>"
+    )
+    assert sanitize_html(inline) == '<p>every <math display="inline"><mrow><mi>N</mi></mrow></math> years</p>'
+    frac = (
+        '<math display="block"><mfrac linethickness="2px"><mi mathvariant="bold" onclick="alert(1)" style="x">a</mi>'
+        '<mo stretchy="false" href="javascript:alert(1)">+</mo></mfrac><msup><mi>b</mi><mn>2</mn></msup></math>'
+    )
+    assert sanitize_html(frac) == (
+        '<math display="block"><mfrac linethickness="2px"><mi mathvariant="bold">a</mi>'
+        '<mo stretchy="false">+</mo></mfrac><msup><mi>b</mi><mn>2</mn></msup></math>'
+    )
+    tex = '<math><semantics><mi>x</mi><annotation encoding="application/x-tex">\\hat x</annotation></semantics></math>'
+    assert sanitize_html(tex) == "<math><semantics><mi>x</mi></semantics></math>"
+    action = '<math><maction actiontype="toggle" xlink:href="javascript:alert(1)"><mi>a</mi><mi>b</mi></maction></math>'
+    assert sanitize_html(action) == "<math><mi>a</mi><mi>b</mi></math>"
+    assert sanitized_text(sanitize_html(inline)) == "every N years"
+
+
+MATHML_VECTORS = [
+    '<math><mi xlink:href="javascript:alert(1)" href="javascript:alert(1)">x</mi></math>',
+    '<math><semantics><mi>x</mi><annotation-xml encoding="text/html"><img src=x onerror=alert(1)></annotation-xml>'
+    "</semantics></math>",
+    '<math><annotation-xml encoding="application/xhtml+xml"><svg onload=alert(1)></svg></annotation-xml></math>',
+    "<math><mtext><img src=x onerror=alert(1)></mtext></math>",
+    "<math><style><img src=x onerror=alert(1)></style></math>",
+    '<form><math><mtext></form><form><mglyph><svg><mtext><style><path id="</style><img onerror=alert(1) src>">',
+    '<math><mtext><h1><a><h6></a></h6><mglyph><svg><mtext><style><a title="</style><img src onerror=alert(1)>">',
+    "<math><mi><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mi></math>",
+    '<math><mglyph src="javascript:alert(1)"/><mi><script>alert(1)</script></mi></math>',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("vector", MATHML_VECTORS)
+def test_mathml_mutation_vectors_neutralised(vector: str) -> None:
+    out = sanitize_html(vector)
+    assert_safe(out)
+    assert "alert" not in out, out
+
+
+def test_katex_visual_copy_is_dropped_after_its_mathml_only() -> None:
+    """KaTeX writes a formula as MathML and again as spans only its stylesheet lays out: the
+    MathML stays, the copy goes; a KaTeX formula written as spans alone keeps them."""
+    formula = "<math><semantics><mrow><mi>x</mi></mrow></semantics></math>"
+    mathml = (
+        '<span class="katex-mathml"><math><semantics><mrow><mi>x</mi></mrow>'
+        '<annotation encoding="application/x-tex">x</annotation></semantics></math></span>'
+    )
+    visual = (
+        '<span class="katex-html" aria-hidden="true"><span class="base">'
+        '<span class="mord mathnormal">x</span><span>²</span></span></span>'
+    )
+    both = f'<p>a <span class="katex">{mathml}{visual}</span> b <span class="katex">{mathml}{visual}</span>.</p>'
+    assert sanitize_html(both) == (
+        f'<p>a <span class="katex"><span class="katex-mathml">{formula}</span></span>'
+        f' b <span class="katex"><span class="katex-mathml">{formula}</span></span>.</p>'
+    )
+    alone = f'<p><span class="katex">{visual}</span></p>'
+    assert sanitize_html(alone) == (
+        '<p><span class="katex"><span class="katex-html"><span class="base"><span class="mord mathnormal">x</span>'
+        "<span>²</span></span></span></span></p>"
+    )
+    assert sanitized_text(sanitize_html(both)) == "a x b x."
 
 
 def test_malicious_base_url_cannot_create_script_urls() -> None:

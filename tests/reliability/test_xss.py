@@ -69,6 +69,15 @@ VECTORS = [
     '<img src="data:image/svg+xml,&lt;svg onload=alert(38)&gt;">',
     "<xss onpointerover=alert(39) style=display:block>hover</xss>",
     '<template><img src=x onerror="alert(40)"></template>',
+    # MathML is kept (its formulas are text): none of its ways to script may survive
+    '<math><mi xlink:href="javascript:alert(60)" href="javascript:alert(61)">click</mi></math>',
+    '<math><maction actiontype="statusline" xlink:href="javascript:alert(62)">CLICK<mtext>x</mtext></maction></math>',
+    '<math><semantics><mi>x</mi><annotation-xml encoding="text/html"><img src=x onerror=alert(63)></annotation-xml>'
+    "</semantics></math>",
+    "<math><mtext><img src=x onerror=alert(64)></mtext><mi onclick=alert(65) style=x>y</mi></math>",
+    "<math><style><img src=x onerror=alert(66)></style></math>",
+    '<form><math><mtext></form><form><mglyph><svg><mtext><style><path id="</style><img onerror=alert(67) src>">',
+    '<math><mtext><h1><a><h6></a></h6><mglyph><svg><mtext><style><a title="</style><img src onerror=alert(68)>">',
 ]
 PAYLOAD = "\n".join(f"<p>vector {i}: {v}</p>" for i, v in enumerate(VECTORS))
 TEXT = '"><script>alert(41)</script><img src=x onerror=alert(42)>'
@@ -164,7 +173,7 @@ def _active_markup(fragment: str, where: str) -> list[str]:
         if not isinstance(el.tag, str):
             continue
         tag = el.tag.rsplit("}", 1)[-1].lower()
-        if tag in ("script", "iframe", "object", "embed", "base", "meta", "form", "link", "style", "svg", "math"):
+        if tag in ("script", "iframe", "object", "embed", "base", "meta", "form", "link", "style", "svg"):
             if tag != "iframe" or not (el.get("src") or "").startswith("https://"):
                 problems.append(f"{where}: <{tag}>")
         for name, value in el.attrib.items():
