@@ -58,7 +58,10 @@ FORBIDDEN_TAGS = {
     "link",
     "base",
     "svg",
-    "math",
+    "annotation",  # MathML is kept for its formulas; its ways to carry other markup are not
+    "annotation-xml",
+    "maction",
+    "mglyph",
     "frame",
     "frameset",
     "noscript",
@@ -274,6 +277,7 @@ def test_the_checks_catch_what_they_look_for():
         '<form action="/x"><input></form>': "<form>",
         '<meta http-equiv="refresh" content="0;url=https://e.org/">': "<meta>",
         "<svg><circle/></svg>": "<svg>",
+        '<math><annotation-xml encoding="text/html"><b>x</b></annotation-xml></math>': "<annotation-xml>",
     }
     for html, fault in bad_html.items():
         problems = html_problems(html)
