@@ -102,7 +102,8 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "li": {"value"},
     "details": {"open"},
     # MathML Core's attributes (no href, no xlink, no style), per element where it has its own
-    **{tag: {"displaystyle", "scriptlevel", "mathvariant", "mathcolor", "mathbackground", "mathsize"}
+    **{tag: {"displaystyle", "scriptlevel", "mathvariant", "mathcolor", "mathbackground", "mathsize",
+             "intent", "arg"}
        for tag in _MATHML_TAGS},
 }  # fmt: skip
 _MATHML_OWN_ATTRIBUTES = {
@@ -110,18 +111,38 @@ _MATHML_OWN_ATTRIBUTES = {
     "mfrac": {"linethickness"},
     "mo": {"form", "fence", "separator", "lspace", "rspace", "stretchy", "symmetric", "maxsize",
            "minsize", "largeop", "movablelimits", "accent"},
-    "mpadded": {"width", "height", "depth", "lspace", "voffset"},
+    "mpadded": {"width", "height", "depth", "lspace"},  # no voffset: it moves a formula anywhere
     "mspace": {"width", "height", "depth"},
     "mover": {"accent"},
     "munder": {"accentunder"},
     "munderover": {"accent", "accentunder"},
-    "mtable": {"columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame"},
+    "mtable": {"columnalign", "rowalign", "columnlines", "rowlines", "frame"},
     "mtr": {"columnalign", "rowalign"},
     "mtd": {"columnspan", "rowspan", "columnalign", "rowalign"},
     "menclose": {"notation"},
 }  # fmt: skip
 for _tag, _names in _MATHML_OWN_ATTRIBUTES.items():
     _ALLOWED_ATTRIBUTES[_tag] |= _names
+
+# MathML sizes a formula can take from a feed: within a few ems, and only sideways below zero
+# (KaTeX's negative thin space). Unbounded, an empty `mpadded` holding a page-sized `mspace`
+# painted over the page around the post, as `style` would (which is why there is no `style`).
+_MATH_LENGTHS = frozenset({"width", "height", "depth", "lspace", "rspace", "maxsize", "minsize", "mathsize",
+                           "linethickness"})  # fmt: skip
+_MATH_SIDEWAYS = frozenset({"width", "lspace", "rspace"})
+_MATH_LENGTH_RE = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(em|ex|mu|px|pt|%)?\s*")
+_MATH_MAX = {None: 4.0, "em": 4.0, "ex": 8.0, "mu": 72.0, "px": 64.0, "pt": 48.0, "%": 400.0}
+
+
+def _math_length(attr: str, value: str) -> str | None:
+    m = _MATH_LENGTH_RE.fullmatch(value)
+    if m is None:
+        return None
+    size = float(m.group(1))
+    if abs(size) > _MATH_MAX[m.group(2)] or (size < 0 and attr not in _MATH_SIDEWAYS):
+        return None
+    return value
+
 
 _IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-popups"
 _IFRAME_HOSTS = frozenset(
@@ -311,8 +332,11 @@ def _filter_url_attribute(tag: str, attr: str, value: str) -> str | None:
 
 
 def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
-    """nh3 callback (runs after ammonia's own scheme check): resolve + re-check URLs."""
+    """nh3 callback (runs after ammonia's own scheme check): resolve + re-check URLs; bound
+    MathML sizes."""
     if attr not in _URL_ATTRIBUTES:
+        if attr in _MATH_LENGTHS and tag in _MATHML_TAGS:
+            return _math_length(attr, value)
         return value
     try:
         return _filter_url_attribute(tag, attr, value)
@@ -321,6 +345,13 @@ def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- cleaners
+
+# The passes after nh3 (`_fix_iframe`, `_drop_katex_html`, `sanitized_text`) read its output
+# as markup where every `<` and `>` left is a tag: nh3 0.3.7 was the first to escape them in
+# attribute values too. An older one, still installed, must fail loudly, not let a
+# `title="</span><img onerror=…>"` out as markup.
+if "&lt;" not in nh3.clean('<b title="<">x</b>', tags={"b"}, attributes={"b": {"title"}}):
+    raise ImportError(f"aggregator needs nh3 0.3.7 or later (installed: {getattr(nh3, '__version__', 'older')})")
 
 _CLEANER = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
@@ -570,9 +601,8 @@ def _drop_katex_html(cleaned: str) -> str:
                 if depth == 0:
                     end = m.end()
                     break
-        if end == -1:
-            start = cleaned.find(_KATEX_HTML, start + 1)
-            continue
+        if end == -1:  # not after a formula, or (never from nh3 >= 0.3.7) unbalanced: leave the rest
+            break
         parts.append(cleaned[done:start])
         done = end
         start = cleaned.find(_KATEX_HTML, done)

@@ -394,6 +394,42 @@ def test_mathml_mutation_vectors_neutralised(vector: str) -> None:
     assert "alert" not in out, out
 
 
+def test_mathml_sizes_are_bounded_so_a_formula_cannot_cover_the_page() -> None:
+    """Found in review: an empty `mpadded` moved by `voffset` and holding a page-sized `mspace`
+    painted over the page's own heading. Sizes stay within a few ems, and below zero only
+    sideways (KaTeX's negative thin space); `voffset` goes."""
+    overlay = (
+        '<math><mpadded width="0" height="0" depth="0" voffset="-430px"><mspace width="1200px" height="700px"'
+        ' mathbackground="#c00"></mspace></mpadded><mpadded height="-2em" depth="-1em" lspace="0.5em">'
+        '<mtext mathsize="40px" mathcolor="white">Session expired</mtext></mpadded></math>'
+    )
+    assert sanitize_html(overlay) == (
+        '<math><mpadded width="0" height="0" depth="0"><mspace mathbackground="#c00"></mspace></mpadded>'
+        '<mpadded lspace="0.5em"><mtext mathsize="40px" mathcolor="white">Session expired</mtext></mpadded></math>'
+    )
+    katex = (
+        '<math><mspace width="-0.1667em"></mspace><mspace width="0.2778em"></mspace>'
+        '<mo lspace="0em" rspace="0.1111em" maxsize="1.2em" minsize="1.2em">(</mo>'
+        '<mfrac linethickness="0px"><mn>1</mn><mn>2</mn></mfrac></math>'
+    )
+    assert sanitize_html(katex) == katex
+    for value in ("9em", "100px", "1e9", "-3em", "calc(100vw)", "thickmathspace", "50vh", "NaN"):
+        assert "height" not in sanitize_html(f'<math><mspace height="{value}"></mspace></math>'), value
+
+
+def test_katex_copy_is_left_alone_where_its_spans_do_not_balance() -> None:
+    """`_drop_katex_html` counts span tags in nh3's output; should one ever not balance (an nh3
+    older than 0.3.7 left `<` unescaped in attribute values), nothing more is cut, rather
+    than cutting at a `</span>` inside an attribute."""
+    from aggregator.sanitize import _drop_katex_html
+
+    formula = '<span class="katex"><span class="katex-mathml"><math><mi>x</mi></math></span>'
+    unbalanced = formula + '<span class="katex-html"><b title="<span <span ">v</b></span></span>'
+    assert _drop_katex_html(unbalanced * 3) == unbalanced * 3
+    balanced = formula + '<span class="katex-html"><span>x</span></span></span>'
+    assert _drop_katex_html(balanced + unbalanced) == formula + "</span>" + unbalanced
+
+
 def test_katex_visual_copy_is_dropped_after_its_mathml_only() -> None:
     """KaTeX writes a formula as MathML and again as spans only its stylesheet lays out: the
     MathML stays, the copy goes; a KaTeX formula written as spans alone keeps them."""
