@@ -447,6 +447,8 @@ def _lxml_text(fragment: str) -> str:
         text = lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()
     except AssertionError:  # "<html>x": no <body>; the excerpt strips the tags instead
         text = re.sub(r"<[^>]*>", " ", fragment)
+    except etree.ParserError:  # "<!doctype html></mi>": lxml finds no document, so no text
+        return ""
     return " ".join(_NOT_XML.sub("", text).split())
 
 
@@ -456,6 +458,8 @@ _PIECES = [
     "<p>", "</p>", "<br>", "<br/>", "<P class=\"x\">", "<div>", "</div>", "<a href=\"https://x/?a=1&amp;b=2\">",
     "</a>", '<img alt="a>b" src="x">', "<b>", "</b>", "<pre>", "</pre>", "<td >", "</li >", "<table>", "<tr>",
     "<ul><li>", "</li></ul>", "<h2>", "</h2>", "<blockquote>", "</blockquote>", "<figcaption>", "<hr>",
+    '<math display="block">', "</math>", "<mi>", "</mi>", '<mo stretchy="false">', "</mo>", "<mfrac>", "</mfrac>",
+    '<mspace width="1em"></mspace>', "<semantics>", "</semantics>", "<mtd>", "</mtr>",
 ]  # fmt: skip
 _HOSTILE = [
     "<!-- c -->", "<![CDATA[x]]>", "<?pi?>", "< x", "<3", "</>", "<script>a<b</script>", "<style>p{}</style>",

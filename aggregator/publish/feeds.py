@@ -279,7 +279,10 @@ _PLAIN_TAGS = frozenset(
     header footer hgroup center a abbr acronym b bdi bdo big cite code data del dfn em i ins
     kbd mark q s samp small strike strong sub sup time tt u var wbr ruby rb rp rt rtc ul ol
     li dl dt dd table caption colgroup col thead tbody tfoot tr th td img figure figcaption
-    picture source video audio track details summary""".split()
+    picture source video audio track details summary
+    math merror mfrac mi mmultiscripts mn mo mover mpadded mphantom mprescripts mroot mrow ms
+    mspace msqrt mstyle msub msubsup msup mtable mtd mtext mtr munder munderover semantics
+    menclose mlabeledtr""".split()
 )
 # One token of HTML as the sanitizer (html5ever) writes it: text, a start tag (attribute
 # values always double-quoted), an end tag, or one of the references it writes.
