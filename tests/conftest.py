@@ -25,7 +25,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: twice the cores (at most four more). A third of the suite's wall time is spent
     waiting (daemons between polls, subprocesses starting, servers trickling), and a worker
     waiting leaves its core to another."""
-    cores = len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(2 * cores, cores + 4)
 
 
