@@ -88,6 +88,8 @@ MARKUP = [
     b'<link href="javascript:alert(1)"/>', b"<guid></guid>", b"<description>&lt;img src=x onerror=alert(1)&gt;",
     b'<enclosure url="ftp://x" length="-1" type=""/>', b'<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">',
     b'<?xml version="1.0" encoding="utf-16"?>', b"\r", b"\t", b"\x1b[31m", b"\xe2\x80\xae", b"\xed\xa0\x80",
+    b'&lt;math&gt;&lt;mi xlink:href="javascript:alert(1)"&gt;x&lt;/mi&gt;&lt;mpadded voffset="-9em"&gt;',
+    b'<math xmlns="http://www.w3.org/1998/Math/MathML"><mtext><img src=x onerror=alert(1)/></mtext></math>',
 ]  # fmt: skip
 ENCODINGS = [
     "utf-8", "utf-16", "utf-16le", "utf-32", "gbk", "gb2312", "big5", "shift_jis", "euc-jp", "iso-8859-1",
