@@ -62,7 +62,8 @@ _MATHML_TAGS: set[str] = {
 _ALLOWED_TAGS |= _MATHML_TAGS
 
 # Tags whose *content* is removed too: code, styling, form state, foreign
-# content (svg/math mutation-XSS), or raw text browsers never show.  <object> and
+# content (SVG: mutation-XSS; MathML is kept but for its annotations), or raw text browsers
+# never show.  <object> and
 # <applet> are not here: their content is the fallback a browser shows in their
 # place (often the only text of the embed), so the tag goes and the fallback stays.
 # So does <noscript>'s (`_NOSCRIPT`, before parsing): <noscript> is listed only in case
