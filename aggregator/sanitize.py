@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-__all__ = ["sanitize_html", "html_to_text", "one_line", "sanitized_text", "url_text"]
+__all__ = ["ALLOWED_TAGS", "sanitize_html", "html_to_text", "one_line", "sanitized_text", "url_text"]
 
 # --------------------------------------------------------------------------- allow-lists
 
@@ -60,6 +60,7 @@ _MATHML_TAGS: set[str] = {
     "mtable", "mtd", "mtext", "mtr", "munder", "munderover", "semantics", "menclose", "mlabeledtr",
 }  # fmt: skip
 _ALLOWED_TAGS |= _MATHML_TAGS
+ALLOWED_TAGS = frozenset(_ALLOWED_TAGS)  # what sanitized HTML may hold (excerpts read it as text)
 
 # Tags whose *content* is removed too: code, styling, form state, foreign
 # content (SVG: mutation-XSS; MathML is kept but for its annotations), or raw text browsers
@@ -75,6 +76,23 @@ _CLEAN_CONTENT_TAGS: set[str] = {
     # a formula's source or other markup beside it, which browsers do not show (the safe list
     # keeps it only for trusted encodings, of which a feed has none)
     "annotation", "annotation-xml",
+}  # fmt: skip
+
+# The MathML elements with attributes of their own (the safe list's, and the alignments KaTeX writes).
+_MATHML_OWN_ATTRIBUTES: dict[str, set[str]] = {
+    "math": {"display", "alttext"},
+    "mfrac": {"linethickness"},
+    "mo": {"form", "fence", "separator", "lspace", "rspace", "stretchy", "symmetric", "maxsize",
+           "minsize", "largeop", "movablelimits", "accent"},
+    "mpadded": {"width", "height", "depth", "lspace"},  # no voffset: it moves a formula anywhere
+    "mspace": {"width", "height", "depth"},
+    "mover": {"accent"},
+    "munder": {"accentunder"},
+    "munderover": {"accent", "accentunder"},
+    "mtable": {"columnalign", "rowalign", "columnlines", "rowlines", "frame"},
+    "mtr": {"columnalign", "rowalign"},
+    "mtd": {"columnspan", "rowspan", "columnalign", "rowalign"},
+    "menclose": {"notation"},
 }  # fmt: skip
 
 # No ``id``/``name`` (DOM clobbering), no ``style`` (CSS expressions, overlays),
@@ -102,28 +120,12 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "ol": {"start", "reversed", "type"},
     "li": {"value"},
     "details": {"open"},
-    # MathML Core's attributes (no href, no xlink, no style), per element where it has its own
+    # MathML Core's attributes (no href, no xlink, no style): those of every element, and
+    # those of the elements that have their own
     **{tag: {"displaystyle", "scriptlevel", "mathvariant", "mathcolor", "mathbackground", "mathsize",
-             "intent", "arg"}
+             "intent", "arg"} | _MATHML_OWN_ATTRIBUTES.get(tag, set())
        for tag in _MATHML_TAGS},
 }  # fmt: skip
-_MATHML_OWN_ATTRIBUTES = {
-    "math": {"display", "alttext"},
-    "mfrac": {"linethickness"},
-    "mo": {"form", "fence", "separator", "lspace", "rspace", "stretchy", "symmetric", "maxsize",
-           "minsize", "largeop", "movablelimits", "accent"},
-    "mpadded": {"width", "height", "depth", "lspace"},  # no voffset: it moves a formula anywhere
-    "mspace": {"width", "height", "depth"},
-    "mover": {"accent"},
-    "munder": {"accentunder"},
-    "munderover": {"accent", "accentunder"},
-    "mtable": {"columnalign", "rowalign", "columnlines", "rowlines", "frame"},
-    "mtr": {"columnalign", "rowalign"},
-    "mtd": {"columnspan", "rowspan", "columnalign", "rowalign"},
-    "menclose": {"notation"},
-}  # fmt: skip
-for _tag, _names in _MATHML_OWN_ATTRIBUTES.items():
-    _ALLOWED_ATTRIBUTES[_tag] |= _names
 
 # MathML sizes a formula can take from a feed: within a few ems, and only sideways below zero
 # (KaTeX's negative thin space). Unbounded, an empty `mpadded` holding a page-sized `mspace`

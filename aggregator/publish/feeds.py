@@ -31,6 +31,7 @@ from lxml import etree
 
 from .. import PROJECT_URL, __version__
 from ..models import Author, Enclosure, Post
+from ..sanitize import ALLOWED_TAGS
 from .memo import IdentityMemo
 
 __all__ = [
@@ -272,18 +273,9 @@ def _excerpt_text(html: str) -> str:
     return text
 
 
-# The tags our sanitizer lets through (sanitize._ALLOWED_TAGS but <iframe>, whose content
-# an HTML parser reads as raw text): their text is the text between the tags.
-_PLAIN_TAGS = frozenset(
-    """h1 h2 h3 h4 h5 h6 p br hr div span blockquote pre address article section aside
-    header footer hgroup center a abbr acronym b bdi bdo big cite code data del dfn em i ins
-    kbd mark q s samp small strike strong sub sup time tt u var wbr ruby rb rp rt rtc ul ol
-    li dl dt dd table caption colgroup col thead tbody tfoot tr th td img figure figcaption
-    picture source video audio track details summary
-    math merror mfrac mi mmultiscripts mn mo mover mpadded mphantom mprescripts mroot mrow ms
-    mspace msqrt mstyle msub msubsup msup mtable mtd mtext mtr munder munderover semantics
-    menclose mlabeledtr""".split()
-)
+# The tags our sanitizer lets through but <iframe>, whose content an HTML parser reads as
+# raw text: their text is the text between the tags.
+_PLAIN_TAGS = ALLOWED_TAGS - {"iframe"}
 # One token of HTML as the sanitizer (html5ever) writes it: text, a start tag (attribute
 # values always double-quoted), an end tag, or one of the references it writes.
 _TOKEN = re.compile(

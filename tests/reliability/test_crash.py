@@ -253,7 +253,6 @@ STUCK_WRITER = """
 import os, sys, time
 from pathlib import Path
 from aggregator.publish.atomic import write_if_changed
-
 os.fsync = lambda fd: time.sleep(60)  # a disk that stalls: the bytes are in the temp file, the rename not done
 write_if_changed(Path(sys.argv[1]), b"<half a feed")
 """
