@@ -305,8 +305,11 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
     link = _str(item.get("url")) or _str(item.get("external_url"))
     if link:
         entry["link"] = link
+    # JSON Feed's title and summary are plain text (a headline about `vector<int>` keeps it):
+    # typed so, or the normalizer reads them as HTML, as feedparser's RSS titles may be.
     if _str(item.get("title")):
         entry["title"] = item["title"].strip()
+        entry["title_detail"] = {"type": "text/plain", "value": entry["title"]}
     content = []
     if isinstance(item.get("content_html"), str):
         content.append({"type": "text/html", "value": item["content_html"]})
@@ -317,6 +320,7 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
         entry["content"] = content
     if _str(item.get("summary")):
         entry["summary"] = item["summary"]
+        entry["summary_detail"] = {"type": "text/plain", "value": item["summary"]}
     if _str(item.get("date_published")):
         entry["published"] = item["date_published"]
     if _str(item.get("date_modified")):
