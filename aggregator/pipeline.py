@@ -152,6 +152,12 @@ def _poll(
     redirect_url, redirect_count = _redirect_streak(state, result)
     if result.body is not None and is_html_page(result.body, result.headers.get("content-type")):
         links = find_feed_links(result.body, result.url)
+        if not _may_discover(source, state, fetch_url):
+            # A URL that served a feed and now answers a page (an outage or login page, a
+            # captive portal) is failing, not moved: taken for a page, one such answer swapped
+            # the feed for the site's main feed, for good and without a word.
+            also = f"; it links to {links[0]}: if that is the feed now, put its URL in the config" if links else ""
+            raise ParseError(source.key, f"an HTML page where the feed was{also}")
         if not links:
             raise ParseError(
                 source.key,
@@ -325,6 +331,14 @@ def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[st
     return target, 1
 
 
+def _may_discover(source: Source, state: SourceState | None, fetch_url: str) -> bool:
+    """Whether an HTML answer is a page to search for its feed: the configured URL of a source
+    that never gave a feed, or whose page was searched before (its feed there since gone)."""
+    if state is None or state.last_success is None:
+        return True
+    return bool(state.discovered_url) and fetch_url == source.url
+
+
 def _failed(
     source: Source,
     state: SourceState | None,
@@ -337,7 +351,10 @@ def _failed(
     message = str(error)
     status = getattr(error, "status", None)
     headers = getattr(error, "headers", None) or {}
-    interval = (state.interval if state and state.interval else None) or interval_for(source)
+    # A fixed interval as the config says now: the stored one is from the last success, and a
+    # reload that raised it (a publisher asking for fewer polls) held errors at the old rate.
+    stored = state.interval if state and state.interval and source.adaptive else None
+    interval = stored or interval_for(source)
     if status in (429, 503):
         until = parse_retry_after(headers.get("retry-after"), when)
         if until is None and status == 429:  # asked to slow down, without saying how long: one interval
@@ -352,7 +369,7 @@ def _failed(
             floor = max(source.min_interval, interval)
             store.record_rate_limit(source.key, when, host, until, message, status, not_before(when, until, floor, rng))
             return Outcome(source.key, "rate-limited", error=message)
-    reset_to = None
+    reset_to, page = None, False
     linked = getattr(error, "discovered", None)
     if status in (404, 410) and linked:
         # The page answered and links to a feed that is not there: the page is not gone, and
@@ -360,7 +377,7 @@ def _failed(
         message = f"{message} at the feed the page links to, {linked}; the page will be searched again"
     elif status in (404, 410) and state is not None and state.discovered_url and fetch_url == state.discovered_url:
         # The feed the page linked to is gone, not necessarily the page: look at the page again.
-        reset_to = source.url
+        reset_to, page = source.url, True
         message = f"{message} at the discovered feed {fetch_url}; the page {source.url} will be searched again"
     elif status in (404, 410) and state is not None and state.learnt_url and fetch_url == state.learnt_url:
         # The URL a permanent redirect pointed to is gone: the configured URL may be back (a
@@ -383,5 +400,6 @@ def _failed(
         next_poll(when, interval, errors, rng, source.min_interval, source.max_interval),
         state=ERRORING if errors == 1 else BACKING_OFF,
         fetch_url=reset_to,
+        page=page,
     )
     return Outcome(source.key, "error", error=message)

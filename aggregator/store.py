@@ -645,9 +645,11 @@ class Store:
         next_poll: datetime | None,
         state: str = "erroring",
         fetch_url: str | None = None,
+        page: bool = False,
     ) -> int:
         """Count one more consecutive failure; returns the count. `fetch_url` replaces what
-        to poll next (a discovered feed that vanished sends the poller back to the page)."""
+        to poll next (a discovered feed that vanished sends the poller back to the page);
+        `page`: that URL is a page, and the feed it linked to stays on record as what says so."""
         with self._tx() as db:
             db.execute(
                 "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
@@ -657,8 +659,9 @@ class Store:
             )
             if fetch_url is not None:
                 db.execute(
-                    "UPDATE sources SET url = ?, host = ?, discovered_url = NULL, learnt_url = NULL, "
-                    "redirect_url = NULL, redirect_count = 0, etag = NULL, last_modified = NULL, body_hash = NULL "
+                    "UPDATE sources SET url = ?, host = ?, learnt_url = NULL, "
+                    + ("" if page else "discovered_url = NULL, ")
+                    + "redirect_url = NULL, redirect_count = 0, etag = NULL, last_modified = NULL, body_hash = NULL "
                     "WHERE key = ?",
                     [fetch_url, host_key(fetch_url), key],
                 )

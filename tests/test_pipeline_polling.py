@@ -297,6 +297,23 @@ def test_500_streak_backs_off_and_a_success_resets(tmp_path, rigs, httpserver: H
     assert row["state"] == "ok" and row["errors"] == 0 and row["last_error"] is None
 
 
+def test_errors_after_a_reload_back_off_from_the_interval_the_config_says_now(tmp_path, rigs, httpserver):
+    """A fixed interval raised in feeds.yaml (a publisher asked for fewer polls): the errors
+    that follow are retried at the new interval, not the one stored by the last success."""
+    httpserver.expect_request("/feed").respond_with_handler(
+        sequence(Response(FEED, content_type="application/rss+xml"), Response("boom", status=500))
+    )
+    url = httpserver.url_for("/feed")
+    rigs(tmp_path, [f"url: {url}\ninterval: 10m"]).poll(url)
+    rig = rigs(tmp_path, [f"url: {url}\ninterval: 2h"])  # the same database, the config edited
+    assert rig.state(url).interval == 600  # stored by the success
+    for n, wait in enumerate([7200, 14400], start=1):
+        assert rig.poll(url).status == "error"
+        assert rig.state(url).error_count == n
+        assert wait * 0.9 <= rig.wait(url) <= wait * 1.1
+        rig.clock.now = rig.state(url).next_poll
+
+
 def test_backoff_is_capped_at_max_interval_and_keeps_retrying(tmp_path, rigs, httpserver: HTTPServer):
     httpserver.expect_request("/feed").respond_with_data("boom", status=500)
     url = httpserver.url_for("/feed")
@@ -577,6 +594,52 @@ def test_html_page_leads_to_the_feed_it_links_to(tmp_path, rigs, httpserver: HTT
     assert rig.state(page).url == page and rig.status()[page]["fetch_url"] == page
     assert rig.poll(page).status == "unchanged" and rig.state(page).url == found
     assert requested(httpserver, "/") == 2
+
+
+def test_a_feed_that_answers_a_page_once_is_failing_not_moved(tmp_path, rigs, httpserver: HTTPServer):
+    """An outage or login page from a URL that served a feed, linking (as site pages do) to the
+    site's main feed: that swapped the source for the main feed, for good and without a word.
+    It is an error naming the link; the feed is polled again at its URL and comes back."""
+    feed = Response(FEED, content_type="application/rss+xml")
+    outage = Response(LINK.format("/main.rss"), content_type="text/html")
+    httpserver.expect_request("/feed").respond_with_handler(sequence(feed, outage, outage, feed))
+    main_feed = rss(title="Main", items=5)
+    httpserver.expect_request("/main.rss").respond_with_data(main_feed, content_type="application/rss+xml")
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    assert rig.poll(url).new == 2
+    for n in (1, 2):
+        rig.clock.advance(3600)
+        out = rig.poll(url)
+        assert out.status == "error" and out.error.startswith("an HTML page where the feed was")
+        assert httpserver.url_for("/main.rss") in out.error
+        st = rig.state(url)
+        assert (st.url, st.discovered_url, st.error_count) == (url, None, n)
+    rig.clock.advance(3 * 3600)
+    assert rig.poll(url).status in ("new", "unchanged") and rig.state(url).error_count == 0
+    assert requested(httpserver, "/main.rss") == 0
+    assert rig.state(url).posts == 2
+
+
+def test_a_discovered_feed_that_answers_a_page_is_failing_not_moved_again(tmp_path, rigs, httpserver: HTTPServer):
+    """The feed a page linked to answers a page of its own: an error, polled there again, not
+    a second hop to whatever that page links to."""
+    feed = Response(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/").respond_with_data(LINK.format("/feed"), content_type="text/html")
+    httpserver.expect_request("/feed").respond_with_handler(
+        sequence(feed, Response(LINK.format("/other.rss"), content_type="text/html"), feed)
+    )
+    httpserver.expect_request("/other.rss").respond_with_data(rss(title="Other"), content_type="application/rss+xml")
+    page, found = httpserver.url_for("/"), httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {page}"])
+    assert rig.poll(page).new == 2 and rig.state(page).url == found
+    rig.clock.advance(3600)
+    out = rig.poll(page)
+    assert out.status == "error" and httpserver.url_for("/other.rss") in out.error
+    assert (rig.state(page).url, rig.state(page).discovered_url) == (found, found)
+    rig.clock.advance(3 * 3600)
+    assert rig.poll(page).status in ("new", "unchanged") and rig.state(page).url == found
+    assert requested(httpserver, "/other.rss") == 0
 
 
 def test_credentials_stay_on_the_configured_host_when_a_page_links_elsewhere(tmp_path, rigs, httpserver: HTTPServer):
