@@ -728,8 +728,8 @@ _PER_LISTING = {"url", "include", "exclude"}
 
 def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """A source listed in several categories is polled once, with its first listing's
-    settings: a later listing whose settings come out otherwise (its own, else `defaults:`)
-    is silently outvoted; listed twice in one category, the second listing (its filters
+    settings: a later listing that sets a value otherwise than the first one's (its own,
+    else `defaults:`) is silently outvoted; listed twice in one category, the second listing (its filters
     too) is ignored altogether. Worth a warning, not an error: such a config loaded before,
     and a daemon must still start on it."""
     first: dict[str, tuple[tuple[Any, ...], SourceConfig]] = {}
@@ -757,9 +757,11 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
                     "this listing, its include/exclude rules too, is ignored; merge the two")  # fmt: skip
                 continue
             placed[src.url, i] = here
-            for name in sorted(set(SourceConfig.model_fields) - _PER_LISTING):
+            # Only what this listing sets: one that gives just the URL (the usual way to show a
+            # source in a second category) asks for nothing, so nothing of it is outvoted.
+            for name in sorted(src.model_fields_set & set(SourceConfig.model_fields) - _PER_LISTING):
                 if effective(src, name) != effective(orig, name):
-                    at = here + (name,) if name in src.model_fields_set else here
+                    at = here + (name,)
                     say(at, f"{name} differs from this source's first listing (line {_line_for(lines, there)}), "
                         "whose settings apply: a source is polled once, with one set of settings; "
                         "only include/exclude may differ per category")  # fmt: skip
