@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from html import escape
 from itertools import islice
 from typing import Any
+from unicodedata import east_asian_width
 from urllib.parse import urljoin, urlparse
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from .parse import ParsedFeed
 from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
 
 UNTITLED_WORDS = 12
+UNTITLED_WIDTH = 60  # columns, a CJK character two: the 30 characters a run of them gets
 # A post's title, tags and authors are repeated in every feed and page that lists it: one
 # entry with a 2 MB title made every feed of its category 2.6 MB. Caps far above any real
 # value (a title of 1,000 characters is a paragraph) keep one broken or hostile feed from
@@ -227,7 +229,25 @@ def _first_words(text: str) -> str:
     if len(words) == 1 and len(words[0]) > 40:  # CJK runs have no spaces
         return words[0][:30] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
+    cut = _wide_cut(head, UNTITLED_WIDTH)
+    if cut is not None:  # CJK words run long: `□陈英 我市坚持…` was a whole paragraph of a title
+        return head[:cut].rstrip() + "…"
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
+
+
+def _wide_cut(text: str, width: int) -> int | None:
+    """Where `text` holding wide (CJK) characters passes `width` columns, each of those two
+    wide; None when it holds none (a title of words stays words) or fits."""
+    if text.isascii():
+        return None
+    used, wide = 0, False
+    for i, ch in enumerate(text):
+        two = east_asian_width(ch) in ("W", "F")
+        wide = wide or two
+        used += 2 if two else 1
+        if used > width:
+            return i if wide else None
+    return None
 
 
 def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:

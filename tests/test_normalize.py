@@ -312,6 +312,11 @@ def test_title_entities_and_fallbacks():
     )  # noqa: E501
     assert bare.title == "http://e.org/3"
     assert nothing.title == "(untitled)"
+    # CJK words run long: one space (a byline) no longer makes the whole paragraph the title
+    (byline,) = posts_from(
+        rss(f"<item><link>http://e.org/4</link><description>□陈英 {CJK_BODY * 3}</description></item>")
+    )
+    assert byline.title.startswith("□陈英 我市坚持") and byline.title.endswith("…") and len(byline.title) <= 32
 
 
 def test_plain_text_titles_keep_no_character_xml_forbids():
