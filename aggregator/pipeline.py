@@ -368,6 +368,11 @@ def _failed(
             # polled every min_interval (5m), however long the source's interval.
             floor = max(source.min_interval, interval)
             store.record_rate_limit(source.key, when, host, until, message, status, not_before(when, until, floor, rng))
+            # The host's other sources, held back meanwhile, come back spread as this one does:
+            # all due at the second its Retry-After ended, they were a burst at the host that
+            # had just asked for fewer requests.
+            held = store.held_by_host(host, until, but=source.key)
+            store.set_next_polls({key: not_before(when, until, 0, rng) for key in held})
             return Outcome(source.key, "rate-limited", error=message)
     reset_to, page = None, False
     linked = getattr(error, "discovered", None)

@@ -703,6 +703,24 @@ class Store:
                 [iso(when), status, message, iso(when), iso(next_poll), host, key],
             )
 
+    def held_by_host(self, host: str, until: datetime, but: str) -> list[str]:
+        """Keys of the sources on `host` (but `but`) due before its Retry-After `until` ends:
+        what would all come due at that very second."""
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT s.key {_POLLABLE} AND s.host = ? AND s.key != ? AND (s.next_poll IS NULL OR s.next_poll < ?)",
+                [host, but, iso(until)],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def set_next_polls(self, when: dict[str, datetime]) -> None:
+        """Reschedule sources, in one transaction."""
+        if when:
+            with self._tx() as db:
+                db.conn.executemany(
+                    "UPDATE sources SET next_poll = ? WHERE key = ?", [(iso(t), k) for k, t in when.items()]
+                )
+
     def lift_host_block(self, host: str, until: datetime, now: datetime) -> bool:
         """Forget the host's Retry-After `until`: it answered a poll someone asked for by name.
         Its sources held back by it are due at once. A newer Retry-After (another poll of the

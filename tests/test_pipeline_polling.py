@@ -160,14 +160,18 @@ def test_429_retry_after_holds_back_the_whole_host(tmp_path, rigs, httpserver: H
     assert skipped.status == "skipped" and "rate-limited" in skipped.note
     assert requested(httpserver, "/b") == 0
     assert rig.store.due_sources(rig.clock.now) == []
-    assert rig.store.due_sources(until + timedelta(seconds=1)) == [b]  # a waits for its own next poll too
+    # b comes back once the host's time is up, a moment after (as a does, see below)
+    held = rig.state(b).next_poll
+    assert until <= held <= until + timedelta(seconds=60)
+    assert rig.store.due_sources(held - timedelta(seconds=0.001)) == []
+    assert rig.store.due_sources(held) == [b]  # a waits for its own next poll too
     assert a in rig.store.due_sources(st.next_poll)
 
     rows = rig.status()
     assert rows[a]["state"] == "rate-limited" and rows[b]["state"] == "rate-limited"
     assert rows[a]["rate_limited_until"] == until.isoformat() and rows[a]["errors"] == 0
     assert "HTTP 429" in rows[a]["last_error"] and rows[a]["last_error_at"]
-    assert rows[b]["next_poll"] == until.isoformat()  # never fetched, but not before the host allows
+    assert rows[b]["next_poll"] == held.isoformat()  # never fetched, but not before the host allows
     table = rig.table()
     assert table.count("rate-limited") >= 2 and "HTTP 429" in table
 
@@ -175,8 +179,27 @@ def test_429_retry_after_holds_back_the_whole_host(tmp_path, rigs, httpserver: H
     rig.store.close()
     rig.store = Store(rig.settings.database)
     assert rig.store.host_retry_after(f"localhost:{httpserver.port}") == until
-    rig.clock.now = until + timedelta(seconds=1)
+    rig.clock.now = held
     assert rig.poll(b).status == "new"
+
+
+def test_the_sources_a_retry_after_held_back_come_back_spread_not_in_one_second(tmp_path, rigs, httpserver):
+    """Held back together, a host's sources all came due at the second its Retry-After ended:
+    a burst at the host that had just asked for fewer requests. They come back spread, as
+    the source that got the 429 does (over a tenth of the wait), each not before the host allows."""
+    urls = [httpserver.url_for(f"/f{n}") for n in range(12)]
+    rig = rigs(tmp_path, [f"url: {u}" for u in urls])
+    for u in urls[1:]:  # polled once, so each knows its host
+        httpserver.expect_request("/" + u.rsplit("/", 1)[1]).respond_with_data(FEED, content_type="application/rss+xml")
+        rig.poll(u)
+        rig.store.set_next_poll(u, rig.clock.now)  # due now: held back from here on
+    httpserver.expect_request("/f0").respond_with_data("slow down", status=429, headers={"Retry-After": "900"})
+    until = rig.clock.now + timedelta(seconds=900)
+    assert rig.poll(urls[0]).status == "rate-limited"
+    times = [rig.state(u).next_poll for u in urls[1:]]
+    assert all(until <= t <= until + timedelta(seconds=90) for t in times), times
+    assert len(set(times)) >= 8  # times are stored to the second: a few may share one (the rig's rng is seeded)
+    assert max(times) - min(times) > timedelta(seconds=30)  # over the spread, not bunched at its start
 
 
 def test_a_retry_after_from_the_host_a_redirect_leads_to_holds_the_source_back(tmp_path, rigs, httpserver: HTTPServer):
