@@ -872,7 +872,20 @@ class Store:
         has a page, or a publish is running), it stays first: readers may have seen it.
         `taken`: (column, value) → the post of this batch that took the first place there,
         which the batch's later copies of it point at.
+
+        Of the same source, only a post with both the same link and the same text is a copy:
+        one entry whose guid the feed changed (the other entries' guids kept, so the source
+        keeps guid identity), which was published a second time. A shared link alone (a feed
+        linking every entry to its home page) or text alone says nothing within one feed.
         """
+        if p.canonical_link and p.fingerprint:
+            row = db.execute(
+                "SELECT id FROM posts WHERE source = ? AND canonical_link = ? AND fingerprint = ? "
+                "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
+                [p.source, p.canonical_link, p.fingerprint],
+            ).fetchone()
+            if row is not None:
+                return row[0]
         for column, value in (("canonical_link", p.canonical_link), ("fingerprint", p.fingerprint)):
             if not value:
                 continue

@@ -89,6 +89,34 @@ def test_same_canonical_link_from_two_sources_is_published_once(store):
     assert _duplicate_of(store, later.id) == first.id  # ...and marked
 
 
+def _items(*items: tuple[str, str, str]) -> bytes:
+    """An RSS feed of (guid, title, link) items, each with the same long text."""
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
+        f"<description><![CDATA[{ARTICLE}]]></description></item>"
+        for guid, title, link in items
+    )
+    return f'<rss version="2.0"><channel><title>t</title>{body}</channel></rss>'.encode()
+
+
+def test_an_entry_whose_guid_alone_changed_is_not_published_twice(store):
+    """One entry of a feed re-guided (the others keep theirs, so the source keeps guid
+    identity): same link, same text, a new guid. It was a new post beside the old one."""
+    a, b = source("a", "news"), source("b", "home")
+    store.sync_sources([a, b])
+    others = [("urn:a:2", "二", "https://site.example/2.html"), ("urn:a:3", "三", "https://site.example/3.html")]
+    first, *_ = take(store, a, _items(("urn:a:1", "一", "https://site.example/1.html"), *others), T0)
+    renamed, *_ = take(store, a, _items(("urn:a:1-renamed", "一", "https://site.example/1.html"), *others), T0)
+    assert store.source_state(a.key).identity == "guid"  # one guid of three changed: still guids
+    assert renamed.id != first.id and _duplicate_of(store, renamed.id) == first.id
+    assert len(store.posts_for_category("news", 10)) == 3 and store.count_posts() == 4
+    # within one feed a shared link alone (every entry linking to the home page) is no copy
+    home = [(f"urn:b:{n}", title, "https://site.example/") for n, title in enumerate("一二三四")]
+    take(store, b, _items(*home[:2]), T0)
+    take(store, b, _items(*home), T0 + timedelta(hours=1))
+    assert len(store.posts_for_category("home", 10)) == 4
+
+
 def test_same_text_under_different_links_is_a_duplicate(store):
     a, b, c = source("a", "news"), source("b", "news"), source("c", "news")
     store.sync_sources([a, b, c])
