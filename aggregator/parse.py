@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 import feedparser
@@ -306,9 +306,10 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
     if link:
         entry["link"] = link
     # JSON Feed's title and summary are plain text (a headline about `vector<int>` keeps it):
-    # typed so, or the normalizer reads them as HTML, as feedparser's RSS titles may be.
+    # typed so, or the normalizer reads them as HTML, as feedparser's RSS titles may be. Their
+    # character references are read all the same: WordPress's JSON feeds write `&#8217;`.
     if _str(item.get("title")):
-        entry["title"] = item["title"].strip()
+        entry["title"] = unescape(item["title"].strip())
         entry["title_detail"] = {"type": "text/plain", "value": entry["title"]}
     content = []
     if isinstance(item.get("content_html"), str):
@@ -319,8 +320,8 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
     if content:
         entry["content"] = content
     if _str(item.get("summary")):
-        entry["summary"] = item["summary"]
-        entry["summary_detail"] = {"type": "text/plain", "value": item["summary"]}
+        entry["summary"] = unescape(item["summary"])
+        entry["summary_detail"] = {"type": "text/plain", "value": entry["summary"]}
     if _str(item.get("date_published")):
         entry["published"] = item["date_published"]
     if _str(item.get("date_modified")):

@@ -169,6 +169,11 @@ VISIBLE = (
     "SELECT 1 FROM posts o JOIN source_categories oc ON oc.source = o.source AND oc.category = sc.category "
     "WHERE o.id = p.duplicate_of AND " + _NOT_EXCLUDED.format(p="o") + "))"
 )
+# SQL: the first copy of post `p` is shown in some category.
+_FIRST_SHOWN = (
+    "SELECT 1 FROM posts o JOIN source_categories oc ON oc.source = o.source WHERE o.id = p.duplicate_of AND "
+    + _NOT_EXCLUDED.format(p="o").replace("sc.category", "oc.category")
+)
 
 # SQL: post_files row `f` is stale: superseded by a newer file of its post, or its post is
 # no longer published in its category (in any category, for a page).
@@ -1222,9 +1227,15 @@ class Store:
             )
 
     def latest_posts(self, limit: int) -> list[Post]:
-        """The newest posts published in any category (the union of the category feeds)."""
+        """The newest posts published in any category (the union of the category feeds), each
+        article once: a copy shown in a category without its first copy is left out when the
+        first is shown in another (a reader of `feed.*` saw it twice), unless a category that
+        shows the copy keeps duplicates."""
         return self._posts(
-            f"WHERE EXISTS (SELECT 1 FROM source_categories sc WHERE sc.source = p.source AND {VISIBLE}) ", [], limit
+            f"WHERE EXISTS (SELECT 1 FROM source_categories sc WHERE sc.source = p.source AND {VISIBLE} "
+            f"AND (p.duplicate_of IS NULL OR sc.keep_duplicates = 1 OR NOT EXISTS ({_FIRST_SHOWN}))) ",
+            [],
+            limit,
         )
 
     def prune(self, source: str, retention: Retention, now: datetime) -> PruneReport:
