@@ -541,6 +541,8 @@ class Daemon:
             extra: dict[str, Any] = {"source": key, "outcome": outcome.status, "new": outcome.new}
             if outcome.status == "error":
                 log.debug("source %s: error: %s", key, outcome.error, extra=extra)  # the pipeline logged it
+            elif outcome.status == "skipped":  # why, as `fetch` says it: "skipped (0 new…)" told nothing
+                log.info("source %s: skipped: %s", key, outcome.note, extra=extra)
             else:
                 log.info(
                     "source %s: %s (%d new, %d updated)", key, outcome.status, outcome.new, outcome.updated, extra=extra

@@ -213,3 +213,27 @@ def test_a_rejected_reload_counts_its_errors_in_words(tmp_path):
         logging.getLogger().removeHandler(handler)
     assert "rejected with 1 error; still running" in out.getvalue()  # was "1 errors"
     assert "rejected with 2 errors; still running" in out.getvalue()
+
+
+def test_a_skipped_poll_says_why_in_the_daemons_log(tmp_path, caplog):
+    """`skipped (0 new, 0 updated)` told the operator nothing; `fetch` says why, so does the daemon."""
+    from datetime import UTC, datetime, timedelta
+
+    url = "http://127.0.0.1:9/x"
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        now = datetime.now(UTC)
+        until = now + timedelta(hours=1)
+        store.record_rate_limit(url, now, "127.0.0.1:9", until, "HTTP 429", 429, until)
+        daemon = Daemon(settings, store)
+        try:
+            with caplog.at_level(logging.INFO, logger="aggregator.daemon"):
+                outcome = daemon._poll(settings.sources[0])
+        finally:
+            daemon.fetcher.close()
+            daemon.pool.shutdown()
+    assert outcome.status == "skipped"
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"source {url}: skipped")]
+    assert line == f"source {url}: skipped: {outcome.note}" and "rate-limited: 127.0.0.1:9 asked" in line
