@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -658,6 +658,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 "enabled": source.enabled,
                 "identity": st.identity,  # guid, or link once its guids proved useless
                 "identity_note": st.identity_note,
+                # due longer ago than a running daemon lets a poll wait: nothing polls it
+                "overdue": next_at is not None and now - next_at > OVERDUE,
             }
         )
     if as_json:
@@ -686,6 +688,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         else:
             if r["next_poll"] is None and r["state"] == NEW:  # the daemon polls a new source at once
                 next_poll = "at once (never polled)"
+            if r["overdue"]:
+                seconds = (now - _dt(r["next_poll"])).total_seconds()  # type: ignore[operator]
+                unit = 3600 if seconds >= 7200 else 60
+                late = format_duration(round(seconds / unit) * unit)
+                next_poll += f"\noverdue by {late}: is `aggregator run` running?"
             if r["interval"]:
                 next_poll += f"\nevery {format_duration(round(r['interval']))}" + (
                     " (auto)" if r["interval_mode"] == "auto" else ""
@@ -696,6 +703,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     # lines could not be found or copied whole.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100_000
     Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)
+
+
+OVERDUE = timedelta(minutes=10)  # a poll due longer ago than this is not waiting for a busy daemon
 
 
 def _dt(text: str | None) -> datetime | None:

@@ -218,3 +218,25 @@ def test_a_database_folder_that_cannot_be_entered_is_one_error_line_not_a_traceb
             assert f"no permission to enter {data}" in done.stderr, done.stderr
     finally:
         data.chmod(0o755)
+
+
+def test_a_poll_long_overdue_asks_whether_the_daemon_runs(tmp_path, httpserver: HTTPServer, monkeypatch):
+    """With the daemon stopped, `status` went on showing a next poll an hour gone as if it
+    were to come: a poll overdue past any daemon's delay is marked, in the table and the JSON."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("COLUMNS", "250")
+    httpserver.expect_request("/a.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/b.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    a, b = httpserver.url_for("/a.xml"), httpserver.url_for("/b.xml")
+    cfg = tmp_path / "feeds.yaml"
+    head = "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+    cfg.write_text(f"{head}      - url: {a}\n      - url: {b}\n", encoding="utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    with Store(tmp_path / "aggregator.db") as store:  # a was due 3 hours ago, b 5 minutes ago
+        store.set_next_poll(a, datetime.now(UTC) - timedelta(hours=3))
+        store.set_next_poll(b, datetime.now(UTC) - timedelta(minutes=5))
+    rows = {r["url"]: r for r in json.loads(run_cli("--config", str(cfg), "status", "--json").stdout)}
+    assert rows[a]["overdue"] is True and rows[b]["overdue"] is False
+    table = run_cli("--config", str(cfg), "status").stdout
+    assert table.count("overdue by") == 1 and "overdue by 3h: is `aggregator run` running?" in table, table
