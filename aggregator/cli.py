@@ -61,7 +61,7 @@ def _service_logging(ctx: click.Context, log_format: str | None) -> None:
 
 def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
     """The config, or exit 2 with its errors. Its warnings go to stderr as lines, or, for
-    the daemon (whose stderr is a log, JSON perhaps), as log records."""
+    the daemon (whose stderr is a log) and under `--log-format json`, as log records."""
     path = config_path(ctx.obj["config"])
     try:
         settings = load_config(path)
@@ -70,7 +70,7 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
     for warning in settings.warnings:
-        if log_warnings:
+        if log_warnings or ctx.obj["log_format"] == "json":  # a JSON log takes no bare lines
             logging.getLogger("aggregator.config").warning("%s:%s", settings.path, warning)
         else:
             _echo(f"warning: {settings.path}:{warning}", err=True)

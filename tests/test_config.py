@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,13 @@ def test_a_source_listed_twice_with_other_settings_is_a_warning_naming_both_line
     result = run_cli("--config", str(cfg), "check")
     assert result.returncode == 0 and "ok: 2 categories, 1 sources" in result.stdout
     assert f"warning: {cfg}:13: categories.1.sources.0.interval: interval differs" in result.stderr
+    # under --log-format json, a log record like every other line of stderr, not a bare line
+    logged = run_cli("--config", str(cfg), "--log-format", "json", "check")
+    assert logged.returncode == 0
+    records = [json.loads(line) for line in logged.stderr.splitlines()]  # every line is JSON
+    assert [r["level"] for r in records] == ["warning"] and "13: categories.1.sources.0.interval" in records[0][
+        "message"
+    ]
     assert load_config(ROOT / "feeds.yaml").warnings == ()
 
 
