@@ -241,7 +241,11 @@ def test_atom_structure(posts: list[Post]) -> None:
     names = [a.findtext(f"{A}name") for a in entries[3].findall(f"{A}author")]
     assert names == ["only@example.org"]
     assert entries[2].find(f"{A}author/{A}email").text == "alice@example.org"
-    assert entries[0].find(f"{A}author") is None  # inherits the feed's author
+    # post 0 has no author, nor had its source feed: not the feed's (this site, which did not
+    # write it, RFC 4287 4.2.1), but its source's, which is credited with it
+    assert entries[0].find(f"{A}author") is None
+    assert [a.findtext(f"{A}name") for a in entries[0].findall(f"{A}source/{A}author")] == [posts[0].source_title]
+    assert entries[2].find(f"{A}source/{A}author") is None  # Alice and Bob wrote it
     # content is the full HTML, summary is the post's summary
     content = entries[1].find(f"{A}content")
     assert content.get("type") == "html" and content.text.startswith("<p>正文 1 &amp; <a")
@@ -357,6 +361,7 @@ def test_json_feed(posts: list[Post]) -> None:
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert feed["feed_url"] == f"{SITE}category/zhangyeribao.json"
     assert feed["hubs"] == [{"type": "WebSub", "url": "https://hub.example.net/"}]
+    assert "authors" not in feed  # every item without its own would be credited to this site
     items = feed["items"]
     assert [i["id"] for i in items] == [post_guid(SITE, p.id) for p in posts]
     assert items[0]["date_published"] == "2024-03-01T12:00:00Z"

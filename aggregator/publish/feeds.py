@@ -684,6 +684,13 @@ def _atom_entry(item: _Item) -> bytes:
             out.append(f'      <link rel="alternate" type="text/html" href="{_q(item.source_link)}"/>\n')
         if item.source_url:
             out.append(f'      <link rel="self" href="{_q(item.source_url)}"/>\n')
+        if not any(p.name or p.email for p in item.authors):
+            # RFC 4287 4.2.1: an entry without an author has its source's, else the feed's,
+            # which is this site: a reader following it credited the site with the article.
+            # The source feed gave none either (its authors stand in for the entry's): it is
+            # credited to itself.
+            out.append(f"      <author>\n        <name>{_x(item.source_title or item.source_url)}</name>\n")
+            out.append("      </author>\n")
         out.append("    </source>\n")
     out.append("  </entry>\n")
     done.append("".join(out).encode("utf-8"))
@@ -810,11 +817,8 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     lang = language_tag(meta.language)
     if lang:
         feed["language"] = lang
-    site_author: dict[str, str] = {"name": _one_line(meta.site_title) or _feed_title(meta)}
-    site_url = _uri(meta.site_url)
-    if site_url:
-        site_author["url"] = site_url
-    feed["authors"] = [site_author]
+    # No feed-level `authors`: JSON Feed gives them to every item without its own, and this
+    # site wrote none of them (`_source` says where each came from).
     hub = _uri(meta.websub_hub)
     if hub:
         feed["hubs"] = [{"type": "WebSub", "url": hub}]
