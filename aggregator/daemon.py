@@ -63,7 +63,7 @@ from .metrics import Metrics
 from .models import Source
 from .pipeline import Outcome, update_source
 from .publish import SiteError, publish
-from .schedule import JITTER, backoff, interval_for, next_poll
+from .schedule import JITTER, backoff, interval_for, interval_in_force, next_poll
 from .serve import Route, Server, StaticApp
 from .store import Store, StoreError
 
@@ -440,7 +440,7 @@ class Daemon:
                 state = self.store.source_state(source.key)
                 if state is None or state.next_poll is None:
                     continue
-                interval = (state.interval if source.adaptive and state.interval else None) or interval_for(source)
+                interval = interval_in_force(source, state.interval)
                 longest = backoff(interval, state.error_count, source.max_interval) * (1 + JITTER) + 1
                 if state.host in blocked:
                     longest = max(longest, MAX_RETRY_AFTER.total_seconds() * (1 + JITTER) + 1)
@@ -729,7 +729,7 @@ class Daemon:
         state = self.store.source_state(source.key)
         if state is None or state.last_fetch is None or state.next_poll is None:
             return  # never polled, or polled at another URL (taken over): due now anyway
-        interval = (state.interval if source.adaptive and state.interval else None) or interval_for(source)
+        interval = interval_in_force(source, state.interval)
         when = next_poll(state.last_fetch, interval, state.error_count, None, source.min_interval, source.max_interval)
         self.store.set_next_poll(source.key, when)
 

@@ -25,7 +25,17 @@ from .identity import GUID, LINK, guid_problem, link_identity
 from .models import FetchResult, PollUpdate, Post, Source
 from .normalize import feed_info, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
-from .schedule import BACKING_OFF, ERRORING, WEEK, cache_lifetime, feed_hint, interval_for, next_poll, not_before
+from .schedule import (
+    BACKING_OFF,
+    ERRORING,
+    WEEK,
+    cache_lifetime,
+    feed_hint,
+    interval_for,
+    interval_in_force,
+    next_poll,
+    not_before,
+)
 from .store import SourceState, Store, StoreError, iso
 
 log = logging.getLogger(__name__)
@@ -351,10 +361,9 @@ def _failed(
     message = str(error)
     status = getattr(error, "status", None)
     headers = getattr(error, "headers", None) or {}
-    # A fixed interval as the config says now: the stored one is from the last success, and a
-    # reload that raised it (a publisher asking for fewer polls) held errors at the old rate.
-    stored = state.interval if state and state.interval and source.adaptive else None
-    interval = stored or interval_for(source)
+    # Not the stored interval of a fixed one: stored at the last success, it held the errors
+    # after a reload that raised it (a publisher asking for fewer polls) at the old rate.
+    interval = interval_in_force(source, state.interval if state else None)
     if status in (429, 503):
         until = parse_retry_after(headers.get("retry-after"), when)
         if until is None and status == 429:  # asked to slow down, without saying how long: one interval

@@ -134,6 +134,12 @@ def interval_for(
     return clamp(seconds, source.min_interval, source.max_interval)
 
 
+def interval_in_force(source: Source, stored: float | None) -> float:
+    """The interval a source polls at now: the one learnt and stored for `interval: auto`, else
+    the config's as it is now (a reload that changed it holds at once, errors included)."""
+    return (stored if source.adaptive and stored else None) or interval_for(source)
+
+
 def poll_state(
     *,
     enabled: bool,
