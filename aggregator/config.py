@@ -729,9 +729,9 @@ _PER_LISTING = {"url", "include", "exclude"}
 def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """A source listed in several categories is polled once, with its first listing's
     settings: a later listing that sets a value otherwise than the first one's (its own,
-    else `defaults:`) is silently outvoted; listed twice in one category, the second listing (its filters
-    too) is ignored altogether. Worth a warning, not an error: such a config loaded before,
-    and a daemon must still start on it."""
+    else `defaults:`) is silently outvoted; listed twice in one category, the second listing
+    (its filters too) is ignored altogether. Worth a warning, not an error: such a config
+    loaded before, and a daemon must still start on it."""
     first: dict[str, tuple[tuple[Any, ...], SourceConfig]] = {}
     placed: dict[tuple[str, int], tuple[Any, ...]] = {}  # (url, category) → where it is listed first there
     out: list[str] = []
@@ -759,7 +759,7 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
             placed[src.url, i] = here
             # Only what this listing sets: one that gives just the URL (the usual way to show a
             # source in a second category) asks for nothing, so nothing of it is outvoted.
-            for name in sorted(src.model_fields_set & set(SourceConfig.model_fields) - _PER_LISTING):
+            for name in sorted(src.model_fields_set - _PER_LISTING):
                 if effective(src, name) != effective(orig, name):
                     at = here + (name,)
                     say(at, f"{name} differs from this source's first listing (line {_line_for(lines, there)}), "

@@ -163,16 +163,16 @@ _POLLABLE = (
 # stably: by rowid, which `_upsert_posts` makes descend in feed order. (The id, a hash,
 # shuffled them.) Over `posts p`.
 POST_ORDER = "p.published DESC, p.rowid DESC"
-_NOT_EXCLUDED = "({p}.excluded IS NULL OR instr(' ' || {p}.excluded || ' ', ' ' || sc.category || ' ') = 0)"
+_NOT_EXCLUDED = "({p}.excluded IS NULL OR instr(' ' || {p}.excluded || ' ', ' ' || {c}.category || ' ') = 0)"
 VISIBLE = (
-    _NOT_EXCLUDED.format(p="p") + " AND (p.duplicate_of IS NULL OR sc.keep_duplicates = 1 OR NOT EXISTS ("
+    _NOT_EXCLUDED.format(p="p", c="sc") + " AND (p.duplicate_of IS NULL OR sc.keep_duplicates = 1 OR NOT EXISTS ("
     "SELECT 1 FROM posts o JOIN source_categories oc ON oc.source = o.source AND oc.category = sc.category "
-    "WHERE o.id = p.duplicate_of AND " + _NOT_EXCLUDED.format(p="o") + "))"
+    "WHERE o.id = p.duplicate_of AND " + _NOT_EXCLUDED.format(p="o", c="sc") + "))"
 )
 # SQL: the first copy of post `p` is shown in some category.
 _FIRST_SHOWN = (
     "SELECT 1 FROM posts o JOIN source_categories oc ON oc.source = o.source WHERE o.id = p.duplicate_of AND "
-    + _NOT_EXCLUDED.format(p="o").replace("sc.category", "oc.category")
+    + _NOT_EXCLUDED.format(p="o", c="oc")
 )
 
 # SQL: post_files row `f` is stale: superseded by a newer file of its post, or its post is
@@ -973,8 +973,7 @@ class Store:
 
     def set_next_poll(self, key: str, when: datetime) -> None:
         """Reschedule one source (a reload changed its interval)."""
-        with self._tx() as db:
-            db.execute("UPDATE sources SET next_poll = ? WHERE key = ?", [iso(when), key])
+        self.set_next_polls({key: when})
 
     def stats(self) -> StoreStats:
         """Cheap aggregates for /metrics: active sources by state, posts stored, last success."""
