@@ -221,6 +221,13 @@ class Daemon:
         # `_done` submits the next one itself, with no read of the database (see `_dispatch`).
         self._hosts: dict[str, str] = {}  # key of a source in flight → the host its poll fetches from
         self._waiting: dict[str, deque[Source]] = {}  # host → due sources waiting for a slot
+        # A due list read from the database goes stale once a poll on it ends: a source whose
+        # poll ended after the read (its new schedule stored, no longer in flight) looked due and
+        # free, and was polled a second time at once. Each ended poll takes the next number; a
+        # source that ended after the read (`_read_at`) is left for the next dispatch.
+        self._ended = 0
+        self._ended_at: dict[str, int] = {}  # source key → the number of its last ended poll
+        self._read_at = 0  # `_ended` when the due list behind `_waiting` was read
         self._next_wake: datetime | None = None
         self._dispatching = threading.Lock()
         self._redispatch = False
@@ -391,6 +398,8 @@ class Daemon:
             settings = self.settings
             now = self.clock()
             self._mind_the_clock(now)
+            with self._lock:
+                read_at = self._ended
             # enabled, not gone, host not under a Retry-After; the longest overdue first
             due = {key: rank for rank, key in enumerate(self.store.due_sources(now))}
             urls = self.store.fetch_urls() if due else {}
@@ -400,9 +409,9 @@ class Daemon:
             todo = sorted((s for s in settings.sources if s.key in due), key=lambda s: due[s.key])
             with self._lock:
                 busy = Counter(self._hosts.values())
-                self._waiting = {}  # made afresh from what is due now
+                self._waiting, self._read_at = {}, read_at  # made afresh from what is due now
                 for source in todo:
-                    if source.key not in self._inflight and not self._stop.is_set():
+                    if self._free(source.key, read_at) and not self._stop.is_set():
                         if self._not_before.get(source.key, 0.0) > time.monotonic():
                             continue
                         host = host_key(urls.get(source.key) or source.url)
@@ -460,6 +469,10 @@ class Daemon:
         self._hosts[source.key] = host
         self.metrics.in_flight.inc()
         fut.add_done_callback(lambda f, s=source: self._done(s, f))
+
+    def _free(self, key: str, read_at: int) -> bool:
+        """Not in flight, and no poll of it ended since a due list was read (caller holds the lock)."""
+        return key not in self._inflight and self._ended_at.get(key, 0) <= read_at
 
     def _schedule_next(self) -> None:
         """Wake at the soonest due time, but not before `tick` nor after `max_sleep`."""
@@ -572,12 +585,14 @@ class Daemon:
     def _done(self, source: Source, fut: Future[Outcome]) -> None:
         with self._lock:
             self._inflight.pop(source.key, None)
+            self._ended += 1
+            self._ended_at[source.key] = self._ended
             host = self._hosts.pop(source.key, None)
             self.metrics.in_flight.dec()
             waiting = self._waiting.get(host) if host is not None else None
             while waiting and not self._stop.is_set():  # the host's slot is free: its next due source
                 nxt = self.settings.source(waiting.popleft().key)  # as configured now (a reload)
-                if nxt is None or nxt.key in self._inflight:
+                if nxt is None or not self._free(nxt.key, self._read_at):
                     continue  # removed by a reload, or polled meanwhile
                 if self._not_before.get(nxt.key, 0.0) > time.monotonic():
                     continue

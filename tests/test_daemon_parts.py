@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -18,7 +19,7 @@ from aggregator.daemon import Daemon, Publisher
 from aggregator.lock import AlreadyRunning, InstanceLock
 from aggregator.store import Store
 
-from .daemon_support import write_config
+from .daemon_support import FEEDS, FeedServer, write_config
 
 
 class Recorder:
@@ -237,3 +238,38 @@ def test_a_skipped_poll_says_why_in_the_daemons_log(tmp_path, caplog):
     assert outcome.status == "skipped"
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"source {url}: skipped")]
     assert line == f"source {url}: skipped: {outcome.note}" and "rate-limited: 127.0.0.1:9 asked" in line
+
+
+class _LateDueList(Store):
+    """Hands the due list over 0.3 s after reading it: polls that were in flight end meanwhile."""
+
+    def due_sources(self, now):  # type: ignore[no-untyped-def]
+        keys = super().due_sources(now)
+        time.sleep(0.3)
+        return keys
+
+
+def test_a_poll_that_ends_after_the_due_list_was_read_is_not_repeated(tmp_path):
+    """A due list read while a source's poll ran still named it; the poll ended (new schedule
+    stored, no longer in flight) before the list was acted on, and the source was polled a
+    second time at once. Seen as a double first poll on a loaded machine."""
+    server = FeedServer()
+    try:
+        paths = [f"/f{i}" for i in range(len(FEEDS))]
+        urls = [server.feed(p, f, delay=0.2) for p, f in zip(paths, FEEDS, strict=True)]  # each poll ≥ 0.2 s
+        settings = load_config(write_config(tmp_path / "feeds.yaml", [{"url": u, "interval": "1h"} for u in urls]))
+        store = _LateDueList(settings.database)
+        daemon = Daemon(settings, store, tick=0.05, max_sleep=0.1, watch_interval=0.1, publish_delay=0.05)
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        try:
+            for p in paths:
+                server.wait_hits(p, 1, timeout=10)
+            time.sleep(1.5)  # dispatches every ≤ 0.1 s, each acting on a list 0.3 s old
+            assert {p: server.hits[p] for p in paths} == dict.fromkeys(paths, 1)
+        finally:
+            daemon.request_stop()
+            thread.join(15)
+        assert not thread.is_alive()
+    finally:
+        server.close()
