@@ -814,6 +814,7 @@ class Store:
                 existing[row["id"]] = row
             pruned.update(r[0] for r in db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
         inserts, updates = [], []
+        copies: list[tuple[Post, str]] = []  # (post, the post it copies)
         taken: dict[tuple[str, str], str] = {}  # see _first_copy
         row = db.execute("SELECT coalesce(revision, 0) FROM sources WHERE key = ?", [source]).fetchone()
         revision = (row[0] if row else 0) + 1
@@ -826,17 +827,13 @@ class Store:
                 row["duplicate_of"] = self._first_copy(db, p, taken)
                 inserts.append(row)
             elif old["content_hash"] != p.content_hash:
-                row = _row(p)
-                row["first_seen"] = old["first_seen"]
-                row["duplicate_of"] = old["duplicate_of"]
-                # no date of its own, or one in the future (which the normalizer reads as the
-                # time of this poll: `published == first_seen`): keep the one first given, or
-                # every edit would move the post up to the top again
-                if not p.dated or p.published == p.first_seen:
-                    row["published"], row["dated"] = old["published"], old["dated"]
-                if row["updated"] <= old["updated"]:  # changed without saying so: now is when
-                    row["updated"] = iso(p.first_seen) or row["updated"]
+                row = _edit(p, old)
                 updates.append(row)
+            else:
+                continue
+            if row["duplicate_of"] is not None:
+                copies.append((p, row["duplicate_of"]))
+        updates += self._renamed_edits(db, source, copies, set(ids))
         for row in (*inserts, *updates):
             row["revision"] = revision
         if inserts or updates:
@@ -864,6 +861,35 @@ class Store:
                 [[r[c] for c in columns] for r in updates],
             )
         return len(inserts), len(updates)
+
+    @staticmethod
+    def _renamed_edits(
+        db: sqlite_utils.Database, source: str, copies: list[tuple[Post, str]], batch: set[str]
+    ) -> list[dict[str, Any]]:
+        """Edits to the shown post of entries this source renamed (see `_first_copy`).
+
+        An entry whose guid alone changed is stored as a hidden copy of the post already
+        shown, and the feed's later edits come under the new guid: without this, they went to
+        the hidden copy and subscribers kept the first version for good. Only when the shown
+        post's own entry has left the feed (a feed listing both entries edits each itself).
+        """
+        edits = []
+        for p, first in copies:
+            if first in batch:
+                continue
+            shown = db.execute(
+                "SELECT id, source, guid, content_hash, published, updated, first_seen, dated, duplicate_of "
+                "FROM posts WHERE id = ?",
+                [first],
+            ).fetchone()
+            if shown is None or shown[1] != source or shown[3] == p.content_hash:
+                continue
+            keys = ("id", "source", "guid", "content_hash", "published", "updated", "first_seen", "dated")
+            old = dict(zip((*keys, "duplicate_of"), shown, strict=True))
+            edit = _edit(p, old)
+            edit["id"], edit["guid"] = old["id"], old["guid"]  # its identity stays the shown post's
+            edits.append(edit)
+        return edits
 
     @staticmethod
     def _first_copy(db: sqlite_utils.Database, p: Post, taken: dict[tuple[str, str], str]) -> str | None:
@@ -1365,6 +1391,22 @@ def _maybe_out(db: sqlite_utils.Database, post: str) -> bool:
         ).fetchone()
         is not None
     )
+
+
+def _edit(p: Post, old: dict[str, Any]) -> dict[str, Any]:
+    """The row of `p` as an edit of stored post `old`: its first sighting, copy mark and, unless
+    the edit gives one, its date stay."""
+    row = _row(p)
+    row["first_seen"] = old["first_seen"]
+    row["duplicate_of"] = old["duplicate_of"]
+    # no date of its own, or one in the future (which the normalizer reads as the time of
+    # this poll: `published == first_seen`): keep the one first given, or every edit would
+    # move the post up to the top again
+    if not p.dated or p.published == p.first_seen:
+        row["published"], row["dated"] = old["published"], old["dated"]
+    if row["updated"] <= old["updated"]:  # changed without saying so: now is when
+        row["updated"] = iso(p.first_seen) or row["updated"]
+    return row
 
 
 def _row(p: Post) -> dict[str, Any]:

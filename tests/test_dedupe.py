@@ -18,6 +18,7 @@ from aggregator.store import Store
 from .conftest import StaticServer, check_feeds, run_cli
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
+T1 = T0 + timedelta(hours=2)
 ARTICLE = "<p>" + "省里召开经济工作会议，部署今年的重点任务，强调稳中求进、以进促稳、先立后破。" * 3 + "</p>"
 
 
@@ -89,12 +90,12 @@ def test_same_canonical_link_from_two_sources_is_published_once(store):
     assert _duplicate_of(store, later.id) == first.id  # ...and marked
 
 
-def _items(*items: tuple[str, str, str]) -> bytes:
-    """An RSS feed of (guid, title, link) items, each with the same long text."""
+def _items(*items: tuple[str, ...]) -> bytes:
+    """An RSS feed of (guid, title, link[, text]) items; the text is ARTICLE unless given."""
     body = "".join(
         f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
-        f"<description><![CDATA[{ARTICLE}]]></description></item>"
-        for guid, title, link in items
+        f"<description><![CDATA[{text[0] if text else ARTICLE}]]></description></item>"
+        for guid, title, link, *text in items
     )
     return f'<rss version="2.0"><channel><title>t</title>{body}</channel></rss>'.encode()
 
@@ -110,6 +111,20 @@ def test_an_entry_whose_guid_alone_changed_is_not_published_twice(store):
     assert store.source_state(a.key).identity == "guid"  # one guid of three changed: still guids
     assert renamed.id != first.id and _duplicate_of(store, renamed.id) == first.id
     assert len(store.posts_for_category("news", 10)) == 3 and store.count_posts() == 4
+    # the feed then edits the entry, under its new guid: the edit shows, on the post shown
+    edited = ARTICLE.replace("先立后破", "统筹发展和安全")
+    take(store, a, _items(("urn:a:1-renamed", "一（更新）", "https://site.example/1.html", edited), *others), T1)
+    shown = {p.id: p for p in store.posts_for_category("news", 10)}
+    assert len(shown) == 3 and shown[first.id].title == "一（更新）" and "统筹发展和安全" in shown[first.id].content
+    assert shown[first.id].first_seen == T0 and store.count_posts() == 4
+    assert store.source_state(a.key).identity == "guid"
+    # while the feed still lists the first entry too, each entry edits its own post
+    both = [
+        ("urn:a:1", "一", "https://site.example/1.html"),
+        ("urn:a:1-renamed", "一（再改）", "https://site.example/1.html"),
+    ]
+    take(store, a, _items(*both, *others), T1 + timedelta(hours=1))
+    assert {p.id: p.title for p in store.posts_for_category("news", 10)}[first.id] == "一"
     # within one feed a shared link alone (every entry linking to the home page) is no copy
     home = [(f"urn:b:{n}", title, "https://site.example/") for n, title in enumerate("一二三四")]
     take(store, b, _items(*home[:2]), T0)

@@ -165,14 +165,14 @@ def test_gzip_bomb_is_refused_by_its_inflated_size(httpserver: HTTPServer):
 
 def test_slow_server_hits_the_timeout(httpserver: HTTPServer):
     def slow(request: Request) -> Response:
-        time.sleep(1.5)
+        time.sleep(3.0)
         return Response(RSS)
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
     start = time.monotonic()
     with pytest.raises(FetchError, match="timed out"):
         Fetcher().fetch(source(httpserver.url_for("/slow"), timeout=0.5))
-    assert time.monotonic() - start < 1.4
+    assert time.monotonic() - start < 2.5  # the 0.5 s timeout, not the 3 s answer (room for a loaded machine)
 
 
 # -- politeness, redirects hop by hop, proxies, encodings ---------------------------------
