@@ -68,10 +68,10 @@ def main() -> None:
             connected.append(repr(args[1]))
 
     base = _reset_peak()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     sys.addaudithook(audit)
     outcome = update_source(hostile, store, fetcher)
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu_started
     recording = False
     growth_mb = (_peak_kb() - base) / 1024
     next_outcome = update_source(after, store, fetcher)
@@ -86,6 +86,7 @@ def main() -> None:
                 "after": next_outcome.status,
                 "after_entries": next_outcome.entries,
                 "elapsed": elapsed,
+                "cpu": cpu,
                 "rss_growth_mb": growth_mb,
                 "opened": opened,
                 "connected": connected,
