@@ -195,7 +195,7 @@ def test_title_escaping_round_trips_through_yaml(title: str) -> None:
     expected = " ".join(title.replace("\x00", "").replace("\x1f", "").split())
     assert fm["title"] == expected
     assert fm["categories"] == "2024"  # quoted: a bare 2024 would be read as a number
-    assert fm["tags"] == "true a: b"
+    assert fm["tags"] == ["true", "a: b"]  # a list: Jekyll splits a string of tags at its spaces
     assert "\n<p>summary only</p>\n\n<https://e.example/a>\n\n" in out  # summary when no content
     assert out.endswith("[返回\\[x\\]](//e.example/category/2024.html)｜[返回首页](//e.example/)")
 
@@ -295,3 +295,23 @@ def test_no_line_is_a_markdown_table() -> None:
     body, footer = out.split("\n---\n", 1)[1].rsplit("\n\n", 1)
     assert body == 'Lakers &#124; Celtics <a href="https://e.example/a|b">x</a>'
     assert footer == "[Back to A\\|B](//e.example/category/c.html) \\| [Home](//e.example/)"
+
+
+@pytest.mark.parametrize(
+    "value", ["24:7", "=", "<<", "0b11", "tRUE", "yEs", "n", "1e3", ".5", "-1", "+.INF", "2022-02-10", "zhangyeribao"]
+)
+def test_front_matter_values_read_back_as_the_same_strings(reference_post: Post, value: str) -> None:
+    """YAML 1.1 readers take `24:7` for 1447, `0b11` for 3, `tRUE` for a boolean (Ruby's Psych,
+    which Jekyll uses, in any case) and `=` for a key PyYAML cannot build: such values are quoted."""
+    out = render_jekyll(
+        reference_post,
+        category_slug=value,
+        tags=[value],
+        back_label="x",
+        site_url=SITE,
+        timezone="Asia/Shanghai",
+        language="zh-CN",
+    )
+    fm = _front_matter(out)
+    assert fm["categories"] == value and fm["tags"] == value
+    assert (f"categories: {value}\n" in out) == (value == "zhangyeribao")  # plain only where it is safe

@@ -23,11 +23,10 @@ __all__ = ["jekyll_filename", "render_jekyll"]
 
 # A plain YAML scalar we can write unquoted: no indicator first, no ": " / " #" inside.
 _PLAIN_UNSAFE = re.compile(r"""^[-?:,\[\]{}#&*!|>'"%@`\s]|:\s|\s#|:$|[\x00-\x1f]|\s$""")
-_YAML_SPECIAL = re.compile(
-    r"^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF"
-    r"|[-+]?(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][-+]?\d+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-    r"|\d{4}-\d\d?-\d\d?.*)$"
-)
+# What a YAML 1.1 reader may take for another type: Jekyll's (Ruby's Psych) reads booleans and
+# null in any case (`tRUE`), and numbers in every base, base 60 (`24:7`) and dates included, so
+# anything that starts like a number is quoted, as are the `=` and `<<` keys.
+_YAML_SPECIAL = re.compile(r"(?i)^(?:~|null|true|false|yes|no|on|off|y|n|=|<<|[-+]?\.?\d.*|[-+]?\.(?:inf|nan))$")
 # An attribution already present in the source's own content.
 _HAS_SOURCE_LINE = re.compile(r"(?i)(?:^|[>\n(（])\s*source\s*[:：]")
 
@@ -60,14 +59,17 @@ def _protocol_relative(site_url: str) -> str:
 
 def _link_label(text: str) -> str:
     """Link text as Markdown: `|` escaped too, which would make the footer line a table row."""
-    return one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("|", "\\|")
+    label = one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("|", "\\|")
+    return _no_liquid(label)
 
 
 def _autolink(url: str) -> str:
     """`<url>`; characters that would end a Markdown autolink (whitespace, `<`, `>`, ASCII
     controls, DEL) or that XML 1.0 forbids are percent-encoded. The normalizer encodes the
-    latter two kinds already (`url_text`); links stored by earlier versions may hold them."""
-    return "<" + re.sub(r"[\s<>]", lambda m: quote(m.group(), safe=""), url_text(url.strip())) + ">"
+    latter two kinds already (`url_text`); links stored by earlier versions may hold them.
+    Braces too: Jekyll runs Liquid over the whole body, and `{{`/`{%` in a link (a feed's
+    unrendered URL template) ran, or stopped the site's build."""
+    return "<" + re.sub(r"[\s<>{}]", lambda m: quote(m.group(), safe=""), url_text(url.strip())) + ">"
 
 
 # The sanitizer's serializer escapes `<` and `>` in text and in attribute values, so every
@@ -168,9 +170,10 @@ def _attribution(body: str, name: str | None, zh: bool) -> str:
     name = one_line(name or "")
     if not name or "文章来源" in body or _HAS_SOURCE_LINE.search(body):
         return ""
-    name = html.escape(name, quote=False)
+    name = _no_liquid(html.escape(name, quote=False))
     text = f"（文章来源：{name}）" if zh else f"(Source: {name})"
-    return f'<p class="em_media">{text}</p>'
+    # on its own line after text or an inline tag, where kramdown would show the tag as text
+    return ("\n" if _after_inline(body, len(body)) else "") + f'<p class="em_media">{text}</p>'
 
 
 def jekyll_filename(post: Post, timezone: str) -> str:
@@ -205,7 +208,9 @@ def render_jekyll(
         f"date: {_local(post.published, timezone):%Y-%m-%d %H:%M:%S %z}",
         f"categories: {_scalar(category_slug)}",
     ]
-    if tag_list:
+    if any(" " in t for t in tag_list):  # Jekyll splits a string of tags at spaces: a list
+        lines.append(f"tags: [{', '.join(_quoted(t) for t in tag_list)}]")
+    elif tag_list:
         lines.append(f"tags: {_scalar(' '.join(tag_list))}")
     lines.append("---")
     body = _no_liquid(_no_markdown((post.content if post.content.strip() else post.summary).rstrip()))

@@ -1,0 +1,97 @@
+"""The Jekyll export built by Jekyll itself (Debian's `jekyll`, installed by `.ci/run`), as
+the site it replaces builds it: YAML front matter read by Ruby's Psych (YAML 1.1: `tRUE`,
+`24:7`, `0b11` are not strings there), Liquid run over every body, then kramdown.
+
+Posts whose link, source name or category label hold Liquid, whose body ends in plain text
+with an attribution line after it, and whose category has tags YAML or Jekyll would misread:
+the site must build, and each post must show what the feed said.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html import escape
+
+from lxml import html
+
+from .conftest import run_cli
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>新闻 {{{{ site.time }}}} {{% foo %}}</title><link>https://lq.example/</link>
+<description>d</description>{items}</channel></rss>"""
+ITEM = """<item><title>{title}</title><link>{link}</link><guid>urn:lq:{n}</guid>
+<pubDate>Thu, 10 Feb 2022 0{n}:38:21 GMT</pubDate><description>{text}</description></item>"""
+POSTS = [  # (title, link, HTML of the body)
+    ("模板链接", "https://lq.example/1?a={%foo%}&b={{site.time}}", "<p>正文一</p>"),
+    ("纯文本", "https://lq.example/2article/{{slug}}", "兰州今日降雪，气温骤降。市民出行请注意安全。"),
+    ("图片结尾", "https://lq.example/3", '<p>看图</p><img src="https://lq.example/3.png" alt="雪">'),
+]
+TAGS = ["24:7", "=", "World News", "tRUE", "张掖日报新闻"]
+
+# What Jekyll made of each post, one JSON object per line.
+META = """---
+layout: null
+---
+{% for p in site.posts %}{"title": {{ p.title | jsonify }}, "categories": {{ p.categories | jsonify }}, \
+"tags": {{ p.tags | jsonify }}, "url": {{ p.url | jsonify }}, \
+"date": {{ p.date | date: "%Y-%m-%d %H:%M:%S %z" | jsonify }}}
+{% endfor %}"""
+
+
+def test_jekyll_builds_the_export_and_shows_each_post_as_the_feed_gave_it(tmp_path, httpserver) -> None:
+    jekyll = shutil.which("jekyll")
+    assert jekyll, "jekyll is not installed (.ci/run installs Debian's jekyll)"
+    items = "".join(
+        ITEM.format(n=n, title=title, link=escape(link), text=escape(text))
+        for n, (title, link, text) in enumerate(POSTS, 1)
+    )
+    httpserver.expect_request("/lq.xml").respond_with_data(RSS.format(items=items), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/', language: zh-CN, timezone: Asia/Shanghai}\n"
+        "jekyll: {dir: site, attribution: true}\ncategories:\n"
+        f"  - name: '模板 {{{{ site.time }}}}'\n    slug: '0b11'\n    tags: {json.dumps(TAGS, ensure_ascii=False)}\n"
+        f"    sources:\n      - url: {httpserver.url_for('/lq.xml')}\n",
+        encoding="utf-8",
+    )
+    done = run_cli("--config", str(cfg), "fetch", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    site = tmp_path / "site"
+    assert len(list((site / "_posts").glob("*.md"))) == len(POSTS)
+    (site / "_config.yml").write_text("timezone: Asia/Shanghai\nmarkdown: kramdown\n", encoding="utf-8")
+    (site / "_layouts").mkdir()
+    (site / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
+    (site / "meta.json").write_text(META, encoding="utf-8")
+
+    built = subprocess.run(
+        [jekyll, "build", "--safe", "--source", str(site), "--destination", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "Liquid" not in built.stdout + built.stderr, built.stdout + built.stderr
+
+    meta = [json.loads(line) for line in (tmp_path / "out" / "meta.json").read_text(encoding="utf-8").splitlines()]
+    assert sorted(m["title"] for m in meta) == sorted(title for title, _, _ in POSTS)
+    for m in meta:
+        assert m["categories"] == ["0b11"]  # a string, not the number 3: the post is in its category
+        assert m["tags"] == TAGS  # each tag whole, none read as a number, boolean or YAML key
+        assert m["url"].startswith("/0b11/2022/02/10/") and m["date"].startswith("2022-02-10 ")
+    pages = {
+        m["title"]: html.fromstring((tmp_path / "out" / m["url"].lstrip("/")).read_bytes().decode("utf-8"))
+        for m in meta
+    }
+    for title, link, _ in POSTS:
+        page = pages[title]
+        [origin] = [a.get("href") for a in page.iter("a") if a.get("href", "").startswith("https://lq.example/")]
+        # the feed's link, braces percent-encoded: no Liquid ran inside it
+        assert origin == link.replace("{", "%7B").replace("}", "%7D")
+        [credit] = page.xpath("//p[@class='em_media']")  # an element, not its tags shown as text
+        assert credit.text_content() == "（文章来源：新闻 {{ site.time }} {% foo %}）"
+        assert "&lt;p" not in html.tostring(page, encoding="unicode")
+        [back] = [a for a in page.iter("a") if a.get("href", "").endswith("/category/0b11.html")]
+        assert back.text_content() == "返回24:7"  # the category's first tag
+    assert "兰州今日降雪" in pages["纯文本"].text_content()
