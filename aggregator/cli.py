@@ -93,7 +93,20 @@ def entry() -> None:
     main()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Ctrl-C outside the places a command handles it (while the config loads or the database
+    opens, say) exits as shells report a stopped command, not with click's bare "Aborted!"
+    and exit 1: a script can tell an interrupt from a failure."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _echo("interrupted: what was stored or written before stays, nothing is half-written", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
     "--config",

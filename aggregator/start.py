@@ -8,12 +8,16 @@ longer copy the pages they share with the parent when a collection touches them
 """
 
 import gc
+import sys
 
 
 def main() -> None:
     gc.disable()
     try:
         from . import cli
+    except KeyboardInterrupt:  # Ctrl-C this early: nothing was begun, and a traceback reads as a crash
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
     finally:
         gc.freeze()
         gc.enable()

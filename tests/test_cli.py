@@ -183,3 +183,37 @@ def test_a_log_file_that_cannot_be_written_is_one_error_line(tmp_path):
             done = run_cli("--config", str(cfg), "--log-file", str(logs / "a.log"), command, timeout=30)
             assert done.returncode == 1, (command, done.stderr)
             assert done.stderr == f"error: cannot write the log file {logs / 'a.log'}: Read-only file system\n"
+
+
+@pytest.mark.parametrize("command", ["check", "fetch", "publish"])
+def test_ctrl_c_before_a_command_begins_exits_130_without_a_traceback(tmp_path, command):
+    """Ctrl-C while the config is still being read (a FIFO no one writes holds the read):
+    exit 130 and one line, as for an interrupt anywhere else, not click's "Aborted!" and 1."""
+    import os
+    import signal
+    import time
+
+    from .conftest import ROOT
+
+    fifo = tmp_path / "feeds.yaml"
+    os.mkfifo(fifo)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(fifo), command],
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        waits = ""
+        while waits != "wait_for_partner" and time.monotonic() < deadline:  # blocked opening the FIFO
+            time.sleep(0.02)
+            waits = Path(f"/proc/{proc.pid}/wchan").read_text()
+        assert waits == "wait_for_partner", waits
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err and b"Aborted" not in err, err

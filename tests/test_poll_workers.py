@@ -249,6 +249,7 @@ def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
             import http.server, sys, time
             class H(http.server.BaseHTTPRequestHandler):
                 def do_GET(self):
+                    open(sys.argv[2], "a").close()  # a poll is under way
                     time.sleep(0.5)
                     body = open(sys.argv[1], "rb").read()
                     self.send_response(200); self.send_header("Content-Length", str(len(body)))
@@ -260,8 +261,11 @@ def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
             """
         )
     )
-    feed = str(FEEDS[0])
-    hosts = [subprocess.Popen([sys.executable, str(script), feed], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    feed, asked = str(FEEDS[0]), tmp_path / "asked"
+    hosts = [
+        subprocess.Popen([sys.executable, str(script), feed, str(asked)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         ports = [int(h.stdout.readline()) for h in hosts]
         sources = "".join(f"      - url: http://127.0.0.1:{ports[i % 2]}/{i}\n" for i in range(40))
@@ -284,7 +288,10 @@ def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
             for task in Path(f"/proc/{proc.pid}/task").iterdir():
                 children += [int(c) for c in (task / "children").read_text().split()]
         assert children or workers == "0", "no worker was forked"
-        time.sleep(0.5 if children else 1.5)  # every process is polling
+        while not asked.exists() and time.monotonic() < deadline:  # a loaded machine may take seconds to start
+            time.sleep(0.05)
+        assert asked.exists(), "no poll reached a server"
+        time.sleep(0.5)  # every process is polling
         if how.startswith("ctrl-c"):
             os.killpg(proc.pid, signal.SIGINT)
         else:
