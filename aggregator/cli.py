@@ -44,6 +44,13 @@ def _echo(text: str, err: bool = False) -> None:
     click.echo(masked(text), err=err)
 
 
+def _n(count: int, noun: str) -> str:
+    """`1 source`, `2 sources`, `3 categories`: summary lines read as sentences."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+
+
 def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
     logs.setup(logging.WARNING - 10 * verbose, fmt, file)
 
@@ -152,7 +159,7 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, 
 def check(ctx: click.Context) -> None:
     """Validate the config: exit 0, or 2 with the errors."""
     settings = _load(ctx)
-    _echo(f"{settings.path}: ok: {len(settings.categories)} categories, {len(settings.sources)} sources")
+    _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
 
 
 @main.command()
@@ -226,13 +233,13 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")
     }
     extra = "".join(f", {counts[k]} {k}" for k in ("rate-limited", "skipped") if counts[k])
-    written = f"{len(report.written)} files written" if report is not None else "publishing failed"
+    written = f"{_n(len(report.written), 'file')} written" if report is not None else "publishing failed"
     if report is not None and report.removed:
         written += f", {len(report.removed)} removed"
     out.print(
-        f"{len(outcomes)} sources: {counts['new']} new, {counts['updated']} updated, "
+        f"{_n(len(outcomes), 'source')}: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {failed} failed{extra}; "
-        f"{sum(o.new for o in outcomes)} new posts; {written}",
+        f"{_n(sum(o.new for o in outcomes), 'new post')}; {written}",
         markup=False,
     )
     ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
@@ -345,7 +352,7 @@ def publish_cmd(ctx: click.Context) -> None:
             _echo(f"error: publishing failed: {e}", err=True)
             ctx.exit(EXIT_FAILED)
     removed = f", {len(report.removed)} removed" if report.removed else ""
-    _echo(f"{len(report.written)} files written, {report.unchanged} unchanged{removed} in {settings.output_dir}")
+    _echo(f"{_n(len(report.written), 'file')} written, {report.unchanged} unchanged{removed} in {settings.output_dir}")
 
 
 @main.command("export-opml")
@@ -377,7 +384,7 @@ def export_opml(ctx: click.Context, path: Path | None) -> None:
     except OSError as e:
         _echo(f"error: cannot write {path}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
-    _echo(f"{path}: {len(settings.sources)} sources in {len(settings.categories)} categories")
+    _echo(f"{path}: {_n(len(settings.sources), 'source')} in {_n(len(settings.categories), 'category')}")
 
 
 @main.command("import-opml")
@@ -678,7 +685,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{settings.site.title}: {len(rows)} sources")
+    table = Table(title=f"{settings.site.title}: {_n(len(rows), 'source')}")
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
         table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"))
     for r, st in ((r, states[r["url"]]) for r in rows):

@@ -492,7 +492,30 @@ def _yaml_error(e: yaml.YAMLError) -> str:
             line = opened.line + 1
     if "'\\t'" in problem:
         problem += "; indent with spaces: YAML does not allow tabs there"
+    for says, hint in _YAML_HINTS:
+        if says in problem:
+            problem += f"; {hint}"
+            break
     return f"{line}: invalid YAML: {problem}"
+
+
+# The parser's wording for what is nearly always a value that needed quotes, and what to do.
+_QUOTE = "put the whole value in quotes"
+_YAML_HINTS = (
+    ("mapping values are not allowed here", f'a value with ": " in it: {_QUOTE} (title: "News: daily")'),
+    ("unknown escape character", "a backslash in double quotes starts an escape: use single quotes ('C:\\x')"),
+    ("that cannot start any token", f"a value starting with @, ` or %: {_QUOTE}"),
+    ("found undefined alias", f"a value starting with * or &: {_QUOTE}"),
+    ("expected alphabetic or numeric character", f"a value starting with * or &: {_QUOTE}"),
+    ("could not determine a constructor for the tag", f"a value starting with !: {_QUOTE}"),
+    ("mapping keys are not allowed here", f'a value starting with "? ": {_QUOTE}'),
+    (
+        "expected <block end>, but found '<scalar>'",
+        f"text after a closing quote or bracket: {_QUOTE}; "
+        "an apostrophe inside single quotes is written twice ('it''s')",
+    ),
+    ("expected <block end>, but found", "check this line's indentation: the keys of one mapping start in one column"),
+)
 
 
 def parse_config(text: str, path: Path) -> Settings:
@@ -610,6 +633,11 @@ def _shown(value: object, loc: tuple[Any, ...] = (), limit: int = 60) -> str:
     return f"{type(value).__name__} {text if len(text) <= limit else text[: limit - 1] + '…'}"
 
 
+def _yaml_scalar(value: bool | int | float) -> str:
+    """A YAML scalar as YAML 1.1 wrote it back: `false`, `2024`, `1.0`."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
 def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """One `line: key.path: problem` per pydantic error, in pydantic's order."""
     errors = []
@@ -622,7 +650,15 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
             msg = "required key is missing"
         elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
             example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
-            msg = f"should be a mapping ({example}), not {_shown(err['input'], loc)}"
+            if err["input"] is None:  # a bare `-`, or a key with nothing under it
+                msg = f"is empty: write {example} there, or remove it"
+            else:
+                msg = f"should be a mapping ({example}), not {_shown(err['input'], loc)}"
+        elif err["type"] == "string_type" and err["input"] is None:  # `- url:` with nothing after it
+            msg = "has no value: write one after the colon"
+        elif err["type"] == "string_type" and isinstance(err["input"], bool | int | float):  # `name: Off`
+            kind = "boolean" if isinstance(err["input"], bool) else "number"
+            msg = f"YAML reads this value as the {kind} {_yaml_scalar(err['input'])}, not text: put it in quotes"
         elif err["type"] == "list_type":  # `sources: https://…`, or a mapping where items were meant
             msg = f"should be a list (lines starting with `- `), not {_shown(err['input'], loc)}"
         line = _line_for(lines, loc)

@@ -41,7 +41,7 @@ def zh_site(tmp_path, corpus_server) -> Path:
 
 def test_check_ok_and_bad(tmp_path, zh_site):
     ok = run_cli("--config", str(zh_site), "check")
-    assert ok.returncode == 0 and "1 categories, 1 sources" in ok.stdout
+    assert ok.returncode == 0 and "1 category, 1 source" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text(zh_site.read_text().replace("Asia/Shanghai", "Asia/Nowhere"), encoding="utf-8")
     result = run_cli("--config", str(bad), "check")
@@ -108,7 +108,7 @@ def test_fetch_named_source_only_and_unknown_source(tmp_path, corpus_server):
         encoding="utf-8",
     )
     one = run_cli("--config", str(cfg), "fetch", "--source", f"{corpus_server.base}zh/gansu-economy.atom")
-    assert one.returncode == 0 and "1 sources: 1 new" in one.stdout
+    assert one.returncode == 0 and "1 source: 1 new" in one.stdout
     unknown = run_cli("--config", str(cfg), "fetch", "--source", "http://nope.example/feed")
     assert unknown.returncode == 2 and "not a configured source" in unknown.stderr
 

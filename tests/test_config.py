@@ -208,7 +208,7 @@ def test_a_source_listed_twice_with_other_settings_is_a_warning_naming_both_line
     assert load_config(cfg.with_name("plain.yaml")).warnings == ()
     assert settings.sources[0].interval == 3600 and settings.sources[0].name == "One"
     result = run_cli("--config", str(cfg), "check")
-    assert result.returncode == 0 and "ok: 2 categories, 1 sources" in result.stdout
+    assert result.returncode == 0 and "ok: 2 categories, 1 source" in result.stdout
     assert f"warning: {cfg}:13: categories.1.sources.0.interval: interval differs" in result.stderr
     # under --log-format json, a log record like every other line of stderr, not a bare line
     logged = run_cli("--config", str(cfg), "--log-format", "json", "check")
@@ -252,6 +252,62 @@ def test_invalid_yaml_names_the_line_of_the_mistake(tmp_path):
     assert bracket[0].endswith(f"(while parsing a flow sequence at line {line})")
     tab = errors_of(tmp_path, GOOD.replace("    tags: [张掖日报新闻]\n", "\ttags: [张掖日报新闻]\n"))
     assert tab[0].startswith(f"{line}: invalid YAML: ") and "indent with spaces" in tab[0]
+
+
+@pytest.mark.parametrize(
+    ("title", "hint"),
+    [
+        ("News: daily", 'a value with ": " in it: put the whole value in quotes'),
+        ('"C:\\[x]"', "use single quotes"),
+        ("@handle", "a value starting with @, ` or %: put the whole value in quotes"),
+        ("*stars*", "a value starting with * or &: put the whole value in quotes"),
+        ("*x", "a value starting with * or &: put the whole value in quotes"),
+        ("!important", "a value starting with !: put the whole value in quotes"),
+        ("'it's'", "an apostrophe inside single quotes is written twice ('it''s')"),
+        ("[news] daily", "text after a closing quote or bracket: put the whole value in quotes"),
+    ],
+)
+def test_yaml_that_needed_quotes_says_so(tmp_path, title, hint):
+    """The parser's own words ("mapping values are not allowed here", "found character '@'
+    that cannot start any token") do not say that the value wanted quotes."""
+    errors = errors_of(tmp_path, GOOD.replace("  title: 财经新闻\n", f"  title: {title}\n"))
+    assert len(errors) == 1 and errors[0].startswith("2: invalid YAML: ") and hint in errors[0], errors
+
+
+def test_a_mis_indented_key_says_to_check_the_indentation(tmp_path):
+    """`expected <block end>, but found '?'` was all a mis-indented line got."""
+    for text in (
+        GOOD.replace("  url: https://news.example.com\n", " url: https://news.example.com\n"),
+        GOOD.replace("    sources:\n", "  sources:\n", 1),
+    ):
+        errors = errors_of(tmp_path, text)
+        assert len(errors) == 1 and errors[0].endswith(
+            "check this line's indentation: the keys of one mapping start in one column"
+        ), errors
+        assert "put the whole value in quotes" not in errors[0]
+
+
+def test_yaml_booleans_numbers_and_empty_values_say_what_yaml_made_of_them(tmp_path):
+    """`title: Off`, `tags: [on, 1.0]`: "Input should be a valid string" did not say that YAML
+    had read a boolean or a number; a bare `-` said "not NoneType None"."""
+    text = (
+        GOOD.replace("  title: 财经新闻\n", "  title: Off\n")
+        .replace("    tags: [张掖日报新闻]\n", "    tags: [on, 1.0, 2024]\n")
+        .replace("    sources:\n", "    sources:\n      -\n      - url:\n", 1)
+    )
+    errors = errors_of(tmp_path, text)
+    tags = GOOD.splitlines().index("    tags: [张掖日报新闻]") + 1
+    sources = GOOD.splitlines().index("    sources:") + 1
+    assert errors == [
+        "2: site.title: YAML reads this value as the boolean false, not text: put it in quotes",
+        f"{tags}: categories.0.tags.0: YAML reads this value as the boolean true, not text: put it in quotes",
+        f"{tags}: categories.0.tags.1: YAML reads this value as the number 1.0, not text: put it in quotes",
+        f"{tags}: categories.0.tags.2: YAML reads this value as the number 2024, not text: put it in quotes",
+        f"{sources + 1}: categories.0.sources.0: is empty: write `- url: https://…` there, or remove it",
+        f"{sources + 2}: categories.0.sources.1.url: has no value: write one after the colon",
+    ], errors
+    quoted = text.replace("title: Off", 'title: "Off"').replace("[on, 1.0, 2024]", "['on', '1.0', '2024']")
+    assert errors_of(tmp_path, quoted) == errors[4:]  # as the hint says: quoted, they are text
 
 
 def test_a_misspelt_key_and_a_bare_source_url_say_what_was_meant(tmp_path):

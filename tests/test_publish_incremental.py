@@ -132,7 +132,7 @@ def test_only_the_changed_category_is_regenerated(site):
     before = files(root / "public", root / "jekyll")
     serve(ATOM.replace("<entry>", NEW_ENTRY + "<entry>", 1))
     result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0 and "1 new posts" in result.stdout, result.stdout
+    assert result.returncode == 0 and "1 new post;" in result.stdout, result.stdout
     after = files(root / "public", root / "jekyll")
     new_page = {k for k in after if k.startswith("public/posts/") and k not in before}
     assert len(new_page) == 1 and new_page.pop().startswith("public/posts/2022/02/")
