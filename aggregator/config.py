@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -115,10 +115,26 @@ def category_slug(name: str) -> str:
     return slugify(name) or "c-" + hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
+_HOST_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+
+
 def _check_url(value: str) -> str:
+    """An absolute http(s) URL whose host and port could be asked for: a typo there was
+    otherwise `ok` to `check` and failed at every poll instead."""
     p = urlparse(value)
     if p.scheme not in ("http", "https") or not p.netloc:
         raise ValueError(f"not an absolute http(s) URL: {value!r}")
+    host = p.hostname or ""
+    if not host:
+        raise ValueError(f"no host name in {value!r}")
+    if "[" not in p.netloc and any(c < "\x80" and c not in _HOST_ASCII for c in host):  # IDNs and [IPv6] pass
+        raise ValueError(f"not a host name: {host!r} (letters, digits, '-' and '.' only)")
+    try:
+        port = p.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"the port of {host} is not a number from 1 to 65535")
     return value
 
 
@@ -758,6 +774,18 @@ def _interval_errors(defaults: _Intervals, sources: list[_Layer], lines: dict[tu
     return list(errors)
 
 
+def _as_requested(url: str) -> str:
+    """A source URL as the server sees the request: the letter case of the scheme and host,
+    a default port and a fragment (never sent) make no difference there."""
+    p = urlparse(url)
+    host = p.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if p.port is not None and p.port != {"http": 80, "https": 443}.get(p.scheme):
+        netloc += f":{p.port}"
+    user = p.netloc.rpartition("@")[0]
+    return urlunparse((p.scheme, f"{user}@{netloc}" if user else netloc, p.path or "/", p.params, p.query, ""))
+
+
 # What each listing of a source may set for itself: which of its posts the category shows.
 _PER_LISTING = {"url", "include", "exclude"}
 
@@ -779,12 +807,18 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
         value = getattr(src, name)
         return value if value is not None else getattr(config.defaults, name, None)
 
+    spellings: dict[str, tuple[Any, ...]] = {}  # a URL as servers see it → where it is first spelled so
     for i, cat in enumerate(config.categories):
         for j, src in enumerate(cat.sources):
             here = ("categories", i, "sources", j)
             if src.url not in first:
                 first[src.url] = (here, src)
                 placed[src.url, i] = here
+                other = spellings.setdefault(_as_requested(src.url), here)
+                if other != here:
+                    say(here, f"the same feed as line {_line_for(lines, other)}, spelled otherwise (letter case of "
+                        "the scheme or host, a default port, a #fragment): it would be polled and its posts "
+                        "stored twice; write the URL as there")  # fmt: skip
                 continue
             there, orig = first[src.url]
             if (src.url, i) in placed:

@@ -111,6 +111,22 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "      - url: ftp://example.com/feed.xml\n",
             "12: categories.0.sources.0.url: not an absolute http(s) URL",
         ),
+        (
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://exmaple .com/feed.xml\n",
+            "12: categories.0.sources.0.url: not a host name: 'exmaple .com'",
+        ),
+        (
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://example.com:99999/feed.xml\n",
+            "12: categories.0.sources.0.url: the port of example.com is not a number from 1 to 65535",
+        ),
+        (
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://example.com:8o8o/feed.xml\n",
+            "12: categories.0.sources.0.url: the port of example.com is not a number from 1 to 65535",
+        ),
+        ("  url: https://news.example.com\n", "  url: https://:443/\n", "3: site.url: no host name"),
         ("  title: 财经新闻\n", "", "1: site.title: required key is missing"),
         ("    tags: [张掖日报新闻]\n", "    tags: 7\n", "10: categories.0.tags:"),
         ("  - name: Tech News\n", "  - name: Tech News\n    sluggish: yes\n", "17: categories.1.sluggish: unknown key"),
@@ -120,6 +136,26 @@ def test_each_mistake_names_key_path_and_line(tmp_path, old, new, expected):
     assert old in GOOD
     errors = errors_of(tmp_path, GOOD.replace(old, new, 1))
     assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_one_feed_spelled_two_ways_is_warned_of(tmp_path):
+    """`HTTP://Example.com:80/f#top` is the request `http://example.com/f` makes: listed both
+    ways it was polled, and its posts stored, twice without a word. IDN and [IPv6] hosts pass."""
+    text = GOOD.replace(
+        "      - url: https://example.com/shared.xml\n",
+        "      - url: https://example.com/shared.xml\n      - url: HTTPS://Example.COM:443/shared.xml#top\n"
+        "      - url: https://example.com/shared.xml?page=2\n      - url: http://例子.测试/f\n"
+        "      - url: http://[::1]:8080/f\n",
+        1,
+    )
+    settings = load(tmp_path, text)
+    line = text.splitlines().index("      - url: HTTPS://Example.COM:443/shared.xml#top") + 1
+    assert settings.warnings == (
+        f"{line}: categories.0.sources.2: the same feed as line {line - 1}, spelled otherwise (letter case of the "
+        "scheme or host, a default port, a #fragment): it would be polled and its posts stored twice; "
+        "write the URL as there",
+    )
+    assert len(settings.sources) == 6  # a warning, not an error: such a config loaded before
 
 
 def test_an_empty_sources_or_categories_key_is_an_empty_list(tmp_path):
