@@ -257,7 +257,8 @@ def _poll(
     status = "new" if new else "updated" if updated else "unchanged"
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
-    return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning)
+    empty = None if posts else "the feed has no entries"  # else a first fetch read as `unchanged` and nothing more
+    return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning, note=empty)
 
 
 def ingest(

@@ -74,7 +74,12 @@ def test_broken_sources_are_reported_and_the_others_land(tmp_path, httpserver: H
     )
     httpserver.expect_request("/500").respond_with_data("boom", status=500)
     cfg = tmp_path / "feeds.yaml"
+    httpserver.expect_request("/empty").respond_with_data(
+        "<rss version='2.0'><channel><title>Quiet</title><link>https://q.example/</link></channel></rss>",
+        content_type="application/rss+xml",
+    )
     broken = [httpserver.url_for(p) for p in ("/html", "/garbage", "/500")] + ["http://127.0.0.1:9/down.xml"]
+    broken.append(httpserver.url_for("/empty"))  # not broken: a feed with nothing in it yet
     text = ZH.format(base=corpus_server.base).replace("jekyll:\n  dir: jekyll\n", "")
     cfg.write_text(text + "".join(f"      - url: {u}\n" for u in broken), encoding="utf-8")
     result = run_cli("--config", str(cfg), "fetch")
@@ -85,7 +90,8 @@ def test_broken_sources_are_reported_and_the_others_land(tmp_path, httpserver: H
     assert any("/garbage: not a feed" in line for line in lines)
     assert any("/500: HTTP 500" in line for line in lines)
     assert any("down.xml: connection failed" in line for line in lines)
-    assert "5 sources: 1 new, 0 updated, 0 unchanged, 4 failed" in lines[-1]
+    assert any(line.endswith("/empty (the feed has no entries)") for line in lines), lines
+    assert "6 sources: 1 new, 0 updated, 1 unchanged, 4 failed" in lines[-1]
     atom = etree.parse(str(tmp_path / "public" / "category" / "zhangyeribao.atom"))
     assert len(atom.getroot().findall("{http://www.w3.org/2005/Atom}entry")) == 3
 
