@@ -28,7 +28,7 @@ from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
 from .poll_workers import PollsAbandoned, polling
-from .publish import PublishReport, SiteError, opml_document, publish
+from .publish import PublishReport, SiteError, folder_problems, opml_document, publish
 from .publish.atomic import write_if_changed
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
@@ -157,8 +157,14 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, 
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate the config: exit 0, or 2 with the errors."""
+    """Validate the config: exit 0, or 2 with the errors (a file where an output folder
+    should be among them)."""
     settings = _load(ctx)
+    problems = folder_problems(settings)
+    for problem in problems:
+        _echo(f"{settings.path}: {problem}", err=True)
+    if problems:
+        ctx.exit(EXIT_USAGE)
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
 
 

@@ -223,3 +223,20 @@ def test_ctrl_c_before_a_command_begins_exits_130_without_a_traceback(tmp_path, 
         proc.kill()
     assert proc.returncode == 130, err
     assert b"interrupted" in err and b"Traceback" not in err and b"Aborted" not in err, err
+
+
+@pytest.mark.parametrize(("key", "where"), [("jekyll.dir", "jekyll"), ("site.output_dir", "public")])
+def test_a_file_where_an_output_folder_should_be_is_named_by_check_and_publish(zh_site, key, where):
+    """`check` said ok; `publish` then failed naming the output folder and a temporary file
+    deep inside it, whichever folder the file was really in the way of."""
+    blocker = zh_site.parent / where
+    blocker.write_text("not a folder")
+    check = run_cli("--config", str(zh_site), "check")
+    assert check.returncode == 2 and f"{key}: {blocker} is a file, not a folder" in check.stderr, check.stderr
+    published = run_cli("--config", str(zh_site), "publish")
+    assert published.returncode == 1, published.stderr
+    assert f"{key}: {blocker} is a file, not a folder: move it away, or set {key}" in published.stderr
+    assert ".tmp" not in published.stderr and "Errno" not in published.stderr
+    assert blocker.read_text() == "not a folder"
+    blocker.unlink()
+    assert run_cli("--config", str(zh_site), "check").returncode == 0

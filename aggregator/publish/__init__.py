@@ -43,7 +43,15 @@ from .websub import ping_hub
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PublishReport", "SiteError", "all_posts_feed_meta", "category_feed_meta", "opml_document", "publish"]
+__all__ = [
+    "PublishReport",
+    "SiteError",
+    "all_posts_feed_meta",
+    "category_feed_meta",
+    "folder_problems",
+    "opml_document",
+    "publish",
+]
 
 CHANGED_BATCH = 200  # changed posts read from the store at a time
 READ_ALL = 250  # posts of a category rebuilt from scratch read in one go (more: in batches, for memory)
@@ -102,8 +110,28 @@ def publish(
     A publish with many posts to render shares its categories with worker processes
     (`parallel`): `workers` of them when given (0: none), else one per spare core when
     there are at least PARALLEL_POSTS posts to render."""
+    problems = folder_problems(settings)
+    if problems:  # else the error named a temporary file deep inside, or the output folder when it was jekyll's
+        raise NotADirectoryError("; ".join(problems))
     with store.publishing():
         return _publish(settings, store, categories, force, workers)
+
+
+def folder_problems(settings: Settings) -> list[str]:
+    """`key: why` for each output folder that a file stands in the way of (at it, or at a
+    folder above it): nothing could be written there until it is moved away."""
+    folders = [("site.output_dir", settings.output_dir)]
+    if settings.jekyll_dir is not None:
+        folders.append(("jekyll.dir", settings.jekyll_dir / "_posts"))
+    problems = []
+    for key, folder in folders:
+        for p in (folder, *folder.parents):
+            if p.is_dir():
+                break
+            if p.exists() or p.is_symlink():  # a file, or a link to nowhere
+                problems.append(f"{key}: {p} is a file, not a folder: move it away, or set {key} to another folder")
+                break
+    return problems
 
 
 def _publish(
