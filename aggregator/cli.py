@@ -394,21 +394,31 @@ def export_opml(ctx: click.Context, path: Path | None) -> None:
 
 
 @main.command("import-opml")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--category", metavar="NAME", help="Put every feed in this category (else the OPML's own).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--category",
+    metavar="NAME",
+    callback=lambda ctx, param, value: _not_blank(value),
+    help="Put every feed in this category (else the OPML's own).",
+)
 @click.pass_context
 def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
     """Add the feeds of an OPML FILE to the config, keeping its comments and layout.
 
     Feeds go to the category their OPML folder (or `category` attribute) names, or to
-    --category; a feed already in its category is skipped, so importing twice is harmless.
+    --category; feeds outside any folder go to `Imported`. A feed already in its category
+    is skipped, so importing twice is harmless.
     """
     settings = _load(ctx)  # the config must be valid before we touch it
     try:
         feeds = parse_opml(file.read_bytes(), str(file))
         text = settings.path.read_text(encoding="utf-8")
         new_text, report = merge_into_config(text, feeds, category)
-    except (OSError, OpmlError) as e:
+    except OSError as e:  # unreadable: a permission, a read error
+        _echo(f"error: cannot read {e.filename or file}: {e.strerror or e}", err=True)
+        ctx.exit(EXIT_USAGE)
+        raise
+    except OpmlError as e:
         _echo(f"error: {e}", err=True)
         ctx.exit(EXIT_USAGE)
         raise
@@ -435,6 +445,13 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
         + (f"; new categories: {', '.join(report.new_categories)}" if report.new_categories else "")
         + (f"; {settings.path} updated" if report.added else "")
     )
+
+
+def _not_blank(value: str | None) -> str | None:
+    """`--category ""` was taken as no --category at all: each feed went to its OPML folder."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("a category name cannot be empty")
+    return value.strip() if value is not None else None
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:

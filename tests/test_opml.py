@@ -206,7 +206,11 @@ def test_import_errors(config, tmp_path):
     result = run_cli("--config", str(config), "import-opml", str(bad))
     assert result.returncode == 2 and f"{bad}: not an OPML file" in result.stderr
     missing = run_cli("--config", str(config), "import-opml", str(tmp_path / "nope.opml"))
-    assert missing.returncode == 2 and "nope.opml" in missing.stderr
+    assert missing.returncode == 2 and "nope.opml' does not exist" in missing.stderr
+    assert "Errno" not in missing.stderr
+    bad.write_bytes(CATEGORY_ATTRS)  # `--category ""` was no --category: each feed went to its own
+    blank = run_cli("--config", str(config), "import-opml", str(bad), "--category", " ")
+    assert blank.returncode == 2 and "a category name cannot be empty" in blank.stderr, blank.stderr
     # cut off (a partial download, a full disk): refused, not half imported
     for n, cut in enumerate((MINIFLUX[: len(MINIFLUX) // 2], MINIFLUX.rsplit("</opml>", 1)[0], "<opml><body><outline")):
         partial = tmp_path / f"partial{n}.opml"
