@@ -669,7 +669,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             errors=st.error_count,
             rate_limited_until=until,
             now=now,
-            polled=st.state != NEW,  # the store's state is set by the end of a poll, and only then
+            # a poll that succeeded or failed: one whose only answers were 429/503 is still new
+            # once its host's Retry-After is lifted, not `ok`, which would claim a success
+            polled=st.last_success is not None or st.error_count > 0,
         )
         next_at = None if state in (GONE, DISABLED) else st.next_poll
         if state == RATE_LIMITED and until is not None and (next_at is None or next_at < until):

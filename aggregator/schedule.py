@@ -151,9 +151,10 @@ def poll_state(
 ) -> str:
     """What the poller is doing with a source, as `status` shows it.
 
-    `polled`: whether a poll of it ever ended (the store keeps no state before that); one
-    never polled is `new`, as /metrics counts it, not `ok`, which would claim a success
-    (unless its host's Retry-After holds it back: that says why it is not polled yet).
+    `polled`: whether a poll of it ever succeeded or failed (one only told to wait by a 429
+    or 503 did neither); one never polled is `new`, as /metrics counts it, not `ok`, which
+    would claim a success (unless its host's Retry-After holds it back: that says why it is
+    not polled yet).
     """
     if not enabled:
         return DISABLED

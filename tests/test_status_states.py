@@ -124,6 +124,9 @@ def test_naming_a_source_polls_it_through_its_hosts_retry_after_and_an_answer_li
     (due,) = db.execute("SELECT next_poll FROM sources WHERE key = ?", [limited]).fetchone()
     assert datetime.fromisoformat(due) <= datetime.now(UTC), "the held-back source is due again (the daemon polls it)"
     db.close()
+    rows = {r["url"]: r for r in json.loads(run_cli("--config", str(cfg), "status", "--json").stdout)}
+    assert rows[limited]["state"] == "new", rows[limited]  # its only answer was a 429: not `ok`
+    assert rows[good]["state"] == "ok"
     after = run_cli("--config", str(cfg), "fetch")  # the host answered: its sources are polled again
     # (`good` too, unless the fresh 429 of `limited`, polled first, holds the host back again)
     assert f"rate-limited {limited}: HTTP 429" in after.stdout, after.stdout
