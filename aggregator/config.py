@@ -563,19 +563,28 @@ def parse_config(text: str, path: Path) -> Settings:
         # errors keep their order).
         errors = _schema_errors(e, lines) + _interval_errors(*_raw_intervals(data), lines)
         errors += _slug_errors(_raw_slugs(data), lines)
+        site = data.get("site")
+        errors += _templates_errors(site.get("templates") if isinstance(site, dict) else None, path, lines)
         raise ConfigError(path, sorted(errors, key=_line_of)) from None
     slugs = [(i, cat.effective_slug) for i, cat in enumerate(config.categories)]
     errors = _interval_errors(*_config_intervals(config), lines) + _slug_errors(slugs, lines)
+    errors += _templates_errors(config.site.templates, path, lines)
     errors.sort(key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
     settings = _settings(config, path, lines)
     remember(s.url for s in settings.sources)  # so that logs and output can mask their passwords
-    templates = settings.templates_dir
-    if templates is not None and not templates.is_dir():
-        line = _line_for(lines, ("site", "templates"))
-        raise ConfigError(path, [f"{line}: site.templates: not a folder: {templates}"])
     return settings
+
+
+def _templates_errors(templates: object, path: Path, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """`site.templates` naming no folder, reported with the other mistakes, not once they are fixed."""
+    if not isinstance(templates, str):
+        return []
+    folder = (path.parent / templates).resolve()
+    if folder.is_dir():
+        return []
+    return [f"{_line_for(lines, ('site', 'templates'))}: site.templates: not a folder: {folder}"]
 
 
 def _slug_errors(slugs: list[tuple[int, str]], lines: dict[tuple[Any, ...], int]) -> list[str]:

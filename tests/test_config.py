@@ -393,3 +393,15 @@ def test_a_wrong_type_under_auth_does_not_show_the_password(tmp_path):
         "16: categories.0.sources.0.auth: should be a mapping (`key: value` lines), not str",
     ]
     assert not any("hunter2" in e or "s3cret" in e for e in errors)
+
+
+def test_a_missing_templates_folder_is_reported_with_the_other_mistakes(tmp_path):
+    """It was checked last, once everything else was valid: a second round of `check`."""
+    text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  templates: mine\n")
+    alone = errors_of(tmp_path, text)
+    assert alone == [f"6: site.templates: not a folder: {tmp_path / 'mine'}"]
+    with_others = errors_of(tmp_path, text.replace("  interval: 30m\n", "  interval: often\n"))
+    assert len(with_others) == 2 and with_others[0] == alone[0], with_others
+    assert with_others[1].startswith("8: defaults.interval: not a duration: 'often'")
+    (tmp_path / "mine").mkdir()
+    assert load(tmp_path, text).templates_dir == tmp_path / "mine"
