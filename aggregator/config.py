@@ -333,8 +333,9 @@ class SiteConfig(_Strict):
     @classmethod
     def _language(cls, v: str) -> str:
         tag = v.strip().replace("_", "-")  # a locale (`zh_CN`) as the language tag pages and feeds need
-        if not re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", tag):
-            raise ValueError(f"not a language tag such as en or zh-CN: {v!r}")
+        # an ISO 639 code first (`chinese` passed and went into every feed), or x-/i- tags
+        if not re.fullmatch(r"([A-Za-z]{2,3}|[IiXx])(-[A-Za-z0-9]{1,8})*", tag):
+            raise ValueError(f"not a language tag such as en or zh-CN (a 2- or 3-letter code first): {v!r}")
         return tag
 
 

@@ -127,6 +127,7 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "12: categories.0.sources.0.url: the port of example.com is not a number from 1 to 65535",
         ),
         ("  url: https://news.example.com\n", "  url: https://:443/\n", "3: site.url: no host name"),
+        ("  language: zh-CN\n", "  language: chinese\n", "4: site.language: not a language tag such as en"),
         ("  title: 财经新闻\n", "", "1: site.title: required key is missing"),
         ("    tags: [张掖日报新闻]\n", "    tags: 7\n", "10: categories.0.tags:"),
         ("  - name: Tech News\n", "  - name: Tech News\n    sluggish: yes\n", "17: categories.1.sluggish: unknown key"),
@@ -405,3 +406,8 @@ def test_a_missing_templates_folder_is_reported_with_the_other_mistakes(tmp_path
     assert with_others[1].startswith("8: defaults.interval: not a duration: 'often'")
     (tmp_path / "mine").mkdir()
     assert load(tmp_path, text).templates_dir == tmp_path / "mine"
+
+
+@pytest.mark.parametrize("tag", ["en", "zh-Hans-CN", "yue-HK", "x-klingon", "de-CH-1996"])
+def test_language_tags_with_an_iso_639_code_first_are_kept(tmp_path, tag):
+    assert load(tmp_path, GOOD.replace("  language: zh-CN\n", f"  language: {tag}\n")).site.language == tag
