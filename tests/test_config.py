@@ -411,3 +411,22 @@ def test_a_missing_templates_folder_is_reported_with_the_other_mistakes(tmp_path
 @pytest.mark.parametrize("tag", ["en", "zh-Hans-CN", "yue-HK", "x-klingon", "de-CH-1996"])
 def test_language_tags_with_an_iso_639_code_first_are_kept(tmp_path, tag):
     assert load(tmp_path, GOOD.replace("  language: zh-CN\n", f"  language: {tag}\n")).site.language == tag
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("HTTP://Example.COM:80/f#top", "http://example.com/f", True),
+        ("https://example.com:443", "https://example.com/", True),
+        ("http://[::1]:80?q=1", "http://[::1]/?q=1", True),
+        ("http://u:p@Ex.com:0080/x?y#z", "http://u:p@ex.com/x?y", True),
+        ("http://example.com/F", "http://example.com/f", False),  # paths are case-sensitive
+        ("http://example.com/f?a", "http://example.com/f", False),
+        ("http://example.com:8080/f", "http://example.com/f", False),
+        ("https://example.com/f", "http://example.com/f", False),
+    ],
+)
+def test_urls_are_the_same_request_exactly_when_a_server_could_not_tell_them_apart(a, b, same):
+    from aggregator.config import _as_requested
+
+    assert (_as_requested(a) == _as_requested(b)) is same
