@@ -428,3 +428,50 @@ def test_templates_escape_exactly_as_plain_jinja_does():
     ours, plain = render(_Environment), render(Environment)
     assert ours == plain
     assert "&lt;a href=&#34;x&#34;&gt;&amp;&#39;" in ours and "&amp;lt;" not in ours and "<em>ok</em>" in ours
+
+
+def test_a_listing_does_not_repeat_the_title_its_text_opens_with(tmp_path):
+    """Many feeds open their text with the title: the listing showed it twice, one line under
+    the other (an untitled post's title is its text's start, and showed twice too)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(HOSTILE, encoding="utf-8")
+    settings = load_config(cfg)
+    when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
+    long = "alpha beta gamma delta " * 10
+    cases = {  # title, content → the excerpt the listing shows
+        "a": ("Budget passes", "<p>Budget passes: the vote was 52 to 48.</p>", "the vote was 52 to 48."),
+        "b": ("张掖日报", "<p>张掖日报今天发布了新闻</p>", "今天发布了新闻"),
+        "c": ("Go", "<p>Gophers are here</p>", "Gophers are here"),  # not a word of its own
+        "d": ("Only a title", "<p>Only a title</p>", None),
+        "e": ("", f"<p>{long}</p>", "gamma delta alpha beta"),  # untitled: the title is the start, cut
+    }
+    posts = [
+        Post(
+            id=f"00000000000000a{k}",
+            source="https://e.example/feed",
+            guid=k,
+            title=title,
+            link=f"https://e.example/{k}",
+            published=when,
+            updated=when,
+            content=content,
+            content_hash=k,
+            first_seen=when,
+        )  # fmt: skip
+        for k, (title, content, _) in cases.items()
+    ]
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        store.record_success(posts[0].source, when, 200, info=FeedInfo(title="t"), posts=posts)
+        publish(settings, store)
+    listing = html(settings.output_dir / "category" / "ab.html")
+    shown = {}
+    for item in listing.xpath("//ol[@class='posts']/li"):
+        key = item.find(".//h3/a").get("href").rsplit("/", 1)[1].removesuffix(".html")[-1]
+        shown[key] = item.findtext(".//p[@class='excerpt']")
+    assert set(shown) == set(cases), shown
+    for key, (_, _, expected) in cases.items():
+        if expected is None or key != "e":
+            assert shown[key] == expected, (key, shown[key])
+        else:
+            assert shown[key].startswith(expected) and not shown[key].startswith("alpha"), shown[key]

@@ -58,6 +58,24 @@ class SiteError(Exception):
     """A template cannot be used: the message names the file and line."""
 
 
+_AFTER_TITLE = " :：-–—|·,.，。"  # what separates a title from the text it opens
+
+
+def _excerpt_after(title: str, html: str, limit: int = 160) -> str | None:
+    """The listing's excerpt, without the title it opens with: many feeds start their text
+    with the title, which the listing showed twice, one line under the other (and an
+    untitled post's title is its excerpt's start)."""
+    excerpt = html_excerpt(html, limit)
+    head = title.removesuffix("…")  # an untitled post's title: its text's start, cut
+    if not head or not excerpt.startswith(head):
+        return excerpt or None
+    after, last = excerpt[len(head) : len(head) + 1], head[-1]
+    if after.isascii() and after.isalnum() and last.isascii() and last.isalnum():  # `Go` of `Gophers`
+        return excerpt
+    rest = html_excerpt(html, limit + len(head))[len(head) :].lstrip(_AFTER_TITLE)
+    return rest if rest.strip("…") else None
+
+
 def _template_error(name: str, e: Exception) -> SiteError:
     if isinstance(e, TemplateSyntaxError):
         where = f"{e.filename or e.name or name}:{e.lineno}"
@@ -356,7 +374,7 @@ class SiteRenderer:
             "source": post.source_title or public_url(post.source_url or post.source),
             "source_link": web_url(post.source_link),
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
-            "excerpt": html_excerpt(excerpt_of, 160),
+            "excerpt": _excerpt_after(title, excerpt_of),
             "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
         }
         cats = [self.categories[s] for s in post.categories if s in self.categories]
