@@ -161,8 +161,9 @@ def check(ctx: click.Context) -> None:
     should be among them)."""
     settings = _load(ctx)
     problems = folder_problems(settings)
-    for problem in problems:
-        _echo(f"{settings.path}: {problem}", err=True)
+    for problem in problems:  # `file:line: key.path: problem`, as the config's own errors
+        key = problem.partition(":")[0]
+        _echo(f"{settings.where(*key.split('.'))}{problem}", err=True)
     if problems:
         ctx.exit(EXIT_USAGE)
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
@@ -440,7 +441,7 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
             _echo(f"error: cannot write {settings.path}: {e}; nothing imported", err=True)
             ctx.exit(EXIT_FAILED)
     _echo(
-        f"{len(feeds)} feeds in {file}: {len(report.added)} added, {len(report.present)} already present, "
+        f"{_n(len(feeds), 'feed')} in {file}: {len(report.added)} added, {len(report.present)} already present, "
         f"{len(report.skipped)} skipped"
         + (f"; new categories: {', '.join(report.new_categories)}" if report.new_categories else "")
         + (f"; {settings.path} updated" if report.added else "")
@@ -551,11 +552,11 @@ def prune_cmd(ctx: click.Context) -> None:
                 why.append(f"{report.older} older than {source.retention.keep_days:g} days")
             if report.over:
                 why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
-            _echo(f"{source.key}: removed {report.removed} posts ({', '.join(why)})")
+            _echo(f"{source.key}: removed {_n(report.removed, 'post')} ({', '.join(why)})")
             for title in report.titles:
                 _echo(f"  - {title}")
     kept = f"; kept {protected} as their category's newest" if protected else ""
-    _echo(f"removed {removed} posts from {len(limited)} sources with limits{kept}")
+    _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
 
 
 @main.command()
@@ -629,8 +630,8 @@ def backup(ctx: click.Context, where: str) -> None:
         _echo(f"error: the backup {target} vanished after it was written: {e}", err=True)
         ctx.exit(EXIT_FAILED)
     _echo(
-        f"backed up {settings.database} to {target}: {sum(stats.sources_by_state.values())} sources, "
-        f"{stats.posts} posts, {size / 1e6:.1f} MB"
+        f"backed up {settings.database} to {target}: {_n(sum(stats.sources_by_state.values()), 'source')}, "
+        f"{_n(stats.posts, 'post')}, {size / 1e6:.1f} MB"
     )
 
 

@@ -13,7 +13,8 @@ import os
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -115,7 +116,8 @@ def category_slug(name: str) -> str:
     return slugify(name) or "c-" + hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
-_NOT_HOST = re.compile(r"[^A-Za-z0-9._\-\x80-\U0010ffff]")  # IDNs pass: requests encodes them
+# IDNs pass (requests encodes them), but not a space or control character of any script
+_NOT_HOST = re.compile(r"[^A-Za-z0-9._\-\x80-\U0010ffff]|[\s\x80-\x9f\u200b-\u200f\u2028-\u202f\ufeff]|^\.|\.\.")
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
@@ -134,15 +136,21 @@ def _host_port(netloc: str) -> tuple[str, str]:
 def _check_url(value: str) -> str:
     """An absolute http(s) URL whose host and port could be asked for: a typo there was
     otherwise `ok` to `check` and failed at every poll instead."""
-    p = urlsplit(value)
+    try:
+        p = urlsplit(value)
+    except ValueError as e:  # `Invalid IPv6 URL`: a bracket out of place
+        raise ValueError(f"not a valid URL ({e})") from None
     if p.scheme not in ("http", "https") or not p.netloc:
         raise ValueError(f"not an absolute http(s) URL: {value!r}")
     host, port = _host_port(p.netloc)
     if not host:
         raise ValueError(f"no host name in {value!r}")
-    if _NOT_HOST.search(host) and "[" not in p.netloc:  # an [IPv6] literal has its own characters
+    literal = p.netloc.rpartition("@")[2].startswith("[")  # an [IPv6] literal has its own characters
+    if not literal and _NOT_HOST.search(host):
         raise ValueError(f"not a host name: {host!r} (letters, digits, '-' and '.' only)")
     if port and not (_PORT.fullmatch(port) and 0 < int(port) < 65536):
+        if "@" in value.partition("://")[2][len(p.netloc) :]:  # `user:pa/ss@host`: the netloc ended at the `/`
+            raise ValueError("a / ? # or @ in a user name or password must be percent-encoded (%2F %3F %23 %40)")
         raise ValueError(f"the port of {host} is not a number from 1 to 65535")
     return value
 
@@ -343,7 +351,7 @@ class SiteConfig(_Strict):
     def _language(cls, v: str) -> str:
         tag = v.strip().replace("_", "-")  # a locale (`zh_CN`) as the language tag pages and feeds need
         # an ISO 639 code first (`chinese` passed and went into every feed), or x-/i- tags
-        if not re.fullmatch(r"([A-Za-z]{2,3}|[IiXx])(-[A-Za-z0-9]{1,8})*", tag):
+        if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*|[IiXx](-[A-Za-z0-9]{1,8})+", tag):
             raise ValueError(f"not a language tag such as en or zh-CN (a 2- or 3-letter code first): {v!r}")
         return tag
 
@@ -382,6 +390,14 @@ class Settings:
     categories: tuple[Category, ...]
     sources: tuple[Source, ...]
     warnings: tuple[str, ...] = ()  # `line: key.path: problem`, worth saying but not refusing
+    # the line of each key path, for messages about a valid config's values (an output
+    # folder a file stands in for, a database a reload may not change)
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, *key: Any) -> str:
+        """`feeds.yaml:12: site.output_dir` for a message that starts with it."""
+        line = _line_for(self.lines, key)
+        return f"{self.path}:{line}: " if line else f"{self.path}: "
 
     @property
     def site(self) -> SiteConfig:
@@ -501,7 +517,7 @@ def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
     return node, data
 
 
-def _yaml_error(e: yaml.YAMLError) -> str:
+def _yaml_error(e: yaml.YAMLError, text: str = "") -> str:
     """`LINE: invalid YAML: problem`, pointing at the mistake, not just where the parser gave up.
 
     An unclosed quote or bracket is only noticed lines later (an unclosed quote at the end
@@ -518,6 +534,16 @@ def _yaml_error(e: yaml.YAMLError) -> str:
             line = opened.line + 1
     if "'\\t'" in problem:
         problem += "; indent with spaces: YAML does not allow tabs there"
+    # Two of the parser's complaints have two usual causes, told apart by what precedes the
+    # mark on its line: `title: News: daily` (a key there: quotes wanted) or `     name: B`
+    # (a key alone, indented deeper than its siblings); `title: "x" y` (a value there) or a
+    # continuation line indented too little (only spaces).
+    lines = text.splitlines()
+    before = lines[mark.line][: mark.column] if mark is not None and mark.line < len(lines) else ""
+    if "mapping values are not allowed" in problem and ": " not in before and "- " not in before:
+        return f"{line}: invalid YAML: {problem}; {_INDENT}"
+    if "expected <block end>, but found '<scalar>'" in problem and not before.strip():
+        return f"{line}: invalid YAML: {problem}; {_INDENT}"
     for says, hint in _YAML_HINTS:
         if says in problem:
             problem += f"; {hint}"
@@ -527,6 +553,7 @@ def _yaml_error(e: yaml.YAMLError) -> str:
 
 # The parser's wording for what is nearly always a value that needed quotes, and what to do.
 _QUOTE = "put the whole value in quotes"
+_INDENT = "check this line's indentation: the keys of one mapping start in one column"
 _YAML_HINTS = (
     ("mapping values are not allowed here", f'a value with ": " in it: {_QUOTE} (title: "News: daily")'),
     ("unknown escape character", "a backslash in double quotes starts an escape: use single quotes ('C:\\x')"),
@@ -540,7 +567,7 @@ _YAML_HINTS = (
         f"text after a closing quote or bracket: {_QUOTE}; "
         "an apostrophe inside single quotes is written twice ('it''s')",
     ),
-    ("expected <block end>, but found", "check this line's indentation: the keys of one mapping start in one column"),
+    ("expected <block end>, but found", _INDENT),
 )
 
 
@@ -557,7 +584,7 @@ def parse_config(text: str, path: Path) -> Settings:
         char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
         raise ConfigError(path, [f"{line}: invalid YAML: the character {char} is not allowed"]) from None
     except yaml.YAMLError as e:
-        raise ConfigError(path, [_yaml_error(e)]) from None
+        raise ConfigError(path, [_yaml_error(e, text)]) from None
     if node is None or not isinstance(data, dict):
         raise ConfigError(path, ["1: the file must be a mapping with at least `site:`"])
     dups = _duplicate_keys(node)
@@ -668,9 +695,13 @@ def _shown(value: object, loc: tuple[Any, ...] = (), limit: int = 60) -> str:
     return f"{type(value).__name__} {text if len(text) <= limit else text[: limit - 1] + '…'}"
 
 
-def _yaml_scalar(value: bool | int | float) -> str:
-    """A YAML scalar as YAML 1.1 wrote it back: `false`, `2024`, `1.0`."""
-    return str(value).lower() if isinstance(value, bool) else repr(value)
+def _yaml_scalar(value: bool | int | float | date, loc: tuple[Any, ...]) -> str:
+    """`the boolean false`, `the number 2024`, `a date`: what YAML made of an unquoted value,
+    without the value itself under `auth` or `headers` (a numeric password or API key)."""
+    kind = "a date" if isinstance(value, date) else "the boolean" if isinstance(value, bool) else "the number"
+    if isinstance(value, date) or _SECRET_KEYS.intersection(p for p in loc if isinstance(p, str)):
+        return kind.replace("the ", "a ")
+    return f"{kind} {str(value).lower() if isinstance(value, bool) else repr(value)}"
 
 
 def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
@@ -686,14 +717,13 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
         elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
             example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
             if err["input"] is None:  # a bare `-`, or a key with nothing under it
-                msg = f"is empty: write {example} there, or remove it"
+                msg = f"is empty: write {example} there" + (", or remove it" if isinstance(loc[-1], int) else "")
             else:
                 msg = f"should be a mapping ({example}), not {_shown(err['input'], loc)}"
         elif err["type"] == "string_type" and err["input"] is None:  # `- url:` with nothing after it
-            msg = "has no value: write one after the colon"
-        elif err["type"] == "string_type" and isinstance(err["input"], bool | int | float):  # `name: Off`
-            kind = "boolean" if isinstance(err["input"], bool) else "number"
-            msg = f"YAML reads this value as the {kind} {_yaml_scalar(err['input'])}, not text: put it in quotes"
+            msg = "is empty: write a value there, or remove it" if isinstance(loc[-1], int) else "has no value"
+        elif err["type"] == "string_type" and isinstance(err["input"], bool | int | float | date):  # `name: Off`
+            msg = f"YAML reads this value as {_yaml_scalar(err['input'], loc)}, not text: put it in quotes"
         elif err["type"] == "list_type":  # `sources: https://…`, or a mapping where items were meant
             msg = f"should be a list (lines starting with `- `), not {_shown(err['input'], loc)}"
         line = _line_for(lines, loc)
@@ -831,18 +861,18 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
         value = getattr(src, name)
         return value if value is not None else getattr(config.defaults, name, None)
 
-    spellings: dict[str, tuple[Any, ...]] = {}  # a URL as servers see it → where it is first spelled so
+    spellings: dict[str, tuple[tuple[Any, ...], SourceConfig]] = {}  # a URL as servers see it → its first spelling
     for i, cat in enumerate(config.categories):
         for j, src in enumerate(cat.sources):
             here = ("categories", i, "sources", j)
             if src.url not in first:
                 first[src.url] = (here, src)
                 placed[src.url, i] = here
-                other = spellings.setdefault(_as_requested(src.url), here)
-                if other != here:
+                other, was = spellings.setdefault(_as_requested(src.url), (here, src))
+                if other != here and effective(src, "enabled") is not False and effective(was, "enabled") is not False:
                     say(here, f"the same feed as line {_line_for(lines, other)}, spelled otherwise (letter case of "
-                        "the scheme or host, a default port, a #fragment): it would be polled and its posts "
-                        "stored twice; write the URL as there")  # fmt: skip
+                        "the scheme or host, a default port, an empty path, a #fragment): it would be polled "
+                        "and its posts stored twice; write the URL as there")  # fmt: skip
                 continue
             there, orig = first[src.url]
             if (src.url, i) in placed:
@@ -931,4 +961,5 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int]) -> 
         categories=tuple(categories),
         sources=tuple(sources),
         warnings=tuple(_conflicts(config, lines)),
+        lines=lines,
     )

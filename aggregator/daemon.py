@@ -680,7 +680,12 @@ class Daemon:
             return self._reject(path, reason, str(e).splitlines())
         if new.database != old.database:
             return self._reject(
-                path, reason, [f"site.database: changed to {new.database}; a daemon keeps its database, restart it"]
+                path,
+                reason,
+                [
+                    f"{new.where('site', 'database')}site.database: changed to {new.database}; "
+                    "a daemon keeps its database, restart it"
+                ],  # fmt: skip
             )
         for warning in new.warnings:
             log.warning("%s:%s", path, warning)

@@ -232,7 +232,9 @@ def test_a_file_where_an_output_folder_should_be_is_named_by_check_and_publish(z
     blocker = zh_site.parent / where
     blocker.write_text("not a folder")
     check = run_cli("--config", str(zh_site), "check")
-    assert check.returncode == 2 and f"{key}: {blocker} is a file, not a folder" in check.stderr, check.stderr
+    line = ZH.splitlines().index("  dir: jekyll") + 1 if key == "jekyll.dir" else 1  # output_dir: the default
+    assert check.returncode == 2, check.stderr
+    assert f"{zh_site}:{line}: {key}: {blocker} is a file, not a folder" in check.stderr, check.stderr
     published = run_cli("--config", str(zh_site), "publish")
     assert published.returncode == 1, published.stderr
     assert f"{key}: {blocker} is a file, not a folder: move it away, or set {key}" in published.stderr
@@ -240,3 +242,16 @@ def test_a_file_where_an_output_folder_should_be_is_named_by_check_and_publish(z
     assert blocker.read_text() == "not a folder"
     blocker.unlink()
     assert run_cli("--config", str(zh_site), "check").returncode == 0
+
+
+def test_an_output_folder_that_cannot_be_looked_at_is_left_to_the_write_to_report(tmp_path):
+    """`check` died with a traceback when a folder above the output folder could not be
+    entered (PermissionError from is_dir); a name too long to look up fails the same way."""
+    from aggregator.config import load_config
+    from aggregator.publish import folder_problems
+
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(f"site:\n  title: t\n  url: https://e.example/\n  output_dir: {'x' * 300}/www\n")
+    assert folder_problems(load_config(cfg)) == []
+    check = run_cli("--config", str(cfg), "check")
+    assert check.returncode == 0 and "Traceback" not in check.stderr, check.stderr

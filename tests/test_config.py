@@ -127,6 +127,11 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "12: categories.0.sources.0.url: the port of example.com is not a number from 1 to 65535",
         ),
         ("  url: https://news.example.com\n", "  url: https://:443/\n", "3: site.url: no host name"),
+        ("  url: https://news.example.com\n", "  url: https://news\u00a0example.com\n", "3: site.url: not a host"),
+        ("  url: https://news.example.com\n", "  url: https://.com/\n", "3: site.url: not a host name"),
+        ("  url: https://news.example.com\n", "  url: https://a:b/c@news.example.com\n", "3: site.url: a / ? #"),
+        ("  url: https://news.example.com\n", "  url: https://u[x:p@news.example.com\n", "3: site.url: not a valid"),
+        ("  language: zh-CN\n", "  language: x\n", "4: site.language: not a language tag such as en"),
         ("  language: zh-CN\n", "  language: chinese\n", "4: site.language: not a language tag such as en"),
         ("  title: 财经新闻\n", "", "1: site.title: required key is missing"),
         ("    tags: [张掖日报新闻]\n", "    tags: 7\n", "10: categories.0.tags:"),
@@ -153,10 +158,13 @@ def test_one_feed_spelled_two_ways_is_warned_of(tmp_path):
     line = text.splitlines().index("      - url: HTTPS://Example.COM:443/shared.xml#top") + 1
     assert settings.warnings == (
         f"{line}: categories.0.sources.2: the same feed as line {line - 1}, spelled otherwise (letter case of the "
-        "scheme or host, a default port, a #fragment): it would be polled and its posts stored twice; "
-        "write the URL as there",
+        "scheme or host, a default port, an empty path, a #fragment): it would be polled and its posts stored "
+        "twice; write the URL as there",
     )
     assert len(settings.sources) == 6  # a warning, not an error: such a config loaded before
+    off = text.replace("HTTPS://Example.COM:443/shared.xml#top\n", "HTTPS://Example.COM:443/shared.xml#top\n"
+                       "        enabled: false\n")  # fmt: skip
+    assert load(tmp_path, off).warnings == ()  # not polled twice: one of them is not polled at all
 
 
 def test_an_empty_sources_or_categories_key_is_an_empty_list(tmp_path):
@@ -312,10 +320,14 @@ def test_yaml_that_needed_quotes_says_so(tmp_path, title, hint):
 
 
 def test_a_mis_indented_key_says_to_check_the_indentation(tmp_path):
-    """`expected <block end>, but found '?'` was all a mis-indented line got."""
+    """`expected <block end>, but found '?'` was all a mis-indented line got; a key indented
+    deeper than its siblings, or a continuation line less deep, was told to use quotes."""
     for text in (
         GOOD.replace("  url: https://news.example.com\n", " url: https://news.example.com\n"),
         GOOD.replace("    sources:\n", "  sources:\n", 1),
+        GOOD.replace("        name: 张掖日报\n", "         name: 张掖日报\n"),  # deeper than `url:`
+        GOOD.replace("  - name: Tech News\n", "  - name: Tech News\n     slug: tech\n"),
+        GOOD.replace("  title: 财经新闻\n", "  title: 财经\n 新闻\n"),  # a continuation, less deep
     ):
         errors = errors_of(tmp_path, text)
         assert len(errors) == 1 and errors[0].endswith(
@@ -331,20 +343,37 @@ def test_yaml_booleans_numbers_and_empty_values_say_what_yaml_made_of_them(tmp_p
         GOOD.replace("  title: 财经新闻\n", "  title: Off\n")
         .replace("    tags: [张掖日报新闻]\n", "    tags: [on, 1.0, 2024]\n")
         .replace("    sources:\n", "    sources:\n      -\n      - url:\n", 1)
+        .replace("  - name: Tech News\n", "  - name: Tech News\n    tags: [~]\n")
     )
     errors = errors_of(tmp_path, text)
     tags = GOOD.splitlines().index("    tags: [张掖日报新闻]") + 1
     sources = GOOD.splitlines().index("    sources:") + 1
+    empty_tag = text.splitlines().index("    tags: [~]") + 1
     assert errors == [
         "2: site.title: YAML reads this value as the boolean false, not text: put it in quotes",
         f"{tags}: categories.0.tags.0: YAML reads this value as the boolean true, not text: put it in quotes",
         f"{tags}: categories.0.tags.1: YAML reads this value as the number 1.0, not text: put it in quotes",
         f"{tags}: categories.0.tags.2: YAML reads this value as the number 2024, not text: put it in quotes",
         f"{sources + 1}: categories.0.sources.0: is empty: write `- url: https://…` there, or remove it",
-        f"{sources + 2}: categories.0.sources.1.url: has no value: write one after the colon",
+        f"{sources + 2}: categories.0.sources.1.url: has no value",
+        f"{empty_tag}: categories.1.tags.0: is empty: write a value there, or remove it",
     ], errors
+    secret = GOOD.replace(  # a numeric password or API key is not shown, as no value under auth/headers is
+        "        interval: 1h\n",
+        "        interval: 1h\n        auth: {username: bob, password: 83920571}\n"
+        "        headers: {X-Api-Key: 5550123456789}\n",
+    )
+    hidden = errors_of(tmp_path, secret)
+    assert [e.split(": ", 2)[1:] for e in hidden] == [
+        ["categories.0.sources.0.auth.password", "YAML reads this value as a number, not text: put it in quotes"],
+        ["categories.0.sources.0.headers.X-Api-Key", "YAML reads this value as a number, not text: put it in quotes"],
+    ], hidden
+    assert not any("83920571" in e or "5550123456789" in e for e in hidden)
+    dated = errors_of(tmp_path, GOOD.replace("  - name: Tech News\n", "  - name: 2024-05-01\n"))
+    assert dated[0].endswith("categories.1.name: YAML reads this value as a date, not text: put it in quotes")
     quoted = text.replace("title: Off", 'title: "Off"').replace("[on, 1.0, 2024]", "['on', '1.0', '2024']")
     assert errors_of(tmp_path, quoted) == errors[4:]  # as the hint says: quoted, they are text
+    assert errors_of(tmp_path, "site:\ncategories: []\n")[0] == "1: site: is empty: write `key: value` lines there"
 
 
 def test_a_misspelt_key_and_a_bare_source_url_say_what_was_meant(tmp_path):
@@ -408,7 +437,7 @@ def test_a_missing_templates_folder_is_reported_with_the_other_mistakes(tmp_path
     assert load(tmp_path, text).templates_dir == tmp_path / "mine"
 
 
-@pytest.mark.parametrize("tag", ["en", "zh-Hans-CN", "yue-HK", "x-klingon", "de-CH-1996"])
+@pytest.mark.parametrize("tag", ["en", "zh-Hans-CN", "yue-HK", "x-klingon", "i-klingon", "de-CH-1996"])
 def test_language_tags_with_an_iso_639_code_first_are_kept(tmp_path, tag):
     assert load(tmp_path, GOOD.replace("  language: zh-CN\n", f"  language: {tag}\n")).site.language == tag
 

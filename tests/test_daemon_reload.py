@@ -90,6 +90,10 @@ def test_a_reload_warns_of_a_source_listed_again_with_other_settings(tmp_path, f
         assert len(warnings) >= 2 and {w["level"] for w in warnings} == {"warning"}, daemon.log  # start-up, reload
         assert all(w["message"].startswith(f"{cfg}:") for w in warnings)
         assert all("categories.1.sources.0.interval: interval differs" in w["message"] for w in warnings)
+        # a change a reload cannot apply names its line, as the config's own errors do
+        write_config(cfg, [{"url": a, "interval": "1h"}], site_extra="  database: other.db")
+        errors = daemon.wait_for(lambda r: r["message"].startswith("config reload rejected: "))
+        assert errors[0]["message"].startswith(f"config reload rejected: {cfg}:4: site.database: changed to "), errors
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()

@@ -126,10 +126,14 @@ def folder_problems(settings: Settings) -> list[str]:
     problems = []
     for key, folder in folders:
         for p in (folder, *folder.parents):
-            if p.is_dir():
-                break
-            if p.exists() or p.is_symlink():  # a file, or a link to nowhere
-                problems.append(f"{key}: {p} is a file, not a folder: move it away, or set {key} to another folder")
+            try:
+                if p.is_dir():
+                    break
+                if p.exists() or p.is_symlink():
+                    what = "a file" if p.exists() else "a link to nothing"
+                    problems.append(f"{key}: {p} is {what}, not a folder: move it away, or set {key} to another folder")
+                    break
+            except OSError:  # a folder above that we may not enter: the write says so, with its own error
                 break
     return problems
 
