@@ -161,9 +161,8 @@ def check(ctx: click.Context) -> None:
     should be among them)."""
     settings = _load(ctx)
     problems = folder_problems(settings)
-    for problem in problems:  # `file:line: key.path: problem`, as the config's own errors
-        key = problem.partition(":")[0]
-        _echo(f"{settings.where(*key.split('.'))}{problem}", err=True)
+    for key, problem in problems:  # `file:line: key.path: problem`, as the config's own errors
+        _echo(f"{settings.where(*key)}{'.'.join(key)}: {problem}", err=True)
     if problems:
         ctx.exit(EXIT_USAGE)
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
@@ -199,9 +198,8 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         def stopping(in_flight: int) -> None:
             """The first Ctrl-C: say what the wait is for, and how not to wait."""
             if in_flight:
-                polls = "poll" if in_flight == 1 else "polls"
                 _echo(
-                    f"stopping: waiting for the {in_flight} {polls} in flight to finish and be stored "
+                    f"stopping: waiting for the {_n(in_flight, 'poll')} in flight to finish and be stored "
                     "(at most their timeout); press Ctrl-C again to quit at once",
                     err=True,
                 )
@@ -224,7 +222,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             polled = sum(when is not None and when >= began for when in fetched)
             what = f"after {polled} of {len(sources)} sources: what was polled is stored"
             if isinstance(e, PollsAbandoned):  # Ctrl-C again: their threads are not waited for
-                left = f"{e.in_flight} poll{'s' if e.in_flight != 1 else ''} in flight"
+                left = f"{_n(e.in_flight, 'poll')} in flight"
                 _interrupted(ctx, f"{what} ({left} abandoned, nothing of them stored)", at_once=True)
             _interrupted(ctx, what)
         try:
@@ -394,12 +392,19 @@ def export_opml(ctx: click.Context, path: Path | None) -> None:
     _echo(f"{path}: {_n(len(settings.sources), 'source')} in {_n(len(settings.categories), 'category')}")
 
 
+def _not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--category ""` was taken as no --category at all: each feed went to its OPML folder."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("a category name cannot be empty")
+    return value.strip() if value is not None else None
+
+
 @main.command("import-opml")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--category",
     metavar="NAME",
-    callback=lambda ctx, param, value: _not_blank(value),
+    callback=_not_blank,
     help="Put every feed in this category (else the OPML's own).",
 )
 @click.pass_context
@@ -446,13 +451,6 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
         + (f"; new categories: {', '.join(report.new_categories)}" if report.new_categories else "")
         + (f"; {settings.path} updated" if report.added else "")
     )
-
-
-def _not_blank(value: str | None) -> str | None:
-    """`--category ""` was taken as no --category at all: each feed went to its OPML folder."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("a category name cannot be empty")
-    return value.strip() if value is not None else None
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:

@@ -413,7 +413,7 @@ class Settings:
     def templates_dir(self) -> Path | None:
         if self.config.site.templates is None:
             return None
-        return (self.path.parent / self.config.site.templates).resolve()
+        return _templates_folder(self.path, self.config.site.templates)
 
     def category(self, slug: str) -> Category | None:
         return next((c for c in self.categories if c.slug == slug), None)
@@ -614,11 +614,16 @@ def parse_config(text: str, path: Path) -> Settings:
     return settings
 
 
+def _templates_folder(path: Path, templates: str) -> Path:
+    """`site.templates` as a folder: relative to the config file's own folder."""
+    return (path.parent / templates).resolve()
+
+
 def _templates_errors(templates: object, path: Path, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """`site.templates` naming no folder, reported with the other mistakes, not once they are fixed."""
     if not isinstance(templates, str):
         return []
-    folder = (path.parent / templates).resolve()
+    folder = _templates_folder(path, templates)
     if folder.is_dir():
         return []
     return [f"{_line_for(lines, ('site', 'templates'))}: site.templates: not a folder: {folder}"]
@@ -684,12 +689,17 @@ def _did_you_mean(key: object) -> str:
 _SECRET_KEYS = frozenset({"auth", "headers", "username", "password"})  # values a message must not show
 
 
+def _secret(loc: tuple[Any, ...]) -> bool:
+    """Whether the value at `loc` is one a message must not show."""
+    return bool(_SECRET_KEYS.intersection(p for p in loc if isinstance(p, str)))
+
+
 def _shown(value: object, loc: tuple[Any, ...] = (), limit: int = 60) -> str:
     """`str 'https://…'`: a value's type and its start, for a message (a whole mapping would be a page).
 
     Only the type under `auth` or `headers`: `auth: alice:hunter2` (a mapping was meant) put
     the password in `check`'s output and in the daemon's log of a rejected reload."""
-    if _SECRET_KEYS.intersection(p for p in loc if isinstance(p, str)):
+    if _secret(loc):
         return type(value).__name__
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= limit else text[: limit - 1] + '…'}"
@@ -699,7 +709,7 @@ def _yaml_scalar(value: bool | int | float | date, loc: tuple[Any, ...]) -> str:
     """`the boolean false`, `the number 2024`, `a date`: what YAML made of an unquoted value,
     without the value itself under `auth` or `headers` (a numeric password or API key)."""
     kind = "a date" if isinstance(value, date) else "the boolean" if isinstance(value, bool) else "the number"
-    if isinstance(value, date) or _SECRET_KEYS.intersection(p for p in loc if isinstance(p, str)):
+    if isinstance(value, date) or _secret(loc):
         return kind.replace("the ", "a ")
     return f"{kind} {str(value).lower() if isinstance(value, bool) else repr(value)}"
 

@@ -112,17 +112,17 @@ def publish(
     there are at least PARALLEL_POSTS posts to render."""
     problems = folder_problems(settings)
     if problems:  # else the error named a temporary file deep inside, or the output folder when it was jekyll's
-        raise NotADirectoryError("; ".join(problems))
+        raise NotADirectoryError("; ".join(f"{'.'.join(key)}: {problem}" for key, problem in problems))
     with store.publishing():
         return _publish(settings, store, categories, force, workers)
 
 
-def folder_problems(settings: Settings) -> list[str]:
-    """`key: why` for each output folder that a file stands in the way of (at it, or at a
-    folder above it): nothing could be written there until it is moved away."""
-    folders = [("site.output_dir", settings.output_dir)]
+def folder_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, why) for each output folder that a file stands in the way of (at it, or
+    at a folder above it): nothing could be written there until it is moved away."""
+    folders = [(("site", "output_dir"), settings.output_dir)]
     if settings.jekyll_dir is not None:
-        folders.append(("jekyll.dir", settings.jekyll_dir / "_posts"))
+        folders.append((("jekyll", "dir"), settings.jekyll_dir / "_posts"))
     problems = []
     for key, folder in folders:
         for p in (folder, *folder.parents):
@@ -131,7 +131,8 @@ def folder_problems(settings: Settings) -> list[str]:
                     break
                 if p.exists() or p.is_symlink():
                     what = "a file" if p.exists() else "a link to nothing"
-                    problems.append(f"{key}: {p} is {what}, not a folder: move it away, or set {key} to another folder")
+                    fix = f"move it away, or set {'.'.join(key)} to another folder"
+                    problems.append((key, f"{p} is {what}, not a folder: {fix}"))
                     break
             except OSError:  # a folder above that we may not enter: the write says so, with its own error
                 break
