@@ -27,6 +27,7 @@ from .credentials import masked
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
+from .plural import counted as _n
 from .poll_workers import PollsAbandoned, polling
 from .publish import PublishReport, SiteError, folder_problems, opml_document, publish
 from .publish.atomic import write_if_changed
@@ -42,13 +43,6 @@ T = TypeVar("T")
 def _echo(text: str, err: bool = False) -> None:
     """click.echo, with the password of any URL masked (see credentials.py)."""
     click.echo(masked(text), err=err)
-
-
-def _n(count: int, noun: str) -> str:
-    """`1 source`, `2 sources`, `3 categories`: summary lines read as sentences."""
-    if count == 1:
-        return f"1 {noun}"
-    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
 def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
@@ -220,7 +214,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             keys = {s.key for s in sources}
             fetched = [st.last_fetch for st in store.source_states() if st.key in keys]
             polled = sum(when is not None and when >= began for when in fetched)
-            what = f"after {polled} of {len(sources)} sources: what was polled is stored"
+            what = f"after {polled} of {_n(len(sources), 'source')}: what was polled is stored"
             if isinstance(e, PollsAbandoned):  # Ctrl-C again: their threads are not waited for
                 left = f"{_n(e.in_flight, 'poll')} in flight"
                 _interrupted(ctx, f"{what} ({left} abandoned, nothing of them stored)", at_once=True)
@@ -232,7 +226,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         except (StoreError, OSError) as e:  # disk full, read-only output: what is stored stays stored
             _echo(f"error: publishing to {settings.output_dir} failed: {e}", err=True)
         except KeyboardInterrupt:
-            _interrupted(ctx, f"while publishing: all {len(sources)} sources were polled and what they gave stored")
+            _interrupted(ctx, f"while publishing: all {_n(len(sources), 'source')} polled, what they gave stored")
     failed = sum(o.status in ("error", "gone") for o in outcomes)
     counts = {
         k: sum(o.status == k for o in outcomes) for k in ("new", "updated", "unchanged", "rate-limited", "skipped")

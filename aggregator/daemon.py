@@ -62,6 +62,7 @@ from .logs import source_context
 from .metrics import Metrics
 from .models import Source
 from .pipeline import Outcome, update_source
+from .plural import counted
 from .publish import SiteError, publish
 from .schedule import JITTER, backoff, interval_for, interval_in_force, next_poll
 from .serve import Route, Server, StaticApp
@@ -273,9 +274,9 @@ class Daemon:
             for url in self.server.urls:
                 log.info("serving %s from %s (and /healthz, /metrics)", url, self.settings.output_dir)
         log.info(
-            "daemon started (pid %d): %d sources, output %s",
+            "daemon started (pid %d): %s, output %s",
             os.getpid(),
-            len(self.settings.sources),
+            counted(len(self.settings.sources), "source"),
             self.settings.output_dir,
         )
         try:
@@ -358,16 +359,16 @@ class Daemon:
             pool.shutdown(wait=False, cancel_futures=True)  # queued polls are dropped: still due next start
         running = {f for f in inflight.values() if not f.done()}
         if running:
-            log.info("stopping: waiting up to %gs for %d polls in flight", self.grace, len(running))
+            log.info("stopping: waiting up to %gs for %s in flight", self.grace, counted(len(running), "poll"))
         while running and not self._force.is_set() and time.monotonic() < deadline:
             _, running = concurrent.futures.wait(running, timeout=min(0.1, max(0.0, deadline - time.monotonic())))
             self._handle_signals()  # a second SIGTERM abandons at once
         self.abandoned = sorted(k for k, f in inflight.items() if not f.done())
         if self.abandoned:
             log.warning(
-                "abandoned %d polls still running after the grace period; nothing of theirs was stored, "
+                "abandoned %s still running after the grace period; nothing of theirs was stored, "
                 "they are polled first at the next start: %s",
-                len(self.abandoned),
+                counted(len(self.abandoned), "poll"),
                 ", ".join(self.abandoned),
             )
         self.publisher.stop()
@@ -628,12 +629,17 @@ class Daemon:
         quiet = self.publisher.quiet and not report.written and not report.removed
         log.log(
             logging.DEBUG if quiet else logging.INFO,
-            "published %s: %d files written, %d unchanged, %d removed",
+            "published %s: %s written, %d unchanged, %d removed",
             what,
-            len(report.written),
+            counted(len(report.written), "file"),
             report.unchanged,
             len(report.removed),
-            extra={"categories": None if categories is None else sorted(categories)},
+            extra={
+                "categories": None if categories is None else sorted(categories),
+                "written": len(report.written),
+                "unchanged": report.unchanged,
+                "removed": len(report.removed),
+            },
         )
         return True
 
@@ -713,9 +719,9 @@ class Daemon:
             self._old_pools[-1].shutdown(wait=False)  # its polls in flight finish; new ones go to the new pool
         self.metrics.reloads.labels("applied").inc()
         log.info(
-            "config reloaded (%s): %d sources; %d added, %d removed, %d re-timed",
+            "config reloaded (%s): %s; %d added, %d removed, %d re-timed",
             reason,
-            len(new.sources),
+            counted(len(new.sources), "source"),
             len(added),
             len(removed),
             len(retimed),
@@ -737,10 +743,9 @@ class Daemon:
         for line in errors:
             log.error("config reload rejected: %s", line if line.startswith(str(path)) else f"{path}: {line}")
         log.error(
-            "config reload (%s) rejected with %d error%s; still running the previous config",
+            "config reload (%s) rejected with %s; still running the previous config",
             reason,
-            len(errors),
-            "" if len(errors) == 1 else "s",
+            counted(len(errors), "error"),
             extra={"errors": errors},
         )
         return False

@@ -52,6 +52,7 @@ from .fetch import Fetcher
 from .hosts import host_key
 from .models import Source
 from .pipeline import Outcome, update_source
+from .plural import counted
 from .processes import (
     MAX_TASKS,
     become_worker,
@@ -258,14 +259,13 @@ def polling(
         if started:
             shares = share[1 : 1 + len(started)]
             log.info(
-                "%d sources in %d runs polled on %d threads: %d here, %s in %d forked worker%s",
-                len(sources),
-                len(plan),
-                mine + sum(shares),
+                "%s in %s polled on %s: %d here, %s in %s",
+                counted(len(sources), "source"),
+                counted(len(plan), "run"),
+                counted(mine + sum(shares), "thread"),
                 mine,
                 " + ".join(map(str, shares)),
-                len(started),
-                "s" if len(started) > 1 else "",
+                counted(len(started), "forked worker"),
             )
             reader.start()
         for n in range(mine):
@@ -497,15 +497,15 @@ def _read_workers(
                 left = [run for run in left if run]
                 if left and not stop.is_set():
                     log.warning(
-                        "a fetch worker exited with code %s before reporting %d of its sources: they are polled here",
+                        "a fetch worker exited with code %s before reporting %s of its sources: they are polled here",
                         code,
-                        sum(map(len, left)),
+                        counted(sum(map(len, left)), "source"),
                     )
                     poll_left(left)
         if not stop.is_set() and (lost := unclaimed()):
             log.warning(
-                "%d sources taken by a fetch worker that died before saying so: they are polled here",
-                sum(map(len, lost)),
+                "%s taken by a fetch worker that died before saying so: they are polled here",
+                counted(sum(map(len, lost)), "source"),
             )
             poll_left(lost)
     except Exception:
