@@ -42,7 +42,7 @@ def test_sigterm_during_a_stalled_fetch_exits_within_the_grace_period(tmp_path, 
         daemon.kill()
     assert rc == 0, daemon.log
     assert daemon.exit_time is not None and daemon.exit_time < 2.0 + MARGIN, f"took {daemon.exit_time:.1f}s"
-    abandoned = daemon.messages("^abandoned 1 polls")
+    abandoned = daemon.messages("^abandoned 1 poll still running")
     assert abandoned and stalled in abandoned[0]["message"]
     assert daemon.records[-1]["message"] == "stopped"
 
