@@ -83,6 +83,17 @@ def canonical_link(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
 
 
+def names_one_page(link: str) -> bool:
+    """Whether a canonical link can name one article: a site's home page (`/`, no query) cannot.
+
+    Feeds link entries they have no page for to the home page, and podcast and section
+    feeds often do for all of them: taken for an article's address, it made different
+    entries of two sources "copies" of each other, and hid all but one.
+    """
+    parts = urlsplit(link)
+    return parts.path not in ("", "/") or bool(parts.query)
+
+
 def text_fingerprint(text: str, title: str = "", *, squeezed: bool = False) -> str | None:
     """A hash of the title and visible text, or None when the text is too short to mean anything.
 

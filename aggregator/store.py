@@ -13,6 +13,7 @@ import os
 import sqlite3
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 
 from . import filters
 from .hosts import host_key
-from .identity import GUID, canonical_link, same_feed_url
+from .identity import GUID, canonical_link, names_one_page, same_feed_url
 from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 
 log = logging.getLogger(__name__)
@@ -816,6 +817,8 @@ class Store:
         inserts, updates = [], []
         copies: list[tuple[Post, str]] = []  # (post, the post it copies)
         taken: dict[tuple[str, str], str] = {}  # see _first_copy
+        links = Counter(p.canonical_link for p in {p.id: p for p in posts}.values() if p.canonical_link)
+        shared = {link for link, n in links.items() if n > 1}  # links that say nothing in this feed
         row = db.execute("SELECT coalesce(revision, 0) FROM sources WHERE key = ?", [source]).fetchone()
         revision = (row[0] if row else 0) + 1
         for p in posts:
@@ -824,7 +827,7 @@ class Store:
                 if p.id in pruned:
                     continue  # pruned while still in the feed: keep it pruned
                 row = _row(p)
-                row["duplicate_of"] = self._first_copy(db, p, taken)
+                row["duplicate_of"] = self._first_copy(db, p, taken, shared)
                 inserts.append(row)
             elif old["content_hash"] != p.content_hash:
                 row = _edit(p, old)
@@ -892,7 +895,9 @@ class Store:
         return edits
 
     @staticmethod
-    def _first_copy(db: sqlite_utils.Database, p: Post, taken: dict[tuple[str, str], str]) -> str | None:
+    def _first_copy(
+        db: sqlite_utils.Database, p: Post, taken: dict[tuple[str, str], str], shared: set[str]
+    ) -> str | None:
         """The first-seen post of another source with the same canonical link or fingerprint;
         None when there is none, or when `p` takes its place (below).
 
@@ -904,32 +909,46 @@ class Store:
         `taken`: (column, value) → the post of this batch that took the first place there,
         which the batch's later copies of it point at.
 
-        Of the same source, only a post with both the same link and the same text is a copy:
-        one entry whose guid the feed changed (the other entries' guids kept, so the source
-        keeps guid identity), which was published a second time. A shared link alone (a feed
-        linking every entry to its home page) or text alone says nothing within one feed.
+        A link says which article an entry is only when it names one page: not a home page,
+        and not one that other entries of either source (stored, or in this batch:
+        `shared`) link to as well: a podcast's episodes all linking to the show's page are
+        different episodes, in one source or two.
+
+        Of the same source, only a post with both the same link and the same text (and
+        title) is a copy: one entry whose guid the feed changed (the other entries' guids
+        kept, so the source keeps guid identity), which was published a second time. A
+        shared link alone or text alone says nothing within one feed.
         """
-        if p.canonical_link and p.fingerprint:
+        link = p.canonical_link
+        if link is not None and (link in shared or not names_one_page(link)):
+            link = None
+        if link is not None:
+            if p.fingerprint:
+                same_text, values = "fingerprint = ?", [p.fingerprint]
+            else:  # too short to fingerprint: the same title and text, as stored
+                same_text, values = "fingerprint IS NULL AND title = ? AND content = ?", [p.title, p.content]
             row = db.execute(
-                "SELECT id FROM posts WHERE source = ? AND canonical_link = ? AND fingerprint = ? "
+                f"SELECT id FROM posts WHERE source = ? AND canonical_link = ? AND {same_text} "
                 "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
-                [p.source, p.canonical_link, p.fingerprint],
+                [p.source, link, *values],
             ).fetchone()
-            if row is not None:
+            if row is not None and not _links_to_others(db, link, (p.source,), row[0]):
                 return row[0]
-        for column, value in (("canonical_link", p.canonical_link), ("fingerprint", p.fingerprint)):
+        for column, value in (("canonical_link", link), ("fingerprint", p.fingerprint)):
             if not value:
                 continue
             if (column, value) in taken:
                 return taken[column, value]
             row = db.execute(
-                f"SELECT id, published FROM posts WHERE {column} = ? AND source != ? "
+                f"SELECT id, published, source FROM posts WHERE {column} = ? AND source != ? "
                 "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
                 [value, p.source],
             ).fetchone()
             if row is None:
                 continue
-            first, published = row
+            first, published, other = row
+            if column == "canonical_link" and _links_to_others(db, value, (p.source, other), first):
+                continue
             earlier = iso(p.published)
             if not earlier or earlier >= published or _maybe_out(db, first):
                 return first
@@ -1377,6 +1396,18 @@ def _in_chunks(values: list[str]) -> Iterator[tuple[list[str], str]]:
     for i in range(0, len(values), 500):
         chunk = values[i : i + 500]
         yield chunk, ",".join("?" * len(chunk))
+
+
+def _links_to_others(db: sqlite_utils.Database, link: str, sources: tuple[str, ...], first: str) -> bool:
+    """Whether a post of these sources other than `first` and its copies has this link too:
+    then it is a section's or a show's page, not one article's."""
+    marks = ", ".join("?" * len(sources))
+    row = db.execute(
+        f"SELECT 1 FROM posts WHERE canonical_link = ? AND source IN ({marks}) AND id != ? "
+        "AND coalesce(duplicate_of, '') != ? LIMIT 1",
+        [link, *sources, first, first],
+    ).fetchone()
+    return row is not None
 
 
 def _maybe_out(db: sqlite_utils.Database, post: str) -> bool:

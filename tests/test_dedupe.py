@@ -132,6 +132,45 @@ def test_an_entry_whose_guid_alone_changed_is_not_published_twice(store):
     assert len(store.posts_for_category("home", 10)) == 4
 
 
+def test_a_renamed_entry_with_a_short_text_is_not_published_twice(store):
+    """Title-only and link-blog feeds: too little text to fingerprint, but the same link,
+    title and text under a new guid is the same entry, as for a long text."""
+    a = source("a", "news")
+    store.sync_sources([a])
+    others = [("urn:a:2", "二", "https://site.example/2.html", "<p>短</p>")]
+    first, _ = take(store, a, _items(("urn:a:1", "一", "https://site.example/1.html", "<p>短</p>"), *others), T0)
+    renamed, _ = take(store, a, _items(("urn:a:1-new", "一", "https://site.example/1.html", "<p>短</p>"), *others), T1)
+    assert renamed.id != first.id and _duplicate_of(store, renamed.id) == first.id
+    assert len(store.posts_for_category("news", 10)) == 2
+    # another title (or text) under that link is another entry
+    other, _ = take(
+        store, a, _items(("urn:a:1-b", "一（下）", "https://site.example/1.html", "<p>短</p>"), *others), T1
+    )
+    assert _duplicate_of(store, other.id) is None and len(store.posts_for_category("news", 10)) == 3
+
+
+def test_entries_linking_to_a_home_or_show_page_are_not_copies_across_sources(store):
+    """Different entries of two sources that link to a home page, or to a page that other
+    entries of their own source link to as well (a show's page), are not one article: they
+    were hidden as copies of the first source's first entry."""
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    home = "http://site.example/"
+    take(store, a, _items(*[(f"urn:a:{n}", f"甲{n}", home, f"<p>甲{n}</p>") for n in range(3)]), T0)
+    take(store, b, _items(*[(f"urn:b:{n}", f"乙{n}", home, f"<p>乙{n}</p>") for n in range(3)]), T0)
+    assert len(store.posts_for_category("news", 10)) == 6
+    show = "https://pod.example/show"
+    c, d = source("c", "pods"), source("d", "pods")
+    store.sync_sources([a, b, c, d])
+    take(store, c, _items(*[(f"urn:c:{n}", f"第{n}集", show, f"<p>{n}</p>") for n in range(2)]), T0)
+    (single,) = take(store, d, _items(("urn:d:1", "访谈", show, "<p>访谈</p>")), T1)  # one entry in d
+    assert _duplicate_of(store, single.id) is None and len(store.posts_for_category("pods", 10)) == 3
+    # an article's own page still makes two sources' entries one post
+    (one,) = take(store, c, _items(("urn:c:9", "特辑", "https://pod.example/special", "<p>x</p>")), T1)
+    (two,) = take(store, d, _items(("urn:d:9", "特辑", "https://pod.example/special?utm_source=d", "<p>y</p>")), T1)
+    assert _duplicate_of(store, two.id) == one.id
+
+
 def test_same_text_under_different_links_is_a_duplicate(store):
     a, b, c = source("a", "news"), source("b", "news"), source("c", "news")
     store.sync_sources([a, b, c])
