@@ -1314,6 +1314,7 @@ class Store:
                 )
                 protected.update(r[0] for r in newest)
             gone = [pid for pid in doomed if pid not in protected]
+            _promote_copies(db, gone)
             for chunk, marks in _in_chunks(gone):
                 db.execute(f"DELETE FROM posts WHERE id IN ({marks})", chunk)
             db.conn.executemany(
@@ -1350,6 +1351,29 @@ class Store:
         with self._lock:
             rows = list(self.db.query(sql, [*params, limit, offset]))
         return [_post(r) for r in rows]
+
+
+def _promote_copies(db: sqlite_utils.Database, gone: list[str]) -> None:
+    """Copies of posts about to be deleted: the first-seen one of each becomes the post shown,
+    the others its copies. Each gets its source's next revision, so that the next publish
+    writes its page: it became visible, and its category's pages link to it (they linked to
+    a page never written)."""
+    doomed = set(gone)
+    for chunk, marks in _in_chunks(gone):
+        rows = db.execute(
+            f"SELECT id, duplicate_of, source FROM posts WHERE duplicate_of IN ({marks}) ORDER BY first_seen, id",
+            chunk,
+        ).fetchall()
+        shown: dict[str, str] = {}  # deleted post → the copy shown in its place
+        for pid, copied, source in rows:
+            if pid in doomed:
+                continue
+            first = shown.setdefault(copied, pid)
+            revision = _bump_revision(db, source)
+            db.execute(
+                "UPDATE posts SET duplicate_of = ?, revision = ? WHERE id = ?",
+                [None if first == pid else first, revision, pid],
+            )
 
 
 def _bump_revision(db: sqlite_utils.Database, source: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -384,3 +385,42 @@ def test_fingerprint_of_sanitized_text_needs_no_second_squeeze() -> None:
     text = sanitized_text(sanitize_html(html))
     assert text == " ".join(text.split())
     assert text_fingerprint(text, " A  title ", squeezed=True) == text_fingerprint(text, " A  title ") is not None
+
+
+def test_a_copy_shown_once_its_first_is_pruned_gets_its_page(tmp_path):
+    """`prune` deleted the first copy; the other became the one shown and its category's
+    pages linked to it, but the next fetch's publish never wrote its page (404)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    dated = b"<item><pubDate>Mon, 02 Jun 2025 08:00:00 +0000</pubDate>"
+    for name in "xyz":
+        body = feed_with(f"https://site.example/2025/m.html?utm_source={name}", guid=f"{name}-1")
+        (www / f"{name}.xml").write_bytes(body.replace(b"<item>", dated))
+    (www / "w.xml").write_bytes(feed_with("https://w.example/today.html", title="今日要闻", content="<p>新</p>"))
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        sources = "".join(f"      - url: {server.url(n + '.xml')}\n" for n in "xyzw")
+        config = "site: {title: 测试, url: 'https://news.example/', items_per_feed: 1}\n"
+        config += f"categories:\n  - name: 新闻\n    slug: news\n    sources:\n{sources}"
+        cfg.write_text(config, encoding="utf-8")
+        for name in "xyzw":  # x first: its post is the one shown; w's is the category's newest
+            assert run_cli("--config", str(cfg), "fetch", "--source", server.url(f"{name}.xml")).returncode == 0
+        (www / "x.xml").write_bytes(b'<rss version="2.0"><channel><title>t</title></channel></rss>')
+        # x keeps nothing older than a day: its post goes, and the category keeps a newest post
+        limited = f"      - url: {server.url('x.xml')}\n        keep_days: 1\n"
+        cfg.write_text(config.replace(f"      - url: {server.url('x.xml')}\n", limited), encoding="utf-8")
+        assert "removed 1 post " in run_cli("--config", str(cfg), "prune").stdout
+        assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    finally:
+        server.close()
+    with sqlite3.connect(tmp_path / "aggregator.db") as conn:
+        rows = conn.execute("SELECT id, duplicate_of FROM posts WHERE source != ?", [server.url("w.xml")]).fetchall()
+    (shown,) = [pid for pid, copied in rows if copied is None]  # one copy took the first's place
+    assert [copied for _, copied in rows if copied is not None] == [shown]  # the other points at it
+    public = tmp_path / "public"
+    listing = (public / "category" / "news.html").read_text(encoding="utf-8")
+    linked = set(re.findall(r'href="[^"]*?(posts/[^"]+\.html)"', listing))
+    assert len(linked) == 2 and all((public / page).is_file() for page in linked), linked
+    assert any(shown in page for page in linked)
+    check_feeds(public)
