@@ -213,7 +213,10 @@ def _summary(entry: dict[str, Any]) -> str:
     if not entry.get("content"):
         return ""  # the summary is already the content; keep it once
     value = entry.get("summary") or ""
-    if value and "plain" in ((entry.get("summary_detail") or {}).get("type") or ""):
+    kind = (entry.get("summary_detail") or {}).get("type")
+    if kind is None:  # a summary the parser copied from the content has the content's type
+        kind = next((c.get("type") for c in entry["content"] if c.get("value") == value), None)
+    if value and "plain" in (kind or ""):
         value = _text_to_html(value)
     return value
 

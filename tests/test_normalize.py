@@ -432,3 +432,18 @@ def test_a_title_made_from_the_content_or_the_link_is_capped_too():
     from_words, from_link = posts_from(rss(items))
     assert len(from_words.title) <= TITLE_MAX and from_words.title.startswith("AAAA")
     assert len(from_link.title) <= TITLE_MAX and from_link.title.startswith("http://e.org/ppp")
+
+
+def test_a_plain_text_content_stays_literal_in_the_summary_too():
+    """Atom `type="text"` content with no summary: the parsers copy it into the summary with
+    no type, and it was read as HTML there, so `<tags>` written as text vanished from every
+    RSS description, JSON summary and site excerpt (the content itself was right)."""
+    text = "Plain text content with &lt;tags&gt; shown literally, a &lt;b&gt;vector&lt;int&gt;."
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>'
+        '<entry><id>urn:1</id><title>T</title><link href="http://e.org/1"/>'
+        f'<content type="text">{text}</content></entry></feed>'
+    )
+    (post,) = posts_from(atom)
+    assert "with &lt;tags&gt; shown literally, a &lt;b&gt;vector&lt;int&gt;." in post.content
+    assert "with &lt;tags&gt; shown literally, a &lt;b&gt;vector&lt;int&gt;." in post.summary
