@@ -378,11 +378,12 @@ def _site_host(site_url: str) -> tuple[str, str]:
 
 
 def post_guid(site_url: str, post_id: str) -> str:
-    """The post's id in every feed: `tag:<host>,2022:posts/<id>` (RFC 4151).
+    """The post's id in every feed: `tag:<host>,2022:[<path>/]posts/<id>` (RFC 4151).
 
-    It depends only on the site's host and the post id, so it never changes when the post
-    is updated or re-dated (unlike the yyyy/mm permalink), and it is an IRI for Atom and a
-    non-permalink guid for RSS (whose <link> points to the original article instead).
+    It depends only on the site's host and path and the post id, so it never changes when
+    the post is updated or re-dated (unlike the yyyy/mm permalink), and it is an IRI for
+    Atom and a non-permalink guid for RSS (whose <link> points to the original article
+    instead). The path keeps two sites under one host apart; moving the site changes it.
     """
     host, path = _site_host(site_url)
     prefix = f"{path}/" if path else ""
