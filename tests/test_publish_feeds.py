@@ -347,6 +347,8 @@ def test_guid_is_stable_when_the_post_changes(posts: list[Post]) -> None:
         assert etree.fromstring(render_atom(META, [p])).findtext(f"{A}entry/{A}id") == guid
         assert json.loads(render_json(META, [p]))["items"][0]["id"] == guid
     assert guid == f"tag:finews.example.com,2022:posts/{post.id}"
+    # a site under a path: the path is part of the id (two sites on one host stay apart)
+    assert post_guid("https://finews.example.com/news/", post.id) == f"tag:finews.example.com,2022:news/posts/{post.id}"
 
 
 def test_json_feed(posts: list[Post]) -> None:
