@@ -539,9 +539,55 @@ def _prepare(html: object) -> str:
     # U+FFFE/FFFF: `in` on the str is ~10x cheaper than on the bytes, and free on ASCII text.
     if len(data.translate(None, _CONTROL_BYTES)) != len(data) or "\ufffe" in html or "\uffff" in html:
         html = _NOT_TEXT.sub("", html)
+    html = _images(html)
     if _NOSCRIPT.search(html):
         html = _NOSCRIPT.sub("", html)
     return _cap_depth(html)
+
+
+# Lazy-loading pages (WeChat articles, most Chinese CMSs, WordPress plugins) put the image
+# in a data- attribute and a placeholder, or nothing, in src: the script that swaps them never
+# runs in a reader, so the image was lost. Miniflux's `add_dynamic_image` reads the same ones.
+_LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-original-src", "data-orig-file")
+_LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
+_IMG_ATTR = re.compile(r"""\s([^\s"'<>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
+_IMG_TO_FIX = re.compile(
+    r"<img\b[^>]*?(?:\sdata-(?:src|original|lazy-src|actualsrc|srcset|lazy-srcset|orig-file)\s*="
+    r"|\s(?:width|height)\s*=\s*[\"']?[01](?:px)?[\"'\s/>])",
+    re.I,
+)
+_PLACEHOLDER = re.compile(
+    r"(?:blank|gr[ae]y|placeholder|lazy|loading|spacer|pixel|transparent)[\w-]*\.(?:gif|png|svg)", re.I
+)
+
+
+def _img(match: re.Match[str]) -> str:
+    """One <img>: a tracking pixel (1×1 or 0×0) dropped, a lazy image's real URL put in src."""
+    tag = match.group(0)
+    attrs = {
+        name.lower(): _html.unescape(value.strip("\"'")) if value else "" for name, value in _IMG_ATTR.findall(tag[4:])
+    }
+    if all(attrs.get(side, "").strip().removesuffix("px") in ("0", "1") for side in ("width", "height")):
+        return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
+    src = attrs.get("src", "").strip()
+    real = next((attrs[a].strip() for a in _LAZY_SRC if attrs.get(a, "").strip()), "")
+    srcset = next((attrs[a].strip() for a in _LAZY_SRCSET if attrs.get(a, "").strip()), "")
+    if not (real or srcset) or (src and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src)):
+        return tag
+    if real:
+        attrs["src"] = real
+    if srcset and not attrs.get("srcset"):
+        attrs["srcset"] = srcset
+    kept = "".join(f' {n}="{_html.escape(v)}"' for n, v in attrs.items() if not n.startswith("data-"))
+    return f"<img{kept}>"
+
+
+def _images(html: str) -> str:
+    """`_img` on every <img> that may need it; a <noscript> fallback already holds the real one."""
+    if not _IMG_TO_FIX.search(html) or _NOSCRIPT.search(html):
+        return html
+    return _IMG_TAG.sub(_img, html)
 
 
 def _drop_not_text(prepared: str, cleaned: str) -> str:

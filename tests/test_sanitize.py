@@ -915,3 +915,35 @@ def test_html_to_text_of_plain_text_skips_the_parser_and_agrees() -> None:
         prepared = _prepare(text)
         assert html_to_text(text) == (_parsed_text(prepared) if prepared else ""), repr(text)
     assert html_to_text("\ufeffTitle") == "Title" and html_to_text("a\xa0>\r\nb") == "a > b"
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # WeChat: the image in data-src, a data: placeholder (or none) in src
+        (
+            '<p>文<img data-src="https://mmbiz.qpic.cn/a/640?wx_fmt=jpeg" src="data:image/gif;base64,R0lGOD">字</p>',
+            '<p>文<img src="https://mmbiz.qpic.cn/a/640?wx_fmt=jpeg">字</p>',
+        ),
+        ('<img data-original="/img/a.jpg" alt="图">', '<img alt="图" src="https://e.org/img/a.jpg">'),
+        (
+            '<img class="lazy" src="/static/grey.gif" data-lazy-src="a.jpg" data-lazy-srcset="a.jpg 1x, b.jpg 2x">',
+            '<img class="lazy" src="https://e.org/p/a.jpg" '
+            'srcset="https://e.org/p/a.jpg 1x, https://e.org/p/b.jpg 2x">',
+        ),
+        ("<IMG DATA-SRC='x&amp;y.jpg'>", '<img src="https://e.org/p/x&amp;y.jpg">'),
+        # a real src stays, whatever a data- attribute says
+        ('<img data-src="/big.jpg" src="/real.jpg">', '<img src="https://e.org/real.jpg">'),
+        # a <noscript> fallback already holds the real image: not shown twice
+        (
+            '<img data-src="/a.jpg"><noscript><img src="/a.jpg"></noscript>',
+            '<img><img src="https://e.org/a.jpg">',
+        ),
+        # tracking pixels (feedburner's, blogger's) go; a thin image of real size stays
+        ('<p>x<img src="http://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1" alt=""/></p>', "<p>x</p>"),
+        ('<img width="0" height="0" src="https://t.example/p.gif">y', "y"),
+        ('<img src="/rule.png" width="1" height="100">', '<img src="https://e.org/rule.png" width="1" height="100">'),
+    ],
+)
+def test_lazy_images_get_their_real_url_and_tracking_pixels_go(html, expected):
+    assert sanitize_html(html, "https://e.org/p/") == expected
