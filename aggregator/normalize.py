@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import mimetypes
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -307,6 +308,8 @@ def _tag(tag: Any) -> str | None:
 
 
 def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
+    """The entry's enclosures, then its Media RSS images, videos and sounds (`media:content`,
+    `media:thumbnail`: YouTube's and photo feeds' only media; Miniflux keeps them too)."""
     seen = set()
     for link in entry.get("links") or ():
         if link.get("rel") != "enclosure":
@@ -317,6 +320,28 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
         seen.add(url)
         length = str(link.get("length") or "").strip()
         yield Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
+    for media in (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ())):
+        url = _absolute(media.get("url"), base) if isinstance(media, dict) else None
+        if not url or url in seen:
+            continue
+        kind = _media_type(url, media.get("type"))
+        if kind is None:
+            continue  # a player page or a Flash movie, or a type nothing says: no attachment
+        seen.add(url)
+        length = str(media.get("filesize") or "").strip()
+        yield Enclosure(url, kind, int(length) if length.isdecimal() else None)
+
+
+_MEDIA_KINDS = ("image/", "video/", "audio/")
+
+
+def _media_type(url: str, declared: object) -> str | None:
+    """The MIME type of a Media RSS item: its `type`, else guessed from its file name (a
+    thumbnail has none); only images, videos and sounds, which readers show or play."""
+    kind = _one_line(declared) if isinstance(declared, str) else None
+    if not kind:
+        kind = mimetypes.guess_type(urlparse(url).path)[0]
+    return kind if kind and kind.lower().startswith(_MEDIA_KINDS) else None
 
 
 def _content_language(entry: dict[str, Any]) -> str | None:

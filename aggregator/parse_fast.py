@@ -565,6 +565,10 @@ class _Walker:
                 for term in self.plain(el).split(","):
                     if term.strip():
                         _add_tag(e, term.strip(), scheme, None)
+            elif key in ("media_content", "media_thumbnail"):  # as feedparser: the attributes, names lowercased
+                e.setdefault(key, []).append({str(k).lower(): v for k, v in el.attrib.items() if "}" not in str(k)})
+                if len(el):
+                    self._children(el, e, state, b, lg, depth + 1)
             elif key == "enclosure":
                 attrs = _enforce_href(dict(el.attrib))
                 attrs["rel"] = "enclosure"

@@ -12,9 +12,9 @@ import lxml.html
 import pytest
 
 from aggregator.dates import InvalidDate, parse_date
-from aggregator.models import Author, Source
+from aggregator.models import Author, Enclosure, Source
 from aggregator.normalize import normalize, post_id
-from aggregator.parse import parse_feed
+from aggregator.parse import parse_feed, parse_feedparser
 
 from .conftest import CORPUS
 
@@ -447,3 +447,29 @@ def test_a_plain_text_content_stays_literal_in_the_summary_too():
     (post,) = posts_from(atom)
     assert "with &lt;tags&gt; shown literally, a &lt;b&gt;vector&lt;int&gt;." in post.content
     assert "with &lt;tags&gt; shown literally, a &lt;b&gt;vector&lt;int&gt;." in post.summary
+
+
+MEDIA_RSS = b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title>
+<item><title>Photo</title><link>http://e.org/1</link><guid>p1</guid>
+<media:content url="/img/big.jpg" medium="image" fileSize="12345"><media:title>inner</media:title></media:content>
+<media:thumbnail url="thumb.png"/></item>
+<item><title>Video</title><link>http://e.org/2</link><guid>p2</guid><media:group>
+<media:content url="https://www.youtube.com/v/abc?version=3" type="application/x-shockwave-flash"/>
+<media:thumbnail url="https://i2.ytimg.com/vi/abc/hqdefault.jpg" width="480" height="360"/>
+<media:content url="https://cdn.example/watch?v=abc"/></media:group></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_media_rss_images_videos_and_thumbnails_become_enclosures(parser):
+    """YouTube's and photo feeds' only media is Media RSS: a post of them had none. A Flash
+    movie or a URL whose type nothing says is no attachment a reader can show."""
+    url = "http://e.org/feed/"
+    posts = normalize(Source(key=url, url=url), parser(url, MEDIA_RSS, url), NOW)
+    assert {p.title: p.enclosures for p in posts} == {
+        "Photo": (
+            Enclosure("http://e.org/img/big.jpg", "image/jpeg", 12345),
+            Enclosure("http://e.org/feed/thumb.png", "image/png", None),
+        ),
+        "Video": (Enclosure("https://i2.ytimg.com/vi/abc/hqdefault.jpg", "image/jpeg", None),),
+    }
