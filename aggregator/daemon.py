@@ -564,7 +564,9 @@ class Daemon:
             self._hold_if_unscheduled(source, outcome)
             if outcome.store_error is not None:
                 self._store_failing = (time.monotonic(), outcome.store_error)
-            elif outcome.changed:  # posts stored: the database takes writes again
+            elif outcome.status != "skipped" and not outcome.unscheduled:
+                # this poll's state was stored (a 304 or an error writes it too): the database
+                # takes writes again. Waiting for new posts kept /healthz 503 up to 10 min after.
                 self._store_failing = None
             current = self.settings.source(key)
             if outcome.changed:
