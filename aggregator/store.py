@@ -41,6 +41,7 @@ finally:
         del sys.modules[_m]
 
 SCHEMA_VERSION = 1
+FULL_BELOW_PAGES = 16  # fewer free bytes than this many pages: a transaction's journal has no room
 
 POST_COLUMNS = {
     "id": str,
@@ -1047,7 +1048,9 @@ class Store:
         """None when the database accepts a write now, else why not (for /healthz).
 
         Uses its own connection, so a probe never queues behind this Store's lock, and a
-        real (rolled back) header write, so a read-only file or a held lock is caught.
+        real (rolled back) header write, so a read-only file or a held lock is caught. A
+        rolled-back write never reaches the disk, so a full disk is read off the file system:
+        committing a probe instead would look to the daemon like another process's write.
         """
         try:
             conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
@@ -1057,7 +1060,11 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute(f"PRAGMA user_version = {int(version)}")
+            page = int(conn.execute("PRAGMA page_size").fetchone()[0])
             conn.execute("ROLLBACK")
+            free = _free_bytes(self.path.parent)
+            if free is not None and free < FULL_BELOW_PAGES * page:
+                return f"database {self.path} is not writable: its disk is full ({free:,} bytes free)"
             return None
         except sqlite3.Error as e:
             return f"database {self.path} is not writable: {e}"
@@ -1408,6 +1415,17 @@ def database_exists(path: Path) -> bool:
         return path.is_file()
     except OSError:
         return True
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Bytes this process may still write under `folder`: root may use the blocks a file
+    system reserves for it (5% on ext4), so an ext4 disk others see full is not full to it."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail
+    return blocks * st.f_frsize
 
 
 _PUBLISHING = "publishing:"  # publish_state keys of the publishes running (`Store.publishing`)

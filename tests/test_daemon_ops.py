@@ -96,6 +96,33 @@ def test_healthz_is_unhealthy_while_the_database_cannot_store_polls(tmp_path):
         server.close()
 
 
+def test_healthz_says_the_database_disk_is_full_before_any_poll_fails(tmp_path):
+    """The probe's write is rolled back and never reaches the disk: with no poll due, /healthz
+    said ok on a full disk until the next poll failed to store (an hour later, here)."""
+    server = FeedServer()
+    try:
+        with tmpfs(tmp_path / "disk", "2m") as disk:
+            first = server.feed("/a", FEEDS[0])
+            cfg = write_config(
+                tmp_path / "feeds.yaml", [{"url": first, "interval": "1h"}], site_extra=f"  database: {disk / 'a.db'}"
+            )
+            daemon = Daemon(cfg, "--serve", "--port", "0", "--grace", "1s")
+            try:
+                port = daemon.port
+                daemon.wait_for(fetched(first, "new"))
+                assert _health_becomes(port, 200)[0] == 200
+                filler = fill(disk)
+                status, body = _health(port)
+                assert status == 503, body
+                assert any(str(disk / "a.db") in p and "disk is full" in p for p in body["problems"]), body
+                filler.unlink()
+                assert _health(port)[0] == 200
+            finally:
+                daemon.stop()
+    finally:
+        server.close()
+
+
 def test_healthz_recovers_on_the_first_poll_the_database_stores_not_the_first_new_post(tmp_path):
     """Once the disk has room again, a poll that brings nothing new (here a 404, whose error is
     stored) shows the database takes writes: /healthz said 503 for 10 more minutes, until some
