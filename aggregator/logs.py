@@ -53,6 +53,12 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """Local time with its UTC offset: a bare local time was ambiguous for the hour a
+        clock goes back, and could not be lined up with the JSON logs' UTC or another host's."""
+        stamp = datetime.fromtimestamp(record.created).astimezone()
+        return f"{stamp:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}{stamp:%z}"
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         source = getattr(record, "source", None)
@@ -85,6 +91,42 @@ class JsonFormatter(logging.Formatter):
         return masked(json.dumps(out, ensure_ascii=False, default=str))
 
 
+class LogFileHandler(logging.handlers.WatchedFileHandler):
+    """A log file that, once its disk is full (or it is removed with its folder), says so on
+    stderr in one line, not a traceback per record: the journal filled with thousands of
+    `--- Logging error ---` blocks, hiding the one line that said why. Says so again, once,
+    when it writes again."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename, encoding="utf-8")
+        self._failing: str | None = None  # the error writing last failed with, until a write works
+        self._failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if self._failing is not None and not self._failed_now:
+            self._failing = None
+            _stderr(f"log file {self.baseFilename}: writing again")
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)  # a bug (a bad format string): the stdlib's report
+            return
+        self._failed_now = True
+        why = error.strerror or str(error)
+        if why != self._failing:
+            self._failing = why
+            _stderr(f"log file {self.baseFilename}: cannot write ({why}); log lines are lost until it can")
+
+
+def _stderr(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"aggregator: {line}\n")
+        sys.stderr.flush()
+
+
 def setup(level: int = logging.WARNING, fmt: str = "text", file: str | Path | None = None) -> logging.Handler:
     """Configure the root logger: stderr (systemd's journal, Docker's log driver) or `file`.
 
@@ -96,7 +138,7 @@ def setup(level: int = logging.WARNING, fmt: str = "text", file: str | Path | No
     handler: logging.Handler
     if file is not None:
         Path(file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.WatchedFileHandler(str(file), encoding="utf-8")
+        handler = LogFileHandler(str(file))
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SourceFilter())

@@ -191,6 +191,57 @@ def test_a_log_file_that_cannot_be_written_is_one_error_line(tmp_path):
             assert done.stderr == f"error: cannot write the log file {logs / 'a.log'}: Read-only file system\n"
 
 
+def test_a_log_file_on_a_full_disk_is_one_line_on_stderr_not_a_traceback_per_record(tmp_path):
+    """Every record written to a full disk printed the logging module's `--- Logging error ---`
+    block and a traceback on stderr: thousands in a service's journal, hiding why."""
+    from .daemon_support import FEEDS, FeedServer, write_config
+    from .reliability.conftest import fill, tmpfs
+
+    server = FeedServer()
+    try:
+        sources = [{"url": server.feed(f"/{i}", feed)} for i, feed in enumerate(FEEDS[:3])]
+        cfg = write_config(tmp_path / "feeds.yaml", sources)
+        with tmpfs(tmp_path / "logs", "1m") as logs:
+            log = logs / "a.log"
+            log.touch()
+            fill(logs)
+            done = run_cli("--config", str(cfg), "-vv", "--log-file", str(log), "fetch", timeout=120)
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    lost = f"aggregator: log file {log}: cannot write (No space left on device); log lines are lost until it can\n"
+    assert done.stderr == lost
+
+
+def test_a_log_file_says_once_when_it_writes_again(tmp_path, capsys):
+    """The disk of a long-running daemon's log file fills and is freed: one line for each."""
+    import logging
+
+    from aggregator.logs import setup
+
+    from .reliability.conftest import fill, tmpfs
+
+    log = logging.getLogger("aggregator.test")
+    with tmpfs(tmp_path / "logs", "1m") as logs:
+        handler = setup(logging.INFO, "text", logs / "a.log")
+        try:
+            filler = fill(logs)
+            for i in range(50):
+                log.warning("lost line %d %s", i, "x" * 200)
+            filler.unlink()
+            log.warning("kept line")
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        written = (logs / "a.log").read_text(encoding="utf-8")
+    assert "kept line" in written
+    name = logs / "a.log"
+    assert capsys.readouterr().err == (
+        f"aggregator: log file {name}: cannot write (No space left on device); log lines are lost until it can\n"
+        f"aggregator: log file {name}: writing again\n"
+    )
+
+
 @pytest.mark.parametrize("command", ["check", "fetch", "publish"])
 def test_ctrl_c_before_a_command_begins_exits_130_without_a_traceback(tmp_path, command):
     """Ctrl-C while the config is still being read (a FIFO no one writes holds the read):
@@ -255,3 +306,22 @@ def test_an_output_folder_that_cannot_be_looked_at_is_left_to_the_write_to_repor
     assert folder_problems(load_config(cfg)) == []
     check = run_cli("--config", str(cfg), "check")
     assert check.returncode == 0 and "Traceback" not in check.stderr, check.stderr
+
+
+def test_a_text_log_line_gives_its_local_time_with_the_offset(monkeypatch):
+    """A bare local time could not be lined up with UTC (JSON logs, another host's)."""
+    import logging
+    import time
+
+    from aggregator.logs import TextFormatter
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        record = logging.LogRecord("aggregator.x", logging.WARNING, "", 0, "hello", None, None)
+        record.created, record.msecs = 1_795_000_000.25, 250.0  # 2026-11-18 11:06:40.250 UTC
+        line = TextFormatter().format(record)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert line == "2026-11-18 19:06:40,250+0800 WARNING aggregator.x: hello"
