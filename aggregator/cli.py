@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -31,6 +31,9 @@ from .plural import counted as _n
 from .poll_workers import PollsAbandoned, polling
 from .publish import PublishReport, SiteError, folder_problems, opml_document, publish
 from .publish.atomic import write_if_changed
+
+if TYPE_CHECKING:
+    from .serve import Server
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError, database_exists, why_unwritable
@@ -480,12 +483,14 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
     """The daemon: poll each source at its interval and publish what changed.
 
     SIGHUP, or saving a changed config file, reloads the config; SIGTERM/SIGINT stop it
-    (exit 0). Exit 1 when another daemon already runs on the same database.
+    (exit 0). Exit 1 when another daemon already runs on the same database, or when
+    --serve's port is taken.
     """
     from .daemon import Daemon
 
     _service_logging(ctx, log_format)
     settings = _load(ctx, log_warnings=True)
+    server = _listen(ctx, host, port) if serve else None  # a taken port left a new database behind
     lock = InstanceLock(settings.database)
     try:
         lock.acquire()
@@ -499,11 +504,7 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
         ctx.exit(EXIT_FAILED)
     try:
         with _open_store(ctx, settings) as store:
-            try:
-                daemon = Daemon(settings, store, grace=grace, serve=(host, port) if serve else None)
-            except OSError as e:  # the port is taken, or the address is not ours
-                _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
-                ctx.exit(EXIT_FAILED)
+            daemon = Daemon(settings, store, grace=grace, serve=server)
             code = daemon.run()
     finally:
         lock.release()
@@ -515,6 +516,19 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
         sys.stderr.flush()
         os._exit(code)
     ctx.exit(code)
+
+
+def _listen(ctx: click.Context, host: str, port: int) -> Server:
+    """Bind `run --serve`'s port first: failing on a taken port after the lock and the
+    database were made left an empty database (and a lock file) behind a failed start."""
+    from .serve import Server, StaticApp
+
+    try:
+        return Server(StaticApp(lambda: Path()), host=host, port=port)
+    except OSError as e:  # the port is taken, or the address is not ours
+        _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+        raise  # unreachable: ctx.exit raises
 
 
 @main.command("prune")

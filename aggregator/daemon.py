@@ -186,7 +186,7 @@ class Daemon:
         max_sleep: float = MAX_SLEEP,
         watch_interval: float = WATCH_INTERVAL,
         publish_delay: float = PUBLISH_DELAY,
-        serve: tuple[str, int] | None = None,
+        serve: tuple[str, int] | Server | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -243,8 +243,12 @@ class Daemon:
         self._outside_version: int | None = None  # the store's data_version when last looked at
 
         self.server: Server | None = None
-        if serve is not None:
-            routes: dict[str, Route] = {"/healthz": self._healthz, "/metrics": self._metrics}
+        routes: dict[str, Route] = {"/healthz": self._healthz, "/metrics": self._metrics}
+        if isinstance(serve, Server):  # listening already: `run` binds before it takes the lock
+            serve.app.root = lambda: self.settings.output_dir
+            serve.app.routes.update(routes)
+            self.server = serve
+        elif serve is not None:
             self.server = Server(StaticApp(lambda: self.settings.output_dir, routes), host=serve[0], port=serve[1])
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
 
-from .conftest import CORPUS, REFERENCE, StaticServer, run_cli
+from .conftest import CORPUS, REFERENCE, StaticServer, fetch_one_feed, run_cli
 from .reliability.conftest import read_only
 
 ZH = """\
@@ -240,6 +240,23 @@ def test_a_log_file_says_once_when_it_writes_again(tmp_path, capsys):
         f"aggregator: log file {name}: cannot write (No space left on device); log lines are lost until it can\n"
         f"aggregator: log file {name}: writing again\n"
     )
+
+
+def test_publish_to_a_read_only_output_folder_is_one_line_and_exit_1(tmp_path, httpserver: HTTPServer):
+    """The README's exit code for an output `publish` cannot write, as an operator meets it."""
+    httpserver.expect_request("/feed").respond_with_data(
+        (CORPUS / "zh" / "gansu-economy.atom").read_bytes(), content_type="application/atom+xml"
+    )
+    out = fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("title: T\n", "title: T2\n"), encoding="utf-8")
+    with read_only(out):  # every page names the site: all must be written again
+        done = run_cli("--config", str(tmp_path / "feeds.yaml"), "publish")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith(f"error: publishing to {out} failed: ") and "Read-only file system" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing half-written
 
 
 @pytest.mark.parametrize("command", ["check", "fetch", "publish"])

@@ -80,3 +80,5 @@ def test_run_rejects_a_bad_grace_and_a_taken_port(tmp_path):
         port = taken.getsockname()[1]
         result = run_cli("--config", str(cfg), "run", "--serve", "--port", str(port), timeout=30)
     assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    # nothing left behind by the failed start: no empty database, no lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"], result.stderr
