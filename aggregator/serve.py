@@ -167,6 +167,12 @@ class StaticApp:
             # file must not answer at two URLs (relative links in it would resolve wrongly)
             return self._simple(start_response, 404, "not found\n", [], method)
         if stat.S_ISDIR(st.st_mode):
+            page = target.with_name(target.name + ".html")
+            if target != self.root().resolve() and not (target / "index.html").exists() and page.is_file():
+                # `category/tech` is the folder of tech's older pages, and tech.html its page:
+                # the folder answered 301 to `category/tech/`, and that 404 (it has no index)
+                location = environ.get("SCRIPT_NAME", "") + quote("/" + path.strip("/")) + ".html"
+                return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
             if not path.endswith("/"):
                 # percent-encoded (a header is latin-1: a CJK folder name would fail the answer),
                 # and one leading slash ("//dir" would name a host to the browser)

@@ -182,3 +182,16 @@ def test_a_folder_redirect_is_a_valid_location(server, site):
     assert status == 200 and "经济".encode() in body
     status, headers, _ = request(server, "GET", "//category")
     assert status == 301 and headers["location"] == "/category/"
+
+
+@pytest.mark.parametrize("path", ["/category/news", "/category/news/"])
+def test_a_category_folder_leads_to_its_page(server, site, path):
+    """`category/news/` holds news's older pages, `category/news.html` is its page: the folder
+    answered 301 to itself with a slash, and that 404 (no index.html in it)."""
+    (site / "category" / "news" / "page").mkdir(parents=True)
+    (site / "category" / "news" / "page" / "2.html").write_text("<!doctype html><title>2</title>", encoding="utf-8")
+    (site / "category" / "news.html").write_text("<!doctype html><title>新闻</title>", encoding="utf-8")
+    status, headers, _ = request(server, "GET", path)
+    assert status == 301 and headers["location"] == "/category/news.html"
+    status, _, body = request(server, "GET", headers["location"])
+    assert status == 200 and "新闻".encode() in body
