@@ -645,7 +645,8 @@ def backup(ctx: click.Context, where: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """One row per source: URL (and the one polled), state, last success, last error, next poll.
+    """One row per source: URL (and the one polled), state, last success, last error,
+    errors (failed polls in a row), posts stored, next poll (marked overdue when no daemon polls).
 
     States: new (never polled yet), ok, erroring (the last poll failed), backing off (failing;
     polled less often), rate-limited (its host sent Retry-After), gone (HTTP 410), disabled
