@@ -22,7 +22,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from . import __version__, logs
-from .config import ConfigError, Settings, config_path, format_duration, load_config, parse_config, parse_duration
+from .config import (
+    ConfigError,
+    Settings,
+    config_path,
+    format_duration,
+    from_feed_scheme,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 from .credentials import masked
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
@@ -179,6 +188,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     settings = _load(ctx)
     sources = list(settings.sources)
     if urls:
+        urls = tuple(from_feed_scheme(u) for u in urls)  # as the config's feed:// URLs are read
         known = {s.key: s for s in sources}
         unknown = [u for u in urls if u not in known]
         if unknown:

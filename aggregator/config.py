@@ -133,6 +133,18 @@ def _host_port(netloc: str) -> tuple[str, str]:
     return host, port
 
 
+def from_feed_scheme(url: str) -> str:
+    """`feed://host/x` is `http://host/x`, and `feed:https://host/x` is `https://host/x`:
+    browsers and sites hand out feed links so, to open them in a reader, and a reader is
+    expected to take them (a `feed:` URL was refused as not http(s))."""
+    if url[:5].lower() != "feed:":
+        return url
+    rest = url[5:]
+    if rest.startswith("//"):
+        return "http:" + rest
+    return rest if rest[:7].lower() == "http://" or rest[:8].lower() == "https://" else url
+
+
 def _check_url(value: str) -> str:
     """An absolute http(s) URL whose host and port could be asked for: a typo there was
     otherwise `ok` to `check` and failed at every poll instead."""
@@ -271,7 +283,7 @@ class SourceConfig(SourceSettings):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return _check_url(v.strip())
+        return _check_url(from_feed_scheme(v.strip()))
 
 
 class CategoryConfig(_Strict):

@@ -342,3 +342,29 @@ def test_a_text_log_line_gives_its_local_time_with_the_offset(monkeypatch):
         monkeypatch.delenv("TZ")
         time.tzset()
     assert line == "2026-11-18 19:06:40,250+0800 WARNING aggregator.x: hello"
+
+
+def test_a_feed_scheme_url_from_a_browser_is_polled_over_http(tmp_path, httpserver: HTTPServer):
+    """`feed://host/x` and `feed:https://host/x`, as browsers and sites hand feed links out:
+    refused as not http(s), the user had to know to rewrite them."""
+    from aggregator.config import from_feed_scheme
+
+    assert from_feed_scheme("feed:https://a.example/rss") == "https://a.example/rss"
+    assert from_feed_scheme("FEED://a.example/rss?x=1") == "http://a.example/rss?x=1"
+    assert from_feed_scheme("feed:ftp://a.example/rss") == "feed:ftp://a.example/rss"  # still refused
+    httpserver.expect_request("/feed").respond_with_data(
+        (CORPUS / "zh" / "gansu-economy.atom").read_bytes(), content_type="application/atom+xml"
+    )
+    plain = httpserver.url_for("/feed")
+    given = "feed:" + plain.removeprefix("http:")
+    out = fetch_one_feed(tmp_path, given)
+    assert (out / "category" / "c.atom").is_file()
+    again = run_cli("--config", str(tmp_path / "feeds.yaml"), "fetch", "--source", given)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"unchanged  {plain} (same body)" in again.stdout, again.stdout
+    status = json.loads(run_cli("--config", str(tmp_path / "feeds.yaml"), "status", "--json").stdout)
+    assert [row["url"] for row in status] == [plain]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((tmp_path / "feeds.yaml").read_text().replace(given, "feed:ftp://x.example/rss"))
+    check = run_cli("--config", str(bad), "check")
+    assert check.returncode == 2 and "not an absolute http(s) URL" in check.stderr

@@ -54,6 +54,7 @@ FRESHRSS = """\
 \t\t\t<outline xmlns:frss="https://freshrss.org/opml" text="Ars Technica" type="rss" xmlUrl="https://feeds.arstechnica.com/arstechnica/index" htmlUrl="https://arstechnica.com/" description="" frss:cssFullContent="article" frss:priority="main"/>
 \t\t\t<outline xmlns:frss="https://freshrss.org/opml" text="Scraped page" type="HTML+XPath" xmlUrl="https://example.net/page.html" htmlUrl="https://example.net/page.html" frss:xPathItem="//article"/>
 \t\t\t<outline text="Old feed" type="rss" xmlUrl="feed://old.example/rss" htmlUrl=""/>
+\t\t\t<outline text="Gopher hole" type="rss" xmlUrl="gopher://hole.example/rss"/>
 \t\t</outline>
 \t</body>
 </opml>
@@ -104,6 +105,7 @@ def test_parse_nested_category_attributes_and_broken_xml():
         ("https://lwn.net/headlines/rss", "Uncategorized"),
         ("https://feeds.arstechnica.com/arstechnica/index", "科技 Tech"),
         ("feed://old.example/rss", "科技 Tech"),
+        ("gopher://hole.example/rss", "科技 Tech"),
     ]  # the HTML+XPath scraper is not a feed
     flat = parse_opml(CATEGORY_ATTRS)
     assert [(f.url, f.title, f.category) for f in flat] == [
@@ -167,13 +169,17 @@ def test_import_freshrss_with_new_categories_and_skips(config):
     opml.write_text(FRESHRSS, encoding="utf-8")
     result = run_cli("--config", str(config), "import-opml", str(opml))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "skipped   feed://old.example/rss: not an absolute http(s) URL" in result.stdout
+    assert "skipped   gopher://hole.example/rss: not an absolute http(s) URL" in result.stdout
+    assert "feed://" not in config.read_text(encoding="utf-8")  # a browser's feed:// link, as http://
     assert "new categories: Uncategorized, 科技 Tech" in result.stdout
     only_additions(before, config.read_text(encoding="utf-8"))
     check = run_cli("--config", str(config), "check")
     assert check.returncode == 0, check.stderr
     cats = {c.name: c for c in load_config(config).categories}
-    assert cats["科技 Tech"].source_keys == ("https://feeds.arstechnica.com/arstechnica/index",)
+    assert cats["科技 Tech"].source_keys == (
+        "https://feeds.arstechnica.com/arstechnica/index",
+        "http://old.example/rss",
+    )
     assert cats["科技 Tech"].slug == "keji-tech"
     assert cats["Uncategorized"].source_keys == ("https://lwn.net/headlines/rss",)
 

@@ -30,7 +30,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from .. import PROJECT_URL
-from ..config import SLUG_PATTERN, category_slug
+from ..config import SLUG_PATTERN, category_slug, from_feed_scheme
 from .feeds import clean_text, web_url
 
 __all__ = [
@@ -263,7 +263,7 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
         raise OpmlError("the config's `categories` is not a list")
     report = ImportReport()
     for feed in feeds:
-        url = feed.url.strip()
+        url = from_feed_scheme(feed.url.strip())  # the config would read it so: store it so
         if not _is_http(url):
             report.skipped.append((url, "not an absolute http(s) URL"))
             continue
