@@ -738,6 +738,35 @@ def test_html_page_without_feed_links_is_a_clear_error(tmp_path, rigs, httpserve
     assert rig.status()[url]["last_error"] == out.error
 
 
+LICENCE = "<!-- " + "This feed is licensed under the terms below. " * 120 + "-->\n"
+ENTITIES = "<!DOCTYPE rss [\n" + "".join(f'<!ENTITY e{i} "&#{0x4E00 + i};">\n' for i in range(200)) + "]>\n"
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [LICENCE, ENTITIES, '<?xml-stylesheet href="/s.xsl"?>\n' + LICENCE],
+    ids=["comment", "entities", "stylesheet"],
+)
+def test_a_feed_labeled_html_is_a_feed_past_a_long_prolog(tmp_path, rigs, httpserver: HTTPServer, prolog):
+    """A feed served as text/html whose root element comes after 4 KB of comment, entity
+    declarations or stylesheet instructions was taken for a page linking to no feed."""
+    assert len(prolog) > 4096
+    body = FEED.replace(b"\n<rss", ("\n" + prolog + "<rss").encode(), 1)
+    httpserver.expect_request("/feed").respond_with_data(body, content_type="text/html; charset=utf-8")
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    out = rig.poll(url)
+    assert (out.status, out.new) == ("new", 2), out.error
+
+
+def test_an_html_page_past_a_long_comment_is_still_a_page(tmp_path, rigs, httpserver: HTTPServer):
+    page = f"<!doctype html>{LICENCE}<html><head><title>x</title></head><body>no feed</body></html>"
+    httpserver.expect_request("/").respond_with_data(page, content_type="text/html")
+    url = httpserver.url_for("/")
+    out = rigs(tmp_path, [f"url: {url}"]).poll(url)
+    assert out.status == "error" and out.error.startswith("an HTML page, not a feed"), out.error
+
+
 NEWS = ("张掖日报", "张掖市召开经济运行分析会")  # simplified: GBK and GB18030
 NEWS_TW = ("張掖日報", "張掖市召開經濟運行分析會")  # traditional: Big5
 
