@@ -309,7 +309,9 @@ def _tag(tag: Any) -> str | None:
 
 def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
     """The entry's enclosures, then its Media RSS images, videos and sounds (`media:content`,
-    `media:thumbnail`: YouTube's and photo feeds' only media; Miniflux keeps them too)."""
+    `media:thumbnail`: YouTube's and photo feeds' only media; Miniflux keeps them too), then
+    its own image (a podcast episode's `itunes:image`, a JSON Feed item's `image` and
+    `banner_image`), last so that RSS's one enclosure stays the episode's sound."""
     seen = set()
     for link in entry.get("links") or ():
         if link.get("rel") != "enclosure":
@@ -320,7 +322,8 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
         seen.add(url)
         length = str(link.get("length") or "").strip()
         yield Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
-    for media in (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ())):
+    images = [{"url": i.get("href")} for i in (entry.get("image"), entry.get("banner_image")) if isinstance(i, dict)]
+    for media in (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images):
         url = _absolute(media.get("url"), base) if isinstance(media, dict) else None
         if not url or url in seen:
             continue

@@ -344,6 +344,8 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
         entry["links"] = links
     if _str(item.get("image")):
         entry["image"] = {"href": item["image"]}
+    if _str(item.get("banner_image")):
+        entry["banner_image"] = {"href": item["banner_image"]}
     if _str(item.get("language")):
         entry["language"] = item["language"]
     return entry

@@ -473,3 +473,42 @@ def test_media_rss_images_videos_and_thumbnails_become_enclosures(parser):
         ),
         "Video": (Enclosure("https://i2.ytimg.com/vi/abc/hqdefault.jpg", "image/jpeg", None),),
     }
+
+
+PODCAST = b"""<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>t</title>
+<itunes:image href="http://e.org/show.jpg"/>
+<item><title>Ep 1</title><guid>e1</guid><itunes:image href="/art/ep1.png"/>
+<enclosure url="http://e.org/ep1.mp3" type="audio/mpeg" length="1000"/></item>
+<item><title>Ep 2</title><guid>e2</guid><enclosure url="http://e.org/ep2.mp3" type="audio/mpeg" length="2000"/></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_an_episode_image_is_kept_after_its_sound(parser):
+    """A podcast episode's own artwork (`itunes:image`) was dropped; it comes after the sound,
+    which stays RSS's one enclosure. The show's artwork is no episode's."""
+    url = "http://e.org/feed/"
+    posts = normalize(Source(key=url, url=url), parser(url, PODCAST, url), NOW)
+    assert {p.title: p.enclosures for p in posts} == {
+        "Ep 1": (
+            Enclosure("http://e.org/ep1.mp3", "audio/mpeg", 1000),
+            Enclosure("http://e.org/art/ep1.png", "image/png"),
+        ),
+        "Ep 2": (Enclosure("http://e.org/ep2.mp3", "audio/mpeg", 2000),),
+    }
+
+
+def test_a_json_feed_item_image_and_banner_become_enclosures():
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t",
+        "items": [
+            {"id": "1", "title": "With", "content_text": "x", "image": "https://e.org/a.jpg", "banner_image": "b.webp"},
+            {"id": "2", "title": "Untyped", "content_text": "x", "image": "https://cdn.e.org/img?id=7"},
+        ],
+    }
+    posts = posts_from(json.dumps(feed), url="https://e.org/feed.json", ctype="application/feed+json")
+    assert {p.title: p.enclosures for p in posts} == {
+        "With": (Enclosure("https://e.org/a.jpg", "image/jpeg"), Enclosure("https://e.org/b.webp", "image/webp")),
+        "Untyped": (),  # nothing says its type: no attachment a reader could show
+    }
