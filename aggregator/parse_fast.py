@@ -569,8 +569,8 @@ class _Walker:
                 e.setdefault(key, []).append({str(k).lower(): v for k, v in el.attrib.items() if "}" not in str(k)})
                 if len(el):
                     self._children(el, e, state, b, lg, depth + 1)
-            elif key == "itunes_image":  # as feedparser: an episode's own artwork
-                href = el.get("href") or el.get("url") or self.plain(el)
+            elif key == "itunes_image" or (key == "itunes_link" and el.get("rel") == "image"):
+                href = el.get("href") or el.get("url") or self.plain(el)  # an episode's artwork, as feedparser
                 if href and href.strip():
                     e["image"] = {"href": href.strip()}
             elif key == "enclosure":
