@@ -1,12 +1,27 @@
-"""Which character set to tell the parser, when the HTTP header and the bytes disagree.
+"""Which characters a feed's bytes are, read as a browser reads them (WHATWG Encoding).
 
 feedparser follows RFC 3023: the HTTP charset wins, then the XML declaration, then a BOM,
-falling back along that list when a candidate fails to decode. A wrong HTTP charset that
-still decodes everything (ISO-8859-1, windows-1252: every byte is a character) never fails,
-so a GBK or Big5 feed served as `charset=ISO-8859-1`, a common server default, would come
-out as mojibake. Only in that case, and only when the bytes decode cleanly in the encoding
-the document itself declares (BOM, else XML declaration), is the header's charset replaced
-by the document's; every other case is left to feedparser's rules.
+falling back along that list, then to windows-1252 and iso-8859-2, when a candidate fails to
+decode. That loses whole feeds in cases a browser reads without trouble:
+
+- one stray byte in a UTF-8 feed made all of it fail as UTF-8, so all of it was read as
+  windows-1252 or iso-8859-2: every CJK character became mojibake, where a browser shows the
+  one bad byte as U+FFFD and the rest intact;
+- `gb2312`/`gbk`/`x-gbk` and `big5` name, for Python, the narrow historical sets; the
+  servers that send them mean what the WHATWG maps them to, GB18030 and Big5-HKSCS, and a
+  character outside the narrow set (common in names) failed the whole document;
+- an XML declaration after blank lines was not seen (feedparser matches it at byte 0 only);
+- a UTF-16 label on ASCII-compatible bytes (a template's copied header or declaration)
+  cannot be true, and reading the bytes as UTF-16 made them noise;
+- a BOM is the surest evidence there is, and browsers let it beat the HTTP charset.
+
+`prepare` decides, and only where its reading differs from what the parsers would make of
+the bytes does it hand them the document re-encoded as UTF-8, declared so (feedparser
+converts every document to UTF-8 before parsing, so this changes nothing else). Everything
+it does not judge (unknown labels, UTF-16 without a BOM, legacy bytes that fail their own
+label) is left to feedparser's rules, as before. `reconcile_charset`, for a catch-all HTTP
+charset (ISO-8859-1, windows-1252) that contradicts the document's declaration, is kept:
+every byte decodes in those, so a GBK feed served so would never fail and never fall back.
 """
 
 from __future__ import annotations
@@ -26,16 +41,64 @@ _BOMS = (
 _DECL = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)\"?", re.I)
 
+# WHATWG labels for the encodings it reads wider than Python's codec of the same name, or
+# that Python does not know by that name (x-gbk).
+_WIDER = {
+    **dict.fromkeys(
+        (
+            "gb2312",
+            "gbk",
+            "x-gbk",
+            "cp936",
+            "chinese",
+            "csgb2312",
+            "csiso58gb231280",
+            "gb_2312",
+            "gb_2312-80",
+            "iso-ir-58",
+        ),
+        "gb18030",
+    ),
+    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
+}
+_UTF16_LABELS = {"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
+_UTF16_EXTRA = {"ucs-2", "unicode", "unicodefeff", "unicodefffe", "csunicode", "iso-10646-ucs-2"}
+# A bad byte is read as U+FFFD (not the whole document in another encoding) only in these,
+# and only when most of the document's non-ASCII reads well in it: a single-byte label that
+# fails, or a legacy document labelled UTF-8, is left to feedparser's fallbacks.
+_REPLACEABLE = {"utf-8", "gb18030", "big5hkscs"}
+_GOOD_PER_BAD = 4
+_ASCII = bytes(range(128))
+_START_DECL = re.compile(r"<\?xml\b[^>]*?\?>")
+_DECL_ENCODING = re.compile(r"""(\bencoding\s*=\s*)(["'])[^"']*\2""")
+_DECL_VERSION = re.compile(r"""^(<\?xml\s+version\s*=\s*(["'])[^"']*\2)""")
+
 
 def _codec(name: str) -> str | None:
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None
 
 
+def whatwg_codec(label: str) -> str | None:
+    """The Python codec a browser's reading of `label` corresponds to: `gbk` → gb18030,
+    `big5` → big5hkscs, a UTF-16/32 label as `utf-16` (the caller decides whether the bytes
+    can be UTF-16 at all); None for a label nobody knows."""
+    key = label.strip().strip("'\"").lower()
+    if key in _WIDER:
+        return _WIDER[key]
+    if key in _UTF16_EXTRA:
+        return "utf-16"
+    codec = _codec(key)
+    if codec in _UTF16_LABELS:
+        return "utf-16"
+    return _WIDER.get(codec or "", codec)
+
+
 def document_encoding(body: bytes) -> str | None:
-    """The encoding the bytes declare for themselves: a BOM, else the XML declaration."""
+    """The encoding the bytes declare for themselves: a BOM, else the XML declaration
+    (found after leading whitespace too: a browser sees it there)."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
@@ -61,3 +124,110 @@ def reconcile_charset(body: bytes, headers: dict[str, str]) -> dict[str, str]:
         return headers
     fixed = content_type[: m.start()] + f"; charset={declared}" + content_type[m.end() :]
     return {**headers, "content-type": fixed}
+
+
+def _bom(body: bytes) -> tuple[str, int] | None:
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if body[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+        return ("utf-32-le" if body[:4] == codecs.BOM_UTF32_LE else "utf-32-be"), 4
+    if body[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return ("utf-16-le" if body[:2] == codecs.BOM_UTF16_LE else "utf-16-be"), 2
+    return None
+
+
+def _decode(body: bytes, codec: str) -> str | None:
+    """`body` in `codec`; a bad byte as U+FFFD where most of the non-ASCII reads well."""
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError:
+        if codec not in _REPLACEABLE:
+            return None
+    except LookupError:
+        return None
+    text = body.decode(codec, "replace")
+    bad = text.count("\ufffd") - body.decode(codec, "ignore").count("\ufffd")
+    ascii_chars = len(body) - len(body.translate(None, _ASCII))
+    good = len(text) - ascii_chars - bad
+    return text if good >= _GOOD_PER_BAD * bad else None
+
+
+def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str, str, bool] | None:
+    """(encoding, text, differs) as a browser would read `body`: BOM, else the HTTP charset
+    (a catch-all one that lies giving way to the declaration, see `reconcile_charset`), else
+    the XML declaration (after whitespace too), else UTF-8; labels as WHATWG maps them.
+    `differs` is whether feedparser's own reading of the labels would be another.
+    None where feedparser's fallbacks should decide (no BOM but UTF-16-shaped bytes, an
+    unknown label, bytes that fail their label)."""
+    headers = reconcile_charset(body, headers or {})
+    m = _CHARSET.search(headers.get("content-type", ""))
+    http_label = m.group(1) if m else None
+    decl = _DECL.match(body[:512])
+    decl_label = decl.group(1).decode("ascii") if decl else None
+    labels = [lab for lab in (http_label, decl_label) if lab]
+    bom = _bom(body)
+    if bom:
+        codec, skip = bom
+        differs = any(whatwg_codec(lab) not in (codec, "utf-16") for lab in labels)
+        text = _decode(body[skip:], codec)
+        return (codec, text, differs) if text is not None else None
+    if b"\x00" in body[:4]:
+        return None  # UTF-16/32 without a BOM: rare, feedparser sniffs it
+    label = http_label or decl_label
+    codec = whatwg_codec(label) if label else "utf-8"
+    if codec is None:
+        return None
+    if codec == "utf-16":
+        codec = "utf-8"  # the label was read as ASCII: the bytes are not UTF-16
+    differs = bool(label) and codec != _codec(label)  # widened, or UTF-16 on ASCII bytes
+    if body[:1].isspace() and decl is not None:
+        differs = True  # feedparser sees no declaration after whitespace
+    name = label.strip().lower() if label and _codec(label) == codec else codec  # as the feed wrote it
+    if codec == "utf-8" and not differs and body.isascii():
+        return name, body.decode("ascii"), False
+    try:
+        return name, body.decode(codec), differs
+    except UnicodeDecodeError:
+        pass
+    except LookupError:
+        return None
+    # A bad byte: when another label of the document reads it all, feedparser's fallback
+    # to that label is right (a GBK feed served as UTF-8); else U+FFFD where most reads well.
+    for other in labels:
+        alt = whatwg_codec(other)
+        if alt and alt not in (codec, "utf-16"):
+            try:
+                body.decode(alt)
+                return None
+            except (UnicodeDecodeError, LookupError):
+                pass
+    text = _decode(body, codec)
+    return (name, text, True) if text is not None else None
+
+
+def prepare(body: bytes, headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str], str | None]:
+    """(body, headers, encoding) for the parsers: unchanged where they would read `body` as
+    `decode_feed` does (encoding None), else the decoded text as UTF-8 with its declaration
+    and Content-Type charset saying so (encoding: the codec it was read in)."""
+    headers = headers or {}
+    decoded = decode_feed(body, headers)
+    if decoded is None or not decoded[2]:
+        return body, headers, None
+    codec, text, _ = decoded
+    text = text.lstrip("\ufeff \t\r\n")
+    m = _START_DECL.match(text)
+    if m is None:
+        text = '<?xml version="1.0" encoding="utf-8"?>\n' + text
+    elif _DECL_ENCODING.search(m.group(0)):
+        text = _DECL_ENCODING.sub(r"\1\2utf-8\2", m.group(0), count=1) + text[m.end() :]
+    else:  # without a Content-Type, feedparser takes a declaration with no encoding for ISO-8859-1
+        text = _DECL_VERSION.sub(r'\1 encoding="utf-8"', m.group(0), count=1) + text[m.end() :]
+    fixed = dict(headers)
+    content_type = headers.get("content-type")
+    if content_type:
+        c = _CHARSET.search(content_type)
+        if c:
+            fixed["content-type"] = content_type[: c.start()] + "; charset=utf-8" + content_type[c.end() :]
+        elif content_type.split(";")[0].strip().lower().startswith("text/"):
+            fixed["content-type"] = content_type + "; charset=utf-8"
+    return text.encode("utf-8"), fixed, codec

@@ -22,6 +22,7 @@ import feedparser.api
 import feedparser.mixin
 import feedparser.util
 
+from .charset import prepare
 from .defuse import HostileXML, defuse
 from .models import FeedInfo
 from .parse_fast import parse_fast, tag_list, update_period
@@ -87,15 +88,17 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
         return _parse_json(source, body, url)
     if not body.strip():
         raise ParseError(source, "empty response body")
+    # Read as a browser would (see charset.py): re-encoded as UTF-8 only where that differs.
+    as_read, read_headers, read_encoding = prepare(body, headers)
     try:
-        fast = None if FEEDPARSER_ONLY else parse_fast(body, url, headers)
+        fast = None if FEEDPARSER_ONLY else parse_fast(as_read, url, read_headers)
     except Exception:  # a bug on the fast path must cost speed, never the source
         log.exception("source %s: fast parser failed, using feedparser", source)
         fast = None
     if fast is not None:
         info, entries, version, encoding, authors = fast
-        return ParsedFeed(info, entries, version, url, encoding, headers=headers, authors=authors)
-    return parse_feedparser(source, body, url, headers)
+        return ParsedFeed(info, entries, version, url, read_encoding or encoding, headers=headers, authors=authors)
+    return _parse_feedparser(source, as_read, url, headers, read_headers, read_encoding)
 
 
 # An emoji written as the two halves of its UTF-16 pair (`&#55357;&#56832;`, as some
@@ -142,10 +145,24 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
     headers = headers or {}
     if not body.strip():
         raise ParseError(source, "empty response body")
+    as_read, read_headers, read_encoding = prepare(body, headers)
+    return _parse_feedparser(source, as_read, url, headers, read_headers, read_encoding)
+
+
+def _parse_feedparser(
+    source: str,
+    body: bytes,
+    url: str,
+    headers: dict[str, str],
+    read_headers: dict[str, str],
+    read_encoding: str | None,
+) -> ParsedFeed:
+    """`parse_feedparser` of a body `charset.prepare` has made (`read_headers` go with it;
+    `read_encoding`, when it re-encoded the body, is the encoding it was read in)."""
     body = _fix_char_refs(body)
     response_headers = {"content-location": url}
-    if "content-type" in headers:
-        response_headers["content-type"] = headers["content-type"]
+    if "content-type" in read_headers:
+        response_headers["content-type"] = read_headers["content-type"]
     try:
         d = feedparser.parse(
             body,
@@ -182,7 +199,7 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
         entries=list(d.entries),
         version=d.version or "unknown",
         base_url=url,
-        encoding=d.get("encoding"),
+        encoding=read_encoding or d.get("encoding"),
         warning=warning,
         headers=headers,
         authors=list(feed.get("authors") or []) if (d.version or "").startswith("atom") else [],

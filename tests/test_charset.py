@@ -1,0 +1,161 @@
+"""Feed bytes read as a browser reads them (WHATWG Encoding), on both parse paths and through
+a real fetch into the store: see aggregator/charset.py for why each rule is there."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from aggregator.charset import decode_feed, prepare, whatwg_codec
+from aggregator.parse import parse_feed, parse_feedparser
+
+from .pollrig import Rig
+
+RSS = "application/rss+xml"
+TITLE = "张掖市召开经济运行分析会"
+UTF8_STRAY = TITLE[:3].encode() + b"\xff" + TITLE[3:].encode()  # one bad byte amid CJK
+GB18030_ONLY = "刘䶮称帝"  # 䶮 (U+4DAE) is in GB18030, not in GBK/GB2312
+HKSCS_ONLY = "佢哋嘅咗"  # 嘅 and 咗: Cantonese, in Big5-HKSCS, not in Big5
+
+
+def feed(title: bytes, encoding: str | None = None, before: bytes = b"") -> bytes:
+    decl = f'<?xml version="1.0" encoding="{encoding}"?>\n'.encode() if encoding else b""
+    return (
+        before
+        + decl
+        + b'<rss version="2.0"><channel><title>site</title><link>https://example.cn/</link>'
+        + b"<item><title>"
+        + title
+        + b"</title><guid>urn:cs:1</guid><description>x</description></item></channel></rss>"
+    )
+
+
+def utf16(text: str, bom: bytes, codec: str) -> bytes:
+    return bom + (
+        '<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>site</title>'
+        f"<item><title>{text}</title><guid>urn:cs:1</guid></item></channel></rss>"
+    ).encode(codec)
+
+
+CASES = {
+    # 1. UTF-8 with one stray byte: U+FFFD for it, not windows-1252 for the whole document
+    "utf8-declared-stray-byte": (feed(UTF8_STRAY, "utf-8"), RSS, TITLE[:3] + "\ufffd" + TITLE[3:], "utf-8"),
+    "utf8-detected-stray-byte": (feed(UTF8_STRAY), RSS, TITLE[:3] + "\ufffd" + TITLE[3:], "utf-8"),
+    "utf8-no-content-type-stray-byte": (
+        b'<?xml version="1.0"?>' + feed(UTF8_STRAY),
+        None,
+        TITLE[:3] + "\ufffd" + TITLE[3:],
+        "utf-8",
+    ),
+    "utf8-http-stray-byte": (feed(UTF8_STRAY), RSS + "; charset=UTF-8", TITLE[:3] + "\ufffd" + TITLE[3:], "utf-8"),
+    # 2. gbk/gb2312/x-gbk read as GB18030, big5 as Big5-HKSCS
+    "gbk-http": (feed(GB18030_ONLY.encode("gb18030")), RSS + "; charset=GBK", GB18030_ONLY, "gb18030"),
+    "x-gbk-declared": (feed(GB18030_ONLY.encode("gb18030"), "x-gbk"), RSS, GB18030_ONLY, "gb18030"),
+    "gb2312-http": (
+        feed(GB18030_ONLY.encode("gb18030")),
+        RSS + "; charset=gb2312",
+        GB18030_ONLY,
+        "gb18030",
+    ),  # as before
+    "big5-declared": (feed(HKSCS_ONLY.encode("big5hkscs"), "big5"), RSS, HKSCS_ONLY, "big5hkscs"),
+    # 3. a declaration after blank lines is still the document's
+    "declaration-after-whitespace": (
+        feed("Привет, мир".encode("cp1251"), "windows-1251", before=b"\r\n\n  "),
+        "text/xml",
+        "Привет, мир",
+        "windows-1251",
+    ),
+    # 4. a UTF-16 label on ASCII-compatible bytes is UTF-8
+    "utf16-declared-on-ascii-bytes": (feed(TITLE.encode(), "utf-16"), RSS, TITLE, "utf-8"),
+    "utf16-http-on-ascii-bytes": (feed(TITLE.encode()), RSS + "; charset=utf-16", TITLE, "utf-8"),
+    # 5. a BOM beats the HTTP charset
+    "utf8-bom-beats-http": (codecs.BOM_UTF8 + feed(TITLE.encode()), RSS + "; charset=windows-1251", TITLE, "utf-8"),
+    "utf16-bom-beats-http": (
+        utf16(TITLE, codecs.BOM_UTF16_LE, "utf-16-le"),
+        RSS + "; charset=utf-8",
+        TITLE,
+        "utf-16-le",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "content_type", "title", "encoding"), CASES.values(), ids=CASES.keys())
+def test_decoded_as_a_browser_would(body, content_type, title, encoding):
+    headers = {"content-type": content_type} if content_type else {}
+    decoded = decode_feed(body, headers)
+    assert decoded is not None
+    assert decoded[0] == encoding and f"<title>{title}</title>" in decoded[1]
+    for parse in (parse_feed, parse_feedparser):
+        parsed = parse("s", body, "https://example.cn/feed", headers)
+        assert [e["title"] for e in parsed.entries] == [title], parse.__name__
+        no_type = "NonXMLContentType: no Content-type specified" if content_type is None else None
+        assert parsed.encoding == encoding and parsed.warning in (None, no_type), parse.__name__
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (feed(TITLE.encode(), "utf-8"), RSS),  # valid and labelled: nothing to do
+        (feed("Привет".encode("cp1251"), "windows-1251"), RSS),  # a legacy label feedparser reads alike
+        (feed("Grüße".encode("latin-1"), "iso-8859-1"), "text/xml"),
+    ],
+)
+def test_bytes_the_parsers_read_alike_are_passed_through_untouched(body, content_type):
+    headers = {"content-type": content_type}
+    assert prepare(body, headers) == (body, headers, None)
+
+
+def test_a_legacy_document_labelled_utf8_is_left_to_feedparser_not_filled_with_replacements():
+    """All of its non-ASCII fails as UTF-8: it is no UTF-8 document with a stray byte, and
+    feedparser's fallback (windows-1252) reads it right."""
+    body = feed("Café crème brûlée à la carte".encode("cp1252"), "utf-8")
+    assert decode_feed(body, {"content-type": RSS}) is None
+    [entry] = parse_feed("s", body, "https://example.org/", {"content-type": RSS}).entries
+    assert entry["title"] == "Café crème brûlée à la carte"
+
+
+def test_a_gbk_document_served_as_utf8_is_read_in_its_declared_encoding():
+    body = feed(TITLE.encode("gbk"), "gbk")
+    assert decode_feed(body, {"content-type": RSS + "; charset=utf-8"}) is None  # feedparser's fallback
+    [entry] = parse_feed("s", body, "https://example.cn/", {"content-type": RSS + "; charset=utf-8"}).entries
+    assert entry["title"] == TITLE
+
+
+def test_whatwg_labels():
+    assert [whatwg_codec(x) for x in ("GB2312", "gbk", "x-gbk", "Big5", "UTF-16LE", "latin1", "nonsense")] == [
+        "gb18030",
+        "gb18030",
+        "gb18030",
+        "big5hkscs",
+        "utf-16",
+        "iso8859-1",
+        None,
+    ]
+
+
+# -- a real fetch into the store ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "title"),
+    [
+        (feed(GB18030_ONLY.encode("gb18030"), "gbk"), "application/rss+xml; charset=GBK", GB18030_ONLY),
+        (feed(HKSCS_ONLY.encode("big5hkscs"), "big5"), "text/xml; charset=big5", HKSCS_ONLY),
+        (feed(UTF8_STRAY, "utf-8"), "application/rss+xml; charset=utf-8", TITLE[:3] + "\ufffd" + TITLE[3:]),
+    ],
+    ids=["gbk-labelled-feed-with-a-gb18030-character", "big5-labelled-feed-with-hkscs", "utf8-feed-with-a-stray-byte"],
+)
+def test_the_stored_post_has_its_title_intact(tmp_path, httpserver: HTTPServer, body, content_type, title):
+    httpserver.expect_request("/feed").respond_with_data(body, headers={"Content-Type": content_type})
+    url = httpserver.url_for("/feed")
+    assert url.startswith("http://127.0.0.1:") or url.startswith("http://localhost:")
+    rig = Rig(tmp_path, [f"url: {url}"])
+    try:
+        out = rig.poll(url)
+        assert out.status == "new" and out.new == 1, out
+        assert [p.title for p in rig.store.posts_for_category("news", 10)] == [title]
+        assert rig.state(url).title == "site"
+    finally:
+        rig.close()
