@@ -21,11 +21,12 @@ import feedparser
 import feedparser.api
 import feedparser.mixin
 import feedparser.util
+from lxml import etree
 
 from .charset import prepare
-from .defuse import HostileXML, defuse
+from .defuse import HostileXML, defuse, has_long_tag
 from .models import FeedInfo
-from .parse_fast import parse_fast, tag_list, update_period
+from .parse_fast import XML_PARSER, escape_bare_ampersands, parse_fast, tag_list, update_period
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,19 @@ def _fix_char_refs(body: bytes) -> bytes:
     return _LARGE_CHAR_REF.sub(_no_char, _SURROGATE_PAIR_REF.sub(_pair, body))
 
 
+def _well_formed(body: bytes) -> bool:
+    """Whether libxml2 parses `body` strictly (safely: see parse_fast.XML_PARSER). A body whose
+    bare `&`s were escaped goes to feedparser so only when the escaping made it well-formed:
+    feedparser's lenient parser reads `&amp;` in a link as `&amp` (`?a=1&ampb=2`)."""
+    if has_long_tag(body):
+        return False
+    try:
+        etree.fromstring(body, XML_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return False
+    return True
+
+
 def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
     """feedparser's reading of an XML body: the fallback for what the fast path declines."""
     headers = headers or {}
@@ -160,6 +174,9 @@ def _parse_feedparser(
     """`parse_feedparser` of a body `charset.prepare` has made (`read_headers` go with it;
     `read_encoding`, when it re-encoded the body, is the encoding it was read in)."""
     body = _fix_char_refs(body)
+    escaped = escape_bare_ampersands(body)
+    if escaped is not body and _well_formed(escaped):
+        body = escaped  # expat then parses it strictly; else the lenient parser reads the bytes as before
     response_headers = {"content-location": url}
     if "content-type" in read_headers:
         response_headers["content-type"] = read_headers["content-type"]

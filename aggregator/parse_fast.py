@@ -35,7 +35,7 @@ from lxml import etree
 from .defuse import HostileXML, _defuse_doctypes, has_long_tag
 from .models import FeedInfo
 
-__all__ = ["parse_fast", "XML_PARSER"]
+__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands"]
 
 # One parser, safe by construction: entities stay unexpanded, no DTD or network access.
 XML_PARSER = etree.XMLParser(
@@ -126,7 +126,13 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
     try:
         root = etree.fromstring(body, XML_PARSER)
     except (etree.XMLSyntaxError, ValueError):
-        return None
+        escaped = escape_bare_ampersands(body)  # paid only by feeds that failed: one regex pass
+        if escaped is body:
+            return None
+        try:
+            root = etree.fromstring(escaped, XML_PARSER)
+        except (etree.XMLSyntaxError, ValueError):
+            return None
     if root.getroottree().docinfo.doctype:
         return None  # a DOCTYPE past the 4 KB looked at, or one in UTF-7: feedparser's sandbox decides
     ns, _, local = _split(root.tag)
@@ -164,6 +170,31 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
     except _Unsupported:
         return None
     return info, entries, "rss091n" if netscape else version, encoding, authors
+
+
+# A `&` that starts no entity or character reference (`AT&T`, `?a=1&b=2` in a link), outside
+# CDATA sections and comments (matched whole, to be kept as they are). A character reference
+# missing its `;` is one still (HTML reads it so; `parse._fix_char_refs` mends UTF-16 pairs).
+_BARE_AMP = re.compile(
+    rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->"
+    rb"|&(?!#[0-9]|#[xX][0-9a-fA-F]|[A-Za-z_:\x80-\xff][-A-Za-z0-9._:\x80-\xff]*;)",
+    re.S,
+)
+
+
+def _amp(m: re.Match[bytes]) -> bytes:
+    return b"&amp;" if m[0] == b"&" else m[0]
+
+
+def escape_bare_ampersands(body: bytes) -> bytes:
+    """`body` with each bare `&` written `&amp;`, as an HTML parser reads it (a character),
+    so the feed is well-formed XML and parses strictly, not by feedparser's lenient parser
+    with a warning; `body` itself (the same object) when it has none. Not for encodings
+    whose bytes `&` may be part of a character: UTF-16/32 (BOM or NULs) and ISO-2022 (ESC)."""
+    if b"&" not in body or b"\x1b" in body or b"\x00" in body[:4] or body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return body
+    escaped = _BARE_AMP.sub(_amp, body)
+    return body if escaped == body else escaped
 
 
 _FIRST_ELEMENT = re.compile(rb"<\w")

@@ -10,6 +10,7 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.charset import decode_feed, prepare, whatwg_codec
 from aggregator.parse import parse_feed, parse_feedparser
+from aggregator.parse_fast import escape_bare_ampersands
 
 from .pollrig import Rig
 
@@ -133,6 +134,36 @@ def test_whatwg_labels():
         "iso8859-1",
         None,
     ]
+
+
+# 6. a bare & is escaped before the XML parse, so the feed parses strictly
+
+
+def test_a_bare_ampersand_parses_strictly_on_both_paths():
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>AT&T news</title>'
+        b"<link>https://example.org/?a=1&b=2</link><item><title>Q&A &amp; more &#38; &#x26;</title>"
+        b'<link>https://example.org/post?id=1&ref=rss</link><guid isPermaLink="false">urn:amp:1</guid>'
+        b"<description><![CDATA[<p>Tom &amp; Jerry & co</p>]]></description></item></channel></rss>"
+    )
+    for parse in (parse_feed, parse_feedparser):
+        parsed = parse("s", body, "https://example.org/", {"content-type": RSS})
+        assert parsed.warning is None, parse.__name__  # not the lenient parser's bozo path
+        assert parsed.info.title == "AT&T news" and parsed.info.link == "https://example.org/?a=1&b=2"
+        [entry] = parsed.entries
+        assert entry["title"] == "Q&A & more & &", parse.__name__
+        assert entry["link"] == "https://example.org/post?id=1&ref=rss"
+        assert entry["summary"] == "<p>Tom &amp; Jerry & co</p>"  # CDATA is kept as it was
+
+
+def test_escaping_a_bare_ampersand_keeps_references_cdata_and_comments():
+    kept = b"&amp; &lt; &#38; &#x26; &#x26 &nbsp; &caf\xc3\xa9; <![CDATA[a&b]]> <!-- c&d -->"
+    body = b"<a>" + kept + b" & &x &#; &#xg</a>"
+    assert escape_bare_ampersands(body) == b"<a>" + kept + b" &amp; &amp;x &amp;#; &amp;#xg</a>"
+    clean = b"<a>&amp; <![CDATA[a&b]]></a>"
+    assert escape_bare_ampersands(clean) is clean
+    utf16_body = "<a>&</a>".encode("utf-16")
+    assert escape_bare_ampersands(utf16_body) is utf16_body
 
 
 # -- a real fetch into the store ----------------------------------------------------------
