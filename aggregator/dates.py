@@ -4,24 +4,32 @@ feedparser reads a date without a zone as UTC and garbles some common shapes
 (`2022/02/08 09:30`, `2022年02月08日`, `... 09:30:00 CST`). Chinese and many other local
 feeds write exactly those, meaning their own local time. The two shapes that cover nearly
 every feed (ISO 8601-like and RFC 822-like) are read here, with the source's zone where
-the string has none; anything else is left to feedparser's many format handlers.
+the string has none, and so are the rarer shapes feedparser reads wrongly: Java's
+Date.toString and C's asctime (`Mon Nov 02 10:00:00 CST 2026`, which feedparser takes as US
+Central whatever the feed, or as UTC without a zone), Chinese dates with a weekday, 上午/下午
+or 时/分 (feedparser keeps only the day, and shifts it by its own zone), ISO 8601 week dates
+(`2026-W45-1`) and the ISO basic format (`20261102T100000Z`), of which feedparser keeps only
+the day. Anything else is left to feedparser's many format handlers.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 _ZONE = (
     r"(?P<zone>Z|[+-]\d{1,2}(?::?\d{2})?|(?:UTC|GMT|UT)(?:\s*[+-]\d{1,2}(?::?\d{2})?)?"
     r"|(?<=\d)\s\d{2}:\d{2}(?=$)|[A-Za-z]{1,5})"
 )
-# 2022-02-08, 2022/2/8 09:30, 2022-02-08T09:30:00.123+08:00, 2022年02月08日 09时30分, ...
+# 2022-02-08, 2022/2/8 09:30, 2022-02-08T09:30:00.123+08:00, 2022年02月08日 09时30分,
+# 2022年2月8日 星期二 09:30, 2022年2月8日 下午3:05, 2022年2月8日09:30 (no space after 日), ...
+# The weekday word (星期二, 周二, 週二, 礼拜二) is skipped, as RFC 822's `Tue,` is.
 _ISO = re.compile(
     r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
-    r"(?:(?:\s*T\s*|\s+)(?P<H>\d{1,2})\s*[:时時]\s*(?P<M>\d{1,2})"
-    r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?)?)?"
+    r"(?:\s*(?:星期|礼拜|禮拜|周|週)[一二三四五六日天])?"
+    r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天]))(?:(?P<ap>上午|下午)\s*)?(?P<H>\d{1,2})\s*[:时時点點]\s*(?P<M>\d{1,2})"
+    r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?)?"
     rf"\s*{_ZONE}?",
     re.I,
 )
@@ -31,6 +39,23 @@ _RFC = re.compile(
     r"(?:\s+de)?[\s-]+(?P<y>\d{2,4})"
     r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:\.\d+)?)?)?"
     rf"\s*{_ZONE}?",
+)
+# Java's Date.toString and C's asctime: `Mon Nov 02 10:00:00 CST 2026`, `Mon Nov  2 10:00:00
+# 2026`, `Mon Nov 02 10:00:00 GMT+08:00 2026`: the zone, when written, between time and year.
+_CTIME = re.compile(
+    r"(?:[A-Za-z]{3,9},?\s+)?(?P<mon>[A-Za-z]{3,9})\s+(?P<d>\d{1,2})\s+"
+    r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
+    r"(?:\s+(?P<zone>(?:UTC|GMT|UT)(?:[+-]\d{1,2}(?::?\d{2})?)?|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5}))?"
+    r"\s+(?P<y>\d{4})"
+)
+# ISO 8601 week dates (2026-W45-1, 2026W451, with a time: 2026-W45-1T10:00:00Z) and the
+# basic format with a time (20261102T100000Z, 20261102T1000+0800); a basic date alone
+# (`20261102`) is not taken, as eight digits may be anything.
+_ISO_COMPACT = re.compile(
+    r"(?P<y>\d{4})(?:-?W(?P<w>\d{2})-?(?P<wd>[1-7])|(?P<m>\d{2})(?P<d>\d{2})(?=T))"
+    r"(?:T(?P<H>\d{2}):?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,]\d+)?)?)?"
+    r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.I,
 )
 _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the truth
 # Month names in the languages feeds are written in besides English (pt, es, fr, de, it,
@@ -85,14 +110,24 @@ class InvalidDate(ValueError):
 
 
 def parse_date(raw: str, zone: tzinfo) -> datetime | None:
-    """Aware UTC, or None when the string is not an ISO- or RFC 822-like date.
+    """Aware UTC, or None when the string is none of the shapes above.
 
     A string without a zone, or with an abbreviation the source's own zone uses (`CST`
-    for Asia/Shanghai), is read as the source's local time. Raises InvalidDate for a
-    day, month or time that does not exist.
+    for Asia/Shanghai), is read as the source's local time. Any other abbreviation is
+    RFC 822's or North America's: `Mon Nov 02 10:00:00 CST 2026` is 10:00 in Shanghai for
+    a source in Asia/Shanghai (or another zone that calls itself CST, as Asia/Taipei does)
+    and US Central time for any other source, as `... 10:00:00 CST` always was here.
+    Raises InvalidDate for a day, month, week or time that does not exist.
     """
     text = _COMMENT.sub("", " ".join(raw.split()))
-    for pattern, fields in ((_ISO, _iso_fields), (_RFC, _rfc_fields)):
+    if not text:
+        return None
+    # The two common shapes first; the rare ones only when the first character could start
+    # them (a letter: Java/asctime; a digit: ISO week or basic), so a string feedparser
+    # must read anyway costs one more failed match at most.
+    first = text[0]
+    shapes = _SHAPES_ALPHA if first.isalpha() else _SHAPES_DIGIT if first.isdigit() else _SHAPES
+    for pattern, fields in shapes:
         m = pattern.fullmatch(text)
         if m is None:
             continue
@@ -118,7 +153,35 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
 
 
 def _iso_fields(m: re.Match[str]) -> tuple[int, ...] | None:
-    return tuple(int(m.group(g) or 0) for g in ("y", "m", "d", "H", "M", "S"))
+    y, mo, d, h, mi, sec = (int(m.group(g) or 0) for g in ("y", "m", "d", "H", "M", "S"))
+    ap = m.group("ap")
+    if ap is not None:
+        h = _twelve_hour(h, pm=ap == "下午", raw=m.string)
+    return y, mo, d, h, mi, sec
+
+
+def _twelve_hour(h: int, pm: bool, raw: str) -> int:
+    """上午 (AM) 12:05 is 00:05 and 下午 (PM) 12:05 is 12:05; 下午 3:05 is 15:05. An hour
+    past 12 after 下午 is taken as written (`下午15:05`, a 24-hour clock with a redundant
+    marker); after 上午 it is no time."""
+    if pm:
+        return h + 12 if h < 12 else h
+    if h > 12:
+        raise InvalidDate(raw)
+    return 0 if h == 12 else h
+
+
+def _compact_fields(m: re.Match[str]) -> tuple[int, ...] | None:
+    """ISO week date (week 1 holds the year's first Thursday) or basic format."""
+    y = int(m.group("y"))
+    time = tuple(int(m.group(g) or 0) for g in ("H", "M", "S"))
+    if m.group("w") is None:
+        return (y, int(m.group("m")), int(m.group("d")), *time)
+    try:
+        day = date.fromisocalendar(y, int(m.group("w")), int(m.group("wd")))
+    except ValueError as e:  # week 00, or week 53 of a year of 52
+        raise InvalidDate(m.string) from e
+    return (day.year, day.month, day.day, *time)
 
 
 def _rfc_fields(m: re.Match[str]) -> tuple[int, ...] | None:
@@ -129,6 +192,11 @@ def _rfc_fields(m: re.Match[str]) -> tuple[int, ...] | None:
     if len(m.group("y")) == 2:  # RFC 2822: two-digit years are 19xx from 50 up, else 20xx
         year += 1900 if year >= 50 else 2000
     return (year, month, int(m.group("d")), *(int(m.group(g) or 0) for g in ("H", "M", "S")))
+
+
+_SHAPES = ((_ISO, _iso_fields), (_RFC, _rfc_fields))
+_SHAPES_ALPHA = (*_SHAPES, (_CTIME, _rfc_fields))
+_SHAPES_DIGIT = (*_SHAPES, (_ISO_COMPACT, _compact_fields))
 
 
 def _zone(token: str | None, naive: datetime, local: tzinfo) -> tzinfo | None:

@@ -151,7 +151,78 @@ def test_dates_are_read_in_the_right_zone(raw, zone, utc):
     assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("raw", ["not a date", "32 Foo 2022", "Tue, 08 Feb 2022 09:30:00 +9900", "May 2010"])
+CHI = ZoneInfo("America/Chicago")
+
+
+@pytest.mark.parametrize(
+    ("raw", "zone", "utc"),
+    [
+        # Java's Date.toString: CST is the source's own zone when that zone calls itself CST
+        # (Shanghai), else US Central; feedparser made it US Central for every source
+        ("Mon Nov 02 10:00:00 CST 2026", SH, (2026, 11, 2, 2, 0)),
+        ("Mon Nov 02 10:00:00 CST 2026", CHI, (2026, 11, 2, 16, 0)),
+        ("Mon Nov 02 10:00:00 CST 2026", ZoneInfo("UTC"), (2026, 11, 2, 16, 0)),
+        ("Mon Nov  2 10:00:00 CST 2026", SH, (2026, 11, 2, 2, 0)),
+        ("Mon Nov  2 10:00:00 CST 2026", CHI, (2026, 11, 2, 16, 0)),
+        ("Mon Nov 02 10:00:00 GMT+08:00 2026", SH, (2026, 11, 2, 2, 0)),
+        ("Mon Nov 02 10:00:00 GMT+08:00 2026", CHI, (2026, 11, 2, 2, 0)),
+        ("Mon Jul 06 10:00:00 CDT 2026", CHI, (2026, 7, 6, 15, 0)),
+        # asctime, no zone: the source's local time (feedparser: UTC)
+        ("Mon Nov  2 10:00:00 2026", SH, (2026, 11, 2, 2, 0)),
+        ("Mon Nov  2 10:00:00 2026", CHI, (2026, 11, 2, 16, 0)),
+        ("Mon Jul  6 10:00:00 2026", CHI, (2026, 7, 6, 15, 0)),  # daylight time in July
+        # Chinese: weekday words skipped, 上午/下午, 时/分, no space after 日 (feedparser: the
+        # day only, at midnight UTC of the day before)
+        ("2026年11月2日 星期一 10:00", SH, (2026, 11, 2, 2, 0)),
+        ("2026年11月2日 星期一 10:00", CHI, (2026, 11, 2, 16, 0)),
+        ("2026年11月2日 周一 10:00", SH, (2026, 11, 2, 2, 0)),
+        ("2026年11月2日 周一", SH, (2026, 11, 1, 16, 0)),
+        ("2026年11月2日 上午10:05", SH, (2026, 11, 2, 2, 5)),
+        ("2026年11月2日 上午10:05", CHI, (2026, 11, 2, 16, 5)),
+        ("2026年11月2日 下午3:05", SH, (2026, 11, 2, 7, 5)),
+        ("2026年11月2日 下午3:05", CHI, (2026, 11, 2, 21, 5)),
+        ("2026年11月2日下午3:05", SH, (2026, 11, 2, 7, 5)),
+        ("2026年11月2日 上午12:05", SH, (2026, 11, 1, 16, 5)),  # 12 AM is midnight
+        ("2026年11月2日 下午12:05", SH, (2026, 11, 2, 4, 5)),  # 12 PM is noon
+        ("2026年11月2日 下午15:05", SH, (2026, 11, 2, 7, 5)),  # a 24-hour clock, marked anyway
+        ("2026年11月2日 10时05分", SH, (2026, 11, 2, 2, 5)),
+        ("2026年11月2日 10时05分", CHI, (2026, 11, 2, 16, 5)),
+        ("2026年11月2日 10点05分", SH, (2026, 11, 2, 2, 5)),
+        ("2026年11月2日10:00", SH, (2026, 11, 2, 2, 0)),
+        ("2026年11月2日10:00", CHI, (2026, 11, 2, 16, 0)),
+        ("2026年11月2日", SH, (2026, 11, 1, 16, 0)),
+        ("2026年11月2日", CHI, (2026, 11, 2, 6, 0)),
+        # ISO 8601 week dates and basic format (feedparser: the day only, or the wrong day)
+        ("2026-W45-1", SH, (2026, 11, 1, 16, 0)),
+        ("2026-W45-1", CHI, (2026, 11, 2, 6, 0)),
+        ("2026W451", SH, (2026, 11, 1, 16, 0)),
+        ("2026-W45-1T10:00:00Z", SH, (2026, 11, 2, 10, 0)),
+        ("2026-W45-1T10:00:00Z", CHI, (2026, 11, 2, 10, 0)),
+        ("2026-W45-1T10:00:00", CHI, (2026, 11, 2, 16, 0)),
+        ("2026-W01-1", ZoneInfo("UTC"), (2025, 12, 29, 0, 0)),  # week 1 begins in the year before
+        ("20261102T100000Z", SH, (2026, 11, 2, 10, 0)),
+        ("20261102T100000Z", CHI, (2026, 11, 2, 10, 0)),
+        ("20261102T100000+0800", SH, (2026, 11, 2, 2, 0)),
+        ("20261102T100000+0800", CHI, (2026, 11, 2, 2, 0)),
+        ("20261102T1000", SH, (2026, 11, 2, 2, 0)),
+        ("20261102T1000", CHI, (2026, 11, 2, 16, 0)),
+    ],
+)
+def test_java_asctime_chinese_and_iso_week_and_basic_dates(raw, zone, utc):
+    assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not a date",
+        "32 Foo 2022",
+        "Tue, 08 Feb 2022 09:30:00 +9900",
+        "May 2010",
+        "20261102",
+        "Mon Nov 2 10:00:00 XYZ 2026",
+    ],
+)
 def test_unreadable_dates_are_left_to_feedparser(raw):
     assert parse_date(raw, SH) is None
 
@@ -165,6 +236,11 @@ def test_unreadable_dates_are_left_to_feedparser(raw):
         "2024-01-01T24:30",
         "Sat, 31 Dec 2016 23:59:61 GMT",  # only :60 is a leap second; :61 to :99 were read as :59
         "2024-05-01T10:00:99Z",
+        "2025-W53-1",  # 2025 has 52 weeks
+        "2026-W00-1",
+        "20261302T100000Z",
+        "2026年11月2日 上午13:05",
+        "Mon Feb 30 10:00:00 CST 2026",
     ],
 )
 def test_dates_that_do_not_exist_are_invalid_not_left_to_feedparser(raw):

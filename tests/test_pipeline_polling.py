@@ -942,3 +942,46 @@ def test_headers_from_the_environment_auth_and_user_agent(tmp_path, rigs, httpse
     assert "t0ken" not in repr(rig.settings.source(url)) and "pa:ss" not in repr(rig.settings.source(url))
     status = rig.cli("status", "--json") + rig.table()
     assert "t0ken" not in status and "pa:ss" not in status
+
+
+# -- dates ------------------------------------------------------------------------------------
+
+# pubDates feedparser reads wrongly (US Central for CST, UTC without a zone, the day only for
+# the Chinese and ISO forms), each with its UTC time for a source in Shanghai and in Chicago
+_DATED = [
+    ("Mon Nov 02 10:00:00 CST 2026", "2026-11-02T02:00", "2026-11-02T16:00"),
+    ("Mon Nov  2 10:00:00 GMT+08:00 2026", "2026-11-02T02:00", "2026-11-02T02:00"),
+    ("Mon Nov  2 10:00:00 2026", "2026-11-02T02:00", "2026-11-02T16:00"),
+    ("2026年11月2日 星期一 10:00", "2026-11-02T02:00", "2026-11-02T16:00"),
+    ("2026年11月2日 下午3:05", "2026-11-02T07:05", "2026-11-02T21:05"),
+    ("2026年11月2日 10时05分", "2026-11-02T02:05", "2026-11-02T16:05"),
+    ("2026年11月2日10:00", "2026-11-02T02:00", "2026-11-02T16:00"),
+    ("2026-W45-1T10:00:00Z", "2026-11-02T10:00", "2026-11-02T10:00"),
+    ("20261102T100000+0800", "2026-11-02T02:00", "2026-11-02T02:00"),
+]
+
+
+@pytest.mark.parametrize("feedparser_only", [False, True])
+@pytest.mark.parametrize(("zone", "column"), [("Asia/Shanghai", 1), ("America/Chicago", 2)])
+def test_java_chinese_and_iso_pubdates_are_stored_in_utc(tmp_path, rigs, monkeypatch, feedparser_only, zone, column):
+    """Through the real fetch (a local server), parse (the fast path, and feedparser's as
+    AGGREGATOR_PARSER=feedparser makes it), normalize and SQLite store: each post keeps its
+    own date, read in the source's zone."""
+    monkeypatch.setattr("aggregator.parse.FEEDPARSER_ONLY", feedparser_only)
+    items = "".join(
+        f"<item><title>Item {i}</title><guid>urn:date:{i}</guid><pubDate>{row[0]}</pubDate></item>"
+        for i, row in enumerate(_DATED)
+    )
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Dates</title>'
+        f"<link>https://example.org/</link>{items}</channel></rss>"
+    ).encode()
+    with HTTPServer(host="127.0.0.1", port=0) as server:
+        server.expect_request("/feed").respond_with_data(body, content_type="application/rss+xml")
+        url = server.url_for("/feed")
+        rig = rigs(tmp_path, [f"url: {url}\ntimezone: {zone}"])
+        assert rig.poll(url).new == len(_DATED)
+    stored = {p.title: p for p in rig.store.latest_posts(100)}
+    got = {title: (p.published.isoformat(timespec="minutes"), p.dated) for title, p in stored.items()}
+    want = {f"Item {i}": (row[column] + "+00:00", True) for i, row in enumerate(_DATED)}
+    assert got == want
