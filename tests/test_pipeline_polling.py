@@ -962,11 +962,16 @@ _DATED = [
 
 
 @pytest.mark.parametrize("feedparser_only", [False, True])
-@pytest.mark.parametrize(("zone", "column"), [("Asia/Shanghai", 1), ("America/Chicago", 2)])
-def test_java_chinese_and_iso_pubdates_are_stored_in_utc(tmp_path, rigs, monkeypatch, feedparser_only, zone, column):
+@pytest.mark.parametrize(
+    ("zone", "column", "set_on"),
+    [("Asia/Shanghai", 1, "source"), ("America/Chicago", 2, "source"), ("Asia/Shanghai", 1, "site")],
+)
+def test_java_chinese_and_iso_pubdates_are_stored_in_utc(
+    tmp_path, rigs, monkeypatch, feedparser_only, zone, column, set_on
+):
     """Through the real fetch (a local server), parse (the fast path, and feedparser's as
     AGGREGATOR_PARSER=feedparser makes it), normalize and SQLite store: each post keeps its
-    own date, read in the source's zone."""
+    own date, read in the source's zone (its own `timezone`, else the site's)."""
     monkeypatch.setattr("aggregator.parse.FEEDPARSER_ONLY", feedparser_only)
     items = "".join(
         f"<item><title>Item {i}</title><guid>urn:date:{i}</guid><pubDate>{row[0]}</pubDate></item>"
@@ -979,7 +984,10 @@ def test_java_chinese_and_iso_pubdates_are_stored_in_utc(tmp_path, rigs, monkeyp
     with HTTPServer(host="127.0.0.1", port=0) as server:
         server.expect_request("/feed").respond_with_data(body, content_type="application/rss+xml")
         url = server.url_for("/feed")
-        rig = rigs(tmp_path, [f"url: {url}\ntimezone: {zone}"])
+        if set_on == "source":
+            rig = rigs(tmp_path, [f"url: {url}\ntimezone: {zone}"])
+        else:
+            rig = rigs(tmp_path, [f"url: {url}"], site=f"  timezone: {zone}\n")
         assert rig.poll(url).new == len(_DATED)
     stored = {p.title: p for p in rig.store.latest_posts(100)}
     got = {title: (p.published.isoformat(timespec="minutes"), p.dated) for title, p in stored.items()}
