@@ -24,11 +24,12 @@ _ZONE = (
 )
 # 2022-02-08, 2022/2/8 09:30, 2022-02-08T09:30:00.123+08:00, 2022年02月08日 09时30分,
 # 2022年2月8日 星期二 09:30, 2022年2月8日 下午3:05, 2022年2月8日09:30 (no space after 日), ...
-# The weekday word (星期二, 周二, 週二, 礼拜二) is skipped, as RFC 822's `Tue,` is.
+# The weekday word (星期二, 周二, 週二, 礼拜二, also in brackets: （星期二）) is skipped, as RFC
+# 822's `Tue,` is.
 _ISO = re.compile(
     r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
-    r"(?:\s*(?:星期|礼拜|禮拜|周|週)[一二三四五六日天])?"
-    r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天]))(?:(?P<ap>上午|下午)\s*)?(?P<H>\d{1,2})\s*[:时時点點]\s*(?P<M>\d{1,2})"
+    r"(?:\s*[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?)?"
+    r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|下午)\s*)?(?P<H>\d{1,2})\s*[:时時点點]\s*(?P<M>\d{1,2})"
     r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?)?"
     rf"\s*{_ZONE}?",
     re.I,
@@ -47,6 +48,13 @@ _CTIME = re.compile(
     r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
     r"(?:\s+(?P<zone>(?:UTC|GMT|UT)(?:[+-]\d{1,2}(?::?\d{2})?)?|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5}))?"
     r"\s+(?P<y>\d{4})"
+)
+# git's and some generators' variant, a numeric zone after the year: `Mon Nov 2 10:00:00
+# 2026 +0800` (feedparser read the zone as the year 800, and the post was undated).
+_CTIME_ZONE_LAST = re.compile(
+    r"(?:[A-Za-z]{3,9},?\s+)?(?P<mon>[A-Za-z]{3,9})\s+(?P<d>\d{1,2})\s+"
+    r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
+    r"\s+(?P<y>\d{4})\s+(?P<zone>[+-]\d{2}:?\d{2})"
 )
 # ISO 8601 week dates (2026-W45-1, 2026W451, with a time: 2026-W45-1T10:00:00Z) and the
 # basic format with a time (20261102T100000Z, 20261102T1000+0800); a basic date alone
@@ -195,7 +203,7 @@ def _rfc_fields(m: re.Match[str]) -> tuple[int, ...] | None:
 
 
 _SHAPES = ((_ISO, _iso_fields), (_RFC, _rfc_fields))
-_SHAPES_ALPHA = (*_SHAPES, (_CTIME, _rfc_fields))
+_SHAPES_ALPHA = (*_SHAPES, (_CTIME, _rfc_fields), (_CTIME_ZONE_LAST, _rfc_fields))
 _SHAPES_DIGIT = (*_SHAPES, (_ISO_COMPACT, _compact_fields))
 
 
