@@ -249,15 +249,6 @@ def _watch(sock: socket.socket | None) -> None:
         dog.watch(sock)
 
 
-def _pooled(resp: BaseHTTPResponse) -> None:
-    """Hand a response's connection back to the pool, no longer watched by this fetch."""
-    dog = getattr(_current, "watchdog", None)
-    conn = getattr(resp, "connection", None)
-    if dog is not None and conn is not None:
-        dog.unwatch(conn.sock)
-    resp.release_conn()
-
-
 def _note_reuse(conn: HTTPConnection) -> None:
     """Tell the fetch whether this request goes out on a socket that already carried one.
 
@@ -321,12 +312,28 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         self._used_sock = self.sock
 
 
+def _unwatch(conn: HTTPConnection | None) -> None:
+    dog = getattr(_current, "watchdog", None)
+    if dog is not None and conn is not None:
+        dog.unwatch(conn.sock)
+
+
 class _WatchedPool(HTTPConnectionPool):
     ConnectionCls = _WatchedConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        """Every way back into the pool forgets the socket: the next fetch to take it is
+        another's, and this fetch's deadline must not cut that one short."""
+        _unwatch(conn)
+        super()._put_conn(conn)
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _unwatch(conn)  # as _WatchedPool's
+        super()._put_conn(conn)
 
 
 _POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
@@ -721,7 +728,7 @@ class Fetcher:
             raise
         if decoder is not None and received and not decoder.complete():
             raise FetchError(source.key, f"truncated {encoding} body: the compressed stream ends before its end")
-        _pooled(resp)  # read to the end: the connection goes back to the pool
+        resp.release_conn()  # read to the end: the connection goes back to the pool
         return b"".join(parts)
 
 
@@ -744,19 +751,22 @@ def _release(resp: BaseHTTPResponse) -> None:
     """Done with a response whose body we do not want (304, redirect, error): keep its
     connection alive when the rest of the body is short, else close it.
 
+    Even an empty body is read: http.client marks a response done only once its body has
+    been read, and refuses the next request on that connection until then. A redirect with
+    `Content-Length: 0` handed back unread broke the very next request (the hop's target,
+    often on the same pool), which was then sent again on a new connection.
+
     The rest is read with a short timeout of its own: a server that stalls in an error's
     body must not turn a 410 or a 429 (and its Retry-After) into a timeout.
     """
     remaining = resp.length_remaining
     conn = getattr(resp, "connection", None)
     try:
-        if remaining == 0:
-            _pooled(resp)
-            return
         if remaining is not None and remaining <= DRAIN_LIMIT and conn is not None and conn.sock is not None:
-            conn.sock.settimeout(DRAIN_TIMEOUT)  # set again by urllib3 when the connection is reused
+            if remaining:
+                conn.sock.settimeout(DRAIN_TIMEOUT)  # set again by urllib3 when the connection is reused
             resp.read(decode_content=False)
-            _pooled(resp)
+            resp.release_conn()
             return
     except (urllib3.exceptions.HTTPError, OSError):
         pass

@@ -133,6 +133,67 @@ def test_one_connection_serves_every_source_on_a_host(feed_server: _Server, no_p
     assert feed_server.connections == 1
 
 
+class _EmptyRedirects(http.server.BaseHTTPRequestHandler):
+    """/hop/<code> redirects to /feed with an empty body, `Content-Length: 0`; /open/<code>
+    with no Content-Length and `Connection: keep-alive`, then keeps the connection open, so
+    only the connection's end could mark the end of that body."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.startswith(("/hop/", "/open/")):
+            self.send_response(int(self.path.split("?")[0].split("/")[2]))
+            self.send_header("Location", "/feed")
+            if self.path.startswith("/hop/"):
+                self.send_header("Content-Length", "0")
+            else:
+                self.send_header("Connection", "keep-alive")
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(RSS)))
+            self.end_headers()
+            self.wfile.write(RSS)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("code", [301, 302, 307])
+def test_a_redirect_with_an_empty_body_leaves_its_connection_usable(code, no_proxy_env):
+    """The hop's empty body is read before its connection goes back to the pool: unread,
+    http.client refused the next request on it (the hop's own target, at once), which went
+    out again on a new connection: two connections and an extra request per redirect."""
+    server = _Server(_EmptyRedirects)
+    try:
+        fetcher = Fetcher()
+        for i in range(3):
+            result = fetcher.fetch(source(server.url(f"/hop/{code}?{i}")))
+            assert result.body == RSS and result.redirects == ((code, server.url("/feed")),)
+        assert fetcher.fetch(source(server.url("/feed?after"))).body == RSS
+        assert len(server.requests) == 7  # nothing sent twice
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
+def test_a_redirect_whose_body_has_no_length_is_not_waited_for_nor_reused(no_proxy_env):
+    """Without Content-Length only the connection's end would end the body, and this server
+    keeps it open: the connection is dropped at once, neither read to the end (a hang until
+    the deadline) nor handed to the next request (which would read that body as its answer)."""
+    server = _Server(_EmptyRedirects)
+    try:
+        fetcher = Fetcher()
+        for i in range(2):
+            result = fetcher.fetch(source(server.url(f"/open/302?{i}"), timeout=5.0))
+            assert result.body == RSS and result.elapsed < 2.0
+        assert fetcher.fetch(source(server.url("/feed?after"))).body == RSS
+        assert len(server.requests) == 5
+        assert server.connections == 3  # each redirect's connection dropped; /feed's kept for the next
+    finally:
+        server.close()
+
+
 class _Trickle(http.server.BaseHTTPRequestHandler):
     """/hop redirects with an empty body (its connection goes back to the pool mid-fetch) to
     `target`; /slow trickles a 200 body; /stalled-gone sends a 410 whose body never ends."""
