@@ -345,7 +345,7 @@ _POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 class _Route:
     """How one URL is requested, worked out once per URL (a source's URL is polled again and
     again): the URL as requests would send it, the pool's address, the request target, the
-    proxy, and the credentials the URL itself or ~/.netrc gives.
+    proxy, and the credentials the URL itself or else ~/.netrc gives.
 
     `requests` did this work on every request (preparing, re-encoding and re-parsing the URL,
     scanning the environment for proxies, reading ~/.netrc): most of the CPU of a 304.
@@ -371,17 +371,22 @@ class _Route:
         # a plain-HTTP request through an HTTP proxy names the whole URL; otherwise the path
         proxied = self.proxy is not None and self.scheme != "https" and not self.proxy.lower().startswith("socks")
         self.target: str = urldefragauth(self.url) if proxied else (prepared.path_url or "/")
-        # as requests: ~/.netrc first, then user:password in the URL itself
-        found = get_netrc_auth(self.url) if netrc else None
+        # user:password written in the URL, else ~/.netrc for its host. requests let ~/.netrc
+        # win over the URL, so a netrc entry for a host silently replaced credentials written
+        # for one feed there; curl and pip take the URL's, as what was written for this URL.
         userinfo = get_auth_from_url(self.url) if "@" in parts.netloc else ("", "")
-        self.auth: tuple[str, str] | None = tuple(found) if found else (userinfo if any(userinfo) else None)
+        found = get_netrc_auth(self.url) if netrc and not any(userinfo) else None
+        self.auth: tuple[str, str] | None = userinfo if any(userinfo) else (tuple(found) if found else None)
 
 
 def _basic_auth(auth: tuple[str, str]) -> str:
-    try:
-        raw = f"{auth[0]}:{auth[1]}".encode("latin-1")  # what requests sends
-    except UnicodeEncodeError:
-        raw = f"{auth[0]}:{auth[1]}".encode()  # RFC 7617's charset=UTF-8, where requests would crash
+    """UTF-8, as RFC 7617's `charset="UTF-8"` and today's browsers and curl send it.
+
+    requests sends Latin-1 when the text fits it: `pässwörd` went out as bytes no server
+    storing UTF-8 (htpasswd files written from a UTF-8 terminal, most applications) could
+    match, while `密码` went as UTF-8, so a non-ASCII password worked or not by its letters.
+    """
+    raw = f"{auth[0]}:{auth[1]}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
@@ -430,7 +435,8 @@ class Fetcher:
     re-merged everything on every request (~0.5 ms of CPU a 304, half of the poll), and
     closed a connection whose response had no body, so no 304 ever reused one. Proxies,
     NO_PROXY, the CA bundle, ~/.netrc and URL credentials follow requests' rules, with its
-    own helpers, read once per URL.
+    own helpers, read once per URL; but credentials in the URL win over ~/.netrc, and Basic
+    credentials are UTF-8 (see `_Route`, `_basic_auth`).
     """
 
     def __init__(

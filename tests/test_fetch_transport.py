@@ -454,6 +454,61 @@ def test_credentials_from_netrc_and_the_url_and_the_source_auth_first(feed_serve
     }
 
 
+def _credentials(header: str | None) -> bytes | None:
+    """The user:password bytes of a Basic Authorization header, as a server decodes them."""
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    assert scheme == "Basic"
+    return base64.b64decode(token, validate=True)
+
+
+def test_non_ascii_credentials_are_sent_as_utf8_from_every_place_they_come_from(feed_server, tmp_path, no_proxy_env):
+    """feeds.yaml's `auth`, the URL (as written or percent-encoded) and ~/.netrc: `pässwörd`
+    (which fits Latin-1, so requests sent it as such) and `密码` both go out as UTF-8."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login jürgen password pässwörd\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    no_proxy_env.setenv("NETRC", str(netrc))
+    fetcher = Fetcher()
+    port = feed_server.port
+    fetcher.fetch(source(feed_server.url("/feed?yaml-latin"), auth=("jürgen", "pässwörd")))
+    fetcher.fetch(source(feed_server.url("/feed?yaml-cjk"), auth=("用户", "密码")))
+    fetcher.fetch(source(f"http://j%C3%BCrgen:p%C3%A4ssw%C3%B6rd@127.0.0.1:{port}/feed?url-encoded"))
+    fetcher.fetch(source(f"http://用户:密码@127.0.0.1:{port}/feed?url-raw"))
+    fetcher.fetch(source(feed_server.url("/feed?netrc")))
+    sent = {path: _credentials(headers.get("Authorization")) for path, headers in feed_server.requests}
+    assert sent == {
+        "/feed?yaml-latin": "jürgen:pässwörd".encode(),
+        "/feed?yaml-cjk": "用户:密码".encode(),
+        "/feed?url-encoded": "jürgen:pässwörd".encode(),
+        "/feed?url-raw": "用户:密码".encode(),
+        "/feed?netrc": "jürgen:pässwörd".encode(),
+    }
+
+
+def test_non_ascii_proxy_credentials_are_sent_as_utf8(proxy, no_proxy_env):
+    no_proxy_env.setenv("HTTP_PROXY", f"http://j%C3%BCrgen:p%C3%A4ssw%C3%B6rd@127.0.0.1:{proxy.port}")
+    assert Fetcher().fetch(source("http://feeds.example.invalid/feed.xml")).body == RSS
+    assert _credentials(proxy.requests[0][1].get("Proxy-Authorization")) == "jürgen:pässwörd".encode()
+
+
+def test_netrc_is_used_only_when_no_credentials_are_configured(feed_server, tmp_path, no_proxy_env):
+    """The source's `auth`, then the URL's own user:password, then ~/.netrc for the host
+    (requests let ~/.netrc replace the URL's: a host-wide entry won over one feed's)."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login fromnetrc password n1\n")
+    netrc.chmod(0o600)
+    no_proxy_env.setenv("NETRC", str(netrc))
+    fetcher = Fetcher()
+    port = feed_server.port
+    fetcher.fetch(source(f"http://inurl:u1@127.0.0.1:{port}/feed?url", auth=("me", "s3cret")))
+    fetcher.fetch(source(f"http://inurl:u1@127.0.0.1:{port}/feed?url-only"))
+    fetcher.fetch(source(feed_server.url("/feed?none")))
+    sent = {path: _credentials(headers.get("Authorization")) for path, headers in feed_server.requests}
+    assert sent == {"/feed?url": b"me:s3cret", "/feed?url-only": b"inurl:u1", "/feed?none": b"fromnetrc:n1"}
+
+
 def test_configured_headers_replace_ours_whatever_their_case(feed_server, no_proxy_env):
     headers = (("user-agent", "MyReader/1.0"), ("ACCEPT", "application/rss+xml"))
     Fetcher().fetch(source(feed_server.url("/feed"), headers=headers))
