@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 FEED_TYPES = (
@@ -16,10 +17,50 @@ FEED_TYPES = (
     "application/atom+xml",
     "application/feed+json",
     "application/rdf+xml",
+    "application/json",
 )
+# The rank of each type, best first. Plain application/json is a JSON Feed on some sites
+# (JSON Feed 1.0's own advice), but far more often WordPress's REST API (`/wp-json/...`) or
+# an oEmbed endpoint: taken only when the page offers nothing better.
+_TYPE_RANK = {
+    "application/rss+xml": 0,
+    "application/atom+xml": 0,
+    "application/rdf+xml": 0,
+    "application/feed+json": 1,
+    "application/json": 2,
+}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<channel")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+# A plain application/json link to these is an API, never a feed.
+_NOT_FEEDS = ("/wp-json/", "oembed")
+# What a comments feed's title says: WordPress and most blog engines list "Comments Feed"
+# (translated) before or beside the posts feed, and the comments are not what was subscribed to.
+_COMMENTS_TITLE = re.compile(
+    r"\b(?:comments?|commentaires|commenti|kommentare?|comentarios|comentários|reacties)\b|评论|評論|コメント",
+    re.IGNORECASE,
+)
+
+
+class FeedLink(NamedTuple):
+    """A feed a page links to, with what ranks it among the page's others: its type
+    (lowercased) and its title (which names a comments feed)."""
+
+    url: str
+    type: str
+    title: str
+
+
+def is_comments_feed(link: FeedLink) -> bool:
+    """A feed of comments (WordPress's `/comments/feed/` or `?feed=comments-rss2`, a post's
+    own comments feed), known by its title, else by its URL."""
+    if _COMMENTS_TITLE.search(link.title):
+        return True
+    try:
+        parts = urlsplit(link.url)
+    except ValueError:
+        return False
+    return "comments" in f"{parts.path}?{parts.query}".lower()
 
 
 def is_html_page(body: bytes, content_type: str | None = None) -> bool:
@@ -81,7 +122,7 @@ class _LinkFinder(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.base: str | None = None
-        self.links: list[str] = []
+        self.links: list[tuple[str, str, str]] = []  # href, type, title
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k.lower(): (v or "") for k, v in attrs}
@@ -92,11 +133,17 @@ class _LinkFinder(HTMLParser):
             kind = a.get("type", "").split(";")[0].strip().lower()
             href = a.get("href", "").strip()
             if "alternate" in rel and kind in FEED_TYPES and href:
-                self.links.append(href)
+                self.links.append((href, kind, " ".join(a.get("title", "").split())))
 
 
-def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> list[str]:
-    """Absolute URLs of the feeds the page links to, in document order, without repeats."""
+def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> list[FeedLink]:
+    """The feeds the page links to, without repeats, the one to poll first.
+
+    Pages list their feeds in no useful order: a WordPress theme may put the comments feed
+    or its REST API's `application/json` link before the posts feed, and the first link was
+    the one subscribed to. So RSS and Atom come first, then JSON Feed, then plain JSON, and
+    comments feeds after every other; document order among equals.
+    """
     text = body.decode(encoding or "utf-8", errors="replace") if encoding else _decode(body)
     finder = _LinkFinder()
     try:
@@ -105,12 +152,15 @@ def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> 
     except Exception:  # a page broken enough to stop the parser still gave what came before
         pass
     base = (_join(page_url, finder.base) or page_url) if finder.base else page_url
-    out: list[str] = []
-    for href in finder.links:
+    out: list[FeedLink] = []
+    seen: set[str] = set()
+    for href, kind, title in finder.links:
         url = _join(base, href)
-        if url is not None and url not in out:
-            out.append(url)
-    return out
+        if url is None or url in seen or (kind == "application/json" and any(n in url.lower() for n in _NOT_FEEDS)):
+            continue
+        seen.add(url)
+        out.append(FeedLink(url, kind, title))
+    return sorted(out, key=lambda link: (is_comments_feed(link), _TYPE_RANK[link.type]))
 
 
 def _join(base: str, href: str) -> str | None:

@@ -166,14 +166,14 @@ def _poll(
             # A URL that served a feed and now answers a page (an outage or login page, a
             # captive portal) is failing, not moved: taken for a page, one such answer swapped
             # the feed for the site's main feed, for good and without a word.
-            also = f"; it links to {links[0]}: if that is the feed now, put its URL in the config" if links else ""
+            also = f"; it links to {links[0].url}: if that is the feed now, put its URL in the config" if links else ""
             raise ParseError(source.key, f"an HTML page where the feed was{also}")
         if not links:
             raise ParseError(
                 source.key,
                 'an HTML page, not a feed, and it links to none (no <link rel="alternate"> with a feed type)',
             )
-        discovered = links[0]
+        discovered = links[0].url
         log.info("source %s: an HTML page; polling the feed it links to: %s", source.key, discovered)
         try:
             result = fetcher.fetch(replace(source, url=discovered))

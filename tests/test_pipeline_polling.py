@@ -619,6 +619,35 @@ def test_html_page_leads_to_the_feed_it_links_to(tmp_path, rigs, httpserver: HTT
     assert requested(httpserver, "/") == 2
 
 
+def test_a_page_listing_its_comments_feed_first_leads_to_the_posts_feed(tmp_path, rigs, httpserver: HTTPServer):
+    """WordPress-style: the comments feed (and a REST API link typed application/json) come
+    before the posts feed in <head>: the first link was polled, and the source's posts were
+    its comments."""
+    html = (
+        "<!doctype html><html><head>"
+        '<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Comments Feed" href="/comments/feed/">'
+        '<link rel="alternate" type="application/json" href="/wp-json/wp/v2/pages/2">'
+        '<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Feed" href="/feed/">'
+        "</head><body>Hello</body></html>"
+    )
+    comments = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Comments on Blog</title><link>https://b/</link>'
+        b"<item><title>Comment on Item 0 by Ann</title><guid>urn:comment:1</guid></item></channel></rss>"
+    )
+    httpserver.expect_request("/").respond_with_data(html, content_type="text/html; charset=UTF-8")
+    httpserver.expect_request("/comments/feed/").respond_with_data(comments, content_type="application/rss+xml")
+    posts = rss(title="Blog", items=3)
+    httpserver.expect_request("/feed/").respond_with_data(posts, content_type="application/rss+xml")
+    page = httpserver.url_for("/")
+    rig = rigs(tmp_path, [f"url: {page}"])
+    out = rig.poll(page)
+    assert out.status == "new" and out.new == 3
+    st = rig.state(page)
+    assert (st.url, st.discovered_url, st.title) == (httpserver.url_for("/feed/"),) * 2 + ("Blog",)
+    assert sorted(p.title for p in rig.store.latest_posts(10)) == ["Item 0", "Item 1", "Item 2"]
+    assert requested(httpserver, "/comments/feed/") == 0 and requested(httpserver, "/wp-json/wp/v2/pages/2") == 0
+
+
 def test_a_feed_that_answers_a_page_once_is_failing_not_moved(tmp_path, rigs, httpserver: HTTPServer):
     """An outage or login page from a URL that served a feed, linking (as site pages do) to the
     site's main feed: that swapped the source for the main feed, for good and without a word.

@@ -1,0 +1,124 @@
+"""Which feed a page's `<link rel="alternate">` list leads to: WordPress and other engines
+list a comments feed, a REST API or oEmbed link beside (often before) the posts feed, and
+the first link used to be the one subscribed to."""
+
+from __future__ import annotations
+
+from pytest_httpserver import HTTPServer
+
+from aggregator.discover import FeedLink, find_feed_links, is_comments_feed
+from aggregator.fetch import Fetcher
+from aggregator.models import Source
+
+PAGE = "https://blog.example/"
+
+
+def page(*links: str, base: str = "") -> bytes:
+    return f"<!doctype html><html><head>{base}{''.join(links)}</head><body></body></html>".encode()
+
+
+def link(href: str, kind: str = "application/rss+xml", title: str = "") -> str:
+    t = f' title="{title}"' if title else ""
+    return f'<link rel="alternate" type="{kind}"{t} href="{href}">'
+
+
+# What WordPress 6 prints in <head> (trimmed): comments feed after the posts feed, the REST API
+# link to the page's own JSON and its oEmbed links, typed application/json.
+WORDPRESS = page(
+    link("/wp-json/wp/v2/pages/2", "application/json"),
+    link("/wp-json/oembed/1.0/embed?url=https%3A%2F%2Fblog.example%2F", "application/json+oembed"),
+    link("/comments/feed/", title="Blog &raquo; Comments Feed"),
+    link("/feed/", title="Blog &raquo; Feed"),
+)
+
+
+def urls(body: bytes) -> list[str]:
+    return [found.url for found in find_feed_links(body, PAGE)]
+
+
+def test_links_are_named_tuples_with_url_type_and_title():
+    assert find_feed_links(page(link("/feed/", title="Blog  &raquo;\n Feed")), PAGE) == [
+        FeedLink("https://blog.example/feed/", "application/rss+xml", "Blog » Feed")
+    ]
+    (found,) = find_feed_links(page(link("/f", kind="Application/Atom+XML; charset=utf-8")), PAGE)
+    assert (found.url, found.type, found.title) == ("https://blog.example/f", "application/atom+xml", "")
+
+
+def test_wordpress_home_page_leads_to_the_posts_feed():
+    assert urls(WORDPRESS) == ["https://blog.example/feed/", "https://blog.example/comments/feed/"]
+
+
+def test_rss_and_atom_come_before_json_feed_and_plain_json_after_both():
+    body = page(
+        link("/api/site.json", "application/json"),
+        link("/feed.json", "application/feed+json"),
+        link("/atom.xml", "application/atom+xml"),
+        link("/rss.xml"),
+    )
+    assert urls(body) == [
+        "https://blog.example/atom.xml",  # document order among equals
+        "https://blog.example/rss.xml",
+        "https://blog.example/feed.json",
+        "https://blog.example/api/site.json",
+    ]
+
+
+def test_a_json_feed_typed_application_json_is_still_found_when_it_is_the_only_one():
+    assert urls(page(link("/feed.json", "application/json"))) == ["https://blog.example/feed.json"]
+
+
+def test_rest_api_and_oembed_links_are_never_taken_for_feeds():
+    body = page(
+        link("/wp-json/wp/v2/posts/7", "application/json"),
+        link("/api/oembed?url=x", "application/json"),
+        link("/wp-json/oembed/1.0/embed?url=x", "application/json+oembed"),
+    )
+    assert urls(body) == []
+
+
+def test_comments_feeds_come_last_whatever_their_type_or_place():
+    body = page(
+        link("/comments/feed/"),  # by its URL
+        link("/?feed=comments-rss2"),  # WordPress without pretty permalinks
+        link("/c.atom", "application/atom+xml", title="Flux des commentaires"),  # by its title
+        link("/2024/01/hello/feed/", title="Blog » Hello Comments Feed"),  # one post's comments
+        link("/feed.json", "application/json"),
+    )
+    assert urls(body) == [
+        "https://blog.example/feed.json",
+        "https://blog.example/comments/feed/",
+        "https://blog.example/?feed=comments-rss2",
+        "https://blog.example/c.atom",
+        "https://blog.example/2024/01/hello/feed/",
+    ]
+
+
+def test_comments_are_known_by_the_word_not_any_string_holding_it():
+    assert is_comments_feed(FeedLink("https://b.example/feed", "application/rss+xml", "Kommentare"))
+    assert is_comments_feed(FeedLink("https://b.example/feed", "application/rss+xml", "博客 » 评论 Feed"))
+    assert not is_comments_feed(FeedLink("https://b.example/feed", "application/rss+xml", "Commentary Weekly"))
+    assert not is_comments_feed(FeedLink("https://commentary.example/feed", "application/rss+xml", ""))
+
+
+def test_repeats_keep_their_first_type_and_title_and_base_still_applies():
+    body = page(
+        link("feed/", title="First"),
+        link("https://other.example/feed/", "application/atom+xml", title="Second"),
+        base='<base href="https://other.example/">',
+    )
+    assert find_feed_links(body, PAGE) == [FeedLink("https://other.example/feed/", "application/rss+xml", "First")]
+
+
+def test_a_page_served_over_http_leads_to_its_posts_feed(httpserver: HTTPServer):
+    """The bytes as the fetcher hands them over, with the URL they came from as the base."""
+    httpserver.expect_request("/").respond_with_data(WORDPRESS, content_type="text/html; charset=UTF-8")
+    url = httpserver.url_for("/")
+    fetcher = Fetcher()
+    try:
+        result = fetcher.fetch(Source(key=url, url=url))
+    finally:
+        fetcher.close()
+    assert [found.url for found in find_feed_links(result.body, result.url)] == [
+        httpserver.url_for("/feed/"),
+        httpserver.url_for("/comments/feed/"),
+    ]
