@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# What reads a feed into posts (parse, normalize, sanitize) as of this version: raise it when
+# a change makes unchanged entries come out otherwise (`bench.dump_posts` shows it). The store
+# keeps it per post, and a post that differs only because a newer version read it is refreshed
+# without being dated as edited: readers would have shown every such post as updated at once.
+NORMALIZER_VERSION = 1
+
 
 @dataclass(frozen=True)
 class Source:

@@ -24,7 +24,7 @@ from typing import Any
 from . import filters
 from .hosts import host_key
 from .identity import GUID, canonical_link, names_one_page, same_feed_url
-from .models import Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
+from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ POST_COLUMNS = {
     "duplicate_of": str,  # id of the first-seen post of another source with the same article
     "excluded": str,  # space-separated category slugs whose filters keep the post out
     "revision": int,  # the source's revision when this row last changed (publish diffs on it)
+    "normalized": int,  # models.NORMALIZER_VERSION that made the row (NULL: before there was one)
 }
 
 SOURCE_COLUMNS = {
@@ -809,7 +810,7 @@ class Store:
         ids = [p.id for p in posts]
         for chunk, marks in _in_chunks(ids):
             sql = (
-                "SELECT id, content_hash, published, updated, first_seen, dated, duplicate_of "
+                "SELECT id, content_hash, published, updated, first_seen, dated, duplicate_of, normalized "
                 f"FROM posts WHERE id IN ({marks})"
             )
             for row in db.query(sql, chunk):
@@ -882,14 +883,14 @@ class Store:
             if first in batch:
                 continue
             shown = db.execute(
-                "SELECT id, source, guid, content_hash, published, updated, first_seen, dated, duplicate_of "
-                "FROM posts WHERE id = ?",
+                "SELECT id, source, guid, content_hash, published, updated, first_seen, dated, duplicate_of, "
+                "normalized FROM posts WHERE id = ?",
                 [first],
             ).fetchone()
             if shown is None or shown[1] != source or shown[3] == p.content_hash:
                 continue
             keys = ("id", "source", "guid", "content_hash", "published", "updated", "first_seen", "dated")
-            old = dict(zip((*keys, "duplicate_of"), shown, strict=True))
+            old = dict(zip((*keys, "duplicate_of", "normalized"), shown, strict=True))
             edit = _edit(p, old)
             edit["id"], edit["guid"] = old["id"], old["guid"]  # its identity stays the shown post's
             edits.append(edit)
@@ -1477,8 +1478,11 @@ def _edit(p: Post, old: dict[str, Any]) -> dict[str, Any]:
     # move the post up to the top again
     if not p.dated or p.published == p.first_seen:
         row["published"], row["dated"] = old["published"], old["dated"]
-    if row["updated"] <= old["updated"]:  # changed without saying so: now is when
-        row["updated"] = iso(p.first_seen) or row["updated"]
+    if not p.dated or row["updated"] <= old["updated"]:  # changed without saying so: now is when,
+        if (old.get("normalized") or 0) >= NORMALIZER_VERSION:
+            row["updated"] = iso(p.first_seen) or row["updated"]
+        else:  # unless an older version read it: the feed may not have changed at all
+            row["updated"] = old["updated"]
     return row
 
 
@@ -1506,6 +1510,7 @@ def _row(p: Post) -> dict[str, Any]:
         "fingerprint": p.fingerprint,
         "excluded": " ".join(p.excluded) or None,
         "duplicate_of": None,
+        "normalized": NORMALIZER_VERSION,
     }
 
 

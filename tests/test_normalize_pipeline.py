@@ -116,6 +116,33 @@ def test_changed_entry_updates_the_post_and_unchanged_refetch_touches_nothing(fe
     assert feed.rows() == after  # not a single column touched
 
 
+def test_a_post_a_newer_normalizer_reads_otherwise_is_refreshed_not_dated_as_edited(feed):
+    """An upgrade that reads an unchanged entry otherwise (a tracking pixel removed, an image
+    enclosure kept) changes its content hash: each such post was stored as edited now, and
+    readers showed hundreds of old episodes as updated at once. Refreshed, it keeps its date."""
+    feed.serve(items(3), build="v1")
+    feed.poll()
+    con = sqlite3.connect(feed.store.path)
+    with con:  # as a database an older version filled: its own hashes, no version mark
+        con.execute("UPDATE posts SET normalized = NULL, content_hash = 'older', content = '<p>older</p>'")
+    con.close()
+    before = feed.rows()
+    feed.serve(items(3), build="v2")  # another body, the same entries
+    outcome = feed.poll()
+    assert (outcome.status, outcome.updated) == ("updated", 3)  # refreshed: pages are written again
+    after = feed.rows()
+    for pid, row in after.items():
+        assert row["updated"] == before[pid]["updated"], row  # not dated as an edit
+        assert row["content"] != "<p>older</p>" and row["normalized"] == 1
+        assert row["revision"] > before[pid]["revision"]
+    edited = items(3)
+    edited[0] = (*edited[0][:3], "<p>正文 1，更正。</p>")
+    feed.serve(edited, build="v3")  # a real edit, read by this version
+    assert feed.poll().updated == 1
+    (pid,) = [k for k, row in feed.rows().items() if "更正" in row["content"]]
+    assert feed.rows()[pid]["updated"] == feed.now.isoformat()
+
+
 def test_one_guid_for_different_entries_switches_to_link_identity(feed):
     entries = items(4)
     entries[1] = ("https://news.example/", *entries[1][1:])
