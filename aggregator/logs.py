@@ -104,7 +104,13 @@ class LogFileHandler(logging.handlers.WatchedFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed_now = False
-        super().emit(record)
+        try:
+            # reopening after logrotate moved the file (flushing the old one, opening the new)
+            # is outside the stdlib's own error handling: on a full disk, or with the folder
+            # removed, it raised into whatever code logged, and took the daemon down
+            super().emit(record)
+        except OSError:
+            self.handleError(record)
         if self._failing is not None and not self._failed_now:
             self._failing = None
             _stderr(f"log file {self.baseFilename}: writing again")
@@ -118,7 +124,7 @@ class LogFileHandler(logging.handlers.WatchedFileHandler):
         why = error.strerror or str(error)
         if why != self._failing:
             self._failing = why
-            _stderr(f"log file {self.baseFilename}: cannot write ({why}); log lines are lost until it can")
+            _stderr(f"log file {self.baseFilename}: cannot write ({why}); log lines may be lost until it can")
 
 
 def _stderr(line: str) -> None:

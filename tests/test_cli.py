@@ -209,7 +209,7 @@ def test_a_log_file_on_a_full_disk_is_one_line_on_stderr_not_a_traceback_per_rec
     finally:
         server.close()
     assert done.returncode == 0, done.stderr
-    lost = f"aggregator: log file {log}: cannot write (No space left on device); log lines are lost until it can\n"
+    lost = f"aggregator: log file {log}: cannot write (No space left on device); log lines may be lost until it can\n"
     assert done.stderr == lost
 
 
@@ -237,9 +237,45 @@ def test_a_log_file_says_once_when_it_writes_again(tmp_path, capsys):
     assert "kept line" in written
     name = logs / "a.log"
     assert capsys.readouterr().err == (
-        f"aggregator: log file {name}: cannot write (No space left on device); log lines are lost until it can\n"
+        f"aggregator: log file {name}: cannot write (No space left on device); log lines may be lost until it can\n"
         f"aggregator: log file {name}: writing again\n"
     )
+
+
+@pytest.mark.parametrize("how", ["rotated on a full disk", "folder removed"])
+def test_a_log_file_that_cannot_be_reopened_never_raises_into_the_code_that_logs(tmp_path, capsys, how):
+    """logrotate moving the file on a full disk, or the log folder removed: reopening it
+    (outside the stdlib's error handling) raised into whatever logged, and the daemon died."""
+    import logging
+    import shutil
+
+    from aggregator.logs import setup
+
+    from .reliability.conftest import fill, tmpfs
+
+    log = logging.getLogger("aggregator.test")
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        folder = disk / "log"
+        handler = setup(logging.INFO, "text", folder / "a.log")
+        try:
+            log.warning("first line")
+            if how == "folder removed":
+                shutil.rmtree(folder)
+                log.warning("lost line")  # raised FileNotFoundError here
+                folder.mkdir()
+            else:
+                filler = fill(disk)
+                log.warning("lost line %s", "x" * 5000)  # past the page the file has
+                (folder / "a.log").rename(folder / "a.log.1")
+                log.warning("lost line")  # raised OSError (ENOSPC) here, flushing the moved file
+                filler.unlink()
+            log.warning("kept line")
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        assert "kept line" in (folder / "a.log").read_text(encoding="utf-8")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "cannot write" in err[0] and err[1].endswith("writing again"), err
 
 
 def test_publish_to_a_read_only_output_folder_is_one_line_and_exit_1(tmp_path, httpserver: HTTPServer):
