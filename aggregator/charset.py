@@ -191,14 +191,14 @@ def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str
         pass
     except LookupError:
         return None
-    # A bad byte: when another label of the document reads it all, feedparser's fallback
-    # to that label is right (a GBK feed served as UTF-8); else U+FFFD where most reads well.
+    # A bad byte: when another label of the document reads it all, that label is right (a
+    # GBK feed served as UTF-8), read as WHATWG maps it: feedparser's fallback to it used
+    # Python's narrow gbk/big5 (a GB18030-only name failed) and knew no x-gbk at all.
     for other in labels:
         alt = whatwg_codec(other)
         if alt and alt not in (codec, "utf-16"):
             try:
-                body.decode(alt)
-                return None
+                return alt, body.decode(alt), True
             except (UnicodeDecodeError, LookupError):
                 pass
     text = _decode(body, codec)

@@ -117,11 +117,25 @@ def test_a_legacy_document_labelled_utf8_is_left_to_feedparser_not_filled_with_r
     assert entry["title"] == "Café crème brûlée à la carte"
 
 
-def test_a_gbk_document_served_as_utf8_is_read_in_its_declared_encoding():
-    body = feed(TITLE.encode("gbk"), "gbk")
-    assert decode_feed(body, {"content-type": RSS + "; charset=utf-8"}) is None  # feedparser's fallback
-    [entry] = parse_feed("s", body, "https://example.cn/", {"content-type": RSS + "; charset=utf-8"}).entries
-    assert entry["title"] == TITLE
+@pytest.mark.parametrize(
+    ("text", "label", "codec"),
+    [
+        (TITLE, "gbk", "gb18030"),
+        (GB18030_ONLY + TITLE, "gbk", "gb18030"),  # feedparser's fallback to Python's gbk failed
+        (TITLE, "x-gbk", "gb18030"),  # a label feedparser does not know
+        (HKSCS_ONLY + "張掖市召開經濟運行分析會", "big5", "big5hkscs"),  # feedparser's fallback to Python's big5 failed
+    ],
+    ids=["gbk", "gbk-gb18030-only", "x-gbk", "big5-hkscs"],
+)
+def test_a_legacy_document_served_as_utf8_is_read_in_its_declared_encoding(text, label, codec):
+    """A GBK or Big5 feed behind a server that labels everything UTF-8: its declaration
+    reads it all, as WHATWG maps the label (review: these were mojibake)."""
+    body = feed(text.encode(codec), label)
+    headers = {"content-type": RSS + "; charset=utf-8"}
+    assert decode_feed(body, headers)[:2] == (codec, body.decode(codec))
+    for parse in (parse_feed, parse_feedparser):
+        [entry] = parse("s", body, "https://example.cn/", headers).entries
+        assert entry["title"] == text, parse.__name__
 
 
 def test_whatwg_labels():
