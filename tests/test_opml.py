@@ -416,3 +416,20 @@ def test_two_categories_of_one_name_each_export_their_own_slug(tmp_path):
         ("News", "news-fr", ("http://127.0.0.1:9/b.xml",)),
         ("news", "news", ("http://127.0.0.1:9/c.xml",)),
     ]
+
+
+def test_a_feed_listed_with_the_feed_scheme_is_already_present(tmp_path):
+    """The config's `feed://old.example/rss` is the OPML's `feed://` (or `http://`) feed:
+    importing added a second listing of it (review)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: 科技 Tech\n    sources:\n"
+        "      - url: feed://old.example/rss\n",
+        encoding="utf-8",
+    )
+    opml = tmp_path / "freshrss.opml"
+    opml.write_text(FRESHRSS, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 added, 1 already present, 1 skipped" in result.stdout, result.stdout
+    assert cfg.read_text(encoding="utf-8").count("old.example/rss") == 1

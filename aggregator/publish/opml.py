@@ -278,7 +278,7 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
         if sources is None:
             sources = CommentedSeq()
             target["sources"] = sources
-        if any(isinstance(s, dict) and str(s.get("url", "")).strip() == url for s in sources):
+        if any(isinstance(s, dict) and from_feed_scheme(str(s.get("url", "")).strip()) == url for s in sources):
             report.present.append((url, str(target.get("name"))))
             continue
         entry = CommentedMap([("url", url)])
