@@ -41,7 +41,7 @@ finally:
         del sys.modules[_m]
 
 SCHEMA_VERSION = 1
-FULL_BELOW_PAGES = 16  # fewer free bytes than this many pages: a transaction's journal has no room
+FULL_BELOW_PAGES = 2  # fewer free bytes than this many pages: no transaction's journal has room
 
 POST_COLUMNS = {
     "id": str,
@@ -1065,7 +1065,7 @@ class Store:
             conn.execute("ROLLBACK")
             free = _free_bytes(self.path.parent)
             if free is not None and free < FULL_BELOW_PAGES * page:
-                return f"database {self.path} is not writable: its disk is full ({free:,} bytes free)"
+                return f"database {self.path}: its disk is full ({free:,} bytes free)"
             return None
         except sqlite3.Error as e:
             return f"database {self.path} is not writable: {e}"
