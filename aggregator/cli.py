@@ -500,7 +500,7 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
 
     _service_logging(ctx, log_format)
     settings = _load(ctx, log_warnings=True)
-    server = _listen(ctx, host, port) if serve else None  # a taken port left a new database behind
+    server = _listen(ctx, host, port, settings.database) if serve else None  # before anything is created
     lock = InstanceLock(settings.database)
     try:
         lock.acquire()
@@ -528,15 +528,20 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
     ctx.exit(code)
 
 
-def _listen(ctx: click.Context, host: str, port: int) -> Server:
+def _listen(ctx: click.Context, host: str, port: int, database: Path) -> Server:
     """Bind `run --serve`'s port first: failing on a taken port after the lock and the
-    database were made left an empty database (and a lock file) behind a failed start."""
+    database were made left an empty database (and a lock file) behind a failed start.
+    The port of a daemon already running on the database is taken by that daemon: say so."""
     from .serve import Server, StaticApp
 
     try:
         return Server(StaticApp(lambda: Path()), host=host, port=port)
     except OSError as e:  # the port is taken, or the address is not ours
-        _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
+        holder = InstanceLock(database).holder()
+        if holder is not None:
+            _echo(f"error: {AlreadyRunning(database, holder if holder > 0 else None)}", err=True)
+        else:
+            _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
         ctx.exit(EXIT_FAILED)
         raise  # unreachable: ctx.exit raises
 

@@ -112,6 +112,20 @@ def test_a_second_daemon_on_the_same_database_is_refused(tmp_path, feeds, daemon
     assert again.stop() == 0, again.log
 
 
+def test_a_second_serving_daemon_is_told_the_first_runs_not_that_the_port_is_taken(tmp_path, feeds, daemons):
+    """`run --serve` binds its port before it takes the lock: the same command started twice
+    said only "cannot listen … Address already in use", not the daemon holding both (review)."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    first = Daemon(cfg, "--serve", "--port", "0")
+    daemons.append(first)
+    port = first.port
+    second = run_cli("--config", str(cfg), "run", "--serve", "--port", str(port), timeout=30)
+    assert second.returncode == 1
+    assert "already running" in second.stderr and f"pid {first.proc.pid}" in second.stderr, second.stderr
+    assert first.stop() == 0, first.log
+
+
 def test_run_serve_answers_healthz_and_metrics(tmp_path, feeds, daemons):
     url = feeds.feed("/a", FEEDS[0])
     cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
