@@ -183,7 +183,8 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     Polls whatever the schedule says, except sources that are disabled, gone, or whose host
     asked for silence (Retry-After): those are skipped, each with a line saying why. A gone
     source named with --source is tried again: if its feed is back, it is polled again.
-    Exit 0 when every polled source succeeded, 1 when some failed, 2 for a config or usage error.
+    Exit 0 when every polled source succeeded, 1 when some failed or publishing failed, 2 for
+    a config or usage error.
     """
     settings = _load(ctx)
     sources = list(settings.sources)

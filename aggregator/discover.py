@@ -84,6 +84,7 @@ def is_html_page(body: bytes, content_type: str | None = None) -> bool:
 
 _PROLOG_LIMIT = 1 << 18
 _NAME_END = re.compile(rb"[\s/>]")
+_SUBSET = re.compile(rb"""\[(?:[^\]"']|"[^"]*"|'[^']*')*\]\s*>""")
 
 
 def _root_element(body: bytes) -> bytes | None:
@@ -106,9 +107,9 @@ def _root_element(body: bytes) -> bytes | None:
             close, step = body.find(b"-->", lt, end), 3
         elif body[lt : lt + 9].upper() == b"<!DOCTYPE":
             bracket, close, step = body.find(b"[", lt, end), body.find(b">", lt, end), 1
-            if 0 <= bracket < close:  # an internal subset: the DOCTYPE ends at `]>`
-                subset_end = body.find(b"]", bracket, end)
-                close = body.find(b">", subset_end, end) if subset_end >= 0 else -1
+            if 0 <= bracket < close:  # an internal subset: the DOCTYPE ends at `]>` (not in a quoted value)
+                subset = _SUBSET.match(body, bracket, end)
+                close = subset.end() - 1 if subset else -1
         else:
             match = _NAME_END.search(body, lt + 1, min(end, lt + 200))
             return body[lt + 1 : match.start()].lower() if match else None

@@ -768,7 +768,11 @@ def test_html_page_without_feed_links_is_a_clear_error(tmp_path, rigs, httpserve
 
 
 LICENCE = "<!-- " + "This feed is licensed under the terms below. " * 120 + "-->\n"
-ENTITIES = "<!DOCTYPE rss [\n" + "".join(f'<!ENTITY e{i} "&#{0x4E00 + i};">\n' for i in range(200)) + "]>\n"
+ENTITIES = (  # one value holds `]>`: not the end of the DOCTYPE
+    '<!DOCTYPE rss [\n<!ENTITY br "a]>b">\n'
+    + "".join(f'<!ENTITY e{i} "&#{0x4E00 + i};">\n' for i in range(200))
+    + "]>\n"
+)
 
 
 @pytest.mark.parametrize(
