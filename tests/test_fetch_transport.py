@@ -133,6 +133,13 @@ def test_one_connection_serves_every_source_on_a_host(feed_server: _Server, no_p
     assert feed_server.connections == 1
 
 
+def _send_feed(handler: http.server.BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(RSS)))
+    handler.end_headers()
+    handler.wfile.write(RSS)
+
+
 class _EmptyRedirects(http.server.BaseHTTPRequestHandler):
     """/hop/<code> redirects to /feed with an empty body, `Content-Length: 0`; /open/<code>
     with no Content-Length and `Connection: keep-alive`, then keeps the connection open, so
@@ -150,10 +157,7 @@ class _EmptyRedirects(http.server.BaseHTTPRequestHandler):
                 self.send_header("Connection", "keep-alive")
             self.end_headers()
         else:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(RSS)))
-            self.end_headers()
-            self.wfile.write(RSS)
+            _send_feed(self)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -290,10 +294,7 @@ class _ClosesKeptAlive(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/dead"):
             self.close_connection = True  # a fresh connection that fails must not be retried
             return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(RSS)))
-        self.end_headers()
-        self.wfile.write(RSS)
+        _send_feed(self)
 
     def log_message(self, *args: object) -> None:
         pass
