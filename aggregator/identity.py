@@ -94,6 +94,17 @@ def names_one_page(link: str) -> bool:
     return parts.path not in ("", "/") or bool(parts.query)
 
 
+def both_schemes(link: str) -> tuple[str, str]:
+    """A canonical link and the same link under the other scheme: a site that moves to https
+    rewrites every guid and link in its feed (`http://` → `https://`), and each entry, the
+    same article, was stored and published a second time."""
+    if link.startswith("https://"):
+        return link, "http://" + link[8:]
+    if link.startswith("http://"):
+        return link, "https://" + link[7:]
+    return link, link
+
+
 def text_fingerprint(text: str, title: str = "", *, squeezed: bool = False) -> str | None:
     """A hash of the title and visible text, or None when the text is too short to mean anything.
 

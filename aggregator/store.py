@@ -23,7 +23,7 @@ from typing import Any
 
 from . import filters
 from .hosts import host_key
-from .identity import GUID, canonical_link, names_one_page, same_feed_url
+from .identity import GUID, both_schemes, canonical_link, names_one_page, same_feed_url
 from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 
 log = logging.getLogger(__name__)
@@ -919,7 +919,8 @@ class Store:
         Of the same source, only a post with both the same link and the same text (and
         title) is a copy: one entry whose guid the feed changed (the other entries' guids
         kept, so the source keeps guid identity), which was published a second time. A
-        shared link alone or text alone says nothing within one feed.
+        shared link alone or text alone says nothing within one feed. A link is the same
+        under either scheme (`both_schemes`): a site's move to https renamed every entry.
         """
         link = p.canonical_link
         if link is not None and (link in shared or not names_one_page(link)):
@@ -930,9 +931,9 @@ class Store:
             else:  # too short to fingerprint: the same title and text, as stored
                 same_text, values = "fingerprint IS NULL AND title = ? AND content = ?", [p.title, p.content]
             row = db.execute(
-                f"SELECT id FROM posts WHERE source = ? AND canonical_link = ? AND {same_text} "
+                f"SELECT id FROM posts WHERE source = ? AND canonical_link IN (?, ?) AND {same_text} "
                 "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
-                [p.source, link, *values],
+                [p.source, *both_schemes(link), *values],
             ).fetchone()
             if row is not None and not _links_to_others(db, link, (p.source,), row[0]):
                 return row[0]
@@ -942,9 +943,9 @@ class Store:
             if (column, value) in taken:
                 return taken[column, value]
             row = db.execute(
-                f"SELECT id, published, source FROM posts WHERE {column} = ? AND source != ? "
+                f"SELECT id, published, source FROM posts WHERE {column} IN (?, ?) AND source != ? "
                 "AND duplicate_of IS NULL ORDER BY first_seen, id LIMIT 1",
-                [value, p.source],
+                [*(both_schemes(value) if column == "canonical_link" else (value, value)), p.source],
             ).fetchone()
             if row is None:
                 continue

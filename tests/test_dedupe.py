@@ -150,6 +150,16 @@ def test_a_renamed_entry_with_a_short_text_is_not_published_twice(store):
     assert _duplicate_of(store, other.id) is None and len(store.posts_for_category("news", 10)) == 3
 
 
+def test_one_article_linked_over_http_and_https_by_two_sources_is_published_once(store):
+    """A site half-moved to https: one source still links its articles with http://, another
+    with https://. The same page under either scheme, with different texts (excerpts)."""
+    a, b = source("a", "news"), source("b", "news")
+    store.sync_sources([a, b])
+    (first,) = take(store, a, _items(("urn:a:1", "一", "http://site.example/2025/1.html", "<p>甲</p>")), T0)
+    (copy,) = take(store, b, _items(("urn:b:1", "一", "https://site.example/2025/1.html", "<p>乙</p>")), T1)
+    assert _duplicate_of(store, copy.id) == first.id and len(store.posts_for_category("news", 10)) == 1
+
+
 def test_entries_linking_to_a_home_or_show_page_are_not_copies_across_sources(store):
     """Different entries of two sources that link to a home page, or to a page that other
     entries of their own source link to as well (a show's page), are not one article: they

@@ -143,6 +143,27 @@ def test_a_post_a_newer_normalizer_reads_otherwise_is_refreshed_not_dated_as_edi
     assert feed.rows()[pid]["updated"] == feed.now.isoformat()
 
 
+@pytest.mark.parametrize(
+    "body", ["<p>" + "这是一段足够长的正文内容，用来生成指纹。" * 8 + "{i}</p>", "<p>短{i}</p>"], ids=["long", "short"]
+)
+def test_a_site_moving_to_https_does_not_publish_its_entries_twice(feed, body):
+    """The move rewrites every guid and link from http:// to https://: each entry came in as
+    new, and subscribers got the whole feed a second time. Same text, same page under the
+    other scheme: the same entry, its post now linking to https (an edit, not a new post)."""
+    http = [
+        (f"http://news.example/a/{i}.html", f"http://news.example/a/{i}.html", f"第{i}条新闻", body.format(i=i))
+        for i in range(1, 4)
+    ]
+    feed.serve(http)
+    assert feed.poll().new == 3
+    ids = {p.id for p in feed.published()}
+    feed.serve([(g.replace("http:", "https:", 1), ln.replace("http:", "https:", 1), t, c) for g, ln, t, c in http])
+    feed.poll()
+    shown = feed.published()
+    assert {p.id for p in shown} == ids  # the posts readers have, no second copy
+    assert sorted(p.link for p in shown) == [f"https://news.example/a/{i}.html" for i in range(1, 4)]
+
+
 def test_one_guid_for_different_entries_switches_to_link_identity(feed):
     entries = items(4)
     entries[1] = ("https://news.example/", *entries[1][1:])
