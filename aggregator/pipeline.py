@@ -14,7 +14,8 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import filters
 from .charset import reconcile_charset
@@ -36,7 +37,7 @@ from .schedule import (
     next_poll,
     not_before,
 )
-from .store import SourceState, Store, StoreError, iso
+from .store import SourceState, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def update_source(
     if not source.enabled:
         return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
     if state is not None and state.state == "gone" and not named:
-        since = f" since {iso(state.last_error_at)}" if state.last_error_at else ""
+        since = f" since {_shown(state.last_error_at, source)}" if state.last_error_at else ""
         return Outcome(
             source.key,
             "skipped",
@@ -96,7 +97,7 @@ def update_source(
     fetch_url = state.url if state is not None and state.url else source.url
     host, blocked = _host_block(state, snapshot.retry_after, host_key(fetch_url), store, started)
     if blocked is not None and not named:
-        note = f"rate-limited: {host} asked for no request before {iso(blocked)}"
+        note = f"rate-limited: {host} asked for no request before {_shown(blocked, source)}"
         return Outcome(source.key, "skipped", note=note)
     error: FetchError | ParseError
     refused: str | None = None
@@ -104,7 +105,7 @@ def update_source(
         outcome = _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
         if blocked is not None and outcome.status in ("new", "updated", "unchanged"):
             if store.lift_host_block(host, blocked, now()):
-                log.info("host %s answered: its Retry-After (until %s) is lifted", host, iso(blocked))
+                log.info("host %s answered: its Retry-After (until %s) is lifted", host, _shown(blocked, source))
         return outcome
     except (FetchError, ParseError) as e:
         error = e
@@ -120,6 +121,17 @@ def update_source(
         log.error("source %s: %s; could not record it: %s", source.key, error, e)
         return Outcome(source.key, "error", error=str(error), unscheduled=True, store_error=refused or str(e))
     return failed if refused is None else replace(failed, store_error=refused)
+
+
+def _shown(when: datetime, source: Source) -> str:
+    """A time in a line people read (`fetch`, the log, `status`' last error) as `status`
+    shows its own columns: in the source's zone (the site's unless it has its own), with the
+    offset. UTC here, beside `status`' local times, read as a time hours off."""
+    try:
+        zone: tzinfo = ZoneInfo(source.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %z")
 
 
 def _host_block(
@@ -371,7 +383,7 @@ def _failed(
             until = when + timedelta(seconds=interval)
         if until is not None:
             host = host_key(getattr(error, "url", None) or fetch_url)
-            message = f"{message}: rate-limited, no request to {host} before {iso(until)}"
+            message = f"{message}: rate-limited, no request to {host} before {_shown(until, source)}"
             log.warning("source %s: %s", source.key, message)
             # Retry-After says "not before", not "come back then": the source's own interval
             # still holds. A server down behind `503, Retry-After: 60` on every poll was

@@ -11,6 +11,7 @@ import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -210,12 +211,17 @@ def test_a_retry_after_from_the_host_a_redirect_leads_to_holds_the_source_back(t
     url = httpserver.url_for("/moved")
     httpserver.expect_request("/moved").respond_with_data("", status=302, headers={"Location": target})
     httpserver.expect_request("/limited").respond_with_data("later", status=429, headers={"Retry-After": "600"})
-    rig = rigs(tmp_path, [f"url: {url}"])
-    assert rig.poll(url).status == "rate-limited"
+    rig = rigs(tmp_path, [f"url: {url}"], site="  timezone: Asia/Shanghai\n")
+    limited = rig.poll(url)
+    assert limited.status == "rate-limited"
     assert requested(httpserver, "/limited") == 1
+    # the time said as `status` says its own: in the site's zone, with the offset (it was UTC)
+    until = (rig.clock() + timedelta(seconds=600)).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"before {until:%Y-%m-%d %H:%M:%S} +0800" in limited.error, limited.error
     rig.clock.advance(60)
     skipped = rig.poll(url)
     assert skipped.status == "skipped" and f"127.0.0.1:{httpserver.port} asked for no request" in skipped.note
+    assert f"before {until:%Y-%m-%d %H:%M:%S} +0800" in skipped.note, skipped.note
     assert requested(httpserver, "/limited") == 1
     rig.clock.advance(600)  # the host's time is up: polled again
     assert rig.poll(url).status == "rate-limited" and requested(httpserver, "/limited") == 2
