@@ -29,8 +29,11 @@ _ZONE = (
 _ISO = re.compile(
     r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
     r"(?:\s*[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?)?"
-    r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|下午)\s*)?(?P<H>\d{1,2})\s*[:时時点點]\s*(?P<M>\d{1,2})"
-    r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?)?"
+    r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上|晚间|晚間)\s*)?"
+    r"(?P<H>\d{1,2})\s*[:时時点點]\s*(?P<M>\d{1,2})"
+    r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?"
+    r"(?:\s*(?P<ampm>[AP]\.?M\.?)(?![A-Za-z]))?"
+    r"(?:\s*[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?)?)?"
     rf"\s*{_ZONE}?",
     re.I,
 )
@@ -162,16 +165,26 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
 
 def _iso_fields(m: re.Match[str]) -> tuple[int, ...] | None:
     y, mo, d, h, mi, sec = (int(m.group(g) or 0) for g in ("y", "m", "d", "H", "M", "S"))
-    ap = m.group("ap")
-    if ap is not None:
-        h = _twelve_hour(h, pm=ap == "下午", raw=m.string)
+    ap, ampm = m.group("ap"), m.group("ampm")
+    if ampm is not None:
+        h = _twelve_hour(h, pm=ampm[0] in "Pp", raw=m.string)
+    elif ap == "中午":  # noon: 11 and 12 as written, 1 and 2 in the afternoon
+        h = h + 12 if h < 6 else h
+    elif ap is not None:
+        if h == 12 and ap in _EVENING:
+            raise InvalidDate(m.string)  # 晚上12点: midnight, but of which day?
+        h = _twelve_hour(h, pm=ap in _PM_WORDS, raw=m.string)
     return y, mo, d, h, mi, sec
+
+
+_EVENING = {"晚上", "晚间", "晚間"}
+_PM_WORDS = {"下午", "傍晚", *_EVENING}  # afternoon, dusk, evening; 上午, 早上, 早晨, 凌晨: morning
 
 
 def _twelve_hour(h: int, pm: bool, raw: str) -> int:
     """上午 (AM) 12:05 is 00:05 and 下午 (PM) 12:05 is 12:05; 下午 3:05 is 15:05. An hour
     past 12 after 下午 is taken as written (`下午15:05`, a 24-hour clock with a redundant
-    marker); after 上午 it is no time."""
+    marker); after 上午 it is no time. `PM`/`AM` after the time alike."""
     if pm:
         return h + 12 if h < 12 else h
     if h > 12:
