@@ -33,6 +33,7 @@ from .config import (
     parse_duration,
 )
 from .credentials import masked
+from .dates import local_time
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .pipeline import LEARN_AFTER, Outcome
@@ -786,9 +787,7 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _local(dt: datetime | None, zone: ZoneInfo) -> str:
-    if dt is None:
-        return "—"
-    return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %z")
+    return "—" if dt is None else local_time(dt, zone)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,7 +65,7 @@ from .pipeline import Outcome, update_source
 from .plural import counted
 from .publish import SiteError, publish
 from .schedule import JITTER, backoff, interval_for, interval_in_force, next_poll
-from .serve import Route, Server, StaticApp
+from .serve import Route, Server
 from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class Daemon:
         max_sleep: float = MAX_SLEEP,
         watch_interval: float = WATCH_INTERVAL,
         publish_delay: float = PUBLISH_DELAY,
-        serve: tuple[str, int] | Server | None = None,
+        serve: Server | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -242,14 +242,12 @@ class Daemon:
         self._config_stat, self._config_hash = _file_signature(settings.path)
         self._outside_version: int | None = None  # the store's data_version when last looked at
 
-        self.server: Server | None = None
-        routes: dict[str, Route] = {"/healthz": self._healthz, "/metrics": self._metrics}
-        if isinstance(serve, Server):  # listening already: `run` binds before it takes the lock
+        # listening already (`run` binds before it takes the lock): it serves what this daemon has
+        self.server = serve
+        if serve is not None:
+            routes: dict[str, Route] = {"/healthz": self._healthz, "/metrics": self._metrics}
             serve.app.root = lambda: self.settings.output_dir
             serve.app.routes.update(routes)
-            self.server = serve
-        elif serve is not None:
-            self.server = Server(StaticApp(lambda: self.settings.output_dir, routes), host=serve[0], port=serve[1])
 
     # -- lifecycle ----------------------------------------------------------------------
 

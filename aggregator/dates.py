@@ -120,6 +120,12 @@ class InvalidDate(ValueError):
     """
 
 
+def local_time(when: datetime, zone: tzinfo) -> str:
+    """A time as people read it in `status`, `fetch`'s lines and the log: in `zone`, with
+    the offset, so it is never taken for another zone's."""
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
 def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     """Aware UTC, or None when the string is none of the shapes above.
 

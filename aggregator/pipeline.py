@@ -14,11 +14,12 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from . import filters
 from .charset import reconcile_charset
+from .dates import local_time
 from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
@@ -125,13 +126,9 @@ def update_source(
 
 def _shown(when: datetime, source: Source) -> str:
     """A time in a line people read (`fetch`, the log, `status`' last error) as `status`
-    shows its own columns: in the source's zone (the site's unless it has its own), with the
-    offset. UTC here, beside `status`' local times, read as a time hours off."""
-    try:
-        zone: tzinfo = ZoneInfo(source.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
-    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %z")
+    shows its own columns: in the source's zone (the site's unless it has its own). UTC
+    here, beside `status`' local times, read as a time hours off."""
+    return local_time(when, ZoneInfo(source.timezone))
 
 
 def _host_block(
