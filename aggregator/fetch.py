@@ -312,28 +312,23 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         self._used_sock = self.sock
 
 
-def _unwatch(conn: HTTPConnection | None) -> None:
-    dog = getattr(_current, "watchdog", None)
-    if dog is not None and conn is not None:
-        dog.unwatch(conn.sock)
+class _Unwatching(HTTPConnectionPool):
+    """Every way back into the pool forgets the socket: the next fetch to take it is
+    another's, and this fetch's deadline must not cut that one short."""
+
+    def _put_conn(self, conn: Any) -> None:
+        dog = getattr(_current, "watchdog", None)
+        if dog is not None and conn is not None:
+            dog.unwatch(conn.sock)
+        super()._put_conn(conn)
 
 
-class _WatchedPool(HTTPConnectionPool):
+class _WatchedPool(_Unwatching):
     ConnectionCls = _WatchedConnection
 
-    def _put_conn(self, conn: Any) -> None:
-        """Every way back into the pool forgets the socket: the next fetch to take it is
-        another's, and this fetch's deadline must not cut that one short."""
-        _unwatch(conn)
-        super()._put_conn(conn)
 
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
+class _WatchedHTTPSPool(_Unwatching, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
-
-    def _put_conn(self, conn: Any) -> None:
-        _unwatch(conn)  # as _WatchedPool's
-        super()._put_conn(conn)
 
 
 _POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
