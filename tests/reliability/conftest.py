@@ -251,6 +251,10 @@ def db_check(path: Path) -> tuple[str, dict[str, tuple[str, str]], list[tuple[st
     con = sqlite3.connect(path, timeout=30)
     try:
         integrity = "; ".join(r[0] for r in con.execute("PRAGMA integrity_check"))
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'posts'").fetchone():
+            # Killed after the file was made but before the schema's transaction committed:
+            # nothing was stored yet (a post that was would be missing from `seen`).
+            return integrity, {}, []
         posts = {r[0]: (r[1], r[2]) for r in con.execute("SELECT id, source, content_hash FROM posts")}
         dups = con.execute(
             "SELECT source, guid, count(*) FROM posts GROUP BY source, guid HAVING count(*) > 1"
