@@ -430,6 +430,29 @@ def test_write_if_changed_leaves_no_temp_file_on_error(tmp_path: Path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["feed.rss"]
 
 
+def test_a_category_s_three_feeds_change_together_or_not_at_all_on_a_full_disk(tmp_path: Path) -> None:
+    """Written one by one, a publish that ran out of disk space left the Atom feed new and
+    the RSS and JSON feeds old (and a retry 30 s later, on a disk still full, kept them so):
+    readers of one format saw posts the others did not have. All three are written in full
+    before any replaces its old version."""
+    from .reliability.conftest import fill, tmpfs
+
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        files = {disk / f"tech.{ext}": f"old {ext}".encode() for ext in ("atom", "rss", "json")}
+        assert atomic.write_all_if_changed(files) == [True, True, True]
+        new = {path: (b"%s " % path.suffix.encode()) * 3000 for path in files}  # ~15 KB each
+        filler = fill(disk, leave=24 * 1024)  # room for the first new file, not for all three
+        with pytest.raises(OSError) as raised:
+            atomic.write_all_if_changed(new)
+        assert raised.value.filename in {str(p) for p in files}  # the error says which file
+        assert {p: p.read_bytes() for p in files} == files, "a feed changed while the others could not"
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "tech.atom", "tech.json", "tech.rss"]
+        filler.unlink()
+        assert atomic.write_all_if_changed({**new, disk / "tech.rss": files[disk / "tech.rss"]}) == [True, False, True]
+        assert atomic.write_all_if_changed(new) == [False, True, False]
+        assert {p: p.read_bytes() for p in files} == new
+
+
 # ------------------------------------------------------------------------------ excerpts
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -34,7 +34,7 @@ from ..models import Post
 from ..processes import forking_is_safe
 from ..store import Store
 from . import parallel
-from .atomic import SyncBatch, Writeback, sweep_once, write_if_changed
+from .atomic import SyncBatch, Writeback, sweep_once, write_all_if_changed, write_if_changed
 from .feeds import FeedMeta, forget_excerpts, render_feeds
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
@@ -76,6 +76,13 @@ class PublishReport:
     def write(self, path: Path, data: bytes) -> bool:
         changed = write_if_changed(path, data, self.batch)
         self.add(path, changed)
+        return changed
+
+    def write_all(self, files: dict[Path, bytes]) -> list[bool]:
+        """Files replaced together or not at all (`write_all_if_changed`)."""
+        changed = write_all_if_changed(files, self.batch)
+        for path, one in zip(files, changed, strict=True):
+            self.add(path, one)
         return changed
 
     def add(self, path: Path, changed: bool) -> None:
@@ -469,9 +476,10 @@ def all_posts_feed_meta(settings: Settings) -> FeedMeta:
 
 
 def _feed_files(base: Path, meta: FeedMeta, posts: list[Post], report: PublishReport) -> None:
-    for ext, data in render_feeds(meta, posts).items():
-        path = base.with_name(f"{base.name}.{ext}")
-        if report.write(path, data):
+    rendered = render_feeds(meta, posts)
+    files = {base.with_name(f"{base.name}.{ext}"): data for ext, data in rendered.items()}
+    for ext, changed in zip(rendered, report.write_all(files), strict=True):
+        if changed:
             report.feeds_changed.append(f"{meta.self_base}.{ext}")
 
 

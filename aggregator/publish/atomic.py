@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..processes import linux_libc
 
-__all__ = ["SyncBatch", "Writeback", "write_if_changed", "sweep_temp_files", "sweep_once"]
+__all__ = ["SyncBatch", "Writeback", "write_if_changed", "write_all_if_changed", "sweep_temp_files", "sweep_once"]
 
 # `.<name>.<pid>.<serial>.tmp` (a random part in older versions); also the pid-less
 # `.<name>.<random>.tmp` of the oldest
@@ -143,9 +143,42 @@ def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) ->
     and the previous file, if any, is left as it was. With a `batch`, the file is made
     durable by `batch.commit()` rather than by an fsync here.
     """
-    path = Path(path)
-    if _same_bytes(path, data):
-        return False
+    return write_all_if_changed({Path(path): data}, batch)[0]
+
+
+def write_all_if_changed(files: dict[Path, bytes], batch: SyncBatch | None = None) -> list[bool]:
+    """`write_if_changed` for files that must change together (a category's Atom, RSS and
+    JSON feeds, which readers and WebSub subscribers take for one feed): every changed file
+    is written to its temporary file first, and only once all of them are complete are they
+    renamed over the old ones. A full disk or any other error while writing leaves every
+    file as it was, instead of the Atom feed new and the RSS feed old until the next publish.
+    """
+    staged: list[tuple[str, Path]] = []
+    changed: list[bool] = []
+    try:
+        for path, data in files.items():
+            tmp = None if _same_bytes(path, data) else _stage(path, data, durable=batch is None)
+            changed.append(tmp is not None)
+            if tmp is not None:
+                staged.append((tmp, path))
+        while staged:
+            tmp, path = staged[0]
+            _rename(tmp, path)
+            staged.pop(0)
+            if batch is None:
+                _fsync_path(path.parent)
+            else:
+                batch.files.append(path)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    return changed
+
+
+def _stage(path: Path, data: bytes, durable: bool) -> str:
+    """`data` in a new temporary file beside `path` (fsynced when `durable`); its name."""
     try:
         fd, tmp = _create_temp(path)
     except FileNotFoundError:  # the folder does not exist yet: only then pay for mkdir
@@ -156,22 +189,29 @@ def write_if_changed(path: Path, data: bytes, batch: SyncBatch | None = None) ->
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if batch is None:
+            if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except BaseException as e:
-        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
-            e.filename = str(path)  # "No space left on device" alone does not say where
+        _name(e, path)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if batch is None:
-        _fsync_path(path.parent)
-    else:
-        batch.files.append(path)
-    return True
+    return tmp
+
+
+def _rename(tmp: str, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        _name(e, path)
+        raise
+
+
+def _name(e: BaseException, path: Path) -> None:
+    if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+        e.filename = str(path)  # "No space left on device" alone does not say where
 
 
 _serial = itertools.count()
