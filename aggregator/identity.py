@@ -10,6 +10,8 @@ store knows and stores what they decide.
 - `guid_problem` tells when a source's guids cannot be trusted (one guid for different
   entries, or a new guid on every fetch for the same link), as FreshRSS and Miniflux
   users keep meeting; such a source then identifies its entries by link.
+- `tell_apart` gives entries without a guid that share a link (a digest, a changelog
+  page, podcast episodes all linking to the show's page) each an identity of their own.
 - `same_feed_url` tells when a URL edited in the config still names the same feed
   (http→https, a trailing slash), so that the source keeps its posts' ids.
 """
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from .models import Post
@@ -44,6 +46,10 @@ TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "matomo_", "piwik_", "hmb_", "fb_act
 MIN_FINGERPRINT_CHARS = 80
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+# Between a link and an entry's content hash in the identity of an entry told apart from
+# others of its link (`tell_apart`): no absolute link holds a newline (urlsplit drops it).
+SHARED_LINK = "\n"
 
 
 def is_tracking_param(name: str) -> bool:
@@ -206,3 +212,97 @@ def link_identity(posts: Iterable[Post], source_key: str, stored: Mapping[str, s
         pid = stored.get(p.canonical_link) or post_id(source_key, p.canonical_link)
         out.append(replace(p, id=pid, guid=p.canonical_link))
     return out
+
+
+def shares_link(link: str | None, identity: str) -> bool:
+    """Whether `identity` is one `tell_apart` gave an entry of `link` sharing it with others."""
+    return bool(link) and identity.startswith(f"{link}{SHARED_LINK}")
+
+
+@dataclass(frozen=True)
+class LinkedPost:
+    """A stored post of an entry without guid, as `tell_apart` matches entries against it."""
+
+    id: str
+    guid: str  # its identity: the link, or the link and a content hash (`shares_link`)
+    title: str
+    content: str
+    content_hash: str
+
+
+def tell_apart(
+    posts: Sequence[Post],
+    source_key: str,
+    stored: Mapping[str, Sequence[LinkedPost]] | None = None,
+    pruned: Collection[str] = (),
+) -> list[Post]:
+    """The posts, entries without a guid (`Post.linked`) that share a link each with an id of its own.
+
+    Such an entry is identified by its link: a digest, changelog or podcast feed linking
+    every entry to one page had all but one of them dropped, for good. A link only one
+    entry has, and ever had, keeps its link identity (a changed id is a post readers show
+    again as new). Entries of a shared link are `link + SHARED_LINK + content hash`, but for
+    the one that keeps the link's own id: the entry stored under it, else (a link new to the
+    source) the first one listed, which had it when the others were dropped.
+
+    `stored` (link → the source's posts identified by it, `Store.linked_posts`)
+    keeps the ids of entries already stored, in whatever order the feed lists them: an entry
+    is the post of its own id or content hash, else the one post with its title (its text
+    was edited), else the one post with its text (its title was corrected). Trade-off: a
+    title or text that several of the link's posts or entries share matches nothing (a
+    digest titled "Daily digest" each day is not an edit of the day that left the feed), so
+    an entry edited in such a field, or in title and text at once, comes as a new post, its
+    old version staying as it was. `pruned`: ids pruned while still listed, so taken.
+    """
+    stored = stored or {}
+    groups: dict[str, dict[str, Post]] = defaultdict(dict)  # link → content hash → its first entry
+    for p in posts:
+        if p.linked and p.link:
+            groups[p.link].setdefault(p.content_hash, p)
+    given: dict[tuple[str, str], tuple[str, str]] = {}  # (link, content hash) → (id, identity)
+    for link, entries in groups.items():
+        rows = list(stored.get(link, ()))
+        if len(entries) == 1 and not any(shares_link(link, r.guid) for r in rows):
+            continue  # one entry of the link, and only ever one: its link identity, as always
+        found = _matched(list(entries.values()), rows, source_key, link)
+        own = post_id(source_key, link)
+        free = not rows and own not in pruned  # a link new to the source
+        for key in entries:
+            if key in found:
+                given[link, key] = (found[key].id, found[key].guid)
+            elif free:
+                given[link, key], free = (own, link), False
+            else:
+                identity = f"{link}{SHARED_LINK}{key}"
+                given[link, key] = (post_id(source_key, identity), identity)
+    out = []
+    for p in posts:
+        pid_guid = given.get((p.link, p.content_hash)) if p.linked and p.link else None
+        out.append(p if pid_guid is None else replace(p, id=pid_guid[0], guid=pid_guid[1]))
+    return out
+
+
+def _matched(entries: list[Post], rows: list[LinkedPost], source_key: str, link: str) -> dict[str, LinkedPost]:
+    """Content hash → the stored post each entry of one link is (see `tell_apart`)."""
+    found: dict[str, LinkedPost] = {}
+    left = list(rows)
+    for p in entries:
+        own = post_id(source_key, f"{link}{SHARED_LINK}{p.content_hash}")
+        row = next((r for r in left if r.id == own or r.content_hash == p.content_hash), None)
+        if row is not None:
+            found[p.content_hash] = row
+            left.remove(row)
+    for field in ("title", "content"):  # an edited text keeps its title; a corrected title, its text
+        for p in entries:
+            value = getattr(p, field)
+            if p.content_hash in found or not value:
+                continue
+            if sum(getattr(q, field) == value for q in entries) > 1:
+                continue
+            if sum(getattr(r, field) == value for r in rows) != 1:
+                continue
+            row = next((r for r in left if getattr(r, field) == value), None)
+            if row is not None:
+                found[p.content_hash] = row
+                left.remove(row)
+    return found

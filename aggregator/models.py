@@ -179,6 +179,8 @@ class Post:
     fingerprint: str | None = None  # hash of title + visible text: finds duplicates under other links
     excluded: tuple[str, ...] = ()  # category slugs whose filters keep this post out
     duplicate_of: str | None = None  # id of the first-seen post of another source with the same article
+    # the entry has no guid and is identified by its link (`identity.tell_apart`); not stored
+    linked: bool = field(default=False, compare=False)
 
     @property
     def author_name(self) -> str | None:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from feedparser.datetimes import _parse_date
 
 from .dates import InvalidDate, parse_date
-from .identity import canonical_link, post_id, text_fingerprint
+from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
@@ -54,10 +54,12 @@ def normalize_entries(source: Source, feed: ParsedFeed, now: datetime) -> list[P
     """One Post per entry, in feed order, identified by guid (else link, else title + content).
 
     Ids may repeat: telling a feed that repeats one entry from one that reuses a guid for
-    different entries is `identity.guid_problem`'s job, so nothing is dropped here.
+    different entries is `identity.guid_problem`'s job, so nothing is dropped here. Entries
+    without guid that share a link are told apart (`identity.tell_apart`), as on a first
+    fetch: the pipeline tells them apart again knowing what the store holds.
     """
     zone = ZoneInfo(source.timezone)
-    return [normalize_entry(source, feed, entry, now, zone) for entry in feed.entries]
+    return tell_apart([normalize_entry(source, feed, entry, now, zone) for entry in feed.entries], source.ids_from)
 
 
 def unique(posts: Iterable[Post]) -> list[Post]:
@@ -87,7 +89,8 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     text = sanitized_text(content)
     # capped whatever it is made from: twelve words of content, or a link, may be a megabyte
     title = _capped(_title(entry) or _first_words(text) or link or "(untitled)", TITLE_MAX)
-    identity = (entry.get("id") or "").strip() or link or _hash(title + "\n" + content)
+    guid = (entry.get("id") or "").strip()
+    identity = guid or link or _hash(title + "\n" + content)
     published = None
     for key in DATE_KEYS:
         published = entry_date(entry, key, zone)
@@ -128,6 +131,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         dated=dated,
         canonical_link=canonical_link(link),
         fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
+        linked=not guid and link is not None,
     )
 
 

@@ -23,7 +23,7 @@ from .dates import local_time
 from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
-from .identity import GUID, LINK, guid_problem, link_identity
+from .identity import GUID, LINK, canonical_link, guid_problem, link_identity, shares_link, tell_apart
 from .models import FetchResult, PollUpdate, Post, Source
 from .normalize import feed_info, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
@@ -291,7 +291,8 @@ def ingest(
     state = state if state is not None else store.source_state(source.key, count_posts=False)
     if state is not None and state.id_key not in (None, source.key):  # it took over a source whose URL was edited
         source = replace(source, id_key=state.id_key)
-    posts, identity = _identify(source, store, state, normalize_entries(source, feed, when))
+    posts = _tell_apart(source, store, normalize_entries(source, feed, when))
+    posts, identity = _identify(source, store, state, posts)
     posts = filters.apply(source, unique(posts))
     if schedule is not None:
         poll, when_next = schedule(posts)
@@ -315,6 +316,28 @@ def ingest(
         if report.removed:
             log.info("source %s: pruned %d old posts", source.key, report.removed)
     return posts, new, updated
+
+
+def _tell_apart(source: Source, store: Store, posts: list[Post]) -> list[Post]:
+    """The posts, entries without guid sharing a link told apart as what is stored says
+    (`identity.tell_apart`); the store is asked only about links that this feed, or one
+    before, gave to more than one entry."""
+    shared: dict[str, set[str]] = {}
+    for p in posts:
+        if p.linked and p.link:
+            shared.setdefault(p.link, set()).add(p.content_hash)
+    if not shared:
+        return posts
+    known = store.identities_by_link(source.key, (canonical_link(link) or "" for link in shared))
+    links = [
+        link
+        for link, hashes in shared.items()
+        if len(hashes) > 1 or any(shares_link(link, guid) for guid in known.get(canonical_link(link) or "", ()))
+    ]
+    if not links:
+        return posts
+    stored, pruned = store.linked_posts(source.key, links)
+    return tell_apart(posts, source.ids_from, stored, pruned)
 
 
 def _identify(

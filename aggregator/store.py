@@ -23,7 +23,7 @@ from typing import Any
 
 from . import filters
 from .hosts import host_key
-from .identity import GUID, both_schemes, canonical_link, names_one_page, same_feed_url
+from .identity import GUID, LinkedPost, both_schemes, canonical_link, names_one_page, same_feed_url, shares_link
 from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 
 log = logging.getLogger(__name__)
@@ -981,6 +981,24 @@ class Store:
         for link, pid in self._by_link(source, links, "id"):
             out.setdefault(link, pid)
         return out
+
+    def linked_posts(self, source: str, links: Iterable[str]) -> tuple[dict[str, list[LinkedPost]], set[str]]:
+        """Link → this source's posts identified by that link (entries without guid, see
+        `identity.tell_apart`), first seen first; and the source's pruned ids."""
+        wanted = {link: canonical_link(link) for link in links}
+        out: dict[str, list[LinkedPost]] = {}
+        canonicals = [c for c in dict.fromkeys(wanted.values()) if c]
+        with self._lock:
+            for chunk, marks in _in_chunks(canonicals):
+                for pid, guid, link, title, content, content_hash in self.db.execute(
+                    "SELECT id, guid, link, title, content, content_hash FROM posts "
+                    f"WHERE source = ? AND canonical_link IN ({marks}) ORDER BY first_seen, id",
+                    [source, *chunk],
+                ):
+                    if link in wanted and (guid == link or shares_link(link, guid)):
+                        out.setdefault(link, []).append(LinkedPost(pid, guid, title, content or "", content_hash or ""))
+            pruned = {r[0] for r in self.db.execute("SELECT id FROM pruned WHERE source = ?", [source])}
+        return out, pruned
 
     def _by_link(self, source: str, links: Iterable[str], column: str) -> list[tuple[str, str]]:
         links = list(dict.fromkeys(x for x in links if x))
