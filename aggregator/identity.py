@@ -192,12 +192,16 @@ def post_id(source_key: str, identity: str) -> str:
     return hashlib.sha256(f"{source_key}\n{identity}".encode()).hexdigest()[:16]
 
 
-def link_identity(posts: Iterable[Post], source_key: str, stored: Mapping[str, str]) -> list[Post]:
+def link_identity(
+    posts: Iterable[Post], source_key: str, stored: Mapping[str, str], told_apart: Collection[str] = ()
+) -> list[Post]:
     """The posts identified by link, keeping the id a post of the same link already has.
 
     `stored` maps canonical links to the ids stored for them (under guid identity, before
     the source was found to have bad guids): reusing those ids means every published
     post keeps its URL and feed GUID, and no second copy appears when identity changes.
+    Entries without guid of the `told_apart` links (`tell_apart`) keep the ids it gave:
+    the link's first-seen post is one of several entries, and would be overwritten.
     """
     posts = list(posts)
     guids_of: dict[str, set[str]] = defaultdict(set)
@@ -206,7 +210,7 @@ def link_identity(posts: Iterable[Post], source_key: str, stored: Mapping[str, s
             guids_of[p.canonical_link].add(p.guid)
     out = []
     for p in posts:
-        if not p.canonical_link or len(guids_of[p.canonical_link]) > 1:
+        if not p.canonical_link or len(guids_of[p.canonical_link]) > 1 or (p.linked and p.link in told_apart):
             out.append(p)  # the link does not tell this entry from another one: keep its guid identity
             continue
         pid = stored.get(p.canonical_link) or post_id(source_key, p.canonical_link)

@@ -291,8 +291,8 @@ def ingest(
     state = state if state is not None else store.source_state(source.key, count_posts=False)
     if state is not None and state.id_key not in (None, source.key):  # it took over a source whose URL was edited
         source = replace(source, id_key=state.id_key)
-    posts = _tell_apart(source, store, normalize_entries(source, feed, when))
-    posts, identity = _identify(source, store, state, posts)
+    posts, told_apart = _tell_apart(source, store, normalize_entries(source, feed, when))
+    posts, identity = _identify(source, store, state, posts, told_apart)
     posts = filters.apply(source, unique(posts))
     if schedule is not None:
         poll, when_next = schedule(posts)
@@ -318,16 +318,16 @@ def ingest(
     return posts, new, updated
 
 
-def _tell_apart(source: Source, store: Store, posts: list[Post]) -> list[Post]:
+def _tell_apart(source: Source, store: Store, posts: list[Post]) -> tuple[list[Post], set[str]]:
     """The posts, entries without guid sharing a link told apart as what is stored says
-    (`identity.tell_apart`); the store is asked only about links that this feed, or one
-    before, gave to more than one entry."""
+    (`identity.tell_apart`), and those links; the store is asked only about links that
+    this feed, or one before, gave to more than one entry."""
     shared: dict[str, set[str]] = {}
     for p in posts:
         if p.linked and p.link:
             shared.setdefault(p.link, set()).add(p.content_hash)
     if not shared:
-        return posts
+        return posts, set()
     known = store.identities_by_link(source.key, (canonical_link(link) or "" for link in shared))
     links = [
         link
@@ -335,13 +335,13 @@ def _tell_apart(source: Source, store: Store, posts: list[Post]) -> list[Post]:
         if len(hashes) > 1 or any(shares_link(link, guid) for guid in known.get(canonical_link(link) or "", ()))
     ]
     if not links:
-        return posts
+        return posts, set()
     stored, pruned = store.linked_posts(source.key, links)
-    return tell_apart(posts, source.ids_from, stored, pruned)
+    return tell_apart(posts, source.ids_from, stored, pruned), set(links)
 
 
 def _identify(
-    source: Source, store: Store, state: SourceState | None, posts: list[Post]
+    source: Source, store: Store, state: SourceState | None, posts: list[Post], told_apart: set[str]
 ) -> tuple[list[Post], tuple[str, str] | None]:
     """The posts with the ids the source's identity mode gives, and a mode change to record.
 
@@ -357,7 +357,7 @@ def _identify(
         log.warning("source %s: %s; identifying its entries by link from now on", source.key, problem)
         change = (LINK, problem)
     stored = store.ids_by_link(source.key, (p.canonical_link for p in posts if p.canonical_link))
-    return link_identity(posts, source.ids_from, stored), change
+    return link_identity(posts, source.ids_from, stored, told_apart), change
 
 
 def _redirect_streak(state: SourceState | None, result: FetchResult) -> tuple[str | None, int]:

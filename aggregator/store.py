@@ -785,13 +785,13 @@ class Store:
         """
         first: dict[str, str] = {}
         merged: list[tuple[str, str]] = []  # (dropped id, kept id)
-        for pid, link in db.execute(
-            "SELECT id, canonical_link FROM posts WHERE source = ? AND canonical_link IS NOT NULL "
+        for pid, link, guid, raw in db.execute(
+            "SELECT id, canonical_link, guid, link FROM posts WHERE source = ? AND canonical_link IS NOT NULL "
             "ORDER BY first_seen, id",
             [source],
         ).fetchall():
-            if link not in links:
-                continue
+            if link not in links or shares_link(raw, guid):
+                continue  # (an entry without guid told apart from others of its link is no copy)
             if link in first:
                 merged.append((pid, first[link]))
             else:

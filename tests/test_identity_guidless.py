@@ -157,6 +157,23 @@ def test_a_new_day_of_a_digest_with_one_title_is_no_edit_of_the_day_that_left(st
     assert sorted(c for _, c in stored(store).values()) == [f"News of day {n}." for n in range(1, 6)]
 
 
+def test_a_switch_to_link_identity_keeps_the_entries_told_apart(store):
+    """A feed whose guids prove useless (one guid for two links) is identified by link from
+    then on, and copies of one link merged: entries without guid told apart are no copies,
+    and none of them is merged away or overwritten by another."""
+    bad = '<item><guid isPermaLink="false">g</guid><title>{0}</title><link>https://shop.example/{0}</link></item>'
+    first, new, _ = take(store, rss(*DAYS).replace(b"</channel>", bad.format("x1").encode() + b"</channel>"), T0)
+    assert new == 4
+    ids = {p.title: p.id for p in first}
+    both = (bad.format("x1") + bad.format("x2")).encode() + b"</channel>"
+    posts, new, updated = take(store, rss(DAYS[0]).replace(b"</channel>", both), T0 + timedelta(hours=1))
+    assert store.source_state(SRC.key).identity == "link"
+    assert (new, updated) == (1, 0) and posts[0].id == ids["Release 1.3"]
+    assert {t for t, _ in stored(store).values()} == {"Release 1.3", "Release 1.2", "Release 1.1", "x1", "x2"}
+    posts, new, updated = take(store, rss(*DAYS).replace(b"</channel>", both), T0 + timedelta(hours=2))
+    assert (new, updated) == (0, 0) and [p.id for p in posts[:3]] == [ids[t] for t, _ in DAYS]
+
+
 # --------------------------------------------------------------------------- as a user runs it
 
 
