@@ -195,8 +195,9 @@ def _count(tmp_path: Path) -> int:
 
 def test_a_changelog_feed_linking_every_entry_to_one_page_publishes_every_entry(tmp_path, httpserver: HTTPServer):
     """`aggregator fetch` over HTTP of three guid-less entries linking to one page: all three
-    are stored and published (one was, before); fetched again, nothing new; a fourth entry is
-    one new post; an entry whose title is corrected stays its post, under the new title."""
+    are stored and published (one was, before); fetched again (in another order), nothing new;
+    a fourth entry is one new post; an entry whose title is corrected stays its post, under
+    the new title."""
     served = {"body": rss(*DAYS)}
     httpserver.expect_request("/feed.xml").respond_with_handler(
         lambda _: Response(served["body"], content_type="application/rss+xml")
@@ -211,6 +212,7 @@ def test_a_changelog_feed_linking_every_entry_to_one_page_publishes_every_entry(
     assert _count(tmp_path) == 3
     assert sorted(_published(tmp_path).values()) == ["Release 1.1", "Release 1.2", "Release 1.3"]
     ids = set(_published(tmp_path))
+    served["body"] = rss(*DAYS[::-1])  # the same entries, listed otherwise: parsed again, not "same body"
     _fetch(cfg)
     assert _count(tmp_path) == 3 and set(_published(tmp_path)) == ids
     served["body"] = rss(("Release 1.4", "Fixed bug 4 in the checkout."), *DAYS)
