@@ -116,6 +116,16 @@ def test_a_second_entry_of_a_stored_link_is_a_new_post_and_leaves_the_stored_one
     assert stored(store)[old.id][0] == "Release 1.1" and len(stored(store)) == 2
 
 
+def test_after_the_upgrade_the_entries_that_were_dropped_come_as_new_posts(store):
+    """What an older version stored of a digest (its first entry, under the link's id) stays
+    as it is, id and text; the entries it dropped come as new posts, once."""
+    (kept,), _, _ = take(store, rss(DAYS[0]), T0)  # all an older version kept of rss(*DAYS)
+    posts, new, updated = take(store, rss(*DAYS), T0 + timedelta(hours=1))
+    assert (new, updated) == (2, 0) and posts[0].id == kept.id == post_id(SRC.key, PAGE)
+    assert take(store, rss(*DAYS), T0 + timedelta(hours=2))[1:] == (0, 0)
+    assert sorted(t for t, _ in stored(store).values()) == ["Release 1.1", "Release 1.2", "Release 1.3"]
+
+
 def test_a_link_told_apart_stays_so_when_one_entry_is_left(store):
     """Entries told apart keep their ids when the others leave the feed: the one left was
     taken for an edit of the link's post."""
