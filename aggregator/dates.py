@@ -8,8 +8,8 @@ the string has none, and so are the rarer shapes feedparser reads wrongly: Java'
 Date.toString and C's asctime (`Mon Nov 02 10:00:00 CST 2026`, which feedparser takes as US
 Central whatever the feed, or as UTC without a zone), Chinese dates with a weekday, 上午/下午
 or 时/分 (feedparser keeps only the day, and shifts it by its own zone), ISO 8601 week dates
-(`2026-W45-1`) and the ISO basic format (`20261102T100000Z`), of which feedparser keeps only
-the day. Anything else is left to feedparser's many format handlers.
+(`2026-W45-1`, `2026-W45`) and the ISO basic format (`20261102T100000Z`, `20261102`), of which
+feedparser keeps only the day, in UTC. Anything else is left to feedparser's many format handlers.
 """
 
 from __future__ import annotations
@@ -59,11 +59,13 @@ _CTIME_ZONE_LAST = re.compile(
     r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
     r"\s+(?P<y>\d{4})\s+(?P<zone>[+-]\d{2}:?\d{2})"
 )
-# ISO 8601 week dates (2026-W45-1, 2026W451, with a time: 2026-W45-1T10:00:00Z) and the
-# basic format with a time (20261102T100000Z, 20261102T1000+0800); a basic date alone
-# (`20261102`) is not taken, as eight digits may be anything.
+# ISO 8601 week dates (2026-W45-1, 2026W451, with a time: 2026-W45-1T10:00:00Z; a week alone,
+# 2026-W45, is its Monday, as feedparser takes 2026-11 for its first day) and the basic format
+# (20261102, 20261102T100000Z, 20261102T1000+0800). Eight digits in a date are a date to
+# feedparser too, which rolls impossible ones over (`12345678` was 10 December 2012): here
+# they are read as the day they write, or no day at all (InvalidDate).
 _ISO_COMPACT = re.compile(
-    r"(?P<y>\d{4})(?:-?W(?P<w>\d{2})-?(?P<wd>[1-7])|(?P<m>\d{2})(?P<d>\d{2})(?=T))"
+    r"(?P<y>\d{4})(?:-?W(?P<w>\d{2})(?:-?(?P<wd>[1-7]))?|(?P<m>\d{2})(?P<d>\d{2})(?=T|$))"
     r"(?:T(?P<H>\d{2}):?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,]\d+)?)?)?"
     r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?",
     re.I,
@@ -205,7 +207,7 @@ def _compact_fields(m: re.Match[str]) -> tuple[int, ...] | None:
     if m.group("w") is None:
         return (y, int(m.group("m")), int(m.group("d")), *time)
     try:
-        day = date.fromisocalendar(y, int(m.group("w")), int(m.group("wd")))
+        day = date.fromisocalendar(y, int(m.group("w")), int(m.group("wd") or 1))
     except ValueError as e:  # week 00, or week 53 of a year of 52
         raise InvalidDate(m.string) from e
     return (day.year, day.month, day.day, *time)

@@ -231,13 +231,31 @@ def test_java_asctime_chinese_and_iso_week_and_basic_dates(raw, zone, utc):
 
 
 @pytest.mark.parametrize(
+    ("raw", "zone", "utc"),
+    [
+        # a week alone is its Monday (feedparser: the Sunday before, at midnight UTC)
+        ("2026-W45", SH, (2026, 11, 1, 16, 0)),
+        ("2026-W45", CHI, (2026, 11, 2, 6, 0)),
+        ("2026W45", ZoneInfo("UTC"), (2026, 11, 2, 0, 0)),
+        ("2026-W01", ZoneInfo("UTC"), (2025, 12, 29, 0, 0)),
+        # a basic date alone (feedparser: midnight UTC, whatever the source's zone)
+        ("20261102", SH, (2026, 11, 1, 16, 0)),
+        ("20261102", CHI, (2026, 11, 2, 6, 0)),
+        ("20261102", ZoneInfo("Europe/Berlin"), (2026, 11, 1, 23, 0)),
+    ],
+)
+def test_an_iso_week_alone_and_a_basic_date_alone_are_read_in_the_source_zone(raw, zone, utc):
+    assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         "not a date",
         "32 Foo 2022",
         "Tue, 08 Feb 2022 09:30:00 +9900",
         "May 2010",
-        "20261102",
+        "2026110",  # seven digits: no basic date
         "Mon Nov 2 10:00:00 XYZ 2026",
     ],
 )
@@ -257,6 +275,9 @@ def test_unreadable_dates_are_left_to_feedparser(raw):
         "2025-W53-1",  # 2025 has 52 weeks
         "2026-W00-1",
         "20261302T100000Z",
+        "20261302",  # eight digits that are no day: feedparser rolled them over (2 January 2027)
+        "12345678",  # feedparser: 10 December 2012
+        "2026-W54",
         "2026年11月2日 上午13:05",
         "2026年11月2日 晚上12:30",  # midnight, of which day?
         "2026-11-02 13:05 AM",
