@@ -6,10 +6,12 @@ feeds write exactly those, meaning their own local time. The two shapes that cov
 every feed (ISO 8601-like and RFC 822-like) are read here, with the source's zone where
 the string has none, and so are the rarer shapes feedparser reads wrongly: Java's
 Date.toString and C's asctime (`Mon Nov 02 10:00:00 CST 2026`, which feedparser takes as US
-Central whatever the feed, or as UTC without a zone), Chinese dates with a weekday, 上午/下午
-or 时/分 (feedparser keeps only the day, and shifts it by its own zone), ISO 8601 week dates
-(`2026-W45-1`, `2026-W45`) and the ISO basic format (`20261102T100000Z`, `20261102`), of which
-feedparser keeps only the day, in UTC. Anything else is left to feedparser's many format handlers.
+Central whatever the feed, or as UTC without a zone), Chinese dates with a weekday (after
+the date; before it, feedparser reads none), 上午/下午, 时/分 or an hour alone (`10点`:
+feedparser keeps only the day, and shifts it by its own zone), English AM/PM after an RFC
+822 time (feedparser drops it: 10:05 PM was 10:05), ISO 8601 week dates (`2026-W45-1`,
+`2026-W45`) and the ISO basic format (`20261102T100000Z`, `20261102`), of which feedparser
+keeps only the day, in UTC. Anything else is left to feedparser's many format handlers.
 """
 
 from __future__ import annotations
@@ -26,24 +28,51 @@ _ZONE = (
 # 2022年2月8日 星期二 09:30, 2022年2月8日 下午3:05, 2022年2月8日09:30 (no space after 日), ...
 # The weekday word (星期二, 周二, 週二, 礼拜二, also in brackets: （星期二）) is skipped, as RFC
 # 822's `Tue,` is.
-_ISO = re.compile(
-    r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
-    r"(?:\s*[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?)?"
-    r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上|晚间|晚間)\s*)?"
-    r"(?P<H>\d{1,2})\s*[:时時点點]\s*(?P<M>\d{1,2})"
-    r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?"
-    r"(?:\s*(?P<ampm>[AP]\.?M\.?)(?![A-Za-z]))?"
-    r"(?:\s*[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?)?)?"
-    rf"\s*{_ZONE}?",
-    re.I,
-)
+_WEEKDAY_ZH = r"[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?"
+
+
+def _iso_pattern(rare: bool) -> str:
+    """The ISO-like shape; `rare` adds what few feeds write, tried only once the common shapes
+    failed: a weekday before the date (`星期一 2026年11月2日`, `(周一) 2026-11-02`) and an hour
+    without minutes (`10点`, `10时`; an hour alone after `:` or a space is not taken)."""
+    minutes = r"\s*[:时時点點]\s*(?P<M>\d{1,2})(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?"
+    if rare:
+        minutes = rf"(?:{minutes}|\s*[时時点點])"
+    return (
+        (rf"(?:{_WEEKDAY_ZH}\s*)?" if rare else "")
+        + r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+        rf"(?:\s*{_WEEKDAY_ZH})?"
+        r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上|晚间|晚間)\s*)?"
+        rf"(?P<H>\d{{1,2}}){minutes}"
+        r"(?:\s*(?P<ampm>[AP]\.?M\.?)(?![A-Za-z]))?"
+        rf"(?:\s*{_WEEKDAY_ZH})?)?"
+        rf"\s*{_ZONE}?"
+    )
+
+
+_ISO = re.compile(_iso_pattern(rare=False), re.I)
+_ISO_RARE = re.compile(_iso_pattern(rare=True), re.I)
 # Tue, 08 Feb 2022 09:30:00 +0800 / 8 Feb 22 9:30 GMT / Tue, 8 Feb 2022
-_RFC = re.compile(
-    r"(?:[^\W\d_]{2,9}(?:-[^\W\d_]{4,5})?\.?\s*,?\s*)?(?P<d>\d{1,2})\.?[\s-]+(?:de\s+)?(?P<mon>[^\W\d_]{3,10})\.?,?"
-    r"(?:\s+de)?[\s-]+(?P<y>\d{2,4})"
-    r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:\.\d+)?)?)?"
-    rf"\s*{_ZONE}?",
-)
+
+
+def _rfc_pattern(ampm: bool) -> str:
+    """The RFC 822-like shape; `ampm` wants an English AM/PM after the time (`Mon, 02 Nov
+    2026 10:05 PM +0800`), which RFC 822 has not: tried only once the common shapes failed.
+    (Without it, `PM` was taken for a zone nobody knows, and feedparser read 10:05 PM as 10:05.)"""
+    return (
+        r"(?:[^\W\d_]{2,9}(?:-[^\W\d_]{4,5})?\.?\s*,?\s*)?(?P<d>\d{1,2})\.?[\s-]+(?:de\s+)?(?P<mon>[^\W\d_]{3,10})\.?,?"
+        r"(?:\s+de)?[\s-]+(?P<y>\d{2,4})"
+        + (
+            r"\s+(?P<H>\d{1,2}):(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:\.\d+)?)?\s*(?P<ampm>[AP]\.?M\.?)(?![A-Za-z])"
+            if ampm
+            else r"(?:\s+(?P<H>\d{1,2}):(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:\.\d+)?)?)?"
+        )
+        + rf"\s*{_ZONE}?"
+    )
+
+
+_RFC = re.compile(_rfc_pattern(ampm=False))
+_RFC_AMPM = re.compile(_rfc_pattern(ampm=True), re.I)
 # Java's Date.toString and C's asctime: `Mon Nov 02 10:00:00 CST 2026`, `Mon Nov  2 10:00:00
 # 2026`, `Mon Nov 02 10:00:00 GMT+08:00 2026`: the zone, when written, between time and year.
 _CTIME = re.compile(
@@ -136,14 +165,17 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     RFC 822's or North America's: `Mon Nov 02 10:00:00 CST 2026` is 10:00 in Shanghai for
     a source in Asia/Shanghai (or another zone that calls itself CST, as Asia/Taipei does)
     and US Central time for any other source, as `... 10:00:00 CST` always was here.
-    Raises InvalidDate for a day, month, week or time that does not exist.
+    A weekday that contradicts the date (`周二 2026-11-02`, a Monday) is ignored, as RFC
+    822 readers ignore `Tue, 02 Nov 2026`: the date is what is written with care, the
+    weekday often a template's. Raises InvalidDate for a day, month, week or time that
+    does not exist.
     """
     text = _COMMENT.sub("", " ".join(raw.split()))
     if not text:
         return None
-    # The two common shapes first; the rare ones only when the first character could start
-    # them (a letter: Java/asctime; a digit: ISO week or basic), so a string feedparser
-    # must read anyway costs one more failed match at most.
+    # The two common shapes first; the rare ones only after them, and only when the first
+    # character could start them (a letter: Java/asctime, a weekday; a digit: ISO week or
+    # basic, an hour alone, AM/PM after RFC 822's time; a bracket: a bracketed weekday).
     first = text[0]
     shapes = _SHAPES_ALPHA if first.isalpha() else _SHAPES_DIGIT if first.isdigit() else _SHAPES
     for pattern, fields in shapes:
@@ -152,7 +184,7 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
             continue
         values = fields(m)
         if values is None:
-            return None
+            continue  # a month name nobody knows: a rarer shape may still read it
         y, mo, d, h, mi, sec = values
         try:  # a leap second is its minute's last second; 24:00 ends a day (ISO 8601)
             # (only :60 is a leap second: :61 to :99 are no time, as 25:00 is none)
@@ -163,7 +195,7 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
             naive += timedelta(days=1)
         offset = _zone(m.group("zone"), naive, zone)
         if offset is None:
-            return None
+            continue  # a zone nobody knows, or `PM` read as one: a rarer shape may still read it
         try:
             return naive.replace(tzinfo=offset).astimezone(UTC)
         except (OverflowError, ValueError):
@@ -223,9 +255,26 @@ def _rfc_fields(m: re.Match[str]) -> tuple[int, ...] | None:
     return (year, month, int(m.group("d")), *(int(m.group(g) or 0) for g in ("H", "M", "S")))
 
 
-_SHAPES = ((_ISO, _iso_fields), (_RFC, _rfc_fields))
-_SHAPES_ALPHA = (*_SHAPES, (_CTIME, _rfc_fields), (_CTIME_ZONE_LAST, _rfc_fields))
-_SHAPES_DIGIT = (*_SHAPES, (_ISO_COMPACT, _compact_fields))
+def _rfc_ampm_fields(m: re.Match[str]) -> tuple[int, ...] | None:
+    values = _rfc_fields(m)
+    if values is None:
+        return None
+    y, mo, d, h, mi, sec = values
+    return y, mo, d, _twelve_hour(h, pm=m.group("ampm")[0] in "Pp", raw=m.string), mi, sec
+
+
+# The common shapes first, then the rare ones, each only where the first character could
+# start it: a string feedparser must read anyway costs a few failed matches at most.
+_RARE = ((_ISO_RARE, _iso_fields), (_RFC_AMPM, _rfc_ampm_fields))
+_SHAPES = ((_ISO, _iso_fields), (_RFC, _rfc_fields), (_ISO_RARE, _iso_fields))  # `(周一) 2026-…`
+_SHAPES_ALPHA = (
+    (_ISO, _iso_fields),
+    (_RFC, _rfc_fields),
+    (_CTIME, _rfc_fields),
+    (_CTIME_ZONE_LAST, _rfc_fields),
+    *_RARE,
+)
+_SHAPES_DIGIT = ((_ISO, _iso_fields), (_RFC, _rfc_fields), (_ISO_COMPACT, _compact_fields), *_RARE)
 
 
 def _zone(token: str | None, naive: datetime, local: tzinfo) -> tzinfo | None:

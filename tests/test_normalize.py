@@ -249,6 +249,72 @@ def test_an_iso_week_alone_and_a_basic_date_alone_are_read_in_the_source_zone(ra
 
 
 @pytest.mark.parametrize(
+    ("raw", "zone", "utc"),
+    [
+        # a weekday before the date (feedparser: no date at all; the post took its fetch time)
+        ("星期一 2026年11月2日 10:05", SH, (2026, 11, 2, 2, 5)),
+        ("星期一 2026年11月2日 10:05", CHI, (2026, 11, 2, 16, 5)),
+        ("周一 2026-11-02 10:05", SH, (2026, 11, 2, 2, 5)),
+        ("週一 2026/11/02 10:05:30", SH, (2026, 11, 2, 2, 5, 30)),
+        ("(周一) 2026-11-02 10:05", CHI, (2026, 11, 2, 16, 5)),
+        ("（星期一）2026年11月2日 下午3:05", SH, (2026, 11, 2, 7, 5)),
+        ("星期一 2026年11月2日", SH, (2026, 11, 1, 16, 0)),
+        ("周一 2026-11-02 10:05 +0000", SH, (2026, 11, 2, 10, 5)),
+        ("周二 2026-11-02 10:05", SH, (2026, 11, 2, 2, 5)),  # a weekday that is wrong is ignored
+        # an hour without minutes (feedparser: the day only, at midnight UTC, or the day before)
+        ("2026年11月2日 10点", SH, (2026, 11, 2, 2, 0)),
+        ("2026年11月2日 10点", CHI, (2026, 11, 2, 16, 0)),
+        ("2026-11-02 10点", SH, (2026, 11, 2, 2, 0)),
+        ("2026-11-02 10时", CHI, (2026, 11, 2, 16, 0)),
+        ("2026年11月2日 下午3点", SH, (2026, 11, 2, 7, 0)),
+        ("周一 2026年11月2日 10点", SH, (2026, 11, 2, 2, 0)),
+        # English AM/PM after an RFC 822 time (feedparser: 10:05 PM read as 10:05)
+        ("Mon, 02 Nov 2026 10:05 PM +0800", SH, (2026, 11, 2, 14, 5)),
+        ("Mon, 02 Nov 2026 10:05 PM +0800", CHI, (2026, 11, 2, 14, 5)),
+        ("Mon, 02 Nov 2026 10:05:00 PM GMT", SH, (2026, 11, 2, 22, 5)),
+        ("Mon, 02 Nov 2026 10:05 pm", SH, (2026, 11, 2, 14, 5)),  # no zone: the source's
+        ("02 Nov 2026 10:05 PM", CHI, (2026, 11, 3, 4, 5)),
+        ("Mon, 02 Nov 2026 12:05 AM GMT", SH, (2026, 11, 2, 0, 5)),
+        ("Mon, 02 Nov 2026 12:05 P.M. EST", SH, (2026, 11, 2, 17, 5)),
+    ],
+)
+def test_a_weekday_before_a_chinese_date_an_hour_alone_and_am_pm_after_rfc_822(raw, zone, utc):
+    assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
+
+
+def test_the_new_shapes_are_read_on_both_parse_paths_in_the_source_zone():
+    """The fast path, feedparser's (an RSS DOCTYPE sends the feed there) and JSON Feed give
+    the normalizer the raw string, which is read here before feedparser's own reading."""
+    dates = ["星期一 2026年11月2日 10:05", "2026-11-02 10点", "Mon, 02 Nov 2026 10:05 PM", "2026-W45", "20261102"]
+    want = [
+        datetime(2026, 11, 2, 2, 5, tzinfo=UTC),
+        datetime(2026, 11, 2, 2, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 14, 5, tzinfo=UTC),
+        datetime(2026, 11, 1, 16, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 16, 0, tzinfo=UTC),
+    ]
+    items = "".join(f"<item><link>http://e.org/{n}</link><pubDate>{d}</pubDate></item>" for n, d in enumerate(dates))
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    for feed in (rss(items), rss(items).replace("<rss", '<!DOCTYPE rss SYSTEM "x.dtd"><rss', 1)):
+        src = Source(key="http://e.org/feed", url="http://e.org/feed", timezone="Asia/Shanghai")
+        posts = normalize(src, parse_feed(src.key, feed.encode(), src.url), later)
+        assert [(p.published, p.dated) for p in posts] == [(w, True) for w in want]
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "j",
+        "items": [
+            {"id": str(n), "url": f"https://e.org/{n}", "content_text": "x", "date_published": d}
+            for n, d in enumerate(dates)
+        ],
+    }
+    src = Source(key="http://e.org/j", url="http://e.org/j", timezone="Asia/Shanghai")
+    posts = normalize(
+        src, parse_feed(src.key, json.dumps(doc).encode(), src.url, {"content-type": "application/feed+json"}), later
+    )
+    assert [p.published for p in posts] == want
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         "not a date",
@@ -281,6 +347,9 @@ def test_unreadable_dates_are_left_to_feedparser(raw):
         "2026年11月2日 上午13:05",
         "2026年11月2日 晚上12:30",  # midnight, of which day?
         "2026-11-02 13:05 AM",
+        "Mon, 02 Nov 2026 13:05 AM GMT",
+        "2026年11月2日 25点",
+        "星期一 2026年2月30日 10:05",
         "Mon Feb 30 10:00:00 CST 2026",
     ],
 )
