@@ -163,8 +163,10 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     A string without a zone, or with an abbreviation the source's own zone uses (`CST`
     for Asia/Shanghai), is read as the source's local time. Any other abbreviation is
     RFC 822's or North America's: `Mon Nov 02 10:00:00 CST 2026` is 10:00 in Shanghai for
-    a source in Asia/Shanghai (or another zone that calls itself CST, as Asia/Taipei does)
-    and US Central time for any other source, as `... 10:00:00 CST` always was here.
+    a source in Asia/Shanghai (or another zone that calls itself CST, as Asia/Taipei does,
+    or is 8 hours ahead of UTC, as Asia/Hong_Kong is: `_china_like`) and US Central time
+    for any other source, as `... 10:00:00 CST` always was here (America/Havana's own CST
+    is Cuba's, −05:00).
     A weekday that contradicts the date (`周二 2026-11-02`, a Monday) is ignored, as RFC
     822 readers ignore `Tue, 02 Nov 2026`: the date is what is written with care, the
     weekday often a template's. Raises InvalidDate for a day, month, week or time that
@@ -292,8 +294,34 @@ def _zone(token: str | None, naive: datetime, local: tzinfo) -> tzinfo | None:
         return _offset("+" + token)
     if isinstance(local, ZoneInfo) and upper in _local_names(local, naive):
         return local
+    if upper == "CST" and _china_like(local, naive):
+        return _CHINA
     hours = _NAMED.get(upper)
     return None if hours is None else timezone(timedelta(hours=hours))
+
+
+_CHINA = timezone(timedelta(hours=8))
+
+
+def _china_like(local: tzinfo, naive: datetime) -> bool:
+    """Whether `CST` in this source is China Standard Time though its zone calls itself
+    otherwise: a source 8 hours ahead of UTC (Hong Kong, Singapore, Kuala Lumpur, Manila, a
+    fixed UTC+8) is where China's Java servers and Chinese-language sites are, and their
+    CST is China's, the source's own offset. Not in Australia, where CST was Australian
+    Central Standard Time (+09:30) and neither reading is sure: it stays RFC 822's.
+
+    Everywhere else (Europe/Berlin, UTC, America/*) CST stays RFC 822's −06:00. RSS's
+    pubDate is RFC 822, whose grammar defines CST so, and feedparser and Python's email
+    reader read it so; a German source's CST is as likely a US server's as a Chinese
+    one's, and a guess no better than the one made so far must not date a feed's new
+    posts 14 hours away from its older ones, whose stored dates stay as they were read.
+    """
+    if isinstance(local, ZoneInfo) and local.key.startswith("Australia/"):
+        return False
+    try:
+        return naive.replace(tzinfo=local).utcoffset() == timedelta(hours=8)
+    except (OverflowError, ValueError):
+        return False
 
 
 def _offset(text: str) -> tzinfo | None:

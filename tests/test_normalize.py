@@ -282,6 +282,37 @@ def test_a_weekday_before_a_chinese_date_an_hour_alone_and_am_pm_after_rfc_822(r
     assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("raw", "zone", "utc"),
+    [
+        # a source 8 hours ahead of UTC whose zone calls itself otherwise: China's CST
+        # (it was US Central's, 14 hours later)
+        ("Mon, 02 Nov 2026 10:05:00 CST", ZoneInfo("Asia/Hong_Kong"), (2026, 11, 2, 2, 5)),
+        ("2026-11-02 10:05:00 CST", ZoneInfo("Asia/Singapore"), (2026, 11, 2, 2, 5)),
+        ("Mon Nov 02 10:05:00 CST 2026", ZoneInfo("Etc/GMT-8"), (2026, 11, 2, 2, 5)),
+    ],
+)
+def test_cst_in_a_source_8_hours_ahead_of_utc_is_china_standard_time(raw, zone, utc):
+    assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc"),
+    [
+        ("Asia/Shanghai", (2026, 11, 2, 2, 5)),  # its own CST, as before
+        ("Asia/Taipei", (2026, 11, 2, 2, 5)),
+        ("America/Chicago", (2026, 11, 2, 16, 5)),
+        ("America/New_York", (2026, 11, 2, 16, 5)),
+        ("America/Havana", (2026, 11, 2, 15, 5)),  # Cuba's own CST is -05:00
+        ("Europe/Berlin", (2026, 11, 2, 16, 5)),  # RFC 822's, as feedparser reads it
+        ("UTC", (2026, 11, 2, 16, 5)),
+        ("Australia/Perth", (2026, 11, 2, 16, 5)),  # +08:00, but CST was Australian Central there
+    ],
+)
+def test_cst_elsewhere_stays_as_it_was_read(zone, utc):
+    assert parse_date("Mon, 02 Nov 2026 10:05:00 CST", ZoneInfo(zone)) == datetime(*utc, tzinfo=UTC)
+
+
 def test_the_new_shapes_are_read_on_both_parse_paths_in_the_source_zone():
     """The fast path, feedparser's (an RSS DOCTYPE sends the feed there) and JSON Feed give
     the normalizer the raw string, which is read here before feedparser's own reading."""
