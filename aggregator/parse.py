@@ -26,7 +26,7 @@ from lxml import etree
 from .charset import prepare
 from .defuse import HostileXML, defuse, has_long_tag
 from .models import FeedInfo
-from .parse_fast import XML_PARSER, escape_bare_ampersands, parse_fast, tag_list, update_period
+from .parse_fast import XML_PARSER, escape_bare_ampersands, parse_fast, same_document, tag_list, update_period
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,36 @@ def _add_tag(self: Any, term: str | None, scheme: str | None, label: str | None)
 
 
 feedparser.mixin._FeedParserMixin._add_tag = _add_tag
+
+_feedparser_start_link = feedparser.mixin._FeedParserMixin._start_link
+_feedparser_end_link = feedparser.mixin._FeedParserMixin._end_link
+
+
+def _start_link(self: Any, attrs_d: dict[str, Any]) -> None:
+    """feedparser's `_start_link`, ignoring a link to the document itself (`href="#"`,
+    `href=""`, see `same_document`): resolved, it was the feed's URL, an entry's link."""
+    href = self._enforce_href(dict(attrs_d)).get("href")
+    if href is not None and same_document(href):
+        return  # nothing pushed: `_end_link`'s pop finds no `link` on the stack and does nothing
+    _feedparser_start_link(self, attrs_d)
+
+
+def _end_link(self: Any) -> None:
+    """feedparser's `_end_link`, dropping a link whose text names the document itself
+    (`<link>#</link>`, `<link></link>`) before feedparser resolves it against the base."""
+    top = self.elementstack[-1] if self.elementstack else None
+    if top is not None and top[0] == "link":
+        pieces = top[2]  # a list of str/bytes pieces, or one str (CDF's href)
+        if isinstance(pieces, str):
+            pieces = [pieces]
+        if same_document("".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in pieces)):
+            self.elementstack.pop()
+            return
+    _feedparser_end_link(self)
+
+
+feedparser.mixin._FeedParserMixin._start_link = _start_link
+feedparser.mixin._FeedParserMixin._end_link = _end_link
 
 
 @dataclass

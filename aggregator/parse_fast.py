@@ -35,7 +35,7 @@ from lxml import etree
 from .defuse import HostileXML, _defuse_doctypes, has_long_tag
 from .models import FeedInfo
 
-__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands"]
+__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands", "same_document"]
 
 # One parser, safe by construction: entities stay unexpanded, no DTD or network access.
 XML_PARSER = etree.XMLParser(
@@ -228,6 +228,14 @@ def _without_doctype(body: bytes, encoding: str) -> tuple[bytes, bool] | None:
     if b"<!DOCTYPE" in body[:4096] or b"<!doctype" in body[:4096]:
         return None
     return body, b"netscape" in doctypes[0].lower()
+
+
+def same_document(ref: str) -> bool:
+    """Whether a link names the document it stands in: empty, or a fragment alone (RFC 3986
+    §4.4). Resolved, `<link>#</link>` or `href="#"` was the feed's own URL, so readers opened
+    the XML and link-less entries shared one link and one identity. Such a link is no link."""
+    ref = ref.strip()
+    return not ref or ref.startswith("#")
 
 
 class _Unsupported(Exception):
@@ -478,11 +486,12 @@ class _Walker:
                     href = _enforce_href(dict(el.attrib)).get("href")
                     if href is not None:
                         rel = el.get("rel", "alternate")
-                        if rel == "alternate" and _map_type(el.get("type", "text/html")) in _HTML_TYPES:
+                        alternate = rel == "alternate" and _map_type(el.get("type", "text/html")) in _HTML_TYPES
+                        if alternate and not same_document(href):
                             link = _urljoin(self.scope(el, base, lang)[0], href)
                     else:
                         text = self.plain(el)
-                        if text:
+                        if not same_document(text):
                             link = _LINK_ENTITY.sub(r"&\g<1>", _urljoin(self.scope(el, base, lang)[0], text))
                 elif key in ("id", "guid"):
                     value = self.plain(el)
@@ -633,6 +642,8 @@ class _Walker:
 
     def _link(self, el: Any, e: dict[str, Any], base: str) -> None:
         attrs = _enforce_href(dict(el.attrib))
+        if "href" in attrs and same_document(attrs["href"]):
+            return  # no link: not the entry's, nor an enclosure
         attrs.setdefault("rel", "alternate")
         attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
         links = e.setdefault("links", [])
@@ -644,8 +655,9 @@ class _Walker:
             return
         links.append(attrs)
         value = self.plain(el)
-        if value:
-            value = _urljoin(base, value)
+        if same_document(value):
+            return  # no link: a guid that is one may stand for it
+        value = _urljoin(base, value)
         value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
         e["link"] = value
         if value:

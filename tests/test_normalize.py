@@ -13,8 +13,9 @@ import pytest
 
 from aggregator.dates import InvalidDate, parse_date
 from aggregator.models import Author, Enclosure, Source
-from aggregator.normalize import normalize, post_id
+from aggregator.normalize import feed_info, normalize, post_id
 from aggregator.parse import parse_feed, parse_feedparser
+from aggregator.parse_fast import parse_fast
 
 from .conftest import CORPUS
 
@@ -731,3 +732,51 @@ def test_a_json_feed_item_image_and_banner_become_enclosures():
         "With": (Enclosure("https://e.org/a.jpg", "image/jpeg"), Enclosure("https://e.org/b.webp", "image/webp")),
         "Untyped": (),  # nothing says its type: no attachment a reader could show
     }
+
+
+# --------------------------------------------------------------------------- links
+
+FRAGMENT_LINKS = b"""<rss version="2.0"><channel><title>t</title><link>#</link>
+<item><title>A</title><link>#</link><description>first</description></item>
+<item><title>B</title><link> #top </link><description>second</description></item>
+<item><title>C</title><link></link><guid>http://e.org/c</guid><description>third</description></item>
+<item><title>D</title><link>http://e.org/d</link><description>fourth</description></item>
+</channel></rss>"""
+
+FRAGMENT_LINKS_ATOM = b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://e.org/blog/">
+<title>t</title><id>urn:f</id><link href="#"/>
+<entry><id>urn:1</id><title>A</title><link href="http://e.org/a"/><link href="#"/>
+<link rel="enclosure" href="#" type="audio/mpeg"/><content>a</content></entry>
+<entry><id>urn:2</id><title>B</title><link href=""/><content>b</content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_fragment_only_or_empty_link_is_no_link(parser):
+    """`<link>#</link>` was resolved to the feed's own URL: readers opened the XML, and each
+    link-less entry took that URL for its identity, so every one after the first was dropped
+    as a repeat. Such a link is no link: the entry is identified by its title and content, a
+    permalink guid stands for its link, and entries with a real link keep their ids."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(FRAGMENT_LINKS, url) is not None  # parse_feed takes the fast path here
+    feed = parser(url, FRAGMENT_LINKS, url)
+    posts = {p.title: p for p in normalize(Source(key=url, url=url), feed, NOW)}
+    assert sorted(posts) == ["A", "B", "C", "D"]
+    assert [posts[t].link for t in "ABCD"] == [None, None, "http://e.org/c", "http://e.org/d"]
+    assert posts["A"].guid != posts["B"].guid and url not in (posts["A"].guid, posts["B"].guid)
+    assert posts["A"].canonical_link is None
+    assert posts["C"].id == post_id(url, "http://e.org/c") and posts["D"].id == post_id(url, "http://e.org/d")
+    assert feed_info(feed.info).link is None  # the source's home page is not the feed either
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_an_atom_link_to_the_document_itself_is_no_link(parser):
+    """`href="#"` and `href=""` were resolved against xml:base: the last such alternate link
+    replaced the entry's real one, and a `rel="enclosure"` one became an attachment."""
+    url = "http://e.org/feed.atom"
+    assert parse_fast(FRAGMENT_LINKS_ATOM, url) is not None
+    feed = parser(url, FRAGMENT_LINKS_ATOM, url)
+    a, b = normalize(Source(key=url, url=url), feed, NOW)
+    assert (a.link, a.enclosures, a.id) == ("http://e.org/a", (), post_id(url, "urn:1"))
+    assert (b.link, b.id) == (None, post_id(url, "urn:2"))
+    assert feed_info(feed.info).link is None

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.fetch import Fetcher
-from aggregator.identity import GUID, LINK
+from aggregator.identity import GUID, LINK, post_id
 from aggregator.models import Source
 from aggregator.pipeline import update_source
 from aggregator.store import Store
@@ -297,3 +297,21 @@ def test_a_future_dated_entry_does_not_rise_to_the_top_again_when_edited(feed):
     (edited,) = feed.rows().values()
     assert "edited" in edited["content"] and edited["updated"] == feed.now.isoformat()
     assert edited["published"] == first["published"]  # where it was, not at the time of the edit
+
+
+def test_entries_linking_to_fragment_only_are_each_stored_without_a_link(feed):
+    """`<link>#</link>` and no guid, as some generators write for entries without a page: the
+    link was resolved to the feed's URL and taken for each entry's identity, so only the
+    first of them was stored, linking readers to the feed's XML. Each is its own post now,
+    without a link, identified by its title and content, and stays one post when refetched."""
+    entries = [(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)]
+    feed.serve([*entries, (None, "https://news.example/a/9.html", "第9条新闻", "<p>正文 9</p>")])
+    assert feed.poll().new == 4
+    rows = feed.rows()
+    by_title = {r["title"]: r for r in rows.values()}
+    assert sorted(by_title) == ["快讯1", "快讯2", "快讯3", "第9条新闻"]
+    assert [by_title[f"快讯{i}"]["link"] for i in range(1, 4)] == [None, None, None]
+    assert by_title["第9条新闻"]["link"] == "https://news.example/a/9.html"
+    assert by_title["第9条新闻"]["id"] == post_id(feed.url, "https://news.example/a/9.html")  # as before
+    feed.serve([*entries, (None, "https://news.example/a/9.html", "第9条新闻", "<p>正文 9</p>")], build="again")
+    assert feed.poll().new == 0 and feed.rows() == rows
