@@ -26,7 +26,15 @@ from lxml import etree
 from .charset import prepare
 from .defuse import HostileXML, defuse, has_long_tag
 from .models import FeedInfo
-from .parse_fast import XML_PARSER, escape_bare_ampersands, parse_fast, same_document, tag_list, update_period
+from .parse_fast import (
+    XML_PARSER,
+    escape_bare_ampersands,
+    media_url,
+    parse_fast,
+    same_document,
+    tag_list,
+    update_period,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,26 @@ def _end_link(self: Any) -> None:
 
 feedparser.mixin._FeedParserMixin._start_link = _start_link
 feedparser.mixin._FeedParserMixin._end_link = _end_link
+
+
+def _resolving(start: Any, *keys: str) -> Any:
+    """feedparser's handler `start` of an element whose `keys` attributes are a media URL,
+    which feedparser keeps as written: resolved first, as it resolves links (`media_url`)."""
+
+    def handler(self: Any, attrs_d: dict[str, Any]) -> Any:
+        for key in keys:
+            if attrs_d.get(key):
+                attrs_d[key] = media_url(self.baseuri or "", attrs_d[key])
+        return start(self, attrs_d)
+
+    return handler
+
+
+_Mixin = feedparser.mixin._FeedParserMixin
+_Mixin._start_enclosure = _resolving(_Mixin._start_enclosure, "url", "uri", "href")
+_Mixin._start_media_content = _resolving(_Mixin._start_media_content, "url")
+_Mixin._start_media_thumbnail = _resolving(_Mixin._start_media_thumbnail, "url")
+_Mixin._start_itunes_image = _Mixin._start_itunes_link = _resolving(_Mixin._start_itunes_image, "href", "url")
 
 
 @dataclass

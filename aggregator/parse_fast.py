@@ -35,7 +35,7 @@ from lxml import etree
 from .defuse import HostileXML, _defuse_doctypes, has_long_tag
 from .models import FeedInfo
 
-__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands", "same_document"]
+__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands", "media_url", "same_document"]
 
 # One parser, safe by construction: entities stay unexpanded, no DTD or network access.
 XML_PARSER = etree.XMLParser(
@@ -236,6 +236,14 @@ def same_document(ref: str) -> bool:
     the XML and link-less entries shared one link and one identity. Such a link is no link."""
     ref = ref.strip()
     return not ref or ref.startswith("#")
+
+
+def media_url(base: str, url: str) -> str:
+    """An enclosure's or a media item's URL resolved against the xml:base in effect on its
+    element, as links are: the normalizer knows only the feed's URL, so `media/a.mp3` in an
+    entry whose xml:base is another site pointed at the feed's. A link to the document itself
+    (see `same_document`) is none: "" (the normalizer keeps no attachment without a URL)."""
+    return "" if same_document(url) else _urljoin(base, url.strip())
 
 
 class _Unsupported(Exception):
@@ -606,15 +614,20 @@ class _Walker:
                     if term.strip():
                         _add_tag(e, term.strip(), scheme, None)
             elif key in ("media_content", "media_thumbnail"):  # as feedparser: the attributes, names lowercased
-                e.setdefault(key, []).append({str(k).lower(): v for k, v in el.attrib.items() if "}" not in str(k)})
+                attrs = {str(k).lower(): v for k, v in el.attrib.items() if "}" not in str(k)}
+                if "url" in attrs:
+                    attrs["url"] = media_url(b, attrs["url"])
+                e.setdefault(key, []).append(attrs)
                 if len(el):
                     self._children(el, e, state, b, lg, depth + 1)
             elif key == "itunes_image" or (key == "itunes_link" and el.get("rel") == "image"):
                 href = el.get("href") or el.get("url") or self.plain(el)  # an episode's artwork, as feedparser
                 if href and href.strip():
-                    e["image"] = {"href": href.strip()}
+                    e["image"] = {"href": media_url(b, href)}
             elif key == "enclosure":
                 attrs = _enforce_href(dict(el.attrib))
+                if "href" in attrs:
+                    attrs["href"] = media_url(b, attrs["href"])
                 attrs["rel"] = "enclosure"
                 e.setdefault("links", []).append(attrs)
             elif key == "comments":

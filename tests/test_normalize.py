@@ -780,3 +780,46 @@ def test_an_atom_link_to_the_document_itself_is_no_link(parser):
     assert (a.link, a.enclosures, a.id) == ("http://e.org/a", (), post_id(url, "urn:1"))
     assert (b.link, b.id) == (None, post_id(url, "urn:2"))
     assert feed_info(feed.info).link is None
+
+
+RELATIVE_MEDIA = b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"
+ xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" xml:base="http://cdn.e.org/show/"><channel><title>t</title>
+<item><title>Ep 1</title><guid>e1</guid><enclosure url="media/a.mp3" type="audio/mpeg" length="10"/>
+<itunes:image href="art/ep1.png"/></item>
+<item xml:base="http://other.org/x/"><title>Ep 2</title><guid>e2</guid>
+<media:content url="v.mp4" type="video/mp4" fileSize="20"/><media:thumbnail url="/t.jpg"/>
+<enclosure url="#" type="audio/mpeg"/></item>
+</channel></rss>"""
+
+RELATIVE_MEDIA_ATOM = b"""<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/"
+ xml:base="http://cdn.e.org/blog/"><title>t</title><id>urn:f</id>
+<entry xml:base="2026/"><id>urn:1</id><title>A</title><link href="a.html"/>
+<link rel="enclosure" href="a.mp3" type="audio/mpeg"/><media:content url="a.jpg" type="image/jpeg"/></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_relative_enclosures_are_resolved_against_their_xml_base(parser):
+    """A relative enclosure or Media RSS URL was resolved against the feed's URL, though the
+    xml:base in effect on it (on the feed or the entry) says otherwise, and links beside it
+    were resolved against that: the sound, video or image was looked for on the wrong host.
+    An enclosure that names the document itself (`url="#"`) is none."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(RELATIVE_MEDIA, url) is not None and parse_fast(RELATIVE_MEDIA_ATOM, url) is not None
+    posts = normalize(Source(key=url, url=url), parser(url, RELATIVE_MEDIA, url), NOW)
+    assert {p.title: p.enclosures for p in posts} == {
+        "Ep 1": (
+            Enclosure("http://cdn.e.org/show/media/a.mp3", "audio/mpeg", 10),
+            Enclosure("http://cdn.e.org/show/art/ep1.png", "image/png"),
+        ),
+        "Ep 2": (
+            Enclosure("http://other.org/x/v.mp4", "video/mp4", 20),
+            Enclosure("http://other.org/t.jpg", "image/jpeg"),
+        ),
+    }
+    (post,) = normalize(Source(key=url, url=url), parser(url, RELATIVE_MEDIA_ATOM, url), NOW)
+    assert post.link == "http://cdn.e.org/blog/2026/a.html"
+    assert post.enclosures == (
+        Enclosure("http://cdn.e.org/blog/2026/a.mp3", "audio/mpeg"),
+        Enclosure("http://cdn.e.org/blog/2026/a.jpg", "image/jpeg"),
+    )
