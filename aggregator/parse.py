@@ -126,6 +126,20 @@ _Mixin._start_media_thumbnail = _resolving(_Mixin._start_media_thumbnail, "url")
 _Mixin._start_itunes_image = _Mixin._start_itunes_link = _resolving(_Mixin._start_itunes_image, "href", "url")
 
 
+def _start_media_description(self: Any, attrs_d: dict[str, Any]) -> None:
+    """feedparser's `_start_description` for a media:description, which is plain text unless
+    its type says html (Media RSS: `type="plain"` is the default); feedparser took it for
+    HTML, so a `<` or `&` written as text was read as markup, and line breaks were lost."""
+    if "summary" in self._get_context() and not self.hasContent:
+        self._summaryKey = "content"
+        self._start_content(attrs_d)  # as feedparser: a second description is content, plain by default
+    else:
+        self.push_content("description", attrs_d, "text/plain", self.infeed or self.inentry or self.insource)
+
+
+_Mixin._start_media_description = _start_media_description
+
+
 @dataclass
 class ParsedFeed:
     info: FeedInfo

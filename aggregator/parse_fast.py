@@ -574,8 +574,8 @@ class _Walker:
             elif key in ("description", "dc_description", "media_description", "abstract"):
                 if "summary" in e and not state["has_content"]:
                     self._content(el, e, state, "text/plain", b, lg)
-                else:
-                    default = "text/plain" if key == "abstract" else "text/html"
+                else:  # Media RSS: a media:description is plain text unless its type says html
+                    default = "text/plain" if key in ("abstract", "media_description") else "text/html"
                     value, params = self.content(el, default, b, lg)
                     self._store(e, state, "summary", value, depth)
                     e["summary_detail"] = params

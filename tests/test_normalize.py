@@ -823,3 +823,40 @@ def test_relative_enclosures_are_resolved_against_their_xml_base(parser):
         Enclosure("http://cdn.e.org/blog/2026/a.mp3", "audio/mpeg"),
         Enclosure("http://cdn.e.org/blog/2026/a.jpg", "image/jpeg"),
     )
+
+
+MEDIA_DESCRIPTIONS = b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>t</title>
+<item><title>Plain</title><guid>m1</guid><link>http://e.org/1</link>
+<media:description>if a &lt; b &amp;&amp; c &gt; d:
+  print("&lt;i&gt;")
+
+Full video: https://e.org/v</media:description></item>
+<item><title>Typed plain</title><guid>m2</guid><link>http://e.org/2</link>
+<media:group><media:description type="plain">AT&amp;T &lt;3
+bye</media:description></media:group></item>
+<item><title>Html</title><guid>m3</guid><link>http://e.org/3</link>
+<media:description type="html">&lt;p&gt;An &lt;b&gt;HTML&lt;/b&gt; one&lt;/p&gt;</media:description></item>
+</channel></rss>"""
+
+MEDIA_DESCRIPTION_ATOM = b"""<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">
+<title>t</title><id>urn:f</id><entry><id>urn:1</id><title>Video</title><link href="http://e.org/v"/>
+<media:group><media:title>Video</media:title><media:description>Ask me: &lt;b&gt;?
+Q&amp;A at 5</media:description></media:group></entry></feed>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_media_description_is_plain_text_unless_typed_html(parser):
+    """Media RSS's media:description is plain text unless `type="html"` (YouTube's, a video's
+    only text, is): it was read as HTML, so `<i>` and `a < b` written as text vanished or
+    swallowed what followed, and its paragraphs ran together. Now it is shown literally
+    with its line breaks, as other plain text is; an `html` one stays HTML."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(MEDIA_DESCRIPTIONS, url) is not None and parse_fast(MEDIA_DESCRIPTION_ATOM, url) is not None
+    posts = {p.title: p for p in normalize(Source(key=url, url=url), parser(url, MEDIA_DESCRIPTIONS, url), NOW)}
+    assert posts["Plain"].content == (
+        'if a &lt; b &amp;&amp; c &gt; d:<br>\n  print("&lt;i&gt;")<br>\n<br>\nFull video: https://e.org/v'
+    )
+    assert posts["Typed plain"].content == "AT&amp;T &lt;3<br>\nbye"
+    assert posts["Html"].content == "<p>An <b>HTML</b> one</p>"
+    (video,) = normalize(Source(key=url, url=url), parser(url, MEDIA_DESCRIPTION_ATOM, url), NOW)
+    assert video.content == "Ask me: &lt;b&gt;?<br>\nQ&amp;A at 5"

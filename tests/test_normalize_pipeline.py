@@ -18,7 +18,7 @@ import pytest
 
 from aggregator.fetch import Fetcher
 from aggregator.identity import GUID, LINK, post_id
-from aggregator.models import Source
+from aggregator.models import NORMALIZER_VERSION, Source
 from aggregator.pipeline import update_source
 from aggregator.store import Store
 
@@ -133,7 +133,7 @@ def test_a_post_a_newer_normalizer_reads_otherwise_is_refreshed_not_dated_as_edi
     after = feed.rows()
     for pid, row in after.items():
         assert row["updated"] == before[pid]["updated"], row  # not dated as an edit
-        assert row["content"] != "<p>older</p>" and row["normalized"] == 1
+        assert row["content"] != "<p>older</p>" and row["normalized"] == NORMALIZER_VERSION
         assert row["revision"] > before[pid]["revision"]
     edited = items(3)
     edited[0] = (*edited[0][:3], "<p>正文 1，更正。</p>")
