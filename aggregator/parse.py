@@ -408,7 +408,10 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
     entry: dict[str, Any] = {}
     if item.get("id") is not None:
         entry["id"] = str(item["id"])
-    link = _str(item.get("url")) or _str(item.get("external_url"))
+    # a `url` of "#" is no link (`same_document`): resolved, it was the feed's own URL
+    link = next(
+        (u for u in (_str(item.get("url")), _str(item.get("external_url"))) if u and not same_document(u)), None
+    )
     if link:
         entry["link"] = link
     # JSON Feed's title and summary are plain text (a headline about `vector<int>` keeps it):
@@ -441,7 +444,7 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
         entry["tags"] = [{"term": str(t)} for t in tags if isinstance(t, (str, int))]
     links = []
     for att in item.get("attachments") or []:
-        if isinstance(att, dict) and _str(att.get("url")):
+        if isinstance(att, dict) and _str(att.get("url")) and not same_document(att["url"]):
             enc = {"rel": "enclosure", "href": att["url"], "type": _str(att.get("mime_type")) or ""}
             if isinstance(att.get("size_in_bytes"), int):
                 enc["length"] = str(att["size_in_bytes"])

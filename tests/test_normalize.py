@@ -860,3 +860,25 @@ def test_a_media_description_is_plain_text_unless_typed_html(parser):
     assert posts["Html"].content == "<p>An <b>HTML</b> one</p>"
     (video,) = normalize(Source(key=url, url=url), parser(url, MEDIA_DESCRIPTION_ATOM, url), NOW)
     assert video.content == "Ask me: &lt;b&gt;?<br>\nQ&amp;A at 5"
+
+
+def test_a_json_feed_item_url_of_a_fragment_is_no_link():
+    """JSON Feed's `"url": "#"` was resolved to the feed's URL, as `<link>#</link>` was: the
+    items without an id shared it as their identity, and all but the first were dropped."""
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t",
+        "items": [
+            {"url": "#", "title": "A", "content_text": "a"},
+            {"url": "#", "title": "B", "content_text": "b", "attachments": [{"url": "#", "mime_type": "audio/mpeg"}]},
+            {"id": "3", "url": "#top", "external_url": "https://o.org/3", "title": "C", "content_text": "c"},
+        ],
+    }
+    url = "https://e.org/feed.json"
+    posts = posts_from(json.dumps(feed), url=url, ctype="application/feed+json")
+    assert [(p.title, p.link, p.enclosures) for p in posts] == [
+        ("A", None, ()),
+        ("B", None, ()),
+        ("C", "https://o.org/3", ()),
+    ]
+    assert posts[2].id == post_id(url, "3")
