@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 # What reads a feed into posts (parse, normalize, sanitize) as of this version: raise it when
 # a change makes unchanged entries come out otherwise (`bench.dump_posts` shows it). The store
 # keeps it per post, and a post that differs only because a newer version read it is refreshed
 # without being dated as edited: readers would have shown every such post as updated at once.
-NORMALIZER_VERSION = 2  # 2: media:description read as plain text unless typed html (line breaks kept)
+# 2: media:description read as plain text unless typed html (line breaks kept), and a podcast
+#    episode's duration kept with its sound (`Enclosure.duration`).
+NORMALIZER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,21 @@ class Enclosure:
     url: str
     type: str | None = None
     length: int | None = None
+    duration: int | None = None  # seconds of play, for a sound or a video (itunes:duration, duration_in_seconds)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored and hashed form. `duration` only when known: an enclosure without one
+        is the dict it was before durations were kept, so its post's content hash and row
+        stay the same bytes."""
+        d: dict[str, Any] = {"url": self.url, "type": self.type, "length": self.length}
+        if self.duration is not None:
+            d["duration"] = self.duration
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Enclosure:
+        """An enclosure as `as_dict` stored it, or as an older version did (no `duration`)."""
+        return cls(d["url"], d.get("type"), d.get("length"), d.get("duration"))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import math
 import mimetypes
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -102,12 +104,12 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     updated = max(min(updated or published, now), published)
     authors = tuple(islice(_authors(entry, base, feed.authors), AUTHORS_MAX))
     tags = tuple(islice(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t), TAGS_MAX))
-    enclosures = tuple(islice(_enclosures(entry, base), ENCLOSURES_MAX))
+    enclosures = _timed(tuple(islice(_enclosures(entry, base), ENCLOSURES_MAX)), entry)
     language = _one_line(entry.get("language") or _content_language(entry) or feed.info.language)
     comments = _absolute(entry.get("comments"), base)
     content_hash = _hash(
         json.dumps(
-            [title, link, content, summary, [a.__dict__ for a in authors], tags, [e.__dict__ for e in enclosures]],
+            [title, link, content, summary, [a.__dict__ for a in authors], tags, [e.as_dict() for e in enclosures]],
             ensure_ascii=False,
         )
     )
@@ -325,7 +327,8 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
             continue
         seen.add(url)
         length = str(link.get("length") or "").strip()
-        yield Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
+        enclosure = Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
+        yield _with_duration(enclosure, link.get("duration"))  # a JSON Feed attachment's duration_in_seconds
     images = [{"url": i.get("href")} for i in (entry.get("image"), entry.get("banner_image")) if isinstance(i, dict)]
     for media in (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images):
         url = _absolute(media.get("url"), base) if isinstance(media, dict) else None
@@ -336,7 +339,66 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
             continue  # a player page or a Flash movie, or a type nothing says: no attachment
         seen.add(url)
         length = str(media.get("filesize") or "").strip()
-        yield Enclosure(url, kind, int(length) if length.isdecimal() else None)
+        yield _with_duration(Enclosure(url, kind, int(length) if length.isdecimal() else None), media.get("duration"))
+
+
+# Most a duration can be: a week. Longer is a slip of units (milliseconds) or junk, not a show.
+DURATION_MAX = 7 * 86400
+_SECONDS = re.compile(r"(\d{1,9})(?:\.\d*)?")
+_CLOCK = re.compile(r"(?:(\d{1,4}):)?(\d{1,4}):(\d{1,2}(?:\.\d*)?)")
+
+
+def duration_seconds(value: Any) -> int | None:
+    """Whole seconds of play from `itunes:duration` (`3600`, `MM:SS`, `H:MM:SS`, fractions of
+    a second dropped) or JSON Feed's `duration_in_seconds` (a number); None for anything else
+    (`45 min`, `0`, `1:75:00`, a week or more): a reader is better shown no length than a wrong one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        seconds = int(value) if math.isfinite(value) else 0
+    elif isinstance(value, str):
+        text = value.strip()
+        if m := _SECONDS.fullmatch(text):
+            seconds = int(m[1])
+        elif m := _CLOCK.fullmatch(text):
+            hours, minutes, secs = int(m[1] or 0), int(m[2]), int(float(m[3]))
+            if secs >= 60 or (m[1] is not None and minutes >= 60):
+                return None  # not a clock: 1:75:00, 10:99
+            seconds = (hours * 60 + minutes) * 60 + secs
+        else:
+            return None
+    else:
+        return None
+    return seconds if 0 < seconds < DURATION_MAX else None
+
+
+def _playable(e: Enclosure) -> bool:
+    """A sound or a video (by its type, else its file name): what a duration can be of."""
+    kind = e.type if e.type and e.type.lower().startswith(("audio/", "video/")) else None
+    kind = kind or mimetypes.guess_type(urlparse(e.url).path)[0]
+    return bool(kind) and kind.lower().startswith(("audio/", "video/"))
+
+
+def _with_duration(e: Enclosure, value: Any) -> Enclosure:
+    seconds = duration_seconds(value) if value is not None else None
+    return replace(e, duration=seconds) if seconds is not None and _playable(e) else e
+
+
+def _timed(enclosures: tuple[Enclosure, ...], entry: dict[str, Any]) -> tuple[Enclosure, ...]:
+    """`enclosures` with the episode's `itunes:duration` given to its sound or video: the
+    first one of them, unless that one says its own (a JSON attachment, a media:content)."""
+    raw = dict.get(entry, "itunes_duration")
+    if raw is None:
+        return enclosures
+    for i, e in enumerate(enclosures):
+        if _playable(e):
+            if e.duration is not None:
+                return enclosures
+            seconds = duration_seconds(raw)
+            if seconds is None:
+                return enclosures
+            return (*enclosures[:i], replace(e, duration=seconds), *enclosures[i + 1 :])
+    return enclosures
 
 
 _MEDIA_KINDS = ("image/", "video/", "audio/")

@@ -448,6 +448,8 @@ def _json_entry(item: dict[str, Any], feed_authors: list[dict[str, str]]) -> dic
             enc = {"rel": "enclosure", "href": att["url"], "type": _str(att.get("mime_type")) or ""}
             if isinstance(att.get("size_in_bytes"), int):
                 enc["length"] = str(att["size_in_bytes"])
+            if att.get("duration_in_seconds") is not None:
+                enc["duration"] = att["duration_in_seconds"]  # a number, or what stands for one: normalize judges
             links.append(enc)
     if links:
         entry["links"] = links

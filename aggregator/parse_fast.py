@@ -624,6 +624,8 @@ class _Walker:
                 href = el.get("href") or el.get("url") or self.plain(el)  # an episode's artwork, as feedparser
                 if href and href.strip():
                     e["image"] = {"href": media_url(b, href)}
+            elif key == "itunes_duration":  # the episode's length, as feedparser keeps it: text
+                self._store(e, state, "itunes_duration", self.plain(el), depth)
             elif key == "enclosure":
                 attrs = _enforce_href(dict(el.attrib))
                 if "href" in attrs:

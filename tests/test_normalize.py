@@ -882,3 +882,96 @@ def test_a_json_feed_item_url_of_a_fragment_is_no_link():
         ("C", "https://o.org/3", ()),
     ]
     assert posts[2].id == post_id(url, "3")
+
+
+# ------------------------------------------------------------------ podcast durations
+
+DURATIONS = [  # (itunes:duration as written, seconds kept)
+    ("3600", 3600),
+    ("45:30", 2730),
+    ("1:02:03", 3723),
+    (" 01:02:03 ", 3723),
+    ("90:05", 5405),  # MM:SS past an hour, as many hosts write it
+    ("1:02:03.750", 3723),
+    ("2750.4", 2750),
+    ("45 min", None),  # junk: no duration, the episode kept
+    ("1:75:00", None),
+    ("12:99", None),
+    ("0", None),
+    ("00:00:00", None),
+    ("", None),
+    ("9999999999", None),  # milliseconds, or nonsense: longer than a week
+]
+ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_itunes_duration_is_kept_with_the_episode_sound(parser):
+    """`itunes:duration` was dropped: podcast apps reading our feeds showed no length. Its three
+    forms give seconds, on both parse paths; junk gives none and costs nothing else."""
+    items = "".join(
+        f"<item><title>Ep {i}</title><guid>e{i}</guid><itunes:duration>{raw}</itunes:duration>"
+        f'<enclosure url="http://e.org/{i}.mp3" type="audio/mpeg" length="1000"/></item>'
+        for i, (raw, _) in enumerate(DURATIONS)
+    )
+    body = f'<rss version="2.0" xmlns:itunes="{ITUNES}"><channel><title>t</title>{items}</channel></rss>'.encode()
+    url = "http://e.org/feed/"
+    posts = normalize(Source(key=url, url=url), parser(url, body, url), NOW)
+    assert [p.enclosures for p in posts] == [
+        (Enclosure(f"http://e.org/{i}.mp3", "audio/mpeg", 1000, seconds),) for i, (_, seconds) in enumerate(DURATIONS)
+    ]
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_duration_belongs_to_the_sound_or_video_not_the_image(parser):
+    """The episode's image comes first here, and its sound is typed only by its file name: the
+    duration is still the sound's. An episode with no sound or video has nothing to give it to."""
+    body = f"""<rss version="2.0" xmlns:itunes="{ITUNES}"><channel><title>t</title>
+    <item><title>A</title><guid>a</guid><itunes:duration>10:00</itunes:duration>
+      <enclosure url="http://e.org/a.jpg" type="image/jpeg" length="5"/>
+      <enclosure url="http://e.org/a.m4a" type="application/octet-stream" length="9"/></item>
+    <item><title>B</title><guid>b</guid><itunes:duration>10:00</itunes:duration></item>
+    <item><title>C</title><guid>c</guid><itunes:duration>1:00:00</itunes:duration>
+      <enclosure url="http://e.org/c.mp4" type="video/mp4" length="7"/></item>
+    </channel></rss>""".encode()
+    url = "http://e.org/feed/"
+    a, b, c = normalize(Source(key=url, url=url), parser(url, body, url), NOW)
+    assert a.enclosures == (
+        Enclosure("http://e.org/a.jpg", "image/jpeg", 5),
+        Enclosure("http://e.org/a.m4a", "application/octet-stream", 9, 600),
+    )
+    assert b.enclosures == ()
+    assert c.enclosures == (Enclosure("http://e.org/c.mp4", "video/mp4", 7, 3600),)
+
+
+def test_a_json_feed_attachment_duration_is_read():
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t",
+        "items": [
+            {
+                "id": "1",
+                "content_text": "x",
+                "attachments": [
+                    {"url": "https://e.org/1.mp3", "mime_type": "audio/mpeg", "duration_in_seconds": 1830.6},
+                    {"url": "https://e.org/1.pdf", "mime_type": "application/pdf", "duration_in_seconds": 5},
+                    {"url": "https://e.org/1.ogg", "mime_type": "audio/ogg", "duration_in_seconds": "soon"},
+                ],
+            }
+        ],
+    }
+    (post,) = posts_from(json.dumps(feed), url="https://e.org/feed.json", ctype="application/feed+json")
+    assert post.enclosures == (
+        Enclosure("https://e.org/1.mp3", "audio/mpeg", None, 1830),
+        Enclosure("https://e.org/1.pdf", "application/pdf"),  # a document plays for no time
+        Enclosure("https://e.org/1.ogg", "audio/ogg"),
+    )
+
+
+def test_a_post_without_durations_keeps_its_content_hash():
+    """Ids and content hashes decide what readers see as new or edited: an enclosure with no
+    duration hashes (and is stored) as before durations were kept."""
+    body = rss('<item><guid>g</guid><title>t</title><enclosure url="http://e.org/a.mp3" type="audio/mpeg"/></item>')
+    (post,) = posts_from(body)
+    assert post.enclosures[0].as_dict() == {"url": "http://e.org/a.mp3", "type": "audio/mpeg", "length": None}
+    assert post.content_hash == "dd11e733bc69e76cdc583126258665b2"  # as the version before wrote it

@@ -393,6 +393,43 @@ def test_json_feed_bytes(posts: list[Post]) -> None:
     assert feed["items"][0]["attachments"][0]["size_in_bytes"] == 10**30
 
 
+ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+
+
+def test_an_episode_duration_is_published_in_rss_and_json_feed(posts: list[Post]) -> None:
+    """A stored duration reached no reader: JSON Feed gives it to its attachment, RSS to its
+    item (itunes:duration, of the one enclosure RSS writes), Atom has no place for it."""
+    episode = replace(
+        posts[0],
+        enclosures=(
+            Enclosure("https://cdn.example.com/ep.jpg", "image/jpeg"),
+            Enclosure("https://cdn.example.com/ep.mp3", "audio/mpeg", 5000, 3723),
+        ),
+    )
+    untimed = replace(posts[1], id=_id(99), enclosures=(Enclosure("https://cdn.example.com/x.mp3", "audio/mpeg", 7),))
+    feed = json.loads(render_json(META, [episode, untimed]))
+    assert [i.get("attachments") for i in feed["items"]] == [
+        [
+            {"url": "https://cdn.example.com/ep.jpg", "mime_type": "image/jpeg"},
+            {
+                "url": "https://cdn.example.com/ep.mp3",
+                "mime_type": "audio/mpeg",
+                "size_in_bytes": 5000,
+                "duration_in_seconds": 3723,
+            },
+        ],
+        [{"url": "https://cdn.example.com/x.mp3", "mime_type": "audio/mpeg", "size_in_bytes": 7}],
+    ]
+    data = render_rss(META, [episode, untimed])
+    timed_item, untimed_item = etree.fromstring(data).find("channel").findall("item")
+    assert timed_item.find("enclosure").get("url") == "https://cdn.example.com/ep.mp3"
+    assert timed_item.findtext(f"{ITUNES}duration") == "3723"
+    assert untimed_item.find(f"{ITUNES}duration") is None
+    assert b"itunes" not in render_atom(META, [episode])
+    # a feed without durations declares no namespace it does not use: its bytes stay as they were
+    assert b"xmlns:itunes" not in render_rss(META, [untimed])
+
+
 def test_duplicate_ids_are_written_once(posts: list[Post]) -> None:
     doubled = [posts[0], posts[1], posts[0]]
     assert len(etree.fromstring(render_atom(META, doubled)).findall(f"{A}entry")) == 2

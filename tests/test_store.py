@@ -60,6 +60,27 @@ def test_posts_round_trip_with_categories_and_attribution(store):
     assert p.published.tzinfo is not None
 
 
+def test_an_enclosure_duration_is_stored_and_rows_without_one_still_read(store, tmp_path):
+    """A podcast episode's duration is stored with its sound; an enclosure stored before
+    durations were kept (no `duration` key in its JSON) reads back as one without."""
+    timed = post(
+        1, enclosures=(Enclosure("http://e.org/a.mp3", "audio/mpeg", 42, 3723), Enclosure("http://e.org/a.jpg"))
+    )
+    store.record_success(SRC.key, T0, 200, posts=[timed, post(2)])
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    with con:
+        stored = dict(con.execute("SELECT id, enclosures FROM posts"))
+        con.execute(
+            "UPDATE posts SET enclosures = ? WHERE id = ?",
+            ['[{"url": "http://e.org/a.mp3", "type": "audio/mpeg", "length": 42}]', post(2).id],
+        )
+    con.close()
+    assert '"duration": 3723' in stored[timed.id] and stored[timed.id].count("duration") == 1
+    assert stored[post(2).id] == '[{"url": "http://e.org/a.mp3", "type": "audio/mpeg", "length": 42}]'
+    assert store.post(timed.id).enclosures == timed.enclosures
+    assert store.post(post(2).id).enclosures == (Enclosure("http://e.org/a.mp3", "audio/mpeg", 42),)
+
+
 def test_refetch_never_duplicates_and_unchanged_touches_nothing(store):
     assert store.record_success(SRC.key, T0, 200, posts=[post(1), post(2)]) == (2, 0)
     assert store.record_success(SRC.key, T0 + timedelta(hours=1), 200, posts=[post(1), post(2)]) == (0, 0)

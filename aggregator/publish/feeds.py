@@ -416,6 +416,7 @@ class _Attachment:
     url: str
     type: str | None
     length: int | None
+    duration: int | None = None  # seconds of play (a sound's or a video's)
 
 
 @dataclass(frozen=True)
@@ -461,7 +462,9 @@ def _attachment(e: Enclosure) -> _Attachment | None:
     if url is None:
         return None
     length = e.length if isinstance(e.length, int) and not isinstance(e.length, bool) and e.length >= 0 else None
-    return _Attachment(url, _media_type(e.type), length)
+    seconds = e.duration
+    duration = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0 else None
+    return _Attachment(url, _media_type(e.type), length, duration)
 
 
 def _item(meta: FeedMeta, post: Post) -> _Item:
@@ -663,6 +666,8 @@ def _atom_entry(item: _Item) -> bytes:
         done += ("".join(out).encode("utf-8"), item.body_xml)
         out = ["</content>\n"]
     out.append(f'    <link href="{_q(item.url)}" rel="alternate" type="text/html"/>\n')
+    # no duration: RFC 4287 has no place for one, and foreign markup on an enclosure link no
+    # Atom reader reads (podcast apps read RSS's itunes:duration, JSON Feed has its own)
     for a in item.attachments:
         type_ = f' type="{_q(a.type)}"' if a.type else ""
         length = f' length="{a.length}"' if a.length is not None else ""
@@ -705,6 +710,10 @@ _RSS_ROOT = (
     '<rss xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom"'
     ' xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">\n'
 )
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+# Declared only by a feed that uses it (an episode's itunes:duration), so every other RSS
+# feed keeps its bytes.
+_RSS_ROOT_ITUNES = _RSS_ROOT.replace(" version=", f' xmlns:itunes="{ITUNES_NS}" version=')
 RSS_DOCS = "http://www.rssboard.org/rss-specification"
 
 
@@ -724,7 +733,8 @@ def render_rss(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
 
 def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     title = _feed_title(meta)
-    out = [XML_DECLARATION, _RSS_ROOT, "  <channel>\n"]
+    itunes = any(enc is not None and enc.duration is not None for enc in map(_rss_enclosure, items))
+    out = [XML_DECLARATION, _RSS_ROOT_ITUNES if itunes else _RSS_ROOT, "  <channel>\n"]
     out.append(_el("    ", "title", title))
     out.append(_el("    ", "link", _uri(meta.alternate) or meta.alternate))
     out.append(_el("    ", "description", _one_line(meta.description) or title))
@@ -776,6 +786,8 @@ def _rss_item(item: _Item) -> bytes:
         out.append(
             f'      <enclosure url="{_q(enc.url)}" length="{enc.length or 0}" type="{_q(enc.type or OCTET_STREAM)}"/>\n'
         )
+        if enc.duration is not None:  # the episode's length, for podcast apps: of the one enclosure RSS has
+            out.append(f"      <itunes:duration>{enc.duration}</itunes:duration>\n")
     out.append(f"      <pubDate>{_rfc822(item.published)}</pubDate>\n")
     if item.source_url:
         out.append(f'      <source url="{_q(item.source_url)}">{_x(item.source_title or item.source_url)}</source>\n')
@@ -848,6 +860,8 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
                 att: dict[str, object] = {"url": a.url, "mime_type": a.type or OCTET_STREAM}
                 if a.length is not None:
                     att["size_in_bytes"] = a.length
+                if a.duration is not None:
+                    att["duration_in_seconds"] = a.duration
                 attachments.append(att)
             entry["attachments"] = attachments
         source = {

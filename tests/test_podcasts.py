@@ -1,0 +1,113 @@
+"""Podcasts as a user runs them: a feed served over real HTTP, `aggregator fetch` into a real
+SQLite file, the published feeds read back and checked by the strict validators and newsboat."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from lxml import etree
+from pytest_httpserver import HTTPServer
+
+from aggregator.models import NORMALIZER_VERSION
+
+from .conftest import check_feeds, run_cli
+
+ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+SHOW = f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="{ITUNES}">
+<channel>
+  <title>The Show</title>
+  <link>https://show.example/</link>
+  <description>A podcast</description>
+  <itunes:image href="https://show.example/cover.jpg"/>
+  <item>
+    <title>Episode 2</title>
+    <guid isPermaLink="false">ep2</guid>
+    <pubDate>Tue, 02 Jan 2024 10:00:00 +0000</pubDate>
+    <description>The second one.</description>
+    <itunes:duration>1:02:03</itunes:duration>
+    <enclosure url="https://show.example/ep2.mp3" type="audio/mpeg" length="2000"/>
+  </item>
+  <item>
+    <title>Episode 1</title>
+    <guid isPermaLink="false">ep1</guid>
+    <pubDate>Mon, 01 Jan 2024 10:00:00 +0000</pubDate>
+    <description>The first one.</description>
+    <itunes:duration>45:30</itunes:duration>
+    <enclosure url="https://show.example/ep1.mp3" type="audio/mpeg" length="1000"/>
+  </item>
+</channel>
+</rss>
+"""
+
+
+def _fetch(tmp_path: Path, httpserver: HTTPServer, body: str) -> sqlite3.Connection:
+    """`aggregator fetch` of `body`, served as /show.rss, into category `pods`; the database."""
+    httpserver.clear()
+    httpserver.expect_request("/show.rss").respond_with_data(body.encode("utf-8"), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/'}\n"
+        f"categories:\n  - name: pods\n    sources:\n      - url: {httpserver.url_for('/show.rss')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _published(tmp_path: Path) -> tuple[dict, etree._Element]:
+    """The category's JSON Feed and RSS items, as written."""
+    (json_path,) = (tmp_path / "public").rglob("pods.json")
+    (rss_path,) = (tmp_path / "public").rglob("pods.rss")
+    return json.loads(json_path.read_bytes()), etree.fromstring(rss_path.read_bytes())
+
+
+def test_a_podcast_episode_duration_is_stored_and_republished(tmp_path, httpserver: HTTPServer):
+    """`itunes:duration` was dropped on the way in: our JSON Feed and RSS gave podcast apps no
+    episode lengths. Now each episode's sound carries it, in JSON Feed's `duration_in_seconds`
+    and RSS's `itunes:duration`, and the feeds stay valid and readable."""
+    con = _fetch(tmp_path, httpserver, SHOW)
+    stored = {r["guid"]: json.loads(r["enclosures"]) for r in con.execute("SELECT guid, enclosures FROM posts")}
+    assert stored == {
+        "ep2": [{"url": "https://show.example/ep2.mp3", "type": "audio/mpeg", "length": 2000, "duration": 3723}],
+        "ep1": [{"url": "https://show.example/ep1.mp3", "type": "audio/mpeg", "length": 1000, "duration": 2730}],
+    }
+    feed, rss = _published(tmp_path)
+    sound = {"mime_type": "audio/mpeg"}
+    assert [i["attachments"] for i in feed["items"]] == [
+        [{"url": "https://show.example/ep2.mp3", **sound, "size_in_bytes": 2000, "duration_in_seconds": 3723}],
+        [{"url": "https://show.example/ep1.mp3", **sound, "size_in_bytes": 1000, "duration_in_seconds": 2730}],
+    ]
+    items = rss.find("channel").findall("item")
+    assert [i.findtext(f"{{{ITUNES}}}duration") for i in items] == ["3723", "2730"]
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_durations_an_upgrade_adds_are_not_shown_as_edits(tmp_path, httpserver: HTTPServer):
+    """Posts an older version stored without durations gain them at the next fetch of the
+    unchanged feed; readers must not see old episodes as updated, so their dates stay."""
+    con = _fetch(tmp_path, httpserver, SHOW)
+    with con:  # as the version before stored them: no durations, its hashes, its version mark
+        for guid, enclosures in con.execute("SELECT guid, enclosures FROM posts").fetchall():
+            old = [{k: v for k, v in e.items() if k != "duration"} for e in json.loads(enclosures)]
+            con.execute(
+                "UPDATE posts SET enclosures = ?, content_hash = 'older', normalized = ? WHERE guid = ?",
+                [json.dumps(old), NORMALIZER_VERSION - 1, guid],
+            )
+        con.execute("UPDATE sources SET body_hash = NULL, etag = NULL, last_modified = NULL")
+    before = {r["guid"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    (tmp_path / "public").rename(tmp_path / "public-before")
+    _fetch(tmp_path, httpserver, SHOW)
+    after = {r["guid"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    for guid, row in after.items():
+        assert '"duration"' in row["enclosures"] and row["normalized"] == NORMALIZER_VERSION
+        assert (row["updated"], row["published"]) == (before[guid]["updated"], before[guid]["published"])
+    feed, _ = _published(tmp_path)
+    assert [i["date_modified"] for i in feed["items"]] == ["2024-01-02T10:00:00Z", "2024-01-01T10:00:00Z"]
+    assert all("duration_in_seconds" in i["attachments"][0] for i in feed["items"])
