@@ -16,7 +16,8 @@ from typing import Any
 # without being dated as edited: readers would have shown every such post as updated at once.
 # 2: media:description read as plain text unless typed html (line breaks kept), and a podcast
 #    episode's duration kept with its sound (`Enclosure.duration`).
-NORMALIZER_VERSION = 2
+# 3: an episode's image that is the show's own cover art is no longer one of its enclosures.
+NORMALIZER_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     updated = max(min(updated or published, now), published)
     authors = tuple(islice(_authors(entry, base, feed.authors), AUTHORS_MAX))
     tags = tuple(islice(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t), TAGS_MAX))
-    enclosures = _timed(tuple(islice(_enclosures(entry, base), ENCLOSURES_MAX)), entry)
+    enclosures = _timed(tuple(islice(_enclosures(entry, base, feed.images), ENCLOSURES_MAX)), entry)
     language = _one_line(entry.get("language") or _content_language(entry) or feed.info.language)
     comments = _absolute(entry.get("comments"), base)
     content_hash = _hash(
@@ -313,11 +313,13 @@ def _tag(tag: Any) -> str | None:
     return _capped(html_to_text(term), TAG_MAX) or None
 
 
-def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
+def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = ()) -> Iterable[Enclosure]:
     """The entry's enclosures, then its Media RSS images, videos and sounds (`media:content`,
     `media:thumbnail`: YouTube's and photo feeds' only media; Miniflux keeps them too), then
     its own image (a podcast episode's `itunes:image`, a JSON Feed item's `image` and
-    `banner_image`), last so that RSS's one enclosure stays the episode's sound."""
+    `banner_image`), last so that RSS's one enclosure stays the episode's sound. An own image
+    that is the feed's (`feed_images`: many podcasts repeat the show's cover art as every
+    episode's) is not the episode's: it showed under every episode of the show."""
     seen = set()
     for link in entry.get("links") or ():
         if link.get("rel") != "enclosure":
@@ -330,6 +332,9 @@ def _enclosures(entry: dict[str, Any], base: str) -> Iterable[Enclosure]:
         enclosure = Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
         yield _with_duration(enclosure, link.get("duration"))  # a JSON Feed attachment's duration_in_seconds
     images = [{"url": i.get("href")} for i in (entry.get("image"), entry.get("banner_image")) if isinstance(i, dict)]
+    if images and feed_images:
+        covers = {_absolute(i, base) for i in feed_images} - {None}
+        images = [i for i in images if _absolute(i["url"], base) not in covers]
     for media in (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images):
         url = _absolute(media.get("url"), base) if isinstance(media, dict) else None
         if not url or url in seen:

@@ -75,6 +75,48 @@ def _add_tag(self: Any, term: str | None, scheme: str | None, label: str | None)
 
 feedparser.mixin._FeedParserMixin._add_tag = _add_tag
 
+# feedparser keeps one `feed.image`, the last of a channel's `itunes:image` and `<image>`:
+# both are the show's artwork, which an episode repeating as its own is not the episode's
+# (normalize drops it), so every one is recorded here, under this key of `d.feed`.
+FEED_IMAGES = "aggregator_images"
+_feedparser_start_itunes_image = feedparser.mixin._FeedParserMixin._start_itunes_image
+_feedparser_end_url = feedparser.mixin._FeedParserMixin._end_url
+
+
+def _feed_image(self: Any, href: Any) -> None:
+    if isinstance(href, str) and href.strip() and not (self.inentry or self.insource):
+        images = self.feeddata.get(FEED_IMAGES)
+        if images is None:
+            images = self.feeddata[FEED_IMAGES] = []
+        images.append(href.strip())
+
+
+def _start_itunes_image(self: Any, attrs_d: dict[str, Any]) -> None:
+    """feedparser's own, recording a channel's `itunes:image` as the fast path does."""
+    _feedparser_start_itunes_image(self, attrs_d)
+    _feed_image(self, attrs_d.get("href") or attrs_d.get("url"))
+
+
+def _end_url(self: Any) -> None:
+    """feedparser's own, recording a channel's `<image><url>` as the fast path does. RSS 1.0
+    puts `<image>` beside its `<channel>`, where feedparser, no longer in the feed, stored the
+    URL nowhere: it is stored as in RSS 2.0's channel."""
+    beside = self.inimage and not (self.infeed or self.inentry or self.insource)
+    if beside:
+        self.infeed = 1
+    try:
+        _feedparser_end_url(self)
+    finally:
+        if beside:
+            self.infeed = 0
+    if self.inimage:
+        _feed_image(self, (self.feeddata.get("image") or {}).get("href"))
+
+
+feedparser.mixin._FeedParserMixin._start_itunes_image = _start_itunes_image
+feedparser.mixin._FeedParserMixin._end_url = _end_url
+
+
 _feedparser_start_link = feedparser.mixin._FeedParserMixin._start_link
 _feedparser_end_link = feedparser.mixin._FeedParserMixin._end_link
 
@@ -123,7 +165,8 @@ _Mixin = feedparser.mixin._FeedParserMixin
 _Mixin._start_enclosure = _resolving(_Mixin._start_enclosure, "url", "uri", "href")
 _Mixin._start_media_content = _resolving(_Mixin._start_media_content, "url")
 _Mixin._start_media_thumbnail = _resolving(_Mixin._start_media_thumbnail, "url")
-_Mixin._start_itunes_image = _Mixin._start_itunes_link = _resolving(_Mixin._start_itunes_image, "href", "url")
+_Mixin._start_itunes_image = _resolving(_Mixin._start_itunes_image, "href", "url")  # `_start_itunes_image` below
+_Mixin._start_itunes_link = _resolving(_feedparser_start_itunes_image, "href", "url")  # feedparser's alias
 
 
 def _start_media_description(self: Any, attrs_d: dict[str, Any]) -> None:
@@ -151,6 +194,9 @@ class ParsedFeed:
     headers: dict[str, str] = field(default_factory=dict)
     # Atom feed-level authors: they are every entry's that names none (RFC 4287 §4.2.1)
     authors: list[dict[str, Any]] = field(default_factory=list)
+    # the feed's own artwork (a channel's itunes:image and <image><url>, a JSON Feed's icon),
+    # as written: an episode whose image is one of these shows the show's cover, not its own
+    images: list[str] = field(default_factory=list)
 
 
 def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
@@ -169,8 +215,10 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
         log.exception("source %s: fast parser failed, using feedparser", source)
         fast = None
     if fast is not None:
-        info, entries, version, encoding, authors = fast
-        return ParsedFeed(info, entries, version, url, read_encoding or encoding, headers=headers, authors=authors)
+        info, entries, version, encoding, authors, images = fast
+        return ParsedFeed(
+            info, entries, version, url, read_encoding or encoding, headers=headers, authors=authors, images=images
+        )
     return _parse_feedparser(source, as_read, url, headers, read_headers, read_encoding)
 
 
@@ -292,6 +340,7 @@ def _parse_feedparser(
         warning=warning,
         headers=headers,
         authors=list(feed.get("authors") or []) if (d.version or "").startswith("atom") else [],
+        images=list(feed.get(FEED_IMAGES) or ()),
     )
 
 
@@ -344,7 +393,10 @@ def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
     )
     feed_authors = _json_authors(data)
     entries = [_json_entry(item, feed_authors) for item in items if isinstance(item, dict)]
-    return ParsedFeed(info=info, entries=entries, version=version, base_url=url, encoding="utf-8")
+    icon = _str(data.get("icon"))  # the feed's large square image: a podcast's cover art
+    return ParsedFeed(
+        info=info, entries=entries, version=version, base_url=url, encoding="utf-8", images=[icon] if icon else []
+    )
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

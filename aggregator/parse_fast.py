@@ -108,8 +108,8 @@ def update_period(period: str | None, frequency: str | None) -> float | None:
 
 
 def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> tuple[Any, ...] | None:
-    """(FeedInfo, entries, version, encoding, feed authors) for a well-formed feed, else None
-    (use feedparser)."""
+    """(FeedInfo, entries, version, encoding, feed authors, feed images) for a well-formed
+    feed, else None (use feedparser)."""
     if body[:1].isspace():
         body = body.lstrip()  # blank lines before the XML declaration: a common server-side slip
     encoding = _encoding(body, headers or {})
@@ -152,6 +152,7 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
         return None  # CDF, OPML, HTML...: feedparser knows what to say
     w = _Walker(version, encoding, url)
     info = w.feed_info(root, channel)
+    images = w.feed_images(root, channel)
     entries: list[dict[str, Any]] = []
     try:
         root_base, root_lang = w.scope(root, url, None)
@@ -169,7 +170,7 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
                     authors += [a for a in holder.get("authors", []) if a]
     except _Unsupported:
         return None
-    return info, entries, "rss091n" if netscape else version, encoding, authors
+    return info, entries, "rss091n" if netscape else version, encoding, authors, images
 
 
 # A `&` that starts no entity or character reference (`AT&T`, `?a=1&b=2` in a link), outside
@@ -524,6 +525,30 @@ class _Walker:
             update_seconds=update_period(sy.get("sy_updateperiod"), sy.get("sy_updatefrequency")),
             title_type=title_type,
         )
+
+    def feed_images(self, root: Any, channel: Any) -> list[str]:
+        """The feed's own artwork: each `itunes:image` (its href, else url) and `<image><url>`
+        of the channel, or beside it (RSS 1.0 puts `<image>` next to `<channel>`), as
+        `parse._start_itunes_image` and `parse._end_url` record them on feedparser's path."""
+        images = []
+        base, lang = self.scope(root, self.url, None)
+        for container in dict.fromkeys(c for c in (root, channel) if c is not None):
+            if container is not root:
+                base, lang = self.scope(container, base, lang)
+            for el in container:
+                key = _key(el.tag) if isinstance(el.tag, str) else ""
+                if key == "itunes_image":
+                    href = el.get("href") or el.get("url")
+                    if href and href.strip():
+                        images.append(href.strip())
+                elif key == "image":
+                    b = self.scope(el, base, lang)[0]
+                    for c in el:
+                        if isinstance(c.tag, str) and _key(c.tag) == "url":
+                            value = self.plain(c)
+                            if value:
+                                images.append(_urljoin(self.scope(c, b, lang)[0], value))
+        return images
 
     # -- entries ------------------------------------------------------------------------
 

@@ -975,3 +975,65 @@ def test_a_post_without_durations_keeps_its_content_hash():
     (post,) = posts_from(body)
     assert post.enclosures[0].as_dict() == {"url": "http://e.org/a.mp3", "type": "audio/mpeg", "length": None}
     assert post.content_hash == "dd11e733bc69e76cdc583126258665b2"  # as the version before wrote it
+
+
+# ------------------------------------------------------------------ a show's cover art
+
+COVERED = f"""<rss version="2.0" xmlns:itunes="{ITUNES}"><channel><title>t</title>
+<image><url>/logo.png</url><title>t</title><link>http://e.org/</link></image>
+<itunes:image href="http://e.org/cover.jpg"/>
+<item><title>Cover</title><guid>c</guid><itunes:image href="http://e.org/cover.jpg"/>
+<enclosure url="http://e.org/c.mp3" type="audio/mpeg" length="1"/></item>
+<item><title>Logo</title><guid>l</guid><itunes:image href="http://e.org/logo.png"/>
+<enclosure url="http://e.org/l.mp3" type="audio/mpeg" length="2"/></item>
+<item><title>Own</title><guid>o</guid><itunes:image href="http://e.org/own.jpg"/>
+<enclosure url="http://e.org/o.mp3" type="audio/mpeg" length="3"/></item>
+</channel></rss>""".encode()
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_the_show_cover_art_repeated_as_an_episode_image_is_not_the_episode_image(parser):
+    """Many podcasts give every episode the show's artwork as its `itunes:image`: it showed
+    under every episode. The same URL as the channel's itunes:image or <image><url> (here
+    written relative) is the show's; an episode's own artwork is kept."""
+    url = "http://e.org/feed/"
+    posts = normalize(Source(key=url, url=url), parser(url, COVERED, url), NOW)
+    assert {p.title: p.enclosures for p in posts} == {
+        "Cover": (Enclosure("http://e.org/c.mp3", "audio/mpeg", 1),),
+        "Logo": (Enclosure("http://e.org/l.mp3", "audio/mpeg", 2),),
+        "Own": (Enclosure("http://e.org/o.mp3", "audio/mpeg", 3), Enclosure("http://e.org/own.jpg", "image/jpeg")),
+    }
+
+
+def test_an_rss_1_image_beside_the_channel_is_the_feed_image_on_both_paths():
+    body = b"""<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+      xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+    <channel rdf:about="http://e.org/"><title>t</title><link>http://e.org/</link><description>d</description>
+      <image rdf:resource="http://e.org/logo.png"/></channel>
+    <image rdf:about="http://e.org/logo.png"><title>t</title><url>http://e.org/logo.png</url><link>http://e.org/</link></image>
+    <item rdf:about="http://e.org/1"><title>a</title><link>http://e.org/1</link>
+      <itunes:image href="http://e.org/logo.png"/></item>
+    </rdf:RDF>"""
+    url = "http://e.org/feed/"
+    for parser in (parse_feed, parse_feedparser):
+        feed = parser(url, body, url)
+        assert feed.images == ["http://e.org/logo.png"], parser
+        (post,) = normalize(Source(key=url, url=url), feed, NOW)
+        assert post.enclosures == ()
+
+
+def test_a_json_feed_icon_repeated_as_an_item_image_is_not_the_item_image():
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t",
+        "icon": "https://e.org/cover.jpg",
+        "items": [
+            {"id": "1", "title": "Cover", "content_text": "x", "image": "https://e.org/cover.jpg"},
+            {"id": "2", "title": "Own", "content_text": "x", "image": "https://e.org/2.jpg"},
+        ],
+    }
+    posts = posts_from(json.dumps(feed), url="https://e.org/feed.json", ctype="application/feed+json")
+    assert {p.title: p.enclosures for p in posts} == {
+        "Cover": (),
+        "Own": (Enclosure("https://e.org/2.jpg", "image/jpeg"),),
+    }

@@ -111,3 +111,24 @@ def test_durations_an_upgrade_adds_are_not_shown_as_edits(tmp_path, httpserver: 
     feed, _ = _published(tmp_path)
     assert [i["date_modified"] for i in feed["items"]] == ["2024-01-02T10:00:00Z", "2024-01-01T10:00:00Z"]
     assert all("duration_in_seconds" in i["attachments"][0] for i in feed["items"])
+
+
+def test_the_show_cover_art_is_not_published_under_every_episode(tmp_path, httpserver: HTTPServer):
+    """A show repeating its cover art as each episode's `itunes:image` had that image
+    attached to every episode in our feeds and pages; an episode's own artwork still is."""
+    body = SHOW.replace(
+        '<guid isPermaLink="false">ep2</guid>',
+        '<guid isPermaLink="false">ep2</guid><itunes:image href="https://show.example/cover.jpg"/>',
+    ).replace(
+        '<guid isPermaLink="false">ep1</guid>',
+        '<guid isPermaLink="false">ep1</guid><itunes:image href="https://show.example/ep1.png"/>',
+    )
+    _fetch(tmp_path, httpserver, body)
+    feed, rss = _published(tmp_path)
+    assert [[a["url"] for a in i["attachments"]] for i in feed["items"]] == [
+        ["https://show.example/ep2.mp3"],
+        ["https://show.example/ep1.mp3", "https://show.example/ep1.png"],
+    ]
+    assert b"cover.jpg" not in b"".join(p.read_bytes() for p in (tmp_path / "public").rglob("*") if p.is_file())
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
