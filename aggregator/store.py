@@ -817,6 +817,7 @@ class Store:
                 existing[row["id"]] = row
             pruned.update(r[0] for r in db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
         inserts, updates = [], []
+        current: list[str] = []  # unchanged posts an older version stored (see below)
         copies: list[tuple[Post, str]] = []  # (post, the post it copies)
         taken: dict[tuple[str, str], str] = {}  # see _first_copy
         links = Counter(p.canonical_link for p in {p.id: p for p in posts}.values() if p.canonical_link)
@@ -835,10 +836,17 @@ class Store:
                 row = _edit(p, old)
                 updates.append(row)
             else:
+                if (old["normalized"] or 0) < NORMALIZER_VERSION:
+                    current.append(p.id)
                 continue
             if row["duplicate_of"] is not None:
                 copies.append((p, row["duplicate_of"]))
         updates += self._renamed_edits(db, source, copies, set(ids))
+        # This version reads these posts as the one that stored them did: they are its own now,
+        # so the feed's next undated change to one is an edit, dated (`_edit`), not taken for an
+        # upgrade's. Nothing published changes: no revision.
+        for chunk, marks in _in_chunks(current):
+            db.execute(f"UPDATE posts SET normalized = ? WHERE id IN ({marks})", [NORMALIZER_VERSION, *chunk])
         for row in (*inserts, *updates):
             row["revision"] = revision
         if inserts or updates:

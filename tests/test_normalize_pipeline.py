@@ -164,6 +164,31 @@ def test_a_site_moving_to_https_does_not_publish_its_entries_twice(feed, body):
     assert sorted(p.link for p in shown) == [f"https://news.example/a/{i}.html" for i in range(1, 4)]
 
 
+def test_a_post_a_newer_normalizer_reads_the_same_is_marked_current_so_its_next_edit_is_dated(feed):
+    """A post an upgrade reads as before was left marked with the older version, so the feed's
+    next undated edit of it was taken for the upgrade's and not dated: raising the version
+    (podcast durations) would have done that to every post stored. Marked current, without
+    being republished, its edit is dated as any other."""
+    feed.serve(items(2), build="v1")
+    feed.poll()
+    con = sqlite3.connect(feed.store.path)
+    with con:  # as an older version stored them, reading them as this one does
+        con.execute("UPDATE posts SET normalized = ?", [NORMALIZER_VERSION - 1])
+    con.close()
+    before = feed.rows()
+    feed.serve(items(2), build="v2")
+    assert feed.poll().updated == 0
+    after = feed.rows()
+    for pid, row in after.items():
+        assert row == {**before[pid], "normalized": NORMALIZER_VERSION}  # nothing else: not republished
+    edited = items(2)
+    edited[0] = (*edited[0][:3], "<p>正文 1，更正。</p>")
+    feed.serve(edited, build="v3")
+    assert feed.poll().updated == 1
+    (pid,) = [k for k, row in feed.rows().items() if "更正" in row["content"]]
+    assert feed.rows()[pid]["updated"] == feed.now.isoformat()
+
+
 def test_one_guid_for_different_entries_switches_to_link_identity(feed):
     entries = items(4)
     entries[1] = ("https://news.example/", *entries[1][1:])
