@@ -121,9 +121,11 @@ PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 META_COLUMNS = {"key": str, "value": str}
 
 # The files published for each post (its page, its Jekyll file; `path` relative to the output
-# or Jekyll folder, by `kind`: "page" or "jekyll"), so that the publisher can
+# or Jekyll folder, by `kind`: "page", "jekyll", or "redirect": a page the post had under an
+# earlier date, now a stub sending readers on to its page), so that the publisher can
 # take them down when the post is pruned, excluded by a filter, hidden as a duplicate or its
-# source leaves the config, and remove a page left under an old date when a post is re-dated.
+# source leaves the config, remove a Jekyll file left under an old date when a post is
+# re-dated, and turn a page left under an old date into a redirect (its URL is public).
 # `category`: the one category the file is for (Jekyll), NULL when any category will do.
 POST_FILE_COLUMNS = {"path": str, "post": str, "source": str, "kind": str, "category": str, "superseded": int}
 
@@ -178,10 +180,12 @@ _FIRST_SHOWN = (
     + _NOT_EXCLUDED.format(p="o", c="oc")
 )
 
-# SQL: post_files row `f` is stale: superseded by a newer file of its post, or its post is
-# no longer published in its category (in any category, for a page).
+# SQL: post_files row `f` is stale: a Jekyll file superseded by a newer file of its post (a
+# superseded page is not: it becomes a redirect), or its post is no longer published in its
+# category (in any category, for a page or redirect).
 _STALE_FILE = (
-    "(f.superseded = 1 OR NOT EXISTS (SELECT 1 FROM posts p JOIN source_categories sc ON sc.source = p.source "
+    "((f.superseded = 1 AND f.kind = 'jekyll') OR NOT EXISTS (SELECT 1 FROM posts p "
+    "JOIN source_categories sc ON sc.source = p.source "
     f"AND (f.category IS NULL OR sc.category = f.category) WHERE p.id = f.post AND {VISIBLE}))"
 )
 
@@ -1267,7 +1271,8 @@ class Store:
         path relative to the folder of its kind.
 
         A post's earlier file of the same kind under another path (its date moved) is
-        marked superseded: `stale_post_files` hands it to the publisher to delete.
+        marked superseded: a Jekyll file is handed to the publisher to delete
+        (`stale_post_files`), a page to turn into a redirect (`moved_pages`).
         """
         rows = list(files)
         if not rows:
@@ -1280,6 +1285,37 @@ class Store:
             db.conn.executemany(
                 "INSERT OR REPLACE INTO post_files (path, post, source, kind, category, superseded) "
                 "VALUES (?, ?, ?, ?, ?, 0)",
+                rows,
+            )
+
+    def moved_pages(self, sources: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
+        """(old path, post id, post title, current page path) of each page a published post
+        had under an earlier date: superseded pages not yet redirects, whichever source they
+        are of (a publish killed before redirecting them leaves them to the next), and the
+        redirects already made, only `sources`' (what a partial publish can change) when given."""
+        sql = (
+            "SELECT f.path, f.post, p.title, c.path FROM post_files f "
+            "JOIN post_files c ON c.post = f.post AND c.kind = 'page' AND c.superseded = 0 "
+            "JOIN posts p ON p.id = f.post "
+            f"WHERE ((f.kind = 'page' AND f.superseded = 1) OR f.kind = 'redirect') AND NOT {_STALE_FILE}"
+        )
+        params: list[Any] = []
+        if sources is not None:
+            sql += " AND (f.kind = 'page' OR f.source IN (SELECT value FROM json_each(?)))"
+            params = [json.dumps(sorted(set(sources)))]
+        with self._lock:
+            return [(r[0], r[1], r[2], r[3]) for r in self.db.execute(sql + " ORDER BY f.path", params)]
+
+    def record_redirects(self, files: Iterable[tuple[str, str]]) -> None:
+        """Remember that the (path, post id) pages, superseded by their post's page under a new
+        date, now hold a redirect to it: kept until the post is taken down (`stale_post_files`)."""
+        rows = list(files)
+        if not rows:
+            return
+        with self._tx() as db:
+            db.conn.executemany(
+                "UPDATE post_files SET kind = 'redirect', superseded = 0 WHERE path = ? AND post = ? "
+                "AND ((kind = 'page' AND superseded = 1) OR kind = 'redirect')",
                 rows,
             )
 

@@ -279,12 +279,12 @@ def _published(root: Path) -> set[str]:
             if p.is_file()}  # fmt: skip
 
 
-def _files_of(root: Path, title: str) -> set[str]:
-    """The page and Jekyll file of the post titled `title`."""
+def _files_of(root: Path, title: str, redirects: int = 0) -> set[str]:
+    """The page, Jekyll file and `redirects` old pages of the post titled `title`."""
     with sqlite3.connect(root / "aggregator.db") as conn:
         (post_id,) = conn.execute("SELECT id FROM posts WHERE title = ?", [title]).fetchone()
     found = {f for f in _published(root) if post_id in f}
-    assert len(found) == 2, found
+    assert len(found) == 2 + redirects, found
     return found
 
 
@@ -336,7 +336,9 @@ def test_pruned_posts_and_removed_sources_lose_their_files(site):
     assert _published(root) == newest
 
 
-def test_a_redated_post_leaves_no_page_under_its_old_date(site):
+def test_a_redated_post_leaves_no_jekyll_file_under_its_old_date_and_a_redirect_for_its_page(site):
+    """The old page's URL was public: it sends readers on (tests/test_page_moves.py); the
+    Jekyll file is taken down, Jekyll building its own URLs from the new one."""
     cfg, serve = site
     root = cfg.parent
     assert run_cli("--config", str(cfg), "fetch").returncode == 0
@@ -350,10 +352,12 @@ def test_a_redated_post_leaves_no_page_under_its_old_date(site):
     )
     serve(corrected)  # corrected and re-dated a month later: its page and Jekyll file move
     assert run_cli("--config", str(cfg), "fetch").returncode == 0
-    after = _files_of(root, "酒泉风电装机容量突破千万千瓦")
-    assert page not in after and page.replace("/2022/02/", "/2022/03/") in after
+    after = _files_of(root, "酒泉风电装机容量突破千万千瓦", redirects=1)
+    assert page in after and page.replace("/2022/02/", "/2022/03/") in after
+    assert 'http-equiv="refresh"' in (root / page).read_text("utf-8")
     assert any("_posts/2022-03-09-" in f for f in after)
     assert not any((root / f).exists() for f in before - after)
+    assert len(before - after) == 1 and "_posts/2022-02-09-" in (before - after).pop()
 
 
 def test_a_copy_of_the_deployment_or_a_new_output_folder_leaves_the_old_files_alone(site, tmp_path_factory):

@@ -38,7 +38,15 @@ from .atomic import SyncBatch, Writeback, sweep_once, write_all_if_changed, writ
 from .feeds import FeedMeta, forget_excerpts, render_feeds
 from .jekyll import jekyll_filename, render_jekyll
 from .opml import OpmlFeed, render_opml
-from .site import CategoryLink, SiteError, SiteRenderer, category_page_path, post_page_path, stale_pages
+from .site import (
+    CategoryLink,
+    SiteError,
+    SiteRenderer,
+    category_page_path,
+    post_page_path,
+    redirect_page,
+    stale_pages,
+)
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
@@ -199,6 +207,7 @@ def _publish(
         _record(store, report, [])
         everything = force or len(report.categories) == len(settings.categories)
         changed = {key for cat in settings.categories if cat.slug in report.categories for key in cat.source_keys}
+        _redirect_moved(settings, store, report, None if everything else changed)
         _take_down(settings, store, report, None if everything else changed)
         if everything:  # a category removed from the config changes the context: all are regenerated
             _take_down_categories(settings, store, report)
@@ -351,10 +360,38 @@ def _record(store: Store, report: PublishReport, states: list[tuple[str, str]]) 
     states.clear()
 
 
+def _redirect_moved(settings: Settings, store: Store, report: PublishReport, sources: set[str] | None) -> None:
+    """Turn the pages that re-dated posts left under their old dates into redirects to their
+    pages now, and point the redirects already made at them (a post re-dated twice sends
+    its first URL straight to its last; a changed title or site URL is followed).
+
+    The page path holds the post's month: when a source corrects an entry's date, the page
+    moves, and the old one was deleted, so its public URL (a link-less post's feed item
+    links there) answered 404. Each stub replaces the old page atomically, so the path
+    always serves one or the other; it is recorded as a redirect only once it is durable,
+    and until then the next publish redoes it. A redirect goes when its post is taken down
+    (`_take_down`), as its page does.
+    """
+    made: list[tuple[str, str]] = []
+    s = settings.site
+    for old, post_id, title, new in store.moved_pages(sources):
+        if old.startswith("/") or ".." in Path(old).parts:
+            continue  # not a path we wrote
+        try:
+            report.write(settings.output_dir / old, redirect_page(s.url, s.language, title, old, new))
+        except OSError as e:
+            log.warning("could not redirect %s to %s, where its post moved: %s", old, new, e)
+            continue
+        made.append((old, post_id))
+    report.batch.commit()
+    store.record_redirects(made)
+
+
 def _take_down(settings: Settings, store: Store, report: PublishReport, sources: set[str] | None) -> None:
-    """Delete the pages and Jekyll files of posts no longer published (pruned, filtered out,
-    hidden as a duplicate, their source gone from the config) and those left under a post's
-    old date: otherwise they would stay online, reachable by their old links, for good.
+    """Delete the pages, redirects and Jekyll files of posts no longer published (pruned,
+    filtered out, hidden as a duplicate, their source gone from the config) and Jekyll files
+    left under a post's old date: otherwise they would stay online, reachable by their old
+    links, for good. (A page left under an old date is a redirect: `_redirect_moved`.)
 
     Only the files of `sources` are looked at (all when None): what makes a post's file
     stale also moves its source's revision, so only regenerated categories can have any,
@@ -364,7 +401,7 @@ def _take_down(settings: Settings, store: Store, report: PublishReport, sources:
     touches another's files. A file that cannot be deleted is logged and tried again next
     time; it does not stop the publish.
     """
-    roots = {"page": settings.output_dir, "jekyll": settings.jekyll_dir}
+    roots = {"page": settings.output_dir, "redirect": settings.output_dir, "jekyll": settings.jekyll_dir}
     done: list[str] = []
     for kind, name in store.stale_post_files(sources):
         root = roots.get(kind)

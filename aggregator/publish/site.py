@@ -49,7 +49,16 @@ from ..models import Post
 from .feeds import clean_text, html_excerpt, language_tag, permalink, web_url
 from .memo import IdentityMemo
 
-__all__ = ["CategoryLink", "SiteError", "SiteRenderer", "category_page_path", "post_page_path", "strings_for"]
+__all__ = [
+    "REDIRECT_MARK",
+    "CategoryLink",
+    "SiteError",
+    "SiteRenderer",
+    "category_page_path",
+    "post_page_path",
+    "redirect_page",
+    "strings_for",
+]
 
 PAGES = ("index.html", "category.html", "post.html", "style.css")
 
@@ -482,6 +491,37 @@ class SiteRenderer:
             feeds=feeds,
             post=view,
         )
+
+
+REDIRECT_MARK = '<meta name="aggregator" content="redirect">'  # what `serve` knows a redirect stub by
+
+
+def redirect_page(site_url: str, language: str, title: str, old: str, new: str) -> bytes:
+    """A stub for the page at `old` (a path under the output root) that sends its readers on
+    to `new`: a re-dated post's page moves, and its old URL was public (feed items link
+    link-less posts there; links get shared). Static hosting cannot answer 301, so a
+    refresh, a canonical link for search engines, and a plain link for the rest; the link
+    is relative, as the site's are, so that it works from any folder."""
+    href = escape(_rel(new, old))
+    name = escape(" ".join(clean_text(title).split()) or site_url + new)
+    lines = [
+        "<!doctype html>",
+        f'<html lang="{escape(language)}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        REDIRECT_MARK,
+        '<meta name="robots" content="noindex">',
+        f'<meta http-equiv="refresh" content="0; url={href}">',
+        f'<link rel="canonical" href="{escape(site_url + new)}">',
+        f"<title>{name}</title>",
+        "</head>",
+        "<body>",
+        f'<p><a href="{href}">{name}</a></p>',
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(lines).encode("utf-8")
 
 
 def stale_pages(folder: Path, pages: int) -> list[Path]:
