@@ -15,9 +15,11 @@ callables, so this module knows nothing of the daemon or the store.
 from __future__ import annotations
 
 import gzip
+import html
 import logging
 import mimetypes
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -55,6 +57,11 @@ COMPRESSIBLE = (
     "application/json",
     "image/svg+xml",
 )
+# A redirect stub the publisher leaves where a re-dated post's page was (publish.site.redirect_page,
+# which writes this mark): answered 301, as a static host cannot. Only small pages are looked at.
+REDIRECT_MARK = b'<meta name="aggregator" content="redirect">'
+_REFRESH = re.compile(rb'<meta http-equiv="refresh" content="0; url=([^"<>]+)">')
+MAX_STUB = 4096
 MIN_GZIP = 512  # below this the gzip header costs more than it saves
 GZIP_CACHE_BYTES = 32 * 1024 * 1024
 CACHE_CONTROL = "no-cache"  # readers may keep a copy but revalidate each time: that is what the 304s are for
@@ -187,6 +194,11 @@ class StaticApp:
             return self._simple(start_response, 404, "not found\n", [], method)
 
         ctype = content_type(target)
+        if ctype.startswith("text/html") and st.st_size <= MAX_STUB:
+            moved = _stub_target(target, path)
+            if moved is not None:
+                location = environ.get("SCRIPT_NAME", "") + moved
+                return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
         tag = f"{st.st_mtime_ns:x}-{st.st_size:x}"
         compressible = ctype.startswith(COMPRESSIBLE) and st.st_size >= MIN_GZIP
         use_gzip = compressible and _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
@@ -218,6 +230,21 @@ class StaticApp:
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *extra]
         start_response(f"{status} {_REASONS[status]}", headers)
         return [b""] if method == "HEAD" else [body]
+
+
+def _stub_target(target: Path, path: str) -> str | None:
+    """Where the redirect stub at `target` (served at `path`) sends readers, as an absolute
+    path on this server; None when the file is no stub (or its target leaves the server)."""
+    try:
+        data = target.read_bytes()
+    except OSError:
+        return None
+    found = _REFRESH.search(data) if REDIRECT_MARK in data else None
+    if found is None:
+        return None
+    href = html.unescape(found[1].decode("utf-8", "replace"))
+    location = urljoin(quote("/" + path.lstrip("/")), quote(href, safe="/%:?#&=+~"))
+    return location if location.startswith("/") and not location.startswith("//") else None
 
 
 def _accepts_gzip(header: str) -> bool:

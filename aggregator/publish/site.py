@@ -493,7 +493,7 @@ class SiteRenderer:
         )
 
 
-REDIRECT_MARK = '<meta name="aggregator" content="redirect">'  # what `serve` knows a redirect stub by
+REDIRECT_MARK = '<meta name="aggregator" content="redirect">'  # what `serve` knows a stub by: answered 301
 
 
 def redirect_page(site_url: str, language: str, title: str, old: str, new: str) -> bytes:
