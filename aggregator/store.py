@@ -151,6 +151,7 @@ INDEXES = [
     ("posts", ["source", "revision"]),
     ("post_files", ["post", "kind"]),
     ("post_files", ["source"]),
+    ("post_files", ["superseded"]),  # the few superseded files, looked for on every publish (`moved_pages`)
 ]
 
 # SQL: the configured sources the poller may ever poll (enabled, not gone), with their host's
@@ -1296,15 +1297,18 @@ class Store:
         sql = (
             "SELECT f.path, f.post, p.title, c.path FROM post_files f "
             "JOIN post_files c ON c.post = f.post AND c.kind = 'page' AND c.superseded = 0 "
-            "JOIN posts p ON p.id = f.post "
-            f"WHERE ((f.kind = 'page' AND f.superseded = 1) OR f.kind = 'redirect') AND NOT {_STALE_FILE}"
+            f"JOIN posts p ON p.id = f.post WHERE NOT {_STALE_FILE} AND "
         )
-        params: list[Any] = []
-        if sources is not None:
-            sql += " AND (f.kind = 'page' OR f.source IN (SELECT value FROM json_each(?)))"
-            params = [json.dumps(sorted(set(sources)))]
+        # Two queries, each on an index: the pending ones are looked for on every publish.
+        queries: list[tuple[str, list[Any]]] = [(sql + "f.superseded = 1 AND f.kind = 'page'", [])]
+        if sources is None:
+            queries.append((sql + "f.kind = 'redirect'", []))
+        elif keys := sorted(set(sources)):
+            queries.append(
+                (sql + "f.kind = 'redirect' AND f.source IN (SELECT value FROM json_each(?))", [json.dumps(keys)])
+            )
         with self._lock:
-            return [(r[0], r[1], r[2], r[3]) for r in self.db.execute(sql + " ORDER BY f.path", params)]
+            return sorted((r[0], r[1], r[2], r[3]) for q, params in queries for r in self.db.execute(q, params))
 
     def record_redirects(self, files: Iterable[tuple[str, str]]) -> None:
         """Remember that the (path, post id) pages, superseded by their post's page under a new

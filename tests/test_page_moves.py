@@ -188,3 +188,31 @@ def test_a_post_moved_back_gets_its_page_back_and_a_filtered_out_one_loses_its_r
     cfg.write_text(text + "    exclude:\n      - title: moving\n", "utf-8")
     assert run_cli("--config", str(cfg), "publish").returncode == 0
     assert not first.exists() and not moved.exists()
+
+
+def test_a_publish_killed_before_redirecting_a_moved_page_left_it_whole_and_the_next_one_redirects_it(site):
+    """What a kill between recording a post's new page (its category's state recorded with
+    it by a long publish's checkpoint) and writing the stub leaves, made in the real
+    database and folder: the old page's row superseded, its file the old page, whole. The
+    next publish, with nothing else to do (not `publish`, which rebuilds everything: a
+    fetch's), turns it into the redirect."""
+    cfg, serve = site
+    root = cfg.parent
+    public = root / "public"
+    fetch(cfg)
+    first = public / item_url(public, "The moving note").removeprefix(SITE)
+    page = first.read_bytes()
+    serve("2022-01-09T18:00:00Z")
+    fetch(cfg)
+    moved = item_url(public, "The moving note")
+    assert redirect_target(first) == moved
+    first.write_bytes(page)
+    db = sqlite3.connect(root / "aggregator.db")
+    with db:
+        assert db.execute("UPDATE post_files SET kind = 'page', superseded = 1 WHERE kind = 'redirect'").rowcount == 1
+    db.close()
+    done = run_cli("--config", str(cfg), "fetch")  # the feed unchanged: a publish of nothing new
+    assert done.returncode == 0 and "1 file written" in done.stdout, done.stdout + done.stderr
+    assert redirect_target(first) == moved
+    again = run_cli("--config", str(cfg), "fetch")
+    assert again.returncode == 0 and "0 files written" in again.stdout, again.stdout + again.stderr

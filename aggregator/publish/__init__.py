@@ -211,6 +211,10 @@ def _publish(
         _take_down(settings, store, report, None if everything else changed)
         if everything:  # a category removed from the config changes the context: all are regenerated
             _take_down_categories(settings, store, report)
+    else:
+        # A publish killed after recording a post's new page, its category's state with it
+        # (a long publish records as it goes), left the old page as it was: redirected now.
+        _redirect_moved(settings, store, report, set())
     _record(store, report, states)
     forget_excerpts()
     hub = settings.site.websub_hub
