@@ -19,6 +19,7 @@ import html
 import logging
 import mimetypes
 import os
+import posixpath
 import re
 import stat
 import threading
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urlsplit
 
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -239,12 +240,16 @@ def _stub_target(target: Path, path: str) -> str | None:
         data = target.read_bytes()
     except OSError:
         return None
-    found = _REFRESH.search(data) if REDIRECT_MARK in data else None
+    head = data[: data.find(b"</head>")]  # the publisher's mark and refresh, not a page's text quoting them
+    found = _REFRESH.search(head) if REDIRECT_MARK in head else None
     if found is None:
         return None
-    href = html.unescape(found[1].decode("utf-8", "replace"))
-    location = urljoin(quote("/" + path.lstrip("/")), quote(href, safe="/%:?#&=+~"))
-    return location if location.startswith("/") and not location.startswith("//") else None
+    href = quote(html.unescape(found[1].decode("utf-8", "replace")), safe="/%:?#&=+~")
+    if urlsplit(href).scheme or href.startswith("//"):
+        return None  # the publisher's are relative: another site's is not ours to vouch for
+    # `..` past the root stays at the root, as a browser reads it
+    location = posixpath.normpath(posixpath.join(posixpath.dirname(quote("/" + path.lstrip("/"))), href))
+    return None if location.startswith("//") else location
 
 
 def _accepts_gzip(header: str) -> bool:

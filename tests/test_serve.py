@@ -195,3 +195,25 @@ def test_a_category_folder_leads_to_its_page(server, site, path):
     assert status == 301 and headers["location"] == "/category/news.html"
     status, _, body = request(server, "GET", headers["location"])
     assert status == 200 and "新闻".encode() in body
+
+
+def test_a_redirect_stub_is_answered_301_and_a_page_quoting_one_is_not(server, site):
+    """The publisher's stub at a re-dated post's old path (publish.site.redirect_page) is
+    answered 301 to the page it names, GET and HEAD alike; a page whose text merely shows
+    the stub's markup is served as it is."""
+    from aggregator.publish.site import redirect_page
+
+    (site / "posts" / "2022" / "01").mkdir(parents=True)
+    (site / "posts" / "2022" / "01" / "ab.html").write_text("<!doctype html><title>the post</title>")
+    old = "posts/2022/02/ab.html"
+    (site / old).parent.mkdir(parents=True)
+    (site / old).write_bytes(redirect_page("https://t.example/", "en", "T", old, "posts/2022/01/ab.html"))
+    for method in ("GET", "HEAD"):
+        status, headers, _ = request(server, method, f"/{old}")
+        assert (status, headers["location"]) == (301, "/posts/2022/01/ab.html")
+    status, _, body = request(server, "GET", headers["location"])
+    assert status == 200 and b"the post" in body
+    quoting = (site / old).read_text().replace("</head>", "").replace("<head>", "<head></head>")
+    (site / old).with_name("quoting.html").write_text(quoting)
+    status, _, body = request(server, "GET", "/posts/2022/02/quoting.html")
+    assert status == 200 and body.decode() == quoting
