@@ -4,7 +4,8 @@ A WSGI app on waitress (a maintained, pure-Python, threaded server: no hand-writ
 parsing here). What matters to feed readers is done carefully: the registered media types
 (`application/atom+xml`, `application/rss+xml`, `application/feed+json`), validators
 (ETag and Last-Modified) with 304 answers so a reader polling every few minutes costs a
-stat() and a few headers, gzip for those that accept it, and HEAD. The publisher only
+stat() and a few headers, gzip for those that accept it, and HEAD. The stub the publisher
+leaves at a re-dated post's old page path is answered 301 to its new page. The publisher only
 rewrites a file whose bytes changed, so mtime and size identify a version exactly; ETags
 are derived from them and need no reading or hashing.
 

@@ -493,7 +493,9 @@ class SiteRenderer:
         )
 
 
-REDIRECT_MARK = '<meta name="aggregator" content="redirect">'  # what `serve` knows a stub by: answered 301
+# What `aggregator serve` knows a stub by, to answer it 301 (serve.REDIRECT_MARK: the same
+# bytes, kept there so that serving imports nothing of the publisher; test_serve ties them).
+REDIRECT_MARK = '<meta name="aggregator" content="redirect">'
 
 
 def redirect_page(site_url: str, language: str, title: str, old: str, new: str) -> bytes:
