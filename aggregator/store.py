@@ -40,7 +40,11 @@ finally:
     for _m in _HIDDEN:
         del sys.modules[_m]
 
-SCHEMA_VERSION = 1
+# What a version may find in the file. Raised when an older version would misread what a
+# newer one stores, so that it refuses the file with a clear error instead of failing on it:
+# 2: enclosures may carry a `duration` (an older `Enclosure(**e)` failed on it), and
+#    `post_files` rows of kind `redirect` (an older publish forgot them, leaving the pages).
+SCHEMA_VERSION = 2
 FULL_BELOW_PAGES = 2  # fewer free bytes than this many pages: no transaction's journal has room
 
 POST_COLUMNS = {

@@ -246,3 +246,26 @@ def test_the_first_owner_id_stored_is_the_one_every_process_gets(tmp_path):
     with Store(db) as store:
         assert ids == {store.publish_state("owner")} and len(next(iter(ids))) == 16
         assert store.publish_state_or("owner", "other") == next(iter(ids))
+
+
+def test_a_database_of_a_newer_version_is_refused_and_an_older_one_upgraded(tmp_path):
+    """A version before 2 read a stored podcast duration as a crash (`Enclosure(**e)`) and
+    forgot redirect pages; the file says which version wrote it, so that an older version
+    refuses it with a clear error, and a newer one takes an older file as it is."""
+    from aggregator.store import SCHEMA_VERSION
+
+    path = tmp_path / "a.db"
+    Store(path).close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
+    con.execute("PRAGMA user_version = 1")  # as the version before durations wrote it
+    con.commit()
+    con.close()
+    Store(path).close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match=rf"a\.db is from a newer aggregator \(schema {SCHEMA_VERSION + 1}\)"):
+        Store(path)
