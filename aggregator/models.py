@@ -200,6 +200,8 @@ class Post:
     duplicate_of: str | None = None  # id of the first-seen post of another source with the same article
     # the entry has no guid and is identified by its link (`identity.tell_apart`); not stored
     linked: bool = field(default=False, compare=False)
+    # the entry has neither guid nor link, so its identity is a hash of title and content; not stored
+    hashed: bool = field(default=False, compare=False)
 
     @property
     def author_name(self) -> str | None:

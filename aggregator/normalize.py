@@ -134,6 +134,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         canonical_link=canonical_link(link),
         fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
         linked=not guid and link is not None,
+        hashed=not guid and link is None,
     )
 
 

@@ -291,7 +291,7 @@ def ingest(
     state = state if state is not None else store.source_state(source.key, count_posts=False)
     if state is not None and state.id_key not in (None, source.key):  # it took over a source whose URL was edited
         source = replace(source, id_key=state.id_key)
-    posts, told_apart = _tell_apart(source, store, normalize_entries(source, feed, when))
+    posts, told_apart = _tell_apart(source, store, _hashed(source, store, normalize_entries(source, feed, when)))
     posts, identity = _identify(source, store, state, posts, told_apart)
     posts = filters.apply(source, unique(posts))
     if schedule is not None:
@@ -316,6 +316,25 @@ def ingest(
         if report.removed:
             log.info("source %s: pruned %d old posts", source.key, report.removed)
     return posts, new, updated
+
+
+def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:
+    """The posts, an entry without guid or link keeping the id of the post an older version
+    stored it as: versions before NORMALIZER_VERSION 2 read `<link>#</link>` as the feed's
+    URL and identified the first such entry by it, and it would come again as a new post
+    beside that one (`store.hashed_ids`: matched by equal title and content, once)."""
+    hashed = [p for p in posts if p.hashed]
+    if not hashed:
+        return posts
+    known, older = store.hashed_ids(source.key, (p.guid for p in hashed), (p.title for p in hashed))
+    given = {p.guid: known[p.guid] for p in hashed if p.guid in known}
+    taken = {p.id for p in posts} | set(given.values())
+    for pid, title, content in older:
+        p = next((q for q in hashed if q.guid not in given and (q.title, q.content) == (title, content)), None)
+        if p is not None and pid not in taken:
+            given[p.guid] = pid
+            taken.add(pid)
+    return [replace(p, id=given[p.guid]) if p.hashed and p.guid in given else p for p in posts]
 
 
 def _tell_apart(source: Source, store: Store, posts: list[Post]) -> tuple[list[Post], set[str]]:

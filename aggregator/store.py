@@ -1017,6 +1017,30 @@ class Store:
             pruned = {r[0] for r in self.db.execute("SELECT id FROM pruned WHERE source = ?", [source])}
         return out, pruned
 
+    def hashed_ids(
+        self, source: str, identities: Iterable[str], titles: Iterable[str]
+    ) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+        """For entries without guid or link (identified by a hash of title and content,
+        `Post.hashed`): identity → the id of this source's post stored under it; and (id,
+        title, content) of this source's posts with one of `titles` that a version before 2
+        identified by a link it made of `<link>#</link>` (the feed's own URL), first seen first."""
+        out: dict[str, str] = {}
+        older: list[tuple[str, str, str]] = []
+        with self._lock:
+            for chunk, marks in _in_chunks(list(dict.fromkeys(identities))):
+                for guid, pid in self.db.execute(
+                    f"SELECT guid, id FROM posts WHERE source = ? AND guid IN ({marks}) ORDER BY first_seen, id",
+                    [source, *chunk],
+                ):
+                    out.setdefault(guid, pid)
+            for chunk, marks in _in_chunks(list(dict.fromkeys(titles))):
+                older += self.db.execute(
+                    "SELECT id, title, content FROM posts WHERE source = ? AND guid = link "
+                    f"AND COALESCE(normalized, 0) < 2 AND title IN ({marks}) ORDER BY first_seen, id",
+                    [source, *chunk],
+                ).fetchall()
+        return out, [(r[0], r[1], r[2] or "") for r in older]
+
     def _by_link(self, source: str, links: Iterable[str], column: str) -> list[tuple[str, str]]:
         links = list(dict.fromkeys(x for x in links if x))
         rows: list[tuple[str, str]] = []

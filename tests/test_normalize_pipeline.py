@@ -340,3 +340,24 @@ def test_entries_linking_to_fragment_only_are_each_stored_without_a_link(feed):
     assert by_title["第9条新闻"]["id"] == post_id(feed.url, "https://news.example/a/9.html")  # as before
     feed.serve([*entries, (None, "https://news.example/a/9.html", "第9条新闻", "<p>正文 9</p>")], build="again")
     assert feed.poll().new == 0 and feed.rows() == rows
+
+
+def test_an_entry_linking_to_fragment_only_keeps_the_id_an_older_version_gave_it(feed):
+    """An older version (NORMALIZER_VERSION 1) resolved `<link>#</link>` to the feed's URL and
+    stored the first such entry under it. After the upgrade that entry is link-less, so
+    identified by title and content: it came as a new post beside its old copy (the same
+    entry twice, shown again as new). It keeps the id it has; the entries dropped come once."""
+    feed.serve([(None, feed.url, "快讯1", "<p>快讯正文 1</p>")])  # what the older version read `#` as
+    assert feed.poll().new == 1
+    con = sqlite3.connect(feed.store.path)
+    with con:
+        con.execute("UPDATE posts SET normalized = 1")
+    con.close()
+    ((kept, old),) = feed.rows().items()
+    feed.serve([(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)], build="new")
+    assert feed.poll().new == 2
+    rows = feed.rows()
+    assert sorted(r["title"] for r in rows.values()) == ["快讯1", "快讯2", "快讯3"]
+    assert rows[kept]["link"] is None and rows[kept]["updated"] == old["updated"]
+    feed.serve([(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)], build="again")
+    assert feed.poll().new == 0 and feed.rows() == rows
