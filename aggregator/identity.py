@@ -238,7 +238,7 @@ def tell_apart(
     posts: Sequence[Post],
     source_key: str,
     stored: Mapping[str, Sequence[LinkedPost]] | None = None,
-    pruned: Collection[str] = (),
+    pruned: Mapping[str, str] | None = None,
 ) -> list[Post]:
     """The posts, entries without a guid (`Post.linked`) that share a link each with an id of its own.
 
@@ -256,9 +256,13 @@ def tell_apart(
     title or text that several of the link's posts or entries share matches nothing (a
     digest titled "Daily digest" each day is not an edit of the day that left the feed), so
     an entry edited in such a field, or in title and text at once, comes as a new post, its
-    old version staying as it was. `pruned`: ids pruned while still listed, so taken.
+    old version staying as it was. `pruned`: ids pruned while still listed, so taken, each
+    with the content hash its post had: an entry of that hash (a hash covers the link) is
+    that post, and keeps its id, so that the store skips it (else, under another id, it
+    came back as new).
     """
     stored = stored or {}
+    pruned = pruned or {}
     groups: dict[str, dict[str, Post]] = defaultdict(dict)  # link → content hash → its first entry
     for p in posts:
         if p.linked and p.link:
@@ -268,7 +272,8 @@ def tell_apart(
         rows = list(stored.get(link, ()))
         if len(entries) == 1 and not any(shares_link(link, r.guid) for r in rows):
             continue  # one entry of the link, and only ever one: its link identity, as always
-        found = _matched(list(entries.values()), rows, source_key, link)
+        gone = [LinkedPost(pid, link, "", "", h) for pid, h in pruned.items() if h and h in entries]
+        found = _matched(list(entries.values()), rows + gone, source_key, link)
         own = post_id(source_key, link)
         free = not rows and own not in pruned  # a link new to the source
         for key in entries:

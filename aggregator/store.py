@@ -116,7 +116,7 @@ SOURCE_CATEGORY_COLUMNS = {"source": str, "category": str, "keep_duplicates": in
 
 # Ids of pruned posts still listed in their feed, so that the next fetch does not store
 # them again; forgotten once the entry leaves the feed.
-PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str}
+PRUNED_COLUMNS = {"id": str, "source": str, "pruned_at": str, "content_hash": str}  # (the post's, to know it by)
 
 PUBLISH_STATE_COLUMNS = {"key": str, "value": str}
 
@@ -999,9 +999,10 @@ class Store:
             out.setdefault(link, pid)
         return out
 
-    def linked_posts(self, source: str, links: Iterable[str]) -> tuple[dict[str, list[LinkedPost]], set[str]]:
+    def linked_posts(self, source: str, links: Iterable[str]) -> tuple[dict[str, list[LinkedPost]], dict[str, str]]:
         """Link → this source's posts identified by that link (entries without guid, see
-        `identity.tell_apart`), first seen first; and the source's pruned ids."""
+        `identity.tell_apart`), first seen first; and the source's pruned ids, each with the
+        content hash its post had ("" when pruned by a version that did not keep it)."""
         wanted = {link: canonical_link(link) for link in links}
         out: dict[str, list[LinkedPost]] = {}
         canonicals = [c for c in dict.fromkeys(wanted.values()) if c]
@@ -1014,7 +1015,8 @@ class Store:
                 ):
                     if link in wanted and (guid == link or shares_link(link, guid)):
                         out.setdefault(link, []).append(LinkedPost(pid, guid, title, content or "", content_hash or ""))
-            pruned = {r[0] for r in self.db.execute("SELECT id FROM pruned WHERE source = ?", [source])}
+            rows = self.db.execute("SELECT id, content_hash FROM pruned WHERE source = ?", [source])
+            pruned = {pid: content_hash or "" for pid, content_hash in rows}
         return out, pruned
 
     def hashed_ids(
@@ -1397,10 +1399,12 @@ class Store:
         cutoff = iso(now - timedelta(days=retention.keep_days)) if retention.keep_days is not None else None
         with self._tx() as db:
             rows = db.execute(
-                f"SELECT id, title, published FROM posts p WHERE source = ? ORDER BY {POST_ORDER}", [source]
+                f"SELECT id, title, published, content_hash FROM posts p WHERE source = ? ORDER BY {POST_ORDER}",
+                [source],
             ).fetchall()
+            hashes = {r[0]: r[3] for r in rows}
             doomed: dict[str, tuple[str, str]] = {}  # id → (reason, title)
-            for rank, (pid, title, published) in enumerate(rows):
+            for rank, (pid, title, published, _) in enumerate(rows):
                 if cutoff is not None and published < cutoff:
                     doomed[pid] = ("older", title)
                 elif retention.keep_per_source is not None and rank >= retention.keep_per_source:
@@ -1421,8 +1425,8 @@ class Store:
             for chunk, marks in _in_chunks(gone):
                 db.execute(f"DELETE FROM posts WHERE id IN ({marks})", chunk)
             db.conn.executemany(
-                "INSERT OR REPLACE INTO pruned (id, source, pruned_at) VALUES (?, ?, ?)",
-                [(pid, source, iso(now)) for pid in gone],
+                "INSERT OR REPLACE INTO pruned (id, source, pruned_at, content_hash) VALUES (?, ?, ?, ?)",
+                [(pid, source, iso(now), hashes[pid]) for pid in gone],
             )
             if gone:  # its categories' pages list fewer posts now
                 _bump_revision(db, source)

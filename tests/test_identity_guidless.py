@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from aggregator.identity import post_id
-from aggregator.models import Source
+from aggregator.models import Retention, Source
 from aggregator.normalize import normalize
 from aggregator.parse import parse_feed, parse_feedparser
 from aggregator.pipeline import ingest
@@ -234,3 +235,24 @@ def test_a_changelog_feed_linking_every_entry_to_one_page_publishes_every_entry(
     _fetch(cfg)
     assert _count(tmp_path) == 4 and set(_published(tmp_path)) == ids
     assert "Release 1.2.0" in _published(tmp_path).values() and "Release 1.2" not in _published(tmp_path).values()
+
+
+def test_an_entry_of_a_shared_link_pruned_while_listed_stays_pruned(tmp_path):
+    """The entry holding the link's own id, pruned (keep_per_source) while the feed still
+    lists it, came back on the next fetch as a new post under an id of link and content
+    (the pruned id was the link's), at the top when undated, and pushed another post out."""
+    src = replace(SRC, retention=Retention(keep_per_source=2, protect=0))
+    store = Store(tmp_path / "db.sqlite")
+    store.sync_sources([src])
+
+    def take_(body: bytes, when: datetime) -> tuple[list, int, int]:
+        return ingest(src, store, parse_feed(src.key, body, src.url), when)
+
+    take_(rss(DAYS[2]), T0)  # the oldest alone: it has the link's id
+    take_(rss(*DAYS[1:]), T0 + timedelta(days=1))
+    take_(rss(*DAYS), T0 + timedelta(days=2))  # the oldest is pruned
+    assert sorted(t for t, _ in stored(store).values()) == ["Release 1.2", "Release 1.3"]
+    for n in range(3, 5):
+        assert take_(rss(*DAYS), T0 + timedelta(days=n))[1:] == (0, 0)
+        assert sorted(t for t, _ in stored(store).values()) == ["Release 1.2", "Release 1.3"]
+    store.close()
