@@ -326,7 +326,7 @@ def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:
     hashed = [p for p in posts if p.hashed]
     if not hashed:
         return posts
-    known, older = store.hashed_ids(source.key, (p.guid for p in hashed), (p.title for p in hashed))
+    known, older = store.hashed_ids(source.key, hashed)
     given = {p.guid: known[p.guid] for p in hashed if p.guid in known}
     taken = {p.id for p in posts} | set(given.values())
     for pid, title, content in older:

@@ -1019,23 +1019,32 @@ class Store:
             pruned = {pid: content_hash or "" for pid, content_hash in rows}
         return out, pruned
 
-    def hashed_ids(
-        self, source: str, identities: Iterable[str], titles: Iterable[str]
-    ) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    def hashed_ids(self, source: str, posts: Iterable[Post]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
         """For entries without guid or link (identified by a hash of title and content,
-        `Post.hashed`): identity → the id of this source's post stored under it; and (id,
+        `Post.hashed`): identity → the id of this source's post stored under it, or of its
+        post pruned while listed (found by content hash: the id may be an older version's,
+        see below), so that the entry stays pruned; and (id,
         title, content) of this source's posts with one of `titles` that a version before 2
         identified by a link it made of `<link>#</link>` (the feed's own URL), first seen first."""
+        posts = list(posts)
         out: dict[str, str] = {}
         older: list[tuple[str, str, str]] = []
         with self._lock:
-            for chunk, marks in _in_chunks(list(dict.fromkeys(identities))):
+            for chunk, marks in _in_chunks(list(dict.fromkeys(p.content_hash for p in posts if p.content_hash))):
+                gone = dict(
+                    self.db.execute(
+                        f"SELECT content_hash, id FROM pruned WHERE source = ? AND content_hash IN ({marks})",
+                        [source, *chunk],
+                    ).fetchall()
+                )
+                out.update((p.guid, gone[p.content_hash]) for p in posts if p.content_hash in gone)
+            for chunk, marks in _in_chunks(list(dict.fromkeys(p.guid for p in posts))):
                 for guid, pid in self.db.execute(
                     f"SELECT guid, id FROM posts WHERE source = ? AND guid IN ({marks}) ORDER BY first_seen, id",
                     [source, *chunk],
                 ):
                     out.setdefault(guid, pid)
-            for chunk, marks in _in_chunks(list(dict.fromkeys(titles))):
+            for chunk, marks in _in_chunks(list(dict.fromkeys(p.title for p in posts))):
                 older += self.db.execute(
                     "SELECT id, title, content FROM posts WHERE source = ? AND guid = link "
                     f"AND COALESCE(normalized, 0) < 2 AND title IN ({marks}) ORDER BY first_seen, id",

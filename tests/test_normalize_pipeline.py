@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from aggregator.fetch import Fetcher
 from aggregator.identity import GUID, LINK, post_id
-from aggregator.models import NORMALIZER_VERSION, Source
+from aggregator.models import NORMALIZER_VERSION, Retention, Source
 from aggregator.pipeline import update_source
 from aggregator.store import Store
 
@@ -360,4 +361,24 @@ def test_an_entry_linking_to_fragment_only_keeps_the_id_an_older_version_gave_it
     assert sorted(r["title"] for r in rows.values()) == ["快讯1", "快讯2", "快讯3"]
     assert rows[kept]["link"] is None and rows[kept]["updated"] == old["updated"]
     feed.serve([(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)], build="again")
+    assert feed.poll().new == 0 and feed.rows() == rows
+
+
+def test_an_entry_keeping_an_older_version_s_id_pruned_while_listed_stays_pruned(feed):
+    """The entry that kept the id an older version gave it (see above), pruned while the feed
+    still lists it, is not stored again under the id its title and content give."""
+    feed.source = replace(feed.source, retention=Retention(keep_per_source=2, protect=0))
+    feed.serve([(None, feed.url, "快讯1", "<p>快讯正文 1</p>")])  # what the older version read `#` as
+    assert feed.poll().new == 1
+    con = sqlite3.connect(feed.store.path)
+    with con:
+        con.execute("UPDATE posts SET normalized = 1")
+    con.close()
+    (kept,) = feed.rows()
+    entries = [(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)]
+    feed.serve(entries, build="new")
+    assert feed.poll().new == 2
+    rows = feed.rows()
+    assert kept not in rows and sorted(r["title"] for r in rows.values()) == ["快讯2", "快讯3"]  # pruned, the oldest
+    feed.serve(entries, build="again")
     assert feed.poll().new == 0 and feed.rows() == rows
