@@ -155,7 +155,8 @@ INDEXES = [
     ("posts", ["source", "revision"]),
     ("post_files", ["post", "kind"]),
     ("post_files", ["source"]),
-    ("post_files", ["superseded"]),  # the few superseded files, looked for on every publish (`moved_pages`)
+    # the few superseded pages and redirects, looked for on every publish (`moved_pages`)
+    ("post_files", ["kind", "superseded"]),
 ]
 
 # SQL: the configured sources the poller may ever poll (enabled, not gone), with their host's
@@ -1334,9 +1335,10 @@ class Store:
         are of (a publish killed before redirecting them leaves them to the next), and the
         redirects already made, only `sources`' (what a partial publish can change) when given."""
         sql = (
+            # CROSS JOIN: from the few rows of `f` (an index on kind), never from every current page
             "SELECT f.path, f.post, p.title, c.path FROM post_files f "
-            "JOIN post_files c ON c.post = f.post AND c.kind = 'page' AND c.superseded = 0 "
-            f"JOIN posts p ON p.id = f.post WHERE NOT {_STALE_FILE} AND "
+            "CROSS JOIN post_files c ON c.post = f.post AND c.kind = 'page' AND c.superseded = 0 "
+            f"CROSS JOIN posts p ON p.id = f.post WHERE NOT {_STALE_FILE} AND "
         )
         # Two queries, each on an index: the pending ones are looked for on every publish.
         queries: list[tuple[str, list[Any]]] = [(sql + "f.superseded = 1 AND f.kind = 'page'", [])]
