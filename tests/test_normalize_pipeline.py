@@ -343,17 +343,22 @@ def test_entries_linking_to_fragment_only_are_each_stored_without_a_link(feed):
     assert feed.poll().new == 0 and feed.rows() == rows
 
 
-def test_an_entry_linking_to_fragment_only_keeps_the_id_an_older_version_gave_it(feed):
-    """An older version (NORMALIZER_VERSION 1) resolved `<link>#</link>` to the feed's URL and
-    stored the first such entry under it. After the upgrade that entry is link-less, so
-    identified by title and content: it came as a new post beside its old copy (the same
-    entry twice, shown again as new). It keeps the id it has; the entries dropped come once."""
-    feed.serve([(None, feed.url, "快讯1", "<p>快讯正文 1</p>")])  # what the older version read `#` as
+def _stored_by_a_version_1(feed) -> None:
+    """The first `<link>#</link>` entry as a version before 2 stored it: under the feed's URL."""
+    feed.serve([(None, feed.url, "快讯1", "<p>快讯正文 1</p>")])
     assert feed.poll().new == 1
     con = sqlite3.connect(feed.store.path)
     with con:
         con.execute("UPDATE posts SET normalized = 1")
     con.close()
+
+
+def test_an_entry_linking_to_fragment_only_keeps_the_id_an_older_version_gave_it(feed):
+    """An older version (NORMALIZER_VERSION 1) resolved `<link>#</link>` to the feed's URL and
+    stored the first such entry under it. After the upgrade that entry is link-less, so
+    identified by title and content: it came as a new post beside its old copy (the same
+    entry twice, shown again as new). It keeps the id it has; the entries dropped come once."""
+    _stored_by_a_version_1(feed)
     ((kept, old),) = feed.rows().items()
     feed.serve([(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)], build="new")
     assert feed.poll().new == 2
@@ -368,12 +373,7 @@ def test_an_entry_keeping_an_older_version_s_id_pruned_while_listed_stays_pruned
     """The entry that kept the id an older version gave it (see above), pruned while the feed
     still lists it, is not stored again under the id its title and content give."""
     feed.source = replace(feed.source, retention=Retention(keep_per_source=2, protect=0))
-    feed.serve([(None, feed.url, "快讯1", "<p>快讯正文 1</p>")])  # what the older version read `#` as
-    assert feed.poll().new == 1
-    con = sqlite3.connect(feed.store.path)
-    with con:
-        con.execute("UPDATE posts SET normalized = 1")
-    con.close()
+    _stored_by_a_version_1(feed)
     (kept,) = feed.rows()
     entries = [(None, "#", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)]
     feed.serve(entries, build="new")
