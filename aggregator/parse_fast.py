@@ -536,7 +536,10 @@ class _Walker:
             if container is not root:
                 base, lang = self.scope(container, base, lang)
             for el in container:
-                key = _key(el.tag) if isinstance(el.tag, str) else ""
+                tag = el.tag
+                if not isinstance(tag, str) or tag[-5:].lower() != "image":
+                    continue  # the channel's items and the rest: one string test each
+                key = _key(tag)
                 if key == "itunes_image":
                     href = el.get("href") or el.get("url")
                     if href and href.strip():
