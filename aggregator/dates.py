@@ -35,10 +35,10 @@ def _iso_pattern(rare: bool) -> str:
     """The ISO-like shape; `rare` adds what few feeds write, tried only once the common shapes
     failed: a weekday before the date (`星期一 2026年11月2日`, `(周一) 2026-11-02`, `周一，…`)
     and an hour without minutes (`10点`, `10时`; an hour alone after `:` or a space is not
-    taken)."""
+    taken), half past (`10点半`) and on the hour (`10点整`)."""
     minutes = r"\s*[:时時点點]\s*(?P<M>\d{1,2})(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?"
-    if rare:
-        minutes = rf"(?:{minutes}|\s*[时時点點])"
+    if rare:  # `10点半` is half past, `10点整` on the hour
+        minutes = rf"(?:{minutes}|\s*[时時点點](?:(?P<half>半)|整)?)"
     return (
         (rf"(?:{_WEEKDAY_ZH}\s*[,，]?\s*)?" if rare else "")
         + r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
@@ -99,6 +99,23 @@ _ISO_COMPACT = re.compile(
     r"(?:T(?P<H>\d{2}):?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,]\d+)?)?)?"
     r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?",
     re.I,
+)
+# A month name before the day, as US sites write: `November 2, 2026`, `Nov. 2nd, 2026 10:05
+# PM`, `Monday, November 2, 2026 at 10:05 PM EST` (neither this nor feedparser read them: the
+# post took its fetch time as its date).
+_MONTH_FIRST = re.compile(
+    r"(?:[^\W\d_]{2,9}\.?,?\s+)?(?P<mon>[^\W\d_]{3,10})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})"
+    r"(?:(?:\s*,\s*|\s+(?:at\s+)?)(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
+    r"(?:\s*(?P<ampm>[AP]\.?M\.?)(?![A-Za-z]))?)?"
+    rf"\s*{_ZONE}?",
+    re.I,
+)
+# The day first with dots, as German, Russian and other European sites write: `02.11.2026`,
+# `2.11.2026, 10:05 Uhr` (dots are never the US order; `02/11/2026` could be either: not read).
+_DOTTED = re.compile(
+    r"(?P<d>\d{1,2})\.\s*(?P<m>\d{1,2})\.\s*(?P<y>\d{4})"
+    r"(?:,?\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?(?:\s*Uhr)?)?"
+    rf"\s*{_ZONE}?"
 )
 _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the truth
 # Month names in the languages feeds are written in besides English (pt, es, fr, de, it,
@@ -208,6 +225,8 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
 
 def _iso_fields(m: re.Match[str]) -> tuple[int, ...] | None:
     y, mo, d, h, mi, sec = (int(m.group(g) or 0) for g in ("y", "m", "d", "H", "M", "S"))
+    if m.re is _ISO_RARE and m.group("half"):
+        mi = 30
     ap, ampm = m.group("ap"), m.group("ampm")
     if ampm is not None:
         h = _twelve_hour(h, pm=ampm[0] in "Pp", raw=m.string)
@@ -266,6 +285,18 @@ def _rfc_ampm_fields(m: re.Match[str]) -> tuple[int, ...] | None:
     return y, mo, d, _twelve_hour(h, pm=m.group("ampm")[0] in "Pp", raw=m.string), mi, sec
 
 
+def _month_first_fields(m: re.Match[str]) -> tuple[int, ...] | None:
+    values = _rfc_fields(m)
+    if values is None or m.group("ampm") is None:
+        return values
+    y, mo, d, h, mi, sec = values
+    return y, mo, d, _twelve_hour(h, pm=m.group("ampm")[0] in "Pp", raw=m.string), mi, sec
+
+
+def _dotted_fields(m: re.Match[str]) -> tuple[int, ...]:
+    return tuple(int(m.group(g) or 0) for g in ("y", "m", "d", "H", "M", "S"))
+
+
 # The common shapes first, then the rare ones, each only where the first character could
 # start it: a string feedparser must read anyway costs a few failed matches at most.
 _RARE = ((_ISO_RARE, _iso_fields), (_RFC_AMPM, _rfc_ampm_fields))
@@ -276,8 +307,15 @@ _SHAPES_ALPHA = (
     (_CTIME, _rfc_fields),
     (_CTIME_ZONE_LAST, _rfc_fields),
     *_RARE,
+    (_MONTH_FIRST, _month_first_fields),
 )
-_SHAPES_DIGIT = ((_ISO, _iso_fields), (_RFC, _rfc_fields), (_ISO_COMPACT, _compact_fields), *_RARE)
+_SHAPES_DIGIT = (
+    (_ISO, _iso_fields),
+    (_RFC, _rfc_fields),
+    (_ISO_COMPACT, _compact_fields),
+    *_RARE,
+    (_DOTTED, _dotted_fields),
+)
 
 
 def _zone(token: str | None, naive: datetime, local: tzinfo) -> tzinfo | None:

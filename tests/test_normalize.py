@@ -279,10 +279,30 @@ def test_an_iso_week_alone_and_a_basic_date_alone_are_read_in_the_source_zone(ra
         ("02 Nov 2026 10:05 PM", CHI, (2026, 11, 3, 4, 5)),
         ("Mon, 02 Nov 2026 12:05 AM GMT", SH, (2026, 11, 2, 0, 5)),
         ("Mon, 02 Nov 2026 12:05 P.M. EST", SH, (2026, 11, 2, 17, 5)),
+        # half past and on the hour (feedparser: 1 November at midnight UTC, the day before)
+        ("2026年11月2日 10点半", SH, (2026, 11, 2, 2, 30)),
+        ("2026-11-02 下午3点半", SH, (2026, 11, 2, 7, 30)),
+        ("2026-11-02 10点整", SH, (2026, 11, 2, 2, 0)),
+        # a month name before the day, as US sites write (feedparser: no date at all)
+        ("November 2, 2026", CHI, (2026, 11, 2, 6, 0)),
+        ("Nov 2, 2026 10:05 PM", CHI, (2026, 11, 3, 4, 5)),
+        ("Monday, November 2, 2026 at 10:05 PM", CHI, (2026, 11, 3, 4, 5)),
+        ("Nov. 2nd, 2026 10:05 pm EST", SH, (2026, 11, 3, 3, 5)),
+        ("November 2, 2026, 10:05", SH, (2026, 11, 2, 2, 5)),
+        # the day first with dots, as German sites write (feedparser: no date at all)
+        ("02.11.2026", SH, (2026, 11, 1, 16, 0)),
+        ("2.11.2026, 10:05 Uhr", CHI, (2026, 11, 2, 16, 5)),
+        ("02.11.2026 10:05:07 +0100", SH, (2026, 11, 2, 9, 5, 7)),
     ],
 )
 def test_a_weekday_before_a_chinese_date_an_hour_alone_and_am_pm_after_rfc_822(raw, zone, utc):
     assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("raw", ["31.02.2026", "February 30, 2026", "Nov 2, 2026 13:05 AM"])
+def test_a_month_first_or_dotted_date_that_does_not_exist_is_no_date(raw):
+    with pytest.raises(InvalidDate):
+        parse_date(raw, SH)
 
 
 @pytest.mark.parametrize(
@@ -319,13 +339,25 @@ def test_cst_elsewhere_stays_as_it_was_read(zone, utc):
 def test_the_new_shapes_are_read_on_both_parse_paths_in_the_source_zone():
     """The fast path, feedparser's (an RSS DOCTYPE sends the feed there) and JSON Feed give
     the normalizer the raw string, which is read here before feedparser's own reading."""
-    dates = ["星期一 2026年11月2日 10:05", "2026-11-02 10点", "Mon, 02 Nov 2026 10:05 PM", "2026-W45", "20261102"]
+    dates = [
+        "星期一 2026年11月2日 10:05",
+        "2026-11-02 10点",
+        "Mon, 02 Nov 2026 10:05 PM",
+        "2026-W45",
+        "20261102",
+        "2026年11月2日 10点半",
+        "November 2, 2026 10:05 PM",
+        "02.11.2026 10:05",
+    ]
     want = [
         datetime(2026, 11, 2, 2, 5, tzinfo=UTC),
         datetime(2026, 11, 2, 2, 0, tzinfo=UTC),
         datetime(2026, 11, 2, 14, 5, tzinfo=UTC),
         datetime(2026, 11, 1, 16, 0, tzinfo=UTC),
         datetime(2026, 11, 1, 16, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 2, 30, tzinfo=UTC),
+        datetime(2026, 11, 2, 14, 5, tzinfo=UTC),
+        datetime(2026, 11, 2, 2, 5, tzinfo=UTC),
     ]
     items = "".join(f"<item><link>http://e.org/{n}</link><pubDate>{d}</pubDate></item>" for n, d in enumerate(dates))
     later = datetime(2027, 1, 1, tzinfo=UTC)
