@@ -89,6 +89,27 @@ def test_a_podcast_episode_duration_is_stored_and_republished(tmp_path, httpserv
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_an_episode_page_plays_its_sound_and_gives_its_length(tmp_path, httpserver: HTTPServer):
+    """An episode's page listed its sound as a bare link: the site's readers had to download
+    it to hear it, and the length the feed gave was nowhere. The page now plays it in place
+    (an `<audio>` element that loads nothing until played) and says how long it is."""
+    import lxml.html
+
+    _fetch(tmp_path, httpserver, SHOW).close()
+    pages = {}
+    for path in (tmp_path / "public" / "posts").rglob("*.html"):
+        doc = lxml.html.fromstring(path.read_bytes())
+        pages[doc.findtext(".//h1")] = doc.find(".//section[@class='attachments']")
+    assert len(pages) == 2
+    for section in pages.values():
+        (audio,) = section.findall(".//audio")
+        assert audio.get("controls") is not None and audio.get("preload") == "none"
+        assert audio.get("src") == section.find(".//a").get("href")
+    (ep2,) = [s for title, s in pages.items() if "2" in title]
+    assert ep2.find(".//audio").get("src") == "https://show.example/ep2.mp3"
+    assert "(audio/mpeg, 1:02:03)" in ep2.text_content()
+
+
 def test_durations_an_upgrade_adds_are_not_shown_as_edits(tmp_path, httpserver: HTTPServer):
     """Posts an older version stored without durations gain them at the next fetch of the
     unchanged feed; readers must not see old episodes as updated, so their dates stay."""

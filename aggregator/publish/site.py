@@ -401,7 +401,13 @@ class SiteRenderer:
             view["content"] = Markup(content)
             view["tags"] = [t for t in dict.fromkeys(" ".join(clean_text(t).split()) for t in post.tags) if t]
             view["enclosures"] = [
-                {"url": e.url, "type": e.type or "", "name": e.url.rsplit("/", 1)[-1] or e.url}
+                {
+                    "url": e.url,
+                    "type": e.type or "",
+                    "name": e.url.rsplit("/", 1)[-1] or e.url,
+                    "player": _player(e.type),
+                    "duration": _clock(e.duration),
+                }
                 for e in post.enclosures
                 if e.url.startswith(("http://", "https://"))
             ]
@@ -495,6 +501,21 @@ class SiteRenderer:
 
 # What `aggregator serve` knows a stub by, to answer it 301 (serve.REDIRECT_MARK: the same
 # bytes, kept there so that serving imports nothing of the publisher; test_serve ties them).
+def _player(kind: str | None) -> str:
+    """ "audio" or "video" for an enclosure a browser plays in place (a podcast's episode is
+    listened to on its page, as in Miniflux), else "": a link only."""
+    major = (kind or "").split("/", 1)[0].strip().lower()
+    return major if major in ("audio", "video") else ""
+
+
+def _clock(seconds: int | None) -> str:
+    """An episode's length as players show it: `45:30`, `1:02:03`; "" when unknown."""
+    if not seconds:
+        return ""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 REDIRECT_MARK = '<meta name="aggregator" content="redirect">'
 
 
