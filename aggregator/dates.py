@@ -29,18 +29,20 @@ _ZONE = (
 # The weekday word (星期二, 周二, 週二, 礼拜二, also in brackets: （星期二）) is skipped, as RFC
 # 822's `Tue,` is.
 _WEEKDAY_ZH = r"[(（]?(?:星期|礼拜|禮拜|周|週)[一二三四五六日天][)）]?"
+_WEEKDAY_EN = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]{0,6}\.?"  # `Mon 2026-11-02`, `Monday, 2026-11-02`
 
 
 def _iso_pattern(rare: bool) -> str:
     """The ISO-like shape; `rare` adds what few feeds write, tried only once the common shapes
-    failed: a weekday before the date (`星期一 2026年11月2日`, `(周一) 2026-11-02`, `周一，…`)
+    failed: a weekday before the date (`星期一 2026年11月2日`, `(周一) 2026-11-02`, `周一，…`,
+    `Mon 2026-11-02 10:05`)
     and an hour without minutes (`10点`, `10时`; an hour alone after `:` or a space is not
     taken), half past (`10点半`) and on the hour (`10点整`)."""
     minutes = r"\s*[:时時点點]\s*(?P<M>\d{1,2})(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?|\s*分)?"
     if rare:  # `10点半` is half past, `10点整` on the hour
         minutes = rf"(?:{minutes}|\s*[时時点點](?:(?P<half>半)|整)?)"
     return (
-        (rf"(?:{_WEEKDAY_ZH}\s*[,，]?\s*)?" if rare else "")
+        (rf"(?:(?:{_WEEKDAY_ZH}|{_WEEKDAY_EN})\s*[,，]?\s*)?" if rare else "")
         + r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
         rf"(?:\s*{_WEEKDAY_ZH})?"
         r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上|晚间|晚間)\s*)?"

@@ -264,6 +264,8 @@ def test_an_iso_week_alone_and_a_basic_date_alone_are_read_in_the_source_zone(ra
         ("周二 2026-11-02 10:05", SH, (2026, 11, 2, 2, 5)),  # a weekday that is wrong is ignored
         ("星期一, 2026年11月2日 10:05", SH, (2026, 11, 2, 2, 5)),  # a comma, as after RFC 822's `Mon,`
         ("周一，2026-11-02 10:05", CHI, (2026, 11, 2, 16, 5)),
+        ("Mon 2026-11-02 10:05", SH, (2026, 11, 2, 2, 5)),  # an English one too
+        ("Monday, 2026-11-02 10:05 PM", CHI, (2026, 11, 3, 4, 5)),
         # an hour without minutes (feedparser: the day only, at midnight UTC, or the day before)
         ("2026年11月2日 10点", SH, (2026, 11, 2, 2, 0)),
         ("2026年11月2日 10点", CHI, (2026, 11, 2, 16, 0)),
