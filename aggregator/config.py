@@ -175,6 +175,30 @@ def _check_zone(value: str) -> str:
     return value
 
 
+def _tls_setting(value: Any) -> bool | str | None:
+    """`tls_verify`: a boolean, or the path of a CA bundle. The text `"true"` or `"false"`
+    (quoted, so not YAML's boolean) is that boolean, never a file of that name."""
+    if value is None or isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"should be true, false or the path of a CA bundle file or folder, not {type(value).__name__} {value!r}"
+        )
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if not text:
+        raise ValueError("is empty: write true, false or the path of a CA bundle file or folder")
+    if "\0" in text:
+        raise ValueError("a path cannot hold the character U+0000")
+    return text
+
+
+def tls_path(path: Path, value: str) -> Path:
+    """A `tls_verify` CA bundle path: relative to the config file's own folder."""
+    return (path.parent / Path(value).expanduser()).resolve()
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -244,6 +268,8 @@ class SourceSettings(_Strict):
     exclude: list[FilterRuleConfig] | None = None  # never publish posts matching one of these
     keep_days: float | None = Field(None, gt=0)  # prune posts older than this (default: keep all)
     keep_per_source: int | None = Field(None, ge=1)  # prune all but this source's newest N
+    # true (default), false (no certificate check), or a CA bundle file/folder relative to feeds.yaml
+    tls_verify: bool | str | None = None
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -251,6 +277,11 @@ class SourceSettings(_Strict):
         if isinstance(v, str) and v.strip().lower() == "auto":
             return "auto"
         return None if v is None else parse_duration(v)
+
+    @field_validator("tls_verify", mode="before")
+    @classmethod
+    def _tls_verify(cls, v: Any) -> Any:
+        return _tls_setting(v)
 
     @field_validator("timeout", "min_interval", "max_interval", mode="before")
     @classmethod
@@ -614,10 +645,12 @@ def parse_config(text: str, path: Path) -> Settings:
         errors += _slug_errors(_raw_slugs(data), lines)
         site = data.get("site")
         errors += _templates_errors(site.get("templates") if isinstance(site, dict) else None, path, lines)
+        errors += _tls_errors(_raw_tls(data), path, lines)
         raise ConfigError(path, sorted(errors, key=_line_of)) from None
     slugs = [(i, cat.effective_slug) for i, cat in enumerate(config.categories)]
     errors = _interval_errors(*_config_intervals(config), lines) + _slug_errors(slugs, lines)
     errors += _templates_errors(config.site.templates, path, lines)
+    errors += _tls_errors(_config_tls(config), path, lines)
     errors.sort(key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
@@ -639,6 +672,59 @@ def _templates_errors(templates: object, path: Path, lines: dict[tuple[Any, ...]
     if folder.is_dir():
         return []
     return [f"{_line_for(lines, ('site', 'templates'))}: site.templates: not a folder: {folder}"]
+
+
+_TlsSetting = tuple[tuple[Any, ...], Any]  # (key path of `tls_verify`, its value)
+
+
+def _config_tls(config: Config) -> list[_TlsSetting]:
+    """Every `tls_verify` a validated config sets: `defaults:`, then each source listing."""
+    out: list[_TlsSetting] = [(("defaults", "tls_verify"), config.defaults.tls_verify)]
+    for i, cat in enumerate(config.categories):
+        for j, src in enumerate(cat.sources):
+            out.append((("categories", i, "sources", j, "tls_verify"), src.tls_verify))
+    return out
+
+
+def _raw_tls(data: dict[str, Any]) -> list[_TlsSetting]:
+    """`_config_tls` of a config that failed validation, read from the YAML data: a value
+    that is itself invalid has its own error, and is left out here."""
+
+    def value(raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return _tls_setting(raw.get("tls_verify"))
+        except ValueError:
+            return None
+
+    out: list[_TlsSetting] = [(("defaults", "tls_verify"), value(data.get("defaults")))]
+    categories = data.get("categories")
+    for i, cat in enumerate(categories if isinstance(categories, list) else ()):
+        sources = cat.get("sources") if isinstance(cat, dict) else None
+        for j, src in enumerate(sources if isinstance(sources, list) else ()):
+            out.append((("categories", i, "sources", j, "tls_verify"), value(src)))
+    return out
+
+
+def _tls_errors(settings: list[_TlsSetting], path: Path, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """A `tls_verify` CA bundle naming nothing, reported with the other mistakes: found
+    only at the first poll, it failed every request of the source."""
+    errors = []
+    for loc, value in settings:
+        if not isinstance(value, str):
+            continue
+        try:
+            where = tls_path(path, value)
+            if where.exists():
+                continue
+            msg = f"no such CA bundle file or folder: {where}"
+        except (OSError, ValueError) as e:  # a name too long for the system, say
+            msg = f"cannot be read as a CA bundle file or folder: {getattr(e, 'strerror', None) or e}"
+        line = _line_for(lines, loc)
+        dotted = ".".join(str(p) for p in loc)
+        errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
+    return errors
 
 
 def _slug_errors(slugs: list[tuple[int, str]], lines: dict[tuple[Any, ...], int]) -> list[str]:
@@ -953,6 +1039,7 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int]) -> 
         headers = {**(defaults.headers or {}), **(src.headers or {})}
         interval = pick("interval", "auto")
         auth = pick("auth", None)
+        tls = pick("tls_verify", True)
         sources.append(
             Source(
                 key=url,
@@ -969,6 +1056,7 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int]) -> 
                 max_interval=pick("max_interval", MAX_INTERVAL),
                 enabled=pick("enabled", True),
                 auth=(auth.username, auth.password) if auth is not None else None,
+                tls_verify=str(tls_path(path, tls)) if isinstance(tls, str) else tls,
                 per_host=site.per_host,
                 filters=tuple(entry["filters"]),
                 keep_duplicates=tuple(entry["keep"]),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import heapq
 import http.client
+import logging
 import os
 import re
 import socket
@@ -71,6 +72,8 @@ try:  # SOCKS proxies, as requests: only with PySocks installed (without it, url
         from urllib3.contrib.socks import SOCKSProxyManager
 except ImportError:  # pragma: no cover - depends on the installation
     SOCKSProxyManager = None
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024
 DEADLINE = 30.0
@@ -330,6 +333,18 @@ class _WatchedPool(_Unwatching):
 class _WatchedHTTPSPool(_Unwatching, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
+    def _validate_conn(self, conn: Any) -> None:
+        """urllib3's check, without its InsecureRequestWarning on every request of a pool made
+        for `tls_verify: false`: that was asked for, and `Fetcher` says so once per source.
+        (A warnings filter around the request would change the process's filters, from every
+        fetching thread at once.)"""
+        if self.cert_reqs != "CERT_NONE":
+            super()._validate_conn(conn)
+            return
+        HTTPConnectionPool._validate_conn(self, conn)
+        if conn.is_closed:
+            conn.connect()
+
 
 _POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 
@@ -418,6 +433,35 @@ def _ca_location() -> str:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH
 
 
+def _verifying_context(ca: str, what: str = "") -> ssl.SSLContext:
+    """A context verifying certificates against the CA bundle file or c_rehash'd folder `ca`."""
+    if not ca or not os.path.exists(ca):
+        raise FetchError("", f"request failed: Could not find a suitable TLS CA certificate bundle, "
+                             f"invalid path: {what}{ca}")  # fmt: skip
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    try:
+        if os.path.isdir(ca):
+            context.load_verify_locations(capath=ca)
+        else:
+            context.load_verify_locations(cafile=ca)
+    except ssl.SSLError as e:  # a file that holds no certificate
+        raise FetchError("", f"request failed: no CA certificate could be read from {what}{ca}: {e}") from None
+    return context
+
+
+_warned_unverified: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_unverified(key: str) -> None:
+    """Say once per source per process that its certificate goes unchecked, as configured."""
+    with _warned_lock:
+        if key in _warned_unverified:
+            return
+        _warned_unverified.add(key)
+    log.warning("source %s: TLS certificate not verified (tls_verify: false)", key)
+
+
 # -- the fetcher ----------------------------------------------------------------------
 
 
@@ -451,6 +495,8 @@ class Fetcher:
         self._ca = _ca_location()
         self._netrc = _netrc_exists()
         self._tls: dict[str, Any] | None = None
+        self._tls_by_ca: dict[str, dict[str, Any]] = {}  # a source's own `tls_verify` CA bundle → its kwargs
+        self._unverified: dict[str, Any] | None = None  # `tls_verify: false`
         self._timeouts: dict[float, Timeout] = {}
         self.user_agent = user_agent
         self.max_body = max_body
@@ -569,7 +615,7 @@ class Fetcher:
                 headers = _merge_headers(headers, (("Authorization", _basic_auth(auth)),))
             for name, value in headers.items():
                 _check_header(name, value)
-            pool = self._pool(route)
+            pool = self._pool(route, source)
             return self._open(pool, route.target, headers, self._timeout(deadline))
         except FetchError as e:
             raise FetchError(source.key, str(e), url=url) from None
@@ -619,8 +665,11 @@ class Fetcher:
                 self._routes[url] = route
         return route
 
-    def _pool(self, route: _Route) -> HTTPConnectionPool:
-        kwargs = self._tls_kwargs() if route.scheme == "https" else None
+    def _pool(self, route: _Route, source: Source | None = None) -> HTTPConnectionPool:
+        """The pool for the route, with the TLS trust the source asks for (every hop of its
+        request): its SSL context is part of urllib3's pool key, so a connection opened under
+        one setting is never handed to a source with another, on the same host or not."""
+        kwargs = self._tls_for(source) if route.scheme == "https" else None
         if route.proxy is None:
             return self.pools.connection_from_host(route.host, route.port, route.scheme, pool_kwargs=kwargs)
         return self._proxy_manager(route.proxy).connection_from_host(
@@ -646,18 +695,33 @@ class Fetcher:
                 self._proxy_managers[proxy] = manager
         return manager
 
+    def _tls_for(self, source: Source | None) -> dict[str, Any]:
+        """The pool's TLS kwargs for the source's `tls_verify`."""
+        setting = True if source is None else source.tls_verify
+        if setting is True:
+            return self._tls_kwargs()
+        if setting is False:
+            _warn_unverified(source.key if source is not None else "")
+            with self._lock:  # one context, so one pool per host for every such source
+                if self._unverified is None:
+                    context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                    self._unverified = {"cert_reqs": "CERT_NONE", "ssl_context": context}
+                return self._unverified
+        with self._lock:
+            kwargs = self._tls_by_ca.get(setting)
+            if kwargs is None:
+                kwargs = self._tls_by_ca[setting] = {
+                    "cert_reqs": "CERT_REQUIRED",
+                    "ssl_context": _verifying_context(setting, "tls_verify: "),
+                }
+        return kwargs
+
     def _tls_kwargs(self) -> dict[str, Any]:
         """One TLS context with the CA bundle loaded once (requests loaded it per connection)."""
         if self._tls is None:
-            if not self._ca or not os.path.exists(self._ca):
-                raise FetchError("", f"request failed: Could not find a suitable TLS CA certificate bundle, "
-                                     f"invalid path: {self._ca}")  # fmt: skip
-            context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-            if os.path.isdir(self._ca):
-                context.load_verify_locations(capath=self._ca)
-            else:
-                context.load_verify_locations(cafile=self._ca)
-            self._tls = {"cert_reqs": "CERT_REQUIRED", "ssl_context": context}
+            self._tls = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(self._ca)}
         return self._tls
 
     def _timeout(self, deadline: float) -> Timeout:

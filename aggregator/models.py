@@ -38,6 +38,9 @@ class Source:
     max_interval: float = 86400.0
     enabled: bool = True
     auth: tuple[str, str] | None = field(default=None, repr=False)  # basic auth (username, password)
+    # `tls_verify`: True (the CA bundle requests would use), False (no verification: a
+    # self-signed certificate), or the absolute path of a CA bundle file or c_rehash'd folder
+    tls_verify: bool | str = True
     per_host: int | None = None  # site.per_host: requests in flight to one host (None: the Fetcher's)
     # per category this source feeds: the include/exclude rules that decide what is published
     filters: tuple[CategoryFilter, ...] = ()

@@ -404,3 +404,19 @@ def test_a_feed_scheme_url_from_a_browser_is_polled_over_http(tmp_path, httpserv
     bad.write_text((tmp_path / "feeds.yaml").read_text().replace(given, "feed:ftp://x.example/rss"))
     check = run_cli("--config", str(bad), "check")
     assert check.returncode == 2 and "not an absolute http(s) URL" in check.stderr
+
+
+def test_check_refuses_a_source_whose_ca_bundle_is_missing(tmp_path):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        "      - url: https://intra.example/feed\n        tls_verify: certs/ca.pem\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2, result.stdout + result.stderr
+    problem = "categories.0.sources.0.tls_verify: no such CA bundle file or folder"
+    assert f"{cfg}:8: {problem}: {tmp_path / 'certs' / 'ca.pem'}" in result.stderr
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("", encoding="utf-8")
+    assert run_cli("--config", str(cfg), "check").returncode == 0

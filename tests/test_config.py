@@ -459,3 +459,49 @@ def test_urls_are_the_same_request_exactly_when_a_server_could_not_tell_them_apa
     from aggregator.config import _as_requested
 
     assert (_as_requested(a) == _as_requested(b)) is same
+
+
+# -- tls_verify: a source's own TLS trust ------------------------------------------------------
+
+
+def test_tls_verify_is_true_false_or_a_ca_bundle_relative_to_the_config(tmp_path):
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "internal-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    text = GOOD.replace(
+        "        interval: 1h\n", "        interval: 1h\n        tls_verify: certs/internal-ca.pem\n"
+    ).replace("  interval: 30m\n", "  interval: 30m\n  tls_verify: false\n")
+    s = load(tmp_path, text)
+    by_key = {src.key: src.tls_verify for src in s.sources}
+    assert by_key == {
+        "https://example.com/feed.xml": str(tmp_path / "certs" / "internal-ca.pem"),
+        "https://example.com/shared.xml": False,  # from `defaults:`
+    }
+    assert all(src.tls_verify is True for src in load(tmp_path, GOOD).sources)  # the default: verified
+    # the text "true" or "TRUE" (quoted) and YAML's yes/no are booleans, never a file of that name
+    for written, meant in (('"TRUE"', True), ("'false'", False), ("no", False), ("yes", True), ("c_rehash_dir", None)):
+        if meant is None:
+            (tmp_path / written).mkdir()
+        one = GOOD.replace("        interval: 1h\n", f"        interval: 1h\n        tls_verify: {written}\n")
+        got = {src.key: src.tls_verify for src in load(tmp_path, one).sources}["https://example.com/feed.xml"]
+        assert got == (str(tmp_path / written) if meant is None else meant), written
+
+
+def test_a_missing_ca_bundle_is_reported_with_its_line_and_the_other_mistakes(tmp_path):
+    text = GOOD.replace("        interval: 1h\n", "        interval: 1h\n        tls_verify: certs/nowhere.pem\n")
+    alone = errors_of(tmp_path, text)
+    missing = f"15: categories.0.sources.0.tls_verify: no such CA bundle file or folder: {tmp_path}/certs/nowhere.pem"
+    assert alone == [missing]
+    with_others = errors_of(tmp_path, text.replace("  interval: 30m\n", "  interval: often\n"))
+    assert len(with_others) == 2 and with_others[1] == missing, with_others
+    assert with_others[0].startswith("7: defaults.interval: not a duration: 'often'")
+    in_defaults = errors_of(tmp_path, GOOD.replace("  interval: 30m\n", "  interval: 30m\n  tls_verify: ca.pem\n"))
+    assert in_defaults == [f"8: defaults.tls_verify: no such CA bundle file or folder: {tmp_path}/ca.pem"]
+
+
+@pytest.mark.parametrize(("value", "problem"), [("3", "not int 3"), ('""', "is empty"), ("[a]", "not list")])
+def test_a_tls_verify_that_is_no_boolean_nor_path_is_refused(tmp_path, value, problem):
+    errors = errors_of(
+        tmp_path, GOOD.replace("        interval: 1h\n", f"        interval: 1h\n        tls_verify: {value}\n")
+    )
+    assert len(errors) == 1 and errors[0].startswith("15: categories.0.sources.0.tls_verify: "), errors
+    assert problem in errors[0]

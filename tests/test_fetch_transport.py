@@ -12,7 +12,9 @@ import base64
 import http.server
 import select
 import socket
+import sqlite3
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -21,6 +23,8 @@ import trustme
 
 from aggregator.fetch import Fetcher, FetchError
 from aggregator.models import Source
+
+from .conftest import run_cli
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 ETAG = '"v1"'
@@ -531,3 +535,98 @@ def test_credentials_follow_a_redirect_only_to_the_same_host_and_never_down_to_h
     assert not _credentials_may_follow("https://feeds.example/a", "http://feeds.example/b")  # clear text
     assert not _credentials_may_follow("https://feeds.example/a", "https://other.example/a")
     assert not _credentials_may_follow("https://feeds.example/a", "https://feeds.example:8443/a")
+
+
+# -- TLS: a source's own trust (`tls_verify`) ----------------------------------------------------
+
+
+def test_a_source_trusts_its_own_ca_bundle_or_none_without_sharing_a_connection(ca, tmp_path, no_proxy_env, caplog):
+    """A private CA's certificate: refused by default, fetched with `tls_verify: <the CA>` or
+    `false` (said once in the log); a default source on the same host afterwards is refused
+    still, the unverified connection kept alive not handed to it."""
+    server = _tls_server(ca, "127.0.0.1")
+    try:
+        url = server.url("/feed", scheme="https")
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        fetcher = Fetcher()
+        with pytest.raises(FetchError, match="TLS handshake failed: certificate verify failed") as refused:
+            fetcher.fetch(source(url))
+        assert refused.value.source == url
+        assert fetcher.fetch(source(url, tls_verify=str(bundle))).body == RSS
+        caplog.set_level("WARNING", logger="aggregator.fetch")
+        insecure = Source(key=url + "?insecure", url=url + "?insecure", tls_verify=False)
+        assert fetcher.fetch(insecure).body == RSS
+        assert fetcher.fetch(insecure, etag=ETAG).not_modified
+        moved = Source(key=url + "?moved", url=server.url("/moved", scheme="https"), tls_verify=False)
+        assert fetcher.fetch(moved).url == url  # every hop of its request unverified, as the first
+        assert server.connections == 2  # one verified with the CA, one unverified, each kept alive
+        said = [r.getMessage() for r in caplog.records if "not verified" in r.getMessage()]
+        assert said == [
+            f"source {key}: TLS certificate not verified (tls_verify: false)" for key in (insecure.key, moved.key)
+        ]  # once each, not at every request
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(source(url + "?default"))  # the same host, after the unverified source
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(source(url + "?default"), etag=ETAG)
+    finally:
+        server.close()
+
+
+def test_a_folder_hashed_by_c_rehash_is_a_ca_bundle_too(ca, tmp_path, no_proxy_env):
+    server = _tls_server(ca, "127.0.0.1")
+    try:
+        folder = tmp_path / "certs"
+        folder.mkdir()
+        pem = ca.cert_pem.bytes()
+        command = ["openssl", "x509", "-noout", "-subject_hash"]
+        digest = subprocess.run(command, input=pem, capture_output=True, check=True).stdout.decode().strip()
+        (folder / f"{digest}.0").write_bytes(pem)
+        url = server.url("/feed", scheme="https")
+        assert Fetcher().fetch(source(url, tls_verify=str(folder))).body == RSS
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            Fetcher().fetch(source(url, tls_verify=str(tmp_path)))  # a folder without it
+    finally:
+        server.close()
+
+
+_ITEM_RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Internal</title><link>https://intra.example/</link>'
+    b"<item><title>Inside news</title><link>https://intra.example/1</link><guid>https://intra.example/1</guid>"
+    b"<pubDate>Mon, 02 Nov 2026 10:00:00 +0000</pubDate><description>hello</description></item>"
+    b"</channel></rss>"
+)
+
+
+class _ItemFeed(_Feed):
+    """/page: an HTML page whose <link rel="alternate"> leads to the feed, served elsewhere."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path == "/page":
+            page = b'<html><head><link rel="alternate" type="application/rss+xml" href="/feed"></head></html>'
+            self._send(200, page, **{"Content-Type": "text/html"})
+        else:
+            self._send(200, _ITEM_RSS, **{"Content-Type": "application/rss+xml"})
+
+
+def test_aggregator_fetch_trusts_the_ca_bundle_a_source_names_relative_to_the_config(ca, tmp_path, no_proxy_env):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = _Server(_ItemFeed, tls=context)
+    try:
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        url = server.url("/page", scheme="https")  # the feed is found from the page, with the same trust
+        cfg = tmp_path / "feeds.yaml"
+        text = "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        cfg.write_text(text + f"      - url: {url}\n        tls_verify: ca.pem\n", encoding="utf-8")
+        result = run_cli("--config", str(cfg), "fetch", cwd=tmp_path.parent)  # not the config's folder
+        assert result.returncode == 0, result.stdout + result.stderr
+        db = sqlite3.connect(tmp_path / "aggregator.db")
+        assert db.execute("SELECT title FROM posts").fetchall() == [("Inside news",)]
+        assert [p for p, _ in server.requests] == ["/page", "/feed"]
+        db.close()
+        cfg.write_text(text + f"      - url: {url}\n", encoding="utf-8")  # the default trust refuses it
+        refused = run_cli("--config", str(cfg), "fetch", "--source", url)
+        assert refused.returncode == 1 and "certificate verify failed" in refused.stdout + refused.stderr
+    finally:
+        server.close()
