@@ -23,7 +23,7 @@ from .dates import local_time
 from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
-from .identity import GUID, LINK, canonical_link, guid_problem, link_identity, shares_link, tell_apart
+from .identity import GUID, LINK, guid_problem, link_identity, shares_link, tell_apart
 from .models import FetchResult, PollUpdate, Post, Source
 from .normalize import feed_info, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
@@ -342,17 +342,19 @@ def _tell_apart(source: Source, store: Store, posts: list[Post]) -> tuple[list[P
     (`identity.tell_apart`), and those links; the store is asked only about links that
     this feed, or one before, gave to more than one entry."""
     shared: dict[str, set[str]] = {}
+    canonical: dict[str, str] = {}  # the normalizer's canonical link of each
     for p in posts:
         if p.linked and p.link:
             shared.setdefault(p.link, set()).add(p.content_hash)
+            canonical[p.link] = p.canonical_link or ""
     if not shared:
         return posts, set()
-    known = store.identities_by_link(source.key, (canonical_link(link) or "" for link in shared))
-    links = [
-        link
+    known = store.identities_by_link(source.key, canonical.values())
+    links = {
+        link: canonical[link]
         for link, hashes in shared.items()
-        if len(hashes) > 1 or any(shares_link(link, guid) for guid in known.get(canonical_link(link) or "", ()))
-    ]
+        if len(hashes) > 1 or any(shares_link(link, guid) for guid in known.get(canonical[link], ()))
+    }
     if not links:
         return posts, set()
     stored, pruned = store.linked_posts(source.key, links)

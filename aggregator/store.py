@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -1000,13 +1000,13 @@ class Store:
             out.setdefault(link, pid)
         return out
 
-    def linked_posts(self, source: str, links: Iterable[str]) -> tuple[dict[str, list[LinkedPost]], dict[str, str]]:
+    def linked_posts(self, source: str, links: Mapping[str, str]) -> tuple[dict[str, list[LinkedPost]], dict[str, str]]:
         """Link → this source's posts identified by that link (entries without guid, see
         `identity.tell_apart`), first seen first; and the source's pruned ids, each with the
-        content hash its post had ("" when pruned by a version that did not keep it)."""
-        wanted = {link: canonical_link(link) for link in links}
+        content hash its post had ("" when pruned by a version that did not keep it).
+        `links` maps each link to its canonical form (`Post.canonical_link`)."""
         out: dict[str, list[LinkedPost]] = {}
-        canonicals = [c for c in dict.fromkeys(wanted.values()) if c]
+        canonicals = [c for c in dict.fromkeys(links.values()) if c]
         with self._lock:
             for chunk, marks in _in_chunks(canonicals):
                 for pid, guid, link, title, content, content_hash in self.db.execute(
@@ -1014,7 +1014,7 @@ class Store:
                     f"WHERE source = ? AND canonical_link IN ({marks}) ORDER BY first_seen, id",
                     [source, *chunk],
                 ):
-                    if link in wanted and (guid == link or shares_link(link, guid)):
+                    if link in links and (guid == link or shares_link(link, guid)):
                         out.setdefault(link, []).append(LinkedPost(pid, guid, title, content or "", content_hash or ""))
             rows = self.db.execute("SELECT id, content_hash FROM pruned WHERE source = ?", [source])
             pruned = {pid: content_hash or "" for pid, content_hash in rows}
