@@ -378,11 +378,15 @@ def duration_seconds(value: Any) -> int | None:
     return seconds if 0 < seconds < DURATION_MAX else None
 
 
+_PLAYABLE = ("audio/", "video/")
+
+
 def _playable(e: Enclosure) -> bool:
     """A sound or a video (by its type, else its file name): what a duration can be of."""
-    kind = e.type if e.type and e.type.lower().startswith(("audio/", "video/")) else None
-    kind = kind or mimetypes.guess_type(urlparse(e.url).path)[0]
-    return bool(kind) and kind.lower().startswith(("audio/", "video/"))
+    if e.type and e.type.lower().startswith(_PLAYABLE):
+        return True
+    guessed = mimetypes.guess_type(urlparse(e.url).path)[0]
+    return bool(guessed) and guessed.lower().startswith(_PLAYABLE)
 
 
 def _with_duration(e: Enclosure, value: Any) -> Enclosure:
@@ -396,15 +400,10 @@ def _timed(enclosures: tuple[Enclosure, ...], entry: dict[str, Any]) -> tuple[En
     raw = dict.get(entry, "itunes_duration")
     if raw is None:
         return enclosures
-    for i, e in enumerate(enclosures):
-        if _playable(e):
-            if e.duration is not None:
-                return enclosures
-            seconds = duration_seconds(raw)
-            if seconds is None:
-                return enclosures
-            return (*enclosures[:i], replace(e, duration=seconds), *enclosures[i + 1 :])
-    return enclosures
+    i = next((i for i, e in enumerate(enclosures) if _playable(e)), None)
+    if i is None or enclosures[i].duration is not None:
+        return enclosures
+    return (*enclosures[:i], _with_duration(enclosures[i], raw), *enclosures[i + 1 :])
 
 
 _MEDIA_KINDS = ("image/", "video/", "audio/")
