@@ -499,10 +499,8 @@ class SiteRenderer:
         )
 
 
-# What `aggregator serve` knows a stub by, to answer it 301 (serve.REDIRECT_MARK: the same
-# bytes, kept there so that serving imports nothing of the publisher; test_serve ties them).
 def _player(kind: str | None) -> str:
-    """ "audio" or "video" for an enclosure a browser plays in place (a podcast's episode is
+    """`audio` or `video` for an enclosure a browser plays in place (a podcast's episode is
     listened to on its page, as in Miniflux), else "": a link only."""
     major = (kind or "").split("/", 1)[0].strip().lower()
     return major if major in ("audio", "video") else ""
@@ -516,6 +514,8 @@ def _clock(seconds: int | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+# What `aggregator serve` knows a stub by, to answer it 301 (serve.REDIRECT_MARK: the same
+# bytes, kept there so that serving imports nothing of the publisher; test_serve ties them).
 REDIRECT_MARK = '<meta name="aggregator" content="redirect">'
 
 
