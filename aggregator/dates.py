@@ -280,14 +280,7 @@ def _rfc_fields(m: re.Match[str]) -> tuple[int, ...] | None:
 
 
 def _rfc_ampm_fields(m: re.Match[str]) -> tuple[int, ...] | None:
-    values = _rfc_fields(m)
-    if values is None:
-        return None
-    y, mo, d, h, mi, sec = values
-    return y, mo, d, _twelve_hour(h, pm=m.group("ampm")[0] in "Pp", raw=m.string), mi, sec
-
-
-def _month_first_fields(m: re.Match[str]) -> tuple[int, ...] | None:
+    """A named month's date (`_rfc_fields`), its hour on a 12-hour clock when AM/PM follows."""
     values = _rfc_fields(m)
     if values is None or m.group("ampm") is None:
         return values
@@ -309,7 +302,7 @@ _SHAPES_ALPHA = (
     (_CTIME, _rfc_fields),
     (_CTIME_ZONE_LAST, _rfc_fields),
     *_RARE,
-    (_MONTH_FIRST, _month_first_fields),
+    (_MONTH_FIRST, _rfc_ampm_fields),
 )
 _SHAPES_DIGIT = (
     (_ISO, _iso_fields),
