@@ -1024,9 +1024,9 @@ class Store:
         """For entries without guid or link (identified by a hash of title and content,
         `Post.hashed`): identity → the id of this source's post stored under it, or of its
         post pruned while listed (found by content hash: the id may be an older version's,
-        see below), so that the entry stays pruned; and (id,
-        title, content) of this source's posts with one of `titles` that a version before 2
-        identified by a link it made of `<link>#</link>` (the feed's own URL), first seen first."""
+        see below), so that the entry stays pruned; and (id, title, content) of this
+        source's posts with one of the entries' titles that a version before 2 identified by
+        a link it made of `<link>#</link>` (the feed's own URL), first seen first."""
         posts = list(posts)
         out: dict[str, str] = {}
         older: list[tuple[str, str, str]] = []
