@@ -449,6 +449,15 @@ def _verifying_context(ca: str, what: str = "") -> ssl.SSLContext:
     return context
 
 
+def _ca_stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a CA bundle file (or c_rehash'd folder) is replaced or rewritten."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 _warned_unverified: set[str] = set()
 _warned_lock = threading.Lock()
 
@@ -494,8 +503,8 @@ class Fetcher:
         self._proxies = getproxies()  # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY: read once, as requests cached them
         self._ca = _ca_location()
         self._netrc = _netrc_exists()
-        self._tls: dict[str, Any] | None = None
-        self._tls_by_ca: dict[str, dict[str, Any]] = {}  # a source's own `tls_verify` CA bundle → its kwargs
+        # CA bundle (requests' or a source's `tls_verify`) → (its file's stamp, the pool's TLS kwargs)
+        self._tls_by_ca: dict[str, tuple[tuple[int, int, int] | None, dict[str, Any]]] = {}
         self._unverified: dict[str, Any] | None = None  # `tls_verify: false`
         self._timeouts: dict[float, Timeout] = {}
         self.user_agent = user_agent
@@ -699,7 +708,7 @@ class Fetcher:
         """The pool's TLS kwargs for the source's `tls_verify`."""
         setting = True if source is None else source.tls_verify
         if setting is True:
-            return self._tls_kwargs()
+            return self._verifying(self._ca)
         if setting is False:
             _warn_unverified(source.key if source is not None else "")
             with self._lock:  # one context, so one pool per host for every such source
@@ -709,20 +718,28 @@ class Fetcher:
                     context.verify_mode = ssl.CERT_NONE
                     self._unverified = {"cert_reqs": "CERT_NONE", "ssl_context": context}
                 return self._unverified
-        with self._lock:
-            kwargs = self._tls_by_ca.get(setting)
-            if kwargs is None:
-                kwargs = self._tls_by_ca[setting] = {
-                    "cert_reqs": "CERT_REQUIRED",
-                    "ssl_context": _verifying_context(setting, "tls_verify: "),
-                }
-        return kwargs
+        return self._verifying(setting, "tls_verify: ")
 
-    def _tls_kwargs(self) -> dict[str, Any]:
-        """One TLS context with the CA bundle loaded once (requests loaded it per connection)."""
-        if self._tls is None:
-            self._tls = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(self._ca)}
-        return self._tls
+    def _verifying(self, ca: str, what: str = "") -> dict[str, Any]:
+        """TLS kwargs verifying against the CA bundle `ca`, loaded once (requests loaded it per
+        connection) and again when the file is replaced: a daemon running for months sees a
+        rotated private CA or `update-ca-certificates` without a restart. A new context is a
+        new pool key, so no connection verified under the old trust is reused."""
+        stamp = _ca_stamp(ca)
+        cached = self._tls_by_ca.get(ca)
+        if cached is not None and (stamp is None or stamp == cached[0]):
+            return cached[1]  # unchanged, or gone for a moment while being replaced: the trust it had
+        with self._lock:
+            cached = self._tls_by_ca.get(ca)
+            if cached is None or (stamp is not None and stamp != cached[0]):
+                try:
+                    kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(ca, what)}
+                except FetchError:
+                    if cached is None:
+                        raise
+                    return cached[1]  # half written: the old trust until it reads whole
+                cached = self._tls_by_ca[ca] = (stamp, kwargs)
+            return cached[1]
 
     def _timeout(self, deadline: float) -> Timeout:
         timeout = self._timeouts.get(deadline)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import os
 import select
 import socket
 import sqlite3
@@ -571,6 +572,40 @@ def test_a_source_trusts_its_own_ca_bundle_or_none_without_sharing_a_connection(
             fetcher.fetch(source(url + "?default"), etag=ETAG)
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("how", ["tls_verify", "REQUESTS_CA_BUNDLE"])
+def test_a_ca_bundle_replaced_while_running_is_trusted_without_a_restart(ca, tmp_path, no_proxy_env, how):
+    """A rotated private CA (or `update-ca-certificates` rewriting the system bundle): the same
+    Fetcher, as a long-running daemon holds it, trusts the new CA at its next request and no
+    longer the old one, not even over a connection it had kept alive under the old trust."""
+    rotated = trustme.CA()
+    old_server, new_server = _tls_server(ca, "127.0.0.1"), _tls_server(rotated, "127.0.0.1")
+    try:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        if how == "REQUESTS_CA_BUNDLE":
+            no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        trust = {"tls_verify": str(bundle)} if how == "tls_verify" else {}
+        old, new = old_server.url("/feed", scheme="https"), new_server.url("/feed", scheme="https")
+        fetcher = Fetcher()
+        assert fetcher.fetch(source(old, **trust)).body == RSS
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(source(new, **trust))
+        staged = tmp_path / "ca.pem.new"  # replaced as deployment tools do: written aside, renamed over
+        rotated.cert_pem.write_to_path(str(staged))
+        os.replace(staged, bundle)
+        assert fetcher.fetch(source(new, **trust)).body == RSS
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(source(old, **trust), etag=ETAG)  # its kept-alive connection not reused
+        assert old_server.connections == 1  # the refused handshake never reached a handler
+        bundle.unlink()  # gone for a moment, as between an unlink and a rename: the trust it had
+        assert fetcher.fetch(source(new, **trust), etag=ETAG).not_modified
+        bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB")  # half written: the trust it had
+        assert fetcher.fetch(source(new, **trust), etag=ETAG).not_modified
+    finally:
+        old_server.close()
+        new_server.close()
 
 
 def test_a_folder_hashed_by_c_rehash_is_a_ca_bundle_too(ca, tmp_path, no_proxy_env):
