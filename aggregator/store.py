@@ -131,7 +131,10 @@ META_COLUMNS = {"key": str, "value": str}
 # source leaves the config, remove a Jekyll file left under an old date when a post is
 # re-dated, and turn a page left under an old date into a redirect (its URL is public).
 # `category`: the one category the file is for (Jekyll), NULL when any category will do.
-POST_FILE_COLUMNS = {"path": str, "post": str, "source": str, "kind": str, "category": str, "superseded": int}
+# `dated`: the date a Jekyll file was written with (its name and front matter), kept for good
+POST_FILE_COLUMNS = {
+    "path": str, "post": str, "source": str, "kind": str, "category": str, "superseded": int, "dated": str,
+}  # fmt: skip
 
 # table → (columns, primary key, NOT NULL columns); new columns are added on open
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...], set[str]]] = {
@@ -399,6 +402,11 @@ class Store:
             if ("posts", "canonical_link") in added:  # link identity and duplicates look posts up by it
                 db.conn.create_function("canonical_link", 1, canonical_link, deterministic=True)
                 db.execute("UPDATE posts SET canonical_link = canonical_link(link) WHERE link IS NOT NULL")
+            if ("post_files", "dated") in added:  # each Jekyll file was written with its post's date
+                db.execute(
+                    "UPDATE post_files SET dated = (SELECT p.published FROM posts p WHERE p.id = post_files.post) "
+                    "WHERE kind = 'jekyll' AND superseded = 0"
+                )
             if ("sources", "id_key") in added:  # every id so far was computed from the source's key
                 db.execute("UPDATE sources SET id_key = key")
             if "meta" in created and "posts" not in created:
@@ -1307,9 +1315,10 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM publish_state WHERE key = ?", [key])
 
-    def record_post_files(self, files: Iterable[tuple[str, str, str, str, str | None]]) -> None:
-        """Remember the (path, post id, source, kind, category) of files just published; the
-        path relative to the folder of its kind.
+    def record_post_files(self, files: Iterable[tuple[str, str, str, str, str | None, datetime | None]]) -> None:
+        """Remember the (path, post id, source, kind, category, date written) of files just
+        published; the path relative to the folder of its kind; the date, a Jekyll file's
+        (`jekyll_dates`).
 
         A post's earlier file of the same kind under another path (its date moved) is
         marked superseded: a Jekyll file is handed to the publisher to delete
@@ -1321,13 +1330,28 @@ class Store:
         with self._tx() as db:
             db.conn.executemany(
                 "UPDATE post_files SET superseded = 1 WHERE post = ? AND kind = ? AND path != ?",
-                [(post, kind, path) for path, post, _, kind, _ in rows],
+                [(post, kind, path) for path, post, _, kind, _, _ in rows],
             )
             db.conn.executemany(
-                "INSERT OR REPLACE INTO post_files (path, post, source, kind, category, superseded) "
-                "VALUES (?, ?, ?, ?, ?, 0)",
-                rows,
+                "INSERT OR REPLACE INTO post_files (path, post, source, kind, category, superseded, dated) "
+                "VALUES (?, ?, ?, ?, ?, 0, ?)",
+                [(*row[:5], iso(row[5])) for row in rows],
             )
+
+    def jekyll_dates(self, ids: Iterable[str]) -> dict[str, datetime]:
+        """Post id → the date its Jekyll file was written with: the file keeps it (its name,
+        and so its URL) when the source re-dates the post, as the same entry must keep its
+        file name and URL however often it is fetched."""
+        keys = sorted(set(ids))
+        if not keys:
+            return {}
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT post, dated FROM post_files WHERE kind = 'jekyll' AND superseded = 0 AND dated IS NOT NULL "
+                "AND post IN (SELECT value FROM json_each(?))",
+                [json.dumps(keys)],
+            ).fetchall()
+        return {post: from_iso(dated) for post, dated in rows}  # type: ignore[misc]
 
     def moved_pages(self, sources: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
         """(old path, post id, post title, current page path) of each page a published post

@@ -271,7 +271,7 @@ def test_a_first_copy_already_published_stays_first(store):
     a, b = source("a", "news"), source("b", "news")
     store.sync_sources([a, b])
     (reprint,) = take(store, b, dated("https://site.example/m?utm_source=b", "Sat, 31 May 2025 03:00:00 GMT"), T0)
-    store.record_post_files([("posts/m.html", reprint.id, b.key, "page", None)])  # readers have seen it
+    store.record_post_files([("posts/m.html", reprint.id, b.key, "page", None, None)])  # readers have seen it
     (original,) = take(store, a, dated("https://site.example/m", "Sat, 31 May 2025 01:30:00 GMT"), T0)
     assert _duplicate_of(store, original.id) == reprint.id and _duplicate_of(store, reprint.id) is None
 

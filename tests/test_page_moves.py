@@ -216,3 +216,57 @@ def test_a_publish_killed_before_redirecting_a_moved_page_left_it_whole_and_the_
     assert redirect_target(first) == moved
     again = run_cli("--config", str(cfg), "fetch")
     assert again.returncode == 0 and "0 files written" in again.stdout, again.stdout + again.stderr
+
+
+def _jekyll_config(cfg: Path) -> Path:
+    """The site's config with a Jekyll export next to it."""
+    cfg.write_text(cfg.read_text("utf-8") + "jekyll:\n  dir: jekyll\n", encoding="utf-8")
+    return cfg.parent / "jekyll" / "_posts"
+
+
+def _moving_post(posts: Path) -> tuple[str, str]:
+    """(file name, text) of the moving note's one Jekyll file."""
+    files = [p for p in posts.iterdir() if "The moving note" in p.read_text("utf-8")]
+    assert len(files) == 1, sorted(p.name for p in posts.iterdir())
+    return files[0].name, files[0].read_text("utf-8")
+
+
+def test_a_redated_post_keeps_its_jekyll_file_name_and_date_so_its_jekyll_url(site):
+    """Jekyll makes a post's URL from its date, and has no redirect without a plugin: the
+    entry keeps the file name and front matter date it was first written with (as the
+    reference says the same entry must always get the same file name and URL), while its
+    text follows the edit and the feeds carry the new date."""
+    cfg, serve = site
+    posts = _jekyll_config(cfg)
+    fetch(cfg)
+    name, text = _moving_post(posts)
+    assert name.startswith("2022-02-09-") and "date: 2022-02-09 18:00:00 +0000" in text
+    serve("2022-03-15T09:00:00Z")
+    fetch(cfg)
+    after_name, after = _moving_post(posts)
+    assert after_name == name and len(list(posts.iterdir())) == 2  # no second file for it
+    assert "date: 2022-02-09 18:00:00 +0000" in after and "Re-dated 2022-03-15" in after
+    feed = json.loads((cfg.parent / "public" / "category" / "news.json").read_text("utf-8"))
+    moved = next(i for i in feed["items"] if i["title"] == "The moving note")
+    assert moved["date_published"].startswith("2022-03-15T09:00:00")  # the feeds say what the source says
+    done = run_cli("--config", str(cfg), "publish")  # a full publish keeps it too
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _moving_post(posts) == (after_name, after)
+
+
+def test_an_upgrade_pins_the_jekyll_files_an_older_version_wrote(site):
+    """A database from before dates were kept with Jekyll files: the upgrade takes each
+    current file's date from its post (the date it was written with), so a re-dating after
+    the upgrade already keeps the file."""
+    cfg, serve = site
+    posts = _jekyll_config(cfg)
+    fetch(cfg)
+    name, _ = _moving_post(posts)
+    db = sqlite3.connect(cfg.parent / "aggregator.db")
+    db.execute("ALTER TABLE post_files DROP COLUMN dated")  # as an older version made the table
+    db.commit()
+    db.close()
+    serve("2022-03-15T09:00:00Z")
+    fetch(cfg)
+    after_name, after = _moving_post(posts)
+    assert after_name == name and "date: 2022-02-09 18:00:00 +0000" in after and "Re-dated" in after

@@ -22,7 +22,8 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ class PublishReport:
     posts_rendered: int = 0  # post pages rendered (new or changed posts only, unless forced)
     workers: int = 0  # worker processes started to share the categories (`parallel`)
     shared: int = 0  # categories the workers published
-    post_files: list[tuple[str, str, str, str, str | None]] = field(default_factory=list, repr=False)  # to record
+    # to record: (path, post id, source, kind, category, date written)
+    post_files: list[tuple[str, str, str, str, str | None, datetime | None]] = field(default_factory=list, repr=False)
     batch: SyncBatch = field(default_factory=SyncBatch, repr=False)  # made durable before state is saved
 
     def write(self, path: Path, data: bytes) -> bool:
@@ -610,17 +612,18 @@ def _publish_category(
         # the post out, which only a store query can tell.
         later = [p.id for p in changed if jekyll and listed_in.get(p.source, (cat.slug,))[0] != cat.slug]
         shown = store.shown_in(later) if later else {}
+        dated = store.jekyll_dates(p.id for p in changed) if jekyll else {}
         for post in changed:
             if post.id not in done:
                 done.add(post.id)
                 report.posts_rendered += 1
                 page = post_page_path(s.url, post)
                 _write(out / page, site.post(post), report)
-                report.post_files.append((page, post.id, post.source, "page", None))
+                report.post_files.append((page, post.id, post.source, "page", None, None))
             if jekyll:
                 slugs, showing = listed_in.get(post.source, ()), shown.get(post.id, set())
                 if slugs[:1] == (cat.slug,) or next((c for c in slugs if c in showing), None) == cat.slug:
-                    _publish_jekyll(settings, cat, post, report)
+                    _publish_jekyll(settings, cat, post, report, dated.get(post.id))
 
     if everything is not None:  # every post of every source: what the loop below would read
         post_files(everything)
@@ -680,11 +683,19 @@ def opml_document(settings: Settings, store: Store | None) -> bytes:
     return render_opml(settings.site.title, groups)
 
 
-def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: PublishReport) -> None:
+def _publish_jekyll(
+    settings: Settings, cat: Category, post: Post, report: PublishReport, dated: datetime | None = None
+) -> None:
+    """The post's Jekyll file, under the date it was first written with (`dated`, see
+    `Store.jekyll_dates`), else its own: Jekyll makes the URL from that date, and a source
+    re-dating its entry must not move a page readers have linked to (the site's pages get a
+    redirect; Jekyll has none without a plugin)."""
     jekyll = settings.config.jekyll
     if jekyll is None or settings.jekyll_dir is None:
         return
     site = settings.site
+    if dated is not None and dated != post.published:
+        post = replace(post, published=dated)
     text = render_jekyll(
         post,
         category_slug=cat.slug,
@@ -698,4 +709,4 @@ def _publish_jekyll(settings: Settings, cat: Category, post: Post, report: Publi
     )
     name = f"_posts/{jekyll_filename(post, site.timezone)}"
     report.write(settings.jekyll_dir / name, text.encode("utf-8"))
-    report.post_files.append((name, post.id, post.source, "jekyll", cat.slug))
+    report.post_files.append((name, post.id, post.source, "jekyll", cat.slug, post.published))
