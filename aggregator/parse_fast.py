@@ -233,10 +233,11 @@ def _without_doctype(body: bytes, encoding: str) -> tuple[bytes, bool] | None:
 
 def same_document(ref: str) -> bool:
     """Whether a link names the document it stands in: empty, or a fragment alone (RFC 3986
-    §4.4). Resolved, `<link>#</link>` or `href="#"` was the feed's own URL, so readers opened
-    the XML and link-less entries shared one link and one identity. Such a link is no link."""
-    ref = ref.strip()
-    return not ref or ref.startswith("#")
+    §4.4), or an empty query alone (`?`, `?#top`). Resolved, `<link>#</link>`, `href="#"` or
+    `<link>?</link>` was the feed's own URL, so readers opened the XML and link-less entries
+    shared one link and one identity. Such a link is no link. A query with anything in it
+    (`?p=1`) names another page, and is a link."""
+    return ref.strip().partition("#")[0] in ("", "?")
 
 
 def media_url(base: str, url: str) -> str:

@@ -15,7 +15,7 @@ from aggregator.dates import InvalidDate, parse_date
 from aggregator.models import Author, Enclosure, Source
 from aggregator.normalize import feed_info, normalize, post_id
 from aggregator.parse import parse_feed, parse_feedparser
-from aggregator.parse_fast import parse_fast
+from aggregator.parse_fast import parse_fast, same_document
 
 from .conftest import CORPUS
 
@@ -814,6 +814,43 @@ def test_an_atom_link_to_the_document_itself_is_no_link(parser):
     assert (a.link, a.enclosures, a.id) == ("http://e.org/a", (), post_id(url, "urn:1"))
     assert (b.link, b.id) == (None, post_id(url, "urn:2"))
     assert feed_info(feed.info).link is None
+
+
+QUERY_LINKS = b"""<rss version="2.0"><channel><title>t</title><link>?</link>
+<item><title>A</title><link>?</link><description>first</description></item>
+<item><title>B</title><link> ?#top </link><description>second</description></item>
+<item><title>C</title><link>?p=3</link><description>third</description></item>
+<item><title>D</title><link>?</link><guid>http://e.org/d</guid><description>fourth</description></item>
+<item><title>E</title><link>??</link><description>fifth</description></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_an_empty_query_alone_is_no_link_but_a_query_is_one(parser):
+    """`<link>?</link>` resolves to the feed's own URL (an empty query names the same
+    document), as `<link>#</link>` does: no link. `?p=3` names another page of the feed's
+    URL: a link, kept. A permalink guid stands for the missing link, as for `#`."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(QUERY_LINKS, url) is not None
+    feed = parser(url, QUERY_LINKS, url)
+    posts = normalize(Source(key=url, url=url), feed, NOW)
+    by = {p.title: p for p in posts}
+    assert sorted(by) == ["A", "B", "C", "D", "E"] and len({p.id for p in posts}) == 5
+    assert [by[t].link for t in "ABCD"] == [None, None, url + "?p=3", "http://e.org/d"]
+    assert by["E"].link == url + "??"  # a query of one `?`: not empty, so a link
+    assert by["A"].hashed and by["B"].hashed and by["A"].id != by["B"].id
+    assert by["C"].id == post_id(url, url + "?p=3")
+    assert feed_info(feed.info).link is None
+
+
+@pytest.mark.parametrize("ref", ["?", "?#x", " ? ", "#", "#a", "", "  "])
+def test_same_document_names_a_fragment_or_an_empty_query_alone(ref):
+    assert same_document(ref)
+
+
+@pytest.mark.parametrize("ref", ["?p=1", "??", "?=", "/", "./", "a#", "feed.xml", "http://e.org/feed.xml"])
+def test_same_document_leaves_other_references_links(ref):
+    assert not same_document(ref)
 
 
 RELATIVE_MEDIA = b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"
