@@ -130,22 +130,45 @@ def _start_link(self: Any, attrs_d: dict[str, Any]) -> None:
     _feedparser_start_link(self, attrs_d)
 
 
+def _names_this_document(self: Any, element: str) -> bool:
+    """Whether the element being closed, `element`, holds text that names the document itself
+    (`#`, `?`, nothing: see `same_document`); if so it is dropped from the stack unread, so
+    feedparser neither resolves it against the base nor stores it."""
+    top = self.elementstack[-1] if self.elementstack else None
+    if top is None or top[0] != element:
+        return False
+    pieces = top[2]  # a list of str/bytes pieces, or one str (CDF's href)
+    if isinstance(pieces, str):
+        pieces = [pieces]
+    if same_document("".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in pieces)):
+        self.elementstack.pop()
+        return True
+    return False
+
+
 def _end_link(self: Any) -> None:
     """feedparser's `_end_link`, dropping a link whose text names the document itself
     (`<link>#</link>`, `<link></link>`) before feedparser resolves it against the base."""
-    top = self.elementstack[-1] if self.elementstack else None
-    if top is not None and top[0] == "link":
-        pieces = top[2]  # a list of str/bytes pieces, or one str (CDF's href)
-        if isinstance(pieces, str):
-            pieces = [pieces]
-        if same_document("".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in pieces)):
-            self.elementstack.pop()
-            return
-    _feedparser_end_link(self)
+    if not _names_this_document(self, "link"):
+        _feedparser_end_link(self)
+
+
+_feedparser_end_guid = feedparser.mixin._FeedParserMixin._end_guid
+
+
+def _end_guid(self: Any) -> None:
+    """feedparser's `_end_guid` (and `_end_id`), dropping a permalink guid that names the
+    document itself (`<guid>#</guid>`, `<guid isPermaLink="true"></guid>`): resolved, it was
+    the feed's URL, taken for the link of an entry without one and for the identity of every
+    such entry. It is no guid and no link. A guid that is no permalink is kept as written."""
+    if not (self.guidislink and _names_this_document(self, "id")):
+        _feedparser_end_guid(self)
 
 
 feedparser.mixin._FeedParserMixin._start_link = _start_link
 feedparser.mixin._FeedParserMixin._end_link = _end_link
+feedparser.mixin._FeedParserMixin._end_guid = _end_guid
+feedparser.mixin._FeedParserMixin._end_id = _end_guid
 
 
 def _resolving(start: Any, *keys: str) -> Any:

@@ -505,7 +505,7 @@ class _Walker:
                             link = _LINK_ENTITY.sub(r"&\g<1>", _urljoin(self.scope(el, base, lang)[0], text))
                 elif key in ("id", "guid"):
                     value = self.plain(el)
-                    if value and el.get("isPermaLink", el.get("ispermalink", "true")) == "true":
+                    if not same_document(value) and el.get("isPermaLink", el.get("ispermalink", "true")) == "true":
                         id_link = id_link or _urljoin(self.scope(el, base, lang)[0], value)
                 elif key in ("description", "subtitle", "tagline", "dc_description", "itunes_subtitle"):
                     default = "text/html" if key in ("description", "dc_description") else "text/plain"
@@ -594,6 +594,8 @@ class _Walker:
             elif key in ("guid", "id"):
                 is_link = el.get("isPermaLink", el.get("ispermalink", "true")) == "true"
                 value = self.plain(el)
+                if is_link and same_document(value):
+                    continue  # `<guid>#</guid>`: the feed's own URL, resolved; no guid, no link
                 if value and is_link:
                     value = _urljoin(b, value)
                 self._store(e, state, "id", value, depth)

@@ -816,6 +816,38 @@ def test_an_atom_link_to_the_document_itself_is_no_link(parser):
     assert feed_info(feed.info).link is None
 
 
+SELF_GUIDS = b"""<rss version="2.0"><channel><title>t</title><guid>#</guid>
+<item><title>A</title><guid>#</guid><description>first</description></item>
+<item><title>B</title><guid isPermaLink="true"></guid><description>second</description></item>
+<item><title>C</title><guid> #top </guid><description>third</description></item>
+<item><title>D</title><guid>#</guid><link>http://e.org/d</link><description>fourth</description></item>
+<item><title>E</title><guid isPermaLink="false">#</guid><link>http://e.org/e</link><description>fifth</description></item>
+<item><title>F</title><guid>http://e.org/f</guid><description>sixth</description></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_permalink_guid_naming_the_feed_itself_is_no_guid_and_no_link(parser):
+    """`<guid>#</guid>` is a permalink (RSS 2.0's default): resolved, it was the feed's own URL,
+    the link of each entry without `<link>` (readers opened the XML) and the identity of every
+    such entry, so all after the first were dropped as repeats of it. It is no guid and no link:
+    each entry is identified as one without either (title and content), or by its own link."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(SELF_GUIDS, url) is not None  # parse_feed takes the fast path here
+    feed = parser(url, SELF_GUIDS, url)
+    posts = normalize(Source(key=url, url=url), feed, NOW)
+    by = {p.title: p for p in posts}
+    assert [p.title for p in posts] == ["A", "B", "C", "D", "E", "F"]  # each stored, none collapsed
+    assert len({p.id for p in posts}) == 6
+    assert [by[t].link for t in "ABCDEF"] == [None, None, None, "http://e.org/d", "http://e.org/e", "http://e.org/f"]
+    assert all(url not in (p.guid, p.link) for p in posts)
+    assert [by[t].hashed for t in "ABC"] == [True, True, True] and not by["D"].hashed
+    assert by["D"].id == post_id(url, "http://e.org/d") and by["D"].linked  # identified by its link
+    assert by["E"].id == post_id(url, "#")  # not a permalink: a guid as written, as before
+    assert by["F"].id == post_id(url, "http://e.org/f")  # a real permalink guid: as before
+    assert feed_info(feed.info).link is None  # the channel's `<guid>#</guid>` is not its home page
+
+
 QUERY_LINKS = b"""<rss version="2.0"><channel><title>t</title><link>?</link>
 <item><title>A</title><link>?</link><description>first</description></item>
 <item><title>B</title><link> ?#top </link><description>second</description></item>

@@ -41,12 +41,12 @@ class Feed:
         self.version = 0
         store.sync_sources([self.source])
 
-    def serve(self, items: list[tuple[str | None, str, str, str]], build: str = "") -> None:
-        """items: (guid, link, title, content)."""
+    def serve(self, items: list[tuple[str | None, str, str, str]], build: str = "", permalink: bool = False) -> None:
+        """items: (guid, link, title, content); `permalink`: the guids are (isPermaLink true)."""
         xml = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>本地新闻</title>']
         xml.append(f"<link>http://news.example/</link><lastBuildDate>{build}</lastBuildDate>")
         for guid, link, title, content in items:
-            g = f"<guid isPermaLink='false'>{guid}</guid>" if guid else ""
+            g = f"<guid isPermaLink='{str(permalink).lower()}'>{guid}</guid>" if guid else ""
             xml.append(f"<item>{g}<link>{link}</link><title>{title}</title><description><![CDATA[{content}]]>")
             xml.append("</description></item>")
         xml.append("</channel></rss>")
@@ -340,6 +340,24 @@ def test_entries_linking_to_fragment_only_are_each_stored_without_a_link(feed):
     assert by_title["第9条新闻"]["link"] == "https://news.example/a/9.html"
     assert by_title["第9条新闻"]["id"] == post_id(feed.url, "https://news.example/a/9.html")  # as before
     feed.serve([*entries, (None, "https://news.example/a/9.html", "第9条新闻", "<p>正文 9</p>")], build="again")
+    assert feed.poll().new == 0 and feed.rows() == rows
+
+
+def test_entries_whose_permalink_guid_names_the_feed_itself_are_each_stored_without_a_link(feed):
+    """`<guid>#</guid>` (a permalink, RSS 2.0's default) and no link: the guid was resolved to
+    the feed's URL, each entry's link and identity, so only the first was stored, linking to the
+    feed's XML. Each is its own post, without link, and stays one post when refetched; an entry
+    with a link of its own is identified by it."""
+    entries = [("#", "", f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)]
+    entries.append(("#", "https://news.example/a/9.html", "第9条新闻", "<p>正文 9</p>"))
+    feed.serve(entries, permalink=True)
+    assert feed.poll().new == 4
+    rows = feed.rows()
+    by_title = {r["title"]: r for r in rows.values()}
+    assert [by_title[f"快讯{i}"]["link"] for i in range(1, 4)] == [None, None, None]
+    assert feed.url not in {r["guid"] for r in rows.values()} | {r["link"] for r in rows.values()}
+    assert by_title["第9条新闻"]["id"] == post_id(feed.url, "https://news.example/a/9.html")
+    feed.serve(entries, build="again", permalink=True)
     assert feed.poll().new == 0 and feed.rows() == rows
 
 
