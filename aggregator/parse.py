@@ -165,10 +165,18 @@ def _end_guid(self: Any) -> None:
         _feedparser_end_guid(self)
 
 
+def _end_comments(self: Any) -> None:
+    """feedparser reads `<comments>` as any element, resolving it as a URL: `<comments>#</comments>`
+    was the feed's own URL, published as the post's comments page. It is none."""
+    if not _names_this_document(self, "comments"):
+        self.pop("comments")
+
+
 feedparser.mixin._FeedParserMixin._start_link = _start_link
 feedparser.mixin._FeedParserMixin._end_link = _end_link
 feedparser.mixin._FeedParserMixin._end_guid = _end_guid
 feedparser.mixin._FeedParserMixin._end_id = _end_guid
+feedparser.mixin._FeedParserMixin._end_comments = _end_comments
 
 
 def _resolving(start: Any, *keys: str) -> Any:

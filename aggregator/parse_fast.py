@@ -665,7 +665,8 @@ class _Walker:
                 e.setdefault("links", []).append(attrs)
             elif key == "comments":
                 value = self.plain(el)
-                self._store(e, state, "comments", _urljoin(b, value) if value else value, depth)
+                if not same_document(value):  # `<comments>#</comments>` was the feed's own URL
+                    self._store(e, state, "comments", _urljoin(b, value), depth)
             elif key in ("language", "dc_language"):
                 self._store(e, state, "language", self.plain(el), depth)
             elif key == "tags":

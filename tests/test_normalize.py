@@ -885,6 +885,27 @@ def test_same_document_leaves_other_references_links(ref):
     assert not same_document(ref)
 
 
+SELF_COMMENTS = b"""<rss version="2.0"><channel><title>t</title>
+<item><title>A</title><link>http://e.org/a</link><comments>#</comments></item>
+<item><title>B</title><link>http://e.org/b</link><comments> ? </comments></item>
+<item><title>C</title><link>http://e.org/c</link><comments>#comments</comments></item>
+<item><title>D</title><link>http://e.org/d</link><comments>d/comments</comments></item>
+<item><title>E</title><link>http://e.org/e</link><comments></comments></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_comments_url_naming_the_feed_itself_is_no_comments_url(parser):
+    """`<comments>#</comments>` was resolved to the feed's own URL and published as the post's
+    comments page (`<comments>` in our RSS): readers following it opened the XML. It is none;
+    a relative comments URL is still resolved."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(SELF_COMMENTS, url) is not None
+    posts = normalize(Source(key=url, url=url), parser(url, SELF_COMMENTS, url), NOW)
+    assert [p.title for p in posts] == ["A", "B", "C", "D", "E"]
+    assert [p.comments for p in posts] == [None, None, None, "http://e.org/d/comments", None]
+
+
 RELATIVE_MEDIA = b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"
  xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" xml:base="http://cdn.e.org/show/"><channel><title>t</title>
 <item><title>Ep 1</title><guid>e1</guid><enclosure url="media/a.mp3" type="audio/mpeg" length="10"/>
