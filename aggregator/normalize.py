@@ -318,9 +318,10 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
     """The entry's enclosures, then its Media RSS images, videos and sounds (`media:content`,
     `media:thumbnail`: YouTube's and photo feeds' only media; Miniflux keeps them too), then
     its own image (a podcast episode's `itunes:image`, a JSON Feed item's `image` and
-    `banner_image`), last so that RSS's one enclosure stays the episode's sound. An own image
+    `banner_image`), last so that RSS's one enclosure stays the episode's sound. An image
     that is the feed's (`feed_images`: many podcasts repeat the show's cover art as every
-    episode's) is not the episode's: it showed under every episode of the show."""
+    episode's `itunes:image` or `media:thumbnail`) is not the episode's: it showed under
+    every episode of the show."""
     seen = set()
     for link in entry.get("links") or ():
         if link.get("rel") != "enclosure":
@@ -333,12 +334,11 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
         enclosure = Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
         yield _with_duration(enclosure, link.get("duration"))  # a JSON Feed attachment's duration_in_seconds
     images = [{"url": i.get("href")} for i in (entry.get("image"), entry.get("banner_image")) if isinstance(i, dict)]
-    if images and feed_images:
-        covers = {_absolute(i, base) for i in feed_images} - {None}
-        images = [i for i in images if _absolute(i["url"], base) not in covers]
-    for media in (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images):
+    media_items = (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images)
+    covers = {_absolute(i, base) for i in feed_images} - {None} if media_items and feed_images else set()
+    for media in media_items:
         url = _absolute(media.get("url"), base) if isinstance(media, dict) else None
-        if not url or url in seen:
+        if not url or url in seen or url in covers:
             continue
         kind = _media_type(url, media.get("type"))
         if kind is None:

@@ -77,7 +77,8 @@ feedparser.mixin._FeedParserMixin._add_tag = _add_tag
 
 # feedparser keeps one `feed.image`, the last of a channel's `itunes:image` and `<image>`:
 # both are the show's artwork, which an episode repeating as its own is not the episode's
-# (normalize drops it), so every one is recorded here, under this key of `d.feed`.
+# (normalize drops it), so every one is recorded here, under this key of `d.feed`, with the
+# channel's `media:thumbnail`, `media:content medium="image"`, `<logo>` and `<icon>`.
 FEED_IMAGES = "aggregator_images"
 _feedparser_start_itunes_image = feedparser.mixin._FeedParserMixin._start_itunes_image
 _feedparser_end_url = feedparser.mixin._FeedParserMixin._end_url
@@ -198,6 +199,42 @@ _Mixin._start_media_content = _resolving(_Mixin._start_media_content, "url")
 _Mixin._start_media_thumbnail = _resolving(_Mixin._start_media_thumbnail, "url")
 _Mixin._start_itunes_image = _resolving(_Mixin._start_itunes_image, "href", "url")  # `_start_itunes_image` below
 _Mixin._start_itunes_link = _resolving(_feedparser_start_itunes_image, "href", "url")  # feedparser's alias
+_resolved_media_content = _Mixin._start_media_content
+_resolved_media_thumbnail = _Mixin._start_media_thumbnail
+
+
+def _start_media_content(self: Any, attrs_d: dict[str, Any]) -> None:
+    """The resolving `_start_media_content`, recording a channel's `media:content
+    medium="image"` as the show's artwork (`_feed_image`), as `parse_fast.feed_images` does."""
+    _resolved_media_content(self, attrs_d)
+    if attrs_d.get("medium") == "image":
+        _feed_image(self, attrs_d.get("url"))
+
+
+def _start_media_thumbnail(self: Any, attrs_d: dict[str, Any]) -> None:
+    """The resolving `_start_media_thumbnail`, recording a channel's `media:thumbnail` as
+    the show's artwork (`_feed_image`), as `parse_fast.feed_images` does."""
+    _resolved_media_thumbnail(self, attrs_d)
+    _feed_image(self, attrs_d.get("url"))
+
+
+def _ending_artwork(element: str) -> Any:
+    """The end handler of an Atom feed's `<logo>` or `<icon>`, which feedparser reads as any
+    element (resolved, as a URL): recorded as the show's artwork too when it is the feed's
+    (or an RSS channel's) own, as `parse_fast.feed_images` does."""
+
+    def handler(self: Any) -> None:
+        value = self.pop(element)
+        if self.infeed:
+            _feed_image(self, value)
+
+    return handler
+
+
+_Mixin._start_media_content = _start_media_content
+_Mixin._start_media_thumbnail = _start_media_thumbnail
+_Mixin._end_logo = _ending_artwork("logo")
+_Mixin._end_icon = _ending_artwork("icon")
 
 
 def _start_media_description(self: Any, attrs_d: dict[str, Any]) -> None:
@@ -225,8 +262,9 @@ class ParsedFeed:
     headers: dict[str, str] = field(default_factory=dict)
     # Atom feed-level authors: they are every entry's that names none (RFC 4287 §4.2.1)
     authors: list[dict[str, Any]] = field(default_factory=list)
-    # the feed's own artwork (a channel's itunes:image and <image><url>, a JSON Feed's icon),
-    # as written: an episode whose image is one of these shows the show's cover, not its own
+    # the feed's own artwork (a channel's itunes:image, <image><url>, media:thumbnail and
+    # image media:content, an Atom feed's logo and icon, a JSON Feed's icon), as written: an
+    # episode whose image is one of these shows the show's cover, not its own
     images: list[str] = field(default_factory=list)
 
 

@@ -88,6 +88,10 @@ _UPDATED = {"updated", "modified", "lastbuilddate", "dc_date", "dcterms_modified
 _AUTHOR = {"author", "dc_author", "dc_creator", "itunes_author"}
 _CATEGORY = {"category", "keywords", "dc_subject", "media_category", "itunes_category"}
 _CONTENT_HTML = {"content_encoded", "fullitem"}
+# the last five characters, lowercased, of the tags of elements that may be the feed's
+# artwork or hold it (`feed_images`): `{ns}logo` ends in `}logo`, an unqualified one is `logo`
+_ARTWORK_ENDS = {"image", "ntent", "bnail", "group", "logo", "}logo", "icon", "}icon"}
+
 _SKIP = {"source", "image", "textinput", "contributor", "dc_contributor", "itunes_owner"}
 
 _PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0, "yearly": 365 * 86400.0}
@@ -529,30 +533,50 @@ class _Walker:
 
     def feed_images(self, root: Any, channel: Any) -> list[str]:
         """The feed's own artwork: each `itunes:image` (its href, else url) and `<image><url>`
-        of the channel, or beside it (RSS 1.0 puts `<image>` next to `<channel>`), as
-        `parse._start_itunes_image` and `parse._end_url` record them on feedparser's path."""
-        images = []
+        of the channel, or beside it (RSS 1.0 puts `<image>` next to `<channel>`), each
+        `media:thumbnail` and `media:content medium="image"` there (or in a `media:group`
+        there), and the channel's or Atom feed's `<logo>` and `<icon>`, as
+        `parse._start_itunes_image`, `parse._end_url`, `parse._start_media_thumbnail`,
+        `parse._start_media_content` and `parse._end_logo` record them on feedparser's path."""
+        images: list[str] = []
         base, lang = self.scope(root, self.url, None)
         for container in dict.fromkeys(c for c in (root, channel) if c is not None):
             if container is not root:
                 base, lang = self.scope(container, base, lang)
-            for el in container:
-                tag = el.tag
-                if not isinstance(tag, str) or tag[-5:].lower() != "image":
-                    continue  # the channel's items and the rest: one string test each
-                key = _key(tag)
-                if key == "itunes_image":
-                    href = el.get("href") or el.get("url")
-                    if href and href.strip():
-                        images.append(href.strip())
-                elif key == "image":
-                    b = self.scope(el, base, lang)[0]
-                    for c in el:
-                        if isinstance(c.tag, str) and _key(c.tag) == "url":
-                            value = self.plain(c)
-                            if value:
-                                images.append(_urljoin(self.scope(c, b, lang)[0], value))
+            self._feed_images(container, container is channel, base, lang, images)
         return images
+
+    def _feed_images(self, container: Any, in_channel: bool, base: str, lang: str | None, images: list[str]) -> None:
+        for el in container:
+            tag = el.tag
+            if not isinstance(tag, str) or tag[-5:].lower() not in _ARTWORK_ENDS:
+                continue  # the channel's items and the rest: one set lookup each
+            key = _key(tag)
+            if key in ("media_thumbnail", "media_content"):
+                url = el.get("url")
+                if url and (key == "media_thumbnail" or el.get("medium") == "image"):
+                    url = media_url(self.scope(el, base, lang)[0], url)
+                    if url:
+                        images.append(url)
+                if len(el):
+                    self._feed_images(el, in_channel, *self.scope(el, base, lang), images)
+            elif key == "media_group":
+                self._feed_images(el, in_channel, *self.scope(el, base, lang), images)
+            elif key in ("logo", "icon"):
+                value = self.plain(el) if in_channel else ""
+                if value:
+                    images.append(_urljoin(self.scope(el, base, lang)[0], value))
+            elif key == "itunes_image":
+                href = el.get("href") or el.get("url")
+                if href and href.strip():
+                    images.append(href.strip())
+            elif key == "image":
+                b = self.scope(el, base, lang)[0]
+                for c in el:
+                    if isinstance(c.tag, str) and _key(c.tag) == "url":
+                        value = self.plain(c)
+                        if value:
+                            images.append(_urljoin(self.scope(c, b, lang)[0], value))
 
     # -- entries ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
 
@@ -153,3 +154,84 @@ def test_the_show_cover_art_is_not_published_under_every_episode(tmp_path, https
     assert b"cover.jpg" not in b"".join(p.read_bytes() for p in (tmp_path / "public").rglob("*") if p.is_file())
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+MEDIA = "http://search.yahoo.com/mrss/"
+MEDIA_ART_SHOW = f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="{ITUNES}" xmlns:media="{MEDIA}" xmlns:atom="http://www.w3.org/2005/Atom">
+<channel>
+  <title>The Show</title>
+  <link>https://show.example/</link>
+  <description>A podcast</description>
+  <media:thumbnail url="https://show.example/thumb.jpg"/>
+  <media:content url="https://show.example/art.png" medium="image" type="image/png"/>
+  <atom:logo>https://show.example/logo.png</atom:logo>
+  <item>
+    <title>Episode 2</title>
+    <guid isPermaLink="false">ep2</guid>
+    <pubDate>Tue, 02 Jan 2024 10:00:00 +0000</pubDate>
+    <enclosure url="https://show.example/ep2.mp3" type="audio/mpeg" length="2000"/>
+    <itunes:image href="https://show.example/thumb.jpg"/>
+    <media:thumbnail url="https://show.example/logo.png"/>
+    <media:content url="https://show.example/art.png" medium="image" type="image/png"/>
+  </item>
+  <item>
+    <title>Episode 1</title>
+    <guid isPermaLink="false">ep1</guid>
+    <pubDate>Mon, 01 Jan 2024 10:00:00 +0000</pubDate>
+    <enclosure url="https://show.example/ep1.mp3" type="audio/mpeg" length="1000"/>
+    <media:thumbnail url="https://show.example/ep1.jpg"/>
+    <itunes:image href="https://show.example/art.png"/>
+  </item>
+</channel>
+</rss>
+"""
+
+LOGO_SHOW = f"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:itunes="{ITUNES}" xmlns:media="{MEDIA}"
+  xml:base="https://show.example/podcast/">
+  <title>The Show</title>
+  <id>urn:show</id>
+  <updated>2024-01-02T10:00:00Z</updated>
+  <link href="https://show.example/"/>
+  <logo>https://show.example/logo.png</logo>
+  <icon>/icon.png</icon>
+  <entry>
+    <title>Episode 2</title><id>urn:ep2</id><updated>2024-01-02T10:00:00Z</updated>
+    <link rel="enclosure" href="https://show.example/ep2.mp3" type="audio/mpeg" length="2000"/>
+    <itunes:image href="https://show.example/logo.png"/>
+    <media:thumbnail url="https://show.example/icon.png"/>
+  </entry>
+  <entry>
+    <title>Episode 1</title><id>urn:ep1</id><updated>2024-01-01T10:00:00Z</updated>
+    <link rel="enclosure" href="https://show.example/ep1.mp3" type="audio/mpeg" length="1000"/>
+    <media:thumbnail url="https://show.example/ep1.jpg"/>
+  </entry>
+</feed>
+"""
+
+
+@pytest.mark.parametrize("parser", ["fast", "feedparser"])
+@pytest.mark.parametrize("body", [MEDIA_ART_SHOW, LOGO_SHOW], ids=["media-rss", "atom-logo"])
+def test_the_show_art_as_media_or_logo_is_not_published_under_every_episode(
+    tmp_path, httpserver: HTTPServer, monkeypatch, parser, body
+):
+    """A show's art given as the channel's `media:thumbnail` or `media:content medium="image"`,
+    or as an Atom feed's `<logo>` or `<icon>`, and repeated as each episode's `itunes:image` or
+    `media:thumbnail`, was attached to every episode as if it were the episode's own; it is
+    the show's, as `itunes:image` and `<image>` already were. An episode's own art still is."""
+    if parser == "feedparser":
+        monkeypatch.setenv("AGGREGATOR_PARSER", "feedparser")  # read by the `aggregator` subprocess
+    con = _fetch(tmp_path, httpserver, body)
+    stored = {r["title"]: [e["url"] for e in json.loads(r["enclosures"])] for r in con.execute("SELECT * FROM posts")}
+    assert stored == {
+        "Episode 2": ["https://show.example/ep2.mp3"],
+        "Episode 1": ["https://show.example/ep1.mp3", "https://show.example/ep1.jpg"],
+    }
+    feed, _ = _published(tmp_path)
+    assert [[a["url"] for a in i["attachments"]] for i in feed["items"]] == [
+        ["https://show.example/ep2.mp3"],
+        ["https://show.example/ep1.mp3", "https://show.example/ep1.jpg"],
+    ]
+    for art in ("thumb.jpg", "art.png", "logo.png", "icon.png"):
+        assert art.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "public").rglob("*") if p.is_file())
