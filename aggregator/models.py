@@ -17,7 +17,11 @@ from typing import Any
 # 2: media:description read as plain text unless typed html (line breaks kept), and a podcast
 #    episode's duration kept with its sound (`Enclosure.duration`).
 # 3: an episode's image that is the show's own cover art is no longer one of its enclosures.
-NORMALIZER_VERSION = 3
+# 4: `<link>?</link>` and a permalink `<guid>#</guid>` name the feed itself: no link (as
+#    `<link>#</link>` since 2); `<comments>#</comments>` no comments URL; the show's art given
+#    as the channel's media:thumbnail / image media:content or an Atom logo / icon, and any
+#    of the feed's art repeated as an episode's media:thumbnail / media:content, no enclosure.
+NORMALIZER_VERSION = 4
 
 
 @dataclass(frozen=True)

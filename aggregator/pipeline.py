@@ -320,8 +320,9 @@ def ingest(
 
 def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:
     """The posts, an entry without guid or link keeping the id of the post an older version
-    stored it as: versions before NORMALIZER_VERSION 2 read `<link>#</link>` as the feed's
-    URL and identified the first such entry by it, and it would come again as a new post
+    stored it as: versions before NORMALIZER_VERSION 2 read `<link>#</link>` (before 4,
+    `<link>?</link>` and a permalink `<guid>#</guid>`) as the feed's URL and identified the
+    first such entry by it, and it would come again as a new post
     beside that one (`store.hashed_ids`: matched by equal title and content, once)."""
     hashed = [p for p in posts if p.hashed]
     if not hashed:

@@ -1033,8 +1033,9 @@ class Store:
         `Post.hashed`): identity → the id of this source's post stored under it, or of its
         post pruned while listed (found by content hash: the id may be an older version's,
         see below), so that the entry stays pruned; and (id, title, content) of this
-        source's posts with one of the entries' titles that a version before 2 identified by
-        a link it made of `<link>#</link>` (the feed's own URL), first seen first."""
+        source's posts with one of the entries' titles that an older version identified by
+        a link it made of `<link>#</link>` (before 2), `<link>?</link>` or a permalink
+        `<guid>#</guid>` (before 4): the feed's own URL, first seen first."""
         posts = list(posts)
         out: dict[str, str] = {}
         older: list[tuple[str, str, str]] = []
@@ -1056,7 +1057,7 @@ class Store:
             for chunk, marks in _in_chunks(list(dict.fromkeys(p.title for p in posts))):
                 older += self.db.execute(
                     "SELECT id, title, content FROM posts WHERE source = ? AND guid = link "
-                    f"AND COALESCE(normalized, 0) < 2 AND title IN ({marks}) ORDER BY first_seen, id",
+                    f"AND COALESCE(normalized, 0) < 4 AND title IN ({marks}) ORDER BY first_seen, id",
                     [source, *chunk],
                 ).fetchall()
         return out, [(r[0], r[1], r[2] or "") for r in older]

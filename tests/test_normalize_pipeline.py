@@ -361,14 +361,37 @@ def test_entries_whose_permalink_guid_names_the_feed_itself_are_each_stored_with
     assert feed.poll().new == 0 and feed.rows() == rows
 
 
-def _stored_by_a_version_1(feed) -> None:
-    """The first `<link>#</link>` entry as a version before 2 stored it: under the feed's URL."""
+def _stored_by_a_version_1(feed, version: int = 1) -> None:
+    """The first `<link>#</link>` entry as a version before 2 stored it: under the feed's URL
+    (and the first `<link>?</link>` or `<guid>#</guid>` one, as a version before 4 did)."""
     feed.serve([(None, feed.url, "快讯1", "<p>快讯正文 1</p>")])
     assert feed.poll().new == 1
     con = sqlite3.connect(feed.store.path)
     with con:
-        con.execute("UPDATE posts SET normalized = 1")
+        con.execute("UPDATE posts SET normalized = ?", [version])
     con.close()
+
+
+@pytest.mark.parametrize(
+    "entry", [(None, "?", False), ("#", "", True)], ids=["link-empty-query", "permalink-guid-fragment"]
+)
+def test_an_entry_naming_the_feed_itself_keeps_the_id_a_version_3_gave_it(feed, entry):
+    """A version before 4 resolved `<link>?</link>`, and a permalink `<guid>#</guid>`, to the
+    feed's URL and stored the first such entry under it. That entry, link-less now, keeps
+    its id (not shown again as new beside its old copy), not dated as edited; the entries
+    dropped then come once."""
+    guid, link, permalink = entry
+    _stored_by_a_version_1(feed, version=3)
+    ((kept, old),) = feed.rows().items()
+    entries = [(guid, link, f"快讯{i}", f"<p>快讯正文 {i}</p>") for i in range(1, 4)]
+    feed.serve(entries, build="new", permalink=permalink)
+    assert feed.poll().new == 2
+    rows = feed.rows()
+    assert sorted(r["title"] for r in rows.values()) == ["快讯1", "快讯2", "快讯3"]
+    assert rows[kept]["link"] is None and rows[kept]["updated"] == old["updated"]
+    assert rows[kept]["normalized"] == NORMALIZER_VERSION
+    feed.serve(entries, build="again", permalink=permalink)
+    assert feed.poll().new == 0 and feed.rows() == rows
 
 
 def test_an_entry_linking_to_fragment_only_keeps_the_id_an_older_version_gave_it(feed):
