@@ -15,6 +15,7 @@ callables, so this module knows nothing of the daemon or the store.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import html
 import logging
@@ -293,9 +294,13 @@ class Server:
 
     def __init__(self, app: StaticApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 4) -> None:
         self.app = app
-        self._server: BaseWSGIServer | MultiSocketServer = waitress.create_server(
-            app, host=host, port=port, threads=threads, ident="aggregator", clear_untrusted_proxy_headers=True
-        )
+        try:
+            self._server: BaseWSGIServer | MultiSocketServer = waitress.create_server(
+                app, host=host, port=port, threads=threads, ident="aggregator", clear_untrusted_proxy_headers=True
+            )
+        except ValueError:  # waitress's "Invalid host/port specified.": the name did not resolve
+            problem = f"{host!r} is not a valid address nor a host name that resolves"
+            raise OSError(errno.EADDRNOTAVAIL, problem) from None
         self._thread: threading.Thread | None = None
 
     @property

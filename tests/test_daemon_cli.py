@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import run_cli
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\][^\x07]*\x07")
@@ -81,4 +83,19 @@ def test_run_rejects_a_bad_grace_and_a_taken_port(tmp_path):
         result = run_cli("--config", str(cfg), "run", "--serve", "--port", str(port), timeout=30)
     assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
     # nothing left behind by the failed start: no empty database, no lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"], result.stderr
+
+
+# a label of 64 characters: no valid host name, refused by the resolver before any query
+@pytest.mark.parametrize("host", ["no-such-" + "x" * 56 + ".invalid"])
+def test_serve_and_run_name_a_host_they_cannot_listen_on_in_one_line(tmp_path, host):
+    """waitress raises ValueError for a name that does not resolve (`999.1.1.1` too): it was
+    a 40-line traceback, where a taken port says one line."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
+    for command in (["serve"], ["run", "--serve"]):
+        result = run_cli("--config", str(cfg), *command, "--host", host, "--port", "18742", timeout=30)
+        assert result.returncode == 1, result.stderr
+        assert f"error: cannot listen on {host}:18742: " in result.stderr and "resolves" in result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"], result.stderr
