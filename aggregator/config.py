@@ -108,12 +108,19 @@ def slugify(name: str) -> str:
 
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")  # what `slug:` may be: a path segment as it is
+# A slug is a file name's stem (`.<slug>.atom.<pid>.<n>.tmp` while written): file systems
+# allow 255 bytes. Every slug that could be published before the limit is within it.
+SLUG_MAX = 200
 
 
 def category_slug(name: str) -> str:
     """The slug of a category that sets no `slug:`: `slugify(name)`, or, for a name with no
-    Latin or CJK letters (e.g. Cyrillic), a stable one made from a hash of the name."""
-    return slugify(name) or "c-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    Latin or CJK letters (e.g. Cyrillic), a stable one made from a hash of the name; one
+    longer than SLUG_MAX is cut and ends in that hash (a long name in pinyin was a file name
+    the file system refused, at every publish)."""
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    slug = slugify(name) or "c-" + digest
+    return slug if len(slug) <= SLUG_MAX else slug[: SLUG_MAX - 9].rstrip("-_") + "-" + digest
 
 
 # IDNs pass (requests encodes them), but not a space or control character of any script
@@ -345,6 +352,8 @@ class CategoryConfig(_Strict):
     def _slug(cls, v: str | None) -> str | None:
         if v is not None and not SLUG_PATTERN.fullmatch(v):
             raise ValueError(f"slug must be lowercase letters, digits, - or _: {v!r}")
+        if v is not None and len(v) > SLUG_MAX:
+            raise ValueError(f"slug longer than {SLUG_MAX} characters ({len(v)}): it names files")
         return v
 
     @property
@@ -377,7 +386,14 @@ class SiteConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return _check_url(v.strip()).rstrip("/") + "/"
+        url = _check_url(v.strip())
+        parts = urlsplit(url)
+        # every output URL is this one joined with a path: `…/news?x=1#top/feed.atom`
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise ValueError(f"the site's URL cannot have a query or a fragment (? or #): {v.strip()!r}")
+        if "@" in parts.netloc:
+            raise ValueError(f"the site's URL cannot hold a user name or password: {parts.hostname!r}")
+        return url.rstrip("/") + "/"
 
     @field_validator("websub_hub")
     @classmethod

@@ -9,7 +9,7 @@ import pytest
 
 from aggregator.config import ConfigError, config_path, load_config, parse_duration, slugify
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 
 GOOD = """\
 site:
@@ -131,6 +131,31 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
         ("  url: https://news.example.com\n", "  url: https://.com/\n", "3: site.url: not a host name"),
         ("  url: https://news.example.com\n", "  url: https://a:b/c@news.example.com\n", "3: site.url: a / ? #"),
         ("  url: https://news.example.com\n", "  url: https://u[x:p@news.example.com\n", "3: site.url: not a valid"),
+        (
+            "  url: https://news.example.com\n",
+            "  url: https://n.example/news?x=1\n",
+            "3: site.url: the site's URL cannot",
+        ),
+        (
+            "  url: https://news.example.com\n",
+            "  url: https://n.example/news#top\n",
+            "3: site.url: the site's URL cannot",
+        ),
+        (
+            "  url: https://news.example.com\n",
+            "  url: https://n.example/?\n",
+            "3: site.url: the site's URL cannot have",
+        ),
+        (
+            "  url: https://news.example.com\n",
+            "  url: https://me:pw@n.example/\n",
+            "3: site.url: the site's URL cannot",
+        ),
+        (
+            "  - name: Tech News\n",
+            "  - name: Tech News\n    slug: " + "t" * 201 + "\n",
+            "17: categories.1.slug: slug longer",
+        ),
         ("  language: zh-CN\n", "  language: x\n", "4: site.language: not a language tag such as en"),
         ("  language: zh-CN\n", "  language: chinese\n", "4: site.language: not a language tag such as en"),
         ("  title: 财经新闻\n", "", "1: site.title: required key is missing"),
@@ -505,3 +530,28 @@ def test_a_tls_verify_that_is_no_boolean_nor_path_is_refused(tmp_path, value, pr
     )
     assert len(errors) == 1 and errors[0].startswith("15: categories.0.sources.0.tls_verify: "), errors
     assert problem in errors[0]
+
+
+def test_a_long_category_name_gets_a_slug_short_enough_to_name_files_and_the_same_every_time(tmp_path):
+    """120 CJK characters make a slug of ~500 letters in pinyin: every publish failed with
+    'File name too long' after `check` said ok. Cut, it ends in a hash of the name, so two
+    long names alike in their first 190 letters keep their own slugs."""
+    name = "张掖日报新闻" * 20
+    text = GOOD.replace("  - name: Tech News\n", f"  - name: {name}\n  - name: {name}了\n  - name: Tech News\n")
+    slugs = [c.slug for c in load(tmp_path, text).categories]
+    assert len(slugs[1]) == len(slugs[2]) == 200 and slugs[1] != slugs[2]
+    assert slugs[1].startswith("zhangyeribaoxinwen" * 10) and slugs[1][-9] == "-"
+    assert slugs == [c.slug for c in load(tmp_path, text).categories]  # stable
+    cut = [c.slug for c in load(tmp_path, text.replace(name, "新闻" * 40, 1)).categories][1]
+    assert cut.startswith("xinwen" * 31) and len(cut) == 200  # 240 letters: cut as well
+
+
+def test_a_category_with_a_long_name_is_published(tmp_path):
+    name = "张掖日报新闻" * 20
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: {name}\n", encoding="utf-8")
+    done = run_cli("--config", str(cfg), "publish")
+    assert done.returncode == 0, done.stdout + done.stderr
+    slug = load_config(cfg).categories[0].slug
+    assert (tmp_path / "public" / "category" / f"{slug}.atom").is_file()
+    assert (tmp_path / "public" / "category" / f"{slug}.html").is_file()
