@@ -202,6 +202,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     with _open_store(ctx, settings) as store:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         outcomes: list[Outcome] = []
+        futures: list[Future[Outcome]] = []
         began = datetime.now(UTC).replace(microsecond=0)
 
         def stopping(in_flight: int) -> None:
@@ -225,6 +226,10 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
                     outcomes.append(o)
                     progress.line(_outcome_line(o))
         except KeyboardInterrupt as e:  # Ctrl-C: each poll's store is one transaction, so nothing is half-stored
+            # the lines of polls that ended but whose turn (config order) had not come: they are stored
+            for fut in futures[len(outcomes) :]:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    _FetchProgress(out, 0).line(_outcome_line(fut.result()))
             # counted in the store: polls end in any order, and some end after the interrupt
             keys = {s.key for s in sources}
             fetched = [st.last_fetch for st in store.source_states() if st.key in keys]

@@ -285,8 +285,6 @@ def polling(
         polling_here.set()
         stop.set()
         _kill(started)
-        for fut in futures:
-            fut.cancel()
         interrupted = isinstance(e, KeyboardInterrupt)
         raise
     finally:
@@ -304,6 +302,9 @@ def polling(
                     reader.join()
             for pool in rescue:
                 pool.shutdown(wait=True, cancel_futures=True)
+            if failed:  # the polls in flight have settled theirs (their outcomes are stored): the rest never will
+                for fut in futures:
+                    fut.cancel()
         except KeyboardInterrupt:  # Ctrl-C while waiting: nothing more is waited for
             stop.set()
             _kill(started)

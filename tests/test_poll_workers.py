@@ -539,3 +539,65 @@ def test_the_first_ctrl_c_says_it_waits_for_the_polls_in_flight_and_a_second_qui
             assert stored == 2
     finally:
         server.close()
+
+
+def test_ctrl_c_prints_the_lines_of_polls_that_ended_before_their_turn(tmp_path):
+    """Lines come in config order: a fast source listed after a slow one waits for it. Ctrl-C
+    then lost the fast source's line though it was polled and stored (stdout was empty);
+    every poll that ended has its line, the one in flight at the Ctrl-C (waited for) too."""
+    script = tmp_path / "slow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import http.server, sys, time
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    if self.path == "/slow":
+                        time.sleep(3)
+                    body = open(sys.argv[1], "rb").read()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body)))
+                    self.end_headers(); self.wfile.write(body)
+                def log_message(self, *a): pass
+            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """
+        )
+    )
+    host = subprocess.Popen([sys.executable, str(script), str(FEEDS[0])], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(host.stdout.readline())
+        slow, fast = f"http://127.0.0.1:{port}/slow", f"http://127.0.0.1:{port}/fast"
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+            f"      - url: {slow}\n        timeout: 2s\n      - url: {fast}\n"
+        )
+        env = {**os.environ, poll_workers.ENV_WORKERS: "0", "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        deadline, stored = time.monotonic() + 30, 0
+        while not stored and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                db = sqlite3.connect(tmp_path / "aggregator.db")
+                stored = db.execute("SELECT count(*) FROM sources WHERE key = ? AND last_fetch IS NOT NULL", [fast])
+                stored = stored.fetchone()[0]
+                db.close()
+            except sqlite3.Error:
+                pass
+        assert stored, "the fast source was not stored"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        host.kill()
+        host.wait()
+    assert proc.returncode == 130, err
+    lines = out.decode().splitlines()
+    assert lines[1:] == [f"new        {fast} (10 new, 0 updated of 10)"], (out, err)  # in config order
+    assert lines[0].startswith(f"error      {slow}: timed out"), (out, err)  # in flight, waited for
