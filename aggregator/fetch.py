@@ -605,6 +605,8 @@ class Fetcher:
                 reason = f"HTTP {status} {resp.reason or ''}".strip()
                 if status < 400:
                     reason += " without a usable Location"
+                if hops:  # the source's own URL did not answer this: say which one did
+                    reason += f" from {url} (redirected there from {source.url})"
                 raise FetchError(source.key, reason, status=status, headers=lowered, url=url)
             body = self._read(source, resp, lowered, start, deadline)
             return self._result(status, lowered, url, body, start, hops)

@@ -66,6 +66,19 @@ def test_redirects_are_followed_and_final_url_reported(httpserver: HTTPServer):
     assert result.body == RSS and result.url == httpserver.url_for("/new")
 
 
+def test_an_error_after_a_redirect_names_the_url_that_gave_it(httpserver: HTTPServer):
+    """`/rel` → 301 → `/moved/x` → 404 said only `HTTP 404 Not Found` beside the configured
+    URL, which had not answered 404: the user looked at the wrong page."""
+    httpserver.expect_request("/rel").respond_with_data("", status=301, headers={"Location": "/moved/x"})
+    httpserver.expect_request("/moved/x").respond_with_data("nope", status=404)
+    first = httpserver.url_for("/rel")
+    with pytest.raises(FetchError) as info:
+        Fetcher().fetch(source(first))
+    moved = httpserver.url_for("/moved/x")
+    assert str(info.value) == f"HTTP 404 NOT FOUND from {moved} (redirected there from {first})"
+    assert info.value.status == 404 and info.value.source == first
+
+
 def test_redirect_loop_is_an_error(httpserver: HTTPServer):
     httpserver.expect_request("/a").respond_with_data("", status=302, headers={"Location": "/b"})
     httpserver.expect_request("/b").respond_with_data("", status=302, headers={"Location": "/a"})
