@@ -723,6 +723,10 @@ def _raw_tls(data: dict[str, Any]) -> list[_TlsSetting]:
     return out
 
 
+# what a quoted `tls_verify` value meaning a boolean looks like: taken for a file's name
+_MEANT_AS_BOOLEAN = {"no": False, "off": False, "n": False, "0": False, "yes": True, "on": True, "y": True, "1": True}
+
+
 def _tls_errors(settings: list[_TlsSetting], path: Path, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """A `tls_verify` CA bundle naming nothing, reported with the other mistakes: found
     only at the first poll, it failed every request of the source."""
@@ -735,6 +739,9 @@ def _tls_errors(settings: list[_TlsSetting], path: Path, lines: dict[tuple[Any, 
             if where.exists():
                 continue
             msg = f"no such CA bundle file or folder: {where}"
+            meant = _MEANT_AS_BOOLEAN.get(value.strip().lower())
+            if meant is not None:  # `tls_verify: "no"`: quoted, or YAML 1.2 habits
+                msg += f" (to turn checking {'on' if meant else 'off'}, write {str(meant).lower()})"
         except (OSError, ValueError) as e:  # a name too long for the system, say
             msg = f"cannot be read as a CA bundle file or folder: {getattr(e, 'strerror', None) or e}"
         line = _line_for(lines, loc)

@@ -523,6 +523,18 @@ def test_a_missing_ca_bundle_is_reported_with_its_line_and_the_other_mistakes(tm
     assert in_defaults == [f"8: defaults.tls_verify: no such CA bundle file or folder: {tmp_path}/ca.pem"]
 
 
+@pytest.mark.parametrize(
+    ("value", "hint"), [('"no"', "to turn checking off, write false"), ("'On'", "to turn checking on, write true")]
+)
+def test_a_quoted_yes_or_no_as_tls_verify_says_to_write_the_boolean(tmp_path, value, hint):
+    """YAML 1.1 reads bare `no` as false; quoted (or from YAML 1.2 habits) it is a file name,
+    and the error said only that no such CA bundle exists."""
+    errors = errors_of(
+        tmp_path, GOOD.replace("        interval: 1h\n", f"        interval: 1h\n        tls_verify: {value}\n")
+    )
+    assert len(errors) == 1 and "no such CA bundle file or folder" in errors[0] and errors[0].endswith(f"({hint})")
+
+
 @pytest.mark.parametrize(("value", "problem"), [("3", "not int 3"), ('""', "is empty"), ("[a]", "not list")])
 def test_a_tls_verify_that_is_no_boolean_nor_path_is_refused(tmp_path, value, problem):
     errors = errors_of(
