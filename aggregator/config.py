@@ -178,8 +178,24 @@ def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone: {value!r}") from None
+        raise ValueError(f"unknown time zone: {value!r}{_zone_hint(value)}") from None
     return value
+
+
+def _zone_hint(value: str) -> str:
+    """`Asia/shanghai`, `asia/Shanghai`: names are case-sensitive on Linux (they are files);
+    an offset such as `+08:00` is not a zone and a zone name is meant."""
+    from zoneinfo import available_timezones  # reads the whole database: only on an error
+
+    folded = value.strip().casefold()
+    same = sorted(z for z in available_timezones() if z.casefold() == folded)
+    if same:
+        return f" (did you mean {same[0]!r}?)"
+    if re.fullmatch(r"(UTC|GMT)?\s*[+-]\d{1,2}(:?\d{2})?", value.strip(), re.IGNORECASE):
+        return (
+            " (an offset is not a zone: give a name such as 'Asia/Shanghai', which knows its offset through the year)"
+        )
+    return ""
 
 
 def _tls_setting(value: Any) -> bool | str | None:

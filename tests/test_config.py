@@ -94,6 +94,16 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
     [
         ("  language: zh-CN\n", "  language: zh-CN\n  colour: blue\n", "5: site.colour: unknown key"),
         ("  timezone: Asia/Shanghai\n", "  timezone: Mars/Olympus\n", "5: site.timezone: unknown time zone"),
+        (
+            "  timezone: Asia/Shanghai\n",
+            "  timezone: asia/shanghai\n",
+            "5: site.timezone: unknown time zone: 'asia/shanghai' (did you mean 'Asia/Shanghai'?)",
+        ),
+        (
+            "  timezone: Asia/Shanghai\n",
+            "  timezone: +08:00\n",
+            "5: site.timezone: unknown time zone: '+08:00' (an offset",
+        ),
         ("  url: https://news.example.com\n", "  url: news.example.com\n", "3: site.url: not an absolute http(s) URL"),
         ("  interval: 30m\n", "  interval: 5 minutes\n", "7: defaults.interval: not a duration"),
         ("        interval: 1h\n", "        interval: often\n", "14: categories.0.sources.0.interval: not a duration"),
