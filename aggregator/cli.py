@@ -615,6 +615,10 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> N
     server.start()
     for url in server.urls:
         logging.getLogger("aggregator.serve").info("serving %s from %s", url, root)
+    if not (root / "index.html").is_file():  # every request would answer 404, unexplained
+        logging.getLogger("aggregator.serve").warning(
+            "nothing published in %s yet: run `aggregator fetch` (or `publish`); served as it appears", root
+        )
     received = signal.sigwait(stop_signals)
     logging.getLogger("aggregator.serve").info("received %s: stopping", signal.Signals(received).name)
     server.stop()

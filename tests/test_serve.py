@@ -171,6 +171,27 @@ def test_serve_command_answers_304(tmp_path, site):
             proc.kill()
 
 
+def test_serve_says_when_nothing_is_published_yet(tmp_path):
+    """Started before the first `fetch`, it answered 404 everywhere with no word why."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline() for _ in range(2)]  # "serving …", then the warning
+        assert "serving http://127.0.0.1:" in lines[0], lines
+        assert f"nothing published in {tmp_path / 'public'} yet: run `aggregator fetch`" in lines[1], lines
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_a_folder_redirect_is_a_valid_location(server, site):
     """The slash added to a folder's URL: percent-encoded for a CJK name (not a 500), and
     never a protocol-relative `//folder/` that a browser would take for a host."""
