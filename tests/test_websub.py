@@ -61,7 +61,7 @@ def test_a_failing_or_missing_hub_is_logged_not_fatal(tmp_path, httpserver: HTTP
     cfg.write_text(CONFIG.format(hub=httpserver.url_for("/hub"), base=corpus_server.base), encoding="utf-8")
     result = run_cli("--config", str(cfg), "fetch")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "refused: HTTP 500 hub is broken" in result.stderr
+    assert "failed: HTTP 500: hub is broken" in result.stderr
     assert len(pings(httpserver)) == len(FEEDS)
     assert (tmp_path / "public" / "index.html").is_file()
 

@@ -48,7 +48,7 @@ from .site import (
     redirect_page,
     stale_pages,
 )
-from .websub import ping_hub
+from .websub import HubPinger, ping_hub
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def publish(
     categories: Iterable[str] | None = None,
     force: bool = False,
     workers: int | None = None,
+    pinger: HubPinger | None = None,
 ) -> PublishReport:
     """Regenerate the outputs of `categories` (all when None) that changed since last time,
     then the home page and all-posts outputs if anything did. `force` rebuilds everything
@@ -126,12 +127,24 @@ def publish(
 
     A publish with many posts to render shares its categories with worker processes
     (`parallel`): `workers` of them when given (0: none), else one per spare core when
-    there are at least PARALLEL_POSTS posts to render."""
+    there are at least PARALLEL_POSTS posts to render.
+
+    The WebSub hub (`site.websub_hub`) is told of the changed feeds once the files are
+    written and the publish mark is cleared: by `pinger` when given (the daemon's thread;
+    this returns at once and `pinged` stays (0, 0)), else here, within `ping_hub`'s
+    deadline for the whole batch."""
     problems = folder_problems(settings)
     if problems:  # else the error named a temporary file deep inside, or the output folder when it was jekyll's
         raise NotADirectoryError("; ".join(f"{'.'.join(key)}: {problem}" for key, problem in problems))
     with store.publishing():
-        return _publish(settings, store, categories, force, workers)
+        report = _publish(settings, store, categories, force, workers)
+    hub = settings.site.websub_hub
+    if hub and report.feeds_changed:
+        if pinger is not None:
+            pinger.add(hub, report.feeds_changed)
+        else:
+            report.pinged = ping_hub(hub, report.feeds_changed)
+    return report
 
 
 def folder_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
@@ -219,9 +232,6 @@ def _publish(
         _redirect_moved(settings, store, report, set())
     _record(store, report, states)
     forget_excerpts()
-    hub = settings.site.websub_hub
-    if hub and report.feeds_changed:
-        report.pinged = ping_hub(hub, report.feeds_changed)
     return report
 
 
