@@ -22,10 +22,11 @@ their categories are published together, once. Publishes never overlap.
 
 Shutdown (SIGINT/SIGTERM): stop dispatching, cancel queued polls, wait up to `grace`
 seconds for polls in flight (each stores its posts in one transaction), publish what they
-brought (atomic file writes), close the database. Polls still running then are abandoned:
-nothing of theirs was stored and their `next_poll` is unchanged, so the next start polls
-them first; `abandoned` lists them, and the caller must exit without joining their threads.
-A second signal abandons at once.
+brought (atomic file writes), give pending WebSub pings what is left of the grace period
+(at most PING_DRAIN seconds; the rest are dropped, and counted in the log), close the
+database. Polls still running then are abandoned: nothing of theirs was stored and their
+`next_poll` is unchanged, so the next start polls them first; `abandoned` lists them, and
+the caller must exit without joining their threads. A second signal abandons at once.
 
 Reload (SIGHUP, or a change of the config file's contents noticed within `watch_interval`
 seconds): the new file is validated first; an invalid one is logged with every error and
@@ -64,6 +65,7 @@ from .models import Source
 from .pipeline import Outcome, update_source
 from .plural import counted
 from .publish import SiteError, publish
+from .publish.websub import HubPinger
 from .schedule import JITTER, backoff, interval_for, interval_in_force, next_poll
 from .serve import Route, Server
 from .store import Store, StoreError
@@ -82,6 +84,7 @@ PUBLISH_UNHEALTHY = 600.0  # publishing failing this long (not a blip: a broken 
 # after the database refused a poll's posts (disk full, read-only), unhealthy this long unless
 # a later poll stores posts: the probe's rolled-back write needs no new space, so it cannot tell
 STORE_UNHEALTHY = 600.0
+PING_DRAIN = 2.0  # seconds pending WebSub pings get at shutdown (a hub that hangs must not eat the grace period)
 CLOCK_SLACK = timedelta(seconds=2)  # a clock going back by more than this moves the schedule with it
 
 
@@ -202,6 +205,7 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.metrics = Metrics(store.stats)
         self.publisher = Publisher(self._publish, delay=publish_delay)
+        self.pinger = HubPinger()  # pings run beside publishing: a hub that hangs holds up nothing
         self.abandoned: list[str] = []
 
         self._stop = threading.Event()
@@ -258,6 +262,7 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
         self.store.sync_sources(self.settings.sources)
+        self.pinger.start()
         self.publisher.start()
         self.publisher.add(None, delay=0)  # the outputs reflect the config from the first second
         self.scheduler.add_job(
@@ -374,6 +379,8 @@ class Daemon:
                 ", ".join(self.abandoned),
             )
         self.publisher.stop()
+        # a moment even when the polls took all the grace: the last publish's pings are sent in ms
+        self.pinger.stop(min(PING_DRAIN, max(0.2, deadline - time.monotonic())))
         if self.server is not None:
             self.server.stop()
         if not self.abandoned:
@@ -613,7 +620,7 @@ class Daemon:
         settings = self.settings
         started = time.monotonic()
         try:
-            report = publish(settings, self.store, categories)
+            report = publish(settings, self.store, categories, pinger=self.pinger)
         # disk full, read-only output, a template broken by an edit: one clear line (file and
         # line of a template), retried; not a traceback that reads as a crash
         except (OSError, StoreError, SiteError) as e:
@@ -801,6 +808,18 @@ class Daemon:
             "in_flight": inflight,
             "pid": os.getpid(),
         }
+        if self.settings.site.websub_hub:
+            # Told, not a problem: the hub is another service, its subscribers still poll the
+            # feeds, and a 503 here would have the daemon restarted for what a restart cannot fix.
+            ping_failing = self.pinger.failing
+            detail["websub"] = {
+                "pending": self.pinger.pending,
+                "accepted": self.pinger.accepted,
+                "failed": self.pinger.failed,
+                "failing": None
+                if ping_failing is None
+                else f"for {time.monotonic() - ping_failing[0]:.0f}s: {ping_failing[1]}",
+            }
         return not problems, detail
 
     def _healthz(self) -> tuple[int, str, bytes]:
