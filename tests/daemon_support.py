@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -198,3 +199,42 @@ def fetched(source: str, outcome: str | None = None) -> Callable[[dict[str, Any]
         return r.get("source") == source and "outcome" in r and (outcome is None or r["outcome"] == outcome)
 
     return pred
+
+
+class HangingHub:
+    """A WebSub hub that accepts connections and never answers (a hung hub behind a live
+    port): every ping waits for its timeout. Counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.conns: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)  # held open, never read from nor answered
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hub"
+
+    def close(self) -> None:
+        self._closed.set()
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def refusing_url() -> str:
+    """A URL on 127.0.0.1 whose port nothing listens on (bound, then closed): connection refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hub"

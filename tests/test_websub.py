@@ -1,16 +1,24 @@
 """WebSub: every feed names the hub, and the hub is told (HTTP POST hub.mode=publish) about
-each feed file that changed; a hub that fails is logged and never stops publishing."""
+each feed file that changed; a hub that fails is logged and never stops publishing, nor
+holds up publishing, polling or shutdown."""
 
 from __future__ import annotations
 
 import json
+import time
 
+import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
 
-from aggregator.publish.websub import ping_hub
+from aggregator.config import load_config
+from aggregator.daemon import Daemon as InProcessDaemon
+from aggregator.publish.websub import HubPinger, ping_hub
+from aggregator.store import Store
 
 from .conftest import run_cli
+from .daemon_support import FEEDS as DAEMON_FEEDS
+from .daemon_support import Daemon, FeedServer, HangingHub, fetched, refusing_url, write_config
 
 A = "{http://www.w3.org/2005/Atom}"
 CONFIG = """\
@@ -82,3 +90,141 @@ def test_ping_hub_counts(httpserver: HTTPServer):
     assert ping_hub(httpserver.url_for("/ok"), ["https://a/x.atom", "https://a/x.atom", "https://a/y.rss"]) == (2, 0)
     assert ping_hub(httpserver.url_for("/missing"), ["https://a/x.atom"]) == (0, 1)
     assert ping_hub(httpserver.url_for("/ok"), []) == (0, 0)
+
+
+@pytest.fixture
+def hanging_hub():
+    hub = HangingHub()
+    yield hub
+    hub.close()
+
+
+def websub_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "WebSub" in line]
+
+
+def test_a_hub_that_never_answers_holds_fetch_up_once_not_per_feed(tmp_path, hanging_hub, corpus_server):
+    """Six changed feeds, one timeout of 10 s: not six (a minute) before `fetch` returned."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(CONFIG.format(hub=hanging_hub.url, base=corpus_server.base), encoding="utf-8")
+    started = time.monotonic()
+    result = run_cli("--config", str(cfg), "fetch")
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert took < 20, f"took {took:.0f}s:\n{result.stderr}"
+    for url in FEEDS:
+        assert (tmp_path / "public" / url.removeprefix("https://news.example.org/")).is_file()
+    lines = websub_lines(result.stderr)
+    assert len(lines) == 2, lines
+    assert "failed: timed out after 10 s" in lines[0]
+    assert lines[1].endswith("5 pings skipped: the hub did not connect or answer")
+    assert len(hanging_hub.conns) == 1
+
+
+def test_hub_failures_are_one_short_line(tmp_path, httpserver: HTTPServer, corpus_server):
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(CONFIG.format(hub=refusing_url(), base=corpus_server.base), encoding="utf-8")
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = websub_lines(result.stderr)
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("failed: connection refused"), lines
+    assert "5 pings skipped" in lines[1]
+    assert "Max retries" not in result.stderr and "NewConnectionError" not in result.stderr
+
+    page = "<html><head><title>503 Service Unavailable</title></head><body><h1>Busy</h1></body></html>"
+    httpserver.expect_request("/hub", method="POST").respond_with_data(page, status=503, content_type="text/html")
+    cfg.write_text(CONFIG.format(hub=httpserver.url_for("/hub"), base=corpus_server.base), encoding="utf-8")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stderr
+    lines = websub_lines(result.stderr)
+    assert len(lines) == len(FEEDS), lines  # an answering hub is asked for each feed
+    assert all(line.endswith("failed: HTTP 503") for line in lines), lines
+    assert "<html>" not in result.stderr
+
+
+def test_a_long_text_answer_is_cut_to_one_short_line(httpserver: HTTPServer, caplog):
+    httpserver.expect_request("/hub", method="POST").respond_with_data("why " * 100 + "\nmore", status=400)
+    with caplog.at_level("WARNING"):
+        assert ping_hub(httpserver.url_for("/hub"), ["https://a/x.atom"]) == (0, 1)
+    (message,) = [r.getMessage() for r in caplog.records]
+    reason = message.split("failed: ", 1)[1]
+    assert reason.startswith("HTTP 400: why why") and len(reason) <= len("HTTP 400: ") + 80, message
+    assert "\n" not in message and "more" not in message
+
+
+def test_pinger_sends_a_pending_feed_once_and_drops_the_hubs_others_when_it_hangs(hanging_hub):
+    pinger = HubPinger(timeout=1.0).start()
+    pinger.add(hanging_hub.url, ["https://a/x.atom"])
+    deadline = time.monotonic() + 5
+    while not hanging_hub.conns and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pinger.add(hanging_hub.url, ["https://a/y.atom", "https://a/y.atom"])
+    pinger.add(hanging_hub.url, ["https://a/y.atom"])  # changed again while pending: pinged once
+    assert pinger.pending == 2  # x being sent, y waiting
+    while pinger.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pinger.pending == 0 and len(hanging_hub.conns) == 1  # y was dropped with the hub down, not sent
+    assert (pinger.accepted, pinger.failed) == (0, 2)
+    assert pinger.failing is not None and pinger.failing[1].endswith("timed out after 1 s")
+    pinger.add(hanging_hub.url, ["https://a/z.atom"])
+    started = time.monotonic()
+    assert pinger.stop(0.3) == 1  # z, being sent: not waited for
+    assert time.monotonic() - started < 1.0
+
+
+EDITED = DAEMON_FEEDS[0].read_bytes().replace("300.2亿元".encode(), "301.0亿元".encode())
+
+
+def test_daemon_publishes_and_stops_without_waiting_for_a_hung_hub(tmp_path, hanging_hub):
+    feeds = FeedServer()
+    try:
+        url = feeds.feed("/a", DAEMON_FEEDS[0])
+        hub = f"  websub_hub: {hanging_hub.url}"
+        cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1s"}], hub)
+        daemon = Daemon(cfg, "--grace", "5s")
+        try:
+            daemon.wait_for(fetched(url, "new"))
+            daemon.wait_for(lambda r: "c0" in (r.get("categories") or []))  # behind the start-up publish's pings
+            feeds.routes["/a"] = (EDITED, "application/atom+xml", 0.0)
+            edited = time.monotonic()
+            daemon.wait_for(fetched(url, "updated"), timeout=8)
+            daemon.wait_for(lambda r: "c0" in (r.get("categories") or []), count=2, timeout=8)
+            assert time.monotonic() - edited < 8  # the first ping alone waits 10 s for the hub
+            assert "301.0" in (tmp_path / "public" / "category" / "c0.atom").read_text("utf-8")
+            rc = daemon.stop()
+        finally:
+            daemon.kill()
+    finally:
+        feeds.close()
+    assert rc == 0, daemon.log
+    assert daemon.exit_time is not None and daemon.exit_time < 5.0, f"took {daemon.exit_time:.1f}s\n{daemon.log}"
+    dropped = daemon.messages(r"^stopping: \d+ pings? to the WebSub hub dropped")
+    assert dropped, daemon.log
+    assert daemon.records[-1]["message"] == "stopped"
+
+
+def test_health_tells_a_failing_hub_without_calling_it_a_problem(tmp_path):
+    hub = refusing_url()
+    source = {"url": "http://127.0.0.1:9/x", "interval": "1h"}
+    cfg = write_config(tmp_path / "feeds.yaml", [source], f"  websub_hub: {hub}")
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        daemon = InProcessDaemon(settings, store)
+        daemon.scheduler.start()
+        daemon.pinger.start()
+        try:
+            assert daemon._publish(None)  # returns with the pings still to send
+            deadline = time.monotonic() + 10
+            while (daemon.pinger.pending or daemon.pinger.failing is None) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            ok, detail = daemon.health()
+        finally:
+            daemon.pinger.stop(1.0)
+            daemon.scheduler.shutdown(wait=False)
+            daemon.fetcher.close()
+            daemon.pool.shutdown()
+    assert ok and detail["problems"] == [], detail
+    websub = detail["websub"]
+    assert websub["pending"] == 0 and websub["accepted"] == 0 and websub["failed"] >= 1, websub
+    assert websub["failing"].endswith(f"{hub}: connection refused"), websub
