@@ -258,10 +258,15 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     out.print(
         f"{_n(len(outcomes), 'source')}: {counts['new']} new, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {failed} failed{extra}; "
-        f"{_n(sum(o.new for o in outcomes), 'new post')}; {written}",
+        f"{_n(sum(o.new for o in outcomes), 'new post')}{_pruned(outcomes)}; {written}",
         markup=False,
     )
     ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
+
+
+def _pruned(outcomes: list[Outcome]) -> str:
+    pruned = sum(o.pruned for o in outcomes)
+    return f" ({pruned} posts pruned by keep_days/keep_per_source)" if pruned else ""
 
 
 def _interrupted(ctx: click.Context, what: str, at_once: bool = False) -> None:
@@ -353,6 +358,8 @@ def _outcome_line(o: Outcome) -> str:
     if o.status == "skipped":
         return f"skipped    {o.source}: {o.note}"
     detail = f"{o.new} new, {o.updated} updated of {o.entries}" if o.entries else o.note or ""
+    if o.pruned:  # new posts older than keep_days go at once: said, or the counts look wrong
+        detail += f"; {o.pruned} pruned by keep_days/keep_per_source"
     return f"{o.status:<10} {o.source}" + (f" ({detail})" if detail else "")
 
 

@@ -57,6 +57,7 @@ class Outcome:
     note: str | None = None  # why unchanged or skipped: "not modified", "disabled", ...
     unscheduled: bool = False  # not even the error could be stored: the next-poll time is the old one
     store_error: str | None = None  # the database refused what this poll brought (disk full, read-only)
+    pruned: int = 0  # posts then deleted by the source's keep_days / keep_per_source, new ones included
 
     @property
     def changed(self) -> bool:
@@ -262,12 +263,14 @@ def _poll(
         body_hash=body_hash,
         schedule=schedule_after,
         state=state,
+        prune=False,
     )
+    pruned = retain(source, store, new, started)
     status = "new" if new else "updated" if updated else "unchanged"
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     empty = None if posts else "the feed has no entries"  # else a first fetch read as `unchanged` and nothing more
-    return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning, note=empty)
+    return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning, note=empty, pruned=pruned)
 
 
 def ingest(
@@ -282,8 +285,10 @@ def ingest(
     body_hash: str | None = None,
     schedule: Callable[[list[Post]], tuple[PollUpdate | None, datetime]] | None = None,
     state: SourceState | None = None,
+    prune: bool = True,
 ) -> tuple[list[Post], int, int]:
-    """Normalize → identify → filter → store a parsed feed, then prune; returns (posts, new, updated).
+    """Normalize → identify → filter → store a parsed feed, then prune (unless `prune` is
+    False: the caller does, with `retain`); returns (posts, new, updated).
 
     `schedule` turns the posts into the polling state and next-poll time to store with them
     (the adaptive interval learns from them); without it, the source's own interval.
@@ -311,11 +316,20 @@ def ingest(
         poll=poll,
         identity=identity,
     )
-    if new and source.retention.limited:
-        report = store.prune(source.key, source.retention, when)
-        if report.removed:
-            log.info("source %s: pruned %d old posts", source.key, report.removed)
+    if prune:
+        retain(source, store, new, when)
     return posts, new, updated
+
+
+def retain(source: Source, store: Store, new: int, when: datetime) -> int:
+    """Prune the source's posts beyond its `keep_days` / `keep_per_source` after a poll
+    that brought new ones; returns how many went (new ones older than `keep_days` too)."""
+    if not (new and source.retention.limited):
+        return 0
+    report = store.prune(source.key, source.retention, when)
+    if report.removed:
+        log.info("source %s: pruned %d old posts", source.key, report.removed)
+    return report.removed
 
 
 def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:

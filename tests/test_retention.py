@@ -163,6 +163,12 @@ def test_prune_command_prints_what_it_removed(tmp_path: Path):
     finally:
         server.close()
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    # what the fetch pruned at once is said: "12 new posts" with a third of them kept read as lost
+    kept = sqlite3.connect(tmp_path / "aggregator.db").execute("SELECT count(*) FROM posts").fetchone()[0]
+    summary = fetched.stdout.splitlines()[-1]
+    assert f"12 new posts ({12 - kept} posts pruned by keep_days/keep_per_source); " in summary, fetched.stdout
+    lines = [line for line in fetched.stdout.splitlines() if "pruned by keep_days/keep_per_source)" in line]
+    assert sum(int(line.split("; ")[1].split()[0]) for line in lines[:-1]) == 12 - kept > 0, fetched.stdout
     # The fetch already pruned each source after storing it (what was left depends on
     # which source came first); `prune` brings both to the config: a's posts are all
     # older than 30 days, b keeps its newest 3, and the category's newest 2 (a-0 and b-0,
