@@ -22,12 +22,24 @@ it does not judge (unknown labels, UTF-16 without a BOM, legacy bytes that fail 
 label) is left to feedparser's rules, as before. `reconcile_charset`, for a catch-all HTTP
 charset (ISO-8859-1, windows-1252) that contradicts the document's declaration, is kept:
 every byte decodes in those, so a GBK feed served so would never fail and never fall back.
+
+A document that names no encoding at all (no BOM, no HTTP charset, no encoding in its XML
+declaration) and is not UTF-8 was read as windows-1252 (feedparser's fallback): a GB2312,
+Shift-JIS, EUC-KR or KOI8-R feed became mojibake, with no warning. `guess_encoding` asks
+charset_normalizer instead, and is believed only where its reading is clearly better than
+windows-1252 (see there); a declaration is never second-guessed. Only such documents pay for
+the detection: every other one is decided before it.
 """
 
 from __future__ import annotations
 
 import codecs
+import logging
 import re
+
+from charset_normalizer import from_bytes
+
+log = logging.getLogger(__name__)
 
 # Encodings in which any byte sequence decodes, so a decoding failure never reveals them as wrong.
 _CATCH_ALL = {"iso8859-1", "iso8859-15", "cp1252"}
@@ -72,6 +84,14 @@ _ASCII = bytes(range(128))
 _START_DECL = re.compile(r"<\?xml\b[^>]*?\?>")
 _DECL_ENCODING = re.compile(r"""(\bencoding\s*=\s*)(["'])[^"']*\2""")
 _DECL_VERSION = re.compile(r"""^(<\?xml\s+version\s*=\s*(["'])[^"']*\2)""")
+# How much less chaotic (charset_normalizer's mess ratio, 0 = reads like text) the detected
+# reading must be than windows-1252's for it to be believed. On short Western text the
+# detector picks cp1250 or cp1257 over windows-1252 by up to ~0.07 (`Où est l’élève`,
+# `Ação`), where a CJK or Cyrillic document read as windows-1252 is 0.1 worse or fails.
+_GUESS_MARGIN = 0.1
+# Another candidate this close to the best one, reading the bytes differently, makes the
+# guess a coin toss (two CJK characters read as GBK, Big5, EUC-KR and EUC-JP alike).
+_GUESS_TIE = 0.01
 
 
 def _codec(name: str) -> str | None:
@@ -152,6 +172,31 @@ def _decode(body: bytes, codec: str) -> str | None:
     return text if good >= _GOOD_PER_BAD * bad else None
 
 
+def guess_encoding(body: bytes) -> tuple[str, str] | None:
+    """(codec, text) of an undeclared, non-UTF-8 `body` as charset_normalizer detects it, or
+    None where windows-1252 (the fallback) should stay: no confident detection, a tie
+    between readings, a catch-all or UTF codec, or windows-1252 about as good a fit. The
+    codec is widened as WHATWG does (GB2312 → GB18030, Big5 → Big5-HKSCS)."""
+    matches = from_bytes(body)
+    best = matches.best()  # the least chaotic reading (then the most coherent)
+    if best is None:
+        return None
+    codec = whatwg_codec(best.encoding)
+    if codec is None or codec in _CATCH_ALL or codec.startswith(("utf-", "ascii")):
+        return None
+    try:
+        text = body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    for other in matches:
+        if other is not best and other.chaos - best.chaos < _GUESS_TIE and str(other) != str(best):
+            return None
+    western = from_bytes(body, cp_isolation=["cp1252"]).best()
+    if western is not None and western.chaos < best.chaos + _GUESS_MARGIN:
+        return None
+    return codec, text
+
+
 def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str, str, bool] | None:
     """(encoding, text, differs) as a browser would read `body`: BOM, else the HTTP charset
     (a catch-all one that lies giving way to the declaration, see `reconcile_charset`), else
@@ -159,6 +204,12 @@ def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str
     `differs` is whether feedparser's own reading of the labels would be another.
     None where feedparser's fallbacks should decide (no BOM but UTF-16-shaped bytes, an
     unknown label, bytes that fail their label)."""
+    decoded = _decode_feed(body, headers)
+    return decoded[:3] if decoded is not None else None
+
+
+def _decode_feed(body: bytes, headers: dict[str, str] | None) -> tuple[str, str, bool, bool] | None:
+    """`decode_feed`, and whether the encoding was guessed (`guess_encoding`)."""
     headers = reconcile_charset(body, headers or {})
     m = _CHARSET.search(headers.get("content-type", ""))
     http_label = m.group(1) if m else None
@@ -170,7 +221,7 @@ def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str
         codec, skip = bom
         differs = any(whatwg_codec(lab) not in (codec, "utf-16") for lab in labels)
         text = _decode(body[skip:], codec)
-        return (codec, text, differs) if text is not None else None
+        return (codec, text, differs, False) if text is not None else None
     if b"\x00" in body[:4]:
         return None  # UTF-16/32 without a BOM: rare, feedparser sniffs it
     label = http_label or decl_label
@@ -184,9 +235,9 @@ def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str
         differs = True  # feedparser sees no declaration after whitespace
     name = label.strip().lower() if label and _codec(label) == codec else codec  # as the feed wrote it
     if codec == "utf-8" and not differs and body.isascii():
-        return name, body.decode("ascii"), False
+        return name, body.decode("ascii"), False, False
     try:
-        return name, body.decode(codec), differs
+        return name, body.decode(codec), differs, False
     except UnicodeDecodeError:
         pass
     except LookupError:
@@ -198,22 +249,33 @@ def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str
         alt = whatwg_codec(other)
         if alt and alt not in (codec, "utf-16"):
             try:
-                return alt, body.decode(alt), True
+                return alt, body.decode(alt), True, False
             except (UnicodeDecodeError, LookupError):
                 pass
     text = _decode(body, codec)
-    return (name, text, True) if text is not None else None
+    if text is not None:
+        return name, text, True, False
+    if labels:
+        return None  # declared: a wrong declaration is feedparser's to fall back from, not ours to guess
+    guessed = guess_encoding(body)
+    return (*guessed, True, True) if guessed is not None else None
 
 
-def prepare(body: bytes, headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str], str | None]:
+def prepare(
+    body: bytes, headers: dict[str, str] | None = None, source: str | None = None
+) -> tuple[bytes, dict[str, str], str | None]:
     """(body, headers, encoding) for the parsers: unchanged where they would read `body` as
     `decode_feed` does (encoding None), else the decoded text as UTF-8 with its declaration
-    and Content-Type charset saying so (encoding: the codec it was read in)."""
+    and Content-Type charset saying so (encoding: the codec it was read in). A guessed
+    encoding is logged once, at info, naming `source`: the feed is read right, but its
+    publisher should declare it (a warning on every poll would be noise nobody can act on)."""
     headers = headers or {}
-    decoded = decode_feed(body, headers)
+    decoded = _decode_feed(body, headers)
     if decoded is None or not decoded[2]:
         return body, headers, None
-    codec, text, _ = decoded
+    codec, text, _, guessed = decoded
+    if guessed and source is not None:
+        log.info("source %s: no encoding declared and not UTF-8; detected %s", source, codec)
     text = text.lstrip("\ufeff \t\r\n")
     m = _START_DECL.match(text)
     if m is None:

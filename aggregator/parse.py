@@ -277,7 +277,7 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
     if not body.strip():
         raise ParseError(source, "empty response body")
     # Read as a browser would (see charset.py): re-encoded as UTF-8 only where that differs.
-    as_read, read_headers, read_encoding = prepare(body, headers)
+    as_read, read_headers, read_encoding = prepare(body, headers, source)
     try:
         fast = None if FEEDPARSER_ONLY else parse_fast(as_read, url, read_headers)
     except Exception:  # a bug on the fast path must cost speed, never the source
@@ -348,7 +348,7 @@ def parse_feedparser(source: str, body: bytes, url: str, headers: dict[str, str]
     headers = headers or {}
     if not body.strip():
         raise ParseError(source, "empty response body")
-    as_read, read_headers, read_encoding = prepare(body, headers)
+    as_read, read_headers, read_encoding = prepare(body, headers, source)
     return _parse_feedparser(source, as_read, url, headers, read_headers, read_encoding)
 
 

@@ -4,14 +4,16 @@ a real fetch into the store: see aggregator/charset.py for why each rule is ther
 from __future__ import annotations
 
 import codecs
+import json
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator.charset import decode_feed, prepare, whatwg_codec
+from aggregator.charset import decode_feed, guess_encoding, prepare, whatwg_codec
 from aggregator.parse import parse_feed, parse_feedparser
 from aggregator.parse_fast import escape_bare_ampersands
 
+from .conftest import CORPUS, fetch_one_feed
 from .pollrig import Rig
 
 RSS = "application/rss+xml"
@@ -204,3 +206,110 @@ def test_the_stored_post_has_its_title_intact(tmp_path, httpserver: HTTPServer, 
         assert rig.state(url).title == "site"
     finally:
         rig.close()
+
+
+# 7. no declared encoding and not UTF-8: detected, where windows-1252 is clearly the worse fit
+
+CHARDET = CORPUS / "feedparser-tests" / "illformed" / "chardet"
+FRENCH = (
+    "L’été à Paris : le café, la crème brûlée et les œuvres « très » chères du musée — "
+    "où l’élève a déjà vu ça ; naïveté, cœur, Noël, français"
+)
+# KOI8-R bytes declared windows-1251: both read as Cyrillic, the declaration decides
+KOI8_DECLARED_1251 = "Как пережить новогоднюю ночь: советы и новости дня"
+
+
+def _published_titles(tmp_path, httpserver: HTTPServer, body: bytes, content_type: str) -> list[str]:
+    """The titles `aggregator fetch` (a subprocess, as a user runs it) publishes of `body`
+    served over HTTP with `content_type`."""
+    httpserver.expect_request("/feed").respond_with_data(body, headers={"Content-Type": content_type})
+    out = fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    return [item["title"] for item in json.loads((out / "feed.json").read_text(encoding="utf-8"))["items"]]
+
+
+@pytest.fixture(params=["fast", "feedparser"])
+def parse_path(request, monkeypatch) -> str:
+    """Both parse paths of the CLI: AGGREGATOR_PARSER=feedparser turns the fast path off (the
+    subprocess inherits the environment)."""
+    if request.param == "feedparser":
+        monkeypatch.setenv("AGGREGATOR_PARSER", "feedparser")
+    else:
+        monkeypatch.delenv("AGGREGATOR_PARSER", raising=False)
+    return request.param
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "codec"),
+    [
+        ("gb2312.xml", "不归移民漫画系列：专业工作", "gb18030"),
+        ("shiftjis.xml", "DrecomRSSに記事投稿が反映されない…", "shift_jis"),
+        ("euckr.xml", "EUC-KR 에서 TypeKey 한글닉네임 표시하기", "euc_kr"),
+        ("koi8r.xml", "Как пережить новогоднюю ночь", "koi8-r"),
+    ],
+)
+def test_an_undeclared_legacy_feed_is_published_in_its_detected_encoding(
+    tmp_path, httpserver: HTTPServer, parse_path, name, title, codec
+):
+    """feedparser's test feeds with no BOM, no XML declaration and no HTTP charset: they were
+    read as windows-1252 and published as mojibake (`²»¹éÒÆÃñÂþ»­ÏµÁÐ£º×¨Òµ¹¤×÷`)."""
+    body = (CHARDET / name).read_bytes()
+    assert _published_titles(tmp_path, httpserver, body, RSS) == [title]
+    assert decode_feed(body, {"content-type": RSS})[0] == codec
+
+
+def test_an_undeclared_windows_1252_feed_stays_windows_1252(tmp_path, httpserver: HTTPServer, parse_path):
+    """The detector reads short Western text as cp1250 or cp1257 (`à` → `ŕ`) as readily as
+    windows-1252: it is believed only where windows-1252 fits clearly worse."""
+    body = feed(FRENCH.encode("cp1252"))
+    assert decode_feed(body, {"content-type": RSS}) is None  # feedparser's fallback, as before
+    assert _published_titles(tmp_path, httpserver, body, RSS) == [FRENCH]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "title"),
+    [
+        (
+            feed(KOI8_DECLARED_1251.encode("koi8-r"), "windows-1251"),
+            RSS,
+            KOI8_DECLARED_1251.encode("koi8-r").decode("cp1251"),
+        ),
+        (feed(TITLE.encode("gb18030")), RSS + "; charset=windows-1252", TITLE.encode("gb18030").decode("cp1252")),
+    ],
+    ids=["declaration", "http-charset"],
+)
+def test_a_declared_encoding_is_never_overridden_by_detection(
+    tmp_path, httpserver: HTTPServer, parse_path, body, content_type, title
+):
+    """The bytes read better in another encoding, but the feed named its own: it is read so."""
+    assert _published_titles(tmp_path, httpserver, body, content_type) == [title]
+
+
+def test_detection_is_not_asked_where_an_encoding_is_declared_or_the_bytes_are_utf8(monkeypatch):
+    """Its cost (milliseconds) is paid only by undeclared, non-UTF-8 documents; a legacy
+    document labelled UTF-8 is left to feedparser's fallback, as before."""
+
+    def no_guessing(body: bytes) -> None:
+        raise AssertionError("guessed")
+
+    monkeypatch.setattr("aggregator.charset.guess_encoding", no_guessing)
+    for body, content_type in [
+        (feed(TITLE.encode()), RSS),
+        (feed(UTF8_STRAY), RSS),
+        (feed(TITLE.encode("gb18030"), "utf-8"), RSS),
+        (feed(TITLE.encode("gb18030")), RSS + "; charset=utf-8"),
+        (feed(FRENCH.encode("cp1252"), "windows-1252"), RSS),
+    ]:
+        prepare(body, {"content-type": content_type})
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("Où est l’élève ? Il a déjà mangé", "cp1252"),  # the detector's best: cp1257, 0.06 better
+        ("Ação, coração, são João", "cp1252"),  # cp1250 and iso8859-10 tie, ahead of cp1252
+        ("新闻", "gb18030"),  # two characters read as Big5, EUC-KR, EUC-JP and GBK alike
+    ],
+    ids=["french-cp1257", "portuguese-cp1250", "two-cjk-characters"],
+)
+def test_an_unconfident_detection_keeps_the_windows_1252_fallback(text, codec):
+    assert guess_encoding(feed(text.encode(codec))) is None
