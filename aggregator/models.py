@@ -21,7 +21,10 @@ from typing import Any
 #    `<link>#</link>` since 2); `<comments>#</comments>` no comments URL; the show's art given
 #    as the channel's media:thumbnail / image media:content or an Atom logo / icon, and any
 #    of the feed's art repeated as an episode's media:thumbnail / media:content, no enclosure.
-NORMALIZER_VERSION = 4
+# 5: a feed that declares no encoding and is not UTF-8 is read in the encoding detected
+#    (charset.guess_encoding) where windows-1252 clearly fits worse: a GB2312 feed's stored
+#    mojibake titles and content come out as Chinese, refreshed rather than dated as edits.
+NORMALIZER_VERSION = 5
 
 
 @dataclass(frozen=True)
