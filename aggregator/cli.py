@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError, database_exists, why_unwritable
+from .targets import refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -388,12 +389,17 @@ def export_opml(ctx: click.Context, path: Path | None) -> None:
     """Write the sources, grouped by category, as OPML to PATH (default: stdout).
 
     Exit 0, 1 when PATH cannot be written (its folder missing: a typo is not made a tree of
-    folders), 2 for a config error.
+    folders) or may not be (the config, the database or one of its files, an existing file
+    that is not OPML/XML), 2 for a config error.
     """
     settings = _load(ctx)
     if path is not None and not path.parent.is_dir():
         why = "not a folder" if path.parent.exists() else "no such folder"
         _echo(f"error: cannot write {path}: {why}: {path.parent}", err=True)
+        ctx.exit(EXIT_FAILED)
+    why = refusal(path, settings, "opml") if path is not None else None
+    if why is not None:  # the rename would replace it whatever it is: the database, the config
+        _echo(f"error: cannot write {path}: {why}", err=True)
         ctx.exit(EXIT_FAILED)
     if database_exists(settings.database):  # feed titles and home pages, where fetched
         with _open_store(ctx, settings) as store:
@@ -639,7 +645,9 @@ def backup(ctx: click.Context, where: str) -> None:
     """Copy the database to PATH, consistently, even while the daemon runs.
 
     PATH may be a directory: the copy is then named after the database and the time.
-    Exit 0 when the copy is written and checked, 1 when it cannot be.
+    Exit 0 when the copy is written and checked, 1 when it cannot be, or PATH may not be
+    replaced (the config, the database or one of its files, a file in a published folder, an
+    existing file that is not an SQLite database).
     """
     settings = _load(ctx)
     path = Path(where)
@@ -649,13 +657,13 @@ def backup(ctx: click.Context, where: str) -> None:
     if where.endswith(("/", os.sep)) and not path.is_dir():  # meant as a folder (a cron job's)
         _echo(f"error: cannot back up into {where}: no such directory", err=True)
         ctx.exit(EXIT_FAILED)
-    live = settings.database.resolve()
-    if path.resolve() in {live, *(live.with_name(live.name + tail) for tail in ("-wal", "-shm", "-journal"))}:
-        _echo(f"error: {where} is the database itself (or one of its files); back up to another file", err=True)
-        ctx.exit(EXIT_FAILED)
     if path.is_dir():
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = path / f"{settings.database.stem}-{stamp}{settings.database.suffix or '.db'}"
+    why = refusal(path, settings, "backup")
+    if why is not None:  # the rename would replace it whatever it is: the config, a lock file
+        _echo(f"error: cannot back up to {path}: {why}", err=True)
+        ctx.exit(EXIT_FAILED)
     with _open_store(ctx, settings) as store:
         try:
             target = store.backup(path)

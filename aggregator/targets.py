@@ -1,0 +1,120 @@
+"""Whether `export-opml PATH` and `backup PATH` may write PATH.
+
+Both replace PATH atomically (a temporary file renamed over it), and so, unchecked, replaced
+whatever stood there: `export-opml aggregator.db` destroyed the database, `backup feeds.yaml`
+the config, and `backup aggregator.db.lock` while a daemon ran put a new inode where the
+daemon's flock was, so a second daemon started on the same database. So a PATH that is one of
+the files the aggregator itself keeps is refused, and an existing file is only replaced by
+one of its own kind: a backup over an SQLite database, an export over an OPML/XML file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+
+from .config import Settings
+from .lock import lock_path
+
+__all__ = ["SQLITE_MAGIC", "looks_like_opml", "looks_like_sqlite", "refusal"]
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
+_DATABASE_FILES = ("-wal", "-shm", "-journal")
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16's: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file: the same resolved path (symlinks followed, and for
+    a file not there yet), or the same inode (a hard link) when both exist."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a symlink loop: compare what can be
+        pass
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be looked at)
+        return False
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Whether `path` lies in `folder` (resolved, so `public/../public/x` and symlinks count)."""
+    if folder is None:
+        return False
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def _protected(path: Path, settings: Settings) -> str | None:
+    """Why `path` is one of the aggregator's own files, or None."""
+    if _same(path, settings.path):
+        return "the config file in use"
+    database = settings.database
+    if _same(path, database):
+        return "the database itself"
+    for tail in _DATABASE_FILES:
+        if _same(path, database.with_name(database.name + tail)):
+            return f"the database itself (its {tail} file)"
+    if _same(path, lock_path(database)):
+        return "the database's lock file (a daemon holds it while it runs)"
+    return None
+
+
+def _head(path: Path, size: int = 512) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(size)
+
+
+def looks_like_sqlite(head: bytes) -> bool:
+    """Whether a file starting with `head` is an SQLite 3 database."""
+    return head.startswith(SQLITE_MAGIC)
+
+
+def looks_like_opml(head: bytes) -> bool:
+    """Whether a file starting with `head` is XML (an OPML export among them): after an
+    optional byte order mark and whitespace, `<?xml` or `<opml`."""
+    text = ""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            text = head[len(bom) :].decode(encoding, errors="ignore")
+            break
+    else:
+        text = head.decode("utf-8", errors="ignore")
+    return text.lstrip().lower().startswith(("<?xml", "<opml"))
+
+
+def refusal(path: Path, settings: Settings, kind: str) -> str | None:
+    """Why `path` must not be written by `kind` ("backup" or "opml"), or None when it may.
+
+    Refused: the config, the database and its `-wal`/`-shm`/`-journal`/`.lock` files; for a
+    backup also a file in the output or Jekyll folder (those are published, and the database
+    holds the source URLs with their secrets); and any existing file that is not of the kind
+    the command writes (an empty one included: a lock file is empty until a daemon writes it).
+    """
+    own = _protected(path, settings)
+    if own is not None:
+        return f"it is {own}"
+    if kind == "backup":
+        for folder, key in ((settings.output_dir, "site.output_dir"), (settings.jekyll_dir, "jekyll.dir")):
+            if _inside(path, folder):
+                return f"it is inside {key} ({folder}), which is published: the database holds the sources' secrets"
+    if not os.path.lexists(path):
+        return None
+    what = "an SQLite database (a backup)" if kind == "backup" else "an OPML or XML file"
+    if not path.is_file():
+        return f"it exists and is not {what}"
+    try:
+        head = _head(path)
+    except OSError as e:
+        return f"it exists and cannot be read to check that it is {what}: {e.strerror or e}"
+    ours = looks_like_sqlite(head) if kind == "backup" else looks_like_opml(head)
+    return None if ours else f"it exists and is not {what}; remove it first or choose another path"
