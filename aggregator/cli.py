@@ -459,12 +459,10 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
         _echo(f"skipped   {url}: {why}")
     for url, cat in report.present:
         _echo(f"present   {url} ({cat})")
-    for url, cat in report.added:
-        _echo(f"added     {url} ({cat})")
     if report.added:
         try:
             parse_config(new_text, settings.path)
-        except ConfigError as e:  # pragma: no cover - would mean merge_into_config broke the file
+        except ConfigError as e:  # would mean merge_into_config broke the file
             _echo(f"error: the config would be invalid, left unchanged:\n{e}", err=True)
             ctx.exit(EXIT_FAILED)
         try:
@@ -472,6 +470,8 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
         except OSError as e:  # a read-only or full disk, a folder the user may not write
             _echo(f"error: cannot write {settings.path}: {e}; nothing imported", err=True)
             ctx.exit(EXIT_FAILED)
+    for url, cat in report.added:  # only once they are in the file: a failed write adds nothing
+        _echo(f"added     {url} ({cat})")
     _echo(
         f"{_n(len(feeds), 'feed')} in {file}: {len(report.added)} added, {len(report.present)} already present, "
         f"{len(report.skipped)} skipped"

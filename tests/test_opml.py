@@ -433,3 +433,35 @@ def test_a_feed_listed_with_the_feed_scheme_is_already_present(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 added, 1 already present, 1 skipped" in result.stdout, result.stdout
     assert cfg.read_text(encoding="utf-8").count("old.example/rss") == 1
+
+
+# Folder and feed names YAML 1.1 (the config's reader) takes for booleans, null, numbers or dates.
+TYPED_NAMES = ["Off", "yes", "N", "NULL", "~", "1:30", "0x1F", "0o17", "2024-01-01", "1e3", "=", "<<", ".inf"]
+
+
+def test_import_quotes_names_yaml_would_read_as_another_type(tmp_path):
+    """ruamel writes YAML 1.2, where `Off` or `yes` is text, unquoted; the config is read as
+    YAML 1.1, and the import failed (after printing `added` for each feed) on its own check."""
+    outlines = "".join(
+        f'<outline text="{name}"><outline text="{name}" xmlUrl="https://f{i}.example/rss"/></outline>'
+        for i, name in enumerate(TYPED_NAMES)
+    )
+    cfg = _import_fresh(tmp_path, f'<?xml version="1.0"?><opml version="2.0"><body>{outlines}</body></opml>')
+    settings = load_config(cfg)
+    assert [c.name for c in settings.categories] == TYPED_NAMES
+    assert [s.name for s in settings.sources] == TYPED_NAMES
+    assert run_cli("--config", str(cfg), "check").returncode == 0
+
+
+def test_import_says_added_only_once_the_config_is_written(tmp_path):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    cfg = folder / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    opml = tmp_path / "a.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    with read_only(folder):
+        result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 1 and "added" not in result.stdout, result.stdout
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0 and result.stdout.count("added     ") == 4, result.stdout

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ..models import Post
 from ..sanitize import one_line, url_text
 
-__all__ = ["jekyll_filename", "render_jekyll"]
+__all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
 
 # A plain YAML scalar we can write unquoted: no indicator first, no ": " / " #" inside.
 _PLAIN_UNSAFE = re.compile(r"""^[-?:,\[\]{}#&*!|>'"%@`\s]|:\s|\s#|:$|[\x00-\x1f]|\s$""")
@@ -43,10 +43,17 @@ def _quoted(text: str) -> str:
     return '"' + one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def reads_as_another_type(text: str) -> bool:
+    """Whether a YAML 1.1 reader (Jekyll's Psych, and PyYAML, which reads feeds.yaml) takes
+    `text`, written plain, for something other than that string: `Off`, `yes`, `~`, `1:30`,
+    `0x1F`, `2024-01-01`, `=`. Such a value must be quoted."""
+    return not text or _YAML_SPECIAL.match(text) is not None
+
+
 def _scalar(text: str) -> str:
     """Plain YAML scalar when it reads back as the same string (as in the sample), else quoted."""
     text = one_line(text)
-    if not text or _PLAIN_UNSAFE.search(text) or _YAML_SPECIAL.match(text):
+    if _PLAIN_UNSAFE.search(text) or reads_as_another_type(text):
         return _quoted(text)
     return text
 

@@ -27,11 +27,13 @@ from lxml import etree
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from .. import PROJECT_URL
 from ..config import SLUG_PATTERN, category_slug, from_feed_scheme
 from .feeds import clean_text, web_url
+from .jekyll import reads_as_another_type
 
 __all__ = [
     "DEFAULT_CATEGORY",
@@ -233,6 +235,13 @@ def _yaml() -> YAML:
     return y
 
 
+def _text(value: str) -> str:
+    """`value` as a string feeds.yaml's reader gives back: ruamel writes YAML 1.2, where `Off`,
+    `yes` or `1:30` are text and so go unquoted, but the config is read as YAML 1.1 (PyYAML),
+    where they are a boolean or a number, and `check` refuses them. Quoted, they stay text."""
+    return DoubleQuotedScalarString(value) if reads_as_another_type(value) else value
+
+
 def _is_http(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
@@ -271,7 +280,8 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
         slug = None if category else feed.category_slug
         target = _find_category(cats, name, slug)
         if target is None:
-            target = CommentedMap([("name", name)] + ([("slug", slug)] if slug else []) + [("sources", CommentedSeq())])
+            fields = [("name", _text(name))] + ([("slug", _text(slug))] if slug else [])
+            target = CommentedMap([*fields, ("sources", CommentedSeq())])
             cats.append(target)
             report.new_categories.append(name)
         sources = target.get("sources")
@@ -283,7 +293,7 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
             continue
         entry = CommentedMap([("url", url)])
         if feed.title:
-            entry["name"] = feed.title
+            entry["name"] = _text(feed.title)
         if sources:
             _move_trailing_comment(sources[-1], entry)
         sources.append(entry)
