@@ -40,7 +40,7 @@ _SECRET_PARAM = re.compile(
     r"|session|sessionid|sid|credentials?)=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+"
 )
 
-__all__ = ["masked", "public_post", "public_url", "remember"]
+__all__ = ["looks_masked", "masked", "public_post", "public_url", "remember"]
 
 
 def _mask(m: re.Match[str]) -> str:
@@ -91,6 +91,17 @@ def public_url(url: str | None) -> str | None:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def looks_masked(url: str) -> bool:
+    """Whether `url` holds a secret as `masked` and `public_url` show it, `***` (`?token=***`,
+    `user:***@`): such a URL was copied from output or an OPML export, and cannot be fetched."""
+    if "***" not in url:
+        return False
+    if any(m.group(0)[len(m.group(1)) :] == "***" for m in _SECRET_PARAM.finditer(url)):
+        return True
+    userinfo = _userinfo(url)
+    return userinfo == "***" or userinfo.partition(":")[2] == "***"
 
 
 def _userinfo(url: str | None) -> str:

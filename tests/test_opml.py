@@ -465,3 +465,41 @@ def test_import_says_added_only_once_the_config_is_written(tmp_path):
     assert result.returncode == 1 and "added" not in result.stdout, result.stdout
     result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 0 and result.stdout.count("added     ") == 4, result.stdout
+
+
+SECRET = "http://bob:s3cret@host.example/f.xml?token=abc123&page=2"
+
+
+def test_an_exported_source_with_secrets_is_found_again_not_added_masked(tmp_path):
+    """Export masks a source's secrets (`token=***`, no user info): read back, that URL is the
+    source it came from, not a second source that cannot be fetched."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n      - url: {SECRET}\n"
+        "      - url: http://alice:pw@other.example/rss\n",
+        encoding="utf-8",
+    )
+    exported = run_cli("--config", str(cfg), "export-opml", str(tmp_path / "out.opml"))
+    assert exported.returncode == 0, exported.stderr
+    assert "token=***" in (tmp_path / "out.opml").read_text() and "s3cret" not in (tmp_path / "out.opml").read_text()
+    before = cfg.read_text(encoding="utf-8")
+    again = run_cli("--config", str(cfg), "import-opml", str(tmp_path / "out.opml"))
+    assert again.returncode == 0, again.stderr
+    assert "0 added, 2 already present, 0 skipped" in again.stdout, again.stdout
+    assert "s3cret" not in again.stdout + again.stderr
+    assert cfg.read_text(encoding="utf-8") == before
+
+
+def test_a_masked_url_of_no_configured_source_is_skipped_with_why(tmp_path):
+    opml = (
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline text="x" xmlUrl="https://elsewhere.example/f?api_key=***&amp;p=1"/>'
+        '<outline text="y" xmlUrl="https://bob:***@elsewhere.example/g"/>'
+        '<outline text="z" xmlUrl="https://elsewhere.example/h?page=2"/></body></opml>'
+    )
+    cfg = _import_fresh(tmp_path, opml)
+    result = run_cli("--config", str(cfg), "import-opml", str(tmp_path / "subs.opml"))
+    assert "0 added, 1 already present, 2 skipped" in result.stdout, result.stdout
+    assert "skipped   https://elsewhere.example/f?api_key=***&p=1: its secret was masked" in result.stdout
+    assert "skipped   https://bob:***@elsewhere.example/g: its secret was masked" in result.stdout
+    assert [s.key for s in load_config(cfg).sources] == ["https://elsewhere.example/h?page=2"]

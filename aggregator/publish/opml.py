@@ -32,6 +32,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from .. import PROJECT_URL
 from ..config import SLUG_PATTERN, category_slug, from_feed_scheme
+from ..credentials import looks_masked, masked, public_url
 from .feeds import clean_text, web_url
 from .jekyll import reads_as_another_type
 
@@ -271,10 +272,23 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     if not isinstance(cats, list):
         raise OpmlError("the config's `categories` is not a list")
     report = ImportReport()
+    configured = _configured_urls(cats)
+    shown_as = _secret_forms(configured)
     for feed in feeds:
         url = from_feed_scheme(feed.url.strip())  # the config would read it so: store it so
         if not _is_http(url):
             report.skipped.append((url, "not an absolute http(s) URL"))
+            continue
+        if url not in configured and url in shown_as:  # our own export of a source with a secret
+            real = shown_as[url]
+            if len(real) > 1:
+                why = f"its secret was masked on export, and {len(real)} configured sources export as it"
+                report.skipped.append((url, why + ": add the one meant by hand"))
+                continue
+            url = next(iter(real))
+        elif url not in configured and looks_masked(url):
+            why = "its secret was masked (***) on export and cannot be fetched: add it with its secret by hand"
+            report.skipped.append((url, why))
             continue
         name = " ".join((category or feed.category or DEFAULT_CATEGORY).split()) or DEFAULT_CATEGORY
         slug = None if category else feed.category_slug
@@ -294,6 +308,7 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
         entry = CommentedMap([("url", url)])
         if feed.title:
             entry["name"] = _text(feed.title)
+        configured.add(url)
         if sources:
             _move_trailing_comment(sources[-1], entry)
         sources.append(entry)
@@ -301,6 +316,29 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     buf = io.StringIO()
     y.dump(data, buf)
     return buf.getvalue(), report
+
+
+def _configured_urls(cats: list) -> set[str]:
+    """Every source URL the config lists, in any category, as the config reads it."""
+    return {
+        from_feed_scheme(str(src.get("url", "")).strip())
+        for cat in cats
+        if isinstance(cat, dict) and isinstance(cat.get("sources"), list)
+        for src in cat["sources"]
+        if isinstance(src, dict) and src.get("url")
+    }
+
+
+def _secret_forms(urls: Iterable[str]) -> dict[str, set[str]]:
+    """What the configured URLs holding a secret look like once exported (`public_url`: the
+    user info dropped, `token=***`) or shown (`masked`: `user:***@`) → those URLs. So an
+    OPML export read back finds the source it came from instead of adding one that cannot
+    be fetched (a literal `***`, or no password)."""
+    forms: dict[str, set[str]] = {}
+    for url in urls:
+        for form in {public_url(url) or url, masked(url)} - {url}:
+            forms.setdefault(form, set()).add(url)
+    return forms
 
 
 def _mapping_indent(text: str) -> int:
