@@ -488,6 +488,12 @@ def test_an_exported_source_with_secrets_is_found_again_not_added_masked(tmp_pat
     assert "0 added, 2 already present, 0 skipped" in again.stdout, again.stdout
     assert "s3cret" not in again.stdout + again.stderr
     assert cfg.read_text(encoding="utf-8") == before
+    # Into another category: a second listing of the same (real) source, its url alone (the
+    # title the export gave it is its masked URL).
+    moved = run_cli("--config", str(cfg), "import-opml", str(tmp_path / "out.opml"), "--category", "B")
+    assert moved.returncode == 0 and moved.stderr == "", moved.stderr
+    assert [c.source_keys for c in load_config(cfg).categories][1] == (SECRET, "http://alice:pw@other.example/rss")
+    assert "***" not in cfg.read_text(encoding="utf-8")
 
 
 def test_a_masked_url_of_no_configured_source_is_skipped_with_why(tmp_path):
@@ -503,3 +509,28 @@ def test_a_masked_url_of_no_configured_source_is_skipped_with_why(tmp_path):
     assert "skipped   https://elsewhere.example/f?api_key=***&p=1: its secret was masked" in result.stdout
     assert "skipped   https://bob:***@elsewhere.example/g: its secret was masked" in result.stdout
     assert [s.key for s in load_config(cfg).sources] == ["https://elsewhere.example/h?page=2"]
+
+
+def test_a_second_listing_of_a_configured_source_gets_only_its_url(tmp_path):
+    """The config warns of a name on a source's other listings that differs from its first:
+    the import wrote the OPML title on every listing, and every later command warned."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n"
+        "      - url: https://a.example/rss\n        name: Mine\n",
+        encoding="utf-8",
+    )
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body><outline text="B">'
+        '<outline text="Theirs" xmlUrl="https://a.example/rss"/>'
+        '<outline text="New" xmlUrl="https://n.example/rss"/></outline>'
+        '<outline text="C"><outline text="New again" xmlUrl="https://n.example/rss"/></outline></body></opml>',
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    text = cfg.read_text(encoding="utf-8")
+    assert "Theirs" not in text and "New again" not in text and "name: New\n" in text
+    check = run_cli("--config", str(cfg), "check")
+    assert check.returncode == 0 and check.stderr == "", check.stderr

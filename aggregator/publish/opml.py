@@ -306,7 +306,7 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
             report.present.append((url, str(target.get("name"))))
             continue
         entry = CommentedMap([("url", url)])
-        if feed.title:
+        if feed.title and url not in configured:  # a source's other listings take its first one's name
             entry["name"] = _text(feed.title)
         configured.add(url)
         if sources:
