@@ -44,7 +44,7 @@ from .publish.atomic import write_if_changed
 
 if TYPE_CHECKING:
     from .serve import Server
-from .publish.opml import OpmlError, merge_into_config, parse_opml, write_config_text
+from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
 from .store import Store, StoreError, database_exists, why_unwritable
 from .targets import refusal
@@ -445,7 +445,7 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
     settings = _load(ctx)  # the config must be valid before we touch it
     try:
         feeds = parse_opml(file.read_bytes(), str(file))
-        text = settings.path.read_text(encoding="utf-8")
+        text, layout = ConfigLayout.read(settings.path.read_bytes())  # its BOM and CRLF ends kept
         new_text, report = merge_into_config(text, feeds, category)
     except OSError as e:  # unreadable: a permission, a read error
         _echo(f"error: cannot read {e.filename or file}: {e.strerror or e}", err=True)
@@ -466,7 +466,7 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
             _echo(f"error: the config would be invalid, left unchanged:\n{e}", err=True)
             ctx.exit(EXIT_FAILED)
         try:
-            write_config_text(settings.path, new_text)
+            write_config_text(settings.path, layout.apply(new_text))
         except OSError as e:  # a read-only or full disk, a folder the user may not write
             _echo(f"error: cannot write {settings.path}: {e}; nothing imported", err=True)
             ctx.exit(EXIT_FAILED)

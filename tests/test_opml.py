@@ -534,3 +534,20 @@ def test_a_second_listing_of_a_configured_source_gets_only_its_url(tmp_path):
     assert "Theirs" not in text and "New again" not in text and "name: New\n" in text
     check = run_cli("--config", str(cfg), "check")
     assert check.returncode == 0 and check.stderr == "", check.stderr
+
+
+def test_import_keeps_a_byte_order_mark_and_crlf_line_ends(config):
+    """A config saved by a Windows editor (UTF-8 BOM, CRLF) came back LF without its BOM: every
+    line of it changed in the user's diff."""
+    before = "\ufeff" + config.read_text(encoding="utf-8").replace("\n", "\r\n")
+    config.write_bytes(before.encode("utf-8"))
+    opml = config.parent / "miniflux.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    result = run_cli("--config", str(config), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = config.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and not data.startswith(b"\xef\xbb\xbf\xef\xbb\xbf")
+    assert data.count(b"\n") == data.count(b"\r\n") and b"\r\r" not in data
+    after = data.decode("utf-8")
+    assert len(only_additions(before, after)) == 4
+    assert run_cli("--config", str(config), "check").returncode == 0

@@ -13,6 +13,7 @@ edited with ruamel.yaml's round-trip mode, so the user's comments, order and quo
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import os
@@ -37,6 +38,7 @@ from .feeds import clean_text, web_url
 from .jekyll import reads_as_another_type
 
 __all__ = [
+    "ConfigLayout",
     "DEFAULT_CATEGORY",
     "ImportReport",
     "OpmlError",
@@ -383,6 +385,32 @@ def _find_category(cats: list, name: str, slug: str | None = None) -> CommentedM
         if (cat.get("slug") or category_slug(cat_name)) == wanted or (slug is None and cat_name == name):
             return cat
     return None
+
+
+@dataclass(frozen=True)
+class ConfigLayout:
+    """How the config file's bytes are laid out beyond what YAML sees: a UTF-8 byte order mark
+    and CRLF line ends. The text is edited with LF ends and no BOM (ruamel writes those), and
+    given both back before it is written: a Windows-edited config came back all LF, no BOM."""
+
+    bom: bool = False
+    newline: str = "\n"
+
+    @classmethod
+    def read(cls, data: bytes) -> tuple[str, ConfigLayout]:
+        """The text of a config file's bytes (LF ends, no BOM), and its layout."""
+        bom = data.startswith(codecs.BOM_UTF8)
+        text = data.decode("utf-8-sig" if bom else "utf-8")
+        crlf = text.count("\r\n")
+        newline = "\r\n" if crlf and crlf >= text.count("\n") - crlf else "\n"  # the commoner of the two
+        return text.replace("\r\n", "\n"), cls(bom, newline)
+
+    def apply(self, text: str) -> str:
+        """`text` (LF ends) as the file had it."""
+        text = text.replace("\r\n", "\n")
+        if self.newline != "\n":
+            text = text.replace("\n", self.newline)
+        return ("\ufeff" if self.bom else "") + text
 
 
 def write_config_text(path: Path, text: str) -> None:
