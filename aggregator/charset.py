@@ -116,12 +116,16 @@ def whatwg_codec(label: str) -> str | None:
     return _WIDER.get(codec or "", codec)
 
 
+def bom_encoding(body: bytes) -> str | None:
+    """The codec a byte order mark starting `body` names (utf-16/32 read the mark), or None."""
+    return next((name for bom, name in _BOMS if body.startswith(bom)), None)
+
+
 def document_encoding(body: bytes) -> str | None:
     """The encoding the bytes declare for themselves: a BOM, else the XML declaration
     (found after leading whitespace too: a browser sees it there)."""
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            return name
+    if (name := bom_encoding(body)) is not None:
+        return name
     m = _DECL.match(body[:512])
     return m.group(1).decode("ascii") if m else None
 

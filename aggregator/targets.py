@@ -10,10 +10,10 @@ one of its own kind: a backup over an SQLite database, an export over an OPML/XM
 
 from __future__ import annotations
 
-import codecs
 import os
 from pathlib import Path
 
+from .charset import bom_encoding
 from .config import Settings
 from .lock import lock_path
 
@@ -21,13 +21,6 @@ __all__ = ["SQLITE_MAGIC", "looks_like_opml", "looks_like_sqlite", "refusal"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 _DATABASE_FILES = ("-wal", "-shm", "-journal")
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16's: it starts with the same two bytes
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -82,13 +75,7 @@ def looks_like_sqlite(head: bytes) -> bool:
 def looks_like_opml(head: bytes) -> bool:
     """Whether a file starting with `head` is XML (an OPML export among them): after an
     optional byte order mark and whitespace, `<?xml` or `<opml`."""
-    text = ""
-    for bom, encoding in _BOMS:
-        if head.startswith(bom):
-            text = head[len(bom) :].decode(encoding, errors="ignore")
-            break
-    else:
-        text = head.decode("utf-8", errors="ignore")
+    text = head.decode(bom_encoding(head) or "utf-8", errors="ignore").lstrip("\ufeff")
     return text.lstrip().lower().startswith(("<?xml", "<opml"))
 
 
@@ -98,7 +85,8 @@ def refusal(path: Path, settings: Settings, kind: str) -> str | None:
     Refused: the config, the database and its `-wal`/`-shm`/`-journal`/`.lock` files; for a
     backup also a file in the output or Jekyll folder (those are published, and the database
     holds the source URLs with their secrets); and any existing file that is not of the kind
-    the command writes (an empty one included: a lock file is empty until a daemon writes it).
+    the command writes. An empty file holds nothing to lose (`backup "$(mktemp)"`) and may be
+    replaced; the database's own lock file, empty until a daemon writes it, is refused above.
     """
     own = _protected(path, settings)
     if own is not None:
@@ -116,5 +104,5 @@ def refusal(path: Path, settings: Settings, kind: str) -> str | None:
         head = _head(path)
     except OSError as e:
         return f"it exists and cannot be read to check that it is {what}: {e.strerror or e}"
-    ours = looks_like_sqlite(head) if kind == "backup" else looks_like_opml(head)
+    ours = not head or (looks_like_sqlite(head) if kind == "backup" else looks_like_opml(head))
     return None if ours else f"it exists and is not {what}; remove it first or choose another path"

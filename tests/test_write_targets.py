@@ -63,13 +63,14 @@ def test_export_replaces_only_an_opml_or_xml_file(site: Path) -> None:
     folder = site.parent
     notes = folder / "notes.txt"
     notes.write_text("my notes\n")
-    empty = folder / "empty.opml"
+    result = run_cli("--config", str(site), "export-opml", str(notes))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().startswith(f"error: cannot write {notes}: it exists and is not an OPML")
+    assert notes.read_text() == "my notes\n"
+    empty = folder / "empty.opml"  # `mktemp`'s: nothing to lose
     empty.write_bytes(b"")
-    for target in (notes, empty):
-        result = run_cli("--config", str(site), "export-opml", str(target))
-        assert result.returncode == 1, result.stderr
-        assert result.stderr.strip().startswith(f"error: cannot write {target}: it exists and is not an OPML")
-    assert notes.read_text() == "my notes\n" and empty.read_bytes() == b""
+    assert run_cli("--config", str(site), "export-opml", str(empty)).returncode == 0
+    assert looks_like_opml(empty.read_bytes())
     old = folder / "old.opml"
     old.write_bytes(b"\xef\xbb\xbf\r\n  <opml version='1.0'><body/></opml>")
     result = run_cli("--config", str(site), "export-opml", str(old))
@@ -87,6 +88,10 @@ def test_backup_replaces_only_an_sqlite_file_and_never_publishes_the_database(si
     result = run_cli("--config", str(site), "backup", str(notes))
     assert result.returncode == 1 and "it exists and is not an SQLite database" in result.stderr, result.stderr
     assert notes.read_text() == "my notes\n"
+    empty = folder / "tmp.XXXX"  # `backup "$(mktemp)"`: nothing to lose
+    empty.write_bytes(b"")
+    assert run_cli("--config", str(site), "backup", str(empty)).returncode == 0
+    assert empty.read_bytes().startswith(b"SQLite format 3\x00")
     first = folder / "b.db"
     assert run_cli("--config", str(site), "backup", str(first)).returncode == 0
     again = run_cli("--config", str(site), "backup", str(first))  # an older backup is replaced
