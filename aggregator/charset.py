@@ -92,6 +92,14 @@ _GUESS_MARGIN = 0.1
 # Another candidate this close to the best one, reading the bytes differently, makes the
 # guess a coin toss (two CJK characters read as GBK, Big5, EUC-KR and EUC-JP alike).
 _GUESS_TIE = 0.01
+# ... unless the best reading is this much more coherent (reads more like a language): Russian
+# decodes without chaos in KOI8-R and in windows-1251 alike, but reads as Russian in one only.
+_GUESS_TIE_COHERENCE = 0.1
+# Legacy single-byte encodings of other scripts than Latin, asked about apart (`guess_encoding`),
+# and how coherent (0–1: the letters' frequencies match a language's) their reading must be:
+# right ones scored 0.42–0.72 on the corpus and on news text, wrong ones 0.0.
+_SINGLE_BYTE = ["koi8_r", "koi8_u", "cp1251", "iso8859_5", "cp1256", "cp1255", "cp874", "tis_620", "cp1253"]
+_COHERENT = 0.2
 
 
 def _codec(name: str) -> str | None:
@@ -183,6 +191,14 @@ def guess_encoding(body: bytes) -> tuple[str, str] | None:
     codec is widened as WHATWG does (GB2312 → GB18030, Big5 → Big5-HKSCS)."""
     matches = from_bytes(body)
     best = matches.best()  # the least chaotic reading (then the most coherent)
+    # charset_normalizer settles for a multi-byte reading that fits tolerably and may not try
+    # the single-byte ones: KOI8-R Russian came out as Shift_JIS, Thai (TIS-620) as EUC-JIS,
+    # Arabic (windows-1256) as Cyrillic. A single-byte reading less chaotic that also reads
+    # as a language (coherence) is the better one.
+    alone = from_bytes(body, cp_isolation=_SINGLE_BYTE)
+    second = alone.best()
+    if second is not None and second.coherence >= _COHERENT and (best is None or second.chaos < best.chaos):
+        matches, best = alone, second
     if best is None:
         return None
     codec = whatwg_codec(best.encoding)
@@ -193,7 +209,8 @@ def guess_encoding(body: bytes) -> tuple[str, str] | None:
     except (UnicodeDecodeError, LookupError):
         return None
     for other in matches:
-        if other is not best and other.chaos - best.chaos < _GUESS_TIE and str(other) != str(best):
+        tied = other.chaos - best.chaos < _GUESS_TIE and best.coherence - other.coherence < _GUESS_TIE_COHERENCE
+        if other is not best and tied and str(other) != str(best):
             return None
     western = from_bytes(body, cp_isolation=["cp1252"]).best()
     if western is not None and western.chaos < best.chaos + _GUESS_MARGIN:

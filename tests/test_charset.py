@@ -313,3 +313,23 @@ def test_detection_is_not_asked_where_an_encoding_is_declared_or_the_bytes_are_u
 )
 def test_an_unconfident_detection_keeps_the_windows_1252_fallback(text, codec):
     assert guess_encoding(feed(text.encode(codec))) is None
+
+
+NEWS = {
+    "koi8-r": "Москва, 12 марта. Правительство России сегодня объявило о новых мерах поддержки экономики. ",
+    "cp1256": "أعلنت الحكومة اليوم عن إجراءات جديدة لدعم الاقتصاد في البلاد. ",
+    "tis-620": "รัฐบาลประกาศมาตรการใหม่เพื่อสนับสนุนเศรษฐกิจในวันนี้ ",
+    "cp1255": "הממשלה הודיעה היום על צעדים חדשים לתמיכה בכלכלה. ",
+}
+
+
+@pytest.mark.parametrize("codec", sorted(NEWS))
+@pytest.mark.parametrize("repeat", [2, 10])
+def test_a_single_byte_script_is_not_read_as_a_multi_byte_one(codec, repeat):
+    """The detector settled for a multi-byte reading that fitted tolerably: a kilobyte of
+    KOI8-R Russian came out as Shift_JIS (`崹ﾁﾗﾉﾔﾅﾌ`), TIS-620 Thai as EUC-JIS, windows-1256
+    Arabic as Cyrillic; KOI8-R and windows-1251 (no chaos in either) tied, and Russian stayed
+    mojibake. The single-byte readings are asked about apart, and coherence breaks the tie."""
+    text = NEWS[codec] * repeat
+    guessed = guess_encoding(feed(text.encode(codec)))
+    assert guessed is not None and text.strip() in guessed[1], guessed and guessed[0]
