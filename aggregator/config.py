@@ -108,9 +108,10 @@ def slugify(name: str) -> str:
 
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")  # what `slug:` may be: a path segment as it is
-# A slug is a file name's stem (`.<slug>.atom.<pid>.<n>.tmp` while written): file systems
-# allow 255 bytes. Every slug that could be published before the limit is within it.
-SLUG_MAX = 200
+# A slug is a file name's stem: `.<slug>.atom.<pid>.<serial>.tmp` while written, 29 bytes
+# more at most (a 7-digit pid, a 10-digit serial), of the 255 file systems allow. A longer
+# one was published or not depending on the pid and how long the daemon had run.
+SLUG_MAX = 226
 
 
 def category_slug(name: str) -> str:
