@@ -379,8 +379,10 @@ class Daemon:
                 ", ".join(self.abandoned),
             )
         self.publisher.stop()
-        # a moment even when the polls took all the grace: the last publish's pings are sent in ms
-        self.pinger.stop(min(PING_DRAIN, max(0.2, deadline - time.monotonic())))
+        # a moment even when the polls took all the grace (the last publish's pings are sent
+        # in ms), none after a second signal
+        drain = 0.0 if self._force.is_set() else min(PING_DRAIN, max(0.2, deadline - time.monotonic()))
+        self.pinger.stop(drain)
         if self.server is not None:
             self.server.stop()
         if not self.abandoned:

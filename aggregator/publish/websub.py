@@ -168,15 +168,17 @@ class HubPinger:
     """The daemon's pings, sent on a thread of their own, so a slow hub delays nothing else.
 
     Feeds wait in a set (in order) until sent: a feed that changes again while its ping is
-    pending is pinged once. When a ping fails to connect or is not answered, the pings
-    pending for that hub then are dropped with one line: a hub that is down is down for all
+    pending is pinged once. When a ping fails to connect or is not answered, the pings that
+    were pending for that hub when it was sent are dropped with one line: a hub that is down is down for all
     feeds, and a subscriber misses nothing a later ping (or its own poll) will not bring.
     """
 
     def __init__(self, timeout: float = PING_TIMEOUT) -> None:
         self.timeout = timeout
         self._cond = threading.Condition()
-        self._pending: dict[tuple[str, str], None] = {}  # (hub, feed URL), oldest first
+        # (hub, feed URL) → when it was (last) asked for, a serial: oldest first
+        self._pending: dict[tuple[str, str], int] = {}
+        self._serial = 0
         self._sending = False
         self._stopping = False
         self.failing: tuple[float, str] | None = None  # since when (monotonic) the hub fails, the last reason
@@ -193,7 +195,9 @@ class HubPinger:
             if self._stopping:
                 return
             for url in feed_urls:
-                self._pending[(hub, url)] = None
+                self._serial += 1
+                self._pending.pop((hub, url), None)  # asked again: it goes last, with its new serial
+                self._pending[(hub, url)] = self._serial
             self._cond.notify_all()
 
     @property
@@ -233,11 +237,12 @@ class HubPinger:
                 hub, url = next(iter(self._pending))
                 del self._pending[(hub, url)]
                 self._sending = True
+                asked_before = self._serial  # what is asked while this ping waits is not its to drop
             try:
                 reason = _ping(self._session, hub, url, self.timeout)
             except _HubDown as e:
                 reason = str(e)
-                self._hub_down(hub)
+                self._hub_down(hub, asked_before)
             except Exception as e:  # a bug here must not end the thread and leave pings piling up
                 reason = type(e).__name__
                 log.exception("WebSub hub %s: ping for %s failed", hub, url)
@@ -251,9 +256,11 @@ class HubPinger:
                     since = self.failing[0] if self.failing is not None else time.monotonic()
                     self.failing = (since, f"{hub}: {reason}")
 
-    def _hub_down(self, hub: str) -> None:
+    def _hub_down(self, hub: str, asked_before: int) -> None:
+        """Drop the hub's pings that were pending when the failed one was sent: those asked
+        for since (a later publish) may find it back, and are tried."""
         with self._cond:
-            dropped = [key for key in self._pending if key[0] == hub]
+            dropped = [key for key, serial in self._pending.items() if key[0] == hub and serial <= asked_before]
             for key in dropped:
                 del self._pending[key]
             self.failed += len(dropped)
