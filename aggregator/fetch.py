@@ -505,6 +505,7 @@ class Fetcher:
         self._netrc = _netrc_exists()
         # CA bundle (requests' or a source's `tls_verify`) → (its file's stamp, the pool's TLS kwargs)
         self._tls_by_ca: dict[str, tuple[tuple[int, int, int] | None, dict[str, Any]]] = {}
+        self._ca_unread: dict[str, tuple[int, int, int] | None] = {}  # CA bundle → the stamp that failed to load
         self._unverified: dict[str, Any] | None = None  # `tls_verify: false`
         self._timeouts: dict[float, Timeout] = {}
         self.user_agent = user_agent
@@ -729,18 +730,22 @@ class Fetcher:
         new pool key, so no connection verified under the old trust is reused."""
         stamp = _ca_stamp(ca)
         cached = self._tls_by_ca.get(ca)
-        if cached is not None and (stamp is None or stamp == cached[0]):
-            return cached[1]  # unchanged, or gone for a moment while being replaced: the trust it had
+        if cached is not None and (stamp is None or stamp in (cached[0], self._ca_unread.get(ca))):
+            return cached[1]  # unchanged, gone for a moment, or its new content unreadable: the trust it had
         with self._lock:
             cached = self._tls_by_ca.get(ca)
-            if cached is None or (stamp is not None and stamp != cached[0]):
+            if cached is None or (stamp is not None and stamp not in (cached[0], self._ca_unread.get(ca))):
                 try:
                     kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(ca, what)}
-                except FetchError:
+                except FetchError as e:
                     if cached is None:
                         raise
-                    return cached[1]  # half written: the old trust until it reads whole
+                    # half written, or broken for good: said once, read again when it changes
+                    self._ca_unread[ca] = stamp
+                    log.warning("CA bundle %s changed and cannot be read (%s): trusting what it held before", ca, e)
+                    return cached[1]
                 cached = self._tls_by_ca[ca] = (stamp, kwargs)
+                self._ca_unread.pop(ca, None)
             return cached[1]
 
     def _timeout(self, deadline: float) -> Timeout:

@@ -575,7 +575,7 @@ def test_a_source_trusts_its_own_ca_bundle_or_none_without_sharing_a_connection(
 
 
 @pytest.mark.parametrize("how", ["tls_verify", "REQUESTS_CA_BUNDLE"])
-def test_a_ca_bundle_replaced_while_running_is_trusted_without_a_restart(ca, tmp_path, no_proxy_env, how):
+def test_a_ca_bundle_replaced_while_running_is_trusted_without_a_restart(ca, tmp_path, no_proxy_env, how, caplog):
     """A rotated private CA (or `update-ca-certificates` rewriting the system bundle): the same
     Fetcher, as a long-running daemon holds it, trusts the new CA at its next request and no
     longer the old one, not even over a connection it had kept alive under the old trust."""
@@ -601,7 +601,13 @@ def test_a_ca_bundle_replaced_while_running_is_trusted_without_a_restart(ca, tmp
         assert old_server.connections == 1  # the refused handshake never reached a handler
         bundle.unlink()  # gone for a moment, as between an unlink and a rename: the trust it had
         assert fetcher.fetch(source(new, **trust), etag=ETAG).not_modified
-        bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB")  # half written: the trust it had
+        bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB")  # half written: the trust it had, said once
+        with caplog.at_level("WARNING", logger="aggregator.fetch"):
+            for _ in range(2):
+                assert fetcher.fetch(source(new, **trust), etag=ETAG).not_modified
+        said = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith(f"CA bundle {bundle} changed and cannot be read"), said
+        rotated.cert_pem.write_to_path(str(bundle))  # whole again: read, and trusted
         assert fetcher.fetch(source(new, **trust), etag=ETAG).not_modified
     finally:
         old_server.close()
