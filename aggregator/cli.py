@@ -267,7 +267,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
 
 def _pruned(outcomes: list[Outcome]) -> str:
     pruned = sum(o.pruned for o in outcomes)
-    return f" ({pruned} posts pruned by keep_days/keep_per_source)" if pruned else ""
+    return f" ({_n(pruned, 'post')} pruned by keep_days/keep_per_source)" if pruned else ""
 
 
 def _interrupted(ctx: click.Context, what: str, at_once: bool = False) -> None:
