@@ -402,7 +402,9 @@ class Store:
             if ("posts", "canonical_link") in added:  # link identity and duplicates look posts up by it
                 db.conn.create_function("canonical_link", 1, canonical_link, deterministic=True)
                 db.execute("UPDATE posts SET canonical_link = canonical_link(link) WHERE link IS NOT NULL")
-            if ("post_files", "dated") in added:  # each Jekyll file was written with its post's date
+            # each Jekyll file was written with its post's date (unless a re-dating was stored and
+            # its publish killed just before the upgrade: that file moves once, as before)
+            if ("post_files", "dated") in added:
                 db.execute(
                     "UPDATE post_files SET dated = (SELECT p.published FROM posts p WHERE p.id = post_files.post) "
                     "WHERE kind = 'jekyll' AND superseded = 0"
