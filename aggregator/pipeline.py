@@ -263,7 +263,6 @@ def _poll(
         body_hash=body_hash,
         schedule=schedule_after,
         state=state,
-        prune=False,
     )
     pruned = retain(source, store, new, started)
     status = "new" if new else "updated" if updated else "unchanged"
@@ -285,10 +284,9 @@ def ingest(
     body_hash: str | None = None,
     schedule: Callable[[list[Post]], tuple[PollUpdate | None, datetime]] | None = None,
     state: SourceState | None = None,
-    prune: bool = True,
 ) -> tuple[list[Post], int, int]:
-    """Normalize → identify → filter → store a parsed feed, then prune (unless `prune` is
-    False: the caller does, with `retain`); returns (posts, new, updated).
+    """Normalize → identify → filter → store a parsed feed; returns (posts, new, updated).
+    Pruning by the source's retention is `retain`'s, after it.
 
     `schedule` turns the posts into the polling state and next-poll time to store with them
     (the adaptive interval learns from them); without it, the source's own interval.
@@ -316,8 +314,6 @@ def ingest(
         poll=poll,
         identity=identity,
     )
-    if prune:
-        retain(source, store, new, when)
     return posts, new, updated
 
 

@@ -13,7 +13,7 @@ import pytest
 from aggregator.config import ConfigError, load_config
 from aggregator.models import Retention, Source
 from aggregator.parse import parse_feed
-from aggregator.pipeline import ingest
+from aggregator.pipeline import ingest, retain
 from aggregator.store import Store
 
 from .conftest import StaticServer, run_cli
@@ -37,7 +37,10 @@ def src(host: str, *categories: str, **retention) -> Source:
 
 
 def take(store: Store, s: Source, body: bytes, when: datetime = NOW):
-    return ingest(s, store, parse_feed(s.key, body, s.url), when)
+    """A poll's store, then its prune, as `update_source` does them."""
+    taken = ingest(s, store, parse_feed(s.key, body, s.url), when)
+    retain(s, store, taken[1], when)
+    return taken
 
 
 def titles(store: Store, category: str) -> list[str]:
