@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -237,37 +236,46 @@ def _running(pid: int) -> bool:
         return False
 
 
+_SLOW_HOST = """
+import http.server, sys, time
+feed, asked, pause, slow = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if asked != "-":
+            open(asked, "a").close()  # a poll is under way
+        time.sleep(slow if self.path == "/slow" else pause)
+        body = open(feed, "rb").read()
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""
+
+
+def _slow_host(
+    tmp_path: Path, feed: Path, asked: Path | None = None, pause: float = 0.0, slow: float = 0.0
+) -> tuple[subprocess.Popen, int]:
+    """(process, port) of a feed server in a process of its own, out of the way of the
+    signals a test sends `fetch`: every path answers `feed` after `pause` seconds, `/slow`
+    after `slow`; a request touches `asked` first, when given."""
+    script = tmp_path / "slow_host.py"
+    script.write_text(_SLOW_HOST)
+    args = [sys.executable, str(script), str(feed), str(asked or "-"), str(pause), str(slow)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigkill", "ctrl-c, no workers"])
 def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it): `fetch` stops at
     once and kills its workers, which ignore the signal. SIGKILL to `fetch` alone: its
     workers die with it (PR_SET_PDEATHSIG), none goes on writing the database."""
-    script = tmp_path / "slow.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import http.server, sys, time
-            class H(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    open(sys.argv[2], "a").close()  # a poll is under way
-                    time.sleep(0.5)
-                    body = open(sys.argv[1], "rb").read()
-                    self.send_response(200); self.send_header("Content-Length", str(len(body)))
-                    self.end_headers(); self.wfile.write(body)
-                def log_message(self, *a): pass
-            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-            print(s.server_address[1], flush=True)
-            s.serve_forever()
-            """
-        )
-    )
-    feed, asked = str(FEEDS[0]), tmp_path / "asked"
-    hosts = [
-        subprocess.Popen([sys.executable, str(script), feed, str(asked)], stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    feed, asked = FEEDS[0], tmp_path / "asked"
+    hosts, ports = zip(*(_slow_host(tmp_path, feed, asked, pause=0.5) for _ in range(2)), strict=True)
     try:
-        ports = [int(h.stdout.readline()) for h in hosts]
         sources = "".join(f"      - url: http://127.0.0.1:{ports[i % 2]}/{i}\n" for i in range(40))
         cfg = tmp_path / "feeds.yaml"
         head = "site:\n  title: S\n  url: https://example.org/\n  workers: 2\ncategories:\n  - name: A\n"
@@ -545,28 +553,8 @@ def test_ctrl_c_prints_the_lines_of_polls_that_ended_before_their_turn(tmp_path)
     """Lines come in config order: a fast source listed after a slow one waits for it. Ctrl-C
     then lost the fast source's line though it was polled and stored (stdout was empty);
     every poll that ended has its line, the one in flight at the Ctrl-C (waited for) too."""
-    script = tmp_path / "slow.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import http.server, sys, time
-            class H(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    if self.path == "/slow":
-                        time.sleep(3)
-                    body = open(sys.argv[1], "rb").read()
-                    self.send_response(200); self.send_header("Content-Length", str(len(body)))
-                    self.end_headers(); self.wfile.write(body)
-                def log_message(self, *a): pass
-            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-            print(s.server_address[1], flush=True)
-            s.serve_forever()
-            """
-        )
-    )
-    host = subprocess.Popen([sys.executable, str(script), str(FEEDS[0])], stdout=subprocess.PIPE, text=True)
+    host, port = _slow_host(tmp_path, FEEDS[0], slow=3.0)
     try:
-        port = int(host.stdout.readline())
         slow, fast = f"http://127.0.0.1:{port}/slow", f"http://127.0.0.1:{port}/fast"
         cfg = tmp_path / "feeds.yaml"
         cfg.write_text(
