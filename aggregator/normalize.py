@@ -320,8 +320,8 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
     its own image (a podcast episode's `itunes:image`, a JSON Feed item's `image` and
     `banner_image`), last so that RSS's one enclosure stays the episode's sound. An image
     that is the feed's (`feed_images`: many podcasts repeat the show's cover art as every
-    episode's `itunes:image` or `media:thumbnail`) is not the episode's: it showed under
-    every episode of the show."""
+    episode's `itunes:image`, `media:thumbnail` or `media:content`) is not the episode's: it
+    showed under every episode of the show."""
     seen = set()
     for link in entry.get("links") or ():
         if link.get("rel") != "enclosure":
