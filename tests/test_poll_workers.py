@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -268,6 +269,14 @@ def _slow_host(
     return proc, int(proc.stdout.readline())
 
 
+def _fetch_process(cfg: Path, workers: str, **popen: Any) -> subprocess.Popen:
+    """`aggregator fetch` as a process of its own (for the signals a test sends it), with
+    `workers` fetch workers (AGGREGATOR_FETCH_WORKERS), its stdout and stderr piped."""
+    env = {**os.environ, poll_workers.ENV_WORKERS: workers, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **popen)
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigkill", "ctrl-c, no workers"])
 def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it): `fetch` stops at
@@ -281,14 +290,7 @@ def test_a_stopped_shared_fetch_leaves_no_worker_behind(tmp_path, how):
         head = "site:\n  title: S\n  url: https://example.org/\n  workers: 2\ncategories:\n  - name: A\n"
         cfg.write_text(f"{head}    sources:\n{sources}")
         workers = "0" if how.endswith("no workers") else "1"
-        env = {**os.environ, poll_workers.ENV_WORKERS: workers, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
+        proc = _fetch_process(cfg, workers, start_new_session=True)
         children: list[int] = []
         deadline = time.monotonic() + 30
         while not children and workers != "0" and time.monotonic() < deadline:
@@ -512,13 +514,7 @@ def test_the_first_ctrl_c_says_it_waits_for_the_polls_in_flight_and_a_second_qui
             f"    sources:\n{sources}",
             encoding="utf-8",
         )
-        env = {**os.environ, poll_workers.ENV_WORKERS: "0", "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
+        proc = _fetch_process(cfg, "0")
         try:
             assert server.arrived.acquire(timeout=20) and server.arrived.acquire(timeout=5), "no poll arrived"
             proc.send_signal(signal.SIGINT)
@@ -561,14 +557,7 @@ def test_ctrl_c_prints_the_lines_of_polls_that_ended_before_their_turn(tmp_path)
             "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
             f"      - url: {slow}\n        timeout: 2s\n      - url: {fast}\n"
         )
-        env = {**os.environ, poll_workers.ENV_WORKERS: "0", "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(cfg), "fetch"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
+        proc = _fetch_process(cfg, "0", start_new_session=True)
         deadline, stored = time.monotonic() + 30, 0
         while not stored and time.monotonic() < deadline:
             time.sleep(0.05)
