@@ -5,6 +5,7 @@ holds up publishing, polling or shutdown."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -230,3 +231,33 @@ def test_health_tells_a_failing_hub_without_calling_it_a_problem(tmp_path):
     websub = detail["websub"]
     assert websub["pending"] == 0 and websub["accepted"] == 0 and websub["failed"] >= 1, websub
     assert websub["failing"].endswith(f"{hub}: connection refused"), websub
+
+
+def test_a_second_stop_signal_gives_pending_pings_no_time(tmp_path, hanging_hub):
+    """The first signal waits for the poll in flight and gives pings what is left of the
+    grace period (2 s at most); the second abandons at once: the pings too."""
+    feeds = FeedServer()
+    try:
+        url = feeds.feed("/a", DAEMON_FEEDS[0])
+        cfg = write_config(
+            tmp_path / "feeds.yaml", [{"url": url, "interval": "1s"}], f"  websub_hub: {hanging_hub.url}"
+        )
+        daemon = Daemon(cfg, "--grace", "10s")
+        try:
+            daemon.wait_for(fetched(url, "new"))
+            feeds.stalled.add("/a")  # the next poll hangs: in flight when the signals come
+            deadline = time.monotonic() + 15
+            while feeds.hits["/a"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert feeds.hits["/a"] >= 2 and hanging_hub.conns, daemon.log  # a poll and a ping hang
+            daemon.send(signal.SIGTERM)
+            daemon.wait_for(lambda r: "stopping" in r["message"])
+            rc = daemon.stop(signal.SIGTERM)
+        finally:
+            feeds.release.set()
+            daemon.kill()
+    finally:
+        feeds.close()
+    assert rc == 0, daemon.log
+    dropped = daemon.messages(r"pings? to the WebSub hub dropped")
+    assert dropped and dropped[-1]["message"].endswith("(not sent within 0 s)"), daemon.log
