@@ -816,6 +816,7 @@ class Daemon:
             ping_failing = self.pinger.failing
             detail["websub"] = {
                 "pending": self.pinger.pending,
+                "retrying": self.pinger.retrying,
                 "accepted": self.pinger.accepted,
                 "failed": self.pinger.failed,
                 "failing": None

@@ -11,6 +11,7 @@ import time
 import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from aggregator.config import load_config
 from aggregator.daemon import Daemon as InProcessDaemon
@@ -170,9 +171,10 @@ def test_pinger_sends_a_pending_feed_once_and_drops_the_hubs_others_when_it_hang
     assert pinger.pending == 0 and len(hanging_hub.conns) == 2  # x, then y; w dropped with the hub down
     assert (pinger.accepted, pinger.failed) == (0, 3)
     assert pinger.failing is not None and pinger.failing[1].endswith("timed out after 1 s")
+    assert pinger.retrying == 3  # x, w and y, in 30 s
     pinger.add(hanging_hub.url, ["https://a/z.atom"])
     started = time.monotonic()
-    assert pinger.stop(0.3) == 1  # z, being sent: not waited for
+    assert pinger.stop(0.3) == 4  # z, being sent: not waited for; the retries dropped
     assert time.monotonic() - started < 1.0
 
 
@@ -261,3 +263,46 @@ def test_a_second_stop_signal_gives_pending_pings_no_time(tmp_path, hanging_hub)
     assert rc == 0, daemon.log
     dropped = daemon.messages(r"pings? to the WebSub hub dropped")
     assert dropped and dropped[-1]["message"].endswith("(not sent within 0 s)"), daemon.log
+
+
+def test_a_failed_ping_is_tried_again_until_the_hub_takes_it_or_given_up(httpserver: HTTPServer, caplog):
+    """A hub down for a while never heard of the feeds that changed meanwhile until they
+    changed again: the daemon's pinger tries a failed ping again after each delay, and gives
+    it up with one line after the last; a new change of the feed is sent at once."""
+    answers = {"/ok": [503, 503, 202], "/down": [503] * 10}
+    seen: list[tuple[str, str]] = []
+
+    def hub(request: Request) -> Response:
+        seen.append((request.path, request.form["hub.url"]))
+        return Response("", status=answers[request.path].pop(0))
+
+    httpserver.expect_request("/ok", method="POST").respond_with_handler(hub)
+    httpserver.expect_request("/down", method="POST").respond_with_handler(hub)
+    caplog.set_level("WARNING", logger="aggregator.publish.websub")
+    pinger = HubPinger(timeout=5.0, retry_delays=(0.2, 0.2)).start()
+    try:
+        pinger.add(httpserver.url_for("/ok"), ["https://a/x.atom"])
+        pinger.add(httpserver.url_for("/down"), ["https://a/y.atom"])
+        deadline = time.monotonic() + 10
+        while (pinger.pending or pinger.retrying) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (pinger.pending, pinger.retrying) == (0, 0)
+        assert seen.count(("/ok", "https://a/x.atom")) == 3 and seen.count(("/down", "https://a/y.atom")) == 3
+        assert (pinger.accepted, pinger.failed) == (1, 5)
+        gave_up = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
+        down = httpserver.url_for("/down")
+        assert gave_up == [f"WebSub hub {down}: ping for https://a/y.atom given up after 3 tries"]
+        slow = HubPinger(timeout=5.0, retry_delays=(60.0,)).start()
+        try:
+            slow.add(httpserver.url_for("/down"), ["https://a/z.atom"])
+            while not slow.retrying and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert slow.retrying == 1  # in a minute, unless the feed changes again:
+            slow.add(httpserver.url_for("/down"), ["https://a/z.atom"])
+            while seen.count(("/down", "https://a/z.atom")) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert seen.count(("/down", "https://a/z.atom")) == 2  # sent at once
+        finally:
+            slow.stop(0)
+    finally:
+        pinger.stop(0)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PING_TIMEOUT = 10.0  # seconds one ping may take to connect, and then to answer
 BATCH_DEADLINE = 10.0  # seconds all pings of one `fetch` or `publish` may take together
 EXCERPT = 80  # characters of a text/plain error body worth a log line (a hub's HTML page is not)
+RETRY_DELAYS = (30.0, 120.0, 600.0)  # seconds before each new try of a failed ping in the daemon
 
 
 class _HubDown(Exception):
@@ -169,16 +170,21 @@ class HubPinger:
 
     Feeds wait in a set (in order) until sent: a feed that changes again while its ping is
     pending is pinged once. When a ping fails to connect or is not answered, the pings that
-    were pending for that hub when it was sent are dropped with one line: a hub that is down is down for all
-    feeds, and a subscriber misses nothing a later ping (or its own poll) will not bring.
+    were pending for that hub when it was sent wait with it: a hub that is down is down for
+    all feeds. A failed ping is tried again after each of `retry_delays` (a hub down for a
+    minute would otherwise never hear of what changed meanwhile, until the feed changes
+    again), then given up with one line; a new change of the feed sends it at once.
     """
 
-    def __init__(self, timeout: float = PING_TIMEOUT) -> None:
+    def __init__(self, timeout: float = PING_TIMEOUT, retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
         self.timeout = timeout
+        self.retry_delays = retry_delays
         self._cond = threading.Condition()
         # (hub, feed URL) → when it was (last) asked for, a serial: oldest first
         self._pending: dict[tuple[str, str], int] = {}
         self._serial = 0
+        self._retry: dict[tuple[str, str], float] = {}  # failed → when (monotonic) to try again
+        self._attempts: dict[tuple[str, str], int] = {}  # failed attempts of the pings pending or retried
         self._sending = False
         self._stopping = False
         self.failing: tuple[float, str] | None = None  # since when (monotonic) the hub fails, the last reason
@@ -195,19 +201,30 @@ class HubPinger:
             if self._stopping:
                 return
             for url in feed_urls:
+                key = (hub, url)
                 self._serial += 1
-                self._pending.pop((hub, url), None)  # asked again: it goes last, with its new serial
-                self._pending[(hub, url)] = self._serial
+                self._pending.pop(key, None)  # asked again: it goes last, with its new serial
+                self._pending[key] = self._serial
+                self._retry.pop(key, None)  # a new change: sent now, its count of failures anew
+                self._attempts.pop(key, None)
             self._cond.notify_all()
 
     @property
     def pending(self) -> int:
-        """Pings not yet answered (the one being sent included)."""
+        """Pings not yet answered (the one being sent included), not counting those waiting
+        to be tried again (`retrying`)."""
         with self._cond:
             return len(self._pending) + self._sending
 
+    @property
+    def retrying(self) -> int:
+        """Failed pings waiting to be tried again."""
+        with self._cond:
+            return len(self._retry)
+
     def stop(self, timeout: float) -> int:
-        """Let pending pings go out for at most `timeout` seconds; returns how many were dropped.
+        """Let pending pings go out for at most `timeout` seconds; returns how many were dropped
+        (those waiting to be tried again included).
 
         A ping still waiting for its hub then is not waited for: the thread is a daemon
         thread, and the process may exit under it."""
@@ -217,8 +234,9 @@ class HubPinger:
         if self._thread.ident is not None:  # started
             self._thread.join(max(0.0, timeout))
         with self._cond:
-            dropped = len(self._pending) + self._sending
+            dropped = len(self._pending) + self._sending + len(self._retry)
             self._pending.clear()
+            self._retry.clear()
         if dropped:
             log.warning(
                 "stopping: %s to the WebSub hub dropped (not sent within %g s)", counted(dropped, "ping"), timeout
@@ -227,17 +245,28 @@ class HubPinger:
             self._session.close()
         return dropped
 
+    def _next(self) -> tuple[str, str, int] | None:
+        """The next ping to send and the serial asked before it, waiting for one to be due;
+        None once stopping with nothing pending (retries are not waited for)."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for key in [k for k, due in self._retry.items() if due <= now]:
+                    del self._retry[key]
+                    self._serial += 1
+                    self._pending[key] = self._serial
+                if self._pending:
+                    hub, url = next(iter(self._pending))
+                    del self._pending[(hub, url)]
+                    self._sending = True
+                    return hub, url, self._serial  # what is asked while it waits is not its to drop
+                if self._stopping:
+                    return None
+                self._cond.wait(min(self._retry.values()) - now if self._retry else None)
+
     def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
-                if not self._pending:
-                    return  # stopping, all sent
-                hub, url = next(iter(self._pending))
-                del self._pending[(hub, url)]
-                self._sending = True
-                asked_before = self._serial  # what is asked while this ping waits is not its to drop
+        while (taken := self._next()) is not None:
+            hub, url, asked_before = taken
             try:
                 reason = _ping(self._session, hub, url, self.timeout)
             except _HubDown as e:
@@ -251,18 +280,39 @@ class HubPinger:
                 if reason is None:
                     self.accepted += 1
                     self.failing = None
+                    self._attempts.pop((hub, url), None)
                 else:
                     self.failed += 1
                     since = self.failing[0] if self.failing is not None else time.monotonic()
                     self.failing = (since, f"{hub}: {reason}")
+                    self._try_again([(hub, url)])
+
+    def _try_again(self, keys: list[tuple[str, str]]) -> None:
+        """Schedule failed pings (the lock held), or give them up after the last delay."""
+        given_up = []
+        for key in keys:
+            if key in self._pending or key in self._retry:
+                continue  # asked again meanwhile: that ping stands
+            attempt = self._attempts.get(key, 0)
+            if attempt < len(self.retry_delays):
+                self._attempts[key] = attempt + 1
+                self._retry[key] = time.monotonic() + self.retry_delays[attempt]
+            else:
+                self._attempts.pop(key, None)
+                given_up.append(key)
+        for hub, url in given_up:
+            log.warning(
+                "WebSub hub %s: ping for %s given up after %s", hub, url, counted(len(self.retry_delays) + 1, "try")
+            )
 
     def _hub_down(self, hub: str, asked_before: int) -> None:
-        """Drop the hub's pings that were pending when the failed one was sent: those asked
-        for since (a later publish) may find it back, and are tried."""
+        """The hub's pings that were pending when the failed one was sent wait with it (those
+        asked for since, by a later publish, may find it back and are tried)."""
         with self._cond:
-            dropped = [key for key, serial in self._pending.items() if key[0] == hub and serial <= asked_before]
-            for key in dropped:
+            waiting = [key for key, serial in self._pending.items() if key[0] == hub and serial <= asked_before]
+            for key in waiting:
                 del self._pending[key]
-            self.failed += len(dropped)
-        if dropped:
-            _skipped(hub, len(dropped), "the hub did not connect or answer")
+            self.failed += len(waiting)
+            self._try_again(waiting)
+        if waiting:
+            _skipped(hub, len(waiting), "the hub did not connect or answer: tried again later")
