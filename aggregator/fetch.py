@@ -729,24 +729,34 @@ class Fetcher:
         rotated private CA or `update-ca-certificates` without a restart. A new context is a
         new pool key, so no connection verified under the old trust is reused."""
         stamp = _ca_stamp(ca)
+        kwargs = self._still_trusted(ca, stamp)
+        if kwargs is not None:
+            return kwargs
+        with self._lock:
+            kwargs = self._still_trusted(ca, stamp)  # another thread may have loaded it meanwhile
+            if kwargs is not None:
+                return kwargs
+            cached = self._tls_by_ca.get(ca)
+            try:
+                kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(ca, what)}
+            except FetchError as e:
+                if cached is None:
+                    raise
+                # half written, or broken for good: said once, read again when it changes
+                self._ca_unread[ca] = stamp
+                log.warning("CA bundle %s changed and cannot be read (%s): trusting what it held before", ca, e)
+                return cached[1]
+            self._tls_by_ca[ca] = (stamp, kwargs)
+            self._ca_unread.pop(ca, None)
+            return kwargs
+
+    def _still_trusted(self, ca: str, stamp: tuple[int, int, int] | None) -> dict[str, Any] | None:
+        """The kwargs loaded from `ca` while it stands as it was then (or is gone for a moment,
+        or changed into something unreadable: the trust it had); None when it must be read."""
         cached = self._tls_by_ca.get(ca)
         if cached is not None and (stamp is None or stamp in (cached[0], self._ca_unread.get(ca))):
-            return cached[1]  # unchanged, gone for a moment, or its new content unreadable: the trust it had
-        with self._lock:
-            cached = self._tls_by_ca.get(ca)
-            if cached is None or (stamp is not None and stamp not in (cached[0], self._ca_unread.get(ca))):
-                try:
-                    kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(ca, what)}
-                except FetchError as e:
-                    if cached is None:
-                        raise
-                    # half written, or broken for good: said once, read again when it changes
-                    self._ca_unread[ca] = stamp
-                    log.warning("CA bundle %s changed and cannot be read (%s): trusting what it held before", ca, e)
-                    return cached[1]
-                cached = self._tls_by_ca[ca] = (stamp, kwargs)
-                self._ca_unread.pop(ca, None)
             return cached[1]
+        return None
 
     def _timeout(self, deadline: float) -> Timeout:
         timeout = self._timeouts.get(deadline)
