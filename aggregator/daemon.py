@@ -747,7 +747,9 @@ class Daemon:
                     key,
                     extra={"source": key},
                 )
-        self.publisher.add(None, sooner=True)  # names, categories and membership may all have changed
+        # names, categories and membership may all have changed; a reload that changed
+        # nothing published writes nothing, and says so only at debug level
+        self.publisher.add(None, sooner=True, quiet=True)
         self._wake_dispatcher(force=True)
         return True
 

@@ -122,12 +122,13 @@ class FeedServer:
 class Daemon:
     """`aggregator run` in a subprocess, its JSON log lines collected as they come."""
 
-    def __init__(self, config: Path, *args: str, log_format: str = "json") -> None:
+    def __init__(self, config: Path, *args: str, log_format: str = "json", verbose: int = 0) -> None:
         self.config = config
         self.lines: list[str] = []
         self.records: list[dict[str, Any]] = []
         self._cond = threading.Condition()
-        cmd = [sys.executable, "-m", "aggregator", "--config", str(config), "--log-format", log_format, "run", *args]
+        cmd = [sys.executable, "-m", "aggregator", "--config", str(config), "--log-format", log_format]
+        cmd += [f"-{'v' * verbose}", "run", *args] if verbose else ["run", *args]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
         )

@@ -121,3 +121,26 @@ def test_a_raised_per_host_applies_on_reload(tmp_path, feeds):
         assert min(gaps) < 1.5, f"polls of the host still one at a time after the reload: {gaps}"
     finally:
         daemon.stop()
+
+
+def test_a_reload_that_changes_nothing_published_logs_no_publish_line(tmp_path, feeds):
+    """SIGHUP on an unchanged config (a logrotate `postrotate`, a deploy script) logged
+    `published all categories: 0 files written, 0 unchanged, 0 removed` at info level each
+    time; a reload that does change an output still logs its publish."""
+    a = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1h"}])
+    daemon = Daemon(cfg, verbose=2)  # -vv: the quiet publish's debug record shows it happened
+    try:
+        published = lambda r: r["message"].startswith("published all categories")  # noqa: E731
+        daemon.wait_for(lambda r: r["message"].startswith("published c0"))  # after the start's
+        daemon.send(signal.SIGHUP)
+        daemon.wait_for(_reloaded("SIGHUP"))
+        quiet = daemon.wait_for(published, count=2)[1]
+        assert quiet["level"] == "debug" and quiet["written"] == 0, quiet
+        write_config(cfg, [{"url": a, "interval": "1h"}], site_extra="  description: Renamed")
+        daemon.wait_for(_reloaded("file changed"))
+        loud = daemon.wait_for(published, count=3)[2]
+        assert loud["level"] == "info" and loud["written"] > 0, loud
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
