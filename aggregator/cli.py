@@ -759,9 +759,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{settings.site.title}: {_n(len(rows), 'source')}")
+    table = Table(title=f"{settings.site.title}: {_n(len(rows), 'source')}", pad_edge=False)
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"))
+        # a date cell is never narrower than `2026-11-29`: on an 80-column terminal it was
+        # folded mid-date (`2026-11-2` over `9`), the URL taking the room instead
+        width = 10 if col in ("last success", "last error", "next poll") else None
+        table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"), min_width=width)
     for r, st in ((r, states[r["url"]]) for r in rows):
         where = [r["name"]] if r["name"] != r["url"] else []
         where.append(r["url"])

@@ -145,6 +145,25 @@ def test_status_piped_keeps_a_long_url_on_one_line(tmp_path, httpserver: HTTPSer
     assert status.returncode == 0 and any(url in line for line in status.stdout.splitlines()), status.stdout
 
 
+def test_status_on_an_80_column_terminal_folds_urls_not_dates(tmp_path, httpserver: HTTPServer, monkeypatch):
+    """On an 80-column terminal every date was folded mid-token (`2026-11-2` over `9`)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    path = "/feeds/" + "segment-" * 8 + "feed.xml"
+    httpserver.expect_request(path).respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/gone.xml").respond_with_data("no", status=404)
+    cfg = tmp_path / "feeds.yaml"
+    head = "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+    sources = f"      - url: {httpserver.url_for(path)}\n      - url: {httpserver.url_for('/gone.xml')}\n"
+    cfg.write_text(head + sources)
+    assert run_cli("--config", str(cfg), "fetch").returncode == 1
+    status = run_cli("--config", str(cfg), "status")
+    lines = status.stdout.splitlines()
+    assert status.returncode == 0 and max(map(len, lines)) <= 80, status.stdout
+    today = datetime.now(UTC).date().isoformat()
+    # last success and next poll of one, last error and next poll of the other: each whole
+    assert sum(line.count(today) for line in lines) >= 4, status.stdout
+
+
 def test_a_source_never_polled_is_new_in_status_as_in_metrics(tmp_path, monkeypatch):
     """Just added, or the daemon stopped during its first poll: nothing is known of it, so
     `status` must not call it `ok` (a success it never had); /metrics counts it as `new`."""
