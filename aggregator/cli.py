@@ -763,8 +763,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
         # a date cell is never narrower than `2026-11-29`: on an 80-column terminal it was
         # folded mid-date (`2026-11-2` over `9`), the URL taking the room instead
-        width = 10 if col in ("last success", "last error", "next poll") else None
-        table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"), min_width=width)
+        least = 10 if col in ("last success", "last error", "next poll") else None
+        table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"), min_width=least)
     for r, st in ((r, states[r["url"]]) for r in rows):
         where = [r["name"]] if r["name"] != r["url"] else []
         where.append(r["url"])
