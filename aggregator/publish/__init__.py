@@ -185,6 +185,7 @@ def _publish(
     site = SiteRenderer(settings)
     context = _context(settings, site)
     wanted = set(categories) if categories is not None else None
+    known = store.publish_state_keys("category:")  # before this run records the new ones
     plans = {
         cat.slug: plan
         for cat in settings.categories
@@ -225,7 +226,7 @@ def _publish(
         _redirect_moved(settings, store, report, None if everything else changed)
         _take_down(settings, store, report, None if everything else changed)
         if everything:  # a category removed from the config changes the context: all are regenerated
-            _take_down_categories(settings, store, report)
+            _take_down_categories(settings, store, report, known)
     else:
         # A publish killed after recording a post's new page, its category's state with it
         # (a long publish records as it goes), left the old page as it was: redirected now.
@@ -440,17 +441,33 @@ def _take_down(settings: Settings, store: Store, report: PublishReport, sources:
     store.forget_post_files(done)
 
 
-def _take_down_categories(settings: Settings, store: Store, report: PublishReport) -> None:
+def _take_down_categories(settings: Settings, store: Store, report: PublishReport, known: list[str]) -> None:
     """Delete the pages and feeds of categories no longer configured (removed, or renamed to
     another slug): left in place they would be served, frozen, for good, and readers
     subscribed to them would never learn that nothing more is coming. Only files of the
-    shapes the publisher writes, and only under the output folder configured now."""
+    shapes the publisher writes, and only under the output folder configured now.
+
+    A category renamed without a `slug:` gets another slug, so its subscribers' feed URLs
+    answer 404: when one goes while another first appears (`known`: the slugs published
+    before), a warning says how to keep them."""
     current = {cat.slug for cat in settings.categories}
+    appeared = sorted(current - {key.removeprefix("category:") for key in known})
     out = settings.output_dir
     for key in store.publish_state_keys("category:"):
         slug = key.removeprefix("category:")
         if slug in current or not slug or "/" in slug or slug in (".", ".."):
             continue
+        if appeared:
+            log.warning(
+                "the category %r is no longer configured: its pages and feeds are taken down, and its feed "
+                "URLs (%scategory/%s.atom, .rss, .json) answer 404 to its subscribers; if it was renamed to "
+                "%s, give that category `slug: %s` to keep them",
+                slug,
+                settings.site.url,
+                slug,
+                " or ".join(repr(a) for a in appeared),
+                slug,
+            )
         folder = out / "category" / slug
         files = [folder.with_name(f"{slug}.{ext}") for ext in ("html", "atom", "rss", "json")]
         if not (folder.is_symlink() or (folder / "page").is_symlink()):  # a link to a live category: not ours
