@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -487,6 +488,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(e)) from None
 
 
+def _grace(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """A duration, or zero: stop without waiting for polls in flight (as a second signal does)."""
+    if re.fullmatch(r"\s*0*\.?0*[smhd]?\s*", value) and "0" in value:
+        return 0.0
+    return _duration(ctx, param, value)
+
+
 _host = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 _port = click.option(
     "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free)."
@@ -504,8 +512,8 @@ _log_format = click.option(
     "--grace",
     default="10s",
     show_default=True,
-    callback=_duration,
-    help="On SIGTERM/SIGINT, how long polls in flight may take to finish before they are abandoned.",
+    callback=_grace,
+    help="On SIGTERM/SIGINT, how long polls in flight may take to finish before they are abandoned (0: at once).",
 )
 @_log_format
 @click.pass_context

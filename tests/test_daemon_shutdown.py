@@ -77,3 +77,18 @@ def test_sigterm_lets_a_fetch_in_flight_finish_store_and_publish(tmp_path, feeds
     atom = etree.parse(str(tmp_path / "public" / "category" / "c0.atom"))
     assert posts > 0 and len(atom.getroot().findall("{http://www.w3.org/2005/Atom}entry")) == posts
     _check_outputs(tmp_path / "public")
+
+
+def test_grace_zero_abandons_polls_in_flight_at_once(tmp_path, feeds):
+    """`--grace 0` was refused (`a duration must be positive`): stopping without waiting is a
+    fair thing to ask of a service manager's stop command."""
+    stalled = feeds.stall("/stalled")
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": stalled, "interval": "1h"}])
+    daemon = Daemon(cfg, "--grace", "0")
+    try:
+        assert feeds.wait_hits("/stalled", 1) == 1, daemon.log
+        rc = daemon.stop()
+    finally:
+        daemon.kill()
+    assert rc == 0 and daemon.messages("^abandoned 1 poll still running"), daemon.log
+    assert daemon.exit_time is not None and daemon.exit_time < MARGIN, f"took {daemon.exit_time:.1f}s"
