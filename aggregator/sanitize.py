@@ -340,6 +340,8 @@ def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
     if attr not in _URL_ATTRIBUTES:
         if attr in _MATH_LENGTHS and tag in _MATHML_TAGS:
             return _math_length(attr, value)
+        if attr == "preload":  # `auto` (or "", or anything unknown) let a page of posts download whole videos
+            return value if value.strip().lower() in ("none", "metadata") else "metadata"
         return value
     try:
         return _filter_url_attribute(tag, attr, value)
@@ -356,6 +358,10 @@ def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
 if "&lt;" not in nh3.clean('<b title="<">x</b>', tags={"b"}, attributes={"b": {"title"}}):
     raise ImportError(f"aggregator needs nh3 0.3.7 or later (installed: {getattr(nh3, '__version__', 'older')})")
 
+# A video or audio always has controls: `autoplay` is not kept (it is not on the allow-list), and
+# one without controls (a muted looping clip meant to autoplay) was a box nobody could start.
+_MEDIA_CONTROLS = {"video": {"controls": ""}, "audio": {"controls": ""}}
+
 _CLEANER = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
     clean_content_tags=_CLEAN_CONTENT_TAGS,
@@ -364,7 +370,7 @@ _CLEANER = nh3.Cleaner(
     strip_comments=True,
     link_rel="noopener noreferrer",
     url_schemes=_NH3_URL_SCHEMES,
-    set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}},
+    set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}, **_MEDIA_CONTROLS},
 )
 
 # Fallback if the iframe post-pass ever meets output it does not recognise.
@@ -376,6 +382,7 @@ _CLEANER_NO_IFRAME = nh3.Cleaner(
     strip_comments=True,
     link_rel="noopener noreferrer",
     url_schemes=_NH3_URL_SCHEMES,
+    set_tag_attribute_values=_MEDIA_CONTROLS,
 )
 
 # Block-level boundaries become spaces in html_to_text; everything else is unwrapped.

@@ -613,7 +613,7 @@ def test_data_image_only_on_img_src() -> None:
     img = '<img src="data:image/png;base64,iVBORw0KGgo=">'
     assert sanitize_html(img) == img
     assert sanitize_html('<a href="data:image/png;base64,iVBORw0KGgo=">x</a>') == '<a rel="noopener noreferrer">x</a>'
-    assert sanitize_html('<video poster="data:image/png;base64,AAAA"></video>') == "<video></video>"
+    assert sanitize_html('<video poster="data:image/png;base64,AAAA"></video>') == '<video controls=""></video>'
     assert sanitize_html('<img src="data:text/html,hi">') == "<img>"
 
 
@@ -947,3 +947,20 @@ def test_html_to_text_of_plain_text_skips_the_parser_and_agrees() -> None:
 )
 def test_lazy_images_get_their_real_url_and_tracking_pixels_go(html, expected):
     assert sanitize_html(html, "https://e.org/p/") == expected
+
+
+def test_video_and_audio_always_have_controls_and_never_load_whole() -> None:
+    """`autoplay` is dropped, so a muted looping clip without controls was a box nobody could
+    start; and `preload="auto"` made a page of posts download every video in it."""
+    out = sanitize_html(
+        '<video autoplay muted loop playsinline preload="auto" src="https://media.example.com/clip.mp4"></video>'
+        '<audio src="https://e.org/a.mp3" preload></audio>'
+        '<video controls preload="none" src="https://e.org/b.mp4"></video><audio preload="METADATA"></audio>'
+    )
+    assert [dict(attrs) for _, attrs in parse_tags(out)] == [
+        {"muted": "", "loop": "", "playsinline": "", "preload": "metadata",
+         "src": "https://media.example.com/clip.mp4", "controls": ""},
+        {"src": "https://e.org/a.mp3", "preload": "metadata", "controls": ""},
+        {"controls": "", "preload": "none", "src": "https://e.org/b.mp4"},
+        {"preload": "METADATA", "controls": ""},
+    ]  # fmt: skip
