@@ -557,11 +557,19 @@ def _prepare(html: object) -> str:
 # runs in a reader, so the image was lost. Miniflux's `add_dynamic_image` reads the same ones.
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-original-src", "data-orig-file")
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
-_IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
-_IMG_ATTR = re.compile(r"""\s([^\s"'<>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
-_IMG_TO_FIX = re.compile(
-    r"<img\b[^>]*?(?:\sdata-(?:src|original|lazy-src|actualsrc|srcset|lazy-srcset|orig-file)\s*="
-    r"|\s(?:width|height)\s*=\s*[\"']?[01](?:px)?[\"'\s/>])",
+# An <img> start tag read as browsers read it: a `>` in a quoted value does not end it
+# (`alt="Step 1 > Step 2"`), a quote in a name or an unquoted value opens nothing (`alt=it's`).
+# Possessive throughout, so nothing backtracks; a quote never closed takes the tag to the end
+# of the text (group 2 empty), where browsers drop it, and that match is the last, so the pass is linear.
+_ATTRIBUTES = r"""(?:[^\s/>=][^\s/>=]*+(?:\s*+=\s*+(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\s>]++))?+|[\s/=]++)*+"""
+_MEDIA_TAG = re.compile(r"<(img)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
+_ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
+# Whether any tag may need `_media`: a lazy attribute or a 0/1 size anywhere (a superset: each
+# tag is then read whole by _MEDIA_TAG, so a `>` in a quoted value before it hides nothing).
+_TO_FIX = re.compile(
+    r"""(?<![^\s/"'])(?:(?:"""
+    + "|".join(re.escape(a) for a in _LAZY_SRC + _LAZY_SRCSET)
+    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>])""",
     re.I,
 )
 _PLACEHOLDER = re.compile(
@@ -569,32 +577,56 @@ _PLACEHOLDER = re.compile(
 )
 
 
-def _img(match: re.Match[str]) -> str:
+def _attributes(body: str) -> dict[str, str]:
+    """A start tag's attributes (what follows its name), decoded; the first of a repeated name wins, as in browsers."""
+    attrs: dict[str, str] = {}
+    for name, value in _ATTRIBUTE.findall(body):
+        if value[:1] in ('"', "'"):
+            value = value[1:-1]  # exactly the quotes: `'He said "hi"'` keeps its inner ones
+        attrs.setdefault(name.lower(), _html.unescape(value))
+    return attrs
+
+
+def _start_tag(name: str, attrs: dict[str, str]) -> str:
+    """The tag rewritten, without its data- attributes (which sanitizing drops anyway)."""
+    kept = "".join(f' {n}="{_html.escape(v)}"' for n, v in attrs.items() if not n.startswith("data-"))
+    return f"<{name}{kept}>"
+
+
+def _lazy_url(attrs: dict[str, str], names: tuple[str, ...]) -> str:
+    return next((attrs[a].strip() for a in names if attrs.get(a, "").strip()), "")
+
+
+def _is_pixel(attrs: dict[str, str]) -> bool:
+    return all(attrs.get(side, "").strip().removesuffix("px") in ("0", "1") for side in ("width", "height"))
+
+
+def _media(match: re.Match[str]) -> str:
     """One <img>: a tracking pixel (1×1 or 0×0) dropped, a lazy image's real URL put in src."""
     tag = match.group(0)
-    attrs = {
-        name.lower(): _html.unescape(value.strip("\"'")) if value else "" for name, value in _IMG_ATTR.findall(tag[4:])
-    }
-    if all(attrs.get(side, "").strip().removesuffix("px") in ("0", "1") for side in ("width", "height")):
-        return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
+    if match.group(2) is None:
+        return tag  # a quote never closed: browsers, and html5ever, drop the tag
+    name = match.group(1).lower()
+    attrs = _attributes(tag[1 + len(name) : -1])
     src = attrs.get("src", "").strip()
-    real = next((attrs[a].strip() for a in _LAZY_SRC if attrs.get(a, "").strip()), "")
-    srcset = next((attrs[a].strip() for a in _LAZY_SRCSET if attrs.get(a, "").strip()), "")
+    real = _lazy_url(attrs, _LAZY_SRC)
+    if _is_pixel(attrs):
+        return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
+    srcset = _lazy_url(attrs, _LAZY_SRCSET)
     if not (real or srcset) or (src and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src)):
         return tag
     if real:
         attrs["src"] = real
     if srcset and not attrs.get("srcset"):
         attrs["srcset"] = srcset
-    kept = "".join(f' {n}="{_html.escape(v)}"' for n, v in attrs.items() if not n.startswith("data-"))
-    return f"<img{kept}>"
+    return _start_tag(name, attrs)
 
 
 def _images(html: str) -> str:
-    """`_img` on every <img> that may need it; a <noscript> fallback already holds the real one."""
-    if not _IMG_TO_FIX.search(html) or _NOSCRIPT.search(html):
+    """`_media` on every <img> that may need it; a <noscript> fallback already holds the real one."""
+    if not _TO_FIX.search(html) or _NOSCRIPT.search(html):
         return html
-    return _IMG_TAG.sub(_img, html)
+    return _MEDIA_TAG.sub(_media, html)
 
 
 def _drop_not_text(prepared: str, cleaned: str) -> str:

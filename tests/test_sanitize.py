@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import random
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -964,3 +965,49 @@ def test_video_and_audio_always_have_controls_and_never_load_whole() -> None:
         {"controls": "", "preload": "none", "src": "https://e.org/b.mp4"},
         {"preload": "METADATA", "controls": ""},
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ('<img alt="Step 1 > Step 2" data-src="x.jpg" src="blank.gif">', '<img alt="Step 1 &gt; Step 2" src="https://e.org/p/x.jpg">'),
+        ('<img title="1 -> 2" data-original="y.jpg">', '<img title="1 -&gt; 2" src="https://e.org/p/y.jpg">'),
+        ("<img alt='a>b' width=1 height=1>z", "z"),
+        # a quote inside an unquoted value opens nothing, as in browsers
+        ("<img alt=it's data-src=z.jpg>", '<img alt="it\'s" src="https://e.org/p/z.jpg">'),
+    ],
+)  # fmt: skip
+def test_a_gt_in_a_quoted_value_does_not_end_the_tag(html: str, expected: str) -> None:
+    """The tag was cut at the first `>`, even inside a quoted value: the placeholder was kept,
+    or the image published with no src at all."""
+    assert sanitize_html(html, "https://e.org/p/") == expected
+
+
+@pytest.mark.parametrize(
+    ("quoted", "value"),
+    [
+        ("""'He said "hi"'""", 'He said "hi"'),
+        ("""\"It's 'x'\"""", "It's 'x'"),
+        ("""'"'""", '"'),
+        ('"a &amp; b &lt;c&gt;"', "a & b <c>"),
+        ('""', ""),
+    ],
+)
+def test_a_lazy_images_attribute_values_round_trip(quoted: str, value: str) -> None:
+    """`alt='He said "hi"'` lost its closing quote (`strip` took every quote off the ends)."""
+    out = sanitize_html(f'<img alt={quoted} title={quoted} data-src="https://e.org/a.jpg">')
+    ((tag, attrs),) = parse_tags(out)
+    assert tag == "img" and dict(attrs) == {"alt": value, "title": value, "src": "https://e.org/a.jpg"}, out
+
+
+@pytest.mark.parametrize(
+    "html",
+    ['<img data-src=x a="' * 50_000, "<img data-src=x a='" * 50_000, "<img data-src=x><noscript>" * 50_000],
+)
+def test_img_tags_never_closed_take_linear_time(html: str) -> None:
+    """An `<img` with no `>` after it (or with a quote never closed) is read to the end of the
+    text once: the search for tags to repair read it from each `<img`, and 50,000 of them took
+    over a minute."""
+    start = time.perf_counter()
+    sanitize_html(html)
+    assert time.perf_counter() - start < 5
