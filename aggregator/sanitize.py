@@ -575,6 +575,8 @@ _TO_FIX = re.compile(
 _PLACEHOLDER = re.compile(
     r"(?:blank|gr[ae]y|placeholder|lazy|loading|spacer|pixel|transparent)[\w-]*\.(?:gif|png|svg)", re.I
 )
+# A <noscript> right after a tag, and the start of the <img> it opens with: a lazy image's fallback.
+_NOSCRIPT_IMG = re.compile(r"\s*<noscript(?=[\s/>])[^<>]*>\s*(?=<img[\s/>])", re.I)
 
 
 def _attributes(body: str) -> dict[str, str]:
@@ -615,6 +617,8 @@ def _media(match: re.Match[str]) -> str:
     srcset = _lazy_url(attrs, _LAZY_SRCSET)
     if not (real or srcset) or (src and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src)):
         return tag
+    if _has_fallback(match.string, match.end()):
+        return ""  # the <noscript> after it holds the image: shown once, from there
     if real:
         attrs["src"] = real
     if srcset and not attrs.get("srcset"):
@@ -622,9 +626,22 @@ def _media(match: re.Match[str]) -> str:
     return _start_tag(name, attrs)
 
 
+def _has_fallback(html: str, end: int) -> bool:
+    """Whether a <noscript> right after `end` opens with a real image (the lazy one's fallback)."""
+    noscript = _NOSCRIPT_IMG.match(html, end)
+    if noscript is None:
+        return False
+    img = _MEDIA_TAG.match(html, noscript.end())
+    if img is None or img.group(2) is None:
+        return False
+    attrs = _attributes(img.group(0)[4:-1])
+    src = attrs.get("src", "").strip()
+    return bool(src) and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src) and not _is_pixel(attrs)
+
+
 def _images(html: str) -> str:
-    """`_media` on every <img> that may need it; a <noscript> fallback already holds the real one."""
-    if not _TO_FIX.search(html) or _NOSCRIPT.search(html):
+    """`_media` on every <img> that may need it, those in a <noscript> too."""
+    if not _TO_FIX.search(html):
         return html
     return _MEDIA_TAG.sub(_media, html)
 

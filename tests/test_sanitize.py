@@ -891,9 +891,7 @@ def test_noscript_fallback_is_shown_as_markup() -> None:
         '<p><img src="data:image/gif;base64,R0lGOD" data-src="/a.jpg">'
         '<NOSCRIPT ><img src="/a.jpg" alt="A"></NOSCRIPT></p>'
     )
-    assert sanitize_html(lazy, "https://e.org/p/1") == (
-        '<p><img src="data:image/gif;base64,R0lGOD"><img src="https://e.org/a.jpg" alt="A"></p>'
-    )
+    assert sanitize_html(lazy, "https://e.org/p/1") == '<p><img src="https://e.org/a.jpg" alt="A"></p>'
     assert sanitize_html('<noscript><p title="</noscript><img src=x onerror=alert(1)>">') == (
         '<p title="&lt;img src=x onerror=alert(1)&gt;"></p>'
     )
@@ -935,11 +933,8 @@ def test_html_to_text_of_plain_text_skips_the_parser_and_agrees() -> None:
         ("<IMG DATA-SRC='x&amp;y.jpg'>", '<img src="https://e.org/p/x&amp;y.jpg">'),
         # a real src stays, whatever a data- attribute says
         ('<img data-src="/big.jpg" src="/real.jpg">', '<img src="https://e.org/real.jpg">'),
-        # a <noscript> fallback already holds the real image: not shown twice
-        (
-            '<img data-src="/a.jpg"><noscript><img src="/a.jpg"></noscript>',
-            '<img><img src="https://e.org/a.jpg">',
-        ),
+        # a <noscript> fallback already holds the real image: shown once, from there
+        ('<img data-src="/a.jpg"><noscript><img src="/a.jpg"></noscript>', '<img src="https://e.org/a.jpg">'),
         # tracking pixels (feedburner's, blogger's) go; a thin image of real size stays
         ('<p>x<img src="http://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1" alt=""/></p>', "<p>x</p>"),
         ('<img width="0" height="0" src="https://t.example/p.gif">y', "y"),
@@ -1011,3 +1006,27 @@ def test_img_tags_never_closed_take_linear_time(html: str) -> None:
     start = time.perf_counter()
     sanitize_html(html)
     assert time.perf_counter() - start < 5
+
+
+def test_a_noscript_spares_only_the_image_it_duplicates() -> None:
+    """One <noscript> anywhere turned off lazy-image repair and pixel removal for the whole
+    post: its placeholder and both tracking pixels were published. Now only the lazy image a
+    <noscript> right after it holds is left out (shown once, from the fallback); every other one
+    is repaired, and pixels go wherever they are, a <noscript>'s included."""
+    post = (
+        '<p><img data-src="https://img.example.com/photo.jpg" src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></p>'
+        '<img src="https://feeds.feedburner.com/~r/x/~4/abc" width="1" height="1">'
+        '<noscript><img height="1" width="1" src="https://www.facebook.com/tr?id=1"></noscript>'
+    )
+    assert sanitize_html(post) == '<p><img src="https://img.example.com/photo.jpg"></p>'
+    wordpress = (
+        '<p><img class="lazy" data-lazy-src="/a.jpg" src="/wp-content/lazy.gif" alt="A"> '
+        '<noscript><img class="lazy" src="/a.jpg" alt="A"></noscript></p>'
+        '<p><img data-src="/b.jpg" src="data:image/gif;base64,R0lGOD"></p>'
+    )
+    assert sanitize_html(wordpress, "https://e.org/p/") == (
+        '<p> <img class="lazy" src="https://e.org/a.jpg" alt="A"></p><p><img src="https://e.org/b.jpg"></p>'
+    )
+    # a <noscript> holding only a pixel is no fallback: the lazy image before it is repaired
+    pixel_only = '<img data-src="/c.jpg"><noscript><img src="/t.gif" width="1" height="1"></noscript>'
+    assert sanitize_html(pixel_only, "https://e.org/") == '<img src="https://e.org/c.jpg">'
