@@ -555,14 +555,15 @@ def _prepare(html: object) -> str:
 # Lazy-loading pages (WeChat articles, most Chinese CMSs, WordPress plugins) put the image
 # in a data- attribute and a placeholder, or nothing, in src: the script that swaps them never
 # runs in a reader, so the image was lost. Miniflux's `add_dynamic_image` reads the same ones.
+# Lazy iframes (WeChat's Tencent Video embeds, lazysizes, WP Rocket) do the same with data-src.
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-original-src", "data-orig-file")
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
-# An <img> start tag read as browsers read it: a `>` in a quoted value does not end it
+# An <img> or <iframe> start tag read as browsers read it: a `>` in a quoted value does not end it
 # (`alt="Step 1 > Step 2"`), a quote in a name or an unquoted value opens nothing (`alt=it's`).
 # Possessive throughout, so nothing backtracks; a quote never closed takes the tag to the end
 # of the text (group 2 empty), where browsers drop it, and that match is the last, so the pass is linear.
 _ATTRIBUTES = r"""(?:[^\s/>=][^\s/>=]*+(?:\s*+=\s*+(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\s>]++))?+|[\s/=]++)*+"""
-_MEDIA_TAG = re.compile(r"<(img)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
+_MEDIA_TAG = re.compile(r"<(img|iframe)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
 # Whether any tag may need `_media`: a lazy attribute or a 0/1 size anywhere (a superset: each
 # tag is then read whole by _MEDIA_TAG, so a `>` in a quoted value before it hides nothing).
@@ -575,6 +576,8 @@ _TO_FIX = re.compile(
 _PLACEHOLDER = re.compile(
     r"(?:blank|gr[ae]y|placeholder|lazy|loading|spacer|pixel|transparent)[\w-]*\.(?:gif|png|svg)", re.I
 )
+# What a lazy iframe's src holds until its script runs (`about:blank`, `javascript:void(0)`).
+_IFRAME_PLACEHOLDER_SCHEMES = frozenset({"about", "javascript", "data"})
 # A <noscript> right after a tag, and the start of the <img> it opens with: a lazy image's fallback.
 _NOSCRIPT_IMG = re.compile(r"\s*<noscript(?=[\s/>])[^<>]*>\s*(?=<img[\s/>])", re.I)
 
@@ -604,7 +607,7 @@ def _is_pixel(attrs: dict[str, str]) -> bool:
 
 
 def _media(match: re.Match[str]) -> str:
-    """One <img>: a tracking pixel (1×1 or 0×0) dropped, a lazy image's real URL put in src."""
+    """One <img> or <iframe>: a tracking pixel dropped, a lazy one's real URL put in src."""
     tag = match.group(0)
     if match.group(2) is None:
         return tag  # a quote never closed: browsers, and html5ever, drop the tag
@@ -612,6 +615,11 @@ def _media(match: re.Match[str]) -> str:
     attrs = _attributes(tag[1 + len(name) : -1])
     src = attrs.get("src", "").strip()
     real = _lazy_url(attrs, _LAZY_SRC)
+    if name == "iframe":
+        if not real or (src and _scheme(src) not in _IFRAME_PLACEHOLDER_SCHEMES):
+            return tag
+        attrs["src"] = real  # then checked against the iframe hosts, as any src
+        return _start_tag(name, attrs)
     if _is_pixel(attrs):
         return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
     srcset = _lazy_url(attrs, _LAZY_SRCSET)
@@ -640,7 +648,7 @@ def _has_fallback(html: str, end: int) -> bool:
 
 
 def _images(html: str) -> str:
-    """`_media` on every <img> that may need it, those in a <noscript> too."""
+    """`_media` on every <img> and <iframe> that may need it, those in a <noscript> too."""
     if not _TO_FIX.search(html):
         return html
     return _MEDIA_TAG.sub(_media, html)

@@ -968,6 +968,8 @@ def test_video_and_audio_always_have_controls_and_never_load_whole() -> None:
         ('<img alt="Step 1 > Step 2" data-src="x.jpg" src="blank.gif">', '<img alt="Step 1 &gt; Step 2" src="https://e.org/p/x.jpg">'),
         ('<img title="1 -> 2" data-original="y.jpg">', '<img title="1 -&gt; 2" src="https://e.org/p/y.jpg">'),
         ("<img alt='a>b' width=1 height=1>z", "z"),
+        ('<iframe title="a > b" data-src="https://www.youtube.com/embed/v"></iframe>',
+         f'<iframe title="a &gt; b" src="https://www.youtube.com/embed/v" sandbox="{SANDBOX}"></iframe>'),
         # a quote inside an unquoted value opens nothing, as in browsers
         ("<img alt=it's data-src=z.jpg>", '<img alt="it\'s" src="https://e.org/p/z.jpg">'),
     ],
@@ -1030,3 +1032,38 @@ def test_a_noscript_spares_only_the_image_it_duplicates() -> None:
     # a <noscript> holding only a pixel is no fallback: the lazy image before it is repaired
     pixel_only = '<img data-src="/c.jpg"><noscript><img src="/t.gif" width="1" height="1"></noscript>'
     assert sanitize_html(pixel_only, "https://e.org/") == '<img src="https://e.org/c.jpg">'
+
+
+@pytest.mark.parametrize(
+    ("html", "src"),
+    [
+        ('<p>视频：</p><iframe class="video_iframe" data-src="https://v.qq.com/txp/iframe/player.html?vid=x0123abcd">'
+         "</iframe>", "https://v.qq.com/txp/iframe/player.html?vid=x0123abcd"),
+        ('<iframe data-src="https://www.youtube.com/embed/abc"></iframe>', "https://www.youtube.com/embed/abc"),
+        ('<iframe src="about:blank" data-src="https://player.bilibili.com/player.html?bvid=x"></iframe>',
+         "https://player.bilibili.com/player.html?bvid=x"),
+        ('<iframe src="javascript:void(0)" data-lazy-src="//player.vimeo.com/video/1"></iframe>',
+         "https://player.vimeo.com/video/1"),
+        # a real src stays, whatever data-src says
+        ('<iframe src="https://www.youtube.com/embed/a" data-src="https://www.youtube.com/embed/b"></iframe>',
+         "https://www.youtube.com/embed/a"),
+    ],
+)  # fmt: skip
+def test_a_lazy_iframe_gets_its_real_src(html: str, src: str) -> None:
+    """A lazy-loaded embed (WeChat's Tencent Video, lazysizes, WP Rocket) keeps its URL in
+    data-src and nothing or `about:blank` in src: it was dropped as an iframe without src."""
+    iframes = [dict(attrs) for tag, attrs in parse_tags(sanitize_html(html, BASE)) if tag == "iframe"]
+    assert iframes == [{"src": src, "sandbox": SANDBOX} | ({"class": "video_iframe"} if "video_iframe" in html else {})]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<iframe data-src="https://evil.example/embed"></iframe>',
+        '<iframe src="about:blank" data-src="http://www.youtube.com/embed/x"></iframe>',
+        '<iframe data-src="javascript:alert(1)"></iframe>',
+    ],
+)
+def test_a_lazy_iframe_is_held_to_the_iframe_hosts(html: str) -> None:
+    """data-src is a src like any other: off the allow-list, the iframe goes (as one with src does)."""
+    assert sanitize_html(f"<p>a</p>{html}<p>b</p>", BASE) == "<p>a</p><p>b</p>"
