@@ -618,6 +618,28 @@ def test_relative_urls_resolve_against_xml_base_then_entry_link_then_feed_url():
     assert 'src="http://feeds.example/b/pic.jpg"' in b.content
 
 
+def test_lazy_media_noscript_and_autoplay_in_a_feed_entry():
+    """A post with one <noscript> published its lazy image's placeholder and its tracking
+    pixels; a WeChat video embed (lazy: data-src) vanished; an autoplaying clip could not be
+    started. Through the feed, relative URLs resolved against the entry's link."""
+    content = (
+        '<p><img data-src="photo.jpg" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt=\'He said "hi"\'></p>'
+        '<img src="https://feeds.feedburner.com/~r/x/~4/abc" width="1" height="1">'
+        '<noscript><img height="1" width="1" src="https://www.facebook.com/tr?id=1"></noscript>'
+        '<p>视频：</p><iframe class="video_iframe" data-src="https://v.qq.com/txp/iframe/player.html?vid=x0123abcd">'
+        '</iframe><video autoplay muted loop preload="auto" src="clip.mp4"></video>'
+    )
+    (post,) = posts_from(
+        rss(f"<item><link>http://e.org/a/1.html</link><description><![CDATA[{content}]]></description></item>")
+    )
+    assert post.content == (
+        '<p><img src="http://e.org/a/photo.jpg" alt="He said &quot;hi&quot;"></p><p>视频：</p>'
+        '<iframe class="video_iframe" src="https://v.qq.com/txp/iframe/player.html?vid=x0123abcd" '
+        'sandbox="allow-scripts allow-same-origin allow-popups"></iframe>'
+        '<video muted="" loop="" preload="metadata" src="http://e.org/a/clip.mp4" controls=""></video>'
+    )
+
+
 # --------------------------------------------------------------------------- authors, tags, enclosures, language
 
 
