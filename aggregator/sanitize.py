@@ -565,8 +565,7 @@ _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
 _ATTRIBUTES = r"""(?:[^\s/>=][^\s/>=]*+(?:\s*+=\s*+(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\s>]++))?+|[\s/=]++)*+"""
 _MEDIA_TAG = re.compile(r"<(img|iframe)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
-# Whether any tag may need `_media`: a lazy attribute or a 0/1 size anywhere (a superset: each
-# tag is then read whole by _MEDIA_TAG, so a `>` in a quoted value before it hides nothing).
+# Whether a tag may need `_media`'s work: a lazy attribute or a 0/1 size (most have neither).
 _TO_FIX = re.compile(
     r"""(?<![^\s/"'])(?:(?:"""
     + "|".join(re.escape(a) for a in _LAZY_SRC + _LAZY_SRCSET)
@@ -609,8 +608,8 @@ def _is_pixel(attrs: dict[str, str]) -> bool:
 def _media(match: re.Match[str]) -> str:
     """One <img> or <iframe>: a tracking pixel dropped, a lazy one's real URL put in src."""
     tag = match.group(0)
-    if match.group(2) is None:
-        return tag  # a quote never closed: browsers, and html5ever, drop the tag
+    if match.group(2) is None or not _TO_FIX.search(tag):
+        return tag  # nothing to do, or a quote never closed: browsers, and html5ever, drop the tag
     name = match.group(1).lower()
     attrs = _attributes(tag[1 + len(name) : -1])
     src = attrs.get("src", "").strip()
@@ -648,9 +647,10 @@ def _has_fallback(html: str, end: int) -> bool:
 
 
 def _images(html: str) -> str:
-    """`_media` on every <img> and <iframe> that may need it, those in a <noscript> too."""
-    if not _TO_FIX.search(html):
-        return html
+    """`_media` on every <img> and <iframe>, those in a <noscript> too.
+
+    Each tag is found by `_MEDIA_TAG`, whose search skips to a `<` in C: searching the whole
+    text for the attributes first, which no literal starts, took four times as long."""
     return _MEDIA_TAG.sub(_media, html)
 
 
