@@ -938,6 +938,10 @@ def test_html_to_text_of_plain_text_skips_the_parser_and_agrees() -> None:
         # tracking pixels (feedburner's, blogger's) go; a thin image of real size stays
         ('<p>x<img src="http://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1" alt=""/></p>', "<p>x</p>"),
         ('<img width="0" height="0" src="https://t.example/p.gif">y', "y"),
+        # attributes with no space between them are still attributes (the search for pixels wanted one)
+        ('<img src="https://t.example/p.gif" width="1"height="1">y', "y"),
+        # data-original-src alone (the old search read `data-original` and wanted `=` after it)
+        ('<img data-original-src="/o.jpg" src="data:image/gif;base64,R0lGOD">', '<img src="https://e.org/o.jpg">'),
         ('<img src="/rule.png" width="1" height="100">', '<img src="https://e.org/rule.png" width="1" height="100">'),
     ],
 )
