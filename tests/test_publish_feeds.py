@@ -671,3 +671,62 @@ def test_excerpts_keep_words_apart_at_block_boundaries(tmp_path: Path, corpus_se
         in (description := post.read_text("utf-8"))
     )
     assert "the link Your Favorite Virtue Empathy. Your Favorite" in description
+
+
+def test_an_excerpt_that_spells_out_markup_is_text_in_every_html_field(tmp_path: Path) -> None:
+    """A post that writes about `<script>` and `<b>` as text: RSS <description> carried our
+    plain-text excerpt escaped only once, so readers, which take it as HTML, decoded a live
+    `<script>` (dropped by feedparser, the words with it) and a `<b>` (shown bold). Now
+    every field a reader reads as HTML holds the words as text; the plain-text ones hold them as written."""
+    import feedparser
+
+    from .conftest import StaticServer, check_feeds, run_cli
+
+    spelled = "Never write <script>alert(1)</script> or <b>x</b>"
+    content = f"<p>{html.escape(spelled, quote=False)}</p>"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "spelled.atom").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Spelled</title><id>urn:sp</id><updated>2024-03-01T00:00:00Z</updated>"
+        "<entry><title>Markup</title><id>urn:sp:1</id><link href='https://sp.example/1'/>"
+        f"<updated>2024-03-01T00:00:00Z</updated><content type='html'>{html.escape(content)}</content></entry>"
+        "</feed>",
+        encoding="utf-8",
+    )
+    server = StaticServer(tmp_path / "www")
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+            f"      - url: {server.url('spelled.atom')}\n",
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    out = tmp_path / "public"
+
+    def shown(fragment: str) -> tuple[str, list[str]]:
+        """What a reader rendering `fragment` as HTML shows, and the elements it builds."""
+        div = lxml.html.fragment_fromstring(fragment, create_parent="div")
+        return div.text_content(), [el.tag for el in div.iterdescendants()]
+
+    rss = etree.parse(str(out / "category" / "c.rss")).find("channel/item")
+    assert shown(rss.findtext("description")) == (spelled, [])
+    assert shown(rss.findtext(CONTENT)) == (spelled, ["p"])
+    (item,) = feedparser.parse((out / "category" / "c.rss").read_bytes()).entries
+    assert shown(item.summary) == (spelled, [])  # was 'Never write  or <b>x</b>'
+    entry = etree.parse(str(out / "category" / "c.atom")).find(f"{A}entry")
+    assert entry.find(f"{A}summary").get("type") == "text" and entry.findtext(f"{A}summary") == spelled
+    assert shown(entry.findtext(f"{A}content")) == (spelled, ["p"])
+    (json_item,) = json.loads((out / "category" / "c.json").read_bytes())["items"]
+    assert json_item["summary"] == spelled and shown(json_item["content_html"]) == (spelled, ["p"])
+    page = lxml.html.fromstring((out / "category" / "c.html").read_bytes())
+    assert page.findtext(".//p[@class='excerpt']") == spelled
+    (post,) = (out / "posts").rglob("*.html")
+    doc = lxml.html.fromstring(post.read_bytes())
+    assert doc.find(".//meta[@name='description']").get("content") == spelled
+    assert not doc.xpath("//script") and not doc.xpath("//b")
+    checked = check_feeds(out, readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

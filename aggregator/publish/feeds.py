@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape as html_escape
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import lxml.html
@@ -758,7 +759,9 @@ def _rss_item(item: _Item) -> bytes:
     if item.summary_html:
         description = item.summary_xml
     elif item.has_content and item.summary_text:
-        description = _x(item.summary_text)
+        # RSS description is HTML: the plain-text excerpt is HTML-escaped before XML-escaping,
+        # or the "<script>" a post spells out as text reached readers as a live tag
+        description = _x(html_escape(item.summary_text, quote=False))
     else:
         description = ""
     done: list[bytes] = []
