@@ -331,7 +331,7 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
             continue
         seen.add(url)
         length = str(link.get("length") or "").strip()
-        enclosure = Enclosure(url, _one_line(link.get("type")), int(length) if length.isdecimal() else None)
+        enclosure = Enclosure(url, _enclosure_type(url, link.get("type")), int(length) if length.isdecimal() else None)
         yield _with_duration(enclosure, link.get("duration"))  # a JSON Feed attachment's duration_in_seconds
     images = [{"url": i.get("href")} for i in (entry.get("image"), entry.get("banner_image")) if isinstance(i, dict)]
     media_items = (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images)
@@ -346,6 +346,19 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
         seen.add(url)
         length = str(media.get("filesize") or "").strip()
         yield _with_duration(Enclosure(url, kind, int(length) if length.isdecimal() else None), media.get("duration"))
+
+
+def _enclosure_type(url: str, declared: object) -> str | None:
+    """An enclosure's MIME type: the one its source gave, else guessed from its file name.
+
+    feedparser (and the fast path, which reads as it does) types every Atom link that says
+    none `text/html`, enclosures too, so that type is not believed unless the file name says
+    HTML as well: an episode's `ep.mp3` was republished as a web page, with no player. An RSS
+    enclosure without a type (a JSON Feed attachment's is required) is guessed from its name too."""
+    kind = _one_line(declared)
+    if kind and kind.split(";", 1)[0].strip().lower() == "text/html":
+        kind = None
+    return kind or mimetypes.guess_type(urlparse(url).path)[0] or None
 
 
 # Most a duration can be: a week. Longer is a slip of units (milliseconds) or junk, not a show.

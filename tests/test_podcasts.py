@@ -235,3 +235,37 @@ def test_the_show_art_as_media_or_logo_is_not_published_under_every_episode(
     ]
     for art in ("thumb.jpg", "art.png", "logo.png", "icon.png"):
         assert art.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "public").rglob("*") if p.is_file())
+
+
+UNTYPED_RSS = SHOW.replace(' type="audio/mpeg" length="2000"', ' length="2000"')
+UNTYPED_ATOM = LOGO_SHOW.replace(' type="audio/mpeg" length="2000"', ' length="2000"')
+
+
+@pytest.mark.parametrize("parser", ["fast", "feedparser"])
+@pytest.mark.parametrize("body", [UNTYPED_RSS, UNTYPED_ATOM], ids=["rss", "atom"])
+def test_an_episode_whose_feed_gives_no_type_is_typed_by_its_file_name(
+    tmp_path, httpserver: HTTPServer, monkeypatch, parser, body
+):
+    """An episode's sound given without a type: an Atom `<link rel="enclosure">` was
+    republished as `text/html` (feedparser's default type of a link), in every feed and on
+    its page; an RSS `<enclosure>` as `application/octet-stream`, and its page had no player.
+    Now its type is guessed from its file name (`ep2.mp3`: `audio/mpeg`), and the page plays it."""
+    import lxml.html
+
+    if parser == "feedparser":
+        monkeypatch.setenv("AGGREGATOR_PARSER", "feedparser")  # read by the `aggregator` subprocess
+    assert 'ep2.mp3" length="2000"' in body  # no type given
+    con = _fetch(tmp_path, httpserver, body)
+    stored = {r["title"]: json.loads(r["enclosures"])[0]["type"] for r in con.execute("SELECT * FROM posts")}
+    assert stored == {"Episode 2": "audio/mpeg", "Episode 1": "audio/mpeg"}
+    feed, rss = _published(tmp_path)
+    assert [i["attachments"][0]["mime_type"] for i in feed["items"]] == ["audio/mpeg", "audio/mpeg"]
+    assert [e.get("type") for e in rss.iter("enclosure")] == ["audio/mpeg", "audio/mpeg"]
+    (atom_path,) = (tmp_path / "public").rglob("pods.atom")
+    links = etree.parse(str(atom_path)).iterfind(".//{http://www.w3.org/2005/Atom}link[@rel='enclosure']")
+    assert [link.get("type") for link in links if link.get("href").endswith(".mp3")] == ["audio/mpeg", "audio/mpeg"]
+    for path in (tmp_path / "public" / "posts").rglob("*.html"):
+        section = lxml.html.fromstring(path.read_bytes()).find(".//section[@class='attachments']")
+        assert section.find(".//audio") is not None and "(audio/mpeg" in section.text_content()
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
