@@ -180,6 +180,11 @@ def test_feed_dates_come_from_posts_not_the_clock(posts: list[Post]) -> None:
     empty = etree.fromstring(render_atom(META, []))
     assert empty.findtext(f"{A}updated").startswith("1970-01-01T00:00:00")
     assert etree.fromstring(render_rss(META, [])).findtext("channel/lastBuildDate") == "Thu, 01 Jan 1970 00:00:00 +0000"
+    since = replace(META, empty_since=datetime(2025, 6, 1, 8, 30, 15, 999, tzinfo=UTC))  # what the publisher gives
+    assert etree.fromstring(render_atom(since, [])).findtext(f"{A}updated") == "2025-06-01T08:30:15+00:00"
+    rss = etree.fromstring(render_rss(since, []))
+    assert rss.findtext("channel/lastBuildDate") == "Sun, 01 Jun 2025 08:30:15 +0000"
+    assert render_atom(since, posts) == render_atom(META, posts)  # only while there is no post
 
 
 def test_atom_structure(posts: list[Post]) -> None:
@@ -730,3 +735,64 @@ def test_an_excerpt_that_spells_out_markup_is_text_in_every_html_field(tmp_path:
     assert not doc.xpath("//script") and not doc.xpath("//b")
     checked = check_feeds(out, readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_empty_feed_is_dated_since_it_has_been_empty_not_1970(tmp_path: Path) -> None:
+    """A category with no posts (and the all-posts feeds before any post) said
+    `<updated>1970-01-01T00:00:00+00:00</updated>` (RSS: lastBuildDate 1970): readers showed
+    a feed last updated in 1970. Now they give the time the publisher first found them empty,
+    kept in the database, so that later publishes (a forced one too) leave their bytes alone."""
+    from .conftest import StaticServer, check_feeds, run_cli
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "one.atom").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>One</title><id>urn:one</id><updated>2024-03-01T00:00:00Z</updated>"
+        "<entry><title>One</title><id>urn:one:1</id><link href='https://one.example/1'/>"
+        "<updated>2024-03-01T00:00:00Z</updated><content type='html'>Text</content></entry>"
+        "</feed>",
+        encoding="utf-8",
+    )
+    out = tmp_path / "public"
+
+    def dates(name: str) -> tuple[datetime, datetime]:
+        atom = etree.parse(str(out / f"{name}.atom")).findtext(f"{A}updated")
+        rss = etree.parse(str(out / f"{name}.rss")).findtext("channel/lastBuildDate")
+        return datetime.fromisoformat(atom), datetime.strptime(rss, "%a, %d %b %Y %H:%M:%S %z")
+
+    def files() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for name in ("feed", "category/e") for p in out.glob(f"{name}.*")}
+
+    server = StaticServer(tmp_path / "www")
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: E\n    sources: []\n",
+            encoding="utf-8",
+        )
+        before = datetime.now(UTC).replace(microsecond=0)
+        result = run_cli("--config", str(cfg), "publish")  # nothing fetched: the all-posts feeds are empty too
+        after = datetime.now(UTC)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for name in ("feed", "category/e"):
+            atom, rss = dates(name)
+            assert before <= atom == rss <= after, name  # was 1970-01-01
+        first = files()
+        checked = check_feeds(out, readers=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+        (out / "category" / "e.html").unlink()  # the category is rebuilt from scratch
+        cfg.write_text(
+            cfg.read_text("utf-8") + f"  - name: C\n    sources:\n      - url: {server.url('one.atom')}\n",
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    now = files()
+    assert {k: now[k] for k in ("e.atom", "e.rss", "e.json")} == {k: first[k] for k in ("e.atom", "e.rss", "e.json")}
+    assert dates("feed")[0] == datetime(2024, 3, 1, tzinfo=UTC)  # a post: the newest post's date again
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert files() == now

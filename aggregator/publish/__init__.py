@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,8 @@ __all__ = [
 CHANGED_BATCH = 200  # changed posts read from the store at a time
 READ_ALL = 250  # posts of a category rebuilt from scratch read in one go (more: in batches, for memory)
 SYNC_EVERY = 5.0  # seconds of a long publish between making its files durable and recording progress
+# publish_state key: since when the all-posts feeds have had no post (a category's is in its state)
+ALL_EMPTY_SINCE = "feed:empty-since"
 OWNER_FILE = ".aggregator-owner"  # in the output folder: which database published it last (a random id)
 
 
@@ -614,7 +616,12 @@ def _publish_category(
         posts = everything[: s.items_per_feed]
     else:
         posts = _public(store.posts_for_category(cat.slug, s.items_per_feed))
-    _feed_files(out / "category" / cat.slug, category_feed_meta(settings, cat), posts, report)
+    state: dict[str, Any] = {"context": context, "sources": revisions}
+    meta = category_feed_meta(settings, cat)
+    if not posts:
+        state["empty_since"] = _empty_since(old.get("empty_since") if isinstance(old, dict) else None)
+        meta = replace(meta, empty_since=datetime.fromisoformat(state["empty_since"]))
+    _feed_files(out / "category" / cat.slug, meta, posts, report)
 
     pages = max(1, ceil(count / s.posts_per_page))
     for number in range(1, pages + 1):
@@ -654,7 +661,7 @@ def _publish_category(
 
     if everything is not None:  # every post of every source: what the loop below would read
         post_files(everything)
-        return key, json.dumps({"context": context, "sources": revisions}, sort_keys=True)
+        return key, json.dumps(state, sort_keys=True)
     previous = old.get("sources", {}) if isinstance(old, dict) and not fresh else {}
     for source, (revision, digest) in revisions.items():
         before = previous.get(source)
@@ -669,7 +676,21 @@ def _publish_category(
                 break
             offset += CHANGED_BATCH
     # Recorded by the caller once the files are on disk, never before (`_record`).
-    return key, json.dumps({"context": context, "sources": revisions}, sort_keys=True)
+    return key, json.dumps(state, sort_keys=True)
+
+
+def _empty_since(recorded: Any) -> str:
+    """Since when a feed with no posts has been empty, as an ISO date: the one recorded by
+    an earlier publish, else now (this publish is the first to find it empty). Its feeds
+    give it as their updated time: true (nothing in them changed since), and the same at
+    every publish, so that unchanged feeds are not rewritten, nor readers told of a change."""
+    if isinstance(recorded, str):
+        try:
+            datetime.fromisoformat(recorded)
+            return recorded
+        except ValueError:
+            pass  # not ours: a new one
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: PublishReport) -> None:
@@ -677,7 +698,14 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     s = settings.site
     out = settings.output_dir
     posts = _public(store.latest_posts(s.items_per_feed))
-    _feed_files(out / "feed", all_posts_feed_meta(settings), posts, report)
+    meta = all_posts_feed_meta(settings)
+    if posts:
+        if store.publish_state(ALL_EMPTY_SINCE) is not None:
+            store.forget_publish_state(ALL_EMPTY_SINCE)
+    else:  # no post anywhere yet (no source fetched): as an empty category's feeds
+        since = store.publish_state_or(ALL_EMPTY_SINCE, _empty_since(None))
+        meta = replace(meta, empty_since=datetime.fromisoformat(_empty_since(since)))
+    _feed_files(out / "feed", meta, posts, report)
     summaries = store.category_summaries()
     links = []
     for cat in settings.categories:

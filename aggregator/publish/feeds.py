@@ -80,6 +80,9 @@ class FeedMeta:
     description: str
     site_title: str
     websub_hub: str | None = None
+    # The feed's updated time while it has no posts (its newest post's otherwise): the
+    # publisher's record of since when it has been empty, never the clock at rendering.
+    empty_since: datetime | None = None
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -517,9 +520,13 @@ def _items(meta: FeedMeta, posts: Iterable[Post]) -> list[_Item]:
     return out
 
 
-def _newest(items: Sequence[_Item]) -> datetime:
-    """The feed's updated time: its newest post's, never the clock (for stable bytes)."""
-    return max((i.updated for i in items), default=EPOCH)
+def _newest(meta: FeedMeta, items: Sequence[_Item]) -> datetime:
+    """The feed's updated time: its newest post's, or with none the time since when it has
+    been empty (`meta.empty_since`), never the clock (for stable bytes). EPOCH only when the
+    caller gives no such time: readers took 1970 as the date of a category with no posts."""
+    if items:
+        return max(i.updated for i in items)
+    return _utc(meta.empty_since) if meta.empty_since is not None else EPOCH
 
 
 def _self_url(meta: FeedMeta, ext: str) -> str:
@@ -628,7 +635,7 @@ def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     out = [XML_DECLARATION, f'<feed xmlns="{ATOM_NS}"', f' xml:lang="{_q(lang)}">\n' if lang else ">\n"]
     out.append(_el("  ", "id", self_url))
     out.append(_el("  ", "title", title))
-    out.append(_el("  ", "updated", _atom_date(_newest(items))))
+    out.append(_el("  ", "updated", _atom_date(_newest(meta, items))))
     out.append("  <author>\n")
     out.append(_el("    ", "name", _one_line(meta.site_title) or title))
     site_uri = _uri(meta.site_url) or meta.site_url
@@ -748,7 +755,7 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     lang = language_tag(meta.language)
     if lang:
         out.append(_el("    ", "language", lang))
-    out.append(_el("    ", "lastBuildDate", _rfc822(_newest(items))))
+    out.append(_el("    ", "lastBuildDate", _rfc822(_newest(meta, items))))
     return b"".join(["".join(out).encode("utf-8"), *map(_rss_item, items), b"  </channel>\n</rss>\n"])
 
 
