@@ -34,6 +34,7 @@ from .parse_fast import (
     same_document,
     tag_list,
     update_period,
+    web_address,
 )
 
 log = logging.getLogger(__name__)
@@ -131,17 +132,24 @@ def _start_link(self: Any, attrs_d: dict[str, Any]) -> None:
     _feedparser_start_link(self, attrs_d)
 
 
+def _text_of(self: Any, element: str) -> str | None:
+    """The text, as written, of the element being closed, `element`, before feedparser pops
+    (and resolves) it; None when it is not the one on top of the stack."""
+    top = self.elementstack[-1] if self.elementstack else None
+    if top is None or top[0] != element:
+        return None
+    pieces = top[2]  # a list of str/bytes pieces, or one str (CDF's href)
+    if isinstance(pieces, str):
+        pieces = [pieces]
+    return "".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in pieces)
+
+
 def _names_this_document(self: Any, element: str) -> bool:
     """Whether the element being closed, `element`, holds text that names the document itself
     (`#`, `?`, nothing: see `same_document`); if so it is dropped from the stack unread, so
     feedparser neither resolves it against the base nor stores it."""
-    top = self.elementstack[-1] if self.elementstack else None
-    if top is None or top[0] != element:
-        return False
-    pieces = top[2]  # a list of str/bytes pieces, or one str (CDF's href)
-    if isinstance(pieces, str):
-        pieces = [pieces]
-    if same_document("".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in pieces)):
+    text = _text_of(self, element)
+    if text is not None and same_document(text):
         self.elementstack.pop()
         return True
     return False
@@ -161,9 +169,18 @@ def _end_guid(self: Any) -> None:
     """feedparser's `_end_guid` (and `_end_id`), dropping a permalink guid that names the
     document itself (`<guid>#</guid>`, `<guid isPermaLink="true"></guid>`): resolved, it was
     the feed's URL, taken for the link of an entry without one and for the identity of every
-    such entry. It is no guid and no link. A guid that is no permalink is kept as written."""
-    if not (self.guidislink and _names_this_document(self, "id")):
-        _feedparser_end_guid(self)
+    such entry. It is no guid and no link. A guid that is no permalink is kept as written.
+    A permalink guid that is no absolute http(s) URL (`<guid>12345</guid>`) stays the guid,
+    resolved as before (ids must not change), but is no link (`web_address`)."""
+    if self.guidislink and _names_this_document(self, "id"):
+        return
+    written = _text_of(self, "id") if self.guidislink else None
+    context = self._get_context()
+    had_link = "link" in context
+    _feedparser_end_guid(self)
+    if written is not None and not had_link and not web_address(written):
+        context.pop("link", None)
+        context["guidislink"] = False
 
 
 def _end_comments(self: Any) -> None:

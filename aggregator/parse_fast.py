@@ -24,6 +24,7 @@ import codecs
 import re
 from html import escape as _escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
@@ -35,7 +36,7 @@ from lxml import etree
 from .defuse import HostileXML, _defuse_doctypes, has_long_tag
 from .models import FeedInfo
 
-__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands", "media_url", "same_document"]
+__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands", "media_url", "same_document", "web_address"]
 
 # One parser, safe by construction: entities stay unexpanded, no DTD or network access.
 XML_PARSER = etree.XMLParser(
@@ -242,6 +243,21 @@ def same_document(ref: str) -> bool:
     shared one link and one identity. Such a link is no link. A query with anything in it
     (`?p=1`) names another page, and is a link."""
     return ref.strip().partition("#")[0] in ("", "?")
+
+
+def web_address(ref: str | None) -> bool:
+    """Whether a permalink guid, as written, is an absolute http(s) URL, and so a link. RSS
+    2.0 makes every guid a permalink by default, so `<guid>12345</guid>` is one: resolved
+    against the feed's URL it was a page that never existed (`http://host/12345`), every
+    output's link and the post page's "read the original" button. Readers (Miniflux) take a
+    guid for a link only when it is an absolute URL; the guid itself stays as resolved."""
+    if not ref:
+        return False
+    try:
+        parts = urlsplit(ref.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def media_url(base: str, url: str) -> str:
@@ -509,7 +525,7 @@ class _Walker:
                             link = _LINK_ENTITY.sub(r"&\g<1>", _urljoin(self.scope(el, base, lang)[0], text))
                 elif key in ("id", "guid"):
                     value = self.plain(el)
-                    if not same_document(value) and el.get("isPermaLink", el.get("ispermalink", "true")) == "true":
+                    if web_address(value) and el.get("isPermaLink", el.get("ispermalink", "true")) == "true":
                         id_link = id_link or _urljoin(self.scope(el, base, lang)[0], value)
                 elif key in ("description", "subtitle", "tagline", "dc_description", "itunes_subtitle"):
                     default = "text/html" if key in ("description", "dc_description") else "text/plain"
@@ -620,11 +636,12 @@ class _Walker:
                 value = self.plain(el)
                 if is_link and same_document(value):
                     continue  # `<guid>#</guid>`: the feed's own URL, resolved; no guid, no link
+                is_link_too = is_link and web_address(value)  # else a guid that is no URL: no link
                 if value and is_link:
                     value = _urljoin(b, value)
                 self._store(e, state, "id", value, depth)
-                e["guidislink"] = is_link and "link" not in e
-                if is_link:
+                e["guidislink"] = is_link_too and "link" not in e
+                if is_link_too:
                     e.setdefault("link", value)
             elif key in ("description", "dc_description", "media_description", "abstract"):
                 if "summary" in e and not state["has_content"]:

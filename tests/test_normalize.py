@@ -1117,7 +1117,8 @@ def test_a_json_feed_attachment_duration_is_read():
 def test_a_post_without_durations_keeps_its_content_hash():
     """Ids and content hashes decide what readers see as new or edited: an enclosure with no
     duration hashes (and is stored) as before durations were kept."""
-    body = rss('<item><guid>g</guid><title>t</title><enclosure url="http://e.org/a.mp3" type="audio/mpeg"/></item>')
+    item = "<guid>g</guid><link>http://e.org/g</link><title>t</title>"  # the link the guid `g` made before
+    body = rss(f'<item>{item}<enclosure url="http://e.org/a.mp3" type="audio/mpeg"/></item>')
     (post,) = posts_from(body)
     assert post.enclosures[0].as_dict() == {"url": "http://e.org/a.mp3", "type": "audio/mpeg", "length": None}
     assert post.content_hash == "dd11e733bc69e76cdc583126258665b2"  # as the version before wrote it
@@ -1183,3 +1184,28 @@ def test_a_json_feed_icon_repeated_as_an_item_image_is_not_the_item_image():
         "Cover": (),
         "Own": (Enclosure("https://e.org/2.jpg", "image/jpeg"),),
     }
+
+
+NON_URL_GUIDS = b"""<rss version="2.0"><channel><title>t</title><link>http://e.org/</link>
+<item><title>A</title><guid>12345</guid><description>first</description></item>
+<item><title>B</title><guid isPermaLink="true">posts/2</guid><description>second</description></item>
+<item><title>C</title><guid>tag:e.org,2026:3</guid><description>third</description></item>
+<item><title>D</title><guid>http://e.org/d</guid><description>fourth</description></item>
+<item><title>E</title><guid>12346</guid><link>http://e.org/e</link><description>fifth</description></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_permalink_guid_that_is_no_absolute_url_is_no_link(parser):
+    """`<guid>12345</guid>` is a permalink by RSS 2.0's default: resolved against the feed's
+    URL it was the entry's link, `http://e.org/12345`, a page that never existed, in every
+    output and the post page's button. Only an absolute http(s) guid is a link; the guid (the
+    id) stays as resolved before, so no stored entry changes its id."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(NON_URL_GUIDS, url) is not None
+    feed = parser(url, NON_URL_GUIDS, url)
+    by = {p.title: p for p in normalize(Source(key=url, url=url), feed, NOW)}
+    assert [by[t].link for t in "ABCDE"] == [None, None, None, "http://e.org/d", "http://e.org/e"]
+    assert [by[t].guid for t in "ABC"] == ["http://e.org/12345", "http://e.org/posts/2", "tag:e.org,2026:3"]
+    assert by["A"].id == post_id(url, "http://e.org/12345") and not by["A"].hashed and not by["A"].linked
+    assert by["E"].id == post_id(url, "http://e.org/12346")

@@ -423,3 +423,14 @@ def test_an_entry_keeping_an_older_version_s_id_pruned_while_listed_stays_pruned
     assert kept not in rows and sorted(r["title"] for r in rows.values()) == ["快讯2", "快讯3"]  # pruned, the oldest
     feed.serve(entries, build="again")
     assert feed.poll().new == 0 and feed.rows() == rows
+
+
+def test_an_entry_whose_permalink_guid_is_a_number_is_stored_without_a_made_up_link(feed):
+    """`<guid>12345</guid>` (a permalink by default) and no link: the guid resolved against the
+    feed's URL was stored as the link, a page that does not exist. No link now; the id is the
+    one the resolved guid always gave."""
+    feed.serve([("12345", "", "数字编号", "<p>正文</p>")], permalink=True)
+    assert feed.poll().new == 1
+    (row,) = feed.rows().values()
+    guid = feed.url.rsplit("/", 1)[0] + "/12345"
+    assert (row["link"], row["guid"], row["id"]) == (None, guid, post_id(feed.url, guid))

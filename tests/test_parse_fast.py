@@ -45,12 +45,12 @@ RSS = """<?xml version="1.0" encoding="utf-8"?>
 
 def test_guid_rules_match_feedparser():
     items = """
-    <item><guid>rel/1</guid><title>relative permalink guid is resolved and is the link</title></item>
+    <item><guid>rel/1</guid><title>relative permalink guid is resolved, and no link</title></item>
     <item><guid isPermaLink="false">rel/2</guid><title>not a permalink: kept as is</title></item>
     <item><link>https://example.org/3?a=1&amp;b=2</link><guid>https://example.org/g3</guid><title>t</title></item>
     <item><title>no guid</title><link>/4</link></item>"""
-    entries = same(RSS.format(items=items), "id", "link", "title")
-    assert entries[0]["id"] == "http://127.0.0.1:9/feeds/rel/1" == entries[0]["link"]
+    entries = same(RSS.format(items=items), "id", "link", "title", "guidislink")
+    assert entries[0]["id"] == "http://127.0.0.1:9/feeds/rel/1" and "link" not in entries[0]
     assert entries[1]["id"] == "rel/2" and "link" not in entries[1]
     assert entries[2]["link"] == "https://example.org/3?a=1&b=2"
 
