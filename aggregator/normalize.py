@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
-from html import escape
+from html import escape, unescape
+from html.entities import html5 as html5_entities
 from itertools import islice
 from typing import Any
 from unicodedata import east_asian_width
@@ -90,9 +91,12 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         content = summary
     text = sanitized_text(content)
     # capped whatever it is made from: twelve words of content, or a link, may be a megabyte
-    title = _capped(_title(entry) or _first_words(text) or link or "(untitled)", TITLE_MAX)
+    fallback = _first_words(text) or link or "(untitled)"
+    title = _capped(_title(entry, guessed=_guessed_types(feed.version)) or fallback, TITLE_MAX)
     guid = (entry.get("id") or "").strip()
-    identity = guid or link or _hash(title + "\n" + content)
+    # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
+    # read it (`_title` without `guessed`): its id must not change with how the title is shown
+    identity = guid or link or _hash(_capped(_title(entry) or fallback, TITLE_MAX) + "\n" + content)
     published = None
     for key in DATE_KEYS:
         published = entry_date(entry, key, zone)
@@ -138,32 +142,55 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     )
 
 
-def feed_info(info: FeedInfo) -> FeedInfo:
-    """The feed's title as plain text, as entry titles are (`_title`): it is shown as the
-    source's name on every page and feed, escaped there, and a title the feed gives as HTML
-    (`Tom &amp;amp; Jerry`) would show its entities; control characters, which some feeds
-    carry, are not text at all. The home page is linked from every post's page and the
-    OPML: an absolute http(s) URL or none (`<link>javascript:…</link>` was linked as given)."""
+def feed_info(info: FeedInfo, version: str = "") -> FeedInfo:
+    """The feed's title as plain text, as entry titles are (`_title`; `version` is the
+    feed's, `ParsedFeed.version`): it is shown as the source's name on every page and feed,
+    escaped there, and a title the feed gives as HTML (`Tom &amp;amp; Jerry`) would show its
+    entities; control characters, which some feeds carry, are not text at all. The home page
+    is linked from every post's page and the OPML: an absolute http(s) URL or none
+    (`<link>javascript:…</link>` was linked as given)."""
     link = _absolute(info.link, "")
     if not info.title:
         return replace(info, link=link)
-    title = _capped(_title({"title": info.title, "title_detail": {"type": info.title_type}}), TITLE_MAX)
+    detail = {"type": info.title_type}
+    title = _capped(_title({"title": info.title, "title_detail": detail}, _guessed_types(version)), TITLE_MAX)
     return replace(info, title=title or None, title_type="text/plain", link=link)
 
 
-def _title(entry: dict[str, Any]) -> str:
+def _guessed_types(version: str) -> bool:
+    """Whether the feed's text types are the parser's guesses: RSS says nothing of its titles'
+    type (feedparser guesses HTML when one looks like it), Atom and JSON Feed say."""
+    return version.startswith("rss")
+
+
+def _title(entry: dict[str, Any], guessed: bool = False) -> str:
     """Plain text: markup stripped and entities decoded, unless the feed says it is text already.
 
     An Atom `type="text"` title of `History of the <blink> tag` is about the tag and keeps it;
-    feedparser marks RSS titles that look like HTML as HTML.
+    feedparser marks RSS titles that look like HTML as HTML. That guess (`guessed`) is not the
+    feed's word: an RSS title it took for text still has its character references decoded, as
+    one it took for HTML has. Feeds escape titles twice, and `Tom &amp;amp; Jerry` was `Tom &
+    Jerry` but `Tom &amp;amp; Jerry &lt;3` was `Tom &amp; Jerry <3` (`<3` is no tag: no HTML).
     """
     value = entry.get("title") or ""
     if not isinstance(value, str):
         return ""
     kind = (entry.get("title_detail") or {}).get("type") or "text/html"
     if "plain" in kind:  # not HTML, so not through the sanitizer: drop what is not text here
-        return one_line(value)
+        return one_line(_CHAR_REF.sub(_char, value) if guessed and "&" in value else value)
     return html_to_text(value)
+
+
+# A character reference with its `;`: `&` alone (`AT&T`, `Q&A`) and names HTML does not know
+# (`&foo;`) stay as written, and `&copy2026` is not read as `©2026`, as html.unescape would.
+_CHAR_REF = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,7}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _char(m: re.Match[str]) -> str:
+    ref = m[0]
+    if ref[1] != "#" and ref[1:] not in html5_entities:
+        return ref
+    return unescape(ref)
 
 
 def _capped(text: str, limit: int) -> str:

@@ -305,7 +305,7 @@ def ingest(
         source.key,
         when,
         status,
-        info=feed_info(feed.info),
+        info=feed_info(feed.info, feed.version),
         etag=etag,
         last_modified=last_modified,
         body_hash=body_hash,

@@ -13,7 +13,7 @@ import pytest
 
 from aggregator.dates import InvalidDate, parse_date
 from aggregator.models import Author, Enclosure, Source
-from aggregator.normalize import feed_info, normalize, post_id
+from aggregator.normalize import _hash, feed_info, normalize, post_id
 from aggregator.parse import parse_feed, parse_feedparser
 from aggregator.parse_fast import parse_fast, same_document
 
@@ -1209,3 +1209,42 @@ def test_a_permalink_guid_that_is_no_absolute_url_is_no_link(parser):
     assert [by[t].guid for t in "ABC"] == ["http://e.org/12345", "http://e.org/posts/2", "tag:e.org,2026:3"]
     assert by["A"].id == post_id(url, "http://e.org/12345") and not by["A"].hashed and not by["A"].linked
     assert by["E"].id == post_id(url, "http://e.org/12346")
+
+
+TWICE_ESCAPED = b"""<rss version="2.0"><channel><title>Tom &amp;amp; Jerry &lt;3</title><link>http://e.org/</link>
+<item><title>Tom &amp;amp; Jerry</title><guid>http://e.org/1</guid></item>
+<item><title>Tom &amp;amp; Jerry &lt;3</title><guid>http://e.org/2</guid></item>
+<item><title>AT&amp;T &amp;copy2026 &amp;foo; &lt;3</title><guid>http://e.org/3</guid></item>
+<item><title>caf&amp;#233; &amp;#x2603; &lt;-</title><guid>http://e.org/4</guid></item>
+<item><title>Tom &amp;amp; Jerry &lt;3</title><description>no guid, no link</description></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_an_rss_title_escaped_twice_reads_the_same_whether_or_not_it_looks_like_html(parser):
+    """`Tom &amp;amp; Jerry` was `Tom & Jerry` but `Tom &amp;amp; Jerry &lt;3` was `Tom &amp;
+    Jerry <3`: feedparser takes an RSS title for HTML only when it looks like it (`<3` is no
+    tag). Its character references are decoded either way; a bare `&`, an unknown name and
+    one without `;` stay as written. An entry with neither guid nor link keeps its id."""
+    url = "http://e.org/feed.xml"
+    assert parse_fast(TWICE_ESCAPED, url) is not None
+    feed = parser(url, TWICE_ESCAPED, url)
+    posts = normalize(Source(key=url, url=url), feed, NOW)
+    assert [p.title for p in posts] == [
+        "Tom & Jerry",
+        "Tom & Jerry <3",
+        "AT&T &copy2026 &foo; <3",
+        "café ☃ <-",
+        "Tom & Jerry <3",
+    ]
+    assert feed_info(feed.info, feed.version).title == "Tom & Jerry <3"
+    assert posts[4].hashed and posts[4].id == post_id(url, _hash("Tom &amp; Jerry <3\n" + posts[4].content))
+
+
+def test_an_atom_text_title_keeps_its_references_as_written():
+    """Atom says its title is text (`type="text"`, the default): `&amp;` in it is meant."""
+    body = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>Tom &amp;amp; Jerry &lt;3</title>
+<entry><id>urn:1</id><title>Tom &amp;amp; Jerry &lt;3</title></entry></feed>"""
+    feed = parse_feed("http://e.org/f", body, "http://e.org/f")
+    (post,) = normalize(Source(key="http://e.org/f", url="http://e.org/f"), feed, NOW)
+    assert post.title == "Tom &amp; Jerry <3" == feed_info(feed.info, feed.version).title

@@ -20,6 +20,7 @@ import pytest
 from aggregator.fetch import Fetcher
 from aggregator.identity import GUID, LINK, post_id
 from aggregator.models import NORMALIZER_VERSION, Retention, Source
+from aggregator.normalize import _hash
 from aggregator.pipeline import update_source
 from aggregator.store import Store
 
@@ -434,3 +435,15 @@ def test_an_entry_whose_permalink_guid_is_a_number_is_stored_without_a_made_up_l
     (row,) = feed.rows().values()
     guid = feed.url.rsplit("/", 1)[0] + "/12345"
     assert (row["link"], row["guid"], row["id"]) == (None, guid, post_id(feed.url, guid))
+
+
+def test_titles_escaped_twice_are_stored_alike_and_an_entry_without_guid_or_link_keeps_its_id(feed):
+    """`Tom &amp;amp; Jerry` was stored as `Tom & Jerry`, `Tom &amp;amp; Jerry &lt;3` as
+    `Tom &amp; Jerry <3`; both decoded now. The entry identified by its title and content (no
+    guid, no link) keeps the id the title as read before gave it."""
+    feed.serve([("g1", "", "Tom &amp;amp; Jerry", "<p>一</p>"), (None, "", "Tom &amp;amp; Jerry &lt;3", "<p>二</p>")])
+    assert feed.poll().new == 2
+    by_title = {r["title"]: r for r in feed.rows().values()}
+    assert sorted(by_title) == ["Tom & Jerry", "Tom & Jerry <3"]
+    hashed = by_title["Tom & Jerry <3"]
+    assert hashed["id"] == post_id(feed.url, _hash("Tom &amp; Jerry <3\n" + hashed["content"]))
