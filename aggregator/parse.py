@@ -29,6 +29,7 @@ from .models import FeedInfo
 from .parse_fast import (
     XML_PARSER,
     escape_bare_ampersands,
+    home_page,
     media_url,
     parse_fast,
     same_document,
@@ -405,7 +406,7 @@ def _parse_feedparser(
     ttl = feed.get("ttl")
     info = FeedInfo(
         title=feed.get("title") or None,
-        link=feed.get("link") or None,
+        link=_home_page(feed, url),
         subtitle=feed.get("subtitle") or None,
         language=feed.get("language") or None,
         ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdecimal() else None,
@@ -428,6 +429,15 @@ def _parse_feedparser(
         authors=list(feed.get("authors") or []) if (d.version or "").startswith("atom") else [],
         images=list(feed.get(FEED_IMAGES) or ()),
     )
+
+
+def _home_page(feed: dict[str, Any], url: str) -> str | None:
+    """feedparser's `feed.link` as `home_page` judges it: taken from the feed's `<id>` (or a
+    channel guid) when no alternate link has its URL."""
+    link = feed.get("link") or None
+    links = feed.get("links") or ()
+    from_id = not any(x.get("rel") == "alternate" and x.get("href") == link for x in links)
+    return home_page(link, from_id, url, [x.get("href") for x in links if x.get("rel") == "self"])
 
 
 # feedparser writes inline XHTML's empty elements with an end tag (`<br/>` as `<br></br>`),
@@ -473,7 +483,7 @@ def _parse_json(source: str, body: bytes, url: str) -> ParsedFeed:
     version = "json" + str(data["version"]).rsplit("/", 1)[-1].replace(".", "")
     info = FeedInfo(
         title=_str(data.get("title")),
-        link=_str(data.get("home_page_url")),
+        link=home_page(_str(data.get("home_page_url")), True, url, [_str(data.get("feed_url"))]),
         subtitle=_str(data.get("description")),
         language=_str(data.get("language")),
     )

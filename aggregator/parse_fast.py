@@ -22,6 +22,7 @@ import base64
 import binascii
 import codecs
 import re
+from collections.abc import Iterable
 from html import escape as _escape
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,9 +35,18 @@ from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
 from .defuse import HostileXML, _defuse_doctypes, has_long_tag
+from .identity import both_schemes, canonical_link
 from .models import FeedInfo
 
-__all__ = ["parse_fast", "XML_PARSER", "escape_bare_ampersands", "media_url", "same_document", "web_address"]
+__all__ = [
+    "parse_fast",
+    "XML_PARSER",
+    "escape_bare_ampersands",
+    "home_page",
+    "media_url",
+    "same_document",
+    "web_address",
+]
 
 # One parser, safe by construction: entities stay unexpanded, no DTD or network access.
 XML_PARSER = etree.XMLParser(
@@ -258,6 +268,26 @@ def web_address(ref: str | None) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def home_page(link: str | None, from_id: bool, url: str, selves: Iterable[str | None] = ()) -> str | None:
+    """The feed's home page, `link`, unless it is the feed itself, whatever the scheme: the
+    URL fetched, `url` (it gave us XML), or, for a `link` that is the feed's `<id>` or
+    channel guid (`from_id`: an identifier, no address), one of `selves`, the feed's
+    `rel="self"` links (a JSON Feed's `feed_url`). An Atom feed with no alternate link
+    (Planet GNOME's) gave its `<id>`, its own URL, and that XML was linked as the source's
+    site from every post page, the OPML's `htmlUrl` and each Atom entry's `<source>`. None
+    then: the feed names no page, and its host's root is only a guess (a feed on
+    feedburner.com or github.com is not that site's). A `<link>` equal to the self link is
+    kept: generators that write the site's URL as the self link are many (abc.net.au's)."""
+    if not link:
+        return None
+    canonical = canonical_link(link)
+    if canonical is None:
+        return link  # not http(s): the normalizer drops it
+    feed_urls = [url, *selves] if from_id else [url]
+    ours = {c for u in feed_urls if u and (c := canonical_link(u))}
+    return None if ours & set(both_schemes(canonical)) else link
 
 
 def media_url(base: str, url: str) -> str:
@@ -502,6 +532,7 @@ class _Walker:
         language = lang.replace("_", "-") if lang and _split(root.tag)[2] != "RDF" else None
         self.root_lang = lang
         title = link = id_link = subtitle = ttl = None
+        selves: list[str] = []
         title_type = "text/plain"
         sy: dict[str, str] = {}
         if channel is not None:
@@ -519,6 +550,8 @@ class _Walker:
                         alternate = rel == "alternate" and _map_type(el.get("type", "text/html")) in _HTML_TYPES
                         if alternate and not same_document(href):
                             link = _urljoin(self.scope(el, base, lang)[0], href)
+                        elif rel == "self":
+                            selves.append(_urljoin(self.scope(el, base, lang)[0], href))
                     else:
                         text = self.plain(el)
                         if not same_document(text):
@@ -536,7 +569,7 @@ class _Walker:
                     ttl = self.plain(el)
                 elif key in ("sy_updateperiod", "sy_updatefrequency"):
                     sy[key] = self.plain(el)
-        link = link or id_link
+        link = home_page(link or id_link, not link, self.url, selves)
         return FeedInfo(
             title=title,
             link=link,

@@ -1248,3 +1248,36 @@ def test_an_atom_text_title_keeps_its_references_as_written():
     feed = parse_feed("http://e.org/f", body, "http://e.org/f")
     (post,) = normalize(Source(key="http://e.org/f", url="http://e.org/f"), feed, NOW)
     assert post.title == "Tom &amp; Jerry <3" == feed_info(feed.info, feed.version).title
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+@pytest.mark.parametrize(
+    ("channel", "home"),
+    [
+        # Planet GNOME: no alternate link, an `<id>` that is the feed's own (self) URL
+        ('<id>https://p.example/atom.xml</id><link href="https://p.example/atom.xml" rel="self"/>', None),
+        ('<id>http://p.example/atom.xml</id><link href="https://p.example/atom.xml" rel="self"/>', None),
+        # a self link naming the site (abc.net.au's): the alternate link is still the home page
+        ('<link href="https://p.example/" rel="self"/><link href="https://p.example/"/>', "https://p.example/"),
+        ('<link href="http://e.org/feed.xml"/>', None),  # an alternate link that is the URL fetched
+        ("<id>http://e.org/feed.xml</id>", None),  # the URL fetched
+        ('<id>https://p.example/</id><link href="https://p.example/atom.xml" rel="self"/>', "https://p.example/"),
+        ('<link href="https://p.example/"/><link href="https://p.example/atom.xml" rel="self"/>', "https://p.example/"),
+    ],
+)
+def test_a_feed_linking_only_to_itself_has_no_home_page(parser, channel, home):
+    """A home page that is the feed itself (the URL fetched; or, taken from the feed's `<id>`,
+    its `rel="self"` link; whatever the scheme) is no HTML page: it was linked as the source's
+    site on every post page and in the OPML. No home page then; an id or link naming another
+    page still is one."""
+    url = "http://e.org/feed.xml"
+    body = f'<feed xmlns="http://www.w3.org/2005/Atom"><title>P</title>{channel}</feed>'.encode()
+    assert parse_fast(body, url) is not None
+    assert feed_info(parser(url, body, url).info).link == home
+
+
+@pytest.mark.parametrize(("home", "kept"), [("http://e.org/feed.json", None), ("https://e.org/", "https://e.org/")])
+def test_a_json_feed_whose_home_page_is_its_feed_url_has_none(home, kept):
+    url = "https://e.org/feed.json"
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "home_page_url": home, "items": []})
+    assert parse_feed(url, body.encode(), url).info.link == kept

@@ -50,3 +50,48 @@ def test_feed_titles_become_plain_text_names_and_publishing_survives_them(tmp_pa
     assert {o.get("xmlUrl"): o.get("title") for o in outlines} == shown
     pages = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "public" / "posts").rglob("*.html"))
     assert "Tom &amp; Jerry’s Blog" in pages and "C &lt;Atom&gt; &amp; co" in pages and "&amp;amp;" not in pages
+
+
+def test_a_feed_naming_no_home_page_but_itself_is_published_without_one(tmp_path):
+    """Planet GNOME's Atom feed has only `rel="self"` (and an `<id>` that is that URL): the
+    XML feed was linked as the source's site on every post page (来源：<a href=…atom.xml>), as
+    the OPML's `htmlUrl` and as each Atom entry's `<source>` alternate link; so was an RSS
+    feed whose `<link>` is the URL it is fetched from. Neither has a home page now."""
+    www = tmp_path / "www"
+    www.mkdir()
+    server = StaticServer(www)
+    try:
+        urls = {"planet.xml": server.url("planet.xml"), "self.xml": server.url("self.xml")}
+        (www / "planet.xml").write_text(
+            "<feed xmlns='http://www.w3.org/2005/Atom'><title>Planet</title><id>https://planet.example/atom.xml</id>"
+            "<link href='https://planet.example/atom.xml' rel='self' type='application/atom+xml'/>"
+            "<updated>2025-01-01T00:00:00Z</updated><entry><title>Two</title><id>urn:a:2</id>"
+            "<link href='https://b.example/2'/><updated>2025-01-01T00:00:00Z</updated><content>y</content></entry></feed>",
+            encoding="utf-8",
+        )
+        (www / "self.xml").write_text(
+            f"<rss version='2.0'><channel><title>Self</title><link>{urls['self.xml']}</link>{ITEM}</channel></rss>",
+            encoding="utf-8",
+        )
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\ncategories:\n  - name: A\n"
+            "    sources:\n" + "".join(f"      - url: {u}\n" for u in urls.values()),
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    public = tmp_path / "public"
+    outlines = etree.parse(str(public / "opml.xml")).findall(".//outline[@xmlUrl]")
+    assert sorted(o.get("title") for o in outlines) == ["Planet", "Self"]
+    assert [o.get("htmlUrl") for o in outlines] == [None, None]
+    items = json.loads((public / "category" / "a.json").read_text(encoding="utf-8"))["items"]
+    assert [sorted(i["_source"]) for i in items] == [["title", "url"], ["title", "url"]]
+    atom = etree.parse(str(public / "category" / "a.atom"))
+    assert (
+        atom.findall(".//{http://www.w3.org/2005/Atom}source/{http://www.w3.org/2005/Atom}link[@rel='alternate']") == []
+    )
+    pages = "".join(p.read_text(encoding="utf-8") for p in (public / "posts").rglob("*.html"))
+    assert "来源：Planet<" in pages and "来源：Self<" in pages and '.xml">' not in pages
