@@ -26,6 +26,11 @@ from typing import Any
 #    mojibake titles and content come out as Chinese, refreshed rather than dated as edits.
 NORMALIZER_VERSION = 5
 
+# The title version 5 stored for an entry with no title, text or link (now stored empty, and
+# named by the publishers in the site's language): what the identity of such an entry
+# without guid is still made of, so that it keeps its id.
+UNTITLED = "(untitled)"
+
 
 @dataclass(frozen=True)
 class Source:

@@ -27,7 +27,7 @@ from feedparser.datetimes import _parse_date
 
 from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
-from .models import Author, Enclosure, FeedInfo, Post, Source
+from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
 
@@ -90,13 +90,15 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     if not content:
         content = summary
     text = sanitized_text(content)
-    # capped whatever it is made from: twelve words of content, or a link, may be a megabyte
-    fallback = _first_words(text) or link or "(untitled)"
+    # capped whatever it is made from: twelve words of content, or a link, may be a megabyte.
+    # Nothing to make one of: stored empty, the publishers name it in the site's language.
+    fallback = _first_words(text) or link or ""
     title = _capped(_title(entry, guessed=_guessed_types(feed.version)) or fallback, TITLE_MAX)
     guid = (entry.get("id") or "").strip()
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
-    # read it (`_title` without `guessed`): its id must not change with how the title is shown
-    identity = guid or link or _hash(_capped(_title(entry) or fallback, TITLE_MAX) + "\n" + content)
+    # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
+    # how the title is shown
+    identity = guid or link or _hash(_capped(_title(entry) or fallback or UNTITLED, TITLE_MAX) + "\n" + content)
     published = None
     for key in DATE_KEYS:
         published = entry_date(entry, key, zone)

@@ -26,6 +26,7 @@ from aggregator.models import Post, Source
 from aggregator.normalize import DATE_KEYS, entry_date
 from aggregator.parse import ParsedFeed, ParseError, parse_feed
 from aggregator.pipeline import ingest
+from aggregator.sanitize import sanitized_text
 from aggregator.store import Store
 
 from .conftest import CORPUS
@@ -171,7 +172,9 @@ def post_problems(p: Post) -> list[str]:
     problems = []
     if not HEX16.fullmatch(p.id):
         problems.append(f"id {p.id!r}")
-    if not p.title or p.title != p.title.strip() or "\n" in p.title or CONTROL.search(p.title):
+    # empty only when there was nothing to make one of (no title, text or link): publishers name it
+    untitled = not p.title and not p.link and not sanitized_text(p.content)
+    if (not p.title and not untitled) or p.title != p.title.strip() or "\n" in p.title or CONTROL.search(p.title):
         problems.append(f"title {p.title!r}")
     naive = [n for n in ("published", "updated", "first_seen") if not _aware_utc(getattr(p, n))]
     problems += [f"{n} {getattr(p, n)!r} is not aware UTC" for n in naive]
@@ -289,6 +292,7 @@ def test_the_checks_catch_what_they_look_for():
     )  # fmt: skip
     assert post_problems(good) == []
     assert post_problems(replace(good, title=" t\n")) and post_problems(replace(good, id="xyz"))
+    assert post_problems(replace(good, title="")) and not post_problems(replace(good, title="", link=None))
     assert post_problems(replace(good, link="javascript:alert(1)")) and post_problems(replace(good, link="/rel"))
     assert post_problems(replace(good, published=datetime(2026, 1, 1)))  # naive
     assert post_problems(replace(good, published=T1.astimezone(timezone(timedelta(hours=8)))))

@@ -4,6 +4,7 @@ titles, whatever markup, entities or control characters the feed put in it."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from lxml import etree
 
@@ -95,3 +96,35 @@ def test_a_feed_naming_no_home_page_but_itself_is_published_without_one(tmp_path
     )
     pages = "".join(p.read_text(encoding="utf-8") for p in (public / "posts").rglob("*.html"))
     assert "来源：Planet<" in pages and "来源：Self<" in pages and '.xml">' not in pages
+
+
+def test_an_untitled_post_is_named_in_the_site_s_language(tmp_path):
+    """An entry with no title, no text and no link was stored as `(untitled)`, an English
+    word on a zh-CN site's post page and in its Jekyll `title:`. It is stored without a title
+    now, and each output names it in the site's language."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.xml").write_text(
+        "<rss version='2.0'><channel><title>F</title><link>https://f.example/</link>"
+        "<item><guid isPermaLink='false'>u1</guid><description>&lt;img src='https://f.example/i.png'&gt;</description>"
+        "</item></channel></rss>",
+        encoding="utf-8",
+    )
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\njekyll:\n  dir: jekyll\n"
+            f"categories:\n  - name: A\n    sources:\n      - url: {server.url('f.xml')}\n",
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    (page,) = (tmp_path / "public" / "posts").rglob("*.html")
+    assert "<h1>无标题</h1>" in page.read_text(encoding="utf-8")
+    (md,) = (tmp_path / "jekyll" / "_posts").glob("*.md")
+    assert '\ntitle: "无标题"\n' in md.read_text(encoding="utf-8")
+    with sqlite3.connect(tmp_path / "aggregator.db") as db:
+        assert db.execute("SELECT title FROM posts").fetchall() == [("",)]

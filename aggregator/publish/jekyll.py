@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..models import Post
 from ..sanitize import one_line, url_text
+from .site import strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
 
@@ -211,7 +212,7 @@ def render_jekyll(
     lines = [
         "---",
         f"layout: {_scalar(layout)}",
-        f"title: {_quoted(post.title)}",
+        f"title: {_quoted(post.title or strings_for(language)['untitled'])}",  # none said: the site's word
         f"date: {_local(post.published, timezone):%Y-%m-%d %H:%M:%S %z}",
         f"categories: {_scalar(category_slug)}",
     ]
