@@ -126,5 +126,9 @@ def test_an_untitled_post_is_named_in_the_site_s_language(tmp_path):
     assert "<h1>无标题</h1>" in page.read_text(encoding="utf-8")
     (md,) = (tmp_path / "jekyll" / "_posts").glob("*.md")
     assert '\ntitle: "无标题"\n' in md.read_text(encoding="utf-8")
+    for feed in ("feed.json", "category/a.json"):  # and the feeds (English `(untitled)` before)
+        (item,) = json.loads((tmp_path / "public" / feed).read_text(encoding="utf-8"))["items"]
+        assert item["title"] == "无标题", item
+    assert "<title>无标题</title>" in (tmp_path / "public" / "feed.rss").read_text(encoding="utf-8")
     with sqlite3.connect(tmp_path / "aggregator.db") as db:
         assert db.execute("SELECT title FROM posts").fetchall() == [("",)]

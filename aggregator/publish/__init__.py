@@ -47,6 +47,7 @@ from .site import (
     post_page_path,
     redirect_page,
     stale_pages,
+    strings_for,
 )
 from .websub import HubPinger, ping_hub
 
@@ -529,6 +530,7 @@ def category_feed_meta(settings: Settings, cat: Category) -> FeedMeta:
         description=" ".join(cat.tags) or f"{cat.name} · {s.title}",
         site_title=s.title,
         websub_hub=s.websub_hub,
+        untitled=strings_for(s.language)["untitled"],
     )
 
 
@@ -544,6 +546,7 @@ def all_posts_feed_meta(settings: Settings) -> FeedMeta:
         description=s.description or s.title,
         site_title=s.title,
         websub_hub=s.websub_hub,
+        untitled=strings_for(s.language)["untitled"],
     )
 
 

@@ -83,6 +83,8 @@ class FeedMeta:
     # The feed's updated time while it has no posts (its newest post's otherwise): the
     # publisher's record of since when it has been empty, never the clock at rendering.
     empty_since: datetime | None = None
+    # what a post with no title, text or link is called, in the site's language (site.py's words)
+    untitled: str = "(untitled)"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -478,7 +480,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
     body = content if has_content else summary
     excerpt_of = summary if summary.strip() else content
     summary_text = html_excerpt(excerpt_of)
-    title = _one_line(post.title) or html_excerpt(excerpt_of, 80) or "(untitled)"
+    title = _one_line(post.title) or html_excerpt(excerpt_of, 80) or meta.untitled
     tags: list[str] = []
     for tag in post.tags:
         t = _one_line(tag)
