@@ -31,8 +31,9 @@ the caller must exit without joining their threads. A second signal abandons at 
 Reload (SIGHUP, or a change of the config file's contents noticed within `watch_interval`
 seconds): the new file is validated first; an invalid one is logged with every error and
 the running config stays. A valid one applies at once: added sources are polled at the next
-dispatch, removed ones are no longer dispatched (their posts stay in the database and leave
-the published feeds), and a changed interval re-times the source's next poll.
+dispatch (so is one put back or enabled again, even a gone one: the edit asks for it),
+removed ones are no longer dispatched (their posts stay in the database and leave the
+published feeds), and a changed interval re-times the source's next poll.
 """
 
 from __future__ import annotations
@@ -722,6 +723,13 @@ class Daemon:
             ]
             for source in retimed:
                 self._reschedule(source)
+            # Put back into the config (absent from the previous one) or enabled again: a fresh
+            # chance, polled at once, gone or not. A restart keeps a gone source gone: only an
+            # edit says someone wants it back. (One taken over by an edited URL: `_take_over`.)
+            taken = set(moved.values())
+            again = [k for k in added if k not in taken and after[k].enabled]
+            again += [k for k in after if k in before and after[k].enabled and not before[k].enabled]
+            self.store.poll_again(again)
         except StoreError as e:  # disk full, read-only database: the daemon goes on, and tries again
             self._reload_retry = time.monotonic() + RELOAD_RETRY
             return self._reject(path, reason, [f"cannot apply it: {e}; tried again in {RELOAD_RETRY:g}s"])

@@ -453,6 +453,19 @@ class Store:
                 self._refilter(db, s)
         return moved
 
+    def poll_again(self, keys: Iterable[str]) -> None:
+        """Due at once, and no longer `gone`: sources a reload put back into the config or
+        enabled again. Someone asked for them, as `fetch --source` asks for one; their error
+        count stays (a 410 again makes them gone again)."""
+        keys = list(keys)
+        if keys:
+            with self._tx() as db:
+                db.conn.executemany(
+                    "UPDATE sources SET next_poll = NULL, state = CASE WHEN state != 'gone' THEN state "
+                    "WHEN coalesce(error_count, 0) > 1 THEN 'backing off' ELSE 'erroring' END WHERE key = ?",
+                    [(k,) for k in keys],
+                )
+
     def _take_over(self, db: sqlite_utils.Database, keys: list[str]) -> dict[str, str]:
         """Let a source whose URL was edited in the config keep its posts, ids and polling state.
 

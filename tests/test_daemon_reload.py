@@ -9,8 +9,12 @@ import sqlite3
 import time
 
 import pytest
+from werkzeug import Request, Response
 
-from .daemon_support import FEEDS, Daemon, FeedServer, write_config
+from .daemon_support import FEEDS, Daemon, FeedServer, fetched, write_config
+from .pollrig import rss
+
+FEED = rss(items=2)
 
 
 @pytest.fixture
@@ -144,3 +148,59 @@ def test_a_reload_that_changes_nothing_published_logs_no_publish_line(tmp_path, 
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
+
+
+def test_a_gone_source_put_back_into_the_config_or_enabled_again_is_polled_at_once(tmp_path, httpserver):
+    """Logged `1 added`, a gone source re-added (or `enabled: false` then `true`) stayed gone
+    and was never polled: the edit is someone asking for it, as `fetch --source` is."""
+    answers = {"/back": 410}
+
+    def back(request: Request) -> Response:
+        status = answers["/back"]
+        return Response("gone" if status == 410 else FEED, status=status, content_type="application/rss+xml")
+
+    httpserver.expect_request("/back").respond_with_handler(back)
+    httpserver.expect_request("/stay").respond_with_data(FEED, content_type="application/rss+xml")
+    back_url, stay = httpserver.url_for("/back"), httpserver.url_for("/stay")
+    cfg = tmp_path / "feeds.yaml"
+
+    def config(*sources: str, enabled: bool = True) -> None:
+        lines = "".join(f"      - url: {u}\n        interval: 1h\n" for u in sources)
+        if not enabled:
+            lines = lines.replace(f"url: {back_url}\n", f"url: {back_url}\n        enabled: false\n")
+        head = "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+        cfg.write_text(head + lines, encoding="utf-8")
+
+    config(stay, back_url)
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(back_url, "gone"))
+        config(stay, back_url, enabled=False)
+        daemon.wait_for(_reloaded("file changed"))
+        config(stay, back_url)
+        daemon.wait_for(_reloaded("file changed"), count=2)
+        daemon.wait_for(fetched(back_url, "gone"), count=2)  # enabled again: polled at once (gone still)
+
+        answers["/back"] = 200  # the feed is back
+        config(stay)
+        daemon.wait_for(_reloaded("file changed"), count=3)
+        config(stay, back_url)
+        assert daemon.wait_for(_reloaded("file changed"), count=4)[3]["added"] == [back_url]
+        daemon.wait_for(fetched(back_url, "new"))  # put back: polled at once, not left `gone`
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+
+    answers["/back"] = 410
+    with sqlite3.connect(tmp_path / "aggregator.db") as db:  # gone again, as far as the database knows
+        db.execute("UPDATE sources SET state = 'gone', next_poll = NULL WHERE key = ?", [back_url])
+    db.close()
+    hits = sum(1 for req, _ in httpserver.log if req.path == "/back")
+    restarted = Daemon(cfg)  # a restart, the source listed all along: it stays gone
+    try:
+        restarted.wait_for(lambda r: r["message"].startswith("daemon started"))
+        time.sleep(2)
+        assert sum(1 for req, _ in httpserver.log if req.path == "/back") == hits, restarted.log
+        assert restarted.stop() == 0, restarted.log
+    finally:
+        restarted.kill()
