@@ -46,7 +46,7 @@ from .publish.atomic import write_if_changed
 if TYPE_CHECKING:
     from .serve import Server
 from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
-from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, poll_state
+from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, stored_state
 from .store import Store, StoreError, database_exists, why_unwritable
 from .targets import refusal
 
@@ -720,15 +720,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         if st is None:
             continue
         until = blocks.get(st.host or "")
-        state = poll_state(
+        state = stored_state(
             enabled=source.enabled,
-            gone=st.state == GONE,
+            stored=st.state,
             errors=st.error_count,
+            succeeded=st.last_success is not None,
             rate_limited_until=until,
             now=now,
-            # a poll that succeeded or failed: one whose only answers were 429/503 is still new
-            # once its host's Retry-After is lifted, not `ok`, which would claim a success
-            polled=st.last_success is not None or st.error_count > 0,
         )
         next_at = None if state in (GONE, DISABLED) else st.next_poll
         if state == RATE_LIMITED and until is not None and (next_at is None or next_at < until):

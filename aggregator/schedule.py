@@ -169,3 +169,30 @@ def poll_state(
     if errors == 1:
         return ERRORING
     return OK
+
+
+def stored_state(
+    *,
+    enabled: bool,
+    stored: str | None,
+    errors: int,
+    succeeded: bool,
+    rate_limited_until: datetime | None,
+    now: datetime,
+) -> str:
+    """The state of a source from what the database holds: the one rule `status` shows and
+    /metrics counts. The stored `state` column tells only `gone`: it says nothing of a host's
+    Retry-After holding back its other sources, of one that has ended, or of `enabled: false`.
+
+    `stored`: its `state` column; `succeeded`: a poll of it ever succeeded.
+    """
+    return poll_state(
+        enabled=enabled,
+        gone=stored == GONE,
+        errors=errors,
+        rate_limited_until=rate_limited_until,
+        now=now,
+        # a poll that succeeded or failed: one whose only answers were 429/503 is still new
+        # once its host's Retry-After is lifted, not `ok`, which would claim a success
+        polled=succeeded or errors > 0,
+    )

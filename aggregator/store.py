@@ -25,6 +25,7 @@ from . import filters
 from .hosts import host_key
 from .identity import GUID, LinkedPost, both_schemes, canonical_link, names_one_page, same_feed_url, shares_link
 from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
+from .schedule import stored_state
 
 log = logging.getLogger(__name__)
 
@@ -1118,15 +1119,29 @@ class Store:
         """Reschedule one source (a reload changed its interval)."""
         self.set_next_polls({key: when})
 
-    def stats(self) -> StoreStats:
-        """Cheap aggregates for /metrics: active sources by state, posts stored, last success."""
+    def stats(self, now: datetime | None = None) -> StoreStats:
+        """Cheap aggregates for /metrics: active sources by state (as `status` shows them:
+        `stored_state`), posts stored, last success."""
+        now = now or datetime.now(UTC)
         with self._lock:
-            states = dict(
-                self.db.execute("SELECT state, count(*) FROM sources WHERE active = 1 GROUP BY state").fetchall()
-            )
+            rows = self.db.execute(
+                "SELECT s.enabled, s.state, s.error_count, s.last_success IS NOT NULL, h.retry_after "
+                "FROM sources s LEFT JOIN hosts h ON h.host = s.host WHERE s.active = 1"
+            ).fetchall()
             posts = self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
             last = self.db.execute("SELECT max(last_success) FROM sources WHERE active = 1").fetchone()[0]
-        return StoreStats({(k or "new"): v for k, v in states.items()}, posts, from_iso(last))
+        states = Counter(
+            stored_state(
+                enabled=enabled != 0,
+                stored=state,
+                errors=errors or 0,
+                succeeded=bool(succeeded),
+                rate_limited_until=from_iso(until),
+                now=now,
+            )
+            for enabled, state, errors, succeeded, until in rows
+        )
+        return StoreStats(dict(states), posts, from_iso(last))
 
     def outside_version(self) -> int | None:
         """SQLite's `data_version` on this connection: it moves only when another connection

@@ -6,10 +6,12 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
+from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.config import load_config
+from aggregator.metrics import Metrics
 from aggregator.schedule import STATES
 from aggregator.store import Store
 
@@ -262,3 +264,35 @@ def test_a_poll_long_overdue_asks_whether_the_daemon_runs(tmp_path, httpserver: 
     assert rows[a]["overdue"] is True and rows[b]["overdue"] is False
     table = run_cli("--config", str(cfg), "status").stdout
     assert table.count("overdue by") == 1 and "overdue by 3h: is `aggregator run` running?" in table, table
+
+
+def test_status_and_metrics_count_a_hosts_retry_after_alike(tmp_path, httpserver: HTTPServer):
+    """One source's 429 holds back its host's other sources too: `status` showed both
+    `rate-limited`, /metrics counted one `ok` (the stored state of the other). And a disabled
+    source was counted by its last poll's state, not as `disabled`."""
+    httpserver.expect_request("/limited").respond_with_data("", status=429, headers={"Retry-After": "600"})
+    httpserver.expect_request("/good").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/off").respond_with_data(FEED, content_type="application/rss+xml")
+    limited, good = httpserver.url_for("/limited"), httpserver.url_for("/good")  # one host
+    off = httpserver.url_for("/off").replace("localhost", "127.0.0.1")  # another
+    cfg = tmp_path / "feeds.yaml"
+    head = "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: All\n    sources:\n"
+    listed = f"{head}      - url: {good}\n      - url: {limited}\n      - url: {off}\n"
+    cfg.write_text(listed, encoding="utf-8")
+    run_cli("--config", str(cfg), "fetch")  # good: ok, then limited: 429 for the whole host
+    cfg.write_text(listed + "        enabled: false\n", encoding="utf-8")
+    rows = json.loads(run_cli("--config", str(cfg), "status", "--json").stdout)
+    shown = {r["url"]: r["state"] for r in rows}
+    assert shown == {good: "rate-limited", limited: "rate-limited", off: "disabled"}, shown
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        metrics = Metrics(store.stats)
+        body, _ = metrics.render()
+    counted = {
+        s.labels["state"]: s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+        if s.name == "aggregator_sources" and s.value
+    }
+    assert counted == {"rate-limited": 2, "disabled": 1}, counted
