@@ -446,7 +446,7 @@ def _failed(
             # all due at the second its Retry-After ended, they were a burst at the host that
             # had just asked for fewer requests.
             held = store.held_by_host(host, until, but=source.key)
-            store.set_next_polls({key: not_before(when, until, 0, rng) for key in held})
+            store.hold_for_host({key: not_before(when, until, 0, rng) for key in held}, when)
             return Outcome(source.key, "rate-limited", error=message)
     reset_to, page = None, False
     linked = getattr(error, "discovered", None)

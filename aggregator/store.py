@@ -108,6 +108,9 @@ SOURCE_COLUMNS = {
     # what its post ids are computed from (identity.post_id): its key, or the key of the source
     # it took over when that source's URL was edited in the config (`sync_sources`)
     "id_key": str,
+    # the next poll a host's Retry-After pushed later (`hold_for_host`), taken back when the
+    # host answers a poll asked for by name (`lift_host_block`); NULL once polled or re-timed
+    "held_next_poll": str,
 }
 
 # Retry-After is per host, not per source, and must survive a restart.
@@ -462,8 +465,8 @@ class Store:
         if keys:
             with self._tx() as db:
                 db.conn.executemany(
-                    "UPDATE sources SET next_poll = NULL, state = CASE WHEN state != 'gone' THEN state "
-                    "WHEN coalesce(error_count, 0) > 1 THEN 'backing off' ELSE 'erroring' END WHERE key = ?",
+                    "UPDATE sources SET next_poll = NULL, held_next_poll = NULL, state = CASE WHEN state != 'gone' "
+                    "THEN state WHEN coalesce(error_count, 0) > 1 THEN 'backing off' ELSE 'erroring' END WHERE key = ?",
                     [(k,) for k in keys],
                 )
 
@@ -521,7 +524,7 @@ class Store:
                 if polled != new:  # another URL: what was known about the old one does not hold
                     values.update(
                         url=new, host=host_key(new), redirect_url=None, redirect_count=0, etag=None,
-                        last_modified=None, body_hash=None, next_poll=None,
+                        last_modified=None, body_hash=None, next_poll=None, held_next_poll=None,
                     )  # fmt: skip
                     db.execute(
                         "UPDATE sources SET state = 'new', error_count = 0, last_error = NULL, last_error_at = NULL "
@@ -662,6 +665,7 @@ class Store:
                 "last_error_at": None,
                 "error_count": 0,
                 "next_poll": iso(next_poll),
+                "held_next_poll": None,
                 "state": "ok",
             }
             if status != 304:
@@ -695,8 +699,8 @@ class Store:
         with self._tx() as db:
             db.execute(
                 "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
-                "error_count = coalesce(error_count, 0) + 1, next_poll = ?, state = ?, last_result = NULL "
-                "WHERE key = ?",
+                "error_count = coalesce(error_count, 0) + 1, next_poll = ?, held_next_poll = NULL, state = ?, "
+                "last_result = NULL WHERE key = ?",
                 [iso(when), status, message, iso(when), iso(next_poll), state, key],
             )
             if fetch_url is not None:
@@ -715,8 +719,8 @@ class Store:
         with self._tx() as db:
             db.execute(
                 "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
-                "error_count = coalesce(error_count, 0) + 1, next_poll = NULL, state = 'gone', last_result = NULL "
-                "WHERE key = ?",
+                "error_count = coalesce(error_count, 0) + 1, next_poll = NULL, held_next_poll = NULL, "
+                "state = 'gone', last_result = NULL WHERE key = ?",
                 [iso(when), status, message, iso(when), key],
             )
 
@@ -741,7 +745,8 @@ class Store:
             )
             db.execute(
                 "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
-                "next_poll = ?, state = 'rate-limited', last_result = NULL, host = ? WHERE key = ?",
+                "next_poll = ?, held_next_poll = NULL, state = 'rate-limited', last_result = NULL, host = ? "
+                "WHERE key = ?",
                 [iso(when), status, message, iso(when), iso(next_poll), host, key],
             )
 
@@ -760,7 +765,19 @@ class Store:
         if when:
             with self._tx() as db:
                 db.conn.executemany(
-                    "UPDATE sources SET next_poll = ? WHERE key = ?", [(iso(t), k) for k, t in when.items()]
+                    "UPDATE sources SET next_poll = ?, held_next_poll = NULL WHERE key = ?",
+                    [(iso(t), k) for k, t in when.items()],
+                )
+
+    def hold_for_host(self, when: dict[str, datetime], now: datetime) -> None:
+        """Push sources later for their host's Retry-After, keeping the next poll each had
+        (due now when none) for `lift_host_block` to give back; the first push's, if pushed again."""
+        if when:
+            with self._tx() as db:
+                db.conn.executemany(
+                    "UPDATE sources SET held_next_poll = coalesce(held_next_poll, next_poll, ?), next_poll = ? "
+                    "WHERE key = ?",
+                    [(iso(now), iso(t), k) for k, t in when.items()],
                 )
 
     def lift_host_block(self, host: str, until: datetime, now: datetime) -> bool:
@@ -775,6 +792,13 @@ class Store:
                 db.execute(
                     "UPDATE sources SET next_poll = ? WHERE host = ? AND state = 'rate-limited' AND next_poll > ?",
                     [iso(now), host, iso(now)],
+                )
+                # the others, pushed past the Retry-After, are due when their own schedule said
+                # (a daemon started later took their pushed time for a clock set back)
+                db.execute(
+                    "UPDATE sources SET next_poll = max(held_next_poll, ?), held_next_poll = NULL "
+                    "WHERE host = ? AND held_next_poll IS NOT NULL",
+                    [iso(now), host],
                 )
         return bool(lifted)
 
@@ -1110,6 +1134,9 @@ class Store:
             rows = db.execute("SELECT key, next_poll FROM sources WHERE next_poll > ?", [iso(after)]).fetchall()
             for key, when in rows:
                 db.execute("UPDATE sources SET next_poll = ? WHERE key = ?", [iso(from_iso(when) - delta), key])
+            held = db.execute("SELECT key, held_next_poll FROM sources WHERE held_next_poll > ?", [iso(after)])
+            for key, when in held.fetchall():
+                db.execute("UPDATE sources SET held_next_poll = ? WHERE key = ?", [iso(from_iso(when) - delta), key])
             hosts = db.execute("SELECT host, retry_after FROM hosts WHERE retry_after > ?", [iso(after)]).fetchall()
             for host, until in hosts:
                 db.execute("UPDATE hosts SET retry_after = ? WHERE host = ?", [iso(from_iso(until) - delta), host])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
@@ -16,6 +16,7 @@ from aggregator.schedule import STATES
 from aggregator.store import Store
 
 from .conftest import run_cli
+from .daemon_support import Daemon, fetched
 from .pollrig import rss
 
 FEED = rss(items=2)
@@ -296,3 +297,41 @@ def test_status_and_metrics_count_a_hosts_retry_after_alike(tmp_path, httpserver
         if s.name == "aggregator_sources" and s.value
     }
     assert counted == {"rate-limited": 2, "disabled": 1}, counted
+
+
+def test_lifting_a_hosts_retry_after_gives_its_other_sources_their_own_schedule_back(tmp_path, httpserver: HTTPServer):
+    """`fetch --source` lifted the Retry-After, but the host's other sources kept the next poll
+    it had pushed them to (5 minutes on a 15 s interval), and `run` took that for a clock set back."""
+    answers = {"/c.xml": 429}
+
+    def c(request: Request) -> Response:
+        if answers["/c.xml"] == 429:
+            return Response("", status=429, headers={"Retry-After": "300"})
+        return Response(FEED, content_type="application/rss+xml")
+
+    httpserver.expect_request("/a.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/c.xml").respond_with_handler(c)
+    a, c_url = httpserver.url_for("/a.xml"), httpserver.url_for("/c.xml")  # one host
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: All\n    sources:\n"
+        + "".join(f"      - url: {u}\n        interval: 15s\n        min_interval: 10s\n" for u in (a, c_url)),
+        encoding="utf-8",
+    )
+    first = run_cli("--config", str(cfg), "fetch")  # a: new; c: 429, which pushes a past the Retry-After
+    assert f"rate-limited {c_url}: HTTP 429" in first.stdout, first.stdout
+    answers["/c.xml"] = 200
+    named = run_cli("--config", str(cfg), "fetch", "--source", c_url)
+    assert named.returncode == 0, named.stdout + named.stderr
+    rows = {r["url"]: r for r in json.loads(run_cli("--config", str(cfg), "status", "--json").stdout)}
+    assert rows[a]["state"] == "ok" and rows[a]["rate_limited_until"] is None
+    own = datetime.fromisoformat(rows[a]["last_success"]) + timedelta(seconds=15 * 1.1 + 1)
+    assert datetime.fromisoformat(rows[a]["next_poll"]) <= own, rows[a]  # not the 5 minutes of c's Retry-After
+
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(a), timeout=25)  # on its own 15 s schedule
+        assert not daemon.messages("later than it could be"), daemon.log
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
