@@ -24,9 +24,14 @@ from typing import Any
 # 5: a feed that declares no encoding and is not UTF-8 is read in the encoding detected
 #    (charset.guess_encoding) where windows-1252 clearly fits worse: a GB2312 feed's stored
 #    mojibake titles and content come out as Chinese, refreshed rather than dated as edits.
-NORMALIZER_VERSION = 5
+# 6: lazy iframes get their src and every video/audio has controls (preload at most
+#    `metadata`); a <noscript> spares only the lazy image it duplicates; an enclosure without
+#    a type (or feedparser's `text/html` default) is typed by its file name; a permalink guid
+#    that is no absolute URL is no link; an RSS title escaped twice is decoded alike; a feed
+#    naming only itself has no home page; a post with nothing to name it has no stored title.
+NORMALIZER_VERSION = 6
 
-# The title version 5 stored for an entry with no title, text or link (now stored empty, and
+# The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry
 # without guid is still made of, so that it keeps its id.
 UNTITLED = "(untitled)"
