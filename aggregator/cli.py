@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, stored_state
 from .store import Store, StoreError, database_exists, why_unwritable
-from .targets import refusal
+from .targets import own_files, refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -529,6 +529,8 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
     _service_logging(ctx, log_format)
     settings = _load(ctx, log_warnings=True)
     server = _listen(ctx, host, port, settings.database) if serve else None  # before anything is created
+    if server is not None:
+        server.app.private = _private_files(ctx, settings)  # the config's path and database stay over reloads
     lock = InstanceLock(settings.database)
     try:
         lock.acquire()
@@ -554,6 +556,15 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
         sys.stderr.flush()
         os._exit(code)
     ctx.exit(code)
+
+
+def _private_files(ctx: click.Context, settings: Settings) -> Callable[[], list[Path]]:
+    """What `serve` must never hand out, even from inside the output folder: the aggregator's
+    own files (the config holds the sources' passwords, and so does the database) and the log."""
+    files = [path.absolute() for path, _ in own_files(settings)]
+    if ctx.obj["log_file"]:
+        files.append(Path(ctx.obj["log_file"]).absolute())
+    return lambda: files
 
 
 def _listen(ctx: click.Context, host: str, port: int, database: Path) -> Server:
@@ -629,7 +640,7 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> N
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
-        server = Server(StaticApp(lambda: root, static_routes(lambda: root)), host, port)
+        server = Server(StaticApp(lambda: root, static_routes(lambda: root), _private_files(ctx, settings)), host, port)
     except OSError as e:
         _echo(f"error: cannot listen on {host}:{port}: {e}", err=True)
         ctx.exit(EXIT_FAILED)

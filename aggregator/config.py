@@ -679,11 +679,14 @@ def parse_config(text: str, path: Path) -> Settings:
         site = data.get("site")
         errors += _templates_errors(site.get("templates") if isinstance(site, dict) else None, path, lines)
         errors += _tls_errors(_raw_tls(data), path, lines)
+        errors += _published_errors(*_raw_places(data), path, lines)
         raise ConfigError(path, sorted(errors, key=_line_of)) from None
     slugs = [(i, cat.effective_slug) for i, cat in enumerate(config.categories)]
     errors = _interval_errors(*_config_intervals(config), lines) + _slug_errors(slugs, lines)
     errors += _templates_errors(config.site.templates, path, lines)
     errors += _tls_errors(_config_tls(config), path, lines)
+    jekyll = config.jekyll.dir if config.jekyll is not None else None
+    errors += _published_errors(config.site.output_dir, config.site.database, jekyll, path, lines)
     errors.sort(key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
@@ -705,6 +708,53 @@ def _templates_errors(templates: object, path: Path, lines: dict[tuple[Any, ...]
     if folder.is_dir():
         return []
     return [f"{_line_for(lines, ('site', 'templates'))}: site.templates: not a folder: {folder}"]
+
+
+def _raw_places(data: dict[str, Any]) -> tuple[object, object, object]:
+    """(output_dir, database, jekyll.dir) of a config that failed validation, defaults filled
+    in; a value that is no text has its own error and is checked by nobody here."""
+    site, jekyll = data.get("site"), data.get("jekyll")
+    site = site if isinstance(site, dict) else {}
+    return (
+        site.get("output_dir", SiteConfig.model_fields["output_dir"].default),
+        site.get("database", SiteConfig.model_fields["database"].default),
+        jekyll.get("dir") if isinstance(jekyll, dict) else None,
+    )
+
+
+def _published_errors(
+    output_dir: object, database: object, jekyll_dir: object, path: Path, lines: dict[tuple[Any, ...], int]
+) -> list[str]:
+    """The database or the config file inside a published folder (`output_dir`, `jekyll.dir`):
+    `serve`, a static host or Jekyll would hand out the sources' passwords and tokens with
+    it (`output_dir: .` beside feeds.yaml served /feeds.yaml and /aggregator.db). Paths as
+    `Settings` resolves them, symlinks followed; the config also as written, in case a link
+    to it stands in the folder."""
+    base = path.resolve().parent
+    try:
+        config = (path.resolve(), path.absolute())
+        db = (base / database).resolve() if isinstance(database, str) else None
+        folders = [(("site", "output_dir"), (base / output_dir).resolve() if isinstance(output_dir, str) else None)]
+        if isinstance(jekyll_dir, str):
+            folders.append((("jekyll", "dir"), (path.parent / jekyll_dir).resolve()))
+    except (OSError, ValueError, RuntimeError):  # a NUL, a name too long, a symlink loop: errors of their own
+        return []
+    errors = []
+    for key, folder in folders:
+        if folder is None:
+            continue
+        dotted = ".".join(key)
+        if any(c.is_relative_to(folder) for c in config):
+            errors.append(
+                f"{_line_for(lines, key)}: {dotted}: {folder} holds the config file {path}, which would be published "
+                "with the sources' passwords and tokens: give the output a folder of its own (e.g. public)"
+            )
+        if db is not None and db.is_relative_to(folder):
+            errors.append(
+                f"{_line_for(lines, ('site', 'database'))}: site.database: {db} is inside {dotted} ({folder}), which "
+                "is published, and the database holds the sources' passwords and tokens: keep it outside"
+            )
+    return errors
 
 
 _TlsSetting = tuple[tuple[Any, ...], Any]  # (key path of `tls_verify`, its value)

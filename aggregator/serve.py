@@ -120,9 +120,16 @@ class _GzipCache:
 class StaticApp:
     """WSGI app: GET and HEAD of files under `root()`, plus named extra routes."""
 
-    def __init__(self, root: Callable[[], Path], routes: dict[str, Route] | None = None) -> None:
+    def __init__(
+        self,
+        root: Callable[[], Path],
+        routes: dict[str, Route] | None = None,
+        private: Callable[[], Iterable[Path]] | None = None,
+    ) -> None:
         self.root = root
         self.routes = dict(routes or {})
+        # files never served, wherever they are: the config, the database, a log file
+        self.private = private or (lambda: ())
         self._gzip = _GzipCache()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -193,7 +200,7 @@ class StaticApp:
                 st = target.stat()
             except FileNotFoundError:
                 return self._simple(start_response, 404, "not found\n", [], method)
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode) or self._is_private(st):
             return self._simple(start_response, 404, "not found\n", [], method)
 
         ctype = content_type(target)
@@ -225,6 +232,19 @@ class StaticApp:
         headers.append(("Content-Length", str(len(body))))
         start_response("200 OK", headers)
         return [b""] if method == "HEAD" else [body]
+
+    def _is_private(self, st: os.stat_result) -> bool:
+        """Whether the file of `st` is one of `private`'s (the same inode: a symlink or hard link
+        to it too). A config that lets these into the output folder is refused; this holds
+        for one that predates that check, or a file moved there by hand."""
+        for path in self.private():
+            try:
+                own = os.stat(path)
+            except OSError:  # not there (a -wal file between checkpoints): nothing to hide
+                continue
+            if (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        return False
 
     def _simple(
         self, start_response: StartResponse, status: int, text: str, extra: list[tuple[str, str]], method: str

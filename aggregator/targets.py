@@ -17,7 +17,7 @@ from .charset import bom_encoding
 from .config import Settings
 from .lock import lock_path
 
-__all__ = ["SQLITE_MAGIC", "looks_like_opml", "looks_like_sqlite", "refusal"]
+__all__ = ["SQLITE_MAGIC", "looks_like_opml", "looks_like_sqlite", "own_files", "refusal"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
 _DATABASE_FILES = ("-wal", "-shm", "-journal")
@@ -47,19 +47,21 @@ def _inside(path: Path, folder: Path | None) -> bool:
         return False
 
 
+def own_files(settings: Settings) -> list[tuple[Path, str]]:
+    """The aggregator's own files, each with what it is: the config in use, the database and
+    its `-wal`/`-shm`/`-journal`/`.lock` files. Never to be replaced, nor served."""
+    database = settings.database
+    return [
+        (settings.path, "the config file in use"),
+        (database, "the database itself"),
+        *((database.with_name(database.name + t), f"the database itself (its {t} file)") for t in _DATABASE_FILES),
+        (lock_path(database), "the database's lock file (a daemon holds it while it runs)"),
+    ]
+
+
 def _protected(path: Path, settings: Settings) -> str | None:
     """Why `path` is one of the aggregator's own files, or None."""
-    if _same(path, settings.path):
-        return "the config file in use"
-    database = settings.database
-    if _same(path, database):
-        return "the database itself"
-    for tail in _DATABASE_FILES:
-        if _same(path, database.with_name(database.name + tail)):
-            return f"the database itself (its {tail} file)"
-    if _same(path, lock_path(database)):
-        return "the database's lock file (a daemon holds it while it runs)"
-    return None
+    return next((what for own, what in own_files(settings) if _same(path, own)), None)
 
 
 def _head(path: Path, size: int = 512) -> bytes:

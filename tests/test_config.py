@@ -577,3 +577,58 @@ def test_a_category_with_a_long_name_is_published(tmp_path):
     slug = load_config(cfg).categories[0].slug
     assert (tmp_path / "public" / "category" / f"{slug}.atom").is_file()
     assert (tmp_path / "public" / "category" / f"{slug}.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("site_extra", "jekyll", "expected"),
+    [
+        # `output_dir: .` beside feeds.yaml: `serve` handed out /feeds.yaml and /aggregator.db
+        (
+            "  output_dir: .\n",
+            "",
+            [
+                "1: site.database: {tmp}/aggregator.db is inside site.output_dir ({tmp}), which is published",
+                "6: site.output_dir: {tmp} holds the config file {cfg}, which would be published",
+            ],
+        ),
+        ("  database: public/agg.db\n", "", ["6: site.database: {tmp}/public/agg.db is inside site.output_dir"]),
+        ("  output_dir: www/..\n  database: ../agg.db\n", "", ["6: site.output_dir: {tmp} holds the config file"]),
+        (
+            "  database: site/x.db\n",
+            "jekyll:\n  dir: site\n",
+            ["6: site.database: {tmp}/site/x.db is inside jekyll.dir"],
+        ),
+        (
+            "",
+            "jekyll:\n  dir: .\n",
+            ["1: site.database: {tmp}/aggregator.db is inside jekyll.dir", "20: jekyll.dir: {tmp} holds"],
+        ),
+    ],
+)
+def test_the_database_or_config_inside_a_published_folder_is_an_error(tmp_path, site_extra, jekyll, expected):
+    """Both hold the sources' passwords and tokens: `check` said ok, and `serve` served them."""
+    text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n" + site_extra) + jekyll
+    errors = errors_of(tmp_path, text)
+    wanted = [e.format(tmp=tmp_path, cfg=tmp_path / "feeds.yaml") for e in expected]
+    assert len(errors) == len(wanted) and all(e.startswith(w) for e, w in zip(errors, wanted, strict=True)), errors
+    assert "passwords and tokens" in errors[0]
+
+
+@pytest.mark.parametrize(
+    "site_extra",
+    [
+        "  output_dir: www\n  database: data/agg.db\n",  # the parent of nothing secret
+        "  output_dir: ../public\n",  # beside the config's folder
+        "  output_dir: public\n  database: public.db\n",  # a name that only starts like the folder's
+    ],
+)
+def test_published_folders_beside_the_config_and_database_still_load(tmp_path, site_extra):
+    text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n" + site_extra)
+    text += "jekyll:\n  dir: jekyll\n"
+    assert load(tmp_path, text).output_dir.name in ("www", "public")
+
+
+def test_a_config_inside_the_output_folder_is_named_with_the_other_mistakes(tmp_path):
+    text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: .\n")
+    errors = errors_of(tmp_path, text.replace("  interval: 30m\n", "  interval: often\n"))
+    assert [e.split(":")[1] for e in errors] == [" site.database", " site.output_dir", " defaults.interval"], errors

@@ -238,3 +238,58 @@ def test_a_redirect_stub_is_answered_301_and_a_page_quoting_one_is_not(server, s
     (site / old).with_name("quoting.html").write_text(quoting)
     status, _, body = request(server, "GET", "/posts/2022/02/quoting.html")
     assert status == 200 and body.decode() == quoting
+
+
+@pytest.mark.parametrize("command", [["serve"], ["run", "--serve"]])
+def test_the_config_database_and_log_are_never_served(tmp_path, command):
+    """Links to the config and the database, and a log file, in the output folder (by hand,
+    or a config from before `check` refused such a folder): all were served, the sources'
+    passwords with them. 404, wherever they are seen from."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+        "      - url: https://e.example/f.xml\n        auth: {username: u, password: secretpw}\n",
+        encoding="utf-8",
+    )
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "index.html").write_text("<!doctype html><title>home</title>", encoding="utf-8")
+    log = public / "aggregator.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), "--log-file", str(log), *command, "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = None
+        for _ in range(200):
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", log.read_text("utf-8") if log.exists() else "")
+            if m:
+                port = int(m.group(1))
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            threading.Event().wait(0.05)
+        assert port
+        db, wal = tmp_path / "aggregator.db", tmp_path / "aggregator.db-wal"
+        for own in (db, wal):  # the daemon's own once it runs; `serve` alone opens none
+            if not own.exists():
+                own.write_bytes(b"SQLite format 3\x00secretpw")
+        os.link(cfg, public / "feeds.yaml")  # a hard link: another path, the same file
+        (public / "db").symlink_to(db)
+        os.link(db, public / "copy.db")
+        os.link(wal, public / "aggregator.db-wal")
+        for path in ("/feeds.yaml", "/db", "/copy.db", "/aggregator.db-wal", "/aggregator.log"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            assert (resp.status, b"secret" in resp.read()) == (404, False), path
+            conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().status == 200
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
