@@ -188,12 +188,12 @@ class StaticApp:
             if target != self.root().resolve() and not (target / "index.html").exists() and page.is_file():
                 # `category/tech` is the folder of tech's older pages, and tech.html its page:
                 # the folder answered 301 to `category/tech/`, and that 404 (it has no index)
-                location = environ.get("SCRIPT_NAME", "") + quote("/" + path.strip("/")) + ".html"
+                location = _relative(quote("/" + path.strip("/")) + ".html", environ)
                 return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
             if not path.endswith("/"):
                 # percent-encoded (a header is latin-1: a CJK folder name would fail the answer),
                 # and one leading slash ("//dir" would name a host to the browser)
-                location = environ.get("SCRIPT_NAME", "") + quote("/" + path.lstrip("/")) + "/"
+                location = _relative(quote("/" + path.strip("/")) + "/", environ)
                 return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
             target = target / "index.html"
             try:
@@ -207,7 +207,7 @@ class StaticApp:
         if ctype.startswith("text/html") and st.st_size <= MAX_STUB:
             moved = _stub_target(target, path)
             if moved is not None:
-                location = environ.get("SCRIPT_NAME", "") + moved
+                location = _relative(moved, environ)
                 return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
         tag = f"{st.st_mtime_ns:x}-{st.st_size:x}"
         compressible = ctype.startswith(COMPRESSIBLE) and st.st_size >= MIN_GZIP
@@ -272,6 +272,31 @@ def _stub_target(target: Path, path: str) -> str | None:
     # `..` past the root stays at the root, as a browser reads it
     location = posixpath.normpath(posixpath.join(posixpath.dirname(quote("/" + path.lstrip("/"))), href))
     return None if location.startswith("//") else location
+
+
+def _relative(location: str, environ: dict[str, Any]) -> str:
+    """`location`, an absolute path on this server, as a reference relative to the URL asked
+    for (RFC 7231 allows one): behind a reverse proxy that serves the site under a prefix
+    (`https://t.example/news/`), `/posts/…` pointed out of the site, and the server cannot know
+    the prefix. The requested path is taken as the client sent it (waitress's REQUEST_URI:
+    PATH_INFO has `%2F` decoded and leading slashes merged), so `..` climbs the folders it sees."""
+    raw = environ.get("REQUEST_URI") or quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "/"))
+    # an origin-form path as it is (urlsplit takes `//x` for a host); an absolute-form URI's path
+    asked = raw.partition("?")[0].partition("#")[0] if raw.startswith("/") else urlsplit(raw).path or "/"
+    script = environ.get("SCRIPT_NAME", "")
+    if script and asked.startswith(script + "/"):
+        asked = asked[len(script) :]
+    folders = asked.split("/")[1:-1]  # those of the URL asked for, below the server's root
+    path, mark, after = location.partition("?") if "?" in location else location.partition("#")
+    parts = path.split("/")[1:]
+    same = 0
+    while same < min(len(folders), len(parts) - 1) and folders[same] == parts[same]:
+        same += 1
+    ref = "../" * (len(folders) - same) + "/".join(parts[same:])
+    # empty (the folder asked from), a path (`//x`) or a scheme-like first segment (`a:b/`) would mean another URL
+    if not ref or ref.startswith("/") or ":" in ref.partition("/")[0]:
+        ref = "./" + ref
+    return ref + mark + after
 
 
 def _accepts_gzip(header: str) -> bool:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_nothing_outside_the_directory_and_no_temporary_files(server):
     status, headers, _ = request(server, "POST", "/category/news.atom")
     assert status == 405 and headers["allow"] == "GET, HEAD"
     status, headers, _ = request(server, "GET", "/category")
-    assert status == 301 and headers["location"] == "/category/"
+    assert status == 301 and headers["location"] == "category/"
 
 
 @pytest.mark.parametrize("path", ["/category/news.atom/", "/index.html/", "/category/news.rss//"])
@@ -198,11 +199,11 @@ def test_a_folder_redirect_is_a_valid_location(server, site):
     (site / "专题" / "经济").mkdir(parents=True)
     (site / "专题" / "经济" / "index.html").write_text("<!doctype html><title>经济</title>", encoding="utf-8")
     status, headers, _ = request(server, "GET", "/%E4%B8%93%E9%A2%98/%E7%BB%8F%E6%B5%8E")
-    assert status == 301 and headers["location"] == "/%E4%B8%93%E9%A2%98/%E7%BB%8F%E6%B5%8E/"
-    status, _, body = request(server, "GET", headers["location"])
+    assert status == 301 and headers["location"] == "%E7%BB%8F%E6%B5%8E/"
+    status, _, body = request(server, "GET", "/%E4%B8%93%E9%A2%98/%E7%BB%8F%E6%B5%8E/")
     assert status == 200 and "经济".encode() in body
     status, headers, _ = request(server, "GET", "//category")
-    assert status == 301 and headers["location"] == "/category/"
+    assert status == 301 and urljoin("http://h//category", headers["location"]) == "http://h/category/"
 
 
 @pytest.mark.parametrize("path", ["/category/news", "/category/news/"])
@@ -213,8 +214,8 @@ def test_a_category_folder_leads_to_its_page(server, site, path):
     (site / "category" / "news" / "page" / "2.html").write_text("<!doctype html><title>2</title>", encoding="utf-8")
     (site / "category" / "news.html").write_text("<!doctype html><title>新闻</title>", encoding="utf-8")
     status, headers, _ = request(server, "GET", path)
-    assert status == 301 and headers["location"] == "/category/news.html"
-    status, _, body = request(server, "GET", headers["location"])
+    assert status == 301 and headers["location"] == ("news.html" if path == "/category/news" else "../news.html")
+    status, _, body = request(server, "GET", urlsplit(urljoin("http://h" + path, headers["location"])).path)
     assert status == 200 and "新闻".encode() in body
 
 
@@ -231,8 +232,8 @@ def test_a_redirect_stub_is_answered_301_and_a_page_quoting_one_is_not(server, s
     (site / old).write_bytes(redirect_page("https://t.example/", "en", "T", old, "posts/2022/01/ab.html"))
     for method in ("GET", "HEAD"):
         status, headers, _ = request(server, method, f"/{old}")
-        assert (status, headers["location"]) == (301, "/posts/2022/01/ab.html")
-    status, _, body = request(server, "GET", headers["location"])
+        assert (status, headers["location"]) == (301, "../01/ab.html")
+    status, _, body = request(server, "GET", "/posts/2022/01/ab.html")
     assert status == 200 and b"the post" in body
     quoting = (site / old).read_text().replace("</head>", "").replace("<head>", "<head></head>")
     (site / old).with_name("quoting.html").write_text(quoting)
@@ -293,3 +294,38 @@ def test_the_config_database_and_log_are_never_served(tmp_path, command):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("path", "to"),
+    [
+        ("/posts/2022/02/ab.html", "/posts/2022/01/ab.html"),  # a re-dated post's old page
+        ("/posts%2F2022%2F02/ab.html", "/posts/2022/01/ab.html"),  # the client's folders, not PATH_INFO's
+        ("/posts", "/posts/"),
+        ("/posts/2022", "/posts/2022/"),
+        ("/category/news", "/category/news.html"),
+        ("/category/news/", "/category/news.html"),
+        ("/category/news/?x=1", "/category/news.html"),
+    ],
+)
+def test_redirects_are_relative_so_they_hold_under_a_proxy_prefix(server, site, path, to):
+    """Behind a reverse proxy serving the site at `https://t.example.com/news/`, a Location of
+    `/posts/2022/01/ab.html` led out of the site: relative to the URL asked for, it leads to
+    the page whatever the prefix."""
+    from aggregator.publish.site import redirect_page
+
+    (site / "posts" / "2022" / "01").mkdir(parents=True)
+    (site / "posts" / "2022" / "01" / "ab.html").write_text("<!doctype html><title>the post</title>")
+    (site / "posts" / "2022" / "02").mkdir(parents=True)
+    old = "posts/2022/02/ab.html"
+    (site / old).write_bytes(redirect_page("https://t.example/", "en", "T", old, "posts/2022/01/ab.html"))
+    (site / "posts" / "index.html").write_text("<!doctype html><title>posts</title>")
+    (site / "posts" / "2022" / "index.html").write_text("<!doctype html><title>2022</title>")
+    (site / "category" / "news").mkdir()
+    (site / "category" / "news.html").write_text("<!doctype html><title>news</title>")
+    status, headers, _ = request(server, "GET", path)
+    location = headers["location"]
+    assert status == 301 and not location.startswith("/") and "://" not in location, location
+    for prefix in ("https://t.example.com", "https://t.example.com/news", "https://t.example.com/a/b"):
+        assert urljoin(prefix + path, location) == prefix + to, (prefix, location)
+    assert request(server, "GET", to)[0] == 200
