@@ -42,6 +42,7 @@ from .plural import counted as _n
 from .poll_workers import PollsAbandoned, polling
 from .publish import PublishReport, SiteError, folder_problems, opml_document, publish
 from .publish.atomic import write_if_changed
+from .publish.site import template_problems
 
 if TYPE_CHECKING:
     from .serve import Server
@@ -167,12 +168,15 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, 
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate the config: exit 0, or 2 with the errors (a file where an output folder
-    should be among them)."""
+    should be, and a `site.templates` template that does not compile, among them)."""
     settings = _load(ctx)
     problems = folder_problems(settings)
     for key, problem in problems:  # `file:line: key.path: problem`, as the config's own errors
         _echo(f"{settings.where(*key)}{'.'.join(key)}: {problem}", err=True)
-    if problems:
+    templates = template_problems(settings)  # the template's own file and line: that is where to fix it
+    for line in templates:
+        _echo(line, err=True)
+    if problems or templates:
         ctx.exit(EXIT_USAGE)
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
 

@@ -330,6 +330,48 @@ def test_a_broken_template_is_a_clear_error(tmp_path, corpus_server, template, m
     assert "2 new" in result.stdout  # the posts were stored all the same
 
 
+@pytest.mark.parametrize(
+    ("name", "template", "expected"),
+    [
+        (
+            "index.html",
+            "{% extends 'base.html' %}{% block main %}\n{% for p in posts %}{{ p.title }}{% endblock %}",
+            "theme/index.html:2: site.templates: Encountered unknown tag 'endblock'.",
+        ),
+        (
+            "post.html",
+            "{% extends 'base.html' %}{% block main %}\n\n{{ post.title | shout }}{% endblock %}",
+            "theme/post.html:3: site.templates: No filter named 'shout'.",
+        ),
+        (
+            "_macros.html",  # not a page itself: the pages import it
+            "{% macro feed_links(feeds) %}{% if %}{% endmacro %}",
+            "theme/_macros.html:1: site.templates: ",
+        ),
+        (
+            "category.html",
+            "{% extends 'base.html' %}\n{% import 'mine.html' as m %}",
+            "theme/category.html:2: site.templates: no template 'mine.html': neither in ",
+        ),
+    ],
+)
+def test_check_compiles_the_templates(tmp_path, name, template, expected):
+    """`check` said ok to a template that every publish then failed on (and the daemon every
+    30 s): it compiles them, and says where each is broken, as the config's own errors."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n  templates: theme\n", encoding="utf-8")
+    (tmp_path / "theme").mkdir()
+    (tmp_path / "theme" / "README.txt").write_text("{% not a template %}")  # used by no page: not checked
+    (tmp_path / "theme" / name).write_text(template, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+    assert result.stderr.splitlines()[0].startswith(f"{tmp_path}/{expected}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    (tmp_path / "theme" / name).unlink()
+    fine = run_cli("--config", str(cfg), "check")
+    assert fine.returncode == 0 and fine.stderr == "", fine.stderr
+
+
 def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):
     """`zh_CN` (as locales and many Chinese CMS feeds write it) is not a language tag: the
     pages must say `zh-CN`/`zh-TW`, or `:lang(zh)` (the CJK font stack) and browsers miss it."""

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
+    BaseLoader,
     ChoiceLoader,
     Environment,
     FileSystemLoader,
@@ -30,7 +31,9 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateError,
+    TemplateNotFound,
     TemplateSyntaxError,
+    nodes,
     select_autoescape,
 )
 from jinja2.compiler import CodeGenerator, Frame
@@ -58,6 +61,7 @@ __all__ = [
     "post_page_path",
     "redirect_page",
     "strings_for",
+    "template_problems",
 ]
 
 PAGES = ("index.html", "category.html", "post.html", "style.css")
@@ -98,6 +102,45 @@ def _template_error(name: str, e: Exception) -> SiteError:
             where = f"{file}:{tb.tb_lineno}"
         tb = tb.tb_next
     return SiteError(f"template {where}: {type(e).__name__}: {e}")
+
+
+def template_problems(settings: Settings) -> list[str]:
+    """`file:line: site.templates: problem` for each template the site would use (the pages,
+    and what they extend, include or import) that Jinja cannot parse or compile: a broken
+    tag or an unknown filter, which `check` passed and every publish then failed on. Nothing
+    is rendered: a mistake that only shows with a page's data still shows at publish."""
+    folder = settings.templates_dir
+    if folder is None:
+        return []
+    env = _environment(str(folder), _template_names(folder))
+    loader: BaseLoader = env.loader  # type: ignore[assignment]
+    problems: list[str] = []
+    todo, seen = list(PAGES), set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        source, filename, _ = loader.get_source(env, name)
+        try:
+            tree = env.parse(source, name, filename)
+            env.compile(tree, name, filename)  # unknown filters and tests are found here
+        except TemplateSyntaxError as e:
+            problems.append(f"{e.filename or filename}:{e.lineno}: site.templates: {e.message}")
+            continue
+        for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+            ref = node.template
+            if not (isinstance(ref, nodes.Const) and isinstance(ref.value, str)):
+                continue  # a name computed at render time
+            try:
+                loader.get_source(env, ref.value)
+            except TemplateNotFound:
+                if not getattr(node, "ignore_missing", False):
+                    where = f"neither in {folder} nor built in"
+                    problems.append(f"{filename}:{node.lineno}: site.templates: no template {ref.value!r}: {where}")
+                continue
+            todo.append(ref.value)
+    return problems
 
 
 FEED_TYPES = (
