@@ -70,6 +70,35 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+MAX_DAYS = MAX_DURATION / 86400
+
+
+def parse_days(value: Any) -> float:
+    """`keep_days`: a number of days (`30`, `1.5`), or a duration of whole days (`30d`, `2w`,
+    `48h`), as every other duration key is written: `7d` was refused as no number."""
+    if isinstance(value, bool):  # YAML's `yes` was read as 1 day
+        raise ValueError(f"should be a number of days (30) or a duration in days (30d, 2w), not {str(value).lower()}")
+    if isinstance(value, (int, float)):
+        days = float(value) if abs(value) <= sys.float_info.max else math.inf
+    else:
+        m = _DURATION.match(str(value))
+        if m is None:
+            raise ValueError(f"not a number of days: {value!r} (write e.g. 30, 30d or 2w)")
+        days = float(m.group(1)) * _UNITS[m.group(2)] / (86400 if m.group(2) else 1)
+        if m.group(2) and math.isfinite(days) and not days.is_integer():
+            raise ValueError(
+                f"keep_days counts whole days: {str(value).strip()} is {days:g} days "
+                f"(write {math.ceil(days)}d, or the number {days:g})"
+            )
+    if not math.isfinite(days):
+        raise ValueError(f"not a number of days: {value!r} (write e.g. 30, 30d or 2w)")
+    if days <= 0:
+        raise ValueError(f"should be above 0 days, not {value}: leave keep_days out to keep posts however old")
+    if days > MAX_DAYS:
+        raise ValueError(f"should be at most {MAX_DAYS:g} days (leave keep_days out to keep posts however old)")
+    return days
+
+
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling in the config's units: 300 → `5m`, 5400 → `90m`, 86400 → `1d`."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -290,7 +319,7 @@ class SourceSettings(_Strict):
     enabled: bool | None = None
     include: list[FilterRuleConfig] | None = None  # publish only posts matching one of these
     exclude: list[FilterRuleConfig] | None = None  # never publish posts matching one of these
-    keep_days: float | None = Field(None, gt=0)  # prune posts older than this (default: keep all)
+    keep_days: float | None = None  # prune posts older than this many days (default: keep all)
     keep_per_source: int | None = Field(None, ge=1)  # prune all but this source's newest N
     # true (default), false (no certificate check), or a CA bundle file/folder relative to feeds.yaml
     tls_verify: bool | str | None = None
@@ -301,6 +330,11 @@ class SourceSettings(_Strict):
         if isinstance(v, str) and v.strip().lower() == "auto":
             return "auto"
         return None if v is None else parse_duration(v)
+
+    @field_validator("keep_days", mode="before")
+    @classmethod
+    def _days(cls, v: Any) -> Any:
+        return None if v is None else parse_days(v)
 
     @field_validator("tls_verify", mode="before")
     @classmethod
@@ -902,6 +936,23 @@ def _yaml_scalar(value: bool | int | float | date, loc: tuple[Any, ...]) -> str:
     return f"{kind} {str(value).lower() if isinstance(value, bool) else repr(value)}"
 
 
+# pydantic's bound errors, as words and the key of the bound in the error's context
+_BOUNDS = {
+    "greater_than": ("above", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("below", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+# what a number key counts, said with a bound it misses
+_COUNTS = {
+    "items_per_feed": " (the newest posts each feed lists)",
+    "posts_per_page": " (posts on each page)",
+    "workers": " (sources polled at once)",
+    "per_host": " (requests in flight to one host)",
+    "keep_per_source": " (the newest posts kept of each source; leave it out to keep them all)",
+}
+
+
 def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """One `line: key.path: problem` per pydantic error, in pydantic's order."""
     errors = []
@@ -922,6 +973,11 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
             msg = "is empty: write a value there, or remove it" if isinstance(loc[-1], int) else "has no value"
         elif err["type"] == "string_type" and isinstance(err["input"], bool | int | float | date):  # `name: Off`
             msg = f"YAML reads this value as {_yaml_scalar(err['input'], loc)}, not text: put it in quotes"
+        elif err["type"] in _BOUNDS:  # `items_per_feed: 0`: pydantic's "Input should be greater than or equal to 1"
+            words, key = _BOUNDS[err["type"]]
+            msg = f"should be {words} {err['ctx'][key]}, not {err['input']!r}{_COUNTS.get(loc[-1], '')}"
+        elif err["type"] in ("int_parsing", "int_from_float", "int_type") and err["input"] is not None:
+            msg = f"should be a whole number, not {_shown(err['input'], loc)}{_COUNTS.get(loc[-1], '')}"
         elif err["type"] == "list_type":  # `sources: https://…`, or a mapping where items were meant
             msg = f"should be a list (lines starting with `- `), not {_shown(err['input'], loc)}"
         line = _line_for(lines, loc)

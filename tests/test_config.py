@@ -632,3 +632,39 @@ def test_a_config_inside_the_output_folder_is_named_with_the_other_mistakes(tmp_
     text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: .\n")
     errors = errors_of(tmp_path, text.replace("  interval: 30m\n", "  interval: often\n"))
     assert [e.split(":")[1] for e in errors] == [" site.database", " site.output_dir", " defaults.interval"], errors
+
+
+@pytest.mark.parametrize(
+    ("value", "days"), [("7d", 7), ("2w", 14), ("48h", 2), ("30", 30), ("1.5", 1.5), ("' 3d '", 3)]
+)
+def test_keep_days_takes_a_duration_of_whole_days(tmp_path, value, days):
+    """`keep_days: 7d`, as every other duration key is written, said `Input should be a valid
+    number, unable to parse string as a number`; a bare number is still days."""
+    s = load(tmp_path, GOOD.replace("  interval: 30m\n", f"  interval: 30m\n  keep_days: {value}\n"))
+    assert all(src.retention.keep_days == days for src in s.sources)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("keep_days: 36h", "keep_days counts whole days: 36h is 1.5 days (write 2d, or the number 1.5)"),
+        ("keep_days: 0", "should be above 0 days, not 0: leave keep_days out to keep posts however old"),
+        ("keep_days: yes", "should be a number of days (30) or a duration in days (30d, 2w), not true"),
+        ("keep_days: .inf", "not a number of days: inf (write e.g. 30, 30d or 2w)"),
+        ("keep_days: 99999d", "should be at most 36500 days (leave keep_days out to keep posts however old)"),
+        ("keep_per_source: 0", "should be at least 1, not 0 (the newest posts kept of each source; leave it out"),
+        ("site.items_per_feed: 0", "should be at least 1, not 0 (the newest posts each feed lists)"),
+        ("site.items_per_feed: 20000", "should be at most 10000, not 20000 (the newest posts each feed lists)"),
+        ("site.posts_per_page: many", "should be a whole number, not str 'many' (posts on each page)"),
+        ("site.workers: 2.5", "should be a whole number, not float 2.5 (sources polled at once)"),
+    ],
+)
+def test_number_keys_out_of_range_say_so_in_words(tmp_path, setting, expected):
+    """`keep_days: 0` and `items_per_feed: 0` gave pydantic's `Input should be greater than 0`."""
+    key, _, value = setting.partition(": ")
+    if key.startswith("site."):
+        text, where = GOOD.replace("  language: zh-CN\n", f"  language: zh-CN\n  {key[5:]}: {value}\n"), "5: " + key
+    else:
+        text, where = GOOD.replace("  interval: 30m\n", f"  interval: 30m\n  {key}: {value}\n"), "8: defaults." + key
+    errors = errors_of(tmp_path, text)
+    assert len(errors) == 1 and errors[0].startswith(f"{where}: {expected}"), errors
