@@ -191,9 +191,8 @@ class StaticApp:
                 location = _relative(quote("/" + path.strip("/")) + ".html", environ)
                 return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
             if not path.endswith("/"):
-                # percent-encoded (a header is latin-1: a CJK folder name would fail the answer),
-                # and one leading slash ("//dir" would name a host to the browser)
-                location = _relative(quote("/" + path.strip("/")) + "/", environ)
+                # percent-encoded (a header is latin-1: a CJK folder name would fail the answer)
+                location = _relative(quote(("/" + path.strip("/")).rstrip("/") + "/"), environ)
                 return self._simple(start_response, 301, "moved\n", [("Location", location)], method)
             target = target / "index.html"
             try:
