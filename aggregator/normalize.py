@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import logging
 import math
 import mimetypes
 import re
@@ -29,6 +30,7 @@ from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
+from .plural import counted
 from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
 
 UNTITLED_WORDS = 12
@@ -43,6 +45,7 @@ TAGS_MAX = 100
 AUTHORS_MAX = 20
 ENCLOSURES_MAX = 20
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
+log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 __all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
@@ -57,12 +60,26 @@ def normalize_entries(source: Source, feed: ParsedFeed, now: datetime) -> list[P
     """One Post per entry, in feed order, identified by guid (else link, else title + content).
 
     Ids may repeat: telling a feed that repeats one entry from one that reuses a guid for
-    different entries is `identity.guid_problem`'s job, so nothing is dropped here. Entries
-    without guid that share a link are told apart (`identity.tell_apart`), as on a first
-    fetch: the pipeline tells them apart again knowing what the store holds.
+    different entries is `identity.guid_problem`'s job, so none is dropped here for its id
+    (only an entry with nothing at all, `_blank`). Entries without guid that share a link are
+    told apart (`identity.tell_apart`), as on a first fetch: the pipeline tells them apart
+    again knowing what the store holds.
     """
     zone = ZoneInfo(source.timezone)
-    return tell_apart([normalize_entry(source, feed, entry, now, zone) for entry in feed.entries], source.ids_from)
+    posts = [(normalize_entry(source, feed, entry, now, zone), entry) for entry in feed.entries]
+    kept = [p for p, entry in posts if not _blank(p, entry)]
+    if len(kept) < len(posts):
+        left = counted(len(posts) - len(kept), "entry")
+        log.info("source %s: left out %s with nothing in them: no guid, link, title, text or date", source.key, left)
+    return tell_apart(kept, source.ids_from)
+
+
+def _blank(post: Post, entry: dict[str, Any]) -> bool:
+    """Whether an entry has nothing at all (`<item></item>`, what a cut-off document's last
+    `<item>` gives): stored, it was an empty "(untitled)" post linking to its own page,
+    dated the fetch time, on top of its category for good."""
+    shown = post.content or post.enclosures or post.authors or post.tags or post.comments or _title(entry)
+    return post.hashed and not post.dated and not shown
 
 
 def unique(posts: Iterable[Post]) -> list[Post]:
