@@ -414,13 +414,17 @@ def _parse_feedparser(
         title_type=(feed.get("title_detail") or {}).get("type") or "text/plain",
     )
     warning = None
+    entries = list(d.entries)
     if d.get("bozo") and d.get("bozo_exception") is not None:
         warning = f"{type(d.bozo_exception).__name__}: {d.bozo_exception}"
-    for entry in d.entries:
+        if entries and _cut_off_in_entry(body, len(entries)):
+            entries.pop()
+            warning += "; its last entry, cut off, left out"
+    for entry in entries:
         _fix_xhtml_voids(entry)
     return ParsedFeed(
         info=info,
-        entries=list(d.entries),
+        entries=entries,
         version=d.version or "unknown",
         base_url=url,
         encoding=read_encoding or d.get("encoding"),
@@ -438,6 +442,25 @@ def _home_page(feed: dict[str, Any], url: str) -> str | None:
     links = feed.get("links") or ()
     from_id = not any(x.get("rel") == "alternate" and x.get("href") == link for x in links)
     return home_page(link, from_id, url, [x.get("href") for x in links if x.get("rel") == "self"])
+
+
+# An entry's start tag (not one written `<item/>`), and what ends an entry or everything after it.
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?:\s[^<>]*)?(/?)>", re.I)
+_ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry|channel|rss|feed|rdf)\s*>", re.I)
+
+
+def _cut_off_in_entry(body: bytes, entries: int) -> bool:
+    """Whether the document, read as `entries` entries, ends inside the last one (a download cut
+    short): no end tag of that entry, nor of the channel or feed, came after its start tag.
+    feedparser's lenient parser still gives that entry, with what ended before the cut: an
+    empty "(untitled)" post, or one whose id, made of a half-read title, is not the complete
+    entry's, which then came as a second post. Left out, it is taken whole on a later poll.
+    (Only feedparser reads ill-formed documents: the fast path declines them, so both agree.)"""
+    starts = list(_ENTRY_START.finditer(body))
+    if len(starts) != entries:  # an entry tag in CDATA, or one feedparser skipped: which entry is cut is unsure
+        return False
+    last = starts[-1] if starts else None
+    return last is not None and not last[1] and _ENTRY_END.search(body, last.end()) is None
 
 
 # feedparser writes inline XHTML's empty elements with an end tag (`<br/>` as `<br></br>`),

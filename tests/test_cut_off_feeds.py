@@ -1,4 +1,5 @@
-"""Entries with nothing in them: no empty "(untitled)" post."""
+"""A feed cut off mid-download, and entries with nothing in them: no empty "(untitled)" post,
+and no post that the complete entry later duplicates."""
 
 from __future__ import annotations
 
@@ -30,6 +31,41 @@ def item(n: int, extra: str = "") -> str:
     """A guid-less, link-less entry (identified by title and content), dated n days ago."""
     date = format_datetime(datetime.now(UTC) - timedelta(days=n))
     return f"<item><title>story {n}</title><description>text {n}</description><pubDate>{date}</pubDate>{extra}</item>"
+
+
+GUIDLESS = rss(
+    "<item><title>one</title><description>first text</description></item>"
+    "<item><title>two &amp; more</title><description>&lt;p&gt;second&lt;/p&gt;</description></item>"
+    "<item><title>three</title><description>third text</description></item>"
+)
+ATOM = (
+    b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+    b"<entry><title>one</title><content>first text</content></entry>"
+    b'<entry xml:lang="en"><title>two</title><content type="html">&lt;p&gt;second&lt;/p&gt;</content></entry>'
+    b"</feed>"
+)
+
+
+@pytest.mark.parametrize("body", [GUIDLESS, ATOM], ids=["rss", "atom"])
+def test_a_feed_cut_anywhere_gives_only_posts_of_the_complete_feed(body: bytes):
+    """Cut at every byte, the document gives a subset of the complete document's posts: the
+    entry the cut fell in, taken with a half-read title or no content, was a post of its own
+    (guid-less: its id is made of title and content) beside the complete entry fetched later,
+    or an empty "(untitled)" one."""
+    complete = {p.id: p.title for p in normalize(SRC, parse_feed(SRC.key, body, SRC.url), NOW)}
+    assert len(complete) in (2, 3)
+    for cut in range(body.index(b"<title>t</title>") + 16, len(body)):
+        posts = normalize(SRC, parse_feed(SRC.key, body[:cut], SRC.url), NOW)
+        assert {p.id: p.title for p in posts}.items() <= complete.items(), (cut, body[:cut][-30:])
+
+
+def test_a_cut_off_feed_says_it_left_out_its_last_entry():
+    feed = parse_feed(SRC.key, rss(item(1) + "<item><title>partial")[: -len(b"</channel></rss>")], SRC.url)
+    assert [e["title"] for e in feed.entries] == ["story 1"]
+    assert feed.warning is not None and feed.warning.endswith("; its last entry, cut off, left out")
+    # a complete entry that only lacks the document's end tags is kept
+    feed = parse_feed(SRC.key, rss(item(1) + item(2))[: -len(b"</channel></rss>")], SRC.url)
+    assert [e["title"] for e in feed.entries] == ["story 1", "story 2"] and "left out" not in (feed.warning or "")
 
 
 @pytest.mark.parametrize("parse", [parse_feed, parse_feedparser], ids=["fast", "feedparser"])
@@ -86,3 +122,21 @@ def test_an_empty_entry_over_http_is_no_untitled_post(tmp_path: Path, httpserver
     assert "(untitled)" not in _published(tmp_path) and _published(tmp_path).count("<item>") == 2
     with sqlite3.connect(tmp_path / "aggregator.db") as con:
         assert sorted(r[0] for r in con.execute("SELECT title FROM posts")) == ["story 1", "story 2"]
+
+
+def test_a_feed_cut_off_over_http_publishes_no_untitled_post_and_no_duplicate(tmp_path: Path, httpserver: HTTPServer):
+    """The reviewer's case: `fetch` of an RSS file cut off after `<item><title>partial`
+    stored an empty "(untitled)" post, dated the fetch time, at the top of its category, for
+    good; cut after the title, a post "partial" that the complete entry came beside."""
+    whole = rss(item(1) + item(2) + "<item><title>partial</title><description>the rest</description></item>")
+    cfg, served = _serve(tmp_path, httpserver, whole[: whole.index(b"partial") + len(b"partial")])
+    out = _fetch(cfg)
+    assert "(2 new, 0 updated of 2)" in out and "its last entry, cut off, left out" in out, out
+    assert "(untitled)" not in _published(tmp_path) and _published(tmp_path).count("<item>") == 2
+    served["body"] = whole[: whole.index(b"</title><description>the rest") + len(b"</title>")]
+    assert "(0 new, 0 updated of 2)" in _fetch(cfg)
+    served["body"] = whole
+    assert "(1 new, 0 updated of 3)" in _fetch(cfg)
+    with sqlite3.connect(tmp_path / "aggregator.db") as con:
+        assert sorted(r[0] for r in con.execute("SELECT title FROM posts")) == ["partial", "story 1", "story 2"]
+    assert "(untitled)" not in _published(tmp_path) and _published(tmp_path).count("<item>") == 3
