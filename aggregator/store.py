@@ -25,6 +25,7 @@ from . import filters
 from .hosts import host_key
 from .identity import GUID, LinkedPost, both_schemes, canonical_link, names_one_page, same_feed_url, shares_link
 from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
+from .plural import counted
 from .schedule import stored_state
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ SOURCE_COLUMNS = {
     "identity": str,  # guid | link: what identifies this source's entries (identity.py)
     "identity_note": str,  # why a source was switched to link identity
     "filters_hash": str,  # the filter rules its posts' `excluded` was computed with
+    # the keep_days / keep_per_source / items_per_feed in force (JSON, `_retention`): its
+    # pruned entries are taken back when they loosen (`_loosened`)
+    "retention": str,
     "revision": int,  # bumped in the transaction that inserts or changes any of its posts
     # what its post ids are computed from (identity.post_id): its key, or the key of the source
     # it took over when that source's URL was edited in the config (`sync_sources`)
@@ -453,8 +457,10 @@ class Store:
                 ),
                 ignore=True,
             )
+            retentions = dict(db.execute("SELECT key, retention FROM sources WHERE active = 1").fetchall())
             for s in sources:
                 self._refilter(db, s)
+                self._loosened(db, s, retentions.get(s.key))
         return moved
 
     def poll_again(self, keys: Iterable[str]) -> None:
@@ -575,6 +581,34 @@ class Store:
         if changes:  # what its categories publish changed: the publisher must redo them
             revision = _bump_revision(db, source.key)
             db.conn.executemany("UPDATE posts SET revision = ? WHERE id = ?", [(revision, i) for _, i in changes])
+
+    @staticmethod
+    def _loosened(db: sqlite_utils.Database, source: Source, stored: str | None) -> None:
+        """Record the source's retention; when it is looser than the one recorded (a larger or
+        removed keep_days or keep_per_source, a larger items_per_feed), forget its pruned ids
+        and what tells an unchanged feed (ETag, Last-Modified, body hash): the next poll reads
+        the feed again and takes back the entries the new limits keep, pruning the rest anew.
+        Kept, the ids stopped every pruned entry for good, however the limits were relaxed."""
+        wanted = _retention(source.retention)
+        if stored == wanted:
+            return
+        before = Retention(**json.loads(stored)) if stored else None
+        # unknown before (stored by an older version): only no limit at all is surely looser
+        if (before is None and not source.retention.limited) or (
+            before is not None and _looser(source.retention, before)
+        ):
+            gone = db.execute("DELETE FROM pruned WHERE source = ?", [source.key]).rowcount
+            if gone:
+                db.execute(
+                    "UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE key = ?", [source.key]
+                )
+                log.info(
+                    "source %s: retention loosened; the next poll reads its feed again for %s",
+                    source.key,
+                    counted(gone, "pruned entry"),
+                    extra={"source": source.key},
+                )
+        db.execute("UPDATE sources SET retention = ? WHERE key = ?", [wanted, source.key])
 
     def source_state(self, key: str, count_posts: bool = True) -> SourceState | None:
         """The source's stored state; `count_posts=False` leaves `posts` at 0 (a poll does
@@ -1574,6 +1608,23 @@ def _promote_copies(db: sqlite_utils.Database, gone: list[str]) -> None:
                 "UPDATE posts SET duplicate_of = ?, revision = ? WHERE id = ?",
                 [None if first == pid else first, revision, pid],
             )
+
+
+def _retention(r: Retention) -> str:
+    return json.dumps({"keep_days": r.keep_days, "keep_per_source": r.keep_per_source, "protect": r.protect})
+
+
+def _looser(now: Retention, before: Retention) -> bool:
+    """Whether `now` keeps some post that `before` would prune: a limit raised or removed."""
+
+    def raised(new: float | None, old: float | None) -> bool:
+        return old is not None and (new is None or new > old)
+
+    return (
+        raised(now.keep_days, before.keep_days)
+        or raised(now.keep_per_source, before.keep_per_source)
+        or now.protect > before.protect
+    )
 
 
 def _bump_revision(db: sqlite_utils.Database, source: str) -> int:

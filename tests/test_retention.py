@@ -199,3 +199,100 @@ def test_prune_without_limits_says_so(tmp_path: Path):
     result = run_cli("--config", str(cfg), "prune")
     assert result.returncode == 0
     assert "nothing to prune" in result.stdout
+
+
+# --------------------------------------------------------------------------- relaxed limits
+
+RELAXED = """\
+site:
+  title: 放宽
+  url: https://news.example.com
+  items_per_feed: 1
+categories:
+  - name: 新闻
+    slug: news
+    sources:
+      - url: {url}
+{limits}"""
+
+
+def _days_feed(www: Path) -> None:
+    """6 entries dated 0, 10, ..., 50 days (and an hour) ago; a fixed mtime: 304s from then on."""
+    now = datetime.now(UTC)
+    items = "".join(
+        f"<item><guid>g{d}</guid><title>{d} days</title><link>https://a.example/{d}</link>"
+        f"<pubDate>{format_datetime(now - timedelta(days=d, hours=1))}</pubDate></item>"
+        for d in range(0, 60, 10)
+    )
+    (www / "f.xml").write_text(f'<rss version="2.0"><channel><title>a</title>{items}</channel></rss>')
+    os.utime(www / "f.xml", (1_700_000_000, 1_700_000_000))
+
+
+def _fetch_with(cfg: Path, url: str, limits: str) -> str:
+    cfg.write_text(RELAXED.format(url=url, limits="".join(f"        {x}\n" for x in limits.split(";") if x)))
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()[0]
+
+
+def _stored(tmp_path: Path) -> tuple[list[str], int]:
+    """The stored posts' titles, newest first, and how many pruned ids are remembered."""
+    with sqlite3.connect(tmp_path / "aggregator.db") as con:
+        titles = [r[0] for r in con.execute("SELECT title FROM posts ORDER BY published DESC")]
+        return titles, con.execute("SELECT count(*) FROM pruned").fetchone()[0]
+
+
+def test_posts_pruned_under_a_tighter_limit_come_back_when_it_is_relaxed(tmp_path: Path):
+    """Pruned by `keep_days: 15`, 4 posts never came back after keep_days was raised or
+    removed: the pruned ids stopped their entries for good, and the feed, unchanged (304),
+    was not even read again. Tightened, the pruned ones stay pruned."""
+    www = tmp_path / "www"
+    www.mkdir()
+    _days_feed(www)
+    server = StaticServer(www)
+    cfg, url = tmp_path / "feeds.yaml", server.url("f.xml")
+    try:
+        assert _fetch_with(cfg, url, "keep_days: 15").endswith(
+            "(6 new, 0 updated of 6; 4 pruned by keep_days/keep_per_source)"
+        )
+        assert _fetch_with(cfg, url, "keep_days: 15").endswith("(not modified)")
+        assert _stored(tmp_path) == (["0 days", "10 days"], 4)
+        # raised: what 25 days keep comes back, the rest is pruned again
+        assert _fetch_with(cfg, url, "keep_days: 25").endswith(
+            "(4 new, 0 updated of 6; 3 pruned by keep_days/keep_per_source)"
+        )
+        assert _stored(tmp_path) == (["0 days", "10 days", "20 days"], 3)
+        assert _fetch_with(cfg, url, "keep_days: 25").endswith("(not modified)")
+        # tightened: `prune` prunes, and the fetch after it brings nothing back
+        cfg.write_text(RELAXED.format(url=url, limits="        keep_days: 25\n        keep_per_source: 2\n"))
+        assert run_cli("--config", str(cfg), "prune").returncode == 0
+        assert _fetch_with(cfg, url, "keep_days: 25;keep_per_source: 2").endswith("(not modified)")
+        assert _stored(tmp_path) == (["0 days", "10 days"], 4)
+        # no limit at all: every entry comes back, and no pruned id is left
+        assert _fetch_with(cfg, url, "").endswith("(4 new, 0 updated of 6)")
+        assert _stored(tmp_path) == ([f"{d} days" for d in range(0, 60, 10)], 0)
+        assert _fetch_with(cfg, url, "").endswith("(not modified)")
+    finally:
+        server.close()
+
+
+def test_limits_removed_after_an_upgrade_bring_back_what_an_older_version_pruned(tmp_path: Path):
+    """A database whose pruned ids an older version made (no retention recorded with them):
+    only no limit at all is surely looser, and brings them back."""
+    www = tmp_path / "www"
+    www.mkdir()
+    _days_feed(www)
+    server = StaticServer(www)
+    cfg, url = tmp_path / "feeds.yaml", server.url("f.xml")
+    try:
+        assert _fetch_with(cfg, url, "keep_days: 15").endswith("4 pruned by keep_days/keep_per_source)")
+        with sqlite3.connect(tmp_path / "aggregator.db") as con:
+            con.execute("UPDATE sources SET retention = NULL")  # as an older version left it
+        assert _fetch_with(cfg, url, "keep_days: 25").endswith("(not modified)")  # unknown: kept pruned
+        assert _stored(tmp_path) == (["0 days", "10 days"], 4)
+        with sqlite3.connect(tmp_path / "aggregator.db") as con:
+            con.execute("UPDATE sources SET retention = NULL")
+        assert _fetch_with(cfg, url, "").endswith("(4 new, 0 updated of 6)")
+        assert _stored(tmp_path) == ([f"{d} days" for d in range(0, 60, 10)], 0)
+    finally:
+        server.close()
