@@ -592,7 +592,7 @@ class Store:
         wanted = _retention(source.retention)
         if stored == wanted:
             return
-        before = Retention(**json.loads(stored)) if stored else None
+        before = _stored_retention(stored) if stored else None
         # unknown before (stored by an older version): only no limit at all is surely looser
         if (before is None and not source.retention.limited) or (
             before is not None and _looser(source.retention, before)
@@ -1612,6 +1612,11 @@ def _promote_copies(db: sqlite_utils.Database, gone: list[str]) -> None:
 
 def _retention(r: Retention) -> str:
     return json.dumps({"keep_days": r.keep_days, "keep_per_source": r.keep_per_source, "protect": r.protect})
+
+
+def _stored_retention(text: str) -> Retention:
+    d = json.loads(text)  # by key, not Retention(**d): a later version may record more
+    return Retention(d.get("keep_days"), d.get("keep_per_source"), d.get("protect", Retention.protect))
 
 
 def _looser(now: Retention, before: Retention) -> bool:
