@@ -79,7 +79,14 @@ def _blank(post: Post, entry: dict[str, Any]) -> bool:
     `<item>` gives): stored, it was an empty "(untitled)" post linking to its own page,
     dated the fetch time, on top of its category for good."""
     shown = post.content or post.enclosures or post.authors or post.tags or post.comments or _title(entry)
-    return post.hashed and not post.dated and not shown
+    return post.hashed and not post.dated and not shown and not _written(entry)
+
+
+def _written(entry: dict[str, Any]) -> bool:
+    """Whether the source wrote a title, summary or content, even one that sanitizing leaves
+    no text of (an <img> alone as the title, markup no reader may run): not nothing."""
+    parts = [entry.get("title"), entry.get("summary"), *(c.get("value") for c in entry.get("content") or ())]
+    return any(isinstance(p, str) and p.strip() for p in parts)
 
 
 def unique(posts: Iterable[Post]) -> list[Post]:
