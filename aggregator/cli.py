@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import glob
 import json
 import logging
 import os
@@ -566,9 +567,12 @@ def _private_files(ctx: click.Context, settings: Settings) -> Callable[[], list[
     """What `serve` must never hand out, even from inside the output folder: the aggregator's
     own files (the config holds the sources' passwords, and so does the database) and the log."""
     files = [path.absolute() for path, _ in own_files(settings)]
-    if ctx.obj["log_file"]:
-        files.append(Path(ctx.obj["log_file"]).absolute())
-    return lambda: files
+    if not ctx.obj["log_file"]:
+        return lambda: files
+    log = Path(ctx.obj["log_file"]).absolute()
+    # and the copies logrotate keeps beside it (`aggregator.log.1`, `.2.gz`), looked for at
+    # each request: they come and go while serving
+    return lambda: [*files, log, *log.parent.glob(glob.escape(log.name) + ".*")]
 
 
 def _listen(ctx: click.Context, host: str, port: int, database: Path) -> Server:

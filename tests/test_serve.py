@@ -279,7 +279,10 @@ def test_the_config_database_and_log_are_never_served(tmp_path, command):
         (public / "db").symlink_to(db)
         os.link(db, public / "copy.db")
         os.link(wal, public / "aggregator.db-wal")
-        for path in ("/feeds.yaml", "/db", "/copy.db", "/aggregator.db-wal", "/aggregator.log"):
+        (public / "aggregator.log.1").write_text("old log lines, secretpw\n", encoding="utf-8")  # logrotate's
+        (public / "aggregator.log.2.gz").write_bytes(b"secretpw")
+        paths = ("/feeds.yaml", "/db", "/copy.db", "/aggregator.db-wal", "/aggregator.log", "/aggregator.log.1")
+        for path in (*paths, "/aggregator.log.2.gz"):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", path)
             resp = conn.getresponse()
