@@ -83,9 +83,13 @@ def parse_days(value: Any) -> float:
     else:
         m = _DURATION.match(str(value))
         if m is None:
-            raise ValueError(f"not a number of days: {value!r} (write e.g. 30, 30d or 2w)")
-        days = float(m.group(1)) * _UNITS[m.group(2)] / (86400 if m.group(2) else 1)
-        if m.group(2) and math.isfinite(days) and not days.is_integer():
+            try:  # `1e3`, which YAML reads as text and earlier versions took as a number
+                m, days = None, float(str(value).strip())
+            except ValueError:
+                raise ValueError(f"not a number of days: {value!r} (write e.g. 30, 30d or 2w)") from None
+        else:
+            days = float(m.group(1)) * _UNITS[m.group(2)] / (86400 if m.group(2) else 1)
+        if m is not None and m.group(2) and math.isfinite(days) and not days.is_integer():
             raise ValueError(
                 f"keep_days counts whole days: {str(value).strip()} is {days:g} days "
                 f"(write {math.ceil(days)}d, or the number {days:g})"

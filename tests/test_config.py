@@ -635,7 +635,9 @@ def test_a_config_inside_the_output_folder_is_named_with_the_other_mistakes(tmp_
 
 
 @pytest.mark.parametrize(
-    ("value", "days"), [("7d", 7), ("2w", 14), ("48h", 2), ("30", 30), ("1.5", 1.5), ("' 3d '", 3)]
+    ("value", "days"),
+    # `1e3`: YAML 1.1 reads it as text, and earlier versions took it as 1000 days
+    [("7d", 7), ("2w", 14), ("48h", 2), ("30", 30), ("1.5", 1.5), ("' 3d '", 3), ("1e3", 1000)],
 )
 def test_keep_days_takes_a_duration_of_whole_days(tmp_path, value, days):
     """`keep_days: 7d`, as every other duration key is written, said `Input should be a valid

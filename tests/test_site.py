@@ -353,6 +353,11 @@ def test_a_broken_template_is_a_clear_error(tmp_path, corpus_server, template, m
             "{% extends 'base.html' %}\n{% import 'mine.html' as m %}",
             "theme/category.html:2: site.templates: no template 'mine.html': neither in ",
         ),
+        (
+            "index.html",  # saved in another encoding than UTF-8: a traceback, exit 1
+            b"{% extends 'base.html' %}\n\xc4\xe3\xba\xc3",
+            "theme/index.html: site.templates: cannot read it: 'utf-8' codec can't decode byte 0xc4",
+        ),
     ],
 )
 def test_check_compiles_the_templates(tmp_path, name, template, expected):
@@ -362,7 +367,10 @@ def test_check_compiles_the_templates(tmp_path, name, template, expected):
     cfg.write_text("site:\n  title: T\n  url: https://t.example/\n  templates: theme\n", encoding="utf-8")
     (tmp_path / "theme").mkdir()
     (tmp_path / "theme" / "README.txt").write_text("{% not a template %}")  # used by no page: not checked
-    (tmp_path / "theme" / name).write_text(template, encoding="utf-8")
+    if isinstance(template, bytes):
+        (tmp_path / "theme" / name).write_bytes(template)
+    else:
+        (tmp_path / "theme" / name).write_text(template, encoding="utf-8")
     result = run_cli("--config", str(cfg), "check")
     assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
     assert result.stderr.splitlines()[0].startswith(f"{tmp_path}/{expected}"), result.stderr

@@ -121,7 +121,11 @@ def template_problems(settings: Settings) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        source, filename, _ = loader.get_source(env, name)
+        try:
+            source, filename, _ = loader.get_source(env, name)
+        except (OSError, UnicodeDecodeError) as e:  # unreadable, or saved in another encoding than UTF-8
+            problems.append(f"{folder / name}: site.templates: cannot read it: {e}")
+            continue
         try:
             tree = env.parse(source, name, filename)
             env.compile(tree, name, filename)  # unknown filters and tests are found here
@@ -134,11 +138,13 @@ def template_problems(settings: Settings) -> list[str]:
                 continue  # a name computed at render time
             try:
                 loader.get_source(env, ref.value)
-            except TemplateNotFound:
+            except TemplateNotFound:  # (an OSError too: first)
                 if not getattr(node, "ignore_missing", False):
                     where = f"neither in {folder} nor built in"
                     problems.append(f"{filename}:{node.lineno}: site.templates: no template {ref.value!r}: {where}")
                 continue
+            except (OSError, UnicodeDecodeError):
+                pass  # there but unreadable: said when its turn comes
             todo.append(ref.value)
     return problems
 
