@@ -782,17 +782,28 @@ def _published_errors(
         if folder is None:
             continue
         dotted = ".".join(key)
-        if any(c.is_relative_to(folder) for c in config):
+        jekyll = key == ("jekyll", "dir")
+        where = "keep it out of the Jekyll site, or in a folder of it named _…" if jekyll else "keep it outside"
+        if any(_published_in(c, folder, jekyll) for c in config):
+            fix = where if jekyll else "give the output a folder of its own (e.g. public)"
             errors.append(
                 f"{_line_for(lines, key)}: {dotted}: {folder} holds the config file {path}, which would be published "
-                "with the sources' passwords and tokens: give the output a folder of its own (e.g. public)"
+                f"with the sources' passwords and tokens: {fix}"
             )
-        if db is not None and db.is_relative_to(folder):
+        if db is not None and _published_in(db, folder, jekyll):
             errors.append(
                 f"{_line_for(lines, ('site', 'database'))}: site.database: {db} is inside {dotted} ({folder}), which "
-                "is published, and the database holds the sources' passwords and tokens: keep it outside"
+                f"is published, and the database holds the sources' passwords and tokens: {where}"
             )
     return errors
+
+
+def _published_in(file: Path, folder: Path, jekyll: bool) -> bool:
+    """Whether `file` is published from `folder`: anything in it, but for Jekyll, which builds
+    no file under a name starting with `_` or `.` (`_aggregator/feeds.yaml`, `.data/x.db`)."""
+    if not file.is_relative_to(folder):
+        return False
+    return not (jekyll and any(part.startswith(("_", ".")) for part in file.relative_to(folder).parts))
 
 
 _TlsSetting = tuple[tuple[Any, ...], Any]  # (key path of `tls_verify`, its value)

@@ -628,6 +628,22 @@ def test_published_folders_beside_the_config_and_database_still_load(tmp_path, s
     assert load(tmp_path, text).output_dir.name in ("www", "public")
 
 
+def test_jekyll_builds_no_folder_named_with_an_underscore_so_the_config_may_live_there(tmp_path):
+    """Jekyll publishes nothing under `_…` or `.…` names: a config kept in the Jekyll site's
+    `_aggregator/` (an upgrade refused it, with no way out) loads; one at its top does not."""
+    home = tmp_path / "site" / "_aggregator"
+    home.mkdir(parents=True)
+    text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: ../../public\n")
+    assert load(home, text + "jekyll:\n  dir: ..\n").jekyll_dir == tmp_path / "site"
+    text = text.replace("  output_dir: ../../public\n", "  output_dir: ../../public\n  database: ../.data/x.db\n")
+    assert load(home, text + "jekyll:\n  dir: ..\n").database == tmp_path / "site" / ".data" / "x.db"
+    (error,) = errors_of(tmp_path / "site", text.replace("../", "") + "jekyll:\n  dir: .\n")
+    assert "jekyll.dir" in error and "keep it out of the Jekyll site, or in a folder of it named _" in error, error
+    # the output folder has no such rule: everything in it is served
+    output = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: ..\n")
+    assert "site.output_dir" in " ".join(errors_of(home, output))
+
+
 def test_a_config_inside_the_output_folder_is_named_with_the_other_mistakes(tmp_path):
     text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: .\n")
     errors = errors_of(tmp_path, text.replace("  interval: 30m\n", "  interval: often\n"))
