@@ -1076,7 +1076,11 @@ def _interval_errors(defaults: _Intervals, sources: list[_Layer], lines: dict[tu
             errors[f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}"] = None
 
         if low > high:
-            err(low_at or high_at, f"min_interval {format_duration(low)} is above max_interval {format_duration(high)}")
+            # at the listing's own value when it set one: `defaults.min_interval` named for a
+            # source's `max_interval` left the user to find which of hundreds of sources it was
+            own = [w for w in (low_at, high_at) if w is not None and w[: len(path)] == path]
+            where = own[0] if own else low_at or high_at
+            err(where, f"min_interval {format_duration(low)} is above max_interval {format_duration(high)}")
         elif interval != "auto" and interval < low:
             err(
                 at,

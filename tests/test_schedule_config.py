@@ -84,6 +84,11 @@ def test_every_new_source_setting(tmp_path, monkeypatch):
             "  min_interval: 2d\n",
             "5: defaults.min_interval: min_interval 2d is above max_interval 1d",
         ),
+        (  # named at the source's own max_interval, not at defaults.min_interval (line 5)
+            "        interval: 1h\n",
+            "        max_interval: 5m\n",
+            "11: categories.0.sources.1.max_interval: min_interval 10m is above max_interval 5m",
+        ),
         (
             "        interval: 1h\n",
             "        interval: sometimes\n",
