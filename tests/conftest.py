@@ -114,16 +114,30 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
-def fetch_one_feed(folder: Path, url: str) -> Path:
-    """`aggregator fetch` of one feed into a category `C` (slug `c`); its output folder."""
+def fetch_one_feed(folder: Path, url: str, site: str = "", top: str = "") -> Path:
+    """`aggregator fetch` of one feed into a category `C` (slug `c`); its output folder.
+    `site`: more `site:` lines (`  language: zh-CN\n`); `top`: more sections (`jekyll:`…)."""
     cfg = folder / "feeds.yaml"
     cfg.write_text(
-        f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n      - url: {url}\n",
+        f"site:\n  title: T\n  url: https://t.example/\n{site}{top}"
+        f"categories:\n  - name: C\n    sources:\n      - url: {url}\n",
         encoding="utf-8",
     )
     result = run_cli("--config", str(cfg), "fetch")
     assert result.returncode == 0, result.stdout + result.stderr
     return folder / "public"
+
+
+def fetch_feed_text(folder: Path, name: str, text: str, site: str = "", top: str = "") -> Path:
+    """`fetch_one_feed` of a feed written here as `text`, served over HTTP as `name`."""
+    www = folder / "www"
+    www.mkdir(exist_ok=True)
+    (www / name).write_text(text, encoding="utf-8")
+    server = StaticServer(www)
+    try:
+        return fetch_one_feed(folder, server.url(name), site, top)
+    finally:
+        server.close()
 
 
 def check_feeds(folder: Path, readers: bool = True) -> subprocess.CompletedProcess[str]:

@@ -685,32 +685,19 @@ def test_an_excerpt_that_spells_out_markup_is_text_in_every_html_field(tmp_path:
     every field a reader reads as HTML holds the words as text; the plain-text ones hold them as written."""
     import feedparser
 
-    from .conftest import StaticServer, check_feeds, run_cli
+    from .conftest import check_feeds, fetch_feed_text
 
     spelled = "Never write <script>alert(1)</script> or <b>x</b>"
     content = f"<p>{html.escape(spelled, quote=False)}</p>"
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "spelled.atom").write_text(
+    out = fetch_feed_text(
+        tmp_path,
+        "spelled.atom",
         '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
         "<title>Spelled</title><id>urn:sp</id><updated>2024-03-01T00:00:00Z</updated>"
         "<entry><title>Markup</title><id>urn:sp:1</id><link href='https://sp.example/1'/>"
         f"<updated>2024-03-01T00:00:00Z</updated><content type='html'>{html.escape(content)}</content></entry>"
         "</feed>",
-        encoding="utf-8",
     )
-    server = StaticServer(tmp_path / "www")
-    try:
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
-            f"      - url: {server.url('spelled.atom')}\n",
-            encoding="utf-8",
-        )
-        result = run_cli("--config", str(cfg), "fetch")
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        server.close()
-    out = tmp_path / "public"
 
     def shown(fragment: str) -> tuple[str, list[str]]:
         """What a reader rendering `fragment` as HTML shows, and the elements it builds."""

@@ -8,7 +8,7 @@ import sqlite3
 
 from lxml import etree
 
-from .conftest import StaticServer, run_cli
+from .conftest import StaticServer, fetch_feed_text, run_cli
 
 ITEM = "<item><title>One</title><link>https://a.example/1</link><description>x</description></item>"
 FEEDS = {
@@ -102,31 +102,20 @@ def test_an_untitled_post_is_named_in_the_site_s_language(tmp_path):
     """An entry with no title, no text and no link was stored as `(untitled)`, an English
     word on a zh-CN site's post page and in its Jekyll `title:`. It is stored without a title
     now, and each output names it in the site's language."""
-    www = tmp_path / "www"
-    www.mkdir()
-    (www / "f.xml").write_text(
+    fetch_feed_text(
+        tmp_path,
+        "f.xml",
         "<rss version='2.0'><channel><title>F</title><link>https://f.example/</link>"
         "<item><guid isPermaLink='false'>u1</guid><description>&lt;img src='https://f.example/i.png'&gt;</description>"
         "</item></channel></rss>",
-        encoding="utf-8",
+        site="  language: zh-CN\n",
+        top="jekyll:\n  dir: jekyll\n",
     )
-    server = StaticServer(www)
-    try:
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\njekyll:\n  dir: jekyll\n"
-            f"categories:\n  - name: A\n    sources:\n      - url: {server.url('f.xml')}\n",
-            encoding="utf-8",
-        )
-        result = run_cli("--config", str(cfg), "fetch")
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        server.close()
     (page,) = (tmp_path / "public" / "posts").rglob("*.html")
     assert "<h1>无标题</h1>" in page.read_text(encoding="utf-8")
     (md,) = (tmp_path / "jekyll" / "_posts").glob("*.md")
     assert '\ntitle: "无标题"\n' in md.read_text(encoding="utf-8")
-    for feed in ("feed.json", "category/a.json"):  # and the feeds (English `(untitled)` before)
+    for feed in ("feed.json", "category/c.json"):  # and the feeds (English `(untitled)` before)
         (item,) = json.loads((tmp_path / "public" / feed).read_text(encoding="utf-8"))["items"]
         assert item["title"] == "无标题", item
     assert "<title>无标题</title>" in (tmp_path / "public" / "feed.rss").read_text(encoding="utf-8")
