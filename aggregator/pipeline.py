@@ -37,6 +37,7 @@ from .schedule import (
     interval_in_force,
     next_poll,
     not_before,
+    posting_rate,
 )
 from .store import SourceState, Store, StoreError
 
@@ -104,7 +105,9 @@ def update_source(
     error: FetchError | ParseError
     refused: str | None = None
     try:
-        outcome = _poll(source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated))
+        outcome = _poll(
+            source, state, fetch_url, store, fetcher, started, rng, (snapshot.recent, snapshot.dated, snapshot.oldest)
+        )
         if blocked is not None and outcome.status in ("new", "updated", "unchanged"):
             if store.lift_host_block(host, blocked, now()):
                 log.info("host %s answered: its Retry-After (until %s) is lifted", host, _shown(blocked, source))
@@ -160,7 +163,7 @@ def _poll(
     fetcher: Fetcher,
     started: datetime,
     rng: random.Random | None,
-    stats: tuple[set[str], int],
+    stats: tuple[dict[str, datetime], int, datetime | None],
 ) -> Outcome:
     result = fetcher.fetch(
         replace(source, url=fetch_url),
@@ -204,7 +207,7 @@ def _poll(
         redirect_url, redirect_count = None, 0
 
     since = started - timedelta(seconds=WEEK)
-    recent, dated = stats  # store.posting_stats(source.key, since, started), read with the state
+    recent, dated, oldest = stats  # store.posting_stats(source.key, since, started), read with the state
     poll = PollUpdate(
         fetch_url=fetch_url,
         learnt_url=learnt,
@@ -214,20 +217,23 @@ def _poll(
         feed_hint=state.feed_hint if state else None,
     )
 
-    def schedule(p: PollUpdate, recent: set[str], dated: int) -> tuple[PollUpdate, datetime]:
+    def schedule(
+        p: PollUpdate, recent: dict[str, datetime], dated: int, oldest: datetime | None
+    ) -> tuple[PollUpdate, datetime]:
         cache = cache_lifetime(result.headers)
-        interval = interval_for(source, hint=p.feed_hint, cache=cache, recent_posts=len(recent), dated=dated > 0)
+        posts, span = posting_rate(recent.values(), oldest, started)
+        interval = interval_for(source, hint=p.feed_hint, cache=cache, recent_posts=posts, dated=dated > 0, span=span)
         when = next_poll(started, interval, 0, rng, source.min_interval, source.max_interval)
         return replace(p, interval=interval), when
 
     if result.not_modified:
-        poll, when = schedule(replace(poll, result="not modified (304)"), recent, dated)
+        poll, when = schedule(replace(poll, result="not modified (304)"), recent, dated, oldest)
         store.record_success(source.key, started, 304, next_poll=when, poll=poll)
         return Outcome(source.key, "unchanged", note="not modified")
     body = result.body or b""
     body_hash = hashlib.sha256(body).hexdigest()
     if state and state.body_hash == body_hash and fetch_url == state.url:  # server ignored the conditional GET
-        poll, when = schedule(replace(poll, result="same body as last time (not parsed)"), recent, dated)
+        poll, when = schedule(replace(poll, result="same body as last time (not parsed)"), recent, dated, oldest)
         store.record_success(
             source.key,
             started,
@@ -242,14 +248,15 @@ def _poll(
     feed = parse_feed(source.key, body, result.url, reconcile_charset(body, result.headers))
 
     def schedule_after(posts: list[Post]) -> tuple[PollUpdate, datetime]:
-        seen, dated_count = set(recent), dated
+        seen, dated_count, first = dict(recent), dated, oldest
         for p in posts:
             if p.dated:
                 dated_count += 1
+                first = p.published if first is None else min(first, p.published)
                 if since <= p.published <= started:
-                    seen.add(p.id)
+                    seen.setdefault(p.id, p.published)  # a stored post keeps the date it was first stored with
         return schedule(
-            replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries"), seen, dated_count
+            replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries"), seen, dated_count, first
         )
 
     posts, new, updated = ingest(

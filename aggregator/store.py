@@ -269,8 +269,9 @@ class PollState:
 
     state: SourceState | None
     retry_after: datetime | None
-    recent: set[str]
+    recent: dict[str, datetime]
     dated: int
+    oldest: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -634,11 +635,11 @@ class Store:
             )
             row = cur.fetchone()
             cols = [d[0] for d in cur.description]
-            recent, dated = self.posting_stats(key, since, until)
+            recent, dated, oldest = self.posting_stats(key, since, until)
         if row is None:
-            return PollState(None, None, recent, dated)
+            return PollState(None, None, recent, dated, oldest)
         r = dict(zip(cols, row, strict=True))
-        return PollState(_state(r), from_iso(r["h_retry_after"]), recent, dated)
+        return PollState(_state(r), from_iso(r["h_retry_after"]), recent, dated, oldest)
 
     def source_states(self, active_only: bool = True) -> list[SourceState]:
         sql = (
@@ -858,16 +859,22 @@ class Store:
         with self._lock:
             return [r[0] for r in self.db.execute(sql, [iso(now), iso(now)]).fetchall()]
 
-    def posting_stats(self, key: str, since: datetime, until: datetime) -> tuple[set[str], int]:
-        """(ids of the source's dated posts published in [since, until], count of all its dated
-        posts): the history the adaptive interval learns a feed's rate from."""
+    def posting_stats(
+        self, key: str, since: datetime, until: datetime
+    ) -> tuple[dict[str, datetime], int, datetime | None]:
+        """(id → date of the source's dated posts published in [since, until], count of all its
+        dated posts, the oldest one's date): the history the adaptive interval learns a feed's
+        rate from (`schedule.posting_rate`)."""
         with self._lock:
             recent = self.db.execute(
-                "SELECT id FROM posts WHERE source = ? AND dated = 1 AND published >= ? AND published <= ?",
+                "SELECT id, published FROM posts WHERE source = ? AND dated = 1 AND published >= ? AND published <= ?",
                 [key, iso(since), iso(until)],
             ).fetchall()
-            total = self.db.execute("SELECT count(*) FROM posts WHERE source = ? AND dated = 1", [key]).fetchone()[0]
-        return {r[0] for r in recent}, total
+            # the oldest comes with the count, from the same rows: no second pass
+            total, oldest = self.db.execute(
+                "SELECT count(*), min(published) FROM posts WHERE source = ? AND dated = 1", [key]
+            ).fetchone()
+        return {r[0]: datetime.fromisoformat(r[1]) for r in recent}, total, from_iso(oldest)
 
     def _merge_same_link(self, db: sqlite_utils.Database, source: str, links: set[str]) -> None:
         """Keep only the first-seen post of each of these links of a source (see `record_success`).

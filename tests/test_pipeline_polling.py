@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import logging
 import threading
 import time
@@ -915,6 +916,88 @@ def _spaced(now, count: int, hours: int) -> bytes:
         for i in range(count)
     )
     return f'<rss version="2.0"><channel><title>Busy</title>{items}</channel></rss>'.encode()
+
+
+def _rss_dated(stamps: list[datetime], title: str = "Feed") -> bytes:
+    """An RSS feed of one entry per date in `stamps`, newest first, each named by its date."""
+    items = "".join(
+        f"<item><title>P</title><guid>urn:p:{at.timestamp():.0f}</guid>"
+        f"<pubDate>{format_datetime(at, usegmt=True)}</pubDate></item>"
+        for at in sorted(stamps, reverse=True)
+    )
+    return f'<rss version="2.0"><channel><title>{title}</title>{items}</channel></rss>'.encode()
+
+
+def _last(count: int, every: timedelta, newest: datetime) -> list[datetime]:
+    """The dates of a feed's last `count` entries, one every `every`, the newest at `newest`."""
+    return [newest - every * (count - 1 - i) for i in range(count)]
+
+
+def test_auto_interval_of_a_first_fetch_follows_the_dates_in_the_feed(tmp_path, httpserver: HTTPServer):
+    """`fetch` then `status --json`: a feed holding its last 10 posts of the last 90 minutes was
+    given 16.8 hours (10 posts read as a week's), ~90 posts lost before its next poll."""
+
+    def serve(count: int, every: timedelta):  # dated from the moment of the request
+        return lambda request: Response(
+            _rss_dated(_last(count, every, datetime.now(UTC).replace(microsecond=0))),
+            content_type="application/rss+xml",
+        )
+
+    httpserver.expect_request("/busy").respond_with_handler(serve(10, timedelta(minutes=10)))
+    httpserver.expect_request("/news").respond_with_handler(serve(50, timedelta(hours=48) / 49))
+    httpserver.expect_request("/weekly").respond_with_handler(serve(10, timedelta(weeks=1)))
+    httpserver.expect_request("/undated").respond_with_data(rss(items=10), content_type="application/rss+xml")
+    url = httpserver.url_for
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: C\n    sources:\n"
+        + "".join(f"      - url: {url(p)}\n" for p in ("/busy", "/news", "/weekly", "/undated")),
+        encoding="utf-8",
+    )
+    fetched = run_cli("--config", str(cfg), "fetch")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    status = run_cli("--config", str(cfg), "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = {r["url"]: r for r in json.loads(status.stdout)}
+    now = datetime.now(UTC)
+    expected = {
+        "/busy": 600,  # 9 posts after the oldest in 90 minutes: one every 10 minutes
+        "/news": 48 * 3600 / 49,  # 50 posts over 2 days: ~hourly (the week's count said every 3.4h)
+        "/weekly": 86400,  # one post this week: max_interval, as before
+        "/undated": 1800,  # no dates, no rate: the starting 30 minutes, as before
+    }
+    for path, seconds in expected.items():
+        row = rows[url(path)]
+        assert row["interval_mode"] == "auto" and row["interval"] == pytest.approx(seconds, abs=5), (path, row)
+        wait = (datetime.fromisoformat(row["next_poll"]) - now).total_seconds()
+        assert seconds * 0.9 - 60 <= wait <= seconds * 1.1 + 5, (path, wait)  # ±10% jitter, the test's own time
+
+
+def test_a_busy_feed_polled_on_its_schedule_loses_no_post(tmp_path, rigs, httpserver: HTTPServer):
+    """A feed posting every 10 minutes and holding its last 10, polled whenever its schedule
+    says for 12 hours: every post is stored (the first poll's 16.8 hours kept 20 of 82)."""
+    url = httpserver.url_for("/busy")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    start, every = rig.clock.now, timedelta(minutes=10)
+
+    def published(until: datetime) -> list[datetime]:  # one every 10 minutes, 10 by the start
+        return [start - every * 9 + every * k for k in range(int((until - start) / every) + 10)]
+
+    httpserver.expect_request("/busy").respond_with_handler(  # the feed holds the last 10
+        lambda request: Response(_rss_dated(published(rig.clock.now)[-10:]), content_type="application/rss+xml")
+    )
+    end, polls = start + timedelta(hours=12), 0
+    while True:
+        rig.poll(url)
+        polls += 1
+        assert rig.state(url).interval <= 700, polls  # a post every 10 minutes: no more than 11.7 between polls
+        if rig.state(url).next_poll > end:
+            break
+        rig.clock.now = rig.state(url).next_poll
+    rig.clock.now = end
+    rig.poll(url)
+    assert rig.state(url).posts == len(published(end)) == 82
+    assert polls <= 12 * 6 / 0.9 + 1  # no more often than the posts come
 
 
 def test_fixed_interval_ignores_hints(tmp_path, rigs, httpserver: HTTPServer):

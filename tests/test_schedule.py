@@ -19,6 +19,7 @@ from aggregator.schedule import (
     next_poll,
     not_before,
     poll_state,
+    posting_rate,
 )
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -102,6 +103,58 @@ def test_adaptive_interval_learns_from_rate_and_hints_within_bounds():
     assert interval_for(AUTO, hint=30 * 86400) == 86400  # ...but within max_interval
     tight = Source(key="k", url="k", adaptive=True, min_interval=60, max_interval=600)
     assert interval_for(tight, recent_posts=1, dated=True) == 600
+
+
+def _every(minutes: float, count: int, newest: datetime = NOW) -> list[datetime]:
+    """The dates of `count` posts, one every `minutes`, the newest at `newest`."""
+    return [newest - timedelta(minutes=minutes * i) for i in range(count)]
+
+
+def _learnt(stamps: list[datetime], oldest: datetime | None = None, source: Source = AUTO) -> float:
+    """The interval a source whose dated posts are `stamps` (its oldest at `oldest`) is given at NOW."""
+    recent = [s for s in stamps if NOW - timedelta(days=7) <= s <= NOW]
+    posts, span = posting_rate(recent, oldest or min(stamps), NOW)
+    return interval_for(source, recent_posts=posts, dated=True, span=span)
+
+
+def test_a_busy_feeds_first_fetch_is_read_at_its_own_rate_not_a_weeks():
+    """10 posts of the last 90 minutes were read as 10 a week: polled every 16.8 hours, the feed
+    (which holds its last 10) lost ~90 posts before each poll for the two days it took to learn."""
+    busy = _every(10, 10)
+    assert posting_rate(busy, min(busy), NOW) == (9, 5400)  # the oldest opens the span: 9 posts after it
+    assert _learnt(busy) == 600  # a post every 10 minutes: a poll every 10 minutes
+    # the next poll brings one more: the same rate
+    assert _learnt(_every(10, 11, NOW)) == 600
+    # daily news, 50 posts over the last 2 days: ~once an hour (a week's count: every 3.4h)
+    assert _learnt(_every(48 * 60 / 49, 50)) == pytest.approx(2 * 86400 / 49)
+    # tighter than min_interval, clamped; the publisher's hints still floor it
+    assert _learnt(_every(1, 10)) == 300
+    assert interval_for(AUTO, hint=3600, recent_posts=9, dated=True, span=5400) == 3600
+    assert interval_for(AUTO, cache=1800, recent_posts=9, dated=True, span=5400) == 1800
+
+
+def test_a_feed_of_few_or_old_posts_keeps_a_long_interval():
+    # a weekly blog, 10 posts over 10 weeks: one this week → max_interval, as before
+    weekly = _every(7 * 86400 / 60, 10)
+    assert posting_rate([NOW], min(weekly), NOW) == (1, 7 * 86400)
+    assert _learnt(weekly) == 86400
+    # a busy feed of long ago (10 posts 10 minutes apart, 3 days back): the span runs to now
+    assert _learnt(_every(10, 10, NOW - timedelta(days=3))) == pytest.approx((3 * 86400 + 5400) / 9)
+    # posts all older than a week: max_interval
+    assert _learnt(_every(10, 10, NOW - timedelta(days=8))) == 86400
+    # one post a minute old tells no rate: the week's count
+    assert posting_rate([NOW - timedelta(minutes=1)], NOW - timedelta(minutes=1), NOW) == (1, 7 * 86400)
+    # a feed dating every entry when it was generated: no post after the oldest, the week's count
+    same = [NOW - timedelta(minutes=1)] * 20
+    assert posting_rate(same, same[0], NOW) == (20, 7 * 86400) and _learnt(same) == 7 * 86400 / 20
+    # a few posts of the last minutes: their span is taken as START_INTERVAL at least
+    assert posting_rate(_every(1, 3), NOW - timedelta(minutes=2), NOW) == (2, 1800)
+    # the denser of the two wins: two posts 6 days apart are 2 a week (one after the oldest in 6 days)
+    two = [NOW - timedelta(days=6), NOW]
+    assert posting_rate(two, two[0], NOW) == (2, 7 * 86400)
+    # nothing dated: the rate is left alone, as before
+    assert posting_rate([], None, NOW) == (0, 7 * 86400)
+    assert interval_for(AUTO, recent_posts=0, dated=False, span=5400) == 1800
 
 
 def test_fixed_interval_ignores_hints():
