@@ -254,7 +254,7 @@ def _poll(
                 dated_count += 1
                 first = p.published if first is None else min(first, p.published)
                 if since <= p.published <= started:
-                    seen.setdefault(p.id, p.published)  # a stored post keeps the date it was first stored with
+                    seen.setdefault(p.id, p.published)  # its stored date: a feed re-dating its entries is not new
         return schedule(
             replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries"), seen, dated_count, first
         )

@@ -1000,6 +1000,23 @@ def test_a_busy_feed_polled_on_its_schedule_loses_no_post(tmp_path, rigs, httpse
     assert polls <= 12 * 6 / 0.9 + 1  # no more often than the posts come
 
 
+def test_a_feed_dating_every_entry_when_it_is_fetched_is_not_taken_for_a_busy_one(tmp_path, rigs, httpserver):
+    """20 entries all dated the moment of the request (a generator stamping its build time): no
+    post after the oldest, so a week's count, 20 → every 8.4h, on the first poll and the next."""
+    url = httpserver.url_for("/stamped")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    httpserver.expect_request("/stamped").respond_with_handler(
+        lambda request: Response(
+            rss(items=20).replace(b"</guid>", f"</guid><pubDate>{format_datetime(rig.clock.now)}</pubDate>".encode()),
+            content_type="application/rss+xml",
+        )
+    )
+    for _ in range(2):
+        rig.poll(url)
+        assert rig.state(url).interval == pytest.approx(7 * 86400 / 20)
+        rig.clock.advance(3600)
+
+
 def test_fixed_interval_ignores_hints(tmp_path, rigs, httpserver: HTTPServer):
     httpserver.expect_request("/feed").respond_with_data(
         rss(extra="<ttl>600</ttl>"), content_type="application/rss+xml"
