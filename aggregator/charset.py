@@ -138,6 +138,37 @@ def document_encoding(body: bytes) -> str | None:
     return m.group(1).decode("ascii") if m else None
 
 
+# A <meta charset> or <meta http-equiv="Content-Type" content="...; charset=..."> in a page's
+# head, as a browser's prescan finds it (WHATWG looks in the first 1024 bytes; engines look on
+# to the end of <head>, so a few KB). Comments are skipped: a commented-out meta is not one.
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?\bcharset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.S)
+_PRESCAN = 8192
+
+
+def page_encoding(body: bytes, content_type: str | None = None) -> str:
+    """The codec a browser reads an HTML page in: a BOM, else the HTTP charset, else the
+    page's <meta> charset (or an XHTML page's XML declaration), labels as WHATWG maps them
+    (`gbk` → gb18030); else UTF-8 when the bytes are UTF-8, else the detected encoding
+    (`guess_encoding`), else windows-1252 (browsers' default for an undeclared page)."""
+    if (bom := _bom(body)) is not None:
+        return bom[0]
+    m = _CHARSET.search(content_type or "")
+    head = _COMMENT.sub(b"", body[:_PRESCAN])
+    meta = _META_CHARSET.search(head)
+    for label in (m.group(1) if m else None, meta.group(1).decode("ascii") if meta else None, document_encoding(body)):
+        codec = whatwg_codec(label) if label else None
+        if codec is not None:
+            return "utf-8" if codec == "utf-16" else codec  # a UTF-16 label on bytes without a BOM is not true
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    guessed = guess_encoding(body)
+    return guessed[0] if guessed is not None else "cp1252"
+
+
 def reconcile_charset(body: bytes, headers: dict[str, str]) -> dict[str, str]:
     """`headers` with the Content-Type charset corrected when it is a catch-all that lies."""
     content_type = headers.get("content-type")

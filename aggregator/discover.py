@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from typing import NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+from .charset import page_encoding
 
 FEED_TYPES = (
     "application/rss+xml",
@@ -137,15 +139,19 @@ class _LinkFinder(HTMLParser):
                 self.links.append((href, kind, " ".join(a.get("title", "").split())))
 
 
-def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> list[FeedLink]:
+def find_feed_links(body: bytes, page_url: str, content_type: str | None = None) -> list[FeedLink]:
     """The feeds the page links to, without repeats, the one to poll first.
 
     Pages list their feeds in no useful order: a WordPress theme may put the comments feed
     or its REST API's `application/json` link before the posts feed, and the first link was
     the one subscribed to. So RSS and Atom come first, then JSON Feed, then plain JSON, and
     comments feeds after every other; document order among equals.
+
+    The page is read as a browser reads it (`content_type` is the response's, its charset
+    first): a GBK page read as latin-1 turned `/中文/feed` into `/ÖÐÎÄ/feed`, a 404.
     """
-    text = body.decode(encoding or "utf-8", errors="replace") if encoding else _decode(body)
+    encoding = page_encoding(body, content_type)
+    text = body.decode(encoding, errors="replace").lstrip("\ufeff")
     finder = _LinkFinder()
     try:
         finder.feed(text)
@@ -156,7 +162,7 @@ def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> 
     out: list[FeedLink] = []
     seen: set[str] = set()
     for href, kind, title in finder.links:
-        url = _join(base, href)
+        url = _join(base, href, encoding)
         if url is None or url in seen or (kind == "application/json" and any(n in url.lower() for n in _NOT_FEEDS)):
             continue
         seen.add(url)
@@ -164,22 +170,33 @@ def find_feed_links(body: bytes, page_url: str, encoding: str | None = None) -> 
     return sorted(out, key=lambda link: (is_comments_feed(link), _TYPE_RANK[link.type]))
 
 
-def _join(base: str, href: str) -> str | None:
-    """`href` made absolute, if it is an http(s) URL; None for one urllib cannot even read.
+def _join(base: str, href: str, encoding: str = "utf-8") -> str | None:
+    """`href` made absolute, if it is an http(s) URL, with non-ASCII percent-encoded as a
+    browser does; None for one urllib cannot even read.
 
     A page is written by anyone: a `<link>` or `<base>` to `http://[oops/` made urljoin
     raise, which lost the page's other links and reported an internal error on every poll.
     """
     try:
-        url = urljoin(base, href)
-        return url if urlsplit(url).scheme in ("http", "https") else None
+        parts = urlsplit(urljoin(base, href))
     except ValueError:
         return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    # WHATWG URL: the path and fragment in UTF-8, the query in the page's encoding (UTF-8 for
+    # a UTF-16 page), a character that encoding lacks as `&#N;`; what is ASCII stays as written.
+    query_encoding = "utf-8" if encoding.startswith("utf-") else encoding
+    return urlunsplit(
+        parts._replace(
+            path=_percent_encode(parts.path, "utf-8"),
+            query=_percent_encode(parts.query, query_encoding),
+            fragment=_percent_encode(parts.fragment, "utf-8"),
+        )
+    )
 
 
-def _decode(body: bytes) -> str:
-    # The links we want are ASCII in practice, so any ASCII-compatible reading finds them.
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body.decode("latin-1")
+_KEEP = frozenset(chr(c) for c in range(0x21, 0x7F)) - set('"<>`{}')
+
+
+def _percent_encode(text: str, encoding: str) -> str:
+    return "".join(c if c in _KEEP else quote(c.encode(encoding, errors="xmlcharrefreplace"), safe="") for c in text)

@@ -174,7 +174,7 @@ def _poll(
     learnt = state.learnt_url if state else None
     redirect_url, redirect_count = _redirect_streak(state, result)
     if result.body is not None and is_html_page(result.body, result.headers.get("content-type")):
-        links = find_feed_links(result.body, result.url)
+        links = find_feed_links(result.body, result.url, result.headers.get("content-type"))
         if not _may_discover(source, state, fetch_url):
             # A URL that served a feed and now answers a page (an outage or login page, a
             # captive portal) is failing, not moved: taken for a page, one such answer swapped

@@ -4,11 +4,17 @@ the first link used to be the one subscribed to."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.discover import FeedLink, find_feed_links, is_comments_feed
 from aggregator.fetch import Fetcher
 from aggregator.models import Source
+
+from .conftest import run_cli
 
 PAGE = "https://blog.example/"
 
@@ -122,3 +128,69 @@ def test_a_page_served_over_http_leads_to_its_posts_feed(httpserver: HTTPServer)
         httpserver.url_for("/feed/"),
         httpserver.url_for("/comments/feed/"),
     ]
+
+
+def gbk_page(meta: str = "") -> bytes:
+    text = "<p>这是一个关于中文写作和阅读的博客，欢迎大家订阅我们的新闻。</p>"  # enough for detection to be sure
+    return f"<!doctype html><html><head>{meta}<title>博客</title>{link('/中文/feed?标=签')}</head>{text}</html>".encode(
+        "gbk"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (gbk_page('<meta charset="gbk">'), "text/html"),
+        (gbk_page('<meta http-equiv="Content-Type" content="text/html; charset=GB2312">'), None),
+        (gbk_page(), "text/html; charset=GBK"),
+        (gbk_page('<meta charset="utf-8">'), "text/html; charset=gbk"),  # the HTTP charset wins, as in browsers
+        (gbk_page(), None),  # declared nowhere: detected
+    ],
+    ids=["meta-charset", "meta-http-equiv", "http-charset", "http-beats-meta", "detected"],
+)
+def test_a_legacy_encoded_page_links_where_a_browser_goes(body: bytes, content_type: str | None):
+    """Read as latin-1, a GBK page's `/中文/feed` was `/ÖÐÎÄ/feed`, a 404. The path is
+    percent-encoded in UTF-8 and the query in the page's encoding, as browsers request them."""
+    assert [found.url for found in find_feed_links(body, PAGE, content_type)] == [
+        "https://blog.example/%E4%B8%AD%E6%96%87/feed?%B1%EA=%C7%A9"
+    ]
+
+
+def test_a_utf8_page_links_to_its_non_ascii_feed_percent_encoded():
+    body = page(link("/中文/feed?标=签#é"), '<meta charset="utf-8">')
+    assert urls(body) == ["https://blog.example/%E4%B8%AD%E6%96%87/feed?%E6%A0%87=%E7%AD%BE#%C3%A9"]
+    assert urls(page(link("/a%20b/feed?q=a%26b&x=1"))) == ["https://blog.example/a%20b/feed?q=a%26b&x=1"]
+
+
+FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title><link>http://b.example/</link>'
+    b"<item><title>Post</title><link>http://b.example/1</link><guid>urn:1</guid></item></channel></rss>"
+)
+
+
+@pytest.mark.parametrize(
+    ("meta", "content_type"),
+    [('<meta charset="gbk">', "text/html"), ("", "text/html; charset=GBK")],
+    ids=["meta-charset", "http-charset"],
+)
+def test_fetch_follows_a_gbk_page_to_its_non_ascii_feed(
+    tmp_path: Path, httpserver: HTTPServer, meta: str, content_type: str
+):
+    """End to end: the page says GBK in its <meta> or its Content-Type, and links to
+    `/中文/feed`: the feed is polled at `/%E4%B8%AD%E6%96%87/feed`, as a browser requests it."""
+    body = f"<!doctype html><html><head>{meta}<title>博客</title>{link('/中文/feed')}</head></html>".encode("gbk")
+    httpserver.expect_request("/page.html").respond_with_data(body, content_type=content_type)
+    httpserver.expect_request("/中文/feed").respond_with_data(FEED, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    url = httpserver.url_for("/page.html")
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n      - url: {url}\n",
+        encoding="utf-8",
+    )
+    done = run_cli("--config", str(cfg), "fetch")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 new post" in done.stdout
+    status = run_cli("--config", str(cfg), "status", "--json")
+    (row,) = json.loads(status.stdout)
+    assert row["discovered_url"] == httpserver.url_for("/%E4%B8%AD%E6%96%87/feed")
+    assert [r.path for r, _ in httpserver.log] == ["/page.html", "/中文/feed"]
