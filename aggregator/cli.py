@@ -33,11 +33,13 @@ from .config import (
     load_config,
     parse_config,
     parse_duration,
+    request_key,
 )
-from .credentials import masked
+from .credentials import masked, secret_forms
 from .dates import local_time
 from .lock import AlreadyRunning, InstanceLock
 from .memory import limit_malloc_arenas
+from .models import Source
 from .pipeline import LEARN_AFTER, Outcome
 from .plural import counted as _n
 from .poll_workers import PollsAbandoned, polling
@@ -182,6 +184,39 @@ def check(ctx: click.Context) -> None:
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
 
 
+def _named_sources(sources: list[Source], urls: tuple[str, ...]) -> tuple[list[Source], list[str]]:
+    """The sources `--source` names, and what names none or several. A URL is taken as the
+    config writes it, else as a browser or the output shows it: `/%E4%B8%AD%E6%96%87/feed` for
+    `/中文/feed`, an IDN host in either form (compared as the server sees the request), or with
+    its secret masked (`token=***`, `user:***@`, the user info dropped, as `status` and OPML
+    show it): refused as not configured, a URL copied from the output could not be polled."""
+    known = {s.key: s for s in sources}
+    by_request: dict[str, list[Source]] = {}
+    for s in sources:
+        by_request.setdefault(request_key(s.key), []).append(s)
+    shown: dict[str, set[str]] = {}
+    for form, keys in secret_forms(known).items():
+        shown.setdefault(request_key(form), set()).update(keys)
+    out: list[Source] = []
+    problems: list[str] = []
+    unknown: list[str] = []
+    for url in urls:
+        if url in known:
+            out.append(known[url])
+            continue
+        key = request_key(url)
+        found = by_request.get(key) or [known[k] for k in sorted(shown.get(key, ()))]
+        if len(found) == 1:
+            out.append(found[0])
+        elif found:
+            listed = ", ".join(masked(s.key) for s in found)
+            why = f"{url} could be any of {len(found)} configured sources ({listed})"
+            problems.append(f"{why}: name the one meant as the config writes it")
+        else:
+            unknown.append(url)
+    return out, ([f"not a configured source: {', '.join(unknown)}"] if unknown else []) + problems
+
+
 @main.command()
 @click.option("--source", "urls", multiple=True, metavar="URL", help="Only this source (repeatable).")
 @click.pass_context
@@ -198,12 +233,12 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     sources = list(settings.sources)
     if urls:
         urls = tuple(from_feed_scheme(u) for u in urls)  # as the config's feed:// URLs are read
-        known = {s.key: s for s in sources}
-        unknown = [u for u in urls if u not in known]
-        if unknown:
-            _echo(f"error: not a configured source: {', '.join(unknown)}", err=True)
+        named, problems = _named_sources(sources, urls)
+        for problem in problems:
+            _echo(f"error: {problem}", err=True)
+        if problems:
             ctx.exit(EXIT_USAGE)
-        sources = [known[u] for u in dict.fromkeys(urls)]
+        sources = list(dict.fromkeys(named))
     out = Console(highlight=False, soft_wrap=True)
     report: PublishReport | None = None
     with _open_store(ctx, settings) as store:

@@ -1113,6 +1113,24 @@ def _as_requested(url: str) -> str:
     return f"{scheme}://{netloc}{path if path.startswith('/') else '/' + path}"
 
 
+_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+
+
+def request_key(url: str) -> str:
+    """`url` as the request reaches the server, to compare URLs a person typed or copied: the
+    host in IDNA, the path and query percent-encoded as the fetcher sends them (`/中文/` and
+    `/%e4%b8%ad%E6%96%87/` alike), then `_as_requested`. Slower than that: for a few URLs."""
+    from requests.exceptions import RequestException  # a person's URL, not every source's at start
+    from requests.models import PreparedRequest
+
+    prepared = PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+        return _ESCAPE.sub(lambda m: m.group(0).upper(), _as_requested(prepared.url or url))
+    except (RequestException, ValueError, UnicodeError):
+        return url
+
+
 # What each listing of a source may set for itself: which of its posts the category shows.
 _PER_LISTING = {"url", "include", "exclude"}
 

@@ -40,7 +40,7 @@ _SECRET_PARAM = re.compile(
     r"|session|sessionid|sid|credentials?)=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+"
 )
 
-__all__ = ["looks_masked", "masked", "public_post", "public_url", "remember"]
+__all__ = ["looks_masked", "masked", "public_post", "public_url", "remember", "secret_forms"]
 
 
 def _mask(m: re.Match[str]) -> str:
@@ -102,6 +102,17 @@ def looks_masked(url: str) -> bool:
         return True
     userinfo = _userinfo(url)
     return userinfo == "***" or userinfo.partition(":")[2] == "***"
+
+
+def secret_forms(urls: Iterable[str]) -> dict[str, set[str]]:
+    """What the URLs holding a secret look like once exported (`public_url`: the user info
+    dropped, `token=***`) or shown (`masked`: `user:***@`) → those URLs. So a URL copied
+    from output or an OPML export finds the source it came from."""
+    forms: dict[str, set[str]] = {}
+    for url in urls:
+        for form in {public_url(url) or url, masked(url)} - {url}:
+            forms.setdefault(form, set()).add(url)
+    return forms
 
 
 def _userinfo(url: str | None) -> str:

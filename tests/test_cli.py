@@ -119,6 +119,45 @@ def test_fetch_named_source_only_and_unknown_source(tmp_path, corpus_server):
     assert unknown.returncode == 2 and "not a configured source" in unknown.stderr
 
 
+RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title><link>http://b.example/</link>'
+    b"<item><title>Post</title><link>http://b.example/1</link><guid>urn:1</guid></item></channel></rss>"
+)
+
+
+def test_fetch_source_takes_a_url_as_a_browser_or_the_output_shows_it(tmp_path, httpserver: HTTPServer):
+    """`/中文/feed` copied from a browser's address bar is `/%E4%B8%AD%E6%96%87/feed`, and a
+    private feed's URL copied from `status` or `fetch` has `token=***`: both were refused as
+    not configured (exit 2). A masked URL that several sources show as is refused, naming them."""
+    httpserver.expect_request("/中文/feed").respond_with_data(RSS, content_type="application/rss+xml")
+    base = httpserver.url_for("/")
+    plain, private = f"{base}中文/feed", f"{base}中文/feed?tag=tok&token=s3cret"
+    users = [f"http://{u}:pw@{base.split('://')[1]}中文/feed?a=1" for u in ("ann", "bob")]
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        + "".join(f"      - url: {u}\n" for u in (plain, private, *users)),
+        encoding="utf-8",
+    )
+
+    def fetch(url: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("--config", str(cfg), "fetch", "--source", url)
+
+    browser = fetch(f"{base}%E4%B8%AD%E6%96%87/feed")
+    assert browser.returncode == 0, browser.stdout + browser.stderr
+    assert f"new        {plain} " in browser.stdout and "1 source: 1 new" in browser.stdout
+    shown = fetch(f"{base}%e4%b8%ad%e6%96%87/feed?tag=tok&token=***")  # the status line, as a browser encodes it
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "1 source: 1 new" in shown.stdout and "s3cret" not in shown.stdout
+    assert httpserver.log[-1][0].args["token"] == "s3cret"  # the configured URL was requested
+    assert fetch(users[0].replace(":pw@", ":***@")).returncode == 0
+    ambiguous = fetch(f"{base}中文/feed?a=1")  # as OPML exports both: without user info
+    assert ambiguous.returncode == 2
+    assert "could be any of 2 configured sources" in ambiguous.stderr and "pw@" not in ambiguous.stderr
+    unknown = fetch(f"{base}other/feed?token=***")
+    assert unknown.returncode == 2 and "not a configured source" in unknown.stderr
+
+
 def test_publish_regenerates_from_the_store(tmp_path, zh_site):
     assert run_cli("--config", str(zh_site), "fetch").returncode == 0
     shutil.rmtree(tmp_path / "public")

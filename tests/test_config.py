@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import SLUG_MAX, ConfigError, config_path, load_config, parse_duration, slugify
+from aggregator.config import (
+    SLUG_MAX,
+    ConfigError,
+    config_path,
+    load_config,
+    parse_duration,
+    request_key,
+    slugify,
+)
 
 from .conftest import ROOT, run_cli
 
@@ -686,3 +694,11 @@ def test_number_keys_out_of_range_say_so_in_words(tmp_path, setting, expected):
         text, where = GOOD.replace("  interval: 30m\n", f"  interval: 30m\n  {key}: {value}\n"), "8: defaults." + key
     errors = errors_of(tmp_path, text)
     assert len(errors) == 1 and errors[0].startswith(f"{where}: {expected}"), errors
+
+
+def test_request_key_compares_urls_as_the_server_sees_the_request():
+    """What `fetch --source` matches by: the forms a browser, a terminal and the config write."""
+    same = ["http://Bücher.example:80/中文/feed#top", "http://xn--bcher-kva.example/%e4%b8%ad%E6%96%87/feed"]
+    assert request_key(same[0]) == request_key(same[1]) == "http://xn--bcher-kva.example/%E4%B8%AD%E6%96%87/feed"
+    assert request_key("http://h.example/a?x=1") != request_key("http://h.example/a?x=2")
+    assert request_key("not a url") == "not a url"

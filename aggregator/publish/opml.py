@@ -33,7 +33,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from .. import PROJECT_URL
 from ..config import SLUG_PATTERN, category_slug, from_feed_scheme
-from ..credentials import looks_masked, masked, public_url
+from ..credentials import looks_masked, secret_forms
 from .feeds import clean_text, web_url
 from .jekyll import reads_as_another_type
 
@@ -275,7 +275,7 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
         raise OpmlError("the config's `categories` is not a list")
     report = ImportReport()
     configured = _configured_urls(cats)
-    shown_as = _secret_forms(configured)
+    shown_as = secret_forms(configured)
     for feed in feeds:
         url = from_feed_scheme(feed.url.strip())  # the config would read it so: store it so
         if not _is_http(url):
@@ -329,18 +329,6 @@ def _configured_urls(cats: list) -> set[str]:
         for src in cat["sources"]
         if isinstance(src, dict) and src.get("url")
     }
-
-
-def _secret_forms(urls: Iterable[str]) -> dict[str, set[str]]:
-    """What the configured URLs holding a secret look like once exported (`public_url`: the
-    user info dropped, `token=***`) or shown (`masked`: `user:***@`) → those URLs. So an
-    OPML export read back finds the source it came from instead of adding one that cannot
-    be fetched (a literal `***`, or no password)."""
-    forms: dict[str, set[str]] = {}
-    for url in urls:
-        for form in {public_url(url) or url, masked(url)} - {url}:
-            forms.setdefault(form, set()).add(url)
-    return forms
 
 
 def _mapping_indent(text: str) -> int:
