@@ -496,6 +496,51 @@ def test_an_exported_source_with_secrets_is_found_again_not_added_masked(tmp_pat
     assert "***" not in cfg.read_text(encoding="utf-8")
 
 
+def test_a_source_never_fetched_exports_no_name_and_imports_without_one(tmp_path):
+    """Export wrote a source with no name yet as `text="<url>" title="<url>"`, and importing
+    that elsewhere wrote `name: <url>`, which then hid the feed's own title in every output for
+    good. Now: the URL as `text` (OPML requires one) and no `title`; and a title that is the
+    URL, or its masked form, as older exports and some readers write, is no name."""
+    cfg = tmp_path / "feeds.yaml"
+    plain, token = "http://127.0.0.1:9/never.xml", "http://127.0.0.1:9/private.xml?token=s3cret"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n"
+        f"      - url: {plain}\n      - url: {token}\n      - url: https://named.example/rss\n        name: Named\n",
+        encoding="utf-8",
+    )
+    exported = run_cli("--config", str(cfg), "export-opml", str(tmp_path / "out.opml"))
+    assert exported.returncode == 0, exported.stderr
+    feeds = etree.parse(str(tmp_path / "out.opml")).getroot().findall("body/outline/outline")
+    assert [(f.get("text"), f.get("title")) for f in feeds] == [
+        (plain, None),
+        ("http://127.0.0.1:9/private.xml?token=***", None),
+        ("Named", "Named"),
+    ]
+    elsewhere = tmp_path / "other.yaml"
+    elsewhere.write_text("site:\n  title: S\n  url: https://x.example/\n", encoding="utf-8")
+    imported = run_cli("--config", str(elsewhere), "import-opml", str(tmp_path / "out.opml"))
+    assert imported.returncode == 0, imported.stderr
+    assert "2 added, 0 already present, 1 skipped" in imported.stdout  # the masked one cannot be fetched
+    assert {s.key: s.name for s in load_config(elsewhere).sources} == {
+        plain: None,
+        "https://named.example/rss": "Named",
+    }
+    # an older export's (title and text the URL), and a reader's: its secret masked or its URL respelled
+    old = (
+        '<?xml version="1.0"?><opml version="2.0"><body><outline text="B">'
+        f'<outline text="{plain}" title="{plain}" xmlUrl="{plain}"/>'
+        '<outline title="http://127.0.0.1:9/p.xml?token=***" xmlUrl="http://127.0.0.1:9/p.xml?token=s3cret"/>'
+        '<outline title="HTTP://127.0.0.1:9/%6Eew.xml" xmlUrl="http://127.0.0.1:9/new.xml"/>'
+        "</outline></body></opml>"
+    )
+    fresh = _import_fresh(tmp_path, old)
+    assert [(s.key, s.name) for s in load_config(fresh).sources] == [
+        (plain, None),
+        ("http://127.0.0.1:9/p.xml?token=s3cret", None),
+        ("http://127.0.0.1:9/new.xml", None),
+    ]
+
+
 def test_a_masked_url_of_no_configured_source_is_skipped_with_why(tmp_path):
     opml = (
         '<?xml version="1.0"?><opml version="2.0"><body>'

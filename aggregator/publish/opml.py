@@ -32,8 +32,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from .. import PROJECT_URL
-from ..config import SLUG_PATTERN, category_slug, from_feed_scheme
-from ..credentials import looks_masked, secret_forms
+from ..config import SLUG_PATTERN, category_slug, from_feed_scheme, request_key
+from ..credentials import looks_masked, masked, public_url, secret_forms
 from .feeds import clean_text, web_url
 from .jekyll import reads_as_another_type
 
@@ -94,8 +94,11 @@ def render_opml(title: str, categories: Sequence[tuple[str, str, Sequence[OpmlFe
             folder.set(SLUG_ATTRIBUTE, slug)
         for feed in feeds:
             # what a feed said of itself may hold characters XML cannot (lxml raises on them)
-            label = clean_text(feed.title) or feed.url
-            attrs = {"type": "rss", "text": label, "title": label, "xmlUrl": clean_text(feed.url)}
+            label = clean_text(feed.title)
+            url = clean_text(feed.url)
+            # OPML requires `text`: the URL where the source has no name yet. No `title` then: a
+            # title is a name, and readers (and import-opml) took the URL for the feed's name.
+            attrs = {"type": "rss", "text": label or url, **({"title": label} if label else {}), "xmlUrl": url}
             if web_url(feed.html_url):  # as stored: any scheme
                 attrs["htmlUrl"] = clean_text(feed.html_url)
             etree.SubElement(folder, "outline", attrs)
@@ -308,7 +311,10 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
             report.present.append((url, str(target.get("name"))))
             continue
         entry = CommentedMap([("url", url)])
-        if feed.title and url not in configured:  # a source's other listings take its first one's name
+        # a source's other listings take its first one's name; a title that is the URL names nothing
+        # (an older export's, or a reader's for a feed it never fetched), and as `name:` it hid the
+        # feed's own title in every output for good
+        if feed.title and url not in configured and not _is_its_url(feed.title, feed.url, url):
             entry["name"] = _text(feed.title)
         configured.add(url)
         if sources:
@@ -318,6 +324,14 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     buf = io.StringIO()
     y.dump(data, buf)
     return buf.getvalue(), report
+
+
+def _is_its_url(title: str, written: str, url: str) -> bool:
+    """Whether an outline's title is its feed's URL: as the OPML writes it, as the config
+    reads it, or masked (`token=***`, no user info) as an export or `status` shows it."""
+    title = title.strip()
+    forms = {written.strip(), url, public_url(url), masked(url)}
+    return title in forms or request_key(title) in {request_key(f) for f in forms if f}
 
 
 def _configured_urls(cats: list) -> set[str]:
