@@ -192,11 +192,12 @@ def _named_sources(sources: list[Source], urls: tuple[str, ...]) -> tuple[list[S
     show it): refused as not configured, a URL copied from the output could not be polled."""
     known = {s.key: s for s in sources}
     by_request: dict[str, list[Source]] = {}
-    for s in sources:
-        by_request.setdefault(request_key(s.key), []).append(s)
     shown: dict[str, set[str]] = {}
-    for form, keys in secret_forms(known).items():
-        shown.setdefault(request_key(form), set()).update(keys)
+    if any(url not in known for url in urls):  # worked out only then: a large config's every URL
+        for s in sources:
+            by_request.setdefault(request_key(s.key), []).append(s)
+        for form, keys in secret_forms(known).items():
+            shown.setdefault(request_key(form), set()).update(keys)
     out: list[Source] = []
     problems: list[str] = []
     unknown: list[str] = []
