@@ -156,10 +156,18 @@ def page_encoding(body: bytes, content_type: str | None = None) -> str:
     m = _CHARSET.search(content_type or "")
     head = _COMMENT.sub(b"", body[:_PRESCAN])
     meta = _META_CHARSET.search(head)
-    for label in (m.group(1) if m else None, meta.group(1).decode("ascii") if meta else None, document_encoding(body)):
-        codec = whatwg_codec(label) if label else None
-        if codec is not None:
-            return "utf-8" if codec == "utf-16" else codec  # a UTF-16 label on bytes without a BOM is not true
+    http = _page_codec(m.group(1) if m else None)
+    own = _page_codec(meta.group(1).decode("ascii") if meta else None) or _page_codec(document_encoding(body))
+    # A catch-all HTTP charset (a server's ISO-8859-1 default) gives way to the page's own
+    # declaration when the bytes are that, as `reconcile_charset` does for feeds.
+    if http in _CATCH_ALL and own not in (None, http):
+        try:
+            body.decode(own)
+            return own
+        except (UnicodeDecodeError, LookupError):
+            pass
+    if http or own:
+        return http or own
     try:
         body.decode("utf-8")
         return "utf-8"
@@ -167,6 +175,12 @@ def page_encoding(body: bytes, content_type: str | None = None) -> str:
         pass
     guessed = guess_encoding(body)
     return guessed[0] if guessed is not None else "cp1252"
+
+
+def _page_codec(label: str | None) -> str | None:
+    """`whatwg_codec`, with a UTF-16 label read as UTF-8: with no BOM, the bytes are not UTF-16."""
+    codec = whatwg_codec(label) if label else None
+    return "utf-8" if codec == "utf-16" else codec
 
 
 def reconcile_charset(body: bytes, headers: dict[str, str]) -> dict[str, str]:

@@ -199,4 +199,5 @@ _KEEP = frozenset(chr(c) for c in range(0x21, 0x7F)) - set('"<>`{}')
 
 
 def _percent_encode(text: str, encoding: str) -> str:
+    """`text` with what a URL may not hold as is percent-encoded in `encoding`."""
     return "".join(c if c in _KEEP else quote(c.encode(encoding, errors="xmlcharrefreplace"), safe="") for c in text)

@@ -156,6 +156,15 @@ def test_a_legacy_encoded_page_links_where_a_browser_goes(body: bytes, content_t
     ]
 
 
+def test_a_utf8_page_served_with_a_default_latin1_charset_keeps_its_links():
+    """Servers label pages ISO-8859-1 by default; the page's own <meta> is believed over that
+    catch-all where its bytes are what it says (as feeds' declarations are)."""
+    body = page(link("/中文/feed"), '<meta charset="utf-8">')
+    assert [f.url for f in find_feed_links(body, PAGE, "text/html; charset=ISO-8859-1")] == [
+        "https://blog.example/%E4%B8%AD%E6%96%87/feed"
+    ]
+
+
 def test_a_utf8_page_links_to_its_non_ascii_feed_percent_encoded():
     body = page(link("/中文/feed?标=签#é"), '<meta charset="utf-8">')
     assert urls(body) == ["https://blog.example/%E4%B8%AD%E6%96%87/feed?%E6%A0%87=%E7%AD%BE#%C3%A9"]
