@@ -380,6 +380,39 @@ def test_check_compiles_the_templates(tmp_path, name, template, expected):
     assert fine.returncode == 0 and fine.stderr == "", fine.stderr
 
 
+def test_files_beside_the_templates_are_not_read_as_templates(tmp_path, corpus_server):
+    """A vim swap file (or a .DS_Store, a logo) in the `site.templates` folder, not UTF-8, was
+    read as a template: `check` said ok and every publish failed with a traceback (the
+    daemon's every 30 s). Such files are left alone; a template changed still republishes,
+    and a page's template not in UTF-8 is one error naming it, not a traceback."""
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    builtin = Path(__file__).parent.parent / "aggregator" / "templates" / "post.html"
+    (theme / "post.html").write_text(builtin.read_text(encoding="utf-8"), encoding="utf-8")
+    (theme / ".post.html.swp").write_bytes(b"b0VIM 9.0\x00\x00\x10\x00\xe4\xf3\xff")
+    (theme / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1\xff\xfe")
+    (theme / "post.html~").write_bytes(b"\xc4\xe3\xba\xc3")
+    (theme / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(ZH.format(base=corpus_server.base).replace("  posts_per_page: 2\n", "  templates: theme\n"))
+    assert run_cli("--config", str(cfg), "check").returncode == 0
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    post_pages = list((tmp_path / "public" / "posts").rglob("*.html"))
+    assert len(post_pages) == 5
+    (theme / "post.html").write_text(
+        '{% extends "base.html" %}{% block main %}<h1 class="changed">{{ post.title }}</h1>{% endblock %}',
+        encoding="utf-8",
+    )
+    again = run_cli("--config", str(cfg), "publish")
+    assert again.returncode == 0, again.stderr
+    assert all(html(p).find(".//h1[@class='changed']") is not None for p in post_pages)
+    (theme / "post.html").write_bytes(b"{% extends 'base.html' %}\n\xc4\xe3\xba\xc3")
+    broken = run_cli("--config", str(cfg), "publish")
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr, broken.stderr
+    assert f"error: publishing failed: template {theme / 'post.html'}: cannot read it: " in broken.stderr
+
+
 def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):
     """`zh_CN` (as locales and many Chinese CMS feeds write it) is not a language tag: the
     pages must say `zh-CN`/`zh-TW`, or `:lang(zh)` (the CJK font stack) and browsers miss it."""

@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 PAGES = ("index.html", "category.html", "post.html", "style.css")
+_BUILT_IN = Path(__file__).resolve().parent.parent / "templates"
 
 
 class SiteError(Exception):
@@ -269,10 +270,27 @@ def _rel(target: str, page: str) -> str:
     return "../" * page.count("/") + target
 
 
-def _template_names(folder: Path | None) -> tuple[str, ...]:
+# What an editor or the system leaves beside the templates: a vim swap file, a backup, a
+# .DS_Store. Never templates, and often not UTF-8.
+_NOT_TEMPLATES = ("~", ".swp", ".swo", ".swn", ".bak", ".orig", ".tmp")
+
+
+def _template_files(folder: Path | None) -> list[Path]:
+    """The files of a `site.templates` folder that may be templates (any name: a page may
+    include `icon.svg`), without hidden files and folders and editor backups."""
     if folder is None or not folder.is_dir():
-        return ()
-    return tuple(sorted(str(p.relative_to(folder)) for p in folder.rglob("*")))
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and not p.name.endswith(_NOT_TEMPLATES)
+        and p.is_file()
+    )
+
+
+def _template_names(folder: Path | None) -> tuple[str, ...]:
+    return tuple(p.relative_to(folder).as_posix() for p in _template_files(folder)) if folder else ()
 
 
 def _escape_output(value: Any) -> str:
@@ -381,15 +399,27 @@ class SiteRenderer:
                     self.templates[name] = self.env.get_template(name)
                 except TemplateError as e:
                     raise _template_error(name, e) from None
+                except (OSError, UnicodeDecodeError) as e:  # saved in another encoding than UTF-8: not a traceback
+                    folder = self.settings.templates_dir
+                    raise SiteError(f"template {folder / name if folder else name}: cannot read it: {e}") from None
         return self.templates
 
     @cached_property
     def fingerprint(self) -> str:
-        """A digest of every template in use: a changed template means every page changes."""
+        """A digest of every template in use: a changed template means every page changes.
+
+        The folder's files as bytes: one that is no template (a logo, a swap file in another
+        encoding than UTF-8) must not stop publishing; a template that cannot be read is
+        said by `load`, naming it."""
         h = hashlib.sha256(__version__.encode())
-        for name in sorted(self.env.list_templates()):
-            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
-            h.update(name.encode() + b"\0" + source.encode() + b"\0")
+        for prefix, folder in ((b"built-in/", _BUILT_IN), (b"site/", self.settings.templates_dir)):
+            for path in _template_files(folder):
+                try:
+                    data = path.read_bytes()
+                except OSError as e:  # said by `load` if a page uses it
+                    data = repr(e).encode()
+                name = path.relative_to(folder).as_posix().encode()  # type: ignore[arg-type]
+                h.update(prefix + name + b"\0" + data + b"\0")
         return h.hexdigest()
 
     # -- view models ------------------------------------------------------------------
