@@ -3,6 +3,7 @@ autodiscovery, self-contained pages, pagination and template overrides."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -70,8 +71,6 @@ def test_the_pages_exist_where_promised(zh_site):
 
 
 def test_post_page_path_is_the_feeds_permalink(zh_site):
-    import json
-
     feed = json.loads((zh_site / "category" / "zhangyeribao.json").read_text(encoding="utf-8"))
     item = next(i for i in feed["items"] if "源头活水" in i["title"])
     post_id = item["id"].rsplit("/", 1)[1]
@@ -411,6 +410,59 @@ def test_files_beside_the_templates_are_not_read_as_templates(tmp_path, corpus_s
     broken = run_cli("--config", str(cfg), "publish")
     assert broken.returncode == 1 and "Traceback" not in broken.stderr, broken.stderr
     assert f"error: publishing failed: template {theme / 'post.html'}: cannot read it: " in broken.stderr
+
+
+def numbered_feed(folder: Path, count: int) -> None:
+    """`folder/f.rss`: posts `Post 1` … `Post <count>`, one a day, the last the newest."""
+    items = "".join(
+        f"<item><title>Post {n}</title><link>https://f.example/{n}</link><guid>f{n}</guid>"
+        f"<pubDate>{n:02d} Jul 2024 03:04:00 +0000</pubDate><description>Text {n}</description></item>"
+        for n in range(1, count + 1)
+    )
+    (folder / "f.rss").write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        f"<link>https://f.example/</link><description>d</description>{items}</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+def fetch_site(tmp_path: Path, config: str, count: int) -> Path:
+    """`aggregator fetch` over real HTTP of `config` (`{url}`: a feed of `count` posts); its output folder."""
+    from .conftest import StaticServer
+
+    www = tmp_path / "www"
+    www.mkdir()
+    numbered_feed(www, count)
+    server = StaticServer(www)
+    try:
+        (tmp_path / "feeds.yaml").write_text(config.format(url=server.url("f.rss")), encoding="utf-8")
+        result = run_cli("--config", str(tmp_path / "feeds.yaml"), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    return tmp_path / "public"
+
+
+def titles(page: Path) -> list[str]:
+    return [a.text_content() for a in html(page).xpath("//ol[@class='posts']/li/h3/a")]
+
+
+def test_the_home_page_lists_posts_per_page_posts_whatever_items_per_feed(tmp_path):
+    """The home page showed at most `items_per_feed` posts: with 2 a feed and 5 a page, 2, while
+    the category page beside it showed 5. It shows `posts_per_page`, as the README says; the
+    all-posts feeds keep `items_per_feed`."""
+    site = "site:\n  title: T\n  url: https://t.example/\n  posts_per_page: {page}\n  items_per_feed: {feed}\n"
+    config = site + "categories:\n  - name: C\n    sources:\n      - url: {{url}}\n"
+    out = fetch_site(tmp_path, config.format(page=5, feed=2), 5)
+    newest = [f"Post {n}" for n in range(5, 0, -1)]
+    assert titles(out / "category" / "c.html") == newest
+    assert titles(out / "index.html") == newest
+    assert len(json.loads((out / "feed.json").read_text(encoding="utf-8"))["items"]) == 2
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(": 5\n", ": 3\n").replace(": 2\n", ": 4\n"))
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert titles(out / "index.html") == newest[:3]
+    assert len(json.loads((out / "feed.json").read_text(encoding="utf-8"))["items"]) == 4
 
 
 def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):

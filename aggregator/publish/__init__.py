@@ -700,7 +700,9 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     site.load()
     s = settings.site
     out = settings.output_dir
-    posts = _public(store.latest_posts(s.items_per_feed))
+    # The home page lists posts_per_page of them, the feeds items_per_feed: either may be the larger.
+    latest = _public(store.latest_posts(max(s.items_per_feed, s.posts_per_page)))
+    posts = latest[: s.items_per_feed]
     meta = all_posts_feed_meta(settings)
     if posts:
         if store.publish_state(ALL_EMPTY_SINCE) is not None:
@@ -714,7 +716,7 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     for cat in settings.categories:
         count, newest = summaries.get(cat.slug, (0, None))
         links.append(CategoryLink(cat.name, cat.slug, count, newest))
-    _write(out / "index.html", site.index(posts[: s.posts_per_page], links), report)
+    _write(out / "index.html", site.index(latest[: s.posts_per_page], links), report)
     _write(out / "style.css", site.stylesheet(), report)
     _write(out / "opml.xml", opml_document(settings, store), report)
 
