@@ -210,7 +210,7 @@ class Post:
     content_hash: str = ""
     first_seen: datetime | None = None
     dated: bool = True  # False when `published` is only the fetch time (the entry had no date)
-    categories: tuple[str, ...] = ()  # filled by the store from the source's categories
+    categories: tuple[str, ...] = ()  # filled by the store: the categories that publish the post
     source_title: str | None = None  # filled by the store, for attribution
     source_link: str | None = None  # the feed's home page, for attribution
     source_url: str | None = None  # the feed URL, for attribution

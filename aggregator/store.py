@@ -1583,7 +1583,9 @@ class Store:
         # a page of them made every page of a large category cost a full scan of its content.
         sql = (
             "SELECT p.*, s.name AS s_name, s.title AS s_title, s.site_link AS s_link, s.url AS s_url, "
-            "(SELECT group_concat(category, ' ') FROM source_categories c WHERE c.source = p.source) AS cats "
+            # the categories that publish the post (as their pages choose), not every one of its source's
+            "(SELECT group_concat(sc.category, ' ') FROM source_categories sc "
+            f"WHERE sc.source = p.source AND {VISIBLE}) AS cats "
             "FROM posts p JOIN sources s ON s.key = p.source "
             f"WHERE p.rowid IN (SELECT p.rowid FROM posts p {where}"
             f"ORDER BY {POST_ORDER} LIMIT ? OFFSET ?) "

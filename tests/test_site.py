@@ -465,6 +465,41 @@ def test_the_home_page_lists_posts_per_page_posts_whatever_items_per_feed(tmp_pa
     assert len(json.loads((out / "feed.json").read_text(encoding="utf-8"))["items"]) == 4
 
 
+def test_a_post_links_to_the_categories_that_publish_it_in_config_order(tmp_path):
+    """A source in two categories, the second of which excludes `Post 4`: Post 4's page led
+    (breadcrumb, back links) to Arts, whose pages and feeds lack it, offered Arts' feeds as
+    its own, and the home page listed it under Arts; categories came by slug, not config
+    order. Now only those that publish it, in config order: the first is the one Jekyll
+    files the post under."""
+    config = (
+        "site: {{title: T, url: 'https://t.example/'}}\njekyll: {{dir: jekyll}}\ncategories:\n"
+        "  - name: Sports\n    sources:\n      - url: {url}\n"
+        "  - name: Arts\n    exclude: [{{title: '^Post 4$'}}]\n    sources:\n      - url: {url}\n"
+    )
+    out = fetch_site(tmp_path, config, 5)
+    assert titles(out / "category" / "arts.html") == ["Post 5", "Post 3", "Post 2", "Post 1"]
+    jekyll = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "jekyll" / "_posts").iterdir()}
+    assert len(jekyll) == 5 and all("\ncategories: sports\n" in text for text in jekyll.values()), jekyll
+    pages = {html(p).findtext(".//h1"): html(p) for p in (out / "posts").rglob("*.html")}
+    for title, want in (("Post 4", ["Sports"]), ("Post 3", ["Sports", "Arts"])):
+        doc = pages[title]
+        assert [a.text_content() for a in doc.findall(".//nav[@class='crumbs']/a")] == ["Home", *want]
+        back = [a.text_content() for a in doc.findall(".//nav[@class='back']/a")]
+        assert back == [*(f"Back to {name}" for name in want), "Home"]
+        alternate = {a.get("href") for a in doc.findall(".//head/link[@rel='alternate']")}
+        assert alternate == {f"https://t.example/category/sports.{ext}" for ext in ("atom", "rss", "json")}
+    listed = {
+        li.find("h3/a").text_content(): [a.text_content() for a in li.findall(".//a[@class='cat']")]
+        for li in html(out / "index.html").xpath("//ol[@class='posts']/li")
+    }
+    assert listed == {f"Post {n}": ["Sports"] if n == 4 else ["Sports", "Arts"] for n in range(1, 6)}
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("    exclude: [{title: '^Post 4$'}]\n", ""))
+    assert run_cli("--config", str(cfg), "publish").returncode == 0  # the rule gone: Post 4's page says Arts too
+    post4 = next(p for p in (out / "posts").rglob("*.html") if html(p).findtext(".//h1") == "Post 4")
+    assert [a.text_content() for a in html(post4).findall(".//nav[@class='crumbs']/a")] == ["Home", "Sports", "Arts"]
+
+
 def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):
     """`zh_CN` (as locales and many Chinese CMS feeds write it) is not a language tag: the
     pages must say `zh-CN`/`zh-TW`, or `:lang(zh)` (the CJK font stack) and browsers miss it."""

@@ -468,7 +468,8 @@ class SiteRenderer:
             "excerpt": _excerpt_after(title, excerpt_of),
             "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
         }
-        cats = [self.categories[s] for s in post.categories if s in self.categories]
+        # In config order, the first being the one Jekyll files the post under (the store's is by slug)
+        cats = [c for c in self.categories.values() if c.slug in post.categories]
         seen = _Seen(view, content, post_page_path(self.site.url, post), cats)
         self._views.put(post, seen)
         return seen
@@ -566,9 +567,9 @@ class SiteRenderer:
     def post(self, post: Post) -> bytes:
         page = self._seen(post).path
         view = self._post(post, page, full=True)
-        primary = next((s for s in post.categories if s in self.categories), None)
-        if primary:
-            feeds = self._feeds(f"category/{primary}", page, self.categories[primary].name)
+        cats = self._seen(post).cats
+        if cats:
+            feeds = self._feeds(f"category/{cats[0].slug}", page, cats[0].name)
         else:
             feeds = self._feeds("feed", page, self.site.title)
         return self._render(
