@@ -165,3 +165,33 @@ def test_the_footer_is_one_line_of_two_links(tmp_path, httpserver) -> None:
         ("Back to Sport | News", "//t.example/category/sport-news.html"),
         ("Home", "//t.example/"),
     ]
+
+
+def test_the_footer_shows_the_category_label_as_written(tmp_path, httpserver) -> None:
+    """The "back to" label was escaped for brackets and `|` only: `<Go> weekly` came out of
+    kramdown as dead text and a stray `</Go>` (an HTML tag), `*Featured* $$picks$$` as
+    emphasis and math. Every label now reads as written."""
+    labels = ["<Go> weekly", "*Featured* $$picks$$", "_a_ `b` ~~c~~ & &copy; {x} \\[y] A|B"]
+    categories = ""
+    for n, label in enumerate(labels):
+        path = f"/{n}.xml"
+        httpserver.expect_request(path).respond_with_data(
+            RSS.format(items=ITEM.format(n=n + 1, title="t", text="x")), content_type="application/rss+xml"
+        )
+        categories += (
+            f"  - name: C{n}\n    tags: [{json.dumps(label)}]\n    sources:\n      - url: {httpserver.url_for(path)}\n"
+        )
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\ncategories:\n" + categories,
+        encoding="utf-8",
+    )
+    done = run_cli("--config", str(cfg), "fetch", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    pages = _kramdown(sorted((tmp_path / "jekyll").rglob("*.md"))).values()
+    shown = []
+    for page in pages:
+        [footer] = _tree(page).xpath("//p[a[.='Home']]")
+        assert [el.tag for el in footer.iter()] == ["p", "a", "a"], page
+        shown.append(footer[0].text_content())
+    assert sorted(shown) == sorted(f"Back to {label}" for label in labels)

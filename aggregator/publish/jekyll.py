@@ -66,9 +66,12 @@ def _protocol_relative(site_url: str) -> str:
 
 
 def _link_label(text: str) -> str:
-    """Link text as Markdown: `|` escaped too, which would make the footer line a table row."""
-    label = one_line(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("|", "\\|")
-    return _no_liquid(label)
+    """Link text that kramdown shows as written: HTML-escaped (`<Go>` was taken for a tag), the
+    brackets and `|` backslash-escaped (a `]` ends the label, a `|` makes the footer line a
+    table row), the body's other Markdown characters as character references (`*x*`, `$$x$$`)."""
+    label = html.escape(one_line(text), quote=False)
+    label = label.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("|", "\\|")
+    return _no_liquid(_LABEL_CHAR.sub(_reference, label))
 
 
 def _autolink(url: str) -> str:
@@ -100,6 +103,7 @@ _BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK})\b")
 # strike-through (`~`), math (`$`) and backslash escapes.
 _MARKDOWN_CHAR = re.compile(r"[\[{|*_`~$\\]" + _IN_TEXT)
 _REFERENCE = {c: f"&#{ord(c)};" for c in "[{|*_`~$\\"}
+_LABEL_CHAR = re.compile(r"[{*_`~$]")  # in the footer's link label: the rest are backslash-escaped
 # Whitespace Markdown reads and HTML does not: spaces ending a line (a hard break), four
 # columns of indentation (a code block), blank lines (which end a paragraph, and an inline
 # element in it).
