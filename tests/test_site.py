@@ -16,7 +16,7 @@ from aggregator.config import load_config
 from aggregator.models import Author, Enclosure, FeedInfo, Post, Source
 from aggregator.publish import publish
 from aggregator.publish.feeds import permalink
-from aggregator.publish.site import strings_for
+from aggregator.publish.site import redirect_page, strings_for, text_direction
 from aggregator.store import Store
 
 from .conftest import fetch_one_feed, run_cli
@@ -537,6 +537,61 @@ def test_locale_style_languages_become_language_tags_in_the_pages(tmp_path):
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("zh_CN", "zh CN"), encoding="utf-8")
     bad = run_cli("--config", str(cfg), "check")
     assert bad.returncode == 2 and "feeds.yaml:4: site.language: not a language tag" in bad.stderr
+
+
+def test_text_direction_follows_the_language_and_its_script():
+    assert [text_direction(t) for t in ("ar", "he-IL", "fa_IR", "ur", "az-Arab", "ckb", "yi")] == ["rtl"] * 7
+    assert [text_direction(t) for t in ("en", "zh-Hant-TW", "ku-Latn", "ar-Latn", "az", "sr-Cyrl")] == ["ltr"] * 6
+    assert text_direction(None) is text_direction("") is None
+    stub = redirect_page("https://t.example/", "ar-EG", "عنوان", "posts/2024/01/a.html", "posts/2024/02/a.html")
+    assert lxml.html.fromstring(stub).get("dir") == "rtl"
+
+
+@pytest.mark.parametrize(("site", "other"), [("ar", "en"), ("en", "ar")])
+def test_right_to_left_languages_are_laid_out_right_to_left(tmp_path, site, other):
+    """An Arabic (Hebrew, Persian, Urdu) site had `lang="ar"` and no `dir`: browsers laid it out
+    left to right, punctuation at the wrong end. It has `dir="rtl"`; a post in a language written
+    the other way than the site's has its own `dir` wherever it is shown (its listing, title, text)."""
+    from .conftest import StaticServer
+
+    www = tmp_path / "www"
+    www.mkdir()
+    for lang, title in (("ar", "خبر عاجل"), ("en", "Breaking news")):
+        (www / f"{lang}.rss").write_text(
+            f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{lang}</title>'
+            f"<link>https://{lang}.example/</link><description>d</description><language>{lang}</language>"
+            f"<item><title>{title}</title><link>https://{lang}.example/1</link><guid>{lang}1</guid>"
+            "<pubDate>Tue, 02 Jul 2024 03:04:00 +0000</pubDate><description>&lt;p&gt;نص. Text.&lt;/p&gt;</description>"
+            "</item></channel></rss>",
+            encoding="utf-8",
+        )
+    cfg = tmp_path / "feeds.yaml"
+    server = StaticServer(www)
+    try:
+        cfg.write_text(
+            f"site:\n  title: T\n  url: https://t.example/\n  language: {site}\ncategories:\n  - name: C\n"
+            f"    sources:\n      - url: {server.url('ar.rss')}\n      - url: {server.url('en.rss')}\n",
+            encoding="utf-8",
+        )
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    out = tmp_path / "public"
+    for page in pages(out):
+        doc = html(page)
+        assert doc.get("dir") == ("rtl" if site == "ar" else None), page
+        assert {(el.get("lang"), el.get("dir")) for el in doc.xpath("//body//*[@dir]")} <= {
+            (other, text_direction(other))
+        }
+    for listing in (out / "index.html", out / "category" / "c.html"):
+        items = {li.get("lang"): li.get("dir") for li in html(listing).xpath("//ol[@class='posts']/li")}
+        assert items == {site: None, other: text_direction(other)}, listing
+    for page in (out / "posts").rglob("*.html"):
+        doc = html(page)
+        title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
+        want = text_direction(other) if title.get("lang") == other else None
+        assert title.get("dir") == content.get("dir") == want, page
 
 
 def test_noscript_fallback_of_an_embed_is_published(tmp_path: Path, corpus_server) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "redirect_page",
     "strings_for",
     "template_problems",
+    "text_direction",
 ]
 
 PAGES = ("index.html", "category.html", "post.html", "style.css")
@@ -230,6 +231,28 @@ _STRINGS: dict[str, dict[str, str]] = {
 }
 
 
+# Languages written right to left unless their tag names another script (`ku` is Latin; `ckb`
+# Arabic), and the scripts written right to left (ISO 15924), for `dir`.
+_RTL_LANGUAGES = frozenset(
+    "ar arc azb bal bqi ckb dv fa glk he iw ji khw ks lrc mzn nqo pnb prs ps sd sdh skr syr ug ur yi".split()
+)
+_RTL_SCRIPTS = frozenset("adlm arab aran hebr mand mend nkoo rohg samr syrc thaa yezi".split())
+
+
+def text_direction(language: str | None) -> str | None:
+    """`rtl` or `ltr` for a BCP 47 tag (`ar`, `fa-IR`, `az-Arab`, `ku-Latn`), None without one:
+    a browser lays out Arabic or Hebrew right to left only when `dir` says so."""
+    parts = (language or "").replace("_", "-").lower().split("-")
+    if not parts[0]:
+        return None
+    for part in parts[1:]:
+        if len(part) == 4 and part.isalpha():  # the script, after the language (and any extlang)
+            return "rtl" if part in _RTL_SCRIPTS else "ltr"
+        if not (len(part) == 3 and part.isalpha()):
+            break
+    return "rtl" if parts[0] in _RTL_LANGUAGES else "ltr"
+
+
 def strings_for(language: str) -> dict[str, str]:
     """The template words for a BCP 47 tag: zh-TW/zh-HK/zh-Hant get traditional script."""
     tag = language.replace("_", "-").lower()
@@ -379,6 +402,7 @@ class SiteRenderer:
         self.site = settings.site
         self.zone = ZoneInfo(self.site.timezone)
         self.t = strings_for(self.site.language)
+        self.direction = text_direction(self.site.language) or "ltr"
         folder = settings.templates_dir
         self.env = _environment(None if folder is None else str(folder), _template_names(folder))
         self.categories = {c.slug: c for c in settings.categories}
@@ -468,6 +492,9 @@ class SiteRenderer:
             "excerpt": _excerpt_after(title, excerpt_of),
             "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
         }
+        # An Arabic post on an English site (or an English one on an Arabic site) is laid out its own way
+        direction = text_direction(view["language"])
+        view["dir"] = direction if direction and direction != self.direction else None
         # In config order, the first being the one Jekyll files the post under (the store's is by slug)
         cats = [c for c in self.categories.values() if c.slug in post.categories]
         seen = _Seen(view, content, post_page_path(self.site.url, post), cats)
@@ -501,6 +528,7 @@ class SiteRenderer:
         try:
             html = self.load()[template].render(
                 site=self.site,
+                direction=self.direction,
                 t=self.t,
                 root=root,
                 home=f"{root}index.html",
@@ -610,9 +638,10 @@ def redirect_page(site_url: str, language: str, title: str, old: str, new: str) 
     is relative, as the site's are, so that it works from any folder."""
     href = escape(_rel(new, old))
     name = escape(" ".join(clean_text(title).split()) or site_url + new)
+    direction = ' dir="rtl"' if text_direction(language) == "rtl" else ""
     lines = [
         "<!doctype html>",
-        f'<html lang="{escape(language)}">',
+        f'<html lang="{escape(language)}"{direction}>',
         "<head>",
         '<meta charset="utf-8">',
         REDIRECT_MARK,
