@@ -151,3 +151,32 @@ def test_a_stylesheet_of_the_users_own_still_hides_the_category_listings_heading
         assert box[0] <= 1 and box[1] <= 1, box
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("label", "width", "height", "mobile"), [("phone", 375, 812, True), ("desktop", 1280, 900, False)]
+)
+def test_an_arabic_site_is_laid_out_right_to_left(browser, corpus_server, tmp_path: Path, label, width, height, mobile):
+    """An Arabic site (`site.language: ar`) is laid out right to left, and fits the screen; an
+    English post in it is laid out left to right, its page's text and its listing alike."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: أخبار\n  url: https://t.example/\n  language: ar\ncategories:\n  - name: تقنية\n    sources:\n"
+        f"      - url: {corpus_server.base}suites/RSParser__Tests_RSParserTests_Resources_DaringFireball.atom\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    post = next((tmp_path / "public" / "posts").rglob("*.html")).relative_to(tmp_path / "public")
+    server = StaticServer(tmp_path / "public")
+    try:
+        for path in ("index.html", str(post)):
+            assert browser.load(server.url(path), width, height, mobile) == [], path
+            assert browser.evaluate("getComputedStyle(document.body).direction") == "rtl"
+            overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than a {width}px screen"
+            english = "ol.posts li" if path == "index.html" else "div.content"
+            assert browser.evaluate(f"getComputedStyle(document.querySelector('{english}')).direction") == "ltr"
+            browser.screenshot(_shots_dir(tmp_path) / f"rtl-{Path(path).stem}-{label}.png")
+    finally:
+        server.close()
