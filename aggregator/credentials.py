@@ -35,12 +35,14 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"<>]*)@")
 # or `.`, holds a credential. Its value is shown as `***` everywhere but in the request.
 # The value ends at the next parameter, the fragment, a space, or a colon that ends the URL
 # (`source URL?token=…: HTTP 404`): taken as part of the value, that colon was masked away.
-_SECRET_PARAM = re.compile(
-    r"(?i)([?&;](?:[\w.~-]*[_.-])?(?:token|key|apikey|secret|password|passwd|pwd|pass|sig|signature|auth"
-    r"|session|sessionid|sid|credentials?)=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+"
+_SECRET_NAME = (
+    r"(?:[\w.~-]*[_.-])?(?:token|key|apikey|secret|password|passwd|pwd|pass|sig|signature|auth"
+    r"|session|sessionid|sid|credentials?)"
 )
+_SECRET_PARAM = re.compile(r"(?i)([?&;]" + _SECRET_NAME + r"=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+")
+_SECRET_KEY = re.compile(r"(?i)" + _SECRET_NAME)
 
-__all__ = ["looks_masked", "masked", "public_post", "public_url", "remember", "secret_forms"]
+__all__ = ["looks_masked", "masked", "public_post", "public_url", "remember", "secret_forms", "without_secrets"]
 
 
 def _mask(m: re.Match[str]) -> str:
@@ -91,6 +93,50 @@ def public_url(url: str | None) -> str | None:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def without_secrets(url: str) -> str:
+    """`url` without its secret query parameters (user info kept): the base a feed's relative
+    links are resolved against. Resolved against the URL fetched, `#fn1` or `href=""` carried
+    the feed's `?token=…` into its posts' markup, published in every feed and page; removed,
+    not masked, such a link still leads to the feed's page. `url` when it holds no secret."""
+    if "=" not in url or not _SECRET_PARAM.search(url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    pieces = re.split(r"([&;])", parts.query)  # parameters, each separator between two kept
+    kept: list[str] = []
+    for i in range(0, len(pieces), 2):
+        name, eq, _ = pieces[i].partition("=")
+        if eq and _SECRET_KEY.fullmatch(name):
+            continue
+        kept += [pieces[i - 1], pieces[i]] if kept else [pieces[i]]
+    return urlunsplit(parts._replace(query="".join(kept)))
+
+
+def _query_secrets(*urls: str | None) -> re.Pattern[str] | None:
+    """What the secret query values of `urls` look like in stored text (None: they hold none):
+    `name=value`, the value as written, decoded, percent-encoded or requoted, and HTML-escaped
+    or not, up to where a URL's value ends."""
+    values: dict[str, set[str]] = {}
+    for url in urls:
+        for m in _SECRET_PARAM.finditer(url or ""):
+            name, value = m.group(1)[1:-1], m.group(0)[len(m.group(1)) :]
+            forms = {value, unquote(value), quote(unquote(value), safe=""), requote_uri(value)}
+            values.setdefault(name.lower(), set()).update(forms | {html.escape(f) for f in forms})
+    if not values:
+        return None
+    alternatives = "|".join(
+        re.escape(name) + "=(?:" + "|".join(map(re.escape, sorted(forms, key=len, reverse=True))) + ")"
+        for name, forms in values.items()
+    )
+    return re.compile(r"(?i)(?<=[?&;])(" + alternatives + r")(?![^&#\s\"'<>])")
+
+
+def _mask_value(m: re.Match[str]) -> str:
+    return m.group(1).partition("=")[0] + "=***"
 
 
 def looks_masked(url: str) -> bool:
@@ -162,25 +208,38 @@ def _scrubbing(source: str, url: str | None) -> tuple[list[str], set[str], re.Pa
     return forms, hosts, on_host
 
 
+@functools.lru_cache(maxsize=256)
+def _query_scrubbing(source: str, url: str | None) -> re.Pattern[str] | None:
+    return _query_secrets(source, url)
+
+
 def public_post(post: Post) -> Post:
     """`post` as it may be published: a source fetched with a password in its URL has it in
     every link resolved against that URL (the post's link, enclosures, authors' pages, the
     links and images of its content, a title made of its link), and in its own URL and site
     link. Only that source's own user info is taken out: a `user:pass@` in an article's text
-    (a connection string in a tutorial) is the article's. Other posts come back as they are."""
+    (a connection string in a tutorial) is the article's. The value of a secret parameter of
+    the source's URL (`?token=…`) is shown as `***` wherever it is: posts stored before their
+    links were resolved without it hold it, and a private podcast's episode URLs repeat it.
+    Other posts come back as they are."""
     found = _scrubbing(post.source, post.source_url)
-    if found is None:  # no user info; a secret in the query is masked in the source's URL
+    query = _query_scrubbing(post.source, post.source_url)
+    if found is None and query is None:  # a secret elsewhere in the query is masked in the source's URL
         source_url = public_url(post.source_url)
         return post if source_url == post.source_url else replace(post, source_url=source_url)
-    forms, hosts, on_host = found
+    forms, hosts, on_host = found or ([], set(), None)
 
     def text(value: str) -> str:
+        if query is not None and "=" in value:
+            value = query.sub(_mask_value, value)
         for form in forms:
             if form in value:
                 value = value.replace(form, "://")
-        return on_host.sub(r"://\1", value) if "@" in value else value
+        return on_host.sub(r"://\1", value) if on_host is not None and "@" in value else value
 
     def url(value: str | None) -> str | None:
+        if value and query is not None and "=" in value:
+            value = query.sub(_mask_value, value)
         if not value or "@" not in value:
             return value
         if any(f in value for f in forms) or _userinfo(value) and _host(value) in hosts:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from feedparser.datetimes import _parse_date
 
+from .credentials import without_secrets
 from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
@@ -101,11 +102,16 @@ def unique(posts: Iterable[Post]) -> list[Post]:
 
 
 def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now: datetime, zone: ZoneInfo) -> Post:
-    base = feed.base_url
-    link = _absolute(entry.get("link"), base)
+    fetched = feed.base_url
+    # what the feed's relative links are resolved against: the URL fetched without its secret
+    # query parameters (`?token=…`: see credentials.without_secrets), the same URL for the rest
+    base = without_secrets(fetched)
+    link = _absolute(entry.get("link"), fetched)  # ids come from links: resolved as they always were
     content_html, content_base = _content(entry)
     summary_html = _summary(entry)
-    html_base = content_base if content_base and content_base != base else (link or base)
+    html_base = content_base if content_base and content_base != fetched else (link or base)
+    if base != fetched:  # an xml:base or a link that is the feed's own URL carries its secret too
+        html_base = _unsecret(html_base, fetched, base)
     content = sanitize_html(content_html, html_base) if content_html else ""
     if summary_html == content_html:  # the same HTML as summary and content: sanitize it once
         summary = content
@@ -137,6 +143,10 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     enclosures = _timed(tuple(islice(_enclosures(entry, base, feed.images), ENCLOSURES_MAX)), entry)
     language = _one_line(entry.get("language") or _content_language(entry) or feed.info.language)
     comments = _absolute(entry.get("comments"), base)
+    if base != fetched:  # the parser resolved these against the URL fetched
+        comments = comments and _unsecret(comments, fetched, base)
+        authors = tuple(replace(a, url=a.url and _unsecret(a.url, fetched, base)) for a in authors)
+        enclosures = tuple(replace(e, url=_unsecret(e.url, fetched, base)) for e in enclosures)
     content_hash = _hash(
         json.dumps(
             [title, link, content, summary, [a.__dict__ for a in authors], tags, [e.as_dict() for e in enclosures]],
@@ -236,6 +246,14 @@ def _one_line(value: Any) -> str | None:
     """A plain-text field (a language, an email address, a media type) as `one_line` keeps
     it, or None: stored, it is shown in pages as it is."""
     return (one_line(value) or None) if isinstance(value, str) else None
+
+
+def _unsecret(url: str, fetched: str, base: str) -> str:
+    """`url` resolved against `base` (the URL `fetched` without its secrets) rather than
+    `fetched`: relative URLs keep the base's query only when they name the document itself
+    (`#fn1`, ``), so only a URL that is `fetched` (plus a fragment) differs."""
+    head, hash_, fragment = url.partition("#")
+    return base.partition("#")[0] + hash_ + fragment if head == fetched.partition("#")[0] else url
 
 
 def _absolute(url: Any, base: str) -> str | None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -209,3 +212,97 @@ def test_a_token_ending_a_source_url_keeps_the_colon_after_it_in_messages(tmp_pa
     shown = url.replace(QUERY_SECRET, "***")
     assert f"error      {shown}: HTTP 404" in fetch.stdout, fetch.stdout
     assert f"source {shown}: HTTP 404" in fetch.stderr, fetch.stderr
+
+
+NOLINK_RSS = """<rss version="2.0"><channel><title>N</title><link>http://site.example/</link>
+<item><guid>n1</guid><title>T</title>
+<description><![CDATA[<p>x<a href="#fn1">1</a> <a href="">top</a></p>]]></description>
+<comments>/c/n1</comments></item></channel></rss>"""
+NOLINK_ATOM = """<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id>
+<updated>2025-01-02T00:00:00Z</updated><entry><id>urn:a:1</id><title>A1</title><updated>2025-01-02T00:00:00Z</updated>
+<author><name>Ann</name><uri>#ann</uri></author>
+<content type="html">&lt;p&gt;y&lt;a href="#fn3"&gt;3&lt;/a&gt;&lt;/p&gt;</content></entry></feed>"""
+NOLINK_JSON = json.dumps(
+    {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J",
+        "items": [{"id": "j1", "title": "J1", "content_html": '<p>z<a href="#fn2">2</a></p>'}],
+    }
+)
+
+
+def test_a_token_in_a_source_urls_query_is_not_resolved_into_its_posts(tmp_path, httpserver: HTTPServer):
+    """An entry without a link has its relative links (`#fn1`, footnotes) resolved against the
+    feed's URL: with its `?private_token=…`, which every feed, category feed and post page
+    then published. They are resolved against the URL without its secret parameters; a feed
+    with no secret in its URL keeps its query in them, as before."""
+    for path, body, kind in (
+        ("/nolink.rss", NOLINK_RSS, "application/rss+xml"),
+        ("/nolink.atom", NOLINK_ATOM, "application/atom+xml"),
+        ("/nolink.json", NOLINK_JSON, "application/feed+json"),
+        (
+            "/plain.rss",
+            NOLINK_RSS.replace("<guid>n1", "<guid>p1").replace("<title>T<", "<title>P<"),
+            "application/rss+xml",
+        ),
+    ):
+        httpserver.expect_request(path).respond_with_data(body, content_type=kind)
+    base = f"http://{httpserver.host}:{httpserver.port}"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://news.example/\njekyll:\n  dir: jekyll\ncategories:\n"
+        "  - name: Private\n    sources:\n"
+        f"      - url: {base}/nolink.rss?private_token={QUERY_SECRET}\n"
+        f"      - url: {base}/nolink.atom?lang=en&api_key={QUERY_SECRET}\n"
+        f"      - url: {base}/nolink.json?token={QUERY_SECRET}\n"
+        f"      - url: {base}/plain.rss?page=1\n",
+        encoding="utf-8",
+    )
+    fetch = run_cli("--config", str(cfg), "fetch")
+    assert fetch.returncode == 0, fetch.stdout + fetch.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("aggregator.db")]
+    assert [p for p in files if QUERY_SECRET.encode() in p.read_bytes()] == [cfg]
+    with sqlite3.connect(tmp_path / "aggregator.db") as conn:
+        rows = conn.execute("SELECT title, link, content, summary, authors, enclosures, comments FROM posts").fetchall()
+    stored = {r[0]: r for r in rows}
+    assert len(stored) == 4 and not [r for r in rows if QUERY_SECRET in json.dumps(r)]
+    # removed, not masked: the links still lead to the feed, and other parameters stay
+    assert f'href="{base}/nolink.rss#fn1"' in stored["T"][2]
+    assert stored["T"][6] == f"{base}/c/n1"
+    assert f'href="{base}/nolink.atom?lang=en#fn3"' in stored["A1"][2]
+    assert f"{base}/nolink.atom?lang=en#ann" in stored["A1"][4]
+    assert f'href="{base}/nolink.json#fn2"' in stored["J1"][2]
+    assert f'href="{base}/plain.rss?page=1#fn1"' in stored["P"][2]  # no secret: resolved as always
+
+
+def test_a_posts_stored_with_the_sources_token_publish_it_masked():
+    """Posts stored before links were resolved without the secret (and a private podcast's
+    episode URLs, which repeat the feed's token) hold the source's secret query value: it is
+    published as `***`; another source's, or an article's own, `token=` is left alone."""
+    from aggregator.credentials import public_post
+    from aggregator.models import Author, Enclosure, Post
+
+    feed = f"http://h/f.rss?a=1&private_token={QUERY_SECRET}"
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    post = Post(
+        id="x",
+        source=feed,
+        guid="g",
+        title=f"{feed}#t",
+        link=f"{feed}#t",
+        published=when,
+        updated=when,
+        content=f'<a href="{feed.replace("&", "&amp;")}#fn1">1</a> <a href="https://o/?token=mine">o</a>',
+        summary="",
+        authors=(Author("A", None, f"{feed}#a"),),
+        enclosures=(Enclosure(f"http://cdn.h/ep.mp3?private_token={QUERY_SECRET}", "audio/mpeg", None),),
+        comments=f"{feed}#c",
+        source_url=feed,
+    )
+    shown = public_post(post)
+    assert QUERY_SECRET not in repr(replace(shown, source=""))  # the key is internal, never published
+    masked = "http://h/f.rss?a=1&private_token=***"
+    assert shown.link == masked + "#t" and shown.title == masked + "#t" and shown.comments == masked + "#c"
+    assert shown.content == f'<a href="{masked.replace("&", "&amp;")}#fn1">1</a> <a href="https://o/?token=mine">o</a>'
+    assert shown.authors[0].url == masked + "#a"
+    assert shown.enclosures[0].url == "http://cdn.h/ep.mp3?private_token=***"
