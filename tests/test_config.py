@@ -702,3 +702,38 @@ def test_request_key_compares_urls_as_the_server_sees_the_request():
     assert request_key(same[0]) == request_key(same[1]) == "http://xn--bcher-kva.example/%E4%B8%AD%E6%96%87/feed"
     assert request_key("http://h.example/a?x=1") != request_key("http://h.example/a?x=2")
     assert request_key("not a url") == "not a url"
+
+
+def test_a_header_value_that_cannot_be_sent_is_refused_by_check_without_showing_it(tmp_path, monkeypatch):
+    """`Authorization: "Bearer ${TOK}"` with `TOK=$'abc\\n'` passed `check`, then every poll
+    failed with requests' message quoting the token, in `fetch`'s output, the log and `status`."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://news.example/\ncategories:\n  - name: A\n    sources:\n"
+        "      - url: https://example.com/a.xml\n"
+        '        headers: {Authorization: "Bearer ${TOK}", X-Plain: "v "}\n'
+        "      - url: https://example.com/b.xml\n"
+        "        headers:\n"
+        '          X-Key: "${KEY}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TOK", "HDRSECRET1\n")
+    monkeypatch.setenv("KEY", " HDRSECRET2")
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "HDRSECRET" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"{cfg}:8: categories.0.sources.0.headers: Authorization: the value (with ${{TOK}} filled in) "
+        "holds a line break (CR or LF), which a header cannot carry",
+        f"{cfg}:10: categories.0.sources.1.headers: X-Key: the value (with ${{KEY}} filled in) "
+        "starts with whitespace, which a header cannot carry",
+    ], result.stderr
+    monkeypatch.setenv("TOK", "HDRSECRET1")
+    monkeypatch.setenv("KEY", "HDRSECRET2")
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2 and "HDRSECRET" not in result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"{cfg}:8: categories.0.sources.0.headers: X-Plain: the value ends with whitespace, which a header cannot carry"
+    )
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('"v "', "v"), encoding="utf-8")
+    assert run_cli("--config", str(cfg), "check").returncode == 0

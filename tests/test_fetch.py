@@ -79,6 +79,25 @@ def test_an_error_after_a_redirect_names_the_url_that_gave_it(httpserver: HTTPSe
     assert info.value.status == 404 and info.value.source == first
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("Bearer HDRSECRET1\n", "holds a line break (CR or LF)"),
+        ("\tHDRSECRET1", "starts with whitespace"),
+        ("Bearer HDRSECRET1\u2019", "holds a character beyond Latin-1"),
+    ],
+)
+def test_a_header_value_that_cannot_be_sent_is_named_not_shown(httpserver: HTTPServer, value: str, problem: str):
+    """`TOK=$'abc\\n'` in `Authorization: Bearer ${TOK}` failed every poll with requests'
+    message quoting the value, the token, in `fetch`'s output, the log and `status`."""
+    httpserver.expect_request("/h").respond_with_data("<rss/>")
+    url = httpserver.url_for("/h")
+    with pytest.raises(FetchError) as info:
+        Fetcher().fetch(source(url, headers=(("Authorization", value),)))
+    assert str(info.value) == f"request failed: the value of the Authorization header {problem}"
+    assert info.value.url == url
+
+
 def test_redirect_loop_is_an_error(httpserver: HTTPServer):
     httpserver.expect_request("/a").respond_with_data("", status=302, headers={"Location": "/b"})
     httpserver.expect_request("/b").respond_with_data("", status=302, headers={"Location": "/a"})
