@@ -542,10 +542,12 @@ class Fetcher:
                     result = self._exchange(source, etag, last_modified, deadline)
                 except FetchError as e:
                     if dog.fired:
-                        raise FetchError(source.key, _deadline_message(deadline), url=e.url) from None
+                        message = _deadline_message(deadline) + _hop(e.url or source.url, source)
+                        raise FetchError(source.key, message, url=e.url) from None
                     raise
                 if dog.fired:  # a body cut short by the watchdog can look complete
-                    raise FetchError(source.key, _deadline_message(deadline), url=result.url)
+                    message = _deadline_message(deadline) + _hop(result.url, source)
+                    raise FetchError(source.key, message, url=result.url)
         return result
 
     def _exchange(self, source: Source, etag: str | None, last_modified: str | None, deadline: float) -> FetchResult:
@@ -572,7 +574,10 @@ class Fetcher:
         hops: list[tuple[int, str]] = []
         while True:
             trusted = _credentials_may_follow(origin, url)
-            resp = self._get(source, url, own_headers if trusted else headers, source.auth if trusted else None)
+            try:
+                resp = self._get(source, url, own_headers if trusted else headers, source.auth if trusted else None)
+            except FetchError as e:
+                raise _at_hop(e, source, url, hops) from None
             lowered = {k.lower(): v for k, v in resp.headers.items()}
             status = resp.status
             location = lowered.get("location") if status in REDIRECT_CODES else None
@@ -615,7 +620,10 @@ class Fetcher:
                 if hops:  # the source's own URL did not answer this: say which one did
                     reason += f" from {url} (redirected there from {source.url})"
                 raise FetchError(source.key, reason, status=status, headers=lowered, url=url)
-            body = self._read(source, resp, lowered, start, deadline)
+            try:
+                body = self._read(source, resp, lowered, start, deadline)
+            except FetchError as e:
+                raise _at_hop(e, source, url, hops) from None
             return self._result(status, lowered, url, body, start, hops)
         finally:
             resp.close()  # a no-op once released; drops a connection left mid-body
@@ -835,6 +843,20 @@ class Fetcher:
             raise FetchError(source.key, f"truncated {encoding} body: the compressed stream ends before its end")
         resp.release_conn()  # read to the end: the connection goes back to the pool
         return b"".join(parts)
+
+
+def _hop(url: str, source: Source) -> str:
+    """` at URL (redirected there from the source's URL)`, for an error of a URL a redirect led
+    to; "" for the source's own: a DNS, TLS or connection failure, a timeout, a broken body
+    said only the source's URL, which had answered fine, and the user looked at the wrong host."""
+    return "" if url == source.url else f" at {url} (redirected there from {source.url})"
+
+
+def _at_hop(e: FetchError, source: Source, url: str, hops: list[tuple[int, str]]) -> FetchError:
+    """`e`, an error of `url`, naming it when a redirect led there (see `_hop`)."""
+    if not hops:
+        return e
+    return FetchError(e.source, f"{e}{_hop(url, source)}", status=e.status, headers=e.headers, url=url)
 
 
 def _credentials_may_follow(origin: str, url: str) -> bool:

@@ -98,6 +98,41 @@ def test_a_header_value_that_cannot_be_sent_is_named_not_shown(httpserver: HTTPS
     assert info.value.url == url
 
 
+def test_a_connection_error_after_a_redirect_names_the_url_that_failed(httpserver: HTTPServer):
+    """A redirect to a host that does not resolve, to https on a port that speaks http, or to
+    one that never answers said `connection failed: Name or service not known` (or `TLS
+    handshake failed`, `timed out`) beside the configured URL, which had answered fine."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), never answers
+    port = httpserver.port
+    hops = {
+        "/dns": "http://feeds.moved-away.invalid/rss",  # .invalid never resolves (RFC 6761)
+        "/tls": f"https://127.0.0.1:{port}/feed",
+        "/slow": f"http://127.0.0.1:{silent.getsockname()[1]}/feed",
+    }
+    for path, location in hops.items():
+        httpserver.expect_request(path).respond_with_data("", status=301, headers={"Location": location})
+    try:
+        for path, location in hops.items():
+            first = httpserver.url_for(path)
+            with pytest.raises(FetchError) as info:
+                Fetcher().fetch(source(first, timeout=1))
+            said = str(info.value)
+            assert said.endswith(f" at {location} (redirected there from {first})"), said
+            reason = {
+                "/dns": "connection failed: ",
+                "/tls": "connection failed: TLS handshake failed",
+                "/slow": "timed out",
+            }
+            assert said.startswith(reason[path]), said
+            assert info.value.url == location and info.value.source == first
+    finally:
+        silent.close()
+    # the configured URL's own failure names no other
+    with pytest.raises(FetchError) as info:
+        Fetcher().fetch(source("http://feeds.moved-away.invalid/rss"))
+    assert str(info.value).startswith("connection failed: ") and "redirected" not in str(info.value)
+
+
 def test_redirect_loop_is_an_error(httpserver: HTTPServer):
     httpserver.expect_request("/a").respond_with_data("", status=302, headers={"Location": "/b"})
     httpserver.expect_request("/b").respond_with_data("", status=302, headers={"Location": "/a"})
