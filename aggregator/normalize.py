@@ -109,9 +109,9 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     link = _absolute(entry.get("link"), fetched)  # ids come from links: resolved as they always were
     content_html, content_base = _content(entry)
     summary_html = _summary(entry)
-    html_base = content_base if content_base and content_base != fetched else (link or base)
-    if base != fetched:  # an xml:base or a link that is the feed's own URL carries its secret too
-        html_base = _unsecret(html_base, fetched, base)
+    fetched_base = content_base if content_base and content_base != fetched else (link or fetched)
+    # an xml:base or a link that is the feed's own URL carries its secret too
+    html_base = _unsecret(fetched_base, fetched, base) if base != fetched else fetched_base
     content = sanitize_html(content_html, html_base) if content_html else ""
     if summary_html == content_html:  # the same HTML as summary and content: sanitize it once
         summary = content
@@ -128,7 +128,11 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
     # how the title is shown
-    identity = guid or link or _hash(_capped(_title(entry) or fallback or UNTITLED, TITLE_MAX) + "\n" + content)
+    identity = guid or link
+    if not identity:
+        # the content as resolved before its links were freed of the URL's secret: an id made of it must not change
+        hashed = content if html_base == fetched_base else _content_resolved(content_html, summary_html, fetched_base)
+        identity = _hash(_capped(_title(entry) or fallback or UNTITLED, TITLE_MAX) + "\n" + hashed)
     published = None
     for key in DATE_KEYS:
         published = entry_date(entry, key, zone)
@@ -246,6 +250,13 @@ def _one_line(value: Any) -> str | None:
     """A plain-text field (a language, an email address, a media type) as `one_line` keeps
     it, or None: stored, it is shown in pages as it is."""
     return (one_line(value) or None) if isinstance(value, str) else None
+
+
+def _content_resolved(content_html: str, summary_html: str, base: str) -> str:
+    """The content `normalize_entry` makes of these, resolved against `base`."""
+    return (sanitize_html(content_html, base) if content_html else "") or (
+        sanitize_html(summary_html, base) if summary_html else ""
+    )
 
 
 def _unsecret(url: str, fetched: str, base: str) -> str:

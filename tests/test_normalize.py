@@ -1282,3 +1282,19 @@ def test_a_json_feed_whose_home_page_is_its_feed_url_has_none(home, kept):
     url = "https://e.org/feed.json"
     body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "home_page_url": home, "items": []})
     assert parse_feed(url, body.encode(), url).info.link == kept
+
+
+def test_an_entry_identified_by_its_content_keeps_its_id_when_its_links_lose_the_urls_secret():
+    """An entry with neither guid nor link is identified by its title and content; its `#fn1`,
+    resolved against a URL with `?private_token=…`, no longer holds the token (see
+    test_credentials), but its id is the one it always had: a new id is a new post."""
+    url = "http://h.example/nolink.rss?private_token=SECRETXYZ"
+    body = (
+        b'<rss version="2.0"><channel><title>N</title><item><title>T</title>'
+        b'<description><![CDATA[<p>x<a href="#fn1">1</a></p>]]></description></item></channel></rss>'
+    )
+    for parse in (parse_feed, parse_feedparser):
+        feed = parse(url, body, url, {"content-type": "application/rss+xml"})
+        (post,) = normalize(Source(key=url, url=url), feed, datetime(2030, 1, 1, tzinfo=UTC))
+        assert post.content == '<p>x<a href="http://h.example/nolink.rss#fn1" rel="noopener noreferrer">1</a></p>'
+        assert post.id == "2d3f2999c24dc7f9"  # the id it had when its content held the token
