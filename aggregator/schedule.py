@@ -27,6 +27,7 @@ MAX_INTERVAL = 86400.0
 START_INTERVAL = 1800.0
 JITTER = 0.10
 WEEK = 7 * 86400.0
+MIN_SPAN = 300.0  # posts whose dates spread over less than this tell no posting rate (a batch published at once)
 
 # the states `aggregator status` shows, exactly these (`new`, never polled, as /metrics says)
 OK, ERRORING, BACKING_OFF, RATE_LIMITED, GONE, DISABLED, NEW = (
@@ -119,17 +120,21 @@ def posting_rate(stamps: Collection[datetime], oldest: datetime | None, now: dat
 
     A week and the posts in it, unless what is known of the feed spans less than a week: a
     feed holding its last 10 posts of the last 90 minutes, read as 10 posts a week, was polled
-    every 16.8 hours and lost ~90 posts before each poll. Then its span (from the oldest post,
-    at least START_INTERVAL: a few minutes tell no rate) and the posts after the oldest, which
-    only opens it; a feed stamping every entry with one time (the time it was generated) has
-    none, and keeps the week's rate. The shorter of the two gaps between posts wins.
+    every 16.8 hours and lost ~90 posts before each poll. Then the span from the oldest post
+    to now and the posts after the oldest, which only opens it, provided the posts' own dates
+    spread over MIN_SPAN or more: a batch published at once (a digest, a migrated blog) read
+    as posts seconds apart and was polled at min_interval. The shorter gap wins. (A feed that
+    changes its entries and re-dates them to the minutes before every fetch is polled at
+    min_interval: it does change every time.)
     """
     week = (len(stamps), WEEK)
-    if oldest is None or oldest > now or (now - oldest).total_seconds() >= WEEK:
+    if oldest is None or not stamps or (now - oldest).total_seconds() >= WEEK:
         return week
-    span = max((now - oldest).total_seconds(), START_INTERVAL)
+    if (max(stamps) - oldest).total_seconds() < MIN_SPAN:
+        return week
+    span = (now - oldest).total_seconds()
     after = sum(1 for s in stamps if s > oldest)
-    if after and span / after < WEEK / max(len(stamps), 1):
+    if after and span / after < WEEK / len(stamps):
         return after, span
     return week
 

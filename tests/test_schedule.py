@@ -147,8 +147,11 @@ def test_a_feed_of_few_or_old_posts_keeps_a_long_interval():
     # a feed dating every entry when it was generated: no post after the oldest, the week's count
     same = [NOW - timedelta(minutes=1)] * 20
     assert posting_rate(same, same[0], NOW) == (20, 7 * 86400) and _learnt(same) == 7 * 86400 / 20
-    # a few posts of the last minutes: their span is taken as START_INTERVAL at least
-    assert posting_rate(_every(1, 3), NOW - timedelta(minutes=2), NOW) == (2, 1800)
+    # a few posts of the last minutes, or a batch published at once: no rate, the week's count
+    assert posting_rate(_every(1, 3), NOW - timedelta(minutes=2), NOW) == (3, 7 * 86400)
+    assert posting_rate(_every(1, 6), NOW - timedelta(minutes=5), NOW) == (5, 300)  # 5 minutes: a rate
+    batch = _every(0.01, 10, NOW - timedelta(hours=2))
+    assert posting_rate(batch, min(batch), NOW) == (10, 7 * 86400)
     # the denser of the two wins: two posts 6 days apart are 2 a week (one after the oldest in 6 days)
     two = [NOW - timedelta(days=6), NOW]
     assert posting_rate(two, two[0], NOW) == (2, 7 * 86400)
