@@ -6,10 +6,12 @@ import gc
 import glob
 import json
 import logging
+import math
 import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -606,9 +608,20 @@ def _private_files(ctx: click.Context, settings: Settings) -> Callable[[], list[
     if not ctx.obj["log_file"]:
         return lambda: files
     log = Path(ctx.obj["log_file"]).absolute()
-    # and the copies logrotate keeps beside it (`aggregator.log.1`, `.2.gz`), looked for at
-    # each request: they come and go while serving
-    return lambda: [*files, log, *log.parent.glob(glob.escape(log.name) + ".*")]
+    rotated: list[Path] = []
+    looked = [-math.inf]
+
+    def private() -> list[Path]:
+        # and the copies logrotate keeps beside it (`aggregator.log.1`, `.2.gz`, with `dateext`
+        # `aggregator.log-20261129`): they come and go while serving, so the folder is looked
+        # at again, but at most once a second (not a listing of a log folder per request)
+        if time.monotonic() - looked[0] >= 1.0:
+            pattern = glob.escape(log.name)
+            rotated[:] = [*log.parent.glob(pattern + ".*"), *log.parent.glob(pattern + "-*")]
+            looked[0] = time.monotonic()
+        return [*files, log, *rotated]
+
+    return private
 
 
 def _listen(ctx: click.Context, host: str, port: int, database: Path) -> Server:

@@ -825,7 +825,9 @@ def _published_in(file: Path, folder: Path, jekyll: bool) -> bool:
     no file under a name starting with `_` or `.` (`_aggregator/feeds.yaml`, `.data/x.db`)."""
     if not file.is_relative_to(folder):
         return False
-    return not (jekyll and any(part.startswith(("_", ".")) for part in file.relative_to(folder).parts))
+    parts = file.relative_to(folder).parts
+    # but `_site`, Jekyll's own output: built from the rest, deployed, and emptied by each build
+    return not (jekyll and parts[0] != "_site" and any(part.startswith(("_", ".")) for part in parts))
 
 
 _TlsSetting = tuple[tuple[Any, ...], Any]  # (key path of `tls_verify`, its value)

@@ -647,6 +647,11 @@ def test_jekyll_builds_no_folder_named_with_an_underscore_so_the_config_may_live
     assert load(home, text + "jekyll:\n  dir: ..\n").database == tmp_path / "site" / ".data" / "x.db"
     (error,) = errors_of(tmp_path / "site", text.replace("../", "") + "jekyll:\n  dir: .\n")
     assert "jekyll.dir" in error and "keep it out of the Jekyll site, or in a folder of it named _" in error, error
+    # but `_site`, which Jekyll builds (and empties) and is what gets deployed
+    site = tmp_path / "site" / "_site"
+    site.mkdir()
+    text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: ../../public\n")
+    assert len(errors_of(site, text + "jekyll:\n  dir: ..\n")) == 2  # the config and the database
     # the output folder has no such rule: everything in it is served
     output = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: ..\n")
     assert "site.output_dir" in " ".join(errors_of(home, output))

@@ -281,8 +281,10 @@ def test_the_config_database_and_log_are_never_served(tmp_path, command):
         os.link(wal, public / "aggregator.db-wal")
         (public / "aggregator.log.1").write_text("old log lines, secretpw\n", encoding="utf-8")  # logrotate's
         (public / "aggregator.log.2.gz").write_bytes(b"secretpw")
+        (public / "aggregator.log-20261129").write_bytes(b"secretpw")  # logrotate's dateext
+        threading.Event().wait(1.1)  # rotated copies are looked for once a second
         paths = ("/feeds.yaml", "/db", "/copy.db", "/aggregator.db-wal", "/aggregator.log", "/aggregator.log.1")
-        for path in (*paths, "/aggregator.log.2.gz"):
+        for path in (*paths, "/aggregator.log.2.gz", "/aggregator.log-20261129"):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", path)
             resp = conn.getresponse()
