@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .credentials import remember
+from .credentials import header_value_problem, remember
 from .models import FILTER_FIELDS, CategoryFilter, FilterRule, Retention, RuleSet, Source
 
 DEFAULT_CONFIG = "feeds.yaml"
@@ -256,19 +256,6 @@ def tls_path(path: Path, value: str) -> Path:
     return (path.parent / Path(value).expanduser()).resolve()
 
 
-def _header_value_problem(value: str) -> str | None:
-    """What keeps `value` from being sent as a header's (None: nothing): requests refused a
-    line break or leading whitespace at every poll, its message quoting the value, a token;
-    trailing whitespace (an env file's `TOKEN=abc `, a `$'abc\\n'`) went out as part of it."""
-    if "\r" in value or "\n" in value:
-        return "holds a line break (CR or LF)"
-    if value[:1].isspace():
-        return "starts with whitespace"
-    if value[-1:].isspace():
-        return "ends with whitespace"
-    return None
-
-
 def _from_env(written: str) -> str:
     """` (after ${TOK})`: where the value came from, when an environment variable made it."""
     names = _ENV.findall(written)
@@ -380,7 +367,7 @@ class SourceSettings(_Strict):
                 out[name] = expand_env(value)
             except ValueError as e:
                 raise ValueError(f"{name}: {e}") from None
-            if problem := _header_value_problem(out[name]):
+            if problem := header_value_problem(out[name]):
                 # said without the value: it is often a token, here or in the daemon's log
                 raise ValueError(f"{name}: the value{_from_env(value)} {problem}, which a header cannot carry")
         return out

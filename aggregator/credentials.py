@@ -42,7 +42,16 @@ _SECRET_NAME = (
 _SECRET_PARAM = re.compile(r"(?i)([?&;]" + _SECRET_NAME + r"=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+")
 _SECRET_KEY = re.compile(r"(?i)" + _SECRET_NAME)
 
-__all__ = ["looks_masked", "masked", "public_post", "public_url", "remember", "secret_forms", "without_secrets"]
+__all__ = [
+    "header_value_problem",
+    "looks_masked",
+    "masked",
+    "public_post",
+    "public_url",
+    "remember",
+    "secret_forms",
+    "without_secrets",
+]
 
 
 def _mask(m: re.Match[str]) -> str:
@@ -258,3 +267,20 @@ def public_post(post: Post) -> Post:
         source_url=public_url(post.source_url),
         source_link=public_url(post.source_link),
     )
+
+
+def header_value_problem(value: str) -> str | None:
+    """What keeps `value` from being sent as a header's (None: nothing), said without the
+    value, which is often a token: a line break or leading whitespace (requests refused them
+    at every poll, its message quoting the value), or a character beyond Latin-1 (http.client's
+    error named the character, not the header). `check` and the fetcher share this one rule.
+    Trailing whitespace goes out as it always did (servers strip it)."""
+    if "\r" in value or "\n" in value:
+        return "holds a line break (CR or LF)"
+    if value[:1].isspace():
+        return "starts with whitespace"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds a character beyond Latin-1 (percent-encode it, or give it as the server expects)"
+    return None

@@ -56,6 +56,7 @@ from urllib3.util import parse_url
 from urllib3.util.ssl_ import create_urllib3_context
 
 from . import USER_AGENT
+from .credentials import header_value_problem
 from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key
 from .models import FetchResult, Source
 
@@ -413,19 +414,10 @@ def _merge_headers(base: dict[str, str], extra: tuple[tuple[str, str], ...]) -> 
 
 
 def _check_header(name: str, value: str) -> None:
-    """requests' rule: no CR/LF anywhere, no leading whitespace (http.client allows the latter).
-    Said naming the header, not quoting its value as requests did: a configured header's value
-    is often a token, and the message goes to `fetch`'s output, the log and `status`."""
-    if "\r" in value or "\n" in value:
-        raise FetchError("", f"request failed: the value of the {name} header holds a line break (CR or LF)")
-    if value[:1] in (" ", "\t"):
-        raise FetchError("", f"request failed: the value of the {name} header starts with whitespace")
-    try:
-        value.encode("latin-1")  # as http.client sends it; its error named a character, not the header
-    except UnicodeEncodeError:
-        raise FetchError(
-            "", f"request failed: the value of the {name} header holds a character beyond Latin-1"
-        ) from None
+    """Said naming the header, not quoting its value as requests did: a configured header's
+    value is often a token, and the message goes to `fetch`'s output, the log and `status`."""
+    if problem := header_value_problem(value):
+        raise FetchError("", f"request failed: the value of the {name} header {problem}")
 
 
 def _netrc_exists() -> bool:

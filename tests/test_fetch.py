@@ -84,7 +84,10 @@ def test_an_error_after_a_redirect_names_the_url_that_gave_it(httpserver: HTTPSe
     [
         ("Bearer HDRSECRET1\n", "holds a line break (CR or LF)"),
         ("\tHDRSECRET1", "starts with whitespace"),
-        ("Bearer HDRSECRET1\u2019", "holds a character beyond Latin-1"),
+        (
+            "Bearer HDRSECRET1\u2019",
+            "holds a character beyond Latin-1 (percent-encode it, or give it as the server expects)",
+        ),
     ],
 )
 def test_a_header_value_that_cannot_be_sent_is_named_not_shown(httpserver: HTTPServer, value: str, problem: str):
