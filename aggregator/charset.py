@@ -160,10 +160,12 @@ def page_encoding(body: bytes, content_type: str | None = None) -> str:
     own = _page_codec(meta.group(1).decode("ascii") if meta else None) or _page_codec(document_encoding(body))
     # A catch-all HTTP charset (a server's ISO-8859-1 default) gives way to the page's own
     # declaration when the bytes are that, as `reconcile_charset` does for feeds.
-    if http in _CATCH_ALL and own not in (None, http):
+    # With no declaration of its own, a page whose non-ASCII bytes are UTF-8 is UTF-8 under
+    # such a label too: links read as Latin-1 (`/中文/feed` as `/ä¸­æ–‡/feed`) answered 404.
+    if http in _CATCH_ALL and (own or ("utf-8" if not body.isascii() else None)) not in (None, http):
         try:
-            body.decode(own)
-            return own
+            body.decode(own or "utf-8")
+            return own or "utf-8"
         except (UnicodeDecodeError, LookupError):
             pass
     if http or own:

@@ -163,6 +163,10 @@ def test_a_utf8_page_served_with_a_default_latin1_charset_keeps_its_links():
     assert [f.url for f in find_feed_links(body, PAGE, "text/html; charset=ISO-8859-1")] == [
         "https://blog.example/%E4%B8%AD%E6%96%87/feed"
     ]
+    # and with no <meta> at all, as before the page's encoding was looked for: its bytes are UTF-8
+    assert [f.url for f in find_feed_links(page(link("/中文/feed")), PAGE, "text/html; charset=ISO-8859-1")] == [
+        "https://blog.example/%E4%B8%AD%E6%96%87/feed"
+    ]
 
 
 def test_a_utf8_page_links_to_its_non_ascii_feed_percent_encoded():
