@@ -39,7 +39,8 @@ _SECRET_NAME = (
     r"(?:[\w.~-]*[_.-])?(?:token|key|apikey|secret|password|passwd|pwd|pass|sig|signature|auth"
     r"|session|sessionid|sid|credentials?)"
 )
-_SECRET_PARAM = re.compile(r"(?i)([?&;]" + _SECRET_NAME + r"=)(?:[^&#\s\"'<>:]|:(?![\s\"'<>]|$))+")
+# (and a `)` that closes a parenthesis around the URL: `(redirected there from …?token=…)`)
+_SECRET_PARAM = re.compile(r"(?i)([?&;]" + _SECRET_NAME + r"=)(?:[^&#\s\"'<>:)]|[:)](?![\s\"'<>]|$))+")
 _SECRET_KEY = re.compile(r"(?i)" + _SECRET_NAME)
 
 __all__ = [

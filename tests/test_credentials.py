@@ -137,6 +137,10 @@ def test_masking_keeps_the_user_and_hides_the_password_or_token():
     assert public_url("https://h/a@b") == "https://h/a@b" and public_url(None) is None
     assert masked("error http://u:it's;(x)@h/f: 500") == "error http://u:***@h/f: 500"
     assert public_url("http://u:it's;(x)@h/f") == "http://h/f"
+    # a parenthesis closed after the URL is not the token's: the redirect messages' `(… from URL)`
+    hop = "at http://a/x.xml?sig=s1 (redirected there from http://b/r?token=t1)"
+    assert masked(hop) == "at http://a/x.xml?sig=*** (redirected there from http://b/r?token=***)"
+    assert masked("http://b/r?token=t)1:2") == "http://b/r?token=***"  # inside the value, it is the value's
 
 
 QUERY_SECRET = "Q7sEcReT9"
