@@ -29,7 +29,9 @@ from typing import Any
 #    a type (or feedparser's `text/html` default) is typed by its file name; a permalink guid
 #    that is no absolute URL is no link; an RSS title escaped twice is decoded alike; a feed
 #    naming only itself has no home page; a post with nothing to name it has no stored title.
-NORMALIZER_VERSION = 6
+# 7: a feed's relative links (an entry's `#fn1` footnotes, its author's page) are resolved
+#    against its URL without its secret query parameters (`credentials.without_secrets`).
+NORMALIZER_VERSION = 7
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry
