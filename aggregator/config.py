@@ -1170,10 +1170,15 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
             if src.url not in first:
                 first[src.url] = (here, src)
                 placed[src.url, i] = here
-                other, was = spellings.setdefault(_as_requested(src.url), (here, src))
+                # `request_key` (IDNA, percent-encoding) only where it can differ: it is slower
+                plain = src.url.isascii() and "%" not in src.url
+                other, was = spellings.setdefault(
+                    _as_requested(src.url) if plain else request_key(src.url), (here, src)
+                )
                 if other != here and effective(src, "enabled") is not False and effective(was, "enabled") is not False:
                     say(here, f"the same feed as line {_line_for(lines, other)}, spelled otherwise (letter case of "
-                        "the scheme or host, a default port, an empty path, a #fragment): it would be polled "
+                        "the scheme or host, a default port, an empty path, a #fragment, percent-encoding or an "
+                        "international host name): it would be polled "
                         "and its posts stored twice; write the URL as there")  # fmt: skip
                 continue
             there, orig = first[src.url]

@@ -201,10 +201,18 @@ def test_one_feed_spelled_two_ways_is_warned_of(tmp_path):
     line = text.splitlines().index("      - url: HTTPS://Example.COM:443/shared.xml#top") + 1
     assert settings.warnings == (
         f"{line}: categories.0.sources.2: the same feed as line {line - 1}, spelled otherwise (letter case of the "
-        "scheme or host, a default port, an empty path, a #fragment): it would be polled and its posts stored "
-        "twice; write the URL as there",
+        "scheme or host, a default port, an empty path, a #fragment, percent-encoding or an international host "
+        "name): it would be polled and its posts stored twice; write the URL as there",
     )
     assert len(settings.sources) == 6  # a warning, not an error: such a config loaded before
+    # a path percent-encoded (as a browser copies it), a host in IDNA: the same requests
+    both = text.replace(
+        "      - url: http://[::1]:8080/f\n",
+        "      - url: http://[::1]:8080/f\n      - url: http://xn--fsqu00a.xn--0zwm56d/f\n"
+        "      - url: https://example.com/%E4%B8%AD%e6%96%87/feed\n      - url: https://example.com/中文/feed\n",
+    )
+    warned = [w.split(": ")[1] for w in load(tmp_path, both).warnings]
+    assert warned == ["categories.0.sources.2", "categories.0.sources.6", "categories.0.sources.8"], warned
     off = text.replace("HTTPS://Example.COM:443/shared.xml#top\n", "HTTPS://Example.COM:443/shared.xml#top\n"
                        "        enabled: false\n")  # fmt: skip
     assert load(tmp_path, off).warnings == ()  # not polled twice: one of them is not polled at all
