@@ -562,19 +562,27 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
             _lines(item, path + (i,), out)
 
 
-def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
+def _duplicate_keys(node: yaml.Node, path: str = "", seen_nodes: set[int] | None = None) -> list[str]:
+    """Keys written twice in one mapping. A `<<` merge key is none of them (the keys it brings
+    may be set again beside it: that is what it is for), and a node an alias repeats is
+    looked at once, not once per `*alias`."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        return []
+    seen_nodes.add(id(node))
     errors: list[str] = []
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for k, v in node.value:
             where = f"{path}.{k.value}" if path else str(k.value)
-            if k.value in seen:
-                errors.append(f"{k.start_mark.line + 1}: {where}: duplicate key")
-            seen.add(k.value)
-            errors += _duplicate_keys(v, where)
+            if k.tag != "tag:yaml.org,2002:merge":
+                if k.value in seen:
+                    errors.append(f"{k.start_mark.line + 1}: {where}: duplicate key")
+                seen.add(k.value)
+            errors += _duplicate_keys(v, where, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            errors += _duplicate_keys(item, f"{path}.{i}")
+            errors += _duplicate_keys(item, f"{path}.{i}", seen_nodes)
     return errors
 
 
@@ -621,23 +629,25 @@ def decode_config(data: bytes, path: Path) -> str:
         raise ConfigError(path, [error]) from None
 
 
-def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
-    """(node, data) through libyaml when PyYAML has it, else None.
+def _compose_fast(text: str) -> tuple[yaml.Node | None, Any, list[str]] | None:
+    """(node, data, duplicate keys) through libyaml when PyYAML has it, else None.
 
     The pure-Python parser took ~0.4 s for a config of 2,400 sources, which every command
     pays at start-up; libyaml takes ~0.01 s and gives the same nodes, line marks and data.
     A document it refuses is parsed again by the Python loader, so error messages are
-    always the ones that loader gives.
+    always the ones that loader gives. Duplicate keys are looked for before the data is
+    made: making it merges `<<: *anchor` keys into the node, where they read as duplicates.
     """
     loader = getattr(yaml, "CSafeLoader", None)
     if loader is None:
         return None
     try:
         node = yaml.compose(text, Loader=loader)
+        dups = _duplicate_keys(node) if node is not None else []
         data = yaml.constructor.SafeConstructor().construct_document(node) if node is not None else None
     except yaml.YAMLError:
         return None
-    return node, data
+    return node, data, dups
 
 
 def _yaml_error(e: yaml.YAMLError, text: str = "") -> str:
@@ -698,9 +708,10 @@ def parse_config(text: str, path: Path) -> Settings:
     try:
         fast = _compose_fast(text)
         if fast is not None:
-            node, data = fast
+            node, data, dups = fast
         else:
             node = yaml.compose(text, Loader=_LineLoader)
+            dups = _duplicate_keys(node) if node is not None else []
             data = yaml.load(text, Loader=_LineLoader)
     except yaml.reader.ReaderError as e:  # a character YAML forbids: it has a position, not a mark
         line = text.count("\n", 0, e.position) + 1
@@ -710,7 +721,6 @@ def parse_config(text: str, path: Path) -> Settings:
         raise ConfigError(path, [_yaml_error(e, text)]) from None
     if node is None or not isinstance(data, dict):
         raise ConfigError(path, ["1: the file must be a mapping with at least `site:`"])
-    dups = _duplicate_keys(node)
     if dups:
         raise ConfigError(path, dups)
     lines: dict[tuple[Any, ...], int] = {}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aggregator.config import (
     SLUG_MAX,
@@ -251,6 +252,35 @@ def test_every_duplicate_slug_is_reported_at_once_in_file_order(tmp_path):
     assert all("duplicate slug 'zhangyeribao' (also categories.0)" in e for e in errors[1:]), errors
     valid = errors_of(tmp_path, GOOD + extra)  # and with nothing else wrong
     assert [e.split(":")[0] for e in valid] == ["19", "21", "23"], valid
+
+
+MERGED = """\
+site:
+  title: T
+  url: https://t.example/
+categories:
+  - name: A
+    sources:
+      - url: https://a.example/1.xml
+        headers: &h {X-A: "1"}
+        interval: &i 1h
+      - <<: {headers: *h, interval: *i}
+        url: https://a.example/2.xml
+        interval: 2h
+"""
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["libyaml", "python"])
+def test_a_yaml_merge_key_may_be_overridden_beside_it(tmp_path, monkeypatch, fast):
+    """`<<: {…, interval: *i}` then `interval: 2h`, YAML's way to take settings and change one,
+    was refused as `interval: duplicate key` (libyaml's loader merges into the node before the
+    keys were looked at), once per alias of a repeated node."""
+    if not fast:
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    s = load(tmp_path, MERGED)
+    assert [(src.interval, dict(src.headers)) for src in s.sources] == [(3600, {"X-A": "1"}), (7200, {"X-A": "1"})]
+    twice = MERGED + "        interval: 3h\n"
+    assert errors_of(tmp_path, twice) == ["13: categories.0.sources.1.interval: duplicate key"]
 
 
 def test_duplicate_keys_and_broken_yaml(tmp_path):
