@@ -423,7 +423,9 @@ def publish_cmd(ctx: click.Context) -> None:
             _echo(f"error: publishing failed: {e}", err=True)
             ctx.exit(EXIT_FAILED)
     removed = f", {len(report.removed)} removed" if report.removed else ""
-    _echo(f"{_n(len(report.written), 'file')} written, {report.unchanged} unchanged{removed} in {settings.output_dir}")
+    # the Jekyll files are counted too: say where they are (a Jekyll removal was put in public/)
+    where = f"{settings.output_dir} and {settings.jekyll_dir}" if settings.jekyll_dir else str(settings.output_dir)
+    _echo(f"{_n(len(report.written), 'file')} written, {report.unchanged} unchanged{removed} in {where}")
 
 
 @main.command("export-opml")
