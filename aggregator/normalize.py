@@ -112,13 +112,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     fetched_base = content_base if content_base and content_base != fetched else (link or fetched)
     # an xml:base or a link that is the feed's own URL carries its secret too
     html_base = _unsecret(fetched_base, fetched, base) if base != fetched else fetched_base
-    content = sanitize_html(content_html, html_base) if content_html else ""
-    if summary_html == content_html:  # the same HTML as summary and content: sanitize it once
-        summary = content
-    else:
-        summary = sanitize_html(summary_html, html_base) if summary_html else ""
-    if not content:
-        content = summary
+    content, summary = _sanitized(content_html, summary_html, html_base)
     text = sanitized_text(content)
     # capped whatever it is made from: twelve words of content, or a link, may be a megabyte.
     # Nothing to make one of: stored empty, the publishers name it in the site's language.
@@ -131,7 +125,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     identity = guid or link
     if not identity:
         # the content as resolved before its links were freed of the URL's secret: an id made of it must not change
-        hashed = content if html_base == fetched_base else _content_resolved(content_html, summary_html, fetched_base)
+        hashed = content if html_base == fetched_base else _sanitized(content_html, summary_html, fetched_base)[0]
         identity = _hash(_capped(_title(entry) or fallback or UNTITLED, TITLE_MAX) + "\n" + hashed)
     published = None
     for key in DATE_KEYS:
@@ -252,11 +246,15 @@ def _one_line(value: Any) -> str | None:
     return (one_line(value) or None) if isinstance(value, str) else None
 
 
-def _content_resolved(content_html: str, summary_html: str, base: str) -> str:
-    """The content `normalize_entry` makes of these, resolved against `base`."""
-    return (sanitize_html(content_html, base) if content_html else "") or (
-        sanitize_html(summary_html, base) if summary_html else ""
-    )
+def _sanitized(content_html: str, summary_html: str, base: str) -> tuple[str, str]:
+    """(content, summary) sanitized with their links resolved against `base`; the content is
+    the summary when there is none."""
+    content = sanitize_html(content_html, base) if content_html else ""
+    if summary_html == content_html:  # the same HTML as summary and content: sanitize it once
+        summary = content
+    else:
+        summary = sanitize_html(summary_html, base) if summary_html else ""
+    return content or summary, summary
 
 
 def _unsecret(url: str, fetched: str, base: str) -> str:
