@@ -100,7 +100,8 @@ class FetchError(Exception):
     `status` and `headers` are those of the HTTP response when there was one (a 429's
     Retry-After is read from them); `url` is the URL that gave that response.
     `discovered` is set by the pipeline when the request was for the feed an HTML page
-    (the source's URL) links to, not for the source's URL itself.
+    (the source's URL) links to, not for the source's URL itself. `temporary` says a
+    temporary redirect (302, 303, 307) led to that response: it speaks for that URL only.
     """
 
     def __init__(
@@ -110,11 +111,13 @@ class FetchError(Exception):
         status: int | None = None,
         headers: dict[str, str] | None = None,
         url: str | None = None,
+        temporary: bool = False,
     ) -> None:
         self.source = source
         self.status = status
         self.headers = headers or {}
         self.url = url
+        self.temporary = temporary
         self.discovered: str | None = None
         super().__init__(message)
 
@@ -611,7 +614,8 @@ class Fetcher:
                     reason += " without a usable Location"
                 if hops:  # the source's own URL did not answer this: say which one did
                     reason += f" from {url} (redirected there from {source.url})"
-                raise FetchError(source.key, reason, status=status, headers=lowered, url=url)
+                temporary = any(code not in PERMANENT_CODES for code, _ in hops)
+                raise FetchError(source.key, reason, status=status, headers=lowered, url=url, temporary=temporary)
             try:
                 body = self._read(source, resp, lowered, start, deadline)
             except FetchError as e:

@@ -471,6 +471,10 @@ def _failed(
         # itself. Kept, the learnt URL failed for good, and no command could unlearn it.
         reset_to = source.url
         message = f"{message} at {fetch_url} (learnt from a permanent redirect); {source.url} will be polled again"
+    elif status == 410 and getattr(error, "temporary", False):
+        # A temporary redirect's target is gone, not the source: the source's URL may
+        # redirect elsewhere (or answer itself) tomorrow, as the 302 promised.
+        message = f"{message}, through a temporary redirect: the source is polled again"
     elif status == 410:
         message = f"{message}: the feed is gone; no longer polled"
         log.warning("source %s: %s", source.key, message)

@@ -379,6 +379,28 @@ def test_410_gone_is_no_longer_polled_and_says_so(tmp_path, rigs, httpserver: HT
     assert "gone" in table and "never: gone (HTTP 410)" in table
 
 
+@pytest.mark.parametrize(("code", "gone"), [(302, False), (307, False), (301, True), (308, True)])
+def test_a_410_behind_a_temporary_redirect_leaves_the_source_polled(tmp_path, rigs, httpserver, code, gone):
+    """A 302 says "elsewhere for now": a 410 there is that URL's, not the source's, which
+    may redirect to a live feed tomorrow. Behind permanent redirects, it is the source's."""
+    httpserver.expect_request("/feed").respond_with_data("", status=code, headers={"Location": "/today"})
+    httpserver.expect_request("/today").respond_with_data("gone", status=410)
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    out = rig.poll(url)
+    st = rig.state(url)
+    if gone:
+        assert out.status == "gone" and st.state == "gone" and st.next_poll is None
+        return
+    assert out.status == "error" and "HTTP 410" in out.error and "temporary redirect" in out.error
+    assert st.state == "erroring" and st.next_poll is not None and "/today" in st.last_error
+    httpserver.clear()
+    httpserver.expect_request("/feed").respond_with_data(FEED, content_type="application/rss+xml")
+    rig.clock.advance(86400)
+    assert rig.poll(url).status == "new"
+    assert rig.state(url).state == "ok"
+
+
 def test_a_gone_source_named_with_fetch_source_is_tried_again_and_revived(tmp_path, httpserver: HTTPServer):
     """`fetch` skips a gone source; `fetch --source URL` tries it: still 410 keeps it gone, a
     feed that is back puts it on its schedule again, posts and all."""
