@@ -541,6 +541,24 @@ def test_a_source_never_fetched_exports_no_name_and_imports_without_one(tmp_path
     ]
 
 
+def test_a_url_title_gives_way_to_a_name_in_text(tmp_path):
+    """An exporter that put the feed's URL in `title` and its name in `text` (or the other way
+    round) lost the name: the URL came first, and a URL names nothing."""
+    opml = (
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline title="http://127.0.0.1:9/a.xml" text="Alpha News" xmlUrl="http://127.0.0.1:9/a.xml"/>'
+        '<outline title="Beta Daily" text="http://127.0.0.1:9/b.xml" xmlUrl="http://127.0.0.1:9/b.xml"/>'
+        '<outline title="Gamma" text="The Gamma feed" xmlUrl="http://127.0.0.1:9/c.xml"/>'
+        "</body></opml>"
+    )
+    cfg = _import_fresh(tmp_path, opml)
+    assert [(s.key, s.name) for s in load_config(cfg).sources] == [
+        ("http://127.0.0.1:9/a.xml", "Alpha News"),
+        ("http://127.0.0.1:9/b.xml", "Beta Daily"),
+        ("http://127.0.0.1:9/c.xml", "Gamma"),  # both names: the title, as before
+    ]
+
+
 def test_a_masked_url_of_no_configured_source_is_skipped_with_why(tmp_path):
     opml = (
         '<?xml version="1.0"?><opml version="2.0"><body>'

@@ -208,7 +208,7 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
                 out.append(
                     OpmlFeed(
                         url=url,
-                        title=_attr(el, "title") or _attr(el, "text"),
+                        title=_feed_name(el, url),
                         html_url=_attr(el, "htmlUrl"),
                         category=folder or _category_attr(_attr(el, "category")),
                         category_slug=slug if folder else None,
@@ -224,6 +224,14 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
 
     walk(body, None, None)
     return out
+
+
+def _feed_name(el: etree._Element, url: str) -> str | None:
+    """The outline's `title`, else its `text`; but not one that is its URL where the other is
+    a name: exporters that knew no name put the URL in one of them, and the name was lost."""
+    names = [n for n in (_attr(el, "title"), _attr(el, "text")) if n]
+    named = [n for n in names if not _is_its_url(n, url, from_feed_scheme(url.strip()))]
+    return (named or names or [None])[0]
 
 
 @dataclass
