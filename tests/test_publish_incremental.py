@@ -313,6 +313,27 @@ def test_a_post_filtered_out_loses_its_page_and_jekyll_file_and_gets_them_back(s
     assert _published(root) == everything
 
 
+def test_a_post_taken_down_while_jekyll_was_off_loses_its_jekyll_file_when_it_is_back(site):
+    """Turning the Jekyll export off and on again forgot the files of posts taken down
+    meanwhile: they stayed in `_posts`, on the Jekyll site, for good."""
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    doomed = {f for f in _files_of(root, "酒泉风电装机容量突破千万千瓦") if f.startswith("jekyll/")}
+    assert doomed and all((root / f).exists() for f in doomed)
+    text = cfg.read_text("utf-8")
+    cfg.write_text(text.replace("jekyll:\n  dir: jekyll\n", ""), "utf-8")
+    _exclude_jiuquan(cfg)
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert all((root / f).exists() for f in doomed)  # off: the folder is no longer ours to manage
+    cfg.write_text(cfg.read_text("utf-8") + "jekyll:\n  dir: jekyll\n", "utf-8")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stderr
+    assert not any((root / f).exists() for f in doomed), result.stdout
+    kept = files(root / "jekyll")
+    assert kept and all("_posts/" in k for k in kept)  # the other posts' files stay
+
+
 def test_pruned_posts_and_removed_sources_lose_their_files(site):
     cfg, _ = site
     root = cfg.parent

@@ -425,8 +425,10 @@ def _take_down(settings: Settings, store: Store, report: PublishReport, sources:
     done: list[str] = []
     for kind, name in store.stale_post_files(sources):
         root = roots.get(kind)
-        if root is None or name.startswith("/") or ".." in Path(name).parts:
-            done.append(name)  # Jekyll turned off, or not a path we wrote: not ours to delete
+        if name.startswith("/") or ".." in Path(name).parts or kind not in roots:
+            done.append(name)  # not a path we wrote: not ours to delete
+            continue
+        if root is None:  # Jekyll turned off: its file is taken down once it is back on
             continue
         path = root / name
         try:
