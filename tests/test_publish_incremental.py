@@ -215,7 +215,7 @@ def test_a_database_from_before_revisions_is_migrated_and_fully_published(site):
     con = sqlite3.connect(root / "aggregator.db")
     assert {"revision"} <= {r[1] for r in con.execute("PRAGMA table_info(posts)")}
     keys = {key for (key,) in con.execute("SELECT key FROM publish_state")}
-    assert keys == {"category:economy", "category:zhangye", "site", "owner"}
+    assert keys == {"category:economy", "category:zhangye", "site", "owner", "feed:updated"}
 
 
 def test_store_revisions_move_only_with_post_changes(tmp_path):
@@ -332,6 +332,40 @@ def test_a_post_taken_down_while_jekyll_was_off_loses_its_jekyll_file_when_it_is
     assert not any((root / f).exists() for f in doomed), result.stdout
     kept = files(root / "jekyll")
     assert kept and all("_posts/" in k for k in kept)  # the other posts' files stay
+
+
+def _updated(feed: Path) -> tuple[str, str]:
+    """A feed's Atom `<updated>` and RSS `<lastBuildDate>`."""
+    atom = re.search(r"<updated>([^<]+)</updated>", feed.with_suffix(".atom").read_text("utf-8"))
+    rss = re.search(r"<lastBuildDate>([^<]+)</lastBuildDate>", feed.with_suffix(".rss").read_text("utf-8"))
+    assert atom and rss
+    return atom[1], rss[1]
+
+
+def test_a_feeds_updated_time_never_goes_back_when_its_newest_post_leaves(site):
+    """Taken down, the newest post took the feed's updated time with it: the feed said it
+    was older than readers and caches had seen it."""
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    economy, everything = root / "public/category/economy.atom", root / "public/feed.atom"
+    assert _updated(economy) == ("2022-02-09T23:30:00+00:00", "Wed, 09 Feb 2022 23:30:00 +0000")
+    assert _updated(everything)[0] == "2022-02-10T02:38:21+00:00"
+    text = cfg.read_text("utf-8")
+    economy_rule = "    slug: economy\n    exclude:\n      - title: 兰州新区\n"
+    zhangye_rule = "    slug: zhangye\n    exclude:\n      - title: 源头活水\n"
+    cfg.write_text(text.replace("    slug: economy\n", economy_rule).replace("    slug: zhangye\n", zhangye_rule))
+    assert cfg.read_text("utf-8").count("exclude:") == 2
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert "兰州新区" not in economy.read_text("utf-8") and "源头活水" not in everything.read_text("utf-8")
+    assert _updated(economy) == ("2022-02-09T23:30:00+00:00", "Wed, 09 Feb 2022 23:30:00 +0000")
+    assert _updated(everything)[0] == "2022-02-10T02:38:21+00:00"
+    before = files(root / "public")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert not changed(before, files(root / "public"))  # the same bytes at every publish
+    cfg.write_text(text, "utf-8")  # back: a newer post moves it on again as before
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert _updated(economy)[0] == "2022-02-09T23:30:00+00:00"
 
 
 def test_pruned_posts_and_removed_sources_lose_their_files(site):

@@ -112,7 +112,7 @@ def _records(settings: Settings) -> tuple[list, list]:
         states = db.execute("SELECT * FROM publish_state ORDER BY 1").fetchall()
     # The context digest names the output folder, which the serial copy has elsewhere; the
     # owner id (`publish._claim_output`) is made by a database's first publish, so each has its own.
-    kept = {"site": lambda v: "site", "owner": lambda v: "owner"}
+    kept = {"site": lambda v: "site", "owner": lambda v: "owner", "feed:updated": str}
     return files, [(key, kept.get(key, _without_context)(value)) for key, value in states]
 
 

@@ -68,6 +68,7 @@ READ_ALL = 250  # posts of a category rebuilt from scratch read in one go (more:
 SYNC_EVERY = 5.0  # seconds of a long publish between making its files durable and recording progress
 # publish_state key: since when the all-posts feeds have had no post (a category's is in its state)
 ALL_EMPTY_SINCE = "feed:empty-since"
+ALL_UPDATED = "feed:updated"  # the updated time the all-posts feed last gave (`_never_back`)
 OWNER_FILE = ".aggregator-owner"  # in the output folder: which database published it last (a random id)
 
 
@@ -626,6 +627,8 @@ def _publish_category(
     if not posts:
         state["empty_since"] = _empty_since(old.get("empty_since") if isinstance(old, dict) else None)
         meta = replace(meta, empty_since=datetime.fromisoformat(state["empty_since"]))
+    else:
+        meta, state["updated"] = _never_back(meta, posts, old.get("updated") if isinstance(old, dict) else None)
     _feed_files(out / "category" / cat.slug, meta, posts, report)
 
     pages = max(1, ceil(count / s.posts_per_page))
@@ -684,6 +687,19 @@ def _publish_category(
     return key, json.dumps(state, sort_keys=True)
 
 
+def _never_back(meta: FeedMeta, posts: list[Post], recorded: Any) -> tuple[FeedMeta, str]:
+    """`meta` with the updated time the feed last gave as its floor, and the one it gives now
+    (ISO, to record): when the newest post left the feed, it went back to the next one's."""
+    newest = max(p.updated for p in posts)
+    try:
+        floor = datetime.fromisoformat(recorded) if isinstance(recorded, str) else None
+    except ValueError:
+        floor = None  # not ours
+    if floor is None or floor.tzinfo is None:
+        return meta, newest.isoformat()
+    return replace(meta, updated_floor=floor), max(newest, floor).isoformat()
+
+
 def _empty_since(recorded: Any) -> str:
     """Since when a feed with no posts has been empty, as an ISO date: the one recorded by
     an earlier publish, else now (this publish is the first to find it empty). Its feeds
@@ -709,6 +725,10 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     if posts:
         if store.publish_state(ALL_EMPTY_SINCE) is not None:
             store.forget_publish_state(ALL_EMPTY_SINCE)
+        recorded = store.publish_state(ALL_UPDATED)
+        meta, updated = _never_back(meta, posts, recorded)
+        if updated != recorded:
+            store.set_publish_state(ALL_UPDATED, updated)
     else:  # no post anywhere yet (no source fetched): as an empty category's feeds
         since = store.publish_state_or(ALL_EMPTY_SINCE, _empty_since(None))
         meta = replace(meta, empty_since=datetime.fromisoformat(_empty_since(since)))

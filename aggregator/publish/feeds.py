@@ -83,6 +83,9 @@ class FeedMeta:
     # The feed's updated time while it has no posts (its newest post's otherwise): the
     # publisher's record of since when it has been empty, never the clock at rendering.
     empty_since: datetime | None = None
+    # The updated time this feed last gave: it never goes back, though its newest post leaves
+    # it (taken down, pruned, re-dated); readers and caches comparing it took the feed as older.
+    updated_floor: datetime | None = None
     # what a post with no title, text or link is called, in the site's language (site.py's words)
     untitled: str = "(untitled)"
 
@@ -527,7 +530,8 @@ def _newest(meta: FeedMeta, items: Sequence[_Item]) -> datetime:
     been empty (`meta.empty_since`), never the clock (for stable bytes). EPOCH only when the
     caller gives no such time: readers took 1970 as the date of a category with no posts."""
     if items:
-        return max(i.updated for i in items)
+        newest = max(i.updated for i in items)
+        return newest if meta.updated_floor is None else max(newest, _utc(meta.updated_floor))
     return _utc(meta.empty_since) if meta.empty_since is not None else EPOCH
 
 
