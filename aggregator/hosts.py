@@ -21,9 +21,12 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def host_key(url: str) -> str:
-    """`example.com`, or `example.com:8080` when the port is not the scheme's default."""
+    """`example.com`, or `example.com:8080` when the port is not the scheme's default; an
+    IPv6 address in brackets, as URLs write it (`::1:8080` read as an address, not a port)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
     try:
         port = parts.port
     except ValueError:

@@ -142,6 +142,26 @@ def test_same_body_200_is_recognised_and_not_parsed(tmp_path, rigs, httpserver: 
 # -- rate limits -----------------------------------------------------------------------
 
 
+def test_an_ipv6_hosts_rate_limit_names_it_in_brackets(tmp_path, rigs):
+    """`::1:8080` reads as an address ending in 8080, not as a host and its port."""
+    server = HTTPServer(host="::1", port=0)
+    server.start()
+    try:
+        server.expect_request("/a").respond_with_data("slow down", status=429, headers={"Retry-After": "600"})
+        url = server.url_for("/a")
+        assert url.startswith("http://[::1]:")
+        rig = rigs(tmp_path, [f"url: {url}"])
+        out = rig.poll(url)
+        assert out.status == "rate-limited"
+        assert f"no request to [::1]:{server.port} before" in out.error
+        assert rig.store.host_retry_after(f"[::1]:{server.port}") is not None
+        assert f"[::1]:{server.port}" in rig.table()
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
 def test_429_retry_after_holds_back_the_whole_host(tmp_path, rigs, httpserver: HTTPServer, form):
     a, b = httpserver.url_for("/a"), httpserver.url_for("/b")
