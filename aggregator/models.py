@@ -31,7 +31,9 @@ from typing import Any
 #    naming only itself has no home page; a post with nothing to name it has no stored title.
 # 7: a feed's relative links (an entry's `#fn1` footnotes, its author's page) are resolved
 #    against its URL without its secret query parameters (`credentials.without_secrets`).
-NORMALIZER_VERSION = 7
+# 8: a post's content hash takes its link without tracking parameters (`canonical_link`): a
+#    link whose `utm_*` changes at every fetch is no edit.
+NORMALIZER_VERSION = 8
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry

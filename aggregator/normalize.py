@@ -145,9 +145,20 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         comments = comments and _unsecret(comments, fetched, base)
         authors = tuple(replace(a, url=a.url and _unsecret(a.url, fetched, base)) for a in authors)
         enclosures = tuple(replace(e, url=_unsecret(e.url, fetched, base)) for e in enclosures)
+    # the link as it names the page: a feed whose links carry a new `utm_campaign=…` at every
+    # fetch had each of its posts published as edited at every poll (dated now, on top again)
+    canonical = canonical_link(link)
     content_hash = _hash(
         json.dumps(
-            [title, link, content, summary, [a.__dict__ for a in authors], tags, [e.as_dict() for e in enclosures]],
+            [
+                title,
+                canonical,
+                content,
+                summary,
+                [a.__dict__ for a in authors],
+                tags,
+                [e.as_dict() for e in enclosures],
+            ],
             ensure_ascii=False,
         )
     )
@@ -169,7 +180,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         content_hash=content_hash,
         first_seen=now,
         dated=dated,
-        canonical_link=canonical_link(link),
+        canonical_link=canonical,
         fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
         linked=not guid and link is not None,
         hashed=not guid and link is None,

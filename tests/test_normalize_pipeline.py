@@ -257,6 +257,28 @@ def test_tracking_parameters_do_not_make_a_new_entry_in_link_mode(feed):
     assert set(feed.rows()) == ids
 
 
+def test_links_whose_tracking_parameters_change_at_every_fetch_are_no_edit(feed):
+    """A CMS that stamps `utm_campaign` with the day (or the fetch) published every post as
+    edited at every poll: its updated time moved to now, and readers showed it again."""
+
+    def stamped(n: int, campaign: str, guid: str = "g{i}") -> list:
+        return [(g, f"{link}?utm_source=rss&utm_campaign={campaign}", t, c) for g, link, t, c in items(n, guid=guid)]
+
+    feed.serve(stamped(2, "day1"))
+    assert feed.poll().new == 2
+    before = feed.rows()
+    feed.serve(stamped(2, "day2"))
+    again = feed.poll()
+    assert (again.status, again.new, again.updated) == ("unchanged", 0, 0)
+    assert feed.rows() == before  # the stored link is the first one's, the updated time as it was
+    moved = stamped(2, "day3")
+    moved[0] = (moved[0][0], "https://news.example/a/1-corrected.html?utm_campaign=day3", *moved[0][2:])
+    feed.serve(moved)
+    edited = feed.poll()  # a link to another page is a correction, as before
+    assert (edited.new, edited.updated) == (0, 1)
+    assert any(r["link"].startswith("https://news.example/a/1-corrected.html") for r in feed.rows().values())
+
+
 def test_link_identity_never_merges_entries_that_share_a_link(feed):
     feed.serve(items(3, guid="https://news.example/"))  # bad guids: link identity
     feed.poll()
