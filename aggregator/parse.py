@@ -27,6 +27,8 @@ from .charset import prepare
 from .defuse import HostileXML, defuse, has_long_tag
 from .models import FeedInfo
 from .parse_fast import (
+    MEDIA,
+    OWN,
     XML_PARSER,
     escape_bare_ampersands,
     home_page,
@@ -255,18 +257,122 @@ _Mixin._end_logo = _ending_artwork("logo")
 _Mixin._end_icon = _ending_artwork("icon")
 
 
+_feedparser_start_description = _Mixin._start_description
+_feedparser_start_summary = _Mixin._start_summary
+_feedparser_end_description = _Mixin._end_description
+_feedparser_end_summary = _Mixin._end_summary
+_ABSENT = object()
+
+
+def _in_entry(self: Any) -> bool:
+    return bool(self.inentry and not self.insource and self.entries)
+
+
+def _summary_from(self: Any) -> str | None:
+    """Where the current entry's summary came from (`parse_fast.MEDIA`, `OWN`, else None)."""
+    held = getattr(self, "_aggregator_summary_from", None)
+    return held[1] if held is not None and held[0] is self.entries[-1] else None
+
+
+def _pop_summary(self: Any, element: str, media: bool) -> None:
+    """Pop a summary element (`media`: a media:description) of the current entry, and keep
+    it as the summary as `parse_fast`'s `_own_summary` and `_media_summary` do: a caption
+    only while the entry has no summary of its own (see `parse_fast.MEDIA`), and with the
+    type of the element whose value is kept. feedparser's `pop` kept the shallower value but
+    always the last element's `summary_detail` (see `parse_fast._summary`)."""
+    entry = self.entries[-1]
+    depths = self.property_depth_map.setdefault(entry, {})
+    kept = (entry.get("summary", _ABSENT), entry.get("summary_detail", _ABSENT), depths.get("summary", _ABSENT))
+    origin = _summary_from(self)
+    deeper = kept[2] is not _ABSENT and self.depth > kept[2]
+    value = self.pop_content(element)
+    if value is None:
+        return  # not the element on top of the stack: feedparser stored nothing
+    if media:
+        take, new_origin = origin is None or (origin == MEDIA and not deeper), MEDIA
+    else:
+        take = bool(value.strip()) if origin == MEDIA else not deeper
+        new_origin = OWN if value.strip() else None
+    if take:
+        entry["summary"] = value  # the summary_detail `pop` stored is this element's
+        depths["summary"] = self.depth
+        self._aggregator_summary_from = (entry, new_origin)
+        return
+    for holder, key, old in (
+        (entry, "summary", kept[0]),
+        (entry, "summary_detail", kept[1]),
+        (depths, "summary", kept[2]),
+    ):
+        if old is _ABSENT:
+            holder.pop(key, None)
+        else:
+            holder[key] = old
+
+
+def _start_description(self: Any, attrs_d: dict[str, Any]) -> None:
+    """feedparser's, but a description that follows a caption (see `parse_fast.MEDIA`) is
+    the entry's summary, not its content: the caption was no summary of the entry's own."""
+    if _in_entry(self) and _summary_from(self) == MEDIA:
+        self.push_content("description", attrs_d, "text/html", 1)
+    else:
+        _feedparser_start_description(self, attrs_d)
+
+
+def _start_summary(self: Any, attrs_d: dict[str, Any]) -> None:
+    """feedparser's, but a summary that follows a caption is the summary (`_start_description`)."""
+    if _in_entry(self) and _summary_from(self) == MEDIA:
+        self._summaryKey = "summary"
+        self.push_content("summary", attrs_d, "text/plain", 1)
+    else:
+        _feedparser_start_summary(self, attrs_d)
+
+
+def _end_description(self: Any) -> None:
+    """feedparser's, an entry's description kept as the summary by `_pop_summary`."""
+    if not _in_entry(self) or self._summaryKey == "content":
+        _feedparser_end_description(self)
+        return
+    _pop_summary(self, "description", media=False)
+    self._summaryKey = None
+
+
+def _end_summary(self: Any) -> None:
+    """feedparser's, an entry's summary kept as the summary by `_pop_summary`."""
+    if not _in_entry(self) or self._summaryKey == "content":
+        _feedparser_end_summary(self)
+        return
+    _pop_summary(self, self._summaryKey or "summary", media=False)
+    self._summaryKey = None
+
+
 def _start_media_description(self: Any, attrs_d: dict[str, Any]) -> None:
-    """feedparser's `_start_description` for a media:description, which is plain text unless
-    its type says html (Media RSS: `type="plain"` is the default); feedparser took it for
-    HTML, so a `<` or `&` written as text was read as markup, and line breaks were lost."""
-    if "summary" in self._get_context() and not self.hasContent:
+    """A media:description, which is plain text unless its type says html (Media RSS:
+    `type="plain"` is the default; feedparser took it for HTML, so a `<` or `&` written as
+    text was read as markup, and line breaks were lost). An entry's is never its content
+    (feedparser's "a second description is content" made ABC News's image captions the body
+    of every post): `_end_media_description` keeps it as the summary, or not at all."""
+    if not _in_entry(self) and "summary" in self._get_context() and not self.hasContent:
         self._summaryKey = "content"
         self._start_content(attrs_d)  # as feedparser: a second description is content, plain by default
     else:
         self.push_content("description", attrs_d, "text/plain", self.infeed or self.inentry or self.insource)
 
 
+def _end_media_description(self: Any) -> None:
+    """An entry's media:description, the summary only while it has none of its own (`_pop_summary`)."""
+    if not _in_entry(self) or self._summaryKey == "content":
+        _feedparser_end_description(self)
+        return
+    _pop_summary(self, "description", media=True)
+
+
+_Mixin._start_description = _start_description
+_Mixin._start_summary = _start_summary
+_Mixin._end_description = _end_description
+_Mixin._end_abstract = _end_description
+_Mixin._end_summary = _end_summary
 _Mixin._start_media_description = _start_media_description
+_Mixin._end_media_description = _end_media_description
 
 
 @dataclass

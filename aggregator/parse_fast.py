@@ -632,7 +632,7 @@ class _Walker:
     def entry(self, item: Any, base: str, lang: str | None) -> dict[str, Any]:
         base, lang = self.scope(item, base, lang)
         e: dict[str, Any] = {}
-        state = {"title_set": False, "has_content": False, "depth": {}}
+        state = {"title_set": False, "has_content": False, "depth": {}, "summary_from": None}
         about = item.get(f"{{{RDF}}}about")
         if about:
             e["id"] = about
@@ -645,6 +645,22 @@ class _Walker:
         if old is None or depth <= old:
             state["depth"][key] = depth
             e[key] = value
+
+    def _own_summary(self, e: dict[str, Any], state: dict[str, Any], value: str, params: dict[str, Any], depth: int):
+        """The entry's own summary (description, summary, abstract…), with its `summary_detail`
+        taken from the same element as its value (`summary_from`: see `MEDIA`)."""
+        if state["summary_from"] == MEDIA:
+            if value.strip():  # the caption kept so far was only standing in for this
+                _summary(e, state, value, params, depth, OWN)
+        elif state["depth"].get("summary") is None or depth <= state["depth"]["summary"]:
+            _summary(e, state, value, params, depth, OWN if value.strip() else None)
+
+    def _media_summary(self, e: dict[str, Any], state: dict[str, Any], value: str, params: dict[str, Any], depth: int):
+        """A media:description: the entry's summary only while it has none of its own (see `MEDIA`)."""
+        if state["summary_from"] == OWN:
+            return
+        if state["summary_from"] != MEDIA or depth <= state["depth"]["summary"]:
+            _summary(e, state, value, params, depth, MEDIA)
 
     def _children(self, parent: Any, e: dict[str, Any], state: dict[str, Any], base: str, lang: str | None, depth: int):
         for el in list(parent):  # content elements leave the tree as they are serialized
@@ -676,21 +692,14 @@ class _Walker:
                 e["guidislink"] = is_link_too and "link" not in e
                 if is_link_too:
                     e.setdefault("link", value)
-            elif key in ("description", "dc_description", "media_description", "abstract"):
-                if "summary" in e and not state["has_content"]:
-                    self._content(el, e, state, "text/plain", b, lg)
-                else:  # Media RSS: a media:description is plain text unless its type says html
-                    default = "text/plain" if key in ("abstract", "media_description") else "text/html"
-                    value, params = self.content(el, default, b, lg)
-                    self._store(e, state, "summary", value, depth)
-                    e["summary_detail"] = params
-            elif key in ("summary", "itunes_summary"):
-                if "summary" in e and not state["has_content"]:
+            elif key == "media_description":  # Media RSS: plain text unless its type says html
+                self._media_summary(e, state, *self.content(el, "text/plain", b, lg), depth)
+            elif key in ("description", "dc_description", "abstract", "summary", "itunes_summary"):
+                if "summary" in e and not state["has_content"] and state["summary_from"] != MEDIA:
                     self._content(el, e, state, "text/plain", b, lg)
                 else:
-                    value, params = self.content(el, "text/plain", b, lg)
-                    self._store(e, state, "summary", value, depth)
-                    e["summary_detail"] = params
+                    default = "text/html" if key in ("description", "dc_description") else "text/plain"
+                    self._own_summary(e, state, *self.content(el, default, b, lg), depth)
             elif key == "content":
                 self._content(el, e, state, "text/plain", b, lg, src=el.get("src"))
             elif key in _CONTENT_HTML:
@@ -841,6 +850,31 @@ class _Walker:
             tags[-1]["term"] = value
         else:
             _add_tag(e, value, None, None)
+
+
+# Where an entry's summary came from. A Media RSS `media:description` (of the item, of a
+# `media:group`, of a `media:content`) describes a photo or video: ABC News gives each item
+# its `<description>` and a `media:group` whose `media:description` is the image's caption.
+# feedparser reads it as a second `<description>`, and a second description is the content:
+# the caption became the body of every post, on every page and feed, the article's own text
+# only its summary; Picasa's albums lost their HTML to a caption "Witch Prison". So a caption
+# is never content, and is the summary only while the entry has no summary of its own (one
+# with text): YouTube's Atom entries have no other text, and show it as their body. An own
+# summary that comes after a caption replaces it, as the first own summary (not content).
+OWN, MEDIA = "own", "media"
+
+
+def _summary(
+    e: dict[str, Any], state: dict[str, Any], value: str, params: dict[str, Any], depth: int, origin: str | None
+) -> None:
+    """Store `value` as the entry's summary with its own element's `params`: feedparser kept
+    the shallower element's value but the last one's type, so SlideShare's HTML description
+    (an `<img>` and text) took its media:description's `type="plain"` and was published
+    escaped, its markup shown as text (`&lt;img src=…`) in excerpts and every feed."""
+    e["summary"] = value
+    e["summary_detail"] = params
+    state["depth"]["summary"] = depth
+    state["summary_from"] = origin
 
 
 def _map_type(ctype: str) -> str:
