@@ -35,7 +35,8 @@ from typing import Any
 #    link whose `utm_*` changes at every fetch is no edit.
 #    An image's or video's caption (a Media RSS media:description) is no longer the content of
 #    an entry that has a description or summary of its own, nor its summary; a summary keeps
-#    the type of its own element (SlideShare's HTML is no longer escaped as plain text).
+#    the type of its own element (SlideShare's HTML is no longer escaped as plain text); an
+#    author written `mailto:x@y.org (Name)` is named `Name`, not `mailto: (Name`.
 NORMALIZER_VERSION = 8
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

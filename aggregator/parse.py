@@ -35,6 +35,7 @@ from .parse_fast import (
     media_url,
     parse_fast,
     same_document,
+    split_author,
     tag_list,
     update_period,
     web_address,
@@ -193,6 +194,27 @@ def _end_comments(self: Any) -> None:
         self.pop("comments")
 
 
+_feedparser_sync_author_detail = feedparser.mixin._FeedParserMixin._sync_author_detail
+
+
+def _sync_author_detail(self: Any, key: str = "author") -> None:
+    """feedparser's, an author written as one string split into name and address as the
+    fast path splits it (`split_author`: a `mailto:` address is an address too)."""
+    context = self._get_context()
+    detail = context.get(f"{key}s", [feedparser.util.FeedParserDict()])[-1]
+    if detail or not context.get(key):
+        _feedparser_sync_author_detail(self, key)
+        return
+    author, email = split_author(context[key])
+    if author or email:
+        context.setdefault(f"{key}_detail", detail)
+    if author:
+        detail["name"] = author
+    if email:
+        detail["email"] = email
+
+
+feedparser.mixin._FeedParserMixin._sync_author_detail = _sync_author_detail
 feedparser.mixin._FeedParserMixin._start_link = _start_link
 feedparser.mixin._FeedParserMixin._end_link = _end_link
 feedparser.mixin._FeedParserMixin._end_guid = _end_guid

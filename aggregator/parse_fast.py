@@ -45,6 +45,7 @@ __all__ = [
     "home_page",
     "media_url",
     "same_document",
+    "split_author",
     "web_address",
 ]
 
@@ -814,18 +815,9 @@ class _Walker:
             e["author"] = f"{name} ({email})" if name and email else name or email or ""
             return
         e["author"] = text
-        author, email = text, None
-        if not author:
+        if not text:
             return
-        m = _EMAIL.search(author)
-        if m:
-            email = m.group(0)
-            author = author.replace(email, "").replace("()", "").replace("<>", "").replace("&lt;&gt;", "").strip()
-            if author and author[0] == "(":
-                author = author[1:]
-            if author and author[-1] == ")":
-                author = author[:-1]
-            author = author.strip()
+        author, email = split_author(text)
         if author:
             detail["name"] = author
         if email:
@@ -875,6 +867,24 @@ def _summary(
     e["summary_detail"] = params
     state["depth"]["summary"] = depth
     state["summary_from"] = origin
+
+
+def split_author(text: str) -> tuple[str, str | None]:
+    """(name, email) of an RSS author written as one string, as feedparser splits it
+    (`x@y.org (Name)`, `Name <x@y.org>`), an address written as a `mailto:` URL included:
+    xakep.ru's `mailto:antonov.igor.khv@gmail.com (Игорь Антонов)` lost only its address,
+    and `mailto: (Игорь Антонов` was published as the author's name."""
+    m = _EMAIL.search(text)
+    if not m:
+        return text, None
+    email = m.group(0)
+    author = re.sub("(?i)mailto:" + re.escape(email), "", text).replace(email, "")
+    author = author.replace("()", "").replace("<>", "").replace("&lt;&gt;", "").strip()
+    if author and author[0] == "(":
+        author = author[1:]
+    if author and author[-1] == ")":
+        author = author[:-1]
+    return author.strip(), email
 
 
 def _map_type(ctype: str) -> str:

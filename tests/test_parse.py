@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from aggregator.models import Author, Source
+from aggregator.normalize import normalize
 from aggregator.parse import ParseError, _fix_char_refs, parse_feed, parse_feedparser
+from aggregator.parse_fast import parse_fast, split_author
 
 from .conftest import CORPUS
 
@@ -196,3 +200,31 @@ def test_both_parsers_collect_the_same_tags_in_the_same_order():
     assert [dict(t) for t in fast] == [dict(t) for t in slow]
     assert [t["term"] for t in fast[:5]] == ["x", "x", "x", "y", "t0"]
     assert len(fast) == 4 + 300
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser], ids=["fast", "feedparser"])
+def test_a_mailto_author_is_a_name_and_an_address(parser):
+    """xakep.ru: `<author>mailto:antonov.igor.khv@gmail.com (Игорь Антонов)</author>` was
+    published as the author `mailto: (Игорь Антонов` on both paths."""
+    rel = "suites/picoFeed__tests_fixtures_xakep.ru.xml"
+    body = (CORPUS / rel).read_bytes()
+    if parser is parse_feed:
+        assert parse_fast(body, URL) is not None  # the fast path is the one tested
+    posts = normalize(Source(key=URL, url=URL), parser(URL, body, URL), datetime(2030, 1, 1, tzinfo=UTC))
+    authors = {a for p in posts for a in p.authors}
+    assert authors == {Author("Игорь Антонов", "antonov.igor.khv@gmail.com"), Author("know how (news)")}
+
+
+@pytest.mark.parametrize(
+    "text, split",
+    [
+        ("mailto:a.b@e.org (Name)", ("Name", "a.b@e.org")),
+        ("Name <mailto:a.b@e.org>", ("Name", "a.b@e.org")),
+        ("MailTo:a.b@e.org", ("", "a.b@e.org")),
+        ("a.b@e.org (Name)", ("Name", "a.b@e.org")),  # as feedparser splits them
+        ("Name <a.b@e.org>", ("Name", "a.b@e.org")),
+        ("know how (news)", ("know how (news)", None)),
+    ],
+)
+def test_an_author_string_splits_into_name_and_address(text, split):
+    assert split_author(text) == split
