@@ -448,7 +448,10 @@ def _failed(
             # still holds. A server down behind `503, Retry-After: 60` on every poll was
             # polled every min_interval (5m), however long the source's interval.
             floor = max(source.min_interval, interval)
-            store.record_rate_limit(source.key, when, host, until, message, status, not_before(when, until, floor, rng))
+            own = not_before(when, when, floor, rng)
+            store.record_rate_limit(
+                source.key, when, host, until, message, status, not_before(when, until, floor, rng), own
+            )
             # The host's other sources, held back meanwhile, come back spread as this one does:
             # all due at the second its Retry-After ended, they were a burst at the host that
             # had just asked for fewer requests.

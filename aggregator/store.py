@@ -768,9 +768,11 @@ class Store:
         message: str,
         status: int | None,
         next_poll: datetime,
+        own_next: datetime | None = None,
     ) -> None:
         """A 429/503 with Retry-After: hold back the whole host until then; not a feed error,
-        so the error count stays as it was."""
+        so the error count stays as it was. `own_next`: when the source's own schedule has it
+        polled again, which `lift_host_block` gives back (not at once: it was just polled)."""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO hosts (host, retry_after, status, source, updated) VALUES (?, ?, ?, ?, ?) "
@@ -780,9 +782,9 @@ class Store:
             )
             db.execute(
                 "UPDATE sources SET last_fetch = ?, last_status = ?, last_error = ?, last_error_at = ?, "
-                "next_poll = ?, held_next_poll = NULL, state = 'rate-limited', last_result = NULL, host = ? "
+                "next_poll = ?, held_next_poll = ?, state = 'rate-limited', last_result = NULL, host = ? "
                 "WHERE key = ?",
-                [iso(when), status, message, iso(when), iso(next_poll), host, key],
+                [iso(when), status, message, iso(when), iso(next_poll), iso(own_next), host, key],
             )
 
     def held_by_host(self, host: str, until: datetime, but: str) -> list[str]:
@@ -817,19 +819,24 @@ class Store:
 
     def lift_host_block(self, host: str, until: datetime, now: datetime) -> bool:
         """Forget the host's Retry-After `until`: it answered a poll someone asked for by name.
-        Its sources held back by it are due at once. A newer Retry-After (another poll of the
-        host got a 429 meanwhile) stays: False."""
+        Its sources held back by it are due when their own schedule says (at once, if that
+        time is past). A newer Retry-After (another poll of the host got a 429 meanwhile)
+        stays: False."""
         with self._tx() as db:
             lifted = db.execute(
                 "UPDATE hosts SET retry_after = NULL WHERE host = ? AND retry_after = ?", [host, iso(until)]
             ).rowcount
             if lifted:
+                # rate-limited by an older version, which kept no schedule of its own for it
                 db.execute(
-                    "UPDATE sources SET next_poll = ? WHERE host = ? AND state = 'rate-limited' AND next_poll > ?",
+                    "UPDATE sources SET next_poll = ? WHERE host = ? AND state = 'rate-limited' AND next_poll > ? "
+                    "AND held_next_poll IS NULL",
                     [iso(now), host, iso(now)],
                 )
-                # the others, pushed past the Retry-After, are due when their own schedule said
-                # (a daemon started later took their pushed time for a clock set back)
+                # pushed past the Retry-After, the sources are due when their own schedule said (a
+                # daemon started later took their pushed time for a clock set back); the one that got
+                # the 429 too, after its interval: polled again at once, it hit the host that had just
+                # asked for fewer requests
                 db.execute(
                     "UPDATE sources SET next_poll = max(held_next_poll, ?), held_next_poll = NULL "
                     "WHERE host = ? AND held_next_poll IS NOT NULL",
