@@ -707,6 +707,17 @@ class Daemon:
                     "a daemon keeps its database, restart it"
                 ],  # fmt: skip
             )
+        if old.sources and not new.sources:
+            # A save cut short (a copy over the file, `categories: []` typed by mistake) still
+            # parses: applied, it took every page and feed of the site down within a second.
+            return self._reject(
+                path,
+                reason,
+                [
+                    f"no source left (was {counted(len(old.sources), 'source')}): taken for a save cut short, "
+                    "the running config stays; restart the daemon to run with none"
+                ],
+            )
         for warning in new.warnings:
             log.warning("%s:%s", path, warning)
         before = {s.key: s for s in old.sources}
@@ -755,6 +766,13 @@ class Daemon:
                     key,
                     extra={"source": key},
                 )
+        if len(removed) >= 2 and 2 * len(removed) >= len(before):  # a save cut short, maybe
+            log.warning(
+                "the reload removed %d of %s: their posts leave the site's pages and feeds now "
+                "(they stay stored: put the sources back to bring them back)",
+                len(removed),
+                counted(len(before), "source"),
+            )
         # names, categories and membership may all have changed; a reload that changed
         # nothing published writes nothing, and says so only at debug level
         self.publisher.add(None, sooner=True, quiet=True)

@@ -82,6 +82,37 @@ def test_edits_and_sighup_apply_and_an_invalid_edit_is_rejected(tmp_path, feeds)
     assert daemon.messages("^received SIGHUP")
 
 
+def test_a_config_cut_short_to_no_source_is_not_applied_and_the_site_stays(tmp_path, feeds):
+    """`head -3 feeds.yaml > new && mv new feeds.yaml` (or `categories: []`) parses: applied,
+    it took every page and feed of the site down a second later."""
+    urls = [feeds.feed(f"/{n}", FEEDS[i]) for i, n in enumerate("abc")]
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": u, "interval": "1h"} for u in urls])
+    valid = cfg.read_text(encoding="utf-8")
+    daemon = Daemon(cfg)
+    try:
+        for i in range(3):
+            daemon.wait_for(fetched(urls[i]))
+        page = tmp_path / "public" / "category" / "c0.atom"
+        daemon.wait_for(lambda r: page.exists() and urls[0] in page.read_text(encoding="utf-8"), timeout=20)
+        cfg.write_text("\n".join(valid.splitlines()[:3]) + "\n", encoding="utf-8")  # site: title: url: only
+        daemon.wait_for(lambda r: "no source left (was 3 sources)" in r["message"])
+        daemon.wait_for(lambda r: "still running the previous config" in r["message"])
+        cfg.write_text(valid.split("categories:")[0] + "categories: []\n", encoding="utf-8")
+        daemon.wait_for(lambda r: "no source left" in r["message"], count=2)
+        time.sleep(2.5)  # a publish, had the reload been applied
+        assert page.exists() and urls[0] in page.read_text(encoding="utf-8")
+        assert not daemon.messages("^removed ")
+        # two of three removed: applied (it may be meant), with a warning saying what it does
+        write_config(cfg, [{"url": urls[0], "interval": "1h"}])
+        applied = daemon.wait_for(_reloaded("file changed"))[0]
+        assert sorted(applied["removed"]) == sorted(urls[1:])
+        warned = daemon.wait_for(lambda r: r["message"].startswith("the reload removed 2 of 3 sources"))[0]
+        assert warned["level"] == "warning"
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+
+
 def test_a_reload_warns_of_a_source_listed_again_with_other_settings(tmp_path, feeds):
     a, b = feeds.feed("/a", FEEDS[0]), feeds.feed("/b", FEEDS[1])
     cfg = write_config(tmp_path / "feeds.yaml", [{"url": b, "interval": "1h"}, {"url": b, "interval": "2h"}])
