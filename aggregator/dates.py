@@ -11,7 +11,9 @@ the date; before it, feedparser reads none), 上午/下午, 时/分 or an hour a
 feedparser keeps only the day, and shifts it by its own zone), English AM/PM after an RFC
 822 time (feedparser drops it: 10:05 PM was 10:05), ISO 8601 week dates (`2026-W45-1`,
 `2026-W45`) and the ISO basic format (`20261102T100000Z`, `20261102`), of which feedparser
-keeps only the day, in UTC. Anything else is left to feedparser's many format handlers.
+keeps only the day, in UTC, and a month alone (`September 2008`, `2008/09`, `2008年9月`), which
+feedparser reads not at all or as 2008 in the month it is read in. Anything else is left to
+feedparser's many format handlers.
 """
 
 from __future__ import annotations
@@ -119,6 +121,15 @@ _DOTTED = re.compile(
     r"(?:,?\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?(?:\s*Uhr)?)?"
     rf"\s*{_ZONE}?"
 )
+# A month alone, as archives, newsletters and library news date their items: `September
+# 2008`, `Sept. 2008`, `septiembre de 2008`, and with the year first, W3C-DTF's month precision
+# `2008-09`, `2008/09`, `2008.09`, `2008年9月`. Its first day, at midnight in the source's zone.
+# Before, feedparser read no named month (every post took its fetch time as its date, and a
+# 2008-2011 archive sat on top of its category as new), `2008/09` and `2008年9月` as 2008 in
+# whatever month it was when fetched, and `2008-09` at midnight UTC. No zone is taken after
+# either (`(?P<zone>(?!))` never matches): a month is not written to the hour.
+_MONTH_YEAR = re.compile(r"(?P<mon>[^\W\d_]{3,10})\.?,?\s+(?:de\s+)?(?P<y>\d{4})(?P<zone>(?!))?")
+_YEAR_MONTH = re.compile(r"(?P<y>\d{4})\s*(?:[-/.]\s*(?P<m>\d{1,2})|年\s*(?P<m2>\d{1,2})\s*月)(?P<zone>(?!))?")
 _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the truth
 # Month names in the languages feeds are written in besides English (pt, es, fr, de, it,
 # nl): Brazilian and Spanish feeds write `Seg, 24 Set 2018` in <pubDate>, which neither
@@ -292,6 +303,18 @@ def _dotted_fields(m: re.Match[str]) -> tuple[int, ...]:
     return tuple(int(m.group(g) or 0) for g in ("y", "m", "d", "H", "M", "S"))
 
 
+def _month_year_fields(m: re.Match[str]) -> tuple[int, ...] | None:
+    """A named month's first day (None for a word that names no month: `Summer 2008`)."""
+    month = _MONTHS.get(m.group("mon").lower())
+    return None if month is None else (int(m.group("y")), month, 1, 0, 0, 0)
+
+
+def _year_month_fields(m: re.Match[str]) -> tuple[int, ...]:
+    """A numbered month's first day; month 0 or 13 is none (InvalidDate, not feedparser's
+    guess)."""
+    return int(m.group("y")), int(m.group("m") or m.group("m2")), 1, 0, 0, 0
+
+
 # The common shapes first, then the rare ones, each only where the first character could
 # start it: a string feedparser must read anyway costs a few failed matches at most.
 _RARE = ((_ISO_RARE, _iso_fields), (_RFC_AMPM, _rfc_ampm_fields))
@@ -303,6 +326,7 @@ _SHAPES_ALPHA = (
     (_CTIME_ZONE_LAST, _rfc_fields),
     *_RARE,
     (_MONTH_FIRST, _rfc_ampm_fields),
+    (_MONTH_YEAR, _month_year_fields),
 )
 _SHAPES_DIGIT = (
     (_ISO, _iso_fields),
@@ -310,6 +334,7 @@ _SHAPES_DIGIT = (
     (_ISO_COMPACT, _compact_fields),
     *_RARE,
     (_DOTTED, _dotted_fields),
+    (_YEAR_MONTH, _year_month_fields),
 )
 
 

@@ -4,11 +4,14 @@ of feeds served over HTTP, into a real SQLite file and the published feeds."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from pytest_httpserver import HTTPServer
 
-from .conftest import run_cli
+from .conftest import CORPUS, run_cli
 
 # (title, the feed's date, the stored UTC time): in a source of Asia/Shanghai, read by the
 # fast path
@@ -75,3 +78,53 @@ def test_rare_date_shapes_are_stored_and_published_in_the_source_zone(tmp_path, 
     items = json.loads((tmp_path / "public" / "category" / "a.json").read_text(encoding="utf-8"))["items"]
     published = {i["title"]: i["date_published"] for i in items}
     assert published == {title: stored.replace("+00:00", "Z") for title, stored in want.items()}
+
+
+MONTHLY = CORPUS / "speedparser2011" / "speedparser__feeds_0197.dat.xml"  # `<pubDate>September 2008</pubDate>`
+
+
+def _months_feed(tmp_path, httpserver: HTTPServer):
+    """The config of one source, the month-dated library archive of the corpus served over HTTP
+    in Oklahoma's zone, and what each of its entries should be dated: {guid: UTC time}."""
+    body = MONTHLY.read_bytes()
+    httpserver.expect_request("/news.xml").respond_with_data(body, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n  timezone: UTC\ncategories:\n  - name: A\n    sources:\n"
+        f"      - url: {httpserver.url_for('/news.xml')}\n        timezone: America/Chicago\n",
+        encoding="utf-8",
+    )
+    want = {}
+    for item in re.findall(rb"<item>.*?</item>", body, re.S):
+        guid = re.search(rb"<guid[^>]*>([^<]*)</guid>", item)[1].decode().strip()
+        month = re.search(rb"<pubDate>([^<]*)</pubDate>", item)[1].decode()
+        local = datetime.strptime("1 " + month, "%d %B %Y").replace(tzinfo=ZoneInfo("America/Chicago"))
+        want.setdefault(guid, local.astimezone(UTC).isoformat())
+    return cfg, want
+
+
+def _stored(tmp_path) -> dict[str, dict]:
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    rows = {r["guid"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    con.close()
+    return rows
+
+
+def test_a_feed_dated_by_the_month_is_published_in_its_months(tmp_path, httpserver: HTTPServer):
+    """speedparser2011's library archive dates its items `September 2008`, `May 2010`: read as
+    no date, all 369 of its 2008-2011 posts were dated when fetched and published on top as
+    news. Each is the first of its month now, at midnight in the source's zone."""
+    cfg, want = _months_feed(tmp_path, httpserver)
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    rows = _stored(tmp_path)
+    assert len(rows) == len(want) == 369
+    assert {guid: (r["published"], r["dated"]) for guid, r in rows.items()} == {
+        guid: (when, 1) for guid, when in want.items()
+    }
+    items = json.loads((tmp_path / "public" / "category" / "a.json").read_text(encoding="utf-8"))["items"]
+    newest = sorted((w.replace("+00:00", "Z") for w in want.values()), reverse=True)
+    assert items and [i["date_published"] for i in items] == newest[: len(items)]
+    assert newest[0] == "2011-08-01T05:00:00Z"  # newest first: the archive's last month

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ import pytest
 
 from aggregator.dates import InvalidDate, parse_date
 from aggregator.models import Author, Enclosure, Source
-from aggregator.normalize import _hash, feed_info, normalize, post_id
+from aggregator.normalize import _hash, feed_info, normalize, normalize_entries, post_id
 from aggregator.parse import parse_feed, parse_feedparser
 from aggregator.parse_fast import parse_fast, same_document
 
@@ -388,7 +389,11 @@ def test_the_new_shapes_are_read_on_both_parse_paths_in_the_source_zone():
         "not a date",
         "32 Foo 2022",
         "Tue, 08 Feb 2022 09:30:00 +9900",
-        "May 2010",
+        "Summer 2010",  # no month: `May 2010` is one (test_a_month_alone_is_its_first_day)
+        "Windows 2010",
+        "Jui 2010",  # juin or juillet
+        "Sep-2010",
+        "May 2010 GMT",  # a month is not written to the hour, nor with a zone
         "2026110",  # seven digits: no basic date
         "Mon Nov 2 10:00:00 XYZ 2026",
     ],
@@ -424,6 +429,50 @@ def test_unreadable_dates_are_left_to_feedparser(raw):
 def test_dates_that_do_not_exist_are_invalid_not_left_to_feedparser(raw):
     with pytest.raises(InvalidDate):
         parse_date(raw, SH)
+
+
+@pytest.mark.parametrize(
+    ("raw", "utc"),
+    [
+        ("September 2008", (2008, 8, 31, 16)),  # midnight of the 1st in the source's zone
+        ("May 2010", (2010, 4, 30, 16)),
+        ("Sep 2008", (2008, 8, 31, 16)),
+        ("Sept. 2008", (2008, 8, 31, 16)),
+        ("September, 2008", (2008, 8, 31, 16)),
+        ("septiembre de 2008", (2008, 8, 31, 16)),
+        ("Mai 2011", (2011, 4, 30, 16)),
+        ("2008-09", (2008, 8, 31, 16)),  # feedparser: midnight UTC
+        ("2008-9", (2008, 8, 31, 16)),
+        ("2008/09", (2008, 8, 31, 16)),  # feedparser: 2008 in the month it was read in
+        ("2008.09", (2008, 8, 31, 16)),
+        ("2008年9月", (2008, 8, 31, 16)),  # feedparser: 2008 in the month it was read in
+        ("2008 年 09 月", (2008, 8, 31, 16)),
+    ],
+)
+def test_a_month_alone_is_its_first_day(raw, utc):
+    """An archive dated by the month (speedparser2011's feeds_0197: `<pubDate>September
+    2008</pubDate>`) was undated: its 2008-2011 posts were all dated when fetched, on top."""
+    assert parse_date(raw, SH) == datetime(*utc, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("raw", ["2008-13", "2008/00", "2008年13月", "May 0000"])
+def test_a_month_that_does_not_exist_is_no_date(raw):
+    with pytest.raises(InvalidDate):
+        parse_date(raw, SH)
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_feed_dated_by_the_month_keeps_its_dates(parser):
+    """Every entry of the month-dated library archive is dated the first of its month, at
+    midnight in the source's zone, by either parse path (none was, before)."""
+    body = (CORPUS / "speedparser2011" / "speedparser__feeds_0197.dat.xml").read_bytes()
+    src = Source(key="http://127.0.0.1/m.xml", url="http://127.0.0.1/m.xml", timezone="America/Chicago")
+    feed = parser(src.key, body, src.url)
+    posts = normalize_entries(src, feed, NOW)
+    written = [e["published"] for e in feed.entries]
+    assert len(posts) == len(written) == 372 and all(re.fullmatch(r"[A-Z][a-z]+ 20(0[89]|1[01])", w) for w in written)
+    want = [datetime.strptime("1 " + w, "%d %B %Y").replace(tzinfo=CHI).astimezone(UTC) for w in written]
+    assert [(p.published, p.updated, p.dated) for p in posts] == [(w, w, True) for w in want]
 
 
 @pytest.mark.parametrize(
