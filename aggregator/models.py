@@ -37,6 +37,9 @@ from typing import Any
 #    an entry that has a description or summary of its own, nor its summary; a summary keeps
 #    the type of its own element (SlideShare's HTML is no longer escaped as plain text); an
 #    author written `mailto:x@y.org (Name)` is named `Name`, not `mailto: (Name`.
+#    A month alone (`September 2008`, `Sept. 2008`, `2008-09`, `2008/09`, `2008年9月`) is a
+#    date, the first of the month at midnight in the source's zone: a post an older version
+#    found no date in (dated when first seen, on top) takes that date, once (`store._newly_dated`).
 NORMALIZER_VERSION = 8
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

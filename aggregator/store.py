@@ -427,6 +427,18 @@ class Store:
                 # read that way too, and stay below every new one.
                 db.execute("UPDATE posts SET rowid = -rowid WHERE rowid > 0")
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('post_order', 'rowid descending: feed order')")
+            # An upgrade that reads feeds otherwise (NORMALIZER_VERSION) refreshes a post when its
+            # feed is next read; a feed that has not changed since (an archive: ETag, 304, the
+            # same body) was never read again, and its posts kept the older reading for good (a
+            # month-dated archive's posts their fetch-time dates). Each feed is read once anew.
+            row = db.execute("SELECT value FROM meta WHERE key = 'normalizer'").fetchone()
+            read_by = int(row[0]) if row else NORMALIZER_VERSION if "posts" in created else 0
+            if read_by < NORMALIZER_VERSION:
+                db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL")
+            if row is None or row[0] != str(NORMALIZER_VERSION):
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('normalizer', ?)", [str(NORMALIZER_VERSION)]
+                )
             for table, columns in INDEXES:
                 db[table].create_index(columns, if_not_exists=True)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -938,7 +950,7 @@ class Store:
                 row = _row(p)
                 row["duplicate_of"] = self._first_copy(db, p, taken, shared)
                 inserts.append(row)
-            elif old["content_hash"] != p.content_hash:
+            elif old["content_hash"] != p.content_hash or _newly_dated(p, old):
                 row = _edit(p, old)
                 updates.append(row)
             else:
@@ -1728,6 +1740,23 @@ def _maybe_out(db: sqlite_utils.Database, post: str) -> bool:
             [post, len(_PUBLISHING), _PUBLISHING, cutoff],
         ).fetchone()
         is not None
+    )
+
+
+def _newly_dated(p: Post, old: dict[str, Any]) -> bool:
+    """Whether `p` is dated where the older version that stored it found no date (a month
+    alone, `September 2008`, before NORMALIZER_VERSION 8): it takes the date now read, once.
+
+    Such a post was dated the time it was first seen, on top of its category; a new date
+    alone is otherwise not taken (many feeds stamp every entry with the time they were
+    generated), but this one is the upgrade's reading, not the feed's doing. The post keeps
+    its `updated` time (`_edit`), as any post an upgrade refreshes does, and its id.
+    """
+    return (
+        not old["dated"]
+        and p.dated
+        and p.published != p.first_seen  # a date in the future is the fetch time: no date to take
+        and (old["normalized"] or 0) < NORMALIZER_VERSION
     )
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from pytest_httpserver import HTTPServer
+
+from aggregator.models import NORMALIZER_VERSION
 
 from .conftest import CORPUS, run_cli
 
@@ -128,3 +131,50 @@ def test_a_feed_dated_by_the_month_is_published_in_its_months(tmp_path, httpserv
     newest = sorted((w.replace("+00:00", "Z") for w in want.values()), reverse=True)
     assert items and [i["date_published"] for i in items] == newest[: len(items)]
     assert newest[0] == "2011-08-01T05:00:00Z"  # newest first: the archive's last month
+
+
+def test_an_upgrade_gives_posts_an_older_version_could_not_date_their_months(tmp_path, httpserver: HTTPServer):
+    """A database of an older version (NORMALIZER_VERSION 7) holds the archive's posts dated when
+    they were first seen, `dated` 0. The first fetch after the upgrade gives each its month, keeping
+    its id and `updated` time, and its page moves to that month (the old one redirects); a
+    post this version stored undated would not be re-dated (a new date alone is not taken)."""
+    cfg, want = _months_feed(tmp_path, httpserver)
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    with con:  # as version 7 stored them, which knew no `normalizer` mark (the feed's body hash stays)
+        con.execute("UPDATE posts SET published = first_seen, updated = first_seen, dated = 0, normalized = ?", [7])
+        con.execute("DELETE FROM meta WHERE key = 'normalizer'")
+        con.execute("DELETE FROM post_files")  # and published them so: on top, under this month
+        kept = con.execute("SELECT guid FROM posts ORDER BY guid LIMIT 1").fetchone()[0]
+        con.execute("UPDATE posts SET normalized = ? WHERE guid = ?", [NORMALIZER_VERSION, kept])
+    con.close()
+    shutil.rmtree(tmp_path / "public")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stdout + result.stderr
+    before = _stored(tmp_path)
+    public = tmp_path / "public"
+    old_pages = {p.name: p for p in public.glob("posts/*/*/*.html")}
+    assert len(old_pages) == 369 and not list(public.glob("posts/20[01][0-9]/"))
+
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = _stored(tmp_path)
+    assert {r["id"] for r in after.values()} == {r["id"] for r in before.values()}
+    for guid, r in after.items():
+        if guid == kept:
+            assert (r["published"], r["dated"]) == (before[guid]["published"], 0)
+            continue
+        assert (r["published"], r["dated"], r["normalized"]) == (want[guid], 1, NORMALIZER_VERSION)
+        assert r["updated"] == before[guid]["updated"] and r["first_seen"] == before[guid]["first_seen"]
+    items = json.loads((public / "category" / "a.json").read_text(encoding="utf-8"))["items"]
+    assert [i["url"] for i in items[:1]] == [after[kept]["link"]]  # the only post still dated when first seen
+    assert items[1]["date_published"] == "2011-08-01T05:00:00Z"
+    moved = {p.name: p for p in public.glob("posts/20[01]?/*/*.html")}
+    assert len(moved) == 368
+    redirects = [old_pages[name] for name in moved]
+    assert all('content="redirect"' in page.read_text("utf-8") for page in redirects)
+
+    result = run_cli("--config", str(cfg), "fetch")  # once: nothing changes again
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _stored(tmp_path) == {**after}
