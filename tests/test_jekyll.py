@@ -14,6 +14,7 @@ from lxml import etree
 
 from aggregator.models import Post
 from aggregator.publish.jekyll import jekyll_filename, render_jekyll
+from aggregator.sanitize import one_line
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REFERENCE = SHARED / "reference" / "sample-post.md"
@@ -315,3 +316,100 @@ def test_front_matter_values_read_back_as_the_same_strings(reference_post: Post,
     fm = _front_matter(out)
     assert fm["categories"] == value and fm["tags"] == value
     assert (f"categories: {value}\n" in out) == (value == "zhangyeribao")  # plain only where it is safe
+
+
+# Every class of character YAML treats apart: C0 controls, DEL, C1 controls (NEL among them),
+# the last of the Latin-1 block, the line and paragraph separators, both ends of the surrogates
+# and of the private use area, a noncharacter, the byte order mark, U+FFFD to U+FFFF, and the
+# planes above the first.
+_CLASSES = [
+    *range(0x100),
+    *(0x2028, 0x2029, 0xD7FF, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0xE000, 0xF8FF, 0xFDD0, 0xFEFF),
+    *(0xFFFD, 0xFFFE, 0xFFFF, 0x10000, 0x1FFFE, 0x1F600, 0xE0001, 0x10FFFF),
+]
+_PSYCH = """
+require "yaml"; require "json"; require "date"
+docs = JSON.parse(STDIN.read)
+fields = ["layout", "title", "categories", "tags"]
+puts JSON.generate(docs.map { |d| YAML.safe_load(d, permitted_classes: [Time, Date]).slice(*fields) })
+"""
+
+
+def _readers(heads: list[str], round_trip: bool = True) -> list[list[dict]]:
+    """Each front matter as every strict YAML reader reads it, Jekyll's own (Ruby's Psych)
+    included: PyYAML (pure, libyaml), ruamel (safe, and round-trip unless not `round_trip`: the
+    slowest, it reads as its safe mode does). A character YAML does not allow raises in each."""
+    import json
+    import shutil
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    fields = ("layout", "title", "categories", "tags")
+    ruby = shutil.which("ruby")
+    assert ruby, "ruby is not installed (Jekyll's; .ci/run installs Debian's jekyll)"
+    psych = subprocess.run(
+        [ruby, "-e", _PSYCH], input=json.dumps(heads), capture_output=True, text=True, encoding="utf-8", timeout=300
+    )
+    assert psych.returncode == 0, psych.stderr
+    out = [[{k: d[k] for k in fields if k in d} for d in json.loads(psych.stdout)]]
+    for load in (
+        lambda h: yaml.load(h, Loader=yaml.SafeLoader),
+        lambda h: yaml.load(h, Loader=yaml.CSafeLoader),
+        YAML(typ="safe", pure=True).load,
+        *((YAML(typ="rt").load,) if round_trip else ()),
+    ):
+        out.append([{k: (list(d[k]) if k == "tags" and not isinstance(d[k], str) else d[k]) for k in fields if k in d}
+                    for d in map(load, heads)])  # fmt: skip
+    return out
+
+
+def _head(out: str) -> str:
+    assert out.startswith("---\n")
+    return out[4:].partition("\n---\n")[0]
+
+
+def _with(text: str, *, tags: list[str], slug: str = "c", layout: str = "post") -> str:
+    post = Post(
+        id="00000000000000ad",
+        source="s",
+        guid="g",
+        title=text,
+        link=None,
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
+        content="<p>x</p>",
+    )
+    args = dict(back_label="x", site_url="https://e.example/", timezone="UTC", language="en", layout=layout)
+    return _head(render_jekyll(post, category_slug=slug, tags=tags, **args))
+
+
+def test_every_character_class_in_every_front_matter_field_reads_back() -> None:
+    """A title made of mis-decoded text held a raw U+009D, and PyYAML, ruamel and Psych refused
+    the file ("unacceptable character #x009d"; Jekyll's whole build stopped). Each character of
+    each class, in the title, a tag alone (a plain scalar where it can be), a list of tags, the
+    category and the layout: every reader gives back the text as `one_line` keeps it."""
+    heads, want = [], []
+    for code in _CLASSES:
+        c = chr(code)
+        heads.append(_with(f"a{c}b", tags=[f"t{c}"], slug=f"c{c}", layout=f"post{c}"))
+        want.append({"layout": one_line(f"post{c}"), "title": one_line(f"a{c}b"), "categories": one_line(f"c{c}"),
+                     "tags": one_line(f"t{c}")})  # fmt: skip
+        heads.append(_with(f"{c}", tags=["x y", f"{c}z"]))
+        want.append({"layout": "post", "title": one_line(c), "categories": "c",
+                     "tags": ["x y", one_line(f"{c}z")]})  # fmt: skip
+    for reader in _readers(heads):
+        assert reader == want
+
+
+def test_every_character_in_a_title_and_its_tags_reads_back() -> None:
+    """All of Unicode, U+0000 to U+10FFFF, 4,096 characters a title and a tag: every strict
+    reader gives each back as `one_line` keeps it."""
+    heads, want = [], []
+    for start in range(0, 0x110000, 0x1000):
+        text = "".join(chr(c) for c in range(start, start + 0x1000))
+        tag = one_line(text)  # a tag with a space in it is written in a list (Jekyll splits a string)
+        heads.append(_with(text, tags=[text]))
+        want.append({"title": one_line(text), "tags": [tag] if " " in tag else tag})
+    for reader in _readers(heads, round_trip=False):
+        assert [{k: d[k] for k in ("title", "tags")} for d in reader] == want

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from html import escape
 
+import yaml
 from lxml import html
+from ruamel.yaml import YAML
 
-from .conftest import run_cli
+from .conftest import CORPUS, run_cli
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>新闻 {{{{ site.time }}}} {{% foo %}}</title><link>https://lq.example/</link>
@@ -95,3 +98,65 @@ def test_jekyll_builds_the_export_and_shows_each_post_as_the_feed_gave_it(tmp_pa
         [back] = [a for a in page.iter("a") if a.get("href", "").endswith("/category/0b11.html")]
         assert back.text_content() == "返回24:7"  # the category's first tag
     assert "兰州今日降雪" in pages["纯文本"].text_content()
+
+
+LINENOISE = CORPUS / "feedparser-tests" / "encoding" / "bozo_linenoise.xml"  # `â€\x9d` in its text
+
+
+def _front_matter_readers(text: str) -> list[dict]:
+    """The front matter as each strict YAML reader we have reads it: PyYAML (pure and libyaml)
+    and ruamel (safe and round-trip); each raises on a character YAML does not allow."""
+    head = text[4:].partition("\n---\n")[0]
+    rt = YAML(typ="rt")
+    return [
+        yaml.load(head, Loader=yaml.SafeLoader),
+        yaml.load(head, Loader=yaml.CSafeLoader),
+        YAML(typ="safe", pure=True).load(head),
+        {k: str(v) if k == "date" else v for k, v in rt.load(head).items()},
+    ]
+
+
+def test_a_title_with_a_control_character_keeps_the_jekyll_site_building(tmp_path, httpserver) -> None:
+    """feedparser's bozo_linenoise.xml is mis-decoded text ending `â€\\x9d`: the title made of it
+    held a raw U+009D, which YAML does not allow. Written as `title: "â€™<>â€Š"`, the file
+    stopped PyYAML and ruamel ("unacceptable character #x009d") and Jekyll's whole site build
+    ("control characters are not allowed"). Escaped (`\\x9D`), every reader gives the title back."""
+    httpserver.expect_request("/noise.xml").respond_with_data(
+        LINENOISE.read_bytes(), content_type="application/rss+xml"
+    )
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/', language: en, timezone: UTC}\n"
+        "jekyll: {dir: site}\ncategories:\n  - name: Noise\n    tags: [Line noise]\n"
+        f"    sources:\n      - url: {httpserver.url_for('/noise.xml')}\n",
+        encoding="utf-8",
+    )
+    done = run_cli("--config", str(cfg), "fetch", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    (title,) = [row[0] for row in con.execute("SELECT title FROM posts")]
+    con.close()
+    assert "\x9d" in title  # the text as the feeds and pages show it
+    site = tmp_path / "site"
+    [post] = (site / "_posts").glob("*.md")
+    text = post.read_text(encoding="utf-8")
+    front_matter = text.partition("\n---\n")[0]
+    assert "\x9d" not in front_matter and 'title: "â€™<>â€\\x9DŠ"' in front_matter.splitlines()
+    for read in _front_matter_readers(text):
+        assert read["title"] == title and read["tags"] == ["Line noise"] and read["categories"] == "noise"
+
+    jekyll = shutil.which("jekyll")
+    assert jekyll, "jekyll is not installed (.ci/run installs Debian's jekyll)"
+    (site / "_config.yml").write_text("timezone: UTC\nmarkdown: kramdown\n", encoding="utf-8")
+    (site / "_layouts").mkdir()
+    (site / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
+    (site / "meta.json").write_text(META, encoding="utf-8")
+    built = subprocess.run(
+        [jekyll, "build", "--safe", "--source", str(site), "--destination", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    [meta] = [json.loads(line) for line in (tmp_path / "out" / "meta.json").read_text(encoding="utf-8").splitlines()]
+    assert meta["title"] == title and meta["tags"] == ["Line noise"] and meta["categories"] == ["noise"]

@@ -22,8 +22,17 @@ from .site import strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
 
-# A plain YAML scalar we can write unquoted: no indicator first, no ": " / " #" inside.
-_PLAIN_UNSAFE = re.compile(r"""^[-?:,\[\]{}#&*!|>'"%@`\s]|:\s|\s#|:$|[\x00-\x1f]|\s$""")
+# What YAML may not hold raw in a scalar, of what `one_line` leaves (it drops the C0 controls,
+# DEL, lone surrogates and U+FFFE/FFFF, which are no text): the C1 controls, which XML allows
+# and mis-decoded feeds carry (`\x9d` in `â€\x9d`), are outside YAML's printable set, and
+# PyYAML, ruamel and Psych stop at them ("unacceptable character #x009d", "control characters
+# are not allowed": Jekyll's whole build stopped); NEL, U+2028 and U+2029 are line breaks to
+# YAML 1.1 (a plain value ends at NEL in Psych; ruamel folds it into a space). Written as
+# escapes, which read back as the very characters; the C0 controls too, should one come.
+_YAML_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+# A plain YAML scalar we can write unquoted: no indicator first, no ": " / " #" inside, and
+# nothing to escape.
+_PLAIN_UNSAFE = re.compile(r"""^[-?:,\[\]{}#&*!|>'"%@`\s]|:\s|\s#|:$|\s$|""" + _YAML_ESCAPE.pattern)
 # What a YAML 1.1 reader may take for another type: Jekyll's (Ruby's Psych) reads booleans and
 # null in any case (`tRUE`), and numbers in every base, base 60 (`24:7`) and dates included, so
 # anything that starts like a number is quoted, as are the `=` and `<<` keys.
@@ -40,8 +49,16 @@ def _local(dt: datetime, timezone: str) -> datetime:
 
 
 def _quoted(text: str) -> str:
-    """YAML double-quoted scalar: only `\\` and `"` need escaping once on one line."""
-    return '"' + one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """YAML double-quoted scalar of `text` on one line: `\\` and `"` escaped, and what YAML
+    may not hold raw (`_YAML_ESCAPE`) as its escape (`\\x9D`, `\\u2028`), which reads back as
+    that very character: the text is kept as the feeds and pages show it."""
+    text = one_line(text).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _YAML_ESCAPE.sub(_yaml_escape, text) + '"'
+
+
+def _yaml_escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}"
 
 
 def reads_as_another_type(text: str) -> bool:
