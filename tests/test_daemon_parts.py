@@ -111,15 +111,22 @@ def test_health_is_503_when_the_scheduler_does_not_run(tmp_path):
 
 
 def test_a_reload_accepts_a_category_whose_sources_are_all_commented_out(tmp_path):
-    cfg = write_config(tmp_path / "feeds.yaml", [{"url": "http://127.0.0.1:9/x", "interval": "1h"}])
+    urls = ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"]
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": u, "interval": "1h"} for u in urls])
     settings = load_config(cfg)
     with Store(settings.database) as store:
         daemon = Daemon(settings, store)
         try:
             text = cfg.read_text(encoding="utf-8")
-            cfg.write_text(text.replace("\n      ", "\n      # "), encoding="utf-8")  # the one source
-            assert daemon.reload("test"), "rejected"
-            assert daemon.settings.sources == () and daemon.metrics.reloads.labels("applied")._value.get() == 1
+            first, rest = text.split("  - name: Cat 1", 1)
+            cfg.write_text(first.replace("\n      ", "\n      # ") + "  - name: Cat 1" + rest, encoding="utf-8")
+            assert daemon.reload("test"), "rejected"  # the category of no source stays, empty
+            assert [s.key for s in daemon.settings.sources] == urls[1:]
+            assert [c.slug for c in daemon.settings.categories] == ["c0", "c1"]
+            assert daemon.metrics.reloads.labels("applied")._value.get() == 1
+            # every source commented out: taken for a save cut short (test_daemon_reload.py)
+            cfg.write_text(text.replace("\n      ", "\n      # "), encoding="utf-8")
+            assert not daemon.reload("test") and [s.key for s in daemon.settings.sources] == urls[1:]
         finally:
             daemon.fetcher.close()
             daemon.pool.shutdown()
