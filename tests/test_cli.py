@@ -387,6 +387,44 @@ def test_a_file_where_an_output_folder_should_be_is_named_by_check_and_publish(z
     assert run_cli("--config", str(zh_site), "check").returncode == 0
 
 
+@pytest.mark.parametrize(
+    "blockers",
+    [
+        ("category", "posts"),  # as the README's user met it: `mkdir public; touch public/category public/posts`
+        ("category/xinwen",),  # where a category's page/ folder goes (`新闻` → xinwen)
+        ("posts/2026",),  # a year of post pages
+        ("posts/2026/11",),  # a month of them
+    ],
+)
+def test_a_file_where_a_folder_inside_the_output_goes_is_named_by_check_and_publish(tmp_path, blockers):
+    """Only the output and Jekyll roots were looked at: `check` said ok with a file at
+    `public/category`, then `fetch` failed with `[Errno 20] Not a directory:
+    '…/public/category/.a.atom.9431.1.tmp'`, having written `.aggregator-owner` already."""
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("site:\n  title: t\n  url: https://e.example/\ncategories:\n  - name: A\n  - name: 新闻\n")
+    public = tmp_path / "public"
+    for blocker in blockers:
+        (public / blocker).parent.mkdir(parents=True, exist_ok=True)
+        (public / blocker).write_text("not a folder")
+    before = sorted(p.relative_to(public) for p in public.rglob("*"))
+    check = run_cli("--config", str(cfg), "check")
+    assert check.returncode == 2 and check.stdout == "", check.stdout + check.stderr
+    wanted = [f"{cfg}:1: site.output_dir: {public / b} is a file, not a folder: move it away" for b in blockers]
+    assert [line[: len(w)] for line, w in zip(check.stderr.splitlines(), wanted, strict=True)] == wanted
+    for command in ("fetch", "publish"):
+        done = run_cli("--config", str(cfg), command)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert all(f"site.output_dir: {public / b} is a file, not a folder" in done.stderr for b in blockers)
+        assert ".tmp" not in done.stderr and "Errno" not in done.stderr, done.stderr
+        # nothing written, not even `.aggregator-owner`
+        assert sorted(p.relative_to(public) for p in public.rglob("*")) == before
+    for blocker in blockers:
+        (public / blocker).unlink()
+    assert run_cli("--config", str(cfg), "check").returncode == 0
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert (public / "category" / "xinwen.atom").is_file() and (public / ".aggregator-owner").is_file()
+
+
 def test_an_output_folder_that_cannot_be_looked_at_is_left_to_the_write_to_report(tmp_path):
     """`check` died with a traceback when a folder above the output folder could not be
     entered (PermissionError from is_dir); a name too long to look up fails the same way."""

@@ -153,17 +153,33 @@ def publish(
 
 def folder_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
     """(key path, why) for each output folder that a file stands in the way of (at it, or
-    at a folder above it): nothing could be written there until it is moved away."""
-    folders = [(("site", "output_dir"), settings.output_dir)]
+    at a folder above it): nothing could be written there until it is moved away.
+
+    Every folder the publisher writes into is looked at, not only the roots: a file at
+    `public/category` passed `check`, and the publish then failed on a temporary file deep
+    inside it, after claiming the folder (`.aggregator-owner`). That is the output folder,
+    `category/`, each category's `category/<slug>/page/`, `posts/` and the year and month
+    folders already in it (one listing each: the post pages in them are never read), and
+    Jekyll's `_posts/`. Each path is looked at once, however many folders lie under it."""
+    out = settings.output_dir
+    key = ("site", "output_dir")
+    folders = [(key, out), (key, out / "category"), (key, out / POSTS)]
+    folders += [(key, out / "category" / cat.slug / "page") for cat in settings.categories]
+    folders += [(key, dated) for dated in _dated_folders(out / POSTS)]
     if settings.jekyll_dir is not None:
         folders.append((("jekyll", "dir"), settings.jekyll_dir / "_posts"))
     problems = []
+    seen: set[Path] = set()  # a folder, or a file already reported: what lies under it is settled
     for key, folder in folders:
         for p in (folder, *folder.parents):
+            if p in seen:
+                break
             try:
                 if p.is_dir():
+                    seen.add(p)
                     break
                 if p.exists() or p.is_symlink():
+                    seen.add(p)
                     what = "a file" if p.exists() else "a link to nothing"
                     fix = f"move it away, or set {'.'.join(key)} to another folder"
                     problems.append((key, f"{p} is {what}, not a folder: {fix}"))
@@ -171,6 +187,30 @@ def folder_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
             except OSError:  # a folder above that we may not enter: the write says so, with its own error
                 break
     return problems
+
+
+POSTS = "posts"  # the post pages' folder: posts/<yyyy>/<mm>/<id>.html (`post_page_path`)
+
+
+def _dated_folders(posts: Path) -> list[Path]:
+    """The entries of `posts/` named as a year, and of each year's folder named as a month,
+    that are not folders (a file named `2026` stops every page of that year): one listing
+    of `posts/` and one of each year, never of a month, which holds the pages."""
+    found = []
+    try:
+        years = sorted((e for e in os.scandir(posts) if e.name.isdigit() and len(e.name) == 4), key=lambda e: e.name)
+    except OSError:  # none yet (or not a folder: said of `posts/` itself)
+        return []
+    for year in years:
+        if not year.is_dir():
+            found.append(Path(year.path))
+            continue
+        try:
+            months = sorted(os.scandir(year.path), key=lambda e: e.name)
+        except OSError:
+            continue
+        found += [Path(m.path) for m in months if m.name.isdigit() and len(m.name) == 2 and not m.is_dir()]
+    return found
 
 
 def _publish(
