@@ -1,0 +1,43 @@
+"""What README.md says, held to what the program does: a user who follows it gets what it shows."""
+
+from __future__ import annotations
+
+import re
+
+from aggregator.config import SiteConfig, SourceSettings
+
+from .conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _config_example() -> str:
+    """The YAML block under `## Configuration`, as a user would save it."""
+    section = README.split("\n## Configuration\n", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_configuration_example_passes_check(tmp_path):
+    """Saved as a file, it failed `check` (`site.templates: not a folder`): it named a
+    `theme` folder no user has."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(_config_example(), encoding="utf-8")
+    result = run_cli("--config", str(cfg), "check", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
+    assert "1 category, 1 source" in result.stdout
+
+
+def test_every_site_key_is_in_the_readme_configuration_example():
+    """`site.description` and `site.user_agent` were read but shown nowhere in the README."""
+    example = _config_example()
+    site = example.split("site:\n", 1)[1].split("\ndefaults:", 1)[0]
+    shown = set(re.findall(r"^  (?:# )?(\w+):", site, re.MULTILINE))
+    assert set(SiteConfig.model_fields) - shown == set()
+
+
+def test_every_source_setting_has_a_row_in_the_readme_polling_table():
+    """`timezone`, a source setting (default `site.timezone`), was missing from the table of
+    source settings, as were the filter and retention keys documented further on."""
+    table = README.split("Source settings (also allowed under\n`defaults:`):", 1)[1].split("\n\n", 2)[1]
+    keys = {key for row in table.splitlines() for key in re.findall(r"`(\w+)`", row.split(" | ")[0])}
+    assert set(SourceSettings.model_fields) - keys == set()
