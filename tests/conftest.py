@@ -19,6 +19,24 @@ SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
 REFERENCE = SHARED / "reference"
 CHECK_FEEDS = SHARED / "tools" / "check_feeds.py"
+# What the tests read from the shared folder beside the checkout: the feed corpus, the Jekyll
+# reference post, the Atom and JSON Feed schemas and the feed validator.
+SHARED_PARTS = ("corpus", "reference", "schemas", "tools")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, naming what is missing, when the shared folder is not beside the
+    checkout: a clone placed elsewhere failed to collect five modules (FileNotFoundError from
+    those reading the corpus at import) and the rest of the suite was never run."""
+    missing = [SHARED / part for part in SHARED_PARTS if not (SHARED / part).is_dir()]
+    if not SHARED.is_dir():
+        missing = [SHARED]  # the whole of it: said once
+    if missing:
+        raise pytest.UsageError(
+            f"the tests need the shared folder beside the checkout, {SHARED}, with "
+            f"{', '.join(f'{part}/' for part in SHARED_PARTS)} in it (see README.md); "
+            f"missing: {', '.join(str(path) for path in missing)}"
+        )
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

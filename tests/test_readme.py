@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 
 from aggregator.config import SiteConfig, SourceSettings
 
@@ -41,3 +44,26 @@ def test_every_source_setting_has_a_row_in_the_readme_polling_table():
     table = README.split("Source settings (also allowed under\n`defaults:`):", 1)[1].split("\n\n", 2)[1]
     keys = {key for row in table.splitlines() for key in re.findall(r"`(\w+)`", row.split(" | ")[0])}
     assert set(SourceSettings.model_fields) - keys == set()
+
+
+def test_the_tests_without_the_shared_folder_stop_naming_it(tmp_path):
+    """The README's test command in a clone placed without `../shared/` beside it failed to
+    collect five modules with FileNotFoundErrors; it stops at once, naming the folder."""
+    clone = tmp_path / "aggregator"
+    (clone / "tests").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "conftest.py", clone / "tests" / "conftest.py")
+    (clone / "tests" / "__init__.py").write_text("")
+    (clone / "tests" / "test_one.py").write_text("def test_one():\n    pass\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 4, out  # a usage error: nothing collected, nothing run
+    assert f"the tests need the shared folder beside the checkout, {tmp_path / 'shared'}" in out, out
+    assert "FileNotFoundError" not in out and "1 passed" not in out, out
+    quick_start = README.split("## Commands", 1)[0]  # and the README says so by the test command
+    assert all(f"`{part}/`" in quick_start for part in ("corpus", "reference", "schemas", "tools"))
