@@ -67,3 +67,12 @@ def test_the_tests_without_the_shared_folder_stop_naming_it(tmp_path):
     assert "FileNotFoundError" not in out and "1 passed" not in out, out
     quick_start = README.split("## Commands", 1)[0]  # and the README says so by the test command
     assert all(f"`{part}/`" in quick_start for part in ("corpus", "reference", "schemas", "tools"))
+
+
+def test_the_readme_names_every_debian_package_ci_installs():
+    """`.ci/run` installs and requires `jekyll`, which the README's list left out."""
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    packages = {p for group in re.findall(r"missing\+=\(([^)]*)\)", script) for p in group.split()}
+    assert "jekyll" in packages
+    listed = README.split("(`.ci/run` does the same", 1)[1].split("## Commands", 1)[0]
+    assert {p for p in packages if f"`{p}`" not in listed} == set()
