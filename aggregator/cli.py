@@ -150,7 +150,8 @@ class _Commands(click.Group):
     type=click.Path(dir_okay=False),
     default=None,
     envvar="AGGREGATOR_LOG_FILE",
-    help="Log to this file instead of stderr; reopened after logrotate moves it (env: AGGREGATOR_LOG_FILE).",
+    help="Log to this file instead of stderr (appended to; it and its missing folders are created); "
+    "reopened after logrotate moves it (env: AGGREGATOR_LOG_FILE).",
 )
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context

@@ -137,7 +137,9 @@ def setup(level: int = logging.WARNING, fmt: str = "text", file: str | Path | No
     """Configure the root logger: stderr (systemd's journal, Docker's log driver) or `file`.
 
     A file is opened with WatchedFileHandler, which reopens it when logrotate moves it
-    away, so `config/logrotate` needs no copytruncate and no signal.
+    away, so `config/logrotate` needs no copytruncate and no signal. Its missing folders are
+    created (as the README says): service setups point `--log-file` at a folder nothing
+    else makes, such as `/var/log/aggregator/` under a unit without `LogsDirectory=`.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r} (use {' or '.join(FORMATS)})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -228,6 +229,28 @@ def test_a_log_file_that_cannot_be_written_is_one_error_line(tmp_path):
             done = run_cli("--config", str(cfg), "--log-file", str(logs / "a.log"), command, timeout=30)
             assert done.returncode == 1, (command, done.stderr)
             assert done.stderr == f"error: cannot write the log file {logs / 'a.log'}: Read-only file system\n"
+
+
+def test_a_log_file_in_missing_folders_creates_them_and_is_appended_to(tmp_path):
+    """As the README says: service setups point `--log-file` at a folder nothing else makes
+    (`/var/log/aggregator/` without LogsDirectory=), and rely on it being created."""
+    with socket.socket() as s:  # a port nothing listens on: each fetch logs its refusal
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n"
+        f"      - url: http://127.0.0.1:{port}/f\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "var" / "log" / "aggregator" / "aggregator.log"
+    first = run_cli("--config", str(cfg), "--log-file", str(log), "fetch", timeout=60)
+    assert first.returncode == 1 and first.stderr == "", first.stderr  # the source failed; logged to the file
+    before = log.read_text(encoding="utf-8")
+    assert "connection failed" in before, before
+    run_cli("--config", str(cfg), "--log-file", str(log), "fetch", "--source", f"http://127.0.0.1:{port}/f")
+    after = log.read_text(encoding="utf-8")
+    assert after.startswith(before) and after.count("connection failed") == 2, after
 
 
 def test_a_log_file_on_a_full_disk_is_one_line_on_stderr_not_a_traceback_per_record(tmp_path):
