@@ -133,8 +133,10 @@ def test_a_file_name_with_a_trailing_slash_is_not_found(server, path):
 
 
 def test_healthz_of_serve_alone(server):
-    status, _, body = request(server, "GET", "/healthz")
-    assert status == 200 and body == b"ok\n"
+    """As the README's command table says: plain `ok`, not `run --serve`'s JSON, and no /metrics."""
+    status, headers, body = request(server, "GET", "/healthz")
+    assert status == 200 and body == b"ok\n" and headers["content-type"].startswith("text/plain")
+    assert request(server, "GET", "/metrics")[0] == 404
 
 
 def test_serve_command_answers_304(tmp_path, site):
