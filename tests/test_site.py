@@ -379,6 +379,31 @@ def test_check_compiles_the_templates(tmp_path, name, template, expected):
     assert fine.returncode == 0 and fine.stderr == "", fine.stderr
 
 
+def test_check_names_a_broken_template_as_the_config_is_named(tmp_path):
+    """The README shows `theme/index.html:3: site.templates: …` beside `feeds.yaml:5: …`,
+    but the template's absolute path was printed whatever the config was called as: it is
+    named from the config's own path, as given (absolute only when that is, or when the
+    folder lies outside the config's)."""
+    site = tmp_path / "site"
+    (site / "theme").mkdir(parents=True)
+    (site / "theme" / "index.html").write_text("{% extends 'base.html' %}\n{% endblock %}", encoding="utf-8")
+    cfg = site / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n  templates: theme\n", encoding="utf-8")
+    problem = "index.html:2: site.templates: Encountered unknown tag 'endblock'."
+    for cwd, given, expected in [
+        (site, "feeds.yaml", f"theme/{problem}"),
+        (tmp_path, "site/feeds.yaml", f"site/theme/{problem}"),
+        (tmp_path, str(cfg), f"{site}/theme/{problem}"),
+    ]:
+        result = run_cli("--config", given, "check", cwd=cwd)
+        assert result.returncode == 2 and result.stderr == f"{expected}\n", result.stderr
+    outside = tmp_path / "shared-theme"
+    (site / "theme").rename(outside)
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n  templates: ../shared-theme\n", encoding="utf-8")
+    result = run_cli("--config", "feeds.yaml", "check", cwd=site)
+    assert result.returncode == 2 and result.stderr == f"{outside}/{problem}\n", result.stderr
+
+
 def test_files_beside_the_templates_are_not_read_as_templates(tmp_path, corpus_server):
     """A vim swap file (or a .DS_Store, a logo) in the `site.templates` folder, not UTF-8, was
     read as a template: `check` said ok and every publish failed with a traceback (the

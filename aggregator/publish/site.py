@@ -114,6 +114,16 @@ def template_problems(settings: Settings) -> list[str]:
     folder = settings.templates_dir
     if folder is None:
         return []
+
+    def shown(path: str | Path) -> Path | str:
+        # As the config's own errors name their file: `theme/index.html:3:` beside
+        # `feeds.yaml:5:` (the config as given, here `feeds.yaml`), not an absolute path the
+        # user never typed. A template outside the config's folder keeps its absolute path.
+        try:
+            return settings.path.parent / Path(path).relative_to(settings.path.parent.resolve())
+        except ValueError:
+            return path
+
     env = _environment(str(folder), _template_names(folder))
     loader: BaseLoader = env.loader  # type: ignore[assignment]
     problems: list[str] = []
@@ -126,13 +136,13 @@ def template_problems(settings: Settings) -> list[str]:
         try:
             source, filename, _ = loader.get_source(env, name)
         except (OSError, UnicodeDecodeError) as e:  # unreadable, or saved in another encoding than UTF-8
-            problems.append(f"{folder / name}: site.templates: cannot read it: {e}")
+            problems.append(f"{shown(folder / name)}: site.templates: cannot read it: {e}")
             continue
         try:
             tree = env.parse(source, name, filename)
             env.compile(tree, name, filename)  # unknown filters and tests are found here
         except TemplateSyntaxError as e:
-            problems.append(f"{e.filename or filename}:{e.lineno}: site.templates: {e.message}")
+            problems.append(f"{shown(e.filename or filename)}:{e.lineno}: site.templates: {e.message}")
             continue
         for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
             ref = node.template
@@ -142,8 +152,8 @@ def template_problems(settings: Settings) -> list[str]:
                 loader.get_source(env, ref.value)
             except TemplateNotFound:  # (an OSError too: first)
                 if not getattr(node, "ignore_missing", False):
-                    where = f"neither in {folder} nor built in"
-                    problems.append(f"{filename}:{node.lineno}: site.templates: no template {ref.value!r}: {where}")
+                    missing = f"no template {ref.value!r}: neither in {shown(folder)} nor built in"
+                    problems.append(f"{shown(filename)}:{node.lineno}: site.templates: {missing}")
                 continue
             except (OSError, UnicodeDecodeError):
                 pass  # there but unreadable: said when its turn comes
