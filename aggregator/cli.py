@@ -231,7 +231,8 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     asked for silence (Retry-After): those are skipped, each with a line saying why. A gone
     source named with --source is tried again: if its feed is back, it is polled again.
     Exit 0 when every polled source succeeded, 1 when some failed or publishing failed, 2 for
-    a config or usage error.
+    a config or usage error, 130 when interrupted (Ctrl-C: what was polled is stored, and
+    published by the next fetch or publish).
     """
     settings = _load(ctx)
     sources = list(settings.sources)
@@ -412,7 +413,12 @@ def _outcome_line(o: Outcome) -> str:
 @main.command("publish")
 @click.pass_context
 def publish_cmd(ctx: click.Context) -> None:
-    """Regenerate every output from the store."""
+    """Regenerate every output from the store.
+
+    Exit 0, or 1 when a `site.templates` template is broken, a file stands where an output
+    folder goes (nothing is written), or the output cannot be written (a read-only or full
+    disk).
+    """
     settings = _load(ctx)
     with _open_store(ctx, settings) as store:
         _or_exit(ctx, "the database", store.sync_sources, settings.sources)
@@ -568,7 +574,8 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
 
     SIGHUP, or saving a changed config file, reloads the config; SIGTERM/SIGINT stop it
     (exit 0). Exit 1 when another daemon already runs on the same database, or when
-    --serve's port is taken.
+    --serve's port is taken or --host is no address of this machine (before anything is
+    created).
     """
     from .daemon import Daemon
 
@@ -687,7 +694,8 @@ def prune_cmd(ctx: click.Context) -> None:
 def serve(ctx: click.Context, host: str, port: int, log_format: str | None) -> None:
     """Serve the output directory over HTTP (feeds with their media types, ETag/304, gzip).
 
-    Runs until SIGTERM/SIGINT; `run --serve` does this and polls in one process.
+    Runs until SIGTERM/SIGINT (exit 0); `run --serve` does this and polls in one process.
+    Exit 1 when the port is taken or --host is no address of this machine.
     """
     from .serve import Server, StaticApp, static_routes
 

@@ -76,3 +76,39 @@ def test_the_readme_names_every_debian_package_ci_installs():
     assert "jekyll" in packages
     listed = README.split("(`.ci/run` does the same", 1)[1].split("## Commands", 1)[0]
     assert {p for p in packages if f"`{p}`" not in listed} == set()
+
+
+EXIT_CODE = re.compile(r"(?<![\w.-])(0|1|2|130)(?![\w-]|\.\d)")  # not in `0.1`, `-1`, `utf-8`
+
+
+def _command_rows() -> list[tuple[str, str]]:
+    """(command, exit code column) of each row of the README's command table."""
+    table = README.split("## Commands\n", 1)[1].strip().split("\n\n", 1)[0]
+    rows = []
+    for row in table.splitlines()[2:]:
+        cells = row.split(" | ")
+        rows.append((re.match(r"\| `aggregator ([a-z-]+)", cells[0]).group(1), cells[-1].rstrip(" |")))
+    return rows
+
+
+def test_the_help_gives_the_exit_codes_the_readme_gives():
+    """`fetch --help` left out 130 (interrupted), and `run --help` gave exit 1 only for another
+    daemon or a port taken, not for a `--host` that is no address of this machine, as the
+    README does; `serve` and `publish` gave none. A command whose help states its exit codes
+    states each the README's row gives, and the same reasons for `--host`."""
+    rows = _command_rows()
+    assert {"fetch", "run", "serve", "publish"} <= {command for command, _ in rows}
+    helps = {}
+    for command, codes in rows:
+        if command not in helps:
+            result = run_cli(command, "--help")
+            assert result.returncode == 0, result.stderr
+            helps[command] = " ".join(result.stdout.split())
+        text = helps[command]
+        if "xit " not in text:
+            continue  # states no exit code (`status`): the README's general rules hold
+        readme, stated = (set(EXIT_CODE.findall(words)) for words in (codes, text))
+        assert readme - stated == set(), (command, codes, text)
+        if "no address of this machine" in codes:
+            assert "--host is no address of this machine" in text, (command, text)
+    assert all("xit " in helps[command] for command in ("fetch", "run", "serve", "publish"))
