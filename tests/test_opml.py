@@ -614,3 +614,39 @@ def test_import_keeps_a_byte_order_mark_and_crlf_line_ends(config):
     after = data.decode("utf-8")
     assert len(only_additions(before, after)) == 4
     assert run_cli("--config", str(config), "check").returncode == 0
+
+
+def test_a_second_import_keeps_the_quotes_of_values_yaml_would_read_as_another_type(tmp_path):
+    """ruamel read the config without its quotes and wrote `name: yes` back bare: a second
+    import refused every config holding such a value, the ones import-opml itself wrote too."""
+    cfg = tmp_path / "q.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\n  description: '1:30'\ncategories:\n  - name: A\n"
+        '    tags: ["Off"]\n    sources:\n      - url: https://a.example/rss\n        name: "yes"\n',
+        encoding="utf-8",
+    )
+    first = tmp_path / "in1.opml"
+    first.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body><outline text="B">'
+        '<outline text="1:30" xmlUrl="https://b.example/rss"/><outline text="Off" xmlUrl="https://c.example/rss"/>'
+        "</outline></body></opml>",
+        encoding="utf-8",
+    )
+    second = tmp_path / "in2.opml"
+    second.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body><outline text="A">'
+        '<outline text="New" xmlUrl="https://n.example/rss"/></outline></body></opml>',
+        encoding="utf-8",
+    )
+    for opml in (first, second):
+        before = cfg.read_text(encoding="utf-8")
+        result = run_cli("--config", str(cfg), "import-opml", str(opml))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 added" in result.stdout or "2 added" in result.stdout, result.stdout
+        only_additions(before, cfg.read_text(encoding="utf-8"))
+    text = cfg.read_text(encoding="utf-8")
+    assert 'tags: ["Off"]' in text and 'name: "yes"' in text and "description: '1:30'" in text
+    assert 'name: "1:30"' in text and 'name: "Off"' in text
+    settings = load_config(cfg)
+    assert [s.name for s in settings.sources] == ["yes", "New", "1:30", "Off"]
+    assert run_cli("--config", str(cfg), "import-opml", str(second)).returncode == 0

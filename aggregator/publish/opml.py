@@ -268,13 +268,16 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     OPML outline names, or `Imported`. A category is matched by name or slug, else appended.
     A feed already listed in its category is left alone (importing twice changes nothing).
     """
+    y = _yaml()
     try:
-        data, indent, block_seq_indent = load_yaml_guess_indent(text)
+        # read with the dumping YAML's own settings: load_yaml_guess_indent's reader keeps no
+        # quotes, and `name: "yes"` came back bare: a boolean to the config's reader
+        _, indent, block_seq_indent = load_yaml_guess_indent(text)
+        data = y.load(text)
     except YAMLError as e:
         raise OpmlError(f"cannot read the config as YAML: {e}") from None
     if not isinstance(data, CommentedMap):
         raise OpmlError("the config is not a YAML mapping")
-    y = _yaml()
     offset = block_seq_indent if block_seq_indent is not None else 0
     y.indent(mapping=_mapping_indent(text), sequence=max(indent or 2, offset + 2), offset=offset)
 
