@@ -436,16 +436,26 @@ def publish_cmd(ctx: click.Context) -> None:
 
 
 @main.command("export-opml")
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("where", metavar="[PATH]", required=False, type=click.Path())
 @click.pass_context
-def export_opml(ctx: click.Context, path: Path | None) -> None:
+def export_opml(ctx: click.Context, where: str | None) -> None:
     """Write the sources, grouped by category, as OPML to PATH (default: stdout).
 
     Exit 0, 1 when PATH cannot be written (its folder missing: a typo is not made a tree of
-    folders) or may not be (the config, the database or one of its files, an existing file
-    that is not OPML/XML), 2 for a config error.
+    folders; a folder itself, or a PATH ending in `/`: the file is named, none is made up)
+    or may not be (the config, the database or one of its files, an existing file that is
+    not OPML/XML), 2 for a config error.
     """
     settings = _load(ctx)
+    path = Path(where) if where is not None else None
+    # `Path("zz/")` is `zz`: the slash, which says a folder is meant, is only in what was typed
+    if where is not None and where.endswith(("/", os.sep)) and not os.path.isdir(where):
+        why = "not a folder" if os.path.exists(where.rstrip("/" + os.sep)) else "no such folder"
+        _echo(f"error: cannot write {where}: {why}", err=True)
+        ctx.exit(EXIT_FAILED)
+    if path is not None and path.is_dir():  # click said `File 'out' is a directory`, exit 2
+        _echo(f"error: cannot write {where}: it is a folder: name the OPML file to write in it", err=True)
+        ctx.exit(EXIT_FAILED)
     if path is not None and not path.parent.is_dir():
         why = "not a folder" if path.parent.exists() else "no such folder"
         _echo(f"error: cannot write {path}: {why}: {path.parent}", err=True)

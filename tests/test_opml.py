@@ -291,6 +291,32 @@ def test_export_to_a_missing_folder_is_an_error_naming_it_and_creates_nothing(tm
     assert result.returncode == 1 and "not a folder" in result.stderr, result.stderr
 
 
+def test_export_to_a_folder_or_a_path_ending_in_a_slash_is_an_error_writing_nothing(tmp_path):
+    """`export-opml zz/` wrote a file named `zz` (the slash was lost on the way) and said so,
+    exit 0; an existing folder got click's `File 'out' is a directory`, exit 2."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
+        "  - name: A\n    sources:\n      - url: https://a.example/rss\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "export-opml", "zz/", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == "error: cannot write zz/: no such folder" and result.stdout == ""
+    assert not (tmp_path / "zz").exists()
+    (tmp_path / "plain").write_text("")
+    result = run_cli("--config", str(cfg), "export-opml", "plain/", cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.strip() == "error: cannot write plain/: not a folder"
+    assert (tmp_path / "plain").read_text() == ""
+    (tmp_path / "out").mkdir()
+    for where in ("out", "out/"):
+        result = run_cli("--config", str(cfg), "export-opml", where, cwd=tmp_path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        why = "it is a folder: name the OPML file to write in it"
+        assert result.stderr.strip() == f"error: cannot write {where}: {why}"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_import_keeps_apart_categories_whose_names_have_no_latin_or_cjk_letters(tmp_path):
     """`Новости` and `Спорт` both slugify to "": each must still get (or match) its own category,
     as the config tells them apart (by a slug made from a hash of the name)."""
