@@ -187,7 +187,18 @@ def check(ctx: click.Context) -> None:
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")
 
 
-def _named_sources(sources: list[Source], urls: tuple[str, ...]) -> tuple[list[Source], list[str]]:
+def _config_line(settings: Settings, key: str) -> str:
+    """`feeds.yaml:12`, the line of a source's first listing: how a user tells apart sources
+    whose URLs show the same with their secrets masked."""
+    for ci, cat in enumerate(settings.config.categories):
+        for si, src in enumerate(cat.sources):
+            if src.url == key:
+                line = settings.lines.get(("categories", ci, "sources", si, "url"))
+                return f"{settings.path}:{line}" if line else str(settings.path)
+    return str(settings.path)
+
+
+def _named_sources(sources: list[Source], urls: tuple[str, ...], settings: Settings) -> tuple[list[Source], list[str]]:
     """The sources `--source` names, and what names none or several. A URL is taken as the
     config writes it, else as a browser or the output shows it: `/%E4%B8%AD%E6%96%87/feed` for
     `/中文/feed`, an IDN host in either form (compared as the server sees the request), or with
@@ -213,7 +224,8 @@ def _named_sources(sources: list[Source], urls: tuple[str, ...]) -> tuple[list[S
         if len(found) == 1:
             out.append(found[0])
         elif found:
-            listed = ", ".join(masked(s.key) for s in found)
+            # masked, two sources may show as one: each is named by its line in the config too
+            listed = ", ".join(f"{masked(s.key)} at {_config_line(settings, s.key)}" for s in found)
             why = f"{url} could be any of {len(found)} configured sources ({listed})"
             problems.append(f"{why}: name the one meant as the config writes it")
         else:
@@ -238,7 +250,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     sources = list(settings.sources)
     if urls:
         urls = tuple(from_feed_scheme(u) for u in urls)  # as the config's feed:// URLs are read
-        named, problems = _named_sources(sources, urls)
+        named, problems = _named_sources(sources, urls, settings)
         for problem in problems:
             _echo(f"error: {problem}", err=True)
         if problems:

@@ -159,6 +159,26 @@ def test_fetch_source_takes_a_url_as_a_browser_or_the_output_shows_it(tmp_path, 
     assert unknown.returncode == 2 and "not a configured source" in unknown.stderr
 
 
+def test_a_masked_source_url_of_several_sources_names_each_by_its_config_line(tmp_path):
+    """Two sources told apart only by their secret showed as the same masked URL, twice, and
+    the masking took the list's commas and closing parenthesis for part of the secret."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        "      - url: http://127.0.0.1:9/nodate.rss?token=a\n      - url: http://127.0.0.1:9/other.rss\n"
+        "      - url: http://127.0.0.1:9/nodate.rss?token=b\n",
+        encoding="utf-8",
+    )
+    shown = "http://127.0.0.1:9/nodate.rss?token=***"
+    result = run_cli("--config", str(cfg), "fetch", "--source", shown)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"error: {shown} could be any of 2 configured sources ({shown} at {cfg}:7, {shown} at {cfg}:9): "
+        "name the one meant as the config writes it"
+    )
+    assert result.stdout == ""
+
+
 def test_publish_regenerates_from_the_store(tmp_path, zh_site):
     assert run_cli("--config", str(zh_site), "fetch").returncode == 0
     shutil.rmtree(tmp_path / "public")
