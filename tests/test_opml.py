@@ -676,3 +676,106 @@ def test_a_second_import_keeps_the_quotes_of_values_yaml_would_read_as_another_t
     settings = load_config(cfg)
     assert [s.name for s in settings.sources] == ["yes", "New", "1:30", "Off"]
     assert run_cli("--config", str(cfg), "import-opml", str(second)).returncode == 0
+
+
+_SITE = "site:\n  title: T\n  url: https://t.example/\n"
+# Layouts import-opml met in the wild: each list's dashes where its writer put them, `null`s,
+# quotes, comments under an item and after a list, a last line with no line end.
+LAYOUTS = {
+    "two spaces": _SITE
+    + 'categories:\n  - name: A\n    sources:\n      - url: https://a.example/rss\n        name: "yes"\n',
+    "four spaces": (
+        "site:\n    title: T\n    url: https://t.example/\n    user_agent:\ncategories:\n    -   name: A\n"
+        '        tags: ["Off", b]\n        sources:\n            -   url: https://a.example/rss\n'
+        "                keep_days: null\n"
+    ),
+    "not indented": _SITE + "categories:\n- name: A\n  sources:\n  - url: https://a.example/rss\n    name: 'Off'\n"
+    "- name: B\n  sources:\n  - url: https://b.example/rss\n",
+    "mixed": _SITE + 'defaults:\n  exclude:\n  - title: "(?i)^\\\\[ad\\\\]"\ncategories:\n- name: A\n  tags: []\n'
+    "  sources:\n      - url: https://a.example/rss   # mine\n        interval: ~\n- name: B\n  sources:\n"
+    "    - url: https://b.example/rss\n",
+    "comments at ends": "# top\n" + _SITE + "categories:\n  # the first\n  - name: A\n    sources:\n"
+    "      - url: https://a.example/rss\n        # name: Disabled for now\n      # - url: https://old.example/rss\n\n"
+    "    # about B\n  - name: B   # b\n    sources:\n      - url: https://b.example/rss\n"
+    "        timeout: 10s   # slow\n"
+    "      # the end\n# really the end",
+    "shipped feeds.yaml": (ROOT / "feeds.yaml").read_text(encoding="utf-8"),
+    "shipped example": (ROOT / "config" / "feeds.example.yaml").read_text(encoding="utf-8"),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_import_only_adds_lines_whatever_the_layout(tmp_path, monkeypatch, layout):
+    """A round trip through ruamel.yaml wrote the whole file anew: the shipped example lost its
+    `null`s and a regex's quotes, and its `categories:` block was re-indented, comments moved."""
+    monkeypatch.setenv("EXAMPLE_API_KEY", "x")
+    monkeypatch.setenv("EXAMPLE_PASSWORD", "y")
+    cfg = tmp_path / "feeds.yaml"
+    before = LAYOUTS[layout]
+    cfg.write_text(before, encoding="utf-8")
+    first = load_config(cfg).categories[0]
+    opml = tmp_path / "in.opml"
+    opml.write_text(
+        f'<?xml version="1.0"?><opml version="2.0"><body><outline text="{first.name}">'
+        '<outline text="Off" xmlUrl="https://n.example/rss"/></outline><outline text="New Cat">'
+        '<outline text="1:30" xmlUrl="https://x.example/rss"/></outline></body></opml>',
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = cfg.read_text(encoding="utf-8")
+    added = [line for line in only_additions(before, after) if line]  # a blank line before a new category
+    assert [" ".join(line.split()) for line in added] == [
+        "- url: https://n.example/rss",
+        'name: "Off"',
+        "- name: New Cat",
+        "sources:",
+        "- url: https://x.example/rss",
+        'name: "1:30"',
+    ]
+    settings = load_config(cfg)
+    cats = {c.name: c for c in settings.categories}
+    assert cats[first.name].source_keys == (*first.source_keys, "https://n.example/rss")
+    assert cats["New Cat"].source_keys == ("https://x.example/rss",)
+    assert {s.key: s.name for s in settings.sources}["https://x.example/rss"] == "1:30"
+    check = run_cli("--config", str(cfg), "check")
+    assert check.returncode == 0, check.stderr
+    again = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert again.returncode == 0 and "0 added, 2 already present" in again.stdout, again.stdout + again.stderr
+    assert cfg.read_text(encoding="utf-8") == after
+
+
+def test_import_into_flow_lists_and_empty_ones_changes_only_their_own_lines(tmp_path):
+    """A `[...]` list gets the new items inside its brackets; `sources:` and `categories:` with
+    nothing under them (every source commented out) get a block under the key."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        _SITE + "categories:\n  - name: A\n    tags: [x, y]\n    sources: [{url: https://a.example/rss}]  # flow\n"
+        "  - name: B\n    sources:   # none yet\n  - name: C\n    sources: []\n",
+        encoding="utf-8",
+    )
+    opml = tmp_path / "in.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        + "".join(
+            f'<outline text="{c}"><outline text="{c}1" xmlUrl="https://{c}1.example/rss"/></outline>' for c in "ABC"
+        )
+        + "</body></opml>",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert cfg.read_text(encoding="utf-8") == _SITE + (
+        "categories:\n  - name: A\n    tags: [x, y]\n"
+        '    sources: [{url: https://a.example/rss}, {url: "https://A1.example/rss", name: A1}]  # flow\n'
+        "  - name: B\n    sources:   # none yet\n      - url: https://B1.example/rss\n        name: B1\n"
+        '  - name: C\n    sources: [{url: "https://C1.example/rss", name: C1}]\n'
+    )
+    cfg.write_text(_SITE + "categories:   # later\njekyll:\n  dir: j\n", encoding="utf-8")
+    result = run_cli("--config", str(cfg), "import-opml", str(opml), "--category", "New")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert cfg.read_text(encoding="utf-8") == _SITE + (
+        "categories:   # later\n  - name: New\n    sources:\n"
+        + "".join(f"      - url: https://{c}1.example/rss\n        name: {c}1\n" for c in "ABC")
+        + "jekyll:\n  dir: j\n"
+    )

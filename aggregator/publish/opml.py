@@ -7,8 +7,9 @@ sources give the same bytes, so the published file only changes when the sources
 Import takes OPML as readers really write it: Miniflux and FreshRSS nest feed outlines
 in category outlines (RSSOwl nests folders in folders: the innermost names the category),
 Inoreader-style files put a `category="/Tech,/News"` attribute on flat outlines, and some
-exporters leave a bare `&` in an attribute, so parsing recovers what it can. The config is
-edited with ruamel.yaml's round-trip mode, so the user's comments, order and quoting stay.
+exporters leave a bare `&` in an attribute, so parsing recovers what it can. The new lines
+are written into the config's own text, where each list ends and indented as it is: every
+line already there stays as it was (a YAML round trip, ruamel.yaml's, rewrote the file).
 """
 
 from __future__ import annotations
@@ -24,12 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
 from lxml import etree
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from .. import PROJECT_URL
 from ..config import SLUG_PATTERN, category_slug, from_feed_scheme, request_key
@@ -242,23 +239,33 @@ class ImportReport:
     new_categories: list[str] = field(default_factory=list)
 
 
-def _yaml() -> YAML:
-    y = YAML()  # round-trip: comments, key order, flow style and quotes survive
-    y.preserve_quotes = True
-    y.width = 4096  # never re-wrap a user's long lines
-    return y
-
-
-def _text(value: str) -> str:
-    """`value` as a string feeds.yaml's reader gives back: ruamel writes YAML 1.2, where `Off`,
-    `yes` or `1:30` are text and so go unquoted, but the config is read as YAML 1.1 (PyYAML),
-    where they are a boolean or a number, and `check` refuses them. Quoted, they stay text."""
-    return DoubleQuotedScalarString(value) if reads_as_another_type(value) else value
+def _scalar(value: str, flow: bool = False) -> str:
+    """`value` as feeds.yaml's reader (PyYAML, YAML 1.1) reads it back as that very string:
+    plain where it can be (`Real Python`, a URL), else double-quoted: `Off`, `yes`, `1:30`
+    read as a boolean or a number plain, and `a: b` or `#x` as something else again."""
+    emitter = yaml.emitter.Emitter(io.StringIO(), allow_unicode=True)
+    analysis = emitter.analyze_scalar(value)
+    plain = analysis.allow_flow_plain if flow else analysis.allow_block_plain
+    resolved = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
+    if plain and not analysis.multiline and resolved == "tag:yaml.org,2002:str" and not reads_as_another_type(value):
+        return value
+    return yaml.safe_dump(value, default_style='"', allow_unicode=True, width=1 << 30).rstrip("\n")
 
 
 def _is_http(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
+
+
+@dataclass
+class _Category:
+    """A category of the config (`node` is where it is written) or one the import adds."""
+
+    name: str
+    slug: str | None
+    urls: list[str]
+    node: yaml.MappingNode | None = None
+    added: list[tuple[str, str | None]] = field(default_factory=list)  # (url, name)
 
 
 def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None = None) -> tuple[str, ImportReport]:
@@ -267,28 +274,35 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     `category` puts every feed in that one category; otherwise each goes to the category its
     OPML outline names, or `Imported`. A category is matched by name or slug, else appended.
     A feed already listed in its category is left alone (importing twice changes nothing).
-    """
-    y = _yaml()
-    try:
-        # read with the dumping YAML's own settings: load_yaml_guess_indent's reader keeps no
-        # quotes, and `name: "yes"` came back bare: a boolean to the config's reader
-        _, indent, block_seq_indent = load_yaml_guess_indent(text)
-        data = y.load(text)
-    except YAMLError as e:
-        raise OpmlError(f"cannot read the config as YAML: {e}") from None
-    if not isinstance(data, CommentedMap):
-        raise OpmlError("the config is not a YAML mapping")
-    offset = block_seq_indent if block_seq_indent is not None else 0
-    y.indent(mapping=_mapping_indent(text), sequence=max(indent or 2, offset + 2), offset=offset)
 
-    cats = data.get("categories")
-    if cats is None:
-        cats = CommentedSeq()
-        data["categories"] = cats
-    if not isinstance(cats, list):
+    The new lines are written into the file's own text, in the indentation its lists use;
+    every line of it stays as it was. (A round trip through ruamel.yaml wrote the whole file
+    anew: it dropped `null`s and quotes, re-indented the lists of a file mixing two styles,
+    and moved comments.)
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.constructor.SafeConstructor().construct_document(root) if root is not None else {}
+    except yaml.YAMLError as e:
+        raise OpmlError(f"cannot read the config as YAML: {e}") from None
+    if not isinstance(data, dict) or not isinstance(root, (yaml.MappingNode, type(None))):
+        raise OpmlError("the config is not a YAML mapping")
+    raw_cats = data.get("categories")
+    if raw_cats is not None and not isinstance(raw_cats, list):
         raise OpmlError("the config's `categories` is not a list")
+    cats_node = _value_node(root, "categories")
+    cat_nodes = cats_node.value if isinstance(cats_node, yaml.SequenceNode) else []
+    cats: list[_Category] = []
+    for i, raw in enumerate(raw_cats or []):
+        raw = raw if isinstance(raw, dict) else {}
+        sources = raw.get("sources") if isinstance(raw.get("sources"), list) else []
+        urls = [
+            from_feed_scheme(str(s.get("url", "")).strip()) for s in sources if isinstance(s, dict) and s.get("url")
+        ]
+        node = cat_nodes[i] if i < len(cat_nodes) and isinstance(cat_nodes[i], yaml.MappingNode) else None
+        cats.append(_Category(" ".join(str(raw.get("name", "")).split()), raw.get("slug"), urls, node))
     report = ImportReport()
-    configured = _configured_urls(cats)
+    configured = {url for cat in cats for url in cat.urls}
     shown_as = secret_forms(configured)
     for feed in feeds:
         url = from_feed_scheme(feed.url.strip())  # the config would read it so: store it so
@@ -310,31 +324,258 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
         slug = None if category else feed.category_slug
         target = _find_category(cats, name, slug)
         if target is None:
-            fields = [("name", _text(name))] + ([("slug", _text(slug))] if slug else [])
-            target = CommentedMap([*fields, ("sources", CommentedSeq())])
+            target = _Category(name, slug, [])
             cats.append(target)
             report.new_categories.append(name)
-        sources = target.get("sources")
-        if sources is None:
-            sources = CommentedSeq()
-            target["sources"] = sources
-        if any(isinstance(s, dict) and from_feed_scheme(str(s.get("url", "")).strip()) == url for s in sources):
-            report.present.append((url, str(target.get("name"))))
+        if url in target.urls:
+            report.present.append((url, target.name))
             continue
-        entry = CommentedMap([("url", url)])
         # a source's other listings take its first one's name; a title that is the URL names nothing
         # (an older export's, or a reader's for a feed it never fetched), and as `name:` it hid the
         # feed's own title in every output for good
-        if feed.title and url not in configured and not _is_its_url(feed.title, feed.url, url):
-            entry["name"] = _text(feed.title)
+        named = feed.title and url not in configured and not _is_its_url(feed.title, feed.url, url)
+        target.urls.append(url)
+        target.added.append((url, feed.title if named else None))
         configured.add(url)
-        if sources:
-            _move_trailing_comment(sources[-1], entry)
-        sources.append(entry)
-        report.added.append((url, str(target.get("name"))))
-    buf = io.StringIO()
-    y.dump(data, buf)
-    return buf.getvalue(), report
+        report.added.append((url, target.name))
+    if not report.added:
+        return text, report
+    new_text = _ConfigText(text, root, cats_node).with_additions(cats)
+    _check_merged(new_text, cats)
+    return new_text, report
+
+
+def _url_of(source: dict) -> str:
+    """A listed source's URL as the config reads it."""
+    return from_feed_scheme(str(source.get("url", "")).strip())
+
+
+def _value_node(mapping: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The node of `key`'s value in a mapping node, as written in it (None if it is not)."""
+    if not isinstance(mapping, yaml.MappingNode):
+        return None
+    found = [v for k, v in mapping.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+    return found[-1] if found else None
+
+
+def _key_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
+    found = [k for k, _ in mapping.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+    return found[-1] if found else None
+
+
+class _ConfigText:
+    """The config's text with lines inserted where a list ends: after its last item's last
+    line and the comments indented under that item (a commented-out key of it), before the
+    comments and blank lines that lead to what follows the list. Each list's own layout is
+    followed: where its dashes stand, how far its items' keys are from them."""
+
+    def __init__(self, text: str, root: yaml.Node | None, cats_node: yaml.Node | None) -> None:
+        self.text = text
+        self.lines = text.splitlines(keepends=True)
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+        self.root = root
+        self.cats_node = cats_node
+        self.inserts: list[tuple[int, str]] = []  # (index in text, text to insert there)
+        self.replaces: list[tuple[int, int, str]] = []
+
+    # --------------------------------------------------------------- positions
+
+    def index(self, mark: yaml.Mark) -> int:
+        """A mark's place in the text, from its line and column (libyaml counts bytes, not so these)."""
+        if mark.line >= len(self.lines):
+            return len(self.text)
+        return self.starts[mark.line] + mark.column
+
+    def _blank_or_comment(self, line: int) -> bool:
+        stripped = self.lines[line].strip()
+        return not stripped or stripped.startswith("#")
+
+    def end_of(self, node: yaml.Node, dash_column: int) -> int:
+        """Where lines go after a block node: the start of the line after its last content line,
+        and after the comment lines right below that are indented further than `dash_column`."""
+        end = node.end_mark
+        line = end.line
+        if line >= len(self.lines) or not self.lines[line][: end.column].strip():
+            line -= 1  # the node ends where the next token starts: at that line's indentation
+        while line > node.start_mark.line and self._blank_or_comment(line):
+            line -= 1
+        line += 1
+        while line < len(self.lines):
+            current = self.lines[line]
+            stripped = current.lstrip(" ")
+            if not stripped.startswith("#") or len(current) - len(stripped) <= dash_column:
+                break
+            line += 1
+        return self.starts[line] if line < len(self.lines) else len(self.text)
+
+    def line_text(self, mark: yaml.Mark) -> str:
+        return self.lines[mark.line] if mark.line < len(self.lines) else ""
+
+    # --------------------------------------------------------------- layout
+
+    def item_layout(self, seq: yaml.SequenceNode) -> tuple[int, int]:
+        """(dash column, item key column) of a block sequence, from its first mapping item."""
+        dash = seq.start_mark.column
+        for item in seq.value:
+            if isinstance(item, yaml.MappingNode) and not item.flow_style:
+                if item.start_mark.line == seq.start_mark.line or item.start_mark.column > dash:
+                    return dash, max(item.start_mark.column, dash + 2)
+        return dash, dash + 2
+
+    def nested_layout(self) -> tuple[int, int]:
+        """(offset of `sources:`' dashes from its key, its items' keys from the dash), as the
+        file's categories write them; else as its `categories:` list does; else 2 and 2."""
+        cats = self.cats_node.value if isinstance(self.cats_node, yaml.SequenceNode) else []
+        for cat in cats:
+            key = _key_node(cat, "sources") if isinstance(cat, yaml.MappingNode) else None
+            seq = _value_node(cat, "sources") if key is not None else None
+            if isinstance(seq, yaml.SequenceNode) and not seq.flow_style and seq.value:
+                dash, keys = self.item_layout(seq)
+                return dash - key.start_mark.column, keys - dash
+        if isinstance(self.cats_node, yaml.SequenceNode) and not self.cats_node.flow_style and self.cats_node.value:
+            key = _key_node(self.root, "categories")
+            dash, keys = self.item_layout(self.cats_node)
+            return max(dash - key.start_mark.column, 0), keys - dash
+        return 2, 2
+
+    # --------------------------------------------------------------- rendering
+
+    @staticmethod
+    def source_lines(url: str, name: str | None, dash: int, keys: int) -> str:
+        lead = " " * dash + "-" + " " * (keys - dash - 1)
+        out = f"{lead}url: {_scalar(url)}\n"
+        return out + (f"{' ' * keys}name: {_scalar(name)}\n" if name else "")
+
+    def category_lines(self, cat: _Category, dash: int, keys: int) -> str:
+        offset, inner = self.nested_layout()
+        lead = " " * dash + "-" + " " * (keys - dash - 1)
+        out = f"{lead}name: {_scalar(cat.name)}\n"
+        if cat.slug:
+            out += f"{' ' * keys}slug: {_scalar(cat.slug)}\n"
+        out += f"{' ' * keys}sources:\n"
+        for url, name in cat.added:
+            out += self.source_lines(url, name, keys + offset, keys + offset + inner)
+        return out
+
+    @staticmethod
+    def flow_source(url: str, name: str | None) -> str:
+        return "{url: " + _scalar(url, flow=True) + (f", name: {_scalar(name, flow=True)}" if name else "") + "}"
+
+    def flow_category(self, cat: _Category) -> str:
+        slug = f", slug: {_scalar(cat.slug, flow=True)}" if cat.slug else ""
+        sources = ", ".join(self.flow_source(u, n) for u, n in cat.added)
+        return f"{{name: {_scalar(cat.name, flow=True)}{slug}, sources: [{sources}]}}"
+
+    def insert(self, index: int, new: str) -> None:
+        if index == len(self.text) and self.text and not self.text.endswith("\n"):
+            new = "\n" + new  # a file without a last line end: its last line stays whole
+        self.inserts.append((index, new))
+
+    def add_to_flow(self, seq: yaml.SequenceNode, items: list[str]) -> None:
+        """Items appended inside a `[...]` list: after its last item, or in an empty one."""
+        if seq.value:
+            self.inserts.append((self.index(seq.value[-1].end_mark), "".join(", " + i for i in items)))
+        else:
+            self.inserts.append((self.index(seq.start_mark) + 1, ", ".join(items)))
+
+    def under_key(self, key: yaml.Node, value: yaml.Node, block: str) -> None:
+        """`block` as the value of a key written with none (`sources:`), or null (`sources: ~`)."""
+        start, end = self.index(value.start_mark), self.index(value.end_mark)
+        if end > start:  # `null` or `~`: the block replaces it
+            self.replaces.append((start, end, ""))
+        line_end = (
+            self.starts[key.start_mark.line + 1] if key.start_mark.line + 1 < len(self.starts) else len(self.text)
+        )
+        self.insert(min(line_end, len(self.text)), block)
+
+    def add_sources(self, cat: _Category) -> None:
+        node = cat.node
+        assert node is not None
+        key = _key_node(node, "sources")
+        seq = _value_node(node, "sources")
+        if isinstance(seq, yaml.SequenceNode) and seq.flow_style:
+            self.add_to_flow(seq, [self.flow_source(u, n) for u, n in cat.added])
+            return
+        if isinstance(seq, yaml.SequenceNode) and seq.value:
+            dash, keys = self.item_layout(seq)
+            block = "".join(self.source_lines(u, n, dash, keys) for u, n in cat.added)
+            self.insert(self.end_of(seq, dash), block)
+            return
+        if node.flow_style:
+            raise OpmlError(f"cannot add to category {cat.name}: it is written as a {{...}} mapping without sources")
+        offset, inner = self.nested_layout()
+        if key is not None and isinstance(seq, yaml.ScalarNode):  # `sources:` with none under it
+            dash = key.start_mark.column + offset
+            block = "".join(self.source_lines(u, n, dash, dash + inner) for u, n in cat.added)
+            self.under_key(key, seq, block)
+            return
+        if key is not None:
+            raise OpmlError(f"cannot add to category {cat.name}: its `sources` is not a list")
+        column = node.start_mark.column  # no `sources:` key: one is added, as the category's last
+        block = f"{' ' * column}sources:\n" + "".join(
+            self.source_lines(u, n, column + offset, column + offset + inner) for u, n in cat.added
+        )
+        dash = self.cats_node.start_mark.column if isinstance(self.cats_node, yaml.SequenceNode) else 0
+        self.insert(self.end_of(node, dash), block)
+
+    def add_categories(self, new: list[_Category]) -> None:
+        seq = self.cats_node
+        if isinstance(seq, yaml.SequenceNode) and seq.flow_style:
+            self.add_to_flow(seq, [self.flow_category(c) for c in new])
+            return
+        if isinstance(seq, yaml.SequenceNode) and seq.value:
+            dash, keys = self.item_layout(seq)
+            last = seq.value[-1]
+            # categories set apart by a blank line: so is the new one
+            above = last.start_mark.line - 1
+            gap = "\n" if above >= 0 and not self.lines[above].strip() else ""
+            block = "".join(gap + self.category_lines(c, dash, keys) for c in new)
+            self.insert(self.end_of(seq, dash), block)
+            return
+        indent = _mapping_indent(self.text)
+        block = "".join(self.category_lines(c, indent, indent + 2) for c in new)
+        key = _key_node(self.root, "categories") if self.root is not None else None
+        if key is not None and isinstance(seq, yaml.ScalarNode):  # `categories:` with none under it
+            self.under_key(key, seq, block)
+            return
+        if key is not None:
+            raise OpmlError("the config's `categories` is not a list")
+        self.insert(len(self.text), "categories:\n" + block)
+
+    def with_additions(self, cats: list[_Category]) -> str:
+        for cat in cats:
+            if cat.node is not None and cat.added:
+                self.add_sources(cat)
+        new = [c for c in cats if c.node is None and c.added]
+        if new:
+            self.add_categories(new)
+        # in the order made where two land at one place: a category's new sources, then new categories
+        edits = sorted([(i, i, t) for i, t in self.inserts] + self.replaces, key=lambda e: e[0])
+        out, done = [], 0
+        for start, end, new_text in edits:
+            out += [self.text[done:start], new_text]
+            done = max(done, end, start)
+        return "".join(out) + self.text[done:]
+
+
+def _check_merged(text: str, cats: list[_Category]) -> None:
+    """The merged text read back: each category lists what it listed and what was added, in
+    that order. A layout the insertion misread would otherwise write a config that reads as
+    something else (the CLI's config check catches an invalid one, not a valid wrong one)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise OpmlError(f"the config's layout defeated the import (nothing imported): {e}") from None
+    raw = data.get("categories") if isinstance(data, dict) else None
+    got = [
+        [_url_of(s) for s in (c.get("sources") or []) if isinstance(s, dict) and s.get("url")]
+        for c in (raw or [])
+        if isinstance(c, dict)
+    ]
+    if got != [c.urls for c in cats]:
+        raise OpmlError("the config's layout defeated the import, nothing imported: add the feeds by hand")
 
 
 def _is_its_url(title: str, written: str, url: str) -> bool:
@@ -343,17 +584,6 @@ def _is_its_url(title: str, written: str, url: str) -> bool:
     title = title.strip()
     forms = {written.strip(), url, public_url(url), masked(url)}
     return title in forms or request_key(title) in {request_key(f) for f in forms if f}
-
-
-def _configured_urls(cats: list) -> set[str]:
-    """Every source URL the config lists, in any category, as the config reads it."""
-    return {
-        from_feed_scheme(str(src.get("url", "")).strip())
-        for cat in cats
-        if isinstance(cat, dict) and isinstance(cat.get("sources"), list)
-        for src in cat["sources"]
-        if isinstance(src, dict) and src.get("url")
-    }
 
 
 def _mapping_indent(text: str) -> int:
@@ -367,35 +597,12 @@ def _mapping_indent(text: str) -> int:
     return 2
 
 
-def _move_trailing_comment(previous: object, entry: CommentedMap) -> None:
-    """Blank lines and comments after the last list item belong before whatever follows the
-    list: keep them after the item appended to it rather than between the two items."""
-    node = previous
-    slots = []
-    while isinstance(node, CommentedMap) and node:
-        key = list(node.keys())[-1]
-        slots.append((node, key))
-        node = node[key]
-        if isinstance(node, CommentedSeq) and node:
-            node = node[-1]
-    for holder, key in reversed(slots):
-        item = holder.ca.items.get(key)
-        if item and len(item) > 2 and item[2] is not None:
-            token = item[2]
-            item[2] = None
-            entry.ca.items[list(entry.keys())[-1]] = [None, None, token, None]
-            return
-
-
-def _find_category(cats: list, name: str, slug: str | None = None) -> CommentedMap | None:
+def _find_category(cats: list[_Category], name: str, slug: str | None = None) -> _Category | None:
     """The category with `slug`, where the OPML gives one (it is the category's URL: two
     categories may share a name); else the one named `name`, else the one with its slug."""
     wanted = slug or category_slug(name)
     for cat in cats:
-        if not isinstance(cat, dict):
-            continue
-        cat_name = " ".join(str(cat.get("name", "")).split())
-        if (cat.get("slug") or category_slug(cat_name)) == wanted or (slug is None and cat_name == name):
+        if (cat.slug or category_slug(cat.name)) == wanted or (slug is None and cat.name == name):
             return cat
     return None
 
@@ -403,8 +610,9 @@ def _find_category(cats: list, name: str, slug: str | None = None) -> CommentedM
 @dataclass(frozen=True)
 class ConfigLayout:
     """How the config file's bytes are laid out beyond what YAML sees: a UTF-8 byte order mark
-    and CRLF line ends. The text is edited with LF ends and no BOM (ruamel writes those), and
-    given both back before it is written: a Windows-edited config came back all LF, no BOM."""
+    and CRLF line ends. The text is edited with LF ends and no BOM (the new lines are written
+    so), and given both back before it is written: a Windows-edited config came back all LF,
+    no BOM."""
 
     bom: bool = False
     newline: str = "\n"
