@@ -27,6 +27,7 @@ from .charset import prepare
 from .defuse import HostileXML, defuse, has_long_tag
 from .models import FeedInfo
 from .parse_fast import (
+    FEEDBURNER_ORIGINALS,
     MEDIA,
     OWN,
     XML_PARSER,
@@ -220,6 +221,21 @@ feedparser.mixin._FeedParserMixin._end_link = _end_link
 feedparser.mixin._FeedParserMixin._end_guid = _end_guid
 feedparser.mixin._FeedParserMixin._end_id = _end_guid
 feedparser.mixin._FeedParserMixin._end_comments = _end_comments
+
+
+def _starting_text(element: str) -> Any:
+    """The start handler of an element feedparser has none for and whose text is wanted
+    whatever attributes it has: feedparser keeps an unknown element's text only when it has
+    none, else its attributes alone, where the fast path keeps the text."""
+
+    def handler(self: Any, attrs_d: dict[str, Any]) -> None:
+        self.push(element, 1)
+
+    return handler
+
+
+for _original in FEEDBURNER_ORIGINALS:  # FeedBurner's feedburner:origLink, origEnclosureLink
+    setattr(feedparser.mixin._FeedParserMixin, f"_start_{_original}", _starting_text(_original))
 
 
 def _resolving(start: Any, *keys: str) -> Any:

@@ -104,6 +104,11 @@ _CONTENT_HTML = {"content_encoded", "fullitem"}
 # artwork or hold it (`feed_images`): `{ns}logo` ends in `}logo`, an unqualified one is `logo`
 _ARTWORK_ENDS = {"image", "ntent", "bnail", "group", "logo", "}logo", "icon", "}icon"}
 
+# FeedBurner's record of what it rewrote into its redirects (feedproxy.google.com/~r/…): the
+# entry's own link and its enclosure's, kept as written under feedparser's keys (`parse.py`
+# reads them so on its path); normalize publishes them in place of the redirects.
+FEEDBURNER_ORIGINALS = ("feedburner_origlink", "feedburner_origenclosurelink")
+
 _SKIP = {"source", "image", "textinput", "contributor", "dc_contributor", "itunes_owner"}
 
 _PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0, "yearly": 365 * 86400.0}
@@ -747,6 +752,8 @@ class _Walker:
                     attrs["href"] = media_url(b, attrs["href"])
                 attrs["rel"] = "enclosure"
                 e.setdefault("links", []).append(attrs)
+            elif key in FEEDBURNER_ORIGINALS:  # as feedparser keeps any element it has no handler for: its text
+                self._store(e, state, key, self.plain(el), depth)
             elif key == "comments":
                 value = self.plain(el)
                 if not same_document(value):  # `<comments>#</comments>` was the feed's own URL
