@@ -206,16 +206,32 @@ def link_identity(
     posts = list(posts)
     guids_of: dict[str, set[str]] = defaultdict(set)
     for p in posts:
-        if p.canonical_link:
-            guids_of[p.canonical_link].add(p.guid)
+        if key := identity_canonical(p):
+            guids_of[key].add(p.guid)
     out = []
     for p in posts:
-        if not p.canonical_link or len(guids_of[p.canonical_link]) > 1 or (p.linked and p.link in told_apart):
+        key = identity_canonical(p)
+        if not key or len(guids_of[key]) > 1 or (p.linked and identity_link(p) in told_apart):
             out.append(p)  # the link does not tell this entry from another one: keep its guid identity
             continue
-        pid = stored.get(p.canonical_link) or post_id(source_key, p.canonical_link)
-        out.append(replace(p, id=pid, guid=p.canonical_link))
+        # a FeedBurner entry's post stored before its original link was read is found by its
+        # redirect's canonical link, one stored since by the original's (`canonical_link`)
+        pid = stored.get(key) or (p.canonical_link and stored.get(p.canonical_link)) or post_id(source_key, key)
+        out.append(replace(p, id=pid, guid=key))
     return out
+
+
+def identity_canonical(p: Post) -> str | None:
+    """The canonical link `p` is identified by under link identity: its `canonical_link`,
+    but for a FeedBurner entry, its redirect's (`identity_link`), as before the original
+    was read, so that its id does not change."""
+    return canonical_link(p.written_link) if p.written_link else p.canonical_link
+
+
+def identity_link(p: Post) -> str | None:
+    """The link `p`'s identity is made of: its link as the feed wrote it, which is not the one
+    published when FeedBurner recorded the original of its redirect (`Post.written_link`)."""
+    return p.written_link or p.link
 
 
 def shares_link(link: str | None, identity: str) -> bool:
@@ -266,7 +282,7 @@ def tell_apart(
     groups: dict[str, dict[str, Post]] = defaultdict(dict)  # link → content hash → its first entry
     for p in posts:
         if p.linked and p.link:
-            groups[p.link].setdefault(p.content_hash, p)
+            groups[identity_link(p)].setdefault(p.content_hash, p)
     given: dict[tuple[str, str], tuple[str, str]] = {}  # (link, content hash) → (id, identity)
     for link, entries in groups.items():
         rows = list(stored.get(link, ()))
@@ -286,7 +302,7 @@ def tell_apart(
                 given[link, key] = (post_id(source_key, identity), identity)
     out = []
     for p in posts:
-        pid_guid = given.get((p.link, p.content_hash)) if p.linked and p.link else None
+        pid_guid = given.get((identity_link(p), p.content_hash)) if p.linked and p.link else None
         out.append(p if pid_guid is None else replace(p, id=pid_guid[0], guid=pid_guid[1]))
     return out
 

@@ -40,6 +40,8 @@ from typing import Any
 #    A month alone (`September 2008`, `Sept. 2008`, `2008-09`, `2008/09`, `2008年9月`) is a
 #    date, the first of the month at midnight in the source's zone: a post an older version
 #    found no date in (dated when first seen, on top) takes that date, once (`store._newly_dated`).
+#    A FeedBurner entry's link is the page its `feedburner:origLink` names, not FeedBurner's
+#    redirect (its id still made of the redirect).
 NORMALIZER_VERSION = 8
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
@@ -233,6 +235,9 @@ class Post:
     linked: bool = field(default=False, compare=False)
     # the entry has neither guid nor link, so its identity is a hash of title and content; not stored
     hashed: bool = field(default=False, compare=False)
+    # the entry's link as written when `link` is another (FeedBurner's origLink for its redirect,
+    # `normalize._original`): what the entry's identity is made of, so ids stay; not stored
+    written_link: str | None = field(default=None, compare=False)
 
     @property
     def author_name(self) -> str | None:

@@ -31,6 +31,7 @@ from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
+from .parse_fast import FEEDBURNER_ORIGINALS, web_address
 from .plural import counted
 from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
 
@@ -46,6 +47,8 @@ TAGS_MAX = 100
 AUTHORS_MAX = 20
 ENCLOSURES_MAX = 20
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
+# FeedBurner's original of an entry's link (see `_original`), as the parsers key it
+ORIGINAL_LINK = FEEDBURNER_ORIGINALS[0]
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -106,9 +109,12 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # what the feed's relative links are resolved against: the URL fetched without its secret
     # query parameters (`?token=…`: see credentials.without_secrets), the same URL for the rest
     base = without_secrets(fetched)
-    link = _absolute(entry.get("link"), fetched)  # ids come from links: resolved as they always were
+    written = _absolute(entry.get("link"), fetched)  # ids come from links: resolved as they always were
+    # the published link: FeedBurner's record of the page its redirect stands for, else as written
+    link = (written and _original(entry.get(ORIGINAL_LINK), fetched)) or written
     content_html, content_base = _content(entry)
     summary_html = _summary(entry)
+    # (a FeedBurner entry's relative links are the original page's, not its redirect's)
     fetched_base = content_base if content_base and content_base != fetched else (link or fetched)
     # an xml:base or a link that is the feed's own URL carries its secret too
     html_base = _unsecret(fetched_base, fetched, base) if base != fetched else fetched_base
@@ -122,7 +128,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
     # how the title is shown
-    identity = guid or link
+    identity = guid or written  # the link as written, not FeedBurner's original: ids must not change
     if not identity:
         # the content as resolved before its links were freed of the URL's secret: an id made of it must not change
         hashed = content if html_base == fetched_base else _sanitized(content_html, summary_html, fetched_base)[0]
@@ -184,6 +190,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
         linked=not guid and link is not None,
         hashed=not guid and link is None,
+        written_link=written if link != written else None,
     )
 
 
@@ -274,6 +281,17 @@ def _unsecret(url: str, fetched: str, base: str) -> str:
     (`#fn1`, ``), so only a URL that is `fetched` (plus a fragment) differs."""
     head, hash_, fragment = url.partition("#")
     return base.partition("#")[0] + hash_ + fragment if head == fetched.partition("#")[0] else url
+
+
+def _original(url: Any, base: str) -> str | None:
+    """What FeedBurner recorded as the original of a URL it rewrote into a redirect of its own
+    (`feedproxy.google.com/~r/…`, `feeds.feedburner.com/~r/…`): `feedburner:origLink`, the
+    article's page. The redirects
+    count clicks; FeedBurner is deprecated and they break, and an article syndicated by its
+    site's own feed too was not found the same by its link. Taken only when written as an
+    absolute http(s) URL (a relative one would resolve against feedburner.com); else None.
+    Miniflux publishes them so."""
+    return _absolute(url, base) if isinstance(url, str) and web_address(url) else None
 
 
 def _absolute(url: Any, base: str) -> str | None:

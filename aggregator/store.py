@@ -23,7 +23,17 @@ from typing import Any
 
 from . import filters
 from .hosts import host_key
-from .identity import GUID, LinkedPost, both_schemes, canonical_link, names_one_page, same_feed_url, shares_link
+from .identity import (
+    GUID,
+    SHARED_LINK,
+    LinkedPost,
+    both_schemes,
+    canonical_link,
+    identity_canonical,
+    names_one_page,
+    same_feed_url,
+    shares_link,
+)
 from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 from .plural import counted
 from .schedule import stored_state
@@ -696,7 +706,14 @@ class Store:
                 db.execute(
                     "UPDATE sources SET identity = ?, identity_note = ? WHERE key = ?", [identity[0], identity[1], key]
                 )
-                relinked = {p.canonical_link for p in posts if p.canonical_link and p.guid == p.canonical_link}
+                # identified by link (a FeedBurner entry by its redirect's, its copies stored under either)
+                relinked = {
+                    link
+                    for p in posts
+                    if p.guid == identity_canonical(p)
+                    for link in (p.canonical_link, p.guid)
+                    if link
+                }
                 self._merge_same_link(db, key, relinked)
             new, updated = self._upsert_posts(db, key, posts)
             if posts:  # forget pruned entries that have left the feed: they will not come back
@@ -1108,22 +1125,31 @@ class Store:
             out.setdefault(link, pid)
         return out
 
-    def linked_posts(self, source: str, links: Mapping[str, str]) -> tuple[dict[str, list[LinkedPost]], dict[str, str]]:
+    def linked_posts(
+        self, source: str, links: Mapping[str, str], originals: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, list[LinkedPost]], dict[str, str]]:
         """Link → this source's posts identified by that link (entries without guid, see
         `identity.tell_apart`), first seen first; and the source's pruned ids, each with the
         content hash its post had ("" when pruned by a version that did not keep it).
-        `links` maps each link to its canonical form (`Post.canonical_link`)."""
+        `links` maps each link to its canonical form (`Post.canonical_link`). `originals` maps
+        a FeedBurner redirect among them to its original's canonical link: its post, stored
+        with the original as its link since NORMALIZER_VERSION 8, is identified by the
+        redirect still (`identity.identity_link`)."""
         out: dict[str, list[LinkedPost]] = {}
-        canonicals = [c for c in dict.fromkeys(links.values()) if c]
+        originals = originals or {}
+        canonicals = [c for c in dict.fromkeys([*links.values(), *originals.values()]) if c]
         with self._lock:
             for chunk, marks in _in_chunks(canonicals):
-                for pid, guid, link, title, content, content_hash in self.db.execute(
-                    "SELECT id, guid, link, title, content, content_hash FROM posts "
+                for pid, guid, link, canonical, title, content, content_hash in self.db.execute(
+                    "SELECT id, guid, link, canonical_link, title, content, content_hash FROM posts "
                     f"WHERE source = ? AND canonical_link IN ({marks}) ORDER BY first_seen, id",
                     [source, *chunk],
                 ):
-                    if link in links and (guid == link or shares_link(link, guid)):
-                        out.setdefault(link, []).append(LinkedPost(pid, guid, title, content or "", content_hash or ""))
+                    if not (link in links and (guid == link or shares_link(link, guid))):
+                        link = guid.partition(SHARED_LINK)[0]  # a FeedBurner post: its identity's link
+                        if originals.get(link) != canonical:
+                            continue
+                    out.setdefault(link, []).append(LinkedPost(pid, guid, title, content or "", content_hash or ""))
             rows = self.db.execute("SELECT id, content_hash FROM pruned WHERE source = ?", [source])
             pruned = {pid: content_hash or "" for pid, content_hash in rows}
         return out, pruned
