@@ -41,7 +41,7 @@ from typing import Any
 #    date, the first of the month at midnight in the source's zone: a post an older version
 #    found no date in (dated when first seen, on top) takes that date, once (`store._newly_dated`).
 #    A FeedBurner entry's link is the page its `feedburner:origLink` names, not FeedBurner's
-#    redirect (its id still made of the redirect).
+#    redirect (its id still made of the redirect), and its enclosure the `origEnclosureLink`.
 NORMALIZER_VERSION = 8
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

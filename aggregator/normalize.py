@@ -47,8 +47,8 @@ TAGS_MAX = 100
 AUTHORS_MAX = 20
 ENCLOSURES_MAX = 20
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
-# FeedBurner's original of an entry's link (see `_original`), as the parsers key it
-ORIGINAL_LINK = FEEDBURNER_ORIGINALS[0]
+# FeedBurner's originals of an entry's link and enclosure (see `_original`), as the parsers key them
+ORIGINAL_LINK, ORIGINAL_ENCLOSURE = FEEDBURNER_ORIGINALS
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -286,7 +286,7 @@ def _unsecret(url: str, fetched: str, base: str) -> str:
 def _original(url: Any, base: str) -> str | None:
     """What FeedBurner recorded as the original of a URL it rewrote into a redirect of its own
     (`feedproxy.google.com/~r/…`, `feeds.feedburner.com/~r/…`): `feedburner:origLink`, the
-    article's page. The redirects
+    article's page, and `feedburner:origEnclosureLink`, the enclosure's file. The redirects
     count clicks; FeedBurner is deprecated and they break, and an article syndicated by its
     site's own feed too was not found the same by its link. Taken only when written as an
     absolute http(s) URL (a relative one would resolve against feedburner.com); else None.
@@ -430,12 +430,14 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
     `banner_image`), last so that RSS's one enclosure stays the episode's sound. An image
     that is the feed's (`feed_images`: many podcasts repeat the show's cover art as every
     episode's `itunes:image`, `media:thumbnail` or `media:content`) is not the episode's: it
-    showed under every episode of the show."""
+    showed under every episode of the show. An enclosure FeedBurner rewrote into a redirect
+    of its own is the original it recorded (`_original`, `_redirected`)."""
     seen = set()
-    for link in entry.get("links") or ():
-        if link.get("rel") != "enclosure":
-            continue
-        url = _absolute(link.get("href"), base)
+    links = [x for x in entry.get("links") or () if x.get("rel") == "enclosure"]
+    original = _original(entry.get(ORIGINAL_ENCLOSURE), base) if links else None
+    redirected = _redirected(links) if original else None
+    for i, link in enumerate(links):
+        url = original if i == redirected else _absolute(link.get("href"), base)
         if not url or url in seen:
             continue
         seen.add(url)
@@ -455,6 +457,14 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
         seen.add(url)
         length = str(media.get("filesize") or "").strip()
         yield _with_duration(Enclosure(url, kind, int(length) if length.isdecimal() else None), media.get("duration"))
+
+
+def _redirected(links: list[dict[str, Any]]) -> int | None:
+    """Which of an entry's enclosures FeedBurner rewrote into the redirect its
+    `origEnclosureLink` records: the one whose path is such a redirect's (`/~5/`), else the
+    only one (FeedBurner writes one original, for an item's one enclosure); None if unsure."""
+    marked = [i for i, x in enumerate(links) if "/~5/" in str(x.get("href") or "")]
+    return marked[0] if len(marked) == 1 else 0 if len(links) == 1 else None
 
 
 def _enclosure_type(url: str, declared: object) -> str | None:

@@ -105,6 +105,16 @@ def test_publico_posts_keep_the_ids_their_feedproxy_links_gave_them():
         assert "publico.pt/" in post.link and "feedproxy" not in post.link
 
 
+def test_a_feedburner_enclosure_is_the_original_file():
+    """FeedBurner rewrote each Vimeo clip's enclosure into a redirect (`~5/…/moogaloop.swf`)
+    and recorded the original as `feedburner:origEnclosureLink`."""
+    rel = "speedparser2011/speedparser__feeds_0167.dat.xml"
+    originals = [x.text.strip() for x in etree.parse(str(CORPUS / rel)).iter(f"{FEEDBURNER}origEnclosureLink")]
+    for how, posts in _both_paths(rel).items():
+        assert [p.enclosures[0].url for p in posts] == originals, how
+        assert all(p.enclosures[0].length and "feedproxy" not in p.enclosures[0].url for p in posts)
+
+
 @pytest.mark.parametrize(
     "orig",
     ["", "/relative/page.html", "javascript:alert(1)", "#", "ftp://site.example/a"],
