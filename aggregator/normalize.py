@@ -290,8 +290,15 @@ def _original(url: Any, base: str) -> str | None:
     count clicks; FeedBurner is deprecated and they break, and an article syndicated by its
     site's own feed too was not found the same by its link. Taken only when written as an
     absolute http(s) URL (a relative one would resolve against feedburner.com); else None.
-    Miniflux publishes them so."""
-    return _absolute(url, base) if isinstance(url, str) and web_address(url) else None
+    Miniflux publishes them so. Its text is read as both parsers read a `<link>`'s: feedparser's
+    lenient parser (an ill-formed feed) leaves `&amp;` in it, `?a=1&amp;b=2`."""
+    if not isinstance(url, str) or not web_address(url):
+        return None
+    return _absolute(_LINK_ENTITY.sub(r"&\g<1>", url.replace("&amp;", "&")), base)
+
+
+# what feedparser (and the fast path, `parse_fast._Walker._link`) take for an entity in a link's text
+_LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 
 
 def _absolute(url: Any, base: str) -> str | None:

@@ -115,6 +115,20 @@ def test_a_feedburner_enclosure_is_the_original_file():
         assert all(p.enclosures[0].length and "feedproxy" not in p.enclosures[0].url for p in posts)
 
 
+def test_an_ill_formed_feedburner_feed_gives_the_same_original_links():
+    """A feed broken by a stray tag is read by feedparser's lenient parser, which left
+    `&amp;` in Slashdot's `?sid=…&amp;from=rss` originals: links to no page the well-formed
+    reading gave, and no copy of them for duplicate detection."""
+    rel = "suites/rome__rome-modules_src_test_resources_xml_slashdot.xml"
+    body = (CORPUS / rel).read_bytes()
+    url = "http://127.0.0.1:8000/" + rel
+    broken = parse_feed(url, body.replace(b"</rdf:RDF>", b"<stray></rdf:RDF>"), url)
+    assert broken.warning is not None  # feedparser's lenient parser read it
+    posts = normalize(Source(key=url, url=url), broken, NOW)
+    assert [(p.id, p.link) for p in posts] == [(p.id, p.link) for p in _both_paths(rel)["fast"]]
+    assert all("&from=rss" in p.link for p in posts)
+
+
 @pytest.mark.parametrize(
     "orig",
     ["", "/relative/page.html", "javascript:alert(1)", "#", "ftp://site.example/a"],
