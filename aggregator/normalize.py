@@ -33,7 +33,7 @@ from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .parse_fast import FEEDBURNER_ORIGINALS, web_address
 from .plural import counted
-from .sanitize import html_to_text, one_line, sanitize_html, sanitized_text, url_text
+from .sanitize import html_to_text, language_tag, one_line, sanitize_html, sanitized_text, url_text
 
 UNTITLED_WORDS = 12
 UNTITLED_WIDTH = 60  # columns, a CJK character two: the 30 characters a run of them gets
@@ -145,7 +145,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     authors = tuple(islice(_authors(entry, base, feed.authors), AUTHORS_MAX))
     tags = tuple(islice(dict.fromkeys(t for t in (_tag(x) for x in entry.get("tags") or ()) if t), TAGS_MAX))
     enclosures = _timed(tuple(islice(_enclosures(entry, base, feed.images), ENCLOSURES_MAX)), entry)
-    language = _one_line(entry.get("language") or _content_language(entry) or feed.info.language)
+    language = _language(entry, feed.info.language)
     comments = _absolute(entry.get("comments"), base)
     if base != fetched:  # the parser resolved these against the URL fetched
         comments = comments and _unsecret(comments, fetched, base)
@@ -557,13 +557,27 @@ def _media_type(url: str, declared: object) -> str | None:
     return kind if kind and kind.lower().startswith(_MEDIA_KINDS) else None
 
 
-def _content_language(entry: dict[str, Any]) -> str | None:
-    """The xml:lang (or HTTP Content-Language) of the content, else of the summary or title."""
+def _language(entry: dict[str, Any], feed_language: str | None) -> str | None:
+    """The entry's language as a BCP 47 tag (`language_tag`), or None: unknown.
+
+    The first that is a language tag of the entry's own, its content's xml:lang (or HTTP
+    Content-Language), its summary's or title's, then the feed's. A value that is no language
+    tag (`xml:lang="utf-8"`, an encoding where the language goes) is passed over, as if not
+    given: published, it claimed a language no reader knows, and it hid the one given next.
+    """
+    for value in (entry.get("language"), *_content_languages(entry), feed_language):
+        tag = language_tag(value)
+        if tag:
+            return tag
+    return None
+
+
+def _content_languages(entry: dict[str, Any]) -> Iterable[object]:
+    """The xml:lang (or HTTP Content-Language) of the content, then of the summary and title."""
     for part in entry.get("content") or ():
-        if part.get("language"):
-            return part["language"]
+        if isinstance(part, dict):
+            yield part.get("language")
     for key in ("summary_detail", "title_detail"):
         detail = entry.get(key)
-        if isinstance(detail, dict) and detail.get("language"):
-            return detail["language"]
-    return None
+        if isinstance(detail, dict):
+            yield detail.get("language")

@@ -763,6 +763,34 @@ def one_line(text: str) -> str:
     return " ".join(_NOT_TEXT.sub("", text).split())
 
 
+# A language tag's shape (RFC 5646 2.1): a 2- or 3-letter language (ISO 639) and up to three
+# extended ones, then a script, a region, variants, extensions and private use, each optional;
+# or a private-use or grandfathered (`i-klingon`) tag. The 4- to 8-letter languages the grammar
+# reserves are left out: none is registered, and what feeds write there is a name (`English`).
+_LANGUAGE_TAG = re.compile(
+    r"(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}"  # language, extlang
+    r"(?:-[a-z]{4})?"  # script
+    r"(?:-(?:[a-z]{2}|[0-9]{3}))?"  # region
+    r"(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*"  # variants
+    r"(?:-[0-9a-wyz](?:-[a-z0-9]{2,8})+)*"  # extensions
+    r"(?:-x(?:-[a-z0-9]{1,8})+)?"  # private use
+    r"|x(?:-[a-z0-9]{1,8})+|i-[a-z]{2,8})",
+    re.I,
+)
+
+
+def language_tag(value: object) -> str | None:
+    """`value` as a BCP 47 language tag (`zh_CN`, a locale, as `zh-CN`), or None when it is
+    not shaped like one: feeds declare `xml:lang="utf-8"` or `<language>English</language>`,
+    which said in a page's `lang` or a feed's `xml:lang` is a wrong language, not an unknown
+    one (browsers pick fonts and hyphenation by it, screen readers a voice). A shape check,
+    not a registry lookup: `qq` passes, as an unknown language would."""
+    if not isinstance(value, str):
+        return None
+    tag = one_line(value).replace("_", "-")
+    return tag if _LANGUAGE_TAG.fullmatch(tag) else None
+
+
 def sanitized_text(html: str) -> str:
     """Plain text of HTML this module already sanitized (cheap: no second parse).
 

@@ -33,6 +33,7 @@ from lxml import etree
 from .. import PROJECT_URL, __version__
 from ..models import Author, Enclosure, Post
 from ..sanitize import ALLOWED_TAGS
+from ..sanitize import language_tag as _language_tag
 from .memo import IdentityMemo
 
 __all__ = [
@@ -61,7 +62,6 @@ OCTET_STREAM = "application/octet-stream"
 
 # Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_LANG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
 _EMAIL = re.compile(r"^[^@\s<>()]+@[^@\s<>()]+$")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -226,9 +226,10 @@ def _json_date(dt: datetime) -> str:
 
 def language_tag(tag: str | None) -> str | None:
     """A feed's or post's language as a BCP 47 tag (`zh_TW`, a locale, as `zh-TW`), or None:
-    what feeds, `lang` attributes and `:lang()` selectors need."""
-    tag = clean_text(tag).strip().replace("_", "-")
-    return tag if _LANG.match(tag) else None
+    what feeds, `lang` attributes and `:lang()` selectors need. The normalizer keeps no other
+    (NORMALIZER_VERSION 8), but a post stored before keeps what it was given (`utf-8`): the
+    language is not in its content hash, so an unchanged entry is not stored again."""
+    return _language_tag(clean_text(tag))
 
 
 def _media_type(value: str | None) -> str | None:

@@ -1,0 +1,114 @@
+"""A post's language as the pages and feeds state it: only a language tag, and not the site's
+when the post does not say its own and is evidently written in another."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lxml.etree
+import lxml.html
+import pytest
+from pytest_httpserver import HTTPServer
+
+from aggregator.config import load_config
+from aggregator.models import FeedInfo, Post, Source
+from aggregator.publish import publish
+from aggregator.store import Store
+
+from .conftest import CORPUS, check_feeds, fetch_one_feed
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+ZH_SITE = "  language: zh-CN\n"
+
+
+def serve(httpserver: HTTPServer, corpus_file: str) -> str:
+    """The corpus file served as it is, over real HTTP."""
+    path = f"/{Path(corpus_file).name}"
+    httpserver.expect_request(path).respond_with_data(
+        (CORPUS / corpus_file).read_bytes(), headers={"Content-Type": "application/xml"}
+    )
+    return httpserver.url_for(path)
+
+
+def stored_languages(folder: Path) -> list[str | None]:
+    with sqlite3.connect(folder / "aggregator.db") as db:
+        return [r[0] for r in db.execute("SELECT language FROM posts")]
+
+
+def post_pages(out: Path) -> list[Path]:
+    return sorted((out / "posts").rglob("*.html"))
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("utf-8", None),
+        ("iso-8859-1", None),
+        ("English", None),
+        ("chinese", None),
+        ("", None),
+        ("en--us", None),
+        (None, None),
+        ("zh_CN", "zh-CN"),
+        (" en-gb ", "en-gb"),
+        ("zh-Hant-TW", "zh-Hant-TW"),
+        ("es-419", "es-419"),
+        ("de-CH-1996", "de-CH-1996"),
+        ("en-US-u-ca-gregory", "en-US-u-ca-gregory"),
+        ("x-klingon", "x-klingon"),
+        ("i-klingon", "i-klingon"),
+    ],
+)
+def test_only_what_is_shaped_like_a_language_tag_is_one(value, tag):
+    from aggregator.sanitize import language_tag
+
+    assert language_tag(value) == tag
+
+
+def test_an_encoding_declared_as_the_language_is_no_language(tmp_path, httpserver: HTTPServer):
+    """A real Japanese blog feed declares `xml:lang="utf-8"`: its posts' pages said
+    `lang="utf-8"` and its entries `xml:lang="utf-8"` (which Atom's schema lets pass). Not a
+    language: it is dropped where the feed is read, and the posts have none of their own."""
+    out = fetch_one_feed(tmp_path, serve(httpserver, "speedparser2011/speedparser__feeds_0248.dat.xml"), ZH_SITE)
+    assert set(stored_languages(tmp_path)) == {None}
+    assert len(post_pages(out)) > 1
+    for page in (*post_pages(out), out / "index.html", out / "category" / "c.html"):
+        doc = lxml.html.fromstring(page.read_bytes())
+        assert {el.get("lang") for el in doc.iter() if el.get("lang") is not None} <= {"zh-CN", ""}, page
+    atom = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
+    assert {e.get(XML_LANG) for e in atom.iter(f"{ATOM}entry")} == {None}
+    assert "utf-8" not in {i.get("language") for i in json.loads((out / "category" / "c.json").read_text())["items"]}
+    result = check_feeds(out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_language_stored_by_an_earlier_version_is_published_only_if_it_is_a_tag(tmp_path):
+    """An unchanged entry is not stored again after an upgrade (its language is not in its
+    content hash): what an earlier version stored as its language is checked when published."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\n"
+        "categories:\n  - name: C\n    sources:\n      - url: https://e.example/feed\n",
+        encoding="utf-8",
+    )
+    settings = load_config(cfg)
+    src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("c",))
+    when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
+    post = Post(
+        id="00000000000000aa", source=src.key, guid="g", title="京都市観光案内標識アップグレード指針",
+        link="https://e.example/a", published=when, updated=when, content="<p>まち</p>",
+        language="utf-8", content_hash="h", first_seen=when,
+    )  # fmt: skip
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        store.record_success(src.key, when, 200, info=FeedInfo(title="t"), posts=[post])
+        publish(settings, store)
+    out = settings.output_dir
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".atom", ".rss", ".json"):
+            text = path.read_text("utf-8")
+            assert 'lang="utf-8"' not in text and '"language": "utf-8"' not in text, path
