@@ -18,7 +18,7 @@ from aggregator.models import FeedInfo, Post, Source
 from aggregator.publish import publish
 from aggregator.store import Store
 
-from .conftest import CORPUS, check_feeds, fetch_one_feed
+from .conftest import CORPUS, check_feeds, fetch_one_feed, run_cli
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -80,7 +80,7 @@ def test_an_encoding_declared_as_the_language_is_no_language(tmp_path, httpserve
         doc = lxml.html.fromstring(page.read_bytes())
         assert {el.get("lang") for el in doc.iter() if el.get("lang") is not None} <= {"zh-CN", ""}, page
     atom = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
-    assert {e.get(XML_LANG) for e in atom.iter(f"{ATOM}entry")} == {None}
+    assert "utf-8" not in {e.get(XML_LANG) for e in atom.iter(f"{ATOM}entry")}
     assert "utf-8" not in {i.get("language") for i in json.loads((out / "category" / "c.json").read_text())["items"]}
     result = check_feeds(out)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -112,3 +112,98 @@ def test_a_language_stored_by_an_earlier_version_is_published_only_if_it_is_a_ta
         if path.is_file() and path.suffix in (".html", ".atom", ".rss", ".json"):
             text = path.read_text("utf-8")
             assert 'lang="utf-8"' not in text and '"language": "utf-8"' not in text, path
+
+
+ARABIC = "speedparser2011/speedparser__feeds_0263.dat.xml"  # Arabic, no language said
+JAPANESE = "speedparser2011/speedparser__feeds_0222.dat.xml"  # Japanese, no language said
+
+
+def feeds_of(out: Path) -> tuple[lxml.etree._Element, lxml.etree._Element, dict]:
+    folder = out / "category"
+    return (
+        lxml.etree.parse(str(folder / "c.atom")).getroot(),
+        lxml.etree.parse(str(folder / "c.rss")).getroot(),
+        json.loads((folder / "c.json").read_text("utf-8")),
+    )
+
+
+def page_of(out: Path, link: str) -> lxml.html.HtmlElement:
+    """The post page whose "original" button links to `link`."""
+    for page in post_pages(out):
+        doc = lxml.html.fromstring(page.read_bytes())
+        if doc.find(".//a[@class='button']").get("href") == link:
+            return doc
+    raise AssertionError(f"no post page for {link}")
+
+
+def test_a_post_of_no_language_is_not_said_to_be_in_the_sites(tmp_path, httpserver: HTTPServer):
+    """A real Arabic feed says no language; on a Chinese site its posts' pages said they were
+    Chinese (`<html lang="zh-CN">`, nothing of their own) and were laid out left to right,
+    and the Atom feed's `xml:lang="zh-CN"` (RSS <language>, JSON Feed language) said it of
+    its entries. The post's title, text and listing have `lang=""` (unknown) and
+    `dir="auto"` (the browser takes the direction from the text: right to left); no feed
+    states a language its entries would inherit."""
+    out = fetch_one_feed(tmp_path, serve(httpserver, ARABIC), ZH_SITE)
+    assert set(stored_languages(tmp_path)) == {None}
+    pages = post_pages(out)
+    assert len(pages) > 1
+    for page in pages:
+        doc = lxml.html.fromstring(page.read_bytes())
+        assert doc.get("lang") == "zh-CN" and doc.get("dir") is None  # the site's own words
+        title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
+        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == ("", "auto"), page
+    for listing in (out / "index.html", out / "category" / "c.html"):
+        items = lxml.html.fromstring(listing.read_bytes()).xpath("//ol[@class='posts']/li")
+        assert items and {(li.get("lang"), li.get("dir")) for li in items} == {("", "auto")}, listing
+    atom, rss, jsonfeed = feeds_of(out)
+    assert atom.get(XML_LANG) is None
+    assert atom.find(f"{ATOM}title").get(XML_LANG) == "zh-CN"  # the feed's own title is the site's
+    entries = atom.findall(f"{ATOM}entry")
+    assert entries and {e.get(XML_LANG) for e in entries} == {None}
+    assert rss.find("channel/language") is None
+    assert "language" not in jsonfeed and not [i for i in jsonfeed["items"] if "language" in i]
+    result = check_feeds(out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_posts_of_no_language_in_the_sites_script_are_still_in_its_language(tmp_path, httpserver: HTTPServer):
+    """A Japanese site publishing a Japanese and an Arabic feed, neither saying its language:
+    the Japanese posts are evidently in the site's language and stay so (no `lang` of their
+    own on the pages; `xml:lang="ja"` on their entries, as the feed no longer says it for all),
+    the Arabic ones are not said to be."""
+    cfg = tmp_path / "feeds.yaml"
+    arabic, japanese = serve(httpserver, ARABIC), serve(httpserver, JAPANESE)
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\n  language: ja\n"
+        f"categories:\n  - name: C\n    sources:\n      - url: {arabic}\n      - url: {japanese}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "public"
+    atom, rss, jsonfeed = feeds_of(out)
+    assert atom.get(XML_LANG) is None and atom.find(f"{ATOM}title").get(XML_LANG) == "ja"
+    assert rss.find("channel/language") is None and "language" not in jsonfeed
+    langs = {}
+    for entry in atom.findall(f"{ATOM}entry"):
+        link = next(li.get("href") for li in entry.findall(f"{ATOM}link") if li.get("rel") == "alternate")
+        langs[link] = entry.get(XML_LANG)
+    assert {i["url"]: i.get("language") for i in jsonfeed["items"]} == langs
+    by_site = {link.split("/")[2]: lang for link, lang in langs.items()}
+    assert by_site == {"www.justselective.com": None, "www.cabrain.net": "ja"}, langs
+    for link, lang in langs.items():
+        doc = page_of(out, link)
+        title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
+        want = (None, None) if lang == "ja" else ("", "auto")
+        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == want, link
+    result = check_feeds(out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_feed_whose_posts_are_all_in_the_sites_language_says_it_once(tmp_path, httpserver: HTTPServer):
+    out = fetch_one_feed(tmp_path, serve(httpserver, JAPANESE), "  language: ja\n")
+    atom, rss, jsonfeed = feeds_of(out)
+    assert atom.get(XML_LANG) == "ja" and atom.find(f"{ATOM}title").get(XML_LANG) is None
+    assert {e.get(XML_LANG) for e in atom.findall(f"{ATOM}entry")} == {None}
+    assert rss.findtext("channel/language") == "ja" and jsonfeed["language"] == "ja"
+    assert not [i for i in jsonfeed["items"] if "language" in i]

@@ -48,6 +48,7 @@ __all__ = [
     "render_json",
     "render_rss",
     "web_url",
+    "written_in",
 ]
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -230,6 +231,74 @@ def language_tag(tag: str | None) -> str | None:
     (NORMALIZER_VERSION 8), but a post stored before keeps what it was given (`utf-8`): the
     language is not in its content hash, so an unchanged entry is not stored again."""
     return _language_tag(clean_text(tag))
+
+
+# Letters of the scripts a text may be written in (Unicode blocks). Han and kana are counted a
+# character each, the others a word each: a Chinese sentence naming an English product is
+# still read as Chinese.
+_SCRIPT_UNIT = re.compile(
+    "(?P<Hani>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
+    "|(?P<Kana>[\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f])"  # not ・, which Chinese uses too
+    "|(?P<Hang>[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+)"
+    "|(?P<Arab>[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]+)"
+    "|(?P<Hebr>[\u0590-\u05ff\ufb1d-\ufb4f]+)"
+    "|(?P<Cyrl>[\u0400-\u052f]+)"
+    "|(?P<Grek>[\u0370-\u03ff\u1f00-\u1fff]+)"
+    "|(?P<Thai>[\u0e00-\u0e7f]+)"
+    "|(?P<Deva>[\u0900-\u097f]+)"
+    "|(?P<Armn>[\u0530-\u058f]+)"
+    "|(?P<Geor>[\u10a0-\u10ff]+)"
+    "|(?P<Latn>[A-Za-z\u00c0-\u024f\u1e00-\u1eff]+)"
+)
+# The script(s) a language is written in (ISO 15924), when not Latin: by its script subtag if
+# it has one (`sr-Latn`, `zh-Hant`), else by the language. `Jpan` is Han with kana.
+_LANGUAGE_SCRIPTS = {
+    **dict.fromkeys(("zh", "yue", "cmn", "wuu", "hak", "nan", "gan"), ("Hani",)),
+    "ja": ("Jpan", "Hani"),
+    "ko": ("Hang", "Hani"),
+    **dict.fromkeys("ar arz apc ary fa prs ur ps ckb sd ug azb bal lrc mzn pnb skr ks".split(), ("Arab",)),
+    **dict.fromkeys("he iw yi ji".split(), ("Hebr",)),
+    **dict.fromkeys("ru uk be bg mk sr kk ky tg tt ba cv mn".split(), ("Cyrl",)),
+    "el": ("Grek",),
+    "th": ("Thai",),
+    **dict.fromkeys("hi mr ne sa".split(), ("Deva",)),
+    "hy": ("Armn",),
+    "ka": ("Geor",),
+}
+_SCRIPT_SUBTAGS = {"hans": "Hani", "hant": "Hani", "hani": "Hani", "jpan": "Jpan", "kore": "Hang"}
+_SAMPLE = 400  # characters of a post's title and text enough to tell its script
+
+
+def written_in(language: str | None, text: str) -> bool:
+    """Whether `text` may be in `language` as far as its letters tell: False only when it has
+    letters and fewer than half of them (Han and kana characters, other scripts' words) are of
+    the language's script. Arabic or English text is evidently not Chinese; French is not
+    told from English (same script), nor text with no letters from any language.
+
+    What the site's language is checked against for a post that names none: the pages and
+    feeds leave it unlabelled (`lang=""`, no feed-wide language) rather than say it is in the
+    site's language, as they did. A cheap look at the script, not language detection.
+    """
+    tag = language_tag(language)
+    if not tag or not text:
+        return True
+    parts = tag.lower().split("-")
+    script = next((p for p in parts[1:4] if len(p) == 4 and p.isalpha()), None)
+    if script:
+        expected = (_SCRIPT_SUBTAGS.get(script) or script.title(),)
+        if expected == ("Jpan",):
+            expected = ("Jpan", "Hani")
+    else:
+        expected = _LANGUAGE_SCRIPTS.get(parts[0], ("Latn",))
+    counts: dict[str, int] = {}
+    for m in _SCRIPT_UNIT.finditer(text, 0, _SAMPLE):
+        name = m.lastgroup or ""
+        counts[name] = counts.get(name, 0) + 1
+    kana = counts.pop("Kana", 0)
+    if kana > 1 or (kana and kana * 10 >= counts.get("Hani", 0)):  # Japanese (a stray の in Chinese is not)
+        counts["Jpan"] = counts.pop("Hani", 0) + kana
+    total = sum(counts.values())
+    return total == 0 or 2 * sum(counts.get(s, 0) for s in expected) >= total
 
 
 def _media_type(value: str | None) -> str | None:
@@ -450,6 +519,9 @@ class _Item:
     source_title: str | None
     source_link: str | None
     source_url: str | None
+    # no language of its own, and evidently not in the site's (`written_in`): no feed-wide
+    # language may be given to it
+    unknown_language: bool = False
 
     # Escaped and encoded once for both XML formats: the content is most of a feed's bytes,
     # so the documents are assembled as bytes around it.
@@ -485,6 +557,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
     excerpt_of = summary if summary.strip() else content
     summary_text = html_excerpt(excerpt_of)
     title = _one_line(post.title) or html_excerpt(excerpt_of, 80) or meta.untitled
+    language = language_tag(post.language)
     tags: list[str] = []
     for tag in post.tags:
         t = _one_line(tag)
@@ -505,11 +578,12 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
         authors=tuple(p for p in map(_person, post.authors) if p is not None),
         tags=tuple(tags),
         attachments=tuple(a for a in map(_attachment, post.enclosures) if a is not None),
-        language=language_tag(post.language),
+        language=language,
         comments=_uri(post.comments),
         source_title=_one_line(post.source_title) or None,
         source_link=_uri(post.source_link),
         source_url=_uri(post.source_url),  # without its user info: the publisher reads posts through public_post
+        unknown_language=language is None and not written_in(meta.language, f"{title} {summary_text}"),
     )
 
 
@@ -534,6 +608,17 @@ def _newest(meta: FeedMeta, items: Sequence[_Item]) -> datetime:
         newest = max(i.updated for i in items)
         return newest if meta.updated_floor is None else max(newest, _utc(meta.updated_floor))
     return _utc(meta.empty_since) if meta.empty_since is not None else EPOCH
+
+
+def _feed_language(meta: FeedMeta, items: Sequence[_Item]) -> tuple[str | None, str | None]:
+    """(the feed-wide language, the language of the items that name none) of an Atom or JSON
+    feed: the site's for both, unless an item of no language of its own is evidently in another
+    (`_Item.unknown_language`): a feed-wide language would say it is in the site's, so there
+    is none, and the items that are in the site's language say so themselves."""
+    lang = language_tag(meta.language)
+    if lang and any(i.unknown_language for i in items):
+        return None, lang
+    return lang, None
 
 
 def _self_url(meta: FeedMeta, ext: str) -> str:
@@ -638,10 +723,12 @@ def render_atom(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
 def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     title = _feed_title(meta)
     self_url = _self_url(meta, "atom")
-    lang = language_tag(meta.language)
+    lang, items_lang = _feed_language(meta, items)
     out = [XML_DECLARATION, f'<feed xmlns="{ATOM_NS}"', f' xml:lang="{_q(lang)}">\n' if lang else ">\n"]
+    # without a feed-wide language, the feed's own words say theirs (the site's)
+    own = f' xml:lang="{_q(items_lang)}"' if items_lang else ""
     out.append(_el("  ", "id", self_url))
-    out.append(_el("  ", "title", title))
+    out.append(f"  <title{own}>{_x(title)}</title>\n" if own else _el("  ", "title", title))
     out.append(_el("  ", "updated", _atom_date(_newest(meta, items))))
     out.append("  <author>\n")
     out.append(_el("    ", "name", _one_line(meta.site_title) or title))
@@ -657,12 +744,15 @@ def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     out.append(f'  <generator uri="{_q(PROJECT_URL)}" version="{_q(__version__)}">{_x(GENERATOR)}</generator>\n')
     description = _one_line(meta.description)
     if description:
-        out.append(_el("  ", "subtitle", description))
-    return b"".join(["".join(out).encode("utf-8"), *map(_atom_entry, items), b"</feed>\n"])
+        out.append(f"  <subtitle{own}>{_x(description)}</subtitle>\n" if own else _el("  ", "subtitle", description))
+    entries = (_atom_entry(i, None if i.unknown_language else items_lang) for i in items)
+    return b"".join(["".join(out).encode("utf-8"), *entries, b"</feed>\n"])
 
 
-def _atom_entry(item: _Item) -> bytes:
-    out = [f'  <entry xml:lang="{_q(item.language)}">\n' if item.language else "  <entry>\n"]
+def _atom_entry(item: _Item, default_language: str | None = None) -> bytes:
+    """An entry; `default_language` is the one it is in if it names none (`_feed_language`)."""
+    lang = item.language or default_language
+    out = [f'  <entry xml:lang="{_q(lang)}">\n' if lang else "  <entry>\n"]
     out.append(f"    <id>{_x(item.guid)}</id>\n")
     out.append(f"    <title>{_x(item.title)}</title>\n")
     out.append(f"    <updated>{_atom_date(item.updated)}</updated>\n")
@@ -759,11 +849,25 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
         out.append(f'    <atom:link href="{_q(hub)}" rel="hub"/>\n')
     out.append(_el("    ", "docs", RSS_DOCS))
     out.append(_el("    ", "generator", f"{GENERATOR} {__version__} ({PROJECT_URL})"))
-    lang = language_tag(meta.language)
+    lang = _rss_language(meta, items)
     if lang:
         out.append(_el("    ", "language", lang))
     out.append(_el("    ", "lastBuildDate", _rfc822(_newest(meta, items))))
     return b"".join(["".join(out).encode("utf-8"), *map(_rss_item, items), b"  </channel>\n</rss>\n"])
+
+
+def _rss_language(meta: FeedMeta, items: Sequence[_Item]) -> str | None:
+    """The channel's <language>, the site's, when every item is in it: RSS gives an item no
+    language of its own, so a reader takes each for the channel's. An item of another language
+    (said, or evidently: `_Item.unknown_language`) leaves the channel without one."""
+    lang = language_tag(meta.language)
+    if lang is None:
+        return None
+    primary = lang.split("-", 1)[0].lower()
+    for item in items:
+        if item.unknown_language or (item.language and item.language.split("-", 1)[0].lower() != primary):
+            return None
+    return lang
 
 
 def _rss_item(item: _Item) -> bytes:
@@ -844,7 +948,7 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     description = _one_line(meta.description)
     if description:
         feed["description"] = description
-    lang = language_tag(meta.language)
+    lang, items_lang = _feed_language(meta, items)
     if lang:
         feed["language"] = lang
     # No feed-level `authors`: JSON Feed gives them to every item without its own, and this
@@ -869,8 +973,9 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
             entry["authors"] = authors
         if item.tags:
             entry["tags"] = list(item.tags)
-        if item.language:
-            entry["language"] = item.language
+        item_lang = item.language or (None if item.unknown_language else items_lang)
+        if item_lang:
+            entry["language"] = item_lang
         if item.attachments:
             attachments = []
             for a in item.attachments:

@@ -49,7 +49,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Post
-from .feeds import clean_text, html_excerpt, language_tag, permalink, web_url
+from .feeds import clean_text, html_excerpt, language_tag, permalink, web_url, written_in
 from .memo import IdentityMemo
 
 __all__ = [
@@ -505,6 +505,11 @@ class SiteRenderer:
         # An Arabic post on an English site (or an English one on an Arabic site) is laid out its own way
         direction = text_direction(view["language"])
         view["dir"] = direction if direction and direction != self.direction else None
+        if view["language"] is None and not written_in(self.site.language, f"{title} {html_excerpt(excerpt_of)}"):
+            # Named no language and evidently not in the site's (an Arabic post on a Chinese
+            # site): `lang=""` (unknown) rather than the page's, and the browser takes the
+            # direction from the text, as it does for text it knows nothing of (`dir="auto"`)
+            view["language"], view["dir"] = "", "auto"
         # In config order, the first being the one Jekyll files the post under (the store's is by slug)
         cats = [c for c in self.categories.values() if c.slug in post.categories]
         seen = _Seen(view, content, post_page_path(self.site.url, post), cats)
