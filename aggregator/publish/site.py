@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
@@ -48,7 +51,7 @@ except ImportError:  # MarkupSafe 2, whose `escape` is all C
 from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
-from ..models import Post
+from ..models import Enclosure, Post
 from .feeds import clean_text, html_excerpt, language_tag, permalink, web_url, written_in
 from .memo import IdentityMemo
 
@@ -525,16 +528,18 @@ class SiteRenderer:
             content = seen.content
             view["content"] = Markup(content)
             view["tags"] = [t for t in dict.fromkeys(" ".join(clean_text(t).split()) for t in post.tags) if t]
+            enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
+            shown = _pictures_shown(content, enclosures)
             view["enclosures"] = [
                 {
                     "url": e.url,
                     "type": e.type or "",
                     "name": e.url.rsplit("/", 1)[-1] or e.url,
                     "player": _player(e.type),
+                    "image": e.url in shown,
                     "duration": _clock(e.duration),
                 }
-                for e in post.enclosures
-                if e.url.startswith(("http://", "https://"))
+                for e in enclosures
             ]
         return view
 
@@ -628,8 +633,58 @@ class SiteRenderer:
 def _player(kind: str | None) -> str:
     """`audio` or `video` for an enclosure a browser plays in place (a podcast's episode is
     listened to on its page, as in Miniflux), else "": a link only."""
-    major = (kind or "").split("/", 1)[0].strip().lower()
+    major = _major_type(kind)
     return major if major in ("audio", "video") else ""
+
+
+def _major_type(kind: str | None) -> str:
+    """The major part of a media type: `image` of `image/jpeg`."""
+    return (kind or "").split("/", 1)[0].strip().lower()
+
+
+# The images an HTML fragment shows: each <img>'s and <source>'s src and srcset, as the
+# sanitizer writes them (values double-quoted, `&` as `&amp;`).
+_PICTURE_TAG = re.compile(r"<(?:img|source)\s[^>]*>")
+_PICTURE_URL = re.compile(r'\s(src|srcset)="([^"]*)"')
+
+
+def _pictures_shown(content: str, enclosures: Sequence[Enclosure]) -> set[str]:
+    """The URLs of the image enclosures the post's page shows as pictures: those the content
+    does not already show, as Miniflux does. A photo feed's entry (a gallery's picture, a
+    Picasa album) is often an image enclosure and no text: its page showed an empty body
+    and the picture only as a link among the attachments.
+
+    A picture counts as shown by the content, or an earlier enclosure, by its URL or its
+    file name: feeds give the same photo in several sizes under one name (Picasa's full
+    size and its `s160-c/` thumbnail, the content showing the thumbnail), and one copy is
+    enough. Lazy-loaded (`loading="lazy"`): a gallery's entry may have a dozen. The site's
+    Content-Security-Policy restricts scripts, not images; `<meta name="referrer">` keeps
+    the page's address from the image's host, as for the content's own images.
+
+    Not added to the feeds' content: a reader shows an entry's image enclosures itself
+    (Atom's rel=enclosure, RSS <enclosure>, JSON Feed attachments), and a picture added to
+    the content too would be shown twice there.
+    """
+    seen: set[str] = set()  # URLs and file names
+    for tag in _PICTURE_TAG.findall(content) if "<" in content else ():
+        for attr, value in _PICTURE_URL.findall(tag):
+            urls = [c.split()[0] for c in value.split(",") if c.strip()] if attr == "srcset" else [value]
+            for url in map(unescape, urls):
+                seen.update(k for k in (url, _file_name(url)) if k)
+    shown = set()
+    for e in enclosures:
+        if _major_type(e.type) != "image" or e.url in seen:
+            continue
+        name = _file_name(e.url)
+        if not name or name not in seen:
+            shown.add(e.url)
+        seen.update(k for k in (e.url, name) if k)
+    return shown
+
+
+def _file_name(url: str) -> str:
+    """The last segment of a URL's path, decoded (`s160-c/Oreo.jpg`: `Oreo.jpg`), "" if none."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
 def _clock(seconds: int | None) -> str:

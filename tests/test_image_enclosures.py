@@ -1,0 +1,76 @@
+"""A post whose picture is an image enclosure shows it on its page, as Miniflux does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lxml.etree
+import lxml.html
+from pytest_httpserver import HTTPServer
+
+from .conftest import CORPUS, check_feeds, run_cli
+
+GALLERY = "speedparser2011/speedparser__feeds_0418.dat.xml"  # bottegaveneta_* items: an image enclosure, no text
+PICASA = "speedparser2011/speedparser__feeds_0034.dat.xml"  # albums: full size and thumbnail as media:content
+GALLERY_JPG = (
+    "http://sewmanstore.com/wordpress/wp-content/gallery/bottega-veneta-ss-2012/bottegaveneta_spring-2012_00068.jpg"
+)
+OREO = "http://lh6.ggpht.com/-5TD_F0Ngt-A/S9dquqA1sQE/AAAAAAAAE_8/GPlsgV0_HFU/Oreo.jpg"
+ALBUM = "http://lh3.ggpht.com/-JobWPXJSgLU/TnCDhGoD0gE/AAAAAAAAFBs/6dr3v0jwWMk/20110914.jpg"
+
+
+def serve(httpserver: HTTPServer, corpus_file: str) -> str:
+    path = f"/{Path(corpus_file).name}"
+    httpserver.expect_request(path).respond_with_data(
+        (CORPUS / corpus_file).read_bytes(), headers={"Content-Type": "application/rss+xml"}
+    )
+    return httpserver.url_for(path)
+
+
+def page_with_attachment(out: Path, url: str) -> lxml.html.HtmlElement:
+    for page in (out / "posts").rglob("*.html"):
+        doc = lxml.html.fromstring(page.read_bytes())
+        if url in doc.xpath("//section[@class='attachments']//a/@href"):
+            return doc
+    raise AssertionError(f"no post page has {url} among its attachments")
+
+
+def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpserver: HTTPServer):
+    """A gallery feed's items are a picture each, given only as an enclosure (and a Picasa
+    album's text only a caption): their pages had an empty body and the picture only as a
+    link under the attachments ("附件": `bottegaveneta_spring-2012_00068.jpg (image/jpeg)`).
+    The picture is shown, lazy-loaded, beside its link; one the content shows already is not
+    shown twice (nor a thumbnail of one shown: the same file name), and the feeds, whose
+    readers show enclosures themselves, are left as they were."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\ncategories:\n  - name: C\n"
+        f"    sources:\n      - url: {serve(httpserver, GALLERY)}\n      - url: {serve(httpserver, PICASA)}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "public"
+
+    def pictures(doc: lxml.html.HtmlElement) -> list[tuple[str, str | None]]:
+        return [(img.get("src"), img.get("loading")) for img in doc.xpath("//section[@class='attachments']//img")]
+
+    gallery = page_with_attachment(out, GALLERY_JPG)
+    assert gallery.find(".//div[@class='content']").text_content().strip() == ""
+    assert pictures(gallery) == [(GALLERY_JPG, "lazy")]
+    # a caption as the album's text, the photo in full size and as a thumbnail: shown once, full size
+    oreo = page_with_attachment(out, OREO)
+    assert pictures(oreo) == [(OREO, "lazy")]
+    # the album's description shows its thumbnail (s160-c/20110914.jpg): the full size is not added
+    album = page_with_attachment(out, ALBUM)
+    assert album.xpath("//div[@class='content']//img/@src") == [ALBUM.replace("/20110914.jpg", "/s160-c/20110914.jpg")]
+    assert pictures(album) == []
+
+    atom = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entry = atom.xpath("//a:entry[a:link[@rel='enclosure'][@href=$u]]", namespaces=ns, u=GALLERY_JPG)[0]
+    assert entry.find("a:content", ns) is None  # no text: no content, the enclosure is the picture
+    rss = (out / "category" / "c.rss").read_text("utf-8")
+    assert f'&lt;img src="{GALLERY_JPG}"' not in rss
+    result = check_feeds(out)
+    assert result.returncode == 0, result.stdout + result.stderr
