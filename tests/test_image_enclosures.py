@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import lxml.etree
 import lxml.html
+import pytest
 from pytest_httpserver import HTTPServer
 
-from .conftest import CORPUS, check_feeds, run_cli
+from .chromium import CHROMIUM, Chromium
+from .conftest import CORPUS, StaticServer, check_feeds, fetch_one_feed, run_cli
 
 GALLERY = "speedparser2011/speedparser__feeds_0418.dat.xml"  # bottegaveneta_* items: an image enclosure, no text
 PICASA = "speedparser2011/speedparser__feeds_0034.dat.xml"  # albums: full size and thumbnail as media:content
@@ -74,3 +77,26 @@ def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpser
     assert f'&lt;img src="{GALLERY_JPG}"' not in rss
     result = check_feeds(out)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
+def test_a_browser_asks_for_the_picture_and_the_page_allows_it(tmp_path, httpserver: HTTPServer):
+    """In Chromium, the gallery item's page asks for its picture: the page's
+    Content-Security-Policy lets it, and lazy loading does not keep it (it is in view)."""
+    out = fetch_one_feed(tmp_path, serve(httpserver, GALLERY))
+    page = next(p for p in (out / "posts").rglob("*.html") if GALLERY_JPG in p.read_text("utf-8"))
+    server = StaticServer(out)
+    browser = Chromium(tmp_path / "chromium-profile")
+    try:
+        browser.load(server.url(page.relative_to(out)), 1280, 900, False)
+        deadline = time.monotonic() + 10
+        while GALLERY_JPG not in browser.requests() and time.monotonic() < deadline:  # lazy: after `load`
+            browser.evaluate("document.querySelector('.attachments img').complete")
+            time.sleep(0.1)
+        assert GALLERY_JPG in browser.requests()
+        # the browser is kept from the web: the picture fails there, and nothing else does
+        problems = [p for p in browser.problems() if "ERR_PROXY_CONNECTION_FAILED" not in p]
+        assert problems == []
+    finally:
+        browser.close()
+        server.close()

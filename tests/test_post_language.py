@@ -18,7 +18,8 @@ from aggregator.models import FeedInfo, Post, Source
 from aggregator.publish import publish
 from aggregator.store import Store
 
-from .conftest import CORPUS, check_feeds, fetch_one_feed, run_cli
+from .chromium import CHROMIUM, Chromium
+from .conftest import CORPUS, StaticServer, check_feeds, fetch_one_feed, run_cli
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -207,3 +208,24 @@ def test_a_feed_whose_posts_are_all_in_the_sites_language_says_it_once(tmp_path,
     assert {e.get(XML_LANG) for e in atom.findall(f"{ATOM}entry")} == {None}
     assert rss.findtext("channel/language") == "ja" and jsonfeed["language"] == "ja"
     assert not [i for i in jsonfeed["items"] if "language" in i]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
+def test_a_browser_lays_out_a_post_of_no_language_in_its_texts_direction(tmp_path, httpserver: HTTPServer):
+    """In Chromium, the Arabic post of no language on a Chinese site: its title and text
+    right to left (`dir="auto"`), the page around them left to right."""
+    out = fetch_one_feed(tmp_path, serve(httpserver, ARABIC), ZH_SITE)
+    post = post_pages(out)[0].relative_to(out)
+    server = StaticServer(out)
+    browser = Chromium(tmp_path / "chromium-profile")
+    try:
+        problems = browser.load(server.url(post), 1280, 900, False)
+        # the post's pictures are on the web, which the browser is kept from
+        assert [p for p in problems if "ERR_PROXY_CONNECTION_FAILED" not in p] == [], problems
+        direction = "getComputedStyle(document.querySelector('{}')).direction"
+        assert browser.evaluate(direction.format("body")) == "ltr"
+        assert browser.evaluate(direction.format("article h1")) == "rtl"
+        assert browser.evaluate(direction.format("div.content")) == "rtl"
+    finally:
+        browser.close()
+        server.close()
