@@ -43,8 +43,9 @@ from typing import Any
 #    A FeedBurner entry's link is the page its `feedburner:origLink` names, not FeedBurner's
 #    redirect (its id still made of the redirect), and its enclosure the `origEnclosureLink`.
 #    A language that is no BCP 47 tag (`xml:lang="utf-8"`) is no language: the next one given
-#    (the content's, the feed's) or none. Not in the content hash (post ids are made of it),
-#    so a stored post keeps its old value until edited; the publishers drop such values too.
+#    (the content's, the feed's) or none. Not in the content hash (post ids are made of it): a
+#    post read again whose language now differs is stored again all the same (store._relabelled),
+#    and the publishers drop such a value a post not read again still holds.
 NORMALIZER_VERSION = 8
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

@@ -945,7 +945,7 @@ class Store:
         ids = [p.id for p in posts]
         for chunk, marks in _in_chunks(ids):
             sql = (
-                "SELECT id, content_hash, published, updated, first_seen, dated, duplicate_of, normalized "
+                "SELECT id, content_hash, published, updated, first_seen, dated, duplicate_of, normalized, language "
                 f"FROM posts WHERE id IN ({marks})"
             )
             for row in db.query(sql, chunk):
@@ -967,7 +967,7 @@ class Store:
                 row = _row(p)
                 row["duplicate_of"] = self._first_copy(db, p, taken, shared)
                 inserts.append(row)
-            elif old["content_hash"] != p.content_hash or _newly_dated(p, old):
+            elif old["content_hash"] != p.content_hash or _newly_dated(p, old) or _relabelled(p, old):
                 row = _edit(p, old)
                 updates.append(row)
             else:
@@ -1784,6 +1784,14 @@ def _newly_dated(p: Post, old: dict[str, Any]) -> bool:
         and p.published != p.first_seen  # a date in the future is the fetch time: no date to take
         and (old["normalized"] or 0) < NORMALIZER_VERSION
     )
+
+
+def _relabelled(p: Post, old: dict[str, Any]) -> bool:
+    """Whether this version reads the language of stored post `old` otherwise than the older
+    one that stored it (NORMALIZER_VERSION 8: `xml:lang="utf-8"` is none). The language is
+    not in the content hash, which post ids are made of, so that it is stored again as an
+    upgrade's edit (`_edit`: not dated) rather than kept until the entry is edited."""
+    return (old["normalized"] or 0) < NORMALIZER_VERSION and old.get("language") != p.language
 
 
 def _edit(p: Post, old: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import load_config
-from aggregator.models import FeedInfo, Post, Source
+from aggregator.models import NORMALIZER_VERSION, FeedInfo, Post, Source
 from aggregator.publish import publish
 from aggregator.store import Store
 
@@ -85,6 +85,27 @@ def test_an_encoding_declared_as_the_language_is_no_language(tmp_path, httpserve
     assert "utf-8" not in {i.get("language") for i in json.loads((out / "category" / "c.json").read_text())["items"]}
     result = check_feeds(out)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_language_an_earlier_version_stored_is_stored_again_without_dating_the_post(tmp_path, httpserver: HTTPServer):
+    """Version 7 stored `utf-8` as the language of the Japanese blog's posts. The language is
+    not in the content hash (post ids are made of it): read again unchanged, such a post was
+    only marked current and kept its `utf-8`. Now it is stored again as an upgrade's edit:
+    no language, the same id, dates and first sighting (not dated as edited)."""
+    fetch_one_feed(tmp_path, serve(httpserver, "speedparser2011/speedparser__feeds_0248.dat.xml"), ZH_SITE)
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    columns = "id, published, updated, first_seen, dated, content_hash, language, normalized"
+    with con:  # as version 7 stored them; and the feed's body has changed since (it is read again)
+        con.execute("UPDATE posts SET language = 'utf-8', normalized = ?", [NORMALIZER_VERSION - 1])
+        con.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL")
+    before = {r["id"]: dict(r) for r in con.execute(f"SELECT {columns} FROM posts")}
+    result = run_cli("--config", str(tmp_path / "feeds.yaml"), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {r["id"]: dict(r) for r in con.execute(f"SELECT {columns} FROM posts")}
+    con.close()
+    assert len(after) > 1
+    assert after == {pid: {**row, "language": None, "normalized": NORMALIZER_VERSION} for pid, row in before.items()}
 
 
 def test_a_language_stored_by_an_earlier_version_is_published_only_if_it_is_a_tag(tmp_path):

@@ -228,8 +228,8 @@ def _json_date(dt: datetime) -> str:
 def language_tag(tag: str | None) -> str | None:
     """A feed's or post's language as a BCP 47 tag (`zh_TW`, a locale, as `zh-TW`), or None:
     what feeds, `lang` attributes and `:lang()` selectors need. The normalizer keeps no other
-    (NORMALIZER_VERSION 8), but a post stored before keeps what it was given (`utf-8`): the
-    language is not in its content hash, so an unchanged entry is not stored again."""
+    (NORMALIZER_VERSION 8), but a post stored before and not read since (its feed unchanged,
+    or the entry gone from it) still holds what it was given (`utf-8`)."""
     return _language_tag(clean_text(tag))
 
 
