@@ -70,6 +70,33 @@ def test_only_what_is_shaped_like_a_language_tag_is_one(value, tag):
     assert language_tag(value) == tag
 
 
+@pytest.mark.parametrize(
+    ("site", "text", "fits"),
+    [
+        ("zh-CN", "يونيك - توب شوب ربيع/صيف 2012 في أسبوع لندن للأزياء", False),  # Arabic
+        ("zh-CN", "Breaking news about things", False),
+        ("zh-CN", "気仙沼市震災復興計画（案） 2011年9月29日まで（案）に対する意見募集中", False),  # kana: Japanese
+        ("zh-CN", "张掖日报 iPhone 15 发布会在北京举行", True),  # Chinese naming an English product
+        ("zh-CN", "我の朋友们今天去了北京参加了会议", True),  # a stray の
+        ("zh-CN", "2011 / 12 / 31", True),  # no letters: nothing tells
+        ("zh-Hant-TW", "新聞", True),
+        ("ja", "東京都", True),  # Han alone may be Japanese
+        ("ko", "한국어 뉴스", True),
+        ("ar", "خبر عاجل", True),
+        ("en", "خبر عاجل", False),
+        ("en", "Новости дня", False),
+        ("en", "Nouvelles du jour", True),  # French is not told from English: same script
+        ("sr-Latn", "Vesti dana", True),
+        ("sr", "Vesti dana", False),
+        ("fr", "", True),
+    ],
+)
+def test_a_text_is_evidently_not_in_a_language_only_when_its_script_says_so(site, text, fits):
+    from aggregator.publish.feeds import written_in
+
+    assert written_in(site, text) is fits
+
+
 def test_an_encoding_declared_as_the_language_is_no_language(tmp_path, httpserver: HTTPServer):
     """A real Japanese blog feed declares `xml:lang="utf-8"`: its posts' pages said
     `lang="utf-8"` and its entries `xml:lang="utf-8"` (which Atom's schema lets pass). Not a
