@@ -53,7 +53,15 @@ if TYPE_CHECKING:
     from .serve import Server
 from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, stored_state
-from .store import Store, StoreError, database_exists, why_unwritable
+from .store import (
+    SourceState,
+    Store,
+    StoreError,
+    configured_state,
+    database_exists,
+    read_database,
+    why_unwritable,
+)
 from .targets import own_files, refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -97,6 +105,18 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
         else:
             _echo(f"warning: {settings.path}:{warning}", err=True)
     return settings
+
+
+def _read_or_exit(ctx: click.Context, settings: Settings, read: Callable[[Store], T]) -> T:
+    """`read` on the database opened read-only (`read_database`): for commands that only look,
+    which must work when it cannot be written (a full disk, a read-only file) and must not
+    change it; one `error:` line and exit 1 when it cannot be read."""
+    try:
+        return read_database(settings.database, read)
+    except StoreError as e:
+        _echo(f"error: {e}", err=True)
+        ctx.exit(EXIT_FAILED)
+        raise  # unreachable: ctx.exit raises
 
 
 def _open_store(ctx: click.Context, settings: Settings) -> Store:
@@ -804,16 +824,23 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     settings = _load(ctx)
     now = datetime.now(UTC)
-    fetched = database_exists(settings.database)
-    if not fetched:
+    stored: dict[str, SourceState] = {}
+    blocks: dict[str, datetime] = {}
+    if not database_exists(settings.database):
         # Nothing fetched yet: every source is new, and asking must not create the database
         # (nor its folder) as whoever asked: `sudo aggregator status` before the service's first
-        # start left a root-owned file the service could not write to. A store in memory says so.
+        # start left a root-owned file the service could not write to.
         _echo(f"no database yet at {settings.database}: nothing has been fetched", err=True)
-    with _open_store(ctx, settings) if fetched else Store(":memory:") as store:
-        store.sync_sources(settings.sources)
-        states = {s.key: s for s in store.source_states()}
-        blocks = store.host_blocks(now)
+    else:
+        # Read-only, and without syncing the config into it: status failed on a full disk or
+        # a read-only file (the sync's write), and with a draft config it made the sources the
+        # draft leaves out inactive in the live database, under the daemon.
+        def read(store: Store) -> tuple[dict[str, SourceState], dict[str, datetime]]:
+            with store.snapshot():  # the states and the hosts' Retry-After of one commit
+                return {st.key: st for st in store.source_states(active_only=False)}, store.host_blocks(now)
+
+        stored, blocks = _read_or_exit(ctx, settings, read)
+    states = {s.key: configured_state(s, stored.get(s.key)) for s in settings.sources}
     zone = ZoneInfo(settings.site.timezone)
     rows: list[dict[str, Any]] = []
     for source in settings.sources:

@@ -541,7 +541,7 @@ class Daemon:
         the daemon published only after its own polls, so pruned posts stayed in the feeds and
         pages until one of their sources brought something new. Publishing everything skips
         each category whose sources' revisions are as last published, so a commit that changed
-        no post (`status` syncing the sources) costs a few queries and logs nothing."""
+        no post (a `fetch` whose feeds were all unchanged) costs a few queries and logs nothing."""
         version = self.store.outside_version()
         if version is None or version == self._outside_version:
             return

@@ -14,12 +14,12 @@ import sqlite3
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import filters
 from .hosts import host_key
@@ -39,6 +39,7 @@ from .plural import counted
 from .schedule import stored_state
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # sqlite-utils imports numpy and pandas when they are installed, only to map their types,
 # which we never store: numpy alone is ~0.09 s of CPU on every start-up (a tenth of a whole
@@ -273,6 +274,23 @@ class SourceState:
         return self.name or self.title or self.key
 
 
+def configured_state(source: Source, stored: SourceState | None) -> SourceState:
+    """A configured source's state as `sync_sources` would leave it, from its stored row (of
+    any `active`), without writing: its name and `enabled` from the config, and one not stored
+    yet `new`. `status` shows this, so that looking at a draft config changes nothing (a
+    source the draft leaves out is not made inactive, nor its categories forgotten). A draft
+    that edits a source's URL shows the new URL `new`: the row is taken over (`_take_over`)
+    only when a command that writes syncs that config."""
+    if stored is None:
+        return SourceState(
+            key=source.key, url=source.url, name=source.name, title=None, etag=None, last_modified=None,
+            body_hash=None, last_fetch=None, last_success=None, last_status=None, last_error=None,
+            error_count=0, next_poll=None, state="new", enabled=source.enabled, host=host_key(source.url),
+            id_key=source.key,
+        )  # fmt: skip
+    return replace(stored, name=source.name, enabled=source.enabled, host=stored.host or host_key(source.url))
+
+
 @dataclass(frozen=True)
 class PollState:
     """`Store.poll_state`: `retry_after` is that of the source's stored host (`state.host`)."""
@@ -306,17 +324,35 @@ def from_iso(text: str | None) -> datetime | None:
 class Store:
     """A SQLite file; safe to share between threads (one lock serializes all access)."""
 
-    def __init__(self, path: str | Path, reader: bool = False) -> None:
+    def __init__(self, path: str | Path, reader: bool = False, read_only: bool = False, immutable: bool = True) -> None:
         """`reader`: only ever reads a database another Store has opened and migrated (a
-        publish worker): no migration, and any write refused (`query_only`)."""
+        publish worker): no migration, and any write refused (`query_only`).
+
+        `read_only`: for commands that only look (`status`, `export-opml`, `backup`; see
+        `read_database`): the file is opened read-only (`mode=ro`, or `immutable` when no
+        connection has it open), so nothing in it changes, and nothing is created: such a
+        command works on a full disk or a read-only file, and never takes the write lock
+        from the daemon. No migration either: a file from an older version is read as it
+        is (`_has` tells what it lacks); one from a newer version is refused, as on open.
+        `immutable=False`: never `immutable`, even with no -wal (read again after a writer came)."""
         self.path = Path(path)
-        self.reader = reader
-        self._connect()
+        self.reader = reader or read_only
+        self.read_only = read_only
+        self._may_be_immutable = immutable
+        self.immutable = False
+        self._stamp: tuple[int, ...] | None = None
+        self._schema: dict[str, set[str]] | None = None  # read-only: the tables and columns there are
         self._lock = threading.RLock()
-        if not reader:
+        self._connect()
+        if read_only:
+            self._read_schema()
+        elif not reader:
             self._migrate()
 
     def _connect(self) -> None:
+        if self.read_only:
+            self._connect_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
@@ -329,6 +365,81 @@ class Store:
                 self.db.execute("PRAGMA query_only = ON")
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}") from None
+
+    def _connect_read_only(self) -> None:
+        """Open the file without a way to write it, and without creating anything beside it.
+
+        A WAL database opened `mode=ro` needs its -shm (the WAL index): SQLite creates it and
+        an empty -wal when they are missing, and leaves them (sqlite.org/wal.html, "read-only
+        databases"); it cannot on a read-only folder, and on a full disk the -shm cannot grow
+        ("disk I/O error"). When the -wal holds commits (the daemon's, say), `mode=ro`: it sees
+        every commit and reads beside the writer (a WAL reader blocks no writer), and the
+        -wal and -shm of a running writer are there already. When there is no -wal, or an
+        empty one (opened, never written: what a failed open leaves), every commit is in the
+        file itself: `immutable`, which reads it without the -shm and without locks, so
+        nothing is created. A writer may come in the meantime: `changed` tells, from the
+        file's stat and its -wal's size, and `read_database` then reads again."""
+        journal = Path(f"{self.path}-journal")
+        try:
+            self._stamp = _stamp(self.path)
+            # a -wal of no frames (0 bytes) is one opened but never written: the file holds every commit
+            self.immutable = self._may_be_immutable and not self._stamp[-1] and not journal.exists()
+            uri = self.path.absolute().as_uri() + ("?immutable=1" if self.immutable else "?mode=ro")
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA query_only = ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the file is opened here
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot read database {self.path}: {e}{why_unreadable(self.path)}") from None
+
+    def _read_schema(self) -> None:
+        """What a read-only store has to read from, and a refusal of a newer version's file."""
+        try:
+            with self._lock:
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+                self._schema = {t: {c[1] for c in self.db.execute(f"PRAGMA table_info([{t}])")} for t in tables}
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read database {self.path}: {e}") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
+        if "sources" not in self._schema:
+            raise StoreError(f"{self.path} is not an aggregator database (it has no sources table)")
+
+    def _has(self, table: str, column: str | None = None) -> bool:
+        """Whether the file has this table (and column): always, once migrated; a read-only
+        store's file may be from an older version (`_migrate` adds them on the next write)."""
+        if self._schema is None:
+            return True
+        return table in self._schema and (column is None or column in self._schema[table])
+
+    def changed(self) -> bool:
+        """Whether an `immutable` read may have missed a write: the file changed, or a writer
+        committed to its -wal, since it was opened. Never for a `mode=ro` store, which sees
+        every commit as a reader among writers."""
+        if not self.immutable:
+            return False
+        try:
+            return _stamp(self.path) != self._stamp
+        except OSError:  # gone, or replaced by a rename in progress
+            return True
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads in one read transaction: they all see the same commit (status's states and
+        its hosts' Retry-After). A read transaction never blocks the daemon's writes."""
+        with self._lock:
+            conn = self.db.conn
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if conn.in_transaction:
+                    conn.rollback()
 
     def close(self) -> None:
         with self._lock:
@@ -881,6 +992,8 @@ class Store:
 
     def host_blocks(self, now: datetime) -> dict[str, datetime]:
         """Hosts rate-limited beyond `now`, and until when."""
+        if not self._has("hosts"):  # a file from before Retry-After was kept: none known
+            return {}
         with self._lock:
             rows = self.db.execute("SELECT host, retry_after FROM hosts WHERE retry_after > ?", [iso(now)]).fetchall()
         return {host: from_iso(until) for host, until in rows}  # type: ignore[misc]
@@ -1236,11 +1349,15 @@ class Store:
         """Cheap aggregates for /metrics: active sources by state (as `status` shows them:
         `stored_state`), posts stored, last success."""
         now = now or datetime.now(UTC)
+        enabled = "s.enabled" if self._has("sources", "enabled") else "1"  # an older file (read-only)
+        hosts = self._has("hosts") and self._has("sources", "host")
+        sql = (
+            f"SELECT {enabled}, s.state, s.error_count, s.last_success IS NOT NULL, "
+            + ("h.retry_after FROM sources s LEFT JOIN hosts h ON h.host = s.host" if hosts else "NULL FROM sources s")
+            + " WHERE s.active = 1"
+        )
         with self._lock:
-            rows = self.db.execute(
-                "SELECT s.enabled, s.state, s.error_count, s.last_success IS NOT NULL, h.retry_after "
-                "FROM sources s LEFT JOIN hosts h ON h.host = s.host WHERE s.active = 1"
-            ).fetchall()
+            rows = self.db.execute(sql).fetchall()
             posts = self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
             last = self.db.execute("SELECT max(last_success) FROM sources WHERE active = 1").fetchone()[0]
         states = Counter(
@@ -1258,7 +1375,7 @@ class Store:
 
     def outside_version(self) -> int | None:
         """SQLite's `data_version` on this connection: it moves only when another connection
-        (another process: `aggregator prune`, `fetch`, `status`) commits; None, asking nothing,
+        (another process: `aggregator prune`, `fetch`) commits (`status` never does); None, asking nothing,
         while another thread holds the store (the caller looks again later)."""
         if not self._lock.acquire(blocking=False):
             return None
@@ -1709,6 +1826,58 @@ def why_unwritable(path: Path) -> str:
     if os.path.exists(path) and not os.access(path, os.W_OK):
         return " (the file is read-only)"
     return ""
+
+
+def why_unreadable(path: Path) -> str:
+    """Why a read-only open failed, when we can tell: a folder that may not be entered, or a
+    -wal left without its -shm (the database was not closed cleanly) in a folder where SQLite
+    may not create one."""
+    folder = path.parent
+    try:
+        if not os.access(folder, os.X_OK):
+            return f" (no permission to enter {folder})"
+        if Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists():
+            return (
+                f" (its write-ahead log {path}-wal needs a {path}-shm beside it, which cannot be created"
+                f"{why_unwritable(path)}; `aggregator fetch` or `publish` where it can be restores it)"
+            )
+    except OSError:
+        pass
+    return ""
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What changes when a database is written or replaced (an `immutable` read checks it):
+    its file's stat, and the size of its -wal (0: none, or one never written)."""
+    st = os.stat(path)
+    try:
+        wal = os.stat(f"{path}-wal").st_size
+    except FileNotFoundError:
+        wal = 0
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, wal)
+
+
+def read_database(path: Path, read: Callable[[Store], T]) -> T:
+    """`read(store)` on the database at `path`, opened read-only (`Store(read_only=True)`):
+    for the commands that only look. Nothing is written, created or locked for writing: they
+    work on a full disk, a read-only (or `chattr +i`) file or folder, and beside a daemon
+    holding a write transaction, whose committed data they see. An `immutable` read that a
+    writer may have overlapped (`Store.changed`) is read again as a reader among writers."""
+    for last in (False, False, True):
+        store = Store(path, read_only=True, immutable=not last)
+        try:
+            result = read(store)
+        except (sqlite3.Error, StoreError) as e:  # (a backup's: its check of the copy failed)
+            if store.changed() and not last:  # torn by a writer: read again
+                continue
+            if isinstance(e, StoreError):
+                raise
+            raise StoreError(f"cannot read database {path}: {e}") from None
+        finally:
+            store.close()
+        if not store.changed():
+            return result
+    raise AssertionError("unreachable: the last read is never immutable")
 
 
 def database_exists(path: Path) -> bool:

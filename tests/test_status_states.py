@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -338,3 +345,191 @@ def test_lifting_a_hosts_retry_after_gives_its_other_sources_their_own_schedule_
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
+
+
+# -- status only reads ----------------------------------------------------------------------
+
+
+def _two_sources_fetched(tmp_path, httpserver: HTTPServer) -> tuple[Path, list[str]]:
+    """A database as `aggregator fetch` leaves it, of two sources (its config: `feeds.yaml`)."""
+    for name in ("a", "b"):
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    urls = [httpserver.url_for("/a.xml"), httpserver.url_for("/b.xml")]
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(_config(urls), encoding="utf-8")
+    done = run_cli("--config", str(cfg), "fetch")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return cfg, urls
+
+
+def _config(urls: list[str], database: Path | None = None) -> str:
+    where = f"  database: {database}\n" if database else ""
+    return f"site:\n  title: S\n  url: https://example.org/\n{where}categories:\n  - name: A\n    sources:\n" + "".join(
+        f"      - url: {u}\n" for u in urls
+    )
+
+
+def _as_is(db: Path) -> tuple[bytes, list[str], list[str]]:
+    """Everything that would tell a write: the file's bytes, its -wal/-shm/-journal, its dump."""
+    conn = sqlite3.connect(f"{db.absolute().as_uri()}?immutable=1", uri=True)
+    try:
+        dump = list(conn.iterdump())
+    finally:
+        conn.close()
+    return db.read_bytes(), sorted(p.name for p in db.parent.glob(db.name + "*")), dump
+
+
+def test_status_with_a_draft_config_leaves_the_database_byte_identical(tmp_path, httpserver: HTTPServer, monkeypatch):
+    """`status` with a config that left a source out made it inactive and
+    forgot its categories in the live database (the daemon's): looking changed what was seen."""
+    monkeypatch.setenv("COLUMNS", "250")  # the table's cells on one line each
+    cfg, (a, b) = _two_sources_fetched(tmp_path, httpserver)
+    db = tmp_path / "aggregator.db"
+    before = _as_is(db)
+    added = httpserver.url_for("/c.xml")  # in the draft only: never stored
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(_config([a, added], database=db), encoding="utf-8")
+
+    shown = run_cli("--config", str(draft), "status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = {r["url"]: r for r in json.loads(shown.stdout)}
+    assert list(rows) == [a, added]  # as configured: the one left out is not shown
+    assert rows[a]["state"] == "ok" and rows[a]["posts"] == 2
+    assert rows[added]["state"] == "new" and rows[added]["posts"] == 0 and rows[added]["next_poll"] is None
+    table = run_cli("--config", str(draft), "status")
+    assert table.returncode == 0 and "at once (never polled)" in table.stdout, table.stdout + table.stderr
+    assert _as_is(db) == before  # not a byte, not a -wal or -shm created beside it
+
+    live = run_cli("--config", str(cfg), "status", "--json")  # the live config: both, as they were
+    assert [(r["url"], r["state"], r["posts"]) for r in json.loads(live.stdout)] == [(a, "ok", 2), (b, "ok", 2)]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT key, active FROM sources ORDER BY key").fetchall() == [(a, 1), (b, 1)]
+    assert conn.execute("SELECT count(*) FROM source_categories").fetchone()[0] == 2
+    conn.close()
+
+
+@pytest.mark.parametrize("how", ["permissions", "chattr"])
+def test_status_reads_a_database_it_may_not_write(tmp_path, httpserver: HTTPServer, monkeypatch, how):
+    """`status` wrote (the config's sources into the database) before it read: on a read-only
+    file or folder it said `attempt to write a readonly database`, exit 1, as on a full disk.
+    Read-only for real: root without the capability that writes any file (as a service user
+    is), or a file and folder made immutable (`chattr +i`), which binds root too."""
+    monkeypatch.setenv("COLUMNS", "250")  # the table's cells on one line each
+    setpriv = shutil.which("setpriv")  # util-linux: on every Debian system
+    assert setpriv, "setpriv (util-linux) is missing"
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "news.db"
+    for name in ("a", "b"):
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    urls = [httpserver.url_for("/a.xml"), httpserver.url_for("/b.xml")]
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(_config(urls, database=db), encoding="utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    wanted = run_cli("--config", str(cfg), "status", "--json")
+    before = _as_is(db)
+
+    def as_user(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "aggregator", "--config", str(cfg), *args]
+        if how == "permissions":
+            command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ)
+
+    if how == "permissions":
+        db.chmod(0o444)
+        data.chmod(0o555)
+    else:
+        for path in (db, data):
+            made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+            if made.returncode != 0:
+                subprocess.run(["chattr", "-i", str(db)], capture_output=True)
+                pytest.skip(f"chattr +i is not supported here: {made.stderr.strip()}")
+    try:
+        probe = [sys.executable, "-c", f"open({str(data / 'probe')!r}, 'w')"]
+        if how == "permissions":
+            probe = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *probe]
+        assert subprocess.run(probe, capture_output=True).returncode != 0  # the folder really is read-only
+        shown = as_user("status", "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout == wanted.stdout
+        table = as_user("status")
+        assert table.returncode == 0 and urls[0] in table.stdout, table.stderr
+        assert _as_is(db) == before
+    finally:
+        if how == "permissions":
+            data.chmod(0o755)
+            db.chmod(0o644)
+        else:
+            for path in (data, db):
+                subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def test_status_answers_while_a_writer_holds_a_write_transaction(tmp_path, httpserver: HTTPServer):
+    """`status` took the write lock to sync the sources: while the daemon held a write
+    transaction it waited (30 s), then failed `database is locked`. It reads beside the writer
+    now, what the writer last committed, and the writer commits when it is done."""
+    cfg, (a, b) = _two_sources_fetched(tmp_path, httpserver)
+    writer = sqlite3.connect(tmp_path / "aggregator.db", isolation_level=None)
+    try:
+        writer.execute("UPDATE sources SET last_error = 'committed', error_count = 1 WHERE key = ?", [a])
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE sources SET last_error = 'not yet', error_count = 2 WHERE key = ?", [b])
+        began = time.monotonic()
+        shown = run_cli("--config", str(cfg), "status", "--json", timeout=25)
+        assert shown.returncode == 0, shown.stderr
+        assert time.monotonic() - began < 20  # not after the 30 s busy timeout
+        rows = {r["url"]: r for r in json.loads(shown.stdout)}
+        assert (rows[a]["state"], rows[a]["last_error"]) == ("erroring", "committed")
+        assert (rows[b]["state"], rows[b]["last_error"]) == ("ok", None)
+        writer.execute("COMMIT")  # status held nothing that stops the writer
+    finally:
+        writer.close()
+    rows = {r["url"]: r for r in json.loads(run_cli("--config", str(cfg), "status", "--json").stdout)}
+    assert (rows[b]["state"], rows[b]["last_error"]) == ("backing off", "not yet")
+
+
+def test_status_reads_a_database_of_an_older_version_without_upgrading_it(tmp_path):
+    """Opening the database for `status` migrated it (a write): it reads an older file as it
+    is now, and leaves the upgrade to the next command that writes; a newer file is refused."""
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)  # the first version's tables: no hosts, no `enabled`, no `host`
+    conn.executescript(
+        "CREATE TABLE sources (key TEXT PRIMARY KEY, url TEXT NOT NULL, name TEXT, title TEXT, site_link TEXT, "
+        "etag TEXT, last_modified TEXT, body_hash TEXT, last_fetch TEXT, last_success TEXT, last_status INTEGER, "
+        "last_error TEXT, error_count INTEGER, next_poll TEXT, state TEXT, active INTEGER);"
+        "CREATE TABLE posts (id TEXT PRIMARY KEY, source TEXT NOT NULL, guid TEXT NOT NULL, title TEXT NOT NULL, "
+        "link TEXT, published TEXT NOT NULL, updated TEXT NOT NULL, content TEXT, summary TEXT, authors TEXT, "
+        "tags TEXT, enclosures TEXT, language TEXT, comments TEXT, content_hash TEXT, first_seen TEXT, dated INTEGER);"
+        "CREATE TABLE source_categories (source TEXT, category TEXT, PRIMARY KEY (source, category));"
+        "PRAGMA journal_mode = WAL;"
+    )
+    url = "https://old.example/feed.xml"
+    conn.execute(
+        "INSERT INTO sources VALUES (?, ?, NULL, 'Old', NULL, NULL, NULL, NULL, '2026-11-01T10:00:00+00:00', "
+        "'2026-11-01T10:00:00+00:00', 200, NULL, 0, '2026-11-01T10:30:00+00:00', 'ok', 1)",
+        [url, url],
+    )
+    conn.execute(
+        "INSERT INTO posts (id, source, guid, title, published, updated) VALUES ('p', ?, 'g', 'T', "
+        "'2026-11-01T09:00:00+00:00', '2026-11-01T09:00:00+00:00')",
+        [url],
+    )
+    conn.commit()
+    conn.close()
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(_config([url, "https://new.example/feed.xml"], database=db), encoding="utf-8")
+    before = _as_is(db)
+    shown = run_cli("--config", str(cfg), "status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert [(r["state"], r["posts"], r["name"], r["last_status"]) for r in rows] == [
+        ("ok", 1, "Old", 200),
+        ("new", 0, "https://new.example/feed.xml", None),
+    ]
+    assert _as_is(db) == before
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    newer = run_cli("--config", str(cfg), "status")
+    assert newer.returncode == 1 and f"database {db} is from a newer aggregator (schema 99)" in newer.stderr

@@ -269,3 +269,47 @@ def test_a_database_of_a_newer_version_is_refused_and_an_older_one_upgraded(tmp_
     con.close()
     with pytest.raises(StoreError, match=rf"a\.db is from a newer aggregator \(schema {SCHEMA_VERSION + 1}\)"):
         Store(path)
+
+
+def test_a_read_only_store_creates_nothing_writes_nothing_and_notices_a_writer(tmp_path):
+    """`status`, `export-opml` and `backup` read through `read_database`: with no -wal beside
+    the file (no one has it open) it is read `immutable`, creating no -wal or -shm; a write
+    meanwhile is noticed (`changed`), and the read done again as a reader among writers."""
+    from aggregator.store import read_database
+
+    path = tmp_path / "news.db"
+    with Store(path) as store:
+        store.sync_sources([SRC])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news.db"]  # closed: no -wal left
+
+    reader = Store(path, read_only=True)
+    assert reader.immutable and not reader.changed()
+    assert [st.key for st in reader.source_states()] == [SRC.key]
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only"):
+        reader.db.execute("UPDATE sources SET name = 'x'")
+    writer = sqlite3.connect(path)
+    writer.execute("UPDATE sources SET name = 'renamed'")
+    writer.commit()
+    assert reader.changed()  # its -wal has frames now: what the immutable read saw may be stale
+    reader.close()
+
+    writer.close()  # the last connection: checkpointed, its -wal and -shm removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news.db"]
+
+    writer = sqlite3.connect(path)  # opens the file at its first statement: inside the read
+    reads: list[tuple[bool, str | None]] = []
+
+    def read(store: Store) -> str | None:
+        name = store.source_states()[0].name
+        reads.append((store.immutable, name))
+        if len(reads) == 1:  # a writer commits while the first read runs
+            writer.execute("UPDATE sources SET name = 'again'")
+            writer.commit()
+        return name
+
+    try:
+        assert read_database(path, read) == "again"
+    finally:
+        writer.close()
+    # immutable first, torn by the write, then read beside the writer (`mode=ro`: its -wal holds a commit)
+    assert reads == [(True, "renamed"), (False, "again")]
