@@ -497,9 +497,9 @@ def export_opml(ctx: click.Context, where: str | None) -> None:
         _echo(f"error: cannot write {path}: {why}", err=True)
         ctx.exit(EXIT_FAILED)
     if database_exists(settings.database):  # feed titles and home pages, where fetched
-        with _open_store(ctx, settings) as store:
-            store.sync_sources(settings.sources)
-            data = opml_document(settings, store)
+        # read-only, not synced: an export with a draft config made the sources it leaves out
+        # inactive in the live database, and failed on a full disk or a read-only file
+        data = _read_or_exit(ctx, settings, lambda store: opml_document(settings, store))
     else:
         data = opml_document(settings, None)
     if path is None:
@@ -793,13 +793,8 @@ def backup(ctx: click.Context, where: str) -> None:
     if why is not None:  # the rename would replace it whatever it is: the config, a lock file
         _echo(f"error: cannot back up to {path}: {why}", err=True)
         ctx.exit(EXIT_FAILED)
-    with _open_store(ctx, settings) as store:
-        try:
-            target = store.backup(path)
-        except StoreError as e:
-            _echo(f"error: {e}", err=True)
-            ctx.exit(EXIT_FAILED)
-        stats = store.stats()
+    # read-only: a backup is wanted most when the database's disk is full or its file read-only
+    target, stats = _read_or_exit(ctx, settings, lambda store: (store.backup(path), store.stats()))
     try:
         size = target.stat().st_size
     except OSError as e:  # gone already: someone else's cleanup

@@ -380,7 +380,7 @@ def _as_is(db: Path) -> tuple[bytes, list[str], list[str]]:
 
 
 def test_status_with_a_draft_config_leaves_the_database_byte_identical(tmp_path, httpserver: HTTPServer, monkeypatch):
-    """`status` with a config that left a source out made it inactive and
+    """`status` (and `export-opml`) with a config that left a source out made it inactive and
     forgot its categories in the live database (the daemon's): looking changed what was seen."""
     monkeypatch.setenv("COLUMNS", "250")  # the table's cells on one line each
     cfg, (a, b) = _two_sources_fetched(tmp_path, httpserver)
@@ -398,6 +398,8 @@ def test_status_with_a_draft_config_leaves_the_database_byte_identical(tmp_path,
     assert rows[added]["state"] == "new" and rows[added]["posts"] == 0 and rows[added]["next_poll"] is None
     table = run_cli("--config", str(draft), "status")
     assert table.returncode == 0 and "at once (never polled)" in table.stdout, table.stdout + table.stderr
+    opml = run_cli("--config", str(draft), "export-opml")
+    assert opml.returncode == 0 and added in opml.stdout, opml.stderr
     assert _as_is(db) == before  # not a byte, not a -wal or -shm created beside it
 
     live = run_cli("--config", str(cfg), "status", "--json")  # the live config: both, as they were
@@ -454,6 +456,10 @@ def test_status_reads_a_database_it_may_not_write(tmp_path, httpserver: HTTPServ
         assert shown.stdout == wanted.stdout
         table = as_user("status")
         assert table.returncode == 0 and urls[0] in table.stdout, table.stderr
+        opml = as_user("export-opml")
+        assert opml.returncode == 0 and urls[1] in opml.stdout, opml.stderr
+        copy = as_user("backup", str(tmp_path / "copy.db"))
+        assert copy.returncode == 0 and "2 sources, 4 posts" in copy.stdout, copy.stderr
         assert _as_is(db) == before
     finally:
         if how == "permissions":
@@ -462,6 +468,9 @@ def test_status_reads_a_database_it_may_not_write(tmp_path, httpserver: HTTPServ
         else:
             for path in (data, db):
                 subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    backup = sqlite3.connect(tmp_path / "copy.db")
+    assert backup.execute("SELECT count(*) FROM posts").fetchone()[0] == 4
+    backup.close()
 
 
 def test_status_answers_while_a_writer_holds_a_write_transaction(tmp_path, httpserver: HTTPServer):

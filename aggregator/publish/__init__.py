@@ -789,8 +789,9 @@ def _public(posts: list[Post]) -> list[Post]:
 
 
 def opml_document(settings: Settings, store: Store | None) -> bytes:
-    """The configured sources by category as OPML, named as the store knows them."""
-    states = {st.key: st for st in store.source_states()} if store is not None else {}
+    """The configured sources by category as OPML, named as the store knows them (a store
+    opened read-only is not synced with the config: any row of a configured source will do)."""
+    states = {st.key: st for st in store.source_states(active_only=False)} if store is not None else {}
     sources = {src.key: src for src in settings.sources}
     groups = []
     for cat in settings.categories:
