@@ -39,9 +39,9 @@ def page_with_attachment(out: Path, url: str) -> lxml.html.HtmlElement:
 
 
 def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpserver: HTTPServer):
-    """A gallery feed's items are a picture each, given only as an enclosure (and a Picasa
-    album's text only a caption): their pages had an empty body and the picture only as a
-    link under the attachments ("附件": `bottegaveneta_spring-2012_00068.jpg (image/jpeg)`).
+    """A gallery feed's items are a picture each, given only as an enclosure: their pages had
+    an empty body and the picture only as a link under the attachments ("附件":
+    `bottegaveneta_spring-2012_00068.jpg (image/jpeg)`).
     The picture is shown, lazy-loaded, beside its link; one the content shows already is not
     shown twice (nor a thumbnail of one shown: the same file name), and the feeds, whose
     readers show enclosures themselves, are left as they were."""
@@ -61,9 +61,11 @@ def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpser
     gallery = page_with_attachment(out, GALLERY_JPG)
     assert gallery.find(".//div[@class='content']").text_content().strip() == ""
     assert pictures(gallery) == [(GALLERY_JPG, "lazy")]
-    # a caption as the album's text, the photo in full size and as a thumbnail: shown once, full size
+    # the photo's item: its description shows a thumbnail of it (s144/Oreo.jpg-like): not shown twice
     oreo = page_with_attachment(out, OREO)
-    assert pictures(oreo) == [(OREO, "lazy")]
+    shown = oreo.xpath("//div[@class='content']//img/@src")
+    assert shown and all(src.endswith("/Oreo.jpg") for src in shown), shown
+    assert pictures(oreo) == []
     # the album's description shows its thumbnail (s160-c/20110914.jpg): the full size is not added
     album = page_with_attachment(out, ALBUM)
     assert album.xpath("//div[@class='content']//img/@src") == [ALBUM.replace("/20110914.jpg", "/s160-c/20110914.jpg")]
