@@ -186,7 +186,10 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         content_hash=content_hash,
         first_seen=now,
         dated=dated,
-        canonical_link=canonical,
+        # what the source's posts are found by (link identity, shared links, copies): a FeedBurner
+        # entry's redirect, as before its original was read; by the original, two entries of
+        # one show page took each other's ids and guid checks saw one link where there were two
+        canonical_link=canonical if link == written else canonical_link(written),
         fingerprint=text_fingerprint(text, title, squeezed=True),  # sanitized_text squeezes whitespace
         linked=not guid and link is not None,
         hashed=not guid and link is None,
