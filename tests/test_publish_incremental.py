@@ -366,6 +366,15 @@ def test_a_feeds_updated_time_never_goes_back_when_its_newest_post_leaves(site):
     cfg.write_text(text, "utf-8")  # back: a newer post moves it on again as before
     assert run_cli("--config", str(cfg), "publish").returncode == 0
     assert _updated(economy)[0] == "2022-02-09T23:30:00+00:00"
+    # empty for a while, the feed gives the time it became so; its posts back, not a time before it
+    nothing = "    slug: economy\n    exclude:\n      - title: 兰州新区\n      - title: 酒泉\n"
+    cfg.write_text(text.replace("    slug: economy\n", nothing), "utf-8")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    emptied = _updated(economy)[0]
+    assert emptied > "2026-" and "<entry>" not in economy.read_text("utf-8")
+    cfg.write_text(text.replace("    slug: economy\n", economy_rule), "utf-8")
+    assert run_cli("--config", str(cfg), "publish").returncode == 0
+    assert "酒泉" in economy.read_text("utf-8") and _updated(economy)[0] == emptied
 
 
 def test_pruned_posts_and_removed_sources_lose_their_files(site):

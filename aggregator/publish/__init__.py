@@ -667,6 +667,7 @@ def _publish_category(
     if not posts:
         state["empty_since"] = _empty_since(old.get("empty_since") if isinstance(old, dict) else None)
         meta = replace(meta, empty_since=datetime.fromisoformat(state["empty_since"]))
+        state["updated"] = _empty_updated(old.get("updated") if isinstance(old, dict) else None, state["empty_since"])
     else:
         meta, state["updated"] = _never_back(meta, posts, old.get("updated") if isinstance(old, dict) else None)
     _feed_files(out / "category" / cat.slug, meta, posts, report)
@@ -731,13 +732,26 @@ def _never_back(meta: FeedMeta, posts: list[Post], recorded: Any) -> tuple[FeedM
     """`meta` with the updated time the feed last gave as its floor, and the one it gives now
     (ISO, to record): when the newest post left the feed, it went back to the next one's."""
     newest = max(p.updated for p in posts)
-    try:
-        floor = datetime.fromisoformat(recorded) if isinstance(recorded, str) else None
-    except ValueError:
-        floor = None  # not ours
-    if floor is None or floor.tzinfo is None:
+    floor = _recorded_date(recorded)
+    if floor is None:
         return meta, newest.isoformat()
     return replace(meta, updated_floor=floor), max(newest, floor).isoformat()
+
+
+def _empty_updated(recorded: Any, since: str) -> str:
+    """The floor an empty feed keeps (ISO): it gives `since` meanwhile, and, forgotten, its
+    posts coming back took it back to the newest one's, years before maybe."""
+    floor = _recorded_date(recorded)
+    return since if floor is None else max(floor, datetime.fromisoformat(since)).isoformat()
+
+
+def _recorded_date(value: Any) -> datetime | None:
+    """An aware date recorded in the publish state; None for none, or one not ours."""
+    try:
+        date = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return date if date is not None and date.tzinfo is not None else None
 
 
 def _empty_since(recorded: Any) -> str:
@@ -770,8 +784,11 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
         if updated != recorded:
             store.set_publish_state(ALL_UPDATED, updated)
     else:  # no post anywhere yet (no source fetched): as an empty category's feeds
-        since = store.publish_state_or(ALL_EMPTY_SINCE, _empty_since(None))
-        meta = replace(meta, empty_since=datetime.fromisoformat(_empty_since(since)))
+        since = _empty_since(store.publish_state_or(ALL_EMPTY_SINCE, _empty_since(None)))
+        meta = replace(meta, empty_since=datetime.fromisoformat(since))
+        recorded = store.publish_state(ALL_UPDATED)
+        if recorded is not None and (updated := _empty_updated(recorded, since)) != recorded:
+            store.set_publish_state(ALL_UPDATED, updated)
     _feed_files(out / "feed", meta, posts, report)
     summaries = store.category_summaries()
     links = []
