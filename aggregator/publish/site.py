@@ -508,7 +508,7 @@ class SiteRenderer:
         # An Arabic post on an English site (or an English one on an Arabic site) is laid out its own way
         direction = text_direction(view["language"])
         view["dir"] = direction if direction and direction != self.direction else None
-        if view["language"] is None and not written_in(self.site.language, f"{title} {html_excerpt(excerpt_of)}"):
+        if view["language"] is None and not written_in(self.site.language, f"{title} {view['excerpt'] or ''}"):
             # Named no language and evidently not in the site's (an Arabic post on a Chinese
             # site): `lang=""` (unknown) rather than the page's, and the browser takes the
             # direction from the text, as it does for text it knows nothing of (`dir="auto"`)
@@ -665,6 +665,8 @@ def _pictures_shown(content: str, enclosures: Sequence[Enclosure]) -> set[str]:
     (Atom's rel=enclosure, RSS <enclosure>, JSON Feed attachments), and a picture added to
     the content too would be shown twice there.
     """
+    if not any(_major_type(e.type) == "image" for e in enclosures):
+        return set()  # most posts: their content need not be read
     seen: set[str] = set()  # URLs and file names
     for tag in _PICTURE_TAG.findall(content) if "<" in content else ():
         for attr, value in _PICTURE_URL.findall(tag):
