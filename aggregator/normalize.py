@@ -31,7 +31,7 @@ from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
-from .parse_fast import FEEDBURNER_ORIGINALS, web_address
+from .parse_fast import FEEDBURNER_ORIGINALS, link_text, web_address
 from .plural import counted
 from .sanitize import html_to_text, language_tag, one_line, sanitize_html, sanitized_text, url_text
 
@@ -297,11 +297,7 @@ def _original(url: Any, base: str) -> str | None:
     lenient parser (an ill-formed feed) leaves `&amp;` in it, `?a=1&amp;b=2`."""
     if not isinstance(url, str) or not web_address(url):
         return None
-    return _absolute(_LINK_ENTITY.sub(r"&\g<1>", url.replace("&amp;", "&")), base)
-
-
-# what feedparser (and the fast path, `parse_fast._Walker._link`) take for an entity in a link's text
-_LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
+    return _absolute(link_text(url), base)
 
 
 def _absolute(url: Any, base: str) -> str | None:

@@ -88,6 +88,14 @@ _HTML_TYPES = {"application/xhtml+xml", "text/html"}
 _XML_DECL_ENCODING = re.compile(rb'^<\?xml[^>]*?encoding=[\'"](.*?)[\'"][^>]*\?>')
 _C1 = re.compile("[\x80-\x9f]")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
+
+
+def link_text(value: str) -> str:
+    """A `<link>`'s text as feedparser reads it: `&amp;` and `&name;` left by a lenient parse
+    become `&` and `&name` (normalize reads FeedBurner's originals the same way)."""
+    return _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+
+
 _EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
     r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
@@ -795,8 +803,7 @@ class _Walker:
         value = self.plain(el)
         if same_document(value):
             return  # no link: a guid that is one may stand for it
-        value = _urljoin(base, value)
-        value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+        value = link_text(_urljoin(base, value))
         e["link"] = value
         if value:
             attrs["href"] = value
