@@ -33,7 +33,7 @@ from .identity import (
     shares_link,
     tell_apart,
 )
-from .models import FetchResult, PollUpdate, Post, Source
+from .models import NORMALIZER_VERSION, FetchResult, PollUpdate, Post, Source
 from .normalize import feed_info, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
 from .schedule import (
@@ -174,10 +174,17 @@ def _poll(
     rng: random.Random | None,
     stats: tuple[dict[str, datetime], int, datetime | None],
 ) -> Outcome:
+    # An upgrade that reads feeds otherwise (NORMALIZER_VERSION) refreshes a post when its feed
+    # is next parsed; one that has not changed since (an archive answering 304, or the same
+    # body) was never parsed again, and its posts kept the older reading for good (a
+    # month-dated archive its fetch-time dates). A feed this version has not parsed yet is
+    # read in full, once: recorded per source by the poll that parsed it, so an older daemon
+    # still running beside the upgrade cannot take that read for itself.
+    read = state is not None and state.read_by >= NORMALIZER_VERSION
     result = fetcher.fetch(
         replace(source, url=fetch_url),
-        etag=state.etag if state else None,
-        last_modified=state.last_modified if state else None,
+        etag=state.etag if read and state else None,
+        last_modified=state.last_modified if read and state else None,
     )
     discovered = state.discovered_url if state else None
     learnt = state.learnt_url if state else None
@@ -241,7 +248,7 @@ def _poll(
         return Outcome(source.key, "unchanged", note="not modified")
     body = result.body or b""
     body_hash = hashlib.sha256(body).hexdigest()
-    if state and state.body_hash == body_hash and fetch_url == state.url:  # server ignored the conditional GET
+    if read and state and state.body_hash == body_hash and fetch_url == state.url:  # server ignored the conditional GET
         poll, when = schedule(replace(poll, result="same body as last time (not parsed)"), recent, dated, oldest)
         store.record_success(
             source.key,

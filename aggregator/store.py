@@ -95,6 +95,9 @@ SOURCE_COLUMNS = {
     "etag": str,
     "last_modified": str,
     "body_hash": str,
+    # the NORMALIZER_VERSION that last parsed its feed: below this one's, the feed is read in full
+    # (no conditional GET, no same-body shortcut) so that its posts take the new reading
+    "read_by": int,
     "last_fetch": str,
     "last_success": str,
     "last_status": int,
@@ -268,6 +271,7 @@ class SourceState:
     identity_note: str | None = None
     site_link: str | None = None  # the feed's home page, as the feed gives it
     id_key: str | None = None  # what its post ids are computed from (SOURCE_COLUMNS)
+    read_by: int = 0  # the NORMALIZER_VERSION that last parsed its feed (SOURCE_COLUMNS)
 
     @property
     def display_name(self) -> str:
@@ -548,18 +552,6 @@ class Store:
                 # read that way too, and stay below every new one.
                 db.execute("UPDATE posts SET rowid = -rowid WHERE rowid > 0")
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('post_order', 'rowid descending: feed order')")
-            # An upgrade that reads feeds otherwise (NORMALIZER_VERSION) refreshes a post when its
-            # feed is next read; a feed that has not changed since (an archive: ETag, 304, the
-            # same body) was never read again, and its posts kept the older reading for good (a
-            # month-dated archive's posts their fetch-time dates). Each feed is read once anew.
-            row = db.execute("SELECT value FROM meta WHERE key = 'normalizer'").fetchone()
-            read_by = int(row[0]) if row else NORMALIZER_VERSION if "posts" in created else 0
-            if read_by < NORMALIZER_VERSION:
-                db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL")
-            if row is None or row[0] != str(NORMALIZER_VERSION):
-                db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('normalizer', ?)", [str(NORMALIZER_VERSION)]
-                )
             for table, columns in INDEXES:
                 db[table].create_index(columns, if_not_exists=True)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -845,8 +837,8 @@ class Store:
             }
             if status != 304:
                 values.update(etag=etag, last_modified=last_modified, body_hash=body_hash)
-            if info is not None:
-                values.update(title=info.title, site_link=info.link)
+            if info is not None:  # the feed was parsed: read as this version reads it
+                values.update(title=info.title, site_link=info.link, read_by=NORMALIZER_VERSION)
             if poll is not None:
                 values.update(_poll_values(poll))
             # One plain UPDATE: sqlite-utils' Table.update ran a dozen statements (schema
@@ -2087,4 +2079,5 @@ def _state(r: dict[str, Any]) -> SourceState:
         identity_note=r.get("identity_note"),
         site_link=r.get("site_link"),
         id_key=r.get("id_key") or r["key"],
+        read_by=r.get("read_by") or 0,
     )

@@ -142,9 +142,9 @@ def test_an_upgrade_gives_posts_an_older_version_could_not_date_their_months(tmp
     result = run_cli("--config", str(cfg), "fetch")
     assert result.returncode == 0, result.stdout + result.stderr
     con = sqlite3.connect(tmp_path / "aggregator.db")
-    with con:  # as version 7 stored them, which knew no `normalizer` mark (the feed's body hash stays)
+    with con:  # as version 7 stored them, which recorded no `read_by` (the feed's body hash stays)
         con.execute("UPDATE posts SET published = first_seen, updated = first_seen, dated = 0, normalized = ?", [7])
-        con.execute("DELETE FROM meta WHERE key = 'normalizer'")
+        con.execute("UPDATE sources SET read_by = NULL")
         con.execute("DELETE FROM post_files")  # and published them so: on top, under this month
         kept = con.execute("SELECT guid FROM posts ORDER BY guid LIMIT 1").fetchone()[0]
         con.execute("UPDATE posts SET normalized = ? WHERE guid = ?", [NORMALIZER_VERSION, kept])

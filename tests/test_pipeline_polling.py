@@ -19,6 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.fetch import _brotli
+from aggregator.models import NORMALIZER_VERSION
 from aggregator.store import Store
 
 from .conftest import run_cli
@@ -79,6 +80,37 @@ def test_304_not_modified(tmp_path, rigs, httpserver: HTTPServer):
     assert row["state"] == "ok" and row["last_status"] == 304 and row["last_result"] == "not modified (304)"
     assert row["last_success"] and row["next_poll"] and row["errors"] == 0
     assert "not modified (304)" in rig.table()
+
+
+def test_a_feed_this_version_has_not_parsed_is_read_in_full_once(tmp_path, rigs, httpserver: HTTPServer):
+    """After an upgrade that reads feeds otherwise, a feed answering 304 (or the same body) was
+    never parsed again, its posts kept the older reading for good. A source whose feed an older
+    version parsed last (here, as one still running beside the upgrade leaves it: its own ETag
+    and body hash, no `read_by`) is fetched without validators and parsed, once."""
+    asked: list[str | None] = []
+
+    def handler(request: Request) -> Response:
+        asked.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(FEED, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    assert rig.poll(url).new == 2 and rig.state(url).read_by == NORMALIZER_VERSION
+    with rig.store.db.conn:
+        rig.store.db.execute("UPDATE sources SET read_by = NULL")  # as the older version left it
+        rig.store.db.execute(
+            "UPDATE posts SET title = 'as read before', content_hash = 'older', normalized = ?",
+            [NORMALIZER_VERSION - 1],
+        )
+    rig.clock.advance(1800)
+    out = rig.poll(url)
+    assert asked[-1] is None and out.status == "updated" and out.updated == 2
+    assert rig.state(url).read_by == NORMALIZER_VERSION
+    rig.clock.advance(1800)
+    assert rig.poll(url).note == "not modified" and asked[-1] == '"v1"'  # conditional again from then on
 
 
 def test_validators_folded_over_lines_are_sent_back_unfolded(tmp_path, rigs):
