@@ -237,8 +237,8 @@ def language_tag(tag: str | None) -> str | None:
 # character each, the others a word each: a Chinese sentence naming an English product is
 # still read as Chinese.
 _SCRIPT_UNIT = re.compile(
-    "(?P<Hani>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
-    "|(?P<Kana>[\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f])"  # not ・, which Chinese uses too
+    "(?P<Hani>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+)"  # a run: counted per character
+    "|(?P<Kana>[\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f]+)"  # not ・, which Chinese uses too
     "|(?P<Hang>[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+)"
     "|(?P<Arab>[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]+)"
     "|(?P<Hebr>[\u0590-\u05ff\ufb1d-\ufb4f]+)"
@@ -267,6 +267,7 @@ _LANGUAGE_SCRIPTS = {
 }
 _SCRIPT_SUBTAGS = {"hans": "Hani", "hant": "Hani", "hani": "Hani", "jpan": "Jpan", "kore": "Hang"}
 _SAMPLE = 400  # characters of a post's title and text enough to tell its script
+_PER_CHARACTER = frozenset(("Hani", "Kana"))  # one word each, as the other scripts' words count
 
 
 def written_in(language: str | None, text: str) -> bool:
@@ -293,7 +294,7 @@ def written_in(language: str | None, text: str) -> bool:
     counts: dict[str, int] = {}
     for m in _SCRIPT_UNIT.finditer(text, 0, _SAMPLE):
         name = m.lastgroup or ""
-        counts[name] = counts.get(name, 0) + 1
+        counts[name] = counts.get(name, 0) + (m.end() - m.start() if name in _PER_CHARACTER else 1)
     kana = counts.pop("Kana", 0)
     if kana > 1 or (kana and kana * 10 >= counts.get("Hani", 0)):  # Japanese (a stray の in Chinese is not)
         counts["Jpan"] = counts.pop("Hani", 0) + kana
