@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,6 +145,19 @@ def fetch_one_feed(folder: Path, url: str, site: str = "", top: str = "") -> Pat
     result = run_cli("--config", str(cfg), "fetch")
     assert result.returncode == 0, result.stdout + result.stderr
     return folder / "public"
+
+
+def serve_corpus(httpserver: Any, rel: str, content_type: str = "application/rss+xml") -> str:
+    """A corpus file served as it is over real HTTP (pytest-httpserver), at `/<its name>`; its URL."""
+    path = f"/{Path(rel).name}"
+    httpserver.expect_request(path).respond_with_data((CORPUS / rel).read_bytes(), content_type=content_type)
+    return httpserver.url_for(path)
+
+
+def fetch_corpus_file(folder: Path, httpserver: Any, rel: str) -> Path:
+    """`fetch_one_feed` of a corpus file served over HTTP (`serve_corpus`); the output folder."""
+    httpserver.clear()
+    return fetch_one_feed(folder, serve_corpus(httpserver, rel))
 
 
 def fetch_feed_text(folder: Path, name: str, text: str, site: str = "", top: str = "") -> Path:

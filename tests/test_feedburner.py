@@ -29,7 +29,7 @@ from aggregator.parse_fast import parse_fast
 from aggregator.pipeline import ingest
 from aggregator.store import Store
 
-from .conftest import CORPUS, run_cli
+from .conftest import CORPUS, fetch_corpus_file
 
 FEEDBURNER = "{http://rssnamespace.org/feedburner/ext/1.0}"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -366,21 +366,6 @@ def test_entries_sharing_one_redirect_keep_their_ids_through_the_upgrade(store):
 # --------------------------------------------------------------------------- aggregator fetch
 
 
-def _fetch(tmp_path: Path, httpserver: HTTPServer, rel: str) -> None:
-    """`aggregator fetch` of corpus feed `rel`, served over HTTP, into category `c`."""
-    httpserver.clear()
-    body = (CORPUS / rel).read_bytes()
-    httpserver.expect_request("/feed.xml").respond_with_data(body, content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site: {title: T, url: 'https://t.example/'}\n"
-        f"categories:\n  - name: C\n    slug: c\n    sources:\n      - url: {httpserver.url_for('/feed.xml')}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def _published_links(public: Path) -> dict[str, set[str]]:
     """Every post link the category's RSS, Atom and JSON Feed and the post pages give."""
     rss = etree.parse(str(public / "category" / "c.rss"))
@@ -407,7 +392,7 @@ def _published_links(public: Path) -> dict[str, set[str]]:
 def test_published_feeds_and_pages_link_to_the_original_pages(tmp_path, httpserver: HTTPServer, rel):
     """A reader of our RSS, Atom or JSON Feed, or of a post's page, was sent through
     FeedBurner's redirect; now straight to the article."""
-    _fetch(tmp_path, httpserver, rel)
+    fetch_corpus_file(tmp_path, httpserver, rel)
     originals = {orig for orig, _, _ in _written(CORPUS / rel)}
     for what, links in _published_links(tmp_path / "public").items():
         # (a page's own URL is no entry's link; a link is published as a URI: `Política`
@@ -419,7 +404,7 @@ def test_posts_stored_by_the_version_before_are_refreshed_with_the_original_link
     """A database the version before filled has each post of Público's feed linking to its
     redirect. The next fetch of the same feed links them to the originals, under the same
     ids and pages, without dating them as edited (readers would show them all as updated)."""
-    _fetch(tmp_path, httpserver, PUBLICO)
+    fetch_corpus_file(tmp_path, httpserver, PUBLICO)
     con = sqlite3.connect(tmp_path / "aggregator.db")
     con.row_factory = sqlite3.Row
     with con:  # as version 7 stored them: guid-less entries, so each guid is its link as written
@@ -433,7 +418,7 @@ def test_posts_stored_by_the_version_before_are_refreshed_with_the_original_link
     pages = sorted(p.relative_to(tmp_path / "public") for p in (tmp_path / "public" / "posts").rglob("*.html"))
     assert len(before) == 16 and all("feedproxy" in r["link"] for r in before.values())
 
-    _fetch(tmp_path, httpserver, PUBLICO)
+    fetch_corpus_file(tmp_path, httpserver, PUBLICO)
     after = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
     con.close()
     assert after.keys() == before.keys()  # no post published a second time

@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from .chromium import CHROMIUM, Chromium
-from .conftest import CORPUS, StaticServer, check_feeds, fetch_one_feed, run_cli
+from .conftest import StaticServer, check_feeds, fetch_one_feed, run_cli, serve_corpus
 
 GALLERY = "speedparser2011/speedparser__feeds_0418.dat.xml"  # bottegaveneta_* items: an image enclosure, no text
 PICASA = "speedparser2011/speedparser__feeds_0034.dat.xml"  # albums: full size and thumbnail as media:content
@@ -20,14 +20,6 @@ GALLERY_JPG = (
 )
 OREO = "http://lh6.ggpht.com/-5TD_F0Ngt-A/S9dquqA1sQE/AAAAAAAAE_8/GPlsgV0_HFU/Oreo.jpg"
 ALBUM = "http://lh3.ggpht.com/-JobWPXJSgLU/TnCDhGoD0gE/AAAAAAAAFBs/6dr3v0jwWMk/20110914.jpg"
-
-
-def serve(httpserver: HTTPServer, corpus_file: str) -> str:
-    path = f"/{Path(corpus_file).name}"
-    httpserver.expect_request(path).respond_with_data(
-        (CORPUS / corpus_file).read_bytes(), headers={"Content-Type": "application/rss+xml"}
-    )
-    return httpserver.url_for(path)
 
 
 def page_with_attachment(out: Path, url: str) -> lxml.html.HtmlElement:
@@ -46,9 +38,10 @@ def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpser
     shown twice (nor a thumbnail of one shown: the same file name), and the feeds, whose
     readers show enclosures themselves, are left as they were."""
     cfg = tmp_path / "feeds.yaml"
+    gallery, picasa = serve_corpus(httpserver, GALLERY), serve_corpus(httpserver, PICASA)
     cfg.write_text(
         "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\ncategories:\n  - name: C\n"
-        f"    sources:\n      - url: {serve(httpserver, GALLERY)}\n      - url: {serve(httpserver, PICASA)}\n",
+        f"    sources:\n      - url: {gallery}\n      - url: {picasa}\n",
         encoding="utf-8",
     )
     result = run_cli("--config", str(cfg), "fetch")
@@ -85,7 +78,7 @@ def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpser
 def test_a_browser_asks_for_the_picture_and_the_page_allows_it(tmp_path, httpserver: HTTPServer):
     """In Chromium, the gallery item's page asks for its picture: the page's
     Content-Security-Policy lets it, and lazy loading does not keep it (it is in view)."""
-    out = fetch_one_feed(tmp_path, serve(httpserver, GALLERY))
+    out = fetch_one_feed(tmp_path, serve_corpus(httpserver, GALLERY))
     page = next(p for p in (out / "posts").rglob("*.html") if GALLERY_JPG in p.read_text("utf-8"))
     server = StaticServer(out)
     browser = Chromium(tmp_path / "chromium-profile")

@@ -25,7 +25,7 @@ from aggregator.normalize import normalize
 from aggregator.parse import parse_feed, parse_feedparser
 from aggregator.parse_fast import parse_fast
 
-from .conftest import CORPUS, run_cli
+from .conftest import CORPUS, fetch_corpus_file
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 MEDIA = "http://search.yahoo.com/mrss/"
@@ -181,18 +181,8 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 
 
 def _fetch(tmp_path: Path, httpserver: HTTPServer, rel: str) -> sqlite3.Connection:
-    """`aggregator fetch` of a corpus file served over HTTP as /feed.xml, into category `c`."""
-    httpserver.clear()
-    body = (CORPUS / rel).read_bytes()
-    httpserver.expect_request("/feed.xml").respond_with_data(body, content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site: {title: T, url: 'https://t.example/'}\n"
-        f"categories:\n  - name: C\n    slug: c\n    sources:\n      - url: {httpserver.url_for('/feed.xml')}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
+    """`aggregator fetch` of a corpus file served over HTTP, into category `c`; its database."""
+    fetch_corpus_file(tmp_path, httpserver, rel)
     con = sqlite3.connect(tmp_path / "aggregator.db")
     con.row_factory = sqlite3.Row
     return con

@@ -19,20 +19,11 @@ from aggregator.publish import publish
 from aggregator.store import Store
 
 from .chromium import CHROMIUM, Chromium
-from .conftest import CORPUS, StaticServer, check_feeds, fetch_one_feed, run_cli
+from .conftest import StaticServer, check_feeds, fetch_one_feed, run_cli, serve_corpus
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ZH_SITE = "  language: zh-CN\n"
-
-
-def serve(httpserver: HTTPServer, corpus_file: str) -> str:
-    """The corpus file served as it is, over real HTTP."""
-    path = f"/{Path(corpus_file).name}"
-    httpserver.expect_request(path).respond_with_data(
-        (CORPUS / corpus_file).read_bytes(), headers={"Content-Type": "application/xml"}
-    )
-    return httpserver.url_for(path)
 
 
 def stored_languages(folder: Path) -> list[str | None]:
@@ -101,7 +92,11 @@ def test_an_encoding_declared_as_the_language_is_no_language(tmp_path, httpserve
     """A real Japanese blog feed declares `xml:lang="utf-8"`: its posts' pages said
     `lang="utf-8"` and its entries `xml:lang="utf-8"` (which Atom's schema lets pass). Not a
     language: it is dropped where the feed is read, and the posts have none of their own."""
-    out = fetch_one_feed(tmp_path, serve(httpserver, "speedparser2011/speedparser__feeds_0248.dat.xml"), ZH_SITE)
+    out = fetch_one_feed(
+        tmp_path,
+        serve_corpus(httpserver, "speedparser2011/speedparser__feeds_0248.dat.xml", "application/xml"),
+        ZH_SITE,
+    )
     assert set(stored_languages(tmp_path)) == {None}
     assert len(post_pages(out)) > 1
     for page in (*post_pages(out), out / "index.html", out / "category" / "c.html"):
@@ -119,7 +114,11 @@ def test_a_language_an_earlier_version_stored_is_stored_again_without_dating_the
     not in the content hash (post ids are made of it): read again unchanged, such a post was
     only marked current and kept its `utf-8`. Now it is stored again as an upgrade's edit:
     no language, the same id, dates and first sighting (not dated as edited)."""
-    fetch_one_feed(tmp_path, serve(httpserver, "speedparser2011/speedparser__feeds_0248.dat.xml"), ZH_SITE)
+    fetch_one_feed(
+        tmp_path,
+        serve_corpus(httpserver, "speedparser2011/speedparser__feeds_0248.dat.xml", "application/xml"),
+        ZH_SITE,
+    )
     con = sqlite3.connect(tmp_path / "aggregator.db")
     con.row_factory = sqlite3.Row
     columns = "id, published, updated, first_seen, dated, content_hash, language, normalized"
@@ -192,7 +191,7 @@ def test_a_post_of_no_language_is_not_said_to_be_in_the_sites(tmp_path, httpserv
     its entries. The post's title, text and listing have `lang=""` (unknown) and
     `dir="auto"` (the browser takes the direction from the text: right to left); no feed
     states a language its entries would inherit."""
-    out = fetch_one_feed(tmp_path, serve(httpserver, ARABIC), ZH_SITE)
+    out = fetch_one_feed(tmp_path, serve_corpus(httpserver, ARABIC, "application/xml"), ZH_SITE)
     assert set(stored_languages(tmp_path)) == {None}
     pages = post_pages(out)
     assert len(pages) > 1
@@ -221,7 +220,10 @@ def test_posts_of_no_language_in_the_sites_script_are_still_in_its_language(tmp_
     own on the pages; `xml:lang="ja"` on their entries, as the feed no longer says it for all),
     the Arabic ones are not said to be."""
     cfg = tmp_path / "feeds.yaml"
-    arabic, japanese = serve(httpserver, ARABIC), serve(httpserver, JAPANESE)
+    arabic, japanese = (
+        serve_corpus(httpserver, ARABIC, "application/xml"),
+        serve_corpus(httpserver, JAPANESE, "application/xml"),
+    )
     cfg.write_text(
         "site:\n  title: T\n  url: https://t.example/\n  language: ja\n"
         f"categories:\n  - name: C\n    sources:\n      - url: {arabic}\n      - url: {japanese}\n",
@@ -250,7 +252,7 @@ def test_posts_of_no_language_in_the_sites_script_are_still_in_its_language(tmp_
 
 
 def test_a_feed_whose_posts_are_all_in_the_sites_language_says_it_once(tmp_path, httpserver: HTTPServer):
-    out = fetch_one_feed(tmp_path, serve(httpserver, JAPANESE), "  language: ja\n")
+    out = fetch_one_feed(tmp_path, serve_corpus(httpserver, JAPANESE, "application/xml"), "  language: ja\n")
     atom, rss, jsonfeed = feeds_of(out)
     assert atom.get(XML_LANG) == "ja" and atom.find(f"{ATOM}title").get(XML_LANG) is None
     assert {e.get(XML_LANG) for e in atom.findall(f"{ATOM}entry")} == {None}
@@ -262,7 +264,7 @@ def test_a_feed_whose_posts_are_all_in_the_sites_language_says_it_once(tmp_path,
 def test_a_browser_lays_out_a_post_of_no_language_in_its_texts_direction(tmp_path, httpserver: HTTPServer):
     """In Chromium, the Arabic post of no language on a Chinese site: its title and text
     right to left (`dir="auto"`), the page around them left to right."""
-    out = fetch_one_feed(tmp_path, serve(httpserver, ARABIC), ZH_SITE)
+    out = fetch_one_feed(tmp_path, serve_corpus(httpserver, ARABIC, "application/xml"), ZH_SITE)
     post = post_pages(out)[0].relative_to(out)
     server = StaticServer(out)
     browser = Chromium(tmp_path / "chromium-profile")
