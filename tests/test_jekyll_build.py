@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 from html import escape
+from pathlib import Path
 
 import yaml
 from lxml import html
@@ -43,6 +44,23 @@ layout: null
 {% endfor %}"""
 
 
+def _build(jekyll: str, site: Path, out: Path, timezone: str) -> list[dict]:
+    """`jekyll build --safe` of the exported folder, a layout and META added; what META lists."""
+    (site / "_config.yml").write_text(f"timezone: {timezone}\nmarkdown: kramdown\n", encoding="utf-8")
+    (site / "_layouts").mkdir()
+    (site / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
+    (site / "meta.json").write_text(META, encoding="utf-8")
+    built = subprocess.run(
+        [jekyll, "build", "--safe", "--source", str(site), "--destination", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "Liquid" not in built.stdout + built.stderr, built.stdout + built.stderr
+    return [json.loads(line) for line in (out / "meta.json").read_text(encoding="utf-8").splitlines()]
+
+
 def test_jekyll_builds_the_export_and_shows_each_post_as_the_feed_gave_it(tmp_path, httpserver) -> None:
     jekyll = shutil.which("jekyll")
     assert jekyll, "jekyll is not installed (.ci/run installs Debian's jekyll)"
@@ -63,21 +81,7 @@ def test_jekyll_builds_the_export_and_shows_each_post_as_the_feed_gave_it(tmp_pa
     assert done.returncode == 0, done.stderr
     site = tmp_path / "site"
     assert len(list((site / "_posts").glob("*.md"))) == len(POSTS)
-    (site / "_config.yml").write_text("timezone: Asia/Shanghai\nmarkdown: kramdown\n", encoding="utf-8")
-    (site / "_layouts").mkdir()
-    (site / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
-    (site / "meta.json").write_text(META, encoding="utf-8")
-
-    built = subprocess.run(
-        [jekyll, "build", "--safe", "--source", str(site), "--destination", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    assert "Liquid" not in built.stdout + built.stderr, built.stdout + built.stderr
-
-    meta = [json.loads(line) for line in (tmp_path / "out" / "meta.json").read_text(encoding="utf-8").splitlines()]
+    meta = _build(jekyll, site, tmp_path / "out", "Asia/Shanghai")
     assert sorted(m["title"] for m in meta) == sorted(title for title, _, _ in POSTS)
     for m in meta:
         assert m["categories"] == ["0b11"]  # a string, not the number 3: the post is in its category
@@ -147,16 +151,5 @@ def test_a_title_with_a_control_character_keeps_the_jekyll_site_building(tmp_pat
 
     jekyll = shutil.which("jekyll")
     assert jekyll, "jekyll is not installed (.ci/run installs Debian's jekyll)"
-    (site / "_config.yml").write_text("timezone: UTC\nmarkdown: kramdown\n", encoding="utf-8")
-    (site / "_layouts").mkdir()
-    (site / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
-    (site / "meta.json").write_text(META, encoding="utf-8")
-    built = subprocess.run(
-        [jekyll, "build", "--safe", "--source", str(site), "--destination", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    [meta] = [json.loads(line) for line in (tmp_path / "out" / "meta.json").read_text(encoding="utf-8").splitlines()]
+    [meta] = _build(jekyll, site, tmp_path / "out", "UTC")
     assert meta["title"] == title and meta["tags"] == ["Line noise"] and meta["categories"] == ["noise"]
