@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -255,6 +255,7 @@ def tell_apart(
     source_key: str,
     stored: Mapping[str, Sequence[LinkedPost]] | None = None,
     pruned: Mapping[str, str] | None = None,
+    older: Callable[[Post], str] | None = None,
 ) -> list[Post]:
     """The posts, entries without a guid (`Post.linked`) that share a link each with an id of its own.
 
@@ -275,7 +276,8 @@ def tell_apart(
     old version staying as it was. `pruned`: ids pruned while still listed, so taken, each
     with the content hash its post had: an entry of that hash (a hash covers the link) is
     that post, and keeps its id, so that the store skips it (else, under another id, it
-    came back as new).
+    came back as new). `older` gives the hash an older version gave an entry, for posts it
+    pruned (a hash-changing upgrade made them new again).
     """
     stored = stored or {}
     pruned = pruned or {}
@@ -288,7 +290,12 @@ def tell_apart(
         rows = list(stored.get(link, ()))
         if len(entries) == 1 and not any(shares_link(link, r.guid) for r in rows):
             continue  # one entry of the link, and only ever one: its link identity, as always
-        gone = [LinkedPost(pid, link, "", "", h) for pid, h in pruned.items() if h and h in entries]
+        before = {older(p): key for key, p in entries.items()} if older and pruned else {}
+        gone = [
+            LinkedPost(pid, link, "", "", h if h in entries else before[h])
+            for pid, h in pruned.items()
+            if h and (h in entries or h in before)
+        ]
         found = _matched(list(entries.values()), rows + gone, source_key, link)
         own = post_id(source_key, link)
         free = not rows and own not in pruned  # a link new to the source

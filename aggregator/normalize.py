@@ -13,7 +13,7 @@ import logging
 import math
 import mimetypes
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape, unescape
@@ -154,20 +154,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # the link as it names the page: a feed whose links carry a new `utm_campaign=…` at every
     # fetch had each of its posts published as edited at every poll (dated now, on top again)
     canonical = canonical_link(link)
-    content_hash = _hash(
-        json.dumps(
-            [
-                title,
-                canonical,
-                content,
-                summary,
-                [a.__dict__ for a in authors],
-                tags,
-                [e.as_dict() for e in enclosures],
-            ],
-            ensure_ascii=False,
-        )
-    )
+    content_hash = _content_hash(title, canonical, content, summary, authors, tags, enclosures)
     return Post(
         id=post_id(source.ids_from, identity),
         source=source.key,
@@ -255,6 +242,35 @@ def _capped(text: str, limit: int) -> str:
     head = text[: limit - 1]
     space = head.rfind(" ", limit - 80)
     return (head[:space] if space > 0 else head).rstrip() + "…"
+
+
+def _content_hash(
+    title: str,
+    link: str | None,
+    content: str,
+    summary: str,
+    authors: Sequence[Author],
+    tags: Sequence[str],
+    enclosures: Sequence[Enclosure],
+) -> str:
+    """What tells a post's edits: its fields as published, the link as it names the page."""
+    fields = [
+        title,
+        link,
+        content,
+        summary,
+        [a.__dict__ for a in authors],
+        list(tags),
+        [e.as_dict() for e in enclosures],
+    ]
+    return _hash(json.dumps(fields, ensure_ascii=False))
+
+
+def hash_before_8(p: Post) -> str:
+    """The content hash NORMALIZER_VERSION 7 gave `p` (its link as written, tracking parameters
+    and all), had it read the rest alike: what a post it pruned while still listed is known by
+    (`identity.tell_apart`), which came back as new after the upgrade."""
+    return _content_hash(p.title, p.written_link or p.link, p.content, p.summary, p.authors, p.tags, p.enclosures)
 
 
 def _hash(text: str) -> str:

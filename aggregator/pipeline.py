@@ -34,7 +34,7 @@ from .identity import (
     tell_apart,
 )
 from .models import NORMALIZER_VERSION, FetchResult, PollUpdate, Post, Source
-from .normalize import feed_info, normalize_entries, unique
+from .normalize import feed_info, hash_before_8, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
 from .schedule import (
     BACKING_OFF,
@@ -398,7 +398,7 @@ def _tell_apart(source: Source, store: Store, posts: list[Post]) -> tuple[list[P
     if not links:
         return posts, set()
     stored, pruned = store.linked_posts(source.key, links, {k: v for k, v in original.items() if k in links})
-    return tell_apart(posts, source.ids_from, stored, pruned), set(links)
+    return tell_apart(posts, source.ids_from, stored, pruned, hash_before_8), set(links)
 
 
 def _identify(

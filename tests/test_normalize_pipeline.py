@@ -20,7 +20,7 @@ import pytest
 from aggregator.fetch import Fetcher
 from aggregator.identity import GUID, LINK, post_id
 from aggregator.models import NORMALIZER_VERSION, Retention, Source
-from aggregator.normalize import _hash
+from aggregator.normalize import _hash, hash_before_8
 from aggregator.pipeline import update_source
 from aggregator.store import Store
 
@@ -277,6 +277,30 @@ def test_links_whose_tracking_parameters_change_at_every_fetch_are_no_edit(feed)
     edited = feed.poll()  # a link to another page is a correction, as before
     assert (edited.new, edited.updated) == (0, 1)
     assert any(r["link"].startswith("https://news.example/a/1-corrected.html") for r in feed.rows().values())
+
+
+def test_a_shared_link_entry_pruned_before_an_upgrade_changed_its_hash_stays_pruned(feed):
+    """An entry of a link several entries share (a digest's) pruned while still listed is
+    known by its content hash; NORMALIZER_VERSION 8 hashes the link without its `utm_*`, and
+    the entry an older version pruned came back as new after the upgrade."""
+    link = "http://news.example/digest?utm_source=rss"
+    digest = [(None, link, f"Day {d} news", f"<p>What happened on day {d}.</p>") for d in ("one", "two", "three")]
+    feed.serve(digest)
+    assert feed.poll().new == 3
+    con = sqlite3.connect(feed.store.path)
+    con.row_factory = sqlite3.Row
+    with con:  # day one pruned by version 7 while listed: its id kept with the hash that version gave it
+        row = next(r for r in feed.store.posts_for_category("news", 10) if r.title == "Day one news")
+        con.execute(
+            "INSERT INTO pruned (id, source, pruned_at, content_hash) VALUES (?, ?, ?, ?)",
+            [row.id, feed.url, T0.isoformat(), hash_before_8(replace(row, link=link))],
+        )
+        con.execute("DELETE FROM posts WHERE id = ?", [row.id])
+        con.execute("UPDATE sources SET read_by = NULL")  # and read anew after the upgrade
+    con.close()
+    again = feed.poll()
+    assert again.new == 0, again
+    assert sorted(p.title for p in feed.published()) == ["Day three news", "Day two news"]
 
 
 def test_link_identity_never_merges_entries_that_share_a_link(feed):
