@@ -206,26 +206,17 @@ def link_identity(
     posts = list(posts)
     guids_of: dict[str, set[str]] = defaultdict(set)
     for p in posts:
-        if key := identity_canonical(p):
-            guids_of[key].add(p.guid)
+        if p.canonical_link:
+            guids_of[p.canonical_link].add(p.guid)
     out = []
     for p in posts:
-        key = identity_canonical(p)
+        key = p.canonical_link  # a FeedBurner entry's: its redirect's, not its original's
         if not key or len(guids_of[key]) > 1 or (p.linked and identity_link(p) in told_apart):
             out.append(p)  # the link does not tell this entry from another one: keep its guid identity
             continue
-        # a FeedBurner entry's post stored before its original link was read is found by its
-        # redirect's canonical link, one stored since by the original's (`canonical_link`)
-        pid = stored.get(key) or (p.canonical_link and stored.get(p.canonical_link)) or post_id(source_key, key)
+        pid = stored.get(key) or post_id(source_key, key)
         out.append(replace(p, id=pid, guid=key))
     return out
-
-
-def identity_canonical(p: Post) -> str | None:
-    """The canonical link `p` is identified by under link identity: its `canonical_link`,
-    but for a FeedBurner entry, its redirect's (`identity_link`), as before the original
-    was read, so that its id does not change."""
-    return canonical_link(p.written_link) if p.written_link else p.canonical_link
 
 
 def identity_link(p: Post) -> str | None:

@@ -27,7 +27,6 @@ from .identity import (
     GUID,
     LINK,
     guid_problem,
-    identity_canonical,
     identity_link,
     link_identity,
     shares_link,
@@ -377,27 +376,25 @@ def _tell_apart(source: Source, store: Store, posts: list[Post]) -> tuple[list[P
     this feed, or one before, gave to more than one entry."""
     shared: dict[str, set[str]] = {}
     canonical: dict[str, str] = {}  # the normalizer's canonical link of each
-    # a FeedBurner redirect's original's: its post is stored under it since NORMALIZER_VERSION 8
-    original: dict[str, str] = {}
+    redirects: set[str] = set()  # FeedBurner's: its post is published under the original's link
     for p in posts:
         if p.linked and p.link:
             link = identity_link(p)  # FeedBurner's redirect, not its original: what ids are made of
             shared.setdefault(link, set()).add(p.content_hash)
-            canonical[link] = identity_canonical(p) or ""
-            if p.written_link and p.canonical_link:
-                original[link] = p.canonical_link
+            canonical[link] = p.canonical_link or ""
+            if p.written_link:
+                redirects.add(link)
     if not shared:
         return posts, set()
-    known = store.identities_by_link(source.key, [*canonical.values(), *original.values()])
+    known = store.identities_by_link(source.key, canonical.values())
     links = {
         link: canonical[link]
         for link, hashes in shared.items()
-        if len(hashes) > 1
-        or any(shares_link(link, guid) for c in (canonical[link], original.get(link, "")) for guid in known.get(c, ()))
+        if len(hashes) > 1 or any(shares_link(link, guid) for guid in known.get(canonical[link], ()))
     }
     if not links:
         return posts, set()
-    stored, pruned = store.linked_posts(source.key, links, {k: v for k, v in original.items() if k in links})
+    stored, pruned = store.linked_posts(source.key, links, redirects & set(links))
     return tell_apart(posts, source.ids_from, stored, pruned, hash_before_8), set(links)
 
 
@@ -417,9 +414,7 @@ def _identify(
             return posts, None
         log.warning("source %s: %s; identifying its entries by link from now on", source.key, problem)
         change = (LINK, problem)
-    # (a FeedBurner entry's post is stored under its redirect's canonical link or its original's)
-    links = {link for p in posts for link in (p.canonical_link, identity_canonical(p)) if link}
-    stored = store.ids_by_link(source.key, links)
+    stored = store.ids_by_link(source.key, (p.canonical_link for p in posts if p.canonical_link))
     return link_identity(posts, source.ids_from, stored, told_apart), change
 
 

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -29,7 +29,6 @@ from .identity import (
     LinkedPost,
     both_schemes,
     canonical_link,
-    identity_canonical,
     names_one_page,
     same_feed_url,
     shares_link,
@@ -809,14 +808,7 @@ class Store:
                 db.execute(
                     "UPDATE sources SET identity = ?, identity_note = ? WHERE key = ?", [identity[0], identity[1], key]
                 )
-                # identified by link (a FeedBurner entry by its redirect's, its copies stored under either)
-                relinked = {
-                    link
-                    for p in posts
-                    if p.guid == identity_canonical(p)
-                    for link in (p.canonical_link, p.guid)
-                    if link
-                }
+                relinked = {p.canonical_link for p in posts if p.canonical_link and p.guid == p.canonical_link}
                 self._merge_same_link(db, key, relinked)
             new, updated = self._upsert_posts(db, key, posts)
             if posts:  # forget pruned entries that have left the feed: they will not come back
@@ -1231,18 +1223,16 @@ class Store:
         return out
 
     def linked_posts(
-        self, source: str, links: Mapping[str, str], originals: Mapping[str, str] | None = None
+        self, source: str, links: Mapping[str, str], redirects: Collection[str] = ()
     ) -> tuple[dict[str, list[LinkedPost]], dict[str, str]]:
         """Link → this source's posts identified by that link (entries without guid, see
         `identity.tell_apart`), first seen first; and the source's pruned ids, each with the
         content hash its post had ("" when pruned by a version that did not keep it).
-        `links` maps each link to its canonical form (`Post.canonical_link`). `originals` maps
-        a FeedBurner redirect among them to its original's canonical link: its post, stored
-        with the original as its link since NORMALIZER_VERSION 8, is identified by the
-        redirect still (`identity.identity_link`)."""
+        `links` maps each link to its canonical form (`Post.canonical_link`). `redirects`: the
+        FeedBurner redirects among them, whose posts are published under their originals'
+        links (NORMALIZER_VERSION 8) and identified by the redirect still (`identity.identity_link`)."""
         out: dict[str, list[LinkedPost]] = {}
-        originals = originals or {}
-        canonicals = [c for c in dict.fromkeys([*links.values(), *originals.values()]) if c]
+        canonicals = [c for c in dict.fromkeys(links.values()) if c]
         with self._lock:
             for chunk, marks in _in_chunks(canonicals):
                 for pid, guid, link, canonical, title, content, content_hash in self.db.execute(
@@ -1252,7 +1242,7 @@ class Store:
                 ):
                     if not (link in links and (guid == link or shares_link(link, guid))):
                         link = guid.partition(SHARED_LINK)[0]  # a FeedBurner post: its identity's link
-                        if originals.get(link) != canonical:
+                        if link not in redirects or links[link] != canonical:
                             continue
                     out.setdefault(link, []).append(LinkedPost(pid, guid, title, content or "", content_hash or ""))
             rows = self.db.execute("SELECT id, content_hash FROM pruned WHERE source = ?", [source])

@@ -265,7 +265,7 @@ def test_a_source_identified_by_link_keeps_its_ids_when_the_original_is_read(sto
     """A source whose guids proved useless is identified by its posts' canonical links, and
     keeps the ids its posts had before (here, its guid's). A FeedBurner entry's is its
     redirect's, as stored by version 7: its id stays, before its refresh and after it (when
-    its stored canonical link is the original's)."""
+    its stored link is the original's)."""
     fb = _src("fb")
     store.sync_sources([fb])
     (post,) = _take(store, fb, _feedburner_copy("fb-1"), datetime(2025, 6, 1, tzinfo=UTC))
