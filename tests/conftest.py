@@ -172,6 +172,15 @@ def fetch_feed_text(folder: Path, name: str, text: str, site: str = "", top: str
         server.close()
 
 
+def take(store: Any, src: Any, body: bytes, when: Any) -> list:
+    """The posts `body` gives `src`, parsed and stored as a poll would (`pipeline.ingest`)."""
+    from aggregator.parse import parse_feed
+    from aggregator.pipeline import ingest
+
+    posts, _, _ = ingest(src, store, parse_feed(src.key, body, src.url), when)
+    return posts
+
+
 def check_feeds(folder: Path, readers: bool = True) -> subprocess.CompletedProcess[str]:
     """The shared strict validator (Atom RELAX NG, RSS 2.0 rules, JSON Feed schema, newsboat)."""
     args = [sys.executable, str(CHECK_FEEDS), str(folder)] + (["--readers"] if readers else [])

@@ -12,11 +12,9 @@ import pytest
 
 from aggregator.identity import canonical_link, text_fingerprint
 from aggregator.models import CategoryFilter, FilterRule, RuleSet, Source
-from aggregator.parse import parse_feed
-from aggregator.pipeline import ingest
 from aggregator.store import Store
 
-from .conftest import StaticServer, check_feeds, run_cli
+from .conftest import StaticServer, check_feeds, run_cli, take
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 T1 = T0 + timedelta(hours=2)
@@ -65,11 +63,6 @@ def feed_with(link: str, title: str = "经济工作会议召开", content: str =
         f'<rss version="2.0"><channel><title>t</title><item>{g}<title>{title}</title><link>{link}</link>'
         f"<description><![CDATA[{content}]]></description></item></channel></rss>"
     ).encode()
-
-
-def take(store: Store, src: Source, body: bytes, when: datetime) -> list:
-    posts, _, _ = ingest(src, store, parse_feed(src.key, body, src.url), when)
-    return posts
 
 
 @pytest.fixture

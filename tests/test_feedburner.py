@@ -26,10 +26,9 @@ from aggregator.models import NORMALIZER_VERSION, Source
 from aggregator.normalize import normalize
 from aggregator.parse import ParsedFeed, parse_feed, parse_feedparser
 from aggregator.parse_fast import parse_fast
-from aggregator.pipeline import ingest
 from aggregator.store import Store
 
-from .conftest import CORPUS, fetch_corpus_file
+from .conftest import CORPUS, fetch_corpus_file, take
 
 FEEDBURNER = "{http://rssnamespace.org/feedburner/ext/1.0}"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -186,11 +185,6 @@ def _feedburner_copy(guid: str | None = None, title: str = "Budget approved") ->
     ).encode()
 
 
-def _take(store: Store, src: Source, body: bytes, when: datetime) -> list:
-    posts, _, _ = ingest(src, store, parse_feed(src.key, body, src.url), when)
-    return posts
-
-
 @pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "db.sqlite")
@@ -223,11 +217,11 @@ def test_entries_recording_one_original_keep_their_own_posts_under_link_identity
     overwrote the first episode's), and one entry of two was dropped."""
     fb = _src("fb")
     store.sync_sources([fb])
-    _take(store, fb, _show([("g1", "aaa/one"), ("g2", "bbb/two")]), datetime(2025, 6, 1, tzinfo=UTC))
+    take(store, fb, _show([("g1", "aaa/one"), ("g2", "bbb/two")]), datetime(2025, 6, 1, tzinfo=UTC))
     con = sqlite3.connect(store.path)
     with con:
         con.execute("UPDATE sources SET identity = 'link'")
-    posts = _take(
+    posts = take(
         store, fb, _show([("g1", "aaa/one"), ("g2", "bbb/two"), ("g3", "ccc/three")]), datetime(2025, 6, 2, tzinfo=UTC)
     )
     assert len({p.id for p in posts}) == 3
@@ -242,7 +236,7 @@ def test_one_guid_for_entries_recording_one_original_still_switches_to_link_iden
     them apart, and the source is identified by link (by the original, one was dropped)."""
     fb = _src("fb")
     store.sync_sources([fb])
-    posts = _take(store, fb, _show([("same", "aaa/one"), ("same", "bbb/two")]), datetime(2025, 6, 1, tzinfo=UTC))
+    posts = take(store, fb, _show([("same", "aaa/one"), ("same", "bbb/two")]), datetime(2025, 6, 1, tzinfo=UTC))
     assert len({p.id for p in posts}) == 2
     assert store.source_state(fb.key).identity == LINK
 
@@ -268,14 +262,14 @@ def test_a_source_identified_by_link_keeps_its_ids_when_the_original_is_read(sto
     its stored link is the original's)."""
     fb = _src("fb")
     store.sync_sources([fb])
-    (post,) = _take(store, fb, _feedburner_copy("fb-1"), datetime(2025, 6, 1, tzinfo=UTC))
+    (post,) = take(store, fb, _feedburner_copy("fb-1"), datetime(2025, 6, 1, tzinfo=UTC))
     con = sqlite3.connect(store.path)
     with con:
         con.execute("UPDATE sources SET identity = ?", [LINK])
     con.close()
     _as_version_7_stored_them(store.path)
     for hour in (1, 2, 3):  # the refresh, then polls reading the refreshed post; the guid changing each time
-        (again,) = _take(store, fb, _feedburner_copy(f"fb-{hour + 1}"), datetime(2025, 6, 1, hour, tzinfo=UTC))
+        (again,) = take(store, fb, _feedburner_copy(f"fb-{hour + 1}"), datetime(2025, 6, 1, hour, tzinfo=UTC))
         assert again.id == post.id
         assert again.link == "https://site.example/2025/budget.html"
         assert store.count_posts() == 1
@@ -296,7 +290,7 @@ def test_a_new_link_identified_source_names_its_feedburner_posts_by_the_redirect
     con.close()
     redirect = canonical_link("http://feedproxy.google.com/~r/SiteNews/~3/Xy12/budget")
     for hour in (0, 1):
-        (post,) = _take(store, fb, _feedburner_copy(f"fb-{hour}"), datetime(2025, 6, 1, hour, tzinfo=UTC))
+        (post,) = take(store, fb, _feedburner_copy(f"fb-{hour}"), datetime(2025, 6, 1, hour, tzinfo=UTC))
         assert post.id == post_id(fb.key, redirect)
 
 
@@ -305,7 +299,7 @@ def test_a_feedburner_feed_making_up_guids_is_identified_by_link_and_publishes_e
     by link from then on; a FeedBurner entry keeps the post it was stored as."""
     fb = _src("fb")
     store.sync_sources([fb])
-    ids = {p.id for hour in range(4) for p in _take(store, fb, _feedburner_copy(f"g{hour}"), _at(hour))}
+    ids = {p.id for hour in range(4) for p in take(store, fb, _feedburner_copy(f"g{hour}"), _at(hour))}
     assert len(ids) == 1 and store.count_posts() == 1
     con = sqlite3.connect(store.path)
     assert con.execute("SELECT identity FROM sources").fetchone() == (LINK,)
@@ -338,7 +332,7 @@ def test_entries_sharing_one_redirect_keep_their_ids_through_the_upgrade(store):
     fb = _src("fb")
     store.sync_sources([fb])
     monday, tuesday = ("Monday", "Notes of Monday."), ("Tuesday", "Notes of Tuesday.")
-    first = _take(store, fb, _sharing_one_redirect(monday, tuesday), datetime(2025, 6, 1, tzinfo=UTC))
+    first = take(store, fb, _sharing_one_redirect(monday, tuesday), datetime(2025, 6, 1, tzinfo=UTC))
     ids = {p.title: p.id for p in first}
     assert len(set(ids.values())) == 2
     con = sqlite3.connect(store.path)
@@ -357,7 +351,7 @@ def test_entries_sharing_one_redirect_keep_their_ids_through_the_upgrade(store):
         (("Monday", "Notes of Monday, corrected."), tuesday),  # an edit, found by its title
     ]
     for hour, entries in enumerate(feeds, 1):
-        posts = _take(store, fb, _sharing_one_redirect(*entries), datetime(2025, 6, 1, hour, tzinfo=UTC))
+        posts = take(store, fb, _sharing_one_redirect(*entries), datetime(2025, 6, 1, hour, tzinfo=UTC))
         assert {p.title: p.id for p in posts} == {title: ids[title] for title, _ in entries}, hour
         assert store.count_posts() == 2, hour
         assert {p.link for p in posts} == {"https://site.example/notes.html"}

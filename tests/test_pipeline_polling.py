@@ -61,14 +61,23 @@ def requested(server: HTTPServer, path: str) -> int:
 # -- conditional GET and unchanged bodies ------------------------------------------------
 
 
-def test_304_not_modified(tmp_path, rigs, httpserver: HTTPServer):
+def _etag_feed(httpserver: HTTPServer, asked: list[str | None] | None = None) -> str:
+    """FEED at /feed with ETag "v1", 304 to an If-None-Match of it; `asked` collects what each
+    request sent. Its URL."""
+
     def handler(request: Request) -> Response:
+        if asked is not None:
+            asked.append(request.headers.get("If-None-Match"))
         if request.headers.get("If-None-Match") == '"v1"':
             return Response(status=304, headers={"ETag": '"v1"'})
         return Response(FEED, content_type="application/rss+xml", headers={"ETag": '"v1"'})
 
     httpserver.expect_request("/feed").respond_with_handler(handler)
-    url = httpserver.url_for("/feed")
+    return httpserver.url_for("/feed")
+
+
+def test_304_not_modified(tmp_path, rigs, httpserver: HTTPServer):
+    url = _etag_feed(httpserver)
     rig = rigs(tmp_path, [f"url: {url}"])
     assert rig.poll(url).new == 2
     rig.clock.advance(1800)
@@ -88,15 +97,7 @@ def test_a_feed_this_version_has_not_parsed_is_read_in_full_once(tmp_path, rigs,
     version parsed last (here, as one still running beside the upgrade leaves it: its own ETag
     and body hash, no `read_by`) is fetched without validators and parsed, once."""
     asked: list[str | None] = []
-
-    def handler(request: Request) -> Response:
-        asked.append(request.headers.get("If-None-Match"))
-        if request.headers.get("If-None-Match") == '"v1"':
-            return Response(status=304, headers={"ETag": '"v1"'})
-        return Response(FEED, content_type="application/rss+xml", headers={"ETag": '"v1"'})
-
-    httpserver.expect_request("/feed").respond_with_handler(handler)
-    url = httpserver.url_for("/feed")
+    url = _etag_feed(httpserver, asked)
     rig = rigs(tmp_path, [f"url: {url}"])
     assert rig.poll(url).new == 2 and rig.state(url).read_by == NORMALIZER_VERSION
     with rig.store.db.conn:
