@@ -663,13 +663,14 @@ def _publish_category(
     else:
         posts = _public(store.posts_for_category(cat.slug, s.items_per_feed))
     state: dict[str, Any] = {"context": context, "sources": revisions}
+    recorded = old if isinstance(old, dict) else {}
     meta = category_feed_meta(settings, cat)
     if not posts:
-        state["empty_since"] = _empty_since(old.get("empty_since") if isinstance(old, dict) else None)
+        state["empty_since"] = _empty_since(recorded.get("empty_since"))
         meta = replace(meta, empty_since=datetime.fromisoformat(state["empty_since"]))
-        state["updated"] = _empty_updated(old.get("updated") if isinstance(old, dict) else None, state["empty_since"])
+        state["updated"] = _empty_updated(recorded.get("updated"), state["empty_since"])
     else:
-        meta, state["updated"] = _never_back(meta, posts, old.get("updated") if isinstance(old, dict) else None)
+        meta, state["updated"] = _never_back(meta, posts, recorded.get("updated"))
     _feed_files(out / "category" / cat.slug, meta, posts, report)
 
     pages = max(1, ceil(count / s.posts_per_page))
