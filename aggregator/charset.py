@@ -14,6 +14,9 @@ decode. That loses whole feeds in cases a browser reads without trouble:
 - a UTF-16 label on ASCII-compatible bytes (a template's copied header or declaration)
   cannot be true, and reading the bytes as UTF-16 made them noise;
 - a BOM is the surest evidence there is, and browsers let it beat the HTTP charset.
+- a UTF-8 feed behind a server's `charset=gbk` (or under a template's copied declaration)
+  was read as the label says; GB18030 decodes nearly any bytes, so every title became
+  mojibake without an error. Bytes that are evidently UTF-8 are read so (`_evidently_utf8`).
 
 `prepare` decides, and only where its reading differs from what the parsers would make of
 the bytes does it hand them the document re-encoded as UTF-8, declared so (feedparser
@@ -80,6 +83,10 @@ _UTF16_EXTRA = {"ucs-2", "unicode", "unicodefeff", "unicodefffe", "csunicode", "
 # fails, or a legacy document labelled UTF-8, is left to feedparser's fallbacks.
 _REPLACEABLE = {"utf-8", "gb18030", "big5hkscs"}
 _GOOD_PER_BAD = 4
+# How many non-ASCII characters, every one valid UTF-8, make a document labelled otherwise UTF-8:
+# a UTF-8 feed behind a server's `charset=gbk` (or a template's copied declaration) was read
+# as GB18030, which decodes nearly any bytes, so every title became mojibake without an error.
+_UTF8_EVIDENCE = 8
 _ASCII = bytes(range(128))
 _START_DECL = re.compile(r"<\?xml\b[^>]*?\?>")
 _DECL_ENCODING = re.compile(r"""(\bencoding\s*=\s*)(["'])[^"']*\2""")
@@ -231,6 +238,24 @@ def _decode(body: bytes, codec: str) -> str | None:
     return text if good >= _GOOD_PER_BAD * bad else None
 
 
+def _evidently_utf8(body: bytes, decl_label: str | None) -> bool:
+    """Whether bytes labelled another encoding are UTF-8 all the same: the document's own
+    declaration says UTF-8 (a server's default charset contradicts it), or it has enough
+    non-ASCII characters, all of them valid UTF-8, that no legacy text could be (a GBK
+    character is valid UTF-8 by chance one time in ~7, so `_UTF8_EVIDENCE` of them one time
+    in millions; a Latin-1 or windows-125x text is so only when it is itself mojibake).
+    Miniflux goes further and lets any valid UTF-8 beat the declared label."""
+    if body.isascii():
+        return False
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if decl_label is not None and _codec(decl_label) == "utf-8":
+        return True
+    return len(text) - len(text.encode("ascii", "ignore")) >= _UTF8_EVIDENCE
+
+
 def guess_encoding(body: bytes) -> tuple[str, str] | None:
     """(codec, text) of an undeclared, non-UTF-8 `body` as charset_normalizer detects it, or
     None where windows-1252 (the fallback) should stay: no confident detection, a tie
@@ -266,7 +291,8 @@ def guess_encoding(body: bytes) -> tuple[str, str] | None:
 
 
 def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str, str, bool] | None:
-    """(encoding, text, differs) as a browser would read `body`: BOM, else the HTTP charset
+    """(encoding, text, differs) as a browser would read `body`: BOM, else UTF-8 where the bytes
+    evidently are (`_evidently_utf8`), else the HTTP charset
     (a catch-all one that lies giving way to the declaration, see `reconcile_charset`), else
     the XML declaration (after whitespace too), else UTF-8; labels as WHATWG maps them.
     `differs` is whether feedparser's own reading of the labels would be another.
@@ -294,6 +320,8 @@ def _decode_feed(body: bytes, headers: dict[str, str] | None) -> tuple[str, str,
         return None  # UTF-16/32 without a BOM: rare, feedparser sniffs it
     label = http_label or decl_label
     codec = whatwg_codec(label) if label else "utf-8"
+    if codec not in (None, "utf-8", "utf-16") and _evidently_utf8(body, decl_label):
+        return "utf-8", body.decode("utf-8"), True, False
     if codec is None:
         return None
     if codec == "utf-16":

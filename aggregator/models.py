@@ -46,7 +46,10 @@ from typing import Any
 #    (the content's, the feed's) or none. Not in the content hash (post ids are made of it): a
 #    post read again whose language now differs is stored again all the same (store._relabelled),
 #    and the publishers drop such a value a post not read again still holds.
-NORMALIZER_VERSION = 8
+# 9: a feed labelled another encoding (a server's `charset=gbk`, a copied declaration) whose
+#    bytes are evidently UTF-8 is read as UTF-8 (`charset._evidently_utf8`): the mojibake an
+#    older version stored of it is refreshed, not dated as an edit.
+NORMALIZER_VERSION = 9
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry

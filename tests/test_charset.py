@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
+import sqlite3
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -63,6 +65,20 @@ CASES = {
         "gb18030",
     ),  # as before
     "big5-declared": (feed(HKSCS_ONLY.encode("big5hkscs"), "big5"), RSS, HKSCS_ONLY, "big5hkscs"),
+    # 2b. bytes evidently UTF-8 under another label are UTF-8: GB18030 read them as mojibake
+    "utf8-served-as-gbk": (feed(TITLE.encode()), RSS + "; charset=gbk", TITLE, "utf-8"),
+    "utf8-declared-gb2312": (feed(TITLE.encode(), "gb2312"), RSS, TITLE, "utf-8"),
+    "utf8-served-as-big5": (feed(TITLE.encode()), RSS + "; charset=big5", TITLE, "utf-8"),
+    "utf8-served-as-shift-jis": (
+        feed("東京都の新しい予算案が発表".encode()),
+        RSS + "; charset=shift_jis",
+        "東京都の新しい予算案が発表",
+        "utf-8",
+    ),
+    # two CJK characters are no evidence alone; with the document's own UTF-8 declaration they are
+    "short-utf8-declared-utf8-served-as-gbk": (feed("张掖".encode(), "utf-8"), RSS + "; charset=gbk", "张掖", "utf-8"),
+    # ... and a few GBK characters that happen to be valid UTF-8 stay GBK (930 of GB2312's are)
+    "gbk-valid-utf8-by-chance": (feed("卢鲁".encode("gbk")), RSS + "; charset=gbk", "卢鲁", "gb18030"),
     # 3. a declaration after blank lines is still the document's
     "declaration-after-whitespace": (
         feed("Привет, мир".encode("cp1251"), "windows-1251", before=b"\r\n\n  "),
@@ -282,6 +298,50 @@ def test_a_declared_encoding_is_never_overridden_by_detection(
 ):
     """The bytes read better in another encoding, but the feed named its own: it is read so."""
     assert _published_titles(tmp_path, httpserver, body, content_type) == [title]
+
+
+@pytest.mark.parametrize("charset", ["gbk", "gb2312", "big5", "iso-8859-1"])
+def test_a_utf8_feed_served_under_a_legacy_charset_is_published_intact(
+    tmp_path, httpserver: HTTPServer, parse_path, charset
+):
+    """A Chinese server's default `charset=gbk` on a UTF-8 feed with no declaration (the
+    corpus's own Atom feed without its first line): GB18030 decodes nearly any bytes, and the
+    few it did not became U+FFFD, so every title was published as mojibake, no error."""
+    body = (CORPUS / "zh" / "gansu-economy.atom").read_bytes().split(b"\n", 1)[1]
+    assert body.startswith(b"<feed")
+    titles = _published_titles(tmp_path, httpserver, body, f"application/atom+xml; charset={charset}")
+    written = re.findall(r"<entry>\s*<title>([^<]+)</title>", body.decode("utf-8"))
+    assert "兰州新区2021年地区生产总值增长18.5%" in written
+    assert sorted(titles) == sorted(written)
+
+
+def test_an_upgrade_refreshes_the_mojibake_an_older_version_stored_without_dating_it(tmp_path, httpserver: HTTPServer):
+    """Posts an older version (NORMALIZER_VERSION 8) stored of a UTF-8 feed served as `gbk`
+    held mojibake; the feed answers 304 to every poll since. After the upgrade the feed is read
+    in full once and the posts take their titles, keeping ids and `updated` (no edit)."""
+    body = (CORPUS / "zh" / "gansu-economy.atom").read_bytes().split(b"\n", 1)[1]
+    served = {"Content-Type": "application/atom+xml; charset=gbk", "ETag": '"v1"'}
+    httpserver.expect_request("/feed", headers={"If-None-Match": '"v1"'}).respond_with_data("", status=304)
+    httpserver.expect_request("/feed").respond_with_data(body, headers=served)
+    fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    db = tmp_path / "aggregator.db"
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    want = {r["id"]: dict(r) for r in con.execute("SELECT id, title, updated FROM posts")}
+    assert "兰州新区2021年地区生产总值增长18.5%" in {r["title"] for r in want.values()}
+    with con:  # as version 8 stored them: GB18030's reading of the bytes
+        for pid, r in want.items():
+            garbled = r["title"].encode().decode("gb18030", "replace")
+            con.execute(
+                "UPDATE posts SET title = ?, content_hash = 'older', normalized = 8 WHERE id = ?", [garbled, pid]
+            )
+        con.execute("UPDATE sources SET read_by = 8")
+    fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    after = {r["id"]: dict(r) for r in con.execute("SELECT id, title, updated FROM posts")}
+    con.close()
+    assert after == want
+    titles = json.loads((tmp_path / "public" / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    assert {i["title"] for i in titles} == {r["title"] for r in want.values()}
 
 
 def test_detection_is_not_asked_where_an_encoding_is_declared_or_the_bytes_are_utf8(monkeypatch):
