@@ -48,7 +48,8 @@ from typing import Any
 #    and the publishers drop such a value a post not read again still holds.
 # 9: a feed labelled another encoding (a server's `charset=gbk`, a copied declaration) whose
 #    bytes are evidently UTF-8 is read as UTF-8 (`charset._evidently_utf8`): the mojibake an
-#    older version stored of it is refreshed, not dated as an edit.
+#    older version stored of it is refreshed, not dated as an edit. A Pheedo entry links to
+#    its `pheedo:origLink`, as a FeedBurner one to its origLink (8).
 NORMALIZER_VERSION = 9
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

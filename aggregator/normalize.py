@@ -31,7 +31,7 @@ from .dates import InvalidDate, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
-from .parse_fast import FEEDBURNER_ORIGINALS, link_text, web_address
+from .parse_fast import ORIGINAL_ENCLOSURE, ORIGINAL_LINKS, link_text, web_address
 from .plural import counted
 from .sanitize import html_to_text, language_tag, one_line, sanitize_html, sanitized_text, url_text
 
@@ -47,8 +47,6 @@ TAGS_MAX = 100
 AUTHORS_MAX = 20
 ENCLOSURES_MAX = 20
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
-# FeedBurner's originals of an entry's link and enclosure (see `_original`), as the parsers key them
-ORIGINAL_LINK, ORIGINAL_ENCLOSURE = FEEDBURNER_ORIGINALS
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -110,8 +108,9 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # query parameters (`?token=…`: see credentials.without_secrets), the same URL for the rest
     base = without_secrets(fetched)
     written = _absolute(entry.get("link"), fetched)  # ids come from links: resolved as they always were
-    # the published link: FeedBurner's record of the page its redirect stands for, else as written
-    link = (written and _original(entry.get(ORIGINAL_LINK), fetched)) or written
+    # the published link: FeedBurner's (or Pheedo's) record of the page its redirect stands for,
+    # else as written
+    link = (written and next(filter(None, (_original(entry.get(k), fetched) for k in ORIGINAL_LINKS)), None)) or written
     content_html, content_base = _content(entry)
     summary_html = _summary(entry)
     # (a FeedBurner entry's relative links are the original page's, not its redirect's)

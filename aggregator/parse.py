@@ -27,9 +27,10 @@ from .charset import prepare
 from .defuse import HostileXML, defuse, has_long_tag
 from .models import FeedInfo
 from .parse_fast import (
-    FEEDBURNER_ORIGINALS,
     MEDIA,
+    ORIGINALS,
     OWN,
+    PHEEDO_NS,
     XML_PARSER,
     escape_bare_ampersands,
     home_page,
@@ -234,7 +235,9 @@ def _starting_text(element: str) -> Any:
     return handler
 
 
-for _original in FEEDBURNER_ORIGINALS:  # FeedBurner's feedburner:origLink, origEnclosureLink
+# Pheedo's namespace under its own prefix whatever a feed calls it, as the fast path reads it
+feedparser.mixin._FeedParserMixin.namespaces.setdefault(PHEEDO_NS, "pheedo")
+for _original in ORIGINALS:  # feedburner:origLink, origEnclosureLink, pheedo:origLink
     setattr(feedparser.mixin._FeedParserMixin, f"_start_{_original}", _starting_text(_original))
 
 

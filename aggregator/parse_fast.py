@@ -76,7 +76,9 @@ _CORE_NS = {
     "http://www.w3.org/2005/atom",
     "http://purl.org/rss/1.0/modules/rss091#",
 }
-_PREFIXES = {k.lower(): v for k, v in _FeedParserMixin.namespaces.items() if v}
+# feedparser names an unknown namespace by the prefix the feed gives it; Pheedo's is read by ours
+PHEEDO_NS = "http://www.pheedo.com/namespace/pheedo"
+_PREFIXES = {k.lower(): v for k, v in _FeedParserMixin.namespaces.items() if v} | {PHEEDO_NS: "pheedo"}
 ATOM10 = "http://www.w3.org/2005/Atom"
 ATOM03 = "http://purl.org/atom/ns#"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -114,8 +116,11 @@ _ARTWORK_ENDS = {"image", "ntent", "bnail", "group", "logo", "}logo", "icon", "}
 
 # FeedBurner's record of what it rewrote into its redirects (feedproxy.google.com/~r/…): the
 # entry's own link and its enclosure's, kept as written under feedparser's keys (`parse.py`
-# reads them so on its path); normalize publishes them in place of the redirects.
-FEEDBURNER_ORIGINALS = ("feedburner_origlink", "feedburner_origenclosurelink")
+# reads them so on its path); normalize publishes them in place of the redirects. Pheedo's
+# click trackers (`feeds.washingtonpost.com/click.phdo?i=…`, dead since 2013) recorded theirs alike.
+ORIGINAL_LINKS = ("feedburner_origlink", "pheedo_origlink")
+ORIGINAL_ENCLOSURE = "feedburner_origenclosurelink"
+ORIGINALS = (*ORIGINAL_LINKS, ORIGINAL_ENCLOSURE)
 
 _SKIP = {"source", "image", "textinput", "contributor", "dc_contributor", "itunes_owner"}
 
@@ -760,7 +765,7 @@ class _Walker:
                     attrs["href"] = media_url(b, attrs["href"])
                 attrs["rel"] = "enclosure"
                 e.setdefault("links", []).append(attrs)
-            elif key in FEEDBURNER_ORIGINALS:  # as feedparser keeps any element it has no handler for: its text
+            elif key in ORIGINALS:  # as feedparser keeps any element it has no handler for: its text
                 self._store(e, state, key, self.plain(el), depth)
             elif key == "comments":
                 value = self.plain(el)
