@@ -35,6 +35,7 @@ from .identity import (
 from .models import NORMALIZER_VERSION, FetchResult, PollUpdate, Post, Source
 from .normalize import feed_info, hash_before_8, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
+from .sanitize import printable
 from .schedule import (
     BACKING_OFF,
     ERRORING,
@@ -449,7 +450,7 @@ def _failed(
     error: FetchError | ParseError,
     rng: random.Random | None,
 ) -> Outcome:
-    message = str(error)
+    message = printable(str(error))  # stored, logged and printed: a server's ESC must not reach a terminal
     status = getattr(error, "status", None)
     headers = getattr(error, "headers", None) or {}
     # Not the stored interval of a fixed one: stored at the last success, it held the errors

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-__all__ = ["ALLOWED_TAGS", "sanitize_html", "html_to_text", "one_line", "sanitized_text", "url_text"]
+__all__ = ["ALLOWED_TAGS", "sanitize_html", "html_to_text", "one_line", "printable", "sanitized_text", "url_text"]
 
 # --------------------------------------------------------------------------- allow-lists
 
@@ -761,6 +761,23 @@ def url_text(url: str) -> str:
 def one_line(text: str) -> str:
     """`text` without characters that are not text, its whitespace collapsed to single spaces."""
     return " ".join(_NOT_TEXT.sub("", text).split())
+
+
+# C0 controls, DEL and C1 controls (U+009B is CSI to a terminal that reads C1), and lone surrogates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters written as escapes (`\\x1b`): a server's own words
+    in an error (an HTTP reason phrase, a Location header) are printed by `fetch`, `status`
+    and the logs, and an ESC in them drove the operator's terminal (cleared the screen,
+    retitled the window, rewrote earlier lines). The escape still says what the server sent."""
+    return _CONTROL.sub(_control_escape, text)
+
+
+def _control_escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 # A language tag's shape (RFC 5646 2.1): a 2- or 3-letter language (ISO 639) and up to three

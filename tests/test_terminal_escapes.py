@@ -1,0 +1,66 @@
+"""A hostile server's words reach the operator's terminal only as text.
+
+An HTTP reason phrase and a Location header are the server's to write, and a source's error
+quotes them: `fetch` prints it, the logs carry it, `status` shows it. Raw, an ESC in them
+cleared the operator's screen, retitled the window, coloured or rewrote earlier lines.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from .conftest import run_cli
+
+ANSWERS = {
+    "/reason": b"HTTP/1.1 500 Oops\x1b[2J\x1b]0;pwned\x07\x1b[31mRED\r\nContent-Length: 0\r\n\r\n",
+    "/location": b"HTTP/1.1 302 Found\r\nLocation: http://[::1\x1b[2J\x9b31m/x\r\nContent-Length: 0\r\n\r\n",
+}
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = sock.recv(4096)
+            if not data:
+                return
+            head += data
+        path = head.split(b" ", 2)[1].decode("latin-1")
+        sock.sendall(ANSWERS.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+
+
+@pytest.fixture
+def hostile() -> Iterator[str]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_control_characters_a_server_sends_are_shown_escaped(tmp_path, hostile) -> None:
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\n"
+        f"categories:\n  - name: C\n    sources:\n      - url: {hostile}/reason\n      - url: {hostile}/location\n",
+        encoding="utf-8",
+    )
+    fetch = run_cli("--config", str(cfg), "fetch")
+    assert fetch.returncode == 1, fetch.stdout + fetch.stderr
+    status = run_cli("--config", str(cfg), "status")
+    shown = fetch.stdout + fetch.stderr + status.stdout + status.stderr
+    for control in ("\x1b", "\x07", "\x9b"):
+        assert control not in shown
+    # what the server sent is still there to read
+    assert "HTTP 500 Oops\\x1b[2J\\x1b]0;pwned\\x07\\x1b[31mRED" in fetch.stdout
+    assert "http://[::1\\x1b[2J\\x9b31m/x" in fetch.stdout
+    assert "\\x1b[2J" in fetch.stderr  # the warning logged
