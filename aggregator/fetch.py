@@ -365,7 +365,7 @@ class _Route:
     scanning the environment for proxies, reading ~/.netrc): most of the CPU of a 304.
     """
 
-    __slots__ = ("url", "scheme", "host", "port", "target", "proxy", "auth")
+    __slots__ = ("url", "scheme", "host", "port", "target", "proxy", "auth", "netrc")
 
     def __init__(self, url: str, proxies: dict[str, str], netrc: bool) -> None:
         prepared = PreparedRequest()
@@ -391,6 +391,7 @@ class _Route:
         userinfo = get_auth_from_url(self.url) if "@" in parts.netloc else ("", "")
         found = get_netrc_auth(self.url) if netrc and not any(userinfo) else None
         self.auth: tuple[str, str] | None = userinfo if any(userinfo) else (tuple(found) if found else None)
+        self.netrc = found is not None  # `auth` is the operator's, from ~/.netrc: for their own sources only
 
 
 def _basic_auth(auth: tuple[str, str]) -> str:
@@ -570,7 +571,9 @@ class Fetcher:
         while True:
             trusted = _credentials_may_follow(origin, url)
             try:
-                resp = self._get(source, url, own_headers if trusted else headers, source.auth if trusted else None)
+                resp = self._get(
+                    source, url, own_headers if trusted else headers, source.auth if trusted else None, trusted
+                )
             except FetchError as e:
                 raise _at_hop(e, source, url, hops) from None
             lowered = {k.lower(): v for k, v in resp.headers.items()}
@@ -624,15 +627,22 @@ class Fetcher:
         finally:
             resp.close()  # a no-op once released; drops a connection left mid-body
 
-    def _get(self, source: Source, url: str, headers: dict[str, str], auth: tuple[str, str] | None) -> BaseHTTPResponse:
-        """Send one GET (no redirect followed) and return the response with its body unread."""
+    def _get(
+        self, source: Source, url: str, headers: dict[str, str], auth: tuple[str, str] | None, trusted: bool = True
+    ) -> BaseHTTPResponse:
+        """Send one GET (no redirect followed) and return the response with its body unread.
+
+        ~/.netrc's credentials for the URL's host go only to a `trusted` hop (on the host of
+        the source's configured URL), as the source's own do: a feed on another host that
+        redirected (or an HTML page that linked) there had them sent, and the private feed
+        they open published under its name."""
         deadline = source.timeout or self.deadline
         try:
             route = self._route(url)
             scheme = urlsplit(url).scheme.lower()
             if scheme not in ("http", "https"):
                 raise FetchError(source.key, f"unsupported scheme: No connection adapters were found for {url!r}")
-            auth = auth or route.auth
+            auth = auth or (route.auth if trusted or not route.netrc else None)
             if auth:  # replaces a configured Authorization header, whatever its case, as requests did
                 headers = _merge_headers(headers, (("Authorization", _basic_auth(auth)),))
             for name, value in headers.items():

@@ -671,3 +671,50 @@ def test_aggregator_fetch_trusts_the_ca_bundle_a_source_names_relative_to_the_co
         assert refused.returncode == 1 and "certificate verify failed" in refused.stdout + refused.stderr
     finally:
         server.close()
+
+
+def test_netrc_credentials_go_to_a_redirect_from_another_host_no_more(httpserver, tmp_path, no_proxy_env):
+    """~/.netrc holds the operator's password for a private feed on `localhost`. A public source
+    on another host (here 127.0.0.1) that redirected there had that password sent with the
+    redirect, and the private feed's entries published under the public source's name. They go
+    only to sources configured on that host now, as a source's own credentials do."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine localhost login operator password private1\n")
+    netrc.chmod(0o600)
+    no_proxy_env.setenv("NETRC", str(netrc))
+    private = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Private</title><link>http://p.example/</link>'
+        b"<item><title>Board minutes</title><guid>secret-1</guid><description>TOP SECRET</description></item>"
+        b"</channel></rss>"
+    )
+    granted = "Basic " + base64.b64encode(b"operator:private1").decode()
+    httpserver.expect_request("/private.xml", headers={"Authorization": granted}).respond_with_data(
+        private, content_type="application/rss+xml"
+    )
+    httpserver.expect_request("/private.xml").respond_with_data("login", status=401)
+    port = httpserver.port
+    httpserver.expect_request("/public.xml").respond_with_data(
+        "", status=302, headers={"Location": f"http://localhost:{port}/private.xml"}
+    )
+    public_url = f"http://127.0.0.1:{port}/public.xml"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        f"      - url: {public_url}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 1 and "HTTP 401" in result.stdout, result.stdout + result.stderr
+    sent = [r.headers.get("Authorization") for r, _ in httpserver.log if r.path == "/private.xml"]
+    assert sent == [None]
+    published = b"".join(p.read_bytes() for p in (tmp_path / "public").rglob("*") if p.is_file())
+    assert b"TOP SECRET" not in published and b"Board minutes" not in published
+    # the operator's own source on that host is still let in by ~/.netrc
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        f"      - url: http://localhost:{port}/private.xml\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 new post" in result.stdout
