@@ -413,3 +413,28 @@ def test_every_character_in_a_title_and_its_tags_reads_back() -> None:
         want.append({"title": one_line(text), "tags": [tag] if " " in tag else tag})
     for reader in _readers(heads, round_trip=False):
         assert [{k: d[k] for k in ("title", "tags")} for d in reader] == want
+
+
+def test_a_long_run_of_markdown_like_text_is_exported_in_linear_time(tmp_path) -> None:
+    """A feed entry whose text is a long run of lines ending in a space (or of `*`, or `# `
+    lines), and no tag after it: each of its matches was checked for being in a tag by a
+    lookahead that scanned the rest of the text, so its export took time squared in its
+    length (300 KB: minutes; the 16 MB a feed may send: days), holding every publish."""
+    import time
+
+    from .conftest import fetch_feed_text
+
+    runs = [" \n" * 150_000, "*" * 300_000, "\n# x" * 75_000]
+    items = "".join(
+        f"<item><title>long {n}</title><guid>long-{n}</guid><description>{text}</description></item>"
+        for n, text in enumerate(runs)
+    )
+    rss = f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><link>https://f.example/</link>{items}</channel></rss>'
+    start = time.monotonic()
+    fetch_feed_text(tmp_path, "long.xml", rss, top="jekyll:\n  dir: jekyll\n")
+    assert time.monotonic() - start < 60
+    written = sorted((tmp_path / "jekyll" / "_posts").glob("*.md"))
+    assert len(written) == 3
+    bodies = "".join(p.read_text(encoding="utf-8") for p in written)
+    assert "*" not in bodies.split("---", 2)[2] and "&#42;" * 1000 in bodies  # still shown as text
+    assert "\n# x" not in bodies and "\n&#35; x" in bodies

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -101,9 +101,11 @@ def _autolink(url: str) -> str:
 
 
 # The sanitizer's serializer escapes `<` and `>` in text and in attribute values, so every
-# `<`…`>` left is a tag, and a character is in a tag when the next `<` or `>` after it is `>`.
+# `<`…`>` left is a tag, and what lies between them is text. (A lookahead for the next `>`
+# after each match, `(?![^<>]*>)`, told the same, but scanned a long text to its end for every
+# match: a megabyte of ` \n` or `*` in one entry held the publish for an hour.)
 # It writes tag names in lowercase.
-_IN_TEXT = r"(?![^<>]*>)"
+_TAGS = re.compile(r"(<[^<>]*>)")
 _PRE_ELEMENT = re.compile(r"(<pre\b.*?</pre\s*>)", re.DOTALL)
 # kramdown's block-level elements (Kramdown::Parser::Html::Constants::HTML_BLOCK_ELEMENTS)
 _BLOCK = (
@@ -118,18 +120,18 @@ _BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK})\b")
 # Characters that start Markdown anywhere in a line: links, images, references and footnotes
 # (`[`), attribute lists and extensions (`{`), tables (`|`), emphasis (`*`, `_`), code (`` ` ``),
 # strike-through (`~`), math (`$`) and backslash escapes.
-_MARKDOWN_CHAR = re.compile(r"[\[{|*_`~$\\]" + _IN_TEXT)
+_MARKDOWN_CHAR = re.compile(r"[\[{|*_`~$\\]")
 _REFERENCE = {c: f"&#{ord(c)};" for c in "[{|*_`~$\\"}
 _LABEL_CHAR = re.compile(r"[{*_`~$]")  # in the footer's link label: the rest are backslash-escaped
 # Whitespace Markdown reads and HTML does not: spaces ending a line (a hard break), four
 # columns of indentation (a code block), blank lines (which end a paragraph, and an inline
 # element in it).
-_LINE_END_SPACE = re.compile(r"[ \t]+\n" + _IN_TEXT)
-_INDENT = re.compile(r"\n(?: {4}|[ ]{0,3}\t)[ \t]*" + _IN_TEXT)
-_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+" + _IN_TEXT)
+_LINE_END_SPACE = re.compile(r"[ \t]+\n")
+_INDENT = re.compile(r"\n(?: {4}|[ ]{0,3}\t)[ \t]*")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 # At the start of a line (up to three spaces in): headings, lists, rules, setext
 # underlines, definitions and the end-of-block mark.
-_LINE_MARK = re.compile(r"\n( {0,3})(?:([#+=:^-])|(\d{1,9})([.)]))" + _IN_TEXT)
+_LINE_MARK = re.compile(r"\n( {0,3})(?:([#+=:^-])|(\d{1,9})([.)]))")
 
 
 def _no_markdown(body: str) -> str:
@@ -149,17 +151,39 @@ def _no_markdown(body: str) -> str:
     """
     parts = _PRE_ELEMENT.split(body)  # odd indices: <pre> elements
     for i, part in enumerate(parts):
-        part = _MARKDOWN_CHAR.sub(_reference, part)
         if i % 2:
+            part = _in_text(part, _markdown_chars)
             parts[i] = ("\n" + part) if _after_inline(parts[i - 1], len(parts[i - 1])) else part
             continue
         part = _BLOCK_OPENING.sub(_on_its_line, "\n" + part if i == 0 else part)
-        if " \n" in part or "\t\n" in part:  # (the search for spaces is slow where none end a line)
-            part = _LINE_END_SPACE.sub("\n", part)
-        part = _BLANK_LINES.sub("\n", _INDENT.sub("\n", part))
-        part = _LINE_MARK.sub(_line_mark, part)
+        part = _in_text(part, _plain_text)
         parts[i] = part[1:] if i == 0 else part
     return "".join(parts)
+
+
+def _in_text(html: str, fix: Callable[[str], str]) -> str:
+    """`html` with `fix` applied to each run of text between its tags."""
+    pieces = _TAGS.split(html)  # even indices: text
+    for j in range(0, len(pieces), 2):
+        if pieces[j]:
+            pieces[j] = fix(pieces[j])
+    return "".join(pieces)
+
+
+def _markdown_chars(text: str) -> str:
+    return _MARKDOWN_CHAR.sub(_reference, text)
+
+
+def _plain_text(text: str) -> str:
+    """Text outside <pre> as kramdown shows it: no Markdown character, and none of the
+    whitespace or line marks Markdown reads."""
+    text = _MARKDOWN_CHAR.sub(_reference, text)
+    if "\n" not in text:
+        return text
+    if " \n" in text or "\t\n" in text:  # (the search for spaces is slow where none end a line)
+        text = _LINE_END_SPACE.sub("\n", text)
+    text = _BLANK_LINES.sub("\n", _INDENT.sub("\n", text))
+    return _LINE_MARK.sub(_line_mark, text)
 
 
 def _reference(m: re.Match[str]) -> str:
