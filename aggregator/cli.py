@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.control import strip_control_codes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__, logs
 from .config import (
@@ -52,6 +53,7 @@ from .publish.site import template_problems
 if TYPE_CHECKING:
     from .serve import Server
 from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
+from .sanitize import printable
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, stored_state
 from .store import (
     SourceState,
@@ -888,7 +890,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{settings.site.title}: {_n(len(rows), 'source')}", pad_edge=False)
+    table = Table(title=_cell(f"{settings.site.title}: {_n(len(rows), 'source')}"), pad_edge=False)
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
         # a date cell is never narrower than `2026-11-29`: on an 80-column terminal it was
         # folded mid-date (`2026-11-2` over `9`), the URL taking the room instead
@@ -924,11 +926,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
                     " (auto)" if r["interval_mode"] == "auto" else ""
                 )
         cells = ("\n".join(where), r["state"], last_ok, error, str(r["errors"]), str(r["posts"]), next_poll)
-        table.add_row(*map(masked, cells))
+        table.add_row(*map(_cell, cells))
     # Piped into a file or grep, a page as wide as the longest cell: a URL folded over two
     # lines could not be found or copied whole.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100_000
     Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)
+
+
+def _cell(text: str) -> Text:
+    """A status cell as plain text: a feed's title or a server's words in an error are not
+    rich markup (`[/x]` in a title stopped `status` with a traceback, `[link=…]` made a
+    terminal hyperlink) nor control characters (a C1 CSI, U+009B, drives some terminals)."""
+    return Text("\n".join(printable(line) for line in masked(text).split("\n")))
 
 
 OVERDUE = timedelta(minutes=10)  # a poll due longer ago than this is not waiting for a busy daemon

@@ -64,3 +64,36 @@ def test_control_characters_a_server_sends_are_shown_escaped(tmp_path, hostile) 
     assert "HTTP 500 Oops\\x1b[2J\\x1b]0;pwned\\x07\\x1b[31mRED" in fetch.stdout
     assert "http://[::1\\x1b[2J\\x9b31m/x" in fetch.stdout
     assert "\\x1b[2J" in fetch.stderr  # the warning logged
+
+
+def test_a_feed_title_is_shown_by_status_as_it_is_written(tmp_path) -> None:
+    """A feed's title is shown by `status` as text: rich read it as markup, so a title holding
+    `[/nope]` stopped `status` with a traceback (for every source), and `[link=…]` made a
+    terminal hyperlink; a C1 CSI (U+009B) in it reached the terminal raw."""
+    import json
+
+    from .conftest import StaticServer
+
+    title = "Nice [/nope] [link=https://evil.example/]click[/link] \u009b31mRED"
+    www = tmp_path / "www"
+    www.mkdir()
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": title, "items": [{"id": "1", "content_text": "x"}]}
+    (www / "f.json").write_text(json.dumps(feed), encoding="utf-8")
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\n"
+            f"categories:\n  - name: C\n    sources:\n      - url: {server.url('f.json')}\n",
+            encoding="utf-8",
+        )
+        fetch = run_cli("--config", str(cfg), "fetch")
+        assert fetch.returncode == 0, fetch.stdout + fetch.stderr
+    finally:
+        server.close()
+    status = run_cli("--config", str(cfg), "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    # the first column, its cells folded at the table's width, read back as one string
+    column = "".join(line.split("│")[1] for line in status.stdout.splitlines() if line.startswith("│"))
+    assert "Nice[/nope][link=https://evil.example/]click[/link]\\x9b31mRED" in column.replace(" ", "")
+    assert "\u009b" not in status.stdout
