@@ -52,7 +52,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Enclosure, Post
-from .feeds import clean_text, html_excerpt, language_tag, permalink, web_url, written_in
+from .feeds import _uri, clean_text, html_excerpt, language_tag, permalink, web_url, written_in
 from .memo import IdentityMemo
 
 __all__ = [
@@ -70,6 +70,12 @@ __all__ = [
 
 PAGES = ("index.html", "category.html", "post.html", "style.css")
 _BUILT_IN = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _href(url: str | None) -> str | None:
+    """An http(s) `url` as a page may link it: percent-encoded as the feeds write it (`[`, `]`,
+    `|`, spaces are not allowed in a URL's path or query), else as it is (a host the feeds drop)."""
+    return web_url(_uri(url) or url)
 
 
 class SiteError(Exception):
@@ -495,12 +501,12 @@ class SiteRenderer:
             "title": title,
             # http(s) only, as the normalizer keeps them: a post or source stored by an earlier
             # version may hold a `javascript:` home page, and these are links on our origin
-            "original": web_url(post.link),
+            "original": _href(post.link),
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
             "source": post.source_title or public_url(post.source_url or post.source),
-            "source_link": web_url(post.source_link),
+            "source_link": _href(post.source_link),
             "author": ", ".join(a.name for a in post.authors if a.name) or None,
             "excerpt": _excerpt_after(title, excerpt_of),
             "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
@@ -532,7 +538,7 @@ class SiteRenderer:
             shown = _pictures_shown(content, enclosures)
             view["enclosures"] = [
                 {
-                    "url": e.url,
+                    "url": _href(e.url),
                     "type": e.type or "",
                     "name": e.url.rsplit("/", 1)[-1] or e.url,
                     "player": _player(e.type),
