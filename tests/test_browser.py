@@ -200,3 +200,15 @@ def test_links_in_a_posts_text_are_underlined(browser, served, site):
             "[...document.querySelectorAll('div.content p a[href]')].map(a => getComputedStyle(a).textDecorationLine)"
         )
         assert lines and set(lines) == {"underline"}, (scheme, lines)
+
+
+def test_the_skip_link_shows_when_a_keyboard_reaches_it(browser, served, site):
+    """The skip link is off screen until focused (the first Tab), then on screen to be read."""
+    assert browser.load(served.url("index.html"), 375, 812, True) == []
+    box = "(r => [r.top, r.bottom, r.left, r.right])(document.querySelector('a.skip').getBoundingClientRect())"
+    assert browser.evaluate(box)[1] <= 0  # above the page
+    browser.call("Input.dispatchKeyEvent", type="keyDown", key="Tab", code="Tab", windowsVirtualKeyCode=9, session=True)
+    browser.call("Input.dispatchKeyEvent", type="keyUp", key="Tab", code="Tab", windowsVirtualKeyCode=9, session=True)
+    assert browser.evaluate("document.activeElement.getAttribute('href')") == "#main"
+    top, bottom, left, right = browser.evaluate(box)
+    assert 0 <= top < bottom <= 812 and 0 <= left < right <= 375, (top, bottom, left, right)

@@ -192,6 +192,20 @@ def test_no_page_skips_a_heading_level(zh_site):
         assert all(after <= before + 1 for before, after in pairwise(levels)), (page, levels)
 
 
+def test_every_page_has_a_skip_link_and_tells_its_navigation_apart(zh_site):
+    """A keyboard or screen-reader user went through the masthead's links on every page
+    before the post (WCAG 2.4.1: no skip link), and a post page had three <nav> landmarks,
+    two of them unnamed, which a screen reader's list of landmarks shows as "navigation",
+    "navigation". Each page opens with a link to its <main>, and each <nav> has its own name."""
+    for page in pages(zh_site):
+        doc = html(page)
+        first = next(el for el in doc.find("body").iter() if el.tag == "a" or el.get("tabindex"))
+        assert first.get("href") == "#main" and first.text_content().strip() == "跳到正文", page
+        assert [el.tag for el in doc.xpath("//*[@id='main']")] == ["main"], page
+        names = [nav.get("aria-label") for nav in doc.iter("nav")]
+        assert all(names) and len(set(names)) == len(names), (page, names)
+
+
 HOSTILE = """\
 site:
   title: "Site <b>&amp; co</b>"

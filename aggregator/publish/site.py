@@ -200,6 +200,9 @@ _STRINGS: dict[str, dict[str, str]] = {
         "more": "More in {name} →",
         "colon": ": ",
         "untitled": "(untitled)",
+        "skip": "Skip to content",
+        "crumbs": "Breadcrumb",
+        "back": "Back",
     },
     "zh": {
         "home": "首页",
@@ -223,6 +226,9 @@ _STRINGS: dict[str, dict[str, str]] = {
         "more": "{name}的更多文章 →",
         "colon": "：",
         "untitled": "无标题",
+        "skip": "跳到正文",
+        "crumbs": "当前位置",
+        "back": "返回",
     },
     "zh-Hant": {
         "home": "首頁",
@@ -246,6 +252,9 @@ _STRINGS: dict[str, dict[str, str]] = {
         "more": "{name}的更多文章 →",
         "colon": "：",
         "untitled": "無標題",
+        "skip": "跳到正文",
+        "crumbs": "目前位置",
+        "back": "返回",
     },
 }
 
