@@ -212,3 +212,44 @@ def test_the_skip_link_shows_when_a_keyboard_reaches_it(browser, served, site):
     assert browser.evaluate("document.activeElement.getAttribute('href')") == "#main"
     top, bottom, left, right = browser.evaluate(box)
     assert 0 <= top < bottom <= 812 and 0 <= left < right <= 375, (top, bottom, left, right)
+
+
+def test_a_printed_post_keeps_its_code_and_drops_the_sites_navigation(browser, tmp_path: Path) -> None:
+    """Printed, a post's code block was cut at the paper's edge (`overflow-x: auto`: a
+    scrollbar, which paper has not), its wide table too, and the page carried the site's
+    navigation, feed links and colophon; the "Read the original" link printed without its
+    address. In print the code wraps, tables are whole, the site's chrome goes, and the
+    original's address is printed after its link."""
+    from .conftest import fetch_feed_text
+
+    code = "x = [" + ", ".join(f"'item{n}'" for n in range(60)) + "]"
+    cells = "".join(f"<td>column{n}</td>" for n in range(30))
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link><description>d</description><item><title>Code</title>"
+        "<link>https://f.example/code</link><guid>c</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
+        f"<description><![CDATA[<p>Before</p><pre><code>{code}</code></pre><table><tr>{cells}</tr></table>"
+        "<p>After</p>]]></description></item></channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", text)
+    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    server = StaticServer(out)
+    try:
+        assert browser.load(server.url(str(post)), 700, 900, False) == []
+        browser.call("Emulation.setEmulatedMedia", media="print", session=True)
+        assert browser.evaluate("(e => e.scrollWidth - e.clientWidth)(document.querySelector('pre'))") <= 0
+        beyond = browser.evaluate(  # the last cell's right edge past the text column's
+            "document.querySelector('div.content td:last-child').getBoundingClientRect().right"
+            " - document.querySelector('div.content').getBoundingClientRect().right"
+        )
+        assert beyond <= 1, beyond
+        shown = browser.evaluate(
+            "['.masthead nav', '.colophon', 'nav.back', 'a.skip']"
+            ".map(s => getComputedStyle(document.querySelector(s)).display)"
+        )
+        assert shown == ["none"] * 4, shown
+        after = browser.evaluate("getComputedStyle(document.querySelector('a.button'), '::after').content")
+        assert "https://f.example/code" in after, after
+    finally:
+        browser.call("Emulation.setEmulatedMedia", media="", session=True)
+        server.close()
