@@ -767,3 +767,32 @@ def test_links_to_the_original_and_attachments_are_valid_urls(tmp_path):
     (attachment,) = doc.findall(".//section[@class='attachments']//a")
     assert attachment.get("href") == encoded
     assert attachment.text == "Zero.Hour.S01E09.[eztv] x.torrent?a=b|c"  # the name as the feed gave it
+
+
+def test_pages_carry_no_control_characters(tmp_path):
+    """A podcast feed's text, twice mis-decoded (`â€œPodcastsâ€\\x9d`), put the C1 control
+    U+009D into the post's title, listing excerpt, meta description and text: HTML forbids
+    control characters (the W3C checker failed those pages), and fonts draw them as boxes.
+    They are left out of the pages (the feeds, whose XML allows them, keep what they had)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(HOSTILE, encoding="utf-8")
+    settings = load_config(cfg)
+    src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("ab",))
+    when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
+    post = Post(
+        id="00000000000000fd", source=src.key, guid="g", title="â€œPodcastsâ€\x9d \x7fnow\x85",
+        link="https://e.example/p", published=when, updated=when,
+        content="<p>â€œPodcasts are now available.â€\x9d\x80 More\ufdd0 text</p>", authors=(Author(name="A\x9b"),),
+        content_hash="h", first_seen=when,
+    )  # fmt: skip
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        store.record_success(src.key, when, 200, info=FeedInfo(title="t"), posts=[post])
+        publish(settings, store)
+    out = settings.output_dir
+    page = out / "posts" / "2024" / "07" / "00000000000000fd.html"
+    for path in (page, out / "index.html", out / "category" / "ab.html"):
+        text = path.read_text(encoding="utf-8")
+        assert "Podcasts" in text, path
+        assert not [c for c in text if "\x7f" <= c <= "\x9f" or "\ufdd0" <= c <= "\ufdef"], path
+    assert html(page).findtext(".//h1") == "â€œPodcastsâ€ now"

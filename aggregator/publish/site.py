@@ -72,6 +72,17 @@ PAGES = ("index.html", "category.html", "post.html", "style.css")
 _BUILT_IN = Path(__file__).resolve().parent.parent / "templates"
 
 
+# What HTML forbids in a page and XML 1.0 (so clean_text) does not: DEL, the C1 controls (a
+# twice mis-decoded `”` ends in U+009D) and the noncharacters U+FDD0-U+FDEF.
+_NOT_HTML = re.compile("[\x7f-\x9f\ufdd0-\ufdef]")
+
+
+def _page_text(text: str) -> str:
+    """clean_text, less what HTML forbids besides."""
+    text = clean_text(text)
+    return _NOT_HTML.sub("", text) if _NOT_HTML.search(text) else text
+
+
 def _href(url: str | None) -> str | None:
     """An http(s) `url` as a page may link it: percent-encoded as the feeds write it (`[`, `]`,
     `|`, spaces are not allowed in a URL's path or query), else as it is (a host the feeds drop)."""
@@ -500,9 +511,9 @@ class SiteRenderer:
         hit = self._views.get(post)
         if hit is not None:
             return hit
-        content = clean_text(post.content if post.content.strip() else post.summary)
-        excerpt_of = clean_text(post.summary) if post.summary.strip() else content
-        title = " ".join(clean_text(post.title).split()) or html_excerpt(excerpt_of, 80) or self.t["untitled"]
+        content = _page_text(post.content if post.content.strip() else post.summary)
+        excerpt_of = _page_text(post.summary) if post.summary.strip() else content
+        title = " ".join(_page_text(post.title).split()) or html_excerpt(excerpt_of, 80) or self.t["untitled"]
         local = self._local(post.published)
         minute = f"{local:%Y-%m-%d %H:%M}"
         view: dict[str, Any] = {
@@ -514,9 +525,9 @@ class SiteRenderer:
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
-            "source": post.source_title or public_url(post.source_url or post.source),
+            "source": _page_text(post.source_title) or public_url(post.source_url or post.source),
             "source_link": _href(post.source_link),
-            "author": ", ".join(a.name for a in post.authors if a.name) or None,
+            "author": _page_text(", ".join(a.name for a in post.authors if a.name)) or None,
             "excerpt": _excerpt_after(title, excerpt_of),
             "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
         }
@@ -542,7 +553,7 @@ class SiteRenderer:
         if full:
             content = seen.content
             view["content"] = Markup(content)
-            view["tags"] = [t for t in dict.fromkeys(" ".join(clean_text(t).split()) for t in post.tags) if t]
+            view["tags"] = [t for t in dict.fromkeys(" ".join(_page_text(t).split()) for t in post.tags) if t]
             enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
             shown = _pictures_shown(content, enclosures)
             view["enclosures"] = [
