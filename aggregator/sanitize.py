@@ -667,6 +667,12 @@ def _drop_not_text(prepared: str, cleaned: str) -> str:
     return cleaned
 
 
+# Elements the cleaner takes away (keeping their content) that the HTML parser treats as a
+# scope or a formatting marker: what was inside them was kept apart from what is around
+# them (a link inside a link's <object> fallback, a <div> in a <p>'s <button>).
+_UNWRAPPED_SCOPE = re.compile(r"<(?:object|applet|marquee|button)[\s/>]", re.I)
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -678,6 +684,10 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     token = _base_url.set(base_url or None)
     try:
         cleaned = _CLEANER.clean(text)
+        if _UNWRAPPED_SCOPE.search(text):
+            # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in
+            # <p>): read once more, the text is the tree a browser will make of it.
+            cleaned = _CLEANER.clean(cleaned)
         iframes = cleaned.count("<iframe")
         if iframes:
             cleaned, matched = _IFRAME_RE.subn(_fix_iframe, cleaned)
