@@ -253,3 +253,40 @@ def test_a_printed_post_keeps_its_code_and_drops_the_sites_navigation(browser, t
     finally:
         browser.call("Emulation.setEmulatedMedia", media="", session=True)
         server.close()
+
+
+def test_long_unbroken_words_do_not_widen_a_phones_page(browser, tmp_path: Path) -> None:
+    """A tag without spaces (a feed's category given as a URL, a long config tag) is a pill
+    that would not break: the post page, and the category page that lists the config's
+    tags, grew wider than a phone's screen and scrolled sideways. Long URLs, CJK runs and
+    titles elsewhere already wrapped; now tags break where they must too."""
+    from .conftest import fetch_feed_text
+
+    url = "https://example.com/" + "verylongsegment" * 20
+    cjk = "中文长字符串没有空格" * 40
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link><description>d</description>"
+        f"<item><title>{url}</title><link>{url}</link><guid>a</guid><category>{url}</category>"
+        f"<category>{cjk}</category><description><![CDATA[<p>{url}</p><p><a href='{url}'>{url}</a></p>"
+        f"<ul><li>{url}</li></ul><h2>{url}</h2><p><code>{url}</code></p><p>{cjk}</p>]]></description>"
+        "</item></channel></rss>"
+    )
+    long_tag = "tag" + "x" * 200
+    out = fetch_feed_text(tmp_path, "f.rss", text)
+    # the same feed again, its category tagged with a long word
+    cfg = tmp_path / "feeds.yaml"
+    config = cfg.read_text(encoding="utf-8").replace("  - name: C\n", f"  - name: C\n    tags: [{long_tag}]\n")
+    cfg.write_text(config, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stdout + result.stderr
+    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    assert long_tag in (out / "category" / "c.html").read_text(encoding="utf-8")
+    server = StaticServer(out)
+    try:
+        for path in ("index.html", "category/c.html", str(post)):
+            assert browser.load(server.url(path), 375, 812, True) == [], path
+            overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than a 375px screen"
+    finally:
+        server.close()
