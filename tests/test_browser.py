@@ -290,3 +290,32 @@ def test_long_unbroken_words_do_not_widen_a_phones_page(browser, tmp_path: Path)
             assert overflow <= 0, f"{path} is {overflow}px wider than a 375px screen"
     finally:
         server.close()
+
+
+def test_an_embedded_video_keeps_its_shape(browser, tmp_path: Path) -> None:
+    """An embedded player (YouTube's 560×315 iframe) was drawn 150px tall, on every screen:
+    the theme's `height: auto`, meant to keep images in proportion, gives an iframe, which
+    has no proportions of its own, a browser's default height. Players are 16:9 now, as wide
+    as the iframe says or the column allows."""
+    from .conftest import fetch_feed_text
+
+    embed = '<iframe width="560" height="315" src="https://www.youtube.com/embed/pqduu4M-hTI"></iframe>'
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link><description>d</description><item><title>Video</title>"
+        "<link>https://f.example/v</link><guid>v</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
+        f"<description><![CDATA[<p>Watch:</p><p>{embed}</p>]]></description></item></channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", text)
+    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    assert "<iframe" in (out / post).read_text(encoding="utf-8")
+    server = StaticServer(out)
+    try:
+        for width, mobile, expected in ((1280, False, (560, 315)), (375, True, (343, 193))):
+            browser.load(server.url(str(post)), width, 900, mobile)  # the player itself cannot load here
+            box = browser.evaluate(
+                "(r => [r.width, r.height])(document.querySelector('iframe').getBoundingClientRect())"
+            )
+            assert abs(box[0] - expected[0]) <= 2 and abs(box[1] - expected[1]) <= 2, (width, box)
+    finally:
+        server.close()
