@@ -250,6 +250,18 @@ def test_a_printed_post_keeps_its_code_and_drops_the_sites_navigation(browser, t
         assert shown == ["none"] * 4, shown
         after = browser.evaluate("getComputedStyle(document.querySelector('a.button'), '::after').content")
         assert "https://f.example/code" in after, after
+        # printed from a dark-mode system, the page is still printed in the light colours:
+        # the dark theme's pale blue and grey were 2.2:1 and 2.9:1 on white paper
+        browser.call(
+            "Emulation.setEmulatedMedia",
+            media="print",
+            features=[{"name": "prefers-color-scheme", "value": "dark"}],
+            session=True,
+        )
+        colours = browser.evaluate(
+            "['h1', 'p.meta', 'pre'].map(s => getComputedStyle(document.querySelector(s)).color)"
+        )
+        assert colours == ["rgb(0, 0, 0)", "rgb(101, 109, 118)", "rgb(0, 0, 0)"], colours
     finally:
         browser.call("Emulation.setEmulatedMedia", media="", session=True)
         server.close()
