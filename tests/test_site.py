@@ -206,6 +206,14 @@ def test_every_page_has_a_skip_link_and_tells_its_navigation_apart(zh_site):
         assert all(names) and len(set(names)) == len(names), (page, names)
 
 
+def test_a_chinese_post_pages_labels_take_the_full_width_colon(zh_site):
+    """The tags line of a Chinese post page read `标签: 经济`, a Latin colon and space in
+    Chinese text, where the page's other labels (`来源：`) take the full-width colon."""
+    lines = [html(p).find(".//p[@class='tags']") for p in zh_site.glob("posts/*/*/*.html")]
+    lines = [p.text_content() for p in lines if p is not None]
+    assert lines and all(t.startswith("标签：") and "标签: " not in t for t in lines), lines
+
+
 HOSTILE = """\
 site:
   title: "Site <b>&amp; co</b>"
