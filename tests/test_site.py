@@ -804,3 +804,5 @@ def test_pages_carry_no_control_characters(tmp_path):
         assert "Podcasts" in text, path
         assert not [c for c in text if "\x7f" <= c <= "\x9f" or "\ufdd0" <= c <= "\ufdef"], path
     assert html(page).findtext(".//h1") == "â€œPodcastsâ€ now"
+    stub = redirect_page("https://e.example/", "en", post.title, "posts/2024/06/a.html", "posts/2024/07/a.html")
+    assert "\x9d" not in stub.decode("utf-8") and "â€œPodcastsâ€ now" in stub.decode("utf-8")

@@ -735,7 +735,7 @@ def redirect_page(site_url: str, language: str, title: str, old: str, new: str) 
     refresh, a canonical link for search engines, and a plain link for the rest; the link
     is relative, as the site's are, so that it works from any folder."""
     href = escape(_rel(new, old))
-    name = escape(" ".join(clean_text(title).split()) or site_url + new)
+    name = escape(" ".join(_page_text(title).split()) or site_url + new)
     direction = ' dir="rtl"' if text_direction(language) == "rtl" else ""
     lines = [
         "<!doctype html>",
