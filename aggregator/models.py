@@ -50,6 +50,10 @@ from typing import Any
 #    bytes are evidently UTF-8 is read as UTF-8 (`charset._evidently_utf8`): the mojibake an
 #    older version stored of it is refreshed, not dated as an edit. A Pheedo entry links to
 #    its `pheedo:origLink`, as a FeedBurner one to its origLink (8).
+#    Versions already at 8 before its FeedBurner reading (origLink, origEnclosureLink) stored
+#    the redirect as link and enclosure: upgraded from such a version, every FeedBurner post
+#    was dated as edited (a new content hash, no older reading to forgive). At 9 they are
+#    refreshed undated, as the other readings of 8 were.
 NORMALIZER_VERSION = 9
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

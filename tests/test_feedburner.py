@@ -453,3 +453,36 @@ def test_pheedo_feeds_are_published_with_the_original_links(tmp_path, httpserver
     fetch_corpus_file(tmp_path, httpserver, WAPO)
     for what, links in _published_links(tmp_path / "public").items():
         assert {x for x in links if not x.startswith("https://t.example/")} == set(_pheedo_written().values()), what
+
+
+def test_posts_stored_by_a_version_8_reading_the_redirect_are_not_dated_as_edited(tmp_path, httpserver: HTTPServer):
+    """Versions were at NORMALIZER_VERSION 8 before they read FeedBurner's origLink (3d09b71,
+    for one): a user upgrading from one saw every FeedBurner post of the database republished
+    as edited at the upgrade's time (Atom `updated`, JSON Feed `date_modified`). Its feed,
+    unchanged since (the same bytes), is read again in full once, and the posts take the
+    original links under their ids and dates."""
+    fetch_corpus_file(tmp_path, httpserver, PUBLICO)
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    with con:  # as such a version stored them, and recorded it had read the feed as it is
+        con.create_function("canonical_link", 1, canonical_link)
+        con.execute(
+            "UPDATE posts SET link = guid, canonical_link = canonical_link(guid), "
+            "content_hash = 'older', normalized = 8"
+        )
+        con.execute("UPDATE sources SET read_by = 8")
+    before = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    assert len(before) == 16 and all("feedproxy" in r["link"] for r in before.values())
+
+    fetch_corpus_file(tmp_path, httpserver, PUBLICO)
+    after = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    con.close()
+    assert after.keys() == before.keys()
+    originals = {link: orig for orig, link, _ in _written(CORPUS / PUBLICO)}
+    for pid, row in after.items():
+        assert row["link"] == originals[row["guid"]] and row["normalized"] == NORMALIZER_VERSION
+        assert (row["published"], row["updated"]) == (before[pid]["published"], before[pid]["updated"])
+    feed = json.loads((tmp_path / "public" / "category" / "c.json").read_text(encoding="utf-8"))
+    assert {i["date_modified"] for i in feed["items"]} <= {
+        datetime.fromisoformat(r["updated"]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for r in before.values()
+    }
