@@ -551,6 +551,12 @@ class Store:
                 # read that way too, and stay below every new one.
                 db.execute("UPDATE posts SET rowid = -rowid WHERE rowid > 0")
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('post_order', 'rowid descending: feed order')")
+            if "post_files" in created and "posts" not in created:
+                # A version before `post_files` wrote pages and Jekyll files it kept no record
+                # of: the next publish looks for them on disk (`unrecorded_files`), or a post
+                # re-dated at its first poll got a second Jekyll file (a second URL) and kept
+                # its old page whole, not a redirect.
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('unrecorded_files', '1')")
             for table, columns in INDEXES:
                 db[table].create_index(columns, if_not_exists=True)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -1580,6 +1586,51 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, 0, ?)",
                 [(*row[:5], iso(row[5])) for row in rows],
             )
+
+    def unrecorded_files(self) -> bool:
+        """Whether the database was made by a version that kept no record of the files it
+        published (`_migrate`): the publisher must find them on disk (`adopt_post_files`)."""
+        with self._lock:
+            row = self.db.execute("SELECT 1 FROM meta WHERE key = 'unrecorded_files'").fetchone()
+        return row is not None
+
+    def adopt_post_files(self, files: Iterable[tuple[str, str, str, str | None, datetime | None]]) -> int:
+        """Record the (path, post id, kind, category, date written) of files an older version
+        published without recording them, found on disk; how many. Only posts of this
+        database, and only where nothing of that kind is recorded for the post yet. Of
+        several Jekyll files of one post, the earliest dated is its file (the first written:
+        its URL is the one readers know); the others are superseded, taken down as a
+        re-dated post's old file is."""
+        found: dict[tuple[str, str], list[tuple[str, str | None, datetime | None]]] = {}
+        for path, post, kind, category, dated in files:
+            found.setdefault((post, kind), []).append((path, category, dated))
+        if not found:
+            return 0
+        rows = []
+        with self._tx() as db:
+            ids = sorted({post for post, _ in found})
+            sources = {}
+            for chunk, marks in _in_chunks(ids):
+                sources.update(db.execute(f"SELECT id, source FROM posts WHERE id IN ({marks})", chunk).fetchall())
+            known = {tuple(r) for r in db.execute("SELECT DISTINCT post, kind FROM post_files").fetchall()}
+            for (post, kind), paths in sorted(found.items()):
+                if post not in sources or (post, kind) in known or (kind == "page" and (post, "redirect") in known):
+                    continue
+                paths.sort(key=lambda f: (f[2] is None, f[2] or datetime.min.replace(tzinfo=UTC), f[0]))
+                for n, (path, category, dated) in enumerate(paths):
+                    superseded = int(kind == "jekyll" and n > 0)
+                    rows.append((path, post, sources[post], kind, category, superseded, iso(dated)))
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO post_files (path, post, source, kind, category, superseded, dated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def files_recorded(self) -> None:
+        """Every file published is recorded now (`unrecorded_files`)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM meta WHERE key = 'unrecorded_files'")
 
     def jekyll_dates(self, ids: Iterable[str]) -> dict[str, datetime]:
         """Post id → the date its Jekyll file was written with: the file keeps it (its name,

@@ -178,3 +178,53 @@ def test_an_upgrade_gives_posts_an_older_version_could_not_date_their_months(tmp
     result = run_cli("--config", str(cfg), "fetch")  # once: nothing changes again
     assert result.returncode == 0, result.stdout + result.stderr
     assert _stored(tmp_path) == {**after}
+
+
+def test_an_upgrade_from_a_version_that_kept_no_record_of_its_files_moves_no_jekyll_url(
+    tmp_path, httpserver: HTTPServer
+):
+    """Versions before `post_files` (75a469c, for one) recorded none of the pages and Jekyll
+    files they wrote. Upgraded from one, the first `fetch` gave the archive's posts their
+    months and wrote each a second Jekyll file under that date (369 posts published twice by
+    Jekyll, at two URLs), and left each old page whole, not a redirect. The files found on
+    disk are recorded now: each Jekyll file keeps its name, each old page redirects."""
+    cfg, want = _months_feed(tmp_path, httpserver)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "jekyll:\n  dir: jekyll\n", encoding="utf-8")
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    with con:  # as such a version stored the posts: undated, first seen now
+        con.execute("UPDATE posts SET published = first_seen, updated = first_seen, dated = 0, normalized = 7")
+        con.execute("UPDATE sources SET read_by = NULL")
+        con.execute("DELETE FROM post_files")
+    con.close()
+    shutil.rmtree(tmp_path / "public")
+    shutil.rmtree(tmp_path / "jekyll")
+    result = run_cli("--config", str(cfg), "publish")  # and published them so, on top, under this month
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    with con:  # without recording a file
+        con.execute("DROP TABLE post_files")
+        con.execute("PRAGMA user_version = 1")
+    con.close()
+    public, posts = tmp_path / "public", tmp_path / "jekyll" / "_posts"
+    old_pages = {p.name: p for p in public.glob("posts/*/*/*.html")}
+    jekyll = {p.name: p.read_text("utf-8") for p in posts.glob("*.md")}
+    assert len(old_pages) == len(jekyll) == 369 and not list(public.glob("posts/20[01][0-9]/"))
+
+    result = run_cli("--config", str(cfg), "fetch")  # the upgrade's first command
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {r["published"] for r in _stored(tmp_path).values()} == set(want.values())  # re-dated
+    assert sorted(p.name for p in posts.glob("*.md")) == sorted(jekyll)  # no second file, no new URL
+    for name, text in jekyll.items():
+        assert (
+            re.search(r"^date: .*$", (posts / name).read_text("utf-8"), re.M)[0]
+            == re.search(r"^date: .*$", text, re.M)[0]
+        )
+    moved = {p.name for p in public.glob("posts/20[01]?/*/*.html")}
+    assert moved == set(old_pages)
+    assert all('content="redirect"' in page.read_text("utf-8") for page in old_pages.values())
+
+    result = run_cli("--config", str(cfg), "fetch")  # once: nothing changes again
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 files written" in result.stdout

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -222,6 +223,14 @@ def _publish(
         # other database may have overwritten any of them, and once the folder is claimed
         # back nothing would tell a later publish that those left unchanged are not ours.
         force, categories = True, None
+    unrecorded = store.unrecorded_files()
+    if unrecorded:
+        # Upgraded from a version that kept no record of its files: what it published is
+        # recorded as it stands (a Jekyll file keeps its name and URL; a page left under an
+        # older date becomes a redirect), and every post is published, so that each file is.
+        adopted = store.adopt_post_files(_files_on_disk(settings))
+        log.info("found %d post pages and Jekyll files an older version published", adopted)
+        force, categories = True, None
     for root in (settings.output_dir, settings.jekyll_dir):
         if root is not None:
             for leftover in sweep_once(root):
@@ -276,8 +285,57 @@ def _publish(
         # (a long publish records as it goes), left the old page as it was: redirected now.
         _redirect_moved(settings, store, report, set())
     _record(store, report, states)
+    if unrecorded:
+        store.files_recorded()
     forget_excerpts()
     return report
+
+
+_JEKYLL_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-([0-9a-f]{16})\.md")
+_PAGE_NAME = re.compile(r"([0-9a-f]{16})\.html")
+_FRONT_DATE = re.compile(r"^date: (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4})$", re.M)
+_FRONT_CATEGORY = re.compile(r"^categories: (\S+)$", re.M)
+
+
+def _files_on_disk(settings: Settings) -> list[tuple[str, str, str, str | None, datetime | None]]:
+    """(path, post id, kind, category, date written) of the post pages (`posts/<yyyy>/<mm>/<id>.html`)
+    and Jekyll files (`_posts/<yyyy-mm-dd>-<id>.md`, its date and category read from its front
+    matter) in the output folders, as `Store.adopt_post_files` takes them."""
+    found: list[tuple[str, str, str, str | None, datetime | None]] = []
+    for folder in _dated_folders_in(settings.output_dir / POSTS):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if (m := _PAGE_NAME.fullmatch(entry.name)) and entry.is_file(follow_symlinks=False):
+                    path = Path(entry.path).relative_to(settings.output_dir).as_posix()
+                    found.append((path, m[1], "page", None, None))
+    if settings.jekyll_dir is not None:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(settings.jekyll_dir / "_posts"):
+                if not (m := _JEKYLL_NAME.fullmatch(entry.name)) or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    with open(entry.path, encoding="utf-8", errors="replace") as f:
+                        head = f.read(4096)
+                except OSError:
+                    continue
+                date, category = _FRONT_DATE.search(head), _FRONT_CATEGORY.search(head)
+                dated = datetime.strptime(date[1], "%Y-%m-%d %H:%M:%S %z") if date else None
+                found.append((f"_posts/{entry.name}", m[2], "jekyll", category[1] if category else None, dated))
+    return found
+
+
+def _dated_folders_in(posts: Path) -> list[str]:
+    """The month folders of `posts/` (`<yyyy>/<mm>`)."""
+    months = []
+    with contextlib.suppress(OSError):
+        for year in os.scandir(posts):
+            if year.name.isdigit() and len(year.name) == 4 and year.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    months += [
+                        m.path for m in os.scandir(year.path)
+                        if m.name.isdigit() and len(m.name) == 2 and m.is_dir(follow_symlinks=False)
+                    ]  # fmt: skip
+    return months
 
 
 def _claim_output(settings: Settings, store: Store) -> bool:
