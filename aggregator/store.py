@@ -1597,7 +1597,8 @@ class Store:
     def adopt_post_files(self, files: Iterable[tuple[str, str, str, str | None, datetime | None]]) -> int:
         """Record the (path, post id, kind, category, date written) of files an older version
         published without recording them, found on disk; how many. Only posts of this
-        database, and only where nothing of that kind is recorded for the post yet. Of
+        database (a pruned one's are taken down, as the older version did not), and only
+        where nothing of that kind is recorded for the post yet. Of
         several Jekyll files of one post, the earliest dated is its file (the first written:
         its URL is the one readers know); the others are superseded, taken down as a
         re-dated post's old file is."""
@@ -1611,6 +1612,8 @@ class Store:
             ids = sorted({post for post, _ in found})
             sources = {}
             for chunk, marks in _in_chunks(ids):
+                # a pruned post's files too, which the older version left: taken down as stale
+                sources.update(db.execute(f"SELECT id, source FROM pruned WHERE id IN ({marks})", chunk).fetchall())
                 sources.update(db.execute(f"SELECT id, source FROM posts WHERE id IN ({marks})", chunk).fetchall())
             known = {tuple(r) for r in db.execute("SELECT DISTINCT post, kind FROM post_files").fetchall()}
             for (post, kind), paths in sorted(found.items()):

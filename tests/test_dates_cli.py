@@ -228,3 +228,31 @@ def test_an_upgrade_from_a_version_that_kept_no_record_of_its_files_moves_no_jek
     result = run_cli("--config", str(cfg), "fetch")  # once: nothing changes again
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 files written" in result.stdout
+
+
+def test_files_an_older_version_left_of_the_posts_it_pruned_are_taken_down(tmp_path, httpserver: HTTPServer):
+    """A version before `post_files` pruned posts (`keep_per_source`) and left their pages and
+    Jekyll files online; the upgrade's first publish, which finds that version's files on
+    disk, takes them down, as it does those of the posts it prunes itself."""
+    cfg, _ = _months_feed(tmp_path, httpserver)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "jekyll:\n  dir: jekyll\n", encoding="utf-8")
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    with con:  # a database of such a version: no record of its files
+        con.execute("DROP TABLE post_files")
+        con.execute("PRAGMA user_version = 1")
+    con.close()
+    text = cfg.read_text(encoding="utf-8").replace("timezone: America/Chicago\n", "timezone: America/Chicago\n"
+                                                   "        keep_per_source: 60\n")  # fmt: skip
+    cfg.write_text(text, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "prune")  # as that version pruned: the files stay
+    assert result.returncode == 0, result.stdout + result.stderr
+    kept = {r["id"] for r in _stored(tmp_path).values()}
+    public, posts = tmp_path / "public", tmp_path / "jekyll" / "_posts"
+    assert len(kept) == 60 and len(list(posts.glob("*.md"))) == len(list(public.glob("posts/*/*/*.html"))) == 369
+
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {p.stem for p in public.glob("posts/*/*/*.html")} == kept
+    assert {p.stem[11:] for p in posts.glob("*.md")} == kept
