@@ -50,10 +50,11 @@ from typing import Any
 #    bytes are evidently UTF-8 is read as UTF-8 (`charset._evidently_utf8`): the mojibake an
 #    older version stored of it is refreshed, not dated as an edit. A Pheedo entry links to
 #    its `pheedo:origLink`, as a FeedBurner one to its origLink (8).
-#    Versions already at 8 before its FeedBurner reading (origLink, origEnclosureLink) stored
-#    the redirect as link and enclosure: upgraded from such a version, every FeedBurner post
-#    was dated as edited (a new content hash, no older reading to forgive). At 9 they are
-#    refreshed undated, as the other readings of 8 were.
+#    Versions already at 8 before some of its readings (3d09b71, for one) stored what 8 now
+#    reads otherwise as 8's: upgraded from one, every FeedBurner post (the redirect as link
+#    and enclosure) was dated as edited, a feed dated by the month kept its posts dated when
+#    first seen, on top as news, for good (`store._newly_dated`), and an `xml:lang="utf-8"`
+#    stayed stored. At 9 they take the new reading once, as from 7.
 NORMALIZER_VERSION = 9
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

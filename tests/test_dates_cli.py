@@ -256,3 +256,26 @@ def test_files_an_older_version_left_of_the_posts_it_pruned_are_taken_down(tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     assert {p.stem for p in public.glob("posts/*/*/*.html")} == kept
     assert {p.stem[11:] for p in posts.glob("*.md")} == kept
+
+
+def test_an_upgrade_from_a_version_8_that_read_no_months_dates_them(tmp_path, httpserver: HTTPServer):
+    """Versions were at NORMALIZER_VERSION 8 before they read a month alone as a date
+    (3d09b71, for one, which recorded no `read_by`): upgraded from one, the archive's 369 posts
+    stayed dated when first seen, on top of their category as news, for good, where an upgrade
+    from 7 gave them their months. They take them now, once, keeping ids and `updated`."""
+    cfg, want = _months_feed(tmp_path, httpserver)
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    with con:
+        con.execute("UPDATE posts SET published = first_seen, updated = first_seen, dated = 0, normalized = 8")
+        con.execute("UPDATE sources SET read_by = NULL")
+    con.close()
+    before = _stored(tmp_path)
+
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = _stored(tmp_path)
+    assert {guid: (r["id"], r["published"], r["dated"], r["updated"]) for guid, r in after.items()} == {
+        guid: (r["id"], want[guid], 1, r["updated"]) for guid, r in before.items()
+    }
