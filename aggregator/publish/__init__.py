@@ -294,13 +294,12 @@ def _publish(
 _JEKYLL_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-([0-9a-f]{16})\.md")
 _PAGE_NAME = re.compile(r"([0-9a-f]{16})\.html")
 _FRONT_DATE = re.compile(r"^date: (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4})$", re.M)
-_FRONT_CATEGORY = re.compile(r"^categories: (\S+)$", re.M)
 
 
 def _files_on_disk(settings: Settings) -> list[tuple[str, str, str, str | None, datetime | None]]:
     """(path, post id, kind, category, date written) of the post pages (`posts/<yyyy>/<mm>/<id>.html`)
-    and Jekyll files (`_posts/<yyyy-mm-dd>-<id>.md`, its date and category read from its front
-    matter) in the output folders, as `Store.adopt_post_files` takes them."""
+    and Jekyll files (`_posts/<yyyy-mm-dd>-<id>.md`, its date read from its front matter) in
+    the output folders, as `Store.adopt_post_files` takes them."""
     found: list[tuple[str, str, str, str | None, datetime | None]] = []
     for folder in _dated_folders_in(settings.output_dir / POSTS):
         with contextlib.suppress(OSError):
@@ -318,9 +317,10 @@ def _files_on_disk(settings: Settings) -> list[tuple[str, str, str, str | None, 
                         head = f.read(4096)
                 except OSError:
                     continue
-                date, category = _FRONT_DATE.search(head), _FRONT_CATEGORY.search(head)
+                date = _FRONT_DATE.search(head)
                 dated = datetime.strptime(date[1], "%Y-%m-%d %H:%M:%S %z") if date else None
-                found.append((f"_posts/{entry.name}", m[2], "jekyll", category[1] if category else None, dated))
+                # no category: whichever publishes the post takes the file (and records its own)
+                found.append((f"_posts/{entry.name}", m[2], "jekyll", None, dated))
     return found
 
 
