@@ -83,7 +83,7 @@ _UTF16_EXTRA = {"ucs-2", "unicode", "unicodefeff", "unicodefffe", "csunicode", "
 # fails, or a legacy document labelled UTF-8, is left to feedparser's fallbacks.
 _REPLACEABLE = {"utf-8", "gb18030", "big5hkscs"}
 _GOOD_PER_BAD = 4
-# How many non-ASCII characters, every one valid UTF-8, make a document labelled otherwise UTF-8:
+# How many different non-ASCII characters, every one valid UTF-8, make a document labelled otherwise UTF-8:
 # a UTF-8 feed behind a server's `charset=gbk` (or a template's copied declaration) was read
 # as GB18030, which decodes nearly any bytes, so every title became mojibake without an error.
 _UTF8_EVIDENCE = 8
@@ -241,9 +241,10 @@ def _decode(body: bytes, codec: str) -> str | None:
 def _evidently_utf8(body: bytes, decl_label: str | None) -> bool:
     """Whether bytes labelled another encoding are UTF-8 all the same: the document's own
     declaration says UTF-8 (a server's default charset contradicts it), or it has enough
-    non-ASCII characters, all of them valid UTF-8, that no legacy text could be (a GBK
-    character is valid UTF-8 by chance one time in ~7, so `_UTF8_EVIDENCE` of them one time
-    in millions; a Latin-1 or windows-125x text is so only when it is itself mojibake).
+    different non-ASCII characters, all of them valid UTF-8, that no legacy text could be (a
+    GBK character is valid UTF-8 by chance one time in ~7, so `_UTF8_EVIDENCE` different ones
+    one time in millions; the same word repeated is no more evidence than once: `图片` in GBK
+    is valid UTF-8, `ͼƬ`; a Latin-1 or windows-125x text is so only when it is itself mojibake).
     Miniflux goes further and lets any valid UTF-8 beat the declared label."""
     if body.isascii():
         return False
@@ -253,7 +254,8 @@ def _evidently_utf8(body: bytes, decl_label: str | None) -> bool:
         return False
     if decl_label is not None and _codec(decl_label) == "utf-8":
         return True
-    return len(text) - len(text.encode("ascii", "ignore")) >= _UTF8_EVIDENCE
+    # different characters: a word repeated (a GBK feed's `图片 1`, `图片 2`…) is one chance, not many
+    return sum(1 for c in set(text) if c > "\x7f") >= _UTF8_EVIDENCE
 
 
 def guess_encoding(body: bytes) -> tuple[str, str] | None:

@@ -79,6 +79,8 @@ CASES = {
     "short-utf8-declared-utf8-served-as-gbk": (feed("张掖".encode(), "utf-8"), RSS + "; charset=gbk", "张掖", "utf-8"),
     # ... and a few GBK characters that happen to be valid UTF-8 stay GBK (930 of GB2312's are)
     "gbk-valid-utf8-by-chance": (feed("卢鲁".encode("gbk")), RSS + "; charset=gbk", "卢鲁", "gb18030"),
+    # ... however often they are repeated: `图片` (pictures) ten times reads as 20 UTF-8 characters, 2 different
+    "gbk-repeated-word-valid-utf8": (feed(("图片" * 10).encode("gbk")), RSS + "; charset=gbk", "图片" * 10, "gb18030"),
     # 3. a declaration after blank lines is still the document's
     "declaration-after-whitespace": (
         feed("Привет, мир".encode("cp1251"), "windows-1251", before=b"\r\n\n  "),
