@@ -126,7 +126,9 @@ _LABEL_CHAR = re.compile(r"[{*_`~$]")  # in the footer's link label: the rest ar
 # Whitespace Markdown reads and HTML does not: spaces ending a line (a hard break), four
 # columns of indentation (a code block), blank lines (which end a paragraph, and an inline
 # element in it).
-_LINE_END_SPACE = re.compile(r"[ \t]+\n")
+# (Only from a run's first blank: tried at each of a long run's blanks not followed by a line
+# end, it scanned the rest of the run each time, time squared in its length.)
+_LINE_END_SPACE = re.compile(r"(?<![ \t])[ \t]+\n")
 _INDENT = re.compile(r"\n(?: {4}|[ ]{0,3}\t)[ \t]*")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 # At the start of a line (up to three spaces in): headings, lists, rules, setext
