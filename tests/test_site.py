@@ -788,10 +788,10 @@ def test_pages_carry_no_control_characters(tmp_path):
     src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("ab",))
     when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
     post = Post(
-        id="00000000000000fd", source=src.key, guid="g", title="â€œPodcastsâ€\x9d \x7fnow\x85",
+        id="00000000000000fd", source=src.key, guid="g", title="â€œPodcastsâ€\x9d \x7fnow\x85\U0001fffe",
         link="https://e.example/p", published=when, updated=when,
-        content="<p>â€œPodcasts are now available.â€\x9d\x80 More\ufdd0 text</p>", authors=(Author(name="A\x9b"),),
-        content_hash="h", first_seen=when,
+        content="<p>â€œPodcasts are now available.â€\x9d\x80 More\ufdd0 text\U0010ffff</p>",
+        authors=(Author(name="A\x9b"),), content_hash="h", first_seen=when,
     )  # fmt: skip
     with Store(settings.database) as store:
         store.sync_sources(settings.sources)
@@ -803,6 +803,8 @@ def test_pages_carry_no_control_characters(tmp_path):
         text = path.read_text(encoding="utf-8")
         assert "Podcasts" in text, path
         assert not [c for c in text if "\x7f" <= c <= "\x9f" or "\ufdd0" <= c <= "\ufdef"], path
+        # and the noncharacters past the first plane (U+1FFFE … U+10FFFF), as forbidden
+        assert not [c for c in text if ord(c) > 0xFFFF and ord(c) & 0xFFFE == 0xFFFE], path
     assert html(page).findtext(".//h1") == "â€œPodcastsâ€ now"
     stub = redirect_page("https://e.example/", "en", post.title, "posts/2024/06/a.html", "posts/2024/07/a.html")
     assert "\x9d" not in stub.decode("utf-8") and "â€œPodcastsâ€ now" in stub.decode("utf-8")

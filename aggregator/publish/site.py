@@ -73,8 +73,13 @@ _BUILT_IN = Path(__file__).resolve().parent.parent / "templates"
 
 
 # What HTML forbids in a page and XML 1.0 (so clean_text) does not: DEL, the C1 controls (a
-# twice mis-decoded `”` ends in U+009D) and the noncharacters U+FDD0-U+FDEF.
-_NOT_HTML = re.compile("[\x7f-\x9f\ufdd0-\ufdef]")
+# twice mis-decoded `”` ends in U+009D) and the noncharacters: U+FDD0-U+FDEF and the last two
+# code points of each supplementary plane (U+1FFFE, U+1FFFF … U+10FFFF).
+_NOT_HTML = re.compile(
+    "[\x7f-\x9f\ufdd0-\ufdef"
+    + "".join(chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000))
+    + "]"
+)
 
 
 def _page_text(text: str) -> str:
