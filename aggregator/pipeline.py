@@ -132,8 +132,9 @@ def update_source(
     try:
         failed = _failed(source, state, fetch_url, store, started, error, rng)
     except StoreError as e:  # the database cannot take even this; the outcome still reports it
-        log.error("source %s: %s; could not record it: %s", source.key, error, e)
-        return Outcome(source.key, "error", error=str(error), unscheduled=True, store_error=refused or str(e))
+        message = printable(str(error))  # as `_failed` would have stored it
+        log.error("source %s: %s; could not record it: %s", source.key, message, e)
+        return Outcome(source.key, "error", error=message, unscheduled=True, store_error=refused or str(e))
     return failed if refused is None else replace(failed, store_error=refused)
 
 

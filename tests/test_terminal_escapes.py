@@ -97,3 +97,30 @@ def test_a_feed_title_is_shown_by_status_as_it_is_written(tmp_path) -> None:
     column = "".join(line.split("│")[1] for line in status.stdout.splitlines() if line.startswith("│"))
     assert "Nice[/nope][link=https://evil.example/]click[/link]\\x9b31mRED" in column.replace(" ", "")
     assert "\u009b" not in status.stdout
+
+
+def test_an_error_the_store_cannot_take_is_shown_escaped_too(tmp_path, hostile, monkeypatch, caplog) -> None:
+    """When the database cannot record a source's error (disk full), the error is still logged
+    and handed to `fetch` to print: it went out raw there, the server's ESC and BEL with it."""
+    import logging
+
+    from aggregator.fetch import Fetcher
+    from aggregator.models import Source
+    from aggregator.pipeline import update_source
+    from aggregator.store import Store, StoreError
+
+    url = f"{hostile}/reason"
+    source = Source(key=url, url=url, categories=("c",))
+    with Store(tmp_path / "a.db") as store:
+        store.sync_sources([source])
+
+        def full(*args, **kwargs):
+            raise StoreError("database or disk is full")
+
+        monkeypatch.setattr(store, "record_error", full)
+        with caplog.at_level(logging.ERROR):
+            outcome = update_source(source, store, Fetcher())
+    assert outcome.status == "error" and outcome.store_error
+    shown = outcome.error + caplog.text
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "Oops\\x1b[2J" in outcome.error
