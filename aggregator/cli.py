@@ -725,7 +725,7 @@ def prune_cmd(ctx: click.Context) -> None:
                 why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
             _echo(f"{source.key}: removed {_n(report.removed, 'post')} ({', '.join(why)})")
             for title in report.titles:
-                _echo(f"  - {title}")
+                _echo(f"  - {printable(title)}")  # a C1 control a title keeps (U+009D: OSC) is no command
     kept = f"; kept {protected} as their category's newest" if protected else ""
     _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
 

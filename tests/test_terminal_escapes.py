@@ -124,3 +124,23 @@ def test_an_error_the_store_cannot_take_is_shown_escaped_too(tmp_path, hostile, 
     shown = outcome.error + caplog.text
     assert "\x1b" not in shown and "\x07" not in shown
     assert "Oops\\x1b[2J" in outcome.error
+
+
+def test_prune_lists_a_pruned_posts_title_escaped(tmp_path) -> None:
+    """`prune` lists the titles of the posts it removed: a C1 control a title keeps (U+009D,
+    OSC, which cp1252 leaves undefined: a twice mis-decoded `”`) went to the terminal raw, as
+    it did in `status` before."""
+    from .conftest import fetch_feed_text
+
+    items = "".join(
+        f"<item><title>{title}</title><guid>g{n}</guid><pubDate>0{n} Jun 2025 08:00:00 +0000</pubDate></item>"
+        for n, title in ((2, "Newest"), (1, "Old \u009d0;pwned"))
+    )
+    rss = f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><link>https://f.example/</link>{items}</channel></rss>'
+    fetch_feed_text(tmp_path, "f.xml", rss, site="  items_per_feed: 1\n")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "        keep_per_source: 1\n", encoding="utf-8")
+    pruned = run_cli("--config", str(cfg), "prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert "removed 1 post" in pruned.stdout
+    assert "\u009d" not in pruned.stdout and "  - Old \\x9d0;pwned" in pruned.stdout
