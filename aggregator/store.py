@@ -1594,17 +1594,17 @@ class Store:
             row = self.db.execute("SELECT 1 FROM meta WHERE key = 'unrecorded_files'").fetchone()
         return row is not None
 
-    def adopt_post_files(self, files: Iterable[tuple[str, str, str, str | None, datetime | None]]) -> int:
-        """Record the (path, post id, kind, category, date written) of files an older version
-        published without recording them, found on disk; how many. Only posts of this
-        database (a pruned one's are taken down, as the older version did not), and only
-        where nothing of that kind is recorded for the post yet. Of
-        several Jekyll files of one post, the earliest dated is its file (the first written:
-        its URL is the one readers know); the others are superseded, taken down as a
-        re-dated post's old file is."""
-        found: dict[tuple[str, str], list[tuple[str, str | None, datetime | None]]] = {}
-        for path, post, kind, category, dated in files:
-            found.setdefault((post, kind), []).append((path, category, dated))
+    def adopt_post_files(self, files: Iterable[tuple[str, str, str, datetime | None]]) -> int:
+        """Record the (path, post id, kind, date written) of files an older version published
+        without recording them, found on disk; how many. Only posts of this database (a pruned
+        one's are taken down, as the older version did not), and only where nothing of that
+        kind is recorded for the post yet; with no category (whichever category publishes the
+        post records its own). Of several Jekyll files of one post, the earliest dated is its
+        file (the first written: its URL is the one readers know); the others are superseded,
+        taken down as a re-dated post's old file is."""
+        found: dict[tuple[str, str], list[tuple[str, datetime | None]]] = {}
+        for path, post, kind, dated in files:
+            found.setdefault((post, kind), []).append((path, dated))
         if not found:
             return 0
         rows = []
@@ -1619,13 +1619,13 @@ class Store:
             for (post, kind), paths in sorted(found.items()):
                 if post not in sources or (post, kind) in known or (kind == "page" and (post, "redirect") in known):
                     continue
-                paths.sort(key=lambda f: (f[2] is None, f[2] or datetime.min.replace(tzinfo=UTC), f[0]))
-                for n, (path, category, dated) in enumerate(paths):
+                paths.sort(key=lambda f: (f[1] is None, f[1] or datetime.min.replace(tzinfo=UTC), f[0]))
+                for n, (path, dated) in enumerate(paths):
                     superseded = int(kind == "jekyll" and n > 0)
-                    rows.append((path, post, sources[post], kind, category, superseded, iso(dated)))
+                    rows.append((path, post, sources[post], kind, superseded, iso(dated)))
             db.conn.executemany(
-                "INSERT OR IGNORE INTO post_files (path, post, source, kind, category, superseded, dated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO post_files (path, post, source, kind, superseded, dated) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)

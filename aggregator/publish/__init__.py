@@ -296,17 +296,17 @@ _PAGE_NAME = re.compile(r"([0-9a-f]{16})\.html")
 _FRONT_DATE = re.compile(r"^date: (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4})$", re.M)
 
 
-def _files_on_disk(settings: Settings) -> list[tuple[str, str, str, str | None, datetime | None]]:
-    """(path, post id, kind, category, date written) of the post pages (`posts/<yyyy>/<mm>/<id>.html`)
+def _files_on_disk(settings: Settings) -> list[tuple[str, str, str, datetime | None]]:
+    """(path, post id, kind, date written) of the post pages (`posts/<yyyy>/<mm>/<id>.html`)
     and Jekyll files (`_posts/<yyyy-mm-dd>-<id>.md`, its date read from its front matter) in
     the output folders, as `Store.adopt_post_files` takes them."""
-    found: list[tuple[str, str, str, str | None, datetime | None]] = []
+    found: list[tuple[str, str, str, datetime | None]] = []
     for folder in _dated_folders_in(settings.output_dir / POSTS):
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
                 if (m := _PAGE_NAME.fullmatch(entry.name)) and entry.is_file(follow_symlinks=False):
                     path = Path(entry.path).relative_to(settings.output_dir).as_posix()
-                    found.append((path, m[1], "page", None, None))
+                    found.append((path, m[1], "page", None))
     if settings.jekyll_dir is not None:
         with contextlib.suppress(OSError):
             for entry in os.scandir(settings.jekyll_dir / "_posts"):
@@ -319,8 +319,7 @@ def _files_on_disk(settings: Settings) -> list[tuple[str, str, str, str | None, 
                     continue
                 date = _FRONT_DATE.search(head)
                 dated = datetime.strptime(date[1], "%Y-%m-%d %H:%M:%S %z") if date else None
-                # no category: whichever publishes the post takes the file (and records its own)
-                found.append((f"_posts/{entry.name}", m[2], "jekyll", None, dated))
+                found.append((f"_posts/{entry.name}", m[2], "jekyll", dated))
     return found
 
 
