@@ -609,10 +609,10 @@ def test_plain_uris_are_taken_as_they_are() -> None:
         assert feeds._normalized_uri(url, feeds._WEB) == url
     for url in normalized:
         assert not feeds._PLAIN_URI.fullmatch(url), url
-        assert feeds._uri(url) == feeds._normalized_uri(url, feeds._WEB)
-    assert feeds._uri("HTTPS://Example.org/") == "https://example.org/"
-    assert feeds._uri("http://a.example:0080/") == "http://a.example:80/"
-    assert feeds._uri("https://example.org/a#b#c") == "https://example.org/a#b%23c"
+        assert feeds.feed_uri(url) == feeds._normalized_uri(url, feeds._WEB)
+    assert feeds.feed_uri("HTTPS://Example.org/") == "https://example.org/"
+    assert feeds.feed_uri("http://a.example:0080/") == "http://a.example:80/"
+    assert feeds.feed_uri("https://example.org/a#b#c") == "https://example.org/a#b%23c"
 
 
 def test_content_without_a_summary_is_not_published_twice(tmp_path: Path) -> None:

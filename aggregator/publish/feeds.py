@@ -149,7 +149,7 @@ def web_url(url: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=8192)
-def _uri(url: str | None, schemes: tuple[str, ...] = _WEB) -> str | None:
+def feed_uri(url: str | None, schemes: tuple[str, ...] = _WEB) -> str | None:
     """An absolute URL as a plain-ASCII URI, or None when it is not one we can publish.
 
     IRIs (CJK paths, IDN hosts) are legal in Atom but not in RSS or JSON Feed (whose schema
@@ -453,7 +453,7 @@ def _plain_text(html: str) -> str:
 @functools.lru_cache(maxsize=64)
 def _site_host(site_url: str) -> tuple[str, str]:
     """(host, path) of the site URL, host lowercased and punycoded, path without "/" ends."""
-    parts = urlsplit(_uri(site_url) or site_url)
+    parts = urlsplit(feed_uri(site_url) or site_url)
     return (parts.hostname or "localhost").lower(), parts.path.strip("/")
 
 
@@ -536,12 +536,12 @@ class _Item:
 
 
 def _person(a: Author) -> _Person | None:
-    p = _Person(_one_line(a.name) or None, _email(a.email), _uri(a.url))
+    p = _Person(_one_line(a.name) or None, _email(a.email), feed_uri(a.url))
     return p if (p.name or p.email or p.url) else None
 
 
 def _attachment(e: Enclosure) -> _Attachment | None:
-    url = _uri(e.url)
+    url = feed_uri(e.url)
     if url is None:
         return None
     length = e.length if isinstance(e.length, int) and not isinstance(e.length, bool) and e.length >= 0 else None
@@ -566,7 +566,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
             tags.append(t)
     return _Item(
         guid=post_guid(meta.site_url, post.id),
-        url=_uri(post.link) or permalink(meta.site_url, post),
+        url=feed_uri(post.link) or permalink(meta.site_url, post),
         title=title,
         published=_utc(post.published),
         updated=_utc(post.updated),
@@ -580,10 +580,10 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
         tags=tuple(tags),
         attachments=tuple(a for a in map(_attachment, post.enclosures) if a is not None),
         language=language,
-        comments=_uri(post.comments),
+        comments=feed_uri(post.comments),
         source_title=_one_line(post.source_title) or None,
-        source_link=_uri(post.source_link),
-        source_url=_uri(post.source_url),  # without its user info: the publisher reads posts through public_post
+        source_link=feed_uri(post.source_link),
+        source_url=feed_uri(post.source_url),  # without its user info: the publisher reads posts through public_post
         unknown_language=language is None and not written_in(meta.language, f"{title} {summary_text}"),
     )
 
@@ -623,7 +623,7 @@ def _feed_language(meta: FeedMeta, items: Sequence[_Item]) -> tuple[str | None, 
 
 
 def _self_url(meta: FeedMeta, ext: str) -> str:
-    return _uri(f"{meta.self_base}.{ext}") or f"{meta.self_base}.{ext}"
+    return feed_uri(f"{meta.self_base}.{ext}") or f"{meta.self_base}.{ext}"
 
 
 def _feed_title(meta: FeedMeta) -> str:
@@ -733,15 +733,15 @@ def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     out.append(_el("  ", "updated", _atom_date(_newest(meta, items))))
     out.append("  <author>\n")
     out.append(_el("    ", "name", _one_line(meta.site_title) or title))
-    site_uri = _uri(meta.site_url) or meta.site_url
+    site_uri = feed_uri(meta.site_url) or meta.site_url
     if site_uri:
         out.append(_el("    ", "uri", site_uri))
     out.append("  </author>\n")
     out.append(f'  <link href="{_q(self_url)}" rel="self" type="application/atom+xml"/>\n')
-    hub = _uri(meta.websub_hub)
+    hub = feed_uri(meta.websub_hub)
     if hub:
         out.append(f'  <link href="{_q(hub)}" rel="hub"/>\n')
-    out.append(f'  <link href="{_q(_uri(meta.alternate) or meta.alternate)}" rel="alternate" type="text/html"/>\n')
+    out.append(f'  <link href="{_q(feed_uri(meta.alternate) or meta.alternate)}" rel="alternate" type="text/html"/>\n')
     out.append(f'  <generator uri="{_q(PROJECT_URL)}" version="{_q(__version__)}">{_x(GENERATOR)}</generator>\n')
     description = _one_line(meta.description)
     if description:
@@ -842,10 +842,10 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     itunes = any(enc is not None and enc.duration is not None for enc in map(_rss_enclosure, items))
     out = [XML_DECLARATION, _RSS_ROOT_ITUNES if itunes else _RSS_ROOT, "  <channel>\n"]
     out.append(_el("    ", "title", title))
-    out.append(_el("    ", "link", _uri(meta.alternate) or meta.alternate))
+    out.append(_el("    ", "link", feed_uri(meta.alternate) or meta.alternate))
     out.append(_el("    ", "description", _one_line(meta.description) or title))
     out.append(f'    <atom:link href="{_q(_self_url(meta, "rss"))}" rel="self" type="application/rss+xml"/>\n')
-    hub = _uri(meta.websub_hub)
+    hub = feed_uri(meta.websub_hub)
     if hub:
         out.append(f'    <atom:link href="{_q(hub)}" rel="hub"/>\n')
     out.append(_el("    ", "docs", RSS_DOCS))
@@ -928,7 +928,7 @@ def _json_author(p: _Person) -> dict[str, str] | None:
     out: dict[str, str] = {}
     if p.name:
         out["name"] = p.name
-    url = p.url or (_uri(f"mailto:{p.email}", schemes=("mailto",)) if p.email else None)
+    url = p.url or (feed_uri(f"mailto:{p.email}", schemes=("mailto",)) if p.email else None)
     if url:
         out["url"] = url
     return out or None
@@ -943,7 +943,7 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     feed: dict[str, object] = {
         "version": JSONFEED_VERSION,
         "title": _feed_title(meta),
-        "home_page_url": _uri(meta.alternate) or meta.alternate,
+        "home_page_url": feed_uri(meta.alternate) or meta.alternate,
         "feed_url": _self_url(meta, "json"),
     }
     description = _one_line(meta.description)
@@ -954,7 +954,7 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
         feed["language"] = lang
     # No feed-level `authors`: JSON Feed gives them to every item without its own, and this
     # site wrote none of them (`_source` says where each came from).
-    hub = _uri(meta.websub_hub)
+    hub = feed_uri(meta.websub_hub)
     if hub:
         feed["hubs"] = [{"type": "WebSub", "url": hub}]
     out_items = []

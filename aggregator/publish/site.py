@@ -52,7 +52,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Enclosure, Post
-from .feeds import _uri, clean_text, html_excerpt, language_tag, permalink, web_url, written_in
+from .feeds import clean_text, feed_uri, html_excerpt, language_tag, permalink, web_url, written_in
 from .memo import IdentityMemo
 
 __all__ = [
@@ -91,7 +91,7 @@ def _page_text(text: str) -> str:
 def _href(url: str | None) -> str | None:
     """An http(s) `url` as a page may link it: percent-encoded as the feeds write it (`[`, `]`,
     `|`, spaces are not allowed in a URL's path or query), else as it is (a host the feeds drop)."""
-    return web_url(_uri(url) or url)
+    return web_url(feed_uri(url) or url)
 
 
 class SiteError(Exception):
