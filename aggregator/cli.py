@@ -297,7 +297,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
 
         try:
             with (  # workers are forked first: while the progress bar is drawn, its thread runs
-                polling(sources, store, settings, named=bool(urls), on_interrupt=stopping) as futures,
+                polling(sources, store, settings, named=bool(urls), on_interrupt=stopping, into=futures),
                 _FetchProgress(out, len(sources)) as progress,
             ):
                 for fut in futures:

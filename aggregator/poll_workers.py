@@ -171,8 +171,11 @@ def polling(
     named: bool = False,
     workers: int | None = None,
     on_interrupt: Callable[[int], None] | None = None,
+    into: list[Future[Outcome]] | None = None,
 ) -> Iterator[list[Future[Outcome]]]:
     """Poll `sources`; yields one future per source, in their order, resolved as each is done.
+    `into` is given them as soon as they exist: a Ctrl-C while the threads are still being
+    started (polls already ending) comes before the yield, and the caller's list would stay empty.
 
     Leaving the block waits for every poll and every worker; on an exception (Ctrl-C) it
     stops the workers, and the polls not started yet, instead, and waits for the polls in
@@ -192,6 +195,8 @@ def polling(
     share = [threads // (count + 1) + (i < threads % (count + 1)) for i in range(count + 1)]
     take_run = functools.partial(take, queue) if queue >= 0 else _taker(len(plan))
     futures: list[Future[Outcome]] = [Future() for _ in sources]
+    if into is not None:
+        into[:] = futures
     started: list[_Worker] = []
     stop = threading.Event()
     fetcher: Fetcher | None = None

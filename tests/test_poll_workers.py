@@ -578,3 +578,50 @@ def test_ctrl_c_prints_the_lines_of_polls_that_ended_before_their_turn(tmp_path)
     lines = out.decode().splitlines()
     assert lines[1:] == [f"new        {fast} (10 new, 0 updated of 10)"], (out, err)  # in config order
     assert lines[0].startswith(f"error      {slow}: timed out"), (out, err)  # in flight, waited for
+
+
+def test_ctrl_c_while_the_polling_threads_start_still_prints_the_polls_that_ended(tmp_path, servers, monkeypatch):
+    """A Ctrl-C that lands while `polling` is still starting its threads (a loaded machine:
+    polls already ending) came before it handed the futures over, so `fetch` printed no line at
+    all for polls it had stored. The instant is made here: the interrupt is raised where the last
+    thread has started, just before the hand-over (`polling_here.set()`, the first Event set)."""
+
+    def _stored(db: Path, count: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db)) as con:
+                if con.execute("SELECT count(*) FROM sources WHERE last_fetch IS NOT NULL").fetchone()[0] >= count:
+                    return
+            time.sleep(0.02)
+        raise AssertionError("the polls were not stored")
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    class Interrupting(threading.Event):
+        fired = False
+
+        def set(self) -> None:
+            super().set()
+            if not Interrupting.fired:
+                Interrupting.fired = True
+                _stored(tmp_path / "aggregator.db", 2)  # both polls ended and stored, as on that machine
+                raise KeyboardInterrupt
+
+    shim = type(threading)("threading")
+    shim.__dict__.update(vars(threading))
+    shim.Event = Interrupting
+    monkeypatch.setattr(poll_workers, "threading", shim)
+    monkeypatch.setenv(poll_workers.ENV_WORKERS, "0")
+    urls = [servers[0].url(f.relative_to(CORPUS)) for f in FEEDS[:2]]
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n  workers: 2\ncategories:\n  - name: A\n    sources:\n"
+        + "".join(f"      - url: {u}\n" for u in urls),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["--config", str(cfg), "fetch"], env={"COLUMNS": "400"})
+    assert Interrupting.fired and result.exit_code == 130, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("new ")]
+    assert [line.split()[1] for line in lines] == urls, result.output  # both polls ended, both said
