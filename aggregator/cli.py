@@ -434,10 +434,11 @@ class _FetchProgress:
 
 
 def _outcome_line(o: Outcome) -> str:
+    # (escaped again: a gone source's note quotes the error an older version stored raw)
     if o.status in ("error", "gone", "rate-limited"):
-        return f"{o.status:<10} {o.source}: {o.error}"
+        return printable(f"{o.status:<10} {o.source}: {o.error}")
     if o.status == "skipped":
-        return f"skipped    {o.source}: {o.note}"
+        return printable(f"skipped    {o.source}: {o.note}")
     detail = f"{o.new} new, {o.updated} updated of {o.entries}" if o.entries else o.note or ""
     if o.pruned:  # new posts older than keep_days go at once: said, or the counts look wrong
         detail += f"; {o.pruned} pruned by keep_days/keep_per_source"

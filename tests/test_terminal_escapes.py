@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import sqlite3
 import threading
 from collections.abc import Iterator
 
@@ -144,3 +145,26 @@ def test_prune_lists_a_pruned_posts_title_escaped(tmp_path) -> None:
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert "removed 1 post" in pruned.stdout
     assert "\u009d" not in pruned.stdout and "  - Old \\x9d0;pwned" in pruned.stdout
+
+
+def test_a_gone_sources_error_an_older_version_stored_raw_is_shown_escaped(tmp_path, httpserver) -> None:
+    """An error stored before its control characters were escaped (an older version, or a
+    database it wrote) is printed by `fetch` in the line saying the source is gone: its ESC
+    reached the terminal from there."""
+    httpserver.expect_request("/feed").respond_with_data("", status=410)
+    url = httpserver.url_for("/feed")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n      - url: {url}\n",
+        encoding="utf-8",
+    )
+    first = run_cli("--config", str(cfg), "fetch")
+    assert "gone" in first.stdout, first.stdout + first.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    with con:
+        con.execute("UPDATE sources SET last_error = ?", ["HTTP 410 Gone\x1b[2J\x1b]0;pwned\x07"])
+    con.close()
+    again = run_cli("--config", str(cfg), "fetch")
+    shown = again.stdout + again.stderr
+    assert "gone (HTTP 410 Gone\\x1b[2J\\x1b]0;pwned\\x07)" in shown
+    assert "\x1b" not in shown and "\x07" not in shown
