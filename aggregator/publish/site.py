@@ -75,17 +75,21 @@ _BUILT_IN = Path(__file__).resolve().parent.parent / "templates"
 # What HTML forbids in a page and XML 1.0 (so clean_text) does not: DEL, the C1 controls (a
 # twice mis-decoded `”` ends in U+009D) and the noncharacters: U+FDD0-U+FDEF and the last two
 # code points of each supplementary plane (U+1FFFE, U+1FFFF … U+10FFFF).
-_NOT_HTML = re.compile(
-    "[\x7f-\x9f\ufdd0-\ufdef"
-    + "".join(chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000))
-    + "]"
-)
+# Matched as ranges (every supplementary character from U+1FFFE on, told apart by `_forbidden`):
+# a class of the 32 code points one by one made the scan of every page's text 4-5× slower,
+# 0.4 s of a 2.5 s full publish.
+_NOT_HTML = re.compile("[\x7f-\x9f\ufdd0-\ufdef\U0001fffe-\U0010ffff]")
+
+
+def _forbidden(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return "" if code < 0x10000 or code & 0xFFFE == 0xFFFE else m.group()
 
 
 def _page_text(text: str) -> str:
     """clean_text, less what HTML forbids besides."""
     text = clean_text(text)
-    return _NOT_HTML.sub("", text) if _NOT_HTML.search(text) else text
+    return _NOT_HTML.sub(_forbidden, text) if _NOT_HTML.search(text) else text
 
 
 def _href(url: str | None) -> str | None:
