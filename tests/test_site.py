@@ -228,10 +228,19 @@ categories:
 """
 
 
-def test_everything_but_sanitized_content_is_escaped(tmp_path):
+def _published(tmp_path: Path, post: Post) -> Path:
+    """The output folder once HOSTILE's config has published `post` (stored when first seen)."""
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(HOSTILE, encoding="utf-8")
     settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        store.record_success(post.source, post.first_seen, 200, info=FeedInfo(title="t"), posts=[post])
+        publish(settings, store)
+    return settings.output_dir
+
+
+def test_everything_but_sanitized_content_is_escaped(tmp_path):
     src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("ab",))
     when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
     post = Post(
@@ -242,11 +251,7 @@ def test_everything_but_sanitized_content_is_escaped(tmp_path):
         enclosures=(Enclosure("https://e.example/a.mp3", "audio/mpeg", 3), Enclosure("javascript:alert(3)")),
         content_hash="h", first_seen=when,
     )  # fmt: skip
-    with Store(settings.database) as store:
-        store.sync_sources(settings.sources)
-        store.record_success(src.key, when, 200, info=FeedInfo(title="t"), posts=[post])
-        publish(settings, store)
-    out = settings.output_dir
+    out = _published(tmp_path, post)
     for page in pages(out):
         doc = html(page)
         assert doc.findall(".//script") == [] and doc.findall(".//i") == [], page
@@ -754,9 +759,6 @@ def test_links_to_the_original_and_attachments_are_valid_urls(tmp_path):
     original" button and attachment links as stored: `[`, `]`, `|` and spaces are not allowed
     in a URL's path or query, and the W3C checker failed 30 of the corpus's pages on them
     (browsers cope; other tools do not). They are percent-encoded as the feeds write them."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(HOSTILE, encoding="utf-8")
-    settings = load_config(cfg)
     src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("ab",))
     when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
     link = "http://t.example/Zero.Hour.S01E09.[eztv] x.torrent?a=b|c"
@@ -765,11 +767,8 @@ def test_links_to_the_original_and_attachments_are_valid_urls(tmp_path):
         content="<p>x</p>", enclosures=(Enclosure(link, "application/x-bittorrent", 3),),
         content_hash="h", first_seen=when,
     )  # fmt: skip
-    with Store(settings.database) as store:
-        store.sync_sources(settings.sources)
-        store.record_success(src.key, when, 200, info=FeedInfo(title="t"), posts=[post])
-        publish(settings, store)
-    doc = html(settings.output_dir / "posts" / "2024" / "07" / "00000000000000fe.html")
+    out = _published(tmp_path, post)
+    doc = html(out / "posts" / "2024" / "07" / "00000000000000fe.html")
     encoded = "http://t.example/Zero.Hour.S01E09.%5Beztv%5D%20x.torrent?a=b%7Cc"
     assert doc.find(".//a[@class='button']").get("href") == encoded
     (attachment,) = doc.findall(".//section[@class='attachments']//a")
@@ -782,9 +781,6 @@ def test_pages_carry_no_control_characters(tmp_path):
     U+009D into the post's title, listing excerpt, meta description and text: HTML forbids
     control characters (the W3C checker failed those pages), and fonts draw them as boxes.
     They are left out of the pages (the feeds, whose XML allows them, keep what they had)."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(HOSTILE, encoding="utf-8")
-    settings = load_config(cfg)
     src = Source(key="https://e.example/feed", url="https://e.example/feed", categories=("ab",))
     when = datetime(2024, 7, 2, 3, 4, tzinfo=UTC)
     post = Post(
@@ -793,11 +789,7 @@ def test_pages_carry_no_control_characters(tmp_path):
         content="<p>â€œPodcasts are now available.â€\x9d\x80 More\ufdd0 text\U0010ffff</p>",
         authors=(Author(name="A\x9b"),), content_hash="h", first_seen=when,
     )  # fmt: skip
-    with Store(settings.database) as store:
-        store.sync_sources(settings.sources)
-        store.record_success(src.key, when, 200, info=FeedInfo(title="t"), posts=[post])
-        publish(settings, store)
-    out = settings.output_dir
+    out = _published(tmp_path, post)
     page = out / "posts" / "2024" / "07" / "00000000000000fd.html"
     for path in (page, out / "index.html", out / "category" / "ab.html"):
         text = path.read_text(encoding="utf-8")
