@@ -10,6 +10,7 @@ fetch` over real HTTP, as a user runs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -394,35 +395,52 @@ def test_published_feeds_and_pages_link_to_the_original_pages(tmp_path, httpserv
         assert {unquote(x) for x in links if x and not x.startswith("https://t.example/")} == originals, what
 
 
-def test_posts_stored_by_the_version_before_are_refreshed_with_the_original_links(tmp_path, httpserver: HTTPServer):
-    """A database the version before filled has each post of Público's feed linking to its
-    redirect. The next fetch of the same feed links them to the originals, under the same
-    ids and pages, without dating them as edited (readers would show them all as updated)."""
+def _as_stored_by(tmp_path: Path, httpserver: HTTPServer, version: int, source_state: str) -> dict[str, dict]:
+    """The posts of Público's feed, fetched and then rewritten as a database of
+    NORMALIZER_VERSION `version` held them (each linking to its redirect; `source_state`, the
+    SET clause of what that version recorded of the source)."""
     fetch_corpus_file(tmp_path, httpserver, PUBLICO)
-    con = sqlite3.connect(tmp_path / "aggregator.db")
-    con.row_factory = sqlite3.Row
-    with con:  # as version 7 stored them: guid-less entries, so each guid is its link as written
+    with contextlib.closing(sqlite3.connect(tmp_path / "aggregator.db")) as con, con:
+        con.row_factory = sqlite3.Row
         con.create_function("canonical_link", 1, canonical_link)
-        con.execute(
+        con.execute(  # guid-less entries, so each guid is its link as written
             "UPDATE posts SET link = guid, canonical_link = canonical_link(guid), "
-            "content_hash = 'older', normalized = 7"
+            "content_hash = 'older', normalized = ?",
+            [version],
         )
-        con.execute("UPDATE sources SET body_hash = NULL, etag = NULL, last_modified = NULL")
-    before = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
-    pages = sorted(p.relative_to(tmp_path / "public") for p in (tmp_path / "public" / "posts").rglob("*.html"))
+        con.execute(f"UPDATE sources SET {source_state}")
+        before = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
     assert len(before) == 16 and all("feedproxy" in r["link"] for r in before.values())
+    return before
 
+
+def _refetched(tmp_path: Path, httpserver: HTTPServer, before: dict[str, dict]) -> None:
+    """Público's feed fetched again over `before` (`_as_stored_by`): the same ids, each post
+    linking to its original, of this version, its dates kept."""
     fetch_corpus_file(tmp_path, httpserver, PUBLICO)
-    after = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
-    con.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "aggregator.db")) as con:
+        con.row_factory = sqlite3.Row
+        after = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
     assert after.keys() == before.keys()  # no post published a second time
     originals = {link: orig for orig, link, _ in _written(CORPUS / PUBLICO)}
     for pid, row in after.items():
         assert row["link"] == originals[row["guid"]] and row["normalized"] == NORMALIZER_VERSION
         assert (row["published"], row["updated"]) == (before[pid]["published"], before[pid]["updated"])
-    assert sorted(p.relative_to(tmp_path / "public") for p in (tmp_path / "public" / "posts").rglob("*.html")) == pages
-    for what, links in _published_links(tmp_path / "public").items():  # each page and feed written again
-        assert {unquote(x) for x in links if not x.startswith("https://t.example/")} == set(originals.values()), what
+
+
+def test_posts_stored_by_the_version_before_are_refreshed_with_the_original_links(tmp_path, httpserver: HTTPServer):
+    """A database the version before filled has each post of Público's feed linking to its
+    redirect. The next fetch of the same feed links them to the originals, under the same
+    ids and pages, without dating them as edited (readers would show them all as updated)."""
+    public = tmp_path / "public"
+    # as version 7 stored them, which recorded no `read_by`: the feed's validators forgotten
+    before = _as_stored_by(tmp_path, httpserver, 7, "body_hash = NULL, etag = NULL, last_modified = NULL")
+    pages = sorted(p.relative_to(public) for p in (public / "posts").rglob("*.html"))
+    _refetched(tmp_path, httpserver, before)
+    originals = {orig for orig, _, _ in _written(CORPUS / PUBLICO)}
+    assert sorted(p.relative_to(public) for p in (public / "posts").rglob("*.html")) == pages
+    for what, links in _published_links(public).items():  # each page and feed written again
+        assert {unquote(x) for x in links if not x.startswith("https://t.example/")} == originals, what
 
 
 WAPO = "suites/node-feedparser__test_feeds_wapowellness.xml"  # Pheedo's click trackers, 2012
@@ -461,27 +479,9 @@ def test_posts_stored_by_a_version_8_reading_the_redirect_are_not_dated_as_edite
     as edited at the upgrade's time (Atom `updated`, JSON Feed `date_modified`). Its feed,
     unchanged since (the same bytes), is read again in full once, and the posts take the
     original links under their ids and dates."""
-    fetch_corpus_file(tmp_path, httpserver, PUBLICO)
-    con = sqlite3.connect(tmp_path / "aggregator.db")
-    con.row_factory = sqlite3.Row
-    with con:  # as such a version stored them, and recorded it had read the feed as it is
-        con.create_function("canonical_link", 1, canonical_link)
-        con.execute(
-            "UPDATE posts SET link = guid, canonical_link = canonical_link(guid), "
-            "content_hash = 'older', normalized = 8"
-        )
-        con.execute("UPDATE sources SET read_by = 8")
-    before = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
-    assert len(before) == 16 and all("feedproxy" in r["link"] for r in before.values())
-
-    fetch_corpus_file(tmp_path, httpserver, PUBLICO)
-    after = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
-    con.close()
-    assert after.keys() == before.keys()
-    originals = {link: orig for orig, link, _ in _written(CORPUS / PUBLICO)}
-    for pid, row in after.items():
-        assert row["link"] == originals[row["guid"]] and row["normalized"] == NORMALIZER_VERSION
-        assert (row["published"], row["updated"]) == (before[pid]["published"], before[pid]["updated"])
+    # as such a version stored them, and recorded it had read the feed as it is
+    before = _as_stored_by(tmp_path, httpserver, 8, "read_by = 8")
+    _refetched(tmp_path, httpserver, before)
     feed = json.loads((tmp_path / "public" / "category" / "c.json").read_text(encoding="utf-8"))
     assert {i["date_modified"] for i in feed["items"]} <= {
         datetime.fromisoformat(r["updated"]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for r in before.values()
