@@ -136,10 +136,15 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 def fetch_one_feed(folder: Path, url: str, site: str = "", top: str = "") -> Path:
     """`aggregator fetch` of one feed into a category `C` (slug `c`); its output folder.
     `site`: more `site:` lines (`  language: zh-CN\n`); `top`: more sections (`jekyll:`…)."""
+    return fetch_feeds(folder, [url], site, top)
+
+
+def fetch_feeds(folder: Path, urls: list[str], site: str = "", top: str = "") -> Path:
+    """`fetch_one_feed` of several feeds, all in the category `C`."""
     cfg = folder / "feeds.yaml"
+    sources = "".join(f"      - url: {url}\n" for url in urls)
     cfg.write_text(
-        f"site:\n  title: T\n  url: https://t.example/\n{site}{top}"
-        f"categories:\n  - name: C\n    sources:\n      - url: {url}\n",
+        f"site:\n  title: T\n  url: https://t.example/\n{site}{top}categories:\n  - name: C\n    sources:\n{sources}",
         encoding="utf-8",
     )
     result = run_cli("--config", str(cfg), "fetch")

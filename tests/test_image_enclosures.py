@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from .chromium import CHROMIUM, Chromium
-from .conftest import StaticServer, check_feeds, fetch_one_feed, run_cli, serve_corpus
+from .conftest import StaticServer, check_feeds, fetch_feeds, fetch_one_feed, serve_corpus
 
 GALLERY = "speedparser2011/speedparser__feeds_0418.dat.xml"  # bottegaveneta_* items: an image enclosure, no text
 PICASA = "speedparser2011/speedparser__feeds_0034.dat.xml"  # albums: full size and thumbnail as media:content
@@ -37,16 +37,8 @@ def test_an_image_enclosure_the_content_does_not_show_is_shown(tmp_path, httpser
     The picture is shown, lazy-loaded, beside its link; one the content shows already is not
     shown twice (nor a thumbnail of one shown: the same file name), and the feeds, whose
     readers show enclosures themselves, are left as they were."""
-    cfg = tmp_path / "feeds.yaml"
-    gallery, picasa = serve_corpus(httpserver, GALLERY), serve_corpus(httpserver, PICASA)
-    cfg.write_text(
-        "site:\n  title: T\n  url: https://t.example/\n  language: zh-CN\ncategories:\n  - name: C\n"
-        f"    sources:\n      - url: {gallery}\n      - url: {picasa}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = tmp_path / "public"
+    urls = [serve_corpus(httpserver, GALLERY), serve_corpus(httpserver, PICASA)]
+    out = fetch_feeds(tmp_path, urls, site="  language: zh-CN\n")
 
     def pictures(doc: lxml.html.HtmlElement) -> list[tuple[str, str | None]]:
         return [(img.get("src"), img.get("loading")) for img in doc.xpath("//section[@class='attachments']//img")]

@@ -19,7 +19,7 @@ from aggregator.publish import publish
 from aggregator.store import Store
 
 from .chromium import CHROMIUM, Chromium
-from .conftest import StaticServer, check_feeds, fetch_one_feed, run_cli, serve_corpus
+from .conftest import StaticServer, check_feeds, fetch_feeds, fetch_one_feed, run_cli, serve_corpus
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -219,19 +219,8 @@ def test_posts_of_no_language_in_the_sites_script_are_still_in_its_language(tmp_
     the Japanese posts are evidently in the site's language and stay so (no `lang` of their
     own on the pages; `xml:lang="ja"` on their entries, as the feed no longer says it for all),
     the Arabic ones are not said to be."""
-    cfg = tmp_path / "feeds.yaml"
-    arabic, japanese = (
-        serve_corpus(httpserver, ARABIC, "application/xml"),
-        serve_corpus(httpserver, JAPANESE, "application/xml"),
-    )
-    cfg.write_text(
-        "site:\n  title: T\n  url: https://t.example/\n  language: ja\n"
-        f"categories:\n  - name: C\n    sources:\n      - url: {arabic}\n      - url: {japanese}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = tmp_path / "public"
+    urls = [serve_corpus(httpserver, ARABIC, "application/xml"), serve_corpus(httpserver, JAPANESE, "application/xml")]
+    out = fetch_feeds(tmp_path, urls, site="  language: ja\n")
     atom, rss, jsonfeed = feeds_of(out)
     assert atom.get(XML_LANG) is None and atom.find(f"{ATOM}title").get(XML_LANG) == "ja"
     assert rss.find("channel/language") is None and "language" not in jsonfeed
