@@ -99,6 +99,15 @@ class StaticServer:
         self.httpd.server_close()
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Any]:
+    """An empty store in a real SQLite file (a test file with sources to sync first has its own)."""
+    from aggregator.store import Store
+
+    with Store(tmp_path / "db.sqlite") as s:
+        yield s
+
+
 @pytest.fixture(scope="session")
 def corpus_server() -> Iterator[StaticServer]:
     assert CORPUS.is_dir(), f"the shared corpus is missing at {CORPUS}"

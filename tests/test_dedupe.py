@@ -65,13 +65,6 @@ def feed_with(link: str, title: str = "经济工作会议召开", content: str =
     ).encode()
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "db.sqlite")
-    yield s
-    s.close()
-
-
 def test_same_canonical_link_from_two_sources_is_published_once(store):
     a, b = source("a", "news"), source("b", "news")
     store.sync_sources([a, b])

@@ -27,7 +27,6 @@ from aggregator.models import NORMALIZER_VERSION, Source
 from aggregator.normalize import normalize
 from aggregator.parse import ParsedFeed, parse_feed, parse_feedparser
 from aggregator.parse_fast import parse_fast
-from aggregator.store import Store
 
 from .conftest import CORPUS, fetch_corpus_file, take
 
@@ -184,13 +183,6 @@ def _feedburner_copy(guid: str | None = None, title: str = "Budget approved") ->
         f"<description><![CDATA[{ARTICLE}]]></description>"
         "<feedburner:origLink>https://site.example/2025/budget.html</feedburner:origLink></item></channel></rss>"
     ).encode()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "db.sqlite")
-    yield s
-    s.close()
 
 
 def _src(name: str) -> Source:

@@ -47,13 +47,6 @@ def titles(store: Store, category: str) -> list[str]:
     return [p.title for p in store.posts_for_category(category, 100)]
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "db.sqlite")
-    yield s
-    s.close()
-
-
 def test_keep_days_prunes_older_posts(store):
     a = src("a", "news", keep_days=3, protect=2)
     store.sync_sources([a])

@@ -238,12 +238,6 @@ def by_source(store: Store) -> dict[str, set[str]]:
     return out
 
 
-@pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    with Store(tmp_path / "db.sqlite") as s:
-        yield s
-
-
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
