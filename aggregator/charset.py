@@ -238,24 +238,24 @@ def _decode(body: bytes, codec: str) -> str | None:
     return text if good >= _GOOD_PER_BAD * bad else None
 
 
-def _evidently_utf8(body: bytes, decl_label: str | None) -> bool:
-    """Whether bytes labelled another encoding are UTF-8 all the same: the document's own
-    declaration says UTF-8 (a server's default charset contradicts it), or it has enough
+def _evidently_utf8(body: bytes, decl_label: str | None) -> str | None:
+    """The text of bytes labelled another encoding that are UTF-8 all the same, else None: the
+    document's own declaration says UTF-8 (a server's default charset contradicts it), or it has enough
     different non-ASCII characters, all of them valid UTF-8, that no legacy text could be (a
     GBK character is valid UTF-8 by chance one time in ~7, so `_UTF8_EVIDENCE` different ones
     one time in millions; the same word repeated is no more evidence than once: `图片` in GBK
     is valid UTF-8, `ͼƬ`; a Latin-1 or windows-125x text is so only when it is itself mojibake).
     Miniflux goes further and lets any valid UTF-8 beat the declared label."""
     if body.isascii():
-        return False
+        return None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return False
+        return None
     if decl_label is not None and _codec(decl_label) == "utf-8":
-        return True
+        return text
     # different characters: a word repeated (a GBK feed's `图片 1`, `图片 2`…) is one chance, not many
-    return sum(1 for c in set(text) if c > "\x7f") >= _UTF8_EVIDENCE
+    return text if sum(1 for c in set(text) if c > "\x7f") >= _UTF8_EVIDENCE else None
 
 
 def guess_encoding(body: bytes) -> tuple[str, str] | None:
@@ -322,8 +322,8 @@ def _decode_feed(body: bytes, headers: dict[str, str] | None) -> tuple[str, str,
         return None  # UTF-16/32 without a BOM: rare, feedparser sniffs it
     label = http_label or decl_label
     codec = whatwg_codec(label) if label else "utf-8"
-    if codec not in (None, "utf-8", "utf-16") and _evidently_utf8(body, decl_label):
-        return "utf-8", body.decode("utf-8"), True, False
+    if codec not in (None, "utf-8", "utf-16") and (text := _evidently_utf8(body, decl_label)) is not None:
+        return "utf-8", text, True, False
     if codec is None:
         return None
     if codec == "utf-16":
