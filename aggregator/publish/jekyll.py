@@ -179,7 +179,7 @@ def _markdown_chars(text: str) -> str:
 def _plain_text(text: str) -> str:
     """Text outside <pre> as kramdown shows it: no Markdown character, and none of the
     whitespace or line marks Markdown reads."""
-    text = _MARKDOWN_CHAR.sub(_reference, text)
+    text = _markdown_chars(text)
     if "\n" not in text:
         return text
     if " \n" in text or "\t\n" in text:  # (the search for spaces is slow where none end a line)
