@@ -252,11 +252,20 @@ def _checked_url(url: str, schemes: frozenset[str], allow_data_image: bool = Fal
     if resolved is None:
         return None
     scheme = _scheme(resolved)
+    if scheme == "feed":
+        return resolved if "feed" in schemes and _feed_target_ok(resolved) else None
     if scheme is None or scheme in schemes:
         return resolved
     if allow_data_image and scheme == "data" and _URL_JUNK_RE.sub("", resolved).lower().startswith("data:image/"):
         return resolved
     return None
+
+
+def _feed_target_ok(url: str) -> bool:
+    """Whether a `feed:` URL wraps a web URL: `feed:https://…` or `feed://…`. An app that
+    takes `feed:` hands it what follows, and `feed:javascript:…` is then a script."""
+    target = _URL_JUNK_RE.sub("", _html.unescape(url))[5:]
+    return _scheme(target.lstrip("`'\"")) in (None, "http", "https")
 
 
 def _iframe_src(url: str) -> str | None:

@@ -1102,3 +1102,25 @@ def test_a_lazy_iframe_gets_its_real_src(html: str, src: str) -> None:
 def test_a_lazy_iframe_is_held_to_the_iframe_hosts(html: str) -> None:
     """data-src is a src like any other: off the allow-list, the iframe goes (as one with src does)."""
     assert sanitize_html(f"<p>a</p>{html}<p>b</p>", BASE) == "<p>a</p><p>b</p>"
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "feed:javascript:alert(1)",
+        "FEED:JavaScript:alert(1)",
+        " feed:java&#x09;script:alert(1)",
+        "feed:`javascript:alert(1)",
+        "feed:vbscript:msgbox(1)",
+        "feed:data:text/html,<script>alert(1)</script>",
+    ],
+)
+def test_a_feed_link_wrapping_a_script_is_dropped(href: str) -> None:
+    # An app that takes `feed:` links opens what follows: `feed:javascript:` is a script.
+    assert "href" not in sanitize_html(f'<a href="{href}">subscribe</a>')
+
+
+@pytest.mark.parametrize("href", ["feed://e.example/rss", "feed:https://e.example/rss", "feed:http://e.example/rss"])
+def test_a_feed_link_to_a_web_feed_is_kept(href: str) -> None:
+    assert f'href="{href}"' in sanitize_html(f'<a href="{href}">subscribe</a>')
+
