@@ -682,6 +682,21 @@ def _drop_not_text(prepared: str, cleaned: str) -> str:
 _UNWRAPPED_SCOPE = re.compile(r"<(?:object|applet|marquee|button)[\s/>]", re.I)
 
 
+# A <pre> whose text starts with a line feed, as html5ever writes it: the HTML parser drops
+# the one line feed right after `<pre>`, and html5ever does not write it twice as the HTML
+# serialization algorithm says to.
+_PRE_LEADING_LF = re.compile(r"(<pre(?:\s[^>]*)?>)\n")
+
+
+def _clean(cleaner: nh3.Cleaner, html: str) -> str:
+    """`cleaner.clean(html)` that a browser reads back as the same tree: without the doubled
+    line feed, each reading of a <pre> starting with a blank line lost that line."""
+    cleaned = cleaner.clean(html)
+    if "<pre" in cleaned:
+        return _PRE_LEADING_LF.sub("\\1\n\n", cleaned)
+    return cleaned
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -692,16 +707,16 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
         return ""
     token = _base_url.set(base_url or None)
     try:
-        cleaned = _CLEANER.clean(text)
+        cleaned = _clean(_CLEANER, text)
         if _UNWRAPPED_SCOPE.search(text):
             # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in
             # <p>): read once more, the text is the tree a browser will make of it.
-            cleaned = _CLEANER.clean(cleaned)
+            cleaned = _clean(_CLEANER, cleaned)
         iframes = cleaned.count("<iframe")
         if iframes:
             cleaned, matched = _IFRAME_RE.subn(_fix_iframe, cleaned)
             if matched != iframes:  # unexpected serialization: drop iframes rather than guess
-                cleaned = _CLEANER_NO_IFRAME.clean(text)
+                cleaned = _clean(_CLEANER_NO_IFRAME, text)
         if _KATEX_HTML in cleaned:
             cleaned = _drop_katex_html(cleaned)
         return _drop_not_text(text, cleaned)

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import nh3
 import pytest
 
 from aggregator.sanitize import html_to_text, sanitize_html, sanitized_text
@@ -1124,3 +1125,21 @@ def test_a_feed_link_wrapping_a_script_is_dropped(href: str) -> None:
 def test_a_feed_link_to_a_web_feed_is_kept(href: str) -> None:
     assert f'href="{href}"' in sanitize_html(f'<a href="{href}">subscribe</a>')
 
+
+def _pre_text_as_a_browser_reads(markup: str) -> str:
+    """The text of the first <pre> in `markup` as the HTML parser builds it (html5ever drops
+    the line feed right after `<pre>`, as browsers do)."""
+    pre = re.search(r"<pre[^>]*>.*?</pre>", markup, re.S)
+    assert pre is not None, markup
+    return html.unescape(nh3.clean(pre.group(), tags=set()))
+
+
+@pytest.mark.parametrize("text", ["\n    indented()\n", "\n\n\ntwo blank lines\n", "no blank\n", "\r\nCRLF\r\n"])
+def test_a_pre_keeps_its_leading_blank_lines_however_often_it_is_cleaned(text: str) -> None:
+    markup = f"<pre>\n{text}</pre>"  # the first line feed is the markup's, not the text's
+    want = text.replace("\r\n", "\n")
+    once = sanitize_html(markup)
+    assert _pre_text_as_a_browser_reads(once) == want
+    assert sanitize_html(once) == once  # cleaned again (an upgrade, a copy): nothing more lost
+    wrapped = sanitize_html(f"<object><p>{markup}</p></object>")  # the path that cleans twice
+    assert _pre_text_as_a_browser_reads(wrapped) == want

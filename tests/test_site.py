@@ -3,13 +3,17 @@ autodiscovery, self-contained pages, pagination and template overrides."""
 
 from __future__ import annotations
 
+import html as html_module
 import json
+import re
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urljoin
 
+import lxml.etree
 import lxml.html
+import nh3
 import pytest
 
 from aggregator.config import load_config
@@ -800,3 +804,23 @@ def test_pages_carry_no_control_characters(tmp_path):
     assert html(page).findtext(".//h1") == "â€œPodcastsâ€ now"
     stub = redirect_page("https://e.example/", "en", post.title, "posts/2024/06/a.html", "posts/2024/07/a.html")
     assert "\x9d" not in stub.decode("utf-8") and "â€œPodcastsâ€ now" in stub.decode("utf-8")
+
+
+def test_a_code_blocks_leading_blank_line_reaches_readers_and_the_site(tmp_path, httpserver) -> None:
+    code = "\n    first_line_after_a_blank()\n"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Code</title><link>https://e.example/</link>'
+        "<item><guid>g1</guid><title>Snippet</title><link>https://e.example/1</link>"
+        f"<description><![CDATA[<pre>\n{code}</pre>]]></description></item></channel></rss>"
+    )
+    httpserver.expect_request("/feed").respond_with_data(body, content_type="application/rss+xml")
+    out = fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    (page,) = (out / "posts").rglob("*.html")
+    atom = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
+    (content,) = atom.iterfind(".//{http://www.w3.org/2005/Atom}content")
+    item = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"][0]
+    for markup in (page.read_text(encoding="utf-8"), content.text, item["content_html"]):
+        pre = re.search(r"<pre[^>]*>.*?</pre>", markup, re.S)
+        assert pre is not None, markup
+        # as a browser or a reader's HTML parser reads it: the line feed after `<pre>` is dropped
+        assert html_module.unescape(nh3.clean(pre.group(), tags=set())) == code
