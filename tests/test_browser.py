@@ -331,3 +331,33 @@ def test_an_embedded_video_keeps_its_shape(browser, tmp_path: Path) -> None:
             assert abs(box[0] - expected[0]) <= 2 and abs(box[1] - expected[1]) <= 2, (width, box)
     finally:
         server.close()
+
+
+def test_a_wide_table_scrolls_on_a_phone_and_stays_a_table(browser, tmp_path: Path) -> None:
+    """A table wider than a phone scrolled because the theme made it `display: block`, and
+    Safari's screen reader then no longer read it as a table (no rows, no headers). The
+    table now scrolls in a wrapper and is laid out, and read, as a table."""
+    from .conftest import fetch_feed_text
+
+    cells = "".join(f"<td>column{i:02d}-wide-cell-value</td>" for i in range(12))
+    inner = "<table><tr><td>inner</td></tr></table>"
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link><description>d</description><item><title>Table</title>"
+        "<link>https://f.example/t</link><guid>t</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
+        f"<description><![CDATA[<p>Figures:</p><table><tr><th>h</th>{cells}</tr><tr><td>{inner}</td></tr></table>"
+        "]]></description></item></channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", text)
+    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    server = StaticServer(out)
+    try:
+        assert browser.load(server.url(str(post)), 375, 812, True) == []
+        assert browser.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        found = browser.evaluate(
+            "[...document.querySelectorAll('.content table')].map(t => [getComputedStyle(t).display,"
+            " t.parentElement.className, t.parentElement.scrollWidth > t.parentElement.clientWidth])"
+        )
+        assert found == [["table", "table-scroll", True], ["table", "", False]], found
+    finally:
+        server.close()

@@ -92,6 +92,39 @@ def _page_text(text: str) -> str:
     return _NOT_HTML.sub(_forbidden, text) if _NOT_HTML.search(text) else text
 
 
+_TABLE_TAG = re.compile(r"<(/?)table[\s>]")
+
+
+def _scrolling_tables(html: str) -> str:
+    """`html` with each outermost table in a `<div class="table-scroll">`, which scrolls a
+    table wider than a phone. Made to scroll itself (`display: block`), a table lost its
+    table semantics to Safari's screen reader. The content is html5ever's serialization (a
+    `<` in text or an attribute is escaped), so the tags found are the tags; a count that
+    does not balance (never from nh3) leaves the content as it is."""
+    if "<table" not in html:
+        return html
+    parts: list[str] = []
+    depth = done = 0
+    for m in _TABLE_TAG.finditer(html):
+        if not m.group(1):
+            if depth == 0:
+                parts += (html[done : m.start()], '<div class="table-scroll">')
+                done = m.start()
+            depth += 1
+        elif depth == 0:
+            return html
+        else:
+            depth -= 1
+            if depth == 0:
+                end = html.index(">", m.end() - 1) + 1
+                parts += (html[done:end], "</div>")
+                done = end
+    if depth:
+        return html
+    parts.append(html[done:])
+    return "".join(parts)
+
+
 def _href(url: str | None) -> str | None:
     """An http(s) `url` as a page may link it: percent-encoded as the feeds write it (`[`, `]`,
     `|`, spaces are not allowed in a URL's path or query), else as it is (a host the feeds drop)."""
@@ -561,7 +594,7 @@ class SiteRenderer:
         view["categories"] = [{"name": c.name, "href": _rel(category_page_path(c.slug), page)} for c in seen.cats]
         if full:
             content = seen.content
-            view["content"] = Markup(content)
+            view["content"] = Markup(_scrolling_tables(content))
             view["tags"] = [t for t in dict.fromkeys(" ".join(_page_text(t).split()) for t in post.tags) if t]
             enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
             shown = _pictures_shown(content, enclosures)
