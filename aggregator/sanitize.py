@@ -558,7 +558,7 @@ def _prepare(html: object) -> str:
     html = _images(html)
     if _NOSCRIPT.search(html):
         html = _NOSCRIPT.sub("", html)
-    return _cap_depth(html)
+    return _cut_long_text(_cap_depth(html))
 
 
 # Lazy-loading pages (WeChat articles, most Chinese CMSs, WordPress plugins) put the image
@@ -588,6 +588,44 @@ _PLACEHOLDER = re.compile(
 _IFRAME_PLACEHOLDER_SCHEMES = frozenset({"about", "javascript", "data"})
 # A <noscript> right after a tag, and the start of the <img> it opens with: a lazy image's fallback.
 _NOSCRIPT_IMG = re.compile(r"\s*<noscript(?=[\s/>])[^<>]*>\s*(?=<img[\s/>])", re.I)
+
+
+# html5ever adds each piece of a text node (what lies between two character references,
+# or bare `&`s) by copying the node so far, so a long text with many `&` took time squared in
+# its length: 800 KB of `& ` took 16 s, and a feed's 16 MB would have held a poll for hours.
+# Such a text is cut every few KB by an empty comment, which the cleaner drops: the same text,
+# in pieces. A cut goes before an `&` (never inside a reference, never between CR and LF, never
+# right after a <pre>'s start tag, whose first line feed the parser drops).
+_CUT_EVERY = 4096
+_MANY_REFS = 512
+# Comments, declarations and tags (a `>` in a quoted value does not end one), as the tokenizer
+# reads them: the text between them is what is cut. Possessive, so the scan is linear.
+_MARKUP = re.compile(r"<!--.*?(?:-->|\Z)|<[!?][^>]*+(?:>|\Z)|</?[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)", re.S)
+
+
+def _cut_long_text(html: str) -> str:
+    """`html` with its long, reference-dense texts cut by empty comments (`_CUT_EVERY`)."""
+    if len(html) <= _CUT_EVERY or html.count("&") < _MANY_REFS:
+        return html
+    parts: list[str] = []
+    done = 0
+    for m in _MARKUP.finditer(html):
+        _cut_text(html, done, m.start(), parts)
+        parts.append(m.group())
+        done = m.end()
+    _cut_text(html, done, len(html), parts)
+    return "".join(parts)
+
+
+def _cut_text(html: str, start: int, end: int, parts: list[str]) -> None:
+    """Append `html[start:end]`, a text, to `parts`, an empty comment before an `&` every
+    `_CUT_EVERY` characters."""
+    at = html.find("&", start + _CUT_EVERY, end)
+    while at != -1:
+        parts += (html[start:at], "<!---->")
+        start = at
+        at = html.find("&", start + _CUT_EVERY, end)
+    parts.append(html[start:end])
 
 
 def _attributes(body: str) -> dict[str, str]:
