@@ -358,6 +358,7 @@ class Store:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
@@ -1412,6 +1413,7 @@ class Store:
         tmp = target.with_name(f".{target.name}.partial")
         tmp.unlink(missing_ok=True)
         try:
+            create_private(tmp)
             dest = sqlite3.connect(str(tmp))
             try:
                 with self._lock:
@@ -1845,6 +1847,19 @@ def _bump_revision(db: sqlite_utils.Database, source: str) -> int:
     db.execute("UPDATE sources SET revision = coalesce(revision, 0) + 1 WHERE key = ?", [source])
     row = db.execute("SELECT revision FROM sources WHERE key = ?", [source]).fetchone()
     return row[0] if row else 0
+
+
+def create_private(path: Path) -> None:
+    """Create `path` empty, readable by its owner only, unless it exists: SQLite would create a
+    database 0644 (under the usual umask 022, the one the systemd unit sets), and the database
+    holds the sources' secrets (`?token=` URLs, passwords in them) for any local user to read.
+    SQLite gives the -wal, -shm and -journal files beside it the database file's mode."""
+    if os.path.lexists(path):
+        return  # (an existing file keeps the mode it was given)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
+    except FileExistsError:
+        pass  # another process created it meanwhile
 
 
 def why_unwritable(path: Path) -> str:

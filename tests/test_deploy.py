@@ -203,3 +203,37 @@ def test_logrotate_rotates_a_running_daemons_log(tmp_path, feeds):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _modes(folder: Path, pattern: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in folder.glob(pattern)}
+
+
+def test_the_database_and_its_backups_are_readable_by_their_owner_only(tmp_path, feeds):
+    """The unit's UMask=0022 makes new files 0644; the database holds the sources' secrets (a
+    `?token=` URL here), so it and its -wal/-shm and backups are the owner's only, while the
+    published files stay readable by the web server's user."""
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": feeds.feed("/a", FEEDS[0]) + "?token=s3cr3t"}])
+    cli = [sys.executable, "-m", "aggregator", "--config", str(cfg)]
+    umask = os.umask(0o022)
+    try:
+        proc = subprocess.Popen([*cli, "run"], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while not (tmp_path / "public" / "category" / "c0.atom").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            backup = subprocess.run([*cli, "backup", str(tmp_path / "b.db")], capture_output=True, timeout=60)
+            assert backup.returncode == 0, backup.stderr
+            assert b"s3cr3t" in (tmp_path / "b.db").read_bytes()
+            private = _modes(tmp_path, "aggregator.db*-???") | _modes(tmp_path, "*.db")  # and the daemon's -wal, -shm
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        os.umask(umask)
+    assert {"aggregator.db", "aggregator.db-wal", "aggregator.db-shm", "b.db"} <= set(private)
+    assert all(mode == 0o600 for mode in private.values()), {name: oct(mode) for name, mode in private.items()}
+    published = _modes(tmp_path / "public", "**/*")
+    assert published and all(mode & 0o444 == 0o444 for mode in published.values()), published
