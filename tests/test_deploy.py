@@ -237,3 +237,15 @@ def test_the_database_and_its_backups_are_readable_by_their_owner_only(tmp_path,
     assert all(mode == 0o600 for mode in private.values()), {name: oct(mode) for name, mode in private.items()}
     published = _modes(tmp_path / "public", "**/*")
     assert published and all(mode & 0o444 == 0o444 for mode in published.values()), published
+
+
+def test_the_install_steps_give_the_config_to_its_owner_only():
+    """feeds.yaml holds the sources' secrets (`?token=` URLs, `auth:`): the systemd install steps
+    of the README and the unit must not leave it readable by every local user. (The image's
+    copy is the shipped example, in a container with no other user.)"""
+    texts = [(ROOT / "README.md").read_text(), UNIT.read_text()]
+    installs = [m for text in texts for m in re.findall(r"install (-m \d+ [^\n\\]*feeds\.yaml[^\n\\]*)", text)]
+    assert len(installs) == 2, installs
+    for args in installs:
+        mode = int(args.split()[1], 8)
+        assert mode & 0o077 == 0 and " -o aggregator -g aggregator " in f" {args} ", args
