@@ -5,6 +5,7 @@ whose comments and layout must survive."""
 from __future__ import annotations
 
 import difflib
+import os
 import shutil
 from pathlib import Path
 
@@ -238,6 +239,23 @@ def test_import_keeps_file_mode_and_creates_categories_list(tmp_path):
     text = cfg.read_text(encoding="utf-8")
     assert text.startswith("# my site\nsite:\n  title: T  # the title\n")
     assert cfg.stat().st_mode & 0o777 == 0o600
+    assert [c.name for c in load_config(cfg).categories] == ["Python", "财经"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another user takes root")
+def test_import_as_root_leaves_the_config_to_the_daemons_user(tmp_path):
+    """The systemd install: feeds.yaml 0600, owned by the daemon's user; an admin runs
+    `import-opml` as root. The config stays that user's, or the daemon could no longer read it."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    cfg.chmod(0o600)
+    os.chown(cfg, 10001, 10001)  # the Dockerfile's aggregator user; any user but root will do
+    opml = tmp_path / "a.opml"
+    opml.write_text(MINIFLUX, encoding="utf-8")
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stderr
+    st = cfg.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (10001, 10001, 0o600)
     assert [c.name for c in load_config(cfg).categories] == ["Python", "财经"]
 
 

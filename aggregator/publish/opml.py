@@ -639,12 +639,17 @@ def write_config_text(path: Path, text: str) -> None:
 
     A config that is a symlink (into a checkout of the site's repository) has its target
     replaced: renamed over the link itself, the link became a copy and the target kept the
-    old text."""
+    old text. Its owner is kept too where we may (root may): `import-opml` run as root on the
+    daemon's 0600 config left it root's, and the daemon's user could read it no more."""
     path = Path(os.path.realpath(path))
-    mode = path.stat().st_mode & 0o7777
+    st = path.stat()
+    mode = st.st_mode & 0o7777
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            if hasattr(os, "fchown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):  # not root: the file is ours, as before
+                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             os.fchmod(fh.fileno(), mode)
             fh.write(text)
             fh.flush()
