@@ -35,6 +35,8 @@ from urllib.parse import quote, urlsplit
 import waitress
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
+from .sanitize import printable
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPES = {
@@ -144,7 +146,8 @@ class StaticApp:
         try:
             return self._file(environ, start_response, path, method)
         except OSError as e:
-            log.warning("serving %s failed: %s", path, e)
+            # the path is the client's: a newline in it forged log lines, an ESC drove the terminal
+            log.warning("serving %s failed: %s", printable(path), e)
             return self._simple(start_response, 404, "not found\n", [], method)
 
     def _route(self, route: Route, start_response: StartResponse, method: str) -> Iterable[bytes]:
@@ -177,8 +180,11 @@ class StaticApp:
             return self._simple(start_response, 404, "not found\n", [], method)
         try:
             st = target.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return self._simple(start_response, 404, "not found\n", [], method)
+        except OSError as e:
+            # a name too long for the file system names no file either: the client's 404, no warning
+            if isinstance(e, FileNotFoundError | NotADirectoryError) or e.errno == errno.ENAMETOOLONG:
+                return self._simple(start_response, 404, "not found\n", [], method)
+            raise
         if path.endswith("/") and not stat.S_ISDIR(st.st_mode):
             # `tech.atom/` names a folder that is not there, as nginx and Apache answer: one
             # file must not answer at two URLs (relative links in it would resolve wrongly)

@@ -195,6 +195,41 @@ def test_serve_says_when_nothing_is_published_yet(tmp_path):
             proc.kill()
 
 
+def test_a_clients_path_forges_no_log_line(tmp_path, site):
+    """`run --serve` in Docker listens on 0.0.0.0: any client could write the log. A file name too
+    long for the file system was logged as a warning with the path as asked, so a `%0a` in it
+    began a line of the client's own and a `%1b` drove the terminal of whoever read the log."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        port = int(re.search(r"serving http://127\.0\.0\.1:(\d+)/", first)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for path in (
+            "/x%0a2026-01-01%2000:00:00,000+0000%20ERROR%20forged%1b[2J" + "b" * 300,
+            "/%1b[2J" + "c" * 300 + "/x",
+        ):
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            assert answer.status == 404 and answer.read() == b"not found\n"
+        conn.request("GET", "/category/news.atom")
+        assert conn.getresponse().status == 200
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        rest = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "forged" not in rest and "\x1b" not in rest and "bbbb" not in rest and "cccc" not in rest, rest
+
+
 def test_a_folder_redirect_is_a_valid_location(server, site):
     """The slash added to a folder's URL: percent-encoded for a CJK name (not a 500), and
     never a protocol-relative `//folder/` that a browser would take for a host."""
