@@ -131,6 +131,14 @@ _DOTTED = re.compile(
 _MONTH_YEAR = re.compile(r"(?P<mon>[^\W\d_]{3,10})\.?,?\s+(?:de\s+)?(?P<y>\d{4})(?P<zone>(?!))?")
 _YEAR_MONTH = re.compile(r"(?P<y>\d{4})\s*(?:[-/.]\s*(?P<m>\d{1,2})|年\s*(?P<m2>\d{1,2})\s*月)(?P<zone>(?!))?")
 _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the truth
+# Go's time.Time.String(), which a Go template prints for a date it is given as is:
+# `2024-01-02 10:00:00 +0800 CST`, `… -0500 EST`, `… +0000 UTC`, `… +0800 +08` (a zone with no
+# abbreviation), ` m=+0.001` after it for a time read off the clock. The offset is the truth;
+# the name after it is dropped. (feedparser read only the day, at midnight UTC: a post of
+# 10:00 in Shanghai was dated 08:00 there, one of 10:00 in New York 19:00 the day before.)
+_NAME_AFTER_OFFSET = re.compile(
+    r"(?<=\d)(\s+[+-]\d{4})\s+(?:[A-Za-z]{2,5}|[+-]\d{2}(?:\d{2})?)(?:\s+m=[+-]\d+(?:\.\d+)?)?$"
+)
 # Month names in the languages feeds are written in besides English (pt, es, fr, de, it,
 # nl): Brazilian and Spanish feeds write `Seg, 24 Set 2018` in <pubDate>, which neither
 # this nor feedparser read, and every post took its fetch time as its date.
@@ -203,7 +211,7 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     weekday often a template's. Raises InvalidDate for a day, month, week or time that
     does not exist.
     """
-    text = _COMMENT.sub("", " ".join(raw.split()))
+    text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", " ".join(raw.split())))
     if not text:
         return None
     # The two common shapes first; the rare ones only after them, and only when the first

@@ -83,6 +83,45 @@ def test_rare_date_shapes_are_stored_and_published_in_the_source_zone(tmp_path, 
     assert published == {title: stored.replace("+00:00", "Z") for title, stored in want.items()}
 
 
+def test_dates_a_go_template_prints_keep_their_time_and_zone(tmp_path, httpserver: HTTPServer):
+    """A Go template printing a time.Time as is writes `2025-11-03 00:30:00 +0800 CST`, of which
+    feedparser read only the day, at midnight UTC: the post of 00:30 in Shanghai was dated 08:00
+    there, the one of 23:30 in New York 19:00 the day before (its Jekyll file a day early, and
+    below the other in every output). Now each is the time and offset it writes."""
+    items = [
+        ("shanghai", "2025-11-03 00:30:00 +0800 CST", "2025-11-02T16:30:00+00:00"),
+        ("new york", "2025-11-02 23:30:00.123456789 -0500 EST m=+0.000012", "2025-11-03T04:30:00+00:00"),
+    ]
+    httpserver.expect_request("/go").respond_with_data(_rss(items), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/go')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    rows = dict(con.execute("SELECT title, published FROM posts"))
+    con.close()
+    assert rows == {title: stored for title, _, stored in items}
+    feed = json.loads((tmp_path / "public" / "category" / "a.json").read_text(encoding="utf-8"))["items"]
+    assert [(i["title"], i["date_published"]) for i in feed] == [
+        ("new york", "2025-11-03T04:30:00Z"),
+        ("shanghai", "2025-11-02T16:30:00Z"),
+    ]
+    fronts = {
+        re.search(r"^title: \"(.*)\"$", text, re.M)[1]: (path.name[:10], re.search(r"^date: (.*)$", text, re.M)[1])
+        for path in (tmp_path / "jekyll" / "_posts").glob("*.md")
+        for text in [path.read_text(encoding="utf-8")]
+    }
+    assert fronts == {
+        "shanghai": ("2025-11-03", "2025-11-03 00:30:00 +0800"),
+        "new york": ("2025-11-03", "2025-11-03 12:30:00 +0800"),
+    }
+
+
 MONTHLY = CORPUS / "speedparser2011" / "speedparser__feeds_0197.dat.xml"  # `<pubDate>September 2008</pubDate>`
 
 

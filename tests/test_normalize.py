@@ -147,6 +147,12 @@ def rss(items: str, channel: str = "") -> str:
         ("2022-02-08 09:30 GMT+8", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
         ("2011-09-16T08:00:00 05:00", ZoneInfo("UTC"), (2011, 9, 16, 3, 0)),  # "+" lost to URL decoding
         ("Sun, 06 Nov 1994 08:49:37 EST", SH, (1994, 11, 6, 13, 49, 37)),
+        # Go's time.Time.String(): the offset is the truth, the name after it is dropped
+        ("2022-02-08 09:30:00 +0800 CST", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("2022-02-08 09:30:00.123456789 -0500 EST", SH, (2022, 2, 8, 14, 30)),
+        ("2022-02-08 09:30:00 +0000 UTC", SH, (2022, 2, 8, 9, 30)),
+        ("2022-02-08 09:30:00 +0800 +08", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("2022-02-08 09:30:00.5 +0800 CST m=+0.012", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
     ],
 )
 def test_dates_are_read_in_the_right_zone(raw, zone, utc):
