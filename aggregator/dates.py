@@ -139,6 +139,11 @@ _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the 
 _NAME_AFTER_OFFSET = re.compile(
     r"(?<=\d)(\s+[+-]\d{4})\s+(?:[A-Za-z]{2,5}|[+-]\d{2}(?:\d{2})?)(?:\s+m=[+-]\d+(?:\.\d+)?)?$"
 )
+# A year before year 1, as ISO 8601's signed years write it: `-0001-11-30T00:00:00+00:00` is
+# what PHP's DateTime makes of MySQL's zero date, `0000-00-00 00:00:00` (its RFC 822 form,
+# `Wed, 30 Nov -0001 …`, reads as year 1: no date either). feedparser read it as 1 January
+# 2000, and the post was published as one of that day.
+_SIGNED_YEAR = re.compile(r"-\d{4,}-")
 # Month names in the languages feeds are written in besides English (pt, es, fr, de, it,
 # nl): Brazilian and Spanish feeds write `Seg, 24 Set 2018` in <pubDate>, which neither
 # this nor feedparser read, and every post took its fetch time as its date.
@@ -209,11 +214,13 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     A weekday that contradicts the date (`周二 2026-11-02`, a Monday) is ignored, as RFC
     822 readers ignore `Tue, 02 Nov 2026`: the date is what is written with care, the
     weekday often a template's. Raises InvalidDate for a day, month, week or time that
-    does not exist.
+    does not exist, and for a year before 1 (`-0001-11-30`: PHP's MySQL zero date).
     """
     text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", " ".join(raw.split())))
     if not text:
         return None
+    if _SIGNED_YEAR.match(text):
+        raise InvalidDate(raw)
     # The two common shapes first; the rare ones only after them, and only when the first
     # character could start them (a letter: Java/asctime, a weekday; a digit: ISO week or
     # basic, an hour alone, AM/PM after RFC 822's time; a bracket: a bracketed weekday).

@@ -122,6 +122,45 @@ def test_dates_a_go_template_prints_keep_their_time_and_zone(tmp_path, httpserve
     }
 
 
+def _atom(entries: list[tuple[str, str]]) -> bytes:
+    """An Atom feed of (title, updated) entries."""
+    body = "".join(
+        f"<entry><title>{title}</title><id>urn:{title}</id><updated>{updated}</updated>"
+        f"<content>{title}</content></entry>"
+        for title, updated in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>F</title>'
+        f'<id>urn:f</id><updated>2025-11-03T00:00:00Z</updated><link href="https://example.org/"/>{body}</feed>'
+    ).encode()
+
+
+def test_php_s_zero_date_is_no_date(tmp_path, httpserver: HTTPServer):
+    """PHP's DateTime writes MySQL's zero date, `0000-00-00 00:00:00`, as
+    `-0001-11-30T00:00:00+00:00`: feedparser read it as 1 January 2000, and the post was
+    published as one of that day, last in its category (the first pruned by `keep_days`).
+    It is no date now: the post is dated when first seen, as one without a date."""
+    entries = [("zero", "-0001-11-30T00:00:00+00:00"), ("dated", "2025-11-03T10:00:00+08:00")]
+    httpserver.expect_request("/php").respond_with_data(_atom(entries), content_type="application/atom+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n"
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/php')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    rows = {r["title"]: r for r in _stored(tmp_path).values()}
+    assert (rows["zero"]["dated"], rows["zero"]["published"]) == (0, rows["zero"]["first_seen"])
+    assert (rows["dated"]["dated"], rows["dated"]["published"]) == (1, "2025-11-03T02:00:00+00:00")
+    items = json.loads((tmp_path / "public" / "category" / "a.json").read_text(encoding="utf-8"))["items"]
+    assert [(i["title"], i["date_published"][:4]) for i in items] == [
+        ("zero", rows["zero"]["first_seen"][:4]),
+        ("dated", "2025"),
+    ]
+
+
 MONTHLY = CORPUS / "speedparser2011" / "speedparser__feeds_0197.dat.xml"  # `<pubDate>September 2008</pubDate>`
 
 

@@ -430,6 +430,7 @@ def test_unreadable_dates_are_left_to_feedparser(raw):
         "2026年11月2日 25点",
         "星期一 2026年2月30日 10:05",
         "Mon Feb 30 10:00:00 CST 2026",
+        "-0001-11-30T00:00:00+00:00",  # PHP's MySQL zero date; feedparser: 1 January 2000
     ],
 )
 def test_dates_that_do_not_exist_are_invalid_not_left_to_feedparser(raw):
