@@ -410,8 +410,11 @@ def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | No
                 found = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
             except (OverflowError, ValueError, OSError):
                 return None
-    if found is not None and (found.year < 1900 or found == _EPOCH):
-        return None  # 0001-01-01 and the Unix epoch are what broken generators write for "no date"
+    # 0001-01-01 and the Unix epoch are what broken generators write for "no date"; the epoch
+    # written without a zone (`1970-01-01 00:00:00`, `1970-01-01`) is read in the source's zone,
+    # and is still it: in Asia/Shanghai it was dated 31 December 1969, 16:00 UTC
+    if found is not None and (found.year < 1900 or found in (_EPOCH, datetime(1970, 1, 1, tzinfo=zone))):
+        return None
     return found
 
 
