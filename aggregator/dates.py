@@ -19,6 +19,7 @@ feedparser's many format handlers.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -216,7 +217,11 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     weekday often a template's. Raises InvalidDate for a day, month, week or time that
     does not exist, and for a year before 1 (`-0001-11-30`: PHP's MySQL zero date).
     """
-    text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", " ".join(raw.split())))
+    # Full-width forms, as Chinese and Japanese input methods type them (`2024－01－02 10：00`,
+    # `２０２４年１月２日`), are their ASCII selves: feedparser read `10：00` as midnight UTC and
+    # `2024－01－02` as 1 November 2024.
+    text = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+    text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", " ".join(text.split())))
     if not text:
         return None
     if _SIGNED_YEAR.match(text):

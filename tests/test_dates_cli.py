@@ -191,6 +191,35 @@ def test_the_epoch_written_without_a_zone_is_no_date_in_any_source_zone(tmp_path
     assert not [p.name for p in (tmp_path / "jekyll" / "_posts").glob("19[67]*")]
 
 
+def test_dates_typed_with_full_width_forms_keep_their_time(tmp_path, httpserver: HTTPServer):
+    """A Chinese input method types `：` and `－` full width: `2025-11-03 10：05` was read by
+    feedparser as midnight UTC (08:00 in Shanghai, the time lost), `2025－11－03 10:06` as 1
+    November, and so was `2025年11月3日 10：07：30`. Each is its time in the source's zone now."""
+    items = [
+        ("colon", "2025-11-03 10：05", "2025-11-03T02:05:00+00:00"),
+        ("hyphens", "2025－11－03 10:06", "2025-11-03T02:06:00+00:00"),
+        ("chinese", "2025年11月3日 10：07：30", "2025-11-03T02:07:30+00:00"),
+    ]
+    httpserver.expect_request("/fw").respond_with_data(_rss(items), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\n"
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/fw')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    rows = {r["title"]: (r["dated"], r["published"]) for r in _stored(tmp_path).values()}
+    assert rows == {title: (1, stored) for title, _, stored in items}
+    page = (tmp_path / "public" / "category" / "a.html").read_text(encoding="utf-8")
+    assert re.findall(r"<time [^>]*>([^<]*)</time>", page) == [
+        "2025-11-03 10:07",
+        "2025-11-03 10:06",
+        "2025-11-03 10:05",
+    ]
+
+
 MONTHLY = CORPUS / "speedparser2011" / "speedparser__feeds_0197.dat.xml"  # `<pubDate>September 2008</pubDate>`
 
 

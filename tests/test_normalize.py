@@ -153,6 +153,10 @@ def rss(items: str, channel: str = "") -> str:
         ("2022-02-08 09:30:00 +0000 UTC", SH, (2022, 2, 8, 9, 30)),
         ("2022-02-08 09:30:00 +0800 +08", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
         ("2022-02-08 09:30:00.5 +0800 CST m=+0.012", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        # full-width forms, as Chinese input methods type them
+        ("2022-02-08 09：30", SH, (2022, 2, 8, 1, 30)),
+        ("2022－02－08 09:30", SH, (2022, 2, 8, 1, 30)),
+        ("２０２２年２月８日 ０９：３０", SH, (2022, 2, 8, 1, 30)),
     ],
 )
 def test_dates_are_read_in_the_right_zone(raw, zone, utc):
