@@ -19,9 +19,13 @@ feedparser's many format handlers.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
+
+from feedparser.datetimes import _date_handlers, _parse_date, _parse_date_iso8601
+from feedparser.datetimes.iso8601 import _iso8601_matches
 
 _ZONE = (
     r"(?P<zone>Z|[+-]\d{1,2}(?::?\d{2})?|(?:UTC|GMT|UT)(?:\s*[+-]\d{1,2}(?::?\d{2})?)?"
@@ -424,3 +428,37 @@ def _local_names(zone: ZoneInfo, naive: datetime) -> set[str]:
         if name:
             names.add(name.upper())
     return names
+
+
+def feedparser_date(raw: str) -> time.struct_time | None:
+    """feedparser's reading (UTC) of a date string none of the shapes here read, but never
+    its ISO 8601 handler's of a year followed by what it cannot read (`2024年1月2日 发布`,
+    `2024年1月2日 10:00 北京时间`, `2024-Jan-02`, Korean `2004년 05월 28일`): it takes the year
+    and fills in the month it is read in, so the post was dated the 1st of the month it was
+    fetched in (1 November 2024 for a post of 2 January fetched in November). Its other
+    handlers still have their turn (Korean dates are read by feedparser's own for them)."""
+    text = raw.strip()
+    if not _bare_year(text):
+        return _parse_date(text)
+    for handler in _date_handlers:
+        if handler is _parse_date_iso8601:
+            continue
+        try:
+            found = handler(text)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            continue
+        if found and len(found) == 9:
+            return found
+    return None
+
+
+def _bare_year(text: str) -> bool:
+    """Whether feedparser's ISO 8601 handler reads a year alone at the start of `text` and
+    leaves the rest: the first of its patterns that matches, as it tries them."""
+    for match in _iso8601_matches:
+        m = match(text)
+        if m:
+            found = m.groupdict()
+            bare = not (found.get("month") or found.get("ordinal") or found.get("day"))
+            return bool(found.get("year")) and bare and m.end() < len(text)
+    return False

@@ -24,10 +24,8 @@ from unicodedata import east_asian_width
 from urllib.parse import urljoin, urlparse
 from zoneinfo import ZoneInfo
 
-from feedparser.datetimes import _parse_date
-
 from .credentials import without_secrets
-from .dates import InvalidDate, parse_date
+from .dates import InvalidDate, feedparser_date, parse_date
 from .identity import canonical_link, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
@@ -403,8 +401,10 @@ def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | No
             return None
     if found is None:
         parsed = dict.get(entry, f"{key}_parsed")
-        if not parsed and isinstance(raw, str) and raw.strip():
-            parsed = _parse_date(raw)  # JSON Feed entries come without feedparser's parsed dates
+        if isinstance(raw, str) and raw.strip():
+            # JSON Feed entries come without feedparser's parsed dates; and feedparser's own
+            # may be a month it made up (`feedparser_date`)
+            parsed = feedparser_date(raw)
         if parsed:
             try:
                 found = datetime.fromtimestamp(calendar.timegm(parsed), UTC)

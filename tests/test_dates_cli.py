@@ -220,6 +220,32 @@ def test_dates_typed_with_full_width_forms_keep_their_time(tmp_path, httpserver:
     ]
 
 
+def test_a_year_followed_by_what_no_reader_reads_is_no_month_made_up(tmp_path, httpserver: HTTPServer):
+    """feedparser's ISO 8601 reader takes the year of `2025-Nov-03 10:00` or Korean `2025년 11월
+    03일 10:05:00` and fills in the month it reads it in: each post was dated the 1st of the
+    month it was fetched in, whatever its date. Now the first is no date (dated when first
+    seen), and the Korean one is read by feedparser's reader of Korean dates, in Korea's time,
+    on either parser's path."""
+    items = [("english", "2025-Nov-03 10:00", ""), ("korean", "2025년 11월 03일 10:05:00", "")]
+    httpserver.expect_request("/fast").respond_with_data(_rss(items), content_type="application/rss+xml")
+    slow = [(f"{title} slow", date, "") for title, date, _ in items]
+    httpserver.expect_request("/slow").respond_with_data(_rss(slow, doctype=True), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+        f"      - url: {httpserver.url_for('/fast')}\n      - url: {httpserver.url_for('/slow')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    rows = {r["title"]: r for r in _stored(tmp_path).values()}
+    for suffix in ("", " slow"):
+        english, korean = rows["english" + suffix], rows["korean" + suffix]
+        assert (english["dated"], english["published"]) == (0, english["first_seen"])
+        assert (korean["dated"], korean["published"]) == (1, "2025-11-03T01:05:00+00:00")
+
+
 MONTHLY = CORPUS / "speedparser2011" / "speedparser__feeds_0197.dat.xml"  # `<pubDate>September 2008</pubDate>`
 
 
