@@ -15,7 +15,7 @@ import mimetypes
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 from html.entities import html5 as html5_entities
 from itertools import islice
@@ -47,6 +47,7 @@ ENCLOSURES_MAX = 20
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ANY_ZONE = timedelta(hours=14)  # the epoch as the clock of any zone (UTC−12 to UTC+14) shows it
 
 __all__ = ["entry_date", "normalize", "normalize_entries", "post_id", "unique"]
 
@@ -411,9 +412,10 @@ def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | No
             except (OverflowError, ValueError, OSError):
                 return None
     # 0001-01-01 and the Unix epoch are what broken generators write for "no date"; the epoch
-    # written without a zone (`1970-01-01 00:00:00`, `1970-01-01`) is read in the source's zone,
-    # and is still it: in Asia/Shanghai it was dated 31 December 1969, 16:00 UTC
-    if found is not None and (found.year < 1900 or found in (_EPOCH, datetime(1970, 1, 1, tzinfo=zone))):
+    # written without a zone is read in the source's zone, and is still it, as any zone's clock
+    # shows it (`1970-01-01 00:00:00` in Asia/Shanghai was dated 31 December 1969, 16:00 UTC;
+    # `1970-01-01 08:00:00`, a Chinese server's timestamp 0, in a source left in UTC, 08:00 UTC)
+    if found is not None and (found.year < 1900 or abs(found - _EPOCH) <= _EPOCH_ANY_ZONE):
         return None
     return found
 

@@ -165,29 +165,36 @@ def test_the_epoch_written_without_a_zone_is_no_date_in_any_source_zone(tmp_path
     """`1970-01-01 00:00:00`, a timestamp of 0 written without a zone, is "no date" as the
     epoch written with one is; read in a source's Asia/Shanghai it was 1969-12-31 16:00 UTC,
     which is no epoch, and the post was published as one of 1 January 1970 (last in its
-    category, its Jekyll file `1970-01-01-…`). Now it is dated when first seen."""
+    category, its Jekyll file `1970-01-01-…`), and so was `1970-01-01 08:00:00`, a Chinese
+    server's timestamp 0, in a source left in UTC. Now each is dated when first seen."""
     items = [
         ("epoch", "1970-01-01 00:00:00", ""),
         ("epoch day", "1970-01-01", ""),
         ("dated", "2025-11-03 10:00:00", "2025-11-03T02:00:00+00:00"),
     ]
     httpserver.expect_request("/e").respond_with_data(_rss(items), content_type="application/rss+xml")
+    # a Chinese server's timestamp 0, `1970-01-01 08:00:00`, in a source left in UTC
+    httpserver.expect_request("/u").respond_with_data(
+        _rss([("epoch there", "1970-01-01 08:00:00", "")]), content_type="application/rss+xml"
+    )
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(
         "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/e')}\n",
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/e')}\n"
+        f"      - url: {httpserver.url_for('/u')}\n        timezone: UTC\n",
         encoding="utf-8",
     )
     result = run_cli("--config", str(cfg), "fetch")
     assert result.returncode == 0, result.stdout + result.stderr
 
     rows = {r["title"]: r for r in _stored(tmp_path).values()}
-    seen = rows["epoch"]["first_seen"]
-    assert {title: (r["dated"], r["published"]) for title, r in rows.items()} == {
-        "epoch": (0, seen),
-        "epoch day": (0, seen),
-        "dated": (1, "2025-11-03T02:00:00+00:00"),
+    assert {title: (r["dated"], r["published"] == r["first_seen"]) for title, r in rows.items()} == {
+        "epoch": (0, True),
+        "epoch day": (0, True),
+        "epoch there": (0, True),
+        "dated": (1, False),
     }
+    assert rows["dated"]["published"] == "2025-11-03T02:00:00+00:00"
     assert not [p.name for p in (tmp_path / "jekyll" / "_posts").glob("19[67]*")]
 
 
