@@ -136,6 +136,11 @@ _DOTTED = re.compile(
 _MONTH_YEAR = re.compile(r"(?P<mon>[^\W\d_]{3,10})\.?,?\s+(?:de\s+)?(?P<y>\d{4})(?P<zone>(?!))?")
 _YEAR_MONTH = re.compile(r"(?P<y>\d{4})\s*(?:[-/.]\s*(?P<m>\d{1,2})|年\s*(?P<m2>\d{1,2})\s*月)(?P<zone>(?!))?")
 _COMMENT = re.compile(r"\s*\([^()]*\)\s*$")  # "+0800 (CST)": the offset is the truth
+# `北京时间` (Beijing time), before or after the date, bracketed or not (full-width brackets
+# are ASCII ones once NFKC-normalized): China's +08:00. Read as a comment, or not at all, it
+# left the time in the source's zone (UTC unless configured: eight hours late).
+_BEIJING_TIME = re.compile(r"^[(\[【]?北京[时時][间間][)\]】]?\s*|\s*[(\[【]?北京[时時][间間][)\]】]?$")
+_OFFSET_AT_END = re.compile(r"(?:[+-]\d{2}:?\d{2}|Z|GMT|UTC)$")
 # Go's time.Time.String(), which a Go template prints for a date it is given as is:
 # `2024-01-02 10:00:00 +0800 CST`, `… -0500 EST`, `… +0000 UTC`, `… +0800 +08` (a zone with no
 # abbreviation), ` m=+0.001` after it for a time read off the clock. The offset is the truth;
@@ -225,7 +230,10 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     # `２０２４年１月２日`), are their ASCII selves: feedparser read `10：00` as midnight UTC and
     # `2024－01－02` as 1 November 2024.
     text = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
-    text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", " ".join(text.split())))
+    text = " ".join(text.split())
+    if "北京" in text:
+        text = _beijing_time(text)
+    text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", text))
     if not text:
         return None
     if _SIGNED_YEAR.match(text):
@@ -428,6 +436,14 @@ def _local_names(zone: ZoneInfo, naive: datetime) -> set[str]:
         if name:
             names.add(name.upper())
     return names
+
+
+def _beijing_time(text: str) -> str:
+    """`text` with its `北京时间` as the +0800 it means (unless an offset is written too)."""
+    bare = _BEIJING_TIME.sub("", text)
+    if bare == text or not bare:
+        return text
+    return bare if _OFFSET_AT_END.search(bare) else f"{bare} +0800"
 
 
 def feedparser_date(raw: str) -> time.struct_time | None:

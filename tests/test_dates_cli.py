@@ -122,6 +122,31 @@ def test_dates_a_go_template_prints_keep_their_time_and_zone(tmp_path, httpserve
     }
 
 
+def test_dates_written_in_beijing_time_are_read_at_plus_eight(tmp_path, httpserver: HTTPServer):
+    """Chinese sites write `2025-11-03 00:30 北京时间` (Beijing time), or `(北京时间)` after it:
+    the first was read by feedparser as the 1st of the month it was fetched in, the second in the
+    source's zone (UTC unless configured: eight hours late, a post of 00:30 filed the day before)."""
+    items = [
+        ("after", "2025-11-03 00:30 北京时间", "2025-11-02T16:30:00+00:00"),
+        ("bracketed", "2025年11月03日 07:45 (北京时间)", "2025-11-02T23:45:00+00:00"),
+    ]
+    httpserver.expect_request("/bj").respond_with_data(_rss(items), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/bj')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    rows = dict(con.execute("SELECT title, published FROM posts"))
+    con.close()
+    assert rows == {title: stored for title, _, stored in items}
+    dates = sorted(p.name[:10] for p in (tmp_path / "jekyll" / "_posts").glob("*.md"))
+    assert dates == ["2025-11-03", "2025-11-03"]
+
+
 def _atom(entries: list[tuple[str, str]]) -> bytes:
     """An Atom feed of (title, updated) entries."""
     body = "".join(

@@ -157,6 +157,13 @@ def rss(items: str, channel: str = "") -> str:
         ("2022-02-08 09：30", SH, (2022, 2, 8, 1, 30)),
         ("2022－02－08 09:30", SH, (2022, 2, 8, 1, 30)),
         ("２０２２年２月８日 ０９：３０", SH, (2022, 2, 8, 1, 30)),
+        # `北京时间` (Beijing time) is +08:00 whatever the source's zone, written before or after
+        ("2022-02-08 09:30 北京时间", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("2022年02月08日 09:30 (北京时间)", ZoneInfo("America/Chicago"), (2022, 2, 8, 1, 30)),
+        ("2022-02-08 09:30（北京时间）", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("北京时间 2022-02-08 09:30:15", ZoneInfo("UTC"), (2022, 2, 8, 1, 30, 15)),
+        ("【北京時間】2022年2月8日09:30", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
+        ("2022-02-08 09:30 +0800 (北京时间)", ZoneInfo("America/Chicago"), (2022, 2, 8, 1, 30)),
     ],
 )
 def test_dates_are_read_in_the_right_zone(raw, zone, utc):
