@@ -27,6 +27,7 @@ import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -332,10 +333,13 @@ def _not_modified(environ: dict[str, Any], tag: str, mtime: int) -> bool:
     ims = environ.get("HTTP_IF_MODIFIED_SINCE")
     if ims:
         try:
-            since = parsedate_to_datetime(ims).timestamp()
+            when = parsedate_to_datetime(ims)
         except (TypeError, ValueError, IndexError, OverflowError):
             return False
-        return mtime <= since
+        # HTTP dates are GMT: asctime's (`Sun Nov  6 08:49:37 1994`) and a `-0000` zone come out
+        # naive, which .timestamp() took for this machine's local time (west of UTC, a 304 for a
+        # file changed since)
+        return mtime <= (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
     return False
 
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -371,3 +372,27 @@ def test_redirects_are_relative_so_they_hold_under_a_proxy_prefix(server, site, 
     for prefix in ("https://t.example.com", "https://t.example.com/news", "https://t.example.com/a/b"):
         assert urljoin(prefix + path, location) == prefix + to, (prefix, location)
     assert request(server, "GET", to)[0] == 200
+
+
+@pytest.mark.parametrize("style", ["asctime", "minus-zero"])
+def test_an_http_date_without_a_zone_is_read_as_gmt(server, site, monkeypatch, style):
+    """HTTP dates are GMT, and asctime's form (`Sun Nov  6 08:49:37 1994`, which RFC 9110 still
+    asks servers to accept) and a `-0000` zone carry no zone: they were read in this machine's
+    local zone, so west of UTC a file changed an hour ago was answered 304 Not Modified."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        mtime = (site / "category" / "news.atom").stat().st_mtime
+        before = time.gmtime(mtime - 3600)  # an hour before the file was last written
+        since = (
+            time.strftime("%a %b %d %H:%M:%S %Y", before)
+            if style == "asctime"
+            else time.strftime("%a, %d %b %Y %H:%M:%S -0000", before)
+        )
+        assert request(server, "GET", "/category/news.atom", {"If-Modified-Since": since})[0] == 200
+        after = time.gmtime(mtime + 3600)
+        since = time.strftime("%a %b %d %H:%M:%S %Y", after)
+        assert request(server, "GET", "/category/news.atom", {"If-Modified-Since": since})[0] == 304
+    finally:
+        monkeypatch.undo()
+        time.tzset()
