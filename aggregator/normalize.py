@@ -31,7 +31,7 @@ from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .parse_fast import ORIGINAL_ENCLOSURE, ORIGINAL_LINKS, link_text, web_address
 from .plural import counted
-from .sanitize import html_to_text, language_tag, one_line, sanitize_html, sanitized_text, url_text
+from .sanitize import grapheme_start, html_to_text, language_tag, one_line, sanitize_html, sanitized_text, url_text
 
 UNTITLED_WORDS = 12
 UNTITLED_WIDTH = 60  # columns, a CJK character two: the 30 characters a run of them gets
@@ -237,7 +237,7 @@ def _capped(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, an ellipsis marking the cut (at a space near it, if any)."""
     if len(text) <= limit:
         return text
-    head = text[: limit - 1]
+    head = text[: grapheme_start(text, limit - 1)]
     space = head.rfind(" ", limit - 80)
     return (head[:space] if space > 0 else head).rstrip() + "…"
 
@@ -367,11 +367,11 @@ def _first_words(text: str) -> str:
     if not words:
         return ""
     if len(words) == 1 and len(words[0]) > 40:  # CJK runs have no spaces
-        return words[0][:30] + "…"
+        return words[0][: grapheme_start(words[0], 30)] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
     cut = _wide_cut(head, UNTITLED_WIDTH)
     if cut is not None:  # CJK words run long: `□陈英 我市坚持…` was a whole paragraph of a title
-        return head[:cut].rstrip() + "…"
+        return head[: grapheme_start(head, cut)].rstrip() + "…"
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html as _html
 import re
+import unicodedata
 from contextvars import ContextVar
 from urllib.parse import urljoin
 
@@ -833,6 +834,56 @@ def url_text(url: str) -> str:
 def one_line(text: str) -> str:
     """`text` without characters that are not text, its whitespace collapsed to single spaces."""
     return " ".join(_NOT_TEXT.sub("", text).split())
+
+
+def grapheme_start(text: str, index: int) -> int:
+    """The last place at or before `index` where `text` may be cut between two characters as
+    a reader sees them (UAX #29 grapheme clusters, in the main): not before a combining mark,
+    a vowel sign, a variation selector or skin tone, not after a ZWJ or an Indic virama, not
+    inside a flag. A title or excerpt cut at a bare code point showed a Thai or Hindi word
+    without its vowel (the next text starting with it alone), a family emoji as its first
+    members, Vietnamese written decomposed (NFD) without its accents. A text that is one
+    cluster from its start (`index` would go to 0) is cut at `index`: something is shown."""
+    at = index
+    while 0 < at < len(text):
+        before, here = text[at - 1], text[at]
+        if _continues(here) or before in _JOINERS or _after_virama(before, here):
+            at -= 1
+        elif _REGIONAL <= here <= _REGIONAL_END and _REGIONAL <= before <= _REGIONAL_END:
+            run = at - 1
+            while run > 0 and _REGIONAL <= text[run - 1] <= _REGIONAL_END:
+                run -= 1
+            if (at - run) % 2 == 0:  # flags are pairs: `at` falls between two
+                break
+            at -= 1
+        else:
+            break
+    return at or index
+
+
+_JOINERS = "\u200c\u200d"  # ZWNJ, ZWJ: part of the cluster they end (UAX #29 Extend, ZWJ)
+_REGIONAL, _REGIONAL_END = "\U0001f1e6", "\U0001f1ff"
+
+
+def _continues(ch: str) -> bool:
+    """Whether `ch` belongs to the cluster before it: a mark (Mn, Mc, Me), a joiner, an emoji
+    skin tone or tag, Thai and Lao SARA AM, a decomposed hangul syllable's vowel or final."""
+    if ch.isascii():
+        return False
+    return (
+        unicodedata.category(ch) in ("Mn", "Mc", "Me")
+        or ch in _JOINERS
+        or ch in "\u0e33\u0eb3"
+        or "\U0001f3fb" <= ch <= "\U0001f3ff"
+        or "\U000e0020" <= ch <= "\U000e007f"
+        or "\u1160" <= ch <= "\u11ff"
+        or "\ud7b0" <= ch <= "\ud7ff"
+    )
+
+
+def _after_virama(before: str, here: str) -> bool:
+    """A virama joining two consonants of an Indic script (`क्ष`): one cluster (UAX #29 GB9c)."""
+    return "\u0900" <= before <= "\u0dff" and unicodedata.combining(before) == 9 and unicodedata.category(here) == "Lo"
 
 
 # C0 controls, DEL and C1 controls (U+009B is CSI to a terminal that reads C1), and lone surrogates.

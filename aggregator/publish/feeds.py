@@ -32,7 +32,7 @@ from lxml import etree
 
 from .. import PROJECT_URL, __version__
 from ..models import Author, Enclosure, Post
-from ..sanitize import ALLOWED_TAGS
+from ..sanitize import ALLOWED_TAGS, grapheme_start
 from ..sanitize import language_tag as _language_tag
 from .memo import IdentityMemo
 
@@ -319,7 +319,7 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     text = _text_start(html, limit + 1) if limit > EXCERPT_CHARS else _excerpt_text(html)
     if len(text) <= limit:
         return text
-    cut = text[:limit]
+    cut = text[: grapheme_start(text, limit)]  # not inside a character as read: `ก` of `กั`, an emoji's ZWJ
     space = cut.rfind(" ")
     if space > limit * 0.6:  # CJK text has no spaces: cut anywhere
         cut = cut[:space]

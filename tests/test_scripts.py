@@ -1,0 +1,87 @@
+"""Text in every script as the pages and feeds cut and show it: Thai and Hindi vowel signs,
+decomposed (NFD) Vietnamese, emoji joined by ZWJ, flags, and the bidi controls a title may
+carry. Feeds written here, served over HTTP from 127.0.0.1, fetched by the real CLI."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import lxml.etree
+import lxml.html
+
+from .conftest import fetch_feed_text
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+ZWJ = "\u200d"
+FAMILY = "👨\u200d👩\u200d👧\u200d👦"  # one emoji of seven code points
+
+# Texts with no space to cut at, where nearly every code point is inside a cluster: a cut
+# anywhere but at a cluster's end shows a consonant without its vowel, a part of a family.
+# The leading `x` puts the odd code points at the places an even cut would fall.
+UNCUT = {
+    "thai": "x" + "กั" * 150,
+    "hindi": "x" + "कि" * 150,
+    "family": FAMILY * 45,
+    "flags": "x" + "🇯🇵" * 150,
+    "vietnamese-nfd": "x" + unicodedata.normalize("NFD", "ệ") * 100,
+}
+
+
+def _is_boundary(text: str, at: int) -> bool:
+    """Whether a cut at `at` leaves every character of `text` whole, as a reader sees them."""
+    if at in (0, len(text)):
+        return True
+    if unicodedata.category(text[at]).startswith("M") or ZWJ in (text[at], text[at - 1]):
+        return False
+    flags = 0
+    while at - flags > 0 and 0x1F1E6 <= ord(text[at - flags - 1]) <= 0x1F1FF:
+        flags += 1
+    return flags % 2 == 0
+
+
+def _check_cut(shown: str, texts: dict[str, str]) -> str | None:
+    """What is wrong with `shown`, a text the site or a feed shows of one of `texts` (whole,
+    or a piece of it ending in `…`), or None."""
+    piece = shown.removesuffix("…")
+    for text in texts.values():
+        at = text.find(piece)
+        if at >= 0:
+            ends = (at, at + len(piece))
+            return None if all(_is_boundary(text, i) for i in ends) else f"cut inside a character: {shown!r}"
+    return None  # not one of them (the site's own words)
+
+
+def _feed(entries: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>Desk</title><id>urn:desk</id>'
+        f"<updated>2026-11-28T10:00:00Z</updated>{entries}</feed>"
+    )
+
+
+def _entry(n: int, title: str, content: str, extra: str = "") -> str:
+    return (
+        f"<entry><id>urn:{n}</id><title>{title}</title><updated>2026-11-28T{n:02d}:00:00Z</updated>"
+        f'<link href="https://news.example/{n}"/>{extra}<content type="text">{content}</content></entry>'
+    )
+
+
+def test_titles_and_excerpts_are_never_cut_inside_a_character(tmp_path: Path) -> None:
+    entries = "".join(_entry(n, "", text) for n, text in enumerate(UNCUT.values(), 1))
+    out = fetch_feed_text(tmp_path, "f.atom", _feed(entries))
+    shown: list[str] = []
+    atom = lxml.etree.parse(str(out / "category" / "c.atom"))
+    for entry in atom.iter(f"{ATOM}entry"):
+        shown += [entry.findtext(f"{ATOM}title") or "", entry.findtext(f"{ATOM}summary") or ""]
+    for item in json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]:
+        shown += [item.get("title", ""), item.get("summary", "")]
+    pages = [out / "category" / "c.html", *sorted((out / "posts").rglob("*.html"))]
+    for page in pages:
+        doc = lxml.html.parse(str(page)).getroot()
+        shown += [doc.findtext(".//title").split(" · ")[0], *doc.xpath("//meta[@name='description']/@content")]
+        shown += [" ".join(e.text_content().split()) for e in doc.xpath("//h1|//h3|//p[@class='excerpt']")]
+    assert len(pages) == 1 + len(UNCUT)
+    problems = [p for p in (_check_cut(s, UNCUT) for s in shown if s) if p]
+    assert problems == []
