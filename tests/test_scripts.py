@@ -85,3 +85,42 @@ def test_titles_and_excerpts_are_never_cut_inside_a_character(tmp_path: Path) ->
     assert len(pages) == 1 + len(UNCUT)
     problems = [p for p in (_check_cut(s, UNCUT) for s in shown if s) if p]
     assert problems == []
+
+
+# Bidi controls: an override or embedding opened in a name and never closed (`\u202e`, RLO)
+# runs on to the end of its paragraph, reversing the site's own text after it.
+OPENERS = {"\u202a": "e", "\u202b": "e", "\u202d": "e", "\u202e": "e", "\u2066": "i", "\u2067": "i", "\u2068": "i"}
+
+
+def _open_at_end(text: str) -> int:
+    """How many bidi embeddings, overrides and isolates `text` leaves open (UAX #9)."""
+    stack: list[str] = []
+    for ch in text:
+        if ch in OPENERS:
+            stack.append(OPENERS[ch])
+        elif ch == "\u202c" and stack and stack[-1] == "e":
+            stack.pop()
+        elif ch == "\u2069" and "i" in stack:
+            while stack.pop() != "i":
+                pass
+    return len(stack)
+
+
+def test_a_bidi_override_in_a_title_or_name_reverses_nothing_after_it(tmp_path: Path) -> None:
+    author = "<author><name>Anna \u202eKarenina</name></author>"
+    entries = _entry(1, "Breaking \u202enews \u2067from", "Text.", author) + _entry(2, "خبر عاجل", "نص.")
+    feed = _feed(entries).replace("<title>Desk</title>", "<title>Multi \u202eSOURCE \u202bمصدر</title>")
+    out = fetch_feed_text(tmp_path, "f.atom", feed)
+    pages = [out / "index.html", out / "category" / "c.html", *sorted((out / "posts").rglob("*.html"))]
+    assert len(pages) == 4
+    for page in pages:
+        doc = lxml.html.parse(str(page)).getroot()
+        title = doc.findtext(".//title")
+        assert title.endswith(" · T") or title == "T", title
+        assert _open_at_end(title.removesuffix(" · T")) == 0, (page.name, title)
+        for meta in doc.xpath("//p[@class='meta']"):
+            for part in meta.xpath(".//span[not(@class='sep')]|.//a"):
+                assert _open_at_end(part.text_content()) == 0, (page.name, part.text_content())
+            # names from feeds and the config are isolated from the separators beside them
+            names = meta.xpath(".//span[@class='source']|.//a[@class='cat']|.//span/a|.//bdi")
+            assert names and all(n.get("dir") == "auto" or n.tag == "bdi" for n in names), page.name
