@@ -249,6 +249,47 @@ def test_a_feed_whose_posts_are_all_in_the_sites_language_says_it_once(tmp_path,
     assert not [i for i in jsonfeed["items"] if "language" in i]
 
 
+JAPANESE_AS_ENGLISH = "speedparser2011/speedparser__feeds_0352.dat.xml"  # `<language>en-us</language>`, a Japanese post
+PERSIAN_AS_ENGLISH = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en-US"><title>Desk</title><id>urn:fa</id>
+<updated>2026-11-28T10:00:00Z</updated>
+<entry><id>urn:fa:1</id><title>گزارش خبری درباره اقتصاد ایران</title><updated>2026-11-28T10:00:00Z</updated>
+<link href="https://fa.example/1"/><content type="html">&lt;p&gt;این یک متن فارسی است.&lt;/p&gt;</content></entry>
+<entry><id>urn:fa:2</id><title>Sr: Vesti dana iz Beograda</title><updated>2026-11-28T09:00:00Z</updated>
+<link href="https://fa.example/2"/>
+<content type="html" xml:lang="sr">&lt;p&gt;Tekst na srpskom.&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+def test_a_post_is_not_said_to_be_in_a_language_its_text_evidently_is_not(tmp_path, httpserver: HTTPServer):
+    """Feeds name one language for everything they carry, often their software's default:
+    a Japanese post of a feed saying `en-us`, a Persian one of a feed saying `en-US`, were
+    published on an English site as English (`lang="en-us"`, no `dir`: the Persian laid out
+    left to right; `xml:lang`, JSON Feed `language` saying English). They are told apart as
+    posts naming no language are; the feed's English posts keep its language, and a Serbian
+    post in Latin letters is still Serbian."""
+    httpserver.expect_request("/fa.atom").respond_with_data(PERSIAN_AS_ENGLISH, content_type="application/atom+xml")
+    urls = [serve_corpus(httpserver, JAPANESE_AS_ENGLISH, "application/xml"), httpserver.url_for("/fa.atom")]
+    out = fetch_feeds(tmp_path, urls)
+    want = {
+        "http://twitpic.com/4taitp": (None, ("", "auto")),  # Japanese
+        "http://twitpic.com/4rtn9b": ("en-us", ("en-us", None)),  # Latin letters only
+        "https://fa.example/1": (None, ("", "auto")),
+        "https://fa.example/2": ("sr", ("sr", None)),
+    }
+    atom, _, jsonfeed = feeds_of(out)
+    for entry in atom.findall(f"{ATOM}entry"):
+        link = next(li.get("href") for li in entry.findall(f"{ATOM}link") if li.get("rel") == "alternate")
+        assert entry.get(XML_LANG) == want[link][0], link
+    assert {i["url"]: i.get("language") for i in jsonfeed["items"]} == {k: v[0] for k, v in want.items()}
+    for link, (_, attributes) in want.items():
+        doc = page_of(out, link)
+        title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
+        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == attributes, link
+    result = check_feeds(out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
 def test_a_browser_lays_out_a_post_of_no_language_in_its_texts_direction(tmp_path, httpserver: HTTPServer):
     """In Chromium, the Arabic post of no language on a Chinese site: its title and text

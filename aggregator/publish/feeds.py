@@ -47,6 +47,7 @@ __all__ = [
     "render_feeds",
     "render_json",
     "render_rss",
+    "stated_language",
     "web_url",
     "written_in",
 ]
@@ -270,9 +271,9 @@ _SAMPLE = 400  # characters of a post's title and text enough to tell its script
 _PER_CHARACTER = frozenset(("Hani", "Kana"))  # one word each, as the other scripts' words count
 
 
-def written_in(language: str | None, text: str) -> bool:
+def written_in(language: str | None, text: str, share: float = 0.5) -> bool:
     """Whether `text` may be in `language` as far as its letters tell: False only when it has
-    letters and fewer than half of them (Han and kana characters, other scripts' words) are of
+    letters and fewer than `share` of them (Han and kana characters, other scripts' words) are of
     the language's script. Arabic or English text is evidently not Chinese; French is not
     told from English (same script), nor text with no letters from any language.
 
@@ -299,7 +300,27 @@ def written_in(language: str | None, text: str) -> bool:
     if kana > 1 or (kana and kana * 10 >= counts.get("Hani", 0)):  # Japanese (a stray の in Chinese is not)
         counts["Jpan"] = counts.pop("Hani", 0) + kana
     total = sum(counts.values())
-    return total == 0 or 2 * sum(counts.get(s, 0) for s in expected) >= total
+    return total == 0 or sum(counts.get(s, 0) for s in expected) >= share * total
+
+
+def stated_language(language: str | None, text: str) -> str | None:
+    """A post's language tag as the feeds and pages state it: None when its title and text
+    are evidently not in it (`written_in`). Many feeds name a language for all they carry,
+    often a CMS's default (`en-US`): a Persian or Japanese post was published as English,
+    laid out left to right on an English site, read by screen readers with an English voice.
+    Without it, the post is told apart from the site's language as one naming none is."""
+    tag = language_tag(language)
+    if tag is None or tag.split("-", 1)[0].lower() in _TWO_ALPHABETS:
+        return tag
+    return tag if written_in(tag, text, _STATED_SHARE) else None
+
+
+# Languages written in Latin letters as well as their `_LANGUAGE_SCRIPTS` one, a post naming
+# which may be in either: `sr` in Latin letters is still Serbian.
+_TWO_ALPHABETS = frozenset(("sr",))
+# A language a post names is believed unless fewer than this share of its letters are of that
+# language's script: a Russian post quoting an English mail header is still Russian.
+_STATED_SHARE = 1 / 3
 
 
 def _media_type(value: str | None) -> str | None:
@@ -558,7 +579,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
     excerpt_of = summary if summary.strip() else content
     summary_text = html_excerpt(excerpt_of)
     title = _one_line(post.title) or html_excerpt(excerpt_of, 80) or meta.untitled
-    language = language_tag(post.language)
+    language = stated_language(post.language, f"{title} {summary_text}")
     tags: list[str] = []
     for tag in post.tags:
         t = _one_line(tag)

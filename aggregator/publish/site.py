@@ -52,7 +52,7 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Enclosure, Post
-from .feeds import clean_text, feed_uri, html_excerpt, language_tag, permalink, web_url, written_in
+from .feeds import clean_text, feed_uri, html_excerpt, permalink, stated_language, web_url, written_in
 from .memo import IdentityMemo
 
 __all__ = [
@@ -599,8 +599,9 @@ class SiteRenderer:
             "source_link": _href(post.source_link),
             "author": _bidi_closed(_page_text(", ".join(_bidi_closed(a.name) for a in post.authors if a.name))) or None,
             "excerpt": _excerpt_after(title, excerpt_of),
-            "language": language_tag(post.language),  # `zh_TW` as `zh-TW`: what :lang() and browsers match
         }
+        # `zh_TW` as `zh-TW` (what :lang() and browsers match); none if the text is evidently not in it
+        view["language"] = stated_language(post.language, f"{title} {view['excerpt'] or ''}")
         # An Arabic post on an English site (or an English one on an Arabic site) is laid out its own way
         direction = text_direction(view["language"])
         view["dir"] = direction if direction and direction != self.direction else None
