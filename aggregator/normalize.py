@@ -130,7 +130,8 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     if not identity:
         # the content as resolved before its links were freed of the URL's secret: an id made of it must not change
         hashed = content if html_base == fetched_base else _sanitized(content_html, summary_html, fetched_base)[0]
-        identity = _hash(_capped(_title(entry) or fallback or UNTITLED, TITLE_MAX) + "\n" + hashed)
+        made = _title(entry) or _first_words(text, as_ids=True) or UNTITLED
+        identity = _hash(_capped(made, TITLE_MAX, as_ids=True) + "\n" + hashed)
     published = None
     for key in DATE_KEYS:
         published = entry_date(entry, key, zone)
@@ -233,11 +234,12 @@ def _char(m: re.Match[str]) -> str:
     return unescape(ref)
 
 
-def _capped(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, an ellipsis marking the cut (at a space near it, if any)."""
+def _capped(text: str, limit: int, as_ids: bool = False) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut (at a space near it, if any).
+    `as_ids`: cut as ids were made of it (at a code point), for an id must not change."""
     if len(text) <= limit:
         return text
-    head = text[: grapheme_start(text, limit - 1)]
+    head = text[: limit - 1 if as_ids else grapheme_start(text, limit - 1)]
     space = head.rfind(" ", limit - 80)
     return (head[:space] if space > 0 else head).rstrip() + "…"
 
@@ -362,16 +364,18 @@ def _text_to_html(text: str) -> str:
     return escape(text).replace("\n", "<br>\n")
 
 
-def _first_words(text: str) -> str:
+def _first_words(text: str, as_ids: bool = False) -> str:
+    """An untitled post's title: its text's first words. `as_ids`: as the ids of entries with
+    no guid, link or title were made of it (cut at a code point): an id must not change."""
     words = text.split()
     if not words:
         return ""
     if len(words) == 1 and len(words[0]) > 40:  # CJK runs have no spaces
-        return words[0][: grapheme_start(words[0], 30)] + "…"
+        return words[0][: 30 if as_ids else grapheme_start(words[0], 30)] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
     cut = _wide_cut(head, UNTITLED_WIDTH)
     if cut is not None:  # CJK words run long: `□陈英 我市坚持…` was a whole paragraph of a title
-        return head[: grapheme_start(head, cut)].rstrip() + "…"
+        return head[: cut if as_ids else grapheme_start(head, cut)].rstrip() + "…"
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
 
 

@@ -258,3 +258,22 @@ def test_an_entry_of_a_shared_link_pruned_while_listed_stays_pruned(tmp_path):
         assert take_(rss(*DAYS), T0 + timedelta(days=n))[1:] == (0, 0)
         assert sorted(t for t, _ in stored(store).values()) == ["Release 1.2", "Release 1.3"]
     store.close()
+
+
+def test_an_untitled_entry_without_guid_or_link_keeps_its_id_however_its_title_is_cut():
+    """An entry with no guid, link or title is identified by a title made of its text's start:
+    cutting that title between whole characters (a Thai vowel sign kept with its consonant, an
+    emoji family whole) gave such entries new ids, each a new post beside the old one. The ids
+    are the ones earlier versions gave (computed by the code before 778c911)."""
+    texts = ["x" + "กั" * 150, "👨\u200d👩\u200d👧\u200d👦" * 45, "ข่าว " + "x" + "กั" * 600]
+    body = rss_untitled(texts)
+    for parse in (parse_feed, parse_feedparser):
+        posts = normalize(SRC, parse(SRC.url, body, SRC.url), T0)
+        assert [p.id for p in posts] == ["5ae88813ce3ba929", "13bd3cd523a041db", "934da7e8fb0d2690"]
+        assert [p.title[-2] for p in posts] == ["ั", "👦", "ั"]  # the titles shown end in whole characters
+
+
+def rss_untitled(texts: list[str]) -> bytes:
+    """An RSS feed of items that have only a description."""
+    items = "".join(f"<item><description>{t}</description></item>" for t in texts)
+    return f'<rss version="2.0"><channel><title>t</title><link>https://shop.example/</link>{items}</channel></rss>'.encode()
