@@ -374,6 +374,12 @@ def _first_words(text: str, as_ids: bool = False) -> str:
         return words[0][: 30 if as_ids else grapheme_start(words[0], 30)] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
     cut = _wide_cut(head, UNTITLED_WIDTH)
+    phrases = cut is None and len(head) > UNTITLED_WIDTH and any(len(w) > 40 and not w.isascii() for w in words)
+    if phrases and not as_ids:
+        # Thai, Lao, Khmer, Burmese put spaces between phrases, not words: twelve of them were
+        # the whole text as its title. Cut at the last phrase that fits, else inside one.
+        space = head.rfind(" ", 0, UNTITLED_WIDTH + 1)
+        cut = space if space >= UNTITLED_WIDTH // 2 else UNTITLED_WIDTH
     if cut is not None:  # CJK words run long: `□陈英 我市坚持…` was a whole paragraph of a title
         return head[: cut if as_ids else grapheme_start(head, cut)].rstrip() + "…"
     return head + ("…" if len(words) > UNTITLED_WORDS else "")

@@ -124,3 +124,21 @@ def test_a_bidi_override_in_a_title_or_name_reverses_nothing_after_it(tmp_path: 
             # names from feeds and the config are isolated from the separators beside them
             names = meta.xpath(".//span[@class='source']|.//a[@class='cat']|.//span/a|.//bdi")
             assert names and all(n.get("dir") == "auto" or n.tag == "bdi" for n in names), page.name
+
+
+THAI_PHRASES = (
+    "ที่กรุงเทพมหานครวันนี้มีฝนตกหนักหลายพื้นที่ ทำให้การจราจรติดขัดอย่างมากในช่วงเช้าและช่วงเย็นของวันทำงานปกติ"
+    " กรมอุตุนิยมวิทยาเตือนว่าฝนจะตกต่อเนื่องไปอีกสามวัน ประชาชนควรเตรียมพร้อมรับมือกับน้ำท่วมขัง"
+)
+
+
+def test_an_untitled_thai_posts_title_is_its_first_phrase_not_its_whole_text(tmp_path: Path) -> None:
+    """Thai puts spaces between phrases, not words: an untitled post's title, its first twelve
+    "words", was its whole text (as a Chinese one's was before its titles were cut at 30
+    characters), repeated in every listing and feed. It is the first phrase that fits."""
+    out = fetch_feed_text(tmp_path, "f.atom", _feed(_entry(1, "", THAI_PHRASES)))
+    atom = lxml.etree.parse(str(out / "category" / "c.atom"))
+    titles = [e.findtext(f"{ATOM}title") for e in atom.iter(f"{ATOM}entry")]
+    assert titles == [THAI_PHRASES.split()[0] + "…"]
+    page = next((out / "posts").rglob("*.html"))
+    assert lxml.html.parse(str(page)).getroot().findtext(".//h1") == titles[0]
