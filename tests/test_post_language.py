@@ -80,6 +80,14 @@ def test_only_what_is_shaped_like_a_language_tag_is_one(value, tag):
         ("sr-Latn", "Vesti dana", True),
         ("sr", "Vesti dana", False),
         ("fr", "", True),
+        ("en", "ދިވެހިރާއްޖޭގެ ޚަބަރު", False),  # Thaana (Dhivehi), written right to left
+        ("dv", "ދިވެހިރާއްޖޭގެ ޚަބަރު", True),
+        ("en", "ܫܠܡܐ ܥܠܡܐ", False),  # Syriac
+        ("en", "বাংলাদেশের খবর", False),  # Bengali
+        ("bn-BD", "বাংলাদেশের খবর", True),
+        ("ta", "தமிழ் செய்திகள்", True),
+        ("en", "ព័ត៌មានថ្មីៗ", False),  # Khmer
+        ("am", "የኢትዮጵያ ዜና", True),  # Ethiopic
     ],
 )
 def test_a_text_is_evidently_not_in_a_language_only_when_its_script_says_so(site, text, fits):
@@ -247,6 +255,30 @@ def test_a_feed_whose_posts_are_all_in_the_sites_language_says_it_once(tmp_path,
     assert {e.get(XML_LANG) for e in atom.findall(f"{ATOM}entry")} == {None}
     assert rss.findtext("channel/language") == "ja" and jsonfeed["language"] == "ja"
     assert not [i for i in jsonfeed["items"] if "language" in i]
+
+
+DHIVEHI_AND_BENGALI = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Desk</title><id>urn:dv</id><updated>2026-11-28T10:00:00Z</updated>
+<entry><id>urn:dv:1</id><title>ދިވެހިރާއްޖޭގެ ޚަބަރު</title><updated>2026-11-28T10:00:00Z</updated>
+<link href="https://dv.example/1"/><content type="html">&lt;p&gt;މިއީ ދިވެހި ބަހުން ލިޔެވިފައިވާ ޚަބަރެކެވެ.&lt;/p&gt;</content></entry>
+<entry><id>urn:dv:2</id><title>বাংলাদেশের খবর</title><updated>2026-11-28T09:00:00Z</updated>
+<link href="https://bn.example/1"/><content type="html">&lt;p&gt;এটি একটি বাংলা সংবাদ।&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+def test_posts_in_scripts_of_south_asia_are_not_said_to_be_in_the_sites_language(tmp_path, httpserver: HTTPServer):
+    """A Dhivehi post (Thaana, written right to left) naming no language on an English site was
+    said to be English and laid out left to right, and a Bengali one said to be English: only
+    a dozen scripts were told apart, the others' letters not counted at all. Both now have
+    `lang=""` and `dir="auto"`, as posts in the other scripts had."""
+    httpserver.expect_request("/dv.atom").respond_with_data(DHIVEHI_AND_BENGALI, content_type="application/atom+xml")
+    out = fetch_one_feed(tmp_path, httpserver.url_for("/dv.atom"))
+    for link in ("https://dv.example/1", "https://bn.example/1"):
+        doc = page_of(out, link)
+        title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
+        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == ("", "auto"), link
+    atom, _, _ = feeds_of(out)
+    assert atom.get(XML_LANG) is None
 
 
 JAPANESE_AS_ENGLISH = "speedparser2011/speedparser__feeds_0352.dat.xml"  # `<language>en-us</language>`, a Japanese post

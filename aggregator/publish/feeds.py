@@ -247,6 +247,23 @@ _SCRIPT_UNIT = re.compile(
     "|(?P<Grek>[\u0370-\u03ff\u1f00-\u1fff]+)"
     "|(?P<Thai>[\u0e00-\u0e7f]+)"
     "|(?P<Deva>[\u0900-\u097f]+)"
+    "|(?P<Beng>[\u0980-\u09ff]+)"
+    "|(?P<Guru>[\u0a00-\u0a7f]+)"
+    "|(?P<Gujr>[\u0a80-\u0aff]+)"
+    "|(?P<Orya>[\u0b00-\u0b7f]+)"
+    "|(?P<Taml>[\u0b80-\u0bff]+)"
+    "|(?P<Telu>[\u0c00-\u0c7f]+)"
+    "|(?P<Knda>[\u0c80-\u0cff]+)"
+    "|(?P<Mlym>[\u0d00-\u0d7f]+)"
+    "|(?P<Sinh>[\u0d80-\u0dff]+)"
+    "|(?P<Laoo>[\u0e80-\u0eff]+)"
+    "|(?P<Tibt>[\u0f00-\u0fff]+)"
+    "|(?P<Mymr>[\u1000-\u109f]+)"
+    "|(?P<Khmr>[\u1780-\u17ff]+)"
+    "|(?P<Ethi>[\u1200-\u139f]+)"
+    "|(?P<Syrc>[\u0700-\u074f]+)"
+    "|(?P<Thaa>[\u0780-\u07bf]+)"
+    "|(?P<Nkoo>[\u07c0-\u07ff]+)"
     "|(?P<Armn>[\u0530-\u058f]+)"
     "|(?P<Geor>[\u10a0-\u10ff]+)"
     "|(?P<Latn>[A-Za-z\u00c0-\u024f\u1e00-\u1eff]+)"
@@ -262,7 +279,24 @@ _LANGUAGE_SCRIPTS = {
     **dict.fromkeys("ru uk be bg mk sr kk ky tg tt ba cv mn".split(), ("Cyrl",)),
     "el": ("Grek",),
     "th": ("Thai",),
-    **dict.fromkeys("hi mr ne sa".split(), ("Deva",)),
+    **dict.fromkeys("hi mr ne sa mai bho kok".split(), ("Deva",)),
+    **dict.fromkeys(("bn", "as"), ("Beng",)),
+    "pa": ("Guru",),
+    "gu": ("Gujr",),
+    "or": ("Orya",),
+    "ta": ("Taml",),
+    "te": ("Telu",),
+    "kn": ("Knda",),
+    "ml": ("Mlym",),
+    "si": ("Sinh",),
+    "lo": ("Laoo",),
+    **dict.fromkeys(("bo", "dz"), ("Tibt",)),
+    "my": ("Mymr",),
+    "km": ("Khmr",),
+    **dict.fromkeys(("am", "ti"), ("Ethi",)),
+    "syr": ("Syrc",),
+    "dv": ("Thaa",),
+    "nqo": ("Nkoo",),
     "hy": ("Armn",),
     "ka": ("Geor",),
 }
