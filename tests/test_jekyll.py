@@ -13,6 +13,7 @@ import yaml
 from lxml import etree
 
 from aggregator.models import Post
+from aggregator.publish.feeds import bidi_closed
 from aggregator.publish.jekyll import jekyll_filename, render_jekyll
 from aggregator.sanitize import one_line
 
@@ -410,7 +411,8 @@ def test_every_character_in_a_title_and_its_tags_reads_back() -> None:
         text = "".join(chr(c) for c in range(start, start + 0x1000))
         tag = one_line(text)  # a tag with a space in it is written in a list (Jekyll splits a string)
         heads.append(_with(text, tags=[text]))
-        want.append({"title": one_line(text), "tags": [tag] if " " in tag else tag})
+        # (the title closes the bidi overrides it opens: publish.feeds.bidi_closed)
+        want.append({"title": bidi_closed(one_line(text)), "tags": [tag] if " " in tag else tag})
     for reader in _readers(heads, round_trip=False):
         assert [{k: d[k] for k in ("title", "tags")} for d in reader] == want
 

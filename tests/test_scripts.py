@@ -10,6 +10,7 @@ from pathlib import Path
 
 import lxml.etree
 import lxml.html
+import yaml
 
 from .conftest import fetch_feed_text
 
@@ -142,3 +143,27 @@ def test_an_untitled_thai_posts_title_is_its_first_phrase_not_its_whole_text(tmp
     assert titles == [THAI_PHRASES.split()[0] + "…"]
     page = next((out / "posts").rglob("*.html"))
     assert lxml.html.parse(str(page)).getroot().findtext(".//h1") == titles[0]
+
+
+def test_a_bidi_override_in_a_title_or_name_is_closed_in_the_feeds(tmp_path: Path) -> None:
+    """Readers show an entry's title on one line with its excerpt, source or date: an override
+    left open in the title reversed them. Every title, name and tag the feeds write closes
+    what it opens; the text itself is kept."""
+    extra = '<author><name>Anna \u202eKarenina</name></author><category term="\u2067tag"/>'
+    feed = _feed(_entry(1, "Breaking \u202enews \u2067from", "Text.", extra))
+    out = fetch_feed_text(tmp_path, "f.atom", feed, top="jekyll:\n  dir: site\n")
+    atom = lxml.etree.parse(str(out / "category" / "c.atom"))
+    entry = next(atom.iter(f"{ATOM}entry"))
+    shown = [
+        entry.findtext(f"{ATOM}title"),
+        entry.findtext(f"{ATOM}author/{ATOM}name"),
+        *(c.get("term") for c in entry.iter(f"{ATOM}category")),
+    ]
+    rss = lxml.etree.parse(str(out / "category" / "c.rss"))
+    shown += [rss.findtext("channel/item/title"), *(c.text for c in rss.iter("category"))]
+    item = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"][0]
+    shown += [item["title"], *(a["name"] for a in item["authors"]), *item["tags"]]
+    (post,) = (tmp_path / "site" / "_posts").glob("*.md")  # a theme's <title> follows it with the site's name
+    shown.append(yaml.safe_load(post.read_text(encoding="utf-8").split("---\n")[1])["title"])
+    assert shown[0] == "Breaking \u202enews \u2067from\u2069\u202c"
+    assert [s for s in shown if _open_at_end(s)] == []

@@ -38,6 +38,7 @@ from .memo import IdentityMemo
 
 __all__ = [
     "FeedMeta",
+    "bidi_closed",
     "clean_text",
     "html_excerpt",
     "language_tag",
@@ -129,7 +130,35 @@ _C0 = bytes(b for b in range(32) if b not in b"\t\n\r")  # in UTF-8 these bytes 
 
 
 def _one_line(text: str | None) -> str:
-    return " ".join(clean_text(text).split())
+    """A title, name or tag as the feeds write it: on one line, closing the bidi controls it opens."""
+    return bidi_closed(" ".join(clean_text(text).split()))
+
+
+# Bidi embeddings and overrides (LRE, RLE, LRO, RLO; closed by PDF) and isolates (LRI, RLI,
+# FSI; closed by PDI).
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_CLOSES = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c"}
+_CLOSES.update(dict.fromkeys("\u2066\u2067\u2068", "\u2069"))
+
+
+def bidi_closed(text: str) -> str:
+    """`text` with the bidi embeddings, overrides and isolates it opens closed at its end: a
+    title, source or author holding an RLO (U+202E) reversed the text after it to the end of
+    the line (UAX #9): on our pages `· World Desk` in the window title, the categories and
+    `By …` beside a listing's source; in a reader, the excerpt shown on a title's line."""
+    if not _BIDI_CONTROL.search(text):
+        return text
+    open_: list[str] = []
+    for ch in _BIDI_CONTROL.findall(text):
+        if ch in _CLOSES:
+            open_.append(_CLOSES[ch])
+        elif ch == "\u202c":  # a PDF closes an embedding, not past an isolate
+            if open_ and open_[-1] == ch:
+                open_.pop()
+        elif ch in open_:  # a PDI closes its isolate and what was opened inside it
+            while open_.pop() != ch:
+                pass
+    return text + "".join(reversed(open_))
 
 
 _WEB = ("http", "https")
@@ -612,7 +641,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
     body = content if has_content else summary
     excerpt_of = summary if summary.strip() else content
     summary_text = html_excerpt(excerpt_of)
-    title = _one_line(post.title) or html_excerpt(excerpt_of, 80) or meta.untitled
+    title = _one_line(post.title) or bidi_closed(html_excerpt(excerpt_of, 80)) or meta.untitled
     language = stated_language(post.language, f"{title} {summary_text}")
     tags: list[str] = []
     for tag in post.tags:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..models import Post
 from ..sanitize import one_line, url_text
+from .feeds import bidi_closed
 from .site import strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
@@ -259,7 +260,8 @@ def render_jekyll(
     lines = [
         "---",
         f"layout: {_scalar(layout)}",
-        f"title: {_quoted(post.title or strings_for(language)['untitled'])}",  # none said: the site's word
+        # none said: the site's word; an override it opens closed (a theme's `<title>` follows it with the site's name)
+        f"title: {_quoted(bidi_closed(post.title or strings_for(language)['untitled']))}",
         f"date: {_local(post.published, timezone):%Y-%m-%d %H:%M:%S %z}",
         f"categories: {_scalar(category_slug)}",
     ]

@@ -52,7 +52,16 @@ from .. import PROJECT_URL, __version__
 from ..config import Category, Settings
 from ..credentials import public_url
 from ..models import Enclosure, Post
-from .feeds import clean_text, feed_uri, html_excerpt, permalink, stated_language, web_url, written_in
+from .feeds import (
+    bidi_closed,
+    clean_text,
+    feed_uri,
+    html_excerpt,
+    permalink,
+    stated_language,
+    web_url,
+    written_in,
+)
 from .memo import IdentityMemo
 
 __all__ = [
@@ -123,33 +132,6 @@ def _scrolling_tables(html: str) -> str:
         return html
     parts.append(html[done:])
     return "".join(parts)
-
-
-# Bidi embeddings and overrides (LRE, RLE, LRO, RLO; closed by PDF) and isolates (LRI, RLI,
-# FSI; closed by PDI).
-_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_CLOSES = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c"}
-_CLOSES.update(dict.fromkeys("\u2066\u2067\u2068", "\u2069"))
-
-
-def _bidi_closed(text: str) -> str:
-    """`text` with the bidi embeddings, overrides and isolates it opens closed at its end: a
-    title, source or author holding an RLO (U+202E) reversed the page's own text after it to
-    the end of the line (`· World Desk` in the window title, the categories and `By …` beside
-    a listing's source) until the paragraph ended (UAX #9)."""
-    if not _BIDI_CONTROL.search(text):
-        return text
-    open_: list[str] = []
-    for ch in _BIDI_CONTROL.findall(text):
-        if ch in _CLOSES:
-            open_.append(_CLOSES[ch])
-        elif ch == "\u202c":  # a PDF closes an embedding, not past an isolate
-            if open_ and open_[-1] == ch:
-                open_.pop()
-        elif ch in open_:  # a PDI closes its isolate and what was opened inside it
-            while open_.pop() != ch:
-                pass
-    return text + "".join(reversed(open_))
 
 
 def _href(url: str | None) -> str | None:
@@ -583,7 +565,7 @@ class SiteRenderer:
         content = _page_text(post.content if post.content.strip() else post.summary)
         excerpt_of = _page_text(post.summary) if post.summary.strip() else content
         title = " ".join(_page_text(post.title).split()) or html_excerpt(excerpt_of, 80) or self.t["untitled"]
-        title = _bidi_closed(title)
+        title = bidi_closed(title)
         local = self._local(post.published)
         minute = f"{local:%Y-%m-%d %H:%M}"
         view: dict[str, Any] = {
@@ -595,9 +577,9 @@ class SiteRenderer:
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
             "iso": local.isoformat(),
-            "source": _bidi_closed(_page_text(post.source_title) or public_url(post.source_url or post.source)),
+            "source": bidi_closed(_page_text(post.source_title) or public_url(post.source_url or post.source)),
             "source_link": _href(post.source_link),
-            "author": _bidi_closed(_page_text(", ".join(_bidi_closed(a.name) for a in post.authors if a.name))) or None,
+            "author": bidi_closed(_page_text(", ".join(bidi_closed(a.name) for a in post.authors if a.name))) or None,
             "excerpt": _excerpt_after(title, excerpt_of),
         }
         # `zh_TW` as `zh-TW` (what :lang() and browsers match); none if the text is evidently not in it
@@ -624,7 +606,7 @@ class SiteRenderer:
         if full:
             content = seen.content
             view["content"] = Markup(_scrolling_tables(content))
-            tags = (_bidi_closed(" ".join(_page_text(t).split())) for t in post.tags)
+            tags = (bidi_closed(" ".join(_page_text(t).split())) for t in post.tags)
             view["tags"] = [t for t in dict.fromkeys(tags) if t]
             enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
             shown = _pictures_shown(content, enclosures)
@@ -807,7 +789,7 @@ def redirect_page(site_url: str, language: str, title: str, old: str, new: str) 
     refresh, a canonical link for search engines, and a plain link for the rest; the link
     is relative, as the site's are, so that it works from any folder."""
     href = escape(_rel(new, old))
-    name = escape(_bidi_closed(" ".join(_page_text(title).split())) or site_url + new)
+    name = escape(bidi_closed(" ".join(_page_text(title).split())) or site_url + new)
     direction = ' dir="rtl"' if text_direction(language) == "rtl" else ""
     lines = [
         "<!doctype html>",
