@@ -31,7 +31,16 @@ from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .parse_fast import ORIGINAL_ENCLOSURE, ORIGINAL_LINKS, link_text, web_address
 from .plural import counted
-from .sanitize import grapheme_start, html_to_text, language_tag, one_line, sanitize_html, sanitized_text, url_text
+from .sanitize import (
+    grapheme_start,
+    html_to_text,
+    language_tag,
+    one_line,
+    sanitize_html,
+    sanitized_text,
+    shows_something,
+    url_text,
+)
 
 UNTITLED_WORDS = 12
 UNTITLED_WIDTH = 60  # columns, a CJK character two: the 30 characters a run of them gets
@@ -121,7 +130,8 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # capped whatever it is made from: twelve words of content, or a link, may be a megabyte.
     # Nothing to make one of: stored empty, the publishers name it in the site's language.
     fallback = _first_words(text) or link or ""
-    title = _capped(_title(entry, guessed=_guessed_types(feed.version)) or fallback, TITLE_MAX)
+    title = _title(entry, guessed=_guessed_types(feed.version))
+    title = _capped(title if shows_something(title) else fallback, TITLE_MAX)  # a title of `&#8203;` is none
     guid = (entry.get("id") or "").strip()
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with

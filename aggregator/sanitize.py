@@ -836,6 +836,21 @@ def one_line(text: str) -> str:
     return " ".join(_NOT_TEXT.sub("", text).split())
 
 
+# What shows nothing: format characters (ZWSP, ZWJ, BOM, bidi marks and controls, word joiner),
+# spaces and separators, controls, and the fillers that render blank (hangul, braille).
+_BLANK_CATEGORIES = frozenset(("Cf", "Cc", "Zs", "Zl", "Zp"))
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def shows_something(text: str) -> bool:
+    """Whether `text` has a character a reader sees: a title of a zero-width space (`&#8203;`,
+    which some sites write for "no title"), a BOM or a bidi mark alone was published as the
+    post's title, an empty-looking link in every listing that no one could see or click."""
+    return any(
+        not (ch.isspace() or ch in _BLANK_CHARACTERS or unicodedata.category(ch) in _BLANK_CATEGORIES) for ch in text
+    )
+
+
 def grapheme_start(text: str, index: int) -> int:
     """The last place at or before `index` where `text` may be cut between two characters as
     a reader sees them (UAX #29 grapheme clusters, in the main): not before a combining mark,

@@ -167,3 +167,17 @@ def test_a_bidi_override_in_a_title_or_name_is_closed_in_the_feeds(tmp_path: Pat
     shown.append(yaml.safe_load(post.read_text(encoding="utf-8").split("---\n")[1])["title"])
     assert shown[0] == "Breaking \u202enews \u2067from\u2069\u202c"
     assert [s for s in shown if _open_at_end(s)] == []
+
+
+def test_a_title_that_shows_nothing_is_made_from_the_text(tmp_path: Path) -> None:
+    """A title of a zero-width space (`&#8203;`, written by some sites for "no title"), a BOM,
+    a bidi mark or a hangul filler was published as it was: an invisible link in every listing
+    and an empty-looking entry in readers. The post is titled from its text, as an untitled one."""
+    blanks = ["&#8203;", "\u200e", "\u2060\ufeff", "\u3164", "&#x200B; &#x200B;", "\u202e"]
+    entries = "".join(_entry(n, title, f"Real text of post {n} here.") for n, title in enumerate(blanks, 1))
+    out = fetch_feed_text(tmp_path, "f.atom", _feed(entries + _entry(20, "Seen\u200b", "Text.")))
+    atom = lxml.etree.parse(str(out / "category" / "c.atom"))
+    titles = sorted(e.findtext(f"{ATOM}title") for e in atom.iter(f"{ATOM}entry"))
+    assert titles == ["Real text of post 1 here.", *(f"Real text of post {n} here." for n in range(2, 7)), "Seen\u200b"]
+    listing = lxml.html.parse(str(out / "category" / "c.html")).getroot()
+    assert sorted(a.text for a in listing.xpath("//ol[@class='posts']//h3/a")) == titles
