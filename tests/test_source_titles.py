@@ -95,7 +95,7 @@ def test_a_feed_naming_no_home_page_but_itself_is_published_without_one(tmp_path
         atom.findall(".//{http://www.w3.org/2005/Atom}source/{http://www.w3.org/2005/Atom}link[@rel='alternate']") == []
     )
     pages = "".join(p.read_text(encoding="utf-8") for p in (public / "posts").rglob("*.html"))
-    assert "来源：Planet<" in pages and "来源：Self<" in pages and '.xml">' not in pages
+    assert "来源：<bdi>Planet</bdi>" in pages and "来源：<bdi>Self</bdi>" in pages and '.xml">' not in pages
 
 
 def test_an_untitled_post_is_named_in_the_site_s_language(tmp_path):
