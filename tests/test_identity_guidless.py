@@ -265,12 +265,26 @@ def test_an_untitled_entry_without_guid_or_link_keeps_its_id_however_its_title_i
     cutting that title between whole characters (a Thai vowel sign kept with its consonant, an
     emoji family whole) gave such entries new ids, each a new post beside the old one. The ids
     are the ones earlier versions gave (computed by the code before 778c911)."""
-    texts = ["x" + "กั" * 150, "👨\u200d👩\u200d👧\u200d👦" * 45, "ข่าว " + "x" + "กั" * 600]
+    texts = ["x" + "กั" * 150, "👨\u200d👩\u200d👧\u200d👦" * 45, "ข่าว " + "x" + "กั" * 600, EMOJI_NEWS]
     body = rss_untitled(texts)
     for parse in (parse_feed, parse_feedparser):
         posts = normalize(SRC, parse(SRC.url, body, SRC.url), T0)
-        assert [p.id for p in posts] == ["5ae88813ce3ba929", "13bd3cd523a041db", "934da7e8fb0d2690"]
-        assert [p.title[-2] for p in posts] == ["ั", "👦", "ั"]  # the titles shown end in whole characters
+        ids = ["5ae88813ce3ba929", "13bd3cd523a041db", "934da7e8fb0d2690", "10b47de3cab746d4"]
+        assert [p.id for p in posts] == ids
+        assert [p.title[-2] for p in posts] == ["ั", "👦", "ั", "g"]  # the titles shown end in whole characters, words
+
+
+# An untitled social post: an emoji is two columns wide, but no CJK (whose titles are cut anywhere)
+EMOJI_NEWS = "🔥 Breaking: the central bank raised interest rates again today amid growing fears of inflation"
+
+
+def test_an_untitled_post_opening_with_an_emoji_is_titled_with_whole_words():
+    """`🔥 Breaking: the central bank raised interest rates again to…`: the emoji, two columns
+    wide, made the title be cut as Chinese is, at 60 columns inside a word. Its first twelve
+    words now, as without the emoji; a Chinese text with an emoji is still cut at 60 columns."""
+    chinese = "🔥🔥 突发：央行今天再次加息，市场担心通货膨胀加剧，股市应声下跌，投资者纷纷抛售"
+    posts = normalize(SRC, parse_feed(SRC.url, rss_untitled([EMOJI_NEWS, chinese]), SRC.url), T0)
+    assert [p.title for p in posts] == [" ".join(EMOJI_NEWS.split()[:12]) + "…", chinese[:30] + "…"]
 
 
 def rss_untitled(texts: list[str]) -> bytes:
