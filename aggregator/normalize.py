@@ -383,7 +383,7 @@ def _first_words(text: str, as_ids: bool = False) -> str:
     if len(words) == 1 and len(words[0]) > 40:  # CJK runs have no spaces
         return words[0][: 30 if as_ids else grapheme_start(words[0], 30)] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
-    cut = _wide_cut(head, UNTITLED_WIDTH, emoji_too=as_ids)
+    cut = _wide_cut(head, UNTITLED_WIDTH, spaced_too=as_ids)
     phrases = cut is None and len(head) > UNTITLED_WIDTH and any(len(w) > 40 and not w.isascii() for w in words)
     if phrases and not as_ids:
         # Thai, Lao, Khmer, Burmese put spaces between phrases, not words: twelve of them were
@@ -395,17 +395,23 @@ def _first_words(text: str, as_ids: bool = False) -> str:
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
 
 
-def _wide_cut(text: str, width: int, emoji_too: bool = False) -> int | None:
+def _is_hangul(ch: str) -> bool:
+    """A hangul syllable or jamo (Korean puts spaces between words)."""
+    return "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
+
+
+def _wide_cut(text: str, width: int, spaced_too: bool = False) -> int | None:
     """Where `text` holding wide (CJK) characters passes `width` columns, each of those two
-    wide; None when it holds none (a title of words stays words) or fits. An emoji is two
-    columns wide but no CJK: `🔥 Breaking: the central bank…` was cut inside a word (`again
-    to…`) as Chinese is; `emoji_too` reads it as ids were made (`_first_words`)."""
+    wide; None when it holds none (a title of words stays words) or fits. Emoji and hangul
+    are two columns wide but written between spaces, as words: `🔥 Breaking: the central
+    bank…` was cut inside a word (`again to…`) as Chinese is, a Korean title inside a word
+    (`반응은` as `반응…`); `spaced_too` reads them as ids were made (`_first_words`)."""
     if text.isascii():
         return None
     used, wide = 0, False
     for i, ch in enumerate(text):
         two = east_asian_width(ch) in ("W", "F")
-        wide = wide or (two and (emoji_too or category(ch) != "So"))
+        wide = wide or (two and (spaced_too or not (category(ch) == "So" or _is_hangul(ch))))
         used += 2 if two else 1
         if used > width:
             return i if wide else None

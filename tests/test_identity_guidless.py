@@ -265,26 +265,34 @@ def test_an_untitled_entry_without_guid_or_link_keeps_its_id_however_its_title_i
     cutting that title between whole characters (a Thai vowel sign kept with its consonant, an
     emoji family whole) gave such entries new ids, each a new post beside the old one. The ids
     are the ones earlier versions gave (computed by the code before 778c911)."""
-    texts = ["x" + "กั" * 150, "👨\u200d👩\u200d👧\u200d👦" * 45, "ข่าว " + "x" + "กั" * 600, EMOJI_NEWS]
+    texts = ["x" + "กั" * 150, "👨\u200d👩\u200d👧\u200d👦" * 45, "ข่าว " + "x" + "กั" * 600, EMOJI_NEWS, KOREAN]
     body = rss_untitled(texts)
     for parse in (parse_feed, parse_feedparser):
         posts = normalize(SRC, parse(SRC.url, body, SRC.url), T0)
-        ids = ["5ae88813ce3ba929", "13bd3cd523a041db", "934da7e8fb0d2690", "10b47de3cab746d4"]
+        ids = ["5ae88813ce3ba929", "13bd3cd523a041db", "934da7e8fb0d2690", "10b47de3cab746d4", "c02ed78fa0cb75bf"]
         assert [p.id for p in posts] == ids
-        assert [p.title[-2] for p in posts] == ["ั", "👦", "ั", "g"]  # the titles shown end in whole characters, words
+        # the titles shown end in whole characters, and words
+        assert [p.title[-2] for p in posts] == ["ั", "👦", "ั", "g", "한"]
 
 
-# An untitled social post: an emoji is two columns wide, but no CJK (whose titles are cut anywhere)
+# Untitled posts in characters two columns wide but written in words between spaces, unlike
+# Chinese and Japanese (whose titles are cut anywhere): a social post's emoji, Korean
 EMOJI_NEWS = "🔥 Breaking: the central bank raised interest rates again today amid growing fears of inflation"
+KOREAN = (
+    "서울시는 오늘 새로운 교통 정책을 발표했습니다. 시민들의 반응은 엇갈리고 있으며"
+    " 전문가들은 신중한 접근을 주문했다"
+)
 
 
-def test_an_untitled_post_opening_with_an_emoji_is_titled_with_whole_words():
-    """`🔥 Breaking: the central bank raised interest rates again to…`: the emoji, two columns
-    wide, made the title be cut as Chinese is, at 60 columns inside a word. Its first twelve
-    words now, as without the emoji; a Chinese text with an emoji is still cut at 60 columns."""
+def test_an_untitled_post_with_an_emoji_or_in_korean_is_titled_with_whole_words():
+    """`🔥 Breaking: the central bank raised interest rates again to…`, `… 시민들의 반응…`: an
+    emoji, or hangul, two columns wide, made the title be cut as Chinese is, at 60 columns
+    inside a word. Their first twelve words now, as English; Chinese, with an emoji or not,
+    is still cut at 60 columns."""
     chinese = "🔥🔥 突发：央行今天再次加息，市场担心通货膨胀加剧，股市应声下跌，投资者纷纷抛售"
-    posts = normalize(SRC, parse_feed(SRC.url, rss_untitled([EMOJI_NEWS, chinese]), SRC.url), T0)
-    assert [p.title for p in posts] == [" ".join(EMOJI_NEWS.split()[:12]) + "…", chinese[:30] + "…"]
+    posts = normalize(SRC, parse_feed(SRC.url, rss_untitled([EMOJI_NEWS, KOREAN, chinese]), SRC.url), T0)
+    words = [" ".join(text.split()[:12]) + "…" for text in (EMOJI_NEWS, KOREAN)]
+    assert [p.title for p in posts] == [*words, chinese[:30] + "…"]
 
 
 def rss_untitled(texts: list[str]) -> bytes:
