@@ -55,7 +55,12 @@ from typing import Any
 #    and enclosure) was dated as edited, a feed dated by the month kept its posts dated when
 #    first seen, on top as news, for good (`store._newly_dated`), and an `xml:lang="utf-8"`
 #    stayed stored. At 9 they take the new reading once, as from 7.
-NORMALIZER_VERSION = 9
+# 10: titles made of an untitled post's text, and capped titles, are cut between whole
+#    characters (grapheme clusters), a Thai (Lao, Khmer, Burmese) one at its first phrase, an
+#    emoji's or a Korean one at whole words, and a title that shows nothing (`&#8203;`) is made
+#    of the text; a <pre> starting with a blank line keeps it, and a `feed:` link must wrap a
+#    web URL. Posts an older version stored take these once, not dated as edits; ids unchanged.
+NORMALIZER_VERSION = 10
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry

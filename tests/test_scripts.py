@@ -181,3 +181,37 @@ def test_a_title_that_shows_nothing_is_made_from_the_text(tmp_path: Path) -> Non
     assert titles == ["Real text of post 1 here.", *(f"Real text of post {n} here." for n in range(2, 7)), "Seen\u200b"]
     listing = lxml.html.parse(str(out / "category" / "c.html")).getroot()
     assert sorted(a.text for a in listing.xpath("//ol[@class='posts']//h3/a")) == titles
+
+
+def test_an_upgrade_remakes_what_version_9_stored_without_dating_it(tmp_path: Path, httpserver) -> None:
+    """Version 9 stored an untitled Thai post titled with its whole text and a code block
+    without its first blank line; the feed answers 304 since. After the upgrade (10) the feed
+    is read in full once: the posts take the new title and content, keeping ids and `updated`
+    (no edit, not moved to the top as news)."""
+    import sqlite3
+
+    from .conftest import fetch_one_feed
+
+    code = '<content type="html">&lt;pre&gt;\n\n    indented()\n&lt;/pre&gt;</content>'
+    body = _feed(_entry(1, "", THAI_PHRASES) + _entry(2, "Code", "").replace('<content type="text"></content>', code))
+    served = {"Content-Type": "application/atom+xml", "ETag": '"v1"'}
+    httpserver.expect_request("/feed", headers={"If-None-Match": '"v1"'}).respond_with_data("", status=304)
+    httpserver.expect_request("/feed").respond_with_data(body, headers=served)
+    fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    con.row_factory = sqlite3.Row
+    want = {r["id"]: dict(r) for r in con.execute("SELECT id, title, content, updated FROM posts")}
+    assert {r["title"] for r in want.values()} == {THAI_PHRASES.split()[0] + "…", "Code"}
+    with con:  # as version 9 stored them
+        for pid, r in want.items():
+            title = THAI_PHRASES if r["title"] != "Code" else "Code"
+            content = r["content"].replace("<pre>\n\n", "<pre>\n")
+            con.execute(
+                "UPDATE posts SET title = ?, content = ?, content_hash = 'older', normalized = 9 WHERE id = ?",
+                [title, content, pid],
+            )
+        con.execute("UPDATE sources SET read_by = 9")
+    fetch_one_feed(tmp_path, httpserver.url_for("/feed"))
+    after = {r["id"]: dict(r) for r in con.execute("SELECT id, title, content, updated FROM posts")}
+    con.close()
+    assert after == want
