@@ -279,8 +279,7 @@ def test_an_untitled_entry_without_guid_or_link_keeps_its_id_however_its_title_i
 # Chinese and Japanese (whose titles are cut anywhere): a social post's emoji, Korean
 EMOJI_NEWS = "🔥 Breaking: the central bank raised interest rates again today amid growing fears of inflation"
 KOREAN = (
-    "서울시는 오늘 새로운 교통 정책을 발표했습니다. 시민들의 반응은 엇갈리고 있으며"
-    " 전문가들은 신중한 접근을 주문했다"
+    "서울시는 오늘 새로운 교통 정책을 발표했습니다. 시민들의 반응은 엇갈리고 있으며 전문가들은 신중한 접근을 주문했다"
 )
 
 
