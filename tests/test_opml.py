@@ -797,3 +797,32 @@ def test_import_into_flow_lists_and_empty_ones_changes_only_their_own_lines(tmp_
         + "".join(f"      - url: https://{c}1.example/rss\n        name: {c}1\n" for c in "ABC")
         + "jekyll:\n  dir: j\n"
     )
+
+
+def test_a_feed_url_the_config_refuses_is_skipped_not_the_whole_file(tmp_path):
+    """A port out of range or a bracket out of place in one outline's URL: that feed is
+    skipped, saying why; the others are added (the whole import was refused, naming a line
+    of a config never written, or a traceback)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\ncategories:\n", encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="1.0"><head><title>Feedly</title></head><body>\n'
+        '<outline text="Tech" title="Tech">\n'
+        '  <outline type="rss" text="Good" xmlUrl="https://good.example/rss"/>\n'
+        '  <outline type="rss" text="Port" xmlUrl="https://user:s3cret@port.example:99999/rss"/>\n'
+        '  <outline type="rss" text="IPv6" xmlUrl="http://[::1/rss"/>\n'
+        "</outline>\n</body></opml>\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        "skipped   https://user:***@port.example:99999/rss: the port of port.example is not a number from 1 to 65535"
+        in result.stdout
+    )
+    assert "skipped   http://[::1/rss: not a valid URL (Invalid IPv6 URL)" in result.stdout
+    assert "s3cret" not in result.stdout + cfg.read_text(encoding="utf-8")
+    assert "3 feeds in" in result.stdout and "1 added, 0 already present, 2 skipped" in result.stdout
+    assert [c.source_keys for c in load_config(cfg).categories] == [("https://good.example/rss",)]

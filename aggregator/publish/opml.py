@@ -29,7 +29,7 @@ import yaml
 from lxml import etree
 
 from .. import PROJECT_URL
-from ..config import SLUG_PATTERN, category_slug, from_feed_scheme, request_key
+from ..config import SLUG_PATTERN, _check_url, category_slug, from_feed_scheme, request_key
 from ..credentials import looks_masked, masked, public_url, secret_forms
 from .feeds import clean_text, web_url
 from .jekyll import reads_as_another_type
@@ -252,9 +252,21 @@ def _scalar(value: str, flow: bool = False) -> str:
     return yaml.safe_dump(value, default_style='"', allow_unicode=True, width=1 << 30).rstrip("\n")
 
 
-def _is_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
+def _refusal(url: str) -> str | None:
+    """Why the config would refuse `url` as a source's, or None. Such a feed is skipped: added,
+    it failed the config check of the merged text, and the whole file was refused, the error
+    naming a line of a config that was never written (a bracket out of place: a traceback)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # `Invalid IPv6 URL`
+        return f"not a valid URL ({e})"
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+        return "not an absolute http(s) URL"
+    try:
+        _check_url(url)  # the host and port, as `check` sees them
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 @dataclass
@@ -306,8 +318,9 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     shown_as = secret_forms(configured)
     for feed in feeds:
         url = from_feed_scheme(feed.url.strip())  # the config would read it so: store it so
-        if not _is_http(url):
-            report.skipped.append((url, "not an absolute http(s) URL"))
+        why = _refusal(url)
+        if why is not None:
+            report.skipped.append((url, why))
             continue
         if url not in configured and url in shown_as:  # our own export of a source with a secret
             real = shown_as[url]
