@@ -826,3 +826,33 @@ def test_a_feed_url_the_config_refuses_is_skipped_not_the_whole_file(tmp_path):
     assert "s3cret" not in result.stdout + cfg.read_text(encoding="utf-8")
     assert "3 feeds in" in result.stdout and "1 added, 0 already present, 2 skipped" in result.stdout
     assert [c.source_keys for c in load_config(cfg).categories] == [("https://good.example/rss",)]
+
+
+def test_feeds_nested_under_a_feed_outline_are_read_in_its_folder():
+    """An outline with an xmlUrl and outlines under it (outliners let one nest anything):
+    the feeds under it were dropped without a word; they are read, in the feed's folder."""
+    data = b"""<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>outliner</title></head><body>
+  <outline text="News">
+    <outline text="Parent" type="rss" xmlUrl="https://parent.example/feed">
+      <outline text="Child" type="rss" xmlUrl="https://child.example/feed">
+        <outline text="Grandchild" type="rss" xmlUrl="https://grandchild.example/feed"/>
+      </outline>
+    </outline>
+    <outline text="Scraped" type="HTML+XPath" xmlUrl="https://page.example/">
+      <outline text="Under a scraper" type="rss" xmlUrl="https://under.example/feed"/>
+    </outline>
+  </outline>
+  <outline text="Top" type="rss" xmlUrl="https://top.example/feed">
+    <outline text="Under top" type="rss" xmlUrl="https://undertop.example/feed"/>
+  </outline>
+</body></opml>
+"""
+    assert [(f.url, f.title, f.category) for f in parse_opml(data)] == [
+        ("https://parent.example/feed", "Parent", "News"),
+        ("https://child.example/feed", "Child", "News"),
+        ("https://grandchild.example/feed", "Grandchild", "News"),
+        ("https://under.example/feed", "Under a scraper", "News"),
+        ("https://top.example/feed", "Top", None),
+        ("https://undertop.example/feed", "Under top", None),
+    ]

@@ -199,18 +199,18 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
                 continue
             url = _attr(el, "xmlUrl")
             if url:
-                kind = (_attr(el, "type") or "rss").lower()
-                if kind in _NOT_FEEDS:
-                    continue
-                out.append(
-                    OpmlFeed(
-                        url=url,
-                        title=_feed_name(el, url),
-                        html_url=_attr(el, "htmlUrl"),
-                        category=folder or _category_attr(_attr(el, "category")),
-                        category_slug=slug if folder else None,
+                if (_attr(el, "type") or "rss").lower() not in _NOT_FEEDS:
+                    out.append(
+                        OpmlFeed(
+                            url=url,
+                            title=_feed_name(el, url),
+                            html_url=_attr(el, "htmlUrl"),
+                            category=folder or _category_attr(_attr(el, "category")),
+                            category_slug=slug if folder else None,
+                        )
                     )
-                )
+                # outlines under a feed's are feeds too, in the folder it sits in: they were lost
+                walk(el, folder, slug)
             else:
                 name = _attr(el, "text") or _attr(el, "title")
                 own = (el.get(SLUG_ATTRIBUTE) or "").strip()
