@@ -856,3 +856,25 @@ def test_feeds_nested_under_a_feed_outline_are_read_in_its_folder():
         ("https://top.example/feed", "Top", None),
         ("https://undertop.example/feed", "Under top", None),
     ]
+
+
+def test_html_entities_in_names_are_read_not_dropped(tmp_path):
+    """`&eacute;` and `&nbsp;`, as exporters escaping names for HTML write them, are undeclared
+    in XML: the recovering parser dropped them (`Le caf&eacute; d'&Eacute;t&eacute;` was named
+    `Le caf d't`, and the folder `Actualit&eacute;s` made a category `Actualits`)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\ncategories:\n", encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_bytes(
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<opml version="1.0"><head><title>t</title></head><body>\n'
+        b'<outline text="Actualit&eacute;s" title="Actualit&eacute;s">\n'
+        b'  <outline type="rss" text="Le caf&eacute; d\'&Eacute;t&eacute;&nbsp;&mdash; Caf\xe9 &amp; &#233;"'
+        b' xmlUrl="https://cafe.example/rss?a=1&amp;b=2"/>\n'
+        b"</outline>\n</body></opml>\n"
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "added     https://cafe.example/rss?a=1&b=2 (Actualités)" in result.stdout
+    (cat,) = load_config(cfg).categories
+    assert cat.name == "Actualités" and cat.slug == "actualites"
+    assert load_config(cfg).sources[0].name == "Le café d'Été — Café & é"  # the no-break space is a space, as all are

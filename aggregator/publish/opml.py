@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import html.entities
 import io
 import os
 import re
@@ -51,6 +52,17 @@ DEFAULT_CATEGORY = "Imported"
 _BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z][A-Za-z0-9._-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
 # Outline types that are not feeds we can poll (FreshRSS web scraping, dynamic OPML, links).
 _NOT_FEEDS = {"html+xpath", "xml+xpath", "json+dotnotation", "html+xpath+json+dotnotation", "link", "include"}
+# An HTML entity (`&eacute;`, `&nbsp;`): undeclared in XML, and the recovering parser drops it
+# (`Caf&eacute;` read `Caf`); exporters that escape names as HTML write them. XML's own five stay.
+_NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]*);")
+_XML_ENTITIES = {b"amp", b"lt", b"gt", b"quot", b"apos"}
+
+
+def _html_entity(match: re.Match[bytes]) -> bytes:
+    """An HTML entity as character references, which need no declaration; others as they are."""
+    name = match.group(1)
+    text = None if name in _XML_ENTITIES else html.entities.html5.get(name.decode("ascii") + ";")
+    return "".join(f"&#{ord(c)};" for c in text).encode("ascii") if text else match.group(0)
 
 
 class OpmlError(Exception):
@@ -176,6 +188,8 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
     if b"\x00" not in data[:4]:  # not UTF-16/32: a lone `&` is a byte we can fix in place
         data = _BARE_AMPERSAND.sub(b"&amp;", data)
+        if b"<!ENTITY" not in data:  # a file declaring its own entities means its own
+            data = _NAMED_ENTITY.sub(_html_entity, data)
     try:
         root = etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, ValueError) as e:
