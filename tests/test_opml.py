@@ -878,3 +878,17 @@ def test_html_entities_in_names_are_read_not_dropped(tmp_path):
     (cat,) = load_config(cfg).categories
     assert cat.name == "Actualités" and cat.slug == "actualites"
     assert load_config(cfg).sources[0].name == "Le café d'Été — Café & é"  # the no-break space is a space, as all are
+
+
+def test_folders_nested_deep_are_read_or_refused_never_a_traceback():
+    """Folders in folders 1,500 deep were a RecursionError traceback; 3,000 deep (past the
+    parser's limit, where it stops reading) were read as no feeds at all, without a word."""
+
+    def nested(depth: int) -> bytes:
+        feed = b'<outline text="Deep" type="rss" xmlUrl="https://deep.example/rss"/>'
+        folders = b'<outline text="f">' * depth + feed + b"</outline>" * depth
+        return b'<opml version="2.0"><head/><body>' + folders + b"</body></opml>\n"
+
+    assert [(f.url, f.category) for f in parse_opml(nested(1500))] == [("https://deep.example/rss", "f")]
+    with pytest.raises(OpmlError, match="deep.opml: cut off or broken at line 1: Excessive depth"):
+        parse_opml(nested(3000), "deep.opml")

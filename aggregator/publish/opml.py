@@ -21,7 +21,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -148,6 +148,7 @@ _CUT_OFF = {
     _E.ERR_ATTRIBUTE_NOT_FINISHED,
     _E.ERR_ATTRIBUTE_WITHOUT_VALUE,
     _E.ERR_LITERAL_NOT_FINISHED,
+    _E.ERR_RESOURCE_LIMIT,  # nested over 2048 deep: the parser stops there, and nothing after was read
 }
 
 
@@ -206,34 +207,38 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     if body is None:
         raise OpmlError(f"{origin}: OPML file has no <body>")
     out: list[OpmlFeed] = []
-
-    def walk(parent: etree._Element, folder: str | None, slug: str | None) -> None:
-        for el in parent:
-            if not isinstance(el.tag, str) or el.tag.lower() != "outline":
-                continue
-            url = _attr(el, "xmlUrl")
-            if url:
-                if (_attr(el, "type") or "rss").lower() not in _NOT_FEEDS:
-                    out.append(
-                        OpmlFeed(
-                            url=url,
-                            title=_feed_name(el, url),
-                            html_url=_attr(el, "htmlUrl"),
-                            category=folder or _category_attr(_attr(el, "category")),
-                            category_slug=slug if folder else None,
-                        )
+    # depth first, in document order, without recursion: folders nested thousands deep (the
+    # parser allows it, huge_tree) were a RecursionError traceback
+    stack: list[tuple[Iterator[etree._Element], str | None, str | None]] = [(iter(body), None, None)]
+    while stack:
+        children, folder, slug = stack[-1]
+        el = next(children, None)
+        if el is None:
+            stack.pop()
+            continue
+        if not isinstance(el.tag, str) or el.tag.lower() != "outline":
+            continue
+        url = _attr(el, "xmlUrl")
+        if url:
+            if (_attr(el, "type") or "rss").lower() not in _NOT_FEEDS:
+                out.append(
+                    OpmlFeed(
+                        url=url,
+                        title=_feed_name(el, url),
+                        html_url=_attr(el, "htmlUrl"),
+                        category=folder or _category_attr(_attr(el, "category")),
+                        category_slug=slug if folder else None,
                     )
-                # outlines under a feed's are feeds too, in the folder it sits in: they were lost
-                walk(el, folder, slug)
-            else:
-                name = _attr(el, "text") or _attr(el, "title")
-                own = (el.get(SLUG_ATTRIBUTE) or "").strip()
-                if name:
-                    walk(el, name, own if SLUG_PATTERN.fullmatch(own) else None)
-                else:
-                    walk(el, folder, slug)
-
-    walk(body, None, None)
+                )
+            # outlines under a feed's are feeds too, in the folder it sits in: they were lost
+            stack.append((iter(el), folder, slug))
+            continue
+        name = _attr(el, "text") or _attr(el, "title")
+        own = (el.get(SLUG_ATTRIBUTE) or "").strip()
+        if name:
+            stack.append((iter(el), name, own if SLUG_PATTERN.fullmatch(own) else None))
+        else:
+            stack.append((iter(el), folder, slug))
     return out
 
 
