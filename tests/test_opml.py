@@ -892,3 +892,22 @@ def test_folders_nested_deep_are_read_or_refused_never_a_traceback():
     assert [(f.url, f.category) for f in parse_opml(nested(1500))] == [("https://deep.example/rss", "f")]
     with pytest.raises(OpmlError, match="deep.opml: cut off or broken at line 1: Excessive depth"):
         parse_opml(nested(3000), "deep.opml")
+
+
+def test_a_control_character_in_the_site_or_a_category_name_is_left_out_of_the_opml(tmp_path):
+    """`"\\x1b"` in a double-quoted name (a pasted terminal colour, a form feed): lxml raised
+    on it, and `export-opml` and every `publish` (which writes opml.xml) ended in a traceback."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        'site:\n  title: "News\\x01 <&> 新闻"\n  url: https://t.example/\n'
+        'categories:\n  - name: "Tech\\x1b[0m \\"A&B\\""\n    sources:\n      - url: https://a.example/rss\n',
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "export-opml")
+    assert result.returncode == 0, result.stderr
+    root = etree.fromstring(result.stdout.encode())  # strict: well-formed
+    assert root.findtext("head/title") == "News <&> 新闻"
+    assert [o.get("text") for o in root.find("body")] == ['Tech[0m "A&B"']
+    published = run_cli("--config", str(cfg), "publish")
+    assert published.returncode == 0, published.stderr
+    assert (tmp_path / "public" / "opml.xml").read_bytes() == result.stdout.encode()

@@ -94,11 +94,13 @@ def render_opml(title: str, categories: Sequence[tuple[str, str, Sequence[OpmlFe
     own = [slug if slug != category_slug(name) else None for name, slug, _ in categories]
     root = etree.Element("opml", version="2.0", nsmap={"aggregator": _NAMESPACE} if any(own) else None)
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = title
+    # a control character in the site's or a category's name (`"\x1b"` in the YAML) made lxml
+    # raise: `export-opml` and every `publish` (opml.xml) stopped at a traceback
+    etree.SubElement(head, "title").text = clean_text(title)
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(root, "body")
     for (name, _, feeds), slug in zip(categories, own, strict=True):
-        folder = etree.SubElement(body, "outline", text=name, title=name)
+        folder = etree.SubElement(body, "outline", text=clean_text(name), title=clean_text(name))
         if slug:
             folder.set(SLUG_ATTRIBUTE, slug)
         for feed in feeds:
