@@ -911,3 +911,35 @@ def test_a_control_character_in_the_site_or_a_category_name_is_left_out_of_the_o
     published = run_cli("--config", str(cfg), "publish")
     assert published.returncode == 0, published.stderr
     assert (tmp_path / "public" / "opml.xml").read_bytes() == result.stdout.encode()
+
+
+def test_a_feed_the_opml_spells_otherwise_is_the_configured_one(tmp_path):
+    """`https://LWN.net:443/headlines/rss` for the configured `https://lwn.net/headlines/rss`
+    (another reader's spelling): it was added beside it, and `check` then warned that the
+    one feed would be polled and stored twice. It is present, or listed as the config spells it."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
+        "  - name: Tech\n    sources:\n      - url: https://lwn.net/headlines/rss\n        name: LWN\n",
+        encoding="utf-8",
+    )
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<opml version="2.0"><head/><body>\n'
+        '<outline text="Tech"><outline text="LWN.net" xmlUrl="https://LWN.net:443/headlines/rss"/></outline>\n'
+        '<outline text="News"><outline text="LWN.net" xmlUrl="https://lwn.net/headlines/rss#top"/>\n'
+        '  <outline text="Caf\xe9" xmlUrl="https://xn--caf-dma.example/%E4%B8%AD%E6%96%87/feed"/>\n'
+        '  <outline text="Caf\xe9" xmlUrl="https://caf\xe9.example/\u4e2d\u6587/feed"/></outline>\n'
+        "</body></opml>\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "present   https://lwn.net/headlines/rss (Tech)" in result.stdout
+    assert "2 added, 2 already present" in result.stdout
+    check = run_cli("--config", str(cfg), "check")
+    assert check.returncode == 0 and check.stderr == "", check.stderr
+    assert [c.source_keys for c in load_config(cfg).categories] == [
+        ("https://lwn.net/headlines/rss",),
+        ("https://lwn.net/headlines/rss", "https://xn--caf-dma.example/%E4%B8%AD%E6%96%87/feed"),
+    ]

@@ -337,6 +337,11 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
     report = ImportReport()
     configured = {url for cat in cats for url in cat.urls}
     shown_as = secret_forms(configured)
+    # each configured feed by the request its URL makes: the OPML may spell it otherwise
+    # (`https://LWN.net:443/x`, a #fragment), and added so it was polled and stored twice
+    spelled: dict[str, str] = {}
+    for url in (u for cat in cats for u in cat.urls):
+        spelled.setdefault(request_key(url), url)
     for feed in feeds:
         url = from_feed_scheme(feed.url.strip())  # the config would read it so: store it so
         why = _refusal(url)
@@ -354,6 +359,8 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
             why = "its secret was masked (***) on export and cannot be fetched: add it with its secret by hand"
             report.skipped.append((url, why))
             continue
+        if url not in configured:
+            url = spelled.setdefault(request_key(url), url)  # as the config (or this file before) spells it
         name = " ".join((category or feed.category or DEFAULT_CATEGORY).split()) or DEFAULT_CATEGORY
         slug = None if category else feed.category_slug
         target = _find_category(cats, name, slug)
