@@ -4,6 +4,7 @@ whose comments and layout must survive."""
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import shutil
@@ -943,3 +944,15 @@ def test_a_feed_the_opml_spells_otherwise_is_the_configured_one(tmp_path):
         ("https://lwn.net/headlines/rss",),
         ("https://lwn.net/headlines/rss", "https://xn--caf-dma.example/%E4%B8%AD%E6%96%87/feed"),
     ]
+
+
+def test_a_utf16_opml_is_mended_as_any_other():
+    """A UTF-16 OPML (as Windows tools save one) with a bare `&` in a URL and an HTML entity
+    in a name: the bytes were left as they were, and the URL `?a=1&b=2` was read `?a=1=2`."""
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n<opml version="2.0"><head/><body>\n'
+        '<outline text="Actualit&eacute;s"><outline text="新闻 𠀀" xmlUrl="https://x.example/rss?a=1&b=2"/></outline>\n'
+        "</body></opml>\n"
+    )
+    for data in (text.encode("utf-16"), codecs.BOM_UTF16_BE + text.encode("utf-16-be"), text.encode("utf-32")):
+        assert parse_opml(data) == [OpmlFeed("https://x.example/rss?a=1&b=2", "新闻 𠀀", None, "Actualités")]

@@ -189,6 +189,10 @@ def _ends_whole(data: bytes) -> bool:
 def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     """Every feed outline with the category it sits in; raises OpmlError naming `origin`."""
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if encoding is not None:  # UTF-16/32 as UTF-8 (its BOM outweighs the declaration), to mend
+        with contextlib.suppress(UnicodeDecodeError):  # as any file: a bare `&` cut `?a=1&b=2` to `?a=1=2`
+            data = codecs.BOM_UTF8 + data.decode(encoding).encode("utf-8")
     if b"\x00" not in data[:4]:  # not UTF-16/32: a lone `&` is a byte we can fix in place
         data = _BARE_AMPERSAND.sub(b"&amp;", data)
         if b"<!ENTITY" not in data:  # a file declaring its own entities means its own
