@@ -537,8 +537,8 @@ def import_opml(ctx: click.Context, file: Path, category: str | None) -> None:
     """Add the feeds of an OPML FILE to the config, keeping its comments and layout.
 
     Feeds go to the category their OPML folder (or `category` attribute) names, or to
-    --category; feeds outside any folder go to `Imported`. A feed already in its category
-    is skipped, so importing twice is harmless.
+    --category; feeds outside any folder go to `Imported`, unless configured already. A feed
+    already in its category is skipped, so importing twice is harmless.
     """
     settings = _load(ctx)  # the config must be valid before we touch it
     try:

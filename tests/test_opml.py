@@ -956,3 +956,34 @@ def test_a_utf16_opml_is_mended_as_any_other():
     )
     for data in (text.encode("utf-16"), codecs.BOM_UTF16_BE + text.encode("utf-16-be"), text.encode("utf-32")):
         assert parse_opml(data) == [OpmlFeed("https://x.example/rss?a=1&b=2", "新闻 𠀀", None, "Actualités")]
+
+
+def test_a_flat_export_of_configured_feeds_adds_nothing(tmp_path):
+    """newsboat's `-e` (and any flat list) puts feeds in no folder: those the config lists
+    already were each listed again in `Imported`, which then republished them all. They are
+    present in their own category; a feed not configured yet still goes to `Imported`."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
+        "  - name: Tech\n    sources:\n      - url: https://lwn.net/headlines/rss\n        name: LWN\n",
+        encoding="utf-8",
+    )
+    opml = tmp_path / "newsboat.opml"
+    opml.write_text(
+        '<?xml version="1.0"?>\n<opml version="1.0">\n  <head>\n    <title>newsboat - Exported Feeds</title>\n'
+        "  </head>\n  <body>\n"
+        '    <outline type="rss" xmlUrl="https://lwn.net/headlines/rss" htmlUrl="https://lwn.net" title="LWN.net" />\n'
+        '    <outline type="rss" xmlUrl="https://xkcd.com/atom.xml" htmlUrl="https://xkcd.com/" title="xkcd" />\n'
+        "  </body>\n</opml>\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "present   https://lwn.net/headlines/rss (Tech)" in result.stdout
+    assert [(c.name, c.source_keys) for c in load_config(cfg).categories] == [
+        ("Tech", ("https://lwn.net/headlines/rss",)),
+        ("Imported", ("https://xkcd.com/atom.xml",)),
+    ]
+    # --category still lists it there, as asked
+    assert run_cli("--config", str(cfg), "import-opml", str(opml), "--category", "Imported").returncode == 0
+    assert load_config(cfg).categories[1].source_keys == ("https://xkcd.com/atom.xml", "https://lwn.net/headlines/rss")

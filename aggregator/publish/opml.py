@@ -365,6 +365,13 @@ def merge_into_config(text: str, feeds: Iterable[OpmlFeed], category: str | None
             continue
         if url not in configured:
             url = spelled.setdefault(request_key(url), url)  # as the config (or this file before) spells it
+        homes = [cat for cat in cats if url in cat.urls]
+        if not category and not (feed.category or "").strip() and homes:
+            # outside any folder (newsboat's `-e`, a flat list) it names no category: a feed
+            # configured already is in its own, not listed again in `Imported` (whose feeds
+            # then republished every feed a flat export of this config brought back)
+            report.present.append((url, homes[0].name))
+            continue
         name = " ".join((category or feed.category or DEFAULT_CATEGORY).split()) or DEFAULT_CATEGORY
         slug = None if category else feed.category_slug
         target = _find_category(cats, name, slug)
