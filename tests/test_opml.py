@@ -987,3 +987,20 @@ def test_a_flat_export_of_configured_feeds_adds_nothing(tmp_path):
     # --category still lists it there, as asked
     assert run_cli("--config", str(cfg), "import-opml", str(opml), "--category", "Imported").returncode == 0
     assert load_config(cfg).categories[1].source_keys == ("https://xkcd.com/atom.xml", "https://lwn.net/headlines/rss")
+
+
+def test_an_outline_commented_out_is_not_imported():
+    """OPML 2.0's `isComment="true"` (Drummer, Little Outliner) comments an outline out, and
+    every outline under it: such feeds, which the user had turned off, were imported."""
+    data = b"""<opml version="2.0"><head><title>Drummer</title></head><body>
+  <outline text="News">
+    <outline text="On" type="rss" xmlUrl="https://on.example/rss"/>
+    <outline text="Off" type="rss" xmlUrl="https://off.example/rss" isComment="true"/>
+  </outline>
+  <outline text="Old" isComment="true">
+    <outline text="Under old" type="rss" xmlUrl="https://old.example/rss"/>
+  </outline>
+  <outline text="Kept" type="rss" xmlUrl="https://kept.example/rss" isComment="false"/>
+</body></opml>
+"""
+    assert [f.url for f in parse_opml(data)] == ["https://on.example/rss", "https://kept.example/rss"]

@@ -224,6 +224,8 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
             continue
         if not isinstance(el.tag, str) or el.tag.lower() != "outline":
             continue
+        if (_attr(el, "isComment") or "").lower() == "true":  # OPML 2.0: commented out, with all under it
+            continue
         url = _attr(el, "xmlUrl")
         if url:
             if (_attr(el, "type") or "rss").lower() not in _NOT_FEEDS:
