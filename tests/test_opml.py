@@ -1004,3 +1004,23 @@ def test_an_outline_commented_out_is_not_imported():
 </body></opml>
 """
     assert [f.url for f in parse_opml(data)] == ["https://on.example/rss", "https://kept.example/rss"]
+
+
+def test_an_end_tag_out_of_place_is_refused_naming_its_line(tmp_path):
+    """A folder's first line deleted by hand leaves a stray `</outline>`: recovery closed
+    <body> there and every feed after it was dropped without a word (`1 feed in ...: 1
+    added`). A file whose tags do not match is refused, naming the line, as a cut-off one."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    before = cfg.read_bytes()
+    opml = tmp_path / "edited.opml"
+    opml.write_text(
+        '<?xml version="1.0"?>\n<opml version="2.0">\n<head><title>x</title></head>\n<body>\n'
+        '<outline text="A" type="rss" xmlUrl="https://a.example/rss"/>\n</outline>\n'
+        '<outline text="B" type="rss" xmlUrl="https://b.example/rss"/>\n</body>\n</opml>\n',
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"error: {opml}: cut off or broken at line 6: Opening and ending tag mismatch" in result.stderr
+    assert "nothing imported" in result.stderr and cfg.read_bytes() == before

@@ -151,7 +151,19 @@ _CUT_OFF = {
     _E.ERR_ATTRIBUTE_WITHOUT_VALUE,
     _E.ERR_LITERAL_NOT_FINISHED,
     _E.ERR_RESOURCE_LIMIT,  # nested over 2048 deep: the parser stops there, and nothing after was read
+    # an end tag for no open one (a folder's first line deleted by hand), or one left out:
+    # recovery closed <body> there and the feeds after it were dropped, or moved into a folder
+    _E.ERR_TAG_NAME_MISMATCH,
 }
+
+
+_MISMATCH = re.compile(r"Opening and ending tag mismatch: (\S+) line \d+ and (\S+)")
+
+
+def _case_only(message: str) -> bool:
+    """Whether a tag mismatch is only one of letter case (`<opml>` ... `</OPML>`): read as before."""
+    names = _MISMATCH.match(message.strip())
+    return names is not None and names[1].lower() == names[2].lower()
 
 
 _END_TAG = re.compile(rb"</\s*(?:[\w.-]+:)?opml\s*>\Z", re.I)
@@ -203,7 +215,7 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
         raise OpmlError(f"{origin}: not XML: {e}") from None
     if root is None or not isinstance(root.tag, str) or etree.QName(root).localname.lower() != "opml":
         raise OpmlError(f"{origin}: not an OPML file (no <opml> root element)")
-    cut = next((e for e in parser.error_log if e.type in _CUT_OFF), None)
+    cut = next((e for e in parser.error_log if e.type in _CUT_OFF and not _case_only(e.message)), None)
     if cut is not None:  # what recovery would read of it is only part of the file
         raise OpmlError(f"{origin}: cut off or broken at line {cut.line}: {cut.message.strip()}; nothing imported")
     if not _ends_whole(data):  # recovery reads a cut-off file without a word about it, at times
