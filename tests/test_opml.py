@@ -1024,3 +1024,13 @@ def test_an_end_tag_out_of_place_is_refused_naming_its_line(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"error: {opml}: cut off or broken at line 6: Opening and ending tag mismatch" in result.stderr
     assert "nothing imported" in result.stderr and cfg.read_bytes() == before
+
+
+def test_an_opml_in_a_default_namespace_is_read():
+    """`<opml xmlns="http://opml.org/spec2">`: taken for OPML, then refused as having no <body>."""
+    data = b"""<?xml version="1.0" encoding="utf-8"?>
+<opml version="2.0" xmlns="http://opml.org/spec2"><head><title>Podcasts</title></head><body>
+  <outline text="Shows"><outline type="rss" text="A show" xmlUrl="https://show.example/rss"/></outline>
+</body></opml>
+"""
+    assert parse_opml(data) == [OpmlFeed("https://show.example/rss", "A show", None, "Shows")]

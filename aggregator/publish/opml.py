@@ -221,7 +221,7 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
     if not _ends_whole(data):  # recovery reads a cut-off file without a word about it, at times
         lines = data.count(b"\n") + 1
         raise OpmlError(f"{origin}: cut off or broken at line {lines}: it does not end with </opml>; nothing imported")
-    body = next((el for el in root if isinstance(el.tag, str) and el.tag.lower() == "body"), None)
+    body = next((el for el in root if _named(el, "body")), None)
     if body is None:
         raise OpmlError(f"{origin}: OPML file has no <body>")
     out: list[OpmlFeed] = []
@@ -234,7 +234,7 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
         if el is None:
             stack.pop()
             continue
-        if not isinstance(el.tag, str) or el.tag.lower() != "outline":
+        if not _named(el, "outline"):
             continue
         if (_attr(el, "isComment") or "").lower() == "true":  # OPML 2.0: commented out, with all under it
             continue
@@ -260,6 +260,12 @@ def parse_opml(data: bytes, origin: str = "OPML") -> list[OpmlFeed]:
         else:
             stack.append((iter(el), folder, slug))
     return out
+
+
+def _named(el: etree._Element, name: str) -> bool:
+    """Whether `el` is an element of that name, whatever its case or namespace: an OPML in a
+    default namespace (`xmlns="http://opml.org/spec2"`) was said to have no <body>."""
+    return isinstance(el.tag, str) and etree.QName(el).localname.lower() == name
 
 
 def _feed_name(el: etree._Element, url: str) -> str | None:
