@@ -1034,3 +1034,28 @@ def test_an_opml_in_a_default_namespace_is_read():
 </body></opml>
 """
     assert parse_opml(data) == [OpmlFeed("https://show.example/rss", "A show", None, "Shows")]
+
+
+def test_a_space_in_a_feed_urls_path_or_query_is_sent_as_percent_20(tmp_path):
+    """`?q=climate change` (a search feed written by hand): the config takes it and requests
+    sends %20, but the import skipped it as "not an absolute http(s) URL". It is added with
+    %20; a space in the host is still refused, saying the host is no host name."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<opml version="2.0"><head/><body><outline text="Search">\n'
+        '<outline text="Climate" xmlUrl="https://news.google.com/rss/search?q=climate change&amp;hl=en"/>\n'
+        '<outline text="Typo" xmlUrl="http://exa mple.com/rss"/>\n'
+        "</outline></body></opml>\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "added     https://news.google.com/rss/search?q=climate%20change&hl=en (Search)" in result.stdout
+    assert "skipped   http://exa mple.com/rss: not a host name: 'exa mple.com'" in result.stdout
+    assert load_config(cfg).categories[0].source_keys == (
+        "https://news.google.com/rss/search?q=climate%20change&hl=en",
+    )
+    again = run_cli("--config", str(cfg), "import-opml", str(opml))
+    assert "0 added, 1 already present, 1 skipped" in again.stdout
