@@ -83,6 +83,25 @@ def test_rare_date_shapes_are_stored_and_published_in_the_source_zone(tmp_path, 
     assert published == {title: stored.replace("+00:00", "Z") for title, stored in want.items()}
 
 
+def _stored_dates_in_shanghai(tmp_path, httpserver: HTTPServer, items: list[tuple[str, str, str]]) -> dict[str, str]:
+    """`fetch` of an RSS feed of (title, pubDate, _) items by a site in Asia/Shanghai with Jekyll
+    on (into `jekyll/`): each post's stored `published`, by title."""
+    httpserver.expect_request("/feed").respond_with_data(_rss(items), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/feed')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "aggregator.db")
+    try:
+        return dict(con.execute("SELECT title, published FROM posts"))
+    finally:
+        con.close()
+
+
 def test_dates_a_go_template_prints_keep_their_time_and_zone(tmp_path, httpserver: HTTPServer):
     """A Go template printing a time.Time as is writes `2025-11-03 00:30:00 +0800 CST`, of which
     feedparser read only the day, at midnight UTC: the post of 00:30 in Shanghai was dated 08:00
@@ -92,20 +111,7 @@ def test_dates_a_go_template_prints_keep_their_time_and_zone(tmp_path, httpserve
         ("shanghai", "2025-11-03 00:30:00 +0800 CST", "2025-11-02T16:30:00+00:00"),
         ("new york", "2025-11-02 23:30:00.123456789 -0500 EST m=+0.000012", "2025-11-03T04:30:00+00:00"),
     ]
-    httpserver.expect_request("/go").respond_with_data(_rss(items), content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/go')}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    con = sqlite3.connect(tmp_path / "aggregator.db")
-    rows = dict(con.execute("SELECT title, published FROM posts"))
-    con.close()
-    assert rows == {title: stored for title, _, stored in items}
+    assert _stored_dates_in_shanghai(tmp_path, httpserver, items) == {title: stored for title, _, stored in items}
     feed = json.loads((tmp_path / "public" / "category" / "a.json").read_text(encoding="utf-8"))["items"]
     assert [(i["title"], i["date_published"]) for i in feed] == [
         ("new york", "2025-11-03T04:30:00Z"),
@@ -130,19 +136,7 @@ def test_dates_written_in_beijing_time_are_read_at_plus_eight(tmp_path, httpserv
         ("after", "2025-11-03 00:30 北京时间", "2025-11-02T16:30:00+00:00"),
         ("bracketed", "2025年11月03日 07:45 (北京时间)", "2025-11-02T23:45:00+00:00"),
     ]
-    httpserver.expect_request("/bj").respond_with_data(_rss(items), content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/bj')}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
-    con = sqlite3.connect(tmp_path / "aggregator.db")
-    rows = dict(con.execute("SELECT title, published FROM posts"))
-    con.close()
-    assert rows == {title: stored for title, _, stored in items}
+    assert _stored_dates_in_shanghai(tmp_path, httpserver, items) == {title: stored for title, _, stored in items}
     dates = sorted(p.name[:10] for p in (tmp_path / "jekyll" / "_posts").glob("*.md"))
     assert dates == ["2025-11-03", "2025-11-03"]
 
