@@ -71,6 +71,21 @@ def _shots_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def _one_post(tmp_path: Path, html: str, link: str = "https://f.example/p") -> tuple[Path, Path]:
+    """The output folder once a feed of one post whose text is `html` (and whose link is `link`)
+    is fetched, and the post page's path in it."""
+    from .conftest import fetch_feed_text
+
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link><description>d</description><item><title>Post</title>"
+        f"<link>{link}</link><guid>p</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
+        f"<description><![CDATA[{html}]]></description></item></channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", text)
+    return out, next(out.glob("posts/*/*/*.html")).relative_to(out)
+
+
 def _post_page(site: Path) -> str:
     """The reference post's page (the long Chinese article)."""
     for page in sorted(site.glob("posts/*/*/*.html")):
@@ -220,19 +235,10 @@ def test_a_printed_post_keeps_its_code_and_drops_the_sites_navigation(browser, t
     navigation, feed links and colophon; the "Read the original" link printed without its
     address. In print the code wraps, tables are whole, the site's chrome goes, and the
     original's address is printed after its link."""
-    from .conftest import fetch_feed_text
-
     code = "x = [" + ", ".join(f"'item{n}'" for n in range(60)) + "]"
     cells = "".join(f"<td>column{n}</td>" for n in range(30))
-    text = (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
-        "<link>https://f.example/</link><description>d</description><item><title>Code</title>"
-        "<link>https://f.example/code</link><guid>c</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
-        f"<description><![CDATA[<p>Before</p><pre><code>{code}</code></pre><table><tr>{cells}</tr></table>"
-        "<p>After</p>]]></description></item></channel></rss>"
-    )
-    out = fetch_feed_text(tmp_path, "f.rss", text)
-    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    html = f"<p>Before</p><pre><code>{code}</code></pre><table><tr>{cells}</tr></table><p>After</p>"
+    out, post = _one_post(tmp_path, html, link="https://f.example/code")
     server = StaticServer(out)
     try:
         assert browser.load(server.url(str(post)), 700, 900, False) == []
@@ -309,17 +315,8 @@ def test_an_embedded_video_keeps_its_shape(browser, tmp_path: Path) -> None:
     the theme's `height: auto`, meant to keep images in proportion, gives an iframe, which
     has no proportions of its own, a browser's default height. Players are 16:9 now, as wide
     as the iframe says or the column allows."""
-    from .conftest import fetch_feed_text
-
     embed = '<iframe width="560" height="315" src="https://www.youtube.com/embed/pqduu4M-hTI"></iframe>'
-    text = (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
-        "<link>https://f.example/</link><description>d</description><item><title>Video</title>"
-        "<link>https://f.example/v</link><guid>v</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
-        f"<description><![CDATA[<p>Watch:</p><p>{embed}</p>]]></description></item></channel></rss>"
-    )
-    out = fetch_feed_text(tmp_path, "f.rss", text)
-    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    out, post = _one_post(tmp_path, f"<p>Watch:</p><p>{embed}</p>")
     assert "<iframe" in (out / post).read_text(encoding="utf-8")
     server = StaticServer(out)
     try:
@@ -337,19 +334,11 @@ def test_a_wide_table_scrolls_on_a_phone_and_stays_a_table(browser, tmp_path: Pa
     """A table wider than a phone scrolled because the theme made it `display: block`, and
     Safari's screen reader then no longer read it as a table (no rows, no headers). The
     table now scrolls in a wrapper and is laid out, and read, as a table."""
-    from .conftest import fetch_feed_text
-
     cells = "".join(f"<td>column{i:02d}-wide-cell-value</td>" for i in range(12))
     inner = "<table><tr><td>inner</td></tr></table>"
-    text = (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
-        "<link>https://f.example/</link><description>d</description><item><title>Table</title>"
-        "<link>https://f.example/t</link><guid>t</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
-        f"<description><![CDATA[<p>Figures:</p><table><tr><th>h</th>{cells}</tr><tr><td>{inner}</td></tr></table>"
-        "]]></description></item></channel></rss>"
+    out, post = _one_post(
+        tmp_path, f"<p>Figures:</p><table><tr><th>h</th>{cells}</tr><tr><td>{inner}</td></tr></table>"
     )
-    out = fetch_feed_text(tmp_path, "f.rss", text)
-    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
     server = StaticServer(out)
     try:
         assert browser.load(server.url(str(post)), 375, 812, True) == []
