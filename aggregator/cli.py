@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from .serve import Server
 from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
 from .sanitize import printable
-from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_for, stored_state
+from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_in_force, stored_state
 from .store import (
     SourceState,
     Store,
@@ -857,7 +857,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         next_at = None if state in (GONE, DISABLED) else st.next_poll
         if state == RATE_LIMITED and until is not None and (next_at is None or next_at < until):
             next_at = until
-        interval = st.interval if source.adaptive else interval_for(source)  # learnt, else as configured
+        # learnt (within the config's bounds as they are now), else as configured
+        interval = interval_in_force(source, st.interval) if st.interval or not source.adaptive else None
         rows.append(
             {
                 "url": source.key,

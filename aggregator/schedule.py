@@ -166,8 +166,14 @@ def interval_for(
 
 def interval_in_force(source: Source, stored: float | None) -> float:
     """The interval a source polls at now: the one learnt and stored for `interval: auto`, else
-    the config's as it is now (a reload that changed it holds at once, errors included)."""
-    return (stored if source.adaptive and stored else None) or interval_for(source)
+    the config's as it is now (a reload that changed it holds at once, errors included).
+
+    A learnt one is held within the config's `min_interval`..`max_interval` as they are now:
+    learnt under a larger `max_interval`, it kept a source re-timed by a reload (and retried
+    after errors) at the old maximum until its next success."""
+    if source.adaptive and stored:
+        return clamp(stored, source.min_interval, source.max_interval)
+    return interval_for(source)
 
 
 def poll_state(

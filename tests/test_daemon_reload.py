@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import time
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug import Request, Response
@@ -235,3 +236,35 @@ def test_a_gone_source_put_back_into_the_config_or_enabled_again_is_polled_at_on
         assert restarted.stop() == 0, restarted.log
     finally:
         restarted.kill()
+
+
+def test_a_lowered_max_interval_retimes_a_source_whose_learnt_interval_was_above_it(tmp_path, httpserver):
+    """`interval: auto` on a quiet feed learns `max_interval` (1d). An edit lowering `max_interval`
+    to 2s was logged `1 re-timed`, but the source kept its learnt day: the stored interval was
+    used as it was, above the new maximum, and its next poll stayed a day away."""
+    quiet = rss(items=3, dated=datetime(2020, 1, 6, tzinfo=UTC))  # nothing this week: max_interval
+    httpserver.expect_request("/quiet").respond_with_data(quiet, content_type="application/rss+xml")
+    url = httpserver.url_for("/quiet")
+    cfg = tmp_path / "feeds.yaml"
+
+    def config(max_interval: str) -> None:
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+            f"      - url: {url}\n        interval: auto\n        min_interval: 1s\n"
+            f"        max_interval: {max_interval}\n",
+            encoding="utf-8",
+        )
+
+    config("1d")
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(url, "new"))
+        with sqlite3.connect(f"file:{tmp_path / 'aggregator.db'}?mode=ro", uri=True) as db:
+            assert db.execute("SELECT interval FROM sources WHERE key = ?", [url]).fetchone()[0] == 86400
+        db.close()
+        config("2s")
+        assert daemon.wait_for(_reloaded("file changed"))[0]["retimed"] == [url]
+        daemon.wait_for(fetched(url, "unchanged"), timeout=10)  # within the new 2s, not tomorrow
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
