@@ -583,8 +583,10 @@ class Daemon:
             current = self.settings.source(key)
             if outcome.changed:
                 self.publisher.add({*source.categories, *(current.categories if current else ())})
-            if current is not None and current.interval != source.interval and not self._stop.is_set():
-                self._reschedule(current)  # a reload re-timed it while this poll (old interval) ran
+            if current is not None and _timing(current) != _timing(source) and not self._stop.is_set():
+                # a reload re-timed it while this poll (old settings) ran: its interval, or the
+                # bounds a learnt one is held in (a lowered max_interval waited out the old one)
+                self._reschedule(current)
             return outcome
 
     def _hold_if_unscheduled(self, source: Source, outcome: Outcome) -> None:

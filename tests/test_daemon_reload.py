@@ -268,3 +268,32 @@ def test_a_lowered_max_interval_retimes_a_source_whose_learnt_interval_was_above
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
+
+
+def test_a_max_interval_lowered_while_the_source_is_polled_holds_after_that_poll(tmp_path, feeds):
+    """The poll in flight at the reload stores the next poll its old settings give; the daemon
+    re-timed it after the poll only when `interval` had changed, so a `max_interval` lowered
+    meanwhile (a quiet `interval: auto` feed learning 1d) waited a day for its next poll."""
+    feeds.routes["/slow"] = (rss(items=3, dated=datetime(2020, 1, 6, tzinfo=UTC)), "application/rss+xml", 5.0)
+    url = feeds.url("/slow")
+    cfg = tmp_path / "feeds.yaml"
+
+    def config(max_interval: str) -> None:
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+            f"      - url: {url}\n        interval: auto\n        min_interval: 1s\n"
+            f"        max_interval: {max_interval}\n",
+            encoding="utf-8",
+        )
+
+    config("1d")
+    daemon = Daemon(cfg)
+    try:
+        assert feeds.wait_hits("/slow", 1) == 1
+        config("3s")  # while the first poll waits for its answer
+        daemon.wait_for(_reloaded("file changed"))
+        assert daemon.wait_for(fetched(url, "new"))[0]["time"] > daemon.messages("^config reloaded")[0]["time"]
+        daemon.wait_for(fetched(url, "unchanged"), timeout=15)  # within the new 3s, not tomorrow
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
