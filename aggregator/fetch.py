@@ -85,6 +85,7 @@ DRAIN_LIMIT = 64 * 1024  # a redirect's or error's body up to this is read, to k
 DRAIN_TIMEOUT = 0.5  # seconds a server may stall in such a body before the connection is dropped
 POOLS = 64  # hosts whose idle connections are kept (least recently used dropped), as requests did
 POOL_SIZE = 64  # idle connections kept per host: at most site.per_host are busy at once
+ROUTES_KEPT = 10_000  # URLs whose route (see `_Route`) is kept, twice over: a 10,000-source daemon's all
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 PERMANENT_CODES = (301, 308)
 ACCEPT = (
@@ -496,11 +497,18 @@ class Fetcher:
         deadline: float = DEADLINE,
         clock: Callable[[], float] = time.monotonic,
         per_host: int = DEFAULT_PER_HOST,
+        routes: int = ROUTES_KEPT,
     ) -> None:
         self.pools = PoolManager(num_pools=POOLS, maxsize=POOL_SIZE, block=False)
         self.pools.pool_classes_by_scheme = _POOLS
         self._proxy_managers: dict[str, PoolManager] = {}
+        # Routes of the URLs requested lately, in two generations of at most `routes` each: a
+        # full one becomes the old one, whose routes still in use are taken back on their next
+        # request. Kept for good, a feed redirected to a URL signed anew on every poll (S3, a
+        # CDN token) grew the daemon by ~1 KB a poll, up to 100,000 routes.
         self._routes: dict[str, _Route] = {}
+        self._old_routes: dict[str, _Route] = {}
+        self._routes_kept = max(1, routes)
         self._lock = threading.Lock()
         self._proxies = getproxies()  # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY: read once, as requests cached them
         self._ca = _ca_location()
@@ -689,12 +697,15 @@ class Fetcher:
     def _route(self, url: str) -> _Route:
         route = self._routes.get(url)
         if route is None:
-            proxies = self._proxies
-            if proxies and should_bypass_proxies(url, no_proxy=None):  # NO_PROXY, as requests reads it
-                proxies = {}
-            route = _Route(url, proxies, self._netrc)
-            if len(self._routes) < 100_000:
-                self._routes[url] = route
+            route = self._old_routes.get(url)
+            if route is None:
+                proxies = self._proxies
+                if proxies and should_bypass_proxies(url, no_proxy=None):  # NO_PROXY, as requests reads it
+                    proxies = {}
+                route = _Route(url, proxies, self._netrc)
+            if len(self._routes) >= self._routes_kept:  # (threads racing here lose a route at worst)
+                self._old_routes, self._routes = self._routes, {}
+            self._routes[url] = route
         return route
 
     def _pool(self, route: _Route, source: Source | None = None) -> HTTPConnectionPool:

@@ -9,6 +9,7 @@ these; each test here would catch a rule lost on the way.
 from __future__ import annotations
 
 import base64
+import gc
 import http.server
 import os
 import select
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-from aggregator.fetch import Fetcher, FetchError
+from aggregator.fetch import Fetcher, FetchError, _Route
 from aggregator.models import Source
 
 from .conftest import run_cli
@@ -166,6 +167,44 @@ class _EmptyRedirects(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+class _SignedRedirects(http.server.BaseHTTPRequestHandler):
+    """/signed answers 302 to the feed at a URL signed anew for every request (S3, a CDN token)."""
+
+    protocol_version = "HTTP/1.1"
+    signed = 0
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.startswith("/signed"):
+            type(self).signed += 1
+            self.send_response(302)
+            self.send_header("Location", f"/feed.xml?X-Amz-Signature={type(self).signed:064x}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            _send_feed(self)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_redirects_to_ever_new_urls_do_not_grow_the_fetchers_memory(no_proxy_env):
+    """Each URL's route was cached for good, up to 100,000 of them: a feed redirected to a URL
+    signed anew on every poll left ~0.8 KB per poll in a daemon, ~80 MB after months. The
+    routes kept are bounded; those in use stay (the second generation holds them meanwhile)."""
+    server = _Server(_SignedRedirects)
+    try:
+        fetcher = Fetcher(routes=16)
+        feed = source(server.url("/signed"))
+        for _ in range(100):
+            assert fetcher.fetch(feed).body == RSS
+        gc.collect()
+        routes = sum(isinstance(o, _Route) for o in gc.get_objects())
+        assert routes <= 2 * 16, f"{routes} routes kept after 100 polls"
+        assert server.connections == 1
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("code", [301, 302, 307])
