@@ -68,10 +68,14 @@ class Outcome:
     unscheduled: bool = False  # not even the error could be stored: the next-poll time is the old one
     store_error: str | None = None  # the database refused what this poll brought (disk full, read-only)
     pruned: int = 0  # posts then deleted by the source's keep_days / keep_per_source, new ones included
+    # the feed's title or home page link, shown as the source's on its pages, feeds and OPML, changed
+    retitled: bool = False
 
     @property
     def changed(self) -> bool:
-        return self.new > 0 or self.updated > 0
+        """Its categories' outputs are out of date: a feed retitled with no new entry was
+        stored, and shown by no page until some post of its categories changed."""
+        return self.new > 0 or self.updated > 0 or self.retitled
 
 
 def utcnow() -> datetime:
@@ -293,7 +297,11 @@ def _poll(
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     empty = None if posts else "the feed has no entries"  # else a first fetch read as `unchanged` and nothing more
-    return Outcome(source.key, status, new, updated, len(posts), warning=feed.warning, note=empty, pruned=pruned)
+    info = feed_info(feed.info, feed.version)  # as `ingest` stored it
+    retitled = state is None or (state.title, state.site_link) != (info.title, info.link)
+    return Outcome(
+        source.key, status, new, updated, len(posts), warning=feed.warning, note=empty, pruned=pruned, retitled=retitled
+    )
 
 
 def ingest(

@@ -6,11 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
 
 from .conftest import CORPUS
+from .daemon_support import Daemon, FeedServer, fetched
+from .pollrig import rss
 
 CONFIG = """\
 site:
@@ -51,3 +54,30 @@ def test_run_polls_at_interval_publishes_and_stops_on_signal(tmp_path, httpserve
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "stopped" in err
+
+
+def test_a_feed_retitled_with_no_new_entry_is_republished_under_its_new_title(tmp_path):
+    """The daemon published a source's categories only after a poll that brought new or
+    changed posts: a feed that renamed itself (or moved its home page) was stored under the
+    new title, yet every page, feed and the OPML named it by the old one until a post changed."""
+    feeds = FeedServer()
+    dated = datetime(2026, 11, 1, tzinfo=UTC)
+    feeds.routes["/f"] = (rss(title="Old Title", items=3, dated=dated), "application/rss+xml", 0.0)
+    url = feeds.url("/f")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(CONFIG.format(url=url), encoding="utf-8")
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(url, "new"))
+        daemon.wait_for(lambda r: r.get("categories") == ["news"])
+        feeds.routes["/f"] = (rss(title="New Title", items=3, dated=dated), "application/rss+xml", 0.0)
+        daemon.wait_for(fetched(url, "unchanged"))  # the same entries
+        daemon.wait_for(lambda r: r.get("categories") == ["news"], count=2)
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+        feeds.close()
+    public = tmp_path / "public"
+    for page in ("category/news.html", "category/news.atom", "opml.xml", "index.html"):
+        text = (public / page).read_text(encoding="utf-8")
+        assert "New Title" in text and "Old Title" not in text, page
