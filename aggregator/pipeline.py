@@ -48,7 +48,7 @@ from .schedule import (
     not_before,
     posting_rate,
 )
-from .store import SourceState, Store, StoreError
+from .store import SourceState, Store, StoreError, TakenOver
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,8 @@ def update_source(
         return outcome
     except (FetchError, ParseError) as e:
         error = e
+    except TakenOver as e:  # not the database's fault: /healthz took it for a refusing disk for 10 minutes
+        return Outcome(source.key, "skipped", note=f"{e}; polled under its new URL")
     except StoreError as e:  # disk full, read-only database: nothing of this poll stored, nothing lost
         error = FetchError(source.key, f"storing failed: {e}")
         refused = str(e)

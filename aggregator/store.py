@@ -224,6 +224,12 @@ class StoreError(Exception):
     """The database cannot be opened or written."""
 
 
+class TakenOver(StoreError):
+    """The source's row was renamed (its URL edited in the config) while a poll of it ran: the
+    poll's posts are rolled back, and the source is polled under its new URL. No fault of the
+    database, which takes writes as before."""
+
+
 @dataclass(frozen=True)
 class PruneReport:
     """What `Store.prune` removed from one source."""
@@ -845,7 +851,7 @@ class Store:
             columns = ", ".join(f"[{c}] = ?" for c in values)
             cur = db.execute(f"UPDATE sources SET {columns} WHERE key = ?", [*values.values(), key])
             if cur.rowcount == 0:  # taken over (`_take_over`) while this poll ran: its posts are rolled back
-                raise StoreError(f"source {key} is no longer in the database (its URL was edited in the config)")
+                raise TakenOver(f"source {key} is no longer in the database (its URL was edited in the config)")
         return new, updated
 
     def record_error(

@@ -279,3 +279,31 @@ def test_a_template_broken_while_running_is_one_line_naming_file_and_line(tmp_pa
             daemon.stop()
     finally:
         server.close()
+
+
+def test_a_url_edited_while_its_source_is_polled_leaves_the_daemon_healthy(tmp_path):
+    """The poll in flight when an edit of the config renamed its source (the URL written with
+    a trailing slash: the same feed, taken over) could not store under the old name: taken for
+    a database refusing writes, /healthz said 503 for 10 minutes (unless another poll stored)."""
+    server = FeedServer()
+    body = (FEEDS[0].read_bytes(), "application/atom+xml")
+    server.routes["/slow"] = (*body, 3.0)
+    server.routes["/slow/"] = (*body, 0.0)
+    old, new = server.url("/slow"), server.url("/slow/")
+    cfg = tmp_path / "feeds.yaml"
+    write_config(cfg, [{"url": old, "interval": "1h"}])
+    daemon = Daemon(cfg, "--serve", "--port", "0")
+    try:
+        port = daemon.port
+        assert server.wait_hits("/slow", 1) == 1
+        write_config(cfg, [{"url": new, "interval": "1h"}])  # while the first poll waits for its answer
+        daemon.wait_for(lambda r: r["message"].startswith("config reloaded"))
+        daemon.wait_for(fetched(new, "new"))
+        ended = daemon.wait_for(lambda r: r.get("source") == old and "URL was edited" in r["message"])[0]
+        status, detail = _health_becomes(port, 503, timeout=2.0)
+        assert status == 200 and not detail["problems"], detail
+        assert ended.get("outcome") == "skipped", daemon.log  # said as such, not a failed poll
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+        server.close()
