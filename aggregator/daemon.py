@@ -469,7 +469,8 @@ class Daemon:
                 if state.next_poll > now + timedelta(seconds=longest):
                     when = next_poll(now, interval, 0, None, source.min_interval, source.max_interval)
                     log.warning(
-                        "source %s: due at %s, later than it could be (clock set back?); re-timed to %s",
+                        "source %s: due at %s, later than its interval settings allow (lowered while stopped,"
+                        " or the clock set back); re-timed to %s",
                         source.key,
                         state.next_poll.isoformat(),
                         when.isoformat(),

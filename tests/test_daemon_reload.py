@@ -270,6 +270,30 @@ def test_a_lowered_max_interval_retimes_a_source_whose_learnt_interval_was_above
         daemon.kill()
 
 
+def test_a_max_interval_lowered_while_the_daemon_was_stopped_retimes_at_start_saying_so(tmp_path, httpserver):
+    """Started after an edit lowering `max_interval`, the daemon re-times a source due later than
+    the new settings allow, and says so; the line put it down to a clock set back."""
+    quiet = rss(items=3, dated=datetime(2020, 1, 6, tzinfo=UTC))  # nothing this week: max_interval
+    httpserver.expect_request("/quiet").respond_with_data(quiet, content_type="application/rss+xml")
+    url = httpserver.url_for("/quiet")
+    cfg = tmp_path / "feeds.yaml"
+    for max_interval in ("1d", "2s"):
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+            f"      - url: {url}\n        interval: auto\n        min_interval: 1s\n"
+            f"        max_interval: {max_interval}\n",
+            encoding="utf-8",
+        )
+        daemon = Daemon(cfg)
+        try:
+            daemon.wait_for(fetched(url, "new" if max_interval == "1d" else "unchanged"), timeout=15)
+            assert daemon.stop() == 0, daemon.log
+        finally:
+            daemon.kill()
+    (line,) = daemon.messages("later than its interval settings allow")
+    assert "lowered while stopped" in line["message"] and url in line["message"], daemon.log
+
+
 def test_a_max_interval_lowered_while_the_source_is_polled_holds_after_that_poll(tmp_path, feeds):
     """The poll in flight at the reload stores the next poll its old settings give; the daemon
     re-timed it after the poll only when `interval` had changed, so a `max_interval` lowered
