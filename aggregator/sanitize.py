@@ -600,8 +600,13 @@ _NOSCRIPT_IMG = re.compile(r"\s*<noscript(?=[\s/>])[^<>]*>\s*(?=<img[\s/>])", re
 _CUT_EVERY = 4096
 _MANY_REFS = 512
 # Comments, declarations and tags (a `>` in a quoted value does not end one), as the tokenizer
-# reads them: the text between them is what is cut. Possessive, so the scan is linear.
-_MARKUP = re.compile(r"<!--.*?(?:-->|\Z)|<[!?][^>]*+(?:>|\Z)|</?[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)", re.S)
+# reads them: the text between them is what is cut. Also `</` and no letter, a comment to the
+# first `>`: a cut in it would end it early, showing what it hid. Possessive: a linear scan.
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|\Z)|<[!?][^>]*+(?:>|\Z)|</(?![a-zA-Z])[^>]*+(?:>|\Z)"
+    r"|</?[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)",
+    re.S,
+)
 
 
 def _cut_long_text(html: str) -> str:

@@ -1156,6 +1156,7 @@ _CUT_CASES = [
     '<img alt="Step 1 > Step 2 &amp; 3" src="https://e.example/i.png">' + "&#38; " * 300 + "<p title='" + "&" * 300,
     "e&#769;" * 300 + "&eacute&ampx&#x1F600;&#0;" * 100,
     "<math><mi>" + "&lt; " * 300 + "</mi></math>" + "<p>" + "& " * 300,
+    "<p>x</ " + "a & b " * 100 + "<b>hidden</b>>y</p>",  # `</` and no letter: a comment to the first `>`
 ]
 
 
