@@ -322,6 +322,38 @@ def test_a_post_is_not_said_to_be_in_a_language_its_text_evidently_is_not(tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+UZBEK_OSSETIAN_KURDISH = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Desk</title><id>urn:uz</id><updated>2026-11-28T10:00:00Z</updated>
+<entry><id>urn:uz:1</id><title>Ўзбекистон янгиликлари</title><updated>2026-11-28T10:00:00Z</updated>
+<link href="https://uz.example/1"/>
+<content type="html" xml:lang="uz">&lt;p&gt;Президент бугун пойтахтда янги мактабни очди.&lt;/p&gt;</content></entry>
+<entry><id>urn:uz:2</id><title>Ирыстоны хабæрттæ</title><updated>2026-11-28T09:00:00Z</updated>
+<link href="https://os.example/1"/>
+<content type="html" xml:lang="os">&lt;p&gt;Абон ног скъола байгом кодтой.&lt;/p&gt;</content></entry>
+<entry><id>urn:uz:3</id><title>هەواڵی کوردستان</title><updated>2026-11-28T08:00:00Z</updated>
+<link href="https://ku.example/1"/>
+<content type="html" xml:lang="ku">&lt;p&gt;ئەمڕۆ قوتابخانەیەکی نوێ کرایەوە.&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+def test_a_post_in_a_language_of_a_script_not_listed_keeps_the_language_it_names(tmp_path, httpserver: HTTPServer):
+    """Uzbek in Cyrillic letters, Ossetian (Cyrillic), Sorani Kurdish (Arabic letters): languages
+    whose script `written_in` does not know, taken for Latin ones, so that each post naming one
+    was said to be evidently not in it and lost its language (`lang=""`, no `xml:lang`, no JSON
+    Feed `language`). A language whose script is not known is believed."""
+    httpserver.expect_request("/uz.atom").respond_with_data(UZBEK_OSSETIAN_KURDISH, content_type="application/atom+xml")
+    out = fetch_one_feed(tmp_path, httpserver.url_for("/uz.atom"))
+    want = {"https://uz.example/1": "uz", "https://os.example/1": "os", "https://ku.example/1": "ku"}
+    atom, _, jsonfeed = feeds_of(out)
+    for entry in atom.findall(f"{ATOM}entry"):
+        link = next(li.get("href") for li in entry.findall(f"{ATOM}link") if li.get("rel") == "alternate")
+        assert entry.get(XML_LANG) == want[link], link
+    assert {i["url"]: i.get("language") for i in jsonfeed["items"]} == want
+    for link, language in want.items():
+        doc = page_of(out, link)
+        assert doc.find(".//article//h1").get("lang") == language, link
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
 def test_a_browser_lays_out_a_post_of_no_language_in_its_texts_direction(tmp_path, httpserver: HTTPServer):
     """In Chromium, the Arabic post of no language on a Chinese site: its title and text

@@ -380,14 +380,30 @@ def stated_language(language: str | None, text: str) -> str | None:
     laid out left to right on an English site, read by screen readers with an English voice.
     Without it, the post is told apart from the site's language as one naming none is."""
     tag = language_tag(language)
-    if tag is None or tag.split("-", 1)[0].lower() in _TWO_ALPHABETS:
+    if tag is None:
+        return None
+    parts = tag.lower().split("-")
+    if parts[0] in _TWO_ALPHABETS:
         return tag
+    if parts[0] not in _LANGUAGE_SCRIPTS and parts[0] not in _LATIN_LANGUAGES:
+        if not any(len(p) == 4 and p.isalpha() for p in parts[1:4]):
+            return tag  # a language whose script we do not know (`uz`, `ku`, `os`): believed
     return tag if written_in(tag, text, _STATED_SHARE) else None
 
 
 # Languages written in Latin letters as well as their `_LANGUAGE_SCRIPTS` one, a post naming
 # which may be in either: `sr` in Latin letters is still Serbian.
 _TWO_ALPHABETS = frozenset(("sr",))
+# Languages written in Latin letters alone, as far as feeds go: a post naming one whose text
+# is in another script is not in it (`en-US`, a CMS's default, over a Persian post). A language
+# in neither list may be written in a script `written_in` takes for Latin (unlisted there):
+# Uzbek, Kurdish, Azerbaijani in two alphabets, Ossetian or Yakut in Cyrillic; it is believed.
+_LATIN_LANGUAGES = frozenset(
+    "en fr de es it pt nl pl cs sk sl hr ro hu fi et lv lt sv da no nb nn is fo ga gd cy br kw gv"
+    " eu ca gl oc co sc lb rm fy mt sq tr id ms tl fil vi sw so yo ig zu xh st tn ts ss ve nr rw"
+    " rn lg ny sn mg eo la ia ie io vo jv su ceb haw mi sm to fj ty qu gn ay ht wo ln kg om ak"
+    " ee tw bm af".split()
+)
 # A language a post names is believed unless fewer than this share of its letters are of that
 # language's script: a Russian post quoting an English mail header is still Russian.
 _STATED_SHARE = 1 / 3
