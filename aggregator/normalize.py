@@ -384,7 +384,7 @@ def _first_words(text: str, as_ids: bool = False) -> str:
         return words[0][: 30 if as_ids else grapheme_start(words[0], 30)] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
     cut = _wide_cut(head, UNTITLED_WIDTH, spaced_too=as_ids)
-    phrases = cut is None and len(head) > UNTITLED_WIDTH and any(len(w) > 40 and not w.isascii() for w in words)
+    phrases = cut is None and len(head) > UNTITLED_WIDTH and any(len(w) > 40 and _PHRASED.search(w) for w in words)
     if phrases and not as_ids:
         # Thai, Lao, Khmer, Burmese put spaces between phrases, not words: twelve of them were
         # the whole text as its title. Cut at the last phrase that fits, else inside one.
@@ -393,6 +393,11 @@ def _first_words(text: str, as_ids: bool = False) -> str:
     if cut is not None:  # CJK words run long: `□陈英 我市坚持…` was a whole paragraph of a title
         return head[: cut if as_ids else grapheme_start(head, cut)].rstrip() + "…"
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
+
+
+# Thai, Lao, Burmese, Khmer: scripts written without spaces between words, only between phrases
+# (a long accented word, a French URL in an English post, is no phrase of them)
+_PHRASED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
 
 
 def _is_hangul(ch: str) -> bool:

@@ -145,6 +145,21 @@ def test_an_untitled_thai_posts_title_is_its_first_phrase_not_its_whole_text(tmp
     assert lxml.html.parse(str(page)).getroot().findtext(".//h1") == titles[0]
 
 
+def test_an_untitled_post_with_a_long_accented_word_is_titled_by_its_first_twelve_words(tmp_path: Path) -> None:
+    """The Thai rule (cut at the last phrase within 60 characters) took any text holding a
+    word of over 40 characters not all ASCII for phrases: an untitled English post linking a
+    French Wikipedia page further on, a German one with a long compound, lost its twelve words
+    for a shorter title. Only Thai, Lao, Khmer and Burmese phrases are cut so."""
+    text = (
+        "Just read this great piece about the election results and what they mean for the coming"
+        " years, see https://fr.wikipedia.org/wiki/Élection_présidentielle_française_de_2022"
+    )
+    out = fetch_feed_text(tmp_path, "f.atom", _feed(_entry(1, "", text)))
+    atom = lxml.etree.parse(str(out / "category" / "c.atom"))
+    titles = [e.findtext(f"{ATOM}title") for e in atom.iter(f"{ATOM}entry")]
+    assert titles == [" ".join(text.split()[:12]) + "…"]
+
+
 def test_a_bidi_override_in_a_title_or_name_is_closed_in_the_feeds(tmp_path: Path) -> None:
     """Readers show an entry's title on one line with its excerpt, source or date: an override
     left open in the title reversed them. Every title, name and tag the feeds write closes
