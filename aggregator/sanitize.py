@@ -599,12 +599,21 @@ _NOSCRIPT_IMG = re.compile(r"\s*<noscript(?=[\s/>])[^<>]*>\s*(?=<img[\s/>])", re
 # right after a <pre>'s start tag, whose first line feed the parser drops).
 _CUT_EVERY = 4096
 _MANY_REFS = 512
-# Comments, declarations and tags (a `>` in a quoted value does not end one), as the tokenizer
-# reads them: the text between them is what is cut. Also `</` and no letter, a comment to the
-# first `>`: a cut in it would end it early, showing what it hid. Possessive: a linear scan.
+# Comments, declarations and tags (a `>` in a quoted value does not end one), exactly as the
+# tokenizer reads them: the text between them is what is cut. Also `</` and no letter, a comment
+# to the first `>`: a cut in it would end it early, showing what it hid. A comment ends at `-->`,
+# `--!>`, or at once (`<!-->`, `<!--->`), and only HTML's five spaces part a tag's name and
+# attributes (not U+00A0): read longer than the tokenizer reads it, a tag or comment hid the
+# text after it from the cuts, and `<!-->` before 4 MB of `& ` held a poll for minutes again.
+# Possessive: a linear scan.
+_HTML_SPACE = r"[\t\n\f\r ]"
+_MARKUP_ATTRIBUTES = (
+    rf"""(?:[^\t\n\f\r /=>][^\t\n\f\r /=>]*+(?:{_HTML_SPACE}*+={_HTML_SPACE}*+"""
+    r"""(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >]++))?+|[\t\n\f\r /=]++)*+"""
+)
 _MARKUP = re.compile(
-    r"<!--.*?(?:-->|\Z)|<[!?][^>]*+(?:>|\Z)|</(?![a-zA-Z])[^>]*+(?:>|\Z)"
-    r"|</?[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)",
+    r"<!--(?:-?>|.*?(?:--!?>|\Z))|<[!?][^>]*+(?:>|\Z)|</(?![a-zA-Z])[^>]*+(?:>|\Z)"
+    r"|</?[a-zA-Z][^\t\n\f\r />]*+" + _MARKUP_ATTRIBUTES + r"(?:>|\Z)",
     re.S,
 )
 
