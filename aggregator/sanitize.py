@@ -594,11 +594,15 @@ _NOSCRIPT_IMG = re.compile(r"\s*<noscript(?=[\s/>])[^<>]*>\s*(?=<img[\s/>])", re
 # html5ever adds each piece of a text node (what lies between two character references,
 # or bare `&`s) by copying the node so far, so a long text with many `&` took time squared in
 # its length: 800 KB of `& ` took 16 s, and a feed's 16 MB would have held a poll for hours.
-# Such a text is cut every few KB by an empty comment, which the cleaner drops: the same text,
+# Such a text is cut every few KB by an empty element (`_CUT`), which the cleaners drop: the same text,
 # in pieces. A cut goes before an `&` (never inside a reference, never between CR and LF, never
 # right after a <pre>'s start tag, whose first line feed the parser drops).
 _CUT_EVERY = 4096
 _MANY_REFS = 512
+# An element no cleaner keeps, closed at once, rather than an empty comment: where text goes
+# before a table it is in (a text in <table> or <tr>, "foster parenting") a comment stays in
+# the table, and the text's pieces met again, each copied onto the last: time squared once more.
+_CUT = "<cut-></cut->"
 # Comments, declarations and tags (a `>` in a quoted value does not end one), exactly as the
 # tokenizer reads them: the text between them is what is cut. Also `</` and no letter, a comment
 # to the first `>`: a cut in it would end it early, showing what it hid. A comment ends at `-->`,
@@ -619,7 +623,7 @@ _MARKUP = re.compile(
 
 
 def _cut_long_text(html: str) -> str:
-    """`html` with its long, reference-dense texts cut by empty comments (`_CUT_EVERY`)."""
+    """`html` with its long, reference-dense texts cut by empty elements (`_CUT`, every `_CUT_EVERY`)."""
     if len(html) <= _CUT_EVERY or html.count("&") < _MANY_REFS:
         return html
     parts: list[str] = []
@@ -633,11 +637,11 @@ def _cut_long_text(html: str) -> str:
 
 
 def _cut_text(html: str, start: int, end: int, parts: list[str]) -> None:
-    """Append `html[start:end]`, a text, to `parts`, an empty comment before an `&` every
+    """Append `html[start:end]`, a text, to `parts`, `_CUT` before an `&` every
     `_CUT_EVERY` characters."""
     at = html.find("&", start + _CUT_EVERY, end)
     while at != -1:
-        parts += (html[start:at], "<!---->")
+        parts += (html[start:at], _CUT)
         start = at
         at = html.find("&", start + _CUT_EVERY, end)
     parts.append(html[start:end])
