@@ -129,9 +129,10 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     text = sanitized_text(content)
     # capped whatever it is made from: twelve words of content, or a link, may be a megabyte.
     # Nothing to make one of: stored empty, the publishers name it in the site's language.
-    fallback = _first_words(text) or link or ""
     title = _title(entry, guessed=_guessed_types(feed.version))
-    title = _capped(title if shows_something(title) else fallback, TITLE_MAX)  # a title of `&#8203;` is none
+    if not shows_something(title):  # a title of `&#8203;` is none
+        title = _first_words(text) or link or ""
+    title = _capped(title, TITLE_MAX)
     guid = (entry.get("id") or "").strip()
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
@@ -377,15 +378,15 @@ def _text_to_html(text: str) -> str:
 def _first_words(text: str, as_ids: bool = False) -> str:
     """An untitled post's title: its text's first words. `as_ids`: as the ids of entries with
     no guid, link or title were made of it (cut at a code point): an id must not change."""
-    words = text.split()
+    words = text.split(None, UNTITLED_WORDS)  # the twelve first, and the rest in one
     if not words:
         return ""
     if len(words) == 1 and len(words[0]) > 40:  # CJK runs have no spaces
         return words[0][: 30 if as_ids else grapheme_start(words[0], 30)] + "…"
     head = " ".join(words[:UNTITLED_WORDS])
     cut = _wide_cut(head, UNTITLED_WIDTH, spaced_too=as_ids)
-    phrases = cut is None and len(head) > UNTITLED_WIDTH and any(len(w) > 40 and _PHRASED.search(w) for w in words)
-    if phrases and not as_ids:
+    long_head = not as_ids and cut is None and len(head) > UNTITLED_WIDTH
+    if long_head and any(len(w) > 40 and _PHRASED.search(w) for w in words[:UNTITLED_WORDS]):
         # Thai, Lao, Khmer, Burmese put spaces between phrases, not words: twelve of them were
         # the whole text as its title. Cut at the last phrase that fits, else inside one.
         space = head.rfind(" ", 0, UNTITLED_WIDTH + 1)
