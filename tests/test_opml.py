@@ -8,6 +8,7 @@ import codecs
 import difflib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -800,23 +801,39 @@ def test_import_into_flow_lists_and_empty_ones_changes_only_their_own_lines(tmp_
     )
 
 
+_LWN_IN_TECH = (
+    _SITE + "categories:\n  - name: Tech\n    sources:\n      - url: https://lwn.net/headlines/rss\n        name: LWN\n"
+)
+
+
+def _import_opml(
+    tmp_path: Path, opml: str | bytes, config: str = _SITE + "categories:\n"
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`import-opml` of `opml`, written to subs.opml, into a feeds.yaml of `config`'s text:
+    the command's result and the config."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(config, encoding="utf-8")
+    path = tmp_path / "subs.opml"
+    if isinstance(opml, bytes):
+        path.write_bytes(opml)
+    else:
+        path.write_text(opml, encoding="utf-8")
+    return run_cli("--config", str(cfg), "import-opml", str(path)), cfg
+
+
 def test_a_feed_url_the_config_refuses_is_skipped_not_the_whole_file(tmp_path):
     """A port out of range or a bracket out of place in one outline's URL: that feed is
     skipped, saying why; the others are added (the whole import was refused, naming a line
     of a config never written, or a traceback)."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text("site:\n  title: T\n  url: https://t.example/\ncategories:\n", encoding="utf-8")
-    opml = tmp_path / "subs.opml"
-    opml.write_text(
+    result, cfg = _import_opml(
+        tmp_path,
         '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="1.0"><head><title>Feedly</title></head><body>\n'
         '<outline text="Tech" title="Tech">\n'
         '  <outline type="rss" text="Good" xmlUrl="https://good.example/rss"/>\n'
         '  <outline type="rss" text="Port" xmlUrl="https://user:s3cret@port.example:99999/rss"/>\n'
         '  <outline type="rss" text="IPv6" xmlUrl="http://[::1/rss"/>\n'
         "</outline>\n</body></opml>\n",
-        encoding="utf-8",
     )
-    result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert (
@@ -863,17 +880,14 @@ def test_html_entities_in_names_are_read_not_dropped(tmp_path):
     """`&eacute;` and `&nbsp;`, as exporters escaping names for HTML write them, are undeclared
     in XML: the recovering parser dropped them (`Le caf&eacute; d'&Eacute;t&eacute;` was named
     `Le caf d't`, and the folder `Actualit&eacute;s` made a category `Actualits`)."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text("site:\n  title: T\n  url: https://t.example/\ncategories:\n", encoding="utf-8")
-    opml = tmp_path / "subs.opml"
-    opml.write_bytes(
+    result, cfg = _import_opml(
+        tmp_path,
         b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<opml version="1.0"><head><title>t</title></head><body>\n'
         b'<outline text="Actualit&eacute;s" title="Actualit&eacute;s">\n'
         b'  <outline type="rss" text="Le caf&eacute; d\'&Eacute;t&eacute;&nbsp;&mdash; Caf\xe9 &amp; &#233;"'
         b' xmlUrl="https://cafe.example/rss?a=1&amp;b=2"/>\n'
-        b"</outline>\n</body></opml>\n"
+        b"</outline>\n</body></opml>\n",
     )
-    result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "added     https://cafe.example/rss?a=1&b=2 (Actualités)" in result.stdout
     (cat,) = load_config(cfg).categories
@@ -918,23 +932,16 @@ def test_a_feed_the_opml_spells_otherwise_is_the_configured_one(tmp_path):
     """`https://LWN.net:443/headlines/rss` for the configured `https://lwn.net/headlines/rss`
     (another reader's spelling): it was added beside it, and `check` then warned that the
     one feed would be polled and stored twice. It is present, or listed as the config spells it."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
-        "  - name: Tech\n    sources:\n      - url: https://lwn.net/headlines/rss\n        name: LWN\n",
-        encoding="utf-8",
-    )
-    opml = tmp_path / "subs.opml"
-    opml.write_text(
+    result, cfg = _import_opml(
+        tmp_path,
         '<opml version="2.0"><head/><body>\n'
         '<outline text="Tech"><outline text="LWN.net" xmlUrl="https://LWN.net:443/headlines/rss"/></outline>\n'
         '<outline text="News"><outline text="LWN.net" xmlUrl="https://lwn.net/headlines/rss#top"/>\n'
         '  <outline text="Caf\xe9" xmlUrl="https://xn--caf-dma.example/%E4%B8%AD%E6%96%87/feed"/>\n'
         '  <outline text="Caf\xe9" xmlUrl="https://caf\xe9.example/\u4e2d\u6587/feed"/></outline>\n'
         "</body></opml>\n",
-        encoding="utf-8",
+        _LWN_IN_TECH,
     )
-    result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "present   https://lwn.net/headlines/rss (Tech)" in result.stdout
     assert "2 added, 2 already present" in result.stdout
@@ -962,22 +969,15 @@ def test_a_flat_export_of_configured_feeds_adds_nothing(tmp_path):
     """newsboat's `-e` (and any flat list) puts feeds in no folder: those the config lists
     already were each listed again in `Imported`, which then republished them all. They are
     present in their own category; a feed not configured yet still goes to `Imported`."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: T\n  url: https://t.example/\ncategories:\n"
-        "  - name: Tech\n    sources:\n      - url: https://lwn.net/headlines/rss\n        name: LWN\n",
-        encoding="utf-8",
-    )
-    opml = tmp_path / "newsboat.opml"
-    opml.write_text(
+    result, cfg = _import_opml(
+        tmp_path,
         '<?xml version="1.0"?>\n<opml version="1.0">\n  <head>\n    <title>newsboat - Exported Feeds</title>\n'
         "  </head>\n  <body>\n"
         '    <outline type="rss" xmlUrl="https://lwn.net/headlines/rss" htmlUrl="https://lwn.net" title="LWN.net" />\n'
         '    <outline type="rss" xmlUrl="https://xkcd.com/atom.xml" htmlUrl="https://xkcd.com/" title="xkcd" />\n'
         "  </body>\n</opml>\n",
-        encoding="utf-8",
+        _LWN_IN_TECH,
     )
-    result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "present   https://lwn.net/headlines/rss (Tech)" in result.stdout
     assert [(c.name, c.source_keys) for c in load_config(cfg).categories] == [
@@ -985,7 +985,8 @@ def test_a_flat_export_of_configured_feeds_adds_nothing(tmp_path):
         ("Imported", ("https://xkcd.com/atom.xml",)),
     ]
     # --category still lists it there, as asked
-    assert run_cli("--config", str(cfg), "import-opml", str(opml), "--category", "Imported").returncode == 0
+    opml = str(tmp_path / "subs.opml")
+    assert run_cli("--config", str(cfg), "import-opml", opml, "--category", "Imported").returncode == 0
     assert load_config(cfg).categories[1].source_keys == ("https://xkcd.com/atom.xml", "https://lwn.net/headlines/rss")
 
 
@@ -1010,20 +1011,19 @@ def test_an_end_tag_out_of_place_is_refused_naming_its_line(tmp_path):
     """A folder's first line deleted by hand leaves a stray `</outline>`: recovery closed
     <body> there and every feed after it was dropped without a word (`1 feed in ...: 1
     added`). A file whose tags do not match is refused, naming the line, as a cut-off one."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
-    before = cfg.read_bytes()
-    opml = tmp_path / "edited.opml"
-    opml.write_text(
+    result, cfg = _import_opml(
+        tmp_path,
         '<?xml version="1.0"?>\n<opml version="2.0">\n<head><title>x</title></head>\n<body>\n'
         '<outline text="A" type="rss" xmlUrl="https://a.example/rss"/>\n</outline>\n'
         '<outline text="B" type="rss" xmlUrl="https://b.example/rss"/>\n</body>\n</opml>\n',
-        encoding="utf-8",
+        _SITE,
     )
-    result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"error: {opml}: cut off or broken at line 6: Opening and ending tag mismatch" in result.stderr
-    assert "nothing imported" in result.stderr and cfg.read_bytes() == before
+    assert (
+        f"error: {tmp_path / 'subs.opml'}: cut off or broken at line 6: Opening and ending tag mismatch"
+        in result.stderr
+    )
+    assert "nothing imported" in result.stderr and cfg.read_text(encoding="utf-8") == _SITE
 
 
 def test_an_opml_in_a_default_namespace_is_read():
@@ -1040,22 +1040,19 @@ def test_a_space_in_a_feed_urls_path_or_query_is_sent_as_percent_20(tmp_path):
     """`?q=climate change` (a search feed written by hand): the config takes it and requests
     sends %20, but the import skipped it as "not an absolute http(s) URL". It is added with
     %20; a space in the host is still refused, saying the host is no host name."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text("site:\n  title: T\n  url: https://t.example/\n", encoding="utf-8")
-    opml = tmp_path / "subs.opml"
-    opml.write_text(
+    result, cfg = _import_opml(
+        tmp_path,
         '<opml version="2.0"><head/><body><outline text="Search">\n'
         '<outline text="Climate" xmlUrl="https://news.google.com/rss/search?q=climate change&amp;hl=en"/>\n'
         '<outline text="Typo" xmlUrl="http://exa mple.com/rss"/>\n'
         "</outline></body></opml>\n",
-        encoding="utf-8",
+        _SITE,
     )
-    result = run_cli("--config", str(cfg), "import-opml", str(opml))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "added     https://news.google.com/rss/search?q=climate%20change&hl=en (Search)" in result.stdout
     assert "skipped   http://exa mple.com/rss: not a host name: 'exa mple.com'" in result.stdout
     assert load_config(cfg).categories[0].source_keys == (
         "https://news.google.com/rss/search?q=climate%20change&hl=en",
     )
-    again = run_cli("--config", str(cfg), "import-opml", str(opml))
+    again = run_cli("--config", str(cfg), "import-opml", str(tmp_path / "subs.opml"))
     assert "0 added, 1 already present, 1 skipped" in again.stdout
