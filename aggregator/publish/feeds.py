@@ -269,8 +269,9 @@ def language_tag(tag: str | None) -> str | None:
 _SCRIPT_UNIT = re.compile(
     # (no letter of any: spaces, digits, ASCII and CJK punctuation, passed over at once, not
     # tried against each script: 4x faster on Chinese or Arabic text)
-    "(?=[^\\s!-@\\[-`{-~\u3000-\u303f\uff01-\uff0f])(?:"
-    "(?P<Hani>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+)"  # a run: counted per character
+    "(?=[^\\s!-@\\[-`{-~\u00a0-\u00bf\u2000-\u206f\u3000-\u303f\uff01-\uff0f])(?:"
+    "(?P<Latn>[A-Za-z\u00c0-\u024f\u1e00-\u1eff]+)"  # first: the most words of texts not ASCII alone
+    "|(?P<Hani>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+)"  # a run: counted per character
     "|(?P<Kana>[\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f]+)"  # not ・, which Chinese uses too
     "|(?P<Hang>[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+)"
     "|(?P<Arab>[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]+)"
@@ -298,7 +299,6 @@ _SCRIPT_UNIT = re.compile(
     "|(?P<Nkoo>[\u07c0-\u07ff]+)"
     "|(?P<Armn>[\u0530-\u058f]+)"
     "|(?P<Geor>[\u10a0-\u10ff]+)"
-    "|(?P<Latn>[A-Za-z\u00c0-\u024f\u1e00-\u1eff]+)"
     ")"
 )
 # The script(s) a language is written in (ISO 15924), when not Latin: by its script subtag if
@@ -360,17 +360,26 @@ def written_in(language: str | None, text: str, share: float = 0.5) -> bool:
             expected = ("Jpan", "Hani")
     else:
         expected = _LANGUAGE_SCRIPTS.get(parts[0], ("Latn",))
-    if text.isascii() or text[:_SAMPLE].isascii():  # most posts: Latin letters alone, if any
-        return "Latn" in expected or _ASCII_LETTER.search(text, 0, _SAMPLE) is None
+    sample = text[:_SAMPLE]
+    if sample.isascii():  # most posts: Latin letters alone, if any
+        return "Latn" in expected or _ASCII_LETTER.search(sample) is None
+    counts, total = _script_counts(sample)
+    return total == 0 or sum(counts.get(s, 0) for s in expected) >= share * total
+
+
+@functools.lru_cache(maxsize=1024)
+def _script_counts(sample: str) -> tuple[dict[str, int], int]:
+    """The letters of `sample` by script (Han and kana by character, the others by word), and
+    their total: not to be changed. Kept for the few texts a publish asks about again (a
+    post's stated language, then whether its text is in the site's language; feeds, then pages)."""
     counts: dict[str, int] = {}
-    for m in _SCRIPT_UNIT.finditer(text, 0, _SAMPLE):
+    for m in _SCRIPT_UNIT.finditer(sample):
         name = m.lastgroup or ""
         counts[name] = counts.get(name, 0) + (m.end() - m.start() if name in _PER_CHARACTER else 1)
     kana = counts.pop("Kana", 0)
     if kana > 1 or (kana and kana * 10 >= counts.get("Hani", 0)):  # Japanese (a stray の in Chinese is not)
         counts["Jpan"] = counts.pop("Hani", 0) + kana
-    total = sum(counts.values())
-    return total == 0 or sum(counts.get(s, 0) for s in expected) >= share * total
+    return counts, sum(counts.values())
 
 
 def stated_language(language: str | None, text: str) -> str | None:
