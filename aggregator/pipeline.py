@@ -300,7 +300,9 @@ def _poll(
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     empty = None if posts else "the feed has no entries"  # else a first fetch read as `unchanged` and nothing more
     info = feed_info(feed.info, feed.version)  # as `ingest` stored it
-    retitled = state is None or (state.title, state.site_link) != (info.title, info.link)
+    # (a configured `name:` is shown instead of the title: a feed retitling itself at every
+    # poll then changes nothing shown, and must not cost a publish each time)
+    retitled = state is None or state.site_link != info.link or (source.name is None and state.title != info.title)
     return Outcome(
         source.key, status, new, updated, len(posts), warning=feed.warning, note=empty, pruned=pruned, retitled=retitled
     )

@@ -81,3 +81,28 @@ def test_a_feed_retitled_with_no_new_entry_is_republished_under_its_new_title(tm
     for page in ("category/news.html", "category/news.atom", "opml.xml", "index.html"):
         text = (public / page).read_text(encoding="utf-8")
         assert "New Title" in text and "Old Title" not in text, page
+
+
+def test_a_named_source_whose_feed_retitles_itself_at_every_poll_costs_no_publish(tmp_path):
+    """A configured `name:` is shown instead of the feed's title: a feed putting the time in
+    its title changed nothing shown, yet each poll republished its categories."""
+    feeds = FeedServer()
+    dated = datetime(2026, 11, 1, tzinfo=UTC)
+    feeds.routes["/f"] = (rss(title="Title at 10:00", items=3, dated=dated), "application/rss+xml", 0.0)
+    url = feeds.url("/f")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(CONFIG.format(url=url) + "        name: Desk\n", encoding="utf-8")
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(url, "new"))
+        daemon.wait_for(lambda r: r.get("categories") == ["news"])
+        for minute in range(1, 4):
+            feeds.routes["/f"] = (rss(title=f"Title at 10:0{minute}", items=3, dated=dated), "application/rss+xml", 0.0)
+            daemon.wait_for(fetched(url, "unchanged"), count=minute)
+        time.sleep(0.5)  # a publish the last poll asked for has been logged
+        published = [r for r in daemon.records if r.get("categories") == ["news"]]
+        assert len(published) == 1, daemon.log
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
+        feeds.close()
