@@ -919,14 +919,16 @@ def _after_virama(before: str, here: str) -> bool:
     return "\u0900" <= before <= "\u0dff" and unicodedata.combining(before) == 9 and unicodedata.category(here) == "Lo"
 
 
-# C0 controls, DEL and C1 controls (U+009B is CSI to a terminal that reads C1), and lone surrogates.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 controls, DEL and C1 controls (U+009B is CSI to a terminal that reads C1), lone surrogates,
+# and the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a terminal that
+# lays out bidi text (VTE) showed the rest of the line reversed after an RLO.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
-    """`text` with its control characters written as escapes (`\\x1b`): a server's own words
-    in an error (an HTTP reason phrase, a Location header) are printed by `fetch`, `status`
-    and the logs, and an ESC in them drove the operator's terminal (cleared the screen,
+    """`text` with its control characters written as escapes (`\\x1b`, `\\u202e`): a server's
+    own words in an error (an HTTP reason phrase, a Location header) are printed by `fetch`,
+    `status` and the logs, and an ESC in them drove the operator's terminal (cleared the screen,
     retitled the window, rewrote earlier lines). The escape still says what the server sent."""
     return _CONTROL.sub(_control_escape, text)
 

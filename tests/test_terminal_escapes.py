@@ -127,15 +127,19 @@ def test_an_error_the_store_cannot_take_is_shown_escaped_too(tmp_path, hostile, 
     assert "Oops\\x1b[2J" in outcome.error
 
 
-def test_prune_lists_a_pruned_posts_title_escaped(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("title", "shown"), [("Old \u009d0;pwned", "Old \\x9d0;pwned"), ("Old \u202etxt.exe", "Old \\u202etxt.exe")]
+)
+def test_prune_lists_a_pruned_posts_title_escaped(tmp_path, title, shown) -> None:
     """`prune` lists the titles of the posts it removed: a C1 control a title keeps (U+009D,
     OSC, which cp1252 leaves undefined: a twice mis-decoded `”`) went to the terminal raw, as
-    it did in `status` before."""
+    it did in `status` before; a right-to-left override (U+202E) reversed the rest of the line
+    in a terminal that lays out bidi text."""
     from .conftest import fetch_feed_text
 
     items = "".join(
         f"<item><title>{title}</title><guid>g{n}</guid><pubDate>0{n} Jun 2025 08:00:00 +0000</pubDate></item>"
-        for n, title in ((2, "Newest"), (1, "Old \u009d0;pwned"))
+        for n, title in ((2, "Newest"), (1, title))
     )
     rss = f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><link>https://f.example/</link>{items}</channel></rss>'
     fetch_feed_text(tmp_path, "f.xml", rss, site="  items_per_feed: 1\n")
@@ -144,7 +148,7 @@ def test_prune_lists_a_pruned_posts_title_escaped(tmp_path) -> None:
     pruned = run_cli("--config", str(cfg), "prune")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert "removed 1 post" in pruned.stdout
-    assert "\u009d" not in pruned.stdout and "  - Old \\x9d0;pwned" in pruned.stdout
+    assert title not in pruned.stdout and f"  - {shown}\n" in pruned.stdout
 
 
 def test_a_gone_sources_error_an_older_version_stored_raw_is_shown_escaped(tmp_path, httpserver) -> None:
