@@ -787,3 +787,19 @@ def test_an_empty_feed_is_dated_since_it_has_been_empty_not_1970(tmp_path: Path)
     result = run_cli("--config", str(cfg), "publish")
     assert result.returncode == 0, result.stdout + result.stderr
     assert files() == now
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["الأخبار،"] * 40,  # Arabic comma
+        ["समाचार।"] * 40,  # Devanagari danda
+        ["ዜና፣"] * 80,  # Ethiopic comma
+        ["լուր։"] * 80,  # Armenian full stop
+    ],
+)
+def test_an_excerpt_cut_after_a_scripts_own_punctuation_ends_on_the_word(words):
+    """An excerpt cut after a word's comma or full stop drops it before its `…` (`news…`, not
+    `news,…`): only Latin and CJK punctuation was dropped; an Arabic excerpt ended `،…`."""
+    excerpt = html_excerpt("<p>" + " ".join(words) + "</p>")
+    assert excerpt.endswith(words[0][:-1] + "…"), excerpt

@@ -439,7 +439,12 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
     space = cut.rfind(" ")
     if space > limit * 0.6:  # CJK text has no spaces: cut anywhere
         cut = cut[:space]
-    return cut.rstrip(" ,.;:，。；：、") + "…"
+    return cut.rstrip(_BEFORE_ELLIPSIS) + "…"
+
+
+# Punctuation an excerpt does not end on before its `…`: Latin and CJK, Arabic (`،` `؛` `۔`),
+# Devanagari and Bengali (`।` `॥`), Ethiopic (`።` `፣`), Armenian (`։`)
+_BEFORE_ELLIPSIS = " ,.;:，。；：、\u060c\u061b\u06d4\u0964\u0965\u1362\u1363\u0589"
 
 
 _STARTS: IdentityMemo[str, str] = IdentityMemo(512)  # a post's excerpts are asked for within one category's publish
