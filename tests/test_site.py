@@ -825,3 +825,21 @@ def test_a_code_blocks_leading_blank_line_reaches_readers_and_the_site(tmp_path,
         assert pre is not None, markup
         # as a browser or a reader's HTML parser reads it: the line feed after `<pre>` is dropped
         assert html_module.unescape(nh3.clean(pre.group(), tags=set())) == code
+
+
+def test_a_time_in_a_zones_old_local_mean_time_is_a_valid_html_datetime(tmp_path) -> None:
+    """Amsterdam kept its local mean time (+00:19:32) until 1937: a post of 1930 on a site in
+    Europe/Amsterdam was written `<time datetime="1930-05-01T12:19:32+00:19:32">`, which HTML
+    refuses (an offset has hours and minutes). It is written in UTC, the same instant."""
+    from .conftest import fetch_feed_text
+
+    rss = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><link>https://f.example/</link>'
+        "<item><title>Archive</title><guid>a</guid><link>https://f.example/a</link>"
+        "<pubDate>Thu, 01 May 1930 12:00:00 +0000</pubDate><description>Old news.</description></item>"
+        "</channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", rss, site="  timezone: Europe/Amsterdam\n")
+    pages = [out / "index.html", out / "category" / "c.html", *(out / "posts").rglob("*.html")]
+    stamps = [t.get("datetime") for page in pages for t in html(page).iter("time")]
+    assert stamps and set(stamps) == {"1930-05-01T12:00:00+00:00"}, stamps

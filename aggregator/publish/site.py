@@ -378,6 +378,14 @@ def _offset(dt: datetime) -> str:
     return "UTC" if z in ("", "+0000") else f"UTC{z[:3]}:{z[3:5]}"
 
 
+def _html_datetime(dt: datetime) -> str:
+    """`dt` as a `<time datetime>` may write it: an offset of hours and minutes only. A zone's
+    old local mean time has seconds (Amsterdam before 1937, +00:19:32), which HTML refuses:
+    such a time is written in UTC, the same instant."""
+    offset = dt.utcoffset()
+    return dt.isoformat() if offset is None or offset.seconds % 60 == 0 else dt.astimezone(UTC).isoformat()
+
+
 def _rel(target: str, page: str) -> str:
     """`target` (a path under the output root) as a link from the page at `page`."""
     return "../" * page.count("/") + target
@@ -576,7 +584,7 @@ class SiteRenderer:
             "original": _href(post.link),
             "date": minute,
             "date_full": f"{minute} ({_offset(local)})",
-            "iso": local.isoformat(),
+            "iso": _html_datetime(local),
             "source": bidi_closed(_page_text(post.source_title) or public_url(post.source_url or post.source)),
             "source_link": _href(post.source_link),
             "author": bidi_closed(_page_text(", ".join(bidi_closed(a.name) for a in post.authors if a.name))) or None,
