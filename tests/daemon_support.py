@@ -31,7 +31,7 @@ FEEDS = [
 def write_config(path: Path, sources: list[dict[str, Any]], site_extra: str = "") -> Path:
     """One category per source (slug c0, c1, ...), so publishes can be told apart.
 
-    `sources`: dicts with `url` and optional `interval` and `timeout`; the one place test configs are
+    `sources`: dicts with `url` and optional `interval`, `max_interval` and `timeout`; the one place test configs are
     written, should a new setting (e.g. a minimum interval) need to be added to all.
     """
     lines = ["site:", "  title: Daemon test", "  url: https://example.org/", *site_extra.splitlines(), "categories:"]
@@ -40,6 +40,8 @@ def write_config(path: Path, sources: list[dict[str, Any]], site_extra: str = ""
         if "interval" in src:
             lines.append(f"        interval: {src['interval']}")
             lines.append("        min_interval: 1s")  # tests poll far faster than the 5m floor
+        if "max_interval" in src:
+            lines.append(f"        max_interval: {src['max_interval']}")
         if "timeout" in src:
             lines.append(f"        timeout: {src['timeout']}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -247,22 +247,14 @@ def test_a_lowered_max_interval_retimes_a_source_whose_learnt_interval_was_above
     url = httpserver.url_for("/quiet")
     cfg = tmp_path / "feeds.yaml"
 
-    def config(max_interval: str) -> None:
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
-            f"      - url: {url}\n        interval: auto\n        min_interval: 1s\n"
-            f"        max_interval: {max_interval}\n",
-            encoding="utf-8",
-        )
-
-    config("1d")
+    write_config(cfg, [{"url": url, "interval": "auto", "max_interval": "1d"}])
     daemon = Daemon(cfg)
     try:
         daemon.wait_for(fetched(url, "new"))
         with sqlite3.connect(f"file:{tmp_path / 'aggregator.db'}?mode=ro", uri=True) as db:
             assert db.execute("SELECT interval FROM sources WHERE key = ?", [url]).fetchone()[0] == 86400
         db.close()
-        config("2s")
+        write_config(cfg, [{"url": url, "interval": "auto", "max_interval": "2s"}])
         assert daemon.wait_for(_reloaded("file changed"))[0]["retimed"] == [url]
         daemon.wait_for(fetched(url, "unchanged"), timeout=10)  # within the new 2s, not tomorrow
         assert daemon.stop() == 0, daemon.log
@@ -278,12 +270,7 @@ def test_a_max_interval_lowered_while_the_daemon_was_stopped_retimes_at_start_sa
     url = httpserver.url_for("/quiet")
     cfg = tmp_path / "feeds.yaml"
     for max_interval in ("1d", "2s"):
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
-            f"      - url: {url}\n        interval: auto\n        min_interval: 1s\n"
-            f"        max_interval: {max_interval}\n",
-            encoding="utf-8",
-        )
+        write_config(cfg, [{"url": url, "interval": "auto", "max_interval": max_interval}])
         daemon = Daemon(cfg)
         try:
             daemon.wait_for(fetched(url, "new" if max_interval == "1d" else "unchanged"), timeout=15)
@@ -302,19 +289,12 @@ def test_a_max_interval_lowered_while_the_source_is_polled_holds_after_that_poll
     url = feeds.url("/slow")
     cfg = tmp_path / "feeds.yaml"
 
-    def config(max_interval: str) -> None:
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
-            f"      - url: {url}\n        interval: auto\n        min_interval: 1s\n"
-            f"        max_interval: {max_interval}\n",
-            encoding="utf-8",
-        )
-
-    config("1d")
+    write_config(cfg, [{"url": url, "interval": "auto", "max_interval": "1d"}])
     daemon = Daemon(cfg)
     try:
         assert feeds.wait_hits("/slow", 1) == 1
-        config("3s")  # while the first poll waits for its answer
+        # while the first poll waits for its answer
+        write_config(cfg, [{"url": url, "interval": "auto", "max_interval": "3s"}])
         daemon.wait_for(_reloaded("file changed"))
         assert daemon.wait_for(fetched(url, "new"))[0]["time"] > daemon.messages("^config reloaded")[0]["time"]
         daemon.wait_for(fetched(url, "unchanged"), timeout=15)  # within the new 3s, not tomorrow
