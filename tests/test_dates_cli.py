@@ -47,6 +47,18 @@ def _rss(items: list[tuple[str, str, str]], doctype: bool = False) -> bytes:
     ).encode()
 
 
+def _fetch(tmp_path, sources: str, site: str = "", top: str = "") -> None:
+    """`aggregator fetch` of a config whose category `A` (slug `a`) has `sources` (its `- url:`
+    lines); `site`: more `site:` lines, `top`: more sections (`jekyll:`)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: S\n  url: https://example.org/\n{site}{top}categories:\n  - name: A\n    sources:\n{sources}",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_rare_date_shapes_are_stored_and_published_in_the_source_zone(tmp_path, httpserver: HTTPServer):
     """Before, the weekday-first dates were no dates (the posts took their fetch time),
     `11点` and the week were midnight UTC of 1 November, the basic date midnight UTC, 10:05
@@ -59,15 +71,11 @@ def test_rare_date_shapes_are_stored_and_published_in_the_source_zone(tmp_path, 
     httpserver.expect_request("/hk").respond_with_data(
         _rss(HONG_KONG, doctype=True), content_type="application/rss+xml"
     )
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+    _fetch(
+        tmp_path,
         f"      - url: {httpserver.url_for('/sh')}\n        timezone: Asia/Shanghai\n"
         f"      - url: {httpserver.url_for('/hk')}\n        timezone: Asia/Hong_Kong\n",
-        encoding="utf-8",
     )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
     want = {title: stored for title, _, stored in SHANGHAI + HONG_KONG}
 
     con = sqlite3.connect(tmp_path / "aggregator.db")
@@ -87,14 +95,12 @@ def _stored_dates_in_shanghai(tmp_path, httpserver: HTTPServer, items: list[tupl
     """`fetch` of an RSS feed of (title, pubDate, _) items by a site in Asia/Shanghai with Jekyll
     on (into `jekyll/`): each post's stored `published`, by title."""
     httpserver.expect_request("/feed").respond_with_data(_rss(items), content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/feed')}\n",
-        encoding="utf-8",
+    _fetch(
+        tmp_path,
+        f"      - url: {httpserver.url_for('/feed')}\n",
+        site="  timezone: Asia/Shanghai\n",
+        top="jekyll:\n  dir: jekyll\n",
     )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
     con = sqlite3.connect(tmp_path / "aggregator.db")
     try:
         return dict(con.execute("SELECT title, published FROM posts"))
@@ -161,14 +167,10 @@ def test_php_s_zero_date_is_no_date(tmp_path, httpserver: HTTPServer):
     It is no date now: the post is dated when first seen, as one without a date."""
     entries = [("zero", "-0001-11-30T00:00:00+00:00"), ("dated", "2025-11-03T10:00:00+08:00")]
     httpserver.expect_request("/php").respond_with_data(_atom(entries), content_type="application/atom+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/php')}\n",
-        encoding="utf-8",
+    _fetch(
+        tmp_path,
+        f"      - url: {httpserver.url_for('/php')}\n",
     )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
 
     rows = {r["title"]: r for r in _stored(tmp_path).values()}
     assert (rows["zero"]["dated"], rows["zero"]["published"]) == (0, rows["zero"]["first_seen"])
@@ -196,15 +198,12 @@ def test_the_epoch_written_without_a_zone_is_no_date_in_any_source_zone(tmp_path
     httpserver.expect_request("/u").respond_with_data(
         _rss([("epoch there", "1970-01-01 08:00:00", "")]), content_type="application/rss+xml"
     )
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\njekyll:\n  dir: jekyll\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/e')}\n"
-        f"      - url: {httpserver.url_for('/u')}\n        timezone: UTC\n",
-        encoding="utf-8",
+    _fetch(
+        tmp_path,
+        f"      - url: {httpserver.url_for('/e')}\n      - url: {httpserver.url_for('/u')}\n        timezone: UTC\n",
+        site="  timezone: Asia/Shanghai\n",
+        top="jekyll:\n  dir: jekyll\n",
     )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
 
     rows = {r["title"]: r for r in _stored(tmp_path).values()}
     assert {title: (r["dated"], r["published"] == r["first_seen"]) for title, r in rows.items()} == {
@@ -227,14 +226,11 @@ def test_dates_typed_with_full_width_forms_keep_their_time(tmp_path, httpserver:
         ("chinese", "2025年11月3日 10：07：30", "2025-11-03T02:07:30+00:00"),
     ]
     httpserver.expect_request("/fw").respond_with_data(_rss(items), content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\n  timezone: Asia/Shanghai\n"
-        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/fw')}\n",
-        encoding="utf-8",
+    _fetch(
+        tmp_path,
+        f"      - url: {httpserver.url_for('/fw')}\n",
+        site="  timezone: Asia/Shanghai\n",
     )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
 
     rows = {r["title"]: (r["dated"], r["published"]) for r in _stored(tmp_path).values()}
     assert rows == {title: (1, stored) for title, _, stored in items}
@@ -256,14 +252,10 @@ def test_a_year_followed_by_what_no_reader_reads_is_no_month_made_up(tmp_path, h
     httpserver.expect_request("/fast").respond_with_data(_rss(items), content_type="application/rss+xml")
     slow = [(f"{title} slow", date, "") for title, date, _ in items]
     httpserver.expect_request("/slow").respond_with_data(_rss(slow, doctype=True), content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site:\n  title: S\n  url: https://example.org/\ncategories:\n  - name: A\n    sources:\n"
+    _fetch(
+        tmp_path,
         f"      - url: {httpserver.url_for('/fast')}\n      - url: {httpserver.url_for('/slow')}\n",
-        encoding="utf-8",
     )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
 
     rows = {r["title"]: r for r in _stored(tmp_path).values()}
     for suffix in ("", " slow"):
