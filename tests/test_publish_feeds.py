@@ -796,6 +796,11 @@ def test_an_empty_feed_is_dated_since_it_has_been_empty_not_1970(tmp_path: Path)
         ["समाचार।"] * 40,  # Devanagari danda
         ["ዜና፣"] * 80,  # Ethiopic comma
         ["լուր։"] * 80,  # Armenian full stop
+        ["ዜና፤"] * 80,  # Ethiopic semicolon
+        ["သတင်း၊"] * 60,  # Burmese: a space after a phrase's stop, the cut lands on one
+        ["သတင်း။"] * 60,
+        ["ព័ត៌មាន។"] * 60,  # Khmer full stop
+        ["བོད།"] * 80,  # Tibetan shad
     ],
 )
 def test_an_excerpt_cut_after_a_scripts_own_punctuation_ends_on_the_word(words):

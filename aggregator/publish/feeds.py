@@ -443,8 +443,13 @@ def html_excerpt(html: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 # Punctuation an excerpt does not end on before its `…`: Latin and CJK, Arabic (`،` `؛` `۔`),
-# Devanagari and Bengali (`।` `॥`), Ethiopic (`።` `፣`), Armenian (`։`)
-_BEFORE_ELLIPSIS = " ,.;:，。；：、\u060c\u061b\u06d4\u0964\u0965\u1362\u1363\u0589"
+# Devanagari and Bengali (`।` `॥`), Ethiopic (`።` `፣` `፤` `፥` `፦`), Armenian (`։`), and the
+# scripts that put a space after their stops, so that a cut at a space lands on one most
+# often: Burmese (`၊` `။`), Khmer (`។` `៕` `៖`), Tibetan (`།` `༎`)
+_BEFORE_ELLIPSIS = (
+    " ,.;:，。；：、\u060c\u061b\u06d4\u0964\u0965\u1362\u1363\u1364\u1365\u1366\u0589"
+    "\u104a\u104b\u17d4\u17d5\u17d6\u0f0d\u0f0e"
+)
 
 
 _STARTS: IdentityMemo[str, str] = IdentityMemo(512)  # a post's excerpts are asked for within one category's publish
