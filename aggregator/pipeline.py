@@ -301,8 +301,9 @@ def _poll(
     empty = None if posts else "the feed has no entries"  # else a first fetch read as `unchanged` and nothing more
     info = feed_info(feed.info, feed.version)  # as `ingest` stored it
     # (a configured `name:` is shown instead of the title: a feed retitling itself at every
-    # poll then changes nothing shown, and must not cost a publish each time)
-    retitled = state is None or state.site_link != info.link or (source.name is None and state.title != info.title)
+    # poll then changes nothing shown, and must not cost a publish each time; an empty
+    # `name: ""` is none, the title shown as the store's `name or title` shows it)
+    retitled = state is None or state.site_link != info.link or (not source.name and state.title != info.title)
     return Outcome(
         source.key, status, new, updated, len(posts), warning=feed.warning, note=empty, pruned=pruned, retitled=retitled
     )

@@ -56,16 +56,18 @@ def test_run_polls_at_interval_publishes_and_stops_on_signal(tmp_path, httpserve
     assert "stopped" in err
 
 
-def test_a_feed_retitled_with_no_new_entry_is_republished_under_its_new_title(tmp_path):
+@pytest.mark.parametrize("named", ["", '        name: ""\n'])
+def test_a_feed_retitled_with_no_new_entry_is_republished_under_its_new_title(tmp_path, named):
     """The daemon published a source's categories only after a poll that brought new or
     changed posts: a feed that renamed itself (or moved its home page) was stored under the
-    new title, yet every page, feed and the OPML named it by the old one until a post changed."""
+    new title, yet every page, feed and the OPML named it by the old one until a post changed.
+    An empty `name: ""` names nothing: the feed's title is shown, and its change counts."""
     feeds = FeedServer()
     dated = datetime(2026, 11, 1, tzinfo=UTC)
     feeds.routes["/f"] = (rss(title="Old Title", items=3, dated=dated), "application/rss+xml", 0.0)
     url = feeds.url("/f")
     cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(CONFIG.format(url=url), encoding="utf-8")
+    cfg.write_text(CONFIG.format(url=url) + named, encoding="utf-8")
     daemon = Daemon(cfg)
     try:
         daemon.wait_for(fetched(url, "new"))
