@@ -890,7 +890,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             }
         )
     if as_json:
-        _echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _echo(_terminal_json(rows))
         return
     table = Table(title=_cell(f"{settings.site.title}: {_n(len(rows), 'source')}"), pad_edge=False)
     for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
@@ -933,6 +933,19 @@ def status(ctx: click.Context, as_json: bool) -> None:
     # lines could not be found or copied whole.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100_000
     Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)
+
+
+# What json.dumps(ensure_ascii=False) leaves raw that drives or reorders a terminal (as
+# `printable` escapes it): DEL and C1 controls, bidi embeddings, overrides and isolates, and
+# lone surrogates. Outside strings its output is ASCII, so these are always inside one.
+_JSON_RAW = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _terminal_json(value: Any) -> str:
+    """`value` as JSON for a terminal: a title's C1 CSI or right-to-left override is written
+    as JSON's `\\u009b`, the same string to a JSON reader; other letters are written as they are."""
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _cell(text: str) -> Text:

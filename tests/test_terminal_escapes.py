@@ -172,3 +172,35 @@ def test_a_gone_sources_error_an_older_version_stored_raw_is_shown_escaped(tmp_p
     shown = again.stdout + again.stderr
     assert "gone (HTTP 410 Gone\\x1b[2J\\x1b]0;pwned\\x07)" in shown
     assert "\x1b" not in shown and "\x07" not in shown
+
+
+def test_status_json_writes_a_titles_controls_as_json_escapes(tmp_path) -> None:
+    """`status --json` wrote a feed's title raw (`ensure_ascii=False`): a C1 CSI (U+009B) or a
+    right-to-left override in it reached the terminal that `status` itself protects. They are
+    written as JSON's own escapes: the same title to a JSON reader, Arabic letters as they are."""
+    import json
+
+    from .conftest import StaticServer
+
+    title = "أخبار \u009b31mRED \u202etxt.exe"
+    www = tmp_path / "www"
+    www.mkdir()
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": title, "items": [{"id": "1", "content_text": "x"}]}
+    (www / "f.json").write_text(json.dumps(feed), encoding="utf-8")
+    server = StaticServer(www)
+    try:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            "site:\n  title: T\n  url: https://t.example/\n"
+            f"categories:\n  - name: C\n    sources:\n      - url: {server.url('f.json')}\n",
+            encoding="utf-8",
+        )
+        fetch = run_cli("--config", str(cfg), "fetch")
+        assert fetch.returncode == 0, fetch.stdout + fetch.stderr
+    finally:
+        server.close()
+    status = run_cli("--config", str(cfg), "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "\u009b" not in status.stdout and "\u202e" not in status.stdout, status.stdout
+    assert "أخبار" in status.stdout
+    assert json.loads(status.stdout)[0]["name"] == title
