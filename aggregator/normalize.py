@@ -386,7 +386,7 @@ def _first_words(text: str, as_ids: bool = False) -> str:
     head = " ".join(words[:UNTITLED_WORDS])
     cut = _wide_cut(head, UNTITLED_WIDTH, spaced_too=as_ids)
     long_head = not as_ids and cut is None and len(head) > UNTITLED_WIDTH
-    if long_head and any(len(w) > 40 and _PHRASED.search(w) for w in words[:UNTITLED_WORDS]):
+    if long_head and _phrased(words, head):
         # Thai, Lao, Khmer, Burmese put spaces between phrases, not words: twelve of them were
         # the whole text as its title. Cut at the last phrase that fits, else inside one.
         space = head.rfind(" ", 0, UNTITLED_WIDTH + 1)
@@ -394,6 +394,16 @@ def _first_words(text: str, as_ids: bool = False) -> str:
     if cut is not None:  # CJK words run long: `□陈英 我市坚持…` was a whole paragraph of a title
         return head[: cut if as_ids else grapheme_start(head, cut)].rstrip() + "…"
     return head + ("…" if len(words) > UNTITLED_WORDS else "")
+
+
+def _phrased(words: list[str], head: str) -> bool:
+    """Whether the twelve words of `head` are phrases of a script without spaces between its
+    words: one of over 40 characters among them, or, a head in those letters, further on
+    (twelve shorter phrases were still the whole paragraph). `words`: the twelve and the rest."""
+    if any(len(w) > 40 and _PHRASED.search(w) for w in words[:UNTITLED_WORDS]):
+        return True
+    rest = words[UNTITLED_WORDS:]
+    return bool(rest and _PHRASED.search(head) and any(len(w) > 40 and _PHRASED.search(w) for w in rest[0].split()))
 
 
 # Thai, Lao, Burmese, Khmer: scripts written without spaces between words, only between phrases

@@ -160,6 +160,23 @@ def test_an_untitled_post_with_a_long_accented_word_is_titled_by_its_first_twelv
     assert titles == [" ".join(text.split()[:12]) + "…"]
 
 
+def test_an_untitled_thai_post_whose_long_phrase_comes_after_its_twelfth_is_cut_at_a_phrase(tmp_path: Path) -> None:
+    """Since c55db50 only the first twelve words were looked at for a phrase of over 40
+    characters: a Thai post whose first twelve phrases were shorter was titled by all twelve
+    (264 characters) instead of cut at the last phrase within 60, as before. A head in Thai
+    letters is cut so when the text holds such a phrase anywhere (an English head still not)."""
+    phrases = [
+        "ประเทศไทยมีฝนตกหนัก", "ในหลายจังหวัดภาคเหนือ", "เมื่อวันจันทร์ที่ผ่านมา", "กรมอุตุนิยมวิทยาเตือน",
+        "ประชาชนให้ระวังน้ำท่วม", "ฉับพลันและน้ำป่าไหลหลาก", "โดยเฉพาะพื้นที่ลาดเชิงเขา", "และใกล้ทางน้ำไหลผ่าน",
+        "เจ้าหน้าที่เตรียมพร้อม", "ช่วยเหลือผู้ประสบภัย", "ตลอดยี่สิบสี่ชั่วโมง", "ในช่วงสัปดาห์นี้",
+        "ผู้ว่าราชการจังหวัดเชียงใหม่ได้สั่งการให้ทุกอำเภอเตรียมพร้อมรับมือสถานการณ์",
+    ]  # fmt: skip
+    out = fetch_feed_text(tmp_path, "f.atom", _feed(_entry(1, "", " ".join(phrases))))
+    atom = lxml.etree.parse(str(out / "category" / "c.atom"))
+    titles = [e.findtext(f"{ATOM}title") for e in atom.iter(f"{ATOM}entry")]
+    assert titles == [" ".join(phrases[:2]) + "…"]
+
+
 def test_a_bidi_override_in_a_title_or_name_is_closed_in_the_feeds(tmp_path: Path) -> None:
     """Readers show an entry's title on one line with its excerpt, source or date: an override
     left open in the title reversed them. Every title, name and tag the feeds write closes
