@@ -73,25 +73,12 @@ def test_a_feed_title_is_shown_by_status_as_it_is_written(tmp_path) -> None:
     terminal hyperlink; a C1 CSI (U+009B) in it reached the terminal raw."""
     import json
 
-    from .conftest import StaticServer
+    from .conftest import fetch_feed_text
 
     title = "Nice [/nope] [link=https://evil.example/]click[/link] \u009b31mRED"
-    www = tmp_path / "www"
-    www.mkdir()
     feed = {"version": "https://jsonfeed.org/version/1.1", "title": title, "items": [{"id": "1", "content_text": "x"}]}
-    (www / "f.json").write_text(json.dumps(feed), encoding="utf-8")
-    server = StaticServer(www)
-    try:
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://t.example/\n"
-            f"categories:\n  - name: C\n    sources:\n      - url: {server.url('f.json')}\n",
-            encoding="utf-8",
-        )
-        fetch = run_cli("--config", str(cfg), "fetch")
-        assert fetch.returncode == 0, fetch.stdout + fetch.stderr
-    finally:
-        server.close()
+    fetch_feed_text(tmp_path, "f.json", json.dumps(feed))
+    cfg = tmp_path / "feeds.yaml"
     status = run_cli("--config", str(cfg), "status")
     assert status.returncode == 0, status.stdout + status.stderr
     # the first column, its cells folded at the table's width, read back as one string
@@ -180,25 +167,12 @@ def test_status_json_writes_a_titles_controls_as_json_escapes(tmp_path) -> None:
     written as JSON's own escapes: the same title to a JSON reader, Arabic letters as they are."""
     import json
 
-    from .conftest import StaticServer
+    from .conftest import fetch_feed_text
 
     title = "أخبار \u009b31mRED \u202etxt.exe"
-    www = tmp_path / "www"
-    www.mkdir()
     feed = {"version": "https://jsonfeed.org/version/1.1", "title": title, "items": [{"id": "1", "content_text": "x"}]}
-    (www / "f.json").write_text(json.dumps(feed), encoding="utf-8")
-    server = StaticServer(www)
-    try:
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(
-            "site:\n  title: T\n  url: https://t.example/\n"
-            f"categories:\n  - name: C\n    sources:\n      - url: {server.url('f.json')}\n",
-            encoding="utf-8",
-        )
-        fetch = run_cli("--config", str(cfg), "fetch")
-        assert fetch.returncode == 0, fetch.stdout + fetch.stderr
-    finally:
-        server.close()
+    fetch_feed_text(tmp_path, "f.json", json.dumps(feed))
+    cfg = tmp_path / "feeds.yaml"
     status = run_cli("--config", str(cfg), "status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "\u009b" not in status.stdout and "\u202e" not in status.stdout, status.stdout
