@@ -175,15 +175,21 @@ def test_serve_command_answers_304(tmp_path, site):
             proc.kill()
 
 
-def test_serve_says_when_nothing_is_published_yet(tmp_path):
-    """Started before the first `fetch`, it answered 404 everywhere with no word why."""
+def _serve(tmp_path: Path) -> subprocess.Popen[str]:
+    """`aggregator serve --port 0` of a config of no source in `tmp_path` (its output folder
+    `tmp_path/public`), its log on a pipe."""
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0"],
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_serve_says_when_nothing_is_published_yet(tmp_path):
+    """Started before the first `fetch`, it answered 404 everywhere with no word why."""
+    proc = _serve(tmp_path)
     try:
         assert proc.stderr is not None
         lines = [proc.stderr.readline() for _ in range(2)]  # "serving …", then the warning
@@ -200,13 +206,7 @@ def test_a_clients_path_forges_no_log_line(tmp_path, site):
     """`run --serve` in Docker listens on 0.0.0.0: any client could write the log. A file name too
     long for the file system was logged as a warning with the path as asked, so a `%0a` in it
     began a line of the client's own and a `%1b` drove the terminal of whoever read the log."""
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text("site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "--config", str(cfg), "serve", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _serve(tmp_path)
     try:
         assert proc.stderr is not None
         first = proc.stderr.readline()
