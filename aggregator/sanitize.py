@@ -568,11 +568,22 @@ def _prepare(html: object) -> str:
 # Lazy iframes (WeChat's Tencent Video embeds, lazysizes, WP Rocket) do the same with data-src.
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-original-src", "data-orig-file")
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+
+
+def _attributes_pattern(space: str) -> str:
+    """A start tag's attributes, what follows its name, as a possessive pattern; `space`: the
+    characters (a class's content) that part names and values."""
+    return (
+        rf"""(?:[^{space}/>=][^{space}/>=]*+(?:[{space}]*+=[{space}]*+"""
+        rf"""(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^{space}>]++))?+|[{space}/=]++)*+"""
+    )
+
+
 # An <img> or <iframe> start tag read as browsers read it: a `>` in a quoted value does not end it
 # (`alt="Step 1 > Step 2"`), a quote in a name or an unquoted value opens nothing (`alt=it's`).
 # Possessive throughout, so nothing backtracks; a quote never closed takes the tag to the end
 # of the text (group 2 empty), where browsers drop it, and that match is the last, so the pass is linear.
-_ATTRIBUTES = r"""(?:[^\s/>=][^\s/>=]*+(?:\s*+=\s*+(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\s>]++))?+|[\s/=]++)*+"""
+_ATTRIBUTES = _attributes_pattern(r"\s")
 _MEDIA_TAG = re.compile(r"<(img|iframe)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
 # Whether a tag may need `_media`'s work: a lazy attribute or a 0/1 size (most have neither).
@@ -610,14 +621,9 @@ _CUT = "<cut-></cut->"
 # attributes (not U+00A0): read longer than the tokenizer reads it, a tag or comment hid the
 # text after it from the cuts, and `<!-->` before 4 MB of `& ` held a poll for minutes again.
 # Possessive: a linear scan.
-_HTML_SPACE = r"[\t\n\f\r ]"
-_MARKUP_ATTRIBUTES = (
-    rf"""(?:[^\t\n\f\r /=>][^\t\n\f\r /=>]*+(?:{_HTML_SPACE}*+={_HTML_SPACE}*+"""
-    r"""(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >]++))?+|[\t\n\f\r /=]++)*+"""
-)
 _MARKUP = re.compile(
     r"<!--(?:-?>|.*?(?:--!?>|\Z))|<[!?][^>]*+(?:>|\Z)|</(?![a-zA-Z])[^>]*+(?:>|\Z)"
-    r"|</?[a-zA-Z][^\t\n\f\r />]*+" + _MARKUP_ATTRIBUTES + r"(?:>|\Z)",
+    r"|</?[a-zA-Z][^\t\n\f\r />]*+" + _attributes_pattern(r"\t\n\f\r ") + r"(?:>|\Z)",
     re.S,
 )
 
