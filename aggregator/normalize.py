@@ -438,18 +438,17 @@ def entry_date(entry: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | No
     """Aware UTC; a date written without a zone is read in the source's zone."""
     # dict.get skips FeedParserDict's deprecated mapping of `updated` onto `published`
     raw = dict.get(entry, key)
+    written = isinstance(raw, str) and raw.strip()
     found = None
-    if isinstance(raw, str) and raw.strip():
+    if written:
         try:
             found = parse_date(raw, zone)
         except InvalidDate:
             return None
     if found is None:
-        parsed = dict.get(entry, f"{key}_parsed")
-        if isinstance(raw, str) and raw.strip():
-            # JSON Feed entries come without feedparser's parsed dates; and feedparser's own
-            # may be a month it made up (`feedparser_date`)
-            parsed = feedparser_date(raw)
+        # the text read again rather than feedparser's reading of it (`{key}_parsed`), which may
+        # be a month it made up (`feedparser_date`); JSON Feed entries come without one anyway
+        parsed = feedparser_date(raw) if written else dict.get(entry, f"{key}_parsed")
         if parsed:
             try:
                 found = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
