@@ -928,7 +928,8 @@ def _after_virama(before: str, here: str) -> bool:
 # C0 controls, DEL and C1 controls (U+009B is CSI to a terminal that reads C1), lone surrogates,
 # and the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a terminal that
 # lays out bidi text (VTE) showed the rest of the line reversed after an RLO.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"  # as a character class's content
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{BIDI_CONTROLS}]")
 
 
 def printable(text: str) -> str:

@@ -32,7 +32,7 @@ from lxml import etree
 
 from .. import PROJECT_URL, __version__
 from ..models import Author, Enclosure, Post
-from ..sanitize import ALLOWED_TAGS, grapheme_start
+from ..sanitize import ALLOWED_TAGS, BIDI_CONTROLS, grapheme_start
 from ..sanitize import language_tag as _language_tag
 from .memo import IdentityMemo
 
@@ -136,7 +136,7 @@ def _one_line(text: str | None) -> str:
 
 # Bidi embeddings and overrides (LRE, RLE, LRO, RLO; closed by PDF) and isolates (LRI, RLI,
 # FSI; closed by PDI).
-_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 _CLOSES = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c"}
 _CLOSES.update(dict.fromkeys("\u2066\u2067\u2068", "\u2069"))
 
