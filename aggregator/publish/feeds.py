@@ -684,7 +684,8 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
     excerpt_of = summary if summary.strip() else content
     summary_text = html_excerpt(excerpt_of)
     title = _one_line(post.title) or bidi_closed(html_excerpt(excerpt_of, 80)) or meta.untitled
-    language = stated_language(post.language, f"{title} {summary_text}")
+    shown = f"{title} {summary_text}"  # what a reader sees of the item, to tell its script
+    language = stated_language(post.language, shown)
     tags: list[str] = []
     for tag in post.tags:
         t = _one_line(tag)
@@ -710,7 +711,7 @@ def _item(meta: FeedMeta, post: Post) -> _Item:
         source_title=_one_line(post.source_title) or None,
         source_link=feed_uri(post.source_link),
         source_url=feed_uri(post.source_url),  # without its user info: the publisher reads posts through public_post
-        unknown_language=language is None and not written_in(meta.language, f"{title} {summary_text}"),
+        unknown_language=language is None and not written_in(meta.language, shown),
     )
 
 

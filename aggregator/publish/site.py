@@ -591,11 +591,12 @@ class SiteRenderer:
             "excerpt": _excerpt_after(title, excerpt_of),
         }
         # `zh_TW` as `zh-TW` (what :lang() and browsers match); none if the text is evidently not in it
-        view["language"] = stated_language(post.language, f"{title} {view['excerpt'] or ''}")
+        shown = f"{title} {view['excerpt'] or ''}"  # what a reader sees of the post, to tell its script
+        view["language"] = stated_language(post.language, shown)
         # An Arabic post on an English site (or an English one on an Arabic site) is laid out its own way
         direction = text_direction(view["language"])
         view["dir"] = direction if direction and direction != self.direction else None
-        if view["language"] is None and not written_in(self.site.language, f"{title} {view['excerpt'] or ''}"):
+        if view["language"] is None and not written_in(self.site.language, shown):
             # Named no language and evidently not in the site's (an Arabic post on a Chinese
             # site): `lang=""` (unknown) rather than the page's, and the browser takes the
             # direction from the text, as it does for text it knows nothing of (`dir="auto"`)
