@@ -53,7 +53,7 @@ from .publish.site import template_problems
 if TYPE_CHECKING:
     from .serve import Server
 from .publish.opml import ConfigLayout, OpmlError, merge_into_config, parse_opml, write_config_text
-from .sanitize import printable
+from .sanitize import BIDI_CONTROLS, printable
 from .schedule import DISABLED, GONE, NEW, RATE_LIMITED, interval_in_force, stored_state
 from .store import (
     SourceState,
@@ -938,7 +938,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 # What json.dumps(ensure_ascii=False) leaves raw that drives or reorders a terminal (as
 # `printable` escapes it): DEL and C1 controls, bidi embeddings, overrides and isolates, and
 # lone surrogates. Outside strings its output is ASCII, so these are always inside one.
-_JSON_RAW = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_RAW = re.compile(f"[\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
 
 
 def _terminal_json(value: Any) -> str:
