@@ -1860,12 +1860,10 @@ def create_private(path: Path) -> None:
     database 0644 (under the usual umask 022, the one the systemd unit sets), and the database
     holds the sources' secrets (`?token=` URLs, passwords in them) for any local user to read.
     SQLite gives the -wal, -shm and -journal files beside it the database file's mode."""
-    if os.path.lexists(path):
-        return  # (an existing file keeps the mode it was given)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
     except FileExistsError:
-        pass  # another process created it meanwhile
+        pass  # an existing file (or symlink) keeps the mode it was given
 
 
 def why_unwritable(path: Path) -> str:
