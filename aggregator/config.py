@@ -186,7 +186,7 @@ def from_feed_scheme(url: str) -> str:
     return rest if rest[:7].lower() == "http://" or rest[:8].lower() == "https://" else url
 
 
-def _check_url(value: str) -> str:
+def check_url(value: str) -> str:
     """An absolute http(s) URL whose host and port could be asked for: a typo there was
     otherwise `ok` to `check` and failed at every poll instead."""
     try:
@@ -385,7 +385,7 @@ class SourceConfig(SourceSettings):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return _check_url(from_feed_scheme(v.strip()))
+        return check_url(from_feed_scheme(v.strip()))
 
 
 class CategoryConfig(_Strict):
@@ -450,7 +450,7 @@ class SiteConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        url = _check_url(v.strip())
+        url = check_url(v.strip())
         parts = urlsplit(url)
         # every output URL is this one joined with a path: `…/news?x=1#top/feed.atom`
         if parts.query or parts.fragment or url.endswith(("?", "#")):
@@ -462,7 +462,7 @@ class SiteConfig(_Strict):
     @field_validator("websub_hub")
     @classmethod
     def _hub(cls, v: str | None) -> str | None:
-        return None if v is None else _check_url(v.strip())
+        return None if v is None else check_url(v.strip())
 
     @field_validator("timezone")
     @classmethod
@@ -1120,7 +1120,7 @@ def _interval_errors(defaults: _Intervals, sources: list[_Layer], lines: dict[tu
 def _as_requested(url: str) -> str:
     """A source URL as the server sees the request: the letter case of the scheme and host,
     a default port and a fragment (never sent) make no difference there. String work alone
-    (the URL passed `_check_url`): every source of a large config takes this at each start."""
+    (the URL passed `check_url`): every source of a large config takes this at each start."""
     scheme, _, rest = url.partition("#")[0].partition("://")
     cut = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
     user, at, hostport = rest[:cut].rpartition("@")
