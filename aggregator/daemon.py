@@ -481,7 +481,6 @@ class Daemon:
         fut = self.pool.submit(self._poll, source)
         self._inflight[source.key] = fut
         self._hosts[source.key] = host
-        self.metrics.in_flight.inc()
         fut.add_done_callback(lambda f, s=source: self._done(s, f))
 
     def _free(self, key: str, read_at: int) -> bool:
@@ -557,7 +556,8 @@ class Daemon:
         with source_context(key):
             started = time.monotonic()
             try:
-                outcome = update_source(source, self.store, self.fetcher, now=self.clock)
+                with self.metrics.in_flight.track_inprogress():  # running: not waiting for a pool worker
+                    outcome = update_source(source, self.store, self.fetcher, now=self.clock)
             except Exception as e:  # update_source records feed errors itself; this is a bug
                 self.metrics.fetches.labels("error").inc()
                 log.exception("source %s: %s", key, e)
@@ -606,7 +606,6 @@ class Daemon:
             self._ended += 1
             self._ended_at[source.key] = self._ended
             host = self._hosts.pop(source.key, None)
-            self.metrics.in_flight.dec()
             waiting = self._waiting.get(host) if host is not None else None
             while waiting and not self._stop.is_set():  # the host's slot is free: its next due source
                 nxt = self.settings.source(waiting.popleft().key)  # as configured now (a reload)
@@ -832,8 +831,7 @@ class Daemon:
         if failing is not None and time.monotonic() - failing[0] >= PUBLISH_UNHEALTHY:
             minutes = (time.monotonic() - failing[0]) / 60
             problems.append(f"publishing has failed for {minutes:.0f} min: {failing[1]}")
-        with self._lock:
-            inflight = len(self._inflight)
+        inflight = int(self.metrics.registry.get_sample_value("aggregator_fetches_in_flight") or 0)
         detail: dict[str, Any] = {
             "status": "ok" if not problems else "unhealthy",
             "problems": problems,

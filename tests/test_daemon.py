@@ -176,6 +176,27 @@ def test_run_serve_answers_healthz_and_metrics(tmp_path, feeds, daemons):
     assert daemon.stop() == 0, daemon.log
 
 
+def test_polls_waiting_for_a_worker_are_not_counted_in_flight(tmp_path, feeds, daemons):
+    """`aggregator_fetches_in_flight` ("polls running now") and /healthz's `in_flight` counted the
+    polls queued behind busy workers too: with `workers: 1`, two due sources showed 2 while one ran."""
+    a, b = feeds.stall("/a"), feeds.stall("/b")
+    cfg = write_config(
+        tmp_path / "feeds.yaml", [{"url": a, "interval": "1h"}, {"url": b, "interval": "1h"}], "  workers: 1"
+    )
+    daemon = Daemon(cfg, "--serve", "--port", "0")
+    daemons.append(daemon)
+    base = f"http://127.0.0.1:{daemon.port}"
+    deadline = time.monotonic() + 15
+    while feeds.hits["/a"] + feeds.hits["/b"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # both dispatched: one runs, the other waits for the only worker
+    assert feeds.hits["/a"] + feeds.hits["/b"] == 1
+    metrics = text_string_to_metric_families(_get(base + "/metrics")[2].decode())
+    samples = {s.name: s.value for family in metrics for s in family.samples}
+    assert samples["aggregator_fetches_in_flight"] == 1
+    assert json.loads(_get(base + "/healthz")[2])["in_flight"] == 1
+
+
 def test_backup_while_the_daemon_writes(tmp_path, feeds, daemons):
     url = feeds.feed("/a", FEEDS[0])
     cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1s"}])
