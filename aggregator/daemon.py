@@ -79,6 +79,7 @@ MAX_SLEEP = 60.0  # and at least this often (heartbeat)
 WATCH_INTERVAL = 2.0  # how often the config file is checked for a change
 CONFIG_SETTLE = 0.2  # seconds a changed config file must stand still before it is read
 PUBLISH_DELAY = 1.0  # debounce window of publishing
+RETAIN_EVERY = 3600.0  # how often keep_days / keep_per_source are applied besides polls bringing posts
 PUBLISH_RETRY = 30.0  # after a failed publish
 RELOAD_RETRY = 30.0  # after a reload the database could not take (disk full, read-only)
 PUBLISH_UNHEALTHY = 600.0  # publishing failing this long (not a blip: a broken template, a full disk) is ill health
@@ -190,6 +191,7 @@ class Daemon:
         max_sleep: float = MAX_SLEEP,
         watch_interval: float = WATCH_INTERVAL,
         publish_delay: float = PUBLISH_DELAY,
+        retain_every: float = RETAIN_EVERY,
         serve: Server | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -199,6 +201,7 @@ class Daemon:
         self.tick = tick
         self.max_sleep = max(max_sleep, tick)
         self.watch_interval = watch_interval
+        self.retain_every = retain_every
         self.clock = clock
         self.fetcher = Fetcher(per_host=settings.site.per_host)
         self.pool = ThreadPoolExecutor(max_workers=settings.site.workers, thread_name_prefix="fetch")
@@ -275,6 +278,16 @@ class Daemon:
             max_instances=1,
             misfire_grace_time=None,
             next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self._retain,
+            "interval",
+            seconds=self.retain_every,
+            id="retain",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=min(self.retain_every, MAX_SLEEP)),
         )
         self.scheduler.start()
         if self.server is not None:
@@ -548,6 +561,32 @@ class Daemon:
         first, self._outside_version = self._outside_version is None, version
         if not first:
             self.publisher.add(None, quiet=True)
+
+    def _retain(self) -> None:
+        """Apply keep_days / keep_per_source to every source, hourly and soon after start: a poll
+        applies them only when it brings posts, so a quiet or dead source kept its posts for
+        good past keep_days (Miniflux's cleanup runs on a timer too). Sources being polled are
+        left to the next round; their poll stores and prunes on its own."""
+        if self._stop.is_set():
+            return
+        now = self.clock()
+        touched: set[str] = set()
+        for source in self.settings.sources:
+            if not source.retention.limited or self._stop.is_set():
+                continue
+            with self._lock:
+                if source.key in self._inflight:
+                    continue
+            try:
+                report = self.store.prune(source.key, source.retention, now)
+            except StoreError as e:
+                log.warning("pruning old posts failed (retrying in %gs): %s", self.retain_every, e)
+                return
+            if report.removed:
+                log.info("source %s: pruned %d old posts", source.key, report.removed, extra={"source": source.key})
+                touched.update(source.categories)
+        if touched:
+            self.publisher.add(frozenset(touched))
 
     def _poll(self, source: Source) -> Outcome:
         """Runs on a worker. Everything that follows from the outcome happens here, before the

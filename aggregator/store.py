@@ -1737,6 +1737,15 @@ class Store:
         if not retention.limited:
             return PruneReport(source)
         cutoff = iso(now - timedelta(days=retention.keep_days)) if retention.keep_days is not None else None
+        with self._lock:  # a read first: the daemon asks every hour, and most sources have nothing to go
+            count, oldest = self.db.execute(
+                "SELECT count(*), min(published) FROM posts WHERE source = ?", [source]
+            ).fetchone()
+        if not (
+            (cutoff is not None and oldest is not None and oldest < cutoff)
+            or (retention.keep_per_source is not None and count > retention.keep_per_source)
+        ):
+            return PruneReport(source)
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT id, title, published, content_hash FROM posts p WHERE source = ? ORDER BY {POST_ORDER}",

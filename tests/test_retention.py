@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import ConfigError, load_config
+from aggregator.daemon import Daemon
 from aggregator.models import Retention, Source
 from aggregator.parse import parse_feed
 from aggregator.pipeline import ingest, retain
@@ -289,3 +292,50 @@ def test_limits_removed_after_an_upgrade_bring_back_what_an_older_version_pruned
         assert _stored(tmp_path) == ([f"{d} days" for d in range(0, 60, 10)], 0)
     finally:
         server.close()
+
+
+def test_a_running_daemon_prunes_a_quiet_sources_old_posts_without_waiting_for_new_ones(tmp_path: Path):
+    """keep_days was applied only after a poll that brought posts: a source gone quiet (or dead)
+    kept its posts past keep_days for good, in the database and in its category's feeds."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.xml").write_bytes(feed(5))
+    server = StaticServer(tmp_path / "www")
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "site:\n  title: t\n  url: https://news.example.com\n  items_per_feed: 1\n"
+        f"categories:\n  - name: News\n    slug: news\n    sources:\n      - url: {server.url('a.xml')}\n"
+        "        keep_days: 3\n        interval: 1h\n",
+        encoding="utf-8",
+    )
+    settings = load_config(path)
+    now = [NOW]
+    with Store(settings.database) as store:
+        daemon = Daemon(
+            settings, store, tick=0.05, max_sleep=0.2, watch_interval=0.1, publish_delay=0.05,
+            retain_every=0.2, clock=lambda: now[0],
+        )  # fmt: skip
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        try:
+            pages = settings.output_dir / "posts"
+            deadline = time.monotonic() + 15
+            while store.count_posts() != 3 and time.monotonic() < deadline:  # 3 and 4 days old: pruned at once
+                time.sleep(0.05)
+            assert store.count_posts() == 3
+            while len(list(pages.rglob("*.html"))) != 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(list(pages.rglob("*.html"))) == 3
+            now[0] = NOW + timedelta(days=2)  # two quiet days: only the newest (2 days old) is within 3
+            while store.count_posts() != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert store.count_posts() == 1
+            while len(list(pages.rglob("*.html"))) != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (page,) = pages.rglob("*.html")  # the pruned posts' pages are taken down
+            assert "a 第0天" in page.read_text(encoding="utf-8")
+            assert daemon.metrics.fetches.labels("new")._value.get() == 1  # one poll, no new posts since
+        finally:
+            daemon.request_stop()
+            thread.join(15)
+            server.close()
+        assert not thread.is_alive()
