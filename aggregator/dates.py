@@ -50,9 +50,10 @@ def _iso_pattern(rare: bool) -> str:
         minutes = rf"(?:{minutes}|\s*[时時点點](?:(?P<half>半)|整)?)"
     return (
         (rf"(?:(?:{_WEEKDAY_ZH}|{_WEEKDAY_EN})\s*[,，]?\s*)?" if rare else "")
-        + r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+        + r"(?P<y>\d{4})\s*[-/.年년]\s*(?P<m>\d{1,2})\s*[-/.月월]\s*(?P<d>\d{1,2})\s*[日일.]?"
         rf"(?:\s*{_WEEKDAY_ZH})?"
-        r"(?:(?:\s*T\s*|\s+|(?<=[日一二三四五六天)）]))(?:(?P<ap>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上|晚间|晚間)\s*)?"
+        r"(?:(?:\s*T\s*|\s+|(?<=[日일一二三四五六天)）]))"
+        r"(?:(?P<ap>上午|早上|早晨|凌晨|中午|下午|傍晚|晚上|晚间|晚間|오전|오후)\s*)?"
         rf"(?P<H>\d{{1,2}}){minutes}"
         r"(?:\s*(?P<ampm>[AP]\.?M\.?)(?![A-Za-z]))?"
         rf"(?:\s*{_WEEKDAY_ZH})?)?"
@@ -104,7 +105,7 @@ _CTIME_ZONE_LAST = re.compile(
 # feedparser too, which rolls impossible ones over (`12345678` was 10 December 2012): here
 # they are read as the day they write, or no day at all (InvalidDate).
 _ISO_COMPACT = re.compile(
-    r"(?P<y>\d{4})(?:-?W(?P<w>\d{2})(?:-?(?P<wd>[1-7]))?|(?P<m>\d{2})(?P<d>\d{2})(?=T|$))"
+    r"(?P<y>\d{4})(?:-?W(?P<w>\d{2})(?:-?(?P<wd>[1-7]))?|(?P<m>\d{2})(?P<d>\d{2})(?=T|$)|-(?P<o>\d{3})(?=T|$))"
     r"(?:T(?P<H>\d{2}):?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,]\d+)?)?)?"
     r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?",
     re.I,
@@ -233,6 +234,8 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     text = " ".join(text.split())
     if "北京" in text:
         text = _beijing_time(text)
+    elif _HANGUL_DATE.search(text):
+        zone = _KOREA
     text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", text))
     if not text:
         return None
@@ -285,7 +288,7 @@ def _iso_fields(m: re.Match[str]) -> tuple[int, ...] | None:
 
 
 _EVENING = {"晚上", "晚间", "晚間"}
-_PM_WORDS = {"下午", "傍晚", *_EVENING}  # afternoon, dusk, evening; 上午, 早上, 早晨, 凌晨: morning
+_PM_WORDS = {"下午", "傍晚", "오후", *_EVENING}  # afternoon, dusk, evening; 上午, 早上, 早晨, 凌晨, 오전: morning
 
 
 def _twelve_hour(h: int, pm: bool, raw: str) -> int:
@@ -300,9 +303,16 @@ def _twelve_hour(h: int, pm: bool, raw: str) -> int:
 
 
 def _compact_fields(m: re.Match[str]) -> tuple[int, ...] | None:
-    """ISO week date (week 1 holds the year's first Thursday) or basic format."""
+    """ISO week date (week 1 holds the year's first Thursday), ordinal date (`2024-002`, which
+    feedparser read as 1 February) or basic format."""
     y = int(m.group("y"))
     time = tuple(int(m.group(g) or 0) for g in ("H", "M", "S"))
+    if m.group("o") is not None:  # an ordinal date: day 1 to 365 (366) of the year
+        day_of_year = int(m.group("o"))
+        if not 1 <= day_of_year <= date(y, 12, 31).timetuple().tm_yday:
+            raise InvalidDate(m.string)
+        day = date(y, 1, 1) + timedelta(days=day_of_year - 1)
+        return (day.year, day.month, day.day, *time)
     if m.group("w") is None:
         return (y, int(m.group("m")), int(m.group("d")), *time)
     try:
@@ -392,6 +402,10 @@ def _zone(token: str | None, naive: datetime, local: tzinfo) -> tzinfo | None:
 
 
 _CHINA = timezone(timedelta(hours=8))
+# A date written in Korean (`2025년 11월 3일 오후 3:05`, `2025. 11. 3. 오전 10:05`) names no zone
+# and is Korea's time, as feedparser's reader of Korean dates takes it (Korea keeps no summer time).
+_KOREA = timezone(timedelta(hours=9))
+_HANGUL_DATE = re.compile("[년월일]|오[전후]")
 
 
 def _china_like(local: tzinfo, naive: datetime) -> bool:

@@ -164,6 +164,19 @@ def rss(items: str, channel: str = "") -> str:
         ("北京时间 2022-02-08 09:30:15", ZoneInfo("UTC"), (2022, 2, 8, 1, 30, 15)),
         ("【北京時間】2022年2月8日09:30", ZoneInfo("UTC"), (2022, 2, 8, 1, 30)),
         ("2022-02-08 09:30 +0800 (北京时间)", ZoneInfo("America/Chicago"), (2022, 2, 8, 1, 30)),
+        # Korean dates, as Naver and Tistory blogs write them, are Korea's time (+09:00), as
+        # feedparser's reader of Korean dates took them; 오후 (PM) and 오전 (AM) were read as no
+        # date (`년 월 일`) or as the day at midnight UTC (`2004-05-25 오후 11:23:17`)
+        ("2004년 05월 28일 오후 11:23:17", ZoneInfo("UTC"), (2004, 5, 28, 14, 23, 17)),
+        ("2004-05-25 오후 11:23:17", ZoneInfo("UTC"), (2004, 5, 25, 14, 23, 17)),
+        ("2024. 1. 2. 오후 3:05", ZoneInfo("UTC"), (2024, 1, 2, 6, 5)),
+        ("2024. 1. 2. 오전 12:05:00", ZoneInfo("UTC"), (2024, 1, 1, 15, 5)),
+        ("2025년 11월 03일 10:05:00", ZoneInfo("America/Chicago"), (2025, 11, 3, 1, 5)),
+        ("2024. 1. 2. 오후 3:05 +0000", ZoneInfo("UTC"), (2024, 1, 2, 15, 5)),
+        # ISO 8601 ordinal dates: day 2 of 2024 (feedparser read 1 February), day 366 of a leap year
+        ("2024-002", ZoneInfo("UTC"), (2024, 1, 2)),
+        ("2024-002T10:00:00Z", SH, (2024, 1, 2, 10, 0)),
+        ("2024-366T23:00:00+01:00", ZoneInfo("UTC"), (2024, 12, 31, 22, 0)),
     ],
 )
 def test_dates_are_read_in_the_right_zone(raw, zone, utc):
@@ -319,7 +332,7 @@ def test_a_weekday_before_a_chinese_date_an_hour_alone_and_am_pm_after_rfc_822(r
     assert parse_date(raw, zone) == datetime(*utc, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("raw", ["31.02.2026", "February 30, 2026", "Nov 2, 2026 13:05 AM"])
+@pytest.mark.parametrize("raw", ["31.02.2026", "February 30, 2026", "Nov 2, 2026 13:05 AM", "2023-366", "2024-000"])
 def test_a_month_first_or_dotted_date_that_does_not_exist_is_no_date(raw):
     with pytest.raises(InvalidDate):
         parse_date(raw, SH)
