@@ -30,8 +30,9 @@ A document that names no encoding at all (no BOM, no HTTP charset, no encoding i
 declaration) and is not UTF-8 was read as windows-1252 (feedparser's fallback): a GB2312,
 Shift-JIS, EUC-KR or KOI8-R feed became mojibake, with no warning. `guess_encoding` asks
 charset_normalizer instead, and is believed only where its reading is clearly better than
-windows-1252 (see there); a declaration is never second-guessed. Only such documents pay for
-the detection: every other one is decided before it.
+windows-1252 (see there). So is a document whose bytes fail every label it has (a GBK feed
+under a copied `encoding="utf-8"`); a declaration the bytes decode in is never second-guessed.
+Only such documents pay for the detection: every other one is decided before it.
 """
 
 from __future__ import annotations
@@ -231,11 +232,17 @@ def _decode(body: bytes, codec: str) -> str | None:
             return None
     except LookupError:
         return None
+    text, good, bad = _replaced(body, codec)
+    return text if good >= _GOOD_PER_BAD * bad else None
+
+
+def _replaced(body: bytes, codec: str) -> tuple[str, int, int]:
+    """`body` in `codec` with its bad bytes as U+FFFD; how many non-ASCII characters read
+    well, and how many did not."""
     text = body.decode(codec, "replace")
     bad = text.count("\ufffd") - body.decode(codec, "ignore").count("\ufffd")
     ascii_chars = len(body) - len(body.translate(None, _ASCII))
-    good = len(text) - ascii_chars - bad
-    return text if good >= _GOOD_PER_BAD * bad else None
+    return text, len(text) - ascii_chars - bad, bad
 
 
 def _evidently_utf8(body: bytes, decl_label: str | None) -> str | None:
@@ -304,12 +311,21 @@ def decode_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[str
     return decoded[:3] if decoded is not None else None
 
 
+def _labels(body: bytes, headers: dict[str, str] | None) -> tuple[str | None, re.Match[bytes] | None]:
+    """The HTTP charset (as `reconcile_charset` leaves it) and the XML declaration's match."""
+    m = _CHARSET.search(reconcile_charset(body, headers or {}).get("content-type", ""))
+    return (m.group(1) if m else None), _DECL.match(body[:512])
+
+
+def _declared(body: bytes, headers: dict[str, str] | None) -> str | None:
+    """The label the document is read by: the HTTP charset, else its XML declaration's."""
+    http_label, decl = _labels(body, headers)
+    return http_label or (decl.group(1).decode("ascii") if decl else None)
+
+
 def _decode_feed(body: bytes, headers: dict[str, str] | None) -> tuple[str, str, bool, bool] | None:
     """`decode_feed`, and whether the encoding was guessed (`guess_encoding`)."""
-    headers = reconcile_charset(body, headers or {})
-    m = _CHARSET.search(headers.get("content-type", ""))
-    http_label = m.group(1) if m else None
-    decl = _DECL.match(body[:512])
+    http_label, decl = _labels(body, headers)
     decl_label = decl.group(1).decode("ascii") if decl else None
     labels = [lab for lab in (http_label, decl_label) if lab]
     bom = _bom(body)
@@ -353,8 +369,15 @@ def _decode_feed(body: bytes, headers: dict[str, str] | None) -> tuple[str, str,
     text = _decode(body, codec)
     if text is not None:
         return name, text, True, False
+    # Undeclared, or declared wrongly: the bytes fail every label (a GBK feed under a template's
+    # copied `encoding="utf-8"`). feedparser's fallback read that as windows-1252, and every
+    # title was mojibake (`ÕÅÒ´ÈÕ±¨`); a confident detection is believed, else the fallback stays.
+    # Not where more of it reads as UTF-8 than not: UTF-8 with stray bytes, of which a detector
+    # makes a code page (feedparser's bozo_linenoise.xml, `’<>”` and one bad byte, came out cp1125).
     if labels:
-        return None  # declared: a wrong declaration is feedparser's to fall back from, not ours to guess
+        _, good, bad = _replaced(body, "utf-8")
+        if good >= bad:
+            return None
     guessed = guess_encoding(body)
     return (*guessed, True, True) if guessed is not None else None
 
@@ -373,7 +396,9 @@ def prepare(
         return body, headers, None
     codec, text, _, guessed = decoded
     if guessed and source is not None:
-        log.info("source %s: no encoding declared and not UTF-8; detected %s", source, codec)
+        label = _declared(body, headers)
+        said = f"declared {label}, which its bytes are not" if label else "no encoding declared and not UTF-8"
+        log.info("source %s: %s; detected %s", source, said, codec)
     text = text.lstrip("\ufeff \t\r\n")
     m = _START_DECL.match(text)
     if m is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import re
 import sqlite3
 
@@ -347,8 +348,8 @@ def test_an_upgrade_refreshes_the_mojibake_an_older_version_stored_without_datin
 
 
 def test_detection_is_not_asked_where_an_encoding_is_declared_or_the_bytes_are_utf8(monkeypatch):
-    """Its cost (milliseconds) is paid only by undeclared, non-UTF-8 documents; a legacy
-    document labelled UTF-8 is left to feedparser's fallback, as before."""
+    """Its cost (milliseconds) is paid only by documents that are neither UTF-8 nor what they
+    declare (`test_a_gbk_feed_declared_utf8_is_read_as_gbk`)."""
 
     def no_guessing(body: bytes) -> None:
         raise AssertionError("guessed")
@@ -357,11 +358,32 @@ def test_detection_is_not_asked_where_an_encoding_is_declared_or_the_bytes_are_u
     for body, content_type in [
         (feed(TITLE.encode()), RSS),
         (feed(UTF8_STRAY), RSS),
-        (feed(TITLE.encode("gb18030"), "utf-8"), RSS),
-        (feed(TITLE.encode("gb18030")), RSS + "; charset=utf-8"),
+        (feed(TITLE.encode("gb18030"), "gbk"), RSS),
+        (feed(TITLE.encode("gb18030")), RSS + "; charset=gbk"),
         (feed(FRENCH.encode("cp1252"), "windows-1252"), RSS),
     ]:
         prepare(body, {"content-type": content_type})
+
+
+@pytest.mark.parametrize("where", ["declaration", "http-charset"])
+def test_a_gbk_feed_declared_utf8_is_read_as_gbk(tmp_path, httpserver: HTTPServer, parse_path, where, caplog):
+    """A GBK feed under a template's copied `encoding="utf-8"` (or a server's `charset=utf-8`)
+    fails UTF-8: feedparser fell back to windows-1252, and every title was published as
+    mojibake (`ÕÅÒ´ÈÕ±¨` for 张掖日报). A confident detection is believed now."""
+    body = (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
+    content_type = RSS
+    if where == "declaration":
+        body = body.replace(b'encoding="GBK"', b'encoding="utf-8"', 1)
+    else:
+        body, content_type = re.sub(rb"<\?xml[^>]*>", b"", body, count=1), RSS + "; charset=utf-8"
+    original = (CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes()
+    want = [e["title"] for e in parse_feedparser("x", original, "http://e.org/f").entries]
+    assert want and all("\u4e00" <= t[0] <= "\u9fff" or t[0] in "“《" for t in want)
+    assert sorted(_published_titles(tmp_path, httpserver, body, content_type)) == sorted(want)
+    assert decode_feed(body, {"content-type": content_type})[0] == "gb18030"
+    caplog.set_level(logging.INFO, logger="aggregator.charset")
+    prepare(body, {"content-type": content_type}, "http://e.org/f")
+    assert "declared utf-8, which its bytes are not; detected gb18030" in caplog.text
 
 
 @pytest.mark.parametrize(
