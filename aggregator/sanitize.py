@@ -633,13 +633,28 @@ def _cut_long_text(html: str) -> str:
     if len(html) <= _CUT_EVERY or html.count("&") < _MANY_REFS:
         return html
     parts: list[str] = []
-    done = 0
-    for m in _MARKUP.finditer(html):
+    done = math = 0
+    while (m := _MARKUP.search(html, done)) is not None:
         _cut_text(html, done, m.start(), parts)
-        parts.append(m.group())
+        token = m.group()
+        if math and token.startswith("<![CDATA["):
+            # In MathML a CDATA section is text to its `]]>`: a cut in it showed as text. It is
+            # written as the escaped text it is (and cut as any), so not copied quadratically either.
+            end = html.find("]]>", m.start() + 9)
+            end = len(html) if end == -1 else end
+            text = _html.escape(html[m.start() + 9 : end], quote=False)
+            _cut_text(text, 0, len(text), parts)
+            done = min(end + 3, len(html))
+            continue
+        if (tag := _MATH_TAG.match(token)) is not None:
+            math = max(0, math - 1) if tag.group(1) else math + (not token.endswith("/>"))
+        parts.append(token)
         done = m.end()
     _cut_text(html, done, len(html), parts)
     return "".join(parts)
+
+
+_MATH_TAG = re.compile(r"<(/?)math(?=[\t\n\f\r />])", re.I)
 
 
 def _cut_text(html: str, start: int, end: int, parts: list[str]) -> None:

@@ -1157,6 +1157,11 @@ _CUT_CASES = [
     "e&#769;" * 300 + "&eacute&ampx&#x1F600;&#0;" * 100,
     "<math><mi>" + "&lt; " * 300 + "</mi></math>" + "<p>" + "& " * 300,
     "<p>x</ " + "a & b " * 100 + "<b>hidden</b>>y</p>",  # `</` and no letter: a comment to the first `>`
+    # a CDATA section is text in MathML (a cut in it showed as `<cut->` text), a comment elsewhere
+    "<math><mi><![CDATA[" + "a > b & c " * 100 + "]]></mi><mo>&amp;</mo></math>" + "<p>" + "& " * 300,
+    "<math><mi>x</mi></math><p><![CDATA[" + "a & b " * 100 + "]]>" + "& " * 300,
+    "<math/><![CDATA[ & > " + "a & b " * 100 + "]]>",
+    "<math><mi><![CDATA[" + "a > b & c " * 100,
 ]
 
 
@@ -1182,6 +1187,16 @@ def test_markup_read_shorter_than_it_looks_still_lets_a_long_text_be_cut(before:
     out = sanitize_html(before + text)
     assert time.monotonic() - start < 5
     assert out.count("&amp;") == 1_000_000
+
+
+def test_a_long_mathml_cdata_section_is_cleaned_in_linear_time() -> None:
+    """A CDATA section in MathML was read by the cuts as one piece of markup to its first `>`,
+    and never cut: 400 KB of `& ` in one took 1.4 s to clean, 2 MB about 35 s, the 16 MB a
+    feed may send hours. It is text, cut as any text now: 2 MB in under 2 s."""
+    start = time.monotonic()
+    out = sanitize_html("<math><mi><![CDATA[" + "& " * 1_000_000 + "]]></mi></math>")
+    assert time.monotonic() - start < 5
+    assert out.count("&amp;") == 1_000_000 and "cut" not in out
 
 
 @pytest.mark.parametrize("table", ["<table>", "<table><tr>"])
