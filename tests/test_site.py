@@ -310,7 +310,52 @@ def test_a_feeds_home_page_is_linked_only_when_it_is_a_web_url(tmp_path):
 def test_words_follow_the_site_language():
     assert strings_for("zh-CN")["home"] == "首页"
     assert strings_for("zh-TW")["home"] == strings_for("zh-Hant-HK")["home"] == "首頁"
-    assert strings_for("en-GB")["original"] == strings_for("fr")["original"] == "Read the original"
+    assert strings_for("en-GB")["original"] == strings_for("sv")["original"] == "Read the original"
+    assert strings_for("fr-CA")["original"] == "Lire l’article original"
+    assert {
+        len(strings_for(tag)) for tag in ("en", "zh", "zh-TW", "fr", "de", "es", "pt", "it", "ru", "ja", "ko", "ar")
+    } == {len(strings_for("en"))}  # every word in every language
+
+
+@pytest.mark.parametrize(
+    ("language", "home", "counts"),
+    [
+        ("en", "Home", {1: "1 post", 3: "3 posts"}),
+        ("fr", "Accueil", {1: "1 article", 3: "3 articles"}),
+        ("ru", "Главная", {1: "1 запись", 3: "3 записи", 5: "5 записей"}),
+        ("ar", "الرئيسية", {1: "1 مقال", 3: "3 مقالات"}),
+        ("ja", "ホーム", {1: "1件", 3: "3件"}),
+    ],
+)
+def test_the_pages_words_and_counts_are_in_the_site_language(tmp_path, httpserver, language, home, counts):
+    """Pages of a French, German, Russian, Japanese or Arabic site said "Home", "Subscribe" and
+    "Read the original" in English (only Chinese had its words), and an English category of one
+    post said "1 posts"."""
+    for n in counts:
+        items = "".join(f"<item><title>P{i}</title><link>https://e.example/{n}/{i}</link></item>" for i in range(n))
+        body = f'<rss version="2.0"><channel><title>F{n}</title>{items}</channel></rss>'
+        httpserver.expect_request(f"/{n}.xml").respond_with_data(body, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cats = "".join(
+        f"  - name: C{n}\n    slug: c{n}\n    sources:\n      - url: {httpserver.url_for(f'/{n}.xml')}\n"
+        for n in counts
+    )
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\n  language: {language}\ncategories:\n{cats}", encoding="utf-8"
+    )
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    out = tmp_path / "public"
+    index = html(out / "index.html")
+    assert index.get("lang") == language
+    shown = [span.text_content().split(" · ")[0] for span in index.find_class("count")]
+    assert shown == list(counts.values())
+    for n, phrase in counts.items():
+        page = html(out / "category" / f"c{n}.html")
+        assert [p.text_content() for p in page.find_class("count")] == [phrase]
+        assert page.find(".//nav").findall("a")[0].text_content() == home
+    post = html(next((out / "posts").rglob("*.html")))
+    original = strings_for(language)["original"]
+    assert [a for a in post.iter("a") if a.text_content() == f"{original} ↗"], original
 
 
 def test_templates_folder_overrides_and_a_change_republishes(tmp_path, corpus_server):

@@ -318,7 +318,278 @@ _STRINGS: dict[str, dict[str, str]] = {
         "crumbs": "目前位置",
         "back": "返回",
     },
+    "fr": {
+        "home": "Accueil",
+        "latest": "Derniers articles",
+        "categories": "Catégories",
+        "subscribe": "S’abonner",
+        "source": "Source",
+        "original": "Lire l’article original",
+        "by": "Par {name}",
+        "posts": "articles",
+        "page": "Page {n} sur {total}",
+        "newer": "← Plus récents",
+        "older": "Plus anciens →",
+        "back_to": "Retour à {name}",
+        "tags": "Mots-clés",
+        "attachments": "Pièces jointes",
+        "all_posts": "Tous les articles",
+        "empty": "Rien pour l’instant.",
+        "opml": "OPML",
+        "generated": "Généré par",
+        "more": "Plus dans {name} →",
+        "colon": "\u00a0: ",
+        "untitled": "(sans titre)",
+        "skip": "Aller au contenu",
+        "crumbs": "Fil d’Ariane",
+        "back": "Retour",
+    },
+    "de": {
+        "home": "Startseite",
+        "latest": "Neueste Beiträge",
+        "categories": "Kategorien",
+        "subscribe": "Abonnieren",
+        "source": "Quelle",
+        "original": "Original lesen",
+        "by": "Von {name}",
+        "posts": "Beiträge",
+        "page": "Seite {n} von {total}",
+        "newer": "← Neuere",
+        "older": "Ältere →",
+        "back_to": "Zurück zu {name}",
+        "tags": "Schlagwörter",
+        "attachments": "Anhänge",
+        "all_posts": "Alle Beiträge",
+        "empty": "Noch keine Beiträge.",
+        "opml": "OPML",
+        "generated": "Erstellt mit",
+        "more": "Mehr in {name} →",
+        "colon": ": ",
+        "untitled": "(ohne Titel)",
+        "skip": "Zum Inhalt springen",
+        "crumbs": "Brotkrümelnavigation",
+        "back": "Zurück",
+    },
+    "es": {
+        "home": "Inicio",
+        "latest": "Últimas entradas",
+        "categories": "Categorías",
+        "subscribe": "Suscribirse",
+        "source": "Fuente",
+        "original": "Leer el original",
+        "by": "Por {name}",
+        "posts": "entradas",
+        "page": "Página {n} de {total}",
+        "newer": "← Más recientes",
+        "older": "Más antiguas →",
+        "back_to": "Volver a {name}",
+        "tags": "Etiquetas",
+        "attachments": "Adjuntos",
+        "all_posts": "Todas las entradas",
+        "empty": "Aún no hay entradas.",
+        "opml": "OPML",
+        "generated": "Generado por",
+        "more": "Más en {name} →",
+        "colon": ": ",
+        "untitled": "(sin título)",
+        "skip": "Saltar al contenido",
+        "crumbs": "Ruta de navegación",
+        "back": "Volver",
+    },
+    "pt": {
+        "home": "Início",
+        "latest": "Publicações recentes",
+        "categories": "Categorias",
+        "subscribe": "Assinar",
+        "source": "Fonte",
+        "original": "Ler o original",
+        "by": "Por {name}",
+        "posts": "publicações",
+        "page": "Página {n} de {total}",
+        "newer": "← Mais recentes",
+        "older": "Mais antigas →",
+        "back_to": "Voltar para {name}",
+        "tags": "Etiquetas",
+        "attachments": "Anexos",
+        "all_posts": "Todas as publicações",
+        "empty": "Ainda não há publicações.",
+        "opml": "OPML",
+        "generated": "Gerado por",
+        "more": "Mais em {name} →",
+        "colon": ": ",
+        "untitled": "(sem título)",
+        "skip": "Ir para o conteúdo",
+        "crumbs": "Trilha de navegação",
+        "back": "Voltar",
+    },
+    "it": {
+        "home": "Home",
+        "latest": "Ultimi articoli",
+        "categories": "Categorie",
+        "subscribe": "Abbonati",
+        "source": "Fonte",
+        "original": "Leggi l’originale",
+        "by": "Di {name}",
+        "posts": "articoli",
+        "page": "Pagina {n} di {total}",
+        "newer": "← Più recenti",
+        "older": "Meno recenti →",
+        "back_to": "Torna a {name}",
+        "tags": "Tag",
+        "attachments": "Allegati",
+        "all_posts": "Tutti gli articoli",
+        "empty": "Ancora nessun articolo.",
+        "opml": "OPML",
+        "generated": "Generato da",
+        "more": "Altro in {name} →",
+        "colon": ": ",
+        "untitled": "(senza titolo)",
+        "skip": "Vai al contenuto",
+        "crumbs": "Percorso di navigazione",
+        "back": "Indietro",
+    },
+    "ru": {
+        "home": "Главная",
+        "latest": "Последние записи",
+        "categories": "Рубрики",
+        "subscribe": "Подписаться",
+        "source": "Источник",
+        "original": "Читать оригинал",
+        "by": "Автор: {name}",
+        "posts": "записей",
+        "page": "Страница {n} из {total}",
+        "newer": "← Новее",
+        "older": "Старше →",
+        "back_to": "Назад: {name}",
+        "tags": "Теги",
+        "attachments": "Вложения",
+        "all_posts": "Все записи",
+        "empty": "Записей пока нет.",
+        "opml": "OPML",
+        "generated": "Создано с помощью",
+        "more": "Ещё: {name} →",
+        "colon": ": ",
+        "untitled": "(без названия)",
+        "skip": "Перейти к содержимому",
+        "crumbs": "Навигационная цепочка",
+        "back": "Назад",
+    },
+    "ja": {
+        "home": "ホーム",
+        "latest": "最新の記事",
+        "categories": "カテゴリー",
+        "subscribe": "購読",
+        "source": "出典",
+        "original": "元の記事を読む",
+        "by": "著者：{name}",
+        "posts": "件",
+        "page": "{n} / {total} ページ",
+        "newer": "← 新しい記事",
+        "older": "古い記事 →",
+        "back_to": "{name}に戻る",
+        "tags": "タグ",
+        "attachments": "添付ファイル",
+        "all_posts": "すべての記事",
+        "empty": "まだ記事はありません。",
+        "opml": "OPML",
+        "generated": "生成ツール",
+        "more": "{name}の記事をもっと見る →",
+        "colon": "：",
+        "untitled": "無題",
+        "skip": "本文へ移動",
+        "crumbs": "現在位置",
+        "back": "戻る",
+    },
+    "ko": {
+        "home": "홈",
+        "latest": "최신 글",
+        "categories": "카테고리",
+        "subscribe": "구독",
+        "source": "출처",
+        "original": "원문 읽기",
+        "by": "글쓴이: {name}",
+        "posts": "편",
+        "page": "{n} / {total} 페이지",
+        "newer": "← 최신 글",
+        "older": "이전 글 →",
+        "back_to": "{name} 목록으로",
+        "tags": "태그",
+        "attachments": "첨부 파일",
+        "all_posts": "전체 글",
+        "empty": "아직 글이 없습니다.",
+        "opml": "OPML",
+        "generated": "생성 도구",
+        "more": "{name} 더 보기 →",
+        "colon": ": ",
+        "untitled": "(제목 없음)",
+        "skip": "본문으로 건너뛰기",
+        "crumbs": "현재 위치",
+        "back": "뒤로",
+    },
+    "ar": {  # right to left: an arrow pointing to the start of the line points right
+        "home": "الرئيسية",
+        "latest": "أحدث المقالات",
+        "categories": "الأقسام",
+        "subscribe": "اشترك",
+        "source": "المصدر",
+        "original": "اقرأ المقال الأصلي",
+        "by": "بقلم {name}",
+        "posts": "مقالات",
+        "page": "الصفحة {n} من {total}",
+        "newer": "→ الأحدث",
+        "older": "الأقدم ←",
+        "back_to": "العودة إلى {name}",
+        "tags": "الوسوم",
+        "attachments": "المرفقات",
+        "all_posts": "كل المقالات",
+        "empty": "لا توجد مقالات بعد.",
+        "opml": "OPML",
+        "generated": "أُنشئ بواسطة",
+        "more": "المزيد في {name} ←",
+        "colon": ": ",
+        "untitled": "(بدون عنوان)",
+        "skip": "انتقل إلى المحتوى",
+        "crumbs": "مسار التنقل",
+        "back": "رجوع",
+    },
 }
+
+# "N posts" by the language's plural rules (CLDR), for the counts the pages show: "1 posts"
+# was English for one, and French, German or Russian sites said it in English. Keyed as
+# `_STRINGS`; a language not here says its `posts` whatever the count.
+_POST_FORMS: dict[str, dict[str, str]] = {
+    "en": {"one": "post", "other": "posts"},
+    "fr": {"one": "article", "other": "articles"},
+    "de": {"one": "Beitrag", "other": "Beiträge"},
+    "es": {"one": "entrada", "other": "entradas"},
+    "pt": {"one": "publicação", "other": "publicações"},
+    "it": {"one": "articolo", "other": "articoli"},
+    "ru": {"one": "запись", "few": "записи", "many": "записей"},
+    "ar": {"zero": "مقالات", "one": "مقال", "two": "مقالان", "few": "مقالات", "many": "مقالًا", "other": "مقال"},
+}
+
+
+def _plural(language: str, n: int) -> str:
+    """The CLDR plural category of a whole number `n` in `language` (a key of `_POST_FORMS`)."""
+    if language == "fr":
+        return "one" if n in (0, 1) else "other"
+    if language == "ru":
+        if n % 10 == 1 and n % 100 != 11:
+            return "one"
+        return "few" if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else "many"
+    if language == "ar":
+        if n in (0, 1, 2):
+            return ("zero", "one", "two")[n]
+        return "few" if 3 <= n % 100 <= 10 else "many" if 11 <= n % 100 <= 99 else "other"
+    return "one" if n == 1 else "other"
+
+
+def count_phrase(language: str, n: int) -> str:
+    """`n` and "posts" in the site language, in the form the number takes (`1 post`, `2 записи`)."""
+    key = _language_key(language)
+    forms = _POST_FORMS.get(key)
+    word = forms[_plural(key, n)] if forms else _STRINGS[key]["posts"]
+    return f"{n}{'' if key in ('ja', 'ko') else ' '}{word}"
 
 
 # Languages written right to left unless their tag names another script (`ku` is Latin; `ckb`
@@ -344,11 +615,18 @@ def text_direction(language: str | None) -> str | None:
 
 
 def strings_for(language: str) -> dict[str, str]:
-    """The template words for a BCP 47 tag: zh-TW/zh-HK/zh-Hant get traditional script."""
+    """The template words for a BCP 47 tag: zh-TW/zh-HK/zh-Hant get traditional script; a
+    language without its words gets English ones."""
+    return _STRINGS[_language_key(language)]
+
+
+def _language_key(language: str) -> str:
+    """The key of `_STRINGS` for a BCP 47 tag: its primary language, or zh-Hant; else en."""
     tag = language.replace("_", "-").lower()
     if tag.startswith("zh"):
-        return _STRINGS["zh-Hant" if any(x in tag for x in ("hant", "-tw", "-hk", "-mo")) else "zh"]
-    return _STRINGS["en"]
+        return "zh-Hant" if any(x in tag for x in ("hant", "-tw", "-hk", "-mo")) else "zh"
+    primary = tag.split("-")[0]
+    return primary if primary in _STRINGS else "en"
 
 
 def post_page_path(site_url: str, post: Post) -> str:
@@ -528,12 +806,14 @@ class SiteRenderer:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A digest of every template in use: a changed template means every page changes.
+        """A digest of every template in use and the words they show: a changed one means every page changes.
 
         The folder's files as bytes: one that is no template (a logo, a swap file in another
         encoding than UTF-8) must not stop publishing; a template that cannot be read is
         said by `load`, naming it."""
         h = hashlib.sha256(__version__.encode())
+        key = _language_key(self.site.language)  # and the words they show, which change with no template
+        h.update(repr((self.t, _POST_FORMS.get(key))).encode() + b"\0")
         for prefix, folder in ((b"built-in/", _BUILT_IN), (b"site/", self.settings.templates_dir)):
             for path in _template_files(folder):
                 try:
@@ -666,6 +946,7 @@ class SiteRenderer:
                 "name": c.name,
                 "slug": c.slug,
                 "count": c.count,
+                "counted": count_phrase(self.site.language, c.count),
                 "href": _rel(category_page_path(c.slug), page),
                 "newest": f"{self._local(c.newest):%Y-%m-%d}" if c.newest else None,
                 "feeds": self._feeds(f"category/{c.slug}", page, c.name),
@@ -689,7 +970,13 @@ class SiteRenderer:
             page,
             title=cat.name,
             description=" ".join(cat.tags),
-            category={"name": cat.name, "slug": cat.slug, "tags": list(cat.tags), "count": count},
+            category={
+                "name": cat.name,
+                "slug": cat.slug,
+                "tags": list(cat.tags),
+                "count": count,
+                "counted": count_phrase(self.site.language, count),
+            },
             feeds=self._feeds(f"category/{cat.slug}", page, cat.name),
             posts=[self._post(p, page) for p in posts],
             pagination={
