@@ -579,8 +579,9 @@ class Daemon:
                     continue
             try:
                 report = self.store.prune(source.key, source.retention, now)
-            except StoreError as e:
-                log.warning("pruning old posts failed (retrying in %gs): %s", self.retain_every, e)
+            except Exception as e:  # a full disk (StoreError), or the store closed at shutdown
+                if not self._stop.is_set():
+                    log.warning("pruning old posts failed (retrying in %gs): %s", self.retain_every, e)
                 return
             if report.removed:
                 log.info("source %s: pruned %d old posts", source.key, report.removed, extra={"source": source.key})
