@@ -269,3 +269,29 @@ def test_an_episode_whose_feed_gives_no_type_is_typed_by_its_file_name(
         assert section.find(".//audio") is not None and "(audio/mpeg" in section.text_content()
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_episode_whose_sound_has_no_length_keeps_it_as_its_rss_enclosure(tmp_path, httpserver: HTTPServer):
+    """RSS carries one enclosure, and the one with a known length was taken: an episode whose
+    sound came without a `length` (common) but with its artwork as a sized `media:content`
+    was republished with the picture as its enclosure and no `itunes:duration`, so podcast
+    apps had nothing to play. The sound (or video) is the RSS enclosure, length 0 if unknown."""
+    body = SHOW.replace(f'xmlns:itunes="{ITUNES}"', f'xmlns:itunes="{ITUNES}" xmlns:media="{MEDIA}"').replace(
+        '<enclosure url="https://show.example/ep2.mp3" type="audio/mpeg" length="2000"/>',
+        '<enclosure url="https://show.example/ep2.mp3" type="audio/mpeg"/>'
+        '<media:content url="https://show.example/ep2-art.jpg" medium="image" type="image/jpeg" fileSize="48213"/>',
+    )
+    _fetch(tmp_path, httpserver, body).close()
+    feed, rss = _published(tmp_path)
+    assert [[a["url"] for a in i["attachments"]] for i in feed["items"]][0] == [
+        "https://show.example/ep2.mp3",
+        "https://show.example/ep2-art.jpg",
+    ]
+    items = rss.find("channel").findall("item")
+    assert [dict(i.find("enclosure").attrib) for i in items] == [
+        {"url": "https://show.example/ep2.mp3", "length": "0", "type": "audio/mpeg"},
+        {"url": "https://show.example/ep1.mp3", "length": "1000", "type": "audio/mpeg"},
+    ]
+    assert [i.findtext(f"{{{ITUNES}}}duration") for i in items] == ["3723", "2730"]
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

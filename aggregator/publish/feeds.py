@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import mimetypes
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -950,13 +951,26 @@ _RSS_ROOT_ITUNES = _RSS_ROOT.replace(" version=", f' xmlns:itunes="{ITUNES_NS}" 
 RSS_DOCS = "http://www.rssboard.org/rss-specification"
 
 
+_PLAYABLE = ("audio/", "video/")
+
+
+def _playable(a: _Attachment) -> bool:
+    """A sound or a video (by its type, else its file name): what podcast apps play."""
+    kind = a.type or mimetypes.guess_type(urlsplit(a.url).path)[0] or ""
+    return kind.lower().startswith(_PLAYABLE)
+
+
 def _rss_enclosure(item: _Item) -> _Attachment | None:
-    """RSS allows one enclosure: the first with a known length, else the first (length 0,
-    as the RSS Advisory Board recommends when the size is unknown)."""
-    for a in item.attachments:
+    """RSS allows one enclosure: of the item's sounds and videos if it has any (an episode's
+    artwork, sized, is no episode: podcast apps play the RSS enclosure), the first with a
+    known length, else the first (length 0, as the RSS Advisory Board recommends when the
+    size is unknown)."""
+    playable = [a for a in item.attachments if _playable(a)]
+    candidates = playable or item.attachments
+    for a in candidates:
         if a.length is not None:
             return a
-    return item.attachments[0] if item.attachments else None
+    return candidates[0] if candidates else None
 
 
 def render_rss(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
