@@ -295,3 +295,30 @@ def test_an_episode_whose_sound_has_no_length_keeps_it_as_its_rss_enclosure(tmp_
     assert [i.findtext(f"{{{ITUNES}}}duration") for i in items] == ["3723", "2730"]
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_enclosure_length_no_reader_can_hold_is_published_as_unknown(tmp_path, httpserver: HTTPServer):
+    """A source's enclosure `length` beyond 64 bits (a typo, junk) was republished as it came,
+    as JSON Feed's `size_in_bytes` too: readers decoding it into a 64-bit integer (Miniflux,
+    Go's `int64`; Swift's `Int`) refused the whole category feed, every other episode with it.
+    Such a length is unknown now: no `size_in_bytes`, no Atom `length`, RSS's `length="0"`."""
+    body = SHOW.replace('length="2000"', 'length="99999999999999999999999"')
+    _fetch(tmp_path, httpserver, body).close()
+    feed, rss = _published(tmp_path)
+    assert [i["attachments"] for i in feed["items"]] == [
+        [{"url": "https://show.example/ep2.mp3", "mime_type": "audio/mpeg", "duration_in_seconds": 3723}],
+        [
+            {
+                "url": "https://show.example/ep1.mp3",
+                "mime_type": "audio/mpeg",
+                "size_in_bytes": 1000,
+                "duration_in_seconds": 2730,
+            }
+        ],
+    ]
+    assert [e.get("length") for e in rss.iter("enclosure")] == ["0", "1000"]
+    (atom_path,) = (tmp_path / "public").rglob("pods.atom")
+    links = etree.parse(str(atom_path)).iterfind(".//{http://www.w3.org/2005/Atom}link[@rel='enclosure']")
+    assert [link.get("length") for link in links] == [None, "1000"]
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

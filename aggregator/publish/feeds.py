@@ -667,11 +667,17 @@ def _person(a: Author) -> _Person | None:
     return p if (p.name or p.email or p.url) else None
 
 
+# The largest length a reader can hold: readers decode JSON Feed's `size_in_bytes` into a
+# 64-bit integer (Go's int64, Swift's Int) and refuse the whole feed when it does not fit.
+LENGTH_MAX = 2**63 - 1
+
+
 def _attachment(e: Enclosure) -> _Attachment | None:
     url = feed_uri(e.url)
     if url is None:
         return None
-    length = e.length if isinstance(e.length, int) and not isinstance(e.length, bool) and e.length >= 0 else None
+    length = e.length if isinstance(e.length, int) and not isinstance(e.length, bool) else None
+    length = length if length is not None and 0 <= length <= LENGTH_MAX else None  # beyond: junk, unknown
     seconds = e.duration
     duration = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0 else None
     return _Attachment(url, _media_type(e.type), length, duration)
@@ -1142,6 +1148,6 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     # Readers parse either; the bytes stay as stable, the dicts being built in a fixed order.
     try:
         data = orjson.dumps(feed)
-    except TypeError:  # an integer orjson cannot hold (a hostile enclosure length): stdlib writes it
+    except TypeError:  # an integer orjson cannot hold (none should be: `LENGTH_MAX`): stdlib writes it
         data = json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return data + b"\n"
