@@ -565,7 +565,7 @@ class _Walker:
                 elif key == "link":
                     href = _enforce_href(dict(el.attrib)).get("href")
                     if href is not None:
-                        rel = el.get("rel", "alternate")
+                        rel = el.get("rel", "alternate").lower()
                         alternate = rel == "alternate" and _map_type(el.get("type", "text/html")) in _HTML_TYPES
                         if alternate and not same_document(href):
                             link = _urljoin(self.scope(el, base, lang)[0], href)
@@ -747,20 +747,20 @@ class _Walker:
                     if term.strip():
                         _add_tag(e, term.strip(), scheme, None)
             elif key in ("media_content", "media_thumbnail"):  # as feedparser: the attributes, names lowercased
-                attrs = {str(k).lower(): v for k, v in el.attrib.items() if "}" not in str(k)}
+                attrs = _case_folded({str(k).lower(): v for k, v in el.attrib.items() if "}" not in str(k)})
                 if "url" in attrs:
                     attrs["url"] = media_url(b, attrs["url"])
                 e.setdefault(key, []).append(attrs)
                 if len(el):
                     self._children(el, e, state, b, lg, depth + 1)
-            elif key == "itunes_image" or (key == "itunes_link" and el.get("rel") == "image"):
+            elif key == "itunes_image" or (key == "itunes_link" and (el.get("rel") or "").lower() == "image"):
                 href = el.get("href") or el.get("url") or self.plain(el)  # an episode's artwork, as feedparser
                 if href and href.strip():
                     e["image"] = {"href": media_url(b, href)}
             elif key == "itunes_duration":  # the episode's length, as feedparser keeps it: text
                 self._store(e, state, "itunes_duration", self.plain(el), depth)
             elif key == "enclosure":
-                attrs = _enforce_href(dict(el.attrib))
+                attrs = _enforce_href(_case_folded(dict(el.attrib)))
                 if "href" in attrs:
                     attrs["href"] = media_url(b, attrs["href"])
                 attrs["rel"] = "enclosure"
@@ -792,7 +792,7 @@ class _Walker:
             e.setdefault("summary", value)
 
     def _link(self, el: Any, e: dict[str, Any], base: str) -> None:
-        attrs = _enforce_href(dict(el.attrib))
+        attrs = _enforce_href(_case_folded(dict(el.attrib)))
         if "href" in attrs and same_document(attrs["href"]):
             return  # no link: not the entry's, nor an enclosure
         attrs.setdefault("rel", "alternate")
@@ -911,6 +911,16 @@ def _map_type(ctype: str) -> str:
     return {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}.get(
         ctype, ctype
     )
+
+
+def _case_folded(attrs: dict[str, Any]) -> dict[str, Any]:
+    """`attrs` with its `rel` and `type` in lowercase, as feedparser gives every element's:
+    link relations and media types are case-insensitive, and an Atom `rel="Enclosure"`
+    was no enclosure here while feedparser read one."""
+    for k in ("rel", "type"):
+        if isinstance(attrs.get(k), str):
+            attrs[k] = attrs[k].lower()
+    return attrs
 
 
 def _enforce_href(attrs: dict[str, Any]) -> dict[str, Any]:

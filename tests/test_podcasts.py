@@ -322,3 +322,34 @@ def test_an_enclosure_length_no_reader_can_hold_is_published_as_unknown(tmp_path
     assert [link.get("length") for link in links] == [None, "1000"]
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+CAPITALIZED_SHOW = LOGO_SHOW.replace('rel="enclosure"', 'rel="Enclosure"').replace(
+    'type="audio/mpeg"', 'type="Audio/MPEG"'
+)
+
+
+@pytest.mark.parametrize("parser", ["fast", "feedparser"])
+def test_an_enclosure_whose_rel_and_type_are_capitalized_is_kept(tmp_path, httpserver: HTTPServer, monkeypatch, parser):
+    """Link relations and media types are case-insensitive, and feedparser reads them so: an
+    Atom `<link rel="Enclosure" type="Audio/MPEG">` was an episode to it, yet the fast path
+    (the one feeds take when well-formed) dropped it: the episode reached no feed or page.
+    Both read it now, and store the same type, so a post is not shown as edited when a feed
+    is read by the other path."""
+    if parser == "feedparser":
+        monkeypatch.setenv("AGGREGATOR_PARSER", "feedparser")  # read by the `aggregator` subprocess
+    assert 'rel="Enclosure" href="https://show.example/ep2.mp3" type="Audio/MPEG"' in CAPITALIZED_SHOW
+    con = _fetch(tmp_path, httpserver, CAPITALIZED_SHOW)
+    stored = {r["title"]: json.loads(r["enclosures"]) for r in con.execute("SELECT * FROM posts")}
+    assert stored == {
+        "Episode 2": [{"url": "https://show.example/ep2.mp3", "type": "audio/mpeg", "length": 2000}],
+        "Episode 1": [
+            {"url": "https://show.example/ep1.mp3", "type": "audio/mpeg", "length": 1000},
+            {"url": "https://show.example/ep1.jpg", "type": "image/jpeg", "length": None},
+        ],
+    }
+    _, rss = _published(tmp_path)
+    assert [e.get("url") for e in rss.iter("enclosure")] == [
+        "https://show.example/ep2.mp3",
+        "https://show.example/ep1.mp3",
+    ]
