@@ -363,3 +363,28 @@ def test_an_attribute_flood_under_8_kib_is_refused_whichever_parser_would_read_i
     # a long tag that is no flood (an inline image's data URI, a long URL) keeps the fast path
     long_url = RSS.format(items=f'<item><title>t</title><enclosure url="http://e.org/{"x" * 6000}"/></item>{items}')
     assert parse_fast(long_url.encode(), URL, XML) is not None
+
+
+def test_capitalized_link_relations_and_types_match_feedparser():
+    """feedparser lowercases every `rel` and `type` (both are case-insensitive); the fast path
+    took `rel="Alternate"` for no link and `rel="Enclosure"` for no enclosure."""
+    doc = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id><updated>2026-11-28T00:00:00Z</updated>
+<link rel="Alternate" type="Text/HTML" href="https://a.example/"/>
+<entry><id>urn:a1</id><title>A1</title><updated>2026-11-28T00:00:00Z</updated>
+<link rel="Alternate" type="text/HTML" href="https://a.example/a1"/>
+<link rel="ENCLOSURE" href="https://a.example/a1.mp3" type="Audio/MPEG" length="1234"/>
+</entry></feed>"""
+    (entry,) = same(doc, "link", "links")
+    assert entry["link"] == "https://a.example/a1"
+    assert entry["links"][1] == {
+        "rel": "enclosure",
+        "href": "https://a.example/a1.mp3",
+        "type": "audio/mpeg",
+        "length": "1234",
+    }
+    fast = parse_fast(doc.encode(), URL, XML)
+    assert (
+        fast is not None
+        and fast[0].link == parse_feedparser(URL, doc.encode(), URL, XML).info.link == "https://a.example/"
+    )
