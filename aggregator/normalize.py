@@ -536,15 +536,21 @@ def _redirected(links: list[dict[str, Any]]) -> int | None:
     return marked[0] if len(marked) == 1 else 0 if len(links) == 1 else None
 
 
+# A media type, `type/subtype` and any parameters (RFC 6838's names, as publish.feeds checks them).
+_MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+(\s*;.*)?")
+
+
 def _enclosure_type(url: str, declared: object) -> str | None:
     """An enclosure's MIME type: the one its source gave, else guessed from its file name.
 
     feedparser (and the fast path, which reads as it does) types every Atom link that says
     none `text/html`, enclosures too, so that type is not believed unless the file name says
     HTML as well: an episode's `ep.mp3` was republished as a web page, with no player. An RSS
-    enclosure without a type (a JSON Feed attachment's is required) is guessed from its name too."""
+    enclosure without a type (a JSON Feed attachment's is required) is guessed from its name too,
+    as is one whose type is no media type (`mp3`): published as `application/octet-stream`, it
+    had no player on its page, and apps going by the type took it for no sound."""
     kind = _one_line(declared)
-    if kind and kind.split(";", 1)[0].strip().lower() == "text/html":
+    if kind and (kind.split(";", 1)[0].strip().lower() == "text/html" or not _MEDIA_TYPE.fullmatch(kind)):
         kind = None
     return kind or mimetypes.guess_type(urlparse(url).path)[0] or None
 

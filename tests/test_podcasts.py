@@ -353,3 +353,20 @@ def test_an_enclosure_whose_rel_and_type_are_capitalized_is_kept(tmp_path, https
         "https://show.example/ep2.mp3",
         "https://show.example/ep1.mp3",
     ]
+
+
+def test_an_episode_whose_type_is_no_media_type_is_typed_by_its_file_name(tmp_path, httpserver: HTTPServer):
+    """An enclosure typed `mp3` (a file extension where a media type goes) was stored so and
+    republished as `application/octet-stream`: its page had no player, and podcast apps that
+    go by the type took it for no sound. It is typed by its file name, as an untyped one is."""
+    import lxml.html
+
+    body = SHOW.replace('type="audio/mpeg" length="2000"', 'type="mp3" length="2000"')
+    con = _fetch(tmp_path, httpserver, body)
+    stored = {r["title"]: json.loads(r["enclosures"])[0]["type"] for r in con.execute("SELECT * FROM posts")}
+    assert stored == {"Episode 2": "audio/mpeg", "Episode 1": "audio/mpeg"}
+    feed, rss = _published(tmp_path)
+    assert [i["attachments"][0]["mime_type"] for i in feed["items"]] == ["audio/mpeg", "audio/mpeg"]
+    assert [e.get("type") for e in rss.iter("enclosure")] == ["audio/mpeg", "audio/mpeg"]
+    for path in (tmp_path / "public" / "posts").rglob("*.html"):
+        assert lxml.html.fromstring(path.read_bytes()).find(".//audio") is not None
