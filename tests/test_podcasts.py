@@ -370,3 +370,27 @@ def test_an_episode_whose_type_is_no_media_type_is_typed_by_its_file_name(tmp_pa
     assert [e.get("type") for e in rss.iter("enclosure")] == ["audio/mpeg", "audio/mpeg"]
     for path in (tmp_path / "public" / "posts").rglob("*.html"):
         assert lxml.html.fromstring(path.read_bytes()).find(".//audio") is not None
+
+
+def test_an_episodes_own_art_reaches_podcast_apps_in_rss(tmp_path, httpserver: HTTPServer):
+    """RSS has one enclosure, the episode's sound: the episode's own artwork (its
+    `itunes:image`), which JSON Feed and Atom carry as attachments, was nowhere in our RSS,
+    where podcast apps read episodes. It is the item's `itunes:image`, as podcast apps read
+    an episode's art; an episode without art of its own has none."""
+    body = SHOW.replace(
+        '<guid isPermaLink="false">ep1</guid>',
+        '<guid isPermaLink="false">ep1</guid><itunes:image href="https://show.example/ep1.png"/>',
+    )
+    _fetch(tmp_path, httpserver, body).close()
+    _, rss = _published(tmp_path)
+    items = rss.find("channel").findall("item")
+    assert [i.find("enclosure").get("url") for i in items] == [
+        "https://show.example/ep2.mp3",
+        "https://show.example/ep1.mp3",
+    ]
+    assert [[a.get("href") for a in i.iter(f"{{{ITUNES}}}image")] for i in items] == [
+        [],
+        ["https://show.example/ep1.png"],
+    ]
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

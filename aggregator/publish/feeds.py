@@ -951,7 +951,7 @@ _RSS_ROOT = (
     ' xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">\n'
 )
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-# Declared only by a feed that uses it (an episode's itunes:duration), so every other RSS
+# Declared only by a feed that uses it (an episode's itunes:duration or itunes:image), so every other RSS
 # feed keeps its bytes.
 _RSS_ROOT_ITUNES = _RSS_ROOT.replace(" version=", f' xmlns:itunes="{ITUNES_NS}" version=')
 RSS_DOCS = "http://www.rssboard.org/rss-specification"
@@ -979,6 +979,14 @@ def _rss_enclosure(item: _Item) -> _Attachment | None:
     return candidates[0] if candidates else None
 
 
+def _rss_art(item: _Item, enc: _Attachment | None) -> _Attachment | None:
+    """The episode's own art, for an item whose one enclosure is its sound or video: its first
+    image, which RSS has no second enclosure for; podcast apps read it as `itunes:image`."""
+    if enc is None or not _playable(enc):
+        return None
+    return next((a for a in item.attachments if a is not enc and (a.type or "").lower().startswith("image/")), None)
+
+
 def render_rss(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
     """RSS 2.0 document for `posts`; item <link> is the original article."""
     return _rss(meta, _items(meta, posts))
@@ -986,7 +994,10 @@ def render_rss(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
 
 def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     title = _feed_title(meta)
-    itunes = any(enc is not None and enc.duration is not None for enc in map(_rss_enclosure, items))
+    itunes = any(
+        enc is not None and (enc.duration is not None or _rss_art(item, enc) is not None)
+        for item, enc in zip(items, map(_rss_enclosure, items), strict=True)
+    )
     out = [XML_DECLARATION, _RSS_ROOT_ITUNES if itunes else _RSS_ROOT, "  <channel>\n"]
     out.append(_el("    ", "title", title))
     out.append(_el("    ", "link", feed_uri(meta.alternate) or meta.alternate))
@@ -1057,6 +1068,9 @@ def _rss_item(item: _Item) -> bytes:
         )
         if enc.duration is not None:  # the episode's length, for podcast apps: of the one enclosure RSS has
             out.append(f"      <itunes:duration>{enc.duration}</itunes:duration>\n")
+        art = _rss_art(item, enc)
+        if art is not None:
+            out.append(f'      <itunes:image href="{_q(art.url)}"/>\n')
     out.append(f"      <pubDate>{_rfc822(item.published)}</pubDate>\n")
     if item.source_url:
         out.append(f'      <source url="{_q(item.source_url)}">{_x(item.source_title or item.source_url)}</source>\n')
