@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
+import lxml.html
 import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
@@ -394,3 +396,49 @@ def test_an_episodes_own_art_reaches_podcast_apps_in_rss(tmp_path, httpserver: H
     ]
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_jekyll_post_of_an_episode_plays_it_and_of_a_photo_shows_it(tmp_path, httpserver: HTTPServer):
+    """The Jekyll export kept an episode's description only: no player, no link to its sound
+    (an episode often has no `<link>`), so the Jekyll site could not play it; a photo feed's
+    post (its picture an enclosure, no text) was empty. They are given as the site's pages
+    give them: a player per sound, each picture the content does not show, after the body;
+    kramdown passes them as they are."""
+    body = SHOW.replace(f'xmlns:itunes="{ITUNES}"', f'xmlns:itunes="{ITUNES}" xmlns:media="{MEDIA}"').replace(
+        "<description>The first one.</description>",
+        '<media:content url="https://show.example/photo.jpg" medium="image" type="image/jpeg"/>',
+    )
+    httpserver.expect_request("/show.rss").respond_with_data(body.encode("utf-8"), content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
+        f"categories:\n  - name: pods\n    sources:\n      - url: {httpserver.url_for('/show.rss')}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    posts = sorted((tmp_path / "jekyll" / "_posts").glob("*.md"))
+    assert len(posts) == 2
+    rendered = subprocess.run(
+        ["ruby", "-e", KRAMDOWN, *map(str, posts)], capture_output=True, text=True, check=True
+    ).stdout
+    pages = [lxml.html.fragment_fromstring(page, create_parent="div") for page in json.loads(rendered).values()]
+    ep1, ep2 = pages  # by file name: by date
+    assert [a.get("src") for a in ep2.iter("audio")] == ["https://show.example/ep2.mp3"]
+    assert "The second one." in ep2.text_content()
+    assert [a.get("src") for a in ep1.iter("audio")] == ["https://show.example/ep1.mp3"]
+    assert [i.get("src") for i in ep1.iter("img")] == ["https://show.example/photo.jpg"]
+    assert all(a.get("controls") is not None and a.get("preload") == "none" for p in pages for a in p.iter("audio"))
+
+
+KRAMDOWN = """
+require "json"
+require "kramdown"
+require "kramdown-parser-gfm"
+out = {}
+ARGV.each do |path|
+  body = File.read(path, encoding: "utf-8").sub(/\\A---\\n.*?\\n---\\n/m, "")
+  out[path] = Kramdown::Document.new(body, input: "GFM", hard_wrap: false).to_html
+end
+puts JSON.generate(out)
+"""

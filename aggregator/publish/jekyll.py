@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ..models import Post
 from ..sanitize import one_line, url_text
 from .feeds import bidi_closed
-from .site import strings_for
+from .site import _href, _pictures_shown, _player, strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
 
@@ -232,6 +232,26 @@ def _attribution(body: str, name: str | None, zh: bool) -> str:
     return ("\n" if _after_inline(body, len(body)) else "") + f'<p class="em_media">{text}</p>'
 
 
+def _media(post: Post, body: str) -> str:
+    """The post's sounds and videos as players, and its pictures the body does not show, as
+    the site's page gives them: an episode's Jekyll post had its description only (no link
+    to the sound, often no link at all), a photo feed's an empty body. HTML blocks, each on
+    its own line, which kramdown passes as they are."""
+    enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
+    shown = _pictures_shown(body, enclosures)
+    out = []
+    for e in enclosures:
+        url = html.escape(_href(e.url) or e.url, quote=True)
+        player = _player(e.type)
+        if player:
+            out.append(f'<p><{player} controls preload="none" src="{url}"></{player}></p>')
+        elif e.url in shown:
+            out.append(f'<p><img src="{url}" alt="" loading="lazy"></p>')
+    if not out:
+        return ""
+    return ("\n" if body else "") + "\n".join(out)
+
+
 def jekyll_filename(post: Post, timezone: str) -> str:
     """`<yyyy-mm-dd>-<id>.md`, the date in the site's time zone (Jekyll reads it from the name)."""
     return f"{_local(post.published, timezone):%Y-%m-%d}-{post.id}.md"
@@ -271,6 +291,7 @@ def render_jekyll(
         lines.append(f"tags: {_scalar(' '.join(tag_list))}")
     lines.append("---")
     body = _no_liquid(_no_markdown((post.content if post.content.strip() else post.summary).rstrip()))
+    body += _no_liquid(_media(post, body))
     text = "\n".join(lines) + "\n" + body + _attribution(body, attribution, zh)
     if post.link:
         text += "\n\n" + _autolink(post.link)
