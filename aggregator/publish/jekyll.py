@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from ..models import Post
 from ..sanitize import one_line, url_text
-from .feeds import bidi_closed
-from .site import _href, _pictures_shown, _player, strings_for
+from .feeds import bidi_closed, feed_uri, web_url
+from .site import pictures_shown, player, strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
 
@@ -238,13 +238,13 @@ def _media(post: Post, body: str) -> str:
     to the sound, often no link at all), a photo feed's an empty body. HTML blocks, each on
     its own line, which kramdown passes as they are."""
     enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
-    shown = _pictures_shown(body, enclosures)
+    shown = pictures_shown(body, enclosures)
     out = []
     for e in enclosures:
-        url = html.escape(_href(e.url) or e.url, quote=True)
-        player = _player(e.type)
-        if player:
-            out.append(f'<p><{player} controls preload="none" src="{url}"></{player}></p>')
+        url = html.escape(web_url(feed_uri(e.url) or e.url) or e.url, quote=True)
+        element = player(e.type)
+        if element:
+            out.append(f'<p><{element} controls preload="none" src="{url}"></{element}></p>')
         elif e.url in shown:
             out.append(f'<p><img src="{url}" alt="" loading="lazy"></p>')
     if not out:

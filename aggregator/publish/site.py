@@ -70,6 +70,8 @@ __all__ = [
     "SiteError",
     "SiteRenderer",
     "category_page_path",
+    "pictures_shown",
+    "player",
     "post_page_path",
     "redirect_page",
     "strings_for",
@@ -898,13 +900,13 @@ class SiteRenderer:
             tags = (bidi_closed(" ".join(_page_text(t).split())) for t in post.tags)
             view["tags"] = [t for t in dict.fromkeys(tags) if t]
             enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
-            shown = _pictures_shown(content, enclosures)
+            shown = pictures_shown(content, enclosures)
             view["enclosures"] = [
                 {
                     "url": _href(e.url),
                     "type": e.type or "",
                     "name": e.url.rsplit("/", 1)[-1] or e.url,
-                    "player": _player(e.type),
+                    "player": player(e.type),
                     "image": e.url in shown,
                     "duration": _clock(e.duration),
                 }
@@ -1006,7 +1008,7 @@ class SiteRenderer:
         )
 
 
-def _player(kind: str | None) -> str:
+def player(kind: str | None) -> str:
     """`audio` or `video` for an enclosure a browser plays in place (a podcast's episode is
     listened to on its page, as in Miniflux), else "": a link only."""
     major = _major_type(kind)
@@ -1024,7 +1026,7 @@ _PICTURE_TAG = re.compile(r"<(?:img|source)\s[^>]*>")
 _PICTURE_URL = re.compile(r'\s(src|srcset)="([^"]*)"')
 
 
-def _pictures_shown(content: str, enclosures: Sequence[Enclosure]) -> set[str]:
+def pictures_shown(content: str, enclosures: Sequence[Enclosure]) -> set[str]:
     """The URLs of the image enclosures the post's page shows as pictures: those the content
     does not already show, as Miniflux does. A photo feed's entry (a gallery's picture, a
     Picasa album) is often an image enclosure and no text: its page showed an empty body
