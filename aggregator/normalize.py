@@ -618,9 +618,10 @@ _MEDIA_KINDS = ("image/", "video/", "audio/")
 
 def _media_type(url: str, declared: object) -> str | None:
     """The MIME type of a Media RSS item: its `type`, else guessed from its file name (a
-    thumbnail has none); only images, videos and sounds, which readers show or play."""
+    thumbnail has none, and `mp4` or `jpg` is none); only images, videos and sounds, which
+    readers show or play."""
     kind = _one_line(declared) if isinstance(declared, str) else None
-    if not kind:
+    if not kind or not _MEDIA_TYPE.fullmatch(kind):
         kind = mimetypes.guess_type(urlparse(url).path)[0]
     return kind if kind and kind.lower().startswith(_MEDIA_KINDS) else None
 

@@ -442,3 +442,46 @@ ARGV.each do |path|
 end
 puts JSON.generate(out)
 """
+
+
+ARTE_LIKE = f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:media="{MEDIA}">
+<channel>
+  <title>Videos</title>
+  <link>https://tv.example/</link>
+  <description>Replays</description>
+  <item>
+    <title>A film</title>
+    <guid isPermaLink="false">film1</guid>
+    <pubDate>Tue, 02 Jan 2024 10:00:00 +0000</pubDate>
+    <description>Tonight's film.</description>
+    <media:group>
+      <media:content url="https://tv.example/film1.mp4" type="mp4" medium="video" fileSize="9000"/>
+      <media:content url="https://tv.example/film1.jpg" type="jpg" medium="image"/>
+    </media:group>
+  </item>
+</channel>
+</rss>
+"""
+
+
+@pytest.mark.parametrize("parser", ["fast", "feedparser"])
+def test_media_content_whose_type_is_no_media_type_is_typed_by_its_file_name(
+    tmp_path, httpserver: HTTPServer, monkeypatch, parser
+):
+    """A Media RSS video typed `mp4` (a file extension where a media type goes, as ARTE's
+    replay feed writes it) and its still typed `jpg` were left out, as if neither were an
+    image, video or sound: the post had nothing to play or show. They are typed by their
+    file names, as an untyped thumbnail is."""
+    if parser == "feedparser":
+        monkeypatch.setenv("AGGREGATOR_PARSER", "feedparser")  # read by the `aggregator` subprocess
+    con = _fetch(tmp_path, httpserver, ARTE_LIKE)
+    (row,) = con.execute("SELECT enclosures FROM posts")
+    assert json.loads(row["enclosures"]) == [
+        {"url": "https://tv.example/film1.mp4", "type": "video/mp4", "length": 9000},
+        {"url": "https://tv.example/film1.jpg", "type": "image/jpeg", "length": None},
+    ]
+    _, rss = _published(tmp_path)
+    assert [dict(e.attrib) for e in rss.iter("enclosure")] == [
+        {"url": "https://tv.example/film1.mp4", "length": "9000", "type": "video/mp4"}
+    ]
