@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import glob
+import io
 import json
 import logging
 import math
@@ -137,10 +139,66 @@ def entry() -> None:
     main()
 
 
+class _Stdout(io.FileIO):
+    """Standard output whose first failed write (a full disk behind `>> fetch.log`, a pipe
+    whose reader left: `fetch | grep -q`) is kept, not raised: it stopped the command where
+    it printed, with a traceback, so `fetch` stored its polls and never published them. The
+    rest of the output is dropped; `_Commands.main` says so at the end."""
+
+    lost: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        if self.lost is None:
+            try:
+                return super().write(data)
+            except BlockingIOError:  # a non-blocking pipe that is full: as before, the caller's
+                raise
+            except OSError as e:
+                self.lost = e
+        return memoryview(data).nbytes
+
+
+def _guard_stdout() -> _Stdout | None:
+    """sys.stdout written through `_Stdout`, with its encoding and buffering; None when there
+    is no file to guard (stdout closed, or not a file)."""
+    old = sys.stdout
+    try:
+        fd = old.fileno()
+    except (AttributeError, OSError, ValueError):  # None (`>&-`), or io.UnsupportedOperation
+        return None
+    old.flush()
+    raw = _Stdout(fd, "w", closefd=False)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(raw),
+        encoding=old.encoding,
+        errors=old.errors,
+        line_buffering=old.line_buffering,
+        write_through=getattr(old, "write_through", False),
+    )
+    return raw
+
+
 class _Commands(click.Group):
     """Ctrl-C outside the places a command handles it (while the config loads or the database
     opens, say) exits as shells report a stopped command, not with click's bare "Aborted!"
     and exit 1: a script can tell an interrupt from a failure."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command to its end even when its standard output cannot be written; then
+        one `error:` line (none for a reader that stopped reading, as `| head`) and exit 1."""
+        raw = _guard_stdout()
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as e:
+            if raw is None:
+                raise
+            sys.stdout.flush()  # what is still buffered: its failure is kept too
+            if raw.lost is None:
+                raise
+            if raw.lost.errno != errno.EPIPE:
+                why = raw.lost.strerror or raw.lost
+                sys.stderr.write(f"error: cannot write to standard output: {why}: the output is incomplete\n")
+            raise SystemExit(e.code or EXIT_FAILED) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

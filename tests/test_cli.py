@@ -540,3 +540,36 @@ def test_check_refuses_a_source_whose_ca_bundle_is_missing(tmp_path):
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "ca.pem").write_text("", encoding="utf-8")
     assert run_cli("--config", str(cfg), "check").returncode == 0
+
+
+def test_a_standard_output_that_cannot_be_written_is_one_line_and_fetch_still_publishes(tmp_path, zh_site):
+    """`fetch >> fetch.log` on a full disk, or `fetch | grep -q new` whose reader leaves after
+    its first line: the first line that could not be written stopped `fetch` with a traceback
+    (or, for the pipe, silently) after storing the polls and before publishing them. Now it
+    does its work, says once that its output is incomplete (not for a pipe, as `| head`), and
+    exits 1."""
+    import os
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "aggregator", "--config", str(zh_site)]
+    with open("/dev/full", "w") as full:
+        fetched = subprocess.run([*command, "fetch"], stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+        status = subprocess.run([*command, "status", "--json"], stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+    lost = "error: cannot write to standard output: No space left on device: the output is incomplete\n"
+    assert (fetched.returncode, fetched.stderr) == (1, lost)
+    assert (status.returncode, status.stderr) == (1, lost)
+    assert (tmp_path / "public" / "category" / "zhangyeribao.atom").is_file()
+    assert len(list((tmp_path / "jekyll" / "_posts").glob("*.md"))) == 3
+
+    shutil.rmtree(tmp_path / "public")
+    shutil.rmtree(tmp_path / "jekyll")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        piped = subprocess.run([*command, "publish"], stdout=write, stderr=subprocess.PIPE, text=True, env=env)
+    finally:
+        os.close(write)
+    assert (piped.returncode, piped.stderr) == (1, "")
+    assert (tmp_path / "public" / "category" / "zhangyeribao.atom").is_file()
