@@ -30,6 +30,7 @@ from rich.text import Text
 
 from . import __version__, logs
 from .config import (
+    ENV_CONFIG,
     ConfigError,
     Settings,
     config_path,
@@ -100,7 +101,7 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
     try:
         settings = load_config(path)
     except ConfigError as e:
-        _echo(str(e), err=True)
+        _echo(str(e) + _where_default(ctx, path, e), err=True)
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
     for warning in settings.warnings:
@@ -109,6 +110,18 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
         else:
             _echo(f"warning: {settings.path}:{warning}", err=True)
     return settings
+
+
+def _where_default(ctx: click.Context, path: Path, error: ConfigError) -> str:
+    """Where a default `./feeds.yaml` that is not there was looked for: a cron job runs in the
+    user's home folder, and `feeds.yaml: file not found` did not say which folder that was."""
+    if ctx.obj["config"] or os.environ.get(ENV_CONFIG) or error.errors != ["file not found"]:
+        return ""
+    try:
+        folder = Path.cwd()
+    except OSError:  # the current folder was deleted
+        return ""
+    return f" in {folder} (the default, ./feeds.yaml: give --config FILE or set ${ENV_CONFIG})"
 
 
 def _read_or_exit(ctx: click.Context, settings: Settings, read: Callable[[Store], T]) -> T:

@@ -58,6 +58,20 @@ def test_config_from_environment_and_default_path(tmp_path, zh_site, monkeypatch
     assert missing.returncode == 2 and "feeds.yaml: file not found" in missing.stderr
 
 
+def test_a_default_config_that_is_not_there_names_the_folder_it_was_looked_for_in(tmp_path, monkeypatch):
+    """A cron job runs in the user's home folder: without --config it said only `feeds.yaml:
+    file not found`, not where it looked nor how to name the config."""
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+    result = run_cli("status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"feeds.yaml: file not found in {tmp_path} (the default, ./feeds.yaml: give --config FILE or set "
+        "$AGGREGATOR_CONFIG)\n"
+    )
+    named = run_cli("--config", "feeds.yaml", "status", cwd=tmp_path)  # named: as it was named
+    assert (named.returncode, named.stderr) == (2, "feeds.yaml: file not found\n")
+
+
 def test_jekyll_export_of_the_reference_post_is_byte_identical(zh_site):
     result = run_cli("--config", str(zh_site), "fetch")
     assert result.returncode == 0, result.stdout + result.stderr
