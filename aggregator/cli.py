@@ -868,10 +868,13 @@ def backup(ctx: click.Context, where: str) -> None:
         _echo(f"error: cannot back up to {path}: {why}", err=True)
         ctx.exit(EXIT_FAILED)
     # read-only: a backup is wanted most when the database's disk is full or its file read-only
-    target, stats = _read_or_exit(ctx, settings, lambda store: (store.backup(path), store.stats()))
+    target = _read_or_exit(ctx, settings, lambda store: store.backup(path))
     try:
+        # counted in the copy: the database's own counts, read after it, had moved on with the
+        # daemon's writes (a backup said 652 posts and held 616)
+        stats = read_database(target, lambda store: store.stats())
         size = target.stat().st_size
-    except OSError as e:  # gone already: someone else's cleanup
+    except (StoreError, OSError) as e:  # gone already: someone else's cleanup
         _echo(f"error: the backup {target} vanished after it was written: {e}", err=True)
         ctx.exit(EXIT_FAILED)
     _echo(

@@ -587,3 +587,36 @@ def test_a_standard_output_that_cannot_be_written_is_one_line_and_fetch_still_pu
         os.close(write)
     assert (piped.returncode, piped.stderr) == (1, "")
     assert (tmp_path / "public" / "category" / "zhangyeribao.atom").is_file()
+
+
+WRITER = """\
+import sqlite3, sys, uuid
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("CREATE TEMP TABLE one AS SELECT * FROM posts LIMIT 1")
+print("writing", flush=True)
+while True:  # one post a commit, as a daemon storing its polls does
+    db.execute("UPDATE one SET id = ?", [uuid.uuid4().hex[:16]])
+    db.execute("INSERT INTO posts SELECT * FROM one")
+"""
+
+
+def test_a_backup_beside_a_writer_counts_the_posts_of_the_copy(tmp_path, zh_site):
+    """`backup` beside the daemon storing polls said `652 posts` of a copy holding 616: it
+    counted the database after the copy was made. Its counts are the copy's own."""
+    import sqlite3
+
+    assert run_cli("--config", str(zh_site), "fetch").returncode == 0
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path / "aggregator.db")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        for n in range(3):
+            result = run_cli("--config", str(zh_site), "backup", str(tmp_path / f"copy{n}.db"))
+            assert result.returncode == 0, result.stderr
+            with sqlite3.connect(tmp_path / f"copy{n}.db") as copy:
+                posts = copy.execute("SELECT count(*) FROM posts").fetchone()[0]
+            assert f": 1 source, {posts} posts, " in result.stdout, result.stdout
+    finally:
+        writer.kill()
+        writer.wait()
