@@ -780,6 +780,11 @@ def prune_cmd(ctx: click.Context) -> None:
     if not limited:
         _echo("nothing to prune: no source sets keep_days or keep_per_source")
         return
+    if not database_exists(settings.database):
+        # opening it created it, empty, as whoever ran prune: a root cron job's nightly prune
+        # before the service's first start left a database the service could not write to
+        _echo(f"nothing to prune: no database yet at {settings.database} (nothing fetched)")
+        return
     now = datetime.now(UTC)
     removed = protected = 0
     with _open_store(ctx, settings) as store:

@@ -197,6 +197,22 @@ def test_prune_without_limits_says_so(tmp_path: Path):
     assert "nothing to prune" in result.stdout
 
 
+def test_prune_before_the_first_fetch_creates_no_database(tmp_path: Path):
+    """A root cron job's nightly `prune` before the service's first start created the database,
+    empty and root's own (0600), which the service then could not write to: nothing to prune."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: t, url: 'https://e.org/', database: data/news.db}\ndefaults: {keep_days: 30}\n"
+        "categories:\n  - name: C\n    sources:\n      - url: http://127.0.0.1:9/feed\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "data").mkdir()
+    result = run_cli("--config", str(cfg), "prune")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"nothing to prune: no database yet at {tmp_path / 'data' / 'news.db'} (nothing fetched)\n"
+    assert list((tmp_path / "data").iterdir()) == []
+
+
 # --------------------------------------------------------------------------- relaxed limits
 
 RELAXED = """\
