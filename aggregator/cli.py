@@ -773,7 +773,9 @@ def _listen(ctx: click.Context, host: str, port: int, database: Path) -> Server:
 def prune_cmd(ctx: click.Context) -> None:
     """Delete posts beyond each source's keep_days / keep_per_source; print what went.
 
-    The newest items_per_feed posts of every category are never deleted. Exit 0.
+    The newest items_per_feed posts of every category are never deleted. Exit 0, 1 when the
+    database cannot be written (a read-only or full disk, locked by another process), 2 for a
+    config error.
     """
     settings = _load(ctx)
     limited = [s for s in settings.sources if s.retention.limited]
