@@ -79,6 +79,19 @@ def forking_is_safe() -> bool:
 
 
 @functools.cache
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs: whether a temporary file named after it may be in use."""
+    if pid == os.getpid():
+        return True  # another thread of ours may be writing it right now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
 def linux_libc(name: str) -> Callable[..., int] | None:
     """A Linux C library function (`syncfs`, `prctl`), or None elsewhere."""
     if not sys.platform.startswith("linux"):

@@ -6,6 +6,7 @@ daemon writes. Knows nothing of HTTP or XML: it stores Posts and fetch state.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from .identity import (
 )
 from .models import NORMALIZER_VERSION, Author, Enclosure, FeedInfo, PollUpdate, Post, Retention, Source
 from .plural import counted
+from .processes import alive
 from .schedule import stored_state
 
 log = logging.getLogger(__name__)
@@ -1416,8 +1418,11 @@ class Store:
         (rollback journal, not WAL), ready to copy elsewhere or open read-only.
         """
         target = Path(target)
-        tmp = target.with_name(f".{target.name}.partial")
-        tmp.unlink(missing_ok=True)
+        # a temporary file of its own: two backups to one PATH at once (a cron job's and one run
+        # by hand) shared `.<name>.partial`, the second removing the first's under it; both
+        # failed ('disk I/O error'), and one could rename the other's half-written copy into place
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        _remove_stale_partials(target)
         try:
             create_private(tmp)
             dest = sqlite3.connect(str(tmp))
@@ -1942,6 +1947,17 @@ def read_database(path: Path, read: Callable[[Store], T]) -> T:
         if not store.changed():
             return result
     raise AssertionError("unreachable: the last read is never immutable")
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """The temporary files of backups to `target` that died (SIGKILL, a power cut): those of
+    processes no longer running, and the one an earlier version named `.<name>.partial`."""
+    target.with_name(f".{target.name}.partial").unlink(missing_ok=True)
+    with suppress(OSError):  # a folder that cannot be listed: the backup itself says why
+        for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial*"):  # and its -journal
+            pid, _, rest = path.name[len(target.name) + 2 :].partition(".partial")
+            if pid.isdigit() and rest in ("", "-journal") and not alive(int(pid)):
+                path.unlink(missing_ok=True)
 
 
 def database_exists(path: Path) -> bool:

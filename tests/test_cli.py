@@ -620,3 +620,30 @@ def test_a_backup_beside_a_writer_counts_the_posts_of_the_copy(tmp_path, zh_site
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_two_backups_to_one_path_at_once_both_write_a_whole_copy(tmp_path, zh_site):
+    """A cron job's `backup /var/backups/news.db` and one run by hand at the same time shared
+    one temporary file: the second removed the first's under it, and both failed (`disk I/O
+    error`, `attempt to write a readonly database`), leaving no copy. Each writes its own."""
+    import sqlite3
+
+    assert run_cli("--config", str(zh_site), "fetch").returncode == 0
+    with sqlite3.connect(tmp_path / "aggregator.db") as db:  # large enough for the copies to overlap
+        db.execute("CREATE TEMP TABLE one AS SELECT * FROM posts LIMIT 1")
+        for n in range(3000):
+            db.execute("UPDATE one SET id = ?, content = ?", [f"{n:016x}", f"{n} " * 5000])
+            db.execute("INSERT INTO posts SELECT * FROM one")
+    stale = tmp_path / ".copy.db.999999999.partial"  # of a backup killed long ago
+    stale.write_bytes(b"half")
+    stale.with_name(stale.name + "-journal").write_bytes(b"half")
+    command = [sys.executable, "-m", "aggregator", "--config", str(zh_site), "backup", str(tmp_path / "copy.db")]
+    backups = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for backup in backups:
+        out, err = backup.communicate(timeout=120)
+        assert backup.returncode == 0, err
+        assert ": 1 source, 3003 posts, " in out, out
+    with sqlite3.connect(f"file:{tmp_path / 'copy.db'}?mode=ro", uri=True) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert copy.execute("SELECT count(*) FROM posts").fetchone()[0] == 3003
+    assert not list(tmp_path.glob(".*.partial*"))

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..processes import linux_libc
+from ..processes import alive, linux_libc
 
 __all__ = ["SyncBatch", "Writeback", "write_if_changed", "write_all_if_changed", "sweep_temp_files", "sweep_once"]
 
@@ -251,18 +251,6 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # another thread of ours may be writing it right now
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, owned by someone else
-        return True
-    return True
-
-
 def sweep_temp_files(root: Path, now: float | None = None) -> list[Path]:
     """Remove the temporary files that killed writers left under `root`; returns them.
 
@@ -279,7 +267,7 @@ def sweep_temp_files(root: Path, now: float | None = None) -> list[Path]:
             path = Path(folder, name)
             try:
                 old = now - path.stat().st_mtime > STALE_AFTER
-                if old or m.group(1) is None or not _alive(int(m.group(1))):
+                if old or m.group(1) is None or not alive(int(m.group(1))):
                     path.unlink()
                     removed.append(path)
             except FileNotFoundError:
