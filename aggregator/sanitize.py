@@ -720,6 +720,42 @@ def _media(match: re.Match[str]) -> str:
     return _start_tag(name, attrs)
 
 
+# An <iframe> element as the tokenizer reads it: its start tag (a `>` in a quoted value does not
+# end it), then raw text up to `</iframe` (or the end of the text, as browsers read an unclosed one).
+_IFRAME_START = re.compile(r"<iframe(?=[\s/>])", re.I)
+_IFRAME_ELEMENT = re.compile(
+    r"<iframe(?=[\s/>])(" + _ATTRIBUTES + r")(?:>(.*?)(?:</iframe(?=[\s/>])[^>]*+>|\Z)|\Z)", re.I | re.S
+)
+_FALLBACK_LINK = re.compile(r"<a(?=[\s/>])(" + _ATTRIBUTES + r")>", re.I)
+
+
+def _iframe_or_link(match: re.Match[str]) -> str:
+    """An <iframe> off the video hosts' list as a link to what it embeds, else unchanged.
+
+    Such an embed (a Spotify episode, a SoundCloud track, a CodePen, Medium's embedly players
+    and gists) is never kept, and it used to vanish without a trace: a reader did not even know
+    a podcast or a video stood there. It now leaves a link, named by its `title`, to the link
+    its own fallback text gives (Medium's), else to its src; one sized 0 or 1 with no fallback
+    link (a tracker) leaves nothing. The link is sanitized as any other."""
+    if match.group(2) is None:
+        return match.group(0)  # a quote never closed: browsers, and html5ever, drop the tag
+    attrs = _attributes(match.group(1))
+    src = attrs.get("src", "").strip()
+    if src and _iframe_src(src) is not None:
+        return match.group(0)
+    url = ""
+    fallback = _FALLBACK_LINK.search(match.group(2) or "")
+    if fallback is not None:
+        url = _attributes(fallback.group(1)).get("href", "").strip()
+    if not url and src and not _is_pixel(attrs):
+        url = src
+    checked = _checked_url(url, _MEDIA_SCHEMES) if url else None
+    if not checked or _scheme(checked) not in _MEDIA_SCHEMES:
+        return ""
+    text = " ".join(attrs.get("title", "").split()) or checked
+    return f'<a href="{_html.escape(checked)}">{_html.escape(text)}</a>'
+
+
 def _has_fallback(html: str, end: int) -> bool:
     """Whether a <noscript> right after `end` opens with a real image (the lazy one's fallback)."""
     noscript = _NOSCRIPT_IMG.match(html, end)
@@ -785,6 +821,8 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
         return ""
     token = _base_url.set(base_url or None)
     try:
+        if _IFRAME_START.search(text):
+            text = _IFRAME_ELEMENT.sub(_iframe_or_link, text)
         cleaned = _clean(_CLEANER, text)
         if _UNWRAPPED_SCOPE.search(text):
             # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in

@@ -688,19 +688,75 @@ def test_existing_sandbox_replaced() -> None:
 
 
 @pytest.mark.parametrize(
-    "src",
+    ("src", "link"),
     [
-        "https://evil.example/embed",
-        "http://www.youtube.com/embed/a",
-        "https://www.youtube.com.evil.example/",
-        "https://evil.example\\@www.youtube.com/",
-        "https://www.youtube.com:8443/embed/a",
-        "/embed/a",
-        "",
+        ("https://evil.example/embed", "https://evil.example/embed"),
+        ("http://www.youtube.com/embed/a", "http://www.youtube.com/embed/a"),
+        ("https://www.youtube.com.evil.example/", "https://www.youtube.com.evil.example/"),
+        ("https://evil.example\\@www.youtube.com/", "https://evil.example\\@www.youtube.com/"),
+        ("https://www.youtube.com:8443/embed/a", "https://www.youtube.com:8443/embed/a"),
+        ("/embed/a", "http://finews.zning.xyz/embed/a"),
+        ("", None),
+        ("javascript:alert(1)", None),
+        ("data:text/html,<script>alert(1)</script>", None),
     ],
 )
-def test_non_allowed_iframe_removed(src: str) -> None:
-    assert sanitize_html(f'<p>a</p><iframe src="{src}">fallback</iframe><p>b</p>', BASE) == "<p>a</p><p>b</p>"
+def test_non_allowed_iframe_removed(src: str, link: str | None) -> None:
+    """Never kept as an iframe; one with a web URL leaves a link to it (sanitized as any link)."""
+    out = sanitize_html(f'<p>a</p><iframe src="{src}">fallback</iframe><p>b</p>', BASE)
+    anchor = f'<a href="{html.escape(link)}" rel="noopener noreferrer">{html.escape(link)}</a>' if link else ""
+    assert out == f"<p>a</p>{anchor}<p>b</p>"
+    assert_safe(out)
+
+
+@pytest.mark.parametrize(
+    ("embed", "expected"),
+    [
+        # Spotify's and SoundCloud's players, named by their title when they have one
+        ('<iframe style="border-radius:12px" src="https://open.spotify.com/embed/episode/7mak" width="100%" '
+         'height="152" frameBorder="0" allowfullscreen="" allow="autoplay; encrypted-media" loading="lazy" '
+         'title="Spotify Embed: Episode 12"></iframe>',
+         '<a href="https://open.spotify.com/embed/episode/7mak" rel="noopener noreferrer">'
+         'Spotify Embed: Episode 12</a>'),
+        ('<iframe width="100%" height="166" scrolling="no" frameborder="no" '
+         'src="https://w.soundcloud.com/player/?url=https%3A//api.soundcloud.com/tracks/1&amp;color=ff5500"></iframe>',
+         '<a href="https://w.soundcloud.com/player/?url=https%3A//api.soundcloud.com/tracks/1&amp;color=ff5500" '
+         'rel="noopener noreferrer">https://w.soundcloud.com/player/?url=https%3A//api.soundcloud.com/tracks/1'
+         '&amp;color=ff5500</a>'),
+        # Medium's embedly player and its gists: the fallback link inside, which Medium writes for readers
+        ('<figure><iframe src="https://cdn.embedly.com/widgets/media.html?src=https%3A%2F%2Fwww.youtube.com%2Fembed'
+         '%2Fabc&amp;type=text%2Fhtml&amp;schema=youtube" width="854" height="480" frameborder="0" scrolling="no">'
+         '<a href="https://medium.com/media/0123abcd/href">https://medium.com/media/0123abcd/href</a></iframe></figure>',
+         '<figure><a href="https://medium.com/media/0123abcd/href" rel="noopener noreferrer">'
+         "https://medium.com/media/0123abcd/href</a></figure>"),
+        ('<figure><iframe src="" width="0" height="0" frameborder="0" scrolling="no"><a href="https://medium.com/'
+         'media/9f8e/href">https://medium.com/media/9f8e/href</a></iframe></figure>',
+         '<figure><a href="https://medium.com/media/9f8e/href" rel="noopener noreferrer">'
+         "https://medium.com/media/9f8e/href</a></figure>"),
+        # a tracker's 1x1 frame leaves nothing; a fallback link with a script URL neither
+        ('<iframe src="https://ads.example/t?id=1" width="1" height="1"></iframe>', ""),
+        ('<iframe src=""><a href="javascript:alert(1)">x</a></iframe>', ""),
+        # a title cannot break out of the link
+        ('<iframe src="https://x.example/e" title="&quot;&gt;<script>alert(1)</script>"></iframe>',
+         '<a href="https://x.example/e" rel="noopener noreferrer">"&gt;&lt;script&gt;alert(1)&lt;/script&gt;</a>'),
+    ],
+)  # fmt: skip
+def test_an_embed_off_the_video_hosts_list_leaves_a_link(embed: str, expected: str) -> None:
+    """A Spotify episode, a SoundCloud track, Medium's embedded videos and gists vanished
+    without a trace (not even a link): a reader never knew something stood there."""
+    out = sanitize_html(f"<p>Listen:</p>{embed}<p>after</p>", BASE)
+    assert out == f"<p>Listen:</p>{expected}<p>after</p>"
+    assert_safe(out)
+
+
+def test_an_allowed_embed_beside_one_off_the_list_stays_an_iframe() -> None:
+    out = sanitize_html(
+        '<iframe src="https://www.youtube.com/embed/a"></iframe><iframe src="https://codepen.io/a/embed/x"></iframe>'
+    )
+    assert out == (
+        f'<iframe src="https://www.youtube.com/embed/a" sandbox="{SANDBOX}"></iframe>'
+        '<a href="https://codepen.io/a/embed/x" rel="noopener noreferrer">https://codepen.io/a/embed/x</a>'
+    )
 
 
 def test_iframe_without_src_removed() -> None:
@@ -1094,16 +1150,18 @@ def test_a_lazy_iframe_gets_its_real_src(html: str, src: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "html",
+    ("html", "link"),
     [
-        '<iframe data-src="https://evil.example/embed"></iframe>',
-        '<iframe src="about:blank" data-src="http://www.youtube.com/embed/x"></iframe>',
-        '<iframe data-src="javascript:alert(1)"></iframe>',
+        ('<iframe data-src="https://evil.example/embed"></iframe>', "https://evil.example/embed"),
+        ('<iframe src="about:blank" data-src="http://www.youtube.com/embed/x"></iframe>', "http://www.youtube.com/embed/x"),
+        ('<iframe data-src="javascript:alert(1)"></iframe>', None),
     ],
 )
-def test_a_lazy_iframe_is_held_to_the_iframe_hosts(html: str) -> None:
-    """data-src is a src like any other: off the allow-list, the iframe goes (as one with src does)."""
-    assert sanitize_html(f"<p>a</p>{html}<p>b</p>", BASE) == "<p>a</p><p>b</p>"
+def test_a_lazy_iframe_is_held_to_the_iframe_hosts(html: str, link: str | None) -> None:
+    """data-src is a src like any other: off the allow-list, the iframe goes (as one with src
+    does), leaving a link to a web URL."""
+    anchor = f'<a href="{link}" rel="noopener noreferrer">{link}</a>' if link else ""
+    assert sanitize_html(f"<p>a</p>{html}<p>b</p>", BASE) == f"<p>a</p>{anchor}<p>b</p>"
 
 
 @pytest.mark.parametrize(

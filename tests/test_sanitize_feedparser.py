@@ -33,6 +33,8 @@ _FIELD = re.compile(r"entries\[0\]\['(content|summary|description|title)'\](?:\[
 # `<![CDATA[` opens a bogus comment in HTML5, so only the `]]>` after it is text.
 BROWSER_TEXT_DIFFERS = re.compile(r"_(iframe|crazy)\.xml$")
 BROWSER_TEXT = {"item_content_encoded_script_nested_cdata.xml": "]]>"}
+# The link an iframe off the video hosts' list leaves in its place (to the suite's example.com).
+_EMBED_LINK = re.compile(r'<a href="(http://example\.com/?)" rel="noopener noreferrer">\1</a>')
 
 
 def _literal(expr: str) -> str | None:
@@ -103,6 +105,7 @@ def test_hostile_entries_come_out_safe_with_their_text(name: str, field: str, ex
         assert html_to_text(html) == BROWSER_TEXT[name]
     elif BROWSER_TEXT_DIFFERS.search(name):
         assert "executeMe" not in html and "alert" not in html.lower()
-        assert set(html_to_text(html).split()) <= set(html_to_text(expected).split())
+        shown = _EMBED_LINK.sub(" ", html)
+        assert set(html_to_text(shown).split()) <= set(html_to_text(expected).split())
     else:
         assert html_to_text(html) == html_to_text(expected)

@@ -888,3 +888,40 @@ def test_a_time_in_a_zones_old_local_mean_time_is_a_valid_html_datetime(tmp_path
     pages = [out / "index.html", out / "category" / "c.html", *(out / "posts").rglob("*.html")]
     stamps = [t.get("datetime") for page in pages for t in html(page).iter("time")]
     assert stamps and set(stamps) == {"1930-05-01T12:00:00+00:00"}, stamps
+
+
+def test_an_embed_off_the_video_hosts_list_leaves_a_link_on_the_page_and_in_the_feeds(tmp_path) -> None:
+    """Medium writes an embedded video or gist as an iframe around a fallback link, and a
+    podcast's post embeds Spotify's player: neither host is one whose iframes are kept, and the
+    post page and every feed showed 'Listen:' followed by nothing, not even a link."""
+    from .conftest import fetch_feed_text
+
+    medium = (
+        '<figure><iframe src="https://cdn.embedly.com/widgets/media.html?src=https%3A%2F%2Fwww.youtube.com%2F'
+        'embed%2Fabc&amp;schema=youtube" width="854" height="480" frameborder="0" scrolling="no">'
+        '<a href="https://medium.com/media/0123abcd/href">https://medium.com/media/0123abcd/href</a></iframe></figure>'
+    )
+    spotify = (
+        '<iframe style="border-radius:12px" src="https://open.spotify.com/embed/episode/7mak" width="100%" '
+        'height="152" frameBorder="0" allow="encrypted-media" loading="lazy" title="Spotify Embed: Ep 12"></iframe>'
+    )
+    rss = (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        "<channel><title>F</title><link>https://f.example/</link><item><title>Episode</title><guid>a</guid>"
+        "<link>https://f.example/a</link><pubDate>Wed, 01 May 2024 12:00:00 +0000</pubDate>"
+        f"<content:encoded><![CDATA[<p>Watch:</p>{medium}<p>Listen:</p>{spotify}<p>Thanks.</p>]]></content:encoded>"
+        "</item></channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", rss)
+    (page,) = (out / "posts").rglob("*.html")
+    atom = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
+    (content,) = atom.iterfind(".//{http://www.w3.org/2005/Atom}content")
+    item = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"][0]
+    for markup in (lxml.html.tostring(html(page).find_class("content")[0], encoding="unicode"), content.text,
+                   item["content_html"]):  # fmt: skip
+        links = {a.get("href"): a.text_content() for a in lxml.html.fragment_fromstring(markup, "div").iter("a")}
+        assert links == {
+            "https://medium.com/media/0123abcd/href": "https://medium.com/media/0123abcd/href",
+            "https://open.spotify.com/embed/episode/7mak": "Spotify Embed: Ep 12",
+        }, markup
+        assert "<iframe" not in markup
