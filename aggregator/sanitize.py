@@ -586,11 +586,12 @@ def _attributes_pattern(space: str) -> str:
 _ATTRIBUTES = _attributes_pattern(r"\s")
 _MEDIA_TAG = re.compile(r"<(img|iframe)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
-# Whether a tag may need `_media`'s work: a lazy attribute or a 0/1 size (most have neither).
+# Whether a tag may need `_media`'s work: a lazy attribute, a 0/1 size or WordPress's emoji
+# class (most have none).
 _TO_FIX = re.compile(
     r"""(?<![^\s/"'])(?:(?:"""
     + "|".join(re.escape(a) for a in _LAZY_SRC + _LAZY_SRCSET)
-    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>])""",
+    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|wp-smiley(?![\w-]))""",
     re.I,
 )
 _PLACEHOLDER = re.compile(
@@ -708,6 +709,9 @@ def _media(match: re.Match[str]) -> str:
         return _start_tag(name, attrs)
     if _is_pixel(attrs):
         return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
+    emoji = _emoji(attrs)
+    if emoji:
+        return _html.escape(emoji, quote=False)
     srcset = _lazy_url(attrs, _LAZY_SRCSET)
     if not (real or srcset) or (src and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src)):
         return tag
@@ -754,6 +758,19 @@ def _iframe_or_link(match: re.Match[str]) -> str:
         return ""
     text = " ".join(attrs.get("title", "").split()) or checked
     return f'<a href="{_html.escape(checked)}">{_html.escape(text)}</a>'
+
+
+def _emoji(attrs: dict[str, str]) -> str:
+    """The emoji a WordPress emoji image stands for (its alt), else "".
+
+    WordPress writes every emoji of a post's feed as a 72px picture of it (`wp_staticize_emoji`:
+    `<img class="wp-smiley" alt="😆" style="height: 1em">`); without the style, which is never
+    kept, it showed 72px tall in the middle of a line on our pages and in readers. The character
+    itself is what the author typed. Old-style smilies, whose alt is ASCII (`;)`), stay pictures."""
+    alt = attrs.get("alt", "").strip()
+    if "wp-smiley" not in attrs.get("class", "").split() or not alt or _CONTROL.search(alt):
+        return ""
+    return "" if any(ch.isascii() for ch in alt) else alt
 
 
 def _has_fallback(html: str, end: int) -> bool:

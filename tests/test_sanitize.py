@@ -1287,3 +1287,28 @@ def test_a_long_text_full_of_ampersands_is_published_in_linear_time(tmp_path) ->
     assert time.monotonic() - start < 60
     items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
     assert sorted(i["content_html"].count("&amp;") for i in items) == [1_000_000, 2_000_000]
+
+
+@pytest.mark.parametrize(
+    ("img", "expected"),
+    [
+        ('<img src="https://s.w.org/images/core/emoji/17.0.2/72x72/1f606.png" alt="😆" class="wp-smiley" '
+         'style="height: 1em; max-height: 1em;" />', "😆"),
+        ("<img src='https://s0.wp.com/wp-content/mu-plugins/wpcom-smileys/twemoji/2/72x72/1f468-200d-1f469.png' "
+         "alt='👨\u200d👩' class='emoji wp-smiley'>", "👨\u200d👩"),
+        # an old-style smiley is a small picture of ASCII art: it stays one
+        ("<img src='http://e.org/wp-includes/images/smilies/icon_wink.gif' alt=';)' class='wp-smiley' />",
+         '<img src="http://e.org/wp-includes/images/smilies/icon_wink.gif" alt=";)" class="wp-smiley">'),
+        # an alt holding ASCII (markup, words) or a control, or none, keeps the picture
+        ('<img src="https://s.w.org/e.png" alt="&lt;b&gt;🙂" class="wp-smiley">',
+         '<img src="https://s.w.org/e.png" alt="&lt;b&gt;🙂" class="wp-smiley">'),
+        ('<img src="https://s.w.org/e.png" alt="&#x202e;🙂" class="wp-smiley">',
+         '<img src="https://s.w.org/e.png" alt="\u202e🙂" class="wp-smiley">'),
+        ('<img src="https://s.w.org/e.png" alt="" class="wp-smiley">',
+         '<img src="https://s.w.org/e.png" alt="" class="wp-smiley">'),
+    ],
+)  # fmt: skip
+def test_a_wordpress_emoji_picture_is_its_character(img: str, expected: str) -> None:
+    """WordPress's 72px emoji pictures lost the style that sized them to the line."""
+    assert sanitize_html(f"<p>I {img} it</p>") == f"<p>I {expected} it</p>"
+    assert html_to_text(f"<p>I {img} it</p>").startswith("I ")

@@ -925,3 +925,23 @@ def test_an_embed_off_the_video_hosts_list_leaves_a_link_on_the_page_and_in_the_
             "https://open.spotify.com/embed/episode/7mak": "Spotify Embed: Ep 12",
         }, markup
         assert "<iframe" not in markup
+
+
+def test_a_wordpress_emoji_is_shown_as_the_character_not_a_72px_picture(tmp_path, corpus_server) -> None:
+    """WordPress writes each emoji of a post's feed as its 72px picture, sized to the line only by
+    a `style` that sanitizing drops: a real blog's '(or I 😆) will generate' showed a 72px face
+    in the middle of the line on the post page and in every reader of our feeds. The emoji is
+    written as the character the author typed (its alt)."""
+    out = fetch_one_feed(tmp_path, corpus_server.url("kagi/fastfeedparser__benchmark_data_505487a2324fda79.xml"))
+    item = next(
+        i for i in json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+        if "design team" in i["content_html"] and "wireframes" in i["content_html"]
+    )  # fmt: skip
+    (page,) = [
+        p.read_text(encoding="utf-8")
+        for p in (out / "posts").rglob("*.html")
+        if item["title"] in p.read_text(encoding="utf-8")
+    ]
+    for markup in (item["content_html"], page):
+        assert "wp-smiley" not in markup and "s.w.org/images/core/emoji" not in markup
+        assert "the design team (or I 😆) will generate" in markup
