@@ -557,6 +557,8 @@ def _prepare(html: object) -> str:
     if len(data.translate(None, _CONTROL_BYTES)) != len(data) or "\ufffe" in html or "\uffff" in html:
         html = _NOT_TEXT.sub("", html)
     html = _images(html)
+    if "gist.github.com" in html:
+        html = _SCRIPT_ELEMENT.sub(_gist_link, html)
     if _NOSCRIPT.search(html):
         html = _NOSCRIPT.sub("", html)
     return _cut_long_text(_cap_depth(html))
@@ -771,6 +773,28 @@ def _emoji(attrs: dict[str, str]) -> str:
     if "wp-smiley" not in attrs.get("class", "").split() or not alt or _CONTROL.search(alt):
         return ""
     return "" if any(ch.isascii() for ch in alt) else alt
+
+
+# A <script src> with nothing inside, and a GitHub gist's embed script (`<user>/<id>.js`, an
+# optional `?file=`), as blogs paste it for a code listing.
+_SCRIPT_ELEMENT = re.compile(r"<script(?=[\s/>])(" + _ATTRIBUTES + r")>\s*</script(?=[\s/>])[^>]*+>", re.I)
+_GIST_SRC = re.compile(r"(?:https?:)?//gist\.github\.com/((?:[A-Za-z0-9-]+/)?[0-9A-Fa-f]+)\.js(?:\?[^#\s]*)?")
+_NOSCRIPT_NEXT = re.compile(r"\s*<noscript(?=[\s/>])", re.I)
+
+
+def _gist_link(match: re.Match[str]) -> str:
+    """A gist's embed script as a link to the gist, unless a <noscript> after it holds the code.
+
+    The script, which writes the code listing into the page, is removed as every script is; a
+    post that embedded its code so (Ghost's HTML card, most blogs) read 'the tool is
+    registered so:' followed by nothing. The link at least leads to the code."""
+    if _NOSCRIPT_NEXT.match(match.string, match.end()):
+        return match.group(0)  # its fallback is kept (see `_NOSCRIPT`): the code is shown there
+    gist = _GIST_SRC.fullmatch(_attributes(match.group(1)).get("src", "").strip())
+    if gist is None:
+        return match.group(0)
+    url = f"https://gist.github.com/{gist.group(1)}"
+    return f'<a href="{url}">{url}</a>'
 
 
 def _has_fallback(html: str, end: int) -> bool:

@@ -1312,3 +1312,28 @@ def test_a_wordpress_emoji_picture_is_its_character(img: str, expected: str) -> 
     """WordPress's 72px emoji pictures lost the style that sized them to the line."""
     assert sanitize_html(f"<p>I {img} it</p>") == f"<p>I {expected} it</p>"
     assert html_to_text(f"<p>I {img} it</p>").startswith("I ")
+
+
+@pytest.mark.parametrize(
+    ("embed", "expected"),
+    [
+        ('<script src="https://gist.github.com/bitsmuggler/96afe5404e05ebcd642b73b047b00f2c.js"></script>',
+         '<a href="https://gist.github.com/bitsmuggler/96afe5404e05ebcd642b73b047b00f2c" rel="noopener noreferrer">'
+         "https://gist.github.com/bitsmuggler/96afe5404e05ebcd642b73b047b00f2c</a>"),
+        ('<SCRIPT type="text/javascript" src="//gist.github.com/11153181.js?file=9KK0k0"> </SCRIPT >',
+         '<a href="https://gist.github.com/11153181" rel="noopener noreferrer">https://gist.github.com/11153181</a>'),
+        # its <noscript> holds the code: shown from there, no link
+        ('<script src="https://gist.github.com/11150361.js"></script>\n'
+         "<noscript><pre><code>x = 1</code></pre></noscript>",
+         "\n<pre><code>x = 1</code></pre>"),
+        # not a gist, or a script with a body: removed as any script
+        ('<script src="https://evil.example/gist.github.com/1.js"></script>', ""),
+        ('<script src="https://gist.github.com/a/1.js">alert(1)</script>', ""),
+        ('<script src="https://gist.github.com/a/1.js&quot;onload=&quot;alert(1)"></script>', ""),
+    ],
+)  # fmt: skip
+def test_a_gists_embed_script_leaves_a_link_to_the_gist(embed: str, expected: str) -> None:
+    """The script that writes a gist's code into the page is removed; the code vanished with it."""
+    out = sanitize_html(f"<p>The code:</p>{embed}<p>after</p>", BASE)
+    assert out == f"<p>The code:</p>{expected}<p>after</p>"
+    assert_safe(out)

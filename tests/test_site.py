@@ -23,7 +23,7 @@ from aggregator.publish.feeds import permalink
 from aggregator.publish.site import redirect_page, strings_for, text_direction
 from aggregator.store import Store
 
-from .conftest import fetch_one_feed, run_cli
+from .conftest import fetch_feeds, fetch_one_feed, run_cli
 
 SITE_URL = "https://finews.withounder.com/"
 
@@ -945,3 +945,24 @@ def test_a_wordpress_emoji_is_shown_as_the_character_not_a_72px_picture(tmp_path
     for markup in (item["content_html"], page):
         assert "wp-smiley" not in markup and "s.w.org/images/core/emoji" not in markup
         assert "the design team (or I 😆) will generate" in markup
+
+
+def test_a_gist_embedded_by_its_script_leaves_a_link_to_the_code(tmp_path, corpus_server) -> None:
+    """A Ghost blog pastes each code listing as a gist's embed script: removed as every script,
+    it left 'you should define the input parameters' with the code that followed gone, on the
+    page and in the feeds. It leaves a link to the gist; a gist whose <noscript> holds the code
+    (a WordPress blog's) shows that code, and no link."""
+    ghost = corpus_server.url("kagi/fastfeedparser__benchmark_data_db60413f622a1c47.xml")
+    wordpress = corpus_server.url("kagi/fastfeedparser__benchmark_data_95c748e927f3182f.xml")
+    out = fetch_feeds(tmp_path, [ghost, wordpress])
+    items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    (ghost_item,) = [i for i in items if "registerTool" in i["content_html"]]
+    gist = "https://gist.github.com/bitsmuggler/96afe5404e05ebcd642b73b047b00f2c"
+    (page,) = [p for p in (out / "posts").rglob("*.html") if "registerTool" in p.read_text(encoding="utf-8")]
+    for markup in (ghost_item["content_html"], page.read_text(encoding="utf-8")):
+        assert f'<a href="{gist}" rel="noopener noreferrer">{gist}</a>' in markup
+    (wordpress_item,) = [
+        i for i in items if "11150361" in i["content_html"] or "crack the three codes" in i["content_html"]
+    ]
+    assert "Status.........: Cracked" in wordpress_item["content_html"]
+    assert "gist.github.com/11153181" not in wordpress_item["content_html"]
