@@ -775,6 +775,26 @@ def _emoji(attrs: dict[str, str]) -> str:
     return "" if any(ch.isascii() for ch in alt) else alt
 
 
+_INPUT_START = re.compile(r"<input(?=[\s/>])", re.I)
+_INPUT_TAG = re.compile(r"<input(?=[\s/>])(" + _ATTRIBUTES + r")(?:>|\Z)", re.I)
+
+
+def _checkbox_text(match: re.Match[str]) -> str:
+    """A checkbox as the ballot box it shows, ticked (☑) or not (☐); any other <input> unchanged.
+
+    A task list (GitHub's release notes and issues, Hugo, Jekyll: `<li><input type="checkbox"
+    checked disabled> Done`) lost its checkboxes with the form controls, which are never kept:
+    a reader saw the list without knowing which tasks were done."""
+    if not match.group(0).endswith(">"):
+        return match.group(0)
+    attrs = _attributes(match.group(1))
+    if attrs.get("type", "").strip().lower() != "checkbox":
+        return match.group(0)
+    box = "\u2611" if "checked" in attrs else "\u2610"
+    following = match.string[match.end() : match.end() + 1]
+    return box if not following or following.isspace() else box + " "
+
+
 # A <script src> with nothing inside, and a GitHub gist's embed script (`<user>/<id>.js`, an
 # optional `?file=`), as blogs paste it for a code listing.
 _SCRIPT_ELEMENT = re.compile(r"<script(?=[\s/>])(" + _ATTRIBUTES + r")>\s*</script(?=[\s/>])[^>]*+>", re.I)
@@ -864,6 +884,8 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     try:
         if _IFRAME_START.search(text):
             text = _IFRAME_ELEMENT.sub(_iframe_or_link, text)
+        if _INPUT_START.search(text):
+            text = _INPUT_TAG.sub(_checkbox_text, text)
         cleaned = _clean(_CLEANER, text)
         if _UNWRAPPED_SCOPE.search(text):
             # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in

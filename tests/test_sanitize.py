@@ -1337,3 +1337,24 @@ def test_a_gists_embed_script_leaves_a_link_to_the_gist(embed: str, expected: st
     out = sanitize_html(f"<p>The code:</p>{embed}<p>after</p>", BASE)
     assert out == f"<p>The code:</p>{expected}<p>after</p>"
     assert_safe(out)
+
+
+@pytest.mark.parametrize(
+    ("box", "expected"),
+    [
+        ('<input type="checkbox" id="" disabled="" class="task-list-item-checkbox" checked=""> Done', "\u2611 Done"),
+        ('<input type="checkbox" id="" disabled="" class="task-list-item-checkbox"> Open', "\u2610 Open"),
+        # kramdown writes no space after the box
+        ('<input type="checkbox" class="task-list-item-checkbox" disabled="disabled" checked="checked" />Done',
+         "\u2611 Done"),
+        ('<INPUT TYPE=CHECKBOX title="a > b">Open', "\u2610 Open"),
+        # other controls go as before
+        ('<input type="text" value="x" onfocus="alert(1)"> Name', " Name"),
+        ('<input type="radio" checked> One', " One"),
+    ],
+)  # fmt: skip
+def test_a_task_lists_checkbox_is_a_ballot_box(box: str, expected: str) -> None:
+    """Checkboxes are form controls, never kept: a task list lost which tasks were done."""
+    out = sanitize_html(f'<ul><li class="task-list-item">{box}</li></ul>')
+    assert out == f'<ul><li class="task-list-item">{expected}</li></ul>'
+    assert_safe(out)

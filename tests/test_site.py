@@ -966,3 +966,37 @@ def test_a_gist_embedded_by_its_script_leaves_a_link_to_the_code(tmp_path, corpu
     ]
     assert "Status.........: Cracked" in wordpress_item["content_html"]
     assert "gist.github.com/11153181" not in wordpress_item["content_html"]
+
+
+def test_a_task_lists_checkboxes_say_which_tasks_are_done(tmp_path) -> None:
+    """GitHub's release notes (and Hugo's, Jekyll's) write a task list as checkboxes, form
+    controls that are never kept: the page and the feeds listed the tasks with no sign of which
+    were done. Each box is its ballot-box character, ticked or not."""
+    from .conftest import fetch_feed_text
+
+    notes = (
+        '<h2>Roadmap</h2><ul class="contains-task-list">\n<li class="task-list-item"><input type="checkbox" id="" '
+        'disabled="" class="task-list-item-checkbox" checked=""> Ship the parser</li>\n<li class="task-list-item">'
+        '<input type="checkbox" id="" disabled="" class="task-list-item-checkbox"> Write the docs</li>\n</ul>'
+    )
+    atom = (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en-US">'
+        "<id>tag:github.com,2008:https://github.com/o/r/releases</id>"
+        '<link type="text/html" rel="alternate" href="https://github.com/o/r/releases"/>'
+        "<title>Release notes from r</title><updated>2024-05-01T10:00:00Z</updated><entry>"
+        "<id>tag:github.com,2008:Repository/1/v1.0</id><updated>2024-05-01T10:00:00Z</updated>"
+        '<link rel="alternate" type="text/html" href="https://github.com/o/r/releases/tag/v1.0"/><title>v1.0</title>'
+        f'<content type="html">{html_module.escape(notes)}</content><author><name>alice</name></author></entry></feed>'
+    )
+    out = fetch_feed_text(tmp_path, "releases.atom", atom)
+    (page,) = (out / "posts").rglob("*.html")
+    item = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"][0]
+    feed = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
+    content = feed.findtext(".//{http://www.w3.org/2005/Atom}content")
+    for markup in (page.read_text(encoding="utf-8"), item["content_html"], content):
+        tasks = [
+            li.text_content()
+            for li in lxml.html.fromstring(markup).iter("li")
+            if "task-list-item" in li.get("class", "")
+        ]
+        assert tasks == ["\u2611 Ship the parser", "\u2610 Write the docs"], markup
