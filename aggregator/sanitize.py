@@ -586,7 +586,7 @@ def _attributes_pattern(space: str) -> str:
 # Possessive throughout, so nothing backtracks; a quote never closed takes the tag to the end
 # of the text (group 2 empty), where browsers drop it, and that match is the last, so the pass is linear.
 _ATTRIBUTES = _attributes_pattern(r"\s")
-_MEDIA_TAG = re.compile(r"<(img|iframe)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
+_MEDIA_TAG = re.compile(r"<(img|iframe|video|audio|source)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
 # Whether a tag may need `_media`'s work: a lazy attribute, a 0/1 size or WordPress's emoji
 # class (most have none).
@@ -696,7 +696,8 @@ def _is_pixel(attrs: dict[str, str]) -> bool:
 
 
 def _media(match: re.Match[str]) -> str:
-    """One <img> or <iframe>: a tracking pixel dropped, a lazy one's real URL put in src."""
+    """One <img>, <iframe>, <video>, <audio> or <source>: a tracking pixel dropped, a lazy
+    one's real URL put in src (a lazy video's too: a player that played nothing)."""
     tag = match.group(0)
     if match.group(2) is None or not _TO_FIX.search(tag):
         return tag  # nothing to do, or a quote never closed: browsers, and html5ever, drop the tag
@@ -704,11 +705,16 @@ def _media(match: re.Match[str]) -> str:
     attrs = _attributes(tag[1 + len(name) : -1])
     src = attrs.get("src", "").strip()
     real = _lazy_url(attrs, _LAZY_SRC)
-    if name == "iframe":
-        if not real or (src and _scheme(src) not in _IFRAME_PLACEHOLDER_SCHEMES):
-            return tag
-        attrs["src"] = real  # then checked against the iframe hosts, as any src
-        return _start_tag(name, attrs)
+    if name != "img":  # an iframe, a video, a sound, a <source>: no pixel, no <noscript> twin
+        changed = False
+        if real and (not src or _scheme(src) in _IFRAME_PLACEHOLDER_SCHEMES):
+            attrs["src"] = real  # an iframe's then checked against the iframe hosts, as any src
+            changed = True
+        srcset = _lazy_url(attrs, _LAZY_SRCSET) if name == "source" else ""
+        if srcset and not attrs.get("srcset", "").strip():
+            attrs["srcset"] = srcset  # a <picture>'s lazy <source>
+            changed = True
+        return _start_tag(name, attrs) if changed else tag
     if _is_pixel(attrs):
         return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
     emoji = _emoji(attrs)
@@ -831,7 +837,7 @@ def _has_fallback(html: str, end: int) -> bool:
 
 
 def _images(html: str) -> str:
-    """`_media` on every <img> and <iframe>, those in a <noscript> too.
+    """`_media` on every <img>, <iframe>, <video>, <audio> and <source>, those in a <noscript> too.
 
     Each tag is found by `_MEDIA_TAG`, whose search skips to a `<` in C: searching the whole
     text for the attributes first, which no literal starts, took four times as long."""

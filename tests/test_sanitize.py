@@ -1358,3 +1358,28 @@ def test_a_task_lists_checkbox_is_a_ballot_box(box: str, expected: str) -> None:
     out = sanitize_html(f'<ul><li class="task-list-item">{box}</li></ul>')
     assert out == f'<ul><li class="task-list-item">{expected}</li></ul>'
     assert_safe(out)
+
+
+@pytest.mark.parametrize(
+    ("lazy", "expected"),
+    [
+        ('<video class="lazy-video" data-src="https://cdn.example/clip.mp4"></video>',
+         '<video class="lazy-video" src="https://cdn.example/clip.mp4" controls=""></video>'),
+        ('<video src="data:video/mp4;base64,AAAA" data-src="clip.mp4" muted></video>',
+         f'<video src="{BASE.rsplit("/", 1)[0]}/clip.mp4" muted="" controls=""></video>'),
+        ('<audio data-src="/a.mp3"></audio>', '<audio src="http://finews.zning.xyz/a.mp3" controls=""></audio>'),
+        ('<picture><source data-srcset="https://cdn.example/a.webp 1x, https://cdn.example/b.webp 2x" '
+         'type="image/webp"><img data-src="https://cdn.example/a.jpg" src="data:image/gif;base64,R0l"></picture>',
+         '<picture><source type="image/webp" srcset="https://cdn.example/a.webp 1x, https://cdn.example/b.webp 2x">'
+         '<img src="https://cdn.example/a.jpg"></picture>'),
+        # a real src wins; a script URL is refused as in any src
+        ('<video data-src="https://cdn.example/a.mp4" src="https://cdn.example/b.mp4"></video>',
+         '<video src="https://cdn.example/b.mp4" controls=""></video>'),
+        ('<video><source data-src="javascript:alert(1)"></video>', '<video controls=""><source></video>'),
+    ],
+)  # fmt: skip
+def test_a_lazy_video_sound_or_source_gets_its_url(lazy: str, expected: str) -> None:
+    """A lazy-loaded video (its URL in data-src, for a script to move) was an empty player."""
+    out = sanitize_html(lazy, BASE)
+    assert out == expected
+    assert_safe(out)

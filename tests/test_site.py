@@ -1000,3 +1000,20 @@ def test_a_task_lists_checkboxes_say_which_tasks_are_done(tmp_path) -> None:
             if "task-list-item" in li.get("class", "")
         ]
         assert tasks == ["\u2611 Ship the parser", "\u2610 Write the docs"], markup
+
+
+def test_a_lazy_loaded_video_plays_on_the_page_and_in_the_feeds(tmp_path, corpus_server) -> None:
+    """A blog loads its clips by script from `<video class="lazy-video" data-src=…>`: the
+    script never runs in a reader or on our pages, and the page and every feed showed 16 empty
+    players that played nothing. data-src becomes the video's src, as for lazy images."""
+    out = fetch_one_feed(tmp_path, corpus_server.url("kagi/fastfeedparser__benchmark_data_ab1814a7b8c94975.xml"))
+    clip = "https://pub-f17786433d2849ff86c458a4019a0ed6.r2.dev/FilterAnimation.mp4"
+    items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    (item,) = [i for i in items if "The Agency Eating Machine" in i["content_html"]]
+    (page,) = [
+        p for p in (out / "posts").rglob("*.html") if "The Agency Eating Machine" in p.read_text(encoding="utf-8")
+    ]
+    for markup in (item["content_html"], page.read_text(encoding="utf-8")):
+        videos = list(lxml.html.fromstring(markup).iter("video"))
+        assert videos and all(v.get("src", "").startswith("https://") for v in videos), markup
+        assert clip in [v.get("src") for v in videos]
