@@ -738,6 +738,13 @@ _IFRAME_START = re.compile(r"<iframe(?=[\s/>])", re.I)
 _IFRAME_ELEMENT = re.compile(
     r"<iframe(?=[\s/>])(" + _ATTRIBUTES + r")(?:>(.*?)(?:</iframe(?=[\s/>])[^>]*+>|\Z)|\Z)", re.I | re.S
 )
+# Frames that are ads or share buttons, not the post's: FeedBurner's and Amazon's ads, Google's ad
+# frames, Facebook's like and Twitter's tweet buttons. They leave nothing, as before.
+_AD_FRAME = re.compile(
+    r"https?://(?:[^/?#]*[.@])?(?:doubleclick\.net|amazon-adsystem\.com|googlesyndication\.com|feedsportal\.com)"
+    r"(?:[:/?#]|$)|https?://(?:www\.)?(?:facebook\.com/(?:plugins|widgets)/|platform\.twitter\.com/widgets/)",
+    re.I,
+)
 _FALLBACK_LINK = re.compile(r"<a(?=[\s/>])(" + _ATTRIBUTES + r")>", re.I)
 
 
@@ -762,7 +769,7 @@ def _iframe_or_link(match: re.Match[str]) -> str:
     if not url and src and not _is_pixel(attrs):
         url = src
     checked = _checked_url(url, _MEDIA_SCHEMES) if url else None
-    if not checked or _scheme(checked) not in _MEDIA_SCHEMES:
+    if not checked or _scheme(checked) not in _MEDIA_SCHEMES or _AD_FRAME.match(checked):
         return ""
     text = " ".join(attrs.get("title", "").split()) or checked
     return f'<a href="{_html.escape(checked)}">{_html.escape(text)}</a>'

@@ -736,6 +736,13 @@ def test_non_allowed_iframe_removed(src: str, link: str | None) -> None:
         # a tracker's 1x1 frame leaves nothing; a fallback link with a script URL neither
         ('<iframe src="https://ads.example/t?id=1" width="1" height="1"></iframe>', ""),
         ('<iframe src=""><a href="javascript:alert(1)">x</a></iframe>', ""),
+        # FeedBurner's and Amazon's ad frames, a like button: not the post's, they leave nothing
+        ('<iframe src="http://feedads.g.doubleclick.net/~ah/f/6mvd/300/250?ca=1&amp;fh=280#http%3A%2F%2Fm.example%2F" '
+         'width="100%" height="280" frameborder="0" scrolling="no"></iframe>', ""),
+        ('<iframe height="240" width="120" scrolling="no" frameborder="0" src="//ws-na.amazon-adsystem.com/widgets/q?'
+         'ServiceVersion=20070822&amp;OneJS=1&amp;Operation=GetAdHtml"></iframe>', ""),
+        ('<iframe src="http://www.facebook.com/widgets/like.php?href=http://blog.example/p"></iframe>', ""),
+        ('<iframe src="https://www.facebook.com/plugins/like.php?href=x"></iframe>', ""),
         # a title cannot break out of the link
         ('<iframe src="https://x.example/e" title="&quot;&gt;<script>alert(1)</script>"></iframe>',
          '<a href="https://x.example/e" rel="noopener noreferrer">"&gt;&lt;script&gt;alert(1)&lt;/script&gt;</a>'),
