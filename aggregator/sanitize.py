@@ -593,7 +593,17 @@ _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]
 _TO_FIX = re.compile(
     r"""(?<![^\s/"'])(?:(?:"""
     + "|".join(re.escape(a) for a in _LAZY_SRC + _LAZY_SRCSET)
-    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|wp-smiley(?![\w-]))""",
+    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|wp-smiley(?![\w-]))"""
+    + r"|//(?:[\w.-]*\.)?(?:stats\.wordpress\.com|pixel\.wp\.com|feeds\.feedburner\.com|doubleclick\.net"
+    r"|feedsportal\.com)[:/?#\"'\s>]",
+    re.I,
+)
+# Images served by a feed service's counters and ads, whatever their size: WordPress.com's stats
+# pixel (written without a size in older feeds), FeedBurner's FeedFlare buttons and counters (the
+# service no longer serves them: broken images) and its ads. Miniflux blocks the same hosts.
+_TRACKER_SRC = re.compile(
+    r"(?:https?:)?//(?:[^/?#\s]*\.)?(?:stats\.wordpress\.com|pixel\.wp\.com|feeds\.feedburner\.com"
+    r"|doubleclick\.net|feedsportal\.com)(?:[:/?#]|$)",
     re.I,
 )
 _PLACEHOLDER = re.compile(
@@ -715,7 +725,7 @@ def _media(match: re.Match[str]) -> str:
             attrs["srcset"] = srcset  # a <picture>'s lazy <source>
             changed = True
         return _start_tag(name, attrs) if changed else tag
-    if _is_pixel(attrs):
+    if _is_pixel(attrs) or _TRACKER_SRC.match(src):
         return ""  # a tracking pixel: nothing to see, and it tells the sender who read the post
     emoji = _emoji(attrs)
     if emoji:

@@ -1390,3 +1390,22 @@ def test_a_lazy_video_sound_or_source_gets_its_url(lazy: str, expected: str) -> 
     out = sanitize_html(lazy, BASE)
     assert out == expected
     assert_safe(out)
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        '<img alt="" src="http://stats.wordpress.com/b.gif?host=techcrunch.com&amp;blog=1&amp;post=2&amp;feed=1">',
+        '<img alt="" border="0" src="https://pixel.wp.com/b.gif?host=e.org&amp;blog=1&amp;feed=1">',
+        '<img src="http://feeds.feedburner.com/~ff/bobiler?d=qj6IDK7rITs" border="0"></img>',
+        '<img src="//feeds.feedburner.com/~r/x/~4/abc">',
+        '<img src="http://feedads.g.doubleclick.net/~at/9nmuek/0/di" border="0" ismap="true"></img>',
+    ],
+)
+def test_a_feed_services_counter_is_removed_whatever_its_size(img: str) -> None:
+    assert sanitize_html(f"<p>a{img}b</p>") == "<p>ab</p>"
+
+
+def test_an_image_that_only_names_a_counter_host_in_its_path_is_kept() -> None:
+    html = '<img src="https://e.org/feeds.feedburner.com/logo.png"><img src="https://s.e.org/stats.wordpress.com.png">'
+    assert sanitize_html(html) == html

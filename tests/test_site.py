@@ -1017,3 +1017,22 @@ def test_a_lazy_loaded_video_plays_on_the_page_and_in_the_feeds(tmp_path, corpus
         videos = list(lxml.html.fromstring(markup).iter("video"))
         assert videos and all(v.get("src", "").startswith("https://") for v in videos), markup
         assert clip in [v.get("src") for v in videos]
+
+
+def test_feed_services_counters_and_flares_are_not_published(tmp_path, corpus_server) -> None:
+    """Old FeedBurner feeds end each post with FeedFlare buttons and an ad, and WordPress.com's
+    with its stats counter written without a size: images from feeds.feedburner.com (no longer
+    served: broken pictures), feedads.g.doubleclick.net and stats.wordpress.com, each telling
+    its sender who read the post, were published on our pages and in our feeds."""
+    urls = [corpus_server.url(f"speedparser2011/speedparser__feeds_{n}.dat.xml") for n in ("0007", "0138")]
+    out = fetch_feeds(tmp_path, urls)
+    trackers = re.compile(r"feeds\.feedburner\.com|doubleclick\.net|stats\.wordpress\.com")
+    items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    pages = [p.read_text(encoding="utf-8") for p in (out / "posts").rglob("*.html")]
+    images = [
+        img.get("src", "")
+        for markup in [i.get("content_html", "") for i in items] + pages
+        if markup
+        for img in lxml.html.fromstring(markup).iter("img")
+    ]
+    assert images and not [src for src in images if trackers.search(src)]
