@@ -278,6 +278,10 @@ def _iframe_src(url: str) -> str | None:
     candidate = url.strip(_WS)
     if candidate.startswith("//"):
         candidate = "https:" + candidate
+    elif candidate[:7].lower() == "http://":
+        # an embed written before the players went https (every post of 2010): our pages and
+        # readers, on https, refuse it over http, and all the listed hosts serve it over https
+        candidate = "https://" + candidate[7:]
     resolved = _checked_url(candidate, frozenset({"https"}))
     if resolved is None:
         return None

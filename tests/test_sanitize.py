@@ -681,6 +681,22 @@ def test_protocol_relative_iframe_upgraded_to_https() -> None:
     assert out == f'<iframe src="https://player.vimeo.com/video/1" sandbox="{SANDBOX}"></iframe>'
 
 
+@pytest.mark.parametrize(
+    ("src", "kept"),
+    [
+        ("http://www.youtube.com/embed/TCv3RnXIGT0?rel=0", "https://www.youtube.com/embed/TCv3RnXIGT0?rel=0"),
+        ("HTTP://player.vimeo.com/video/16132630?title=0", "https://player.vimeo.com/video/16132630?title=0"),
+    ],
+)
+def test_an_http_embed_of_a_listed_player_plays_over_https(src: str, kept: str) -> None:
+    """Embeds written before the players went https (every post of 2010) were dropped: an
+    https page or reader refuses an http frame anyway, and every listed host serves https."""
+    assert (
+        sanitize_html(f'<iframe src="{src}"></iframe>')
+        == f'<iframe src="{html.escape(kept)}" sandbox="{SANDBOX}"></iframe>'
+    )
+
+
 def test_existing_sandbox_replaced() -> None:
     out = sanitize_html('<iframe src="https://www.youtube.com/embed/a" sandbox="allow-top-navigation"></iframe>')
     attrs = parse_tags(out)[0][1]
@@ -691,7 +707,7 @@ def test_existing_sandbox_replaced() -> None:
     ("src", "link"),
     [
         ("https://evil.example/embed", "https://evil.example/embed"),
-        ("http://www.youtube.com/embed/a", "http://www.youtube.com/embed/a"),
+        ("http://www.youtube.com.evil.example/embed/a", "http://www.youtube.com.evil.example/embed/a"),
         ("https://www.youtube.com.evil.example/", "https://www.youtube.com.evil.example/"),
         ("https://evil.example\\@www.youtube.com/", "https://evil.example\\@www.youtube.com/"),
         ("https://www.youtube.com:8443/embed/a", "https://www.youtube.com:8443/embed/a"),
@@ -1160,7 +1176,10 @@ def test_a_lazy_iframe_gets_its_real_src(html: str, src: str) -> None:
     ("html", "link"),
     [
         ('<iframe data-src="https://evil.example/embed"></iframe>', "https://evil.example/embed"),
-        ('<iframe src="about:blank" data-src="http://www.youtube.com/embed/x"></iframe>', "http://www.youtube.com/embed/x"),
+        (
+            '<iframe src="about:blank" data-src="http://www.youtube.com.evil.example/x"></iframe>',
+            "http://www.youtube.com.evil.example/x",
+        ),
         ('<iframe data-src="javascript:alert(1)"></iframe>', None),
     ],
 )
