@@ -802,6 +802,29 @@ def _emoji(attrs: dict[str, str]) -> str:
     return "" if any(ch.isascii() for ch in alt) else alt
 
 
+_EMBED_TAG = re.compile(r"<embed(?=[\s/>])(" + _ATTRIBUTES + r")(?:>|\Z)", re.I)
+_FLASH_YOUTUBE = re.compile(
+    r"(?:https?:)?//(?:www\.)?youtube(?:-nocookie)?\.com/v/([\w-]{6,})(?:[?&#].*)?", re.I | re.S
+)
+_SIZE = re.compile(r"\d{1,4}")
+
+
+def _youtube_player(match: re.Match[str]) -> str:
+    """A YouTube video embedded as Flash (`<embed src="http://www.youtube.com/v/ID">`, every
+    post before 2012) as YouTube's player frame; any other <embed> unchanged (and removed).
+
+    Flash is gone from browsers and `<embed>` is never kept: the video vanished, not even a
+    link left. The frame is then held to the iframe hosts and sandboxed as any."""
+    if not match.group(0).endswith(">"):
+        return match.group(0)
+    attrs = _attributes(match.group(1))
+    video = _FLASH_YOUTUBE.fullmatch(attrs.get("src", "").strip())
+    if video is None:
+        return match.group(0)
+    size = "".join(f' {k}="{attrs[k]}"' for k in ("width", "height") if _SIZE.fullmatch(attrs.get(k, "").strip()))
+    return f'<iframe src="https://www.youtube.com/embed/{video.group(1)}"{size} allowfullscreen></iframe>'
+
+
 _INPUT_START = re.compile(r"<input(?=[\s/>])", re.I)
 _INPUT_TAG = re.compile(r"<input(?=[\s/>])(" + _ATTRIBUTES + r")(?:>|\Z)", re.I)
 
@@ -909,6 +932,8 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
         return ""
     token = _base_url.set(base_url or None)
     try:
+        if "youtube.com/v/" in text:
+            text = _EMBED_TAG.sub(_youtube_player, text)
         if _IFRAME_START.search(text):
             text = _IFRAME_ELEMENT.sub(_iframe_or_link, text)
         if _INPUT_START.search(text):

@@ -1428,3 +1428,24 @@ def test_a_feed_services_counter_is_removed_whatever_its_size(img: str) -> None:
 def test_an_image_that_only_names_a_counter_host_in_its_path_is_kept() -> None:
     html = '<img src="https://e.org/feeds.feedburner.com/logo.png"><img src="https://s.e.org/stats.wordpress.com.png">'
     assert sanitize_html(html) == html
+
+
+@pytest.mark.parametrize(
+    ("flash", "expected"),
+    [
+        ('<object width="480" height="390"><param name="movie" value="http://www.youtube.com/v/BZnDt2wEFjk?version=3">'
+         '</param><embed width="480" height="390" type="application/x-shockwave-flash" '
+         'src="http://www.youtube.com/v/BZnDt2wEFjk?version=3&amp;hl=en_US" allowscriptaccess="always" /></object>',
+         f'<iframe src="https://www.youtube.com/embed/BZnDt2wEFjk" width="480" height="390" allowfullscreen="" '
+         f'sandbox="{SANDBOX}"></iframe>'),
+        ('<embed src="//www.youtube.com/v/400K9c828As&hl=en" width="100%">',
+         f'<iframe src="https://www.youtube.com/embed/400K9c828As" allowfullscreen="" sandbox="{SANDBOX}"></iframe>'),
+        # any other Flash goes as before
+        ('<embed src="http://static.slidesharecdn.com/swf/ssplayer2.swf?doc=x">', ""),
+        ('<embed src="https://www.youtube.com.evil.example/v/400K9c828As">', ""),
+    ],
+)  # fmt: skip
+def test_a_youtube_flash_embed_is_youtubes_player(flash: str, expected: str) -> None:
+    out = sanitize_html(f"<p>a</p>{flash}<p>b</p>")
+    assert out == f"<p>a</p>{expected}<p>b</p>"
+    assert_safe(out)

@@ -1036,3 +1036,14 @@ def test_feed_services_counters_and_flares_are_not_published(tmp_path, corpus_se
         for img in lxml.html.fromstring(markup).iter("img")
     ]
     assert images and not [src for src in images if trackers.search(src)]
+
+
+def test_a_youtube_video_embedded_as_flash_plays_on_the_page_and_in_the_feeds(tmp_path, corpus_server) -> None:
+    """Posts before 2012 embed YouTube as Flash (`<object><embed src="http://www.youtube.com/v/ID">`):
+    Flash is gone and <embed> is never kept, so the video vanished from the page and every
+    feed without a trace. It is YouTube's player frame, as a post of today embeds it."""
+    out = fetch_one_feed(tmp_path, corpus_server.url("speedparser2011/speedparser__feeds_0406.dat.xml"))
+    frames = [frame.get("src") for page in (out / "posts").rglob("*.html") for frame in html(page).iter("iframe")]
+    assert "https://www.youtube.com/embed/BZnDt2wEFjk" in frames
+    items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    assert any('src="https://www.youtube.com/embed/BZnDt2wEFjk"' in i.get("content_html", "") for i in items)
