@@ -749,6 +749,7 @@ def _media(match: re.Match[str]) -> str:
 # An <iframe> element as the tokenizer reads it: its start tag (a `>` in a quoted value does not
 # end it), then raw text up to `</iframe` (or the end of the text, as browsers read an unclosed one).
 _IFRAME_START = re.compile(r"<iframe(?=[\s/>])", re.I)
+_EMBED_OR_BOX = re.compile(r"<(?:iframe|embed|input)(?=[\s/>])", re.I)
 _IFRAME_ELEMENT = re.compile(
     r"<iframe(?=[\s/>])(" + _ATTRIBUTES + r")(?:>(.*?)(?:</iframe(?=[\s/>])[^>]*+>|\Z)|\Z)", re.I | re.S
 )
@@ -932,12 +933,13 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
         return ""
     token = _base_url.set(base_url or None)
     try:
-        if "youtube.com/v/" in text:
-            text = _EMBED_TAG.sub(_youtube_player, text)
-        if _IFRAME_START.search(text):
-            text = _IFRAME_ELEMENT.sub(_iframe_or_link, text)
-        if _INPUT_START.search(text):
-            text = _INPUT_TAG.sub(_checkbox_text, text)
+        if _EMBED_OR_BOX.search(text):  # one search for the three passes below (most posts need none)
+            if "youtube.com/v/" in text:
+                text = _EMBED_TAG.sub(_youtube_player, text)
+            if _IFRAME_START.search(text):
+                text = _IFRAME_ELEMENT.sub(_iframe_or_link, text)
+            if _INPUT_START.search(text):
+                text = _INPUT_TAG.sub(_checkbox_text, text)
         cleaned = _clean(_CLEANER, text)
         if _UNWRAPPED_SCOPE.search(text):
             # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in
