@@ -172,19 +172,21 @@ def same_feed_url(a: str, b: str) -> bool:
     https, a URL copied with or without its final `/`); anything else (another path, host,
     port or query) may be another feed and is not taken for the same one.
     """
+    key = feed_url_key(a)
+    return key is not None and key == feed_url_key(b)
 
-    def loose(url: str) -> tuple[str, ...] | None:
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError:
-            return None
-        if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
-            return None
-        user, at, host = parts.netloc.rpartition("@")
-        return (user + at + host.lower(), parts.path.rstrip("/"), parts.query, parts.fragment)
 
-    key = loose(a)
-    return key is not None and key == loose(b)
+def feed_url_key(url: str) -> tuple[str, ...] | None:
+    """What `same_feed_url` compares: equal for two URLs exactly when it holds (None: never
+    the same as any), so that many URLs are matched through a dict, not pair by pair."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
+        return None
+    user, at, host = parts.netloc.rpartition("@")
+    return (user + at + host.lower(), parts.path.rstrip("/"), parts.query, parts.fragment)
 
 
 def post_id(source_key: str, identity: str) -> str:

@@ -30,6 +30,7 @@ from .identity import (
     LinkedPost,
     both_schemes,
     canonical_link,
+    feed_url_key,
     names_one_page,
     same_feed_url,
     shares_link,
@@ -644,14 +645,26 @@ class Store:
             return {}
         stored = {key for (key,) in db.execute("SELECT key FROM sources").fetchall()}
         added = [key for key in dict.fromkeys(keys) if key not in stored]
+        # the added keys by what `same_feed_url` compares: each removed source looks up its
+        # matches, never compares itself with every added one (10,000 edited: 10^8 pairs)
+        loosely: dict[tuple[str, ...], list[str]] = {}
+        for new in added:
+            if (loose := feed_url_key(new)) is not None:
+                loosely.setdefault(loose, []).append(new)
+        order = {new: n for n, new in enumerate(added)}
 
-        def moved_to(old: str, new: str) -> bool:
+        def moved_to(old: str) -> list[str]:
+            """The added keys that `old` moved to, in config order."""
             polled, _, ids_from, listed = removed[old]
-            if new == ids_from:  # the URL its ids come from: an earlier take-over undone
-                return True
-            return listed and (new == polled or same_feed_url(new, polled) or same_feed_url(new, old))
+            found = {ids_from} & order.keys()  # the URL its ids come from: an earlier take-over undone
+            if listed:
+                found.update({polled} & order.keys())
+                for url in (polled, old):
+                    if (loose := feed_url_key(url)) is not None:
+                        found.update(loosely.get(loose, ()))
+            return sorted(found, key=order.__getitem__)
 
-        matches = {old: [new for new in added if moved_to(old, new)] for old in removed}
+        matches = {old: moved_to(old) for old in removed}
         claims: dict[str, int] = {}
         for news in matches.values():
             for new in news:

@@ -9,6 +9,7 @@ import json
 import socket
 import sqlite3
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -268,6 +269,35 @@ def test_several_urls_edited_at_once_are_each_taken_over_and_keep_their_ids(stor
     posts = take(store, a2, more)  # the same entries and one new: ids from the key it took over
     assert {p.id for p in posts} - ids[a.key] == {post_id(a.key, "urn:item:3")}
     assert store.count_posts(a2.key) == 4
+
+
+def _calls_to_move_all(folder: Path, n: int) -> int:
+    """Python calls made by the sync that takes n sources over from http to https at once."""
+    with Store(folder / f"moves-{n}.db") as store:
+        store.sync_sources([src(f"http://h{i}.example/feed") for i in range(n)])
+        edited = [src(f"https://h{i}.example/feed") for i in range(n)]
+        calls = 0
+
+        def count(frame: object, event: str, arg: object) -> None:
+            nonlocal calls
+            calls += event in ("call", "c_call")
+
+        sys.setprofile(count)
+        try:
+            moved = store.sync_sources(edited)
+        finally:
+            sys.setprofile(None)
+    assert len(moved) == n  # each one taken over by its https URL
+    return calls
+
+
+def test_urls_edited_at_once_are_matched_in_time_linear_in_their_number(tmp_path):
+    """Every removed source was compared with every added one: a newsroom moving its 10,000
+    sources to https in one edit had its next command (or the daemon's reload) spend 10^8
+    URL comparisons, about half an hour, before doing anything. Eight times the sources
+    must cost about eight times the work (64 times: pair by pair)."""
+    small, large = _calls_to_move_all(tmp_path, 50), _calls_to_move_all(tmp_path, 400)
+    assert large < 16 * small, (small, large)
 
 
 def test_an_ambiguous_or_stale_match_is_left_as_before(store):
