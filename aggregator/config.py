@@ -574,6 +574,10 @@ def _duplicate_keys(node: yaml.Node, path: str = "", seen_nodes: set[int] | None
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                # `[a]: x`, `? {a: 1}`: a key no mapping of the config can have; the loader
+                # refuses it with its line ("found unhashable key"), and `seen` cannot hold it
+                continue
             where = f"{path}.{k.value}" if path else str(k.value)
             if k.tag != "tag:yaml.org,2002:merge":
                 if k.value in seen:
@@ -695,6 +699,7 @@ _YAML_HINTS = (
     ("expected alphabetic or numeric character", f"a value starting with * or &: {_QUOTE}"),
     ("could not determine a constructor for the tag", f"a value starting with !: {_QUOTE}"),
     ("mapping keys are not allowed here", f'a value starting with "? ": {_QUOTE}'),
+    ("found unhashable key", "a key in [brackets] or {braces}, or after `? `: a key is plain text (`name:`)"),
     (
         "expected <block end>, but found '<scalar>'",
         f"text after a closing quote or bracket: {_QUOTE}; "

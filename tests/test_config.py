@@ -291,6 +291,18 @@ def test_duplicate_keys_and_broken_yaml(tmp_path):
     assert "invalid YAML" in errors[0] and errors[0][0].isdigit()
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["libyaml", "python"])
+@pytest.mark.parametrize("key", ["[a]: x", "? {a: 1}\n  : x"])
+def test_a_key_in_brackets_is_an_error_at_its_line_not_a_crash(tmp_path, monkeypatch, fast, key):
+    """`[a]: x` (a flow list as a key) made the duplicate-key check raise `TypeError: unhashable
+    type: 'list'`: `check` printed a traceback and exited 1, and the daemon died on the reload."""
+    if not fast:
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    errors = errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", f"  {key}\n  language: zh-CN\n"))
+    assert len(errors) == 1 and errors[0].startswith("4: invalid YAML: found unhashable key"), errors
+    assert errors[0].endswith("a key in [brackets] or {braces}, or after `? `: a key is plain text (`name:`)")
+
+
 def test_error_message_names_the_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(tmp_path, GOOD.replace("  language: zh-CN\n", "  language: zh-CN\n  colour: blue\n"))

@@ -301,3 +301,28 @@ def test_a_max_interval_lowered_while_the_source_is_polled_holds_after_that_poll
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
+
+
+@pytest.mark.parametrize("edit", ["[a]: x"], ids=["key in brackets"])
+def test_a_bad_edit_that_broke_the_loader_is_rejected_and_the_daemon_keeps_running(tmp_path, feeds, edit):
+    """An edit the config loader itself failed on (`[a]: x`: a TypeError, not a config error)
+    went up through the reload and stopped the daemon: the site stopped updating until someone
+    noticed. It is rejected as any invalid edit is, and the corrected file applies."""
+    a, b = feeds.feed("/a", FEEDS[0]), feeds.feed("/b", FEEDS[1])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1s"}])
+    valid = cfg.read_text(encoding="utf-8")
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(a))
+        cfg.write_text(valid.replace("site:\n", f"site:\n  {edit}\n", 1), encoding="utf-8")
+        rejected = daemon.wait_for(lambda r: r["message"].startswith("config reload rejected: "))[0]
+        assert rejected["message"].startswith(f"config reload rejected: {cfg}:2: "), rejected
+        daemon.wait_for(lambda r: "still running the previous config" in r["message"])
+        hits = feeds.hits["/a"]
+        assert feeds.wait_hits("/a", hits + 2) >= hits + 2, "the previous config keeps polling"
+        write_config(cfg, [{"url": a, "interval": "1s"}, {"url": b, "interval": "1h"}])
+        assert daemon.wait_for(_reloaded("file changed"))[0]["added"] == [b]
+        assert feeds.wait_hits("/b", 1) == 1
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
