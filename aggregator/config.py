@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -590,6 +591,53 @@ def _duplicate_keys(node: yaml.Node, path: str = "", seen_nodes: set[int] | None
     return errors
 
 
+ALIAS_VALUES = 1_000_000  # values a config's aliases may expand to, past what it writes out
+
+
+def _alias_bomb(root: yaml.Node) -> str | None:
+    """`line: key.path: problem` when the config's aliases expand to more values than any
+    feeds.yaml holds: ten anchors each repeating the one before ten times (a "billion
+    laughs") made `check`, and the daemon at a reload, grow past 4 GB before saying a word.
+    The nodes an alias repeats are one object each: counted once, the check takes as long
+    as the file is. Reported at the deepest value written once on the way to the biggest."""
+    sizes: dict[int, int] = {}
+    refs: Counter[int] = Counter()
+
+    def children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            return [n for pair in node.value for n in pair]
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+    def size(node: yaml.Node) -> int:
+        refs[id(node)] += 1
+        if id(node) not in sizes:
+            sizes[id(node)] = 1 + sum(size(child) for child in children(node))
+        return sizes[id(node)]
+
+    total = size(root)
+    if total <= max(ALIAS_VALUES, 10 * len(sizes)):
+        return None
+    node, path, line = root, [], root.start_mark.line + 1
+    while True:
+        if isinstance(node, yaml.MappingNode):
+            key, child = max(node.value, key=lambda pair: sizes[id(pair[1])])
+            step, at = key.value if isinstance(key, yaml.ScalarNode) else "?", key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and node.value:
+            step, child = max(enumerate(node.value), key=lambda item: sizes[id(item[1])])
+            at = child.start_mark.line + 1
+        else:
+            break
+        if refs[id(child)] > 1:  # the aliases are here: at the line of the value holding them
+            break
+        node, line = child, at
+        path.append(step)
+    dotted = ".".join(_key(p) for p in path) or "(top level)"
+    return (
+        f"{line}: {dotted}: its aliases (*name) repeat what they stand for into {total:,} values, more "
+        f"than a config holds (at most {ALIAS_VALUES:,}): write the values out, or use fewer aliases"
+    )
+
+
 def _key(part: Any) -> str:
     """A key path part as written, quoted when it would not be readable bare (blank, control characters)."""
     text = str(part)
@@ -726,6 +774,8 @@ def parse_config(text: str, path: Path) -> Settings:
         raise ConfigError(path, [_yaml_error(e, text)]) from None
     if node is None or not isinstance(data, dict):
         raise ConfigError(path, ["1: the file must be a mapping with at least `site:`"])
+    if bomb := _alias_bomb(node):
+        raise ConfigError(path, [bomb])
     if dups:
         raise ConfigError(path, dups)
     lines: dict[tuple[Any, ...], int] = {}

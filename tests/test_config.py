@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -301,6 +304,40 @@ def test_a_key_in_brackets_is_an_error_at_its_line_not_a_crash(tmp_path, monkeyp
     errors = errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", f"  {key}\n  language: zh-CN\n"))
     assert len(errors) == 1 and errors[0].startswith("4: invalid YAML: found unhashable key"), errors
     assert errors[0].endswith("a key in [brackets] or {braces}, or after `? `: a key is plain text (`name:`)")
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression fails, not the machine
+
+
+@pytest.mark.parametrize("where", ["top", "tags"])
+def test_aliases_repeating_values_a_billion_times_are_refused_at_once_with_their_line(tmp_path, where):
+    """Ten anchors, each an alias of the one before ten times over ("billion laughs", 1 KB):
+    `check` grew past 4 GB and ran for minutes, and the daemon did the same at a reload,
+    walking every expansion. Refused in a moment at the line of the value holding the aliases;
+    ordinary aliases and merge keys still load (above)."""
+    head = "site:\n  title: T\n  url: https://t.example/\n"
+    if where == "top":
+        text = head + "x0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+        text += "".join(f"x{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
+        expected = "13: x9: its aliases (*name) repeat what they stand for into 12,345,679,027 values"
+    else:
+        text = head + "categories:\n  - name: A\n    tags: &t0 [a,a,a,a,a,a,a,a,a,a]\n"
+        for i in range(1, 9):
+            text += f"  - name: B{i}\n    tags: &t{i} [{','.join([f'*t{i - 1}'] * 10)}]\n"
+        expected = "22: categories.8.tags: its aliases (*name) repeat what they stand for into 1,234,567,944 values"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith(f"{cfg}:{expected}, more than a config holds (at most 1,000,000)"), result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_error_message_names_the_file(tmp_path):
