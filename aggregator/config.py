@@ -713,6 +713,8 @@ def _yaml_error(e: yaml.YAMLError, text: str = "") -> str:
     problem = getattr(e, "problem", None) or str(e)
     line = mark.line + 1 if mark else 1
     context, opened = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if mark is not None and (wide := _wide_colon(text, mark.line)):
+        return wide
     if context and opened is not None and mark is not None and opened.line != mark.line:
         problem = f"{problem} ({context} at line {opened.line + 1})"
         if "end of stream" in problem:
@@ -734,6 +736,31 @@ def _yaml_error(e: yaml.YAMLError, text: str = "") -> str:
             problem += f"; {hint}"
             break
     return f"{line}: invalid YAML: {problem}"
+
+
+# `title： News`, `name:　World`: a key typed with a Chinese input method on, its full-width
+# colon or space making the line text, not a key; the parser complains about the next line.
+_WIDE_KEY = re.compile(r"^[ ]*(?:-[ ]+)?([A-Za-z_][A-Za-z0-9_-]*)[ \u3000]*(：|:\u3000)")
+
+
+def _wide_colon(text: str, at: int) -> str | None:
+    """`LINE: invalid YAML: …` naming the key written with a full-width colon (or followed by
+    a full-width space) on the line the parser stopped at or the one before: it named the
+    next line, and said to check its indentation or that it found no ':'."""
+    lines = text.splitlines()
+    for n in (at - 1, at):
+        m = _WIDE_KEY.match(lines[n]) if 0 <= n < len(lines) else None
+        if m:
+            what = (
+                "is followed by a full-width colon '：'"
+                if m.group(2) == "："
+                else "has a full-width space after its colon"
+            )
+            return (
+                f"{n + 1}: invalid YAML: the key `{m.group(1)}` {what}: "
+                f"write an ASCII colon and space (`{m.group(1)}: …`)"
+            )
+    return None
 
 
 # The parser's wording for what is nearly always a value that needed quotes, and what to do.
@@ -1060,6 +1087,9 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
                 msg = f"is empty: write {example} there" + (", or remove it" if isinstance(loc[-1], int) else "")
             else:
                 msg = f"should be a mapping ({example}), not {_shown(err['input'], loc)}"
+                wide = _WIDE_KEY.match(err["input"]) if isinstance(err["input"], str) else None
+                if wide:  # `- url： https://…`
+                    msg += f"; write the key with an ASCII colon and space (`{wide.group(1)}: …`), not a full-width one"
         elif err["type"] == "string_type" and err["input"] is None:  # `- url:` with nothing after it
             msg = "is empty: write a value there, or remove it" if isinstance(loc[-1], int) else "has no value"
         elif err["type"] == "string_type" and isinstance(err["input"], bool | int | float | date):  # `name: Off`

@@ -430,6 +430,46 @@ def test_invalid_yaml_names_the_line_of_the_mistake(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "  title: 财经新闻\n",
+            "  title： 财经新闻\n",
+            "2: invalid YAML: the key `title` is followed by a full-width colon",
+        ),
+        (
+            "  url: https://news",
+            "  url：https://news",
+            "3: invalid YAML: the key `url` is followed by a full-width colon",
+        ),
+        ("  - name: Tech News\n", "  - name： Tech News\n", "16: invalid YAML: the key `name` is followed by a"),
+        ("        interval: 1h\n", "        interval： 1h\n", "14: invalid YAML: the key `interval` is followed"),
+        ("categories:\n", "categories：\n", "8: invalid YAML: the key `categories` is followed by a full-width"),
+        (
+            "      - url: https://example.com/feed",
+            "      - url： https://example.com/feed",
+            "12: invalid YAML: the key `url`",
+        ),
+        ("  title: 财经新闻\n", "  title:\u3000财经新闻\n", "2: invalid YAML: the key `title` has a full-width space"),
+        (
+            "      - url: https://example.com/shared.xml\n  - name: Tech",
+            "      - url： https://example.com/shared.xml\n  - name: Tech",
+            "15: categories.0.sources.1: should be a mapping (`- url: https://…`), not str 'url： https://example.com/"
+            "shared.xml'; write the key with an ASCII colon and space (`url: …`), not a full-width one",
+        ),
+    ],
+)
+def test_a_key_typed_with_a_full_width_colon_is_named_at_its_own_line(tmp_path, old, new, expected):
+    """`title： 财经新闻`, typed with a Chinese input method on, is text, not a key: the parser
+    complained about the next line ("mapping values are not allowed here; check this line's
+    indentation", "could not find expected ':'"), where nothing is wrong."""
+    assert old in GOOD
+    errors = errors_of(tmp_path, GOOD.replace(old, new, 1))
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+    assert load(tmp_path, GOOD.replace("  title: 财经新闻\n", "  title: 新闻：每日\n")).site.title == "新闻：每日"
+
+
+@pytest.mark.parametrize(
     ("title", "hint"),
     [
         ("News: daily", 'a value with ": " in it: put the whole value in quotes'),
