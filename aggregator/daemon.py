@@ -248,6 +248,7 @@ class Daemon:
         # when its new schedule could not be saved (disk full), it must not be re-polled every tick
         self._not_before: dict[str, float] = {}
         self._config_stat, self._config_hash = _file_signature(settings.path)
+        self._config_unreadable = False  # the file changed into one that could not be read (said once)
         self._outside_version: int | None = None  # the store's data_version when last looked at
 
         # listening already (`run` binds before it takes the lock): it serves what this daemon has
@@ -710,7 +711,15 @@ class Daemon:
             return False  # mid-save by an editor, or removed: keep running what we have
         sig = (st.st_mtime_ns, st.st_size, st.st_ino)
         if sig == self._config_stat:
-            return False
+            if not self._config_unreadable:
+                return False
+            # made readable again (`chmod`, `chown`: no stat field above changes): read it then
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return False  # still not: said when it became so
+            self._config_unreadable = False
+            return digest != self._config_hash
         # A save in progress (truncated, not yet written) must not be read as the new config
         # and rejected: read it once it has stood still for a moment, else look next round.
         time.sleep(CONFIG_SETTLE)
@@ -724,7 +733,9 @@ class Daemon:
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
-            return False
+            # There but not readable (saved by root as 0600, a folder in its place): the reload
+            # says so in the log, once; it stayed silent, and the edit seemed applied.
+            return True
         return digest != self._config_hash
 
     def reload(self, reason: str) -> bool:
@@ -735,7 +746,9 @@ class Daemon:
         try:
             self._config_stat, self._config_hash, data = _read_signed(path)
         except OSError as e:
+            self._config_unreadable = True
             return self._reject(path, reason, [f"cannot read: {e}"])
+        self._config_unreadable = False
         try:
             new = parse_config(decode_config(data, path), path)
         except ConfigError as e:

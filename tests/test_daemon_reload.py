@@ -326,3 +326,30 @@ def test_a_bad_edit_that_broke_the_loader_is_rejected_and_the_daemon_keeps_runni
         assert daemon.stop() == 0, daemon.log
     finally:
         daemon.kill()
+
+
+def test_a_config_that_cannot_be_read_after_an_edit_is_said_once_and_its_fix_applies(tmp_path, feeds):
+    """A config the daemon's user cannot read after an edit (saved by root as 0600; here, as the
+    tests run as root, a folder in its place, as a ConfigMap mounted without `subPath` makes)
+    was passed over without a word: the old config ran on, and the log let the edit seem
+    applied. It is one rejection saying why, not one every 2 s; the fixed file applies."""
+    a, b = feeds.feed("/a", FEEDS[0]), feeds.feed("/b", FEEDS[1])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": a, "interval": "1s"}])
+    daemon = Daemon(cfg)
+    try:
+        daemon.wait_for(fetched(a))
+        cfg.unlink()
+        cfg.mkdir()
+        rejected = daemon.wait_for(lambda r: r["message"].startswith("config reload rejected: "))[0]
+        assert rejected["message"].startswith(f"config reload rejected: {cfg}: cannot read: "), rejected
+        assert "Is a directory" in rejected["message"]
+        daemon.wait_for(lambda r: "still running the previous config" in r["message"])
+        hits = feeds.hits["/a"]
+        assert feeds.wait_hits("/a", hits + 3) >= hits + 3, "the previous config keeps polling"
+        assert len(daemon.messages("^config reload rejected: ")) == 1, daemon.log  # said once
+        cfg.rmdir()
+        write_config(cfg, [{"url": a, "interval": "1s"}, {"url": b, "interval": "1h"}])
+        assert daemon.wait_for(_reloaded("file changed"))[0]["added"] == [b]
+        assert daemon.stop() == 0, daemon.log
+    finally:
+        daemon.kill()
