@@ -257,6 +257,14 @@ def tls_path(path: Path, value: str) -> Path:
     return (path.parent / Path(value).expanduser()).resolve()
 
 
+def _user_agent(value: str | None) -> str | None:
+    """`user_agent` as a User-Agent header can carry it: `user_agent: |` (a line break at its
+    end) or one in Chinese passed `check`, then every poll of every source failed."""
+    if value is not None and (problem := header_value_problem(value)):
+        raise ValueError(f"the User-Agent header {problem}, which a header cannot carry: {value!r}")
+    return value
+
+
 def _from_env(written: str) -> str:
     """` (after ${TOK})`: where the value came from, when an environment variable made it."""
     names = _ENV.findall(written)
@@ -378,6 +386,11 @@ class SourceSettings(_Strict):
     def _zone(cls, v: str | None) -> str | None:
         return None if v is None else _check_zone(v)
 
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, v: str | None) -> str | None:
+        return _user_agent(v)
+
 
 class SourceConfig(SourceSettings):
     url: str
@@ -459,6 +472,11 @@ class SiteConfig(_Strict):
         if "@" in parts.netloc:
             raise ValueError(f"the site's URL cannot hold a user name or password: {parts.hostname!r}")
         return url.rstrip("/") + "/"
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, v: str | None) -> str | None:
+        return _user_agent(v)
 
     @field_validator("websub_hub")
     @classmethod

@@ -836,6 +836,33 @@ def test_request_key_compares_urls_as_the_server_sees_the_request():
     assert request_key("not a url") == "not a url"
 
 
+def test_a_user_agent_no_request_could_carry_is_refused_by_check_at_its_line(tmp_path, httpserver):
+    """`user_agent: |` (a block scalar: a line break at its end) or a User-Agent in Chinese passed
+    `check`, then every poll of every source failed (`request failed: the value of the User-Agent
+    header holds …`), as a header in `headers:` is refused up front."""
+    httpserver.expect_request("/f").respond_with_data("<rss><channel><title>t</title></channel></rss>")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: t\n  url: https://news.example/\n  user_agent: |\n    news-bot/1.0\n"
+        f"categories:\n  - name: A\n    sources:\n      - url: {httpserver.url_for('/f')}\n"
+        "        user_agent: 财经新闻/1.0\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"{cfg}:4: site.user_agent: the User-Agent header holds a line break (CR or LF), which a header "
+        "cannot carry: 'news-bot/1.0\\n'",
+        f"{cfg}:10: categories.0.sources.0.user_agent: the User-Agent header holds a character beyond Latin-1 "
+        "(percent-encode it, or give it as the server expects), which a header cannot carry: '财经新闻/1.0'",
+    ], result.stderr
+    assert run_cli("--config", str(cfg), "fetch").returncode == 2  # not polled, to fail
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("|\n    news-bot", "news-bot").replace("财经新闻", "cjxw"))
+    fetched = run_cli("--config", str(cfg), "fetch")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert httpserver.log[-1][0].headers["User-Agent"] == "cjxw/1.0"
+
+
 def test_a_header_value_that_cannot_be_sent_is_refused_by_check_without_showing_it(tmp_path, monkeypatch):
     """`Authorization: "Bearer ${TOK}"` with `TOK=$'abc\\n'` passed `check`, then every poll
     failed with requests' message quoting the token, in `fetch`'s output, the log and `status`."""
