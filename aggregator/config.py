@@ -837,6 +837,7 @@ def parse_config(text: str, path: Path) -> Settings:
         errors += _templates_errors(site.get("templates") if isinstance(site, dict) else None, path, lines)
         errors += _tls_errors(_raw_tls(data), path, lines)
         errors += _published_errors(*_raw_places(data), path, lines)
+        errors += _database_errors(_raw_places(data)[1], path, lines)
         raise ConfigError(path, sorted(errors, key=_line_of)) from None
     slugs = [(i, cat.effective_slug) for i, cat in enumerate(config.categories)]
     errors = _interval_errors(*_config_intervals(config), lines) + _slug_errors(slugs, lines)
@@ -844,6 +845,7 @@ def parse_config(text: str, path: Path) -> Settings:
     errors += _tls_errors(_config_tls(config), path, lines)
     jekyll = config.jekyll.dir if config.jekyll is not None else None
     errors += _published_errors(config.site.output_dir, config.site.database, jekyll, path, lines)
+    errors += _database_errors(config.site.database, path, lines)
     errors.sort(key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
@@ -915,6 +917,23 @@ def _published_errors(
                 f"is published, and the database holds the sources' passwords and tokens: {where}"
             )
     return errors
+
+
+def _database_errors(database: object, path: Path, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """`site.database` naming a folder (`database: /var/lib/aggregator/`, `database: ""`):
+    `check` said ok, and every other command failed with "unable to open database file"."""
+    if not isinstance(database, str):
+        return []
+    try:
+        db = (path.resolve().parent / database).resolve()
+        if not db.is_dir():
+            return []
+    except (OSError, ValueError, RuntimeError):  # a NUL, a name too long: the open says so
+        return []
+    return [
+        f"{_line_for(lines, ('site', 'database'))}: site.database: {db} is a folder: give the database "
+        f"file's path (e.g. {Path(database.rstrip('/') or '.') / 'aggregator.db'})"
+    ]
 
 
 def _published_in(file: Path, folder: Path, jekyll: bool) -> bool:

@@ -784,6 +784,23 @@ def test_jekyll_builds_no_folder_named_with_an_underscore_so_the_config_may_live
     assert "site.output_dir" in " ".join(errors_of(home, output))
 
 
+@pytest.mark.parametrize(("written", "example"), [('""', "aggregator.db"), ("data/", "data/aggregator.db")])
+def test_a_database_that_names_a_folder_is_an_error_at_its_line(tmp_path, written, example):
+    """`database: /var/lib/aggregator/` (the folder meant for it) or `database: ""`: `check`
+    said ok, and every command that opens the database failed ("unable to open database file")."""
+    (tmp_path / "data").mkdir()
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(GOOD.replace("  timezone: Asia/Shanghai\n", f"  timezone: Asia/Shanghai\n  database: {written}\n"))
+    folder = tmp_path / written.strip('"/')
+    expected = f"6: site.database: {folder} is a folder: give the database file's path (e.g. {example})"
+    assert errors_of(tmp_path, cfg.read_text(encoding="utf-8")) == [expected]
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2 and result.stderr == f"{cfg}:{expected}\n", result.stderr
+    assert load(
+        tmp_path, GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  database: data/x.db\n")
+    )
+
+
 def test_a_config_inside_the_output_folder_is_named_with_the_other_mistakes(tmp_path):
     text = GOOD.replace("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  output_dir: .\n")
     errors = errors_of(tmp_path, text.replace("  interval: 30m\n", "  interval: often\n"))
