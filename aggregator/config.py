@@ -573,12 +573,29 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:str":
+                # `1:`, `yes:`, `~:`: the error names the key as YAML made it (1, True, 'None')
+                for made in _made_key(key_node):
+                    out.setdefault(path + (made,), key_node.start_mark.line + 1)
             out[path + (key,)] = key_node.start_mark.line + 1
             _lines(value_node, path + (key,), out)
             out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _lines(item, path + (i,), out)
+
+
+def _made_key(node: yaml.ScalarNode) -> tuple[Any, ...]:
+    """The forms a key YAML reads as no text takes in a validation error's location."""
+    try:
+        made = yaml.constructor.SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError):
+        return ()
+    try:
+        hash(made)
+    except TypeError:
+        return ()
+    return (made, str(made), repr(made))
 
 
 def _duplicate_keys(node: yaml.Node, path: str = "", seen_nodes: set[int] | None = None) -> list[str]:
@@ -1118,6 +1135,17 @@ def _schema_errors(e: ValidationError, lines: dict[tuple[Any, ...], int]) -> lis
             msg = "unknown key" + _did_you_mean(loc[-1])
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "invalid_key" or loc[-1:] == ("[key]",):
+            # `yes: x`, `1: x`: "Keys should be strings", at the line of the mapping, the key
+            # shown as pydantic made it (`site.1` for `yes`); named by its line, in the mapping's path
+            made = err["input"]
+            what = "null (nothing)" if made is None else _yaml_scalar(made, loc)
+            msg = f"a key YAML reads as {what}, not text: put it in quotes (or remove it)"
+            line = _line_for(lines, loc)
+            loc = loc[: -2 if loc[-1:] == ("[key]",) else -1]
+            dotted = ".".join(_key(p) for p in loc) or "(top level)"
+            errors.append(f"{line}: {dotted}: {msg}" if line else f"{dotted}: {msg}")
+            continue
         elif err["type"] == "model_type":  # `- https://…` where `- url: https://…` was meant
             example = "`- url: https://…`" if len(loc) > 1 and loc[-2] == "sources" else "`key: value` lines"
             if err["input"] is None:  # a bare `-`, or a key with nothing under it

@@ -546,6 +546,23 @@ def test_yaml_booleans_numbers_and_empty_values_say_what_yaml_made_of_them(tmp_p
     assert errors_of(tmp_path, "site:\ncategories: []\n")[0] == "1: site: is empty: write `key: value` lines there"
 
 
+def test_a_key_yaml_reads_as_no_text_is_named_at_its_own_line(tmp_path):
+    """`yes: x` under `site:` said `1: site.1: Keys should be strings`: the line of `site:`, a
+    key path with a key nobody wrote, and pydantic's words; `~:` said `site.None`."""
+    for key, what in (
+        ("yes", "the boolean true"),
+        ("1", "the number 1"),
+        ("~", "null (nothing)"),
+        ("2024-05-01", "a date"),
+    ):
+        errors = errors_of(tmp_path, GOOD.replace("  language: zh-CN\n", f"  language: zh-CN\n  {key}: x\n"))
+        assert errors == [f"5: site: a key YAML reads as {what}, not text: put it in quotes (or remove it)"], errors
+    headers = GOOD.replace("        interval: 1h\n", "        interval: 1h\n        headers:\n          1: x\n")
+    assert errors_of(tmp_path, headers) == [
+        "16: categories.0.sources.0.headers: a key YAML reads as a number, not text: put it in quotes (or remove it)"
+    ]
+
+
 def test_a_misspelt_key_and_a_bare_source_url_say_what_was_meant(tmp_path):
     """`intervall:`, `default:`, `source:`; `- https://…` under `sources:` said "Input should be
     a valid dictionary or instance of SourceConfig", naming a class of the code."""
