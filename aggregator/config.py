@@ -161,6 +161,9 @@ def category_slug(name: str) -> str:
 # IDNs pass (requests encodes them), but not a space or control character of any script
 _NOT_HOST = re.compile(r"[^A-Za-z0-9._\-\x80-\U0010ffff]|[\s\x80-\x9f\u200b-\u200f\u2028-\u202f\ufeff]|^\.|\.\.")
 _PORT = re.compile(r"[0-9]{1,5}")
+# control characters, no-break and zero-width spaces, soft hyphens, bidi marks, BOMs: unseen in
+# an editor, sent percent-encoded, and the server answers 404 for a path nobody can see is wrong
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 
 def _host_port(netloc: str) -> tuple[str, str]:
@@ -202,6 +205,11 @@ def check_url(value: str) -> str:
     literal = p.netloc.rpartition("@")[2].startswith("[")  # an [IPv6] literal has its own characters
     if not literal and _NOT_HOST.search(host):
         raise ValueError(f"not a host name: {host!r} (letters, digits, '-' and '.' only)")
+    if hidden := _INVISIBLE.search(value):
+        raise ValueError(
+            f"holds an invisible character, U+{ord(hidden.group()):04X}, at character {hidden.start() + 1} "
+            "(copied with the URL from a page or document): type that part again"
+        )
     if port and not (_PORT.fullmatch(port) and 0 < int(port) < 65536):
         if "@" in value.partition("://")[2][len(p.netloc) :]:  # `user:pa/ss@host`: the netloc ended at the `/`
             raise ValueError("a / ? # or @ in a user name or password must be percent-encoded (%2F %3F %23 %40)")

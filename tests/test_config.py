@@ -191,6 +191,19 @@ def test_each_mistake_names_key_path_and_line(tmp_path, old, new, expected):
     assert any(e.startswith(expected) for e in errors), errors
 
 
+@pytest.mark.parametrize(("written", "char", "at"), [("a\u200b.xml", "200B", 22), ("news\u00a0feed", "00A0", 25)])
+def test_an_invisible_character_in_a_url_is_an_error_naming_it(tmp_path, written, char, at):
+    """A URL copied from a web page or a document with a zero-width or no-break space in its
+    path passed `check`: sent percent-encoded, it was a 404 at every poll, for a path that
+    looks right in every editor."""
+    text = GOOD.replace("https://example.com/feed.xml", f"https://example.com/{written}", 1)
+    assert errors_of(tmp_path, text) == [
+        f"12: categories.0.sources.0.url: holds an invisible character, U+{char}, at character {at} "
+        "(copied with the URL from a page or document): type that part again"
+    ]
+    assert load(tmp_path, GOOD.replace("/feed.xml", "/中文 feed.xml", 1)).sources  # a space, CJK: sent encoded
+
+
 def test_one_feed_spelled_two_ways_is_warned_of(tmp_path):
     """`HTTP://Example.com:80/f#top` is the request `http://example.com/f` makes: listed both
     ways it was polled, and its posts stored, twice without a word. IDN and [IPv6] hosts pass."""
