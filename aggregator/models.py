@@ -60,7 +60,15 @@ from typing import Any
 #    emoji's or a Korean one at whole words, and a title that shows nothing (`&#8203;`) is made
 #    of the text; a <pre> starting with a blank line keeps it, and a `feed:` link must wrap a
 #    web URL. Posts an older version stored take these once, not dated as edits; ids unchanged.
-NORMALIZER_VERSION = 10
+# 11: an embed off the video hosts' list leaves a link, a gist's script a link to the gist, a
+#    WordPress emoji picture its character, a task list's checkboxes ☑/☐, a lazy video or sound
+#    its src; feed services' counters and FeedFlare pictures are dropped whatever their size;
+#    an http:// YouTube or Vimeo player, and a YouTube Flash embed, play over https; a long
+#    MathML CDATA section shows no cut. An enclosure or media:content typed by a file extension
+#    (`mp3`) is typed by its file name; the fast path reads `rel="Enclosure"` as feedparser does.
+#    A feed whose bytes fail the encoding it declares (a GBK feed saying UTF-8) is read in the
+#    one detected: the mojibake an older version stored is refreshed, not dated as an edit.
+NORMALIZER_VERSION = 11
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry
