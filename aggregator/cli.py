@@ -184,7 +184,9 @@ def _guard_stdout() -> _Stdout | None:
     sys.stdout = io.TextIOWrapper(
         io.BufferedWriter(raw),
         encoding=old.encoding,
-        errors=old.errors,
+        # a title the terminal's encoding cannot write (CJK under PYTHONIOENCODING=latin-1, an
+        # ISO-8859-1 locale) is escaped, as Python writes standard error: `status` was a traceback
+        errors="backslashreplace" if old.errors == "strict" else old.errors,
         line_buffering=old.line_buffering,
         write_through=getattr(old, "write_through", False),
     )

@@ -589,6 +589,26 @@ def test_a_standard_output_that_cannot_be_written_is_one_line_and_fetch_still_pu
     assert (tmp_path / "public" / "category" / "zhangyeribao.atom").is_file()
 
 
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_titles_a_terminals_encoding_cannot_write_are_escaped_not_a_traceback(tmp_path, zh_site, encoding):
+    """Under `PYTHONIOENCODING=latin-1` (or an ISO-8859-1 locale) `status` and `status --json`
+    stopped at the first Chinese title with a UnicodeEncodeError traceback."""
+    import os
+
+    from .conftest import ROOT
+
+    assert run_cli("--config", str(zh_site), "fetch").returncode == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": encoding}
+    command = [sys.executable, "-m", "aggregator", "--config", str(zh_site), "status"]
+    table = subprocess.run(command, capture_output=True, env=env)
+    assert table.returncode == 0 and b"Traceback" not in table.stderr, table.stderr
+    assert "张掖日报".encode("unicode_escape") in table.stdout  # escaped, in the terminal's encoding
+    table.stdout.decode(encoding)
+    as_json = subprocess.run([*command, "--json"], capture_output=True, env=env)
+    assert as_json.returncode == 0 and b"Traceback" not in as_json.stderr, as_json.stderr
+    assert json.loads(as_json.stdout)[0]["name"] == "张掖日报"  # JSON is UTF-8 whatever the terminal's
+
+
 WRITER = """\
 import sqlite3, sys, uuid
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
