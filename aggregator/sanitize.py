@@ -22,7 +22,7 @@ import html as _html
 import re
 import unicodedata
 from contextvars import ContextVar
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import nh3
 
@@ -777,6 +777,8 @@ def _iframe_or_link(match: re.Match[str]) -> str:
     src = attrs.get("src", "").strip()
     if src and _iframe_src(src) is not None:
         return match.group(0)
+    if _GOOGLE_READER_EMBED.match(src):
+        return _unwrapped_youtube(src, attrs)
     url = ""
     fallback = _FALLBACK_LINK.search(match.group(2) or "")
     if fallback is not None:
@@ -788,6 +790,22 @@ def _iframe_or_link(match: re.Match[str]) -> str:
         return ""
     text = " ".join(attrs.get("title", "").split()) or checked
     return f'<a href="{_html.escape(checked)}">{_html.escape(text)}</a>'
+
+
+# Google Reader's wrapper of a Flash player, as feeds it republished carry it (`embediframe?src=
+# http://www.youtube.com/v/ID%26hl%3Den&width=450`): the service is gone, so its link leads nowhere.
+_GOOGLE_READER_EMBED = re.compile(r"(?:https?:)?//reader\.googleusercontent\.com/reader/embediframe\?", re.I)
+
+
+def _unwrapped_youtube(src: str, attrs: dict[str, str]) -> str:
+    """A wrapped YouTube video as YouTube's player frame (as `_youtube_player` makes of its Flash
+    embed); any other wrapped player, dead with Google Reader and Flash, leaves nothing."""
+    inner = parse_qs(urlsplit(src).query).get("src", [""])[0]
+    video = _FLASH_YOUTUBE.fullmatch(inner.strip())
+    if video is None:
+        return ""
+    size = "".join(f' {k}="{attrs[k]}"' for k in ("width", "height") if _SIZE.fullmatch(attrs.get(k, "").strip()))
+    return f'<iframe src="https://www.youtube.com/embed/{video.group(1)}"{size} allowfullscreen></iframe>'
 
 
 def _emoji(attrs: dict[str, str]) -> str:

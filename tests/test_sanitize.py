@@ -1449,3 +1449,27 @@ def test_a_youtube_flash_embed_is_youtubes_player(flash: str, expected: str) -> 
     out = sanitize_html(f"<p>a</p>{flash}<p>b</p>")
     assert out == f"<p>a</p>{expected}<p>b</p>"
     assert_safe(out)
+
+
+_READER = "http://reader.googleusercontent.com/reader/embediframe?src="
+
+
+@pytest.mark.parametrize(
+    ("wrapped", "expected"),
+    [
+        (f"{_READER}http://www.youtube.com/v/mio3sJ_GJoc%26hl%3Den_US%26fs%3D1&amp;width=450&amp;height=300",
+         f'<iframe src="https://www.youtube.com/embed/mio3sJ_GJoc" width="450" height="300" allowfullscreen="" '
+         f'sandbox="{SANDBOX}"></iframe>'),
+        (f"{_READER}http://video.google.com/googleplayer.swf?docid%3D5799919116012217552&amp;width=300", ""),
+        (f"{_READER}http://www.viddler.com/player/c114ce27/&amp;width=400", ""),
+        (f"{_READER}https://www.youtube.com.evil.example/v/400K9c828As", ""),
+    ],
+)  # fmt: skip
+def test_a_youtube_video_google_reader_wrapped_is_youtubes_player(wrapped: str, expected: str) -> None:
+    """Feeds republished through Google Reader carry its wrapper of a Flash player (37 in the
+    corpus). Dropped before as any frame off the video hosts, it became a link to the dead
+    service when such frames began to leave links: a YouTube video is YouTube's player now,
+    any other (Google Video, Viddler: gone with Flash) leaves nothing, as before."""
+    out = sanitize_html(f'<p>a</p><iframe src="{wrapped}" width="450" height="300"></iframe><p>b</p>')
+    assert out == f"<p>a</p>{expected}<p>b</p>"
+    assert_safe(out)
