@@ -358,6 +358,31 @@ def test_the_pages_words_and_counts_are_in_the_site_language(tmp_path, httpserve
     assert [a for a in post.iter("a") if a.text_content() == f"{original} ↗"], original
 
 
+def test_a_russian_sites_pages_lead_to_newer_and_older_posts_in_russian_words(tmp_path, httpserver):
+    """A Russian site's pages led on with "Старше →" ("older" as of a person's age: "старше 18")
+    and back with "← Новее": no Russian blog says so; they say "Старые записи" and "Новые записи"."""
+    items = "".join(
+        f"<item><title>P{i}</title><link>https://e.example/{i}</link>"
+        f"<pubDate>Mon, 0{i + 1} Nov 2026 10:00:00 +0000</pubDate></item>"
+        for i in range(3)
+    )
+    httpserver.expect_request("/ru.xml").respond_with_data(
+        f'<rss version="2.0"><channel><title>F</title>{items}</channel></rss>', content_type="application/rss+xml"
+    )
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\n  language: ru\n  posts_per_page: 1\n"
+        f"categories:\n  - name: C\n    slug: c\n    sources:\n      - url: {httpserver.url_for('/ru.xml')}\n",
+        encoding="utf-8",
+    )
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    page = html(tmp_path / "public" / "category" / "c" / "page" / "2.html")
+    assert [a.text_content() for a in page.iter("a") if a.get("rel") in ("prev", "next")] == [
+        "← Новые записи",
+        "Старые записи →",
+    ]
+
+
 def test_templates_folder_overrides_and_a_change_republishes(tmp_path, corpus_server):
     cfg = tmp_path / "feeds.yaml"
     (tmp_path / "theme").mkdir()
