@@ -234,7 +234,7 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     text = " ".join(text.split())
     if "北京" in text:
         text = _beijing_time(text)
-    elif _HANGUL_DATE.search(text) and _left_in_utc(zone):
+    elif _HANGUL_DATE.search(text):
         zone = _KOREA
     text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", text))
     if not text:
@@ -403,17 +403,9 @@ def _zone(token: str | None, naive: datetime, local: tzinfo) -> tzinfo | None:
 
 _CHINA = timezone(timedelta(hours=8))
 # A date written in Korean (`2025년 11월 3일 오후 3:05`, `2025. 11. 3. 오전 10:05`) names no zone
-# and is Korea's time in a source left in UTC, as feedparser's reader of Korean dates takes it
-# (Korea keeps no summer time); a source given a zone reads it in that zone, as any date.
+# and is Korea's time, as feedparser's reader of Korean dates takes it (Korea keeps no summer time).
 _KOREA = timezone(timedelta(hours=9))
 _HANGUL_DATE = re.compile("[년월일]|오[전후]")
-
-
-def _left_in_utc(zone: tzinfo) -> bool:
-    """Whether the source's zone is UTC all year (the default: no zone was given it). A zone
-    given it is the one its dates are read in, Korean ones too: a Korean-language paper in Los
-    Angeles writes Los Angeles' time, and was dated 17 hours early when read as Korea's."""
-    return all(datetime(2000, month, 1, tzinfo=zone).utcoffset() == timedelta(0) for month in (1, 7))
 
 
 def _china_like(local: tzinfo, naive: datetime) -> bool:
