@@ -172,6 +172,8 @@ def rss(items: str, channel: str = "") -> str:
         ("2024. 1. 2. 오후 3:05", ZoneInfo("UTC"), (2024, 1, 2, 6, 5)),
         ("2024. 1. 2. 오전 12:05:00", ZoneInfo("UTC"), (2024, 1, 1, 15, 5)),
         ("2025년 11월 03일 10:05:00", ZoneInfo("America/Chicago"), (2025, 11, 3, 1, 5)),
+        # a Chinese site's Korean source
+        ("2025년 11월 03일 오후 3:05", ZoneInfo("Asia/Shanghai"), (2025, 11, 3, 6, 5)),
         ("2024. 1. 2. 오후 3:05 +0000", ZoneInfo("UTC"), (2024, 1, 2, 15, 5)),
         # ISO 8601 ordinal dates: day 2 of 2024 (feedparser read 1 February), day 366 of a leap year
         ("2024-002", ZoneInfo("UTC"), (2024, 1, 2)),
