@@ -131,6 +131,35 @@ def test_english_site() -> None:
     assert fm["tags"].split() == ["tech", "rust"]
 
 
+@pytest.mark.parametrize(
+    ("language", "source", "footer"),
+    [
+        ("fr-FR", "(Source\u00a0: Exemple)",
+         "[Retour à tech](//n.example/category/t.html) \\| [Accueil](//n.example/)"),
+        ("de", "(Quelle: Exemple)", "[Zurück zu tech](//n.example/category/t.html) \\| [Startseite](//n.example/)"),
+        ("ja", "(出典：Exemple)", "[techに戻る](//n.example/category/t.html) \\| [ホーム](//n.example/)"),
+    ],
+)  # fmt: skip
+def test_the_jekyll_posts_words_are_in_the_site_language(language: str, source: str, footer: str) -> None:
+    """Every site but a Chinese one had "(Source: …)" and "Back to … | Home" in English in its
+    Jekyll posts, a French or Japanese one too, though its pages speak its language."""
+    post = Post(
+        id="00000000000000aa",
+        source="https://n.example/feed",
+        guid="g",
+        title="Titre",
+        link="",
+        published=datetime(2024, 7, 1, 23, 15, 0, tzinfo=UTC),
+        updated=datetime(2024, 7, 1, 23, 15, 0, tzinfo=UTC),
+        content="<p>Texte.</p>",
+    )
+    out = render_jekyll(
+        post, category_slug="t", tags=["tech"], back_label="tech", site_url="https://n.example/",
+        timezone="UTC", language=language, attribution="Exemple",
+    )  # fmt: skip
+    assert f'<p class="em_media">{source}</p>' in out and out.endswith("\n\n" + footer)
+
+
 def test_existing_source_line_is_respected() -> None:
     post = Post(
         id="00000000000000ab",

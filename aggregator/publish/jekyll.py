@@ -221,13 +221,14 @@ def _no_liquid(body: str) -> str:
     return body.replace("{{", "&#123;&#123;").replace("{%", "&#123;%")
 
 
-def _attribution(body: str, name: str | None, zh: bool) -> str:
-    """The optional "article source" line, unless the source's content already has one."""
+def _attribution(body: str, name: str | None, zh: bool, words: dict[str, str]) -> str:
+    """The optional "article source" line, unless the source's content already has one; in
+    the reference's words on a Chinese site, in the site language's (`words`) on another."""
     name = one_line(name or "")
     if not name or "文章来源" in body or _HAS_SOURCE_LINE.search(body):
         return ""
     name = _no_liquid(html.escape(name, quote=False))
-    text = f"（文章来源：{name}）" if zh else f"(Source: {name})"
+    text = f"（文章来源：{name}）" if zh else f"({words['source']}{words['colon']}{name})"
     # on its own line after text or an inline tag, where kramdown would show the tag as text
     return ("\n" if _after_inline(body, len(body)) else "") + f'<p class="em_media">{text}</p>'
 
@@ -276,12 +277,13 @@ def render_jekyll(
     given and the content carries none. No trailing newline, like the reference.
     """
     zh = language.strip().lower().startswith("zh")
+    words = strings_for(language)
     tag_list = [t for t in (one_line(t) for t in tags) if t]
     lines = [
         "---",
         f"layout: {_scalar(layout)}",
         # none said: the site's word; an override it opens closed (a theme's `<title>` follows it with the site's name)
-        f"title: {_quoted(bidi_closed(post.title or strings_for(language)['untitled']))}",
+        f"title: {_quoted(bidi_closed(post.title or words['untitled']))}",
         f"date: {_local(post.published, timezone):%Y-%m-%d %H:%M:%S %z}",
         f"categories: {_scalar(category_slug)}",
     ]
@@ -292,7 +294,7 @@ def render_jekyll(
     lines.append("---")
     body = _no_liquid(_no_markdown((post.content if post.content.strip() else post.summary).rstrip()))
     body += _no_liquid(_media(post, body))
-    text = "\n".join(lines) + "\n" + body + _attribution(body, attribution, zh)
+    text = "\n".join(lines) + "\n" + body + _attribution(body, attribution, zh, words)
     if post.link:
         text += "\n\n" + _autolink(post.link)
     home = _protocol_relative(site_url)
@@ -301,6 +303,8 @@ def render_jekyll(
     if zh:
         footer = f"[返回{label}]({category_page})｜[返回首页]({home})"
     else:
-        # `\|`: kramdown (Jekyll's Markdown) reads a line holding a bare `|` as a table row
-        footer = f"[Back to {label}]({category_page}) \\| [Home]({home})"
+        # `\|`: kramdown (Jekyll's Markdown) reads a line holding a bare `|` as a table row; the
+        # site language's words (English ones were on every site but a Chinese one)
+        back = words["back_to"].format(name=label)
+        footer = f"[{back}]({category_page}) \\| [{_link_label(words['home'])}]({home})"
     return text + "\n\n" + footer
