@@ -792,9 +792,10 @@ def prune_cmd(ctx: click.Context) -> None:
     now = datetime.now(UTC)
     removed = protected = 0
     with _open_store(ctx, settings) as store:
-        store.sync_sources(settings.sources)
+        # a corrupt file or a full disk found only here was a traceback: one `error:` line, exit 1
+        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
         for source in limited:
-            report = store.prune(source.key, source.retention, now)
+            report = _or_exit(ctx, "the database", store.prune, source.key, source.retention, now)
             removed += report.removed
             protected += report.protected
             if not report.removed:

@@ -1,0 +1,44 @@
+"""An operator's database files: a corrupt file, someone else's SQLite file, a folder where
+the database goes, a restored backup. Real `aggregator` commands on real SQLite files, feeds
+served from 127.0.0.1."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli
+from .daemon_support import FEEDS, FeedServer, write_config
+
+
+@pytest.fixture
+def feeds():
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+def _limited(cfg: Path) -> Path:
+    """The config with keep_per_source, so that `prune` has work (and so opens the database)."""
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("categories:", "defaults:\n  keep_per_source: 3\ncategories:"), encoding="utf-8")
+    return cfg
+
+
+def test_prune_of_a_corrupt_database_is_one_error_line_not_a_traceback(tmp_path, feeds):
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = _limited(write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}]))
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    db = tmp_path / "aggregator.db"
+    with sqlite3.connect(db) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    assert pages > 8
+    with open(db, "r+b") as f:  # a few pages in the middle overwritten (a bad sector, a stray dd)
+        f.seek(4096 * 5)
+        f.write(b"\xa5" * 4096 * 3)
+    result = run_cli("--config", str(cfg), "prune")
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: ") and str(db) in result.stderr and "malformed" in result.stderr
