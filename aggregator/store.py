@@ -374,6 +374,8 @@ class Store:
             conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
+            if not self.reader:
+                self._refuse_foreign()
             self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -421,7 +423,17 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
         if "sources" not in self._schema:
-            raise StoreError(f"{self.path} is not an aggregator database (it has no sources table)")
+            raise StoreError(_foreign(self.path, set(self._schema)))
+
+    def _refuse_foreign(self) -> None:
+        """Refuse another program's SQLite file before anything is written to it: `site.database`
+        pointed at one (a typo, a shared folder) had the aggregator's tables added to it, its
+        journal turned to WAL and its `user_version` set. An empty file, or one with no table,
+        is a new database."""
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "sources" not in tables:
+            self.db.close()
+            raise StoreError(_foreign(self.path, tables))
 
     def _has(self, table: str, column: str | None = None) -> bool:
         """Whether the file has this table (and column): always, once migrated; a read-only
@@ -1929,6 +1941,15 @@ def why_unreadable(path: Path) -> str:
     except OSError:
         pass
     return ""
+
+
+def _foreign(path: Path, tables: set[str]) -> str:
+    """Why the SQLite file at `path`, with these tables but no `sources`, is not opened."""
+    some = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+    return (
+        f"{path} is not an aggregator database (it has no sources table; its tables: {some}): "
+        "nothing was written to it; set site.database to a file of its own"
+    )
 
 
 def _stamp(path: Path) -> tuple[int, ...]:

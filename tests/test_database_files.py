@@ -42,3 +42,24 @@ def test_prune_of_a_corrupt_database_is_one_error_line_not_a_traceback(tmp_path,
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("error: ") and str(db) in result.stderr and "malformed" in result.stderr
+
+
+def test_someone_elses_sqlite_file_is_refused_and_left_as_it_was(tmp_path, feeds):
+    """`site.database` pointing at another program's SQLite file (a typo, a shared folder):
+    `fetch` and `publish` added the aggregator's tables to it and turned its journal to WAL."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    db = tmp_path / "aggregator.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE accounts (name TEXT)")
+        conn.execute("INSERT INTO accounts VALUES ('alice')")
+    conn.close()
+    before = db.read_bytes()
+    for command in ("fetch", "publish", "prune", "status"):
+        result = run_cli("--config", str(_limited(cfg)) if command == "prune" else str(cfg), command)
+        assert result.returncode == 1, (command, result.stdout)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert f"{db} is not an aggregator database" in result.stderr, (command, result.stderr)
+        assert "accounts" in result.stderr and "site.database" in result.stderr
+        assert db.read_bytes() == before, command
+    assert not (tmp_path / "aggregator.db-wal").exists()
