@@ -1910,6 +1910,8 @@ def create_private(path: Path) -> None:
 
 def why_unwritable(path: Path) -> str:
     """Why SQLite's bare "unable to open database file" happened, when we can tell."""
+    if folder_there := _a_folder(path):
+        return folder_there
     folder = path.parent
     try:
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
@@ -1929,6 +1931,8 @@ def why_unreadable(path: Path) -> str:
     """Why a read-only open failed, when we can tell: a folder that may not be entered, or a
     -wal left without its -shm (the database was not closed cleanly) in a folder where SQLite
     may not create one."""
+    if folder_there := _a_folder(path):
+        return folder_there
     folder = path.parent
     try:
         if not os.access(folder, os.X_OK):
@@ -1999,11 +2003,22 @@ def _remove_stale_partials(target: Path) -> None:
 
 def database_exists(path: Path) -> bool:
     """Whether there is a database file at `path`; True also when its folder may not be
-    entered, so that opening it says why (Path.is_file raised PermissionError: a traceback)."""
+    entered, or a folder stands there, so that opening it says why (Path.is_file raised
+    PermissionError: a traceback; a folder was "no database yet", exit 0)."""
     try:
-        return path.is_file()
+        return path.is_file() or path.is_dir()
     except OSError:
         return True
+
+
+def _a_folder(path: Path) -> str:
+    """SQLite's bare "unable to open database file" when a folder stands at `path`."""
+    try:
+        if path.is_dir():
+            return " (it is a folder, not a file: set site.database to a file's path, or move the folder away)"
+    except OSError:
+        pass
+    return ""
 
 
 def _free_bytes(folder: Path) -> int | None:

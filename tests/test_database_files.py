@@ -63,3 +63,20 @@ def test_someone_elses_sqlite_file_is_refused_and_left_as_it_was(tmp_path, feeds
         assert "accounts" in result.stderr and "site.database" in result.stderr
         assert db.read_bytes() == before, command
     assert not (tmp_path / "aggregator.db-wal").exists()
+
+
+def test_a_folder_where_the_database_goes_is_named_as_a_folder(tmp_path, feeds):
+    """A folder at `site.database` (a `mkdir -p` one level too deep, a volume mounted there):
+    `status` said "no database yet: nothing has been fetched" (exit 0) and `backup` "nothing
+    fetched yet?", while the daemon's commands said only "unable to open database file"."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    (tmp_path / "aggregator.db").mkdir()
+    for args in (["status"], ["backup", str(tmp_path / "copy.db")], ["fetch"], ["publish"]):
+        result = run_cli("--config", str(cfg), *args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert str(tmp_path / "aggregator.db") in result.stderr
+        assert "it is a folder, not a file" in result.stderr, (args, result.stderr)
+    assert not list((tmp_path / "aggregator.db").iterdir())  # nothing created in it
+    assert not (tmp_path / "copy.db").exists()
