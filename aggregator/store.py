@@ -1671,6 +1671,36 @@ class Store:
             )
         return len(rows)
 
+    def publish_serial(self) -> int:
+        """How many publishes this database has made that wrote something (`next_publish_serial`)."""
+        value = self.publish_state("serial") or "0"
+        return int(value) if value.isdigit() else 0
+
+    def next_publish_serial(self, at_least: int) -> int:
+        """Count a publish that wrote something: the serial, past `at_least` (the output
+        folder's), in one write transaction, so that it only ever grows and the output folder,
+        marked with it after, is never ahead of the database that published it unless that
+        database was replaced by an older copy (a restored backup)."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM publish_state WHERE key = 'serial'").fetchone()
+            now = int(row[0]) if row and str(row[0]).isdigit() else 0
+            serial = max(now, at_least) + 1
+            db.execute("INSERT OR REPLACE INTO publish_state (key, value) VALUES ('serial', ?)", [str(serial)])
+        return serial
+
+    def unknown_posts(self, ids: Iterable[str]) -> set[str]:
+        """Of these post ids, those this database has no trace of: no post, no pruned id, no
+        file recorded. Their files on disk were published by a later copy of it (it was
+        restored from an older backup), and nothing else would ever take them down."""
+        wanted = sorted(set(ids))
+        known: set[str] = set()
+        with self._lock:
+            for chunk, marks in _in_chunks(wanted):
+                for table, column in (("posts", "id"), ("pruned", "id"), ("post_files", "post")):
+                    sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
+                    known.update(r[0] for r in self.db.execute(sql, chunk))
+        return set(wanted) - known
+
     def files_recorded(self) -> None:
         """Every file published is recorded now (`unrecorded_files`)."""
         with self._tx() as db:

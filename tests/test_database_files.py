@@ -80,3 +80,55 @@ def test_a_folder_where_the_database_goes_is_named_as_a_folder(tmp_path, feeds):
         assert "it is a folder, not a file" in result.stderr, (args, result.stderr)
     assert not list((tmp_path / "aggregator.db").iterdir())  # nothing created in it
     assert not (tmp_path / "copy.db").exists()
+
+
+def _rss(*numbers: int) -> bytes:
+    items = "".join(
+        f"<item><title>Post {n}</title><link>http://example.net/p/{n}</link><guid>http://example.net/p/{n}</guid>"
+        f"<description>Body of post {n}</description><pubDate>Tue, 0{n} Jan 2024 10:00:00 GMT</pubDate></item>"
+        for n in numbers
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://example.net/</link>'
+        f"<description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+def _post_files(tmp_path: Path) -> set[str]:
+    pages = {p.name.removesuffix(".html") for p in (tmp_path / "public" / "posts").rglob("*.html")}
+    jekyll = {p.name[11:].removesuffix(".md") for p in (tmp_path / "jekyll" / "_posts").glob("*.md")}
+    assert pages == jekyll
+    return pages
+
+
+def test_restoring_an_older_backup_takes_down_the_files_of_posts_it_does_not_know(tmp_path, feeds):
+    """The operator's restore: stop, copy an older backup over the database, start again. The
+    posts published after that backup which have left their feed since kept their pages and
+    Jekyll files for good (Jekyll built them into the blog): nothing recorded them any more."""
+    feeds.routes["/a"] = (_rss(1), "application/rss+xml", 0.0)
+    url = feeds.url("/a")
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}], "  output_dir: public")
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "jekyll:\n  dir: jekyll\n", encoding="utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    backup = tmp_path / "backup.db"
+    assert run_cli("--config", str(cfg), "backup", str(backup)).returncode == 0
+    first = _post_files(tmp_path)
+    feeds.routes["/a"] = (_rss(1, 2, 3), "application/rss+xml", 0.0)
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    assert len(_post_files(tmp_path)) == 3
+    feeds.routes["/a"] = (_rss(1, 3), "application/rss+xml", 0.0)  # post 2 leaves the feed
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    with sqlite3.connect(tmp_path / "aggregator.db") as conn:
+        ids = dict(conn.execute("SELECT title, id FROM posts").fetchall())
+    conn.close()
+
+    (tmp_path / "aggregator.db").write_bytes(backup.read_bytes())  # the restore
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stderr
+    assert "restored from an older backup" in result.stderr
+    # post 3, still in the feed, is back under its id and file names; post 2's files are gone
+    assert _post_files(tmp_path) == first | {ids["Post 3"]}
+    assert ids["Post 2"] not in (tmp_path / "public" / "index.html").read_text(encoding="utf-8")
+    again = run_cli("--config", str(cfg), "publish")
+    assert again.returncode == 0 and "restored" not in again.stderr  # said once
+    assert _post_files(tmp_path) == first | {ids["Post 3"]}

@@ -111,9 +111,10 @@ def _records(settings: Settings) -> tuple[list, list]:
         ).fetchall()
         states = db.execute("SELECT * FROM publish_state ORDER BY 1").fetchall()
     # The context digest names the output folder, which the serial copy has elsewhere; the
-    # owner id (`publish._claim_output`) is made by a database's first publish, so each has its own.
+    # owner id (`publish._claim_output`) is made by a database's first publish, so each has its own,
+    # and the count of publishes (`serial`) is of the `publish` calls each was given.
     kept = {"site": lambda v: "site", "owner": lambda v: "owner", "feed:updated": str}
-    return files, [(key, kept.get(key, _without_context)(value)) for key, value in states]
+    return files, [(key, kept.get(key, _without_context)(value)) for key, value in states if key != "serial"]
 
 
 def _without_context(value: str) -> object:

@@ -218,10 +218,15 @@ def _publish(
     settings: Settings, store: Store, categories: Iterable[str] | None, force: bool, workers: int | None
 ) -> PublishReport:
     report = PublishReport()
-    if _claim_output(settings, store):
+    other, ahead = _claim_output(settings, store)
+    if other:
         # Every category, not only those asked for (the daemon's publish after a poll): the
         # other database may have overwritten any of them, and once the folder is claimed
         # back nothing would tell a later publish that those left unchanged are not ours.
+        force, categories = True, None
+    restored = ahead > store.publish_serial()
+    if restored:
+        _take_down_unknown(settings, store, report)
         force, categories = True, None
     unrecorded = store.unrecorded_files()
     if unrecorded:
@@ -284,11 +289,51 @@ def _publish(
         # A publish killed after recording a post's new page, its category's state with it
         # (a long publish records as it goes), left the old page as it was: redirected now.
         _redirect_moved(settings, store, report, set())
+    recorded = bool(report.written or report.removed) or restored  # the folder changed
     _record(store, report, states)
     if unrecorded:
         store.files_recorded()
+    if recorded:  # the database first: the folder's mark is ahead of it only after a restore
+        serial = store.next_publish_serial(ahead)
+        write_if_changed(settings.output_dir / OWNER_FILE, f"{store.publish_state('owner')} {serial}\n".encode())
     forget_excerpts()
     return report
+
+
+def _take_down_unknown(settings: Settings, store: Store, report: PublishReport) -> None:
+    """Delete the post pages and Jekyll files of posts this database has no trace of, found
+    when the output folder was published last by a later copy of it (`_claim_output`): the
+    database was restored from an older backup. The later copy's posts that left their feed
+    since kept their pages and Jekyll files for good (Jekyll built them into the site), as
+    nothing recorded them. Those still in their feed come back at their next poll, with the
+    same ids and file names."""
+    files = _files_on_disk(settings)
+    unknown = store.unknown_posts(post for _, post, _, _ in files)
+    if not unknown:
+        return
+    log.warning(
+        "%s was published by a later copy of the database %s (restored from an older backup?): "
+        "taking down the pages and Jekyll files of %d posts it does not know, and publishing everything again",
+        settings.output_dir,
+        settings.database,
+        len(unknown),
+    )
+    for name, post, kind, _ in files:
+        if post not in unknown:
+            continue
+        root = settings.jekyll_dir if kind == "jekyll" else settings.output_dir
+        assert root is not None  # only found where it is configured
+        path = root / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            log.warning("could not remove %s, of a post this database does not know: %s", path, e)
+            continue
+        report.removed.append(path)
+        log.info("removed %s: its post is not in this database", path)
+        _remove_empty_folders(path.parent, root)
 
 
 _JEKYLL_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-([0-9a-f]{16})\.md")
@@ -337,27 +382,30 @@ def _dated_folders_in(posts: Path) -> list[str]:
     return months
 
 
-def _claim_output(settings: Settings, store: Store) -> bool:
-    """Mark the output folder as this database's; True when another database published it last.
+def _claim_output(settings: Settings, store: Store) -> tuple[bool, int]:
+    """Mark the output folder as this database's: (whether another database published it
+    last, the serial of the publish that marked it: see `Store.next_publish_serial`).
 
     Two configs with one `output_dir` (a test config beside the real one) overwrote each
     other's home page, all-posts feeds and OPML, silently, and a publish that found its own
     categories unchanged left the other's files in place. The folder now names its last
     publisher by a random id kept in the database (a backup or a moved database keeps it):
-    a publish that finds another id says so and rebuilds everything it publishes.
+    a publish that finds another id says so and rebuilds everything it publishes. The mark
+    also holds how many publishes that database had made: one ahead of the database's own
+    count is a later copy of it (the database was restored from an older backup).
     """
     mine = store.publish_state("owner") or store.publish_state_or("owner", secrets.token_hex(8))
     marker = settings.output_dir / OWNER_FILE
     try:
-        theirs = marker.read_text(encoding="ascii").strip()
+        theirs, _, serial = marker.read_text(encoding="ascii").strip().partition(" ")
     except (OSError, UnicodeDecodeError):
-        theirs = None
+        theirs, serial = "", ""
     if theirs == mine:
-        return False
+        return False, int(serial) if serial.isdigit() else 0
     marker.parent.mkdir(parents=True, exist_ok=True)
-    write_if_changed(marker, f"{mine}\n".encode())
+    write_if_changed(marker, f"{mine} {store.publish_serial()}\n".encode())
     if not theirs:  # a new folder, or one published by a version before the marker
-        return False
+        return False, 0
     log.warning(
         "%s was last published from another database (%s): two configs publishing into one folder "
         "overwrite each other's home page, all-posts feeds and OPML; give each its own site.output_dir "
@@ -365,7 +413,7 @@ def _claim_output(settings: Settings, store: Store) -> bool:
         settings.output_dir,
         theirs,
     )
-    return True
+    return True, 0
 
 
 PARALLEL_POSTS = (500, 3000)  # posts to render before workers pay: forked, spawned (~0.4 s to start)

@@ -236,8 +236,8 @@ def _document_problems(path: Path) -> list[str]:
         elif path.suffix == ".css":
             if not data.strip():
                 return ["empty stylesheet"]
-        elif path.name == OWNER_FILE:  # the database's id, written whole or not at all
-            if not re.fullmatch(rb"[0-9a-f]{16}\n", data):
+        elif path.name == OWNER_FILE:  # the database's id and publish count, written whole or not at all
+            if not re.fullmatch(rb"[0-9a-f]{16}( [0-9]+)?\n", data):
                 return [f"owner mark cut short or garbled: {data[:40]!r}"]
         else:
             return [f"unexpected output file {path.name}"]
