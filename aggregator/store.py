@@ -422,6 +422,8 @@ class Store:
             raise StoreError(f"cannot read database {self.path}: {e}") from None
         if version > SCHEMA_VERSION:
             raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
+        if not self._schema:  # an empty file, or an SQLite file no table was ever made in
+            raise StoreError(f"database {self.path} is empty: nothing has been fetched into it yet (`fetch` does)")
         if "sources" not in self._schema:
             raise StoreError(_foreign(self.path, set(self._schema)))
 

@@ -132,3 +132,21 @@ def test_restoring_an_older_backup_takes_down_the_files_of_posts_it_does_not_kno
     again = run_cli("--config", str(cfg), "publish")
     assert again.returncode == 0 and "restored" not in again.stderr  # said once
     assert _post_files(tmp_path) == first | {ids["Post 3"]}
+
+
+def test_an_empty_database_file_is_said_to_be_empty_not_someone_elses(tmp_path, feeds):
+    """An empty file at `site.database` (`touch`, a `.recover` that found nothing, a copy cut
+    short at 0 bytes): `status` and `backup` called it "not an aggregator database (it has no
+    sources table)", while `fetch` takes it as a new database, which it is."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    for make in (lambda db: db.write_bytes(b""), lambda db: sqlite3.connect(db).execute("VACUUM").connection.close()):
+        db = tmp_path / "aggregator.db"
+        db.unlink(missing_ok=True)
+        make(db)
+        for args in (["status"], ["backup", str(tmp_path / "copy.db")]):
+            result = run_cli("--config", str(cfg), *args)
+            assert result.returncode == 1 and "Traceback" not in result.stderr
+            assert f"database {db} is empty: nothing has been fetched into it yet" in result.stderr, result.stderr
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    assert run_cli("--config", str(cfg), "status").returncode == 0
