@@ -382,7 +382,7 @@ class Store:
             if self.reader:
                 self.db.execute("PRAGMA query_only = ON")
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}") from None
+            raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}{damaged(e)}") from None
 
     def _connect_read_only(self) -> None:
         """Open the file without a way to write it, and without creating anything beside it.
@@ -409,7 +409,7 @@ class Store:
             self.db.execute("PRAGMA query_only = ON")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the file is opened here
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot read database {self.path}: {e}{why_unreadable(self.path)}") from None
+            raise StoreError(f"cannot read database {self.path}: {e}{why_unreadable(self.path)}{damaged(e)}") from None
 
     def _read_schema(self) -> None:
         """What a read-only store has to read from, and a refusal of a newer version's file."""
@@ -419,7 +419,7 @@ class Store:
                 tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
                 self._schema = {t: {c[1] for c in self.db.execute(f"PRAGMA table_info([{t}])")} for t in tables}
         except sqlite3.Error as e:
-            raise StoreError(f"cannot read database {self.path}: {e}") from None
+            raise StoreError(f"cannot read database {self.path}: {e}{damaged(e)}") from None
         if version > SCHEMA_VERSION:
             raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
         if not self._schema:  # an empty file, or an SQLite file no table was ever made in
@@ -505,7 +505,7 @@ class Store:
                     yield self.db
             except sqlite3.Error as e:
                 hint = why_unwritable(self.path) if "readonly" in str(e) else ""
-                raise StoreError(f"database {self.path}: {e}{hint}") from e
+                raise StoreError(f"database {self.path}: {e}{hint}{damaged(e)}") from e
 
     @contextmanager
     def _immediate(self) -> Iterator[None]:
@@ -1464,11 +1464,11 @@ class Store:
             finally:
                 dest.close()
             if check != "ok":
-                raise StoreError(f"backup of {self.path} failed its integrity check: {check}")
+                raise StoreError(f"backup of {self.path} failed its integrity check: {check}{damaged('malformed')}")
             tmp.replace(target)
         except (sqlite3.Error, OSError) as e:
             tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot back up {self.path} to {target}: {e}") from None
+            raise StoreError(f"cannot back up {self.path} to {target}: {e}{damaged(e)}") from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -1959,6 +1959,23 @@ def why_unwritable(path: Path) -> str:
     return ""
 
 
+def damaged(e: BaseException | str) -> str:
+    """What to do about a damaged database file (a bad sector, a copy cut short, pages
+    overwritten): SQLite's "database disk image is malformed" said nothing of it."""
+    text = str(e)
+    if "malformed" in text:
+        return (
+            " (the file is damaged: keep it aside, and restore a backup (`aggregator backup`) or "
+            "salvage what it holds with `sqlite3 <file> .recover | sqlite3 <new file>`)"
+        )
+    if "file is not a database" in text:
+        return (
+            " (not an SQLite database, or its first page is damaged: set site.database to another file, "
+            "or restore a backup)"
+        )
+    return ""
+
+
 def why_unreadable(path: Path) -> str:
     """Why a read-only open failed, when we can tell: a folder that may not be entered, or a
     -wal left without its -shm (the database was not closed cleanly) in a folder where SQLite
@@ -2014,7 +2031,7 @@ def read_database(path: Path, read: Callable[[Store], T]) -> T:
                 continue
             if isinstance(e, StoreError):
                 raise
-            raise StoreError(f"cannot read database {path}: {e}") from None
+            raise StoreError(f"cannot read database {path}: {e}{damaged(e)}") from None
         finally:
             store.close()
         if not store.changed():

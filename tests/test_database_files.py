@@ -150,3 +150,37 @@ def test_an_empty_database_file_is_said_to_be_empty_not_someone_elses(tmp_path, 
             assert f"database {db} is empty: nothing has been fetched into it yet" in result.stderr, result.stderr
     assert run_cli("--config", str(cfg), "fetch").returncode == 0
     assert run_cli("--config", str(cfg), "status").returncode == 0
+
+
+def test_a_damaged_database_is_said_to_be_damaged_with_what_to_do(tmp_path, feeds):
+    """A database with pages overwritten, cut short, or someone's text file: every command
+    gave SQLite's bare "database disk image is malformed" / "file is not a database"."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    db = tmp_path / "aggregator.db"
+    good = db.read_bytes()
+
+    def overwritten() -> None:
+        db.write_bytes(good[: 4096 * 5] + b"\xa5" * 4096 * 3 + good[4096 * 8 :])
+
+    def cut_short() -> None:
+        db.write_bytes(good[: len(good) // 2])
+
+    for damage, said in ((overwritten, "the file is damaged"), (cut_short, "the file is damaged"),
+                         (lambda: db.write_text("not a database\n" * 100), "not an SQLite database")):  # fmt: skip
+        damage()
+        broken = db.read_bytes()
+        for args in (["status"], ["backup", str(tmp_path / "copy.db")], ["fetch"], ["publish"]):
+            result = run_cli("--config", str(cfg), *args)
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+            assert str(db) in result.stderr and said in result.stderr, (args, result.stderr)
+            assert "restore a backup" in result.stderr
+            # nothing written over what may yet be salvaged (the header's change counter may move)
+            assert _unheaded(db.read_bytes()) == _unheaded(broken)
+        assert not (tmp_path / "copy.db").exists()
+
+
+def _unheaded(data: bytes) -> bytes:
+    """An SQLite file's bytes but its header's change counter and version-valid-for number."""
+    return data[:24] + data[28:92] + data[96:]
