@@ -873,9 +873,13 @@ def backup(ctx: click.Context, where: str) -> None:
     if path.is_dir():
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = path / f"{settings.database.stem}-{stamp}{settings.database.suffix or '.db'}"
+    named = path
+    if path.is_symlink():  # `latest.db -> /mnt/nas/aggregator.db`: the copy goes where it points,
+        path = path.resolve()  # not over the link, on the local disk, leaving the old copy there
+        named = Path(f"{named} (→ {path})")
     why = refusal(path, settings, "backup")
     if why is not None:  # the rename would replace it whatever it is: the config, a lock file
-        _echo(f"error: cannot back up to {path}: {why}", err=True)
+        _echo(f"error: cannot back up to {named}: {why}", err=True)
         ctx.exit(EXIT_FAILED)
     # read-only: a backup is wanted most when the database's disk is full or its file read-only
     target = _read_or_exit(ctx, settings, lambda store: store.backup(path))

@@ -184,3 +184,27 @@ def test_a_damaged_database_is_said_to_be_damaged_with_what_to_do(tmp_path, feed
 def _unheaded(data: bytes) -> bytes:
     """An SQLite file's bytes but its header's change counter and version-valid-for number."""
     return data[:24] + data[28:92] + data[96:]
+
+
+def test_a_backup_to_a_link_goes_where_the_link_points(tmp_path, feeds):
+    """`backup latest.db`, a link to the copy on another disk (`/mnt/nas/aggregator.db`): the
+    copy replaced the link with a file beside it, on the local disk, and left the old copy
+    where the operator looks for it."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    (nas / "aggregator.db").write_bytes(b"")  # an earlier copy (empty: replaceable)
+    link = tmp_path / "latest.db"
+    link.symlink_to(nas / "aggregator.db")
+    result = run_cli("--config", str(cfg), "backup", str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == nas / "aggregator.db"
+    with sqlite3.connect(f"file:{nas / 'aggregator.db'}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] > 0
+    conn.close()
+    link.unlink()
+    link.symlink_to(tmp_path / "aggregator.db")  # a link to the database itself is still refused
+    refused = run_cli("--config", str(cfg), "backup", str(link))
+    assert refused.returncode == 1 and "is the database itself" in refused.stderr
