@@ -881,6 +881,10 @@ def backup(ctx: click.Context, where: str) -> None:
     if why is not None:  # the rename would replace it whatever it is: the config, a lock file
         _echo(f"error: cannot back up to {named}: {why}", err=True)
         ctx.exit(EXIT_FAILED)
+    if not path.parent.is_dir():  # else the error named our temporary `.<name>.partial` (an unmounted disk)
+        why = "not a folder" if path.parent.exists() else "no such folder"
+        _echo(f"error: cannot back up to {named}: {why}: {path.parent}", err=True)
+        ctx.exit(EXIT_FAILED)
     # read-only: a backup is wanted most when the database's disk is full or its file read-only
     target = _read_or_exit(ctx, settings, lambda store: store.backup(path))
     try:

@@ -208,3 +208,16 @@ def test_a_backup_to_a_link_goes_where_the_link_points(tmp_path, feeds):
     link.symlink_to(tmp_path / "aggregator.db")  # a link to the database itself is still refused
     refused = run_cli("--config", str(cfg), "backup", str(link))
     assert refused.returncode == 1 and "is the database itself" in refused.stderr
+
+
+def test_a_backup_into_a_missing_folder_names_the_folder(tmp_path, feeds):
+    """`backup /mnt/nas/aggregator.db` with the disk not mounted: the error named the
+    command's temporary file (`/mnt/nas/.aggregator.db.partial`), not the missing folder."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    nas = tmp_path / "nas"
+    result = run_cli("--config", str(cfg), "backup", str(nas / "aggregator.db"))
+    assert result.returncode == 1
+    assert result.stderr == f"error: cannot back up to {nas / 'aggregator.db'}: no such folder: {nas}\n"
+    assert not (tmp_path / "nas").exists()
