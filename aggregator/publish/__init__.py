@@ -312,7 +312,8 @@ def _take_down_unknown(settings: Settings, store: Store, report: PublishReport) 
     if not unknown:
         return
     log.warning(
-        "%s was published by a later copy of the database %s (restored from an older backup?): "
+        "%s was published by a later copy of the database %s (restored from an older backup? or a copy of it "
+        "publishing into the same folder): "
         "taking down the pages and Jekyll files of %d posts it does not know, and publishing everything again",
         settings.output_dir,
         settings.database,
