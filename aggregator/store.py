@@ -226,6 +226,10 @@ _STALE_FILE = (
 )
 
 
+# What to do about a database a newer version wrote (README, "Going back to an older version")
+_NEWER = ": run that version (or newer), or restore a backup taken before the upgrade"
+
+
 class StoreError(Exception):
     """The database cannot be opened or written."""
 
@@ -421,7 +425,7 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"cannot read database {self.path}: {e}{damaged(e)}") from None
         if version > SCHEMA_VERSION:
-            raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
+            raise StoreError(f"database {self.path} is from a newer aggregator (schema {version}){_NEWER}")
         if not self._schema:  # an empty file, or an SQLite file no table was ever made in
             raise StoreError(f"database {self.path} is empty: nothing has been fetched into it yet (`fetch` does)")
         if "sources" not in self._schema:
@@ -546,7 +550,7 @@ class Store:
         with self._tx() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StoreError(f"database {self.path} is from a newer aggregator (schema {version})")
+                raise StoreError(f"database {self.path} is from a newer aggregator (schema {version}){_NEWER}")
             added: set[tuple[str, str]] = set()
             created: set[str] = set()
             for name, (columns, pk, not_null) in TABLES.items():

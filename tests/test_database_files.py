@@ -221,3 +221,22 @@ def test_a_backup_into_a_missing_folder_names_the_folder(tmp_path, feeds):
     assert result.returncode == 1
     assert result.stderr == f"error: cannot back up to {nas / 'aggregator.db'}: no such folder: {nas}\n"
     assert not (tmp_path / "nas").exists()
+
+
+def test_a_newer_versions_database_says_what_to_do(tmp_path, feeds):
+    """Going back to an older version after an upgrade: the refusal named the schema but not
+    the way out (README: run the newer version, or restore a backup from before the upgrade)."""
+    from aggregator.store import SCHEMA_VERSION
+
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    db = tmp_path / "aggregator.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    for args in (["status"], ["fetch"], ["backup", str(tmp_path / "copy.db")]):
+        result = run_cli("--config", str(cfg), *args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"database {db} is from a newer aggregator (schema {SCHEMA_VERSION + 1})" in result.stderr
+        assert "restore a backup taken before the upgrade" in result.stderr, result.stderr
