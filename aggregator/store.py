@@ -1458,6 +1458,7 @@ class Store:
         tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
         _remove_stale_partials(target)
         try:
+            tmp.unlink(missing_ok=True)  # a killed backup's (on a read-only disk: EROFS, not ENOENT)
             create_private(tmp)
             dest = sqlite3.connect(str(tmp))
             try:
@@ -1471,10 +1472,14 @@ class Store:
                 raise StoreError(f"backup of {self.path} failed its integrity check: {check}{damaged('malformed')}")
             tmp.replace(target)
         except (sqlite3.Error, OSError) as e:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot back up {self.path} to {target}: {e}{damaged(e)}") from None
+            _discard(tmp)
+            if isinstance(e, OSError) and e.filename == str(tmp):  # named the folder, not our temporary file
+                why = f"{e.strerror}{why_unwritable(target)}"
+            else:
+                why = f"{e}{damaged(e)}"
+            raise StoreError(f"cannot back up {self.path} to {target}: {why}") from None
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
             raise
         return target
 
@@ -1963,6 +1968,15 @@ def why_unwritable(path: Path) -> str:
     return ""
 
 
+def _discard(path: Path) -> None:
+    """Remove a temporary file if it is there; on a read-only disk it never was (and unlink
+    raises EROFS even for a missing file), and the error being reported matters more."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def damaged(e: BaseException | str) -> str:
     """What to do about a damaged database file (a bad sector, a copy cut short, pages
     overwritten): SQLite's "database disk image is malformed" said nothing of it."""
@@ -2046,8 +2060,8 @@ def read_database(path: Path, read: Callable[[Store], T]) -> T:
 def _remove_stale_partials(target: Path) -> None:
     """The temporary files of backups to `target` that died (SIGKILL, a power cut): those of
     processes no longer running, and the one an earlier version named `.<name>.partial`."""
-    target.with_name(f".{target.name}.partial").unlink(missing_ok=True)
-    with suppress(OSError):  # a folder that cannot be listed: the backup itself says why
+    with suppress(OSError):  # a folder that cannot be listed, a read-only disk: the backup itself says why
+        target.with_name(f".{target.name}.partial").unlink(missing_ok=True)
         for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial*"):  # and its -journal
             pid, _, rest = path.name[len(target.name) + 2 :].partition(".partial")
             if pid.isdigit() and rest in ("", "-journal") and not alive(int(pid)):

@@ -11,6 +11,7 @@ import pytest
 
 from .conftest import run_cli
 from .daemon_support import FEEDS, FeedServer, write_config
+from .reliability.conftest import read_only
 
 
 @pytest.fixture
@@ -240,3 +241,19 @@ def test_a_newer_versions_database_says_what_to_do(tmp_path, feeds):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert f"database {db} is from a newer aggregator (schema {SCHEMA_VERSION + 1})" in result.stderr
         assert "restore a backup taken before the upgrade" in result.stderr, result.stderr
+
+
+def test_a_backup_onto_a_read_only_disk_is_one_error_line(tmp_path, feeds):
+    """`backup` to a read-only mount (a backup disk mounted ro): a Python traceback, from
+    removing a leftover temporary file that could not be there (EROFS, not ENOENT)."""
+    url = feeds.feed("/a", FEEDS[0])
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    mounted = tmp_path / "backups"
+    mounted.mkdir()
+    with read_only(mounted):
+        result = run_cli("--config", str(cfg), "backup", str(mounted / "aggregator.db"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    db, copy = tmp_path / "aggregator.db", mounted / "aggregator.db"
+    assert result.stderr.startswith(f"error: cannot back up {db} to {copy}: ")
+    assert "read-only file system" in result.stderr and ".partial" not in result.stderr
