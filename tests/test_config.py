@@ -353,6 +353,19 @@ def test_aliases_repeating_values_a_billion_times_are_refused_at_once_with_their
     assert result.stderr.count("\n") == 1
 
 
+def test_many_sources_sharing_a_list_by_alias_load(tmp_path):
+    """4,000 sources each `exclude: *spam`, one 100-rule list written once (1.2 million
+    values expanded, 76 times what the file writes): loaded before the alias-bomb guard, then
+    refused as a billion laughs ('more than a config holds'). It loads again."""
+    text = "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: A\n    sources:\n"
+    text += "      - url: https://s0.example/feed.xml\n        exclude: &spam\n"
+    text += "".join(f'          - title: "(?i)spamword{j}"\n' for j in range(100))
+    text += "".join(f"      - url: https://s{i}.example/feed.xml\n        exclude: *spam\n" for i in range(1, 4000))
+    s = load(tmp_path, text)
+    assert len(s.sources) == 4000
+    assert len(s.sources[-1].filters[0].levels[0].exclude) == 100
+
+
 def test_error_message_names_the_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(tmp_path, GOOD.replace("  language: zh-CN\n", "  language: zh-CN\n  colour: blue\n"))
