@@ -166,6 +166,15 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 
+def _joins(text: str, at: int) -> bool:
+    """Whether the zero-width (non-)joiner at `at` is spelling, not a stray: Persian writes
+    ZWNJ inside words (`رسانه‌ها`, in many a WordPress tag's feed URL), Indic scripts and
+    emoji sequences ZWJ; between two such letters, marks or symbols it is typed on purpose."""
+    if text[at] not in "\u200c\u200d" or at == 0 or at + 1 == len(text):
+        return False
+    return all(c > "\x7f" and unicodedata.category(c)[0] in "LMS" for c in (text[at - 1], text[at + 1]))
+
+
 def _host_port(netloc: str) -> tuple[str, str]:
     """(host, port as written) of a URL's netloc: `[::1]:8080` → ('::1', '8080'). By hand:
     urllib's `hostname` and `port` split the netloc again each, and a config of 10,000
@@ -205,7 +214,7 @@ def check_url(value: str) -> str:
     literal = p.netloc.rpartition("@")[2].startswith("[")  # an [IPv6] literal has its own characters
     if not literal and _NOT_HOST.search(host):
         raise ValueError(f"not a host name: {host!r} (letters, digits, '-' and '.' only)")
-    if hidden := _INVISIBLE.search(value):
+    if hidden := next((m for m in _INVISIBLE.finditer(value) if not _joins(value, m.start())), None):
         raise ValueError(
             f"holds an invisible character, U+{ord(hidden.group()):04X}, at character {hidden.start() + 1} "
             "(copied with the URL from a page or document): type that part again"

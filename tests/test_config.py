@@ -204,6 +204,26 @@ def test_an_invisible_character_in_a_url_is_an_error_naming_it(tmp_path, written
     assert load(tmp_path, GOOD.replace("/feed.xml", "/中文 feed.xml", 1)).sources  # a space, CJK: sent encoded
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "persian/\u0631\u0633\u0627\u0646\u0647\u200c\u0647\u0627/rss.xml",  # رسانه‌ها: ZWNJ inside a Persian word
+        "tag/\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645/feed/",  # می‌خواهم, a WordPress tag's feed
+        "ml/\u0d15\u0d47\u0d30\u0d33\u200d\u0d02/feed",  # ZWJ in Malayalam
+    ],
+)
+def test_a_joiner_inside_a_word_of_a_url_is_spelling_not_an_invisible_character(tmp_path, written):
+    """Persian writes a zero-width non-joiner inside words, and so do its tags' feed URLs;
+    since the invisible-character check such a source was refused ('type that part again',
+    which only types it again). Between two letters it loads; a stray one is still refused."""
+    url = f"https://example.com/{written}"
+    s = load(tmp_path, GOOD.replace("https://example.com/feed.xml", url, 1))
+    assert url in [src.url for src in s.sources]
+    stray = GOOD.replace("https://example.com/feed.xml", "https://example.com/feed\u200c.xml", 1)
+    error = errors_of(tmp_path, stray)[0]
+    assert error.startswith("12: categories.0.sources.0.url: holds an invisible character, U+200C")
+
+
 def test_one_feed_spelled_two_ways_is_warned_of(tmp_path):
     """`HTTP://Example.com:80/f#top` is the request `http://example.com/f` makes: listed both
     ways it was polled, and its posts stored, twice without a word. IDN and [IPv6] hosts pass."""
