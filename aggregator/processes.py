@@ -78,7 +78,6 @@ def forking_is_safe() -> bool:
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
-@functools.cache
 def alive(pid: int) -> bool:
     """Whether process `pid` runs: whether a temporary file named after it may be in use."""
     if pid == os.getpid():
@@ -92,6 +91,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@functools.cache
 def linux_libc(name: str) -> Callable[..., int] | None:
     """A Linux C library function (`syncfs`, `prctl`), or None elsewhere."""
     if not sys.platform.startswith("linux"):

@@ -489,3 +489,23 @@ def test_the_daemon_rebuilds_with_spawned_workers_after_a_config_change(corpus_f
     assert "Corpus renamed" in (copy / "public" / "index.html").read_text("utf-8")
     pages = list((copy / "public" / "posts").rglob("*.html"))
     assert len(pages) > 3000 and all("Corpus renamed" in p.read_text("utf-8") for p in pages[::97])
+
+
+def test_a_writer_that_died_since_the_last_sweep_is_seen_dead(tmp_path):
+    """A process asks again whether a writer runs: 8db06f9 moved `@functools.cache` onto
+    `processes.alive`, so a writer once found running stayed 'running' for the process's life
+    (the leftovers it left when killed were never swept by a later sweep, nor a backup's), and
+    `linux_libc` lost its cache: each forked worker loaded libc itself, after the fork."""
+    from aggregator.processes import linux_libc
+
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    leftover = tmp_path / f".index.html.{writer.pid}.1.tmp"
+    leftover.write_text("half a page")
+    try:
+        assert atomic.sweep_temp_files(tmp_path) == []  # being written
+    finally:
+        writer.kill()
+        writer.wait()
+    assert atomic.sweep_temp_files(tmp_path) == [leftover]
+    assert not leftover.exists()
+    assert linux_libc("prctl") is linux_libc("prctl")  # loaded once, by the parent, before it forks
