@@ -649,6 +649,14 @@ ALIAS_VALUES = 1_000_000  # values a config's aliases may expand to, past what i
 ALIAS_RATIO = 100
 
 
+class _Cycle(Exception):
+    """A value found inside itself, by an alias; `where`: the (key path step, line) down to it."""
+
+    def __init__(self, where: tuple[tuple[Any, int], ...]) -> None:
+        super().__init__()
+        self.where = where
+
+
 def _alias_bomb(root: yaml.Node) -> str | None:
     """`line: key.path: problem` when the config's aliases expand to more values than any
     feeds.yaml holds: ten anchors each repeating the one before ten times (a "billion
@@ -658,18 +666,40 @@ def _alias_bomb(root: yaml.Node) -> str | None:
     sizes: dict[int, int] = {}
     refs: Counter[int] = Counter()
 
-    def children(node: yaml.Node) -> list[yaml.Node]:
-        if isinstance(node, yaml.MappingNode):
-            return [n for pair in node.value for n in pair]
-        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+    sizing: set[int] = set()  # the nodes being sized, from the root down to this one
 
-    def size(node: yaml.Node) -> int:
+    def children(node: yaml.Node) -> list[tuple[Any, int, yaml.Node]]:
+        """(key path step, its line, node) of what `node` holds."""
+        if isinstance(node, yaml.MappingNode):
+            return [
+                (key.value if isinstance(key, yaml.ScalarNode) else "?", key.start_mark.line + 1, n)
+                for key, value in node.value
+                for n in (key, value)
+            ]
+        if isinstance(node, yaml.SequenceNode):  # an alias's node starts where its anchor is, before the list
+            start = node.start_mark
+            return [
+                (i, (child.start_mark if child.start_mark.index > start.index else start).line + 1, child)
+                for i, child in enumerate(node.value)
+            ]
+        return []
+
+    def size(node: yaml.Node, where: tuple[tuple[Any, int], ...]) -> int:
         refs[id(node)] += 1
+        if id(node) in sizing:  # `defaults: &d {headers: *d}`: it holds itself
+            raise _Cycle(where)
         if id(node) not in sizes:
-            sizes[id(node)] = 1 + sum(size(child) for child in children(node))
+            sizing.add(id(node))
+            sizes[id(node)] = 1 + sum(size(child, (*where, (step, at))) for step, at, child in children(node))
+            sizing.discard(id(node))
         return sizes[id(node)]
 
-    total = size(root)
+    try:
+        total = size(root, ())
+    except _Cycle as cycle:  # a RecursionError, a traceback from `check` and the daemon's end at a reload
+        dotted = ".".join(_key(step) for step, _ in cycle.where) or "(top level)"
+        line = cycle.where[-1][1] if cycle.where else root.start_mark.line + 1
+        return f"{line}: {dotted}: an alias (*name) inside the value it stands for repeats it without end: remove it"
     limit = max(ALIAS_VALUES, ALIAS_RATIO * len(sizes))
     if total <= limit:
         return None

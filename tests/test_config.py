@@ -373,6 +373,23 @@ def test_aliases_repeating_values_a_billion_times_are_refused_at_once_with_their
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ("  x: *s\n", "4: site.x"),  # site: &s holding itself
+        ("categories:\n  - &c\n    name: A\n    tags: [a, *c]\n", "7: categories.0.tags.1"),
+    ],
+)
+def test_an_alias_inside_the_value_it_names_is_an_error_not_a_crash(tmp_path, tail, expected):
+    """YAML lets an alias stand inside the value it names (a merge or list pasted into its own
+    anchor): `check` died of a RecursionError with a 1,000-line traceback, and the daemon with
+    it at a reload. Now one error at the alias's line."""
+    text = "site: &s\n  title: T\n  url: https://t.example/\n" + tail
+    assert errors_of(tmp_path, text) == [
+        f"{expected}: an alias (*name) inside the value it stands for repeats it without end: remove it"
+    ]
+
+
 def test_many_sources_sharing_a_list_by_alias_load(tmp_path):
     """4,000 sources each `exclude: *spam`, one 100-rule list written once (1.2 million
     values expanded, 76 times what the file writes): loaded before the alias-bomb guard, then
