@@ -75,12 +75,22 @@ def test_a_folder_where_the_database_goes_is_named_as_a_folder(tmp_path, feeds):
     (tmp_path / "aggregator.db").mkdir()
     for args in (["status"], ["backup", str(tmp_path / "copy.db")], ["fetch"], ["publish"]):
         result = run_cli("--config", str(cfg), *args)
-        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        # the config's check says it first, at `site.database`'s line, as any config error (exit 2)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
-        assert str(tmp_path / "aggregator.db") in result.stderr
-        assert "it is a folder, not a file" in result.stderr, (args, result.stderr)
+        assert f"site.database: {tmp_path / 'aggregator.db'} is a folder" in result.stderr, (args, result.stderr)
     assert not list((tmp_path / "aggregator.db").iterdir())  # nothing created in it
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_folder_made_where_the_database_goes_after_the_config_was_read_is_named_as_a_folder(tmp_path):
+    """The config's check sees a folder there first; one made after it (a volume mounted while
+    the daemon starts) is named by the store, not SQLite's bare "unable to open database file"."""
+    from aggregator.store import Store, StoreError
+
+    (tmp_path / "aggregator.db").mkdir()
+    with pytest.raises(StoreError, match="it is a folder, not a file"):
+        Store(tmp_path / "aggregator.db")
 
 
 def _rss(*numbers: int) -> bytes:
