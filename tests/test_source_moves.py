@@ -23,6 +23,7 @@ from aggregator.identity import LINK, post_id, same_feed_url
 from aggregator.models import PollUpdate, Post, Source
 from aggregator.parse import parse_feed
 from aggregator.pipeline import ingest
+from aggregator.publish import OWNER_FILE
 from aggregator.store import Store, StoreError
 
 from .conftest import run_cli
@@ -62,11 +63,12 @@ def source_keys(folder: Path) -> list[str]:
 
 
 def outputs(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every published file (site and Jekyll): relative path → (bytes, mtime in ns)."""
+    """Every published file (site and Jekyll): relative path → (bytes, mtime in ns); not the
+    folder's `.aggregator-owner`, which counts the publishes that changed it."""
     out = {}
     for root in (folder / "public", folder / "jekyll"):
         for path in root.rglob("*"):
-            if path.is_file():
+            if path.is_file() and path.name != OWNER_FILE:
                 out[str(path.relative_to(folder))] = (path.read_bytes(), path.stat().st_mtime_ns)
     return out
 
