@@ -431,13 +431,20 @@ class Store:
         if "sources" not in self._schema:
             raise StoreError(_foreign(self.path, set(self._schema)))
 
+    def _posts_of_ours(self, tables: set[str]) -> bool:
+        """Whether a database without a sources table is one the first versions made (posts alone)."""
+        if "posts" not in tables:
+            return False
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(posts)")}
+        return {"id", "source", "guid", "title", "published", "updated"} <= columns
+
     def _refuse_foreign(self) -> None:
         """Refuse another program's SQLite file before anything is written to it: `site.database`
         pointed at one (a typo, a shared folder) had the aggregator's tables added to it, its
         journal turned to WAL and its `user_version` set. An empty file, or one with no table,
         is a new database."""
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and "sources" not in tables:
+        if tables and "sources" not in tables and not self._posts_of_ours(tables):
             self.db.close()
             raise StoreError(_foreign(self.path, tables))
 
