@@ -41,11 +41,21 @@ class ConfigError(Exception):
 
     def __init__(self, path: Path | str, errors: list[str]) -> None:
         self.path = str(path)
-        self.errors = errors
+        # one line each, whatever a value quoted in it holds (`database: "\x1e"`: a character
+        # that ends a line for Python, a terminal's control): written as an escape
+        self.errors = [_LINE_BREAKING.sub(_escape, e) for e in errors]
         super().__init__(f"{path}: " + "; ".join(errors))
 
     def __str__(self) -> str:
         return "\n".join(f"{self.path}:{e}" if e[:1].isdigit() else f"{self.path}: {e}" for e in self.errors)
+
+
+_LINE_BREAKING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 MAX_DURATION = 36500 * 86400.0  # a century: past ~30 million days, a date plus it overflows

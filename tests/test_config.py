@@ -994,3 +994,15 @@ def test_a_header_value_that_cannot_be_sent_is_refused_by_check_without_showing_
     )
     monkeypatch.setenv("KEY", "HDRSECRET2")
     assert run_cli("--config", str(cfg), "check").returncode == 0  # X-Plain "v " and TOK's space too
+
+
+def test_an_error_quoting_a_value_with_a_line_breaking_character_stays_one_line(tmp_path):
+    """`database: "\x1e"` (found by tests/reliability/test_fuzz.py): the error quoting the value
+    was split by it into lines naming no file (Python, and log readers, end a line at U+001E)."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text("site:\n  output_dir: ''\n  database: \"\\x1E\\u2028x\"\ncategories: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    lines = str(info.value).splitlines()
+    assert lines and all(line.startswith(f"{path}:") for line in lines), lines
+    assert any("\\x1e\\u2028x" in line for line in lines), lines
