@@ -864,9 +864,14 @@ def _checkbox_text(match: re.Match[str]) -> str:
     return box if not following or following.isspace() else box + " "
 
 
-# A <script src> with nothing inside, and a GitHub gist's embed script (`<user>/<id>.js`, an
-# optional `?file=`), as blogs paste it for a code listing.
-_SCRIPT_ELEMENT = re.compile(r"<script(?=[\s/>])(" + _ATTRIBUTES + r")>\s*</script(?=[\s/>])[^>]*+>", re.I)
+# A <script> start tag, and its end tag if only whitespace comes between (a <script src> with
+# nothing inside); and a GitHub gist's embed script (`<user>/<id>.js`, an optional `?file=`), as
+# blogs paste it for a code listing. Every start tag matches (to the end of the text if no `>`
+# closes it), so the search never reads a tag twice: failing after it, `<script a=x ` 20,000
+# times read the rest of the text from each and took a minute.
+_SCRIPT_ELEMENT = re.compile(
+    r"<script(?=[\s/>])(" + _ATTRIBUTES + r")(?:>(\s*</script(?=[\s/>])[^>]*+>)?|\Z)", re.I
+)
 _GIST_SRC = re.compile(r"(?:https?:)?//gist\.github\.com/((?:[A-Za-z0-9-]+/)?[0-9A-Fa-f]+)\.js(?:\?[^#\s]*)?")
 _NOSCRIPT_NEXT = re.compile(r"\s*<noscript(?=[\s/>])", re.I)
 
@@ -877,8 +882,8 @@ def _gist_link(match: re.Match[str]) -> str:
     The script, which writes the code listing into the page, is removed as every script is; a
     post that embedded its code so (Ghost's HTML card, most blogs) read 'the tool is
     registered so:' followed by nothing. The link at least leads to the code."""
-    if _NOSCRIPT_NEXT.match(match.string, match.end()):
-        return match.group(0)  # its fallback is kept (see `_NOSCRIPT`): the code is shown there
+    if match.group(2) is None or _NOSCRIPT_NEXT.match(match.string, match.end()):
+        return match.group(0)  # not empty, or its fallback is kept (see `_NOSCRIPT`): the code is shown there
     gist = _GIST_SRC.fullmatch(_attributes(match.group(1)).get("src", "").strip())
     if gist is None:
         return match.group(0)

@@ -1366,6 +1366,19 @@ def test_a_gists_embed_script_leaves_a_link_to_the_gist(embed: str, expected: st
 
 
 @pytest.mark.parametrize(
+    "html",
+    ["gist.github.com" + "<script a=x " * 50_000, "gist.github.com" + "<script a=x " * 50_000 + ">"],
+)
+def test_script_tags_never_closed_beside_a_gist_take_linear_time(html: str) -> None:
+    """The search for a gist's embed script read each `<script` with no `>` after it (or with
+    no `</script>` after its `>`) to the end of the text, then again from the next: 240 KB of
+    them took a minute, a feed's megabytes would have held its poll for hours."""
+    start = time.perf_counter()
+    sanitize_html(html)
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
     ("box", "expected"),
     [
         ('<input type="checkbox" id="" disabled="" class="task-list-item-checkbox" checked=""> Done', "\u2611 Done"),
