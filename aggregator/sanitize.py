@@ -760,7 +760,9 @@ _AD_FRAME = re.compile(
     r"(?:[:/?#]|$)|https?://(?:www\.)?(?:facebook\.com/(?:plugins|widgets)/|platform\.twitter\.com/widgets/)",
     re.I,
 )
-_FALLBACK_LINK = re.compile(r"<a(?=[\s/>])(" + _ATTRIBUTES + r")>", re.I)
+# An <a> start tag, to the end of the text if no `>` closes it (browsers drop that one): a search
+# failing there was made again from the next `<a`, reading the rest each time.
+_FALLBACK_LINK = re.compile(r"<a(?=[\s/>])(" + _ATTRIBUTES + r")(?:(>)|\Z)", re.I)
 
 
 def _iframe_or_link(match: re.Match[str]) -> str:
@@ -781,7 +783,7 @@ def _iframe_or_link(match: re.Match[str]) -> str:
         return _unwrapped_youtube(src, attrs)
     url = ""
     fallback = _FALLBACK_LINK.search(match.group(2) or "")
-    if fallback is not None:
+    if fallback is not None and fallback.group(2) is not None:
         url = _attributes(fallback.group(1)).get("href", "").strip()
     if not url and src and not _is_pixel(attrs):
         url = src
