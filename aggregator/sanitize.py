@@ -762,6 +762,28 @@ _AD_FRAME = re.compile(
 )
 # An <a> start tag, to the end of the text if no `>` closes it (browsers drop that one): a search
 # failing there was made again from the next `<a`, reading the rest each time.
+# Where an <iframe> start tag can be: in markup, not in a comment, the text of a script, style or
+# other raw-text element, or another tag's attribute value (`alt="the <iframe> tag"`). Read from
+# there, an `<iframe` never closed took the rest of the post. Each alternative always matches
+# (to the end of the text at worst), so every `<` is read once: a linear pass.
+_IFRAME_IN_MARKUP = re.compile(
+    r"<!--(?:-?>|.*?(?:--!?>|\Z))"
+    r"|<(script|style|textarea|title|xmp|noembed|noframes|plaintext)(?=[\s/>])" + _ATTRIBUTES
+    + r"(?:>.*?(?:</\1(?=[\s/>])[^>]*+>|\Z)|\Z)"
+    r"|<(?!iframe(?=[\s/>]))[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)"
+    r"|(?P<iframe>" + _IFRAME_ELEMENT.pattern + ")",
+    re.I | re.S,
+)
+
+
+def _iframe_in_markup(match: re.Match[str]) -> str:
+    """`_iframe_or_link` on an <iframe> element; a comment, raw text or other tag as it is."""
+    if match.group("iframe") is None:
+        return match.group(0)
+    iframe = _IFRAME_ELEMENT.match(match.group(0))
+    return match.group(0) if iframe is None else _iframe_or_link(iframe)
+
+
 _FALLBACK_LINK = re.compile(r"<a(?=[\s/>])(" + _ATTRIBUTES + r")(?:(>)|\Z)", re.I)
 
 
@@ -962,7 +984,7 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
             if "youtube.com/v/" in text:
                 text = _EMBED_TAG.sub(_youtube_player, text)
             if _IFRAME_START.search(text):
-                text = _IFRAME_ELEMENT.sub(_iframe_or_link, text)
+                text = _IFRAME_IN_MARKUP.sub(_iframe_in_markup, text)
             if _INPUT_START.search(text):
                 text = _INPUT_TAG.sub(_checkbox_text, text)
         cleaned = _clean(_CLEANER, text)

@@ -772,6 +772,27 @@ def test_an_embed_off_the_video_hosts_list_leaves_a_link(embed: str, expected: s
     assert_safe(out)
 
 
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        '<!-- <iframe src="https://open.spotify.com/embed/episode/x"> -->',
+        "<script>document.write('<iframe src=\"' + u + '\">')</script>",
+        '<img alt="the <iframe> tag" src="https://e.org/a.png">',
+        "<style>/* <iframe */</style>",
+        "<textarea><iframe></textarea>",
+    ],
+)
+def test_an_iframe_tag_in_a_comment_script_or_attribute_hides_nothing(hidden: str) -> None:
+    """An `<iframe` that is no iframe (in a comment, a script's text, an attribute's value)
+    was read as one never closed: the rest of the post vanished, a video after it too."""
+    video = '<iframe src="https://www.youtube.com/embed/a"></iframe>'
+    out = sanitize_html(f"<p>One</p>{hidden}<p>Two</p>{video}<p>Three</p>", BASE)
+    assert out.endswith(
+        f'<p>Two</p><iframe src="https://www.youtube.com/embed/a" sandbox="{SANDBOX}"></iframe><p>Three</p>'
+    ), out
+    assert_safe(out)
+
+
 def test_link_tags_never_closed_in_an_embed_take_linear_time() -> None:
     """The search for an embed's fallback link read each `<a` with no `>` after it to the end
     of the embed, then again from the next: 100 KB of `<a b ` in an <iframe> took 40 s."""
