@@ -19,6 +19,7 @@ only for https embeds from a short list of video hosts, and is always sandboxed.
 from __future__ import annotations
 
 import html as _html
+import html.entities as _html_entities
 import re
 import unicodedata
 from contextvars import ContextVar
@@ -691,8 +692,28 @@ def _attributes(body: str) -> dict[str, str]:
     for name, value in _ATTRIBUTE.findall(body):
         if value[:1] in ('"', "'"):
             value = value[1:-1]  # exactly the quotes: `'He said "hi"'` keeps its inner ones
-        attrs.setdefault(name.lower(), _html.unescape(value))
+        attrs.setdefault(name.lower(), _CHARACTER_REFERENCE.sub(_attribute_reference, value) if "&" in value else value)
     return attrs
+
+
+# A character reference as `html.unescape` finds them (a named one is then read by its longest
+# prefix that is an entity, as the tokenizer reads it).
+_CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+def _attribute_reference(match: re.Match[str]) -> str:
+    """A character reference in an attribute value, decoded as browsers decode it: a named one
+    without its `;` followed by a letter, a digit or `=` is left as written. `&timestamp=` in a
+    URL is not `×tamp=` (the `&times` of `html.unescape`), nor `&region=` `®ion=`."""
+    ref = match.group(1)
+    if ref[0] != "#" and not ref.endswith(";"):
+        for end in range(len(ref), 1, -1):
+            if ref[:end] in _html_entities.html5:
+                following = ref[end : end + 1]
+                if following == "=" or (following.isascii() and following.isalnum()):
+                    return match.group(0)
+                break
+    return _html.unescape(match.group(0))
 
 
 def _start_tag(name: str, attrs: dict[str, str]) -> str:

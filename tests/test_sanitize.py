@@ -793,6 +793,16 @@ def test_an_iframe_tag_in_a_comment_script_or_attribute_hides_nothing(hidden: st
     assert_safe(out)
 
 
+@pytest.mark.parametrize("tag", ['<img data-src="{}">', '<iframe src="{}"></iframe>', '<video data-src="{}"></video>'])
+def test_a_query_parameter_named_like_an_entity_is_kept_in_a_rewritten_url(tag: str) -> None:
+    """`&timestamp=`, `&region=`, `&copy=` in a lazy image's or an embed's URL were decoded as
+    the entities `&times`, `&reg`, `&copy` (browsers leave them be in an attribute when a letter,
+    digit or `=` follows): the image, video or link led to `?a=1×tamp=2®ion=us`."""
+    url = "https://e.org/a.jpg?a=1&timestamp=2&region=us&copy=3&amp;b=&lt;&times;"
+    out = sanitize_html(tag.format(url), BASE)
+    assert "https://e.org/a.jpg?a=1&amp;timestamp=2&amp;region=us&amp;copy=3&amp;b=&lt;\u00d7" in out, out
+
+
 def test_link_tags_never_closed_in_an_embed_take_linear_time() -> None:
     """The search for an embed's fallback link read each `<a` with no `>` after it to the end
     of the embed, then again from the next: 100 KB of `<a b ` in an <iframe> took 40 s."""
