@@ -270,26 +270,8 @@ class Daemon:
         self.pinger.start()
         self.publisher.start()
         self.publisher.add(None, delay=0)  # the outputs reflect the config from the first second
-        self.scheduler.add_job(
-            self._dispatch,
-            "interval",
-            seconds=self.max_sleep,
-            id="heartbeat",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(UTC),
-        )
-        self.scheduler.add_job(
-            self._retain,
-            "interval",
-            seconds=self.retain_every,
-            id="retain",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(UTC) + timedelta(seconds=min(self.retain_every, MAX_SLEEP)),
-        )
+        self._every(self._dispatch, self.max_sleep, "heartbeat", first=0.0)
+        self._every(self._retain, self.retain_every, "retain", first=min(self.retain_every, MAX_SLEEP))
         self.scheduler.start()
         if self.server is not None:
             self.server.start()
@@ -306,6 +288,20 @@ class Daemon:
         finally:
             self._shutdown()
         return 0
+
+    def _every(self, job: Callable[[], None], seconds: float, name: str, first: float) -> None:
+        """Run `job` every `seconds`, the first time `first` seconds from now; one at a time,
+        a missed run done once, late rather than never."""
+        self.scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=first),
+        )
 
     def request_stop(self) -> None:
         """Stop as SIGTERM does (a second call abandons polls in flight); any thread may call it."""

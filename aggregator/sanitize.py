@@ -789,7 +789,8 @@ _AD_FRAME = re.compile(
 # (to the end of the text at worst), so every `<` is read once: a linear pass.
 _IFRAME_IN_MARKUP = re.compile(
     r"<!--(?:-?>|.*?(?:--!?>|\Z))"
-    r"|<(script|style|textarea|title|xmp|noembed|noframes|plaintext)(?=[\s/>])" + _ATTRIBUTES
+    r"|<(script|style|textarea|title|xmp|noembed|noframes|plaintext)(?=[\s/>])"
+    + _ATTRIBUTES
     + r"(?:>.*?(?:</\1(?=[\s/>])[^>]*+>|\Z)|\Z)"
     r"|<(?!iframe(?=[\s/>]))[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)"
     r"|(?P<iframe>" + _IFRAME_ELEMENT.pattern + ")",
@@ -849,8 +850,7 @@ def _unwrapped_youtube(src: str, attrs: dict[str, str]) -> str:
     video = _FLASH_YOUTUBE.fullmatch(inner.strip())
     if video is None:
         return ""
-    size = "".join(f' {k}="{attrs[k]}"' for k in ("width", "height") if _SIZE.fullmatch(attrs.get(k, "").strip()))
-    return f'<iframe src="https://www.youtube.com/embed/{video.group(1)}"{size} allowfullscreen></iframe>'
+    return _youtube_frame(video.group(1), attrs)
 
 
 def _emoji(attrs: dict[str, str]) -> str:
@@ -885,8 +885,13 @@ def _youtube_player(match: re.Match[str]) -> str:
     video = _FLASH_YOUTUBE.fullmatch(attrs.get("src", "").strip())
     if video is None:
         return match.group(0)
+    return _youtube_frame(video.group(1), attrs)
+
+
+def _youtube_frame(video: str, attrs: dict[str, str]) -> str:
+    """YouTube's player frame for a video id, with the numeric width and height of `attrs`."""
     size = "".join(f' {k}="{attrs[k]}"' for k in ("width", "height") if _SIZE.fullmatch(attrs.get(k, "").strip()))
-    return f'<iframe src="https://www.youtube.com/embed/{video.group(1)}"{size} allowfullscreen></iframe>'
+    return f'<iframe src="https://www.youtube.com/embed/{video}"{size} allowfullscreen></iframe>'
 
 
 _INPUT_START = re.compile(r"<input(?=[\s/>])", re.I)
@@ -914,9 +919,7 @@ def _checkbox_text(match: re.Match[str]) -> str:
 # blogs paste it for a code listing. Every start tag matches (to the end of the text if no `>`
 # closes it), so the search never reads a tag twice: failing after it, `<script a=x ` 20,000
 # times read the rest of the text from each and took a minute.
-_SCRIPT_ELEMENT = re.compile(
-    r"<script(?=[\s/>])(" + _ATTRIBUTES + r")(?:>(\s*</script(?=[\s/>])[^>]*+>)?|\Z)", re.I
-)
+_SCRIPT_ELEMENT = re.compile(r"<script(?=[\s/>])(" + _ATTRIBUTES + r")(?:>(\s*</script(?=[\s/>])[^>]*+>)?|\Z)", re.I)
 _GIST_SRC = re.compile(r"(?:https?:)?//gist\.github\.com/((?:[A-Za-z0-9-]+/)?[0-9A-Fa-f]+)\.js(?:\?[^#\s]*)?")
 _NOSCRIPT_NEXT = re.compile(r"\s*<noscript(?=[\s/>])", re.I)
 

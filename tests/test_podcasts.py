@@ -46,13 +46,14 @@ SHOW = f"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _fetch(tmp_path: Path, httpserver: HTTPServer, body: str) -> sqlite3.Connection:
-    """`aggregator fetch` of `body`, served as /show.rss, into category `pods`; the database."""
+def _fetch(tmp_path: Path, httpserver: HTTPServer, body: str, top: str = "") -> sqlite3.Connection:
+    """`aggregator fetch` of `body`, served as /show.rss, into category `pods`; the database.
+    `top`: more top-level lines of the config (`jekyll: {dir: jekyll}\\n`)."""
     httpserver.clear()
     httpserver.expect_request("/show.rss").respond_with_data(body.encode("utf-8"), content_type="application/rss+xml")
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(
-        "site: {title: T, url: 'https://t.example/'}\n"
+        f"site: {{title: T, url: 'https://t.example/'}}\n{top}"
         f"categories:\n  - name: pods\n    sources:\n      - url: {httpserver.url_for('/show.rss')}\n",
         encoding="utf-8",
     )
@@ -408,15 +409,7 @@ def test_the_jekyll_post_of_an_episode_plays_it_and_of_a_photo_shows_it(tmp_path
         "<description>The first one.</description>",
         '<media:content url="https://show.example/photo.jpg" medium="image" type="image/jpeg"/>',
     )
-    httpserver.expect_request("/show.rss").respond_with_data(body.encode("utf-8"), content_type="application/rss+xml")
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "site: {title: T, url: 'https://t.example/'}\njekyll: {dir: jekyll}\n"
-        f"categories:\n  - name: pods\n    sources:\n      - url: {httpserver.url_for('/show.rss')}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("--config", str(cfg), "fetch")
-    assert result.returncode == 0, result.stdout + result.stderr
+    _fetch(tmp_path, httpserver, body, top="jekyll: {dir: jekyll}\n").close()
     posts = sorted((tmp_path / "jekyll" / "_posts").glob("*.md"))
     assert len(posts) == 2
     rendered = subprocess.run(
