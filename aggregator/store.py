@@ -184,9 +184,6 @@ INDEXES = [
     ("post_files", ["source"]),
     # the few superseded pages and redirects, looked for on every publish (`moved_pages`)
     ("post_files", ["kind", "superseded"]),
-    # the copies of a post (prune promotes one when it deletes the first, a fetch repoints
-    # them): without it each lookup read the whole posts table, once per source pruned
-    ("posts", ["duplicate_of"]),
 ]
 
 # SQL: the configured sources the poller may ever poll (enabled, not gone), with their host's

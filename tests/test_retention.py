@@ -355,34 +355,3 @@ def test_a_running_daemon_prunes_a_quiet_sources_old_posts_without_waiting_for_n
             thread.join(15)
             server.close()
         assert not thread.is_alive()
-
-
-def test_prune_finds_the_copies_of_what_it_deletes_by_index_not_by_reading_every_post(store):
-    """Prune looked for the copies of the posts it deletes (to show one in their place) with
-    `duplicate_of IN (...)`, which no index served: a read of the whole posts table for each
-    source with something to prune. Over 10,000 sources and 240,000 posts `aggregator prune`
-    ran for hours; each query is one index search now."""
-    a = src("a", "news")
-    b = src("b", "mirror")
-    store.sync_sources([a, b])
-    take(store, a, feed(3))
-    copies = feed(3).replace(b"<guid>a", b"<guid>b").replace(b"<title>a ", b"<title>b ")
-    take(store, b, copies, NOW + timedelta(minutes=5))  # the same articles (links), seen later
-    assert len(store.db.execute("SELECT 1 FROM posts WHERE duplicate_of IS NOT NULL").fetchall()) == 3
-    statements: list[str] = []
-    store.db.conn.set_trace_callback(statements.append)
-    try:
-        report = store.prune(a.key, Retention(keep_per_source=1, protect=0), NOW)
-    finally:
-        store.db.conn.set_trace_callback(None)
-    assert report.removed == 2
-    # the copies of the two deleted posts are shown in their place
-    assert store.db.execute("SELECT count(*) FROM posts WHERE duplicate_of IS NULL").fetchone()[0] == 3
-    scans = [
-        (sql, step)
-        for sql in statements
-        if sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "DELETE")
-        for *_, step in store.db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
-        if step.startswith(("SCAN posts", "SCAN p ", "SCAN o ")) or step in ("SCAN p", "SCAN o")
-    ]
-    assert scans == []
