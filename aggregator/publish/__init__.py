@@ -324,17 +324,27 @@ def _take_down_unknown(settings: Settings, store: Store, report: PublishReport) 
             continue
         root = settings.jekyll_dir if kind == "jekyll" else settings.output_dir
         assert root is not None  # only found where it is configured
-        path = root / name
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            log.warning("could not remove %s, of a post this database does not know: %s", path, e)
-            continue
-        report.removed.append(path)
-        log.info("removed %s: its post is not in this database", path)
-        _remove_empty_folders(path.parent, root)
+        _remove_post_file(
+            root, name, report, "its post is not in this database", "of a post this database does not know"
+        )
+
+
+def _remove_post_file(root: Path, name: str, report: PublishReport, why: str, failed: str) -> bool:
+    """Delete a post's page or Jekyll file (and the folders it leaves empty), saying `why`;
+    whether it is gone (a file already missing is). One that cannot be deleted is logged,
+    `failed` saying whose it was, and left for the next publish."""
+    path = root / name
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError as e:
+        log.warning("could not remove %s, %s: %s", path, failed, e)
+        return False
+    report.removed.append(path)
+    log.info("removed %s: %s", path, why)
+    _remove_empty_folders(path.parent, root)
+    return True
 
 
 _JEKYLL_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-([0-9a-f]{16})\.md")
@@ -577,19 +587,10 @@ def _take_down(settings: Settings, store: Store, report: PublishReport, sources:
             continue
         if root is None:  # Jekyll turned off: its file is taken down once it is back on
             continue
-        path = root / name
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            log.warning("could not remove %s, whose post is no longer published: %s", path, e)
-            continue
-        else:
-            report.removed.append(path)
-            log.info("removed %s: its post is no longer published there", path)
-            _remove_empty_folders(path.parent, root)
-        done.append(name)
+        if _remove_post_file(
+            root, name, report, "its post is no longer published there", "whose post is no longer published"
+        ):
+            done.append(name)
     store.forget_post_files(done)
 
 
