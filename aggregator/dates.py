@@ -230,12 +230,14 @@ def parse_date(raw: str, zone: tzinfo) -> datetime | None:
     # Full-width forms, as Chinese and Japanese input methods type them (`2024－01－02 10：00`,
     # `２０２４年１月２日`), are their ASCII selves: feedparser read `10：00` as midnight UTC and
     # `2024－01－02` as 1 November 2024.
-    text = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+    written_in_ascii = raw.isascii()
+    text = raw if written_in_ascii else unicodedata.normalize("NFKC", raw)
     text = " ".join(text.split())
-    if "北京" in text:
-        text = _beijing_time(text)
-    elif _HANGUL_DATE.search(text):
-        zone = _KOREA
+    if not written_in_ascii:  # Beijing time, a Korean date: most dates pay no search for them
+        if "北京" in text:
+            text = _beijing_time(text)
+        elif _HANGUL_DATE.search(text):
+            zone = _KOREA
     text = _NAME_AFTER_OFFSET.sub(r"\1", _COMMENT.sub("", text))
     if not text:
         return None
