@@ -63,7 +63,7 @@ from .hosts import MAX_RETRY_AFTER, host_key
 from .logs import source_context
 from .metrics import Metrics
 from .models import Source
-from .pipeline import Outcome, update_source
+from .pipeline import Outcome, prune_source, update_source
 from .plural import counted
 from .publish import SiteError, publish
 from .publish.websub import HubPinger
@@ -575,13 +575,12 @@ class Daemon:
                 if source.key in self._inflight:
                     continue
             try:
-                report = self.store.prune(source.key, source.retention, now)
+                pruned = prune_source(source, self.store, now)
             except Exception as e:  # a full disk (StoreError), or the store closed at shutdown
                 if not self._stop.is_set():
                     log.warning("pruning old posts failed (retrying in %gs): %s", self.retain_every, e)
                 return
-            if report.removed:
-                log.info("source %s: pruned %d old posts", source.key, report.removed, extra={"source": source.key})
+            if pruned:
                 touched.update(source.categories)
         if touched:
             self.publisher.add(frozenset(touched))

@@ -359,9 +359,15 @@ def retain(source: Source, store: Store, new: int, when: datetime) -> int:
     that brought new ones; returns how many went (new ones older than `keep_days` too)."""
     if not (new and source.retention.limited):
         return 0
+    return prune_source(source, store, when)
+
+
+def prune_source(source: Source, store: Store, when: datetime) -> int:
+    """Prune the source's posts beyond its `keep_days` / `keep_per_source` (after a poll, or on
+    the daemon's hourly round), saying how many went; returns that number."""
     report = store.prune(source.key, source.retention, when)
     if report.removed:
-        log.info("source %s: pruned %d old posts", source.key, report.removed)
+        log.info("source %s: pruned %d old posts", source.key, report.removed, extra={"source": source.key})
     return report.removed
 
 
