@@ -927,7 +927,7 @@ def parse_config(text: str, path: Path) -> Settings:
     errors.sort(key=_line_of)  # as above
     if errors:
         raise ConfigError(path, errors)
-    settings = _settings(config, path, lines)
+    settings = _settings(config, path, lines, node)
     remember(s.url for s in settings.sources)  # so that logs and output can mask their passwords
     return settings
 
@@ -1420,7 +1420,51 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     return out
 
 
-def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int]) -> Settings:
+_DURATION_KEYS = frozenset({"interval", "min_interval", "max_interval", "timeout"})
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _base_60(root: yaml.Node) -> list[str]:
+    """A duration written like a clock (`interval: 6:00`) is a base-60 number to YAML 1.1:
+    360 seconds, where its writer likely meant 6 hours. Worth a warning, not an error: such a
+    config loaded before, and 360 s is what it has been polled at."""
+    out: list[str] = []
+    seen: set[int] = set()
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        if id(node) in seen:  # a node an alias repeats: said once, at its anchor
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = path + (key.value,)
+                if (
+                    key.value in _DURATION_KEYS
+                    and isinstance(value, yaml.ScalarNode)
+                    and not value.style  # plain: libyaml says "", the Python parser None
+                    and value.tag in _NUMBER_TAGS
+                    and value.value.count(":") == 1  # `1:30:00` is h:mm:ss, read as people mean it
+                ):
+                    out.append(_clock_warning(value, here))
+                walk(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    walk(root, ())
+    return out
+
+
+def _clock_warning(value: yaml.ScalarNode, path: tuple[Any, ...]) -> str:
+    seconds = float(yaml.constructor.SafeConstructor().construct_object(value))
+    return (
+        f"{value.start_mark.line + 1}: {'.'.join(map(str, path))}: {value.value} is a base-60 number to YAML, "
+        f"minutes and seconds: {format_duration(seconds)}. If you meant hours and minutes, write "
+        f"{format_duration(seconds * 60)}; write {format_duration(seconds)} to keep it and silence this warning"
+    )
+
+
+def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int], node: yaml.Node) -> Settings:
     base = path.resolve().parent
     site = config.site
     defaults = config.defaults
@@ -1490,6 +1534,6 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int]) -> 
         database=(base / site.database).resolve(),
         categories=tuple(categories),
         sources=tuple(sources),
-        warnings=tuple(_conflicts(config, lines)),
+        warnings=tuple(sorted(_conflicts(config, lines) + _base_60(node), key=_line_of)),
         lines=lines,
     )

@@ -1006,3 +1006,30 @@ def test_an_error_quoting_a_value_with_a_line_breaking_character_stays_one_line(
     lines = str(info.value).splitlines()
     assert lines and all(line.startswith(f"{path}:") for line in lines), lines
     assert any("\\x1e\\u2028x" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "python-parser"])
+def test_a_duration_written_like_a_clock_is_warned_of_as_base_60(tmp_path, monkeypatch, libyaml):
+    """`interval: 6:00` is YAML 1.1's base-60 number 360: polled every 6 minutes where the
+    writer meant 6 hours, without a word. Warned of at its line (not refused: such a config
+    loaded before); `1:30:00` (h:mm:ss, read as meant) and a quoted value are not."""
+    if not libyaml:
+        monkeypatch.delattr("yaml.CSafeLoader")
+    text = GOOD.replace("  interval: 30m\n", "  interval: 6:00\n", 1).replace(
+        "        interval: 1h\n", "        interval: 1h\n        timeout: 1:30\n        max_interval: 1:30:00\n", 1
+    )
+    settings = load(tmp_path, text)
+    lines = text.splitlines()
+    assert settings.warnings == (
+        f"{lines.index('  interval: 6:00') + 1}: defaults.interval: 6:00 is a base-60 number to YAML, minutes "
+        "and seconds: 6m. If you meant hours and minutes, write 6h; write 6m to keep it and silence this warning",
+        f"{lines.index('        timeout: 1:30') + 1}: categories.0.sources.0.timeout: 1:30 is a base-60 number to "
+        "YAML, minutes and seconds: 90s. If you meant hours and minutes, write 90m; write 90s to keep it and "
+        "silence this warning",
+    )
+    assert settings.sources[1].interval == 360  # read as it was before
+    if libyaml:  # what a user running `check` sees
+        cli = run_cli("--config", str(tmp_path / "feeds.yaml"), "check")
+        assert cli.returncode == 0, cli.stderr
+        assert "feeds.yaml:7: defaults.interval: 6:00 is a base-60 number to YAML" in cli.stderr
+    assert load(tmp_path, GOOD.replace("  interval: 30m\n", "  interval: 6m\n", 1)).warnings == ()
