@@ -209,6 +209,10 @@ def from_feed_scheme(url: str) -> str:
     return rest if rest[:7].lower() == "http://" or rest[:8].lower() == "https://" else url
 
 
+# ASCII characters a URL may not hold as they are (RFC 3986); letters of other scripts stay, as IRIs
+_UNSAFE_IN_URL = re.compile(r'[ "<>\\^`{|}]')
+
+
 def check_url(value: str) -> str:
     """An absolute http(s) URL whose host and port could be asked for: a typo there was
     otherwise `ok` to `check` and failed at every poll instead."""
@@ -423,6 +427,13 @@ class SourceConfig(SourceSettings):
     url: str
     name: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        """A blank name (`name: ''`, a template's placeholder) is no name: the feed's own
+        title names the source, as when the key is left out, not a blank."""
+        return v.strip() or None if v is not None else None
+
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
@@ -498,7 +509,16 @@ class SiteConfig(_Strict):
             raise ValueError(f"the site's URL cannot have a query or a fragment (? or #): {v.strip()!r}")
         if "@" in parts.netloc:
             raise ValueError(f"the site's URL cannot hold a user name or password: {parts.hostname!r}")
+        # every page and feed links with it: `/my news/` made links and Atom ids no reader took
+        url = _UNSAFE_IN_URL.sub(lambda m: f"%{ord(m.group()):02X}", url)
         return url.rstrip("/") + "/"
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the site needs a title: it names every page and feed")
+        return v.strip()
 
     @field_validator("user_agent")
     @classmethod

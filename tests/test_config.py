@@ -1033,3 +1033,19 @@ def test_a_duration_written_like_a_clock_is_warned_of_as_base_60(tmp_path, monke
         assert cli.returncode == 0, cli.stderr
         assert "feeds.yaml:7: defaults.interval: 6:00 is a base-60 number to YAML" in cli.stderr
     assert load(tmp_path, GOOD.replace("  interval: 30m\n", "  interval: 6m\n", 1)).warnings == ()
+
+
+def test_a_blank_site_title_is_refused_and_a_blank_source_name_is_no_name(tmp_path):
+    """`title: ''` passed `check` and published feeds named nothing (RSS requires a channel
+    title); a source's `name: '  '` named it a blank in every list instead of its feed's title."""
+    text = GOOD.replace("  title: 财经新闻\n", "  title: '  '\n", 1)
+    assert errors_of(tmp_path, text) == ["2: site.title: the site needs a title: it names every page and feed"]
+    named = GOOD.replace("        name: 张掖日报\n", "        name: '   '\n", 1)
+    assert load(tmp_path, named).sources[0].name is None
+
+
+def test_a_site_url_with_a_space_is_percent_encoded(tmp_path):
+    """`url: https://news.example.com/my news` made every link and Atom id hold a space, which
+    no strict reader takes; non-ASCII letters stay as they are (IRIs), as before."""
+    text = GOOD.replace("  url: https://news.example.com\n", "  url: https://news.example.com/my news/新闻\n", 1)
+    assert load(tmp_path, text).site.url == "https://news.example.com/my%20news/新闻/"

@@ -23,7 +23,7 @@ from aggregator.publish.feeds import permalink
 from aggregator.publish.site import redirect_page, strings_for, text_direction
 from aggregator.store import Store
 
-from .conftest import fetch_feeds, fetch_one_feed, run_cli
+from .conftest import check_feeds, fetch_feeds, fetch_one_feed, run_cli, serve_corpus
 
 SITE_URL = "https://finews.withounder.com/"
 
@@ -1072,3 +1072,25 @@ def test_a_youtube_video_embedded_as_flash_plays_on_the_page_and_in_the_feeds(tm
     assert "https://www.youtube.com/embed/BZnDt2wEFjk" in frames
     items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
     assert any('src="https://www.youtube.com/embed/BZnDt2wEFjk"' in i.get("content_html", "") for i in items)
+
+
+def test_a_site_url_with_a_space_links_every_page_with_it_encoded(tmp_path, httpserver):
+    """`site.url: https://t.example/my news` wrote `href="https://t.example/my news/…"` on every
+    page (invalid HTML, links some tools cut at the space); the feeds had it as %20 already,
+    and their ids keep it so."""
+    url = serve_corpus(httpserver, "kagi/fastfeedparser__benchmark_data_01b5e6081cb62f3d.xml")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/my news\ncategories:\n  - name: C\n    sources:\n"
+        f"      - url: {url}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "public"
+    pages = [out / "index.html", out / "category" / "c.html", next((out / "posts").rglob("*.html"))]
+    for page in pages:
+        links = re.findall(r'(?:href|src)="(https://t\.example/[^"]*)"', page.read_text(encoding="utf-8"))
+        assert links and all(" " not in link and link.startswith("https://t.example/my%20news/") for link in links)
+    assert "<id>tag:t.example,2022:my%20news/posts/" in (out / "category" / "c.atom").read_text(encoding="utf-8")
+    assert check_feeds(out).returncode == 0
