@@ -350,3 +350,40 @@ def test_a_wide_table_scrolls_on_a_phone_and_stays_a_table(browser, tmp_path: Pa
         assert found == [["table", "table-scroll", True], ["table", "", False]], found
     finally:
         server.close()
+
+
+MIXED_DESK = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Mixed Desk</title>
+<link>https://m.example/</link><description>d</description>
+<item><title>BBC: انفجار في بيروت!</title><link>https://m.example/1</link><guid>m1</guid>
+<pubDate>Mon, 02 Nov 2026 06:00:00 +0000</pubDate><description>وقع انفجار كبير في مرفأ بيروت اليوم.</description></item>
+<item><title>CNN: פיצוץ בנמל?</title><link>https://m.example/2</link><guid>m2</guid>
+<pubDate>Mon, 02 Nov 2026 05:00:00 +0000</pubDate><description>פיצוץ גדול בנמל היום, עשרות נפצעו.</description></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_a_right_to_left_post_of_no_language_whose_title_starts_in_latin_is_right_to_left(
+    browser, tmp_path: Path, language: str
+) -> None:
+    """Arabic and Hebrew posts of a feed naming no language, their titles starting with a Latin
+    word (`BBC: انفجار في بيروت!`), on an English or Chinese site: `dir="auto"` went by that first
+    letter, and the title, excerpt and text were laid out left to right: the `!` at the wrong end,
+    the lines flush left. They follow most of their letters: right to left."""
+    from .conftest import fetch_feed_text
+
+    out = fetch_feed_text(tmp_path, "m.rss", MIXED_DESK, site=f"  language: {language}\n")
+    server = StaticServer(out)
+    direction = "getComputedStyle(document.querySelector('{}')).direction"
+    try:
+        assert browser.load(server.url("index.html"), 1280, 900, False) == []
+        assert browser.evaluate("getComputedStyle(document.body).direction") == "ltr"
+        shown = "[...document.querySelectorAll('ol.posts li')].map(li => getComputedStyle(li).direction)"
+        assert browser.evaluate(shown) == ["rtl", "rtl"]
+        pages = sorted(out.glob("posts/*/*/*.html"))
+        assert len(pages) == 2
+        for page in pages:
+            assert browser.load(server.url(str(page.relative_to(out))), 1280, 900, False) == []
+            assert browser.evaluate(direction.format("article h1")) == "rtl", page
+            assert browser.evaluate(direction.format("div.content")) == "rtl", page
+    finally:
+        server.close()

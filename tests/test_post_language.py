@@ -197,7 +197,7 @@ def test_a_post_of_no_language_is_not_said_to_be_in_the_sites(tmp_path, httpserv
     Chinese (`<html lang="zh-CN">`, nothing of their own) and were laid out left to right,
     and the Atom feed's `xml:lang="zh-CN"` (RSS <language>, JSON Feed language) said it of
     its entries. The post's title, text and listing have `lang=""` (unknown) and
-    `dir="auto"` (the browser takes the direction from the text: right to left); no feed
+    `dir="rtl"` (the direction of most of its letters); no feed
     states a language its entries would inherit."""
     out = fetch_one_feed(tmp_path, serve_corpus(httpserver, ARABIC, "application/xml"), ZH_SITE)
     assert set(stored_languages(tmp_path)) == {None}
@@ -207,10 +207,10 @@ def test_a_post_of_no_language_is_not_said_to_be_in_the_sites(tmp_path, httpserv
         doc = lxml.html.fromstring(page.read_bytes())
         assert doc.get("lang") == "zh-CN" and doc.get("dir") is None  # the site's own words
         title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
-        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == ("", "auto"), page
+        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == ("", "rtl"), page
     for listing in (out / "index.html", out / "category" / "c.html"):
         items = lxml.html.fromstring(listing.read_bytes()).xpath("//ol[@class='posts']/li")
-        assert items and {(li.get("lang"), li.get("dir")) for li in items} == {("", "auto")}, listing
+        assert items and {(li.get("lang"), li.get("dir")) for li in items} == {("", "rtl")}, listing
     atom, rss, jsonfeed = feeds_of(out)
     assert atom.get(XML_LANG) is None
     assert atom.find(f"{ATOM}title").get(XML_LANG) == "zh-CN"  # the feed's own title is the site's
@@ -242,7 +242,7 @@ def test_posts_of_no_language_in_the_sites_script_are_still_in_its_language(tmp_
     for link, lang in langs.items():
         doc = page_of(out, link)
         title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
-        want = (None, None) if lang == "ja" else ("", "auto")
+        want = (None, None) if lang == "ja" else ("", "rtl")
         assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == want, link
     result = check_feeds(out)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -270,13 +270,14 @@ def test_posts_in_scripts_of_south_asia_are_not_said_to_be_in_the_sites_language
     """A Dhivehi post (Thaana, written right to left) naming no language on an English site was
     said to be English and laid out left to right, and a Bengali one said to be English: only
     a dozen scripts were told apart, the others' letters not counted at all. Both now have
-    `lang=""` and `dir="auto"`, as posts in the other scripts had."""
+    `lang=""`, as posts in the other scripts had, and their letters' direction."""
     httpserver.expect_request("/dv.atom").respond_with_data(DHIVEHI_AND_BENGALI, content_type="application/atom+xml")
     out = fetch_one_feed(tmp_path, httpserver.url_for("/dv.atom"))
-    for link in ("https://dv.example/1", "https://bn.example/1"):
+    for link, direction in (("https://dv.example/1", "rtl"), ("https://bn.example/1", "ltr")):
         doc = page_of(out, link)
         title, content = doc.find(".//article//h1"), doc.find(".//div[@class='content']")
-        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == ("", "auto"), link
+        want = ("", direction)
+        assert (title.get("lang"), title.get("dir")) == (content.get("lang"), content.get("dir")) == want, link
     atom, _, _ = feeds_of(out)
     assert atom.get(XML_LANG) is None
 
@@ -304,9 +305,9 @@ def test_a_post_is_not_said_to_be_in_a_language_its_text_evidently_is_not(tmp_pa
     urls = [serve_corpus(httpserver, JAPANESE_AS_ENGLISH, "application/xml"), httpserver.url_for("/fa.atom")]
     out = fetch_feeds(tmp_path, urls)
     want = {
-        "http://twitpic.com/4taitp": (None, ("", "auto")),  # Japanese
+        "http://twitpic.com/4taitp": (None, ("", "ltr")),  # Japanese
         "http://twitpic.com/4rtn9b": ("en-us", ("en-us", None)),  # Latin letters only
-        "https://fa.example/1": (None, ("", "auto")),
+        "https://fa.example/1": (None, ("", "rtl")),
         "https://fa.example/2": ("sr", ("sr", None)),
     }
     atom, _, jsonfeed = feeds_of(out)
@@ -357,7 +358,7 @@ def test_a_post_in_a_language_of_a_script_not_listed_keeps_the_language_it_names
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
 def test_a_browser_lays_out_a_post_of_no_language_in_its_texts_direction(tmp_path, httpserver: HTTPServer):
     """In Chromium, the Arabic post of no language on a Chinese site: its title and text
-    right to left (`dir="auto"`), the page around them left to right."""
+    right to left (`dir="rtl"`), the page around them left to right."""
     out = fetch_one_feed(tmp_path, serve_corpus(httpserver, ARABIC, "application/xml"), ZH_SITE)
     post = post_pages(out)[0].relative_to(out)
     server = StaticServer(out)

@@ -383,6 +383,23 @@ def _script_counts(sample: str) -> tuple[dict[str, int], int]:
     return counts, sum(counts.values())
 
 
+# Scripts written right to left, as `_SCRIPT_UNIT` names them.
+_RTL_SCRIPT_NAMES = frozenset(("Arab", "Hebr", "Syrc", "Thaa", "Nkoo"))
+
+
+def letters_direction(text: str) -> str | None:
+    """`rtl` when at least half the letters of `text` (by `_script_counts`: words, Han
+    characters) are of a script written right to left, `ltr` when fewer are, None when it has
+    no letters. For a post naming no language: `dir="auto"` went by its first letter alone,
+    and `BBC: انفجار في بيروت` (the Arabic title, text and page beneath it) was laid out
+    left to right, its punctuation at the wrong end."""
+    counts, total = _script_counts(text[:_SAMPLE])
+    if not total:
+        return None
+    rtl = sum(counts.get(s, 0) for s in _RTL_SCRIPT_NAMES)
+    return "rtl" if 2 * rtl >= total else "ltr"
+
+
 def stated_language(language: str | None, text: str) -> str | None:
     """A post's language tag as the feeds and pages state it: None when its title and text
     are evidently not in it (`written_in`). Many feeds name a language for all they carry,

@@ -57,6 +57,7 @@ from .feeds import (
     clean_text,
     feed_uri,
     html_excerpt,
+    letters_direction,
     permalink,
     stated_language,
     web_url,
@@ -880,9 +881,9 @@ class SiteRenderer:
         view["dir"] = direction if direction and direction != self.direction else None
         if view["language"] is None and not written_in(self.site.language, shown):
             # Named no language and evidently not in the site's (an Arabic post on a Chinese
-            # site): `lang=""` (unknown) rather than the page's, and the browser takes the
-            # direction from the text, as it does for text it knows nothing of (`dir="auto"`)
-            view["language"], view["dir"] = "", "auto"
+            # site): `lang=""` (unknown) rather than the page's, and the direction of most of
+            # its letters; `dir="auto"` (the first letter's) only for text with none
+            view["language"], view["dir"] = "", letters_direction(shown) or "auto"
         # In config order, the first being the one Jekyll files the post under (the store's is by slug)
         cats = [c for c in self.categories.values() if c.slug in post.categories]
         seen = _Seen(view, content, post_page_path(self.site.url, post), cats)
