@@ -313,7 +313,8 @@ def test_words_follow_the_site_language():
     assert strings_for("en-GB")["original"] == strings_for("sv")["original"] == "Read the original"
     assert strings_for("fr-CA")["original"] == "Lire l’article original"
     assert {
-        len(strings_for(tag)) for tag in ("en", "zh", "zh-TW", "fr", "de", "es", "pt", "it", "ru", "ja", "ko", "ar")
+        len(strings_for(tag))
+        for tag in ("en", "zh", "zh-TW", "fr", "de", "es", "pt", "it", "ru", "ja", "ko", "ar", "he", "fa")
     } == {len(strings_for("en"))}  # every word in every language
 
 
@@ -324,13 +325,17 @@ def test_words_follow_the_site_language():
         ("fr", "Accueil", {1: "1 article", 3: "3 articles"}),
         ("ru", "Главная", {1: "1 запись", 3: "3 записи", 5: "5 записей"}),
         ("ar", "الرئيسية", {1: "1 مقال", 3: "3 مقالات"}),
+        ("he", "דף הבית", {1: "1 כתבה", 3: "3 כתבות"}),
+        ("fa", "خانه", {1: "1 مطلب", 3: "3 مطلب"}),
         ("ja", "ホーム", {1: "1件", 3: "3件"}),
     ],
 )
 def test_the_pages_words_and_counts_are_in_the_site_language(tmp_path, httpserver, language, home, counts):
     """Pages of a French, German, Russian, Japanese or Arabic site said "Home", "Subscribe" and
     "Read the original" in English (only Chinese had its words), and an English category of one
-    post said "1 posts"."""
+    post said "1 posts". A Hebrew or Persian site still did, under `lang="he"`/`lang="fa"`: a
+    screen reader read "Skip to content" in a Hebrew voice, and "Older →" pointed away from the
+    older posts' link, on the left of a page laid out right to left."""
     for n in counts:
         items = "".join(f"<item><title>P{i}</title><link>https://e.example/{n}/{i}</link></item>" for i in range(n))
         body = f'<rss version="2.0"><channel><title>F{n}</title>{items}</channel></rss>'
