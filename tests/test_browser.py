@@ -387,3 +387,57 @@ def test_a_right_to_left_post_of_no_language_whose_title_starts_in_latin_is_righ
             assert browser.evaluate(direction.format("div.content")) == "rtl", page
     finally:
         server.close()
+
+
+# Where a string's characters are drawn: [x of its first, x of its last], of the first text node holding it.
+_DRAWN = """(needle => {
+  const walk = document.createTreeWalker(document.querySelector('article'), NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    const at = node.data.indexOf(needle);
+    if (at < 0) continue;
+    const x = i => { const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
+                     return r.getBoundingClientRect().x; };
+    return [x(at), x(at + needle.length - 1)];
+  }
+  return null;
+})"""
+
+
+def test_names_in_the_words_of_a_right_to_left_page_keep_their_punctuation(browser, tmp_path: Path) -> None:
+    """On an Arabic site, a post by `John Smith, Jr.` in a category `C++`: `بقلم John Smith, Jr.`
+    showed the `.` left of `John` (a full stop beside Arabic words takes their direction), and
+    `العودة إلى C++` the `++` left of the `C`. The names are isolated (`<bdi>`): drawn left to
+    right, their punctuation where it was written."""
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        "<channel><title>F</title><link>https://f.example/</link><description>d</description><item>"
+        "<title>خبر اليوم</title><link>https://f.example/1</link><guid>1</guid><dc:creator>John Smith, Jr.</dc:creator>"
+        "<pubDate>Mon, 02 Nov 2026 06:00:00 +0000</pubDate><description>نص الخبر.</description></item></channel></rss>"
+    )
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.rss").write_text(feed, encoding="utf-8")
+    feeds = StaticServer(www)
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: أخبار\n  url: https://t.example/\n  language: ar\n"
+        f'categories:\n  - name: "C++"\n    slug: cpp\n    sources:\n      - url: {feeds.url("f.rss")}\n',
+        encoding="utf-8",
+    )
+    try:
+        result = run_cli("--config", str(cfg), "fetch")
+    finally:
+        feeds.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "public"
+    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    server = StaticServer(out)
+    try:
+        assert browser.load(server.url(str(post)), 1280, 900, False) == []
+        assert browser.evaluate("getComputedStyle(document.body).direction") == "rtl"
+        for name in ("John Smith, Jr.", "C++"):
+            first, last = browser.evaluate(f"{_DRAWN}({name!r})")
+            assert first < last, f"{name!r}: its last character is drawn left of its first"
+    finally:
+        server.close()
+

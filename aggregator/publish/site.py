@@ -804,7 +804,7 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
     if templates_dir is not None:
         loaders.append(FileSystemLoader(templates_dir))
     loaders.append(PackageLoader("aggregator", "templates"))
-    return _Environment(
+    env = _Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True, default=True),
         undefined=StrictUndefined,
@@ -812,6 +812,16 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["naming"] = naming
+    return env
+
+
+def naming(words: str, name: str) -> Markup:
+    """`words` (`By {name}`, `العودة إلى {name}`) naming `name` in a `<bdi>`: a name written the
+    other way from the page's, or ending in punctuation, is laid out apart from the words
+    around it. On an Arabic page `بقلم John Smith, Jr.` showed its `.` left of `John`, and
+    `العودة إلى C++` its `++` left of the `C`."""
+    return escape(words).replace("{name}", Markup("<bdi>%s</bdi>") % name)
 
 
 @dataclass(frozen=True)
