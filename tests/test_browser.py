@@ -441,3 +441,28 @@ def test_names_in_the_words_of_a_right_to_left_page_keep_their_punctuation(brows
     finally:
         server.close()
 
+
+def _links_by_name(browser: Chromium) -> dict[str, set[str]]:
+    """The page's links as a screen reader lists them: by accessible name, each name's targets."""
+    names: dict[str, set[str]] = {}
+    for node in browser.call("Accessibility.getFullAXTree", session=True)["nodes"]:
+        if node.get("role", {}).get("value") == "link" and not node.get("ignored"):
+            url = next(p["value"]["value"] for p in node["properties"] if p["name"] == "url")
+            names.setdefault(node["name"]["value"], set()).add(url)
+    return names
+
+
+def test_a_screen_reader_tells_every_link_on_a_page_apart_by_its_name(browser, served, site):
+    """In the accessibility tree of the home page, each category's feed links were named "Atom",
+    "RSS" and "JSON Feed", as the site's were: a screen reader's list of links gave the same
+    three names over and over for different feeds (WCAG 2.4.4, 2.4.9); on a post page, the
+    source's link (to its web site) had the name of the category's (张掖日报 and 张掖日报). A
+    name leads to one page wherever it is on a page; a feed link's name begins with what it
+    shows (WCAG 2.5.3)."""
+    category = next(site.glob("category/*.html")).relative_to(site)
+    for path in ("index.html", str(category), _post_page(site)):
+        assert browser.load(served.url(path), 1280, 900, False) == [], path
+        names = _links_by_name(browser)
+        assert {name: urls for name, urls in names.items() if len(urls) > 1} == {}, path
+        feeds = [name for name in names if name.startswith(("Atom", "RSS", "JSON Feed"))]
+        assert len(feeds) >= 3, (path, sorted(names))
