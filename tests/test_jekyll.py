@@ -485,3 +485,46 @@ def test_a_long_run_of_blanks_not_ending_a_line_is_exported_in_linear_time(blank
     out = _no_markdown(text)
     assert time.monotonic() - start < 5
     assert out == "<p>a" + blank * 200_000 + "b\nc</p>"
+
+
+@pytest.mark.parametrize(
+    ("site_language", "post_language", "title", "text", "lang"),
+    [
+        ("en", "ar", "10 أسباب لزيارة دبي!", "<p>هذا نص عربي.</p>", "ar"),
+        ("en-US", "he-IL", "Google משיקה מוצר חדש.", "<p>טקסט בעברית.</p>", "he-IL"),
+        ("ar", "en-us", "Markets rally again", "<p>Stocks rose on Monday.</p>", "en-us"),
+        ("en", "en-GB", "Markets rally again", "<p>Stocks rose.</p>", None),  # the site's language
+        ("zh-CN", "zh-cn", "兰州新区生产总值增长", "<p>据统计。</p>", None),
+        ("en", "en-US", "گزارش خبری درباره اقتصاد", "<p>این یک متن فارسی است.</p>", None),  # evidently not English
+        ("en", None, "انفجار في بيروت", "<p>وقع انفجار كبير.</p>", None),  # names none
+    ],
+)
+def test_a_jekyll_post_in_another_language_than_the_sites_says_it(
+    site_language: str, post_language: str | None, title: str, text: str, lang: str | None
+) -> None:
+    """An Arabic post exported to an English Jekyll site had no word of its language: its page was
+    English (`<html lang="{{ page.lang | default: site.lang }}">` in minima), an Arabic text read in
+    an English voice (WCAG 3.1.2). It says `lang: ar`, as the site's page says `lang="ar"`; a post
+    in the site's language, or naming none, or one its text is evidently not in, says nothing."""
+    post = Post(
+        id="00000000000000ab",
+        source="https://example.org/feed",
+        guid="x",
+        title=title,
+        link="https://example.org/1",
+        published=datetime(2024, 7, 1, 23, 15, 0, tzinfo=UTC),
+        updated=None,
+        content=text,
+        language=post_language,
+    )
+    out = render_jekyll(
+        post,
+        category_slug="c",
+        tags=["t"],
+        back_label="t",
+        site_url="https://e.example/",
+        timezone="UTC",
+        language=site_language,
+    )
+    assert _front_matter(out).get("lang") == lang
+    assert ("\nlang: " in out) == (lang is not None)

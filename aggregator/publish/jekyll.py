@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..models import Post
 from ..sanitize import one_line, url_text
-from .feeds import bidi_closed, feed_uri, web_url
+from .feeds import bidi_closed, feed_uri, html_excerpt, language_tag, stated_language, web_url
 from .site import pictures_shown, player, strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
@@ -253,6 +253,19 @@ def _media(post: Post, body: str) -> str:
     return ("\n" if body else "") + "\n".join(out)
 
 
+def _own_language(post: Post, site_language: str) -> str | None:
+    """The post's language when it is another than the site's (`ar` on an English site), as the
+    site's pages state it: for `lang:` in the front matter, which Jekyll themes give the page
+    (minima: `<html lang="{{ page.lang | default: site.lang }}">`). Without it an Arabic post
+    of an English site was an English page, read by screen readers in an English voice.
+    None for a post in the site's language (the reference post: no new line) or naming none."""
+    tag = language_tag(post.language)
+    if tag is None or tag.split("-")[0].lower() == site_language.replace("_", "-").split("-")[0].strip().lower():
+        return None
+    excerpt_of = post.summary if post.summary.strip() else post.content
+    return stated_language(tag, f"{post.title} {html_excerpt(excerpt_of)}")
+
+
 def jekyll_filename(post: Post, timezone: str) -> str:
     """`<yyyy-mm-dd>-<id>.md`, the date in the site's time zone (Jekyll reads it from the name)."""
     return f"{_local(post.published, timezone):%Y-%m-%d}-{post.id}.md"
@@ -291,6 +304,9 @@ def render_jekyll(
         lines.append(f"tags: [{', '.join(_quoted(t) for t in tag_list)}]")
     elif tag_list:
         lines.append(f"tags: {_scalar(' '.join(tag_list))}")
+    own = _own_language(post, language)
+    if own:
+        lines.append(f"lang: {_scalar(own)}")
     lines.append("---")
     body = _no_liquid(_no_markdown((post.content if post.content.strip() else post.summary).rstrip()))
     body += _no_liquid(_media(post, body))
