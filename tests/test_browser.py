@@ -390,8 +390,8 @@ def test_a_right_to_left_post_of_no_language_whose_title_starts_in_latin_is_righ
 
 
 # Where a string's characters are drawn: [x of its first, x of its last], of the first text node holding it.
-_DRAWN = """(needle => {
-  const walk = document.createTreeWalker(document.querySelector('article'), NodeFilter.SHOW_TEXT);
+_DRAWN = """((needle, root = 'article') => {
+  const walk = document.createTreeWalker(document.querySelector(root), NodeFilter.SHOW_TEXT);
   for (let node = walk.nextNode(); node; node = walk.nextNode()) {
     const at = node.data.indexOf(needle);
     if (at < 0) continue;
@@ -466,3 +466,68 @@ def test_a_screen_reader_tells_every_link_on_a_page_apart_by_its_name(browser, s
         assert {name: urls for name, urls in names.items() if len(urls) > 1} == {}, path
         feeds = [name for name in names if name.startswith(("Atom", "RSS", "JSON Feed"))]
         assert len(feeds) >= 3, (path, sorted(names))
+
+
+def _site_of(tmp_path: Path, language: str, category: str, feed: str) -> tuple[Path, StaticServer]:
+    """The output of a site in `language` with one category named `category` whose one source
+    is `feed` (served here), and a server of it."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.rss").write_text(feed, encoding="utf-8")
+    feeds = StaticServer(www)
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\n  language: {language}\n"
+        f'categories:\n  - name: "{category}"\n    slug: c\n    sources:\n      - url: {feeds.url("f.rss")}\n',
+        encoding="utf-8",
+    )
+    try:
+        result = run_cli("--config", str(cfg), "fetch")
+    finally:
+        feeds.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path / "public", StaticServer(tmp_path / "public")
+
+
+TAGGED = (
+    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title><link>https://f.example/</link>'
+    "<description>d</description><item><title>{title}</title><link>https://f.example/1</link><guid>1</guid>"
+    "<category>{tag}</category><pubDate>Mon, 02 Nov 2026 06:00:00 +0000</pubDate>"
+    "<description>{text}</description></item></channel></rss>"
+)
+
+
+def test_a_date_after_arabic_words_reads_as_written(browser, tmp_path: Path) -> None:
+    """On an Arabic site's home page, each category's newest date followed its count in Arabic
+    words (`10 مقالات · 2026-11-02`): after Arabic letters, digits are Arabic numbers (UAX #9,
+    W2) and the hyphens between them no longer join them, so the date was drawn `02-11-2026`,
+    while the posts' own dates were drawn `2026-11-02`. It is isolated: drawn as written."""
+    feed = TAGGED.format(title="خبر اليوم", tag="أخبار", text="نص الخبر.")
+    out, server = _site_of(tmp_path, "ar", "أخبار", feed)
+    try:
+        assert browser.load(server.url("index.html"), 1280, 900, False) == []
+        first, last = browser.evaluate(f"{_DRAWN}('2026-11-02', '.categories .count')")
+        assert first < last, "the date is drawn 02-11-2026"
+    finally:
+        server.close()
+
+
+def test_arabic_names_on_an_english_site_keep_their_punctuation_at_their_end(browser, tmp_path: Path) -> None:
+    """On an English site, a category named `أخبار!` and a post tagged `سفر!`: the home page's
+    category name, the category page's heading and the post's tag were laid out left to right
+    (the page's direction), their `!` drawn right of the Arabic word, where it begins. Each is
+    laid out as its text goes (`dir="auto"`): the `!` on the left, at the word's end."""
+    feed = TAGGED.format(title="Travel news", tag="سفر!", text="A post about travel.")
+    out, server = _site_of(tmp_path, "en", "أخبار!", feed)
+    post = next(out.glob("posts/*/*/*.html")).relative_to(out)
+    try:
+        for path, root, name in (
+            ("index.html", ".categories .name", "أخبار!"),
+            ("category/c.html", "h1", "أخبار!"),
+            (str(post), ".tags .tag", "سفر!"),
+        ):
+            assert browser.load(server.url(path), 1280, 900, False) == [], path
+            first, last = browser.evaluate(f"{_DRAWN}({name!r}, {root!r})")
+            assert first > last, f"{path}: {name!r} is drawn with its '!' on the right"
+    finally:
+        server.close()
