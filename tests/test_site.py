@@ -1099,3 +1099,31 @@ def test_a_site_url_with_a_space_links_every_page_with_it_encoded(tmp_path, http
         assert links and all(" " not in link and link.startswith("https://t.example/my%20news/") for link in links)
     assert "<id>tag:t.example,2022:my%20news/posts/" in (out / "category" / "c.atom").read_text(encoding="utf-8")
     assert check_feeds(out).returncode == 0
+
+
+def test_a_posts_headings_come_under_its_title(tmp_path):
+    """A post whose text begins with its title again as `<h1>` (many do), with `<h2>` sections:
+    its page had two top-level headings, the title's and the text's, for a screen reader's
+    list of headings (and the outline two starts). The text's headings are a level down:
+    the page has one `<h1>`, the post's title, and the text's order is kept."""
+    from .conftest import fetch_feed_text
+
+    text = "<h1>Rust 2.0</h1><p>News.</p><h2>What changed</h2><h6>Note</h6><h3>Details</h3>"
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link><description>d</description><item><title>Rust 2.0</title>"
+        "<link>https://f.example/1</link><guid>1</guid><pubDate>02 Jul 2024 03:04:00 +0000</pubDate>"
+        f"<description><![CDATA[{text}]]></description></item></channel></rss>"
+    )
+    out = fetch_feed_text(tmp_path, "f.rss", feed)
+    doc = html(next(out.glob("posts/*/*/*.html")))
+    headings = [(h.tag, h.text_content()) for h in doc.iter("h1", "h2", "h3", "h4", "h5", "h6")]
+    assert headings == [
+        ("h1", "Rust 2.0"),
+        ("h2", "Rust 2.0"),
+        ("h3", "What changed"),
+        ("h6", "Note"),
+        ("h4", "Details"),
+    ]
+    atom = (out / "feed.atom").read_text(encoding="utf-8")
+    assert "&lt;h1&gt;Rust 2.0&lt;/h1&gt;" in atom  # the feeds carry the text as it is

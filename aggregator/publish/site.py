@@ -105,6 +105,17 @@ def _page_text(text: str) -> str:
 
 
 _TABLE_TAG = re.compile(r"<(/?)table[\s>]")
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])(?=[\s>])")
+
+
+def _headings_below_title(html: str) -> str:
+    """`html` with its headings a level down (h1 → h2 … h5 → h6) when it has an `<h1>`: the
+    page's own `<h1>` is the post's title, and a post beginning with its title again as `<h1>`
+    (as many do) gave a screen reader's list of headings two of the top level, the page's
+    outline a second start. Only the site's pages: the Jekyll export keeps the text as it is."""
+    if "<h1" not in html:
+        return html
+    return _HEADING_TAG.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + 1, 6)}", html)
 
 
 def _scrolling_tables(html: str) -> str:
@@ -961,7 +972,7 @@ class SiteRenderer:
         view["categories"] = [{"name": c.name, "href": _rel(category_page_path(c.slug), page)} for c in seen.cats]
         if full:
             content = seen.content
-            view["content"] = Markup(_scrolling_tables(content))
+            view["content"] = Markup(_scrolling_tables(_headings_below_title(content)))
             tags = (bidi_closed(" ".join(_page_text(t).split())) for t in post.tags)
             view["tags"] = [t for t in dict.fromkeys(tags) if t]
             enclosures = [e for e in post.enclosures if e.url.startswith(("http://", "https://"))]
