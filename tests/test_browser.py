@@ -458,7 +458,7 @@ def test_a_screen_reader_tells_every_link_on_a_page_apart_by_its_name(browser, s
     three names over and over for different feeds (WCAG 2.4.4, 2.4.9); on a post page, the
     source's link (to its web site) had the name of the category's (张掖日报 and 张掖日报). A
     name leads to one page wherever it is on a page; a feed link's name begins with what it
-    shows (WCAG 2.5.3)."""
+    shows (WCAG 2.5.3). The link to the original was "阅读原文 ↗": its arrow read out."""
     category = next(site.glob("category/*.html")).relative_to(site)
     for path in ("index.html", str(category), _post_page(site)):
         assert browser.load(served.url(path), 1280, 900, False) == [], path
@@ -466,6 +466,8 @@ def test_a_screen_reader_tells_every_link_on_a_page_apart_by_its_name(browser, s
         assert {name: urls for name, urls in names.items() if len(urls) > 1} == {}, path
         feeds = [name for name in names if name.startswith(("Atom", "RSS", "JSON Feed"))]
         assert len(feeds) >= 3, (path, sorted(names))
+    # the way out to the original is named in words, the arrow beside them left to the eye
+    assert [name for name in names if "阅读原文" in name] == ["阅读原文"], sorted(names)
 
 
 def _site_of(tmp_path: Path, language: str, category: str, feed: str) -> tuple[Path, StaticServer]:
