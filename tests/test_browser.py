@@ -533,3 +533,38 @@ def test_arabic_names_on_an_english_site_keep_their_punctuation_at_their_end(bro
             assert first > last, f"{path}: {name!r} is drawn with its '!' on the right"
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(("language", "newer", "older"), [("en", "Newer", "Older"), ("ar", "الأحدث", "الأقدم")])
+def test_a_screen_reader_names_the_pagers_links_in_words(browser, tmp_path: Path, language, newer, older) -> None:
+    """A category's second page led back with "← Newer" and on with "Older →" (on an Arabic site
+    "→ الأحدث", "الأقدم ←"): a screen reader read out "leftwards arrow" with each. The arrows
+    are for the eye; the links are named in words."""
+    items = "".join(
+        f"<item><title>P{i}</title><link>https://f.example/{i}</link><guid>{i}</guid>"
+        f"<pubDate>Mon, 0{i + 1} Nov 2026 10:00:00 +0000</pubDate></item>"
+        for i in range(3)
+    )
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.rss").write_text(f'<rss version="2.0"><channel><title>F</title>{items}</channel></rss>', encoding="utf-8")
+    feeds = StaticServer(www)
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\n  language: {language}\n  posts_per_page: 1\n"
+        f"categories:\n  - name: C\n    slug: c\n    sources:\n      - url: {feeds.url('f.rss')}\n",
+        encoding="utf-8",
+    )
+    try:
+        result = run_cli("--config", str(cfg), "fetch")
+    finally:
+        feeds.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    server = StaticServer(tmp_path / "public")
+    try:
+        assert browser.load(server.url("category/c/page/2.html"), 1280, 900, False) == []
+        names = _links_by_name(browser)
+        assert newer in names and older in names, sorted(names)
+        assert [name for name in names if "←" in name or "→" in name] == [], sorted(names)
+    finally:
+        server.close()

@@ -824,7 +824,17 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
         keep_trailing_newline=True,
     )
     env.filters["naming"] = naming
+    env.filters["quiet_arrows"] = quiet_arrows
     return env
+
+
+_ARROW = re.compile(r"\s*[←→]\s*")
+
+
+def quiet_arrows(words: str) -> Markup:
+    """`words` (`← Newer`, `الأقدم ←`) with their arrows, and the space beside them, hidden
+    from screen readers: the pager's links were named "leftwards arrow Newer"."""
+    return Markup(_ARROW.sub(lambda m: Markup('<span aria-hidden="true">%s</span>') % m.group(), str(escape(words))))
 
 
 def naming(words: str, name: str) -> Markup:
