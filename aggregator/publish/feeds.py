@@ -908,6 +908,12 @@ def _atom_entry(item: _Item, default_language: str | None = None) -> bytes:
     out.append(f"    <id>{_x(item.guid)}</id>\n")
     out.append(f"    <title>{_x(item.title)}</title>\n")
     out.append(f"    <updated>{_atom_date(item.updated)}</updated>\n")
+    credit = _source_credit(item)
+    if credit:
+        # RFC 4287 4.2.1 gives an author-less entry its <source>'s author (below), but readers
+        # that skip <source> (@rowanmanning/feed-parser, atoma) took the
+        # feed's, this site's, as every such post's author: the entry names its source itself
+        out.append(f"    <author>\n      <name>{_x(credit)}</name>\n    </author>\n")
     for p in item.authors:
         name = p.name or p.email
         if name:
@@ -947,17 +953,25 @@ def _atom_entry(item: _Item, default_language: str | None = None) -> bytes:
             out.append(f'      <link rel="alternate" type="text/html" href="{_q(item.source_link)}"/>\n')
         if item.source_url:
             out.append(f'      <link rel="self" href="{_q(item.source_url)}"/>\n')
-        if not any(p.name or p.email for p in item.authors):
+        if credit:
             # RFC 4287 4.2.1: an entry without an author has its source's, else the feed's,
             # which is this site: a reader following it credited the site with the article.
             # The source feed gave none either (its authors stand in for the entry's): it is
             # credited to itself.
-            out.append(f"      <author>\n        <name>{_x(item.source_title or item.source_url)}</name>\n")
+            out.append(f"      <author>\n        <name>{_x(credit)}</name>\n")
             out.append("      </author>\n")
         out.append("    </source>\n")
     out.append("  </entry>\n")
     done.append("".join(out).encode("utf-8"))
     return b"".join(done)
+
+
+def _source_credit(item: _Item) -> str | None:
+    """Whom an Atom entry naming no author of its own credits: its source feed (by title, else
+    URL), never the feed-level author (this site); None when it has an author or no source."""
+    if any(p.name or p.email for p in item.authors):
+        return None
+    return item.source_title or item.source_url
 
 
 # --------------------------------------------------------------------------------- RSS
