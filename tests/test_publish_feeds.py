@@ -291,6 +291,22 @@ def test_an_atom_entry_without_author_credits_its_source_in_readers_skipping_sou
     assert checked >= 3
 
 
+def test_a_json_feed_item_names_its_first_author_for_json_feed_1_0_readers(posts: list[Post]) -> None:
+    """JSON Feed 1.1 readers read `authors`; 1.0 readers (atoma) read
+    only `author`, which 1.1 keeps for compatibility: every post showed no author in them.
+    An item with authors gives its first as `author` too, and says nothing of one without."""
+    feed = json.loads(render_json(META, posts))
+    validator = jsonschema.Draft7Validator(
+        json.loads(JSONFEED_SCHEMA.read_text()), format_checker=jsonschema.FormatChecker()
+    )
+    assert [e.message for e in validator.iter_errors(feed)] == []
+    with_authors = [i for i in feed["items"] if i.get("authors")]
+    assert len(with_authors) >= 3
+    for item in feed["items"]:
+        assert item.get("author") == (item["authors"][0] if item.get("authors") else None)
+    assert {"name": "Alice", "url": "https://alice.example/"} in (i["author"] for i in with_authors)
+
+
 def test_rss_structure(posts: list[Post]) -> None:
     data = render_rss(META, posts)
     channel = etree.fromstring(data).find("channel")

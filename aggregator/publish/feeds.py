@@ -1164,6 +1164,10 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
         authors = [a for a in map(_json_author, item.authors) if a]
         if authors:
             entry["authors"] = authors
+            # and JSON Feed 1.0's one `author`, deprecated by 1.1 but kept "for compatibility
+            # with existing feed readers": 1.0 readers (atoma) read only it
+            # and showed no author for any post; 1.1 readers prefer `authors`
+            entry["author"] = authors[0]
         if item.tags:
             entry["tags"] = list(item.tags)
         item_lang = item.language or (None if item.unknown_language else items_lang)
