@@ -307,6 +307,21 @@ def test_a_json_feed_item_names_its_first_author_for_json_feed_1_0_readers(posts
     assert {"name": "Alice", "url": "https://alice.example/"} in (i["author"] for i in with_authors)
 
 
+def test_an_atom_feeds_first_link_is_its_page(posts: list[Post]) -> None:
+    """@extractus/feed-extractor takes a feed's first <link>, whatever its rel, for the site
+    it belongs to: with `self` first, a reader's "visit website" opened the .atom file
+    itself. The page (`alternate`) comes first, then `self` and the hub; entries already
+    gave their article's link first."""
+    for meta in (META, ALL_META):
+        for items in (posts, []):
+            root = etree.fromstring(render_atom(meta, items))
+            links = root.findall(f"{A}link")
+            assert links[0].get("rel") == "alternate" and links[0].get("href") == meta.alternate
+            assert {link.get("rel") for link in links[1:]} <= {"self", "hub"}
+            for entry in root.findall(f"{A}entry"):
+                assert entry.find(f"{A}link").get("rel") == "alternate"
+
+
 def test_rss_structure(posts: list[Post]) -> None:
     data = render_rss(META, posts)
     channel = etree.fromstring(data).find("channel")

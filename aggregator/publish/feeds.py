@@ -888,11 +888,13 @@ def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     if site_uri:
         out.append(_el("    ", "uri", site_uri))
     out.append("  </author>\n")
+    # the page first: readers taking a feed's first <link> whatever its rel for its home page
+    # (@extractus/feed-extractor) linked the feed file itself, as WordPress's order avoids
+    out.append(f'  <link href="{_q(feed_uri(meta.alternate) or meta.alternate)}" rel="alternate" type="text/html"/>\n')
     out.append(f'  <link href="{_q(self_url)}" rel="self" type="application/atom+xml"/>\n')
     hub = feed_uri(meta.websub_hub)
     if hub:
         out.append(f'  <link href="{_q(hub)}" rel="hub"/>\n')
-    out.append(f'  <link href="{_q(feed_uri(meta.alternate) or meta.alternate)}" rel="alternate" type="text/html"/>\n')
     out.append(f'  <generator uri="{_q(PROJECT_URL)}" version="{_q(__version__)}">{_x(GENERATOR)}</generator>\n')
     description = _one_line(meta.description)
     if description:
