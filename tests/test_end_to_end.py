@@ -317,3 +317,39 @@ def test_a_huge_title_and_endless_tags_are_capped_not_copied_into_every_output(t
         assert path.stat().st_size < 100_000, (path, path.stat().st_size)
     check = check_feeds(public, readers=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+_UNTITLED_RSS = (
+    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title></title>'
+    "<link>https://example.org/</link><item><title>Hello</title><link>https://example.org/hello</link>"
+    "<guid>https://example.org/hello</guid><description>Body</description>"
+    "<pubDate>Sun, 29 Nov 2026 10:00:00 GMT</pubDate></item></channel></rss>"
+)
+
+
+def test_a_feed_url_the_atom_feed_cannot_name_does_not_stop_publishing(tmp_path, httpserver, monkeypatch):
+    """A feed at a fully qualified host name (`example.org.`, trailing dot: valid, and `check`
+    takes it) with no title, no name in the config, a home page and entries without authors:
+    the Atom entry credits its source, and had no name for it (the feed URL is not one the
+    feeds publish), so `publish` crashed with a TypeError traceback and wrote no feed of any
+    category. It is fetched through an HTTP proxy on 127.0.0.1, as behind a company proxy."""
+    httpserver.expect_request("/feed.xml").respond_with_data(_UNTITLED_RSS, content_type="application/rss+xml")
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NO_PROXY", "ALL_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", httpserver.url_for("/").rstrip("/"))
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        "      - url: http://feeds.example.org./feed.xml\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "1 new" in result.stdout, result.stdout
+    for name in ("feed.atom", "category/c.atom"):
+        atom = feedparser.parse((tmp_path / "public" / name).read_bytes())
+        assert [e.title for e in atom.entries] == ["Hello"], name
+        assert atom.entries[0].source.get("link") == "https://example.org/", name
+    check = check_feeds(tmp_path / "public", readers=False)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -970,10 +970,11 @@ def _atom_entry(item: _Item, default_language: str | None = None) -> bytes:
 
 def _source_credit(item: _Item) -> str | None:
     """Whom an Atom entry naming no author of its own credits: its source feed (by title, else
-    URL), never the feed-level author (this site); None when it has an author or no source."""
+    URL, else, for a feed URL the feeds cannot publish, `http://example.org./feed`, its home
+    page), never the feed-level author (this site); None when it has an author or no source."""
     if any(p.name or p.email for p in item.authors):
         return None
-    return item.source_title or item.source_url
+    return item.source_title or item.source_url or item.source_link
 
 
 # --------------------------------------------------------------------------------- RSS
