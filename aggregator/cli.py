@@ -717,6 +717,9 @@ def run(ctx: click.Context, serve: bool, host: str, port: int, grace: float, log
         with _open_store(ctx, settings) as store:
             daemon = Daemon(settings, store, grace=grace, serve=server)
             code = daemon.run()
+    except StoreError as e:  # the config's sources could not be recorded (a full disk): nothing started
+        _echo(f"error: the database: {e}", err=True)  # as `fetch`, `publish` and `prune` say it
+        ctx.exit(EXIT_FAILED)
     finally:
         lock.release()
     if daemon.abandoned:

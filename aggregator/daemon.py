@@ -261,12 +261,18 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------
 
     def run(self) -> int:
-        """Serve until SIGINT/SIGTERM (or `request_stop()`); returns the exit code."""
+        """Serve until SIGINT/SIGTERM (or `request_stop()`); returns the exit code. Raises
+        StoreError, with nothing started, when the database cannot record the config's
+        sources (a full disk, a read-only file): the caller says so in one line."""
         if threading.current_thread() is threading.main_thread():
             signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)  # wakes the select below
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
-        self.store.sync_sources(self.settings.sources)
+        try:
+            self.store.sync_sources(self.settings.sources)
+        except StoreError:
+            self._close_wake()
+            raise
         self.pinger.start()
         self.publisher.start()
         self.publisher.add(None, delay=0)  # the outputs reflect the config from the first second
@@ -398,11 +404,15 @@ class Daemon:
             self.server.stop()
         if not self.abandoned:
             self.fetcher.close()  # (an abandoned poll still uses the session)
+        self._close_wake()
+        log.info("stopped")
+
+    def _close_wake(self) -> None:
+        """No signal wakes a socket that is closed: the wake-up fd is let go of first."""
         if threading.current_thread() is threading.main_thread():
             signal.set_wakeup_fd(-1)
         self._wake_r.close()
         self._wake_w.close()
-        log.info("stopped")
 
     # -- dispatching ----------------------------------------------------------------------
 

@@ -198,3 +198,30 @@ def test_read_only_database_is_a_clear_error_and_loses_nothing(tmp_path, reliabi
     assert _posts(db) == stored
     assert run_cli("--config", str(cfg_ab), "fetch").returncode == 0, "writable again: fetch works"
     assert _b_posts(_posts(db), reliability_corpus) > 0
+
+
+def test_run_on_a_full_disk_that_cannot_take_the_configs_new_sources_is_one_clear_error(tmp_path):
+    """`aggregator run` records the config's sources before it starts: on a full disk, with
+    sources the database does not know yet (a config grown while the daemon was stopped), that
+    write failed and `run` died with a traceback of 40 lines. Now: one `error:` line naming
+    the database and the cause, exit 1, as for `fetch` and the other commands that write."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        head = "site:\n  title: T\n  url: https://t.example/\ncategories:\n  - name: C\n    sources:\n"
+        one = disk / "feeds-one.yaml"
+        one.write_text(head + "      - url: http://127.0.0.1:9/feed\n", encoding="utf-8")
+        many = disk / "feeds-many.yaml"  # ~750 KB of new sources: more than the disk has left
+        many.write_text(head + "".join(f"      - url: http://127.0.0.1:9/{'x' * 200}/{i}\n" for i in range(3000)))
+        first = subprocess.run(
+            aggregator("--config", str(one), "fetch"), capture_output=True, text=True, env=child_env()
+        )
+        assert (disk / "aggregator.db").is_file(), first.stderr
+        fill(disk, leave=256 * 1024)
+        done = subprocess.run(
+            aggregator("--config", str(many), "run"), capture_output=True, text=True, env=child_env(), timeout=120
+        )
+        assert done.returncode == 1, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "database or disk is full" in errors[0], done.stderr[-3000:]
+        assert str(disk / "aggregator.db") in errors[0], errors
+        assert _count(disk / "aggregator.db", "SELECT count(*) FROM sources") == 1
