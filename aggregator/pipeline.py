@@ -35,6 +35,7 @@ from .identity import (
 from .models import NORMALIZER_VERSION, FetchResult, PollUpdate, Post, Source
 from .normalize import feed_info, hash_before_8, normalize_entries, unique
 from .parse import ParsedFeed, ParseError, parse_feed
+from .plural import counted
 from .sanitize import printable
 from .schedule import (
     BACKING_OFF,
@@ -279,7 +280,7 @@ def _poll(
                 if since <= p.published <= started:
                     seen.setdefault(p.id, p.published)  # its stored date: a feed re-dating its entries is not new
         return schedule(
-            replace(poll, feed_hint=feed_hint(feed.info), result=f"{len(posts)} entries"), seen, dated_count, first
+            replace(poll, feed_hint=feed_hint(feed.info), result=counted(len(posts), "entry")), seen, dated_count, first
         )
 
     posts, new, updated = ingest(

@@ -157,6 +157,17 @@ def test_validators_folded_over_lines_are_sent_back_unfolded(tmp_path, rigs):
         server.server_close()
 
 
+def test_status_says_1_entry_not_1_entries(tmp_path, rigs, httpserver: HTTPServer):
+    """A feed of one entry: `status` read "1 entries" under its last success."""
+    httpserver.expect_request("/feed").respond_with_data(rss(items=1), content_type="application/rss+xml")
+    url = httpserver.url_for("/feed")
+    rig = rigs(tmp_path, [f"url: {url}"])
+    assert rig.poll(url).entries == 1
+    assert rig.state(url).last_result == "1 entry"
+    assert rig.status()[url]["last_result"] == "1 entry"
+    assert "1 entry" in rig.table() and "1 entries" not in rig.table()
+
+
 def test_same_body_200_is_recognised_and_not_parsed(tmp_path, rigs, httpserver: HTTPServer):
     httpserver.expect_request("/feed").respond_with_data(FEED, content_type="application/rss+xml")
     url = httpserver.url_for("/feed")
