@@ -368,7 +368,7 @@ def prune_source(source: Source, store: Store, when: datetime) -> int:
     the daemon's hourly round), saying how many went; returns that number."""
     report = store.prune(source.key, source.retention, when)
     if report.removed:
-        log.info("source %s: pruned %d old posts", source.key, report.removed, extra={"source": source.key})
+        log.info("source %s: pruned %s", source.key, counted(report.removed, "old post"), extra={"source": source.key})
     return report.removed
 
 

@@ -67,6 +67,18 @@ def test_keep_per_source_keeps_the_newest_n(store):
     assert store.prune(a.key, a.retention, NOW).removed == 0  # nothing more to do
 
 
+def test_the_log_says_1_old_post_not_1_old_posts(store, caplog):
+    """A source pruning one post at each poll (keep_per_source, a post a day) logged
+    "pruned 1 old posts" in the daemon's log every time."""
+    a = src("a", "news", keep_per_source=3, protect=1)
+    store.sync_sources([a])
+    with caplog.at_level("INFO", logger="aggregator.pipeline"):
+        take(store, a, feed(3))
+        take(store, a, feed(4), NOW + timedelta(hours=1))  # one new post: the oldest goes
+    assert f"source {a.key}: pruned 1 old post" in caplog.messages, caplog.messages
+    assert not any("1 old posts" in m for m in caplog.messages), caplog.messages
+
+
 def test_the_newest_items_per_feed_of_every_category_are_never_pruned(store):
     a = src("a", "news", "solo", keep_per_source=1, protect=3)
     b = src("b", "news")
