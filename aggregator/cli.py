@@ -805,7 +805,8 @@ def prune_cmd(ctx: click.Context) -> None:
                 continue
             why = []
             if report.older:
-                why.append(f"{report.older} older than {source.retention.keep_days:g} days")
+                days = source.retention.keep_days
+                why.append(f"{report.older} older than {days:g} {'day' if days == 1 else 'days'}")
             if report.over:
                 why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
             _echo(f"{source.key}: removed {_n(report.removed, 'post')} ({', '.join(why)})")

@@ -79,6 +79,33 @@ def test_the_log_says_1_old_post_not_1_old_posts(store, caplog):
     assert not any("1 old posts" in m for m in caplog.messages), caplog.messages
 
 
+def test_prune_says_older_than_1_day_not_1_days(tmp_path: Path):
+    """`keep_days: 1` (a news wire's config): `prune` printed "(2 older than 1 days)"."""
+    www = tmp_path / "www"
+    www.mkdir()
+    old = datetime(2004, 1, 1, tzinfo=UTC)
+    items = "".join(
+        f"<item><guid>w{i}</guid><title>w-{i}</title>"
+        f"<pubDate>{format_datetime(old - timedelta(days=i))}</pubDate></item>"
+        for i in range(3)
+    )
+    (www / "w.xml").write_text(f'<rss version="2.0"><channel><title>w</title>{items}</channel></rss>')
+    server = StaticServer(www)
+    cfg = tmp_path / "feeds.yaml"
+    text = "site:\n  title: T\n  url: https://t.example/\n  items_per_feed: 1\n"
+    text += "categories:\n  - name: C\n    sources:\n"
+    cfg.write_text(text + f"      - url: {server.url('w.xml')}\n", encoding="utf-8")
+    try:
+        fetched = run_cli("--config", str(cfg), "fetch")
+    finally:
+        server.close()
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "        keep_days: 1\n", encoding="utf-8")
+    result = run_cli("--config", str(cfg), "prune")
+    assert result.returncode == 0, result.stderr
+    assert f"{server.url('w.xml')}: removed 2 posts (2 older than 1 day)" in result.stdout.splitlines(), result.stdout
+
+
 def test_the_newest_items_per_feed_of_every_category_are_never_pruned(store):
     a = src("a", "news", "solo", keep_per_source=1, protect=3)
     b = src("b", "news")
