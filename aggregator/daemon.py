@@ -587,9 +587,16 @@ class Daemon:
             try:
                 pruned = prune_source(source, self.store, now)
             except Exception as e:  # a full disk (StoreError), or the store closed at shutdown
-                if not self._stop.is_set():
-                    log.warning("pruning old posts failed (retrying in %gs): %s", self.retain_every, e)
-                return
+                if self._stop.is_set():
+                    return
+                log.warning(
+                    "source %s: pruning old posts failed (retrying in %gs): %s",
+                    source.key,
+                    self.retain_every,
+                    e,
+                    extra={"source": source.key},
+                )
+                break  # what was pruned before is published: a quiet source has nothing left to prune next round
             if pruned:
                 touched.update(source.categories)
         if touched:

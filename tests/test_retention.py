@@ -394,3 +394,64 @@ def test_a_running_daemon_prunes_a_quiet_sources_old_posts_without_waiting_for_n
             thread.join(15)
             server.close()
         assert not thread.is_alive()
+
+
+def test_a_source_whose_prune_fails_does_not_keep_the_others_pruned_posts_online(tmp_path: Path):
+    """The daemon's hourly round stopped at the first source whose prune failed (a full disk,
+    a damaged page) and dropped the publish of what it had pruned before: those posts' pages
+    and feed entries stayed online for good, since a quiet source's next round has nothing
+    left to prune. The database refuses b's deletes here for real, with a trigger."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.xml").write_bytes(feed(5))
+    (tmp_path / "www" / "b.xml").write_bytes(feed(2, start=1, host="b"))  # 1 and 2 days old: kept at first
+    server = StaticServer(tmp_path / "www")
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "site:\n  title: t\n  url: https://news.example.com\n  items_per_feed: 1\n"
+        "categories:\n  - name: News\n    slug: news\n    sources:\n"
+        f"      - url: {server.url('a.xml')}\n        keep_days: 3\n        interval: 1h\n"
+        f"      - url: {server.url('b.xml')}\n        keep_days: 3\n        interval: 1h\n",
+        encoding="utf-8",
+    )
+    settings = load_config(path)
+    a, b = (s.key for s in settings.sources)
+    now = [NOW]
+    with Store(settings.database) as store:
+        with sqlite3.connect(settings.database) as con:
+            con.execute(
+                f"CREATE TRIGGER refuse BEFORE DELETE ON posts WHEN old.source = '{b}' "
+                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+        con.close()
+        daemon = Daemon(
+            settings, store, tick=0.05, max_sleep=0.2, watch_interval=0.1, publish_delay=0.05,
+            retain_every=0.2, clock=lambda: now[0],
+        )  # fmt: skip
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        try:
+            pages = settings.output_dir / "posts"
+            deadline = time.monotonic() + 15
+            while (store.count_posts(a), store.count_posts(b)) != (3, 2) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (store.count_posts(a), store.count_posts(b)) == (3, 2)
+            while len(list(pages.rglob("*.html"))) != 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(list(pages.rglob("*.html"))) == 5
+            while not daemon.publisher.idle and time.monotonic() < deadline:  # the start's publishes are done
+                time.sleep(0.05)
+            time.sleep(0.3)
+            assert daemon.publisher.idle
+            now[0] = NOW + timedelta(days=2)  # a keeps its newest; b's two are past keep_days, and refused
+            while store.count_posts(a) != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (store.count_posts(a), store.count_posts(b)) == (1, 2)
+            while len(list(pages.rglob("*.html"))) != 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            shown = sorted(p.read_text(encoding="utf-8").count("a 第") > 0 for p in pages.rglob("*.html"))
+            assert len(shown) == 3 and sum(shown) == 1, "a's pruned posts are still published"
+        finally:
+            daemon.request_stop()
+            thread.join(15)
+            server.close()
+        assert not thread.is_alive()
