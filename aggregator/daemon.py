@@ -475,7 +475,9 @@ class Daemon:
         last, self._last_now = self._last_now, now
         if last is not None and now < last - CLOCK_SLACK:
             moved = self.store.shift_schedule(now, last - now)
-            log.warning("the clock went back by %s; %d pending polls moved back by as much", last - now, moved)
+            log.warning(
+                "the clock went back by %s; %s moved back by as much", last - now, counted(moved, "pending poll")
+            )
         elif last is None:
             blocked = self.store.host_blocks(now)
             for source in self.settings.sources:

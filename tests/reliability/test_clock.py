@@ -104,3 +104,28 @@ def test_a_clock_set_back_while_stopped_is_caught_at_start(tmp_path: Path) -> No
         thread.join(15)
         server.close()
     assert not thread.is_alive()
+
+
+def test_a_clock_set_back_says_1_pending_poll_not_1_pending_polls(tmp_path: Path, caplog) -> None:
+    """One source and a clock set back: the warning read "1 pending polls moved back"."""
+    server = FeedServer()
+    url = server.feed("/f0", FEEDS[0])
+    settings = load_config(write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}]))
+    store = Store(settings.database)
+    clock = FakeClock(datetime(2024, 6, 1, 12, 0, tzinfo=UTC))
+    daemon = Daemon(settings, store, tick=0.05, max_sleep=0.1, watch_interval=0.1, publish_delay=0.05, clock=clock)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    with caplog.at_level("WARNING", logger="aggregator.daemon"):
+        thread.start()
+        try:
+            _settle(server, ["/f0"], 1)
+            clock.now -= timedelta(days=1)
+            deadline = time.monotonic() + 5
+            while not any("went back" in m for m in caplog.messages) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            daemon.request_stop()
+            thread.join(15)
+            server.close()
+    (line,) = [m for m in caplog.messages if "went back" in m]
+    assert line.endswith("; 1 pending poll moved back by as much"), line
