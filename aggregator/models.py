@@ -68,7 +68,9 @@ from typing import Any
 #    (`mp3`) is typed by its file name; the fast path reads `rel="Enclosure"` as feedparser does.
 #    A feed whose bytes fail the encoding it declares (a GBK feed saying UTF-8) is read in the
 #    one detected: the mojibake an older version stored is refreshed, not dated as an edit.
-NORMALIZER_VERSION = 11
+# 12: an entry's media:thumbnail is no enclosure when the entry has an image already (the photo
+#    as an enclosure or media:content, the thumbnail that photo small): it was shown twice.
+NORMALIZER_VERSION = 12
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry

@@ -499,9 +499,13 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
     `banner_image`), last so that RSS's one enclosure stays the episode's sound. An image
     that is the feed's (`feed_images`: many podcasts repeat the show's cover art as every
     episode's `itunes:image`, `media:thumbnail` or `media:content`) is not the episode's: it
-    showed under every episode of the show. An enclosure FeedBurner rewrote into a redirect
-    of its own is the original it recorded (`_original`, `_redirected`)."""
+    showed under every episode of the show. A `media:thumbnail` of an entry that has an image
+    already (the photo as an enclosure or media:content: Flickr's, WordPress's) is that photo
+    small, not a second picture: pages showed the photo twice. An enclosure FeedBurner
+    rewrote into a redirect of its own is the original it recorded (`_original`,
+    `_redirected`)."""
     seen = set()
+    kept: list[Enclosure] = []
     links = [x for x in entry.get("links") or () if x.get("rel") == "enclosure"]
     original = _original(entry.get(ORIGINAL_ENCLOSURE), base) if links else None
     redirected = _redirected(links) if original else None
@@ -512,11 +516,19 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
         seen.add(url)
         length = str(link.get("length") or "").strip()
         enclosure = Enclosure(url, _enclosure_type(url, link.get("type")), int(length) if length.isdecimal() else None)
+        kept.append(enclosure)
         yield _with_duration(enclosure, link.get("duration"))  # a JSON Feed attachment's duration_in_seconds
     images = [{"url": i.get("href")} for i in (entry.get("image"), entry.get("banner_image")) if isinstance(i, dict)]
-    media_items = (*(entry.get("media_content") or ()), *(entry.get("media_thumbnail") or ()), *images)
+    contents = entry.get("media_content") or ()
+    thumbnails = entry.get("media_thumbnail") or ()
+    media_items = (*contents, *thumbnails, *images)
     covers = {_absolute(i, base) for i in feed_images} - {None} if media_items and feed_images else set()
-    for media in media_items:
+    # an image already kept (the photo, as an enclosure or media:content): the entry's
+    # media:thumbnail is that photo small, and showed as a second picture under it
+    pictured = any(_is_image(e.type) for e in kept)
+    for n, media in enumerate(media_items):
+        if pictured and len(contents) <= n < len(contents) + len(thumbnails):
+            continue
         url = _absolute(media.get("url"), base) if isinstance(media, dict) else None
         if not url or url in seen or url in covers:
             continue
@@ -524,6 +536,7 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
         if kind is None:
             continue  # a player page or a Flash movie, or a type nothing says: no attachment
         seen.add(url)
+        pictured = pictured or _is_image(kind)
         length = str(media.get("filesize") or "").strip()
         yield _with_duration(Enclosure(url, kind, int(length) if length.isdecimal() else None), media.get("duration"))
 
@@ -614,6 +627,10 @@ def _timed(enclosures: tuple[Enclosure, ...], entry: dict[str, Any]) -> tuple[En
 
 
 _MEDIA_KINDS = ("image/", "video/", "audio/")
+
+
+def _is_image(kind: str | None) -> bool:
+    return bool(kind) and kind.lower().startswith("image/")
 
 
 def _media_type(url: str, declared: object) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -87,3 +88,27 @@ def test_a_browser_asks_for_the_picture_and_the_page_allows_it(tmp_path, httpser
     finally:
         browser.close()
         server.close()
+
+
+ROW = "kagi/fastfeedparser__benchmark_data_14333881097406c7.xml"  # Rest of World: media:content + media:thumbnail
+ROW_PHOTO = "https://restofworld.org/wp-content/uploads/2026/02/Polymarkets-Chinese-768x432.jpg"
+ROW_THUMB = "https://restofworld.org/wp-content/uploads/2026/02/Polymarkets-Chinese-320x320.jpg"
+
+
+def test_a_photo_and_its_thumbnail_are_shown_once(tmp_path, httpserver: HTTPServer):
+    """An item giving its photo as `media:content` and the same photo small as its
+    `media:thumbnail` (Flickr's shape; Rest of World's WordPress feed) showed the photo twice,
+    the 768×432 and the 320×320, on its page and in its Jekyll post. Now the full picture
+    once, and the thumbnail is no attachment in the feeds either."""
+    out = fetch_feeds(tmp_path, [serve_corpus(httpserver, ROW)], top="jekyll: {dir: jekyll}\n")
+    page = page_with_attachment(out, ROW_PHOTO)
+    assert page.xpath("//section[@class='attachments']//img/@src") == [ROW_PHOTO]
+    assert ROW_THUMB not in lxml.html.tostring(page, encoding="unicode")
+    (post,) = [p for p in (tmp_path / "jekyll" / "_posts").glob("*.md") if ROW_PHOTO in p.read_text("utf-8")]
+    text = post.read_text("utf-8")
+    assert text.count("<img ") == 1 and ROW_THUMB not in text
+    feed = json.loads((out / "category" / "c.json").read_text("utf-8"))
+    (item,) = [i for i in feed["items"] if any(a["url"] == ROW_PHOTO for a in i.get("attachments", ()))]
+    assert [a["url"] for a in item["attachments"]] == [ROW_PHOTO]
+    result = check_feeds(out)
+    assert result.returncode == 0, result.stdout + result.stderr
