@@ -99,7 +99,8 @@ def test_a_photo_and_its_thumbnail_are_shown_once(tmp_path, httpserver: HTTPServ
     """An item giving its photo as `media:content` and the same photo small as its
     `media:thumbnail` (Flickr's shape; Rest of World's WordPress feed) showed the photo twice,
     the 768×432 and the 320×320, on its page and in its Jekyll post. Now the full picture
-    once, and the thumbnail is no attachment in the feeds either."""
+    once, and the thumbnail is no attachment in the feeds either; the JSON Feed item's
+    `image` is the full picture."""
     out = fetch_feeds(tmp_path, [serve_corpus(httpserver, ROW)], top="jekyll: {dir: jekyll}\n")
     page = page_with_attachment(out, ROW_PHOTO)
     assert page.xpath("//section[@class='attachments']//img/@src") == [ROW_PHOTO]
@@ -110,5 +111,6 @@ def test_a_photo_and_its_thumbnail_are_shown_once(tmp_path, httpserver: HTTPServ
     feed = json.loads((out / "category" / "c.json").read_text("utf-8"))
     (item,) = [i for i in feed["items"] if any(a["url"] == ROW_PHOTO for a in i.get("attachments", ()))]
     assert [a["url"] for a in item["attachments"]] == [ROW_PHOTO]
+    assert item["image"] == ROW_PHOTO  # the item's main image (JSON Feed 1.1), the full picture
     result = check_feeds(out)
     assert result.returncode == 0, result.stdout + result.stderr

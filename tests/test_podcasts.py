@@ -399,6 +399,33 @@ def test_an_episodes_own_art_reaches_podcast_apps_in_rss(tmp_path, httpserver: H
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_an_episodes_picture_is_its_json_feed_image(tmp_path, httpserver: HTTPServer):
+    """JSON Feed 1.1 gives an item its main `image`: ours never had one, though the episode
+    had its art (`itunes:image`) or a picture (an image enclosure, a media:thumbnail), so
+    readers showed no picture for it. Now its first picture; an episode with none has none."""
+    body = SHOW.replace(f'xmlns:itunes="{ITUNES}"', f'xmlns:itunes="{ITUNES}" xmlns:media="{MEDIA}"')
+    body = body.replace(
+        '<guid isPermaLink="false">ep1</guid>',
+        '<guid isPermaLink="false">ep1</guid><itunes:image href="https://show.example/ep1.png"/>',
+    )
+    body = body.replace(
+        "<item>\n    <title>Episode 2</title>",
+        "<item>\n    <title>Extra</title><guid>x</guid>"
+        '<media:thumbnail url="https://show.example/x-small.jpg"/></item>\n'
+        "  <item>\n    <title>Episode 2</title>",
+    )
+    _fetch(tmp_path, httpserver, body).close()
+    feed, _ = _published(tmp_path)
+    images = {i["title"]: i.get("image") for i in feed["items"]}
+    assert images == {
+        "Extra": "https://show.example/x-small.jpg",
+        "Episode 2": None,
+        "Episode 1": "https://show.example/ep1.png",
+    }
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_the_jekyll_post_of_an_episode_plays_it_and_of_a_photo_shows_it(tmp_path, httpserver: HTTPServer):
     """The Jekyll export kept an episode's description only: no player, no link to its sound
     (an episode often has no `<link>`), so the Jekyll site could not play it; a photo feed's

@@ -1129,6 +1129,13 @@ def _json_author(p: _Person) -> dict[str, str] | None:
     return out or None
 
 
+def _json_image(item: _Item) -> str | None:
+    """The item's main image (JSON Feed 1.1 `image`): its first picture attachment (an
+    enclosure's, a media:content's or thumbnail's, an episode's itunes:image), which readers
+    show as the item's picture, as they do RSS's image enclosure; none was given."""
+    return next((a.url for a in item.attachments if (a.type or "").lower().startswith("image/")), None)
+
+
 def render_json(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
     """JSON Feed 1.1 document for `posts`, with a `_source` extension for attribution."""
     return _json(meta, _items(meta, posts))
@@ -1162,6 +1169,9 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
         }
         if item.summary_text:
             entry["summary"] = item.summary_text
+        image = _json_image(item)
+        if image is not None:
+            entry["image"] = image
         entry["date_published"] = _json_date(item.published)
         entry["date_modified"] = _json_date(item.updated)
         authors = [a for a in map(_json_author, item.authors) if a]
