@@ -22,6 +22,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from .models import Post
@@ -219,6 +220,73 @@ def link_identity(
         pid = stored.get(key) or post_id(source_key, key)
         out.append(replace(p, id=pid, guid=key))
     return out
+
+
+# Between the hash of an entry's title and content and its first enclosure's URL, in the
+# identity of an entry without guid or link that has one (`hashed_identity`): the hash is
+# 32 hex digits, and no URL holds a newline.
+ENCLOSED = "\n"
+
+
+def hashed_identity(text_hash: str, enclosure: str | None) -> str:
+    """The identity of an entry without guid or link: the hash of its title and content, and
+    its first enclosure's URL (tracking parameters dropped) when it has one. Made of title and
+    content alone, the untitled or "Daily" episodes of a podcast giving no description were
+    one post, each new one taken for an edit of the last: their sound is what tells them
+    apart. Posts stored under the hash alone keep it (`earlier_hashed_ids`)."""
+    return f"{text_hash}{ENCLOSED}{enclosure_key(enclosure)}" if enclosure else text_hash
+
+
+def enclosure_key(url: str) -> str:
+    """An enclosure's URL as an identity holds it: without tracking parameters or fragment."""
+    return canonical_link(url) or url
+
+
+@dataclass(frozen=True)
+class HashedPost:
+    """A stored post of an entry without guid or link, as `earlier_hashed_ids` matches
+    entries against it."""
+
+    id: str
+    guid: str  # its identity: the hash of title and content, and its enclosure (`hashed_identity`) or not
+    enclosure: str | None  # its first enclosure's URL, as `enclosure_key` gives it; None: it had none
+    published: datetime | None  # None when it was undated
+
+
+def earlier_hashed_ids(posts: Sequence[Post], stored: Mapping[str, Sequence[HashedPost]]) -> list[Post]:
+    """The posts, an entry without guid or link that has an enclosure keeping the id and
+    identity of the post it was stored as under another (`stored`: the hash of title and
+    content → the source's posts of it). The post of its own identity is it; else one stored
+    under the hash alone, as versions before 12 identified every such entry, of the same
+    enclosure; else (no entry is that post) one that had no enclosure, or of the same date (a
+    show moving its sounds to another host keeps its episodes' dates). Each post is one
+    entry: the others of its hash, episodes an older version merged into it, are new posts.
+    Entries new to the source are identified with their enclosure, so that none is taken
+    for another, in this fetch or a later one: a hash alone, once its post was pruned, would
+    be the id of the next "Daily" episode, which readers took for the one they had seen."""
+    left = {base: list(rows) for base, rows in stored.items() if rows}
+    if not left:
+        return list(posts)
+    out = list(posts)
+    for exact in (True, False):
+        for i, p in enumerate(out):
+            base, sep, enclosure = p.guid.partition(ENCLOSED)
+            rows = left.get(base) if p.hashed else None
+            if not rows or (not exact and not sep):
+                continue  # (an entry matched already holds the hash alone, or the identity it had)
+            row = next((r for r in rows if _same_episode(r, p, enclosure, exact)), None)
+            if row is not None:
+                rows.remove(row)
+                out[i] = replace(p, id=row.id, guid=row.guid)
+    return out
+
+
+def _same_episode(row: HashedPost, p: Post, enclosure: str, exact: bool) -> bool:
+    """Whether the stored `row` is the entry `p` (its enclosure `enclosure`): by its
+    identity, or its enclosure (`exact`); else by having had none, or by its date."""
+    if exact:
+        return row.guid == p.guid or (ENCLOSED not in row.guid and row.enclosure == enclosure)
+    return row.enclosure is None or (p.dated and row.published == p.published)
 
 
 def identity_link(p: Post) -> str | None:

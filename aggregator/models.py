@@ -70,6 +70,9 @@ from typing import Any
 #    one detected: the mojibake an older version stored is refreshed, not dated as an edit.
 # 12: an entry's media:thumbnail is no enclosure when the entry has an image already (the photo
 #    as an enclosure or media:content, the thumbnail that photo small): it was shown twice.
+#    An entry with neither guid nor link is identified by its title, content and first
+#    enclosure (`identity.hashed_identity`); one stored under title and content alone keeps
+#    its id (`identity.earlier_hashed_ids`).
 NORMALIZER_VERSION = 12
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from .credentials import without_secrets
 from .dates import InvalidDate, feedparser_date, parse_date
-from .identity import canonical_link, post_id, tell_apart, text_fingerprint
+from .identity import canonical_link, hashed_identity, post_id, tell_apart, text_fingerprint
 from .models import UNTITLED, Author, Enclosure, FeedInfo, Post, Source
 from .parse import ParsedFeed
 from .parse_fast import ORIGINAL_ENCLOSURE, ORIGINAL_LINKS, link_text, web_address
@@ -138,11 +138,12 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
     # how the title is shown
     identity = guid or written  # the link as written, not FeedBurner's original: ids must not change
+    text_hash = None
     if not identity:
         # the content as resolved before its links were freed of the URL's secret: an id made of it must not change
         hashed = content if html_base == fetched_base else _sanitized(content_html, summary_html, fetched_base)[0]
         made = _title(entry) or _first_words(text, as_ids=True) or UNTITLED
-        identity = _hash(_capped(made, TITLE_MAX, as_ids=True) + "\n" + hashed)
+        text_hash = _hash(_capped(made, TITLE_MAX, as_ids=True) + "\n" + hashed)
     published = None
     for key in DATE_KEYS:
         published = entry_date(entry, key, zone)
@@ -161,6 +162,8 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
         comments = comments and _unsecret(comments, fetched, base)
         authors = tuple(replace(a, url=a.url and _unsecret(a.url, fetched, base)) for a in authors)
         enclosures = tuple(replace(e, url=_unsecret(e.url, fetched, base)) for e in enclosures)
+    if text_hash is not None:  # and its first enclosure, as published (without the URL's secrets)
+        identity = hashed_identity(text_hash, enclosures[0].url if enclosures else None)
     # the link as it names the page: a feed whose links carry a new `utm_campaign=…` at every
     # fetch had each of its posts published as edited at every poll (dated now, on top again)
     canonical = canonical_link(link)

@@ -24,8 +24,10 @@ from .discover import find_feed_links, is_html_page
 from .fetch import Fetcher, FetchError
 from .hosts import host_key, parse_retry_after
 from .identity import (
+    ENCLOSED,
     GUID,
     LINK,
+    earlier_hashed_ids,
     guid_problem,
     identity_link,
     link_identity,
@@ -377,10 +379,16 @@ def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:
     stored it as: versions before NORMALIZER_VERSION 2 read `<link>#</link>` (before 4,
     `<link>?</link>` and a permalink `<guid>#</guid>`) as the feed's URL and identified the
     first such entry by it, and it would come again as a new post
-    beside that one (`store.hashed_ids`: matched by equal title and content, once)."""
+    beside that one (`store.hashed_ids`: matched by equal title and content, once); and an
+    entry with an enclosure that a version before 12 stored under its title and content
+    alone keeping that post's id (`identity.earlier_hashed_ids`)."""
     hashed = [p for p in posts if p.hashed]
     if not hashed:
         return posts
+    bases = [p.guid.partition(ENCLOSED)[0] for p in hashed if ENCLOSED in p.guid]
+    if bases:  # entries with an enclosure: those an older version stored without it keep their ids
+        posts = earlier_hashed_ids(posts, store.hashed_posts(source.key, bases))
+        hashed = [p for p in posts if p.hashed]
     known, older = store.hashed_ids(source.key, hashed)
     given = {p.guid: known[p.guid] for p in hashed if p.guid in known}
     taken = {p.id for p in posts} | set(given.values())

@@ -25,11 +25,14 @@ from typing import Any, TypeVar
 from . import filters
 from .hosts import host_key
 from .identity import (
+    ENCLOSED,
     GUID,
     SHARED_LINK,
+    HashedPost,
     LinkedPost,
     both_schemes,
     canonical_link,
+    enclosure_key,
     feed_url_key,
     names_one_page,
     same_feed_url,
@@ -1335,6 +1338,29 @@ class Store:
                     [source, *chunk],
                 ).fetchall()
         return out, [(r[0], r[1], r[2] or "") for r in older]
+
+    def hashed_posts(self, source: str, bases: Iterable[str]) -> dict[str, list[HashedPost]]:
+        """The hash of title and content of entries without guid or link (`bases`) → this
+        source's posts identified by it (alone, as versions before 12 stored them, or with an
+        enclosure: `identity.hashed_identity`), with what tells which entry each is."""
+        out: dict[str, list[HashedPost]] = {}
+        with self._lock:
+            wanted = set(bases)
+            for chunk, marks in _in_chunks(list(wanted)):
+                for guid, pid, enclosures, published, dated in self.db.execute(
+                    "SELECT guid, id, enclosures, published, dated FROM posts "
+                    f"WHERE source = ? AND substr(guid, 1, 32) IN ({marks}) ORDER BY first_seen, id",
+                    [source, *chunk],
+                ):
+                    base = guid.partition(ENCLOSED)[0]
+                    if base not in wanted:
+                        continue  # (a guid of another kind that starts alike)
+                    first = next(iter(json.loads(enclosures or "[]")), None)
+                    url = first.get("url") if isinstance(first, dict) else None
+                    enclosure = enclosure_key(url) if isinstance(url, str) and url else None
+                    when = from_iso(published) if dated and published else None
+                    out.setdefault(base, []).append(HashedPost(pid, guid, enclosure, when))
+        return out
 
     def _by_link(self, source: str, links: Iterable[str], column: str) -> list[tuple[str, str]]:
         links = list(dict.fromkeys(x for x in links if x))

@@ -505,3 +505,73 @@ def test_media_content_whose_type_is_no_media_type_is_typed_by_its_file_name(
     assert [dict(e.attrib) for e in rss.iter("enclosure")] == [
         {"url": "https://tv.example/film1.mp4", "length": "9000", "type": "video/mp4"}
     ]
+
+
+def _daily(*days: int, host: str = "daily.example") -> str:
+    """A show whose episodes have no guid, no link and no description, each titled "Daily":
+    one item per day (newest first), its sound `https://<host>/<day>.mp3`."""
+    items = "".join(
+        f"  <item>\n    <title>Daily</title>\n    <pubDate>{['Mon', 'Tue', 'Wed', 'Thu'][d - 1]}, 0{d} Jan 2024"
+        f' 06:00:00 +0000</pubDate>\n    <enclosure url="https://{host}/{d}.mp3" type="audio/mpeg" length="1000"/>\n'
+        "  </item>\n"
+        for d in days
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0">\n<channel>\n  <title>Daily</title>\n'
+        f"  <link>https://daily.example/</link>\n  <description>Every day</description>\n{items}</channel>\n</rss>\n"
+    )
+
+
+def test_untitled_episodes_without_guid_or_link_are_each_a_post(tmp_path, httpserver: HTTPServer):
+    """Entries with no guid and no link are identified by their title and content: a show's
+    "Daily" episodes with no description were one post (three episodes in the feed, one
+    stored), and the next day's episode replaced it as an edit. Their sound tells them apart:
+    each is a post, in the database and the published feeds, and stays one at the next fetch."""
+    con = _fetch(tmp_path, httpserver, _daily(3, 2, 1))
+    assert con.execute("SELECT count(DISTINCT id) FROM posts").fetchone()[0] == 3
+    con = _fetch(tmp_path, httpserver, _daily(4, 3, 2))
+    rows = {json.loads(r["enclosures"])[0]["url"]: r["id"] for r in con.execute("SELECT * FROM posts")}
+    assert sorted(rows) == [f"https://daily.example/{d}.mp3" for d in (1, 2, 3, 4)]
+    feed, rss = _published(tmp_path)
+    sounds = [f"https://daily.example/{d}.mp3" for d in (4, 3, 2, 1)]
+    assert [i["attachments"][0]["url"] for i in feed["items"]] == sounds
+    assert len({i["id"] for i in feed["items"]}) == 4
+    assert [e.get("url") for e in rss.iter("enclosure")] == sounds
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_episode_stored_by_its_title_and_content_alone_keeps_its_id(tmp_path, httpserver: HTTPServer):
+    """Episodes an older version stored under the hash of their title and content alone keep
+    their ids (their pages, files and feed GUIDs): the stored post is the entry of its sound,
+    else of its date (the show moved its sounds to another host); the episodes it hid come
+    as new posts."""
+    from aggregator.identity import ENCLOSED, post_id
+
+    con = _fetch(tmp_path, httpserver, _daily(1))
+    (row,) = con.execute("SELECT id, guid, source, published, updated FROM posts").fetchall()
+    base = row["guid"].partition(ENCLOSED)[0]
+    assert base != row["guid"]  # the identity of a new entry holds its sound
+    old_id = post_id(row["source"], base)
+    with con:  # as a version before 12 stored it: the hash of title and content as its identity
+        con.execute(
+            "UPDATE posts SET id = ?, guid = ?, normalized = ? WHERE id = ?",
+            [old_id, base, NORMALIZER_VERSION - 1, row["id"]],
+        )
+        con.execute("DELETE FROM post_files")
+        con.execute("UPDATE sources SET body_hash = NULL, etag = NULL, last_modified = NULL")
+    (tmp_path / "public").rename(tmp_path / "public-before")
+    con = _fetch(tmp_path, httpserver, _daily(2, 1))
+    stored = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    assert len(stored) == 2 and old_id in stored
+    kept = stored[old_id]
+    assert (kept["guid"], kept["published"], kept["updated"]) == (base, row["published"], row["updated"])
+    assert json.loads(kept["enclosures"])[0]["url"] == "https://daily.example/1.mp3"
+    # moved to another host, the same day's episode is still that post
+    con = _fetch(tmp_path, httpserver, _daily(2, 1, host="cdn.daily.example"))
+    stored = {r["id"]: dict(r) for r in con.execute("SELECT * FROM posts")}
+    assert len(stored) == 2 and json.loads(stored[old_id]["enclosures"])[0]["url"] == "https://cdn.daily.example/1.mp3"
+    feed, _ = _published(tmp_path)
+    assert any(i["id"].endswith(old_id) for i in feed["items"])
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
