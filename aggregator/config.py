@@ -448,6 +448,19 @@ class CategoryConfig(_Strict):
     duplicates: Literal["keep", "first"] = "first"  # first: publish only the first-seen copy of an article
     include: list[FilterRuleConfig] = Field(default_factory=list)
     exclude: list[FilterRuleConfig] = Field(default_factory=list)
+    # the cover podcast apps show for the category's RSS (its channel `itunes:image`): else its
+    # sources' own, when they all give the same one
+    image: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        url = check_url(v.strip())
+        if "@" in urlsplit(url).netloc:  # published in the category's feed
+            raise ValueError(f"the image's URL cannot hold a user name or password: {urlsplit(url).hostname!r}")
+        return url
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -566,6 +579,7 @@ class Category:
     source_keys: tuple[str, ...]
     duplicates: str = "first"
     rules: RuleSet = RuleSet()
+    image: str | None = None  # `image:`, the category's cover (its RSS channel's itunes:image)
 
 
 @dataclass(frozen=True)
@@ -1508,7 +1522,7 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int], nod
                     entry["keep"].append(slug)
             if src.url not in keys:
                 keys.append(src.url)
-        categories.append(Category(cat.name, slug, tuple(cat.tags), tuple(keys), cat.duplicates, cat_rules))
+        categories.append(Category(cat.name, slug, tuple(cat.tags), tuple(keys), cat.duplicates, cat_rules, cat.image))
     sources: list[Source] = []
     for url, entry in merged.items():
         src: SourceConfig = entry["cfg"]

@@ -217,6 +217,9 @@ class FeedInfo:
     ttl_minutes: int | None = None
     update_seconds: float | None = None  # sy:updatePeriod / sy:updateFrequency, as a period
     title_type: str = "text/plain"  # as parsed: text/html or xhtml titles still hold markup
+    # the feed's cover (normalize.feed_info): its one channel image (itunes:image, <image>,
+    # logo), an absolute http(s) URL; None when it gives none or several that differ
+    image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -197,19 +197,23 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     )
 
 
-def feed_info(info: FeedInfo, version: str = "") -> FeedInfo:
+def feed_info(info: FeedInfo, version: str = "", images: Sequence[str] = ()) -> FeedInfo:
     """The feed's title as plain text, as entry titles are (`_title`; `version` is the
     feed's, `ParsedFeed.version`): it is shown as the source's name on every page and feed,
     escaped there, and a title the feed gives as HTML (`Tom &amp;amp; Jerry`) would show its
     entities; control characters, which some feeds carry, are not text at all. The home page
     is linked from every post's page and the OPML: an absolute http(s) URL or none
-    (`<link>javascript:…</link>` was linked as given)."""
+    (`<link>javascript:…</link>` was linked as given). Its cover (`images`: the feed's own
+    artwork, `ParsedFeed.images`) is its one channel image: a podcast category's RSS gives
+    it as the show's `itunes:image`; several that differ (a logo and a cover) tell none."""
     link = _absolute(info.link, "")
+    covers = list(dict.fromkeys(filter(None, (_absolute(i, "") for i in images))))
+    image = covers[0] if len(covers) == 1 else None
     if not info.title:
-        return replace(info, link=link)
+        return replace(info, link=link, image=image)
     detail = {"type": info.title_type}
     title = _capped(_title({"title": info.title, "title_detail": detail}, _guessed_types(version)), TITLE_MAX)
-    return replace(info, title=title or None, title_type="text/plain", link=link)
+    return replace(info, title=title or None, title_type="text/plain", link=link, image=image)
 
 
 def _guessed_types(version: str) -> bool:

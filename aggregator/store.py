@@ -97,6 +97,7 @@ SOURCE_COLUMNS = {
     "name": str,
     "title": str,
     "site_link": str,
+    "image": str,  # the feed's cover (FeedInfo.image): a podcast category's channel itunes:image
     "etag": str,
     "last_modified": str,
     "body_hash": str,
@@ -285,6 +286,7 @@ class SourceState:
     identity: str = GUID
     identity_note: str | None = None
     site_link: str | None = None  # the feed's home page, as the feed gives it
+    image: str | None = None  # the feed's cover (FeedInfo.image)
     id_key: str | None = None  # what its post ids are computed from (SOURCE_COLUMNS)
     read_by: int = 0  # the NORMALIZER_VERSION that last parsed its feed (SOURCE_COLUMNS)
 
@@ -886,7 +888,7 @@ class Store:
             if status != 304:
                 values.update(etag=etag, last_modified=last_modified, body_hash=body_hash)
             if info is not None:  # the feed was parsed: read as this version reads it
-                values.update(title=info.title, site_link=info.link, read_by=NORMALIZER_VERSION)
+                values.update(title=info.title, site_link=info.link, image=info.image, read_by=NORMALIZER_VERSION)
             if poll is not None:
                 values.update(_poll_values(poll))
             # One plain UPDATE: sqlite-utils' Table.update ran a dozen statements (schema
@@ -1584,16 +1586,25 @@ class Store:
         has no new or changed post and no renamed source, so it need not be regenerated.
         """
         sql = (
-            "SELECT s.key, coalesce(s.revision, 0) AS revision, s.name, s.title, s.site_link, s.url "
+            "SELECT s.key, coalesce(s.revision, 0) AS revision, s.name, s.title, s.site_link, s.url, s.image "
             "FROM sources s JOIN source_categories sc ON sc.source = s.key AND sc.category = ? ORDER BY s.key"
         )
         with self._lock:
             rows = list(self.db.query(sql, [category]))
         out: dict[str, tuple[int, str]] = {}
         for r in rows:
-            shown = json.dumps([r["name"], r["title"], r["site_link"], r["url"]], ensure_ascii=False)
+            # (the cover, a podcast category's channel image, only when known: the digests of
+            # sources without one stay those published before it was kept)
+            cover = [r["image"]] if r["image"] else []
+            shown = json.dumps([r["name"], r["title"], r["site_link"], r["url"], *cover], ensure_ascii=False)
             out[r["key"]] = (r["revision"], hashlib.sha1(shown.encode()).hexdigest()[:12])
         return out
+
+    def category_covers(self, category: str) -> list[str | None]:
+        """The cover (`FeedInfo.image`) of each source of the category, None for one without."""
+        sql = "SELECT s.image FROM sources s JOIN source_categories sc ON sc.source = s.key AND sc.category = ?"
+        with self._lock:
+            return [r[0] for r in self.db.execute(sql, [category]).fetchall()]
 
     def publish_state(self, key: str) -> str | None:
         with self._lock:
@@ -2315,6 +2326,7 @@ def _state(r: dict[str, Any]) -> SourceState:
         identity=r.get("identity") or GUID,
         identity_note=r.get("identity_note"),
         site_link=r.get("site_link"),
+        image=r.get("image"),
         id_key=r.get("id_key") or r["key"],
         read_by=r.get("read_by") or 0,
     )

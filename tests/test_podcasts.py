@@ -154,7 +154,13 @@ def test_the_show_cover_art_is_not_published_under_every_episode(tmp_path, https
         ["https://show.example/ep2.mp3"],
         ["https://show.example/ep1.mp3", "https://show.example/ep1.png"],
     ]
-    assert b"cover.jpg" not in b"".join(p.read_bytes() for p in (tmp_path / "public").rglob("*") if p.is_file())
+    # the show's cover only as the category's own, its RSS channel's itunes:image
+    files = [p for p in (tmp_path / "public").rglob("*") if p.is_file() and p.name != "pods.rss"]
+    assert b"cover.jpg" not in b"".join(p.read_bytes() for p in files)
+    assert [i.get("href") for i in rss.iter(f"{{{ITUNES}}}image")] == [
+        "https://show.example/cover.jpg",
+        "https://show.example/ep1.png",
+    ]
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -575,3 +581,47 @@ def test_an_episode_stored_by_its_title_and_content_alone_keeps_its_id(tmp_path,
     assert any(i["id"].endswith(old_id) for i in feed["items"])
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_podcast_categorys_rss_has_the_shows_cover(tmp_path, httpserver: HTTPServer):
+    """A podcast category's RSS had no channel `itunes:image`, which Apple requires of a
+    podcast: apps showed it with no cover. Its one show's cover (the feed's channel image)
+    is the channel's `itunes:image`; an episode's own art stays the item's."""
+    _fetch(tmp_path, httpserver, SHOW).close()
+    _, rss = _published(tmp_path)
+    channel = rss.find("channel")
+    assert [i.get("href") for i in channel.findall(f"{{{ITUNES}}}image")] == ["https://show.example/cover.jpg"]
+    assert all(i.find(f"{{{ITUNES}}}image") is None for i in channel.findall("item"))
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_two_shows_in_a_category_take_its_configured_cover(tmp_path, httpserver: HTTPServer):
+    """Two shows of different covers in one category: neither's is the category's, until the
+    category's `image:` names one; a wrong one is a config error at its line."""
+    other = SHOW.replace("cover.jpg", "other-cover.jpg").replace("ep1", "o1").replace("ep2", "o2")
+    httpserver.expect_request("/a.rss").respond_with_data(SHOW, content_type="application/rss+xml")
+    httpserver.expect_request("/b.rss").respond_with_data(other, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+
+    def config(image: str) -> None:
+        cfg.write_text(
+            f"site: {{title: T, url: 'https://t.example/'}}\ncategories:\n  - name: pods\n{image}    sources:\n"
+            f"      - url: {httpserver.url_for('/a.rss')}\n      - url: {httpserver.url_for('/b.rss')}\n",
+            encoding="utf-8",
+        )
+
+    config("")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    _, rss = _published(tmp_path)
+    assert rss.find("channel").find(f"{{{ITUNES}}}image") is None
+    config("    image: https://t.example/pods.jpg\n")
+    result = run_cli("--config", str(cfg), "publish")
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, rss = _published(tmp_path)
+    assert rss.find("channel").find(f"{{{ITUNES}}}image").get("href") == "https://t.example/pods.jpg"
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config("    image: pods.jpg\n")
+    result = run_cli("--config", str(cfg), "check")
+    assert result.returncode == 2 and f"{cfg}:4: categories.0.image: " in result.stdout + result.stderr, result

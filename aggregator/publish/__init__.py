@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from math import ceil
@@ -660,7 +660,11 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
     data: dict[str, Any] = {
         "version": __version__,
         "site": settings.site.model_dump(mode="json"),
-        "categories": [[c.name, c.slug, list(c.tags), list(c.source_keys)] for c in settings.categories],
+        # (a category's `image:` only when set: contexts of configs without one stay as they were)
+        "categories": [
+            [c.name, c.slug, list(c.tags), list(c.source_keys), *([c.image] if c.image else [])]
+            for c in settings.categories
+        ],
         "jekyll": [jekyll.model_dump(mode="json"), str(settings.jekyll_dir)] if jekyll else None,
         "output": str(settings.output_dir),
         "templates": site.fingerprint,
@@ -668,9 +672,12 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def category_feed_meta(settings: Settings, cat: Category) -> FeedMeta:
-    """What a category's feeds say about themselves (`category/<slug>.atom|.rss|.json`)."""
+def category_feed_meta(settings: Settings, cat: Category, covers: Sequence[str | None] = ()) -> FeedMeta:
+    """What a category's feeds say about themselves (`category/<slug>.atom|.rss|.json`).
+    Its cover is its `image:`, else its sources' (`covers`, `Store.category_covers`) when
+    every one gives the same: a podcast's category shows the show's, two shows' none."""
     s = settings.site
+    shared = set(covers)
     return FeedMeta(
         title=cat.name,
         site_url=s.url,
@@ -681,6 +688,7 @@ def category_feed_meta(settings: Settings, cat: Category) -> FeedMeta:
         site_title=s.title,
         websub_hub=s.websub_hub,
         untitled=strings_for(s.language)["untitled"],
+        image=cat.image or (shared.pop() if len(shared) == 1 else None),
     )
 
 
@@ -771,7 +779,7 @@ def _publish_category(
         posts = _public(store.posts_for_category(cat.slug, s.items_per_feed))
     state: dict[str, Any] = {"context": context, "sources": revisions}
     recorded = old if isinstance(old, dict) else {}
-    meta = category_feed_meta(settings, cat)
+    meta = category_feed_meta(settings, cat, store.category_covers(cat.slug))
     if not posts:
         state["empty_since"] = _empty_since(recorded.get("empty_since"))
         meta = replace(meta, empty_since=datetime.fromisoformat(state["empty_since"]))

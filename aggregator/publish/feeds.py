@@ -92,6 +92,8 @@ class FeedMeta:
     updated_floor: datetime | None = None
     # what a post with no title, text or link is called, in the site's language (site.py's words)
     untitled: str = "(untitled)"
+    # the cover podcast apps show (the RSS channel's itunes:image), an absolute http(s) URL
+    image: str | None = None
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -1028,10 +1030,16 @@ def render_rss(meta: FeedMeta, posts: Sequence[Post]) -> bytes:
 
 def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     title = _feed_title(meta)
+    enclosures = list(map(_rss_enclosure, items))
     itunes = any(
         enc is not None and (enc.duration is not None or _rss_art(item, enc) is not None)
-        for item, enc in zip(items, map(_rss_enclosure, items), strict=True)
+        for item, enc in zip(items, enclosures, strict=True)
     )
+    # A podcast (an episode's sound or video among the items) is shown by its cover in podcast
+    # apps, which Apple requires of a podcast's channel: the category's cover, when it has one
+    cover = feed_uri(meta.image) if meta.image else None
+    cover = cover if cover and any(enc is not None and _playable(enc) for enc in enclosures) else None
+    itunes = itunes or cover is not None
     out = [XML_DECLARATION, _RSS_ROOT_ITUNES if itunes else _RSS_ROOT, "  <channel>\n"]
     out.append(_el("    ", "title", title))
     out.append(_el("    ", "link", feed_uri(meta.alternate) or meta.alternate))
@@ -1046,6 +1054,8 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     if lang:
         out.append(_el("    ", "language", lang))
     out.append(_el("    ", "lastBuildDate", _rfc822(_newest(meta, items))))
+    if cover is not None:
+        out.append(f'    <itunes:image href="{_q(cover)}"/>\n')
     return b"".join(["".join(out).encode("utf-8"), *map(_rss_item, items), b"  </channel>\n</rss>\n"])
 
 
