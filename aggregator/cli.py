@@ -43,7 +43,7 @@ from .config import (
 )
 from .credentials import masked, secret_forms
 from .dates import local_time
-from .lock import AlreadyRunning, InstanceLock
+from .lock import AlreadyRunning, FetchLock, FetchRunning, InstanceLock
 from .memory import limit_malloc_arenas
 from .models import Source
 from .pipeline import LEARN_AFTER, Outcome
@@ -71,6 +71,8 @@ from .targets import own_files, refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+# sysexits' EX_TEMPFAIL, "try again later": another `fetch` runs on the database, nothing was done
+EXIT_BUSY = 75
 T = TypeVar("T")
 
 
@@ -338,8 +340,9 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     asked for silence (Retry-After): those are skipped, each with a line saying why. A gone
     source named with --source is tried again: if its feed is back, it is polled again.
     Exit 0 when every polled source succeeded, 1 when some failed or publishing failed, 2 for
-    a config or usage error, 130 when interrupted (Ctrl-C: what was polled is stored, and
-    published by the next fetch or publish).
+    a config or usage error, 75 when another fetch runs on the same database (nothing is
+    polled: two would poll every source twice), 130 when interrupted (Ctrl-C: what was
+    polled is stored, and published by the next fetch or publish).
     """
     settings = _load(ctx)
     sources = list(settings.sources)
@@ -351,6 +354,7 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         if problems:
             ctx.exit(EXIT_USAGE)
         sources = list(dict.fromkeys(named))
+    _fetch_lock(ctx, settings)
     out = Console(highlight=False, soft_wrap=True)
     report: PublishReport | None = None
     with _open_store(ctx, settings) as store:
@@ -416,6 +420,21 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         markup=False,
     )
     ctx.exit(EXIT_FAILED if failed or report is None else EXIT_OK)
+
+
+def _fetch_lock(ctx: click.Context, settings: Settings) -> None:
+    """One fetch per database, held until the command ends: overlapping cron runs polled every
+    source twice. The second is refused at once (exit 75), not made to wait: it would poll
+    again everything the first had just polled. A daemon on the database does not count."""
+    lock = FetchLock(settings.database)
+    try:
+        lock.acquire()
+    except FetchRunning as e:
+        _echo(f"error: {e}", err=True)
+        ctx.exit(EXIT_BUSY)
+    except OSError:  # no lock file can be made (a read-only folder): opening the database says why
+        return
+    ctx.call_on_close(lock.release)
 
 
 def _pruned(outcomes: list[Outcome]) -> str:

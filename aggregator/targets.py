@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .charset import bom_encoding
 from .config import Settings
-from .lock import lock_path
+from .lock import fetch_lock_path, lock_path
 
 __all__ = ["SQLITE_MAGIC", "looks_like_opml", "looks_like_sqlite", "own_files", "refusal"]
 
@@ -49,13 +49,14 @@ def _inside(path: Path, folder: Path | None) -> bool:
 
 def own_files(settings: Settings) -> list[tuple[Path, str]]:
     """The aggregator's own files, each with what it is: the config in use, the database and
-    its `-wal`/`-shm`/`-journal`/`.lock` files. Never to be replaced, nor served."""
+    its `-wal`/`-shm`/`-journal`/`.lock`/`.fetch.lock` files. Never to be replaced, nor served."""
     database = settings.database
     return [
         (settings.path, "the config file in use"),
         (database, "the database itself"),
         *((database.with_name(database.name + t), f"the database itself (its {t} file)") for t in _DATABASE_FILES),
         (lock_path(database), "the database's lock file (a daemon holds it while it runs)"),
+        (fetch_lock_path(database), "the database's fetch lock file (`aggregator fetch` holds it while it runs)"),
     ]
 
 

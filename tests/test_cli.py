@@ -667,3 +667,102 @@ def test_two_backups_to_one_path_at_once_both_write_a_whole_copy(tmp_path, zh_si
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert copy.execute("SELECT count(*) FROM posts").fetchone()[0] == 3003
     assert not list(tmp_path.glob(".*.partial*"))
+
+
+class _HeldFeed:
+    """A feed on 127.0.0.1 whose answers wait until `release()`: a poll held in flight, so
+    another command can be run while it lasts. Counts the requests (`hits`)."""
+
+    def __init__(self, body: bytes) -> None:
+        import http.server
+        import threading
+
+        self.hits = 0
+        self.released = threading.Event()
+        self.asked = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                outer.hits += 1
+                outer.asked.set()
+                outer.released.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.rss"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def held_feed():
+    feed = _HeldFeed((CORPUS / "zh" / "zhangye-daily.gbk.rss").read_bytes())
+    yield feed
+    feed.close()
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "aggregator", *args]
+
+
+def _cli_env() -> dict[str, str]:
+    import os
+
+    from .conftest import ROOT
+
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_a_second_fetch_while_one_runs_polls_nothing_and_exits_75(tmp_path, held_feed):
+    """Two overlapping cron runs of `fetch` (one every 15 minutes, a run taking 20) polled
+    every source twice. The second is refused at once, naming the first, and polls nothing."""
+    from aggregator.lock import InstanceLock
+
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(ZH.replace("{base}zh/zhangye-daily.gbk.rss", held_feed.url), encoding="utf-8")
+    first = subprocess.Popen(
+        _cli("--config", str(cfg), "fetch"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env()
+    )
+    try:
+        assert held_feed.asked.wait(60), "the first fetch never polled"
+        second = run_cli("--config", str(cfg), "fetch", timeout=60)
+        named = run_cli("--config", str(cfg), "fetch", "--source", held_feed.url, timeout=60)
+    finally:
+        held_feed.release()
+        out, err = first.communicate(timeout=120)
+    db = (tmp_path / "aggregator.db").resolve()
+    assert (second.returncode, second.stdout) == (75, "")
+    assert second.stderr == (
+        f"error: another `aggregator fetch` (pid {first.pid}) is already running on {db}; nothing polled "
+        "(a second one would poll every source twice): try again once it has ended\n"
+    )
+    assert named.returncode == 75 and named.stderr == second.stderr
+    assert held_feed.hits == 1, "the feed was polled twice"
+    assert first.returncode == 0, out + err
+
+    # once it has ended, the next fetch runs; and a daemon on the database does not hold fetch's lock
+    daemon = InstanceLock(db).acquire()
+    try:
+        again = run_cli("--config", str(cfg), "fetch", timeout=60)
+    finally:
+        daemon.release()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert held_feed.hits == 2
+    refused = run_cli("--config", str(cfg), "backup", str(tmp_path / "aggregator.db.fetch.lock"))
+    assert refused.returncode == 1 and "it is the database's fetch lock file" in refused.stderr, refused.stderr
