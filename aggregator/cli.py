@@ -195,15 +195,27 @@ def _guard_stdout() -> _Stdout | None:
     return raw
 
 
+# Commands that only look: their output is all they do, so a reader that has read what it
+# wanted and left (`status | head -1`) is no failure of theirs.
+READ_ONLY = frozenset({"check", "status", "export-opml"})
+
+
 class _Commands(click.Group):
     """Ctrl-C outside the places a command handles it (while the config loads or the database
     opens, say) exits as shells report a stopped command, not with click's bare "Aborted!"
     and exit 1: a script can tell an interrupt from a failure."""
 
+    ran: str | None = None  # the command invoked, set by `main`'s callback
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command to its end even when its standard output cannot be written; then
-        one `error:` line (none for a reader that stopped reading, as `| head`) and exit 1."""
+        one `error:` line (none for a reader that stopped reading, as `| head`) and exit 1.
+
+        A reader that stopped reading the output of a command that only looks (READ_ONLY) is
+        no failure: the command ends with its own code, 0, as `git log | head` does.
+        `status | head -1` exited 1, and failed every script under `set -o pipefail`."""
         raw = _guard_stdout()
+        self.ran = None
         try:
             return super().main(*args, **kwargs)
         except SystemExit as e:
@@ -212,6 +224,8 @@ class _Commands(click.Group):
             sys.stdout.flush()  # what is still buffered: its failure is kept too
             if raw.lost is None:
                 raise
+            if raw.lost.errno == errno.EPIPE and self.ran in READ_ONLY:
+                raise SystemExit(e.code) from None
             if raw.lost.errno != errno.EPIPE:
                 why = raw.lost.strerror or raw.lost
                 sys.stderr.write(f"error: cannot write to standard output: {why}: the output is incomplete\n")
@@ -255,6 +269,8 @@ class _Commands(click.Group):
 def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, log_file: str | None) -> None:
     """Poll RSS/Atom/JSON feeds and republish them per category."""
     limit_malloc_arenas()
+    if isinstance(ctx.command, _Commands):
+        ctx.command.ran = ctx.invoked_subcommand
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose

@@ -766,3 +766,35 @@ def test_a_second_fetch_while_one_runs_polls_nothing_and_exits_75(tmp_path, held
     assert held_feed.hits == 2
     refused = run_cli("--config", str(cfg), "backup", str(tmp_path / "aggregator.db.fetch.lock"))
     assert refused.returncode == 1 and "it is the database's fetch lock file" in refused.stderr, refused.stderr
+
+
+def test_a_reader_that_left_ends_a_command_that_only_looks_with_exit_0(tmp_path, zh_site):
+    """`aggregator status | head -1` exited 1 once `head` had left: under `set -o pipefail`
+    every such script failed. A command that only looks (check, status, export-opml) ends
+    quietly with exit 0 when its reader leaves, as `git log | head` does; one that changes
+    things still exits 1, and a full disk is still an error."""
+    import os
+
+    assert run_cli("--config", str(zh_site), "fetch").returncode == 0
+    for args in (["status"], ["status", "--json"], ["export-opml"], ["check"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first line
+        try:
+            done = subprocess.run(
+                _cli("--config", str(zh_site), *args), stdout=write, stderr=subprocess.PIPE, text=True, env=_cli_env()
+            )
+        finally:
+            os.close(write)
+        assert (done.returncode, done.stderr) == (0, ""), args
+    with open("/dev/full", "w") as full:
+        command = _cli("--config", str(zh_site), "export-opml")
+        opml = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, env=_cli_env())
+    lost = "error: cannot write to standard output: No space left on device: the output is incomplete\n"
+    assert (opml.returncode, opml.stderr) == (1, lost)
+
+    # and as a shell script runs it: a status longer than a pipe's buffer, read by `head -1`
+    many = "".join(f"      - url: http://127.0.0.1:9/feed{n}.rss\n" for n in range(1000))
+    zh_site.write_text(zh_site.read_text(encoding="utf-8").replace("jekyll:", many + "jekyll:"), encoding="utf-8")
+    script = f"set -o pipefail; {' '.join(_cli('--config', str(zh_site), 'status'))} | head -1 >/dev/null"
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=_cli_env())
+    assert (shell.returncode, shell.stderr) == (0, ""), shell.stderr
