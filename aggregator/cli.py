@@ -76,13 +76,33 @@ EXIT_BUSY = 75
 T = TypeVar("T")
 
 
+# Whether the log goes where the lines for people on stderr do not: as JSON, or to a file.
+# Then the `error:` lines go to the log too: a JSON log pipeline never saw why `run` failed.
+_LOG_ELSEWHERE = {"on": False}
+_LOGGED_LINES = (("error: ", logging.ERROR), ("interrupted", logging.WARNING), ("stopped", logging.WARNING))
+
+
 def _echo(text: str, err: bool = False) -> None:
-    """click.echo, with the password of any URL masked (see credentials.py)."""
+    """click.echo, with the password of any URL masked (see credentials.py); an `error:`,
+    `interrupted` or `stopped` line on stderr is also logged when the log is elsewhere."""
     click.echo(masked(text), err=err)
+    if err and _LOG_ELSEWHERE["on"]:
+        for prefix, level in _LOGGED_LINES:
+            if text.startswith(prefix):
+                _log_line(level, text.removeprefix("error: "))
+                break
+
+
+def _log_line(level: int, text: str) -> None:
+    """`text` as a record of the configured log (JSON, or the --log-file), when it is not the
+    stderr the line for people already went to; never fails the command it reports on."""
+    if _LOG_ELSEWHERE["on"]:
+        logging.getLogger("aggregator.cli").log(level, "%s", text)
 
 
 def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
     logs.setup(logging.WARNING - 10 * verbose, fmt, file)
+    _LOG_ELSEWHERE["on"] = fmt == "json" or file is not None
 
 
 def _service_logging(ctx: click.Context, log_format: str | None) -> None:
@@ -104,6 +124,7 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
         settings = load_config(path)
     except ConfigError as e:
         _echo(str(e) + _where_default(ctx, path, e), err=True)
+        _log_line(logging.ERROR, str(e) + _where_default(ctx, path, e))
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
     for warning in settings.warnings:
@@ -228,6 +249,7 @@ class _Commands(click.Group):
                 raise SystemExit(e.code) from None
             if raw.lost.errno != errno.EPIPE:
                 why = raw.lost.strerror or raw.lost
+                _log_line(logging.ERROR, f"cannot write to standard output: {why}: the output is incomplete")
                 sys.stderr.write(f"error: cannot write to standard output: {why}: the output is incomplete\n")
             raise SystemExit(e.code or EXIT_FAILED) from None
 
@@ -269,6 +291,7 @@ class _Commands(click.Group):
 def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, log_file: str | None) -> None:
     """Poll RSS/Atom/JSON feeds and republish them per category."""
     limit_malloc_arenas()
+    _LOG_ELSEWHERE["on"] = False  # until the log is set up (an embedder's earlier run left it set)
     if isinstance(ctx.command, _Commands):
         ctx.command.ran = ctx.invoked_subcommand
     ctx.ensure_object(dict)

@@ -798,3 +798,40 @@ def test_a_reader_that_left_ends_a_command_that_only_looks_with_exit_0(tmp_path,
     script = f"set -o pipefail; {' '.join(_cli('--config', str(zh_site), 'status'))} | head -1 >/dev/null"
     shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=_cli_env())
     assert (shell.returncode, shell.stderr) == (0, ""), shell.stderr
+
+
+def test_why_run_failed_to_start_reaches_a_json_log_and_a_log_file(tmp_path, zh_site):
+    """`aggregator --log-format json --log-file …/aggregator.log run` beside a running daemon
+    wrote its `error:` line to stderr only: the JSON log pipeline reading the file never saw
+    why `run` had failed. The line for people stays on stderr; the log gets a record too."""
+    import os
+
+    from aggregator.lock import InstanceLock
+
+    log = tmp_path / "logs" / "aggregator.log"
+    db = (tmp_path / "aggregator.db").resolve()
+    holder = InstanceLock(db).acquire()
+    try:
+        to_file = run_cli("--config", str(zh_site), "--log-format", "json", "--log-file", str(log), "run", timeout=60)
+        on_stderr = run_cli("--config", str(zh_site), "run", "--log-format", "json", timeout=60)
+        as_text = run_cli("--config", str(zh_site), "--log-file", str(tmp_path / "text.log"), "run", timeout=60)
+    finally:
+        holder.release()
+    why = f"another aggregator daemon (pid {os.getpid()}) is already running on {db}"
+    assert to_file.returncode == 1 and to_file.stderr.startswith(f"error: {why}"), to_file.stderr
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    failed = [r for r in records if r["level"] == "error"]
+    assert len(failed) == 1 and failed[0]["message"].startswith(why), records
+    assert failed[0]["logger"] == "aggregator.cli"
+    lines = on_stderr.stderr.splitlines()
+    assert on_stderr.returncode == 1 and lines[0].startswith(f"error: {why}"), on_stderr.stderr
+    assert [json.loads(line)["message"] for line in lines[1:] if line.startswith("{")][-1].startswith(why)
+    assert as_text.returncode == 1 and f"ERROR aggregator.cli: {why}" in (tmp_path / "text.log").read_text()
+
+    # a config that does not load: the reason, in the log as well
+    zh_site.write_text(zh_site.read_text(encoding="utf-8").replace("Asia/Shanghai", "Asia/Nowhere"), encoding="utf-8")
+    bad = run_cli("--config", str(zh_site), "--log-format", "json", "--log-file", str(log), "run", timeout=60)
+    problem = f"{zh_site}:5: site.timezone: unknown time zone: 'Asia/Nowhere'"
+    assert bad.returncode == 2 and problem in bad.stderr
+    last = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["level"] == "error" and problem in last["message"], last
