@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -71,6 +72,7 @@ from .targets import own_files, refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM: `fetch` stopped by `kill`, `timeout` or systemd
 # sysexits' EX_TEMPFAIL, "try again later": another `fetch` runs on the database, nothing was done
 EXIT_BUSY = 75
 T = TypeVar("T")
@@ -257,8 +259,39 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
+            if _stopped_by(ctx) == signal.SIGTERM:
+                _echo("stopped by SIGTERM: what was stored or written before stays, nothing is half-written", err=True)
+                ctx.exit(EXIT_TERMINATED)
             _echo("interrupted: what was stored or written before stays, nothing is half-written", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+
+
+_STOPS = "aggregator.stops"  # ctx.meta: the stop signals `fetch` received, the first deciding how it ends
+
+
+def _stop_on_sigterm(ctx: click.Context) -> None:
+    """Take SIGTERM (a cron job's `timeout`, systemd, `kill`) as Ctrl-C is taken: it ended
+    `fetch` at once with no word, leaving the user to guess what was polled. Now the polls in
+    flight are waited for (a second signal quits at once), what was polled is stored, and
+    one line says so; exit 143. Both signals are handled here to know which came first."""
+    if threading.current_thread() is not threading.main_thread():  # signal.signal would raise
+        return
+    stops: list[int] = ctx.meta.setdefault(_STOPS, [])
+
+    def stop(signum: int, frame: object) -> None:
+        stops.append(signum)
+        raise KeyboardInterrupt
+
+    # a signal ignored stays ignored: SIGINT is, for a job a script started with `&`
+    taken = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+    old = {sig: signal.signal(sig, stop) for sig in taken}
+    ctx.call_on_close(lambda: [signal.signal(sig, handler) for sig, handler in old.items()])
+
+
+def _stopped_by(ctx: click.Context) -> int | None:
+    """The signal that first stopped the command (see `_stop_on_sigterm`), if one did."""
+    stops = ctx.meta.get(_STOPS)
+    return stops[0] if stops else None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -381,8 +414,10 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     Exit 0 when every polled source succeeded, 1 when some failed or publishing failed, 2 for
     a config or usage error, 75 when another fetch runs on the same database (nothing is
     polled: two would poll every source twice), 130 when interrupted (Ctrl-C: what was
-    polled is stored, and published by the next fetch or publish).
+    polled is stored, and published by the next fetch or publish), 143 when stopped by
+    SIGTERM (as by Ctrl-C, and said so).
     """
+    _stop_on_sigterm(ctx)
     settings = _load(ctx)
     sources = list(settings.sources)
     if urls:
@@ -405,9 +440,11 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
         def stopping(in_flight: int) -> None:
             """The first Ctrl-C: say what the wait is for, and how not to wait."""
             if in_flight:
+                again = "send SIGTERM again" if _stopped_by(ctx) == signal.SIGTERM else "press Ctrl-C again"
+                by = " (SIGTERM)" if _stopped_by(ctx) == signal.SIGTERM else ""
                 _echo(
-                    f"stopping: waiting for the {_n(in_flight, 'poll')} in flight to finish and be stored "
-                    "(at most their timeout); press Ctrl-C again to quit at once",
+                    f"stopping{by}: waiting for the {_n(in_flight, 'poll')} in flight to finish and be stored "
+                    f"(at most their timeout); {again} to quit at once",
                     err=True,
                 )
 
@@ -432,6 +469,8 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
             fetched = [st.last_fetch for st in store.source_states() if st.key in keys]
             polled = sum(when is not None and when >= began for when in fetched)
             what = f"after {polled} of {_n(len(sources), 'source')}: what was polled is stored"
+            if polled < len(sources):  # what a stop left: polled first by the next fetch (or daemon)
+                what += f", {len(sources) - polled} not polled"
             if isinstance(e, PollsAbandoned):  # Ctrl-C again: their threads are not waited for
                 left = f"{_n(e.in_flight, 'poll')} in flight"
                 _interrupted(ctx, f"{what} ({left} abandoned, nothing of them stored)", at_once=True)
@@ -482,18 +521,22 @@ def _pruned(outcomes: list[Outcome]) -> str:
 
 
 def _interrupted(ctx: click.Context, what: str, at_once: bool = False) -> None:
-    """Ctrl-C: say what became of the run, and exit as shells report a command they stopped.
+    """Ctrl-C (or SIGTERM): say what became of the run, and exit as shells report a command
+    they stopped (130, 143).
 
     `at_once`: polls abandoned in flight hold threads the interpreter would join at exit (up
     to their timeout), and the store they use must not be closed under them; every committed
     poll is durable, so leave without either (SQLite rolls back the unfinished ones)."""
-    _echo(f"interrupted {what}, and the next `aggregator fetch` or `aggregator publish` publishes it", err=True)
+    code, how = EXIT_INTERRUPTED, "interrupted"
+    if _stopped_by(ctx) == signal.SIGTERM:
+        code, how = EXIT_TERMINATED, "stopped by SIGTERM"
+    _echo(f"{how} {what}, and the next `aggregator fetch` or `aggregator publish` publishes it", err=True)
     if at_once:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
-    ctx.exit(EXIT_INTERRUPTED)
+        os._exit(code)
+    ctx.exit(code)
 
 
 def _or_exit(ctx: click.Context, what: str, fn: Callable[..., T], *args: Any) -> T:

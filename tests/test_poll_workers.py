@@ -625,3 +625,54 @@ def test_ctrl_c_while_the_polling_threads_start_still_prints_the_polls_that_ende
     assert Interrupting.fired and result.exit_code == 130, result.output
     lines = [line for line in result.stdout.splitlines() if line.startswith("new ")]
     assert [line.split()[1] for line in lines] == urls, result.output  # both polls ended, both said
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_sigterm_stops_fetch_saying_what_was_polled_and_what_was_left_exit_143(tmp_path, again):
+    """`timeout 10m aggregator fetch` in cron, or `kill`: SIGTERM ended `fetch` at once
+    without a word (exit -15), the user left to guess what was polled. Now it stops as Ctrl-C
+    does: it waits for the polls in flight (saying so; a second SIGTERM quits at once), says
+    what was polled and what was left, logs it to a JSON log file too, and exits 143."""
+    server = _HeldServer()
+    try:
+        port = server.httpd.server_address[1]
+        sources = "".join(f"      - url: http://127.0.0.1:{port}/{i}\n" for i in range(4))
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(
+            f"site:\n  title: S\n  url: https://example.org/\n  workers: 2\ncategories:\n  - name: A\n"
+            f"    sources:\n{sources}",
+            encoding="utf-8",
+        )
+        log = tmp_path / "fetch.log"
+        env = {**os.environ, poll_workers.ENV_WORKERS: "0", "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-m", "aggregator", "--config", str(cfg), "--log-format", "json"]
+        proc = subprocess.Popen(
+            [*command, "--log-file", str(log), "fetch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        try:
+            assert server.arrived.acquire(timeout=20) and server.arrived.acquire(timeout=5), "no poll arrived"
+            proc.send_signal(signal.SIGTERM)
+            line = _readline(proc.stderr, 5).decode()
+            assert line.startswith("stopping (SIGTERM): waiting for the 2 polls in flight"), line
+            assert "send SIGTERM again to quit at once" in line and proc.poll() is None, line
+            if again:
+                proc.send_signal(signal.SIGTERM)
+                began = time.monotonic()
+                proc.wait(timeout=5)
+                assert time.monotonic() - began < 3  # not the polls' 30 s timeout
+            else:
+                server.release.set()
+            _, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+        err = err.decode()
+        assert proc.returncode == 143 and "Traceback" not in err, err
+        if again:
+            said = "stopped by SIGTERM after 0 of 4 sources: what was polled is stored, 4 not polled (2 polls"
+        else:
+            said = "stopped by SIGTERM after 2 of 4 sources: what was polled is stored, 2 not polled, and the next"
+        assert said in err, err
+        logged = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        assert any(r["message"].startswith(said) and r["level"] == "warning" for r in logged), logged
+    finally:
+        server.close()
