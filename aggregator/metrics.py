@@ -24,12 +24,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from . import __version__
+from .schedule import STATES as SOURCE_STATES
 from .store import StoreStats
 
 disable_created_metrics()  # the `_created` series double the output and say nothing a restart count does not
 
 OUTCOMES = ("new", "updated", "unchanged", "error")
-STATES = ("new", "ok", "erroring")  # always exported (0 when empty); others appear when seen
+# every state `status` shows, always exported (0 when none is in it): a series that appeared
+# only while non-zero (`gone`, `rate-limited`) could not be alerted on, nor graphed from 0
+STATES = SOURCE_STATES
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 PUBLISH_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

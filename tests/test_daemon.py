@@ -151,6 +151,10 @@ def test_run_serve_answers_healthz_and_metrics(tmp_path, feeds, daemons):
     assert samples[("aggregator_posts_stored", ())] == posts
     assert samples[("aggregator_sources", (("state", "ok"),))] == 1
     assert samples[("aggregator_sources", (("state", "erroring"),))] == 0
+    # every state `status` shows is a series, at 0 when no source is in it: `gone` and the others
+    # appeared only while non-zero, so an alert on them had nothing to watch, and a graph no 0
+    for state in ("new", "backing off", "rate-limited", "gone", "disabled"):
+        assert samples[("aggregator_sources", (("state", state),))] == 0, state
     assert samples[("aggregator_fetches_total", (("outcome", "new"),))] == 1
     assert samples[("aggregator_fetches_total", (("outcome", "error"),))] == 0
     assert samples[("aggregator_fetch_duration_seconds_count", ())] == 1
