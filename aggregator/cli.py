@@ -305,7 +305,8 @@ def _stopped_by(ctx: click.Context) -> int | None:
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option(
     "--log-format",
-    type=click.Choice(logs.FORMATS),
+    # any case: `AGGREGATOR_LOG_FORMAT=JSON` in a unit file was refused, naming --log-format
+    type=click.Choice(logs.FORMATS, case_sensitive=False),
     default="text",
     envvar="AGGREGATOR_LOG_FORMAT",
     show_default=True,
@@ -653,7 +654,8 @@ def export_opml(ctx: click.Context, where: str | None) -> None:
     Exit 0, 1 when PATH cannot be written (its folder missing: a typo is not made a tree of
     folders; a folder itself, or a PATH ending in `/`: the file is named, none is made up)
     or may not be (the config, the database or one of its files, an existing file that is
-    not OPML/XML), 2 for a config error.
+    not OPML/XML), or when the database cannot be read (it is only read, as by `status`),
+    2 for a config error.
     """
     settings = _load(ctx)
     path = Path(where) if where is not None else None
@@ -771,7 +773,11 @@ _port = click.option(
     "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free)."
 )
 _log_format = click.option(
-    "--log-format", "log_format", type=click.Choice(logs.FORMATS), default=None, help="Same as the global option."
+    "--log-format",
+    "log_format",
+    type=click.Choice(logs.FORMATS, case_sensitive=False),
+    default=None,
+    help="Same as the global option.",
 )
 
 

@@ -835,3 +835,29 @@ def test_why_run_failed_to_start_reaches_a_json_log_and_a_log_file(tmp_path, zh_
     assert bad.returncode == 2 and problem in bad.stderr
     last = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
     assert last["level"] == "error" and problem in last["message"], last
+
+
+def test_the_log_format_is_taken_in_any_case(tmp_path, zh_site, monkeypatch):
+    """`AGGREGATOR_LOG_FORMAT=JSON` (a unit file's habit) was refused: `Invalid value for
+    '--log-format': 'JSON' is not one of 'text', 'json'`, exit 2, the daemon never started."""
+    zh_site.write_text(zh_site.read_text(encoding="utf-8").replace("Asia/Shanghai", "Asia/Nowhere"), encoding="utf-8")
+    monkeypatch.setenv("AGGREGATOR_LOG_FORMAT", "JSON")
+    bad = run_cli("--config", str(zh_site), "run", timeout=60)
+    problem = f"{zh_site}:5: site.timezone: unknown time zone: 'Asia/Nowhere'"
+    assert bad.returncode == 2 and "--log-format" not in bad.stderr, bad.stderr
+    records = [json.loads(line) for line in bad.stderr.splitlines() if line.startswith("{")]
+    assert [r["message"] for r in records if r["level"] == "error"] == [problem], bad.stderr  # JSON it is
+    monkeypatch.delenv("AGGREGATOR_LOG_FORMAT")
+    after = run_cli("--config", str(zh_site), "run", "--log-format", "Json", timeout=60)
+    assert after.returncode == 2 and any(line.startswith("{") for line in after.stderr.splitlines()), after.stderr
+
+
+def test_export_opml_help_names_every_reason_it_exits_1(tmp_path, zh_site):
+    """`export-opml --help` listed a PATH that cannot or may not be written as its reasons for
+    exit 1, but not the one the code has too: a database that cannot be read."""
+    (tmp_path / "aggregator.db").write_bytes(b"not a database, " * 512)
+    broken = run_cli("--config", str(zh_site), "export-opml", timeout=60)
+    assert broken.returncode == 1 and broken.stderr.startswith("error: "), broken.stderr
+    assert broken.stdout == ""
+    shown = " ".join(run_cli("export-opml", "--help", timeout=60).stdout.split())
+    assert "or when the database cannot be read" in shown, shown
