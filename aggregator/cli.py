@@ -81,12 +81,17 @@ T = TypeVar("T")
 # Whether the log goes where the lines for people on stderr do not: as JSON, or to a file.
 # Then the `error:` lines go to the log too: a JSON log pipeline never saw why `run` failed.
 _LOG_ELSEWHERE = {"on": False}
-_LOGGED_LINES = (("error: ", logging.ERROR), ("interrupted", logging.WARNING), ("stopped", logging.WARNING))
+_LOGGED_LINES = (
+    ("error: ", logging.ERROR),
+    ("interrupted", logging.WARNING),
+    ("stopped", logging.WARNING),
+    ("stopping", logging.WARNING),  # a stop waiting for the polls in flight: a log that ends here says why
+)
 
 
 def _echo(text: str, err: bool = False) -> None:
     """click.echo, with the password of any URL masked (see credentials.py); an `error:`,
-    `interrupted` or `stopped` line on stderr is also logged when the log is elsewhere."""
+    `interrupted`, `stopping` or `stopped` line on stderr is also logged when the log is elsewhere."""
     click.echo(masked(text), err=err)
     if err and _LOG_ELSEWHERE["on"]:
         for prefix, level in _LOGGED_LINES:

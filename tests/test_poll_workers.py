@@ -674,5 +674,6 @@ def test_sigterm_stops_fetch_saying_what_was_polled_and_what_was_left_exit_143(t
         assert said in err, err
         logged = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
         assert any(r["message"].startswith(said) and r["level"] == "warning" for r in logged), logged
+        assert any(r["message"] == line.strip() for r in logged), logged  # the wait, logged too
     finally:
         server.close()
