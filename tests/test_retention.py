@@ -455,3 +455,38 @@ def test_a_source_whose_prune_fails_does_not_keep_the_others_pruned_posts_online
             thread.join(15)
             server.close()
         assert not thread.is_alive()
+
+
+SCANS_OF_POSTS = (["SCAN", "posts"], ["SCAN", "p"], ["SCAN", "o"])
+
+
+def test_prune_finds_the_copies_of_what_it_deletes_by_index_not_by_reading_every_post(store):
+    """Prune looked for the copies of the posts it deletes (to show one in their place) with
+    `duplicate_of IN (...)`, which no index served: a read of the whole posts table for each
+    source with something to prune (`aggregator prune` over 1,000 sources and 24,000 posts:
+    27 s). Each lookup is one search of the copies' index now."""
+    a = src("a", "news")
+    b = src("b", "mirror")
+    store.sync_sources([a, b])
+    take(store, a, feed(3))
+    copies = feed(3).replace(b"<guid>a", b"<guid>b").replace(b"<title>a ", b"<title>b ")
+    take(store, b, copies, NOW + timedelta(minutes=5))  # the same articles (links), seen later
+    assert len(store.db.execute("SELECT 1 FROM posts WHERE duplicate_of IS NOT NULL").fetchall()) == 3
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        report = store.prune(a.key, Retention(keep_per_source=1, protect=0), NOW)
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert report.removed == 2
+    # the copies of the two deleted posts are shown in their place
+    assert store.db.execute("SELECT count(*) FROM posts WHERE duplicate_of IS NULL").fetchone()[0] == 3
+    plans = {
+        sql: [step for *_, step in store.db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()]
+        for sql in statements
+        if sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "DELETE")
+    }
+    lookups = [plan for sql, plan in plans.items() if "duplicate_of IN" in sql]
+    assert lookups and all(any("idx_posts_copies" in step for step in plan) for plan in lookups)
+    scans = [(sql, step) for sql, plan in plans.items() for step in plan if step.split()[:2] in SCANS_OF_POSTS]
+    assert scans == []
