@@ -886,13 +886,20 @@ def _listen(ctx: click.Context, host: str, port: int, database: Path) -> Server:
 
 
 @main.command("prune")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Then rewrite the database (VACUUM) to give the freed space back, and turn an older "
+    "file to giving it back after every prune; needs free disk as large as the database.",
+)
 @click.pass_context
-def prune_cmd(ctx: click.Context) -> None:
+def prune_cmd(ctx: click.Context, vacuum: bool) -> None:
     """Delete posts beyond each source's keep_days / keep_per_source; print what went.
 
-    The newest items_per_feed posts of every category are never deleted. Exit 0, 1 when the
-    database cannot be written (a read-only or full disk, locked by another process), 2 for a
-    config error.
+    The newest items_per_feed posts of every category are never deleted. A database made by
+    this version gives the pages freed back to the disk when they are many; `--vacuum`
+    rewrites it whole. Exit 0, 1 when the database cannot be written (a read-only or full
+    disk, locked by another process), 2 for a config error.
     """
     settings = _load(ctx)
     limited = [s for s in settings.sources if s.retention.limited]
@@ -924,8 +931,16 @@ def prune_cmd(ctx: click.Context) -> None:
             _echo(f"{source.key}: removed {_n(report.removed, 'post')} ({', '.join(why)})")
             for title in report.titles:
                 _echo(f"  - {printable(title)}")  # a C1 control a title keeps (U+009D: OSC) is no command
+        reclaimed = _or_exit(ctx, "the database", store.reclaim, vacuum) if vacuum or removed else None
     kept = f"; kept {protected} as their category's newest" if protected else ""
     _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
+    if vacuum and reclaimed:
+        before, after = reclaimed
+        _echo(f"vacuumed {settings.database}: {_mb(before)} → {_mb(after)}")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB"
 
 
 @main.command()

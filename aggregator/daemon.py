@@ -603,6 +603,11 @@ class Daemon:
                 touched.update(source.categories)
         if touched:
             self.publisher.add(frozenset(touched))
+            try:  # the pages the round freed go back to the disk, when they are many (`Store.reclaim`)
+                self.store.reclaim()
+            except Exception as e:
+                if not self._stop.is_set():
+                    log.warning("giving the space of pruned posts back failed: %s", e)
 
     def _poll(self, source: Source) -> Outcome:
         """Runs on a worker. Everything that follows from the outcome happens here, before the

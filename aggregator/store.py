@@ -63,6 +63,8 @@ finally:
 # 2: enclosures may carry a `duration` (an older `Enclosure(**e)` failed on it), and
 #    `post_files` rows of kind `redirect` (an older publish forgot them, leaving the pages).
 SCHEMA_VERSION = 2
+# `reclaim` gives free pages back after a prune only when at least this many (4 MiB) are free
+RECLAIM_MIN_PAGES = 1024
 FULL_BELOW_PAGES = 2  # fewer free bytes than this many pages: no transaction's journal has room
 
 POST_COLUMNS = {
@@ -392,6 +394,10 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 30000")
             if not self.reader:
                 self._refuse_foreign()
+                if not conn.execute("PRAGMA page_count").fetchone()[0]:
+                    # a new file: pages pruned posts free can be given back (`reclaim`); only
+                    # settable before the first table (an older file turns by `prune --vacuum`)
+                    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -1914,6 +1920,46 @@ class Store:
             protected=len(doomed) - len(gone),
             titles=tuple(doomed[pid][1] for pid in gone),
         )
+
+    def reclaim(self, vacuum: bool = False) -> tuple[int, int] | None:
+        """Give the pages pruned posts freed back to the file system; (bytes before, after), or
+        None when nothing was done. SQLite keeps freed pages for reuse: without this the file
+        stayed at its largest after `prune` took most posts.
+
+        Without `vacuum`: only a file made with `auto_vacuum = INCREMENTAL` (every new one),
+        and only when at least an eighth of it (and `RECLAIM_MIN_PAGES`) is free: the free
+        pages are cut from its end (`incremental_vacuum`, a write transaction). With `vacuum`
+        (`prune --vacuum`): VACUUM, which rewrites the whole file, needing that much free
+        disk and the write lock meanwhile, and turns an older file to incremental."""
+        with self._lock:
+            before = self._bytes()
+            try:
+                if vacuum:
+                    self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # taken by the VACUUM
+                    self.db.execute("VACUUM")
+                else:
+                    mode, pages, free = (
+                        self.db.execute(f"PRAGMA {p}").fetchone()[0]
+                        for p in ("auto_vacuum", "page_count", "freelist_count")
+                    )
+                    if mode != 2 or free < max(RECLAIM_MIN_PAGES, pages // 8):
+                        return None
+                    # its own transaction; executescript steps it to the end (a page per step:
+                    # execute() stopped after the first page, the statement having no columns)
+                    self.db.conn.executescript("PRAGMA incremental_vacuum")
+                # the file shrinks once its WAL is copied back; a reader in the way: the next checkpoint
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as e:
+                room = " (VACUUM writes a copy of the database: it needs that much free disk)" if vacuum else ""
+                hint = why_unwritable(self.path) if "readonly" in str(e) else ""
+                raise StoreError(f"database {self.path}: {e}{hint}{room}{damaged(e)}") from e
+            after = self._bytes()
+        log.info("database %s: %s gave back %d bytes", self.path, "VACUUM" if vacuum else "pruning", before - after)
+        return before, after
+
+    def _bytes(self) -> int:
+        """The size of the database file and its WAL."""
+        return sum(Path(f"{self.path}{x}").stat().st_size for x in ("", "-wal") if Path(f"{self.path}{x}").exists())
 
     def count_posts(self, source: str | None = None) -> int:
         with self._lock:

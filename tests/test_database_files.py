@@ -172,8 +172,8 @@ def test_a_damaged_database_is_said_to_be_damaged_with_what_to_do(tmp_path, feed
     db = tmp_path / "aggregator.db"
     good = db.read_bytes()
 
-    def overwritten() -> None:
-        db.write_bytes(good[: 4096 * 5] + b"\xa5" * 4096 * 3 + good[4096 * 8 :])
+    def overwritten() -> None:  # every page after the first (the schema's) up to the 8th
+        db.write_bytes(good[:4096] + b"\xa5" * 4096 * 7 + good[4096 * 8 :])
 
     def cut_short() -> None:
         db.write_bytes(good[: len(good) // 2])

@@ -490,3 +490,74 @@ def test_prune_finds_the_copies_of_what_it_deletes_by_index_not_by_reading_every
     assert lookups and all(any("idx_posts_copies" in step for step in plan) for plan in lookups)
     scans = [(sql, step) for sql, plan in plans.items() for step in plan if step.split()[:2] in SCANS_OF_POSTS]
     assert scans == []
+
+
+def _big_feed(n: int) -> bytes:
+    """n entries of about 8 KB of text each, a day apart."""
+    items = "".join(
+        f"<item><guid>big{i}</guid><title>长文 {i}</title><link>https://big.example/{i}</link>"
+        f"<description>{f'第{i}篇的正文，' * 800}</description>"
+        f"<pubDate>{format_datetime(NOW - timedelta(days=i, hours=1))}</pubDate></item>"
+        for i in range(n)
+    )
+    return f'<rss version="2.0"><channel><title>big</title>{items}</channel></rss>'.encode()
+
+
+def _big_store(tmp_path: Path, older: bool = False) -> Path:
+    """A config keeping 5 posts of a source whose database holds 400 (7 MB)."""
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "site: {title: t, url: 'https://e.org/', items_per_feed: 5}\ndefaults: {keep_per_source: 5}\n"
+        "categories:\n  - name: C\n    sources:\n      - url: http://big.example/feed.xml\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "aggregator.db"
+    s = src("big", "C")
+    with Store(path) as store:
+        if older:  # as a version before auto_vacuum made it: nothing freed is ever given back
+            store.db.execute("PRAGMA auto_vacuum = NONE")
+            store.db.execute("VACUUM")
+        store.sync_sources([s])
+        ingest(s, store, parse_feed(s.key, _big_feed(400), s.url), NOW)
+    return cfg
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def test_prune_gives_the_space_of_pruned_posts_back_to_the_disk(tmp_path: Path):
+    """The database never shrank: with 395 of its 400 posts pruned, the 7 MB file stayed
+    7 MB (SQLite keeps freed pages for reuse). A new database gives them back after a
+    prune that freed many (auto_vacuum incremental)."""
+    cfg = _big_store(tmp_path)
+    db = tmp_path / "aggregator.db"
+    before = _size(db)
+    assert before > 5_000_000
+    result = run_cli("--config", str(cfg), "prune")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "removed 395 posts from 1 source with limits"
+    assert _size(db) < before / 5
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM posts").fetchone()[0] == 5
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_prune_vacuum_shrinks_an_older_database_and_turns_it_incremental(tmp_path: Path):
+    """A database made before auto_vacuum keeps its size after a prune; `prune --vacuum`
+    rewrites it, smaller, and from then on it gives freed pages back as a new one does."""
+    cfg = _big_store(tmp_path, older=True)
+    db = tmp_path / "aggregator.db"
+    before = _size(db)
+    assert run_cli("--config", str(cfg), "prune").returncode == 0
+    assert _size(db) >= before  # an older file: the freed pages stay in it
+    result = run_cli("--config", str(cfg), "prune", "--vacuum")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-2] == "removed 0 posts from 1 source with limits"
+    assert lines[-1].startswith(f"vacuumed {db}: ") and lines[-1].endswith(" MB")
+    assert _size(db) < before / 5
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM posts").fetchone()[0] == 5
