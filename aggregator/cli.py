@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.control import strip_control_codes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -1115,12 +1116,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo(_terminal_json(rows))
         return
-    table = Table(title=_cell(f"{settings.site.title}: {_n(len(rows), 'source')}"), pad_edge=False)
-    for col in ("source", "state", "last success", "last error", "errors", "posts", "next poll"):
+    title = _cell(f"{settings.site.title}: {_n(len(rows), 'source')}")
+    table = Table(title=title, pad_edge=False)
+    for col in STATUS_COLUMNS:
         # a date cell is never narrower than `2026-11-29`: on an 80-column terminal it was
         # folded mid-date (`2026-11-2` over `9`), the URL taking the room instead
-        least = 10 if col in ("last success", "last error", "next poll") else None
-        table.add_column(col, overflow="fold", no_wrap=col in ("state", "errors", "posts"), min_width=least)
+        table.add_column(
+            col, overflow="fold", no_wrap=col in ("state", "errors", "posts"), min_width=STATUS_MIN_WIDTHS.get(col)
+        )
+    lines: list[list[str]] = []
     for r, st in ((r, states[r["url"]]) for r in rows):
         where = [r["name"]] if r["name"] != r["url"] else []
         where.append(r["url"])
@@ -1151,11 +1155,65 @@ def status(ctx: click.Context, as_json: bool) -> None:
                     " (auto)" if r["interval_mode"] == "auto" else ""
                 )
         cells = ("\n".join(where), r["state"], last_ok, error, str(r["errors"]), str(r["posts"]), next_poll)
-        table.add_row(*map(_cell, cells))
+        lines.append([_cell_text(c) for c in cells])
     # Piped into a file or grep, a page as wide as the longest cell: a URL folded over two
     # lines could not be found or copied whole.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100_000
-    Console(soft_wrap=not sys.stdout.isatty(), width=width).print(table)
+    console = Console(soft_wrap=not sys.stdout.isatty(), width=width)
+    plain = width is not None and console.color_system is None and console.encoding.startswith("utf")
+    if plain and (text := _plain_table(title.plain, lines)) is not None:
+        # rich took 20 s to lay out 10,000 rows that need no folding: the same characters, drawn
+        # here (cells and title already masked)
+        click.echo(text, nl=False)
+        return
+    for row in lines:
+        table.add_row(*map(Text, row))
+    console.print(table)
+
+
+STATUS_COLUMNS = ("source", "state", "last success", "last error", "errors", "posts", "next poll")
+STATUS_MIN_WIDTHS = {"last success": 10, "last error": 10, "next poll": 10}
+
+
+def _plain_table(title: str, rows: list[list[str]]) -> str | None:
+    """`status`'s table as rich draws it (HEAVY_HEAD box, padding 0 1 without the outer
+    edges, a title line) when nothing in it is folded or styled: a page as wide as its
+    widest cell, without colours. None when a cell holds what rich lays out otherwise (a
+    tab, a cell over 10,000 columns): rich draws those. tests/test_cli.py compares the two."""
+    head = [[c] for c in STATUS_COLUMNS]
+    cells = [[c.split("\n") for c in row] for row in rows]
+    widths = [max(cell_len(c), STATUS_MIN_WIDTHS.get(c, 0)) for c in STATUS_COLUMNS]
+    for row in cells:
+        for i, cell in enumerate(row):
+            for line in cell:
+                if "\t" in line or (n := cell_len(line)) > 10_000:
+                    return None
+                if n > widths[i]:
+                    widths[i] = n
+    last = len(widths) - 1
+    pads = [(0 if i == 0 else 1, 0 if i == last else 1) for i in range(len(widths))]
+    spans = [w + left + right for w, (left, right) in zip(widths, pads, strict=True)]
+
+    def rule(left: str, line: str, cross: str, right: str) -> str:
+        return left + cross.join(line * n for n in spans) + right + "\n"
+
+    def draw(row: list[list[str]], bar: str) -> list[str]:
+        height = max(len(cell) for cell in row)
+        out = []
+        for k in range(height):
+            parts = []
+            for i, cell in enumerate(row):
+                text = cell[k] if k < len(cell) else ""
+                left, right = pads[i]
+                parts.append(" " * left + text + " " * (widths[i] - cell_len(text) + right))
+            out.append(bar + bar.join(parts) + bar + "\n")
+        return out
+
+    out = [title + "\n", rule("┏", "━", "┳", "┓"), *draw(head, "┃"), rule("┡", "━", "╇", "┩")]
+    for row in cells:
+        out += draw(row, "│")
+    out.append(rule("└", "─", "┴", "┘"))
+    return "".join(out)
 
 
 # What json.dumps(ensure_ascii=False) leaves raw that drives or reorders a terminal (as
@@ -1175,7 +1233,11 @@ def _cell(text: str) -> Text:
     """A status cell as plain text: a feed's title or a server's words in an error are not
     rich markup (`[/x]` in a title stopped `status` with a traceback, `[link=…]` made a
     terminal hyperlink) nor control characters (a C1 CSI, U+009B, drives some terminals)."""
-    return Text("\n".join(printable(line) for line in masked(text).split("\n")))
+    return Text(_cell_text(text))
+
+
+def _cell_text(text: str) -> str:
+    return "\n".join(printable(line) for line in masked(text).split("\n"))
 
 
 OVERDUE = timedelta(minutes=10)  # a poll due longer ago than this is not waiting for a busy daemon

@@ -861,3 +861,40 @@ def test_export_opml_help_names_every_reason_it_exits_1(tmp_path, zh_site):
     assert broken.stdout == ""
     shown = " ".join(run_cli("export-opml", "--help", timeout=60).stdout.split())
     assert "or when the database cannot be read" in shown, shown
+
+
+STATUS_CELLS = [
+    ["http://a.example/feed.xml", "ok", "2026-11-29 10:01:35 +0800\nnot modified", "—", "0", "3", "—"],
+    ["张掖日报\nhttp://127.0.0.1:8/zh/张掖.rss\n→ polls http://b/x (learnt from permanent redirects)", "erroring",
+     "—", "HTTP 500 INTERNAL SERVER ERROR\n2026-11-29 10:01:35 +0800", "12", "0",
+     "2026-11-29 11:01:35 +0800\noverdue by 3 hours: is `aggregator run` running?\nevery 1h (auto)"],
+    ["", "new", "", "", "0", "0", "at once (never polled)"],
+    ["Ａ👍🏽 e\u0301 \\x1b[2J ヘ", "gone", "x\n", "\n", "1", "10", "never: gone (HTTP 410)"],
+    ["h" * 300, "backing off", "short", "—", "123456", "1", "now"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", [STATUS_CELLS, STATUS_CELLS[:1], [], [STATUS_CELLS[3]] * 3])
+def test_status_draws_its_table_as_rich_does_without_rich_laying_it_out(rows):
+    """`status` over 10,000 sources took 20 s, 97% of it in rich laying out a table that needs
+    no folding (a page as wide as its widest cell, when not a terminal). It draws that table
+    itself now: the same characters as rich, for every shape of cell."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from aggregator.cli import STATUS_COLUMNS, STATUS_MIN_WIDTHS, _plain_table
+
+    title = f"财经新闻 [b]: {len(rows)} sources"
+    table = Table(title=Text(title), pad_edge=False)
+    for col in STATUS_COLUMNS:
+        no_wrap = col in ("state", "errors", "posts")
+        table.add_column(col, overflow="fold", no_wrap=no_wrap, min_width=STATUS_MIN_WIDTHS.get(col))
+    for row in rows:
+        table.add_row(*map(Text, row))
+    out = io.StringIO()
+    Console(file=out, soft_wrap=True, width=100_000, color_system=None).print(table)
+    assert _plain_table(title, rows) == out.getvalue()
+    assert _plain_table(title, [["a\tb", *STATUS_CELLS[0][1:]]]) is None  # a tab: rich expands it
