@@ -1947,8 +1947,10 @@ class Store:
                     # its own transaction; executescript steps it to the end (a page per step:
                     # execute() stopped after the first page, the statement having no columns)
                     self.db.conn.executescript("PRAGMA incremental_vacuum")
-                # the file shrinks once its WAL is copied back; a reader in the way: the next checkpoint
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                # The file shrinks once its WAL is copied back. After a prune, without waiting for
+                # a reader in the way (the daemon's, a publish worker's): the next checkpoint does it.
+                mode = "TRUNCATE" if vacuum else "PASSIVE"
+                self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
             except sqlite3.Error as e:
                 room = " (VACUUM writes a copy of the database: it needs that much free disk)" if vacuum else ""
                 hint = why_unwritable(self.path) if "readonly" in str(e) else ""
