@@ -1,6 +1,6 @@
 """`aggregator prune` and `aggregator status` over many sources, two checkouts interleaved.
 
-The database is built through the store API (the same `ingest` a poll uses), never over
+The database is built by the first checkout through the store API (the same `ingest` a poll uses), never over
 HTTP: N sources in categories of 10, each holding `--posts` dated entries, every second
 source repeating 4 articles of its neighbour (copies: `duplicate_of`). Then the real
 `python -m aggregator --config … prune` (and `status`) runs as a child process with each
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,20 +83,38 @@ def build(folder: Path, n: int, posts: int, keep: int, protect: int) -> Path:
     return config
 
 
-def run(checkout: Path, config: Path, args: list[str]) -> tuple[float, str]:
+def build_with(checkout: Path, folder: Path, n: int, posts: int, keep: int, protect: int) -> Path:
+    """`build` in a child importing `checkout`'s aggregator (the first checkout: the database
+    is as that version made it, and the others migrate it when they open it)."""
+    code = (  # this file by its path: `bench` on that PYTHONPATH may be the checkout's own
+        "import importlib.util, pathlib; "
+        f"spec = importlib.util.spec_from_file_location('prune_bench', {str(Path(__file__).resolve())!r}); "
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+        f"m.build(pathlib.Path({str(folder)!r}), {n}, {posts}, {keep}, {protect})"
+    )
     env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
-    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=folder, check=True)
+    return folder / "feeds.yaml"
+
+
+def run(checkout: Path, config: Path, args: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the child, its output)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+    start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-m", "aggregator", "--config", str(config), *args],
         env=env,
+        cwd=config.parent,  # not the checkout it is run from: `-m` imports the current folder's first
         capture_output=True,
         text=True,
         check=False,
     )
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
     if done.returncode:
         raise SystemExit(f"{checkout}: {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return wall, done.stdout
+    return wall, cpu, done.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         base = work / "base"
         base.mkdir()
         t = time.perf_counter()
-        config = build(base, a.sources, 0 if a.status_only else a.posts, a.keep, a.protect)
+        config = build_with(a.checkouts[0], base, a.sources, 0 if a.status_only else a.posts, a.keep, a.protect)
         size = (base / "bench.db").stat().st_size
         print(f"built {a.sources} sources in {time.perf_counter() - t:.1f} s ({size:,} bytes)")
         times: dict[tuple[Path, str], list[float]] = {}
+        cpus: dict[tuple[Path, str], list[float]] = {}
         for r in range(a.runs):
             for checkout in a.checkouts:
                 folder = work / f"run{r}-{checkout.resolve().name}"
@@ -128,14 +148,16 @@ def main(argv: list[str] | None = None) -> int:
                 if not a.status_only:
                     cases.insert(0, ("prune", ["prune", "--vacuum"] if a.vacuum else ["prune"]))
                 for name, args in cases:
-                    wall, out = run(checkout, cfg, args)
+                    wall, cpu, out = run(checkout, cfg, args)
                     times.setdefault((checkout, name), []).append(wall)
-                    size = (folder / "bench.db").stat().st_size
+                    cpus.setdefault((checkout, name), []).append(cpu)
+                    size = sum(f.stat().st_size for f in folder.glob("bench.db*"))
                     last = out.strip().splitlines()[-1] if name == "prune" else f"{len(out.splitlines())} lines"
-                    print(f"run {r} {checkout}: {name} {wall:.2f} s; db {size:,} bytes; {last}")
+                    print(f"run {r} {checkout}: {name} {wall:.2f} s wall, {cpu:.2f} s CPU; db {size:,} bytes; {last}")
                 shutil.rmtree(folder)
-        for (checkout, name), walls in times.items():
-            print(f"{checkout} {name}: median {statistics.median(walls):.2f} s of {[f'{w:.2f}' for w in walls]}")
+        for key, walls in times.items():
+            wall, cpu = statistics.median(walls), statistics.median(cpus[key])
+            print(f"{key[0]} {key[1]}: median {wall:.2f} s wall, {cpu:.2f} s CPU (runs: {[f'{w:.2f}' for w in walls]})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
