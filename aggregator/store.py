@@ -638,6 +638,7 @@ class Store:
                     "host = coalesce(sources.host, excluded.host)",
                     [s.key, s.url, s.name, int(s.enabled), host_key(s.url), id_keys.get(s.key, s.key)],
                 )
+            before = _memberships(db)
             db.execute("DELETE FROM source_categories")
             db["source_categories"].insert_all(
                 (
@@ -647,11 +648,42 @@ class Store:
                 ),
                 ignore=True,
             )
+            after = _memberships(db)
+            self._copies_shown_elsewhere(db, [k for k in before.keys() | after.keys() if before.get(k) != after.get(k)])
             retentions = dict(db.execute("SELECT key, retention FROM sources WHERE active = 1").fetchall())
             for s in sources:
                 self._refilter(db, s)
                 self._loosened(db, s, retentions.get(s.key))
         return moved
+
+    @staticmethod
+    def _copies_shown_elsewhere(db: sqlite_utils.Database, moved: list[str]) -> None:
+        """Give the next revision to the copies of the posts of `moved` (sources that joined or
+        left a category, or changed its duplicates rule) and to their sources.
+
+        A copy is hidden in the categories that show its first copy: when that one's source
+        joins or leaves a category, the copy leaves or comes back to it, and its page's
+        category links change, though nothing of its own source did. The publisher learns of
+        it by the revision, as of any change to what a source's posts show (the moved
+        sources' own posts it tells by the config). Most syncs move no source with posts:
+        one look at the (source, revision) index, and no scan for copies."""
+        if not moved:
+            return
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS _moved (key TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM _moved")
+        db.conn.executemany("INSERT OR IGNORE INTO _moved (key) VALUES (?)", [(k,) for k in moved])
+        if db.execute("SELECT 1 FROM posts WHERE source IN (SELECT key FROM _moved) LIMIT 1").fetchone() is None:
+            return  # added, or without posts: none of theirs has a copy
+        copies: dict[str, list[str]] = {}
+        for pid, source in db.execute(
+            "SELECT id, source FROM posts WHERE duplicate_of IS NOT NULL AND duplicate_of IN "
+            "(SELECT id FROM posts WHERE source IN (SELECT key FROM _moved))"
+        ).fetchall():
+            copies.setdefault(source, []).append(pid)
+        for source, ids in copies.items():
+            revision = _bump_revision(db, source)
+            for chunk, marks in _in_chunks(ids):
+                db.execute(f"UPDATE posts SET revision = ? WHERE id IN ({marks})", [revision, *chunk])
 
     def poll_again(self, keys: Iterable[str]) -> None:
         """Due at once, and no longer `gone`: sources a reload put back into the config or
@@ -2030,6 +2062,14 @@ def _looser(now: Retention, before: Retention) -> bool:
         or raised(now.keep_per_source, before.keep_per_source)
         or now.protect > before.protect
     )
+
+
+def _memberships(db: sqlite_utils.Database) -> dict[str, set[tuple[str, int]]]:
+    """Source → its (category, keep_duplicates) rows: what decides where its posts are shown."""
+    out: dict[str, set[tuple[str, int]]] = {}
+    for source, category, keep in db.execute("SELECT source, category, keep_duplicates FROM source_categories"):
+        out.setdefault(source, set()).add((category, keep or 0))
+    return out
 
 
 def _bump_revision(db: sqlite_utils.Database, source: str) -> int:

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aggregator.config import load_config
 from aggregator.identity import canonical_link, text_fingerprint
 from aggregator.models import CategoryFilter, FilterRule, RuleSet, Source
+from aggregator.publish import publish
 from aggregator.store import Store
 
 from .conftest import StaticServer, check_feeds, run_cli, take
@@ -420,3 +422,47 @@ def test_a_copy_shown_once_its_first_is_pruned_gets_its_page(tmp_path):
     assert len(linked) == 2 and all((public / page).is_file() for page in linked), linked
     assert any(shown in page for page in linked)
     check_feeds(public)
+
+
+def test_a_copy_hidden_by_its_first_copys_source_joining_a_category_loses_that_link_on_its_page(tmp_path):
+    """A copy is shown in a category until the source of its first copy joins it. The
+    publisher no longer redoes every page when a category's sources change, only what
+    that change touches: the copy's page, in a category that did not change, must still
+    drop its link to the category it left."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "a.xml").write_bytes(feed_with("https://site.example/2025/m.html", guid="a-1"))
+    (www / "b.xml").write_bytes(feed_with("https://site.example/2025/m.html?utm_source=b", guid="b-1"))
+    server = StaticServer(www)
+    cfg = tmp_path / "feeds.yaml"
+
+    def config(world: str, news: str, everything: str) -> None:
+        lines = ["site: {title: 测试, url: 'https://news.example/'}", "categories:"]
+        for slug, names in (("world", world), ("news", news), ("all", everything)):
+            if names:
+                lines += [f"  - name: {slug}", f"    slug: {slug}", "    sources:"]
+                lines += [f"      - url: {server.url(n + '.xml')}" for n in names]
+        cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    try:
+        config("a", "", "")
+        assert run_cli("--config", str(cfg), "fetch").returncode == 0  # a's post is the first copy
+        config("a", "b", "b")
+        result = run_cli("--config", str(cfg), "fetch")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        server.close()
+    with sqlite3.connect(tmp_path / "aggregator.db") as conn:
+        (copy,) = conn.execute("SELECT id FROM posts WHERE duplicate_of IS NOT NULL").fetchone()
+    (page,) = (tmp_path / "public" / "posts").rglob(f"{copy}.html")
+    assert "category/news.html" in page.read_text("utf-8")  # shown in news: a is not there
+    config("a", "ab", "b")  # applied as the daemon's reload applies it (`publish` rebuilds all)
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        report = publish(settings, store)
+    assert "all" in report.categories  # the copy's own category: nothing of it changed but its page
+    text = page.read_text("utf-8")
+    assert "category/news.html" not in text and "category/all.html" in text
+    news = json.loads((tmp_path / "public" / "category" / "news.json").read_text(encoding="utf-8"))
+    assert len(news["items"]) == 1  # a's post only

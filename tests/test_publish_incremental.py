@@ -4,6 +4,7 @@ writes nothing. Real HTTP (pytest-httpserver), real SQLite, the real `aggregator
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -589,3 +590,88 @@ def test_a_publish_of_one_category_that_finds_another_databases_folder_rebuilds_
         publish(settings, store, ["economy"])  # as the daemon does after polling that category's source
     assert "Test copy" not in zhangye.read_text("utf-8")
     assert "Incremental" in zhangye.read_text("utf-8")
+
+
+ZHUBERT = (CORPUS / "kagi" / "fastfeedparser__benchmark_data_c8ffd33cfd9f8891.xml").read_bytes()  # 5 items
+MARK = b"<!-- left alone by the publisher -->"
+
+
+def _mark(paths: list[Path]) -> dict[Path, int]:
+    """Append MARK to each file and set its mtime in the past: a publish that renders such a
+    page writes it again (its bytes differ from what it renders), so a page that keeps MARK
+    and its mtime was not rendered. The mtimes, as set."""
+    stamps = {}
+    for path in paths:
+        path.write_bytes(path.read_bytes() + MARK)
+        os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+        stamps[path] = path.stat().st_mtime_ns
+    return stamps
+
+
+def _zhangye_pages(root: Path) -> list[Path]:
+    """The Zhangye category's pages and post pages (posts/<yyyy>/<mm>/<id>.html)."""
+    with sqlite3.connect(root / "aggregator.db") as conn:
+        ids = [i for (i,) in conn.execute("SELECT id FROM posts WHERE source LIKE '%zhangye%'")]
+    pages = [p for p in (root / "public" / "posts").rglob("*.html") if p.stem in ids]
+    assert len(pages) == len(ids) >= 2
+    return [
+        *pages,
+        *(root / "public" / "category").glob("zhangye*.html"),
+        *(root / "public/category/zhangye").rglob("*"),
+    ]
+
+
+def test_a_source_added_to_one_category_renders_only_that_category(site, httpserver):
+    """At 10,000 sources, adding one to one category re-rendered every page of the site (11
+    minutes) to write none: each category's state hashed the whole config's source lists."""
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    economy_posts = _published(root)
+    untouched = _mark([p for p in _zhangye_pages(root) if p.is_file()])
+    httpserver.expect_request("/zhubert.xml").respond_with_data(ZHUBERT, content_type="application/rss+xml")
+    added = f"      - url: {httpserver.url_for('/economy.atom')}\n      - url: {httpserver.url_for('/zhubert.xml')}\n"
+    text = cfg.read_text("utf-8")
+    cfg.write_text(text.replace(f"      - url: {httpserver.url_for('/economy.atom')}\n", added), "utf-8")
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0 and "5 new posts;" in result.stdout, result.stdout + result.stderr
+    for path, stamp in untouched.items():  # not rendered: MARK and the old mtime still there
+        assert path.read_bytes().endswith(MARK) and path.stat().st_mtime_ns == stamp, path
+    assert "An Introduction to Transformers" in (root / "public/category/economy.html").read_text("utf-8")
+    new = _published(root) - economy_posts
+    assert len(new) == 10  # the 5 new posts' pages and Jekyll files
+    opml = (root / "public" / "opml.xml").read_text("utf-8")
+    assert "zhubert.xml" in opml
+    cfg.write_text(text, "utf-8")  # and taken out again (as a reload syncs it): the publisher's own counts
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        report = publish(settings, store)
+        assert report.categories == ["economy"] and report.posts_rendered == 0
+        assert _published(root) == economy_posts  # its posts' pages and Jekyll files taken down
+        assert "zhubert.xml" not in (root / "public" / "opml.xml").read_text("utf-8")
+        assert all(path.read_bytes().endswith(MARK) for path in untouched)  # still not rendered
+        assert publish(settings, store).written == []
+
+
+def test_a_source_renamed_republishes_the_pages_that_show_it_and_only_those(site):
+    cfg, _ = site
+    root = cfg.parent
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    before = files(root / "public", root / "jekyll")
+    zhangye = [p for p in _zhangye_pages(root) if p.is_file()]
+    text = cfg.read_text("utf-8")
+    cfg.write_text(text.replace("zhangye.rss\n", "zhangye.rss\n        name: 张掖日报社\n"), "utf-8")
+    settings = load_config(cfg)  # as the daemon's reload applies it (the `publish` command rebuilds all)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        assert publish(settings, store).categories == ["zhangye"]
+    after = files(root / "public", root / "jekyll")
+    touched = changed(before, after)
+    posts = [p for p in zhangye if "/posts/" in str(p)]
+    for page in posts:  # each shows its source
+        assert "张掖日报社" in page.read_text("utf-8") and str(page.relative_to(root)) in touched
+    assert "public/opml.xml" in touched and "public/category/zhangye.html" in touched
+    assert not any("economy" in k for k in touched)
+    economy_pages = {k for k in before if k.startswith("public/posts/")} - {str(p.relative_to(root)) for p in posts}
+    assert economy_pages and not economy_pages & touched

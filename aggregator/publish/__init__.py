@@ -242,12 +242,13 @@ def _publish(
                 log.info("removed %s, left by a writer that was killed", leftover)
     site = SiteRenderer(settings)
     context = _context(settings, site)
+    members = _memberships(settings)
     wanted = set(categories) if categories is not None else None
     known = store.publish_state_keys("category:")  # before this run records the new ones
     plans = {
         cat.slug: plan
         for cat in settings.categories
-        if (wanted is None or cat.slug in wanted) and (plan := _plan(settings, store, context, cat, force))
+        if (wanted is None or cat.slug in wanted) and (plan := _plan(settings, store, context, members, cat, force))
     }
     todo = [cat for cat in settings.categories if cat.slug in plans]  # the categories to regenerate
     done: set[str] = set()  # post ids whose page was rendered in this run
@@ -267,20 +268,26 @@ def _publish(
     fork = forking_is_safe()
     count = _worker_count(store, todo, plans, workers, fork)
     if count:
-        _publish_shared(settings, store, site, context, todo, force, count, fork, report, states, one)
+        _publish_shared(settings, store, site, context, members, todo, force, count, fork, report, states, one)
     else:
         for cat in todo:
             one(cat)
-    site_state = store.publish_state("site")
-    if force or report.categories or site_state != context or not (settings.output_dir / "index.html").is_file():
+    site_state, home = store.publish_state("site"), _site_digest(settings, context)
+    if force or report.categories or site_state != home or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
-        states.append(("site", context))
+        states.append(("site", home))
     if states:
         # Before the last states are recorded: a run killed in between redoes something
         # next time, and so takes down what it had not.
         _record(store, report, [])
         everything = force or len(report.categories) == len(settings.categories)
+        # the sources of the regenerated categories, and those they had: one taken out of the
+        # config (or out of a category) leaves its posts' files to take down
         changed = {key for cat in settings.categories if cat.slug in report.categories for key in cat.source_keys}
+        for slug in report.categories:
+            old = plans[slug].old if slug in plans else None
+            if isinstance(old, dict) and isinstance(old.get("sources"), dict):
+                changed.update(old["sources"])
         _redirect_moved(settings, store, report, None if everything else changed)
         _take_down(settings, store, report, None if everything else changed)
         if everything:  # a category removed from the config changes the context: all are regenerated
@@ -451,6 +458,7 @@ class _Job:
 
     settings: Settings
     context: str
+    members: dict[str, str]
     force: bool
     slugs: list[str]
     site: SiteRenderer | None = None  # a forked worker's, templates compiled; a spawned one builds its own
@@ -469,7 +477,8 @@ def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, Publis
     assert cat is not None  # the slugs are the publisher's, from these settings
     report = PublishReport()
     store, site, done = _WORKER["store"], _WORKER["site"], _WORKER["done"]
-    plan = _plan(settings, store, job.context, cat, job.force)  # as of now: it may have been published meanwhile
+    # as of now: it may have been published meanwhile
+    plan = _plan(settings, store, job.context, job.members, cat, job.force)
     state = None if plan is None else _publish_category(settings, store, site, job.context, cat, plan, report, done)
     report.batch.files = []  # the same paths as report.written: sent once, merged into the publisher's batch
     return state, report
@@ -480,6 +489,7 @@ def _publish_shared(
     store: Store,
     site: SiteRenderer,
     context: str,
+    members: dict[str, str],
     todo: list[Category],
     force: bool,
     count: int,
@@ -491,7 +501,7 @@ def _publish_shared(
     """Publish `todo` with `count` workers taking categories from the same queue; whatever a
     worker did not report done (it died, or met an error) is done here afterwards."""
     site.load()  # a broken template fails here, once, not in every worker
-    job = _Job(settings, context, force, [c.slug for c in todo], site if fork else None)
+    job = _Job(settings, context, members, force, [c.slug for c in todo], site if fork else None)
     done: set[int] = set()  # tasks done, here or by a worker
     try:
         with store.closed_for_fork() if fork else contextlib.nullcontext():
@@ -654,22 +664,52 @@ def _remove_empty_folders(folder: Path, root: Path) -> None:
 
 
 def _context(settings: Settings, site: SiteRenderer) -> str:
-    """Digest of everything besides posts that outputs depend on: when it changes, all of
-    them are rebuilt."""
+    """Digest of everything besides posts and sources that every page depends on: when it
+    changes, all of them are rebuilt.
+
+    Not which sources each category has: that was here, and adding one source to one
+    category re-rendered every page of the site (11 minutes at 10,000 sources) to write
+    none of them. A category's sources are its own state's (`_plan`: its map of them); a
+    source's categories are in its entry of that map (`_memberships`), so that its posts'
+    pages, which link them, follow; the home page and OPML have their own digest
+    (`_site_digest`). What is left is what every page shows: the site, the categories'
+    names, slugs, tags and order (a post page links its categories by name), templates."""
     jekyll = settings.config.jekyll
     data: dict[str, Any] = {
         "version": __version__,
         "site": settings.site.model_dump(mode="json"),
-        # (a category's `image:` only when set: contexts of configs without one stay as they were)
-        "categories": [
-            [c.name, c.slug, list(c.tags), list(c.source_keys), *([c.image] if c.image else [])]
-            for c in settings.categories
-        ],
+        # (a category's `image:` only when set: it is in its RSS, and a change of it rebuilds all)
+        "categories": [[c.name, c.slug, list(c.tags), *([c.image] if c.image else [])] for c in settings.categories],
         "jekyll": [jekyll.model_dump(mode="json"), str(settings.jekyll_dir)] if jekyll else None,
         "output": str(settings.output_dir),
         "templates": site.fingerprint,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _site_digest(settings: Settings, context: str) -> str:
+    """Digest of what the site-wide files (home page, all-posts feeds, OPML) depend on besides
+    posts and the store's source titles: `context`, and the sources of each category in
+    config order with their configured names, which the OPML lists. (A source's title or
+    posts changing regenerates its categories, which brings these files along.)"""
+    data = [
+        context,
+        [[c.slug, list(c.source_keys)] for c in settings.categories],
+        [[s.key, s.name] for s in settings.sources],
+    ]
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def _memberships(settings: Settings) -> dict[str, str]:
+    """Per source, a digest of its categories (in config order: its Jekyll file goes with the
+    first that shows a post) and those where it keeps duplicates: what its posts' pages
+    show of the config beyond `_context`. Part of its entry in each category's map, so that
+    a source joining or leaving a category has its posts' pages redone in all of its
+    categories, and only there."""
+    return {
+        s.key: hashlib.sha1(json.dumps([s.categories, sorted(s.keep_duplicates)]).encode()).hexdigest()[:8]
+        for s in settings.sources
+    }
 
 
 def category_feed_meta(settings: Settings, cat: Category, covers: Sequence[str | None] = ()) -> FeedMeta:
@@ -729,11 +769,14 @@ class _Plan:
     fresh: bool  # from scratch: every post's page rewritten
 
 
-def _plan(settings: Settings, store: Store, context: str, cat: Category, force: bool) -> _Plan | None:
-    """How to regenerate the category, or None when nothing it shows changed."""
+def _plan(
+    settings: Settings, store: Store, context: str, members: dict[str, str], cat: Category, force: bool
+) -> _Plan | None:
+    """How to regenerate the category, or None when nothing it shows changed: its sources
+    (which, their revisions, titles, and their own categories: `members`) and `context`."""
     # Read the revisions before any post: a fetch landing meanwhile leaves the state behind
     # what was written, so the next run redoes it rather than missing it.
-    revisions = {k: list(v) for k, v in store.category_revisions(cat.slug).items()}
+    revisions = {k: [r, f"{d}.{members.get(k, '')}"] for k, (r, d) in store.category_revisions(cat.slug).items()}
     try:
         old = json.loads(store.publish_state(f"category:{cat.slug}") or "null")
     except ValueError:
