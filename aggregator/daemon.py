@@ -22,11 +22,13 @@ their categories are published together, once. Publishes never overlap.
 
 Shutdown (SIGINT/SIGTERM): stop dispatching, cancel queued polls, wait up to `grace`
 seconds for polls in flight (each stores its posts in one transaction), publish what they
-brought (atomic file writes), give pending WebSub pings what is left of the grace period
-(at most PING_DRAIN seconds; the rest are dropped, and counted in the log), close the
-database. Polls still running then are abandoned: nothing of theirs was stored and their
-`next_poll` is unchanged, so the next start polls them first; `abandoned` lists them, and
-the caller must exit without joining their threads. A second signal abandons at once.
+brought (atomic file writes; a publish still running when the grace period ends, or at a
+second signal, stops before its next file, and the next start publishes what it left),
+give pending WebSub pings what is left of the grace period (at most PING_DRAIN seconds;
+the rest are dropped, and counted in the log), close the database. Polls still running
+then are abandoned: nothing of theirs was stored and their `next_poll` is unchanged, so
+the next start polls them first; `abandoned` lists them, and the caller must exit without
+joining their threads. A second signal abandons at once.
 
 Reload (SIGHUP, or a change of the config file's contents noticed within `watch_interval`
 seconds): the new file is validated first; an invalid one is logged with every error and
@@ -214,6 +216,7 @@ class Daemon:
 
         self._stop = threading.Event()
         self._force = threading.Event()
+        self._stop_deadline: float | None = None  # monotonic: the end of the shutdown's grace period
         self._reload_requested = False
         self._reload_retry: float | None = None  # monotonic time to retry a reload the database refused
         # Signal handlers only append here; the main thread acts on them. A handler must take
@@ -371,7 +374,7 @@ class Daemon:
             self._sleep(self.watch_interval)
 
     def _shutdown(self) -> None:
-        deadline = time.monotonic() + self.grace
+        deadline = self._stop_deadline = time.monotonic() + self.grace
         # A running dispatch finishes its round; any later one sees _stop and returns. Not
         # shutdown(wait=True): it holds the scheduler's job store lock while waiting for jobs,
         # and a dispatch ends by adding its next wake-up job, which needs that lock.
@@ -685,7 +688,7 @@ class Daemon:
         settings = self.settings
         started = time.monotonic()
         try:
-            report = publish(settings, self.store, categories, pinger=self.pinger)
+            report = publish(settings, self.store, categories, pinger=self.pinger, stop=self._publish_must_stop)
         # disk full, read-only output, a template broken by an edit: one clear line (file and
         # line of a template), retried; not a traceback that reads as a crash
         except (OSError, StoreError, SiteError) as e:
@@ -701,6 +704,8 @@ class Daemon:
         finally:
             self.metrics.publish_duration.observe(time.monotonic() - started)
         self._publish_failing = None
+        if report.stopped:
+            log.info("publishing stopped with the daemon: what is left is published at the next start")
         what = "all categories" if categories is None else ", ".join(sorted(categories)) or "the all-posts feeds"
         quiet = self.publisher.quiet and not report.written and not report.removed
         log.log(
@@ -718,6 +723,17 @@ class Daemon:
             },
         )
         return True
+
+    def _publish_must_stop(self) -> bool:
+        """Whether a running publish must stop before its next file: the daemon is stopping and
+        its grace period is over (or a second signal came). A publish of every page (the first
+        after an upgrade, at 10,000 sources: minutes) held a stop past systemd's
+        TimeoutStopSec, which then killed it; within the grace, pending changes still get
+        published."""
+        if self._force.is_set():
+            return True
+        deadline = self._stop_deadline
+        return deadline is not None and time.monotonic() >= deadline
 
     # -- reload -----------------------------------------------------------------------------
 

@@ -92,3 +92,62 @@ def test_grace_zero_abandons_polls_in_flight_at_once(tmp_path, feeds):
         daemon.kill()
     assert rc == 0 and daemon.messages("^abandoned 1 poll still running"), daemon.log
     assert daemon.exit_time is not None and daemon.exit_time < MARGIN, f"took {daemon.exit_time:.1f}s"
+
+
+def test_sigterm_stops_a_long_publish_between_files_and_the_next_publish_finishes_it(tmp_path, monkeypatch):
+    """A publish of every page (the first after an upgrade, at 10,000 sources: minutes) held
+    a SIGTERM until it ended, past systemd's TimeoutStopSec (20s), which then killed it."""
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.config import load_config
+    from aggregator.models import Post
+    from aggregator.publish import publish
+    from aggregator.store import Store
+
+    from .daemon_support import refusing_url
+
+    sources, per_source = 50, 80  # 4,000 post pages: well over the grace period to render
+    cfg = write_config(
+        tmp_path / "feeds.yaml", [{"url": f"{refusing_url()}/{i}", "interval": "1h"} for i in range(sources)]
+    )
+    settings = load_config(cfg)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    body = "<p>" + "Words of a post long enough to be rendered as one. " * 40 + "</p>"
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        for i, src in enumerate(settings.sources):
+            posts = [
+                Post(
+                    id=f"{i:06x}{j:010x}",
+                    source=src.key,
+                    guid=f"{i}-{j}",
+                    title=f"Post {i}.{j}",
+                    link=None,
+                    published=t0 + timedelta(minutes=i * per_source + j),
+                    updated=t0,
+                    content=body,
+                    content_hash=f"{i}-{j}",
+                    first_seen=t0,
+                )  # fmt: skip
+                for j in range(per_source)
+            ]
+            store.record_success(src.key, t0, 200, posts=posts)
+    monkeypatch.setenv("AGGREGATOR_PUBLISH_WORKERS", "0")  # the publisher alone: its own stop is timed
+    daemon = Daemon(cfg, "--grace", "1s")
+    try:
+        daemon.wait_for(lambda r: r["message"].startswith("daemon started"), timeout=30)
+        rc = daemon.stop()
+    finally:
+        daemon.kill()
+    assert rc == 0, daemon.log
+    assert daemon.exit_time is not None and daemon.exit_time < 1.0 + MARGIN + 2.0, f"took {daemon.exit_time:.1f}s"
+    assert daemon.messages("^publishing stopped with the daemon"), daemon.log
+    public = tmp_path / "public"
+    _check_outputs(public)
+    written = len(list((public / "posts").rglob("*.html")))
+    assert written < sources * per_source  # stopped part of the way
+    with Store(settings.database) as store:  # what is left is published next time, and only once
+        report = publish(settings, store)
+        assert not report.stopped and (public / "index.html").is_file()
+        assert len(list((public / "posts").rglob("*.html"))) == sources * per_source
+        assert publish(settings, store).written == []

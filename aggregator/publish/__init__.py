@@ -83,6 +83,7 @@ class PublishReport:
     pinged: tuple[int, int] = (0, 0)  # WebSub hub (accepted, failed)
     posts_rendered: int = 0  # post pages rendered (new or changed posts only, unless forced)
     workers: int = 0  # worker processes started to share the categories (`parallel`)
+    stopped: bool = False  # asked to stop (`publish`'s `stop`): what is left is redone next time
     shared: int = 0  # categories the workers published
     # to record: (path, post id, source, kind, category, date written)
     post_files: list[tuple[str, str, str, str, str | None, datetime | None]] = field(default_factory=list, repr=False)
@@ -125,6 +126,7 @@ def publish(
     force: bool = False,
     workers: int | None = None,
     pinger: HubPinger | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> PublishReport:
     """Regenerate the outputs of `categories` (all when None) that changed since last time,
     then the home page and all-posts outputs if anything did. `force` rebuilds everything
@@ -137,12 +139,17 @@ def publish(
     The WebSub hub (`site.websub_hub`) is told of the changed feeds once the files are
     written and the publish mark is cleared: by `pinger` when given (the daemon's thread;
     this returns at once and `pinged` stays (0, 0)), else here, within `ping_hub`'s
-    deadline for the whole batch."""
+    deadline for the whole batch.
+
+    `stop`, asked between categories and between post pages, ends the publish there when it
+    says so (the daemon asked to stop, past its grace): every file is written atomically,
+    the categories done are recorded, and those not done (and the home page, all-posts
+    feeds, take-downs) are redone by the next publish; `stopped` says so."""
     problems = folder_problems(settings)
     if problems:  # else the error named a temporary file deep inside, or the output folder when it was jekyll's
         raise NotADirectoryError("; ".join(f"{'.'.join(key)}: {problem}" for key, problem in problems))
     with store.publishing():
-        report = _publish(settings, store, categories, force, workers)
+        report = _publish(settings, store, categories, force, workers, stop)
     hub = settings.site.websub_hub
     if hub and report.feeds_changed:
         if pinger is not None:
@@ -214,8 +221,17 @@ def _dated_folders(posts: Path) -> list[Path]:
     return found
 
 
+class _Stopped(Exception):
+    """The publish was asked to stop (`publish`'s `stop`)."""
+
+
 def _publish(
-    settings: Settings, store: Store, categories: Iterable[str] | None, force: bool, workers: int | None
+    settings: Settings,
+    store: Store,
+    categories: Iterable[str] | None,
+    force: bool,
+    workers: int | None,
+    stop: Callable[[], bool] | None = None,
 ) -> PublishReport:
     report = PublishReport()
     other, ahead = _claim_output(settings, store)
@@ -253,12 +269,16 @@ def _publish(
     todo = [cat for cat in settings.categories if cat.slug in plans]  # the categories to regenerate
     done: set[str] = set()  # post ids whose page was rendered in this run
     states: list[tuple[str, str]] = []  # publish state to record once the files are durable
+    finished: set[str] = set()  # the categories this process published in full
 
     checkpoint = time.monotonic() + SYNC_EVERY
 
     def one(cat: Category) -> None:
         nonlocal checkpoint
-        states.append(_publish_category(settings, store, site, context, cat, plans[cat.slug], report, done))
+        if stop is not None and stop():
+            raise _Stopped
+        states.append(_publish_category(settings, store, site, context, cat, plans[cat.slug], report, done, stop))
+        finished.add(cat.slug)
         # A long run records its progress as it goes, so that one killed redoes little; by
         # time, not files: a syncfs costs ~0.1 s, and at most one per few seconds of work.
         if time.monotonic() >= checkpoint:
@@ -267,16 +287,26 @@ def _publish(
 
     fork = forking_is_safe()
     count = _worker_count(store, todo, plans, workers, fork)
-    if count:
-        _publish_shared(settings, store, site, context, members, todo, force, count, fork, report, states, one)
-    else:
-        for cat in todo:
-            one(cat)
+    try:
+        if count:
+            _publish_shared(settings, store, site, context, members, todo, force, count, fork, report, states, one)
+        else:
+            for cat in todo:
+                one(cat)
+    except _Stopped:
+        report.stopped = True
+        left = [cat.slug for cat in todo if cat.slug not in finished]
+        log.info("publish stopped: %d of %d categories left for the next publish", len(left), len(todo))
+        if force:  # a rebuild of them all (forced, or another database's folder): left as they are, they read as done
+            for slug in left:
+                store.forget_publish_state(f"category:{slug}")
     site_state, home = store.publish_state("site"), _site_digest(settings, context)
-    if force or report.categories or site_state != home or not (settings.output_dir / "index.html").is_file():
+    if report.stopped:
+        pass  # the home page, all-posts feeds and take-downs come with the categories left
+    elif force or report.categories or site_state != home or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
         states.append(("site", home))
-    if states:
+    if states and not report.stopped:
         # Before the last states are recorded: a run killed in between redoes something
         # next time, and so takes down what it had not.
         _record(store, report, [])
@@ -292,13 +322,13 @@ def _publish(
         _take_down(settings, store, report, None if everything else changed)
         if everything:  # a category removed from the config changes the context: all are regenerated
             _take_down_categories(settings, store, report, known)
-    else:
+    elif not report.stopped:
         # A publish killed after recording a post's new page, its category's state with it
         # (a long publish records as it goes), left the old page as it was: redirected now.
         _redirect_moved(settings, store, report, set())
     recorded = bool(report.written or report.removed) or restored  # the folder changed
     _record(store, report, states)
-    if unrecorded:
+    if unrecorded and not report.stopped:  # else the next publish looks for them again, and rebuilds all
         store.files_recorded()
     if recorded:  # the database first: the folder's mark is ahead of it only after a restore
         serial = store.next_publish_serial(ahead)
@@ -801,6 +831,7 @@ def _publish_category(
     plan: _Plan,
     report: PublishReport,
     done: set[str],
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[str, str]:
     """Regenerate one category's outputs as `plan` says; returns the publish state to record."""
     out = settings.output_dir
@@ -833,6 +864,8 @@ def _publish_category(
 
     pages = max(1, ceil(count / s.posts_per_page))
     for number in range(1, pages + 1):
+        if stop is not None and stop():
+            raise _Stopped
         first = (number - 1) * s.posts_per_page
         if everything is not None:
             batch = everything[first : first + s.posts_per_page]
@@ -856,6 +889,8 @@ def _publish_category(
         shown = store.shown_in(later) if later else {}
         dated = store.jekyll_dates(p.id for p in changed) if jekyll else {}
         for post in changed:
+            if stop is not None and stop():
+                raise _Stopped  # its state unrecorded: the category is redone next time
             if post.id not in done:
                 done.add(post.id)
                 report.posts_rendered += 1
