@@ -5,8 +5,10 @@ changed, so publishing twice with nothing new leaves every file (and its mtime) 
 
 Publishing is also cheap when little changed. For each category the store gives a map of
 its sources' revisions (a source's revision moves in the transaction that inserts or
-changes any of its posts); the map last published is kept in the store with a digest of
-everything else the pages depend on (config, templates, version). A category whose map and
+changes any of its posts), each with a digest of its title and its own categories; the map
+last published is kept in the store with a digest of everything else every page depends on
+(site config, the categories' names, templates, version), not of which sources the other
+categories have: a source added to one category regenerates that one. A category whose map and
 digest are unchanged is skipped without reading a post; a changed one has its feeds and
 pages rebuilt, and only its new or changed posts get post pages and Jekyll files. The
 home page, the all-posts feeds and `opml.xml` follow whenever any category changed.
