@@ -266,7 +266,7 @@ def _publish(
     plans = {
         cat.slug: plan
         for cat in settings.categories
-        if (wanted is None or cat.slug in wanted) and (plan := _plan(settings, store, context, members, cat, force))
+        if (wanted is None or cat.slug in wanted) and (plan := _plan(settings, store, context, cat, force, members))
     }
     todo = [cat for cat in settings.categories if cat.slug in plans]  # the categories to regenerate
     done: set[str] = set()  # post ids whose page was rendered in this run
@@ -490,10 +490,10 @@ class _Job:
 
     settings: Settings
     context: str
-    members: dict[str, str]
     force: bool
     slugs: list[str]
     site: SiteRenderer | None = None  # a forked worker's, templates compiled; a spawned one builds its own
+    members: dict[str, str] | None = None  # `_memberships(settings)`, worked out once by the publisher
 
 
 _WORKER: dict[str, Any] = {}  # a worker process's store, renderer and rendered post ids, kept across its tasks
@@ -510,7 +510,7 @@ def _publish_task(job: _Job, index: int) -> tuple[tuple[str, str] | None, Publis
     report = PublishReport()
     store, site, done = _WORKER["store"], _WORKER["site"], _WORKER["done"]
     # as of now: it may have been published meanwhile
-    plan = _plan(settings, store, job.context, job.members, cat, job.force)
+    plan = _plan(settings, store, job.context, cat, job.force, job.members)
     state = None if plan is None else _publish_category(settings, store, site, job.context, cat, plan, report, done)
     report.batch.files = []  # the same paths as report.written: sent once, merged into the publisher's batch
     return state, report
@@ -533,7 +533,7 @@ def _publish_shared(
     """Publish `todo` with `count` workers taking categories from the same queue; whatever a
     worker did not report done (it died, or met an error) is done here afterwards."""
     site.load()  # a broken template fails here, once, not in every worker
-    job = _Job(settings, context, members, force, [c.slug for c in todo], site if fork else None)
+    job = _Job(settings, context, force, [c.slug for c in todo], site if fork else None, members)
     done: set[int] = set()  # tasks done, here or by a worker
     try:
         with store.closed_for_fork() if fork else contextlib.nullcontext():
@@ -802,10 +802,18 @@ class _Plan:
 
 
 def _plan(
-    settings: Settings, store: Store, context: str, members: dict[str, str], cat: Category, force: bool
+    settings: Settings,
+    store: Store,
+    context: str,
+    cat: Category,
+    force: bool,
+    members: dict[str, str] | None = None,
 ) -> _Plan | None:
     """How to regenerate the category, or None when nothing it shows changed: its sources
-    (which, their revisions, titles, and their own categories: `members`) and `context`."""
+    (which, their revisions, titles, and their own categories: `members`, worked out from
+    `settings` when not given) and `context`."""
+    if members is None:
+        members = _memberships(settings)
     # Read the revisions before any post: a fetch landing meanwhile leaves the state behind
     # what was written, so the next run redoes it rather than missing it.
     revisions = {k: [r, f"{d}.{members.get(k, '')}"] for k, (r, d) in store.category_revisions(cat.slug).items()}
