@@ -75,7 +75,14 @@ class InstanceLock:
     def acquire(self) -> InstanceLock:
         """Take the lock or raise AlreadyRunning at once (never waits)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except PermissionError:
+            if self.needs_pid:
+                raise
+            # a lock file this user may not write (one `sudo aggregator fetch` left, owned by
+            # root): an flock needs no write access, and without it two fetches ran at once
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

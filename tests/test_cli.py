@@ -768,6 +768,41 @@ def test_a_second_fetch_while_one_runs_polls_nothing_and_exits_75(tmp_path, held
     assert refused.returncode == 1 and "it is the database's fetch lock file" in refused.stderr, refused.stderr
 
 
+def test_a_fetch_lock_file_the_user_may_not_write_still_keeps_a_second_fetch_out(tmp_path, held_feed):
+    """A `sudo aggregator fetch` run once leaves `<database>.fetch.lock` owned by root: the
+    service user's fetch could not open it for writing and went on without the lock, so two
+    overlapping cron runs polled every source twice again. An flock needs no write access."""
+    import os
+
+    setpriv = shutil.which("setpriv")  # util-linux: as a user without root's override of permissions
+    assert setpriv, "setpriv (util-linux) is missing"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(ZH.replace("{base}zh/zhangye-daily.gbk.rss", held_feed.url), encoding="utf-8")
+    lock = tmp_path / "aggregator.db.fetch.lock"
+    lock.write_text("")
+    lock.chmod(0o444)  # as another user's lock file is to this one
+    as_user = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+    probe = [*as_user, sys.executable, "-c", f"open({str(lock)!r}, 'r+')"]
+    assert subprocess.run(probe, capture_output=True).returncode != 0  # the lock file really is not writable
+    fetch = [*as_user, *_cli("--config", str(cfg), "fetch")]
+    first = subprocess.Popen(fetch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
+    try:
+        assert held_feed.asked.wait(60), "the first fetch never polled"
+        try:  # one that went on would wait for the held feed: it is not given that long
+            second = subprocess.run(fetch, capture_output=True, text=True, env=_cli_env(), timeout=30)
+        except subprocess.TimeoutExpired:
+            second = None
+    finally:
+        held_feed.release()
+        out, err = first.communicate(timeout=120)
+    assert second is not None, "the second fetch polled beside the first"
+    assert second.returncode == 75, second.stdout + second.stderr
+    assert "another `aggregator fetch` (another process) is already running" in second.stderr
+    assert held_feed.hits == 1, "the feed was polled twice"
+    assert first.returncode == 0, out + err
+    assert os.stat(lock).st_mode & 0o777 == 0o444  # left as it was
+
+
 def test_a_reader_that_left_ends_a_command_that_only_looks_with_exit_0(tmp_path, zh_site):
     """`aggregator status | head -1` exited 1 once `head` had left: under `set -o pipefail`
     every such script failed. A command that only looks (check, status, export-opml) ends
