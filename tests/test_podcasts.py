@@ -625,3 +625,48 @@ def test_two_shows_in_a_category_take_its_configured_cover(tmp_path, httpserver:
     config("    image: pods.jpg\n")
     result = run_cli("--config", str(cfg), "check")
     assert result.returncode == 2 and f"{cfg}:4: categories.0.image: " in result.stdout + result.stderr, result
+
+
+def test_a_category_cover_change_republishes_that_category_alone(tmp_path, httpserver: HTTPServer):
+    """A category's `image:` is shown by its own RSS only, but it was part of the whole site's
+    context: setting one cover rebuilt every category from scratch (each post page rendered
+    again; 40 categories of the corpus, 21 s instead of 1 s). Now that category alone is
+    regenerated, and its RSS carries the cover; without it, its show's cover again."""
+    from aggregator.config import load_config
+    from aggregator.publish import publish
+    from aggregator.store import Store
+
+    other = SHOW.replace("cover.jpg", "other-cover.jpg").replace("ep1", "o1").replace("ep2", "o2")
+    httpserver.expect_request("/a.rss").respond_with_data(SHOW, content_type="application/rss+xml")
+    httpserver.expect_request("/b.rss").respond_with_data(other, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+
+    def config(image: str) -> None:
+        cfg.write_text(
+            f"site: {{title: T, url: 'https://t.example/'}}\ncategories:\n  - name: pods\n{image}    sources:\n"
+            f"      - url: {httpserver.url_for('/a.rss')}\n  - name: more\n    sources:\n"
+            f"      - url: {httpserver.url_for('/b.rss')}\n",
+            encoding="utf-8",
+        )
+
+    def published(image: str) -> list[str]:
+        config(image)
+        settings = load_config(cfg)
+        store = Store(settings.database)
+        try:
+            return publish(settings, store, workers=0).categories
+        finally:
+            store.close()
+
+    config("")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    assert published("") == []
+    assert published("    image: https://t.example/pods.jpg\n") == ["pods"]
+    _, rss = _published(tmp_path)
+    assert rss.find("channel").find(f"{{{ITUNES}}}image").get("href") == "https://t.example/pods.jpg"
+    assert published("    image: https://t.example/pods.jpg\n") == []
+    assert published("") == ["pods"]
+    _, rss = _published(tmp_path)
+    assert rss.find("channel").find(f"{{{ITUNES}}}image").get("href") == "https://show.example/cover.jpg"
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -710,8 +710,8 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
     data: dict[str, Any] = {
         "version": __version__,
         "site": settings.site.model_dump(mode="json"),
-        # (a category's `image:` only when set: it is in its RSS, and a change of it rebuilds all)
-        "categories": [[c.name, c.slug, list(c.tags), *([c.image] if c.image else [])] for c in settings.categories],
+        # (not a category's `image:`, shown by its own RSS only: in its state, `_plan`)
+        "categories": [[c.name, c.slug, list(c.tags)] for c in settings.categories],
         "jekyll": [jekyll.model_dump(mode="json"), str(settings.jekyll_dir)] if jekyll else None,
         "output": str(settings.output_dir),
         "templates": site.fingerprint,
@@ -827,7 +827,9 @@ def _plan(
         or old.get("context") != context
         or not (settings.output_dir / category_page_path(cat.slug)).is_file()
     )
-    if not fresh and old.get("sources") == revisions:
+    # a changed `image:` (its RSS's cover, which no other output shows) regenerates the category
+    # alone, not from scratch: in the site's context, it rebuilt every category and post page
+    if not fresh and old.get("sources") == revisions and old.get("image") == cat.image:
         return None
     return _Plan(revisions, old, fresh)
 
@@ -862,6 +864,8 @@ def _publish_category(
     else:
         posts = _public(store.posts_for_category(cat.slug, s.items_per_feed))
     state: dict[str, Any] = {"context": context, "sources": revisions}
+    if cat.image:  # (only when set: the states of categories without one stay as they were)
+        state["image"] = cat.image
     recorded = old if isinstance(old, dict) else {}
     meta = category_feed_meta(settings, cat, store.category_covers(cat.slug))
     if not posts:
