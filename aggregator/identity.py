@@ -258,9 +258,11 @@ def earlier_hashed_ids(posts: Sequence[Post], stored: Mapping[str, Sequence[Hash
     identity of the post it was stored as under another (`stored`: the hash of title and
     content → the source's posts of it). The post of its own identity is it; else one stored
     under the hash alone, as versions before 12 identified every such entry, of the same
-    enclosure; else (no entry is that post) one that had no enclosure, or of the same date (a
-    show moving its sounds to another host keeps its episodes' dates). Each post is one
-    entry: the others of its hash, episodes an older version merged into it, are new posts.
+    enclosure; else (no entry is that post) one of the same date (a show moving its sounds to
+    another host keeps its episodes' dates), else one that had no enclosure. Each post is one
+    entry, and each entry one post: an entry that is a post already is taken for no other
+    (one listed before the episode that gained its sound took that episode's post, its own id
+    changing). The others of its hash, episodes an older version merged into it, are new posts.
     Entries new to the source are identified with their enclosure, so that none is taken
     for another, in this fetch or a later one: a hash alone, once its post was pruned, would
     be the id of the next "Daily" episode, which readers took for the one they had seen."""
@@ -268,25 +270,33 @@ def earlier_hashed_ids(posts: Sequence[Post], stored: Mapping[str, Sequence[Hash
     if not left:
         return list(posts)
     out = list(posts)
-    for exact in (True, False):
+    matched: set[int] = set()  # the entries that are a stored post already
+    for step in (_SAME_IDENTITY, _SAME_DATE, _HAD_NONE):
         for i, p in enumerate(out):
             base, sep, enclosure = p.guid.partition(ENCLOSED)
-            rows = left.get(base) if p.hashed else None
-            if not rows or (not exact and not sep):
-                continue  # (an entry matched already holds the hash alone, or the identity it had)
-            row = next((r for r in rows if _same_episode(r, p, enclosure, exact)), None)
+            rows = left.get(base) if p.hashed and i not in matched else None
+            if not rows or (step != _SAME_IDENTITY and not sep):
+                continue  # (an entry without enclosure is only the post of its own identity)
+            row = next((r for r in rows if _same_episode(r, p, enclosure, step)), None)
             if row is not None:
                 rows.remove(row)
+                matched.add(i)
                 out[i] = replace(p, id=row.id, guid=row.guid)
     return out
 
 
-def _same_episode(row: HashedPost, p: Post, enclosure: str, exact: bool) -> bool:
-    """Whether the stored `row` is the entry `p` (its enclosure `enclosure`): by its
-    identity, or its enclosure (`exact`); else by having had none, or by its date."""
-    if exact:
+# How `earlier_hashed_ids` matches an entry with a stored post, in this order: by identity
+# (or, for a post stored under the hash alone, by enclosure), by date, by having had no enclosure
+_SAME_IDENTITY, _SAME_DATE, _HAD_NONE = range(3)
+
+
+def _same_episode(row: HashedPost, p: Post, enclosure: str, step: int) -> bool:
+    """Whether the stored `row` is the entry `p` (its enclosure `enclosure`), as `step` tells."""
+    if step == _SAME_IDENTITY:
         return row.guid == p.guid or (ENCLOSED not in row.guid and row.enclosure == enclosure)
-    return row.enclosure is None or (p.dated and row.published == p.published)
+    if step == _SAME_DATE:
+        return p.dated and row.published == p.published  # (p.dated: a bool)
+    return row.enclosure is None
 
 
 def identity_link(p: Post) -> str | None:

@@ -583,6 +583,54 @@ def test_an_episode_stored_by_its_title_and_content_alone_keeps_its_id(tmp_path,
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def _ids_by_day(con: sqlite3.Connection) -> dict[int, str]:
+    """The stored posts' ids by the day of January 2024 they are of (`_daily`)."""
+    return {int(r["published"][8:10]): r["id"] for r in con.execute("SELECT id, published FROM posts")}
+
+
+def test_an_episode_gaining_its_sound_keeps_its_post_and_takes_no_other(tmp_path, httpserver: HTTPServer):
+    """A show listing its "Daily" episodes oldest first, the newest published before its sound:
+    when the sound came, the first episode listed (already a post of its own) took the
+    soundless post's id, its own changing (its page, file and feed GUID), and the newest
+    came as a new post. Each episode keeps its post."""
+    con = _fetch(tmp_path, httpserver, _daily(1, 2))
+    before = _ids_by_day(con)
+    sound = '<enclosure url="https://daily.example/3.mp3" type="audio/mpeg" length="1000"/>'
+    soundless = _daily(1, 2, 3).replace(sound, "")
+    con = _fetch(tmp_path, httpserver, soundless)
+    before |= _ids_by_day(con)
+    assert sorted(before) == [1, 2, 3] and len(set(before.values())) == 3
+    con = _fetch(tmp_path, httpserver, _daily(1, 2, 3))
+    assert _ids_by_day(con) == before
+    feed, _ = _published(tmp_path)
+    assert sorted(i["id"][-16:] for i in feed["items"]) == sorted(before.values())
+
+
+def test_a_soundless_post_an_older_version_stored_is_the_episode_of_its_date(tmp_path, httpserver: HTTPServer):
+    """A "Daily" episode a version before 12 stored before its sound came (under the hash of
+    its title and content alone, no enclosure): after the upgrade, the first episode listed,
+    the next day's, took its id (readers saw the old post edited into the new episode, and
+    the old one again as new). The episode of its date keeps it."""
+    from aggregator.identity import ENCLOSED, post_id
+
+    con = _fetch(tmp_path, httpserver, _daily(1))
+    (row,) = con.execute("SELECT id, guid, source FROM posts").fetchall()
+    base = row["guid"].partition(ENCLOSED)[0]
+    old_id = post_id(row["source"], base)
+    with con:  # as a version before 12 stored it, its sound not yet in the feed
+        con.execute(
+            "UPDATE posts SET id = ?, guid = ?, enclosures = '[]', normalized = ? WHERE id = ?",
+            [old_id, base, NORMALIZER_VERSION - 1, row["id"]],
+        )
+        con.execute("DELETE FROM post_files")
+        con.execute("UPDATE sources SET body_hash = NULL, etag = NULL, last_modified = NULL")
+    con = _fetch(tmp_path, httpserver, _daily(2, 1))
+    ids = _ids_by_day(con)
+    assert sorted(ids) == [1, 2] and ids[1] == old_id
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_a_podcast_categorys_rss_has_the_shows_cover(tmp_path, httpserver: HTTPServer):
     """A podcast category's RSS had no channel `itunes:image`, which Apple requires of a
     podcast: apps showed it with no cover. Its one show's cover (the feed's channel image)
