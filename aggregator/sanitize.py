@@ -611,6 +611,11 @@ _TRACKER_SRC = re.compile(
     r"|doubleclick\.net|feedsportal\.com)(?:[:/?#]|$)",
     re.I,
 )
+# A host name written with character references (`stats&#46;wordpress.com`), which `_TO_FIX`,
+# reading the raw tag, does not see: browsers decode them, and the pixel was published. Only
+# searched in a tag holding an `&`, for one in a host (or a `:&`, an encoded `//`); the src,
+# decoded, is then held to `_TRACKER_SRC`.
+_ENCODED_TRACKER = re.compile(r"//[^/?#\s\"'>]*&|:&")
 _PLACEHOLDER = re.compile(
     r"(?:blank|gr[ae]y|placeholder|lazy|loading|spacer|pixel|transparent)[\w-]*\.(?:gif|png|svg)", re.I
 )
@@ -734,7 +739,7 @@ def _media(match: re.Match[str]) -> str:
     """One <img>, <iframe>, <video>, <audio> or <source>: a tracking pixel dropped, a lazy
     one's real URL put in src (a lazy video's too: a player that played nothing)."""
     tag = match.group(0)
-    if match.group(2) is None or not _TO_FIX.search(tag):
+    if match.group(2) is None or not (_TO_FIX.search(tag) or ("&" in tag and _ENCODED_TRACKER.search(tag))):
         return tag  # nothing to do, or a quote never closed: browsers, and html5ever, drop the tag
     name = match.group(1).lower()
     attrs = _attributes(tag[1 + len(name) : -1])
