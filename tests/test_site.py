@@ -1066,6 +1066,15 @@ def test_feed_services_counters_and_flares_are_not_published(tmp_path, corpus_se
         for img in lxml.html.fromstring(markup).iter("img")
     ]
     assert images and not [src for src in images if trackers.search(src)]
+    # nor the links those images were in, left empty (an ad's link to feedads.g.doubleclick.net)
+    empty_links = [
+        a.get("href")
+        for markup in [i.get("content_html", "") for i in items] + pages
+        if markup
+        for a in lxml.html.fromstring(markup).iter("a")
+        if trackers.search(a.get("href", "")) and not a.text_content().strip() and not len(a)
+    ]
+    assert not empty_links, empty_links
 
 
 def test_a_youtube_video_embedded_as_flash_plays_on_the_page_and_in_the_feeds(tmp_path, corpus_server) -> None:
