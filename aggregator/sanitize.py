@@ -593,12 +593,12 @@ def _attributes_pattern(space: str) -> str:
 _ATTRIBUTES = _attributes_pattern(r"\s")
 _MEDIA_TAG = re.compile(r"<(img|iframe|video|audio|source)(?=[\s/>])" + _ATTRIBUTES + r"(?:(>)|\Z)", re.I)
 _ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
-# Whether a tag may need `_media`'s work: a lazy attribute, a 0/1 size or WordPress's emoji
-# class (most have none).
+# Whether a tag may need `_media`'s work: a lazy attribute, a 0/1 size, WordPress's emoji
+# class or an empty src (most have none).
 _TO_FIX = re.compile(
     r"""(?<![^\s/"'])(?:(?:"""
     + "|".join(re.escape(a) for a in _LAZY_SRC + _LAZY_SRCSET)
-    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|wp-smiley(?![\w-]))"""
+    + r""")\s*=|(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|wp-smiley(?![\w-])|src\s*=\s*(?:"\s*"|'\s*'))"""
     + r"|//(?:[\w.-]*\.)?(?:stats\.wordpress\.com|pixel\.wp\.com|feeds\.feedburner\.com|doubleclick\.net"
     r"|feedsportal\.com)[:/?#\"'\s>]",
     re.I,
@@ -770,10 +770,15 @@ def _media(match: re.Match[str]) -> str:
     if emoji:
         return _html.escape(emoji, quote=False)
     srcset = _lazy_url(attrs, _LAZY_SRCSET)
-    if not (real or srcset) or (src and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src)):
-        return tag
+    if not (real or srcset):
+        # an empty src (`<img src="">`) and no srcset: a broken picture, or the page's own URL fetched as one
+        return "" if "src" in attrs and not src and not attrs.get("srcset", "").strip() else tag
     if _has_fallback(match.string, match.end()):
-        return ""  # the <noscript> after it holds the image: shown once, from there
+        # the <noscript> after it holds the image: shown once, from there, whatever the lazy one's
+        # src (a low-resolution preview too: the picture showed twice, blurred then sharp)
+        return ""
+    if src and not src.lower().startswith("data:") and not _PLACEHOLDER.search(src):
+        return tag
     if real:
         attrs["src"] = real
     if srcset and not attrs.get("srcset"):

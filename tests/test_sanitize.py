@@ -1559,3 +1559,23 @@ def test_an_ad_or_counter_link_left_empty_by_its_images_removal_goes() -> None:
         '<p>Text.</p><p></p><div class="feedflare">'
         '<a href="http://feeds.feedburner.com/blog" rel="noopener noreferrer">Subscribe</a></div>'
     )
+
+
+def test_an_image_with_an_empty_src_goes() -> None:
+    """`<img src="">` was published: a broken picture on the page (and a request for the page
+    itself in some readers). One with a srcset still shows a picture, and stays."""
+    assert sanitize_html('<p>a<img src="" alt="">b<img src=" " width="300"></p>') == "<p>ab</p>"
+    assert sanitize_html('<img src="" srcset="/a.jpg 1x">', "https://e.org/") == (
+        '<img src="" srcset="https://e.org/a.jpg 1x">'
+    )
+
+
+def test_a_lazy_image_with_a_preview_and_its_noscript_copy_shows_once() -> None:
+    """A lazy image whose src is a low-resolution preview (`-150x150.jpg`, lazysizes' LQIP), with
+    the full image in data-src and again in a <noscript> after it, was shown twice: the preview,
+    then the full one. It shows once, the full one."""
+    post = (
+        '<p><img class="lazyload" src="https://e.org/a-150x150.jpg" data-src="https://e.org/a.jpg" alt="A">'
+        '<noscript><img src="https://e.org/a.jpg" alt="A"></noscript></p>'
+    )
+    assert sanitize_html(post) == '<p><img src="https://e.org/a.jpg" alt="A"></p>'
