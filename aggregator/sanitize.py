@@ -806,23 +806,35 @@ _AD_FRAME = re.compile(
 # other raw-text element, or another tag's attribute value (`alt="the <iframe> tag"`). Read from
 # there, an `<iframe` never closed took the rest of the post. Each alternative always matches
 # (to the end of the text at worst), so every `<` is read once: a linear pass.
-_IFRAME_IN_MARKUP = re.compile(
+# So are the <embed> and <input> tags `_youtube_player` and `_checkbox_text` rewrite: a tag
+# written in an alt (`alt='<embed src="…youtube.com/v/ID">'`) was rewritten inside it.
+_IN_MARKUP = re.compile(
     r"<!--(?:-?>|.*?(?:--!?>|\Z))"
     r"|<(script|style|textarea|title|xmp|noembed|noframes|plaintext)(?=[\s/>])"
     + _ATTRIBUTES
     + r"(?:>.*?(?:</\1(?=[\s/>])[^>]*+>|\Z)|\Z)"
-    r"|<(?!iframe(?=[\s/>]))[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)"
-    r"|(?P<iframe>" + _IFRAME_ELEMENT.pattern + ")",
+    r"|<(?!(?:iframe|embed|input)(?=[\s/>]))[a-zA-Z][^\s/>]*+" + _ATTRIBUTES + r"(?:>|\Z)"
+    r"|(?P<iframe>" + _IFRAME_ELEMENT.pattern + ")"
+    r"|(?P<embed><embed(?=[\s/>])" + _ATTRIBUTES + r"(?:>|\Z))"
+    r"|(?P<input><input(?=[\s/>])" + _ATTRIBUTES + r"(?:>|\Z))",
     re.I | re.S,
 )
 
 
-def _iframe_in_markup(match: re.Match[str]) -> str:
-    """`_iframe_or_link` on an <iframe> element; a comment, raw text or other tag as it is."""
-    if match.group("iframe") is None:
+def _in_markup(match: re.Match[str], passes: frozenset[str]) -> str:
+    """`_iframe_or_link` on an <iframe> element, `_youtube_player` on an <embed>, `_checkbox_text`
+    on an <input> (each if among `passes`); a comment, raw text or other tag as it is."""
+    kind = match.lastgroup
+    if kind not in passes:
         return match.group(0)
-    iframe = _IFRAME_ELEMENT.match(match.group(0))
-    return match.group(0) if iframe is None else _iframe_or_link(iframe)
+    if kind == "iframe":
+        iframe = _IFRAME_ELEMENT.match(match.group(0))
+        return match.group(0) if iframe is None else _iframe_or_link(iframe)
+    if kind == "embed":
+        embed = _EMBED_TAG.match(match.group(0))
+        return match.group(0) if embed is None else _youtube_player(embed)
+    box = _INPUT_TAG.match(match.group(0))
+    return match.group(0) if box is None else _checkbox_text(box, match.string[match.end() : match.end() + 1])
 
 
 _FALLBACK_LINK = re.compile(r"<a(?=[\s/>])(" + _ATTRIBUTES + r")(?:(>)|\Z)", re.I)
@@ -917,19 +929,19 @@ _INPUT_START = re.compile(r"<input(?=[\s/>])", re.I)
 _INPUT_TAG = re.compile(r"<input(?=[\s/>])(" + _ATTRIBUTES + r")(?:>|\Z)", re.I)
 
 
-def _checkbox_text(match: re.Match[str]) -> str:
+def _checkbox_text(match: re.Match[str], following: str) -> str:
     """A checkbox as the ballot box it shows, ticked (☑) or not (☐); any other <input> unchanged.
 
     A task list (GitHub's release notes and issues, Hugo, Jekyll: `<li><input type="checkbox"
     checked disabled> Done`) lost its checkboxes with the form controls, which are never kept:
-    a reader saw the list without knowing which tasks were done."""
+    a reader saw the list without knowing which tasks were done. `following`: the character
+    after the tag (a space is put between the box and a word right after it)."""
     if not match.group(0).endswith(">"):
         return match.group(0)
     attrs = _attributes(match.group(1))
     if attrs.get("type", "").strip().lower() != "checkbox":
         return match.group(0)
     box = "\u2611" if "checked" in attrs else "\u2610"
-    following = match.string[match.end() : match.end() + 1]
     return box if not following or following.isspace() else box + " "
 
 
@@ -1024,12 +1036,17 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     token = _base_url.set(base_url or None)
     try:
         if _EMBED_OR_BOX.search(text):  # one search for the three passes below (most posts need none)
-            if "youtube.com/v/" in text:
-                text = _EMBED_TAG.sub(_youtube_player, text)
-            if _IFRAME_START.search(text):
-                text = _IFRAME_IN_MARKUP.sub(_iframe_in_markup, text)
-            if _INPUT_START.search(text):
-                text = _INPUT_TAG.sub(_checkbox_text, text)
+            passes = frozenset(
+                kind
+                for kind, needed in (
+                    ("embed", "youtube.com/v/" in text),
+                    ("iframe", _IFRAME_START.search(text) is not None),
+                    ("input", _INPUT_START.search(text) is not None),
+                )
+                if needed
+            )
+            if passes:  # one reading of the markup for all three
+                text = _IN_MARKUP.sub(lambda m: _in_markup(m, passes), text)
         cleaned = _clean(_CLEANER, text)
         if _UNWRAPPED_SCOPE.search(text):
             # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in

@@ -1579,3 +1579,22 @@ def test_a_lazy_image_with_a_preview_and_its_noscript_copy_shows_once() -> None:
         '<noscript><img src="https://e.org/a.jpg" alt="A"></noscript></p>'
     )
     assert sanitize_html(post) == '<p><img src="https://e.org/a.jpg" alt="A"></p>'
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<img alt=\'<embed src="http://www.youtube.com/v/BZnDt2wEFjk">\' src="https://e.org/a.png">',
+        '<p title=\'<input type="checkbox" checked>\'>Done</p>',
+        '<img alt="<iframe src=x>" src="https://e.org/a.png"><p title=\'<input type="checkbox">\'>b</p>',
+        '<!-- <embed src="http://www.youtube.com/v/BZnDt2wEFjk"> --><p>c</p>',
+    ],
+)
+def test_an_embed_or_checkbox_written_inside_an_attribute_value_is_text_not_rewritten(markup: str) -> None:
+    """An alt that shows a tag (`alt='<embed src="…youtube.com/v/ID">'`, a post about HTML) had
+    the tag inside it rewritten as YouTube's player or a ballot box: the alt said other words
+    than the author's. Only tags in markup are rewritten, as <iframe>s already were."""
+    out = sanitize_html(markup)
+    expected = nh3.clean(markup, tags={"img", "p"}, attributes={"img": {"alt", "src"}, "p": {"title"}})
+    assert out == expected
+    assert sanitize_html(f'{markup}<li><input type="checkbox" checked>Done</li>') == f"{expected}<li>\u2611 Done</li>"
