@@ -125,7 +125,9 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     fetched_base = content_base if content_base and content_base != fetched else (link or fetched)
     # an xml:base or a link that is the feed's own URL carries its secret too
     html_base = _unsecret(fetched_base, fetched, base) if base != fetched else fetched_base
-    content, summary = _sanitized(content_html, summary_html, html_base)
+    guid = (entry.get("id") or "").strip()
+    ids = _id_prefix(source, guid or written, content_html)
+    content, summary = _sanitized(content_html, summary_html, html_base, ids)
     text = sanitized_text(content)
     # capped whatever it is made from: twelve words of content, or a link, may be a megabyte.
     # Nothing to make one of: stored empty, the publishers name it in the site's language.
@@ -133,7 +135,6 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     if not shows_something(title):  # a title of `&#8203;` is none
         title = _first_words(text) or link or ""
     title = _capped(title, TITLE_MAX)
-    guid = (entry.get("id") or "").strip()
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
     # how the title is shown
@@ -141,7 +142,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     text_hash = None
     if not identity:
         # the content as resolved before its links were freed of the URL's secret: an id made of it must not change
-        hashed = content if html_base == fetched_base else _sanitized(content_html, summary_html, fetched_base)[0]
+        hashed = content if html_base == fetched_base else _sanitized(content_html, summary_html, fetched_base, ids)[0]
         made = _title(entry) or _first_words(text, as_ids=True) or UNTITLED
         text_hash = _hash(_capped(made, TITLE_MAX, as_ids=True) + "\n" + hashed)
     published = None
@@ -301,15 +302,23 @@ def _one_line(value: Any) -> str | None:
     return (one_line(value) or None) if isinstance(value, str) else None
 
 
-def _sanitized(content_html: str, summary_html: str, base: str) -> tuple[str, str]:
-    """(content, summary) sanitized with their links resolved against `base`; the content is
-    the summary when there is none."""
-    content = sanitize_html(content_html, base) if content_html else ""
+def _sanitized(content_html: str, summary_html: str, base: str, ids: str) -> tuple[str, str]:
+    """(content, summary) sanitized with their links resolved against `base`, the ids their
+    own links lead to prefixed with `ids`; the content is the summary when there is none."""
+    content = sanitize_html(content_html, base, ids) if content_html else ""
     if summary_html == content_html:  # the same HTML as summary and content: sanitize it once
         summary = content
     else:
-        summary = sanitize_html(summary_html, base) if summary_html else ""
+        summary = sanitize_html(summary_html, base, ids) if summary_html else ""
     return content or summary, summary
+
+
+def _id_prefix(source: Source, identity: str | None, content_html: str) -> str:
+    """What the ids a post's own links lead to (footnotes) are prefixed with: its id (`<id>-`),
+    so that no two posts in a feed, nor a post and our page around it, share one. A post with
+    neither guid nor link is identified by its sanitized content, so its prefix is made of the
+    content as written instead."""
+    return post_id(source.ids_from, identity or _hash(content_html)) + "-"
 
 
 def _unsecret(url: str, fetched: str, base: str) -> str:

@@ -23,7 +23,7 @@ import html.entities as _html_entities
 import re
 import unicodedata
 from contextvars import ContextVar
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import nh3
 
@@ -344,7 +344,14 @@ def _filter_url_attribute(tag: str, attr: str, value: str) -> str | None:
         return _srcset(value)
     if tag == "iframe" and attr == "src":
         return _iframe_src(value)
-    if attr == "href" or attr == "cite":
+    if attr == "href":
+        checked = _checked_url(value, _LINK_SCHEMES)
+        if checked is not None and "#" in value:
+            in_post = _in_post.get()
+            if in_post is not None:
+                return in_post.href(checked)
+        return checked
+    if attr == "cite":
         return _checked_url(value, _LINK_SCHEMES)
     return _checked_url(value, _MEDIA_SCHEMES, allow_data_image=(tag == "img" and attr == "src"))
 
@@ -353,6 +360,9 @@ def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
     """nh3 callback (runs after ammonia's own scheme check): resolve + re-check URLs; bound
     MathML sizes."""
     if attr not in _URL_ATTRIBUTES:
+        if attr == "id":  # allowed only by the cleaners of in-post links' second reading
+            in_post = _in_post.get()
+            return in_post.target(value) if in_post is not None else None
         if attr in _MATH_LENGTHS and tag in _MATHML_TAGS:
             return _math_length(attr, value)
         if attr == "preload":  # `auto` (or "", or anything unknown) let a page of posts download whole videos
@@ -399,6 +409,87 @@ _CLEANER_NO_IFRAME = nh3.Cleaner(
     url_schemes=_NH3_URL_SCHEMES,
     set_tag_attribute_values=_MEDIA_CONTROLS,
 )
+
+# The same, with `id` on every element: what a post's own links lead to (footnotes, a table of
+# contents). Used only to read again a post that has such links (`_InPost`), whose filter keeps
+# only the ids they lead to, each prefixed as the post's own.
+_ID_ATTRIBUTES = {**_ALLOWED_ATTRIBUTES, "*": _ALLOWED_ATTRIBUTES["*"] | {"id"}}
+_CLEANER_IDS = nh3.Cleaner(
+    tags=_ALLOWED_TAGS,
+    clean_content_tags=_CLEAN_CONTENT_TAGS,
+    attributes=_ID_ATTRIBUTES,
+    attribute_filter=_filter_attribute,
+    strip_comments=True,
+    link_rel="noopener noreferrer",
+    url_schemes=_NH3_URL_SCHEMES,
+    set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}, **_MEDIA_CONTROLS},
+)
+_CLEANER_IDS_NO_IFRAME = nh3.Cleaner(
+    tags=_ALLOWED_TAGS - {"iframe"},
+    clean_content_tags=_CLEAN_CONTENT_TAGS | {"iframe"},
+    attributes={k: v for k, v in _ID_ATTRIBUTES.items() if k != "iframe"},
+    attribute_filter=_filter_attribute,
+    strip_comments=True,
+    link_rel="noopener noreferrer",
+    url_schemes=_NH3_URL_SCHEMES,
+    set_tag_attribute_values=_MEDIA_CONTROLS,
+)
+
+
+def _attribute_text(value: str) -> str:
+    """`value` escaped as html5ever writes an attribute value (nh3 >= 0.3.7: `<`, `>` too)."""
+    escaped = value.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace('"', "&quot;")
+    return escaped.replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _InPost:
+    """A post's links to places in itself (`#fn1`, or the post's own URL and `#fn1`), and the
+    elements they lead to.
+
+    Ids are dropped (DOM clobbering: `<img id="location">` is `window.location` to a script),
+    so a footnote's link led nowhere on our pages, or to the original article. A post whose
+    links lead into itself is read a second time keeping the ids those links name, each
+    prefixed with `prefix` (the post's own: no id of our pages, nor of another post in a feed,
+    is ever taken), and the links lead there: `#<prefix>fn1`. A link to an id the post does
+    not have keeps its resolved URL (the original's `#comments`)."""
+
+    def __init__(self, prefix: str, base: str | None) -> None:
+        self.prefix = prefix
+        self.page = (base or "").partition("#")[0]
+        self.links: dict[str, str] = {}  # fragment -> the URL it resolved to
+        self.wanted: set[str] = set()  # the ids they name (each fragment, and percent-decoded)
+        self.found: set[str] = set()  # those the post has
+        self.second = False  # the second reading: ids kept, links rewritten
+
+    def href(self, checked: str) -> str:
+        page, _, fragment = checked.partition("#")
+        if not fragment or page != self.page:
+            return checked
+        if not self.second:
+            self.links.setdefault(fragment, checked)
+            return checked
+        return f"#{self.prefix}{fragment}"
+
+    def target(self, value: str) -> str | None:
+        if not self.second or value not in self.wanted:
+            return None
+        self.found.add(value)
+        return self.prefix + value
+
+    def read_again(self) -> None:
+        self.second = True
+        self.wanted = set(self.links) | {unquote(f) for f in self.links}
+
+    def unmatched(self, cleaned: str) -> str:
+        """`cleaned` with the links to ids the post lacks leading where they led before."""
+        for fragment, url in self.links.items():
+            if fragment not in self.found and unquote(fragment) not in self.found:
+                written = f'href="{_attribute_text(f"#{self.prefix}{fragment}")}"'
+                cleaned = cleaned.replace(written, f'href="{_attribute_text(url)}"')
+        return cleaned
+
+
+_in_post: ContextVar[_InPost | None] = ContextVar("aggregator_sanitize_in_post", default=None)
 
 # Block-level boundaries become spaces in html_to_text; everything else is unwrapped.
 _TEXT_BREAK_TAGS: set[str] = _HEADINGS | {
@@ -1028,12 +1119,17 @@ def _clean(cleaner: nh3.Cleaner, html: str) -> str:
 # --------------------------------------------------------------------------- public API
 
 
-def sanitize_html(html: str, base_url: str | None = None) -> str:
-    """Return safe HTML: allow-listed tags/attributes, relative URLs made absolute against base_url."""
+def sanitize_html(html: str, base_url: str | None = None, id_prefix: str | None = None) -> str:
+    """Return safe HTML: allow-listed tags/attributes, relative URLs made absolute against base_url.
+
+    `id_prefix` (the post's own, as `<post id>-`): the post's links to places in it are kept
+    working, the ids they lead to kept with that prefix (`_InPost`); without it, no id is kept."""
     text = _prepare(html)
     if not text:
         return ""
     token = _base_url.set(base_url or None)
+    in_post = _InPost(id_prefix, base_url) if id_prefix else None
+    in_post_token = _in_post.set(in_post)
     try:
         if _EMBED_OR_BOX.search(text):  # one search for the three passes below (most posts need none)
             passes = frozenset(
@@ -1047,23 +1143,34 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
             )
             if passes:  # one reading of the markup for all three
                 text = _IN_MARKUP.sub(lambda m: _in_markup(m, passes), text)
-        cleaned = _clean(_CLEANER, text)
-        if _UNWRAPPED_SCOPE.search(text):
-            # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in
-            # <p>): read once more, the text is the tree a browser will make of it.
-            cleaned = _clean(_CLEANER, cleaned)
-        iframes = cleaned.count("<iframe")
-        if iframes:
-            cleaned, matched = _IFRAME_RE.subn(_fix_iframe, cleaned)
-            if matched != iframes:  # unexpected serialization: drop iframes rather than guess
-                cleaned = _clean(_CLEANER_NO_IFRAME, text)
-        if _KATEX_HTML in cleaned:
-            cleaned = _drop_katex_html(cleaned)
-        if any(host in cleaned for host in _TRACKER_HOSTS):
-            cleaned = _EMPTY_TRACKER_LINK.sub("", cleaned)
+        cleaned = _cleaned(text, _CLEANER, _CLEANER_NO_IFRAME)
+        if in_post is not None and in_post.links:  # links into the post (few posts): read again keeping ids
+            in_post.read_again()
+            cleaned = in_post.unmatched(_cleaned(text, _CLEANER_IDS, _CLEANER_IDS_NO_IFRAME))
         return _drop_not_text(text, cleaned)
     finally:
+        _in_post.reset(in_post_token)
         _base_url.reset(token)
+
+
+def _cleaned(text: str, cleaner: nh3.Cleaner, no_iframe: nh3.Cleaner) -> str:
+    """`text` cleaned by `cleaner` (`no_iframe` if its iframes come out unexpected), and the
+    passes on its output."""
+    cleaned = _clean(cleaner, text)
+    if _UNWRAPPED_SCOPE.search(text):
+        # Taken away, such an element leaves what no parser builds (<a> in <a>, <div> in
+        # <p>): read once more, the text is the tree a browser will make of it.
+        cleaned = _clean(cleaner, cleaned)
+    iframes = cleaned.count("<iframe")
+    if iframes:
+        cleaned, matched = _IFRAME_RE.subn(_fix_iframe, cleaned)
+        if matched != iframes:  # unexpected serialization: drop iframes rather than guess
+            cleaned = _clean(no_iframe, text)
+    if _KATEX_HTML in cleaned:
+        cleaned = _drop_katex_html(cleaned)
+    if any(host in cleaned for host in _TRACKER_HOSTS):
+        cleaned = _EMPTY_TRACKER_LINK.sub("", cleaned)
+    return cleaned
 
 
 # KaTeX writes each formula twice: as MathML, and as spans that only its own stylesheet lays

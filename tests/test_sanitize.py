@@ -84,7 +84,9 @@ def assert_safe(output: str) -> None:
         names = [name for name, _ in attrs]
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name, output)
-            assert name not in FORBIDDEN_ATTRS, (tag, name, output)
+            # an id only as a post's own (`sanitize._InPost`): its prefix, 16 hex digits, first
+            prefixed_id = name == "id" and re.match(r"[0-9a-f]{16}-", value or "") is not None
+            assert name not in FORBIDDEN_ATTRS or prefixed_id, (tag, name, output)
             if name in URL_ATTRS and value is not None:
                 urls = _srcset_urls(value) if name == "srcset" else [value]
                 for url in urls:
@@ -1598,3 +1600,44 @@ def test_an_embed_or_checkbox_written_inside_an_attribute_value_is_text_not_rewr
     expected = nh3.clean(markup, tags={"img", "p"}, attributes={"img": {"alt", "src"}, "p": {"title"}})
     assert out == expected
     assert sanitize_html(f'{markup}<li><input type="checkbox" checked>Done</li>') == f"{expected}<li>\u2611 Done</li>"
+
+
+def test_a_posts_links_to_its_footnotes_lead_to_them_under_its_own_prefix() -> None:
+    """Every id was dropped (DOM clobbering), so a footnote's `<a href="#fn1">` led to the
+    original article (resolved against the post's link), and on our pages to nothing. The ids
+    a post's own links lead to are kept, prefixed as the post's own, and the links lead there;
+    a link to an id the post lacks (`#comments`) leads where it led; no other id is kept."""
+    post = (
+        '<h2 id="intro">Intro</h2><p>Claim<sup id="fnref:1"><a href="#fn:1">1</a></sup>, again'
+        '<a href="https://e.org/p/1#fn%3A1">1</a>; <a href="#comments">comments</a>, '
+        '<a href="https://e.org/other#fn:1">elsewhere</a>.</p>'
+        '<ol><li id="fn:1">Source. <a href="#fnref:1">\u21a9</a></li></ol>'
+    )
+    assert sanitize_html(post, "https://e.org/p/1", "0123456789abcdef-") == (
+        '<h2>Intro</h2><p>Claim<sup id="0123456789abcdef-fnref:1"><a href="#0123456789abcdef-fn:1" '
+        'rel="noopener noreferrer">1</a></sup>, again<a href="#0123456789abcdef-fn%3A1" rel="noopener noreferrer">1'
+        '</a>; <a href="https://e.org/p/1#comments" rel="noopener noreferrer">comments</a>, '
+        '<a href="https://e.org/other#fn:1" rel="noopener noreferrer">elsewhere</a>.</p>'
+        '<ol><li id="0123456789abcdef-fn:1">Source. <a href="#0123456789abcdef-fnref:1" '
+        'rel="noopener noreferrer">\u21a9</a></li></ol>'
+    )
+    # without a prefix (and in a post with no link into itself) no id is kept, as before
+    assert 'id="' not in sanitize_html(post, "https://e.org/p/1")
+    assert sanitize_html('<h2 id="a">A</h2><a href="https://e.org/">x</a>', None, "p-") == (
+        '<h2>A</h2><a href="https://e.org/" rel="noopener noreferrer">x</a>'
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["location", "cookie", "x\" onmouseover=\"alert(1)", "</a><img src=x onerror=alert(1)>"]
+)
+def test_a_kept_id_can_never_clobber_or_break_out(name: str) -> None:
+    """What a footnote's id can be, whatever it is, is the post's prefix and that name, a
+    value: never `window.location`, never markup."""
+    post = f'<a href="#{html.escape(name)}">1</a><p id="{html.escape(name)}">note</p>'
+    out = sanitize_html(post, "https://e.org/p/1", "0123456789abcdef-")
+    tags = parse_tags(out)
+    assert [t for t, _ in tags] == ["a", "p"], out
+    assert dict(tags[1][1]) == {"id": f"0123456789abcdef-{name}"}
+    assert dict(tags[0][1])["href"] == f"#0123456789abcdef-{name}"
+    assert_safe(out)

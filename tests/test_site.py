@@ -1136,3 +1136,33 @@ def test_a_posts_headings_come_under_its_title(tmp_path):
     ]
     atom = (out / "feed.atom").read_text(encoding="utf-8")
     assert "&lt;h1&gt;Rust 2.0&lt;/h1&gt;" in atom  # the feeds carry the text as it is
+
+
+def test_a_posts_footnote_links_lead_to_its_footnotes_on_the_page_and_from_the_feeds(tmp_path, corpus_server):
+    """Daring Fireball's footnotes (`<a href="#fn1-2017-06-12">`, `<li id="fn1-2017-06-12">`) led
+    to the original article, and on our pages to nothing: every id was dropped. On the post's page
+    each footnote link leads to its note, under the post's own id (never one of the page's, as
+    `main`); in the feeds, where readers drop ids, it leads to the note on that page."""
+    feed = "suites/RSParser__Tests_RSParserTests_Resources_DaringFireball.atom"
+    out = fetch_one_feed(tmp_path, corpus_server.url(feed))
+    items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    checked = 0
+    for page in (out / "posts").rglob("*.html"):
+        tree = html(page)
+        (content,) = tree.find_class("content")
+        local = [a.get("href") for a in content.iter("a") if a.get("href", "").startswith("#")]
+        if not local:
+            continue
+        post_id = page.stem
+        ids = {e.get("id") for e in tree.iter() if e.get("id")}
+        for href in local:
+            assert href.startswith(f"#{post_id}-fn") and href[1:] in ids, (page, href)
+        (item,) = [i for i in items if i["id"].endswith(f"posts/{post_id}")]
+        in_feed = {
+            a.get("href")
+            for a in lxml.html.fragment_fromstring(item["content_html"], "div").iter("a")
+            if f"#{post_id}-" in a.get("href", "")
+        }
+        assert in_feed == {urljoin("https://t.example/", page.relative_to(out).as_posix()) + h for h in local}
+        checked += len(local)
+    assert checked == 7  # and a back link to an id the post lacks (`#fnr1-2017-06-13`) leads to the original

@@ -702,9 +702,26 @@ def _attachment(e: Enclosure) -> _Attachment | None:
     return _Attachment(url, _media_type(e.type), length, duration)
 
 
+# A link to a place in the post itself (a footnote: `sanitize._InPost`), as nh3 writes it.
+_IN_POST_LINK = re.compile(r'(<a\s(?:[^>]*\s)?href=")#')
+
+
+def _linked_to_page(html: str, page: str) -> str:
+    """`html` with its links to places in itself leading to them on the post's page, `page`.
+
+    Readers drop ids (as our sanitizer did), and resolve `#fn1` against the entry's link, the
+    original article: a footnote's link led there, or nowhere. Our page keeps them."""
+    if 'href="#' not in html:  # most posts
+        return html
+    return _IN_POST_LINK.sub(lambda m: f"{m.group(1)}{html_escape(page)}#", html)
+
+
 def _item(meta: FeedMeta, post: Post) -> _Item:
     content = clean_text(post.content)
     summary = clean_text(post.summary)
+    if 'href="#' in content or 'href="#' in summary:
+        page = permalink(meta.site_url, post)
+        content, summary = _linked_to_page(content, page), _linked_to_page(summary, page)
     has_content = bool(content.strip())
     body = content if has_content else summary
     excerpt_of = summary if summary.strip() else content
