@@ -1170,7 +1170,29 @@ def _cleaned(text: str, cleaner: nh3.Cleaner, no_iframe: nh3.Cleaner) -> str:
         cleaned = _drop_katex_html(cleaned)
     if any(host in cleaned for host in _TRACKER_HOSTS):
         cleaned = _EMPTY_TRACKER_LINK.sub("", cleaned)
+    if "<svg" in text or "<SVG" in text:  # an inline drawing (never kept) leaves its wrappers empty
+        for _ in range(8):  # a wrapper around wrappers is empty on the next pass
+            cleaned, emptied = _EMPTY_WRAPPER.subn(_unless_target, cleaned)
+            if not emptied:
+                break
+    if "</figure>" in cleaned:
+        cleaned = _EMPTY_FIGURE.sub(_unless_target, cleaned)
     return cleaned
+
+
+# A figure with nothing left in it but empty wrappers: its drawing (an inline SVG), its frame (an
+# ad's, a player off the video hosts' list) or its image (a counter) was removed, and an empty
+# box was published, a gap in the text (WordPress puts each embed and image in one). And, in a
+# post that had an inline SVG, such a wrapper anywhere (a drawing's `<div class="chart">`).
+# Read on nh3's output: each tag whole, no `>` in a value. One holding an id (a footnote's
+# target, `_InPost`) stays.
+_WRAPPERS = "div|span|p|picture|figcaption"
+_EMPTY_FIGURE = re.compile(r"<figure(?:\s[^>]*)?>(?:\s|&nbsp;|</?(?:" + _WRAPPERS + r")(?:\s[^>]*)?>)*</figure>")
+_EMPTY_WRAPPER = re.compile(r"<(figure|" + _WRAPPERS + r")(?:\s[^>]*)?>(?:\s|&nbsp;)*</\1>")
+
+
+def _unless_target(match: re.Match[str]) -> str:
+    return match.group(0) if ' id="' in match.group(0) else ""
 
 
 # KaTeX writes each formula twice: as MathML, and as spans that only its own stylesheet lays

@@ -1641,3 +1641,26 @@ def test_a_kept_id_can_never_clobber_or_break_out(name: str) -> None:
     assert dict(tags[1][1]) == {"id": f"0123456789abcdef-{name}"}
     assert dict(tags[0][1])["href"] == f"#0123456789abcdef-{name}"
     assert_safe(out)
+
+
+def test_an_inline_drawing_leaves_no_empty_figure_or_wrapper() -> None:
+    """An inline SVG is never kept (mutation XSS), and its figure and wrappers were published
+    empty: a blank box, a gap in the text where the chart was. So is a figure whose ad frame or
+    counter went. A wrapper holding text, an image or an id (a footnote's target) stays."""
+    post = (
+        '<p>See:</p><figure><div class="cluster"><div class="v"><svg viewBox="0 0 9 9"><title>Chart</title>'
+        '<rect width="9" height="9"/></svg></div></div><figcaption></figcaption></figure>'
+        '<p><span class="icon"><svg><path d="M0"/></svg></span> Docs</p><div class="kept">text</div>'
+    )
+    assert sanitize_html(post) == '<p>See:</p><p> Docs</p><div class="kept">text</div>'
+    ad = (
+        '<figure class="wp-block-embed"><div class="wp-block-embed__wrapper">\n'
+        '<iframe src="https://ad.doubleclick.net/x" width="1" height="1"></iframe>\n</div></figure>'
+        '<figure><img src="https://e.org/a.png"><figcaption>A</figcaption></figure><p></p>'
+    )
+    assert sanitize_html(ad) == '<figure><img src="https://e.org/a.png"><figcaption>A</figcaption></figure><p></p>'
+    target = '<a href="#n">1</a><figure><span id="n"></span></figure><svg></svg>'
+    assert sanitize_html(target, "https://e.org/", "0123456789abcdef-") == (
+        '<a href="#0123456789abcdef-n" rel="noopener noreferrer">1</a>'
+        '<figure><span id="0123456789abcdef-n"></span></figure>'
+    )
