@@ -40,6 +40,7 @@ from .sanitize import (
     sanitized_text,
     shows_something,
     url_text,
+    youtube_player,
 )
 
 UNTITLED_WORDS = 12
@@ -120,6 +121,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # else as written
     link = (written and next(filter(None, (_original(entry.get(k), fetched) for k in ORIGINAL_LINKS)), None)) or written
     content_html, content_base = _content(entry)
+    content_html = _with_player(entry, content_html)
     summary_html = _summary(entry)
     # (a FeedBurner entry's relative links are the original page's, not its redirect's)
     fetched_base = content_base if content_base and content_base != fetched else (link or fetched)
@@ -373,6 +375,23 @@ def _content(entry: dict[str, Any]) -> tuple[str, str | None]:
     if value and "plain" in (detail.get("type") or ""):
         value = _text_to_html(value)
     return value, detail.get("base")
+
+
+def _with_player(entry: dict[str, Any], html: str) -> str:
+    """`html` after YouTube's player (in a block of its own) for the video the entry is, when it embeds none itself.
+
+    A YouTube channel's feed gives each video as a `media:content` of its Flash URL (its text
+    is the video's description): Flash is no enclosure, and our pages showed the description
+    and a thumbnail with no player, where a post embedding the video (`_youtube_player`) has one."""
+    media = entry.get("media_content")
+    if not media or "youtube.com/embed/" in html:
+        return html
+    for item in media:
+        if isinstance(item, dict):
+            player = youtube_player(item.get("url"), {k: str(item.get(k) or "") for k in ("width", "height")})
+            if player is not None:  # on a line of its own: the description, plain text, follows
+                return f"<div>{player}</div>{html}"
+    return html
 
 
 def _summary(entry: dict[str, Any]) -> str:

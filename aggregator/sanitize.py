@@ -27,7 +27,16 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import nh3
 
-__all__ = ["ALLOWED_TAGS", "sanitize_html", "html_to_text", "one_line", "printable", "sanitized_text", "url_text"]
+__all__ = [
+    "ALLOWED_TAGS",
+    "sanitize_html",
+    "html_to_text",
+    "one_line",
+    "printable",
+    "sanitized_text",
+    "url_text",
+    "youtube_player",
+]
 
 # --------------------------------------------------------------------------- allow-lists
 
@@ -1008,6 +1017,14 @@ def _youtube_player(match: re.Match[str]) -> str:
     if video is None:
         return match.group(0)
     return _youtube_frame(video.group(1), attrs)
+
+
+def youtube_player(url: object, attrs: dict[str, str]) -> str | None:
+    """YouTube's player frame for a video's Flash URL (`https://www.youtube.com/v/ID?version=3`,
+    what a YouTube channel's Atom feed gives as each entry's `media:content`), with the numeric
+    width and height of `attrs`; None for any other URL."""
+    video = _FLASH_YOUTUBE.fullmatch(url.strip()) if isinstance(url, str) else None
+    return None if video is None else _youtube_frame(video.group(1), attrs)
 
 
 def _youtube_frame(video: str, attrs: dict[str, str]) -> str:

@@ -1664,3 +1664,18 @@ def test_an_inline_drawing_leaves_no_empty_figure_or_wrapper() -> None:
         '<a href="#0123456789abcdef-n" rel="noopener noreferrer">1</a>'
         '<figure><span id="0123456789abcdef-n"></span></figure>'
     )
+
+
+def test_a_youtube_flash_url_gives_youtubes_player_and_any_other_none() -> None:
+    """What a YouTube channel's feed gives as a video (its `media:content`) is YouTube's player
+    frame, held to the iframe hosts and sandboxed by the sanitizer as any embed."""
+    from aggregator.sanitize import youtube_player
+
+    frame = youtube_player(" https://www.youtube.com/v/5shykyfmb28?version=3", {"width": "640", "height": "390;x"})
+    assert frame == '<iframe src="https://www.youtube.com/embed/5shykyfmb28" width="640" allowfullscreen></iframe>'
+    assert sanitize_html(frame) == (
+        f'<iframe src="https://www.youtube.com/embed/5shykyfmb28" width="640" allowfullscreen="" sandbox="{SANDBOX}">'
+        "</iframe>"
+    )
+    for other in ("https://www.youtube.com.evil.example/v/5shykyfmb28", "https://vimeo.com/v/1", None, 3):
+        assert youtube_player(other, {}) is None

@@ -1166,3 +1166,22 @@ def test_a_posts_footnote_links_lead_to_its_footnotes_on_the_page_and_from_the_f
         assert in_feed == {urljoin("https://t.example/", page.relative_to(out).as_posix()) + h for h in local}
         checked += len(local)
     assert checked == 7  # and a back link to an id the post lacks (`#fnr1-2017-06-13`) leads to the original
+
+
+@pytest.mark.parametrize(
+    "feed",
+    ["suites/feedjira__spec_sample_feeds_youtube_atom.xml", "kagi/fastfeedparser__benchmark_data_3597ad3b5fc7ebdd.xml"],
+)
+def test_a_youtube_channels_videos_play_on_their_pages_and_in_the_feeds(tmp_path, corpus_server, feed) -> None:
+    """A YouTube channel's Atom feed gives each video as a `media:content` of its Flash URL and
+    the description as text: the page and the feeds showed the description and a thumbnail, no
+    player, where a post embedding the same video has YouTube's. Each video is now played there."""
+    out = fetch_one_feed(tmp_path, corpus_server.url(feed))
+    items = json.loads((out / "category" / "c.json").read_text(encoding="utf-8"))["items"]
+    assert len(items) == 15
+    for item in items:
+        video = re.search(r"(?:v=|/shorts/)([\w-]+)", item["url"]).group(1)
+        frame = f'src="https://www.youtube.com/embed/{video}"'
+        assert frame in item["content_html"], item["content_html"]
+    frames = {f.get("src") for page in (out / "posts").rglob("*.html") for f in html(page).iter("iframe")}
+    assert len(frames) == 15 and all(f.startswith("https://www.youtube.com/embed/") for f in frames), frames
