@@ -1587,7 +1587,7 @@ def test_a_lazy_image_with_a_preview_and_its_noscript_copy_shows_once() -> None:
     "markup",
     [
         '<img alt=\'<embed src="http://www.youtube.com/v/BZnDt2wEFjk">\' src="https://e.org/a.png">',
-        '<p title=\'<input type="checkbox" checked>\'>Done</p>',
+        "<p title='<input type=\"checkbox\" checked>'>Done</p>",
         '<img alt="<iframe src=x>" src="https://e.org/a.png"><p title=\'<input type="checkbox">\'>b</p>',
         '<!-- <embed src="http://www.youtube.com/v/BZnDt2wEFjk"> --><p>c</p>',
     ],
@@ -1628,9 +1628,7 @@ def test_a_posts_links_to_its_footnotes_lead_to_them_under_its_own_prefix() -> N
     )
 
 
-@pytest.mark.parametrize(
-    "name", ["location", "cookie", "x\" onmouseover=\"alert(1)", "</a><img src=x onerror=alert(1)>"]
-)
+@pytest.mark.parametrize("name", ["location", "cookie", 'x" onmouseover="alert(1)', "</a><img src=x onerror=alert(1)>"])
 def test_a_kept_id_can_never_clobber_or_break_out(name: str) -> None:
     """What a footnote's id can be, whatever it is, is the post's prefix and that name, a
     value: never `window.location`, never markup."""
