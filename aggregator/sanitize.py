@@ -1205,7 +1205,8 @@ def _cleaned(text: str, cleaner: nh3.Cleaner, no_iframe: nh3.Cleaner) -> str:
 # target, `_InPost`) stays.
 _WRAPPERS = "div|span|p|picture|figcaption"
 _EMPTY_FIGURE = re.compile(r"<figure(?:\s[^>]*)?>(?:\s|&nbsp;|</?(?:" + _WRAPPERS + r")(?:\s[^>]*)?>)*</figure>")
-_EMPTY_WRAPPER = re.compile(r"<(figure|" + _WRAPPERS + r")(?:\s[^>]*)?>(?:\s|&nbsp;)*</\1>")
+# Empty: a space in a span is a word's (a highlighted listing's `<span class="w"> </span>`).
+_EMPTY_WRAPPER = re.compile(r"<(figure|" + _WRAPPERS + r")(?:\s[^>]*)?></\1>")
 
 
 def _unless_target(match: re.Match[str]) -> str:

@@ -1677,3 +1677,11 @@ def test_a_youtube_flash_url_gives_youtubes_player_and_any_other_none() -> None:
     )
     for other in ("https://www.youtube.com.evil.example/v/5shykyfmb28", "https://vimeo.com/v/1", None, 3):
         assert youtube_player(other, {}) is None
+
+
+def test_a_space_in_a_span_beside_an_inline_drawing_stays() -> None:
+    """A highlighted listing writes each space as `<span class="w"> </span>`: in a post with an
+    inline SVG (a copy button's icon), dropping wrappers with only a space in them ran its
+    words together (`git merge-base` as `gitmerge-base`)."""
+    post = '<pre><span class="k">git</span><span class="w"> </span>merge-base</pre><button><svg></svg></button>'
+    assert sanitize_html(post) == '<pre><span class="k">git</span><span class="w"> </span>merge-base</pre>'
