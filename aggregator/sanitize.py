@@ -477,13 +477,18 @@ class _InPost:
         if not self.second:
             self.links.setdefault(fragment, checked)
             return checked
+        if fragment.startswith(self.prefix):  # read again (`_UNWRAPPED_SCOPE`): rewritten already
+            return f"#{fragment}"
         return f"#{self.prefix}{fragment}"
 
     def target(self, value: str) -> str | None:
-        if not self.second or value not in self.wanted:
+        if not self.second:
             return None
-        self.found.add(value)
-        return self.prefix + value
+        name = value[len(self.prefix) :] if value.startswith(self.prefix) else value  # (read again: kept already)
+        if name not in self.wanted:
+            return None
+        self.found.add(name)
+        return self.prefix + name
 
     def read_again(self) -> None:
         self.second = True

@@ -1685,3 +1685,14 @@ def test_a_space_in_a_span_beside_an_inline_drawing_stays() -> None:
     words together (`git merge-base` as `gitmerge-base`)."""
     post = '<pre><span class="k">git</span><span class="w"> </span>merge-base</pre><button><svg></svg></button>'
     assert sanitize_html(post) == '<pre><span class="k">git</span><span class="w"> </span>merge-base</pre>'
+
+
+def test_a_footnote_link_in_a_post_read_twice_is_prefixed_once() -> None:
+    """A post holding an <object> (or a <button>, a <marquee>) is read twice, the second time
+    from the first's output: its footnote links were prefixed twice (`#<id>-<id>-fn1`, a real
+    blog's) and its footnotes lost their ids, so the links led nowhere."""
+    post = '<p>a<a href="#fn1">1</a><object><a href="#fn1">x</a></object></p><ol><li id="fn1">n</li></ol>'
+    assert sanitize_html(post, "https://e.org/p", "0123456789abcdef-") == (
+        '<p>a<a href="#0123456789abcdef-fn1" rel="noopener noreferrer">1</a><a href="#0123456789abcdef-fn1" '
+        'rel="noopener noreferrer">x</a></p><ol><li id="0123456789abcdef-fn1">n</li></ol>'
+    )
