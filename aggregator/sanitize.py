@@ -467,7 +467,6 @@ class _InPost:
         self.page = (base or "").partition("#")[0]
         self.links: dict[str, str] = {}  # fragment -> the URL it resolved to
         self.wanted: set[str] = set()  # the ids they name (each fragment, and percent-decoded)
-        self.found: set[str] = set()  # those the post has
         self.second = False  # the second reading: ids kept, links rewritten
 
     def href(self, checked: str) -> str:
@@ -485,24 +484,28 @@ class _InPost:
         if not self.second:
             return None
         name = value[len(self.prefix) :] if value.startswith(self.prefix) else value  # (read again: kept already)
-        if name not in self.wanted:
-            return None
-        self.found.add(name)
-        return self.prefix + name
+        return self.prefix + name if name in self.wanted else None
 
     def read_again(self) -> None:
         self.second = True
         self.wanted = set(self.links) | {unquote(f) for f in self.links}
 
     def unmatched(self, cleaned: str) -> str:
-        """`cleaned` with the links to ids the post lacks leading where they led before."""
+        """`cleaned` with the links to ids the post lacks leading where they led before.
+
+        The ids are those of its output: the filter also sees those of elements that go with
+        their content (`<svg id="tiles">`, a real blog's link target), which lead nowhere."""
+        start = len(self.prefix)
+        found = {_html.unescape(m.group(1))[start:] for m in _ID_IN_TAG.finditer(cleaned)}
         for fragment, url in self.links.items():
-            if fragment not in self.found and unquote(fragment) not in self.found:
+            if fragment not in found and unquote(fragment) not in found:
                 written = f'href="{_attribute_text(f"#{self.prefix}{fragment}")}"'
                 cleaned = cleaned.replace(written, f'href="{_attribute_text(url)}"')
         return cleaned
 
 
+# An id in nh3's output: in a tag (text escapes `<`, a value `"`), kept only by `_InPost.target`.
+_ID_IN_TAG = re.compile(r'<[a-z][^>]*?\sid="([^"]*)"')
 _in_post: ContextVar[_InPost | None] = ContextVar("aggregator_sanitize_in_post", default=None)
 
 # Block-level boundaries become spaces in html_to_text; everything else is unwrapped.

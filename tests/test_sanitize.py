@@ -1696,3 +1696,14 @@ def test_a_footnote_link_in_a_post_read_twice_is_prefixed_once() -> None:
         '<p>a<a href="#0123456789abcdef-fn1" rel="noopener noreferrer">1</a><a href="#0123456789abcdef-fn1" '
         'rel="noopener noreferrer">x</a></p><ol><li id="0123456789abcdef-fn1">n</li></ol>'
     )
+
+
+def test_a_link_to_an_element_that_goes_with_its_content_keeps_its_url() -> None:
+    """A blog links `draw some new tiles` to its inline drawing (`<svg id="randomCarlson">`),
+    which is never kept: the link was rewritten to `#<id>-randomCarlson`, which led nowhere.
+    It leads where it led, the original article's drawing."""
+    post = '<svg id="tiles"></svg><p><a href="#tiles">new</a> <a href="#fn1">1</a></p><p id="fn1">n</p>'
+    assert sanitize_html(post, "https://e.org/p", "0123456789abcdef-") == (
+        '<p><a href="https://e.org/p#tiles" rel="noopener noreferrer">new</a> <a href="#0123456789abcdef-fn1" '
+        'rel="noopener noreferrer">1</a></p><p id="0123456789abcdef-fn1">n</p>'
+    )
