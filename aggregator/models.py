@@ -73,6 +73,10 @@ from typing import Any
 #    An entry with neither guid nor link is identified by its title, content and first
 #    enclosure (`identity.hashed_identity`); one stored under title and content alone keeps
 #    its id (`identity.earlier_hashed_ids`).
+#    A post's links to its own footnotes lead to them (the ids they name kept, prefixed
+#    `<post id>-`); an ad or counter link left empty, an `<img src="">`, a lazy image's preview
+#    beside its <noscript> copy, and figures and wrappers emptied by an inline SVG go; a counter
+#    host written with character references goes; a YouTube channel's video gets the player.
 NORMALIZER_VERSION = 12
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
