@@ -223,6 +223,36 @@ def _dated_folders(posts: Path) -> list[Path]:
     return found
 
 
+# publish state: the take-downs a stopped publish owes ("*": all of them, as a rebuild does;
+# else a JSON list of source keys), done and forgotten by the next publish that is not stopped
+OWED_KEY = "takedown"
+
+
+def _owed_take_downs(store: Store) -> set[str] | bool | None:
+    """What a stopped publish left to take down: True for everything, the sources, or None."""
+    value = store.publish_state(OWED_KEY)
+    if value is None:
+        return None
+    if value == "*":
+        return True
+    try:
+        keys = json.loads(value)
+    except ValueError:
+        return True  # not ours: check everything
+    return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else True
+
+
+def _changed_sources(settings: Settings, plans: dict[str, _Plan], slugs: Iterable[str]) -> set[str]:
+    """The sources of the categories `slugs` now and those their last published state had."""
+    slugs = set(slugs)
+    changed = {key for cat in settings.categories if cat.slug in slugs for key in cat.source_keys}
+    for slug in slugs:
+        old = plans[slug].old if slug in plans else None
+        if isinstance(old, dict) and isinstance(old.get("sources"), dict):
+            changed.update(old["sources"])
+    return changed
+
+
 class _Stopped(Exception):
     """The publish was asked to stop (`publish`'s `stop`)."""
 
@@ -303,27 +333,34 @@ def _publish(
             for slug in left:
                 store.forget_publish_state(f"category:{slug}")
     site_state, home = store.publish_state("site"), _site_digest(settings, context)
+    owed = _owed_take_downs(store)
     if report.stopped:
-        pass  # the home page, all-posts feeds and take-downs come with the categories left
+        # the home page, all-posts feeds and take-downs come with the categories left; the
+        # take-downs of those done are owed, or the next publish, finding them done, would
+        # leave their filtered-out or hidden posts' pages online for good
+        if report.categories:
+            everyone = force or owed is True or any(plans[s].old_context != context for s in report.categories)
+            sources = _changed_sources(settings, plans, report.categories) | (owed if isinstance(owed, set) else set())
+            states.append((OWED_KEY, "*" if everyone else json.dumps(sorted(sources), ensure_ascii=False)))
     elif force or report.categories or site_state != home or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
         states.append(("site", home))
-    if states and not report.stopped:
+    if (states or owed is not None) and not report.stopped:
         # Before the last states are recorded: a run killed in between redoes something
         # next time, and so takes down what it had not.
         _record(store, report, [])
-        everything = force or len(report.categories) == len(settings.categories)
+        everything = force or owed is True or len(report.categories) == len(settings.categories)
         # the sources of the regenerated categories, and those they had: one taken out of the
-        # config (or out of a category) leaves its posts' files to take down
-        changed = {key for cat in settings.categories if cat.slug in report.categories for key in cat.source_keys}
-        for slug in report.categories:
-            old = plans[slug].old if slug in plans else None
-            if isinstance(old, dict) and isinstance(old.get("sources"), dict):
-                changed.update(old["sources"])
+        # config (or out of a category) leaves its posts' files to take down; and those a
+        # stopped publish left (`OWED_KEY`)
+        changed = _changed_sources(settings, plans, report.categories) | (owed if isinstance(owed, set) else set())
         _redirect_moved(settings, store, report, None if everything else changed)
         _take_down(settings, store, report, None if everything else changed)
         if everything:  # a category removed from the config changes the context: all are regenerated
             _take_down_categories(settings, store, report, known)
+        if owed is not None:
+            _record(store, report, [])  # the take-downs durable before they are no longer owed
+            store.forget_publish_state(OWED_KEY)
     elif not report.stopped:
         # A publish killed after recording a post's new page, its category's state with it
         # (a long publish records as it goes), left the old page as it was: redirected now.
@@ -799,6 +836,11 @@ class _Plan:
     revisions: dict[str, list[Any]]  # its sources' revisions now, read before any post
     old: Any  # the state last published (a dict, or None)
     fresh: bool  # from scratch: every post's page rewritten
+
+    @property
+    def old_context(self) -> Any:
+        """The `_context` the category was last published with (None when never)."""
+        return self.old.get("context") if isinstance(self.old, dict) else None
 
 
 def _plan(
