@@ -803,3 +803,40 @@ def test_a_publish_stopped_after_a_category_leaves_its_take_downs_to_the_next(co
     assert report.stopped and report.categories[0] == "alpha"
     _daemon_publish(cfg)  # the next start
     assert _from_scratch_differences(cfg, tmp_path / "scratch") == []
+
+
+def test_a_publish_killed_after_recording_a_category_leaves_its_take_downs_to_the_next(
+    corpus_site, tmp_path, monkeypatch
+):
+    """A long publish records the categories done as it goes (`SYNC_EVERY`): killed after
+    that, the next publish found them done and never took down their filtered-out posts."""
+    import aggregator.publish as publishing
+
+    cfg, s = corpus_site
+    f = DIFF_FEEDS
+    cats = [
+        {"name": "Alpha", "slug": "alpha", "sources": [s[f[0]], s[f[1]], s[f[3]]]},
+        {"name": "Gamma", "slug": "gamma", "sources": [s[f[6]], s[f[7]]]},
+    ]
+    cfg.write_text(_diff_config(cats), "utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    cats[0]["exclude"] = "(?i)[aeiou]"
+    cats[1]["sources"].append(s[f[8]])
+    cfg.write_text(_diff_config(cats), "utf-8")
+    monkeypatch.setattr(publishing, "SYNC_EVERY", 0)  # record after every category
+
+    class Killed(BaseException):
+        pass
+
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        if len(asked) > 3:  # in gamma, alpha recorded: the process dies here
+            raise Killed
+        return False
+
+    with pytest.raises(Killed):
+        _daemon_publish(cfg, stop=stop)
+    _daemon_publish(cfg)  # the next start
+    assert _from_scratch_differences(cfg, tmp_path / "scratch") == []

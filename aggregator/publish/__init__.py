@@ -253,6 +253,20 @@ def _changed_sources(settings: Settings, plans: dict[str, _Plan], slugs: Iterabl
     return changed
 
 
+def _owing(
+    store: Store, settings: Settings, plans: dict[str, _Plan], context: str, force: bool, slugs: Iterable[str]
+) -> tuple[str, str]:
+    """The `OWED_KEY` state to record with the states of the categories `slugs`: what was
+    owed already, and their take-downs (all of them after a forced or context-changing
+    rebuild, which may have removed a category)."""
+    slugs = set(slugs)
+    owed = _owed_take_downs(store)
+    if force or owed is True or any(plans[s].old_context != context for s in slugs if s in plans):
+        return OWED_KEY, "*"
+    sources = _changed_sources(settings, plans, slugs) | (owed or set())
+    return OWED_KEY, json.dumps(sorted(sources), ensure_ascii=False)
+
+
 class _Stopped(Exception):
     """The publish was asked to stop (`publish`'s `stop`)."""
 
@@ -314,6 +328,9 @@ def _publish(
         # A long run records its progress as it goes, so that one killed redoes little; by
         # time, not files: a syncfs costs ~0.1 s, and at most one per few seconds of work.
         if time.monotonic() >= checkpoint:
+            # the categories' states with the take-downs they owe: a run killed after this
+            # point would otherwise leave those for good, as a stopped one did
+            states.insert(0, _owing(store, settings, plans, context, force, finished))
             _record(store, report, states)
             checkpoint = time.monotonic() + SYNC_EVERY
 
@@ -339,9 +356,7 @@ def _publish(
         # take-downs of those done are owed, or the next publish, finding them done, would
         # leave their filtered-out or hidden posts' pages online for good
         if report.categories:
-            everyone = force or owed is True or any(plans[s].old_context != context for s in report.categories)
-            sources = _changed_sources(settings, plans, report.categories) | (owed if isinstance(owed, set) else set())
-            states.append((OWED_KEY, "*" if everyone else json.dumps(sorted(sources), ensure_ascii=False)))
+            states.insert(0, _owing(store, settings, plans, context, force, report.categories))
     elif force or report.categories or site_state != home or not (settings.output_dir / "index.html").is_file():
         _publish_all(settings, store, site, report)
         states.append(("site", home))
