@@ -906,7 +906,8 @@ def prune_cmd(ctx: click.Context, vacuum: bool) -> None:
     limited = [s for s in settings.sources if s.retention.limited]
     if not limited:
         _echo("nothing to prune: no source sets keep_days or keep_per_source")
-        return
+        if not vacuum:  # `--vacuum` still rewrites the file: what was deleted may be an older prune's
+            return
     if not database_exists(settings.database):
         # opening it created it, empty, as whoever ran prune: a root cron job's nightly prune
         # before the service's first start left a database the service could not write to
@@ -934,7 +935,8 @@ def prune_cmd(ctx: click.Context, vacuum: bool) -> None:
                 _echo(f"  - {printable(title)}")  # a C1 control a title keeps (U+009D: OSC) is no command
         reclaimed = _or_exit(ctx, "the database", store.reclaim, vacuum) if vacuum or removed else None
     kept = f"; kept {protected} as their category's newest" if protected else ""
-    _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
+    if limited:
+        _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
     if vacuum and reclaimed:
         before, after = reclaimed
         _echo(f"vacuumed {settings.database}: {_mb(before)} → {_mb(after)}")

@@ -561,3 +561,21 @@ def test_prune_vacuum_shrinks_an_older_database_and_turns_it_incremental(tmp_pat
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
     assert con.execute("SELECT count(*) FROM posts").fetchone()[0] == 5
+
+
+def test_prune_vacuum_rewrites_the_database_when_no_source_has_limits_any_longer(tmp_path: Path):
+    """A user who pruned with limits, then removed them, ran `prune --vacuum` to get the space
+    back: it said "nothing to prune" and stopped before the rewrite its help promises."""
+    cfg = _big_store(tmp_path, older=True)
+    db = tmp_path / "aggregator.db"
+    before = _size(db)
+    assert run_cli("--config", str(cfg), "prune").returncode == 0  # 395 pruned: their pages stay in the file
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("defaults: {keep_per_source: 5}\n", ""), encoding="utf-8")
+    result = run_cli("--config", str(cfg), "prune", "--vacuum")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "nothing to prune: no source sets keep_days or keep_per_source"
+    assert lines[-1].startswith(f"vacuumed {db}: ") and lines[-1].endswith(" MB")
+    assert _size(db) < before / 5
+    plain = run_cli("--config", str(cfg), "prune")  # without --vacuum: as before, nothing more
+    assert plain.stdout.splitlines() == ["nothing to prune: no source sets keep_days or keep_per_source"]
