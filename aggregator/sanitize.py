@@ -396,53 +396,41 @@ if "&lt;" not in nh3.clean('<b title="<">x</b>', tags={"b"}, attributes={"b": {"
 # one without controls (a muted looping clip meant to autoplay) was a box nobody could start.
 _MEDIA_CONTROLS = {"video": {"controls": ""}, "audio": {"controls": ""}}
 
-_CLEANER = nh3.Cleaner(
-    tags=_ALLOWED_TAGS,
-    clean_content_tags=_CLEAN_CONTENT_TAGS,
-    attributes=_ALLOWED_ATTRIBUTES,
-    attribute_filter=_filter_attribute,
-    strip_comments=True,
-    link_rel="noopener noreferrer",
-    url_schemes=_NH3_URL_SCHEMES,
-    set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}, **_MEDIA_CONTROLS},
-)
 
+def _cleaner(attributes: dict[str, set[str]], iframes: bool) -> nh3.Cleaner:
+    """The allow-list cleaner, with `attributes`; without iframes, it drops them with what they hold."""
+    if iframes:
+        return nh3.Cleaner(
+            tags=_ALLOWED_TAGS,
+            clean_content_tags=_CLEAN_CONTENT_TAGS,
+            attributes=attributes,
+            attribute_filter=_filter_attribute,
+            strip_comments=True,
+            link_rel="noopener noreferrer",
+            url_schemes=_NH3_URL_SCHEMES,
+            set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}, **_MEDIA_CONTROLS},
+        )
+    return nh3.Cleaner(
+        tags=_ALLOWED_TAGS - {"iframe"},
+        clean_content_tags=_CLEAN_CONTENT_TAGS | {"iframe"},
+        attributes={k: v for k, v in attributes.items() if k != "iframe"},
+        attribute_filter=_filter_attribute,
+        strip_comments=True,
+        link_rel="noopener noreferrer",
+        url_schemes=_NH3_URL_SCHEMES,
+        set_tag_attribute_values=_MEDIA_CONTROLS,
+    )
+
+
+_CLEANER = _cleaner(_ALLOWED_ATTRIBUTES, iframes=True)
 # Fallback if the iframe post-pass ever meets output it does not recognise.
-_CLEANER_NO_IFRAME = nh3.Cleaner(
-    tags=_ALLOWED_TAGS - {"iframe"},
-    clean_content_tags=_CLEAN_CONTENT_TAGS | {"iframe"},
-    attributes={k: v for k, v in _ALLOWED_ATTRIBUTES.items() if k != "iframe"},
-    attribute_filter=_filter_attribute,
-    strip_comments=True,
-    link_rel="noopener noreferrer",
-    url_schemes=_NH3_URL_SCHEMES,
-    set_tag_attribute_values=_MEDIA_CONTROLS,
-)
-
+_CLEANER_NO_IFRAME = _cleaner(_ALLOWED_ATTRIBUTES, iframes=False)
 # The same, with `id` on every element: what a post's own links lead to (footnotes, a table of
 # contents). Used only to read again a post that has such links (`_InPost`), whose filter keeps
 # only the ids they lead to, each prefixed as the post's own.
 _ID_ATTRIBUTES = {**_ALLOWED_ATTRIBUTES, "*": _ALLOWED_ATTRIBUTES["*"] | {"id"}}
-_CLEANER_IDS = nh3.Cleaner(
-    tags=_ALLOWED_TAGS,
-    clean_content_tags=_CLEAN_CONTENT_TAGS,
-    attributes=_ID_ATTRIBUTES,
-    attribute_filter=_filter_attribute,
-    strip_comments=True,
-    link_rel="noopener noreferrer",
-    url_schemes=_NH3_URL_SCHEMES,
-    set_tag_attribute_values={"iframe": {"sandbox": _IFRAME_SANDBOX}, **_MEDIA_CONTROLS},
-)
-_CLEANER_IDS_NO_IFRAME = nh3.Cleaner(
-    tags=_ALLOWED_TAGS - {"iframe"},
-    clean_content_tags=_CLEAN_CONTENT_TAGS | {"iframe"},
-    attributes={k: v for k, v in _ID_ATTRIBUTES.items() if k != "iframe"},
-    attribute_filter=_filter_attribute,
-    strip_comments=True,
-    link_rel="noopener noreferrer",
-    url_schemes=_NH3_URL_SCHEMES,
-    set_tag_attribute_values=_MEDIA_CONTROLS,
-)
+_CLEANER_IDS = _cleaner(_ID_ATTRIBUTES, iframes=True)
+_CLEANER_IDS_NO_IFRAME = _cleaner(_ID_ATTRIBUTES, iframes=False)
 
 
 def _attribute_text(value: str) -> str:
