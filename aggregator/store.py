@@ -377,15 +377,22 @@ class Store:
         self._schema: dict[str, set[str]] | None = None  # read-only: the tables and columns there are
         self._lock = threading.RLock()
         self._connect()
-        if read_only:
-            self._read_schema()
-        elif not reader:
-            self._migrate()
+        try:
+            if read_only:
+                self._read_schema()
+            elif not reader:
+                self._migrate()
+        except BaseException:
+            # a refused file (newer schema, foreign, empty) is not left open: a daemon that
+            # retries kept one handle (and -wal, -shm) per try until the garbage collector came
+            self.db.close()
+            raise
 
     def _connect(self) -> None:
         if self.read_only:
             self._connect_read_only()
             return
+        conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             create_private(self.path)
@@ -403,7 +410,11 @@ class Store:
             self.db.execute("PRAGMA foreign_keys = ON")
             if self.reader:
                 self.db.execute("PRAGMA query_only = ON")
-        except (sqlite3.Error, OSError) as e:
+        except BaseException as e:
+            if conn is not None:  # not a database, say: the handle is not kept until garbage collection
+                conn.close()
+            if not isinstance(e, (sqlite3.Error, OSError)):
+                raise
             raise StoreError(f"cannot open database {self.path}: {e}{why_unwritable(self.path)}{damaged(e)}") from None
 
     def _connect_read_only(self) -> None:
@@ -420,6 +431,7 @@ class Store:
         nothing is created. A writer may come in the meantime: `changed` tells, from the
         file's stat and its -wal's size, and `read_database` then reads again."""
         journal = Path(f"{self.path}-journal")
+        conn: sqlite3.Connection | None = None
         try:
             self._stamp = _stamp(self.path)
             # a -wal of no frames (0 bytes) is one opened but never written: the file holds every commit
@@ -430,7 +442,11 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 30000")
             self.db.execute("PRAGMA query_only = ON")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the file is opened here
-        except (sqlite3.Error, OSError) as e:
+        except BaseException as e:
+            if conn is not None:
+                conn.close()
+            if not isinstance(e, (sqlite3.Error, OSError)):
+                raise
             raise StoreError(f"cannot read database {self.path}: {e}{why_unreadable(self.path)}{damaged(e)}") from None
 
     def _read_schema(self) -> None:

@@ -271,6 +271,54 @@ def test_a_database_of_a_newer_version_is_refused_and_an_older_one_upgraded(tmp_
         Store(path)
 
 
+def _handles_on(path) -> list[str]:
+    """This process's open file descriptors on `path` (and its -wal, -shm)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed already
+            continue
+        if target.startswith(str(path)):
+            held.append(target)
+    return held
+
+
+@pytest.mark.parametrize("kind", ["newer", "foreign", "empty", "not sqlite"])
+@pytest.mark.parametrize("mode", [{}, {"read_only": True}, {"reader": True}])
+def test_a_refused_database_is_not_left_open(tmp_path, kind, mode):
+    """A failed open closes its connection: the daemon that retries a refused file (newer,
+    foreign, empty, not SQLite) held a handle on it (and its -wal, -shm) per try, for as
+    long as the error was kept (its traceback holds the Store) or till garbage collection."""
+    from aggregator.store import SCHEMA_VERSION
+
+    path = tmp_path / "a.db"
+    if kind == "newer":
+        Store(path).close()
+        con = sqlite3.connect(path)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    elif kind == "foreign":
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE notes (body TEXT)")
+    if kind in ("newer", "foreign"):
+        con.commit()
+        con.close()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(b"PK\x03\x04 a zip, not a database" * 200)
+    # a reader does no check of its own (its writer did); a writer makes an empty file a database
+    refused = kind == "not sqlite" or (not mode.get("reader") and (kind != "empty" or mode.get("read_only")))
+    if not refused:
+        Store(path, **mode).close()
+    else:
+        with pytest.raises(StoreError) as caught:
+            Store(path, **mode)
+        assert caught.value.__traceback__ is not None  # kept, as a retrying caller keeps its last error
+        assert _handles_on(path) == []
+    assert _handles_on(path) == []
+
+
 def test_a_read_only_store_creates_nothing_writes_nothing_and_notices_a_writer(tmp_path):
     """`status`, `export-opml` and `backup` read through `read_database`: with no -wal beside
     the file (no one has it open) it is read `immutable`, creating no -wal or -shm; a write
