@@ -101,10 +101,13 @@ def update_source(
     polled on its schedule again; a host that answers has its Retry-After lifted.
     """
     started = now()
-    snapshot = store.poll_state(source.key, started - timedelta(seconds=WEEK), started)
-    state = snapshot.state
     if not source.enabled:
         return Outcome(source.key, "skipped", note="disabled (enabled: false in the config); not polled")
+    try:
+        snapshot = store.poll_state(source.key, started - timedelta(seconds=WEEK), started)
+    except Exception as e:  # read outside the poll's handling, it stopped every other source's poll
+        return _unread(source, e)
+    state = snapshot.state
     if state is not None and state.state == "gone" and not named:
         since = f" since {_shown(state.last_error_at, source)}" if state.last_error_at else ""
         return Outcome(
@@ -114,7 +117,10 @@ def update_source(
             f"or `fetch --source {source.key}` to try it again",
         )
     fetch_url = state.url if state is not None and state.url else source.url
-    host, blocked = _host_block(state, snapshot.retry_after, host_key(fetch_url), store, started)
+    try:
+        host, blocked = _host_block(state, snapshot.retry_after, host_key(fetch_url), store, started)
+    except Exception as e:  # as above
+        return _unread(source, e)
     if blocked is not None and not named:
         note = f"rate-limited: {host} asked for no request before {_shown(blocked, source)}"
         return Outcome(source.key, "skipped", note=note)
@@ -145,6 +151,20 @@ def update_source(
         log.error("source %s: %s; could not record it: %s", source.key, message, e)
         return Outcome(source.key, "error", error=message, unscheduled=True, store_error=refused or str(e))
     return failed if refused is None else replace(failed, store_error=refused)
+
+
+def _unread(source: Source, e: Exception) -> Outcome:
+    """The outcome of a poll whose source state could not be read (the database locked, a
+    disk I/O error, a damaged page): not polled, since its validators, its Retry-After and
+    whether it is gone are unknown, and nothing recorded (its error count is unknown too).
+    `unscheduled` holds it back in the daemon, instead of trying it again at once."""
+    if isinstance(e, StoreError):
+        message, refused = printable(f"reading its state failed: {e}"), str(e)
+    else:  # a bug, or a value no version of ours wrote
+        log.exception("source %s: unexpected error reading its state", source.key)
+        message, refused = printable(f"internal error reading its state: {type(e).__name__}: {e}"), None
+    log.error("source %s: %s; not polled", source.key, message)
+    return Outcome(source.key, "error", error=message, unscheduled=True, store_error=refused)
 
 
 def _shown(when: datetime, source: Source) -> str:

@@ -876,15 +876,18 @@ class Store:
         """What a poll reads before fetching, under one acquisition of the lock: the source's
         state, its host's Retry-After and `posting_stats`. Taking the lock once instead of
         three times matters: with many fetch threads each acquisition also waits for the GIL."""
-        with self._lock:
-            cur = self.db.execute(
-                "SELECT s.*, 0 AS posts, h.retry_after AS h_retry_after FROM sources s "
-                "LEFT JOIN hosts h ON h.host = s.host WHERE key = ?",
-                [key],
-            )
-            row = cur.fetchone()
-            cols = [d[0] for d in cur.description]
-            recent, dated, oldest = self.posting_stats(key, since, until)
+        try:
+            with self._lock:
+                cur = self.db.execute(
+                    "SELECT s.*, 0 AS posts, h.retry_after AS h_retry_after FROM sources s "
+                    "LEFT JOIN hosts h ON h.host = s.host WHERE key = ?",
+                    [key],
+                )
+                row = cur.fetchone()
+                cols = [d[0] for d in cur.description]
+                recent, dated, oldest = self.posting_stats(key, since, until)
+        except sqlite3.Error as e:  # locked, disk I/O, a damaged page: what the poller catches
+            raise StoreError(f"database {self.path}: {e}{damaged(e)}") from e
         if row is None:
             return PollState(None, None, recent, dated, oldest)
         r = dict(zip(cols, row, strict=True))
@@ -1095,8 +1098,11 @@ class Store:
 
     def host_retry_after(self, host: str) -> datetime | None:
         """Until when `host` asked not to be polled (None: it never asked, or asked long ago)."""
-        with self._lock:
-            row = self.db.execute("SELECT retry_after FROM hosts WHERE host = ?", [host]).fetchone()
+        try:
+            with self._lock:
+                row = self.db.execute("SELECT retry_after FROM hosts WHERE host = ?", [host]).fetchone()
+        except sqlite3.Error as e:
+            raise StoreError(f"database {self.path}: {e}{damaged(e)}") from e
         return from_iso(row[0]) if row else None
 
     def host_blocks(self, now: datetime) -> dict[str, datetime]:

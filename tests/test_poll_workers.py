@@ -154,6 +154,51 @@ def _poll_all(cfg: Path, workers: int) -> list:
             return [f.result() for f in futures]
 
 
+def _damage_posts_of(db: Path, key: str, count: int = 400) -> None:
+    """Give `key` leaf pages of its own in the posts' (source, published) index (it sorts
+    last), and overwrite the last of them: a damaged page only reads of its posts visit."""
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            "INSERT INTO posts (id, source, guid, title, published, updated, dated) VALUES (?, ?, ?, 't', ?, ?, 1)",
+            [(f"{n:016x}", key, f"g{n}", f"2024-01-01T{n // 60:02d}:{n % 60:02d}", "2024") for n in range(count)],
+        )
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        (last,) = con.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'idx_posts_source_published' AND pagetype = 'leaf' "
+            "ORDER BY path DESC LIMIT 1"
+        ).fetchone()
+        size = con.execute("PRAGMA page_size").fetchone()[0]
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(db, "r+b") as f:
+        f.seek((last - 1) * size)
+        f.write(b"\xff" * size)
+
+
+def test_a_source_whose_state_cannot_be_read_is_an_error_and_the_others_are_polled(tmp_path, servers):
+    """Reading a source's state before its poll (`poll_state`) was outside the poll's error
+    handling: a damaged page of one source's posts ("database disk image is malformed", as a
+    locked database or a disk I/O error would) ended `fetch` with a traceback, its other
+    sources stopped. Now that source is an error naming the database, not polled (its
+    validators unknown), and every other one is polled."""
+    server = servers[0]
+    feeds = [server.url(f.relative_to(CORPUS)) for f in FEEDS[:3]]
+    broken = server.url("zz-damaged/feed.xml")  # sorts after the others: its index pages are its own
+    cfg = tmp_path / "feeds.yaml"
+    listed = "".join(f"      - url: {u}\n" for u in [*feeds, broken])
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://example.org/\ncategories:\n  - name: All\n    sources:\n{listed}",
+        encoding="utf-8",
+    )
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+    _damage_posts_of(settings.database, broken)
+    outcomes = {o.source: o for o in _poll_all(cfg, 0)}
+    assert outcomes[broken].status == "error" and outcomes[broken].unscheduled
+    assert "reading its state failed" in outcomes[broken].error and "malformed" in outcomes[broken].error
+    assert [outcomes[u].status for u in feeds] == ["new"] * 3
+
+
 def _alone(tmp_path: Path, servers: list[StaticServer]) -> tuple[list, list[tuple[str, ...]]]:
     """The same sources polled by this process alone: (outcomes, stored posts)."""
     alone = tmp_path / "alone"
