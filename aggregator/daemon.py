@@ -650,7 +650,17 @@ class Daemon:
             if current is not None and _timing(current) != _timing(source) and not self._stop.is_set():
                 # a reload re-timed it while this poll (old settings) ran: its interval, or the
                 # bounds a learnt one is held in (a lowered max_interval waited out the old one)
-                self._reschedule(current)
+                try:
+                    self._reschedule(current)
+                except StoreError as e:  # a full disk: raised here, it reached nobody's log
+                    log.error(
+                        "source %s: re-timing it for the reloaded config failed: %s; its next poll stays "
+                        "where its old settings put it",
+                        key,
+                        e,
+                        extra=extra,
+                    )
+                    self._store_failing = (time.monotonic(), str(e))
             return outcome
 
     def _hold_if_unscheduled(self, source: Source, outcome: Outcome) -> None:

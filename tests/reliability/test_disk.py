@@ -10,6 +10,7 @@ the running daemon) stores and publishes what it could not before.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -17,8 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
+from werkzeug import Request, Response
+
+from aggregator.config import load_config
+from aggregator.daemon import Daemon
+from aggregator.store import Store
 
 from ..conftest import check_feeds, run_cli
+from ..daemon_support import write_config as daemon_config
+from ..pollrig import rss
 from .conftest import (
     CorpusServer,
     aggregator,
@@ -225,3 +233,44 @@ def test_run_on_a_full_disk_that_cannot_take_the_configs_new_sources_is_one_clea
         assert len(errors) == 1 and "database or disk is full" in errors[0], done.stderr[-3000:]
         assert str(disk / "aggregator.db") in errors[0], errors
         assert _count(disk / "aggregator.db", "SELECT count(*) FROM sources") == 1
+
+
+def test_a_retiming_after_a_reload_mid_poll_that_the_full_disk_refuses_is_logged(tmp_path, httpserver, caplog):
+    """A reload that changes a source's interval while its poll runs has that poll re-time the
+    source when it ends (`Daemon._poll`). On a full disk the re-timing's write failed, and
+    its StoreError left the poll unseen: no log line, and the rest of the poll's handling
+    skipped. Now the failure is logged, naming the source, and the poll's outcome stands."""
+    feed = rss(items=3)
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        cfg = disk / "feeds.yaml"
+        url = httpserver.url_for("/feed.xml")
+        daemon_config(cfg, [{"url": url, "interval": "1h"}])
+        settings = load_config(cfg)
+        store = Store(settings.database)
+        daemon = Daemon(settings, store)
+        filler: list[Path] = []
+
+        def reload_then_fill(request: Request) -> Response:
+            """The reload comes while the poll waits for its answer; then the disk fills."""
+            daemon_config(cfg, [{"url": url, "interval": "2h"}])
+            assert daemon.reload("file changed")
+            filler.append(fill(disk))
+            return Response(rss(items=4), content_type="application/rss+xml")
+
+        try:
+            store.sync_sources(settings.sources)
+            httpserver.expect_ordered_request("/feed.xml").respond_with_data(feed, content_type="application/rss+xml")
+            httpserver.expect_ordered_request("/feed.xml").respond_with_handler(reload_then_fill)
+            assert daemon._poll(settings.sources[0]).status == "new"
+            with caplog.at_level(logging.INFO, logger="aggregator"):
+                outcome = daemon._poll(settings.sources[0])  # the source as it was when the poll began
+            assert outcome.status == "error" and outcome.unscheduled  # the poll's own write refused too
+            lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            said = f"source {url}: re-timing it for the reloaded config failed"
+            assert any(m.startswith(said) and "disk is full" in m for m in lines), lines
+        finally:
+            for f in filler:
+                f.unlink()
+            daemon.fetcher.close()
+            daemon.pool.shutdown()
+            store.close()
