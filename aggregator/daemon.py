@@ -503,7 +503,17 @@ class Daemon:
                     self.store.set_next_poll(source.key, when)
 
     def _submit(self, source: Source, host: str) -> None:
-        fut = self.pool.submit(self._poll, source)
+        while True:
+            pool = self.pool
+            try:
+                fut = pool.submit(self._poll, source)
+                break
+            except RuntimeError:
+                # A reload that changed `site.workers` swapped the pool and shut this one down
+                # after it was read: the poll goes to the new one. It was a "dispatch failed"
+                # and the source, with the rest of the due list, waited for the next heartbeat.
+                if self.pool is pool:  # the daemon itself is stopping
+                    raise
         self._inflight[source.key] = fut
         self._hosts[source.key] = host
         fut.add_done_callback(lambda f, s=source: self._done(s, f))

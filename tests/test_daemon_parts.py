@@ -280,3 +280,72 @@ def test_a_poll_that_ends_after_the_due_list_was_read_is_not_repeated(tmp_path):
         assert not thread.is_alive()
     finally:
         server.close()
+
+
+def test_a_workers_change_reloaded_while_a_dispatch_submits_loses_no_poll(tmp_path, caplog):
+    """A reload that changes `site.workers` swaps the poll pool and shuts the old one down. A
+    dispatch that had read the old pool just before submitted to it after the shutdown:
+    "dispatch failed; retrying at the next heartbeat" with a traceback, the source (and the
+    rest of its due list) left for the next heartbeat. The dispatch is held, by a tracer in
+    its thread, right after it reads `self.pool`; the reload runs meanwhile."""
+    import dis
+    import sys
+
+    server = FeedServer()
+    try:
+        url = server.feed("/f", FEEDS[0])
+        cfg = write_config(tmp_path / "feeds.yaml", [{"url": url, "interval": "1h"}])
+        settings = load_config(cfg)
+        store = Store(settings.database)
+        daemon = Daemon(settings, store)
+        code = Daemon._submit.__code__
+        loads = [i.offset for i in dis.get_instructions(code) if i.opname == "LOAD_ATTR" and i.argval == "pool"]
+        after = min(i.offset for i in dis.get_instructions(code) if i.offset > loads[0])
+        read = threading.Event()
+
+        def old_pool_shut() -> bool:
+            return bool(daemon._old_pools) and daemon._old_pools[-1]._shutdown  # type: ignore[attr-defined]
+
+        def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+            if frame.f_code is code:
+                frame.f_trace_opcodes = True
+                if event == "opcode" and frame.f_lasti == after and not read.is_set():
+                    read.set()  # the old pool is on the stack: the reload swaps it and shuts it down now
+                    deadline = time.monotonic() + 10
+                    while not old_pool_shut() and time.monotonic() < deadline:
+                        time.sleep(0.001)
+            return tracer
+
+        def dispatch() -> None:
+            sys.settrace(tracer)
+            try:
+                daemon._dispatch()
+            finally:
+                sys.settrace(None)
+
+        applied: list[bool] = []
+        dispatcher = threading.Thread(target=dispatch)
+        # the reload waits for the dispatch's lock only after the swap (to wake the dispatcher)
+        reloader = threading.Thread(target=lambda: applied.append(daemon.reload("file changed")))
+        try:
+            store.sync_sources(settings.sources)
+            with caplog.at_level(logging.INFO, logger="aggregator.daemon"):
+                dispatcher.start()
+                assert read.wait(10), "the dispatch submitted nothing"
+                write_config(cfg, [{"url": url, "interval": "1h"}], site_extra="  workers: 3")
+                reloader.start()
+                dispatcher.join(15)
+                reloader.join(15)
+                assert applied == [True] and old_pool_shut() and daemon.pool._max_workers == 3
+                assert not [r.getMessage() for r in caplog.records if r.getMessage().startswith("dispatch failed")]
+                assert daemon._inflight[url].result(10).status == "new"
+            assert server.hits["/f"] == 1
+        finally:
+            dispatcher.join(15)
+            daemon.fetcher.close()
+            daemon.pool.shutdown()
+            for pool in daemon._old_pools:
+                pool.shutdown()
+            store.close()
+    finally:
+        server.close()
