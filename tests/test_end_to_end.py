@@ -347,9 +347,16 @@ def test_a_feed_url_the_atom_feed_cannot_name_does_not_stop_publishing(tmp_path,
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert "1 new" in result.stdout, result.stdout
+    feed = "http://feeds.example.org./feed.xml"  # a valid URL: published as it is, dot and all
     for name in ("feed.atom", "category/c.atom"):
         atom = feedparser.parse((tmp_path / "public" / name).read_bytes())
         assert [e.title for e in atom.entries] == ["Hello"], name
         assert atom.entries[0].source.get("link") == "https://example.org/", name
+        assert atom.entries[0].source.get("id") == feed, name  # dropped as no URL it could publish
+        assert [x.href for x in atom.entries[0].source.links if x.rel == "self"] == [feed], name
+    rss = feedparser.parse((tmp_path / "public" / "feed.rss").read_bytes())
+    assert rss.entries[0].source.get("href") == feed
+    (item,) = json.loads((tmp_path / "public" / "feed.json").read_text(encoding="utf-8"))["items"]
+    assert item["_source"]["url"] == feed
     check = check_feeds(tmp_path / "public", readers=False)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -663,6 +663,7 @@ def test_plain_uris_are_taken_as_they_are() -> None:
         "https://user:pw@example.org/",
         "https://[::1]:8080/",
         "https://-bad-.example/",
+        "https://Feeds.example.org./x",  # a fully qualified name
         "ftp://example.org/",
         "https://example.org/\x00",
     ]
@@ -675,6 +676,8 @@ def test_plain_uris_are_taken_as_they_are() -> None:
     assert feeds.feed_uri("HTTPS://Example.org/") == "https://example.org/"
     assert feeds.feed_uri("http://a.example:0080/") == "http://a.example:80/"
     assert feeds.feed_uri("https://example.org/a#b#c") == "https://example.org/a#b%23c"
+    assert feeds.feed_uri("https://Feeds.example.org./x") == "https://feeds.example.org./x"  # its dot kept
+    assert feeds.feed_uri("https://-bad-.example/") is None
 
 
 def test_content_without_a_summary_is_not_published_twice(tmp_path: Path) -> None:

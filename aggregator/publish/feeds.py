@@ -69,7 +69,9 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
 _EMAIL = re.compile(r"^[^@\s<>()]+@[^@\s<>()]+$")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
+# A host name may end in the root's dot (`feeds.example.org.`, a fully qualified name: `check`
+# takes it and the fetcher fetches it); its source's links were dropped from every feed.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]+\])$")
 
 
 @dataclass(frozen=True)
