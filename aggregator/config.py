@@ -171,6 +171,10 @@ def category_slug(name: str) -> str:
 # IDNs pass (requests encodes them), but not a space or control character of any script
 _NOT_HOST = re.compile(r"[^A-Za-z0-9._\-\x80-\U0010ffff]|[\s\x80-\x9f\u200b-\u200f\u2028-\u202f\ufeff]|^\.|\.\.")
 _PORT = re.compile(r"[0-9]{1,5}")
+# A name between dots that begins with '-' is no host name (RFC 1123): `-feeds.example.org`
+# passed `check` and its feed URL was left out of every published feed. (One that ends with
+# '-', as invalid, was published and fetched alike: configs holding one keep working.)
+_HYPHEN_FIRST = re.compile(r"(?:^|\.)-")
 # control characters, no-break and zero-width spaces, soft hyphens, bidi marks, BOMs: unseen in
 # an editor, sent percent-encoded, and the server answers 404 for a path nobody can see is wrong
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\xa0\xad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
@@ -228,6 +232,8 @@ def check_url(value: str) -> str:
     literal = p.netloc.rpartition("@")[2].startswith("[")  # an [IPv6] literal has its own characters
     if not literal and _NOT_HOST.search(host):
         raise ValueError(f"not a host name: {host!r} (letters, digits, '-' and '.' only)")
+    if not literal and _HYPHEN_FIRST.search(host):
+        raise ValueError(f"not a host name: {host!r} (a name between dots cannot begin with '-')")
     if hidden := next((m for m in _INVISIBLE.finditer(value) if not _joins(value, m.start())), None):
         raise ValueError(
             f"holds an invisible character, U+{ord(hidden.group()):04X}, at character {hidden.start() + 1} "

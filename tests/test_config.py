@@ -138,6 +138,16 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "      - url: https://exmaple .com/feed.xml\n",
             "12: categories.0.sources.0.url: not a host name: 'exmaple .com'",
         ),
+        (  # a label beginning with '-' (RFC 1123): it passed, and no feed could publish its URL
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://-feeds.example.com/feed.xml\n",
+            "12: categories.0.sources.0.url: not a host name: '-feeds.example.com' (a name between dots cannot",
+        ),
+        (
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://feeds.-example.com/feed.xml\n",
+            "12: categories.0.sources.0.url: not a host name: 'feeds.-example.com'",
+        ),
         (
             "      - url: https://example.com/feed.xml\n",
             "      - url: https://example.com:99999/feed.xml\n",
