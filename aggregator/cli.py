@@ -272,14 +272,19 @@ class _Commands(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
-_STOPS = "aggregator.stops"  # ctx.meta: the stop signals `fetch` received, the first deciding how it ends
+_STOPS = "aggregator.stops"  # ctx.meta: the stop signals a command received, the first deciding how it ends
+# Commands that take SIGTERM and SIGINT themselves, as a clean stop (exit 0): every other one
+# takes SIGTERM as Ctrl-C is taken, says what it did and left, and exits 143.
+SERVICES = frozenset({"run", "serve"})
 
 
 def _stop_on_sigterm(ctx: click.Context) -> None:
-    """Take SIGTERM (a cron job's `timeout`, systemd, `kill`) as Ctrl-C is taken: it ended
-    `fetch` at once with no word, leaving the user to guess what was polled. Now the polls in
-    flight are waited for (a second signal quits at once), what was polled is stored, and
-    one line says so; exit 143. Both signals are handled here to know which came first."""
+    """Take SIGTERM (a cron job's `timeout`, systemd, `kill`) as Ctrl-C is taken: it ended a
+    command at once with no word (exit -15), leaving the user to guess what was done: which
+    sources `fetch` had polled, which `prune` had pruned, whether `backup` wrote its copy. Now
+    each stops as at Ctrl-C (`fetch` waits for the polls in flight; a second signal quits at
+    once), where it leaves things whole, and one line says what it did and left; exit 143.
+    Both signals are handled here to know which came first."""
     if threading.current_thread() is not threading.main_thread():  # signal.signal would raise
         return
     stops: list[int] = ctx.meta.setdefault(_STOPS, [])
@@ -339,6 +344,8 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, 
     ctx.obj["verbose"] = verbose
     ctx.obj["log_format"] = log_format
     ctx.obj["log_file"] = log_file
+    if ctx.invoked_subcommand not in SERVICES:
+        _stop_on_sigterm(ctx)
     try:
         _setup_logging(verbose, log_format, log_file)
     except OSError as e:  # a read-only or unwritable folder: a traceback read as a crash
@@ -424,7 +431,6 @@ def fetch(ctx: click.Context, urls: tuple[str, ...]) -> None:
     polled is stored, and published by the next fetch or publish), 143 when stopped by
     SIGTERM (as by Ctrl-C, and said so).
     """
-    _stop_on_sigterm(ctx)
     settings = _load(ctx)
     sources = list(settings.sources)
     if urls:
@@ -534,10 +540,16 @@ def _interrupted(ctx: click.Context, what: str, at_once: bool = False) -> None:
     `at_once`: polls abandoned in flight hold threads the interpreter would join at exit (up
     to their timeout), and the store they use must not be closed under them; every committed
     poll is durable, so leave without either (SQLite rolls back the unfinished ones)."""
+    _stopped(ctx, f"{what}, and the next `aggregator fetch` or `aggregator publish` publishes it", at_once)
+
+
+def _stopped(ctx: click.Context, what: str, at_once: bool = False) -> None:
+    """`interrupted …` (Ctrl-C) or `stopped by SIGTERM …`, then exit 130 or 143 (`at_once`:
+    see `_interrupted`)."""
     code, how = EXIT_INTERRUPTED, "interrupted"
     if _stopped_by(ctx) == signal.SIGTERM:
         code, how = EXIT_TERMINATED, "stopped by SIGTERM"
-    _echo(f"{how} {what}, and the next `aggregator fetch` or `aggregator publish` publishes it", err=True)
+    _echo(f"{how} {what}", err=True)
     if at_once:
         logging.shutdown()
         sys.stdout.flush()
@@ -633,22 +645,33 @@ def publish_cmd(ctx: click.Context) -> None:
 
     Exit 0, or 1 when a `site.templates` template is broken, a file stands where an output
     folder goes (nothing is written), or the output cannot be written (a read-only or full
-    disk).
+    disk); 130 when interrupted (Ctrl-C), 143 when stopped by SIGTERM (the files written are
+    whole, the rest keep their old content).
     """
     settings = _load(ctx)
-    with _open_store(ctx, settings) as store:
-        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
-        try:
-            report = _or_exit(
-                ctx, f"publishing to {settings.output_dir} failed", lambda: publish(settings, store, force=True)
-            )
-        except SiteError as e:
-            _echo(f"error: publishing failed: {e}", err=True)
-            ctx.exit(EXIT_FAILED)
-    removed = f", {len(report.removed)} removed" if report.removed else ""
     # the Jekyll files are counted too: say where they are (a Jekyll removal was put in public/)
     where = f"{settings.output_dir} and {settings.jekyll_dir}" if settings.jekyll_dir else str(settings.output_dir)
-    _echo(f"{_n(len(report.written), 'file')} written, {report.unchanged} unchanged{removed} in {where}")
+    report: PublishReport | None = None
+    try:
+        with _open_store(ctx, settings) as store:
+            _or_exit(ctx, "the database", store.sync_sources, settings.sources)
+            try:
+                report = _or_exit(
+                    ctx, f"publishing to {settings.output_dir} failed", lambda: publish(settings, store, force=True)
+                )
+            except SiteError as e:
+                _echo(f"error: publishing failed: {e}", err=True)
+                ctx.exit(EXIT_FAILED)
+        removed = f", {len(report.removed)} removed" if report.removed else ""
+        _echo(f"{_n(len(report.written), 'file')} written, {report.unchanged} unchanged{removed} in {where}")
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: every file is written whole (a temporary file renamed)
+        if report is not None:
+            _stopped(ctx, f"after publishing: every file in {where} is written")
+        _stopped(
+            ctx,
+            f"while publishing to {where}: the files written are whole, the others keep their old content; "
+            "the next `aggregator publish` (or `fetch`) writes them",
+        )
 
 
 @main.command("export-opml")
@@ -900,7 +923,9 @@ def prune_cmd(ctx: click.Context, vacuum: bool) -> None:
     The newest items_per_feed posts of every category are never deleted. A database made by
     this version gives the pages freed back to the disk when they are many; `--vacuum`
     rewrites it whole. Exit 0, 1 when the database cannot be written (a read-only or full
-    disk, locked by another process), 2 for a config error.
+    disk, locked by another process), 2 for a config error, 130 when interrupted (Ctrl-C),
+    143 when stopped by SIGTERM (saying how many sources were pruned; each is pruned whole or
+    not at all).
     """
     settings = _load(ctx)
     limited = [s for s in settings.sources if s.retention.limited]
@@ -914,32 +939,50 @@ def prune_cmd(ctx: click.Context, vacuum: bool) -> None:
         _echo(f"nothing to prune: no database yet at {settings.database} (nothing fetched)")
         return
     now = datetime.now(UTC)
-    removed = protected = 0
-    with _open_store(ctx, settings) as store:
-        # a corrupt file or a full disk found only here was a traceback: one `error:` line, exit 1
-        _or_exit(ctx, "the database", store.sync_sources, settings.sources)
-        for source in limited:
-            report = _or_exit(ctx, "the database", store.prune, source.key, source.retention, now)
-            removed += report.removed
-            protected += report.protected
-            if not report.removed:
-                continue
-            why = []
-            if report.older:
-                days = source.retention.keep_days
-                why.append(f"{report.older} older than {days:g} {'day' if days == 1 else 'days'}")
-            if report.over:
-                why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
-            _echo(f"{source.key}: removed {_n(report.removed, 'post')} ({', '.join(why)})")
-            for title in report.titles:
-                _echo(f"  - {printable(title)}")  # a C1 control a title keeps (U+009D: OSC) is no command
-        reclaimed = _or_exit(ctx, "the database", store.reclaim, vacuum) if vacuum or removed else None
-    kept = f"; kept {protected} as their category's newest" if protected else ""
-    if limited:
-        _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
-    if vacuum and reclaimed:
-        before, after = reclaimed
-        _echo(f"vacuumed {settings.database}: {_mb(before)} → {_mb(after)}")
+    removed = protected = pruned = 0
+    stage = "pruning"
+    try:
+        with _open_store(ctx, settings) as store:
+            # a corrupt file or a full disk found only here was a traceback: one `error:` line, exit 1
+            _or_exit(ctx, "the database", store.sync_sources, settings.sources)
+            for source in limited:
+                report = _or_exit(ctx, "the database", store.prune, source.key, source.retention, now)
+                pruned += 1
+                removed += report.removed
+                protected += report.protected
+                if not report.removed:
+                    continue
+                why = []
+                if report.older:
+                    days = source.retention.keep_days
+                    why.append(f"{report.older} older than {days:g} {'day' if days == 1 else 'days'}")
+                if report.over:
+                    why.append(f"{report.over} beyond the newest {source.retention.keep_per_source}")
+                _echo(f"{source.key}: removed {_n(report.removed, 'post')} ({', '.join(why)})")
+                for title in report.titles:
+                    _echo(f"  - {printable(title)}")  # a C1 control a title keeps (U+009D: OSC) is no command
+            stage = "reclaiming"
+            reclaimed = _or_exit(ctx, "the database", store.reclaim, vacuum) if vacuum or removed else None
+        stage = "done"
+        kept = f"; kept {protected} as their category's newest" if protected else ""
+        if limited:
+            _echo(f"removed {_n(removed, 'post')} from {_n(len(limited), 'source')} with limits{kept}")
+        if vacuum and reclaimed:
+            before, after = reclaimed
+            _echo(f"vacuumed {settings.database}: {_mb(before)} → {_mb(after)}")
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: each source's prune is one transaction, rolled back if cut
+        done = f"{pruned} of {_n(len(limited), 'source')} with limits pruned ({_n(removed, 'post')} removed)"
+        if stage == "done":
+            _stopped(ctx, f"after pruning: {done}")
+        if stage == "reclaiming":
+            _stopped(
+                ctx,
+                f"while giving the freed space back: {done}; "
+                "the next `aggregator prune` (`--vacuum`) gives the space back",
+            )
+        _stopped(
+            ctx, f"after {done}: the rest are left as they were (none half-pruned) for the next `aggregator prune`"
+        )
 
 
 def _mb(size: int) -> str:
@@ -994,7 +1037,8 @@ def backup(ctx: click.Context, where: str) -> None:
     PATH may be a directory: the copy is then named after the database and the time.
     Exit 0 when the copy is written and checked, 1 when it cannot be, or PATH may not be
     replaced (the config, the database or one of its files, a file in a published folder, an
-    existing file that is not an SQLite database).
+    existing file that is not an SQLite database); 130 when interrupted (Ctrl-C), 143 when
+    stopped by SIGTERM (saying whether the backup was written; none is half-written).
     """
     settings = _load(ctx)
     path = Path(where)
@@ -1019,20 +1063,30 @@ def backup(ctx: click.Context, where: str) -> None:
         why = "not a folder" if path.parent.exists() else "no such folder"
         _echo(f"error: cannot back up to {named}: {why}: {path.parent}", err=True)
         ctx.exit(EXIT_FAILED)
-    # read-only: a backup is wanted most when the database's disk is full or its file read-only
-    target = _read_or_exit(ctx, settings, lambda store: store.backup(path))
+    target: Path | None = None
     try:
-        # counted in the copy: the database's own counts, read after it, had moved on with the
-        # daemon's writes (a backup said 652 posts and held 616)
-        stats = read_database(target, lambda store: store.stats())
-        size = target.stat().st_size
-    except (StoreError, OSError) as e:  # gone already: someone else's cleanup
-        _echo(f"error: the backup {target} vanished after it was written: {e}", err=True)
-        ctx.exit(EXIT_FAILED)
-    _echo(
-        f"backed up {settings.database} to {target}: {_n(sum(stats.sources_by_state.values()), 'source')}, "
-        f"{_n(stats.posts, 'post')}, {size / 1e6:.1f} MB"
-    )
+        # read-only: a backup is wanted most when the database's disk is full or its file read-only
+        target = _read_or_exit(ctx, settings, lambda store: store.backup(path))
+        try:
+            # counted in the copy: the database's own counts, read after it, had moved on with the
+            # daemon's writes (a backup said 652 posts and held 616)
+            stats = read_database(target, lambda store: store.stats())
+            size = target.stat().st_size
+        except (StoreError, OSError) as e:  # gone already: someone else's cleanup
+            _echo(f"error: the backup {target} vanished after it was written: {e}", err=True)
+            ctx.exit(EXIT_FAILED)
+        _echo(
+            f"backed up {settings.database} to {target}: {_n(sum(stats.sources_by_state.values()), 'source')}, "
+            f"{_n(stats.posts, 'post')}, {size / 1e6:.1f} MB"
+        )
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the copy is made beside PATH and renamed once checked
+        if target is not None:
+            _stopped(ctx, f"after the backup was written: {target} is complete and checked")
+        _stopped(
+            ctx,
+            f"before the backup was complete: nothing was written to {named} (what was there is as it was), "
+            "the partial copy removed",
+        )
 
 
 @main.command()

@@ -425,6 +425,92 @@ def test_ctrl_c_before_a_command_begins_exits_130_without_a_traceback(tmp_path, 
     assert b"interrupted" in err and b"Traceback" not in err and b"Aborted" not in err, err
 
 
+def _stopped_writing_its_output(*args: str) -> tuple[int, str, str]:
+    """Run the command with its standard output a pipe already full, as a reader that stopped
+    reading leaves it; send SIGTERM once it waits to write (its work up to that line done),
+    then read the pipe: (exit code, stderr, what it wrote)."""
+    import os
+    import signal
+    import time
+
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    filled = 0
+    try:
+        while True:
+            filled += os.write(write, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(write, True)
+    try:
+        proc = subprocess.Popen(_cli(*args), stdout=write, stderr=subprocess.PIPE, env=_cli_env())
+    finally:
+        os.close(write)
+    try:
+        deadline = time.monotonic() + 30
+        waits = ""
+        while "pipe_write" not in waits and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            waits = Path(f"/proc/{proc.pid}/wchan").read_text()
+        assert "pipe_write" in waits, (waits, proc.poll())
+        proc.send_signal(signal.SIGTERM)
+        with os.fdopen(read, "rb") as pipe:
+            out = pipe.read()[filled:].decode()
+        err = proc.communicate(timeout=30)[1].decode()
+    finally:
+        proc.kill()
+    return proc.returncode, err, out
+
+
+def test_sigterm_stops_status_prune_backup_and_publish_saying_what_was_done_exit_143(tmp_path, corpus_server):
+    """`timeout 5m aggregator prune` in cron, or `kill`: SIGTERM ended `publish`, `prune`,
+    `status` and `backup` at once without a word (exit -15), the user left to guess what was
+    pruned, whether the backup was written. Now each stops as `fetch` does: what it did is
+    whole (prune's sources one transaction each, the backup renamed into place once checked),
+    one line says what was done and what was left, and it exits 143."""
+    import sqlite3
+
+    feeds = [corpus_server.url("zh/zhangye-daily.gbk.rss"), corpus_server.url("zh/gansu-economy.atom")]
+    listed = "".join(f"      - url: {url}\n        keep_per_source: 9\n" for url in feeds)
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\n  items_per_feed: 1\ncategories:\n  - name: C\n"
+        f"    sources:\n{listed}",
+        encoding="utf-8",
+    )
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("keep_per_source: 9", "keep_per_source: 1"))
+    db = tmp_path / "aggregator.db"
+
+    def posts() -> list[int]:
+        with sqlite3.connect(db) as conn:
+            return [sum(1 for _ in conn.execute("SELECT 1 FROM posts WHERE source = ?", [url])) for url in feeds]
+
+    assert posts() == [3, 2]
+    code, err, out = _stopped_writing_its_output("--config", str(cfg), "prune")  # stopped saying the first's removals
+    assert code == 143 and "Traceback" not in err, err
+    assert err == (
+        "stopped by SIGTERM after 1 of 2 sources with limits pruned (2 posts removed): the rest are left as they "
+        "were (none half-pruned) for the next `aggregator prune`\n"
+    )
+    assert out.startswith(f"{feeds[0]}: removed 2 posts") and posts() == [1, 2]
+
+    code, err, out = _stopped_writing_its_output("--config", str(cfg), "backup", str(tmp_path / "copy.db"))
+    said = f"stopped by SIGTERM after the backup was written: {tmp_path / 'copy.db'} is complete and checked\n"
+    assert (code, err) == (143, said) and out.startswith("backed up "), err
+    with sqlite3.connect(tmp_path / "copy.db") as copy:
+        assert copy.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    assert not list(tmp_path.glob(".copy.db*")), "a partial copy was left"
+
+    code, err, out = _stopped_writing_its_output("--config", str(cfg), "publish")
+    said = f"stopped by SIGTERM after publishing: every file in {tmp_path / 'public'} is written\n"
+    assert (code, err) == (143, said) and "written" in out, err
+
+    code, err, out = _stopped_writing_its_output("--config", str(cfg), "status", "--json")
+    said = "stopped by SIGTERM: what was stored or written before stays, nothing is half-written\n"
+    assert (code, err) == (143, said), err
+
+
 @pytest.mark.parametrize(("key", "where"), [("jekyll.dir", "jekyll"), ("site.output_dir", "public")])
 def test_a_file_where_an_output_folder_should_be_is_named_by_check_and_publish(zh_site, key, where):
     """`check` said ok; `publish` then failed naming the output folder and a temporary file
