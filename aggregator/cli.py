@@ -227,6 +227,10 @@ def _guard_stdout() -> _Stdout | None:
 # Commands that only look: their output is all they do, so a reader that has read what it
 # wanted and left (`status | head -1`) is no failure of theirs.
 READ_ONLY = frozenset({"check", "status", "export-opml"})
+# Commands that write their one line once their work is done, whole and checked: a reader
+# gone by then (`backup … | head -0`, a cron wrapper's pipe closed early) cut only the line.
+# `backup` exited 1 then, and a nightly backup that had been written was reported as failed.
+REPORTED_WHEN_DONE = frozenset({"backup"})
 
 
 class _Commands(click.Group):
@@ -240,9 +244,10 @@ class _Commands(click.Group):
         """Run the command to its end even when its standard output cannot be written; then
         one `error:` line (none for a reader that stopped reading, as `| head`) and exit 1.
 
-        A reader that stopped reading the output of a command that only looks (READ_ONLY) is
-        no failure: the command ends with its own code, 0, as `git log | head` does.
-        `status | head -1` exited 1, and failed every script under `set -o pipefail`."""
+        A reader that stopped reading the output of a command that only looks (READ_ONLY), or
+        of one whose line comes after its work is done (REPORTED_WHEN_DONE), is no failure: the
+        command ends with its own code, as `git log | head` does. `status | head -1` exited 1,
+        and failed every script under `set -o pipefail`."""
         raw = _guard_stdout()
         self.ran = None
         try:
@@ -253,7 +258,7 @@ class _Commands(click.Group):
             sys.stdout.flush()  # what is still buffered: its failure is kept too
             if raw.lost is None:
                 raise
-            if raw.lost.errno == errno.EPIPE and self.ran in READ_ONLY:
+            if raw.lost.errno == errno.EPIPE and self.ran in READ_ONLY | REPORTED_WHEN_DONE:
                 raise SystemExit(e.code) from None
             if raw.lost.errno != errno.EPIPE:
                 why = raw.lost.strerror or raw.lost

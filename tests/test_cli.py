@@ -892,12 +892,16 @@ def test_a_fetch_lock_file_the_user_may_not_write_still_keeps_a_second_fetch_out
 def test_a_reader_that_left_ends_a_command_that_only_looks_with_exit_0(tmp_path, zh_site):
     """`aggregator status | head -1` exited 1 once `head` had left: under `set -o pipefail`
     every such script failed. A command that only looks (check, status, export-opml) ends
-    quietly with exit 0 when its reader leaves, as `git log | head` does; one that changes
-    things still exits 1, and a full disk is still an error."""
+    quietly with exit 0 when its reader leaves, as `git log | head` does; so does `backup`,
+    whose one line comes once the copy is written and checked (`backup … | true` exited 1,
+    a written backup reported failed). One that changes things as it prints still exits 1,
+    and a full disk is still an error."""
     import os
+    import sqlite3
 
     assert run_cli("--config", str(zh_site), "fetch").returncode == 0
-    for args in (["status"], ["status", "--json"], ["export-opml"], ["check"]):
+    copy = tmp_path / "copy.db"
+    for args in (["status"], ["status", "--json"], ["export-opml"], ["check"], ["backup", str(copy)]):
         read, write = os.pipe()
         os.close(read)  # the reader is gone before the first line
         try:
@@ -907,6 +911,9 @@ def test_a_reader_that_left_ends_a_command_that_only_looks_with_exit_0(tmp_path,
         finally:
             os.close(write)
         assert (done.returncode, done.stderr) == (0, ""), args
+    with sqlite3.connect(copy) as conn:  # the backup itself is whole
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 3
     with open("/dev/full", "w") as full:
         command = _cli("--config", str(zh_site), "export-opml")
         opml = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, env=_cli_env())
