@@ -5,7 +5,8 @@ Two daemons on one database would poll every source twice and race each other's
 schedule. An flock (not a pid file) is released by the kernel whenever the process ends,
 even by SIGKILL, so a crash never leaves a stale lock behind that blocks a restart. The
 file stays in place (removing it would let a third process lock a new inode while the
-second still holds the old one); it holds the holder's pid for the error message.
+second still holds the old one); it holds the holder's pid for the error message, which is
+checked against the kernel's own list of holders (`holder_pid`) before it is named.
 
 Two `fetch` runs overlapping (a cron job every 15 minutes whose run took 20) polled every
 source twice, so a fetch takes a lock of its own. It is not the daemon's: `fetch` beside a
@@ -86,7 +87,7 @@ class InstanceLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = _read_pid(fd)
+            pid = holder_pid(fd)
             os.close(fd)
             raise self.refused(self.database, pid) from None
         except BaseException:
@@ -120,7 +121,7 @@ class InstanceLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                return _read_pid(fd) or -1
+                return holder_pid(fd) or -1
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:
@@ -142,6 +143,59 @@ class FetchLock(InstanceLock):
     @staticmethod
     def path_for(database: Path) -> Path:
         return fetch_lock_path(database)
+
+
+def holder_pid(fd: int) -> int | None:
+    """The pid of the process holding the flock on `fd`'s file, or None when it cannot be told.
+
+    The pid written in the file is not trusted as it is: a holder that had to open the file
+    read-only (a `fetch.lock` left by `sudo aggregator fetch`, see `InstanceLock.acquire`)
+    cannot write its own, so the file still names an older holder, long gone or its pid
+    reused, and a refused fetch named that process. The kernel's list of flock holders
+    (/proc/locks, Linux) says who holds it; elsewhere the written pid is named only while a
+    process has it."""
+    recorded = _read_pid(fd)
+    holders = _flock_holders(fd)
+    if not holders:  # no /proc/locks, or a file system whose numbers it gives otherwise
+        return recorded if recorded is not None and _alive(recorded) else None
+    if recorded in holders:
+        return recorded
+    return next(iter(holders)) if len(holders) == 1 else None
+
+
+def _flock_holders(fd: int) -> set[int]:
+    """The pids /proc/locks gives for the flocks held on `fd`'s file (empty when unknown)."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    pids: set[int] = set()
+    for line in lines:  # `12: FLOCK  ADVISORY  WRITE 32003 fe:00:2147823 0 EOF`; `-> FLOCK` waits
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":
+            continue
+        try:
+            major, minor, ino = parts[5].split(":")
+            where = (int(major, 16), int(minor, 16), int(ino))
+            pid = int(parts[4])
+        except ValueError:
+            continue
+        if where == want and pid > 0:  # 0 or -1: a process outside our pid namespace
+            pids.add(pid)
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process, alive
+        return True
+    return True
 
 
 def _read_pid(fd: int) -> int | None:

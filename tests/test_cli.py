@@ -857,7 +857,10 @@ def test_a_second_fetch_while_one_runs_polls_nothing_and_exits_75(tmp_path, held
 def test_a_fetch_lock_file_the_user_may_not_write_still_keeps_a_second_fetch_out(tmp_path, held_feed):
     """A `sudo aggregator fetch` run once leaves `<database>.fetch.lock` owned by root: the
     service user's fetch could not open it for writing and went on without the lock, so two
-    overlapping cron runs polled every source twice again. An flock needs no write access."""
+    overlapping cron runs polled every source twice again. An flock needs no write access.
+    Such a holder cannot write its pid in the file either, which still names an older holder
+    (here a live process holding nothing, as a pid reused): the refusal named that process.
+    It names the holder the kernel knows (/proc/locks)."""
     import os
 
     setpriv = shutil.which("setpriv")  # util-linux: as a user without root's override of permissions
@@ -865,7 +868,7 @@ def test_a_fetch_lock_file_the_user_may_not_write_still_keeps_a_second_fetch_out
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(ZH.replace("{base}zh/zhangye-daily.gbk.rss", held_feed.url), encoding="utf-8")
     lock = tmp_path / "aggregator.db.fetch.lock"
-    lock.write_text("")
+    lock.write_text(f"{os.getpid()}\n")  # the pid an older holder (root's fetch, killed) left
     lock.chmod(0o444)  # as another user's lock file is to this one
     as_user = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
     probe = [*as_user, sys.executable, "-c", f"open({str(lock)!r}, 'r+')"]
@@ -883,7 +886,7 @@ def test_a_fetch_lock_file_the_user_may_not_write_still_keeps_a_second_fetch_out
         out, err = first.communicate(timeout=120)
     assert second is not None, "the second fetch polled beside the first"
     assert second.returncode == 75, second.stdout + second.stderr
-    assert "another `aggregator fetch` (another process) is already running" in second.stderr
+    assert f"another `aggregator fetch` (pid {first.pid}) is already running" in second.stderr, second.stderr
     assert held_feed.hits == 1, "the feed was polled twice"
     assert first.returncode == 0, out + err
     assert os.stat(lock).st_mode & 0o777 == 0o444  # left as it was
