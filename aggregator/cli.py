@@ -82,6 +82,10 @@ T = TypeVar("T")
 # Whether the log goes where the lines for people on stderr do not: as JSON, or to a file.
 # Then the `error:` lines go to the log too: a JSON log pipeline never saw why `run` failed.
 _LOG_ELSEWHERE = {"on": False}
+# Whether stderr is itself the JSON log (`--log-format json` without `--log-file`): then a line
+# for people is written as a log record instead, never bare beside the records: a shipper
+# reading stderr as JSON lines choked on `error: …` (and logged it twice, as a record too).
+_STDERR_IS_JSON = {"on": False}
 _LOGGED_LINES = (
     ("error: ", logging.ERROR),
     ("interrupted", logging.WARNING),
@@ -90,15 +94,19 @@ _LOGGED_LINES = (
 )
 
 
-def _echo(text: str, err: bool = False) -> None:
+def _echo(text: str, err: bool = False, level: int | None = None) -> None:
     """click.echo, with the password of any URL masked (see credentials.py); an `error:`,
-    `interrupted`, `stopping` or `stopped` line on stderr is also logged when the log is elsewhere."""
+    `interrupted`, `stopping` or `stopped` line on stderr (or one given a `level`) is also
+    logged when the log is elsewhere. On a stderr that is the JSON log, a stderr line is a
+    record only (level `level`, else its prefix's, else warning: shown at the default level)."""
+    if level is None and err:
+        level = next((lvl for prefix, lvl in _LOGGED_LINES if text.startswith(prefix)), None)
+    if err and _STDERR_IS_JSON["on"]:
+        logging.getLogger("aggregator.cli").log(level or logging.WARNING, "%s", text.removeprefix("error: "))
+        return
     click.echo(masked(text), err=err)
-    if err and _LOG_ELSEWHERE["on"]:
-        for prefix, level in _LOGGED_LINES:
-            if text.startswith(prefix):
-                _log_line(level, text.removeprefix("error: "))
-                break
+    if err and level is not None:
+        _log_line(level, text.removeprefix("error: "))
 
 
 def _log_line(level: int, text: str) -> None:
@@ -111,6 +119,7 @@ def _log_line(level: int, text: str) -> None:
 def _setup_logging(verbose: int, fmt: str = "text", file: str | None = None) -> None:
     logs.setup(logging.WARNING - 10 * verbose, fmt, file)
     _LOG_ELSEWHERE["on"] = fmt == "json" or file is not None
+    _STDERR_IS_JSON["on"] = fmt == "json" and file is None
 
 
 def _service_logging(ctx: click.Context, log_format: str | None) -> None:
@@ -131,8 +140,7 @@ def _load(ctx: click.Context, log_warnings: bool = False) -> Settings:
     try:
         settings = load_config(path)
     except ConfigError as e:
-        _echo(str(e) + _where_default(ctx, path, e), err=True)
-        _log_line(logging.ERROR, str(e) + _where_default(ctx, path, e))
+        _echo(str(e) + _where_default(ctx, path, e), err=True, level=logging.ERROR)
         ctx.exit(EXIT_USAGE)
         raise  # unreachable: ctx.exit raises
     for warning in settings.warnings:
@@ -262,13 +270,18 @@ class _Commands(click.Group):
                 raise SystemExit(e.code) from None
             if raw.lost.errno != errno.EPIPE:
                 why = raw.lost.strerror or raw.lost
-                _log_line(logging.ERROR, f"cannot write to standard output: {why}: the output is incomplete")
-                sys.stderr.write(f"error: cannot write to standard output: {why}: the output is incomplete\n")
+                _echo(f"error: cannot write to standard output: {why}: the output is incomplete", err=True)
             raise SystemExit(e.code or EXIT_FAILED) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as e:  # a command's usage error, once the log is set up
+            if not _STDERR_IS_JSON["on"]:
+                raise  # click's own lines: usage, a hint, the error
+            where = e.ctx.command_path if isinstance(e, click.UsageError) and e.ctx else ctx.command_path
+            _echo(f"error: {where}: {e.format_message()} (see `{where} --help`)", err=True)
+            ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             if _stopped_by(ctx) == signal.SIGTERM:
                 _echo("stopped by SIGTERM: what was stored or written before stays, nothing is half-written", err=True)
@@ -341,7 +354,7 @@ def _stopped_by(ctx: click.Context) -> int | None:
 def main(ctx: click.Context, config: str | None, verbose: int, log_format: str, log_file: str | None) -> None:
     """Poll RSS/Atom/JSON feeds and republish them per category."""
     limit_malloc_arenas()
-    _LOG_ELSEWHERE["on"] = False  # until the log is set up (an embedder's earlier run left it set)
+    _LOG_ELSEWHERE["on"] = _STDERR_IS_JSON["on"] = False  # until the log is set up (an embedder's run left it)
     if isinstance(ctx.command, _Commands):
         ctx.command.ran = ctx.invoked_subcommand
     ctx.ensure_object(dict)
@@ -366,10 +379,10 @@ def check(ctx: click.Context) -> None:
     settings = _load(ctx)
     problems = folder_problems(settings)
     for key, problem in problems:  # `file:line: key.path: problem`, as the config's own errors
-        _echo(f"{settings.where(*key)}{'.'.join(key)}: {problem}", err=True)
+        _echo(f"{settings.where(*key)}{'.'.join(key)}: {problem}", err=True, level=logging.ERROR)
     templates = template_problems(settings)  # the template's own file and line: that is where to fix it
     for line in templates:
-        _echo(line, err=True)
+        _echo(line, err=True, level=logging.ERROR)
     if problems or templates:
         ctx.exit(EXIT_USAGE)
     _echo(f"{settings.path}: ok: {_n(len(settings.categories), 'category')}, {_n(len(settings.sources), 'source')}")

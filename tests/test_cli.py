@@ -954,9 +954,8 @@ def test_why_run_failed_to_start_reaches_a_json_log_and_a_log_file(tmp_path, zh_
     failed = [r for r in records if r["level"] == "error"]
     assert len(failed) == 1 and failed[0]["message"].startswith(why), records
     assert failed[0]["logger"] == "aggregator.cli"
-    lines = on_stderr.stderr.splitlines()
-    assert on_stderr.returncode == 1 and lines[0].startswith(f"error: {why}"), on_stderr.stderr
-    assert [json.loads(line)["message"] for line in lines[1:] if line.startswith("{")][-1].startswith(why)
+    records = [json.loads(line) for line in on_stderr.stderr.splitlines()]  # stderr is the JSON log: no bare line
+    assert on_stderr.returncode == 1 and [r["message"] for r in records if r["level"] == "error"][-1].startswith(why)
     assert as_text.returncode == 1 and f"ERROR aggregator.cli: {why}" in (tmp_path / "text.log").read_text()
 
     # a config that does not load: the reason, in the log as well
@@ -966,6 +965,39 @@ def test_why_run_failed_to_start_reaches_a_json_log_and_a_log_file(tmp_path, zh_
     assert bad.returncode == 2 and problem in bad.stderr
     last = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
     assert last["level"] == "error" and problem in last["message"], last
+
+
+def test_under_json_logging_to_stderr_every_stderr_line_is_a_json_record(tmp_path, zh_site):
+    """`aggregator --log-format json fetch` (a container, its stderr shipped as JSON lines)
+    wrote its `error: …` line bare beside the records, and the shipper choked on it (then got
+    the same error again as a record). With stderr the JSON log, what a command says there is
+    a record only: a refused fetch, a usage error, `check`'s problems, `status`'s note."""
+    import os
+
+    from aggregator.lock import FetchLock
+
+    def records(*args: str, code: int) -> list[dict]:
+        done = run_cli("--config", str(zh_site), "--log-format", "json", *args, timeout=60)
+        assert done.returncode == code, done.stderr
+        lines = done.stderr.splitlines()
+        assert lines and all(line.startswith("{") for line in lines), done.stderr  # json.loads takes `1`, `"x"`
+        return [json.loads(line) for line in lines]
+
+    said = records("status", code=0)  # no database yet: a note, as a record
+    assert [r["level"] for r in said] == ["warning"] and said[0]["message"].startswith("no database yet at ")
+    holder = FetchLock(tmp_path / "aggregator.db").acquire()
+    try:
+        refused = records("fetch", code=75)
+    finally:
+        holder.release()
+    assert [(r["level"], r["logger"]) for r in refused] == [("error", "aggregator.cli")], refused
+    assert refused[0]["message"].startswith(f"another `aggregator fetch` (pid {os.getpid()}) is already running")
+    usage = records("fetch", "--sauce", "x", code=2)
+    assert [r["level"] for r in usage] == ["error"] and "No such option '--sauce'" in usage[0]["message"], usage
+    (tmp_path / "public").write_text("not a folder")
+    problems = records("check", code=2)
+    assert [r["level"] for r in problems] == ["error"], problems
+    assert f"site.output_dir: {tmp_path / 'public'} is a file, not a folder" in problems[0]["message"]
 
 
 def test_the_log_format_is_taken_in_any_case(tmp_path, zh_site, monkeypatch):
