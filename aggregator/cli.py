@@ -104,9 +104,9 @@ def _echo(text: str, err: bool = False, level: int | None = None) -> None:
     if err and _STDERR_IS_JSON["on"]:
         logging.getLogger("aggregator.cli").log(level or logging.WARNING, "%s", text.removeprefix("error: "))
         return
+    if err and level is not None:  # logged first: once the line is seen, its record is written (a
+        _log_line(level, text.removeprefix("error: "))  # second SIGTERM sent on seeing it cut the record)
     click.echo(masked(text), err=err)
-    if err and level is not None:
-        _log_line(level, text.removeprefix("error: "))
 
 
 def _log_line(level: int, text: str) -> None:
