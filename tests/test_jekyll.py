@@ -495,8 +495,19 @@ def test_a_long_run_of_blanks_not_ending_a_line_is_exported_in_linear_time(blank
         ("ar", "en-us", "Markets rally again", "<p>Stocks rose on Monday.</p>", "en-us"),
         ("en", "en-GB", "Markets rally again", "<p>Stocks rose.</p>", None),  # the site's language
         ("zh-CN", "zh-cn", "兰州新区生产总值增长", "<p>据统计。</p>", None),
-        ("en", "en-US", "گزارش خبری درباره اقتصاد", "<p>این یک متن فارسی است.</p>", None),  # evidently not English
-        ("en", None, "انفجار في بيروت", "<p>وقع انفجار كبير.</p>", None),  # names none
+        # evidently not English, or naming none, in another script than the site's: undetermined, as
+        # its page says `lang=""` (a theme's `default` takes "" for none)
+        ("en", "en-US", "گزارش خبری درباره اقتصاد", "<p>این یک متن فارسی است.</p>", "und"),
+        ("en", None, "انفجار في بيروت", "<p>وقع انفجار كبير.</p>", "und"),
+        ("zh-CN", None, "World markets rally", "<p>Stocks rose.</p>", "und"),
+        ("en", None, "Markets rally again", "<p>Stocks rose.</p>", None),  # names none, written as the site is
+        # another variety: traditional script on a simplified site, another region's English
+        ("zh-CN", "zh-TW", "繁體標題", "<p>內容</p>", "zh-TW"),
+        ("zh-CN", "zh-Hant", "繁體標題", "<p>內容</p>", "zh-Hant"),
+        ("zh-CN", "zh_HK", "繁體標題", "<p>內容</p>", "zh-HK"),
+        ("zh-TW", "zh-Hant-TW", "繁體標題", "<p>內容</p>", None),
+        ("zh-CN", "zh", "兰州新区生产总值增长", "<p>据统计。</p>", None),
+        ("en-US", "en-GB", "Markets rally again", "<p>Stocks rose.</p>", "en-GB"),
     ],
 )
 def test_a_jekyll_post_in_another_language_than_the_sites_says_it(
@@ -505,7 +516,9 @@ def test_a_jekyll_post_in_another_language_than_the_sites_says_it(
     """An Arabic post exported to an English Jekyll site had no word of its language: its page was
     English (`<html lang="{{ page.lang | default: site.lang }}">` in minima), an Arabic text read in
     an English voice (WCAG 3.1.2). It says `lang: ar`, as the site's page says `lang="ar"`; a post
-    in the site's language, or naming none, or one its text is evidently not in, says nothing."""
+    in the site's language says nothing. A `zh-TW` post of a `zh-CN` site said nothing either (only
+    the primary language was compared), nor did one naming no language (or one its text is
+    evidently not in) written in another script than the site's, whose page says `lang=""`: `und`."""
     post = Post(
         id="00000000000000ab",
         source="https://example.org/feed",

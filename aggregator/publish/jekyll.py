@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..models import Post
 from ..sanitize import one_line, url_text
-from .feeds import bidi_closed, feed_uri, html_excerpt, language_tag, stated_language, web_url
+from .feeds import bidi_closed, feed_uri, html_excerpt, language_tag, stated_language, web_url, written_in
 from .site import pictures_shown, player, strings_for
 
 __all__ = ["jekyll_filename", "reads_as_another_type", "render_jekyll"]
@@ -258,12 +258,39 @@ def _own_language(post: Post, site_language: str) -> str | None:
     site's pages state it: for `lang:` in the front matter, which Jekyll themes give the page
     (minima: `<html lang="{{ page.lang | default: site.lang }}">`). Without it an Arabic post
     of an English site was an English page, read by screen readers in an English voice.
-    None for a post in the site's language (the reference post: no new line) or naming none."""
-    tag = language_tag(post.language)
-    if tag is None or tag.split("-")[0].lower() == site_language.replace("_", "-").split("-")[0].strip().lower():
-        return None
+    Another variety is another language too (`zh-TW` on a `zh-CN` site: traditional script).
+    A post naming none (or one its text is evidently not in) whose letters are of another
+    script than the site language's is `und`, undetermined (BCP 47), as its page says `lang=""`:
+    the theme's `default` takes an empty value for none, and said the site's. None for a post
+    in the site's language (the reference post: no new line) or naming none and written like it."""
     excerpt_of = post.summary if post.summary.strip() else post.content
-    return stated_language(tag, f"{post.title} {html_excerpt(excerpt_of)}")
+    text = f"{post.title} {html_excerpt(excerpt_of)}"
+    tag = stated_language(post.language, text)
+    if tag is None:
+        return None if written_in(site_language, text) else "und"
+    return None if _same_language(tag, site_language) else tag
+
+
+def _same_language(tag: str, site_language: str) -> bool:
+    """Whether a post's language `tag` is the site's as far as a reader hears and sees it: the
+    same language, in the same script (Chinese's told by its region, `zh-TW` traditional), and
+    no other region when both name one (`en-GB` on an `en-US` site; `en-GB` on an `en` one is
+    its language)."""
+    a = _subtags(tag)
+    b = _subtags(language_tag(site_language) or site_language)
+    if a[0] != b[0] or (a[1] and b[1] and a[1] != b[1]):
+        return False
+    return not (a[2] and b[2] and a[2] != b[2])
+
+
+def _subtags(tag: str) -> tuple[str, str | None, str | None]:
+    """Primary language, script (Chinese's from its region when unsaid) and region of a tag."""
+    parts = tag.replace("_", "-").lower().split("-")
+    script = next((p for p in parts[1:3] if len(p) == 4 and p.isalpha()), None)
+    region = next((p for p in parts[1:4] if (len(p) == 2 and p.isalpha()) or (len(p) == 3 and p.isdigit())), None)
+    if parts[0] == "zh" and script is None:
+        script = "hant" if region in ("tw", "hk", "mo") else "hans"
+    return parts[0], script, region
 
 
 def jekyll_filename(post: Post, timezone: str) -> str:
