@@ -74,6 +74,8 @@ def test_only_what_is_shaped_like_a_language_tag_is_one(value, tag):
         ("ja", "東京都", True),  # Han alone may be Japanese
         ("ko", "한국어 뉴스", True),
         ("ar", "خبر عاجل", True),
+        ("acm", "خبر عاجل", True),  # Arabic's own (Iraqi), laid out right to left as Arabic is
+        ("jrb", "שלום עולם", True),  # Judeo-Arabic, in Hebrew letters
         ("en", "خبر عاجل", False),
         ("en", "Новости дня", False),
         ("en", "Nouvelles du jour", True),  # French is not told from English: same script

@@ -313,7 +313,13 @@ _LANGUAGE_SCRIPTS = {
     "ja": ("Jpan", "Hani"),
     "ko": ("Hang", "Hani"),
     **dict.fromkeys("ar arz apc ary fa prs ur ps ckb sd ug azb bal lrc mzn pnb skr ks".split(), ("Arab",)),
-    **dict.fromkeys("he iw yi ji".split(), ("Hebr",)),
+    # (Arabic's own, ISO 639-3, and others `text_direction` lays out right to left)
+    **dict.fromkeys(
+        "arb apd ajp acm acq acw acx aeb afb arq ars ayl ayn ayp abv shu ssh"
+        " bcc bgn bgp hno haz ota sdh glk bqi khw".split(),
+        ("Arab",),
+    ),
+    **dict.fromkeys("he iw yi ji jrb jpr".split(), ("Hebr",)),
     **dict.fromkeys("ru uk be bg mk sr kk ky tg tt ba cv mn".split(), ("Cyrl",)),
     "el": ("Grek",),
     "th": ("Thai",),
@@ -332,7 +338,7 @@ _LANGUAGE_SCRIPTS = {
     "my": ("Mymr",),
     "km": ("Khmr",),
     **dict.fromkeys(("am", "ti"), ("Ethi",)),
-    "syr": ("Syrc",),
+    **dict.fromkeys(("syr", "syc", "aii", "cld"), ("Syrc",)),
     "dv": ("Thaa",),
     "nqo": ("Nkoo",),
     "hy": ("Armn",),

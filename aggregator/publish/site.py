@@ -37,10 +37,12 @@ from jinja2 import (
     TemplateNotFound,
     TemplateSyntaxError,
     nodes,
+    pass_context,
     select_autoescape,
 )
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import Template as TemplateNode
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 try:
@@ -664,6 +666,11 @@ def count_phrase(language: str, n: int) -> str:
 # Arabic), and the scripts written right to left (ISO 15924), for `dir`.
 _RTL_LANGUAGES = frozenset(
     "ar arc azb bal bqi ckb dv fa glk he iw ji khw ks lrc mzn nqo pnb prs ps sd sdh skr syr ug ur yi".split()
+    # Arabic's own (ISO 639-3: Egyptian, Levantine, Moroccan, Gulf…), Balochi, Hindko, Hazaragi,
+    # Ottoman Turkish, Judeo-Arabic and Judeo-Persian, Assyrian and Chaldean Aramaic: a site of
+    # `arz` was laid out left to right
+    + "arb arz apc apd ajp acm acq acw acx aeb afb arq ars ary ayl ayn ayp abv shu ssh"
+    " bcc bgn bgp hno haz ota jrb jpr aii cld syc".split()
 )
 _RTL_SCRIPTS = frozenset("adlm arab aran hebr mand mend nkoo rohg samr syrc thaa yezi".split())
 
@@ -680,6 +687,14 @@ def text_direction(language: str | None) -> str | None:
         if not (len(part) == 3 and part.isalpha()):
             break
     return "rtl" if parts[0] in _RTL_LANGUAGES else "ltr"
+
+
+def words_language(language: str) -> str | None:
+    """The language of the words the pages show, when it is not the site's: `en` for a site in a
+    language we have no words for (`ur`, `ps`, `hi`), whose pages said "Home" and "Subscribe"
+    under `lang="ur"` (read by screen readers in an Urdu voice); None when they are its own."""
+    primary = language.replace("_", "-").split("-")[0].lower()
+    return "en" if _language_key(language) == "en" and primary != "en" else None
 
 
 def strings_for(language: str) -> dict[str, str]:
@@ -824,6 +839,7 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
         keep_trailing_newline=True,
     )
     env.filters["naming"] = naming
+    env.filters["words"] = in_words
     env.filters["quiet_arrows"] = quiet_arrows
     return env
 
@@ -837,12 +853,40 @@ def quiet_arrows(words: str) -> Markup:
     return Markup(_ARROW.sub(lambda m: Markup('<span aria-hidden="true">%s</span>') % m.group(), str(escape(words))))
 
 
-def naming(words: str, name: str) -> Markup:
+@pass_context
+def naming(
+    context: Context, words: str, name: str, language: str | None = None, direction: str | None = None
+) -> Markup:
     """`words` (`By {name}`, `العودة إلى {name}`) naming `name` in a `<bdi>`: a name written the
     other way from the page's, or ending in punctuation, is laid out apart from the words
     around it. On an Arabic page `بقلم John Smith, Jr.` showed its `.` left of `John`, and
-    `العودة إلى C++` its `++` left of the `C`."""
-    return escape(words).replace("{name}", Markup("<bdi>%s</bdi>") % name)
+    `العودة إلى C++` its `++` left of the `C`. The name's `language` and `direction`, when
+    given (a category's name in another script than the site's); words in another language
+    than the site's (`in_words`) leave the name in the site's."""
+    if language is None and context.get("words_lang"):
+        language = context["site"].language
+    attributes = Markup("")
+    if language is not None:
+        attributes += Markup(' lang="%s"') % language
+    if direction:
+        attributes += Markup(' dir="%s"') % direction
+    return in_words(context, escape(words).replace("{name}", Markup("<bdi%s>%s</bdi>") % (attributes, name)))
+
+
+@pass_context
+def in_words(context: Context, text: str) -> Markup:
+    """The pages' own `text` ("Home", "3 posts"), in a `<span>` saying its language when it
+    is not the site's (`words_language`: English words on an Urdu site, which screen readers
+    read in an Urdu voice) and, on a page laid out right to left, that it is written left
+    to right; as it is otherwise."""
+    language = context.get("words_lang")
+    if not language:
+        return escape(text)
+    direction = context.get("words_dir")
+    attributes = Markup(' lang="%s"') % language
+    if direction:
+        attributes += Markup(' dir="%s"') % direction
+    return Markup("<span%s>%s</span>") % (attributes, text)
 
 
 @dataclass(frozen=True)
@@ -867,6 +911,11 @@ class SiteRenderer:
         self.zone = ZoneInfo(self.site.timezone)
         self.t = strings_for(self.site.language)
         self.direction = text_direction(self.site.language) or "ltr"
+        # English words on a site in a language we have none for: said to be English (`words`)
+        self.words_lang = words_language(self.site.language)
+        self.words_dir = "ltr" if self.words_lang and self.direction == "rtl" else None
+        if self.words_dir:  # on a page laid out right to left newer posts lie right, older left
+            self.t = {**self.t, "newer": "Newer →", "older": "← Older"}
         folder = settings.templates_dir
         self.env = _environment(None if folder is None else str(folder), _template_names(folder))
         self.categories = {c.slug: c for c in settings.categories}
@@ -975,11 +1024,32 @@ class SiteRenderer:
         self._views.put(post, seen)
         return seen
 
+    def _name(self, name: str, languages: Sequence[str | None] = ()) -> dict[str, str | None]:
+        """`language` and `dir` of a category's name, as a post's are given: None when it may be
+        in the site's language (then the page's; stated when the page's words are in another,
+        the name being among them), else the one language of `languages` (its posts') it may
+        be in, or "" (unknown), and its direction. An Arabic category on an English site
+        was said to be English, and isolated by its first letter alone (`dir="auto"`)."""
+        if written_in(self.site.language, name):
+            return {"language": self.site.language if self.words_lang else None, "dir": None}
+        known = {tag for tag in languages if tag and written_in(tag, name)}
+        if len(known) == 1:
+            language = known.pop()
+            return {"language": language, "dir": text_direction(language)}
+        return {"language": "", "dir": letters_direction(name) or "auto"}
+
+    def _category_link(self, cat: Category, page: str, languages: Sequence[str | None]) -> dict[str, Any]:
+        return {"name": cat.name, "href": _rel(category_page_path(cat.slug), page), **self._name(cat.name, languages)}
+
+    def _languages(self, posts: Sequence[Post], slug: str) -> list[str | None]:
+        """The languages the pages give `posts` of category `slug`, to tell its name's."""
+        return [self._seen(p).view["language"] for p in posts if slug in p.categories]
+
     def _post(self, post: Post, page: str, full: bool = False) -> dict[str, Any]:
         seen = self._seen(post)
         view = dict(seen.view)
         view["href"] = _rel(seen.path, page)
-        view["categories"] = [{"name": c.name, "href": _rel(category_page_path(c.slug), page)} for c in seen.cats]
+        view["categories"] = [self._category_link(c, page, (view["language"],)) for c in seen.cats]
         if full:
             content = seen.content
             view["content"] = Markup(_scrolling_tables(_headings_below_title(content)))
@@ -1007,6 +1077,8 @@ class SiteRenderer:
                 site=self.site,
                 direction=self.direction,
                 t=self.t,
+                words_lang=self.words_lang,
+                words_dir=self.words_dir,
                 root=root,
                 home=f"{root}index.html",
                 page_url=self.site.url + ("" if page == "index.html" else page),
@@ -1038,6 +1110,7 @@ class SiteRenderer:
                 "href": _rel(category_page_path(c.slug), page),
                 "newest": f"{self._local(c.newest):%Y-%m-%d}" if c.newest else None,
                 "feeds": self._feeds(f"category/{c.slug}", page, c.name),
+                **self._name(c.name, self._languages(posts, c.slug)),
             }
             for c in categories
         ]
@@ -1064,6 +1137,7 @@ class SiteRenderer:
                 "tags": list(cat.tags),
                 "count": count,
                 "counted": count_phrase(self.site.language, count),
+                **self._name(cat.name, self._languages(posts, cat.slug)),
             },
             feeds=self._feeds(f"category/{cat.slug}", page, cat.name),
             posts=[self._post(p, page) for p in posts],
