@@ -385,8 +385,27 @@ def test_a_right_to_left_post_of_no_language_whose_title_starts_in_latin_is_righ
             assert browser.load(server.url(str(page.relative_to(out))), 1280, 900, False) == []
             assert browser.evaluate(direction.format("article h1")) == "rtl", page
             assert browser.evaluate(direction.format("div.content")) == "rtl", page
+            # the tab's title, as Chromium lays it out by its first letter: its `!` or `?` at the
+            # left end of the right-to-left title, the site's name after it (`Site · !…` before)
+            end, before, site = browser.evaluate(_TAB_TITLE)
+            assert end < before < site, (page, end, before, site)
     finally:
         server.close()
+
+
+# Where the page's title is drawn when laid out as a tab shows it, on a line of its own whose
+# direction is its first letter's: [x of the post title's last character (its `!`), x of the one
+# before it, x of the site's name after ` · `].
+_TAB_TITLE = """(() => {
+  const t = document.title, line = document.createElement('div');
+  line.style.cssText = 'position: absolute; white-space: pre; unicode-bidi: plaintext';
+  line.textContent = t;
+  document.body.appendChild(line);
+  const x = i => { const r = document.createRange(); r.setStart(line.firstChild, i); r.setEnd(line.firstChild, i + 1);
+                   return r.getBoundingClientRect().x; };
+  const sep = t.lastIndexOf(' · '), end = t.slice(0, sep).search(/[!?][^!?]*$/);
+  return [x(end), x(end - 1), x(sep + 3)];
+})()"""
 
 
 # Where a string's characters are drawn: [x of its first, x of its last], of the first text node holding it.

@@ -838,6 +838,30 @@ def test_a_category_named_in_another_script_than_the_sites_says_its_language(
         assert el.tag == "bdi" or el.get("dir"), lxml.html.tostring(el)
 
 
+@pytest.mark.parametrize(
+    ("site", "category", "language", "title", "tab", "category_tab"),
+    [
+        ("en", "أخبار", "ar", "عاجل!", "\u2067عاجل!\u2069 · Site", "\u2067أخبار\u2069 · Site"),
+        ("en", "World", None, "BBC: انفجار في بيروت!", "\u2067BBC: انفجار في بيروت!\u2069 · Site", "World · Site"),
+        ("ar", "C++", "en", "C++ \u2069now", "\u2066C++ now\u2069 · Site", "\u2066C++\u2069 · Site"),
+        ("ar", "أخبار", None, "عاجل!", "عاجل! · Site", "أخبار · Site"),  # the page's direction: as it was
+        ("en", "World", None, "Hello!", "Hello! · Site", "World · Site"),
+    ],
+)
+def test_a_title_written_the_other_way_is_isolated_in_the_tab(
+    tmp_path, site, category, language, title, tab, category_tab
+):
+    """The tab's title is the post's or category's and the site's name, `<title>` text, where no
+    `<bdi>` goes: `عاجل! · Site` was one right-to-left line, `Site · !عاجل` in the tab (Chromium
+    lays a title out by its first letter). Its part written the other way from the page is
+    isolated by Unicode marks (RLI or LRI … PDI, which Chromium honours); a stray PDI of its own
+    is dropped, lest it end the isolation early."""
+    out = _site_of(tmp_path, site, category, [_post(1, title, language)])
+    assert html(next((out / "posts").rglob("*.html"))).findtext(".//title") == tab
+    assert html(out / "category" / "c.html").findtext(".//title") == category_tab
+    assert html(out / "index.html").findtext(".//title") == "Site"
+
+
 def test_noscript_fallback_of_an_embed_is_published(tmp_path: Path, corpus_server) -> None:
     """A real blog feed whose code listings are gist embeds: `<script src=gist>` and the code
     itself in `<noscript><pre><code>`. The script is removed, so the fallback is the listing a

@@ -40,6 +40,7 @@ from .memo import IdentityMemo
 __all__ = [
     "FeedMeta",
     "bidi_closed",
+    "bidi_isolated",
     "clean_text",
     "html_excerpt",
     "language_tag",
@@ -164,6 +165,29 @@ def bidi_closed(text: str) -> str:
             while open_.pop() != ch:
                 pass
     return text + "".join(reversed(open_))
+
+
+_ISOLATE_OPENER = {"rtl": "\u2067", "ltr": "\u2066"}  # RLI, LRI; else FSI (first strong letter)
+
+
+def bidi_isolated(text: str, direction: str | None = None) -> str:
+    """`text` between an isolate opener and its PDI (U+2069), for where markup cannot isolate
+    it: a page's `<title>`. A title written the other way than the rest of the tab's line lost
+    its ending punctuation to the far side (`!عاجل` for `عاجل!`, beside ` · My Site`). RLI or
+    LRI when its direction is known (`rtl`, `ltr`), else FSI; what `text` opens is closed, and
+    a PDI it holds with nothing of its own to close is dropped, lest it close ours early."""
+    if "\u2069" in text:
+        depth, kept = 0, []
+        for ch in text:
+            if ch in "\u2066\u2067\u2068":
+                depth += 1
+            elif ch == "\u2069":
+                if not depth:
+                    continue
+                depth -= 1
+            kept.append(ch)
+        text = "".join(kept)
+    return _ISOLATE_OPENER.get(direction or "", "\u2068") + bidi_closed(text) + "\u2069"
 
 
 _WEB = ("http", "https")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ from ..credentials import public_url
 from ..models import Enclosure, Post
 from .feeds import (
     bidi_closed,
+    bidi_isolated,
     clean_text,
     feed_uri,
     html_excerpt,
@@ -840,6 +842,7 @@ def _environment(templates_dir: str | None, names: tuple[str, ...]) -> Environme
     )
     env.filters["naming"] = naming
     env.filters["words"] = in_words
+    env.filters["isolate"] = isolate
     env.filters["quiet_arrows"] = quiet_arrows
     return env
 
@@ -871,6 +874,25 @@ def naming(
     if direction:
         attributes += Markup(' dir="%s"') % direction
     return in_words(context, escape(words).replace("{name}", Markup("<bdi%s>%s</bdi>") % (attributes, name)))
+
+
+# Letters (and Arabic digits) of the scripts written right to left: Hebrew to NKo, Samaritan,
+# Mandaic, Syriac and Arabic supplements, their presentation forms, and the historic ones.
+_RTL_LETTER = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\U00010800-\U00010fff\U0001e800-\U0001efff]")
+
+
+@pass_context
+def isolate(context: Context, text: str, direction: str | None = None) -> str:
+    """`text` (a post's or category's name in the page's `<title>`) isolated by Unicode marks
+    (`bidi_isolated`: a title holds no markup) when it holds letters written the other way
+    than the page's: `عاجل!` on an English site showed in the tab as `!عاجل · My Site`, and
+    `C++` on an Arabic one its `++` left of the `C`. Text all in the page's direction is left
+    as it was. `direction` is the text's own when known (`rtl`, `ltr`), else its first letter's."""
+    if context.get("direction") == "rtl":
+        other = any(unicodedata.bidirectional(c) == "L" for c in text)
+    else:
+        other = _RTL_LETTER.search(text) is not None
+    return bidi_isolated(text, direction) if other else text
 
 
 @pass_context
