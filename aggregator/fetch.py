@@ -13,6 +13,7 @@ sending one byte a second would otherwise stretch a request without end.
 from __future__ import annotations
 
 import base64
+import functools
 import heapq
 import http.client
 import logging
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.request import getproxies
 
+import idna
 import urllib3
 from requests.exceptions import InvalidProxyURL, InvalidSchema, RequestException
 from requests.models import PreparedRequest
@@ -574,13 +576,17 @@ class Fetcher:
         own_headers = _merge_headers(headers, source.headers) if source.headers else headers
         url = source.url
         origin = source.key if _is_web_url(source.key) else url
+        # The credentials written in the configured URL are the source's as `auth:` is: a
+        # same-host redirect to an absolute URL (`/feed` → `http://host/feed/`) names none, and
+        # they were left out of it (a 401), as of the learnt redirect polled from then on.
+        own_auth = source.auth or _url_auth(origin)
         visited = [url]
         hops: list[tuple[int, str]] = []
         while True:
             trusted = _credentials_may_follow(origin, url)
             try:
                 resp = self._get(
-                    source, url, own_headers if trusted else headers, source.auth if trusted else None, trusted
+                    source, url, own_headers if trusted else headers, own_auth if trusted else None, trusted
                 )
             except FetchError as e:
                 raise _at_hop(e, source, url, hops) from None
@@ -879,9 +885,46 @@ def _at_hop(e: FetchError, source: Source, url: str, hops: list[tuple[int, str]]
 def _credentials_may_follow(origin: str, url: str) -> bool:
     """Whether a redirect from the source's `origin` URL to `url` may carry its credentials
     and configured headers: same host (and port), and no downgrade from https to http."""
-    if host_key(url) != host_key(origin):
+    if not _same_host(host_key(url), host_key(origin)):
         return False
     return not (urlsplit(origin).scheme.lower() == "https" and urlsplit(url).scheme.lower() == "http")
+
+
+def _url_auth(url: str) -> tuple[str, str] | None:
+    """The `user:password` written in `url`, as requests reads it; None when there is none."""
+    if "@" not in url:  # the usual case: no parsing
+        return None
+    try:
+        if "@" not in urlsplit(url).netloc:
+            return None
+    except ValueError:
+        return None
+    userinfo = get_auth_from_url(url)
+    return userinfo if any(userinfo) else None
+
+
+def _same_host(a: str, b: str) -> bool:
+    """Whether two `host_key`s name one host, an internationalised name in either form: a
+    server's Location gives `xn--bcher-kva.example` for the `bücher.example` the config
+    writes, and that same-host redirect lost the source's credentials (a 401)."""
+    if a == b:
+        return True
+    if a.isascii() and b.isascii():  # the usual case costs no encoding
+        return False
+    return _ascii_host(a) == _ascii_host(b)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ascii_host(key: str) -> str:
+    """A `host_key` with its name in IDNA (punycode) form, as requests sends it."""
+    name, colon, port = key.rpartition(":") if not key.endswith("]") else (key, "", "")
+    if not colon or not port.isdecimal():
+        name, colon, port = key, "", ""
+    try:
+        name = idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        pass  # no host requests could reach either: compared as written
+    return f"{name}{colon}{port}"
 
 
 def _is_web_url(url: str) -> bool:

@@ -575,6 +575,54 @@ def test_credentials_follow_a_redirect_only_to_the_same_host_and_never_down_to_h
     assert not _credentials_may_follow("https://feeds.example/a", "http://feeds.example/b")  # clear text
     assert not _credentials_may_follow("https://feeds.example/a", "https://other.example/a")
     assert not _credentials_may_follow("https://feeds.example/a", "https://feeds.example:8443/a")
+    assert _credentials_may_follow("https://bücher.example/a", "https://xn--bcher-kva.example/b")  # one host
+    assert not _credentials_may_follow("https://bücher.example/a", "https://xn--bcher-kva.example:8443/b")
+
+
+class _Private(http.server.BaseHTTPRequestHandler):
+    """A private feed that moved: /old.xml answers 301 to the absolute URL of /new.xml on the
+    host the request named (as servers write Location: an IDN host in punycode); /new.xml
+    wants credentials. Serves as a forward proxy too (absolute-form request lines)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.endswith("/old.xml"):
+            self.send_response(301)
+            self.send_header("Location", f"http://{self.headers['Host']}/new.xml")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        ok = self.headers.get("Authorization") is not None
+        self.send_response(200 if ok else 401)
+        body = RSS if ok else b""
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("how", ["url", "auth", "idn-url", "idn-auth"])
+def test_credentials_follow_a_same_host_redirect_to_an_absolute_url(how, no_proxy_env):
+    """`http://user:pw@host/old.xml` moved to `http://host/new.xml`: the Location names no
+    credentials, and those written in the source's URL were left behind (HTTP 401), where the
+    source's `auth:` went along. An IDN host (`bücher.example`, reached here through a proxy)
+    comes back from the server as punycode, and even `auth:` was left behind: "another host"."""
+    server = _Server(_Private)
+    try:
+        host = "bücher.example" if how.startswith("idn") else f"127.0.0.1:{server.port}"
+        if how.startswith("idn"):
+            no_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+        if how.endswith("url"):
+            feed = source(f"http://reader:pw1@{host}/old.xml")
+        else:
+            feed = source(f"http://{host}/old.xml", auth=("reader", "pw1"))
+        assert Fetcher().fetch(feed).body == RSS
+        assert [_credentials(sent.get("Authorization")) for _, sent in server.requests] == [b"reader:pw1"] * 2
+    finally:
+        server.close()
 
 
 # -- TLS: a source's own trust (`tls_verify`) ----------------------------------------------------
