@@ -58,7 +58,7 @@ from urllib3.util import parse_url
 from urllib3.util.ssl_ import create_urllib3_context
 
 from . import USER_AGENT
-from .credentials import header_value_problem
+from .credentials import header_value_problem, masked
 from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key
 from .models import FetchResult, Source
 
@@ -368,7 +368,7 @@ class _Route:
     scanning the environment for proxies, reading ~/.netrc): most of the CPU of a 304.
     """
 
-    __slots__ = ("url", "scheme", "host", "port", "target", "proxy", "auth", "netrc")
+    __slots__ = ("url", "scheme", "host", "port", "target", "proxy", "proxy_from", "auth", "netrc")
 
     def __init__(self, url: str, proxies: dict[str, str], netrc: bool) -> None:
         prepared = PreparedRequest()
@@ -379,12 +379,14 @@ class _Route:
         self.host = parts.hostname
         self.port = parts.port
         self.proxy: str | None = None
+        self.proxy_from = ""  # the environment variable that named the proxy, for messages
         if proxies:
             proxy = select_proxy(self.url, proxies)
             if proxy:
                 self.proxy = prepend_scheme_if_needed(proxy, "http")
+                self.proxy_from = _proxy_variable(self.url, proxies)
                 if not parse_url(self.proxy).host:
-                    raise InvalidProxyURL("Please check proxy URL. It is malformed and could be missing the host.")
+                    raise InvalidProxyURL(f"the proxy {masked(proxy)} ({self.proxy_from}) names no host")
         # a plain-HTTP request through an HTTP proxy names the whole URL; otherwise the path
         proxied = self.proxy is not None and self.scheme != "https" and not self.proxy.lower().startswith("socks")
         self.target: str = urldefragauth(self.url) if proxied else (prepared.path_url or "/")
@@ -395,6 +397,60 @@ class _Route:
         found = get_netrc_auth(self.url) if netrc and not any(userinfo) else None
         self.auth: tuple[str, str] | None = userinfo if any(userinfo) else (tuple(found) if found else None)
         self.netrc = found is not None  # `auth` is the operator's, from ~/.netrc: for their own sources only
+
+
+def _proxy_variable(url: str, proxies: dict[str, str]) -> str:
+    """`HTTPS_PROXY`, `ALL_PROXY`...: the variable whose proxy `select_proxy` took for `url`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    keys = (
+        [scheme, "all"]
+        if not parts.hostname
+        else [f"{scheme}://{parts.hostname}", scheme, f"all://{parts.hostname}", "all"]
+    )
+    key = next((k for k in keys if proxies.get(k)), "all")
+    return f"{key.upper()}_PROXY" if "://" not in key else f"the proxy for {key}"
+
+
+def _proxy_failure(e: urllib3.exceptions.ProxyError, route: _Route) -> str:
+    """Why the proxy, not the feed's server, failed: `connection refused` alone sent the
+    operator to the feed's host, when it was the proxy in HTTPS_PROXY that was down."""
+    proxy = f"the proxy {masked(route.proxy or '')} ({route.proxy_from})"
+    cause = e.original_error
+    tunnel = re.match(r"Tunnel connection failed: (.+)", str(cause)) if isinstance(cause, OSError) else None
+    if tunnel:  # the proxy answered the CONNECT with an error: 403, 407, 502...
+        return f"{proxy} answered the tunnel to {route.host}:{route.port or 443} with {tunnel.group(1).strip()}"
+    if isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError):
+        return f"cannot reach {proxy}: timed out"
+    return f"cannot reach {proxy}: {_reason(cause)}"
+
+
+_UNTRUSTED = (
+    "unable to get local issuer certificate",
+    "unable to get issuer certificate",
+    "self-signed certificate",
+    "self signed certificate",
+    "unable to verify the first certificate",
+)
+
+
+def _tls_advice(e: BaseException, source: Source, ca: str, proxied: bool) -> str:
+    """What to do about a certificate that failed verification ("" for any other error): the
+    bare OpenSSL reason named neither the bundle it was checked against nor the settings."""
+    text = str(e)
+    if "certificate verify failed" not in text:
+        return ""
+    if "certificate has expired" in text:
+        return "; the server's certificate has expired: its operator must renew it (tls_verify: false skips the check)"
+    if not any(reason in text for reason in _UNTRUSTED):
+        return ""
+    bundle = source.tls_verify if isinstance(source.tls_verify, str) else ca
+    who = "the server (or the proxy, if it inspects TLS)" if proxied else "the server"
+    return (
+        f"; no CA in {bundle} vouches for it: if {who} uses a private CA or a self-signed "
+        "certificate, give that CA's certificate file in the source's tls_verify: (or in "
+        "REQUESTS_CA_BUNDLE for every source), or tls_verify: false to skip the check"
+    )
 
 
 def _basic_auth(auth: tuple[str, str]) -> str:
@@ -651,6 +707,7 @@ class Fetcher:
         redirected (or an HTML page that linked) there had them sent, and the private feed
         they open published under its name."""
         deadline = source.timeout or self.deadline
+        route: _Route | None = None
         try:
             route = self._route(url)
             scheme = urlsplit(url).scheme.lower()
@@ -670,11 +727,19 @@ class Fetcher:
                 raise FetchError(source.key, f"connection failed: {_reason(e)}", url=url) from None
             raise FetchError(source.key, f"timed out after {deadline:g}s", url=url) from None
         except InvalidSchema as e:
+            if route is not None and route.proxy is not None and "SOCKS" in str(e):
+                message = f"the proxy {masked(route.proxy)} ({route.proxy_from}) needs PySocks (pip install pysocks)"
+                raise FetchError(source.key, f"unsupported scheme: {message}", url=url) from None
             raise FetchError(source.key, f"unsupported scheme: {e}", url=url) from None
         except (RequestException, LocationValueError, ValueError) as e:
             raise FetchError(source.key, f"request failed: {e}", url=url) from None
+        except urllib3.exceptions.ProxyError as e:
+            if route is None:  # pragma: no cover - raised only by a request, which needs a route
+                raise
+            raise FetchError(source.key, f"connection failed: {_proxy_failure(e, route)}", url=url) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise FetchError(source.key, f"connection failed: {_reason(e)}", url=url) from None
+            advice = _tls_advice(e, source, self._ca, route is not None and route.proxy is not None)
+            raise FetchError(source.key, f"connection failed: {_reason(e)}{advice}", url=url) from None
 
     def _open(self, pool: HTTPConnectionPool, target: str, headers: dict[str, str], timeout: Timeout) -> Any:
         attempts = 0

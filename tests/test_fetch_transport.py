@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from aggregator.fetch import Fetcher, FetchError, _Route
 from aggregator.models import Source
@@ -417,6 +418,46 @@ def test_no_proxy_sends_listed_hosts_direct_and_the_rest_through_the_proxy(feed_
     assert sent["Host"] == "feeds.example.invalid"
 
 
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """A proxy that wants credentials it was not given: 407 to a CONNECT."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_CONNECT(self) -> None:  # noqa: N802 - stdlib name
+        self.send_response(407, "Proxy Authentication Required")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_failing_proxy_is_named_not_the_feeds_server(no_proxy_env):
+    """The proxy down was `connection failed: Connection refused` under the feed's URL (the
+    operator looked at the feed's server), and a proxy refusing the tunnel urllib3's nested
+    repr; each names the proxy and its variable now, its password masked."""
+    with socket.socket() as closed:  # a port nothing listens on: the proxy is down
+        closed.bind(("127.0.0.1", 0))
+        down = closed.getsockname()[1]
+    no_proxy_env.setenv("HTTP_PROXY", f"http://op:pw9@127.0.0.1:{down}")
+    with pytest.raises(FetchError) as e:
+        Fetcher().fetch(source("http://feeds.example.invalid/feed.xml"))
+    assert str(e.value) == (
+        f"connection failed: cannot reach the proxy http://op:***@127.0.0.1:{down} (HTTP_PROXY): Connection refused"
+    )
+    refusing = _Server(_Refusing)
+    try:
+        no_proxy_env.setenv("HTTPS_PROXY", f"http://127.0.0.1:{refusing.port}")
+        with pytest.raises(FetchError) as e:
+            Fetcher().fetch(source("https://feeds.example.invalid/feed.xml"))
+        assert str(e.value) == (
+            f"connection failed: the proxy http://127.0.0.1:{refusing.port} (HTTPS_PROXY) answered the tunnel "
+            "to feeds.example.invalid:443 with 407 Proxy Authentication Required"
+        )
+    finally:
+        refusing.close()
+
+
 # -- TLS: verification with requests' CA bundle ------------------------------------------------
 
 
@@ -435,8 +476,11 @@ def test_tls_is_verified_against_the_ca_bundle_requests_would_use(ca, tmp_path, 
     server = _tls_server(ca, "127.0.0.1")
     try:
         url = server.url("/feed", scheme="https")
-        with pytest.raises(FetchError, match="TLS handshake failed: certificate verify failed"):
+        with pytest.raises(FetchError, match="TLS handshake failed: certificate verify failed") as e:
             Fetcher().fetch(source(url))  # certifi's bundle does not know our test CA
+        # what to do, and the bundle that was asked, as the message goes to `status` and the log
+        assert f"; no CA in {DEFAULT_CA_BUNDLE_PATH} vouches for it: if the server uses a private CA" in str(e.value)
+        assert "in the source's tls_verify: (or in REQUESTS_CA_BUNDLE for every source)" in str(e.value)
         bundle = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(bundle))
         no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
