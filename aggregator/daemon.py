@@ -60,6 +60,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import ConfigError, Settings, decode_config, parse_config
+from .credentials import masked
 from .fetch import Fetcher
 from .hosts import MAX_RETRY_AFTER, host_key
 from .logs import source_context
@@ -958,7 +959,7 @@ class Daemon:
                 "failed": self.pinger.failed,
                 "failing": None
                 if ping_failing is None
-                else f"for {time.monotonic() - ping_failing[0]:.0f}s: {ping_failing[1]}",
+                else masked(f"for {time.monotonic() - ping_failing[0]:.0f}s: {ping_failing[1]}"),  # the hub's URL
             }
         return not problems, detail
 

@@ -15,6 +15,7 @@ from werkzeug import Request, Response
 
 from aggregator.config import load_config
 from aggregator.daemon import Daemon as InProcessDaemon
+from aggregator.publish import publish
 from aggregator.publish.websub import HubPinger, ping_hub
 from aggregator.store import Store
 
@@ -63,6 +64,27 @@ def test_changed_feeds_are_announced_once(tmp_path, httpserver: HTTPServer, corp
     again = run_cli("--config", str(cfg), "publish")
     assert again.returncode == 0 and again.stdout.startswith("0 files written")
     assert len(pings(httpserver)) == len(FEEDS)  # nothing changed, nothing announced
+
+
+def test_a_private_hubs_credentials_go_to_the_hub_only_never_into_the_feeds(tmp_path, httpserver: HTTPServer):
+    """`websub_hub: http://pub:pw@hub/hub?token=…` (a private hub taking pings only from its
+    publisher): the pings carry the credentials, and every feed announced the hub with them,
+    for any reader to take. The feeds announce it without them now, as OPML gives a source's URL."""
+    hub = httpserver.url_for("/hub").replace("://", "://pub:hubpw1@") + "?token=t0k3n&site=news"
+    httpserver.expect_request("/hub", method="POST").respond_with_data("", status=204)
+    cfg = write_config(tmp_path / "feeds.yaml", [{"url": "http://127.0.0.1:9/x"}], f"  websub_hub: {hub}")
+    settings = load_config(cfg)
+    with Store(settings.database) as store:
+        store.sync_sources(settings.sources)
+        publish(settings, store, force=True)
+    sent = [(req.authorization and req.authorization.password, req.args.get("token")) for req, _ in httpserver.log]
+    assert sent and set(sent) == {("hubpw1", "t0k3n")}
+    announced = httpserver.url_for("/hub") + "?site=news"
+    out = tmp_path / "public"
+    assert etree.parse(str(out / "feed.atom")).getroot().find(f"{A}link[@rel='hub']").get("href") == announced
+    assert json.loads((out / "feed.json").read_text("utf-8"))["hubs"] == [{"type": "WebSub", "url": announced}]
+    published = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert b"hubpw1" not in published and b"t0k3n" not in published
 
 
 def test_a_failing_or_missing_hub_is_logged_not_fatal(tmp_path, httpserver: HTTPServer, corpus_server):
@@ -210,7 +232,7 @@ def test_daemon_publishes_and_stops_without_waiting_for_a_hung_hub(tmp_path, han
 
 
 def test_health_tells_a_failing_hub_without_calling_it_a_problem(tmp_path):
-    hub = refusing_url()
+    hub = refusing_url().replace("://", "://pub:hubpw2@")  # its password never in /healthz
     source = {"url": "http://127.0.0.1:9/x", "interval": "1h"}
     cfg = write_config(tmp_path / "feeds.yaml", [source], f"  websub_hub: {hub}")
     settings = load_config(cfg)
@@ -232,7 +254,8 @@ def test_health_tells_a_failing_hub_without_calling_it_a_problem(tmp_path):
     assert ok and detail["problems"] == [], detail
     websub = detail["websub"]
     assert websub["pending"] == 0 and websub["accepted"] == 0 and websub["failed"] >= 1, websub
-    assert websub["failing"].endswith(f"{hub}: connection refused"), websub
+    assert websub["failing"].endswith(f"{hub.replace('hubpw2', '***')}: connection refused"), websub
+    assert "hubpw2" not in json.dumps(detail)
 
 
 def test_a_second_stop_signal_gives_pending_pings_no_time(tmp_path, hanging_hub):

@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import Category, Settings
-from ..credentials import public_post, public_url
+from ..credentials import public_post, public_url, without_secrets
 from ..models import Post
 from ..processes import forking_is_safe
 from ..store import Store
@@ -810,10 +810,16 @@ def category_feed_meta(settings: Settings, cat: Category, covers: Sequence[str |
         language=s.language,
         description=" ".join(cat.tags) or f"{cat.name} · {s.title}",
         site_title=s.title,
-        websub_hub=s.websub_hub,
+        websub_hub=announced_hub(s.websub_hub),
         untitled=strings_for(s.language)["untitled"],
         image=cat.image or (shared.pop() if len(shared) == 1 else None),
     )
+
+
+def announced_hub(hub: str | None) -> str | None:
+    """The hub URL as every feed announces it: without the `user:password@` or `?token=`
+    that the pings may need (a private hub's), which were published in every feed."""
+    return public_url(without_secrets(hub)) if hub else None
 
 
 def all_posts_feed_meta(settings: Settings) -> FeedMeta:
@@ -827,7 +833,7 @@ def all_posts_feed_meta(settings: Settings) -> FeedMeta:
         language=s.language,
         description=s.description or s.title,
         site_title=s.title,
-        websub_hub=s.websub_hub,
+        websub_hub=announced_hub(s.websub_hub),
         untitled=strings_for(s.language)["untitled"],
     )
 
