@@ -21,6 +21,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import idna
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -246,6 +247,25 @@ def check_url(value: str) -> str:
     return value
 
 
+def fetchable_url(value: str) -> str:
+    """`check_url`, and an internationalised host the requests can be sent to: IDNA 2008, as
+    requests encodes it. `http://☃.net/` was `ok` to `check` and failed at every poll with
+    `request failed: Failed to parse: …`; its punycode form, which browsers reach, is fetched."""
+    value = check_url(value)
+    host = urlsplit(value).hostname or ""
+    if host.isascii():  # the usual case costs nothing more
+        return value
+    try:
+        idna.encode(host, uts46=True)
+    except idna.IDNAError as e:
+        try:
+            hint = f": write the host as {host.encode('idna').decode('ascii')!r} (punycode), as browsers send it"
+        except UnicodeError:
+            hint = ""
+        raise ValueError(f"the host {host!r} cannot be sent in a request (IDNA 2008: {e}){hint}") from None
+    return value
+
+
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -443,7 +463,7 @@ class SourceConfig(SourceSettings):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return check_url(from_feed_scheme(v.strip()))
+        return fetchable_url(from_feed_scheme(v.strip()))
 
 
 class CategoryConfig(_Strict):
@@ -547,7 +567,7 @@ class SiteConfig(_Strict):
     @field_validator("websub_hub")
     @classmethod
     def _hub(cls, v: str | None) -> str | None:
-        return None if v is None else check_url(v.strip())
+        return None if v is None else fetchable_url(v.strip())  # pinged
 
     @field_validator("timezone")
     @classmethod

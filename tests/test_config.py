@@ -148,6 +148,12 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "      - url: https://feeds.-example.com/feed.xml\n",
             "12: categories.0.sources.0.url: not a host name: 'feeds.-example.com'",
         ),
+        (  # requests cannot encode it (IDNA 2008): it failed at every poll, `check` said ok
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://☃.example/feed.xml\n",
+            "12: categories.0.sources.0.url: the host '☃.example' cannot be sent in a request (IDNA 2008: "
+            "Codepoint U+2603 at position 1 of '☃' not allowed): write the host as 'xn--n3h.example' (punycode)",
+        ),
         (
             "      - url: https://example.com/feed.xml\n",
             "      - url: https://example.com:99999/feed.xml\n",

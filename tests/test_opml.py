@@ -832,6 +832,8 @@ def test_a_feed_url_the_config_refuses_is_skipped_not_the_whole_file(tmp_path):
         '  <outline type="rss" text="Good" xmlUrl="https://good.example/rss"/>\n'
         '  <outline type="rss" text="Port" xmlUrl="https://user:s3cret@port.example:99999/rss"/>\n'
         '  <outline type="rss" text="IPv6" xmlUrl="http://[::1/rss"/>\n'
+        '  <outline type="rss" text="Snow" xmlUrl="http://☃.example/rss"/>\n'
+        '  <outline type="rss" text="Bücher" xmlUrl="http://bücher.example/rss"/>\n'
         "</outline>\n</body></opml>\n",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -842,8 +844,10 @@ def test_a_feed_url_the_config_refuses_is_skipped_not_the_whole_file(tmp_path):
     )
     assert "skipped   http://[::1/rss: not a valid URL (Invalid IPv6 URL)" in result.stdout
     assert "s3cret" not in result.stdout + cfg.read_text(encoding="utf-8")
-    assert "3 feeds in" in result.stdout and "1 added, 0 already present, 2 skipped" in result.stdout
-    assert [c.source_keys for c in load_config(cfg).categories] == [("https://good.example/rss",)]
+    assert "skipped   http://☃.example/rss: the host '☃.example' cannot be sent in a request" in result.stdout
+    assert "5 feeds in" in result.stdout and "2 added, 0 already present, 3 skipped" in result.stdout
+    keys = [c.source_keys for c in load_config(cfg).categories]
+    assert keys == [("https://good.example/rss", "http://bücher.example/rss")]
 
 
 def test_feeds_nested_under_a_feed_outline_are_read_in_its_folder():

@@ -30,7 +30,7 @@ import yaml
 from lxml import etree
 
 from .. import PROJECT_URL
-from ..config import SLUG_PATTERN, category_slug, check_url, from_feed_scheme, request_key
+from ..config import SLUG_PATTERN, category_slug, fetchable_url, from_feed_scheme, request_key
 from ..credentials import looks_masked, masked, public_url, secret_forms
 from .feeds import clean_text, web_url
 from .jekyll import reads_as_another_type
@@ -322,7 +322,7 @@ def _refusal(url: str) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return "not an absolute http(s) URL"
     try:
-        check_url(url)  # the host and port, as `check` sees them
+        fetchable_url(url)  # the host and port, as `check` sees them
     except ValueError as e:
         return str(e)
     return None
