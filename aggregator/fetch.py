@@ -1154,6 +1154,9 @@ def _decoder(encoding: str) -> _Inflater | _Chain | None:
 
 
 _INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
+# "Failed to resolve 'h' ([Errno -3] Temporary failure in name resolution)": the DNS server
+# down or out of reach (a corporate resolver) fell through to the text, an object's repr first
+_DNS = re.compile(r"Failed to resolve '([^']*)' \((?:\[Errno -?\d+\] )?([^)]*)\)")
 _TLS = re.compile(r"\[SSL(?:: ([A-Z_]+))?\] ([^(]*?)\s*(?:\(_ssl\.c:\d+\))?(?:['\")]|$)")
 
 
@@ -1166,6 +1169,9 @@ def _reason(e: BaseException) -> str:
     if m:  # urllib3 repeats its nested repr: "('Connection broken: IncompleteRead(…)', IncompleteRead(…))"
         got, more = int(m.group(1)), int(m.group(2))
         return f"the server closed the connection {more} bytes short of the {got + more} it announced"
+    m = _DNS.search(text)
+    if m and isinstance(e, NewConnectionError):  # urllib3's NameResolutionError, a repr in its text
+        return f"cannot resolve {m.group(1)} (DNS: {m.group(2)})"
     m = _TLS.search(text)
     if m and isinstance(e, (urllib3.exceptions.SSLError, ssl.SSLError)):
         return f"TLS handshake failed: {m.group(2).strip() or m.group(1)}"
