@@ -253,7 +253,10 @@ def fetchable_url(value: str) -> str:
     `request failed: Failed to parse: …`; its punycode form, which browsers reach, is fetched."""
     value = check_url(value)
     host = urlsplit(value).hostname or ""
-    if host.isascii():  # the usual case costs nothing more
+    if host.isascii():  # the usual case costs little more
+        if len(host) > 63 and ":" not in host and any(len(label) > 63 for label in host.split(".")):
+            # `Failed to parse: …, label empty or too long` at every poll (DNS allows 63 bytes)
+            raise ValueError(f"the host {host!r} has a part longer than 63 characters, which no domain name has")
         return value
     try:
         idna.encode(host, uts46=True)

@@ -154,6 +154,11 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "12: categories.0.sources.0.url: the host '☃.example' cannot be sent in a request (IDNA 2008: "
             "Codepoint U+2603 at position 1 of '☃' not allowed): write the host as 'xn--n3h.example' (punycode)",
         ),
+        (  # `Failed to parse: …, label empty or too long` at every poll
+            "      - url: https://example.com/feed.xml\n",
+            f"      - url: https://{'n' * 64}.example.com/feed.xml\n",
+            f"12: categories.0.sources.0.url: the host '{'n' * 64}.example.com' has a part longer than 63 characters",
+        ),
         (
             "      - url: https://example.com/feed.xml\n",
             "      - url: https://example.com:99999/feed.xml\n",
