@@ -167,6 +167,18 @@ def test_hub_failures_are_one_short_line(tmp_path, httpserver: HTTPServer, corpu
     assert "<html>" not in result.stderr
 
 
+def test_a_proxy_that_is_down_is_named_not_the_hub(monkeypatch, caplog):
+    """Behind a proxy that is down, every ping said `connection refused` of the hub."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", refusing_url().removesuffix("/hub"))
+    with caplog.at_level("WARNING"):
+        assert ping_hub("http://hub.example.invalid/hub", ["https://a/x.atom"]) == (0, 1)
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.endswith("failed: cannot reach the proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY): connection refused")
+
+
 def test_a_long_text_answer_is_cut_to_one_short_line(httpserver: HTTPServer, caplog):
     httpserver.expect_request("/hub", method="POST").respond_with_data("why " * 100 + "\nmore", status=400)
     with caplog.at_level("WARNING"):

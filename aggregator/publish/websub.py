@@ -135,6 +135,10 @@ def short_reason(error: BaseException, timeout: float) -> str:
     (`Max retries exceeded ... NewConnectionError(...)`)."""
     if isinstance(error, requests.Timeout):
         return f"timed out after {timeout:.3g} s"
+    if isinstance(error, requests.exceptions.ProxyError):  # the proxy down read as the hub down
+        inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
+        why = short_reason(inner, timeout) if inner is not None else "connection failed"  # urllib3's, below
+        return f"cannot reach the proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY): {why}"
     seen: set[int] = set()
     todo: list[BaseException] = [error]
     while todo:  # the cause is buried in urllib3's wrappers: MaxRetryError.reason, __cause__, args
