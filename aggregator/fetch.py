@@ -441,7 +441,7 @@ def _tls_advice(e: BaseException, source: Source, ca: str, proxied: bool) -> str
     if "certificate verify failed" not in text:
         return ""
     if "certificate has expired" in text:
-        return "; the server's certificate has expired: its operator must renew it (tls_verify: false skips the check)"
+        return "; the server's operator must renew it (tls_verify: false skips the check meanwhile)"
     if not any(reason in text for reason in _UNTRUSTED):
         return ""
     bundle = source.tls_verify if isinstance(source.tls_verify, str) else ca

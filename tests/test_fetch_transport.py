@@ -9,6 +9,7 @@ these; each test here would catch a rule lost on the way.
 from __future__ import annotations
 
 import base64
+import datetime
 import gc
 import http.server
 import os
@@ -501,6 +502,25 @@ def test_tls_certificate_for_another_name_is_refused(ca, tmp_path, no_proxy_env)
         no_proxy_env.setenv("CURL_CA_BUNDLE", str(bundle))
         with pytest.raises(FetchError, match="certificate verify failed: IP address mismatch"):
             Fetcher().fetch(source(server.url("/feed", scheme="https")))
+    finally:
+        server.close()
+
+
+def test_an_expired_certificate_says_its_operator_must_renew_it(ca, tmp_path, no_proxy_env):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    past = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    ca.issue_cert("127.0.0.1", not_before=past, not_after=past + datetime.timedelta(days=90)).configure_cert(context)
+    server = _Server(_Feed, tls=context)
+    try:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        with pytest.raises(FetchError) as e:
+            Fetcher().fetch(source(server.url("/feed", scheme="https")))
+        assert str(e.value) == (
+            "connection failed: TLS handshake failed: certificate verify failed: certificate has expired; "
+            "the server's operator must renew it (tls_verify: false skips the check meanwhile)"
+        )
     finally:
         server.close()
 
