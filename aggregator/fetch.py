@@ -604,11 +604,15 @@ class Fetcher:
                     result = self._exchange(source, etag, last_modified, deadline)
                 except FetchError as e:
                     if dog.fired:
-                        message = _deadline_message(deadline) + _hop(e.url or source.url, source)
+                        message = (
+                            _deadline_message(deadline)
+                            + self._via(e.url or source.url)
+                            + _hop(e.url or source.url, source)
+                        )
                         raise FetchError(source.key, message, url=e.url) from None
                     raise
                 if dog.fired:  # a body cut short by the watchdog can look complete
-                    message = _deadline_message(deadline) + _hop(result.url, source)
+                    message = _deadline_message(deadline) + self._via(result.url) + _hop(result.url, source)
                     raise FetchError(source.key, message, url=result.url)
         return result
 
@@ -725,7 +729,7 @@ class Fetcher:
         except (ConnectTimeoutError, ReadTimeoutError) as e:
             if isinstance(e, NewConnectionError):  # a subclass of ConnectTimeoutError, but refused
                 raise FetchError(source.key, f"connection failed: {_reason(e)}", url=url) from None
-            raise FetchError(source.key, f"timed out after {deadline:g}s", url=url) from None
+            raise FetchError(source.key, f"timed out after {deadline:g}s{self._via(url)}", url=url) from None
         except InvalidSchema as e:
             if route is not None and route.proxy is not None and "SOCKS" in str(e):
                 message = f"the proxy {masked(route.proxy)} ({route.proxy_from}) needs PySocks (pip install pysocks)"
@@ -764,6 +768,14 @@ class Fetcher:
                 attempts += 1
                 if not _current.reused or attempts > POOL_SIZE or (dog is not None and dog.fired):
                     raise
+
+    def _via(self, url: str) -> str:
+        """` through the proxy … (HTTPS_PROXY)` for a URL requested through one, else "": a
+        proxy that hangs timed every source out, and the messages named only their servers."""
+        route = self._routes.get(url) or self._old_routes.get(url)
+        if route is None or route.proxy is None:
+            return ""
+        return f", through the proxy {masked(route.proxy)} ({route.proxy_from})"
 
     def _route(self, url: str) -> _Route:
         route = self._routes.get(url)

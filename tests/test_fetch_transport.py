@@ -459,6 +459,28 @@ def test_a_failing_proxy_is_named_not_the_feeds_server(no_proxy_env):
         refusing.close()
 
 
+def test_a_timeout_through_a_proxy_names_the_proxy(no_proxy_env):
+    """A proxy that accepts and never answers timed every source out, each message naming
+    only its own server."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), never answers
+    try:
+        proxy = f"http://op:pw9@127.0.0.1:{silent.getsockname()[1]}"
+        no_proxy_env.setenv("HTTP_PROXY", proxy)
+        no_proxy_env.setenv("HTTPS_PROXY", proxy)
+        for url, variable in (
+            ("http://feeds.example.invalid/a", "HTTP_PROXY"),
+            ("https://feeds.example.invalid/b", "HTTPS_PROXY"),
+        ):
+            with pytest.raises(FetchError) as e:
+                Fetcher().fetch(source(url, timeout=0.3))
+            said = str(e.value)
+            assert said.startswith("timed out") and said.endswith(
+                f", through the proxy {proxy.replace('pw9', '***')} ({variable})"
+            ), said
+    finally:
+        silent.close()
+
+
 # -- TLS: verification with requests' CA bundle ------------------------------------------------
 
 
