@@ -796,6 +796,8 @@ class Fetcher:
         request): its SSL context is part of urllib3's pool key, so a connection opened under
         one setting is never handed to a source with another, on the same host or not."""
         kwargs = self._tls_for(source) if route.scheme == "https" else None
+        if kwargs is None and route.proxy is not None and route.proxy.lower().startswith("https:"):
+            kwargs = self._verifying(self._ca)  # plain http in TLS to the proxy: the pool's is the proxy's
         if route.proxy is None:
             return self.pools.connection_from_host(route.host, route.port, route.scheme, pool_kwargs=kwargs)
         return self._proxy_manager(route.proxy).connection_from_host(
@@ -803,6 +805,11 @@ class Fetcher:
         )
 
     def _proxy_manager(self, proxy: str) -> PoolManager:
+        # An https:// proxy is verified against the CA bundle as the feeds are (REQUESTS_CA_BUNDLE,
+        # CURL_CA_BUNDLE, certifi): urllib3 alone used the system's store, and a proxy certified
+        # by the company's CA, given in REQUESTS_CA_BUNDLE, was refused for every source.
+        # (Loaded before the lock, which loading it takes.)
+        tls = self._verifying(self._ca)["ssl_context"] if proxy.lower().startswith("https:") else None
         with self._lock:
             manager = self._proxy_managers.get(proxy)
             if manager is None:
@@ -816,7 +823,9 @@ class Fetcher:
                 else:
                     username, password = get_auth_from_url(proxy)
                     proxy_headers = {"Proxy-Authorization": _basic_auth((username, password))} if username else {}
-                    manager = ProxyManager(proxy, proxy_headers=proxy_headers, num_pools=POOLS, maxsize=POOL_SIZE)
+                    manager = ProxyManager(
+                        proxy, proxy_headers=proxy_headers, proxy_ssl_context=tls, num_pools=POOLS, maxsize=POOL_SIZE
+                    )
                     manager.pool_classes_by_scheme = _POOLS
                 self._proxy_managers[proxy] = manager
         return manager

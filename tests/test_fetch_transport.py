@@ -390,6 +390,8 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
                     data = sock.recv(65536)
                     if not data:
                         return
+                    while isinstance(sock, ssl.SSLSocket) and sock.pending():  # a proxy spoken to over TLS:
+                        data += sock.recv(sock.pending())  # records already read, which select() cannot see
                     (upstream if sock is client else client).sendall(data)
         finally:
             upstream.close()
@@ -559,6 +561,35 @@ def test_https_through_a_proxy_is_a_verified_connect_tunnel(ca, tmp_path, proxy,
         assert [p for p, _ in server.requests] == ["/feed"]  # the feed itself, inside the tunnel
     finally:
         server.close()
+
+
+def test_an_https_proxy_is_verified_against_the_ca_bundle_the_feeds_are(ca, tmp_path, no_proxy_env):
+    """An `https://` proxy certified by the company's CA, given in REQUESTS_CA_BUNDLE: urllib3
+    checked it against the system's store, and refused it for every source, http or https
+    (here a feed of another private CA, the source's own `tls_verify`, inside the tunnel)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    company = trustme.CA()
+    company.issue_cert("127.0.0.1").configure_cert(context)
+    tls_proxy = _Server(_Proxy, tls=context)
+    server = _tls_server(ca, "127.0.0.1")
+    try:
+        bundle, feeds_ca = tmp_path / "company.pem", tmp_path / "feeds.pem"
+        company.cert_pem.write_to_path(str(bundle))
+        ca.cert_pem.write_to_path(str(feeds_ca))
+        no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        no_proxy_env.setenv("HTTP_PROXY", f"https://127.0.0.1:{tls_proxy.port}")
+        no_proxy_env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{tls_proxy.port}")
+        fetcher = Fetcher()
+        assert fetcher.fetch(source("http://feeds.example.invalid/feed.xml")).body == RSS
+        assert fetcher.fetch(source(server.url("/feed", scheme="https"), tls_verify=str(feeds_ca))).body == RSS
+        assert [p for p, _ in tls_proxy.requests] == [
+            "http://feeds.example.invalid/feed.xml",
+            f"127.0.0.1:{server.port}",
+        ]
+        assert [p for p, _ in server.requests] == ["/feed"]
+    finally:
+        server.close()
+        tls_proxy.close()
 
 
 # -- credentials and headers --------------------------------------------------------------------
