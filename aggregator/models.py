@@ -222,7 +222,8 @@ class FeedInfo:
     update_seconds: float | None = None  # sy:updatePeriod / sy:updateFrequency, as a period
     title_type: str = "text/plain"  # as parsed: text/html or xhtml titles still hold markup
     # the feed's cover (normalize.feed_info): its one channel image (itunes:image, <image>,
-    # logo), an absolute http(s) URL; None when it gives none or several that differ
+    # logo), an absolute http(s) URL, or its one itunes:image among several that differ;
+    # else None
     image: str | None = None
 
 

@@ -200,7 +200,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     )
 
 
-def feed_info(info: FeedInfo, version: str = "", images: Sequence[str] = ()) -> FeedInfo:
+def feed_info(info: FeedInfo, version: str = "", images: Sequence[str] = (), itunes: Sequence[str] = ()) -> FeedInfo:
     """The feed's title as plain text, as entry titles are (`_title`; `version` is the
     feed's, `ParsedFeed.version`): it is shown as the source's name on every page and feed,
     escaped there, and a title the feed gives as HTML (`Tom &amp;amp; Jerry`) would show its
@@ -208,10 +208,16 @@ def feed_info(info: FeedInfo, version: str = "", images: Sequence[str] = ()) -> 
     is linked from every post's page and the OPML: an absolute http(s) URL or none
     (`<link>javascript:…</link>` was linked as given). Its cover (`images`: the feed's own
     artwork, `ParsedFeed.images`) is its one channel image: a podcast category's RSS gives
-    it as the show's `itunes:image`; several that differ (a logo and a cover) tell none."""
+    it as the show's `itunes:image`. Several that differ (a wide `<image>` logo beside the
+    square cover) gave none, and the category no cover: the channel's one `itunes:image`
+    (`itunes`, as `ParsedFeed.itunes_images`) is then the cover, as Apple Podcasts and
+    Overcast take it; else none."""
     link = _absolute(info.link, "")
     covers = list(dict.fromkeys(filter(None, (_absolute(i, "") for i in images))))
     image = covers[0] if len(covers) == 1 else None
+    if len(covers) > 1 and itunes:
+        squares = list(dict.fromkeys(filter(None, (_absolute(i, "") for i in itunes))))
+        image = squares[0] if len(squares) == 1 else None
     if not info.title:
         return replace(info, link=link, image=image)
     detail = {"type": info.title_type}

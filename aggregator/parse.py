@@ -87,15 +87,18 @@ feedparser.mixin._FeedParserMixin._add_tag = _add_tag
 # (normalize drops it), so every one is recorded here, under this key of `d.feed`, with the
 # channel's `media:thumbnail`, `media:content medium="image"`, `<logo>` and `<icon>`.
 FEED_IMAGES = "aggregator_images"
+# and the channel's `itunes:image` apart: the square cover podcast apps show, which is the
+# feed's cover when its images differ (a wide `<image>` logo beside it)
+FEED_ITUNES_IMAGES = "aggregator_itunes_images"
 _feedparser_start_itunes_image = feedparser.mixin._FeedParserMixin._start_itunes_image
 _feedparser_end_url = feedparser.mixin._FeedParserMixin._end_url
 
 
-def _feed_image(self: Any, href: Any) -> None:
+def _feed_image(self: Any, href: Any, key: str = FEED_IMAGES) -> None:
     if isinstance(href, str) and href.strip() and not (self.inentry or self.insource):
-        images = self.feeddata.get(FEED_IMAGES)
+        images = self.feeddata.get(key)
         if images is None:
-            images = self.feeddata[FEED_IMAGES] = []
+            images = self.feeddata[key] = []
         images.append(href.strip())
 
 
@@ -103,6 +106,7 @@ def _start_itunes_image(self: Any, attrs_d: dict[str, Any]) -> None:
     """feedparser's own, recording a channel's `itunes:image` as the fast path does."""
     _feedparser_start_itunes_image(self, attrs_d)
     _feed_image(self, attrs_d.get("href") or attrs_d.get("url"))
+    _feed_image(self, attrs_d.get("href") or attrs_d.get("url"), FEED_ITUNES_IMAGES)
 
 
 def _end_url(self: Any) -> None:
@@ -431,6 +435,9 @@ class ParsedFeed:
     # image media:content, an Atom feed's logo and icon, a JSON Feed's icon), as written: an
     # episode whose image is one of these shows the show's cover, not its own
     images: list[str] = field(default_factory=list)
+    # those of them that are the channel's `itunes:image`: the show's square cover, which
+    # podcast apps show, preferred when the feed's images differ (`normalize.feed_info`)
+    itunes_images: list[str] = field(default_factory=list)
 
 
 def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
@@ -449,9 +456,17 @@ def parse_feed(source: str, body: bytes, url: str, headers: dict[str, str] | Non
         log.exception("source %s: fast parser failed, using feedparser", source)
         fast = None
     if fast is not None:
-        info, entries, version, encoding, authors, images = fast
+        info, entries, version, encoding, authors, images, itunes_images = fast
         return ParsedFeed(
-            info, entries, version, url, read_encoding or encoding, headers=headers, authors=authors, images=images
+            info,
+            entries,
+            version,
+            url,
+            read_encoding or encoding,
+            headers=headers,
+            authors=authors,
+            images=images,
+            itunes_images=itunes_images,
         )
     return _parse_feedparser(source, as_read, url, headers, read_headers, read_encoding)
 
@@ -579,6 +594,7 @@ def _parse_feedparser(
         headers=headers,
         authors=list(feed.get("authors") or []) if (d.version or "").startswith("atom") else [],
         images=list(feed.get(FEED_IMAGES) or ()),
+        itunes_images=list(feed.get(FEED_ITUNES_IMAGES) or ()),
     )
 
 

@@ -142,8 +142,8 @@ def update_period(period: str | None, frequency: str | None) -> float | None:
 
 
 def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> tuple[Any, ...] | None:
-    """(FeedInfo, entries, version, encoding, feed authors, feed images) for a well-formed
-    feed, else None (use feedparser)."""
+    """(FeedInfo, entries, version, encoding, feed authors, feed images, the channel's
+    `itunes:image`s among them) for a well-formed feed, else None (use feedparser)."""
     if body[:1].isspace():
         body = body.lstrip()  # blank lines before the XML declaration: a common server-side slip
     encoding = _encoding(body, headers or {})
@@ -204,7 +204,7 @@ def parse_fast(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
                     authors += [a for a in holder.get("authors", []) if a]
     except _Unsupported:
         return None
-    return info, entries, "rss091n" if netscape else version, encoding, authors, images
+    return info, entries, "rss091n" if netscape else version, encoding, authors, images, w.itunes_images
 
 
 # A `&` that starts no entity or character reference (`AT&T`, `?a=1&b=2` in a link), outside
@@ -442,6 +442,7 @@ class _Walker:
         self.utf8 = True
         self.url = url
         self.root_lang: str | None = None
+        self.itunes_images: list[str] = []  # the channel's `itunes:image`s (`feed_images`)
 
     # -- scope: xml:base and xml:lang --------------------------------------------------
 
@@ -638,6 +639,7 @@ class _Walker:
                 href = el.get("href") or el.get("url")
                 if href and href.strip():
                     images.append(href.strip())
+                    self.itunes_images.append(href.strip())
             elif key == "image":
                 b = self.scope(el, base, lang)[0]
                 for c in el:

@@ -322,7 +322,7 @@ def _poll(
     if feed.warning:
         log.info("source %s: feed is not well-formed, took what could be read: %s", source.key, feed.warning)
     empty = None if posts else "the feed has no entries"  # else a first fetch read as `unchanged` and nothing more
-    info = feed_info(feed.info, feed.version, feed.images)  # as `ingest` stored it
+    info = feed_info(feed.info, feed.version, feed.images, feed.itunes_images)  # as `ingest` stored it
     # (a configured `name:` is shown instead of the title: a feed retitling itself at every
     # poll then changes nothing shown, and must not cost a publish each time; an empty
     # `name: ""` is none, the title shown as the store's `name or title` shows it)
@@ -370,7 +370,7 @@ def ingest(
         source.key,
         when,
         status,
-        info=feed_info(feed.info, feed.version, feed.images),
+        info=feed_info(feed.info, feed.version, feed.images, feed.itunes_images),
         etag=etag,
         last_modified=last_modified,
         body_hash=body_hash,

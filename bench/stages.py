@@ -77,7 +77,7 @@ def main() -> None:
     for p, b in bodies:
         r = parse_fast(b, url(p), headers(p))
         if r is not None:
-            fast.append((p, ParsedFeed(r[0], r[1], r[2], url(p), r[3], authors=r[4], images=r[5])))
+            fast.append((p, ParsedFeed(r[0], r[1], r[2], url(p), r[3], authors=r[4], images=r[5], itunes_images=r[6])))
             try:
                 slow.append((p, parse_feedparser(url(p), b, url(p), headers(p))))
             except ParseError:

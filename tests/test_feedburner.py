@@ -73,8 +73,8 @@ def _both_paths(rel: str) -> dict[str, list]:
     source = Source(key=url, url=url)
     fast = parse_fast(body, url, headers)
     assert fast is not None, "the fast path declined it: it would not be tested"
-    info, entries, version, encoding, authors, images = fast
-    parsed = ParsedFeed(info, entries, version, url, encoding, authors=authors, images=images)
+    info, entries, version, encoding, authors, images, itunes = fast
+    parsed = ParsedFeed(info, entries, version, url, encoding, authors=authors, images=images, itunes_images=itunes)
     return {
         "fast": normalize(source, parsed, NOW),
         "feedparser": normalize(source, parse_feedparser(url, body, url, headers), NOW),

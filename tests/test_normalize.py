@@ -1233,6 +1233,25 @@ def test_the_show_cover_art_repeated_as_an_episode_image_is_not_the_episode_imag
     }
 
 
+@pytest.mark.parametrize("parser", [parse_feed, parse_feedparser])
+def test_a_feed_whose_logo_and_podcast_cover_differ_has_the_podcast_cover(parser, store):
+    """A show giving a wide `<image>` logo beside its square `itunes:image` cover had no cover
+    stored (two that differ told none), so its category's RSS had no `itunes:image` and podcast
+    apps showed none. The `itunes:image` is the cover, as Apple Podcasts and Overcast take it;
+    two differing `itunes:image`s still tell none."""
+    from aggregator.pipeline import ingest
+
+    url = "http://e.org/feed/"
+    src = Source(key=url, url=url, categories=("pods",))
+    store.sync_sources([src])
+    ingest(src, store, parser(url, COVERED, url), NOW)  # as a poll stores it, on either parser's path
+    assert store.source_state(url).image == "http://e.org/cover.jpg"  # sources.image
+    assert store.category_covers("pods") == ["http://e.org/cover.jpg"]  # the category's cover
+    second = b'<channel><title>t</title><itunes:image href="http://e.org/other.jpg"/>'
+    feed = parser(url, COVERED.replace(b"<channel><title>t</title>", second), url)
+    assert feed_info(feed.info, feed.version, feed.images, feed.itunes_images).image is None
+
+
 def test_an_rss_1_image_beside_the_channel_is_the_feed_image_on_both_paths():
     body = b"""<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
       xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">

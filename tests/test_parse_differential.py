@@ -47,9 +47,10 @@ def test_fast_path_and_feedparser_agree_on_at_least_995_permille_of_posts():
             declined += 1
             continue
         accepted += 1
-        info, entries, version, encoding, authors, images = fast
+        info, entries, version, encoding, authors, images, itunes = fast
         source = Source(key=url, url=url)
-        mine = normalize(source, ParsedFeed(info, entries, version, url, encoding, authors=authors, images=images), NOW)
+        parsed = ParsedFeed(info, entries, version, url, encoding, authors=authors, images=images, itunes_images=itunes)
+        mine = normalize(source, parsed, NOW)
         try:
             theirs = normalize(source, parse_feedparser(url, body, url, headers), NOW)
         except ParseError as e:
