@@ -18,6 +18,7 @@ from aggregator.models import NORMALIZER_VERSION
 from .conftest import check_feeds, run_cli
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+ATOM = "http://www.w3.org/2005/Atom"
 SHOW = f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:itunes="{ITUNES}">
 <channel>
@@ -154,9 +155,15 @@ def test_the_show_cover_art_is_not_published_under_every_episode(tmp_path, https
         ["https://show.example/ep2.mp3"],
         ["https://show.example/ep1.mp3", "https://show.example/ep1.png"],
     ]
-    # the show's cover only as the category's own, its RSS channel's itunes:image
-    files = [p for p in (tmp_path / "public").rglob("*") if p.is_file() and p.name != "pods.rss"]
+    # the show's cover only as the category's own (its feeds' image: the RSS channel's
+    # itunes:image and <image>, Atom's icon and logo, JSON Feed's icon), under no episode
+    feeds = (".rss", ".atom", ".json")
+    files = [p for p in (tmp_path / "public").rglob("*") if p.is_file() and p.suffix not in feeds]
     assert b"cover.jpg" not in b"".join(p.read_bytes() for p in files)
+    assert "cover.jpg" not in json.dumps(feed["items"])
+    (atom,) = (tmp_path / "public").rglob("pods.atom")
+    entries = etree.fromstring(atom.read_bytes()).iter(f"{{{ATOM}}}entry")
+    assert all(b"cover.jpg" not in etree.tostring(e) for e in entries)
     assert [i.get("href") for i in rss.iter(f"{{{ITUNES}}}image")] == [
         "https://show.example/cover.jpg",
         "https://show.example/ep1.png",
@@ -634,12 +641,22 @@ def test_a_soundless_post_an_older_version_stored_is_the_episode_of_its_date(tmp
 def test_a_podcast_categorys_rss_has_the_shows_cover(tmp_path, httpserver: HTTPServer):
     """A podcast category's RSS had no channel `itunes:image`, which Apple requires of a
     podcast: apps showed it with no cover. Its one show's cover (the feed's channel image)
-    is the channel's `itunes:image`; an episode's own art stays the item's."""
+    is the channel's `itunes:image`; an episode's own art stays the item's. Its Atom and
+    JSON Feed gave no cover at all: it is Atom's `icon` and `logo` (Miniflux reads `icon`,
+    else `logo`), JSON Feed's `icon` and the RSS channel's `<image>`, which readers show."""
+    cover = "https://show.example/cover.jpg"
     _fetch(tmp_path, httpserver, SHOW).close()
-    _, rss = _published(tmp_path)
+    feed, rss = _published(tmp_path)
     channel = rss.find("channel")
-    assert [i.get("href") for i in channel.findall(f"{{{ITUNES}}}image")] == ["https://show.example/cover.jpg"]
+    assert [i.get("href") for i in channel.findall(f"{{{ITUNES}}}image")] == [cover]
     assert all(i.find(f"{{{ITUNES}}}image") is None for i in channel.findall("item"))
+    assert [(i.findtext("url"), i.findtext("title"), i.findtext("link")) for i in channel.findall("image")] == [
+        (cover, channel.findtext("title"), channel.findtext("link"))
+    ]
+    assert feed["icon"] == cover and "favicon" not in feed
+    (atom_path,) = (tmp_path / "public").rglob("pods.atom")
+    atom = etree.fromstring(atom_path.read_bytes())
+    assert [atom.findtext(f"{{{ATOM}}}{k}") for k in ("icon", "logo")] == [cover, cover]
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -718,3 +735,4 @@ def test_a_category_cover_change_republishes_that_category_alone(tmp_path, https
     assert rss.find("channel").find(f"{{{ITUNES}}}image").get("href") == "https://show.example/cover.jpg"
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+

@@ -95,7 +95,9 @@ class FeedMeta:
     updated_floor: datetime | None = None
     # what a post with no title, text or link is called, in the site's language (site.py's words)
     untitled: str = "(untitled)"
-    # the cover podcast apps show (the RSS channel's itunes:image), an absolute http(s) URL
+    # the feed's cover, an absolute http(s) URL: the RSS channel's `<image>` (and, for a
+    # podcast, its itunes:image, which podcast apps show), Atom's `<icon>` and `<logo>`,
+    # JSON Feed's `icon`
     image: str | None = None
 
 
@@ -947,6 +949,12 @@ def _atom(meta: FeedMeta, items: list[_Item]) -> bytes:
     if hub:
         out.append(f'  <link href="{_q(hub)}" rel="hub"/>\n')
     out.append(f'  <generator uri="{_q(PROJECT_URL)}" version="{_q(__version__)}">{_x(GENERATOR)}</generator>\n')
+    cover = feed_uri(meta.image) if meta.image else None
+    if cover:
+        # the square cover as both: RFC 4287 wants `icon` square and `logo` 2:1, but readers
+        # take either (Miniflux `icon`, else `logo`; feedparser `logo` as the feed's image)
+        out.append(_el("  ", "icon", cover))
+        out.append(_el("  ", "logo", cover))
     description = _one_line(meta.description)
     if description:
         out.append(f"  <subtitle{own}>{_x(description)}</subtitle>\n" if own else _el("  ", "subtitle", description))
@@ -1086,8 +1094,8 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     )
     # A podcast (an episode's sound or video among the items) is shown by its cover in podcast
     # apps, which Apple requires of a podcast's channel: the category's cover, when it has one
-    cover = feed_uri(meta.image) if meta.image else None
-    cover = cover if cover and any(enc is not None and _playable(enc) for enc in enclosures) else None
+    image = feed_uri(meta.image) if meta.image else None
+    cover = image if image and any(enc is not None and _playable(enc) for enc in enclosures) else None
     itunes = itunes or cover is not None
     out = [XML_DECLARATION, _RSS_ROOT_ITUNES if itunes else _RSS_ROOT, "  <channel>\n"]
     out.append(_el("    ", "title", title))
@@ -1103,6 +1111,12 @@ def _rss(meta: FeedMeta, items: list[_Item]) -> bytes:
     if lang:
         out.append(_el("    ", "language", lang))
     out.append(_el("    ", "lastBuildDate", _rfc822(_newest(meta, items))))
+    if image:  # the channel's image, which readers show as the feed's (its title and link the channel's)
+        out.append("    <image>\n")
+        out.append(_el("      ", "url", image))
+        out.append(_el("      ", "title", title))
+        out.append(_el("      ", "link", feed_uri(meta.alternate) or meta.alternate))
+        out.append("    </image>\n")
     if cover is not None:
         out.append(f'    <itunes:image href="{_q(cover)}"/>\n')
     return b"".join(["".join(out).encode("utf-8"), *map(_rss_item, items), b"  </channel>\n</rss>\n"])
@@ -1210,6 +1224,9 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
     description = _one_line(meta.description)
     if description:
         feed["description"] = description
+    icon = feed_uri(meta.image) if meta.image else None
+    if icon:  # the square cover (JSON Feed's 512×512 `icon`; Miniflux takes it without a `favicon`)
+        feed["icon"] = icon
     lang, items_lang = _feed_language(meta, items)
     if lang:
         feed["language"] = lang
