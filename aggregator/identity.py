@@ -238,8 +238,48 @@ def hashed_identity(text_hash: str, enclosure: str | None) -> str:
 
 
 def enclosure_key(url: str) -> str:
-    """An enclosure's URL as an identity holds it: without tracking parameters or fragment."""
-    return canonical_link(url) or url
+    """An enclosure's URL as an identity holds it: without tracking parameters or fragment,
+    nor the signature of a signed URL (`unsigned`): a show whose host signs its sounds anew at
+    each poll (`?Expires=…&Signature=…`) had each undated episode without guid or link come
+    as a new post at every poll. Only the identity: the URL is published as given."""
+    return unsigned(canonical_link(url) or url)
+
+
+# The query parameters of signed URLs, which a CDN or storage service writes anew each time it
+# signs one (expiry, signature, signing key or credentials): CloudFront (`Expires`, `Signature`,
+# `Key-Pair-Id`, `Policy`), S3 and Google Cloud Storage (`AWSAccessKeyId`, `GoogleAccessId`,
+# `X-Amz-…`, `X-Goog-…`), Azure (`sig`), Akamai (`hdnts`, `hdnea`, `__token__`); in lower case.
+SIGNING_PARAMS = frozenset(
+    {"expires", "signature", "key-pair-id", "policy", "awsaccesskeyid", "googleaccessid", "sig", "hdnts", "hdnea",
+     "__token__"}
+)  # fmt: skip
+SIGNING_PREFIXES = ("x-amz-", "x-goog-")
+# and those that sign along with one of them, too short or common to be dropped alone (an Azure
+# SAS's start and expiry times, version and permissions; nginx secure_link's `md5`)
+SIGNED_WITH = frozenset({"se", "st", "sv", "sp", "sr", "spr", "srt", "ss", "skoid", "sktid", "skt", "ske", "sks",
+                         "skv", "sip", "md5", "token", "exp"})  # fmt: skip
+
+
+def _signing(name: str) -> bool:
+    key = unquote_plus(name).lower()
+    return key in SIGNING_PARAMS or key.startswith(SIGNING_PREFIXES)
+
+
+def unsigned(url: str) -> str:
+    """`url` without the query parameters that sign it (`SIGNING_PARAMS`, and with them
+    `SIGNED_WITH`); the rest of the query kept as written, in its order (an episode's `?id=7`
+    names it). A URL with none is returned as it is."""
+    head, mark, query = url.partition("?")
+    if not mark:
+        return url
+    pieces = [piece for piece in query.split("&") if piece]
+    names = [piece.split("=", 1)[0] for piece in pieces]
+    if not any(_signing(n) for n in names):
+        return url
+    kept = [
+        p for p, n in zip(pieces, names, strict=True) if not _signing(n) and unquote_plus(n).lower() not in SIGNED_WITH
+    ]
+    return f"{head}?{'&'.join(kept)}" if kept else head
 
 
 @dataclass(frozen=True)
@@ -258,7 +298,9 @@ def earlier_hashed_ids(posts: Sequence[Post], stored: Mapping[str, Sequence[Hash
     identity of the post it was stored as under another (`stored`: the hash of title and
     content → the source's posts of it). The post of its own identity is it; else one stored
     under the hash alone, as versions before 12 identified every such entry, of the same
-    enclosure; else (no entry is that post) one of the same date (a show moving its sounds to
+    enclosure; else one stored under its enclosure's URL as the identity held it then (with the
+    signature of a signed URL, `enclosure_key`); else (no entry is that post) one of the same
+    date (a show moving its sounds to
     another host keeps its episodes' dates), else one that had no enclosure. Each post is one
     entry, and each entry one post: an entry that is a post already is taken for no other
     (one listed before the episode that gained its sound took that episode's post, its own id
@@ -271,7 +313,7 @@ def earlier_hashed_ids(posts: Sequence[Post], stored: Mapping[str, Sequence[Hash
         return list(posts)
     out = list(posts)
     matched: set[int] = set()  # the entries that are a stored post already
-    for step in (_SAME_IDENTITY, _SAME_DATE, _HAD_NONE):
+    for step in (_SAME_IDENTITY, _SAME_SOUND, _SAME_DATE, _HAD_NONE):
         for i, p in enumerate(out):
             base, sep, enclosure = p.guid.partition(ENCLOSED)
             rows = left.get(base) if p.hashed and i not in matched else None
@@ -286,14 +328,18 @@ def earlier_hashed_ids(posts: Sequence[Post], stored: Mapping[str, Sequence[Hash
 
 
 # How `earlier_hashed_ids` matches an entry with a stored post, in this order: by identity
-# (or, for a post stored under the hash alone, by enclosure), by date, by having had no enclosure
-_SAME_IDENTITY, _SAME_DATE, _HAD_NONE = range(3)
+# (or, for a post stored under the hash alone, by enclosure), by its sound's URL as the
+# identity now holds it (a post stored under the URL's signature of then, which
+# `enclosure_key` drops now), by date, by having had no enclosure
+_SAME_IDENTITY, _SAME_SOUND, _SAME_DATE, _HAD_NONE = range(4)
 
 
 def _same_episode(row: HashedPost, p: Post, enclosure: str, step: int) -> bool:
     """Whether the stored `row` is the entry `p` (its enclosure `enclosure`), as `step` tells."""
     if step == _SAME_IDENTITY:
         return row.guid == p.guid or (ENCLOSED not in row.guid and row.enclosure == enclosure)
+    if step == _SAME_SOUND:  # stored under its sound's URL as the identity held it then (signed)
+        return ENCLOSED in row.guid and row.enclosure == enclosure
     if step == _SAME_DATE:
         return p.dated and row.published == p.published  # (p.dated: a bool)
     return row.enclosure is None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.config import load_config
-from aggregator.identity import canonical_link, text_fingerprint
+from aggregator.identity import canonical_link, enclosure_key, text_fingerprint
 from aggregator.models import CategoryFilter, FilterRule, RuleSet, Source
 from aggregator.publish import publish
 from aggregator.store import Store
@@ -42,6 +42,30 @@ def test_canonical_link_strips_tracking_only(url, canonical):
 @pytest.mark.parametrize("url", [None, "", "/relative", "mailto:a@e.org", "javascript:alert(1)", "http://[::1"])
 def test_no_canonical_link_for_what_is_not_a_web_url(url):
     assert canonical_link(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://cdn.e.org/1.mp3?Expires=17&Signature=abc~&Key-Pair-Id=K", "https://cdn.e.org/1.mp3"),  # CloudFront
+        (
+            "https://b.s3.amazonaws.com/1.mp3?X-Amz-Algorithm=A&X-Amz-Signature=f&X-Amz-Date=2",
+            "https://b.s3.amazonaws.com/1.mp3",
+        ),
+        (
+            "https://e.org/get?id=7&sig=x&se=2026&sp=r&sv=1",
+            "https://e.org/get?id=7",
+        ),  # Azure SAS: the id kept
+        (
+            "https://e.org/1.mp3?hdnts=exp=1~hmac=2&utm_source=rss",
+            "https://e.org/1.mp3",
+        ),  # Akamai, and tracking
+        ("https://e.org/1.mp3?st=30&token=t", "https://e.org/1.mp3?st=30&token=t"),  # no signature: all kept
+        ("https://e.org/1.mp3", "https://e.org/1.mp3"),
+    ],
+)
+def test_an_enclosure_is_identified_by_its_url_without_its_signature(url, key):
+    assert enclosure_key(url) == key
 
 
 def test_fingerprint_needs_enough_text_and_the_same_title():

@@ -736,3 +736,50 @@ def test_a_category_cover_change_republishes_that_category_alone(tmp_path, https
     checked = check_feeds(tmp_path / "public", readers=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
+
+def _signed(days: tuple[int, ...], signature: str) -> bytes:
+    """An undated show of "Daily" episodes without guid or link, each sound a URL its CDN
+    signs anew at each request (`?Expires=…&Signature=…&Key-Pair-Id=…`, as CloudFront's)."""
+    items = "".join(
+        f'<item><title>Daily</title><enclosure url="https://cdn.daily.example/{d}.mp3?Expires={len(signature)}'
+        f'&amp;Signature={signature}{d}&amp;Key-Pair-Id=K1" type="audio/mpeg" length="1000"/></item>'
+        for d in days
+    )
+    return f'<rss version="2.0"><channel><title>Daily</title><link>https://daily.example/</link>{items}</channel></rss>'.encode()
+
+
+def test_an_undated_episode_whose_sound_is_signed_anew_at_each_poll_stays_one_post(store):
+    """An undated episode without guid or link is identified by its title, text and sound: a
+    show whose CDN signs its sounds anew at each poll (`?Expires=…&Signature=…`) had each of
+    them come as a new post at every poll (two episodes, three polls: six posts). The sound is
+    known by its URL without the signature, which is published as given (the latest one, that
+    still plays); a post the version before stored under a signed URL keeps its id."""
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.identity import ENCLOSED, canonical_link, post_id
+    from aggregator.models import Source
+
+    from .conftest import take
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    src = Source(key="https://daily.example/feed.xml", url="https://daily.example/feed.xml", categories=("pods",))
+    store.sync_sources([src])
+    ids = [
+        {p.id for p in take(store, src, _signed((2, 1), sig), when + timedelta(hours=i))} for i, sig in enumerate("abc")
+    ]
+    assert ids[0] == ids[1] == ids[2] and len(ids[0]) == 2
+    rows = store.db.execute("SELECT id, guid, enclosures FROM posts ORDER BY id").fetchall()
+    urls = sorted(json.loads(r[2])[0]["url"] for r in rows)  # the latest, as given
+    assert urls == [f"https://cdn.daily.example/{d}.mp3?Expires=1&Signature=c{d}&Key-Pair-Id=K1" for d in (1, 2)]
+    # as the version before stored them: identified by their sound's signed URL of then
+    old = {}
+    with store.db.conn:
+        for pid, guid, enclosures in rows:
+            signed = json.loads(enclosures)[0]["url"]
+            before = f"{guid.partition(ENCLOSED)[0]}{ENCLOSED}{canonical_link(signed)}"
+            old[signed] = post_id(src.key, before)
+            store.db.execute("UPDATE posts SET id = ?, guid = ? WHERE id = ?", [old[signed], before, pid])
+    posts = take(store, src, _signed((3, 2, 1), "d"), when + timedelta(hours=4))
+    assert store.db.execute("SELECT count(*) FROM posts").fetchone()[0] == 3
+    kept = {p.enclosures[0].url.replace("Signature=d", "Signature=c"): p.id for p in posts}
+    assert {u: kept[u] for u in old} == old
