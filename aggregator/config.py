@@ -469,6 +469,17 @@ class SourceConfig(SourceSettings):
         return fetchable_url(from_feed_scheme(v.strip()))
 
 
+def _cover_url(v: str | None) -> str | None:
+    """A feed cover's URL (`image:` of a category or the site): absolute http(s), and with
+    no credentials, since the feeds publish it."""
+    if v is None:
+        return None
+    url = check_url(v.strip())
+    if "@" in urlsplit(url).netloc:  # published in the feeds
+        raise ValueError(f"the image's URL cannot hold a user name or password: {urlsplit(url).hostname!r}")
+    return url
+
+
 class CategoryConfig(_Strict):
     name: str
     slug: str | None = None
@@ -484,12 +495,7 @@ class CategoryConfig(_Strict):
     @field_validator("image")
     @classmethod
     def _image(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        url = check_url(v.strip())
-        if "@" in urlsplit(url).netloc:  # published in the category's feed
-            raise ValueError(f"the image's URL cannot hold a user name or password: {urlsplit(url).hostname!r}")
-        return url
+        return _cover_url(v)
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -540,6 +546,14 @@ class SiteConfig(_Strict):
     posts_per_page: int = Field(20, ge=1, le=1000)
     templates: str | None = None  # folder whose templates override the built-in ones
     websub_hub: str | None = None  # WebSub hub announced in every feed and pinged on change
+    # the cover of the all-posts feeds (`feed.atom|.rss|.json`): else the categories' own,
+    # when they all have the same (`publish.all_posts_feed_meta`)
+    image: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return _cover_url(v)
 
     @field_validator("url")
     @classmethod

@@ -1679,6 +1679,15 @@ class Store:
         with self._lock:
             return [r[0] for r in self.db.execute(sql, [category]).fetchall()]
 
+    def covers_by_category(self) -> dict[str, list[str | None]]:
+        """`category_covers` of every category at once (one query, for the all-posts feeds)."""
+        sql = "SELECT sc.category, s.image FROM source_categories sc JOIN sources s ON s.key = sc.source"
+        out: dict[str, list[str | None]] = {}
+        with self._lock:
+            for category, image in self.db.execute(sql).fetchall():
+                out.setdefault(category, []).append(image)
+        return out
+
     def publish_state(self, key: str) -> str | None:
         with self._lock:
             row = self.db.execute("SELECT value FROM publish_state WHERE key = ?", [key]).fetchone()

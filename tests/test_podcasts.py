@@ -783,3 +783,58 @@ def test_an_undated_episode_whose_sound_is_signed_anew_at_each_poll_stays_one_po
     assert store.db.execute("SELECT count(*) FROM posts").fetchone()[0] == 3
     kept = {p.enclosures[0].url.replace("Signature=d", "Signature=c"): p.id for p in posts}
     assert {u: kept[u] for u in old} == old
+
+
+def test_the_all_posts_feeds_have_the_site_image_else_the_cover_every_category_has(tmp_path, httpserver: HTTPServer):
+    """`feed.rss` (and `feed.atom`, `feed.json`), a podcast of every show, had no cover: podcast
+    apps showed none. It is `site.image` when set, else the cover every category has (one's
+    show, another's `image:`), else none; setting `site.image` rewrites those feeds alone."""
+    from aggregator.config import ConfigError, load_config
+    from aggregator.publish import publish
+    from aggregator.store import Store
+
+    other = SHOW.replace("cover.jpg", "other-cover.jpg").replace("ep1", "o1").replace("ep2", "o2")
+    httpserver.expect_request("/a.rss").respond_with_data(SHOW, content_type="application/rss+xml")
+    httpserver.expect_request("/b.rss").respond_with_data(other, content_type="application/rss+xml")
+    cfg = tmp_path / "feeds.yaml"
+    cover, mine = "https://show.example/cover.jpg", "https://t.example/all.png"
+
+    def config(site: str = "", image: str = "") -> None:
+        cfg.write_text(
+            f"site: {{title: T, url: 'https://t.example/'{site}}}\ncategories:\n  - name: pods\n    sources:\n"
+            f"      - url: {httpserver.url_for('/a.rss')}\n  - name: more\n{image}    sources:\n"
+            f"      - url: {httpserver.url_for('/b.rss')}\n",
+            encoding="utf-8",
+        )
+
+    def published(site: str = "", image: str = "") -> tuple[list[str], list[str | None]]:
+        """The categories a publish regenerated, and the cover of feed.rss, .atom and .json."""
+        config(site, image)
+        settings = load_config(cfg)
+        with Store(settings.database) as store:
+            done = publish(settings, store, workers=0).categories
+        out = tmp_path / "public"
+        rss = etree.fromstring((out / "feed.rss").read_bytes()).find("channel")
+        itunes = rss.find(f"{{{ITUNES}}}image")
+        atom = etree.fromstring((out / "feed.atom").read_bytes())
+        covers = [
+            None if itunes is None else itunes.get("href"),
+            rss.findtext("image/url"),
+            atom.findtext(f"{{{ATOM}}}icon"),
+            atom.findtext(f"{{{ATOM}}}logo"),
+            json.loads((out / "feed.json").read_bytes()).get("icon"),
+        ]
+        return done, covers
+
+    config()
+    result = run_cli("--config", str(cfg), "fetch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert published() == ([], [None] * 5)  # two shows, two covers: none is every category's
+    assert published(image=f"    image: {cover}\n") == (["more"], [cover] * 5)
+    assert published(f", image: '{mine}'", f"    image: {cover}\n") == ([], [mine] * 5)
+    checked = check_feeds(tmp_path / "public", readers=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config(", image: cover.png")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert f"{cfg}:1: site.image: " in str(info.value)

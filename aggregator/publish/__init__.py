@@ -24,7 +24,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from math import ceil
@@ -761,7 +761,8 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
     jekyll = settings.config.jekyll
     data: dict[str, Any] = {
         "version": __version__,
-        "site": settings.site.model_dump(mode="json"),
+        # (not `site.image`, shown by the all-posts feeds only: in `_site_digest`)
+        "site": settings.site.model_dump(mode="json", exclude={"image"}),
         # (not a category's `image:`, shown by its own RSS only: in its state, `_plan`)
         "categories": [[c.name, c.slug, list(c.tags)] for c in settings.categories],
         "jekyll": [jekyll.model_dump(mode="json"), str(settings.jekyll_dir)] if jekyll else None,
@@ -773,14 +774,17 @@ def _context(settings: Settings, site: SiteRenderer) -> str:
 
 def _site_digest(settings: Settings, context: str) -> str:
     """Digest of what the site-wide files (home page, all-posts feeds, OPML) depend on besides
-    posts and the store's source titles: `context`, and the sources of each category in
-    config order with their configured names, which the OPML lists. (A source's title or
-    posts changing regenerates its categories, which brings these files along.)"""
+    posts and the store's source titles: `context`, the sources of each category in config
+    order with their configured names, which the OPML lists, and `site.image`, the feeds'
+    cover. (A source's title, cover or posts changing, or a category's `image:`, regenerates
+    its categories, which brings these files along.)"""
     data = [
         context,
         [[c.slug, list(c.source_keys)] for c in settings.categories],
         [[s.key, s.name] for s in settings.sources],
     ]
+    if settings.site.image:  # the all-posts feeds' cover (only when set: digests without one stay as they were)
+        data.append(settings.site.image)
     return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -822,9 +826,15 @@ def announced_hub(hub: str | None) -> str | None:
     return public_url(without_secrets(hub)) if hub else None
 
 
-def all_posts_feed_meta(settings: Settings) -> FeedMeta:
-    """What the all-posts feeds say about themselves (`feed.atom|.rss|.json`)."""
+def all_posts_feed_meta(settings: Settings, covers: Mapping[str, Sequence[str | None]] | None = None) -> FeedMeta:
+    """What the all-posts feeds say about themselves (`feed.atom|.rss|.json`). Its cover is
+    `site.image`, else the one every category has (`covers`: each category's sources' covers,
+    `Store.covers_by_category`; a category's own as `category_feed_meta` chooses it)."""
     s = settings.site
+    image = s.image
+    if image is None and covers is not None and settings.categories:
+        shared = {category_feed_meta(settings, c, covers.get(c.slug, ())).image for c in settings.categories}
+        image = shared.pop() if len(shared) == 1 else None
     return FeedMeta(
         title=s.title,
         site_url=s.url,
@@ -835,6 +845,7 @@ def all_posts_feed_meta(settings: Settings) -> FeedMeta:
         site_title=s.title,
         websub_hub=announced_hub(s.websub_hub),
         untitled=strings_for(s.language)["untitled"],
+        image=image,
     )
 
 
@@ -1046,7 +1057,7 @@ def _publish_all(settings: Settings, store: Store, site: SiteRenderer, report: P
     # The home page lists posts_per_page of them, the feeds items_per_feed: either may be the larger.
     latest = _public(store.latest_posts(max(s.items_per_feed, s.posts_per_page)))
     posts = latest[: s.items_per_feed]
-    meta = all_posts_feed_meta(settings)
+    meta = all_posts_feed_meta(settings, None if s.image else store.covers_by_category())
     if posts:
         if store.publish_state(ALL_EMPTY_SINCE) is not None:
             store.forget_publish_state(ALL_EMPTY_SINCE)
