@@ -2,9 +2,10 @@
 
 Serves twelve corpus feeds (three also at a second URL, every entry a copy) on 127.0.0.1,
 fetches a 4-category config (sources in two categories, one `duplicates: keep`), then
-applies 20 config edits one by one (add, remove, move, second category, rename a source,
-reorder, rename a category keeping its slug, tags, image, duplicates on and off, disable,
-exclude, swap categories, change a slug, drop a category). After each it publishes as the
+applies 27 config edits one by one (add, remove, move, second category, rename a source,
+reorder, rename a category keeping its slug, tags, image, every category's image, site.image
+set, changed and removed, duplicates on and off, disable, exclude, swap categories, change a
+slug, drop a category). After each it publishes as the
 daemon does (sources synced, no forced rebuild) and publishes a copy of the database into
 empty folders, and lists every file (site, feeds, Jekyll, OPML) that differs. ~80 s; the
 quicker subset is tests/test_publish_incremental.py. Exit 1 on any difference.
@@ -55,9 +56,16 @@ def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+# `site.image`, the all-posts feeds' cover, as the edits set it (none at first)
+SITE: dict[str, str] = {}
+
+
 def render(cats) -> str:
+    image = f"  image: {SITE['image']}\n" if SITE.get("image") else ""
     out = [
-        "site:\n  title: Diff\n  url: https://d.example/\n  posts_per_page: 5\njekyll:\n  dir: jekyll\ncategories:\n"
+        "site:\n  title: Diff\n  url: https://d.example/\n  posts_per_page: 5\n"
+        + image
+        + "jekyll:\n  dir: jekyll\ncategories:\n"
     ]
     for c in cats:
         out.append(f"  - name: {c['name']}\n    slug: {c['slug']}\n")
@@ -137,6 +145,25 @@ def main(work: Path) -> list[str]:
     def edit_image(c):
         c[2]["image"] = "https://d.example/cover.png"
 
+    def edit_images_all(c):  # every category the same cover: the all-posts feeds' too
+        for cat in c:
+            cat["image"] = "https://d.example/cover.png"
+
+    def edit_site_image(c):
+        SITE["image"] = "https://d.example/site.png"
+
+    def edit_site_image_change(c):
+        SITE["image"] = "https://d.example/site2.png"
+
+    def edit_site_image_off(c):
+        SITE.pop("image", None)
+
+    def edit_image_one_off(c):  # the categories' covers differ: the all-posts feeds have none
+        c[0].pop("image", None)
+
+    def edit_image_change(c):
+        c[1]["image"] = "https://d.example/other.png"
+
     def edit_dup_off(c):
         c[1]["dup"] = None
 
@@ -188,6 +215,12 @@ def main(work: Path) -> list[str]:
         edit_rename_cat,
         edit_tags,
         edit_image,
+        edit_images_all,
+        edit_site_image,
+        edit_site_image_change,
+        edit_site_image_off,
+        edit_image_one_off,
+        edit_image_change,
         edit_dup_off,
         edit_dup_on,
         edit_disable,
