@@ -816,6 +816,10 @@ def test_our_english_words_on_a_site_in_a_language_we_have_none_for_say_they_are
         ("en", "أخبار", "ar", "عاجل!", ("ar", "rtl")),  # as its posts are said to be
         ("en", "أخبار", None, "عاجل!", ("", "rtl")),  # unknown, as its posts' language
         ("zh-CN", "World News", None, "Markets rally", ("", "ltr")),
+        # Latin letters over posts in the site's language: its term (`AI`), in the page's language
+        ("zh-CN", "AI", "zh-CN", "人工智能的新进展", (None, None)),
+        ("zh-CN", "Tech", None, "科技新闻速递", (None, None)),
+        ("ar", "AI", None, "أخبار الذكاء الاصطناعي", (None, None)),
         ("ar", "C++", "en", "Markets rally", ("en", "ltr")),
         ("en", "World", None, "Markets rally", (None, None)),  # the site's: isolated alone (`<bdi>`, `dir="auto"`)
     ],

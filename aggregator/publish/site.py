@@ -61,6 +61,7 @@ from .feeds import (
     clean_text,
     feed_uri,
     html_excerpt,
+    language_tag,
     letters_direction,
     permalink,
     stated_language,
@@ -1050,15 +1051,27 @@ class SiteRenderer:
         """`language` and `dir` of a category's name, as a post's are given: None when it may be
         in the site's language (then the page's; stated when the page's words are in another,
         the name being among them), else the one language of `languages` (its posts') it may
-        be in, or "" (unknown), and its direction. An Arabic category on an English site
+        be in, or "" (unknown), and its direction; in Latin letters over posts all in the
+        site's language, the page's (`_terms_of_site`: `AI` on a Chinese site). An Arabic category on an English site
         was said to be English, and isolated by its first letter alone (`dir="auto"`)."""
         if written_in(self.site.language, name):
+            return {"language": self.site.language if self.words_lang else None, "dir": None}
+        if languages and self._terms_of_site(name, languages):
             return {"language": self.site.language if self.words_lang else None, "dir": None}
         known = {tag for tag in languages if tag and written_in(tag, name)}
         if len(known) == 1:
             language = known.pop()
             return {"language": language, "dir": text_direction(language)}
         return {"language": "", "dir": letters_direction(name) or "auto"}
+
+    def _terms_of_site(self, name: str, languages: Sequence[str | None]) -> bool:
+        """Whether `name`, in Latin letters on a site written in another script, is a term of
+        the site's language: every post it is given for is in it (`languages`, None for the
+        page's). `AI` or `Tech` over Chinese posts on a Chinese site is the vernacular (WCAG
+        3.1.2), as a Chinese post naming an English product is Chinese; `lang=""` had screen
+        readers switch to their default voice for it and dropped the page's `:lang(zh)` fonts."""
+        site = (language_tag(self.site.language) or "").lower()
+        return written_in("en", name, 1.0) and all(tag is None or tag.lower() == site for tag in languages)
 
     def _category_link(self, cat: Category, page: str, languages: Sequence[str | None]) -> dict[str, Any]:
         return {"name": cat.name, "href": _rel(category_page_path(cat.slug), page), **self._name(cat.name, languages)}
