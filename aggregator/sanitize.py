@@ -721,6 +721,26 @@ _EMPTY_TRACKER_LINK = re.compile(
     r'|doubleclick\.net|feedsportal\.com)(?:[:/?#][^"]*)?"[^>]*>(?:\s|&nbsp;)*</a>',
     re.I,
 )
+# Where `_without_ads` took an empty ad link out (NUL: never in nh3's output, `_prepare` drops it):
+# the line breaks after it go too, and a paragraph or block left with nothing but such places.
+_AD_GONE = "\x00"
+_AD_BREAKS = re.compile(r"\x00(?:\s*+<br>)++")
+_EMPTIED_BY_ADS = re.compile(r"<(p|div|center)(?:\s[^>]*)?>(?:\s|&nbsp;)*+\x00(?:\s|&nbsp;|\x00)*+</\1>")
+
+
+def _without_ads(cleaned: str) -> str:
+    """`cleaned` without its empty ad and counter links (`_EMPTY_TRACKER_LINK`) and what they leave.
+
+    FeedBurner's ad block is `<p><a ad><img></a><br/><a ad><img></a></p>`: with its images and
+    links gone, its `<br>` and an empty `<p>` stayed, a blank line under every post of the feed."""
+    cleaned, gone = _EMPTY_TRACKER_LINK.subn(_AD_GONE, cleaned)
+    if not gone:
+        return cleaned
+    cleaned = _AD_BREAKS.sub(_AD_GONE, cleaned)
+    cleaned = _EMPTIED_BY_ADS.sub(_unless_target, cleaned)
+    return cleaned.replace(_AD_GONE, "")
+
+
 _PLACEHOLDER = re.compile(
     r"(?:blank|gr[ae]y|placeholder|lazy|loading|spacer|pixel|transparent)[\w-]*\.(?:gif|png|svg)", re.I
 )
@@ -1182,7 +1202,7 @@ def _cleaned(text: str, cleaner: nh3.Cleaner, no_iframe: nh3.Cleaner) -> str:
     if _KATEX_HTML in cleaned:
         cleaned = _drop_katex_html(cleaned)
     if any(host in cleaned for host in _TRACKER_HOSTS):
-        cleaned = _EMPTY_TRACKER_LINK.sub("", cleaned)
+        cleaned = _without_ads(cleaned)
     if "<svg" in text or "<SVG" in text:  # an inline drawing (never kept) leaves its wrappers empty
         for _ in range(8):  # a wrapper around wrappers is empty on the next pass
             cleaned, emptied = _EMPTY_WRAPPER.subn(_unless_target, cleaned)

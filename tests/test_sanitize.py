@@ -8,13 +8,19 @@ import random
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import nh3
 import pytest
 
+from aggregator.models import Source
+from aggregator.normalize import normalize
+from aggregator.parse import parse_feed
 from aggregator.sanitize import html_to_text, sanitize_html, sanitized_text
+
+from .conftest import CORPUS
 
 BASE = "http://finews.zning.xyz/html_News/x.html"
 SANDBOX = "allow-scripts allow-same-origin allow-popups"
@@ -1558,9 +1564,24 @@ def test_an_ad_or_counter_link_left_empty_by_its_images_removal_goes() -> None:
         '<a href="http://feeds.feedburner.com/blog">Subscribe</a></div>'
     )
     assert sanitize_html(ads) == (
-        '<p>Text.</p><p></p><div class="feedflare">'
+        '<p>Text.</p><div class="feedflare">'
         '<a href="http://feeds.feedburner.com/blog" rel="noopener noreferrer">Subscribe</a></div>'
     )
+
+
+def test_a_feedburner_ad_block_leaves_no_empty_paragraph_or_line_break() -> None:
+    """A real FeedBurner feed (PastorGear, 2010): each item ends with FeedBurner's ad block,
+    `<p><a ad><img></a><br/><a ad><img></a></p>`. With its ads removed, `<p><br>\n</p>` stayed,
+    a blank line under every post. Nothing of it stays now; a paragraph of the post's own
+    ending with a `<br>` keeps it."""
+    url = "http://127.0.0.1:8000/feed"
+    body = (CORPUS / "speedparser2011/speedparser__feeds_0288.dat.xml").read_bytes()
+    posts = normalize(Source(key=url, url=url), parse_feed(url, body, url), datetime(2030, 1, 1, tzinfo=UTC))
+    assert len(posts) == 10 and body.count(b"/0/da\"&gt;&lt;img") == 10  # one ad block each
+    for post in posts:
+        assert post.content.rstrip().endswith("</ol>"), post.content[-60:]
+    ads = '<a href="http://feedads.g.doubleclick.net/~a/D/0/da"><img src="http://feedads.g.doubleclick.net/~a/D/0/di"></a>'
+    assert sanitize_html(f"<p>a<br>{ads}<br>\n{ads}</p><div>{ads}</div><p>b<br></p>") == "<p>a<br>\n</p><p>b<br></p>"
 
 
 def test_an_image_with_an_empty_src_goes() -> None:
