@@ -369,7 +369,7 @@ def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
     """nh3 callback (runs after ammonia's own scheme check): resolve + re-check URLs; bound
     MathML sizes."""
     if attr not in _URL_ATTRIBUTES:
-        if attr == "id":  # allowed only by the cleaners of in-post links' second reading
+        if attr == "id" or attr == "name":  # allowed only by the cleaners of in-post links' second reading
             in_post = _in_post.get()
             return in_post.target(value) if in_post is not None else None
         if attr in _MATH_LENGTHS and tag in _MATHML_TAGS:
@@ -425,10 +425,15 @@ def _cleaner(attributes: dict[str, set[str]], iframes: bool) -> nh3.Cleaner:
 _CLEANER = _cleaner(_ALLOWED_ATTRIBUTES, iframes=True)
 # Fallback if the iframe post-pass ever meets output it does not recognise.
 _CLEANER_NO_IFRAME = _cleaner(_ALLOWED_ATTRIBUTES, iframes=False)
-# The same, with `id` on every element: what a post's own links lead to (footnotes, a table of
-# contents). Used only to read again a post that has such links (`_InPost`), whose filter keeps
-# only the ids they lead to, each prefixed as the post's own.
-_ID_ATTRIBUTES = {**_ALLOWED_ATTRIBUTES, "*": _ALLOWED_ATTRIBUTES["*"] | {"id"}}
+# The same, with `id` on every element, and an <a>'s `name` (the old way to mark a place, which
+# browsers go to as to an id: `<a name="fn1">`): what a post's own links lead to (footnotes, a table
+# of contents). Used only to read again a post that has such links (`_InPost`), whose filter keeps
+# only the ids and names they lead to, each prefixed as the post's own.
+_ID_ATTRIBUTES = {
+    **_ALLOWED_ATTRIBUTES,
+    "*": _ALLOWED_ATTRIBUTES["*"] | {"id"},
+    "a": _ALLOWED_ATTRIBUTES["a"] | {"name"},
+}
 _CLEANER_IDS = _cleaner(_ID_ATTRIBUTES, iframes=True)
 _CLEANER_IDS_NO_IFRAME = _cleaner(_ID_ATTRIBUTES, iframes=False)
 
@@ -492,8 +497,9 @@ class _InPost:
         return cleaned
 
 
-# An id in nh3's output: in a tag (text escapes `<`, a value `"`), kept only by `_InPost.target`.
-_ID_IN_TAG = re.compile(r'<[a-z][^>]*?\sid="([^"]*)"')
+# An id (or an <a>'s name) in nh3's output: in a tag (text escapes `<`, a value `"`), kept only
+# by `_InPost.target`.
+_ID_IN_TAG = re.compile(r'<[a-z][^>]*?\s(?:id|name)="([^"]*)"')
 _in_post: ContextVar[_InPost | None] = ContextVar("aggregator_sanitize_in_post", default=None)
 
 # Block-level boundaries become spaces in html_to_text; everything else is unwrapped.

@@ -90,8 +90,9 @@ def assert_safe(output: str) -> None:
         names = [name for name, _ in attrs]
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name, output)
-            # an id only as a post's own (`sanitize._InPost`): its prefix, 16 hex digits, first
-            prefixed_id = name == "id" and re.match(r"[0-9a-f]{16}-", value or "") is not None
+            # an id (an <a>'s name) only as a post's own (`sanitize._InPost`): its prefix, 16 hex digits, first
+            own = name == "id" or (name == "name" and tag == "a")
+            prefixed_id = own and re.match(r"[0-9a-f]{16}-", value or "") is not None
             assert name not in FORBIDDEN_ATTRS or prefixed_id, (tag, name, output)
             if name in URL_ATTRS and value is not None:
                 urls = _srcset_urls(value) if name == "srcset" else [value]
@@ -1646,6 +1647,32 @@ def test_a_posts_links_to_its_footnotes_lead_to_them_under_its_own_prefix() -> N
     assert 'id="' not in sanitize_html(post, "https://e.org/p/1")
     assert sanitize_html('<h2 id="a">A</h2><a href="https://e.org/">x</a>', None, "p-") == (
         '<h2>A</h2><a href="https://e.org/" rel="noopener noreferrer">x</a>'
+    )
+
+
+def test_an_old_style_named_anchor_is_a_footnote_link_target_too() -> None:
+    """Stratechery marks its interview's sections `<a name="taiwan"></a>` and lists them as
+    `<a href="#taiwan">Life in Taiwan</a>` (a real feed): names were dropped as ids were, so
+    that one link of the list led to the original article while the others, to ids, stayed
+    on the post. A named anchor a post's link leads to keeps its name, prefixed as an id; a
+    name no link leads to, or on another element, is not kept."""
+    url = "https://stratechery.com/feed/"
+    body = (CORPUS / "kagi/fastfeedparser__benchmark_data_73c63ac29e5d1dc8.xml").read_bytes()
+    posts = normalize(Source(key=url, url=url), parse_feed(url, body, url), datetime(2030, 1, 1, tzinfo=UTC))
+    post = next(p for p in posts if ">Life in Taiwan</a>" in p.content)
+    prefix = f"{post.id}-"
+    assert f'<a href="#{prefix}ads-ai" rel="noopener noreferrer">Ads and AI</a>' in post.content  # to an id: as before
+    assert f'<a href="#{prefix}taiwan" rel="noopener noreferrer">Life in Taiwan</a>' in post.content
+    assert f'<a name="{prefix}taiwan" rel="noopener noreferrer"></a>' in post.content
+    assert_safe(post.content)
+    html = '<a href="#n1">1</a><a name="n1"></a><a name="other">x</a><p name="n1">p</p>'
+    assert sanitize_html(html, "https://e.org/p", "0123456789abcdef-") == (
+        '<a href="#0123456789abcdef-n1" rel="noopener noreferrer">1</a>'
+        '<a name="0123456789abcdef-n1" rel="noopener noreferrer"></a><a rel="noopener noreferrer">x</a><p>p</p>'
+    )
+    # a link to a name the post lacks leads where it led
+    assert sanitize_html('<a href="#n2">2</a><a name="n1"></a>', "https://e.org/p", "p-").startswith(
+        '<a href="https://e.org/p#n2"'
     )
 
 
