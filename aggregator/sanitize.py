@@ -1166,6 +1166,8 @@ def sanitize_html(html: str, base_url: str | None = None, id_prefix: str | None 
     text = _prepare(html)
     if not text:
         return ""
+    if "<svg" in text or "<SVG" in text:
+        text = _drawings_named(text)
     token = _base_url.set(base_url or None)
     in_post = _InPost(id_prefix, base_url) if id_prefix else None
     in_post_token = _in_post.set(in_post)
@@ -1190,6 +1192,70 @@ def sanitize_html(html: str, base_url: str | None = None, id_prefix: str | None 
     finally:
         _in_post.reset(in_post_token)
         _base_url.reset(token)
+
+
+# An inline SVG's start tag (a `>` in a quoted value does not end it), its end tag, and its name:
+# its own `<title>` (the first: a drawing's title comes before its parts') or `aria-label`.
+_SVG_START = re.compile(r"<svg(?=[\s/>])(" + _ATTRIBUTES + r")(?:>|\Z)", re.I)
+# Its start and end tags, to find the end tag that closes it (drawings nest SVGs: alexwlchan's each
+# commit of a Git history); a start tag ending `/>` closes itself, as it does in foreign content.
+_SVG_TAGS = re.compile(r"<svg(?=[\s/>])" + _ATTRIBUTES + r"(?:>|\Z)|</svg\s*>", re.I)
+_SVG_TITLE = re.compile(r"<title(?:\s[^>]*)?>(.*?)</title\s*>", re.I | re.S)
+
+
+def _drawings_named(text: str) -> str:
+    """`text` with each inline SVG that says it is a picture (`role="img"`) as the text naming it.
+
+    An SVG is never kept (mutation XSS), and with it went what the author wrote for those who
+    cannot see it: `<svg role="img"><title>A 3×3 grid of pixels…</title>` (alexwlchan's) left
+    nothing where the drawing was. Its name is what an `<img>`'s alt would be, and a browser
+    shows an alt where the picture cannot be. One with no such role (an icon: Ghost's file
+    card's `<title>download-circle</title>`), hidden (`aria-hidden="true"`), self-closed or
+    never closed goes as before. Read on the raw text, linearly: from each such start tag to
+    the end tag closing it, then on from there."""
+    parts: list[str] = []
+    done = at = 0
+    last = ""  # the last character written before `done`, when it is a name's
+    while (start := _SVG_START.search(text, at)) is not None:
+        at = start.end()
+        attrs = _attributes(start.group(1))
+        if attrs.get("role", "").strip().lower() != "img" or attrs.get("aria-hidden", "").strip().lower() == "true":
+            continue
+        end = None if start.group(0).endswith("/>") else _svg_end(text, at)
+        if end is None:
+            break
+        inner = text[at : end.start()]
+        label = attrs.get("aria-label", "")
+        if not label.strip():
+            title = _SVG_TITLE.search(inner)
+            label = html_to_text(title.group(1)) if title is not None else ""
+        name = _html.escape(" ".join(label.split()), quote=False)
+        if name:
+            before = text[done : start.start()][-1:] or last
+            after = text[end.end() : end.end() + 1]
+            # a word apart from the text beside it (two drawings side by side ran their names together)
+            space = " " if before and not before.isspace() and before != ">" else ""
+            parts += (text[done : start.start()], space, name, " " if after.isalnum() else "")
+            last = name[-1]
+            done = end.end()
+        at = end.end()
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def _svg_end(text: str, at: int) -> re.Match[str] | None:
+    """The end tag closing the SVG whose start tag ends at `at`; None when none does."""
+    depth = 1
+    for tag in _SVG_TAGS.finditer(text, at):
+        if tag.group().startswith("</"):
+            depth -= 1
+            if not depth:
+                return tag
+        elif not tag.group().endswith("/>"):
+            depth += 1
+    return None
 
 
 def _cleaned(text: str, cleaner: nh3.Cleaner, no_iframe: nh3.Cleaner) -> str:

@@ -1578,7 +1578,7 @@ def test_a_feedburner_ad_block_leaves_no_empty_paragraph_or_line_break() -> None
     url = "http://127.0.0.1:8000/feed"
     body = (CORPUS / "speedparser2011/speedparser__feeds_0288.dat.xml").read_bytes()
     posts = normalize(Source(key=url, url=url), parse_feed(url, body, url), datetime(2030, 1, 1, tzinfo=UTC))
-    assert len(posts) == 10 and body.count(b"/0/da\"&gt;&lt;img") == 10  # one ad block each
+    assert len(posts) == 10 and body.count(b'/0/da"&gt;&lt;img') == 10  # one ad block each
     for post in posts:
         assert post.content.rstrip().endswith("</ol>"), post.content[-60:]
     ads = '<a href="http://feedads.g.doubleclick.net/~a/D/0/da"><img src="http://feedads.g.doubleclick.net/~a/D/0/di"></a>'
@@ -1710,6 +1710,30 @@ def test_an_inline_drawing_leaves_no_empty_figure_or_wrapper() -> None:
         '<a href="#0123456789abcdef-n" rel="noopener noreferrer">1</a>'
         '<figure><span id="0123456789abcdef-n"></span></figure>'
     )
+
+
+def test_an_inline_drawing_that_is_a_picture_leaves_its_name() -> None:
+    """alexwlchan's posts (a real feed) draw their figures as inline SVGs, each `role="img"` with
+    a `<title>` saying what it shows, for those who cannot see it: the SVG goes (mutation XSS),
+    and its title went with it, leaving an empty figure. The title stays where the drawing was,
+    as an image's alt shows where the image cannot; so does an `aria-label`. An icon's title
+    (no role: Ghost's `download-circle`), a hidden drawing's, a part's go as before."""
+    url = "https://alexwlchan.net/atom.xml"
+    body = (CORPUS / "kagi/fastfeedparser__benchmark_data_4fa0b1b8f5681301.xml").read_bytes()
+    posts = normalize(Source(key=url, url=url), parse_feed(url, body, url), datetime(2030, 1, 1, tzinfo=UTC))
+    content = "".join(p.content for p in posts)
+    assert "<figure>Simple illustration of Git history. There’s a linear series of commits" in content
+    assert (
+        "A 3×3 grid of pixels, where each pixel is a rectangle that's taller than it is wide. "
+        "A 3×3 grid of pixels, where each pixel is a square. A 3×3"  # side by side, apart
+    ) in content
+    drawings = (
+        '<p>See<svg role="img" aria-label="A &amp; B"><path d="M0"/></svg>, then '
+        '<svg role="IMG"><title>T &lt;b&gt;</title><svg x="1"/><g><title>part</title></g></svg>.</p>'
+        '<svg role="img" aria-hidden="true"><title>H</title></svg><svg><title>download-circle</title></svg>'
+        '<svg role="img"><title>never closed</title>'
+    )
+    assert sanitize_html(drawings) == "<p>See A &amp; B, then T &lt;b&gt;.</p>"
 
 
 def test_a_youtube_flash_url_gives_youtubes_player_and_any_other_none() -> None:
