@@ -77,7 +77,11 @@ from typing import Any
 #    `<post id>-`); an ad or counter link left empty, an `<img src="">`, a lazy image's preview
 #    beside its <noscript> copy, and figures and wrappers emptied by an inline SVG go; a counter
 #    host written with character references goes; a YouTube channel's video gets the player.
-NORMALIZER_VERSION = 12
+# 13: a media:content's media:description is its picture's alt text (`Enclosure.description`:
+#    Mastodon's); an `<a name>` a post's own link leads to is kept, prefixed as ids are; an
+#    inline SVG with `role="img"` leaves its title (or aria-label) as text; a FeedBurner ad
+#    block leaves no `<br>` or empty paragraph.
+NORMALIZER_VERSION = 13
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and
 # named by the publishers in the site's language): what the identity of such an entry
@@ -194,20 +198,26 @@ class Enclosure:
     type: str | None = None
     length: int | None = None
     duration: int | None = None  # seconds of play, for a sound or a video (itunes:duration, duration_in_seconds)
+    # what it shows, in words, for those who cannot see it: its media:content's media:description
+    # (Mastodon's alt text), one line of plain text
+    description: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The stored and hashed form. `duration` only when known: an enclosure without one
-        is the dict it was before durations were kept, so its post's content hash and row
-        stay the same bytes."""
+        """The stored and hashed form. `duration` and `description` only when known: an
+        enclosure without them is the dict it was before they were kept, so its post's
+        content hash and row stay the same bytes."""
         d: dict[str, Any] = {"url": self.url, "type": self.type, "length": self.length}
         if self.duration is not None:
             d["duration"] = self.duration
+        if self.description:
+            d["description"] = self.description
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Enclosure:
-        """An enclosure as `as_dict` stored it, or as an older version did (no `duration`)."""
-        return cls(d["url"], d.get("type"), d.get("length"), d.get("duration"))
+        """An enclosure as `as_dict` stored it, or as an older version did (no `duration`,
+        no `description`; one reading this version's row ignores the keys it does not know)."""
+        return cls(d["url"], d.get("type"), d.get("length"), d.get("duration"), d.get("description"))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ TAG_MAX = 200
 TAGS_MAX = 100
 AUTHORS_MAX = 20
 ENCLOSURES_MAX = 20
+ALT_MAX = 2000  # a picture's alt text (Mastodon allows 1,500 characters)
 DATE_KEYS = ("published", "updated", "created")  # in order of preference
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -579,7 +580,19 @@ def _enclosures(entry: dict[str, Any], base: str, feed_images: Iterable[str] = (
         seen.add(url)
         pictured = pictured or _is_image(kind)
         length = str(media.get("filesize") or "").strip()
-        yield _with_duration(Enclosure(url, kind, int(length) if length.isdecimal() else None), media.get("duration"))
+        enclosure = Enclosure(url, kind, int(length) if length.isdecimal() else None, description=_alt(media))
+        yield _with_duration(enclosure, media.get("duration"))
+
+
+def _alt(media: dict[str, Any]) -> str | None:
+    """A media:content's alt text (its own media:description, `parse_fast._media_alt`), one line
+    of plain text: Mastodon's pictures were published with none, what their author wrote for
+    those who cannot see them lost."""
+    value = media.get("description")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = html_to_text(value) if media.get("description_type") == "text/html" else one_line(value)
+    return _capped(text, ALT_MAX) or None
 
 
 def _redirected(links: list[dict[str, Any]]) -> int | None:

@@ -34,6 +34,7 @@ from .parse_fast import (
     XML_PARSER,
     escape_bare_ampersands,
     home_page,
+    media_alt_type,
     media_url,
     parse_fast,
     same_document,
@@ -270,10 +271,16 @@ _resolved_media_thumbnail = _Mixin._start_media_thumbnail
 
 def _start_media_content(self: Any, attrs_d: dict[str, Any]) -> None:
     """The resolving `_start_media_content`, recording a channel's `media:content
-    medium="image"` as the show's artwork (`_feed_image`), as `parse_fast.feed_images` does."""
+    medium="image"` as the show's artwork (`_feed_image`), as `parse_fast.feed_images` does.
+    An entry's is held open (`_end_media_description` gives it its alt text) to its end tag."""
     _resolved_media_content(self, attrs_d)
     if attrs_d.get("medium") == "image":
         _feed_image(self, attrs_d.get("url"))
+    self._aggregator_media = attrs_d if _in_entry(self) else None
+
+
+def _end_media_content(self: Any) -> None:
+    self._aggregator_media = None
 
 
 def _start_media_thumbnail(self: Any, attrs_d: dict[str, Any]) -> None:
@@ -297,6 +304,7 @@ def _ending_artwork(element: str) -> Any:
 
 
 _Mixin._start_media_content = _start_media_content
+_Mixin._end_media_content = _end_media_content
 _Mixin._start_media_thumbnail = _start_media_thumbnail
 _Mixin._end_logo = _ending_artwork("logo")
 _Mixin._end_icon = _ending_artwork("icon")
@@ -319,7 +327,7 @@ def _summary_from(self: Any) -> str | None:
     return held[1] if held is not None and held[0] is self.entries[-1] else None
 
 
-def _pop_summary(self: Any, element: str, media: bool) -> None:
+def _pop_summary(self: Any, element: str, media: bool) -> str | None:
     """Pop a summary element (`media`: a media:description) of the current entry, and keep
     it as the summary as `parse_fast`'s `_own_summary` and `_media_summary` do: a caption
     only while the entry has no summary of its own (see `parse_fast.MEDIA`), and with the
@@ -332,7 +340,7 @@ def _pop_summary(self: Any, element: str, media: bool) -> None:
     deeper = kept[2] is not _ABSENT and self.depth > kept[2]
     value = self.pop_content(element)
     if value is None:
-        return  # not the element on top of the stack: feedparser stored nothing
+        return None  # not the element on top of the stack: feedparser stored nothing
     if media:
         take, new_origin = origin is None or (origin == MEDIA and not deeper), MEDIA
     else:
@@ -342,7 +350,7 @@ def _pop_summary(self: Any, element: str, media: bool) -> None:
         entry["summary"] = value  # the summary_detail `pop` stored is this element's
         depths["summary"] = self.depth
         self._aggregator_summary_from = (entry, new_origin)
-        return
+        return value
     for holder, key, old in (
         (entry, "summary", kept[0]),
         (entry, "summary_detail", kept[1]),
@@ -352,6 +360,7 @@ def _pop_summary(self: Any, element: str, media: bool) -> None:
             holder.pop(key, None)
         else:
             holder[key] = old
+    return value
 
 
 def _start_description(self: Any, attrs_d: dict[str, Any]) -> None:
@@ -400,15 +409,21 @@ def _start_media_description(self: Any, attrs_d: dict[str, Any]) -> None:
         self._summaryKey = "content"
         self._start_content(attrs_d)  # as feedparser: a second description is content, plain by default
     else:
+        self._aggregator_alt_type = media_alt_type(attrs_d.get("type"))
         self.push_content("description", attrs_d, "text/plain", self.infeed or self.inentry or self.insource)
 
 
 def _end_media_description(self: Any) -> None:
-    """An entry's media:description, the summary only while it has none of its own (`_pop_summary`)."""
+    """An entry's media:description, the summary only while it has none of its own (`_pop_summary`);
+    in a media:content, that picture's alt text too (as `parse_fast`'s `_media_alt`: the first)."""
     if not _in_entry(self) or self._summaryKey == "content":
         _feedparser_end_description(self)
         return
-    _pop_summary(self, "description", media=True)
+    value = _pop_summary(self, "description", media=True)
+    media = getattr(self, "_aggregator_media", None)
+    if media is not None and value and value.strip() and "description" not in media:
+        media["description"] = value
+        media["description_type"] = getattr(self, "_aggregator_alt_type", "text/plain")
 
 
 _Mixin._start_description = _start_description

@@ -754,6 +754,8 @@ class _Walker:
                     attrs["url"] = media_url(b, attrs["url"])
                 e.setdefault(key, []).append(attrs)
                 if len(el):
+                    if key == "media_content":
+                        self._media_alt(el, attrs, b, lg)
                     self._children(el, e, state, b, lg, depth + 1)
             elif key == "itunes_image" or (key == "itunes_link" and (el.get("rel") or "").lower() == "image"):
                 href = el.get("href") or el.get("url") or self.plain(el)  # an episode's artwork, as feedparser
@@ -780,6 +782,18 @@ class _Walker:
                     _add_tag(e, term.strip(), None, None)
             elif len(el):
                 self._children(el, e, state, b, lg, depth + 1)  # feedparser reads every descendant
+
+    def _media_alt(self, el: Any, attrs: dict[str, Any], base: str, lang: str | None) -> None:
+        """A media:content's own media:description, what the picture shows in words (Mastodon
+        writes each picture's alt text there), as `attrs`' `description` and `description_type`,
+        as `parse._end_media_description` records it on feedparser's path."""
+        for c in el:
+            if isinstance(c.tag, str) and _key(c.tag) == "media_description":
+                value, params = self.content(c, "text/plain", *self.scope(c, base, lang))
+                if value.strip():
+                    attrs["description"] = value
+                    attrs["description_type"] = media_alt_type(c.get("type"))
+                    return
 
     def _content(self, el, e, state, default, base, lang, src=None, has_content=True) -> None:
         if has_content:
@@ -875,6 +889,11 @@ class _Walker:
 # with text): YouTube's Atom entries have no other text, and show it as their body. An own
 # summary that comes after a caption replaces it, as the first own summary (not content).
 OWN, MEDIA = "own", "media"
+
+
+def media_alt_type(declared: object) -> str:
+    """The type of a media:description's text: Media RSS's `type="plain"` unless it says html."""
+    return "text/html" if isinstance(declared, str) and "html" in declared.lower() else "text/plain"
 
 
 def _summary(

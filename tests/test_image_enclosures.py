@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.etree
 import lxml.html
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
+
+from aggregator.config import load_config
+from aggregator.models import FeedInfo
+from aggregator.normalize import normalize
+from aggregator.parse import parse_feed
+from aggregator.publish import publish
+from aggregator.store import Store
 
 from .chromium import CHROMIUM, Chromium
 from .conftest import StaticServer, check_feeds, fetch_feeds, fetch_one_feed, serve_corpus
@@ -114,3 +123,42 @@ def test_a_photo_and_its_thumbnail_are_shown_once(tmp_path, httpserver: HTTPServ
     assert item["image"] == ROW_PHOTO  # the item's main image (JSON Feed 1.1), the full picture
     result = check_feeds(out)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_mastodon_pictures_alt_text_is_published_with_it(tmp_path, httpserver: HTTPServer):
+    """A Mastodon post's picture (its alt text in its media:content's media:description) was
+    shown on its page and in its Jekyll post with `alt=""`, and given to readers with no words:
+    the alt text its author wrote was lost. It is the picture's alt on the page and in the Jekyll
+    post, the Atom enclosure link's `title` and the JSON Feed attachment's `title` (RSS's one
+    enclosure has no place for it); a picture given none keeps `alt=""`."""
+    from .test_parse_media import MASTODON, MASTODON_NO_ALT, MASTODON_PHOTO
+
+    httpserver.expect_request("/@jane.rss").respond_with_data(MASTODON, content_type="application/rss+xml")
+    url = httpserver.url_for("/@jane.rss")
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        f"site:\n  title: T\n  url: https://t.example/\njekyll: {{dir: jekyll}}\n"
+        f"categories:\n  - name: C\n    sources:\n      - url: {url}\n",
+        encoding="utf-8",
+    )
+    settings = load_config(cfg)
+    (source,) = settings.sources
+    now = datetime.now(UTC)
+    with Store(settings.database) as store:  # polled and published as `fetch` does, in this process (cheap)
+        store.sync_sources(settings.sources)
+        feed = parse_feed(url, requests.get(url, timeout=10).content, url)
+        store.record_success(source.key, now, 200, info=FeedInfo(title="Jane"), posts=normalize(source, feed, now))
+        publish(settings, store)
+    out = settings.output_dir
+    alt = "Three raised beds of tomatoes under a blue sky"
+    page = page_with_attachment(out, MASTODON_PHOTO)
+    pictures = page.xpath("//section[@class='attachments']//img")
+    assert [(img.get("src"), img.get("alt")) for img in pictures] == [(MASTODON_PHOTO, alt), (MASTODON_NO_ALT, "")]
+    (post,) = [p for p in (tmp_path / "jekyll" / "_posts").glob("*.md") if MASTODON_PHOTO in p.read_text("utf-8")]
+    assert f'<img src="{MASTODON_PHOTO}" alt="{alt}" loading="lazy">' in post.read_text("utf-8")
+    atom = lxml.etree.parse(str(out / "category" / "c.atom")).getroot()
+    links = atom.xpath("//a:link[@rel='enclosure']", namespaces={"a": "http://www.w3.org/2005/Atom"})
+    assert {(x.get("href"), x.get("title")) for x in links} >= {(MASTODON_PHOTO, alt), (MASTODON_NO_ALT, None)}
+    feed = json.loads((out / "category" / "c.json").read_text("utf-8"))
+    attachments = [a for i in feed["items"] for a in i.get("attachments", ())]
+    assert {(a["url"], a.get("title")) for a in attachments} >= {(MASTODON_PHOTO, alt), (MASTODON_NO_ALT, None)}

@@ -41,6 +41,50 @@ CAPTION_ONLY = [
     "suites/rss-parser__test_input_atom-customfields.atom",
 ]
 PARSERS = pytest.mark.parametrize("parser", [parse_feed, parse_feedparser], ids=["fast", "feedparser"])
+# A Mastodon account's RSS as Mastodon 4 writes it (app/views/accounts/show.rss.ruby, FormattingHelper's
+# rss_content_preroll, RSS::MediaContent): a content warning leads the description, `<p><strong>Content
+# warning:</strong>…</p><hr />`, and each picture is a media:content, its alt text its media:description.
+MASTODON_PHOTO = "https://files.mastodon.example/media_attachments/files/113/550/001/original/a.jpg"
+MASTODON_NO_ALT = "https://files.mastodon.example/media_attachments/files/113/550/003/original/c.jpg"
+MASTODON_STILL = "https://files.mastodon.example/media_attachments/files/113/550/002/original/b.png"
+MASTODON = f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:webfeeds="http://webfeeds.org/rss/1.0" xmlns:media="http://search.yahoo.com/mrss/">
+  <channel>
+    <title>Jane Doe</title>
+    <description>Public posts from @jane@mastodon.example</description>
+    <link>https://mastodon.example/@jane</link>
+    <lastBuildDate>Sat, 28 Nov 2026 10:12:00 +0000</lastBuildDate>
+    <generator>Mastodon v4.3.2</generator>
+    <item>
+      <guid isPermaLink="true">https://mastodon.example/@jane/113550000000000002</guid>
+      <link>https://mastodon.example/@jane/113550000000000002</link>
+      <pubDate>Sat, 28 Nov 2026 10:12:00 +0000</pubDate>
+      <description>&lt;p&gt;&lt;strong&gt;Content warning:&lt;/strong&gt;Spoilers for the finale&lt;/p&gt;\
+&lt;hr /&gt;&lt;p&gt;The gardener did it.&lt;/p&gt;</description>
+      <media:content url="{MASTODON_STILL}" type="image/png" fileSize="48213" medium="image">
+        <media:rating scheme="urn:simple">adult</media:rating>
+        <media:description type="plain">The last scene: the gardener holding a trowel &amp; smiling &lt;3\
+</media:description>
+      </media:content>
+    </item>
+    <item>
+      <guid isPermaLink="true">https://mastodon.example/@jane/113550000000000001</guid>
+      <link>https://mastodon.example/@jane/113550000000000001</link>
+      <pubDate>Fri, 27 Nov 2026 08:00:00 +0000</pubDate>
+      <description>&lt;p&gt;Our new garden&lt;/p&gt;</description>
+      <media:content url="{MASTODON_PHOTO}" type="image/jpeg" fileSize="123456" medium="image">
+        <media:rating scheme="urn:simple">nonadult</media:rating>
+        <media:description type="plain">Three raised beds of tomatoes
+under a blue sky</media:description>
+      </media:content>
+      <media:content url="{MASTODON_NO_ALT}" type="image/jpeg" fileSize="9999" medium="image">
+        <media:rating scheme="urn:simple">nonadult</media:rating>
+      </media:content>
+      <category>garden</category>
+    </item>
+  </channel>
+</rss>
+"""
 
 
 def _parsed(rel: str, parser):
@@ -283,6 +327,31 @@ def test_slideshare_over_http_publishes_its_html_summary_as_html(tmp_path, https
         for key in ("json_summary", "atom_summary", "json", "atom"):
             assert "<img" not in _text(shown[key]) and "&lt;" not in shown[key], (key, shown[key])
         assert shown["json_summary"] and shown["json_summary"] == shown["atom_summary"]
+
+
+@PARSERS
+def test_a_mastodon_pictures_alt_text_and_content_warning_are_kept(parser):
+    """Mastodon writes a picture's alt text as its media:content's media:description: the
+    picture was published with none (`alt=""` on its page), what its author wrote for those
+    who cannot see it lost. It is the enclosure's description now, one line of plain text (a
+    `<3` is text); a picture without one has none, and the alt is the caption of no post.
+    The content warning Mastodon puts before the text stays, in view, before it."""
+    url = "http://127.0.0.1:8000/@jane.rss"
+    body = MASTODON.encode()
+    if parser is parse_feed:
+        assert parse_fast(body, url, {}) is not None
+    spoiler, garden = normalize(Source(key=url, url=url), parser(url, body, url), NOW)
+    assert [(e.url, e.description) for e in garden.enclosures] == [
+        (MASTODON_PHOTO, "Three raised beds of tomatoes under a blue sky"),
+        (MASTODON_NO_ALT, None),
+    ]
+    assert [(e.url, e.description) for e in spoiler.enclosures] == [
+        (MASTODON_STILL, "The last scene: the gardener holding a trowel & smiling <3")
+    ]
+    assert garden.content == "<p>Our new garden</p>" and garden.summary == spoiler.summary == ""
+    assert spoiler.content == (
+        "<p><strong>Content warning:</strong>Spoilers for the finale</p><hr><p>The gardener did it.</p>"
+    )
 
 
 def test_corpus_files_are_where_the_tests_expect():

@@ -677,6 +677,7 @@ class _Attachment:
     type: str | None
     length: int | None
     duration: int | None = None  # seconds of play (a sound's or a video's)
+    title: str | None = None  # what it shows, in words (Enclosure.description: Mastodon's alt text)
 
 
 @dataclass(frozen=True)
@@ -733,7 +734,7 @@ def _attachment(e: Enclosure) -> _Attachment | None:
     length = length if length is not None and 0 <= length <= LENGTH_MAX else None  # beyond: junk, unknown
     seconds = e.duration
     duration = seconds if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0 else None
-    return _Attachment(url, _media_type(e.type), length, duration)
+    return _Attachment(url, _media_type(e.type), length, duration, _one_line(e.description or "") or None)
 
 
 # A link to a place in the post itself (a footnote: `sanitize._InPost`), as nh3 writes it.
@@ -995,7 +996,8 @@ def _atom_entry(item: _Item, default_language: str | None = None) -> bytes:
     for a in item.attachments:
         type_ = f' type="{_q(a.type)}"' if a.type else ""
         length = f' length="{a.length}"' if a.length is not None else ""
-        out.append(f'    <link href="{_q(a.url)}" rel="enclosure"{type_}{length}/>\n')
+        title = f' title="{_q(a.title)}"' if a.title else ""  # RFC 4287's human-readable link title: the alt text
+        out.append(f'    <link href="{_q(a.url)}" rel="enclosure"{type_}{length}{title}/>\n')
     if item.summary_html:
         out.append(f'    <summary type="html">{item.summary_xml}</summary>\n')
     elif item.has_content and item.summary_text:
@@ -1270,6 +1272,8 @@ def _json(meta: FeedMeta, items: list[_Item]) -> bytes:
                     att["size_in_bytes"] = a.length
                 if a.duration is not None:
                     att["duration_in_seconds"] = a.duration
+                if a.title:
+                    att["title"] = a.title
                 attachments.append(att)
             entry["attachments"] = attachments
         source = {

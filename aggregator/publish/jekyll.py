@@ -247,7 +247,8 @@ def _media(post: Post, body: str) -> str:
         if element:
             out.append(f'<p><{element} controls preload="none" src="{url}"></{element}></p>')
         elif e.url in shown:
-            out.append(f'<p><img src="{url}" alt="" loading="lazy"></p>')
+            alt = html.escape(e.description or "", quote=True)  # Mastodon's alt text, else none
+            out.append(f'<p><img src="{url}" alt="{alt}" loading="lazy"></p>')
     if not out:
         return ""
     return ("\n" if body else "") + "\n".join(out)
