@@ -80,7 +80,8 @@ from typing import Any
 # 13: a media:content's media:description is its picture's alt text (`Enclosure.description`:
 #    Mastodon's); an `<a name>` a post's own link leads to is kept, prefixed as ids are; an
 #    inline SVG with `role="img"` leaves its title (or aria-label) as text; a FeedBurner ad
-#    block leaves no `<br>` or empty paragraph.
+#    block leaves no `<br>` or empty paragraph. An untitled post opening with a content warning
+#    (Mastodon's `<p><strong>…</strong>…</p><hr>`) is titled by the warning alone.
 NORMALIZER_VERSION = 13
 
 # The title versions up to 5 stored for an entry with no title, text or link (now stored empty, and

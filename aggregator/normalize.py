@@ -136,7 +136,7 @@ def normalize_entry(source: Source, feed: ParsedFeed, entry: dict[str, Any], now
     # Nothing to make one of: stored empty, the publishers name it in the site's language.
     title = _title(entry, guessed=_guessed_types(feed.version))
     if not shows_something(title):  # a title of `&#8203;` is none
-        title = _first_words(text) or link or ""
+        title = _first_words(_warning(content) or text) or link or ""
     title = _capped(title, TITLE_MAX)
     # an entry with neither guid nor link is identified by its title as NORMALIZER_VERSION 5
     # read it (`_title` without `guessed`, UNTITLED for none): its id must not change with
@@ -415,6 +415,23 @@ def _summary(entry: dict[str, Any]) -> str:
 
 def _text_to_html(text: str) -> str:
     return escape(text).replace("\n", "<br>\n")
+
+
+# A content warning as Mastodon's RSS puts it before a post's text (`rss_content_preroll`:
+# `<p><strong>Content warning:</strong>the warning</p><hr />`, the label in the post's language),
+# as the sanitizer writes it: a paragraph, a bold label first, then a rule.
+_CONTENT_WARNING = re.compile(r"<p><strong>[^<]*</strong>(?:[^<]|<(?!/?p[\s>]))*</p>\s*<hr>")
+
+
+def _warning(content: str) -> str:
+    """The text of the content warning `content` starts with (`_CONTENT_WARNING`), else "".
+
+    An untitled post's title is made of its first words: those of a Mastodon post with a content
+    warning ran on past the warning into the text it warns of, shown in every list of posts."""
+    if not content.startswith("<p><strong>"):
+        return ""
+    warning = _CONTENT_WARNING.match(content)
+    return sanitized_text(warning.group()) if warning is not None else ""
 
 
 def _first_words(text: str, as_ids: bool = False) -> str:

@@ -335,7 +335,9 @@ def test_a_mastodon_pictures_alt_text_and_content_warning_are_kept(parser):
     picture was published with none (`alt=""` on its page), what its author wrote for those
     who cannot see it lost. It is the enclosure's description now, one line of plain text (a
     `<3` is text); a picture without one has none, and the alt is the caption of no post.
-    The content warning Mastodon puts before the text stays, in view, before it."""
+    The content warning Mastodon puts before the text stays, in view, before it; an untitled
+    post's title, made of its first words, ran on from the warning into the text it warns of
+    ("Content warning:Spoilers for the finale The gardener did it."): it is the warning's."""
     url = "http://127.0.0.1:8000/@jane.rss"
     body = MASTODON.encode()
     if parser is parse_feed:
@@ -352,6 +354,8 @@ def test_a_mastodon_pictures_alt_text_and_content_warning_are_kept(parser):
     assert spoiler.content == (
         "<p><strong>Content warning:</strong>Spoilers for the finale</p><hr><p>The gardener did it.</p>"
     )
+    # untitled, it is named by the warning, not by the text behind it (shown in every list of posts)
+    assert (spoiler.title, garden.title) == ("Content warning:Spoilers for the finale", "Our new garden")
 
 
 def test_corpus_files_are_where_the_tests_expect():
