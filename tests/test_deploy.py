@@ -5,6 +5,7 @@ here), and config/logrotate rotating a running daemon's log file."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -249,3 +251,43 @@ def test_the_install_steps_give_the_config_to_its_owner_only():
     for args in installs:
         mode = int(args.split()[1], 8)
         assert mode & 0o077 == 0 and " -o aggregator -g aggregator " in f" {args} ", args
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_every_template_the_site_loads_is_package_data():
+    """A wheel holds the package's modules and only the data files pyproject lists: a template
+    the site loads (a page, or what one extends, includes or imports) left out of the list
+    works from a checkout and is missing once installed from the wheel."""
+    from jinja2 import Environment, meta
+
+    from aggregator.publish.site import PAGES
+
+    package = ROOT / "aggregator"
+    globs = _pyproject()["tool"]["setuptools"]["package-data"]["aggregator"]
+    shipped = {path for pattern in globs for path in package.glob(pattern) if path.is_file()}
+    folder = importlib.resources.files("aggregator") / "templates"  # where PackageLoader reads them
+    todo, seen = list(PAGES), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        assert package / "templates" / name in shipped, f"templates/{name} is not in package-data {globs}"
+        source = (folder / name).read_text("utf-8")
+        todo += [n for n in meta.find_referenced_templates(Environment().parse(source)) if n is not None]
+    assert {"base.html", "_macros.html"} <= seen, seen
+
+
+def test_the_python_classifiers_say_what_requires_python_allows_and_the_tests_ran_on():
+    """The `Programming Language :: Python :: 3.x` classifiers start at requires-python's floor,
+    leave no version out, and name the Python running the tests (add it once they pass)."""
+    project = _pyproject()["project"]
+    versions = (re.fullmatch(r"Programming Language :: Python :: 3\.(\d+)", c) for c in project["classifiers"])
+    listed = sorted(int(m[1]) for m in versions if m)
+    assert listed and project["requires-python"] == f">=3.{listed[0]}", (project["requires-python"], listed)
+    assert listed == list(range(listed[0], listed[-1] + 1)), listed
+    assert sys.version_info[:2] in [(3, minor) for minor in listed], (sys.version_info[:2], listed)
+
