@@ -291,3 +291,21 @@ def test_the_python_classifiers_say_what_requires_python_allows_and_the_tests_ra
     assert listed == list(range(listed[0], listed[-1] + 1)), listed
     assert sys.version_info[:2] in [(3, minor) for minor in listed], (sys.version_info[:2], listed)
 
+
+def test_the_sdist_holds_the_files_the_readme_installs_and_no_tests():
+    """Distributors build from the sdist: it must hold the files the README has an installer
+    copy from the source tree (the unit, logrotate, the configs, the Dockerfile), and not a
+    part of tests/ that cannot run without conftest.py and ../shared/. MANIFEST.in is applied,
+    as setuptools' sdist does, to every file of the checkout."""
+    from setuptools._distutils.filelist import FileList
+
+    files = FileList()
+    files.set_allfiles([str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts])
+    files.files = list(files.allfiles)  # setuptools' defaults, tests/test*.py among them, are a subset of these
+    for line in (ROOT / "MANIFEST.in").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            files.process_template_line(line)
+    named = set(re.findall(r"`(?:cp |install [^`]*?)?(config/[\w.-]+)", (ROOT / "README.md").read_text()))
+    assert named >= {"config/aggregator.service", "config/logrotate", "config/feeds.example.yaml"}, named
+    assert named | {"feeds.yaml", "Dockerfile"} <= set(files.files)
+    assert not [f for f in files.files if f.startswith(("tests/", "bench/"))]
