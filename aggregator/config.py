@@ -248,24 +248,33 @@ def check_url(value: str) -> str:
 
 
 def fetchable_url(value: str) -> str:
-    """`check_url`, and an internationalised host the requests can be sent to: IDNA 2008, as
-    requests encodes it. `http://☃.net/` was `ok` to `check` and failed at every poll with
-    `request failed: Failed to parse: …`; its punycode form, which browsers reach, is fetched."""
+    """`check_url`, and an internationalised host the requests can be sent to: each label
+    with letters beyond ASCII encoded by IDNA 2008, strictly, as urllib3 (under requests) does;
+    its ASCII labels are sent as written (`my_feed.bücher.de` is fetched: `_` is no IDNA
+    letter, but that label is not encoded). `http://☃.net/` was `ok` to `check` and failed
+    at every poll with `request failed: Failed to parse: …`; its punycode form, which browsers
+    reach, is fetched. So did `bücher。de` (an ideographic full stop, as a CJK input method types
+    it) and `ＥＸＡＭＰＬＥ.com` (full-width): urllib3 maps neither."""
     value = check_url(value)
     host = urlsplit(value).hostname or ""
-    if host.isascii():  # the usual case costs little more
-        if len(host) > 63 and ":" not in host and any(len(label) > 63 for label in host.split(".")):
-            # `Failed to parse: …, label empty or too long` at every poll (DNS allows 63 bytes)
-            raise ValueError(f"the host {host!r} has a part longer than 63 characters, which no domain name has")
+    if ":" in host:  # an [IPv6] literal
         return value
-    try:
-        idna.encode(host, uts46=True)
-    except idna.IDNAError as e:
+    if len(host) > 63 and any(len(label) > 63 for label in host.split(".") if label.isascii()):
+        # `Failed to parse: …, label empty or too long` at every poll (DNS allows 63 bytes)
+        raise ValueError(f"the host {host!r} has a part longer than 63 characters, which no domain name has")
+    if host.isascii():  # the usual case costs little more
+        return value
+    for label in host.split("."):
+        if label.isascii():
+            continue
         try:
-            hint = f": write the host as {host.encode('idna').decode('ascii')!r} (punycode), as browsers send it"
-        except UnicodeError:
-            hint = ""
-        raise ValueError(f"the host {host!r} cannot be sent in a request (IDNA 2008: {e}){hint}") from None
+            idna.encode(label, strict=True, std3_rules=True)
+        except idna.IDNAError as e:
+            try:
+                hint = f": write the host as {host.encode('idna').decode('ascii')!r} (punycode), as browsers send it"
+            except UnicodeError:
+                hint = ""
+            raise ValueError(f"the host {host!r} cannot be sent in a request (IDNA 2008: {e}){hint}") from None
     return value
 
 

@@ -1006,8 +1006,11 @@ def _ascii_host(key: str) -> str:
     name, colon, port = key.rpartition(":") if not key.endswith("]") else (key, "", "")
     if not colon or not port.isdecimal():
         name, colon, port = key, "", ""
-    try:
-        name = idna.encode(name, uts46=True).decode("ascii")
+    try:  # label by label, as urllib3 sends it: `my_feed.bücher.de` has an ASCII label no IDNA allows
+        name = ".".join(
+            label if label.isascii() else idna.encode(label, strict=True, std3_rules=True).decode("ascii")
+            for label in name.lower().split(".")
+        )
     except idna.IDNAError:
         pass  # no host requests could reach either: compared as written
     return f"{name}{colon}{port}"

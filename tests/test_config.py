@@ -98,6 +98,43 @@ def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "my_feed.bücher.example",  # an ASCII label no IDNA allows is sent as written: requests fetched it
+        "BÜCHER.example",
+        "straße.example",  # IDNA 2008 keeps ß (2003 made it ss)
+        "my_feed.example.com",
+        "intranet",
+        "localhost:8080",
+        "[::1]:8080",
+        "10.0.0.1",
+        "feeds.example.org.",
+        "i❤.example",  # refused by both
+        "ｅｘａｍｐｌｅ.com",  # full-width: refused by both
+    ],
+)
+def test_a_source_host_is_refused_exactly_when_requests_cannot_send_it(tmp_path, host):
+    """`check` refused `my_feed.bücher.example`, which requests fetched (urllib3 encodes only
+    the labels beyond ASCII), and passed `bücher。example`, which failed every poll: a config
+    that worked was refused after an upgrade, the daemon no longer starting."""
+    from requests.exceptions import InvalidURL
+    from requests.models import PreparedRequest
+
+    url = f"https://{host}/feed.xml"
+    try:
+        PreparedRequest().prepare_url(url, None)
+        sendable = True
+    except InvalidURL:
+        sendable = False
+    text = GOOD.replace("https://example.com/feed.xml", url, 1)
+    try:
+        loaded = url in [src.url for src in load(tmp_path, text).sources]
+    except ConfigError:
+        loaded = False
+    assert loaded is sendable
+
+
 PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a string is inf
 
 
@@ -153,6 +190,13 @@ PAST_FLOAT = "1" + "0" * 400  # seconds no float holds: an int overflows, a stri
             "      - url: https://☃.example/feed.xml\n",
             "12: categories.0.sources.0.url: the host '☃.example' cannot be sent in a request (IDNA 2008: "
             "Codepoint U+2603 at position 1 of '☃' not allowed): write the host as 'xn--n3h.example' (punycode)",
+        ),
+        (  # an ideographic full stop, as a CJK input method types it: urllib3 does not map it to '.'
+            "      - url: https://example.com/feed.xml\n",
+            "      - url: https://bücher。example/feed.xml\n",
+            "12: categories.0.sources.0.url: the host 'bücher。example' cannot be sent in a request (IDNA 2008: "
+            "Codepoint U+3002 at position 7 of 'bücher。example' not allowed): write the host as "
+            "'xn--bcher-kva.example' (punycode)",
         ),
         (  # `Failed to parse: …, label empty or too long` at every poll
             "      - url: https://example.com/feed.xml\n",

@@ -694,6 +694,8 @@ def test_credentials_follow_a_redirect_only_to_the_same_host_and_never_down_to_h
     assert not _credentials_may_follow("https://feeds.example/a", "https://feeds.example:8443/a")
     assert _credentials_may_follow("https://bücher.example/a", "https://xn--bcher-kva.example/b")  # one host
     assert not _credentials_may_follow("https://bücher.example/a", "https://xn--bcher-kva.example:8443/b")
+    # an ASCII label no IDNA allows beside one it encodes: urllib3 encodes only the latter
+    assert _credentials_may_follow("https://my_feed.bücher.example/a", "https://my_feed.xn--bcher-kva.example/b")
 
 
 class _Private(http.server.BaseHTTPRequestHandler):
