@@ -172,9 +172,10 @@ def category_slug(name: str) -> str:
 # IDNs pass (requests encodes them), but not a space or control character of any script
 _NOT_HOST = re.compile(r"[^A-Za-z0-9._\-\x80-\U0010ffff]|[\s\x80-\x9f\u200b-\u200f\u2028-\u202f\ufeff]|^\.|\.\.")
 _PORT = re.compile(r"[0-9]{1,5}")
-# A name between dots that begins with '-' is no host name (RFC 1123): `-feeds.example.org`
-# passed `check` and its feed URL was left out of every published feed. (One that ends with
-# '-', as invalid, was published and fetched alike: configs holding one keep working.)
+# A name between dots that begins with '-' is no host name (RFC 1123), but a resolver (a hosts
+# file, a company's DNS) may give one: a source at `-feeds.example.org` is fetched, and its feed
+# URL left out of every published feed. A warning (`_hyphen_hosts`), not an error: refused, a
+# config that polled was refused after an upgrade and the daemon no longer started.
 _HYPHEN_FIRST = re.compile(r"(?:^|\.)-")
 # control characters, no-break and zero-width spaces, soft hyphens, bidi marks, BOMs: unseen in
 # an editor, sent percent-encoded, and the server answers 404 for a path nobody can see is wrong
@@ -233,8 +234,6 @@ def check_url(value: str) -> str:
     literal = p.netloc.rpartition("@")[2].startswith("[")  # an [IPv6] literal has its own characters
     if not literal and _NOT_HOST.search(host):
         raise ValueError(f"not a host name: {host!r} (letters, digits, '-' and '.' only)")
-    if not literal and _HYPHEN_FIRST.search(host):
-        raise ValueError(f"not a host name: {host!r} (a name between dots cannot begin with '-')")
     if hidden := next((m for m in _INVISIBLE.finditer(value) if not _joins(value, m.start())), None):
         raise ValueError(
             f"holds an invisible character, U+{ord(hidden.group()):04X}, at character {hidden.start() + 1} "
@@ -1506,6 +1505,27 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     return out
 
 
+def _hyphen_hosts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """A source whose host has a part beginning with '-' (see `_HYPHEN_FIRST`)."""
+    out: list[str] = []
+    for i, cat in enumerate(config.categories):
+        for j, src in enumerate(cat.sources):
+            if "-" not in src.url:  # the usual case: no parsing
+                continue
+            host = urlsplit(src.url).hostname or ""
+            if ":" in host or not _HYPHEN_FIRST.search(host):
+                continue
+            at = ("categories", i, "sources", j, "url")
+            effect = (
+                "its URL is left out of the published feeds" if host.startswith("-") else "a resolver may refuse it"
+            )
+            out.append(
+                f"{_line_for(lines, at)}: {'.'.join(map(str, at))}: a part of the host {host!r} begins with '-', "
+                f"which no host name does (RFC 1123): it is fetched as written, but {effect}"
+            )
+    return out
+
+
 _DURATION_KEYS = frozenset({"interval", "min_interval", "max_interval", "timeout"})
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
@@ -1620,6 +1640,6 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int], nod
         database=(base / site.database).resolve(),
         categories=tuple(categories),
         sources=tuple(sources),
-        warnings=tuple(sorted(_conflicts(config, lines) + _base_60(node), key=_line_of)),
+        warnings=tuple(sorted(_conflicts(config, lines) + _hyphen_hosts(config, lines) + _base_60(node), key=_line_of)),
         lines=lines,
     )
