@@ -58,7 +58,7 @@ from urllib3.util import parse_url
 from urllib3.util.ssl_ import create_urllib3_context
 
 from . import USER_AGENT
-from .credentials import header_value_problem, masked
+from .credentials import header_value_problem
 from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key
 from .models import FetchResult, Source
 
@@ -383,10 +383,18 @@ class _Route:
         if proxies:
             proxy = select_proxy(self.url, proxies)
             if proxy:
-                self.proxy = prepend_scheme_if_needed(proxy, "http")
                 self.proxy_from = _proxy_variable(self.url, proxies)
-                if not parse_url(self.proxy).host:
-                    raise InvalidProxyURL(f"the proxy {masked(proxy)} ({self.proxy_from}) names no host")
+                try:
+                    self.proxy = prepend_scheme_if_needed(proxy, "http")
+                    host = parse_url(self.proxy).host
+                except LocationValueError:  # urllib3's `Failed to parse: URL`, its password shown
+                    host = None
+                if not host:
+                    raise InvalidProxyURL(
+                        f"the proxy {_shown_proxy(proxy)} ({self.proxy_from}) is no URL with a host: write it "
+                        "as http://host:port, any user name and password before the host, with their '/', '#', "
+                        "'?' and '@' as %2F, %23, %3F and %40"
+                    )
         # a plain-HTTP request through an HTTP proxy names the whole URL; otherwise the path
         proxied = self.proxy is not None and self.scheme != "https" and not self.proxy.lower().startswith("socks")
         self.target: str = urldefragauth(self.url) if proxied else (prepared.path_url or "/")
@@ -397,6 +405,20 @@ class _Route:
         found = get_netrc_auth(self.url) if netrc and not any(userinfo) else None
         self.auth: tuple[str, str] | None = userinfo if any(userinfo) else (tuple(found) if found else None)
         self.netrc = found is not None  # `auth` is the operator's, from ~/.netrc: for their own sources only
+
+
+def _shown_proxy(proxy: str) -> str:
+    """A proxy's URL for a message, its password masked however it is written: `masked`
+    reads only a well-formed URL, and showed it for `user:pw@proxy:3128` (no scheme) and for a
+    password holding a '/', '#' or '?' not percent-encoded, the very proxies that fail."""
+    scheme, sep, rest = proxy.partition("://")
+    if not sep:
+        scheme, rest = "", proxy
+    if "@" not in rest:
+        return proxy
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
 
 
 def _proxy_variable(url: str, proxies: dict[str, str]) -> str:
@@ -415,7 +437,7 @@ def _proxy_variable(url: str, proxies: dict[str, str]) -> str:
 def _proxy_failure(e: urllib3.exceptions.ProxyError, route: _Route) -> str:
     """Why the proxy, not the feed's server, failed: `connection refused` alone sent the
     operator to the feed's host, when it was the proxy in HTTPS_PROXY that was down."""
-    proxy = f"the proxy {masked(route.proxy or '')} ({route.proxy_from})"
+    proxy = f"the proxy {_shown_proxy(route.proxy or '')} ({route.proxy_from})"
     cause = e.original_error
     tunnel = re.match(r"Tunnel connection failed: (.+)", str(cause)) if isinstance(cause, OSError) else None
     if tunnel:  # the proxy answered the CONNECT with an error: 403, 407, 502...
@@ -732,7 +754,8 @@ class Fetcher:
             raise FetchError(source.key, f"timed out after {deadline:g}s{self._via(url)}", url=url) from None
         except InvalidSchema as e:
             if route is not None and route.proxy is not None and "SOCKS" in str(e):
-                message = f"the proxy {masked(route.proxy)} ({route.proxy_from}) needs PySocks (pip install pysocks)"
+                shown = _shown_proxy(route.proxy)
+                message = f"the proxy {shown} ({route.proxy_from}) needs PySocks (pip install pysocks)"
                 raise FetchError(source.key, f"unsupported scheme: {message}", url=url) from None
             raise FetchError(source.key, f"unsupported scheme: {e}", url=url) from None
         except (RequestException, LocationValueError, ValueError) as e:
@@ -775,7 +798,7 @@ class Fetcher:
         route = self._routes.get(url) or self._old_routes.get(url)
         if route is None or route.proxy is None:
             return ""
-        return f", through the proxy {masked(route.proxy)} ({route.proxy_from})"
+        return f", through the proxy {_shown_proxy(route.proxy)} ({route.proxy_from})"
 
     def _route(self, url: str) -> _Route:
         route = self._routes.get(url)

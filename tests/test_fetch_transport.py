@@ -435,6 +435,26 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "op:s3cret@127.0.0.1:3128",  # no scheme
+        "http://op:s3/cret@127.0.0.1:3128",  # a password's '/', '#' or '?' not percent-encoded
+        "http://op:s3#cret@127.0.0.1:3128",
+    ],
+)
+def test_a_proxy_url_that_cannot_be_read_is_named_with_its_password_masked(proxy, no_proxy_env):
+    """`masked` reads only a well-formed URL: such a proxy's message showed its password
+    (`the proxy op:s3cret@… names no host`, urllib3's `Failed to parse: http://op:s3/cret@…`,
+    which did not even say it was the proxy)."""
+    no_proxy_env.setenv("HTTP_PROXY", proxy)
+    with pytest.raises(FetchError) as e:
+        Fetcher().fetch(source("http://feeds.example.invalid/feed.xml"))
+    assert "cret" not in str(e.value)
+    assert str(e.value).startswith("request failed: the proxy ")
+    assert "op:***@127.0.0.1:3128 (HTTP_PROXY) is no URL with a host: write it as http://host:port" in str(e.value)
+
+
 def test_a_failing_proxy_is_named_not_the_feeds_server(no_proxy_env):
     """The proxy down was `connection failed: Connection refused` under the feed's URL (the
     operator looked at the feed's server), and a proxy refusing the tunnel urllib3's nested
