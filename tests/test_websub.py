@@ -179,6 +179,21 @@ def test_a_proxy_that_is_down_is_named_not_the_hub(monkeypatch, caplog):
     assert message.endswith("failed: cannot reach the proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY): connection refused")
 
 
+@pytest.mark.parametrize("proxy", ["op:s3cret@127.0.0.1:3128", "http://op:s3/cret@127.0.0.1:3128"])
+def test_a_proxy_url_that_cannot_be_read_is_named_not_the_hub(monkeypatch, caplog, proxy):
+    """A proxy written without its scheme, or with a password's '/' not percent-encoded,
+    failed every ping as `invalid hub URL`: the operator looked at a websub_hub that is right."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    with caplog.at_level("WARNING"):
+        assert ping_hub("http://hub.example.invalid/hub", ["https://a/x.atom"]) == (0, 1)
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.endswith("failed: invalid proxy URL (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY)")
+    assert "cret" not in message
+
+
 def test_a_long_text_answer_is_cut_to_one_short_line(httpserver: HTTPServer, caplog):
     httpserver.expect_request("/hub", method="POST").respond_with_data("why " * 100 + "\nmore", status=400)
     with caplog.at_level("WARNING"):

@@ -105,6 +105,8 @@ def _ping(http: requests.Session, hub: str, url: str, timeout: float) -> str | N
         raise _HubDown(reason) from e
     except requests.RequestException as e:  # an invalid hub URL, a redirect loop: this ping only
         reason = short_reason(e, timeout)
+        if reason == "invalid hub URL" and _readable(hub):  # the proxy's URL it was (`op:pw@proxy:3128`)
+            reason = "invalid proxy URL (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY)"
         log.warning("WebSub hub %s: ping for %s failed: %s", hub, url, reason)
         return reason
     with response:
@@ -116,6 +118,16 @@ def _ping(http: requests.Session, hub: str, url: str, timeout: float) -> str | N
         reason = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
         log.warning("WebSub hub %s: ping for %s failed: %s", hub, url, reason)
         return reason
+
+
+def _readable(url: str) -> bool:
+    """Whether requests takes `url` as a URL: when it does, an invalid URL was the proxy's,
+    and `invalid hub URL` sent the operator to a hub setting that is right."""
+    try:
+        requests.models.PreparedRequest().prepare_url(url, None)
+    except requests.RequestException:
+        return False
+    return True
 
 
 def _excerpt(response: requests.Response) -> str:
