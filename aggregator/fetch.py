@@ -820,7 +820,7 @@ class Fetcher:
         one setting is never handed to a source with another, on the same host or not."""
         kwargs = self._tls_for(source) if route.scheme == "https" else None
         if kwargs is None and route.proxy is not None and route.proxy.lower().startswith("https:"):
-            kwargs = self._verifying(self._ca)  # plain http in TLS to the proxy: the pool's is the proxy's
+            kwargs = self._proxy_tls()  # plain http in TLS to the proxy: the pool's is the proxy's
         if route.proxy is None:
             return self.pools.connection_from_host(route.host, route.port, route.scheme, pool_kwargs=kwargs)
         return self._proxy_manager(route.proxy).connection_from_host(
@@ -832,7 +832,7 @@ class Fetcher:
         # CURL_CA_BUNDLE, certifi): urllib3 alone used the system's store, and a proxy certified
         # by the company's CA, given in REQUESTS_CA_BUNDLE, was refused for every source.
         # (Loaded before the lock, which loading it takes.)
-        tls = self._verifying(self._ca)["ssl_context"] if proxy.lower().startswith("https:") else None
+        tls = self._proxy_tls()["ssl_context"] if proxy.lower().startswith("https:") else None
         with self._lock:
             manager = self._proxy_managers.get(proxy)
             if manager is None:
@@ -869,32 +869,46 @@ class Fetcher:
                 return self._unverified
         return self._verifying(setting, "tls_verify: ")
 
-    def _verifying(self, ca: str, what: str = "") -> dict[str, Any]:
+    def _verifying(self, ca: str, what: str = "", system: bool = False) -> dict[str, Any]:
         """TLS kwargs verifying against the CA bundle `ca`, loaded once (requests loaded it per
         connection) and again when the file is replaced: a daemon running for months sees a
         rotated private CA or `update-ca-certificates` without a restart. A new context is a
-        new pool key, so no connection verified under the old trust is reused."""
+        new pool key, so no connection verified under the old trust is reused.
+
+        `system`: the system's store is trusted too (an `https://` proxy: see `_proxy_tls`)."""
+        key = f"{ca}\0system" if system else ca  # the cache's: one context per bundle and trust
         stamp = _ca_stamp(ca)
-        kwargs = self._still_trusted(ca, stamp)
+        kwargs = self._still_trusted(key, stamp)
         if kwargs is not None:
             return kwargs
         with self._lock:
-            kwargs = self._still_trusted(ca, stamp)  # another thread may have loaded it meanwhile
+            kwargs = self._still_trusted(key, stamp)  # another thread may have loaded it meanwhile
             if kwargs is not None:
                 return kwargs
-            cached = self._tls_by_ca.get(ca)
+            cached = self._tls_by_ca.get(key)
             try:
-                kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": _verifying_context(ca, what)}
+                context = _verifying_context(ca, what)
+                if system:
+                    context.load_default_certs()
+                kwargs = {"cert_reqs": "CERT_REQUIRED", "ssl_context": context}
             except FetchError as e:
                 if cached is None:
                     raise
                 # half written, or broken for good: said once, read again when it changes
-                self._ca_unread[ca] = stamp
+                self._ca_unread[key] = stamp
                 log.warning("CA bundle %s changed and cannot be read (%s): trusting what it held before", ca, e)
                 return cached[1]
-            self._tls_by_ca[ca] = (stamp, kwargs)
-            self._ca_unread.pop(ca, None)
+            self._tls_by_ca[key] = (stamp, kwargs)
+            self._ca_unread.pop(key, None)
             return kwargs
+
+    def _proxy_tls(self) -> dict[str, Any]:
+        """TLS kwargs for an `https://` proxy: the CA bundle the feeds are checked against
+        (REQUESTS_CA_BUNDLE, else certifi's), and the system's store, which urllib3 alone used.
+        A company's CA in REQUESTS_CA_BUNDLE was refused; one installed in the system's store
+        (`update-ca-certificates`), with no REQUESTS_CA_BUNDLE since the proxy only tunnels,
+        was trusted before the bundle was, and must stay so."""
+        return self._verifying(self._ca, system=True)
 
     def _still_trusted(self, ca: str, stamp: tuple[int, int, int] | None) -> dict[str, Any] | None:
         """The kwargs loaded from `ca` while it stands as it was then (or is gone for a moment,

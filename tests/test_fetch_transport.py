@@ -612,6 +612,28 @@ def test_an_https_proxy_is_verified_against_the_ca_bundle_the_feeds_are(ca, tmp_
         tls_proxy.close()
 
 
+def test_an_https_proxy_certified_by_a_ca_of_the_system_store_is_still_trusted(ca, tmp_path, no_proxy_env):
+    """The company's CA installed in the system's store (`update-ca-certificates`), as IT does,
+    and no REQUESTS_CA_BUNDLE (the proxy only tunnels: the feeds' certificates are public ones):
+    the `https://` proxy was trusted, then checked against certifi's bundle alone, and every
+    source failed after an upgrade. (SSL_CERT_FILE stands for the system's store here.)"""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    company = trustme.CA()
+    company.issue_cert("127.0.0.1").configure_cert(context)
+    tls_proxy = _Server(_Proxy, tls=context)
+    try:
+        system = tmp_path / "system.pem"
+        company.cert_pem.write_to_path(str(system))
+        no_proxy_env.setenv("SSL_CERT_FILE", str(system))
+        no_proxy_env.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        no_proxy_env.delenv("CURL_CA_BUNDLE", raising=False)
+        no_proxy_env.setenv("HTTP_PROXY", f"https://127.0.0.1:{tls_proxy.port}")
+        assert Fetcher().fetch(source("http://feeds.example.invalid/feed.xml")).body == RSS
+        assert [p for p, _ in tls_proxy.requests] == ["http://feeds.example.invalid/feed.xml"]
+    finally:
+        tls_proxy.close()
+
+
 # -- credentials and headers --------------------------------------------------------------------
 
 
