@@ -277,6 +277,9 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except click.ClickException as e:  # a command's usage error, once the log is set up
+            if not _STDERR_IS_JSON["on"] and ctx.params.get("log_format") == "json" and not ctx.params.get("log_file"):
+                # found before `main` set the log up: an unknown command (`aggregator fecth`)
+                _setup_logging(ctx.params.get("verbose") or 0, "json", None)
             if not _STDERR_IS_JSON["on"]:
                 raise  # click's own lines: usage, a hint, the error
             where = e.ctx.command_path if isinstance(e, click.UsageError) and e.ctx else ctx.command_path

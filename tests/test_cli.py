@@ -994,6 +994,8 @@ def test_under_json_logging_to_stderr_every_stderr_line_is_a_json_record(tmp_pat
     assert refused[0]["message"].startswith(f"another `aggregator fetch` (pid {os.getpid()}) is already running")
     usage = records("fetch", "--sauce", "x", code=2)
     assert [r["level"] for r in usage] == ["error"] and "No such option '--sauce'" in usage[0]["message"], usage
+    unknown = records("fecth", code=2)  # found before the log was set up: it was click's bare usage text
+    assert [r["level"] for r in unknown] == ["error"] and "No such command 'fecth'" in unknown[0]["message"], unknown
     (tmp_path / "public").write_text("not a folder")
     problems = records("check", code=2)
     assert [r["level"] for r in problems] == ["error"], problems
