@@ -174,7 +174,7 @@ _NOT_HOST = re.compile(r"[^A-Za-z0-9._\-\x80-\U0010ffff]|[\s\x80-\x9f\u200b-\u20
 _PORT = re.compile(r"[0-9]{1,5}")
 # A name between dots that begins with '-' is no host name (RFC 1123), but a resolver (a hosts
 # file, a company's DNS) may give one: a source at `-feeds.example.org` is fetched, and its feed
-# URL left out of every published feed. A warning (`_hyphen_hosts`), not an error: refused, a
+# URL left out of every published feed. A warning (`_host_warnings`), not an error: refused, a
 # config that polled was refused after an upgrade and the daemon no longer started.
 _HYPHEN_FIRST = re.compile(r"(?:^|\.)-")
 # control characters, no-break and zero-width spaces, soft hyphens, bidi marks, BOMs: unseen in
@@ -474,7 +474,7 @@ class SourceConfig(SourceSettings):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return fetchable_url(from_feed_scheme(v.strip()))
+        return check_url(from_feed_scheme(v.strip()))  # and `_host_warnings`
 
 
 def _cover_url(v: str | None) -> str | None:
@@ -592,7 +592,7 @@ class SiteConfig(_Strict):
     @field_validator("websub_hub")
     @classmethod
     def _hub(cls, v: str | None) -> str | None:
-        return None if v is None else fetchable_url(v.strip())  # pinged
+        return None if v is None else check_url(v.strip())  # and `_host_warnings`
 
     @field_validator("timezone")
     @classmethod
@@ -1505,24 +1505,37 @@ def _conflicts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
     return out
 
 
-def _hyphen_hosts(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
-    """A source whose host has a part beginning with '-' (see `_HYPHEN_FIRST`)."""
+def _host_warnings(config: Config, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """A source's or the hub's host that no request reaches as written: one IDNA 2008 cannot
+    encode or with a part over 63 characters (`fetchable_url`: every poll fails), one with a
+    part beginning with '-' (`_HYPHEN_FIRST`: fetched, but no host name). Warnings, not errors:
+    such a config loaded before and its other sources were polled; refused, the daemon no
+    longer started after an upgrade, every source down for the one that never worked."""
     out: list[str] = []
-    for i, cat in enumerate(config.categories):
-        for j, src in enumerate(cat.sources):
-            if "-" not in src.url:  # the usual case: no parsing
-                continue
-            host = urlsplit(src.url).hostname or ""
-            if ":" in host or not _HYPHEN_FIRST.search(host):
-                continue
-            at = ("categories", i, "sources", j, "url")
-            effect = (
-                "its URL is left out of the published feeds" if host.startswith("-") else "a resolver may refuse it"
-            )
-            out.append(
-                f"{_line_for(lines, at)}: {'.'.join(map(str, at))}: a part of the host {host!r} begins with '-', "
-                f"which no host name does (RFC 1123): it is fetched as written, but {effect}"
-            )
+    urls = [
+        (("categories", i, "sources", j, "url"), src.url)
+        for i, cat in enumerate(config.categories)
+        for j, src in enumerate(cat.sources)
+    ]
+    if config.site.websub_hub:
+        urls.append((("site", "websub_hub"), config.site.websub_hub))
+    for at, url in urls:
+        where = f"{_line_for(lines, at)}: {'.'.join(map(str, at))}"
+        try:
+            fetchable_url(url)
+        except ValueError as e:
+            out.append(f"{where}: {e}; every {'ping' if at[0] == 'site' else 'poll'} of it fails")
+            continue
+        if "-" not in url:  # the usual case: no parsing
+            continue
+        host = urlsplit(url).hostname or ""
+        if ":" in host or not _HYPHEN_FIRST.search(host):
+            continue
+        effect = "its URL is left out of the published feeds" if host.startswith("-") else "a resolver may refuse it"
+        out.append(
+            f"{where}: a part of the host {host!r} begins with '-', which no host name does (RFC 1123): "
+            f"it is fetched as written, but {effect}"
+        )
     return out
 
 
@@ -1640,6 +1653,8 @@ def _settings(config: Config, path: Path, lines: dict[tuple[Any, ...], int], nod
         database=(base / site.database).resolve(),
         categories=tuple(categories),
         sources=tuple(sources),
-        warnings=tuple(sorted(_conflicts(config, lines) + _hyphen_hosts(config, lines) + _base_60(node), key=_line_of)),
+        warnings=tuple(
+            sorted(_conflicts(config, lines) + _host_warnings(config, lines) + _base_60(node), key=_line_of)
+        ),
         lines=lines,
     )
