@@ -481,9 +481,9 @@ def test_a_long_run_of_blanks_not_ending_a_line_is_exported_in_linear_time(blank
     from aggregator.publish.jekyll import _no_markdown
 
     text = "<p>a" + blank * 200_000 + "b \nc</p>"
-    start = time.monotonic()
+    start = time.process_time()
     out = _no_markdown(text)
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     assert out == "<p>a" + blank * 200_000 + "b\nc</p>"
 
 

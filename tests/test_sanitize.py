@@ -815,9 +815,11 @@ def test_a_query_parameter_named_like_an_entity_is_kept_in_a_rewritten_url(tag: 
 def test_link_tags_never_closed_in_an_embed_take_linear_time() -> None:
     """The search for an embed's fallback link read each `<a` with no `>` after it to the end
     of the embed, then again from the next: 100 KB of `<a b ` in an <iframe> took 40 s."""
-    start = time.perf_counter()
+    # this process's CPU time: the other workers of a loaded machine do not count, a quadratic
+    # blow-up (tens of seconds) does; wall time failed these tests under load
+    start = time.process_time()
     sanitize_html('<iframe src="https://codepen.io/a/embed/x">' + "<a b " * 100_000)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_an_allowed_embed_beside_one_off_the_list_stays_an_iframe() -> None:
@@ -1169,9 +1171,9 @@ def test_img_tags_never_closed_take_linear_time(html: str) -> None:
     """An `<img` with no `>` after it (or with a quote never closed) is read to the end of the
     text once: the search for tags to repair read it from each `<img`, and 50,000 of them took
     over a minute."""
-    start = time.perf_counter()
+    start = time.process_time()
     sanitize_html(html)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_a_noscript_spares_only_the_image_it_duplicates() -> None:
@@ -1315,9 +1317,9 @@ def test_markup_read_shorter_than_it_looks_still_lets_a_long_text_be_cut(before:
     the text after it, and 2 MB of `& ` behind `<!-->` took 14 s to clean again (minutes for
     the 16 MB a feed may send). Linear: a fraction of a second."""
     text = "& " * 1_000_000
-    start = time.monotonic()
+    start = time.process_time()
     out = sanitize_html(before + text)
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     assert out.count("&amp;") == 1_000_000
 
 
@@ -1325,9 +1327,9 @@ def test_a_long_mathml_cdata_section_is_cleaned_in_linear_time() -> None:
     """A CDATA section in MathML was read by the cuts as one piece of markup to its first `>`,
     and never cut: 400 KB of `& ` in one took 1.4 s to clean, 2 MB about 35 s, the 16 MB a
     feed may send hours. It is text, cut as any text now: 2 MB in under 2 s."""
-    start = time.monotonic()
+    start = time.process_time()
     out = sanitize_html("<math><mi><![CDATA[" + "& " * 1_000_000 + "]]></mi></math>")
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     assert out.count("&amp;") == 1_000_000 and "cut" not in out
 
 
@@ -1337,9 +1339,9 @@ def test_a_long_text_in_a_table_is_cleaned_in_linear_time(table: str) -> None:
     comments that cut it did not follow it: they stayed in the table, the text's pieces were
     joined again, each copied onto the last, and 2 MB of `& ` in a <table> took 14 s (minutes
     for a feed's 16 MB). The cuts are elements no cleaner keeps, which go where the text goes."""
-    start = time.monotonic()
+    start = time.process_time()
     out = sanitize_html(table + "& " * 1_000_000 + "</table>")
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     assert out.count("&amp;") == 1_000_000
     assert "cut-" not in out
 
@@ -1421,9 +1423,9 @@ def test_script_tags_never_closed_beside_a_gist_take_linear_time(html: str) -> N
     """The search for a gist's embed script read each `<script` with no `>` after it (or with
     no `</script>` after its `>`) to the end of the text, then again from the next: 240 KB of
     them took a minute, a feed's megabytes would have held its poll for hours."""
-    start = time.perf_counter()
+    start = time.process_time()
     sanitize_html(html)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 @pytest.mark.parametrize(
