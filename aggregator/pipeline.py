@@ -28,6 +28,7 @@ from .identity import (
     GUID,
     LINK,
     earlier_hashed_ids,
+    enclosure_key,
     guid_problem,
     identity_link,
     link_identity,
@@ -359,7 +360,9 @@ def ingest(
     state = state if state is not None else store.source_state(source.key, count_posts=False)
     if state is not None and state.id_key not in (None, source.key):  # it took over a source whose URL was edited
         source = replace(source, id_key=state.id_key)
-    posts, told_apart = _tell_apart(source, store, _hashed(source, store, normalize_entries(source, feed, when)))
+    upgraded = state is not None and state.read_by < NORMALIZER_VERSION  # this version's first read of it
+    posts = _hashed(source, store, normalize_entries(source, feed, when), upgraded)
+    posts, told_apart = _tell_apart(source, store, posts)
     posts, identity = _identify(source, store, state, posts, told_apart)
     posts = filters.apply(source, unique(posts))
     if schedule is not None:
@@ -399,14 +402,15 @@ def prune_source(source: Source, store: Store, when: datetime) -> int:
     return report.removed
 
 
-def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:
+def _hashed(source: Source, store: Store, posts: list[Post], upgraded: bool = False) -> list[Post]:
     """The posts, an entry without guid or link keeping the id of the post an older version
     stored it as: versions before NORMALIZER_VERSION 2 read `<link>#</link>` (before 4,
     `<link>?</link>` and a permalink `<guid>#</guid>`) as the feed's URL and identified the
     first such entry by it, and it would come again as a new post
     beside that one (`store.hashed_ids`: matched by equal title and content, once); and an
     entry with an enclosure that a version before 12 stored under its title and content
-    alone keeping that post's id (`identity.earlier_hashed_ids`)."""
+    alone keeping that post's id (`identity.earlier_hashed_ids`); `upgraded` (this version's
+    first read of the feed): one an older version hashed otherwise (`_reread`)."""
     hashed = [p for p in posts if p.hashed]
     if not hashed:
         return posts
@@ -422,7 +426,39 @@ def _hashed(source: Source, store: Store, posts: list[Post]) -> list[Post]:
         if p is not None and pid not in taken:
             given[p.guid] = pid
             taken.add(pid)
+    if upgraded:
+        _reread(source, store, hashed, given, taken)
     return [replace(p, id=given[p.guid]) if p.hashed and p.guid in given else p for p in posts]
+
+
+def _reread(source: Source, store: Store, hashed: list[Post], given: dict[str, str], taken: set[str]) -> None:
+    """Into `given`: the id of the post an older NORMALIZER_VERSION stored an entry without
+    guid or link as, under another hash of title and content, its sanitizer having read the
+    content otherwise (13: a FeedBurner ad block, an SVG picture's name). Each such entry came
+    as a new post beside the one readers had. Matched by title, date (or none) and first
+    enclosure, when exactly one entry and one stored post have them; only at the first read
+    after the upgrade, so that no later entry is taken for a post that left the feed."""
+    unknown = [p for p in hashed if p.guid not in given]
+    if not unknown:
+        return
+    batch = {p.guid for p in hashed}
+
+    def key(title: str, published: datetime | None, enclosure: str | None) -> tuple[object, ...]:
+        return title, published, enclosure
+
+    entries: dict[tuple[object, ...], list[Post]] = {}
+    for p in unknown:
+        enclosure = enclosure_key(p.enclosures[0].url) if p.enclosures else None
+        entries.setdefault(key(p.title, p.published if p.dated else None, enclosure), []).append(p)
+    rows: dict[tuple[object, ...], list[str]] = {}
+    for title, row in store.reread_hashed(source.key, {p.title for p in unknown}):
+        if row.guid not in batch and row.id not in taken:
+            rows.setdefault(key(title, row.published, row.enclosure), []).append(row.id)
+    for k, ids in rows.items():
+        found = entries.get(k, [])
+        if len(ids) == 1 and len(found) == 1:  # more: which is which cannot be told
+            given[found[0].guid] = ids[0]
+            taken.add(ids[0])
 
 
 def _tell_apart(source: Source, store: Store, posts: list[Post]) -> tuple[list[Post], set[str]]:

@@ -1437,6 +1437,29 @@ class Store:
                     out.setdefault(base, []).append(HashedPost(pid, guid, enclosure, when))
         return out
 
+    def reread_hashed(self, source: str, titles: Iterable[str]) -> list[tuple[str, HashedPost]]:
+        """(title, post) of this source's posts with one of `titles` that an older
+        NORMALIZER_VERSION identified by a hash of title and content (entries without guid or
+        link): its sanitizer may have read the content otherwise, so the entry's hash is not
+        the one stored (`pipeline._hashed`). First seen first."""
+        out: list[tuple[str, HashedPost]] = []
+        with self._lock:
+            for chunk, marks in _in_chunks(list(dict.fromkeys(titles))):
+                for pid, guid, title, enclosures, published, dated in self.db.execute(
+                    "SELECT id, guid, title, enclosures, published, dated FROM posts WHERE source = ? "
+                    f"AND COALESCE(normalized, 0) < ? AND title IN ({marks}) ORDER BY first_seen, id",
+                    [source, NORMALIZER_VERSION, *chunk],
+                ):
+                    base, sep, _ = guid.partition(ENCLOSED)
+                    if len(base) != 32 or not all(c in "0123456789abcdef" for c in base):
+                        continue  # identified by a guid or link: not a hash
+                    first = next(iter(json.loads(enclosures or "[]")), None)
+                    url = first.get("url") if isinstance(first, dict) else None
+                    enclosure = enclosure_key(url) if isinstance(url, str) and url else None
+                    when = from_iso(published) if dated and published else None
+                    out.append((title, HashedPost(pid, guid, enclosure, when)))
+        return out
+
     def _by_link(self, source: str, links: Iterable[str], column: str) -> list[tuple[str, str]]:
         links = list(dict.fromkeys(x for x in links if x))
         rows: list[tuple[str, str]] = []

@@ -166,6 +166,43 @@ def test_a_site_moving_to_https_does_not_publish_its_entries_twice(feed, body):
     assert sorted(p.link for p in shown) == [f"https://news.example/a/{i}.html" for i in range(1, 4)]
 
 
+def test_an_entry_without_guid_or_link_an_older_normalizer_hashed_otherwise_keeps_its_post(feed):
+    """An entry without guid or link is known by the hash of its title and sanitized content;
+    version 13's sanitizer reads a FeedBurner ad block and an SVG picture's name otherwise, so
+    after the upgrade each such entry of an unchanged feed came as a new post beside the one
+    readers had (twice in every feed). It keeps its post, refreshed, not dated as an edit."""
+    ads = '<a href="http://feedads.g.doubleclick.net/~a/D/0/da"><img src="http://feedads.g.doubleclick.net/~a/D/0/di"></a>'
+    entries = [
+        (None, "", "周报 1", f"<p>正文 1<br>{ads}<br>\n{ads}</p>"),
+        (None, "", "周报 2", '<p>See <svg role="img" aria-label="A diagram"><path d="M0"/></svg> below.</p>'),
+        (None, "", "同名", "<p>一</p>"),
+        (None, "", "同名", "<p>二</p>"),  # two of one title: which is which cannot be told
+    ]
+    feed.serve(entries, build="v1")
+    assert feed.poll().new == 4
+    con = sqlite3.connect(feed.store.path)
+    with con:  # as version 12 stored them: under the hash its sanitizer gave, its version mark
+        for (pid,) in con.execute("SELECT id FROM posts").fetchall():
+            older = _hash(f"older {pid}")
+            con.execute(
+                "UPDATE posts SET id = ?, guid = ?, content_hash = 'older', normalized = ? WHERE id = ?",
+                [post_id(feed.url, older), older, NORMALIZER_VERSION - 1, pid],
+            )
+        con.execute("UPDATE sources SET read_by = ?", [NORMALIZER_VERSION - 1])  # its last reader
+    con.close()
+    before = feed.rows()
+    feed.serve(entries, build="v2")
+    outcome = feed.poll()
+    after = feed.rows()
+    kept = {pid for pid, row in before.items() if row["title"] != "同名"}
+    assert outcome.new == 2 and len(after) == 6  # only the two of one title come again
+    for pid in kept:
+        assert after[pid]["updated"] == before[pid]["updated"]  # refreshed, not dated as an edit
+        assert after[pid]["guid"] != before[pid]["guid"] and after[pid]["normalized"] == NORMALIZER_VERSION
+    feed.serve(entries, build="v3")
+    assert (feed.poll().new, feed.rows()) == (0, after)
+
+
 def test_a_post_a_newer_normalizer_reads_the_same_is_marked_current_so_its_next_edit_is_dated(feed):
     """A post an upgrade reads as before was left marked with the older version, so the feed's
     next undated edit of it was taken for the upgrade's and not dated: raising the version
