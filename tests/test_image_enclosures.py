@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from aggregator.models import FeedInfo
 from aggregator.normalize import normalize
 from aggregator.parse import parse_feed
 from aggregator.publish import publish
+from aggregator.publish.jekyll import render_jekyll
+from aggregator.publish.site import SiteRenderer
 from aggregator.store import Store
 
 from .chromium import CHROMIUM, Chromium
@@ -162,3 +165,18 @@ def test_a_mastodon_pictures_alt_text_is_published_with_it(tmp_path, httpserver:
     feed = json.loads((out / "category" / "c.json").read_text("utf-8"))
     attachments = [a for i in feed["items"] for a in i.get("attachments", ())]
     assert {(a["url"], a.get("title")) for a in attachments} >= {(MASTODON_PHOTO, alt), (MASTODON_NO_ALT, None)}
+    # an alt text opening a bidi override or isolate (U+202E, U+2066) has them closed, as the feeds'
+    # `title` has; Liquid and markup in it stay text in the Jekyll post
+    hostile = 'A "b" <i> & {{ site.title }} {% x %} \u202eRTL \u2066iso'
+    with Store(settings.database) as store:
+        stored = next(p for p in store.latest_posts(10) if any(e.url == MASTODON_PHOTO for e in p.enclosures))
+    stored = replace(stored, enclosures=[replace(e, description=hostile) for e in stored.enclosures])
+    page = lxml.html.fromstring(SiteRenderer(settings).post(stored))
+    assert page.xpath("//section[@class='attachments']//img/@alt")[0] == hostile + "\u2069\u202c"
+    md = render_jekyll(
+        stored, category_slug="c", tags=[], back_label="C", site_url="https://t.example/", timezone="UTC", language="en"
+    )
+    assert (
+        'alt="A &quot;b&quot; &lt;i&gt; &amp; &#123;&#123; site.title }} &#123;% x %} \u202eRTL \u2066iso\u2069\u202c"'
+        in md
+    )

@@ -247,7 +247,8 @@ def _media(post: Post, body: str) -> str:
         if element:
             out.append(f'<p><{element} controls preload="none" src="{url}"></{element}></p>')
         elif e.url in shown:
-            alt = html.escape(e.description or "", quote=True)  # Mastodon's alt text, else none
+            # Mastodon's alt text, else none; its bidi controls closed, as the feeds' `title`
+            alt = html.escape(bidi_closed(e.description or ""), quote=True)
             out.append(f'<p><img src="{url}" alt="{alt}" loading="lazy"></p>')
     if not out:
         return ""

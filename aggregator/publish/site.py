@@ -1099,7 +1099,8 @@ class SiteRenderer:
                     "name": e.url.rsplit("/", 1)[-1] or e.url,
                     "player": player(e.type),
                     "image": e.url in shown,
-                    "alt": e.description or "",  # what the picture shows (Mastodon's alt text), else none
+                    # what the picture shows (Mastodon's alt text), else none; its bidi controls closed
+                    "alt": bidi_closed(e.description or ""),
                     "duration": _clock(e.duration),
                 }
                 for e in enclosures
