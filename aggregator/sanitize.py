@@ -489,7 +489,10 @@ class _InPost:
         The ids are those of its output: the filter also sees those of elements that go with
         their content (`<svg id="tiles">`, a real blog's link target), which lead nowhere."""
         start = len(self.prefix)
-        found = {_html.unescape(m.group(1))[start:] for m in _ID_IN_TAG.finditer(cleaned)}
+        cleaned = _without_repeated_names(cleaned)
+        found = {
+            _html.unescape(m.group(2))[start:] for t in _TAG.finditer(cleaned) for m in _TARGET.finditer(t.group())
+        }
         for fragment, url in self.links.items():
             if fragment not in found and unquote(fragment) not in found:
                 written = f'href="{_attribute_text(f"#{self.prefix}{fragment}")}"'
@@ -497,9 +500,41 @@ class _InPost:
         return cleaned
 
 
-# An id (or an <a>'s name) in nh3's output: in a tag (text escapes `<`, a value `"`), kept only
-# by `_InPost.target`.
-_ID_IN_TAG = re.compile(r'<[a-z][^>]*?\s(?:id|name)="([^"]*)"')
+# A start tag in nh3's output (text escapes `<`, a value `>` and `"`), and an id or an <a>'s name
+# in it, kept only by `_InPost.target`: a tag may hold both (`<a name="fn2" id="fn1">`).
+_TAG = re.compile(r"<[a-z][^>]*>")
+_TARGET = re.compile(r'\s(id|name)="([^"]*)"')
+
+
+def _without_repeated_names(cleaned: str) -> str:
+    """`cleaned` without the `<a name>`s that repeat an id or an earlier name of the post.
+
+    An old footnote often marks its place twice (`<p id="fn1"><a name="fn1">`): both kept, our
+    page was invalid HTML (a name may equal no other element's id nor another name) and the
+    link goes to the id anyway, as a browser looks for ids before names."""
+    if ' name="' not in cleaned:
+        return cleaned
+    tags = [(t, [(m.group(1), m.group(2)) for m in _TARGET.finditer(t.group())]) for t in _TAG.finditer(cleaned)]
+    ids = {value for _, attrs in tags for kind, value in attrs if kind == "id"}
+    names: set[str] = set()
+    out: list[str] = []
+    done = 0
+    for tag, attrs in tags:
+        for kind, value in attrs:
+            if kind != "name":
+                continue
+            own_id = ("id", value) in attrs
+            if (value in ids and not own_id) or value in names:
+                start = tag.start()
+                out += (cleaned[done:start], tag.group().replace(f' name="{value}"', "", 1))
+                done = tag.end()
+            names.add(value)
+    if not out:
+        return cleaned
+    out.append(cleaned[done:])
+    return "".join(out)
+
+
 _in_post: ContextVar[_InPost | None] = ContextVar("aggregator_sanitize_in_post", default=None)
 
 # Block-level boundaries become spaces in html_to_text; everything else is unwrapped.
@@ -1221,7 +1256,9 @@ def _drawings_named(text: str) -> str:
         attrs = _attributes(start.group(1))
         if attrs.get("role", "").strip().lower() != "img" or attrs.get("aria-hidden", "").strip().lower() == "true":
             continue
-        end = None if start.group(0).endswith("/>") else _svg_end(text, at)
+        if start.group(0).endswith("/>"):
+            continue  # nothing in it; the drawings after it are still read
+        end = _svg_end(text, at)
         if end is None:
             break
         inner = text[at : end.start()]

@@ -1676,6 +1676,18 @@ def test_an_old_style_named_anchor_is_a_footnote_link_target_too() -> None:
     assert sanitize_html('<a href="#n2">2</a><a name="n1"></a>', "https://e.org/p", "p-").startswith(
         '<a href="https://e.org/p#n2"'
     )
+    # an anchor with both a name and an id: a link to either stays on the post
+    both = sanitize_html('<a href="#n1">1</a><a href="#n2">2</a><a name="n2" id="n1">x</a>', "https://e.org/p", "p-")
+    assert both.startswith('<a href="#p-n1" rel="noopener noreferrer">1</a><a href="#p-n2"'), both
+    # a name repeating an id or an earlier name goes (invalid HTML; the link goes to the id first)
+    twice = (
+        '<a href="#n1">1</a><p id="n1">a</p><a name="n1">b</a><a href="#n3">3</a><a name="n3"></a><a name="n3">c</a>'
+    )
+    assert sanitize_html(twice, "https://e.org/p", "p-") == (
+        '<a href="#p-n1" rel="noopener noreferrer">1</a><p id="p-n1">a</p><a rel="noopener noreferrer">b</a>'
+        '<a href="#p-n3" rel="noopener noreferrer">3</a><a name="p-n3" rel="noopener noreferrer"></a>'
+        '<a rel="noopener noreferrer">c</a>'
+    )
 
 
 @pytest.mark.parametrize("name", ["location", "cookie", 'x" onmouseover="alert(1)', "</a><img src=x onerror=alert(1)>"])
@@ -1736,6 +1748,8 @@ def test_an_inline_drawing_that_is_a_picture_leaves_its_name() -> None:
         '<svg role="img"><title>never closed</title>'
     )
     assert sanitize_html(drawings) == "<p>See A &amp; B, then T &lt;b&gt;.</p>"
+    # a self-closed drawing (nothing in it) does not end the reading: the next one keeps its name
+    assert sanitize_html('<p>a<svg role="img"/>b<svg role="img"><title>T</title></svg></p>') == "<p>ab T</p>"
 
 
 def test_a_youtube_flash_url_gives_youtubes_player_and_any_other_none() -> None:
