@@ -766,6 +766,20 @@ _EMPTY_TRACKER_LINK = re.compile(
 # the line breaks after it go too, and a paragraph or block left with nothing but such places.
 _AD_GONE = "\x00"
 _AD_BREAKS = re.compile(r"\x00(?:\s*+<br>)++")
+# What a line an ad's breaks go with begins with (looked for in the few characters before it):
+# a break, a block's start tag, another ad's place, or the body's start.
+_AD_LINE_START = re.compile(r"(?:\A|<br>|<(?:p|div|center)(?:\s[^>]*)?>|\x00)\s*\Z")
+
+
+def _ad_line(m: re.Match[str]) -> str:
+    """An ad's place without the breaks after it when the ad is all its line held: after text
+    (`line one<a ad></a><br>line two`) the break ends that text's line, and stays."""
+    before = m.string[max(0, m.start() - 200) : m.start()]
+    if m.start() > 200 and not before.strip():
+        return m.group()
+    return _AD_GONE if _AD_LINE_START.search(before) else m.group()
+
+
 _EMPTIED_BY_ADS = re.compile(r"<(p|div|center)(?:\s[^>]*)?>(?:\s|&nbsp;)*+\x00(?:\s|&nbsp;|\x00)*+</\1>")
 
 
@@ -777,7 +791,7 @@ def _without_ads(cleaned: str) -> str:
     cleaned, gone = _EMPTY_TRACKER_LINK.subn(_AD_GONE, cleaned)
     if not gone:
         return cleaned
-    cleaned = _AD_BREAKS.sub(_AD_GONE, cleaned)
+    cleaned = _AD_BREAKS.sub(_ad_line, cleaned)
     cleaned = _EMPTIED_BY_ADS.sub(_unless_target, cleaned)
     return cleaned.replace(_AD_GONE, "")
 

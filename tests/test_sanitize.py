@@ -1585,6 +1585,8 @@ def test_a_feedburner_ad_block_leaves_no_empty_paragraph_or_line_break() -> None
         assert post.content.rstrip().endswith("</ol>"), post.content[-60:]
     ads = '<a href="http://feedads.g.doubleclick.net/~a/D/0/da"><img src="http://feedads.g.doubleclick.net/~a/D/0/di"></a>'
     assert sanitize_html(f"<p>a<br>{ads}<br>\n{ads}</p><div>{ads}</div><p>b<br></p>") == "<p>a<br>\n</p><p>b<br></p>"
+    # an ad after text on its line: the break ending that line stays (the lines ran together)
+    assert sanitize_html(f"<p>line one{ads}<br>line two</p>") == "<p>line one<br>line two</p>"
 
 
 def test_an_image_with_an_empty_src_goes() -> None:
