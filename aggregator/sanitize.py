@@ -502,7 +502,7 @@ class _InPost:
 
 # A start tag in nh3's output (text escapes `<`, a value `>` and `"`), and an id or an <a>'s name
 # in it, kept only by `_InPost.target`: a tag may hold both (`<a name="fn2" id="fn1">`).
-_TAG = re.compile(r"<[a-z][^>]*>")
+_TAG = re.compile(r'<[a-z][^>]*?\s(?:id|name)="[^>]*>')  # (only tags holding one: fewer to look into)
 _TARGET = re.compile(r'\s(id|name)="([^"]*)"')
 
 
