@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .credentials import header_value_problem, remember
+from .hosts import wire_name
 from .models import FILTER_FIELDS, CategoryFilter, FilterRule, Retention, RuleSet, Source
 
 DEFAULT_CONFIG = "feeds.yaml"
@@ -261,19 +262,14 @@ def fetchable_url(value: str) -> str:
     if len(host) > 63 and any(len(label) > 63 for label in host.split(".") if label.isascii()):
         # `Failed to parse: …, label empty or too long` at every poll (DNS allows 63 bytes)
         raise ValueError(f"the host {host!r} has a part longer than 63 characters, which no domain name has")
-    if host.isascii():  # the usual case costs little more
-        return value
-    for label in host.split("."):
-        if label.isascii():
-            continue
+    try:
+        wire_name(host)
+    except idna.IDNAError as e:
         try:
-            idna.encode(label, strict=True, std3_rules=True)
-        except idna.IDNAError as e:
-            try:
-                hint = f": write the host as {host.encode('idna').decode('ascii')!r} (punycode), as browsers send it"
-            except UnicodeError:
-                hint = ""
-            raise ValueError(f"the host {host!r} cannot be sent in a request (IDNA 2008: {e}){hint}") from None
+            hint = f": write the host as {host.encode('idna').decode('ascii')!r} (punycode), as browsers send it"
+        except UnicodeError:
+            hint = ""
+        raise ValueError(f"the host {host!r} cannot be sent in a request (IDNA 2008: {e}){hint}") from None
     return value
 
 

@@ -59,7 +59,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from . import USER_AGENT
 from .credentials import header_value_problem
-from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key
+from .hosts import DEFAULT_PER_HOST, HostLimiter, host_key, wire_name
 from .models import FetchResult, Source
 
 try:  # br is decoded only with a Brotli binding that can bound its output (brotli >= 1.2)
@@ -1043,11 +1043,8 @@ def _ascii_host(key: str) -> str:
     name, colon, port = key.rpartition(":") if not key.endswith("]") else (key, "", "")
     if not colon or not port.isdecimal():
         name, colon, port = key, "", ""
-    try:  # label by label, as urllib3 sends it: `my_feed.bücher.de` has an ASCII label no IDNA allows
-        name = ".".join(
-            label if label.isascii() else idna.encode(label, strict=True, std3_rules=True).decode("ascii")
-            for label in name.lower().split(".")
-        )
+    try:
+        name = wire_name(name.lower())
     except idna.IDNAError:
         pass  # no host requests could reach either: compared as written
     return f"{name}{colon}{port}"

@@ -13,11 +13,26 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+import idna
+
 DEFAULT_PER_HOST = 2
 # A server asking for more than a week of silence is more likely broken than serious; waiting
 # longer would silence the source for good, which is the one thing this poller must not do.
 MAX_RETRY_AFTER = timedelta(days=7)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def wire_name(name: str) -> str:
+    """A host name as requests sends it: each label with letters beyond ASCII encoded by IDNA
+    2008, strictly, as urllib3 does; its ASCII labels as written (`my_feed.bücher.de` is
+    fetched: `_` is no IDNA letter, but that label is not encoded). Raises `idna.IDNAError`
+    for a name no request can carry (`☃.net`)."""
+    if name.isascii():
+        return name
+    return ".".join(
+        label if label.isascii() else idna.encode(label, strict=True, std3_rules=True).decode("ascii")
+        for label in name.split(".")
+    )
 
 
 def host_key(url: str) -> str:
