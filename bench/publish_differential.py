@@ -73,8 +73,8 @@ def render(cats) -> str:
             out.append(f"    tags: [{', '.join(c['tags'])}]\n")
         if c.get("image"):
             out.append(f"    image: {c['image']}\n")
-        if c.get("dup"):
-            out.append(f"    duplicates: {c['dup']}\n")
+        if c.get("duplicates"):
+            out.append(f"    duplicates: {c['duplicates']}\n")
         if c.get("exclude"):
             out.append(f"    exclude:\n      - title: '{c['exclude']}'\n")
         out.append("    sources:\n")
@@ -102,9 +102,10 @@ def main(work: Path) -> list[str]:
     S = {f: {"url": base + f + ".xml"} for f in FEEDS}
     C = {f: {"url": base + "copy-" + f + ".xml"} for f in FEEDS[:3]}
     F = FEEDS
+    beta = [S[F[4]], S[F[5]], S[F[0]]]
     cats = [
         {"name": "Alpha", "slug": "alpha", "tags": ["a"], "sources": [S[F[0]], S[F[1]], S[F[2]], S[F[3]]]},
-        {"name": "Beta", "slug": "beta", "dup": "keep", "sources": [C[F[0]], C[F[1]], S[F[4]], S[F[5]], S[F[0]]]},
+        {"name": "Beta", "slug": "beta", "duplicates": "keep", "sources": [C[F[0]], C[F[1]], *beta]},
         {"name": "Gamma", "slug": "gamma", "sources": [C[F[2]], S[F[6]], S[F[7]], S[F[1]]]},
         {"name": "Delta", "slug": "delta", "tags": ["d"], "sources": [S[F[8]], S[F[9]], S[F[10]]]},
     ]
@@ -165,10 +166,10 @@ def main(work: Path) -> list[str]:
         c[1]["image"] = "https://d.example/other.png"
 
     def edit_dup_off(c):
-        c[1]["dup"] = None
+        c[1]["duplicates"] = None
 
     def edit_dup_on(c):
-        c[2]["dup"] = "keep"
+        c[2]["duplicates"] = "keep"
 
     def edit_disable(c):
         for cat in c:
@@ -183,7 +184,7 @@ def main(work: Path) -> list[str]:
         c[2]["sources"].insert(0, S[F[2]])
 
     def edit_gamma_dup_off(c):
-        c[2]["dup"] = None
+        c[2]["duplicates"] = None
 
     def edit_drop_f0(c):
         c[1]["sources"].remove(S[F[0]])

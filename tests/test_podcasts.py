@@ -661,12 +661,17 @@ def test_a_podcast_categorys_rss_has_the_shows_cover(tmp_path, httpserver: HTTPS
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_two_shows_in_a_category_take_its_configured_cover(tmp_path, httpserver: HTTPServer):
-    """Two shows of different covers in one category: neither's is the category's, until the
-    category's `image:` names one; a wrong one is a config error at its line."""
+def _serve_two_shows(httpserver: HTTPServer) -> None:
+    """`SHOW` at /a.rss, and at /b.rss another show of other episodes and another cover."""
     other = SHOW.replace("cover.jpg", "other-cover.jpg").replace("ep1", "o1").replace("ep2", "o2")
     httpserver.expect_request("/a.rss").respond_with_data(SHOW, content_type="application/rss+xml")
     httpserver.expect_request("/b.rss").respond_with_data(other, content_type="application/rss+xml")
+
+
+def test_two_shows_in_a_category_take_its_configured_cover(tmp_path, httpserver: HTTPServer):
+    """Two shows of different covers in one category: neither's is the category's, until the
+    category's `image:` names one; a wrong one is a config error at its line."""
+    _serve_two_shows(httpserver)
     cfg = tmp_path / "feeds.yaml"
 
     def config(image: str) -> None:
@@ -701,9 +706,7 @@ def test_a_category_cover_change_republishes_that_category_alone(tmp_path, https
     from aggregator.publish import publish
     from aggregator.store import Store
 
-    other = SHOW.replace("cover.jpg", "other-cover.jpg").replace("ep1", "o1").replace("ep2", "o2")
-    httpserver.expect_request("/a.rss").respond_with_data(SHOW, content_type="application/rss+xml")
-    httpserver.expect_request("/b.rss").respond_with_data(other, content_type="application/rss+xml")
+    _serve_two_shows(httpserver)
     cfg = tmp_path / "feeds.yaml"
 
     def config(image: str) -> None:
@@ -793,9 +796,7 @@ def test_the_all_posts_feeds_have_the_site_image_else_the_cover_every_category_h
     from aggregator.publish import publish
     from aggregator.store import Store
 
-    other = SHOW.replace("cover.jpg", "other-cover.jpg").replace("ep1", "o1").replace("ep2", "o2")
-    httpserver.expect_request("/a.rss").respond_with_data(SHOW, content_type="application/rss+xml")
-    httpserver.expect_request("/b.rss").respond_with_data(other, content_type="application/rss+xml")
+    _serve_two_shows(httpserver)
     cfg = tmp_path / "feeds.yaml"
     cover, mine = "https://show.example/cover.jpg", "https://t.example/all.png"
 

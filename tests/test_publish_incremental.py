@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 from aggregator.config import load_config
 from aggregator.publish import publish
 from aggregator.store import Store
+from bench.publish_differential import render
 
 from .conftest import CORPUS, check_feeds, run_cli
 
@@ -685,25 +686,6 @@ DIFF_FEEDS = ["c8ffd33cfd9f8891", "87232eca4263cf8c", "03db8affb53e2a2f", "770d8
               "92f267815335c9ef", "1e4ab389e139d659"]  # fmt: skip
 
 
-def _diff_config(cats: list[dict]) -> str:
-    out = [
-        "site:\n  title: Diff\n  url: https://d.example/\n  posts_per_page: 5\njekyll:\n  dir: jekyll\ncategories:\n"
-    ]
-    for c in cats:
-        out.append(f"  - name: {c['name']}\n    slug: {c['slug']}\n")
-        for key in ("tags", "image", "duplicates"):
-            if c.get(key):
-                out.append(f"    {key}: {c[key]}\n")
-        if c.get("exclude"):
-            out.append(f"    exclude:\n      - title: '{c['exclude']}'\n")
-        out.append("    sources:\n")
-        for s in c["sources"]:
-            out.append(f"      - url: {s['url']}\n")
-            if s.get("name"):
-                out.append(f"        name: {s['name']}\n")
-    return "".join(out)
-
-
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
@@ -755,12 +737,12 @@ def test_an_incremental_publish_after_each_config_edit_writes_what_one_from_scra
     cfg, s = corpus_site
     f = DIFF_FEEDS
     cats = [
-        {"name": "Alpha", "slug": "alpha", "tags": "[a]", "sources": [s[f[0]], s[f[1]], s[f[2]], s[f[3]]]},
+        {"name": "Alpha", "slug": "alpha", "tags": ["a"], "sources": [s[f[0]], s[f[1]], s[f[2]], s[f[3]]]},
         {"name": "Beta", "slug": "beta", "duplicates": "keep", "sources": [s[f"copy-{f[0]}"], s[f[4]], s[f[0]]]},
         {"name": "Gamma", "slug": "gamma", "sources": [s[f"copy-{f[1]}"], s[f[5]], s[f[6]]]},
         {"name": "Delta", "slug": "delta", "sources": [s[f[7]], s[f[8]]]},
     ]
-    cfg.write_text(_diff_config(cats), "utf-8")
+    cfg.write_text(render(cats), "utf-8")
     assert run_cli("--config", str(cfg), "fetch").returncode == 0
     edits = {
         "add": lambda: cats[3]["sources"].append(s[f[9]]),
@@ -777,9 +759,25 @@ def test_an_incremental_publish_after_each_config_edit_writes_what_one_from_scra
     }
     for n, (what, edit) in enumerate(edits.items()):
         edit()
-        cfg.write_text(_diff_config(cats), "utf-8")
+        cfg.write_text(render(cats), "utf-8")
         _daemon_publish(cfg)
         assert _from_scratch_differences(cfg, tmp_path / f"scratch{n}") == [], what
+
+
+def _fetched_then_alpha_filtered_and_gamma_grown(cfg: Path, s: dict[str, dict]) -> Path:
+    """The take-down tests' site: two categories fetched, then Alpha given an `exclude` that
+    filters most of its posts out and Gamma one source more (not yet published)."""
+    f = DIFF_FEEDS
+    cats = [
+        {"name": "Alpha", "slug": "alpha", "sources": [s[f[0]], s[f[1]], s[f[3]]]},
+        {"name": "Gamma", "slug": "gamma", "sources": [s[f[6]], s[f[7]]]},
+    ]
+    cfg.write_text(render(cats), "utf-8")
+    assert run_cli("--config", str(cfg), "fetch").returncode == 0
+    cats[0]["exclude"] = "(?i)[aeiou]"
+    cats[1]["sources"].append(s[f[8]])
+    cfg.write_text(render(cats), "utf-8")
+    return cfg
 
 
 @pytest.mark.parametrize("checks", [1, 2, 3])
@@ -787,17 +785,7 @@ def test_a_publish_stopped_after_a_category_leaves_its_take_downs_to_the_next(co
     """The daemon stopped past its grace: a category done had its state recorded but its
     filtered-out posts' pages were not taken down, and the next publish, finding it done,
     left them online for good (36 pages)."""
-    cfg, s = corpus_site
-    f = DIFF_FEEDS
-    cats = [
-        {"name": "Alpha", "slug": "alpha", "sources": [s[f[0]], s[f[1]], s[f[3]]]},
-        {"name": "Gamma", "slug": "gamma", "sources": [s[f[6]], s[f[7]]]},
-    ]
-    cfg.write_text(_diff_config(cats), "utf-8")
-    assert run_cli("--config", str(cfg), "fetch").returncode == 0
-    cats[0]["exclude"] = "(?i)[aeiou]"
-    cats[1]["sources"].append(s[f[8]])
-    cfg.write_text(_diff_config(cats), "utf-8")
+    cfg = _fetched_then_alpha_filtered_and_gamma_grown(*corpus_site)
     asked = []
     report = _daemon_publish(cfg, stop=lambda: asked.append(1) or len(asked) > checks)
     assert report.stopped and report.categories[0] == "alpha"
@@ -812,17 +800,7 @@ def test_a_publish_killed_after_recording_a_category_leaves_its_take_downs_to_th
     that, the next publish found them done and never took down their filtered-out posts."""
     import aggregator.publish as publishing
 
-    cfg, s = corpus_site
-    f = DIFF_FEEDS
-    cats = [
-        {"name": "Alpha", "slug": "alpha", "sources": [s[f[0]], s[f[1]], s[f[3]]]},
-        {"name": "Gamma", "slug": "gamma", "sources": [s[f[6]], s[f[7]]]},
-    ]
-    cfg.write_text(_diff_config(cats), "utf-8")
-    assert run_cli("--config", str(cfg), "fetch").returncode == 0
-    cats[0]["exclude"] = "(?i)[aeiou]"
-    cats[1]["sources"].append(s[f[8]])
-    cfg.write_text(_diff_config(cats), "utf-8")
+    cfg = _fetched_then_alpha_filtered_and_gamma_grown(*corpus_site)
     monkeypatch.setattr(publishing, "SYNC_EVERY", 0)  # record after every category
 
     class Killed(BaseException):
